@@ -1,0 +1,402 @@
+package clerkapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Operation names, as in Clerk's OpenAPI description. They name the
+// operation in errors and are what a Client reports to its Observer.
+const (
+	opList            = "GetSessionList"
+	opCreate          = "createSession"
+	opGet             = "GetSession"
+	opRefresh         = "RefreshSession"
+	opRevoke          = "RevokeSession"
+	opToken           = "CreateSessionToken"
+	opTokenFromTempl  = "CreateSessionTokenFromTemplate"
+	maxResponseBytes  = 16 << 20
+	defaultHTTPTimout = 30 * time.Second
+)
+
+// Sessions is the set of session operations. *Client implements it; code
+// that calls Clerk should depend on this interface so that tests and
+// middleware (rate limiting, metrics) can stand in between.
+type Sessions interface {
+	ListSessions(ctx context.Context, p ListParams) (*SessionList, error)
+	CreateSession(ctx context.Context, p CreateParams) (*Session, error)
+	GetSession(ctx context.Context, sessionID string) (*Session, error)
+	RefreshSession(ctx context.Context, sessionID string, p RefreshParams) (*RefreshResult, error)
+	RevokeSession(ctx context.Context, sessionID string) (*Session, error)
+	CreateSessionToken(ctx context.Context, sessionID string, p TokenParams) (*Token, error)
+	CreateSessionTokenFromTemplate(ctx context.Context, sessionID, templateName string, p TokenParams) (*Token, error)
+}
+
+var _ Sessions = (*Client)(nil)
+
+// Client calls Clerk's Backend API. It is safe for concurrent use. Create
+// it with New.
+type Client struct {
+	secretKey  string
+	baseURL    *url.URL
+	http       *http.Client
+	apiVersion string
+	userAgent  string
+}
+
+// Option configures a Client.
+type Option func(*Client) error
+
+// WithSecretKey sets the secret key (sk_live_..., sk_test_...) sent as the
+// bearer token. Required.
+func WithSecretKey(key string) Option {
+	return func(c *Client) error {
+		c.secretKey = strings.TrimSpace(key)
+		return nil
+	}
+}
+
+// WithBaseURL sets the API root, including the /v1 path. The default is
+// https://api.clerk.com/v1.
+func WithBaseURL(raw string) Option {
+	return func(c *Client) error {
+		u, err := url.Parse(strings.TrimRight(raw, "/"))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("clerkapi: base URL %q must be an absolute http(s) URL such as %s", raw, DefaultBaseURL)
+		}
+		c.baseURL = u
+		return nil
+	}
+}
+
+// WithHTTPClient sets the HTTP client. The default has a 30 s timeout.
+func WithHTTPClient(h *http.Client) Option {
+	return func(c *Client) error {
+		if h == nil {
+			return errors.New("clerkapi: nil *http.Client")
+		}
+		c.http = h
+		return nil
+	}
+}
+
+// WithAPIVersion sets the Clerk-API-Version header. The default is
+// DefaultAPIVersion.
+func WithAPIVersion(v string) Option {
+	return func(c *Client) error {
+		if _, err := time.Parse("2006-01-02", v); err != nil {
+			return fmt.Errorf("clerkapi: API version %q must be a date such as %s", v, DefaultAPIVersion)
+		}
+		c.apiVersion = v
+		return nil
+	}
+}
+
+// WithUserAgent sets the User-Agent header.
+func WithUserAgent(ua string) Option {
+	return func(c *Client) error {
+		c.userAgent = ua
+		return nil
+	}
+}
+
+// New returns a Client. It fails when no secret key is given or an option
+// is invalid.
+func New(opts ...Option) (*Client, error) {
+	base, _ := url.Parse(DefaultBaseURL)
+	c := &Client{
+		baseURL:    base,
+		http:       &http.Client{Timeout: defaultHTTPTimout},
+		apiVersion: DefaultAPIVersion,
+		userAgent:  defaultUserAgentValue,
+	}
+	for _, o := range opts {
+		if err := o(c); err != nil {
+			return nil, err
+		}
+	}
+	if c.secretKey == "" {
+		return nil, errors.New("clerkapi: a secret key is required (WithSecretKey; CLERK_SECRET_KEY in the worker)")
+	}
+	return c, nil
+}
+
+// String never shows the secret key, so a Client can be logged or printed
+// with %v safely.
+func (c *Client) String() string {
+	return fmt.Sprintf("clerkapi.Client{base: %s, version: %s, key: %s}", c.baseURL, c.apiVersion, redactKey(c.secretKey))
+}
+
+// GoString is String, for %#v.
+func (c *Client) GoString() string { return c.String() }
+
+// redactKey keeps only the key's environment prefix (sk_live, sk_test).
+func redactKey(k string) string {
+	if i := strings.LastIndexByte(k, '_'); i > 0 && i < 16 {
+		return k[:i] + "_[REDACTED]"
+	}
+	return "[REDACTED]"
+}
+
+// ids are Clerk object ids: a prefix, an underscore and base62. Validating
+// them keeps a crafted id ("../users", "a/b?x") from reaching another path.
+var idPattern = regexp.MustCompile(`^[a-z]+_[A-Za-z0-9]+$`)
+
+// templatePattern is what Clerk allows as a JWT template name.
+var templatePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+
+func checkID(kind, id string) error {
+	if id == "" {
+		return fmt.Errorf("%s is empty: %w", kind, ErrInvalidInput)
+	}
+	if len(id) > 128 || !idPattern.MatchString(id) {
+		return fmt.Errorf("%s %q is not a Clerk id (prefix_base62): %w", kind, truncate(id, 64), ErrInvalidInput)
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// ListSessions calls GetSessionList. A bare-array answer gives a list whose
+// TotalCount is -1.
+func (c *Client) ListSessions(ctx context.Context, p ListParams) (*SessionList, error) {
+	q := url.Values{}
+	if p.ClientID != "" {
+		if err := checkID("client_id", p.ClientID); err != nil {
+			return nil, fmt.Errorf("clerk %s: %w", opList, err)
+		}
+		q.Set("client_id", p.ClientID)
+	}
+	if p.UserID != "" {
+		if err := checkID("user_id", p.UserID); err != nil {
+			return nil, fmt.Errorf("clerk %s: %w", opList, err)
+		}
+		q.Set("user_id", p.UserID)
+	}
+	if p.ClientID == "" && p.UserID == "" {
+		return nil, fmt.Errorf("clerk %s: give client_id or user_id: %w", opList, ErrInvalidInput)
+	}
+	if p.Status != "" {
+		switch p.Status {
+		case StatusActive, StatusRevoked, StatusEnded, StatusExpired, StatusRemoved, StatusAbandoned, StatusReplaced:
+		default:
+			return nil, fmt.Errorf("clerk %s: status %q is not one of active, revoked, ended, expired, removed, abandoned, replaced: %w", opList, p.Status, ErrInvalidInput)
+		}
+		q.Set("status", string(p.Status))
+	}
+	if p.Limit != 0 {
+		if p.Limit < MinListLimit || p.Limit > MaxListLimit {
+			return nil, fmt.Errorf("clerk %s: limit %d is outside %d..%d: %w", opList, p.Limit, MinListLimit, MaxListLimit, ErrInvalidInput)
+		}
+		q.Set("limit", strconv.Itoa(p.Limit))
+	}
+	if p.Offset < 0 {
+		return nil, fmt.Errorf("clerk %s: offset %d is negative: %w", opList, p.Offset, ErrInvalidInput)
+	}
+	if p.Offset > 0 {
+		q.Set("offset", strconv.Itoa(p.Offset))
+	}
+	if p.Paginated {
+		q.Set("paginated", "true")
+	}
+	body, err := c.do(ctx, opList, http.MethodGet, "/sessions", q, nil)
+	if err != nil {
+		return nil, err
+	}
+	list := &SessionList{TotalCount: -1}
+	if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 && trimmed[0] == '[' {
+		if err := json.Unmarshal(trimmed, &list.Data); err != nil {
+			return nil, decodeErr(opList, err)
+		}
+		return list, nil
+	}
+	if err := json.Unmarshal(body, list); err != nil {
+		return nil, decodeErr(opList, err)
+	}
+	return list, nil
+}
+
+// CreateSession calls createSession. Clerk offers it on testing instances
+// only.
+func (c *Client) CreateSession(ctx context.Context, p CreateParams) (*Session, error) {
+	if err := checkID("user_id", p.UserID); err != nil {
+		return nil, fmt.Errorf("clerk %s: %w", opCreate, err)
+	}
+	if p.ActiveOrganizationID != "" {
+		if err := checkID("active_organization_id", p.ActiveOrganizationID); err != nil {
+			return nil, fmt.Errorf("clerk %s: %w", opCreate, err)
+		}
+	}
+	return call[Session](ctx, c, opCreate, http.MethodPost, "/sessions", nil, p)
+}
+
+// GetSession calls GetSession.
+func (c *Client) GetSession(ctx context.Context, sessionID string) (*Session, error) {
+	if err := checkID("session_id", sessionID); err != nil {
+		return nil, fmt.Errorf("clerk %s: %w", opGet, err)
+	}
+	return call[Session](ctx, c, opGet, http.MethodGet, "/sessions/"+sessionID, nil, nil)
+}
+
+// RefreshSession calls RefreshSession. Its validation failures are 401s
+// with session_refresh_* codes, which ClassOf reports as Permanent.
+func (c *Client) RefreshSession(ctx context.Context, sessionID string, p RefreshParams) (*RefreshResult, error) {
+	if err := checkID("session_id", sessionID); err != nil {
+		return nil, fmt.Errorf("clerk %s: %w", opRefresh, err)
+	}
+	for _, f := range []struct{ name, v string }{
+		{"expired_token", p.ExpiredToken}, {"refresh_token", p.RefreshToken}, {"request_origin", p.RequestOrigin},
+	} {
+		if strings.TrimSpace(f.v) == "" {
+			return nil, fmt.Errorf("clerk %s: %s is required: %w", opRefresh, f.name, ErrInvalidInput)
+		}
+	}
+	switch p.Format {
+	case "", FormatToken, FormatCookie:
+	default:
+		return nil, fmt.Errorf("clerk %s: format %q is not token or cookie: %w", opRefresh, p.Format, ErrInvalidInput)
+	}
+	return call[RefreshResult](ctx, c, opRefresh, http.MethodPost, "/sessions/"+sessionID+"/refresh", nil, p)
+}
+
+// RevokeSession calls RevokeSession. The answer is the session with status
+// revoked.
+func (c *Client) RevokeSession(ctx context.Context, sessionID string) (*Session, error) {
+	if err := checkID("session_id", sessionID); err != nil {
+		return nil, fmt.Errorf("clerk %s: %w", opRevoke, err)
+	}
+	return call[Session](ctx, c, opRevoke, http.MethodPost, "/sessions/"+sessionID+"/revoke", nil, nil)
+}
+
+// CreateSessionToken calls CreateSessionToken. The JWT is a secret.
+func (c *Client) CreateSessionToken(ctx context.Context, sessionID string, p TokenParams) (*Token, error) {
+	if err := checkID("session_id", sessionID); err != nil {
+		return nil, fmt.Errorf("clerk %s: %w", opToken, err)
+	}
+	body, err := tokenBody(opToken, p)
+	if err != nil {
+		return nil, err
+	}
+	return call[Token](ctx, c, opToken, http.MethodPost, "/sessions/"+sessionID+"/tokens", nil, body)
+}
+
+// CreateSessionTokenFromTemplate calls CreateSessionTokenFromTemplate. An
+// unknown template is a 404 (Permanent). The JWT is a secret.
+func (c *Client) CreateSessionTokenFromTemplate(ctx context.Context, sessionID, templateName string, p TokenParams) (*Token, error) {
+	if err := checkID("session_id", sessionID); err != nil {
+		return nil, fmt.Errorf("clerk %s: %w", opTokenFromTempl, err)
+	}
+	if !templatePattern.MatchString(templateName) {
+		return nil, fmt.Errorf("clerk %s: template_name %q must be 1-128 letters, digits, '_' or '-': %w", opTokenFromTempl, truncate(templateName, 64), ErrInvalidInput)
+	}
+	body, err := tokenBody(opTokenFromTempl, p)
+	if err != nil {
+		return nil, err
+	}
+	path := "/sessions/" + sessionID + "/tokens/" + url.PathEscape(templateName)
+	return call[Token](ctx, c, opTokenFromTempl, http.MethodPost, path, nil, body)
+}
+
+func tokenBody(op string, p TokenParams) (any, error) {
+	if p.ExpiresInSeconds == 0 {
+		return struct{}{}, nil
+	}
+	if p.ExpiresInSeconds < MinTokenLifetimeSecs || p.ExpiresInSeconds > MaxTokenLifetimeSecs {
+		return nil, fmt.Errorf("clerk %s: expires_in_seconds %d is outside %d..%d: %w", op, p.ExpiresInSeconds, MinTokenLifetimeSecs, MaxTokenLifetimeSecs, ErrInvalidInput)
+	}
+	return struct {
+		ExpiresInSeconds int64 `json:"expires_in_seconds"`
+	}{p.ExpiresInSeconds}, nil
+}
+
+// call sends one request and decodes a 2xx answer into a T.
+func call[T any](ctx context.Context, c *Client, op, method, path string, q url.Values, in any) (*T, error) {
+	body, err := c.do(ctx, op, method, path, q, in)
+	if err != nil {
+		return nil, err
+	}
+	v := new(T)
+	if err := json.Unmarshal(body, v); err != nil {
+		return nil, decodeErr(op, err)
+	}
+	return v, nil
+}
+
+// decodeErr reports a 2xx body that is not the expected JSON. It is
+// Retryable (ClassOf's default): a proxy or a truncated answer, not the
+// request's fault.
+func decodeErr(op string, err error) error {
+	return fmt.Errorf("clerk %s: decode answer: %w", op, err)
+}
+
+// do sends one request and returns the body of a 2xx answer, or an *Error.
+func (c *Client) do(ctx context.Context, op, method, path string, q url.Values, in any) ([]byte, error) {
+	u := *c.baseURL
+	u.Path = c.baseURL.Path + path
+	u.RawQuery = q.Encode()
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, fmt.Errorf("clerk %s: encode request: %w", op, err)
+		}
+		body = bytes.NewReader(b)
+	} else if method == http.MethodPost {
+		body = strings.NewReader("null")
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return nil, fmt.Errorf("clerk %s: %w", op, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.secretKey)
+	req.Header.Set("Clerk-API-Version", c.apiVersion)
+	req.Header.Set("Accept", "application/json")
+	if c.userAgent != "" {
+		req.Header.Set("User-Agent", c.userAgent)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("clerk %s: %w", op, scrubURLError(err))
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	if err != nil {
+		return nil, fmt.Errorf("clerk %s: read answer: %w", op, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, parseError(op, resp.StatusCode, resp.Header, b)
+	}
+	return b, nil
+}
+
+// scrubURLError drops the query string from a *url.Error: list filters are
+// not secret, but keeping errors to method and path keeps them short and
+// free of anything a future parameter might carry.
+func scrubURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			u.RawQuery = ""
+			ue.URL = u.String()
+		}
+	}
+	return err
+}

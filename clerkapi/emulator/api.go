@@ -1,0 +1,713 @@
+package emulator
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/clerkjobs/clerkjobs/clerkapi"
+)
+
+// Operation ids, as in Clerk's OpenAPI description.
+const (
+	OpGetJWKS                        = "GetJWKS"
+	OpGetSessionList                 = "GetSessionList"
+	OpCreateSession                  = "createSession"
+	OpGetSession                     = "GetSession"
+	OpRefreshSession                 = "RefreshSession"
+	OpRevokeSession                  = "RevokeSession"
+	OpCreateSessionToken             = "CreateSessionToken"
+	OpCreateSessionTokenFromTemplate = "CreateSessionTokenFromTemplate"
+)
+
+// MaxBodyBytes is the largest request body accepted; larger ones get 413
+// request_body_too_large.
+const MaxBodyBytes = 1 << 20
+
+// StatusClientClosedRequest is the status logged for a call whose client
+// went away during injected latency (nginx's 499). It is never sent.
+const StatusClientClosedRequest = 499
+
+// KnownAPIVersions are the Clerk-API-Version values accepted.
+var knownAPIVersions = map[string]bool{
+	"2021-02-05": true, "2024-10-01": true, "2025-04-10": true, "2025-11-10": true, "2026-05-12": true,
+}
+
+// ServeHTTP serves the Clerk API under /v1/ and the control API under
+// /_emulator/. Anything else is 404 with a Clerk errors body.
+func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.EscapedPath()
+	switch {
+	case p == "/v1" || strings.HasPrefix(p, "/v1/"):
+		e.serveAPI(w, r, p[len("/v1"):])
+	case p == controlPrefix || strings.HasPrefix(p, controlPrefix+"/"):
+		e.serveControl(w, r, p[len(controlPrefix):])
+	default:
+		e.write(w, e.notFound("The path "+r.URL.Path+" is not part of the Clerk API, which lives under /v1/."))
+	}
+}
+
+// route is a matched API path.
+type route struct {
+	op        string
+	sessionID string
+	template  string
+	allow     string // the methods the path accepts; "" for an unknown path
+	handle    func(*Emulator, *http.Request, route, keyInfo) reply
+}
+
+// matchAPI routes a path below /v1 (still escaped). handle is nil when the
+// path is unknown or the method is not allowed.
+func matchAPI(method, escaped string) route {
+	parts := strings.Split(strings.TrimPrefix(escaped, "/"), "/")
+	for i, p := range parts {
+		u, err := url.PathUnescape(p)
+		if err != nil {
+			return route{}
+		}
+		parts[i] = u
+	}
+	one := func(m, op string, h func(*Emulator, *http.Request, route, keyInfo) reply, rt route) route {
+		rt.op, rt.allow = op, m
+		if method == m {
+			rt.handle = h
+		}
+		return rt
+	}
+	switch {
+	case len(parts) == 1 && parts[0] == "jwks":
+		return one(http.MethodGet, OpGetJWKS, (*Emulator).handleJWKS, route{})
+	case len(parts) == 1 && parts[0] == "sessions":
+		switch method {
+		case http.MethodGet:
+			return route{op: OpGetSessionList, allow: "GET, POST", handle: (*Emulator).handleList}
+		case http.MethodPost:
+			return route{op: OpCreateSession, allow: "GET, POST", handle: (*Emulator).handleCreate}
+		}
+		return route{allow: "GET, POST"}
+	case len(parts) < 2 || parts[0] != "sessions" || parts[1] == "":
+		return route{}
+	}
+	rt := route{sessionID: parts[1]}
+	switch {
+	case len(parts) == 2:
+		return one(http.MethodGet, OpGetSession, (*Emulator).handleGet, rt)
+	case len(parts) == 3 && parts[2] == "refresh":
+		return one(http.MethodPost, OpRefreshSession, (*Emulator).handleRefresh, rt)
+	case len(parts) == 3 && parts[2] == "revoke":
+		return one(http.MethodPost, OpRevokeSession, (*Emulator).handleRevoke, rt)
+	case len(parts) == 3 && parts[2] == "tokens":
+		return one(http.MethodPost, OpCreateSessionToken, (*Emulator).handleToken, rt)
+	case len(parts) == 4 && parts[2] == "tokens" && parts[3] != "":
+		rt.template = parts[3]
+		return one(http.MethodPost, OpCreateSessionTokenFromTemplate, (*Emulator).handleToken, rt)
+	}
+	return route{}
+}
+
+// serveAPI runs one Clerk API call through the fault pipeline described on
+// Faults and logs it.
+func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request, rest string) {
+	start := time.Now()
+	rt := matchAPI(r.Method, rest)
+	c := Call{Time: e.now(), Method: r.Method, Path: r.URL.Path, Op: rt.op, SessionID: rt.sessionID}
+	f := e.Faults()
+	if d := e.delay(f); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			c.Status, c.Fault = StatusClientClosedRequest, "canceled"
+			e.record(c, start)
+			return
+		}
+	}
+	if e.chance(f.DropRate) {
+		c.Fault = "drop"
+		e.record(c, start)
+		dropConnection(w)
+		return
+	}
+	rep := e.answer(r, rt, f)
+	c.Status, c.Fault = rep.status, rep.fault
+	if rep.fault == "" && e.chance(f.DropAfterRate) {
+		c.Fault = "drop_after"
+		e.record(c, start)
+		dropConnection(w)
+		return
+	}
+	e.write(w, rep)
+	e.record(c, start)
+}
+
+func (e *Emulator) record(c Call, start time.Time) {
+	c.Duration = time.Since(start)
+	e.calls.add(c)
+	e.log.Debug().Str("method", c.Method).Str("path", c.Path).Str("op", c.Op).Int("status", c.Status).
+		Str("session_id", c.SessionID).Str("fault", c.Fault).Dur("duration", c.Duration).Msg("clerk api call")
+}
+
+// dropConnection closes the connection without answering. Where the
+// connection cannot be hijacked (HTTP/2, a ResponseRecorder) it aborts the
+// handler, which net/http turns into a reset.
+func dropConnection(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	conn.Close()
+}
+
+// answer applies the checks every call goes through, in Clerk's order as
+// far as it is known, then the handler.
+func (e *Emulator) answer(r *http.Request, rt route, f Faults) reply {
+	if f.RejectKey {
+		rep := e.keyInvalid()
+		rep.fault = "reject_key"
+		return rep
+	}
+	hash, key, rep, ok := e.authenticate(r)
+	if !ok {
+		return rep
+	}
+	if ok, secs := e.limiter.take(hash, e.now()); !ok {
+		rep := e.fail(http.StatusTooManyRequests, "too_many_requests", "Too many requests",
+			"You have exceeded the rate limit. Try again in "+strconv.Itoa(secs)+" seconds.", nil)
+		rep.header.Set("Retry-After", strconv.Itoa(secs))
+		rep.fault = "rate_limit"
+		return rep
+	}
+	if rep, ok := e.checkVersion(r); !ok {
+		return rep
+	}
+	if e.chance(f.ErrorRate) {
+		rep := e.statusError([]int{500, 502, 503}[e.intN(3)])
+		rep.fault = "error"
+		return rep
+	}
+	if rt.handle == nil {
+		if rt.allow != "" {
+			rep := e.fail(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed",
+				r.Method+" is not allowed on "+r.URL.Path+"; use "+rt.allow+".", nil)
+			rep.header.Set("Allow", rt.allow)
+			return rep
+		}
+		return e.notFound("The path " + r.URL.Path + " is not one of the Clerk API paths this emulator serves.")
+	}
+	if rt.sessionID != "" {
+		if status := e.failure(rt.sessionID); status != 0 {
+			rep := e.statusError(status)
+			rep.fault = "fail_session"
+			return rep
+		}
+	}
+	return rt.handle(e, r, rt, key)
+}
+
+func (e *Emulator) keyInvalid() reply {
+	return e.fail(http.StatusUnauthorized, "clerk_key_invalid", "Secret key invalid",
+		"The provided Clerk Secret Key is invalid. Make sure that your Clerk Secret Key is correct.", nil)
+}
+
+// authenticate checks the Authorization header. Only digests of keys are
+// compared and kept.
+func (e *Emulator) authenticate(r *http.Request) (keyHash, keyInfo, reply, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, token, found := strings.Cut(h, " ")
+	token = strings.TrimSpace(token)
+	if !found || !strings.EqualFold(scheme, "Bearer") || token == "" || strings.ContainsAny(token, " \t") {
+		return keyHash{}, keyInfo{}, e.fail(http.StatusUnauthorized, "authorization_header_format_invalid",
+			"Invalid Authorization header format",
+			`The Authorization header must be of the form "Bearer <secret key>".`, nil), false
+	}
+	sum := sha256.Sum256([]byte(token))
+	for k, info := range e.keys {
+		if subtle.ConstantTimeCompare(k[:], sum[:]) == 1 {
+			return sum, info, reply{}, true
+		}
+	}
+	return keyHash{}, keyInfo{}, e.keyInvalid(), false
+}
+
+// checkVersion accepts a known version in the Clerk-API-Version header or
+// the __clerk_api_version query parameter (not both), or none.
+func (e *Emulator) checkVersion(r *http.Request) (reply, bool) {
+	hv := r.Header.Get("Clerk-API-Version")
+	qv, inQuery := r.URL.Query()["__clerk_api_version"]
+	v := hv
+	switch {
+	case hv != "" && inQuery:
+		return e.fail(http.StatusBadRequest, "api_version_invalid", "API version invalid",
+			"Give the API version in the Clerk-API-Version header or the __clerk_api_version query parameter, not both.", nil), false
+	case inQuery:
+		v = qv[0]
+	}
+	if v == "" && !inQuery {
+		return reply{}, true
+	}
+	if !knownAPIVersions[v] {
+		return e.fail(http.StatusBadRequest, "api_version_invalid", "API version invalid",
+			"The API version "+strconv.Quote(truncate(v, 40))+" is not one of 2021-02-05, 2024-10-01, 2025-04-10, 2025-11-10, 2026-05-12.", nil), false
+	}
+	return reply{}, true
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// write sends a reply as JSON.
+func (e *Emulator) write(w http.ResponseWriter, rep reply) {
+	h := w.Header()
+	for k, v := range rep.header {
+		h[k] = v
+	}
+	if rep.body == nil {
+		w.WriteHeader(rep.status)
+		return
+	}
+	b, err := json.Marshal(rep.body)
+	if err != nil {
+		rep = e.statusError(http.StatusInternalServerError)
+		b, _ = json.Marshal(rep.body)
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(rep.status)
+	_, _ = w.Write(b)
+}
+
+// ---- request bodies ----
+
+// readObject reads a JSON object body of at most MaxBodyBytes. An empty
+// body and null read as an empty object.
+func (e *Emulator) readObject(r *http.Request) (map[string]json.RawMessage, reply, bool) {
+	if r.ContentLength > MaxBodyBytes {
+		return nil, e.tooLarge(), false
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	if err != nil {
+		return nil, e.fail(http.StatusBadRequest, "request_body_invalid", "Request body invalid",
+			"The request body could not be read.", nil), false
+	}
+	if len(b) > MaxBodyBytes {
+		return nil, e.tooLarge(), false
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || string(b) == "null" {
+		return map[string]json.RawMessage{}, reply{}, true
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return nil, e.fail(http.StatusUnsupportedMediaType, "unsupported_content_type", "Unsupported content type",
+				"Send the request body as JSON, with Content-Type: application/json.", nil), false
+		}
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil || m == nil {
+		return nil, e.fail(http.StatusBadRequest, "request_body_invalid", "Request body invalid",
+			"The request body must be a JSON object.", nil), false
+	}
+	return m, reply{}, true
+}
+
+func (e *Emulator) tooLarge() reply {
+	return e.fail(http.StatusRequestEntityTooLarge, "request_body_too_large", "Request body too large",
+		"The request body must not exceed "+strconv.Itoa(MaxBodyBytes)+" bytes.", nil)
+}
+
+func isNull(raw json.RawMessage) bool { return raw == nil || string(raw) == "null" }
+
+// stringParam reads an optional string field; absent and null give "".
+func (e *Emulator) stringParam(m map[string]json.RawMessage, name string) (string, reply, bool) {
+	raw, ok := m[name]
+	if !ok || isNull(raw) {
+		return "", reply{}, true
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", e.paramTypeInvalid(name, "a string"), false
+	}
+	return s, reply{}, true
+}
+
+// requiredString reads a string field that must be present and non-empty.
+func (e *Emulator) requiredString(m map[string]json.RawMessage, name string) (string, reply, bool) {
+	s, rep, ok := e.stringParam(m, name)
+	if !ok {
+		return "", rep, false
+	}
+	if strings.TrimSpace(s) == "" {
+		return "", e.paramMissing(name), false
+	}
+	return s, reply{}, true
+}
+
+// ---- handlers ----
+
+func (e *Emulator) handleJWKS(*http.Request, route, keyInfo) reply {
+	if err := e.sign.init(); err != nil {
+		return e.statusError(http.StatusInternalServerError)
+	}
+	return reply{status: http.StatusOK, body: json.RawMessage(e.sign.jwks)}
+}
+
+func (e *Emulator) handleGet(_ *http.Request, rt route, _ keyInfo) reply {
+	s, ok := e.Session(rt.sessionID)
+	if !ok {
+		return e.sessionNotFound(rt.sessionID)
+	}
+	return reply{status: http.StatusOK, body: s}
+}
+
+func (e *Emulator) sessionNotFound(id string) reply {
+	return e.notFound("No session was found with id " + truncate(id, 64) + ".")
+}
+
+// listQuery is a parsed GetSessionList query.
+type listQuery struct {
+	clientID, userID string
+	status           clerkapi.SessionStatus
+	limit, offset    int
+	paginated        bool
+}
+
+func (e *Emulator) parseListQuery(q url.Values) (listQuery, reply, bool) {
+	lq := listQuery{clientID: q.Get("client_id"), userID: q.Get("user_id"), limit: 10}
+	if lq.clientID == "" && lq.userID == "" {
+		return lq, e.fail(http.StatusBadRequest, "missing_query_parameter", "missing query parameter",
+			"Provide at least one of the client_id and user_id query parameters.", nil), false
+	}
+	if v, ok := q["status"]; ok {
+		lq.status = clerkapi.SessionStatus(v[0])
+		if !validStatus(lq.status, false) {
+			return lq, e.paramValueInvalid("status",
+				"status must be one of abandoned, active, ended, expired, removed, replaced, revoked"), false
+		}
+	}
+	intParam := func(name string, lo, hi int, dst *int) (reply, bool) {
+		v, ok := q[name]
+		if !ok {
+			return reply{}, true
+		}
+		n, err := strconv.Atoi(v[0])
+		if err != nil {
+			return e.paramFormatInvalid(name, name+" must be an integer"), false
+		}
+		if n < lo || n > hi {
+			rng := name + " must be at least " + strconv.Itoa(lo)
+			if hi < int(^uint(0)>>1) {
+				rng = name + " must be between " + strconv.Itoa(lo) + " and " + strconv.Itoa(hi)
+			}
+			return e.paramValueInvalid(name, rng), false
+		}
+		*dst = n
+		return reply{}, true
+	}
+	if rep, ok := intParam("limit", clerkapi.MinListLimit, clerkapi.MaxListLimit, &lq.limit); !ok {
+		return lq, rep, false
+	}
+	if rep, ok := intParam("offset", 0, int(^uint(0)>>1), &lq.offset); !ok {
+		return lq, rep, false
+	}
+	if v, ok := q["paginated"]; ok {
+		b, err := strconv.ParseBool(v[0])
+		if err != nil {
+			return lq, e.paramFormatInvalid("paginated", "paginated must be true or false"), false
+		}
+		lq.paginated = b
+	}
+	return lq, reply{}, true
+}
+
+func (e *Emulator) handleList(r *http.Request, _ route, _ keyInfo) reply {
+	lq, rep, ok := e.parseListQuery(r.URL.Query())
+	if !ok {
+		return rep
+	}
+	page, total := e.list(lq)
+	if lq.paginated {
+		return reply{status: http.StatusOK, body: clerkapi.SessionList{Data: page, TotalCount: int64(total)}}
+	}
+	return reply{status: http.StatusOK, body: page}
+}
+
+// list returns one page, newest first, and the number of matching
+// sessions. The cost is O(offset+limit) for a user or client without a
+// status filter and for a user with one until the page is full; only a
+// paginated list filtered beyond that walks the user's or client's
+// sessions, never all sessions.
+func (e *Emulator) list(lq listQuery) ([]clerkapi.Session, int) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	var src []*sessionRec
+	var match func(*sessionRec) bool
+	total := -1 // unknown until counted
+	switch {
+	case lq.clientID != "":
+		src = e.st.clients[lq.clientID]
+		if lq.userID != "" || lq.status != "" {
+			match = func(s *sessionRec) bool {
+				return (lq.userID == "" || s.s.UserID == lq.userID) && (lq.status == "" || s.s.Status == lq.status)
+			}
+		} else {
+			total = len(src)
+		}
+	default:
+		u := e.st.users[lq.userID]
+		if u == nil {
+			return []clerkapi.Session{}, 0
+		}
+		src = u.sessions
+		if lq.status != "" {
+			match = func(s *sessionRec) bool { return s.s.Status == lq.status }
+			total = u.counts[lq.status]
+		} else {
+			total = len(src)
+		}
+	}
+	out := make([]clerkapi.Session, 0, min(lq.limit, 64))
+	if match == nil {
+		for i := len(src) - 1 - lq.offset; i >= 0 && len(out) < lq.limit; i-- {
+			out = append(out, src[i].view())
+		}
+		return out, total
+	}
+	count, skip := 0, lq.offset
+	for i := len(src) - 1; i >= 0; i-- {
+		s := src[i]
+		if !match(s) {
+			continue
+		}
+		count++
+		switch {
+		case skip > 0:
+			skip--
+		case len(out) < lq.limit:
+			out = append(out, s.view())
+		case total >= 0 || !lq.paginated:
+			return out, total
+		}
+	}
+	if total < 0 {
+		total = count
+	}
+	return out, total
+}
+
+func (e *Emulator) handleCreate(r *http.Request, _ route, key keyInfo) reply {
+	if key.production {
+		return e.fail(http.StatusBadRequest, "request_invalid_for_environment", "Request invalid for environment",
+			"createSession is available on development and staging instances only.", nil)
+	}
+	m, rep, ok := e.readObject(r)
+	if !ok {
+		return rep
+	}
+	userID, rep, ok := e.requiredString(m, "user_id")
+	if !ok {
+		return rep
+	}
+	org, rep, ok := e.stringParam(m, "active_organization_id")
+	if !ok {
+		return rep
+	}
+	e.mu.Lock()
+	if e.st.users[userID] == nil {
+		e.mu.Unlock()
+		return e.notFound("No user was found with id " + truncate(userID, 64) + ".")
+	}
+	s := e.createSessionsLocked(userID, 1, org)[0].view()
+	e.mu.Unlock()
+	return reply{status: http.StatusOK, body: s}
+}
+
+func (e *Emulator) handleRevoke(r *http.Request, rt route, _ keyInfo) reply {
+	if _, rep, ok := e.readObject(r); !ok {
+		return rep
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.st.sessions[rt.sessionID]
+	if s == nil {
+		return e.sessionNotFound(rt.sessionID)
+	}
+	if ended(s.s.Status) {
+		if e.strictRevoke {
+			return e.fail(http.StatusBadRequest, "session_not_active", "Session not active",
+				"The session is "+string(s.s.Status)+" and cannot be revoked.", nil)
+		}
+	} else {
+		s.setStatus(clerkapi.StatusRevoked, e.now().UnixMilli())
+	}
+	s.revokes++
+	return reply{status: http.StatusOK, body: s.view()}
+}
+
+// tokenBody is the answer of both token operations.
+type tokenBody struct {
+	Object string `json:"object"`
+	JWT    string `json:"jwt"`
+}
+
+func (e *Emulator) handleToken(r *http.Request, rt route, _ keyInfo) reply {
+	m, rep, ok := e.readObject(r)
+	if !ok {
+		return rep
+	}
+	var ttl time.Duration
+	if raw, ok := m["expires_in_seconds"]; ok && !isNull(raw) {
+		n, err := strconv.ParseInt(string(raw), 10, 64)
+		if err != nil {
+			return e.paramTypeInvalid("expires_in_seconds", "an integer")
+		}
+		if n < clerkapi.MinTokenLifetimeSecs || n > clerkapi.MaxTokenLifetimeSecs {
+			return e.paramValueInvalid("expires_in_seconds", "expires_in_seconds must be between "+
+				strconv.Itoa(clerkapi.MinTokenLifetimeSecs)+" and "+strconv.Itoa(clerkapi.MaxTokenLifetimeSecs))
+		}
+		ttl = time.Duration(n) * time.Second
+	}
+	e.mu.RLock()
+	s := e.st.sessions[rt.sessionID]
+	var sub tokenSubject
+	var status clerkapi.SessionStatus
+	if s != nil {
+		sub, status = subjectOf(s), s.s.Status
+	}
+	e.mu.RUnlock()
+	if s == nil {
+		return e.sessionNotFound(rt.sessionID)
+	}
+	if status != clerkapi.StatusActive {
+		return e.notFound("The session is " + string(status) + "; only active sessions issue tokens.")
+	}
+	now := e.now()
+	var claims map[string]any
+	if rt.template != "" {
+		t, ok := e.templates[rt.template]
+		if !ok {
+			return e.notFound("No JWT template was found with name " + truncate(rt.template, 64) + ".")
+		}
+		if ttl == 0 {
+			ttl = t.lifetime
+		}
+		claims = e.templateClaims(sub, t, now, ttl)
+	} else {
+		if ttl == 0 {
+			ttl = DefaultTokenLifetime
+		}
+		claims = e.sessionClaims(sub, e.azp, now, ttl)
+	}
+	jwt, err := e.signClaims(claims)
+	if err != nil {
+		return e.statusError(http.StatusInternalServerError)
+	}
+	return reply{status: http.StatusOK, body: tokenBody{Object: "token", JWT: jwt}}
+}
+
+// refreshFields are the body fields RefreshSession accepts; the spec
+// forbids any other.
+var refreshFields = map[string]bool{
+	"expired_token": true, "refresh_token": true, "request_origin": true,
+	"request_headers": true, "format": true, "request_originating_ip": true,
+}
+
+func (e *Emulator) handleRefresh(r *http.Request, rt route, _ keyInfo) reply {
+	m, rep, ok := e.readObject(r)
+	if !ok {
+		return rep
+	}
+	for k := range m {
+		if !refreshFields[k] {
+			return e.paramError("form_param_unknown", k, "is unknown", k+" is not a valid parameter for this request")
+		}
+	}
+	var vals [3]string
+	for i, name := range []string{"expired_token", "refresh_token", "request_origin"} {
+		if vals[i], rep, ok = e.requiredString(m, name); !ok {
+			return rep
+		}
+	}
+	expired, refresh, origin := vals[0], vals[1], vals[2]
+	format, rep, ok := e.stringParam(m, "format")
+	if !ok {
+		return rep
+	}
+	if format != "" && format != string(clerkapi.FormatToken) && format != string(clerkapi.FormatCookie) {
+		return e.paramValueInvalid("format", "format must be token or cookie")
+	}
+	if raw, ok := m["request_headers"]; ok && !isNull(raw) {
+		var h map[string]any
+		if json.Unmarshal(raw, &h) != nil {
+			return e.paramTypeInvalid("request_headers", "an object")
+		}
+	}
+	ip, rep, ok := e.stringParam(m, "request_originating_ip")
+	if !ok {
+		return rep
+	}
+
+	e.mu.RLock()
+	s := e.st.sessions[rt.sessionID]
+	var wantRefresh string
+	if s != nil {
+		wantRefresh = s.refresh
+	}
+	e.mu.RUnlock()
+	if s == nil {
+		return e.sessionNotFound(rt.sessionID)
+	}
+	if subtle.ConstantTimeCompare([]byte(refresh), []byte(wantRefresh)) != 1 {
+		return e.fail(http.StatusUnauthorized, "refresh_token_not_found", "Refresh token not found",
+			"The refresh token is not the one issued for this session.", nil)
+	}
+	if err := e.checkExpiredToken(expired, rt.sessionID); err != nil {
+		long := "expired_token is not a session token this instance signed."
+		if err == errTokenSession {
+			long = "expired_token belongs to another session."
+		}
+		return e.fail(http.StatusUnauthorized, "expired_session_token_invalid", "Expired session token invalid", long, nil)
+	}
+
+	now := e.now()
+	e.mu.Lock()
+	if ended(s.s.Status) || s.s.Status == clerkapi.StatusPending {
+		status := s.s.Status
+		e.mu.Unlock()
+		return e.fail(http.StatusUnauthorized, "session_refresh_session_not_active", "Session not active",
+			"The session is "+string(status)+" and cannot be refreshed.", nil)
+	}
+	s.s.LastActiveAt = max(now.UnixMilli(), s.s.LastActiveAt)
+	s.s.UpdatedAt = max(now.UnixMilli(), s.s.UpdatedAt)
+	if ip != "" && s.s.LatestActivity != nil {
+		s.s.LatestActivity.IPAddress = ip
+	}
+	sub := subjectOf(s)
+	e.mu.Unlock()
+
+	jwt, err := e.signClaims(e.sessionClaims(sub, origin, now, DefaultTokenLifetime))
+	if err != nil {
+		return e.statusError(http.StatusInternalServerError)
+	}
+	if format == string(clerkapi.FormatCookie) {
+		exp := now.Add(DefaultTokenLifetime).UTC().Format(http.TimeFormat)
+		return reply{status: http.StatusOK, body: clerkapi.Cookies{Object: "cookies", Cookies: []string{
+			"__session=" + jwt + "; Path=/; Expires=" + exp + "; Secure; SameSite=Lax",
+			"__client_uat=" + strconv.FormatInt(now.Unix(), 10) + "; Path=/; Max-Age=315360000; Secure; SameSite=Strict",
+		}}}
+	}
+	return reply{status: http.StatusOK, body: tokenBody{Object: "token", JWT: jwt}}
+}

@@ -1,0 +1,287 @@
+package emulator
+
+import (
+	"fmt"
+
+	"github.com/clerkjobs/clerkjobs/clerkapi"
+)
+
+// store holds users and sessions. It is guarded by Emulator.mu.
+//
+// Every session is indexed three ways: by id, under its user and under its
+// client. The per-user and per-client slices are in creation order, which
+// is also created_at order (stamps are strictly increasing), so newest
+// first is a walk from the end and a page of an unfiltered list costs
+// O(limit) whatever the user's session count. Per-user status counts make
+// total_count O(1) for user + status filters.
+type store struct {
+	users     map[string]*userRec
+	sessions  map[string]*sessionRec
+	clients   map[string][]*sessionRec
+	failures  map[string]int // session id -> forced HTTP status (FailSession)
+	lastStamp int64          // last created_at handed out, Unix ms
+}
+
+type userRec struct {
+	id       string
+	sessions []*sessionRec // oldest first
+	counts   map[clerkapi.SessionStatus]int
+}
+
+type sessionRec struct {
+	s        clerkapi.Session
+	user     *userRec
+	refresh  string // the refresh token issued with the session
+	revokes int // revoke calls answered 200
+}
+
+func newStore() store {
+	return store{
+		users:    map[string]*userRec{},
+		sessions: map[string]*sessionRec{},
+		clients:  map[string][]*sessionRec{},
+		failures: map[string]int{},
+	}
+}
+
+// stamps reserves n strictly increasing millisecond timestamps, as close to
+// nowMs as they can be without going back past earlier ones, and returns
+// the first. A batch of n ends at nowMs when the clock allows, so seeding
+// thousands of sessions does not push created_at into the future.
+func (st *store) stamps(nowMs int64, n int) int64 {
+	first := max(nowMs-int64(n)+1, st.lastStamp+1)
+	st.lastStamp = first + int64(n) - 1
+	return first
+}
+
+func (st *store) user(id string) *userRec {
+	u := st.users[id]
+	if u == nil {
+		u = &userRec{id: id, counts: map[clerkapi.SessionStatus]int{}}
+		st.users[id] = u
+	}
+	return u
+}
+
+// view returns a deep copy of the session, safe to use outside the lock.
+func (r *sessionRec) view() clerkapi.Session {
+	s := r.s
+	if r.s.LastActiveOrganizationID != nil {
+		org := *r.s.LastActiveOrganizationID
+		s.LastActiveOrganizationID = &org
+	}
+	if r.s.LatestActivity != nil {
+		a := *r.s.LatestActivity
+		s.LatestActivity = &a
+	}
+	return s
+}
+
+func (r *sessionRec) setStatus(status clerkapi.SessionStatus, nowMs int64) {
+	if r.s.Status == status {
+		return
+	}
+	r.user.counts[r.s.Status]--
+	r.user.counts[status]++
+	r.s.Status = status
+	r.s.UpdatedAt = max(nowMs, r.s.UpdatedAt)
+}
+
+// ended reports whether a session can no longer be used: any status but
+// active and pending.
+func ended(s clerkapi.SessionStatus) bool {
+	return s != clerkapi.StatusActive && s != clerkapi.StatusPending
+}
+
+// createSessionsLocked creates n active sessions for the user (creating the
+// user if needed). Each session gets its own client, as a sign-in on a new
+// device would. Callers hold e.mu for writing.
+func (e *Emulator) createSessionsLocked(userID string, n int, org string) []*sessionRec {
+	u := e.st.user(userID)
+	nowMs := e.now().UnixMilli()
+	first := e.st.stamps(nowMs, n)
+	out := make([]*sessionRec, 0, n)
+	for i := range n {
+		created := first + int64(i)
+		r := &sessionRec{user: u, refresh: e.randString(40)}
+		r.s = clerkapi.Session{
+			Object:       "session",
+			ID:           e.newID("sess"),
+			UserID:       userID,
+			ClientID:     e.newID("client"),
+			Status:       clerkapi.StatusActive,
+			LastActiveAt: created,
+			LatestActivity: &clerkapi.SessionActivity{
+				Object:         "session_activity",
+				ID:             e.newID("sess_activity"),
+				DeviceType:     "Emulator",
+				IsMobile:       false,
+				BrowserName:    "clerk-emulator",
+				BrowserVersion: "1.0",
+				IPAddress:      "127.0.0.1",
+				City:           "Localhost",
+				Country:        "ZZ",
+			},
+			ExpireAt:  created + SessionLifetime.Milliseconds(),
+			AbandonAt: created + SessionAbandonAfter.Milliseconds(),
+			UpdatedAt: created,
+			CreatedAt: created,
+		}
+		if org != "" {
+			o := org
+			r.s.LastActiveOrganizationID = &o
+		}
+		e.st.sessions[r.s.ID] = r
+		e.st.clients[r.s.ClientID] = append(e.st.clients[r.s.ClientID], r)
+		u.sessions = append(u.sessions, r)
+		u.counts[clerkapi.StatusActive]++
+		out = append(out, r)
+	}
+	return out
+}
+
+// CreateUser adds a user with a fresh id (user_ followed by 27 base62
+// characters) and no sessions, and returns the id.
+func (e *Emulator) CreateUser() string {
+	id := e.newID("user")
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for e.st.users[id] != nil { // a seeded rng cannot collide, but be sure
+		id = e.newID("user")
+	}
+	e.st.user(id)
+	return id
+}
+
+// CreateSessions adds n active sessions for the user and returns their ids,
+// oldest first. An unknown user id is created, so tests may pick their own
+// ids. Each session has its own client_id and a refresh token (see
+// RefreshToken); their created_at values are strictly increasing, so the
+// last id returned is the first one GET /v1/sessions lists. n <= 0 creates
+// nothing.
+func (e *Emulator) CreateSessions(userID string, n int) []string {
+	if n <= 0 || userID == "" {
+		return nil
+	}
+	e.mu.Lock()
+	recs := e.createSessionsLocked(userID, n, "")
+	e.mu.Unlock()
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.s.ID
+	}
+	return ids
+}
+
+// Seed creates users, each with sessionsPerUser active sessions, and
+// returns the user ids: demo data in one call.
+func (e *Emulator) Seed(users, sessionsPerUser int) []string {
+	ids := make([]string, 0, max(users, 0))
+	for range users {
+		id := e.CreateUser()
+		e.CreateSessions(id, sessionsPerUser)
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// Session returns a copy of the session and whether it exists.
+func (e *Emulator) Session(id string) (clerkapi.Session, bool) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	r := e.st.sessions[id]
+	if r == nil {
+		return clerkapi.Session{}, false
+	}
+	return r.view(), true
+}
+
+// UserSessionIDs returns the ids of the user's sessions, newest first (the
+// order GET /v1/sessions uses), or nil for an unknown user.
+func (e *Emulator) UserSessionIDs(userID string) []string {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	u := e.st.users[userID]
+	if u == nil {
+		return nil
+	}
+	ids := make([]string, 0, len(u.sessions))
+	for i := len(u.sessions) - 1; i >= 0; i-- {
+		ids = append(ids, u.sessions[i].s.ID)
+	}
+	return ids
+}
+
+// SetSessionStatus sets a session's status, e.g. to StatusEnded or
+// StatusExpired to simulate what happens outside the API. It fails for an
+// unknown session or status.
+func (e *Emulator) SetSessionStatus(id string, status clerkapi.SessionStatus) error {
+	if !validStatus(status, true) {
+		return fmt.Errorf("emulator: unknown session status %q", status)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.st.sessions[id]
+	if r == nil {
+		return fmt.Errorf("emulator: no session %q", id)
+	}
+	r.setStatus(status, e.now().UnixMilli())
+	return nil
+}
+
+// RefreshToken returns the refresh token issued with the session (what
+// RefreshSession's refresh_token must be), or "" for an unknown session.
+func (e *Emulator) RefreshToken(sessionID string) string {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if r := e.st.sessions[sessionID]; r != nil {
+		return r.refresh
+	}
+	return ""
+}
+
+// RevokeCount returns how many RevokeSession calls for the session were
+// answered 200 (including idempotent repeats and answers lost to
+// DropAfterRate). A count above 1 means the session was revoked more than
+// once: a duplicate.
+func (e *Emulator) RevokeCount(sessionID string) int {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if r := e.st.sessions[sessionID]; r != nil {
+		return r.revokes
+	}
+	return 0
+}
+
+// FailSession makes every API call naming the session in its path (get,
+// refresh, revoke, tokens) fail with status and a Clerk errors body whose
+// code suits it (see the package documentation), until FailSession is
+// called again with status 0. The session need not exist. Statuses outside
+// 400..599 other than 0 are ignored.
+func (e *Emulator) FailSession(sessionID string, status int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case status == 0:
+		delete(e.st.failures, sessionID)
+	case status >= 400 && status <= 599:
+		e.st.failures[sessionID] = status
+	}
+}
+
+func (e *Emulator) failure(sessionID string) int {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.st.failures[sessionID]
+}
+
+func validStatus(s clerkapi.SessionStatus, allowPending bool) bool {
+	switch s {
+	case clerkapi.StatusActive, clerkapi.StatusRevoked, clerkapi.StatusEnded, clerkapi.StatusExpired,
+		clerkapi.StatusRemoved, clerkapi.StatusAbandoned, clerkapi.StatusReplaced:
+		return true
+	case clerkapi.StatusPending:
+		return allowPending
+	}
+	return false
+}

@@ -1,0 +1,228 @@
+package clerkapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Class sorts an error by what the caller should do about it.
+type Class int
+
+const (
+	// Retryable errors may succeed if the same request is sent later.
+	Retryable Class = iota + 1
+	// Permanent errors are the request's fault: sending it again cannot
+	// succeed.
+	Permanent
+	// Systemic errors are nobody's request's fault: Clerk rejects the
+	// secret key or the key lacks rights. Stop sending until it is fixed.
+	Systemic
+)
+
+func (c Class) String() string {
+	switch c {
+	case Retryable:
+		return "retryable"
+	case Permanent:
+		return "permanent"
+	case Systemic:
+		return "systemic"
+	default:
+		return "unknown"
+	}
+}
+
+// ErrInvalidInput is wrapped by every error the client returns before
+// sending a request because an argument is wrong (an empty or malformed id,
+// a limit out of range, a missing required field). Such errors are
+// Permanent.
+var ErrInvalidInput = errors.New("invalid input")
+
+// ErrorDetail is one entry of the errors array of a Clerk error answer.
+type ErrorDetail struct {
+	Code        string         `json:"code"`
+	Message     string         `json:"message"`
+	LongMessage string         `json:"long_message"`
+	Meta        map[string]any `json:"meta,omitempty"`
+}
+
+// Error is the answer to a request that Clerk did not accept (any status
+// outside 2xx). Body fields are empty when the answer was not Clerk's JSON
+// error body.
+type Error struct {
+	// Op is the operation, e.g. "RevokeSession".
+	Op string
+	// StatusCode is the HTTP status.
+	StatusCode int
+	// Errors are Clerk's error details, in the order sent.
+	Errors []ErrorDetail
+	// TraceID is Clerk's clerk_trace_id, to quote to Clerk support.
+	TraceID string
+	// RetryAfter is the Retry-After header, or 0 when absent.
+	RetryAfter time.Duration
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "clerk %s: HTTP %d", e.Op, e.StatusCode)
+	if d := e.first(); d != nil {
+		fmt.Fprintf(&b, " %s: %s", d.Code, d.Message)
+	}
+	if e.TraceID != "" {
+		fmt.Fprintf(&b, " (trace %s)", e.TraceID)
+	}
+	return b.String()
+}
+
+func (e *Error) first() *ErrorDetail {
+	if len(e.Errors) == 0 {
+		return nil
+	}
+	return &e.Errors[0]
+}
+
+// Code is the code of the first error detail, or "" when there is none.
+func (e *Error) Code() string {
+	if d := e.first(); d != nil {
+		return d.Code
+	}
+	return ""
+}
+
+// Message is the message of the first error detail, or "".
+func (e *Error) Message() string {
+	if d := e.first(); d != nil {
+		return d.Message
+	}
+	return ""
+}
+
+// HasCode reports whether any error detail carries code.
+func (e *Error) HasCode(code string) bool {
+	for _, d := range e.Errors {
+		if d.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+// Class sorts the answer; see the package documentation.
+func (e *Error) Class() Class {
+	for _, d := range e.Errors {
+		switch d.Code {
+		case "clerk_key_invalid", "authentication_invalid", "authorization_invalid",
+			"authorization_header_format_invalid":
+			return Systemic
+		}
+	}
+	switch s := e.StatusCode; {
+	case s == http.StatusTooManyRequests, s >= 500:
+		return Retryable
+	case s == http.StatusConflict:
+		if e.HasCode("resource_locked") {
+			return Retryable
+		}
+		return Permanent
+	case s == http.StatusUnauthorized && e.Op == opRefresh && e.refreshValidation():
+		return Permanent
+	case s == http.StatusUnauthorized, s == http.StatusForbidden:
+		return Systemic
+	case s == http.StatusRequestTimeout:
+		return Retryable
+	default:
+		return Permanent
+	}
+}
+
+// refreshValidation reports whether a 401 from RefreshSession is about the
+// refresh request itself rather than the secret key.
+func (e *Error) refreshValidation() bool {
+	for _, d := range e.Errors {
+		if strings.HasPrefix(d.Code, "session_refresh_") ||
+			strings.HasPrefix(d.Code, "expired_session_token_") ||
+			d.Code == "refresh_token_not_found" {
+			return true
+		}
+	}
+	return false
+}
+
+// ClassOf sorts any error returned by a Client. A nil error has class 0.
+// Context cancellation is Retryable: the request was abandoned, not refused.
+func ClassOf(err error) Class {
+	if err == nil {
+		return 0
+	}
+	var apiErr *Error
+	if errors.As(err, &apiErr) {
+		return apiErr.Class()
+	}
+	if errors.Is(err, ErrInvalidInput) {
+		return Permanent
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return Retryable
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return Retryable
+	}
+	// Anything else comes from the transport (connection reset, EOF, a
+	// truncated body): the request may not have been processed.
+	return Retryable
+}
+
+// RetryAfterOf returns the Retry-After an error carries, or 0.
+func RetryAfterOf(err error) time.Duration {
+	var apiErr *Error
+	if errors.As(err, &apiErr) {
+		return apiErr.RetryAfter
+	}
+	return 0
+}
+
+// errorBody is Clerk's ClerkErrors JSON.
+type errorBody struct {
+	Errors  []ErrorDetail `json:"errors"`
+	TraceID string        `json:"clerk_trace_id"`
+}
+
+// parseError builds the Error for a non-2xx answer. It never fails: a body
+// that is not Clerk's JSON still yields the status.
+func parseError(op string, status int, header http.Header, body []byte) *Error {
+	e := &Error{Op: op, StatusCode: status, RetryAfter: parseRetryAfter(header.Get("Retry-After"), time.Now())}
+	var eb errorBody
+	if json.Unmarshal(body, &eb) == nil {
+		e.Errors = eb.Errors
+		e.TraceID = eb.TraceID
+	}
+	return e
+}
+
+// parseRetryAfter reads delta-seconds or an HTTP date. Garbage is 0.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil {
+		if secs <= 0 || secs > 24*3600 {
+			return 0
+		}
+		return time.Duration(secs * float64(time.Second))
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}

@@ -1,0 +1,171 @@
+package clerkapi
+
+import "encoding/json"
+
+// SessionStatus is the state of a session.
+type SessionStatus string
+
+// The statuses a Session can have. ListParams.Status accepts all of them
+// but StatusPending.
+const (
+	StatusActive    SessionStatus = "active"
+	StatusRevoked   SessionStatus = "revoked"
+	StatusEnded     SessionStatus = "ended"
+	StatusExpired   SessionStatus = "expired"
+	StatusRemoved   SessionStatus = "removed"
+	StatusAbandoned SessionStatus = "abandoned"
+	StatusReplaced  SessionStatus = "replaced"
+	StatusPending   SessionStatus = "pending"
+)
+
+// Session is Clerk's Session object. Timestamps are Unix milliseconds;
+// fields the API may send as null are pointers.
+type Session struct {
+	Object                   string           `json:"object"`
+	ID                       string           `json:"id"`
+	UserID                   string           `json:"user_id"`
+	ClientID                 string           `json:"client_id"`
+	Actor                    map[string]any   `json:"actor"`
+	Status                   SessionStatus    `json:"status"`
+	LastActiveOrganizationID *string          `json:"last_active_organization_id"`
+	LastActiveAt             int64            `json:"last_active_at"`
+	LatestActivity           *SessionActivity `json:"latest_activity,omitempty"`
+	ExpireAt                 int64            `json:"expire_at"`
+	AbandonAt                int64            `json:"abandon_at"`
+	UpdatedAt                int64            `json:"updated_at"`
+	CreatedAt                int64            `json:"created_at"`
+	Tasks                    []SessionTask    `json:"tasks"`
+}
+
+// SessionActivity describes the device and location a session was last
+// used from.
+type SessionActivity struct {
+	Object         string `json:"object"`
+	ID             string `json:"id"`
+	DeviceType     string `json:"device_type,omitempty"`
+	IsMobile       bool   `json:"is_mobile"`
+	BrowserName    string `json:"browser_name,omitempty"`
+	BrowserVersion string `json:"browser_version,omitempty"`
+	IPAddress      string `json:"ip_address,omitempty"`
+	City           string `json:"city,omitempty"`
+	Country        string `json:"country,omitempty"`
+}
+
+// SessionTask is a task the user must complete before the session becomes
+// active (a pending session).
+type SessionTask struct {
+	Key string `json:"key"`
+}
+
+// SessionList is one page of sessions. TotalCount is set only by a
+// paginated list (ListParams.Paginated); a plain list answers with a bare
+// array and TotalCount stays -1.
+type SessionList struct {
+	Data       []Session `json:"data"`
+	TotalCount int64     `json:"total_count"`
+}
+
+// Token is a session token: a signed JWT. Its JWT is a secret.
+type Token struct {
+	Object string `json:"object"`
+	JWT    string `json:"jwt"`
+}
+
+// Cookies are the Set-Cookie directives a refresh answers with when asked
+// for the cookie format. They are secrets.
+type Cookies struct {
+	Object  string   `json:"object"`
+	Cookies []string `json:"cookies"`
+}
+
+// RefreshResult is the answer of RefreshSession: a Token or Cookies,
+// depending on RefreshParams.Format. Exactly one is set.
+type RefreshResult struct {
+	Token   *Token
+	Cookies *Cookies
+}
+
+// UnmarshalJSON tells the two shapes apart by their "object" field.
+func (r *RefreshResult) UnmarshalJSON(b []byte) error {
+	var probe struct {
+		Object string `json:"object"`
+	}
+	if err := json.Unmarshal(b, &probe); err != nil {
+		return err
+	}
+	switch probe.Object {
+	case "cookies":
+		r.Token, r.Cookies = nil, new(Cookies)
+		return json.Unmarshal(b, r.Cookies)
+	default:
+		r.Token, r.Cookies = new(Token), nil
+		return json.Unmarshal(b, r.Token)
+	}
+}
+
+// MarshalJSON writes whichever shape is set.
+func (r RefreshResult) MarshalJSON() ([]byte, error) {
+	if r.Cookies != nil {
+		return json.Marshal(r.Cookies)
+	}
+	return json.Marshal(r.Token)
+}
+
+// ListParams filters GetSessionList. Clerk expects at least one of
+// ClientID and UserID.
+type ListParams struct {
+	ClientID string
+	UserID   string
+	Status   SessionStatus
+	// Limit is the page size, 1 to 500; 0 means Clerk's default (10).
+	Limit int
+	// Offset skips that many sessions (newest first).
+	Offset int
+	// Paginated asks for {data, total_count} instead of a bare array.
+	Paginated bool
+}
+
+// CreateParams are the body of createSession (testing instances only).
+type CreateParams struct {
+	UserID               string `json:"user_id"`
+	ActiveOrganizationID string `json:"active_organization_id,omitempty"`
+}
+
+// RefreshFormat selects what RefreshSession answers with.
+type RefreshFormat string
+
+// Refresh formats.
+const (
+	FormatToken  RefreshFormat = "token"
+	FormatCookie RefreshFormat = "cookie"
+)
+
+// RefreshParams are the body of RefreshSession. ExpiredToken, RefreshToken
+// and RequestOrigin are required. ExpiredToken and RefreshToken are secrets.
+type RefreshParams struct {
+	ExpiredToken         string            `json:"expired_token"`
+	RefreshToken         string            `json:"refresh_token"`
+	RequestOrigin        string            `json:"request_origin"`
+	RequestHeaders       map[string]any    `json:"request_headers,omitempty"`
+	Format               RefreshFormat     `json:"format,omitempty"`
+	RequestOriginatingIP string            `json:"request_originating_ip,omitempty"`
+}
+
+// TokenParams are the body of CreateSessionToken and
+// CreateSessionTokenFromTemplate.
+type TokenParams struct {
+	// ExpiresInSeconds overrides the token lifetime: 30 to 315360000, or 0
+	// for the instance's (or template's) default.
+	ExpiresInSeconds int64
+}
+
+// Limits Clerk enforces, checked before any request is sent.
+const (
+	MinListLimit          = 1
+	MaxListLimit          = 500
+	MinTokenLifetimeSecs  = 30
+	MaxTokenLifetimeSecs  = 315360000
+	DefaultAPIVersion     = "2026-05-12"
+	DefaultBaseURL        = "https://api.clerk.com/v1"
+	defaultUserAgentValue = "clerkjobs-clerkapi/1"
+)

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+	"github.com/spf13/pflag"
+
+	"github.com/clerkjobs/clerkjobs/clerkapi"
+	"github.com/clerkjobs/clerkjobs/internal/natsconn"
+	"github.com/clerkjobs/clerkjobs/jobs"
+	"github.com/clerkjobs/clerkjobs/worker"
+)
+
+var errHelp = errors.New("help requested")
+
+type config struct {
+	worker       worker.Config
+	nats         natsconn.Options
+	secretKey    string
+	apiURL       string
+	metricsAddr  string
+	embeddedAddr string
+	dataDir      string
+	emulatorAddr string
+	logFormat    string
+	logLevel     string
+}
+
+// flagEnv maps each flag to the environment variable that sets it when the
+// flag is not given.
+func flagEnv() [][2]string {
+	return [][2]string{
+		{"nats-url", "NATS_URL"}, {"nats-creds", "NATS_CREDS"}, {"nats-nkey", "NATS_NKEY"},
+		{"nats-user", "NATS_USER"}, {"nats-password", "NATS_PASSWORD"},
+		{"tls-ca", "NATS_CA"}, {"tls-cert", "NATS_CERT"}, {"tls-key", "NATS_KEY"},
+		{"clerk-secret-key-file", "CLERK_SECRET_KEY_FILE"}, {"clerk-api-url", "CLERK_API_URL"},
+		{"concurrency", "WORKER_CONCURRENCY"}, {"rate-limit", "WORKER_RATE_LIMIT"}, {"rate-burst", "WORKER_RATE_BURST"},
+		{"backoff-initial", "WORKER_BACKOFF_INITIAL"}, {"backoff-max", "WORKER_BACKOFF_MAX"},
+		{"retry-budget", "WORKER_RETRY_BUDGET"}, {"nak-delay", "WORKER_NAK_DELAY"}, {"nak-delay-max", "WORKER_NAK_DELAY_MAX"},
+		{"max-deliveries", "WORKER_MAX_DELIVERIES"}, {"ack-wait", "WORKER_ACK_WAIT"}, {"max-ack-pending", "WORKER_MAX_ACK_PENDING"},
+		{"subject-prefix", "WORKER_SUBJECT_PREFIX"}, {"jobs-stream", "WORKER_JOBS_STREAM"},
+		{"results-stream", "WORKER_RESULTS_STREAM"}, {"dlq-stream", "WORKER_DLQ_STREAM"}, {"consumer", "WORKER_CONSUMER"},
+		{"replicas", "WORKER_REPLICAS"}, {"dedup-window", "WORKER_DEDUP_WINDOW"}, {"results-max-age", "WORKER_RESULTS_MAX_AGE"},
+		{"dlq-max-age", "WORKER_DLQ_MAX_AGE"}, {"dlq-max-bytes", "WORKER_DLQ_MAX_BYTES"},
+		{"drain-timeout", "WORKER_DRAIN_TIMEOUT"}, {"probe-interval", "WORKER_PROBE_INTERVAL"},
+		{"instance", "WORKER_INSTANCE"}, {"metrics-addr", "WORKER_METRICS_ADDR"},
+		{"embedded-addr", "WORKER_EMBEDDED_ADDR"}, {"data-dir", "WORKER_DATA_DIR"}, {"emulator-addr", "WORKER_EMULATOR_ADDR"},
+		{"log-format", "WORKER_LOG_FORMAT"}, {"log-level", "WORKER_LOG_LEVEL"},
+	}
+}
+
+func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
+	d := worker.DefaultConfig()
+	c := &config{worker: d}
+	t := &c.worker.Topology
+	var storage string
+	fs := pflag.NewFlagSet("worker", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.nats.URL, "nats-url", "", "NATS server URL(s), comma-separated; empty: run an embedded server")
+	fs.StringVar(&c.nats.Creds, "nats-creds", "", "NATS credentials file")
+	fs.StringVar(&c.nats.NKeyFile, "nats-nkey", "", "NATS NKey seed file")
+	fs.StringVar(&c.nats.User, "nats-user", "", "NATS user")
+	fs.StringVar(&c.nats.Password, "nats-password", "", "NATS password (prefer the environment variable)")
+	fs.StringVar(&c.nats.TLSCA, "tls-ca", "", "CA bundle to verify the NATS server")
+	fs.StringVar(&c.nats.TLSCert, "tls-cert", "", "client certificate for NATS")
+	fs.StringVar(&c.nats.TLSKey, "tls-key", "", "client key for NATS")
+	keyFile := fs.String("clerk-secret-key-file", "", "file holding the Clerk secret key (else CLERK_SECRET_KEY; neither: run the emulator)")
+	fs.StringVar(&c.apiURL, "clerk-api-url", clerkapi.DefaultBaseURL, "Clerk Backend API base URL, with /v1")
+	fs.IntVar(&c.worker.Concurrency, "concurrency", d.Concurrency, "jobs run at once in this process")
+	fs.Float64Var(&c.worker.RateLimit, "rate-limit", d.RateLimit, "Clerk requests per second for this process (0: none; Clerk allows 100/s in production, 10/s in development)")
+	fs.IntVar(&c.worker.RateBurst, "rate-burst", d.RateBurst, "requests allowed at once under the rate limit")
+	fs.DurationVar(&c.worker.Retry.Initial, "backoff-initial", d.Retry.Initial, "first retry backoff within a delivery")
+	fs.DurationVar(&c.worker.Retry.Max, "backoff-max", d.Retry.Max, "largest retry backoff within a delivery")
+	fs.DurationVar(&c.worker.Retry.DeliveryBudget, "retry-budget", d.Retry.DeliveryBudget, "time one delivery keeps retrying before the job is naked")
+	fs.DurationVar(&c.worker.Retry.NakDelay, "nak-delay", d.Retry.NakDelay, "redelivery delay after the first delivery (doubles each time)")
+	fs.DurationVar(&c.worker.Retry.NakDelayMax, "nak-delay-max", d.Retry.NakDelayMax, "largest redelivery delay")
+	fs.IntVar(&t.MaxDeliver, "max-deliveries", t.MaxDeliver, "deliveries of a failing job before it is dead-lettered as exhausted")
+	fs.DurationVar(&t.AckWait, "ack-wait", t.AckWait, "JetStream ack wait (jobs in flight are kept alive)")
+	fs.IntVar(&t.MaxAckPending, "max-ack-pending", t.MaxAckPending, "jobs in flight over all workers")
+	fs.StringVar(&t.Subjects.Prefix, "subject-prefix", t.Subjects.Prefix, "first token of every subject")
+	fs.StringVar(&t.JobsStream, "jobs-stream", t.JobsStream, "jobs stream name")
+	fs.StringVar(&t.ResultsStream, "results-stream", t.ResultsStream, "results stream name")
+	fs.StringVar(&t.DeadLetterStream, "dlq-stream", t.DeadLetterStream, "dead-letter stream name")
+	fs.StringVar(&t.Consumer, "consumer", t.Consumer, "durable consumer shared by all workers")
+	fs.IntVar(&t.Replicas, "replicas", t.Replicas, "stream replicas (3 on a three-node cluster)")
+	fs.StringVar(&storage, "storage", "file", "stream storage: file or memory")
+	fs.DurationVar(&t.DedupWindow, "dedup-window", t.DedupWindow, "jobs with the same Nats-Msg-Id within this window run once")
+	fs.DurationVar(&t.ResultsMaxAge, "results-max-age", t.ResultsMaxAge, "how long results are kept")
+	fs.DurationVar(&t.DeadLetterMaxAge, "dlq-max-age", t.DeadLetterMaxAge, "how long dead letters are kept (0: forever)")
+	fs.Int64Var(&t.DeadLetterMaxBytes, "dlq-max-bytes", t.DeadLetterMaxBytes, "dead-letter stream size; when full, jobs are kept, not dropped")
+	fs.DurationVar(&c.worker.DrainTimeout, "drain-timeout", d.DrainTimeout, "time jobs in flight get to finish on shutdown")
+	fs.DurationVar(&c.worker.ProbeInterval, "probe-interval", d.ProbeInterval, "how often an open circuit probes Clerk")
+	fs.StringVar(&c.worker.Instance, "instance", d.Instance, "name of this process in records and logs")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", ":9090", "address for /metrics, /healthz, /readyz (empty: off)")
+	fs.StringVar(&c.embeddedAddr, "embedded-addr", "127.0.0.1:4222", "listen address of the embedded NATS server")
+	fs.StringVar(&c.dataDir, "data-dir", "data/nats", "JetStream directory of the embedded NATS server")
+	fs.StringVar(&c.emulatorAddr, "emulator-addr", "127.0.0.1:8090", "listen address of the in-process Clerk emulator")
+	fs.StringVar(&c.logFormat, "log-format", "auto", "json, console, or auto (console on a terminal)")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: worker [flags]\n\nRuns Clerk session jobs from NATS JetStream. Every flag can also be set by\nthe environment variable shown; CLERK_SECRET_KEY holds the Clerk secret key.\n\n")
+		fs.VisitAll(func(f *pflag.Flag) {
+			if env := envOf(f.Name); env != "" {
+				f.Usage += " [$" + env + "]"
+			}
+		})
+		fmt.Fprint(stderr, fs.FlagUsages())
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil, errHelp
+		}
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q: the worker takes only flags (see --help)", fs.Arg(0))
+	}
+	for _, fe := range flagEnv() {
+		if v := getenv(fe[1]); v != "" && !fs.Changed(fe[0]) {
+			if err := fs.Set(fe[0], v); err != nil {
+				return nil, fmt.Errorf("environment variable %s=%q: %v", fe[1], v, err)
+			}
+		}
+	}
+	switch storage {
+	case "file":
+	case "memory":
+		t.Storage = jetstream.MemoryStorage
+	default:
+		return nil, fmt.Errorf("--storage %q: want file or memory", storage)
+	}
+	c.secretKey = strings.TrimSpace(getenv("CLERK_SECRET_KEY"))
+	if *keyFile != "" {
+		b, err := os.ReadFile(*keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--clerk-secret-key-file: %v", err)
+		}
+		c.secretKey = strings.TrimSpace(string(b))
+	}
+	if c.secretKey != "" && !strings.HasPrefix(c.secretKey, "sk_") {
+		return nil, errors.New("CLERK_SECRET_KEY: does not look like a Clerk secret key (sk_live_… or sk_test_…); copy it from the Clerk dashboard, API keys")
+	}
+	if _, err := clerkapi.New(clerkapi.WithSecretKey("sk_check"), clerkapi.WithBaseURL(c.apiURL)); err != nil {
+		return nil, fmt.Errorf("--clerk-api-url: %v", err)
+	}
+	if c.nats.URL != "" {
+		if err := c.nats.Validate(); err != nil {
+			return nil, fmt.Errorf("NATS options: %v", err)
+		}
+	}
+	switch c.logFormat {
+	case "auto", "json", "console":
+	default:
+		return nil, fmt.Errorf("--log-format %q: want json, console or auto", c.logFormat)
+	}
+	if _, err := zerolog.ParseLevel(c.logLevel); err != nil || c.logLevel == "" {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.logLevel)
+	}
+	if err := c.worker.Validate(); err != nil {
+		return nil, err
+	}
+	if c.worker.Topology.Subjects.Prefix == "" {
+		c.worker.Topology.Subjects.Prefix = jobs.DefaultPrefix
+	}
+	c.nats.Name = "clerkjobs-worker " + c.worker.Instance
+	return c, nil
+}
+
+func envOf(flag string) string {
+	for _, fe := range flagEnv() {
+		if fe[0] == flag {
+			return fe[1]
+		}
+	}
+	return ""
+}

@@ -1,0 +1,154 @@
+// Command worker runs Clerk session jobs from NATS JetStream.
+//
+// With no NATS_URL it starts an embedded NATS server (JetStream, files in
+// --data-dir, listening on 127.0.0.1:4222); with no CLERK_SECRET_KEY it runs
+// the Clerk emulator in-process, seeded with demo sessions. So
+//
+//	go run ./cmd/worker
+//
+// is a complete local system. Flags have environment fallbacks; see --help.
+// Exit status: 0 after a graceful shutdown, 1 on a runtime failure, 2 on bad
+// configuration.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+
+	"github.com/clerkjobs/clerkjobs/clerkapi"
+	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
+	"github.com/clerkjobs/clerkjobs/internal/embedded"
+	"github.com/clerkjobs/clerkjobs/worker"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// run is main without the process: tests call it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cfg, err := parseFlags(args, getenv, stderr)
+	if errors.Is(err, errHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "worker: %v\n", err)
+		return 2
+	}
+	log := newLogger(cfg.logFormat, cfg.logLevel, stdout)
+	if err := serve(ctx, cfg, log); err != nil {
+		log.Error().Err(err).Msg("worker failed")
+		return 1
+	}
+	return 0
+}
+
+// serve wires NATS, Clerk, the worker and the HTTP endpoints, and runs until
+// ctx ends.
+func serve(ctx context.Context, cfg *config, log zerolog.Logger) error {
+	if cfg.nats.URL == "" {
+		s, err := embedded.Start(embedded.Options{Addr: cfg.embeddedAddr, StoreDir: cfg.dataDir})
+		if err != nil {
+			return fmt.Errorf("%w (set NATS_URL to use an existing server, or --embedded-addr)", err)
+		}
+		defer s.Shutdown()
+		cfg.nats.URL = s.ClientURL()
+		log.Warn().Str("nats_url", cfg.nats.URL).Str("data_dir", cfg.dataDir).
+			Msg("EMBEDDED NATS: no NATS_URL given, running a NATS server with JetStream inside this process (for local use; set NATS_URL in production)")
+	}
+
+	var clerk clerkapi.Sessions
+	if cfg.secretKey == "" {
+		emu, err := emulator.Listen(cfg.emulatorAddr)
+		if err != nil {
+			return fmt.Errorf("start the Clerk emulator on %s: %w (set CLERK_SECRET_KEY to use Clerk, or --emulator-addr)", cfg.emulatorAddr, err)
+		}
+		defer emu.Close()
+		users := emu.Emulator.Seed(3, 5)
+		log.Warn().Str("clerk_api_url", emu.URL).Str("control_url", emu.ControlURL).
+			Msg("CLERK EMULATOR: no CLERK_SECRET_KEY given, calling an in-process Clerk emulator, NOT Clerk (set CLERK_SECRET_KEY and CLERK_API_URL for real use)")
+		for _, u := range users {
+			log.Info().Str("user_id", u).Strs("session_ids", emu.Emulator.UserSessionIDs(u)).Msg("demo user")
+		}
+		cfg.secretKey, cfg.apiURL = emulator.DefaultSecretKey, emu.URL
+	}
+	c, err := clerkapi.New(clerkapi.WithSecretKey(cfg.secretKey), clerkapi.WithBaseURL(cfg.apiURL),
+		clerkapi.WithUserAgent("clerkjobs-worker/"+worker.Version))
+	if err != nil {
+		return err
+	}
+	clerk = c
+
+	nc, err := cfg.nats.Connect(
+		nats.MaxReconnects(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn().Err(err).Msg("disconnected from NATS; reconnecting")
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("reconnected to NATS") }),
+	)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+
+	cfg.worker.Logger = log
+	w, err := worker.New(nc, clerk, cfg.worker)
+	if err != nil {
+		return err
+	}
+
+	if cfg.metricsAddr != "" {
+		ln, err := net.Listen("tcp", cfg.metricsAddr)
+		if err != nil {
+			return fmt.Errorf("metrics address %s: %w (set --metrics-addr, or empty to disable)", cfg.metricsAddr, err)
+		}
+		srv := &http.Server{Handler: w.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
+		log.Info().Str("addr", ln.Addr().String()).Msg("serving /metrics, /healthz, /readyz")
+	}
+
+	if err := w.Run(ctx); err != nil {
+		return err
+	}
+	// Drain flushes acks and records still buffered, before the embedded
+	// server (if any) shuts down with the deferred calls.
+	if err := nc.Drain(); err != nil {
+		log.Warn().Err(err).Msg("NATS drain")
+	}
+	for deadline := time.Now().Add(5 * time.Second); !nc.IsClosed() && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+}
+
+func newLogger(format, level string, out io.Writer) zerolog.Logger {
+	var w io.Writer = out
+	if format == "console" || (format == "auto" && isTerminal(out)) {
+		w = zerolog.ConsoleWriter{Out: out, TimeFormat: time.TimeOnly}
+	}
+	lvl, _ := zerolog.ParseLevel(level) // validated in parseFlags
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger()
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,399 @@
+// Package dlq works the dead-letter queue of clerkjobs: it lists dead
+// letters by their headers, shows one, replays them to the jobs stream, and
+// purges them. It is the library behind `publish dlq`, and what tests use to
+// inspect the queue.
+//
+// # Reading
+//
+// Entries streams the queue through an ordered consumer, filtered by subject
+// (op) and start time on the server and by headers here, so a queue of
+// 100,000 dead letters is read without holding it in memory; WithoutPayload
+// asks the server for headers only. List collects the same entries.
+//
+// # Replaying without losing or duplicating
+//
+// Replay republishes a dead letter's original payload to its original
+// subject and deletes the dead letter only after JetStream acknowledged the
+// republished job. Its Nats-Msg-Id is derived from the dead letter (see
+// ReplayMsgID): the dead-letter sequence and the replay count it will carry.
+// A replay interrupted after the republish was acknowledged but before the
+// delete leaves the dead letter unchanged, so a re-run sends the same
+// message id again and the jobs stream drops it as a duplicate, provided the
+// re-run happens within the jobs stream's deduplication window
+// (jobs.Topology.DedupWindow, 2 minutes by default). Replay narrows that gap
+// further: once an entry's republish has started it finishes that entry
+// (republish and delete) even when its context is cancelled, so an
+// interrupt stops between entries. If the delete itself fails, the report
+// says so for that entry and Replay stops.
+package dlq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/clerkjobs/clerkjobs/jobs"
+)
+
+// Queue is the dead-letter stream of a topology.
+type Queue struct {
+	js     jetstream.JetStream
+	topo   jobs.Topology
+	stream jetstream.Stream
+}
+
+// Open finds the dead-letter stream of topo. It fails, wrapping
+// jetstream.ErrStreamNotFound, when the stream does not exist yet (the
+// worker creates it when it starts).
+func Open(ctx context.Context, js jetstream.JetStream, topo jobs.Topology) (*Queue, error) {
+	if err := topo.Validate(); err != nil {
+		return nil, err
+	}
+	s, err := js.Stream(ctx, topo.DeadLetterStream)
+	if err != nil {
+		return nil, fmt.Errorf("open dead-letter stream %s: %w", topo.DeadLetterStream, err)
+	}
+	return &Queue{js: js, topo: topo, stream: s}, nil
+}
+
+// Topology is the topology the queue was opened with.
+func (q *Queue) Topology() jobs.Topology { return q.topo }
+
+// Entry is one dead letter.
+type Entry struct {
+	// Seq is the dead letter's sequence in the dead-letter stream: the
+	// number operators use to name it.
+	Seq uint64
+	// Subject is the dead-letter subject (<prefix>.dlq.<op>).
+	Subject string
+	// Op is the job type, from the subject (OpUnknown for a job that came
+	// on a subject no job type owns).
+	Op jobs.Op
+	// Time is when the dead letter was stored.
+	Time time.Time
+	// DeadLetter is what its headers say.
+	DeadLetter jobs.DeadLetter
+	// HeaderErr is set when headers are missing or malformed. Such an entry
+	// is still listed, so nothing in the queue is hidden from operators.
+	HeaderErr error
+	// Header is the message's raw headers.
+	Header nats.Header
+	// Payload is the original job body (secrets of refresh jobs redacted by
+	// the worker); nil when read WithoutPayload.
+	Payload []byte
+	// Size is the payload's length in bytes, also when it was not read.
+	Size int
+}
+
+// Filter selects dead letters. Each non-empty field must match (AND); a
+// field with several values matches any of them (OR). The zero Filter
+// selects everything.
+type Filter struct {
+	Ops        []jobs.Op
+	Classes    []jobs.ErrorClass
+	ClerkCodes []string
+	// Since (inclusive) and Until (exclusive) bound the time the dead
+	// letter was stored; zero means unbounded.
+	Since, Until time.Time
+	JobIDs       []string
+	// Seqs are dead-letter sequences; when set, only those are read (by
+	// direct get, without scanning the stream).
+	Seqs []uint64
+}
+
+// Match reports whether e passes f.
+func (f Filter) Match(e Entry) bool {
+	switch {
+	case len(f.Ops) > 0 && !slices.Contains(f.Ops, e.Op):
+		return false
+	case len(f.Classes) > 0 && !slices.Contains(f.Classes, e.DeadLetter.Error.Class):
+		return false
+	case len(f.ClerkCodes) > 0 && !slices.Contains(f.ClerkCodes, e.DeadLetter.Error.ClerkCode):
+		return false
+	case !f.Since.IsZero() && e.Time.Before(f.Since):
+		return false
+	case !f.Until.IsZero() && !e.Time.Before(f.Until):
+		return false
+	case len(f.JobIDs) > 0 && !slices.Contains(f.JobIDs, e.DeadLetter.JobID):
+		return false
+	case len(f.Seqs) > 0 && !slices.Contains(f.Seqs, e.Seq):
+		return false
+	}
+	return true
+}
+
+// Option configures List, Entries, Replay and Purge; each says which
+// options it reads.
+type Option func(*options)
+
+type options struct {
+	noPayload bool
+	dryRun    bool
+	rate      float64
+	progress  func(Outcome)
+	timeout   time.Duration
+}
+
+// WithoutPayload reads headers only (Entries, List): Entry.Payload is nil.
+func WithoutPayload() Option { return func(o *options) { o.noPayload = true } }
+
+// WithDryRun makes Replay check every entry and report what it would do,
+// changing nothing.
+func WithDryRun() Option { return func(o *options) { o.dryRun = true } }
+
+// WithRate limits Replay to perSecond republished jobs per second (0: no
+// limit), so that a large replay does not flood Clerk's rate limits.
+func WithRate(perSecond float64) Option { return func(o *options) { o.rate = perSecond } }
+
+// WithProgress has Replay and Purge call fn after each entry, from the
+// calling goroutine.
+func WithProgress(fn func(Outcome)) Option { return func(o *options) { o.progress = fn } }
+
+// WithTimeout bounds each request of Replay and Purge (publish, get,
+// delete); 10 seconds by default.
+func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
+
+func collect(opts []Option) options {
+	o := options{timeout: 10 * time.Second}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// ErrNotFound is returned by Get for a sequence that is not in the queue
+// (never was, or was replayed or purged).
+var ErrNotFound = errors.New("no such dead letter")
+
+// Get reads one dead letter with its payload.
+func (q *Queue) Get(ctx context.Context, seq uint64) (Entry, error) {
+	raw, err := q.stream.GetMsg(ctx, seq)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return Entry{}, fmt.Errorf("dead letter %d: %w (replayed or purged already, or never there)", seq, ErrNotFound)
+		}
+		return Entry{}, fmt.Errorf("read dead letter %d from %s: %w", seq, q.topo.DeadLetterStream, err)
+	}
+	if !q.owns(raw.Subject) {
+		return Entry{}, fmt.Errorf("dead letter %d: %w (sequence %d is on %s)", seq, ErrNotFound, seq, raw.Subject)
+	}
+	return q.entry(raw.Sequence, raw.Subject, raw.Time, raw.Header, raw.Data, len(raw.Data)), nil
+}
+
+func (q *Queue) owns(subject string) bool {
+	return jetstreamSubjectMatch(q.topo.Subjects.DeadLetterFilter(), subject)
+}
+
+// jetstreamSubjectMatch reports whether subject falls under filter, a
+// "<prefix>.dlq.>" wildcard.
+func jetstreamSubjectMatch(filter, subject string) bool {
+	prefix := filter[:len(filter)-1] // drop ">", keep the dot
+	return len(subject) > len(prefix) && subject[:len(prefix)] == prefix
+}
+
+func (q *Queue) entry(seq uint64, subject string, at time.Time, h nats.Header, data []byte, size int) Entry {
+	e := Entry{Seq: seq, Subject: subject, Time: at, Header: h, Payload: data, Size: size}
+	e.DeadLetter, e.HeaderErr = jobs.ParseDeadLetter(h)
+	e.Op = q.topo.Subjects.OpOfDeadLetter(subject)
+	if e.Op == jobs.OpUnknown && e.DeadLetter.Op.Valid() {
+		e.Op = e.DeadLetter.Op
+	}
+	return e
+}
+
+// List returns the entries f selects, oldest first. It holds them all in
+// memory: for a large queue prefer Entries, or WithoutPayload.
+func (q *Queue) List(ctx context.Context, f Filter, opts ...Option) ([]Entry, error) {
+	var out []Entry
+	for e, err := range q.Entries(ctx, f, opts...) {
+		if err != nil {
+			return out, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// Seqs returns the sequences of entries, the argument Replay and Purge
+// take.
+func Seqs(entries []Entry) []uint64 {
+	s := make([]uint64, len(entries))
+	for i, e := range entries {
+		s[i] = e.Seq
+	}
+	return s
+}
+
+// Entries yields the entries f selects, oldest first, as the stream held
+// them when the call started: dead letters stored later are not included.
+// It stops at the first error, which it yields with a zero Entry.
+func (q *Queue) Entries(ctx context.Context, f Filter, opts ...Option) iter.Seq2[Entry, error] {
+	o := collect(opts)
+	if len(f.Seqs) > 0 {
+		return q.bySeq(ctx, f, o)
+	}
+	return func(yield func(Entry, error) bool) {
+		if err := q.scan(ctx, f, o, yield); err != nil {
+			yield(Entry{}, err)
+		}
+	}
+}
+
+// bySeq reads the listed sequences directly.
+func (q *Queue) bySeq(ctx context.Context, f Filter, o options) iter.Seq2[Entry, error] {
+	seqs := slices.Clone(f.Seqs)
+	slices.Sort(seqs)
+	seqs = slices.Compact(seqs)
+	return func(yield func(Entry, error) bool) {
+		for _, seq := range seqs {
+			e, err := q.Get(ctx, seq)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				yield(Entry{}, err)
+				return
+			}
+			if o.noPayload {
+				e.Payload = nil
+			}
+			if f.Match(e) && !yield(e, nil) {
+				return
+			}
+		}
+	}
+}
+
+// idleCheck is how long scan waits for the next message before asking the
+// server whether any are left: messages can be deleted (replayed, purged)
+// between the moment the consumer counted them and their delivery.
+const idleCheck = 2 * time.Second
+
+func (q *Queue) scan(ctx context.Context, f Filter, o options, yield func(Entry, error) bool) error {
+	info, err := q.stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("read dead-letter stream %s: %w", q.topo.DeadLetterStream, err)
+	}
+	last := info.State.LastSeq
+	if info.State.Msgs == 0 {
+		return nil
+	}
+	cfg := jetstream.OrderedConsumerConfig{
+		HeadersOnly:       o.noPayload,
+		InactiveThreshold: 30 * time.Second,
+	}
+	for _, op := range f.Ops {
+		cfg.FilterSubjects = append(cfg.FilterSubjects, q.topo.Subjects.DeadLetter(op))
+	}
+	if !f.Since.IsZero() {
+		since := f.Since
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &since
+	}
+	cons, err := q.stream.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("read dead-letter stream %s: %w", q.topo.DeadLetterStream, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(1000))
+	if err != nil {
+		return fmt.Errorf("read dead-letter stream %s: %w", q.topo.DeadLetterStream, err)
+	}
+	defer it.Stop()
+	if ci := cons.CachedInfo(); ci != nil && ci.NumPending == 0 {
+		return nil
+	}
+	for {
+		next, cancel := context.WithTimeout(ctx, idleCheck)
+		msg, err := it.Next(jetstream.NextContext(next))
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
+				ci, ierr := cons.Info(ctx)
+				if ierr != nil {
+					return fmt.Errorf("read dead-letter stream %s: %w", q.topo.DeadLetterStream, ierr)
+				}
+				if ci.NumPending == 0 || ci.Delivered.Stream >= last {
+					return nil
+				}
+				continue
+			}
+			return fmt.Errorf("read dead-letter stream %s: %w", q.topo.DeadLetterStream, err)
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			return fmt.Errorf("read dead-letter stream %s: %w", q.topo.DeadLetterStream, err)
+		}
+		if meta.Sequence.Stream > last {
+			return nil
+		}
+		size := len(msg.Data())
+		data := msg.Data()
+		if o.noPayload {
+			data = nil
+			if n, err := strconv.Atoi(msg.Headers().Get(nats.MsgSize)); err == nil {
+				size = n
+			}
+		}
+		e := q.entry(meta.Sequence.Stream, msg.Subject(), meta.Timestamp, msg.Headers(), data, size)
+		if f.Match(e) && !yield(e, nil) {
+			return nil
+		}
+		if meta.NumPending == 0 || meta.Sequence.Stream == last {
+			return nil
+		}
+	}
+}
+
+// Stats summarizes the queue.
+type Stats struct {
+	// Entries and Bytes are the stream's totals.
+	Entries uint64
+	Bytes   uint64
+	// ByOp and ByClass count entries per op and per error class;
+	// ByOpClass crosses them. An entry without a class counts under "".
+	ByOp      map[jobs.Op]uint64
+	ByClass   map[jobs.ErrorClass]uint64
+	ByOpClass map[jobs.Op]map[jobs.ErrorClass]uint64
+	// Oldest and Newest are the times of the first and last entry.
+	Oldest, Newest time.Time
+}
+
+// Stats counts the queue's entries by op and class, reading headers only.
+func (q *Queue) Stats(ctx context.Context) (Stats, error) {
+	st := Stats{
+		ByOp:      map[jobs.Op]uint64{},
+		ByClass:   map[jobs.ErrorClass]uint64{},
+		ByOpClass: map[jobs.Op]map[jobs.ErrorClass]uint64{},
+	}
+	info, err := q.stream.Info(ctx)
+	if err != nil {
+		return st, fmt.Errorf("read dead-letter stream %s: %w", q.topo.DeadLetterStream, err)
+	}
+	st.Entries, st.Bytes = info.State.Msgs, info.State.Bytes
+	for e, err := range q.Entries(ctx, Filter{}, WithoutPayload()) {
+		if err != nil {
+			return st, err
+		}
+		c := e.DeadLetter.Error.Class
+		st.ByOp[e.Op]++
+		st.ByClass[c]++
+		if st.ByOpClass[e.Op] == nil {
+			st.ByOpClass[e.Op] = map[jobs.ErrorClass]uint64{}
+		}
+		st.ByOpClass[e.Op][c]++
+		if st.Oldest.IsZero() {
+			st.Oldest = e.Time
+		}
+		st.Newest = e.Time
+	}
+	return st, nil
+}

@@ -1,0 +1,276 @@
+package dlq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/time/rate"
+
+	"github.com/clerkjobs/clerkjobs/jobs"
+)
+
+// Status is what Replay or Purge did with one entry.
+type Status string
+
+// Statuses.
+const (
+	StatusReplayed    Status = "replayed"
+	StatusWouldReplay Status = "would_replay" // dry run
+	StatusPurged      Status = "purged"
+	StatusSkipped     Status = "skipped"
+	StatusFailed      Status = "failed"
+)
+
+// Outcome is what happened to one entry.
+type Outcome struct {
+	// Seq is the dead letter's sequence.
+	Seq    uint64
+	Status Status
+	JobID  string
+	Op     jobs.Op
+	// Subject is where the job was (or would be) republished.
+	Subject string
+	// JobSeq is the republished job's sequence in the jobs stream.
+	JobSeq uint64
+	// Duplicate is set when the jobs stream already had the republished
+	// message: an earlier, interrupted replay had sent it.
+	Duplicate bool
+	// Reason says, for a person, why an entry was skipped or failed and
+	// what to do about it.
+	Reason string
+}
+
+// ReplayReport sums up a Replay.
+type ReplayReport struct {
+	DryRun bool
+	// Replayed entries were republished and deleted (or, in a dry run,
+	// would be); Duplicates of them had been republished by an earlier,
+	// interrupted run and were only deleted now.
+	Replayed, Duplicates int
+	// Skipped entries cannot be replayed and were left in the queue.
+	Skipped int
+	// Failed entries hit an error; Replay stops at the first one.
+	Failed int
+	// NotAttempted entries were not reached: Replay stopped first.
+	NotAttempted int
+	// Problems are the outcomes of the skipped and failed entries.
+	Problems []Outcome
+}
+
+// ReplayMsgID is the Nats-Msg-Id of the job republished from dead letter
+// seq for the replays-th time. It is deterministic so that a re-run of an
+// interrupted replay sends the same id and the jobs stream deduplicates it;
+// it differs from every earlier id of the job (which the jobs stream would
+// otherwise swallow as a duplicate) because dead-letter sequences are never
+// reused.
+func ReplayMsgID(seq uint64, replays int) string {
+	return "replay-" + strconv.FormatUint(seq, 10) + "-" + strconv.Itoa(replays)
+}
+
+// Replay republishes the dead letters seqs to their original subjects and
+// deletes each after JetStream acknowledged its job. Entries that cannot
+// succeed are skipped and stay in the queue: redacted ones, ones whose
+// payload is not a valid job, ones on no job subject. Options: WithDryRun,
+// WithRate, WithProgress, WithTimeout.
+//
+// Replay stops at the first failure (the jobs stream refusing a job, a lost
+// connection), or when ctx is cancelled, and returns the report with a
+// non-nil error; re-running it is safe (see the package documentation).
+// Entries are processed in the order given.
+func (q *Queue) Replay(ctx context.Context, seqs []uint64, opts ...Option) (ReplayReport, error) {
+	o := collect(opts)
+	rep := ReplayReport{DryRun: o.dryRun}
+	var lim *rate.Limiter
+	if o.rate > 0 && !o.dryRun {
+		lim = rate.NewLimiter(rate.Limit(o.rate), 1)
+	}
+	for i, seq := range seqs {
+		if err := ctx.Err(); err != nil {
+			rep.NotAttempted = len(seqs) - i
+			return rep, err
+		}
+		if lim != nil {
+			if err := lim.Wait(ctx); err != nil {
+				rep.NotAttempted = len(seqs) - i
+				return rep, err
+			}
+		}
+		out, err := q.replayOne(ctx, seq, o)
+		switch out.Status {
+		case StatusReplayed, StatusWouldReplay:
+			rep.Replayed++
+			if out.Duplicate {
+				rep.Duplicates++
+			}
+		case StatusSkipped:
+			rep.Skipped++
+			rep.Problems = append(rep.Problems, out)
+		case StatusFailed:
+			rep.Failed++
+			rep.Problems = append(rep.Problems, out)
+		}
+		if o.progress != nil {
+			o.progress(out)
+		}
+		if err != nil {
+			rep.NotAttempted = len(seqs) - i - 1
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+func (q *Queue) replayOne(ctx context.Context, seq uint64, o options) (Outcome, error) {
+	out := Outcome{Seq: seq}
+	skip := func(format string, a ...any) (Outcome, error) {
+		out.Status, out.Reason = StatusSkipped, fmt.Sprintf(format, a...)
+		return out, nil
+	}
+	fail := func(err error, format string, a ...any) (Outcome, error) {
+		out.Status, out.Reason = StatusFailed, fmt.Sprintf(format, a...)
+		return out, fmt.Errorf("replay dead letter %d: %w", seq, err)
+	}
+
+	getCtx, cancel := context.WithTimeout(ctx, o.timeout)
+	e, err := q.Get(getCtx, seq)
+	cancel()
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return skip("not in the dead-letter queue (already replayed or purged?)")
+	case err != nil:
+		return fail(err, "could not read it: %v", err)
+	}
+	d := e.DeadLetter
+	out.JobID, out.Op, out.Subject = d.JobID, e.Op, d.Subject
+	if errors.Is(e.HeaderErr, jobs.ErrNotDeadLetter) {
+		return skip("it lacks the dead-letter headers (%s, %s), so its original subject is unknown; inspect it with `dlq show %d`", jobs.HeaderSubject, jobs.HeaderClass, seq)
+	}
+	// The replay count names the republished message; a count that does
+	// not parse would give the wrong id, so it is not guessed.
+	if v := e.Header.Get(jobs.HeaderReplays); v != "" {
+		if n, err := strconv.Atoi(v); err != nil || n < 0 {
+			return skip("header %s is %q, not a count", jobs.HeaderReplays, v)
+		}
+	}
+	if !d.Replayable() {
+		return skip("its secret fields (%s) were redacted when it was dead-lettered, so it cannot be sent again: ask the requester to submit a new %s job, then purge this entry", strings.Join(d.Redacted, ", "), e.Op)
+	}
+	op := q.topo.Subjects.OpOf(d.Subject)
+	if op == jobs.OpUnknown {
+		return skip("its original subject %q is not a job subject under prefix %q: it would fail again; publish a corrected job, then purge this entry", d.Subject, q.topo.Subjects.Prefix)
+	}
+	out.Op = op
+	if _, err := jobs.Decode(op, e.Payload); err != nil {
+		return skip("its payload is not a valid %s job (%v), so it would fail again: publish a corrected job, then purge this entry", op, err)
+	}
+	if o.dryRun {
+		out.Status = StatusWouldReplay
+		return out, nil
+	}
+
+	replays := d.Replays + 1
+	m := nats.NewMsg(d.Subject)
+	m.Data = e.Payload
+	m.Header.Set(jetstream.MsgIDHeader, ReplayMsgID(seq, replays))
+	m.Header.Set(jobs.HeaderReplays, strconv.Itoa(replays))
+	m.Header.Set(jobs.HeaderReplayOf, strconv.FormatUint(seq, 10))
+
+	// From here on the entry is finished even if ctx is cancelled: an
+	// interrupt must not fall between the acknowledged republish and the
+	// delete. Each request is still bounded by the timeout.
+	steady := context.WithoutCancel(ctx)
+	pubCtx, cancel := context.WithTimeout(steady, o.timeout)
+	ack, err := q.js.PublishMsg(pubCtx, m)
+	cancel()
+	if err != nil {
+		return fail(err, "republishing to %s failed (%v); the dead letter is kept: fix the cause and run the replay again", d.Subject, err)
+	}
+	out.JobSeq, out.Duplicate = ack.Sequence, ack.Duplicate
+
+	var derr error
+	for attempt := range 3 {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
+		}
+		delCtx, cancel := context.WithTimeout(steady, o.timeout)
+		_, derr = q.delete(delCtx, seq)
+		cancel()
+		if derr == nil {
+			out.Status = StatusReplayed
+			return out, nil
+		}
+	}
+	return fail(derr, "republished as job %d on %s, but deleting the dead letter failed (%v): run the same replay again within %s and the republished job is recognized as a duplicate; later than that, purge dead letter %d instead of replaying it", ack.Sequence, ack.Stream, derr, q.topo.DedupWindow, seq)
+}
+
+// PurgeReport sums up a Purge.
+type PurgeReport struct {
+	Purged int
+	// NotFound entries were gone already (replayed or purged).
+	NotFound int
+	// Failed entries hit an error; Purge stops at the first one.
+	Failed int
+	// NotAttempted entries were not reached.
+	NotAttempted int
+	Problems     []Outcome
+}
+
+// Purge deletes the dead letters seqs. It stops at the first failure or
+// when ctx is cancelled. Options: WithProgress, WithTimeout.
+func (q *Queue) Purge(ctx context.Context, seqs []uint64, opts ...Option) (PurgeReport, error) {
+	o := collect(opts)
+	var rep PurgeReport
+	for i, seq := range seqs {
+		if err := ctx.Err(); err != nil {
+			rep.NotAttempted = len(seqs) - i
+			return rep, err
+		}
+		out := Outcome{Seq: seq, Status: StatusPurged}
+		delCtx, cancel := context.WithTimeout(ctx, o.timeout)
+		found, err := q.delete(delCtx, seq)
+		cancel()
+		switch {
+		case err == nil && found:
+			rep.Purged++
+		case err == nil:
+			out.Status, out.Reason = StatusSkipped, "not in the dead-letter queue (already replayed or purged?)"
+			rep.NotFound++
+			rep.Problems = append(rep.Problems, out)
+		default:
+			out.Status, out.Reason = StatusFailed, fmt.Sprintf("delete failed: %v", err)
+			rep.Failed++
+			rep.Problems = append(rep.Problems, out)
+		}
+		if o.progress != nil {
+			o.progress(out)
+		}
+		if out.Status == StatusFailed {
+			rep.NotAttempted = len(seqs) - i - 1
+			return rep, fmt.Errorf("purge dead letter %d: %w", seq, err)
+		}
+	}
+	return rep, nil
+}
+
+// delete removes dead letter seq. found is false when it was not there (the
+// server answers a delete of a missing sequence with a generic error, so a
+// failed delete is checked with a get).
+func (q *Queue) delete(ctx context.Context, seq uint64) (found bool, err error) {
+	err = q.stream.DeleteMsg(ctx, seq)
+	if err == nil {
+		return true, nil
+	}
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return false, nil
+	}
+	if _, gerr := q.stream.GetMsg(ctx, seq); errors.Is(gerr, jetstream.ErrMsgNotFound) {
+		return false, nil
+	}
+	return true, err
+}

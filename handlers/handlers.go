@@ -1,0 +1,133 @@
+// Package handlers runs each type of session job against Clerk: it turns a
+// job's typed arguments into clerkapi calls and their answers into an
+// Outcome. It knows nothing of NATS; retries, rate limiting and
+// dead-lettering are the worker's, wrapped around these handlers.
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/clerkjobs/clerkjobs/clerkapi"
+	"github.com/clerkjobs/clerkjobs/jobs"
+)
+
+// Outcome is what a job produced.
+type Outcome struct {
+	// Result is the Clerk answer to store and reply with (null for secret
+	// answers).
+	Result json.RawMessage
+	// Secret is an answer that may only go to the job's reply_to: a token
+	// or refresh cookies.
+	Secret json.RawMessage
+	// AlreadyRevoked: a revoke found the session no longer active.
+	AlreadyRevoked bool
+}
+
+// Handler runs one job. Its error is the Clerk error (classify it with
+// clerkapi.ClassOf) or a wrapped context error.
+type Handler interface {
+	Handle(ctx context.Context, a jobs.Args) (Outcome, error)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, a jobs.Args) (Outcome, error)
+
+// Handle calls f.
+func (f HandlerFunc) Handle(ctx context.Context, a jobs.Args) (Outcome, error) { return f(ctx, a) }
+
+// Sessions runs the single-call session jobs (every type but revoke_all)
+// against a Clerk client.
+type Sessions struct {
+	Clerk clerkapi.Sessions
+}
+
+var _ Handler = Sessions{}
+
+// ErrUnsupported is returned for a job type this handler does not run.
+var ErrUnsupported = errors.New("job type not supported")
+
+// Handle dispatches on the job's type.
+func (h Sessions) Handle(ctx context.Context, a jobs.Args) (Outcome, error) {
+	switch a := a.(type) {
+	case *jobs.ListArgs:
+		list, err := h.Clerk.ListSessions(ctx, clerkapi.ListParams{
+			UserID: a.UserID, ClientID: a.ClientID, Status: a.Status,
+			Limit: a.Limit, Offset: a.Offset, Paginated: a.Paginated,
+		})
+		if err != nil {
+			return Outcome{}, err
+		}
+		return result(listResult(list), nil)
+	case *jobs.CreateArgs:
+		return result(h.Clerk.CreateSession(ctx, clerkapi.CreateParams{UserID: a.UserID, ActiveOrganizationID: a.ActiveOrganizationID}))
+	case *jobs.GetArgs:
+		return result(h.Clerk.GetSession(ctx, a.SessionID))
+	case *jobs.RevokeArgs:
+		return h.revoke(ctx, a.SessionID)
+	case *jobs.RefreshArgs:
+		return secret(h.Clerk.RefreshSession(ctx, a.SessionID, clerkapi.RefreshParams{
+			ExpiredToken: a.ExpiredToken, RefreshToken: a.RefreshToken, RequestOrigin: a.RequestOrigin,
+			RequestHeaders: a.RequestHeaders, Format: clerkapi.RefreshFormat(a.Format),
+			RequestOriginatingIP: a.RequestOriginatingIP,
+		}))
+	case *jobs.TokenArgs:
+		p := clerkapi.TokenParams{ExpiresInSeconds: a.ExpiresInSeconds}
+		if a.TemplateName != "" {
+			return secret(h.Clerk.CreateSessionTokenFromTemplate(ctx, a.SessionID, a.TemplateName, p))
+		}
+		return secret(h.Clerk.CreateSessionToken(ctx, a.SessionID, p))
+	}
+	return Outcome{}, fmt.Errorf("%s: %w", a.Op(), ErrUnsupported)
+}
+
+// revoke treats a session that is no longer active as revoked: redelivered
+// revoke jobs, and revoke jobs racing a sign-out, must succeed. Clerk does
+// not document what revoking a revoked session answers; when it refuses with
+// a 4xx other than 404, the session's status decides.
+func (h Sessions) revoke(ctx context.Context, id string) (Outcome, error) {
+	s, err := h.Clerk.RevokeSession(ctx, id)
+	if err == nil {
+		return result(s, nil)
+	}
+	var apiErr *clerkapi.Error
+	if !errors.As(err, &apiErr) || apiErr.Class() != clerkapi.Permanent || apiErr.StatusCode == 404 {
+		return Outcome{}, err
+	}
+	cur, getErr := h.Clerk.GetSession(ctx, id)
+	if getErr != nil || cur.Status == clerkapi.StatusActive {
+		return Outcome{}, err
+	}
+	o, mErr := result(cur, nil)
+	o.AlreadyRevoked = true
+	return o, mErr
+}
+
+// listResult is the stored form of a list: total_count only when known.
+func listResult(l *clerkapi.SessionList) any {
+	if l.TotalCount < 0 {
+		return struct {
+			Data []clerkapi.Session `json:"data"`
+		}{l.Data}
+	}
+	return l
+}
+
+func result[T any](v T, err error) (Outcome, error) {
+	if err != nil {
+		return Outcome{}, err
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("encode result: %w", err)
+	}
+	return Outcome{Result: b}, nil
+}
+
+func secret[T any](v T, err error) (Outcome, error) {
+	o, err := result(v, err)
+	o.Secret, o.Result = o.Result, nil
+	return o, err
+}

@@ -1,0 +1,80 @@
+// Package embedded runs a NATS server with JetStream inside the current
+// process: the worker's zero-configuration default, and the server every
+// fast test runs against.
+package embedded
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// Options configure an embedded server.
+type Options struct {
+	// Addr is host:port to listen on; port 0 picks a free one.
+	Addr string
+	// StoreDir holds JetStream's files. Required: file storage is what
+	// survives a restart.
+	StoreDir string
+	// ServerName names the server in JetStream; defaults to "embedded".
+	ServerName string
+	// MaxStore caps JetStream file storage in bytes (0: server default).
+	MaxStore int64
+	// Logger receives the server's log; nil keeps it quiet.
+	Logger server.Logger
+}
+
+// Start starts a server and waits until it accepts connections.
+func Start(o Options) (*server.Server, error) {
+	if o.StoreDir == "" {
+		return nil, errors.New("embedded NATS: a JetStream store directory is required")
+	}
+	host, portStr, err := net.SplitHostPort(o.Addr)
+	if o.Addr == "" {
+		host, portStr, err = "127.0.0.1", "-1", nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("embedded NATS: listen address %q: %w", o.Addr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("embedded NATS: listen port %q: %w", portStr, err)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	name := o.ServerName
+	if name == "" {
+		name = "embedded"
+	}
+	opts := &server.Options{
+		ServerName:            name,
+		Host:                  host,
+		Port:                  port,
+		JetStream:             true,
+		StoreDir:              o.StoreDir,
+		JetStreamMaxStore:     o.MaxStore,
+		NoSigs:                true,
+		NoLog:                 o.Logger == nil,
+		MaxPayload:            1 << 20,
+		WriteDeadline:         10 * time.Second,
+		DisableShortFirstPing: true,
+	}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded NATS: %w", err)
+	}
+	if o.Logger != nil {
+		s.SetLogger(o.Logger, false, false)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		s.Shutdown()
+		return nil, fmt.Errorf("embedded NATS: not ready to accept connections on %s:%d within 10s (is the port in use?)", host, port)
+	}
+	return s, nil
+}

@@ -1,0 +1,317 @@
+package natscluster
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	mobynet "github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+)
+
+// ErrSingleNode is returned by Partition and Heal on a one-node cluster,
+// which has no peers to be cut off from.
+var ErrSingleNode = errors.New("natscluster: a single node has no peers to partition from")
+
+// Node is one nats-server in its own container. Its methods are safe for
+// concurrent use; each talks to the Docker engine and returns once the
+// engine has done the change (not once the cluster has reacted to it).
+type Node struct {
+	c           *Cluster
+	name        string
+	clientPort  int
+	monitorPort int
+	ctr         *testcontainers.DockerContainer
+
+	mu     sync.Mutex
+	paused bool
+}
+
+// Name returns the node's server name (n1, n2, ...), which is also its DNS
+// alias on the routes network.
+func (n *Node) Name() string { return n.name }
+
+// URL returns the node's client URL on the host side. It stays the same
+// across Stop, Kill and Start because the host port is bound explicitly.
+func (n *Node) URL() string {
+	return "nats://" + n.c.hostAddr() + ":" + strconv.Itoa(n.clientPort)
+}
+
+// MonitorURL returns the node's HTTP monitoring base URL on the host side
+// (for /healthz, /varz, /jsz, ...).
+func (n *Node) MonitorURL() string {
+	return "http://" + n.c.hostAddr() + ":" + strconv.Itoa(n.monitorPort)
+}
+
+// ContainerName returns the Docker container name, for docker logs and
+// the like.
+func (n *Node) ContainerName() string { return n.c.prefix + "-" + n.name }
+
+// Kill sends SIGKILL to nats-server, like a crash or an OOM kill, and waits
+// until the container has exited. Data already written survives: the
+// container's filesystem stays, and a killed process loses no page cache.
+func (n *Node) Kill(ctx context.Context) error {
+	if _, err := n.c.e.cli.ContainerKill(ctx, n.ctr.ID, client.ContainerKillOptions{Signal: "KILL"}); err != nil {
+		return fmt.Errorf("natscluster: kill %s: %w", n.name, err)
+	}
+	return n.waitExited(ctx)
+}
+
+func (n *Node) waitExited(ctx context.Context) error {
+	w := n.c.e.cli.ContainerWait(ctx, n.ctr.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
+	select {
+	case <-w.Result:
+		return nil
+	case err := <-w.Error:
+		return fmt.Errorf("natscluster: wait for %s to exit: %w", n.name, err)
+	}
+}
+
+// Stop stops the node gracefully: SIGTERM, then SIGKILL after timeout
+// (Docker counts whole seconds, so timeout is rounded down to seconds).
+func (n *Node) Stop(ctx context.Context, timeout time.Duration) error {
+	if err := n.ctr.Stop(ctx, &timeout); err != nil {
+		return fmt.Errorf("natscluster: stop %s: %w", n.name, err)
+	}
+	return nil
+}
+
+// Start starts a stopped or killed node on the same host ports and waits
+// until nats-server accepts connections. It does not wait for the node to
+// rejoin the cluster or catch up, since in a cluster that may need other
+// nodes to start too; call WaitHealthy (of the node or the cluster) for that.
+func (n *Node) Start(ctx context.Context) error {
+	if err := n.ctr.Start(ctx); err != nil {
+		return fmt.Errorf("natscluster: start %s: %w", n.name, err)
+	}
+	return n.waitStatus(ctx, "/healthz?js-server-only=true")
+}
+
+// Pause freezes every process of the node (cgroup freezer). Unlike Stop,
+// its TCP connections stay open: peers and clients see a server that has
+// gone silent and notice only through missed heartbeats and pings, and the
+// host port still accepts connections (Docker's proxy answers) that then
+// hang.
+func (n *Node) Pause(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, err := n.c.e.cli.ContainerPause(ctx, n.ctr.ID, client.ContainerPauseOptions{}); err != nil {
+		return fmt.Errorf("natscluster: pause %s: %w", n.name, err)
+	}
+	n.paused = true
+	return nil
+}
+
+// Unpause resumes a paused node. Call WaitHealthy to know it caught up.
+func (n *Node) Unpause(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, err := n.c.e.cli.ContainerUnpause(ctx, n.ctr.ID, client.ContainerUnpauseOptions{}); err != nil {
+		return fmt.Errorf("natscluster: unpause %s: %w", n.name, err)
+	}
+	n.paused = false
+	return nil
+}
+
+// Partition disconnects the node from the routes network: it can no longer
+// reach its peers nor they it, and its routes break at once (the interface
+// disappears). Its client port keeps working, because it is published
+// through the separate bridge network. So a client connected to the
+// partitioned node stays connected, as a client on the minority side of a
+// real network split would: core NATS works among that node's own clients,
+// but JetStream requests get no quorum and time out. Clients fail over only
+// if their connection breaks, so give them a short ping interval or
+// reconnect them yourself.
+func (n *Node) Partition(ctx context.Context) error {
+	if n.c.routesID == "" {
+		return ErrSingleNode
+	}
+	if _, err := n.c.e.cli.NetworkDisconnect(ctx, n.c.routesID, client.NetworkDisconnectOptions{Container: n.ctr.ID}); err != nil {
+		return fmt.Errorf("natscluster: partition %s: %w", n.name, err)
+	}
+	return nil
+}
+
+// Heal reconnects a partitioned node to the routes network under its DNS
+// alias; its routes come back within a second or two. Call WaitHealthy to
+// know it caught up.
+func (n *Node) Heal(ctx context.Context) error {
+	if n.c.routesID == "" {
+		return ErrSingleNode
+	}
+	_, err := n.c.e.cli.NetworkConnect(ctx, n.c.routesID, client.NetworkConnectOptions{
+		Container:      n.ctr.ID,
+		EndpointConfig: &mobynet.EndpointSettings{Aliases: []string{n.name}},
+	})
+	if err != nil {
+		return fmt.Errorf("natscluster: heal %s: %w", n.name, err)
+	}
+	return nil
+}
+
+// WaitHealthy waits until the node's /healthz answers 200: JetStream is
+// running, the node knows the meta leader and is current with it, and every
+// stream and consumer replica it hosts has caught up.
+func (n *Node) WaitHealthy(ctx context.Context) error {
+	return n.waitStatus(ctx, "/healthz")
+}
+
+var httpClient = &http.Client{Timeout: 2 * time.Second}
+
+// waitStatus polls a monitoring path until it answers 200.
+func (n *Node) waitStatus(ctx context.Context, path string) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, defaultReadyTimeout)
+		defer cancel()
+	}
+	var last string
+	for {
+		code, body, err := n.get(ctx, path)
+		switch {
+		case err != nil:
+			last = err.Error()
+		case code == http.StatusOK:
+			return nil
+		default:
+			last = fmt.Sprintf("%d %s", code, strings.TrimSpace(string(body)))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("natscluster: node %s: %s not OK (last answer: %s): %w", n.name, path, last, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func (n *Node) get(ctx context.Context, path string) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.MonitorURL()+path, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	res, err := httpClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, 8<<20))
+	return res.StatusCode, body, err
+}
+
+// StreamState is a stream's state as stored on one node.
+type StreamState struct {
+	Messages uint64
+	Bytes    uint64
+	FirstSeq uint64
+	LastSeq  uint64
+	Leader   string // the stream's leader as this node sees it ("" for R1 or none)
+}
+
+// ErrNoStream is returned by StreamState when the node holds no replica of
+// the stream.
+var ErrNoStream = errors.New("natscluster: stream not on this node")
+
+// StreamState returns the state of this node's own replica of a stream,
+// read from its /jsz monitoring endpoint, whether or not the node leads the
+// stream. (JetStream's stream info is answered by the leader only.) Use it
+// to check that a follower caught up. It searches all accounts and returns
+// the first stream with that name.
+func (n *Node) StreamState(ctx context.Context, stream string) (StreamState, error) {
+	code, body, err := n.get(ctx, "/jsz?accounts=true&streams=true")
+	if err != nil {
+		return StreamState{}, fmt.Errorf("natscluster: node %s: /jsz: %w", n.name, err)
+	}
+	if code != http.StatusOK {
+		return StreamState{}, fmt.Errorf("natscluster: node %s: /jsz: status %d", n.name, code)
+	}
+	var jsz struct {
+		Accounts []struct {
+			Streams []struct {
+				Name    string `json:"name"`
+				Cluster *struct {
+					Leader string `json:"leader"`
+				} `json:"cluster"`
+				State struct {
+					Messages uint64 `json:"messages"`
+					Bytes    uint64 `json:"bytes"`
+					FirstSeq uint64 `json:"first_seq"`
+					LastSeq  uint64 `json:"last_seq"`
+				} `json:"state"`
+			} `json:"stream_detail"`
+		} `json:"account_details"`
+	}
+	if err := json.Unmarshal(body, &jsz); err != nil {
+		return StreamState{}, fmt.Errorf("natscluster: node %s: /jsz: %w", n.name, err)
+	}
+	for _, a := range jsz.Accounts {
+		for _, s := range a.Streams {
+			if s.Name != stream {
+				continue
+			}
+			st := StreamState{
+				Messages: s.State.Messages,
+				Bytes:    s.State.Bytes,
+				FirstSeq: s.State.FirstSeq,
+				LastSeq:  s.State.LastSeq,
+			}
+			if s.Cluster != nil {
+				st.Leader = s.Cluster.Leader
+			}
+			return st, nil
+		}
+	}
+	return StreamState{}, fmt.Errorf("%w: %s on %s", ErrNoStream, stream, n.name)
+}
+
+// Logs returns the last lines (all if lines <= 0) of the node's output.
+func (n *Node) Logs(ctx context.Context, lines int) (string, error) {
+	rc, err := n.ctr.Logs(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	var all []string
+	sc := bufio.NewScanner(rc)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		all = append(all, sc.Text())
+		if lines > 0 && len(all) > 2*lines {
+			all = append(all[:0], all[len(all)-lines:]...)
+		}
+	}
+	if lines > 0 && len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	return strings.Join(all, "\n"), sc.Err()
+}
+
+// terminate removes the container; registered with t.Cleanup by Start.
+func (n *Node) terminate() {
+	t := n.c.t
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if t.Failed() {
+		if logs, err := n.Logs(ctx, 40); err == nil {
+			t.Logf("natscluster: last lines of node %s (%s):\n%s", n.name, n.ContainerName(), logs)
+		}
+	}
+	n.mu.Lock()
+	paused := n.paused
+	n.mu.Unlock()
+	if paused {
+		_ = n.Unpause(ctx)
+	}
+	if err := n.ctr.Terminate(ctx, testcontainers.StopTimeout(0)); err != nil {
+		t.Errorf("natscluster: remove container %s: %v", n.ContainerName(), err)
+	}
+}

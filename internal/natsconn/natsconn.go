@@ -1,0 +1,204 @@
+// Package natsconn connects to NATS with the authentication and TLS options
+// every clerkjobs program accepts, so the worker and the publish command
+// line agree on them and report connection problems the same way.
+package natsconn
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// DefaultURL is the server used when none is configured.
+const DefaultURL = nats.DefaultURL
+
+// Options say how to reach and authenticate to NATS. Every field is
+// optional; file fields name files on disk, never hold their contents.
+type Options struct {
+	// URL is one server URL or a comma-separated list (DefaultURL if empty).
+	URL string
+	// Creds is a credentials file (JWT and NKey seed), as issued by nsc.
+	Creds string
+	// NKeyFile holds an NKey user seed.
+	NKeyFile string
+	// User and Password authenticate with a user name and password.
+	User     string
+	Password string
+	// TLSCA verifies the server with this CA bundle instead of the system
+	// roots; TLSCert and TLSKey present a client certificate.
+	TLSCA   string
+	TLSCert string
+	TLSKey  string
+	// Name identifies the connection in the server's monitoring.
+	Name string
+	// Timeout bounds dialing one server (nats.go's default when zero).
+	Timeout time.Duration
+}
+
+// FromEnv fills the options from the conventional NATS environment
+// variables (the ones the nats CLI reads): NATS_URL, NATS_CREDS, NATS_NKEY,
+// NATS_USER, NATS_PASSWORD, NATS_CA, NATS_CERT, NATS_KEY. getenv is
+// os.Getenv in programs; tests pass their own.
+func FromEnv(getenv func(string) string) Options {
+	return Options{
+		URL:      getenv("NATS_URL"),
+		Creds:    getenv("NATS_CREDS"),
+		NKeyFile: getenv("NATS_NKEY"),
+		User:     getenv("NATS_USER"),
+		Password: getenv("NATS_PASSWORD"),
+		TLSCA:    getenv("NATS_CA"),
+		TLSCert:  getenv("NATS_CERT"),
+		TLSKey:   getenv("NATS_KEY"),
+	}
+}
+
+// ServerURL is the URL to connect to, DefaultURL when none is set.
+func (o Options) ServerURL() string {
+	if strings.TrimSpace(o.URL) == "" {
+		return DefaultURL
+	}
+	return o.URL
+}
+
+// Validate reports options that cannot work together, before any network
+// traffic, and files that cannot be read.
+func (o Options) Validate() error {
+	var errs []error
+	methods := 0
+	for _, set := range []bool{o.Creds != "", o.NKeyFile != "", o.User != "" || o.Password != ""} {
+		if set {
+			methods++
+		}
+	}
+	if methods > 1 {
+		errs = append(errs, errors.New("choose one way to authenticate: a credentials file, an NKey seed file, or a user and password"))
+	}
+	if o.Password != "" && o.User == "" {
+		errs = append(errs, errors.New("a password was given without a user name"))
+	}
+	if (o.TLSCert == "") != (o.TLSKey == "") {
+		errs = append(errs, errors.New("a TLS client certificate needs both the certificate and its key file"))
+	}
+	for _, f := range []struct{ what, path string }{
+		{"credentials file", o.Creds}, {"NKey seed file", o.NKeyFile},
+		{"TLS CA file", o.TLSCA}, {"TLS certificate file", o.TLSCert}, {"TLS key file", o.TLSKey},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f.what, err))
+		}
+	}
+	for _, u := range strings.Split(o.ServerURL(), ",") {
+		if _, err := parseURL(u); err != nil {
+			errs = append(errs, fmt.Errorf("server URL %q is not a URL", Redact(u)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// NATSOptions are the nats.go options o stands for.
+func (o Options) NATSOptions() ([]nats.Option, error) {
+	opts := []nats.Option{}
+	if o.Name != "" {
+		opts = append(opts, nats.Name(o.Name))
+	}
+	if o.Timeout > 0 {
+		opts = append(opts, nats.Timeout(o.Timeout))
+	}
+	if o.Creds != "" {
+		opts = append(opts, nats.UserCredentials(o.Creds))
+	}
+	if o.NKeyFile != "" {
+		opt, err := nats.NkeyOptionFromSeed(o.NKeyFile)
+		if err != nil {
+			// nats.go's message names the file and what is wrong with it;
+			// it never includes the seed.
+			return nil, fmt.Errorf("NKey seed file: %w", err)
+		}
+		opts = append(opts, opt)
+	}
+	if o.User != "" {
+		opts = append(opts, nats.UserInfo(o.User, o.Password))
+	}
+	if o.TLSCA != "" {
+		opts = append(opts, nats.RootCAs(o.TLSCA))
+	}
+	if o.TLSCert != "" {
+		opts = append(opts, nats.ClientCert(o.TLSCert, o.TLSKey))
+	}
+	return opts, nil
+}
+
+// Connect validates o and connects. extra options are applied after o's
+// (a program's reconnect or error handlers). A failure names the server
+// URL, with any password in it hidden.
+func (o Options) Connect(extra ...nats.Option) (*nats.Conn, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	opts, err := o.NATSOptions()
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(o.ServerURL(), append(opts, extra...)...)
+	if err != nil {
+		return nil, &ConnectError{URL: Redact(o.ServerURL()), Err: err}
+	}
+	return nc, nil
+}
+
+// ConnectError is a failure to connect; URL has passwords hidden.
+type ConnectError struct {
+	URL string
+	Err error
+}
+
+func (e *ConnectError) Error() string {
+	return fmt.Sprintf("connect to NATS at %s: %v", e.URL, e.Err)
+}
+
+func (e *ConnectError) Unwrap() error { return e.Err }
+
+// Refused reports whether no server answered at all (nothing listening, or
+// unreachable), as opposed to a server that refused the credentials or TLS.
+func (e *ConnectError) Refused() bool { return errors.Is(e.Err, nats.ErrNoServers) }
+
+// Redact hides the passwords and tokens in a comma-separated list of server
+// URLs, so that it can be logged.
+func Redact(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		u, err := parseURL(p)
+		if err != nil || u.User == nil {
+			if err != nil && strings.Contains(p, "@") {
+				parts[i] = "(unparsable URL)"
+			}
+			continue
+		}
+		if _, hasPass := u.User.Password(); hasPass {
+			parts[i] = u.Redacted()
+		} else {
+			// nats://TOKEN@host: the user part alone is a token.
+			u.User = url.User("xxxxx")
+			parts[i] = u.String()
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// parseURL parses one server URL the way nats.go reads it: "host:port"
+// without a scheme means nats://host:port.
+func parseURL(s string) (*url.URL, error) {
+	s = strings.TrimSpace(s)
+	if !strings.Contains(s, "://") {
+		s = "nats://" + s
+	}
+	return url.Parse(s)
+}

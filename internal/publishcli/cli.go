@@ -1,0 +1,357 @@
+// Package publishcli is the `publish` command line: it submits Clerk
+// session jobs to the jobs stream (and waits for their results), works the
+// dead-letter queue, and shows the state of the system. cmd/publish is a
+// thin wrapper around Run; tests drive the same entry point in-process.
+package publishcli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+
+	"github.com/clerkjobs/clerkjobs/internal/natsconn"
+	"github.com/clerkjobs/clerkjobs/jobs"
+)
+
+// Exit codes. They are part of the command line's interface: scripts rely
+// on them, and the README and `publish --help` document them.
+const (
+	// ExitOK: everything asked for was done; with --wait, every job
+	// succeeded.
+	ExitOK = 0
+	// ExitJobFailed: with --wait, a job failed (it is in the dead-letter
+	// queue).
+	ExitJobFailed = 1
+	// ExitUsage: the command line or the input is wrong (a job that fails
+	// its schema, an unknown flag, a declined confirmation). Nothing was
+	// published or changed.
+	ExitUsage = 2
+	// ExitTimeout: with --wait, no result arrived in time. The job was
+	// accepted and may still run.
+	ExitTimeout = 3
+	// ExitUnavailable: NATS or JetStream could not be reached or refused
+	// the request (no connection, no such stream, no permission).
+	ExitUnavailable = 4
+	// ExitPartial: a batch, replay or purge did part of the work; the
+	// summary says what was done and how to resume.
+	ExitPartial = 5
+	// ExitInterrupted: interrupted by a signal; the summary says what was
+	// done.
+	ExitInterrupted = 130
+)
+
+const exitCodesHelp = `Exit status:
+  0    done (with --wait: every job succeeded)
+  1    with --wait: a job failed; it is in the dead-letter queue
+  2    usage or validation error: nothing was published or changed
+  3    with --wait: no result in time; the job was accepted and may still run
+  4    NATS or JetStream unavailable (connection, missing stream, permission)
+  5    partial: a batch, replay or purge did part of the work (see its summary)
+  130  interrupted; the summary says what was done`
+
+// WorkerService is the NATS micro service name the worker registers;
+// status discovers worker instances by pinging it.
+const WorkerService = "clerkjobs-worker"
+
+// Env is what one run of the command line reads and writes.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// Getenv reads environment variables; nil reads the process's.
+	Getenv func(string) string
+	// IsTerminal reports whether Stdin, Stdout or Stderr (the value
+	// passed) is an interactive terminal; nil asks the operating system
+	// about *os.File values and says false for anything else.
+	IsTerminal func(stream any) bool
+}
+
+// Run runs the command line with args (without the program name) and
+// returns its exit status. ctx is cancelled on interrupt.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return RunEnv(ctx, args, Env{Stdin: stdin, Stdout: stdout, Stderr: stderr})
+}
+
+// RunEnv is Run with every dependency on the process explicit.
+func RunEnv(ctx context.Context, args []string, env Env) int {
+	if env.Getenv == nil {
+		env.Getenv = os.Getenv
+	}
+	if env.IsTerminal == nil {
+		env.IsTerminal = isTerminal
+	}
+	if env.Stdin == nil {
+		env.Stdin = strings.NewReader("")
+	}
+	a := &app{env: env}
+	root := a.rootCommand()
+	root.SetArgs(args)
+	root.SetIn(env.Stdin)
+	root.SetOut(env.Stdout)
+	root.SetErr(env.Stderr)
+	cmd, err := root.ExecuteContextC(ctx)
+	defer a.close()
+	if err == nil {
+		return ExitOK
+	}
+	var ee *exitError
+	if !errors.As(err, &ee) {
+		// Errors cobra returns before running a command: unknown
+		// commands, flags and argument counts.
+		ee = &exitError{code: ExitUsage, err: err}
+	}
+	if ee.err != nil {
+		fmt.Fprintf(env.Stderr, "publish: %v\n", ee.err)
+		if ee.code == ExitUsage && cmd != nil {
+			fmt.Fprintf(env.Stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
+		}
+	}
+	return ee.code
+}
+
+func isTerminal(stream any) bool {
+	f, ok := stream.(interface{ Fd() uintptr })
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// exitError carries an exit status; err (may be nil when the command has
+// already said everything) is printed to stderr.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+func exit(code int, err error) error { return &exitError{code: code, err: err} }
+
+func usagef(format string, a ...any) error {
+	return &exitError{code: ExitUsage, err: fmt.Errorf(format, a...)}
+}
+
+// classify gives an error from a command its exit status.
+func classify(ctx context.Context, err error) error {
+	var ee *exitError
+	switch {
+	case err == nil || errors.As(err, &ee):
+		return err
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return exit(ExitInterrupted, errors.New("interrupted"))
+	case errors.Is(err, jobs.ErrInvalid):
+		return exit(ExitUsage, err)
+	}
+	return exit(ExitUnavailable, err)
+}
+
+// app is one run: its flags and its connection.
+type app struct {
+	env Env
+
+	conn     natsconn.Options
+	connSet  map[string]bool // flags given on the command line
+	jsonOut  bool
+	prefix   string
+	jobsName string
+	resName  string
+	dlqName  string
+	consName string
+
+	nc *nats.Conn
+}
+
+func (a *app) close() {
+	if a.nc != nil {
+		a.nc.Close()
+	}
+}
+
+func (a *app) stdoutTTY() bool { return a.env.IsTerminal(a.env.Stdout) }
+func (a *app) stderrTTY() bool { return a.env.IsTerminal(a.env.Stderr) }
+func (a *app) stdinTTY() bool  { return a.env.IsTerminal(a.env.Stdin) }
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "publish",
+		Short: "Submit Clerk session jobs and work the dead-letter queue",
+		Long: `publish submits Clerk session jobs to the clerkjobs worker through NATS JetStream,
+waits for their results, works the dead-letter queue, and shows the state of it all.
+
+Each job subcommand takes its arguments as flags, or a JSON body with --file
+(- for standard input), or NDJSON (one job per line) for a batch. Every job is
+checked against its JSON Schema (schemas/*.json) before it is published, and
+carries a Nats-Msg-Id equal to its job id, so publishing it again is deduplicated.
+
+` + exitCodesHelp,
+		Example: `  publish revoke sess_2abc
+  publish token sess_2abc --wait
+  publish revoke-all --user user_2abc --except sess_keep --wait
+  publish revoke --file sessions.ndjson
+  publish dlq list --class exhausted --since 2h
+  publish dlq replay --class exhausted --since 2h --rate 20
+  publish status`,
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		DisableAutoGenTag: true,
+	}
+	root.CompletionOptions.HiddenDefaultCmd = true
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exit(ExitUsage, err) })
+
+	pf := root.PersistentFlags()
+	pf.StringVarP(&a.conn.URL, "server", "s", "", "NATS server URL(s), comma-separated (env NATS_URL; default "+natsconn.DefaultURL+")")
+	pf.StringVar(&a.conn.Creds, "creds", "", "NATS credentials file (env NATS_CREDS)")
+	pf.StringVar(&a.conn.NKeyFile, "nkey", "", "NKey seed file (env NATS_NKEY)")
+	pf.StringVar(&a.conn.User, "nats-user", "", "NATS user name (env NATS_USER)")
+	pf.StringVar(&a.conn.Password, "nats-password", "", "NATS password (env NATS_PASSWORD; prefer the variable: arguments are visible to other local users)")
+	pf.StringVar(&a.conn.TLSCA, "tls-ca", "", "CA bundle to verify the server with (env NATS_CA)")
+	pf.StringVar(&a.conn.TLSCert, "tls-cert", "", "TLS client certificate (env NATS_CERT)")
+	pf.StringVar(&a.conn.TLSKey, "tls-key", "", "TLS client key (env NATS_KEY)")
+	pf.BoolVar(&a.jsonOut, "json", false, "print JSON (NDJSON for lists and batches)")
+	def := jobs.DefaultTopology()
+	pf.StringVar(&a.prefix, "prefix", "", "subject prefix of jobs, results and dead letters (env CLERKJOBS_PREFIX; default "+def.Subjects.Prefix+")")
+	pf.StringVar(&a.jobsName, "jobs-stream", "", "jobs stream (env CLERKJOBS_JOBS_STREAM; default "+def.JobsStream+")")
+	pf.StringVar(&a.resName, "results-stream", "", "results stream (env CLERKJOBS_RESULTS_STREAM; default "+def.ResultsStream+")")
+	pf.StringVar(&a.dlqName, "dlq-stream", "", "dead-letter stream (env CLERKJOBS_DLQ_STREAM; default "+def.DeadLetterStream+")")
+	pf.StringVar(&a.consName, "consumer", "", "the workers' durable consumer (env CLERKJOBS_CONSUMER; default "+def.Consumer+")")
+
+	root.AddGroup(&cobra.Group{ID: "jobs", Title: "Submit jobs:"}, &cobra.Group{ID: "ops", Title: "Operate:"})
+	for _, c := range a.jobCommands() {
+		c.GroupID = "jobs"
+		root.AddCommand(c)
+	}
+	for _, c := range []*cobra.Command{a.dlqCommand(), a.statusCommand()} {
+		c.GroupID = "ops"
+		root.AddCommand(c)
+	}
+	return root
+}
+
+// envOr returns the flag's value, or when the flag was not given the
+// environment variable's. Defaults live in the code that uses the value,
+// never in the flag, so that --help cannot print a secret taken from the
+// environment.
+func (a *app) envOr(cmd *cobra.Command, flag, value, variable string) string {
+	if f := cmd.Flags().Lookup(flag); f != nil && f.Changed {
+		return value
+	}
+	return a.env.Getenv(variable)
+}
+
+// resolve applies the environment to the flags not given.
+func (a *app) resolve(cmd *cobra.Command) {
+	a.conn.URL = a.envOr(cmd, "server", a.conn.URL, "NATS_URL")
+	a.conn.Creds = a.envOr(cmd, "creds", a.conn.Creds, "NATS_CREDS")
+	a.conn.NKeyFile = a.envOr(cmd, "nkey", a.conn.NKeyFile, "NATS_NKEY")
+	a.conn.User = a.envOr(cmd, "nats-user", a.conn.User, "NATS_USER")
+	a.conn.Password = a.envOr(cmd, "nats-password", a.conn.Password, "NATS_PASSWORD")
+	a.conn.TLSCA = a.envOr(cmd, "tls-ca", a.conn.TLSCA, "NATS_CA")
+	a.conn.TLSCert = a.envOr(cmd, "tls-cert", a.conn.TLSCert, "NATS_CERT")
+	a.conn.TLSKey = a.envOr(cmd, "tls-key", a.conn.TLSKey, "NATS_KEY")
+	a.prefix = a.envOr(cmd, "prefix", a.prefix, "CLERKJOBS_PREFIX")
+	a.jobsName = a.envOr(cmd, "jobs-stream", a.jobsName, "CLERKJOBS_JOBS_STREAM")
+	a.resName = a.envOr(cmd, "results-stream", a.resName, "CLERKJOBS_RESULTS_STREAM")
+	a.dlqName = a.envOr(cmd, "dlq-stream", a.dlqName, "CLERKJOBS_DLQ_STREAM")
+	a.consName = a.envOr(cmd, "consumer", a.consName, "CLERKJOBS_CONSUMER")
+}
+
+// topology is the default topology with the names given by flags or
+// environment.
+func (a *app) topology() (jobs.Topology, error) {
+	t := jobs.DefaultTopology()
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&t.Subjects.Prefix, a.prefix)
+	set(&t.JobsStream, a.jobsName)
+	set(&t.ResultsStream, a.resName)
+	set(&t.DeadLetterStream, a.dlqName)
+	set(&t.Consumer, a.consName)
+	if err := t.Validate(); err != nil {
+		return t, usagef("%v", err)
+	}
+	return t, nil
+}
+
+// connect connects once per run.
+func (a *app) connect() (*nats.Conn, error) {
+	if a.nc != nil {
+		return a.nc, nil
+	}
+	o := a.conn
+	o.Name = "clerkjobs publish"
+	o.Timeout = 5 * time.Second
+	if err := o.Validate(); err != nil {
+		return nil, usagef("NATS connection options: %v", err)
+	}
+	nc, err := o.Connect(nats.MaxReconnects(3))
+	if err != nil {
+		var ce *natsconn.ConnectError
+		if errors.As(err, &ce) && ce.Refused() {
+			return nil, exit(ExitUnavailable, fmt.Errorf("%w\nNo NATS server answered at %s. Start one with the worker (`go run ./cmd/worker` embeds NATS and creates the streams), or point --server / NATS_URL at yours", err, ce.URL))
+		}
+		return nil, exit(ExitUnavailable, fmt.Errorf("%w\nCheck --creds/--nkey/--nats-user and the TLS options (or NATS_CREDS, NATS_NKEY, NATS_USER, NATS_PASSWORD)", err))
+	}
+	a.nc = nc
+	return nc, nil
+}
+
+// jetStream connects and opens JetStream with opts.
+func (a *app) jetStream(opts ...jetstream.JetStreamOpt) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := a.connect()
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc, opts...)
+	if err != nil {
+		return nil, nil, exit(ExitUnavailable, fmt.Errorf("JetStream: %w", err))
+	}
+	return nc, js, nil
+}
+
+// streamErr explains a JetStream error about one of the streams.
+func streamErr(err error, stream string) error {
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		return exit(ExitUnavailable, fmt.Errorf("stream %s does not exist: start the worker once (`go run ./cmd/worker`), it creates the streams; or check --prefix and the stream flags", stream))
+	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
+		return exit(ExitUnavailable, fmt.Errorf("%w: this NATS account has no JetStream; the worker needs it", err))
+	}
+	return err
+}
+
+// runE wraps a command's work: it resolves flags and environment, and
+// gives its error an exit status.
+func (a *app) runE(fn func(cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		a.resolve(cmd)
+		return classify(cmd.Context(), fn(cmd, args))
+	}
+}
+
+// changed reports the flags of names that were given.
+func changed(fs *pflag.FlagSet, names ...string) []string {
+	var out []string
+	for _, n := range names {
+		if f := fs.Lookup(n); f != nil && f.Changed {
+			out = append(out, "--"+n)
+		}
+	}
+	return out
+}

@@ -1,0 +1,267 @@
+// Package testenv gives tests the whole system in one process: an embedded
+// NATS server with JetStream (real, on a random port, files in a temp dir),
+// the Clerk emulator over real HTTP, and workers running against both.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/clerkjobs/clerkjobs/clerkapi"
+	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
+	"github.com/clerkjobs/clerkjobs/internal/embedded"
+	"github.com/clerkjobs/clerkjobs/jobs"
+	"github.com/clerkjobs/clerkjobs/worker"
+)
+
+// Env is one test's system. Everything is torn down by t.Cleanup.
+type Env struct {
+	NATS     *server.Server
+	NATSURL  string
+	NC       *nats.Conn
+	JS       jetstream.JetStream
+	Clerk    *emulator.Server
+	Topology jobs.Topology
+	// Logs collects every worker's log lines, to check what they hold.
+	Logs *SyncBuffer
+}
+
+// New starts NATS and the emulator (with emulator options) and creates the
+// streams.
+func New(t testing.TB, opts ...emulator.Option) *Env {
+	t.Helper()
+	s, err := embedded.Start(embedded.Options{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("start embedded NATS: %v", err)
+	}
+	t.Cleanup(s.Shutdown)
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clerk := emulator.NewServer(opts...)
+	t.Cleanup(clerk.Close)
+	e := &Env{NATS: s, NATSURL: s.ClientURL(), NC: nc, JS: js, Clerk: clerk, Topology: TestTopology(), Logs: &SyncBuffer{}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := e.Topology.Ensure(ctx, js); err != nil {
+		t.Fatalf("ensure topology: %v", err)
+	}
+	return e
+}
+
+// TestTopology is the default topology with memory-friendly limits and a
+// short ack wait, so redelivery tests take seconds.
+func TestTopology() jobs.Topology {
+	t := jobs.DefaultTopology()
+	t.AckWait = 2 * time.Second
+	t.MaxDeliver = 3
+	t.DeadLetterMaxBytes = 64 << 20
+	return t
+}
+
+// WorkerConfig is a configuration with fast backoffs for tests.
+func (e *Env) WorkerConfig() worker.Config {
+	c := worker.DefaultConfig()
+	c.Topology = e.Topology
+	c.RateLimit = 0
+	c.Retry = worker.RetryPolicy{
+		Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond, Multiplier: 2, Jitter: 0.2,
+		DeliveryBudget: 60 * time.Millisecond, NakDelay: 30 * time.Millisecond, NakDelayMax: 100 * time.Millisecond,
+	}
+	c.ProbeInterval = 50 * time.Millisecond
+	c.DrainTimeout = 5 * time.Second
+	c.SweepInterval = 500 * time.Millisecond
+	c.FetchMaxWait = 200 * time.Millisecond
+	c.Logger = zerolog.New(e.Logs).With().Timestamp().Logger()
+	return c
+}
+
+// ClerkClient is a clerkapi client for the emulator with the given key
+// (the emulator's default key when empty).
+func (e *Env) ClerkClient(t testing.TB, key string) *clerkapi.Client {
+	t.Helper()
+	if key == "" {
+		key = emulator.DefaultSecretKey
+	}
+	c, err := clerkapi.New(clerkapi.WithSecretKey(key), clerkapi.WithBaseURL(e.Clerk.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Running is a worker running in the background.
+type Running struct {
+	Worker *worker.Worker
+	cancel context.CancelFunc
+	done   chan error
+	once   sync.Once
+}
+
+// Stop shuts the worker down gracefully and waits for Run to return.
+func (r *Running) Stop(t testing.TB) {
+	t.Helper()
+	r.once.Do(func() {
+		r.cancel()
+		select {
+		case err := <-r.done:
+			if err != nil {
+				t.Errorf("worker Run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("worker did not stop within 30s")
+		}
+	})
+}
+
+// StartWorker runs a worker with WorkerConfig changed by edits, and waits
+// until it is ready. It is stopped at cleanup.
+func (e *Env) StartWorker(t testing.TB, edits ...func(*worker.Config)) *Running {
+	t.Helper()
+	cfg := e.WorkerConfig()
+	for _, f := range edits {
+		f(&cfg)
+	}
+	return e.StartWorkerWith(t, e.ClerkClient(t, ""), cfg)
+}
+
+// StartWorkerWith runs a worker with an explicit client and configuration.
+func (e *Env) StartWorkerWith(t testing.TB, clerk clerkapi.Sessions, cfg worker.Config, opts ...worker.Option) *Running {
+	t.Helper()
+	w, err := worker.New(e.NC, clerk, cfg, opts...)
+	if err != nil {
+		t.Fatalf("worker.New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &Running{Worker: w, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- w.Run(ctx) }()
+	t.Cleanup(func() { r.Stop(t) })
+	deadline := time.Now().Add(10 * time.Second)
+	for w.Ready() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("worker not ready after 10s: %v", w.Ready())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return r
+}
+
+// Publish publishes a job and fails the test if JetStream does not store it.
+func (e *Env) Publish(t testing.TB, a jobs.Args) *jetstream.PubAck {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ack, err := jobs.Publish(ctx, e.JS, e.Topology.Subjects, a)
+	if err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	return ack
+}
+
+// PublishRaw publishes arbitrary bytes to a subject through JetStream.
+func (e *Env) PublishRaw(t testing.TB, subject string, data []byte) *jetstream.PubAck {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ack, err := e.JS.Publish(ctx, subject, data)
+	if err != nil {
+		t.Fatalf("publish raw to %s: %v", subject, err)
+	}
+	return ack
+}
+
+// StreamMsgs returns every message stored in a stream, oldest first.
+func (e *Env) StreamMsgs(t testing.TB, stream string) []*jetstream.RawStreamMsg {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := e.JS.Stream(ctx, stream)
+	if err != nil {
+		t.Fatalf("stream %s: %v", stream, err)
+	}
+	st := s.CachedInfo().State
+	var out []*jetstream.RawStreamMsg
+	if st.Msgs == 0 {
+		return nil
+	}
+	for seq := st.FirstSeq; seq <= st.LastSeq; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			continue // deleted
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// Results decodes every stored result.
+func (e *Env) Results(t testing.TB) []jobs.Result {
+	t.Helper()
+	var out []jobs.Result
+	for _, m := range e.StreamMsgs(t, e.Topology.ResultsStream) {
+		var r jobs.Result
+		if err := json.Unmarshal(m.Data, &r); err != nil {
+			t.Fatalf("result seq %d is not JSON: %v", m.Sequence, err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// StreamCount is the number of messages in a stream.
+func (e *Env) StreamCount(t testing.TB, stream string) uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := e.JS.Stream(ctx, stream)
+	if err != nil {
+		t.Fatalf("stream %s: %v", stream, err)
+	}
+	return s.CachedInfo().State.Msgs
+}
+
+// Eventually polls cond every 10 ms until it holds or timeout passes.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for: %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// SyncBuffer is a bytes.Buffer safe for concurrent writers.
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns everything written so far.
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -1,0 +1,254 @@
+package jobs
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Headers of a dead letter, and of a replayed job. Values are single-line
+// strings; times are RFC 3339 with nanoseconds in UTC.
+const (
+	HeaderSubject      = "Dlq-Original-Subject" // the job's subject
+	HeaderStreamSeq    = "Dlq-Stream-Seq"       // the job's sequence in the jobs stream
+	HeaderJobID        = "Dlq-Job-Id"
+	HeaderOp           = "Dlq-Op"
+	HeaderClass        = "Dlq-Error-Class" // invalid, permanent, exhausted, max_deliveries
+	HeaderError        = "Dlq-Error"       // one line for a person
+	HeaderHTTPStatus   = "Dlq-Http-Status"
+	HeaderClerkCode    = "Dlq-Clerk-Code"
+	HeaderClerkMessage = "Dlq-Clerk-Message"
+	HeaderTraceID      = "Dlq-Trace-Id"
+	HeaderField        = "Dlq-Field"         // invalid only: JSON pointer of the bad field
+	HeaderAttempts     = "Dlq-Attempts"      // Clerk calls made, over the deliveries this worker saw
+	HeaderDeliveries   = "Dlq-Deliveries"    // JetStream deliveries
+	HeaderFirstFailure = "Dlq-First-Failure" // time
+	HeaderLastFailure  = "Dlq-Last-Failure"  // time
+	HeaderWorker       = "Dlq-Worker"        // instance that dead-lettered it
+	HeaderHistory      = "Dlq-History"       // JSON array of the last failures
+	HeaderRedacted     = "Dlq-Redacted"      // comma-separated fields replaced by "[REDACTED]"; "body" if the whole body was dropped
+	// HeaderReplays counts how often a job was replayed from the dead-letter
+	// queue. publish dlq replay sets it on the job it republishes; the
+	// worker copies it into a new dead letter.
+	HeaderReplays = "Replay-Count"
+	// HeaderReplayOf is the dead-letter stream sequence a replayed job came
+	// from.
+	HeaderReplayOf = "Replay-Of"
+)
+
+// Failure is one failed attempt in a dead letter's history.
+type Failure struct {
+	At      time.Time `json:"at"`
+	Error   string    `json:"error"`
+	Status  int       `json:"status,omitempty"`
+	Code    string    `json:"code,omitempty"`
+	TraceID string    `json:"trace_id,omitempty"`
+}
+
+// MaxHistory is how many failures a dead letter keeps.
+const MaxHistory = 10
+
+// DeadLetter is what the dead-letter stream records about a job that could
+// not succeed. The message body is the job's original payload, byte for
+// byte, except the secret fields of refresh jobs (see Redacted).
+type DeadLetter struct {
+	Subject      string
+	StreamSeq    uint64
+	JobID        string
+	Op           Op
+	Error        ErrorInfo
+	Attempts     int
+	Deliveries   int
+	FirstFailure time.Time
+	LastFailure  time.Time
+	Worker       string
+	History      []Failure
+	Redacted     []string
+	Replays      int
+}
+
+// Header encodes d as message headers.
+func (d DeadLetter) Header() nats.Header {
+	h := nats.Header{}
+	set := func(k, v string) {
+		if v != "" {
+			h.Set(k, oneLine(v))
+		}
+	}
+	set(HeaderSubject, d.Subject)
+	set(HeaderStreamSeq, strconv.FormatUint(d.StreamSeq, 10))
+	set(HeaderJobID, d.JobID)
+	set(HeaderOp, string(d.Op))
+	set(HeaderClass, string(d.Error.Class))
+	set(HeaderError, d.Error.Message)
+	if d.Error.HTTPStatus != 0 {
+		set(HeaderHTTPStatus, strconv.Itoa(d.Error.HTTPStatus))
+	}
+	set(HeaderClerkCode, d.Error.ClerkCode)
+	set(HeaderClerkMessage, d.Error.ClerkMessage)
+	set(HeaderTraceID, d.Error.TraceID)
+	set(HeaderField, d.Error.Field)
+	set(HeaderAttempts, strconv.Itoa(d.Attempts))
+	set(HeaderDeliveries, strconv.Itoa(d.Deliveries))
+	set(HeaderFirstFailure, formatTime(d.FirstFailure))
+	set(HeaderLastFailure, formatTime(d.LastFailure))
+	set(HeaderWorker, d.Worker)
+	if len(d.History) > 0 {
+		hist := d.History
+		if len(hist) > MaxHistory {
+			hist = hist[len(hist)-MaxHistory:]
+		}
+		b, _ := json.Marshal(hist) // plain structs: cannot fail
+		set(HeaderHistory, string(b))
+	}
+	set(HeaderRedacted, strings.Join(d.Redacted, ","))
+	if d.Replays > 0 {
+		set(HeaderReplays, strconv.Itoa(d.Replays))
+	}
+	return h
+}
+
+// ErrNotDeadLetter is returned by ParseDeadLetter for a message that lacks
+// the headers every dead letter has.
+var ErrNotDeadLetter = errors.New("not a dead letter: headers missing")
+
+// ParseDeadLetter reads the headers of a dead-letter message. Unknown or
+// malformed optional headers are reported, never guessed.
+func ParseDeadLetter(h nats.Header) (DeadLetter, error) {
+	var d DeadLetter
+	if h.Get(HeaderSubject) == "" || h.Get(HeaderClass) == "" {
+		return d, ErrNotDeadLetter
+	}
+	d.Subject = h.Get(HeaderSubject)
+	d.JobID = h.Get(HeaderJobID)
+	d.Op = Op(h.Get(HeaderOp))
+	if d.Op == "" {
+		d.Op = OpUnknown
+	}
+	d.Error = ErrorInfo{
+		Class:        ErrorClass(h.Get(HeaderClass)),
+		Message:      h.Get(HeaderError),
+		ClerkCode:    h.Get(HeaderClerkCode),
+		ClerkMessage: h.Get(HeaderClerkMessage),
+		TraceID:      h.Get(HeaderTraceID),
+		Field:        h.Get(HeaderField),
+	}
+	var errs []error
+	num := func(k string, dst *int) {
+		if v := h.Get(k); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				errs = append(errs, fmt.Errorf("header %s: %q is not a count", k, v))
+				return
+			}
+			*dst = n
+		}
+	}
+	if v := h.Get(HeaderStreamSeq); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("header %s: %q is not a sequence", HeaderStreamSeq, v))
+		}
+		d.StreamSeq = n
+	}
+	num(HeaderHTTPStatus, &d.Error.HTTPStatus)
+	num(HeaderAttempts, &d.Attempts)
+	num(HeaderDeliveries, &d.Deliveries)
+	num(HeaderReplays, &d.Replays)
+	tm := func(k string, dst *time.Time) {
+		if v := h.Get(k); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("header %s: %q is not an RFC 3339 time", k, v))
+				return
+			}
+			*dst = t
+		}
+	}
+	tm(HeaderFirstFailure, &d.FirstFailure)
+	tm(HeaderLastFailure, &d.LastFailure)
+	d.Worker = h.Get(HeaderWorker)
+	if v := h.Get(HeaderHistory); v != "" {
+		if err := json.Unmarshal([]byte(v), &d.History); err != nil {
+			errs = append(errs, fmt.Errorf("header %s: %w", HeaderHistory, err))
+		}
+	}
+	if v := h.Get(HeaderRedacted); v != "" {
+		d.Redacted = strings.Split(v, ",")
+	}
+	switch d.Error.Class {
+	case ClassInvalid, ClassPermanent, ClassExhausted, ClassMaxDeliveries:
+	default:
+		errs = append(errs, fmt.Errorf("header %s: unknown class %q", HeaderClass, d.Error.Class))
+	}
+	return d, errors.Join(errs...)
+}
+
+// Replayable reports whether republishing the stored payload can work: a
+// dead letter whose secrets were redacted cannot be replayed.
+func (d DeadLetter) Replayable() bool { return len(d.Redacted) == 0 }
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// oneLine keeps a header value on one line and bounded, whatever an error
+// message holds.
+func oneLine(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' {
+			return ' '
+		}
+		return r
+	}, s)
+	const max = 1024
+	if len(s) > max {
+		s = s[:max]
+	}
+	return s
+}
+
+// RedactedValue replaces secret fields in a dead letter's payload.
+const RedactedValue = "[REDACTED]"
+
+// Redact returns the payload to store in a dead letter of op, and the
+// fields it redacted. A payload without secrets is kept byte for byte. A JSON
+// object that carries a secret field (expired_token, refresh_token,
+// request_headers: a refresh job, or one sent to the wrong subject) keeps its
+// shape with those values replaced. A refresh job that is not a JSON object
+// cannot be redacted field by field and is dropped whole (redacted =
+// ["body"]), since it may hold a token.
+func Redact(o Op, payload []byte) (out []byte, redacted []string) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &obj); err != nil {
+		if o == OpRefresh {
+			return nil, []string{"body"}
+		}
+		return payload, nil
+	}
+	for _, f := range secretFields {
+		if _, ok := obj[f]; ok {
+			obj[f] = json.RawMessage(strconv.Quote(RedactedValue))
+			redacted = append(redacted, f)
+		}
+	}
+	if len(redacted) == 0 {
+		return payload, nil
+	}
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return nil, []string{"body"}
+	}
+	return b, redacted
+}
+
+// secretFields are the job fields that hold secrets (refresh jobs').
+var secretFields = [...]string{"expired_token", "refresh_token", "request_headers"}

@@ -1,0 +1,154 @@
+package jobs
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"sync"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+
+	"github.com/clerkjobs/clerkjobs/schemas"
+)
+
+// MaxJobBytes is the largest job body accepted.
+const MaxJobBytes = 64 << 10
+
+// InvalidError says why a message is not a valid job. The worker
+// dead-letters such messages at once with class "invalid".
+type InvalidError struct {
+	// Op is the job type the subject names, or OpUnknown.
+	Op Op
+	// Field is the JSON pointer of the offending value ("/session_id"), or
+	// "" when the message as a whole is wrong.
+	Field string
+	// Reason says what is wrong, for a person.
+	Reason string
+}
+
+func (e *InvalidError) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("invalid %s job: %s: %s", e.Op, e.Field, e.Reason)
+	}
+	return fmt.Sprintf("invalid %s job: %s", e.Op, e.Reason)
+}
+
+// ErrInvalid matches every *InvalidError with errors.Is.
+var ErrInvalid = errors.New("invalid job")
+
+// Is makes errors.Is(err, ErrInvalid) true.
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+
+// Decode checks a job body against the schema of op and returns its typed
+// arguments. Any failure is an *InvalidError naming the field.
+func Decode(o Op, data []byte) (Args, error) {
+	if !o.Valid() {
+		return nil, &InvalidError{Op: OpUnknown, Reason: "no job type is published on this subject"}
+	}
+	if len(data) > MaxJobBytes {
+		return nil, &InvalidError{Op: o, Reason: fmt.Sprintf("body is %d bytes, more than %d", len(data), MaxJobBytes)}
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	if err != nil {
+		return nil, &InvalidError{Op: o, Reason: "body is not JSON: " + err.Error()}
+	}
+	sch, err := compiled()
+	if err != nil {
+		return nil, err
+	}
+	if err := sch[o].Validate(doc); err != nil {
+		return nil, schemaError(o, err)
+	}
+	a := newArgs(o)
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(a); err != nil {
+		// The schema accepted it, so this is a mismatch between schema and
+		// Go type: still the message's problem, but say so plainly.
+		return nil, &InvalidError{Op: o, Reason: "body does not fit the job type: " + err.Error()}
+	}
+	return a, nil
+}
+
+// Validate checks a job (as a publisher would send it) against its schema.
+func Validate(a Args) error {
+	b, err := Encode(a)
+	if err != nil {
+		return fmt.Errorf("encode %s job: %w", a.Op(), err)
+	}
+	_, err = Decode(a.Op(), b)
+	return err
+}
+
+// schemaError turns the validator's error tree into one line: the deepest
+// leaf names the field and the reason.
+func schemaError(o Op, err error) error {
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &ve) {
+		return &InvalidError{Op: o, Reason: err.Error()}
+	}
+	leaf := ve
+	for len(leaf.Causes) > 0 {
+		leaf = leaf.Causes[0]
+	}
+	field := ""
+	if len(leaf.InstanceLocation) > 0 {
+		field = "/" + strings.Join(leaf.InstanceLocation, "/")
+	}
+	reason := leaf.ErrorKind.LocalizedString(english)
+	switch k := leaf.ErrorKind.(type) {
+	case *kind.Required:
+		if len(k.Missing) == 1 {
+			field, reason = field+"/"+k.Missing[0], "required field is missing"
+		}
+	case *kind.AdditionalProperties:
+		if len(k.Properties) == 1 {
+			field, reason = field+"/"+k.Properties[0], "unknown field (check the spelling against schemas/"+SchemaFile(o)+")"
+		}
+	}
+	return &InvalidError{Op: o, Field: field, Reason: reason}
+}
+
+var english = message.NewPrinter(language.English)
+
+// compiled compiles every job schema once per process. The schemas are
+// embedded and fixed, so this is immutable state, not configuration.
+var compiled = sync.OnceValues(func() (map[Op]*jsonschema.Schema, error) {
+	c := jsonschema.NewCompiler()
+	files, err := fs.Glob(schemas.FS, "*.json")
+	if err != nil {
+		return nil, err
+	}
+	const base = "https://github.com/clerkjobs/clerkjobs/schemas/"
+	for _, f := range files {
+		b, err := schemas.FS.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+		if err != nil {
+			return nil, fmt.Errorf("schema %s: %w", f, err)
+		}
+		if err := c.AddResource(base+f, doc); err != nil {
+			return nil, fmt.Errorf("schema %s: %w", f, err)
+		}
+	}
+	out := make(map[Op]*jsonschema.Schema)
+	for _, o := range AllOps() {
+		s, err := c.Compile(base + SchemaFile(o))
+		if err != nil {
+			return nil, fmt.Errorf("compile schema %s: %w", SchemaFile(o), err)
+		}
+		out[o] = s
+	}
+	return out, nil
+})
+
+// SchemaFile is the file in schemas/ that describes jobs of type o.
+func SchemaFile(o Op) string { return string(o) + ".json" }

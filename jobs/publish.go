@@ -1,0 +1,47 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+)
+
+// NewMessage checks a job against its schema and builds the message to
+// publish: body, subject, and a Nats-Msg-Id equal to the job id, so that
+// publishing it again (a retry after a lost acknowledgement) is deduplicated
+// by the jobs stream. A job without an id gets a fresh one, written into a.
+func NewMessage(subj Subjects, a Args) (*nats.Msg, error) {
+	c := a.CommonFields()
+	if c.JobID == "" {
+		c.JobID = nuid.Next()
+	}
+	if err := Validate(a); err != nil {
+		return nil, err
+	}
+	body, err := Encode(a)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s job %s: %w", a.Op(), c.JobID, err)
+	}
+	m := nats.NewMsg(subj.Job(a.Op()))
+	m.Data = body
+	m.Header.Set(jetstream.MsgIDHeader, c.JobID)
+	return m, nil
+}
+
+// Publish sends a job to the jobs stream and waits for JetStream to store
+// it. It returns the acknowledgement, whose Sequence identifies the job in
+// the stream (and Duplicate tells that it was already there).
+func Publish(ctx context.Context, js jetstream.JetStream, subj Subjects, a Args) (*jetstream.PubAck, error) {
+	m, err := NewMessage(subj, a)
+	if err != nil {
+		return nil, err
+	}
+	ack, err := js.PublishMsg(ctx, m)
+	if err != nil {
+		return nil, fmt.Errorf("publish %s job %s to %s: %w", a.Op(), a.CommonFields().JobID, m.Subject, err)
+	}
+	return ack, nil
+}

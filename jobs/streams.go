@@ -1,0 +1,195 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Topology names the streams and the consumer the worker uses, and how
+// they are configured. Publishers and operators' tools read the same
+// Topology, so all of them agree on names. The zero value is not usable:
+// start from DefaultTopology.
+type Topology struct {
+	Subjects         Subjects
+	JobsStream       string
+	ResultsStream    string
+	DeadLetterStream string
+	// Consumer is the durable consumer every worker process shares.
+	Consumer string
+	// Replicas of every stream: 1 on a single server, 3 on a cluster.
+	Replicas int
+	// Storage of every stream; file storage survives restarts.
+	Storage jetstream.StorageType
+	// DedupWindow is how long a Nats-Msg-Id is remembered by the jobs
+	// stream: a job published twice with the same id within it runs once.
+	DedupWindow time.Duration
+	// ResultsMaxAge bounds how long results are kept.
+	ResultsMaxAge time.Duration
+	// DeadLetterMaxAge bounds how long dead letters are kept (0: forever).
+	DeadLetterMaxAge time.Duration
+	// DeadLetterMaxBytes caps the dead-letter stream. When it is full new
+	// dead letters are refused (never older ones evicted), and the worker
+	// stops acking the jobs it cannot dead-letter.
+	DeadLetterMaxBytes int64
+	// MaxDeliver is the delivery budget of a job.
+	MaxDeliver int
+	// AckWait is how long a delivery may go without an ack or a progress
+	// signal before JetStream redelivers it.
+	AckWait time.Duration
+	// MaxAckPending bounds the jobs delivered and not yet acked, over all
+	// worker processes.
+	MaxAckPending int
+}
+
+// DefaultTopology is the topology the worker uses unless configured.
+func DefaultTopology() Topology {
+	return Topology{
+		Subjects:           Subjects{Prefix: DefaultPrefix},
+		JobsStream:         "SESSION_JOBS",
+		ResultsStream:      "SESSION_RESULTS",
+		DeadLetterStream:   "SESSION_DLQ",
+		Consumer:           "session-worker",
+		Replicas:           1,
+		Storage:            jetstream.FileStorage,
+		DedupWindow:        2 * time.Minute,
+		ResultsMaxAge:      24 * time.Hour,
+		DeadLetterMaxAge:   90 * 24 * time.Hour,
+		DeadLetterMaxBytes: 1 << 30,
+		MaxDeliver:         5,
+		AckWait:            30 * time.Second,
+		MaxAckPending:      1000,
+	}
+}
+
+// terminalDedupWindow is the deduplication window of the results and
+// dead-letter streams. The worker gives each terminal record a Nats-Msg-Id
+// derived from the job's stream sequence, so a job redelivered after a crash
+// between publishing its record and acking it does not leave two records.
+// It must outlast AckWait plus a redelivery delay.
+const terminalDedupWindow = 10 * time.Minute
+
+// Validate reports the first setting that cannot work, by name.
+func (t Topology) Validate() error {
+	if err := t.Subjects.Validate(); err != nil {
+		return err
+	}
+	for _, n := range []struct{ setting, v string }{
+		{"jobs stream", t.JobsStream}, {"results stream", t.ResultsStream},
+		{"dead-letter stream", t.DeadLetterStream}, {"consumer", t.Consumer},
+	} {
+		if n.v == "" {
+			return fmt.Errorf("%s name is empty", n.setting)
+		}
+		for _, r := range n.v {
+			if r <= ' ' || r == '.' || r == '*' || r == '>' || r == '/' || r == '\\' {
+				return fmt.Errorf("%s name %q: must not contain spaces, '.', '*', '>', '/' or '\\'", n.setting, n.v)
+			}
+		}
+	}
+	if t.JobsStream == t.ResultsStream || t.JobsStream == t.DeadLetterStream || t.ResultsStream == t.DeadLetterStream {
+		return errors.New("the jobs, results and dead-letter streams need three different names")
+	}
+	switch {
+	case t.Replicas < 1 || t.Replicas > 5:
+		return fmt.Errorf("replicas %d: must be 1 to 5 (3 on a three-node cluster)", t.Replicas)
+	case t.DedupWindow <= 0:
+		return fmt.Errorf("dedup window %s: must be positive", t.DedupWindow)
+	case t.ResultsMaxAge <= 0:
+		return fmt.Errorf("results max age %s: must be positive", t.ResultsMaxAge)
+	case t.DeadLetterMaxAge < 0:
+		return fmt.Errorf("dead-letter max age %s: must be 0 (forever) or positive", t.DeadLetterMaxAge)
+	case t.DeadLetterMaxBytes < 1<<20:
+		return fmt.Errorf("dead-letter max bytes %d: must be at least 1 MiB", t.DeadLetterMaxBytes)
+	case t.MaxDeliver < 1:
+		return fmt.Errorf("max deliveries %d: must be at least 1", t.MaxDeliver)
+	case t.AckWait < time.Second:
+		return fmt.Errorf("ack wait %s: must be at least 1s", t.AckWait)
+	case t.MaxAckPending < 1:
+		return fmt.Errorf("max ack pending %d: must be at least 1", t.MaxAckPending)
+	}
+	return nil
+}
+
+// JobsStreamConfig is the jobs stream: a work queue, so a job is removed
+// once acked.
+func (t Topology) JobsStreamConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        t.JobsStream,
+		Description: "Clerk session jobs waiting to run",
+		Subjects:    t.Subjects.JobFilters(),
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     t.Storage,
+		Replicas:    t.Replicas,
+		Duplicates:  t.DedupWindow,
+		Discard:     jetstream.DiscardNew,
+		MaxMsgSize:  MaxJobBytes + 4096,
+	}
+}
+
+// ResultsStreamConfig is the results stream: successes, kept ResultsMaxAge.
+func (t Topology) ResultsStreamConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        t.ResultsStream,
+		Description: "Results of Clerk session jobs that succeeded",
+		Subjects:    []string{t.Subjects.ResultFilter()},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     t.Storage,
+		Replicas:    t.Replicas,
+		MaxAge:      t.ResultsMaxAge,
+		Duplicates:  terminalDedupWindow,
+		Discard:     jetstream.DiscardOld,
+	}
+}
+
+// DeadLetterStreamConfig is the dead-letter stream. It discards new
+// messages when full, so nothing in it is ever evicted silently: the worker
+// sees the refusal and keeps the job.
+func (t Topology) DeadLetterStreamConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        t.DeadLetterStream,
+		Description: "Clerk session jobs that could not succeed",
+		Subjects:    []string{t.Subjects.DeadLetterFilter()},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     t.Storage,
+		Replicas:    t.Replicas,
+		MaxAge:      t.DeadLetterMaxAge,
+		MaxBytes:    t.DeadLetterMaxBytes,
+		Duplicates:  terminalDedupWindow,
+		Discard:     jetstream.DiscardNew,
+	}
+}
+
+// ConsumerConfig is the durable pull consumer the workers share.
+func (t Topology) ConsumerConfig() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       t.Consumer,
+		Description:   "Clerk session job workers",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       t.AckWait,
+		MaxDeliver:    t.MaxDeliver,
+		MaxAckPending: t.MaxAckPending,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+}
+
+// Ensure creates the three streams and the consumer, or updates them to
+// this configuration. It is idempotent: every worker calls it at start.
+func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
+	if err := t.Validate(); err != nil {
+		return nil, err
+	}
+	for _, cfg := range []jetstream.StreamConfig{t.JobsStreamConfig(), t.ResultsStreamConfig(), t.DeadLetterStreamConfig()} {
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return nil, fmt.Errorf("create or update stream %s (subjects %v): %w", cfg.Name, cfg.Subjects, err)
+		}
+	}
+	c, err := js.CreateOrUpdateConsumer(ctx, t.JobsStream, t.ConsumerConfig())
+	if err != nil {
+		return nil, fmt.Errorf("create or update consumer %s on %s: %w", t.Consumer, t.JobsStream, err)
+	}
+	return c, nil
+}
