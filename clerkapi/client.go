@@ -47,12 +47,17 @@ var _ Sessions = (*Client)(nil)
 // Client calls Clerk's Backend API. It is safe for concurrent use. Create
 // it with New.
 type Client struct {
-	secretKey  string
+	secretKey  *secret
 	baseURL    *url.URL
 	http       *http.Client
 	apiVersion string
 	userAgent  string
 }
+
+// secret holds the key behind a pointer. fmt prints a pointer nested in a
+// value as an address, so not even a dereferenced Client (fmt.Sprint(*c))
+// or a struct holding a Client by value can print the key.
+type secret struct{ key string }
 
 // Option configures a Client.
 type Option func(*Client) error
@@ -61,7 +66,7 @@ type Option func(*Client) error
 // bearer token. Required.
 func WithSecretKey(key string) Option {
 	return func(c *Client) error {
-		c.secretKey = strings.TrimSpace(key)
+		c.secretKey = &secret{key: strings.TrimSpace(key)}
 		return nil
 	}
 }
@@ -125,7 +130,7 @@ func New(opts ...Option) (*Client, error) {
 			return nil, err
 		}
 	}
-	if c.secretKey == "" {
+	if c.secretKey == nil || c.secretKey.key == "" {
 		return nil, errors.New("clerkapi: a secret key is required (WithSecretKey; CLERK_SECRET_KEY in the worker)")
 	}
 	return c, nil
@@ -134,7 +139,11 @@ func New(opts ...Option) (*Client, error) {
 // String never shows the secret key, so a Client can be logged or printed
 // with %v safely.
 func (c *Client) String() string {
-	return fmt.Sprintf("clerkapi.Client{base: %s, version: %s, key: %s}", c.baseURL, c.apiVersion, redactKey(c.secretKey))
+	key := ""
+	if c.secretKey != nil {
+		key = c.secretKey.key
+	}
+	return fmt.Sprintf("clerkapi.Client{base: %s, version: %s, key: %s}", c.baseURL, c.apiVersion, redactKey(key))
 }
 
 // GoString is String, for %#v.
@@ -363,7 +372,7 @@ func (c *Client) do(ctx context.Context, op, method, path string, q url.Values, 
 	if err != nil {
 		return nil, fmt.Errorf("clerk %s: %w", op, err)
 	}
-	req.Header.Set("Authorization", "Bearer "+c.secretKey)
+	req.Header.Set("Authorization", "Bearer "+c.secretKey.key)
 	req.Header.Set("Clerk-API-Version", c.apiVersion)
 	req.Header.Set("Accept", "application/json")
 	if c.userAgent != "" {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -207,20 +208,25 @@ func parseError(op string, status int, header http.Header, body []byte) *Error {
 	return e
 }
 
-// parseRetryAfter reads delta-seconds or an HTTP date. Garbage is 0.
+// maxRetryAfter bounds a believable Retry-After; anything longer is
+// treated as garbage.
+const maxRetryAfter = 24 * time.Hour
+
+// parseRetryAfter reads delta-seconds or an HTTP date. Garbage, NaN, and
+// values not in (0, 24h] are 0, so the result is never negative.
 func parseRetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
 	}
 	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs <= 0 || secs > 24*3600 {
+		if math.IsNaN(secs) || secs <= 0 || secs > maxRetryAfter.Seconds() {
 			return 0
 		}
 		return time.Duration(secs * float64(time.Second))
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
+		if d := t.Sub(now); d > 0 && d <= maxRetryAfter {
 			return d
 		}
 	}

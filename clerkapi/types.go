@@ -143,12 +143,12 @@ const (
 // RefreshParams are the body of RefreshSession. ExpiredToken, RefreshToken
 // and RequestOrigin are required. ExpiredToken and RefreshToken are secrets.
 type RefreshParams struct {
-	ExpiredToken         string            `json:"expired_token"`
-	RefreshToken         string            `json:"refresh_token"`
-	RequestOrigin        string            `json:"request_origin"`
-	RequestHeaders       map[string]any    `json:"request_headers,omitempty"`
-	Format               RefreshFormat     `json:"format,omitempty"`
-	RequestOriginatingIP string            `json:"request_originating_ip,omitempty"`
+	ExpiredToken         string         `json:"expired_token"`
+	RefreshToken         string         `json:"refresh_token"`
+	RequestOrigin        string         `json:"request_origin"`
+	RequestHeaders       map[string]any `json:"request_headers,omitempty"`
+	Format               RefreshFormat  `json:"format,omitempty"`
+	RequestOriginatingIP string         `json:"request_originating_ip,omitempty"`
 }
 
 // TokenParams are the body of CreateSessionToken and

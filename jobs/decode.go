@@ -93,10 +93,7 @@ func schemaError(o Op, err error) error {
 	if !errors.As(err, &ve) {
 		return &InvalidError{Op: o, Reason: err.Error()}
 	}
-	leaf := ve
-	for len(leaf.Causes) > 0 {
-		leaf = leaf.Causes[0]
-	}
+	leaf := pickLeaf(ve)
 	field := ""
 	if len(leaf.InstanceLocation) > 0 {
 		field = "/" + strings.Join(leaf.InstanceLocation, "/")
@@ -113,6 +110,35 @@ func schemaError(o Op, err error) error {
 		}
 	}
 	return &InvalidError{Op: o, Field: field, Reason: reason}
+}
+
+// pickLeaf chooses the error to report among the validator's leaves: an
+// unknown field first (usually a typo, which also makes the intended field
+// look missing), else the first leaf.
+func pickLeaf(ve *jsonschema.ValidationError) *jsonschema.ValidationError {
+	var first *jsonschema.ValidationError
+	var walk func(*jsonschema.ValidationError) *jsonschema.ValidationError
+	walk = func(e *jsonschema.ValidationError) *jsonschema.ValidationError {
+		if len(e.Causes) == 0 {
+			if first == nil {
+				first = e
+			}
+			if _, ok := e.ErrorKind.(*kind.AdditionalProperties); ok {
+				return e
+			}
+			return nil
+		}
+		for _, c := range e.Causes {
+			if found := walk(c); found != nil {
+				return found
+			}
+		}
+		return nil
+	}
+	if found := walk(ve); found != nil {
+		return found
+	}
+	return first
 }
 
 var english = message.NewPrinter(language.English)

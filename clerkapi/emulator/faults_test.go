@@ -79,7 +79,9 @@ func TestSeedIsDeterministic(t *testing.T) {
 	if !slices.Equal(a, b) {
 		t.Errorf("same seed, different runs:\n%v\n%v", a, b)
 	}
-	if !slices.Contains(a, "OK") || !slices.ContainsFunc(a, func(s string) bool { return strings.Contains(s, "Service") || strings.Contains(s, "Internal") || strings.Contains(s, "Gateway") }) {
+	if !slices.Contains(a, "OK") || !slices.ContainsFunc(a, func(s string) bool {
+		return strings.Contains(s, "Service") || strings.Contains(s, "Internal") || strings.Contains(s, "Gateway")
+	}) {
 		t.Errorf("ErrorRate 0.5 gave no mix: %v", a)
 	}
 }

@@ -29,10 +29,10 @@ type userRec struct {
 }
 
 type sessionRec struct {
-	s        clerkapi.Session
-	user     *userRec
-	refresh  string // the refresh token issued with the session
-	revokes int // revoke calls answered 200
+	s       clerkapi.Session
+	user    *userRec
+	refresh string // the refresh token issued with the session
+	revokes int    // revoke calls answered 200
 }
 
 func newStore() store {

@@ -120,12 +120,15 @@ var loopback = netip.AddrFrom4([4]byte{127, 0, 0, 1})
 // process, and on which host address to publish them.
 //
 // The usual case, an engine on this machine (or Docker Desktop), gets ports
-// published on 127.0.0.1 only. testcontainers' own guess (DaemonHost) is not
-// used there: it treats a file /.dockerenv as "we run inside a container" and
-// answers with the bridge gateway, even on machines where /.dockerenv is a
-// leftover of the VM image and the engine shares our network namespace (as
-// on this project's machines). Only when the gateway is not one of our own
-// addresses do we believe it, and then publish on all interfaces.
+// published on 127.0.0.1 only. testcontainers' own guess (DaemonHost, and so
+// Container.Host) is not used there: it takes a file /.dockerenv to mean
+// "we run in a container next to the engine" and then answers with the
+// default bridge's gateway or, when the bridge's IPAM lists no gateway (as
+// on this project's machines), with the default route's gateway: an address
+// where nothing is published. Here /.dockerenv is a leftover of the VM image
+// and the engine shares our network namespace, which shows as the default
+// bridge's interface (docker0) being one of ours. Only without that do we
+// believe testcontainers, and publish on all interfaces.
 func publishedHost(ctx context.Context, p *testcontainers.DockerProvider) (string, netip.Addr) {
 	if h := os.Getenv("TESTCONTAINERS_HOST_OVERRIDE"); h != "" {
 		return h, netip.Addr{}
@@ -141,7 +144,7 @@ func publishedHost(ctx context.Context, p *testcontainers.DockerProvider) (strin
 	if _, err := os.Stat("/.dockerenv"); err != nil {
 		return loopback.String(), loopback
 	}
-	if gw, err := p.GetGatewayIP(ctx); err == nil && isLocalAddr(gw) {
+	if sharesNetns(ctx, p.Client()) {
 		return loopback.String(), loopback
 	}
 	if h, err := p.DaemonHost(ctx); err == nil && h != "" {
@@ -150,18 +153,37 @@ func publishedHost(ctx context.Context, p *testcontainers.DockerProvider) (strin
 	return loopback.String(), loopback
 }
 
-func isLocalAddr(s string) bool {
-	ip, err := netip.ParseAddr(s)
+// sharesNetns reports whether the interface of Docker's default bridge
+// network is one of ours, with an address in the bridge's subnet: then the
+// engine runs in our network namespace and publishes ports on our 127.0.0.1.
+func sharesNetns(ctx context.Context, cli client.APIClient) bool {
+	res, err := cli.NetworkInspect(ctx, "bridge", client.NetworkInspectOptions{})
 	if err != nil {
 		return false
 	}
-	addrs, err := net.InterfaceAddrs()
+	name := res.Network.Options["com.docker.network.bridge.name"]
+	if name == "" {
+		name = "docker0"
+	}
+	ifc, err := net.InterfaceByName(name)
+	if err != nil {
+		return false
+	}
+	addrs, err := ifc.Addrs()
 	if err != nil {
 		return false
 	}
 	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok {
-			if x, ok := netip.AddrFromSlice(n.IP); ok && x.Unmap() == ip.Unmap() {
+		n, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(n.IP)
+		if !ok {
+			continue
+		}
+		for _, cfg := range res.Network.IPAM.Config {
+			if cfg.Subnet.Contains(ip.Unmap()) {
 				return true
 			}
 		}

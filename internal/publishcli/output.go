@@ -43,13 +43,13 @@ func (a *app) newProgress(max int64, description string) *progress {
 }
 
 func (p *progress) add(n int) {
-	if p.bar != nil {
+	if p != nil && p.bar != nil {
 		_ = p.bar.Add(n) // drawing errors must not stop the work
 	}
 }
 
 func (p *progress) set(done, max int64) {
-	if p.bar == nil {
+	if p == nil || p.bar == nil {
 		return
 	}
 	if max > 0 && p.bar.GetMax64() != max {
@@ -60,7 +60,7 @@ func (p *progress) set(done, max int64) {
 
 // done removes the bar so the summary that follows stands alone.
 func (p *progress) done() {
-	if p.bar != nil {
+	if p != nil && p.bar != nil {
 		_ = p.bar.Finish()
 		_ = p.bar.Clear()
 	}

@@ -1,0 +1,338 @@
+package publishcli
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/clerkjobs/clerkjobs/jobs"
+)
+
+// jobSpec describes one job subcommand: how its flags become a JSON body.
+type jobSpec struct {
+	op                   jobs.Op
+	use, short, long, ex string
+	// positional names the field an optional positional argument fills.
+	positional string
+	// define adds the op's flags; body reads them into JSON fields (only
+	// the flags given).
+	define func(fs *pflag.FlagSet)
+	body   func(fs *pflag.FlagSet) (map[string]any, error)
+	// fieldFlags names the flag of each JSON field, for error messages.
+	fieldFlags map[string]string
+}
+
+// ownFlags are the op's flags (not the ones every job command has).
+func (s jobSpec) ownFlags() []string {
+	fs := pflag.NewFlagSet("", pflag.ContinueOnError)
+	s.define(fs)
+	var names []string
+	fs.VisitAll(func(f *pflag.Flag) { names = append(names, f.Name) })
+	return names
+}
+
+func strFlag(fs *pflag.FlagSet, out map[string]any, flag, field string) {
+	if f := fs.Lookup(flag); f != nil && f.Changed {
+		out[field] = f.Value.String()
+	}
+}
+
+func intFlag(fs *pflag.FlagSet, out map[string]any, flag, field string) {
+	if f := fs.Lookup(flag); f != nil && f.Changed {
+		n, _ := fs.GetInt(flag) // the flag parsed it already
+		out[field] = n
+	}
+}
+
+const sessionHelp = "session id (sess_...); or give it as the argument"
+
+func (a *app) specs() []jobSpec {
+	session := func(fs *pflag.FlagSet) { fs.String("session", "", sessionHelp) }
+	sessionBody := func(fs *pflag.FlagSet) (map[string]any, error) {
+		out := map[string]any{}
+		strFlag(fs, out, "session", "session_id")
+		return out, nil
+	}
+	sessionFields := map[string]string{"session_id": "--session (or the SESSION argument)"}
+	return []jobSpec{
+		{
+			op: jobs.OpList, use: "list", short: "List a user's or a client's sessions",
+			long: "Publishes a sessions.list job (Clerk GetSessionList): the sessions of a user or of a client.",
+			ex: `  publish list --user user_2abc --status active --wait
+  publish list --client client_2abc --limit 100 --paginated --wait --json`,
+			define: func(fs *pflag.FlagSet) {
+				fs.String("user", "", "user id (user_...)")
+				fs.String("client", "", "client id (client_...)")
+				fs.String("status", "", "only sessions in this status: abandoned, active, ended, expired, removed, replaced, revoked")
+				fs.Int("limit", 0, "page size, 1 to 500 (Clerk's default is 10)")
+				fs.Int("offset", 0, "skip this many sessions")
+				fs.Bool("paginated", false, "ask for the total count too")
+			},
+			body: func(fs *pflag.FlagSet) (map[string]any, error) {
+				out := map[string]any{}
+				strFlag(fs, out, "user", "user_id")
+				strFlag(fs, out, "client", "client_id")
+				strFlag(fs, out, "status", "status")
+				intFlag(fs, out, "limit", "limit")
+				intFlag(fs, out, "offset", "offset")
+				if fs.Changed("paginated") {
+					v, _ := fs.GetBool("paginated")
+					out["paginated"] = v
+				}
+				return out, nil
+			},
+			fieldFlags: map[string]string{"user_id": "--user", "client_id": "--client", "status": "--status", "limit": "--limit", "offset": "--offset", "": "--user or --client"},
+		},
+		{
+			op: jobs.OpCreate, use: "create", short: "Create a session for a user (Clerk testing instances only)",
+			long: "Publishes a sessions.create job (Clerk createSession). Clerk allows it on testing instances only.",
+			ex:   `  publish create --user user_2abc --wait`,
+			define: func(fs *pflag.FlagSet) {
+				fs.String("user", "", "user id (user_...)")
+				fs.String("org", "", "active organization id (org_...)")
+			},
+			body: func(fs *pflag.FlagSet) (map[string]any, error) {
+				out := map[string]any{}
+				strFlag(fs, out, "user", "user_id")
+				strFlag(fs, out, "org", "active_organization_id")
+				return out, nil
+			},
+			fieldFlags: map[string]string{"user_id": "--user", "active_organization_id": "--org"},
+		},
+		{
+			op: jobs.OpGet, use: "get [SESSION]", short: "Retrieve a session",
+			long:       "Publishes a sessions.get job (Clerk GetSession).",
+			ex:         `  publish get sess_2abc --wait`,
+			positional: "session_id", define: session, body: sessionBody, fieldFlags: sessionFields,
+		},
+		{
+			op: jobs.OpRevoke, use: "revoke [SESSION]", short: "Revoke a session",
+			long: `Publishes a sessions.revoke job (Clerk RevokeSession). Revoking a session that is no
+longer active succeeds (the result says already_revoked).`,
+			ex: `  publish revoke sess_2abc
+  publish revoke --session sess_2abc --job-id incident-42-sess_2abc --wait
+  publish revoke --file sessions.ndjson      # one {"session_id":"sess_..."} per line`,
+			positional: "session_id", define: session, body: sessionBody, fieldFlags: sessionFields,
+		},
+		{
+			op: jobs.OpToken, use: "token [SESSION]", short: "Create a session token (needs --wait)",
+			long: `Publishes a sessions.token.request job (Clerk CreateSessionToken, or
+CreateSessionTokenFromTemplate with --template). The token is sent only to the
+job's reply subject: use --wait to receive it here. It is printed on standard
+output and nowhere else.`,
+			ex: `  publish token sess_2abc --wait
+  publish token sess_2abc --template hasura --expires-in 5m --wait --json`,
+			positional: "session_id",
+			define: func(fs *pflag.FlagSet) {
+				fs.String("session", "", sessionHelp)
+				fs.String("template", "", "JWT template name")
+				fs.String("expires-in", "", "token lifetime: a duration (90s, 10m) or seconds; 30s to 10 years")
+			},
+			body: func(fs *pflag.FlagSet) (map[string]any, error) {
+				out := map[string]any{}
+				strFlag(fs, out, "session", "session_id")
+				strFlag(fs, out, "template", "template_name")
+				if fs.Changed("expires-in") {
+					v, _ := fs.GetString("expires-in")
+					secs, err := parseSeconds(v)
+					if err != nil {
+						return nil, usagef("--expires-in %q: %v", v, err)
+					}
+					out["expires_in_seconds"] = secs
+				}
+				return out, nil
+			},
+			fieldFlags: map[string]string{"session_id": "--session (or the SESSION argument)", "template_name": "--template", "expires_in_seconds": "--expires-in", "reply_to": "--wait"},
+		},
+		{
+			op: jobs.OpRefresh, use: "refresh [SESSION]", short: "Refresh a session (needs --wait)",
+			long: `Publishes a sessions.refresh job (Clerk RefreshSession). The answer (a token or
+cookies) is sent only to the job's reply subject: use --wait to receive it here.
+
+The expired token, the refresh token and the request headers are secrets, so they
+are read from files ("-" for standard input), never from arguments, which other
+users of the machine can see. Or pass the whole job as JSON with --file.`,
+			ex: `  publish refresh sess_2abc --origin https://app.example.com \
+      --expired-token-file jwt.txt --refresh-token-file refresh.txt --wait
+  publish refresh --file refresh.json --wait`,
+			positional: "session_id",
+			define: func(fs *pflag.FlagSet) {
+				fs.String("session", "", sessionHelp)
+				fs.String("origin", "", "the request's origin (request_origin)")
+				fs.String("expired-token-file", "", "file holding the expired session token (- for standard input)")
+				fs.String("refresh-token-file", "", "file holding the refresh token (- for standard input)")
+				fs.String("headers-file", "", "file holding the request headers as a JSON object")
+				fs.String("format", "", "answer format: token or cookie")
+				fs.String("ip", "", "the request's originating IP address")
+			},
+			body: func(fs *pflag.FlagSet) (map[string]any, error) {
+				out := map[string]any{}
+				strFlag(fs, out, "session", "session_id")
+				strFlag(fs, out, "origin", "request_origin")
+				strFlag(fs, out, "format", "format")
+				strFlag(fs, out, "ip", "request_originating_ip")
+				stdinUsed := false
+				for _, s := range []struct{ flag, field string }{{"expired-token-file", "expired_token"}, {"refresh-token-file", "refresh_token"}} {
+					if !fs.Changed(s.flag) {
+						continue
+					}
+					path, _ := fs.GetString(s.flag)
+					if path == "-" {
+						if stdinUsed {
+							return nil, usagef("only one of --expired-token-file and --refresh-token-file can read standard input")
+						}
+						stdinUsed = true
+					}
+					b, err := a.readSecretFile(path)
+					if err != nil {
+						return nil, usagef("--%s: %v", s.flag, err)
+					}
+					out[s.field] = b
+				}
+				if fs.Changed("headers-file") {
+					path, _ := fs.GetString("headers-file")
+					b, err := a.readInput(path)
+					if err != nil {
+						return nil, usagef("--headers-file: %v", err)
+					}
+					var h map[string]any
+					if err := json.Unmarshal(b, &h); err != nil {
+						// The headers may hold cookies: do not quote them.
+						return nil, usagef("--headers-file %s: not a JSON object", path)
+					}
+					out["request_headers"] = h
+				}
+				return out, nil
+			},
+			fieldFlags: map[string]string{
+				"session_id": "--session (or the SESSION argument)", "request_origin": "--origin",
+				"expired_token": "--expired-token-file", "refresh_token": "--refresh-token-file",
+				"request_headers": "--headers-file", "format": "--format", "request_originating_ip": "--ip", "reply_to": "--wait",
+			},
+		},
+		{
+			op: jobs.OpRevokeAll, use: "revoke-all", short: "Revoke every active session of a user",
+			long: `Publishes a sessions.revoke_all job: the worker lists the user's active sessions and
+revokes each but the exceptions. It is safe to repeat. With --wait, a progress bar
+follows the worker's progress updates until the final result.`,
+			ex: `  publish revoke-all --user user_2abc --wait
+  publish revoke-all --user user_2abc --except sess_keep1,sess_keep2 --wait`,
+			define: func(fs *pflag.FlagSet) {
+				fs.String("user", "", "user id (user_...)")
+				fs.StringSlice("except", nil, "session ids to keep (repeat the flag or separate with commas)")
+			},
+			body: func(fs *pflag.FlagSet) (map[string]any, error) {
+				out := map[string]any{}
+				strFlag(fs, out, "user", "user_id")
+				if fs.Changed("except") {
+					v, _ := fs.GetStringSlice("except")
+					out["except_session_ids"] = v
+				}
+				return out, nil
+			},
+			fieldFlags: map[string]string{"user_id": "--user", "except_session_ids": "--except"},
+		},
+	}
+}
+
+// readSecretFile reads a file holding one secret value, without its final
+// newline. Its content is never quoted in errors.
+func (a *app) readSecretFile(path string) (string, error) {
+	b, err := a.readInput(path)
+	if err != nil {
+		return "", err
+	}
+	s := strings.TrimRight(string(b), "\r\n")
+	if s == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return s, nil
+}
+
+// readInput reads a file, or standard input for "-".
+func (a *app) readInput(path string) ([]byte, error) {
+	if path == "-" {
+		return readAll(a.env.Stdin)
+	}
+	return os.ReadFile(path)
+}
+
+// parseSeconds reads "90", "90s" or "10m" as whole seconds.
+func parseSeconds(s string) (int64, error) {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return n, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("want a duration like 90s or 10m, or a number of seconds")
+	}
+	if d%time.Second != 0 {
+		return 0, fmt.Errorf("want whole seconds")
+	}
+	return int64(d / time.Second), nil
+}
+
+// submitFlags are the flags every job command has.
+type submitFlags struct {
+	file       string
+	jobID      string
+	replyTo    string
+	wait       bool
+	timeout    time.Duration
+	window     int
+	skip       int
+	batchID    string
+	ackTimeout time.Duration
+}
+
+func (a *app) jobCommands() []*cobra.Command {
+	var cmds []*cobra.Command
+	for _, spec := range a.specs() {
+		sf := &submitFlags{}
+		cmd := &cobra.Command{
+			Use:   spec.use,
+			Short: spec.short,
+			Long: spec.long + `
+
+Input: the flags above, or a JSON body with --file (- for standard input), or
+NDJSON with --file for a batch, one job per line. Each job is checked against
+schemas/` + jobs.SchemaFile(spec.op) + ` before anything is published; a batch is
+published only if every line is valid.
+
+A batch is published asynchronously, at most --window jobs awaiting JetStream's
+acknowledgement at a time. If publishing stops on an error, the message says
+how many jobs were accepted and which --skip and --batch-id continue the batch:
+jobs accepted already are then deduplicated by their job ids.
+
+` + exitCodesHelp,
+			Example: spec.ex,
+			Args:    cobra.MaximumNArgs(1),
+		}
+		if spec.positional == "" {
+			cmd.Args = cobra.NoArgs
+		}
+		fs := cmd.Flags()
+		spec.define(fs)
+		fs.StringVarP(&sf.file, "file", "f", "", "read the job as JSON, or a batch as NDJSON, from this file (- for standard input)")
+		fs.StringVar(&sf.jobID, "job-id", "", "the job's id (default: a new unique id); publishing the same id again is deduplicated")
+		fs.StringVar(&sf.replyTo, "reply-to", "", "also send the result to this NATS subject (a service's inbox); see --wait")
+		fs.BoolVarP(&sf.wait, "wait", "w", false, "wait for the result on a private inbox and print it")
+		fs.DurationVar(&sf.timeout, "timeout", 30*time.Second, "with --wait: how long to wait for the result")
+		fs.IntVar(&sf.window, "window", 256, "batch: jobs awaiting acknowledgement at most")
+		fs.IntVar(&sf.skip, "skip", 0, "batch: skip the first N lines of the input (to resume a stopped batch)")
+		fs.StringVar(&sf.batchID, "batch-id", "", "batch: job ids of lines without job_id are <batch-id>-<line> (default: a new id, printed)")
+		fs.DurationVar(&sf.ackTimeout, "ack-timeout", 10*time.Second, "how long to wait for JetStream to acknowledge a job")
+		spec := spec
+		cmd.RunE = a.runE(func(cmd *cobra.Command, args []string) error {
+			return a.submit(cmd, spec, sf, args)
+		})
+		cmds = append(cmds, cmd)
+	}
+	return cmds
+}

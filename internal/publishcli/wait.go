@@ -1,0 +1,236 @@
+package publishcli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/clerkjobs/clerkjobs/jobs"
+)
+
+// reply is a message on the reply inbox: a final jobs.Result, or (outcome
+// neither succeeded nor failed) a progress update of a long job.
+type reply struct {
+	jobs.Result
+	Progress *struct {
+		Done  int64 `json:"done"`
+		Total int64 `json:"total"`
+	} `json:"progress"`
+}
+
+func (r *reply) final() bool { return r.Outcome == jobs.Succeeded || r.Outcome == jobs.Failed }
+
+// decodeReply reads a reply. A reply that is not JSON is reported without
+// its content: it might hold a secret.
+func (a *app) decodeReply(m *nats.Msg) (*reply, bool) {
+	var r reply
+	if err := json.Unmarshal(m.Data, &r); err != nil {
+		fmt.Fprintf(a.env.Stderr, "publish: ignoring a %d-byte reply that is not a JSON result\n", len(m.Data))
+		return nil, false
+	}
+	return &r, true
+}
+
+// waitOne waits for the result of one job, showing progress updates.
+func (a *app) waitOne(ctx context.Context, topo jobs.Topology, spec jobSpec, sf *submitFlags, sub *nats.Subscription, item *inputJob) error {
+	wctx, cancel := context.WithTimeout(ctx, sf.timeout)
+	defer cancel()
+	var bar *progress
+	shown := int64(-1)
+	for {
+		m, err := sub.NextMsgWithContext(wctx)
+		if err != nil {
+			bar.done()
+			if ctx.Err() != nil {
+				return exit(ExitInterrupted, fmt.Errorf("stopped waiting: %s", noResult(topo, spec.op, item)))
+			}
+			return exit(ExitTimeout, fmt.Errorf("no result within %s: %s", sf.timeout, noResult(topo, spec.op, item)))
+		}
+		r, ok := a.decodeReply(m)
+		if !ok || (r.JobID != "" && r.JobID != item.id()) {
+			continue
+		}
+		if !r.final() {
+			if p := r.Progress; p != nil {
+				if bar == nil {
+					max := p.Total
+					if max <= 0 {
+						max = -1
+					}
+					bar = a.newProgress(max, string(spec.op))
+				}
+				bar.set(p.Done, p.Total)
+				if !a.stderrTTY() && !a.jsonOut && p.Done != shown {
+					fmt.Fprintf(a.env.Stderr, "progress: %d/%d\n", p.Done, p.Total)
+					shown = p.Done
+				}
+			}
+			continue
+		}
+		bar.done()
+		if a.jsonOut {
+			if err := writeCompact(a.env.Stdout, m.Data); err != nil {
+				return err
+			}
+		} else {
+			printResult(a.env.Stdout, &r.Result)
+		}
+		if r.Outcome == jobs.Failed {
+			return exit(ExitJobFailed, nil)
+		}
+		return nil
+	}
+}
+
+// noResult says where the result of a job that was accepted will be.
+func noResult(topo jobs.Topology, op jobs.Op, item *inputJob) string {
+	s := fmt.Sprintf("job %s was accepted", item.id())
+	if item.ack != nil {
+		s += fmt.Sprintf(" (stream %s, seq %d)", item.ack.Stream, item.ack.Sequence)
+	}
+	s += fmt.Sprintf(" and may still run: a success is stored on %s, a failure in the dead-letter queue (publish dlq list --job-id %s)", topo.Subjects.Result(op), item.id())
+	if op.Secret() {
+		s += "; its answer was meant for this command only and will not be shown anywhere: request a new one"
+	}
+	return s
+}
+
+// writeCompact writes a JSON message as one line.
+func writeCompact(w io.Writer, data []byte) error {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, data); err != nil {
+		return fmt.Errorf("result is not JSON: %w", err)
+	}
+	buf.WriteByte('\n')
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// printResult shows a result to a person.
+func printResult(w io.Writer, r *jobs.Result) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	row := func(k, format string, a ...any) { fmt.Fprintf(tw, "%s\t%s\n", k, fmt.Sprintf(format, a...)) }
+	row("job", "%s", r.JobID)
+	row("op", "%s", r.Op)
+	row("outcome", "%s", r.Outcome)
+	run := plural(r.Attempts, "Clerk call", "Clerk calls") + ", " + plural(r.Deliveries, "delivery", "deliveries")
+	if r.DurationMS > 0 {
+		run += fmt.Sprintf(", %s", time.Duration(r.DurationMS*float64(time.Millisecond)).Round(time.Millisecond))
+	}
+	if r.Worker != "" {
+		run += ", worker " + r.Worker
+	}
+	row("run", "%s", run)
+	if e := r.Error; e != nil {
+		row("error", "%s: %s", e.Class, e.Message)
+		if e.HTTPStatus != 0 || e.ClerkCode != "" {
+			row("clerk", "%s", strings.TrimSpace(fmt.Sprintf("%s %s %s", statusText(e.HTTPStatus), e.ClerkCode, e.ClerkMessage)))
+		}
+		if e.TraceID != "" {
+			row("trace", "%s", e.TraceID)
+		}
+		if e.Field != "" {
+			row("field", "%s", e.Field)
+		}
+		row("next", "it is in the dead-letter queue: publish dlq list --job-id %s", r.JobID)
+	}
+	if r.AlreadyRevoked {
+		row("note", "the session was no longer active: nothing changed")
+	}
+	describeClerk(row, r.Result)
+	describeSecret(row, r.Secret)
+	tw.Flush()
+}
+
+func statusText(code int) string {
+	if code == 0 {
+		return ""
+	}
+	return fmt.Sprintf("HTTP %d", code)
+}
+
+type session struct {
+	Object string `json:"object"`
+	ID     string `json:"id"`
+	Status string `json:"status"`
+	UserID string `json:"user_id"`
+}
+
+func (s session) String() string {
+	return fmt.Sprintf("%s  %s  user %s", s.ID, s.Status, s.UserID)
+}
+
+// describeClerk shows the Clerk answer: sessions in a line each, anything
+// else as indented JSON.
+func describeClerk(row func(k, format string, a ...any), raw json.RawMessage) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return
+	}
+	var s session
+	if json.Unmarshal(raw, &s) == nil && s.Object == "session" {
+		row("session", "%s", s)
+		return
+	}
+	var list struct {
+		Data       []session `json:"data"`
+		TotalCount *int      `json:"total_count"`
+	}
+	if json.Unmarshal(raw, &list) == nil && list.Data != nil {
+		n := fmt.Sprint(len(list.Data))
+		if list.TotalCount != nil {
+			n += fmt.Sprintf(" of %d", *list.TotalCount)
+		}
+		row("sessions", "%s", n)
+		for _, s := range list.Data {
+			row("", "%s", s)
+		}
+		return
+	}
+	var buf bytes.Buffer
+	if json.Indent(&buf, raw, "", "  ") != nil {
+		return
+	}
+	for i, l := range strings.Split(buf.String(), "\n") {
+		k := ""
+		if i == 0 {
+			k = "result"
+		}
+		row(k, "%s", l)
+	}
+}
+
+// describeSecret shows the secret answer of a token or refresh job: this
+// command is its requester.
+func describeSecret(row func(k, format string, a ...any), raw json.RawMessage) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return
+	}
+	var s struct {
+		Object  string   `json:"object"`
+		JWT     string   `json:"jwt"`
+		Cookies []string `json:"cookies"`
+	}
+	switch {
+	case json.Unmarshal(raw, &s) != nil:
+	case s.JWT != "":
+		row("token", "%s", s.JWT)
+		return
+	case len(s.Cookies) > 0:
+		for i, c := range s.Cookies {
+			k := ""
+			if i == 0 {
+				k = "cookies"
+			}
+			row(k, "%s", c)
+		}
+		return
+	}
+	row("secret", "%s", string(raw))
+}
