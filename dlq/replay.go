@@ -30,37 +30,38 @@ const (
 // Outcome is what happened to one entry.
 type Outcome struct {
 	// Seq is the dead letter's sequence.
-	Seq    uint64
-	Status Status
-	JobID  string
-	Op     jobs.Op
+	Seq    uint64  `json:"seq"`
+	Status Status  `json:"status"`
+	JobID  string  `json:"job_id,omitempty"`
+	Op     jobs.Op `json:"op,omitempty"`
 	// Subject is where the job was (or would be) republished.
-	Subject string
+	Subject string `json:"subject,omitempty"`
 	// JobSeq is the republished job's sequence in the jobs stream.
-	JobSeq uint64
+	JobSeq uint64 `json:"job_seq,omitempty"`
 	// Duplicate is set when the jobs stream already had the republished
 	// message: an earlier, interrupted replay had sent it.
-	Duplicate bool
+	Duplicate bool `json:"duplicate,omitempty"`
 	// Reason says, for a person, why an entry was skipped or failed and
 	// what to do about it.
-	Reason string
+	Reason string `json:"reason,omitempty"`
 }
 
 // ReplayReport sums up a Replay.
 type ReplayReport struct {
-	DryRun bool
+	DryRun bool `json:"dry_run"`
 	// Replayed entries were republished and deleted (or, in a dry run,
 	// would be); Duplicates of them had been republished by an earlier,
 	// interrupted run and were only deleted now.
-	Replayed, Duplicates int
+	Replayed   int `json:"replayed"`
+	Duplicates int `json:"duplicates"`
 	// Skipped entries cannot be replayed and were left in the queue.
-	Skipped int
+	Skipped int `json:"skipped"`
 	// Failed entries hit an error; Replay stops at the first one.
-	Failed int
+	Failed int `json:"failed"`
 	// NotAttempted entries were not reached: Replay stopped first.
-	NotAttempted int
+	NotAttempted int `json:"not_attempted"`
 	// Problems are the outcomes of the skipped and failed entries.
-	Problems []Outcome
+	Problems []Outcome `json:"problems,omitempty"`
 }
 
 // ReplayMsgID is the Nats-Msg-Id of the job republished from dead letter
@@ -211,14 +212,14 @@ func (q *Queue) replayOne(ctx context.Context, seq uint64, o options) (Outcome, 
 
 // PurgeReport sums up a Purge.
 type PurgeReport struct {
-	Purged int
+	Purged int `json:"purged"`
 	// NotFound entries were gone already (replayed or purged).
-	NotFound int
+	NotFound int `json:"not_found"`
 	// Failed entries hit an error; Purge stops at the first one.
-	Failed int
+	Failed int `json:"failed"`
 	// NotAttempted entries were not reached.
-	NotAttempted int
-	Problems     []Outcome
+	NotAttempted int       `json:"not_attempted"`
+	Problems     []Outcome `json:"problems,omitempty"`
 }
 
 // Purge deletes the dead letters seqs. It stops at the first failure or

@@ -24,6 +24,9 @@ type Outcome struct {
 	Secret json.RawMessage
 	// AlreadyRevoked: a revoke found the session no longer active.
 	AlreadyRevoked bool
+	// Done, if set, runs once the job's result is stored and the job acked:
+	// cleanup that must not happen before (a revoke_all job's progress).
+	Done func(ctx context.Context) error
 }
 
 // Handler runs one job. Its error is the Clerk error (classify it with
@@ -45,6 +48,21 @@ type Sessions struct {
 }
 
 var _ Handler = Sessions{}
+
+// Router sends revoke_all jobs to RevokeAll and every other job to
+// Sessions.
+type Router struct {
+	Sessions  Sessions
+	RevokeAll *RevokeAll
+}
+
+// Handle dispatches on the job's type.
+func (r Router) Handle(ctx context.Context, a jobs.Args) (Outcome, error) {
+	if ra, ok := a.(*jobs.RevokeAllArgs); ok && r.RevokeAll != nil {
+		return r.RevokeAll.Handle(ctx, ra)
+	}
+	return r.Sessions.Handle(ctx, a)
+}
 
 // ErrUnsupported is returned for a job type this handler does not run.
 var ErrUnsupported = errors.New("job type not supported")

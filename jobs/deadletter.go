@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 )
@@ -98,13 +99,8 @@ func (d DeadLetter) Header() nats.Header {
 	set(HeaderFirstFailure, formatTime(d.FirstFailure))
 	set(HeaderLastFailure, formatTime(d.LastFailure))
 	set(HeaderWorker, d.Worker)
-	if len(d.History) > 0 {
-		hist := d.History
-		if len(hist) > MaxHistory {
-			hist = hist[len(hist)-MaxHistory:]
-		}
-		b, _ := json.Marshal(hist) // plain structs: cannot fail
-		set(HeaderHistory, string(b))
+	if v := historyHeader(d.History); v != "" {
+		h.Set(HeaderHistory, v) // JSON escapes line breaks: one line already
 	}
 	set(HeaderRedacted, strings.Join(d.Redacted, ","))
 	if d.Replays > 0 {
@@ -209,11 +205,51 @@ func oneLine(s string) string {
 		}
 		return r
 	}, s)
-	const max = 1024
-	if len(s) > max {
-		s = s[:max]
+	return truncate(s, 1024)
+}
+
+// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// Bounds of the Dlq-History header: each failure's text is cut to
+// maxFailureText bytes, and the oldest failures are dropped until the JSON
+// fits in maxHistoryBytes (the newest always fits).
+const (
+	maxFailureText  = 200
+	maxHistoryBytes = 4096
+)
+
+// historyHeader encodes the last MaxHistory failures as a JSON array that
+// stays parseable: cutting the encoded JSON to a length would not.
+func historyHeader(hist []Failure) string {
+	if len(hist) > MaxHistory {
+		hist = hist[len(hist)-MaxHistory:]
+	}
+	short := make([]Failure, len(hist))
+	for i, f := range hist {
+		f.Error = truncate(f.Error, maxFailureText)
+		f.Code = truncate(f.Code, maxFailureText)
+		f.TraceID = truncate(f.TraceID, maxFailureText)
+		short[i] = f
+	}
+	for ; len(short) > 0; short = short[1:] {
+		b, err := json.Marshal(short)
+		if err != nil {
+			return "" // a time outside years 0-9999
+		}
+		if len(b) <= maxHistoryBytes {
+			return string(b)
+		}
+	}
+	return ""
 }
 
 // RedactedValue replaces secret fields in a dead letter's payload.

@@ -74,3 +74,40 @@ type ErrorInfo struct {
 	TraceID      string     `json:"trace_id,omitempty"`
 	Field        string     `json:"field,omitempty"`
 }
+
+// RevokeAllSummary is the Result.Result of a revoke_all job.
+type RevokeAllSummary struct {
+	UserID string `json:"user_id"`
+	// Revoked sessions were active and revoked by this job.
+	Revoked int `json:"revoked"`
+	// AlreadyGone sessions were listed as active but had ended (or been
+	// revoked by someone else, or deleted) by the time the job got to them.
+	AlreadyGone int `json:"already_gone"`
+	// Failed sessions could not be revoked; each was dead-lettered as its
+	// own revoke job.
+	Failed           int      `json:"failed"`
+	FailedSessionIDs []string `json:"failed_session_ids,omitempty"`
+	// Excepted counts active sessions left alone (except_session_ids).
+	Excepted int `json:"excepted"`
+	// Passes is how many list-and-revoke passes ran (more than one when
+	// sessions appeared while the job ran).
+	Passes int `json:"passes"`
+	// Resumed: the job continued from progress a previous delivery saved.
+	Resumed bool `json:"resumed,omitempty"`
+}
+
+// InProgress is the outcome of a progress update.
+const InProgress Outcome = "in_progress"
+
+// Progress is the update a revoke_all job sends to its reply_to while it
+// runs (schemas/progress.json); the final message is a Result.
+type Progress struct {
+	JobID    string           `json:"job_id"`
+	Op       Op               `json:"op"`
+	Outcome  Outcome          `json:"outcome"` // always "in_progress"
+	Progress RevokeAllSummary `json:"progress"`
+	// Total is the number of sessions to handle found so far; Done how many
+	// of them are handled.
+	Total int `json:"total"`
+	Done  int `json:"done"`
+}

@@ -20,6 +20,11 @@ type Topology struct {
 	DeadLetterStream string
 	// Consumer is the durable consumer every worker process shares.
 	Consumer string
+	// ProgressBucket is the key-value bucket where revoke_all jobs keep
+	// their progress, so a redelivered job resumes instead of starting over.
+	ProgressBucket string
+	// ProgressTTL bounds how long a job's progress is kept.
+	ProgressTTL time.Duration
 	// Replicas of every stream: 1 on a single server, 3 on a cluster.
 	Replicas int
 	// Storage of every stream; file storage survives restarts.
@@ -53,6 +58,8 @@ func DefaultTopology() Topology {
 		ResultsStream:      "SESSION_RESULTS",
 		DeadLetterStream:   "SESSION_DLQ",
 		Consumer:           "session-worker",
+		ProgressBucket:     "SESSION_BULK_PROGRESS",
+		ProgressTTL:        7 * 24 * time.Hour,
 		Replicas:           1,
 		Storage:            jetstream.FileStorage,
 		DedupWindow:        2 * time.Minute,
@@ -80,6 +87,7 @@ func (t Topology) Validate() error {
 	for _, n := range []struct{ setting, v string }{
 		{"jobs stream", t.JobsStream}, {"results stream", t.ResultsStream},
 		{"dead-letter stream", t.DeadLetterStream}, {"consumer", t.Consumer},
+		{"progress bucket", t.ProgressBucket},
 	} {
 		if n.v == "" {
 			return fmt.Errorf("%s name is empty", n.setting)
@@ -98,12 +106,15 @@ func (t Topology) Validate() error {
 		return fmt.Errorf("replicas %d: must be 1 to 5 (3 on a three-node cluster)", t.Replicas)
 	case t.DedupWindow <= 0:
 		return fmt.Errorf("dedup window %s: must be positive", t.DedupWindow)
-	case t.ResultsMaxAge <= 0:
-		return fmt.Errorf("results max age %s: must be positive", t.ResultsMaxAge)
-	case t.DeadLetterMaxAge < 0:
-		return fmt.Errorf("dead-letter max age %s: must be 0 (forever) or positive", t.DeadLetterMaxAge)
+	case t.ResultsMaxAge < terminalDedupWindow:
+		// JetStream refuses a stream whose max age is below its dedup window.
+		return fmt.Errorf("results max age %s: must be at least %s, the results stream's deduplication window", t.ResultsMaxAge, terminalDedupWindow)
+	case t.DeadLetterMaxAge < 0 || (t.DeadLetterMaxAge > 0 && t.DeadLetterMaxAge < terminalDedupWindow):
+		return fmt.Errorf("dead-letter max age %s: must be 0 (forever) or at least %s, the dead-letter stream's deduplication window", t.DeadLetterMaxAge, terminalDedupWindow)
 	case t.DeadLetterMaxBytes < 1<<20:
 		return fmt.Errorf("dead-letter max bytes %d: must be at least 1 MiB", t.DeadLetterMaxBytes)
+	case t.ProgressTTL <= 0:
+		return fmt.Errorf("progress TTL %s: must be positive", t.ProgressTTL)
 	case t.MaxDeliver < 1:
 		return fmt.Errorf("max deliveries %d: must be at least 1", t.MaxDeliver)
 	case t.AckWait < time.Second:
@@ -163,6 +174,18 @@ func (t Topology) DeadLetterStreamConfig() jetstream.StreamConfig {
 	}
 }
 
+// ProgressBucketConfig is the key-value bucket of revoke_all progress.
+func (t Topology) ProgressBucketConfig() jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
+		Bucket:      t.ProgressBucket,
+		Description: "Progress of revoke_all jobs, so a redelivered job resumes",
+		TTL:         t.ProgressTTL,
+		Storage:     t.Storage,
+		Replicas:    t.Replicas,
+		History:     1,
+	}
+}
+
 // ConsumerConfig is the durable pull consumer the workers share.
 func (t Topology) ConsumerConfig() jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
@@ -176,7 +199,7 @@ func (t Topology) ConsumerConfig() jetstream.ConsumerConfig {
 	}
 }
 
-// Ensure creates the three streams and the consumer, or updates them to
+// Ensure creates the three streams, the progress bucket and the consumer, or updates them to
 // this configuration. It is idempotent: every worker calls it at start.
 func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
 	if err := t.Validate(); err != nil {
@@ -186,6 +209,9 @@ func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) (jetstream
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 			return nil, fmt.Errorf("create or update stream %s (subjects %v): %w", cfg.Name, cfg.Subjects, err)
 		}
+	}
+	if _, err := js.CreateOrUpdateKeyValue(ctx, t.ProgressBucketConfig()); err != nil {
+		return nil, fmt.Errorf("create or update key-value bucket %s: %w", t.ProgressBucket, err)
 	}
 	c, err := js.CreateOrUpdateConsumer(ctx, t.JobsStream, t.ConsumerConfig())
 	if err != nil {

@@ -10,6 +10,7 @@
 //	revoke.json       sessions.revoke
 //	token.json        sessions.token.request
 //	revoke_all.json   sessions.revoke_all
+//	progress.json     revoke_all progress updates sent to reply_to
 //	result.json       sessions.results.<op>, and the message sent to reply_to
 package schemas
 

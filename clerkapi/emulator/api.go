@@ -36,7 +36,7 @@ const MaxBodyBytes = 1 << 20
 // went away during injected latency (nginx's 499). It is never sent.
 const StatusClientClosedRequest = 499
 
-// KnownAPIVersions are the Clerk-API-Version values accepted.
+// knownAPIVersions are the Clerk-API-Version values accepted.
 var knownAPIVersions = map[string]bool{
 	"2021-02-05": true, "2024-10-01": true, "2025-04-10": true, "2025-11-10": true, "2026-05-12": true,
 }

@@ -151,6 +151,12 @@
 //	curl -s -X POST localhost:8090/_emulator/users/user_…/sessions -d '{"count":3}'
 //	curl -s -H 'Authorization: Bearer sk_test_emulator' 'localhost:8090/v1/sessions?user_id=user_…'
 //	curl -s -X PUT localhost:8090/_emulator/faults -d '{"error_rate":0.2,"latency":"150ms"}'
+//	curl -s -H 'Authorization: Bearer sk_test_emulator' -H 'Content-Type: application/json' \
+//	     -X POST localhost:8090/v1/sessions/sess_…/revoke
+//
+// Clerk API bodies must be JSON: curl -d without a JSON Content-Type
+// sends a form, which the emulator answers 415 (the control API does not
+// check the Content-Type).
 //
 // # Performance
 //

@@ -25,7 +25,9 @@ type Faults struct {
 	ErrorRate float64
 	// DropRate is the fraction (0..1) of calls whose connection is closed
 	// without an answer, before anything is handled: the client sees a
-	// network error (EOF / connection reset).
+	// network error (EOF / connection reset). Go's http.Transport may
+	// silently resend an idempotent request (GET) dropped on a reused
+	// connection; the call log then shows both attempts.
 	DropRate float64
 	// DropAfterRate is the fraction (0..1) of calls that are handled (their
 	// effects happen, and RevokeCount counts them) but whose answer is lost:

@@ -100,7 +100,7 @@ func (a *app) submit(cmd *cobra.Command, spec jobSpec, sf *submitFlags, args []s
 		if err := sub.SetPendingLimits(-1, -1); err != nil {
 			return fmt.Errorf("reply inbox: %w", err)
 		}
-		if err := nc.FlushWithContext(ctx); err != nil {
+		if err := nc.FlushTimeout(sf.ackTimeout); err != nil {
 			return fmt.Errorf("subscribe to the reply inbox: %w", err)
 		}
 		for _, it := range items {

@@ -16,16 +16,37 @@ import (
 )
 
 // reply is a message on the reply inbox: a final jobs.Result, or (outcome
-// neither succeeded nor failed) a progress update of a long job.
+// neither succeeded nor failed, jobs.InProgress today) a progress update of
+// a long job (jobs.Progress).
 type reply struct {
 	jobs.Result
+	// Done and Total count the sessions of a revoke_all job handled and
+	// found so far (jobs.Progress).
+	Done  *int64 `json:"done"`
+	Total *int64 `json:"total"`
+	// Progress may carry done and total too, in updates of other shapes.
 	Progress *struct {
-		Done  int64 `json:"done"`
-		Total int64 `json:"total"`
+		Done  *int64 `json:"done"`
+		Total *int64 `json:"total"`
 	} `json:"progress"`
 }
 
 func (r *reply) final() bool { return r.Outcome == jobs.Succeeded || r.Outcome == jobs.Failed }
+
+// counts returns a progress update's done and total, if it has them.
+func (r *reply) counts() (done, total int64, ok bool) {
+	d, t := r.Done, r.Total
+	if d == nil && r.Progress != nil {
+		d, t = r.Progress.Done, r.Progress.Total
+	}
+	if d == nil {
+		return 0, 0, false
+	}
+	if t != nil {
+		total = *t
+	}
+	return *d, total, true
+}
 
 // decodeReply reads a reply. A reply that is not JSON is reported without
 // its content: it might hold a secret.
@@ -58,18 +79,18 @@ func (a *app) waitOne(ctx context.Context, topo jobs.Topology, spec jobSpec, sf 
 			continue
 		}
 		if !r.final() {
-			if p := r.Progress; p != nil {
+			if done, total, ok := r.counts(); ok {
 				if bar == nil {
-					max := p.Total
+					max := total
 					if max <= 0 {
 						max = -1
 					}
 					bar = a.newProgress(max, string(spec.op))
 				}
-				bar.set(p.Done, p.Total)
-				if !a.stderrTTY() && !a.jsonOut && p.Done != shown {
-					fmt.Fprintf(a.env.Stderr, "progress: %d/%d\n", p.Done, p.Total)
-					shown = p.Done
+				bar.set(done, total)
+				if !a.stderrTTY() && !a.jsonOut && done != shown {
+					fmt.Fprintf(a.env.Stderr, "progress: %d/%d\n", done, total)
+					shown = done
 				}
 			}
 			continue
@@ -144,7 +165,11 @@ func printResult(w io.Writer, r *jobs.Result) {
 	if r.AlreadyRevoked {
 		row("note", "the session was no longer active: nothing changed")
 	}
-	describeClerk(row, r.Result)
+	if r.Op == jobs.OpRevokeAll {
+		describeRevokeAll(row, r.Result)
+	} else {
+		describeClerk(row, r.Result)
+	}
 	describeSecret(row, r.Secret)
 	tw.Flush()
 }
@@ -233,4 +258,17 @@ func describeSecret(row func(k, format string, a ...any), raw json.RawMessage) {
 		return
 	}
 	row("secret", "%s", string(raw))
+}
+
+// describeRevokeAll shows a revoke_all summary.
+func describeRevokeAll(row func(k, format string, a ...any), raw json.RawMessage) {
+	var s jobs.RevokeAllSummary
+	if len(raw) == 0 || json.Unmarshal(raw, &s) != nil {
+		describeClerk(row, raw)
+		return
+	}
+	row("revoked", "%d sessions of %s (%d had ended already, %d kept as asked)", s.Revoked, s.UserID, s.AlreadyGone, s.Excepted)
+	if s.Failed > 0 {
+		row("failed", "%d, each dead-lettered as its own revoke job: %s", s.Failed, strings.Join(s.FailedSessionIDs, ", "))
+	}
 }

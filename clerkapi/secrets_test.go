@@ -1,0 +1,68 @@
+package clerkapi_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/clerkjobs/clerkjobs/clerkapi"
+	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
+)
+
+// TestClientNeverPrintsSecret formats a client every way fmt can, including
+// dereferenced and nested in other values.
+func TestClientNeverPrintsSecret(t *testing.T) {
+	c, err := clerkapi.New(clerkapi.WithSecretKey(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type byValue struct{ C clerkapi.Client }
+	type unexported struct{ c clerkapi.Client }
+	type byPointer struct{ c *clerkapi.Client }
+	for name, s := range map[string]string{
+		"pointer":          fmt.Sprintf("%v %+v %#v %s", c, c, c, c),
+		"value":            fmt.Sprintf("%v %+v %#v", *c, *c, *c),
+		"exported field":   fmt.Sprintf("%v %+v %#v", byValue{*c}, byValue{*c}, byValue{*c}),
+		"unexported field": fmt.Sprintf("%v %+v %#v", unexported{*c}, unexported{*c}, unexported{*c}),
+		"pointer field":    fmt.Sprintf("%v %+v %#v", byPointer{c}, byPointer{c}, byPointer{c}),
+		"slice":            fmt.Sprintf("%v %+v", []*clerkapi.Client{c}, []clerkapi.Client{*c}),
+	} {
+		noSecret(t, name, s)
+	}
+	if got := c.String(); got != "clerkapi.Client{base: https://api.clerk.com/v1, version: 2026-05-12, key: sk_test_[REDACTED]}" {
+		t.Errorf("String() = %q", got)
+	}
+}
+
+// TestFailuresNeverShowSecret collects the errors of failing calls of every
+// kind and checks none shows the key: wrong key, server errors, dropped
+// connections, input errors.
+func TestFailuresNeverShowSecret(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	sess := e.emu.CreateSessions("user_a", 1)[0]
+	var errs []error
+	collect := func(_ any, err error) { errs = append(errs, err) }
+	// The server knows another key: everything fails with 401.
+	other := emulator.NewServer(emulator.WithSecretKeys("sk_test_other"))
+	defer other.Close()
+	wrong := e.client(clerkapi.WithBaseURL(other.URL))
+	collect(wrong.GetSession(ctx, sess))
+	collect(wrong.ListSessions(ctx, clerkapi.ListParams{UserID: "user_a"}))
+	collect(wrong.RefreshSession(ctx, sess, clerkapi.RefreshParams{ExpiredToken: "e", RefreshToken: "r", RequestOrigin: "o"}))
+	for _, f := range []emulator.Faults{{ErrorRate: 1}, {DropRate: 1}, {RejectKey: true}} {
+		e.emu.SetFaults(f)
+		collect(e.c.RevokeSession(ctx, sess))
+		collect(e.c.CreateSessionToken(ctx, sess, clerkapi.TokenParams{}))
+	}
+	e.emu.SetFaults(emulator.Faults{})
+	collect(e.c.GetSession(ctx, "../users"))
+	collect(e.c.CreateSessionTokenFromTemplate(ctx, sess, "a/b", clerkapi.TokenParams{}))
+	for _, err := range errs {
+		if err == nil {
+			t.Error("a call meant to fail succeeded")
+			continue
+		}
+		noSecret(t, "error", fmt.Sprintf("%v | %+v | %#v", err, err, err))
+	}
+}

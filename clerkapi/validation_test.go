@@ -1,0 +1,166 @@
+package clerkapi_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/clerkjobs/clerkjobs/clerkapi"
+)
+
+// badIDs are ids the client must refuse before sending anything: they
+// would reach another path or query if pasted into a URL.
+var badIDs = []string{
+	"",
+	"../x",
+	"sess_1/revoke",
+	"a?b",
+	"sess_1#frag",
+	"sess_1%2Frevoke",
+	"sess_ 1",
+	"sess_1\n",
+	"SESS_1",
+	"sess_",
+	"_abc",
+	"sess_" + strings.Repeat("a", 200),
+}
+
+// TestInvalidInputSendsNothing checks that every invalid argument yields
+// ErrInvalidInput (Permanent) and that not a single request reaches the
+// emulator.
+func TestInvalidInputSendsNothing(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := e.c
+	refresh := clerkapi.RefreshParams{ExpiredToken: "e", RefreshToken: "r", RequestOrigin: "https://o"}
+	type call struct {
+		name string
+		do   func() error
+	}
+	var calls []call
+	for _, id := range badIDs {
+		calls = append(calls,
+			call{fmt.Sprintf("GetSession(%q)", id), func() error { _, err := c.GetSession(ctx, id); return err }},
+			call{fmt.Sprintf("RevokeSession(%q)", id), func() error { _, err := c.RevokeSession(ctx, id); return err }},
+			call{fmt.Sprintf("RefreshSession(%q)", id), func() error { _, err := c.RefreshSession(ctx, id, refresh); return err }},
+			call{fmt.Sprintf("CreateSessionToken(%q)", id), func() error {
+				_, err := c.CreateSessionToken(ctx, id, clerkapi.TokenParams{})
+				return err
+			}},
+			call{fmt.Sprintf("CreateSessionTokenFromTemplate(%q)", id), func() error {
+				_, err := c.CreateSessionTokenFromTemplate(ctx, id, "tpl", clerkapi.TokenParams{})
+				return err
+			}},
+			call{fmt.Sprintf("CreateSession(user %q)", id), func() error {
+				_, err := c.CreateSession(ctx, clerkapi.CreateParams{UserID: id})
+				return err
+			}},
+		)
+		if id != "" { // "" means "no filter" for these
+			calls = append(calls,
+				call{fmt.Sprintf("ListSessions(user %q)", id), func() error {
+					_, err := c.ListSessions(ctx, clerkapi.ListParams{UserID: id})
+					return err
+				}},
+				call{fmt.Sprintf("ListSessions(client %q)", id), func() error {
+					_, err := c.ListSessions(ctx, clerkapi.ListParams{ClientID: id, UserID: "user_ok"})
+					return err
+				}},
+				call{fmt.Sprintf("CreateSession(org %q)", id), func() error {
+					_, err := c.CreateSession(ctx, clerkapi.CreateParams{UserID: "user_ok", ActiveOrganizationID: id})
+					return err
+				}},
+			)
+		}
+	}
+	const ok = "sess_ok"
+	for _, tpl := range []string{"", "a/b", "../x", "a?b", "a b", "é", strings.Repeat("t", 129)} {
+		calls = append(calls, call{fmt.Sprintf("template %q", tpl), func() error {
+			_, err := c.CreateSessionTokenFromTemplate(ctx, ok, tpl, clerkapi.TokenParams{})
+			return err
+		}})
+	}
+	list := func(p clerkapi.ListParams) func() error {
+		return func() error { _, err := c.ListSessions(ctx, p); return err }
+	}
+	calls = append(calls,
+		call{"list without filters", list(clerkapi.ListParams{})},
+		call{"list status pending", list(clerkapi.ListParams{UserID: "user_ok", Status: clerkapi.StatusPending})},
+		call{"list status bogus", list(clerkapi.ListParams{UserID: "user_ok", Status: "bogus"})},
+		call{"list limit 501", list(clerkapi.ListParams{UserID: "user_ok", Limit: 501})},
+		call{"list limit -1", list(clerkapi.ListParams{UserID: "user_ok", Limit: -1})},
+		call{"list offset -1", list(clerkapi.ListParams{UserID: "user_ok", Offset: -1})},
+	)
+	for _, n := range []int64{-1, 1, 29, 315360001} {
+		calls = append(calls,
+			call{fmt.Sprintf("token lifetime %d", n), func() error {
+				_, err := c.CreateSessionToken(ctx, ok, clerkapi.TokenParams{ExpiresInSeconds: n})
+				return err
+			}},
+			call{fmt.Sprintf("template token lifetime %d", n), func() error {
+				_, err := c.CreateSessionTokenFromTemplate(ctx, ok, "tpl", clerkapi.TokenParams{ExpiresInSeconds: n})
+				return err
+			}},
+		)
+	}
+	for _, tc := range []struct {
+		name string
+		mut  func(*clerkapi.RefreshParams)
+	}{
+		{"no expired_token", func(p *clerkapi.RefreshParams) { p.ExpiredToken = "" }},
+		{"blank refresh_token", func(p *clerkapi.RefreshParams) { p.RefreshToken = "  " }},
+		{"no request_origin", func(p *clerkapi.RefreshParams) { p.RequestOrigin = "" }},
+		{"format xml", func(p *clerkapi.RefreshParams) { p.Format = "xml" }},
+	} {
+		p := refresh
+		tc.mut(&p)
+		calls = append(calls, call{"refresh " + tc.name, func() error { _, err := c.RefreshSession(ctx, ok, p); return err }})
+	}
+
+	for _, tc := range calls {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.do()
+			if !errors.Is(err, clerkapi.ErrInvalidInput) {
+				t.Fatalf("err %v, want ErrInvalidInput", err)
+			}
+			if clerkapi.ClassOf(err) != clerkapi.Permanent {
+				t.Errorf("class %v", clerkapi.ClassOf(err))
+			}
+			var apiErr *clerkapi.Error
+			if errors.As(err, &apiErr) {
+				t.Errorf("an input error is an *Error: %v", err)
+			}
+			if !strings.HasPrefix(err.Error(), "clerk ") {
+				t.Errorf("error %q does not name the operation", err)
+			}
+			noSecret(t, "error", err.Error())
+		})
+	}
+	if calls := e.emu.Calls(); len(calls) != 0 {
+		t.Errorf("%d requests reached the emulator, want none; first: %+v", len(calls), calls[0])
+	}
+}
+
+// TestValidInputAtTheLimits checks the other side of each boundary: values
+// just inside the limits are sent.
+func TestValidInputAtTheLimits(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	user := e.emu.CreateUser()
+	sess := e.emu.CreateSessions(user, 1)[0]
+	for _, p := range []clerkapi.ListParams{{UserID: user, Limit: 1}, {UserID: user, Limit: 500}, {UserID: user, Offset: 0}, {UserID: user, Status: clerkapi.StatusReplaced}} {
+		if _, err := e.c.ListSessions(ctx, p); err != nil {
+			t.Errorf("%+v: %v", p, err)
+		}
+	}
+	for _, n := range []int64{0, 30, 315360000} {
+		if _, err := e.c.CreateSessionToken(ctx, sess, clerkapi.TokenParams{ExpiresInSeconds: n}); err != nil {
+			t.Errorf("lifetime %d: %v", n, err)
+		}
+	}
+	if got := len(e.emu.Calls()); got != 7 {
+		t.Errorf("%d calls, want 7", got)
+	}
+}

@@ -1,0 +1,284 @@
+// Command clerk-emulator serves an in-memory Clerk Backend API (the
+// Sessions endpoints and GET /v1/jwks) for demos and local development,
+// with optional injected latency, errors, dropped connections and rate
+// limits. See package github.com/clerkjobs/clerkjobs/clerkapi/emulator for
+// the API and the /_emulator control API.
+//
+// Usage:
+//
+//	clerk-emulator [flags]
+//
+// Every flag has an environment fallback; a flag given on the command line
+// wins:
+//
+//	--addr           CLERK_EMULATOR_ADDR           listen address (default 127.0.0.1:8090; port 0 picks one)
+//	--secret-key     CLERK_SECRET_KEY              accepted secret key(s), comma-separated (default sk_test_emulator)
+//	--latency        CLERK_EMULATOR_LATENCY        added to every call, e.g. 50ms
+//	--jitter         CLERK_EMULATOR_JITTER         random extra latency, up to this
+//	--error-rate     CLERK_EMULATOR_ERROR_RATE     fraction of calls answered 500/502/503
+//	--drop-rate      CLERK_EMULATOR_DROP_RATE      fraction of connections closed without answer
+//	--rate-limit     CLERK_EMULATOR_RATE_LIMIT     requests per window and secret key (0: none)
+//	--rate-window    CLERK_EMULATOR_RATE_WINDOW    rate-limit window (default 10s)
+//	--seed-users     CLERK_EMULATOR_SEED_USERS     users to create at start
+//	--seed-sessions  CLERK_EMULATOR_SEED_SESSIONS  active sessions per seeded user (default 3)
+//	--seed           CLERK_EMULATOR_SEED           random seed, for reproducible ids and faults
+//	--log-level      CLERK_EMULATOR_LOG_LEVEL      debug (every call), info, warn or error
+//
+// It prints the API base URL once listening, and stops gracefully on
+// SIGINT or SIGTERM. A bad flag or environment value prints one line
+// naming it and exits with status 2.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Exit statuses.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+// shutdownGrace is how long calls in progress get to finish on shutdown.
+const shutdownGrace = 5 * time.Second
+
+// config is the parsed command line.
+type config struct {
+	addr         string
+	secretKeys   string
+	latency      time.Duration
+	jitter       time.Duration
+	errorRate    float64
+	dropRate     float64
+	rateLimit    int
+	rateWindow   time.Duration
+	seedUsers    int
+	seedSessions int
+	seed         int64
+	logLevel     string
+}
+
+// flagEnv pairs each flag with its environment fallback.
+var flagEnv = []struct{ flag, env string }{
+	{"addr", "CLERK_EMULATOR_ADDR"},
+	{"secret-key", "CLERK_SECRET_KEY"},
+	{"latency", "CLERK_EMULATOR_LATENCY"},
+	{"jitter", "CLERK_EMULATOR_JITTER"},
+	{"error-rate", "CLERK_EMULATOR_ERROR_RATE"},
+	{"drop-rate", "CLERK_EMULATOR_DROP_RATE"},
+	{"rate-limit", "CLERK_EMULATOR_RATE_LIMIT"},
+	{"rate-window", "CLERK_EMULATOR_RATE_WINDOW"},
+	{"seed-users", "CLERK_EMULATOR_SEED_USERS"},
+	{"seed-sessions", "CLERK_EMULATOR_SEED_SESSIONS"},
+	{"seed", "CLERK_EMULATOR_SEED"},
+	{"log-level", "CLERK_EMULATOR_LOG_LEVEL"},
+}
+
+// usageError is a bad flag or environment value: one line, exit status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// parse reads flags over environment values over defaults.
+func parse(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	var cfg config
+	fs := flag.NewFlagSet("clerk-emulator", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are reported as one line by run
+	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8090", "listen address; port 0 picks a free one")
+	fs.StringVar(&cfg.secretKeys, "secret-key", emulator.DefaultSecretKey, "accepted secret key(s), comma-separated")
+	fs.DurationVar(&cfg.latency, "latency", 0, "latency added to every call, e.g. 50ms")
+	fs.DurationVar(&cfg.jitter, "jitter", 0, "random extra latency, up to this")
+	fs.Float64Var(&cfg.errorRate, "error-rate", 0, "fraction (0..1) of calls answered 500/502/503")
+	fs.Float64Var(&cfg.dropRate, "drop-rate", 0, "fraction (0..1) of connections closed without an answer")
+	fs.IntVar(&cfg.rateLimit, "rate-limit", 0, "requests per window and secret key; 0 means no limit")
+	fs.DurationVar(&cfg.rateWindow, "rate-window", emulator.DefaultRateWindow, "rate-limit window")
+	fs.IntVar(&cfg.seedUsers, "seed-users", 0, "users to create at start")
+	fs.IntVar(&cfg.seedSessions, "seed-sessions", 3, "active sessions per seeded user")
+	fs.Int64Var(&cfg.seed, "seed", 0, "random seed for reproducible ids and faults; 0 means random")
+	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug (logs every call), info, warn or error")
+
+	for _, fe := range flagEnv {
+		if v := getenv(fe.env); v != "" {
+			if err := fs.Set(fe.flag, v); err != nil {
+				return cfg, usageError{fmt.Sprintf("environment %s=%q: %s", fe.env, shown(fe.flag, v), reason(err))}
+			}
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stderr, "Usage: clerk-emulator [flags]; every flag also reads an environment variable (see go doc ./cmd/clerk-emulator).")
+			fs.SetOutput(stderr)
+			fs.PrintDefaults()
+			return cfg, err
+		}
+		return cfg, usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return cfg, usageError{fmt.Sprintf("unexpected argument %q (all settings are flags)", fs.Arg(0))}
+	}
+	return cfg, cfg.check()
+}
+
+// shown hides secret keys in messages.
+func shown(flagName, v string) string {
+	if flagName == "secret-key" {
+		return "…"
+	}
+	return v
+}
+
+// reason trims strconv's wrapping from a flag.Value error.
+func reason(err error) string {
+	var ne *strconv.NumError
+	if errors.As(err, &ne) {
+		return ne.Err.Error()
+	}
+	return err.Error()
+}
+
+func (c config) check() error {
+	bad := func(flagName, format string, args ...any) error {
+		return usageError{fmt.Sprintf("--%s: %s", flagName, fmt.Sprintf(format, args...))}
+	}
+	rate := func(v float64) bool { return !math.IsNaN(v) && v >= 0 && v <= 1 }
+	switch {
+	case strings.TrimSpace(c.addr) == "":
+		return bad("addr", "must be host:port, e.g. 127.0.0.1:8090")
+	case len(splitKeys(c.secretKeys)) == 0:
+		return bad("secret-key", "must not be empty")
+	case c.latency < 0:
+		return bad("latency", "%v is negative", c.latency)
+	case c.jitter < 0:
+		return bad("jitter", "%v is negative", c.jitter)
+	case !rate(c.errorRate):
+		return bad("error-rate", "%v is not between 0 and 1", c.errorRate)
+	case !rate(c.dropRate):
+		return bad("drop-rate", "%v is not between 0 and 1", c.dropRate)
+	case c.rateLimit < 0:
+		return bad("rate-limit", "%d is negative", c.rateLimit)
+	case c.rateWindow <= 0:
+		return bad("rate-window", "%v must be positive", c.rateWindow)
+	case c.seedUsers < 0 || c.seedUsers > 100_000:
+		return bad("seed-users", "%d is not between 0 and 100000", c.seedUsers)
+	case c.seedSessions < 0 || c.seedSessions > 10_000:
+		return bad("seed-sessions", "%d is not between 0 and 10000", c.seedSessions)
+	}
+	if _, err := zerolog.ParseLevel(c.logLevel); err != nil || c.logLevel == "" {
+		return bad("log-level", "%q is not debug, info, warn or error", c.logLevel)
+	}
+	return nil
+}
+
+func splitKeys(s string) []string {
+	var keys []string
+	for _, k := range strings.Split(s, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// describeKeys prints the default key (not a secret) and redacts others.
+func describeKeys(keys []string) string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		switch {
+		case k == emulator.DefaultSecretKey:
+			out[i] = k + " (default)"
+		case strings.HasPrefix(k, "sk_live_"):
+			out[i] = "sk_live_[REDACTED] (production: createSession refused)"
+		case strings.HasPrefix(k, "sk_test_"):
+			out[i] = "sk_test_[REDACTED]"
+		default:
+			out[i] = "[REDACTED]"
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// run is main without the process: it serves until ctx ends and returns
+// the exit status.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cfg, err := parse(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "clerk-emulator: %v\n", err)
+		return exitUsage
+	}
+	level, _ := zerolog.ParseLevel(cfg.logLevel)
+	logger := zerolog.New(stderr).Level(level).With().Timestamp().Logger()
+	keys := splitKeys(cfg.secretKeys)
+	opts := []emulator.Option{
+		emulator.WithSecretKeys(keys...),
+		emulator.WithFaults(emulator.Faults{
+			ErrorRate: cfg.errorRate, DropRate: cfg.dropRate, Latency: cfg.latency, Jitter: cfg.jitter,
+		}),
+		emulator.WithRateLimit(cfg.rateLimit, cfg.rateWindow),
+		emulator.WithLogger(logger),
+	}
+	if cfg.seed != 0 {
+		opts = append(opts, emulator.WithSeed(cfg.seed))
+	}
+	srv, err := emulator.Listen(cfg.addr, opts...)
+	if err != nil {
+		fmt.Fprintf(stderr, "clerk-emulator: --addr: %v\n", err)
+		return exitError
+	}
+
+	fmt.Fprintf(stdout, "clerk emulator listening on %s\n", srv.URL)
+	fmt.Fprintf(stdout, "control API: %s (no authentication)\n", srv.ControlURL)
+	fmt.Fprintf(stdout, "secret key: %s\n", describeKeys(keys))
+	if cfg.rateLimit > 0 {
+		fmt.Fprintf(stdout, "rate limit: %d requests per %v per key\n", cfg.rateLimit, cfg.rateWindow)
+	}
+	if f := srv.Emulator.Faults(); f != (emulator.Faults{}) {
+		b, _ := f.MarshalJSON()
+		fmt.Fprintf(stdout, "faults: %s\n", b)
+	}
+	if cfg.seedUsers > 0 {
+		users := srv.Emulator.Seed(cfg.seedUsers, cfg.seedSessions)
+		fmt.Fprintf(stdout, "seeded %d users with %d sessions each\n", len(users), cfg.seedSessions)
+		for _, u := range users[:min(len(users), 3)] {
+			fmt.Fprintf(stdout, "  %s: %s\n", u, strings.Join(srv.Emulator.UserSessionIDs(u), " "))
+		}
+		if len(users) > 3 {
+			fmt.Fprintf(stdout, "  … and %d more\n", len(users)-3)
+		}
+	}
+
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "clerk emulator shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		fmt.Fprintf(stderr, "clerk-emulator: shutdown: %v\n", err)
+		return exitError
+	}
+	return exitOK
+}

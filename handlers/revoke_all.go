@@ -1,0 +1,381 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/clerkjobs/clerkjobs/clerkapi"
+	"github.com/clerkjobs/clerkjobs/jobs"
+)
+
+// BulkProgress is what a revoke_all job has done so far. It is saved
+// (ProgressStore) as the job goes, so a redelivery after a crash resumes
+// instead of starting over.
+type BulkProgress struct {
+	UserID    string    `json:"user_id"`
+	StartedAt time.Time `json:"started_at"`
+	// Done maps each handled session to its outcome: "revoked",
+	// "already_gone" or "failed".
+	Done   map[string]string `json:"done"`
+	Passes int               `json:"passes"`
+	// Excepted are the listed active sessions left alone.
+	Excepted map[string]bool `json:"excepted,omitempty"`
+	Resumed  bool            `json:"-"`
+}
+
+// Outcomes of one session in a revoke_all job.
+const (
+	sessionRevoked     = "revoked"
+	sessionAlreadyGone = "already_gone"
+	sessionFailed      = "failed"
+)
+
+// ProgressStore keeps revoke_all progress between deliveries. The worker
+// implements it over a JetStream key-value bucket.
+type ProgressStore interface {
+	// Load returns the saved progress of a job, or nil if there is none.
+	Load(ctx context.Context, jobID string) (*BulkProgress, error)
+	Save(ctx context.Context, jobID string, p *BulkProgress) error
+	Delete(ctx context.Context, jobID string) error
+}
+
+// RevokeAll runs revoke_all jobs: it lists the user's active sessions
+// (paginated, 500 a page) and revokes each with bounded concurrency, through
+// the same rate-limited client as every other job, so single jobs keep
+// flowing.
+//
+// Sessions created while the job runs: after a pass over the listed
+// sessions, the job lists again and revokes what is still active, until a
+// pass finds nothing new (at most MaxPasses). A session created after the
+// last pass is not revoked; lock the user in Clerk first if an attacker may
+// still sign in.
+type RevokeAll struct {
+	Clerk clerkapi.Sessions
+	Store ProgressStore
+	// DeadLetter records a session whose revoke failed permanently as its
+	// own sessions.revoke job, so operators can replay just those.
+	DeadLetter func(ctx context.Context, jobID, sessionID string, err error) error
+	// Report receives progress updates for the job's reply_to, about every
+	// ReportEvery.
+	Report func(replyTo string, p jobs.Progress)
+	// Retry runs one Clerk call with the worker's retry policy: a
+	// transient failure of one call must not stop the whole job.
+	Retry func(ctx context.Context, call func() error) error
+	// Concurrency bounds the revokes in flight for one job.
+	Concurrency int
+	// CheckpointEvery is how often progress is saved.
+	CheckpointEvery time.Duration
+	// ReportEvery is how often progress is reported.
+	ReportEvery time.Duration
+	// MaxPasses bounds the list-and-revoke passes.
+	MaxPasses int
+}
+
+// pageSize is the largest page GetSessionList serves.
+const pageSize = clerkapi.MaxListLimit
+
+// Handle runs one revoke_all job. A retryable or systemic error ends the
+// run with progress saved; the next run (a retry, the circuit closing, or a
+// redelivery to any worker) continues from there.
+func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Outcome, error) {
+	jobID := a.JobID
+	p, err := h.Store.Load(ctx, jobID)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("revoke_all %s: load progress: %w", jobID, err)
+	}
+	if p == nil {
+		p = &BulkProgress{UserID: a.UserID, StartedAt: time.Now().UTC(), Done: map[string]string{}}
+	} else {
+		p.Resumed = true
+		if err := h.recoverUnsaved(ctx, a.UserID, p); err != nil {
+			return Outcome{}, err
+		}
+	}
+	if p.Excepted == nil {
+		p.Excepted = map[string]bool{}
+	}
+	r := &bulkRun{h: h, args: a, p: p}
+	err = r.run(ctx)
+	// Save whatever was done, even when the run failed or was cancelled:
+	// that is what makes the next delivery resume.
+	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if serr := h.Store.Save(saveCtx, jobID, p); serr != nil && err == nil {
+		err = fmt.Errorf("revoke_all %s: save progress: %w", jobID, serr)
+	}
+	if err != nil {
+		return Outcome{}, err
+	}
+	sum := r.summary()
+	if h.Report != nil {
+		h.Report(a.ReplyTo, r.progress())
+	}
+	b, err := json.Marshal(sum)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("encode result: %w", err)
+	}
+	return Outcome{Result: b, Done: func(ctx context.Context) error { return h.Store.Delete(ctx, jobID) }}, nil
+}
+
+// recoverUnsaved finds sessions revoked after the job's last checkpoint
+// (before a crash): they are no longer active, so no pass would list them
+// again, and without this they would be missing from the counts. Revoked
+// sessions last updated since the job started are counted as its own. The
+// list is ordered by creation, not update, so every page is read.
+func (h RevokeAll) recoverUnsaved(ctx context.Context, userID string, p *BulkProgress) error {
+	since := p.StartedAt.UnixMilli()
+	for offset := 0; ; offset += pageSize {
+		var page *clerkapi.SessionList
+		err := h.retry(ctx, func() (err error) {
+			page, err = h.Clerk.ListSessions(ctx, clerkapi.ListParams{UserID: userID, Status: clerkapi.StatusRevoked, Limit: pageSize, Offset: offset, Paginated: true})
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("revoke_all: list revoked sessions of %s: %w", userID, err)
+		}
+		for _, s := range page.Data {
+			if _, ok := p.Done[s.ID]; !ok && s.UpdatedAt >= since {
+				p.Done[s.ID] = sessionRevoked
+			}
+		}
+		if len(page.Data) < pageSize {
+			return nil
+		}
+	}
+}
+
+// bulkRun is one run of a revoke_all job.
+type bulkRun struct {
+	h    RevokeAll
+	args *jobs.RevokeAllArgs
+	mu   sync.Mutex // guards p.Done while revokes run
+	p    *BulkProgress
+
+	total int
+}
+
+func (r *bulkRun) run(ctx context.Context) error {
+	maxPasses := max(r.h.MaxPasses, 1)
+	for r.p.Passes < maxPasses {
+		todo, err := r.list(ctx)
+		if err != nil {
+			return err
+		}
+		if len(todo) == 0 && r.p.Passes > 0 {
+			return nil
+		}
+		r.p.Passes++
+		if len(todo) == 0 {
+			return nil
+		}
+		if err := r.revoke(ctx, todo); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// list takes a snapshot of the user's active sessions still to handle. It
+// reads every page before revoking anything: revoking while paging by
+// offset would shift the pages and skip sessions.
+func (r *bulkRun) list(ctx context.Context) ([]string, error) {
+	var todo []string
+	seen := map[string]bool{}
+	for offset := 0; ; offset += pageSize {
+		var page *clerkapi.SessionList
+		err := r.h.retry(ctx, func() (err error) {
+			page, err = r.h.Clerk.ListSessions(ctx, clerkapi.ListParams{UserID: r.args.UserID, Status: clerkapi.StatusActive, Limit: pageSize, Offset: offset, Paginated: true})
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("revoke_all: list active sessions of %s: %w", r.args.UserID, err)
+		}
+		for _, s := range page.Data {
+			if seen[s.ID] {
+				continue // a session created meanwhile shifted the page
+			}
+			seen[s.ID] = true
+			switch {
+			case slices.Contains(r.args.ExceptSessionIDs, s.ID):
+				r.p.Excepted[s.ID] = true
+			case r.p.Done[s.ID] == sessionFailed:
+				// Already dead-lettered; the operator replays it.
+			default:
+				todo = append(todo, s.ID)
+			}
+		}
+		if len(page.Data) < pageSize {
+			break
+		}
+	}
+	r.total = len(r.p.Done) + len(todo)
+	return todo, nil
+}
+
+// revoke revokes ids with bounded concurrency. It stops at the first error
+// that is not the session's own (retryable, systemic, cancelled).
+func (r *bulkRun) revoke(ctx context.Context, ids []string) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	work := make(chan string)
+	var wg sync.WaitGroup
+	for range max(r.h.Concurrency, 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range work {
+				if err := r.revokeOne(ctx, id); err != nil {
+					cancel(err)
+					return
+				}
+			}
+		}()
+	}
+	stopTicks := r.tick(ctx)
+	func() {
+		defer close(work)
+		for _, id := range ids {
+			select {
+			case work <- id:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	stopTicks()
+	// The cause is the error that stopped a revoke, or the job's own
+	// cancellation; nil when every id was handled.
+	return context.Cause(ctx)
+}
+
+// revokeOne revokes one session and records its outcome. It returns an error
+// only when the whole job must stop.
+func (r *bulkRun) revokeOne(ctx context.Context, id string) error {
+	var s *clerkapi.Session
+	err := r.h.retry(ctx, func() (err error) {
+		s, err = r.h.Clerk.RevokeSession(ctx, id)
+		return err
+	})
+	outcome := sessionRevoked
+	switch {
+	case err == nil && s.Status != clerkapi.StatusRevoked:
+		outcome = sessionAlreadyGone
+	case err == nil:
+	case isNotFound(err):
+		outcome = sessionAlreadyGone // deleted meanwhile
+	case clerkapi.ClassOf(err) == clerkapi.Permanent:
+		if gone := r.checkGone(ctx, id); gone {
+			outcome = sessionAlreadyGone
+			break
+		}
+		if derr := r.h.DeadLetter(ctx, r.args.JobID, id, err); derr != nil {
+			return fmt.Errorf("revoke_all: dead-letter the revoke of %s: %w", id, derr)
+		}
+		outcome = sessionFailed
+	default:
+		return err
+	}
+	r.mu.Lock()
+	r.p.Done[id] = outcome
+	r.mu.Unlock()
+	return nil
+}
+
+// checkGone tells a session that had already ended (Clerk refused to revoke
+// it) from one that truly could not be revoked.
+func (r *bulkRun) checkGone(ctx context.Context, id string) bool {
+	var s *clerkapi.Session
+	err := r.h.retry(ctx, func() (err error) {
+		s, err = r.h.Clerk.GetSession(ctx, id)
+		return err
+	})
+	return err == nil && s.Status != clerkapi.StatusActive
+}
+
+// retry runs call with h.Retry, or once when there is none.
+func (h RevokeAll) retry(ctx context.Context, call func() error) error {
+	if h.Retry == nil {
+		return call()
+	}
+	return h.Retry(ctx, call)
+}
+
+func isNotFound(err error) bool {
+	var e *clerkapi.Error
+	return errors.As(err, &e) && e.StatusCode == 404
+}
+
+// tick saves and reports progress while revokes run.
+func (r *bulkRun) tick(ctx context.Context) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		save := time.NewTicker(max(r.h.CheckpointEvery, 50*time.Millisecond))
+		report := time.NewTicker(max(r.h.ReportEvery, 50*time.Millisecond))
+		defer save.Stop()
+		defer report.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-save.C:
+				r.mu.Lock()
+				snap := r.snapshot()
+				r.mu.Unlock()
+				_ = r.h.Store.Save(ctx, r.args.JobID, snap) // a missed checkpoint only costs a recount
+			case <-report.C:
+				if r.h.Report != nil {
+					r.h.Report(r.args.ReplyTo, r.progress())
+				}
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// snapshot copies the progress for saving; r.mu is held.
+func (r *bulkRun) snapshot() *BulkProgress {
+	c := *r.p
+	c.Done = make(map[string]string, len(r.p.Done))
+	for k, v := range r.p.Done {
+		c.Done[k] = v
+	}
+	return &c
+}
+
+func (r *bulkRun) summary() jobs.RevokeAllSummary {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := jobs.RevokeAllSummary{UserID: r.args.UserID, Excepted: len(r.p.Excepted), Passes: r.p.Passes, Resumed: r.p.Resumed}
+	for id, o := range r.p.Done {
+		switch o {
+		case sessionRevoked:
+			s.Revoked++
+		case sessionAlreadyGone:
+			s.AlreadyGone++
+		case sessionFailed:
+			s.Failed++
+			s.FailedSessionIDs = append(s.FailedSessionIDs, id)
+		}
+	}
+	slices.Sort(s.FailedSessionIDs)
+	return s
+}
+
+func (r *bulkRun) progress() jobs.Progress {
+	s := r.summary()
+	r.mu.Lock()
+	done, total := len(r.p.Done), max(r.total, len(r.p.Done))
+	r.mu.Unlock()
+	return jobs.Progress{JobID: r.args.JobID, Op: jobs.OpRevokeAll, Outcome: jobs.InProgress, Progress: s, Total: total, Done: done}
+}

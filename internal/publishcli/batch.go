@@ -1,0 +1,282 @@
+package publishcli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/clerkjobs/clerkjobs/jobs"
+)
+
+// batchSummary is the last JSON line of a batch.
+type batchSummary struct {
+	Op         string `json:"op"`
+	Jobs       int    `json:"jobs"`
+	Accepted   int    `json:"accepted"`
+	Duplicates int    `json:"duplicates"`
+	BatchID    string `json:"batch_id"`
+	// Stopped: publishing stopped at StoppedLine; ResumeSkip is the --skip
+	// that continues it.
+	StoppedLine int    `json:"stopped_line,omitempty"`
+	ResumeSkip  *int   `json:"resume_skip,omitempty"`
+	Error       string `json:"error,omitempty"`
+	// With --wait.
+	Succeeded *int `json:"succeeded,omitempty"`
+	Failed    *int `json:"failed,omitempty"`
+	NoResult  *int `json:"no_result,omitempty"`
+}
+
+// publishBatch publishes items asynchronously, at most --window awaiting
+// acknowledgement, and stops at the first failure. Every item ends with an
+// ack, an error, or neither (not attempted).
+func (a *app) publishBatch(ctx context.Context, js jetstream.JetStream, topo jobs.Topology, spec jobSpec, sf *submitFlags, sub *nats.Subscription, items []*inputJob) error {
+	bar := a.newProgress(int64(len(items)), "publishing")
+	type flight struct {
+		item *inputJob
+		fut  jetstream.PubAckFuture
+	}
+	var queue []flight
+	failed := false
+	// settle records a future's outcome; without block it reports false
+	// for one still waiting.
+	settle := func(f flight, block bool) bool {
+		if block {
+			select {
+			case ack := <-f.fut.Ok():
+				f.item.ack = ack
+			case err := <-f.fut.Err():
+				f.item.err = err
+			}
+		} else {
+			select {
+			case ack := <-f.fut.Ok():
+				f.item.ack = ack
+			case err := <-f.fut.Err():
+				f.item.err = err
+			default:
+				return false
+			}
+		}
+		failed = failed || f.item.err != nil
+		bar.add(1)
+		return true
+	}
+	for _, it := range items {
+		for len(queue) > 0 && settle(queue[0], false) {
+			queue = queue[1:]
+		}
+		if failed || ctx.Err() != nil {
+			break
+		}
+		fut, err := js.PublishMsgAsync(it.msg)
+		// The window is full: wait for the oldest job's acknowledgement.
+		for errors.Is(err, jetstream.ErrTooManyStalledMsgs) && len(queue) > 0 {
+			settle(queue[0], true)
+			queue = queue[1:]
+			fut, err = js.PublishMsgAsync(it.msg)
+		}
+		if err != nil {
+			it.err = err
+			failed = true
+			break
+		}
+		queue = append(queue, flight{it, fut})
+	}
+	// Every job sent is settled before anything is reported, so that the
+	// accepted count is exact. The async ack timeout bounds this wait.
+	for _, f := range queue {
+		settle(f, true)
+	}
+	bar.done()
+
+	sum := batchSummary{Op: string(spec.op), Jobs: len(items), BatchID: sf.batchID}
+	stopped := -1
+	for i, it := range items {
+		switch {
+		case it.ack != nil:
+			sum.Accepted++
+			if it.ack.Duplicate {
+				sum.Duplicates++
+			}
+		case stopped < 0:
+			stopped = i
+		}
+	}
+	if !a.jsonOut || sub == nil {
+		a.reportAccepted(spec, items)
+	}
+	if stopped >= 0 {
+		return a.batchStopped(ctx, topo, spec, sf, items, stopped, sum)
+	}
+	if sub == nil {
+		if a.jsonOut {
+			return printJSON(a.env.Stdout, map[string]any{"summary": sum})
+		}
+		fmt.Fprintf(a.env.Stdout, "published %s: %d accepted (%d duplicates, already in the stream); batch id %s\n",
+			plural(sum.Jobs, string(spec.op)+" job", string(spec.op)+" jobs"), sum.Accepted, sum.Duplicates, sum.BatchID)
+		return nil
+	}
+	return a.waitMany(ctx, topo, spec, sf, sub, items, sum)
+}
+
+// reportAccepted prints a line per accepted job in JSON, and the duplicates
+// for a person.
+func (a *app) reportAccepted(spec jobSpec, items []*inputJob) {
+	shown := 0
+	for _, it := range items {
+		if it.ack == nil {
+			continue
+		}
+		if a.jsonOut {
+			_ = printJSON(a.env.Stdout, accepted{Line: it.line, JobID: it.id(), Op: string(spec.op), Subject: it.msg.Subject, Stream: it.ack.Stream, Seq: it.ack.Sequence, Duplicate: it.ack.Duplicate})
+			continue
+		}
+		if it.ack.Duplicate {
+			if shown++; shown <= maxListed {
+				fmt.Fprintf(a.env.Stderr, "line %d: job %s was already in stream %s (seq %d): not queued again\n", it.line, it.id(), it.ack.Stream, it.ack.Sequence)
+			}
+		}
+	}
+	if shown > maxListed {
+		fmt.Fprintf(a.env.Stderr, "... and %d more duplicates\n", shown-maxListed)
+	}
+}
+
+// batchStopped reports a batch that stopped at items[stopped]: how many
+// jobs were accepted, and how to continue.
+func (a *app) batchStopped(ctx context.Context, topo jobs.Topology, spec jobSpec, sf *submitFlags, items []*inputJob, stopped int, sum batchSummary) error {
+	it := items[stopped]
+	reason := "interrupted"
+	code := ExitInterrupted
+	if it.err != nil || ctx.Err() == nil {
+		code = ExitPartial
+		var err error
+		for _, x := range items[stopped:] {
+			if x.err != nil {
+				err = x.err
+				break
+			}
+		}
+		switch {
+		case err == nil:
+			reason = "stopped"
+		case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
+			reason = fmt.Sprintf("no JetStream stream stores %s (the worker creates the jobs stream %s when it starts: `go run ./cmd/worker`)", it.msg.Subject, topo.JobsStream)
+		case errors.Is(err, jetstream.ErrAsyncPublishTimeout):
+			reason = fmt.Sprintf("JetStream did not acknowledge a job within %s (it may or may not be stored)", sf.ackTimeout)
+		default:
+			reason = err.Error()
+		}
+		if sum.Accepted == 0 {
+			code = ExitUnavailable
+		}
+	}
+	later := sum.Accepted - stopped // accepted lines after the first one that was not
+	skip := it.line - 1
+	sum.StoppedLine, sum.ResumeSkip, sum.Error = it.line, &skip, reason
+	file := sf.file
+	if file == "-" {
+		file = "- (the same input)"
+	}
+	resume := fmt.Sprintf("publish %s --file %s --skip %d --batch-id %s", strings.ReplaceAll(string(spec.op), "_", "-"), file, skip, sf.batchID)
+	if sf.wait {
+		resume += " --wait"
+	}
+	msg := fmt.Sprintf("publishing stopped at line %d (job %s): %s.\n%d of %d jobs were accepted (confirmed by JetStream): every job before line %d",
+		it.line, it.id(), reason, sum.Accepted, sum.Jobs, it.line)
+	if later > 0 {
+		msg += fmt.Sprintf(", and %d after it", later)
+	}
+	msg += fmt.Sprintf(".\nTo continue: %s\n(jobs accepted already are sent again with the same ids and dropped as duplicates if you continue within %s)", resume, topo.DedupWindow)
+	if sf.wait {
+		msg += ".\nThe accepted jobs will run, but their results are not awaited"
+	}
+	if a.jsonOut {
+		_ = printJSON(a.env.Stdout, map[string]any{"summary": sum})
+	}
+	return exit(code, errors.New(msg))
+}
+
+// waitMany collects the results of a batch published with --wait.
+func (a *app) waitMany(ctx context.Context, topo jobs.Topology, spec jobSpec, sf *submitFlags, sub *nats.Subscription, items []*inputJob, sum batchSummary) error {
+	pending := map[string]*inputJob{}
+	for _, it := range items {
+		if it.ack != nil && !it.ack.Duplicate {
+			pending[it.id()] = it
+		}
+	}
+	bar := a.newProgress(int64(len(pending)), "waiting")
+	var succeeded, failed int
+	wctx, cancel := context.WithTimeout(ctx, sf.timeout)
+	defer cancel()
+	for len(pending) > 0 {
+		m, err := sub.NextMsgWithContext(wctx)
+		if err != nil {
+			break
+		}
+		r, ok := a.decodeReply(m)
+		if !ok || !r.final() || pending[r.JobID] == nil {
+			continue
+		}
+		delete(pending, r.JobID)
+		bar.add(1)
+		if r.Outcome == jobs.Succeeded {
+			succeeded++
+		} else {
+			failed++
+		}
+		if a.jsonOut {
+			if err := writeCompact(a.env.Stdout, m.Data); err != nil {
+				return err
+			}
+			continue
+		}
+		line := fmt.Sprintf("job %s: %s", r.JobID, r.Outcome)
+		if e := r.Error; e != nil {
+			line += fmt.Sprintf(" (%s): %s", e.Class, e.Message)
+		}
+		fmt.Fprintln(a.env.Stdout, line)
+		if len(r.Secret) > 0 {
+			printResult(a.env.Stdout, &r.Result)
+		}
+	}
+	bar.done()
+	noRes := len(pending)
+	sum.Succeeded, sum.Failed, sum.NoResult = &succeeded, &failed, &noRes
+	if a.jsonOut {
+		if err := printJSON(a.env.Stdout, map[string]any{"summary": sum}); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(a.env.Stdout, "%s: %d accepted (%d duplicates, not awaited), %d succeeded, %d failed, %d without a result; batch id %s\n",
+			plural(sum.Jobs, string(spec.op)+" job", string(spec.op)+" jobs"), sum.Accepted, sum.Duplicates, succeeded, failed, noRes, sum.BatchID)
+	}
+	if noRes > 0 {
+		var ids []string
+		for id := range pending {
+			if len(ids) == 10 {
+				ids = append(ids, "...")
+				break
+			}
+			ids = append(ids, id)
+		}
+		why := fmt.Sprintf("within %s", sf.timeout)
+		code := ExitTimeout
+		if ctx.Err() != nil {
+			why, code = "before the interrupt", ExitInterrupted
+		}
+		if failed > 0 {
+			code = ExitJobFailed
+		}
+		return exit(code, fmt.Errorf("%d jobs had no result %s (%s); they were accepted and may still run: successes are stored on %s, failures in the dead-letter queue (publish dlq list --op %s)",
+			noRes, why, strings.Join(ids, ", "), topo.Subjects.Result(spec.op), spec.op))
+	}
+	if failed > 0 {
+		return exit(ExitJobFailed, fmt.Errorf("%d of the jobs failed: they are in the dead-letter queue (publish dlq list --op %s)", failed, spec.op))
+	}
+	return nil
+}

@@ -1,0 +1,204 @@
+package publishcli_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/clerkjobs/clerkjobs/internal/embedded"
+	"github.com/clerkjobs/clerkjobs/internal/publishcli"
+	"github.com/clerkjobs/clerkjobs/jobs"
+)
+
+// harness is an embedded JetStream server with the default topology, and
+// the command line pointed at it through NATS_URL.
+type harness struct {
+	url  string
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	topo jobs.Topology
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	s, err := embedded.Start(embedded.Options{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Shutdown)
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo := jobs.DefaultTopology()
+	if _, err := topo.Ensure(t.Context(), js); err != nil {
+		t.Fatal(err)
+	}
+	return &harness{url: s.ClientURL(), nc: nc, js: js, topo: topo}
+}
+
+// result is one run of the command line.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\n--- stdout:\n%s--- stderr:\n%s", r.code, r.stdout, r.stderr)
+}
+
+// syncBuffer is a bytes.Buffer safe for the goroutines of a run.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// runOpts vary a run.
+type runOpts struct {
+	stdin string
+	tty   bool // stdin, stdout and stderr are terminals
+	env   map[string]string
+	ctx   context.Context
+}
+
+func (h *harness) run(t *testing.T, args ...string) result {
+	t.Helper()
+	return h.runWith(t, runOpts{}, args...)
+}
+
+func (h *harness) runWith(t *testing.T, o runOpts, args ...string) result {
+	t.Helper()
+	var out, errOut syncBuffer
+	env := map[string]string{"NATS_URL": h.url}
+	for k, v := range o.env {
+		env[k] = v
+	}
+	ctx := o.ctx
+	if ctx == nil {
+		ctx = t.Context()
+	}
+	code := publishcli.RunEnv(ctx, args, publishcli.Env{
+		Stdin:      strings.NewReader(o.stdin),
+		Stdout:     &out,
+		Stderr:     &errOut,
+		Getenv:     func(k string) string { return env[k] },
+		IsTerminal: func(any) bool { return o.tty },
+	})
+	return result{code: code, stdout: out.String(), stderr: errOut.String()}
+}
+
+// jobsMsgs returns every message in the jobs stream, oldest first.
+func (h *harness) jobsMsgs(t *testing.T) []*jetstream.RawStreamMsg {
+	t.Helper()
+	return h.streamMsgs(t, h.topo.JobsStream)
+}
+
+func (h *harness) streamMsgs(t *testing.T, stream string) []*jetstream.RawStreamMsg {
+	t.Helper()
+	s, err := h.js.Stream(t.Context(), stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*jetstream.RawStreamMsg
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := s.GetMsg(t.Context(), seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// letter describes a dead letter to seed.
+type letter struct {
+	op          jobs.Op
+	class       jobs.ErrorClass
+	code        string
+	jobID       string
+	body        string // default: a valid job of op
+	noRedaction bool   // store the body as is, even secrets (a buggy worker)
+}
+
+func validBody(op jobs.Op, jobID string) string {
+	switch op {
+	case jobs.OpList, jobs.OpCreate, jobs.OpRevokeAll:
+		return fmt.Sprintf(`{"job_id":%q,"user_id":"user_1"}`, jobID)
+	case jobs.OpToken:
+		return fmt.Sprintf(`{"job_id":%q,"session_id":"sess_1","reply_to":"_INBOX.gone"}`, jobID)
+	case jobs.OpRefresh:
+		return fmt.Sprintf(`{"job_id":%q,"session_id":"sess_1","reply_to":"_INBOX.gone","expired_token":"EXPIRED-SECRET","refresh_token":"REFRESH-SECRET","request_origin":"https://x"}`, jobID)
+	}
+	return fmt.Sprintf(`{"job_id":%q,"session_id":"sess_1"}`, jobID)
+}
+
+// seed stores dead letters the way the worker does; it returns their
+// sequences.
+func (h *harness) seed(t *testing.T, letters ...letter) []uint64 {
+	t.Helper()
+	var seqs []uint64
+	for _, l := range letters {
+		body := l.body
+		if body == "" {
+			body = validBody(l.op, l.jobID)
+		}
+		payload, redacted := []byte(body), []string(nil)
+		if !l.noRedaction {
+			payload, redacted = jobs.Redact(l.op, payload)
+		}
+		now := time.Now()
+		d := jobs.DeadLetter{
+			Subject: h.topo.Subjects.Job(l.op), StreamSeq: 7, JobID: l.jobID, Op: l.op,
+			Error:    jobs.ErrorInfo{Class: l.class, Message: "Clerk failed", ClerkCode: l.code, HTTPStatus: 503, TraceID: "trace-1"},
+			Attempts: 3, Deliveries: 2, FirstFailure: now, LastFailure: now, Worker: "w1",
+			History:  []jobs.Failure{{At: now, Error: "boom", Status: 503, Code: l.code}},
+			Redacted: redacted,
+		}
+		m := nats.NewMsg(h.topo.Subjects.DeadLetter(l.op))
+		m.Header = d.Header()
+		m.Data = payload
+		ack, err := h.js.PublishMsg(t.Context(), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, ack.Sequence)
+	}
+	return seqs
+}
+
+func (h *harness) dlqCount(t *testing.T) int {
+	t.Helper()
+	return len(h.streamMsgs(t, h.topo.DeadLetterStream))
+}

@@ -1,0 +1,332 @@
+package publishcli_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/clerkjobs/clerkjobs/internal/publishcli"
+	"github.com/clerkjobs/clerkjobs/jobs"
+)
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestSubmitEveryJobType publishes each job type from flags and checks the
+// stored message: subject, body, and Nats-Msg-Id equal to the job id.
+func TestSubmitEveryJobType(t *testing.T) {
+	h := newHarness(t)
+	expired := writeFile(t, "jwt", "EXPIRED-SECRET\n")
+	refresh := writeFile(t, "refresh", "REFRESH-SECRET")
+	headers := writeFile(t, "headers", `{"Cookie":"COOKIE-SECRET"}`)
+	tests := []struct {
+		name    string
+		args    []string
+		subject string
+		want    map[string]any
+	}{
+		{"list", []string{"list", "--user", "user_1", "--status", "active", "--limit", "100", "--paginated"}, "sessions.list",
+			map[string]any{"user_id": "user_1", "status": "active", "limit": 100.0, "paginated": true}},
+		{"list by client", []string{"list", "--client", "client_1", "--offset", "5"}, "sessions.list",
+			map[string]any{"client_id": "client_1", "offset": 5.0}},
+		{"create", []string{"create", "--user", "user_1", "--org", "org_1"}, "sessions.create",
+			map[string]any{"user_id": "user_1", "active_organization_id": "org_1"}},
+		{"get", []string{"get", "sess_1"}, "sessions.get", map[string]any{"session_id": "sess_1"}},
+		{"revoke positional", []string{"revoke", "sess_1"}, "sessions.revoke", map[string]any{"session_id": "sess_1"}},
+		{"revoke flag", []string{"revoke", "--session", "sess_2"}, "sessions.revoke", map[string]any{"session_id": "sess_2"}},
+		{"token", []string{"token", "sess_1", "--template", "hasura", "--expires-in", "5m", "--reply-to", "svc.inbox.1"}, "sessions.token.request",
+			map[string]any{"session_id": "sess_1", "template_name": "hasura", "expires_in_seconds": 300.0, "reply_to": "svc.inbox.1"}},
+		{"token seconds", []string{"token", "sess_1", "--expires-in", "60", "--reply-to", "svc.inbox.1"}, "sessions.token.request",
+			map[string]any{"session_id": "sess_1", "expires_in_seconds": 60.0, "reply_to": "svc.inbox.1"}},
+		{"refresh", []string{"refresh", "sess_1", "--origin", "https://app.example.com", "--expired-token-file", expired,
+			"--refresh-token-file", refresh, "--headers-file", headers, "--format", "cookie", "--reply-to", "svc.inbox.2"}, "sessions.refresh",
+			map[string]any{"session_id": "sess_1", "request_origin": "https://app.example.com", "expired_token": "EXPIRED-SECRET",
+				"refresh_token": "REFRESH-SECRET", "request_headers": map[string]any{"Cookie": "COOKIE-SECRET"}, "format": "cookie", "reply_to": "svc.inbox.2"}},
+		{"revoke-all", []string{"revoke-all", "--user", "user_1", "--except", "sess_a,sess_b", "--except", "sess_c"}, "sessions.revoke_all",
+			map[string]any{"user_id": "user_1", "except_session_ids": []any{"sess_a", "sess_b", "sess_c"}}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			jobID := fmt.Sprintf("job-%d", i)
+			r := h.run(t, append(tt.args, "--job-id", jobID, "--json")...)
+			if r.code != publishcli.ExitOK {
+				t.Fatalf("%v", r)
+			}
+			for _, secret := range []string{"EXPIRED-SECRET", "REFRESH-SECRET", "COOKIE-SECRET"} {
+				if strings.Contains(r.stdout+r.stderr, secret) {
+					t.Fatalf("output shows a secret: %v", r)
+				}
+			}
+			var acc struct {
+				JobID     string `json:"job_id"`
+				Subject   string `json:"subject"`
+				Stream    string `json:"stream"`
+				Seq       uint64 `json:"seq"`
+				Duplicate bool   `json:"duplicate"`
+			}
+			if err := json.Unmarshal([]byte(r.stdout), &acc); err != nil {
+				t.Fatalf("output is not JSON: %v", r)
+			}
+			if acc.JobID != jobID || acc.Subject != tt.subject || acc.Stream != "SESSION_JOBS" || acc.Duplicate {
+				t.Fatalf("printed %+v", acc)
+			}
+			s, _ := h.js.Stream(t.Context(), h.topo.JobsStream)
+			m, err := s.GetMsg(t.Context(), acc.Seq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Subject != tt.subject || m.Header.Get(jetstream.MsgIDHeader) != jobID {
+				t.Fatalf("stored on %s with headers %v", m.Subject, m.Header)
+			}
+			var body map[string]any
+			if err := json.Unmarshal(m.Data, &body); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]any{"job_id": jobID}
+			for k, v := range tt.want {
+				want[k] = v
+			}
+			if !reflect.DeepEqual(body, want) {
+				t.Fatalf("stored body %v, want %v", body, want)
+			}
+		})
+	}
+
+	// Human output names the job and the sequence; publishing the same
+	// job id again says duplicate.
+	r := h.run(t, "revoke", "sess_9", "--job-id", "again")
+	if r.code != 0 || !strings.Contains(r.stdout, "job again queued on sessions.revoke (stream SESSION_JOBS, seq") {
+		t.Fatalf("%v", r)
+	}
+	r = h.run(t, "revoke", "sess_9", "--job-id", "again")
+	if r.code != 0 || !strings.Contains(r.stdout, "already in stream SESSION_JOBS") {
+		t.Fatalf("%v", r)
+	}
+	// Without --job-id, a fresh id.
+	r = h.run(t, "revoke", "sess_9", "--json")
+	var acc struct {
+		JobID string `json:"job_id"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &acc); r.code != 0 || err != nil || len(acc.JobID) < 10 {
+		t.Fatalf("%v", r)
+	}
+}
+
+// TestSubmitFromFile reads one JSON body, from a file and from stdin,
+// pretty-printed over several lines.
+func TestSubmitFromFile(t *testing.T) {
+	h := newHarness(t)
+	body := "{\n  \"session_id\": \"sess_1\",\n  \"job_id\": \"from-file\"\n}\n"
+	r := h.run(t, "revoke", "--file", writeFile(t, "job.json", body))
+	if r.code != 0 || !strings.Contains(r.stdout, "job from-file queued") {
+		t.Fatalf("%v", r)
+	}
+	r = h.runWith(t, runOpts{stdin: `{"session_id":"sess_2"}`}, "get", "--file", "-", "--job-id", "from-stdin")
+	if r.code != 0 || !strings.Contains(r.stdout, "job from-stdin queued on sessions.get") {
+		t.Fatalf("%v", r)
+	}
+	msgs := h.jobsMsgs(t)
+	if len(msgs) != 2 || msgs[1].Header.Get(jetstream.MsgIDHeader) != "from-stdin" {
+		t.Fatalf("jobs stream: %d messages", len(msgs))
+	}
+}
+
+// TestSubmitInvalid checks that bad input is refused with exit status 2, a
+// message that names the field (and line), and nothing published.
+func TestSubmitInvalid(t *testing.T) {
+	h := newHarness(t)
+	batch := writeFile(t, "batch.ndjson", `{"session_id":"sess_1"}
+{"session_id":"nope"}
+
+{"session_id":"sess_3","colour":"red"}
+not json
+{"session_id":"sess_5"}
+`)
+	dups := writeFile(t, "dups.ndjson", `{"session_id":"sess_1","job_id":"a"}
+{"session_id":"sess_2","job_id":"a"}
+`)
+	tokens := writeFile(t, "tokens.ndjson", `{"session_id":"sess_1"}
+`)
+	withReply := writeFile(t, "reply.json", `{"session_id":"sess_1","reply_to":"svc.x"}`)
+	tests := []struct {
+		name  string
+		stdin string
+		args  []string
+		want  []string
+	}{
+		{"bad session", "", []string{"revoke", "sess-1"}, []string{"--session (or the SESSION argument)", "does not match pattern"}},
+		{"missing session", "", []string{"get"}, []string{"--session", "required field is missing"}},
+		{"list needs user or client", "", []string{"list", "--status", "active"}, []string{"invalid list job"}},
+		{"bad status", "", []string{"list", "--user", "user_1", "--status", "gone"}, []string{"--status"}},
+		{"limit too big", "", []string{"list", "--user", "user_1", "--limit", "501"}, []string{"--limit"}},
+		{"expires too short", "", []string{"token", "sess_1", "--expires-in", "5s", "--wait"}, []string{"--expires-in"}},
+		{"token without wait", "", []string{"token", "sess_1"}, []string{"add --wait"}},
+		{"refresh without wait", "", []string{"refresh", "sess_1"}, []string{"add --wait"}},
+		{"argument and flag disagree", "", []string{"revoke", "sess_1", "--session", "sess_2"}, []string{"disagree"}},
+		{"flags with file", "", []string{"revoke", "sess_1", "--file", batch}, []string{"cannot be combined with --file"}},
+		{"batch lines", "", []string{"revoke", "--file", batch}, []string{
+			"3 of 5 jobs in", "line 2: /session_id:", "line 4: /colour: unknown field", "line 5: body is not JSON", "nothing was published", "schemas/revoke.json"}},
+		{"duplicate ids", "", []string{"revoke", "--file", dups}, []string{"line 2:", `job_id "a" is also on line 1`}},
+		{"batch token without wait", "", []string{"token", "--file", tokens}, []string{"line 1: /reply_to: required field is missing", "use --wait"}},
+		{"wait and body reply_to", "", []string{"revoke", "--file", withReply, "--wait"}, []string{"sets reply_to", "--wait"}},
+		{"reply-to under prefix", "", []string{"revoke", "sess_1", "--reply-to", "sessions.mine"}, []string{"under the subject prefix"}},
+		{"job id in batch", "", []string{"revoke", "--file", batch, "--job-id", "x"}, []string{"--job-id names a single job"}},
+		{"empty stdin", "", []string{"revoke", "--file", "-"}, []string{"no jobs in standard input"}},
+		{"unknown flag", "", []string{"revoke", "sess_1", "--nope"}, []string{"unknown flag"}},
+		{"unknown command", "", []string{"revok"}, []string{"unknown command"}},
+		{"bad job id", "", []string{"revoke", "sess_1", "--job-id", "has space"}, []string{"job_id"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := h.runWith(t, runOpts{stdin: tt.stdin}, tt.args...)
+			if r.code != publishcli.ExitUsage {
+				t.Fatalf("want exit 2: %v", r)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("stderr lacks %q: %v", w, r)
+				}
+			}
+		})
+	}
+	if n := len(h.jobsMsgs(t)); n != 0 {
+		t.Fatalf("invalid input published %d jobs", n)
+	}
+}
+
+// TestBatch publishes NDJSON through a small window.
+func TestBatch(t *testing.T) {
+	h := newHarness(t)
+	const n = 300
+	var b strings.Builder
+	for i := range n {
+		if i == 10 {
+			b.WriteString("\n") // blank lines are skipped, and still counted
+		}
+		fmt.Fprintf(&b, `{"session_id":"sess_%d"}`+"\n", i)
+	}
+	file := writeFile(t, "batch.ndjson", b.String())
+	r := h.run(t, "revoke", "--file", file, "--window", "16", "--batch-id", "b1", "--json")
+	if r.code != 0 {
+		t.Fatalf("%v", r)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != n+1 || !strings.Contains(lines[n], `"accepted":300`) {
+		t.Fatalf("want %d job lines and a summary: %v", n, r)
+	}
+	msgs := h.jobsMsgs(t)
+	if len(msgs) != n {
+		t.Fatalf("jobs stream has %d messages, want %d", len(msgs), n)
+	}
+	// Job ids are <batch id>-<line>: line 12 is sess_10, after the blank.
+	ids := map[string]bool{}
+	for _, m := range msgs {
+		ids[m.Header.Get(jetstream.MsgIDHeader)] = true
+	}
+	if !ids["b1-1"] || !ids["b1-12"] || ids["b1-11"] || len(ids) != n {
+		t.Fatalf("job ids: %d distinct, b1-1 %v, b1-12 %v, b1-11 %v", len(ids), ids["b1-1"], ids["b1-12"], ids["b1-11"])
+	}
+	// The same batch again is deduplicated, and says so.
+	r = h.run(t, "revoke", "--file", file, "--batch-id", "b1")
+	if r.code != 0 || !strings.Contains(r.stdout, "300 accepted (300 duplicates") {
+		t.Fatalf("%v", r)
+	}
+	if n2 := len(h.jobsMsgs(t)); n2 != n {
+		t.Fatalf("jobs stream has %d messages after a duplicate batch", n2)
+	}
+}
+
+// TestBatchStops fills the jobs stream mid-batch: publishing stops, says
+// exactly how many were accepted and how to continue; continuing as told
+// completes the batch with every job exactly once.
+func TestBatchStops(t *testing.T) {
+	h := newHarness(t)
+	const n, room = 200, 120
+	cfg := h.topo.JobsStreamConfig()
+	cfg.MaxMsgs = room
+	if _, err := h.js.UpdateStream(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, `{"session_id":"sess_%d"}`+"\n", i)
+	}
+	file := writeFile(t, "batch.ndjson", b.String())
+	r := h.run(t, "revoke", "--file", file, "--window", "8")
+	if r.code != publishcli.ExitPartial {
+		t.Fatalf("want exit 5: %v", r)
+	}
+	want := fmt.Sprintf("%d of %d jobs were accepted", room, n)
+	resume := fmt.Sprintf("--skip %d --batch-id ", room)
+	if !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, resume) || !strings.Contains(r.stderr, fmt.Sprintf("stopped at line %d", room+1)) {
+		t.Fatalf("stderr lacks %q or %q: %v", want, resume, r)
+	}
+	if got := len(h.jobsMsgs(t)); got != room {
+		t.Fatalf("jobs stream has %d, want %d", got, room)
+	}
+	// The command it suggests, once there is room.
+	i := strings.Index(r.stderr, "To continue: publish ")
+	cmdline := strings.Fields(strings.SplitN(r.stderr[i+len("To continue: publish "):], "\n", 2)[0])
+	cfg.MaxMsgs = -1
+	if _, err := h.js.UpdateStream(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	r = h.run(t, cmdline...)
+	if r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("%d accepted", n-room)) {
+		t.Fatalf("continuing with %v: %v", cmdline, r)
+	}
+	seen := map[string]int{}
+	for _, m := range h.jobsMsgs(t) {
+		var body jobs.RevokeArgs
+		if err := json.Unmarshal(m.Data, &body); err != nil {
+			t.Fatal(err)
+		}
+		seen[body.SessionID]++
+	}
+	if len(seen) != n {
+		t.Fatalf("%d distinct jobs, want %d", len(seen), n)
+	}
+	for s, c := range seen {
+		if c != 1 {
+			t.Fatalf("%s published %d times", s, c)
+		}
+	}
+}
+
+func TestConnectionErrors(t *testing.T) {
+	h := newHarness(t)
+	r := h.runWith(t, runOpts{env: map[string]string{"NATS_URL": "nats://bob:s3cret@127.0.0.1:1"}}, "revoke", "sess_1")
+	if r.code != publishcli.ExitUnavailable || !strings.Contains(r.stderr, "127.0.0.1:1") || !strings.Contains(r.stderr, "go run ./cmd/worker") || strings.Contains(r.stderr, "s3cret") {
+		t.Fatalf("%v", r)
+	}
+	// --server wins over NATS_URL.
+	r = h.runWith(t, runOpts{env: map[string]string{"NATS_URL": "nats://127.0.0.1:1"}}, "revoke", "sess_1", "--server", h.url)
+	if r.code != 0 {
+		t.Fatalf("%v", r)
+	}
+	// A prefix no stream captures.
+	r = h.run(t, "revoke", "sess_1", "--prefix", "elsewhere")
+	if r.code != publishcli.ExitUnavailable || !strings.Contains(r.stderr, "no JetStream stream stores elsewhere.revoke") {
+		t.Fatalf("%v", r)
+	}
+	r = h.run(t, "dlq", "list", "--dlq-stream", "NOPE")
+	if r.code != publishcli.ExitUnavailable || !strings.Contains(r.stderr, "stream NOPE does not exist") {
+		t.Fatalf("%v", r)
+	}
+	r = h.run(t, "revoke", "sess_1", "--creds", "/does/not/exist")
+	if r.code != publishcli.ExitUsage || !strings.Contains(r.stderr, "credentials file") {
+		t.Fatalf("%v", r)
+	}
+}

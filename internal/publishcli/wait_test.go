@@ -1,0 +1,131 @@
+package publishcli_test
+
+import (
+	"encoding/json"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/clerkjobs/clerkjobs/internal/publishcli"
+	"github.com/clerkjobs/clerkjobs/jobs"
+)
+
+const fakeJWT = "eyJhbGciOiJSUzI1NiJ9.SECRET-TOKEN.sig"
+
+// fakeWorker answers jobs on their reply subjects the way the worker does,
+// so --wait can be tested without Clerk. It reads the jobs as any core
+// subscriber of the job subjects would; JetStream still stores them.
+// Sessions named sess_fail fail, sess_silent get no answer, revoke_all
+// sends progress updates first.
+func fakeWorker(t *testing.T, h *harness) {
+	t.Helper()
+	sub, err := h.nc.Subscribe("sessions.>", func(m *nats.Msg) {
+		op := h.topo.Subjects.OpOf(m.Subject)
+		if op == jobs.OpUnknown {
+			return
+		}
+		var body struct {
+			JobID     string `json:"job_id"`
+			ReplyTo   string `json:"reply_to"`
+			SessionID string `json:"session_id"`
+		}
+		if json.Unmarshal(m.Data, &body) != nil || body.ReplyTo == "" || body.SessionID == "sess_silent" {
+			return
+		}
+		r := jobs.Result{JobID: body.JobID, Op: op, Outcome: jobs.Succeeded, Attempts: 1, Deliveries: 1, FinishedAt: time.Now(), DurationMS: 12, Worker: "fake-1"}
+		switch {
+		case body.SessionID == "sess_fail":
+			r.Outcome = jobs.Failed
+			r.Error = &jobs.ErrorInfo{Class: jobs.ClassPermanent, Message: "session not found", HTTPStatus: 404, ClerkCode: "resource_not_found", TraceID: "tr-9"}
+		case op == jobs.OpToken:
+			r.Secret = json.RawMessage(`{"object":"token","jwt":"` + fakeJWT + `"}`)
+			r.SecretDelivered = true
+		case op == jobs.OpRevokeAll:
+			for i := range 3 {
+				p, _ := json.Marshal(jobs.Progress{JobID: body.JobID, Op: op, Outcome: jobs.InProgress, Done: i + 1, Total: 3,
+					Progress: jobs.RevokeAllSummary{UserID: "user_1", Revoked: i + 1}})
+				_ = h.nc.Publish(body.ReplyTo, p)
+			}
+			r.Result, _ = json.Marshal(jobs.RevokeAllSummary{UserID: "user_1", Revoked: 3, Excepted: 1, Passes: 1})
+		default:
+			r.Result = json.RawMessage(`{"object":"session","id":"` + body.SessionID + `","status":"revoked","user_id":"user_1"}`)
+		}
+		b, _ := json.Marshal(r)
+		_ = h.nc.Publish(body.ReplyTo, b)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	if err := h.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWait(t *testing.T) {
+	h := newHarness(t)
+	fakeWorker(t, h)
+
+	// A token is printed on stdout only.
+	r := h.run(t, "token", "sess_1", "--wait")
+	if r.code != 0 || !matches(r.stdout, `token\s+`+regexp.QuoteMeta(fakeJWT)) || strings.Contains(r.stderr, "SECRET-TOKEN") || !strings.Contains(r.stderr, "queued on sessions.token.request") {
+		t.Fatalf("%v", r)
+	}
+	r = h.run(t, "token", "sess_1", "--wait", "--json", "--job-id", "tok-1")
+	var res jobs.Result
+	if err := json.Unmarshal([]byte(r.stdout), &res); r.code != 0 || err != nil || res.JobID != "tok-1" || !strings.Contains(string(res.Secret), fakeJWT) {
+		t.Fatalf("%v", r)
+	}
+	// The stored job carries the private inbox as reply_to.
+	msgs := h.jobsMsgs(t)
+	var stored jobs.TokenArgs
+	if err := json.Unmarshal(msgs[len(msgs)-1].Data, &stored); err != nil || !strings.HasPrefix(stored.ReplyTo, "_INBOX.") {
+		t.Fatalf("stored job %s", msgs[len(msgs)-1].Data)
+	}
+
+	r = h.run(t, "revoke", "sess_1", "--wait")
+	if r.code != 0 || !matches(r.stdout, `outcome\s+succeeded`) || !strings.Contains(r.stdout, "sess_1  revoked  user user_1") {
+		t.Fatalf("%v", r)
+	}
+
+	// A failed job: exit 1, the error and where to look.
+	r = h.run(t, "revoke", "sess_fail", "--wait", "--job-id", "will-fail")
+	if r.code != publishcli.ExitJobFailed || !strings.Contains(r.stdout, "permanent: session not found") ||
+		!strings.Contains(r.stdout, "HTTP 404 resource_not_found") || !strings.Contains(r.stdout, "publish dlq list --job-id will-fail") {
+		t.Fatalf("%v", r)
+	}
+
+	// No answer: exit 3, and what became of the job.
+	r = h.run(t, "revoke", "sess_silent", "--wait", "--timeout", "300ms", "--job-id", "slow")
+	if r.code != publishcli.ExitTimeout || !strings.Contains(r.stderr, "no result within 300ms") || !strings.Contains(r.stderr, "job slow was accepted (stream SESSION_JOBS, seq") {
+		t.Fatalf("%v", r)
+	}
+
+	// revoke-all: progress updates, then the result.
+	r = h.run(t, "revoke-all", "--user", "user_1", "--except", "sess_keep", "--wait")
+	if r.code != 0 || !strings.Contains(r.stderr, "progress: 3/3") || !matches(r.stdout, `revoked\s+3 sessions of user_1 \(0 had ended already, 1 kept as asked\)`) {
+		t.Fatalf("%v", r)
+	}
+	r = h.runWith(t, runOpts{tty: true}, "revoke-all", "--user", "user_1", "--wait")
+	if r.code != 0 || !matches(r.stdout, `outcome\s+succeeded`) {
+		t.Fatalf("%v", r)
+	}
+
+	// A batch with --wait: a result per job, then a summary.
+	file := writeFile(t, "tokens.ndjson", "{\"session_id\":\"sess_1\"}\n{\"session_id\":\"sess_2\"}\n{\"session_id\":\"sess_fail\"}\n")
+	r = h.run(t, "token", "--file", file, "--wait", "--json")
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if r.code != publishcli.ExitJobFailed || len(lines) != 4 || strings.Count(r.stdout, fakeJWT) != 2 || !strings.Contains(lines[3], `"succeeded":2,"failed":1,"no_result":0`) {
+		t.Fatalf("%v", r)
+	}
+	file = writeFile(t, "revokes.ndjson", "{\"session_id\":\"sess_1\"}\n{\"session_id\":\"sess_silent\"}\n")
+	r = h.run(t, "revoke", "--file", file, "--wait", "--timeout", "300ms")
+	if r.code != publishcli.ExitTimeout || !strings.Contains(r.stdout, "1 succeeded, 0 failed, 1 without a result") {
+		t.Fatalf("%v", r)
+	}
+}
+
+func matches(s, pattern string) bool { return regexp.MustCompile(pattern).MatchString(s) }

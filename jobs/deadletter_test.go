@@ -1,0 +1,543 @@
+package jobs
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/nats-io/nats.go"
+)
+
+// maxHeaderValue is the bound the package promises for a person-readable
+// header value (oneLine's limit).
+const maxHeaderValue = 1024
+
+var allDeadLetterHeaders = []string{
+	HeaderSubject, HeaderStreamSeq, HeaderJobID, HeaderOp, HeaderClass, HeaderError, HeaderHTTPStatus,
+	HeaderClerkCode, HeaderClerkMessage, HeaderTraceID, HeaderField, HeaderAttempts, HeaderDeliveries,
+	HeaderFirstFailure, HeaderLastFailure, HeaderWorker, HeaderHistory, HeaderRedacted, HeaderReplays,
+}
+
+func fullDeadLetter() DeadLetter {
+	cet := time.FixedZone("CET", 3600)
+	first := time.Date(2026, 3, 1, 10, 0, 0, 123456789, cet)
+	return DeadLetter{
+		Subject:   "sessions.refresh",
+		StreamSeq: 1<<64 - 1,
+		JobID:     "job-1:a@b/c",
+		Op:        OpRefresh,
+		Error: ErrorInfo{
+			Class: ClassExhausted, Message: "clerk: 503 service unavailable after 4 attempts", HTTPStatus: 503,
+			ClerkCode: "service_unavailable", ClerkMessage: "Please try again later.", TraceID: "trace-abc123", Field: "/session_id",
+		},
+		Attempts:     12,
+		Deliveries:   5,
+		FirstFailure: first,
+		LastFailure:  first.Add(90*time.Second + 1),
+		Worker:       "worker-7@host-a",
+		History: []Failure{
+			{At: first, Error: "timeout", TraceID: "t1"},
+			{At: first.Add(time.Second), Error: "clerk 503", Status: 503, Code: "service_unavailable", TraceID: "t2"},
+			{At: first.Add(2 * time.Second).In(time.UTC), Error: `quote " and \ backslash, <html> & ünïcode`, Status: 502},
+		},
+		Redacted: []string{"expired_token", "refresh_token", "request_headers"},
+		Replays:  3,
+	}
+}
+
+// diffDeadLetter compares two dead letters, times with Equal.
+func diffDeadLetter(got, want DeadLetter) string {
+	var diffs []string
+	if !got.FirstFailure.Equal(want.FirstFailure) {
+		diffs = append(diffs, fmt.Sprintf("FirstFailure %v, want %v", got.FirstFailure, want.FirstFailure))
+	}
+	if !got.LastFailure.Equal(want.LastFailure) {
+		diffs = append(diffs, fmt.Sprintf("LastFailure %v, want %v", got.LastFailure, want.LastFailure))
+	}
+	if len(got.History) != len(want.History) {
+		diffs = append(diffs, fmt.Sprintf("History has %d entries, want %d", len(got.History), len(want.History)))
+	} else {
+		for i := range got.History {
+			g, w := got.History[i], want.History[i]
+			if !g.At.Equal(w.At) {
+				diffs = append(diffs, fmt.Sprintf("History[%d].At %v, want %v", i, g.At, w.At))
+			}
+			g.At, w.At = time.Time{}, time.Time{}
+			if g != w {
+				diffs = append(diffs, fmt.Sprintf("History[%d] %+v, want %+v", i, g, w))
+			}
+		}
+	}
+	got.FirstFailure, got.LastFailure, got.History = time.Time{}, time.Time{}, nil
+	want.FirstFailure, want.LastFailure, want.History = time.Time{}, time.Time{}, nil
+	if !reflect.DeepEqual(got, want) {
+		diffs = append(diffs, fmt.Sprintf("\n got  %+v\n want %+v", got, want))
+	}
+	return strings.Join(diffs, "; ")
+}
+
+func TestDeadLetterRoundTrip(t *testing.T) {
+	want := fullDeadLetter()
+	h := want.Header()
+	for _, k := range allDeadLetterHeaders {
+		if h.Get(k) == "" {
+			t.Errorf("Header() of a fully populated dead letter has no %s", k)
+		}
+	}
+	if got := h.Get(HeaderFirstFailure); got != "2026-03-01T09:00:00.123456789Z" {
+		t.Errorf("%s = %q, want RFC 3339 with nanoseconds in UTC", HeaderFirstFailure, got)
+	}
+	if got := h.Get(HeaderRedacted); got != "expired_token,refresh_token,request_headers" {
+		t.Errorf("%s = %q", HeaderRedacted, got)
+	}
+	got, err := ParseDeadLetter(h)
+	if err != nil {
+		t.Fatalf("ParseDeadLetter(Header()): %v", err)
+	}
+	if d := diffDeadLetter(got, want); d != "" {
+		t.Error(d)
+	}
+	if got.Replayable() {
+		t.Error("a dead letter with redacted fields is Replayable")
+	}
+}
+
+// A minimal dead letter, as the worker writes for an invalid message on an
+// unknown subject, round-trips too: optional headers stay absent.
+func TestDeadLetterMinimalRoundTrip(t *testing.T) {
+	want := DeadLetter{Subject: "sessions.revok", Op: OpUnknown, Error: ErrorInfo{Class: ClassInvalid, Message: "invalid unknown job"}}
+	h := want.Header()
+	for _, k := range []string{HeaderJobID, HeaderHTTPStatus, HeaderClerkCode, HeaderFirstFailure, HeaderHistory, HeaderRedacted, HeaderReplays, HeaderWorker} {
+		if v, ok := h[k]; ok {
+			t.Errorf("Header() sets %s = %q for a zero value", k, v)
+		}
+	}
+	got, err := ParseDeadLetter(h)
+	if err != nil {
+		t.Fatalf("ParseDeadLetter: %v", err)
+	}
+	if d := diffDeadLetter(got, want); d != "" {
+		t.Error(d)
+	}
+	if !got.Replayable() {
+		t.Error("a dead letter without redactions is not Replayable")
+	}
+	delete(h, HeaderOp)
+	if got, err := ParseDeadLetter(h); err != nil || got.Op != OpUnknown {
+		t.Errorf("without %s: Op = %q, %v; want unknown", HeaderOp, got.Op, err)
+	}
+}
+
+// Over a real connection the headers survive the wire format too.
+func TestDeadLetterHeadersOverNATS(t *testing.T) {
+	js := startJetStream(t)
+	nc := js.Conn()
+	sub, err := nc.SubscribeSync("test.dlq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fullDeadLetter()
+	want.Error.Message = "line one\nline two\r\nline three"
+	m := nats.NewMsg("test.dlq")
+	m.Header = want.Header()
+	m.Data = []byte(`{"session_id":"sess_1"}`)
+	if err := nc.PublishMsg(m); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := sub.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseDeadLetter(msg.Header)
+	if err != nil {
+		t.Fatalf("ParseDeadLetter(received headers): %v", err)
+	}
+	want.Error.Message = "line one line two  line three"
+	if d := diffDeadLetter(got, want); d != "" {
+		t.Error(d)
+	}
+}
+
+func TestDeadLetterHeaderValuesAreSingleLine(t *testing.T) {
+	d := fullDeadLetter()
+	d.Error.Message = "first line\nsecond line\r\nthird\rfourth"
+	d.Error.ClerkMessage = "a\nb"
+	d.Worker = "w\r\n1"
+	d.JobID = "j\n1"
+	d.History = append(d.History, Failure{At: time.Now(), Error: "multi\nline\r\nerror"})
+	h := d.Header()
+	for k, vs := range h {
+		if len(vs) != 1 {
+			t.Errorf("header %s has %d values", k, len(vs))
+		}
+		for _, v := range vs {
+			if strings.ContainsAny(v, "\r\n") {
+				t.Errorf("header %s = %q spans lines", k, v)
+			}
+		}
+	}
+	if got, want := h.Get(HeaderError), "first line second line  third fourth"; got != want {
+		t.Errorf("%s = %q, want %q", HeaderError, got, want)
+	}
+	got, err := ParseDeadLetter(h)
+	if err != nil {
+		t.Fatalf("ParseDeadLetter: %v", err)
+	}
+	// The history is JSON: its newlines are escaped, not lost.
+	if last := got.History[len(got.History)-1]; last.Error != "multi\nline\r\nerror" {
+		t.Errorf("history error = %q, want the original with its newlines", last.Error)
+	}
+}
+
+func TestDeadLetterLongValuesAreBounded(t *testing.T) {
+	tests := []struct {
+		name string
+		msg  string
+	}{
+		{"ascii", strings.Repeat("x", 10000)},
+		{"two-byte runes", strings.Repeat("é", 3000)},
+		{"three-byte runes", strings.Repeat("€", 3000)},
+		{"four-byte runes", strings.Repeat("😀", 3000)},
+		{"mixed, newlines", strings.Repeat("a€\n", 2000)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := fullDeadLetter()
+			d.Error.Message = tt.msg
+			d.Error.ClerkMessage = tt.msg
+			d.Worker = tt.msg
+			h := d.Header()
+			for _, k := range []string{HeaderError, HeaderClerkMessage, HeaderWorker} {
+				v := h.Get(k)
+				if len(v) > maxHeaderValue {
+					t.Errorf("%s is %d bytes, want at most %d", k, len(v), maxHeaderValue)
+				}
+				if len(v) < maxHeaderValue-utf8.UTFMax {
+					t.Errorf("%s is %d bytes: cut more than needed", k, len(v))
+				}
+				if !utf8.ValidString(v) {
+					t.Errorf("%s is cut inside a character: ends %q", k, v[len(v)-4:])
+				}
+				if want := strings.NewReplacer("\r", " ", "\n", " ").Replace(tt.msg); !strings.HasPrefix(want, v) {
+					t.Errorf("%s is not a prefix of the one-line message", k)
+				}
+			}
+			got, err := ParseDeadLetter(h)
+			if err != nil {
+				t.Fatalf("ParseDeadLetter: %v", err)
+			}
+			if got.Error.Message != h.Get(HeaderError) {
+				t.Errorf("parsed message differs from the header")
+			}
+		})
+	}
+}
+
+// A realistic history (MaxHistory failures with Clerk's error messages)
+// is larger than one header value may be; it must still parse back, with
+// the most recent failures kept.
+func TestDeadLetterLongHistory(t *testing.T) {
+	base := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	tests := []struct {
+		name   string
+		n      int
+		errLen int
+	}{
+		{"ten typical failures", MaxHistory, 150},
+		{"ten long failures", MaxHistory, 2000},
+		{"one huge failure", 1, 100000},
+		{"one failure of escaped characters", 1, 3000},
+		{"more than MaxHistory long failures", 25, 500},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := fullDeadLetter()
+			d.History = nil
+			for i := range tt.n {
+				msg := fmt.Sprintf("attempt %d: ", i) + strings.Repeat("clerk said no. ", tt.errLen/15+1)
+				if strings.Contains(tt.name, "escaped") {
+					msg = strings.Repeat("\x01<", tt.errLen/2)
+				}
+				d.History = append(d.History, Failure{At: base.Add(time.Duration(i) * time.Second), Error: msg, Status: 503,
+					Code: "service_unavailable", TraceID: fmt.Sprintf("trace-%d", i)})
+			}
+			h := d.Header()
+			v := h.Get(HeaderHistory)
+			if v == "" {
+				t.Fatalf("no %s header", HeaderHistory)
+			}
+			if strings.ContainsAny(v, "\r\n") {
+				t.Errorf("%s spans lines", HeaderHistory)
+			}
+			if len(v) > 8<<10 {
+				t.Errorf("%s is %d bytes: unbounded", HeaderHistory, len(v))
+			}
+			got, err := ParseDeadLetter(h)
+			if err != nil {
+				t.Fatalf("ParseDeadLetter: %v (history header of %d bytes)", err, len(v))
+			}
+			if len(got.History) == 0 || len(got.History) > MaxHistory {
+				t.Fatalf("parsed %d failures, want 1 to %d", len(got.History), MaxHistory)
+			}
+			// The kept failures are the most recent ones, in order, each
+			// a prefix of the original.
+			off := len(d.History) - len(got.History)
+			for i, f := range got.History {
+				w := d.History[off+i]
+				if !f.At.Equal(w.At) || f.Status != w.Status || f.Code != w.Code || f.TraceID != w.TraceID {
+					t.Errorf("History[%d] = %+v, want failure %d %+v", i, f, off+i, w)
+				}
+				if !strings.HasPrefix(w.Error, f.Error) || f.Error == "" {
+					t.Errorf("History[%d].Error (%d bytes) is not a non-empty prefix of the original", i, len(f.Error))
+				}
+			}
+		})
+	}
+}
+
+func TestDeadLetterHistoryKeepsLastMaxHistory(t *testing.T) {
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, n := range []int{1, MaxHistory - 1, MaxHistory, MaxHistory + 1, 3 * MaxHistory} {
+		d := fullDeadLetter()
+		d.History = nil
+		for i := range n {
+			d.History = append(d.History, Failure{At: base.Add(time.Duration(i) * time.Minute), Error: fmt.Sprintf("f%d", i)})
+		}
+		got, err := ParseDeadLetter(d.Header())
+		if err != nil {
+			t.Fatalf("%d failures: %v", n, err)
+		}
+		want := min(n, MaxHistory)
+		if len(got.History) != want {
+			t.Fatalf("%d failures: kept %d, want %d", n, len(got.History), want)
+		}
+		for i, f := range got.History {
+			if w := fmt.Sprintf("f%d", n-want+i); f.Error != w {
+				t.Errorf("%d failures: History[%d] = %q, want %q (the newest kept, in order)", n, i, f.Error, w)
+			}
+		}
+		if len(d.History) != n {
+			t.Errorf("Header() changed the caller's History")
+		}
+	}
+}
+
+func TestParseDeadLetterMalformed(t *testing.T) {
+	tests := []struct {
+		header, value string
+	}{
+		{HeaderStreamSeq, "x"},
+		{HeaderStreamSeq, "-1"},
+		{HeaderStreamSeq, "18446744073709551616"},
+		{HeaderHTTPStatus, "abc"},
+		{HeaderHTTPStatus, "-5"},
+		{HeaderAttempts, "1.5"},
+		{HeaderAttempts, "-1"},
+		{HeaderDeliveries, "many"},
+		{HeaderDeliveries, " 3"},
+		{HeaderReplays, "-1"},
+		{HeaderReplays, "0x10"},
+		{HeaderFirstFailure, "yesterday"},
+		{HeaderFirstFailure, "2026-01-02 03:04:05"},
+		{HeaderLastFailure, "2026-13-01T00:00:00Z"},
+		{HeaderLastFailure, "1767225600"},
+		{HeaderHistory, "not json"},
+		{HeaderHistory, `[{"at":"not a time","error":"x"}]`},
+		{HeaderHistory, `{"at":"2026-01-01T00:00:00Z"}`},
+		{HeaderHistory, `[{"at":"2026-01-01T00:00:00Z","error":"x"`},
+		{HeaderClass, "transient"},
+		{HeaderClass, "INVALID"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.header+"="+tt.value, func(t *testing.T) {
+			h := fullDeadLetter().Header()
+			h.Set(tt.header, tt.value)
+			got, err := ParseDeadLetter(h)
+			if err == nil {
+				t.Fatalf("ParseDeadLetter accepted %s: %q", tt.header, tt.value)
+			}
+			if errors.Is(err, ErrNotDeadLetter) {
+				t.Errorf("malformed %s reported as not a dead letter", tt.header)
+			}
+			if !strings.Contains(err.Error(), tt.header) {
+				t.Errorf("error %q does not name header %s", err, tt.header)
+			}
+			// The rest is still read: a tool can show what it has.
+			if got.Subject != "sessions.refresh" || got.JobID != "job-1:a@b/c" {
+				t.Errorf("other headers lost: %+v", got)
+			}
+		})
+	}
+	// Several bad headers are all reported.
+	h := fullDeadLetter().Header()
+	h.Set(HeaderAttempts, "x")
+	h.Set(HeaderLastFailure, "y")
+	_, err := ParseDeadLetter(h)
+	if err == nil || !strings.Contains(err.Error(), HeaderAttempts) || !strings.Contains(err.Error(), HeaderLastFailure) {
+		t.Errorf("two bad headers: err = %v, want both named", err)
+	}
+}
+
+func TestParseDeadLetterNotADeadLetter(t *testing.T) {
+	full := fullDeadLetter().Header()
+	without := func(keys ...string) nats.Header {
+		h := nats.Header{}
+		for k, v := range full {
+			h[k] = slices.Clone(v)
+		}
+		for _, k := range keys {
+			delete(h, k)
+		}
+		return h
+	}
+	for name, h := range map[string]nats.Header{
+		"nil":            nil,
+		"empty":          {},
+		"a job's header": {"Nats-Msg-Id": {"job-1"}},
+		"no subject":     without(HeaderSubject),
+		"no class":       without(HeaderClass),
+		"neither":        without(HeaderSubject, HeaderClass),
+		"empty subject":  func() nats.Header { h := without(); h.Set(HeaderSubject, ""); return h }(),
+	} {
+		if _, err := ParseDeadLetter(h); !errors.Is(err, ErrNotDeadLetter) {
+			t.Errorf("%s: ParseDeadLetter err = %v, want ErrNotDeadLetter", name, err)
+		}
+	}
+	// Optional headers may all be missing.
+	if _, err := ParseDeadLetter(without(HeaderStreamSeq, HeaderJobID, HeaderOp, HeaderError, HeaderHTTPStatus,
+		HeaderClerkCode, HeaderClerkMessage, HeaderTraceID, HeaderField, HeaderAttempts, HeaderDeliveries,
+		HeaderFirstFailure, HeaderLastFailure, HeaderWorker, HeaderHistory, HeaderRedacted, HeaderReplays)); err != nil {
+		t.Errorf("only the required headers: %v", err)
+	}
+}
+
+func TestParseDeadLetterEveryClass(t *testing.T) {
+	for _, c := range ErrorClasses() {
+		d := fullDeadLetter()
+		d.Error.Class = c
+		got, err := ParseDeadLetter(d.Header())
+		if err != nil || got.Error.Class != c {
+			t.Errorf("class %s: got %q, %v", c, got.Error.Class, err)
+		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	refresh := []byte(`{"session_id":"sess_1","reply_to":"_INBOX.r","expired_token":"eyJ.SECRET1","refresh_token":"SECRET2","request_origin":"https://app","request_headers":{"Cookie":["SECRET3"]},"job_id":"j1"}`)
+	tests := []struct {
+		name         string
+		op           Op
+		payload      []byte
+		wantRedacted []string
+		kept         bool              // payload kept byte for byte
+		dropped      bool              // payload dropped whole
+		wantFields   map[string]string // fields the output keeps, as raw JSON
+	}{
+		{name: "refresh job", op: OpRefresh, payload: refresh,
+			wantRedacted: []string{"expired_token", "refresh_token", "request_headers"},
+			wantFields: map[string]string{"session_id": `"sess_1"`, "reply_to": `"_INBOX.r"`, "request_origin": `"https://app"`, "job_id": `"j1"`,
+				"expired_token": `"[REDACTED]"`, "refresh_token": `"[REDACTED]"`, "request_headers": `"[REDACTED]"`}},
+		{name: "refresh job with one secret", op: OpRefresh, payload: []byte(`{"session_id":"sess_1","refresh_token":"SECRET2"}`),
+			wantRedacted: []string{"refresh_token"},
+			wantFields:   map[string]string{"session_id": `"sess_1"`, "refresh_token": `"[REDACTED]"`}},
+		{name: "refresh job with null headers", op: OpRefresh, payload: []byte(`{"request_headers":null}`),
+			wantRedacted: []string{"request_headers"}, wantFields: map[string]string{"request_headers": `"[REDACTED]"`}},
+		{name: "revoke job", op: OpRevoke, payload: []byte("{ \"session_id\" : \"sess_123\",\n \"job_id\":\"j\" }"), kept: true},
+		{name: "revoke README body", op: OpRevoke, payload: []byte(`{"session_id":"sess_123"}`), kept: true},
+		{name: "token job", op: OpToken, payload: []byte(`{"session_id":"sess_1","reply_to":"_INBOX.x"}`), kept: true},
+		{name: "refresh job without secrets", op: OpRefresh, payload: []byte(`{"session_id":"sess_1"}`), kept: true},
+		{name: "non-JSON revoke", op: OpRevoke, payload: []byte("session_id=sess_1\x00\xff"), kept: true},
+		{name: "empty revoke", op: OpRevoke, payload: []byte{}, kept: true},
+		{name: "non-JSON refresh", op: OpRefresh, payload: []byte(`refresh_token=SECRET2`), wantRedacted: []string{"body"}, dropped: true},
+		{name: "truncated refresh", op: OpRefresh, payload: refresh[:len(refresh)-1], wantRedacted: []string{"body"}, dropped: true},
+		{name: "refresh array", op: OpRefresh, payload: []byte(`["SECRET2"]`), wantRedacted: []string{"body"}, dropped: true},
+		{name: "refresh string", op: OpRefresh, payload: []byte(`"SECRET2"`), wantRedacted: []string{"body"}, dropped: true},
+		{name: "empty refresh", op: OpRefresh, payload: []byte{}, wantRedacted: []string{"body"}, dropped: true},
+		{name: "secrets sent to the revoke subject", op: OpRevoke, payload: []byte(`{"session_id":"sess_1","refresh_token":"SECRET2","expired_token":"SECRET1"}`),
+			wantRedacted: []string{"expired_token", "refresh_token"},
+			wantFields:   map[string]string{"session_id": `"sess_1"`, "refresh_token": `"[REDACTED]"`, "expired_token": `"[REDACTED]"`}},
+		{name: "secrets on an unknown subject", op: OpUnknown, payload: []byte(`{"request_headers":{"Authorization":"Bearer SECRET3"}}`),
+			wantRedacted: []string{"request_headers"}, wantFields: map[string]string{"request_headers": `"[REDACTED]"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			orig := bytes.Clone(tt.payload)
+			out, redacted := Redact(tt.op, tt.payload)
+			if !bytes.Equal(tt.payload, orig) {
+				t.Error("Redact modified its input")
+			}
+			if !slices.Equal(redacted, tt.wantRedacted) {
+				t.Errorf("redacted = %q, want %q", redacted, tt.wantRedacted)
+			}
+			for _, s := range []string{"SECRET1", "SECRET2", "SECRET3"} {
+				if len(tt.wantRedacted) > 0 && bytes.Contains(out, []byte(s)) {
+					t.Errorf("output still holds %s: %s", s, out)
+				}
+			}
+			if (DeadLetter{Redacted: redacted}).Replayable() != (len(tt.wantRedacted) == 0) {
+				t.Errorf("Replayable() = %v with redacted %q", !(len(tt.wantRedacted) == 0), redacted)
+			}
+			switch {
+			case tt.kept:
+				if !bytes.Equal(out, tt.payload) {
+					t.Errorf("payload not kept byte for byte:\n got  %q\n want %q", out, tt.payload)
+				}
+			case tt.dropped:
+				if len(out) != 0 {
+					t.Errorf("payload not dropped: %q", out)
+				}
+			default:
+				var got map[string]json.RawMessage
+				if err := json.Unmarshal(out, &got); err != nil {
+					t.Fatalf("redacted output is not a JSON object: %v: %s", err, out)
+				}
+				if len(got) != len(tt.wantFields) {
+					t.Errorf("output has fields %v, want %v", got, tt.wantFields)
+				}
+				for k, v := range tt.wantFields {
+					if string(got[k]) != v {
+						t.Errorf("field %s = %s, want %s", k, got[k], v)
+					}
+				}
+			}
+		})
+	}
+}
+
+// A redacted refresh job still decodes as JSON with its non-secret fields,
+// so an operator can see which session it was about; its header says what
+// was removed and that it cannot be replayed.
+func TestRedactedDeadLetter(t *testing.T) {
+	body, err := Encode(fullArgs()[OpRefresh])
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, redacted := Redact(OpRefresh, body)
+	d := fullDeadLetter()
+	d.Redacted = redacted
+	got, err := ParseDeadLetter(d.Header())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Redacted, []string{"expired_token", "refresh_token", "request_headers"}) || got.Replayable() {
+		t.Errorf("parsed Redacted = %q, Replayable = %v", got.Redacted, got.Replayable())
+	}
+	var r struct {
+		SessionID    string `json:"session_id"`
+		ExpiredToken string `json:"expired_token"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.SessionID != "sess_1" || r.ExpiredToken != RedactedValue || r.RefreshToken != RedactedValue {
+		t.Errorf("redacted body = %s", out)
+	}
+}

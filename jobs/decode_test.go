@@ -1,0 +1,295 @@
+package jobs
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/clerkjobs/clerkjobs/clerkapi"
+)
+
+func TestDecodeValid(t *testing.T) {
+	tests := []struct {
+		name string
+		op   Op
+		body string
+		want Args
+	}{
+		{"list by user", OpList, `{"user_id":"user_2abc"}`,
+			&ListArgs{UserID: "user_2abc"}},
+		{"list by client", OpList, `{"client_id":"client_9"}`,
+			&ListArgs{ClientID: "client_9"}},
+		{"list every field", OpList,
+			`{"job_id":"j-1","reply_to":"_INBOX.a.b","user_id":"user_1","client_id":"client_2","status":"revoked","limit":500,"offset":20,"paginated":true}`,
+			&ListArgs{Common: Common{JobID: "j-1", ReplyTo: "_INBOX.a.b"}, UserID: "user_1", ClientID: "client_2", Status: clerkapi.StatusRevoked, Limit: 500, Offset: 20, Paginated: true}},
+		{"list smallest limit", OpList, `{"user_id":"user_1","limit":1,"offset":0}`,
+			&ListArgs{UserID: "user_1", Limit: 1}},
+		{"create", OpCreate, `{"user_id":"user_2abc"}`,
+			&CreateArgs{UserID: "user_2abc"}},
+		{"create with organization", OpCreate, `{"user_id":"user_1","active_organization_id":"org_7","job_id":"c:1@x/y"}`,
+			&CreateArgs{Common: Common{JobID: "c:1@x/y"}, UserID: "user_1", ActiveOrganizationID: "org_7"}},
+		{"get", OpGet, `{"session_id":"sess_2abc","reply_to":"replies"}`,
+			&GetArgs{Common: Common{ReplyTo: "replies"}, SessionID: "sess_2abc"}},
+		{"refresh", OpRefresh,
+			`{"session_id":"sess_1","reply_to":"_INBOX.r","expired_token":"eyJ.old","refresh_token":"rt_1","request_origin":"https://app.example.com"}`,
+			&RefreshArgs{Common: Common{ReplyTo: "_INBOX.r"}, SessionID: "sess_1", ExpiredToken: "eyJ.old", RefreshToken: "rt_1", RequestOrigin: "https://app.example.com"}},
+		{"refresh every field", OpRefresh,
+			`{"session_id":"sess_1","reply_to":"_INBOX.r","expired_token":"e","refresh_token":"r","request_origin":"o","request_headers":{"User-Agent":["Go"],"X-N":"1"},"format":"cookie","request_originating_ip":"203.0.113.9"}`,
+			&RefreshArgs{Common: Common{ReplyTo: "_INBOX.r"}, SessionID: "sess_1", ExpiredToken: "e", RefreshToken: "r", RequestOrigin: "o",
+				RequestHeaders: map[string]any{"User-Agent": []any{"Go"}, "X-N": "1"}, Format: "cookie", RequestOriginatingIP: "203.0.113.9"}},
+		{"refresh with nulls", OpRefresh,
+			`{"session_id":"sess_1","reply_to":"_INBOX.r","expired_token":"e","refresh_token":"r","request_origin":"o","request_headers":null,"format":null,"request_originating_ip":null}`,
+			&RefreshArgs{Common: Common{ReplyTo: "_INBOX.r"}, SessionID: "sess_1", ExpiredToken: "e", RefreshToken: "r", RequestOrigin: "o"}},
+		{"revoke", OpRevoke, `{"session_id":"sess_2abc","job_id":"revoke-1"}`,
+			&RevokeArgs{Common: Common{JobID: "revoke-1"}, SessionID: "sess_2abc"}},
+		{"revoke with whitespace", OpRevoke, " \n{ \"session_id\" : \"sess_2abc\" }\n",
+			&RevokeArgs{SessionID: "sess_2abc"}},
+		{"token", OpToken, `{"session_id":"sess_2abc","reply_to":"_INBOX.abc"}`,
+			&TokenArgs{Common: Common{ReplyTo: "_INBOX.abc"}, SessionID: "sess_2abc"}},
+		{"token from template, shortest lifetime", OpToken, `{"session_id":"sess_2abc","reply_to":"_INBOX.abc","template_name":"hasura-v2","expires_in_seconds":30}`,
+			&TokenArgs{Common: Common{ReplyTo: "_INBOX.abc"}, SessionID: "sess_2abc", TemplateName: "hasura-v2", ExpiresInSeconds: 30}},
+		{"token longest lifetime", OpToken, `{"session_id":"sess_2abc","reply_to":"_INBOX.abc","expires_in_seconds":315360000}`,
+			&TokenArgs{Common: Common{ReplyTo: "_INBOX.abc"}, SessionID: "sess_2abc", ExpiresInSeconds: 315360000}},
+		{"revoke_all", OpRevokeAll, `{"user_id":"user_2abc","except_session_ids":["sess_keep","sess_also"]}`,
+			&RevokeAllArgs{UserID: "user_2abc", ExceptSessionIDs: []string{"sess_keep", "sess_also"}}},
+		{"revoke_all without exceptions", OpRevokeAll, `{"user_id":"user_2abc"}`,
+			&RevokeAllArgs{UserID: "user_2abc"}},
+	}
+	covered := map[Op]bool{}
+	for _, tt := range tests {
+		covered[tt.op] = true
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Decode(tt.op, []byte(tt.body))
+			if err != nil {
+				t.Fatalf("Decode(%s, %s): %v", tt.op, tt.body, err)
+			}
+			if got.Op() != tt.op {
+				t.Errorf("Op() = %s, want %s", got.Op(), tt.op)
+			}
+			if reflect.TypeOf(got) != reflect.TypeOf(tt.want) {
+				t.Fatalf("Decode returned %T, want %T", got, tt.want)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Decode(%s, %s)\n got  %#v\n want %#v", tt.op, tt.body, got, tt.want)
+			}
+		})
+	}
+	for _, o := range AllOps() {
+		if !covered[o] {
+			t.Errorf("no valid example for op %s", o)
+		}
+	}
+}
+
+// The README tells operators that this works from the nats CLI; it must,
+// byte for byte.
+func TestDecodeREADMERevoke(t *testing.T) {
+	const body = `{"session_id":"sess_123"}`
+	sub := Subjects{}
+	if got := sub.Job(OpRevoke); got != "sessions.revoke" {
+		t.Fatalf("revoke subject = %q, want sessions.revoke", got)
+	}
+	o := sub.OpOf("sessions.revoke")
+	a, err := Decode(o, []byte(body))
+	if err != nil {
+		t.Fatalf("nats pub sessions.revoke '%s' would be refused: %v", body, err)
+	}
+	r, ok := a.(*RevokeArgs)
+	if !ok || r.SessionID != "sess_123" || r.JobID != "" || r.ReplyTo != "" {
+		t.Fatalf("Decode = %#v, want RevokeArgs{SessionID: sess_123}", a)
+	}
+}
+
+func TestDecodeInvalid(t *testing.T) {
+	big := `{"session_id":"sess_1","job_id":"` + strings.Repeat("a", MaxJobBytes) + `"}`
+	tests := []struct {
+		name   string
+		op     Op
+		body   string
+		field  string   // JSON pointer; "" for the message as a whole
+		reason []string // substrings the reason must hold
+	}{
+		{"not JSON", OpRevoke, `session_id=sess_1`, "", []string{"not JSON"}},
+		{"empty body", OpRevoke, ``, "", []string{"not JSON"}},
+		{"truncated JSON", OpRevoke, `{"session_id":"sess_1"`, "", []string{"not JSON"}},
+		{"trailing data", OpRevoke, `{"session_id":"sess_1"} {}`, "", []string{"not JSON"}},
+		{"null", OpRevoke, `null`, "", []string{"null", "object"}},
+		{"array", OpGet, `[{"session_id":"sess_1"}]`, "", []string{"array", "object"}},
+		{"string", OpRevoke, `"sess_1"`, "", []string{"string", "object"}},
+
+		{"session_id is a number", OpRevoke, `{"session_id":123}`, "/session_id", []string{"number", "string"}},
+		{"limit is a string", OpList, `{"user_id":"user_1","limit":"10"}`, "/limit", []string{"string", "integer"}},
+		{"limit is fractional", OpList, `{"user_id":"user_1","limit":2.5}`, "/limit", []string{"number", "integer"}},
+		{"paginated is a string", OpList, `{"user_id":"user_1","paginated":"yes"}`, "/paginated", []string{"string", "boolean"}},
+		{"except_session_ids is a string", OpRevokeAll, `{"user_id":"user_1","except_session_ids":"sess_a"}`, "/except_session_ids", []string{"string", "array"}},
+		{"expires_in_seconds is a string", OpToken, `{"session_id":"sess_1","reply_to":"_INBOX.x","expires_in_seconds":"60"}`, "/expires_in_seconds", []string{"string", "integer"}},
+		{"request_headers is an array", OpRefresh, `{"session_id":"sess_1","reply_to":"_INBOX.x","expired_token":"e","refresh_token":"r","request_origin":"o","request_headers":[]}`, "/request_headers", []string{"array"}},
+
+		{"revoke without session_id", OpRevoke, `{}`, "/session_id", []string{"required"}},
+		{"get without session_id", OpGet, `{"job_id":"j1"}`, "/session_id", []string{"required"}},
+		{"create without user_id", OpCreate, `{"active_organization_id":"org_1"}`, "/user_id", []string{"required"}},
+		{"revoke_all without user_id", OpRevokeAll, `{"except_session_ids":["sess_a"]}`, "/user_id", []string{"required"}},
+		{"token without reply_to", OpToken, `{"session_id":"sess_1"}`, "/reply_to", []string{"required"}},
+		{"refresh without refresh_token", OpRefresh, `{"session_id":"sess_1","reply_to":"_INBOX.x","expired_token":"e","request_origin":"o"}`, "/refresh_token", []string{"required"}},
+		{"refresh without reply_to", OpRefresh, `{"session_id":"sess_1","expired_token":"e","refresh_token":"r","request_origin":"o"}`, "/reply_to", []string{"required"}},
+		{"refresh with empty refresh_token", OpRefresh, `{"session_id":"sess_1","reply_to":"_INBOX.x","expired_token":"e","refresh_token":"","request_origin":"o"}`, "/refresh_token", []string{"Length"}},
+		{"list with neither user_id nor client_id", OpList, `{"status":"active"}`, "", []string{"user_id", "client_id"}},
+
+		{"unknown field, typo of a required one", OpRevoke, `{"sesion_id":"sess_123"}`, "/sesion_id", []string{"unknown field", "revoke.json"}},
+		{"unknown field beside a valid job", OpRevoke, `{"session_id":"sess_123","reason":"fired"}`, "/reason", []string{"unknown field", "revoke.json"}},
+		{"unknown field, wrong case", OpGet, `{"Session_ID":"sess_1"}`, "/Session_ID", []string{"unknown field", "get.json"}},
+		{"unknown field, list typo", OpList, `{"user_id":"user_1","limt":5}`, "/limt", []string{"unknown field", "list.json"}},
+		{"unknown field, list typo of the id", OpList, `{"usr_id":"user_1"}`, "/usr_id", []string{"unknown field", "list.json"}},
+		{"unknown field, token camelCase", OpToken, `{"session_id":"sess_1","replyTo":"_INBOX.x","reply_to":"_INBOX.x"}`, "/replyTo", []string{"unknown field", "token.json"}},
+		{"unknown field, refresh", OpRefresh, `{"session_id":"sess_1","reply_to":"_INBOX.x","expired_token":"e","refresh_token":"r","request_origin":"o","cookie":"c"}`, "/cookie", []string{"unknown field", "refresh.json"}},
+
+		{"session_id path traversal", OpRevoke, `{"session_id":"sess_1/../x"}`, "/session_id", []string{"sess_1/../x", "pattern"}},
+		{"session_id without prefix", OpGet, `{"session_id":"123"}`, "/session_id", []string{"pattern"}},
+		{"session_id with a NATS wildcard", OpRevoke, `{"session_id":"sess_*"}`, "/session_id", []string{"pattern"}},
+		{"user_id of another kind", OpCreate, `{"user_id":"sess_1"}`, "/user_id", []string{"pattern"}},
+		{"client_id bad", OpList, `{"client_id":"client_"}`, "/client_id", []string{"pattern"}},
+		{"organization id bad", OpCreate, `{"user_id":"user_1","active_organization_id":"organization_1"}`, "/active_organization_id", []string{"pattern"}},
+		{"excepted session bad", OpRevokeAll, `{"user_id":"user_1","except_session_ids":["sess_ok","../etc"]}`, "/except_session_ids/1", []string{"pattern"}},
+		{"excepted sessions repeated", OpRevokeAll, `{"user_id":"user_1","except_session_ids":["sess_a","sess_a"]}`, "/except_session_ids", []string{"equal"}},
+		{"job_id with a space", OpRevoke, `{"session_id":"sess_1","job_id":"a b"}`, "/job_id", []string{"pattern"}},
+		{"job_id empty", OpRevoke, `{"session_id":"sess_1","job_id":""}`, "/job_id", []string{"Length"}},
+		{"job_id too long", OpRevoke, `{"session_id":"sess_1","job_id":"` + strings.Repeat("j", 129) + `"}`, "/job_id", []string{"Length"}},
+		{"reply_to with a wildcard", OpToken, `{"session_id":"sess_1","reply_to":"_INBOX.*"}`, "/reply_to", []string{"pattern"}},
+		{"reply_to with an empty token", OpGet, `{"session_id":"sess_1","reply_to":"a..b"}`, "/reply_to", []string{"pattern"}},
+		{"reply_to with a space", OpGet, `{"session_id":"sess_1","reply_to":"a b"}`, "/reply_to", []string{"pattern"}},
+		{"template name bad", OpToken, `{"session_id":"sess_1","reply_to":"_INBOX.x","template_name":"a b"}`, "/template_name", []string{"pattern"}},
+		{"status pending", OpList, `{"user_id":"user_1","status":"pending"}`, "/status", []string{"active", "revoked"}},
+		{"format bad", OpRefresh, `{"session_id":"sess_1","reply_to":"_INBOX.x","expired_token":"e","refresh_token":"r","request_origin":"o","format":"jwt"}`, "/format", []string{"token", "cookie"}},
+
+		{"limit 0", OpList, `{"user_id":"user_1","limit":0}`, "/limit", []string{"minimum", "got 0", "want 1"}},
+		{"limit 501", OpList, `{"user_id":"user_1","limit":501}`, "/limit", []string{"maximum", "got 501", "want 500"}},
+		{"offset negative", OpList, `{"user_id":"user_1","offset":-1}`, "/offset", []string{"minimum", "got -1", "want 0"}},
+		{"expires_in_seconds 29", OpToken, `{"session_id":"sess_1","reply_to":"_INBOX.x","expires_in_seconds":29}`, "/expires_in_seconds", []string{"minimum", "got 29", "want 30"}},
+		{"expires_in_seconds 315360001", OpToken, `{"session_id":"sess_1","reply_to":"_INBOX.x","expires_in_seconds":315360001}`, "/expires_in_seconds", []string{"maximum", "got 315360001", "want 315360000"}},
+
+		{"body over MaxJobBytes", OpRevoke, big, "", []string{"bytes", "65536"}},
+		{"unknown op", Op("rvoke"), `{"session_id":"sess_1"}`, "", []string{"no job type"}},
+		{"unknown op, empty", Op(""), `{"session_id":"sess_1"}`, "", []string{"no job type"}},
+		{"OpUnknown", OpUnknown, `{"session_id":"sess_1"}`, "", []string{"no job type"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := Decode(tt.op, []byte(tt.body))
+			if err == nil {
+				t.Fatalf("Decode(%s, %.80s) = %#v, want an error", tt.op, tt.body, a)
+			}
+			if a != nil {
+				t.Errorf("Decode returned Args %#v along with error %v", a, err)
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("errors.Is(%v, ErrInvalid) = false", err)
+			}
+			var ie *InvalidError
+			if !errors.As(err, &ie) {
+				t.Fatalf("error %T %v is not an *InvalidError", err, err)
+			}
+			wantOp := tt.op
+			if !tt.op.Valid() {
+				wantOp = OpUnknown
+			}
+			if ie.Op != wantOp {
+				t.Errorf("Op = %q, want %q", ie.Op, wantOp)
+			}
+			if ie.Field != tt.field {
+				t.Errorf("Field = %q, want %q (reason %q)", ie.Field, tt.field, ie.Reason)
+			}
+			if ie.Reason == "" {
+				t.Fatal("empty Reason")
+			}
+			for _, s := range tt.reason {
+				if !strings.Contains(ie.Reason, s) {
+					t.Errorf("Reason %q does not mention %q", ie.Reason, s)
+				}
+			}
+			if len(ie.Reason) > 600 {
+				t.Errorf("Reason is %d bytes: a person cannot read that in a log line", len(ie.Reason))
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, string(wantOp)) || !strings.Contains(msg, ie.Field) || !strings.Contains(msg, ie.Reason) {
+				t.Errorf("Error() = %q does not hold op %q, field %q and reason", msg, wantOp, ie.Field)
+			}
+		})
+	}
+}
+
+// A body exactly at the limit is judged on its content, one byte over is
+// refused for its size.
+func TestDecodeSizeLimit(t *testing.T) {
+	pad := func(n int) []byte {
+		head := `{"session_id":"sess_1","reply_to":"_INBOX.x","expired_token":"e","refresh_token":"r","request_origin":"o","request_headers":{"x":"`
+		tail := `"}}`
+		b := []byte(head + strings.Repeat("h", n-len(head)-len(tail)) + tail)
+		if len(b) != n {
+			t.Fatalf("pad: built %d bytes, want %d", len(b), n)
+		}
+		return b
+	}
+	if _, err := Decode(OpRefresh, pad(MaxJobBytes)); err != nil {
+		t.Errorf("a %d-byte refresh job is refused: %v", MaxJobBytes, err)
+	}
+	_, err := Decode(OpRefresh, pad(MaxJobBytes+1))
+	var ie *InvalidError
+	if !errors.As(err, &ie) || !strings.Contains(ie.Reason, "more than") {
+		t.Errorf("a %d-byte job: err = %v, want an *InvalidError about its size", MaxJobBytes+1, err)
+	}
+}
+
+func TestInvalidError(t *testing.T) {
+	e := &InvalidError{Op: OpGet, Field: "/session_id", Reason: "required field is missing"}
+	if got, want := e.Error(), "invalid get job: /session_id: required field is missing"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	e = &InvalidError{Op: OpUnknown, Reason: "no job type is published on this subject"}
+	if got, want := e.Error(), "invalid unknown job: no job type is published on this subject"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	wrapped := errors.Join(errors.New("context"), e)
+	if !errors.Is(wrapped, ErrInvalid) {
+		t.Error("a wrapped *InvalidError does not match ErrInvalid")
+	}
+	if errors.Is(errors.New("invalid job"), ErrInvalid) {
+		t.Error("an unrelated error with the same text matches ErrInvalid")
+	}
+}
+
+func TestValidate(t *testing.T) {
+	if err := Validate(&RevokeArgs{SessionID: "sess_1"}); err != nil {
+		t.Errorf("Validate(valid revoke) = %v", err)
+	}
+	tests := []struct {
+		a     Args
+		field string
+	}{
+		{&RevokeArgs{}, "/session_id"}, // encodes "session_id":"", which fails the pattern
+		{&RevokeArgs{SessionID: "sess_1/../x"}, "/session_id"},
+		{&TokenArgs{SessionID: "sess_1"}, "/reply_to"},
+		{&TokenArgs{SessionID: "sess_1", Common: Common{ReplyTo: "_INBOX.x"}, ExpiresInSeconds: 29}, "/expires_in_seconds"},
+		{&ListArgs{UserID: "user_1", Limit: 501}, "/limit"},
+		{&ListArgs{}, ""},
+		{&ListArgs{UserID: "user_1", Status: clerkapi.StatusPending}, "/status"},
+		{&RefreshArgs{SessionID: "sess_1", Common: Common{ReplyTo: "_INBOX.x"}, ExpiredToken: "e", RequestOrigin: "o"}, "/refresh_token"},
+		{&RefreshArgs{SessionID: "sess_1", Common: Common{ReplyTo: "_INBOX.x"}, ExpiredToken: "e", RefreshToken: "r", RequestOrigin: "o", RequestHeaders: map[string]any{"f": func() {}}}, ""},
+	}
+	for _, tt := range tests {
+		err := Validate(tt.a)
+		if err == nil {
+			t.Errorf("Validate(%#v) = nil, want an error", tt.a)
+			continue
+		}
+		var ie *InvalidError
+		if errors.As(err, &ie) {
+			if ie.Field != tt.field {
+				t.Errorf("Validate(%#v): Field = %q, want %q (%v)", tt.a, ie.Field, tt.field, err)
+			}
+		} else if _, isMarshal := errors.Unwrap(err).(*json.UnsupportedTypeError); !isMarshal {
+			t.Errorf("Validate(%#v) = %T %v, want an *InvalidError or an encoding error", tt.a, err, err)
+		}
+	}
+}
