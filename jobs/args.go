@@ -126,6 +126,5 @@ func newArgs(o Op) Args {
 // to its reply_to.
 func (o Op) Secret() bool { return o == OpToken || o == OpRefresh }
 
-
 // Encode is the JSON body of a job.
 func Encode(a Args) ([]byte, error) { return json.Marshal(a) }
