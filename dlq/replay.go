@@ -96,11 +96,9 @@ func (q *Queue) Replay(ctx context.Context, seqs []uint64, opts ...Option) (Repl
 			rep.NotAttempted = len(seqs) - i
 			return rep, err
 		}
-		if lim != nil {
-			if err := lim.Wait(ctx); err != nil {
-				rep.NotAttempted = len(seqs) - i
-				return rep, err
-			}
+		if err := pace(ctx, lim); err != nil {
+			rep.NotAttempted = len(seqs) - i
+			return rep, err
 		}
 		out, err := q.replayOne(ctx, seq, o)
 		switch out.Status {
@@ -274,4 +272,23 @@ func (q *Queue) delete(ctx context.Context, seq uint64) (found bool, err error) 
 		return false, nil
 	}
 	return true, err
+}
+
+// pace waits for lim (nil: no limit) until ctx ends. Unlike
+// rate.Limiter.Wait, it fails only with ctx's own error, when ctx really
+// ends, so callers can tell an interrupt from a failure.
+func pace(ctx context.Context, lim *rate.Limiter) error {
+	if lim == nil {
+		return nil
+	}
+	r := lim.Reserve()
+	t := time.NewTimer(r.Delay())
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		r.Cancel()
+		return ctx.Err()
+	}
 }

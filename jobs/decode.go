@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/big"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -108,8 +110,43 @@ func schemaError(o Op, err error) error {
 		if len(k.Properties) == 1 {
 			field, reason = field+"/"+k.Properties[0], "unknown field (check the spelling against schemas/"+SchemaFile(o)+")"
 		}
+	case *kind.AnyOf:
+		// Only when every alternative is a missing field (pickLeaf).
+		reason = strings.Join(requiredAlternatives(leaf), " or ") + " is required"
+	case *kind.Minimum:
+		reason = "minimum: got " + number(k.Got) + ", want " + number(k.Want)
+	case *kind.Maximum:
+		reason = "maximum: got " + number(k.Got) + ", want " + number(k.Want)
 	}
 	return &InvalidError{Op: o, Field: field, Reason: reason}
+}
+
+// requiredAlternatives returns the fields an anyOf asks for when each of
+// its alternatives failed only for a missing field (list.json: user_id or
+// client_id), else nil.
+func requiredAlternatives(e *jsonschema.ValidationError) []string {
+	if _, ok := e.ErrorKind.(*kind.AnyOf); !ok || len(e.Causes) == 0 {
+		return nil
+	}
+	var alts []string
+	for _, c := range e.Causes {
+		r, ok := c.ErrorKind.(*kind.Required)
+		if !ok || len(c.Causes) > 0 {
+			return nil
+		}
+		alts = append(alts, strings.Join(r.Missing, " and "))
+	}
+	return alts
+}
+
+// number prints a bound as a person writes it: 315360001, not the
+// printer's 3.15360001×10⁰⁸.
+func number(r *big.Rat) string {
+	if r.IsInt() && r.Num().IsInt64() {
+		return r.Num().String()
+	}
+	f, _ := r.Float64()
+	return strconv.FormatFloat(f, 'g', -1, 64)
 }
 
 // pickLeaf chooses the error to report among the validator's leaves: an
@@ -119,6 +156,13 @@ func pickLeaf(ve *jsonschema.ValidationError) *jsonschema.ValidationError {
 	var first *jsonschema.ValidationError
 	var walk func(*jsonschema.ValidationError) *jsonschema.ValidationError
 	walk = func(e *jsonschema.ValidationError) *jsonschema.ValidationError {
+		if requiredAlternatives(e) != nil {
+			// Name every alternative, not only the first.
+			if first == nil {
+				first = e
+			}
+			return nil
+		}
 		if len(e.Causes) == 0 {
 			if first == nil {
 				first = e

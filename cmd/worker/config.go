@@ -52,6 +52,7 @@ func flagEnv() [][2]string {
 		{"instance", "WORKER_INSTANCE"}, {"metrics-addr", "WORKER_METRICS_ADDR"},
 		{"embedded-addr", "WORKER_EMBEDDED_ADDR"}, {"data-dir", "WORKER_DATA_DIR"}, {"emulator-addr", "WORKER_EMULATOR_ADDR"},
 		{"log-format", "WORKER_LOG_FORMAT"}, {"log-level", "WORKER_LOG_LEVEL"},
+		{"bulk-concurrency", "WORKER_BULK_CONCURRENCY"},
 	}
 }
 
@@ -94,6 +95,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.DurationVar(&t.ResultsMaxAge, "results-max-age", t.ResultsMaxAge, "how long results are kept")
 	fs.DurationVar(&t.DeadLetterMaxAge, "dlq-max-age", t.DeadLetterMaxAge, "how long dead letters are kept (0: forever)")
 	fs.Int64Var(&t.DeadLetterMaxBytes, "dlq-max-bytes", t.DeadLetterMaxBytes, "dead-letter stream size; when full, jobs are kept, not dropped")
+	fs.IntVar(&c.worker.Bulk.Concurrency, "bulk-concurrency", d.Bulk.Concurrency, "revokes in flight for one revoke_all job")
 	fs.DurationVar(&c.worker.DrainTimeout, "drain-timeout", d.DrainTimeout, "time jobs in flight get to finish on shutdown")
 	fs.DurationVar(&c.worker.ProbeInterval, "probe-interval", d.ProbeInterval, "how often an open circuit probes Clerk")
 	fs.StringVar(&c.worker.Instance, "instance", d.Instance, "name of this process in records and logs")

@@ -1,6 +1,7 @@
 package publishcli_test
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
 	"strconv"
@@ -296,5 +297,47 @@ func TestStatus(t *testing.T) {
 	r = h.run(t, "status")
 	if r.code != publishcli.ExitUnavailable || !strings.Contains(r.stdout, "stream SESSION_DLQ does not exist") || !strings.Contains(r.stdout, "revoke  2") {
 		t.Fatalf("%v", r)
+	}
+}
+
+// TestDLQReplayInterrupted interrupts a rate-limited replay, then runs it
+// again: every dead letter ends up in the jobs stream exactly once.
+func TestDLQReplayInterrupted(t *testing.T) {
+	h := newHarness(t)
+	const n = 12
+	var letters []letter
+	for i := range n {
+		letters = append(letters, letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "j" + strconv.Itoa(i)})
+	}
+	h.seed(t, letters...)
+	ctx, cancel := context.WithTimeout(t.Context(), 400*time.Millisecond)
+	defer cancel()
+	r := h.runWith(t, runOpts{ctx: ctx}, "dlq", "replay", "--all", "--rate", "10")
+	if r.code != publishcli.ExitInterrupted || !strings.Contains(r.stderr, "run the same command again to continue") {
+		t.Fatalf("%v", r)
+	}
+	done := len(h.jobsMsgs(t))
+	if done == 0 || done == n || h.dlqCount(t) != n-done {
+		t.Fatalf("after the interrupt: %d replayed, %d dead letters left", done, h.dlqCount(t))
+	}
+	r = h.run(t, "dlq", "replay", "--all")
+	if r.code != 0 || !strings.Contains(r.stdout, "replayed "+strconv.Itoa(n-done)+",") {
+		t.Fatalf("%v", r)
+	}
+	ids := map[string]int{}
+	for _, m := range h.jobsMsgs(t) {
+		var a jobs.RevokeArgs
+		if err := json.Unmarshal(m.Data, &a); err != nil {
+			t.Fatal(err)
+		}
+		ids[a.JobID]++
+	}
+	if len(ids) != n || h.dlqCount(t) != 0 {
+		t.Fatalf("%d distinct jobs replayed, %d dead letters left", len(ids), h.dlqCount(t))
+	}
+	for id, c := range ids {
+		if c != 1 {
+			t.Errorf("job %s replayed %d times", id, c)
+		}
 	}
 }

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/clerkjobs/clerkjobs/jobs"
+)
+
+func TestBadConfigurationExits2NamingTheSetting(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"concurrency", []string{"--concurrency", "0"}, nil, "concurrency 0"},
+		{"not a number", []string{"--concurrency", "many"}, nil, "--concurrency"},
+		{"env fallback", nil, map[string]string{"WORKER_RATE_LIMIT": "-3"}, "rate limit -3"},
+		{"env garbage", nil, map[string]string{"WORKER_ACK_WAIT": "soon"}, "WORKER_ACK_WAIT"},
+		{"secret key shape", nil, map[string]string{"CLERK_SECRET_KEY": "pk_test_123"}, "CLERK_SECRET_KEY"},
+		{"api url", []string{"--clerk-api-url", "api.clerk.com"}, nil, "--clerk-api-url"},
+		{"replicas", []string{"--replicas", "7"}, nil, "replicas 7"},
+		{"stream names", []string{"--results-stream", "SESSION_JOBS"}, nil, "three different names"},
+		{"prefix", []string{"--subject-prefix", "a.>"}, nil, "subject prefix"},
+		{"storage", []string{"--storage", "tape"}, nil, "--storage"},
+		{"log level", []string{"--log-level", "loud"}, nil, "--log-level"},
+		{"stray argument", []string{"revoke"}, nil, "unexpected argument"},
+		{"nats tls", []string{"--nats-url", "nats://x:4222", "--tls-cert", "/nonexistent.pem"}, nil, "NATS options"},
+		{"bulk", []string{"--bulk-concurrency", "0"}, nil, "bulk concurrency"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var stderr strings.Builder
+			getenv := func(k string) string { return c.env[k] }
+			code := run(context.Background(), c.args, getenv, io.Discard, &stderr)
+			if code != 2 {
+				t.Errorf("exit %d, want 2 (stderr %q)", code, stderr.String())
+			}
+			if lines := strings.Count(strings.TrimSpace(stderr.String()), "\n"); !strings.Contains(stderr.String(), c.want) || (lines > 0 && c.name != "not a number") {
+				t.Errorf("stderr %q: want one line naming %q", stderr.String(), c.want)
+			}
+		})
+	}
+}
+
+func TestHelpExits0(t *testing.T) {
+	var stderr strings.Builder
+	if code := run(context.Background(), []string{"--help"}, func(string) string { return "" }, io.Discard, &stderr); code != 0 {
+		t.Errorf("--help exit %d", code)
+	}
+	for _, want := range []string{"--nats-url", "$NATS_URL", "CLERK_SECRET_KEY", "--concurrency"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("--help does not mention %s", want)
+		}
+	}
+}
+
+// TestEmbeddedDefault is the README's quick start: with no NATS_URL and no
+// CLERK_SECRET_KEY the worker runs everything itself, and a bare nats pub
+// revokes a demo session.
+func TestEmbeddedDefault(t *testing.T) {
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	args := []string{"--embedded-addr", "127.0.0.1:0", "--emulator-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0",
+		"--data-dir", t.TempDir(), "--log-format", "json"}
+	go func() {
+		done <- run(ctx, args, func(string) string { return "" }, pw, io.Discard)
+		pw.Close()
+	}()
+	var natsURL, session string
+	lines := bufio.NewScanner(pr)
+	for lines.Scan() && (natsURL == "" || session == "" || !strings.Contains(lines.Text(), "worker started")) {
+		var l struct {
+			NatsURL  string   `json:"nats_url"`
+			Sessions []string `json:"session_ids"`
+			Message  string   `json:"message"`
+		}
+		if err := json.Unmarshal(lines.Bytes(), &l); err != nil {
+			t.Fatalf("log line is not JSON: %s", lines.Text())
+		}
+		if l.NatsURL != "" {
+			natsURL = l.NatsURL
+		}
+		if len(l.Sessions) > 0 && session == "" {
+			session = l.Sessions[0]
+		}
+		if l.Message == "worker started" {
+			break
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	if natsURL == "" || session == "" {
+		t.Fatalf("the worker did not announce its NATS URL (%q) and demo sessions (%q)", natsURL, session)
+	}
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if err := nc.Publish("sessions.revoke", []byte(fmt.Sprintf(`{"session_id":%q}`, session))); err != nil {
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(nc)
+	c, err := js.OrderedConsumer(ctx, "SESSION_RESULTS", jetstream.OrderedConsumerConfig{FilterSubjects: []string{"sessions.results.revoke"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := c.Next(jetstream.FetchMaxWait(10 * time.Second))
+	if err != nil {
+		t.Fatalf("no result on sessions.results.revoke: %v", err)
+	}
+	var r jobs.Result
+	if err := json.Unmarshal(m.Data(), &r); err != nil || r.Outcome != jobs.Succeeded {
+		t.Fatalf("result %s (%v)", m.Data(), err)
+	}
+	var s struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal(r.Result, &s); err != nil || s.ID != session || s.Status != "revoked" {
+		t.Errorf("revoked session %s (%v); want %s revoked", r.Result, err, session)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("exit %d after a graceful shutdown, want 0", code)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the worker did not stop")
+	}
+}
