@@ -459,11 +459,14 @@ func TestLargeQueue(t *testing.T) {
 		if _, err := e.js.PublishMsgAsync(m); err != nil {
 			t.Fatal(err)
 		}
-	}
-	select {
-	case <-e.js.PublishAsyncComplete():
-	case <-time.After(time.Minute):
-		t.Fatal("seeding timed out")
+		// Settle in chunks, below the client's limit of pending acks.
+		if i%1000 == 999 || i == n-1 {
+			select {
+			case <-e.js.PublishAsyncComplete():
+			case <-time.After(time.Minute):
+				t.Fatal("seeding timed out")
+			}
+		}
 	}
 	got := 0
 	for en, err := range e.q.Entries(t.Context(), dlq.Filter{Classes: []jobs.ErrorClass{jobs.ClassPermanent}}, dlq.WithoutPayload()) {

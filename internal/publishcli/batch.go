@@ -137,7 +137,7 @@ func (a *app) reportAccepted(spec jobSpec, items []*inputJob) {
 		}
 		if it.ack.Duplicate {
 			if shown++; shown <= maxListed {
-				fmt.Fprintf(a.env.Stderr, "line %d: job %s was already in stream %s (seq %d): not queued again\n", it.line, it.id(), it.ack.Stream, it.ack.Sequence)
+				fmt.Fprintf(a.env.Stderr, "line %d: job %s is a duplicate: already in stream %s (seq %d), not queued again\n", it.line, it.id(), it.ack.Stream, it.ack.Sequence)
 			}
 		}
 	}

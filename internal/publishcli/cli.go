@@ -164,7 +164,6 @@ type app struct {
 	env Env
 
 	conn     natsconn.Options
-	connSet  map[string]bool // flags given on the command line
 	jsonOut  bool
 	prefix   string
 	jobsName string

@@ -3,6 +3,7 @@ package publishcli
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -258,7 +259,7 @@ func (a *app) readSecretFile(path string) (string, error) {
 // readInput reads a file, or standard input for "-".
 func (a *app) readInput(path string) ([]byte, error) {
 	if path == "-" {
-		return readAll(a.env.Stdin)
+		return io.ReadAll(a.env.Stdin)
 	}
 	return os.ReadFile(path)
 }
@@ -328,7 +329,6 @@ jobs accepted already are then deduplicated by their job ids.
 		fs.IntVar(&sf.skip, "skip", 0, "batch: skip the first N lines of the input (to resume a stopped batch)")
 		fs.StringVar(&sf.batchID, "batch-id", "", "batch: job ids of lines without job_id are <batch-id>-<line> (default: a new id, printed)")
 		fs.DurationVar(&sf.ackTimeout, "ack-timeout", 10*time.Second, "how long to wait for JetStream to acknowledge a job")
-		spec := spec
 		cmd.RunE = a.runE(func(cmd *cobra.Command, args []string) error {
 			return a.submit(cmd, spec, sf, args)
 		})

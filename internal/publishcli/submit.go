@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -36,8 +35,6 @@ const waitPlaceholder = "_INBOX.publish-wait"
 
 // maxListed bounds how many invalid lines one error lists.
 const maxListed = 20
-
-func readAll(r io.Reader) ([]byte, error) { return io.ReadAll(r) }
 
 func (a *app) submit(cmd *cobra.Command, spec jobSpec, sf *submitFlags, args []string) error {
 	ctx := cmd.Context()
@@ -350,7 +347,7 @@ func (a *app) publishOne(ctx context.Context, js jetstream.JetStream, topo jobs.
 			w = a.env.Stderr // with --wait, standard output is the result's
 		}
 		if ack.Duplicate {
-			fmt.Fprintf(w, "job %s was already in stream %s (seq %d): not queued again (same Nats-Msg-Id within %s)\n", item.id(), ack.Stream, ack.Sequence, topo.DedupWindow)
+			fmt.Fprintf(w, "job %s is a duplicate: already in stream %s (seq %d), not queued again (same Nats-Msg-Id within %s)\n", item.id(), ack.Stream, ack.Sequence, topo.DedupWindow)
 		} else {
 			fmt.Fprintf(w, "job %s queued on %s (stream %s, seq %d)\n", item.id(), item.msg.Subject, ack.Stream, ack.Sequence)
 		}

@@ -1,0 +1,134 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/clerkjobs/clerkjobs/jobs"
+)
+
+// maxSweep bounds how many sequences one sweep reads.
+const maxSweep = 100_000
+
+// backstop dead-letters jobs that JetStream stopped delivering without any
+// worker settling them: a worker that crashed on every delivery, or ack
+// timeouts. On a work-queue stream such a job stays in the stream, never
+// delivered again and never removed, so nothing would ever report it.
+//
+// Two paths find them: the MAX_DELIVERIES advisory (immediate, but only
+// seen by workers running at that moment), and a sweep at start and every
+// SweepInterval for messages at or below the consumer's ack floor (in a
+// work queue, everything acked is gone, so whatever remains there ran out of
+// deliveries). Both copy the job to the dead-letter stream, class
+// max_deliveries, and delete it from the jobs stream only after the copy is
+// confirmed. Workers racing to rescue the same job are harmless: the dead
+// letter's Nats-Msg-Id is derived from the sequence and deduplicated.
+func (w *Worker) backstop(ctx context.Context) {
+	topo := w.cfg.Topology
+	subject := fmt.Sprintf("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.%s.%s", topo.JobsStream, topo.Consumer)
+	ch := make(chan *nats.Msg, 1024)
+	sub, err := w.nc.ChanSubscribe(subject, ch)
+	if err != nil {
+		w.cfg.Logger.Error().Err(err).Str("subject", subject).Msg("cannot listen for max-deliveries advisories; relying on the sweep")
+	} else {
+		defer sub.Unsubscribe()
+	}
+	w.sweep(ctx)
+	t := time.NewTicker(w.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-ch:
+			var adv struct {
+				StreamSeq  uint64 `json:"stream_seq"`
+				Deliveries uint64 `json:"deliveries"`
+			}
+			if err := json.Unmarshal(m.Data, &adv); err != nil || adv.StreamSeq == 0 {
+				w.cfg.Logger.Warn().Str("subject", m.Subject).Msg("unreadable max-deliveries advisory; the sweep will catch the job")
+				continue
+			}
+			if err := w.rescue(ctx, adv.StreamSeq, int(adv.Deliveries)); err != nil {
+				w.cfg.Logger.Error().Err(err).Uint64("stream_seq", adv.StreamSeq).Msg("could not dead-letter a job past max deliveries; the sweep will try again")
+			}
+		case <-t.C:
+			w.sweep(ctx)
+		}
+	}
+}
+
+// sweep rescues every job still stored at or below the consumer's ack floor.
+func (w *Worker) sweep(ctx context.Context) {
+	topo := w.cfg.Topology
+	cons, err := w.js.Consumer(ctx, topo.JobsStream, topo.Consumer)
+	if err != nil {
+		w.cfg.Logger.Warn().Err(err).Msg("sweep: consumer info")
+		return
+	}
+	stream, err := w.js.Stream(ctx, topo.JobsStream)
+	if err != nil {
+		w.cfg.Logger.Warn().Err(err).Msg("sweep: stream info")
+		return
+	}
+	floor := cons.CachedInfo().AckFloor.Stream
+	first := stream.CachedInfo().State.FirstSeq
+	if first == 0 || floor < first {
+		return
+	}
+	last := min(floor, first+maxSweep)
+	for seq := first; seq <= last && ctx.Err() == nil; seq++ {
+		if err := w.rescue(ctx, seq, topo.MaxDeliver); err != nil {
+			w.cfg.Logger.Error().Err(err).Uint64("stream_seq", seq).Msg("sweep: could not dead-letter a job past max deliveries")
+		}
+	}
+}
+
+// rescue dead-letters the job at seq if it is still in the jobs stream.
+func (w *Worker) rescue(ctx context.Context, seq uint64, deliveries int) error {
+	topo := w.cfg.Topology
+	stream, err := w.js.Stream(ctx, topo.JobsStream)
+	if err != nil {
+		return err
+	}
+	raw, err := stream.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil // settled, or rescued by another worker
+	}
+	if err != nil {
+		return fmt.Errorf("get job seq %d: %w", seq, err)
+	}
+	op := topo.Subjects.OpOf(raw.Subject)
+	id := "seq-" + fmt.Sprint(seq)
+	if a, err := jobs.Decode(op, raw.Data); err == nil && a.CommonFields().JobID != "" {
+		id = a.CommonFields().JobID
+	} else if h := raw.Header.Get(jetstream.MsgIDHeader); h != "" {
+		id = h
+	}
+	now := time.Now().UTC()
+	hist := w.history.take(seq)
+	hist = append(hist, jobs.Failure{At: now, Error: fmt.Sprintf("JetStream stopped delivering after %d deliveries without a worker settling the job (worker crashes or ack timeouts)", deliveries)})
+	body, redacted := jobs.Redact(op, raw.Data)
+	dl := jobs.DeadLetter{
+		Subject: raw.Subject, StreamSeq: seq, JobID: id, Op: op,
+		Error:    jobs.ErrorInfo{Class: jobs.ClassMaxDeliveries, Message: hist[len(hist)-1].Error},
+		Attempts: len(hist) - 1, Deliveries: deliveries,
+		FirstFailure: hist[0].At, LastFailure: now, Worker: w.cfg.Instance, History: hist, Redacted: redacted,
+	}
+	if err := w.record(topo.DeadLetterStream, topo.Subjects.DeadLetter(op), "dlq", seq, dl.Header(), body); err != nil {
+		return err
+	}
+	if err := stream.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return fmt.Errorf("delete job seq %d after dead-lettering it: %w", seq, err)
+	}
+	w.metrics.deadLetters.WithLabelValues(string(op), string(jobs.ClassMaxDeliveries)).Inc()
+	w.cfg.Logger.Warn().Str("job_id", id).Str("op", string(op)).Uint64("stream_seq", seq).Int("deliveries", deliveries).
+		Str("class", string(jobs.ClassMaxDeliveries)).Msg("job dead-lettered: ran out of deliveries")
+	return nil
+}

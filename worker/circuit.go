@@ -1,0 +1,121 @@
+package worker
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/clerkjobs/clerkjobs/clerkapi"
+	"github.com/clerkjobs/clerkjobs/handlers"
+)
+
+// circuit stops all work while Clerk rejects the secret key: no job is to
+// blame for that, so none may be retried into the dead-letter queue. While
+// open, the worker fetches nothing and jobs it holds wait (kept alive); a
+// prober asks Clerk every interval and closes the circuit once the key is
+// accepted.
+type circuit struct {
+	probe    func(ctx context.Context) error
+	interval time.Duration
+	log      zerolog.Logger
+	onChange func(open bool)
+
+	mu     sync.Mutex
+	closed chan struct{} // closed while the circuit is closed
+	cause  string
+}
+
+func newCircuit(probe func(context.Context) error, interval time.Duration, log zerolog.Logger, onChange func(bool)) *circuit {
+	c := &circuit{probe: probe, interval: interval, log: log, onChange: onChange, closed: make(chan struct{})}
+	close(c.closed)
+	return c
+}
+
+// Wait returns once the circuit is closed, or ctx's error.
+func (c *circuit) Wait(ctx context.Context) error {
+	c.mu.Lock()
+	ch := c.closed
+	c.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Open reports whether the circuit is open, and why.
+func (c *circuit) Open() (bool, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	select {
+	case <-c.closed:
+		return false, ""
+	default:
+		return true, c.cause
+	}
+}
+
+// trip opens the circuit (once) and starts probing until ctx ends.
+func (c *circuit) trip(ctx context.Context, err error) {
+	c.mu.Lock()
+	select {
+	case <-c.closed:
+	default:
+		c.mu.Unlock()
+		return // already open
+	}
+	c.closed = make(chan struct{})
+	c.cause = err.Error()
+	c.mu.Unlock()
+	c.log.Error().Str("circuit", "open").Str("error", err.Error()).
+		Msg("Clerk rejects the secret key: stopped taking jobs; holding the ones in flight; probing until the key is accepted (check CLERK_SECRET_KEY)")
+	c.onChange(true)
+	go c.probeUntilClosed(ctx)
+}
+
+func (c *circuit) probeUntilClosed(ctx context.Context) {
+	t := time.NewTicker(c.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := c.probe(ctx)
+		if clerkapi.ClassOf(err) == clerkapi.Systemic {
+			c.log.Warn().Str("circuit", "open").Str("error", err.Error()).Msg("probe: Clerk still rejects the secret key")
+			continue
+		}
+		c.mu.Lock()
+		close(c.closed)
+		c.cause = ""
+		c.mu.Unlock()
+		c.log.Info().Str("circuit", "closed").Msg("probe: Clerk accepts the secret key again; resuming")
+		c.onChange(false)
+		return
+	}
+}
+
+// middleware holds a job whose call failed systemically until the circuit
+// closes, then runs it again. The job is not redelivered meanwhile, so its
+// delivery budget is untouched.
+func (c *circuit) middleware(ctx context.Context) middleware {
+	return func(next handlerFunc) handlerFunc {
+		return func(jctx context.Context, j *job) (handlers.Outcome, error) {
+			for {
+				if err := c.Wait(jctx); err != nil {
+					return handlers.Outcome{}, err
+				}
+				out, err := next(jctx, j)
+				if clerkapi.ClassOf(err) != clerkapi.Systemic || jctx.Err() != nil {
+					return out, err
+				}
+				c.trip(ctx, err)
+			}
+		}
+	}
+}

@@ -1,0 +1,200 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+
+	"github.com/clerkjobs/clerkjobs/clerkapi"
+	"github.com/clerkjobs/clerkjobs/handlers"
+	"github.com/clerkjobs/clerkjobs/jobs"
+)
+
+// RetryPolicy is the backoff for retryable errors. Within one delivery the
+// worker retries with exponential backoff and jitter until DeliveryBudget is
+// spent, keeping the delivery alive; then it naks the job with NakDelay,
+// which grows with each delivery, so other jobs run meanwhile and a crash
+// loses no more than one delivery's work.
+type RetryPolicy struct {
+	// Initial is the first backoff within a delivery.
+	Initial time.Duration
+	// Max caps one backoff within a delivery.
+	Max time.Duration
+	// Multiplier grows the backoff after each retry.
+	Multiplier float64
+	// Jitter randomizes each backoff by ±Jitter (0 to 1).
+	Jitter float64
+	// DeliveryBudget is how long one delivery keeps retrying before it
+	// naks the job (0: one attempt per delivery).
+	DeliveryBudget time.Duration
+	// NakDelay is the redelivery delay after the first delivery; it doubles
+	// with each further delivery, up to NakDelayMax.
+	NakDelay    time.Duration
+	NakDelayMax time.Duration
+}
+
+// DefaultRetryPolicy: 200 ms doubling to 5 s within a delivery for up to
+// 15 s, then redeliveries after 5 s, 10 s, 20 s, ... up to 2 min.
+func DefaultRetryPolicy() RetryPolicy {
+	return RetryPolicy{
+		Initial:        200 * time.Millisecond,
+		Max:            5 * time.Second,
+		Multiplier:     2,
+		Jitter:         0.5,
+		DeliveryBudget: 15 * time.Second,
+		NakDelay:       5 * time.Second,
+		NakDelayMax:    2 * time.Minute,
+	}
+}
+
+// Validate names the first setting that cannot work.
+func (p RetryPolicy) Validate() error {
+	switch {
+	case p.Initial <= 0:
+		return fmt.Errorf("backoff initial %s: must be positive", p.Initial)
+	case p.Max < p.Initial:
+		return fmt.Errorf("backoff max %s: must be at least backoff initial %s", p.Max, p.Initial)
+	case p.Multiplier < 1:
+		return fmt.Errorf("backoff multiplier %g: must be at least 1", p.Multiplier)
+	case p.Jitter < 0 || p.Jitter > 1:
+		return fmt.Errorf("backoff jitter %g: must be 0 to 1", p.Jitter)
+	case p.DeliveryBudget < 0:
+		return fmt.Errorf("retry budget per delivery %s: must not be negative", p.DeliveryBudget)
+	case p.NakDelay <= 0:
+		return fmt.Errorf("nak delay %s: must be positive", p.NakDelay)
+	case p.NakDelayMax < p.NakDelay:
+		return fmt.Errorf("nak delay max %s: must be at least nak delay %s", p.NakDelayMax, p.NakDelay)
+	}
+	return nil
+}
+
+// clock is the time source of the retry middleware; tests use a fake.
+type clock interface {
+	Now() time.Time
+	// Sleep waits d, or returns ctx's error if it ends first.
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// backoffClock lets backoff.ExponentialBackOff measure elapsed time on our
+// clock.
+type backoffClock struct{ c clock }
+
+func (b backoffClock) Now() time.Time { return b.c.Now() }
+
+// newBackOff is the within-delivery backoff.
+func (p RetryPolicy) newBackOff(c clock) backoff.BackOff {
+	b := &backoff.ExponentialBackOff{
+		InitialInterval:     p.Initial,
+		RandomizationFactor: p.Jitter,
+		Multiplier:          p.Multiplier,
+		MaxInterval:         p.Max,
+		MaxElapsedTime:      p.DeliveryBudget,
+		Stop:                backoff.Stop,
+		Clock:               backoffClock{c},
+	}
+	if p.DeliveryBudget == 0 {
+		return &backoff.StopBackOff{}
+	}
+	b.Reset()
+	return b
+}
+
+// nakDelay is the redelivery delay after delivery number delivery (1-based).
+func (p RetryPolicy) nakDelay(delivery int) time.Duration {
+	d := float64(p.NakDelay) * math.Pow(2, float64(max(delivery-1, 0)))
+	d = min(d, float64(p.NakDelayMax))
+	if p.Jitter > 0 {
+		d *= 1 + p.Jitter*(2*rand.Float64()-1)
+	}
+	return time.Duration(d)
+}
+
+// maxThrottled bounds the 429 answers one call waits out in a delivery.
+// Waiting for Retry-After is throttling, not failure, so it does not spend
+// the delivery's retry budget; this bound keeps a storm that never ends
+// from holding the delivery forever.
+const maxThrottled = 50
+
+// do calls fn until it succeeds, fails with an error that is not
+// Retryable, or the delivery's budget is spent, sleeping the backoff (or
+// Retry-After, whichever is longer) in between. onFail sees every failure
+// and the wait before the next try (0 when there is none).
+func (p RetryPolicy) do(ctx context.Context, c clock, fn func() error, onFail func(err error, wait time.Duration)) error {
+	b := p.newBackOff(c)
+	throttled := 0
+	for {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		if clerkapi.ClassOf(err) != clerkapi.Retryable || ctx.Err() != nil {
+			onFail(err, 0)
+			return err
+		}
+		var wait time.Duration
+		if ra := clerkapi.RetryAfterOf(err); ra > 0 && throttled < maxThrottled {
+			throttled++
+			wait = ra
+		} else if wait = b.NextBackOff(); wait == backoff.Stop {
+			onFail(err, 0)
+			return err
+		}
+		onFail(err, wait)
+		if serr := c.Sleep(ctx, wait); serr != nil {
+			// Stopped while waiting (shutdown): say so, so that the job is
+			// handed back rather than judged on this delivery's failure.
+			return fmt.Errorf("%w (retry interrupted after: %v)", serr, err)
+		}
+	}
+}
+
+// retry runs the handler again after retryable errors (RetryPolicy.do),
+// recording every attempt and failure on the job. Errors of other classes
+// pass straight through.
+func retry(p RetryPolicy, c clock, onRetry func(j *job, err error, wait time.Duration)) middleware {
+	return func(next handlerFunc) handlerFunc {
+		return func(ctx context.Context, j *job) (handlers.Outcome, error) {
+			var out handlers.Outcome
+			err := p.do(ctx, c, func() error {
+				j.Attempts++
+				var err error
+				out, err = next(ctx, j)
+				return err
+			}, func(err error, wait time.Duration) {
+				j.Failures = append(j.Failures, failureOf(c.Now(), err))
+				if wait > 0 && onRetry != nil {
+					onRetry(j, err, wait)
+				}
+			})
+			return out, err
+		}
+	}
+}
+
+// failureOf records an error for a dead letter's history.
+func failureOf(at time.Time, err error) jobs.Failure {
+	f := jobs.Failure{At: at.UTC(), Error: err.Error()}
+	if e, ok := asAPIError(err); ok {
+		f.Status, f.Code, f.TraceID = e.StatusCode, e.Code(), e.TraceID
+	}
+	return f
+}

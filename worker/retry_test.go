@@ -1,0 +1,184 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/clerkjobs/clerkjobs/clerkapi"
+	"github.com/clerkjobs/clerkjobs/handlers"
+)
+
+// fakeClock advances only when the code under test sleeps.
+type fakeClock struct {
+	now    time.Time
+	sleeps []time.Duration
+}
+
+func (c *fakeClock) Now() time.Time { return c.now }
+
+func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.sleeps = append(c.sleeps, d)
+	c.now = c.now.Add(d)
+	return nil
+}
+
+// failing answers with errs in order, then succeeds.
+func failing(errs ...error) (handlerFunc, *int) {
+	calls := 0
+	return func(ctx context.Context, j *job) (handlers.Outcome, error) {
+		calls++
+		if calls <= len(errs) {
+			return handlers.Outcome{}, errs[calls-1]
+		}
+		return handlers.Outcome{Result: []byte(`{}`)}, nil
+	}, &calls
+}
+
+var (
+	err503 = &clerkapi.Error{Op: "RevokeSession", StatusCode: 503}
+	err404 = &clerkapi.Error{Op: "RevokeSession", StatusCode: 404, Errors: []clerkapi.ErrorDetail{{Code: "resource_not_found"}}}
+	err401 = &clerkapi.Error{Op: "RevokeSession", StatusCode: 401, Errors: []clerkapi.ErrorDetail{{Code: "clerk_key_invalid"}}}
+)
+
+func policy() RetryPolicy {
+	return RetryPolicy{Initial: 100 * time.Millisecond, Max: time.Second, Multiplier: 2, Jitter: 0,
+		DeliveryBudget: 10 * time.Second, NakDelay: 5 * time.Second, NakDelayMax: 30 * time.Second}
+}
+
+func TestRetryBacksOffExponentiallyUpToMax(t *testing.T) {
+	clk := &fakeClock{now: time.Unix(0, 0)}
+	h, calls := failing(err503, err503, err503, err503, err503, err503)
+	j := &job{}
+	out, err := retry(policy(), clk, nil)(h)(context.Background(), j)
+	if err != nil || out.Result == nil {
+		t.Fatalf("got %v, want success after 6 retries", err)
+	}
+	want := []time.Duration{100, 200, 400, 800, 1000, 1000}
+	for i := range want {
+		want[i] *= time.Millisecond
+	}
+	if len(clk.sleeps) != len(want) {
+		t.Fatalf("sleeps %v, want %v", clk.sleeps, want)
+	}
+	for i := range want {
+		if clk.sleeps[i] != want[i] {
+			t.Errorf("sleep %d = %s, want %s", i, clk.sleeps[i], want[i])
+		}
+	}
+	if *calls != 7 || j.Attempts != 7 || len(j.Failures) != 6 {
+		t.Errorf("calls %d attempts %d failures %d; want 7, 7, 6", *calls, j.Attempts, len(j.Failures))
+	}
+}
+
+func TestRetryStopsWhenTheDeliveryBudgetIsSpent(t *testing.T) {
+	clk := &fakeClock{now: time.Unix(0, 0)}
+	p := policy()
+	p.DeliveryBudget = 2 * time.Second
+	errs := make([]error, 100)
+	for i := range errs {
+		errs[i] = err503
+	}
+	h, calls := failing(errs...)
+	_, err := retry(p, clk, nil)(h)(context.Background(), &job{})
+	if !errors.Is(err, err503) {
+		t.Fatalf("err = %v, want the 503 back once the budget is spent", err)
+	}
+	var slept time.Duration
+	for _, s := range clk.sleeps {
+		slept += s
+	}
+	if slept > p.DeliveryBudget+p.Max || *calls < 3 {
+		t.Errorf("slept %s over %d calls; want about the %s budget", slept, *calls, p.DeliveryBudget)
+	}
+}
+
+func TestRetryHonoursRetryAfter(t *testing.T) {
+	clk := &fakeClock{now: time.Unix(0, 0)}
+	limited := &clerkapi.Error{Op: "RevokeSession", StatusCode: 429, RetryAfter: 3 * time.Second}
+	h, _ := failing(limited)
+	if _, err := retry(policy(), clk, nil)(h)(context.Background(), &job{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(clk.sleeps) != 1 || clk.sleeps[0] != 3*time.Second {
+		t.Errorf("sleeps %v, want [3s] (Retry-After beats the 100ms backoff)", clk.sleeps)
+	}
+}
+
+func TestRetryPassesOtherClassesThrough(t *testing.T) {
+	for _, e := range []error{err404, err401, clerkapi.ErrInvalidInput} {
+		clk := &fakeClock{now: time.Unix(0, 0)}
+		h, calls := failing(e)
+		_, err := retry(policy(), clk, nil)(h)(context.Background(), &job{})
+		if !errors.Is(err, e) || *calls != 1 || len(clk.sleeps) != 0 {
+			t.Errorf("%v: err %v after %d calls and %d sleeps; want it back at once", e, err, *calls, len(clk.sleeps))
+		}
+	}
+}
+
+func TestRetryZeroBudgetMeansOneAttempt(t *testing.T) {
+	p := policy()
+	p.DeliveryBudget = 0
+	h, calls := failing(err503)
+	if _, err := retry(p, &fakeClock{}, nil)(h)(context.Background(), &job{}); !errors.Is(err, err503) || *calls != 1 {
+		t.Errorf("err %v after %d calls; want one attempt", err, *calls)
+	}
+}
+
+func TestNakDelayDoublesPerDeliveryUpToMax(t *testing.T) {
+	p := policy()
+	for delivery, want := range map[int]time.Duration{1: 5 * time.Second, 2: 10 * time.Second, 3: 20 * time.Second, 4: 30 * time.Second, 9: 30 * time.Second} {
+		if got := p.nakDelay(delivery); got != want {
+			t.Errorf("nakDelay(%d) = %s, want %s", delivery, got, want)
+		}
+	}
+	p.Jitter = 0.5
+	for i := 0; i < 100; i++ {
+		if d := p.nakDelay(2); d < 5*time.Second || d > 15*time.Second {
+			t.Fatalf("nakDelay(2) with jitter 0.5 = %s, outside 5s..15s", d)
+		}
+	}
+}
+
+func TestRetryPolicyValidate(t *testing.T) {
+	for name, edit := range map[string]func(*RetryPolicy){
+		"backoff initial": func(p *RetryPolicy) { p.Initial = 0 },
+		"backoff max":     func(p *RetryPolicy) { p.Max = p.Initial / 2 },
+		"multiplier":      func(p *RetryPolicy) { p.Multiplier = 0.5 },
+		"jitter":          func(p *RetryPolicy) { p.Jitter = 2 },
+		"retry budget":    func(p *RetryPolicy) { p.DeliveryBudget = -1 },
+		"nak delay 0":     func(p *RetryPolicy) { p.NakDelay = 0 },
+		"nak delay max":   func(p *RetryPolicy) { p.NakDelayMax = p.NakDelay / 2 },
+	} {
+		p := DefaultRetryPolicy()
+		edit(&p)
+		if err := p.Validate(); err == nil {
+			t.Errorf("%s: invalid policy accepted", name)
+		}
+	}
+	if err := DefaultRetryPolicy().Validate(); err != nil {
+		t.Errorf("default policy: %v", err)
+	}
+}
+
+func TestGatePausesEveryCallerForRetryAfter(t *testing.T) {
+	g := newGate(nil, 0, 1, newMetrics())
+	g.observe("revoke", time.Now(), &clerkapi.Error{StatusCode: 429, RetryAfter: 300 * time.Millisecond})
+	start := time.Now()
+	if err := g.wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); waited < 250*time.Millisecond {
+		t.Errorf("another caller waited %s after a 429 with Retry-After 300ms", waited)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g.observe("revoke", time.Now(), &clerkapi.Error{StatusCode: 429, RetryAfter: time.Hour})
+	cancel()
+	if err := g.wait(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("wait during a pause with a cancelled context = %v", err)
+	}
+}

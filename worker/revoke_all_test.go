@@ -1,0 +1,322 @@
+package worker_test
+
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/clerkjobs/clerkjobs/clerkapi"
+	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
+	"github.com/clerkjobs/clerkjobs/internal/testenv"
+	"github.com/clerkjobs/clerkjobs/jobs"
+	"github.com/clerkjobs/clerkjobs/worker"
+)
+
+// revokeAll publishes a revoke_all job and collects what reaches its
+// reply_to: progress updates, then the result.
+func revokeAll(t *testing.T, env *testenv.Env, a *jobs.RevokeAllArgs) (jobs.Result, jobs.RevokeAllSummary, []jobs.Progress) {
+	t.Helper()
+	inbox := env.NC.NewInbox()
+	sub, err := env.NC.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	a.ReplyTo = inbox
+	env.Publish(t, a)
+	var progress []jobs.Progress
+	for {
+		m, err := sub.NextMsg(60 * time.Second)
+		if err != nil {
+			t.Fatalf("waiting for the revoke_all result: %v", err)
+		}
+		var probe struct {
+			Outcome jobs.Outcome `json:"outcome"`
+		}
+		mustJSON(t, m.Data, &probe)
+		if probe.Outcome == jobs.InProgress {
+			var p jobs.Progress
+			mustJSON(t, m.Data, &p)
+			progress = append(progress, p)
+			continue
+		}
+		var r jobs.Result
+		mustJSON(t, m.Data, &r)
+		var sum jobs.RevokeAllSummary
+		if r.Outcome == jobs.Succeeded {
+			mustJSON(t, r.Result, &sum)
+		}
+		return r, sum, progress
+	}
+}
+
+func bulkWorker(c *worker.Config) {
+	c.Bulk.CheckpointEvery = 20 * time.Millisecond
+	c.Bulk.ReportEvery = 20 * time.Millisecond
+}
+
+func TestRevokeAllSizes(t *testing.T) {
+	for _, n := range []int{0, 1, 1000} {
+		t.Run(slicesName(n), func(t *testing.T) {
+			env := testenv.New(t)
+			emu := env.Clerk.Emulator
+			user := emu.CreateUser()
+			ids := emu.CreateSessions(user, n)
+			other := emu.CreateSessions(emu.CreateUser(), 2) // another user's: untouched
+			env.StartWorker(t, bulkWorker)
+			r, sum, _ := revokeAll(t, env, &jobs.RevokeAllArgs{UserID: user})
+			if r.Outcome != jobs.Succeeded {
+				t.Fatalf("outcome %s: %+v", r.Outcome, r.Error)
+			}
+			if sum.Revoked != n || sum.AlreadyGone != 0 || sum.Failed != 0 {
+				t.Errorf("summary %+v; want %d revoked", sum, n)
+			}
+			for _, id := range ids {
+				if s, _ := emu.Session(id); s.Status != clerkapi.StatusRevoked {
+					t.Fatalf("session %s is %s", id, s.Status)
+				}
+				if c := emu.RevokeCount(id); c != 1 {
+					t.Errorf("session %s revoked %d times", id, c)
+				}
+			}
+			for _, id := range other {
+				if s, _ := emu.Session(id); s.Status != clerkapi.StatusActive {
+					t.Errorf("another user's session %s is %s", id, s.Status)
+				}
+			}
+			// Repeating the job is safe and finds nothing to do.
+			_, again, _ := revokeAll(t, env, &jobs.RevokeAllArgs{UserID: user})
+			if again.Revoked != 0 || again.Failed != 0 {
+				t.Errorf("second run %+v; want nothing revoked", again)
+			}
+		})
+	}
+}
+
+func slicesName(n int) string {
+	b, _ := json.Marshal(n)
+	return "sessions=" + string(b)
+}
+
+func TestRevokeAllHonoursExceptions(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	user := emu.CreateUser()
+	ids := emu.CreateSessions(user, 20)
+	keep := []string{ids[3], ids[17]}
+	env.StartWorker(t, bulkWorker)
+	_, sum, _ := revokeAll(t, env, &jobs.RevokeAllArgs{UserID: user, ExceptSessionIDs: keep})
+	if sum.Revoked != 18 || sum.Excepted != 2 {
+		t.Errorf("summary %+v; want 18 revoked, 2 excepted", sum)
+	}
+	for _, id := range ids {
+		s, _ := emu.Session(id)
+		if want := clerkapi.StatusRevoked; slices.Contains(keep, id) {
+			if s.Status != clerkapi.StatusActive {
+				t.Errorf("kept session %s is %s", id, s.Status)
+			}
+		} else if s.Status != want {
+			t.Errorf("session %s is %s", id, s.Status)
+		}
+	}
+}
+
+func TestRevokeAllDeadLettersPermanentFailuresAsRevokeJobs(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	user := emu.CreateUser()
+	ids := emu.CreateSessions(user, 30)
+	broken := []string{ids[5], ids[20]}
+	for _, id := range broken {
+		emu.FailSession(id, 422)
+	}
+	env.StartWorker(t, bulkWorker)
+	_, sum, _ := revokeAll(t, env, &jobs.RevokeAllArgs{UserID: user, Common: jobs.Common{JobID: "offboard-42"}})
+	slices.Sort(broken)
+	if sum.Revoked != 28 || sum.Failed != 2 || !slices.Equal(sum.FailedSessionIDs, broken) {
+		t.Fatalf("summary %+v; want 28 revoked and %v failed", sum, broken)
+	}
+	dls := env.StreamMsgs(t, env.Topology.DeadLetterStream)
+	if len(dls) != 2 {
+		t.Fatalf("%d dead letters, want one per failed session", len(dls))
+	}
+	for _, m := range dls {
+		dl, err := jobs.ParseDeadLetter(m.Header)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := jobs.Decode(jobs.OpRevoke, m.Data)
+		if err != nil {
+			t.Fatalf("dead letter body is not a revoke job: %v", err)
+		}
+		sid := a.(*jobs.RevokeArgs).SessionID
+		if m.Subject != "sessions.dlq.revoke" || dl.Subject != "sessions.revoke" || !slices.Contains(broken, sid) || dl.Error.HTTPStatus != 422 {
+			t.Errorf("dead letter %s %+v for %s", m.Subject, dl, sid)
+		}
+	}
+	// Once the fault is gone, replaying the dead letters revokes just those.
+	emu.FailSession(broken[0], 0)
+	emu.FailSession(broken[1], 0)
+	for _, m := range dls {
+		env.PublishRaw(t, "sessions.revoke", m.Data)
+	}
+	testenv.Eventually(t, 10*time.Second, "replayed revokes done", func() bool {
+		s0, _ := emu.Session(broken[0])
+		s1, _ := emu.Session(broken[1])
+		return s0.Status == clerkapi.StatusRevoked && s1.Status == clerkapi.StatusRevoked
+	})
+}
+
+func TestRevokeAllSurvivesA429Storm(t *testing.T) {
+	env := testenv.New(t, emulator.WithRateLimit(40, 200*time.Millisecond))
+	emu := env.Clerk.Emulator
+	user := emu.CreateUser()
+	ids := emu.CreateSessions(user, 300)
+	env.StartWorker(t, bulkWorker, func(c *worker.Config) { c.Bulk.Concurrency = 16 })
+	r, sum, progress := revokeAll(t, env, &jobs.RevokeAllArgs{UserID: user})
+	if r.Outcome != jobs.Succeeded || sum.Revoked != 300 {
+		t.Fatalf("result %+v summary %+v", r, sum)
+	}
+	var limited int
+	for _, c := range emu.Calls() {
+		if c.Status == 429 {
+			limited++
+		}
+	}
+	if limited == 0 {
+		t.Errorf("no 429 was answered: the storm did not happen, the test proves nothing")
+	}
+	for _, id := range ids {
+		if c := emu.RevokeCount(id); c != 1 {
+			t.Errorf("session %s revoked %d times", id, c)
+		}
+	}
+	if len(progress) == 0 {
+		t.Errorf("no progress update reached reply_to")
+	}
+	for i := 1; i < len(progress); i++ {
+		if progress[i].Done < progress[i-1].Done {
+			t.Errorf("progress went backwards: %d then %d", progress[i-1].Done, progress[i].Done)
+		}
+	}
+}
+
+func TestRevokeAllResumesAfterACrash(t *testing.T) {
+	// 8 revokes in flight at 20 ms each: the job takes about 2.5 s.
+	env := testenv.New(t, emulator.WithLatency(20*time.Millisecond, 0))
+	emu := env.Clerk.Emulator
+	user := emu.CreateUser()
+	ids := emu.CreateSessions(user, 1000)
+	first := env.StartWorker(t, bulkWorker, func(c *worker.Config) { c.DrainTimeout = 0 })
+	inbox := env.NC.NewInbox()
+	results, err := env.NC.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Publish(t, &jobs.RevokeAllArgs{UserID: user, Common: jobs.Common{JobID: "takeover-1", ReplyTo: inbox}})
+	revoked := func() int {
+		n := 0
+		for _, id := range ids {
+			if s, _ := emu.Session(id); s.Status == clerkapi.StatusRevoked {
+				n++
+			}
+		}
+		return n
+	}
+	testenv.Eventually(t, 20*time.Second, "a third revoked", func() bool { return revoked() >= 300 })
+	first.Stop(t) // stops mid-job; drain timeout 0
+	before := revoked()
+	if before >= 1000 {
+		t.Fatalf("the job finished before the stop; the test proves nothing")
+	}
+	env.StartWorker(t, bulkWorker)
+	var r jobs.Result
+	for {
+		m, err := results.NextMsg(30 * time.Second)
+		if err != nil {
+			t.Fatalf("no result after the restart: %v", err)
+		}
+		mustJSON(t, m.Data, &r)
+		if r.Outcome != jobs.InProgress {
+			break
+		}
+	}
+	var sum jobs.RevokeAllSummary
+	mustJSON(t, r.Result, &sum)
+	if sum.Revoked+sum.AlreadyGone != 1000 || sum.Failed != 0 || !sum.Resumed {
+		t.Errorf("summary %+v; want all 1000 accounted for, resumed", sum)
+	}
+	dup := 0
+	for _, id := range ids {
+		switch c := emu.RevokeCount(id); {
+		case c == 0:
+			t.Fatalf("session %s never revoked", id)
+		case c > 1:
+			dup += c - 1
+		}
+	}
+	// Only revokes on the wire at the stop may be sent again.
+	if limit := worker.DefaultBulkConfig().Concurrency; dup > limit {
+		t.Errorf("%d sessions revoked twice; a resumed job should redo at most the %d in flight", dup, limit)
+	}
+	t.Logf("revoked before the stop: %d; duplicate revoke calls: %d", before, dup)
+}
+
+func TestSingleJobsFlowDuringABulkJob(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	user := emu.CreateUser()
+	emu.CreateSessions(user, 1000)
+	singles := emu.CreateSessions(emu.CreateUser(), 10)
+	// 200 calls/s: the bulk job takes about 5 s.
+	env.StartWorker(t, bulkWorker, func(c *worker.Config) { c.RateLimit = 200; c.RateBurst = 1 })
+	bulkInbox := env.NC.NewInbox()
+	bulk, err := env.NC.SubscribeSync(bulkInbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Publish(t, &jobs.RevokeAllArgs{UserID: user, Common: jobs.Common{ReplyTo: bulkInbox}})
+	// Wait until the bulk job is well under way, then send single jobs.
+	if _, err := bulk.NextMsg(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	singleInbox := env.NC.NewInbox()
+	done, err := env.NC.SubscribeSync(singleInbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range singles {
+		env.Publish(t, &jobs.RevokeArgs{SessionID: id, Common: jobs.Common{ReplyTo: singleInbox}})
+	}
+	for range singles {
+		if _, err := done.NextMsg(10 * time.Second); err != nil {
+			t.Fatalf("a single revoke did not finish during the bulk job: %v", err)
+		}
+	}
+	// The singles finished while the bulk job was still running: nothing
+	// the bulk job sent so far is its final result.
+	n, _, _ := bulk.Pending()
+	for ; n > 0; n-- {
+		m, err := bulk.NextMsg(time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p jobs.Progress
+		mustJSON(t, m.Data, &p)
+		if p.Outcome != jobs.InProgress {
+			t.Fatalf("the bulk job finished before the single revokes: they waited behind it")
+		}
+	}
+	for {
+		m, err := bulk.NextMsg(30 * time.Second)
+		if err != nil {
+			t.Fatalf("bulk result: %v", err)
+		}
+		var p jobs.Progress
+		mustJSON(t, m.Data, &p)
+		if p.Outcome != jobs.InProgress {
+			break
+		}
+	}
+}

@@ -1,0 +1,80 @@
+package worker
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// ServiceName is the NATS micro service every worker registers, so that
+// `publish status` (or `nats micro ls`) can count the workers running.
+const ServiceName = "clerkjobs-worker"
+
+// Version is reported by the micro service.
+const Version = "0.1.0"
+
+// Status is what a worker reports about itself.
+type Status struct {
+	Instance    string `json:"instance"`
+	Ready       bool   `json:"ready"`
+	Reason      string `json:"reason,omitempty"`
+	InFlight    int    `json:"in_flight"`
+	Concurrency int    `json:"concurrency"`
+	CircuitOpen bool   `json:"circuit_open"`
+}
+
+// Status reports the worker's state.
+func (w *Worker) Status() Status {
+	s := Status{Instance: w.cfg.Instance, InFlight: w.inflight.len(), Concurrency: w.cfg.Concurrency}
+	if err := w.Ready(); err != nil {
+		s.Reason = err.Error()
+	} else {
+		s.Ready = true
+	}
+	s.CircuitOpen, _ = w.circuit.Open()
+	return s
+}
+
+func (w *Worker) registerService() (micro.Service, error) {
+	svc, err := micro.AddService(w.nc, micro.Config{
+		Name:        ServiceName,
+		Version:     Version,
+		Description: "Runs Clerk session jobs from JetStream",
+		Metadata:    map[string]string{"instance": w.cfg.Instance, "stream": w.cfg.Topology.JobsStream},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("worker: register micro service %s: %w", ServiceName, err)
+	}
+	err = svc.AddEndpoint("status", micro.HandlerFunc(func(r micro.Request) {
+		_ = r.RespondJSON(w.Status())
+	}), micro.WithEndpointSubject(fmt.Sprintf("clerkjobs.worker.%s.status", w.cfg.Instance)))
+	if err != nil {
+		_ = svc.Stop()
+		return nil, fmt.Errorf("worker: micro endpoint: %w", err)
+	}
+	return svc, nil
+}
+
+// Handler serves /metrics (Prometheus), /healthz (the process is alive)
+// and /readyz (200 only while the worker takes jobs; 503 with the reason
+// otherwise: not connected, circuit open, records refused).
+func (w *Worker) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(w.metrics.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
+		rw.Header().Set("Content-Type", "text/plain")
+		_, _ = rw.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(rw http.ResponseWriter, _ *http.Request) {
+		st := w.Status()
+		rw.Header().Set("Content-Type", "application/json")
+		if !st.Ready {
+			rw.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_ = json.NewEncoder(rw).Encode(st)
+	})
+	return mux
+}
