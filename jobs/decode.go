@@ -60,6 +60,9 @@ func Decode(o Op, data []byte) (Args, error) {
 	if err != nil {
 		return nil, &InvalidError{Op: o, Reason: "body is not JSON: " + err.Error()}
 	}
+	if field, n := hugeNumber(doc, ""); n != "" {
+		return nil, &InvalidError{Op: o, Field: field, Reason: fmt.Sprintf("number %.40s is out of range", n)}
+	}
 	sch, err := compiled()
 	if err != nil {
 		return nil, err
@@ -76,6 +79,34 @@ func Decode(o Op, data []byte) (Args, error) {
 		return nil, &InvalidError{Op: o, Reason: "body does not fit the job type: " + err.Error()}
 	}
 	return a, nil
+}
+
+// hugeNumber finds a number with an exponent beyond any float64's. The
+// validator compares numbers exactly (math/big), and 1e999999 takes tens of
+// milliseconds to expand: a body of such numbers in except_session_ids
+// (uniqueItems) would keep a worker busy for minutes.
+func hugeNumber(v any, at string) (field, num string) {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			if f, n := hugeNumber(e, at+"/"+k); n != "" {
+				return f, n
+			}
+		}
+	case []any:
+		for i, e := range v {
+			if f, n := hugeNumber(e, at+"/"+strconv.Itoa(i)); n != "" {
+				return f, n
+			}
+		}
+	case json.Number:
+		if i := strings.IndexAny(string(v), "eE"); i >= 0 {
+			if exp, err := strconv.Atoi(string(v[i+1:])); err != nil || exp > 400 || exp < -400 {
+				return at, string(v)
+			}
+		}
+	}
+	return "", ""
 }
 
 // Validate checks a job (as a publisher would send it) against its schema.

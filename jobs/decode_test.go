@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 )
@@ -291,5 +293,61 @@ func TestValidate(t *testing.T) {
 		} else if _, isMarshal := errors.Unwrap(err).(*json.UnsupportedTypeError); !isMarshal {
 			t.Errorf("Validate(%#v) = %T %v, want an *InvalidError or an encoding error", tt.a, err, err)
 		}
+	}
+}
+
+// The validator compares numbers exactly (math/big): 1e999999 costs tens
+// of milliseconds, and uniqueItems hashes every item of except_session_ids.
+// A job body of such numbers must be refused quickly, not keep a worker
+// busy for minutes.
+func TestDecodeHugeNumbersAreCheap(t *testing.T) {
+	var items []string
+	for i := 0; len(strings.Join(items, ",")) < MaxJobBytes-100; i++ {
+		items = append(items, "1e"+strconv.Itoa(999999-i))
+	}
+	tests := []struct {
+		name  string
+		op    Op
+		body  string
+		field string
+	}{
+		{"except_session_ids of huge numbers", OpRevokeAll, `{"user_id":"user_1","except_session_ids":[` + strings.Join(items, ",") + `]}`, "/except_session_ids/"},
+		{"twenty huge numbers", OpRevokeAll, `{"user_id":"user_1","except_session_ids":[` + strings.Join(items[:20], ",") + `]}`, "/except_session_ids/"},
+		{"huge limit", OpList, `{"user_id":"user_1","limit":1e999999}`, "/limit"},
+		{"tiny limit", OpList, `{"user_id":"user_1","limit":-1E-999999}`, "/limit"},
+		{"huge expiry", OpToken, `{"session_id":"sess_1","reply_to":"_INBOX.x","expires_in_seconds":1e+99999999999999999999}`, "/expires_in_seconds"},
+		{"huge numbers in request headers", OpRefresh, `{"session_id":"sess_1","reply_to":"_INBOX.x","expired_token":"e","refresh_token":"r","request_origin":"o","request_headers":{"a":[1e999999]}}`, "/request_headers/a/0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			_, err := Decode(tt.op, []byte(tt.body))
+			took := time.Since(start)
+			var ie *InvalidError
+			if !errors.As(err, &ie) {
+				t.Fatalf("Decode = %v, want an *InvalidError", err)
+			}
+			if !strings.HasPrefix(ie.Field, tt.field) || !strings.Contains(ie.Reason, "range") {
+				t.Errorf("Field %q, Reason %q; want %s… and a reason about the range", ie.Field, ie.Reason, tt.field)
+			}
+			if took > 2*time.Second {
+				t.Errorf("Decode of a %d-byte body took %s", len(tt.body), took)
+			}
+		})
+	}
+	// Ordinary numbers, exponents within float64's range included, are
+	// still fine.
+	for _, body := range []string{
+		`{"session_id":"sess_1","reply_to":"_INBOX.x","expired_token":"e","refresh_token":"r","request_origin":"o","request_headers":{"a":[1e308,-4.9E-324,1e-400,1E+400,0.5]}}`,
+		`{"session_id":"sess_1","reply_to":"_INBOX.x","expired_token":"e","refresh_token":"r","request_origin":"o","request_headers":{"n":-12345678901234567890}}`,
+	} {
+		if _, err := Decode(OpRefresh, []byte(body)); err != nil {
+			t.Errorf("Decode(%s) = %v", body, err)
+		}
+	}
+	_, err := Decode(OpList, []byte(`{"user_id":"user_1","limit":50e300}`))
+	var ie *InvalidError
+	if !errors.As(err, &ie) || ie.Field != "/limit" || !strings.Contains(ie.Reason, "maximum") {
+		t.Errorf("limit 50e300: %v, want the schema's maximum error", err)
 	}
 }

@@ -117,6 +117,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.started.Store(true)
 	w.cfg.Logger.Info().Str("instance", w.cfg.Instance).Int("concurrency", w.cfg.Concurrency).
 		Float64("rate_limit", w.cfg.RateLimit).Str("stream", topo.JobsStream).Str("consumer", topo.Consumer).
+		Str("nats_server", w.nc.ConnectedUrlRedacted()).
 		Msg("worker started")
 
 	var jobsWG sync.WaitGroup

@@ -45,7 +45,7 @@ func flagEnv() [][2]string {
 		{"retry-budget", "WORKER_RETRY_BUDGET"}, {"nak-delay", "WORKER_NAK_DELAY"}, {"nak-delay-max", "WORKER_NAK_DELAY_MAX"},
 		{"max-deliveries", "WORKER_MAX_DELIVERIES"}, {"ack-wait", "WORKER_ACK_WAIT"}, {"max-ack-pending", "WORKER_MAX_ACK_PENDING"},
 		{"subject-prefix", "WORKER_SUBJECT_PREFIX"}, {"jobs-stream", "WORKER_JOBS_STREAM"},
-		{"results-stream", "WORKER_RESULTS_STREAM"}, {"dlq-stream", "WORKER_DLQ_STREAM"}, {"consumer", "WORKER_CONSUMER"},
+		{"results-stream", "WORKER_RESULTS_STREAM"}, {"dlq-stream", "WORKER_DLQ_STREAM"}, {"consumer", "WORKER_CONSUMER"}, {"progress-bucket", "WORKER_PROGRESS_BUCKET"},
 		{"replicas", "WORKER_REPLICAS"}, {"dedup-window", "WORKER_DEDUP_WINDOW"}, {"results-max-age", "WORKER_RESULTS_MAX_AGE"},
 		{"dlq-max-age", "WORKER_DLQ_MAX_AGE"}, {"dlq-max-bytes", "WORKER_DLQ_MAX_BYTES"},
 		{"drain-timeout", "WORKER_DRAIN_TIMEOUT"}, {"probe-interval", "WORKER_PROBE_INTERVAL"},
@@ -89,6 +89,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.StringVar(&t.ResultsStream, "results-stream", t.ResultsStream, "results stream name")
 	fs.StringVar(&t.DeadLetterStream, "dlq-stream", t.DeadLetterStream, "dead-letter stream name")
 	fs.StringVar(&t.Consumer, "consumer", t.Consumer, "durable consumer shared by all workers")
+	fs.StringVar(&t.ProgressBucket, "progress-bucket", t.ProgressBucket, "key-value bucket of revoke_all progress")
 	fs.IntVar(&t.Replicas, "replicas", t.Replicas, "stream replicas (3 on a three-node cluster)")
 	fs.StringVar(&storage, "storage", "file", "stream storage: file or memory")
 	fs.DurationVar(&t.DedupWindow, "dedup-window", t.DedupWindow, "jobs with the same Nats-Msg-Id within this window run once")

@@ -82,18 +82,22 @@ func publishRange(ctx context.Context, t *testing.T, js jetstream.JetStream, nam
 // the leader sees every replica current.
 func verifyStream(ctx context.Context, t *testing.T, c *natscluster.Cluster, js jetstream.JetStream, name string, want int) {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
 	replicas := len(c.Nodes())
 	wantSeq := uint64(want)
 
 	// 1. The leader's view: counts, and every replica current, no lag.
 	var info *jetstream.StreamInfo
-	var why string
+	why := "no answer yet"
 	for {
 		s, err := js.Stream(ctx, name)
 		if err == nil {
 			info, err = s.Info(ctx)
 		}
 		switch {
+		case err != nil && ctx.Err() != nil:
+			// keep the previous reason
 		case err != nil:
 			why = err.Error()
 		case info.State.Msgs != wantSeq || info.State.LastSeq != wantSeq || info.State.FirstSeq != 1:
@@ -122,14 +126,18 @@ func verifyStream(ctx context.Context, t *testing.T, c *natscluster.Cluster, js 
 
 	// 2. Every node's own copy, read from its monitoring endpoint.
 	for _, n := range c.Nodes() {
+		var last string
 		for {
 			st, err := n.StreamState(ctx, name)
 			if err == nil && st.Messages == wantSeq && st.LastSeq == wantSeq && st.FirstSeq == 1 {
 				break
 			}
+			if ctx.Err() == nil {
+				last = fmt.Sprintf("state %+v, err %v", st, err)
+			}
 			select {
 			case <-ctx.Done():
-				t.Fatalf("stream %s on node %s: want %d messages, have %+v (err %v)", name, n.Name(), want, st, err)
+				t.Fatalf("stream %s on node %s: want %d messages, have %s", name, n.Name(), want, last)
 			case <-time.After(200 * time.Millisecond):
 			}
 		}

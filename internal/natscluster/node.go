@@ -159,11 +159,106 @@ func (n *Node) Heal(ctx context.Context) error {
 	return nil
 }
 
-// WaitHealthy waits until the node's /healthz answers 200: JetStream is
+// WaitHealthy waits until the node's /healthz answers 200 (JetStream is
 // running, the node knows the meta leader and is current with it, and every
-// stream and consumer replica it hosts has caught up.
+// stream and consumer replica it hosts has caught up) and, in a cluster,
+// until the node knows a leader for every stream and consumer it hosts.
+//
+// The second condition matters: right after a restart /healthz already says
+// ok while stream leaders are still being elected, and a JetStream request
+// about a leaderless stream gets no answer at all (not an error): it just
+// times out.
 func (n *Node) WaitHealthy(ctx context.Context) error {
-	return n.waitStatus(ctx, "/healthz")
+	if err := n.waitStatus(ctx, "/healthz"); err != nil {
+		return err
+	}
+	if len(n.c.nodes) < 2 {
+		return nil
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, defaultReadyTimeout)
+		defer cancel()
+	}
+	for {
+		leaderless, err := n.leaderless(ctx)
+		if err == nil && leaderless == "" {
+			return nil
+		}
+		if err == nil {
+			err = errors.New(leaderless + " has no leader")
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("natscluster: node %s: %w", n.name, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// jsz is the part of /jsz?accounts=true&streams=true&consumers=true that
+// this package reads.
+type jsz struct {
+	Accounts []struct {
+		Name    string `json:"name"`
+		Streams []struct {
+			Name      string      `json:"name"`
+			Cluster   *jszCluster `json:"cluster"`
+			State     jszState    `json:"state"`
+			Consumers []struct {
+				Name    string      `json:"name"`
+				Cluster *jszCluster `json:"cluster"`
+			} `json:"consumer_detail"`
+		} `json:"stream_detail"`
+	} `json:"account_details"`
+}
+
+type jszCluster struct {
+	Leader string `json:"leader"`
+}
+
+type jszState struct {
+	Messages uint64 `json:"messages"`
+	Bytes    uint64 `json:"bytes"`
+	FirstSeq uint64 `json:"first_seq"`
+	LastSeq  uint64 `json:"last_seq"`
+}
+
+func (n *Node) jsz(ctx context.Context) (*jsz, error) {
+	code, body, err := n.get(ctx, "/jsz?accounts=true&streams=true&consumers=true")
+	if err != nil {
+		return nil, fmt.Errorf("natscluster: node %s: /jsz: %w", n.name, err)
+	}
+	if code != http.StatusOK {
+		return nil, fmt.Errorf("natscluster: node %s: /jsz: status %d", n.name, code)
+	}
+	var j jsz
+	if err := json.Unmarshal(body, &j); err != nil {
+		return nil, fmt.Errorf("natscluster: node %s: /jsz: %w", n.name, err)
+	}
+	return &j, nil
+}
+
+// leaderless names a stream or consumer hosted here whose leader this node
+// doesn't know, or returns "".
+func (n *Node) leaderless(ctx context.Context) (string, error) {
+	j, err := n.jsz(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, a := range j.Accounts {
+		for _, s := range a.Streams {
+			if s.Cluster == nil || s.Cluster.Leader == "" {
+				return fmt.Sprintf("stream %s > %s", a.Name, s.Name), nil
+			}
+			for _, c := range s.Consumers {
+				if c.Cluster == nil || c.Cluster.Leader == "" {
+					return fmt.Sprintf("consumer %s > %s > %s", a.Name, s.Name, c.Name), nil
+				}
+			}
+		}
+	}
+	return "", nil
 }
 
 var httpClient = &http.Client{Timeout: 2 * time.Second}
@@ -227,33 +322,11 @@ var ErrNoStream = errors.New("natscluster: stream not on this node")
 // to check that a follower caught up. It searches all accounts and returns
 // the first stream with that name.
 func (n *Node) StreamState(ctx context.Context, stream string) (StreamState, error) {
-	code, body, err := n.get(ctx, "/jsz?accounts=true&streams=true")
+	j, err := n.jsz(ctx)
 	if err != nil {
-		return StreamState{}, fmt.Errorf("natscluster: node %s: /jsz: %w", n.name, err)
+		return StreamState{}, err
 	}
-	if code != http.StatusOK {
-		return StreamState{}, fmt.Errorf("natscluster: node %s: /jsz: status %d", n.name, code)
-	}
-	var jsz struct {
-		Accounts []struct {
-			Streams []struct {
-				Name    string `json:"name"`
-				Cluster *struct {
-					Leader string `json:"leader"`
-				} `json:"cluster"`
-				State struct {
-					Messages uint64 `json:"messages"`
-					Bytes    uint64 `json:"bytes"`
-					FirstSeq uint64 `json:"first_seq"`
-					LastSeq  uint64 `json:"last_seq"`
-				} `json:"state"`
-			} `json:"stream_detail"`
-		} `json:"account_details"`
-	}
-	if err := json.Unmarshal(body, &jsz); err != nil {
-		return StreamState{}, fmt.Errorf("natscluster: node %s: /jsz: %w", n.name, err)
-	}
-	for _, a := range jsz.Accounts {
+	for _, a := range j.Accounts {
 		for _, s := range a.Streams {
 			if s.Name != stream {
 				continue

@@ -222,11 +222,11 @@ carries a Nats-Msg-Id equal to its job id, so publishing it again is deduplicate
 	pf.StringVar(&a.conn.TLSKey, "tls-key", "", "TLS client key (env NATS_KEY)")
 	pf.BoolVar(&a.jsonOut, "json", false, "print JSON (NDJSON for lists and batches)")
 	def := jobs.DefaultTopology()
-	pf.StringVar(&a.prefix, "prefix", "", "subject prefix of jobs, results and dead letters (env CLERKJOBS_PREFIX; default "+def.Subjects.Prefix+")")
-	pf.StringVar(&a.jobsName, "jobs-stream", "", "jobs stream (env CLERKJOBS_JOBS_STREAM; default "+def.JobsStream+")")
-	pf.StringVar(&a.resName, "results-stream", "", "results stream (env CLERKJOBS_RESULTS_STREAM; default "+def.ResultsStream+")")
-	pf.StringVar(&a.dlqName, "dlq-stream", "", "dead-letter stream (env CLERKJOBS_DLQ_STREAM; default "+def.DeadLetterStream+")")
-	pf.StringVar(&a.consName, "consumer", "", "the workers' durable consumer (env CLERKJOBS_CONSUMER; default "+def.Consumer+")")
+	pf.StringVar(&a.prefix, "prefix", "", "subject prefix of jobs, results and dead letters (env CLERKJOBS_PREFIX or WORKER_SUBJECT_PREFIX; default "+def.Subjects.Prefix+")")
+	pf.StringVar(&a.jobsName, "jobs-stream", "", "jobs stream (env CLERKJOBS_JOBS_STREAM or WORKER_JOBS_STREAM; default "+def.JobsStream+")")
+	pf.StringVar(&a.resName, "results-stream", "", "results stream (env CLERKJOBS_RESULTS_STREAM or WORKER_RESULTS_STREAM; default "+def.ResultsStream+")")
+	pf.StringVar(&a.dlqName, "dlq-stream", "", "dead-letter stream (env CLERKJOBS_DLQ_STREAM or WORKER_DLQ_STREAM; default "+def.DeadLetterStream+")")
+	pf.StringVar(&a.consName, "consumer", "", "the workers' durable consumer (env CLERKJOBS_CONSUMER or WORKER_CONSUMER; default "+def.Consumer+")")
 
 	root.AddGroup(&cobra.Group{ID: "jobs", Title: "Submit jobs:"}, &cobra.Group{ID: "ops", Title: "Operate:"})
 	for _, c := range a.jobCommands() {
@@ -244,11 +244,18 @@ carries a Nats-Msg-Id equal to its job id, so publishing it again is deduplicate
 // environment variable's. Defaults live in the code that uses the value,
 // never in the flag, so that --help cannot print a secret taken from the
 // environment.
-func (a *app) envOr(cmd *cobra.Command, flag, value, variable string) string {
+// Further variables are fallbacks (the worker's names, so that one
+// environment serves both programs).
+func (a *app) envOr(cmd *cobra.Command, flag, value string, variables ...string) string {
 	if f := cmd.Flags().Lookup(flag); f != nil && f.Changed {
 		return value
 	}
-	return a.env.Getenv(variable)
+	for _, v := range variables {
+		if s := a.env.Getenv(v); s != "" {
+			return s
+		}
+	}
+	return ""
 }
 
 // resolve applies the environment to the flags not given.
@@ -261,11 +268,11 @@ func (a *app) resolve(cmd *cobra.Command) {
 	a.conn.TLSCA = a.envOr(cmd, "tls-ca", a.conn.TLSCA, "NATS_CA")
 	a.conn.TLSCert = a.envOr(cmd, "tls-cert", a.conn.TLSCert, "NATS_CERT")
 	a.conn.TLSKey = a.envOr(cmd, "tls-key", a.conn.TLSKey, "NATS_KEY")
-	a.prefix = a.envOr(cmd, "prefix", a.prefix, "CLERKJOBS_PREFIX")
-	a.jobsName = a.envOr(cmd, "jobs-stream", a.jobsName, "CLERKJOBS_JOBS_STREAM")
-	a.resName = a.envOr(cmd, "results-stream", a.resName, "CLERKJOBS_RESULTS_STREAM")
-	a.dlqName = a.envOr(cmd, "dlq-stream", a.dlqName, "CLERKJOBS_DLQ_STREAM")
-	a.consName = a.envOr(cmd, "consumer", a.consName, "CLERKJOBS_CONSUMER")
+	a.prefix = a.envOr(cmd, "prefix", a.prefix, "CLERKJOBS_PREFIX", "WORKER_SUBJECT_PREFIX")
+	a.jobsName = a.envOr(cmd, "jobs-stream", a.jobsName, "CLERKJOBS_JOBS_STREAM", "WORKER_JOBS_STREAM")
+	a.resName = a.envOr(cmd, "results-stream", a.resName, "CLERKJOBS_RESULTS_STREAM", "WORKER_RESULTS_STREAM")
+	a.dlqName = a.envOr(cmd, "dlq-stream", a.dlqName, "CLERKJOBS_DLQ_STREAM", "WORKER_DLQ_STREAM")
+	a.consName = a.envOr(cmd, "consumer", a.consName, "CLERKJOBS_CONSUMER", "WORKER_CONSUMER")
 }
 
 // topology is the default topology with the names given by flags or

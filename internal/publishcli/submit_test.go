@@ -321,6 +321,11 @@ func TestConnectionErrors(t *testing.T) {
 	if r.code != publishcli.ExitUnavailable || !strings.Contains(r.stderr, "no JetStream stream stores elsewhere.revoke") {
 		t.Fatalf("%v", r)
 	}
+	// The worker's variable names work too.
+	r = h.runWith(t, runOpts{env: map[string]string{"WORKER_SUBJECT_PREFIX": "elsewhere"}}, "revoke", "sess_1")
+	if r.code != publishcli.ExitUnavailable || !strings.Contains(r.stderr, "elsewhere.revoke") {
+		t.Fatalf("%v", r)
+	}
 	r = h.run(t, "dlq", "list", "--dlq-stream", "NOPE")
 	if r.code != publishcli.ExitUnavailable || !strings.Contains(r.stderr, "stream NOPE does not exist") {
 		t.Fatalf("%v", r)

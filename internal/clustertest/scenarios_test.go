@@ -1,0 +1,175 @@
+package clustertest
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
+)
+
+// Each scenario: publish thousands of revoke jobs, start two workers, break
+// something mid-load, repair it, and check that nothing was lost.
+
+// TestNodeKill kills the NATS node a worker is connected to, mid-load, and
+// brings it back.
+func TestNodeKill(t *testing.T) {
+	s := newSystem(t, "kill", emulator.WithLatency(20*time.Millisecond, 0))
+	n := scale()
+	s.publish(n)
+	a := s.startWorker("a")
+	s.startWorker("b")
+	s.waitProgress(n/5, 2*time.Minute)
+	node := s.nodeOf(a.server())
+	ctx := context.Background()
+	if err := node.Kill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	if err := node.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.check(3 * time.Minute)
+}
+
+// TestPartition cuts the node a worker is connected to off from its peers
+// for a while, then heals it.
+func TestPartition(t *testing.T) {
+	s := newSystem(t, "part", emulator.WithLatency(20*time.Millisecond, 0))
+	n := scale()
+	s.publish(n)
+	a := s.startWorker("a")
+	s.startWorker("b")
+	s.waitProgress(n/5, 2*time.Minute)
+	node := s.nodeOf(a.server())
+	ctx := context.Background()
+	if err := node.Partition(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(8 * time.Second)
+	if err := node.Heal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.check(3 * time.Minute)
+}
+
+// TestWorkerSIGKILL kills a worker process mid-load while a second one
+// shares the load, then starts a replacement.
+func TestWorkerSIGKILL(t *testing.T) {
+	s := newSystem(t, "crash", emulator.WithLatency(20*time.Millisecond, 0))
+	n := scale()
+	s.publish(n)
+	a := s.startWorker("a")
+	s.startWorker("b")
+	s.waitProgress(n/4, 2*time.Minute)
+	a.kill()
+	s.startWorker("a2")
+	got := s.check(3 * time.Minute)
+	// Only jobs a held at the kill may have been revoked twice.
+	if got.DuplicateCalls > 8 {
+		t.Errorf("%d duplicate revokes; at most the 8 jobs in flight at the kill", got.DuplicateCalls)
+	}
+}
+
+// TestClerkFaultStorms: 5xx storm, 429 storm, an outage longer than the retry
+// budget (dead letters, then a replay once Clerk is back), and a rejected key.
+func TestClerkFaultStorms(t *testing.T) {
+	t.Run("30% 5xx", func(t *testing.T) {
+		s := newSystem(t, "errs", emulator.WithLatency(5*time.Millisecond, 0))
+		s.emu.Emulator.SetFaults(emulator.Faults{ErrorRate: 0.3, Latency: 5 * time.Millisecond})
+		s.publish(scale())
+		s.startWorker("a")
+		s.startWorker("b")
+		s.waitProgress(scale()/2, 2*time.Minute)
+		s.emu.Emulator.SetFaults(emulator.Faults{Latency: 5 * time.Millisecond})
+		if got := s.check(3 * time.Minute); got.Succeeded != got.Published {
+			t.Errorf("with retries every job should succeed: %s", got)
+		}
+	})
+	t.Run("429 storm", func(t *testing.T) {
+		s := newSystem(t, "limit", emulator.WithRateLimit(200, time.Second))
+		s.publish(scale())
+		s.startWorker("a")
+		s.startWorker("b")
+		got := s.check(3 * time.Minute)
+		if got.Succeeded != got.Published {
+			t.Errorf("throttled jobs must wait, not fail: %s", got)
+		}
+		limited := 0
+		for _, c := range s.emu.Emulator.Calls() {
+			if c.Status == 429 {
+				limited++
+			}
+		}
+		if limited == 0 {
+			t.Errorf("no 429 answered: the storm did not happen")
+		}
+		t.Logf("429 answers: %d", limited)
+	})
+	t.Run("outage longer than the retry budget", func(t *testing.T) {
+		s := newSystem(t, "outage")
+		s.emu.Emulator.SetFaults(emulator.Faults{ErrorRate: 1})
+		s.publish(scale() / 2)
+		s.startWorker("a", "--max-deliveries", "2", "--retry-budget", "100ms", "--nak-delay", "50ms")
+		s.startWorker("b", "--max-deliveries", "2", "--retry-budget", "100ms", "--nak-delay", "50ms")
+		got := s.check(3 * time.Minute)
+		if got.DeadLettered != got.Published || got.Classes["exhausted"] != got.Published {
+			t.Fatalf("every job should be dead-lettered as exhausted: %s", got)
+		}
+		s.emu.Emulator.SetFaults(emulator.Faults{})
+		out := s.runPublish("dlq", "replay", "--all")
+		t.Logf("replay: %s", strings.TrimSpace(lastLine(out)))
+		s.waitResults(got.Published, 3*time.Minute)
+		if n := len(s.deadLetters()); n != 0 {
+			t.Errorf("%d dead letters left after the replay", n)
+		}
+	})
+	t.Run("key rejected", func(t *testing.T) {
+		s := newSystem(t, "key")
+		s.emu.Emulator.SetFaults(emulator.Faults{RejectKey: true})
+		s.publish(scale())
+		s.startWorker("a")
+		s.startWorker("b")
+		time.Sleep(3 * time.Second)
+		if n := s.progress(); n != 0 {
+			t.Fatalf("%d jobs recorded while Clerk rejected the key; want none (circuit open)", n)
+		}
+		s.emu.Emulator.SetFaults(emulator.Faults{})
+		if got := s.check(3 * time.Minute); got.Succeeded != got.Published || got.DeadLettered != 0 {
+			t.Errorf("after the key is accepted every job should succeed, none dead-lettered: %s", got)
+		}
+	})
+}
+
+// TestRestartAllNodes stops and starts every broker (file storage) mid-load.
+func TestRestartAllNodes(t *testing.T) {
+	s := newSystem(t, "restart", emulator.WithLatency(20*time.Millisecond, 0))
+	n := scale()
+	s.publish(n)
+	s.startWorker("a")
+	s.startWorker("b")
+	s.waitProgress(n/5, 2*time.Minute)
+	ctx := context.Background()
+	for _, node := range s.cluster.Nodes() {
+		if err := node.Stop(ctx, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, node := range s.cluster.Nodes() {
+		if err := node.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := s.cluster.WaitHealthy(wctx); err != nil {
+		t.Fatal(err)
+	}
+	s.check(3 * time.Minute)
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
