@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -270,14 +271,17 @@ func Redact(o Op, payload []byte) (out []byte, redacted []string) {
 		}
 		return payload, nil
 	}
-	for _, f := range secretFields {
-		if _, ok := obj[f]; ok {
-			obj[f] = json.RawMessage(strconv.Quote(RedactedValue))
+	for f := range obj {
+		if isSecretField(o, f) {
 			redacted = append(redacted, f)
 		}
 	}
 	if len(redacted) == 0 {
 		return payload, nil
+	}
+	slices.Sort(redacted)
+	for _, f := range redacted {
+		obj[f] = json.RawMessage(strconv.Quote(RedactedValue))
 	}
 	b, err := json.Marshal(obj)
 	if err != nil {
@@ -286,5 +290,20 @@ func Redact(o Op, payload []byte) (out []byte, redacted []string) {
 	return b, redacted
 }
 
-// secretFields are the job fields that hold secrets (refresh jobs').
-var secretFields = [...]string{"expired_token", "refresh_token", "request_headers"}
+// isSecretField: on a refresh job every field but the known harmless ones
+// is treated as secret (an allow-list, so a misspelt "refreshToken" is
+// redacted too); on any other job, the refresh job's secret fields.
+func isSecretField(o Op, f string) bool {
+	switch f {
+	case "expired_token", "refresh_token", "request_headers":
+		return true
+	}
+	if o != OpRefresh {
+		return false
+	}
+	switch f {
+	case "job_id", "reply_to", "session_id", "request_origin", "format", "request_originating_ip":
+		return false
+	}
+	return true
+}

@@ -541,3 +541,17 @@ func TestRedactedDeadLetter(t *testing.T) {
 		t.Errorf("redacted body = %s", out)
 	}
 }
+
+func TestRedactRefreshIsAnAllowList(t *testing.T) {
+	body := []byte(`{"session_id":"sess_1","refreshToken":"rt_secret","request_origin":"https://a.example","reply_to":"_INBOX.x"}`)
+	out, redacted := Redact(OpRefresh, body)
+	if strings.Contains(string(out), "rt_secret") {
+		t.Errorf("a misspelt secret field survived redaction: %s", out)
+	}
+	if !slices.Equal(redacted, []string{"refreshToken"}) {
+		t.Errorf("redacted %v, want [refreshToken]", redacted)
+	}
+	if !strings.Contains(string(out), `"session_id":"sess_1"`) || !strings.Contains(string(out), `"reply_to":"_INBOX.x"`) {
+		t.Errorf("harmless fields were lost: %s", out)
+	}
+}

@@ -136,3 +136,7 @@ func (s Subjects) Validate() error {
 	}
 	return nil
 }
+
+// WorkerService is the NATS micro service every worker registers, so that
+// `publish status` (or `nats micro ls`) can count the workers running.
+const WorkerService = "clerkjobs-worker"

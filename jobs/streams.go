@@ -117,8 +117,8 @@ func (t Topology) Validate() error {
 		return fmt.Errorf("progress TTL %s: must be positive", t.ProgressTTL)
 	case t.MaxDeliver < 1:
 		return fmt.Errorf("max deliveries %d: must be at least 1", t.MaxDeliver)
-	case t.AckWait < time.Second:
-		return fmt.Errorf("ack wait %s: must be at least 1s", t.AckWait)
+	case t.AckWait < time.Second || t.AckWait > terminalDedupWindow/2:
+		return fmt.Errorf("ack wait %s: must be 1s to %s (records of a redelivered job are deduplicated for %s)", t.AckWait, terminalDedupWindow/2, terminalDedupWindow)
 	case t.MaxAckPending < 1:
 		return fmt.Errorf("max ack pending %d: must be at least 1", t.MaxAckPending)
 	}

@@ -7,11 +7,13 @@ import (
 
 	"github.com/nats-io/nats.go/micro"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
-// ServiceName is the NATS micro service every worker registers, so that
-// `publish status` (or `nats micro ls`) can count the workers running.
-const ServiceName = "clerkjobs-worker"
+// ServiceName is the NATS micro service every worker registers
+// (jobs.WorkerService).
+const ServiceName = jobs.WorkerService
 
 // Version is reported by the micro service.
 const Version = "0.1.0"

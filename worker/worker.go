@@ -120,14 +120,35 @@ func (w *Worker) Run(ctx context.Context) error {
 		Str("nats_server", w.nc.ConnectedUrlRedacted()).
 		Msg("worker started")
 
+	// Jobs run on long-lived goroutines, at most Concurrency of them,
+	// started as the load needs them: a goroutine per job would grow a
+	// fresh stack through the JSON, HTTP and NATS code of every job. The
+	// queue never holds more than a moment's worth: a job is fetched only
+	// for a free slot, and a slot is freed only when its job is settled.
 	var jobsWG sync.WaitGroup
+	queue := make(chan jetstream.Msg, w.cfg.Concurrency)
+	var idle atomic.Int32
+	spawned := 0
 	w.fetchLoop(ctx, cons, func(msg jetstream.Msg) {
-		jobsWG.Add(1)
-		go func() {
-			defer jobsWG.Done()
-			w.process(workCtx, run, msg)
-		}()
+		if idle.Load() == 0 && spawned < w.cfg.Concurrency {
+			spawned++
+			jobsWG.Add(1)
+			go func() {
+				defer jobsWG.Done()
+				for {
+					idle.Add(1)
+					msg, ok := <-queue
+					idle.Add(-1)
+					if !ok {
+						return
+					}
+					w.process(workCtx, run, msg)
+				}
+			}()
+		}
+		queue <- msg
 	})
+	close(queue)
 
 	w.started.Store(false)
 	w.cfg.Logger.Info().Int("in_flight", w.inflight.len()).Dur("drain_timeout", w.cfg.DrainTimeout).Msg("stopping: draining jobs in flight")

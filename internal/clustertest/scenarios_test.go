@@ -111,6 +111,7 @@ func TestClerkFaultStorms(t *testing.T) {
 		s := newSystem(t, "outage")
 		s.emu.Emulator.SetFaults(emulator.Faults{ErrorRate: 1})
 		s.publish(scale() / 2)
+		t.Logf("published %s", time.Now().Format("15:04:05.000"))
 		s.startWorker("a", "--max-deliveries", "2", "--retry-budget", "100ms", "--nak-delay", "50ms")
 		s.startWorker("b", "--max-deliveries", "2", "--retry-budget", "100ms", "--nak-delay", "50ms")
 		got := s.check(3 * time.Minute)
@@ -119,7 +120,7 @@ func TestClerkFaultStorms(t *testing.T) {
 		}
 		s.emu.Emulator.SetFaults(emulator.Faults{})
 		out := s.runPublish("dlq", "replay", "--all")
-		t.Logf("replay: %s", strings.TrimSpace(lastLine(out)))
+		t.Logf("replay (%s): %s", time.Now().Format("15:04:05.000"), strings.TrimSpace(lastLine(out)))
 		s.waitResults(got.Published, 3*time.Minute)
 		if n := len(s.deadLetters()); n != 0 {
 			t.Errorf("%d dead letters left after the replay", n)

@@ -378,7 +378,7 @@ func (s *system) check(timeout time.Duration) tally {
 	for _, m := range s.deadLetters() {
 		t.Classes[m.Error.Class]++
 	}
-	s.t.Logf("%s: %s", s.name, t)
+	s.t.Logf("%s (%s): %s", s.name, time.Now().Format("15:04:05.000"), t)
 	if t.Lost != 0 || t.MissedRevocations != 0 || t.DuplicateRecords != 0 {
 		s.t.Errorf("%s: jobs lost, recorded twice, or revocations missed: %s", s.name, t)
 	}

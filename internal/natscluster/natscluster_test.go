@@ -91,10 +91,15 @@ func verifyStream(ctx context.Context, t *testing.T, c *natscluster.Cluster, js 
 	var info *jetstream.StreamInfo
 	why := "no answer yet"
 	for {
-		s, err := js.Stream(ctx, name)
+		// Per-request timeouts: a request that gets no answer (a stream
+		// without a leader, a request lost on a dying connection) must not
+		// use up the whole budget.
+		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		s, err := js.Stream(rctx, name)
 		if err == nil {
-			info, err = s.Info(ctx)
+			info, err = s.Info(rctx)
 		}
+		cancel()
 		switch {
 		case err != nil && ctx.Err() != nil:
 			// keep the previous reason
@@ -176,6 +181,8 @@ func verifyStream(ctx context.Context, t *testing.T, c *natscluster.Cluster, js 
 // streamLeader returns the node leading stream name.
 func streamLeader(ctx context.Context, t *testing.T, c *natscluster.Cluster, js jetstream.JetStream, name string) *natscluster.Node {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
 	s, err := js.Stream(ctx, name)
 	if err != nil {
 		t.Fatal(err)

@@ -61,7 +61,7 @@ const exitCodesHelp = `Exit status:
 
 // WorkerService is the NATS micro service name the worker registers;
 // status discovers worker instances by pinging it.
-const WorkerService = "clerkjobs-worker"
+const WorkerService = jobs.WorkerService
 
 // Env is what one run of the command line reads and writes.
 type Env struct {

@@ -1,0 +1,392 @@
+// Package k8s_test checks the Kubernetes manifests in worker/ and the NATS
+// chart values: every manifest decodes strictly into the Kubernetes API
+// types (an unknown or misspelt field, a duplicate key or a value of the
+// wrong type fails), and the settings that keep the worker safe hold
+// together (probes on the right port, a grace period longer than the drain,
+// selectors that match, environment variables the worker reads).
+package k8s_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/yaml"
+)
+
+// kinds are the objects the manifests may hold, by apiVersion and kind.
+var kinds = map[string]func() any{
+	"apps/v1/Deployment":            func() any { return &appsv1.Deployment{} },
+	"policy/v1/PodDisruptionBudget": func() any { return &policyv1.PodDisruptionBudget{} },
+	"v1/Service":                    func() any { return &corev1.Service{} },
+	"v1/ServiceAccount":             func() any { return &corev1.ServiceAccount{} },
+}
+
+// decodeStrict decodes one YAML document into the API type its apiVersion
+// and kind name, refusing unknown fields and duplicate keys.
+func decodeStrict(doc []byte) (any, error) {
+	var tm metav1.TypeMeta
+	if err := yaml.Unmarshal(doc, &tm); err != nil {
+		return nil, err
+	}
+	mk, ok := kinds[tm.APIVersion+"/"+tm.Kind]
+	if !ok {
+		return nil, fmt.Errorf("apiVersion %q kind %q: not a kind this test knows (add it to kinds)", tm.APIVersion, tm.Kind)
+	}
+	obj := mk()
+	if err := yaml.UnmarshalStrict(doc, obj); err != nil {
+		return nil, fmt.Errorf("%s: %w", tm.Kind, err)
+	}
+	return obj, nil
+}
+
+// splitDocs splits a multi-document YAML file, dropping empty documents.
+func splitDocs(b []byte) [][]byte {
+	var out [][]byte
+	for _, d := range regexp.MustCompile(`(?m)^---\s*$`).Split(string(b), -1) {
+		if strings.TrimSpace(regexp.MustCompile(`(?m)^\s*#.*$`).ReplaceAllString(d, "")) != "" {
+			out = append(out, []byte(d))
+		}
+	}
+	return out
+}
+
+type manifests struct {
+	deployment *appsv1.Deployment
+	pdb        *policyv1.PodDisruptionBudget
+	services   []*corev1.Service
+	accounts   []*corev1.ServiceAccount
+}
+
+func loadManifests(t *testing.T) manifests {
+	t.Helper()
+	files, err := filepath.Glob("worker/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no manifests in worker/: %v", err)
+	}
+	var m manifests
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, doc := range splitDocs(b) {
+			obj, err := decodeStrict(doc)
+			if err != nil {
+				t.Errorf("%s, document %d: %v", f, i+1, err)
+				continue
+			}
+			switch o := obj.(type) {
+			case *appsv1.Deployment:
+				if m.deployment != nil {
+					t.Errorf("%s: a second Deployment", f)
+				}
+				m.deployment = o
+			case *policyv1.PodDisruptionBudget:
+				m.pdb = o
+			case *corev1.Service:
+				m.services = append(m.services, o)
+			case *corev1.ServiceAccount:
+				m.accounts = append(m.accounts, o)
+			}
+		}
+	}
+	if m.deployment == nil || m.pdb == nil {
+		t.Fatalf("worker/ needs a Deployment and a PodDisruptionBudget")
+	}
+	return m
+}
+
+// The strict decoder is what makes a typo fail: prove it does.
+func TestDecodeStrictRefusesTypos(t *testing.T) {
+	good := "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: x}\nspec:\n  maxUnavailable: 1\n"
+	if _, err := decodeStrict([]byte(good)); err != nil {
+		t.Fatalf("good manifest: %v", err)
+	}
+	for name, bad := range map[string]string{
+		"unknown field":  strings.Replace(good, "maxUnavailable", "maxUnavailabel", 1),
+		"duplicate key":  good + "  maxUnavailable: 2\n",
+		"wrong type":     strings.Replace(good, "metadata: {name: x}", "metadata: {name: [x]}", 1),
+		"unknown kind":   strings.Replace(good, "PodDisruptionBudget", "PodDisruptionBudgett", 1),
+		"nested typo":    "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec:\n  ports: [{port: 1, targetPortt: 2}]\n",
+		"bad quantity":   "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec:\n  template:\n    spec:\n      containers: [{name: c, resources: {limits: {memory: 12 MB}}}]\n",
+		"bad int-or-str": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec:\n  strategy: {rollingUpdate: {maxSurge: [1]}}\n",
+		"old apiVersion": strings.Replace(good, "policy/v1", "policy/v1beta1", 1),
+		"misspelt kind":  strings.Replace(good, "kind: PodDisruptionBudget", "knd: PodDisruptionBudget", 1),
+		"string for int": strings.Replace(good, "maxUnavailable: 1", "maxUnavailable: {a: 1}", 1),
+	} {
+		if _, err := decodeStrict([]byte(bad)); err == nil {
+			t.Errorf("%s: decoded without error", name)
+		}
+	}
+}
+
+func TestWorkerManifests(t *testing.T) {
+	m := loadManifests(t)
+	d := m.deployment
+	pod := d.Spec.Template.Spec
+	if len(pod.Containers) != 1 {
+		t.Fatalf("worker pod has %d containers", len(pod.Containers))
+	}
+	c := pod.Containers[0]
+	env := map[string]corev1.EnvVar{}
+	for _, e := range c.Env {
+		if _, dup := env[e.Name]; dup {
+			t.Errorf("env %s set twice", e.Name)
+		}
+		env[e.Name] = e
+	}
+
+	t.Run("replicas and selectors", func(t *testing.T) {
+		if d.Spec.Replicas == nil || *d.Spec.Replicas < 2 {
+			t.Errorf("replicas = %v, want at least 2", d.Spec.Replicas)
+		}
+		sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+		if err != nil || sel.Empty() {
+			t.Fatalf("deployment selector: %v", err)
+		}
+		podLabels := labels.Set(d.Spec.Template.Labels)
+		if !sel.Matches(podLabels) {
+			t.Errorf("deployment selector %s does not match its pod labels %v", sel, podLabels)
+		}
+		pdbSel, err := metav1.LabelSelectorAsSelector(m.pdb.Spec.Selector)
+		if err != nil || !pdbSel.Matches(podLabels) {
+			t.Errorf("PodDisruptionBudget selector %v does not match the worker pods", m.pdb.Spec.Selector)
+		}
+		if m.pdb.Spec.MinAvailable == nil && m.pdb.Spec.MaxUnavailable == nil {
+			t.Error("PodDisruptionBudget sets neither minAvailable nor maxUnavailable")
+		}
+		for _, s := range m.services {
+			if !labels.SelectorFromSet(s.Spec.Selector).Matches(podLabels) || len(s.Spec.Selector) == 0 {
+				t.Errorf("Service %s selector %v does not match the worker pods", s.Name, s.Spec.Selector)
+			}
+			for _, p := range s.Spec.Ports {
+				if p.TargetPort.StrVal != "" && !hasPort(c, p.TargetPort.StrVal) {
+					t.Errorf("Service %s targets port %q, which the container does not name", s.Name, p.TargetPort.StrVal)
+				}
+			}
+		}
+		if !slices.ContainsFunc(m.accounts, func(a *corev1.ServiceAccount) bool { return a.Name == pod.ServiceAccountName }) {
+			t.Errorf("service account %q is not among the manifests", pod.ServiceAccountName)
+		}
+	})
+
+	t.Run("probes", func(t *testing.T) {
+		for name, p := range map[string]*corev1.Probe{"liveness": c.LivenessProbe, "readiness": c.ReadinessProbe} {
+			want := map[string]string{"liveness": "/healthz", "readiness": "/readyz"}[name]
+			if p == nil || p.HTTPGet == nil {
+				t.Errorf("%s probe: want an HTTP GET of %s", name, want)
+				continue
+			}
+			if p.HTTPGet.Path != want {
+				t.Errorf("%s probe path %q, want %q", name, p.HTTPGet.Path, want)
+			}
+			if port := p.HTTPGet.Port; port.StrVal != "" && !hasPort(c, port.StrVal) || port.StrVal == "" && port.IntVal != 9090 {
+				t.Errorf("%s probe port %s is not the metrics port", name, port.String())
+			}
+		}
+		if ma := d.Spec.Strategy.RollingUpdate; ma == nil || ma.MaxUnavailable == nil || ma.MaxUnavailable.IntValue() != 0 {
+			t.Error("rolling update should keep every worker until its replacement is ready (maxUnavailable: 0)")
+		}
+	})
+
+	t.Run("grace period outlasts the drain", func(t *testing.T) {
+		drain := 20 * time.Second // the worker's default
+		if e, ok := env["WORKER_DRAIN_TIMEOUT"]; ok {
+			var err error
+			if drain, err = time.ParseDuration(e.Value); err != nil {
+				t.Fatalf("WORKER_DRAIN_TIMEOUT %q: %v", e.Value, err)
+			}
+		}
+		grace := 30 * time.Second // Kubernetes' default
+		if pod.TerminationGracePeriodSeconds != nil {
+			grace = time.Duration(*pod.TerminationGracePeriodSeconds) * time.Second
+		}
+		// After the drain the worker drains NATS for up to 5 s.
+		if grace < drain+10*time.Second {
+			t.Errorf("terminationGracePeriodSeconds %s: want at least the drain timeout %s plus 10s", grace, drain)
+		}
+	})
+
+	t.Run("secrets come from Secrets", func(t *testing.T) {
+		key, file := env["CLERK_SECRET_KEY"], env["CLERK_SECRET_KEY_FILE"]
+		switch {
+		case key.ValueFrom != nil && key.ValueFrom.SecretKeyRef != nil:
+		case file.Value != "":
+			if !mountedFromSecret(pod, c, file.Value) {
+				t.Errorf("CLERK_SECRET_KEY_FILE %s is not on a volume from a Secret", file.Value)
+			}
+		default:
+			t.Error("the Clerk secret key comes from neither a Secret reference nor a file on a Secret volume")
+		}
+		for _, name := range []string{"NATS_PASSWORD", "CLERK_SECRET_KEY", "NATS_CREDS", "NATS_NKEY", "NATS_KEY"} {
+			if e, ok := env[name]; ok && e.Value != "" && !strings.HasPrefix(e.Value, "/") {
+				t.Errorf("%s is a literal value; take it from a Secret", name)
+			}
+		}
+		for _, name := range []string{"NATS_CREDS", "NATS_NKEY", "NATS_CA", "NATS_CERT", "NATS_KEY"} {
+			if e, ok := env[name]; ok && !mountedFromSecret(pod, c, e.Value) {
+				t.Errorf("%s %s is not on a mounted volume", name, e.Value)
+			}
+		}
+	})
+
+	t.Run("hardened", func(t *testing.T) {
+		psc, sc := pod.SecurityContext, c.SecurityContext
+		if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.RunAsUser == nil || *psc.RunAsUser == 0 {
+			t.Error("pod must run as a non-root user")
+		}
+		if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+			t.Error("container needs readOnlyRootFilesystem: true")
+		}
+		if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+			t.Error("container needs allowPrivilegeEscalation: false")
+		}
+		if sc == nil || sc.Capabilities == nil || !slices.Contains(sc.Capabilities.Drop, "ALL") {
+			t.Error("container should drop ALL capabilities")
+		}
+		if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
+			t.Error("the worker needs no Kubernetes API token: automountServiceAccountToken: false")
+		}
+		if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
+			t.Error("set CPU and memory requests and a memory limit")
+		}
+	})
+
+	t.Run("environment variables the worker reads", func(t *testing.T) {
+		known := workerEnv(t)
+		for name := range env {
+			if !known[name] {
+				t.Errorf("env %s: the worker reads no such variable (a typo?)", name)
+			}
+		}
+		if env["WORKER_REPLICAS"].Value != "3" {
+			t.Errorf("WORKER_REPLICAS = %q, want 3 for the three-node cluster", env["WORKER_REPLICAS"].Value)
+		}
+	})
+}
+
+func hasPort(c corev1.Container, name string) bool {
+	return slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == name })
+}
+
+// mountedFromSecret reports whether path lies on a volume of c that comes
+// from a Secret.
+func mountedFromSecret(pod corev1.PodSpec, c corev1.Container, path string) bool {
+	for _, vm := range c.VolumeMounts {
+		if !strings.HasPrefix(path, strings.TrimSuffix(vm.MountPath, "/")+"/") {
+			continue
+		}
+		for _, v := range pod.Volumes {
+			if v.Name == vm.Name && v.Secret != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// workerEnv lists the environment variables the worker reads: those in
+// cmd/worker's flag table and the ones it reads directly, plus the Go
+// runtime's.
+func workerEnv(t *testing.T) map[string]bool {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("..", "..", "cmd", "worker", "config.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{"GOMEMLIMIT": true, "GOMAXPROCS": true, "GOGC": true}
+	for _, m := range regexp.MustCompile(`"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"`).FindAllSubmatch(src, -1) {
+		known[string(m[1])] = true
+	}
+	for _, want := range []string{"NATS_URL", "CLERK_SECRET_KEY", "WORKER_DRAIN_TIMEOUT"} {
+		if !known[want] {
+			t.Fatalf("cmd/worker/config.go no longer names %s: update workerEnv", want)
+		}
+	}
+	return known
+}
+
+// The NATS chart's values: there is no schema for them here, so the test
+// checks the settings clerkjobs depends on, and that every environment
+// variable accounts.conf reads comes from a Secret.
+func TestNATSValues(t *testing.T) {
+	b, err := os.ReadFile("nats-values.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Config struct {
+			Cluster struct {
+				Enabled  bool `json:"enabled"`
+				Replicas int  `json:"replicas"`
+			} `json:"cluster"`
+			JetStream struct {
+				Enabled   bool `json:"enabled"`
+				FileStore struct {
+					PVC struct {
+						Size string `json:"size"`
+					} `json:"pvc"`
+				} `json:"fileStore"`
+				MemoryStore map[string]any `json:"memoryStore"`
+			} `json:"jetstream"`
+			Merge map[string]any `json:"merge"`
+		} `json:"config"`
+		Container struct {
+			Env   map[string]any `json:"env"`
+			Merge struct {
+				Resources corev1.ResourceRequirements `json:"resources"`
+			} `json:"merge"`
+		} `json:"container"`
+		PodDisruptionBudget map[string]any `json:"podDisruptionBudget"`
+		PodTemplate         map[string]any `json:"podTemplate"`
+		NatsBox             map[string]any `json:"natsBox"`
+	}
+	// Strict against this struct: a key the test does not know about is a
+	// key to check by hand against the chart, and so fails here first.
+	if err := yaml.UnmarshalStrict(b, &v); err != nil {
+		t.Fatalf("nats-values.yaml: %v", err)
+	}
+	if !v.Config.Cluster.Enabled || v.Config.Cluster.Replicas != 3 {
+		t.Errorf("cluster: enabled %v, replicas %d; want a three-node cluster", v.Config.Cluster.Enabled, v.Config.Cluster.Replicas)
+	}
+	if !v.Config.JetStream.Enabled || v.Config.JetStream.FileStore.PVC.Size == "" {
+		t.Errorf("JetStream must be enabled with file storage on a PVC")
+	}
+	if v.Config.Merge["$include"] != "accounts.conf" {
+		t.Errorf("config.merge.$include = %v, want accounts.conf", v.Config.Merge["$include"])
+	}
+	if v.Container.Merge.Resources.Limits.Memory().IsZero() {
+		t.Error("set a memory limit for the NATS servers")
+	}
+
+	acc, err := os.ReadFile(filepath.Join("..", "nats", "accounts.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`password: \$([A-Z0-9_]+)`).FindAllSubmatch(acc, -1) {
+		name := string(m[1])
+		e, ok := v.Container.Env[name]
+		if !ok {
+			t.Errorf("accounts.conf reads %s, which container.env does not set", name)
+			continue
+		}
+		// The chart takes a map value as the rest of an EnvVar.
+		raw, _ := yaml.Marshal(e)
+		var ev corev1.EnvVar
+		if err := yaml.UnmarshalStrict(raw, &ev); err != nil || ev.ValueFrom == nil || ev.ValueFrom.SecretKeyRef == nil {
+			t.Errorf("container.env.%s = %s: want valueFrom.secretKeyRef (%v)", name, bytes.TrimSpace(raw), err)
+		}
+	}
+}
