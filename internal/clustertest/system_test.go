@@ -92,12 +92,19 @@ func newSystem(t *testing.T, name string, emuOpts ...emulator.Option) *system {
 	topo.ProgressBucket, topo.Consumer = up+"_PROGRESS", strings.ToLower(name)+"-worker"
 	topo.Replicas = 3
 	s := &system{t: t, cluster: c, emu: emu, nc: nc, js: js, topo: topo, name: name, jobs: map[string]string{}}
-	ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if _, err := topo.Ensure(ectx, js); err != nil {
-		t.Fatalf("ensure topology: %v", err)
+	// A freshly elected cluster on a busy machine may time out the first
+	// stream creations: Ensure is idempotent, so try again.
+	for try := 0; try < 5; try++ {
+		ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err = topo.Ensure(ectx, js)
+		cancel()
+		if err == nil {
+			return s
+		}
+		t.Logf("ensure topology (try %d): %v", try+1, err)
 	}
-	return s
+	t.Fatalf("ensure topology: %v", err)
+	return nil
 }
 
 // workerProc is a worker process.
