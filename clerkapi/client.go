@@ -57,7 +57,10 @@ type Client struct {
 // secret holds the key behind a pointer. fmt prints a pointer nested in a
 // value as an address, so not even a dereferenced Client (fmt.Sprint(*c))
 // or a struct holding a Client by value can print the key.
-type secret struct{ key string }
+type secret struct {
+	key     string
+	headers [2]http.Header // requestHeaders, built once by New
+}
 
 // Option configures a Client.
 type Option func(*Client) error
@@ -153,6 +156,7 @@ func New(opts ...Option) (*Client, error) {
 	if c.secretKey == nil || c.secretKey.key == "" {
 		return nil, errors.New("clerkapi: a secret key is required (WithSecretKey; CLERK_SECRET_KEY in the worker)")
 	}
+	c.secretKey.headers = c.requestHeaders()
 	return c, nil
 }
 
@@ -181,6 +185,28 @@ func redactKey(k string) string {
 // them keeps a crafted id ("../users", "a/b?x") from reaching another path.
 var idPattern = regexp.MustCompile(`^[a-z]+_[A-Za-z0-9]+$`)
 
+// isID is idPattern.MatchString(id), without the regexp engine: one or
+// more of a-z, an underscore, one or more of A-Z a-z 0-9, nothing else.
+func isID(id string) bool {
+	i := 0
+	for i < len(id) && 'a' <= id[i] && id[i] <= 'z' {
+		i++
+	}
+	if i == 0 || i == len(id) || id[i] != '_' {
+		return false
+	}
+	i++
+	if i == len(id) {
+		return false
+	}
+	for ; i < len(id); i++ {
+		if c := id[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
 // templatePattern is what Clerk allows as a JWT template name.
 var templatePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 
@@ -188,7 +214,7 @@ func checkID(kind, id string) error {
 	if id == "" {
 		return fmt.Errorf("%s is empty: %w", kind, ErrInvalidInput)
 	}
-	if len(id) > 128 || !idPattern.MatchString(id) {
+	if len(id) > 128 || !isID(id) {
 		return fmt.Errorf("%s %q is not a Clerk id (prefix_base62): %w", kind, truncate(id, 64), ErrInvalidInput)
 	}
 	return nil
@@ -392,21 +418,17 @@ func (c *Client) do(ctx context.Context, op, method, path string, q url.Values, 
 	if err != nil {
 		return nil, fmt.Errorf("clerk %s: %w", op, err)
 	}
-	req.Header.Set("Authorization", "Bearer "+c.secretKey.key)
-	req.Header.Set("Clerk-API-Version", c.apiVersion)
-	req.Header.Set("Accept", "application/json")
-	if c.userAgent != "" {
-		req.Header.Set("User-Agent", c.userAgent)
-	}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header = c.secretKey.headers[1].Clone()
+	} else {
+		req.Header = c.secretKey.headers[0].Clone()
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("clerk %s: %w", op, scrubURLError(err))
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	b, err := readBody(resp.Body, resp.ContentLength)
 	if err != nil {
 		return nil, fmt.Errorf("clerk %s: read answer: %w", op, err)
 	}
@@ -414,6 +436,52 @@ func (c *Client) do(ctx context.Context, op, method, path string, q url.Values, 
 		return nil, parseError(op, resp.StatusCode, resp.Header, b)
 	}
 	return b, nil
+}
+
+// requestHeaders are the headers of every request, without and with a
+// JSON body (Content-Type); each request gets a copy.
+func (c *Client) requestHeaders() [2]http.Header {
+	var hs [2]http.Header
+	for i := range hs {
+		h := http.Header{}
+		h.Set("Authorization", "Bearer "+c.secretKey.key)
+		h.Set("Clerk-API-Version", c.apiVersion)
+		h.Set("Accept", "application/json")
+		if c.userAgent != "" {
+			h.Set("User-Agent", c.userAgent)
+		}
+		if i == 1 {
+			h.Set("Content-Type", "application/json")
+		}
+		hs[i] = h
+	}
+	return hs
+}
+
+// readBody is io.ReadAll(io.LimitReader(r, maxResponseBytes)), sized from
+// the answer's Content-Length when it gives one, instead of growing from
+// 512 bytes.
+func readBody(r io.Reader, contentLength int64) ([]byte, error) {
+	if contentLength <= 0 || contentLength >= maxResponseBytes {
+		return io.ReadAll(io.LimitReader(r, maxResponseBytes))
+	}
+	r = io.LimitReader(r, maxResponseBytes)
+	// One byte more than announced, so that reading the end of the body
+	// needs no second buffer.
+	b := make([]byte, 0, contentLength+1)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // longer than announced: grow as ReadAll does
+		}
+	}
 }
 
 // scrubURLError drops the query string from a *url.Error: list filters are

@@ -40,7 +40,11 @@ type Topology struct {
 	// dead letters are refused (never older ones evicted), and the worker
 	// stops acking the jobs it cannot dead-letter.
 	DeadLetterMaxBytes int64
-	// MaxDeliver is the delivery budget of a job.
+	// MaxDeliver is the delivery budget of a job: on its last delivery a job
+	// still failing with retryable errors is dead-lettered as exhausted.
+	// The consumer's own MaxDeliver is BackstopMargin higher, so that
+	// JetStream gives up on a job (class max_deliveries) only when no worker
+	// could settle it, never while a worker is on its last delivery.
 	MaxDeliver int
 	// AckWait is how long a delivery may go without an ack or a progress
 	// signal before JetStream redelivers it.
@@ -71,6 +75,14 @@ func DefaultTopology() Topology {
 		MaxAckPending:      1000,
 	}
 }
+
+// BackstopMargin is how many deliveries beyond the worker's budget
+// (Topology.MaxDeliver) JetStream makes before it gives up on a job. A
+// delivery can be spent without any worker seeing it (a pull request that
+// expired as the message went out, a worker killed mid-job); the margin
+// keeps those from turning a job the worker would settle into a
+// max_deliveries dead letter.
+const BackstopMargin = 2
 
 // terminalDedupWindow is the deduplication window of the results and
 // dead-letter streams. The worker gives each terminal record a Nats-Msg-Id
@@ -193,7 +205,7 @@ func (t Topology) ConsumerConfig() jetstream.ConsumerConfig {
 		Description:   "Clerk session job workers",
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       t.AckWait,
-		MaxDeliver:    t.MaxDeliver,
+		MaxDeliver:    t.MaxDeliver + BackstopMargin,
 		MaxAckPending: t.MaxAckPending,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	}

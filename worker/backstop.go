@@ -21,14 +21,20 @@ const maxSweep = 100_000
 // timeouts. On a work-queue stream such a job stays in the stream, never
 // delivered again and never removed, so nothing would ever report it.
 //
-// Two paths find them: the MAX_DELIVERIES advisory (immediate, but only
-// seen by workers running at that moment), and a sweep at start and every
-// SweepInterval for messages at or below the consumer's ack floor (in a
-// work queue, everything acked is gone, so whatever remains there ran out of
-// deliveries). Both copy the job to the dead-letter stream, class
-// max_deliveries, and delete it from the jobs stream only after the copy is
-// confirmed. Workers racing to rescue the same job are harmless: the dead
-// letter's Nats-Msg-Id is derived from the sequence and deduplicated.
+// Two paths find candidates: the MAX_DELIVERIES advisory (immediate, but
+// only seen by workers running at that moment), and a sweep at start and
+// every SweepInterval for messages at or below the consumer's ack floor (in
+// a work queue, everything acked is gone, so whatever remains there ran out
+// of deliveries). Neither signal is exact at the instant it is seen: an ack
+// floor may pass a message a moment before the acked message is removed, and
+// a worker may still be finishing the delivery that went over. So a
+// candidate is rescued only after a grace period (the ack wait and a second),
+// if it is still in the stream and not being worked on here: a worker that
+// is alive has settled it, and so removed it, by then. A rescue copies the
+// job to the dead-letter stream, class max_deliveries, and deletes it from
+// the jobs stream only after the copy is confirmed. Workers racing to rescue
+// the same job are harmless: the dead letter's Nats-Msg-Id is derived from
+// the sequence and deduplicated.
 func (w *Worker) backstop(ctx context.Context) {
 	topo := w.cfg.Topology
 	subject := fmt.Sprintf("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.%s.%s", topo.JobsStream, topo.Consumer)
@@ -39,9 +45,20 @@ func (w *Worker) backstop(ctx context.Context) {
 	} else {
 		defer sub.Unsubscribe()
 	}
-	w.sweep(ctx)
-	t := time.NewTicker(w.cfg.SweepInterval)
-	defer t.Stop()
+	grace := topo.AckWait + time.Second
+	candidates := map[uint64]candidate{}
+	note := func(seq uint64, deliveries int) {
+		if _, ok := candidates[seq]; !ok {
+			candidates[seq] = candidate{since: time.Now(), deliveries: deliveries}
+		}
+	}
+	for _, seq := range w.sweep(ctx) {
+		note(seq, topo.MaxDeliver+jobs.BackstopMargin)
+	}
+	sweep := time.NewTicker(w.cfg.SweepInterval)
+	defer sweep.Stop()
+	check := time.NewTicker(min(time.Second, grace/2))
+	defer check.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -55,39 +72,58 @@ func (w *Worker) backstop(ctx context.Context) {
 				w.cfg.Logger.Warn().Str("subject", m.Subject).Msg("unreadable max-deliveries advisory; the sweep will catch the job")
 				continue
 			}
-			if err := w.rescue(ctx, adv.StreamSeq, int(adv.Deliveries)); err != nil {
-				w.cfg.Logger.Error().Err(err).Uint64("stream_seq", adv.StreamSeq).Msg("could not dead-letter a job past max deliveries; the sweep will try again")
+			note(adv.StreamSeq, int(adv.Deliveries))
+		case <-sweep.C:
+			for _, seq := range w.sweep(ctx) {
+				note(seq, topo.MaxDeliver+jobs.BackstopMargin)
 			}
-		case <-t.C:
-			w.sweep(ctx)
+		case <-check.C:
+			for seq, c := range candidates {
+				if time.Since(c.since) < grace || w.inflight.holds(seq) {
+					continue
+				}
+				if err := w.rescue(ctx, seq, c.deliveries); err != nil {
+					w.cfg.Logger.Error().Err(err).Uint64("stream_seq", seq).Msg("could not dead-letter a job past max deliveries; trying again")
+					continue
+				}
+				delete(candidates, seq)
+			}
 		}
 	}
 }
 
-// sweep rescues every job still stored at or below the consumer's ack floor.
-func (w *Worker) sweep(ctx context.Context) {
+// candidate is a job that may have run out of deliveries.
+type candidate struct {
+	since      time.Time
+	deliveries int
+}
+
+// sweep lists the jobs still stored at or below the consumer's ack floor.
+func (w *Worker) sweep(ctx context.Context) []uint64 {
 	topo := w.cfg.Topology
 	cons, err := w.js.Consumer(ctx, topo.JobsStream, topo.Consumer)
 	if err != nil {
 		w.cfg.Logger.Warn().Err(err).Msg("sweep: consumer info")
-		return
+		return nil
 	}
 	stream, err := w.js.Stream(ctx, topo.JobsStream)
 	if err != nil {
 		w.cfg.Logger.Warn().Err(err).Msg("sweep: stream info")
-		return
+		return nil
 	}
 	floor := cons.CachedInfo().AckFloor.Stream
 	first := stream.CachedInfo().State.FirstSeq
 	if first == 0 || floor < first {
-		return
+		return nil
 	}
+	var out []uint64
 	last := min(floor, first+maxSweep)
 	for seq := first; seq <= last && ctx.Err() == nil; seq++ {
-		if err := w.rescue(ctx, seq, topo.MaxDeliver); err != nil {
-			w.cfg.Logger.Error().Err(err).Uint64("stream_seq", seq).Msg("sweep: could not dead-letter a job past max deliveries")
+		if _, err := stream.GetMsg(ctx, seq); err == nil {
+			out = append(out, seq)
 		}
 	}
+	return out
 }
 
 // rescue dead-letters the job at seq if it is still in the jobs stream.

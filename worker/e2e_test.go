@@ -350,7 +350,7 @@ func TestMaxDeliveriesBackstop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < env.Topology.MaxDeliver; i++ {
+	for i := 0; i < env.Topology.MaxDeliver+jobs.BackstopMargin; i++ {
 		b, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
 			t.Fatal(err)
@@ -367,7 +367,7 @@ func TestMaxDeliveriesBackstop(t *testing.T) {
 		t.Fatalf("jobs stream holds %d, want the stuck job", n)
 	}
 	env.StartWorker(t)
-	testenv.Eventually(t, 10*time.Second, "the stuck job dead-lettered", func() bool {
+	testenv.Eventually(t, 20*time.Second, "the stuck job dead-lettered", func() bool {
 		return env.StreamCount(t, env.Topology.DeadLetterStream) == 1 && env.StreamCount(t, env.Topology.JobsStream) == 0
 	})
 	dl, err := jobs.ParseDeadLetter(env.StreamMsgs(t, env.Topology.DeadLetterStream)[0].Header)

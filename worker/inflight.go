@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -14,16 +15,33 @@ import (
 // heartbeat for all of them rather than a timer per job.
 type inflight struct {
 	mu   sync.Mutex
-	msgs map[jetstream.Msg]time.Time // delivery → last sign of life
+	msgs map[jetstream.Msg]delivery
 }
 
-func (f *inflight) add(m jetstream.Msg) {
+type delivery struct {
+	seq  uint64    // stream sequence
+	last time.Time // last sign of life sent
+}
+
+func (f *inflight) add(m jetstream.Msg, seq uint64) {
 	f.mu.Lock()
 	if f.msgs == nil {
-		f.msgs = make(map[jetstream.Msg]time.Time)
+		f.msgs = make(map[jetstream.Msg]delivery)
 	}
-	f.msgs[m] = time.Now()
+	f.msgs[m] = delivery{seq: seq, last: time.Now()}
 	f.mu.Unlock()
+}
+
+// holds reports whether a delivery of the job at seq is in flight here.
+func (f *inflight) holds(seq uint64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, d := range f.msgs {
+		if d.seq == seq {
+			return true
+		}
+	}
+	return false
 }
 
 func (f *inflight) remove(m jetstream.Msg) {
@@ -44,10 +62,10 @@ func (f *inflight) due(d time.Duration) []jetstream.Msg {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []jetstream.Msg
-	for m, last := range f.msgs {
-		if now.Sub(last) >= d {
+	for m, dl := range f.msgs {
+		if now.Sub(dl.last) >= d {
 			out = append(out, m)
-			f.msgs[m] = now
+			f.msgs[m] = delivery{seq: dl.seq, last: now}
 		}
 	}
 	return out
@@ -67,7 +85,7 @@ func (w *Worker) heartbeat(ctx context.Context) {
 		case <-t.C:
 		}
 		for _, m := range w.inflight.due(every) {
-			if err := m.InProgress(); err != nil {
+			if err := m.InProgress(); err != nil && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
 				w.cfg.Logger.Warn().Err(err).Str("subject", m.Subject()).Msg("could not extend the ack wait of a job in flight")
 			}
 		}

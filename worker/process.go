@@ -29,14 +29,13 @@ func (w *Worker) process(ctx context.Context, run handlerFunc, msg jetstream.Msg
 	defer sm.done()
 	w.metrics.inFlight.Inc()
 	defer w.metrics.inFlight.Dec()
-	w.inflight.add(msg)
-	defer w.inflight.remove(msg)
-
 	meta, err := msg.Metadata()
 	if err != nil { // not a JetStream message: cannot happen on a pull consumer
 		w.cfg.Logger.Error().Err(err).Str("subject", msg.Subject()).Msg("message without JetStream metadata; leaving it to redelivery")
 		return
 	}
+	w.inflight.add(msg, meta.Sequence.Stream)
+	defer w.inflight.remove(msg)
 	j := &job{
 		Op:       w.cfg.Topology.Subjects.OpOf(msg.Subject()),
 		Seq:      meta.Sequence.Stream,
@@ -100,12 +99,18 @@ func (w *Worker) succeed(msg jetstream.Msg, meta *jetstream.MsgMetadata, j *job,
 		}
 		res.SecretDelivered = true
 	}
-	if err := w.record(w.cfg.Topology.ResultsStream, w.cfg.Topology.Subjects.Result(j.Op), "result", j.Seq, nil, res); err != nil {
+	data, err := encodeResult(&res, w.trustedResults)
+	if err != nil {
+		err = fmt.Errorf("encode result: %w", err)
+	} else {
+		err = w.record(w.cfg.Topology.ResultsStream, w.cfg.Topology.Subjects.Result(j.Op), "result", j.Seq, nil, data)
+	}
+	if err != nil {
 		w.nak(msg, j, w.cfg.Retry.nakDelay(j.Delivery), err.Error())
 		return
 	}
 	if out.Secret == nil && replyTo != "" {
-		_ = w.reply(replyTo, res) // best effort: the stored result is the record
+		_ = w.send(replyTo, data) // best effort: the stored result is the record
 	}
 	w.ack(msg, j, string(jobs.Succeeded), nil)
 	if out.Done != nil {
@@ -215,10 +220,15 @@ func (w *Worker) reply(subject string, res jobs.Result) error {
 	if subject == "" {
 		return nil
 	}
-	b, err := json.Marshal(res)
+	b, err := encodeResult(&res, w.trustedResults)
 	if err != nil {
 		return fmt.Errorf("encode reply: %w", err)
 	}
+	return w.send(subject, b)
+}
+
+// send publishes an encoded result to a reply_to subject.
+func (w *Worker) send(subject string, b []byte) error {
 	if err := w.nc.Publish(subject, b); err != nil {
 		return fmt.Errorf("reply to %s: %w", subject, err)
 	}
@@ -226,6 +236,7 @@ func (w *Worker) reply(subject string, res jobs.Result) error {
 }
 
 func (w *Worker) ack(msg jetstream.Msg, j *job, outcome string, info *jobs.ErrorInfo) {
+	w.inflight.remove(msg) // no progress signal may follow the settlement
 	w.history.take(j.Seq)
 	if err := msg.Ack(); err != nil {
 		// The record is stored; a redelivery will be deduplicated.
@@ -247,6 +258,9 @@ func (w *Worker) ack(msg jetstream.Msg, j *job, outcome string, info *jobs.Error
 }
 
 func (w *Worker) nak(msg jetstream.Msg, j *job, delay time.Duration, reason string) {
+	// A progress signal after the nak would cancel its delay (the server
+	// restarts the ack wait), so stop the heartbeat first.
+	w.inflight.remove(msg)
 	if err := msg.NakWithDelay(delay); err != nil {
 		w.cfg.Logger.Warn().Str("job_id", j.ID).Err(err).Msg("nak failed; the job will be redelivered after the ack wait")
 	}

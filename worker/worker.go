@@ -30,6 +30,9 @@ type Worker struct {
 	inflight  inflight
 	history   history
 	recordIDs string // prefix of result and dead-letter Nats-Msg-Ids
+	// trustedResults: the handler is the worker's own, whose answers are
+	// json.Marshal output (see encodeResult).
+	trustedResults bool
 
 	started   atomic.Bool
 	recordErr atomic.Pointer[string] // last refused record, cleared on success
@@ -92,6 +95,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			return fmt.Errorf("worker: progress bucket %s: %w", topo.ProgressBucket, err)
 		}
 		w.handler = handlers.Router{Sessions: handlers.Sessions{Clerk: w.clerk}, RevokeAll: w.revokeAllHandler(kv)}
+		w.trustedResults = true
 	}
 
 	// workCtx outlives ctx by the drain timeout: jobs in flight at
@@ -222,14 +226,46 @@ func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer, start f
 	}
 }
 
-// slotMsg gives a message's slot back when the job is settled.
+// slotMsg is a delivery in flight: it gives its slot back when done, and
+// keeps progress signals from crossing its settlement.
 type slotMsg struct {
 	jetstream.Msg
 	release func()
 	once    sync.Once
+
+	mu      sync.Mutex
+	settled bool
 }
 
 func (m *slotMsg) done() { m.once.Do(m.release) }
+
+// InProgress extends the ack wait unless the delivery is settled. A progress
+// signal that reached the server after a nak would restart the ack wait and
+// cancel the nak's delay, so the two never cross.
+func (m *slotMsg) InProgress() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.settled {
+		return nil
+	}
+	return m.Msg.InProgress()
+}
+
+// Ack settles the delivery.
+func (m *slotMsg) Ack() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.settled = true
+	return m.Msg.Ack()
+}
+
+// NakWithDelay settles the delivery.
+func (m *slotMsg) NakWithDelay(d time.Duration) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.settled = true
+	return m.Msg.NakWithDelay(d)
+}
 
 func sleepCtx(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)

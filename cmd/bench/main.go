@@ -55,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&memProfile, "memprofile", "", "write an allocation profile of the bench process (use with --worker inprocess)")
 	fs.IntSliceVar(&o.Concurrency, "concurrency", nil, "concurrency sweep of the overhead and latency scenarios (default 1,16,256 and 1,8,32,64,128,256)")
 	fs.DurationVar(&o.Duration, "duration", 0, "time per overhead and latency point (default 10s and 8s)")
+	fs.IntVar(&o.BacklogJobs, "backlog-jobs", 0, "jobs queued in the backlog scenario (default 100000)")
+	fs.IntVar(&o.BacklogConcurrency, "backlog-concurrency", 0, "worker concurrency in the backlog scenario (default 256)")
 	fs.DurationVar(&timeout, "timeout", time.Hour, "give up after this long")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {

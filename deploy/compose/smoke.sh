@@ -31,8 +31,9 @@ compose+=(-p "$project" -f "$here/docker-compose.yml")
 # Fresh passwords for this run: letters and digits, starting with a letter
 # (see deploy/nats/accounts.conf).
 pw() { printf 'p%s' "$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"; }
-export CLERKJOBS_WORKER_PASSWORD=$(pw) CLERKJOBS_SVC_A_PASSWORD=$(pw) \
-	CLERKJOBS_SVC_B_PASSWORD=$(pw) CLERKJOBS_OPS_PASSWORD=$(pw)
+for u in WORKER SVC_A SVC_B OPS; do
+	export "CLERKJOBS_${u}_PASSWORD=$(pw)"
+done
 # Free host ports, so that a stack already running on 4222/8090 is no
 # obstacle.
 export NATS_PORT=127.0.0.1: EMULATOR_PORT=127.0.0.1:

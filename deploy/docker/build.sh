@@ -58,7 +58,9 @@ for img in "${images[@]}"; do
 	*) die "unknown image $img (want: ${all[*]})" ;;
 	esac
 	dir="$ctx/$img"
-	mkdir -p "$dir/data"
+	mkdir -p "$dir"
+	# nats-server's JetStream directory, owned by 65532 in the image.
+	[ "$img" != nats-server ] || mkdir "$dir/data"
 	cp -a "$rootfs" "$dir/rootfs"
 	cp "$here/$img.Dockerfile" "$dir/Dockerfile"
 	start=$(date +%s)

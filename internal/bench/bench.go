@@ -45,6 +45,9 @@ type Options struct {
 	// Duration, if set, replaces the time each overhead and latency point
 	// runs.
 	Duration time.Duration
+	// BacklogJobs and BacklogConcurrency, if set, replace the backlog
+	// scenario's size (100,000) and the worker's concurrency (256).
+	BacklogJobs, BacklogConcurrency int
 	// Command is the command line, for the report.
 	Command string
 	// Log receives progress lines; nil is quiet.
@@ -109,6 +112,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	sz := sizesFor(o.Quick)
 	if len(o.Concurrency) > 0 {
 		sz.overheadConc, sz.latencyConc = o.Concurrency, o.Concurrency
+	}
+	if o.BacklogJobs > 0 {
+		sz.backlogJobs = o.BacklogJobs
+	}
+	if o.BacklogConcurrency > 0 {
+		sz.backlogConc = o.BacklogConcurrency
 	}
 	if o.Duration > 0 {
 		sz.overheadDur, sz.latencyDur = o.Duration, o.Duration

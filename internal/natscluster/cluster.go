@@ -74,12 +74,16 @@ type Cluster struct {
 	nodes       []*Node
 }
 
-// Start starts the nodes and waits until the cluster is ready: every node
-// answers /healthz (JetStream up, a meta leader elected and known to all,
-// every stream and consumer current) and a client connected to all URLs gets
-// its JetStream account info. It fails the test (t.Fatal) when that does not
-// happen before ctx ends (default: 2 minutes), and skips it like Require
-// when there is no Docker engine.
+// Start starts the nodes (one unless WithNodes says otherwise) and waits
+// until the cluster is ready: every node passes WaitHealthy (JetStream up, a
+// meta leader elected and known to all), a request from a client of each
+// node reaches a client of each other node, and JetStream answers an
+// account info request. It fails the test (t.Fatal) when that does not
+// happen before ctx ends (when ctx has no deadline: 2 minutes), and skips
+// it like Require when there is no Docker engine.
+//
+// The first Start of a test binary may build the NATS image (see the
+// package documentation); later ones reuse it.
 //
 // Every container and network is removed by t.Cleanup, which also prints
 // the last lines of each node's log when the test failed.
@@ -285,27 +289,52 @@ func (n *Node) create(ctx context.Context) error {
 	return lastErr
 }
 
-// checkClient connects to all nodes through their host ports and asks for
-// the JetStream account info, which needs a meta leader.
+// checkClient connects to every node through its host port, checks that a
+// request from each node's client reaches a responder on each other node
+// (routes up and subscription interest propagated), and asks for the
+// JetStream account info, which needs a meta leader.
 func (c *Cluster) checkClient(ctx context.Context) error {
-	for _, n := range c.nodes {
-		nc, err := nats.Connect(n.URL(), nats.Timeout(5*time.Second))
+	conns := make([]*nats.Conn, len(c.nodes))
+	defer func() {
+		for _, nc := range conns {
+			if nc != nil {
+				nc.Close()
+			}
+		}
+	}()
+	for i, n := range c.nodes {
+		nc, err := nats.Connect(n.URL(), nats.Timeout(5*time.Second), nats.IgnoreDiscoveredServers())
 		if err != nil {
 			return fmt.Errorf("natscluster: connect to node %s at %s: %w", n.name, n.URL(), err)
 		}
-		nc.Close()
+		conns[i] = nc
+		if _, err := nc.Subscribe("_natscluster.ready."+n.name, func(m *nats.Msg) { _ = m.Respond(nil) }); err != nil {
+			return err
+		}
+		if err := nc.Flush(); err != nil {
+			return err
+		}
 	}
-	nc, err := nats.Connect(c.ConnectURL(), nats.Timeout(5*time.Second))
-	if err != nil {
-		return fmt.Errorf("natscluster: connect: %w", err)
+	for _, from := range conns {
+		for _, to := range c.nodes {
+			for {
+				_, err := from.Request("_natscluster.ready."+to.name, nil, time.Second)
+				if err == nil {
+					break
+				}
+				if ctx.Err() != nil {
+					return fmt.Errorf("natscluster: no request/reply from %s to node %s: %w", from.ConnectedServerName(), to.name, err)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(conns[0])
 	if err != nil {
 		return err
 	}
 	for {
-		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		_, err := js.AccountInfo(actx)
 		cancel()
 		if err == nil {

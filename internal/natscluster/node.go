@@ -23,9 +23,11 @@ import (
 // which has no peers to be cut off from.
 var ErrSingleNode = errors.New("natscluster: a single node has no peers to partition from")
 
-// Node is one nats-server in its own container. Its methods are safe for
-// concurrent use; each talks to the Docker engine and returns once the
-// engine has done the change (not once the cluster has reacted to it).
+// Node is one nats-server in its own container. Its controls return once
+// Docker has made the change (Start: once nats-server accepts connections),
+// not once the cluster has reacted to it; WaitHealthy waits for that.
+// Different nodes may be controlled from different goroutines, for example
+// to stop or start several at once.
 type Node struct {
 	c           *Cluster
 	name        string
@@ -60,6 +62,7 @@ func (n *Node) ContainerName() string { return n.c.prefix + "-" + n.name }
 // Kill sends SIGKILL to nats-server, like a crash or an OOM kill, and waits
 // until the container has exited. Data already written survives: the
 // container's filesystem stays, and a killed process loses no page cache.
+// Unpause a paused node before Kill or Stop.
 func (n *Node) Kill(ctx context.Context) error {
 	if _, err := n.c.e.cli.ContainerKill(ctx, n.ctr.ID, client.ContainerKillOptions{Signal: "KILL"}); err != nil {
 		return fmt.Errorf("natscluster: kill %s: %w", n.name, err)

@@ -203,7 +203,7 @@ func TestE2EReplayAfterFault(t *testing.T) {
 		return env.StreamCount(t, env.Topology.DeadLetterStream) == 4
 	})
 	if got := listSeqs(t, h, "--class", "exhausted", "--op", "revoke"); len(got) != 4 {
-		t.Fatalf("dlq list found %v", got)
+		t.Fatalf("dlq list found %v; the whole queue:\n%s", got, h.run(t, "dlq", "list", "--json").stdout)
 	}
 
 	emu.SetFaults(emulator.Faults{})

@@ -1,0 +1,190 @@
+// Package compose_test checks docker-compose.yml without running it: the
+// services the smoke test and the README count on, images that build.sh
+// makes, NATS nodes that match cluster.conf, workers configured for a
+// three-node cluster. smoke.sh runs the stack itself.
+package compose_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/yaml"
+)
+
+type service struct {
+	Image           string            `json:"image"`
+	Command         []string          `json:"command"`
+	Hostname        string            `json:"hostname"`
+	Environment     map[string]string `json:"environment"`
+	Volumes         []string          `json:"volumes"`
+	Ports           []string          `json:"ports"`
+	Restart         string            `json:"restart"`
+	DependsOn       []string          `json:"depends_on"`
+	StopGracePeriod string            `json:"stop_grace_period"`
+	ReadOnly        bool              `json:"read_only"`
+	CapDrop         []string          `json:"cap_drop"`
+	SecurityOpt     []string          `json:"security_opt"`
+}
+
+type composeFile struct {
+	Services map[string]service `json:"services"`
+	Volumes  map[string]any     `json:"volumes"`
+}
+
+func load(t *testing.T) composeFile {
+	t.Helper()
+	b, err := os.ReadFile("docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Drop the x- extension fields (anchors only) after the merge keys
+	// have been resolved, then decode strictly: a misspelt key fails.
+	var raw map[string]any
+	if err := yaml.Unmarshal(b, &raw); err != nil {
+		t.Fatalf("docker-compose.yml: %v", err)
+	}
+	for k := range raw {
+		if strings.HasPrefix(k, "x-") {
+			delete(raw, k)
+		}
+	}
+	clean, _ := yaml.Marshal(raw)
+	var c composeFile
+	if err := yaml.UnmarshalStrict(clean, &c); err != nil {
+		t.Fatalf("docker-compose.yml: %v", err)
+	}
+	return c
+}
+
+func TestComposeFile(t *testing.T) {
+	c := load(t)
+	var names []string
+	for n := range c.Services {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	want := []string{"clerk-emulator", "nats-1", "nats-2", "nats-3", "worker-1", "worker-2"}
+	if !slices.Equal(names, want) {
+		t.Fatalf("services %v, want %v", names, want)
+	}
+
+	buildSh, err := os.ReadFile(filepath.Join("..", "docker", "build.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	built := strings.Fields(string(regexp.MustCompile(`(?m)^all=\(([^)]*)\)`).FindSubmatch(buildSh)[1]))
+	clusterConf, err := os.ReadFile(filepath.Join("..", "nats", "cluster.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	instances := map[string]bool{}
+	for name, s := range c.Services {
+		img := regexp.MustCompile(`^clerkjobs/([a-z-]+):\$\{TAG:-dev\}$`).FindStringSubmatch(s.Image)
+		if img == nil || !slices.Contains(built, img[1]) {
+			t.Errorf("%s: image %q is not one build.sh makes (nothing can be pulled)", name, s.Image)
+		}
+		if s.Restart == "" {
+			t.Errorf("%s: no restart policy", name)
+		}
+		switch {
+		case strings.HasPrefix(name, "nats-"):
+			if s.Hostname != name || s.Environment["NATS_SERVER_NAME"] != name {
+				t.Errorf("%s: hostname %q, NATS_SERVER_NAME %q; want both %s", name, s.Hostname, s.Environment["NATS_SERVER_NAME"], name)
+			}
+			if !strings.Contains(string(clusterConf), "nats-route://"+name+":6222") {
+				t.Errorf("cluster.conf has no route to %s", name)
+			}
+			if !slices.Equal(s.Command, []string{"--config", "/etc/nats/cluster.conf"}) {
+				t.Errorf("%s: command %q", name, s.Command)
+			}
+			if !slices.Contains(s.Volumes, "../nats:/etc/nats:ro") || !slices.Contains(s.Volumes, name+":/data") {
+				t.Errorf("%s: volumes %q; want the config read-only and a named volume on /data", name, s.Volumes)
+			}
+			if _, ok := c.Volumes[name]; !ok {
+				t.Errorf("volume %s is not declared", name)
+			}
+			for _, pw := range []string{"WORKER", "SVC_A", "SVC_B", "OPS"} {
+				v := s.Environment["CLERKJOBS_"+pw+"_PASSWORD"]
+				if !strings.HasPrefix(v, "${CLERKJOBS_"+pw+"_PASSWORD:?") {
+					t.Errorf("%s: CLERKJOBS_%s_PASSWORD = %q; want it required from the environment", name, pw, v)
+				}
+			}
+		case strings.HasPrefix(name, "worker-"):
+			e := s.Environment
+			for _, n := range []string{"nats-1", "nats-2", "nats-3"} {
+				if !strings.Contains(e["NATS_URL"], "nats://"+n+":4222") {
+					t.Errorf("%s: NATS_URL %q lacks %s", name, e["NATS_URL"], n)
+				}
+			}
+			if e["WORKER_REPLICAS"] != "3" || e["NATS_USER"] != "worker" || !strings.HasPrefix(e["NATS_PASSWORD"], "${CLERKJOBS_WORKER_PASSWORD:?") {
+				t.Errorf("%s: environment %v", name, e)
+			}
+			if instances[e["WORKER_INSTANCE"]] || e["WORKER_INSTANCE"] == "" {
+				t.Errorf("%s: WORKER_INSTANCE %q is empty or not unique", name, e["WORKER_INSTANCE"])
+			}
+			instances[e["WORKER_INSTANCE"]] = true
+			drain, err1 := time.ParseDuration(e["WORKER_DRAIN_TIMEOUT"])
+			grace, err2 := time.ParseDuration(s.StopGracePeriod)
+			if err1 != nil || err2 != nil || grace < drain+5*time.Second {
+				t.Errorf("%s: stop_grace_period %q must outlast WORKER_DRAIN_TIMEOUT %q", name, s.StopGracePeriod, e["WORKER_DRAIN_TIMEOUT"])
+			}
+			if !s.ReadOnly || !slices.Contains(s.CapDrop, "ALL") {
+				t.Errorf("%s: want read_only and cap_drop ALL", name)
+			}
+			known := workerEnv(t)
+			for k := range e {
+				if !known[k] {
+					t.Errorf("%s: env %s: the worker reads no such variable", name, k)
+				}
+			}
+		}
+	}
+}
+
+// workerEnv is every environment variable cmd/worker names.
+func workerEnv(t *testing.T) map[string]bool {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("..", "..", "cmd", "worker", "config.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{}
+	for _, m := range regexp.MustCompile(`"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"`).FindAllSubmatch(src, -1) {
+		known[string(m[1])] = true
+	}
+	return known
+}
+
+// docker-compose itself accepts the file, when it is installed.
+func TestComposeConfig(t *testing.T) {
+	var cmd *exec.Cmd
+	if exec.Command("docker", "compose", "version").Run() == nil {
+		cmd = exec.Command("docker", "compose", "-f", "docker-compose.yml", "config", "-q")
+	} else if p, err := exec.LookPath("docker-compose"); err == nil {
+		cmd = exec.Command(p, "-f", "docker-compose.yml", "config", "-q")
+	} else {
+		t.Skip("neither docker compose nor docker-compose is installed")
+	}
+	cmd.Env = append(os.Environ(), "CLERKJOBS_WORKER_PASSWORD=a", "CLERKJOBS_SVC_A_PASSWORD=b",
+		"CLERKJOBS_SVC_B_PASSWORD=c", "CLERKJOBS_OPS_PASSWORD=d")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, out)
+	}
+	// And refuses to run without the passwords (unless a local .env
+	// supplies them).
+	if _, err := os.Stat(".env"); err == nil {
+		return
+	}
+	cmd = exec.Command(cmd.Args[0], cmd.Args[1:]...)
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(s string) bool { return strings.HasPrefix(s, "CLERKJOBS_") })
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "set the passwords") {
+		t.Errorf("compose config without passwords: %v\n%s", err, out)
+	}
+}
