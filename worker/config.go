@@ -39,6 +39,11 @@ type Config struct {
 	SweepInterval time.Duration
 	// FetchMaxWait bounds one pull request; shorter makes shutdown faster.
 	FetchMaxWait time.Duration
+	// ReplyPrefixes, when set, are the only subject prefixes a job's
+	// reply_to may start with (e.g. "_INBOX."): the worker's NATS user may
+	// publish only there, and a reply it cannot publish would lose a token.
+	// A job with another reply_to is dead-lettered as invalid.
+	ReplyPrefixes []string
 	// Instance names this process in dead letters, results and logs.
 	Instance string
 	// Logger receives one line per job outcome and the worker's state

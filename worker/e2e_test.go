@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -551,4 +552,48 @@ func TestFullDeadLetterStreamKeepsTheJob(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, "the job dead-lettered once there is room", func() bool {
 		return env.StreamCount(t, topo.DeadLetterStream) == 1 && env.StreamCount(t, topo.JobsStream) == 0
 	})
+}
+
+// TestStartRefusesStreamsItCannotUpdate: a jobs stream made by hand with
+// another storage type can't be updated in place; the worker says so
+// instead of running against it.
+func TestStartRefusesStreamsItCannotUpdate(t *testing.T) {
+	env := testenv.New(t)
+	ctx := context.Background()
+	topo := env.Topology
+	topo.JobsStream, topo.Subjects.Prefix, topo.Consumer = "OTHER_JOBS", "other", "other-worker"
+	topo.ResultsStream, topo.DeadLetterStream, topo.ProgressBucket = "OTHER_RESULTS", "OTHER_DLQ", "OTHER_PROGRESS"
+	cfg := topo.JobsStreamConfig()
+	cfg.Storage = jetstream.MemoryStorage
+	if _, err := env.JS.CreateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	wcfg := env.WorkerConfig()
+	wcfg.Topology = topo
+	w, err := worker.New(env.NC, env.ClerkClient(t, ""), wcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	err = w.Run(rctx)
+	var drift *jobs.DriftError
+	if !errors.As(err, &drift) || !strings.Contains(err.Error(), "OTHER_JOBS") || !strings.Contains(err.Error(), "storage") {
+		t.Errorf("Run = %v; want a drift error naming OTHER_JOBS and its storage", err)
+	}
+}
+
+func TestReplyPrefixesAreEnforced(t *testing.T) {
+	env := testenv.New(t)
+	id := env.Clerk.Emulator.CreateSessions(env.Clerk.Emulator.CreateUser(), 1)[0]
+	env.StartWorker(t, func(c *worker.Config) { c.ReplyPrefixes = []string{"_INBOX.svc_a."} })
+	env.Publish(t, &jobs.TokenArgs{SessionID: id, Common: jobs.Common{ReplyTo: "elsewhere.reply"}})
+	testenv.Eventually(t, 5*time.Second, "the job dead-lettered", func() bool { return env.StreamCount(t, env.Topology.DeadLetterStream) == 1 })
+	dl, err := jobs.ParseDeadLetter(env.StreamMsgs(t, env.Topology.DeadLetterStream)[0].Header)
+	if err != nil || dl.Error.Class != jobs.ClassInvalid || dl.Error.Field != "/reply_to" {
+		t.Errorf("dead letter %+v (%v); want invalid /reply_to", dl.Error, err)
+	}
+	if n := len(env.Clerk.Emulator.Calls()); n != 0 {
+		t.Errorf("%d Clerk calls: no token may be minted for a reply that cannot be delivered", n)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -281,8 +282,14 @@ func (w *Worker) logJob(ev *zerolog.Event, j *job) *zerolog.Event {
 // sent there could be captured by a stream, and secrets must never be.
 func (w *Worker) checkReplyTo(a jobs.Args) error {
 	r := a.CommonFields().ReplyTo
-	if r != "" && (w.cfg.Topology.Subjects.Owns(r) || r[0] == '$') {
+	if r == "" {
+		return nil
+	}
+	if w.cfg.Topology.Subjects.Owns(r) || r[0] == '$' {
 		return &jobs.InvalidError{Op: a.Op(), Field: "/reply_to", Reason: fmt.Sprintf("%q is under the jobs prefix or a system subject; use a private inbox such as _INBOX.<id>", r)}
+	}
+	if len(w.cfg.ReplyPrefixes) > 0 && !slices.ContainsFunc(w.cfg.ReplyPrefixes, func(p string) bool { return strings.HasPrefix(r, p) }) {
+		return &jobs.InvalidError{Op: a.Op(), Field: "/reply_to", Reason: fmt.Sprintf("%q does not start with an allowed reply prefix (%s)", r, strings.Join(w.cfg.ReplyPrefixes, ", "))}
 	}
 	return nil
 }

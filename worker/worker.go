@@ -8,11 +8,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/handlers"
+	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
 // Worker runs session jobs. Create it with New, start it with Run. Several
@@ -78,9 +80,9 @@ func (w *Worker) Clerk() clerkapi.Sessions { return w.clerk }
 // nil. It returns an error only when it cannot start.
 func (w *Worker) Run(ctx context.Context) error {
 	topo := w.cfg.Topology
-	cons, err := topo.Ensure(ctx, w.js)
+	cons, err := w.setUp(ctx)
 	if err != nil {
-		return fmt.Errorf("worker: %w", err)
+		return err
 	}
 	info, err := w.js.Stream(ctx, topo.JobsStream)
 	if err != nil {
@@ -169,6 +171,45 @@ func (w *Worker) Run(ctx context.Context) error {
 	bg.Wait()
 	w.cfg.Logger.Info().Msg("worker stopped")
 	return nil
+}
+
+// setUp checks what exists against the configuration, then creates or
+// updates the streams, bucket and consumer. A difference that cannot be
+// updated in place (storage, retention, ...) stops the worker with what to
+// do; anything else that fails (no quorum yet on a fresh cluster, a lost API
+// reply, several workers creating the same streams at once) is retried with
+// backoff until ctx ends, the worker not ready meanwhile.
+func (w *Worker) setUp(ctx context.Context) (jetstream.Consumer, error) {
+	topo := w.cfg.Topology
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = 500*time.Millisecond, 15*time.Second, 0
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		drifts, err := topo.Check(cctx, w.js)
+		var drift *jobs.DriftError
+		if errors.As(err, &drift) {
+			cancel()
+			return nil, fmt.Errorf("worker: %w", err)
+		}
+		var cons jetstream.Consumer
+		if err == nil {
+			for _, d := range drifts {
+				w.cfg.Logger.Warn().Str("drift", d.String()).Msg("JetStream differs from the configuration; updating it")
+			}
+			cons, err = topo.Ensure(cctx, w.js)
+		}
+		cancel()
+		if err == nil {
+			return cons, nil
+		}
+		wait := b.NextBackOff()
+		w.cfg.Logger.Warn().Err(err).Dur("retry_in", wait).Msg("cannot set up the streams and consumer yet; retrying")
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("worker: set up streams: %w", err)
+		case <-time.After(wait):
+		}
+	}
 }
 
 // fetchLoop pulls only as many jobs as there are free slots, so that no job

@@ -52,7 +52,7 @@ func flagEnv() [][2]string {
 		{"instance", "WORKER_INSTANCE"}, {"metrics-addr", "WORKER_METRICS_ADDR"},
 		{"embedded-addr", "WORKER_EMBEDDED_ADDR"}, {"data-dir", "WORKER_DATA_DIR"}, {"emulator-addr", "WORKER_EMULATOR_ADDR"},
 		{"log-format", "WORKER_LOG_FORMAT"}, {"log-level", "WORKER_LOG_LEVEL"},
-		{"bulk-concurrency", "WORKER_BULK_CONCURRENCY"},
+		{"bulk-concurrency", "WORKER_BULK_CONCURRENCY"}, {"reply-prefix", "WORKER_REPLY_PREFIX"},
 	}
 }
 
@@ -100,6 +100,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.DurationVar(&c.worker.DrainTimeout, "drain-timeout", d.DrainTimeout, "time jobs in flight get to finish on shutdown")
 	fs.DurationVar(&c.worker.ProbeInterval, "probe-interval", d.ProbeInterval, "how often an open circuit probes Clerk")
 	fs.StringVar(&c.worker.Instance, "instance", d.Instance, "name of this process in records and logs")
+	fs.StringSliceVar(&c.worker.ReplyPrefixes, "reply-prefix", nil, "allowed reply_to prefixes, comma-separated (e.g. _INBOX.); empty: any subject outside the jobs prefix")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", ":9090", "address for /metrics, /healthz, /readyz (empty: off)")
 	fs.StringVar(&c.embeddedAddr, "embedded-addr", "127.0.0.1:4222", "listen address of the embedded NATS server")
 	fs.StringVar(&c.dataDir, "data-dir", "data/nats", "JetStream directory of the embedded NATS server")

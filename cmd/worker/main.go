@@ -100,6 +100,15 @@ func serve(ctx context.Context, cfg *config, log zerolog.Logger) error {
 			log.Warn().Err(err).Msg("disconnected from NATS; reconnecting")
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("reconnected to NATS") }),
+		// Asynchronous errors, permission violations above all: a reply the
+		// server refuses would otherwise vanish without a trace.
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			ev := log.Error().Err(err)
+			if sub != nil {
+				ev = ev.Str("subscription", sub.Subject)
+			}
+			ev.Msg("NATS error")
+		}),
 	)
 	if err != nil {
 		return err

@@ -24,6 +24,7 @@ import (
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/internal/natsconn"
+	"github.com/clerkjobs/clerkjobs/internal/publishcli"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
 	"github.com/clerkjobs/clerkjobs/worker"
@@ -307,6 +308,27 @@ func TestPermissions(t *testing.T) {
 		var tok struct{ JWT string }
 		if r.Outcome != jobs.Succeeded || json.Unmarshal(r.Secret, &tok) != nil || tok.JWT == "" {
 			t.Fatalf("token reply = %+v", r)
+		}
+	})
+
+	t.Run("publish --wait works as a restricted service with --inbox-prefix", func(t *testing.T) {
+		var stdout, stderr strings.Builder
+		env := map[string]string{"NATS_PASSWORD": pw["svc_a"]}
+		code := publishcli.RunEnv(ctxT(t), []string{"--server", url, "--nats-user", "svc_a", "--inbox-prefix", "_INBOX.svc_a",
+			"token", sessions[2], "--wait", "--json", "--timeout", "10s"},
+			publishcli.Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return env[k] }})
+		var r jobs.Result
+		if code != 0 || json.Unmarshal([]byte(stdout.String()), &r) != nil || r.Outcome != jobs.Succeeded || r.Secret == nil {
+			t.Fatalf("publish token --wait as svc_a: exit %d, stderr %q", code, stderr.String())
+		}
+		// Without the prefix the same user cannot even read JetStream's
+		// acknowledgement: the command fails, naming the problem.
+		stdout.Reset()
+		stderr.Reset()
+		code = publishcli.RunEnv(ctxT(t), []string{"--server", url, "--nats-user", "svc_a", "revoke", sessions[3]},
+			publishcli.Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return env[k] }})
+		if code == 0 {
+			t.Errorf("publish without --inbox-prefix succeeded as a user restricted to _INBOX.svc_a")
 		}
 	})
 

@@ -38,6 +38,11 @@ type Options struct {
 	Name string
 	// Timeout bounds dialing one server (nats.go's default when zero).
 	Timeout time.Duration
+	// InboxPrefix replaces _INBOX as the prefix of this connection's reply
+	// subjects (JetStream acknowledgements, --wait replies). A restricted
+	// user allowed to subscribe only to its own inboxes needs it, e.g.
+	// _INBOX.svc_a (see deploy/nats).
+	InboxPrefix string
 }
 
 // FromEnv fills the options from the conventional NATS environment
@@ -54,6 +59,8 @@ func FromEnv(getenv func(string) string) Options {
 		TLSCA:    getenv("NATS_CA"),
 		TLSCert:  getenv("NATS_CERT"),
 		TLSKey:   getenv("NATS_KEY"),
+		// Not a nats CLI variable: this project's.
+		InboxPrefix: getenv("NATS_INBOX_PREFIX"),
 	}
 }
 
@@ -111,6 +118,9 @@ func (o Options) NATSOptions() ([]nats.Option, error) {
 	}
 	if o.Timeout > 0 {
 		opts = append(opts, nats.Timeout(o.Timeout))
+	}
+	if o.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(o.InboxPrefix))
 	}
 	if o.Creds != "" {
 		opts = append(opts, nats.UserCredentials(o.Creds))
