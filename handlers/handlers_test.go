@@ -1,0 +1,84 @@
+package handlers_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/clerkjobs/clerkjobs/clerkapi"
+	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
+	"github.com/clerkjobs/clerkjobs/handlers"
+	"github.com/clerkjobs/clerkjobs/jobs"
+)
+
+func clerkFor(t *testing.T, opts ...emulator.Option) (*emulator.Server, *clerkapi.Client) {
+	t.Helper()
+	srv := emulator.NewServer(opts...)
+	t.Cleanup(srv.Close)
+	c, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, c
+}
+
+func TestSessionsHandler(t *testing.T) {
+	srv, c := clerkFor(t, emulator.WithTemplate("hasura", nil, time.Minute))
+	emu := srv.Emulator
+	user := emu.CreateUser()
+	ids := emu.CreateSessions(user, 3)
+	h := handlers.Sessions{Clerk: c}
+	cases := []struct {
+		name       string
+		args       jobs.Args
+		wantSecret bool
+	}{
+		{"list", &jobs.ListArgs{UserID: user}, false},
+		{"create", &jobs.CreateArgs{UserID: user}, false},
+		{"get", &jobs.GetArgs{SessionID: ids[0]}, false},
+		{"revoke", &jobs.RevokeArgs{SessionID: ids[0]}, false},
+		{"token", &jobs.TokenArgs{SessionID: ids[1]}, true},
+		{"template token", &jobs.TokenArgs{SessionID: ids[1], TemplateName: "hasura"}, true},
+		{"refresh", &jobs.RefreshArgs{SessionID: ids[2], ExpiredToken: emu.SessionToken(ids[2], -time.Minute), RefreshToken: emu.RefreshToken(ids[2]), RequestOrigin: "https://a.example"}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := h.Handle(context.Background(), tc.args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.wantSecret != (out.Secret != nil) || tc.wantSecret == (out.Result != nil) {
+				t.Errorf("secret set %v, result set %v: a secret answer goes only to Secret, any other only to Result", out.Secret != nil, out.Result != nil)
+			}
+			if !json.Valid(append(out.Result, out.Secret...)) {
+				t.Errorf("answer is not JSON")
+			}
+		})
+	}
+	if _, err := h.Handle(context.Background(), &jobs.RevokeAllArgs{UserID: user}); !errors.Is(err, handlers.ErrUnsupported) {
+		t.Errorf("revoke_all on the single-call handler: %v, want ErrUnsupported", err)
+	}
+}
+
+// Clerk does not document what revoking a revoked session answers; if it
+// refuses, the session's status decides, and a session already ended is a
+// success.
+func TestRevokeOfAnEndedSessionSucceeds(t *testing.T) {
+	srv, c := clerkFor(t, emulator.WithStrictRevoke())
+	id := srv.Emulator.CreateSessions(srv.Emulator.CreateUser(), 1)[0]
+	h := handlers.Sessions{Clerk: c}
+	if _, err := h.Handle(context.Background(), &jobs.RevokeArgs{SessionID: id}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := h.Handle(context.Background(), &jobs.RevokeArgs{SessionID: id})
+	if err != nil || !out.AlreadyRevoked {
+		t.Errorf("second revoke: %v, already revoked %v; want success, already revoked", err, out.AlreadyRevoked)
+	}
+	// An unknown session is not "already revoked": the job is wrong.
+	_, err = h.Handle(context.Background(), &jobs.RevokeArgs{SessionID: "sess_nosuch"})
+	if clerkapi.ClassOf(err) != clerkapi.Permanent {
+		t.Errorf("revoke of an unknown session: %v, want a permanent error", err)
+	}
+}
