@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
+	"github.com/clerkjobs/clerkjobs/internal/natscluster"
 )
 
 // Each scenario: publish thousands of revoke jobs, start two workers, break
@@ -15,13 +16,7 @@ import (
 // TestNodeKill kills the NATS node a worker is connected to, mid-load, and
 // brings it back.
 func TestNodeKill(t *testing.T) {
-	s := newSystem(t, "kill", emulator.WithLatency(20*time.Millisecond, 0))
-	n := scale()
-	s.publish(n)
-	a := s.startWorker("a")
-	s.startWorker("b")
-	s.waitProgress(n/5, 2*time.Minute)
-	node := s.nodeOf(a.server())
+	s, node := loadAndPickNode(t, "kill")
 	ctx := context.Background()
 	if err := node.Kill(ctx); err != nil {
 		t.Fatal(err)
@@ -36,13 +31,7 @@ func TestNodeKill(t *testing.T) {
 // TestPartition cuts the node a worker is connected to off from its peers
 // for a while, then heals it.
 func TestPartition(t *testing.T) {
-	s := newSystem(t, "part", emulator.WithLatency(20*time.Millisecond, 0))
-	n := scale()
-	s.publish(n)
-	a := s.startWorker("a")
-	s.startWorker("b")
-	s.waitProgress(n/5, 2*time.Minute)
-	node := s.nodeOf(a.server())
+	s, node := loadAndPickNode(t, "part")
 	ctx := context.Background()
 	if err := node.Partition(ctx); err != nil {
 		t.Fatal(err)
@@ -52,6 +41,19 @@ func TestPartition(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.check(3 * time.Minute)
+}
+
+// loadAndPickNode publishes a scenario's jobs, starts two workers, waits
+// until a fifth of the jobs are done, and returns the node worker "a" is
+// connected to.
+func loadAndPickNode(t *testing.T, name string) (*system, *natscluster.Node) {
+	s := newSystem(t, name, emulator.WithLatency(20*time.Millisecond, 0))
+	n := scale()
+	s.publish(n)
+	a := s.startWorker("a")
+	s.startWorker("b")
+	s.waitProgress(n/5, 2*time.Minute)
+	return s, s.nodeOf(a.server())
 }
 
 // TestWorkerSIGKILL kills a worker process mid-load while a second one
