@@ -135,7 +135,7 @@ func TestStreamConfigs(t *testing.T) {
 
 	c := top.ConsumerConfig()
 	if c.Durable != top.Consumer || c.AckPolicy != jetstream.AckExplicitPolicy || c.AckWait != top.AckWait ||
-		c.MaxDeliver != top.MaxDeliver || c.MaxAckPending != top.MaxAckPending || c.DeliverPolicy != jetstream.DeliverAllPolicy {
+		c.MaxDeliver != top.MaxDeliver+BackstopMargin || c.MaxAckPending != top.MaxAckPending || c.DeliverPolicy != jetstream.DeliverAllPolicy {
 		t.Errorf("consumer config %+v", c)
 	}
 	// The terminal streams' dedup window must outlast a redelivery.
@@ -158,7 +158,7 @@ func TestEnsure(t *testing.T) {
 		t.Fatal(err)
 	}
 	if ci.Stream != top.JobsStream || ci.Config.Durable != top.Consumer || ci.Config.AckPolicy != jetstream.AckExplicitPolicy ||
-		ci.Config.AckWait != top.AckWait || ci.Config.MaxDeliver != top.MaxDeliver || ci.Config.MaxAckPending != top.MaxAckPending {
+		ci.Config.AckWait != top.AckWait || ci.Config.MaxDeliver != top.MaxDeliver+BackstopMargin || ci.Config.MaxAckPending != top.MaxAckPending {
 		t.Errorf("consumer %s on %s: %+v", ci.Name, ci.Stream, ci.Config)
 	}
 

@@ -94,14 +94,19 @@ func newSystem(t *testing.T, name string, emuOpts ...emulator.Option) *system {
 	s := &system{t: t, cluster: c, emu: emu, nc: nc, js: js, topo: topo, name: name, jobs: map[string]string{}}
 	// A freshly elected cluster on a busy machine may time out the first
 	// stream creations: Ensure is idempotent, so try again.
-	for try := 0; try < 5; try++ {
+	deadline := time.Now().Add(2 * time.Minute)
+	for try := 1; ; try++ {
 		ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		_, err = topo.Ensure(ectx, js)
 		cancel()
 		if err == nil {
 			return s
 		}
-		t.Logf("ensure topology (try %d): %v", try+1, err)
+		t.Logf("ensure topology (try %d): %v", try, err)
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Second)
 	}
 	t.Fatalf("ensure topology: %v", err)
 	return nil
