@@ -115,6 +115,9 @@ func (h Sessions) revoke(ctx context.Context, id string) (Outcome, error) {
 		return Outcome{}, err
 	}
 	cur, getErr := h.Clerk.GetSession(ctx, id)
+	if getErr != nil && clerkapi.ClassOf(getErr) != clerkapi.Permanent {
+		return Outcome{}, getErr // could not tell: retry rather than dead-letter
+	}
 	if getErr != nil || cur.Status == clerkapi.StatusActive {
 		return Outcome{}, err
 	}

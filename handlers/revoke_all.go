@@ -88,6 +88,11 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Outcome, 
 	if err != nil {
 		return Outcome{}, fmt.Errorf("revoke_all %s: load progress: %w", jobID, err)
 	}
+	if p != nil && p.UserID != a.UserID {
+		// The same job id reused for another user: that progress is not
+		// this job's.
+		p = nil
+	}
 	if p == nil {
 		p = &BulkProgress{UserID: a.UserID, StartedAt: time.Now().UTC(), Done: map[string]string{}}
 	} else {
@@ -156,28 +161,35 @@ type bulkRun struct {
 	mu   sync.Mutex // guards p.Done while revokes run
 	p    *BulkProgress
 
-	total int
+	total     int
+	remaining int // active sessions left when the pass limit was reached
 }
 
+// run lists and revokes until a listing finds nothing left to revoke, or
+// MaxPasses passes are complete. A pass counts only once all of its revokes
+// are done: an interrupted pass is redone, never skipped.
 func (r *bulkRun) run(ctx context.Context) error {
 	maxPasses := max(r.h.MaxPasses, 1)
-	for r.p.Passes < maxPasses {
+	for {
 		todo, err := r.list(ctx)
 		if err != nil {
 			return err
 		}
-		if len(todo) == 0 && r.p.Passes > 0 {
+		if len(todo) == 0 {
+			r.p.Passes = max(r.p.Passes, 1)
 			return nil
 		}
-		r.p.Passes++
-		if len(todo) == 0 {
+		if r.p.Passes >= maxPasses {
+			// Sessions keep appearing: say how many are left rather than
+			// chase them forever.
+			r.remaining = len(todo)
 			return nil
 		}
 		if err := r.revoke(ctx, todo); err != nil {
 			return err
 		}
+		r.p.Passes++
 	}
-	return nil
 }
 
 // list takes a snapshot of the user's active sessions still to handle. It
@@ -270,7 +282,11 @@ func (r *bulkRun) revokeOne(ctx context.Context, id string) error {
 	case isNotFound(err):
 		outcome = sessionAlreadyGone // deleted meanwhile
 	case clerkapi.ClassOf(err) == clerkapi.Permanent:
-		if gone := r.checkGone(ctx, id); gone {
+		gone, gerr := r.checkGone(ctx, id)
+		if gerr != nil {
+			return gerr // could not tell: stop, the job is retried
+		}
+		if gone {
 			outcome = sessionAlreadyGone
 			break
 		}
@@ -288,14 +304,23 @@ func (r *bulkRun) revokeOne(ctx context.Context, id string) error {
 }
 
 // checkGone tells a session that had already ended (Clerk refused to revoke
-// it) from one that truly could not be revoked.
-func (r *bulkRun) checkGone(ctx context.Context, id string) bool {
+// it) from one that truly could not be revoked. An error means it could not
+// tell (the job is being stopped, or Clerk is failing).
+func (r *bulkRun) checkGone(ctx context.Context, id string) (bool, error) {
 	var s *clerkapi.Session
 	err := r.h.retry(ctx, func() (err error) {
 		s, err = r.h.Clerk.GetSession(ctx, id)
 		return err
 	})
-	return err == nil && s.Status != clerkapi.StatusActive
+	switch {
+	case ctx.Err() != nil:
+		return false, ctx.Err()
+	case isNotFound(err):
+		return true, nil
+	case err != nil && clerkapi.ClassOf(err) != clerkapi.Permanent:
+		return false, err
+	}
+	return err == nil && s.Status != clerkapi.StatusActive, nil
 }
 
 // retry runs call with h.Retry, or once when there is none.
@@ -356,7 +381,7 @@ func (r *bulkRun) snapshot() *BulkProgress {
 func (r *bulkRun) summary() jobs.RevokeAllSummary {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s := jobs.RevokeAllSummary{UserID: r.args.UserID, Excepted: len(r.p.Excepted), Passes: r.p.Passes, Resumed: r.p.Resumed}
+	s := jobs.RevokeAllSummary{UserID: r.args.UserID, Excepted: len(r.p.Excepted), Passes: r.p.Passes, Resumed: r.p.Resumed, Remaining: r.remaining}
 	for id, o := range r.p.Done {
 		switch o {
 		case sessionRevoked:

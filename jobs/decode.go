@@ -144,6 +144,15 @@ func schemaError(o Op, err error) error {
 	}
 	reason := leaf.ErrorKind.LocalizedString(english)
 	switch k := leaf.ErrorKind.(type) {
+	case *kind.Pattern:
+		// The validator's message repeats the value whole; a token pasted
+		// into the wrong field would then reach logs and dead-letter
+		// headers. Short values (ids) are worth showing; long ones are not.
+		got := fmt.Sprintf("a value of %d characters", len(k.Got))
+		if len(k.Got) <= 64 {
+			got = strconv.Quote(k.Got)
+		}
+		reason = got + " does not match the pattern " + k.Want
 	case *kind.Required:
 		if len(k.Missing) == 1 {
 			field, reason = field+"/"+k.Missing[0], "required field is missing"

@@ -73,7 +73,7 @@ func ExamplePublish() {
 	// Output:
 	// stored on SESSION_JOBS as job #1, duplicate: false
 	// retry: job #1, duplicate: true
-	// refused: /session_id 'sess_1/../x' does not match pattern '^sess_[A-Za-z0-9]+$'
+	// refused: /session_id "sess_1/../x" does not match the pattern ^sess_[A-Za-z0-9]+$
 }
 
 // What the worker does with a message: the subject names the op, Decode

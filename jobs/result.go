@@ -92,6 +92,9 @@ type RevokeAllSummary struct {
 	// Passes is how many list-and-revoke passes ran (more than one when
 	// sessions appeared while the job ran).
 	Passes int `json:"passes"`
+	// Remaining counts active sessions still found when the pass limit was
+	// reached (sessions keep being created: lock the user in Clerk).
+	Remaining int `json:"remaining,omitempty"`
 	// Resumed: the job continued from progress a previous delivery saved.
 	Resumed bool `json:"resumed,omitempty"`
 }

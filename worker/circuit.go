@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -100,19 +101,37 @@ func (c *circuit) probeUntilClosed(ctx context.Context) {
 	}
 }
 
+// maxHolds is how often one job may trip the circuit. A job still refused
+// with 401/403 after the prober saw the key accepted that often is refused
+// for its own sake (an operation the instance does not allow), not the
+// key's: it is dead-lettered instead of stalling the worker forever.
+const maxHolds = 3
+
+// errRejectedJob marks such a job; the settlement treats it as permanent.
+var errRejectedJob = errors.New("refused with an authorization error although Clerk accepts the key")
+
+type rejectedJob struct{ err error }
+
+func (e rejectedJob) Error() string        { return errRejectedJob.Error() + ": " + e.err.Error() }
+func (e rejectedJob) Unwrap() error        { return e.err }
+func (e rejectedJob) Is(target error) bool { return target == errRejectedJob }
+
 // middleware holds a job whose call failed systemically until the circuit
 // closes, then runs it again. The job is not redelivered meanwhile, so its
 // delivery budget is untouched.
 func (c *circuit) middleware(ctx context.Context) middleware {
 	return func(next handlerFunc) handlerFunc {
 		return func(jctx context.Context, j *job) (handlers.Outcome, error) {
-			for {
+			for holds := 0; ; holds++ {
 				if err := c.Wait(jctx); err != nil {
 					return handlers.Outcome{}, err
 				}
 				out, err := next(jctx, j)
 				if clerkapi.ClassOf(err) != clerkapi.Systemic || jctx.Err() != nil {
 					return out, err
+				}
+				if holds >= maxHolds {
+					return out, rejectedJob{err}
 				}
 				c.trip(ctx, err)
 			}

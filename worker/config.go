@@ -108,6 +108,11 @@ func (c Config) Validate() error {
 	if err := c.Bulk.Validate(); err != nil {
 		return err
 	}
+	// A redelivered job's record is deduplicated for 10 minutes: its
+	// redelivery must come well within that.
+	if worst := time.Duration(float64(c.Retry.NakDelayMax)*(1+c.Retry.Jitter)) + c.Topology.AckWait; worst > 5*time.Minute {
+		return fmt.Errorf("nak delay max %s (with jitter) plus ack wait %s: must stay under 5m, the deduplication of a redelivered job's record lasts 10m", c.Retry.NakDelayMax, c.Topology.AckWait)
+	}
 	if c.Topology.MaxAckPending < c.Concurrency {
 		return fmt.Errorf("max ack pending %d is below concurrency %d: the worker could never fill its slots", c.Topology.MaxAckPending, c.Concurrency)
 	}

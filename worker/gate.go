@@ -12,6 +12,9 @@ import (
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 )
 
+// maxPause bounds the pause one 429 imposes on every call.
+const maxPause = 5 * time.Minute
+
 // gate stands between the worker and Clerk: every call from every job
 // waits for the client-side rate limiter and for any Retry-After Clerk has
 // sent (to any job: Clerk's limit is per key, so one 429 pauses the whole
@@ -75,7 +78,9 @@ func (g *gate) observe(op string, start time.Time, err error) {
 	case errors.As(err, &apiErr):
 		status = strconv.Itoa(apiErr.StatusCode)
 		if apiErr.StatusCode == 429 {
-			ra := apiErr.RetryAfter
+			// A Retry-After pauses every call: bound what one answer can
+			// do to the whole worker.
+			ra := min(apiErr.RetryAfter, maxPause)
 			if ra <= 0 {
 				ra = time.Second
 			}

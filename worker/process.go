@@ -50,7 +50,7 @@ func (w *Worker) process(ctx context.Context, run handlerFunc, msg jetstream.Msg
 	}
 	if decErr != nil {
 		replyTo := replyToOf(args, msg.Data())
-		if !validReplyTo(replyTo) || w.cfg.Topology.Subjects.Owns(replyTo) {
+		if !validReplyTo(replyTo) || w.cfg.Topology.Subjects.Owns(replyTo) || !w.replyAllowed(replyTo) {
 			replyTo = ""
 		}
 		w.deadLetter(msg, meta, j, invalidInfo(decErr), replyTo)
@@ -60,23 +60,25 @@ func (w *Worker) process(ctx context.Context, run handlerFunc, msg jetstream.Msg
 	args.CommonFields().JobID = j.ID
 	j.Args = args
 	out, err := run(ctx, j)
-	w.settle(msg, meta, j, out, err)
+	w.settle(ctx, msg, meta, j, out, err)
 }
 
 // settle records the delivery's outcome and acks or naks the job.
-func (w *Worker) settle(msg jetstream.Msg, meta *jetstream.MsgMetadata, j *job, out handlers.Outcome, err error) {
+func (w *Worker) settle(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, j *job, out handlers.Outcome, err error) {
 	replyTo := j.Args.CommonFields().ReplyTo
 	if err == nil {
 		w.succeed(msg, meta, j, out, replyTo)
 		return
 	}
 	switch class := clerkapi.ClassOf(err); {
-	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) && class != clerkapi.Permanent:
+	case ctx.Err() != nil:
 		// Shutdown (or a job that outlived the drain timeout): another
-		// worker takes it at once. Only this delivery is spent.
+		// worker takes it at once. Only this delivery is spent. Only the
+		// worker's own context counts: a Clerk call that timed out is a
+		// DeadlineExceeded too, but retryable.
 		w.history.add(j.Seq, j.Failures)
 		w.nak(msg, j, 0, "shutdown")
-	case class == clerkapi.Permanent || errors.Is(err, handlers.ErrUnsupported):
+	case class == clerkapi.Permanent || errors.Is(err, handlers.ErrUnsupported) || errors.Is(err, errRejectedJob):
 		w.deadLetter(msg, meta, j, errorInfo(jobs.ClassPermanent, err), replyTo)
 	case j.Delivery >= w.cfg.Topology.MaxDeliver:
 		w.deadLetter(msg, meta, j, errorInfo(jobs.ClassExhausted, fmt.Errorf("gave up after %d deliveries: %w", j.Delivery, err)), replyTo)
@@ -288,10 +290,15 @@ func (w *Worker) checkReplyTo(a jobs.Args) error {
 	if w.cfg.Topology.Subjects.Owns(r) || r[0] == '$' {
 		return &jobs.InvalidError{Op: a.Op(), Field: "/reply_to", Reason: fmt.Sprintf("%q is under the jobs prefix or a system subject; use a private inbox such as _INBOX.<id>", r)}
 	}
-	if len(w.cfg.ReplyPrefixes) > 0 && !slices.ContainsFunc(w.cfg.ReplyPrefixes, func(p string) bool { return strings.HasPrefix(r, p) }) {
+	if !w.replyAllowed(r) {
 		return &jobs.InvalidError{Op: a.Op(), Field: "/reply_to", Reason: fmt.Sprintf("%q does not start with an allowed reply prefix (%s)", r, strings.Join(w.cfg.ReplyPrefixes, ", "))}
 	}
 	return nil
+}
+
+// replyAllowed applies ReplyPrefixes (none: any subject).
+func (w *Worker) replyAllowed(r string) bool {
+	return len(w.cfg.ReplyPrefixes) == 0 || slices.ContainsFunc(w.cfg.ReplyPrefixes, func(p string) bool { return strings.HasPrefix(r, p) })
 }
 
 // jobID is the job's job_id, else its Nats-Msg-Id, else seq-<n>.

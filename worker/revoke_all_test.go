@@ -1,6 +1,7 @@
 package worker_test
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
 	"testing"
@@ -317,6 +318,47 @@ func TestSingleJobsFlowDuringABulkJob(t *testing.T) {
 		mustJSON(t, m.Data, &p)
 		if p.Outcome != jobs.InProgress {
 			break
+		}
+	}
+}
+
+// failingRevokes answers RevokeSession with a 503 until a deadline: Clerk
+// failing in the middle of a bulk job, delivery after delivery.
+type failingRevokes struct {
+	clerkapi.Sessions
+	until time.Time
+}
+
+func (f failingRevokes) RevokeSession(ctx context.Context, id string) (*clerkapi.Session, error) {
+	if time.Now().Before(f.until) {
+		return nil, &clerkapi.Error{Op: "RevokeSession", StatusCode: 503}
+	}
+	return f.Sessions.RevokeSession(ctx, id)
+}
+
+// TestRevokeAllInterruptedPassesAreRedone: deliveries that fail in the
+// middle of a pass must not count as passes, or the job would end
+// "succeeded" with the sessions still active.
+func TestRevokeAllInterruptedPassesAreRedone(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	user := emu.CreateUser()
+	ids := emu.CreateSessions(user, 5)
+	cfg := env.WorkerConfig()
+	bulkWorker(&cfg)
+	cfg.Topology.MaxDeliver = 12
+	clerk := failingRevokes{Sessions: env.ClerkClient(t, ""), until: time.Now().Add(600 * time.Millisecond)}
+	env.StartWorkerWith(t, clerk, cfg)
+	r, sum, _ := revokeAll(t, env, &jobs.RevokeAllArgs{UserID: user})
+	if r.Outcome != jobs.Succeeded || r.Deliveries < 4 {
+		t.Fatalf("result %+v: want success after several failed deliveries", r)
+	}
+	if sum.Revoked != len(ids) || sum.Remaining != 0 {
+		t.Errorf("summary %+v; want all %d revoked", sum, len(ids))
+	}
+	for _, id := range ids {
+		if s, _ := emu.Session(id); s.Status != clerkapi.StatusRevoked {
+			t.Errorf("session %s is %s after a succeeded revoke_all", id, s.Status)
 		}
 	}
 }

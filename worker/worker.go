@@ -81,6 +81,9 @@ func (w *Worker) Clerk() clerkapi.Sessions { return w.clerk }
 func (w *Worker) Run(ctx context.Context) error {
 	topo := w.cfg.Topology
 	cons, err := w.setUp(ctx)
+	if errors.Is(err, errStopped) {
+		return nil // asked to stop before it could start: a graceful stop
+	}
 	if err != nil {
 		return err
 	}
@@ -126,34 +129,24 @@ func (w *Worker) Run(ctx context.Context) error {
 		Str("nats_server", w.nc.ConnectedUrlRedacted()).
 		Msg("worker started")
 
-	// Jobs run on long-lived goroutines, at most Concurrency of them,
-	// started as the load needs them: a goroutine per job would grow a
-	// fresh stack through the JSON, HTTP and NATS code of every job. The
-	// queue never holds more than a moment's worth: a job is fetched only
-	// for a free slot, and a slot is freed only when its job is settled.
+	// Jobs run on Concurrency long-lived goroutines (a goroutine per job
+	// would grow a fresh stack through the JSON, HTTP and NATS code of
+	// every job). A job is fetched only for a free slot, and a slot is freed
+	// only when its job is settled, so there is always an idle goroutine for
+	// a fetched job: none waits in the queue, unwatched by the heartbeat,
+	// behind a long one.
 	var jobsWG sync.WaitGroup
 	queue := make(chan jetstream.Msg, w.cfg.Concurrency)
-	var idle atomic.Int32
-	spawned := 0
-	w.fetchLoop(ctx, cons, func(msg jetstream.Msg) {
-		if idle.Load() == 0 && spawned < w.cfg.Concurrency {
-			spawned++
-			jobsWG.Add(1)
-			go func() {
-				defer jobsWG.Done()
-				for {
-					idle.Add(1)
-					msg, ok := <-queue
-					idle.Add(-1)
-					if !ok {
-						return
-					}
-					w.process(workCtx, run, msg)
-				}
-			}()
-		}
-		queue <- msg
-	})
+	for range w.cfg.Concurrency {
+		jobsWG.Add(1)
+		go func() {
+			defer jobsWG.Done()
+			for msg := range queue {
+				w.process(workCtx, run, msg)
+			}
+		}()
+	}
+	w.fetchLoop(ctx, cons, func(msg jetstream.Msg) { queue <- msg })
 	close(queue)
 
 	w.started.Store(false)
@@ -172,6 +165,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.cfg.Logger.Info().Msg("worker stopped")
 	return nil
 }
+
+// errStopped: Run was asked to stop while setting up.
+var errStopped = errors.New("stopped during set-up")
 
 // setUp checks what exists against the configuration, then creates or
 // updates the streams, bucket and consumer. A difference that cannot be
@@ -206,7 +202,7 @@ func (w *Worker) setUp(ctx context.Context) (jetstream.Consumer, error) {
 		w.cfg.Logger.Warn().Err(err).Dur("retry_in", wait).Msg("cannot set up the streams and consumer yet; retrying")
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("worker: set up streams: %w", err)
+			return nil, errStopped
 		case <-time.After(wait):
 		}
 	}

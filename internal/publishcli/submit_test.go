@@ -166,7 +166,7 @@ not json
 		args  []string
 		want  []string
 	}{
-		{"bad session", "", []string{"revoke", "sess-1"}, []string{"--session (or the SESSION argument)", "does not match pattern"}},
+		{"bad session", "", []string{"revoke", "sess-1"}, []string{"--session (or the SESSION argument)", "does not match the pattern"}},
 		{"missing session", "", []string{"get"}, []string{"--session", "required field is missing"}},
 		{"list needs user or client", "", []string{"list", "--status", "active"}, []string{"invalid list job"}},
 		{"bad status", "", []string{"list", "--user", "user_1", "--status", "gone"}, []string{"--status"}},
