@@ -45,6 +45,9 @@ type Options struct {
 	// Duration, if set, replaces the time each overhead and latency point
 	// runs.
 	Duration time.Duration
+	// Repeats, if set, replaces how often each overhead point runs (3;
+	// the median is reported).
+	Repeats int
 	// BacklogJobs and BacklogConcurrency, if set, replace the backlog
 	// scenario's size (100,000) and the worker's concurrency (256).
 	BacklogJobs, BacklogConcurrency int
@@ -112,6 +115,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	sz := sizesFor(o.Quick)
 	if len(o.Concurrency) > 0 {
 		sz.overheadConc, sz.latencyConc = o.Concurrency, o.Concurrency
+	}
+	if o.Repeats > 0 {
+		sz.overheadRepeats = o.Repeats
 	}
 	if o.BacklogJobs > 0 {
 		sz.backlogJobs = o.BacklogJobs

@@ -50,11 +50,16 @@ func (r *Report) Markdown(plotPath string) string {
 		w("### 1. Overhead (emulator: no latency, no rate limit; worker `--rate-limit 0`)\n\n")
 		w("Closed loop, 2 × concurrency jobs outstanding. Latency: job stored → result stored (both JetStream timestamps). ")
 		w("CPU per job: *worker* is the worker process (from /proc), *bench* the bench process (NATS server, emulator, publisher, raw clients: getrusage). ")
-		w("Ratio: worker jobs/s over the smaller raw limit at the same concurrency.\n\n")
-		w("| concurrency | flow | jobs/s | p50 ms | p99 ms | worker CPU µs/job | bench CPU µs/job | peak RSS MiB | ratio |\n")
-		w("|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
+		w("Ratio: worker jobs/s over the smaller raw limit at the same concurrency. ")
+		w("The three flows run in turns, several times; each row is the flow's median run, *range* the slowest and fastest.\n\n")
+		w("| concurrency | flow | jobs/s | range | p50 ms | p99 ms | worker CPU µs/job | bench CPU µs/job | peak RSS MiB | ratio |\n")
+		w("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, x := range rs {
-			w("| %d | %s | %.0f | %.2f | %.2f | %s | %.0f | %s | %s |\n", x.Concurrency, x.Name, x.JobsPerS, x.P50MS, x.P99MS,
+			rng := "–"
+			if x.MaxPerS > 0 {
+				rng = fmt.Sprintf("%.0f–%.0f", x.MinPerS, x.MaxPerS)
+			}
+			w("| %d | %s | %.0f | %s | %.2f | %.2f | %s | %.0f | %s | %s |\n", x.Concurrency, x.Name, x.JobsPerS, rng, x.P50MS, x.P99MS,
 				opt(x.WorkerCPUUS, "%.0f"), x.BenchCPUUS, rssCell(x), pct(x.Ratio))
 		}
 		w("\n")

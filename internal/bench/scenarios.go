@@ -1,9 +1,11 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,7 +43,11 @@ type Row struct {
 	Ideal     float64 `json:"ideal_per_s,omitempty"`
 	Ratio     float64 `json:"ratio,omitempty"`
 	Status429 int     `json:"status_429,omitempty"`
-	Note      string  `json:"note,omitempty"`
+	// MinPerS and MaxPerS are the slowest and fastest of repeated runs
+	// (the row is the median one).
+	MinPerS float64 `json:"min_per_s,omitempty"`
+	MaxPerS float64 `json:"max_per_s,omitempty"`
+	Note    string  `json:"note,omitempty"`
 }
 
 // Target is one of the issue's targets and whether a run met it.
@@ -54,23 +60,24 @@ type Target struct {
 
 // sizes are how big each scenario is; quick mode makes them tiny.
 type sizes struct {
-	overheadConc   []int
-	overheadJobs   int
-	overheadDur    time.Duration
-	latencyConc    []int
-	latency        time.Duration
-	latencyLimit   float64
-	latencyDur     time.Duration
-	rateR          int
-	rateDur        time.Duration
-	clerkWindow    bool
-	clerkDur       time.Duration
-	bulkSessions   int
-	bulkLimit      float64
-	bulkLatSess    int
-	backlogJobs    int
-	backlogConc    int
-	backlogTimeout time.Duration
+	overheadConc    []int
+	overheadJobs    int
+	overheadDur     time.Duration
+	overheadRepeats int
+	latencyConc     []int
+	latency         time.Duration
+	latencyLimit    float64
+	latencyDur      time.Duration
+	rateR           int
+	rateDur         time.Duration
+	clerkWindow     bool
+	clerkDur        time.Duration
+	bulkSessions    int
+	bulkLimit       float64
+	bulkLatSess     int
+	backlogJobs     int
+	backlogConc     int
+	backlogTimeout  time.Duration
 }
 
 func sizesFor(quick bool) sizes {
@@ -84,7 +91,7 @@ func sizesFor(quick bool) sizes {
 		}
 	}
 	return sizes{
-		overheadConc: []int{1, 16, 256}, overheadJobs: 200_000, overheadDur: 10 * time.Second,
+		overheadConc: []int{1, 16, 256}, overheadJobs: 200_000, overheadDur: 6 * time.Second, overheadRepeats: 3,
 		latencyConc: []int{1, 8, 32, 64, 128, 256}, latency: 100 * time.Millisecond, latencyLimit: 1000, latencyDur: 8 * time.Second,
 		rateR: 100, rateDur: 20 * time.Second, clerkWindow: true, clerkDur: 40 * time.Second,
 		bulkSessions: 10_000, bulkLimit: 1000, bulkLatSess: 1000,
@@ -112,31 +119,49 @@ func (e *env) overhead(ctx context.Context, sz sizes) ([]Row, []Target, error) {
 	var targets []Target
 	for _, c := range sz.overheadConc {
 		warm := min(sz.overheadJobs/10, 2000)
-		js, err := e.runRawJetStream(ctx, c, sz.overheadJobs, warm, sz.overheadDur)
-		if err != nil {
-			return rows, targets, fmt.Errorf("raw JetStream, concurrency %d: %w", c, err)
+		// The three flows take turns, repeats times, and each reports its
+		// median run: other load on the machine hits all three alike.
+		var jsRuns, htRuns, wRuns []Row
+		for rep := range max(sz.overheadRepeats, 1) {
+			js, err := e.runRawJetStream(ctx, c, sz.overheadJobs, warm, sz.overheadDur)
+			if err != nil {
+				return rows, targets, fmt.Errorf("raw JetStream, concurrency %d: %w", c, err)
+			}
+			ht, err := e.runRawHTTP(ctx, c, sz.overheadJobs, warm, sz.overheadDur)
+			if err != nil {
+				return rows, targets, fmt.Errorf("raw HTTP, concurrency %d: %w", c, err)
+			}
+			w, err := e.runWorkerLoad(ctx, "overhead", c, 0, 0, sz.overheadJobs, warm, sz.overheadDur)
+			if err != nil {
+				return rows, targets, fmt.Errorf("worker, concurrency %d: %w", c, err)
+			}
+			jsRuns, htRuns, wRuns = append(jsRuns, js), append(htRuns, ht), append(wRuns, w)
+			e.logf("overhead c=%d run %d: raw JetStream %.0f/s, raw HTTP %.0f/s, worker %.0f/s", c, rep+1, js.JobsPerS, ht.JobsPerS, w.JobsPerS)
 		}
-		rows = append(rows, js)
-		ht, err := e.runRawHTTP(ctx, c, sz.overheadJobs, warm, sz.overheadDur)
-		if err != nil {
-			return rows, targets, fmt.Errorf("raw HTTP, concurrency %d: %w", c, err)
-		}
-		rows = append(rows, ht)
-		w, err := e.runWorkerLoad(ctx, "overhead", c, 0, 0, sz.overheadJobs, warm, sz.overheadDur)
-		if err != nil {
-			return rows, targets, fmt.Errorf("worker, concurrency %d: %w", c, err)
-		}
+		js, ht, w := median(jsRuns), median(htRuns), median(wRuns)
 		ref := min(js.JobsPerS, ht.JobsPerS)
 		w.Ratio = w.JobsPerS / ref
 		w.Ideal = ref
-		rows = append(rows, w)
+		rows = append(rows, js, ht, w)
 		targets = append(targets, Target{Scenario: "overhead",
 			Goal:     fmt.Sprintf("concurrency %d: worker ≥ 50%% of the smaller raw limit", c),
 			Measured: fmt.Sprintf("%.0f jobs/s = %.0f%% of %.0f/s", w.JobsPerS, 100*w.Ratio, ref),
 			Met:      w.Ratio >= 0.5})
-		e.logf("overhead c=%d: raw JetStream %.0f/s, raw HTTP %.0f/s, worker %.0f/s (%.0f%%)", c, js.JobsPerS, ht.JobsPerS, w.JobsPerS, 100*w.Ratio)
+		e.logf("overhead c=%d (median of %d): raw JetStream %.0f/s, raw HTTP %.0f/s, worker %.0f/s (%.0f%%)", c, len(wRuns), js.JobsPerS, ht.JobsPerS, w.JobsPerS, 100*w.Ratio)
 	}
 	return rows, targets, nil
+}
+
+// median returns the run with the median rate (the lower middle one of an
+// even count), with the spread of all of them.
+func median(runs []Row) Row {
+	s := slices.Clone(runs)
+	slices.SortFunc(s, func(a, b Row) int { return cmp.Compare(a.JobsPerS, b.JobsPerS) })
+	m := s[(len(s)-1)/2]
+	if len(s) > 1 {
+		m.MinPerS, m.MaxPerS = s[0].JobsPerS, s[len(s)-1].JobsPerS
+	}
+	return m
 }
 
 func (e *env) runRawJetStream(ctx context.Context, c, total, warm int, dur time.Duration) (Row, error) {
@@ -401,7 +426,7 @@ func (e *env) bulk(ctx context.Context, sz sizes) ([]Row, []Target, error) {
 	}
 	rows = append(rows, r)
 	targets = append(targets, Target{Scenario: "bulk",
-		Goal:     fmt.Sprintf("revoke_all of %d sessions at --rate-limit %g: sessions/s close to the limit (no numeric target in the issue)", sz.bulkSessions, sz.bulkLimit),
+		Goal:     fmt.Sprintf("revoke_all of %d sessions at --rate-limit %g: sessions/s ≥ 95%% of the limit (the bench's own bar: the issue sets none)", sz.bulkSessions, sz.bulkLimit),
 		Measured: fmt.Sprintf("%.0f sessions/s = %.1f%% of the limit", r.JobsPerS, 100*r.Ratio),
 		Met:      r.Ratio >= 0.95})
 	if sz.bulkLatSess > 0 {
