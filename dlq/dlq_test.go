@@ -16,6 +16,7 @@ import (
 
 	"github.com/clerkjobs/clerkjobs/dlq"
 	"github.com/clerkjobs/clerkjobs/internal/embedded"
+	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -64,18 +65,6 @@ type letter struct {
 	replays int
 }
 
-func validBody(op jobs.Op, jobID string) string {
-	switch op {
-	case jobs.OpList, jobs.OpCreate, jobs.OpRevokeAll:
-		return fmt.Sprintf(`{"job_id":%q,"user_id":"user_1"}`, jobID)
-	case jobs.OpToken:
-		return fmt.Sprintf(`{"job_id":%q,"session_id":"sess_1","reply_to":"_INBOX.gone"}`, jobID)
-	case jobs.OpRefresh:
-		return fmt.Sprintf(`{"job_id":%q,"session_id":"sess_1","reply_to":"_INBOX.gone","expired_token":"a","refresh_token":"b","request_origin":"https://x"}`, jobID)
-	}
-	return fmt.Sprintf(`{"job_id":%q,"session_id":"sess_1"}`, jobID)
-}
-
 // seed stores dead letters the way the worker does and returns their
 // sequences.
 func (e *env) seed(t *testing.T, letters ...letter) []uint64 {
@@ -84,7 +73,7 @@ func (e *env) seed(t *testing.T, letters ...letter) []uint64 {
 	for _, l := range letters {
 		body := l.body
 		if body == "" {
-			body = validBody(l.op, l.jobID)
+			body = testenv.JobBody(l.op, l.jobID)
 		}
 		payload, redacted := jobs.Redact(l.op, []byte(body))
 		now := time.Now()

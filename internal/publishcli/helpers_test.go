@@ -15,6 +15,7 @@ import (
 
 	"github.com/clerkjobs/clerkjobs/internal/embedded"
 	"github.com/clerkjobs/clerkjobs/internal/publishcli"
+	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -152,18 +153,6 @@ type letter struct {
 	noRedaction bool   // store the body as is, even secrets (a buggy worker)
 }
 
-func validBody(op jobs.Op, jobID string) string {
-	switch op {
-	case jobs.OpList, jobs.OpCreate, jobs.OpRevokeAll:
-		return fmt.Sprintf(`{"job_id":%q,"user_id":"user_1"}`, jobID)
-	case jobs.OpToken:
-		return fmt.Sprintf(`{"job_id":%q,"session_id":"sess_1","reply_to":"_INBOX.gone"}`, jobID)
-	case jobs.OpRefresh:
-		return fmt.Sprintf(`{"job_id":%q,"session_id":"sess_1","reply_to":"_INBOX.gone","expired_token":"EXPIRED-SECRET","refresh_token":"REFRESH-SECRET","request_origin":"https://x"}`, jobID)
-	}
-	return fmt.Sprintf(`{"job_id":%q,"session_id":"sess_1"}`, jobID)
-}
-
 // seed stores dead letters the way the worker does; it returns their
 // sequences.
 func (h *harness) seed(t *testing.T, letters ...letter) []uint64 {
@@ -172,7 +161,7 @@ func (h *harness) seed(t *testing.T, letters ...letter) []uint64 {
 	for _, l := range letters {
 		body := l.body
 		if body == "" {
-			body = validBody(l.op, l.jobID)
+			body = testenv.JobBody(l.op, l.jobID)
 		}
 		payload, redacted := []byte(body), []string(nil)
 		if !l.noRedaction {

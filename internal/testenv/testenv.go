@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -264,4 +265,19 @@ func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// JobBody is a valid job body of op, for tests that store jobs or dead
+// letters directly. A refresh job carries the recognisable secrets
+// EXPIRED-SECRET and REFRESH-SECRET, so a test can look for them.
+func JobBody(op jobs.Op, jobID string) string {
+	switch op {
+	case jobs.OpList, jobs.OpCreate, jobs.OpRevokeAll:
+		return fmt.Sprintf(`{"job_id":%q,"user_id":"user_1"}`, jobID)
+	case jobs.OpToken:
+		return fmt.Sprintf(`{"job_id":%q,"session_id":"sess_1","reply_to":"_INBOX.gone"}`, jobID)
+	case jobs.OpRefresh:
+		return fmt.Sprintf(`{"job_id":%q,"session_id":"sess_1","reply_to":"_INBOX.gone","expired_token":"EXPIRED-SECRET","refresh_token":"REFRESH-SECRET","request_origin":"https://x"}`, jobID)
+	}
+	return fmt.Sprintf(`{"job_id":%q,"session_id":"sess_1"}`, jobID)
 }
