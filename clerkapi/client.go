@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 	"io"
 	"net/http"
 	"net/url"
@@ -215,16 +216,9 @@ func checkID(kind, id string) error {
 		return fmt.Errorf("%s is empty: %w", kind, ErrInvalidInput)
 	}
 	if len(id) > 128 || !isID(id) {
-		return fmt.Errorf("%s %q is not a Clerk id (prefix_base62): %w", kind, truncate(id, 64), ErrInvalidInput)
+		return fmt.Errorf("%s %q is not a Clerk id (prefix_base62): %w", kind, text.Truncate(id, 64), ErrInvalidInput)
 	}
 	return nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // ListSessions calls GetSessionList. A bare-array answer gives a list whose
@@ -357,7 +351,7 @@ func (c *Client) CreateSessionTokenFromTemplate(ctx context.Context, sessionID, 
 		return nil, fmt.Errorf("clerk %s: %w", opTokenFromTempl, err)
 	}
 	if !templatePattern.MatchString(templateName) {
-		return nil, fmt.Errorf("clerk %s: template_name %q must be 1-128 letters, digits, '_' or '-': %w", opTokenFromTempl, truncate(templateName, 64), ErrInvalidInput)
+		return nil, fmt.Errorf("clerk %s: template_name %q must be 1-128 letters, digits, '_' or '-': %w", opTokenFromTempl, text.Truncate(templateName, 64), ErrInvalidInput)
 	}
 	body, err := tokenBody(opTokenFromTempl, p)
 	if err != nil {
@@ -433,7 +427,14 @@ func (c *Client) do(ctx context.Context, op, method, path string, q url.Values, 
 		return nil, fmt.Errorf("clerk %s: read answer: %w", op, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, parseError(op, resp.StatusCode, resp.Header, b)
+		// Whatever answered may echo the request (a proxy quoting the
+		// Authorization header, Clerk quoting a token): the key and the
+		// request's own secrets never leave in an error.
+		secrets := []string{c.secretKey.key}
+		if sc, ok := in.(interface{ secrets() []string }); ok {
+			secrets = append(secrets, sc.secrets()...)
+		}
+		return nil, parseError(op, resp.StatusCode, resp.Header, b, secrets...)
 	}
 	return b, nil
 }

@@ -11,6 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/clerkjobs/clerkjobs/internal/redact"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 )
 
 // Class sorts an error by what the caller should do about it.
@@ -197,16 +200,34 @@ type errorBody struct {
 }
 
 // parseError builds the Error for a non-2xx answer. It never fails: a body
-// that is not Clerk's JSON still yields the status.
-func parseError(op string, status int, header http.Header, body []byte) *Error {
+// that is not Clerk's JSON still yields the status. The answer is untrusted
+// text: every field is cut to a bounded length and cleared of secrets (the
+// given ones and anything shaped like a token or key, see package redact),
+// so that an upstream echoing the request cannot put a secret in an error,
+// a dead letter or a log line.
+func parseError(op string, status int, header http.Header, body []byte, secrets ...string) *Error {
 	e := &Error{Op: op, StatusCode: status, RetryAfter: parseRetryAfter(header.Get("Retry-After"), time.Now())}
 	var eb errorBody
 	if json.Unmarshal(body, &eb) == nil {
+		clean := func(s string, n int) string { return redact.Text(text.Truncate(s, n), secrets...) }
+		if len(eb.Errors) > maxErrorDetails {
+			eb.Errors = eb.Errors[:maxErrorDetails]
+		}
+		for i := range eb.Errors {
+			d := &eb.Errors[i]
+			d.Code = clean(d.Code, 128)
+			d.Message = clean(d.Message, 1024)
+			d.LongMessage = clean(d.LongMessage, 1024)
+			d.Meta = nil // free-form: nothing reads it, anything may hide in it
+		}
 		e.Errors = eb.Errors
-		e.TraceID = eb.TraceID
+		e.TraceID = clean(eb.TraceID, 128)
 	}
 	return e
 }
+
+// maxErrorDetails bounds the error details kept from one answer.
+const maxErrorDetails = 10
 
 // maxRetryAfter bounds a believable Retry-After; anything longer is
 // treated as garbage.

@@ -1,5 +1,7 @@
 package clerkapi
 
+import "fmt"
+
 import "encoding/json"
 
 // SessionStatus is the state of a session.
@@ -149,6 +151,15 @@ type RefreshParams struct {
 	RequestHeaders       map[string]any `json:"request_headers,omitempty"`
 	Format               RefreshFormat  `json:"format,omitempty"`
 	RequestOriginatingIP string         `json:"request_originating_ip,omitempty"`
+}
+
+// secrets are the values of p that must never appear in an error.
+func (p RefreshParams) secrets() []string {
+	out := []string{p.ExpiredToken, p.RefreshToken}
+	for _, v := range p.RequestHeaders {
+		out = append(out, fmt.Sprint(v))
+	}
+	return out
 }
 
 // TokenParams are the body of CreateSessionToken and

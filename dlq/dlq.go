@@ -290,7 +290,7 @@ func (q *Queue) scan(ctx context.Context, f Filter, o options, yield func(Entry,
 		InactiveThreshold: 30 * time.Second,
 	}
 	for _, op := range f.Ops {
-		cfg.FilterSubjects = append(cfg.FilterSubjects, q.topo.Subjects.DeadLetter(op))
+		cfg.FilterSubjects = append(cfg.FilterSubjects, q.topo.Subjects.DeadLettersOf(op)...)
 	}
 	if !f.Since.IsZero() {
 		since := f.Since

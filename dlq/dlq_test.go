@@ -84,7 +84,7 @@ func (e *env) seed(t *testing.T, letters ...letter) []uint64 {
 			History:  []jobs.Failure{{At: now, Error: "boom", Status: 503, Code: l.code}},
 			Redacted: redacted, Replays: l.replays,
 		}
-		m := nats.NewMsg(e.topo.Subjects.DeadLetter(l.op))
+		m := nats.NewMsg(e.topo.Subjects.DeadLetter(jobs.RecordKey{Op: l.op, JobID: l.jobID, Gen: "seed", Seq: uint64(time.Now().UnixNano())}))
 		m.Header = d.Header()
 		m.Data = payload
 		ack, err := e.js.PublishMsg(t.Context(), m)
@@ -148,7 +148,7 @@ func TestFilters(t *testing.T) {
 	)
 	// A message on the dead-letter subjects without dead-letter headers is
 	// listed too: nothing in the queue is hidden.
-	if _, err := e.js.Publish(t.Context(), e.topo.Subjects.DeadLetter(jobs.OpGet), []byte("stray")); err != nil {
+	if _, err := e.js.Publish(t.Context(), e.topo.Subjects.DeadLetter(jobs.RecordKey{Op: jobs.OpGet, JobID: "stray", Gen: "seed", Seq: 1}), []byte("stray")); err != nil {
 		t.Fatal(err)
 	}
 	all := append(slices.Clone(early), late...)

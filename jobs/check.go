@@ -301,6 +301,7 @@ func (t Topology) streamDrifts(kind, name string, have, want jetstream.StreamCon
 	diff("max_msg_size", unlimited(int64(have.MaxMsgSize)), unlimited(int64(want.MaxMsgSize)), true)
 	diff("max_consumers", unlimited(int64(have.MaxConsumers)), unlimited(int64(want.MaxConsumers)), true)
 	diff("discard", have.Discard, want.Discard, true)
+	diff("discard_new_per_subject", have.DiscardNewPerSubject, want.DiscardNewPerSubject, true)
 	diff("duplicate_window", have.Duplicates, want.Duplicates, true)
 	diff("allow_rollup_hdrs", have.AllowRollup, want.AllowRollup, true)
 	diff("allow_direct", have.AllowDirect, want.AllowDirect, true)

@@ -8,9 +8,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/clerkjobs/clerkjobs/internal/redact"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 )
 
 // Headers of a dead letter, and of a replayed job. Values are single-line
@@ -41,6 +43,10 @@ const (
 	// HeaderReplayOf is the dead-letter stream sequence a replayed job came
 	// from.
 	HeaderReplayOf = "Replay-Of"
+	// HeaderParentJob is set on the dead letter of one session a revoke_all
+	// job could not revoke: the revoke_all's job id (Dlq-Stream-Seq is then
+	// the revoke_all's sequence).
+	HeaderParentJob = "Dlq-Parent-Job"
 )
 
 // Failure is one failed attempt in a dead letter's history.
@@ -199,26 +205,7 @@ func formatTime(t time.Time) string {
 
 // oneLine keeps a header value on one line and bounded, whatever an error
 // message holds.
-func oneLine(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r == '\r' || r == '\n' {
-			return ' '
-		}
-		return r
-	}, s)
-	return truncate(s, 1024)
-}
-
-// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
+func oneLine(s string) string { return text.Line(s, 1024) }
 
 // Bounds of the Dlq-History header: each failure's text is cut to
 // maxFailureText bytes, and the oldest failures are dropped until the JSON
@@ -236,9 +223,10 @@ func historyHeader(hist []Failure) string {
 	}
 	short := make([]Failure, len(hist))
 	for i, f := range hist {
-		f.Error = truncate(f.Error, maxFailureText)
-		f.Code = truncate(f.Code, maxFailureText)
-		f.TraceID = truncate(f.TraceID, maxFailureText)
+		// JSON escapes line breaks: the texts keep theirs.
+		f.Error = text.Truncate(f.Error, maxFailureText)
+		f.Code = text.Truncate(f.Code, maxFailureText)
+		f.TraceID = text.Truncate(f.TraceID, maxFailureText)
 		short[i] = f
 	}
 	for ; len(short) > 0; short = short[1:] {
@@ -253,41 +241,88 @@ func historyHeader(hist []Failure) string {
 	return ""
 }
 
-// RedactedValue replaces secret fields in a dead letter's payload.
-const RedactedValue = "[REDACTED]"
+// RedactedValue replaces secret values in a dead letter's payload.
+const RedactedValue = redact.Placeholder
 
-// Redact returns the payload to store in a dead letter of op, and the
-// fields it redacted. A payload without secrets is kept byte for byte. A JSON
-// object that carries a secret field (expired_token, refresh_token,
-// request_headers: a refresh job, or one sent to the wrong subject) keeps its
-// shape with those values replaced. A refresh job that is not a JSON object
-// cannot be redacted field by field and is dropped whole (redacted =
-// ["body"]), since it may hold a token.
+// Redact returns the payload to store in a dead letter of op, and what it
+// redacted. A payload without secrets is kept byte for byte.
+//
+// A JSON object keeps its shape: the values of secret fields (a refresh
+// job's tokens and headers, on whatever subject they arrive) and every
+// string shaped like a secret wherever it sits (a JWT pasted into
+// session_id, a misspelt "refreshToken" holding a token) are replaced by
+// RedactedValue, and redacted names the top-level fields concerned. Other
+// text keeps its bytes but for secret-shaped runs, and redacted is
+// ["body"]. A refresh job that is not a JSON object is dropped whole
+// (redacted ["body"]): it may hold a token no shape reveals. A dead letter
+// with anything redacted cannot be replayed.
 func Redact(o Op, payload []byte) (out []byte, redacted []string) {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(payload, &obj); err != nil {
 		if o == OpRefresh {
 			return nil, []string{"body"}
 		}
+		if s := string(payload); redact.Looks(s) {
+			return []byte(redact.Text(s)), []string{"body"}
+		}
 		return payload, nil
 	}
-	for f := range obj {
-		if isSecretField(o, f) {
-			redacted = append(redacted, f)
+	for f, v := range obj {
+		switch {
+		case isSecretField(o, f):
+			obj[f] = json.RawMessage(strconv.Quote(RedactedValue))
+		case redact.Looks(string(v)):
+			obj[f] = redactValue(v)
+		default:
+			continue
 		}
+		redacted = append(redacted, f)
 	}
 	if len(redacted) == 0 {
 		return payload, nil
 	}
 	slices.Sort(redacted)
-	for _, f := range redacted {
-		obj[f] = json.RawMessage(strconv.Quote(RedactedValue))
-	}
 	b, err := json.Marshal(obj)
 	if err != nil {
 		return nil, []string{"body"}
 	}
 	return b, redacted
+}
+
+// redactValue replaces every secret-shaped string within a JSON value.
+func redactValue(v json.RawMessage) json.RawMessage {
+	var x any
+	if json.Unmarshal(v, &x) != nil {
+		return json.RawMessage(strconv.Quote(RedactedValue))
+	}
+	b, err := json.Marshal(redactAny(x))
+	if err != nil {
+		return json.RawMessage(strconv.Quote(RedactedValue))
+	}
+	return b
+}
+
+func redactAny(x any) any {
+	switch x := x.(type) {
+	case string:
+		if redact.Looks(x) {
+			return RedactedValue
+		}
+	case []any:
+		for i := range x {
+			x[i] = redactAny(x[i])
+		}
+	case map[string]any:
+		for k, v := range x {
+			if redact.Looks(k) {
+				delete(x, k)
+				x[RedactedValue] = v
+				continue
+			}
+			x[k] = redactAny(v)
+		}
+	}
+	return x
 }
 
 // isSecretField: on a refresh job every field but the known harmless ones

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"math/big"
-	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,7 +16,6 @@ import (
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 
-	"github.com/clerkjobs/clerkjobs/jobs/internal/flatschema"
 	"github.com/clerkjobs/clerkjobs/schemas"
 )
 
@@ -61,15 +59,6 @@ func Decode(o Op, data []byte) (Args, error) {
 	sch, err := compiled()
 	if err != nil {
 		return nil, err
-	}
-	// The common bodies (flat objects of plain strings) are checked and
-	// decoded without the general validator; anything else, including
-	// every invalid body, takes the full path below.
-	if fd := fastDecoders()[o]; fd != nil {
-		a := newArgs(o)
-		if fd.Decode(data, a) {
-			return a, nil
-		}
 	}
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
 	if err != nil {
@@ -269,32 +258,6 @@ var compiled = sync.OnceValues(func() (map[Op]*jsonschema.Schema, error) {
 		out[o] = s
 	}
 	return out, nil
-})
-
-// fastDecoders derives, from the same embedded schemas, the decoders of
-// the ops whose schema flatschema understands.
-var fastDecoders = sync.OnceValue(func() map[Op]*flatschema.Decoder {
-	out := map[Op]*flatschema.Decoder{}
-	var common map[string]any
-	b, err := schemas.FS.ReadFile("common.json")
-	if err != nil || json.Unmarshal(b, &common) != nil {
-		return out
-	}
-	defs, _ := common["$defs"].(map[string]any)
-	for _, o := range AllOps() {
-		b, err := schemas.FS.ReadFile(SchemaFile(o))
-		if err != nil {
-			continue
-		}
-		var doc map[string]any
-		if json.Unmarshal(b, &doc) != nil {
-			continue
-		}
-		if d, ok := flatschema.New(doc, map[string]map[string]any{"common.json": defs}, reflect.TypeOf(newArgs(o)).Elem()); ok {
-			out[o] = d
-		}
-	}
-	return out
 })
 
 // SchemaFile is the file in schemas/ that describes jobs of type o.

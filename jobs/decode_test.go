@@ -351,3 +351,20 @@ func TestDecodeHugeNumbersAreCheap(t *testing.T) {
 		t.Errorf("limit 50e300: %v, want the schema's maximum error", err)
 	}
 }
+
+// TestReplyToPattern: reply_to is printable ASCII, so that no control
+// character, non-ASCII space or system prefix hides what a subject is.
+func TestReplyToPattern(t *testing.T) {
+	for _, r := range []string{"_INBOX.abc", "_INBOX.svc_a.x", "a-b.c_d:e@f/g+h=i~j!k#l%m&n", "x"} {
+		if _, err := Decode(OpToken, []byte(`{"session_id":"sess_1","reply_to":"`+r+`"}`)); err != nil {
+			t.Errorf("reply_to %q refused: %v", r, err)
+		}
+	}
+	for _, r := range []string{"", "a..b", ".a", "a.", "a b", "a\\tb", "a\\u0000b", "a\\u007fb", "a\\u00a0b", "a\\u2028b", "caf\\u00e9", "a.*", "a.>", "$SYS.x"} {
+		_, err := Decode(OpToken, []byte(`{"session_id":"sess_1","reply_to":"`+r+`"}`))
+		var ie *InvalidError
+		if !errors.As(err, &ie) || ie.Field != "/reply_to" {
+			t.Errorf("reply_to %q: %v, want invalid /reply_to", r, err)
+		}
+	}
+}

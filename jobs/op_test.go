@@ -48,54 +48,129 @@ func TestParseOp(t *testing.T) {
 }
 
 func TestSubjects(t *testing.T) {
-	type want struct{ job, result, dlq string }
 	tests := []struct {
-		prefix string
-		ops    map[Op]want
+		prefix, tenant string
+		ops            map[Op]string // job subject
 	}{
-		{"", map[Op]want{
-			OpList:      {"sessions.list", "sessions.results.list", "sessions.dlq.list"},
-			OpCreate:    {"sessions.create", "sessions.results.create", "sessions.dlq.create"},
-			OpGet:       {"sessions.get", "sessions.results.get", "sessions.dlq.get"},
-			OpRefresh:   {"sessions.refresh", "sessions.results.refresh", "sessions.dlq.refresh"},
-			OpRevoke:    {"sessions.revoke", "sessions.results.revoke", "sessions.dlq.revoke"},
-			OpToken:     {"sessions.token.request", "sessions.results.token", "sessions.dlq.token"},
-			OpRevokeAll: {"sessions.revoke_all", "sessions.results.revoke_all", "sessions.dlq.revoke_all"},
+		{"", "", map[Op]string{
+			OpList: "sessions.list", OpCreate: "sessions.create", OpGet: "sessions.get", OpRefresh: "sessions.refresh",
+			OpRevoke: "sessions.revoke", OpToken: "sessions.token.request", OpRevokeAll: "sessions.revoke_all",
 		}},
-		{DefaultPrefix, map[Op]want{
-			OpRevoke: {"sessions.revoke", "sessions.results.revoke", "sessions.dlq.revoke"},
-			OpToken:  {"sessions.token.request", "sessions.results.token", "sessions.dlq.token"},
+		{DefaultPrefix, "svc_a", map[Op]string{
+			OpRevoke: "sessions.tenant.svc_a.revoke", OpToken: "sessions.tenant.svc_a.token.request",
 		}},
-		{"acme.prod", map[Op]want{
-			OpList:      {"acme.prod.list", "acme.prod.results.list", "acme.prod.dlq.list"},
-			OpRevoke:    {"acme.prod.revoke", "acme.prod.results.revoke", "acme.prod.dlq.revoke"},
-			OpToken:     {"acme.prod.token.request", "acme.prod.results.token", "acme.prod.dlq.token"},
-			OpRevokeAll: {"acme.prod.revoke_all", "acme.prod.results.revoke_all", "acme.prod.dlq.revoke_all"},
+		{"acme.prod", "", map[Op]string{
+			OpList: "acme.prod.list", OpToken: "acme.prod.token.request", OpRevokeAll: "acme.prod.revoke_all",
 		}},
+		{"acme.prod", "b-2", map[Op]string{OpRevokeAll: "acme.prod.tenant.b-2.revoke_all"}},
 	}
 	for _, tt := range tests {
 		s := Subjects{Prefix: tt.prefix}
-		for o, w := range tt.ops {
-			if got := s.Job(o); got != w.job {
-				t.Errorf("prefix %q: Job(%s) = %q, want %q", tt.prefix, o, got, w.job)
+		for o, job := range tt.ops {
+			if got := s.TenantJob(tt.tenant, o); got != job {
+				t.Errorf("prefix %q: TenantJob(%q, %s) = %q, want %q", tt.prefix, tt.tenant, o, got, job)
 			}
-			if got := s.Result(o); got != w.result {
-				t.Errorf("prefix %q: Result(%s) = %q, want %q", tt.prefix, o, got, w.result)
+			if tenant, op := s.ParseJob(job); tenant != tt.tenant || op != o {
+				t.Errorf("prefix %q: ParseJob(%q) = %q, %q; want %q, %q", tt.prefix, job, tenant, op, tt.tenant, o)
 			}
-			if got := s.DeadLetter(o); got != w.dlq {
-				t.Errorf("prefix %q: DeadLetter(%s) = %q, want %q", tt.prefix, o, got, w.dlq)
+			k := RecordKey{Tenant: tt.tenant, Op: o, JobID: "job-1", Gen: "t3abcd", Seq: 42}
+			tenantTok := tt.tenant
+			if tenantTok == "" {
+				tenantTok = NoTenant
 			}
-			if got := s.OpOf(w.job); got != o {
-				t.Errorf("prefix %q: OpOf(%q) = %q, want %q", tt.prefix, w.job, got, o)
+			wantResult := s.prefix() + ".results." + tenantTok + "." + string(o) + ".job-1.t3abcd.42"
+			if got := s.Result(k); got != wantResult {
+				t.Errorf("Result(%+v) = %q, want %q", k, got, wantResult)
 			}
-			if got := s.OpOfDeadLetter(w.dlq); got != o {
-				t.Errorf("prefix %q: OpOfDeadLetter(%q) = %q, want %q", tt.prefix, w.dlq, got, o)
+			if got := s.DeadLetter(k); got != strings.Replace(wantResult, ".results.", ".dlq.", 1) {
+				t.Errorf("DeadLetter(%+v) = %q", k, got)
 			}
-			for _, subj := range []string{w.job, w.result, w.dlq} {
+			for _, subj := range []string{job, s.Result(k), s.DeadLetter(k)} {
 				if !s.Owns(subj) {
 					t.Errorf("prefix %q: Owns(%q) = false", tt.prefix, subj)
 				}
 			}
+			r, ok := s.ParseResult(s.Result(k))
+			want := RecordSubject{Tenant: tt.tenant, Op: o, IDKey: "job-1", Gen: "t3abcd", Seq: 42}
+			if !ok || r != want {
+				t.Errorf("ParseResult(%q) = %+v, %v; want %+v", s.Result(k), r, ok, want)
+			}
+			if got := s.OpOfDeadLetter(s.DeadLetter(k)); got != o {
+				t.Errorf("OpOfDeadLetter(%q) = %q", s.DeadLetter(k), got)
+			}
+			if _, ok := s.ParseDeadLetter(s.Result(k)); ok {
+				t.Errorf("ParseDeadLetter accepts the result subject %q", s.Result(k))
+			}
+			// Records stored before records had a subject each.
+			if r, ok := s.ParseDeadLetter(s.prefix() + ".dlq." + string(o)); !ok || !r.Legacy || r.Op != o {
+				t.Errorf("legacy dead-letter subject of %s: %+v, %v", o, r, ok)
+			}
+			for _, f := range s.ResultsOf(o) {
+				if !MatchSubject(f, s.Result(k)) && !MatchSubject(f, s.prefix()+".results."+string(o)) {
+					t.Errorf("ResultsOf(%s) filter %q matches neither form", o, f)
+				}
+			}
+		}
+	}
+}
+
+func TestIDKey(t *testing.T) {
+	long := strings.Repeat("x", 65)
+	for id, want := range map[string]string{
+		"job-1": "job-1", "incident-42/sess_abc": "incident-42/sess_abc", "a:b@c": "a:b@c",
+	} {
+		if got := IDKey(id); got != want {
+			t.Errorf("IDKey(%q) = %q, want %q", id, got, want)
+		}
+	}
+	for _, id := range []string{"a.b", long, "v1.2.3"} {
+		got := IDKey(id)
+		if !strings.HasPrefix(got, "~") || len(got) > 32 || strings.ContainsAny(got, ".*> ") {
+			t.Errorf("IDKey(%q) = %q: want a bounded hash token", id, got)
+		}
+		if IDKey(id) != got || IDKey(id+"x") == got {
+			t.Errorf("IDKey(%q) is not a stable hash", id)
+		}
+	}
+}
+
+func TestCheckJobIDAndTenant(t *testing.T) {
+	for _, id := range []string{"a", "seq-1", "incident-77", "x/y:z@w.v_u", strings.Repeat("a", MaxJobIDLen)} {
+		if err := CheckJobID(id); err != nil {
+			t.Errorf("CheckJobID(%q) = %v", id, err)
+		}
+	}
+	for _, id := range []string{"", strings.Repeat("x", 3000), "a b", "a\x00", "a\x1b[2J", "é", "a*", "a>b"} {
+		err := CheckJobID(id)
+		if err == nil {
+			t.Errorf("CheckJobID(%q) = nil", id)
+			continue
+		}
+		if len(err.Error()) > 200 {
+			t.Errorf("CheckJobID error is %d bytes: the value must not be echoed whole", len(err.Error()))
+		}
+	}
+	for _, name := range []string{"svc_a", "b", "B-2", strings.Repeat("t", MaxTenantLen)} {
+		if err := CheckTenant(name); err != nil {
+			t.Errorf("CheckTenant(%q) = %v", name, err)
+		}
+	}
+	for _, name := range []string{"", "_", "-a", "a.b", "a b", strings.Repeat("t", MaxTenantLen+1), "a*"} {
+		if err := CheckTenant(name); err == nil {
+			t.Errorf("CheckTenant(%q) = nil", name)
+		}
+	}
+}
+
+func TestCheckReplySubject(t *testing.T) {
+	for _, s := range []string{"_INBOX.abc", "_INBOX.svc_a.x.y", "reply", "a-b.c_d"} {
+		if err := CheckReplySubject(s); err != nil {
+			t.Errorf("CheckReplySubject(%q) = %v", s, err)
+		}
+	}
+	for _, s := range []string{"", "a..b", ".a", "a.", "a b", "a\tb", "a\x00b", "a\x7fb", "a\u00a0b", "a\u2028b", "caf\u00e9", "a.*", "a.>", "$SYS.x", strings.Repeat("a", MaxSubjectLen+1)} {
+		if err := CheckReplySubject(s); err == nil {
+			t.Errorf("CheckReplySubject(%q) = nil", s)
 		}
 	}
 }
@@ -133,6 +208,8 @@ func TestOpOfRejectsForeignSubjects(t *testing.T) {
 		{def, "sessions.dlq."},
 		{def, "sessions.dlq"},
 		{def, "sessions.dlq.revoke.x"},
+		{def, "sessions.dlq._.revoke.id.gen.notanumber"},
+		{def, "sessions.dlq._.frobnicate.id.gen.1"},
 		{def, "sessions.dlq.token.request"},
 		{def, "sessions.results.revoke"},
 		{def, "sessions.revoke"},
@@ -143,9 +220,6 @@ func TestOpOfRejectsForeignSubjects(t *testing.T) {
 		if got := tc.s.OpOfDeadLetter(tc.subj); got != OpUnknown {
 			t.Errorf("prefix %q: OpOfDeadLetter(%q) = %q, want unknown", tc.s.Prefix, tc.subj, got)
 		}
-	}
-	if got := def.DeadLetter(OpUnknown); got != "sessions.dlq.unknown" {
-		t.Errorf("DeadLetter(unknown) = %q", got)
 	}
 }
 
@@ -193,24 +267,6 @@ func TestSubjectsValidate(t *testing.T) {
 	}
 }
 
-// subjectMatches reports whether a NATS subject filter matches a literal
-// subject: "*" matches exactly one token, ">" one or more trailing tokens.
-func subjectMatches(filter, subject string) bool {
-	f, s := strings.Split(filter, "."), strings.Split(subject, ".")
-	for i, ft := range f {
-		if ft == ">" {
-			return len(s) > i
-		}
-		if i >= len(s) {
-			return false
-		}
-		if ft != "*" && ft != s[i] {
-			return false
-		}
-	}
-	return len(f) == len(s)
-}
-
 // filtersOverlap reports whether some subject matches both filters.
 func filtersOverlap(a, b string) bool {
 	x, y := strings.Split(a, "."), strings.Split(b, ".")
@@ -249,8 +305,8 @@ func TestSubjectMatcher(t *testing.T) {
 		{">", "a", true},
 		{"*", "a.b", false},
 	} {
-		if got := subjectMatches(tc.filter, tc.subj); got != tc.want {
-			t.Errorf("subjectMatches(%q, %q) = %v, want %v", tc.filter, tc.subj, got, tc.want)
+		if got := MatchSubject(tc.filter, tc.subj); got != tc.want {
+			t.Errorf("MatchSubject(%q, %q) = %v, want %v", tc.filter, tc.subj, got, tc.want)
 		}
 	}
 	for _, tc := range []struct {
@@ -300,17 +356,22 @@ func TestJobFiltersNeverOverlapTerminalSubjects(t *testing.T) {
 			t.Errorf("prefix %q: result and dead-letter filters overlap", prefix)
 		}
 		matchesAny := func(subj string, fs []string) bool {
-			return slices.ContainsFunc(fs, func(f string) bool { return subjectMatches(f, subj) })
+			return slices.ContainsFunc(fs, func(f string) bool { return MatchSubject(f, subj) })
 		}
 		for _, o := range append(AllOps(), OpUnknown) {
 			if o != OpUnknown && !matchesAny(s.Job(o), jobs) {
 				t.Errorf("prefix %q: job subject %q is not captured by %v", prefix, s.Job(o), jobs)
 			}
-			if !subjectMatches(s.ResultFilter(), s.Result(o)) || matchesAny(s.Result(o), jobs) || subjectMatches(s.DeadLetterFilter(), s.Result(o)) {
-				t.Errorf("prefix %q: result subject %q is not only on the results stream", prefix, s.Result(o))
+			if o != OpUnknown && !matchesAny(s.TenantJob("svc_a", o), jobs) {
+				t.Errorf("prefix %q: tenant job subject %q is not captured by %v", prefix, s.TenantJob("svc_a", o), jobs)
 			}
-			if !subjectMatches(s.DeadLetterFilter(), s.DeadLetter(o)) || matchesAny(s.DeadLetter(o), jobs) || subjectMatches(s.ResultFilter(), s.DeadLetter(o)) {
-				t.Errorf("prefix %q: dead-letter subject %q is not only on the dead-letter stream", prefix, s.DeadLetter(o))
+			for _, k := range []RecordKey{{Op: o, JobID: "j", Gen: "g", Seq: 1}, {Tenant: "svc_a", Op: o, JobID: "a.b", Gen: "g", Seq: 2}} {
+				if !MatchSubject(s.ResultFilter(), s.Result(k)) || matchesAny(s.Result(k), jobs) || MatchSubject(s.DeadLetterFilter(), s.Result(k)) {
+					t.Errorf("prefix %q: result subject %q is not only on the results stream", prefix, s.Result(k))
+				}
+				if !MatchSubject(s.DeadLetterFilter(), s.DeadLetter(k)) || matchesAny(s.DeadLetter(k), jobs) || MatchSubject(s.ResultFilter(), s.DeadLetter(k)) {
+					t.Errorf("prefix %q: dead-letter subject %q is not only on the dead-letter stream", prefix, s.DeadLetter(k))
+				}
 			}
 		}
 		// A mistyped job subject is still captured, so it is dead-lettered

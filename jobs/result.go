@@ -19,7 +19,9 @@ const (
 // it to the job's reply_to whatever the outcome; Secret is set only in that
 // reply.
 type Result struct {
-	JobID      string    `json:"job_id"`
+	JobID string `json:"job_id"`
+	// Tenant is the tenant the job's subject named; empty outside tenants.
+	Tenant     string    `json:"tenant,omitempty"`
 	Op         Op        `json:"op"`
 	Outcome    Outcome   `json:"outcome"`
 	Attempts   int       `json:"attempts"`

@@ -84,12 +84,18 @@ func DefaultTopology() Topology {
 // max_deliveries dead letter.
 const BackstopMargin = 2
 
-// terminalDedupWindow is the deduplication window of the results and
-// dead-letter streams. The worker gives each terminal record a Nats-Msg-Id
-// derived from the job's stream sequence, so a job redelivered after a crash
-// between publishing its record and acking it does not leave two records.
-// It must outlast AckWait plus a redelivery delay.
-const terminalDedupWindow = 10 * time.Minute
+// minRecordAge is the shortest time results and dead letters may be kept.
+// A redelivered job looks for its record before it runs again (a worker
+// that crashed after storing it, an acknowledgement lost): the record must
+// outlive every redelivery, which comes within MaxDeliver × (nak delay max +
+// ack wait), minutes with the defaults.
+const minRecordAge = time.Hour
+
+// recordDedupWindow is the deduplication window of the results and
+// dead-letter streams. Records carry no Nats-Msg-Id (one subject per job
+// makes a second record impossible), so this only keeps the server's
+// bookkeeping small.
+const recordDedupWindow = time.Minute
 
 // Validate reports the first setting that cannot work, by name.
 func (t Topology) Validate() error {
@@ -118,19 +124,18 @@ func (t Topology) Validate() error {
 		return fmt.Errorf("replicas %d: must be 1 to 5 (3 on a three-node cluster)", t.Replicas)
 	case t.DedupWindow <= 0:
 		return fmt.Errorf("dedup window %s: must be positive", t.DedupWindow)
-	case t.ResultsMaxAge < terminalDedupWindow:
-		// JetStream refuses a stream whose max age is below its dedup window.
-		return fmt.Errorf("results max age %s: must be at least %s, the results stream's deduplication window", t.ResultsMaxAge, terminalDedupWindow)
-	case t.DeadLetterMaxAge < 0 || (t.DeadLetterMaxAge > 0 && t.DeadLetterMaxAge < terminalDedupWindow):
-		return fmt.Errorf("dead-letter max age %s: must be 0 (forever) or at least %s, the dead-letter stream's deduplication window", t.DeadLetterMaxAge, terminalDedupWindow)
+	case t.ResultsMaxAge < minRecordAge:
+		return fmt.Errorf("results max age %s: must be at least %s, so that a redelivered job finds its result and is not run again", t.ResultsMaxAge, minRecordAge)
+	case t.DeadLetterMaxAge < 0 || (t.DeadLetterMaxAge > 0 && t.DeadLetterMaxAge < minRecordAge):
+		return fmt.Errorf("dead-letter max age %s: must be 0 (forever) or at least %s, so that a redelivered job finds its dead letter", t.DeadLetterMaxAge, minRecordAge)
 	case t.DeadLetterMaxBytes < 1<<20:
 		return fmt.Errorf("dead-letter max bytes %d: must be at least 1 MiB", t.DeadLetterMaxBytes)
 	case t.ProgressTTL <= 0:
 		return fmt.Errorf("progress TTL %s: must be positive", t.ProgressTTL)
 	case t.MaxDeliver < 1:
 		return fmt.Errorf("max deliveries %d: must be at least 1", t.MaxDeliver)
-	case t.AckWait < time.Second || t.AckWait > terminalDedupWindow/2:
-		return fmt.Errorf("ack wait %s: must be 1s to %s (records of a redelivered job are deduplicated for %s)", t.AckWait, terminalDedupWindow/2, terminalDedupWindow)
+	case t.AckWait < time.Second || t.AckWait > 10*time.Minute:
+		return fmt.Errorf("ack wait %s: must be 1s to 10m", t.AckWait)
 	case t.MaxAckPending < 1:
 		return fmt.Errorf("max ack pending %d: must be at least 1", t.MaxAckPending)
 	}
@@ -154,35 +159,45 @@ func (t Topology) JobsStreamConfig() jetstream.StreamConfig {
 }
 
 // ResultsStreamConfig is the results stream: successes, kept ResultsMaxAge.
+// Each job's result has a subject of its own (Subjects.Result), and the
+// stream keeps one message per subject and refuses a second: a job is
+// recorded once, whatever the timing, by construction.
 func (t Topology) ResultsStreamConfig() jetstream.StreamConfig {
 	return jetstream.StreamConfig{
-		Name:        t.ResultsStream,
-		Description: "Results of Clerk session jobs that succeeded",
-		Subjects:    []string{t.Subjects.ResultFilter()},
-		Retention:   jetstream.LimitsPolicy,
-		Storage:     t.Storage,
-		Replicas:    t.Replicas,
-		MaxAge:      t.ResultsMaxAge,
-		Duplicates:  terminalDedupWindow,
-		Discard:     jetstream.DiscardOld,
+		Name:                 t.ResultsStream,
+		Description:          "Results of Clerk session jobs that succeeded",
+		Subjects:             []string{t.Subjects.ResultFilter()},
+		Retention:            jetstream.LimitsPolicy,
+		Storage:              t.Storage,
+		Replicas:             t.Replicas,
+		MaxAge:               t.ResultsMaxAge,
+		MaxMsgsPerSubject:    1,
+		Discard:              jetstream.DiscardNew,
+		DiscardNewPerSubject: true,
+		Duplicates:           recordDedupWindow,
+		AllowDirect:          true,
 	}
 }
 
-// DeadLetterStreamConfig is the dead-letter stream. It discards new
-// messages when full, so nothing in it is ever evicted silently: the worker
-// sees the refusal and keeps the job.
+// DeadLetterStreamConfig is the dead-letter stream. Like the results stream
+// it keeps one record per job's subject; it also refuses new messages when
+// full, so nothing in it is ever evicted silently: the worker sees the
+// refusal and keeps the job.
 func (t Topology) DeadLetterStreamConfig() jetstream.StreamConfig {
 	return jetstream.StreamConfig{
-		Name:        t.DeadLetterStream,
-		Description: "Clerk session jobs that could not succeed",
-		Subjects:    []string{t.Subjects.DeadLetterFilter()},
-		Retention:   jetstream.LimitsPolicy,
-		Storage:     t.Storage,
-		Replicas:    t.Replicas,
-		MaxAge:      t.DeadLetterMaxAge,
-		MaxBytes:    t.DeadLetterMaxBytes,
-		Duplicates:  terminalDedupWindow,
-		Discard:     jetstream.DiscardNew,
+		Name:                 t.DeadLetterStream,
+		Description:          "Clerk session jobs that could not succeed",
+		Subjects:             []string{t.Subjects.DeadLetterFilter()},
+		Retention:            jetstream.LimitsPolicy,
+		Storage:              t.Storage,
+		Replicas:             t.Replicas,
+		MaxAge:               t.DeadLetterMaxAge,
+		MaxBytes:             t.DeadLetterMaxBytes,
+		MaxMsgsPerSubject:    1,
+		Discard:              jetstream.DiscardNew,
+		DiscardNewPerSubject: true,
+		Duplicates:           recordDedupWindow,
+		AllowDirect:          true,
 	}
 }
 

@@ -18,9 +18,6 @@ func TestDefaultTopologyValidates(t *testing.T) {
 	if top.Subjects.Prefix != DefaultPrefix || top.Replicas != 1 || top.Storage != jetstream.FileStorage {
 		t.Errorf("DefaultTopology() = %+v", top)
 	}
-	if top.AckWait >= terminalDedupWindow {
-		t.Errorf("AckWait %s does not fit in the terminal dedup window %s", top.AckWait, terminalDedupWindow)
-	}
 }
 
 func TestTopologyValidateNamesTheSetting(t *testing.T) {
@@ -92,7 +89,7 @@ func TestTopologyValidateNamesTheSetting(t *testing.T) {
 		"custom names and prefix": func(t *Topology) {
 			t.Subjects.Prefix, t.JobsStream, t.ResultsStream, t.DeadLetterStream, t.Consumer = "acme.prod", "J", "R", "D", "c-1_x"
 		},
-		"results kept as long as the dedup window": func(t *Topology) { t.ResultsMaxAge = terminalDedupWindow },
+		"results kept the shortest time allowed": func(t *Topology) { t.ResultsMaxAge = minRecordAge },
 	} {
 		top := DefaultTopology()
 		mutate(&top)
@@ -111,7 +108,7 @@ func TestStreamConfigs(t *testing.T) {
 
 	j := top.JobsStreamConfig()
 	if j.Name != top.JobsStream || j.Retention != jetstream.WorkQueuePolicy || j.Duplicates != 3*time.Minute ||
-		!slices.Equal(j.Subjects, []string{"acme.*", "acme.token.*"}) || j.Storage != jetstream.MemoryStorage || j.Replicas != 3 ||
+		!slices.Equal(j.Subjects, []string{"acme.*", "acme.token.*", "acme.tenant.*.*", "acme.tenant.*.token.*"}) || j.Storage != jetstream.MemoryStorage || j.Replicas != 3 ||
 		j.Discard != jetstream.DiscardNew {
 		t.Errorf("jobs stream config %+v", j)
 	}
@@ -121,7 +118,7 @@ func TestStreamConfigs(t *testing.T) {
 
 	r := top.ResultsStreamConfig()
 	if r.Name != top.ResultsStream || r.Retention != jetstream.LimitsPolicy || r.MaxAge != top.ResultsMaxAge ||
-		!slices.Equal(r.Subjects, []string{"acme.results.>"}) || r.Duplicates != terminalDedupWindow || r.Discard != jetstream.DiscardOld ||
+		!slices.Equal(r.Subjects, []string{"acme.results.>"}) || r.MaxMsgsPerSubject != 1 || !r.DiscardNewPerSubject || r.Discard != jetstream.DiscardNew || !r.AllowDirect ||
 		r.Replicas != 3 || r.Storage != jetstream.MemoryStorage {
 		t.Errorf("results stream config %+v", r)
 	}
@@ -129,7 +126,7 @@ func TestStreamConfigs(t *testing.T) {
 	d := top.DeadLetterStreamConfig()
 	if d.Name != top.DeadLetterStream || d.Discard != jetstream.DiscardNew || d.MaxBytes != top.DeadLetterMaxBytes ||
 		d.MaxAge != top.DeadLetterMaxAge || d.Retention != jetstream.LimitsPolicy || !slices.Equal(d.Subjects, []string{"acme.dlq.>"}) ||
-		d.Duplicates != terminalDedupWindow || d.Replicas != 3 || d.Storage != jetstream.MemoryStorage {
+		d.MaxMsgsPerSubject != 1 || !d.DiscardNewPerSubject || !d.AllowDirect || d.Replicas != 3 || d.Storage != jetstream.MemoryStorage {
 		t.Errorf("dead-letter stream config %+v", d)
 	}
 
@@ -137,10 +134,6 @@ func TestStreamConfigs(t *testing.T) {
 	if c.Durable != top.Consumer || c.AckPolicy != jetstream.AckExplicitPolicy || c.AckWait != top.AckWait ||
 		c.MaxDeliver != top.MaxDeliver+BackstopMargin || c.MaxAckPending != top.MaxAckPending || c.DeliverPolicy != jetstream.DeliverAllPolicy {
 		t.Errorf("consumer config %+v", c)
-	}
-	// The terminal streams' dedup window must outlast a redelivery.
-	if terminalDedupWindow <= DefaultTopology().AckWait {
-		t.Errorf("terminal dedup window %s <= ack wait %s", terminalDedupWindow, DefaultTopology().AckWait)
 	}
 }
 
@@ -179,7 +172,7 @@ func TestEnsure(t *testing.T) {
 		!slices.Equal(c.Subjects, top.Subjects.JobFilters()) || c.Replicas != 1 || c.Storage != jetstream.FileStorage {
 		t.Errorf("jobs stream as created: %+v", c)
 	}
-	if c := results.Config; c.MaxAge != top.ResultsMaxAge || c.Retention != jetstream.LimitsPolicy || c.Duplicates != terminalDedupWindow {
+	if c := results.Config; c.MaxAge != top.ResultsMaxAge || c.Retention != jetstream.LimitsPolicy || c.MaxMsgsPerSubject != 1 || !c.DiscardNewPerSubject {
 		t.Errorf("results stream as created: %+v", c)
 	}
 	if c := dlq.Config; c.Discard != jetstream.DiscardNew || c.MaxBytes != top.DeadLetterMaxBytes || c.MaxAge != top.DeadLetterMaxAge {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -126,7 +127,9 @@ func (w *Worker) sweep(ctx context.Context) []uint64 {
 	return out
 }
 
-// rescue dead-letters the job at seq if it is still in the jobs stream.
+// rescue dead-letters the job at seq if it is still in the jobs stream,
+// unless it has its record already (a worker stored it and died before the
+// ack): then it is only removed.
 func (w *Worker) rescue(ctx context.Context, seq uint64, deliveries int) error {
 	topo := w.cfg.Topology
 	stream, err := w.js.Stream(ctx, topo.JobsStream)
@@ -140,31 +143,30 @@ func (w *Worker) rescue(ctx context.Context, seq uint64, deliveries int) error {
 	if err != nil {
 		return fmt.Errorf("get job seq %d: %w", seq, err)
 	}
-	op := topo.Subjects.OpOf(raw.Subject)
-	id := "seq-" + fmt.Sprint(seq)
-	if a, err := jobs.Decode(op, raw.Data); err == nil && a.CommonFields().JobID != "" {
-		id = a.CommonFields().JobID
-	} else if h := raw.Header.Get(jetstream.MsgIDHeader); h != "" {
-		id = h
-	}
-	now := time.Now().UTC()
-	hist := w.history.take(seq)
-	hist = append(hist, jobs.Failure{At: now, Error: fmt.Sprintf("JetStream stopped delivering after %d deliveries without a worker settling the job (worker crashes or ack timeouts)", deliveries)})
-	body, redacted := jobs.Redact(op, raw.Data)
-	dl := jobs.DeadLetter{
-		Subject: raw.Subject, StreamSeq: seq, JobID: id, Op: op,
-		Error:    jobs.ErrorInfo{Class: jobs.ClassMaxDeliveries, Message: hist[len(hist)-1].Error},
-		Attempts: len(hist) - 1, Deliveries: deliveries,
-		FirstFailure: hist[0].At, LastFailure: now, Worker: w.cfg.Instance, History: hist, Redacted: redacted,
-	}
-	if err := w.record(topo.DeadLetterStream, topo.Subjects.DeadLetter(op), "dlq", seq, dl.Header(), body); err != nil {
+	j := w.newJob(raw.Subject, seq, deliveries)
+	_ = w.decode(ctx, j, raw.Header, raw.Data) // an invalid job is dead-lettered all the same
+	j.ReplyTo = ""                             // nobody waits for a job JetStream gave up on
+	k, err := w.records.find(ctx, j.Key)
+	if err != nil {
 		return err
+	}
+	if k == 0 {
+		now := time.Now().UTC()
+		hist := w.history.take(seq)
+		hist = append(hist, jobs.Failure{At: now, Error: fmt.Sprintf("JetStream stopped delivering after %d deliveries without a worker settling the job (worker crashes or ack timeouts)", deliveries)})
+		info := jobs.ErrorInfo{Class: jobs.ClassMaxDeliveries, Message: hist[len(hist)-1].Error}
+		replays, _ := strconv.Atoi(raw.Header.Get(jobs.HeaderReplays))
+		o := w.deadLetterOutcome(j, raw.Subject, raw.Data, info, hist, len(hist)-1, deliveries, replays)
+		if already, err := w.records.store(ctx, o); err != nil {
+			return err
+		} else if already == 0 {
+			w.metrics.deadLetters.WithLabelValues(string(j.Op), string(jobs.ClassMaxDeliveries)).Inc()
+			w.logJob(w.cfg.Logger.Warn(), j).Int("deliveries", deliveries).Str("class", string(jobs.ClassMaxDeliveries)).
+				Msg("job dead-lettered: ran out of deliveries")
+		}
 	}
 	if err := stream.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
 		return fmt.Errorf("delete job seq %d after dead-lettering it: %w", seq, err)
 	}
-	w.metrics.deadLetters.WithLabelValues(string(op), string(jobs.ClassMaxDeliveries)).Inc()
-	w.cfg.Logger.Warn().Str("job_id", id).Str("op", string(op)).Uint64("stream_seq", seq).Int("deliveries", deliveries).
-		Str("class", string(jobs.ClassMaxDeliveries)).Msg("job dead-lettered: ran out of deliveries")
 	return nil
 }

@@ -2,10 +2,12 @@ package worker
 
 import (
 	"context"
-	"encoding/base64"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -19,14 +21,24 @@ type kvProgress struct{ kv jetstream.KeyValue }
 
 var _ handlers.ProgressStore = kvProgress{}
 
-// key encodes a job id for the bucket: job ids may hold characters that
-// keys may not (':', '@').
-func (s kvProgress) key(jobID string) string {
-	return "job." + base64.RawURLEncoding.EncodeToString([]byte(jobID))
+// key names a job's progress in the bucket by the job's message (tenant,
+// stream generation, sequence): bounded, safe for keys whatever the job id
+// holds, and never shared by two jobs that reuse an id.
+func (s kvProgress) key(ctx context.Context, jobID string) string {
+	j := jobOf(ctx)
+	if j == nil { // a RevokeAll used outside the worker's plumbing
+		sum := sha256.Sum256([]byte(jobID))
+		return "id." + hex.EncodeToString(sum[:16])
+	}
+	tenant := j.Key.Tenant
+	if tenant == "" {
+		tenant = jobs.NoTenant
+	}
+	return "job." + tenant + "." + j.Key.Gen + "." + strconv.FormatUint(j.Key.Seq, 10)
 }
 
 func (s kvProgress) Load(ctx context.Context, jobID string) (*handlers.BulkProgress, error) {
-	e, err := s.kv.Get(ctx, s.key(jobID))
+	e, err := s.kv.Get(ctx, s.key(ctx, jobID))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, nil
 	}
@@ -48,12 +60,12 @@ func (s kvProgress) Save(ctx context.Context, jobID string, p *handlers.BulkProg
 	if err != nil {
 		return err
 	}
-	_, err = s.kv.Put(ctx, s.key(jobID), b)
+	_, err = s.kv.Put(ctx, s.key(ctx, jobID), b)
 	return err
 }
 
 func (s kvProgress) Delete(ctx context.Context, jobID string) error {
-	err := s.kv.Delete(ctx, s.key(jobID))
+	err := s.kv.Delete(ctx, s.key(ctx, jobID))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil
 	}
@@ -119,29 +131,47 @@ func (w *Worker) revokeAllHandler(kv jetstream.KeyValue) *handlers.RevokeAll {
 }
 
 // deadLetterSession records a session a revoke_all job could not revoke as
-// a sessions.revoke job of its own: replaying it revokes just that session.
+// a sessions.revoke job of its own (in the parent's tenant, replayable):
+// replaying it revokes just that session.
 func (w *Worker) deadLetterSession(ctx context.Context, parentJobID, sessionID string, cause error) error {
-	subj := w.cfg.Topology.Subjects
-	body, err := json.Marshal(jobs.RevokeArgs{Common: jobs.Common{JobID: parentJobID + "/" + sessionID}, SessionID: sessionID})
+	parent := jobOf(ctx)
+	if parent == nil {
+		return errors.New("revoke_all: no job in the context to dead-letter a session for")
+	}
+	now := time.Now().UTC()
+	j := &job{Op: jobs.OpRevoke, Tenant: parent.Key.Tenant, ID: sessionJobID(parent.ID, sessionID), Seq: parent.Seq, Delivery: 1, Started: now, secrets: parent.secrets}
+	j.Key = jobs.RecordKey{Tenant: parent.Key.Tenant, Op: jobs.OpRevoke, JobID: j.ID, Gen: parent.Key.Gen, Seq: parent.Seq}
+	body, err := json.Marshal(jobs.RevokeArgs{Common: jobs.Common{JobID: j.ID}, SessionID: sessionID})
 	if err != nil {
 		return err
 	}
-	info := errorInfo(jobs.ClassPermanent, fmt.Errorf("revoke_all job %s: %w", parentJobID, cause))
-	now := time.Now().UTC()
+	info := j.errorInfo(jobs.ClassPermanent, fmt.Errorf("revoke_all job %s: %w", parentJobID, cause))
 	f := failureOf(now, cause)
-	dl := jobs.DeadLetter{
-		Subject: subj.Job(jobs.OpRevoke), JobID: parentJobID + "/" + sessionID, Op: jobs.OpRevoke, Error: info,
-		Attempts: 1, Deliveries: 1, FirstFailure: now, LastFailure: now, Worker: w.cfg.Instance,
-		History: []jobs.Failure{f},
-	}
-	id := "bulk-" + base64.RawURLEncoding.EncodeToString([]byte(parentJobID+"/"+sessionID))
-	if err := w.recordWithID(w.cfg.Topology.DeadLetterStream, subj.DeadLetter(jobs.OpRevoke), "dlq", id, dl.Header(), body); err != nil {
+	o := w.deadLetterOutcome(j, w.cfg.Topology.Subjects.TenantJob(parent.Key.Tenant, jobs.OpRevoke), body, info, []jobs.Failure{f}, 1, 1, 0)
+	o.header.Set(jobs.HeaderParentJob, parentJobID)
+	already, err := w.records.store(ctx, o)
+	if err != nil {
 		return err
 	}
-	w.metrics.deadLetters.WithLabelValues(string(jobs.OpRevoke), string(jobs.ClassPermanent)).Inc()
-	w.cfg.Logger.Warn().Str("job_id", parentJobID).Str("session_id", sessionID).Str("error", cause.Error()).
-		Msg("revoke_all: session could not be revoked; dead-lettered as its own revoke job")
+	if already == 0 {
+		w.metrics.deadLetters.WithLabelValues(string(jobs.OpRevoke), string(jobs.ClassPermanent)).Inc()
+		w.cfg.Logger.Warn().Str("job_id", parentJobID).Str("session_id", sessionID).Str("error", info.Message).
+			Msg("revoke_all: session could not be revoked; dead-lettered as its own revoke job")
+	}
 	return nil
+}
+
+// sessionJobID is the id of a revoke_all's per-session dead letter:
+// <parent>/<session>, the parent cut and hashed when the whole would pass
+// the 128 characters every job id fits in (so the letter stays replayable).
+func sessionJobID(parent, sessionID string) string {
+	if id := parent + "/" + sessionID; len(id) <= jobs.MaxJobIDLen {
+		return id
+	}
+	sum := sha256.Sum256([]byte(parent))
+	tag := hex.EncodeToString(sum[:4])
+	keep := max(jobs.MaxJobIDLen-len(sessionID)-len(tag)-2, 0)
+	return parent[:min(keep, len(parent))] + "-" + tag + "/" + sessionID
 }
 
 func (w *Worker) sendProgress(replyTo string, p jobs.Progress) {

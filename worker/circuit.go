@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -18,20 +19,30 @@ import (
 // prober asks Clerk every interval and closes the circuit once the key is
 // accepted.
 type circuit struct {
-	probe    func(ctx context.Context) error
+	// probe reports whether an answer proved the key accepted.
+	probe    func(ctx context.Context) (accepted bool, err error)
 	interval time.Duration
 	log      zerolog.Logger
 	onChange func(open bool)
 
 	mu     sync.Mutex
 	closed chan struct{} // closed while the circuit is closed
+	opened chan struct{} // closed while the circuit is open
 	cause  string
 }
 
-func newCircuit(probe func(context.Context) error, interval time.Duration, log zerolog.Logger, onChange func(bool)) *circuit {
-	c := &circuit{probe: probe, interval: interval, log: log, onChange: onChange, closed: make(chan struct{})}
+func newCircuit(probe func(context.Context) (bool, error), interval time.Duration, log zerolog.Logger, onChange func(bool)) *circuit {
+	c := &circuit{probe: probe, interval: interval, log: log, onChange: onChange, closed: make(chan struct{}), opened: make(chan struct{})}
 	close(c.closed)
 	return c
+}
+
+// Opened returns a channel that is closed once the circuit is open (at
+// once if it is open now).
+func (c *circuit) Opened() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.opened
 }
 
 // Wait returns once the circuit is closed, or ctx's error.
@@ -69,7 +80,8 @@ func (c *circuit) trip(ctx context.Context, err error) {
 		return // already open
 	}
 	c.closed = make(chan struct{})
-	c.cause = err.Error()
+	close(c.opened)
+	c.cause = causeOf(err)
 	c.mu.Unlock()
 	c.log.Error().Str("circuit", "open").Str("error", err.Error()).
 		Msg("Clerk rejects the secret key: stopped taking jobs; holding the ones in flight; probing until the key is accepted (check CLERK_SECRET_KEY)")
@@ -86,19 +98,62 @@ func (c *circuit) probeUntilClosed(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		err := c.probe(ctx)
-		if clerkapi.ClassOf(err) == clerkapi.Systemic {
-			c.log.Warn().Str("circuit", "open").Str("error", err.Error()).Msg("probe: Clerk still rejects the secret key")
+		accepted, err := c.probe(ctx)
+		if !accepted {
+			// Only an answer proves the key accepted: a dropped connection
+			// or a 5xx says nothing, and closing on it would send held jobs
+			// back to a Clerk that still refuses them.
+			msg := "probe: Clerk still rejects the secret key"
+			if clerkapi.ClassOf(err) != clerkapi.Systemic {
+				msg = "probe: no answer that proves the key accepted; staying open"
+			}
+			c.log.Warn().Str("circuit", "open").Str("error", errText(err)).Msg(msg)
 			continue
 		}
 		c.mu.Lock()
 		close(c.closed)
+		c.opened = make(chan struct{})
 		c.cause = ""
 		c.mu.Unlock()
 		c.log.Info().Str("circuit", "closed").Msg("probe: Clerk accepts the secret key again; resuming")
 		c.onChange(false)
 		return
 	}
+}
+
+// causeOf says why the circuit opened in the worker's own words: the HTTP
+// status and Clerk's error code (a bounded token), never the answer's text,
+// which /readyz would show to anyone who asks.
+func causeOf(err error) string {
+	e, ok := asAPIError(err)
+	if !ok {
+		return "Clerk refused the request"
+	}
+	if code := e.Code(); code != "" && isToken(code) {
+		return fmt.Sprintf("HTTP %d %s", e.StatusCode, code)
+	}
+	return fmt.Sprintf("HTTP %d", e.StatusCode)
+}
+
+// isToken reports whether s is a short code of lower-case letters, digits
+// and underscores, such as Clerk's error codes.
+func isToken(s string) bool {
+	if len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 // maxHolds is how often one job may trip the circuit. A job still refused

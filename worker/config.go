@@ -37,12 +37,16 @@ type Config struct {
 	// SweepInterval is how often the worker looks for jobs that ran out of
 	// deliveries without being dead-lettered.
 	SweepInterval time.Duration
-	// FetchMaxWait bounds one pull request; shorter makes shutdown faster.
+	// FetchMaxWait is how long one pull request waits on the server for
+	// jobs (at least 1s); a missing consumer is noticed within about that.
 	FetchMaxWait time.Duration
-	// ReplyPrefixes, when set, are the only subject prefixes a job's
-	// reply_to may start with (e.g. "_INBOX."): the worker's NATS user may
-	// publish only there, and a reply it cannot publish would lose a token.
-	// A job with another reply_to is dead-lettered as invalid.
+	// ReplyPrefixes are the subject prefixes a job's reply_to may start
+	// with; a tenant's job (published on <prefix>.tenant.<tenant>.<op>)
+	// must use <reply prefix><tenant>. instead, so that a service hears only
+	// its own answers. The default is the inbox namespace, "_INBOX."; the
+	// prefix "" allows any subject (outside the jobs prefix, and checked
+	// against the worker's permissions and the streams like any other). A
+	// job with another reply_to is dead-lettered as invalid.
 	ReplyPrefixes []string
 	// Instance names this process in dead letters, results and logs.
 	Instance string
@@ -65,6 +69,7 @@ func DefaultConfig() Config {
 		DrainTimeout:  20 * time.Second,
 		SweepInterval: time.Minute,
 		FetchMaxWait:  time.Second,
+		ReplyPrefixes: []string{"_INBOX."},
 		Instance:      defaultInstance(),
 		Logger:        zerolog.Nop(),
 	}
@@ -97,8 +102,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("drain timeout %s: must not be negative", c.DrainTimeout)
 	case c.SweepInterval <= 0:
 		return fmt.Errorf("sweep interval %s: must be positive", c.SweepInterval)
-	case c.FetchMaxWait < 10*time.Millisecond:
-		return fmt.Errorf("fetch max wait %s: must be at least 10ms", c.FetchMaxWait)
+	case c.FetchMaxWait < time.Second:
+		return fmt.Errorf("fetch max wait %s: must be at least 1s", c.FetchMaxWait)
+	case len(c.ReplyPrefixes) == 0:
+		return fmt.Errorf("reply prefixes: none given; use _INBOX. (the default), or \"\" to allow any subject")
 	case c.Instance == "":
 		return fmt.Errorf("instance name is empty")
 	}
@@ -107,11 +114,6 @@ func (c Config) Validate() error {
 	}
 	if err := c.Bulk.Validate(); err != nil {
 		return err
-	}
-	// A redelivered job's record is deduplicated for 10 minutes: its
-	// redelivery must come well within that.
-	if worst := time.Duration(float64(c.Retry.NakDelayMax)*(1+c.Retry.Jitter)) + c.Topology.AckWait; worst > 5*time.Minute {
-		return fmt.Errorf("nak delay max %s (with jitter) plus ack wait %s: must stay under 5m, the deduplication of a redelivered job's record lasts 10m", c.Retry.NakDelayMax, c.Topology.AckWait)
 	}
 	if c.Topology.MaxAckPending < c.Concurrency {
 		return fmt.Errorf("max ack pending %d is below concurrency %d: the worker could never fill its slots", c.Topology.MaxAckPending, c.Concurrency)

@@ -139,6 +139,16 @@ func TestEveryOpEndToEnd(t *testing.T) {
 	}
 }
 
+// generation is the jobs stream's generation token (jobs.Generation).
+func generation(t *testing.T, env *testenv.Env) string {
+	t.Helper()
+	s, err := env.JS.Stream(context.Background(), env.Topology.JobsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jobs.Generation(s.CachedInfo().Created)
+}
+
 func mustJSON(t *testing.T, b []byte, v any) {
 	t.Helper()
 	if err := json.Unmarshal(b, v); err != nil {
@@ -221,8 +231,9 @@ func TestPermanentErrorDeadLettersWithHeaders(t *testing.T) {
 	ack := env.PublishRaw(t, "sessions.revoke", body)
 	testenv.Eventually(t, 5*time.Second, "a dead letter", func() bool { return env.StreamCount(t, env.Topology.DeadLetterStream) == 1 })
 	m := env.StreamMsgs(t, env.Topology.DeadLetterStream)[0]
-	if m.Subject != "sessions.dlq.revoke" || string(m.Data) != string(body) {
-		t.Errorf("dead letter on %s with body %s; want sessions.dlq.revoke with the original bytes", m.Subject, m.Data)
+	wantSubject := env.Topology.Subjects.DeadLetter(jobs.RecordKey{Op: jobs.OpRevoke, JobID: "job-404", Gen: generation(t, env), Seq: ack.Sequence})
+	if m.Subject != wantSubject || string(m.Data) != string(body) {
+		t.Errorf("dead letter on %s with body %s; want %s with the original bytes", m.Subject, m.Data, wantSubject)
 	}
 	dl, err := jobs.ParseDeadLetter(m.Header)
 	if err != nil {
@@ -398,9 +409,16 @@ func TestCircuitOpensOnRejectedKey(t *testing.T) {
 	if len(calls) == 0 {
 		t.Fatalf("no probe while the circuit is open")
 	}
+	// A job in the other slot may have passed the circuit just before it
+	// opened, its call still on the wire when the calls were reset: at
+	// most concurrency-1 such calls. Nothing else may go but probes.
+	late := 0
 	for _, c := range calls {
 		if c.SessionID != "sess_circuitprobe" {
-			t.Errorf("call %s %s while the circuit is open; only probes may go", c.Method, c.Path)
+			late++
+			if late > 1 {
+				t.Errorf("call %s %s while the circuit is open; only probes may go", c.Method, c.Path)
+			}
 		}
 	}
 	if n := env.StreamCount(t, env.Topology.DeadLetterStream); n != 0 {
@@ -528,9 +546,10 @@ func TestFullDeadLetterStreamKeepsTheJob(t *testing.T) {
 	if _, err := topo.Ensure(ctx, env.JS); err != nil {
 		t.Fatal(err)
 	}
+	n := 0
 	for _, size := range []int{64 << 10, 1 << 10, 16} {
-		for {
-			if _, err := env.JS.Publish(ctx, "sessions.dlq.filler", make([]byte, size)); err != nil {
+		for ; ; n++ {
+			if _, err := env.JS.Publish(ctx, fmt.Sprintf("sessions.dlq.filler.%d", n), make([]byte, size)); err != nil {
 				break
 			}
 		}

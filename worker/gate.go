@@ -10,6 +10,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
+	"github.com/clerkjobs/clerkjobs/internal/clock"
 )
 
 // maxPause bounds the pause one 429 imposes on every call.
@@ -23,6 +24,10 @@ type gate struct {
 	next    clerkapi.Sessions
 	limiter *rate.Limiter // nil: no limit
 	metrics *metrics
+	// hold, when set, blocks a call while the circuit is open: a job that
+	// passed the circuit just before it opened does not call Clerk while
+	// it is open. The circuit's probe passes (withProbe).
+	hold func(ctx context.Context) error
 
 	mu         sync.Mutex
 	pauseUntil time.Time
@@ -38,8 +43,19 @@ func newGate(next clerkapi.Sessions, perSecond float64, burst int, m *metrics) *
 	return g
 }
 
+type probeKey struct{}
+
+// withProbe marks the circuit's probe, the one call that goes while the
+// circuit is open.
+func withProbe(ctx context.Context) context.Context { return context.WithValue(ctx, probeKey{}, true) }
+
 // wait blocks until a call may go.
 func (g *gate) wait(ctx context.Context) error {
+	if g.hold != nil && ctx.Value(probeKey{}) == nil {
+		if err := g.hold(ctx); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
 	for {
 		g.mu.Lock()
@@ -49,12 +65,8 @@ func (g *gate) wait(ctx context.Context) error {
 		if d <= 0 {
 			break
 		}
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
+		if err := clock.Sleep(ctx, d); err != nil {
+			return err
 		}
 	}
 	if g.limiter != nil {

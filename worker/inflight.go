@@ -11,69 +11,125 @@ import (
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
-// inflight is the set of deliveries being worked on, kept alive by one
+// delivery is one delivery of a job message to this worker, from the fetch
+// loop until it is settled (acked or naked). It gives its slot back once,
+// and keeps progress signals from crossing its settlement.
+type delivery struct {
+	msg  jetstream.Msg
+	meta *jetstream.MsgMetadata
+
+	releaseOnce sync.Once
+	releaseFn   func()
+
+	mu      sync.Mutex
+	settled bool
+	last    time.Time // last sign of life sent (heartbeat)
+}
+
+// release gives the delivery's slot back to the fetch loop (once).
+func (d *delivery) release() {
+	d.releaseOnce.Do(func() {
+		if d.releaseFn != nil {
+			d.releaseFn()
+		}
+	})
+}
+
+// inProgress extends the ack wait unless the delivery is settled. A progress
+// signal that reached the server after a nak would restart the ack wait and
+// cancel the nak's delay, so the two never cross.
+func (d *delivery) inProgress() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.settled {
+		return nil
+	}
+	return d.msg.InProgress()
+}
+
+// ack settles the delivery.
+func (d *delivery) ack() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.settled = true
+	return d.msg.Ack()
+}
+
+// nak settles the delivery; JetStream redelivers it after delay.
+func (d *delivery) nak(delay time.Duration) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.settled = true
+	return d.msg.NakWithDelay(delay)
+}
+
+func (d *delivery) seq() uint64 { return d.meta.Sequence.Stream }
+
+// inflight is the set of deliveries this worker holds, kept alive by one
 // heartbeat for all of them rather than a timer per job.
 type inflight struct {
-	mu   sync.Mutex
-	msgs map[jetstream.Msg]delivery
+	mu sync.Mutex
+	ds map[*delivery]struct{}
 }
 
-type delivery struct {
-	seq  uint64    // stream sequence
-	last time.Time // last sign of life sent
-}
-
-func (f *inflight) add(m jetstream.Msg, seq uint64) {
+func (f *inflight) add(d *delivery) {
 	f.mu.Lock()
-	if f.msgs == nil {
-		f.msgs = make(map[jetstream.Msg]delivery)
+	if f.ds == nil {
+		f.ds = make(map[*delivery]struct{})
 	}
-	f.msgs[m] = delivery{seq: seq, last: time.Now()}
+	d.mu.Lock()
+	d.last = time.Now()
+	d.mu.Unlock()
+	f.ds[d] = struct{}{}
 	f.mu.Unlock()
 }
 
-// holds reports whether a delivery of the job at seq is in flight here.
+// holds reports whether a delivery of the job at seq is held here.
 func (f *inflight) holds(seq uint64) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, d := range f.msgs {
-		if d.seq == seq {
+	for d := range f.ds {
+		if d.seq() == seq {
 			return true
 		}
 	}
 	return false
 }
 
-func (f *inflight) remove(m jetstream.Msg) {
+func (f *inflight) remove(d *delivery) {
 	f.mu.Lock()
-	delete(f.msgs, m)
+	delete(f.ds, d)
 	f.mu.Unlock()
 }
 
 func (f *inflight) len() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return len(f.msgs)
+	return len(f.ds)
 }
 
-// due returns the deliveries not signalled within d, marking them signalled.
-func (f *inflight) due(d time.Duration) []jetstream.Msg {
+// due returns the deliveries not signalled within every, marking them
+// signalled.
+func (f *inflight) due(every time.Duration) []*delivery {
 	now := time.Now()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []jetstream.Msg
-	for m, dl := range f.msgs {
-		if now.Sub(dl.last) >= d {
-			out = append(out, m)
-			f.msgs[m] = delivery{seq: dl.seq, last: now}
+	var out []*delivery
+	for d := range f.ds {
+		d.mu.Lock()
+		if now.Sub(d.last) >= every {
+			d.last = now
+			out = append(out, d)
 		}
+		d.mu.Unlock()
 	}
 	return out
 }
 
 // heartbeat tells JetStream that long-running jobs (retrying, waiting for a
-// Retry-After, held by an open circuit) are alive, a third of AckWait after
-// their last sign, so they are not redelivered to another worker meanwhile.
+// Retry-After, held by an open circuit, waiting for their record to be
+// stored) are alive, a third of AckWait after their last sign, so they are
+// not redelivered to another worker meanwhile.
 func (w *Worker) heartbeat(ctx context.Context) {
 	every := w.cfg.Topology.AckWait / 3
 	t := time.NewTicker(every / 2)
@@ -84,9 +140,9 @@ func (w *Worker) heartbeat(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		for _, m := range w.inflight.due(every) {
-			if err := m.InProgress(); err != nil && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
-				w.cfg.Logger.Warn().Err(err).Str("subject", m.Subject()).Msg("could not extend the ack wait of a job in flight")
+		for _, d := range w.inflight.due(every) {
+			if err := d.inProgress(); err != nil && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
+				w.cfg.Logger.Warn().Err(err).Uint64("stream_seq", d.seq()).Msg("could not extend the ack wait of a job in flight")
 			}
 		}
 	}

@@ -10,12 +10,21 @@ import (
 
 // job is one delivery of a job as it moves through the middleware.
 type job struct {
-	Args     jobs.Args
-	Op       jobs.Op
+	Args jobs.Args
+	Op   jobs.Op
+	// Tenant is the tenant the subject names ("" outside tenants), as it
+	// came: Key.Tenant is the checked one.
+	Tenant   string
 	ID       string
+	ReplyTo  string // checked: where the answer may go ("" for nowhere)
 	Seq      uint64 // stream sequence
 	Delivery int    // 1 for the first delivery
 	Started  time.Time
+	// Key names the job's one terminal record.
+	Key jobs.RecordKey
+	// secrets are the job's secret values (a refresh job's tokens), to be
+	// cleared from any text about it.
+	secrets []string
 	// Attempts counts handler calls in this delivery; Failures the failed
 	// ones. The retry middleware updates both.
 	Attempts int
@@ -34,6 +43,18 @@ func chain(h handlerFunc, mws ...middleware) handlerFunc {
 		h = mws[i](h)
 	}
 	return h
+}
+
+type jobKey struct{}
+
+// withJob gives the handler's context the job, for the worker's own
+// handler plumbing (revoke_all's progress and per-session dead letters).
+func withJob(ctx context.Context, j *job) context.Context { return context.WithValue(ctx, jobKey{}, j) }
+
+// jobOf is the job withJob stored, or nil.
+func jobOf(ctx context.Context) *job {
+	j, _ := ctx.Value(jobKey{}).(*job)
+	return j
 }
 
 // adapt turns a handlers.Handler into the innermost handlerFunc.

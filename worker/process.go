@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -16,58 +14,104 @@ import (
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/handlers"
+	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
-// recordTimeout bounds publishing one result or dead letter.
-const recordTimeout = 10 * time.Second
-
-// process runs one delivery and settles it: ack after a confirmed record,
-// or nak. Whatever happens, the job is either recorded or left in the
-// stream.
-func (w *Worker) process(ctx context.Context, run handlerFunc, msg jetstream.Msg) {
-	sm := msg.(*slotMsg)
-	defer sm.done()
+// process runs one delivery and settles it: ack after a stored record, nak,
+// or park until the record is stored. Whatever happens, the job is either
+// recorded or left in the stream.
+func (w *Worker) process(ctx context.Context, run handlerFunc, d *delivery) {
+	defer d.release()
 	w.metrics.inFlight.Inc()
 	defer w.metrics.inFlight.Dec()
-	meta, err := msg.Metadata()
-	if err != nil { // not a JetStream message: cannot happen on a pull consumer
-		w.cfg.Logger.Error().Err(err).Str("subject", msg.Subject()).Msg("message without JetStream metadata; leaving it to redelivery")
-		return
-	}
-	w.inflight.add(msg, meta.Sequence.Stream)
-	defer w.inflight.remove(msg)
-	j := &job{
-		Op:       w.cfg.Topology.Subjects.OpOf(msg.Subject()),
-		Seq:      meta.Sequence.Stream,
-		Delivery: int(meta.NumDelivered),
-		Started:  time.Now(),
-	}
-	args, decErr := jobs.Decode(j.Op, msg.Data())
-	j.ID = jobID(args, msg, j.Seq)
-	if decErr == nil {
-		decErr = w.checkReplyTo(args)
-	}
-	if decErr != nil {
-		replyTo := replyToOf(args, msg.Data())
-		if !validReplyTo(replyTo) || w.cfg.Topology.Subjects.Owns(replyTo) || !w.replyAllowed(replyTo) {
-			replyTo = ""
+	j := w.newJob(d.msg.Subject(), d.seq(), int(d.meta.NumDelivered))
+	if err := w.decode(ctx, j, d.msg.Headers(), d.msg.Data()); err != nil {
+		if errors.Is(err, errReplyLookup) {
+			w.history.add(j.Seq, []jobs.Failure{{At: time.Now().UTC(), Error: err.Error()}})
+			w.nak(d, j, w.cfg.Retry.nakDelay(j.Delivery), err.Error())
+			return
 		}
-		w.deadLetter(msg, meta, j, invalidInfo(decErr), replyTo)
+		w.deadLetter(ctx, d, j, invalidInfo(err))
 		return
 	}
-	// Handlers see the effective job id, whichever source it came from.
-	args.CommonFields().JobID = j.ID
+	if j.Delivery > 1 {
+		// An earlier delivery may have stored the job's record and lost its
+		// acknowledgement (a crash, a timeout): the job is done then.
+		if k, err := w.records.find(ctx, j.Key); err == nil && k != 0 {
+			w.settleRecorded(d, j, k)
+			return
+		}
+	}
+	out, err := run(withJob(ctx, j), j)
+	w.settle(ctx, d, j, out, err)
+}
+
+// newJob reads what a job's subject and place in the stream say about it,
+// before its body is looked at.
+func (w *Worker) newJob(subject string, seq uint64, delivery int) *job {
+	tenant, op := w.cfg.Topology.Subjects.ParseJob(subject)
+	j := &job{
+		Op: op, Tenant: tenant, Seq: seq, Delivery: delivery, Started: time.Now(),
+		ID: "seq-" + strconv.FormatUint(seq, 10),
+	}
+	if jobs.CheckTenant(tenant) != nil {
+		tenant = "" // an unusable tenant is no subject token: recorded outside tenants
+	}
+	j.Key = jobs.RecordKey{Tenant: tenant, Op: op, JobID: j.ID, Gen: w.records.generation(), Seq: j.Seq}
+	return j
+}
+
+// decode checks everything about the job that comes from its message —
+// subject, headers, body, reply_to — before anything is done with it, and
+// fills in j. An error is a *jobs.InvalidError (the job is dead-lettered)
+// or errReplyLookup (tried again later).
+func (w *Worker) decode(ctx context.Context, j *job, header nats.Header, data []byte) error {
+	args, decErr := jobs.Decode(j.Op, data)
+	j.secrets = secretsOf(args)
+	if j.Tenant != "" {
+		if err := jobs.CheckTenant(j.Tenant); err != nil {
+			return &jobs.InvalidError{Op: j.Op, Reason: "subject: " + err.Error()}
+		}
+	}
+	// The job id: the body's job_id, else the Nats-Msg-Id header, else
+	// seq-<n>. It goes into subjects, keys, headers and log lines, so one
+	// that cannot be used makes the job invalid (recorded as seq-<n>).
+	if args != nil && args.CommonFields().JobID != "" {
+		j.ID = args.CommonFields().JobID
+	} else if h := header.Get(jetstream.MsgIDHeader); h != "" {
+		if err := jobs.CheckJobID(h); err != nil {
+			return &jobs.InvalidError{Op: j.Op, Reason: "header " + jetstream.MsgIDHeader + ": " + err.Error() + "; set job_id in the body or a usable Nats-Msg-Id"}
+		}
+		j.ID = h
+	}
+	j.Key.JobID = j.ID
+	if decErr != nil {
+		// Tell the requester why, if its reply_to can be told.
+		if r := replyToOf(args, data); r != "" && w.replies.check(ctx, j.Op, j.Tenant, r) == nil {
+			j.ReplyTo = r
+		}
+		return decErr
+	}
+	args.CommonFields().JobID = j.ID // handlers see the effective id
 	j.Args = args
-	out, err := run(ctx, j)
-	w.settle(ctx, msg, meta, j, out, err)
+	if r := args.CommonFields().ReplyTo; r != "" {
+		if err := w.replies.check(ctx, j.Op, j.Tenant, r); err != nil {
+			return err
+		}
+		j.ReplyTo = r
+	} else if j.Op.Secret() {
+		// The schemas require reply_to here; this keeps a custom schema
+		// from ever minting a token nobody receives.
+		return &jobs.InvalidError{Op: j.Op, Field: "/reply_to", Reason: "required: the answer is a secret sent nowhere else"}
+	}
+	return nil
 }
 
 // settle records the delivery's outcome and acks or naks the job.
-func (w *Worker) settle(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, j *job, out handlers.Outcome, err error) {
-	replyTo := j.Args.CommonFields().ReplyTo
+func (w *Worker) settle(ctx context.Context, d *delivery, j *job, out handlers.Outcome, err error) {
 	if err == nil {
-		w.succeed(msg, meta, j, out, replyTo)
+		w.succeed(ctx, d, j, out)
 		return
 	}
 	switch class := clerkapi.ClassOf(err); {
@@ -77,58 +121,57 @@ func (w *Worker) settle(ctx context.Context, msg jetstream.Msg, meta *jetstream.
 		// worker's own context counts: a Clerk call that timed out is a
 		// DeadlineExceeded too, but retryable.
 		w.history.add(j.Seq, j.Failures)
-		w.nak(msg, j, 0, "shutdown")
+		w.nak(d, j, 0, "shutdown")
 	case class == clerkapi.Permanent || errors.Is(err, handlers.ErrUnsupported) || errors.Is(err, errRejectedJob):
-		w.deadLetter(msg, meta, j, errorInfo(jobs.ClassPermanent, err), replyTo)
+		w.deadLetter(ctx, d, j, j.errorInfo(jobs.ClassPermanent, err))
 	case j.Delivery >= w.cfg.Topology.MaxDeliver:
-		w.deadLetter(msg, meta, j, errorInfo(jobs.ClassExhausted, fmt.Errorf("gave up after %d deliveries: %w", j.Delivery, err)), replyTo)
+		w.deadLetter(ctx, d, j, j.errorInfo(jobs.ClassExhausted, fmt.Errorf("gave up after %d deliveries: %w", j.Delivery, err)))
 	default:
 		w.history.add(j.Seq, j.Failures)
-		w.nak(msg, j, w.cfg.Retry.nakDelay(j.Delivery), err.Error())
+		w.nak(d, j, w.cfg.Retry.nakDelay(j.Delivery), j.redact(err.Error()))
 	}
 }
 
-func (w *Worker) succeed(msg jetstream.Msg, meta *jetstream.MsgMetadata, j *job, out handlers.Outcome, replyTo string) {
-	res := w.result(meta, j, jobs.Succeeded)
+func (w *Worker) succeed(ctx context.Context, d *delivery, j *job, out handlers.Outcome) {
+	res := w.result(d, j, jobs.Succeeded)
 	res.Result, res.AlreadyRevoked = out.Result, out.AlreadyRevoked
 	if out.Secret != nil {
 		// The secret goes to reply_to and nowhere else: not the results
-		// stream, not the log. The stored result records the delivery.
+		// stream, not the log. The stored result records the delivery,
+		// and only once the server has taken the reply.
 		withSecret := res
 		withSecret.Secret, withSecret.SecretDelivered = out.Secret, true
-		if err := w.reply(replyTo, withSecret); err != nil {
-			w.nak(msg, j, w.cfg.Retry.nakDelay(j.Delivery), "reply: "+err.Error())
+		if err := w.reply(j.ReplyTo, withSecret, true); err != nil {
+			w.nak(d, j, w.cfg.Retry.nakDelay(j.Delivery), err.Error())
 			return
 		}
 		res.SecretDelivered = true
 	}
-	data, err := encodeResult(&res, w.trustedResults)
-	if err != nil {
-		err = fmt.Errorf("encode result: %w", err)
-	} else {
-		err = w.record(w.cfg.Topology.ResultsStream, w.cfg.Topology.Subjects.Result(j.Op), "result", j.Seq, nil, data)
-	}
-	if err != nil {
-		w.nak(msg, j, w.cfg.Retry.nakDelay(j.Delivery), err.Error())
+	data, err := json.Marshal(res)
+	if err != nil { // cannot happen: a Result always encodes
+		w.nak(d, j, w.cfg.Retry.nakDelay(j.Delivery), "encode result: "+err.Error())
 		return
 	}
-	if out.Secret == nil && replyTo != "" {
-		_ = w.send(replyTo, data) // best effort: the stored result is the record
-	}
-	w.ack(msg, j, string(jobs.Succeeded), nil)
-	if out.Done != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
-		defer cancel()
-		if err := out.Done(ctx); err != nil {
-			w.cfg.Logger.Warn().Str("job_id", j.ID).Err(err).Msg("cleanup after the job failed (its progress expires on its own)")
+	w.records.commit(ctx, &outcome{d: d, j: j, kind: kindResult, body: data, done: func() {
+		if out.Secret == nil && j.ReplyTo != "" {
+			_ = w.replies.send(j.ReplyTo, data, false) // best effort: the stored result is the record
 		}
-	}
+		w.ack(d, j, string(jobs.Succeeded), nil)
+		if out.Done != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+			defer cancel()
+			if err := out.Done(ctx); err != nil {
+				w.cfg.Logger.Warn().Str("job_id", j.ID).Err(err).Msg("cleanup after the job failed (its progress expires on its own)")
+			}
+		}
+	}})
 }
 
 // deadLetter records the job in the dead-letter stream, tells reply_to, and
-// acks. If JetStream refuses the dead letter (the stream is full), the job
-// is naked instead: kept, never dropped.
-func (w *Worker) deadLetter(msg jetstream.Msg, meta *jetstream.MsgMetadata, j *job, info jobs.ErrorInfo, replyTo string) {
+// acks. If JetStream refuses the dead letter (the stream is full), the
+// outcome is parked: the job is kept, with its class, until it can be
+// recorded.
+func (w *Worker) deadLetter(ctx context.Context, d *delivery, j *job, info jobs.ErrorInfo) {
 	now := time.Now().UTC()
 	hist := append(w.history.take(j.Seq), j.Failures...)
 	if len(hist) == 0 {
@@ -138,112 +181,80 @@ func (w *Worker) deadLetter(msg jetstream.Msg, meta *jetstream.MsgMetadata, j *j
 	if prev := len(hist) - len(j.Failures); prev > 0 {
 		attempts += prev
 	}
-	body, redacted := jobs.Redact(j.Op, msg.Data())
-	replays, _ := strconv.Atoi(msg.Headers().Get(jobs.HeaderReplays))
+	replays, _ := strconv.Atoi(d.msg.Headers().Get(jobs.HeaderReplays))
+	o := w.deadLetterOutcome(j, d.msg.Subject(), d.msg.Data(), info, hist, attempts, int(d.meta.NumDelivered), replays)
+	o.d = d
+	o.done = func() {
+		w.metrics.deadLetters.WithLabelValues(string(j.Op), string(info.Class)).Inc()
+		if j.ReplyTo != "" {
+			res := w.result(d, j, jobs.Failed)
+			res.Error = &info
+			_ = w.reply(j.ReplyTo, res, false)
+		}
+		w.ack(d, j, "dead_lettered", &info)
+	}
+	w.records.commit(ctx, o)
+}
+
+// deadLetterOutcome builds the dead letter of a job: the one place dead
+// letters are made (a delivery's failure, the backstop's rescue, a
+// revoke_all's session). The payload is redacted here, and every text is
+// cleared of the job's secrets.
+func (w *Worker) deadLetterOutcome(j *job, subject string, payload []byte, info jobs.ErrorInfo, hist []jobs.Failure, attempts, deliveries, replays int) *outcome {
+	for i := range hist {
+		hist[i].Error = j.redact(hist[i].Error)
+		hist[i].TraceID = j.redact(hist[i].TraceID)
+	}
+	body, redacted := jobs.Redact(j.Op, payload)
 	dl := jobs.DeadLetter{
-		Subject: msg.Subject(), StreamSeq: j.Seq, JobID: j.ID, Op: j.Op, Error: info,
-		Attempts: attempts, Deliveries: int(meta.NumDelivered),
+		Subject: subject, StreamSeq: j.Seq, JobID: j.ID, Op: j.Op, Error: info,
+		Attempts: attempts, Deliveries: deliveries,
 		FirstFailure: hist[0].At, LastFailure: hist[len(hist)-1].At,
 		Worker: w.cfg.Instance, History: hist, Redacted: redacted, Replays: replays,
 	}
-	if err := w.record(w.cfg.Topology.DeadLetterStream, w.cfg.Topology.Subjects.DeadLetter(j.Op), "dlq", j.Seq, dl.Header(), body); err != nil {
-		w.history.add(j.Seq, j.Failures)
-		w.nak(msg, j, w.cfg.Retry.NakDelay, err.Error())
-		return
-	}
-	w.metrics.deadLetters.WithLabelValues(string(j.Op), string(info.Class)).Inc()
-	if replyTo != "" {
-		res := w.result(meta, j, jobs.Failed)
-		res.Error = &info
-		_ = w.reply(replyTo, res)
-	}
-	w.ack(msg, j, "dead_lettered", &info)
+	return &outcome{j: j, kind: kindDeadLetter, header: dl.Header(), body: body}
 }
 
-func (w *Worker) result(meta *jetstream.MsgMetadata, j *job, o jobs.Outcome) jobs.Result {
+// settleRecorded acks a job whose record an earlier delivery stored.
+func (w *Worker) settleRecorded(d *delivery, j *job, k recordKind) {
+	w.inflight.remove(d)
+	w.history.take(j.Seq)
+	if err := d.ack(); err != nil {
+		w.cfg.Logger.Warn().Str("job_id", j.ID).Err(err).Msg("ack failed; the job may be redelivered (its record is found again)")
+	}
+	w.metrics.jobs.WithLabelValues(string(j.Op), "already_recorded").Inc()
+	w.logJob(w.cfg.Logger.Info(), j).Str("outcome", "already_recorded").Str("record", k.String()).
+		Msg("job already recorded by an earlier delivery; acked without running it again")
+}
+
+func (w *Worker) result(d *delivery, j *job, o jobs.Outcome) jobs.Result {
 	now := time.Now()
 	return jobs.Result{
-		JobID: j.ID, Op: j.Op, Outcome: o, Attempts: j.Attempts, Deliveries: int(meta.NumDelivered),
-		StreamSeq: j.Seq, EnqueuedAt: meta.Timestamp.UTC(), StartedAt: j.Started.UTC(), FinishedAt: now.UTC(),
+		JobID: j.ID, Tenant: j.Key.Tenant, Op: j.Op, Outcome: o, Attempts: j.Attempts, Deliveries: int(d.meta.NumDelivered),
+		StreamSeq: j.Seq, EnqueuedAt: d.meta.Timestamp.UTC(), StartedAt: j.Started.UTC(), FinishedAt: now.UTC(),
 		DurationMS: float64(now.Sub(j.Started).Microseconds()) / 1000, Worker: w.cfg.Instance,
 	}
 }
 
-// record publishes a result or dead letter and waits for JetStream to store
-// it. Its Nats-Msg-Id is derived from the job's sequence: a redelivered job
-// that was recorded before a crash is deduplicated, not recorded twice.
-func (w *Worker) record(stream, subject, kind string, seq uint64, h nats.Header, v any) error {
-	return w.recordWithID(stream, subject, kind, fmt.Sprintf("%s-%d", w.recordIDs, seq), h, v)
-}
-
-// recordWithID publishes a record under an explicit deduplication id.
-func (w *Worker) recordWithID(stream, subject, kind, id string, h nats.Header, v any) error {
-	m := nats.NewMsg(subject)
-	if h != nil {
-		m.Header = h
-	}
-	switch b := v.(type) {
-	case []byte:
-		m.Data = b
-	default:
-		data, err := json.Marshal(v)
-		if err != nil {
-			return fmt.Errorf("encode %s: %w", kind, err)
-		}
-		m.Data = data
-	}
-	m.Header.Set(jetstream.MsgIDHeader, kind+"-"+id)
-	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
-	defer cancel()
-	if _, err := w.js.PublishMsg(ctx, m, jetstream.WithExpectStream(stream)); err != nil {
-		w.metrics.recordFailures.WithLabelValues(stream).Inc()
-		msg := fmt.Sprintf("stream %s refused the %s %s: %v", stream, kind, id, err)
-		if errors.Is(err, jetstream.ErrNoStreamResponse) || isFull(err) {
-			msg += " (is the stream full? raise its limits or purge it; the job is kept)"
-		}
-		w.recordErr.Store(&msg)
-		w.cfg.Logger.Error().Str("stream", stream).Str("record", id).Str("error", err.Error()).
-			Msg("could not record the job's outcome; keeping the job (naked) and trying again later")
-		return errors.New(msg)
-	}
-	w.recordErr.Store(nil)
-	return nil
-}
-
-func isFull(err error) bool {
-	var apiErr *jetstream.APIError
-	// 10077: store failed ("maximum bytes exceeded" with DiscardNew);
-	// 10047: insufficient storage resources.
-	return errors.As(err, &apiErr) && (apiErr.ErrorCode == 10077 || apiErr.ErrorCode == 10047)
-}
-
 // reply sends a result to a job's reply_to over core NATS: it is the
 // requester's private subject, never a stream.
-func (w *Worker) reply(subject string, res jobs.Result) error {
+func (w *Worker) reply(subject string, res jobs.Result, confirm bool) error {
 	if subject == "" {
 		return nil
 	}
-	b, err := encodeResult(&res, w.trustedResults)
+	b, err := json.Marshal(res)
 	if err != nil {
 		return fmt.Errorf("encode reply: %w", err)
 	}
-	return w.send(subject, b)
+	return w.replies.send(subject, b, confirm)
 }
 
-// send publishes an encoded result to a reply_to subject.
-func (w *Worker) send(subject string, b []byte) error {
-	if err := w.nc.Publish(subject, b); err != nil {
-		return fmt.Errorf("reply to %s: %w", subject, err)
-	}
-	return nil
-}
-
-func (w *Worker) ack(msg jetstream.Msg, j *job, outcome string, info *jobs.ErrorInfo) {
-	w.inflight.remove(msg) // no progress signal may follow the settlement
+func (w *Worker) ack(d *delivery, j *job, outcome string, info *jobs.ErrorInfo) {
+	w.inflight.remove(d) // no progress signal may follow the settlement
 	w.history.take(j.Seq)
-	if err := msg.Ack(); err != nil {
-		// The record is stored; a redelivery will be deduplicated.
-		w.cfg.Logger.Warn().Str("job_id", j.ID).Err(err).Msg("ack failed; the job may be redelivered (its record is deduplicated)")
+	if err := d.ack(); err != nil {
+		// The record is stored; a redelivery finds it and is acked.
+		w.cfg.Logger.Warn().Str("job_id", j.ID).Err(err).Msg("ack failed; the job may be redelivered (its record is found, not made again)")
 	}
 	w.metrics.jobs.WithLabelValues(string(j.Op), outcome).Inc()
 	w.metrics.jobDuration.WithLabelValues(string(j.Op)).Observe(time.Since(j.Started).Seconds())
@@ -260,11 +271,11 @@ func (w *Worker) ack(msg jetstream.Msg, j *job, outcome string, info *jobs.Error
 	w.logJob(ev, j).Str("outcome", outcome).Msg("job " + outcome)
 }
 
-func (w *Worker) nak(msg jetstream.Msg, j *job, delay time.Duration, reason string) {
+func (w *Worker) nak(d *delivery, j *job, delay time.Duration, reason string) {
 	// A progress signal after the nak would cancel its delay (the server
 	// restarts the ack wait), so stop the heartbeat first.
-	w.inflight.remove(msg)
-	if err := msg.NakWithDelay(delay); err != nil {
+	w.inflight.remove(d)
+	if err := d.nak(delay); err != nil {
 		w.cfg.Logger.Warn().Str("job_id", j.ID).Err(err).Msg("nak failed; the job will be redelivered after the ack wait")
 	}
 	w.metrics.jobs.WithLabelValues(string(j.Op), "redelivered").Inc()
@@ -275,46 +286,19 @@ func (w *Worker) nak(msg jetstream.Msg, j *job, delay time.Duration, reason stri
 	w.logJob(ev, j).Str("outcome", "redelivered").Msg("job will be retried")
 }
 
+// logJob adds the job's fields to a log line. Every one is bounded: the id
+// was checked, the op and tenant come from a known list or were checked.
 func (w *Worker) logJob(ev *zerolog.Event, j *job) *zerolog.Event {
-	return ev.Str("job_id", j.ID).Str("op", string(j.Op)).Uint64("stream_seq", j.Seq).
+	ev = ev.Str("job_id", j.ID).Str("op", string(j.Op)).Uint64("stream_seq", j.Seq).
 		Int("delivery", j.Delivery).Int("attempts", j.Attempts).Dur("duration", time.Since(j.Started))
-}
-
-// checkReplyTo refuses a reply_to under the worker's own prefix: answers
-// sent there could be captured by a stream, and secrets must never be.
-func (w *Worker) checkReplyTo(a jobs.Args) error {
-	r := a.CommonFields().ReplyTo
-	if r == "" {
-		return nil
+	if j.Key.Tenant != "" {
+		ev = ev.Str("tenant", j.Key.Tenant)
 	}
-	if w.cfg.Topology.Subjects.Owns(r) || r[0] == '$' {
-		return &jobs.InvalidError{Op: a.Op(), Field: "/reply_to", Reason: fmt.Sprintf("%q is under the jobs prefix or a system subject; use a private inbox such as _INBOX.<id>", r)}
-	}
-	if !w.replyAllowed(r) {
-		return &jobs.InvalidError{Op: a.Op(), Field: "/reply_to", Reason: fmt.Sprintf("%q does not start with an allowed reply prefix (%s)", r, strings.Join(w.cfg.ReplyPrefixes, ", "))}
-	}
-	return nil
-}
-
-// replyAllowed applies ReplyPrefixes (none: any subject).
-func (w *Worker) replyAllowed(r string) bool {
-	return len(w.cfg.ReplyPrefixes) == 0 || slices.ContainsFunc(w.cfg.ReplyPrefixes, func(p string) bool { return strings.HasPrefix(r, p) })
-}
-
-// jobID is the job's job_id, else its Nats-Msg-Id, else seq-<n>.
-func jobID(a jobs.Args, msg jetstream.Msg, seq uint64) string {
-	if a != nil && a.CommonFields().JobID != "" {
-		return a.CommonFields().JobID
-	}
-	if id := msg.Headers().Get(jetstream.MsgIDHeader); id != "" {
-		return id
-	}
-	return "seq-" + strconv.FormatUint(seq, 10)
+	return ev
 }
 
 // replyToOf digs reply_to out of a job that failed validation, so the
-// requester still hears why; only a syntactically valid subject outside the
-// prefix is used.
+// requester still hears why (if the reply_to passes every check).
 func replyToOf(a jobs.Args, data []byte) string {
 	if a != nil {
 		return a.CommonFields().ReplyTo
@@ -328,21 +312,25 @@ func replyToOf(a jobs.Args, data []byte) string {
 	return probe.ReplyTo
 }
 
-// validReplyTo accepts a publishable subject that is not a system one.
-func validReplyTo(s string) bool {
-	if s == "" || s[0] == '$' || strings.ContainsAny(s, " \t\r\n*>") {
-		return false
+// secretsOf are a job's secret values, to be cleared from any text about it.
+func secretsOf(a jobs.Args) []string {
+	r, ok := a.(*jobs.RefreshArgs)
+	if !ok {
+		return nil
 	}
-	for _, tok := range strings.Split(s, ".") {
-		if tok == "" {
-			return false
-		}
+	out := []string{r.ExpiredToken, r.RefreshToken}
+	for _, v := range r.RequestHeaders {
+		out = append(out, fmt.Sprint(v))
 	}
-	return true
+	return out
 }
 
+// redact clears text about the job of its secrets and of anything shaped
+// like one.
+func (j *job) redact(s string) string { return redact.Text(s, j.secrets...) }
+
 func invalidInfo(err error) jobs.ErrorInfo {
-	info := jobs.ErrorInfo{Class: jobs.ClassInvalid, Message: err.Error()}
+	info := jobs.ErrorInfo{Class: jobs.ClassInvalid, Message: redact.Text(err.Error())}
 	var ie *jobs.InvalidError
 	if errors.As(err, &ie) {
 		info.Field = ie.Field
@@ -350,10 +338,12 @@ func invalidInfo(err error) jobs.ErrorInfo {
 	return info
 }
 
-func errorInfo(class jobs.ErrorClass, err error) jobs.ErrorInfo {
-	info := jobs.ErrorInfo{Class: class, Message: err.Error()}
+// errorInfo describes a failure for a dead letter and a reply, cleared of
+// the job's secrets (Clerk's answer is untrusted text).
+func (j *job) errorInfo(class jobs.ErrorClass, err error) jobs.ErrorInfo {
+	info := jobs.ErrorInfo{Class: class, Message: j.redact(err.Error())}
 	if e, ok := asAPIError(err); ok {
-		info.HTTPStatus, info.ClerkCode, info.ClerkMessage, info.TraceID = e.StatusCode, e.Code(), e.Message(), e.TraceID
+		info.HTTPStatus, info.ClerkCode, info.ClerkMessage, info.TraceID = e.StatusCode, j.redact(e.Code()), j.redact(e.Message()), j.redact(e.TraceID)
 	}
 	return info
 }

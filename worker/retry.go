@@ -11,6 +11,7 @@ import (
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/handlers"
+	"github.com/clerkjobs/clerkjobs/internal/clock"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -72,36 +73,14 @@ func (p RetryPolicy) Validate() error {
 	return nil
 }
 
-// clock is the time source of the retry middleware; tests use a fake.
-type clock interface {
-	Now() time.Time
-	// Sleep waits d, or returns ctx's error if it ends first.
-	Sleep(ctx context.Context, d time.Duration) error
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-func (realClock) Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // backoffClock lets backoff.ExponentialBackOff measure elapsed time on our
 // clock.
-type backoffClock struct{ c clock }
+type backoffClock struct{ c clock.Clock }
 
 func (b backoffClock) Now() time.Time { return b.c.Now() }
 
 // newBackOff is the within-delivery backoff.
-func (p RetryPolicy) newBackOff(c clock) backoff.BackOff {
+func (p RetryPolicy) newBackOff(c clock.Clock) backoff.BackOff {
 	b := &backoff.ExponentialBackOff{
 		InitialInterval:     p.Initial,
 		RandomizationFactor: p.Jitter,
@@ -138,7 +117,7 @@ const maxThrottled = 50
 // Retryable, or the delivery's budget is spent, sleeping the backoff (or
 // Retry-After, whichever is longer) in between. onFail sees every failure
 // and the wait before the next try (0 when there is none).
-func (p RetryPolicy) do(ctx context.Context, c clock, fn func() error, onFail func(err error, wait time.Duration)) error {
+func (p RetryPolicy) do(ctx context.Context, c clock.Clock, fn func() error, onFail func(err error, wait time.Duration)) error {
 	b := p.newBackOff(c)
 	throttled := 0
 	for {
@@ -170,7 +149,7 @@ func (p RetryPolicy) do(ctx context.Context, c clock, fn func() error, onFail fu
 // retry runs the handler again after retryable errors (RetryPolicy.do),
 // recording every attempt and failure on the job. Errors of other classes
 // pass straight through.
-func retry(p RetryPolicy, c clock, onRetry func(j *job, err error, wait time.Duration)) middleware {
+func retry(p RetryPolicy, c clock.Clock, onRetry func(j *job, err error, wait time.Duration)) middleware {
 	return func(next handlerFunc) handlerFunc {
 		return func(ctx context.Context, j *job) (handlers.Outcome, error) {
 			var out handlers.Outcome
@@ -193,6 +172,7 @@ func retry(p RetryPolicy, c clock, onRetry func(j *job, err error, wait time.Dur
 // failureOf records an error for a dead letter's history.
 func failureOf(at time.Time, err error) jobs.Failure {
 	f := jobs.Failure{At: at.UTC(), Error: err.Error()}
+	// The job's secrets are redacted when the failure is recorded (job.redact).
 	if e, ok := asAPIError(err); ok {
 		f.Status, f.Code, f.TraceID = e.StatusCode, e.Code(), e.TraceID
 	}

@@ -152,7 +152,7 @@ func TestRevokeAllDeadLettersPermanentFailuresAsRevokeJobs(t *testing.T) {
 			t.Fatalf("dead letter body is not a revoke job: %v", err)
 		}
 		sid := a.(*jobs.RevokeArgs).SessionID
-		if m.Subject != "sessions.dlq.revoke" || dl.Subject != "sessions.revoke" || !slices.Contains(broken, sid) || dl.Error.HTTPStatus != 422 {
+		if env.Topology.Subjects.OpOfDeadLetter(m.Subject) != jobs.OpRevoke || dl.Subject != "sessions.revoke" || dl.JobID != "offboard-42/"+sid || !slices.Contains(broken, sid) || dl.Error.HTTPStatus != 422 {
 			t.Errorf("dead letter %s %+v for %s", m.Subject, dl, sid)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/handlers"
+	"github.com/clerkjobs/clerkjobs/internal/clock"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -27,17 +28,17 @@ type Worker struct {
 	handler handlers.Handler
 	metrics *metrics
 	circuit *circuit
-	clock   clock
+	clock   clock.Clock
+	replies *replies
 
-	inflight  inflight
-	history   history
-	recordIDs string // prefix of result and dead-letter Nats-Msg-Ids
-	// trustedResults: the handler is the worker's own, whose answers are
-	// json.Marshal output (see encodeResult).
-	trustedResults bool
+	inflight inflight
+	history  history
+	records  *records
 
-	started   atomic.Bool
-	recordErr atomic.Pointer[string] // last refused record, cleared on success
+	started atomic.Bool
+	// fetchErr is why the fetch loop cannot take jobs (a consumer that is
+	// gone and cannot be recreated yet), nil while it can.
+	fetchErr atomic.Pointer[string]
 }
 
 // Option changes how New builds a Worker.
@@ -45,6 +46,12 @@ type Option func(*Worker)
 
 // WithHandler replaces the job handler: every job goes to h.
 func WithHandler(h handlers.Handler) Option { return func(w *Worker) { w.handler = h } }
+
+// ErrConnectionClosed is returned by Run when the NATS connection is closed
+// for good (the client gave up reconnecting, or the server closed it): the
+// worker can neither work nor recover, and its supervisor should start a
+// new process.
+var ErrConnectionClosed = errors.New("worker: the NATS connection is closed")
 
 // New builds a Worker that takes jobs from nc's JetStream and runs them
 // against clerk. It checks cfg; nothing starts before Run.
@@ -60,10 +67,13 @@ func New(nc *nats.Conn, clerk clerkapi.Sessions, cfg Config, opts ...Option) (*W
 		return nil, fmt.Errorf("worker: JetStream: %w", err)
 	}
 	m := newMetrics()
-	w := &Worker{cfg: cfg, nc: nc, js: js, metrics: m, clock: realClock{}}
+	w := &Worker{cfg: cfg, nc: nc, js: js, metrics: m, clock: clock.Real{}}
 	w.clerk = newGate(clerk, cfg.RateLimit, cfg.RateBurst, m)
 	w.circuit = newCircuit(w.probe, cfg.ProbeInterval, cfg.Logger, w.setCircuitMetric)
+	w.clerk.hold = w.circuit.Wait
 	w.history = newHistory(10000)
+	w.replies = newReplies(nc, js, cfg)
+	w.records = newRecords(w)
 	for _, o := range opts {
 		o(w)
 	}
@@ -77,7 +87,8 @@ func (w *Worker) Clerk() clerkapi.Sessions { return w.clerk }
 // Run creates or updates the streams and the consumer, then runs jobs until
 // ctx ends. Then it stops fetching, gives the jobs in flight DrainTimeout to
 // finish, naks the rest so another worker takes them at once, and returns
-// nil. It returns an error only when it cannot start.
+// nil. It returns an error when it cannot start, and ErrConnectionClosed
+// when the NATS connection closes for good.
 func (w *Worker) Run(ctx context.Context) error {
 	topo := w.cfg.Topology
 	cons, err := w.setUp(ctx)
@@ -87,20 +98,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	info, err := w.js.Stream(ctx, topo.JobsStream)
-	if err != nil {
-		return fmt.Errorf("worker: stream %s: %w", topo.JobsStream, err)
-	}
-	// The stream's creation time keeps record ids unique even if the
-	// stream is deleted and recreated (sequences restart then).
-	w.recordIDs = fmt.Sprintf("%s-%d", topo.JobsStream, info.CachedInfo().Created.UnixNano())
 	if w.handler == nil {
 		kv, err := w.js.KeyValue(ctx, topo.ProgressBucket)
 		if err != nil {
 			return fmt.Errorf("worker: progress bucket %s: %w", topo.ProgressBucket, err)
 		}
 		w.handler = handlers.Router{Sessions: handlers.Sessions{Clerk: w.clerk}, RevokeAll: w.revokeAllHandler(kv)}
-		w.trustedResults = true
 	}
 
 	// workCtx outlives ctx by the drain timeout: jobs in flight at
@@ -117,11 +120,13 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	defer svc.Stop()
+	w.replies.loadPermissions(ctx, w.cfg.Logger)
 
 	var bg sync.WaitGroup
-	bg.Add(2)
+	bg.Add(3)
 	go func() { defer bg.Done(); w.heartbeat(workCtx) }()
 	go func() { defer bg.Done(); w.backstop(workCtx) }()
+	go func() { defer bg.Done(); w.records.retryParked(workCtx) }()
 
 	w.started.Store(true)
 	w.cfg.Logger.Info().Str("instance", w.cfg.Instance).Int("concurrency", w.cfg.Concurrency).
@@ -131,28 +136,28 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	// Jobs run on Concurrency long-lived goroutines (a goroutine per job
 	// would grow a fresh stack through the JSON, HTTP and NATS code of
-	// every job). A job is fetched only for a free slot, and a slot is freed
-	// only when its job is settled, so there is always an idle goroutine for
-	// a fetched job: none waits in the queue, unwatched by the heartbeat,
-	// behind a long one.
+	// every job). A job is taken only for a free slot, and a slot is freed
+	// only when its job is settled (or parked, see records), so there is
+	// always an idle goroutine for a job taken: none waits in the queue,
+	// unwatched by the heartbeat, behind a long one.
 	var jobsWG sync.WaitGroup
-	queue := make(chan jetstream.Msg, w.cfg.Concurrency)
+	queue := make(chan *delivery, w.cfg.Concurrency)
 	for range w.cfg.Concurrency {
 		jobsWG.Add(1)
 		go func() {
 			defer jobsWG.Done()
-			for msg := range queue {
-				w.process(workCtx, run, msg)
+			for d := range queue {
+				w.process(workCtx, run, d)
 			}
 		}()
 	}
-	w.fetchLoop(ctx, cons, func(msg jetstream.Msg) { queue <- msg })
+	fetchErr := w.fetchLoop(ctx, cons, queue)
 	close(queue)
 
 	w.started.Store(false)
 	w.cfg.Logger.Info().Int("in_flight", w.inflight.len()).Dur("drain_timeout", w.cfg.DrainTimeout).Msg("stopping: draining jobs in flight")
 	done := make(chan struct{})
-	go func() { jobsWG.Wait(); close(done) }()
+	go func() { jobsWG.Wait(); w.records.drain(workCtx); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(w.cfg.DrainTimeout):
@@ -162,6 +167,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	cancelWork()
 	bg.Wait()
+	w.records.nakParked()
+	if fetchErr != nil {
+		w.cfg.Logger.Error().Err(fetchErr).Msg("worker stopped: it can neither work nor recover")
+		return fetchErr
+	}
 	w.cfg.Logger.Info().Msg("worker stopped")
 	return nil
 }
@@ -176,150 +186,71 @@ var errStopped = errors.New("stopped during set-up")
 // reply, several workers creating the same streams at once) is retried with
 // backoff until ctx ends, the worker not ready meanwhile.
 func (w *Worker) setUp(ctx context.Context) (jetstream.Consumer, error) {
-	topo := w.cfg.Topology
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = 500*time.Millisecond, 15*time.Second, 0
 	for {
-		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		drifts, err := topo.Check(cctx, w.js)
+		cons, err := w.ensure(ctx)
 		var drift *jobs.DriftError
 		if errors.As(err, &drift) {
-			cancel()
 			return nil, fmt.Errorf("worker: %w", err)
 		}
-		var cons jetstream.Consumer
-		if err == nil {
-			for _, d := range drifts {
-				w.cfg.Logger.Warn().Str("drift", d.String()).Msg("JetStream differs from the configuration; updating it")
-			}
-			cons, err = topo.Ensure(cctx, w.js)
-		}
-		cancel()
 		if err == nil {
 			return cons, nil
 		}
+		if w.nc.IsClosed() {
+			return nil, ErrConnectionClosed
+		}
 		wait := b.NextBackOff()
 		w.cfg.Logger.Warn().Err(err).Dur("retry_in", wait).Msg("cannot set up the streams and consumer yet; retrying")
-		select {
-		case <-ctx.Done():
+		if clock.Sleep(ctx, wait) != nil {
 			return nil, errStopped
-		case <-time.After(wait):
 		}
 	}
 }
 
-// fetchLoop pulls only as many jobs as there are free slots, so that no job
-// waits in a client buffer with its ack timer running, and pulls nothing
-// while the circuit is open.
-func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer, start func(jetstream.Msg)) {
-	slots := make(chan struct{}, w.cfg.Concurrency)
-	for i := 0; i < w.cfg.Concurrency; i++ {
-		slots <- struct{}{}
-	}
-	release := func() { slots <- struct{}{} }
-	for ctx.Err() == nil {
-		if err := w.circuit.Wait(ctx); err != nil {
-			return
-		}
-		// Take at least one slot, then every free one.
-		n := 0
-		select {
-		case <-slots:
-			n = 1
-		case <-ctx.Done():
-			return
-		}
-	more:
-		for n < w.cfg.Concurrency {
-			select {
-			case <-slots:
-				n++
-			default:
-				break more
-			}
-		}
-		batch, err := cons.Fetch(n, jetstream.FetchMaxWait(w.cfg.FetchMaxWait))
-		if err != nil {
-			for ; n > 0; n-- {
-				release()
-			}
-			if ctx.Err() == nil {
-				w.cfg.Logger.Warn().Err(err).Msg("fetch failed; retrying in 1s")
-				sleepCtx(ctx, time.Second)
-			}
-			continue
-		}
-		for msg := range batch.Messages() {
-			n--
-			start(&slotMsg{Msg: msg, release: release})
-		}
-		for ; n > 0; n-- {
-			release()
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoHeartbeat) && ctx.Err() == nil {
-			w.cfg.Logger.Warn().Err(err).Msg("fetch ended with an error")
-			sleepCtx(ctx, 100*time.Millisecond)
-		}
-	}
-}
-
-// slotMsg is a delivery in flight: it gives its slot back when done, and
-// keeps progress signals from crossing its settlement.
-type slotMsg struct {
-	jetstream.Msg
-	release func()
-	once    sync.Once
-
-	mu      sync.Mutex
-	settled bool
-}
-
-func (m *slotMsg) done() { m.once.Do(m.release) }
-
-// InProgress extends the ack wait unless the delivery is settled. A progress
-// signal that reached the server after a nak would restart the ack wait and
-// cancel the nak's delay, so the two never cross.
-func (m *slotMsg) InProgress() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.settled {
-		return nil
-	}
-	return m.Msg.InProgress()
-}
-
-// Ack settles the delivery.
-func (m *slotMsg) Ack() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.settled = true
-	return m.Msg.Ack()
-}
-
-// NakWithDelay settles the delivery.
-func (m *slotMsg) NakWithDelay(d time.Duration) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.settled = true
-	return m.Msg.NakWithDelay(d)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
-}
-
-// probe asks Clerk something cheap with the worker's key: a 404 for a
-// session that does not exist means the key is accepted.
-func (w *Worker) probe(ctx context.Context) error {
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+// ensure checks and creates or updates the topology once, saying what it
+// creates and changes, and learns the jobs stream's generation (see
+// records).
+func (w *Worker) ensure(ctx context.Context) (jetstream.Consumer, error) {
+	topo := w.cfg.Topology
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	_, err := w.clerk.GetSession(pctx, "sess_circuitprobe")
-	return err
+	drifts, err := topo.Check(cctx, w.js)
+	if err != nil {
+		return nil, err
+	}
+	cons, err := topo.Ensure(cctx, w.js)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range drifts {
+		if d.Missing {
+			w.cfg.Logger.Info().Str("kind", d.Kind).Str("name", d.Name).Msg("created " + d.Kind + " " + d.Name)
+		} else {
+			w.cfg.Logger.Warn().Str("drift", d.String()).Msg("JetStream differed from the configuration; updated it")
+		}
+	}
+	info, err := w.js.Stream(cctx, topo.JobsStream)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", topo.JobsStream, err)
+	}
+	w.records.setGeneration(jobs.Generation(info.CachedInfo().Created))
+	return cons, nil
+}
+
+// probe asks Clerk something cheap with the worker's key. Only an answer
+// that proves the key is accepted counts: Clerk's own 404 for a session that
+// does not exist (or a 200). A dropped connection, a 5xx or a 429 prove
+// nothing, and the circuit stays open.
+func (w *Worker) probe(ctx context.Context) (accepted bool, err error) {
+	pctx, cancel := context.WithTimeout(withProbe(ctx), 10*time.Second)
+	defer cancel()
+	_, err = w.clerk.GetSession(pctx, "sess_circuitprobe")
+	if err == nil {
+		return true, nil
+	}
+	e, ok := asAPIError(err)
+	return ok && e.StatusCode == 404 && e.HasCode("resource_not_found"), err
 }
 
 func (w *Worker) setCircuitMetric(open bool) {
@@ -333,22 +264,37 @@ func (w *Worker) setCircuitMetric(open bool) {
 func (w *Worker) onRetry(j *job, err error, wait time.Duration) {
 	w.metrics.retries.WithLabelValues(string(j.Op)).Inc()
 	w.cfg.Logger.Debug().Str("job_id", j.ID).Str("op", string(j.Op)).Int("attempt", j.Attempts).
-		Dur("backoff", wait).Str("error", err.Error()).Msg("retrying")
+		Dur("backoff", wait).Str("error", j.redact(err.Error())).Msg("retrying")
 }
 
-// Ready reports nil when the worker takes jobs, or why it does not.
+// Ready reports nil when the worker takes jobs, or why it does not. The
+// reason is the worker's state, never text from elsewhere (an upstream's
+// error body could carry anything).
 func (w *Worker) Ready() error {
+	if err := w.Live(); err != nil {
+		return err
+	}
 	if !w.started.Load() {
 		return errors.New("not running")
 	}
 	if !w.nc.IsConnected() {
-		return errors.New("not connected to NATS")
+		return errors.New("not connected to NATS (reconnecting)")
 	}
 	if open, cause := w.circuit.Open(); open {
-		return fmt.Errorf("circuit open: Clerk rejects the secret key (%s)", cause)
+		return fmt.Errorf("circuit open: Clerk rejects the secret key (%s); probing every %s", cause, w.cfg.ProbeInterval)
 	}
-	if p := w.recordErr.Load(); p != nil {
-		return fmt.Errorf("JetStream refuses results or dead letters: %s", *p)
+	if p := w.fetchErr.Load(); p != nil {
+		return errors.New(*p)
+	}
+	return w.records.ready()
+}
+
+// Live reports nil unless the worker can neither work nor recover: its NATS
+// connection is closed for good. /healthz fails then, so that a supervisor
+// restarts the process.
+func (w *Worker) Live() error {
+	if w.nc.IsClosed() {
+		return errors.New("the NATS connection is closed and will not reconnect")
 	}
 	return nil
 }

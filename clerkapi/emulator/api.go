@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 	"io"
 	"mime"
 	"net/http"
@@ -256,16 +257,9 @@ func (e *Emulator) checkVersion(r *http.Request) (reply, bool) {
 	}
 	if !knownAPIVersions[v] {
 		return e.fail(http.StatusBadRequest, "api_version_invalid", "API version invalid",
-			"The API version "+strconv.Quote(truncate(v, 40))+" is not one of 2021-02-05, 2024-10-01, 2025-04-10, 2025-11-10, 2026-05-12.", nil), false
+			"The API version "+strconv.Quote(text.Truncate(v, 40))+" is not one of 2021-02-05, 2024-10-01, 2025-04-10, 2025-11-10, 2026-05-12.", nil), false
 	}
 	return reply{}, true
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // write sends a reply as JSON.
@@ -374,7 +368,7 @@ func (e *Emulator) handleGet(_ *http.Request, rt route, _ keyInfo) reply {
 }
 
 func (e *Emulator) sessionNotFound(id string) reply {
-	return e.notFound("No session was found with id " + truncate(id, 64) + ".")
+	return e.notFound("No session was found with id " + text.Truncate(id, 64) + ".")
 }
 
 // listQuery is a parsed GetSessionList query.
@@ -528,7 +522,7 @@ func (e *Emulator) handleCreate(r *http.Request, _ route, key keyInfo) reply {
 	e.mu.Lock()
 	if e.st.users[userID] == nil {
 		e.mu.Unlock()
-		return e.notFound("No user was found with id " + truncate(userID, 64) + ".")
+		return e.notFound("No user was found with id " + text.Truncate(userID, 64) + ".")
 	}
 	s := e.createSessionsLocked(userID, 1, org)[0].view()
 	e.mu.Unlock()
@@ -599,7 +593,7 @@ func (e *Emulator) handleToken(r *http.Request, rt route, _ keyInfo) reply {
 	if rt.template != "" {
 		t, ok := e.templates[rt.template]
 		if !ok {
-			return e.notFound("No JWT template was found with name " + truncate(rt.template, 64) + ".")
+			return e.notFound("No JWT template was found with name " + text.Truncate(rt.template, 64) + ".")
 		}
 		if ttl == 0 {
 			ttl = t.lifetime

@@ -2,6 +2,7 @@ package emulator_test
 
 import (
 	"encoding/json"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 	"strings"
 	"testing"
 	"time"
@@ -153,10 +154,10 @@ func TestControlAPIErrors(t *testing.T) {
 		{"PUT", "/_emulator/faults", `{"pad":"` + strings.Repeat("x", emulator.MaxBodyBytes) + `"}`, 413, "request_body_too_large"},
 	}
 	for _, tc := range tests {
-		t.Run(tc.method+" "+tc.path+" "+truncate(tc.body, 30), func(t *testing.T) {
+		t.Run(tc.method+" "+tc.path+" "+text.Truncate(tc.body, 30), func(t *testing.T) {
 			a := h.do(tc.method, tc.path, tc.body, hdr{"Authorization", ""})
 			if a.status != tc.status || a.code(t) != tc.code {
-				t.Errorf("got %d %s, want %d %s: %s", a.status, a.code(t), tc.status, tc.code, truncate(string(a.body), 200))
+				t.Errorf("got %d %s, want %d %s: %s", a.status, a.code(t), tc.status, tc.code, text.Truncate(string(a.body), 200))
 			}
 		})
 	}
@@ -166,11 +167,4 @@ func TestControlAPIErrors(t *testing.T) {
 	if len(h.emu.Calls()) != 0 {
 		t.Error("control requests were logged as API calls")
 	}
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -67,10 +67,9 @@ func (e *env) launchRawConsumer(ctx context.Context, t jobs.Topology, concurrenc
 					continue
 				}
 				op := t.Subjects.OpOf(m.Subject())
-				out := nats.NewMsg(t.Subjects.Result(op))
+				out := nats.NewMsg(t.Subjects.Result(jobs.RecordKey{Op: op, JobID: "raw", Gen: "raw", Seq: meta.Sequence.Stream}))
 				out.Data = fmt.Appendf(nil, `{"job_id":"seq-%d","op":%q,"outcome":"succeeded","enqueued_at":%q,"result":%q}`,
 					meta.Sequence.Stream, op, meta.Timestamp.UTC().Format(time.RFC3339Nano), rawResultPad)
-				out.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("result-%d", meta.Sequence.Stream))
 				pctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				_, err = js.PublishMsg(pctx, out, jetstream.WithExpectStream(t.ResultsStream))
 				cancel()

@@ -273,7 +273,7 @@ func (a *app) waitMany(ctx context.Context, topo jobs.Topology, spec jobSpec, sf
 			code = ExitJobFailed
 		}
 		return exit(code, fmt.Errorf("%d jobs had no result %s (%s); they were accepted and may still run: successes are stored on %s, failures in the dead-letter queue (publish dlq list --op %s)",
-			noRes, why, strings.Join(ids, ", "), topo.Subjects.Result(spec.op), spec.op))
+			noRes, why, strings.Join(ids, ", "), topo.Subjects.ResultsOf(spec.op)[0], spec.op))
 	}
 	if failed > 0 {
 		return exit(ExitJobFailed, fmt.Errorf("%d of the jobs failed: they are in the dead-letter queue (publish dlq list --op %s)", failed, spec.op))

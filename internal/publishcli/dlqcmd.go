@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 	"io"
 	"slices"
 	"sort"
@@ -251,7 +252,7 @@ dead letter) when standard output is not a terminal or with --json.`,
 					class += "?"
 				}
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", e.Seq, e.Time.Local().Format("2006-01-02 15:04:05")+" ("+ago(now, e.Time)+")",
-					e.Op, dash(class), dash(statusOrEmpty(d.Error.HTTPStatus)), dash(d.Error.ClerkCode), dash(d.JobID), d.Replays, truncate(d.Error.Message, 60))
+					e.Op, dash(class), dash(statusOrEmpty(d.Error.HTTPStatus)), dash(d.Error.ClerkCode), dash(d.JobID), d.Replays, text.Truncate(d.Error.Message, 60))
 				if n%1000 == 0 {
 					tw.Flush()
 				}
@@ -291,13 +292,6 @@ func statusOrEmpty(n int) string {
 		return ""
 	}
 	return strconv.Itoa(n)
-}
-
-func truncate(s string, n int) string {
-	if r := []rune(s); len(r) > n {
-		return string(r[:n-1]) + "…"
-	}
-	return s
 }
 
 func (a *app) dlqShowCommand() *cobra.Command {

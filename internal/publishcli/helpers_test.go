@@ -175,7 +175,7 @@ func (h *harness) seed(t *testing.T, letters ...letter) []uint64 {
 			History:  []jobs.Failure{{At: now, Error: "boom", Status: 503, Code: l.code}},
 			Redacted: redacted,
 		}
-		m := nats.NewMsg(h.topo.Subjects.DeadLetter(l.op))
+		m := nats.NewMsg(h.topo.Subjects.DeadLetter(jobs.RecordKey{Op: l.op, JobID: l.jobID, Gen: "seed", Seq: uint64(time.Now().UnixNano())}))
 		m.Header = d.Header()
 		m.Data = payload
 		ack, err := h.js.PublishMsg(t.Context(), m)

@@ -356,7 +356,7 @@ func (a *app) publishOne(ctx context.Context, js jetstream.JetStream, topo jobs.
 		return nil
 	}
 	if ack.Duplicate {
-		return exit(ExitTimeout, fmt.Errorf("job %s was published before, with another reply subject, so its result will not come here: look for it on %s, or in `publish dlq list --job-id %s`", item.id(), topo.Subjects.Result(spec.op), item.id()))
+		return exit(ExitTimeout, fmt.Errorf("job %s was published before, with another reply subject, so its result will not come here: look for it on %s, or in `publish dlq list --job-id %s`", item.id(), topo.Subjects.ResultsOf(spec.op)[0], item.id()))
 	}
 	return a.waitOne(ctx, topo, spec, sf, sub, item)
 }

@@ -116,7 +116,7 @@ func noResult(topo jobs.Topology, op jobs.Op, item *inputJob) string {
 	if item.ack != nil {
 		s += fmt.Sprintf(" (stream %s, seq %d)", item.ack.Stream, item.ack.Sequence)
 	}
-	s += fmt.Sprintf(" and may still run: a success is stored on %s, a failure in the dead-letter queue (publish dlq list --job-id %s)", topo.Subjects.Result(op), item.id())
+	s += fmt.Sprintf(" and may still run: a success is stored on %s, a failure in the dead-letter queue (publish dlq list --job-id %s)", topo.Subjects.ResultsOf(op)[0], item.id())
 	if op.Secret() {
 		s += "; its answer was meant for this command only and will not be shown anywhere: request a new one"
 	}

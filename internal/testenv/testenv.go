@@ -87,7 +87,7 @@ func (e *Env) WorkerConfig() worker.Config {
 	c.ProbeInterval = 50 * time.Millisecond
 	c.DrainTimeout = 5 * time.Second
 	c.SweepInterval = 500 * time.Millisecond
-	c.FetchMaxWait = 200 * time.Millisecond
+	c.FetchMaxWait = time.Second
 	c.Logger = zerolog.New(e.Logs).With().Timestamp().Logger()
 	return c
 }

@@ -1,0 +1,74 @@
+package clerkapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/clerkjobs/clerkjobs/clerkapi"
+)
+
+// echoingUpstream stands for Clerk, or a proxy in front of it, that quotes
+// the request in its error body: the Authorization header in the message,
+// the request body in the long message and the trace id.
+func echoingUpstream(status int) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		auth := r.Header.Get("Authorization")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"errors": []map[string]any{{
+				"code":         "echo " + auth,
+				"message":      "your key " + auth,
+				"long_message": "you sent " + string(body),
+				"meta":         map[string]any{"raw": string(body)},
+			}},
+			"clerk_trace_id": "trace " + auth + " " + string(body),
+		})
+	}))
+}
+
+// TestUpstreamTextNeverCarriesSecrets: whatever the upstream echoes, the
+// secret key and the request's own secrets never reach the error: not its
+// text, not its fields.
+func TestUpstreamTextNeverCarriesSecrets(t *testing.T) {
+	const key = "sk_test_hostileUpstreamKey123"
+	const refresh, expired = "opaque-refresh-token-value", "eyJhbGciOiJSUzI1NiJ9.eyJzaWQiOiJzZXNzXzEifQ.c2lnbmF0dXJlcw"
+	for _, status := range []int{400, 401, 422, 500, 502} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			srv := echoingUpstream(status)
+			defer srv.Close()
+			c, err := clerkapi.New(clerkapi.WithSecretKey(key), clerkapi.WithBaseURL(srv.URL+"/v1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.RefreshSession(context.Background(), "sess_1", clerkapi.RefreshParams{
+				ExpiredToken: expired, RefreshToken: refresh, RequestOrigin: "https://app.example",
+				RequestHeaders: map[string]any{"Cookie": "__client=client-cookie-secret-value"},
+			})
+			if err == nil {
+				t.Fatal("no error from an error answer")
+			}
+			var apiErr *clerkapi.Error
+			if !errors.As(err, &apiErr) {
+				t.Fatalf("error %T is not an *Error", err)
+			}
+			everything := fmt.Sprintf("%v %+v %#v %s %s", err, apiErr, apiErr, apiErr.Message(), apiErr.Code())
+			for name, s := range map[string]string{"key": key, "refresh token": refresh, "expired token": expired, "cookie": "client-cookie-secret-value"} {
+				if strings.Contains(everything, s) {
+					t.Errorf("the %s appears in the error: %s", name, everything)
+				}
+			}
+			if !strings.Contains(apiErr.Message(), "[REDACTED]") {
+				t.Errorf("message %q: want the echoed key replaced, not dropped", apiErr.Message())
+			}
+		})
+	}
+}

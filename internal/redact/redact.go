@@ -1,0 +1,60 @@
+// Package redact takes secrets out of text that came from elsewhere before
+// it is stored, logged or shown.
+//
+// Clerk, a proxy or a load balancer in front of it may echo request data in
+// an error body: the Authorization header, a refresh job's tokens. Text like
+// that is untrusted. Text replaces every secret the caller holds (the Clerk
+// key, a job's own secret fields) and anything shaped like one (a JWT, a Clerk
+// secret key, a bearer token) with Placeholder.
+package redact
+
+import (
+	"regexp"
+	"strings"
+)
+
+// Placeholder replaces a secret.
+const Placeholder = "[REDACTED]"
+
+// minSecretLen is the length below which a known secret is not searched
+// for: a one-letter "secret" would blank out every word holding the letter.
+// Real keys and tokens are far longer.
+const minSecretLen = 8
+
+// shapes match secrets by their look:
+//   - a JWT (base64url JSON header "eyJ…", payload, signature);
+//   - a Clerk secret key (sk_live_…, sk_test_…);
+//   - the credential after "Bearer" (16 characters or more, so that prose
+//     such as "bearer token invalid" is left alone).
+var shapes = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*` +
+	`|sk_(?:live|test)_[A-Za-z0-9]{4,}` +
+	`|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{16,}`)
+
+// Text returns s with every known secret and every secret-shaped substring
+// replaced by Placeholder. Secrets shorter than 8 bytes are ignored.
+func Text(s string, secrets ...string) string {
+	for _, sec := range secrets {
+		if len(sec) >= minSecretLen && strings.Contains(s, sec) {
+			s = strings.ReplaceAll(s, sec, Placeholder)
+		}
+	}
+	if !mayHaveShape(s) {
+		return s
+	}
+	return shapes.ReplaceAllStringFunc(s, func(m string) string {
+		// Keep the scheme word so that the reader still sees what it was.
+		if i := strings.IndexAny(m, " \t\r\n"); i > 0 && !strings.HasPrefix(m, "eyJ") && !strings.HasPrefix(m, "sk_") {
+			return m[:i+1] + Placeholder
+		}
+		return Placeholder
+	})
+}
+
+// Looks reports whether s is, or holds, something shaped like a secret.
+func Looks(s string) bool { return mayHaveShape(s) && shapes.MatchString(s) }
+
+// mayHaveShape is a cheap pre-check: every shape holds one of these.
+func mayHaveShape(s string) bool {
+	return strings.Contains(s, "eyJ") || strings.Contains(s, "sk_") ||
+		strings.Contains(s, "earer") || strings.Contains(s, "EARER")
+}

@@ -1,0 +1,45 @@
+package redact
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestText(t *testing.T) {
+	const jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJl"
+	tests := []struct {
+		name, in string
+		secrets  []string
+		want     string
+	}{
+		{"plain text stays", "session not found", nil, "session not found"},
+		{"known secret", "refresh token REFRESH-SECRET-123 is invalid", []string{"REFRESH-SECRET-123"}, "refresh token [REDACTED] is invalid"},
+		{"short known secret ignored", "a b c", []string{"b"}, "a b c"},
+		{"jwt anywhere", "bad token " + jwt + " here", nil, "bad token [REDACTED] here"},
+		{"clerk key", "your key sk_test_abcdEFGH1234 was", nil, "your key [REDACTED] was"},
+		{"live key", "sk_live_ZZZZ9999", nil, "[REDACTED]"},
+		{"bearer header echoed", "Authorization: Bearer abcdefghijklmnopqrstuvwxyz012345", nil, "Authorization: Bearer [REDACTED]"},
+		{"bearer prose stays", "bearer token invalid", nil, "bearer token invalid"},
+		{"several", jwt + "," + jwt, nil, "[REDACTED],[REDACTED]"},
+		{"secret inside a word", "xxREFRESH-SECRET-123yy", []string{"REFRESH-SECRET-123"}, "xx[REDACTED]yy"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Text(tt.in, tt.secrets...); got != tt.want {
+				t.Errorf("Text(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLooks(t *testing.T) {
+	for in, want := range map[string]bool{
+		"sess_123": false, "user_abc": false, "": false, "sk_test_abcd1234": true,
+		"eyJhbGciOiJIUzI1NiJ9.eyJhIjoxfQ.sig": true, "pk_test_abcd1234": false,
+		"Bearer " + strings.Repeat("a", 20): true,
+	} {
+		if got := Looks(in); got != want {
+			t.Errorf("Looks(%q) = %v, want %v", in, got, want)
+		}
+	}
+}

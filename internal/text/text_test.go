@@ -1,0 +1,61 @@
+package text
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestTruncate(t *testing.T) {
+	tests := []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"exactly10!", 10, "exactly10!"},
+		{"abcdefghijkl", 10, "abcdefg…"},
+		{"ééééé", 8, "éé…"}, // 10 bytes; a cut at 5 would split an é
+		{"abc", 2, "\xe2\x80"[:0] + Ellipsis[:2]},
+		{"abc", 0, ""},
+	}
+	for _, tt := range tests {
+		got := Truncate(tt.in, tt.n)
+		if got != tt.want {
+			t.Errorf("Truncate(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
+		}
+		if len(got) > max(tt.n, 0) {
+			t.Errorf("Truncate(%q, %d) is %d bytes", tt.in, tt.n, len(got))
+		}
+		if tt.n > 3 && !utf8.ValidString(got) {
+			t.Errorf("Truncate(%q, %d) = %q is not valid UTF-8", tt.in, tt.n, got)
+		}
+	}
+}
+
+func TestLine(t *testing.T) {
+	if got := Line("a\r\nb\tc\x00d\u2028e", 100); got != "a  b c d e" {
+		t.Errorf("Line = %q", got)
+	}
+	if got := Line(strings.Repeat("x", 50), 10); len(got) != 10 {
+		t.Errorf("Line is %d bytes, want 10", len(got))
+	}
+}
+
+func TestTerminal(t *testing.T) {
+	tests := map[string]string{
+		"plain job-1":                 "plain job-1",
+		"café ✓":                      "café ✓",
+		"\x1b]0;owned\x07\x1b[2Jfake": `\x1b]0;owned\a\x1b[2Jfake`,
+		"line\nbreak":                 `line\nbreak`,
+		"rtl\u202eevil":               `rtl\u202eevil`,
+		"bad\xffbyte":                 `bad\xffbyte`,
+		"del\x7f":                     `del\x7f`,
+		"c1\u009bcontrol":             `c1\u009bcontrol`,
+	}
+	for in, want := range tests {
+		if got := Terminal(in); got != want {
+			t.Errorf("Terminal(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

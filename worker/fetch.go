@@ -1,0 +1,145 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/clerkjobs/clerkjobs/internal/clock"
+)
+
+// prefetch is how many jobs the worker asks JetStream for beyond the ones
+// it runs, so that the next job is already here when a slot frees: a
+// quarter of the concurrency, 2 to 64. These are the only jobs delivered to
+// the worker and not yet watched by its heartbeat; they wait at most until
+// a slot frees, and if every slot stays busy past the ack wait (jobs longer
+// than that), JetStream gives them to another worker.
+func (w *Worker) prefetch() int { return min(max(w.cfg.Concurrency/4, 2), 64) }
+
+// fetchLoop hands jobs to the slots: one long-lived pull (jetstream's
+// Messages, one inbox for the worker's life) from which a job is taken only
+// for a free slot, so that delivered jobs stay bounded by the concurrency
+// plus the prefetch. It takes nothing while the circuit is open or while too
+// many outcomes wait to be recorded, recreates the consumer if it is
+// deleted, and returns ErrConnectionClosed when the connection is closed for
+// good; nil when ctx ends.
+func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer, queue chan<- *delivery) error {
+	slots := make(chan struct{}, w.cfg.Concurrency)
+	for range w.cfg.Concurrency {
+		slots <- struct{}{}
+	}
+	release := func() { slots <- struct{}{} }
+	var failures int
+	for ctx.Err() == nil {
+		if w.nc.IsClosed() {
+			return ErrConnectionClosed
+		}
+		if w.circuit.Wait(ctx) != nil || w.records.waitRoom(ctx) != nil {
+			return nil
+		}
+		err := w.take(ctx, cons, slots, release, queue)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err == nil:
+			failures = 0
+			continue // the circuit opened, or outcomes wait to be recorded
+		case errors.Is(err, jetstream.ErrConnectionClosed) || w.nc.IsClosed():
+			return ErrConnectionClosed
+		}
+		failures++
+		if c, herr := w.recover(ctx, err); herr == nil {
+			cons = c
+			w.fetchErr.Store(nil)
+		} else {
+			msg := fmt.Sprintf("cannot take jobs from consumer %s: %s", w.cfg.Topology.Consumer, herr)
+			w.fetchErr.Store(&msg)
+		}
+		// Log the first failure and then every tenth: a fault that lasts
+		// must not write a line a second.
+		if failures == 1 || failures%10 == 0 {
+			w.cfg.Logger.Warn().Err(err).Int("failures", failures).Msg("taking jobs failed; recovering")
+		}
+		_ = clock.Sleep(ctx, min(time.Duration(failures)*200*time.Millisecond, 5*time.Second))
+	}
+	return nil
+}
+
+// take pulls jobs for free slots until ctx ends, the circuit opens, too
+// many outcomes wait to be recorded, or the pull fails.
+func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan struct{}, release func(), queue chan<- *delivery) error {
+	b := w.prefetch()
+	it, err := cons.Messages(jetstream.PullMaxMessages(b), jetstream.PullThresholdMessages(b),
+		jetstream.PullExpiry(w.cfg.FetchMaxWait))
+	if err != nil {
+		return err
+	}
+	// Stop drops what was prefetched: JetStream delivers it again after the
+	// ack wait, to whichever worker asks.
+	defer it.Stop()
+	// pause ends when the circuit opens or outcomes pile up: stop taking
+	// jobs, and stop waiting for one.
+	pause, cancel := context.WithCancel(ctx)
+	defer cancel()
+	opened, full := w.circuit.Opened(), w.records.full()
+	go func() {
+		select {
+		case <-opened:
+		case <-full:
+		case <-pause.Done():
+		}
+		cancel()
+	}()
+	for {
+		select {
+		case <-slots:
+		case <-pause.Done():
+			return nil
+		}
+		msg, err := it.Next(jetstream.NextContext(pause))
+		if err != nil {
+			release()
+			if pause.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		meta, err := msg.Metadata()
+		if err != nil { // not a JetStream message: cannot happen on a pull consumer
+			release()
+			w.cfg.Logger.Error().Err(err).Msg("message without JetStream metadata; leaving it to redelivery")
+			continue
+		}
+		d := &delivery{msg: msg, meta: meta, releaseFn: release}
+		w.inflight.add(d)
+		queue <- d
+	}
+}
+
+// recover works out why taking jobs failed and repairs what the worker
+// owns: a consumer (or stream) that was deleted is created again. It
+// returns the consumer to take jobs from, or why it cannot.
+func (w *Worker) recover(ctx context.Context, cause error) (jetstream.Consumer, error) {
+	topo := w.cfg.Topology
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := w.js.Consumer(cctx, topo.JobsStream, topo.Consumer)
+	if err == nil {
+		return c, nil // a passing fault (a leader change, missed heartbeats)
+	}
+	if !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) &&
+		!errors.Is(cause, jetstream.ErrConsumerDeleted) && !errors.Is(err, nats.ErrNoResponders) {
+		return nil, err
+	}
+	c, err = w.ensure(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("recreate it: %w", err)
+	}
+	w.cfg.Logger.Warn().Str("consumer", topo.Consumer).Str("stream", topo.JobsStream).
+		Msg("the consumer was gone (deleted?); created it again")
+	return c, nil
+}

@@ -1,0 +1,414 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/clerkjobs/clerkjobs/internal/clock"
+	"github.com/clerkjobs/clerkjobs/internal/text"
+	"github.com/clerkjobs/clerkjobs/jobs"
+)
+
+// recordTimeout bounds publishing one result or dead letter.
+const recordTimeout = 10 * time.Second
+
+// recordKind says which stream a record goes to.
+type recordKind int
+
+const (
+	kindResult recordKind = iota + 1
+	kindDeadLetter
+)
+
+func (k recordKind) String() string {
+	if k == kindResult {
+		return "result"
+	}
+	return "dead letter"
+}
+
+// outcome is a settled job's record, and what follows once it is stored.
+type outcome struct {
+	d      *delivery
+	j      *job
+	kind   recordKind
+	header nats.Header
+	body   []byte
+	// done acks the job and tells whoever waits (reply, metrics, log). It
+	// runs once, after the record is stored.
+	done func()
+}
+
+// records stores the terminal record of each job: exactly one per job,
+// whatever the timing. Each job's record has a subject of its own
+// (jobs.Subjects.Result, DeadLetter), the streams keep one message per
+// subject and refuse a second, and before a dead letter (or any record of a
+// redelivered job) the worker looks for the job's record in both streams:
+// a result stored by a delivery whose acknowledgement was lost is found,
+// and the job is acked, not recorded again.
+//
+// A record JetStream refuses (a full dead-letter stream, a deleted stream,
+// no quorum) is not a reason to run the job again: the outcome is parked —
+// the job stays delivered to this worker and kept alive, its slot is given
+// to the next job, and the record is retried (recreating a deleted stream)
+// until it is stored. The worker is not ready while anything is parked, and
+// takes no new job while Concurrency outcomes are.
+type records struct {
+	w   *Worker
+	gen atomic.Pointer[string]
+
+	mu      sync.Mutex
+	parked  map[*delivery]*outcome
+	reason  string        // why the last store failed, in the worker's words
+	fullCh  chan struct{} // closed while too many outcomes are parked
+	roomCh  chan struct{} // closed while there is room
+	wake    chan struct{}
+	since   time.Time // when the current run of failures began
+	lastLog time.Time
+
+	healMu   sync.Mutex
+	lastHeal time.Time
+
+	streamsMu sync.Mutex
+	streams   map[string]jetstream.Stream // handles of the record streams
+}
+
+func newRecords(w *Worker) *records {
+	r := &records{w: w, parked: map[*delivery]*outcome{}, fullCh: make(chan struct{}), roomCh: make(chan struct{}), wake: make(chan struct{}, 1)}
+	close(r.roomCh)
+	g := ""
+	r.gen.Store(&g)
+	return r
+}
+
+func (r *records) setGeneration(g string) { r.gen.Store(&g) }
+
+func (r *records) generation() string { return *r.gen.Load() }
+
+// commit stores o's record and then runs o.done; if JetStream refuses the
+// record, o is parked.
+func (r *records) commit(ctx context.Context, o *outcome) {
+	already, err := r.store(ctx, o)
+	switch {
+	case err != nil:
+		r.park(o, err)
+	case already != 0:
+		r.w.settleRecorded(o.d, o.j, already)
+	default:
+		o.done()
+	}
+}
+
+// store publishes o's record. already is the kind of a record the job had
+// before (nothing stored then).
+func (r *records) store(ctx context.Context, o *outcome) (already recordKind, err error) {
+	topo := r.w.cfg.Topology
+	if o.kind == kindDeadLetter || o.j.Delivery > 1 {
+		// A result stored by an earlier delivery whose acknowledgement was
+		// lost must not be joined by a dead letter.
+		if k, err := r.find(ctx, o.j.Key); err != nil || k != 0 {
+			return k, err
+		}
+	}
+	stream, subject := topo.ResultsStream, topo.Subjects.Result(o.j.Key)
+	if o.kind == kindDeadLetter {
+		stream, subject = topo.DeadLetterStream, topo.Subjects.DeadLetter(o.j.Key)
+	}
+	m := &nats.Msg{Subject: subject, Header: o.header, Data: o.body}
+	if m.Header == nil {
+		m.Header = nats.Header{}
+	}
+	for attempt := 0; ; attempt++ {
+		pctx, cancel := context.WithTimeout(ctx, recordTimeout)
+		_, err = r.w.js.PublishMsg(pctx, m, jetstream.WithExpectStream(stream))
+		cancel()
+		if err == nil {
+			return 0, nil
+		}
+		// Refused because the subject holds the job's record already (an
+		// earlier delivery stored it, and its confirmation was lost)?
+		if k, ferr := r.find(ctx, o.j.Key); ferr == nil && k != 0 {
+			return k, nil
+		}
+		if attempt > 0 || !streamMissing(err) {
+			r.w.metrics.recordFailures.WithLabelValues(stream).Inc()
+			return 0, &recordError{stream: stream, kind: o.kind, err: err}
+		}
+		// The stream is gone (deleted by hand): the worker owns it, so
+		// it creates it again and tries once more.
+		if herr := r.heal(ctx); herr != nil {
+			r.w.metrics.recordFailures.WithLabelValues(stream).Inc()
+			return 0, &recordError{stream: stream, kind: o.kind, err: fmt.Errorf("%w; recreating it failed: %v", err, herr)}
+		}
+	}
+}
+
+// find looks for the record of the job k names, in both streams: it
+// returns its kind, 0 when there is none.
+func (r *records) find(ctx context.Context, k jobs.RecordKey) (recordKind, error) {
+	topo := r.w.cfg.Topology
+	for _, s := range []struct {
+		kind    recordKind
+		stream  string
+		subject string
+	}{
+		{kindResult, topo.ResultsStream, topo.Subjects.Result(k)},
+		{kindDeadLetter, topo.DeadLetterStream, topo.Subjects.DeadLetter(k)},
+	} {
+		cctx, cancel := context.WithTimeout(ctx, recordTimeout)
+		st, err := r.stream(cctx, s.stream)
+		if err == nil {
+			_, err = st.GetLastMsgForSubject(cctx, s.subject)
+		}
+		cancel()
+		switch {
+		case err == nil:
+			return s.kind, nil
+		case errors.Is(err, jetstream.ErrMsgNotFound), errors.Is(err, jetstream.ErrStreamNotFound):
+		default:
+			return 0, fmt.Errorf("look for the job's %s in %s: %w", s.kind, s.stream, err)
+		}
+	}
+	return 0, nil
+}
+
+// stream returns a handle on a record stream, looked up once (and again
+// after heal).
+func (r *records) stream(ctx context.Context, name string) (jetstream.Stream, error) {
+	r.streamsMu.Lock()
+	defer r.streamsMu.Unlock()
+	if s, ok := r.streams[name]; ok {
+		return s, nil
+	}
+	s, err := r.w.js.Stream(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if r.streams == nil {
+		r.streams = map[string]jetstream.Stream{}
+	}
+	r.streams[name] = s
+	return s, nil
+}
+
+// streamMissing reports whether a publish failed because no stream
+// captures the subject.
+func streamMissing(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) ||
+		(errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamNotFound)
+}
+
+// heal creates what the worker owns and finds missing (a stream or the
+// consumer deleted by hand), at most once every two seconds.
+func (r *records) heal(ctx context.Context) error {
+	r.healMu.Lock()
+	defer r.healMu.Unlock()
+	if time.Since(r.lastHeal) < 2*time.Second {
+		return nil
+	}
+	r.lastHeal = time.Now()
+	r.streamsMu.Lock()
+	r.streams = nil
+	r.streamsMu.Unlock()
+	_, err := r.w.ensure(ctx)
+	return err
+}
+
+// recordError is a record JetStream did not store.
+type recordError struct {
+	stream string
+	kind   recordKind
+	err    error
+}
+
+func (e *recordError) Error() string {
+	return fmt.Sprintf("stream %s refuses the %s: %s", e.stream, e.kind, e.reason())
+}
+
+func (e *recordError) Unwrap() error { return e.err }
+
+// reason says why in the worker's words, with what to do.
+func (e *recordError) reason() string {
+	var apiErr *jetstream.APIError
+	switch {
+	case errors.As(e.err, &apiErr) && (apiErr.ErrorCode == 10077 || apiErr.ErrorCode == 10047):
+		// 10077: store failed ("maximum bytes exceeded" with DiscardNew);
+		// 10047: insufficient storage resources.
+		return "it is full (raise its limits or purge it; the jobs are kept)"
+	case streamMissing(e.err):
+		return "the stream does not exist and could not be created"
+	case errors.Is(e.err, context.DeadlineExceeded), errors.Is(e.err, nats.ErrTimeout):
+		return "JetStream did not confirm in time (no quorum?)"
+	}
+	return text.Line(e.err.Error(), 200)
+}
+
+// park keeps o until its record is stored, freeing its slot.
+func (r *records) park(o *outcome, err error) {
+	reason := err.Error()
+	var re *recordError
+	if errors.As(err, &re) {
+		reason = re.Error()
+	}
+	r.mu.Lock()
+	first := len(r.parked) == 0
+	r.parked[o.d] = o
+	r.reason = reason
+	if first {
+		r.since = time.Now()
+	}
+	n := len(r.parked)
+	r.updateRoom()
+	logNow := first || time.Since(r.lastLog) > 30*time.Second
+	if logNow {
+		r.lastLog = time.Now()
+	}
+	r.mu.Unlock()
+	o.d.release()
+	if logNow {
+		r.w.logJob(r.w.cfg.Logger.Error(), o.j).Str("error", reason).Int("waiting", n).
+			Msg("could not record the job's outcome; keeping the job and retrying (no new Clerk call)")
+	}
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// updateRoom opens or closes the room channels; r.mu is held.
+func (r *records) updateRoom() {
+	full := len(r.parked) >= r.w.cfg.Concurrency
+	select {
+	case <-r.fullCh:
+		if !full {
+			r.fullCh = make(chan struct{})
+			close(r.roomCh)
+		}
+	default:
+		if full {
+			close(r.fullCh)
+			r.roomCh = make(chan struct{})
+		}
+	}
+}
+
+// full returns a channel closed while too many outcomes are parked.
+func (r *records) full() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.fullCh
+}
+
+// waitRoom waits until fewer than Concurrency outcomes are parked.
+func (r *records) waitRoom(ctx context.Context) error {
+	r.mu.Lock()
+	room := r.roomCh
+	r.mu.Unlock()
+	select {
+	case <-room:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ready says why the worker is not ready because of records, or nil.
+func (r *records) ready() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n := len(r.parked); n > 0 {
+		return fmt.Errorf("%d job outcomes wait to be recorded for %s: %s", n, time.Since(r.since).Round(time.Second), r.reason)
+	}
+	return nil
+}
+
+// retryParked stores parked records until ctx ends, backing off from half
+// a second to ten while JetStream keeps refusing them.
+func (r *records) retryParked(ctx context.Context) {
+	wait := 500 * time.Millisecond
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.wake:
+		}
+		for r.retryOnce(ctx) {
+			if clock.Sleep(ctx, wait) != nil {
+				return
+			}
+			wait = min(wait*2, 10*time.Second)
+		}
+		wait = 500 * time.Millisecond
+	}
+}
+
+// retryOnce tries every parked record once; it reports whether some are
+// still parked.
+func (r *records) retryOnce(ctx context.Context) bool {
+	r.mu.Lock()
+	batch := make([]*outcome, 0, len(r.parked))
+	for _, o := range r.parked {
+		batch = append(batch, o)
+	}
+	r.mu.Unlock()
+	stored := 0
+	for _, o := range batch {
+		if ctx.Err() != nil {
+			return true
+		}
+		already, err := r.store(ctx, o)
+		if err != nil {
+			r.mu.Lock()
+			r.reason = err.Error()
+			r.mu.Unlock()
+			continue
+		}
+		r.mu.Lock()
+		delete(r.parked, o.d)
+		r.updateRoom()
+		r.mu.Unlock()
+		stored++
+		if already != 0 {
+			r.w.settleRecorded(o.d, o.j, already)
+		} else {
+			o.done()
+		}
+	}
+	r.mu.Lock()
+	left, since := len(r.parked), r.since
+	r.mu.Unlock()
+	if stored > 0 && left == 0 {
+		r.w.cfg.Logger.Info().Int("recorded", stored).Dur("after", time.Since(since).Round(time.Millisecond)).
+			Msg("JetStream stores records again; every waiting outcome is recorded")
+	}
+	return left > 0
+}
+
+// drain tries the parked records once more at shutdown.
+func (r *records) drain(ctx context.Context) {
+	for r.retryOnce(ctx) {
+		if clock.Sleep(ctx, time.Second) != nil {
+			return
+		}
+	}
+}
+
+// nakParked hands the outcomes never recorded back to JetStream: the jobs
+// run again on another worker.
+func (r *records) nakParked() {
+	r.mu.Lock()
+	left := r.parked
+	r.parked = map[*delivery]*outcome{}
+	r.mu.Unlock()
+	for _, o := range left {
+		r.w.nak(o.d, o.j, 0, "shutdown before the outcome could be recorded")
+	}
+}
