@@ -20,8 +20,10 @@
 //     array. Each element of data is checked against the Session schema.
 //   - Error statuses the description does not list for an operation (405,
 //     409, 413, 415, 429, 5xx from injected faults, 404 from RefreshSession,
-//     400/422 from the token operations) are not rejected; their bodies are
-//     checked against the ClerkErrors schema like every error body.
+//     400/422 from the token operations, 404 from LockUser and UnlockUser
+//     for an unknown user, 403 user_locked from createSession for a locked
+//     user) are not rejected; their bodies are checked against the
+//     ClerkErrors schema like every error body.
 //   - GetJWKS requires the secret key on Clerk although the operation lists
 //     no 401; a 401 body is checked against ClerkErrors.
 package spectest
