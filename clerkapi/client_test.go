@@ -200,6 +200,31 @@ func (f *fixture) cases() []opCase {
 				}
 			},
 		},
+		{
+			name: "LockUser", op: "LockUser", method: "POST", path: "/v1/users/" + f.user + "/lock",
+			call: func(ctx context.Context, c *clerkapi.Client) (any, error) { return c.LockUser(ctx, f.user) },
+			check: func(t *testing.T, got any) {
+				u := got.(*clerkapi.User)
+				if u.ID != f.user || u.Object != "user" || !u.Locked || u.LockoutExpiresInSeconds == nil || *u.LockoutExpiresInSeconds != 3600 || u.CreatedAt == 0 {
+					t.Errorf("locked %+v", u)
+				}
+				if _, locked := f.e.emu.LockedUntil(f.user); !locked {
+					t.Error("the emulator does not hold the lock")
+				}
+			},
+		},
+		{
+			name: "UnlockUser", op: "UnlockUser", method: "POST", path: "/v1/users/" + f.user + "/unlock",
+			call: func(ctx context.Context, c *clerkapi.Client) (any, error) { return c.UnlockUser(ctx, f.user) },
+			check: func(t *testing.T, got any) {
+				if u := got.(*clerkapi.User); u.ID != f.user || u.Locked || u.LockoutExpiresInSeconds != nil {
+					t.Errorf("unlocked %+v", u)
+				}
+				if _, locked := f.e.emu.LockedUntil(f.user); locked {
+					t.Error("the emulator still holds the lock")
+				}
+			},
+		},
 	}
 }
 

@@ -1,10 +1,13 @@
 // Package clerkapi is a typed client for the Sessions endpoints of Clerk's
-// Backend API (https://clerk.com/docs/reference/backend-api).
+// Backend API (https://clerk.com/docs/reference/backend-api), and for
+// locking users.
 //
-// It covers the seven session operations: list, create, get, refresh,
-// revoke, create token and create token from a JWT template. Every call
-// takes a context, validates its input before sending anything, and
-// returns either a typed answer or an error that says what went wrong.
+// It covers the seven session operations (list, create, get, refresh,
+// revoke, create token and create token from a JWT template), grouped in
+// the [Sessions] interface, and the two user operations LockUser and
+// UnlockUser, grouped in [Users]. Every call takes a context, validates its
+// input before sending anything, and returns either a typed answer or an
+// error that says what went wrong.
 //
 // The client never retries. Retry policy belongs to the caller, and the
 // client gives it what it needs: every non-2xx answer is an *Error carrying
@@ -17,6 +20,23 @@
 //     validation failures). Trying again cannot succeed.
 //   - [Systemic]: Clerk rejects the secret key or the key lacks rights. No
 //     request is to blame; nothing will succeed until the key is fixed.
+//
+// 401 and 403 are Systemic but for three refusals that concern one request
+// and not the key, which are Permanent: RefreshSession's 401s about the
+// tokens it was given, a 403 to LockUser or UnlockUser (the instance's
+// settings do not allow locking), and any answer with the code user_locked
+// (a sign-in, such as createSession, for a locked user). Treating those as
+// Systemic would make a caller stop every call over one that cannot
+// succeed.
+//
+// # Locking a user
+//
+// A locked user cannot sign in until the lock ends, after the instance's
+// lockout duration (one hour by default) or on UnlockUser; sessions that
+// already exist stay active. To contain an account takeover, lock the user
+// first and then revoke their sessions: no new session can appear while
+// they are revoked. [User.LockedUntil] tells when the lock ends, since it
+// ends on its own.
 //
 // The secret key never appears in an error, a log line or the formatted
 // value of a [Client].

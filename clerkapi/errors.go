@@ -120,6 +120,17 @@ func (e *Error) HasCode(code string) bool {
 
 // Class sorts the answer; see the package documentation.
 func (e *Error) Class() Class {
+	// Two refusals are not about the key, and must not stop calls that
+	// would succeed. A sign-in refused because the user is locked concerns
+	// that user only. A 403 to LockUser or UnlockUser (the one error Clerk's
+	// description lists for them) comes after Clerk accepted the key: the
+	// instance's settings do not allow locking, or the key may not lock
+	// users; either way only this operation is refused. A rejected key is a
+	// 401, and stays Systemic.
+	if e.HasCode("user_locked") ||
+		(e.StatusCode == http.StatusForbidden && (e.Op == opLockUser || e.Op == opUnlockUser)) {
+		return Permanent
+	}
 	for _, d := range e.Errors {
 		switch d.Code {
 		case "clerk_key_invalid", "authentication_invalid", "authorization_invalid",

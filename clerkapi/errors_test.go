@@ -44,6 +44,24 @@ func revoke(ctx context.Context, e *env, _, sess string) error {
 	return err
 }
 
+func lock(ctx context.Context, e *env, user, _ string) error {
+	_, err := e.c.LockUser(ctx, user)
+	return err
+}
+
+func unlock(ctx context.Context, e *env, user, _ string) error {
+	_, err := e.c.UnlockUser(ctx, user)
+	return err
+}
+
+// failUserWith makes the user's calls answer status and then calls call.
+func failUserWith(status int, call func(context.Context, *env, string, string) error) func(context.Context, *env, string, string) error {
+	return func(ctx context.Context, e *env, user, sess string) error {
+		e.emu.FailUser(user, status)
+		return call(ctx, e, user, sess)
+	}
+}
+
 // failWith makes sess answer status and then calls call.
 func failWith(status int, call func(context.Context, *env, string, string) error) func(context.Context, *env, string, string) error {
 	return func(ctx context.Context, e *env, user, sess string) error {
@@ -79,6 +97,10 @@ func errCases() []errCase {
 		{name: "502", call: failWith(502, revoke), status: 502, code: "bad_gateway", class: clerkapi.Retryable},
 		{name: "503 with Retry-After", call: failWith(503, revoke), status: 503, code: "service_unavailable", class: clerkapi.Retryable, retryAfter: time.Second},
 		{name: "504", call: failWith(504, get), status: 504, code: "gateway_timeout", class: clerkapi.Retryable},
+		{name: "503 on lock", call: failUserWith(503, lock), status: 503, code: "service_unavailable", class: clerkapi.Retryable, retryAfter: time.Second},
+		{name: "500 on unlock", call: failUserWith(500, unlock), status: 500, code: "internal_clerk_error", class: clerkapi.Retryable},
+		{name: "injected 5xx on lock", opts: []emulator.Option{emulator.WithFaults(emulator.Faults{ErrorRate: 1})},
+			call: lock, class: clerkapi.Retryable, status: -1},
 		{name: "injected 5xx", opts: []emulator.Option{emulator.WithFaults(emulator.Faults{ErrorRate: 1})},
 			call: revoke, class: clerkapi.Retryable, status: -1},
 		{name: "dropped connection", opts: []emulator.Option{emulator.WithFaults(emulator.Faults{DropRate: 1})},
@@ -159,6 +181,22 @@ func errCases() []errCase {
 			_, err := e.client(clerkapi.WithBaseURL(srv.URL+"/v1")).RevokeSession(ctx, s)
 			return err
 		}, status: 409, code: "duplicate_record", class: clerkapi.Permanent},
+		{name: "404 lock unknown user", call: func(ctx context.Context, e *env, _, s string) error {
+			return lock(ctx, e, "user_doesNotExist", s)
+		}, status: 404, code: "resource_not_found", class: clerkapi.Permanent},
+		{name: "404 unlock unknown user", call: func(ctx context.Context, e *env, _, s string) error {
+			return unlock(ctx, e, "user_doesNotExist", s)
+		}, status: 404, code: "resource_not_found", class: clerkapi.Permanent},
+		{name: "403 on lock: the instance does not allow locking", call: failUserWith(403, lock),
+			status: 403, code: "authorization_invalid", class: clerkapi.Permanent},
+		{name: "403 on unlock", call: failUserWith(403, unlock), status: 403, code: "authorization_invalid", class: clerkapi.Permanent},
+		{name: "403 user_locked: sign-in of a locked user", call: func(ctx context.Context, e *env, u, s string) error {
+			if err := lock(ctx, e, u, s); err != nil {
+				return fmt.Errorf("lock failed: %w", err)
+			}
+			_, err := e.c.CreateSession(ctx, clerkapi.CreateParams{UserID: u})
+			return err
+		}, status: 403, code: "user_locked", class: clerkapi.Permanent},
 		{name: "413", call: failWith(413, revoke), status: 413, code: "request_body_too_large", class: clerkapi.Permanent},
 		{name: "422", call: failWith(422, revoke), status: 422, code: "form_param_value_invalid", class: clerkapi.Permanent},
 		{name: "refresh: wrong refresh token", call: refreshWith(func(_ *env, _ string, p *clerkapi.RefreshParams) {
@@ -189,6 +227,12 @@ func errCases() []errCase {
 		{name: "401 authentication_invalid on refresh", call: failWith(401, refreshWith(func(*env, string, *clerkapi.RefreshParams) {})),
 			status: 401, code: "authentication_invalid", class: clerkapi.Systemic},
 		{name: "403 authorization_invalid", call: failWith(403, get), status: 403, code: "authorization_invalid", class: clerkapi.Systemic},
+		{name: "401 wrong key on lock is systemic", call: func(ctx context.Context, e *env, u, _ string) error {
+			_, err := e.client(clerkapi.WithSecretKey("sk_test_wrongKey")).LockUser(ctx, u)
+			return err
+		}, status: 401, code: "clerk_key_invalid", class: clerkapi.Systemic},
+		{name: "401 revoked key on unlock", opts: []emulator.Option{emulator.WithFaults(emulator.Faults{RejectKey: true})},
+			call: unlock, status: 401, code: "clerk_key_invalid", class: clerkapi.Systemic},
 	}
 }
 
@@ -345,6 +389,16 @@ func TestClassOfOtherErrors(t *testing.T) {
 		{fmt.Errorf("x: %w", &clerkapi.Error{StatusCode: 401, Errors: []clerkapi.ErrorDetail{{Code: "clerk_key_invalid"}}}), clerkapi.Systemic},
 		{&clerkapi.Error{Op: "RefreshSession", StatusCode: 401, Errors: []clerkapi.ErrorDetail{{Code: "session_refresh_expired"}}}, clerkapi.Permanent},
 		{&clerkapi.Error{Op: "GetSession", StatusCode: 401, Errors: []clerkapi.ErrorDetail{{Code: "session_refresh_expired"}}}, clerkapi.Systemic},
+		// A 403 to LockUser or UnlockUser is the instance's setting, whatever its code;
+		// elsewhere, and as a 401, it stays about the key.
+		{&clerkapi.Error{Op: "LockUser", StatusCode: 403, Errors: []clerkapi.ErrorDetail{{Code: "authorization_invalid"}}}, clerkapi.Permanent},
+		{&clerkapi.Error{Op: "UnlockUser", StatusCode: 403}, clerkapi.Permanent},
+		{&clerkapi.Error{Op: "LockUser", StatusCode: 401, Errors: []clerkapi.ErrorDetail{{Code: "clerk_key_invalid"}}}, clerkapi.Systemic},
+		{&clerkapi.Error{Op: "RevokeSession", StatusCode: 403, Errors: []clerkapi.ErrorDetail{{Code: "authorization_invalid"}}}, clerkapi.Systemic},
+		// user_locked concerns one user, whatever the operation and status.
+		{&clerkapi.Error{Op: "createSession", StatusCode: 403, Errors: []clerkapi.ErrorDetail{{Code: "user_locked"}}}, clerkapi.Permanent},
+		{&clerkapi.Error{Op: "createSession", StatusCode: 422, Errors: []clerkapi.ErrorDetail{{Code: "user_locked"}}}, clerkapi.Permanent},
+		{&clerkapi.Error{Op: "LockUser", StatusCode: 503, Errors: []clerkapi.ErrorDetail{{Code: "service_unavailable"}}}, clerkapi.Retryable},
 	}
 	for _, tc := range tests {
 		if got := clerkapi.ClassOf(tc.err); got != tc.want {

@@ -2,7 +2,9 @@ package clerkapi_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
@@ -63,4 +65,38 @@ func ExampleClassOf() {
 	}
 	// Output:
 	// stop all work and alert: the secret key is rejected
+}
+
+// Contain an account takeover: lock the user so that nobody can sign in as
+// them, then revoke their sessions (none can appear meanwhile). The lock
+// ends on its own, so say when.
+func ExampleClient_LockUser() {
+	srv := emulator.NewServer()
+	defer srv.Close()
+	user := srv.Emulator.CreateUser()
+	sessions := srv.Emulator.CreateSessions(user, 2)
+	c, _ := clerkapi.New(clerkapi.WithBaseURL(srv.URL), clerkapi.WithSecretKey(emulator.DefaultSecretKey))
+	ctx := context.Background()
+
+	u, err := c.LockUser(ctx, user)
+	if err != nil {
+		panic(err) // ClassOf(err) says whether to retry
+	}
+	until, locked := u.LockedUntil(time.Now())
+	fmt.Println(locked, time.Until(until).Round(time.Hour))
+
+	for _, id := range sessions {
+		if _, err := c.RevokeSession(ctx, id); err != nil {
+			panic(err)
+		}
+	}
+	// A sign-in is refused while the lock holds.
+	_, err = c.CreateSession(ctx, clerkapi.CreateParams{UserID: user})
+	var apiErr *clerkapi.Error
+	if errors.As(err, &apiErr) {
+		fmt.Println(clerkapi.ClassOf(err), apiErr.Code())
+	}
+	// Output:
+	// true 1h0m0s
+	// permanent user_locked
 }

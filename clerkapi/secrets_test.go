@@ -50,13 +50,17 @@ func TestFailuresNeverShowSecret(t *testing.T) {
 	collect(wrong.GetSession(ctx, sess))
 	collect(wrong.ListSessions(ctx, clerkapi.ListParams{UserID: "user_a"}))
 	collect(wrong.RefreshSession(ctx, sess, clerkapi.RefreshParams{ExpiredToken: "e", RefreshToken: "r", RequestOrigin: "o"}))
+	collect(wrong.LockUser(ctx, "user_a"))
+	collect(wrong.UnlockUser(ctx, "user_a"))
 	for _, f := range []emulator.Faults{{ErrorRate: 1}, {DropRate: 1}, {RejectKey: true}} {
 		e.emu.SetFaults(f)
 		collect(e.c.RevokeSession(ctx, sess))
 		collect(e.c.CreateSessionToken(ctx, sess, clerkapi.TokenParams{}))
+		collect(e.c.LockUser(ctx, "user_a"))
 	}
 	e.emu.SetFaults(emulator.Faults{})
 	collect(e.c.GetSession(ctx, "../users"))
+	collect(e.c.LockUser(ctx, "user_a/../../sessions"))
 	collect(e.c.CreateSessionTokenFromTemplate(ctx, sess, "a/b", clerkapi.TokenParams{}))
 	for _, err := range errs {
 		if err == nil {

@@ -1,8 +1,11 @@
 package clerkapi
 
-import "fmt"
-
-import "encoding/json"
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+)
 
 // SessionStatus is the state of a session.
 type SessionStatus string
@@ -111,6 +114,47 @@ func (r RefreshResult) MarshalJSON() ([]byte, error) {
 		return json.Marshal(r.Cookies)
 	}
 	return json.Marshal(r.Token)
+}
+
+// User is the part of Clerk's User object that locking concerns: who the
+// user is and whether, and for how long, they cannot sign in. The answer's
+// other fields (email addresses, metadata, …) are not decoded. Timestamps
+// are Unix milliseconds; fields the API may send as null are pointers.
+type User struct {
+	Object     string  `json:"object"`
+	ID         string  `json:"id"`
+	ExternalID *string `json:"external_id"`
+	// Locked is true while the user cannot sign in: locked with LockUser,
+	// or by Clerk after too many failed sign-in attempts.
+	Locked bool `json:"locked"`
+	// LockoutExpiresInSeconds is how long the lock still holds, counted
+	// from Clerk's answer. It is nil for a user who is not locked and for a
+	// lock that never expires (the instance's "indefinite lockout").
+	LockoutExpiresInSeconds *int64 `json:"lockout_expires_in_seconds"`
+	// Banned users cannot sign in until unbanned; banning also revokes
+	// their sessions (Clerk's BanUser, not offered by this client).
+	Banned       bool   `json:"banned"`
+	LastSignInAt *int64 `json:"last_sign_in_at"`
+	CreatedAt    int64  `json:"created_at"`
+	UpdatedAt    int64  `json:"updated_at"`
+}
+
+// LockedUntil says whether the user is locked and until when, counting
+// LockoutExpiresInSeconds from received, the time the answer arrived (pass
+// time.Now() right after the call). until is the zero time when the user
+// is not locked and when the lock never expires: tell the two apart with
+// locked.
+func (u *User) LockedUntil(received time.Time) (until time.Time, locked bool) {
+	if !u.Locked {
+		return time.Time{}, false
+	}
+	if u.LockoutExpiresInSeconds == nil {
+		return time.Time{}, true
+	}
+	// Clamped so that an absurd answer cannot overflow time.Duration
+	// (about 292 years) into a time in the past.
+	secs := min(max(*u.LockoutExpiresInSeconds, 0), int64(math.MaxInt64/time.Second))
+	return received.Add(time.Duration(secs) * time.Second), true
 }
 
 // ListParams filters GetSessionList. Clerk expects at least one of

@@ -53,6 +53,8 @@ func TestInvalidInputSendsNothing(t *testing.T) {
 				_, err := c.CreateSessionTokenFromTemplate(ctx, id, "tpl", clerkapi.TokenParams{})
 				return err
 			}},
+			call{fmt.Sprintf("LockUser(%q)", id), func() error { _, err := c.LockUser(ctx, id); return err }},
+			call{fmt.Sprintf("UnlockUser(%q)", id), func() error { _, err := c.UnlockUser(ctx, id); return err }},
 			call{fmt.Sprintf("CreateSession(user %q)", id), func() error {
 				_, err := c.CreateSession(ctx, clerkapi.CreateParams{UserID: id})
 				return err

@@ -27,6 +27,8 @@ const (
 	OpRevokeSession                  = "RevokeSession"
 	OpCreateSessionToken             = "CreateSessionToken"
 	OpCreateSessionTokenFromTemplate = "CreateSessionTokenFromTemplate"
+	OpLockUser                       = "LockUser"
+	OpUnlockUser                     = "UnlockUser"
 )
 
 // MaxBodyBytes is the largest request body accepted; larger ones get 413
@@ -60,6 +62,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type route struct {
 	op        string
 	sessionID string
+	userID    string
 	template  string
 	allow     string // the methods the path accepts; "" for an unknown path
 	handle    func(*Emulator, *http.Request, route, keyInfo) reply
@@ -94,6 +97,10 @@ func matchAPI(method, escaped string) route {
 			return route{op: OpCreateSession, allow: "GET, POST", handle: (*Emulator).handleCreate}
 		}
 		return route{allow: "GET, POST"}
+	case len(parts) == 3 && parts[0] == "users" && parts[1] != "" && parts[2] == "lock":
+		return one(http.MethodPost, OpLockUser, (*Emulator).handleLock, route{userID: parts[1]})
+	case len(parts) == 3 && parts[0] == "users" && parts[1] != "" && parts[2] == "unlock":
+		return one(http.MethodPost, OpUnlockUser, (*Emulator).handleUnlock, route{userID: parts[1]})
 	case len(parts) < 2 || parts[0] != "sessions" || parts[1] == "":
 		return route{}
 	}
@@ -119,7 +126,7 @@ func matchAPI(method, escaped string) route {
 func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request, rest string) {
 	start := time.Now()
 	rt := matchAPI(r.Method, rest)
-	c := Call{Time: e.now(), Method: r.Method, Path: r.URL.Path, Op: rt.op, SessionID: rt.sessionID}
+	c := Call{Time: e.now(), Method: r.Method, Path: r.URL.Path, Op: rt.op, SessionID: rt.sessionID, UserID: rt.userID}
 	f := e.Faults()
 	if d := e.delay(f); d > 0 {
 		t := time.NewTimer(d)
@@ -154,7 +161,7 @@ func (e *Emulator) record(c Call, start time.Time) {
 	c.Duration = time.Since(start)
 	e.calls.add(c)
 	e.log.Debug().Str("method", c.Method).Str("path", c.Path).Str("op", c.Op).Int("status", c.Status).
-		Str("session_id", c.SessionID).Str("fault", c.Fault).Dur("duration", c.Duration).Msg("clerk api call")
+		Str("session_id", c.SessionID).Str("user_id", c.UserID).Str("fault", c.Fault).Dur("duration", c.Duration).Msg("clerk api call")
 }
 
 // dropConnection closes the connection without answering. Where the
@@ -208,6 +215,13 @@ func (e *Emulator) answer(r *http.Request, rt route, f Faults) reply {
 		if status := e.failure(rt.sessionID); status != 0 {
 			rep := e.statusError(status)
 			rep.fault = "fail_session"
+			return rep
+		}
+	}
+	if rt.userID != "" {
+		if status := e.userFailure(rt.userID); status != 0 {
+			rep := e.statusError(status)
+			rep.fault = "fail_user"
 			return rep
 		}
 	}
@@ -520,9 +534,14 @@ func (e *Emulator) handleCreate(r *http.Request, _ route, key keyInfo) reply {
 		return rep
 	}
 	e.mu.Lock()
-	if e.st.users[userID] == nil {
+	u := e.st.users[userID]
+	if u == nil {
 		e.mu.Unlock()
-		return e.notFound("No user was found with id " + text.Truncate(userID, 64) + ".")
+		return e.userNotFound(userID)
+	}
+	if rep, locked := e.lockRefusal(u, e.now()); locked {
+		e.mu.Unlock()
+		return rep
 	}
 	s := e.createSessionsLocked(userID, 1, org)[0].view()
 	e.mu.Unlock()

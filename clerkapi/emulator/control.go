@@ -106,7 +106,27 @@ func (e *Emulator) control(r *http.Request, parts []string) reply {
 		if count < 1 || count > maxControlCount {
 			return e.paramValueInvalid("count", "count must be between 1 and "+strconv.Itoa(maxControlCount))
 		}
-		return ok(http.StatusCreated, map[string][]string{"session_ids": e.CreateSessions(parts[1], count)})
+		ids, refused, signedIn := e.signIn(parts[1], count)
+		if !signedIn {
+			return refused
+		}
+		return ok(http.StatusCreated, map[string][]string{"session_ids": ids})
+
+	case n == 2 && parts[0] == "users" && parts[1] != "":
+		if rep, good := route("GET"); !good {
+			return rep
+		}
+		st, found := e.userState(parts[1])
+		if !found {
+			return e.userNotFound(parts[1])
+		}
+		return ok(http.StatusOK, st)
+
+	case n == 3 && parts[0] == "users" && parts[1] != "" && parts[2] == "failure":
+		if rep, good := route("PUT"); !good {
+			return rep
+		}
+		return e.putFailure(r, func(status int) { e.FailUser(parts[1], status) })
 
 	case n == 1 && parts[0] == "seed":
 		if rep, good := route("POST"); !good {
@@ -210,17 +230,7 @@ func (e *Emulator) control(r *http.Request, parts []string) reply {
 		if rep, good := route("PUT"); !good {
 			return rep
 		}
-		var in struct {
-			Status int `json:"status"`
-		}
-		if rep, good := e.decodeControl(r, &in); !good {
-			return rep
-		}
-		if in.Status != 0 && (in.Status < 400 || in.Status > 599) {
-			return e.paramValueInvalid("status", "status must be 0 (clear) or 400..599")
-		}
-		e.FailSession(parts[1], in.Status)
-		return ok(http.StatusOK, map[string]int{"status": in.Status})
+		return e.putFailure(r, func(status int) { e.FailSession(parts[1], status) })
 	}
 	return e.notFound("Unknown control path " + r.URL.Path + "; see the emulator package documentation.")
 }
@@ -254,4 +264,20 @@ func (e *Emulator) decodeControl(r *http.Request, v any) (reply, bool) {
 		return e.fail(http.StatusBadRequest, "request_body_invalid", "Request body invalid", "Invalid JSON body: "+err.Error(), nil), false
 	}
 	return reply{}, true
+}
+
+// putFailure serves PUT …/failure {"status":S}: set forces S on the session
+// or user (0 clears it).
+func (e *Emulator) putFailure(r *http.Request, set func(status int)) reply {
+	var in struct {
+		Status int `json:"status"`
+	}
+	if rep, good := e.decodeControl(r, &in); !good {
+		return rep
+	}
+	if in.Status != 0 && (in.Status < 400 || in.Status > 599) {
+		return e.paramValueInvalid("status", "status must be 0 (clear) or 400..599")
+	}
+	set(in.Status)
+	return reply{status: http.StatusOK, body: map[string]int{"status": in.Status}}
 }

@@ -1,5 +1,6 @@
 // Package emulator is an in-memory Clerk Backend API for the seven Sessions
-// operations and GET /v1/jwks. It is to package clerkapi what
+// operations, locking and unlocking users, and GET /v1/jwks. It is to
+// package clerkapi what
 // net/http/httptest is to net/http: tests and demos run against it instead
 // of api.clerk.com, and Clerk's official Go SDK works against it unchanged.
 //
@@ -31,6 +32,8 @@
 //	POST /v1/sessions/{session_id}/revoke              RevokeSession
 //	POST /v1/sessions/{session_id}/tokens              CreateSessionToken
 //	POST /v1/sessions/{session_id}/tokens/{template}   CreateSessionTokenFromTemplate
+//	POST /v1/users/{user_id}/lock                      LockUser
+//	POST /v1/users/{user_id}/unlock                    UnlockUser
 //	GET  /v1/jwks                                      GetJWKS
 //
 // Every /v1 call needs "Authorization: Bearer <secret key>" (GET /v1/jwks
@@ -91,11 +94,41 @@
 //     format "cookie" answers {"object":"cookies","cookies":["__session=…",
 //     "__client_uat=…"]}.
 //   - createSession needs an existing user (404 resource_not_found
-//     otherwise). With an sk_live_ key, the emulated instance is a
-//     production one and createSession is 400
-//     request_invalid_for_environment, as on Clerk.
+//     otherwise) who is not locked (see Locked users). With an sk_live_
+//     key, the emulated instance is a production one and createSession is
+//     400 request_invalid_for_environment, as on Clerk.
 //   - Session expiry over time is not modelled: statuses change only
 //     through the API and SetSessionStatus.
+//
+// # Locked users
+//
+// POST /v1/users/{id}/lock locks a user for the instance's lockout
+// duration: DefaultLockoutDuration (one hour, Clerk's default) unless
+// WithLockoutDuration sets another or IndefiniteLockout (until unlocked).
+// The answer is Clerk's User object, valid against its schema: locked
+// true and lockout_expires_in_seconds counting down by the emulator's clock
+// (WithClock), rounded up, null for an indefinite lock; when the lockout
+// has passed the user is unlocked on their own (locked false, null). POST
+// /v1/users/{id}/unlock ends the lock at once. An unknown user is 404
+// resource_not_found. Users created here have no names, email addresses,
+// factors or metadata; last_sign_in_at is the created_at of their newest
+// session, verification_attempts_remaining is null.
+//
+// While the lock holds, every sign-in is refused: createSession and POST
+// /_emulator/users/{id}/sessions answer 403 user_locked with
+// meta.lockout_expires_in_seconds (as on the User), and CreateSessions
+// creates nothing. Sessions that existed before the lock stay active and
+// keep working (refresh, tokens, revoke): a lock only stops sign-ins.
+// Inspect a lock with LockedUntil, User, LockCount or GET
+// /_emulator/users/{id}.
+//
+// Where Clerk's behaviour is not documented: Clerk's description of
+// createSession lists no refusal for a locked user, so the answer follows
+// Clerk's frontend API, whose SDKs recognise a locked account by the code
+// user_locked and read the time left from meta.lockout_expires_in_seconds;
+// the status is 403. Locking a locked user locks them again for a new full
+// duration (LockCount counts both); unlocking a user who is not locked
+// answers 200 and changes nothing.
 //
 // # Tokens
 //
@@ -119,10 +152,11 @@
 // form_param_value_invalid, 429 too_many_requests, 500
 // internal_clerk_error, 502 bad_gateway, 503 service_unavailable, 504
 // gateway_timeout, other statuses emulated_failure. 429 and 503 carry
-// Retry-After: 1.
+// Retry-After: 1. FailUser does the same for the calls about one user
+// (lock, unlock).
 //
-// Every API call is logged (Calls) with its status, operation, session id
-// and any fault, including failed and dropped ones.
+// Every API call is logged (Calls) with its status, operation, session or
+// user id and any fault, including failed and dropped ones.
 //
 // # Control API
 //
@@ -133,7 +167,9 @@
 //
 //	GET    /_emulator/health                    {"status":"ok"}
 //	POST   /_emulator/users                     201 {"id":"user_…"}
-//	POST   /_emulator/users/{id}/sessions       {"count":N} (default 1) → 201 {"session_ids":["sess_…",…]}, oldest first; an unknown user id is created
+//	POST   /_emulator/users/{id}/sessions       {"count":N} (default 1) → 201 {"session_ids":["sess_…",…]}, oldest first; an unknown user id is created; a locked user's is 403 user_locked
+//	GET    /_emulator/users/{id}                {"user":{Clerk's User},"locked_until":"2026-…Z" (null unless a lock holds and ends),"lock_count":N,"fail_status":S}
+//	PUT    /_emulator/users/{id}/failure        {"status":503} (0 clears) → {"status":503}
 //	POST   /_emulator/seed                      {"users":N,"sessions_per_user":M} → 201 {"user_ids":[…]}
 //	GET    /_emulator/sessions/{id}             {"session":{…},"refresh_token":"…","session_token":"…","revoke_count":N,"fail_status":S}
 //	PUT    /_emulator/sessions/{id}/status      {"status":"ended"} → the session

@@ -47,6 +47,7 @@ type Emulator struct {
 	azp          string
 	templates    map[string]template // read-only after New
 	strictRevoke bool
+	lockout      time.Duration // how long a lock holds; < 0: until unlocked
 	now          func() time.Time
 	log          zerolog.Logger
 
@@ -94,6 +95,7 @@ type options struct {
 	now          func() time.Time
 	signingKey   *rsa.PrivateKey
 	strictRevoke bool
+	lockout      time.Duration
 	callLimit    int
 }
 
@@ -216,6 +218,7 @@ func New(opts ...Option) *Emulator {
 		azp:          "http://localhost:3000",
 		templates:    o.templates,
 		strictRevoke: o.strictRevoke,
+		lockout:      o.lockout,
 		now:          o.now,
 		log:          o.logger,
 		faults:       o.faults.clamped(),
@@ -435,11 +438,13 @@ type Call struct {
 	Op string `json:"op,omitempty"`
 	// SessionID is the session the path names, if any.
 	SessionID string `json:"session_id,omitempty"`
+	// UserID is the user the path names (LockUser, UnlockUser), if any.
+	UserID string `json:"user_id,omitempty"`
 	// Duration is how long the call took, injected latency included.
 	Duration time.Duration `json:"duration"`
 	// Fault names the injected failure that decided the answer, if any:
 	// "drop", "drop_after", "error", "rate_limit", "reject_key",
-	// "fail_session" or "canceled".
+	// "fail_session", "fail_user" or "canceled".
 	Fault string `json:"fault,omitempty"`
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/clerk/clerk-sdk-go/v2/jwks"
 	"github.com/clerk/clerk-sdk-go/v2/jwt"
 	"github.com/clerk/clerk-sdk-go/v2/session"
+	sdkuser "github.com/clerk/clerk-sdk-go/v2/user"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/clerkapi/internal/spectest"
@@ -142,6 +143,29 @@ func TestOfficialSDK(t *testing.T) {
 		}
 	})
 
+	users := sdkuser.NewClient(cfg)
+	t.Run("Lock and Unlock", func(t *testing.T) {
+		u, err := users.Lock(ctx, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.ID != user || !u.Locked || u.LockoutExpiresInSeconds == nil || *u.LockoutExpiresInSeconds != 3600 {
+			t.Errorf("locked %+v", u)
+		}
+		_, err = sessions.Create(ctx, &session.CreateParams{UserID: user})
+		var apiErr *clerk.APIErrorResponse
+		if !errors.As(err, &apiErr) || apiErr.HTTPStatusCode != 403 || apiErr.Errors[0].Code != "user_locked" {
+			t.Errorf("sign-in of a locked user: %v", err)
+		}
+		u, err = users.Unlock(ctx, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.Locked || u.LockoutExpiresInSeconds != nil {
+			t.Errorf("unlocked %+v", u)
+		}
+	})
+
 	t.Run("errors", func(t *testing.T) {
 		tests := []struct {
 			name   string
@@ -164,6 +188,7 @@ func TestOfficialSDK(t *testing.T) {
 				_, err := bad.Get(ctx, ids[0])
 				return err
 			}, 401, "clerk_key_invalid"},
+			{"lock unknown user", func() error { _, err := users.Lock(ctx, "user_nope"); return err }, 404, "resource_not_found"},
 			{"server error", func() error {
 				e.FailSession(ids[1], 503)
 				defer e.FailSession(ids[1], 0)

@@ -19,6 +19,7 @@ type store struct {
 	sessions  map[string]*sessionRec
 	clients   map[string][]*sessionRec
 	failures  map[string]int // session id -> forced HTTP status (FailSession)
+	userFails map[string]int // user id -> forced HTTP status (FailUser)
 	lastStamp int64          // last created_at handed out, Unix ms
 }
 
@@ -26,6 +27,10 @@ type userRec struct {
 	id       string
 	sessions []*sessionRec // oldest first
 	counts   map[clerkapi.SessionStatus]int
+
+	createdAt, updatedAt int64 // Unix ms
+	lastSignIn           int64 // created_at of the newest session, 0 for none
+	lock                 userLock
 }
 
 type sessionRec struct {
@@ -37,10 +42,11 @@ type sessionRec struct {
 
 func newStore() store {
 	return store{
-		users:    map[string]*userRec{},
-		sessions: map[string]*sessionRec{},
-		clients:  map[string][]*sessionRec{},
-		failures: map[string]int{},
+		users:     map[string]*userRec{},
+		sessions:  map[string]*sessionRec{},
+		clients:   map[string][]*sessionRec{},
+		failures:  map[string]int{},
+		userFails: map[string]int{},
 	}
 }
 
@@ -54,10 +60,10 @@ func (st *store) stamps(nowMs int64, n int) int64 {
 	return first
 }
 
-func (st *store) user(id string) *userRec {
+func (st *store) user(id string, nowMs int64) *userRec {
 	u := st.users[id]
 	if u == nil {
-		u = &userRec{id: id, counts: map[clerkapi.SessionStatus]int{}}
+		u = &userRec{id: id, counts: map[clerkapi.SessionStatus]int{}, createdAt: nowMs, updatedAt: nowMs}
 		st.users[id] = u
 	}
 	return u
@@ -97,8 +103,8 @@ func ended(s clerkapi.SessionStatus) bool {
 // user if needed). Each session gets its own client, as a sign-in on a new
 // device would. Callers hold e.mu for writing.
 func (e *Emulator) createSessionsLocked(userID string, n int, org string) []*sessionRec {
-	u := e.st.user(userID)
 	nowMs := e.now().UnixMilli()
+	u := e.st.user(userID, nowMs)
 	first := e.st.stamps(nowMs, n)
 	out := make([]*sessionRec, 0, n)
 	for i := range n {
@@ -137,6 +143,7 @@ func (e *Emulator) createSessionsLocked(userID string, n int, org string) []*ses
 		u.counts[clerkapi.StatusActive]++
 		out = append(out, r)
 	}
+	u.lastSignIn = first + int64(n) - 1
 	return out
 }
 
@@ -149,7 +156,7 @@ func (e *Emulator) CreateUser() string {
 	for e.st.users[id] != nil { // a seeded rng cannot collide, but be sure
 		id = e.newID("user")
 	}
-	e.st.user(id)
+	e.st.user(id, e.now().UnixMilli())
 	return id
 }
 
@@ -158,18 +165,10 @@ func (e *Emulator) CreateUser() string {
 // ids. Each session has its own client_id and a refresh token (see
 // RefreshToken); their created_at values are strictly increasing, so the
 // last id returned is the first one GET /v1/sessions lists. n <= 0 creates
-// nothing.
+// nothing. A locked user (see LockedUntil) gets no session and nil, as
+// their sign-in would be refused.
 func (e *Emulator) CreateSessions(userID string, n int) []string {
-	if n <= 0 || userID == "" {
-		return nil
-	}
-	e.mu.Lock()
-	recs := e.createSessionsLocked(userID, n, "")
-	e.mu.Unlock()
-	ids := make([]string, len(recs))
-	for i, r := range recs {
-		ids[i] = r.s.ID
-	}
+	ids, _, _ := e.signIn(userID, n)
 	return ids
 }
 
@@ -261,11 +260,17 @@ func (e *Emulator) RevokeCount(sessionID string) int {
 func (e *Emulator) FailSession(sessionID string, status int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	setFailure(e.st.failures, sessionID, status)
+}
+
+// setFailure records (or, for status 0, clears) a forced status. Callers
+// hold e.mu for writing.
+func setFailure(m map[string]int, id string, status int) {
 	switch {
 	case status == 0:
-		delete(e.st.failures, sessionID)
+		delete(m, id)
 	case status >= 400 && status <= 599:
-		e.st.failures[sessionID] = status
+		m[id] = status
 	}
 }
 

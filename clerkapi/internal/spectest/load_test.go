@@ -12,7 +12,7 @@ import (
 
 func TestLoad(t *testing.T) {
 	s := Load(t)
-	for _, name := range []string{"Session", "ClerkErrors", "Token", "Cookies", "JWKS"} {
+	for _, name := range []string{"Session", "ClerkErrors", "Token", "Cookies", "JWKS", "User"} {
 		if _, err := s.Schema(name); err != nil {
 			t.Error(err)
 		}
@@ -39,6 +39,15 @@ func (r *recorder) Helper() {}
 func TestTransportCatches(t *testing.T) {
 	s := Load(t)
 	const session = `{"object":"session","id":"sess_1","user_id":"user_1","client_id":"client_1","status":"active","last_active_at":1,"expire_at":1,"abandon_at":1,"updated_at":1,"created_at":1}`
+	// user has every field the User schema requires, and no other.
+	const user = `{"id":"user_1","object":"user","external_id":null,"username":null,"first_name":null,"last_name":null,` +
+		`"has_image":false,"primary_email_address_id":null,"primary_phone_number_id":null,"primary_web3_wallet_id":null,` +
+		`"password_enabled":false,"two_factor_enabled":false,"totp_enabled":false,"backup_code_enabled":false,` +
+		`"email_addresses":[],"phone_numbers":[],"web3_wallets":[],"passkeys":[],"external_accounts":[],"saml_accounts":[],` +
+		`"enterprise_accounts":[],"public_metadata":{},"last_sign_in_at":null,"banned":false,"locked":true,` +
+		`"lockout_expires_in_seconds":3600,"verification_attempts_remaining":null,"created_at":1,"updated_at":2,` +
+		`"delete_self_enabled":true,"create_organization_enabled":true,"last_active_at":null,"mfa_enabled_at":null,` +
+		`"mfa_disabled_at":null,"legal_accepted_at":null}`
 	tests := []struct {
 		name, method, path, auth, reqBody string
 		status                            int
@@ -60,6 +69,12 @@ func TestTransportCatches(t *testing.T) {
 		{"bad request ignored in ResponsesOnly", "GET", "/v1/sessions?user_id=u&limit=0", "Bearer k", "", 200, "application/json", `[]`, ResponsesOnly, ""},
 		{"refresh body with unknown field", "POST", "/v1/sessions/sess_1/refresh", "Bearer k", `{"expired_token":"a","refresh_token":"b","request_origin":"c","x":1}`, 200, "application/json", `{"object":"token","jwt":"j"}`, Both, "request"},
 		{"token lifetime too short", "POST", "/v1/sessions/sess_1/tokens", "Bearer k", `{"expires_in_seconds":1}`, 200, "application/json", `{"object":"token","jwt":"j"}`, Both, "request"},
+		{"valid locked user", "POST", "/v1/users/user_1/lock", "Bearer k", "", 200, "application/json", user, Both, ""},
+		{"unlocked user, lockout null", "POST", "/v1/users/user_1/unlock", "Bearer k", "", 200, "application/json", strings.Replace(user, `"locked":true,"lockout_expires_in_seconds":3600`, `"locked":false,"lockout_expires_in_seconds":null`, 1), Both, ""},
+		{"user lacks lockout_expires_in_seconds", "POST", "/v1/users/user_1/lock", "Bearer k", "", 200, "application/json", strings.Replace(user, `"lockout_expires_in_seconds":3600,`, "", 1), Both, "violates"},
+		{"user lockout as a string", "POST", "/v1/users/user_1/lock", "Bearer k", "", 200, "application/json", strings.Replace(user, `3600`, `"3600"`, 1), Both, "violates"},
+		{"user has an extra field", "POST", "/v1/users/user_1/lock", "Bearer k", "", 200, "application/json", strings.Replace(user, `"id"`, `"lock_until":1,"id"`, 1), Both, "violates"},
+		{"lock refused 403", "POST", "/v1/users/user_1/lock", "Bearer k", "", 403, "application/json", `{"errors":[{"message":"m","long_message":"l","code":"authorization_invalid"}]}`, Both, ""},
 		{"unknown path in Both mode", "GET", "/v1/nothing_here", "Bearer k", "", 404, "application/json", `{"errors":[]}`, Both, "no operation"},
 	}
 	for _, tc := range tests {

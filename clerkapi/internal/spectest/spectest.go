@@ -20,8 +20,10 @@
 //     array. Each element of data is checked against the Session schema.
 //   - Error statuses the description does not list for an operation (405,
 //     409, 413, 415, 429, 5xx from injected faults, 404 from RefreshSession,
-//     400/422 from the token operations) are not rejected; their bodies are
-//     checked against the ClerkErrors schema like every error body.
+//     400/422 from the token operations, 404 from LockUser and UnlockUser
+//     for an unknown user, 403 user_locked from createSession for a locked
+//     user) are not rejected; their bodies are checked against the
+//     ClerkErrors schema like every error body.
 //   - GetJWKS requires the secret key on Clerk although the operation lists
 //     no 401; a 401 body is checked against ClerkErrors.
 package spectest
@@ -32,6 +34,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 	"io"
 	"mime"
 	"net/http"
@@ -201,7 +204,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if rerr == nil && resp.StatusCode >= 400 {
 			if err := t.spec.checkErrorBody(resp.Header, body); err != nil {
 				t.tb.Errorf("spec: answer %d to %s %s violates the description: %v\nbody: %s",
-					resp.StatusCode, req.Method, req.URL.Path, err, truncate(body, 600))
+					resp.StatusCode, req.Method, req.URL.Path, err, text.Truncate(string(body), 600))
 			}
 		}
 		return resp, nil
@@ -222,7 +225,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if err := t.spec.CheckResponse(input, resp.StatusCode, resp.Header, body); err != nil {
 		t.tb.Errorf("spec: answer %d to %s %s (%s) violates the description: %v\nbody: %s",
-			resp.StatusCode, req.Method, req.URL.Path, input.Route.Operation.OperationID, err, truncate(body, 600))
+			resp.StatusCode, req.Method, req.URL.Path, input.Route.Operation.OperationID, err, text.Truncate(string(body), 600))
 	}
 	return resp, nil
 }
@@ -356,11 +359,4 @@ func (s *Spec) checkPaginated(header http.Header, body []byte) error {
 		}
 	}
 	return nil
-}
-
-func truncate(b []byte, n int) string {
-	if len(b) <= n {
-		return string(b)
-	}
-	return string(b[:n]) + "…"
 }

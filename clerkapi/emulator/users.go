@@ -1,0 +1,288 @@
+package emulator
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/clerkjobs/clerkjobs/clerkapi"
+	"github.com/clerkjobs/clerkjobs/internal/text"
+)
+
+// Lockout durations.
+const (
+	// DefaultLockoutDuration is how long a lock holds unless
+	// WithLockoutDuration says otherwise: Clerk's default, set in the
+	// dashboard's Attack protection settings.
+	DefaultLockoutDuration = time.Hour
+	// IndefiniteLockout, given to WithLockoutDuration, makes locks hold
+	// until unlocked, as Clerk's "Indefinite lockout" setting does; a
+	// locked user's lockout_expires_in_seconds is then null.
+	IndefiniteLockout time.Duration = -1
+)
+
+// WithLockoutDuration sets the instance's lockout duration: how long a
+// lock (POST /v1/users/{id}/lock) holds before it ends on its own. 0 means
+// DefaultLockoutDuration; IndefiniteLockout (any negative duration) means
+// until unlocked. Locks end by the emulator's clock (WithClock), so a test
+// can let one expire without waiting.
+func WithLockoutDuration(d time.Duration) Option {
+	return func(o *options) { o.lockout = d }
+}
+
+// userLock is a user's lock. A lock whose end has passed no longer holds;
+// it is not cleared, only ignored, so nothing has to run when it ends.
+type userLock struct {
+	set   bool      // locked, and not unlocked since
+	until time.Time // when it ends; zero: never
+	count int       // LockUser calls answered 200
+}
+
+func (l userLock) holds(now time.Time) bool {
+	return l.set && (l.until.IsZero() || now.Before(l.until))
+}
+
+// expiresIn is lockout_expires_in_seconds: the whole seconds left, rounded
+// up so that a lock that holds never says 0, or nil when the lock does not
+// hold or never ends.
+func (l userLock) expiresIn(now time.Time) *int64 {
+	if !l.holds(now) || l.until.IsZero() {
+		return nil
+	}
+	left := l.until.Sub(now)
+	secs := int64(left / time.Second)
+	if left%time.Second != 0 {
+		secs++
+	}
+	return &secs
+}
+
+// lockEnd is when a lock made at now ends; zero for an indefinite one.
+func (e *Emulator) lockEnd(now time.Time) time.Time {
+	switch d := e.lockout; {
+	case d < 0:
+		return time.Time{}
+	case d == 0:
+		return now.Add(DefaultLockoutDuration)
+	default:
+		return now.Add(d)
+	}
+}
+
+// view returns the user as clerkapi decodes it. Callers hold e.mu.
+func (u *userRec) view(now time.Time) clerkapi.User {
+	v := clerkapi.User{
+		Object:                  "user",
+		ID:                      u.id,
+		Locked:                  u.lock.holds(now),
+		LockoutExpiresInSeconds: u.lock.expiresIn(now),
+		CreatedAt:               u.createdAt,
+		UpdatedAt:               u.updatedAt,
+	}
+	if u.lastSignIn != 0 {
+		t := u.lastSignIn
+		v.LastSignInAt = &t
+	}
+	return v
+}
+
+// userBody is Clerk's User object with every field its schema requires:
+// what clerkapi.User has, and the rest as an emulated user has it (no
+// names, email addresses, factors or metadata).
+type userBody struct {
+	clerkapi.User
+	Username                      *string        `json:"username"`
+	FirstName                     *string        `json:"first_name"`
+	LastName                      *string        `json:"last_name"`
+	HasImage                      bool           `json:"has_image"`
+	PrimaryEmailAddressID         *string        `json:"primary_email_address_id"`
+	PrimaryPhoneNumberID          *string        `json:"primary_phone_number_id"`
+	PrimaryWeb3WalletID           *string        `json:"primary_web3_wallet_id"`
+	PasswordEnabled               bool           `json:"password_enabled"`
+	TwoFactorEnabled              bool           `json:"two_factor_enabled"`
+	TOTPEnabled                   bool           `json:"totp_enabled"`
+	BackupCodeEnabled             bool           `json:"backup_code_enabled"`
+	EmailAddresses                []struct{}     `json:"email_addresses"`
+	PhoneNumbers                  []struct{}     `json:"phone_numbers"`
+	Web3Wallets                   []struct{}     `json:"web3_wallets"`
+	Passkeys                      []struct{}     `json:"passkeys"`
+	ExternalAccounts              []struct{}     `json:"external_accounts"`
+	SAMLAccounts                  []struct{}     `json:"saml_accounts"`
+	EnterpriseAccounts            []struct{}     `json:"enterprise_accounts"`
+	PublicMetadata                map[string]any `json:"public_metadata"`
+	VerificationAttemptsRemaining *int64         `json:"verification_attempts_remaining"`
+	DeleteSelfEnabled             bool           `json:"delete_self_enabled"`
+	CreateOrganizationEnabled     bool           `json:"create_organization_enabled"`
+	LastActiveAt                  *int64         `json:"last_active_at"`
+	MFAEnabledAt                  *int64         `json:"mfa_enabled_at"`
+	MFADisabledAt                 *int64         `json:"mfa_disabled_at"`
+	LegalAcceptedAt               *int64         `json:"legal_accepted_at"`
+}
+
+func newUserBody(u clerkapi.User) userBody {
+	none := []struct{}{}
+	return userBody{
+		User:           u,
+		EmailAddresses: none, PhoneNumbers: none, Web3Wallets: none, Passkeys: none,
+		ExternalAccounts: none, SAMLAccounts: none, EnterpriseAccounts: none,
+		PublicMetadata:    map[string]any{},
+		DeleteSelfEnabled: true, CreateOrganizationEnabled: true,
+	}
+}
+
+func (e *Emulator) userNotFound(id string) reply {
+	return e.notFound("No user was found with id " + text.Truncate(id, 64) + ".")
+}
+
+func (e *Emulator) handleLock(r *http.Request, rt route, _ keyInfo) reply {
+	return e.setLock(r, rt.userID, true)
+}
+
+func (e *Emulator) handleUnlock(r *http.Request, rt route, _ keyInfo) reply {
+	return e.setLock(r, rt.userID, false)
+}
+
+// setLock locks or unlocks the user. Locking a locked user locks it again
+// from now (a new full lockout duration); unlocking a user who is not
+// locked changes nothing. Either answers the user.
+func (e *Emulator) setLock(r *http.Request, userID string, lock bool) reply {
+	if _, rep, ok := e.readObject(r); !ok {
+		return rep
+	}
+	now := e.now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	u := e.st.users[userID]
+	if u == nil {
+		return e.userNotFound(userID)
+	}
+	switch {
+	case lock:
+		u.lock = userLock{set: true, until: e.lockEnd(now), count: u.lock.count + 1}
+		u.updatedAt = max(now.UnixMilli(), u.updatedAt)
+	case u.lock.set:
+		u.lock.set, u.lock.until = false, time.Time{}
+		u.updatedAt = max(now.UnixMilli(), u.updatedAt)
+	}
+	return reply{status: http.StatusOK, body: newUserBody(u.view(now))}
+}
+
+// lockRefusal is the answer to a sign-in while the user's lock holds: 403
+// with the code Clerk's frontend SDKs test for, user_locked, and
+// meta.lockout_expires_in_seconds (null for an indefinite lock). Callers
+// hold e.mu.
+func (e *Emulator) lockRefusal(u *userRec, now time.Time) (reply, bool) {
+	if !u.lock.holds(now) {
+		return reply{}, false
+	}
+	left := u.lock.expiresIn(now)
+	long := "This account is locked until an administrator unlocks it."
+	if left != nil {
+		long = "This account is locked for another " + strconv.FormatInt(*left, 10) + " seconds."
+	}
+	return e.fail(http.StatusForbidden, "user_locked", "Account locked", long,
+		map[string]any{"lockout_expires_in_seconds": left}), true
+}
+
+// signIn creates n sessions for the user as CreateSessions describes,
+// unless the user's lock holds: then it creates nothing and returns the
+// refusal.
+func (e *Emulator) signIn(userID string, n int) ([]string, reply, bool) {
+	if n <= 0 || userID == "" {
+		return nil, reply{}, true
+	}
+	e.mu.Lock()
+	if u := e.st.users[userID]; u != nil {
+		if rep, locked := e.lockRefusal(u, e.now()); locked {
+			e.mu.Unlock()
+			return nil, rep, false
+		}
+	}
+	recs := e.createSessionsLocked(userID, n, "")
+	e.mu.Unlock()
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.s.ID
+	}
+	return ids, reply{}, true
+}
+
+// User returns the user as LockUser would answer it now, and whether the
+// user exists.
+func (e *Emulator) User(id string) (clerkapi.User, bool) {
+	now := e.now()
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	u := e.st.users[id]
+	if u == nil {
+		return clerkapi.User{}, false
+	}
+	return u.view(now), true
+}
+
+// LockedUntil reports whether the user's lock holds now, by the emulator's
+// clock, and when it ends: the zero time for an indefinite lock. An unknown
+// user is not locked.
+func (e *Emulator) LockedUntil(userID string) (until time.Time, locked bool) {
+	now := e.now()
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	u := e.st.users[userID]
+	if u == nil || !u.lock.holds(now) {
+		return time.Time{}, false
+	}
+	return u.lock.until, true
+}
+
+// LockCount returns how many LockUser calls for the user were answered 200
+// (including answers lost to DropAfterRate). A count above 1 means the user
+// was locked more than once, each time for a new full lockout duration.
+func (e *Emulator) LockCount(userID string) int {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if u := e.st.users[userID]; u != nil {
+		return u.lock.count
+	}
+	return 0
+}
+
+// FailUser makes every API call naming the user in its path (LockUser,
+// UnlockUser) fail with status, as FailSession does for a session, until
+// FailUser is called again with status 0. The user need not exist.
+// Statuses outside 400..599 other than 0 are ignored.
+func (e *Emulator) FailUser(userID string, status int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	setFailure(e.st.userFails, userID, status)
+}
+
+func (e *Emulator) userFailure(userID string) int {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.st.userFails[userID]
+}
+
+// userState is GET /_emulator/users/{id}: the user as Clerk answers it,
+// and when its lock ends as a time (null unless a lock holds and ends).
+type userState struct {
+	User        userBody   `json:"user"`
+	LockedUntil *time.Time `json:"locked_until"`
+	LockCount   int        `json:"lock_count"`
+	FailStatus  int        `json:"fail_status"`
+}
+
+func (e *Emulator) userState(id string) (userState, bool) {
+	now := e.now()
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	u := e.st.users[id]
+	if u == nil {
+		return userState{}, false
+	}
+	st := userState{User: newUserBody(u.view(now)), LockCount: u.lock.count, FailStatus: e.st.userFails[id]}
+	if u.lock.holds(now) && !u.lock.until.IsZero() {
+		until := u.lock.until.UTC()
+		st.LockedUntil = &until
+	}
+	return st, true
+}
