@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Operation names, as in Clerk's OpenAPI description. They name the
@@ -67,6 +69,7 @@ type Client struct {
 	http       *http.Client
 	apiVersion string
 	userAgent  string
+	tracer     trace.Tracer // nil: no spans (WithTracerProvider)
 }
 
 // secret holds the key behind a pointer. fmt prints a pointer nested in a
@@ -440,7 +443,13 @@ func decodeErr(op string, err error) error {
 }
 
 // do sends one request and returns the body of a 2xx answer, or an *Error.
-func (c *Client) do(ctx context.Context, op, method, path string, q url.Values, in any) ([]byte, error) {
+func (c *Client) do(ctx context.Context, op, method, path string, q url.Values, in any) (_ []byte, err error) {
+	var resp *http.Response
+	if c.tracer != nil {
+		var span trace.Span
+		ctx, span = c.startSpan(ctx, op, method, path)
+		defer func() { endSpan(span, resp, err) }()
+	}
 	u := *c.baseURL
 	u.Path = c.baseURL.Path + path
 	u.RawQuery = q.Encode()
@@ -463,7 +472,7 @@ func (c *Client) do(ctx context.Context, op, method, path string, q url.Values, 
 	} else {
 		req.Header = c.secretKey.headers[0].Clone()
 	}
-	resp, err := c.http.Do(req)
+	resp, err = c.http.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("clerk %s: %w", op, scrubURLError(err))
 	}
