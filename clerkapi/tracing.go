@@ -3,6 +3,7 @@ package clerkapi
 import (
 	"context"
 	"errors"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 	"io"
 	"net"
 	"net/http"
@@ -146,7 +147,7 @@ func endSpan(span trace.Span, resp *http.Response, err error) {
 			traceID = apiErr.TraceID
 		}
 		if traceID != "" {
-			span.SetAttributes(attrTraceID.String(truncate(traceID, 128)))
+			span.SetAttributes(attrTraceID.String(text.Truncate(traceID, 128)))
 		}
 	}
 	switch {
@@ -155,8 +156,8 @@ func endSpan(span trace.Span, resp *http.Response, err error) {
 		span.SetAttributes(semconv.ErrorTypeKey.String(status))
 		description := "HTTP " + status
 		if code := apiErr.Code(); code != "" {
-			span.SetAttributes(attrErrorCode.String(truncate(code, 128)))
-			description += " " + truncate(code, 128)
+			span.SetAttributes(attrErrorCode.String(text.Truncate(code, 128)))
+			description += " " + text.Truncate(code, 128)
 		}
 		span.SetStatus(codes.Error, description)
 	case err != nil:

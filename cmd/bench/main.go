@@ -6,10 +6,10 @@
 //	go run ./cmd/bench --quick --scenario overhead  # smoke test, to stdout
 //
 // Scenarios: overhead, latency, ratelimit, bulk, backlog (see
-// internal/bench). NATS is embedded unless --nats-url is given; the Clerk
-// emulator runs in-process; workers are separate processes of cmd/worker
-// (--worker process, the default) or in-process Workers (--worker
-// inprocess, which --cpuprofile can profile).
+// internal/bench). NATS is embedded and the Clerk emulator runs
+// in-process; workers are separate processes of cmd/worker (--worker
+// process, the default; --worker-bin measures another build) or
+// in-process Workers (--worker inprocess, which --cpuprofile can profile).
 package main
 
 import (
@@ -24,11 +24,16 @@ import (
 	"runtime/pprof"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/clerkjobs/clerkjobs/internal/bench"
+)
+
+// Where a full run with --out writes its JSON and its plot.
+const (
+	jsonPath = "docs/bench-results.json"
+	plotPath = "docs/bench-throughput.png"
 )
 
 func main() {
@@ -41,24 +46,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("bench", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o bench.Options
-	var out, jsonPath, plotPath, cpuProfile, memProfile string
-	var timeout time.Duration
+	var out, cpuProfile, memProfile string
 	fs.StringSliceVar(&o.Scenarios, "scenario", nil, "scenarios to run, comma-separated: "+strings.Join(bench.Scenarios, ", ")+" (default all)")
 	fs.BoolVar(&o.Quick, "quick", false, "tiny sizes: a smoke test of the harness, not a measurement")
-	fs.StringVar(&o.NATSURL, "nats-url", "", "external NATS server (default: an embedded one on 127.0.0.1)")
-	fs.StringVar(&o.Worker, "worker", "process", "process: cmd/worker processes; inprocess: Workers inside the bench process")
-	fs.StringVar(&o.WorkerBin, "worker-bin", "", "prebuilt cmd/worker binary (default: go build it)")
-	fs.StringVar(&out, "out", "", "markdown file to write the results into (between bench markers); empty: stdout")
-	fs.StringVar(&jsonPath, "json", "", "JSON results file (default docs/bench-results.json with --out)")
-	fs.StringVar(&plotPath, "plot", "", "PNG plot of throughput against concurrency (default docs/bench-throughput.png with --out)")
+	fs.StringVar(&o.Worker, "worker", "process", "process: cmd/worker processes; inprocess: Workers inside the bench process (ratelimit always runs processes)")
+	fs.StringVar(&o.WorkerBin, "worker-bin", "", "prebuilt cmd/worker binary, e.g. of an older commit (default: go build it)")
+	fs.StringVar(&out, "out", "", "markdown file to write the results into (between bench markers), and without --quick "+jsonPath+" and "+plotPath+"; empty: markdown to stdout")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the bench process (use with --worker inprocess)")
 	fs.StringVar(&memProfile, "memprofile", "", "write an allocation profile of the bench process (use with --worker inprocess)")
 	fs.IntSliceVar(&o.Concurrency, "concurrency", nil, "concurrency sweep of the overhead and latency scenarios (default 1,16,256 and 1,8,32,64,128,256)")
 	fs.DurationVar(&o.Duration, "duration", 0, "time per overhead and latency point (default 6s and 8s)")
 	fs.IntVar(&o.Repeats, "repeat", 0, "runs of each overhead point; the median is reported (default 3)")
-	fs.IntVar(&o.BacklogJobs, "backlog-jobs", 0, "jobs queued in the backlog scenario (default 100000)")
-	fs.IntVar(&o.BacklogConcurrency, "backlog-concurrency", 0, "worker concurrency in the backlog scenario (default 256)")
-	fs.DurationVar(&timeout, "timeout", time.Hour, "give up after this long")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
@@ -72,14 +70,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := o.Validate(); err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 2
-	}
-	if out != "" && !o.Quick {
-		if jsonPath == "" {
-			jsonPath = "docs/bench-results.json"
-		}
-		if plotPath == "" {
-			plotPath = "docs/bench-throughput.png"
-		}
 	}
 	o.Command = "go run ./cmd/bench " + strings.Join(args, " ")
 	o.Log = stderr
@@ -99,8 +89,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if memProfile != "" {
 		runtime.MemProfileRate = 64 << 10
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	rep, err := bench.Run(ctx, o)
 	code := 0
 	if err != nil {
@@ -111,42 +99,46 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if memProfile != "" {
-		if f, err := os.Create(memProfile); err == nil {
-			_ = pprof.Lookup("allocs").WriteTo(f, 0)
-			f.Close()
-		}
-	}
-	if plotPath != "" {
-		if err := os.MkdirAll(filepath.Dir(plotPath), 0o755); err == nil {
-			if err := rep.WritePlot(plotPath); err != nil && !errors.Is(err, bench.ErrNoRows) {
-				fmt.Fprintf(stderr, "bench: plot: %v\n", err)
-				code = 1
-			} else if errors.Is(err, bench.ErrNoRows) {
-				plotPath = ""
-			}
-		}
-	}
-	if jsonPath != "" {
-		_ = os.MkdirAll(filepath.Dir(jsonPath), 0o755)
-		if err := rep.WriteJSON(jsonPath); err != nil {
+		if err := writeAllocs(memProfile); err != nil {
 			fmt.Fprintf(stderr, "bench: %v\n", err)
 			code = 1
 		}
 	}
 	if out == "" {
-		fmt.Fprint(stdout, rep.Markdown(plotPath))
+		fmt.Fprint(stdout, rep.Markdown(""))
 		return code
 	}
-	rel := plotPath
-	if plotPath != "" {
-		if r, err := filepath.Rel(filepath.Dir(out), plotPath); err == nil {
-			rel = filepath.ToSlash(r)
+	// A quick run rewrites the markdown it is given, never the committed
+	// data and plot.
+	plotLink := ""
+	if !o.Quick {
+		if err := rep.WriteJSON(jsonPath); err != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", err)
+			code = 1
+		}
+		switch err := rep.WritePlot(plotPath); {
+		case err == nil:
+			plotLink = plotPath
+			if rel, err := filepath.Rel(filepath.Dir(out), plotPath); err == nil {
+				plotLink = filepath.ToSlash(rel)
+			}
+		case !errors.Is(err, bench.ErrNoRows):
+			fmt.Fprintf(stderr, "bench: plot: %v\n", err)
+			code = 1
 		}
 	}
-	if err := rep.WriteMarkdown(out, rel); err != nil {
+	if err := rep.WriteMarkdown(out, plotLink); err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 1
 	}
 	fmt.Fprintf(stderr, "bench: results written to %s\n", out)
 	return code
+}
+
+func writeAllocs(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	return errors.Join(pprof.Lookup("allocs").WriteTo(f, 0), f.Close())
 }

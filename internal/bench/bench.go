@@ -1,13 +1,13 @@
-// Package bench measures the worker on one machine: NATS (embedded, or an
-// external server), the Clerk emulator (in-process), worker processes (the
-// real cmd/worker binary, or in-process Workers) and a publisher, in five
-// scenarios: overhead against the raw JetStream and raw HTTP limits,
-// latency-bound throughput, rate-limit adherence, bulk revoke, and a large
-// backlog. cmd/bench is its command line; BENCHMARKS.md holds its results.
+// Package bench measures the worker on one machine: an embedded NATS
+// server, the Clerk emulator (in-process), worker processes (the real
+// cmd/worker binary, or in-process Workers for profiling) and a publisher,
+// in five scenarios: overhead against the raw JetStream and raw HTTP limits,
+// latency-bound throughput, rate-limit adherence of a fleet of replicas,
+// bulk revoke, and a large backlog. cmd/bench is its command line;
+// BENCHMARKS.md holds its results.
 //
 // Every loop is bounded in count and time, and everything listens on and
-// connects to loopback addresses only (unless --nats-url names another
-// server).
+// connects to loopback addresses only.
 package bench
 
 import (
@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -30,27 +29,22 @@ type Options struct {
 	Scenarios []string
 	// Quick shrinks every scenario to a smoke test of a few seconds.
 	Quick bool
-	// NATSURL is an external NATS server; empty starts an embedded one.
-	NATSURL string
 	// Worker is "process" (the cmd/worker binary, one OS process per
 	// worker: CPU and memory are the worker's own) or "inprocess" (Workers
-	// inside the bench process, each with its own NATS connection and rate
-	// limiter: CPU and memory are the whole bench process's).
+	// inside the bench process, so that a CPU profile of the bench sees
+	// them; CPU and memory are the whole bench process's). The ratelimit
+	// scenario always runs processes: it SIGKILLs one.
 	Worker string
-	// WorkerBin is a prebuilt cmd/worker binary; empty builds one.
+	// WorkerBin is a prebuilt cmd/worker binary, e.g. of an older commit;
+	// empty builds one from this module.
 	WorkerBin string
-	// Concurrency, if set, replaces the concurrency sweep of the overhead
-	// and latency scenarios.
+	// Concurrency, Duration and Repeats, if set, replace the concurrency
+	// sweep of the overhead and latency scenarios, the time each of their
+	// points runs, and how often each overhead point runs (the median is
+	// reported).
 	Concurrency []int
-	// Duration, if set, replaces the time each overhead and latency point
-	// runs.
-	Duration time.Duration
-	// Repeats, if set, replaces how often each overhead point runs (3;
-	// the median is reported).
-	Repeats int
-	// BacklogJobs and BacklogConcurrency, if set, replace the backlog
-	// scenario's size (100,000) and the worker's concurrency (256).
-	BacklogJobs, BacklogConcurrency int
+	Duration    time.Duration
+	Repeats     int
 	// Command is the command line, for the report.
 	Command string
 	// Log receives progress lines; nil is quiet.
@@ -71,7 +65,55 @@ type Report struct {
 	ElapsedS  float64   `json:"elapsed_s"`
 }
 
-// Validate checks the options.
+// Row is one measured configuration. Rates are jobs/s, calls/s (raw
+// HTTP, rate adherence: successful calls) or sessions/s (bulk revoke); CPU
+// is µs per job, of the worker processes and of the bench process (NATS
+// server, emulator, publisher, raw clients).
+type Row struct {
+	Scenario    string `json:"scenario"`
+	Name        string `json:"name"`
+	Concurrency int    `json:"concurrency,omitempty"`
+	Replicas    int    `json:"replicas,omitempty"`
+	RateLimit   string `json:"rate_limit,omitempty"` // the worker's --rate-limit, verbatim
+	// ClerkLimit is what the emulator enforced ("1000 per 10 s, fixed
+	// windows"); WorstWindow the most calls it received in one window of
+	// that length, wherever it starts.
+	ClerkLimit  string  `json:"clerk_limit,omitempty"`
+	WorstWindow int     `json:"worst_window_calls,omitempty"`
+	Load        string  `json:"load,omitempty"`   // rate adherence: "even" or "uneven"
+	Killed      int     `json:"killed,omitempty"` // replicas SIGKILLed mid-run
+	Jobs        int     `json:"jobs"`
+	DurationS   float64 `json:"duration_s"`
+	JobsPerS    float64 `json:"jobs_per_s"`
+	P50MS       float64 `json:"p50_ms,omitempty"`
+	P99MS       float64 `json:"p99_ms,omitempty"`
+	WorkerCPUUS float64 `json:"worker_cpu_us_per_job,omitempty"`
+	BenchCPUUS  float64 `json:"bench_cpu_us_per_job,omitempty"`
+	PeakRSSMiB  float64 `json:"peak_rss_mib,omitempty"`
+	// Ideal is the rate the configuration allows; Ratio is JobsPerS over
+	// it (overhead: over the smaller raw limit).
+	Ideal     float64 `json:"ideal_per_s,omitempty"`
+	Ratio     float64 `json:"ratio,omitempty"`
+	Status429 int     `json:"status_429,omitempty"`
+	// MinPerS and MaxPerS are the slowest and fastest of repeated runs
+	// (the row is the median one).
+	MinPerS float64 `json:"min_per_s,omitempty"`
+	MaxPerS float64 `json:"max_per_s,omitempty"`
+	Note    string  `json:"note,omitempty"`
+}
+
+// Target is a goal a scenario sets and whether a run met it.
+type Target struct {
+	Scenario string `json:"scenario"`
+	Goal     string `json:"goal"`
+	Measured string `json:"measured"`
+	Met      bool   `json:"met"`
+}
+
+// ErrNoRows is returned by WritePlot when the report has nothing to plot.
+var ErrNoRows = errors.New("bench: nothing to plot")
+
+// Validate checks the options and fills in the default worker mode.
 func (o *Options) Validate() error {
 	for _, s := range o.Scenarios {
 		if !slices.Contains(Scenarios, s) {
@@ -104,31 +146,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if len(sel) == 0 {
 		sel = Scenarios
 	}
-	rep := &Report{Started: time.Now().UTC(), Command: o.Command, Quick: o.Quick, Worker: o.Worker, Scenarios: sel}
-	rep.Machine = machine()
-	e, err := newEnv(ctx, o)
+	rep := &Report{Started: time.Now().UTC(), Command: o.Command, Quick: o.Quick, Worker: o.Worker, Scenarios: sel, Machine: machine()}
+	e, err := newEnv(ctx, o, slices.Contains(sel, "ratelimit"))
 	if err != nil {
 		return nil, err
 	}
 	defer e.close()
-	rep.Versions = versions(e)
-	sz := sizesFor(o.Quick)
-	if len(o.Concurrency) > 0 {
-		sz.overheadConc, sz.latencyConc = o.Concurrency, o.Concurrency
-	}
-	if o.Repeats > 0 {
-		sz.overheadRepeats = o.Repeats
-	}
-	if o.BacklogJobs > 0 {
-		sz.backlogJobs = o.BacklogJobs
-	}
-	if o.BacklogConcurrency > 0 {
-		sz.backlogConc = o.BacklogConcurrency
-	}
-	if o.Duration > 0 {
-		sz.overheadDur, sz.latencyDur = o.Duration, o.Duration
-	}
+	rep.Versions = versions()
+	sz := sizesFor(o)
 	start := time.Now()
+	defer func() { rep.ElapsedS = time.Since(start).Seconds() }()
 	for _, s := range Scenarios {
 		if !slices.Contains(sel, s) {
 			continue
@@ -136,7 +163,6 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		e.logf("scenario %s", s)
 		var rows []Row
 		var targets []Target
-		var err error
 		switch s {
 		case "overhead":
 			rows, targets, err = e.overhead(ctx, sz)
@@ -151,20 +177,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		rep.Rows = append(rep.Rows, rows...)
 		rep.Targets = append(rep.Targets, targets...)
+		if err == nil {
+			err = ctx.Err()
+		}
 		if err != nil {
-			rep.ElapsedS = time.Since(start).Seconds()
 			return rep, fmt.Errorf("scenario %s: %w", s, err)
 		}
-		if ctx.Err() != nil {
-			return rep, ctx.Err()
-		}
 	}
-	rep.ElapsedS = time.Since(start).Seconds()
 	rep.Machine.LoadAfter = loadAvg()
 	return rep, nil
 }
-
-func selfPID() int { return os.Getpid() }
-
-// ErrNoRows is returned by writers given an empty report.
-var ErrNoRows = errors.New("bench: nothing measured")

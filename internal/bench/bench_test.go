@@ -83,3 +83,24 @@ func TestOptionsValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestRateTable checks that a rate row shows what issue 13 asks of it
+// (rate against the limit, 429s, worst window) and that a row the
+// emulator cannot run says so instead of showing numbers.
+func TestRateTable(t *testing.T) {
+	rep := &bench.Report{Rows: []bench.Row{
+		{Scenario: "ratelimit", Name: "3 replicas, uneven load, 1 killed", Replicas: 3, Load: "uneven", Killed: 1, RateLimit: "1000/10s",
+			ClerkLimit: "1000 per 10 s, fixed windows", DurationS: 40, JobsPerS: 98.5, Ratio: 0.985, Status429: 2, WorstWindow: 1003, WorkerCPUUS: 412},
+		{Scenario: "ratelimit", Name: "1 replica, even load", Replicas: 1, Load: "even", RateLimit: "1000/10s",
+			ClerkLimit: "1000 per 10 s, sliding window", Note: "not run: no sliding mode"},
+	}}
+	md := rep.Markdown("")
+	for _, want := range []string{
+		"| 3 | uneven | 1 of 3 | 1000 per 10 s, fixed windows | 1000/10s | 40 | 98.50 | 98.5% | 2 | 1003 | 412 | |",
+		"| 1 | even | – | 1000 per 10 s, sliding window | 1000/10s | – | – | – | – | – | – | not run: no sliding mode |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("rate table lacks\n%s\nin\n%s", want, md)
+		}
+	}
+}

@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"strconv"
-	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,74 +31,55 @@ import (
 // own NATS connection (publisher and result collectors), and what it takes
 // to start workers.
 type env struct {
-	opts    Options
-	log     io.Writer
-	tmp     string
-	natsURL string
-	srv     *server.Server // nil with an external server
-	nc      *nats.Conn
-	js      jetstream.JetStream
-	emu     *emulator.Server
-
-	workerBin string // process mode
-
-	mu      sync.Mutex
-	runs    int
-	pool    []string // sessions the single jobs revoke
-	pubErrs int
+	opts      Options
+	tmp       string
+	srv       *server.Server
+	nc        *nats.Conn
+	js        jetstream.JetStream
+	emu       *emulator.Server
+	workerBin string   // empty when no scenario runs worker processes
+	pool      []string // sessions the single jobs revoke
+	runs      int      // topologies made
+	pubErrs   atomic.Int64
 }
 
-func newEnv(ctx context.Context, o Options) (*env, error) {
-	tmp, err := os.MkdirTemp("", "clerkjobs-bench-")
-	if err != nil {
+func newEnv(ctx context.Context, o Options, needBinary bool) (e *env, err error) {
+	e = &env{opts: o}
+	if e.tmp, err = os.MkdirTemp("", "clerkjobs-bench-"); err != nil {
 		return nil, err
 	}
-	e := &env{opts: o, log: o.Log, tmp: tmp}
-	if o.NATSURL == "" {
-		var s *server.Server
-		// pprof labels tell the components apart in a --cpuprofile of an
-		// in-process run: goroutines inherit them.
-		labeled("nats-server", func() {
-			s, err = embedded.Start(embedded.Options{Addr: "127.0.0.1:0", StoreDir: filepath.Join(tmp, "nats")})
-		})
+	defer func() {
 		if err != nil {
 			e.close()
-			return nil, err
 		}
-		e.srv, e.natsURL = s, s.ClientURL()
-	} else {
-		e.natsURL = o.NATSURL
-	}
-	e.nc, err = nats.Connect(e.natsURL, nats.Name("clerkjobs-bench"))
+	}()
+	// pprof labels tell the components apart in a --cpuprofile of an
+	// in-process run: goroutines inherit them.
+	labeled("nats-server", func() {
+		e.srv, err = embedded.Start(embedded.Options{Addr: "127.0.0.1:0", StoreDir: filepath.Join(e.tmp, "nats")})
+	})
 	if err != nil {
-		e.close()
-		return nil, fmt.Errorf("connect to NATS at %s: %w", e.natsURL, err)
-	}
-	e.js, err = jetstream.New(e.nc, jetstream.WithPublishAsyncMaxPending(8192),
-		jetstream.WithPublishAsyncErrHandler(func(jetstream.JetStream, *nats.Msg, error) {
-			e.mu.Lock()
-			e.pubErrs++
-			e.mu.Unlock()
-		}))
-	if err != nil {
-		e.close()
 		return nil, err
 	}
-	// The emulator keeps every call of a run (WithCallLogLimit) so that
-	// 429s can be counted.
-	labeled("emulator", func() {
-		e.emu = emulator.NewServer(emulator.WithCallLogLimit(200_000), emulator.WithSeed(1))
-	})
-	user := e.emu.Emulator.CreateUser()
-	e.pool = e.emu.Emulator.CreateSessions(user, 1000)
-	if o.Worker == "process" {
+	if e.nc, err = nats.Connect(e.srv.ClientURL(), nats.Name("clerkjobs-bench")); err != nil {
+		return nil, fmt.Errorf("connect to the embedded NATS server: %w", err)
+	}
+	e.js, err = jetstream.New(e.nc, jetstream.WithPublishAsyncMaxPending(8192),
+		jetstream.WithPublishAsyncErrHandler(func(jetstream.JetStream, *nats.Msg, error) { e.pubErrs.Add(1) }))
+	if err != nil {
+		return nil, err
+	}
+	// The emulator keeps every call of a run, so that 429s and windows can
+	// be counted.
+	labeled("emulator", func() { e.emu = emulator.NewServer(emulator.WithCallLogLimit(200_000), emulator.WithSeed(1)) })
+	e.pool = e.emu.Emulator.CreateSessions(e.emu.Emulator.CreateUser(), 1000)
+	if o.Worker == "process" || needBinary {
 		if e.workerBin = o.WorkerBin; e.workerBin == "" {
-			e.workerBin = filepath.Join(tmp, "worker")
+			e.workerBin = filepath.Join(e.tmp, "worker")
 			e.logf("building the worker: go build -o %s ./cmd/worker", e.workerBin)
 			cmd := exec.CommandContext(ctx, "go", "build", "-o", e.workerBin, "github.com/clerkjobs/clerkjobs/cmd/worker")
 			if out, err := cmd.CombinedOutput(); err != nil {
-				e.close()
-				return nil, fmt.Errorf("go build ./cmd/worker: %v\n%s", err, out)
+				return nil, fmt.Errorf("go build ./cmd/worker: %w\n%s", err, out)
 			}
 		}
 	}
@@ -126,29 +107,63 @@ func (e *env) close() {
 }
 
 func (e *env) logf(format string, args ...any) {
-	if e.log != nil {
-		fmt.Fprintf(e.log, time.Now().Format("15:04:05 ")+format+"\n", args...)
+	if e.opts.Log != nil {
+		fmt.Fprintf(e.opts.Log, time.Now().Format("15:04:05 ")+format+"\n", args...)
 	}
 }
 
-// resetEmulator sets the emulator's latency and rate limit for a run and
-// empties its call log.
-func (e *env) resetEmulator(latency time.Duration, rateN int, window time.Duration) {
-	e.emu.Emulator.SetFaults(emulator.Faults{Latency: latency})
-	e.emu.Emulator.SetRateLimit(rateN, window)
-	e.emu.Emulator.ResetCalls()
+// clerkLimit is a rate limit the emulator enforces per key; the zero value
+// is none.
+type clerkLimit struct {
+	n       int
+	window  time.Duration
+	sliding bool // the window form: sliding, else fixed windows
 }
 
-// topology returns fresh stream and subject names for one run, so that runs
-// never see each other's messages (and an external server's own streams
-// are left alone). dropTopology deletes them.
-func (e *env) topology(ctx context.Context) (jobs.Topology, error) {
-	e.mu.Lock()
+func (l clerkLimit) perSecond() float64 { return float64(l.n) / l.window.Seconds() }
+
+func (l clerkLimit) String() string {
+	form := "fixed windows"
+	if l.sliding {
+		form = "sliding window"
+	}
+	return fmt.Sprintf("%d per %g s, %s", l.n, l.window.Seconds(), form)
+}
+
+// errNoSlidingMode marks the rows that need the emulator's sliding window.
+var errNoSlidingMode = errors.New("the emulator on this build has no sliding-window mode")
+
+// resetEmulator sets the emulator's latency and rate limit for a run and
+// empties its call log.
+func (e *env) resetEmulator(latency time.Duration, lim clerkLimit) error {
+	if lim.sliding {
+		// INTEGRATION (issue 13): the one place the window form reaches
+		// the emulator. With the emulator's sliding-window mode (branch
+		// ratebudget), replace this block by
+		//	mode := emulator.FixedWindow
+		//	if lim.sliding {
+		//		mode = emulator.SlidingWindow
+		//	}
+		//	e.emu.Emulator.SetRateLimitMode(mode)
+		// and drop errNoSlidingMode.
+		return errNoSlidingMode
+	}
+	e.emu.Emulator.SetFaults(emulator.Faults{Latency: latency})
+	e.emu.Emulator.SetRateLimit(lim.n, lim.window)
+	e.emu.Emulator.ResetCalls()
+	return nil
+}
+
+// newRun sets the emulator for a run (see resetEmulator) and returns fresh
+// streams and subjects, so that runs never see each other's messages.
+// dropTopology deletes them.
+func (e *env) newRun(ctx context.Context, latency time.Duration, lim clerkLimit) (jobs.Topology, error) {
+	if err := e.resetEmulator(latency, lim); err != nil {
+		return jobs.Topology{}, err
+	}
 	e.runs++
-	n := e.runs
-	e.mu.Unlock()
+	id := strconv.Itoa(e.runs)
 	t := jobs.DefaultTopology()
-	id := fmt.Sprintf("%d%d", time.Now().Unix()%100000, n)
 	t.Subjects.Prefix = "bench" + id
 	t.JobsStream = "BENCH" + id + "_JOBS"
 	t.ResultsStream = "BENCH" + id + "_RESULTS"
@@ -182,80 +197,51 @@ func (e *env) streamMsgs(ctx context.Context, stream string) (uint64, error) {
 // workerSpec is what a bench run changes in a worker's configuration; the
 // rest is the worker's default.
 type workerSpec struct {
-	Concurrency     int
-	RateLimit       float64 // 0: none
-	BulkConcurrency int     // 0: default
+	Concurrency int
+	// RateLimit is the worker's --rate-limit, as on its command line.
+	RateLimit       string
+	BulkConcurrency int // 0: default
 }
 
-// runningWorker is a worker started for a run.
-type runningWorker interface {
-	// sample reads the worker's CPU time and memory (process mode: the
-	// worker process; in-process mode: the whole bench process).
-	sample() procSample
-	resetPeak()
-	stop() error
+// runningWorker is a worker started for a run: a cmd/worker process, or a
+// Worker inside the bench process.
+type runningWorker struct {
+	pid     int                // whose CPU and memory are the worker's: the bench's own when in-process
+	proc    *os.Process        // nil in-process
+	cancel  context.CancelFunc // stops an in-process Worker
+	nc      *nats.Conn         // an in-process Worker's connection
+	exited  chan struct{}      // closed when the worker has stopped; then err is set
+	err     error
+	logPath string // a process's log
 }
 
-// startWorkers starts n workers with spec and waits until every one is
-// ready. Each has its own NATS connection and its own rate limiter.
-func (e *env) startWorkers(ctx context.Context, t jobs.Topology, n int, spec workerSpec) ([]runningWorker, error) {
-	var ws []runningWorker
-	for i := range n {
-		var w runningWorker
-		var err error
-		if e.opts.Worker == "process" {
-			w, err = e.startProcess(ctx, t, spec, i)
-		} else {
-			w, err = e.startInProcess(ctx, t, spec, i)
-		}
-		if err != nil {
-			stopAll(ws)
-			return nil, err
-		}
-		ws = append(ws, w)
+// startWorker starts a worker of the run's mode with spec and waits until
+// it is ready.
+func (e *env) startWorker(ctx context.Context, t jobs.Topology, spec workerSpec) (*runningWorker, error) {
+	if e.opts.Worker == "inprocess" {
+		return e.startInProcess(ctx, t, spec, 0)
 	}
-	return ws, nil
+	return e.startProcess(ctx, t, spec, 0)
 }
 
-func stopAll(ws []runningWorker) error {
-	var errs []error
-	for _, w := range ws {
-		errs = append(errs, w.stop())
-	}
-	return errors.Join(errs...)
-}
-
-// sampleAll adds up the samples of workers; in-process workers share one
-// process, which is counted once.
-func sampleAll(ws []runningWorker) procSample {
-	var s procSample
-	for i, w := range ws {
-		x := w.sample()
-		if _, in := w.(*inProcessWorker); in && i > 0 {
-			continue
-		}
-		s.CPU += x.CPU
-		s.RSS += x.RSS
-		s.HWM = max(s.HWM, x.HWM) // peak of the largest process
-	}
+// sample reads the CPU time and memory of the worker's process (the whole
+// bench process for an in-process worker).
+func (w *runningWorker) sample() procSample {
+	s, _ := readProc(w.pid)
 	return s
 }
 
-// ---- worker processes ----
-
-type processWorker struct {
-	cmd    *exec.Cmd
-	exited chan error
-	logf   string
+func instanceName(t jobs.Topology, i int) string {
+	return fmt.Sprintf("bench-%s-%d", t.Subjects.Prefix, i)
 }
 
-func (e *env) startProcess(ctx context.Context, t jobs.Topology, spec workerSpec, i int) (*processWorker, error) {
-	instance := fmt.Sprintf("bench-%s-%d", t.Subjects.Prefix, i)
+func (e *env) startProcess(ctx context.Context, t jobs.Topology, spec workerSpec, i int) (*runningWorker, error) {
+	instance := instanceName(t, i)
 	args := []string{
-		"--nats-url", e.natsURL,
+		"--nats-url", e.srv.ClientURL(),
 		"--clerk-api-url", e.emu.URL,
 		"--concurrency", strconv.Itoa(spec.Concurrency),
-		"--rate-limit", strconv.FormatFloat(spec.RateLimit, 'f', -1, 64),
+		"--rate-limit", spec.RateLimit,
 		"--subject-prefix", t.Subjects.Prefix,
 		"--jobs-stream", t.JobsStream,
 		"--results-stream", t.ResultsStream,
@@ -269,8 +255,8 @@ func (e *env) startProcess(ctx context.Context, t jobs.Topology, spec workerSpec
 	if spec.BulkConcurrency > 0 {
 		args = append(args, "--bulk-concurrency", strconv.Itoa(spec.BulkConcurrency))
 	}
-	logPath := filepath.Join(e.tmp, instance+".log")
-	out, err := os.Create(logPath)
+	w := &runningWorker{exited: make(chan struct{}), logPath: filepath.Join(e.tmp, instance+".log")}
+	out, err := os.Create(w.logPath)
 	if err != nil {
 		return nil, err
 	}
@@ -283,165 +269,152 @@ func (e *env) startProcess(ctx context.Context, t jobs.Topology, spec workerSpec
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start worker %s: %w", e.workerBin, err)
 	}
-	w := &processWorker{cmd: cmd, exited: make(chan error, 1), logf: logPath}
-	go func() { w.exited <- cmd.Wait() }()
-	if err := e.waitReady(ctx, instance, w.exited); err != nil {
-		_ = w.stop()
-		return nil, fmt.Errorf("worker %s: %w\n%s", instance, err, tail(logPath, 2000))
-	}
-	return w, nil
+	w.proc, w.pid = cmd.Process, cmd.Process.Pid
+	go func() { w.err = cmd.Wait(); close(w.exited) }()
+	return w, e.waitReady(ctx, w, instance)
 }
 
-// waitReady asks the worker's micro-service status endpoint until it says
-// ready (bounded: 30 s).
-func (e *env) waitReady(ctx context.Context, instance string, exited <-chan error) error {
-	subject := fmt.Sprintf("clerkjobs.worker.%s.status", instance)
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-exited:
-			return fmt.Errorf("exited before it was ready: %v", err)
-		case <-ctx.Done():
-			return ctx.Err()
-		default:
-		}
-		m, err := e.nc.Request(subject, nil, 200*time.Millisecond)
-		if err == nil {
-			var st worker.Status
-			if json.Unmarshal(m.Data, &st) == nil && st.Ready {
-				return nil
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return errors.New("not ready within 30s")
-}
-
-func (w *processWorker) sample() procSample {
-	s, _ := readProc(w.cmd.Process.Pid)
-	return s
-}
-
-func (w *processWorker) resetPeak() { _ = resetPeak(w.cmd.Process.Pid) }
-
-// stop sends SIGTERM (a graceful shutdown) and waits up to 30 s, then
-// kills.
-func (w *processWorker) stop() error {
-	_ = w.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-w.exited:
-		if err != nil {
-			return fmt.Errorf("worker exited: %v\n%s", err, tail(w.logf, 2000))
-		}
-		return nil
-	case <-time.After(30 * time.Second):
-		_ = w.cmd.Process.Kill()
-		<-w.exited
-		return errors.New("worker did not stop within 30s; killed")
-	}
-}
-
-func tail(path string, n int64) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return ""
-	}
-	off := max(st.Size()-n, 0)
-	b := make([]byte, st.Size()-off)
-	_, _ = f.ReadAt(b, off)
-	return string(b)
-}
-
-// ---- in-process workers ----
-
-type inProcessWorker struct {
-	w      *worker.Worker
-	nc     *nats.Conn
-	cancel context.CancelFunc
-	done   chan error
-}
-
-func (e *env) startInProcess(ctx context.Context, t jobs.Topology, spec workerSpec, i int) (*inProcessWorker, error) {
-	var iw *inProcessWorker
-	var err error
-	labeled("worker", func() { iw, err = e.launchInProcess(t, spec, i) })
-	if err != nil {
-		return nil, err
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for iw.w.Ready() != nil {
-		select {
-		case err := <-iw.done:
-			iw.nc.Close()
-			return nil, fmt.Errorf("worker stopped before it was ready: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			_ = iw.stop()
-			return nil, fmt.Errorf("worker not ready: %v", iw.w.Ready())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return iw, nil
-}
-
-// launchInProcess connects and starts a Worker; every goroutine it starts
-// (NATS reader, HTTP connections, jobs) inherits the caller's labels.
-func (e *env) launchInProcess(t jobs.Topology, spec workerSpec, i int) (*inProcessWorker, error) {
-	nc, err := nats.Connect(e.natsURL, nats.Name(fmt.Sprintf("bench-worker-%d", i)))
-	if err != nil {
-		return nil, err
-	}
-	clerk, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(e.emu.URL),
-		clerkapi.WithUserAgent("clerkjobs-worker/"+worker.Version))
-	if err != nil {
-		nc.Close()
-		return nil, err
-	}
+// startInProcess connects and starts a Worker with the pprof label
+// component=worker: every goroutine it starts (NATS reader, HTTP
+// connections, jobs) inherits it.
+func (e *env) startInProcess(ctx context.Context, t jobs.Topology, spec workerSpec, i int) (*runningWorker, error) {
 	cfg := worker.DefaultConfig()
 	cfg.Topology = t
 	cfg.Concurrency = spec.Concurrency
-	cfg.RateLimit = spec.RateLimit
+	if err := setRateLimit(&cfg, spec.RateLimit); err != nil {
+		return nil, err
+	}
 	if spec.BulkConcurrency > 0 {
 		cfg.Bulk.Concurrency = spec.BulkConcurrency
 	}
-	cfg.Instance = fmt.Sprintf("bench-%s-%d", t.Subjects.Prefix, i)
+	cfg.Instance = instanceName(t, i)
 	// The log lines are formatted as in production, then discarded.
 	cfg.Logger = zerolog.New(io.Discard).With().Timestamp().Logger()
-	w, err := worker.New(nc, clerk, cfg)
+	clerk, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(e.emu.URL),
+		clerkapi.WithUserAgent("clerkjobs-worker/"+worker.Version))
 	if err != nil {
-		nc.Close()
 		return nil, err
 	}
-	rctx, cancel := context.WithCancel(context.Background())
-	iw := &inProcessWorker{w: w, nc: nc, cancel: cancel, done: make(chan error, 1)}
-	go func() { iw.done <- w.Run(rctx) }()
-	return iw, nil
-}
-
-func (w *inProcessWorker) sample() procSample {
-	s, _ := readProc(os.Getpid())
-	s.CPU = selfCPU()
-	return s
-}
-
-func (w *inProcessWorker) resetPeak() { _ = resetPeak(os.Getpid()) }
-
-func (w *inProcessWorker) stop() error {
-	w.cancel()
-	defer w.nc.Close()
-	select {
-	case err := <-w.done:
-		if err == nil {
-			_ = w.nc.Drain()
+	w := &runningWorker{pid: os.Getpid(), exited: make(chan struct{})}
+	labeled("worker", func() {
+		if w.nc, err = nats.Connect(e.srv.ClientURL(), nats.Name(cfg.Instance)); err != nil {
+			return
 		}
-		return err
-	case <-time.After(30 * time.Second):
-		return errors.New("in-process worker did not stop within 30s")
+		var wk *worker.Worker
+		if wk, err = worker.New(w.nc, clerk, cfg); err != nil {
+			w.nc.Close()
+			return
+		}
+		var rctx context.Context
+		rctx, w.cancel = context.WithCancel(context.Background())
+		go func() { w.err = wk.Run(rctx); close(w.exited) }()
+	})
+	if err != nil {
+		return nil, err
 	}
+	return w, e.waitReady(ctx, w, cfg.Instance)
+}
+
+// setRateLimit sets an in-process worker's rate limit from the worker's
+// --rate-limit value.
+func setRateLimit(cfg *worker.Config, rateLimit string) error {
+	// INTEGRATION (issue 13): parse rateLimit as cmd/worker parses
+	// --rate-limit ("1000/10s") once the worker takes that form.
+	v, err := strconv.ParseFloat(rateLimit, 64)
+	if err != nil {
+		return fmt.Errorf("rate limit %q: %w", rateLimit, err)
+	}
+	cfg.RateLimit = v
+	return nil
+}
+
+// waitReady asks the worker's micro-service status endpoint until it says
+// ready (bounded: 30 s); a worker that is not is killed.
+func (e *env) waitReady(ctx context.Context, w *runningWorker, instance string) error {
+	subject := fmt.Sprintf("clerkjobs.worker.%s.status", instance)
+	err := poll(ctx, 20*time.Millisecond, 30*time.Second, func() bool {
+		m, err := e.nc.Request(subject, nil, 200*time.Millisecond)
+		var st worker.Status
+		return err == nil && json.Unmarshal(m.Data, &st) == nil && st.Ready || w.stopped()
+	})
+	if err == nil && w.stopped() {
+		err = fmt.Errorf("stopped before it was ready: %v", w.err)
+	}
+	if err != nil {
+		_ = w.kill()
+		return fmt.Errorf("worker %s: %w\n%s", instance, err, w.logTail())
+	}
+	return nil
+}
+
+// poll calls done every interval until it reports true; it fails when
+// ctx ends or timeout passes first.
+func poll(ctx context.Context, every, timeout time.Duration, done func() bool) error {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	deadline := time.After(timeout)
+	for !done() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			return fmt.Errorf("not done within %s", timeout)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+func (w *runningWorker) stopped() bool {
+	select {
+	case <-w.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop asks for a graceful shutdown (SIGTERM, or the end of Run's
+// context) and waits up to 30 s; then a process is killed.
+func (w *runningWorker) stop() error {
+	if w.proc != nil {
+		_ = w.proc.Signal(syscall.SIGTERM)
+	} else {
+		w.cancel()
+		defer w.nc.Close()
+	}
+	select {
+	case <-w.exited:
+		if w.err != nil {
+			return fmt.Errorf("worker stopped: %w\n%s", w.err, w.logTail())
+		}
+		return nil
+	case <-time.After(30 * time.Second):
+		_ = w.kill()
+		return errors.New("worker did not stop within 30s")
+	}
+}
+
+// kill stops a worker at once, without a drain: SIGKILL, or for an
+// in-process Worker its context ended and its connection closed. Its jobs
+// in flight are left to JetStream's redelivery. It fails if the worker had
+// stopped on its own.
+func (w *runningWorker) kill() error {
+	if w.stopped() {
+		return fmt.Errorf("worker stopped before it was killed: %v\n%s", w.err, w.logTail())
+	}
+	if w.proc != nil {
+		_ = w.proc.Kill()
+	} else {
+		w.cancel()
+		w.nc.Close()
+	}
+	<-w.exited
+	return nil
+}
+
+// logTail is the end of a worker process's log, for an error message.
+func (w *runningWorker) logTail() string {
+	b, _ := os.ReadFile(w.logPath)
+	return string(b[max(len(b)-2000, 0):])
 }

@@ -36,7 +36,7 @@ func (e *env) watchResults(ctx context.Context, stream string, capacity int) (<-
 			return
 		}
 		c := completion{stored: meta.Timestamp}
-		if enq, ok := enqueuedAt(m.Data()); ok {
+		if enq := enqueuedAt(m.Data()); !enq.IsZero() {
 			c.latency = meta.Timestamp.Sub(enq)
 		}
 		select {
@@ -50,41 +50,33 @@ func (e *env) watchResults(ctx context.Context, stream string, capacity int) (<-
 	return ch, cc.Stop, nil
 }
 
-var enqueuedKey = []byte(`"enqueued_at":"`)
-
-// enqueuedAt finds enqueued_at in a result without decoding all of it.
-func enqueuedAt(b []byte) (time.Time, bool) {
-	i := bytes.Index(b, enqueuedKey)
-	if i < 0 {
-		return time.Time{}, false
-	}
-	b = b[i+len(enqueuedKey):]
-	j := bytes.IndexByte(b, '"')
-	if j < 0 {
-		return time.Time{}, false
-	}
-	t, err := time.Parse(time.RFC3339Nano, string(b[:j]))
-	return t, err == nil
+// enqueuedAt finds enqueued_at in a result without decoding all of it;
+// zero if it has none.
+func enqueuedAt(result []byte) time.Time {
+	_, rest, _ := bytes.Cut(result, []byte(`"enqueued_at":"`))
+	v, _, _ := bytes.Cut(rest, []byte(`"`))
+	t, _ := time.Parse(time.RFC3339Nano, string(v))
+	return t
 }
 
 // jobMsg builds the i-th revoke job of a run as a publisher using
 // jobs.Publish would: job_id in the body and as Nats-Msg-Id.
-func (e *env) jobMsg(t jobs.Topology, run string, i int) *nats.Msg {
-	id := run + "-" + strconv.Itoa(i)
+func (e *env) jobMsg(t jobs.Topology, i int) *nats.Msg {
+	id := t.Subjects.Prefix + "-" + strconv.Itoa(i)
 	m := nats.NewMsg(t.Subjects.Job(jobs.OpRevoke))
 	m.Data = fmt.Appendf(nil, `{"job_id":%q,"session_id":%q}`, id, e.pool[i%len(e.pool)])
 	m.Header.Set(jetstream.MsgIDHeader, id)
 	return m
 }
 
-// publishBacklog publishes n jobs and waits until JetStream stored all of
-// them, at most 4096 unconfirmed at a time.
-func (e *env) publishBacklog(ctx context.Context, n int, mk func(i int) *nats.Msg) error {
+// publishBacklog publishes n revoke jobs and waits until JetStream stored
+// all of them, at most 4096 unconfirmed at a time.
+func (e *env) publishBacklog(ctx context.Context, t jobs.Topology, n int) error {
 	const chunk = 4096
 	for i := 0; i < n; {
 		end := min(i+chunk, n)
 		for ; i < end; i++ {
-			if _, err := e.js.PublishMsgAsync(mk(i)); err != nil {
+			if _, err := e.js.PublishMsgAsync(e.jobMsg(t, i)); err != nil {
 				return fmt.Errorf("publish job %d: %w", i, err)
 			}
 		}
@@ -96,10 +88,8 @@ func (e *env) publishBacklog(ctx context.Context, n int, mk func(i int) *nats.Ms
 			return fmt.Errorf("JetStream did not confirm %d jobs within 60s", chunk)
 		}
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.pubErrs > 0 {
-		return fmt.Errorf("%d publishes failed", e.pubErrs)
+	if n := e.pubErrs.Load(); n > 0 {
+		return fmt.Errorf("%d publishes failed", n)
 	}
 	return nil
 }
@@ -107,28 +97,21 @@ func (e *env) publishBacklog(ctx context.Context, n int, mk func(i int) *nats.Ms
 // loadStats is the outcome of a driven run.
 type loadStats struct {
 	Published, Completed int
-	Measured             int           // completions after warm-up
-	Span                 time.Duration // from the warm-up mark to the last completion
-	Lat                  []time.Duration
-	TimedOut             bool
+	Span                 time.Duration   // from the warm-up mark to the last completion
+	Lat                  []time.Duration // of the completions after warm-up
 }
 
-func (s loadStats) rate() float64 {
-	if s.Span <= 0 {
-		return 0
-	}
-	return float64(s.Measured) / s.Span.Seconds()
-}
+func (s loadStats) rate() float64 { return float64(len(s.Lat)) / max(s.Span.Seconds(), 1e-9) }
 
 // closedLoop keeps window jobs outstanding: it publishes window jobs, then
 // one more per completion, until total jobs are published or maxDur has
 // passed; then it waits (at most grace) for the outstanding ones. The first
 // warm completions are left out of the rate and the latencies.
-func (e *env) closedLoop(ctx context.Context, window, total, warm int, maxDur time.Duration, mk func(i int) *nats.Msg, done <-chan completion) (loadStats, error) {
+func (e *env) closedLoop(ctx context.Context, t jobs.Topology, window, total, warm int, maxDur time.Duration, done <-chan completion) (loadStats, error) {
 	const grace = 60 * time.Second
 	var st loadStats
 	publish := func() error {
-		if _, err := e.js.PublishMsgAsync(mk(st.Published)); err != nil {
+		if _, err := e.js.PublishMsgAsync(e.jobMsg(t, st.Published)); err != nil {
 			return fmt.Errorf("publish job %d: %w", st.Published, err)
 		}
 		st.Published++
@@ -141,8 +124,7 @@ func (e *env) closedLoop(ctx context.Context, window, total, warm int, maxDur ti
 			return st, err
 		}
 	}
-	var warmAt time.Time
-	var last time.Time
+	warmAt, last := start, start
 	st.Lat = make([]time.Duration, 0, min(total, 1<<20))
 	timeout := time.NewTimer(maxDur + grace)
 	defer timeout.Stop()
@@ -155,7 +137,6 @@ func (e *env) closedLoop(ctx context.Context, window, total, warm int, maxDur ti
 			case st.Completed == warm:
 				warmAt = c.stored
 			case st.Completed > warm:
-				st.Measured++
 				st.Lat = append(st.Lat, c.latency)
 			}
 			if st.Published < total && time.Now().Before(stopAt) {
@@ -164,30 +145,24 @@ func (e *env) closedLoop(ctx context.Context, window, total, warm int, maxDur ti
 				}
 			}
 		case <-timeout.C:
-			st.TimedOut = true
 			return st, fmt.Errorf("timed out: %d of %d jobs completed", st.Completed, st.Published)
 		case <-ctx.Done():
 			return st, ctx.Err()
 		}
 	}
-	if warm == 0 {
-		warmAt = start
-	}
 	st.Span = last.Sub(warmAt)
 	return st, nil
 }
 
-// percentile of sorted durations (nearest rank).
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(float64(len(sorted))*p+0.5) - 1
-	return sorted[min(max(i, 0), len(sorted)-1)]
-}
-
-func latencies(l []time.Duration) (p50, p99 time.Duration) {
+// latencies are the 50th and 99th percentiles (nearest rank), in ms.
+func latencies(l []time.Duration) (p50, p99 float64) {
 	s := slices.Clone(l)
 	slices.Sort(s)
-	return percentile(s, 0.50), percentile(s, 0.99)
+	at := func(p float64) float64 {
+		if len(s) == 0 {
+			return 0
+		}
+		return ms(s[min(max(int(float64(len(s))*p+0.5)-1, 0), len(s)-1)])
+	}
+	return at(0.50), at(0.99)
 }

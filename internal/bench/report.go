@@ -1,9 +1,10 @@
 package bench
 
 import (
-	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 )
@@ -29,7 +30,7 @@ func (r *Report) Markdown(plotPath string) string {
 	w("| versions | %s, nats-server %s, nats.go %s |\n", r.Versions.Go, r.Versions.NATSServer, r.Versions.NATSGo)
 	mode := "separate worker processes (`go build ./cmd/worker`); worker CPU and RSS are the worker process's own"
 	if r.Worker == "inprocess" {
-		mode = "in-process workers (own NATS connection and rate limiter each); CPU and RSS are the whole bench process"
+		mode = "in-process workers (own NATS connection and rate limiter each); CPU and RSS are the whole bench process; rate adherence: worker processes all the same"
 	}
 	w("| workers | %s |\n", mode)
 	if r.Quick {
@@ -49,7 +50,7 @@ func (r *Report) Markdown(plotPath string) string {
 	if rs := rows("overhead"); len(rs) > 0 {
 		w("### 1. Overhead (emulator: no latency, no rate limit; worker `--rate-limit 0`)\n\n")
 		w("Closed loop, 2 × concurrency jobs outstanding. Latency: job stored → result stored (both JetStream timestamps). ")
-		w("CPU per job: *worker* is the worker process (from /proc), *bench* the bench process (NATS server, emulator, publisher, raw clients: getrusage). ")
+		w("CPU per job (from /proc): *worker* is the worker process, *bench* the bench process (NATS server, emulator, publisher, raw clients). ")
 		w("Ratio: worker jobs/s over the smaller raw limit at the same concurrency. ")
 		w("The three flows run in turns, several times; each row is the flow's median run, *range* the slowest and fastest.\n\n")
 		w("| concurrency | flow | jobs/s | range | p50 ms | p99 ms | worker CPU µs/job | bench CPU µs/job | peak RSS MiB | ratio |\n")
@@ -65,7 +66,7 @@ func (r *Report) Markdown(plotPath string) string {
 		w("\n")
 	}
 	if rs := rows("latency"); len(rs) > 0 {
-		w("### 2. Latency-bound (emulator latency %s; worker `--rate-limit %g`)\n\n", latencyOf(rs), rs[0].RateLimit)
+		w("### 2. Latency-bound (emulator latency %s; worker `--rate-limit %s`)\n\n", clerkLatency, rs[0].RateLimit)
 		w("| concurrency | ideal jobs/s | jobs/s | of ideal | p50 ms | p99 ms | worker CPU µs/job |\n|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, x := range rs {
 			w("| %d | %.0f | %.1f | %s | %.1f | %.1f | %s |\n", x.Concurrency, x.Ideal, x.JobsPerS, pct(x.Ratio), x.P50MS, x.P99MS, opt(x.WorkerCPUUS, "%.0f"))
@@ -73,12 +74,23 @@ func (r *Report) Markdown(plotPath string) string {
 		w("\nIdeal: min(concurrency / latency, rate limit). Latency includes waiting in the queue behind the other outstanding jobs (2 × concurrency are outstanding).\n\n")
 	}
 	if rs := rows("ratelimit"); len(rs) > 0 {
-		w("### 3. Rate-limit adherence (R = %.0f requests/s)\n\n", rs[0].Ideal)
-		w("The emulator enforces the limit per key in fixed windows (answering 429 with Retry-After); jobs are queued ahead so the workers never wait for work. ")
-		w("Rate: successful Clerk calls per second from 1 s after the first call, over the measured time; 429s: every one in the run.\n\n")
-		w("| emulator limit | workers | `--rate-limit` per process | measured s | calls/s | of R | 429s |\n|---|---|---:|---:|---:|---:|---:|\n")
+		w("### 3. Rate-limit adherence (fleets of replicas, one Clerk key)\n\n")
+		w("Each row is a fleet of worker processes started with the same configuration (the same `--rate-limit`), sharing one Clerk key; ")
+		w("the emulator enforces the limit per key and answers 429 with Retry-After. ")
+		w("Load: *even*, a backlog of single jobs for every replica; *uneven*, one `revoke_all` on the first replica while the others get single jobs worth a fifth of the limit. ")
+		w("*Killed*: the last replica is SIGKILLed halfway through the measured time. ")
+		w("Rate: successful Clerk calls per second from 1 s after the first call, over the measured time, against the limit; 429s: every one in the run; ")
+		w("worst window: the most calls (whatever the answer) the emulator received in one window of the limit's length, wherever it starts, over the whole run; ")
+		w("worker CPU: all replicas' CPU time over the measured time (idle ones included, the killed one until its end) per successful call in it.\n\n")
+		w("| replicas | load | killed | emulator limit | `--rate-limit` (each) | measured s | calls/s | of limit | 429s | worst window | worker CPU µs/call | notes |\n")
+		w("|---:|---|---|---|---|---:|---:|---:|---:|---:|---:|---|\n")
 		for _, x := range rs {
-			w("| %s | %s | %.2f | %.0f | %.2f | %s | %d |\n", strings.TrimPrefix(x.Note, "emulator enforces "), x.Name, x.RateLimit, x.DurationS, x.JobsPerS, pct(x.Ratio), x.Status429)
+			if x.Note != "" {
+				w("| %d | %s | %s | %s | %s | – | – | – | – | – | – | %s |\n", x.Replicas, x.Load, killed(x), x.ClerkLimit, x.RateLimit, x.Note)
+				continue
+			}
+			w("| %d | %s | %s | %s | %s | %.0f | %.2f | %s | %d | %d | %s | |\n", x.Replicas, x.Load, killed(x), x.ClerkLimit, x.RateLimit,
+				x.DurationS, x.JobsPerS, pct(x.Ratio), x.Status429, x.WorstWindow, opt(x.WorkerCPUUS, "%.0f"))
 		}
 		w("\n")
 	}
@@ -86,7 +98,7 @@ func (r *Report) Markdown(plotPath string) string {
 		w("### 4. Bulk revoke (`revoke_all`, one user)\n\n")
 		w("| sessions | `--rate-limit` | bulk concurrency | sessions/s | of limit | ideal/s | 429s | worker CPU µs/session | peak RSS MiB | notes |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 		for _, x := range rs {
-			w("| %d | %.0f | %d | %.0f | %s | %.0f | %d | %s | %s | %s |\n", x.Jobs, x.RateLimit, x.Concurrency, x.JobsPerS, pct(x.Ratio), x.Ideal, x.Status429, opt(x.WorkerCPUUS, "%.0f"), rssCell(x), x.Note)
+			w("| %d | %s | %d | %.0f | %s | %.0f | %d | %s | %s | %s |\n", x.Jobs, x.RateLimit, x.Concurrency, x.JobsPerS, pct(x.Ratio), x.Ideal, x.Status429, opt(x.WorkerCPUUS, "%.0f"), rssCell(x), x.Note)
 		}
 		w("\n")
 	}
@@ -115,13 +127,11 @@ func (r *Report) Markdown(plotPath string) string {
 	return b.String()
 }
 
-func latencyOf(rs []Row) string {
-	for _, x := range rs {
-		if l, _, ok := strings.Cut(strings.TrimPrefix(x.Note, "emulator latency "), ","); ok {
-			return l
-		}
+func killed(x Row) string {
+	if x.Killed == 0 {
+		return "–"
 	}
-	return "?"
+	return fmt.Sprintf("%d of %d", x.Killed, x.Replicas)
 }
 
 func opt(v float64, format string) string {
@@ -131,12 +141,7 @@ func opt(v float64, format string) string {
 	return fmt.Sprintf(format, v)
 }
 
-func pct(r float64) string {
-	if r == 0 {
-		return "–"
-	}
-	return fmt.Sprintf("%.1f%%", 100*r)
-}
+func pct(r float64) string { return opt(100*r, "%.1f%%") }
 
 func rssCell(x Row) string {
 	if x.PeakRSSMiB == 0 {
@@ -152,23 +157,16 @@ func rssCell(x Row) string {
 // EndMarker, keeping the rest of the file; a file without the markers gets
 // them appended, a missing file is created.
 func (r *Report) WriteMarkdown(path, plotPath string) error {
-	block := BeginMarker + "\n\n" + r.Markdown(plotPath) + EndMarker + "\n"
 	old, err := os.ReadFile(path)
-	if err != nil && !os.IsNotExist(err) {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	var out []byte
-	i := bytes.Index(old, []byte(BeginMarker))
-	j := bytes.Index(old, []byte(EndMarker))
-	switch {
-	case i >= 0 && j > i:
-		out = append(append(append([]byte{}, old[:i]...), block...), bytes.TrimPrefix(old[j+len(EndMarker):], []byte("\n"))...)
-	case len(old) > 0:
-		out = append(append(old, '\n'), block...)
-	default:
-		out = []byte("# Benchmarks\n\n" + block)
+	before, rest, ok1 := strings.Cut(string(old), BeginMarker)
+	_, after, ok2 := strings.Cut(rest, EndMarker)
+	if !ok1 || !ok2 {
+		before, after = string(old), "\n"
 	}
-	return os.WriteFile(path, out, 0o644)
+	return os.WriteFile(path, []byte(before+BeginMarker+"\n\n"+r.Markdown(plotPath)+EndMarker+after), 0o644)
 }
 
 // WriteJSON writes the report as indented JSON.
