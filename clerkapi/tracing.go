@@ -51,6 +51,10 @@ func route(op, path string) string {
 		return "/sessions/{session_id}/tokens"
 	case opTokenFromTempl:
 		return "/sessions/{session_id}/tokens/{template_name}"
+	case opLockUser:
+		return "/users/{user_id}/lock"
+	case opUnlockUser:
+		return "/users/{user_id}/unlock"
 	}
 	// An operation added without a case here: every segment that is a
 	// Clerk id becomes {id}.

@@ -76,6 +76,8 @@ func TestSpanPerCall(t *testing.T) {
 		"GetSession":                     "/v1/sessions/{session_id}",
 		"RefreshSession":                 "/v1/sessions/{session_id}/refresh",
 		"RevokeSession":                  "/v1/sessions/{session_id}/revoke",
+		"LockUser":                       "/v1/users/{user_id}/lock",
+		"UnlockUser":                     "/v1/users/{user_id}/unlock",
 		"CreateSessionToken":             "/v1/sessions/{session_id}/tokens",
 		"CreateSessionTokenFromTemplate": "/v1/sessions/{session_id}/tokens/{template_name}",
 	}
