@@ -441,9 +441,9 @@ func TestLargeQueue(t *testing.T) {
 	h := jobs.DeadLetter{Subject: "sessions.revoke", Op: jobs.OpRevoke, Error: jobs.ErrorInfo{Class: jobs.ClassExhausted, Message: "x"}}.Header()
 	hp := jobs.DeadLetter{Subject: "sessions.get", Op: jobs.OpGet, Error: jobs.ErrorInfo{Class: jobs.ClassPermanent, Message: "x"}}.Header()
 	for i := range n {
-		m := &nats.Msg{Subject: "sessions.dlq.revoke", Header: h, Data: []byte(`{"session_id":"sess_1"}`)}
+		m := &nats.Msg{Subject: e.topo.Subjects.DeadLetter(jobs.RecordKey{Op: jobs.OpRevoke, JobID: "j", Gen: "g", Seq: uint64(i + 1)}), Header: h, Data: []byte(`{"session_id":"sess_1"}`)}
 		if i%10 == 0 {
-			m = &nats.Msg{Subject: "sessions.dlq.get", Header: hp, Data: []byte(`{"session_id":"sess_1"}`)}
+			m = &nats.Msg{Subject: e.topo.Subjects.DeadLetter(jobs.RecordKey{Op: jobs.OpGet, JobID: "j", Gen: "g", Seq: uint64(i + 1)}), Header: hp, Data: []byte(`{"session_id":"sess_1"}`)}
 		}
 		if _, err := e.js.PublishMsgAsync(m); err != nil {
 			t.Fatal(err)

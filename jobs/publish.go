@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/nats-io/nats.go"
@@ -33,7 +34,10 @@ func NewMessage(subj Subjects, a Args) (*nats.Msg, error) {
 
 // Publish sends a job to the jobs stream and waits for JetStream to store
 // it. It returns the acknowledgement, whose Sequence identifies the job in
-// the stream (and Duplicate tells that it was already there).
+// the stream (and Duplicate tells that it was already there: a retried
+// publish of the same job). When JetStream deduplicated it against a
+// different job that used the same id, the job was not queued, and Publish
+// returns a *DuplicateError matching ErrJobIDReused (see CheckDuplicate).
 func Publish(ctx context.Context, js jetstream.JetStream, subj Subjects, a Args) (*jetstream.PubAck, error) {
 	m, err := NewMessage(subj, a)
 	if err != nil {
@@ -42,6 +46,9 @@ func Publish(ctx context.Context, js jetstream.JetStream, subj Subjects, a Args)
 	ack, err := js.PublishMsg(ctx, m)
 	if err != nil {
 		return nil, fmt.Errorf("publish %s job %s to %s: %w", a.Op(), a.CommonFields().JobID, m.Subject, err)
+	}
+	if err := CheckDuplicate(ctx, js, subj, m, ack); err != nil && !errors.Is(err, ErrDuplicateUnverified) {
+		return ack, err
 	}
 	return ack, nil
 }

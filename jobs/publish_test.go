@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"testing"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -192,5 +193,59 @@ func TestPublishWithoutStream(t *testing.T) {
 		if !regexp.MustCompile(regexp.QuoteMeta(s)).MatchString(err.Error()) {
 			t.Errorf("error %q does not mention %q", err, s)
 		}
+	}
+}
+
+// TestPublishJobIDReusedIsAnError: "publish revoke-all --user A --job-id
+// incident-77" then "--user B --job-id incident-77" once said "is a
+// duplicate, not queued again" and exited 0, user B's sessions left active.
+// A publish deduplicated against a different job is an error; the same job
+// published twice stays the harmless duplicate — while it waits in the
+// stream, and after it ran (its record says what it was).
+func TestPublishJobIDReusedIsAnError(t *testing.T) {
+	js := startJetStream(t)
+	ctx := testContext(t)
+	top := DefaultTopology()
+	ensureTopology(t, js, top)
+	a := func(user string) *RevokeAllArgs {
+		return &RevokeAllArgs{Common: Common{JobID: "incident-77"}, UserID: user}
+	}
+	first, err := Publish(ctx, js, top.Subjects, a("user_A"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack, err := Publish(ctx, js, top.Subjects, a("user_A")); err != nil || !ack.Duplicate {
+		t.Fatalf("same job again: %v (ack %+v); want the harmless duplicate", err, ack)
+	}
+	_, err = Publish(ctx, js, top.Subjects, a("user_B"))
+	var de *DuplicateError
+	if !errors.Is(err, ErrJobIDReused) || !errors.As(err, &de) || de.Seq != first.Sequence {
+		t.Fatalf("another job under the same id: %v; want ErrJobIDReused naming sequence %d", err, first.Sequence)
+	}
+
+	// The job runs: it leaves the stream, its record stays.
+	s, err := js.Stream(ctx, top.JobsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewMessage(top.Subjects, a("user_A"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := RecordKey{Op: OpRevokeAll, JobID: "incident-77", Gen: Generation(s.CachedInfo().Created), Seq: first.Sequence}
+	rec := nats.NewMsg(top.Subjects.Result(key))
+	rec.Header.Set(HeaderJobDigest, Digest(m.Subject, m.Data))
+	rec.Data = []byte(`{}`)
+	if _, err := js.PublishMsg(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteMsg(ctx, first.Sequence); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Publish(ctx, js, top.Subjects, a("user_A")); err != nil {
+		t.Errorf("same job after it ran: %v; want the harmless duplicate", err)
+	}
+	if _, err := Publish(ctx, js, top.Subjects, a("user_B")); !errors.Is(err, ErrJobIDReused) {
+		t.Errorf("another job after the first ran: %v; want ErrJobIDReused", err)
 	}
 }

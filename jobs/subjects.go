@@ -31,6 +31,10 @@ const DefaultPrefix = "sessions"
 // recorded twice.
 type Subjects struct {
 	Prefix string
+	// Tenant, when set, is the tenant a publisher publishes as: Job then
+	// names the tenant's subjects. The worker's Subjects have none: it takes
+	// the jobs of every tenant.
+	Tenant string
 }
 
 // NoTenant is the tenant token of records of jobs published outside any
@@ -55,13 +59,15 @@ func opTokens(o Op) string {
 	return string(o)
 }
 
-// Job is the subject jobs of type o are published to, outside any tenant.
-func (s Subjects) Job(o Op) string { return s.prefix() + "." + opTokens(o) }
+// Job is the subject jobs of type o are published to: the tenant's, when
+// s has one.
+func (s Subjects) Job(o Op) string { return s.TenantJob(s.Tenant, o) }
 
-// TenantJob is the subject a tenant's jobs of type o are published to.
+// TenantJob is the subject a tenant's jobs of type o are published to, or
+// outside any tenant when tenant is "".
 func (s Subjects) TenantJob(tenant string, o Op) string {
 	if tenant == "" {
-		return s.Job(o)
+		return s.prefix() + "." + opTokens(o)
 	}
 	return s.prefix() + "." + tenantToken + "." + tenant + "." + opTokens(o)
 }
@@ -301,11 +307,15 @@ func (s Subjects) Owns(subject string) bool {
 	return subject == s.prefix() || strings.HasPrefix(subject, s.prefix()+".")
 }
 
-// Validate checks that the prefix is a usable subject prefix.
+// Validate checks that the prefix is a usable subject prefix, and the
+// tenant, if any, a usable tenant name.
 func (s Subjects) Validate() error {
 	p := s.prefix()
 	if !validSubject(p) || strings.HasPrefix(p, "$") {
 		return fmt.Errorf("subject prefix %q: must be one or more dot-separated tokens of printable ASCII without wildcards or a leading $", p)
+	}
+	if s.Tenant != "" {
+		return CheckTenant(s.Tenant)
 	}
 	return nil
 }

@@ -152,7 +152,8 @@ func (w *Worker) succeed(ctx context.Context, d *delivery, j *job, out handlers.
 		w.nak(d, j, w.cfg.Retry.nakDelay(j.Delivery), "encode result: "+err.Error())
 		return
 	}
-	w.records.commit(ctx, &outcome{d: d, j: j, kind: kindResult, body: data, done: func() {
+	h := nats.Header{jobs.HeaderJobDigest: {jobs.Digest(d.msg.Subject(), d.msg.Data())}}
+	w.records.commit(ctx, &outcome{d: d, j: j, kind: kindResult, header: h, body: data, done: func() {
 		if out.Secret == nil && j.ReplyTo != "" {
 			_ = w.replies.send(j.ReplyTo, data, false) // best effort: the stored result is the record
 		}
@@ -212,7 +213,9 @@ func (w *Worker) deadLetterOutcome(j *job, subject string, payload []byte, info 
 		FirstFailure: hist[0].At, LastFailure: hist[len(hist)-1].At,
 		Worker: w.cfg.Instance, History: hist, Redacted: redacted, Replays: replays,
 	}
-	return &outcome{j: j, kind: kindDeadLetter, header: dl.Header(), body: body}
+	h := dl.Header()
+	h.Set(jobs.HeaderJobDigest, jobs.Digest(subject, payload))
+	return &outcome{j: j, kind: kindDeadLetter, header: h, body: body}
 }
 
 // settleRecorded acks a job whose record an earlier delivery stored.

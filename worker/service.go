@@ -60,14 +60,21 @@ func (w *Worker) registerService() (micro.Service, error) {
 	return svc, nil
 }
 
-// Handler serves /metrics (Prometheus), /healthz (the process is alive)
-// and /readyz (200 only while the worker takes jobs; 503 with the reason
-// otherwise: not connected, circuit open, records refused).
+// Handler serves /metrics (Prometheus), /healthz (200 unless the worker
+// can neither work nor recover: its NATS connection is closed for good) and
+// /readyz (200 only while the worker takes jobs; 503 with the reason
+// otherwise: not connected, circuit open, outcomes waiting to be recorded).
+// The reasons are the worker's state, never text from Clerk or a publisher.
 func (w *Worker) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(w.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
 		rw.Header().Set("Content-Type", "text/plain")
+		if err := w.Live(); err != nil {
+			rw.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = rw.Write([]byte(err.Error() + "\n"))
+			return
+		}
 		_, _ = rw.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(rw http.ResponseWriter, _ *http.Request) {

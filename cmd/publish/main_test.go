@@ -89,9 +89,9 @@ func TestInterrupt(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 30
-	for range n {
+	for i := range n {
 		d := jobs.DeadLetter{Subject: "sessions.revoke", Op: jobs.OpRevoke, Error: jobs.ErrorInfo{Class: jobs.ClassExhausted, Message: "x"}}
-		m := nats.NewMsg("sessions.dlq.revoke")
+		m := nats.NewMsg(topo.Subjects.DeadLetter(jobs.RecordKey{Op: jobs.OpRevoke, JobID: "j", Gen: "g", Seq: uint64(i + 1)}))
 		m.Header, m.Data = d.Header(), []byte(`{"session_id":"sess_1"}`)
 		if _, err := js.PublishMsg(t.Context(), m); err != nil {
 			t.Fatal(err)

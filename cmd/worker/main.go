@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -94,10 +95,14 @@ func serve(ctx context.Context, cfg *config, log zerolog.Logger) error {
 	}
 	clerk = c
 
+	// stopping silences the disconnect that a graceful stop causes itself.
+	var stopping atomic.Bool
 	nc, err := cfg.nats.Connect(
 		nats.MaxReconnects(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn().Err(err).Msg("disconnected from NATS; reconnecting")
+			if !stopping.Load() {
+				log.Warn().Err(err).Msg("disconnected from NATS; reconnecting")
+			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("reconnected to NATS") }),
 		// Asynchronous errors, permission violations above all: a reply the
@@ -132,7 +137,9 @@ func serve(ctx context.Context, cfg *config, log zerolog.Logger) error {
 		log.Info().Str("addr", ln.Addr().String()).Msg("serving /metrics, /healthz, /readyz")
 	}
 
-	if err := w.Run(ctx); err != nil {
+	err = w.Run(ctx)
+	stopping.Store(true)
+	if err != nil {
 		return err
 	}
 	// Drain flushes acks and records still buffered, before the embedded

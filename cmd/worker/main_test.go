@@ -113,13 +113,13 @@ func TestEmbeddedDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	js, _ := jetstream.New(nc)
-	c, err := js.OrderedConsumer(ctx, "SESSION_RESULTS", jetstream.OrderedConsumerConfig{FilterSubjects: []string{"sessions.results.revoke"}})
+	c, err := js.OrderedConsumer(ctx, "SESSION_RESULTS", jetstream.OrderedConsumerConfig{FilterSubjects: jobs.Subjects{}.ResultsOf(jobs.OpRevoke)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	m, err := c.Next(jetstream.FetchMaxWait(10 * time.Second))
 	if err != nil {
-		t.Fatalf("no result on sessions.results.revoke: %v", err)
+		t.Fatalf("no revoke result: %v", err)
 	}
 	var r jobs.Result
 	if err := json.Unmarshal(m.Data(), &r); err != nil || r.Outcome != jobs.Succeeded {

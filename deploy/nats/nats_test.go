@@ -502,7 +502,7 @@ func workerConfig(logs *testenv.SyncBuffer) worker.Config {
 	c.ProbeInterval = 50 * time.Millisecond
 	c.DrainTimeout = 5 * time.Second
 	c.SweepInterval = 500 * time.Millisecond
-	c.FetchMaxWait = 200 * time.Millisecond
+	c.FetchMaxWait = time.Second
 	c.Instance = "test-worker"
 	c.Logger = zerolog.New(logs).With().Timestamp().Logger()
 	return c

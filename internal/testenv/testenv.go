@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -57,6 +58,13 @@ func New(t testing.TB, opts ...emulator.Option) *Env {
 	clerk := emulator.NewServer(opts...)
 	t.Cleanup(clerk.Close)
 	e := &Env{NATS: s, NATSURL: s.ClientURL(), NC: nc, JS: js, Clerk: clerk, Topology: TestTopology(), Logs: &SyncBuffer{}}
+	t.Cleanup(func() {
+		// The workers' log tells why a test failed. It holds no secret:
+		// tests check that it never does.
+		if t.Failed() && os.Getenv("TESTENV_LOGS") != "" {
+			t.Logf("worker log:\n%s", e.Logs.String())
+		}
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := e.Topology.Ensure(ctx, js); err != nil {

@@ -1,0 +1,551 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/clerkjobs/clerkjobs/clerkapi"
+	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
+	"github.com/clerkjobs/clerkjobs/internal/testenv"
+	"github.com/clerkjobs/clerkjobs/jobs"
+	"github.com/clerkjobs/clerkjobs/worker"
+)
+
+// publishMsg stores a message in the jobs stream as any NATS client could
+// send it: any subject the stream captures, any headers, any body.
+func publishMsg(t *testing.T, env *testenv.Env, subject string, h nats.Header, body string) *jetstream.PubAck {
+	t.Helper()
+	m := &nats.Msg{Subject: subject, Header: h, Data: []byte(body)}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ack, err := env.JS.PublishMsg(ctx, m)
+	if err != nil {
+		t.Fatalf("publish to %.60s: %v", subject, err)
+	}
+	return ack
+}
+
+// deadLetters parses every dead letter, keyed by job id.
+func deadLetters(t *testing.T, env *testenv.Env) map[string]jobs.DeadLetter {
+	t.Helper()
+	out := map[string]jobs.DeadLetter{}
+	for _, m := range env.StreamMsgs(t, env.Topology.DeadLetterStream) {
+		dl, err := jobs.ParseDeadLetter(m.Header)
+		if err != nil {
+			t.Fatalf("dead letter %s: %v", m.Subject, err)
+		}
+		out[dl.JobID] = dl
+	}
+	return out
+}
+
+// TestOneMessageCannotStopTheWorker: values a publisher controls (headers,
+// subject tokens, body) reach subjects, keys, headers and log lines only
+// bounded and checked. A job id of 3,000 characters in Nats-Msg-Id once made
+// the worker ask for a key beyond the server's control line, which closed
+// its connection for good. Each hostile message is dead-lettered as invalid
+// under a bounded id, and good jobs published after them succeed.
+func TestOneMessageCannotStopTheWorker(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	user := emu.CreateUser()
+	sessions := emu.CreateSessions(user, 3)
+	w := env.StartWorker(t)
+	long := strings.Repeat("x", 3000)
+	hostile := []struct {
+		subject string
+		header  nats.Header
+		body    string
+	}{
+		{"sessions.revoke_all", nats.Header{jetstream.MsgIDHeader: {long}}, `{"user_id":"user_x"}`},
+		{"sessions.revoke", nats.Header{jetstream.MsgIDHeader: {"id\x1b[2J\nforged line"}}, `{"session_id":"sess_1"}`},
+		{"sessions.revoke", nats.Header{jobs.HeaderReplays: {long}}, `{"session_id":"sess_2","job_id":"h-3"}`},
+		{"sessions." + long[:1000], nil, `{"session_id":"sess_1"}`},
+		{"sessions.tenant." + long[:200] + ".revoke", nil, `{"session_id":"sess_1"}`},
+		{"sessions.tenant.svc_a.revoke", nats.Header{jetstream.MsgIDHeader: {long + "y"}}, `{"session_id":"sess_1"}`},
+		{"sessions.token.request", nil, `{"session_id":"sess_1","reply_to":"_INBOX.` + long[:300] + `"}`},
+	}
+	var seqs []uint64
+	for _, h := range hostile {
+		seqs = append(seqs, publishMsg(t, env, h.subject, h.header, h.body).Sequence)
+	}
+	for i, s := range sessions {
+		env.Publish(t, &jobs.RevokeArgs{SessionID: s, Common: jobs.Common{JobID: fmt.Sprintf("good-%d", i)}})
+	}
+	testenv.Eventually(t, 20*time.Second, "the good jobs succeed", func() bool { return len(env.Results(t)) == len(sessions) })
+	testenv.Eventually(t, 20*time.Second, "every hostile message dead-lettered", func() bool {
+		return env.StreamCount(t, env.Topology.DeadLetterStream) == uint64(len(hostile))
+	})
+	if err := w.Worker.Ready(); err != nil {
+		t.Errorf("worker not ready after hostile messages: %v", err)
+	}
+	if !env.NC.IsConnected() {
+		t.Errorf("the connection did not survive")
+	}
+	for _, m := range env.StreamMsgs(t, env.Topology.DeadLetterStream) {
+		if len(m.Subject) > 200 {
+			t.Errorf("dead-letter subject of %d bytes", len(m.Subject))
+		}
+		dl, err := jobs.ParseDeadLetter(m.Header)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dl.Error.Class != jobs.ClassInvalid && dl.JobID != "h-3" {
+			t.Errorf("dead letter %q: class %s, want invalid", dl.JobID, dl.Error.Class)
+		}
+		if err := jobs.CheckJobID(dl.JobID); err != nil {
+			t.Errorf("dead letter recorded under an unusable id: %v", err)
+		}
+		for k, vs := range m.Header {
+			for _, v := range vs {
+				if len(v) > 4096 || strings.ContainsAny(v, "\r\n\x1b") {
+					t.Errorf("header %s is %d bytes or holds control characters", k, len(v))
+				}
+			}
+		}
+	}
+	// The long Nats-Msg-Id job is recorded as seq-<n>.
+	if _, ok := deadLetters(t, env)[fmt.Sprintf("seq-%d", seqs[0])]; !ok {
+		t.Errorf("the job with the 3,000-character Nats-Msg-Id is not dead-lettered as seq-%d", seqs[0])
+	}
+	for _, line := range strings.Split(env.Logs.String(), "\n") {
+		if len(line) > 8192 {
+			t.Errorf("a log line of %d bytes", len(line))
+		}
+	}
+}
+
+// TestConnectionClosedEndsRun: a connection the client gives up on is not
+// a live process doing nothing: Run returns ErrConnectionClosed and Live
+// fails, so that /healthz fails and the supervisor restarts the process.
+func TestConnectionClosedEndsRun(t *testing.T) {
+	env := testenv.New(t)
+	nc, err := nats.Connect(env.NATSURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := worker.New(nc, env.ClerkClient(t, ""), env.WorkerConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.Run(context.Background()) }()
+	testenv.Eventually(t, 10*time.Second, "ready", func() bool { return w.Ready() == nil })
+	nc.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, worker.ErrConnectionClosed) {
+			t.Errorf("Run = %v, want ErrConnectionClosed", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after the connection closed")
+	}
+	if w.Live() == nil {
+		t.Errorf("Live() = nil with the connection closed")
+	}
+	rec := httptest.NewRecorder()
+	w.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("/healthz = %d with the connection closed, want 503", rec.Code)
+	}
+}
+
+// TestFlakyNetworkNeverBlamesJobsForTheKey: with the key rejected and
+// connections dropped, a dropped probe once counted as "Clerk accepts the
+// key", and jobs refused 401 again were dead-lettered as permanent. Only an
+// answer that proves the key accepted may close the circuit: nothing is
+// dead-lettered, and every job succeeds once the key is accepted.
+func TestFlakyNetworkNeverBlamesJobsForTheKey(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	ids := emu.CreateSessions(emu.CreateUser(), 20)
+	emu.SetFaults(emulator.Faults{RejectKey: true, DropRate: 0.3})
+	w := env.StartWorker(t, func(c *worker.Config) { c.Concurrency = 4 })
+	for _, id := range ids {
+		env.Publish(t, &jobs.RevokeArgs{SessionID: id})
+	}
+	testenv.Eventually(t, 10*time.Second, "circuit open", func() bool { return w.Worker.Status().CircuitOpen })
+	// Many probes (every 50 ms), a third of them dropped.
+	testenv.Eventually(t, 20*time.Second, "60 probes", func() bool { return len(emu.Calls()) >= 60 })
+	if n := env.StreamCount(t, env.Topology.DeadLetterStream); n != 0 {
+		t.Fatalf("%d jobs dead-lettered while Clerk rejected the key: %v", n, deadLetters(t, env))
+	}
+	emu.SetFaults(emulator.Faults{})
+	testenv.Eventually(t, 20*time.Second, "every job done once the key is accepted", func() bool { return len(env.Results(t)) == len(ids) })
+	if n := env.StreamCount(t, env.Topology.DeadLetterStream); n != 0 {
+		t.Errorf("%d dead letters", n)
+	}
+	if err := w.Worker.Ready(); err == nil {
+		// Ready is nil: the /readyz reason never held upstream text anyway.
+	} else {
+		t.Errorf("not ready after recovery: %v", err)
+	}
+}
+
+// takeDelivery plays a worker that took one delivery of every job waiting
+// and died: the next delivery is the second.
+func takeDelivery(t *testing.T, env *testenv.Env, n int) {
+	t.Helper()
+	ctx := context.Background()
+	cons, err := env.JS.Consumer(ctx, env.Topology.JobsStream, env.Topology.Consumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := cons.Fetch(n, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	for range b.Messages() {
+		got++
+	}
+	if got != n {
+		t.Fatalf("took %d deliveries, want %d", got, n)
+	}
+}
+
+// TestRedeliveredJobFindsItsRecord: a job whose result an earlier delivery
+// stored (and whose acknowledgement was lost) is acked without calling
+// Clerk again, and never gets a second record — not a second result, not a
+// dead letter when Clerk now fails — however long after.
+func TestRedeliveredJobFindsItsRecord(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	ids := emu.CreateSessions(emu.CreateUser(), 2)
+	gen := generation(t, env)
+	var keys []jobs.RecordKey
+	for i, id := range ids {
+		jobID := fmt.Sprintf("recorded-%d", i)
+		ack := env.Publish(t, &jobs.RevokeArgs{SessionID: id, Common: jobs.Common{JobID: jobID}})
+		keys = append(keys, jobs.RecordKey{Op: jobs.OpRevoke, JobID: jobID, Gen: gen, Seq: ack.Sequence})
+	}
+	takeDelivery(t, env, 2) // the first deliveries, never settled
+	// What the dead worker stored before it died.
+	for _, k := range keys {
+		r, _ := json.Marshal(jobs.Result{JobID: k.JobID, Op: k.Op, Outcome: jobs.Succeeded, StreamSeq: k.Seq, FinishedAt: time.Now()})
+		if _, err := env.JS.Publish(context.Background(), env.Topology.Subjects.Result(k), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	emu.SetFaults(emulator.Faults{ErrorRate: 1}) // a call now would fail
+	env.StartWorker(t)
+	testenv.Eventually(t, 20*time.Second, "both jobs acked", func() bool { return env.StreamCount(t, env.Topology.JobsStream) == 0 })
+	if n := len(emu.Calls()); n != 0 {
+		t.Errorf("%d Clerk calls for jobs already recorded", n)
+	}
+	if n := env.StreamCount(t, env.Topology.DeadLetterStream); n != 0 {
+		t.Errorf("%d dead letters for jobs already recorded", n)
+	}
+	if n := len(env.Results(t)); n != 2 {
+		t.Errorf("%d results, want the 2 stored before", n)
+	}
+	// The server itself refuses a second record on a job's subject.
+	if _, err := env.JS.Publish(context.Background(), env.Topology.Subjects.Result(keys[0]), []byte(`{}`)); err == nil {
+		t.Errorf("a second result on %s was stored", env.Topology.Subjects.Result(keys[0]))
+	}
+}
+
+// TestDeletedConsumerIsRecreated: the consumer deleted under a running
+// worker once left it stalled and ready. It is recreated and jobs flow.
+func TestDeletedConsumerIsRecreated(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	ids := emu.CreateSessions(emu.CreateUser(), 5)
+	w := env.StartWorker(t)
+	ctx := context.Background()
+	if err := env.JS.DeleteConsumer(ctx, env.Topology.JobsStream, env.Topology.Consumer); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		env.Publish(t, &jobs.RevokeArgs{SessionID: id})
+	}
+	testenv.Eventually(t, 30*time.Second, "every job done on a recreated consumer", func() bool { return len(env.Results(t)) == len(ids) })
+	if err := w.Worker.Ready(); err != nil {
+		t.Errorf("not ready after recovering: %v", err)
+	}
+	if !strings.Contains(env.Logs.String(), "created it again") {
+		t.Errorf("the worker did not say it recreated the consumer")
+	}
+}
+
+// TestDeletedResultsStreamNoRepeatedClerkCalls: with the results stream
+// deleted, every delivery once called Clerk again (102 calls for 20 jobs).
+// The outcome is kept while the stream is recreated: one call per job.
+func TestDeletedResultsStreamNoRepeatedClerkCalls(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	ids := emu.CreateSessions(emu.CreateUser(), 20)
+	env.StartWorker(t)
+	if err := env.JS.DeleteStream(context.Background(), env.Topology.ResultsStream); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		env.Publish(t, &jobs.RevokeArgs{SessionID: id})
+	}
+	testenv.Eventually(t, 30*time.Second, "20 results in a recreated stream", func() bool {
+		s, err := env.JS.Stream(context.Background(), env.Topology.ResultsStream)
+		return err == nil && s.CachedInfo().State.Msgs == 20
+	})
+	for _, id := range ids {
+		if n := emu.RevokeCount(id); n != 1 {
+			t.Errorf("session %s revoked %d times, want once", id, n)
+		}
+	}
+	if n := env.StreamCount(t, env.Topology.DeadLetterStream); n != 0 {
+		t.Errorf("%d dead letters", n)
+	}
+}
+
+// TestFullDeadLetterStreamKeepsTheClass: invalid jobs kept while the
+// dead-letter stream was full once became max_deliveries (worth replaying,
+// says the runbook) after it was raised; readiness flipped back after one
+// success; 8 stuck jobs wrote 280 log lines a minute. The outcome is kept
+// with its class, the worker stays not ready until every one is recorded,
+// and logging stays bounded.
+func TestFullDeadLetterStreamKeepsTheClass(t *testing.T) {
+	env := testenv.New(t)
+	ctx := context.Background()
+	topo := env.Topology
+	topo.DeadLetterMaxBytes = 1 << 20
+	if _, err := topo.Ensure(ctx, env.JS); err != nil {
+		t.Fatal(err)
+	}
+	for n, size := 0, 64<<10; size >= 16; size /= 8 {
+		for ; ; n++ {
+			if _, err := env.JS.Publish(ctx, fmt.Sprintf("sessions.dlq.filler.%d", n), make([]byte, size)); err != nil {
+				break
+			}
+		}
+	}
+	w := env.StartWorker(t, func(c *worker.Config) { c.Topology = topo })
+	for i := range 8 {
+		publishMsg(t, env, "sessions.revoke", nats.Header{jetstream.MsgIDHeader: {fmt.Sprintf("bad-%d", i)}}, `not json`)
+	}
+	testenv.Eventually(t, 10*time.Second, "not ready: records refused", func() bool {
+		err := w.Worker.Ready()
+		return err != nil && strings.Contains(err.Error(), "8 job outcomes")
+	})
+	logsBefore := strings.Count(env.Logs.String(), "\n")
+	// Longer than every delivery the jobs had (ack wait 2 s × 5): the old
+	// worker naked them into max_deliveries by now.
+	time.Sleep(3 * topo.AckWait * time.Duration(topo.MaxDeliver+jobs.BackstopMargin) / 2)
+	if lines := strings.Count(env.Logs.String(), "\n") - logsBefore; lines > 20 {
+		t.Errorf("%d log lines while 8 outcomes waited: logging must stay bounded", lines)
+	}
+	if n := env.StreamCount(t, topo.JobsStream); n != 8 {
+		t.Fatalf("jobs stream holds %d, want the 8 jobs kept", n)
+	}
+	// Make room for all but a few: the worker stays not ready until all are in.
+	s, _ := env.JS.Stream(ctx, topo.DeadLetterStream)
+	if err := s.Purge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 20*time.Second, "all 8 recorded", func() bool {
+		return env.StreamCount(t, topo.JobsStream) == 0
+	})
+	for id, dl := range deadLetters(t, env) {
+		if dl.Error.Class != jobs.ClassInvalid {
+			t.Errorf("%s: class %s, want invalid", id, dl.Error.Class)
+		}
+	}
+	if n := len(deadLetters(t, env)); n != 8 {
+		t.Errorf("%d dead letters, want 8", n)
+	}
+	testenv.Eventually(t, 5*time.Second, "ready again", func() bool { return w.Worker.Ready() == nil })
+}
+
+// TestReplyGoesNowhereItCannotBeDelivered: a token is minted only for a
+// reply_to that a stream does not capture, and under the tenant's own inbox
+// for a tenant's job.
+func TestReplyGoesNowhereItCannotBeDelivered(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	id := emu.CreateSessions(emu.CreateUser(), 1)[0]
+	ctx := context.Background()
+	if _, err := env.JS.CreateStream(ctx, jetstream.StreamConfig{Name: "LEAK", Subjects: []string{"_INBOX.leak.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	env.StartWorker(t)
+	cases := []struct {
+		subject, replyTo, why string
+	}{
+		{"sessions.token.request", "_INBOX.leak.tokens", "LEAK"},
+		{"sessions.token.request", "orders.created", "allowed reply prefix"},
+		{"sessions.tenant.svc_a.token.request", "_INBOX.svc_b.x", "allowed reply prefix"},
+		{"sessions.tenant.svc_a.token.request", "_INBOX.x", "allowed reply prefix"},
+		{"sessions.token.request", "_INBOX.a\x00b", "reply_to"},
+		{"sessions.token.request", "_INBOX.a\u00a0b", "reply_to"},
+	}
+	var seqs []uint64
+	for i, c := range cases {
+		body, _ := json.Marshal(map[string]string{"job_id": fmt.Sprintf("r-%d", i), "session_id": id, "reply_to": c.replyTo})
+		seqs = append(seqs, publishMsg(t, env, c.subject, nil, string(body)).Sequence)
+	}
+	testenv.Eventually(t, 10*time.Second, "every job dead-lettered", func() bool {
+		return env.StreamCount(t, env.Topology.DeadLetterStream) == uint64(len(cases))
+	})
+	bySeq := map[uint64]jobs.DeadLetter{}
+	for _, dl := range deadLetters(t, env) {
+		bySeq[dl.StreamSeq] = dl
+	}
+	for i, c := range cases {
+		dl := bySeq[seqs[i]]
+		if dl.Error.Class != jobs.ClassInvalid || dl.Error.Field != "/reply_to" || !strings.Contains(dl.Error.Message, c.why) {
+			t.Errorf("reply_to %q on %s: %+v; want invalid /reply_to mentioning %q", c.replyTo, c.subject, dl.Error, c.why)
+		}
+	}
+	if n := len(emu.Calls()); n != 0 {
+		t.Errorf("%d Clerk calls: no token may be minted for a reply that cannot be delivered", n)
+	}
+	if n := env.StreamCount(t, "LEAK"); n != 0 {
+		t.Errorf("%d messages in LEAK", n)
+	}
+	// The tenant's own inbox works, and the record says whose job it was.
+	inbox := "_INBOX.svc_a." + nats.NewInbox()[len("_INBOX."):]
+	sub, err := env.NC.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishMsg(t, env, "sessions.tenant.svc_a.token.request", nil, fmt.Sprintf(`{"job_id":"mine","session_id":%q,"reply_to":%q}`, id, inbox))
+	m, err := sub.NextMsg(15 * time.Second)
+	if err != nil {
+		t.Fatalf("no reply on the tenant's inbox: %v", err)
+	}
+	var r jobs.Result
+	mustJSON(t, m.Data, &r)
+	if r.Outcome != jobs.Succeeded || r.Tenant != "svc_a" || r.Secret == nil {
+		t.Errorf("reply %+v", r)
+	}
+	testenv.Eventually(t, 5*time.Second, "the result stored", func() bool { return len(env.Results(t)) == 1 })
+	if s := env.StreamMsgs(t, env.Topology.ResultsStream)[0].Subject; !strings.HasPrefix(s, "sessions.results.svc_a.token.mine.") {
+		t.Errorf("result on %s, want the tenant's subject", s)
+	}
+}
+
+// TestSameJobIDInTwoTenantsAreTwoJobs: job ids are kept apart per tenant:
+// records and progress of two tenants' "incident-77" never meet.
+func TestSameJobIDInTwoTenantsAreTwoJobs(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	a, b := emu.CreateUser(), emu.CreateUser()
+	emu.CreateSessions(a, 3)
+	emu.CreateSessions(b, 3)
+	env.StartWorker(t)
+	publishMsg(t, env, "sessions.tenant.svc_a.revoke_all", nats.Header{jetstream.MsgIDHeader: {"a:incident-77"}}, fmt.Sprintf(`{"job_id":"incident-77","user_id":%q}`, a))
+	publishMsg(t, env, "sessions.tenant.svc_b.revoke_all", nats.Header{jetstream.MsgIDHeader: {"b:incident-77"}}, fmt.Sprintf(`{"job_id":"incident-77","user_id":%q}`, b))
+	testenv.Eventually(t, 20*time.Second, "both jobs done", func() bool { return len(env.Results(t)) == 2 })
+	tenants := map[string]bool{}
+	for _, r := range env.Results(t) {
+		tenants[r.Tenant] = true
+		var sum jobs.RevokeAllSummary
+		mustJSON(t, r.Result, &sum)
+		if sum.Revoked != 3 {
+			t.Errorf("tenant %s: revoked %d, want 3", r.Tenant, sum.Revoked)
+		}
+	}
+	if !tenants["svc_a"] || !tenants["svc_b"] {
+		t.Errorf("results of tenants %v", tenants)
+	}
+	for _, u := range []string{a, b} {
+		for _, s := range emu.UserSessionIDs(u) {
+			if st, _ := emu.Session(s); st.Status != clerkapi.StatusRevoked {
+				t.Errorf("session %s of %s still %s", s, u, st.Status)
+			}
+		}
+	}
+}
+
+// echoingClerk stands for Clerk, or a proxy in front of it, that quotes the
+// request in its error answers (the Authorization header, the body) with
+// the given status.
+func echoingClerk(t *testing.T, status *atomic.Int32) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		auth := r.Header.Get("Authorization")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(int(status.Load()))
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"errors": []map[string]any{{"code": "echo " + auth, "message": "your key " + auth, "long_message": "you sent " + string(body)}},
+			"clerk_trace_id": auth + string(body),
+		})
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestHostileUpstreamLeaksNoSecret: an upstream that echoes the key and a
+// refresh job's tokens put them in Dlq-Error, Dlq-Clerk-Message,
+// Dlq-Trace-Id, Dlq-History, the requester's reply, five log lines and
+// /readyz. Every text from outside is cleared of the worker's key, the
+// job's secrets and anything shaped like a secret before it goes anywhere.
+func TestHostileUpstreamLeaksNoSecret(t *testing.T) {
+	env := testenv.New(t)
+	const key = "sk_test_echoedSecretKey0123456789"
+	var status atomic.Int32
+	status.Store(400)
+	up := echoingClerk(t, &status)
+	clerk, err := clerkapi.New(clerkapi.WithSecretKey(key), clerkapi.WithBaseURL(up.URL+"/v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := env.WorkerConfig()
+	cfg.Logger = cfg.Logger.Level(-1) // everything
+	w := env.StartWorkerWith(t, clerk, cfg)
+	const refresh = "opaque-refresh-token-0123456789"
+	emu := env.Clerk.Emulator
+	expired := emu.SessionToken(emu.CreateSessions(emu.CreateUser(), 1)[0], -time.Minute)
+	results := map[string]jobs.Result{}
+	for _, a := range []jobs.Args{
+		&jobs.RefreshArgs{SessionID: "sess_1", ExpiredToken: expired, RefreshToken: refresh, RequestOrigin: "https://a.example",
+			RequestHeaders: map[string]any{"Cookie": "__client=cookie-secret-0123456789"}},
+		&jobs.TokenArgs{SessionID: "sess_2"},
+		&jobs.RevokeArgs{SessionID: "sess_3"},
+	} {
+		results[string(a.Op())] = request(t, env, a)
+	}
+	status.Store(401) // a key rejection, echoed: /readyz must not repeat it
+	env.Publish(t, &jobs.RevokeArgs{SessionID: "sess_4"})
+	testenv.Eventually(t, 10*time.Second, "circuit open", func() bool { return w.Worker.Status().CircuitOpen })
+	rec := httptest.NewRecorder()
+	w.Worker.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+
+	var everything strings.Builder
+	for _, m := range env.StreamMsgs(t, env.Topology.DeadLetterStream) {
+		fmt.Fprintf(&everything, "%v %s\n", m.Header, m.Data)
+	}
+	for op, r := range results {
+		if r.Outcome != jobs.Failed {
+			t.Errorf("%s: outcome %s, want failed", op, r.Outcome)
+		}
+		b, _ := json.Marshal(r)
+		everything.Write(b)
+	}
+	everything.WriteString(env.Logs.String())
+	everything.WriteString(rec.Body.String())
+	for name, s := range map[string]string{"key": key, "refresh token": refresh, "expired token": expired, "cookie": "cookie-secret-0123456789"} {
+		if strings.Contains(everything.String(), s) {
+			t.Errorf("the %s reached a dead letter, a reply, a log line or /readyz", name)
+		}
+	}
+	if n := env.StreamCount(t, env.Topology.DeadLetterStream); n != 3 {
+		t.Errorf("%d dead letters, want 3 (the proof above needs them)", n)
+	}
+	if !strings.Contains(everything.String(), "[REDACTED]") {
+		t.Errorf("nothing redacted: the upstream's echo did not arrive, and the check proves nothing")
+	}
+	if !strings.Contains(rec.Body.String(), "HTTP 401") {
+		t.Errorf("/readyz = %s: want the state (HTTP 401), not the upstream's text", rec.Body.String())
+	}
+}
