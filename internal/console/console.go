@@ -161,6 +161,10 @@ func (c *Console) keep(ctx context.Context, what string, fn func(context.Context
 		if err == nil {
 			err = errors.New("stopped")
 		}
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
+			// JetStream does not answer a request the user may not send.
+			err = fmt.Errorf("%w (no answer: is NATS reachable, and may this NATS user read it? see deploy/nats/accounts.conf)", err)
+		}
 		report(err)
 		c.log.Warn().Err(err).Str("reading", what).Dur("retry_in", wait).Msg("console: cannot read; retrying")
 		select {

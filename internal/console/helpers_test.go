@@ -82,6 +82,19 @@ func startConsole(t testing.TB, natsURL string, args ...string) *running {
 	return r
 }
 
+// runPublish runs the publish command line with args against natsURL and
+// returns its exit status and output (standard output, then error).
+func runPublish(t testing.TB, natsURL string, args ...string) (int, string) {
+	t.Helper()
+	var stdout, stderr testenv.SyncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	code := publishcli.RunEnv(ctx, args, publishcli.Env{
+		Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return map[string]string{"NATS_URL": natsURL}[k] },
+	})
+	return code, stdout.String() + stderr.String()
+}
+
 // get fetches a console page as a browser-less client would.
 func (r *running) get(t testing.TB, path string) (int, string) {
 	t.Helper()

@@ -517,3 +517,9 @@ func (x *index) apply(st jetstream.StreamState) {
 	}
 	x.compact()
 }
+
+func (x *index) isReady() bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.ready
+}
