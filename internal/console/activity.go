@@ -2,7 +2,6 @@ package console
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -158,30 +157,19 @@ func followResults(ctx context.Context, js jetstream.JetStream, topo jobs.Topolo
 	if err != nil {
 		return fmt.Errorf("follow results stream %s: %w", topo.ResultsStream, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(1000))
-	if err != nil {
-		return fmt.Errorf("follow results stream %s: %w", topo.ResultsStream, err)
-	}
-	go func() {
-		<-ctx.Done()
-		it.Stop()
-	}()
-	for {
-		msg, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return ctx.Err()
-			}
-			continue
-		}
+	err = consume(ctx, cons, func(msg jetstream.Msg) {
 		meta, err := msg.Metadata()
 		if err != nil {
-			continue
+			return
 		}
 		op, ok := opOf[msg.Subject()]
 		if !ok {
 			op = jobs.OpUnknown
 		}
 		a.succeed(meta.Timestamp, op)
+	})
+	if err != nil {
+		return fmt.Errorf("follow results stream %s: %w", topo.ResultsStream, err)
 	}
+	return nil
 }

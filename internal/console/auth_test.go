@@ -19,13 +19,21 @@ import (
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
 )
 
-func writeFile(t *testing.T, name, content string) string {
+// secretFile holds content in a file only the owner may read, as a
+// credentials file should be.
+func secretFile(t *testing.T, name, content string) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+	f, err := os.CreateTemp(t.TempDir(), name)
+	if err == nil {
+		_, err = f.WriteString(content)
+	}
+	if err == nil {
+		err = f.Close()
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
-	return p
+	return f.Name()
 }
 
 const (
@@ -43,20 +51,20 @@ func TestLoadCredentials(t *testing.T) {
 		{name: "basic", basic: "# operators\nalice:" + goodPassword + "\n\nbob:" + goodPassword + "2\n"},
 		{name: "both", token: goodToken, basic: "alice:" + goodPassword},
 		{name: "empty token", token: "\n", wantErr: "is empty"},
-		{name: "short token", token: "secret", wantErr: "at least 16"},
+		{name: "short token", token: "tooShort", wantErr: "at least 16"},
 		{name: "two tokens", token: goodToken + "\n" + goodToken, wantErr: "one token"},
 		{name: "no colon", basic: "alice", wantErr: "line 1: want user:password"},
-		{name: "short password", basic: "alice:pw", wantErr: `password of "alice" has 2 characters`},
+		{name: "short password", basic: "alice:pw1234", wantErr: `password of "alice" has 6 characters`},
 		{name: "no user", basic: "# nobody\n", wantErr: "lists no user"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var tf, bf string
 			if tt.token != "" {
-				tf = writeFile(t, "token", tt.token)
+				tf = secretFile(t, "token", tt.token)
 			}
 			if tt.basic != "" {
-				bf = writeFile(t, "users", tt.basic)
+				bf = secretFile(t, "users", tt.basic)
 			}
 			c, err := console.LoadCredentials(tf, bf)
 			switch {
@@ -65,8 +73,10 @@ func TestLoadCredentials(t *testing.T) {
 			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
 				t.Fatalf("LoadCredentials error %v, want one saying %q", err, tt.wantErr)
 			}
-			if err != nil && (strings.Contains(err.Error(), goodPassword) || strings.Contains(err.Error(), "secret")) {
-				t.Errorf("the error shows the secret: %v", err)
+			for _, secret := range []string{goodToken, goodPassword, "tooShort", "pw1234"} {
+				if err != nil && strings.Contains(err.Error(), secret) {
+					t.Errorf("the error shows the secret: %v", err)
+				}
 			}
 		})
 	}
@@ -79,7 +89,7 @@ func TestLoadCredentials(t *testing.T) {
 }
 
 func TestCheckAddress(t *testing.T) {
-	creds, err := console.LoadCredentials(writeFile(t, "token", goodToken), "")
+	creds, err := console.LoadCredentials(secretFile(t, "token", goodToken), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,6 +130,11 @@ func runConsole(t *testing.T, natsURL string, args ...string) (int, string) {
 
 func TestRefusesToStart(t *testing.T) {
 	env := testenv.New(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
 	tests := []struct {
 		name string
 		args []string
@@ -127,8 +142,9 @@ func TestRefusesToStart(t *testing.T) {
 	}{
 		{"all interfaces without credentials", []string{"--listen", "0.0.0.0:0"}, "only with authentication"},
 		{"any address without credentials", []string{"--listen", ":0"}, "give --token-file or --basic-auth-file"},
-		{"a weak token", []string{"--listen", "0.0.0.0:0", "--token-file", writeFile(t, "t", "short")}, "at least 16"},
+		{"a weak token", []string{"--listen", "0.0.0.0:0", "--token-file", secretFile(t, "t", "short")}, "at least 16"},
 		{"half of HTTPS", []string{"--https-cert", "x.pem"}, "--https-cert and --https-key go together"},
+		{"an address in use", []string{"--listen", taken.Addr().String()}, "cannot listen on " + taken.Addr().String()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -159,7 +175,7 @@ func onAllInterfaces(t *testing.T, natsURL string, args ...string) *running {
 
 func TestBasicAuth(t *testing.T) {
 	env := testenv.New(t)
-	con := onAllInterfaces(t, env.NATSURL, "--basic-auth-file", writeFile(t, "users", "alice:"+goodPassword+"\n"))
+	con := onAllInterfaces(t, env.NATSURL, "--basic-auth-file", secretFile(t, "users", "alice:"+goodPassword+"\n"))
 	get := func(user, pw string) *http.Response {
 		req, _ := http.NewRequest(http.MethodGet, con.URL+"/dlq", nil)
 		if user != "" {
@@ -210,7 +226,7 @@ func TestBasicAuth(t *testing.T) {
 func TestBrowserSignIn(t *testing.T) {
 	b := newBrowser(t)
 	env := testenv.New(t)
-	con := onAllInterfaces(t, env.NATSURL, "--token-file", writeFile(t, "token", goodToken+"\n"))
+	con := onAllInterfaces(t, env.NATSURL, "--token-file", secretFile(t, "token", goodToken+"\n"))
 
 	b.do(t, "open the console", chromedp.Navigate(con.URL+"/dlq"))
 	b.waitText(t, 10*time.Second, "h1", regexp.MustCompile(`^Sign in$`))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -106,32 +105,20 @@ func (b *bulkJobs) follow(ctx context.Context, js jetstream.JetStream, bucket st
 	if err != nil {
 		return fmt.Errorf("follow progress bucket %s: %w", bucket, err)
 	}
-	it, err := cons.Messages()
-	if err != nil {
-		return fmt.Errorf("follow progress bucket %s: %w", bucket, err)
-	}
-	go func() {
-		<-ctx.Done()
-		it.Stop()
-	}()
 	b.setErr(nil)
-	for {
-		msg, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return ctx.Err()
-			}
-			continue
-		}
-		key := strings.TrimPrefix(msg.Subject(), keyPrefix)
+	err = consume(ctx, cons, func(msg jetstream.Msg) {
 		meta, err := msg.Metadata()
 		if err != nil {
-			continue
+			return
 		}
 		// A delete or purge marker carries this header (nats.go's
 		// key-value convention); a value does not.
-		b.apply(key, meta.Timestamp, msg.Headers().Get("KV-Operation") != "", msg.Data())
+		b.apply(strings.TrimPrefix(msg.Subject(), keyPrefix), meta.Timestamp, msg.Headers().Get("KV-Operation") != "", msg.Data())
+	})
+	if err != nil {
+		return fmt.Errorf("follow progress bucket %s: %w", bucket, err)
 	}
+	return nil
 }
 
 // apply records one change of the bucket: a value, or a deleted key.

@@ -191,6 +191,10 @@ func (c *Console) dlq(ctx context.Context) (*dlq.Queue, error) {
 	return q, nil
 }
 
+// ErrListen is returned when the console cannot listen on its address
+// (taken, or not this machine's).
+var ErrListen = errors.New("cannot listen")
+
 // ListenAndServe listens on addr (host:port; port 0 picks one) and serves
 // the console until ctx ends, then stops: running actions stop between two
 // dead letters, as `publish dlq replay` does on Ctrl-C. Without
@@ -202,7 +206,7 @@ func (c *Console) ListenAndServe(ctx context.Context, addr string) error {
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
+		return fmt.Errorf("%w on %s: %w (choose another --listen address)", ErrListen, addr, err)
 	}
 	return c.Serve(ctx, ln)
 }

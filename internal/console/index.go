@@ -103,7 +103,7 @@ func (x *index) add(e dlq.Entry) {
 	d := e.DeadLetter
 	r := row{
 		Seq: e.Seq, At: e.Time.UnixNano(), Op: jobs.Op(x.keep(string(e.Op))), Class: jobs.ErrorClass(x.keep(string(d.Error.Class))),
-		Code: x.keep(d.Error.ClerkCode), JobID: strings.Clone(d.JobID), Message: strings.Clone(cut(d.Error.Message, maxMessage)),
+		Code: x.keep(d.Error.ClerkCode), JobID: strings.Clone(d.JobID), Message: strings.Clone(cut(scrub(d.Error.Message), maxMessage)),
 		Status: int32(d.Error.HTTPStatus), Replays: int32(d.Replays), Size: int32(e.Size),
 		HeaderErr: e.HeaderErr != nil, Redacted: !d.Replayable(),
 	}
@@ -385,6 +385,8 @@ func entryOf(subj jobs.Subjects, msg jetstream.Msg) (dlq.Entry, error) {
 // run reads the stream from its start, then follows it until ctx ends.
 // Entries deleted by others are found by reconcile, every f.every.
 func (f *follower) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends reconcileEvery when run ends, to start again
 	info, err := f.stream.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("read dead-letter stream %s: %w", f.topo.DeadLetterStream, err)
@@ -399,31 +401,62 @@ func (f *follower) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("follow dead-letter stream %s: %w", f.topo.DeadLetterStream, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(1000))
-	if err != nil {
-		return fmt.Errorf("follow dead-letter stream %s: %w", f.topo.DeadLetterStream, err)
-	}
-	go func() {
-		<-ctx.Done()
-		it.Stop()
-	}()
 	go f.reconcileEvery(ctx, cons)
-	for {
-		msg, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return ctx.Err()
-			}
-			continue // the ordered consumer recreates itself
-		}
+	err = consume(ctx, cons, func(msg jetstream.Msg) {
 		e, err := entryOf(f.topo.Subjects, msg)
 		if err != nil {
-			continue
+			return
 		}
 		f.x.add(e)
 		if meta, _ := msg.Metadata(); meta != nil && meta.NumPending == 0 {
 			f.setReady()
 		}
+	})
+	if err != nil {
+		return fmt.Errorf("follow dead-letter stream %s: %w", f.topo.DeadLetterStream, err)
+	}
+	return nil
+}
+
+// consume calls handle with each message of an ordered consumer until
+// ctx ends. The ordered consumer recovers from a lost connection or a
+// deleted consumer by itself; an error that keeps coming is returned, so
+// that the caller starts over.
+func consume(ctx context.Context, cons jetstream.Consumer, handle func(jetstream.Msg)) error {
+	it, err := cons.Messages(jetstream.PullMaxMessages(1000))
+	if err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-done:
+		}
+		it.Stop()
+	}()
+	failures := 0
+	for {
+		msg, err := it.Next()
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, jetstream.ErrMsgIteratorClosed):
+			return err
+		case err != nil:
+			if failures++; failures > 20 {
+				return err
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		failures = 0
+		handle(msg)
 	}
 }
 

@@ -30,12 +30,17 @@ type pages struct {
 }
 
 var funcs = template.FuncMap{
-	"num":   func(n any) string { return groupDigits(fmt.Sprint(n)) },
-	"ago":   ago,
-	"when":  func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
-	"iso":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-	"dash":  dash,
-	"dur":   func(d time.Duration) string { return d.Round(100 * time.Millisecond).String() },
+	"num":  func(n any) string { return groupDigits(fmt.Sprint(n)) },
+	"ago":  ago,
+	"when": func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
+	"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"dash": dash,
+	"dur": func(d time.Duration) string {
+		if d < time.Second {
+			return d.Round(time.Millisecond).String()
+		}
+		return d.Round(100 * time.Millisecond).String()
+	},
 	"since": func(t time.Time) time.Duration { return time.Since(t) },
 	"span": func(a, b time.Time) time.Duration {
 		if b.IsZero() {
@@ -49,7 +54,8 @@ var funcs = template.FuncMap{
 		}
 		return groupDigits(strconv.Itoa(n)) + " " + many
 	},
-	"link": link,
+	"link":  link,
+	"scrub": scrub,
 	// query builds a URL query from name, value pairs.
 	"query": func(kv ...string) url.Values {
 		q := url.Values{}
@@ -152,22 +158,21 @@ func groupDigits(s string) string {
 	return b.String()
 }
 
+// ago says how long ago t was, in the largest unit that fits twice.
 func ago(t time.Time) string {
 	if t.IsZero() {
 		return "–"
 	}
-	d := time.Since(t).Round(time.Second)
-	switch {
-	case d < 0:
-		return "just now"
-	case d < time.Minute:
-		return fmt.Sprintf("%ds ago", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm ago", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh%02dm ago", int(d.Hours()), int(d.Minutes())%60)
+	d := max(time.Since(t), 0)
+	for _, u := range []struct {
+		d    time.Duration
+		name string
+	}{{24 * time.Hour, "d"}, {time.Hour, "h"}, {time.Minute, "min"}} {
+		if d >= 2*u.d {
+			return fmt.Sprintf("%d %s ago", d/u.d, u.name)
+		}
 	}
-	return fmt.Sprintf("%dd ago", int(d.Hours()/24))
+	return fmt.Sprintf("%d s ago", d/time.Second)
 }
 
 // frame is what the layout needs around every page.
@@ -243,12 +248,20 @@ func drawChart(v activityView) chart {
 	return c
 }
 
-// secretLike matches header names and values that may carry a secret:
-// such values are not shown even if a dead letter carries one.
+// secretName matches header names that may carry a secret, and
+// secretValue values that look like one (a Clerk secret key, a JWT, a
+// bearer token, Clerk's session cookies): such values are not shown, even
+// if a dead letter carries one where none should be.
 var (
 	secretName  = regexp.MustCompile(`(?i)(authorization|cookie|token|secret|password|passwd|api[-_]?key|session[-_]?key|credential|jwt)`)
-	secretValue = regexp.MustCompile(`(?i)(^|[^a-z0-9])(sk|pk|rk)_(live|test)_[a-z0-9]{8,}|eyJ[a-zA-Z0-9_-]{8,}\.[a-zA-Z0-9_-]{8,}\.|bearer\s+\S{8,}|__(client|session)=\S+`)
+	secretValue = regexp.MustCompile(`(?i)\b(?:sk|rk)_(?:live|test)_[a-z0-9]{8,}|eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]*|bearer\s+\S{8,}|__(?:client|session)=[^;\s]+`)
 )
+
+// scrub hides what looks like a secret in free text (an error message
+// quoting a request, say).
+func scrub(s string) string {
+	return secretValue.ReplaceAllString(s, "[hidden: may be a secret]")
+}
 
 // headerView is one header line of a dead letter, made safe to show.
 type headerView struct {

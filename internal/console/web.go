@@ -486,10 +486,27 @@ func sortedKinds(m map[string]int) []kindCount {
 	return out
 }
 
-func (c *Console) showPlan(w http.ResponseWriter, r *http.Request) {
+// planOf finds the plan the request names, or answers 404.
+func (c *Console) planOf(w http.ResponseWriter, r *http.Request) *plan {
 	p := c.reg.plan(r.PathValue("id"))
 	if p == nil {
 		c.fail(w, r, http.StatusNotFound, errors.New("no such plan (the console forgets plans when it restarts): choose the dead letters again"))
+	}
+	return p
+}
+
+// taskOf finds the action the request names, or answers 404.
+func (c *Console) taskOf(w http.ResponseWriter, r *http.Request) *task {
+	t := c.reg.task(r.PathValue("id"))
+	if t == nil {
+		c.fail(w, r, http.StatusNotFound, errors.New("no such action (the console forgets them when it restarts)"))
+	}
+	return t
+}
+
+func (c *Console) showPlan(w http.ResponseWriter, r *http.Request) {
+	p := c.planOf(w, r)
+	if p == nil {
 		return
 	}
 	check, run := p.tasks()
@@ -510,9 +527,8 @@ func (c *Console) showPlan(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) runPlan(w http.ResponseWriter, r *http.Request) {
-	p := c.reg.plan(r.PathValue("id"))
+	p := c.planOf(w, r)
 	if p == nil {
-		c.fail(w, r, http.StatusNotFound, errors.New("no such plan (the console forgets plans when it restarts): choose the dead letters again"))
 		return
 	}
 	if err := r.ParseForm(); err != nil {
@@ -655,9 +671,8 @@ func (c *Console) actions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) showTask(w http.ResponseWriter, r *http.Request) {
-	t := c.reg.task(r.PathValue("id"))
+	t := c.taskOf(w, r)
 	if t == nil {
-		c.fail(w, r, http.StatusNotFound, errors.New("no such action (the console forgets them when it restarts)"))
 		return
 	}
 	v := t.view()
@@ -669,9 +684,8 @@ func (c *Console) showTask(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) stopTask(w http.ResponseWriter, r *http.Request) {
-	t := c.reg.task(r.PathValue("id"))
+	t := c.taskOf(w, r)
 	if t == nil {
-		c.fail(w, r, http.StatusNotFound, errors.New("no such action"))
 		return
 	}
 	t.stop()
@@ -682,9 +696,8 @@ func (c *Console) stopTask(w http.ResponseWriter, r *http.Request) {
 // continueTask plans again what a stopped or failed replay or purge left:
 // its dead letters still in the queue.
 func (c *Console) continueTask(w http.ResponseWriter, r *http.Request) {
-	t := c.reg.task(r.PathValue("id"))
+	t := c.taskOf(w, r)
 	if t == nil {
-		c.fail(w, r, http.StatusNotFound, errors.New("no such action"))
 		return
 	}
 	v := t.view()

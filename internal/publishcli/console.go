@@ -85,7 +85,7 @@ how many, and from which address.`,
 			return usagef("%v", err)
 		}
 		err = c.ListenAndServe(cmd.Context(), listen)
-		if errors.Is(err, console.ErrNeedsAuth) {
+		if errors.Is(err, console.ErrNeedsAuth) || errors.Is(err, console.ErrListen) {
 			return usagef("%v", err)
 		}
 		return err
