@@ -90,6 +90,8 @@ func TestBrowser(t *testing.T) {
 		if n := b.count(t, "svg.chart rect.bad[height]"); n == 0 {
 			t.Error("the chart draws no dead-letter bars")
 		}
+		b.waitText(t, 20*time.Second, "#card-queued .big", regexp.MustCompile(`^0$`)) // every job settled
+		b.screenshot(t, "console-overview")
 	})
 
 	t.Run("filters narrow the list", func(t *testing.T) {
@@ -236,7 +238,6 @@ func TestBrowser(t *testing.T) {
 		b.do(t, "the overview", chromedp.Navigate(con.URL+"/"))
 		b.waitText(t, 20*time.Second, "#activity-total", regexp.MustCompile(`^11 succeeded, 11 dead-lettered`))
 		b.waitText(t, 20*time.Second, "#card-dead .big", regexp.MustCompile(`^2$`))
-		b.screenshot(t, "console-overview")
 	})
 
 	t.Run("revoke every session of a user", func(t *testing.T) {
