@@ -17,6 +17,8 @@ import (
 // (ProgressStore) as the job goes, so a redelivery after a crash resumes
 // instead of starting over.
 type BulkProgress struct {
+	// JobID is the job's id, for whoever reads the store (the console).
+	JobID     string    `json:"job_id,omitempty"`
 	UserID    string    `json:"user_id"`
 	StartedAt time.Time `json:"started_at"`
 	// Done maps each handled session to its outcome: "revoked",
@@ -94,7 +96,7 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Outcome, 
 		p = nil
 	}
 	if p == nil {
-		p = &BulkProgress{UserID: a.UserID, StartedAt: time.Now().UTC(), Done: map[string]string{}}
+		p = &BulkProgress{JobID: jobID, UserID: a.UserID, StartedAt: time.Now().UTC(), Done: map[string]string{}}
 	} else {
 		p.Resumed = true
 		if err := h.recoverUnsaved(ctx, a.UserID, p); err != nil {

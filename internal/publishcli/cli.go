@@ -234,7 +234,7 @@ carries a Nats-Msg-Id equal to its job id, so publishing it again is deduplicate
 		c.GroupID = "jobs"
 		root.AddCommand(c)
 	}
-	for _, c := range []*cobra.Command{a.dlqCommand(), a.statusCommand()} {
+	for _, c := range []*cobra.Command{a.dlqCommand(), a.statusCommand(), a.consoleCommand()} {
 		c.GroupID = "ops"
 		root.AddCommand(c)
 	}

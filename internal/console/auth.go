@@ -1,0 +1,160 @@
+package console
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+)
+
+// Credentials authenticate the console's users: a bearer token, basic-auth
+// users, or both. Secrets are kept only as SHA-256 digests and compared in
+// constant time.
+type Credentials struct {
+	token  []byte // digest of the bearer token; nil: none
+	users  []basicUser
+	cookie []byte // the login cookie's value, derived from the token
+}
+
+type basicUser struct {
+	name     string
+	password []byte // digest
+}
+
+// minSecret is the shortest token or password accepted: a console that
+// replays and purges dead letters must not be guessable.
+const minSecret = 16
+
+func digest(s string) []byte {
+	d := sha256.Sum256([]byte(s))
+	return d[:]
+}
+
+// LoadCredentials reads a bearer token from tokenFile (its whole content,
+// surrounding blank space ignored) and basic-auth users from basicFile (a
+// "user:password" per line; blank lines and lines starting with # are
+// skipped). Either may be empty; with both empty it returns nil, nil.
+func LoadCredentials(tokenFile, basicFile string) (*Credentials, error) {
+	if tokenFile == "" && basicFile == "" {
+		return nil, nil
+	}
+	c := &Credentials{}
+	if tokenFile != "" {
+		b, err := os.ReadFile(tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("token file: %w", err)
+		}
+		tok := strings.TrimSpace(string(b))
+		switch {
+		case tok == "":
+			return nil, fmt.Errorf("token file %s is empty: put a random token in it (e.g. `openssl rand -hex 32 > %s`)", tokenFile, tokenFile)
+		case len(tok) < minSecret:
+			return nil, fmt.Errorf("token file %s: the token has %d characters, want at least %d (e.g. `openssl rand -hex 32`)", tokenFile, len(tok), minSecret)
+		case strings.ContainsAny(tok, " \t\r\n"):
+			return nil, fmt.Errorf("token file %s: the token contains blank space or several lines; want one token", tokenFile)
+		}
+		c.token = digest(tok)
+		mac := hmac.New(sha256.New, []byte(tok))
+		mac.Write([]byte("clerkjobs console login"))
+		c.cookie = []byte(base64.RawURLEncoding.EncodeToString(mac.Sum(nil)))
+	}
+	if basicFile != "" {
+		b, err := os.ReadFile(basicFile)
+		if err != nil {
+			return nil, fmt.Errorf("basic-auth file: %w", err)
+		}
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		for n := 1; sc.Scan(); n++ {
+			line := strings.TrimSpace(sc.Text())
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			name, pw, ok := strings.Cut(line, ":")
+			switch {
+			case !ok || name == "":
+				return nil, fmt.Errorf("basic-auth file %s line %d: want user:password", basicFile, n)
+			case len(pw) < minSecret:
+				return nil, fmt.Errorf("basic-auth file %s line %d: the password of %q has %d characters, want at least %d", basicFile, n, name, len(pw), minSecret)
+			}
+			c.users = append(c.users, basicUser{name: name, password: digest(pw)})
+		}
+		if len(c.users) == 0 {
+			return nil, fmt.Errorf("basic-auth file %s lists no user: want user:password lines", basicFile)
+		}
+	}
+	return c, nil
+}
+
+const loginCookie = "clerkjobs_console"
+
+// check returns who the request authenticates as, or "" when it does not.
+// Every configured secret is compared, whatever matched first, so the time
+// taken says nothing about which one came close.
+func (c *Credentials) check(r *http.Request) string {
+	who := ""
+	if c.token != nil {
+		if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+			if subtle.ConstantTimeCompare(digest(tok), c.token) == 1 {
+				who = "token"
+			}
+		}
+		if ck, err := r.Cookie(loginCookie); err == nil {
+			if subtle.ConstantTimeCompare([]byte(ck.Value), c.cookie) == 1 {
+				who = "token"
+			}
+		}
+	}
+	if name, pw, ok := r.BasicAuth(); ok {
+		d := digest(pw)
+		for _, u := range c.users {
+			nameOK := subtle.ConstantTimeCompare(digest(name), digest(u.name))
+			pwOK := subtle.ConstantTimeCompare(d, u.password)
+			if nameOK&pwOK == 1 {
+				who = u.name
+			}
+		}
+	}
+	return who
+}
+
+// tokenMatches reports whether tok is the bearer token (the login form).
+func (c *Credentials) tokenMatches(tok string) bool {
+	return c.token != nil && subtle.ConstantTimeCompare(digest(tok), c.token) == 1
+}
+
+// ErrNeedsAuth is returned for a listen address other than loopback
+// without credentials.
+var ErrNeedsAuth = errors.New("the console listens on a non-loopback address only with authentication")
+
+// CheckAddress refuses to listen on addr without credentials unless every
+// address it stands for is a loopback address.
+func CheckAddress(addr string, creds *Credentials) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("listen address %q: %w (want host:port, e.g. 127.0.0.1:8080)", addr, err)
+	}
+	if creds != nil || loopbackHost(host) {
+		return nil
+	}
+	return fmt.Errorf("listen address %q: %w: give --token-file or --basic-auth-file, or listen on 127.0.0.1", addr, ErrNeedsAuth)
+}
+
+// loopbackHost reports whether host (a listen or Host-header host) names
+// only loopback addresses. "" and unspecified addresses mean every
+// interface.
+func loopbackHost(host string) bool {
+	host = strings.Trim(host, "[]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

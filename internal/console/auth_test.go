@@ -1,0 +1,317 @@
+package console_test
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/clerkjobs/clerkjobs/internal/console"
+	"github.com/clerkjobs/clerkjobs/internal/publishcli"
+	"github.com/clerkjobs/clerkjobs/internal/testenv"
+)
+
+// secretFile holds content in a file only the owner may read, as a
+// credentials file should be.
+func secretFile(t *testing.T, name, content string) string {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), name)
+	if err == nil {
+		_, err = f.WriteString(content)
+	}
+	if err == nil {
+		err = f.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f.Name()
+}
+
+const (
+	goodToken    = "3f9c1d0b7a6e45c2b8d1e0f4a7c3b9d2"
+	goodPassword = "correct-horse-battery-staple"
+)
+
+func TestLoadCredentials(t *testing.T) {
+	tests := []struct {
+		name         string
+		token, basic string // file contents; "" for no file
+		wantErr      string
+	}{
+		{name: "token", token: goodToken + "\n"},
+		{name: "basic", basic: "# operators\nalice:" + goodPassword + "\n\nbob:" + goodPassword + "2\n"},
+		{name: "both", token: goodToken, basic: "alice:" + goodPassword},
+		{name: "empty token", token: "\n", wantErr: "is empty"},
+		{name: "short token", token: "tooShort", wantErr: "at least 16"},
+		{name: "two tokens", token: goodToken + "\n" + goodToken, wantErr: "one token"},
+		{name: "no colon", basic: "alice", wantErr: "line 1: want user:password"},
+		{name: "short password", basic: "alice:pw1234", wantErr: `password of "alice" has 6 characters`},
+		{name: "no user", basic: "# nobody\n", wantErr: "lists no user"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var tf, bf string
+			if tt.token != "" {
+				tf = secretFile(t, "token", tt.token)
+			}
+			if tt.basic != "" {
+				bf = secretFile(t, "users", tt.basic)
+			}
+			c, err := console.LoadCredentials(tf, bf)
+			switch {
+			case tt.wantErr == "" && (err != nil || c == nil):
+				t.Fatalf("LoadCredentials = %v, %v", c, err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("LoadCredentials error %v, want one saying %q", err, tt.wantErr)
+			}
+			for _, secret := range []string{goodToken, goodPassword, "tooShort", "pw1234"} {
+				if err != nil && strings.Contains(err.Error(), secret) {
+					t.Errorf("the error shows the secret: %v", err)
+				}
+			}
+		})
+	}
+	if c, err := console.LoadCredentials("", ""); c != nil || err != nil {
+		t.Errorf("no files: %v, %v; want none", c, err)
+	}
+	if _, err := console.LoadCredentials(filepath.Join(t.TempDir(), "missing"), ""); err == nil || !strings.Contains(err.Error(), "token file") {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestCheckAddress(t *testing.T) {
+	creds, err := console.LoadCredentials(secretFile(t, "token", goodToken), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		addr      string
+		creds     *console.Credentials
+		needsAuth bool
+	}{
+		{"127.0.0.1:8080", nil, false},
+		{"127.3.4.5:8080", nil, false},
+		{"[::1]:8080", nil, false},
+		{"localhost:8080", nil, false},
+		{":8080", nil, true},
+		{"0.0.0.0:8080", nil, true},
+		{"[::]:8080", nil, true},
+		{"192.0.2.10:8080", nil, true},
+		{"console.example:8080", nil, true},
+		{"0.0.0.0:8080", creds, false},
+		{":8080", creds, false},
+	}
+	for _, tt := range tests {
+		err := console.CheckAddress(tt.addr, tt.creds)
+		if got := errors.Is(err, console.ErrNeedsAuth); got != tt.needsAuth || (err != nil && !got) {
+			t.Errorf("CheckAddress(%q, creds %v) = %v, want needs-auth %v", tt.addr, tt.creds != nil, err, tt.needsAuth)
+		}
+	}
+	if err := console.CheckAddress("8080", nil); err == nil || !strings.Contains(err.Error(), "host:port") {
+		t.Errorf("CheckAddress(8080) = %v", err)
+	}
+}
+
+// runConsole runs `publish console` with args to its end (it must not
+// start) and returns its exit status and output.
+func runConsole(t *testing.T, natsURL string, args ...string) (int, string) {
+	t.Helper()
+	return runPublish(t, natsURL, append([]string{"console"}, args...)...)
+}
+
+func TestRefusesToStart(t *testing.T) {
+	env := testenv.New(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"all interfaces without credentials", []string{"--listen", "0.0.0.0:0"}, "only with authentication"},
+		{"any address without credentials", []string{"--listen", ":0"}, "give --token-file or --basic-auth-file"},
+		{"a weak token", []string{"--listen", "0.0.0.0:0", "--token-file", secretFile(t, "t", "short")}, "at least 16"},
+		{"half of HTTPS", []string{"--https-cert", "x.pem"}, "--https-cert and --https-key go together"},
+		{"an address in use", []string{"--listen", taken.Addr().String()}, "cannot listen on " + taken.Addr().String()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stderr := runConsole(t, env.NATSURL, tt.args...)
+			if code != publishcli.ExitUsage || !strings.Contains(stderr, tt.want) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", code, stderr, publishcli.ExitUsage, tt.want)
+			}
+		})
+	}
+}
+
+// onAllInterfaces starts the console on 0.0.0.0 with args (credentials)
+// and returns its URL on the loopback address: the test's requests stay on
+// this machine.
+func onAllInterfaces(t *testing.T, natsURL string, args ...string) *running {
+	t.Helper()
+	r := startConsole(t, natsURL, append([]string{"--listen", "0.0.0.0:0"}, args...)...)
+	u, err := url.Parse(r.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ip := net.ParseIP(u.Hostname()); ip == nil || !ip.IsUnspecified() {
+		t.Fatalf("listening on %s, want every interface", u.Host)
+	}
+	r.URL = "http://127.0.0.1:" + u.Port()
+	return r
+}
+
+func TestBasicAuth(t *testing.T) {
+	env := testenv.New(t)
+	con := onAllInterfaces(t, env.NATSURL, "--basic-auth-file", secretFile(t, "users", "alice:"+goodPassword+"\n"))
+	get := func(user, pw string) *http.Response {
+		req, _ := http.NewRequest(http.MethodGet, con.URL+"/dlq", nil)
+		if user != "" {
+			req.SetBasicAuth(user, pw)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	tests := []struct {
+		name     string
+		user, pw string
+		want     int
+	}{
+		{"no credentials", "", "", http.StatusUnauthorized},
+		{"wrong password", "alice", goodPassword + "x", http.StatusUnauthorized},
+		{"unknown user", "mallory", goodPassword, http.StatusUnauthorized},
+		{"alice", "alice", goodPassword, http.StatusOK},
+	}
+	for _, tt := range tests {
+		resp := get(tt.user, tt.pw)
+		if resp.StatusCode != tt.want {
+			t.Errorf("%s: %d, want %d", tt.name, resp.StatusCode, tt.want)
+		}
+		if tt.want == http.StatusUnauthorized && !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic ") {
+			t.Errorf("%s: WWW-Authenticate %q", tt.name, resp.Header.Get("WWW-Authenticate"))
+		}
+	}
+	// A refused POST changes nothing and is logged.
+	status, _ := con.post(t, "/dlq/plan", url.Values{"action": {"purge"}, "scope": {"matching"}})
+	if status != http.StatusUnauthorized {
+		t.Errorf("unauthenticated POST: %d", status)
+	}
+	if !strings.Contains(con.Logs.String(), "refused an unauthenticated request") {
+		t.Error("refusals are not logged")
+	}
+	if strings.Contains(con.Logs.String(), goodPassword) {
+		t.Error("the log shows the password")
+	}
+}
+
+// TestBrowserSignIn: on a non-loopback listener with a token, a browser
+// without it gets the sign-in page, never the console; with it, the
+// console.
+func TestBrowserSignIn(t *testing.T) {
+	b := newBrowser(t)
+	env := testenv.New(t)
+	con := onAllInterfaces(t, env.NATSURL, "--token-file", secretFile(t, "token", goodToken+"\n"))
+
+	b.do(t, "open the console", chromedp.Navigate(con.URL+"/dlq"))
+	b.waitText(t, 10*time.Second, "h1", regexp.MustCompile(`^Sign in$`))
+	b.do(t, "a wrong token", chromedp.SetValue(chromedp.CSS("input[name=token]"), "not-the-token-at-all"), chromedp.Submit(chromedp.CSS("form")))
+	b.waitText(t, 10*time.Second, "main .error", regexp.MustCompile(`not the console's token`))
+	b.do(t, "the token", chromedp.SetValue(chromedp.CSS("input[name=token]"), goodToken), chromedp.Submit(chromedp.CSS("form")))
+	b.waitText(t, 10*time.Second, "h1", regexp.MustCompile(`^Dead letters$`))
+	if page := b.main(); strings.Contains(page, goodToken) {
+		t.Error("the page shows the token")
+	}
+
+	// Scripts and other clients: the bearer header, or nothing.
+	for _, tc := range []struct {
+		auth string
+		want int
+	}{{"", http.StatusUnauthorized}, {"Bearer " + goodToken[1:], http.StatusUnauthorized}, {"Bearer " + goodToken, http.StatusOK}} {
+		req, _ := http.NewRequest(http.MethodGet, con.URL+"/", nil)
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("Authorization %q: %d, want %d", tc.auth, resp.StatusCode, tc.want)
+		}
+	}
+}
+
+// TestLoopbackOnly: without credentials the console answers only for a
+// loopback host name, so a web page whose name resolves to 127.0.0.1 (DNS
+// rebinding) cannot read it; pages carry the security headers.
+func TestLoopbackOnly(t *testing.T) {
+	env := testenv.New(t)
+	con := startConsole(t, env.NATSURL)
+	for _, tc := range []struct {
+		host string
+		want int
+	}{{"", http.StatusOK}, {"localhost", http.StatusOK}, {"attacker.example", http.StatusMisdirectedRequest}, {"127.0.0.1.nip.io", http.StatusMisdirectedRequest}} {
+		req, _ := http.NewRequest(http.MethodGet, con.URL+"/", nil)
+		if tc.host != "" {
+			req.Host = tc.host
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("Host %q: %d, want %d", tc.host, resp.StatusCode, tc.want)
+		}
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe") {
+			t.Errorf("Content-Security-Policy %q", csp)
+		}
+		if resp.Header.Get("X-Frame-Options") != "DENY" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("headers %v", resp.Header)
+		}
+	}
+	// State changes are POSTs only, and a cross-site one is refused before
+	// it is looked at.
+	for _, tc := range []struct {
+		method, path string
+		header       map[string]string
+		want         int
+	}{
+		{http.MethodGet, "/plans/x/run", nil, http.StatusMethodNotAllowed},
+		{http.MethodPost, "/dlq/plan", map[string]string{"Sec-Fetch-Site": "cross-site"}, http.StatusForbidden},
+		{http.MethodPost, "/dlq/plan", map[string]string{"Sec-Fetch-Site": "same-site"}, http.StatusForbidden},
+		{http.MethodPost, "/dlq/plan", map[string]string{"Origin": "http://attacker.example"}, http.StatusForbidden},
+		{http.MethodPost, "/revoke-all/plan", map[string]string{"Origin": "null"}, http.StatusForbidden},
+	} {
+		req, _ := http.NewRequest(tc.method, con.URL+tc.path, strings.NewReader("action=purge&scope=matching"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for k, v := range tc.header {
+			req.Header.Set(k, v)
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s %s %v: %d, want %d", tc.method, tc.path, tc.header, resp.StatusCode, tc.want)
+		}
+	}
+}

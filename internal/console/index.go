@@ -1,0 +1,558 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/clerkjobs/clerkjobs/dlq"
+	"github.com/clerkjobs/clerkjobs/jobs"
+)
+
+// row is one dead letter as the index keeps it: what the list shows and
+// the filters of `publish dlq list` test, nothing more.
+type row struct {
+	Seq     uint64
+	At      int64 // when the dead letter was stored, Unix nanoseconds
+	Op      jobs.Op
+	Class   jobs.ErrorClass
+	Code    string
+	JobID   string
+	Message string // the error, cut to maxMessage
+	Status  int32  // Clerk's HTTP status
+	Replays int32
+	Size    int32
+	// HeaderErr: headers missing or malformed; Redacted: secrets were
+	// redacted, so it cannot be replayed.
+	HeaderErr, Redacted bool
+	gone                bool
+}
+
+// maxMessage bounds the error text kept per entry: the entry page reads
+// the whole message.
+const maxMessage = 160
+
+// entry is the part of a dlq.Entry that dlq.Filter.Match reads, so the
+// console selects exactly what `publish dlq list` would.
+func (r *row) entry() dlq.Entry {
+	return dlq.Entry{
+		Seq: r.Seq, Op: r.Op, Time: time.Unix(0, r.At),
+		DeadLetter: jobs.DeadLetter{JobID: r.JobID, Error: jobs.ErrorInfo{Class: r.Class, ClerkCode: r.Code}},
+	}
+}
+
+// Time is when the dead letter was stored.
+func (r *row) Time() time.Time { return time.Unix(0, r.At) }
+
+// index holds every dead letter's row, in stream order.
+type index struct {
+	mu   sync.RWMutex
+	rows []row // sorted by seq; removed rows stay (gone) until compacted
+	live int
+	dead int // rows gone but not compacted yet
+	// byOpClass counts the live rows.
+	byOpClass map[jobs.Op]map[jobs.ErrorClass]int
+	lastSeq   uint64 // the highest sequence received
+	ready     bool   // the first read has caught up with the stream
+	err       error  // why the index cannot follow the stream, if it cannot
+	intern    map[string]string
+	// onNew is told about every dead letter received (activity counts
+	// them); it runs under mu.
+	onNew func(at time.Time, op jobs.Op)
+}
+
+func newIndex(onNew func(time.Time, jobs.Op)) *index {
+	return &index{byOpClass: map[jobs.Op]map[jobs.ErrorClass]int{}, intern: map[string]string{}, onNew: onNew}
+}
+
+// keep returns s in a copy that does not hold on to the message it was
+// read from, shared with equal values already kept (codes, ops, classes
+// repeat by the thousand).
+func (x *index) keep(s string) string {
+	if s == "" {
+		return ""
+	}
+	if v, ok := x.intern[s]; ok {
+		return v
+	}
+	v := strings.Clone(s)
+	if len(x.intern) < 10000 {
+		x.intern[v] = v
+	}
+	return v
+}
+
+// add indexes one dead letter. Sequences arrive in stream order; one
+// already indexed (an ordered consumer that restarted) is ignored.
+func (x *index) add(e dlq.Entry) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if e.Seq <= x.lastSeq {
+		return
+	}
+	x.lastSeq = e.Seq
+	d := e.DeadLetter
+	r := row{
+		Seq: e.Seq, At: e.Time.UnixNano(), Op: jobs.Op(x.keep(string(e.Op))), Class: jobs.ErrorClass(x.keep(string(d.Error.Class))),
+		Code: x.keep(d.Error.ClerkCode), JobID: strings.Clone(d.JobID), Message: strings.Clone(cut(scrub(d.Error.Message), maxMessage)),
+		Status: int32(d.Error.HTTPStatus), Replays: int32(d.Replays), Size: int32(e.Size),
+		HeaderErr: e.HeaderErr != nil, Redacted: !d.Replayable(),
+	}
+	x.rows = append(x.rows, r)
+	x.live++
+	x.count(r, 1)
+	if x.onNew != nil {
+		x.onNew(e.Time, e.Op)
+	}
+}
+
+func (x *index) count(r row, n int) {
+	m := x.byOpClass[r.Op]
+	if m == nil {
+		m = map[jobs.ErrorClass]int{}
+		x.byOpClass[r.Op] = m
+	}
+	m[r.Class] += n
+	if m[r.Class] == 0 {
+		delete(m, r.Class)
+	}
+	if len(m) == 0 {
+		delete(x.byOpClass, r.Op)
+	}
+}
+
+// find returns the position of seq in rows, or -1.
+func (x *index) find(seq uint64) int {
+	i, ok := slices.BinarySearchFunc(x.rows, seq, func(r row, s uint64) int {
+		switch {
+		case r.Seq < s:
+			return -1
+		case r.Seq > s:
+			return 1
+		}
+		return 0
+	})
+	if !ok {
+		return -1
+	}
+	return i
+}
+
+// remove drops dead letters that were replayed, purged or deleted.
+func (x *index) remove(seqs ...uint64) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, seq := range seqs {
+		x.removeLocked(seq)
+	}
+	x.compact()
+}
+
+func (x *index) removeLocked(seq uint64) {
+	i := x.find(seq)
+	if i < 0 || x.rows[i].gone {
+		return
+	}
+	x.rows[i].gone = true
+	x.live--
+	x.dead++
+	x.count(x.rows[i], -1)
+}
+
+// compact drops removed rows once they are most of the slice.
+func (x *index) compact() {
+	if x.dead < 1024 || x.dead < x.live {
+		return
+	}
+	kept := make([]row, 0, x.live+x.live/4)
+	for _, r := range x.rows {
+		if !r.gone {
+			kept = append(kept, r)
+		}
+	}
+	x.rows, x.dead = kept, 0
+}
+
+// has reports whether seq is in the queue as far as the index knows.
+func (x *index) has(seq uint64) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	i := x.find(seq)
+	return i >= 0 && !x.rows[i].gone
+}
+
+// row returns the indexed row of seq.
+func (x *index) row(seq uint64) (row, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	i := x.find(seq)
+	if i < 0 || x.rows[i].gone {
+		return row{}, false
+	}
+	return x.rows[i], true
+}
+
+// indexStats is what the overview shows of the queue.
+type indexStats struct {
+	Entries   int
+	ByOp      map[jobs.Op]int
+	ByClass   map[jobs.ErrorClass]int
+	ByOpClass map[jobs.Op]map[jobs.ErrorClass]int
+	Oldest    time.Time
+	Newest    time.Time
+	Ready     bool
+	Err       error
+}
+
+func (x *index) stats() indexStats {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	s := indexStats{Entries: x.live, ByOp: map[jobs.Op]int{}, ByClass: map[jobs.ErrorClass]int{}, ByOpClass: map[jobs.Op]map[jobs.ErrorClass]int{}, Ready: x.ready, Err: x.err}
+	for op, m := range x.byOpClass {
+		s.ByOpClass[op] = map[jobs.ErrorClass]int{}
+		for c, n := range m {
+			s.ByOp[op] += n
+			s.ByClass[c] += n
+			s.ByOpClass[op][c] = n
+		}
+	}
+	for i := range x.rows {
+		if !x.rows[i].gone {
+			s.Oldest = x.rows[i].Time()
+			break
+		}
+	}
+	for i := len(x.rows) - 1; i >= 0; i-- {
+		if !x.rows[i].gone {
+			s.Newest = x.rows[i].Time()
+			break
+		}
+	}
+	return s
+}
+
+// page is one page of the list, newest first.
+type page struct {
+	Rows []row
+	// Matching counts every entry the filter selects.
+	Matching int
+	// Newer and Older are the cursors of the neighbouring pages (0: none).
+	Newer, Older uint64
+}
+
+// page returns up to n entries f selects, newest first: those just older
+// than before (0: the newest), or, when after is set, those just newer
+// than after. It walks the index once, so it answers in time linear in the
+// queue whatever the filter, and counts the matches on the way.
+func (x *index) page(f dlq.Filter, before, after uint64, n int) page {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	var p page
+	if after > 0 {
+		var older, newer bool
+		for i := range x.rows {
+			r := &x.rows[i]
+			if r.gone || !f.Match(r.entry()) {
+				continue
+			}
+			p.Matching++
+			switch {
+			case r.Seq <= after:
+				older = true
+			case len(p.Rows) < n:
+				p.Rows = append(p.Rows, *r)
+			default:
+				newer = true
+			}
+		}
+		slices.Reverse(p.Rows)
+		if len(p.Rows) > 0 {
+			if newer {
+				p.Newer = p.Rows[0].Seq
+			}
+			if older {
+				p.Older = p.Rows[len(p.Rows)-1].Seq
+			}
+		}
+		return p
+	}
+	// Newest first: keep the last n matches below before in a ring.
+	ring := make([]int, 0, n)
+	next, overflow, newer := 0, false, false
+	for i := range x.rows {
+		r := &x.rows[i]
+		if r.gone || !f.Match(r.entry()) {
+			continue
+		}
+		p.Matching++
+		if before > 0 && r.Seq >= before {
+			newer = true
+			continue
+		}
+		if n == 0 {
+			continue
+		}
+		if len(ring) < n {
+			ring = append(ring, i)
+			continue
+		}
+		ring[next] = i
+		next = (next + 1) % n
+		overflow = true
+	}
+	for k := range ring {
+		p.Rows = append(p.Rows, x.rows[ring[(next+len(ring)-1-k)%len(ring)]])
+	}
+	if overflow {
+		p.Older = p.Rows[len(p.Rows)-1].Seq
+	}
+	if newer && len(p.Rows) > 0 {
+		p.Newer = p.Rows[0].Seq
+	}
+	return p
+}
+
+// selection returns the sequences of every entry f selects, oldest first,
+// and how many there are of each op/class.
+func (x *index) selection(f dlq.Filter) ([]uint64, map[string]int) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	var seqs []uint64
+	kinds := map[string]int{}
+	for i := range x.rows {
+		r := &x.rows[i]
+		if r.gone || !f.Match(r.entry()) {
+			continue
+		}
+		seqs = append(seqs, r.Seq)
+		kinds[kindOf(r.Op, r.Class)]++
+	}
+	return seqs, kinds
+}
+
+func kindOf(op jobs.Op, class jobs.ErrorClass) string {
+	if class == "" {
+		class = "no headers"
+	}
+	return string(op) + "/" + string(class)
+}
+
+// cut shortens s to at most n bytes without splitting a character.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// follower keeps the index in step with the dead-letter stream.
+type follower struct {
+	x      *index
+	stream jetstream.Stream
+	topo   jobs.Topology
+	every  time.Duration
+}
+
+// entryOf reads a dead letter delivered headers only, the way the dlq
+// library reads one (dlq.Entry): the op comes from the subject, through
+// jobs.Subjects, and from the Dlq-Op header when the subject names none.
+func entryOf(subj jobs.Subjects, msg jetstream.Msg) (dlq.Entry, error) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		return dlq.Entry{}, err
+	}
+	e := dlq.Entry{Seq: meta.Sequence.Stream, Subject: msg.Subject(), Time: meta.Timestamp, Header: msg.Headers()}
+	e.DeadLetter, e.HeaderErr = jobs.ParseDeadLetter(e.Header)
+	if e.Op = subj.OpOfDeadLetter(e.Subject); e.Op == jobs.OpUnknown && e.DeadLetter.Op.Valid() {
+		e.Op = e.DeadLetter.Op
+	}
+	e.Size, _ = strconv.Atoi(e.Header.Get(nats.MsgSize))
+	return e, nil
+}
+
+// run reads the stream from its start, then follows it until ctx ends.
+// Entries deleted by others are found by reconcile, every f.every.
+func (f *follower) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends reconcileEvery when run ends, to start again
+	info, err := f.stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("read dead-letter stream %s: %w", f.topo.DeadLetterStream, err)
+	}
+	if info.State.Msgs == 0 {
+		f.setReady()
+	}
+	cons, err := f.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{f.topo.Subjects.DeadLetterFilter()},
+		HeadersOnly:    true,
+	})
+	if err != nil {
+		return fmt.Errorf("follow dead-letter stream %s: %w", f.topo.DeadLetterStream, err)
+	}
+	go f.reconcileEvery(ctx, cons)
+	err = consume(ctx, cons, func(msg jetstream.Msg) {
+		e, err := entryOf(f.topo.Subjects, msg)
+		if err != nil {
+			return
+		}
+		f.x.add(e)
+		if meta, _ := msg.Metadata(); meta != nil && meta.NumPending == 0 {
+			f.setReady()
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("follow dead-letter stream %s: %w", f.topo.DeadLetterStream, err)
+	}
+	return nil
+}
+
+// consume calls handle with each message of an ordered consumer until
+// ctx ends. The ordered consumer recovers from a lost connection or a
+// deleted consumer by itself; an error that keeps coming is returned, so
+// that the caller starts over.
+func consume(ctx context.Context, cons jetstream.Consumer, handle func(jetstream.Msg)) error {
+	it, err := cons.Messages(jetstream.PullMaxMessages(1000))
+	if err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-done:
+		}
+		it.Stop()
+	}()
+	failures := 0
+	for {
+		msg, err := it.Next()
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, jetstream.ErrMsgIteratorClosed):
+			return err
+		case err != nil:
+			if failures++; failures > 20 {
+				return err
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		failures = 0
+		handle(msg)
+	}
+}
+
+func (f *follower) setReady() {
+	f.x.mu.Lock()
+	f.x.ready, f.x.err = true, nil
+	f.x.mu.Unlock()
+}
+
+func (f *follower) reconcileEvery(ctx context.Context, cons jetstream.Consumer) {
+	t := time.NewTicker(f.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := f.reconcile(ctx, cons); err != nil && ctx.Err() == nil {
+			f.x.mu.Lock()
+			f.x.err = err
+			f.x.mu.Unlock()
+		}
+	}
+}
+
+// reconcile removes from the index the entries deleted from the stream by
+// anyone else. It compares counts first, so it asks for the list of
+// deleted sequences only when something was deleted.
+func (f *follower) reconcile(ctx context.Context, cons jetstream.Consumer) error {
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	ci, err := cons.Info(rctx)
+	if err != nil {
+		return fmt.Errorf("follow dead-letter stream %s: %w", f.topo.DeadLetterStream, err)
+	}
+	if ci.NumPending > 0 {
+		return nil // still reading: counts cannot be compared yet
+	}
+	// Nothing pending: every message there is has been read (or was
+	// deleted before the read got to it).
+	f.setReady()
+	info, err := f.stream.Info(rctx)
+	if err != nil {
+		return fmt.Errorf("read dead-letter stream %s: %w", f.topo.DeadLetterStream, err)
+	}
+	if !f.x.behind(info.State) {
+		return nil
+	}
+	info, err = f.stream.Info(rctx, jetstream.WithDeletedDetails(true))
+	if err != nil {
+		return fmt.Errorf("read dead-letter stream %s: %w", f.topo.DeadLetterStream, err)
+	}
+	f.x.apply(info.State)
+	return nil
+}
+
+// behind reports whether the index holds more of the messages up to the
+// stream's last sequence than the stream does: some were deleted. (A
+// message stored since the consumer's last delivery makes it look ahead,
+// never behind.)
+func (x *index) behind(st jetstream.StreamState) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	n := uint64(0)
+	for i := range x.rows {
+		r := &x.rows[i]
+		if !r.gone && r.Seq <= st.LastSeq {
+			n++
+		}
+	}
+	return n > st.Msgs
+}
+
+// apply removes the entries a stream state says are gone: below its first
+// sequence, or in its list of deleted ones.
+func (x *index) apply(st jetstream.StreamState) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for i := range x.rows {
+		r := &x.rows[i]
+		if r.Seq >= st.FirstSeq {
+			break
+		}
+		if !r.gone {
+			x.removeLocked(r.Seq)
+		}
+	}
+	for _, seq := range st.Deleted {
+		x.removeLocked(seq)
+	}
+	x.compact()
+}
+
+func (x *index) isReady() bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.ready
+}

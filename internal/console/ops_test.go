@@ -1,0 +1,150 @@
+package console_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/rs/zerolog"
+
+	"github.com/clerkjobs/clerkjobs/clerkapi"
+	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
+	"github.com/clerkjobs/clerkjobs/internal/natsconn"
+	"github.com/clerkjobs/clerkjobs/internal/publishcli"
+	"github.com/clerkjobs/clerkjobs/internal/testenv"
+	"github.com/clerkjobs/clerkjobs/worker"
+)
+
+// TestAsOpsUser runs the console as the ops user of deploy/nats, under the
+// very accounts.conf an operator deploys, with the worker as its own user:
+// every part of the console reads what it needs, and its actions (replay,
+// revoke_all) work, with no permission error.
+func TestAsOpsUser(t *testing.T) {
+	pw := map[string]string{}
+	for _, u := range []string{"WORKER", "SVC_A", "SVC_B", "OPS"} {
+		b := make([]byte, 16)
+		_, _ = rand.Read(b)
+		pw[u] = "p" + hex.EncodeToString(b)
+		t.Setenv("CLERKJOBS_"+u+"_PASSWORD", pw[u])
+	}
+	opts, err := server.ProcessConfigFile("../../deploy/nats/server.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Host, opts.Port, opts.HTTPHost, opts.HTTPPort = "127.0.0.1", -1, "", 0
+	opts.StoreDir, opts.NoSigs, opts.NoLog = t.TempDir(), true, true
+	s, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	t.Cleanup(s.Shutdown)
+
+	emu := emulator.NewServer()
+	t.Cleanup(emu.Close)
+	clerk, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(emu.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wnc, err := natsconn.Options{URL: s.ClientURL(), User: "worker", Password: pw["WORKER"]}.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(wnc.Close)
+	cfg := worker.DefaultConfig()
+	cfg.Topology = testenv.TestTopology()
+	cfg.RateLimit, cfg.Instance = 0, "ops-test-worker"
+	cfg.Bulk.Concurrency = 1
+	logs := &testenv.SyncBuffer{}
+	cfg.Logger = zerolog.New(logs)
+	w, err := worker.New(wnc, clerk, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	t.Cleanup(func() { stop(); <-done })
+	testenv.Eventually(t, 20*time.Second, "worker ready", func() bool { return w.Ready() == nil })
+
+	// A dead letter, through the worker: Clerk says the session is gone.
+	users := emu.Emulator.Seed(1, 3)
+	ids := emu.Emulator.UserSessionIDs(users[0])
+	emu.Emulator.FailSession(ids[0], 404)
+	pub, err := natsconn.Options{URL: s.ClientURL(), User: "svc_a", Password: pw["SVC_A"], InboxPrefix: "_INBOX.svc_a"}.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pub.Close)
+	if err := pub.Publish("sessions.revoke", []byte(`{"job_id":"ops-1","session_id":"`+ids[0]+`"}`)); err != nil {
+		t.Fatal(err)
+	}
+
+	env := map[string]string{"NATS_PASSWORD": pw["OPS"]}
+	conLogs := &testenv.SyncBuffer{}
+	cctx, cstop := context.WithCancel(context.Background())
+	code := make(chan int, 1)
+	go func() {
+		code <- publishcli.RunEnv(cctx, []string{"console", "--listen", "127.0.0.1:0", "--refresh", "250ms",
+			"--server", s.ClientURL(), "--nats-user", "ops", "--inbox-prefix", "_INBOX.ops"},
+			publishcli.Env{Stdout: io.Discard, Stderr: conLogs, Getenv: func(k string) string { return env[k] }})
+	}()
+	t.Cleanup(func() {
+		cstop()
+		if c := <-code; c != 0 {
+			t.Errorf("console exit %d:\n%s", c, conLogs.String())
+		}
+	})
+	testenv.Eventually(t, 20*time.Second, "console listening", func() bool { return listening.MatchString(conLogs.String()) })
+	con := &running{URL: listening.FindStringSubmatch(conLogs.String())[1], Logs: conLogs}
+
+	// The overview reads the jobs stream, the consumer, the workers, the
+	// results, the progress bucket and the dead letters without error.
+	m := con.waitPage(t, 20*time.Second, "/", regexp.MustCompile(`(?s)id="card-dead"><div class="big"><a href="/dlq">1</a>.*ops-test-worker.*ready`))
+	if strings.Contains(m[0], `class="error"`) {
+		t.Errorf("the overview shows an error as ops:\n%s", m[0])
+	}
+
+	// A slow revoke_all shows in progress, read from the bucket.
+	emu.Emulator.SetFaults(emulator.Faults{Latency: 100 * time.Millisecond})
+	bulkUser := emu.Emulator.CreateUser()
+	emu.Emulator.CreateSessions(bulkUser, 30)
+	status, plan := con.post(t, "/revoke-all/plan", url.Values{"user_id": {bulkUser}})
+	if status != 303 || !strings.HasPrefix(plan, "/plans/") {
+		t.Fatalf("plan revoke_all: %d %q", status, plan)
+	}
+	status, task := con.post(t, plan+"/run", nil)
+	if status != 303 || !strings.HasPrefix(task, "/tasks/") {
+		t.Fatalf("run revoke_all: %d %q", status, task)
+	}
+	con.waitPage(t, 20*time.Second, "/", regexp.MustCompile(`(?s)<table id="bulk">.*`+bulkUser))
+	con.waitPage(t, 30*time.Second, task, regexp.MustCompile(`(?s)id="outcome">succeeded<.*id="revoked">30<`))
+	emu.Emulator.SetFaults(emulator.Faults{})
+
+	// Replay the dead letter once Clerk has the session again.
+	emu.Emulator.FailSession(ids[0], 0)
+	status, plan = con.post(t, "/dlq/plan", url.Values{"action": {"replay"}, "scope": {"matching"}, "class": {"permanent"}})
+	if status != 303 {
+		t.Fatalf("plan replay: %d", status)
+	}
+	con.waitPage(t, 20*time.Second, plan, regexp.MustCompile(`would replay 1\b`))
+	_, task = con.post(t, plan+"/run", nil)
+	con.waitPage(t, 20*time.Second, task, regexp.MustCompile(`id="replayed">1<`))
+	testenv.Eventually(t, 20*time.Second, "the replayed revoke succeeded", func() bool {
+		s, _ := emu.Emulator.Session(ids[0])
+		return s.Status == clerkapi.StatusRevoked
+	})
+	if strings.Contains(conLogs.String(), "ermission") {
+		t.Errorf("the console hit a permission error as ops:\n%s", conLogs.String())
+	}
+}

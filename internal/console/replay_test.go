@@ -1,0 +1,153 @@
+package console_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/clerkjobs/clerkjobs/clerkapi"
+	"github.com/clerkjobs/clerkjobs/internal/testenv"
+	"github.com/clerkjobs/clerkjobs/jobs"
+)
+
+// seedRevokes stores one exhausted revoke dead letter per session, and
+// permanent get dead letters for others of them, and returns the job ids
+// of the revokes.
+func seedRevokes(t testing.TB, env *testenv.Env, sessions []string, permanent int) {
+	t.Helper()
+	subj := env.Topology.Subjects
+	at := time.Now().UTC()
+	seed(t, env.JS, len(sessions)+permanent, func(i int) *nats.Msg {
+		if i < len(sessions) {
+			id := fmt.Sprintf("rev-%d", i)
+			return deadLetter(subj, jobs.OpRevoke, jobs.ClassExhausted, id, fmt.Sprintf(`{"job_id":%q,"session_id":%q}`, id, sessions[i]), at)
+		}
+		id := fmt.Sprintf("get-%d", i)
+		return deadLetter(subj, jobs.OpGet, jobs.ClassPermanent, id, fmt.Sprintf(`{"job_id":%q,"session_id":"sess_gone%d"}`, id, i), at)
+	})
+}
+
+// replayAll replays every dead letter the query selects from the
+// console's pages (plan, dry run, confirmation, progress) and returns the
+// task's URL once it is done. want is how many it must replay.
+func replayAll(t testing.TB, con *running, query url.Values, want int, timeout time.Duration) string {
+	t.Helper()
+	form := url.Values{"action": {"replay"}, "scope": {"matching"}}
+	for k, v := range query {
+		form[k] = v
+	}
+	status, plan := con.post(t, "/dlq/plan", form)
+	if status != http.StatusSeeOther {
+		t.Fatalf("plan: %d", status)
+	}
+	n := groupDigits(want)
+	con.waitPage(t, timeout, plan, regexp.MustCompile(`would replay `+n+`</strong>`))
+	status, task := con.post(t, plan+"/run", nil)
+	if status != http.StatusSeeOther || !strings.HasPrefix(task, "/tasks/") {
+		t.Fatalf("run: %d %q", status, task)
+	}
+	con.waitPage(t, timeout, task, regexp.MustCompile(`(?s)State: <strong>done</strong>.*id="replayed">`+n+`<.*id="skipped">0<.*id="failed">0<`))
+	return task
+}
+
+func groupDigits(n int) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// TestReplayAllMatching: "replay all matching" takes every dead letter the
+// filter selects, many pages' worth, not a page; each job runs again and
+// succeeds; the others stay.
+func TestReplayAllMatching(t *testing.T) {
+	const revokes, others = 2000, 300
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	sessions := emu.CreateSessions(emu.CreateUser(), revokes)
+	seedRevokes(t, env, sessions, others)
+	env.StartWorker(t)
+	con := startConsole(t, env.NATSURL)
+	con.waitIndexed(t, 60*time.Second)
+	con.waitPage(t, 10*time.Second, "/dlq?class=exhausted", regexp.MustCompile(`<strong>2,000</strong> match`))
+
+	replayAll(t, con, url.Values{"class": {"exhausted"}}, revokes, 3*time.Minute)
+	testenv.Eventually(t, 3*time.Minute, "every replayed job succeeded", func() bool { return len(env.Results(t)) == revokes })
+	for _, id := range sessions {
+		if s, _ := emu.Session(id); s.Status != clerkapi.StatusRevoked {
+			t.Fatalf("session %s is %s after the replay", id, s.Status)
+		}
+	}
+	if n := env.StreamCount(t, env.Topology.DeadLetterStream); n != others {
+		t.Errorf("%d dead letters left, want the %d permanent ones", n, others)
+	}
+	con.waitPage(t, 10*time.Second, "/dlq", regexp.MustCompile(`<strong>300</strong> dead letters`))
+	con.waitPage(t, 10*time.Second, "/dlq?class=exhausted", regexp.MustCompile(`<strong>0</strong> match`))
+}
+
+// TestDeletedElsewhere: a purge from the command line, while the console
+// runs, shows in the console's counts and list.
+func TestDeletedElsewhere(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	seedRevokes(t, env, emu.CreateSessions(emu.CreateUser(), 30), 20)
+	con := startConsole(t, env.NATSURL)
+	con.waitIndexed(t, 30*time.Second)
+	con.waitPage(t, 10*time.Second, "/dlq", regexp.MustCompile(`<strong>50</strong> dead letters`))
+	code, out := runPublish(t, env.NATSURL, "dlq", "purge", "--class", "permanent", "--yes")
+	if code != 0 {
+		t.Fatalf("publish dlq purge: %d %s", code, out)
+	}
+	con.waitPage(t, 20*time.Second, "/dlq", regexp.MustCompile(`<strong>30</strong> dead letters`))
+	con.waitPage(t, 10*time.Second, "/", regexp.MustCompile(`(?s)id="card-dead"><div class="big"><a href="/dlq">30</a>`))
+}
+
+// TestStopAndContinue: a replay stopped halfway is continued with what is
+// left; nothing is replayed twice.
+func TestStopAndContinue(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	sessions := emu.CreateSessions(emu.CreateUser(), 40)
+	seedRevokes(t, env, sessions, 0)
+	con := startConsole(t, env.NATSURL)
+	con.waitIndexed(t, 30*time.Second)
+	status, plan := con.post(t, "/dlq/plan", url.Values{"action": {"replay"}, "scope": {"matching"}, "op": {"revoke"}})
+	if status != http.StatusSeeOther {
+		t.Fatalf("plan: %d", status)
+	}
+	con.waitPage(t, 20*time.Second, plan, regexp.MustCompile(`would replay 40</strong>`))
+	// Slowly: 5 a second, so it can be stopped midway.
+	_, task := con.post(t, plan+"/run", url.Values{"rate": {"5"}})
+	con.waitPage(t, 20*time.Second, task, regexp.MustCompile(`<progress value="[1-9]\d*" max="40"`))
+	if status, _ := con.post(t, task+"/stop", nil); status != http.StatusSeeOther {
+		t.Fatalf("stop: %d", status)
+	}
+	m := con.waitPage(t, 20*time.Second, task, regexp.MustCompile(`(?s)State: <strong>stopped</strong>.*id="replayed">(\d+)<`))
+	if m[1] == "0" || m[1] == "40" {
+		t.Fatalf("stopped after %s of 40", m[1])
+	}
+	status, plan2 := con.post(t, task+"/continue", nil)
+	if status != http.StatusSeeOther || plan2 == plan {
+		t.Fatalf("continue: %d %q", status, plan2)
+	}
+	var done int
+	fmt.Sscan(m[1], &done)
+	left := 40 - done
+	con.waitPage(t, 20*time.Second, plan2, regexp.MustCompile(fmt.Sprintf(`(?s)<strong>%d</strong> dead letters: what is left of: all matching op=revoke.*would replay %d</strong>`, left, left)))
+	_, task2 := con.post(t, plan2+"/run", nil)
+	con.waitPage(t, 30*time.Second, task2, regexp.MustCompile(fmt.Sprintf(`(?s)State: <strong>done</strong>.*id="replayed">%d<`, left)))
+	// Every job is in the jobs stream once: 40 messages, no duplicate.
+	if n := env.StreamCount(t, env.Topology.JobsStream); n != 40 {
+		t.Errorf("%d jobs in the jobs stream, want 40", n)
+	}
+	if n := env.StreamCount(t, env.Topology.DeadLetterStream); n != 0 {
+		t.Errorf("%d dead letters left", n)
+	}
+}

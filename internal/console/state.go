@@ -1,0 +1,197 @@
+package console
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/clerkjobs/clerkjobs/jobs"
+	"github.com/clerkjobs/clerkjobs/worker"
+)
+
+// snapshot is what the poller last saw of the jobs stream and the workers.
+// Pages read it; they never wait on NATS for it.
+type snapshot struct {
+	At time.Time
+	// Jobs counts the jobs stored per op: waiting, or delivered and not
+	// acknowledged yet (the stream is a work queue).
+	Jobs      map[jobs.Op]uint64
+	JobsTotal uint64
+	JobsErr   error
+	Consumer  *consumerView
+	ConsErr   error
+	Workers   []workerView
+	WorkErr   error
+}
+
+type consumerView struct {
+	Name        string
+	Pending     uint64 // not delivered yet
+	InFlight    int    // delivered, not acknowledged
+	Redelivered int
+	Waiting     int
+	LastActive  time.Time
+}
+
+// workerView is one worker instance, from its micro service identity and
+// its status endpoint.
+type workerView struct {
+	ID       string
+	Instance string
+	Version  string
+	Status   *worker.Status // nil: the status endpoint did not answer
+	Err      string
+	// RateBudget is the share of the worker's rate budget in use. The
+	// worker's status does not report it yet (another change adds it):
+	// until then it stays empty and the page says so.
+	RateBudget string
+}
+
+// poller refreshes the snapshot every interval.
+type poller struct {
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	topo     jobs.Topology
+	activity *activity
+	wait     time.Duration // how long to collect service replies
+
+	mu   sync.RWMutex
+	last snapshot
+}
+
+func (p *poller) get() snapshot {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.last
+}
+
+func (p *poller) run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		p.poll(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (p *poller) poll(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	s := snapshot{At: time.Now(), Jobs: map[jobs.Op]uint64{}}
+	var wg sync.WaitGroup
+	wg.Go(func() { s.JobsErr, s.ConsErr = p.jobsState(ctx, &s) })
+	wg.Go(func() { s.Workers, s.WorkErr = p.workers(ctx) })
+	wg.Wait()
+	p.mu.Lock()
+	p.last = s
+	p.mu.Unlock()
+}
+
+func (p *poller) jobsState(ctx context.Context, s *snapshot) (jobsErr, consErr error) {
+	st, err := p.js.Stream(ctx, p.topo.JobsStream)
+	if err != nil {
+		return fmt.Errorf("jobs stream %s: %w", p.topo.JobsStream, err), nil
+	}
+	// The jobs stream holds job subjects only: ">" lists them all.
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(">"))
+	if err != nil {
+		return fmt.Errorf("jobs stream %s: %w", p.topo.JobsStream, err), nil
+	}
+	s.JobsTotal = info.State.Msgs
+	for subj, n := range info.State.Subjects {
+		s.Jobs[p.topo.Subjects.OpOf(subj)] += n
+	}
+	p.activity.sample(s.At, info.State.LastSeq)
+	ci, err := st.Consumer(ctx, p.topo.Consumer)
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s: %w (the worker creates it when it starts)", p.topo.Consumer, err)
+	}
+	i := ci.CachedInfo()
+	s.Consumer = &consumerView{Name: i.Name, Pending: i.NumPending, InFlight: i.NumAckPending, Redelivered: i.NumRedelivered, Waiting: i.NumWaiting}
+	if i.Delivered.Last != nil {
+		s.Consumer.LastActive = *i.Delivered.Last
+	}
+	return nil, nil
+}
+
+// workers asks the workers' micro service for its instances and each
+// instance's status endpoint (found in the service's description, so its
+// subject is not assumed here).
+func (p *poller) workers(ctx context.Context) ([]workerView, error) {
+	subject, err := micro.ControlSubject(micro.InfoVerb, jobs.WorkerService, "")
+	if err != nil {
+		return nil, err
+	}
+	infos, err := gatherInfo(ctx, p.nc, subject, p.wait)
+	if err != nil {
+		return nil, fmt.Errorf("discover workers: %w", err)
+	}
+	out := make([]workerView, len(infos))
+	var wg sync.WaitGroup
+	for i, info := range infos {
+		out[i] = workerView{ID: info.ID, Instance: info.Metadata["instance"], Version: info.Version}
+		idx := slices.IndexFunc(info.Endpoints, func(e micro.EndpointInfo) bool { return e.Name == "status" })
+		if idx < 0 {
+			out[i].Err = "no status endpoint"
+			continue
+		}
+		wg.Go(func() {
+			m, err := p.nc.RequestWithContext(ctx, info.Endpoints[idx].Subject, nil)
+			if err != nil {
+				out[i].Err = err.Error()
+				return
+			}
+			var st worker.Status
+			if err := json.Unmarshal(m.Data, &st); err != nil {
+				out[i].Err = "status is not JSON"
+				return
+			}
+			out[i].Status = &st
+		})
+	}
+	wg.Wait()
+	sort.Slice(out, func(i, j int) bool { return out[i].Instance+out[i].ID < out[j].Instance+out[j].ID })
+	return out, nil
+}
+
+// gatherInfo sends a service INFO request to subject and collects the
+// replies that arrive within wait, one per service instance.
+func gatherInfo(ctx context.Context, nc *nats.Conn, subject string, wait time.Duration) ([]micro.Info, error) {
+	inbox := nc.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		return nil, err
+	}
+	defer sub.Unsubscribe() //nolint:errcheck // best effort
+	if err := nc.PublishRequest(subject, inbox, nil); err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	seen := map[string]bool{}
+	var out []micro.Info
+	for {
+		m, err := sub.NextMsgWithContext(wctx)
+		if err != nil {
+			break
+		}
+		var v micro.Info
+		if json.Unmarshal(m.Data, &v) == nil && v.ID != "" && !seen[v.ID] {
+			seen[v.ID] = true
+			out = append(out, v)
+		}
+	}
+	return out, ctx.Err()
+}

@@ -1,0 +1,246 @@
+package console
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/clerkjobs/clerkjobs/dlq"
+	"github.com/clerkjobs/clerkjobs/jobs"
+)
+
+// Kinds of action.
+type actionKind string
+
+const (
+	actReplay    actionKind = "replay"
+	actPurge     actionKind = "purge"
+	actRevokeAll actionKind = "revoke_all"
+)
+
+// plan is an action chosen and not yet confirmed: exactly what will be
+// done (the dead letters selected when it was made, never ones that arrive
+// later), and for a replay the dry run of every one of them. Confirming
+// runs it as a task.
+type plan struct {
+	ID      string
+	Kind    actionKind
+	Created time.Time
+	By      string // who asked: user and address
+	// Scope describes the selection for people: "dead letter 42", "3
+	// selected", "all matching class=exhausted".
+	Scope string
+	// Query is the list filter the selection came from ("" for explicit
+	// sequences), to go back to the list.
+	Query string
+	Seqs  []uint64
+	// Kinds counts the selected dead letters per op/class.
+	Kinds map[string]int
+	// RevokeAll is the job a revoke_all plan submits.
+	RevokeAll *jobs.RevokeAllArgs
+
+	mu sync.Mutex
+	// check is the replay's dry run; run the task that carries the plan
+	// out, once confirmed.
+	check, run *task
+}
+
+func (p *plan) tasks() (check, run *task) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.check, p.run
+}
+
+// claim makes t the plan's run, unless it has one already (a confirmation
+// sent twice): then it returns that one.
+func (p *plan) claim(t *task) (*task, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.run != nil {
+		return p.run, false
+	}
+	p.run = t
+	return t, true
+}
+
+type taskState string
+
+const (
+	taskRunning taskState = "running"
+	taskDone    taskState = "done"
+	taskStopped taskState = "stopped"
+	taskFailed  taskState = "failed"
+)
+
+// task is an action running or finished. Its fields are guarded by mu;
+// pages read a copy (view).
+type task struct {
+	ID     string
+	Kind   actionKind
+	DryRun bool
+	Plan   *plan
+
+	mu       sync.Mutex
+	state    taskState
+	total    int
+	done     int
+	started  time.Time
+	finished time.Time
+	replay   *dlq.ReplayReport
+	purge    *dlq.PurgeReport
+	rate     float64
+	bulk     revokeAllUpdate // the latest of each kind of update
+	err      string
+	cancel   context.CancelFunc
+}
+
+// taskView is a consistent copy of a task for a page.
+type taskView struct {
+	ID       string
+	Kind     actionKind
+	DryRun   bool
+	Plan     *plan
+	State    taskState
+	Total    int
+	Done     int
+	Started  time.Time
+	Finished time.Time
+	Replay   *dlq.ReplayReport
+	Purge    *dlq.PurgeReport
+	Rate     float64
+	Bulk     revokeAllUpdate
+	Err      string
+}
+
+func (t *task) view() taskView {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return taskView{ID: t.ID, Kind: t.Kind, DryRun: t.DryRun, Plan: t.Plan, State: t.state, Total: t.total, Done: t.done,
+		Started: t.started, Finished: t.finished, Replay: t.replay, Purge: t.purge, Rate: t.rate, Bulk: t.bulk, Err: t.err}
+}
+
+func (t *task) step() {
+	t.mu.Lock()
+	t.done++
+	t.mu.Unlock()
+}
+
+// finish records how the task ended.
+func (t *task) finish(ctx context.Context, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.finished = time.Now()
+	switch {
+	case err == nil:
+		t.state = taskDone
+	case ctx.Err() != nil:
+		t.state = taskStopped
+		t.err = "stopped before the end: continue it to do what is left"
+	default:
+		t.state = taskFailed
+		t.err = err.Error()
+	}
+}
+
+func (t *task) stop() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.cancel != nil {
+		t.cancel()
+	}
+}
+
+// registry keeps plans and tasks in memory: a console that restarts
+// forgets them, and an action it was running is continued by choosing the
+// same selection again (replay ids make that safe).
+type registry struct {
+	mu    sync.Mutex
+	plans map[string]*plan
+	tasks map[string]*task
+	order []*task // newest last
+}
+
+// maxKept bounds the plans and finished tasks kept.
+const maxKept = 200
+
+func newRegistry() *registry {
+	return &registry{plans: map[string]*plan{}, tasks: map[string]*task{}}
+}
+
+// newID is a random, unguessable id: a plan's id is what a confirmation
+// posts, so a forged request cannot name one.
+func newID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func (g *registry) addPlan(p *plan) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if p.ID == "" {
+		p.ID = newID()
+	}
+	g.plans[p.ID] = p
+	if len(g.plans) > maxKept {
+		var old []*plan
+		for _, q := range g.plans {
+			old = append(old, q)
+		}
+		sort.Slice(old, func(i, j int) bool { return old[i].Created.Before(old[j].Created) })
+		for _, q := range old[:len(old)-maxKept] {
+			delete(g.plans, q.ID)
+		}
+	}
+}
+
+func (g *registry) plan(id string) *plan {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.plans[id]
+}
+
+// start registers a task and runs fn in the background with a context the
+// task's stop cancels. parent ends with the console.
+func (g *registry) start(parent context.Context, t *task, fn func(ctx context.Context) error) {
+	ctx, cancel := context.WithCancel(parent)
+	t.ID = newID()
+	t.state, t.started, t.cancel = taskRunning, time.Now(), cancel
+	g.mu.Lock()
+	g.tasks[t.ID] = t
+	g.order = append(g.order, t)
+	if len(g.order) > maxKept {
+		for i, old := range g.order {
+			if old.view().State != taskRunning {
+				delete(g.tasks, old.ID)
+				g.order = append(g.order[:i], g.order[i+1:]...)
+				break
+			}
+		}
+	}
+	g.mu.Unlock()
+	go func() {
+		defer cancel()
+		t.finish(ctx, fn(ctx))
+	}()
+}
+
+func (g *registry) task(id string) *task {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.tasks[id]
+}
+
+// recent returns the tasks, newest first.
+func (g *registry) recent() []*task {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]*task, len(g.order))
+	for i, t := range g.order {
+		out[len(out)-1-i] = t
+	}
+	return out
+}

@@ -1,0 +1,322 @@
+package console
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/url"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/clerkjobs/clerkjobs/dlq"
+	"github.com/clerkjobs/clerkjobs/jobs"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// pages are the parsed templates, one per page, each with the layout.
+type pages struct {
+	t map[string]*template.Template
+}
+
+var funcs = template.FuncMap{
+	"num":  func(n any) string { return groupDigits(fmt.Sprint(n)) },
+	"ago":  ago,
+	"when": func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
+	"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"dash": dash,
+	"dur": func(d time.Duration) string {
+		if d < time.Second {
+			return d.Round(time.Millisecond).String()
+		}
+		return d.Round(100 * time.Millisecond).String()
+	},
+	"since": func(t time.Time) time.Duration { return time.Since(t) },
+	"span": func(a, b time.Time) time.Duration {
+		if b.IsZero() {
+			b = time.Now()
+		}
+		return b.Sub(a)
+	},
+	"plural": func(n int, one, many string) string {
+		if n == 1 {
+			return groupDigits(strconv.Itoa(n)) + " " + one
+		}
+		return groupDigits(strconv.Itoa(n)) + " " + many
+	},
+	"link":  link,
+	"scrub": scrub,
+	// query builds a URL query from name, value pairs.
+	"query": func(kv ...string) url.Values {
+		q := url.Values{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			q.Add(kv[i], kv[i+1])
+		}
+		return q
+	},
+	// dict passes several values to a sub-template.
+	"dict": func(kv ...any) map[string]any {
+		m := map[string]any{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[fmt.Sprint(kv[i])] = kv[i+1]
+		}
+		return m
+	},
+	"add": func(a, b int) int { return a + b },
+	"sub": func(a, b int) int { return a - b },
+	"ops": func() []jobs.Op { return append(jobs.AllOps(), jobs.OpUnknown) },
+	"classes": func() []jobs.ErrorClass {
+		return jobs.ErrorClasses()
+	},
+}
+
+func loadPages() (*pages, error) {
+	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "assets/templates/layout.html", "assets/templates/partials.html")
+	if err != nil {
+		return nil, fmt.Errorf("console templates: %w", err)
+	}
+	names, err := fs.Glob(assets, "assets/templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	p := &pages{t: map[string]*template.Template{}}
+	for _, n := range names {
+		base := strings.TrimSuffix(n[strings.LastIndex(n, "/")+1:], ".html")
+		if base == "layout" || base == "partials" {
+			continue
+		}
+		t, err := template.Must(layout.Clone()).ParseFS(assets, n)
+		if err != nil {
+			return nil, fmt.Errorf("console template %s: %w", n, err)
+		}
+		p.t[base] = t
+	}
+	return p, nil
+}
+
+// render executes page into a buffer first, so a template error never
+// sends half a page.
+func (p *pages) render(name string, data any) ([]byte, error) {
+	t, ok := p.t[name]
+	if !ok {
+		return nil, fmt.Errorf("no page %q", name)
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout.html", data); err != nil {
+		return nil, fmt.Errorf("render %s: %w", name, err)
+	}
+	return buf.Bytes(), nil
+}
+
+// link builds a same-site URL with a query; html/template escapes it for
+// the attribute, and url.Values for the URL.
+func link(path string, q url.Values) template.URL {
+	if len(q) == 0 {
+		return template.URL(path) //nolint:gosec // a path of ours, no data
+	}
+	return template.URL(path + "?" + q.Encode()) //nolint:gosec // encoded by url.Values
+}
+
+// dash shows an empty or zero value as a dash.
+func dash(v any) string {
+	s := fmt.Sprint(v)
+	if s == "" || s == "0" {
+		return "–"
+	}
+	return s
+}
+
+func groupDigits(s string) string {
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	if _, err := strconv.Atoi(s); err != nil || len(s) <= 3 {
+		if neg {
+			return "-" + s
+		}
+		return s
+	}
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// ago says how long ago t was, in the largest unit that fits twice.
+func ago(t time.Time) string {
+	if t.IsZero() {
+		return "–"
+	}
+	d := max(time.Since(t), 0)
+	for _, u := range []struct {
+		d    time.Duration
+		name string
+	}{{24 * time.Hour, "d"}, {time.Hour, "h"}, {time.Minute, "min"}} {
+		if d >= 2*u.d {
+			return fmt.Sprintf("%d %s ago", d/u.d, u.name)
+		}
+	}
+	return fmt.Sprintf("%d s ago", d/time.Second)
+}
+
+// frame is what the layout needs around every page.
+type frame struct {
+	Title   string
+	Nav     string
+	Refresh time.Duration // 0: the page does not refresh itself
+	Who     string
+	Server  string
+	Prefix  string
+	Now     time.Time
+	Notice  string
+	Page    any
+}
+
+func (f frame) RefreshMillis() int64  { return f.Refresh.Milliseconds() }
+func (f frame) RefreshSeconds() int64 { return max(1, int64(f.Refresh.Seconds())) }
+
+// chart is the activity chart, drawn as SVG by the template.
+type chart struct {
+	W, H   int
+	Bars   []chartBar
+	Line   string // polyline points of jobs enqueued; "" when unknown
+	Max    int
+	Labels []chartLabel
+}
+
+type chartBar struct {
+	X, W          float64
+	OKY, OKH      float64
+	BadY, BadH    float64
+	Title         string
+	Succeeded     int
+	DeadLettered  int
+	EnqueuedKnown bool
+}
+
+type chartLabel struct {
+	X    float64
+	Text string
+}
+
+func drawChart(v activityView) chart {
+	c := chart{W: 600, H: 140}
+	const top, bottom = 8.0, 20.0
+	plotH := float64(c.H) - top - bottom
+	for _, s := range v.Slots {
+		c.Max = max(c.Max, s.Succeeded+s.Dead, s.Enqueued)
+	}
+	scale := 0.0
+	if c.Max > 0 {
+		scale = plotH / float64(c.Max)
+	}
+	w := float64(c.W) / float64(len(v.Slots))
+	var pts []string
+	for i, s := range v.Slots {
+		x := float64(i) * w
+		okH, badH := float64(s.Succeeded)*scale, float64(s.Dead)*scale
+		base := top + plotH
+		title := fmt.Sprintf("%s–%s: %d succeeded, %d dead-lettered", s.Start.Local().Format("15:04:05"), s.Start.Add(slotWidth).Local().Format("15:04:05"), s.Succeeded, s.Dead)
+		if s.Enqueued >= 0 {
+			title += fmt.Sprintf(", %d enqueued", s.Enqueued)
+			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x+w/2, base-float64(s.Enqueued)*scale))
+		}
+		c.Bars = append(c.Bars, chartBar{X: x + 1, W: w - 2, OKY: base - okH, OKH: okH, BadY: base - okH - badH, BadH: badH, Title: title, Succeeded: s.Succeeded, DeadLettered: s.Dead})
+		if i%6 == 0 {
+			c.Labels = append(c.Labels, chartLabel{X: x + 1, Text: s.Start.Local().Format("15:04")})
+		}
+	}
+	if len(pts) > 1 {
+		c.Line = strings.Join(pts, " ")
+	}
+	return c
+}
+
+// secretName matches header names that may carry a secret, and
+// secretValue values that look like one (a Clerk secret key, a JWT, a
+// bearer token, Clerk's session cookies): such values are not shown, even
+// if a dead letter carries one where none should be.
+var (
+	secretName  = regexp.MustCompile(`(?i)(authorization|cookie|token|secret|password|passwd|api[-_]?key|session[-_]?key|credential|jwt)`)
+	secretValue = regexp.MustCompile(`(?i)\b(?:sk|rk)_(?:live|test)_[a-z0-9]{8,}|eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]*|bearer\s+\S{8,}|__(?:client|session)=[^;\s]+`)
+)
+
+// scrub hides what looks like a secret in free text (an error message
+// quoting a request, say).
+func scrub(s string) string {
+	return secretValue.ReplaceAllString(s, "[hidden: may be a secret]")
+}
+
+// headerView is one header line of a dead letter, made safe to show.
+type headerView struct {
+	Name, Value string
+	Hidden      bool
+}
+
+// safeHeaders lists h sorted by name; values that may hold a secret are
+// replaced (the console shows what the worker stored, and the worker
+// never stores a secret in a header, so this only guards against one that
+// got there some other way). The dead letter's own Dlq-* fields are
+// known: only their free-text ones are checked for secret-looking values.
+func safeHeaders(h nats.Header) []headerView {
+	var out []headerView
+	for name, vals := range h {
+		for _, v := range vals {
+			hv := headerView{Name: name, Value: v}
+			if (secretName.MatchString(name) && !strings.HasPrefix(name, "Dlq-")) || secretValue.MatchString(v) {
+				hv.Value, hv.Hidden = fmt.Sprintf("[hidden: may hold a secret, %d characters]", len(v)), true
+			}
+			out = append(out, hv)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// payloadView is a dead letter's body as the entry page shows it.
+type payloadView struct {
+	Text string
+	Note string // why it is not shown
+}
+
+// safePayload shows the stored payload with the secret fields of its op
+// redacted again (as strictly as a refresh job's when the op is unknown),
+// indented when it is JSON. A body that cannot be redacted field by field
+// and may hold a secret is not shown.
+func safePayload(e dlq.Entry) payloadView {
+	op := e.Op
+	if !op.Valid() {
+		op = jobs.OpRefresh
+	}
+	body, redacted := jobs.Redact(op, e.Payload)
+	var v payloadView
+	if slices.Contains(redacted, "body") {
+		v.Note = "not shown: it is not JSON and may hold a secret"
+		return v
+	}
+	var buf bytes.Buffer
+	if json.Indent(&buf, body, "", "  ") == nil {
+		v.Text = buf.String()
+	} else if secretValue.Match(body) {
+		v.Note = "not shown: it is not JSON and looks like it holds a secret"
+	} else {
+		v.Text = string(body)
+	}
+	return v
+}

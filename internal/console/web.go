@@ -1,0 +1,816 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/clerkjobs/clerkjobs/dlq"
+	"github.com/clerkjobs/clerkjobs/internal/natsconn"
+	"github.com/clerkjobs/clerkjobs/jobs"
+)
+
+// contentSecurityPolicy allows scripts, styles and fetches from the
+// console itself only: no inline script or style, no other origin, no
+// framing.
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
+	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// pageSize is the list's page length unless ?n= asks for another (at most
+// maxPageSize).
+const (
+	pageSize    = 100
+	maxPageSize = 500
+)
+
+type ctxKey struct{}
+
+// who is the authenticated user of a request ("" without credentials).
+func who(r *http.Request) string {
+	s, _ := r.Context().Value(ctxKey{}).(string)
+	return s
+}
+
+// Handler is the console's HTTP handler: security headers, then the host
+// check (without credentials) or authentication, then the cross-origin
+// check of state-changing requests, then the pages.
+func (c *Console) Handler() http.Handler {
+	mux := http.NewServeMux()
+	static, _ := fs.Sub(assets, "assets/static")
+	fileServer := http.FileServerFS(static)
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		fileServer.ServeHTTP(w, r)
+	})))
+	mux.HandleFunc("GET /{$}", c.overview)
+	mux.HandleFunc("GET /dlq", c.list)
+	mux.HandleFunc("GET /dlq/{seq}", c.entry)
+	mux.HandleFunc("POST /dlq/plan", c.planDLQ)
+	mux.HandleFunc("GET /plans/{id}", c.showPlan)
+	mux.HandleFunc("POST /plans/{id}/run", c.runPlan)
+	mux.HandleFunc("GET /actions", c.actions)
+	mux.HandleFunc("GET /tasks/{id}", c.showTask)
+	mux.HandleFunc("POST /tasks/{id}/stop", c.stopTask)
+	mux.HandleFunc("POST /tasks/{id}/continue", c.continueTask)
+	mux.HandleFunc("GET /revoke-all", c.revokeAllForm)
+	mux.HandleFunc("POST /revoke-all/plan", c.planRevokeAll)
+	mux.HandleFunc("GET /login", c.loginForm)
+	mux.HandleFunc("POST /login", c.login)
+	mux.HandleFunc("POST /logout", c.logout)
+
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.log.Warn().Str("from", r.RemoteAddr).Str("method", r.Method).Str("path", r.URL.Path).
+			Str("origin", r.Header.Get("Origin")).Str("sec_fetch_site", r.Header.Get("Sec-Fetch-Site")).
+			Msg("console: refused a cross-origin request")
+		c.fail(w, r, http.StatusForbidden, errors.New("refused: this request came from another site (cross-origin). Use the console's own pages"))
+	}))
+	return c.secure(c.authenticate(cop.Handler(mux)))
+}
+
+// secure sets the headers every answer carries.
+func (c *Console) secure(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+		h.Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authenticate admits a request. Without credentials only requests for a
+// loopback host name are served: a web page whose DNS name was pointed at
+// 127.0.0.1 (DNS rebinding) sends its own host name and is refused.
+func (c *Console) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c.creds == nil {
+			host, _, err := net.SplitHostPort(r.Host)
+			if err != nil {
+				host = r.Host
+			}
+			if !loopbackHost(host) {
+				c.log.Warn().Str("from", r.RemoteAddr).Str("host", r.Host).Msg("console: refused a request for a host name that is not loopback")
+				c.fail(w, r, http.StatusMisdirectedRequest, fmt.Errorf("refused: this console answers only for localhost or 127.0.0.1 without credentials, not for host %q", r.Host))
+				return
+			}
+			next.ServeHTTP(w, r)
+			return
+		}
+		if strings.HasPrefix(r.URL.Path, "/static/") || r.URL.Path == "/login" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		user := c.creds.check(r)
+		if user == "" {
+			c.log.Warn().Str("from", r.RemoteAddr).Str("method", r.Method).Str("path", r.URL.Path).Msg("console: refused an unauthenticated request")
+			if len(c.creds.users) > 0 {
+				w.Header().Set("WWW-Authenticate", `Basic realm="clerkjobs console", charset="UTF-8"`)
+			} else {
+				w.Header().Add("WWW-Authenticate", `Bearer realm="clerkjobs console"`)
+				if r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/html") {
+					http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+					return
+				}
+			}
+			c.fail(w, r, http.StatusUnauthorized, errors.New("authentication required"))
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, user)))
+	})
+}
+
+// logAction starts a log line about an action: who, from where.
+func (c *Console) logAction(r *http.Request, msg string) *zerolog.Event {
+	ev := c.log.Info().Str("from", r.RemoteAddr).Str("user", who(r))
+	if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+		ev = ev.Str("forwarded_for", xff)
+	}
+	return ev.Str("event", msg)
+}
+
+// by describes who asked, for plans and tasks.
+func by(r *http.Request) string {
+	if u := who(r); u != "" {
+		return u + " from " + r.RemoteAddr
+	}
+	return r.RemoteAddr
+}
+
+func (c *Console) frame(r *http.Request, title, nav string, page any) frame {
+	return frame{Title: title, Nav: nav, Who: who(r), Server: natsconn.Redact(c.nc.ConnectedUrl()), Prefix: c.topo.Subjects.Prefix, Now: time.Now(), Page: page}
+}
+
+func (c *Console) show(w http.ResponseWriter, r *http.Request, name string, f frame) {
+	b, err := c.pages.render(name, f)
+	if err != nil {
+		c.log.Error().Err(err).Msg("console: render")
+		http.Error(w, "the console could not render this page: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = w.Write(b)
+}
+
+// fail shows an error page: what went wrong and, in the message, what to
+// do.
+func (c *Console) fail(w http.ResponseWriter, r *http.Request, status int, err error) {
+	f := c.frame(r, http.StatusText(status), "", struct {
+		Status  int
+		Message string
+	}{status, err.Error()})
+	b, rerr := c.pages.render("error", f)
+	if rerr != nil {
+		http.Error(w, err.Error(), status)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// ---- overview
+
+type overviewPage struct {
+	Snap       snapshot
+	Ops        []jobs.Op
+	DLQ        indexStats
+	Classes    []jobs.ErrorClass
+	Activity   activityView
+	Chart      chart
+	Bulk       []bulkJob
+	BulkErr    error
+	ResultsErr error
+	Followed   map[string]taskView // revoke_all jobs this console follows, by job id
+}
+
+func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
+	p := overviewPage{Snap: c.poll.get(), DLQ: c.index.stats(), Classes: jobs.ErrorClasses()}
+	p.Activity = c.act.view(time.Now())
+	p.Chart = drawChart(p.Activity)
+	p.Bulk, p.BulkErr = c.bulk.list(time.Now(), c.topo.ProgressTTL)
+	c.mu.Lock()
+	p.ResultsErr = c.resErr
+	c.mu.Unlock()
+	for _, op := range append(jobs.AllOps(), jobs.OpUnknown) {
+		if op.Valid() || p.Snap.Jobs[op] > 0 || p.DLQ.ByOp[op] > 0 || p.Activity.Succeeded[op] > 0 || p.Activity.Dead[op] > 0 {
+			p.Ops = append(p.Ops, op)
+		}
+	}
+	p.Followed = c.followed()
+	f := c.frame(r, "Overview", "overview", p)
+	f.Refresh = c.refresh
+	c.show(w, r, "overview", f)
+}
+
+// followed returns the revoke_all jobs this console submitted, by job id:
+// their progress reports say how many sessions there are in all, which
+// the progress bucket does not.
+func (c *Console) followed() map[string]taskView {
+	out := map[string]taskView{}
+	for _, t := range c.reg.recent() {
+		if t.Kind != actRevokeAll {
+			continue
+		}
+		v := t.view()
+		if _, ok := out[v.Plan.RevokeAll.JobID]; !ok {
+			out[v.Plan.RevokeAll.JobID] = v
+		}
+	}
+	return out
+}
+
+// ---- dead letters
+
+// filterFields are the list's filter fields, named like the flags of
+// `publish dlq list`.
+var filterFields = []string{"op", "class", "code", "since", "until", "job-id"}
+
+func splitList(vals []string) []string {
+	var out []string
+	for _, v := range vals {
+		for p := range strings.SplitSeq(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// filterQuery keeps the filter fields of v that are set.
+func filterQuery(v url.Values) url.Values {
+	q := url.Values{}
+	for _, k := range filterFields {
+		for _, s := range v[k] {
+			if s = strings.TrimSpace(s); s != "" {
+				q.Add(k, s)
+			}
+		}
+	}
+	return q
+}
+
+func (c *Console) filterOf(v url.Values) (dlq.Filter, error) {
+	spec := FilterSpec{
+		Ops: splitList(v["op"]), Classes: splitList(v["class"]), Codes: splitList(v["code"]), JobIDs: splitList(v["job-id"]),
+		Since: strings.TrimSpace(v.Get("since")), Until: strings.TrimSpace(v.Get("until")),
+	}
+	return c.parse(spec, time.Now())
+}
+
+// describe says what a filter query selects, for people.
+func describe(q url.Values) string {
+	if len(q) == 0 {
+		return "every dead letter"
+	}
+	var parts []string
+	for _, k := range filterFields {
+		if vs := q[k]; len(vs) > 0 {
+			parts = append(parts, k+"="+strings.Join(vs, ","))
+		}
+	}
+	return "all matching " + strings.Join(parts, " ")
+}
+
+type listPage struct {
+	Query    url.Values
+	Form     map[string]string
+	FilterOn bool
+	Err      string
+	Page     page
+	Total    int
+	Ready    bool
+	IndexErr error
+	N        int
+	Newer    url.Values
+	Older    url.Values
+	Desc     string
+}
+
+func (c *Console) list(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	q := filterQuery(v)
+	p := listPage{Query: q, Form: map[string]string{}, FilterOn: len(q) > 0, Desc: describe(q), N: pageSize}
+	for _, k := range filterFields {
+		p.Form[k] = strings.Join(q[k], ",")
+	}
+	if n, err := strconv.Atoi(v.Get("n")); err == nil && n > 0 {
+		p.N = min(n, maxPageSize)
+	}
+	st := c.index.stats()
+	p.Total, p.Ready, p.IndexErr = st.Entries, st.Ready, st.Err
+	f, err := c.filterOf(q)
+	if err != nil {
+		p.Err = err.Error()
+	} else {
+		before, _ := strconv.ParseUint(v.Get("before"), 10, 64)
+		after, _ := strconv.ParseUint(v.Get("after"), 10, 64)
+		p.Page = c.index.page(f, before, after, p.N)
+		cursor := func(k string, seq uint64) url.Values {
+			if seq == 0 {
+				return nil
+			}
+			l := filterQuery(q)
+			if p.N != pageSize {
+				l.Set("n", strconv.Itoa(p.N))
+			}
+			l.Set(k, strconv.FormatUint(seq, 10))
+			return l
+		}
+		p.Newer, p.Older = cursor("after", p.Page.Newer), cursor("before", p.Page.Older)
+	}
+	f2 := c.frame(r, "Dead letters", "dlq", p)
+	if !p.Ready {
+		f2.Refresh = c.refresh
+	}
+	c.show(w, r, "list", f2)
+}
+
+type entryPage struct {
+	E          dlq.Entry
+	Headers    []headerView
+	Payload    payloadView
+	Replayable bool
+	Why        string
+}
+
+func (c *Console) entry(w http.ResponseWriter, r *http.Request) {
+	seq, err := strconv.ParseUint(r.PathValue("seq"), 10, 64)
+	if err != nil || seq == 0 {
+		c.fail(w, r, http.StatusBadRequest, fmt.Errorf("%q is not a dead-letter sequence (a positive number, as the list shows)", r.PathValue("seq")))
+		return
+	}
+	q, err := c.dlq(r.Context())
+	if err != nil {
+		c.fail(w, r, http.StatusServiceUnavailable, err)
+		return
+	}
+	e, err := q.Get(r.Context(), seq)
+	if errors.Is(err, dlq.ErrNotFound) {
+		c.fail(w, r, http.StatusNotFound, err)
+		return
+	}
+	if err != nil {
+		c.fail(w, r, http.StatusServiceUnavailable, err)
+		return
+	}
+	p := entryPage{E: e, Headers: safeHeaders(e.Header), Payload: safePayload(e), Replayable: true}
+	switch {
+	case e.HeaderErr != nil && errors.Is(e.HeaderErr, jobs.ErrNotDeadLetter):
+		p.Replayable, p.Why = false, "its dead-letter headers are missing, so its original subject is unknown"
+	case !e.DeadLetter.Replayable():
+		p.Replayable, p.Why = false, "its secret fields ("+strings.Join(e.DeadLetter.Redacted, ", ")+") were redacted: ask the requester to submit a new job, then purge this entry"
+	}
+	c.show(w, r, "entry", c.frame(r, fmt.Sprintf("Dead letter %d", seq), "dlq", p))
+}
+
+// planDLQ makes a replay or purge plan from the list or an entry page.
+func (c *Console) planDLQ(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		c.fail(w, r, http.StatusBadRequest, err)
+		return
+	}
+	kind := actionKind(r.PostForm.Get("action"))
+	if kind != actReplay && kind != actPurge {
+		c.fail(w, r, http.StatusBadRequest, fmt.Errorf("action %q: want replay or purge", kind))
+		return
+	}
+	p := &plan{Kind: kind, Created: time.Now(), By: by(r), Kinds: map[string]int{}}
+	switch scope := r.PostForm.Get("scope"); scope {
+	case "one", "selected":
+		for _, s := range r.PostForm["seq"] {
+			seq, err := strconv.ParseUint(s, 10, 64)
+			if err != nil || seq == 0 {
+				c.fail(w, r, http.StatusBadRequest, fmt.Errorf("%q is not a dead-letter sequence", s))
+				return
+			}
+			p.Seqs = append(p.Seqs, seq)
+		}
+		slices.Sort(p.Seqs)
+		p.Seqs = slices.Compact(p.Seqs)
+		if len(p.Seqs) == 0 {
+			c.fail(w, r, http.StatusBadRequest, errors.New("no dead letter selected: tick the ones to "+string(kind)+" first"))
+			return
+		}
+		for _, seq := range p.Seqs {
+			if row, ok := c.index.row(seq); ok {
+				p.Kinds[kindOf(row.Op, row.Class)]++
+			} else {
+				p.Kinds["not in the queue (replayed or purged already?)"]++
+			}
+		}
+		p.Scope = fmt.Sprintf("%d selected", len(p.Seqs))
+		if len(p.Seqs) == 1 {
+			p.Scope = fmt.Sprintf("dead letter %d", p.Seqs[0])
+		}
+	case "matching":
+		q := filterQuery(r.PostForm)
+		f, err := c.filterOf(q)
+		if err != nil {
+			c.fail(w, r, http.StatusBadRequest, err)
+			return
+		}
+		if st := c.index.stats(); !st.Ready {
+			c.fail(w, r, http.StatusServiceUnavailable, errors.New("the console is still reading the dead-letter queue, so the selection would be incomplete: try again in a moment"))
+			return
+		}
+		p.Seqs, p.Kinds = c.index.selection(f)
+		p.Query, p.Scope = q.Encode(), describe(q)
+		if len(p.Seqs) == 0 {
+			c.fail(w, r, http.StatusBadRequest, errors.New("no dead letters match: nothing to "+string(kind)))
+			return
+		}
+	default:
+		c.fail(w, r, http.StatusBadRequest, fmt.Errorf("scope %q: want one, selected or matching", scope))
+		return
+	}
+	c.reg.addPlan(p)
+	c.logAction(r, "plan").Str("action", string(kind)).Str("scope", p.Scope).Int("count", len(p.Seqs)).Str("plan", p.ID).Msg("console: action planned, awaiting confirmation")
+	if kind == actReplay {
+		c.startCheck(p)
+	}
+	http.Redirect(w, r, "/plans/"+p.ID, http.StatusSeeOther)
+}
+
+// startCheck runs a replay plan's dry run.
+func (c *Console) startCheck(p *plan) {
+	t := &task{Kind: actReplay, DryRun: true, Plan: p, total: len(p.Seqs)}
+	p.mu.Lock()
+	p.check = t
+	p.mu.Unlock()
+	c.reg.start(c.taskContext(), t, func(ctx context.Context) error {
+		q, err := c.dlq(ctx)
+		if err != nil {
+			return err
+		}
+		rep, err := q.Replay(ctx, p.Seqs, dlq.WithDryRun(), dlq.WithProgress(func(dlq.Outcome) { t.step() }))
+		t.mu.Lock()
+		t.replay = &rep
+		t.mu.Unlock()
+		return err
+	})
+}
+
+type planPage struct {
+	P     *plan
+	Check *taskView
+	Run   *taskView
+	Kinds []kindCount
+}
+
+type kindCount struct {
+	Kind string
+	N    int
+}
+
+func sortedKinds(m map[string]int) []kindCount {
+	out := make([]kindCount, 0, len(m))
+	for k, n := range m {
+		out = append(out, kindCount{k, n})
+	}
+	slices.SortFunc(out, func(a, b kindCount) int { return strings.Compare(a.Kind, b.Kind) })
+	return out
+}
+
+// planOf finds the plan the request names, or answers 404.
+func (c *Console) planOf(w http.ResponseWriter, r *http.Request) *plan {
+	p := c.reg.plan(r.PathValue("id"))
+	if p == nil {
+		c.fail(w, r, http.StatusNotFound, errors.New("no such plan (the console forgets plans when it restarts): choose the dead letters again"))
+	}
+	return p
+}
+
+// taskOf finds the action the request names, or answers 404.
+func (c *Console) taskOf(w http.ResponseWriter, r *http.Request) *task {
+	t := c.reg.task(r.PathValue("id"))
+	if t == nil {
+		c.fail(w, r, http.StatusNotFound, errors.New("no such action (the console forgets them when it restarts)"))
+	}
+	return t
+}
+
+func (c *Console) showPlan(w http.ResponseWriter, r *http.Request) {
+	p := c.planOf(w, r)
+	if p == nil {
+		return
+	}
+	check, run := p.tasks()
+	if run != nil {
+		http.Redirect(w, r, "/tasks/"+run.ID, http.StatusSeeOther)
+		return
+	}
+	pp := planPage{P: p, Kinds: sortedKinds(p.Kinds)}
+	f := c.frame(r, "Confirm", "actions", &pp)
+	if check != nil {
+		v := check.view()
+		pp.Check = &v
+		if v.State == taskRunning {
+			f.Refresh = c.refresh
+		}
+	}
+	c.show(w, r, "plan", f)
+}
+
+func (c *Console) runPlan(w http.ResponseWriter, r *http.Request) {
+	p := c.planOf(w, r)
+	if p == nil {
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		c.fail(w, r, http.StatusBadRequest, err)
+		return
+	}
+	t := &task{Kind: p.Kind, Plan: p, total: len(p.Seqs)}
+	if p.Kind == actReplay {
+		check, _ := p.tasks()
+		if check == nil || check.view().State != taskDone {
+			c.fail(w, r, http.StatusConflict, errors.New("the dry run has not finished: wait for it, then confirm"))
+			return
+		}
+		if s := strings.TrimSpace(r.PostForm.Get("rate")); s != "" {
+			rate, err := strconv.ParseFloat(s, 64)
+			if err != nil || rate < 0 {
+				c.fail(w, r, http.StatusBadRequest, fmt.Errorf("rate %q: want a number of jobs per second, or nothing for no limit", s))
+				return
+			}
+			t.rate = rate
+		}
+	}
+	if prev, fresh := p.claim(t); !fresh {
+		http.Redirect(w, r, "/tasks/"+prev.ID, http.StatusSeeOther)
+		return
+	}
+	ev := c.logAction(r, "start").Str("action", string(p.Kind)).Str("scope", p.Scope).Str("plan", p.ID)
+	if p.Kind != actRevokeAll {
+		ev = ev.Int("count", len(p.Seqs))
+	}
+	if t.rate > 0 {
+		ev = ev.Float64("rate", t.rate)
+	}
+	if p.RevokeAll != nil {
+		ev = ev.Str("user_id", p.RevokeAll.UserID).Int("except", len(p.RevokeAll.ExceptSessionIDs)).Str("job_id", p.RevokeAll.JobID)
+	}
+	ev.Msg("console: action confirmed")
+	c.reg.start(c.taskContext(), t, func(ctx context.Context) error {
+		err := c.runTask(ctx, t)
+		c.logDone(r, t, err)
+		return err
+	})
+	http.Redirect(w, r, "/tasks/"+t.ID, http.StatusSeeOther)
+}
+
+// runTask carries out a confirmed plan.
+func (c *Console) runTask(ctx context.Context, t *task) error {
+	p := t.Plan
+	switch p.Kind {
+	case actRevokeAll:
+		return submitRevokeAll(ctx, c.nc, c.js, c.topo.Subjects, *p.RevokeAll, func(u revokeAllUpdate) {
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			switch {
+			case u.Ack != nil:
+				t.bulk.Ack = u.Ack
+			case u.Progress != nil:
+				t.bulk.Progress = u.Progress
+				t.total, t.done = u.Progress.Total, u.Progress.Done
+			case u.Result != nil:
+				t.bulk.Result, t.bulk.Summary = u.Result, u.Summary
+				if u.Summary != nil {
+					t.done = u.Summary.Revoked + u.Summary.AlreadyGone + u.Summary.Failed
+					t.total = t.done
+				}
+			}
+		})
+	case actReplay:
+		q, err := c.dlq(ctx)
+		if err != nil {
+			return err
+		}
+		rep, err := q.Replay(ctx, p.Seqs, dlq.WithRate(t.rate), dlq.WithProgress(func(o dlq.Outcome) {
+			t.step()
+			if o.Status == dlq.StatusReplayed {
+				c.index.remove(o.Seq)
+			}
+		}))
+		t.mu.Lock()
+		t.replay = &rep
+		t.mu.Unlock()
+		return err
+	case actPurge:
+		q, err := c.dlq(ctx)
+		if err != nil {
+			return err
+		}
+		rep, err := q.Purge(ctx, p.Seqs, dlq.WithProgress(func(o dlq.Outcome) {
+			t.step()
+			if o.Status != dlq.StatusFailed {
+				c.index.remove(o.Seq) // purged, or gone already
+			}
+		}))
+		t.mu.Lock()
+		t.purge = &rep
+		t.mu.Unlock()
+		return err
+	}
+	return fmt.Errorf("unknown action %q", p.Kind)
+}
+
+// logDone logs how a task ended, with its counts.
+func (c *Console) logDone(r *http.Request, t *task, err error) {
+	v := t.view()
+	ev := c.logAction(r, "finish").Str("action", string(t.Kind)).Str("scope", t.Plan.Scope).Str("plan", t.Plan.ID).
+		Dur("took", time.Since(v.Started))
+	if err != nil {
+		ev = ev.AnErr("error", err)
+	}
+	if v.Replay != nil {
+		ev = ev.Int("replayed", v.Replay.Replayed).Int("duplicates", v.Replay.Duplicates).Int("skipped", v.Replay.Skipped).
+			Int("failed", v.Replay.Failed).Int("not_attempted", v.Replay.NotAttempted)
+	}
+	if v.Purge != nil {
+		ev = ev.Int("purged", v.Purge.Purged).Int("not_found", v.Purge.NotFound).Int("failed", v.Purge.Failed).Int("not_attempted", v.Purge.NotAttempted)
+	}
+	if s := v.Bulk.Summary; s != nil {
+		ev = ev.Int("revoked", s.Revoked).Int("already_gone", s.AlreadyGone).Int("failed", s.Failed)
+	}
+	ev.Msg("console: action finished")
+}
+
+type actionsPage struct {
+	Tasks []taskView
+}
+
+func (c *Console) actions(w http.ResponseWriter, r *http.Request) {
+	var p actionsPage
+	running := false
+	for _, t := range c.reg.recent() {
+		v := t.view()
+		p.Tasks = append(p.Tasks, v)
+		running = running || v.State == taskRunning
+	}
+	f := c.frame(r, "Actions", "actions", p)
+	if running {
+		f.Refresh = c.refresh
+	}
+	c.show(w, r, "actions", f)
+}
+
+func (c *Console) showTask(w http.ResponseWriter, r *http.Request) {
+	t := c.taskOf(w, r)
+	if t == nil {
+		return
+	}
+	v := t.view()
+	f := c.frame(r, "Action", "actions", v)
+	if v.State == taskRunning {
+		f.Refresh = c.refresh
+	}
+	c.show(w, r, "task", f)
+}
+
+func (c *Console) stopTask(w http.ResponseWriter, r *http.Request) {
+	t := c.taskOf(w, r)
+	if t == nil {
+		return
+	}
+	t.stop()
+	c.logAction(r, "stop").Str("action", string(t.Kind)).Str("scope", t.Plan.Scope).Str("plan", t.Plan.ID).Int("done", t.view().Done).Msg("console: action stopped")
+	http.Redirect(w, r, "/tasks/"+t.ID, http.StatusSeeOther)
+}
+
+// continueTask plans again what a stopped or failed replay or purge left:
+// its dead letters still in the queue.
+func (c *Console) continueTask(w http.ResponseWriter, r *http.Request) {
+	t := c.taskOf(w, r)
+	if t == nil {
+		return
+	}
+	v := t.view()
+	if v.State == taskRunning || (t.Kind != actReplay && t.Kind != actPurge) {
+		c.fail(w, r, http.StatusConflict, errors.New("only a replay or purge that stopped can be continued"))
+		return
+	}
+	old := t.Plan
+	p := &plan{Kind: old.Kind, Created: time.Now(), By: by(r), Query: old.Query, Kinds: map[string]int{}, Scope: "what is left of: " + strings.TrimPrefix(old.Scope, "what is left of: ")}
+	for _, seq := range old.Seqs {
+		if row, ok := c.index.row(seq); ok {
+			p.Seqs = append(p.Seqs, seq)
+			p.Kinds[kindOf(row.Op, row.Class)]++
+		}
+	}
+	if len(p.Seqs) == 0 {
+		c.fail(w, r, http.StatusBadRequest, errors.New("none of its dead letters is left in the queue: nothing to continue"))
+		return
+	}
+	c.reg.addPlan(p)
+	c.logAction(r, "plan").Str("action", string(p.Kind)).Str("scope", p.Scope).Int("count", len(p.Seqs)).Str("plan", p.ID).Msg("console: action planned, awaiting confirmation")
+	if p.Kind == actReplay {
+		c.startCheck(p)
+	}
+	http.Redirect(w, r, "/plans/"+p.ID, http.StatusSeeOther)
+}
+
+// ---- revoke_all
+
+type revokeAllPage struct {
+	UserID, Except string
+	Err            string
+	Bulk           []bulkJob
+	BulkErr        error
+	Followed       map[string]taskView
+}
+
+func (c *Console) revokeAllForm(w http.ResponseWriter, r *http.Request) {
+	p := revokeAllPage{UserID: r.URL.Query().Get("user"), Followed: c.followed()}
+	p.Bulk, p.BulkErr = c.bulk.list(time.Now(), c.topo.ProgressTTL)
+	f := c.frame(r, "Revoke all sessions of a user", "revoke-all", p)
+	f.Refresh = 0
+	c.show(w, r, "revokeall", f)
+}
+
+func (c *Console) planRevokeAll(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		c.fail(w, r, http.StatusBadRequest, err)
+		return
+	}
+	args := jobs.RevokeAllArgs{UserID: strings.TrimSpace(r.PostForm.Get("user_id")), ExceptSessionIDs: splitList(r.PostForm["except"])}
+	p := &plan{ID: newID(), Kind: actRevokeAll, Created: time.Now(), By: by(r)}
+	// The job id comes from the plan: confirming twice (a double click, a
+	// resent form) publishes the same Nats-Msg-Id, which the jobs stream
+	// drops.
+	args.JobID = "console-revoke-all-" + p.ID
+	if err := jobs.Validate(&args); err != nil {
+		page := revokeAllPage{UserID: args.UserID, Except: strings.Join(args.ExceptSessionIDs, ","), Err: err.Error(), Followed: c.followed()}
+		page.Bulk, page.BulkErr = c.bulk.list(time.Now(), c.topo.ProgressTTL)
+		w.WriteHeader(http.StatusBadRequest)
+		c.show(w, r, "revokeall", c.frame(r, "Revoke all sessions of a user", "revoke-all", page))
+		return
+	}
+	p.RevokeAll, p.Scope = &args, "every session of "+args.UserID
+	c.reg.addPlan(p)
+	c.logAction(r, "plan").Str("action", string(actRevokeAll)).Str("user_id", args.UserID).Int("except", len(args.ExceptSessionIDs)).Str("plan", p.ID).Msg("console: action planned, awaiting confirmation")
+	http.Redirect(w, r, "/plans/"+p.ID, http.StatusSeeOther)
+}
+
+// ---- login (bearer token in a browser)
+
+type loginPage struct {
+	Next string
+	Err  string
+}
+
+func safeNext(s string) string {
+	if !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") || strings.HasPrefix(s, "/\\") {
+		return "/"
+	}
+	return s
+}
+
+func (c *Console) loginForm(w http.ResponseWriter, r *http.Request) {
+	if c.creds == nil || c.creds.token == nil {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	c.show(w, r, "login", c.frame(r, "Sign in", "", loginPage{Next: safeNext(r.URL.Query().Get("next"))}))
+}
+
+func (c *Console) login(w http.ResponseWriter, r *http.Request) {
+	if c.creds == nil || c.creds.token == nil {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		c.fail(w, r, http.StatusBadRequest, err)
+		return
+	}
+	next := safeNext(r.PostForm.Get("next"))
+	if !c.creds.tokenMatches(r.PostForm.Get("token")) {
+		c.log.Warn().Str("from", r.RemoteAddr).Msg("console: refused a sign-in with a wrong token")
+		w.WriteHeader(http.StatusUnauthorized)
+		c.show(w, r, "login", c.frame(r, "Sign in", "", loginPage{Next: next, Err: "That is not the console's token."}))
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: string(c.creds.cookie), Path: "/", HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	c.logAction(r, "login").Msg("console: signed in with the token")
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
