@@ -477,7 +477,7 @@ func echoingClerk(t *testing.T, status *atomic.Int32) *httptest.Server {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(int(status.Load()))
 		_ = json.NewEncoder(w).Encode(map[string]any{
-			"errors": []map[string]any{{"code": "echo " + auth, "message": "your key " + auth, "long_message": "you sent " + string(body)}},
+			"errors":         []map[string]any{{"code": "echo " + auth, "message": "your key " + auth, "long_message": "you sent " + string(body)}},
 			"clerk_trace_id": auth + string(body),
 		})
 	}))
