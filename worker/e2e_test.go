@@ -539,7 +539,7 @@ func TestFullDeadLetterStreamKeepsTheJob(t *testing.T) {
 	env.PublishRaw(t, "sessions.revoke", []byte(`not json`))
 	testenv.Eventually(t, 5*time.Second, "the worker reports the refusal", func() bool {
 		err := w.Worker.Ready()
-		return err != nil && strings.Contains(err.Error(), "refuses")
+		return err != nil && strings.Contains(err.Error(), "refuses") && strings.Contains(err.Error(), "the stream is full")
 	})
 	if n := env.StreamCount(t, topo.JobsStream); n != 1 {
 		t.Fatalf("jobs stream holds %d, want the job kept", n)
@@ -552,6 +552,67 @@ func TestFullDeadLetterStreamKeepsTheJob(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, "the job dead-lettered once there is room", func() bool {
 		return env.StreamCount(t, topo.DeadLetterStream) == 1 && env.StreamCount(t, topo.JobsStream) == 0
 	})
+}
+
+// TestRecordsWithoutStreamLeaderKeepTheJob: when no server takes the
+// results (in a cluster: between the loss of the stream leader's node and
+// the next election; here the stream is deleted), the job is kept, the
+// worker says why it is not ready, and once the stream is back the job is
+// recorded and the worker ready again, by itself.
+func TestRecordsWithoutStreamLeaderKeepTheJob(t *testing.T) {
+	env := testenv.New(t)
+	ctx := context.Background()
+	w := env.StartWorker(t, func(c *worker.Config) {
+		// Redeliveries a second apart: the job outlasts the outage.
+		c.Retry.NakDelay, c.Retry.NakDelayMax = time.Second, time.Second
+	})
+	if err := env.JS.DeleteStream(ctx, env.Topology.ResultsStream); err != nil {
+		t.Fatal(err)
+	}
+	id := env.Clerk.Emulator.CreateSessions(env.Clerk.Emulator.CreateUser(), 1)[0]
+	env.Publish(t, &jobs.RevokeArgs{SessionID: id})
+	testenv.Eventually(t, 10*time.Second, "the worker says no server took the result", func() bool {
+		err := w.Worker.Ready()
+		return err != nil && strings.Contains(err.Error(), env.Topology.ResultsStream) &&
+			strings.Contains(err.Error(), "no server took it") && !strings.Contains(err.Error(), "full")
+	})
+	if n := env.StreamCount(t, env.Topology.JobsStream); n != 1 {
+		t.Fatalf("jobs stream holds %d, want the job kept", n)
+	}
+	if _, err := env.Topology.Ensure(ctx, env.JS); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the job recorded once the stream is back", func() bool {
+		return len(env.Results(t)) == 1 && env.StreamCount(t, env.Topology.JobsStream) == 0
+	})
+	if err := w.Worker.Ready(); err != nil {
+		t.Errorf("Ready() = %v after the job was recorded", err)
+	}
+}
+
+// TestNotReadyWhileJobsCannotBeFetched: a worker that cannot fetch (in a
+// cluster: its consumer without a leader or quorum; here the consumer is
+// deleted) says so on Ready, though it is connected and records nothing,
+// and takes jobs again by itself once the consumer is back.
+func TestNotReadyWhileJobsCannotBeFetched(t *testing.T) {
+	env := testenv.New(t)
+	ctx := context.Background()
+	w := env.StartWorker(t)
+	if err := env.JS.DeleteConsumer(ctx, env.Topology.JobsStream, env.Topology.Consumer); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the worker says it cannot fetch", func() bool {
+		err := w.Worker.Ready()
+		return err != nil && strings.Contains(err.Error(), "cannot fetch jobs from consumer "+env.Topology.Consumer)
+	})
+	t.Logf("Ready() = %v", w.Worker.Ready())
+	if _, err := env.Topology.Ensure(ctx, env.JS); err != nil {
+		t.Fatal(err)
+	}
+	id := env.Clerk.Emulator.CreateSessions(env.Clerk.Emulator.CreateUser(), 1)[0]
+	env.Publish(t, &jobs.RevokeArgs{SessionID: id})
+	testenv.Eventually(t, 10*time.Second, "the job done once the consumer is back", func() bool { return len(env.Results(t)) == 1 })
+	testenv.Eventually(t, 10*time.Second, "the worker ready again", func() bool { return w.Worker.Ready() == nil })
 }
 
 // TestStartRefusesStreamsItCannotUpdate: a jobs stream made by hand with

@@ -198,8 +198,13 @@ func (w *Worker) recordWithID(stream, subject, kind, id string, h nats.Header, v
 	if _, err := w.js.PublishMsg(ctx, m, jetstream.WithExpectStream(stream)); err != nil {
 		w.metrics.recordFailures.WithLabelValues(stream).Inc()
 		msg := fmt.Sprintf("stream %s refused the %s %s: %v", stream, kind, id, err)
-		if errors.Is(err, jetstream.ErrNoStreamResponse) || isFull(err) {
-			msg += " (is the stream full? raise its limits or purge it; the job is kept)"
+		switch {
+		case isFull(err):
+			msg += " (the stream is full: raise its limits or purge it; the job is kept)"
+		case errors.Is(err, jetstream.ErrNoStreamResponse):
+			// Only a stream's leader takes messages: none answers between
+			// the loss of a leader's node and the election of the next.
+			msg += " (no server took it: after the loss of a NATS node this lasts until the stream has a new leader, seconds; if it lasts, check that the stream exists and that most of its replicas' nodes are up; the job is kept)"
 		}
 		w.recordErr.Store(&msg)
 		w.cfg.Logger.Error().Str("stream", stream).Str("record", id).Str("error", err.Error()).

@@ -38,6 +38,7 @@ type Worker struct {
 
 	started   atomic.Bool
 	recordErr atomic.Pointer[string] // last refused record, cleared on success
+	fetchErr  atomic.Pointer[string] // last failed fetch, cleared by one that works
 }
 
 // Option changes how New builds a Worker.
@@ -244,6 +245,7 @@ func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer, start f
 				release()
 			}
 			if ctx.Err() == nil {
+				w.fetchFailed(err)
 				w.cfg.Logger.Warn().Err(err).Msg("fetch failed; retrying in 1s")
 				sleepCtx(ctx, time.Second)
 			}
@@ -257,10 +259,25 @@ func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer, start f
 			release()
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoHeartbeat) && ctx.Err() == nil {
+			w.fetchFailed(err)
 			w.cfg.Logger.Warn().Err(err).Msg("fetch ended with an error")
 			sleepCtx(ctx, 100*time.Millisecond)
+		} else if err == nil || errors.Is(err, nats.ErrTimeout) {
+			w.fetchErr.Store(nil)
 		}
 	}
+}
+
+// fetchFailed keeps the reason for Ready: a worker that cannot fetch (the
+// consumer has no leader, its stream no quorum) takes no jobs, even though
+// it is connected and has nothing to record.
+func (w *Worker) fetchFailed(err error) {
+	topo := w.cfg.Topology
+	msg := fmt.Sprintf("cannot fetch jobs from consumer %s of stream %s: %v", topo.Consumer, topo.JobsStream, err)
+	if errors.Is(err, nats.ErrNoResponders) {
+		msg += " (no server serves the consumer now: after the loss of a NATS node this lasts until it has a new leader, seconds; if it lasts, check that the consumer exists and that most of the stream's nodes are up)"
+	}
+	w.fetchErr.Store(&msg)
 }
 
 // slotMsg is a delivery in flight: it gives its slot back when done, and
@@ -349,6 +366,9 @@ func (w *Worker) Ready() error {
 	}
 	if p := w.recordErr.Load(); p != nil {
 		return fmt.Errorf("JetStream refuses results or dead letters: %s", *p)
+	}
+	if p := w.fetchErr.Load(); p != nil {
+		return errors.New(*p)
 	}
 	return nil
 }
