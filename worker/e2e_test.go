@@ -566,16 +566,11 @@ func TestRecordsWithoutStreamLeaderKeepTheJob(t *testing.T) {
 		// Redeliveries a second apart: the job outlasts the outage.
 		c.Retry.NakDelay, c.Retry.NakDelayMax = time.Second, time.Second
 	})
-	if err := env.JS.DeleteStream(ctx, env.Topology.ResultsStream); err != nil {
-		t.Fatal(err)
+	refuseAResult(t, env, w)
+	if err := fmt.Sprint(w.Worker.Ready()); !strings.Contains(err, env.Topology.ResultsStream) ||
+		!strings.Contains(err, "no server took it") || strings.Contains(err, "full") {
+		t.Errorf("Ready() = %v; want it to name %s and say no server took the result", err, env.Topology.ResultsStream)
 	}
-	id := env.Clerk.Emulator.CreateSessions(env.Clerk.Emulator.CreateUser(), 1)[0]
-	env.Publish(t, &jobs.RevokeArgs{SessionID: id})
-	testenv.Eventually(t, 10*time.Second, "the worker says no server took the result", func() bool {
-		err := w.Worker.Ready()
-		return err != nil && strings.Contains(err.Error(), env.Topology.ResultsStream) &&
-			strings.Contains(err.Error(), "no server took it") && !strings.Contains(err.Error(), "full")
-	})
 	if n := env.StreamCount(t, env.Topology.JobsStream); n != 1 {
 		t.Fatalf("jobs stream holds %d, want the job kept", n)
 	}
@@ -588,6 +583,45 @@ func TestRecordsWithoutStreamLeaderKeepTheJob(t *testing.T) {
 	if err := w.Worker.Ready(); err != nil {
 		t.Errorf("Ready() = %v after the job was recorded", err)
 	}
+}
+
+// refuseAResult deletes the results stream, publishes a revoke job and
+// waits until the worker reports that its result was refused.
+func refuseAResult(t *testing.T, env *testenv.Env, w *testenv.Running) {
+	t.Helper()
+	if err := env.JS.DeleteStream(context.Background(), env.Topology.ResultsStream); err != nil {
+		t.Fatal(err)
+	}
+	id := env.Clerk.Emulator.CreateSessions(env.Clerk.Emulator.CreateUser(), 1)[0]
+	env.Publish(t, &jobs.RevokeArgs{SessionID: id})
+	testenv.Eventually(t, 10*time.Second, "the worker reports the refused result", func() bool {
+		err := w.Worker.Ready()
+		return err != nil && strings.Contains(err.Error(), "refuses results")
+	})
+}
+
+// TestStaleRefusalDoesNotKeepTheWorkerNotReady: a worker whose last record
+// was refused and that then has nothing more to record (in a cluster:
+// another worker stored that job once the stream was back) is ready again
+// by itself, once no job of its own could still be refused.
+func TestStaleRefusalDoesNotKeepTheWorkerNotReady(t *testing.T) {
+	env := testenv.New(t)
+	ctx := context.Background()
+	w := env.StartWorker(t)
+	refuseAResult(t, env, w)
+	jobsStream, err := env.JS.Stream(ctx, env.Topology.JobsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := jobsStream.Purge(ctx); err != nil { // nothing more for this worker to record
+		t.Fatal(err)
+	}
+	if _, err := env.Topology.Ensure(ctx, env.JS); err != nil {
+		t.Fatal(err)
+	}
+	// The refusal counts for the longest redelivery delay plus ack wait plus
+	// a record's 10 s timeout: 12.1 s with testenv's settings.
+	testenv.Eventually(t, 30*time.Second, "the worker ready again", func() bool { return w.Worker.Ready() == nil })
 }
 
 // TestNotReadyWhileJobsCannotBeFetched: a worker that cannot fetch (in a

@@ -206,7 +206,7 @@ func (w *Worker) recordWithID(stream, subject, kind, id string, h nats.Header, v
 			// the loss of a leader's node and the election of the next.
 			msg += " (no server took it: after the loss of a NATS node this lasts until the stream has a new leader, seconds; if it lasts, check that the stream exists and that most of its replicas' nodes are up; the job is kept)"
 		}
-		w.recordErr.Store(&msg)
+		w.recordErr.Store(&refusal{reason: msg, at: w.clock.Now()})
 		w.cfg.Logger.Error().Str("stream", stream).Str("record", id).Str("error", err.Error()).
 			Msg("could not record the job's outcome; keeping the job (naked) and trying again later")
 		return errors.New(msg)

@@ -37,8 +37,8 @@ type Worker struct {
 	trustedResults bool
 
 	started   atomic.Bool
-	recordErr atomic.Pointer[string] // last refused record, cleared on success
-	fetchErr  atomic.Pointer[string] // last failed fetch, cleared by one that works
+	recordErr atomic.Pointer[refusal] // last refused record, cleared on success
+	fetchErr  atomic.Pointer[string]  // last failed fetch, cleared by one that works
 }
 
 // Option changes how New builds a Worker.
@@ -353,6 +353,23 @@ func (w *Worker) onRetry(j *job, err error, wait time.Duration) {
 		Dur("backoff", wait).Str("error", err.Error()).Msg("retrying")
 }
 
+// refusal is a record JetStream refused, and when.
+type refusal struct {
+	reason string
+	at     time.Time
+}
+
+// refusalTTL is how long a refused record keeps the worker not ready when
+// no later record is stored: the longest a refused job waits for its next
+// delivery, ack wait included, and that record's own timeout. A job still
+// refused is refused again within it; without one (a worker gone idle while
+// another stored the job once the stream was back) the refusal is stale,
+// and would otherwise keep the worker not ready until its next job.
+func (w *Worker) refusalTTL() time.Duration {
+	r := w.cfg.Retry
+	return time.Duration(float64(r.NakDelayMax)*(1+r.Jitter)) + w.cfg.Topology.AckWait + recordTimeout
+}
+
 // Ready reports nil when the worker takes jobs, or why it does not.
 func (w *Worker) Ready() error {
 	if !w.started.Load() {
@@ -364,8 +381,8 @@ func (w *Worker) Ready() error {
 	if open, cause := w.circuit.Open(); open {
 		return fmt.Errorf("circuit open: Clerk rejects the secret key (%s)", cause)
 	}
-	if p := w.recordErr.Load(); p != nil {
-		return fmt.Errorf("JetStream refuses results or dead letters: %s", *p)
+	if r := w.recordErr.Load(); r != nil && w.clock.Now().Sub(r.at) < w.refusalTTL() {
+		return fmt.Errorf("JetStream refuses results or dead letters: %s", r.reason)
 	}
 	if p := w.fetchErr.Load(); p != nil {
 		return errors.New(*p)
