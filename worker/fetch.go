@@ -56,7 +56,7 @@ func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer, queue c
 			cons = c
 			w.fetchErr.Store(nil)
 		} else {
-			msg := fmt.Sprintf("cannot take jobs from consumer %s: %s", w.cfg.Topology.Consumer, herr)
+			msg := fmt.Sprintf("cannot fetch jobs from consumer %s: %s", w.cfg.Topology.Consumer, herr)
 			w.fetchErr.Store(&msg)
 		}
 		// Log the first failure and then every tenth: a fault that lasts

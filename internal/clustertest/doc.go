@@ -2,8 +2,9 @@
 // session job is lost: a three-node JetStream cluster with replicated
 // streams, real worker processes (a go build of cmd/worker), the Clerk
 // emulator, thousands of jobs in flight, and then things break — a broker
-// node killed or cut off, a worker SIGKILLed, Clerk failing, rate limiting,
-// rejecting the key, every broker restarted.
+// node killed or cut off, two of three killed (no quorum), a worker
+// SIGKILLed, Clerk failing, rate limiting, rejecting the key, every broker
+// restarted.
 //
 // Each scenario ends with a check that every published job reached exactly
 // one terminal record (a result or a dead letter), that Clerk saw every

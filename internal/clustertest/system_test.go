@@ -9,8 +9,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -66,8 +68,14 @@ type system struct {
 	topo    jobs.Topology
 	name    string
 	// jobs maps each published job id to the session it revokes.
-	mu   sync.Mutex
-	jobs map[string]string
+	mu      sync.Mutex
+	jobs    map[string]string
+	workers []*workerProc
+
+	// clusterView and readiness are filled by watch, for the failure dump
+	// and for scenarios to show.
+	clusterView, readiness timeline
+	diagnoseOnce           sync.Once
 }
 
 func newSystem(t *testing.T, name string, emuOpts ...emulator.Option) *system {
@@ -100,6 +108,16 @@ func newSystem(t *testing.T, name string, emuOpts ...emulator.Option) *system {
 		_, err = topo.Ensure(ectx, js)
 		cancel()
 		if err == nil {
+			wctx, stop := context.WithCancel(ctx)
+			watched := make(chan struct{})
+			go func() { defer close(watched); s.watch(wctx) }()
+			t.Cleanup(func() {
+				if t.Failed() {
+					s.diagnose()
+				}
+				stop()
+				<-watched
+			})
 			return s
 		}
 		t.Logf("ensure topology (try %d): %v", try, err)
@@ -119,6 +137,9 @@ type workerProc struct {
 	done chan error
 	mu   sync.Mutex
 	logs []string
+	// readyURL is the worker's /readyz, from its "serving" log line.
+	readyURL string
+	exited   atomic.Bool
 }
 
 // startWorker runs a worker binary against the cluster and the emulator.
@@ -129,7 +150,7 @@ func (s *system) startWorker(name string, extra ...string) *workerProc {
 		"--subject-prefix", s.topo.Subjects.Prefix, "--jobs-stream", s.topo.JobsStream,
 		"--results-stream", s.topo.ResultsStream, "--dlq-stream", s.topo.DeadLetterStream,
 		"--consumer", s.topo.Consumer, "--progress-bucket", s.topo.ProgressBucket, "--replicas", "3",
-		"--metrics-addr=", "--instance", name, "--log-format", "json", "--log-level", "info",
+		"--metrics-addr", "127.0.0.1:0", "--instance", name, "--log-format", "json", "--log-level", "info",
 		"--concurrency", "8", "--rate-limit", "0", "--ack-wait", "5s", "--max-deliveries", "10",
 		"--backoff-initial", "20ms", "--backoff-max", "200ms", "--retry-budget", "1s",
 		"--nak-delay", "200ms", "--nak-delay-max", "2s", "--drain-timeout", "5s", "--probe-interval", "200ms",
@@ -158,17 +179,33 @@ func (s *system) startWorker(name string, extra ...string) *workerProc {
 			var l struct {
 				Message string `json:"message"`
 				Server  string `json:"nats_server"`
+				Addr    string `json:"addr"`
 			}
-			if json.Unmarshal([]byte(line), &l) == nil && l.Message == "worker started" {
+			if json.Unmarshal([]byte(line), &l) == nil && strings.HasPrefix(l.Message, "serving /metrics") {
+				w.mu.Lock()
+				w.readyURL = "http://" + l.Addr + "/readyz"
+				w.mu.Unlock()
+			}
+			if l.Message == "worker started" {
 				select {
 				case started <- l.Server:
 				default:
 				}
 			}
 		}
-		w.done <- cmd.Wait()
+		err := cmd.Wait()
+		w.exited.Store(true)
+		w.done <- err
 	}()
-	s.t.Cleanup(func() { w.kill() })
+	s.mu.Lock()
+	s.workers = append(s.workers, w)
+	s.mu.Unlock()
+	s.t.Cleanup(func() {
+		if s.t.Failed() {
+			s.diagnose() // while the workers still run
+		}
+		w.kill()
+	})
 	select {
 	case <-started:
 	case <-time.After(60 * time.Second):
@@ -208,7 +245,7 @@ func (w *workerProc) tail(n int) string {
 
 // kill sends SIGKILL and reaps the process.
 func (w *workerProc) kill() {
-	if w.cmd.ProcessState != nil {
+	if w.exited.Load() {
 		return
 	}
 	_ = w.cmd.Process.Signal(syscall.SIGKILL)
@@ -241,6 +278,53 @@ func (s *system) nodeOf(url string) *natscluster.Node {
 	}
 	s.t.Fatalf("no node serves %q (nodes %v)", url, s.cluster.URLs())
 	return nil
+}
+
+// waitRecovered waits, as an operator would after a fault is repaired,
+// until the cluster is whole again: every node healthy (JetStream current
+// with the meta leader, every replica it hosts caught up) and knowing a
+// leader for every stream and consumer. It logs how long that took since
+// the fault began.
+func (s *system) waitRecovered(fault time.Time, timeout time.Duration) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := s.cluster.WaitHealthy(ctx); err != nil {
+		s.t.Fatalf("cluster not recovered %s after the repair: %v", timeout, err)
+	}
+	s.t.Logf("cluster recovered %s after the fault began: every node healthy, every stream and consumer led, replicas current",
+		time.Since(fault).Round(100*time.Millisecond))
+}
+
+// waitReady waits until every running worker's /readyz says ready.
+func (s *system) waitReady(timeout time.Duration) {
+	s.t.Helper()
+	s.waitWorkers(timeout, "ready", func(line string) bool { return strings.HasPrefix(line, "200 ready=true") })
+}
+
+// waitWorkers waits until every running worker's /readyz line (see
+// workerProc.readiness) satisfies ok.
+func (s *system) waitWorkers(timeout time.Duration, what string, ok func(line string) bool) {
+	s.t.Helper()
+	s.mu.Lock()
+	workers := slices.Clone(s.workers)
+	s.mu.Unlock()
+	deadline := time.Now().Add(timeout)
+	for _, w := range workers {
+		if w.exited.Load() {
+			continue // killed or stopped by the scenario
+		}
+		for {
+			line, _ := w.readiness()
+			if ok(line) {
+				break
+			}
+			if time.Now().After(deadline) {
+				s.t.Fatalf("worker %s not %s after %s: /readyz %s", w.name, what, timeout, line)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
 }
 
 // publish creates n sessions and publishes one revoke job for each. A
@@ -299,43 +383,64 @@ func (t tally) String() string {
 		t.Published, t.Succeeded, t.DeadLettered, t.Classes, t.DuplicateRecords, t.DuplicateCalls, t.Lost, t.MissedRevocations)
 }
 
-// records reads every job id recorded in a stream, message by message from
-// the stream leader (a cluster under load may fail a request now and then:
-// each is retried).
-func (s *system) records(stream string, id func(*jetstream.RawStreamMsg) string) map[string]int {
-	s.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	out := map[string]int{}
-	var str jetstream.Stream
-	var err error
-	for try := 0; ; try++ {
-		if str, err = s.js.Stream(ctx, stream); err == nil || try > 20 {
-			break
+// requestTimeout bounds each JetStream request of the checker. A request
+// that reaches the cluster while a stream elects a leader is answered by
+// nobody (JetStream API requests are delivered at most once, and only the
+// leader answers), so waiting longer for it gains nothing: asking again
+// does.
+const requestTimeout = 5 * time.Second
+
+// retry calls req, each time with a context of requestTimeout, until it
+// succeeds or deadline passes, and returns its last error.
+func (s *system) retry(deadline time.Time, what string, req func(context.Context) error) error {
+	for try := 1; ; try++ {
+		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		err := req(ctx)
+		cancel()
+		if err == nil {
+			return nil
 		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: %w (tried %d times, %s each)", what, err, try, requestTimeout)
+		}
+		s.t.Logf("%s (%s), try %d: %v; asking again", what, time.Now().Format("15:04:05.000"), try, err)
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// records reads every job id recorded in a stream, message by message from
+// the stream leader, retrying each request for up to two minutes.
+func (s *system) records(stream string, id func(*jetstream.RawStreamMsg) string) map[string]int {
+	s.t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	out := map[string]int{}
+	var str jetstream.Stream
+	err := s.retry(deadline, "stream info "+stream, func(ctx context.Context) (err error) {
+		str, err = s.js.Stream(ctx, stream)
+		return err
+	})
 	if err != nil {
-		s.t.Fatalf("stream %s: %v", stream, err)
+		s.t.Fatal(err)
 	}
 	st := str.CachedInfo().State
 	if st.Msgs == 0 {
 		return out
 	}
 	for seq := st.FirstSeq; seq <= st.LastSeq; seq++ {
-		for try := 0; ; try++ {
+		err := s.retry(deadline, fmt.Sprintf("read %s seq %d", stream, seq), func(ctx context.Context) error {
 			m, err := str.GetMsg(ctx, seq)
-			if err == nil {
+			switch {
+			case err == nil:
 				out[id(m)]++
-				break
+			case errors.Is(err, jetstream.ErrMsgNotFound):
+				// deleted (a replayed dead letter)
+			default:
+				return err
 			}
-			if errors.Is(err, jetstream.ErrMsgNotFound) {
-				break // deleted (a replayed dead letter)
-			}
-			if try > 20 {
-				s.t.Fatalf("read %s seq %d: %v", stream, seq, err)
-			}
-			time.Sleep(250 * time.Millisecond)
+			return nil
+		})
+		if err != nil {
+			s.t.Fatal(err)
 		}
 	}
 	return out
