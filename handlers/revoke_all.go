@@ -27,6 +27,10 @@ type BulkProgress struct {
 	Passes int               `json:"passes"`
 	// Excepted are the listed active sessions left alone.
 	Excepted map[string]bool `json:"excepted,omitempty"`
+	// Locked: the user was locked (lock_user) before anything was revoked;
+	// LockedUntil is when the lock ends on its own.
+	Locked      bool       `json:"locked,omitempty"`
+	LockedUntil *time.Time `json:"locked_until,omitempty"`
 	Resumed  bool            `json:"-"`
 }
 
@@ -58,6 +62,9 @@ type ProgressStore interface {
 // still sign in.
 type RevokeAll struct {
 	Clerk clerkapi.Sessions
+	// Users locks users for lock_user jobs; without it such jobs fail as
+	// unsupported.
+	Users clerkapi.Users
 	Store ProgressStore
 	// DeadLetter records a session whose revoke failed permanently as its
 	// own sessions.revoke job, so operators can replay just those.
@@ -106,6 +113,11 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Outcome, 
 	if p.Excepted == nil {
 		p.Excepted = map[string]bool{}
 	}
+	if a.LockUser {
+		if err := h.lock(ctx, a, p); err != nil {
+			return Outcome{}, err
+		}
+	}
 	r := &bulkRun{h: h, args: a, p: p}
 	err = r.run(ctx)
 	// Save whatever was done, even when the run failed or was cancelled:
@@ -127,6 +139,38 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Outcome, 
 		return Outcome{}, fmt.Errorf("encode result: %w", err)
 	}
 	return Outcome{Result: b, Done: func(ctx context.Context) error { return h.Store.Delete(ctx, jobID) }}, nil
+}
+
+// lock locks the user before anything is revoked (lock_user), so that the
+// passes converge: no session can be created while the job runs. A lock
+// that fails stops the job before any revoke, with the lock's error (a 404
+// dead-letters the job, a 5xx retries it). The lock is saved at once, so a
+// redelivery after a crash does not lock again — unless the lock has ended
+// meanwhile.
+func (h RevokeAll) lock(ctx context.Context, a *jobs.RevokeAllArgs, p *BulkProgress) error {
+	if p.Locked && (p.LockedUntil == nil || time.Now().Before(*p.LockedUntil)) {
+		return nil
+	}
+	if h.Users == nil {
+		return fmt.Errorf("revoke_all %s: lock_user: this worker cannot lock users: %w", a.JobID, ErrUnsupported)
+	}
+	var u *clerkapi.User
+	err := h.retry(ctx, func() (err error) {
+		u, err = h.Users.LockUser(ctx, a.UserID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("revoke_all %s: lock user %s before revoking: %w", a.JobID, a.UserID, err)
+	}
+	p.Locked, p.LockedUntil = true, nil
+	if until, _ := u.LockedUntil(time.Now()); !until.IsZero() {
+		until = until.UTC()
+		p.LockedUntil = &until
+	}
+	if err := h.Store.Save(ctx, a.JobID, p); err != nil {
+		return fmt.Errorf("revoke_all %s: save progress after the lock: %w", a.JobID, err)
+	}
+	return nil
 }
 
 // recoverUnsaved finds sessions revoked after the job's last checkpoint
@@ -383,7 +427,8 @@ func (r *bulkRun) snapshot() *BulkProgress {
 func (r *bulkRun) summary() jobs.RevokeAllSummary {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s := jobs.RevokeAllSummary{UserID: r.args.UserID, Excepted: len(r.p.Excepted), Passes: r.p.Passes, Resumed: r.p.Resumed, Remaining: r.remaining}
+	s := jobs.RevokeAllSummary{UserID: r.args.UserID, Excepted: len(r.p.Excepted), Passes: r.p.Passes, Resumed: r.p.Resumed, Remaining: r.remaining,
+		Locked: r.p.Locked, LockedUntil: r.p.LockedUntil}
 	for id, o := range r.p.Done {
 		switch o {
 		case sessionRevoked:

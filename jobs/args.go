@@ -90,6 +90,12 @@ type RevokeAllArgs struct {
 	Common
 	UserID           string   `json:"user_id"`
 	ExceptSessionIDs []string `json:"except_session_ids,omitempty"`
+	// LockUser locks the user in Clerk before anything is revoked, so that
+	// no session can appear while the job runs: an account takeover is
+	// contained in one job. The lock ends on its own after the instance's
+	// lockout duration (RevokeAllSummary.LockedUntil); unlock in the Clerk
+	// dashboard once the credentials are reset.
+	LockUser bool `json:"lock_user,omitempty"`
 }
 
 // Op implementations.

@@ -32,7 +32,7 @@ func fullArgs() map[Op]Args {
 			Format: "cookie", RequestOriginatingIP: "2001:db8::1"},
 		OpRevoke:    &RevokeArgs{Common: c, SessionID: "sess_1"},
 		OpToken:     &TokenArgs{Common: c, SessionID: "sess_1", TemplateName: "hasura_v2-x", ExpiresInSeconds: 3600},
-		OpRevokeAll: &RevokeAllArgs{Common: c, UserID: "user_1", ExceptSessionIDs: []string{"sess_a", "sess_b"}},
+		OpRevokeAll: &RevokeAllArgs{Common: c, UserID: "user_1", ExceptSessionIDs: []string{"sess_a", "sess_b"}, LockUser: true},
 	}
 }
 

@@ -99,6 +99,12 @@ type RevokeAllSummary struct {
 	Remaining int `json:"remaining,omitempty"`
 	// Resumed: the job continued from progress a previous delivery saved.
 	Resumed bool `json:"resumed,omitempty"`
+	// Locked: the job locked the user first (lock_user), so no session could
+	// be created while it ran; Remaining is then 0 by construction.
+	Locked bool `json:"locked,omitempty"`
+	// LockedUntil is when the lock ends on its own (the instance's lockout
+	// duration); absent for a lock without an end.
+	LockedUntil *time.Time `json:"locked_until,omitempty"`
 }
 
 // InProgress is the outcome of a progress update.

@@ -113,6 +113,7 @@ func (w *Worker) revokeAllHandler(kv jetstream.KeyValue) *handlers.RevokeAll {
 	b := w.cfg.Bulk
 	return &handlers.RevokeAll{
 		Clerk:      w.clerk,
+		Users:      w.clerk.users(),
 		Store:      kvProgress{kv},
 		DeadLetter: w.deadLetterSession,
 		Report:     w.sendProgress,

@@ -153,6 +153,23 @@ func (g *gate) CreateSessionTokenFromTemplate(ctx context.Context, id, tmpl stri
 	})
 }
 
+// users is the gate as a clerkapi.Users, nil when the client behind it
+// cannot lock users.
+func (g *gate) users() clerkapi.Users {
+	if _, ok := g.next.(clerkapi.Users); !ok {
+		return nil
+	}
+	return g
+}
+
+func (g *gate) LockUser(ctx context.Context, userID string) (*clerkapi.User, error) {
+	return call(ctx, g, "lock_user", func() (*clerkapi.User, error) { return g.next.(clerkapi.Users).LockUser(ctx, userID) })
+}
+
+func (g *gate) UnlockUser(ctx context.Context, userID string) (*clerkapi.User, error) {
+	return call(ctx, g, "unlock_user", func() (*clerkapi.User, error) { return g.next.(clerkapi.Users).UnlockUser(ctx, userID) })
+}
+
 func asAPIError(err error) (*clerkapi.Error, bool) {
 	var e *clerkapi.Error
 	ok := errors.As(err, &e)
