@@ -31,7 +31,7 @@ type BulkProgress struct {
 	// LockedUntil is when the lock ends on its own.
 	Locked      bool       `json:"locked,omitempty"`
 	LockedUntil *time.Time `json:"locked_until,omitempty"`
-	Resumed  bool            `json:"-"`
+	Resumed     bool       `json:"-"`
 }
 
 // Outcomes of one session in a revoke_all job.
