@@ -10,8 +10,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
+	"github.com/clerkjobs/clerkjobs/internal/tracing"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -179,6 +182,12 @@ func (q *Queue) replayOne(ctx context.Context, seq uint64, o options) (Outcome, 
 	m.Header.Set(jetstream.MsgIDHeader, ReplayMsgID(seq, replays))
 	m.Header.Set(jobs.HeaderReplays, strconv.Itoa(replays))
 	m.Header.Set(jobs.HeaderReplayOf, strconv.FormatUint(seq, 10))
+	// The replay is a new span in the operator's trace, linked to the one
+	// that dead-lettered the job: the replay shows up in the same story.
+	spanCtx, span := tracing.StartSend(ctx, m, trace.WithLinks(trace.LinkFromContext(tracing.Extract(ctx, e.Header))),
+		trace.WithAttributes(attribute.Int("clerkjobs.replay.count", replays), attribute.Int64("clerkjobs.replay.of", int64(seq))))
+	defer span.End()
+	tracing.Inject(spanCtx, m)
 
 	// From here on the entry is finished even if ctx is cancelled: an
 	// interrupt must not fall between the acknowledged republish and the

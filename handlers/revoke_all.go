@@ -9,6 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -71,7 +74,7 @@ type RevokeAll struct {
 	DeadLetter func(ctx context.Context, jobID, sessionID string, err error) error
 	// Report receives progress updates for the job's reply_to, about every
 	// ReportEvery.
-	Report func(replyTo string, p jobs.Progress)
+	Report func(ctx context.Context, replyTo string, p jobs.Progress)
 	// Retry runs one Clerk call with the worker's retry policy: a
 	// transient failure of one call must not stop the whole job.
 	Retry func(ctx context.Context, call func() error) error
@@ -132,8 +135,13 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Outcome, 
 	}
 	sum := r.summary()
 	if h.Report != nil {
-		h.Report(a.ReplyTo, r.progress())
+		h.Report(ctx, a.ReplyTo, r.progress())
 	}
+	trace.SpanFromContext(ctx).SetAttributes(
+		attribute.Int("clerkjobs.bulk.revoked", sum.Revoked), attribute.Int("clerkjobs.bulk.already_gone", sum.AlreadyGone),
+		attribute.Int("clerkjobs.bulk.failed", sum.Failed), attribute.Int("clerkjobs.bulk.excepted", sum.Excepted),
+		attribute.Int("clerkjobs.bulk.passes", sum.Passes), attribute.Int("clerkjobs.bulk.remaining", sum.Remaining),
+		attribute.Bool("clerkjobs.bulk.locked", sum.Locked))
 	b, err := json.Marshal(sum)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("encode result: %w", err)
@@ -235,6 +243,10 @@ func (r *bulkRun) run(ctx context.Context) error {
 			return err
 		}
 		r.p.Passes++
+		// One event per pass, no span per revoke: a 10,000-session job
+		// stays a readable trace.
+		trace.SpanFromContext(ctx).AddEvent("revoke_all.pass", trace.WithAttributes(
+			attribute.Int("clerkjobs.bulk.pass", r.p.Passes), attribute.Int("clerkjobs.bulk.found", len(todo))))
 	}
 }
 
@@ -313,8 +325,10 @@ func (r *bulkRun) revoke(ctx context.Context, ids []string) error {
 }
 
 // revokeOne revokes one session and records its outcome. It returns an error
-// only when the whole job must stop.
+// only when the whole job must stop. Its Clerk calls start no span (see
+// run).
 func (r *bulkRun) revokeOne(ctx context.Context, id string) error {
+	ctx = clerkapi.ContextWithoutSpans(ctx)
 	var s *clerkapi.Session
 	err := r.h.retry(ctx, func() (err error) {
 		s, err = r.h.Clerk.RevokeSession(ctx, id)
@@ -336,6 +350,7 @@ func (r *bulkRun) revokeOne(ctx context.Context, id string) error {
 			outcome = sessionAlreadyGone
 			break
 		}
+		trace.SpanFromContext(ctx).AddEvent("revoke_all.failed", trace.WithAttributes(attribute.String("error.type", clerkapi.ClassOf(err).String())))
 		if derr := r.h.DeadLetter(ctx, r.args.JobID, id, err); derr != nil {
 			return fmt.Errorf("revoke_all: dead-letter the revoke of %s: %w", id, derr)
 		}
@@ -406,7 +421,7 @@ func (r *bulkRun) tick(ctx context.Context) (stop func()) {
 				_ = r.h.Store.Save(ctx, r.args.JobID, snap) // a missed checkpoint only costs a recount
 			case <-report.C:
 				if r.h.Report != nil {
-					r.h.Report(r.args.ReplyTo, r.progress())
+					r.h.Report(ctx, r.args.ReplyTo, r.progress())
 				}
 			}
 		}

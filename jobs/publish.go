@@ -8,6 +8,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
+
+	"github.com/clerkjobs/clerkjobs/internal/tracing"
 )
 
 // NewMessage checks a job against its schema and builds the message to
@@ -43,6 +45,12 @@ func Publish(ctx context.Context, js jetstream.JetStream, subj Subjects, a Args)
 	if err != nil {
 		return nil, err
 	}
+	// A span in ctx makes the job its child ("send <subject>"), and the
+	// worker's delivery span the child of that: traces run from the
+	// publisher to Clerk and back.
+	ctx, span := tracing.StartSend(ctx, m)
+	defer span.End()
+	tracing.Inject(ctx, m)
 	ack, err := js.PublishMsg(ctx, m)
 	if err != nil {
 		return nil, fmt.Errorf("publish %s job %s to %s: %w", a.Op(), a.CommonFields().JobID, m.Subject, err)

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/clerkjobs/clerkjobs/internal/tracing"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -144,6 +145,11 @@ func (w *Worker) rescue(ctx context.Context, seq uint64, deliveries int) error {
 		return fmt.Errorf("get job seq %d: %w", seq, err)
 	}
 	j := w.newJob(raw.Subject, seq, deliveries)
+	// No delivery span exists for a job JetStream gave up on: the dead
+	// letter gets a span of its own, a child of the job's trace.
+	spanCtx, span := w.tracer().Start(tracing.Extract(ctx, raw.Header), "dead_letter max_deliveries")
+	defer span.End()
+	j.ctx = spanCtx
 	_ = w.decode(ctx, j, raw.Header, raw.Data) // an invalid job is dead-lettered all the same
 	j.ReplyTo = ""                             // nobody waits for a job JetStream gave up on
 	k, err := w.records.find(ctx, j.Key)

@@ -10,9 +10,11 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clerkjobs/clerkjobs/handlers"
+	"github.com/clerkjobs/clerkjobs/internal/tracing"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -140,7 +142,7 @@ func (w *Worker) deadLetterSession(ctx context.Context, parentJobID, sessionID s
 		return errors.New("revoke_all: no job in the context to dead-letter a session for")
 	}
 	now := time.Now().UTC()
-	j := &job{Op: jobs.OpRevoke, Tenant: parent.Key.Tenant, ID: sessionJobID(parent.ID, sessionID), Seq: parent.Seq, Delivery: 1, Started: now, secrets: parent.secrets}
+	j := &job{Op: jobs.OpRevoke, Tenant: parent.Key.Tenant, ID: sessionJobID(parent.ID, sessionID), Seq: parent.Seq, Delivery: 1, Started: now, secrets: parent.secrets, ctx: parent.ctx}
 	j.Key = jobs.RecordKey{Tenant: parent.Key.Tenant, Op: jobs.OpRevoke, JobID: j.ID, Gen: parent.Key.Gen, Seq: parent.Seq}
 	body, err := json.Marshal(jobs.RevokeArgs{Common: jobs.Common{JobID: j.ID}, SessionID: sessionID})
 	if err != nil {
@@ -175,12 +177,14 @@ func sessionJobID(parent, sessionID string) string {
 	return parent[:min(keep, len(parent))] + "-" + tag + "/" + sessionID
 }
 
-func (w *Worker) sendProgress(replyTo string, p jobs.Progress) {
+func (w *Worker) sendProgress(ctx context.Context, replyTo string, p jobs.Progress) {
 	if replyTo == "" {
 		return
 	}
 	b, err := json.Marshal(p)
 	if err == nil {
-		_ = w.nc.Publish(replyTo, b) // progress is advisory: a lost update is fine
+		m := &nats.Msg{Subject: replyTo, Data: b}
+		tracing.Inject(ctx, m)
+		_ = w.nc.PublishMsg(m) // progress is advisory: a lost update is fine
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/nats-io/nuid"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -53,6 +54,10 @@ type Config struct {
 	// Logger receives one line per job outcome and the worker's state
 	// changes. It never receives a secret.
 	Logger zerolog.Logger
+	// TracerProvider starts the worker's spans (one per delivery, backoff and
+	// Retry-After waits; see docs/tracing.md); nil: no tracing. Give the
+	// Clerk client the same one (clerkapi.WithTracerProvider) for its calls.
+	TracerProvider trace.TracerProvider
 }
 
 // DefaultConfig is the configuration the worker runs with unless told

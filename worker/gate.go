@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
@@ -65,7 +67,11 @@ func (g *gate) wait(ctx context.Context) error {
 		if d <= 0 {
 			break
 		}
-		if err := clock.Sleep(ctx, d); err != nil {
+		_, span := trace.SpanFromContext(ctx).TracerProvider().Tracer(tracerName).Start(ctx, "retry_after",
+			trace.WithAttributes(attribute.Int64("clerkjobs.retry_after_ms", d.Milliseconds())))
+		err := clock.Sleep(ctx, d)
+		span.End()
+		if err != nil {
 			return err
 		}
 	}
@@ -77,6 +83,9 @@ func (g *gate) wait(ctx context.Context) error {
 	if waited := time.Since(start); waited > time.Millisecond {
 		g.metrics.rateLimitWait.Add(waited.Seconds())
 		g.metrics.rateLimitWaits.Inc()
+		if j := jobOf(ctx); j != nil {
+			j.rateWait.Add(int64(waited))
+		}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/clerkjobs/clerkjobs/handlers"
@@ -25,6 +26,12 @@ type job struct {
 	// secrets are the job's secret values (a refresh job's tokens), to be
 	// cleared from any text about it.
 	secrets []string
+	// ctx carries the delivery's span, whose trace records and replies
+	// carry on.
+	ctx context.Context
+	// rateWait sums, in nanoseconds, what the job's calls waited for the
+	// rate limiter.
+	rateWait atomic.Int64
 	// Attempts counts handler calls in this delivery; Failures the failed
 	// ones. The retry middleware updates both.
 	Attempts int

@@ -26,6 +26,9 @@ func (w *Worker) process(ctx context.Context, run handlerFunc, d *delivery) {
 	w.metrics.inFlight.Inc()
 	defer w.metrics.inFlight.Dec()
 	j := w.newJob(d.msg.Subject(), d.seq(), int(d.meta.NumDelivered))
+	ctx, span := w.startDelivery(ctx, d, j)
+	defer span.End()
+	j.ctx = ctx
 	if err := w.decode(ctx, j, d.msg.Headers(), d.msg.Data()); err != nil {
 		if errors.Is(err, errReplyLookup) {
 			w.history.add(j.Seq, []jobs.Failure{{At: time.Now().UTC(), Error: err.Error()}})
@@ -141,7 +144,7 @@ func (w *Worker) succeed(ctx context.Context, d *delivery, j *job, out handlers.
 		// and only once the server has taken the reply.
 		withSecret := res
 		withSecret.Secret, withSecret.SecretDelivered = out.Secret, true
-		if err := w.reply(j.ReplyTo, withSecret, true); err != nil {
+		if err := w.reply(j, withSecret, true); err != nil {
 			w.nak(d, j, w.cfg.Retry.nakDelay(j.Delivery), err.Error())
 			return
 		}
@@ -155,7 +158,8 @@ func (w *Worker) succeed(ctx context.Context, d *delivery, j *job, out handlers.
 	h := nats.Header{jobs.HeaderJobDigest: {jobs.Digest(d.msg.Subject(), d.msg.Data())}}
 	w.records.commit(ctx, &outcome{d: d, j: j, kind: kindResult, header: h, body: data, done: func() {
 		if out.Secret == nil && j.ReplyTo != "" {
-			_ = w.replies.send(j.ReplyTo, data, false) // best effort: the stored result is the record
+			// Best effort: the stored result is the record.
+			_ = w.replies.send(withTrace(j, &nats.Msg{Subject: j.ReplyTo, Data: data}), false)
 		}
 		w.ack(d, j, string(jobs.Succeeded), nil)
 		if out.Done != nil {
@@ -190,7 +194,7 @@ func (w *Worker) deadLetter(ctx context.Context, d *delivery, j *job, info jobs.
 		if j.ReplyTo != "" {
 			res := w.result(d, j, jobs.Failed)
 			res.Error = &info
-			_ = w.reply(j.ReplyTo, res, false)
+			_ = w.reply(j, res, false)
 		}
 		w.ack(d, j, "dead_lettered", &info)
 	}
@@ -226,6 +230,7 @@ func (w *Worker) settleRecorded(d *delivery, j *job, k recordKind) {
 		w.cfg.Logger.Warn().Str("job_id", j.ID).Err(err).Msg("ack failed; the job may be redelivered (its record is found again)")
 	}
 	w.metrics.jobs.WithLabelValues(string(j.Op), "already_recorded").Inc()
+	endDelivery(j, "already_recorded", nil)
 	w.logJob(w.cfg.Logger.Info(), j).Str("outcome", "already_recorded").Str("record", k.String()).
 		Msg("job already recorded by an earlier delivery; acked without running it again")
 }
@@ -241,15 +246,15 @@ func (w *Worker) result(d *delivery, j *job, o jobs.Outcome) jobs.Result {
 
 // reply sends a result to a job's reply_to over core NATS: it is the
 // requester's private subject, never a stream.
-func (w *Worker) reply(subject string, res jobs.Result, confirm bool) error {
-	if subject == "" {
+func (w *Worker) reply(j *job, res jobs.Result, confirm bool) error {
+	if j.ReplyTo == "" {
 		return nil
 	}
 	b, err := json.Marshal(res)
 	if err != nil {
 		return fmt.Errorf("encode reply: %w", err)
 	}
-	return w.replies.send(subject, b, confirm)
+	return w.replies.send(withTrace(j, &nats.Msg{Subject: j.ReplyTo, Data: b}), confirm)
 }
 
 func (w *Worker) ack(d *delivery, j *job, outcome string, info *jobs.ErrorInfo) {
@@ -261,6 +266,7 @@ func (w *Worker) ack(d *delivery, j *job, outcome string, info *jobs.ErrorInfo) 
 	}
 	w.metrics.jobs.WithLabelValues(string(j.Op), outcome).Inc()
 	w.metrics.jobDuration.WithLabelValues(string(j.Op)).Observe(time.Since(j.Started).Seconds())
+	endDelivery(j, outcome, info)
 	ev := w.cfg.Logger.Info()
 	if info != nil {
 		ev = w.cfg.Logger.Warn().Str("class", string(info.Class)).Str("error", info.Message)
@@ -268,7 +274,7 @@ func (w *Worker) ack(d *delivery, j *job, outcome string, info *jobs.ErrorInfo) 
 			ev = ev.Int("http_status", info.HTTPStatus)
 		}
 		if info.TraceID != "" {
-			ev = ev.Str("trace_id", info.TraceID)
+			ev = ev.Str("clerk_trace_id", info.TraceID)
 		}
 	}
 	w.logJob(ev, j).Str("outcome", outcome).Msg("job " + outcome)
@@ -282,9 +288,10 @@ func (w *Worker) nak(d *delivery, j *job, delay time.Duration, reason string) {
 		w.cfg.Logger.Warn().Str("job_id", j.ID).Err(err).Msg("nak failed; the job will be redelivered after the ack wait")
 	}
 	w.metrics.jobs.WithLabelValues(string(j.Op), "redelivered").Inc()
+	endDelivery(j, "redelivered", nil)
 	ev := w.cfg.Logger.Info().Dur("redeliver_in", delay).Str("error", reason)
 	if n := len(j.Failures); n > 0 && j.Failures[n-1].TraceID != "" {
-		ev = ev.Str("trace_id", j.Failures[n-1].TraceID)
+		ev = ev.Str("clerk_trace_id", j.Failures[n-1].TraceID)
 	}
 	w.logJob(ev, j).Str("outcome", "redelivered").Msg("job will be retried")
 }
@@ -296,6 +303,9 @@ func (w *Worker) logJob(ev *zerolog.Event, j *job) *zerolog.Event {
 		Int("delivery", j.Delivery).Int("attempts", j.Attempts).Dur("duration", time.Since(j.Started))
 	if j.Key.Tenant != "" {
 		ev = ev.Str("tenant", j.Key.Tenant)
+	}
+	if traceID, spanID := traceFields(j); traceID != "" {
+		ev = ev.Str("trace_id", traceID).Str("span_id", spanID)
 	}
 	return ev
 }

@@ -121,7 +121,7 @@ func (r *records) store(ctx context.Context, o *outcome) (already recordKind, er
 	if o.kind == kindDeadLetter {
 		stream, subject = topo.DeadLetterStream, topo.Subjects.DeadLetter(o.j.Key)
 	}
-	m := &nats.Msg{Subject: subject, Header: o.header, Data: o.body}
+	m := withTrace(o.j, &nats.Msg{Subject: subject, Header: o.header, Data: o.body})
 	if m.Header == nil {
 		m.Header = nats.Header{}
 	}
@@ -267,6 +267,7 @@ func (r *records) park(o *outcome, err error) {
 	}
 	n := len(r.parked)
 	r.updateRoom()
+	endDelivery(o.j, "parked", nil)
 	logNow := first || time.Since(r.lastLog) > 30*time.Second
 	if logNow {
 		r.lastLog = time.Now()

@@ -131,8 +131,9 @@ func (r *replies) allowed(tenant string) []string {
 // send publishes an answer to a reply subject over core NATS. With confirm
 // (an answer holding a secret) it waits until the server has processed the
 // publish and fails if the server refused it.
-func (r *replies) send(subject string, data []byte, confirm bool) error {
-	if err := r.nc.Publish(subject, data); err != nil {
+func (r *replies) send(m *nats.Msg, confirm bool) error {
+	subject := m.Subject
+	if err := r.nc.PublishMsg(m); err != nil {
 		return fmt.Errorf("reply to %s: %w", subject, err)
 	}
 	if !confirm {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/handlers"
@@ -138,7 +140,11 @@ func (p RetryPolicy) do(ctx context.Context, c clock.Clock, fn func() error, onF
 			return err
 		}
 		onFail(err, wait)
-		if serr := c.Sleep(ctx, wait); serr != nil {
+		_, span := trace.SpanFromContext(ctx).TracerProvider().Tracer(tracerName).Start(ctx, "backoff",
+			trace.WithAttributes(attribute.String("error.type", clerkapi.ClassOf(err).String()), attribute.Int64("clerkjobs.backoff_ms", wait.Milliseconds())))
+		serr := c.Sleep(ctx, wait)
+		span.End()
+		if serr != nil {
 			// Stopped while waiting (shutdown): say so, so that the job is
 			// handed back rather than judged on this delivery's failure.
 			return fmt.Errorf("%w (retry interrupted after: %v)", serr, err)
@@ -156,7 +162,7 @@ func retry(p RetryPolicy, c clock.Clock, onRetry func(j *job, err error, wait ti
 			err := p.do(ctx, c, func() error {
 				j.Attempts++
 				var err error
-				out, err = next(ctx, j)
+				out, err = next(clerkapi.ContextWithAttempt(ctx, j.Attempts), j)
 				return err
 			}, func(err error, wait time.Duration) {
 				j.Failures = append(j.Failures, failureOf(c.Now(), err))

@@ -27,10 +27,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/internal/embedded"
+	"github.com/clerkjobs/clerkjobs/internal/tracing"
 	"github.com/clerkjobs/clerkjobs/worker"
 )
 
@@ -52,6 +54,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 2
 	}
 	log := newLogger(cfg.logFormat, cfg.logLevel, stdout)
+	tp, err := tracing.New(ctx, tracing.WithServiceName("clerkjobs-worker"), tracing.WithServiceVersion(worker.Version))
+	if err != nil {
+		fmt.Fprintf(stderr, "worker: %s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
+		return 2
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tp.Shutdown(sctx); err != nil {
+			log.Warn().Err(err).Msg("tracing: spans not exported at shutdown")
+		}
+	}()
+	if tp.Enabled() {
+		// Export failures are the SDK's to report; they go to the log.
+		otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn().Err(err).Msg("tracing") }))
+		log.Info().Str("tracing", tp.String()).Msg("exporting traces")
+	}
+	cfg.worker.TracerProvider = tp.TracerProvider()
 	if err := serve(ctx, cfg, log); err != nil {
 		log.Error().Err(err).Msg("worker failed")
 		return 1
@@ -89,7 +109,7 @@ func serve(ctx context.Context, cfg *config, log zerolog.Logger) error {
 		cfg.secretKey, cfg.apiURL = emulator.DefaultSecretKey, emu.URL
 	}
 	c, err := clerkapi.New(clerkapi.WithSecretKey(cfg.secretKey), clerkapi.WithBaseURL(cfg.apiURL),
-		clerkapi.WithUserAgent("clerkjobs-worker/"+worker.Version))
+		clerkapi.WithUserAgent("clerkjobs-worker/"+worker.Version), clerkapi.WithTracerProvider(cfg.worker.TracerProvider))
 	if err != nil {
 		return err
 	}

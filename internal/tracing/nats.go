@@ -3,9 +3,11 @@ package tracing
 import (
 	"context"
 	"fmt"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 	"strings"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -67,6 +69,24 @@ func Extract(ctx context.Context, h nats.Header) context.Context {
 	return propagation.Baggage{}.Extract(ctx, c)
 }
 
+// StartSend starts the PRODUCER span of publishing m, "send <subject>",
+// with the messaging attributes, from the tracer provider of the span in
+// ctx (none: a no-op span, nothing recorded). The caller injects the
+// returned context into m (Inject) and ends the span once the publish is
+// acknowledged.
+func StartSend(ctx context.Context, m *nats.Msg, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	opts = append([]trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
+		attribute.String("messaging.system", "nats"),
+		attribute.String("messaging.operation.type", "send"),
+		attribute.String("messaging.destination.name", m.Subject),
+		attribute.String("messaging.message.id", m.Header.Get("Nats-Msg-Id")),
+	)}, opts...)
+	return trace.SpanFromContext(ctx).TracerProvider().Tracer(scope).Start(ctx, "send "+m.Subject, opts...)
+}
+
+// scope names the spans this package starts for its callers.
+const scope = "github.com/clerkjobs/clerkjobs"
+
 // ContextWithTraceparent returns ctx continuing the trace of a W3C
 // traceparent (and tracestate, which may be empty): what `publish
 // --traceparent` gives a shell script that already has a trace. Unlike the
@@ -79,7 +99,7 @@ func ContextWithTraceparent(ctx context.Context, traceparent, tracestate string)
 	}
 	out := propagation.TraceContext{}.Extract(ctx, c)
 	if !trace.SpanContextFromContext(out).IsValid() {
-		return ctx, fmt.Errorf("traceparent %q is not a W3C trace context: want 00-<32 hex digits trace id>-<16 hex digits span id>-<2 hex digits flags>, e.g. 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", truncate(traceparent, 80))
+		return ctx, fmt.Errorf("traceparent %q is not a W3C trace context: want 00-<32 hex digits trace id>-<16 hex digits span id>-<2 hex digits flags>, e.g. 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", text.Truncate(traceparent, 80))
 	}
 	return out, nil
 }

@@ -35,6 +35,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 	"io"
 	"net/url"
 	"os"
@@ -243,7 +244,7 @@ func readExporters() ([]string, error) {
 			continue
 		case exporterOTLP, exporterConsole, exporterNone:
 		default:
-			return nil, &ConfigError{Variable: envTracesExporter, Problem: fmt.Sprintf("exporter %q is not supported: use %s (comma-separated for several)", truncate(v, 40), supportedExportersHint)}
+			return nil, &ConfigError{Variable: envTracesExporter, Problem: fmt.Sprintf("exporter %q is not supported: use %s (comma-separated for several)", text.Truncate(v, 40), supportedExportersHint)}
 		}
 		if !slices.Contains(out, v) {
 			out = append(out, v)
@@ -270,7 +271,7 @@ func readProtocol() (string, error) {
 	case "http/json":
 		return "", &ConfigError{Variable: name, Problem: "http/json is not supported by the Go OTLP exporter: use http/protobuf (port 4318) or grpc (port 4317)"}
 	default:
-		return "", &ConfigError{Variable: name, Problem: fmt.Sprintf("protocol %q is not supported: use http/protobuf (port 4318) or grpc (port 4317)", truncate(v, 40))}
+		return "", &ConfigError{Variable: name, Problem: fmt.Sprintf("protocol %q is not supported: use http/protobuf (port 4318) or grpc (port 4317)", text.Truncate(v, 40))}
 	}
 }
 
@@ -293,7 +294,7 @@ func readEndpoint(protocol string) (string, error) {
 			}
 			problem := "must be an absolute http:// or https:// URL such as " + example + " (http:// sends without TLS)"
 			if !strings.Contains(v, "@") { // a value with user info may hold a password
-				problem = fmt.Sprintf("%q %s", truncate(v, 80), problem)
+				problem = fmt.Sprintf("%q %s", text.Truncate(v, 80), problem)
 			}
 			return "", &ConfigError{Variable: name, Problem: problem, Err: err}
 		}
@@ -324,7 +325,7 @@ func readSampler() (sdktrace.Sampler, string, error) {
 		}
 		r, err := strconv.ParseFloat(arg, 64)
 		if err != nil || !(r >= 0 && r <= 1) { // also refuses NaN
-			return 0, &ConfigError{Variable: envSamplerArg, Problem: fmt.Sprintf("%q is not a ratio between 0 and 1 (0.01 samples 1%% of traces)", truncate(arg, 40)), Err: err}
+			return 0, &ConfigError{Variable: envSamplerArg, Problem: fmt.Sprintf("%q is not a ratio between 0 and 1 (0.01 samples 1%% of traces)", text.Truncate(arg, 40)), Err: err}
 		}
 		return r, nil
 	}
@@ -348,7 +349,7 @@ func readSampler() (sdktrace.Sampler, string, error) {
 		}
 		return s, name + " " + strconv.FormatFloat(r, 'g', -1, 64), nil
 	default:
-		return nil, "", &ConfigError{Variable: envSampler, Problem: fmt.Sprintf("sampler %q is not supported: use %s", truncate(name, 40), supportedSamplersHint)}
+		return nil, "", &ConfigError{Variable: envSampler, Problem: fmt.Sprintf("sampler %q is not supported: use %s", text.Truncate(name, 40), supportedSamplersHint)}
 	}
 }
 
@@ -412,11 +413,4 @@ func (c config) describe(res *resource.Resource) string {
 		fmt.Fprintf(&b, ", service %s", v.AsString())
 	}
 	return b.String()
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

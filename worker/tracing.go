@@ -1,0 +1,96 @@
+package worker
+
+import (
+	"context"
+
+	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/clerkjobs/clerkjobs/internal/text"
+	"github.com/clerkjobs/clerkjobs/internal/tracing"
+	"github.com/clerkjobs/clerkjobs/jobs"
+)
+
+// tracerName names the worker's spans' instrumentation scope.
+const tracerName = "github.com/clerkjobs/clerkjobs/worker"
+
+func (w *Worker) tracer() trace.Tracer {
+	tp := w.cfg.TracerProvider
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
+	return tp.Tracer(tracerName, trace.WithInstrumentationVersion(Version))
+}
+
+// startDelivery starts the span of one delivery: a child of the job
+// message's traceparent (a new trace without one), following the
+// OpenTelemetry messaging conventions. Everything on it is bounded: the
+// subject is cut, the job id was checked.
+func (w *Worker) startDelivery(ctx context.Context, d *delivery, j *job) (context.Context, trace.Span) {
+	ctx = tracing.Extract(ctx, d.msg.Headers())
+	name := "process " + w.cfg.Topology.Subjects.TenantJob(j.Key.Tenant, j.Op)
+	if j.Op == jobs.OpUnknown {
+		name = "process (unknown subject)"
+	}
+	ctx, span := w.tracer().Start(ctx, name, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
+		attribute.String("messaging.system", "nats"),
+		attribute.String("messaging.operation.type", "process"),
+		attribute.String("messaging.operation.name", "process"),
+		attribute.String("messaging.destination.name", text.Truncate(d.msg.Subject(), 256)),
+		attribute.String("messaging.consumer.group.name", w.cfg.Topology.Consumer),
+		attribute.Int("messaging.message.body.size", len(d.msg.Data())),
+		attribute.String("clerkjobs.job.op", string(j.Op)),
+		attribute.Int("clerkjobs.delivery", j.Delivery),
+		attribute.Int64("clerkjobs.stream.sequence", int64(j.Seq)),
+	))
+	if j.Key.Tenant != "" {
+		span.SetAttributes(attribute.String("clerkjobs.tenant", j.Key.Tenant))
+	}
+	return ctx, span
+}
+
+// endDelivery says on the delivery span how it ended.
+func endDelivery(j *job, outcome string, info *jobs.ErrorInfo) {
+	span := trace.SpanFromContext(j.ctx)
+	if !span.IsRecording() {
+		return
+	}
+	span.SetAttributes(
+		attribute.String("messaging.message.id", j.ID),
+		attribute.Int("clerkjobs.attempts", j.Attempts),
+		attribute.String("clerkjobs.outcome", outcome),
+		attribute.Float64("clerkjobs.rate_limit.wait_ms", float64(j.rateWait.Load())/1e6),
+	)
+	switch {
+	case info != nil:
+		span.SetAttributes(attribute.String("clerkjobs.error.class", string(info.Class)), attribute.String("error.type", string(info.Class)))
+		span.SetStatus(codes.Error, string(info.Class))
+	case outcome != string(jobs.Succeeded) && outcome != "already_recorded":
+		span.SetStatus(codes.Error, outcome)
+	}
+}
+
+// withTrace sets the trace headers of the job's delivery span on a record
+// or reply, so whoever reads it continues the same trace.
+func withTrace(j *job, m *nats.Msg) *nats.Msg {
+	if j != nil && j.ctx != nil {
+		tracing.Inject(j.ctx, m)
+	}
+	return m
+}
+
+// traceFields adds the delivery span's ids to a job's log line, so that
+// logs and traces join.
+func traceFields(j *job) (traceID, spanID string) {
+	if j == nil || j.ctx == nil {
+		return "", ""
+	}
+	sc := trace.SpanContextFromContext(j.ctx)
+	if !sc.IsValid() {
+		return "", ""
+	}
+	return sc.TraceID().String(), sc.SpanID().String()
+}

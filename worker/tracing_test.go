@@ -1,0 +1,234 @@
+package worker_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/clerkjobs/clerkjobs/clerkapi"
+	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
+	"github.com/clerkjobs/clerkjobs/dlq"
+	"github.com/clerkjobs/clerkjobs/internal/testenv"
+	"github.com/clerkjobs/clerkjobs/jobs"
+)
+
+// tracedWorker runs a worker whose spans, and its Clerk client's, go to an
+// in-memory exporter.
+func tracedWorker(t *testing.T, env *testenv.Env) (trace.TracerProvider, *tracetest.InMemoryExporter) {
+	t.Helper()
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	clerk, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(env.Clerk.URL), clerkapi.WithTracerProvider(tp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := env.WorkerConfig()
+	cfg.TracerProvider = tp
+	env.StartWorkerWith(t, clerk, cfg)
+	return tp, exp
+}
+
+// tracedRequest publishes a job inside a span of the "publishing service"
+// and waits for its reply.
+func tracedRequest(t *testing.T, env *testenv.Env, tp trace.TracerProvider, a jobs.Args) (jobs.Result, trace.SpanContext) {
+	t.Helper()
+	inbox := env.NC.NewInbox()
+	sub, err := env.NC.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	a.CommonFields().ReplyTo = inbox
+	ctx, span := tp.Tracer("service").Start(context.Background(), "service "+string(a.Op()))
+	if _, err := jobs.Publish(ctx, env.JS, env.Topology.Subjects, a); err != nil {
+		t.Fatal(err)
+	}
+	span.End()
+	m, err := sub.NextMsg(20 * time.Second)
+	if err != nil {
+		t.Fatalf("no reply for %s: %v", a.Op(), err)
+	}
+	var r jobs.Result
+	mustJSON(t, m.Data, &r)
+	for r.Outcome == jobs.InProgress { // revoke_all progress
+		if m, err = sub.NextMsg(20 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		r = jobs.Result{}
+		mustJSON(t, m.Data, &r)
+	}
+	if m.Header.Get("traceparent") == "" {
+		t.Errorf("the %s reply carries no traceparent", a.Op())
+	}
+	return r, span.SpanContext()
+}
+
+// children are the spans whose parent is sc.
+func children(spans tracetest.SpanStubs, sc trace.SpanContext) tracetest.SpanStubs {
+	var out tracetest.SpanStubs
+	for _, s := range spans {
+		if s.Parent.SpanID() == sc.SpanID() && s.Parent.TraceID() == sc.TraceID() {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func named(spans tracetest.SpanStubs, prefix string) tracetest.SpanStubs {
+	var out tracetest.SpanStubs
+	for _, s := range spans {
+		if strings.HasPrefix(s.Name, prefix) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// TestTraceRunsFromPublisherToClerk: for each job type, the publisher's
+// span → "send" → the worker's "process" → the Clerk call span(s) is one
+// connected trace; a retried job shows its attempts and backoffs; no span
+// anywhere holds the key or a token.
+func TestTraceRunsFromPublisherToClerk(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	user := emu.CreateUser()
+	ids := emu.CreateSessions(user, 5)
+	other := emu.CreateUser()
+	emu.CreateSessions(other, 3)
+	tp, exp := tracedWorker(t, env)
+	expired := emu.SessionToken(ids[4], -time.Minute)
+	refresh := emu.RefreshToken(ids[4])
+	secrets := map[string]string{"key": emulator.DefaultSecretKey, "expired token": expired, "refresh token": refresh}
+	cases := []struct {
+		args  jobs.Args
+		calls int // Clerk call spans under the process span (at least)
+	}{
+		{&jobs.ListArgs{UserID: user}, 1},
+		{&jobs.GetArgs{SessionID: ids[0]}, 1},
+		{&jobs.CreateArgs{UserID: user}, 1},
+		{&jobs.TokenArgs{SessionID: ids[1]}, 1},
+		{&jobs.RefreshArgs{SessionID: ids[4], ExpiredToken: expired, RefreshToken: refresh, RequestOrigin: "https://a.example"}, 1},
+		{&jobs.RevokeArgs{SessionID: ids[2]}, 1},
+		{&jobs.RevokeAllArgs{UserID: other}, 1},
+	}
+	for _, c := range cases {
+		r, service := tracedRequest(t, env, tp, c.args)
+		if r.Outcome != jobs.Succeeded {
+			t.Fatalf("%s: %+v", c.args.Op(), r)
+		}
+		if r.Secret != nil {
+			var tok clerkapi.Token
+			mustJSON(t, r.Secret, &tok)
+			secrets[string(c.args.Op())+" answer"] = tok.JWT
+		}
+		testenv.Eventually(t, 5*time.Second, "the spans exported", func() bool {
+			sends := named(children(exp.GetSpans(), service), "send ")
+			return len(sends) == 1 && len(named(children(exp.GetSpans(), sends[0].SpanContext), "process ")) == 1
+		})
+		spans := exp.GetSpans()
+		send := named(children(spans, service), "send ")[0]
+		process := named(children(spans, send.SpanContext), "process ")[0]
+		calls := children(spans, process.SpanContext)
+		if len(named(calls, "GET "))+len(named(calls, "POST ")) < c.calls {
+			t.Errorf("%s: %d Clerk call spans under %q", c.args.Op(), len(calls), process.Name)
+		}
+		if process.SpanKind != trace.SpanKindConsumer || send.SpanKind != trace.SpanKindProducer {
+			t.Errorf("%s: kinds %s, %s", c.args.Op(), send.SpanKind, process.SpanKind)
+		}
+		attrs := map[string]string{}
+		for _, a := range process.Attributes {
+			attrs[string(a.Key)] = a.Value.Emit()
+		}
+		if attrs["messaging.system"] != "nats" || attrs["clerkjobs.outcome"] != "succeeded" || attrs["clerkjobs.job.op"] != string(c.args.Op()) || attrs["messaging.message.id"] != r.JobID {
+			t.Errorf("%s: process span attributes %v", c.args.Op(), attrs)
+		}
+		if c.args.Op() == jobs.OpRevokeAll {
+			if n := len(named(calls, "POST")); n != 0 {
+				t.Errorf("revoke_all: %d revoke spans; want none (events and totals instead)", n)
+			}
+			if len(process.Events) == 0 || attrs["clerkjobs.bulk.revoked"] != "3" {
+				t.Errorf("revoke_all: events %v, attributes %v", process.Events, attrs)
+			}
+		}
+	}
+
+	// A retried job shows its attempts, with a backoff between them.
+	emu.SetFaults(emulator.Faults{ErrorRate: 1})
+	go func() { time.Sleep(300 * time.Millisecond); emu.SetFaults(emulator.Faults{}) }()
+	r, service := tracedRequest(t, env, tp, &jobs.GetArgs{SessionID: ids[3]})
+	if r.Outcome != jobs.Succeeded {
+		t.Fatalf("retried get: %+v", r)
+	}
+	testenv.Eventually(t, 5*time.Second, "the retried job's spans", func() bool {
+		var calls, backoffs int
+		for _, s := range named(children(exp.GetSpans(), service), "send ") {
+			for _, p := range children(exp.GetSpans(), s.SpanContext) {
+				calls += len(named(children(exp.GetSpans(), p.SpanContext), "GET "))
+				backoffs += len(named(children(exp.GetSpans(), p.SpanContext), "backoff"))
+			}
+		}
+		return calls >= 2 && backoffs >= 1
+	})
+
+	for _, s := range exp.GetSpans() {
+		all := fmt.Sprintf("%s %v %v %v %v", s.Name, s.Attributes, s.Events, s.Links, s.Status)
+		for name, secret := range secrets {
+			if strings.Contains(all, secret) {
+				t.Errorf("the %s appears in span %q", name, s.Name)
+			}
+		}
+	}
+	if !strings.Contains(env.Logs.String(), `"trace_id":"`) {
+		t.Errorf("job log lines carry no trace_id")
+	}
+}
+
+// TestReplayIsLinkedToTheDeadLetter: a dead letter carries the trace of
+// the delivery that failed, and its replay is a new span linked to it.
+func TestReplayIsLinkedToTheDeadLetter(t *testing.T) {
+	env := testenv.New(t)
+	tp, exp := tracedWorker(t, env)
+	r, _ := tracedRequest(t, env, tp, &jobs.RevokeArgs{SessionID: "sess_missing"})
+	if r.Outcome != jobs.Failed {
+		t.Fatalf("revoke of a missing session: %+v", r)
+	}
+	testenv.Eventually(t, 5*time.Second, "a dead letter", func() bool { return env.StreamCount(t, env.Topology.DeadLetterStream) == 1 })
+	dl := env.StreamMsgs(t, env.Topology.DeadLetterStream)[0]
+	if dl.Header.Get("traceparent") == "" {
+		t.Fatalf("the dead letter carries no traceparent: %v", dl.Header)
+	}
+	var failed trace.SpanContext
+	for _, s := range named(exp.GetSpans(), "process ") {
+		for _, a := range s.Attributes {
+			if a.Key == "clerkjobs.outcome" && a.Value.AsString() == "dead_lettered" {
+				failed = s.SpanContext
+			}
+		}
+	}
+	if !failed.IsValid() {
+		t.Fatal("no span of the failed delivery")
+	}
+	q, err := dlq.Open(context.Background(), env.JS, env.Topology)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, operator := tp.Tracer("operator").Start(context.Background(), "publish dlq replay")
+	if _, err := q.Replay(ctx, []uint64{dl.Sequence}); err != nil {
+		t.Fatal(err)
+	}
+	operator.End()
+	replay := named(children(exp.GetSpans(), operator.SpanContext()), "send ")
+	if len(replay) != 1 || len(replay[0].Links) != 1 || replay[0].Links[0].SpanContext.SpanID() != failed.SpanID() {
+		t.Fatalf("replay spans %+v; want one send span linked to the failed delivery %s", replay, failed.SpanID())
+	}
+	testenv.Eventually(t, 10*time.Second, "the replayed delivery, a child of the replay", func() bool {
+		return len(named(children(exp.GetSpans(), replay[0].SpanContext), "process ")) == 1
+	})
+}
