@@ -218,7 +218,7 @@ func (b *Budget) grant(h held, start time.Time) bool {
 	now := time.Now()
 	if !b.sched.limit.Unlimited() && now.Sub(h.at) > b.sched.grace {
 		b.st.wasted++
-		b.signalLocked()
+		b.signal()
 		return false
 	}
 	b.st.granted++
@@ -310,7 +310,7 @@ func (b *Budget) pauseLocked(until time.Time) {
 	b.gen++
 	close(b.revoked)
 	b.revoked = make(chan struct{})
-	b.signalLocked()
+	b.signal()
 }
 
 // Throttled reports a 429: every call of every replica sharing the key
@@ -330,13 +330,8 @@ func (b *Budget) Throttled(retryAfter time.Duration) {
 	b.pauseLocked(time.Now().Add(retryAfter))
 }
 
+// signal wakes the claimer (a wake already pending will do).
 func (b *Budget) signal() {
-	b.mu.Lock()
-	b.signalLocked()
-	b.mu.Unlock()
-}
-
-func (b *Budget) signalLocked() {
 	select {
 	case b.wake <- struct{}{}:
 	default:
@@ -467,7 +462,12 @@ func (b *Budget) Close() {
 // Stats is what a budget has done, for metrics and status.
 type Stats struct {
 	Limit Limit
-	Mode  Mode
+	// FleetLimit is the limit of the replica that claimed from the shared
+	// schedule last (zero before any claim, and in process scope). Each
+	// replica spaces its own claims by its own limit: one that differs
+	// from Limit means replicas are configured differently.
+	FleetLimit Limit
+	Mode       Mode
 	// Rate is the calls per second the schedule lets the whole fleet make
 	// (the process alone in process scope): the limit less the safety
 	// margin and the fallback reserve.

@@ -47,6 +47,14 @@ func (c *clockSync) add(lo, hi int64, at time.Time) {
 	c.samples = append(keep, clockSample{lo: lo, hi: hi, at: at})
 }
 
+// age is how old the newest sample is (forever before any).
+func (c *clockSync) age(now time.Time) time.Duration {
+	if len(c.samples) == 0 {
+		return math.MaxInt64
+	}
+	return now.Sub(c.samples[len(c.samples)-1].at)
+}
+
 // bounds returns the offset's bounds at now; (0, 0) before any sample.
 func (c *clockSync) bounds(now time.Time) (lo, hi int64) {
 	if len(c.samples) == 0 {

@@ -69,7 +69,8 @@ func TestFallback(t *testing.T) {
 				})
 			}
 			// What a cut replica held is spent (or too late) within the
-			// horizon; after that only its trickle: one call per span.
+			// horizon; after that only its trickle: one call per window
+			// (plus slack and one interval).
 			time.Sleep(horizon + sched.grace)
 			trickleFrom := time.Now()
 			for _, i := range tc.cut {
@@ -86,7 +87,7 @@ func TestFallback(t *testing.T) {
 			for _, i := range tc.cut {
 				st := bs[i].Stats()
 				got := st.Granted - before[i]
-				bound := uint64(math.Ceil(float64(time.Since(trickleFrom))/float64(sched.span))) + 1
+				bound := uint64(math.Ceil(float64(time.Since(trickleFrom))/float64(sched.span+sched.interval))) + 1
 				if got > bound {
 					t.Errorf("replica %d granted %d calls in fallback, its trickle allows %d", i, got, bound)
 				}

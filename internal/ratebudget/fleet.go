@@ -305,7 +305,7 @@ func (f *fleet) outcomeLocked(t0 time.Time, rev uint64, err error) {
 		if !f.failing {
 			f.failing = true
 			f.known = false // whatever happened meanwhile, read it again
-			f.b.signalLocked()
+			f.b.signal()
 		}
 		return
 	}
@@ -335,7 +335,7 @@ func (f *fleet) outcomeLocked(t0 time.Time, rev uint64, err error) {
 	}
 	if f.failing {
 		f.failing = false
-		f.b.signalLocked()
+		f.b.signal()
 	}
 	f.failures = 0
 	f.lastOK = now
@@ -349,9 +349,10 @@ func (f *fleet) retryTime() time.Time {
 }
 
 // trickleLocked gives a member in fallback its share of the reserve: one
-// slot at a time, interval span/share apart, while its lease holds and if
-// it has been a member long enough (see fallbackLease). It returns the
-// slot, if any, and when the next could come.
+// slot at a time, (span+interval)/share apart (the same lateness tolerance
+// as the shared schedule's), while its lease holds and if it has been a
+// member long enough (see fallbackLease). It returns the slot, if any, and
+// when the next could come.
 func (f *fleet) trickleLocked(now time.Time, want int) ([]time.Time, time.Time) {
 	b := f.b
 	if !f.failing || want == 0 || b.sched.reserve == 0 || f.joined.IsZero() ||
@@ -362,7 +363,7 @@ func (f *fleet) trickleLocked(now time.Time, want int) ([]time.Time, time.Time) 
 	if share == 0 {
 		return nil, time.Time{}
 	}
-	every := ceilDiv(b.sched.span, share)
+	every := ceilDiv(b.sched.span+b.sched.interval, share)
 	at := latest(f.trickleNext, now, b.pause)
 	if at.Sub(now) > horizon {
 		return nil, at.Add(-horizon)
@@ -421,10 +422,11 @@ func (f *fleet) throttled(d time.Duration) {
 	until := now.UnixNano() + hi + int64(d)
 	f.applyPauseLocked(until)
 	f.pendingPause = max(f.pendingPause, until)
-	b.signalLocked()
+	b.signal()
 }
 
-// applyPauseLocked holds every call until server time until.
+// applyPauseLocked holds every call until server time until (a pause
+// already over, read from an old state, changes nothing).
 func (f *fleet) applyPauseLocked(until int64) {
 	if until <= f.pauseServer {
 		return
@@ -432,7 +434,9 @@ func (f *fleet) applyPauseLocked(until int64) {
 	f.pauseServer = until
 	now := time.Now()
 	lo, _ := f.clock.bounds(now)
-	f.b.pauseLocked(f.toLocal(until, now, lo))
+	if local := f.toLocal(until, now, lo); local.After(now) {
+		f.b.pauseLocked(local)
+	}
 }
 
 // heartbeatLoop writes this member's heartbeat every heartbeatEvery.
@@ -462,11 +466,34 @@ func (f *fleet) beat() {
 	defer cancel()
 	rev, err := f.kv.Put(ctx, memberKey(f.fp, f.id), data)
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	f.outcomeLocked(now, rev, err)
 	if err == nil && f.joined.IsZero() {
 		f.joined = now
 	}
+	stale := err == nil && f.clock.age(time.Now()) > clockStale
+	b.mu.Unlock()
+	if stale {
+		f.sampleByGet(ctx, rev, now)
+	}
+}
+
+// clockStale: when the watcher has brought no clock sample for this long
+// (it is down, or this budget just started), a heartbeat takes one itself.
+const clockStale = 2 * heartbeatEvery
+
+// sampleByGet reads back the heartbeat of revision rev, sent at local time
+// sent, for its server timestamp: a clock sample that does not need the
+// watcher (one more round trip, only when the watcher brought none).
+func (f *fleet) sampleByGet(ctx context.Context, rev uint64, sent time.Time) {
+	e, err := f.kv.Get(ctx, memberKey(f.fp, f.id))
+	recv := time.Now()
+	if err != nil || e.Revision() != rev {
+		return
+	}
+	f.b.mu.Lock()
+	defer f.b.mu.Unlock()
+	delete(f.echo, rev)
+	f.sampleLocked(echoed{created: e.Created().UnixNano(), recv: recv}, sent)
 }
 
 func (f *fleet) modeLocked() Mode {
@@ -550,7 +577,7 @@ func (f *fleet) sampleLocked(e echoed, sent time.Time) {
 	f.clock.add(e.created-e.recv.UnixNano(), e.created-sent.UnixNano(), e.recv)
 	if !f.synced {
 		f.synced = true
-		f.b.signalLocked()
+		f.b.signal()
 	}
 }
 
@@ -564,6 +591,7 @@ func (f *fleet) leave() {
 func (f *fleet) statsLocked(s *Stats) {
 	now := time.Now()
 	s.Mode = f.modeLocked()
+	s.FleetLimit, _ = ParseLimit(f.state.Limit)
 	s.Claims, s.Conflicts = f.claims, f.conflicts
 	s.Members = f.countLocked(now, memberTTL)
 	if lo, hi := f.clock.bounds(now); f.synced {

@@ -44,7 +44,7 @@ func TestFleetSharesTheLimit(t *testing.T) {
 					t.Errorf("replica %d: %d calls failed, first: %v", i, len(errs), errs[0])
 				}
 				st := bs[i].Stats()
-				if st.Mode != ModeFleet || st.Claims == 0 || st.Granted != uint64(n) || st.Limit != testLimit {
+				if st.Mode != ModeFleet || st.Claims == 0 || st.Granted != uint64(n) || st.Limit != testLimit || st.FleetLimit != testLimit {
 					t.Errorf("replica %d stats %+v", i, st)
 				}
 				t.Logf("replica %d: %d calls, %d claims, %d conflicts, %d wasted, clock ±%v",
@@ -154,11 +154,19 @@ func TestThrottledPausesTheFleet(t *testing.T) {
 		}
 		return true
 	})
-	for _, c := range cs {
+	// A replica joining after the pause ended reads it in the state, and
+	// is not paused by it.
+	late, _ := e.budget("")
+	cl := e.load(late, 2)
+	eventually(t, 30*time.Second, "the late joiner calls", func() bool { return total(cl) >= 5 })
+	for _, c := range append(cs, cl) {
 		c.stop()
 	}
 	if st := bs[1].Stats(); st.Pauses != 1 {
 		t.Errorf("replica 1 applied %d pauses, want 1", st.Pauses)
+	}
+	if st := late.Stats(); st.Pauses != 0 || !st.PausedUntil.IsZero() {
+		t.Errorf("the late joiner applied a pause that was over: %+v", st)
 	}
 	e.checkClerk()
 }

@@ -25,14 +25,14 @@ const testBucket = "TEST_RATE_BUDGET"
 // env is one test's world: an embedded JetStream server, the bucket, and
 // the Clerk emulator enforcing limit in the given mode.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	nats  *server.Server
 	clerk *emulator.Server
 	limit Limit
 	fp    string
 }
 
-func newEnv(t *testing.T, limit Limit, mode emulator.RateLimitMode) *env {
+func newEnv(t testing.TB, limit Limit, mode emulator.RateLimitMode) *env {
 	t.Helper()
 	s, err := embedded.Start(embedded.Options{StoreDir: t.TempDir()})
 	if err != nil {
@@ -246,7 +246,7 @@ func worstWindow(times []time.Time, w time.Duration) (int, time.Time) {
 }
 
 // eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {
@@ -283,7 +283,7 @@ type proxy struct {
 	conns  []net.Conn
 }
 
-func newProxy(t *testing.T, target string) *proxy {
+func newProxy(t testing.TB, target string) *proxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
