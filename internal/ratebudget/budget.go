@@ -80,6 +80,7 @@ type options struct {
 	maxPause    time.Duration
 	lease       time.Duration // fallbackLease; tests shorten it
 	leaseMargin time.Duration
+	reserve     int // fleet scope: calls per window kept for the trickle; -1: fleetReserve
 }
 
 // WithMaxPause bounds the pause one Throttled call (one 429) can impose on
@@ -95,13 +96,13 @@ func NewLocal(limit Limit, opts ...Option) (*Budget, error) {
 		return nil, err
 	}
 	o := buildOptions(opts)
-	b := newBudget(newSchedule(limit, false), o)
+	b := newBudget(newSchedule(limit, 0), o)
 	b.start()
 	return b, nil
 }
 
 func buildOptions(opts []Option) options {
-	o := options{maxPause: DefaultMaxPause, lease: fallbackLease, leaseMargin: leaseMargin}
+	o := options{maxPause: DefaultMaxPause, lease: fallbackLease, leaseMargin: leaseMargin, reserve: -1}
 	for _, opt := range opts {
 		opt(&o)
 	}

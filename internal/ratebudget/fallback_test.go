@@ -8,10 +8,12 @@ import (
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 )
 
-// withLease shortens the fallback lease and its margin, so that a test
-// sees replicas old enough for a trickle share, and leases that run out.
-func withLease(lease, margin time.Duration) Option {
-	return func(o *options) { o.lease, o.leaseMargin = lease, margin }
+// withFallback shortens the fallback lease and its margin, so that a test
+// sees replicas old enough for a trickle share and leases that run out,
+// and sets the reserve, so that a small limit (slots far apart: see
+// testLimit) has one to share.
+func withFallback(lease, margin time.Duration, reserve int) Option {
+	return func(o *options) { o.lease, o.leaseMargin, o.reserve = lease, margin, reserve }
 }
 
 // TestFallback cuts replicas off JetStream (a TCP proxy that drops their
@@ -22,7 +24,8 @@ func withLease(lease, margin time.Duration) Option {
 // Clerk never sees a 429 nor a window over the limit; every replica is back
 // in the fleet once the connection returns.
 func TestFallback(t *testing.T) {
-	limit := Limit{N: 300, Per: 2 * time.Second} // a reserve of 3
+	limit := Limit{N: 20, Per: 2 * time.Second}
+	const reserve = 3 // one call per window for each of 3 replicas
 	const lease, margin = 5 * time.Second, time.Second
 	for _, tc := range []struct {
 		name string
@@ -38,13 +41,10 @@ func TestFallback(t *testing.T) {
 			var ps []*proxy
 			for range 3 {
 				p := newProxy(t, e.nats.Addr().String())
-				b, _ := e.budget(p.url(), withLease(lease, margin))
+				b, _ := e.budget(p.url(), withFallback(lease, margin, reserve))
 				bs, cs, ps = append(bs, b), append(cs, e.load(b, 3)), append(ps, p)
 			}
-			sched := newSchedule(limit, true)
-			if sched.reserve != 3 {
-				t.Fatalf("reserve %d, want 3", sched.reserve)
-			}
+			sched := newSchedule(limit, reserve)
 			eventually(t, 30*time.Second, "every replica old enough for a trickle share", func() bool {
 				for _, b := range bs {
 					b.mu.Lock()
@@ -54,7 +54,7 @@ func TestFallback(t *testing.T) {
 						return false
 					}
 				}
-				return total(cs...) >= 200
+				return total(cs...) >= 20
 			})
 
 			before := make([]uint64, 3)
@@ -122,7 +122,7 @@ func TestFallback(t *testing.T) {
 				g := bs[i].Stats().Granted
 				eventually(t, 30*time.Second, "the replica back in the fleet, calling", func() bool {
 					st := bs[i].Stats()
-					return st.Mode == ModeFleet && st.Granted >= g+20
+					return st.Mode == ModeFleet && st.Granted >= g+3
 				})
 			}
 			for _, c := range cs {

@@ -120,7 +120,10 @@ func New(kv jetstream.KeyValue, fingerprint string, limit Limit, opts ...Option)
 		return nil, err
 	}
 	o := buildOptions(opts)
-	b := newBudget(newSchedule(limit, true), o)
+	if o.reserve < 0 {
+		o.reserve = fleetReserve(limit)
+	}
+	b := newBudget(newSchedule(limit, o.reserve), o)
 	b.fleet = &fleet{
 		b: b, kv: kv, fp: fingerprint, id: nuid.Next(), lease: o.lease, margin: o.leaseMargin,
 		echo: map[uint64]time.Time{}, early: map[uint64]echoed{}, members: map[string]member{},

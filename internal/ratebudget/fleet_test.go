@@ -8,9 +8,12 @@ import (
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 )
 
-// testLimit is small enough for a loaded test machine (about 49 calls/s)
-// and has a window long enough to hold several claims.
-var testLimit = Limit{N: 100, Per: 2 * time.Second}
+// testLimit makes tests that last a few windows, with slots far enough
+// apart (107 ms) that a loaded machine's stalls between a Wait and the
+// call's arrival stay within what the schedule tolerates (the slack plus
+// one interval: 137 ms). Clerk's own 1000/10s tolerates 160 ms; the
+// benchmarks run it.
+var testLimit = Limit{N: 20, Per: 2 * time.Second}
 
 var modes = []emulator.RateLimitMode{emulator.FixedWindow, emulator.SlidingWindow}
 
@@ -21,7 +24,7 @@ func TestFleetSharesTheLimit(t *testing.T) {
 	for _, mode := range modes {
 		t.Run(string(mode), func(t *testing.T) {
 			e := newEnv(t, testLimit, mode)
-			bs, cs := e.budgets(3, 4)
+			bs, cs := e.budgets(3, 3)
 			eventually(t, 15*time.Second, "every replica counts 3 members", func() bool {
 				for _, b := range bs {
 					if b.Stats().Members != 3 {
@@ -30,7 +33,7 @@ func TestFleetSharesTheLimit(t *testing.T) {
 				}
 				return true
 			})
-			eventually(t, 90*time.Second, "300 calls", func() bool { return total(cs...) >= 300 })
+			eventually(t, 90*time.Second, "60 calls", func() bool { return total(cs...) >= 60 })
 			for _, c := range cs {
 				c.stop()
 			}
@@ -66,7 +69,7 @@ func TestStoppedReplicaFreesItsShare(t *testing.T) {
 			b, _ := e.budget("")
 			c, cconn := e.budget("")
 			ca, cb, cc := e.load(a, 4), e.load(b, 4), e.load(c, 4)
-			eventually(t, 60*time.Second, "150 calls", func() bool { return total(ca, cb, cc) >= 150 })
+			eventually(t, 60*time.Second, "30 calls", func() bool { return total(ca, cb, cc) >= 30 })
 			cc.stop()
 			if how == "closed" {
 				c.Close()
@@ -80,7 +83,7 @@ func TestStoppedReplicaFreesItsShare(t *testing.T) {
 			// The others' throughput rises to the whole schedule: some full
 			// window after the stop holds at least 80% of what one window
 			// of the schedule holds.
-			perWindow := int(float64(testLimit.Per) / float64(newSchedule(testLimit, true).interval))
+			perWindow := int(float64(testLimit.Per) / float64(newSchedule(testLimit, fleetReserve(testLimit)).interval))
 			var best int
 			eventually(t, 60*time.Second, fmt.Sprintf("a window with %d calls from the two others", perWindow*4/5), func() bool {
 				best = bestWindow(stopped, testLimit.Per, ca, cb)
@@ -99,8 +102,8 @@ func TestStoppedReplicaFreesItsShare(t *testing.T) {
 // pause until the pause ends, and all resume after it.
 func TestThrottledPausesTheFleet(t *testing.T) {
 	e := newEnv(t, testLimit, emulator.SlidingWindow)
-	bs, cs := e.budgets(3, 4)
-	eventually(t, 60*time.Second, "60 calls", func() bool { return total(cs...) >= 60 })
+	bs, cs := e.budgets(3, 3)
+	eventually(t, 60*time.Second, "15 calls", func() bool { return total(cs...) >= 15 })
 	const retryAfter = 4 * time.Second
 	throttled := time.Now()
 	bs[0].Throttled(retryAfter)
@@ -148,7 +151,7 @@ func TestThrottledPausesTheFleet(t *testing.T) {
 	}
 	eventually(t, 30*time.Second, "every replica calls again", func() bool {
 		for i, b := range bs {
-			if b.Stats().Granted < granted[i]+5 {
+			if b.Stats().Granted < granted[i]+3 {
 				return false
 			}
 		}
@@ -158,7 +161,7 @@ func TestThrottledPausesTheFleet(t *testing.T) {
 	// is not paused by it.
 	late, _ := e.budget("")
 	cl := e.load(late, 2)
-	eventually(t, 30*time.Second, "the late joiner calls", func() bool { return total(cl) >= 5 })
+	eventually(t, 30*time.Second, "the late joiner calls", func() bool { return total(cl) >= 3 })
 	for _, c := range append(cs, cl) {
 		c.stop()
 	}
@@ -185,7 +188,7 @@ func TestJoinerDoesNotBurst(t *testing.T) {
 			eventually(t, 60*time.Second, "a full window", func() bool { return total(ca) >= testLimit.N })
 			b, _ := e.budget("")
 			cb := e.load(b, 24)
-			eventually(t, 60*time.Second, "the joiner's 100 calls", func() bool { return total(cb) >= 100 })
+			eventually(t, 60*time.Second, "the joiner's 30 calls", func() bool { return total(cb) >= 30 })
 			ca.stop()
 			cb.stop()
 			e.checkClerk()
@@ -204,14 +207,14 @@ func TestWorkConserving(t *testing.T) {
 	eventually(t, 15*time.Second, "3 members", func() bool { return a.Stats().Members == 3 })
 	started := time.Now()
 	ca := e.load(a, 6)
-	perWindow := int(float64(testLimit.Per) / float64(newSchedule(testLimit, true).interval))
+	perWindow := int(float64(testLimit.Per) / float64(newSchedule(testLimit, fleetReserve(testLimit)).interval))
 	eventually(t, 60*time.Second, "a window where the busy replica alone used 80% of the schedule", func() bool {
 		return bestWindow(started, testLimit.Per, ca) >= perWindow*4/5
 	})
 
 	// Single calls on b, one at a time.
 	cb := e.load(b, 1)
-	eventually(t, 60*time.Second, "20 single calls through the busy fleet", func() bool { return total(cb) >= 20 })
+	eventually(t, 60*time.Second, "5 single calls through the busy fleet", func() bool { return total(cb) >= 5 })
 	cb.stop()
 
 	// b busy too: both get a share.

@@ -153,21 +153,28 @@ type schedule struct {
 	reserve  int           // calls per span kept for the fallback trickle
 }
 
-func newSchedule(l Limit, withReserve bool) schedule {
+// newSchedule is the schedule of l keeping reserve calls per window out
+// (see fleetReserve).
+func newSchedule(l Limit, reserve int) schedule {
 	if l.Unlimited() {
 		return schedule{limit: l}
 	}
 	slack := time.Duration(float64(l.Per) * margin)
 	// Two thirds of the slack go to the caller's own lateness (timers, the
 	// scheduler), the rest to the clock's uncertainty and the network.
-	s := schedule{limit: l, span: l.Per + slack, grace: slack * 2 / 3}
-	// A reserve of one call cannot be shared by two replicas: below two,
-	// keep none (a replica cut off then spends only what it holds).
-	if r := int(float64(l.N) * reserveShare); withReserve && r >= 2 {
-		s.reserve = r
-	}
+	s := schedule{limit: l, span: l.Per + slack, grace: slack * 2 / 3, reserve: reserve}
 	s.interval = ceilDiv(s.span, max(1, l.N-s.reserve-1))
 	return s
+}
+
+// fleetReserve is the reserve of a fleet budget: reserveShare of the
+// limit, or none when that is under two calls (one call cannot be shared
+// by two replicas; a replica cut off then spends only what it holds).
+func fleetReserve(l Limit) int {
+	if r := int(float64(l.N) * reserveShare); r >= 2 {
+		return r
+	}
+	return 0
 }
 
 // ceilDiv is span/n rounded up, so that rounding never makes a schedule

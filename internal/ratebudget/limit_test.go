@@ -122,7 +122,11 @@ func TestSchedule(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := newSchedule(l, tc.fleet)
+		reserve := 0
+		if tc.fleet {
+			reserve = fleetReserve(l)
+		}
+		s := newSchedule(l, reserve)
 		if s.reserve != tc.reserve {
 			t.Errorf("%s fleet=%v: reserve %d, want %d", l, tc.fleet, s.reserve, tc.reserve)
 		}

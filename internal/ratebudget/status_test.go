@@ -22,7 +22,7 @@ func TestReadStatus(t *testing.T) {
 	if err := other.Wait(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, "100 calls", func() bool { return total(cs...) >= 100 })
+	eventually(t, 60*time.Second, "20 calls", func() bool { return total(cs...) >= 20 })
 	bs[0].Throttled(3 * time.Second)
 
 	var got []Status
