@@ -26,7 +26,7 @@ func withFallback(lease, margin time.Duration, reserve int) Option {
 func TestFallback(t *testing.T) {
 	limit := Limit{N: 20, Per: 2 * time.Second}
 	const reserve = 3 // one call per window for each of 3 replicas
-	const lease, margin = 5 * time.Second, time.Second
+	const lease, margin = 8 * time.Second, time.Second
 	for _, tc := range []struct {
 		name string
 		cut  []int
