@@ -176,8 +176,9 @@ func (e *Emulator) control(r *http.Request, parts []string) reply {
 		}
 		if r.Method == http.MethodPut {
 			var in struct {
-				Requests int    `json:"requests"`
-				Window   string `json:"window"`
+				Requests int     `json:"requests"`
+				Window   string  `json:"window"`
+				Mode     *string `json:"mode"` // absent: unchanged
 			}
 			if rep, good := e.decodeControl(r, &in); !good {
 				return rep
@@ -186,10 +187,17 @@ func (e *Emulator) control(r *http.Request, parts []string) reply {
 			if err != nil || d < 0 {
 				return e.paramValueInvalid("window", "window must be a duration such as \"10s\"")
 			}
+			if in.Mode != nil {
+				m, err := ParseRateLimitMode(*in.Mode)
+				if err != nil {
+					return e.paramValueInvalid("mode", "mode must be \"fixed\" or \"sliding\"")
+				}
+				e.SetRateLimitMode(m)
+			}
 			e.SetRateLimit(in.Requests, d)
 		}
 		rn, rw := e.RateLimit()
-		return ok(http.StatusOK, map[string]any{"requests": rn, "window": rw.String()})
+		return ok(http.StatusOK, map[string]any{"requests": rn, "window": rw.String(), "mode": e.RateLimitMode()})
 
 	case n == 2 && parts[0] == "sessions" && parts[1] != "":
 		if rep, good := route("GET"); !good {

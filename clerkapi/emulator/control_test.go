@@ -109,8 +109,14 @@ func TestControlAPI(t *testing.T) {
 	if n, w := h.emu.RateLimit(); n != 100 || w != 10*time.Second {
 		t.Errorf("RateLimit %d %v", n, w)
 	}
-	if a := h.do("GET", "/_emulator/rate_limit", "", noKey); a.json(t)["requests"] != 100.0 {
+	if a := h.do("GET", "/_emulator/rate_limit", "", noKey); a.json(t)["requests"] != 100.0 || a.json(t)["mode"] != "fixed" {
 		t.Errorf("get rate limit: %s", a.body)
+	}
+	if a := h.do("PUT", "/_emulator/rate_limit", `{"requests":50,"window":"1s","mode":"sliding"}`, noKey); a.status != 200 || a.json(t)["mode"] != "sliding" {
+		t.Errorf("put sliding rate limit: %d %s", a.status, a.body)
+	}
+	if a := h.do("PUT", "/_emulator/rate_limit", `{"requests":60,"window":"1s"}`, noKey); a.status != 200 || a.json(t)["mode"] != "sliding" || h.emu.RateLimitMode() != emulator.SlidingWindow {
+		t.Errorf("a PUT without mode keeps it: %d %s", a.status, a.body)
 	}
 
 	// Seed and health.
@@ -143,6 +149,7 @@ func TestControlAPIErrors(t *testing.T) {
 		{"PUT", "/_emulator/faults", `{"eror_rate":0.1}`, 400, "request_body_invalid"},
 		{"PUT", "/_emulator/faults", `{`, 400, "request_body_invalid"},
 		{"PUT", "/_emulator/rate_limit", `{"requests":1,"window":"later"}`, 422, "form_param_value_invalid"},
+		{"PUT", "/_emulator/rate_limit", `{"requests":1,"window":"1s","mode":"leaky"}`, 422, "form_param_value_invalid"},
 		{"POST", "/_emulator/users/user_a/sessions", `{"count":0}`, 422, "form_param_value_invalid"},
 		{"POST", "/_emulator/users/user_a/sessions", `{"count":"3"}`, 400, "request_body_invalid"},
 		{"POST", "/_emulator/seed", `{"users":0}`, 422, "form_param_value_invalid"},

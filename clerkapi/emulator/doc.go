@@ -145,7 +145,11 @@
 // jitter, answer a fraction of calls 500, 502 or 503, drop a fraction of
 // connections before or after handling them, or reject the secret key.
 // WithRateLimit adds Clerk's 429 too_many_requests with Retry-After, per
-// secret key. FailSession makes every call about one session fail with a
+// secret key, counted in fixed windows (each starts with the first call
+// after the previous one ended) or, with WithRateLimitMode(SlidingWindow),
+// in a sliding window (no interval of the window's length holds more than
+// the limit): Clerk does not say which it uses, so a client that must
+// never draw a 429 is tested against both. FailSession makes every call about one session fail with a
 // chosen status; the error code suits the status: 400
 // malformed_request_parameters, 401 authentication_invalid, 403
 // authorization_invalid, 404 resource_not_found, 409 resource_locked, 422
@@ -178,8 +182,8 @@
 //	DELETE /_emulator/calls                     204
 //	GET    /_emulator/faults                    {"error_rate":0,"drop_rate":0,"drop_after_rate":0,"latency":"0s","jitter":"0s","reject_key":false}
 //	PUT    /_emulator/faults                    the same object (absent fields are zero) → the faults now in effect
-//	GET    /_emulator/rate_limit                {"requests":N,"window":"10s"} (requests 0: no limit)
-//	PUT    /_emulator/rate_limit                {"requests":N,"window":"10s"} → the same
+//	GET    /_emulator/rate_limit                {"requests":N,"window":"10s","mode":"fixed"} (requests 0: no limit)
+//	PUT    /_emulator/rate_limit                {"requests":N,"window":"10s","mode":"sliding"} → the same (mode absent: unchanged)
 //
 // For example, with the command running:
 //

@@ -89,6 +89,7 @@ type options struct {
 	faults       Faults
 	rateN        int
 	rateWindow   time.Duration
+	rateMode     RateLimitMode
 	seed         *int64
 	templates    map[string]template
 	logger       zerolog.Logger
@@ -113,15 +114,48 @@ func WithLatency(fixed, jitter time.Duration) Option {
 	return func(o *options) { o.faults.Latency, o.faults.Jitter = fixed, jitter }
 }
 
-// WithRateLimit allows n API calls per window and per secret key, in fixed
-// windows that start with the first call after the previous window ended.
-// Beyond that the emulator answers 429 too_many_requests with Retry-After
-// set to the seconds left in the window (rounded up, at least 1). Calls
-// that fail authentication are not counted. n <= 0 disables the limit;
-// window <= 0 means DefaultRateWindow. Clerk's own limits are 1000 per 10 s
-// for production instances and 100 per 10 s for development ones.
+// WithRateLimit allows n API calls per window and per secret key, counted
+// as WithRateLimitMode says (by default in fixed windows that start with
+// the first call after the previous window ended). Beyond that the
+// emulator answers 429 too_many_requests with Retry-After set to the
+// seconds until a call would be accepted again (rounded up, at least 1).
+// Calls that fail authentication are not counted. n <= 0 disables the
+// limit; window <= 0 means DefaultRateWindow. Clerk's own limits are 1000
+// per 10 s for production instances and 100 per 10 s for development ones.
 func WithRateLimit(n int, window time.Duration) Option {
 	return func(o *options) { o.rateN, o.rateWindow = n, window }
+}
+
+// RateLimitMode is how the rate limit counts calls. Clerk does not
+// document whether its window is fixed or sliding, so a client that must
+// never draw a 429 is tested against both.
+type RateLimitMode string
+
+const (
+	// FixedWindow counts calls in consecutive windows, each starting with
+	// the first call after the previous one ended: n calls at the end of
+	// one window and n at the start of the next are all accepted. The
+	// default.
+	FixedWindow RateLimitMode = "fixed"
+	// SlidingWindow accepts a call only while fewer than n calls were
+	// accepted in the window that ends with it, so that no interval of
+	// the window's length ever holds more than n accepted calls.
+	SlidingWindow RateLimitMode = "sliding"
+)
+
+// ParseRateLimitMode reads "fixed" or "sliding".
+func ParseRateLimitMode(s string) (RateLimitMode, error) {
+	switch m := RateLimitMode(strings.TrimSpace(s)); m {
+	case FixedWindow, SlidingWindow:
+		return m, nil
+	}
+	return "", fmt.Errorf("rate limit mode %q is not fixed or sliding", s)
+}
+
+// WithRateLimitMode sets how the rate limit counts calls (FixedWindow when
+// not given; an unknown mode also means FixedWindow).
+func WithRateLimitMode(m RateLimitMode) Option {
+	return func(o *options) { o.rateMode = m }
 }
 
 // WithFaults sets the initial faults. Out-of-range values are clamped (see
@@ -240,6 +274,7 @@ func New(opts ...Option) *Emulator {
 	}
 	e.rng = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	e.sign.key = o.signingKey
+	e.limiter.setMode(o.rateMode)
 	e.limiter.set(o.rateN, o.rateWindow)
 	limit := o.callLimit
 	if limit <= 0 {
@@ -291,6 +326,20 @@ func (e *Emulator) SetRateLimit(n int, window time.Duration) {
 // RateLimit returns the rate limit in effect; n is 0 when there is none.
 func (e *Emulator) RateLimit() (n int, window time.Duration) {
 	return e.limiter.get()
+}
+
+// SetRateLimitMode changes how the rate limit counts calls (an unknown
+// mode means FixedWindow) and starts every key's window afresh.
+func (e *Emulator) SetRateLimitMode(m RateLimitMode) {
+	m = e.limiter.setMode(m)
+	e.log.Info().Str("mode", string(m)).Msg("clerk emulator: rate limit mode set")
+}
+
+// RateLimitMode returns how the rate limit counts calls.
+func (e *Emulator) RateLimitMode() RateLimitMode {
+	e.limiter.mu.Lock()
+	defer e.limiter.mu.Unlock()
+	return e.limiter.mode
 }
 
 // Calls returns the logged API calls, oldest first (at most the newest
@@ -362,17 +411,23 @@ func (e *Emulator) delay(f Faults) time.Duration {
 
 // ---- rate limiting ----
 
-// rateLimiter counts calls per secret key in fixed windows.
+// rateLimiter counts calls per secret key, in fixed or sliding windows.
 type rateLimiter struct {
 	mu      sync.Mutex
 	n       int
 	window  time.Duration
+	mode    RateLimitMode
 	buckets map[keyHash]*bucket
 }
 
 type bucket struct {
+	// Fixed windows: when the current one started and its count.
 	start time.Time
 	count int
+	// Sliding windows: the times of the calls accepted in the last window,
+	// oldest first, from index head on (a queue that compacts itself).
+	times []time.Time
+	head  int
 }
 
 func (l *rateLimiter) set(n int, window time.Duration) {
@@ -385,6 +440,18 @@ func (l *rateLimiter) set(n int, window time.Duration) {
 	l.buckets = map[keyHash]*bucket{}
 }
 
+// setMode sets the mode and returns it, FixedWindow for an unknown one.
+func (l *rateLimiter) setMode(m RateLimitMode) RateLimitMode {
+	if m != SlidingWindow {
+		m = FixedWindow
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.mode = m
+	l.buckets = map[keyHash]*bucket{}
+	return m
+}
+
 func (l *rateLimiter) get() (int, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -395,7 +462,7 @@ func (l *rateLimiter) get() (int, time.Duration) {
 }
 
 // take counts one call for key. When the key is over its limit it returns
-// false and the whole seconds until its window ends (at least 1).
+// false and the whole seconds until a call would be accepted (at least 1).
 func (l *rateLimiter) take(key keyHash, now time.Time) (ok bool, retryAfter int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -407,15 +474,33 @@ func (l *rateLimiter) take(key keyHash, now time.Time) (ok bool, retryAfter int)
 		b = &bucket{start: now}
 		l.buckets[key] = b
 	}
-	end := b.start.Add(l.window)
-	if !now.Before(end) {
-		b.start, b.count, end = now, 0, now.Add(l.window)
+	var free time.Time // when a call would be accepted again
+	if l.mode == SlidingWindow {
+		// The window ending now is (now-window, now]: a call leaves it
+		// exactly one window after it was accepted.
+		for b.head < len(b.times) && !now.Before(b.times[b.head].Add(l.window)) {
+			b.head++
+		}
+		if b.head > len(b.times)/2 {
+			b.times, b.head = append(b.times[:0], b.times[b.head:]...), 0
+		}
+		if len(b.times)-b.head < l.n {
+			b.times = append(b.times, now)
+			return true, 0
+		}
+		free = b.times[b.head].Add(l.window)
+	} else {
+		end := b.start.Add(l.window)
+		if !now.Before(end) {
+			b.start, b.count, end = now, 0, now.Add(l.window)
+		}
+		if b.count < l.n {
+			b.count++
+			return true, 0
+		}
+		free = end
 	}
-	if b.count < l.n {
-		b.count++
-		return true, 0
-	}
-	left := end.Sub(now)
+	left := free.Sub(now)
 	secs := int((left + time.Second - 1) / time.Second)
 	return false, max(secs, 1)
 }

@@ -244,6 +244,83 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
+func TestRateLimitSlidingWindow(t *testing.T) {
+	clock := newFakeClock()
+	h := start(t, emulator.WithClock(clock.Now), emulator.WithRateLimit(3, 10*time.Second),
+		emulator.WithRateLimitMode(emulator.SlidingWindow))
+	if m := h.emu.RateLimitMode(); m != emulator.SlidingWindow {
+		t.Fatalf("RateLimitMode() %q", m)
+	}
+	get := func() answer { return h.do("GET", "/v1/jwks", "") }
+	// Calls at 0 s, 4 s and 8 s fill the window; each one leaves it exactly
+	// 10 s after it was accepted, not when a fixed window would end.
+	steps := []struct {
+		name       string
+		advance    time.Duration
+		status     int
+		retryAfter string
+	}{
+		{"at 0s", 0, 200, ""},
+		{"at 4s", 4 * time.Second, 200, ""},
+		{"at 8s", 4 * time.Second, 200, ""},
+		{"at 9s: full until the 0s call leaves at 10s", time.Second, 429, "1"},
+		{"at 9.999s: still full", 999 * time.Millisecond, 429, "1"},
+		{"at 10s: the 0s call left", time.Millisecond, 200, ""},
+		{"at 10s again: full until the 4s call leaves at 14s", 0, 429, "4"},
+		{"at 13.5s: rounds up", 3500 * time.Millisecond, 429, "1"},
+		{"at 14s", 500 * time.Millisecond, 200, ""},
+		{"at 30s: all left", 16 * time.Second, 200, ""},
+		{"at 30s: second", 0, 200, ""},
+		{"at 30s: third", 0, 200, ""},
+		{"at 30s: fourth is limited for a whole window", 0, 429, "10"},
+	}
+	for _, s := range steps {
+		clock.Add(s.advance)
+		a := get()
+		if a.status != s.status || a.header.Get("Retry-After") != s.retryAfter {
+			t.Fatalf("%s: %d Retry-After %q, want %d %q", s.name, a.status, a.header.Get("Retry-After"), s.status, s.retryAfter)
+		}
+	}
+}
+
+// TestRateLimitModes runs the same pattern through both modes: one call
+// opens a window, n-1 calls come just before it ends and n just after. A
+// fixed window accepts all 2n, 2n-1 of them within one second; a sliding
+// window accepts one more call after the end (the opening call has left),
+// so no interval of the window's length holds more than n.
+func TestRateLimitModes(t *testing.T) {
+	const n = 5
+	for _, tc := range []struct {
+		mode     emulator.RateLimitMode
+		accepted int
+	}{
+		{emulator.FixedWindow, 2 * n},
+		{emulator.SlidingWindow, n + 1},
+	} {
+		t.Run(string(tc.mode), func(t *testing.T) {
+			clock := newFakeClock()
+			h := start(t, emulator.WithClock(clock.Now), emulator.WithRateLimit(n, 10*time.Second),
+				emulator.WithRateLimitMode(tc.mode))
+			accepted := 0
+			burst := func(calls int) {
+				for range calls {
+					if h.do("GET", "/v1/jwks", "").status == 200 {
+						accepted++
+					}
+				}
+			}
+			burst(1)
+			clock.Add(9500 * time.Millisecond)
+			burst(n - 1)
+			clock.Add(time.Second) // 10.5 s: the fixed window ended at 10 s
+			burst(n)
+			if accepted != tc.accepted {
+				t.Errorf("%d calls accepted, want %d", accepted, tc.accepted)
+			}
+		})
+	}
+}
+
 func TestFailSession(t *testing.T) {
 	h := start(t, emulator.WithTemplate("t", nil, 0))
 	user := h.emu.CreateUser()

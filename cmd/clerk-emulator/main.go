@@ -11,18 +11,24 @@
 // Every flag has an environment fallback; a flag given on the command line
 // wins:
 //
-//	--addr           CLERK_EMULATOR_ADDR           listen address (default 127.0.0.1:8090; port 0 picks one)
-//	--secret-key     CLERK_SECRET_KEY              accepted secret key(s), comma-separated (default sk_test_emulator)
-//	--latency        CLERK_EMULATOR_LATENCY        added to every call, e.g. 50ms
-//	--jitter         CLERK_EMULATOR_JITTER         random extra latency, up to this
-//	--error-rate     CLERK_EMULATOR_ERROR_RATE     fraction of calls answered 500/502/503
-//	--drop-rate      CLERK_EMULATOR_DROP_RATE      fraction of connections closed without answer
-//	--rate-limit     CLERK_EMULATOR_RATE_LIMIT     requests per window and secret key (0: none)
-//	--rate-window    CLERK_EMULATOR_RATE_WINDOW    rate-limit window (default 10s)
-//	--seed-users     CLERK_EMULATOR_SEED_USERS     users to create at start
-//	--seed-sessions  CLERK_EMULATOR_SEED_SESSIONS  active sessions per seeded user (default 3)
-//	--seed           CLERK_EMULATOR_SEED           random seed, for reproducible ids and faults
-//	--log-level      CLERK_EMULATOR_LOG_LEVEL      debug (every call), info, warn or error
+//	--addr             CLERK_EMULATOR_ADDR             listen address (default 127.0.0.1:8090; port 0 picks one)
+//	--secret-key       CLERK_SECRET_KEY                accepted secret key(s), comma-separated (default sk_test_emulator)
+//	--latency          CLERK_EMULATOR_LATENCY          added to every call, e.g. 50ms
+//	--jitter           CLERK_EMULATOR_JITTER           random extra latency, up to this
+//	--error-rate       CLERK_EMULATOR_ERROR_RATE       fraction of calls answered 500/502/503
+//	--drop-rate        CLERK_EMULATOR_DROP_RATE        fraction of connections closed without answer
+//	--rate-limit       CLERK_EMULATOR_RATE_LIMIT       requests per window and secret key (0: none)
+//	--rate-window      CLERK_EMULATOR_RATE_WINDOW      rate-limit window (default 10s)
+//	--rate-limit-mode  CLERK_EMULATOR_RATE_LIMIT_MODE  fixed (default) or sliding window, see below
+//	--seed-users       CLERK_EMULATOR_SEED_USERS       users to create at start
+//	--seed-sessions    CLERK_EMULATOR_SEED_SESSIONS    active sessions per seeded user (default 3)
+//	--seed             CLERK_EMULATOR_SEED             random seed, for reproducible ids and faults
+//	--log-level        CLERK_EMULATOR_LOG_LEVEL        debug (every call), info, warn or error
+//
+// A fixed window starts with the first call after the previous one ended;
+// a sliding window accepts a call only while fewer than the limit were
+// accepted in the window that ends with it. Clerk does not say which it
+// uses: test clients against both.
 //
 // It prints the API base URL once listening, and stops gracefully on
 // SIGINT or SIGTERM. A bad flag or environment value prints one line
@@ -75,6 +81,7 @@ type config struct {
 	dropRate     float64
 	rateLimit    int
 	rateWindow   time.Duration
+	rateMode     string
 	seedUsers    int
 	seedSessions int
 	seed         int64
@@ -91,6 +98,7 @@ var flagEnv = []struct{ flag, env string }{
 	{"drop-rate", "CLERK_EMULATOR_DROP_RATE"},
 	{"rate-limit", "CLERK_EMULATOR_RATE_LIMIT"},
 	{"rate-window", "CLERK_EMULATOR_RATE_WINDOW"},
+	{"rate-limit-mode", "CLERK_EMULATOR_RATE_LIMIT_MODE"},
 	{"seed-users", "CLERK_EMULATOR_SEED_USERS"},
 	{"seed-sessions", "CLERK_EMULATOR_SEED_SESSIONS"},
 	{"seed", "CLERK_EMULATOR_SEED"},
@@ -115,6 +123,8 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (config,
 	fs.Float64Var(&cfg.dropRate, "drop-rate", 0, "fraction (0..1) of connections closed without an answer")
 	fs.IntVar(&cfg.rateLimit, "rate-limit", 0, "requests per window and secret key; 0 means no limit")
 	fs.DurationVar(&cfg.rateWindow, "rate-window", emulator.DefaultRateWindow, "rate-limit window")
+	fs.StringVar(&cfg.rateMode, "rate-limit-mode", string(emulator.FixedWindow),
+		"fixed (windows start with the first call after the previous one ended) or sliding (no interval of the window's length holds more than the limit)")
 	fs.IntVar(&cfg.seedUsers, "seed-users", 0, "users to create at start")
 	fs.IntVar(&cfg.seedSessions, "seed-sessions", 3, "active sessions per seeded user")
 	fs.Int64Var(&cfg.seed, "seed", 0, "random seed for reproducible ids and faults; 0 means random")
@@ -181,6 +191,8 @@ func (c config) check() error {
 		return bad("rate-limit", "%d is negative", c.rateLimit)
 	case c.rateWindow <= 0:
 		return bad("rate-window", "%v must be positive", c.rateWindow)
+	case c.rateMode != string(emulator.FixedWindow) && c.rateMode != string(emulator.SlidingWindow):
+		return bad("rate-limit-mode", "%q is not fixed or sliding", c.rateMode)
 	case c.seedUsers < 0 || c.seedUsers > 100_000:
 		return bad("seed-users", "%d is not between 0 and 100000", c.seedUsers)
 	case c.seedSessions < 0 || c.seedSessions > 10_000:
@@ -240,6 +252,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			ErrorRate: cfg.errorRate, DropRate: cfg.dropRate, Latency: cfg.latency, Jitter: cfg.jitter,
 		}),
 		emulator.WithRateLimit(cfg.rateLimit, cfg.rateWindow),
+		emulator.WithRateLimitMode(emulator.RateLimitMode(cfg.rateMode)),
 		emulator.WithLogger(logger),
 	}
 	if cfg.seed != 0 {
@@ -255,7 +268,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fmt.Fprintf(stdout, "control API: %s (no authentication)\n", srv.ControlURL)
 	fmt.Fprintf(stdout, "secret key: %s\n", describeKeys(keys))
 	if cfg.rateLimit > 0 {
-		fmt.Fprintf(stdout, "rate limit: %d requests per %v per key\n", cfg.rateLimit, cfg.rateWindow)
+		fmt.Fprintf(stdout, "rate limit: %d requests per %v per key (%s window)\n", cfg.rateLimit, cfg.rateWindow, cfg.rateMode)
 	}
 	if f := srv.Emulator.Faults(); f != (emulator.Faults{}) {
 		b, _ := f.MarshalJSON()

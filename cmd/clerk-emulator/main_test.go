@@ -85,7 +85,7 @@ func TestRunServesUntilCanceled(t *testing.T) {
 	if strings.Contains(all, secret) || strings.Contains(stderr.String(), secret) {
 		t.Errorf("the secret key was printed:\n%s", all)
 	}
-	for _, want := range []string{"control API: http://127.0.0.1:", "secret key: sk_test_[REDACTED]", "rate limit: 100 requests per 10s", `"latency":"1ms"`, "seeded 2 users with 3 sessions each"} {
+	for _, want := range []string{"control API: http://127.0.0.1:", "secret key: sk_test_[REDACTED]", "rate limit: 100 requests per 10s per key (fixed window)", `"latency":"1ms"`, "seeded 2 users with 3 sessions each"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("output lacks %q:\n%s", want, all)
 		}
@@ -169,6 +169,8 @@ func TestRunBadValues(t *testing.T) {
 		{"rate limit not a number", []string{"--rate-limit", "many"}, nil, "-rate-limit"},
 		{"rate limit negative", []string{"--rate-limit=-5"}, nil, "--rate-limit"},
 		{"zero window", []string{"--rate-window=0s"}, nil, "--rate-window"},
+		{"unknown rate limit mode", []string{"--rate-limit-mode=leaky"}, nil, "--rate-limit-mode"},
+		{"bad env rate limit mode", nil, map[string]string{"CLERK_EMULATOR_RATE_LIMIT_MODE": "Sliding"}, "--rate-limit-mode"},
 		{"seed users negative", []string{"--seed-users=-1"}, nil, "--seed-users"},
 		{"too many sessions", []string{"--seed-sessions=100000"}, nil, "--seed-sessions"},
 		{"log level", []string{"--log-level=loud"}, nil, "--log-level"},
@@ -208,6 +210,24 @@ func TestRunFlagBeatsEnv(t *testing.T) {
 	}
 	if cfg.errorRate != 0.25 || cfg.jitter != 3*time.Millisecond || cfg.seedUsers != 7 || cfg.addr != "127.0.0.1:0" {
 		t.Errorf("config %+v", cfg)
+	}
+}
+
+func TestRunRateLimitMode(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{nil, nil, "fixed"},
+		{[]string{"--rate-limit-mode", "sliding"}, nil, "sliding"},
+		{nil, map[string]string{"CLERK_EMULATOR_RATE_LIMIT_MODE": "sliding"}, "sliding"},
+		{[]string{"--rate-limit-mode=fixed"}, map[string]string{"CLERK_EMULATOR_RATE_LIMIT_MODE": "sliding"}, "fixed"},
+	} {
+		cfg, err := parse(tc.args, env(tc.env), io.Discard)
+		if err != nil || cfg.rateMode != tc.want {
+			t.Errorf("parse(%v, %v): mode %q, %v; want %q", tc.args, tc.env, cfg.rateMode, err, tc.want)
+		}
 	}
 }
 

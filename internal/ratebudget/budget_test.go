@@ -1,0 +1,171 @@
+package ratebudget
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
+)
+
+// TestProcessScope: a budget for one process keeps Clerk's limit in both
+// window forms on its own.
+func TestProcessScope(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(string(mode), func(t *testing.T) {
+			e := newEnv(t, testLimit, mode)
+			b, err := NewLocal(testLimit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(b.Close)
+			c := e.load(b, 8)
+			eventually(t, 60*time.Second, "50 calls", func() bool { return total(c) >= 50 })
+			c.stop()
+			st := b.Stats()
+			if st.Mode != ModeProcess || st.Members != 1 || st.Granted < 50 || st.Claims != 0 {
+				t.Errorf("stats %+v", st)
+			}
+			e.checkClerk()
+		})
+	}
+}
+
+// TestWaitCancelAndClose: a canceled Wait returns the context's error and
+// its slot serves the next caller; Close ends every Wait with ErrClosed.
+func TestWaitCancelAndClose(t *testing.T) {
+	b, err := NewLocal(Limit{N: 1, Per: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := b.Wait(ctx); err != nil { // the first slot is now
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if err := b.Wait(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Wait past its deadline: %v", err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for range 3 {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs <- b.Wait(ctx) }()
+	}
+	eventually(t, 10*time.Second, "3 waiters queued", func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return len(b.waiters)+b.sleeping == 3
+	})
+	b.Close()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("Wait during Close: %v", err)
+		}
+	}
+	if err := b.Wait(ctx); !errors.Is(err, ErrClosed) {
+		t.Errorf("Wait after Close: %v", err)
+	}
+	b.Close() // twice is fine
+	if st := b.Stats(); st.Granted != 1 {
+		t.Errorf("granted %d, want 1", st.Granted)
+	}
+}
+
+// TestUnlimited: no limit lets every call through at once, but a 429
+// still pauses them, for at most the max pause.
+func TestUnlimited(t *testing.T) {
+	b, err := NewLocal(Limit{}, WithMaxPause(300*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := context.Background()
+	for range 1000 {
+		if err := b.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.Throttled(time.Hour)
+	st := b.Stats()
+	if d := time.Until(st.PausedUntil); d <= 0 || d > 300*time.Millisecond {
+		t.Fatalf("paused for %v, want at most the max pause", d)
+	}
+	if err := b.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if now := time.Now(); now.Before(st.PausedUntil) {
+		t.Errorf("Wait returned %v before the pause ended", st.PausedUntil.Sub(now))
+	}
+	if st := b.Stats(); st.Granted != 1001 || st.Pauses != 1 || st.Limit.String() != "none" {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestLocalPause: Throttled on a process budget holds its calls, and the
+// schedule resumes after the pause without a burst.
+func TestLocalPause(t *testing.T) {
+	b, err := NewLocal(Limit{N: 20, Per: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := context.Background()
+	if err := b.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.Throttled(0) // no Retry-After: 1 s
+	until := b.Stats().PausedUntil
+	if d := time.Until(until); d < 900*time.Millisecond || d > time.Second {
+		t.Fatalf("paused for %v, want 1s", d)
+	}
+	var mu sync.Mutex
+	var got []time.Time
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if b.Wait(ctx) == nil {
+				mu.Lock()
+				got = append(got, time.Now())
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	interval := newSchedule(Limit{N: 20, Per: time.Second}, 0).interval
+	first := until
+	for _, g := range got {
+		if g.Before(until) {
+			t.Errorf("a call went %v before the pause ended", until.Sub(g))
+		}
+		if g.Before(first) || first.Equal(until) {
+			first = g
+		}
+	}
+	if last := latest(got...); last.Sub(until) < 4*interval-interval/2 {
+		t.Errorf("5 calls within %v after the pause: a burst (interval %v)", last.Sub(until), interval)
+	}
+}
+
+func TestNewRejects(t *testing.T) {
+	e := newEnv(t, testLimit, emulator.FixedWindow)
+	_, kv := e.bucket(e.nats.ClientURL())
+	if _, err := New(nil, "abc", testLimit); err == nil {
+		t.Error("New without a bucket: no error")
+	}
+	for _, fp := range []string{"", "a.b", "a*", "sk_test with space"} {
+		if _, err := New(kv, fp, testLimit); err == nil {
+			t.Errorf("New with fingerprint %q: no error", fp)
+		}
+	}
+	if _, err := New(kv, "abc", Limit{N: 5}); !errors.Is(err, ErrInvalidLimit) {
+		t.Errorf("New with a limit without window: %v", err)
+	}
+}

@@ -1,0 +1,613 @@
+package ratebudget
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+)
+
+// Timings of the fleet protocol.
+const (
+	// heartbeatEvery is how often a member writes its heartbeat: its demand
+	// for the others' fair shares, and a clock sample for itself.
+	heartbeatEvery = 500 * time.Millisecond
+	// memberTTL: a member whose last heartbeat is older is not counted (in
+	// Stats.Members, nor in the fair shares).
+	memberTTL = 2 * time.Second
+	// fallbackLease: a member that cannot reach JetStream spends the
+	// reserved trickle for at most this long after its last success; a new
+	// member gets a trickle share only this long (plus leaseMargin) after
+	// it joined, and members are counted for the trickle shares this long
+	// (plus leaseMargin) after their last heartbeat. Together these keep
+	// the trickles of all members within the reserve (docs/rate-limit.md).
+	fallbackLease = 30 * time.Second
+	leaseMargin   = 3 * time.Second
+	// opTimeout bounds each JetStream operation; an operation that times
+	// out or fails puts the budget in fallback until one succeeds.
+	opTimeout = time.Second
+	// echoKeep bounds how long an own write waits for its echo.
+	echoKeep = 10 * time.Second
+)
+
+// state is the shared schedule of one key, in the server's clock
+// (Unix nanoseconds).
+type state struct {
+	// TAT is the next free slot (GCRA's theoretical arrival time); 0 for a
+	// state that must start afresh.
+	TAT int64 `json:"tat"`
+	// PauseUntil: no slot before it (a 429's Retry-After).
+	PauseUntil int64 `json:"pause_until,omitempty"`
+	// Granted counts the slots claimed since the state was created.
+	Granted uint64 `json:"granted"`
+	// Limit and Interval are those of the replica that wrote last, for
+	// status.
+	Limit    string `json:"limit"`
+	Interval int64  `json:"interval_ns"`
+}
+
+// heartbeat is a member's entry.
+type heartbeat struct {
+	Rate float64 `json:"rate"` // calls per second granted recently
+	Busy bool    `json:"busy"` // it has callers waiting, or a recent rate
+	Mode Mode    `json:"mode"`
+}
+
+// echoed is an entry as the watcher brought it.
+type echoed struct {
+	created int64 // server time it was stored
+	recv    time.Time
+}
+
+// member is what a replica knows of another (or of itself).
+type member struct {
+	seen int64 // server time of its last heartbeat
+	heartbeat
+}
+
+// fleet is the JetStream side of a fleet budget. Its fields are guarded by
+// the budget's mutex.
+type fleet struct {
+	b      *Budget
+	kv     jetstream.KeyValue
+	fp, id string
+	lease  time.Duration // fallbackLease and leaseMargin, from the options
+	margin time.Duration
+
+	clock   clockSync
+	echo    map[uint64]time.Time // own writes' revisions → when sent, until their echo arrives
+	early   map[uint64]echoed    // entries the watcher brought before their write returned
+	synced  bool
+	state   state
+	rev     uint64 // revision of state when exists
+	known   bool   // state, rev and exists reflect the bucket as last seen
+	exists  bool
+	members map[string]member
+
+	failing     bool
+	failures    int
+	retryAt     time.Time // local: next JetStream attempt while failing
+	lastOK      time.Time // local: last successful JetStream operation
+	joined      time.Time // local: first successful heartbeat
+	longMembers int       // members counted for the trickle share, at lastOK
+	trickleNext time.Time // local: earliest next trickle slot
+
+	pauseServer  int64 // end of the pause in force (server clock)
+	pendingPause int64 // a pause still to write into the shared state
+	rtt          time.Duration
+	claims       uint64
+	conflicts    uint64
+}
+
+// New returns the budget of one Clerk key shared through kv (a bucket made
+// with BucketConfig) by every replica that names the same fingerprint
+// (Fingerprint of the key) — scope "fleet". It does no I/O: it joins the
+// fleet in the background, and Wait blocks until it has (a budget that
+// never reaches JetStream never grants). Close it to leave the fleet.
+func New(kv jetstream.KeyValue, fingerprint string, limit Limit, opts ...Option) (*Budget, error) {
+	if kv == nil {
+		return nil, errors.New("rate budget: no key-value bucket")
+	}
+	if !validFingerprint(fingerprint) {
+		return nil, fmt.Errorf("rate budget: fingerprint %q: want 1 to 64 letters, digits, - or _ (see Fingerprint)", fingerprint)
+	}
+	if err := limit.validate(); err != nil {
+		return nil, err
+	}
+	o := buildOptions(opts)
+	if o.reserve < 0 {
+		o.reserve = fleetReserve(limit)
+	}
+	b := newBudget(newSchedule(limit, o.reserve), o)
+	b.fleet = &fleet{
+		b: b, kv: kv, fp: fingerprint, id: nuid.Next(), lease: o.lease, margin: o.leaseMargin,
+		echo: map[uint64]time.Time{}, early: map[uint64]echoed{}, members: map[string]member{},
+	}
+	b.start()
+	b.wg.Add(2)
+	go b.fleet.heartbeatLoop()
+	go b.fleet.watchLoop()
+	return b, nil
+}
+
+// claim claims slots from the shared state for the waiters that lack
+// them, and writes any pending pause; it returns when to try again (zero:
+// when signalled).
+func (f *fleet) claim() time.Time {
+	b := f.b
+	for {
+		b.mu.Lock()
+		k := b.wantLocked(f.shareLocked())
+		pausing := f.pendingPause > f.state.PauseUntil || (f.pendingPause != 0 && !f.known)
+		if k == 0 && !pausing {
+			b.mu.Unlock()
+			return time.Time{}
+		}
+		// In fallback, the trickle first: JetStream may keep failing for a
+		// while, each attempt taking up to opTimeout.
+		now := time.Now()
+		tr, trickle := f.trickleLocked(now, k)
+		if f.failing && now.Before(f.retryAt) {
+			retry := earliest(f.retryAt, trickle)
+			b.mu.Unlock()
+			b.addSlots(tr)
+			return retry
+		}
+		if !f.synced {
+			b.mu.Unlock()
+			b.addSlots(tr)
+			return now.Add(10 * time.Millisecond) // the first heartbeat's echo syncs the clock
+		}
+		if !f.known {
+			b.mu.Unlock()
+			b.addSlots(tr)
+			if !f.refresh() {
+				return earliest(f.retryTime(), trickle)
+			}
+			continue
+		}
+		lo, hi := f.clock.bounds(now)
+		wall := now.UnixNano()
+		st := f.state
+		fresh := st.TAT == 0
+		if fresh {
+			// A new (or lost) state: slots claimed before may still lie up to
+			// the horizon ahead. Start after them, and write that first.
+			st.TAT = wall + hi + int64(horizon)
+		}
+		st.PauseUntil = max(st.PauseUntil, f.pendingPause)
+		lead := min(2*f.rtt+time.Millisecond, 50*time.Millisecond)
+		start := max(st.TAT, wall+hi+int64(lead), st.PauseUntil)
+		T := int64(b.sched.interval)
+		// Only slots within the horizon: what a replica holds unused when
+		// it dies is back for the others that soon.
+		ahead := wall + lo + int64(horizon) - start
+		switch {
+		case b.sched.limit.Unlimited() || ahead < 0:
+			k = 0
+		case int64(k) > ahead/T+1:
+			k = int(ahead/T + 1)
+		}
+		if k == 0 && !pausing && !fresh {
+			b.mu.Unlock()
+			b.addSlots(tr)
+			return f.toLocal(start-int64(horizon), now, lo)
+		}
+		next := st
+		next.TAT = max(st.TAT, st.PauseUntil)
+		if k > 0 {
+			next.TAT = start + int64(k)*T
+			next.Granted += uint64(k)
+		}
+		next.Limit, next.Interval = b.sched.limit.String(), T
+		rev, exists := f.rev, f.exists
+		b.mu.Unlock()
+		b.addSlots(tr)
+
+		nrev, err := f.write(next, rev, exists)
+		b.mu.Lock()
+		switch {
+		case err == nil:
+			if nrev > f.rev {
+				f.state, f.rev, f.exists = next, nrev, true
+			}
+			if f.pendingPause <= next.PauseUntil {
+				f.pendingPause = 0
+			}
+			var slots []time.Time
+			if k > 0 {
+				f.claims++
+				now := time.Now()
+				lo, _ := f.clock.bounds(now)
+				slots = make([]time.Time, k)
+				for i := range slots {
+					slots[i] = f.toLocal(start+int64(i)*T, now, lo)
+				}
+			}
+			b.mu.Unlock()
+			b.addSlots(slots)
+		case errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists):
+			f.conflicts++
+			if f.rev == rev { // the watcher has not brought the newer state yet
+				f.known = false
+			}
+			b.mu.Unlock()
+		default:
+			b.mu.Unlock()
+			if b.ctx.Err() != nil {
+				return time.Time{}
+			}
+			return earliest(f.retryTime(), trickle)
+		}
+	}
+}
+
+// write stores the state: an update of revision rev, or a create.
+func (f *fleet) write(st state, rev uint64, exists bool) (uint64, error) {
+	data, err := json.Marshal(st)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(f.b.ctx, opTimeout)
+	defer cancel()
+	t0 := time.Now()
+	var nrev uint64
+	if exists {
+		nrev, err = f.kv.Update(ctx, stateKey(f.fp), data, rev)
+	} else {
+		nrev, err = f.kv.Create(ctx, stateKey(f.fp), data)
+	}
+	f.b.mu.Lock()
+	defer f.b.mu.Unlock()
+	f.outcomeLocked(t0, nrev, err)
+	return nrev, err
+}
+
+// refresh reads the shared state; false if JetStream failed.
+func (f *fleet) refresh() bool {
+	ctx, cancel := context.WithTimeout(f.b.ctx, opTimeout)
+	defer cancel()
+	t0 := time.Now()
+	e, err := f.kv.Get(ctx, stateKey(f.fp))
+	f.b.mu.Lock()
+	defer f.b.mu.Unlock()
+	switch {
+	case err == nil:
+		f.outcomeLocked(t0, 0, nil)
+		f.exists, f.rev, f.known = true, e.Revision(), true
+		f.state = state{} // unreadable: start afresh over it
+		if json.Unmarshal(e.Value(), &f.state) == nil {
+			f.applyPauseLocked(f.state.PauseUntil)
+		}
+		return true
+	case errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted):
+		f.outcomeLocked(t0, 0, nil)
+		f.exists, f.rev, f.known, f.state = false, 0, true, state{}
+		return true
+	}
+	f.outcomeLocked(t0, 0, err)
+	return false
+}
+
+// outcomeLocked records how a JetStream operation sent at t0 went: a
+// success (a conflict is one: JetStream answered) ends a fallback, a
+// failure starts or prolongs one.
+func (f *fleet) outcomeLocked(t0 time.Time, rev uint64, err error) {
+	now := time.Now()
+	if err != nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !errors.Is(err, jetstream.ErrKeyExists) {
+		if f.b.ctx.Err() != nil {
+			return
+		}
+		f.failures++
+		f.retryAt = now.Add(min(250*time.Millisecond<<min(f.failures-1, 3), 2*time.Second))
+		if !f.failing {
+			f.failing = true
+			f.known = false // whatever happened meanwhile, read it again
+			f.b.signal()
+		}
+		return
+	}
+	d := now.Sub(t0)
+	if f.rtt == 0 {
+		f.rtt = d
+	} else {
+		f.rtt = (7*f.rtt + d) / 8
+	}
+	if rev != 0 {
+		if e, ok := f.early[rev]; ok {
+			delete(f.early, rev)
+			f.sampleLocked(e, t0)
+		} else {
+			f.echo[rev] = t0
+		}
+		for r, t := range f.echo {
+			if now.Sub(t) > echoKeep {
+				delete(f.echo, r)
+			}
+		}
+		for r, e := range f.early {
+			if now.Sub(e.recv) > echoKeep {
+				delete(f.early, r)
+			}
+		}
+	}
+	if f.failing {
+		f.failing = false
+		f.b.signal()
+	}
+	f.failures = 0
+	f.lastOK = now
+	f.longMembers = f.countLocked(now, f.lease+f.margin)
+}
+
+func (f *fleet) retryTime() time.Time {
+	f.b.mu.Lock()
+	defer f.b.mu.Unlock()
+	return f.retryAt
+}
+
+// trickleLocked gives a member in fallback its share of the reserve: one
+// slot at a time, (span+interval)/share apart (the same lateness tolerance
+// as the shared schedule's), while its lease holds and if it has been a
+// member long enough (see fallbackLease). It returns the slot, if any, and
+// when the next could come.
+func (f *fleet) trickleLocked(now time.Time, want int) ([]time.Time, time.Time) {
+	b := f.b
+	if !f.failing || want == 0 || b.sched.reserve == 0 || f.joined.IsZero() ||
+		now.Sub(f.joined) < f.lease+f.margin || now.Sub(f.lastOK) > f.lease {
+		return nil, time.Time{}
+	}
+	share := b.sched.reserve / max(f.longMembers, 1)
+	if share == 0 {
+		return nil, time.Time{}
+	}
+	every := ceilDiv(b.sched.span+b.sched.interval, share)
+	at := latest(f.trickleNext, now, b.pause)
+	if at.Sub(now) > horizon {
+		return nil, at.Add(-horizon)
+	}
+	f.trickleNext = at.Add(every)
+	return []time.Time{at}, f.trickleNext.Add(-horizon)
+}
+
+// shareLocked is how many slots this member may hold at once: the
+// horizon's slots divided among the busy members, so that busy members
+// claim in turn and get about even shares, while a member alone at work
+// may hold them all (work-conserving).
+func (f *fleet) shareLocked() int {
+	busy := 1
+	now := time.Now()
+	for id, m := range f.members {
+		if id != f.id && m.Busy && f.freshLocked(m, now, memberTTL) {
+			busy++
+		}
+	}
+	return max(1, f.b.sched.perHorizon()/busy)
+}
+
+// countLocked counts the members whose heartbeat is younger than ttl,
+// this one included.
+func (f *fleet) countLocked(now time.Time, ttl time.Duration) int {
+	n := 1
+	for id, m := range f.members {
+		if id != f.id && f.freshLocked(m, now, ttl) {
+			n++
+		}
+	}
+	return n
+}
+
+func (f *fleet) freshLocked(m member, now time.Time, ttl time.Duration) bool {
+	lo, _ := f.clock.bounds(now)
+	return m.seen >= now.UnixNano()+lo-int64(ttl)
+}
+
+// toLocal is the local time at which the server's clock has surely
+// reached server time s: the lower bound of the offset makes a slot late
+// rather than early.
+func (f *fleet) toLocal(s int64, now time.Time, lo int64) time.Time {
+	return now.Add(time.Duration(s - lo - now.UnixNano()))
+}
+
+// throttled applies a pause here at once and writes it into the shared
+// state for the others.
+func (f *fleet) throttled(d time.Duration) {
+	b := f.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := time.Now()
+	_, hi := f.clock.bounds(now)
+	until := now.UnixNano() + hi + int64(d)
+	f.applyPauseLocked(until)
+	f.pendingPause = max(f.pendingPause, until)
+	b.signal()
+}
+
+// applyPauseLocked holds every call until server time until (a pause
+// already over, read from an old state, changes nothing).
+func (f *fleet) applyPauseLocked(until int64) {
+	if until <= f.pauseServer {
+		return
+	}
+	f.pauseServer = until
+	now := time.Now()
+	lo, _ := f.clock.bounds(now)
+	if local := f.toLocal(until, now, lo); local.After(now) {
+		f.b.pauseLocked(local)
+	}
+}
+
+// heartbeatLoop writes this member's heartbeat every heartbeatEvery.
+func (f *fleet) heartbeatLoop() {
+	defer f.b.wg.Done()
+	t := time.NewTicker(heartbeatEvery)
+	defer t.Stop()
+	for {
+		f.beat()
+		select {
+		case <-t.C:
+		case <-f.b.done:
+			return
+		}
+	}
+}
+
+func (f *fleet) beat() {
+	b := f.b
+	b.mu.Lock()
+	now := time.Now()
+	hb := heartbeat{Rate: b.rate.value(now), Mode: f.modeLocked()}
+	hb.Busy = len(b.waiters) > 0 || hb.Rate >= 1
+	b.mu.Unlock()
+	data, _ := json.Marshal(hb)
+	ctx, cancel := context.WithTimeout(b.ctx, opTimeout)
+	defer cancel()
+	rev, err := f.kv.Put(ctx, memberKey(f.fp, f.id), data)
+	b.mu.Lock()
+	f.outcomeLocked(now, rev, err)
+	if err == nil && f.joined.IsZero() {
+		f.joined = now
+	}
+	stale := err == nil && f.clock.age(time.Now()) > clockStale
+	b.mu.Unlock()
+	if stale {
+		f.sampleByGet(ctx, rev, now)
+	}
+}
+
+// clockStale: when the watcher has brought no clock sample for this long
+// (it is down, or this budget just started), a heartbeat takes one itself.
+const clockStale = 2 * heartbeatEvery
+
+// sampleByGet reads back the heartbeat of revision rev, sent at local time
+// sent, for its server timestamp: a clock sample that does not need the
+// watcher (one more round trip, only when the watcher brought none).
+func (f *fleet) sampleByGet(ctx context.Context, rev uint64, sent time.Time) {
+	e, err := f.kv.Get(ctx, memberKey(f.fp, f.id))
+	recv := time.Now()
+	if err != nil || e.Revision() != rev {
+		return
+	}
+	f.b.mu.Lock()
+	defer f.b.mu.Unlock()
+	delete(f.echo, rev)
+	f.sampleLocked(echoed{created: e.Created().UnixNano(), recv: recv}, sent)
+}
+
+func (f *fleet) modeLocked() Mode {
+	if f.failing {
+		return ModeFallback
+	}
+	return ModeFleet
+}
+
+// watchLoop follows the key's entries: the state (others' claims, pauses)
+// and the members' heartbeats (own ones are clock samples).
+func (f *fleet) watchLoop() {
+	defer f.b.wg.Done()
+	backoff := 100 * time.Millisecond
+	for f.b.ctx.Err() == nil {
+		w, err := f.kv.Watch(f.b.ctx, watchFilter(f.fp))
+		if err == nil {
+			backoff = 100 * time.Millisecond
+			stop := context.AfterFunc(f.b.ctx, func() { _ = w.Stop() })
+			for e := range w.Updates() {
+				if e != nil {
+					f.observe(e, time.Now())
+				}
+			}
+			stop()
+		}
+		select {
+		case <-time.After(backoff):
+		case <-f.b.done:
+			return
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// observe takes in one entry the watcher delivered at recv.
+func (f *fleet) observe(e jetstream.KeyValueEntry, recv time.Time) {
+	b := f.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	created := e.Created().UnixNano()
+	key := e.Key()
+	if sent, own := f.echo[e.Revision()]; own {
+		delete(f.echo, e.Revision())
+		f.sampleLocked(echoed{created: created, recv: recv}, sent)
+	} else if key == stateKey(f.fp) || key == memberKey(f.fp, f.id) {
+		// Possibly an own write whose answer has not been handled yet.
+		f.early[e.Revision()] = echoed{created: created, recv: recv}
+	}
+	put := e.Operation() == jetstream.KeyValuePut
+	switch {
+	case key == stateKey(f.fp):
+		if e.Revision() <= f.rev && f.exists {
+			return
+		}
+		if !put {
+			f.exists, f.rev, f.state, f.known = false, 0, state{}, true
+			return
+		}
+		var st state
+		if json.Unmarshal(e.Value(), &st) != nil {
+			return
+		}
+		f.state, f.rev, f.exists, f.known = st, e.Revision(), true, true
+		f.applyPauseLocked(st.PauseUntil)
+	case strings.HasPrefix(key, memberPrefix(f.fp)):
+		id := strings.TrimPrefix(key, memberPrefix(f.fp))
+		var hb heartbeat
+		if !put || json.Unmarshal(e.Value(), &hb) != nil {
+			delete(f.members, id)
+			return
+		}
+		f.members[id] = member{seen: created, heartbeat: hb}
+	}
+}
+
+// sampleLocked takes a clock sample from an own write sent at local time
+// sent: stored after it was sent and before its echo arrived, so the
+// offset (server - local) lies between these bounds.
+func (f *fleet) sampleLocked(e echoed, sent time.Time) {
+	f.clock.add(e.created-e.recv.UnixNano(), e.created-sent.UnixNano(), e.recv)
+	if !f.synced {
+		f.synced = true
+		f.b.signal()
+	}
+}
+
+// leave deletes this member's heartbeat, so the others stop counting it.
+func (f *fleet) leave() {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	_ = f.kv.Delete(ctx, memberKey(f.fp, f.id))
+}
+
+func (f *fleet) statsLocked(s *Stats) {
+	now := time.Now()
+	s.Mode = f.modeLocked()
+	s.FleetLimit, _ = ParseLimit(f.state.Limit)
+	s.Claims, s.Conflicts = f.claims, f.conflicts
+	s.Members = f.countLocked(now, memberTTL)
+	if lo, hi := f.clock.bounds(now); f.synced {
+		s.ClockUncertainty = time.Duration(hi-lo) / 2
+	}
+}
+
+func earliest(a, b time.Time) time.Time {
+	switch {
+	case a.IsZero():
+		return b
+	case b.IsZero() || a.Before(b):
+		return a
+	}
+	return b
+}

@@ -1,0 +1,61 @@
+package ratebudget
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
+)
+
+// TestReadStatus: the bucket shows each key's budget: its limit, members,
+// calls per second and pause; keys with different fingerprints are apart.
+func TestReadStatus(t *testing.T) {
+	e := newEnv(t, testLimit, emulator.SlidingWindow)
+	bs, cs := e.budgets(2, 3)
+	_, kv := e.bucket(e.nats.ClientURL())
+	other, err := New(kv, Fingerprint("sk_test_another_instance"), Limit{N: 1000, Per: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "20 calls", func() bool { return total(cs...) >= 20 })
+	bs[0].Throttled(3 * time.Second)
+
+	var got []Status
+	eventually(t, 15*time.Second, "status of both keys, 2 members and a pause for the busy one", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		got, err = ReadStatus(ctx, kv)
+		if err != nil {
+			t.Fatalf("ReadStatus: %v", err)
+		}
+		for _, s := range got {
+			if s.Fingerprint == e.fp && s.Members == 2 && s.CallsPerSecond > 0 && !s.PausedUntil.IsZero() {
+				return len(got) == 2
+			}
+		}
+		return false
+	})
+	if got[0].Fingerprint > got[1].Fingerprint {
+		t.Errorf("not ordered by fingerprint: %+v", got)
+	}
+	for _, s := range got {
+		want := testLimit
+		if s.Fingerprint != e.fp {
+			want = Limit{N: 1000, Per: 10 * time.Second}
+		}
+		if s.Limit != want || s.Granted == 0 || s.Updated.IsZero() || s.Members == 0 {
+			t.Errorf("status %+v, want limit %s", s, want)
+		}
+		if s.Fingerprint == e.fp && (s.CallsPerSecond > 1.5*float64(testLimit.N)/testLimit.Per.Seconds()) {
+			t.Errorf("%.1f calls/s reported for a limit of %s", s.CallsPerSecond, testLimit)
+		}
+	}
+	for _, c := range cs {
+		c.stop()
+	}
+}
