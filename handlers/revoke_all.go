@@ -78,8 +78,10 @@ type RevokeAll struct {
 	// Retry runs one Clerk call with the worker's retry policy: a
 	// transient failure of one call must not stop the whole job.
 	Retry func(ctx context.Context, call func() error) error
-	// Concurrency bounds the revokes in flight for one job.
-	Concurrency int
+	// Concurrency bounds the revokes in flight for one job. It is asked
+	// at each pass, so it can follow the rate limit and Clerk's latency;
+	// nil means 8.
+	Concurrency func() int
 	// CheckpointEvery is how often progress is saved.
 	CheckpointEvery time.Duration
 	// ReportEvery is how often progress is reported.
@@ -294,7 +296,11 @@ func (r *bulkRun) revoke(ctx context.Context, ids []string) error {
 	defer cancel(nil)
 	work := make(chan string)
 	var wg sync.WaitGroup
-	for range max(r.h.Concurrency, 1) {
+	n := 8
+	if r.h.Concurrency != nil {
+		n = max(r.h.Concurrency(), 1)
+	}
+	for range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

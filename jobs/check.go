@@ -22,7 +22,17 @@ import (
 // ProgressBucketConfig (a test holds the two together), so that the bucket
 // can be created with `nats stream add` and checked like the other streams.
 func (t Topology) ProgressStreamConfig() jetstream.StreamConfig {
-	kv := t.ProgressBucketConfig()
+	return kvStreamConfig(t.ProgressBucketConfig())
+}
+
+// RateStreamConfig is the stream of the rate-budget bucket, built like
+// ProgressStreamConfig.
+func (t Topology) RateStreamConfig() jetstream.StreamConfig {
+	return kvStreamConfig(t.RateBucketConfig())
+}
+
+// kvStreamConfig is the stream nats.go's CreateKeyValue makes for kv.
+func kvStreamConfig(kv jetstream.KeyValueConfig) jetstream.StreamConfig {
 	dup := 2 * time.Minute // nats.go: 2 minutes, or the TTL if shorter
 	if kv.TTL > 0 && kv.TTL < dup {
 		dup = kv.TTL
@@ -36,7 +46,7 @@ func (t Topology) ProgressStreamConfig() jetstream.StreamConfig {
 		MaxMsgs:           -1,
 		MaxBytes:          -1,
 		MaxMsgsPerSubject: int64(kv.History),
-		MaxMsgSize:        -1,
+		MaxMsgSize:        max(kv.MaxValueSize, -1),
 		MaxAge:            kv.TTL,
 		Storage:           kv.Storage,
 		Replicas:          kv.Replicas,
@@ -55,7 +65,7 @@ const kvStreamPrefix = "KV_"
 // it (-1 for unlimited rather than 0), so that the JSON reads unambiguously
 // and compares equal to `nats stream info --json`.
 func (t Topology) StreamConfigs() []jetstream.StreamConfig {
-	out := []jetstream.StreamConfig{t.JobsStreamConfig(), t.ResultsStreamConfig(), t.DeadLetterStreamConfig(), t.ProgressStreamConfig()}
+	out := []jetstream.StreamConfig{t.JobsStreamConfig(), t.ResultsStreamConfig(), t.DeadLetterStreamConfig(), t.ProgressStreamConfig(), t.RateStreamConfig()}
 	for i := range out {
 		c := &out[i]
 		c.MaxConsumers = int(unlimited(int64(c.MaxConsumers)))
@@ -184,8 +194,11 @@ func (t Topology) Check(ctx context.Context, js jetstream.JetStream) ([]Drift, e
 	var drifts []Drift
 	for _, want := range t.StreamConfigs() {
 		kind, name := "stream", want.Name
-		if want.Name == kvStreamPrefix+t.ProgressBucket {
+		switch want.Name {
+		case kvStreamPrefix + t.ProgressBucket:
 			kind, name = "bucket", t.ProgressBucket
+		case kvStreamPrefix + t.RateBucket:
+			kind, name = "bucket", t.RateBucket
 		}
 		s, err := js.Stream(ctx, want.Name)
 		if errors.Is(err, jetstream.ErrStreamNotFound) {

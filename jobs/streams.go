@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/clerkjobs/clerkjobs/internal/ratebudget"
 )
 
 // Topology names the streams and the consumer the worker uses, and how
@@ -25,6 +27,9 @@ type Topology struct {
 	ProgressBucket string
 	// ProgressTTL bounds how long a job's progress is kept.
 	ProgressTTL time.Duration
+	// RateBucket is the key-value bucket where the workers sharing a Clerk
+	// key share its rate budget (see docs/rate-limit.md).
+	RateBucket string
 	// Replicas of every stream: 1 on a single server, 3 on a cluster.
 	Replicas int
 	// Storage of every stream; file storage survives restarts.
@@ -64,6 +69,7 @@ func DefaultTopology() Topology {
 		Consumer:           "session-worker",
 		ProgressBucket:     "SESSION_BULK_PROGRESS",
 		ProgressTTL:        7 * 24 * time.Hour,
+		RateBucket:         "SESSION_RATE_BUDGET",
 		Replicas:           1,
 		Storage:            jetstream.FileStorage,
 		DedupWindow:        2 * time.Minute,
@@ -105,7 +111,7 @@ func (t Topology) Validate() error {
 	for _, n := range []struct{ setting, v string }{
 		{"jobs stream", t.JobsStream}, {"results stream", t.ResultsStream},
 		{"dead-letter stream", t.DeadLetterStream}, {"consumer", t.Consumer},
-		{"progress bucket", t.ProgressBucket},
+		{"progress bucket", t.ProgressBucket}, {"rate-budget bucket", t.RateBucket},
 	} {
 		if n.v == "" {
 			return fmt.Errorf("%s name is empty", n.setting)
@@ -213,6 +219,12 @@ func (t Topology) ProgressBucketConfig() jetstream.KeyValueConfig {
 	}
 }
 
+// RateBucketConfig is the key-value bucket of the workers' shared rate
+// budgets.
+func (t Topology) RateBucketConfig() jetstream.KeyValueConfig {
+	return ratebudget.BucketConfig(t.RateBucket, t.Replicas, t.Storage)
+}
+
 // ConsumerConfig is the durable pull consumer the workers share.
 func (t Topology) ConsumerConfig() jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
@@ -237,8 +249,10 @@ func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) (jetstream
 			return nil, fmt.Errorf("create or update stream %s (subjects %v): %w", cfg.Name, cfg.Subjects, err)
 		}
 	}
-	if _, err := js.CreateOrUpdateKeyValue(ctx, t.ProgressBucketConfig()); err != nil {
-		return nil, fmt.Errorf("create or update key-value bucket %s: %w", t.ProgressBucket, err)
+	for _, kv := range []jetstream.KeyValueConfig{t.ProgressBucketConfig(), t.RateBucketConfig()} {
+		if _, err := js.CreateOrUpdateKeyValue(ctx, kv); err != nil {
+			return nil, fmt.Errorf("create or update key-value bucket %s: %w", kv.Bucket, err)
+		}
 	}
 	c, err := js.CreateOrUpdateConsumer(ctx, t.JobsStream, t.ConsumerConfig())
 	if err != nil {

@@ -192,8 +192,8 @@ func TestEnsure(t *testing.T) {
 	if st, err := kv.Status(ctx); err != nil || st.TTL() != top.ProgressTTL {
 		t.Errorf("progress bucket status %v, %v; want TTL %s", st, err, top.ProgressTTL)
 	}
-	if len(names) != 4 {
-		t.Errorf("Ensure made %d streams (%v), want the three and the progress bucket's", len(names), names)
+	if len(names) != 5 {
+		t.Errorf("Ensure made %d streams (%v), want the three and the two buckets'", len(names), names)
 	}
 
 	// A job waiting in the stream survives a second Ensure.
@@ -261,7 +261,7 @@ func TestEnsureAcceptsWhatValidateAccepts(t *testing.T) {
 		// Each case on its own prefix and names, on one server.
 		p := strings.ToLower(strings.NewReplacer(" ", "", ",", "", "-", "").Replace(name))
 		top.Subjects.Prefix = p
-		top.JobsStream, top.ResultsStream, top.DeadLetterStream, top.Consumer, top.ProgressBucket = p+"_J", p+"_R", p+"_D", p+"_C", p+"_P"
+		top.JobsStream, top.ResultsStream, top.DeadLetterStream, top.Consumer, top.ProgressBucket, top.RateBucket = p+"_J", p+"_R", p+"_D", p+"_C", p+"_P", p+"_B"
 		verr := top.Validate()
 		_, eerr := top.Ensure(ctx, js)
 		switch {

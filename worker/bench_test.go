@@ -74,7 +74,7 @@ func BenchmarkWorkerThroughput(b *testing.B) {
 			user := env.Clerk.Emulator.CreateUser()
 			sessions := env.Clerk.Emulator.CreateSessions(user, 100)
 			benchPublish(b, env, sessions, "warm", 2*c)
-			env.StartWorker(b, benchQuiet, func(cfg *worker.Config) { cfg.Concurrency = c; cfg.RateLimit = 0 })
+			env.StartWorker(b, benchQuiet, func(cfg *worker.Config) { cfg.Concurrency = c; cfg.RateLimit = worker.RateLimit{} })
 			benchWait(b, env, uint64(2*c), 30*time.Second)
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -92,7 +92,9 @@ func BenchmarkWorkerThroughput(b *testing.B) {
 func BenchmarkRevokeAll(b *testing.B) {
 	const sessions, limit = 2000, 1000.0
 	env := testenv.New(b)
-	env.StartWorker(b, benchQuiet, func(cfg *worker.Config) { cfg.RateLimit = limit })
+	env.StartWorker(b, benchQuiet, func(cfg *worker.Config) {
+		cfg.RateLimit, cfg.RateScope = worker.RateLimit{N: int(limit), Per: time.Second}, worker.RateProcess
+	})
 	var elapsed time.Duration
 	b.ResetTimer()
 	for i := range b.N {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -76,9 +77,12 @@ func (s kvProgress) Delete(ctx context.Context, jobID string) error {
 
 // BulkConfig tunes revoke_all jobs.
 type BulkConfig struct {
-	// Concurrency bounds the revokes in flight for one revoke_all job. All
-	// calls share the worker's rate limiter, which serves callers in turn,
-	// so single jobs keep flowing while a bulk job runs.
+	// Concurrency bounds the revokes in flight for one revoke_all job; 0
+	// (the default) sizes it at each pass from the rate limit and Clerk's
+	// observed latency: enough calls in flight to use the limit (rate ×
+	// latency × 1.5), 4 to 256. All calls share the worker's rate budget,
+	// which serves callers in turn, so single jobs keep flowing while a bulk
+	// job runs.
 	Concurrency int
 	// CheckpointEvery is how often a job saves its progress.
 	CheckpointEvery time.Duration
@@ -91,14 +95,14 @@ type BulkConfig struct {
 // DefaultBulkConfig: 8 revokes at once, checkpoint and report every second,
 // up to 3 passes.
 func DefaultBulkConfig() BulkConfig {
-	return BulkConfig{Concurrency: 8, CheckpointEvery: time.Second, ReportEvery: time.Second, MaxPasses: 3}
+	return BulkConfig{CheckpointEvery: time.Second, ReportEvery: time.Second, MaxPasses: 3}
 }
 
 // Validate names the first setting that cannot work.
 func (b BulkConfig) Validate() error {
 	switch {
-	case b.Concurrency < 1 || b.Concurrency > 1024:
-		return fmt.Errorf("bulk concurrency %d: must be 1 to 1024", b.Concurrency)
+	case b.Concurrency < 0 || b.Concurrency > 1024:
+		return fmt.Errorf("bulk concurrency %d: must be 0 (sized from the rate limit and Clerk's latency) or 1 to 1024", b.Concurrency)
 	case b.CheckpointEvery <= 0:
 		return fmt.Errorf("bulk checkpoint interval %s: must be positive", b.CheckpointEvery)
 	case b.ReportEvery <= 0:
@@ -126,11 +130,29 @@ func (w *Worker) revokeAllHandler(kv jetstream.KeyValue) *handlers.RevokeAll {
 				}
 			})
 		},
-		Concurrency:     b.Concurrency,
+		Concurrency:     w.bulkConcurrency,
 		CheckpointEvery: b.CheckpointEvery,
 		ReportEvery:     b.ReportEvery,
 		MaxPasses:       b.MaxPasses,
 	}
+}
+
+// bulkConcurrency is how many revokes a revoke_all keeps in flight: the
+// configured number, or enough to use the rate limit at Clerk's observed
+// latency (100 ms until observed), 4 to 256.
+func (w *Worker) bulkConcurrency() int {
+	if n := w.cfg.Bulk.Concurrency; n > 0 {
+		return n
+	}
+	st, ok := w.budgetStats()
+	if !ok || st.Rate <= 0 {
+		return 64 // no limit: plenty, still bounded
+	}
+	latency := time.Duration(w.clerk.latency.Load())
+	if latency <= 0 {
+		latency = 100 * time.Millisecond
+	}
+	return min(max(int(math.Ceil(st.Rate*latency.Seconds()*1.5)), 4), 256)
 }
 
 // deadLetterSession records a session a revoke_all job could not revoke as

@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/clerkjobs/clerkjobs/internal/ratebudget"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -19,12 +20,21 @@ type Config struct {
 	Topology jobs.Topology
 	// Concurrency is how many jobs run at once in this process.
 	Concurrency int
-	// RateLimit is Clerk requests per second for this process (0: no
-	// limit). Clerk allows 100/s on production instances (1000 per 10 s),
-	// 10/s on development ones.
-	RateLimit float64
-	// RateBurst is how many requests may go at once under RateLimit.
-	RateBurst int
+	// RateLimit is Clerk's rate limit for the secret key, as Clerk states
+	// it: 1000 calls per 10 s on production instances, 100 per 10 s on
+	// development ones (ParseRateLimit reads "1000/10s"). Configure Clerk's
+	// number, the same on every replica: the worker keeps its own safety
+	// margin, and no window of that length, fixed or sliding, sees more
+	// calls than the limit. The zero value means no limit.
+	RateLimit RateLimit
+	// RateScope says who shares RateLimit: every worker using the same key
+	// and JetStream (RateFleet, the default), or this process alone
+	// (RateProcess).
+	RateScope RateScope
+	// RateKey names the key's budget in the fleet: KeyFingerprint of the
+	// Clerk secret key (a hash; never the key). Workers with different keys
+	// get different budgets. Required with RateFleet and a limit.
+	RateKey string
 	// Retry sets the backoff within and across deliveries.
 	Retry RetryPolicy
 	// Bulk tunes revoke_all jobs.
@@ -60,14 +70,37 @@ type Config struct {
 	TracerProvider trace.TracerProvider
 }
 
+// RateLimit is a rate limit as Clerk states it: N calls per Per.
+type RateLimit = ratebudget.Limit
+
+// ParseRateLimit reads a limit as Clerk states it: "1000/10s", "100/s",
+// "100/1m", a bare "100" (per second), or "0" / "none" for no limit.
+func ParseRateLimit(s string) (RateLimit, error) { return ratebudget.ParseLimit(s) }
+
+// KeyFingerprint names a Clerk secret key's rate budget without revealing
+// the key (a labelled SHA-256): Config.RateKey.
+func KeyFingerprint(secretKey string) string { return ratebudget.Fingerprint(secretKey) }
+
+// RateScope says who shares a rate limit.
+type RateScope string
+
+// Rate scopes.
+const (
+	// RateFleet: every worker process using the same key and JetStream
+	// shares the key's budget; a 429 on any pauses all of them.
+	RateFleet RateScope = "fleet"
+	// RateProcess: this process alone (as before the fleet budget).
+	RateProcess RateScope = "process"
+)
+
 // DefaultConfig is the configuration the worker runs with unless told
 // otherwise.
 func DefaultConfig() Config {
 	return Config{
 		Topology:      jobs.DefaultTopology(),
 		Concurrency:   16,
-		RateLimit:     100,
-		RateBurst:     1,
+		RateLimit:     RateLimit{N: 1000, Per: 10 * time.Second},
+		RateScope:     RateFleet,
 		Retry:         DefaultRetryPolicy(),
 		Bulk:          DefaultBulkConfig(),
 		ProbeInterval: 5 * time.Second,
@@ -97,10 +130,12 @@ func (c Config) Validate() error {
 	switch {
 	case c.Concurrency < 1 || c.Concurrency > 4096:
 		return fmt.Errorf("concurrency %d: must be 1 to 4096", c.Concurrency)
-	case c.RateLimit < 0:
-		return fmt.Errorf("rate limit %g: must be 0 (no limit) or positive requests per second", c.RateLimit)
-	case c.RateLimit > 0 && c.RateBurst < 1:
-		return fmt.Errorf("rate burst %d: must be at least 1", c.RateBurst)
+	case c.RateLimit.N < 0 || (c.RateLimit.N > 0 && c.RateLimit.Per <= 0):
+		return fmt.Errorf("rate limit %d per %s: want calls per window, e.g. 1000/10s (or none)", c.RateLimit.N, c.RateLimit.Per)
+	case c.RateScope != RateFleet && c.RateScope != RateProcess:
+		return fmt.Errorf("rate scope %q: want %q (every worker sharing the key) or %q (this process alone)", c.RateScope, RateFleet, RateProcess)
+	case c.RateScope == RateFleet && c.RateLimit.N > 0 && c.RateKey == "":
+		return fmt.Errorf("rate key is empty: a fleet budget is named by KeyFingerprint(secret key); or use the process scope")
 	case c.ProbeInterval <= 0:
 		return fmt.Errorf("probe interval %s: must be positive", c.ProbeInterval)
 	case c.DrainTimeout < 0:

@@ -200,7 +200,7 @@ func TestRetryAfterPausesEveryCall(t *testing.T) {
 	env := testenv.New(t, emulator.WithRateLimit(5, time.Second))
 	emu := env.Clerk.Emulator
 	ids := emu.CreateSessions(emu.CreateUser(), 20)
-	env.StartWorker(t, func(c *worker.Config) { c.Concurrency = 8; c.RateLimit = 0 })
+	env.StartWorker(t, func(c *worker.Config) { c.Concurrency = 8; c.RateLimit = worker.RateLimit{} })
 	start := time.Now()
 	for _, id := range ids {
 		env.Publish(t, &jobs.RevokeArgs{SessionID: id})

@@ -4,46 +4,36 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
-	"golang.org/x/time/rate"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
-	"github.com/clerkjobs/clerkjobs/internal/clock"
+	"github.com/clerkjobs/clerkjobs/internal/ratebudget"
 )
 
-// maxPause bounds the pause one 429 imposes on every call.
-const maxPause = 5 * time.Minute
-
 // gate stands between the worker and Clerk: every call from every job
-// waits for the client-side rate limiter and for any Retry-After Clerk has
-// sent (to any job: Clerk's limit is per key, so one 429 pauses the whole
-// worker), and is timed for the metrics.
+// waits for the key's rate budget — shared by the fleet, or this process's
+// (see internal/ratebudget) — which a 429 anywhere pauses for its
+// Retry-After, and is timed for the metrics.
 type gate struct {
 	next    clerkapi.Sessions
-	limiter *rate.Limiter // nil: no limit
+	budget  atomic.Pointer[ratebudget.Budget] // nil: no limit
 	metrics *metrics
 	// hold, when set, blocks a call while the circuit is open: a job that
 	// passed the circuit just before it opened does not call Clerk while
 	// it is open. The circuit's probe passes (withProbe).
 	hold func(ctx context.Context) error
-
-	mu         sync.Mutex
-	pauseUntil time.Time
+	// latency is an average of recent Clerk call durations, in
+	// nanoseconds, for sizing revoke_all's concurrency.
+	latency atomic.Int64
 }
 
 var _ clerkapi.Sessions = (*gate)(nil)
 
-func newGate(next clerkapi.Sessions, perSecond float64, burst int, m *metrics) *gate {
-	g := &gate{next: next, metrics: m}
-	if perSecond > 0 {
-		g.limiter = rate.NewLimiter(rate.Limit(perSecond), burst)
-	}
-	return g
-}
+func newGate(next clerkapi.Sessions, m *metrics) *gate { return &gate{next: next, metrics: m} }
 
 type probeKey struct{}
 
@@ -58,27 +48,20 @@ func (g *gate) wait(ctx context.Context) error {
 			return err
 		}
 	}
+	b := g.budget.Load()
+	if b == nil {
+		return nil
+	}
 	start := time.Now()
-	for {
-		g.mu.Lock()
-		until := g.pauseUntil
-		g.mu.Unlock()
-		d := time.Until(until)
-		if d <= 0 {
-			break
-		}
-		_, span := trace.SpanFromContext(ctx).TracerProvider().Tracer(tracerName).Start(ctx, "retry_after",
-			trace.WithAttributes(attribute.Int64("clerkjobs.retry_after_ms", d.Milliseconds())))
-		err := clock.Sleep(ctx, d)
-		span.End()
-		if err != nil {
-			return err
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		if until := b.Stats().PausedUntil; until.After(start) {
+			_, span := span.TracerProvider().Tracer(tracerName).Start(ctx, "retry_after",
+				trace.WithAttributes(attribute.Int64("clerkjobs.retry_after_ms", time.Until(until).Milliseconds())))
+			defer span.End()
 		}
 	}
-	if g.limiter != nil {
-		if err := g.limiter.Wait(ctx); err != nil {
-			return err
-		}
+	if err := b.Wait(ctx); err != nil {
+		return err
 	}
 	if waited := time.Since(start); waited > time.Millisecond {
 		g.metrics.rateLimitWait.Add(waited.Seconds())
@@ -99,17 +82,15 @@ func (g *gate) observe(op string, start time.Time, err error) {
 	case errors.As(err, &apiErr):
 		status = strconv.Itoa(apiErr.StatusCode)
 		if apiErr.StatusCode == 429 {
-			// A Retry-After pauses every call: bound what one answer can
-			// do to the whole worker.
-			ra := min(apiErr.RetryAfter, maxPause)
+			// Clerk's limit is the key's: a Retry-After pauses every call
+			// of every worker sharing the budget (bounded by maxPause).
+			ra := apiErr.RetryAfter
 			if ra <= 0 {
 				ra = time.Second
 			}
-			g.mu.Lock()
-			if until := time.Now().Add(ra); until.After(g.pauseUntil) {
-				g.pauseUntil = until
+			if b := g.budget.Load(); b != nil {
+				b.Throttled(ra)
 			}
-			g.mu.Unlock()
 			g.metrics.retryAfterPauses.Inc()
 		}
 	case errors.Is(err, clerkapi.ErrInvalidInput):
@@ -129,6 +110,16 @@ func call[T any](ctx context.Context, g *gate, op string, f func() (T, error)) (
 	start := time.Now()
 	v, err := f()
 	g.observe(op, start, err)
+	if err == nil {
+		// A moving average over the last calls or so: enough to size
+		// concurrency, cheap to keep.
+		d := int64(time.Since(start))
+		old := g.latency.Load()
+		if old == 0 {
+			old = d
+		}
+		g.latency.Store(old + (d-old)/16)
+	}
 	return v, err
 }
 

@@ -3,6 +3,8 @@ package worker
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/clerkjobs/clerkjobs/internal/ratebudget"
 )
 
 // metrics are the worker's Prometheus metrics, on a registry of its own so
@@ -21,6 +23,47 @@ type metrics struct {
 	retryAfterPauses prometheus.Counter
 	circuitOpen      prometheus.Gauge
 	recordFailures   *prometheus.CounterVec // stream
+}
+
+// observeBudget exports the rate budget's state, read when scraped.
+func (m *metrics) observeBudget(stats func() (ratebudget.Stats, bool)) {
+	const ns = "clerkjobs"
+	get := func(f func(ratebudget.Stats) float64) func() float64 {
+		return func() float64 {
+			s, ok := stats()
+			if !ok {
+				return 0
+			}
+			return f(s)
+		}
+	}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "rate_budget_limit",
+			Help: "Calls per second the key's budget lets the fleet (or this process) make: Clerk's limit less the safety margin; 0 without a limit."},
+			get(func(s ratebudget.Stats) float64 { return s.Rate })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "rate_budget_calls_granted_total",
+			Help: "Clerk calls this process's budget let through."}, get(func(s ratebudget.Stats) float64 { return float64(s.Granted) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "rate_budget_waits_total",
+			Help: "Calls that waited for the budget."}, get(func(s ratebudget.Stats) float64 { return float64(s.Waits) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "rate_budget_paused_until_seconds",
+			Help: "Unix time until which a 429 (here or on another replica) pauses every call; 0 when not paused."},
+			get(func(s ratebudget.Stats) float64 {
+				if s.PausedUntil.IsZero() {
+					return 0
+				}
+				return float64(s.PausedUntil.UnixMilli()) / 1000
+			})),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "rate_budget_members",
+			Help: "Worker processes sharing the key's budget (1 in process scope)."}, get(func(s ratebudget.Stats) float64 { return float64(s.Members) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "rate_budget_fallback",
+			Help: "1 while JetStream cannot be reached and the budget spends only what it holds and a reserved trickle."},
+			get(func(s ratebudget.Stats) float64 {
+				if s.Mode == ratebudget.ModeFallback {
+					return 1
+				}
+				return 0
+			})),
+	)
 }
 
 func newMetrics() *metrics {

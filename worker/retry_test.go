@@ -8,6 +8,7 @@ import (
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/handlers"
+	"github.com/clerkjobs/clerkjobs/internal/ratebudget"
 )
 
 // fakeClock advances only when the code under test sleeps.
@@ -166,7 +167,13 @@ func TestRetryPolicyValidate(t *testing.T) {
 }
 
 func TestGatePausesEveryCallerForRetryAfter(t *testing.T) {
-	g := newGate(nil, 0, 1, newMetrics())
+	g := newGate(nil, newMetrics())
+	b, err := ratebudget.NewLocal(RateLimit{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	g.budget.Store(b)
 	g.observe("revoke", time.Now(), &clerkapi.Error{StatusCode: 429, RetryAfter: 300 * time.Millisecond})
 	start := time.Now()
 	if err := g.wait(context.Background()); err != nil {

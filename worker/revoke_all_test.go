@@ -271,7 +271,9 @@ func TestSingleJobsFlowDuringABulkJob(t *testing.T) {
 	emu.CreateSessions(user, 1000)
 	singles := emu.CreateSessions(emu.CreateUser(), 10)
 	// 200 calls/s: the bulk job takes about 5 s.
-	env.StartWorker(t, bulkWorker, func(c *worker.Config) { c.RateLimit = 200; c.RateBurst = 1 })
+	env.StartWorker(t, bulkWorker, func(c *worker.Config) {
+		c.RateLimit, c.RateScope = worker.RateLimit{N: 200, Per: time.Second}, worker.RateProcess
+	})
 	bulkInbox := env.NC.NewInbox()
 	bulk, err := env.NC.SubscribeSync(bulkInbox)
 	if err != nil {

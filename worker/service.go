@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/nats-io/nats.go/micro"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -21,22 +22,52 @@ const Version = "0.1.0"
 // Status is what a worker reports about itself.
 type Status struct {
 	Instance    string `json:"instance"`
+	Version     string `json:"version"`
 	Ready       bool   `json:"ready"`
 	Reason      string `json:"reason,omitempty"`
 	InFlight    int    `json:"in_flight"`
 	Concurrency int    `json:"concurrency"`
 	CircuitOpen bool   `json:"circuit_open"`
+	// RateBudget is the Clerk key's rate budget as this worker sees it;
+	// absent without a limit.
+	RateBudget *BudgetStatus `json:"rate_budget,omitempty"`
+}
+
+// BudgetStatus is the rate budget's state in a Status.
+type BudgetStatus struct {
+	// Limit is Clerk's limit as configured ("1000/10s"); Scope "fleet" or
+	// "process"; Mode "fleet", "fallback" (JetStream unreachable) or
+	// "process".
+	Limit string `json:"limit"`
+	Scope string `json:"scope"`
+	Mode  string `json:"mode"`
+	// Rate is the calls per second the budget lets the fleet (or this
+	// process) make; Granted the calls this process made.
+	Rate    float64 `json:"rate"`
+	Granted uint64  `json:"granted"`
+	// Members is the number of processes sharing the budget.
+	Members     int        `json:"members"`
+	PausedUntil *time.Time `json:"paused_until,omitempty"`
 }
 
 // Status reports the worker's state.
 func (w *Worker) Status() Status {
-	s := Status{Instance: w.cfg.Instance, InFlight: w.inflight.len(), Concurrency: w.cfg.Concurrency}
+	s := Status{Instance: w.cfg.Instance, Version: Version, InFlight: w.inflight.len(), Concurrency: w.cfg.Concurrency}
 	if err := w.Ready(); err != nil {
 		s.Reason = err.Error()
 	} else {
 		s.Ready = true
 	}
 	s.CircuitOpen, _ = w.circuit.Open()
+	if st, ok := w.budgetStats(); ok {
+		b := &BudgetStatus{Limit: st.Limit.String(), Scope: string(w.cfg.RateScope), Mode: string(st.Mode), Rate: st.Rate,
+			Granted: st.Granted, Members: st.Members}
+		if !st.PausedUntil.IsZero() {
+			t := st.PausedUntil.UTC()
+			b.PausedUntil = &t
+		}
+		s.RateBudget = b
+	}
 	return s
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/handlers"
 	"github.com/clerkjobs/clerkjobs/internal/clock"
+	"github.com/clerkjobs/clerkjobs/internal/ratebudget"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -68,7 +69,19 @@ func New(nc *nats.Conn, clerk clerkapi.Sessions, cfg Config, opts ...Option) (*W
 	}
 	m := newMetrics()
 	w := &Worker{cfg: cfg, nc: nc, js: js, metrics: m, clock: clock.Real{}}
-	w.clerk = newGate(clerk, cfg.RateLimit, cfg.RateBurst, m)
+	w.clerk = newGate(clerk, m)
+	// Until Run joins the fleet's budget, and without a limit, a budget of
+	// this process's own still honours every Retry-After.
+	local := RateLimit{}
+	if cfg.RateScope == RateProcess {
+		local = cfg.RateLimit
+	}
+	b, err := ratebudget.NewLocal(local)
+	if err != nil {
+		return nil, fmt.Errorf("worker: rate limit: %w", err)
+	}
+	w.clerk.budget.Store(b)
+	m.observeBudget(w.budgetStats)
 	w.circuit = newCircuit(w.probe, cfg.ProbeInterval, cfg.Logger, w.setCircuitMetric)
 	w.clerk.hold = w.circuit.Wait
 	w.history = newHistory(10000)
@@ -98,6 +111,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := w.joinFleetBudget(ctx); err != nil {
+		return err
+	}
+	defer func() { w.clerk.budget.Load().Close() }()
 	if w.handler == nil {
 		kv, err := w.js.KeyValue(ctx, topo.ProgressBucket)
 		if err != nil {
@@ -130,7 +147,7 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	w.started.Store(true)
 	w.cfg.Logger.Info().Str("instance", w.cfg.Instance).Int("concurrency", w.cfg.Concurrency).
-		Float64("rate_limit", w.cfg.RateLimit).Str("stream", topo.JobsStream).Str("consumer", topo.Consumer).
+		Str("rate_limit", w.cfg.RateLimit.String()).Str("rate_scope", string(w.cfg.RateScope)).Str("stream", topo.JobsStream).Str("consumer", topo.Consumer).
 		Str("nats_server", w.nc.ConnectedUrlRedacted()).
 		Msg("worker started")
 
@@ -174,6 +191,33 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.cfg.Logger.Info().Msg("worker stopped")
 	return nil
+}
+
+// joinFleetBudget replaces the process's own budget with the key's budget
+// in the fleet (RateFleet with a limit).
+func (w *Worker) joinFleetBudget(ctx context.Context) error {
+	if w.cfg.RateScope != RateFleet || w.cfg.RateLimit.Unlimited() {
+		return nil
+	}
+	kv, err := w.js.KeyValue(ctx, w.cfg.Topology.RateBucket)
+	if err != nil {
+		return fmt.Errorf("worker: rate-budget bucket %s: %w", w.cfg.Topology.RateBucket, err)
+	}
+	b, err := ratebudget.New(kv, w.cfg.RateKey, w.cfg.RateLimit)
+	if err != nil {
+		return fmt.Errorf("worker: rate budget: %w", err)
+	}
+	w.clerk.budget.Swap(b).Close()
+	return nil
+}
+
+// budgetStats is the rate budget's state, ok false without a limit.
+func (w *Worker) budgetStats() (ratebudget.Stats, bool) {
+	b := w.clerk.budget.Load()
+	if b == nil || w.cfg.RateLimit.Unlimited() {
+		return ratebudget.Stats{}, false
+	}
+	return b.Stats(), true
 }
 
 // errStopped: Run was asked to stop while setting up.

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -508,6 +509,26 @@ func (l *rateLimiter) take(key keyHash, now time.Time) (ok bool, retryAfter int)
 // ---- call log ----
 
 // Call is one logged API call.
+// Call is one logged API call.
+// WorstWindow is the largest number of calls that arrived within any
+// window of length w — sliding, not aligned to the clock — whatever they
+// were answered: what a client sent into the busiest stretch of a limit.
+func WorstWindow(calls []Call, w time.Duration) int {
+	times := make([]time.Time, len(calls))
+	for i, c := range calls {
+		times[i] = c.Time
+	}
+	slices.SortFunc(times, time.Time.Compare)
+	worst, end := 0, 0
+	for i := range times {
+		for end < len(times) && times[end].Sub(times[i]) < w {
+			end++
+		}
+		worst = max(worst, end-i)
+	}
+	return worst
+}
+
 type Call struct {
 	// Time is when the call arrived (by the emulator's clock).
 	Time time.Time `json:"time"`

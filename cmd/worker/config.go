@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
+	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/internal/natsconn"
 	"github.com/clerkjobs/clerkjobs/jobs"
 	"github.com/clerkjobs/clerkjobs/worker"
@@ -40,7 +41,7 @@ func flagEnv() [][2]string {
 		{"nats-user", "NATS_USER"}, {"nats-password", "NATS_PASSWORD"},
 		{"tls-ca", "NATS_CA"}, {"tls-cert", "NATS_CERT"}, {"tls-key", "NATS_KEY"},
 		{"clerk-secret-key-file", "CLERK_SECRET_KEY_FILE"}, {"clerk-api-url", "CLERK_API_URL"},
-		{"concurrency", "WORKER_CONCURRENCY"}, {"rate-limit", "WORKER_RATE_LIMIT"}, {"rate-burst", "WORKER_RATE_BURST"},
+		{"concurrency", "WORKER_CONCURRENCY"}, {"rate-limit", "WORKER_RATE_LIMIT"}, {"rate-limit-scope", "WORKER_RATE_LIMIT_SCOPE"},
 		{"backoff-initial", "WORKER_BACKOFF_INITIAL"}, {"backoff-max", "WORKER_BACKOFF_MAX"},
 		{"retry-budget", "WORKER_RETRY_BUDGET"}, {"nak-delay", "WORKER_NAK_DELAY"}, {"nak-delay-max", "WORKER_NAK_DELAY_MAX"},
 		{"max-deliveries", "WORKER_MAX_DELIVERIES"}, {"ack-wait", "WORKER_ACK_WAIT"}, {"max-ack-pending", "WORKER_MAX_ACK_PENDING"},
@@ -74,8 +75,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	keyFile := fs.String("clerk-secret-key-file", "", "file holding the Clerk secret key (else CLERK_SECRET_KEY; neither: run the emulator)")
 	fs.StringVar(&c.apiURL, "clerk-api-url", clerkapi.DefaultBaseURL, "Clerk Backend API base URL, with /v1")
 	fs.IntVar(&c.worker.Concurrency, "concurrency", d.Concurrency, "jobs run at once in this process")
-	fs.Float64Var(&c.worker.RateLimit, "rate-limit", d.RateLimit, "Clerk requests per second for this process (0: none; Clerk allows 100/s in production, 10/s in development)")
-	fs.IntVar(&c.worker.RateBurst, "rate-burst", d.RateBurst, "requests allowed at once under the rate limit")
+	rateLimit := fs.String("rate-limit", d.RateLimit.String(), "Clerk's rate limit for the secret key, as Clerk states it (1000/10s production, 100/10s development; 100/s; 0: none), the same on every replica: they share it")
+	rateScope := fs.String("rate-limit-scope", string(d.RateScope), "fleet: every worker with the same key and JetStream shares the limit; process: this process alone")
 	fs.DurationVar(&c.worker.Retry.Initial, "backoff-initial", d.Retry.Initial, "first retry backoff within a delivery")
 	fs.DurationVar(&c.worker.Retry.Max, "backoff-max", d.Retry.Max, "largest retry backoff within a delivery")
 	fs.DurationVar(&c.worker.Retry.DeliveryBudget, "retry-budget", d.Retry.DeliveryBudget, "time one delivery keeps retrying before the job is naked")
@@ -96,7 +97,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.DurationVar(&t.ResultsMaxAge, "results-max-age", t.ResultsMaxAge, "how long results are kept")
 	fs.DurationVar(&t.DeadLetterMaxAge, "dlq-max-age", t.DeadLetterMaxAge, "how long dead letters are kept (0: forever)")
 	fs.Int64Var(&t.DeadLetterMaxBytes, "dlq-max-bytes", t.DeadLetterMaxBytes, "dead-letter stream size; when full, jobs are kept, not dropped")
-	fs.IntVar(&c.worker.Bulk.Concurrency, "bulk-concurrency", d.Bulk.Concurrency, "revokes in flight for one revoke_all job")
+	fs.IntVar(&c.worker.Bulk.Concurrency, "bulk-concurrency", d.Bulk.Concurrency, "revokes in flight for one revoke_all job (0: sized from the rate limit and Clerk's latency)")
 	fs.DurationVar(&c.worker.DrainTimeout, "drain-timeout", d.DrainTimeout, "time jobs in flight get to finish on shutdown")
 	fs.DurationVar(&c.worker.ProbeInterval, "probe-interval", d.ProbeInterval, "how often an open circuit probes Clerk")
 	fs.StringVar(&c.worker.Instance, "instance", d.Instance, "name of this process in records and logs")
@@ -132,6 +133,12 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 			}
 		}
 	}
+	limit, err := worker.ParseRateLimit(*rateLimit)
+	if err != nil {
+		return nil, fmt.Errorf("--rate-limit: %v", err)
+	}
+	c.worker.RateLimit = limit
+	c.worker.RateScope = worker.RateScope(*rateScope)
 	switch storage {
 	case "file":
 	case "memory":
@@ -147,6 +154,12 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 		}
 		c.secretKey = strings.TrimSpace(string(b))
 	}
+	// The budget is the key's: named by its fingerprint, never the key.
+	budgetKey := c.secretKey
+	if budgetKey == "" {
+		budgetKey = emulator.DefaultSecretKey // the in-process emulator's
+	}
+	c.worker.RateKey = worker.KeyFingerprint(budgetKey)
 	if c.secretKey != "" && !strings.HasPrefix(c.secretKey, "sk_") {
 		return nil, errors.New("CLERK_SECRET_KEY: does not look like a Clerk secret key (sk_live_… or sk_test_…); copy it from the Clerk dashboard, API keys")
 	}

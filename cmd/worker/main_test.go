@@ -25,7 +25,7 @@ func TestBadConfigurationExits2NamingTheSetting(t *testing.T) {
 	}{
 		{"concurrency", []string{"--concurrency", "0"}, nil, "concurrency 0"},
 		{"not a number", []string{"--concurrency", "many"}, nil, "--concurrency"},
-		{"env fallback", nil, map[string]string{"WORKER_RATE_LIMIT": "-3"}, "rate limit -3"},
+		{"env fallback", nil, map[string]string{"WORKER_RATE_LIMIT": "-3"}, `rate limit "-3"`},
 		{"env garbage", nil, map[string]string{"WORKER_ACK_WAIT": "soon"}, "WORKER_ACK_WAIT"},
 		{"secret key shape", nil, map[string]string{"CLERK_SECRET_KEY": "pk_test_123"}, "CLERK_SECRET_KEY"},
 		{"api url", []string{"--clerk-api-url", "api.clerk.com"}, nil, "--clerk-api-url"},
@@ -36,7 +36,9 @@ func TestBadConfigurationExits2NamingTheSetting(t *testing.T) {
 		{"log level", []string{"--log-level", "loud"}, nil, "--log-level"},
 		{"stray argument", []string{"revoke"}, nil, "unexpected argument"},
 		{"nats tls", []string{"--nats-url", "nats://x:4222", "--tls-cert", "/nonexistent.pem"}, nil, "NATS options"},
-		{"bulk", []string{"--bulk-concurrency", "0"}, nil, "bulk concurrency"},
+		{"bulk", []string{"--bulk-concurrency", "-1"}, nil, "bulk concurrency"},
+		{"rate limit", []string{"--rate-limit", "fast"}, nil, "--rate-limit"},
+		{"rate scope", []string{"--rate-limit-scope", "galaxy"}, nil, "rate scope"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

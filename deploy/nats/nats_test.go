@@ -494,7 +494,7 @@ func workerConfig(logs *testenv.SyncBuffer) worker.Config {
 	c := worker.DefaultConfig()
 	c.Topology = testenv.TestTopology()
 	c.Concurrency = 4
-	c.RateLimit = 0
+	c.RateLimit = worker.RateLimit{}
 	c.Retry = worker.RetryPolicy{
 		Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond, Multiplier: 2, Jitter: 0.2,
 		DeliveryBudget: 60 * time.Millisecond, NakDelay: 30 * time.Millisecond, NakDelayMax: 100 * time.Millisecond,

@@ -130,24 +130,14 @@ func (l clerkLimit) String() string {
 	return fmt.Sprintf("%d per %g s, %s", l.n, l.window.Seconds(), form)
 }
 
-// errNoSlidingMode marks the rows that need the emulator's sliding window.
-var errNoSlidingMode = errors.New("the emulator on this build has no sliding-window mode")
-
 // resetEmulator sets the emulator's latency and rate limit for a run and
 // empties its call log.
 func (e *env) resetEmulator(latency time.Duration, lim clerkLimit) error {
+	mode := emulator.FixedWindow
 	if lim.sliding {
-		// INTEGRATION (issue 13): the one place the window form reaches
-		// the emulator. With the emulator's sliding-window mode (branch
-		// ratebudget), replace this block by
-		//	mode := emulator.FixedWindow
-		//	if lim.sliding {
-		//		mode = emulator.SlidingWindow
-		//	}
-		//	e.emu.Emulator.SetRateLimitMode(mode)
-		// and drop errNoSlidingMode.
-		return errNoSlidingMode
+		mode = emulator.SlidingWindow
 	}
+	e.emu.Emulator.SetRateLimitMode(mode)
 	e.emu.Emulator.SetFaults(emulator.Faults{Latency: latency})
 	e.emu.Emulator.SetRateLimit(lim.n, lim.window)
 	e.emu.Emulator.ResetCalls()
@@ -318,13 +308,11 @@ func (e *env) startInProcess(ctx context.Context, t jobs.Topology, spec workerSp
 // setRateLimit sets an in-process worker's rate limit from the worker's
 // --rate-limit value.
 func setRateLimit(cfg *worker.Config, rateLimit string) error {
-	// INTEGRATION (issue 13): parse rateLimit as cmd/worker parses
-	// --rate-limit ("1000/10s") once the worker takes that form.
-	v, err := strconv.ParseFloat(rateLimit, 64)
+	l, err := worker.ParseRateLimit(rateLimit)
 	if err != nil {
-		return fmt.Errorf("rate limit %q: %w", rateLimit, err)
+		return err
 	}
-	cfg.RateLimit = v
+	cfg.RateLimit, cfg.RateKey = l, worker.KeyFingerprint(emulator.DefaultSecretKey)
 	return nil
 }
 

@@ -2,9 +2,9 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"slices"
+	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
+
 	"time"
 )
 
@@ -34,21 +34,15 @@ type rateRow struct {
 	kill bool
 }
 
-// rateRows are the scenario's rows, in the order they run.
-//
-// INTEGRATION (issue 13): today --rate-limit is calls per second per
-// process, so the same configuration on every replica is Clerk's 100/s
-// each, and the rows with several replicas are expected to draw 429s. Once
-// every worker sharing the key shares its budget, set each rateLimit to
-// "1000/10s", Clerk's own form (and pass the window form in
-// resetEmulator).
+// rateRows are the scenario's rows, in the order they run: every replica
+// is configured with Clerk's own limit, "1000/10s", and they share it.
 var rateRows = []rateRow{
-	{replicas: 1, limit: clerkFixed, rateLimit: "100"},
-	{replicas: 1, limit: clerkSliding, rateLimit: "100"},
-	{replicas: 3, limit: clerkFixed, rateLimit: "100", kill: true},
-	{replicas: 3, limit: clerkSliding, rateLimit: "100", uneven: true, kill: true},
-	{replicas: 5, limit: clerkFixed, rateLimit: "100", uneven: true, kill: true},
-	{replicas: 5, limit: clerkSliding, rateLimit: "100", kill: true},
+	{replicas: 1, limit: clerkFixed, rateLimit: "1000/10s"},
+	{replicas: 1, limit: clerkSliding, rateLimit: "1000/10s"},
+	{replicas: 3, limit: clerkFixed, rateLimit: "1000/10s", kill: true},
+	{replicas: 3, limit: clerkSliding, rateLimit: "1000/10s", uneven: true, kill: true},
+	{replicas: 5, limit: clerkFixed, rateLimit: "1000/10s", uneven: true, kill: true},
+	{replicas: 5, limit: clerkSliding, rateLimit: "1000/10s", kill: true},
 }
 
 func (r rateRow) load() string {
@@ -74,12 +68,6 @@ func (e *env) rateAdherence(ctx context.Context, sz sizes) ([]Row, []Target, err
 	var targets []Target
 	for _, rr := range rateRows {
 		r, err := e.rateRun(ctx, rr, sz.rateDur)
-		if errors.Is(err, errNoSlidingMode) {
-			r.Note = "not run: " + err.Error()
-			rows = append(rows, r)
-			e.logf("rate %s, %s: %s", rr.limit, r.Name, r.Note)
-			continue
-		}
 		if err != nil {
 			return rows, targets, fmt.Errorf("rate adherence %s, %s: %w", rr.limit, r.Name, err)
 		}
@@ -201,9 +189,7 @@ func (e *env) rateRun(ctx context.Context, rr rateRow, dur time.Duration) (Row, 
 		}
 	}
 	ws = nil
-	times := make([]time.Time, 0, len(calls))
 	for _, c := range calls {
-		times = append(times, c.Time)
 		if c.Status == 429 {
 			r.Status429++ // every one, measured time or not
 		}
@@ -214,7 +200,7 @@ func (e *env) rateRun(ctx context.Context, rr rateRow, dur time.Duration) (Row, 
 	r.WorkerCPUUS = perJobUS(cpu, r.Jobs)
 	r.JobsPerS = float64(r.Jobs) / dur.Seconds()
 	r.Ratio = r.JobsPerS / r.Ideal
-	r.WorstWindow = worstWindow(times, rr.limit.window)
+	r.WorstWindow = emulator.WorstWindow(calls, rr.limit.window)
 	return r, nil
 }
 
@@ -231,22 +217,4 @@ func (e *env) firstCall(ctx context.Context) (first time.Time, err error) {
 		return first, fmt.Errorf("waiting for the first Clerk call: %w", err)
 	}
 	return first, nil
-}
-
-// worstWindow is the largest number of calls (at the given times, in any
-// order) that fall in one window [s, s+w), wherever it starts: what a
-// sliding window of length w would count at its fullest. A fullest window
-// can always be moved to start at its first call, so only those starts
-// are tried.
-func worstWindow(times []time.Time, w time.Duration) int {
-	s := slices.Clone(times)
-	slices.SortFunc(s, time.Time.Compare)
-	worst, end := 0, 0
-	for i := range s {
-		for end < len(s) && s[end].Sub(s[i]) < w {
-			end++
-		}
-		worst = max(worst, end-i)
-	}
-	return worst
 }

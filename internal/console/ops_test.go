@@ -63,7 +63,7 @@ func TestAsOpsUser(t *testing.T) {
 	t.Cleanup(wnc.Close)
 	cfg := worker.DefaultConfig()
 	cfg.Topology = testenv.TestTopology()
-	cfg.RateLimit, cfg.Instance = 0, "ops-test-worker"
+	cfg.RateLimit, cfg.Instance = worker.RateLimit{}, "ops-test-worker"
 	cfg.Bulk.Concurrency = 1
 	logs := &testenv.SyncBuffer{}
 	cfg.Logger = zerolog.New(logs)

@@ -213,6 +213,11 @@ func (b *Budget) grant(h held, start time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.sleeping--
+	if len(b.waiters) > 0 {
+		// The claimer holds back while this replica holds over half its
+		// share; one slot less may be what lets it claim for the waiters.
+		b.signal()
+	}
 	if h.gen != b.gen {
 		return false
 	}
@@ -236,6 +241,7 @@ func (b *Budget) release() {
 	b.mu.Lock()
 	b.sleeping--
 	b.mu.Unlock()
+	b.signal()
 }
 
 // giveBack returns the slot of a waiter that gave up, for the next one.

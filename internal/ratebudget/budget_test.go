@@ -169,3 +169,41 @@ func TestNewRejects(t *testing.T) {
 		t.Errorf("New with a limit without window: %v", err)
 	}
 }
+
+// TestQueuedWaitersAllServed: callers that each wait once, many more than a
+// replica may hold slots for, are all served. The claimer held back while
+// the replica held over half its share and was never woken when those
+// slots were spent, so the waiters still queued waited forever (found in a
+// worker fleet when a replica left).
+func TestQueuedWaitersAllServed(t *testing.T) {
+	for _, scope := range []string{"process", "fleet"} {
+		t.Run(scope, func(t *testing.T) {
+			limit := Limit{N: 30, Per: time.Second}
+			var b *Budget
+			var err error
+			if scope == "process" {
+				b, err = NewLocal(limit)
+			} else {
+				e := newEnv(t, limit, emulator.FixedWindow)
+				_, kv := e.bucket(e.nats.ClientURL())
+				b, err = New(kv, e.fp, limit)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			const callers = 45
+			errs := make(chan error, callers)
+			for range callers {
+				go func() { errs <- b.Wait(ctx) }()
+			}
+			for i := range callers {
+				if err := <-errs; err != nil {
+					t.Fatalf("caller %d of %d: %v (the rest were never served)", i+1, callers, err)
+				}
+			}
+		})
+	}
+}

@@ -87,7 +87,7 @@ func TestTopology() jobs.Topology {
 func (e *Env) WorkerConfig() worker.Config {
 	c := worker.DefaultConfig()
 	c.Topology = e.Topology
-	c.RateLimit = 0
+	c.RateLimit, c.RateKey = worker.RateLimit{}, worker.KeyFingerprint(emulator.DefaultSecretKey)
 	c.Retry = worker.RetryPolicy{
 		Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond, Multiplier: 2, Jitter: 0.2,
 		DeliveryBudget: 60 * time.Millisecond, NakDelay: 30 * time.Millisecond, NakDelayMax: 100 * time.Millisecond,

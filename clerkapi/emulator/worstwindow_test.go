@@ -1,4 +1,4 @@
-package bench
+package emulator
 
 import (
 	"testing"
@@ -41,8 +41,12 @@ func TestWorstWindow(t *testing.T) {
 		{"the worst window is found in the middle", at(append(append(every(0, 10, s), every(20*s, 50, 100*time.Millisecond)...), every(40*s, 10, s)...)...), 10 * s, 50},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if got := worstWindow(c.times, c.w); got != c.want {
-				t.Errorf("worstWindow = %d, want %d", got, c.want)
+			calls := make([]Call, len(c.times))
+			for i, at := range c.times {
+				calls[i] = Call{Time: at}
+			}
+			if got := WorstWindow(calls, c.w); got != c.want {
+				t.Errorf("WorstWindow = %d, want %d", got, c.want)
 			}
 		})
 	}
