@@ -255,8 +255,11 @@ func (c *Client) Request(ctx context.Context, a jobs.Args, opts ...RequestOption
 		return nil, err
 	}
 	s, err := c.publish(ctx, a, m)
-	unverified := errors.Is(err, jobs.ErrDuplicateUnverified)
-	if err != nil && !unverified {
+	var unverified error // a duplicate this user could not compare
+	if errors.Is(err, jobs.ErrDuplicateUnverified) {
+		unverified, err = err, nil
+	}
+	if err != nil {
 		return nil, err
 	}
 	if o.onSubmitted != nil {
@@ -268,7 +271,7 @@ func (c *Client) Request(ctx context.Context, a jobs.Args, opts ...RequestOption
 	if s.Duplicate {
 		// Unverified: the record's digest tells whether it is this job.
 		digest := ""
-		if unverified {
+		if unverified != nil {
 			digest = jobs.Digest(m.Subject, m.Data)
 		}
 		res, err = c.waitRecord(ctx, s.JobID, s.Seq, digest)
@@ -280,7 +283,9 @@ func (c *Client) Request(ctx context.Context, a jobs.Args, opts ...RequestOption
 	}
 	var nr *NoResultError
 	if errors.As(err, &nr) {
-		nr.JobID, nr.Submitted = s.JobID, &s
+		// Still no record of a duplicate it could not compare: it may be
+		// this job, queued, or another job that took the id.
+		nr.JobID, nr.Submitted, nr.Err = s.JobID, &s, errors.Join(nr.Err, unverified)
 	}
 	if err != nil {
 		return nil, err

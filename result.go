@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -78,8 +79,9 @@ func (c *Client) NewReplies(ctx context.Context) (*Replies, error) {
 		return nil, unavailable(err, "subscribe to the reply inbox %s", inbox)
 	}
 	// A subscription the server refused (the user may not subscribe there)
-	// is reported asynchronously, before the flush's answer.
-	if err := c.nc.LastError(); err != nil && errors.Is(err, nats.ErrPermissionViolation) {
+	// is reported asynchronously, before the flush's answer, naming the
+	// inbox (which is new: an older error cannot name it).
+	if err := c.nc.LastError(); err != nil && errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), `"`+inbox+`"`) {
 		_ = sub.Unsubscribe()
 		return nil, unavailable(err, "subscribe to the reply inbox %s (this NATS user may subscribe only under its own inbox prefix: see WithInboxPrefix and WithTenant)", inbox)
 	}
