@@ -170,9 +170,9 @@ func TestFailures(t *testing.T) {
 func TestInvalidToTheWorkerIsFoundInTheDeadLetters(t *testing.T) {
 	env := clerkjobstest.New(t,
 		clerkjobstest.WithWorkerConfig(func(c *worker.Config) { c.ReplyPrefixes = []string{"_INBOX.elsewhere."} }),
-		clerkjobstest.WithClient(clerkjobs.WithTimeout(3*time.Second)))
+		clerkjobstest.WithClient(clerkjobs.WithTimeout(5*time.Second)))
 	id := env.Clerk.Emulator.CreateSessions(env.Clerk.Emulator.CreateUser(), 1)[0]
-	// t.Context has no deadline: the client's timeout (3s) bounds the wait.
+	// t.Context has no deadline: the client's timeout (5s) bounds the wait.
 	_, err := env.Client.SessionToken(t.Context(), id, nil)
 	var failed *clerkjobs.JobError
 	var invalid *jobs.InvalidError
@@ -406,9 +406,15 @@ func TestTenants(t *testing.T) {
 	if c, err := clerkjobs.NewClient(env.Conn, clerkjobs.WithTenant("svc_a")); err != nil || c.Topology().Subjects.Tenant != "svc_a" {
 		t.Errorf("NewClient(WithTenant) = %v", err)
 	}
-	wrong := newClient(t, env, clerkjobs.WithTenant("svc_a"), clerkjobs.WithInboxPrefix("_INBOX.svc_b"), clerkjobs.WithTimeout(2*time.Second))
-	_, err := wrong.RevokeSession(t.Context(), emu.CreateSessions(a, 1)[0], nil)
+	// A job of svc_a answering under _INBOX.svc_b is refused (its answer
+	// never comes: what became of it is in svc_a's dead letters).
+	wrong := newClient(t, env, clerkjobs.WithTenant("svc_a"), clerkjobs.WithInboxPrefix("_INBOX.svc_b"), clerkjobs.WithTimeout(time.Second))
+	_, err := wrong.RevokeSession(t.Context(), emu.CreateSessions(a, 1)[0], &clerkjobs.RevokeOptions{JobID: "wrong-inbox"})
 	var failed *clerkjobs.JobError
+	if !errors.As(err, &failed) && !errors.Is(err, clerkjobs.ErrNoResult) {
+		t.Fatalf("svc_a's job with a reply_to under _INBOX.svc_b = %v; want a failure or no answer", err)
+	}
+	_, err = ca.Wait(ctx, "wrong-inbox")
 	if !errors.As(err, &failed) || failed.Class != jobs.ClassInvalid || failed.Field != "/reply_to" {
 		t.Errorf("svc_a's job with a reply_to under _INBOX.svc_b = %v; want it dead-lettered invalid", err)
 	}

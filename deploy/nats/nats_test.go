@@ -431,7 +431,7 @@ func TestPermissions(t *testing.T) {
 		if !errors.Is(err, jobs.ErrJobIDReused) && !errors.Is(err, jobs.ErrDuplicateUnverified) {
 			t.Errorf("B's publish of a squatted id: %v; want an error saying the job was not queued", err)
 		}
-		short, cancel = context.WithTimeout(ctxT(t), time.Second)
+		short, cancel = context.WithTimeout(ctxT(t), 3*time.Second)
 		defer cancel()
 		_, err = b.jobs.Request(short, &jobs.RevokeArgs{Common: jobs.Common{JobID: "incident-99"}, SessionID: sessions[1]})
 		if !errors.Is(err, clerkjobs.ErrNoResult) || !errors.Is(err, jobs.ErrDuplicateUnverified) {
