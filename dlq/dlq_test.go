@@ -14,8 +14,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/clerkjobs/clerkjobs/clerkjobstest"
 	"github.com/clerkjobs/clerkjobs/dlq"
-	"github.com/clerkjobs/clerkjobs/internal/embedded"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -30,29 +30,12 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	s, err := embedded.Start(embedded.Options{StoreDir: t.TempDir()})
+	kit := clerkjobstest.New(t, clerkjobstest.WithoutWorker(), clerkjobstest.WithTopology(jobs.DefaultTopology()))
+	q, err := dlq.Open(t.Context(), kit.JetStream, kit.Topology)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Shutdown)
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	topo := jobs.DefaultTopology()
-	if _, err := topo.Ensure(t.Context(), js); err != nil {
-		t.Fatal(err)
-	}
-	q, err := dlq.Open(t.Context(), js, topo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{nc: nc, js: js, topo: topo, q: q}
+	return &env{nc: kit.Conn, js: kit.JetStream, topo: kit.Topology, q: q}
 }
 
 // letter describes a dead letter to seed.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -16,13 +17,32 @@ import (
 // tell its own job from another one that used the same id.
 const HeaderJobDigest = "Job-Digest"
 
-// Digest names a job by its subject and body.
+// Digest names a job by its subject and body, reply_to aside: where the
+// answer goes is not what the job does, so a request sent again with the
+// same job id from a new inbox is the same job (its answer went to the
+// first inbox; its record says what became of it). A body that is not a
+// JSON object is taken byte for byte.
 func Digest(subject string, body []byte) string {
 	h := sha256.New()
 	h.Write([]byte(subject))
 	h.Write([]byte{'\n'})
-	h.Write(body)
+	h.Write(withoutReplyTo(body))
 	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// withoutReplyTo is a JSON object without its reply_to, its members in key
+// order; anything else as it is.
+func withoutReplyTo(body []byte) []byte {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(body, &obj) != nil || obj == nil {
+		return body
+	}
+	delete(obj, "reply_to")
+	b, err := json.Marshal(obj) // sorted keys, compacted values
+	if err != nil {
+		return body
+	}
+	return b
 }
 
 // ErrJobIDReused is returned when JetStream deduplicated a publish against
@@ -75,9 +95,13 @@ func CheckDuplicate(ctx context.Context, js jetstream.JetStream, subj Subjects, 
 	if ack == nil || !ack.Duplicate {
 		return nil
 	}
-	id := m.Header.Get(jetstream.MsgIDHeader)
+	tenant, o := subj.ParseJob(m.Subject)
+	jobID := m.Header.Get(jetstream.MsgIDHeader)
+	if a, err := Decode(o, m.Data); err == nil && a.CommonFields().JobID != "" {
+		jobID = a.CommonFields().JobID
+	}
 	fail := func(err, cause error, subject string) error {
-		return &DuplicateError{JobID: id, Seq: ack.Sequence, Subject: subject, Err: err, cause: cause}
+		return &DuplicateError{JobID: jobID, Seq: ack.Sequence, Subject: subject, Err: err, cause: cause}
 	}
 	s, err := js.Stream(ctx, ack.Stream)
 	if err != nil {
@@ -86,7 +110,7 @@ func CheckDuplicate(ctx context.Context, js jetstream.JetStream, subj Subjects, 
 	stored, err := s.GetMsg(ctx, ack.Sequence)
 	switch {
 	case err == nil:
-		if stored.Subject != m.Subject || string(stored.Data) != string(m.Data) {
+		if stored.Subject != m.Subject || Digest(stored.Subject, stored.Data) != Digest(m.Subject, m.Data) {
 			return fail(ErrJobIDReused, nil, stored.Subject)
 		}
 		return nil
@@ -95,15 +119,10 @@ func CheckDuplicate(ctx context.Context, js jetstream.JetStream, subj Subjects, 
 	}
 	// The stored job ran and left the work queue: its record says what it
 	// was.
-	tenant, o := subj.ParseJob(m.Subject)
 	gen := Generation(s.CachedInfo().Created)
 	want := Digest(m.Subject, m.Data)
-	jobID := id
-	if a, err := Decode(o, m.Data); err == nil && a.CommonFields().JobID != "" {
-		jobID = a.CommonFields().JobID
-	}
 	for _, kind := range []string{"results", "dlq"} {
-		rec, err := lastRecord(ctx, js, subj.recordAnyOp(kind, tenant, jobID, gen, ack.Sequence))
+		rec, err := lastRecord(ctx, js, subj.jobRecords(kind, tenant, jobID, gen, ack.Sequence))
 		if err != nil {
 			continue
 		}
@@ -113,14 +132,6 @@ func CheckDuplicate(ctx context.Context, js jetstream.JetStream, subj Subjects, 
 		return fail(ErrJobIDReused, nil, "")
 	}
 	return fail(ErrDuplicateUnverified, errors.New("the job ran already and no record of it was found"), "")
-}
-
-// recordAnyOp is the filter of a job's record of any op.
-func (s Subjects) recordAnyOp(kind, tenant, jobID, gen string, seq uint64) string {
-	if tenant == "" {
-		tenant = NoTenant
-	}
-	return fmt.Sprintf("%s.%s.%s.*.%s.%s.%d", s.prefix(), kind, tenant, IDKey(jobID), gen, seq)
 }
 
 // lastRecord reads the last message on a record filter from whichever of

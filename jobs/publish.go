@@ -13,7 +13,7 @@ import (
 )
 
 // NewMessage checks a job against its schema and builds the message to
-// publish: body, subject, and a Nats-Msg-Id equal to the job id, so that
+// publish: body, subject, and a Nats-Msg-Id naming the job (MsgID), so that
 // publishing it again (a retry after a lost acknowledgement) is deduplicated
 // by the jobs stream. A job without an id gets a fresh one, written into a.
 func NewMessage(subj Subjects, a Args) (*nats.Msg, error) {
@@ -30,8 +30,18 @@ func NewMessage(subj Subjects, a Args) (*nats.Msg, error) {
 	}
 	m := nats.NewMsg(subj.Job(a.Op()))
 	m.Data = body
-	m.Header.Set(jetstream.MsgIDHeader, c.JobID)
+	m.Header.Set(jetstream.MsgIDHeader, MsgID(subj.Tenant, c.JobID))
 	return m, nil
+}
+
+// MsgID is the Nats-Msg-Id of a job: its id, prefixed with "<tenant>:" for
+// a tenant's job. The jobs stream deduplicates on it, and it is one window
+// for every tenant: the prefix keeps two tenants' "incident-77" apart.
+func MsgID(tenant, jobID string) string {
+	if tenant == "" {
+		return jobID
+	}
+	return tenant + ":" + jobID
 }
 
 // Publish sends a job to the jobs stream and waits for JetStream to store

@@ -249,3 +249,53 @@ func TestPublishJobIDReusedIsAnError(t *testing.T) {
 		t.Errorf("another job after the first ran: %v; want ErrJobIDReused", err)
 	}
 }
+
+// Tenants publish under their own Nats-Msg-Id namespace: two tenants'
+// "incident-77" are two jobs. Within a tenant the same job requested again
+// from another inbox (reply_to) is the same job; a different one is not.
+func TestPublishTenantsAndReplyTo(t *testing.T) {
+	js := startJetStream(t)
+	ctx := testContext(t)
+	top := DefaultTopology()
+	ensureTopology(t, js, top)
+	job := func(user, replyTo string) *RevokeAllArgs {
+		return &RevokeAllArgs{Common: Common{JobID: "incident-77", ReplyTo: replyTo}, UserID: user}
+	}
+	a, b := top.Subjects, top.Subjects
+	a.Tenant, b.Tenant = "svc_a", "svc_b"
+	ackA, err := Publish(ctx, js, a, job("user_A", "_INBOX.svc_a.1"))
+	if err != nil || ackA.Duplicate {
+		t.Fatalf("svc_a: %v, %+v", err, ackA)
+	}
+	ackB, err := Publish(ctx, js, b, job("user_B", "_INBOX.svc_b.1"))
+	if err != nil || ackB.Duplicate || ackB.Sequence == ackA.Sequence {
+		t.Fatalf("svc_b's incident-77 after svc_a's: %v, %+v; want a job of its own", err, ackB)
+	}
+	if ack, err := Publish(ctx, js, a, job("user_A", "_INBOX.svc_a.2")); err != nil || !ack.Duplicate {
+		t.Fatalf("svc_a's job again from another inbox: %v, %+v; want the harmless duplicate", err, ack)
+	}
+	if _, err := Publish(ctx, js, a, job("user_C", "_INBOX.svc_a.2")); !errors.Is(err, ErrJobIDReused) {
+		t.Fatalf("svc_a's incident-77 for another user: %v; want ErrJobIDReused", err)
+	}
+	m, err := NewMessage(a, job("user_A", ""))
+	if err != nil || m.Header.Get(jetstream.MsgIDHeader) != "svc_a:incident-77" || m.Subject != "sessions.tenant.svc_a.revoke_all" {
+		t.Fatalf("message %v %v: %v", m.Subject, m.Header, err)
+	}
+}
+
+func TestDigestIgnoresReplyTo(t *testing.T) {
+	d := Digest("sessions.revoke", []byte(`{"job_id":"j","session_id":"sess_1","reply_to":"_INBOX.a"}`))
+	for body, same := range map[string]bool{
+		`{"reply_to":"_INBOX.b","session_id":"sess_1","job_id":"j"}`: true,
+		`{ "job_id": "j", "session_id": "sess_1" }`:                  true,
+		`{"job_id":"j","session_id":"sess_2","reply_to":"_INBOX.a"}`: false,
+		`not json`: false,
+	} {
+		if got := Digest("sessions.revoke", []byte(body)) == d; got != same {
+			t.Errorf("Digest(%s) equal: %v, want %v", body, got, same)
+		}
+	}
+	if Digest("sessions.get", []byte(`{"job_id":"j","session_id":"sess_1"}`)) == d {
+		t.Error("another subject has the same digest")
+	}
+}

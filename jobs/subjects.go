@@ -291,6 +291,35 @@ func (s Subjects) recordsOf(kind string, o Op) []string {
 	return []string{p + "*." + string(o) + ".>", p + string(o)}
 }
 
+// JobResults is the filter of the results of a job of tenant ("" outside
+// any tenant) by its id, whatever its op: of the one stored at sequence
+// seq of the jobs stream, or with seq 0 of every job that used the id (an
+// id used again after the deduplication window, a job replayed with its
+// job_id). The id key is in the subject, so a direct get of the last
+// message on this filter finds the newest without a scan, and NATS
+// permissions can confine a service to its own tenant's.
+func (s Subjects) JobResults(tenant, jobID string, seq uint64) string {
+	return s.jobRecords("results", tenant, jobID, "*", seq)
+}
+
+// JobDeadLetters is JobResults for dead letters.
+func (s Subjects) JobDeadLetters(tenant, jobID string, seq uint64) string {
+	return s.jobRecords("dlq", tenant, jobID, "*", seq)
+}
+
+// jobRecords is the filter of a job's records of kind, of any op, in
+// stream generation gen ("*" for any).
+func (s Subjects) jobRecords(kind, tenant, jobID, gen string, seq uint64) string {
+	if tenant == "" {
+		tenant = NoTenant
+	}
+	f := s.prefix() + "." + kind + "." + tenant + ".*." + IDKey(jobID) + "."
+	if seq == 0 {
+		return f + ">"
+	}
+	return f + gen + "." + strconv.FormatUint(seq, 10)
+}
+
 // TenantRecords are the filters of one tenant's records (results and dead
 // letters), for NATS permissions that confine a service to its own.
 func (s Subjects) TenantRecords(tenant string) []string {

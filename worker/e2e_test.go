@@ -18,25 +18,14 @@ import (
 	"github.com/clerkjobs/clerkjobs/worker"
 )
 
-// request publishes a job with a fresh inbox as reply_to and returns the
-// result the worker sends there.
+// request submits a job with the client and returns the result the worker
+// sent to its inbox, as the worker sent it (a failure included, and the
+// secret of a token or refresh job).
 func request(t *testing.T, env *testenv.Env, a jobs.Args) jobs.Result {
 	t.Helper()
-	inbox := env.NC.NewInbox()
-	sub, err := env.NC.SubscribeSync(inbox)
+	r, err := requestAll(env, a, 15*time.Second, nil)
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Unsubscribe()
-	a.CommonFields().ReplyTo = inbox
-	env.Publish(t, a)
-	m, err := sub.NextMsg(15 * time.Second)
-	if err != nil {
-		t.Fatalf("no reply for %s job: %v", a.Op(), err)
-	}
-	var r jobs.Result
-	if err := json.Unmarshal(m.Data, &r); err != nil {
-		t.Fatalf("reply is not a result: %v: %s", err, m.Data)
+		t.Fatalf("no result for %s job: %v", a.Op(), err)
 	}
 	return r
 }

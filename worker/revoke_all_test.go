@@ -3,10 +3,13 @@ package worker_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/clerkjobs/clerkjobs"
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
@@ -14,42 +17,36 @@ import (
 	"github.com/clerkjobs/clerkjobs/worker"
 )
 
-// revokeAll publishes a revoke_all job and collects what reaches its
-// reply_to: progress updates, then the result.
+// revokeAll submits a revoke_all job with the client and returns what
+// reached its inbox: the result (a failure included), its summary, and the
+// progress updates that came first.
 func revokeAll(t *testing.T, env *testenv.Env, a *jobs.RevokeAllArgs) (jobs.Result, jobs.RevokeAllSummary, []jobs.Progress) {
 	t.Helper()
-	inbox := env.NC.NewInbox()
-	sub, err := env.NC.SubscribeSync(inbox)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Unsubscribe()
-	a.ReplyTo = inbox
-	env.Publish(t, a)
 	var progress []jobs.Progress
-	for {
-		m, err := sub.NextMsg(60 * time.Second)
-		if err != nil {
-			t.Fatalf("waiting for the revoke_all result: %v", err)
-		}
-		var probe struct {
-			Outcome jobs.Outcome `json:"outcome"`
-		}
-		mustJSON(t, m.Data, &probe)
-		if probe.Outcome == jobs.InProgress {
-			var p jobs.Progress
-			mustJSON(t, m.Data, &p)
-			progress = append(progress, p)
-			continue
-		}
-		var r jobs.Result
-		mustJSON(t, m.Data, &r)
-		var sum jobs.RevokeAllSummary
-		if r.Outcome == jobs.Succeeded {
-			mustJSON(t, r.Result, &sum)
-		}
-		return r, sum, progress
+	r, err := requestAll(env, a, 60*time.Second, func(p jobs.Progress) { progress = append(progress, p) })
+	if err != nil {
+		t.Fatalf("waiting for the revoke_all result: %v", err)
 	}
+	var sum jobs.RevokeAllSummary
+	if r.Outcome == jobs.Succeeded {
+		mustJSON(t, r.Result, &sum)
+	}
+	return r, sum, progress
+}
+
+// requestAll is Request for a test: a failure is a result too.
+func requestAll(env *testenv.Env, a jobs.Args, timeout time.Duration, onProgress func(jobs.Progress)) (jobs.Result, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	r, err := env.Client.Request(ctx, a, clerkjobs.OnProgress(onProgress))
+	var failed *clerkjobs.JobError
+	if errors.As(err, &failed) {
+		r, err = failed.Result, nil
+	}
+	if err != nil {
+		return jobs.Result{}, err
+	}
+	return r.Reveal(), nil
 }
 
 func bulkWorker(c *worker.Config) {
@@ -210,12 +207,15 @@ func TestRevokeAllResumesAfterACrash(t *testing.T) {
 	user := emu.CreateUser()
 	ids := emu.CreateSessions(user, 1000)
 	first := env.StartWorker(t, bulkWorker, func(c *worker.Config) { c.DrainTimeout = 0 })
-	inbox := env.NC.NewInbox()
-	results, err := env.NC.SubscribeSync(inbox)
-	if err != nil {
-		t.Fatal(err)
+	type outcome struct {
+		r   jobs.Result
+		err error
 	}
-	env.Publish(t, &jobs.RevokeAllArgs{UserID: user, Common: jobs.Common{JobID: "takeover-1", ReplyTo: inbox}})
+	done := make(chan outcome, 1)
+	go func() {
+		r, err := requestAll(env, &jobs.RevokeAllArgs{UserID: user, Common: jobs.Common{JobID: "takeover-1"}}, 60*time.Second, nil)
+		done <- outcome{r, err}
+	}()
 	revoked := func() int {
 		n := 0
 		for _, id := range ids {
@@ -232,17 +232,11 @@ func TestRevokeAllResumesAfterACrash(t *testing.T) {
 		t.Fatalf("the job finished before the stop; the test proves nothing")
 	}
 	env.StartWorker(t, bulkWorker)
-	var r jobs.Result
-	for {
-		m, err := results.NextMsg(30 * time.Second)
-		if err != nil {
-			t.Fatalf("no result after the restart: %v", err)
-		}
-		mustJSON(t, m.Data, &r)
-		if r.Outcome != jobs.InProgress {
-			break
-		}
+	o := <-done
+	if o.err != nil {
+		t.Fatalf("no result after the restart: %v", o.err)
 	}
+	r := o.r
 	var sum jobs.RevokeAllSummary
 	mustJSON(t, r.Result, &sum)
 	if sum.Revoked+sum.AlreadyGone != 1000 || sum.Failed != 0 || !sum.Resumed {
@@ -274,53 +268,38 @@ func TestSingleJobsFlowDuringABulkJob(t *testing.T) {
 	env.StartWorker(t, bulkWorker, func(c *worker.Config) {
 		c.RateLimit, c.RateScope = worker.RateLimit{N: 200, Per: time.Second}, worker.RateProcess
 	})
-	bulkInbox := env.NC.NewInbox()
-	bulk, err := env.NC.SubscribeSync(bulkInbox)
-	if err != nil {
-		t.Fatal(err)
+	started := make(chan struct{})
+	var once sync.Once
+	type outcome struct {
+		r   jobs.Result
+		err error
 	}
-	env.Publish(t, &jobs.RevokeAllArgs{UserID: user, Common: jobs.Common{ReplyTo: bulkInbox}})
+	bulk := make(chan outcome, 1)
+	go func() {
+		r, err := requestAll(env, &jobs.RevokeAllArgs{UserID: user}, 60*time.Second, func(jobs.Progress) { once.Do(func() { close(started) }) })
+		bulk <- outcome{r, err}
+	}()
 	// Wait until the bulk job is well under way, then send single jobs.
-	if _, err := bulk.NextMsg(10 * time.Second); err != nil {
-		t.Fatal(err)
-	}
-	singleInbox := env.NC.NewInbox()
-	done, err := env.NC.SubscribeSync(singleInbox)
-	if err != nil {
-		t.Fatal(err)
+	select {
+	case <-started:
+	case o := <-bulk:
+		t.Fatalf("the bulk job ended before its first progress update: %+v, %v", o.r, o.err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no progress update from the bulk job")
 	}
 	for _, id := range singles {
-		env.Publish(t, &jobs.RevokeArgs{SessionID: id, Common: jobs.Common{ReplyTo: singleInbox}})
-	}
-	for range singles {
-		if _, err := done.NextMsg(10 * time.Second); err != nil {
-			t.Fatalf("a single revoke did not finish during the bulk job: %v", err)
+		if r, err := requestAll(env, &jobs.RevokeArgs{SessionID: id}, 10*time.Second, nil); err != nil || r.Outcome != jobs.Succeeded {
+			t.Fatalf("a single revoke did not finish during the bulk job: %+v, %v", r, err)
 		}
 	}
-	// The singles finished while the bulk job was still running: nothing
-	// the bulk job sent so far is its final result.
-	n, _, _ := bulk.Pending()
-	for ; n > 0; n-- {
-		m, err := bulk.NextMsg(time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var p jobs.Progress
-		mustJSON(t, m.Data, &p)
-		if p.Outcome != jobs.InProgress {
-			t.Fatalf("the bulk job finished before the single revokes: they waited behind it")
-		}
+	// The singles finished while the bulk job was still running.
+	select {
+	case <-bulk:
+		t.Fatalf("the bulk job finished before the single revokes: they waited behind it")
+	default:
 	}
-	for {
-		m, err := bulk.NextMsg(30 * time.Second)
-		if err != nil {
-			t.Fatalf("bulk result: %v", err)
-		}
-		var p jobs.Progress
-		mustJSON(t, m.Data, &p)
-		if p.Outcome != jobs.InProgress {
-			break
-		}
+	if o := <-bulk; o.err != nil || o.r.Outcome != jobs.Succeeded {
+		t.Fatalf("bulk result: %+v, %v", o.r, o.err)
 	}
 }
 

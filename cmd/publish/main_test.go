@@ -11,9 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/clerkjobs/clerkjobs/internal/embedded"
+	"github.com/clerkjobs/clerkjobs/clerkjobstest"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -70,24 +69,8 @@ func TestExitStatus(t *testing.T) {
 // TestInterrupt sends SIGINT to a slow replay: it stops between dead
 // letters, reports what it did, and exits 130; nothing is lost.
 func TestInterrupt(t *testing.T) {
-	s, err := embedded.Start(embedded.Options{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Shutdown()
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	topo := jobs.DefaultTopology()
-	if _, err := topo.Ensure(t.Context(), js); err != nil {
-		t.Fatal(err)
-	}
+	env := clerkjobstest.New(t, clerkjobstest.WithoutWorker(), clerkjobstest.WithTopology(jobs.DefaultTopology()))
+	js, topo := env.JetStream, env.Topology
 	const n = 30
 	for i := range n {
 		d := jobs.DeadLetter{Subject: "sessions.revoke", Op: jobs.OpRevoke, Error: jobs.ErrorInfo{Class: jobs.ClassExhausted, Message: "x"}}
@@ -97,7 +80,7 @@ func TestInterrupt(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cmd, out, errOut := command(t, s.ClientURL(), "dlq", "replay", "--all", "--rate", "10")
+	cmd, out, errOut := command(t, env.URL, "dlq", "replay", "--all", "--rate", "10")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

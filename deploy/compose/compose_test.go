@@ -123,6 +123,9 @@ func TestComposeFile(t *testing.T) {
 					t.Errorf("%s: NATS_URL %q lacks %s", name, e["NATS_URL"], n)
 				}
 			}
+			if e["WORKER_REPLY_PREFIX"] != "_INBOX." {
+				t.Errorf("%s: WORKER_REPLY_PREFIX %q; want _INBOX. (answers only to inboxes)", name, e["WORKER_REPLY_PREFIX"])
+			}
 			if e["WORKER_REPLICAS"] != "3" || e["NATS_USER"] != "worker" || !strings.HasPrefix(e["NATS_PASSWORD"], "${CLERKJOBS_WORKER_PASSWORD:?") {
 				t.Errorf("%s: environment %v", name, e)
 			}

@@ -271,6 +271,9 @@ func TestWorkerManifests(t *testing.T) {
 				t.Errorf("env %s: the worker reads no such variable (a typo?)", name)
 			}
 		}
+		if v := env["WORKER_REPLY_PREFIX"].Value; v != "_INBOX." {
+			t.Errorf("WORKER_REPLY_PREFIX = %q, want _INBOX. (answers only to inboxes)", v)
+		}
 		if env["WORKER_REPLICAS"].Value != "3" {
 			t.Errorf("WORKER_REPLICAS = %q, want 3 for the three-node cluster", env["WORKER_REPLICAS"].Value)
 		}

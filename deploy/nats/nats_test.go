@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -21,8 +22,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/clerkjobs/clerkjobs"
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
+	"github.com/clerkjobs/clerkjobs/clerkjobstest"
 	"github.com/clerkjobs/clerkjobs/internal/natsconn"
 	"github.com/clerkjobs/clerkjobs/internal/publishcli"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
@@ -183,23 +186,21 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-// nextResult reads replies on sub until a final result (progress updates
-// of revoke_all come first).
-func nextResult(t *testing.T, sub *nats.Subscription) jobs.Result {
+// tenant is a client of a publishing service: its connection as its NATS
+// user, and the Go client publishing as its tenant.
+type tenant struct {
+	*client
+	jobs *clerkjobs.Client
+}
+
+func connectTenant(t *testing.T, url, user, password string, topo jobs.Topology) tenant {
 	t.Helper()
-	for {
-		m, err := sub.NextMsg(10 * time.Second)
-		if err != nil {
-			t.Fatalf("waiting for a reply on %s: %v", sub.Subject, err)
-		}
-		var r jobs.Result
-		if err := json.Unmarshal(m.Data, &r); err != nil {
-			t.Fatalf("reply %s: %v", m.Data, err)
-		}
-		if r.Outcome != jobs.InProgress {
-			return r
-		}
+	c := connect(t, url, user, password, "_INBOX."+user)
+	jc, err := clerkjobs.NewClient(c.nc, clerkjobs.WithTopology(topo), clerkjobs.WithTenant(user))
+	if err != nil {
+		t.Fatal(err)
 	}
+	return tenant{c, jc}
 }
 
 func TestConfigsParse(t *testing.T) {
@@ -282,10 +283,10 @@ func TestPermissions(t *testing.T) {
 		t.Errorf("Check as the worker user = %v, %v", drifts, err)
 	}
 
-	a := connect(t, url, "svc_a", pw["svc_a"], "_INBOX.svc_a")
-	b := connect(t, url, "svc_b", pw["svc_b"], "_INBOX.svc_b")
-	ops := connect(t, url, "ops", pw["ops"], "_INBOX.ops")
 	subj := cfg.Topology.Subjects
+	a := connectTenant(t, url, "svc_a", pw["svc_a"], cfg.Topology)
+	b := connectTenant(t, url, "svc_b", pw["svc_b"], cfg.Topology)
+	ops := connect(t, url, "ops", pw["ops"], "_INBOX.ops")
 
 	t.Run("a service gets its token and no one else can listen", func(t *testing.T) {
 		b.refusedSubscribe(t, "_INBOX.svc_a.>")
@@ -293,60 +294,55 @@ func TestPermissions(t *testing.T) {
 		b.refusedSubscribe(t, ">")
 		ops.refusedSubscribe(t, "_INBOX.svc_a.>")
 
-		inbox := a.nc.NewInbox()
-		if !strings.HasPrefix(inbox, "_INBOX.svc_a.") {
-			t.Fatalf("inbox %s", inbox)
-		}
-		sub, err := a.nc.SubscribeSync(inbox)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := jobs.Publish(ctxT(t), a.js, subj, &jobs.TokenArgs{Common: jobs.Common{ReplyTo: inbox}, SessionID: sessions[0]}); err != nil {
-			t.Fatalf("service A publishes a token job: %v", err)
-		}
-		r := nextResult(t, sub)
-		var tok struct{ JWT string }
-		if r.Outcome != jobs.Succeeded || json.Unmarshal(r.Secret, &tok) != nil || tok.JWT == "" {
-			t.Fatalf("token reply = %+v", r)
+		tok, err := a.jobs.SessionToken(ctxT(t), sessions[0], nil)
+		if err != nil || strings.Count(tok.JWT(), ".") != 2 {
+			t.Fatalf("service A's token: %v", err)
 		}
 	})
 
-	t.Run("publish --wait works as a restricted service with --inbox-prefix", func(t *testing.T) {
+	t.Run("publish --wait works as a restricted service with --tenant", func(t *testing.T) {
 		var stdout, stderr strings.Builder
 		env := map[string]string{"NATS_PASSWORD": pw["svc_a"]}
-		code := publishcli.RunEnv(ctxT(t), []string{"--server", url, "--nats-user", "svc_a", "--inbox-prefix", "_INBOX.svc_a",
+		code := publishcli.RunEnv(ctxT(t), []string{"--server", url, "--nats-user", "svc_a", "--tenant", "svc_a",
 			"token", sessions[2], "--wait", "--json", "--timeout", "10s"},
 			publishcli.Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return env[k] }})
 		var r jobs.Result
-		if code != 0 || json.Unmarshal([]byte(stdout.String()), &r) != nil || r.Outcome != jobs.Succeeded || r.Secret == nil {
+		if code != 0 || json.Unmarshal([]byte(stdout.String()), &r) != nil || r.Outcome != jobs.Succeeded || r.Secret == nil || r.Tenant != "svc_a" {
 			t.Fatalf("publish token --wait as svc_a: exit %d, stderr %q", code, stderr.String())
 		}
-		// Without the prefix the same user cannot even read JetStream's
-		// acknowledgement: the command fails, naming the problem.
+		// Without the tenant the same user may not publish the job at all:
+		// the command fails, naming the problem.
 		stdout.Reset()
 		stderr.Reset()
-		code = publishcli.RunEnv(ctxT(t), []string{"--server", url, "--nats-user", "svc_a", "revoke", sessions[3]},
+		code = publishcli.RunEnv(ctxT(t), []string{"--server", url, "--nats-user", "svc_a", "--inbox-prefix", "_INBOX.svc_a", "--ack-timeout", "2s", "revoke", sessions[3]},
 			publishcli.Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return env[k] }})
-		if code == 0 {
-			t.Errorf("publish without --inbox-prefix succeeded as a user restricted to _INBOX.svc_a")
+		if code != publishcli.ExitUnavailable {
+			t.Errorf("publish as svc_a outside its tenant: exit %d, want %d (%s)", code, publishcli.ExitUnavailable, stderr.String())
 		}
 	})
 
-	t.Run("services read neither results nor dead letters", func(t *testing.T) {
-		for _, c := range []*client{a, b} {
+	t.Run("services read their own records and nothing else", func(t *testing.T) {
+		for _, c := range []tenant{a, b} {
 			c.refusedSubscribe(t, "sessions.results.>")
 			c.refusedSubscribe(t, "sessions.dlq.>")
 			c.refusedSubscribe(t, "sessions.*")
-			c.refusedRequests(t,
-				"$JS.API.STREAM.INFO.SESSION_DLQ", "$JS.API.STREAM.MSG.GET.SESSION_DLQ",
-				"$JS.API.STREAM.INFO.SESSION_RESULTS", "$JS.API.STREAM.MSG.GET.SESSION_RESULTS",
-				"$JS.API.DIRECT.GET.SESSION_RESULTS", "$JS.API.CONSUMER.CREATE.SESSION_DLQ.peek",
-				"$JS.API.CONSUMER.CREATE.SESSION_RESULTS.peek", "$JS.API.CONSUMER.MSG.NEXT.SESSION_JOBS.session-worker",
-				"$JS.API.STREAM.DELETE.SESSION_JOBS", "$JS.API.STREAM.NAMES",
-				// Nor forge a record, nor answer in the worker's place.
-				"sessions.results.revoke", "sessions.dlq.revoke", "_INBOX.svc_a.x",
-			)
 		}
+		a.refusedRequests(t,
+			"$JS.API.STREAM.INFO.SESSION_DLQ", "$JS.API.STREAM.MSG.GET.SESSION_DLQ",
+			"$JS.API.STREAM.INFO.SESSION_RESULTS", "$JS.API.STREAM.MSG.GET.SESSION_RESULTS",
+			"$JS.API.STREAM.INFO.SESSION_JOBS", "$JS.API.STREAM.MSG.GET.SESSION_JOBS", "$JS.API.DIRECT.GET.SESSION_JOBS",
+			"$JS.API.CONSUMER.CREATE.SESSION_DLQ.peek", "$JS.API.CONSUMER.CREATE.SESSION_RESULTS.peek",
+			"$JS.API.CONSUMER.MSG.NEXT.SESSION_JOBS.session-worker", "$JS.API.STREAM.DELETE.SESSION_JOBS", "$JS.API.STREAM.NAMES",
+			// Direct gets: the body form reads any message; the subject form
+			// only under the service's own tenant, whatever wildcards the
+			// subject holds (NATS matches them literally against the grant).
+			"$JS.API.DIRECT.GET.SESSION_RESULTS", "$JS.API.DIRECT.GET.SESSION_DLQ",
+			"$JS.API.DIRECT.GET.SESSION_RESULTS.sessions.results.svc_b.>", "$JS.API.DIRECT.GET.SESSION_DLQ.sessions.dlq.svc_b.>",
+			"$JS.API.DIRECT.GET.SESSION_RESULTS.sessions.results.*.>", "$JS.API.DIRECT.GET.SESSION_RESULTS.sessions.results.>",
+			"$JS.API.DIRECT.GET.SESSION_DLQ.sessions.>", "$JS.API.DIRECT.GET.SESSION_RESULTS.>",
+			// Nor forge a record, nor answer in the worker's place.
+			"sessions.results.revoke", "sessions.dlq.revoke", "sessions.results.svc_a.revoke.x.g.1", "_INBOX.svc_a.x",
+		)
 		// The jetstream package reports the refusal as a failure too.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
@@ -356,25 +352,100 @@ func TestPermissions(t *testing.T) {
 	})
 
 	t.Run("revoke and revoke_all run under the worker's user", func(t *testing.T) {
-		inbox := a.nc.NewInbox()
-		sub, _ := a.nc.SubscribeSync(inbox)
-		if _, err := jobs.Publish(ctxT(t), a.js, subj, &jobs.RevokeArgs{Common: jobs.Common{ReplyTo: inbox}, SessionID: sessions[1]}); err != nil {
-			t.Fatal(err)
-		}
-		if r := nextResult(t, sub); r.Outcome != jobs.Succeeded {
-			t.Fatalf("revoke = %+v", r)
+		if rev, err := a.jobs.RevokeSession(ctxT(t), sessions[1], nil); err != nil || rev.Session.Status != clerkapi.StatusRevoked {
+			t.Fatalf("revoke = %+v, %v", rev, err)
 		}
 		// revoke_all keeps its progress in the key-value bucket.
-		if _, err := jobs.Publish(ctxT(t), a.js, subj, &jobs.RevokeAllArgs{Common: jobs.Common{ReplyTo: inbox}, UserID: otherUser}); err != nil {
-			t.Fatal(err)
-		}
-		if r := nextResult(t, sub); r.Outcome != jobs.Succeeded {
-			t.Fatalf("revoke_all = %+v", r)
+		if _, err := a.jobs.RevokeAll(ctxT(t), otherUser, nil, nil); err != nil {
+			t.Fatalf("revoke_all: %v", err)
 		}
 		for _, id := range emu.Emulator.UserSessionIDs(otherUser) {
 			if s, _ := emu.Emulator.Session(id); s.Status != clerkapi.StatusRevoked {
 				t.Errorf("session %s of %s is %s after revoke_all", id, otherUser, s.Status)
 			}
+		}
+	})
+
+	t.Run("tenants are kept apart", func(t *testing.T) {
+		// A cannot publish as B, nor outside its tenant.
+		a.refusedRequests(t, "sessions.tenant.svc_b.revoke", "sessions.tenant.svc_b.token.request", "sessions.revoke", "sessions.token.request")
+
+		// A's job with B's inbox as reply_to: dead-lettered as invalid before
+		// Clerk is asked anything, and B hears nothing.
+		bInbox, err := b.nc.SubscribeSync("_INBOX.svc_b.>")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer bInbox.Unsubscribe()
+		if err := b.nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		calls := len(emu.Emulator.Calls())
+		if _, err := a.jobs.Submit(ctxT(t), &jobs.TokenArgs{Common: jobs.Common{JobID: "steal-1", ReplyTo: "_INBOX.svc_b.x"}, SessionID: sessions[0]}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = a.jobs.Wait(ctxT(t), "steal-1") // A reads its own dead letter
+		var failed *clerkjobs.JobError
+		if !errors.As(err, &failed) || failed.Class != jobs.ClassInvalid || failed.Field != "/reply_to" || failed.Tenant != "svc_a" {
+			t.Fatalf("A's job replying to B's inbox: %v; want it dead-lettered invalid /reply_to", err)
+		}
+		if m, err := bInbox.NextMsg(300 * time.Millisecond); err == nil {
+			t.Errorf("B's inbox received %d bytes from A's job", len(m.Data))
+		}
+		if n := len(emu.Emulator.Calls()) - calls; n != 0 {
+			t.Errorf("%d Clerk calls for a job refused before it ran", n)
+		}
+		// B cannot read A's records: its Wait finds nothing.
+		short, cancel := context.WithTimeout(ctxT(t), 500*time.Millisecond)
+		defer cancel()
+		if _, err := b.jobs.Wait(short, "steal-1"); !errors.Is(err, clerkjobs.ErrNoResult) {
+			t.Errorf("B waiting for A's job: %v; want no result", err)
+		}
+
+		// Both use job id incident-77: two jobs, both run.
+		users := []string{emu.Emulator.Seed(1, 2)[0], emu.Emulator.Seed(1, 2)[0]}
+		for i, c := range []tenant{a, b} {
+			sum, err := c.jobs.RevokeAll(ctxT(t), users[i], &clerkjobs.RevokeAllOptions{JobID: "incident-77"}, nil)
+			if err != nil || sum.Revoked != 2 || sum.UserID != users[i] {
+				t.Fatalf("tenant %d's incident-77: %+v, %v", i, sum, err)
+			}
+		}
+		for i, c := range []tenant{a, b} {
+			r, err := c.jobs.Wait(ctxT(t), "incident-77")
+			var sum jobs.RevokeAllSummary
+			if err != nil || json.Unmarshal(r.Result, &sum) != nil || sum.UserID != users[i] {
+				t.Errorf("tenant %d's Wait(incident-77) = %+v, %v; want its own record", i, r, err)
+			}
+		}
+
+		// A squats B's next job id (the header is A's to choose): B's publish
+		// of that id is deduplicated against A's message, and B hears of it
+		// (it cannot find its own record of that job), never silently.
+		squat := nats.NewMsg(subj.TenantJob("svc_a", jobs.OpRevoke))
+		squat.Header.Set(jetstream.MsgIDHeader, jobs.MsgID("svc_b", "incident-99"))
+		squat.Data = []byte(`{"job_id":"squat","session_id":"` + sessions[1] + `"}`)
+		if _, err := a.js.PublishMsg(ctxT(t), squat); err != nil {
+			t.Fatal(err)
+		}
+		_, err = b.jobs.Submit(ctxT(t), &jobs.RevokeArgs{Common: jobs.Common{JobID: "incident-99"}, SessionID: sessions[1]})
+		if !errors.Is(err, jobs.ErrJobIDReused) && !errors.Is(err, jobs.ErrDuplicateUnverified) {
+			t.Errorf("B's publish of a squatted id: %v; want an error saying the job was not queued", err)
+		}
+		short, cancel = context.WithTimeout(ctxT(t), 3*time.Second)
+		defer cancel()
+		_, err = b.jobs.Request(short, &jobs.RevokeArgs{Common: jobs.Common{JobID: "incident-99"}, SessionID: sessions[1]})
+		if !errors.Is(err, clerkjobs.ErrNoResult) || !errors.Is(err, jobs.ErrDuplicateUnverified) {
+			t.Errorf("B's request under a squatted id: %v; want no result, saying the duplicate could not be compared", err)
+		}
+
+		// A client whose inbox prefix its user may not subscribe to is
+		// told so before anything is published.
+		wrong, err := clerkjobs.NewClient(a.nc, clerkjobs.WithTopology(cfg.Topology), clerkjobs.WithTenant("svc_a"), clerkjobs.WithInboxPrefix("_INBOX.svc_b"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := wrong.RevokeSession(ctxT(t), sessions[1], nil); !errors.Is(err, clerkjobs.ErrUnavailable) || !strings.Contains(err.Error(), "inbox prefix") {
+			t.Errorf("a client with another service's inbox prefix: %v; want ErrUnavailable about the inbox", err)
 		}
 	})
 
@@ -441,13 +512,10 @@ func TestPermissions(t *testing.T) {
 	t.Run("ops reads, replays and deletes a dead letter", func(t *testing.T) {
 		failing := sessions[2]
 		emu.Emulator.FailSession(failing, 404)
-		inbox := a.nc.NewInbox()
-		sub, _ := a.nc.SubscribeSync(inbox)
-		if _, err := jobs.Publish(ctxT(t), a.js, subj, &jobs.RevokeArgs{Common: jobs.Common{ReplyTo: inbox}, SessionID: failing}); err != nil {
-			t.Fatal(err)
-		}
-		if r := nextResult(t, sub); r.Outcome != jobs.Failed || r.Error == nil || r.Error.Class != jobs.ClassPermanent {
-			t.Fatalf("revoke of a missing session = %+v", r)
+		_, err := a.jobs.RevokeSession(ctxT(t), failing, &clerkjobs.RevokeOptions{JobID: "gone-1"})
+		var failed *clerkjobs.JobError
+		if !errors.As(err, &failed) || failed.Class != jobs.ClassPermanent || failed.DeadLetterSeq == 0 {
+			t.Fatalf("revoke of a missing session = %v; want a permanent failure with its dead letter", err)
 		}
 		dlq, err := ops.js.Stream(ctxT(t), "SESSION_DLQ")
 		if err != nil {
@@ -457,52 +525,47 @@ func TestPermissions(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ordered consumer on the DLQ: %v", err)
 		}
-		m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
-		if err != nil {
-			t.Fatalf("read the dead letter: %v", err)
+		for {
+			m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+			if err != nil {
+				t.Fatalf("read the dead letters: %v", err)
+			}
+			if meta, _ := m.Metadata(); meta.Sequence.Stream == failed.DeadLetterSeq {
+				break
+			}
 		}
-		meta, _ := m.Metadata()
-		raw, err := dlq.GetMsg(ctxT(t), meta.Sequence.Stream)
+		raw, err := dlq.GetMsg(ctxT(t), failed.DeadLetterSeq)
 		if err != nil {
 			t.Fatalf("get the dead letter: %v", err)
 		}
-		// Replay: the job's body (the dead letter's body), on its job
-		// subject, with a new id.
+		// Replay: the job's body (the dead letter's body), on its original
+		// subject (the tenant's), with a new id.
 		dl, err := jobs.ParseDeadLetter(raw.Header)
-		if err != nil || dl.Subject != subj.Job(jobs.OpRevoke) || dl.Error.Class != jobs.ClassPermanent {
+		if err != nil || dl.Subject != subj.TenantJob("svc_a", jobs.OpRevoke) || dl.Error.Class != jobs.ClassPermanent {
 			t.Fatalf("dead letter headers %v: %+v, %v", raw.Header, dl, err)
 		}
-		var job jobs.RevokeArgs
-		if err := json.Unmarshal(raw.Data, &job); err != nil || job.SessionID != failing {
-			t.Fatalf("dead letter body %s", raw.Data)
-		}
 		emu.Emulator.FailSession(failing, 0)
-		job.JobID += "-replay"
-		if _, err := jobs.Publish(ctxT(t), ops.js, subj, &job); err != nil {
+		replay := nats.NewMsg(dl.Subject)
+		replay.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("replay-%d-1", failed.DeadLetterSeq))
+		replay.Data = raw.Data
+		if _, err := ops.js.PublishMsg(ctxT(t), replay); err != nil {
 			t.Fatalf("ops replays: %v", err)
 		}
-		if r := nextResult(t, sub); r.Outcome != jobs.Succeeded {
-			t.Fatalf("replayed revoke = %+v", r)
-		}
-		if err := dlq.DeleteMsg(ctxT(t), meta.Sequence.Stream); err != nil {
+		// Service A finds the replayed job's result, the newest record of
+		// its id.
+		testenv.Eventually(t, 15*time.Second, "the replayed job succeeded", func() bool {
+			r, err := a.jobs.Wait(ctxT(t), "gone-1")
+			return err == nil && r.Outcome == jobs.Succeeded
+		})
+		if err := dlq.DeleteMsg(ctxT(t), failed.DeadLetterSeq); err != nil {
 			t.Fatalf("delete the dead letter: %v", err)
 		}
 	})
 }
 
 func workerConfig(logs *testenv.SyncBuffer) worker.Config {
-	c := worker.DefaultConfig()
-	c.Topology = testenv.TestTopology()
+	c := clerkjobstest.WorkerConfig(testenv.TestTopology())
 	c.Concurrency = 4
-	c.RateLimit = worker.RateLimit{}
-	c.Retry = worker.RetryPolicy{
-		Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond, Multiplier: 2, Jitter: 0.2,
-		DeliveryBudget: 60 * time.Millisecond, NakDelay: 30 * time.Millisecond, NakDelayMax: 100 * time.Millisecond,
-	}
-	c.ProbeInterval = 50 * time.Millisecond
-	c.DrainTimeout = 5 * time.Second
-	c.SweepInterval = 500 * time.Millisecond
-	c.FetchMaxWait = time.Second
 	c.Instance = "test-worker"
 	c.Logger = zerolog.New(logs).With().Timestamp().Logger()
 	return c

@@ -86,7 +86,7 @@ func TestAsOpsUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pub.Close)
-	if err := pub.Publish("sessions.revoke", []byte(`{"job_id":"ops-1","session_id":"`+ids[0]+`"}`)); err != nil {
+	if err := pub.Publish("sessions.tenant.svc_a.revoke", []byte(`{"job_id":"ops-1","session_id":"`+ids[0]+`"}`)); err != nil {
 		t.Fatal(err)
 	}
 

@@ -1,6 +1,6 @@
 // Package embedded runs a NATS server with JetStream inside the current
 // process: the worker's zero-configuration default, and the server every
-// fast test runs against.
+// fast test runs against (StartTest).
 package embedded
 
 import (
@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Options configure an embedded server.
@@ -77,4 +80,52 @@ func Start(o Options) (*server.Server, error) {
 		return nil, fmt.Errorf("embedded NATS: not ready to accept connections on %s:%d within 10s (is the port in use?)", host, port)
 	}
 	return s, nil
+}
+
+// Connected is a running server with a connection to it and JetStream.
+type Connected struct {
+	Server    *server.Server
+	URL       string
+	Conn      *nats.Conn
+	JetStream jetstream.JetStream
+}
+
+// StartConnected starts a server, connects to it and opens JetStream. Close
+// stops both.
+func StartConnected(o Options) (*Connected, error) {
+	s, err := Start(o)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		s.Shutdown()
+		return nil, fmt.Errorf("embedded NATS: connect: %w", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		s.Shutdown()
+		return nil, fmt.Errorf("embedded NATS: JetStream: %w", err)
+	}
+	return &Connected{Server: s, URL: s.ClientURL(), Conn: nc, JetStream: js}, nil
+}
+
+// Close closes the connection and shuts the server down.
+func (c *Connected) Close() {
+	c.Conn.Close()
+	c.Server.Shutdown()
+}
+
+// StartTest starts a server for one test (a free local port, its files in
+// t.TempDir) with a connection to it; t.Cleanup closes them. Every test
+// server of the repository comes from here.
+func StartTest(t testing.TB) *Connected {
+	t.Helper()
+	c, err := StartConnected(Options{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("start embedded NATS: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c
 }

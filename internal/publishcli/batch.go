@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/clerkjobs/clerkjobs"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -18,7 +19,10 @@ type batchSummary struct {
 	Jobs       int    `json:"jobs"`
 	Accepted   int    `json:"accepted"`
 	Duplicates int    `json:"duplicates"`
-	BatchID    string `json:"batch_id"`
+	// Reused: acknowledged as duplicates of other jobs under the same
+	// ids, so not queued (exit status 6).
+	Reused  int    `json:"reused,omitempty"`
+	BatchID string `json:"batch_id"`
 	// Stopped: publishing stopped at StoppedLine; ResumeSkip is the --skip
 	// that continues it.
 	StoppedLine int    `json:"stopped_line,omitempty"`
@@ -33,7 +37,7 @@ type batchSummary struct {
 // publishBatch publishes items asynchronously, at most --window awaiting
 // acknowledgement, and stops at the first failure. Every item ends with an
 // ack, an error, or neither (not attempted).
-func (a *app) publishBatch(ctx context.Context, js jetstream.JetStream, topo jobs.Topology, spec jobSpec, sf *submitFlags, sub *nats.Subscription, items []*inputJob) error {
+func (a *app) publishBatch(ctx context.Context, c *clerkjobs.Client, js jetstream.JetStream, topo jobs.Topology, spec jobSpec, sf *submitFlags, rep *clerkjobs.Replies, items []*inputJob) error {
 	bar := a.newProgress(int64(len(items)), "publishing")
 	type flight struct {
 		item *inputJob
@@ -97,30 +101,57 @@ func (a *app) publishBatch(ctx context.Context, js jetstream.JetStream, topo job
 	stopped := -1
 	for i, it := range items {
 		switch {
+		case it.ack != nil && it.ack.Duplicate:
+			// A duplicate is this job published before, or another job
+			// under the same id: then this one was not queued.
+			if it.reused = c.CheckDuplicate(ctx, it.msg, it.ack); it.reused != nil {
+				sum.Reused++
+				continue
+			}
+			sum.Accepted++
+			sum.Duplicates++
 		case it.ack != nil:
 			sum.Accepted++
-			if it.ack.Duplicate {
-				sum.Duplicates++
-			}
 		case stopped < 0:
 			stopped = i
 		}
 	}
-	if !a.jsonOut || sub == nil {
+	if !a.jsonOut || rep == nil {
 		a.reportAccepted(spec, items)
 	}
 	if stopped >= 0 {
 		return a.batchStopped(ctx, topo, spec, sf, items, stopped, sum)
 	}
-	if sub == nil {
+	if rep == nil {
 		if a.jsonOut {
-			return printJSON(a.env.Stdout, map[string]any{"summary": sum})
+			if err := printJSON(a.env.Stdout, map[string]any{"summary": sum}); err != nil {
+				return err
+			}
+		} else {
+			fmt.Fprintf(a.env.Stdout, "published %s: %d accepted (%d duplicates, already in the stream); batch id %s\n",
+				plural(sum.Jobs, string(spec.op)+" job", string(spec.op)+" jobs"), sum.Accepted, sum.Duplicates, sum.BatchID)
 		}
-		fmt.Fprintf(a.env.Stdout, "published %s: %d accepted (%d duplicates, already in the stream); batch id %s\n",
-			plural(sum.Jobs, string(spec.op)+" job", string(spec.op)+" jobs"), sum.Accepted, sum.Duplicates, sum.BatchID)
+		return reusedErr(sum, items)
+	}
+	return a.waitMany(ctx, topo, spec, sf, rep, items, sum)
+}
+
+// reusedErr reports the jobs of a batch whose ids were taken by other jobs:
+// they were not queued.
+func reusedErr(sum batchSummary, items []*inputJob) error {
+	if sum.Reused == 0 {
 		return nil
 	}
-	return a.waitMany(ctx, topo, spec, sf, sub, items, sum)
+	var lines []string
+	for _, it := range items {
+		if it.reused != nil && len(lines) < maxListed {
+			lines = append(lines, fmt.Sprintf("  line %d: %v", it.line, it.reused))
+		}
+	}
+	if sum.Reused > maxListed {
+		lines = append(lines, fmt.Sprintf("  ... and %d more", sum.Reused-maxListed))
+	}
+	return exit(ExitJobIDReused, fmt.Errorf("%d jobs were not queued: their job ids are taken by other jobs (give them other job ids, or another --batch-id):\n%s", sum.Reused, strings.Join(lines, "\n")))
 }
 
 // reportAccepted prints a line per accepted job in JSON, and the duplicates
@@ -128,7 +159,7 @@ func (a *app) publishBatch(ctx context.Context, js jetstream.JetStream, topo job
 func (a *app) reportAccepted(spec jobSpec, items []*inputJob) {
 	shown := 0
 	for _, it := range items {
-		if it.ack == nil {
+		if it.ack == nil || it.reused != nil {
 			continue
 		}
 		if a.jsonOut {
@@ -202,7 +233,7 @@ func (a *app) batchStopped(ctx context.Context, topo jobs.Topology, spec jobSpec
 }
 
 // waitMany collects the results of a batch published with --wait.
-func (a *app) waitMany(ctx context.Context, topo jobs.Topology, spec jobSpec, sf *submitFlags, sub *nats.Subscription, items []*inputJob, sum batchSummary) error {
+func (a *app) waitMany(ctx context.Context, topo jobs.Topology, spec jobSpec, sf *submitFlags, rep *clerkjobs.Replies, items []*inputJob, sum batchSummary) error {
 	pending := map[string]*inputJob{}
 	for _, it := range items {
 		if it.ack != nil && !it.ack.Duplicate {
@@ -214,34 +245,31 @@ func (a *app) waitMany(ctx context.Context, topo jobs.Topology, spec jobSpec, sf
 	wctx, cancel := context.WithTimeout(ctx, sf.timeout)
 	defer cancel()
 	for len(pending) > 0 {
-		m, err := sub.NextMsgWithContext(wctx)
+		res, err := rep.Next(wctx, func(id string) bool { return pending[id] != nil }, nil)
 		if err != nil {
 			break
 		}
-		r, ok := a.decodeReply(m)
-		if !ok || !r.final() || pending[r.JobID] == nil {
-			continue
-		}
-		delete(pending, r.JobID)
+		delete(pending, res.JobID)
 		bar.add(1)
-		if r.Outcome == jobs.Succeeded {
+		if res.Outcome == jobs.Succeeded {
 			succeeded++
 		} else {
 			failed++
 		}
+		rec := res.Reveal() // this command is the requester
 		if a.jsonOut {
-			if err := writeCompact(a.env.Stdout, m.Data); err != nil {
+			if err := printJSON(a.env.Stdout, rec); err != nil {
 				return err
 			}
 			continue
 		}
-		line := fmt.Sprintf("job %s: %s", r.JobID, r.Outcome)
-		if e := r.Error; e != nil {
+		line := fmt.Sprintf("job %s: %s", rec.JobID, rec.Outcome)
+		if e := rec.Error; e != nil {
 			line += fmt.Sprintf(" (%s): %s", e.Class, e.Message)
 		}
 		fmt.Fprintln(a.env.Stdout, line)
-		if len(r.Secret) > 0 {
-			printResult(a.env.Stdout, &r.Result)
+		if len(rec.Secret) > 0 {
+			printResult(a.env.Stdout, &rec)
 		}
 	}
 	bar.done()
@@ -278,5 +306,5 @@ func (a *app) waitMany(ctx context.Context, topo jobs.Topology, spec jobSpec, sf
 	if failed > 0 {
 		return exit(ExitJobFailed, fmt.Errorf("%d of the jobs failed: they are in the dead-letter queue (publish dlq list --op %s)", failed, spec.op))
 	}
-	return nil
+	return reusedErr(sum, items)
 }

@@ -45,6 +45,11 @@ const (
 	// ExitPartial: a batch, replay or purge did part of the work; the
 	// summary says what was done and how to resume.
 	ExitPartial = 5
+	// ExitJobIDReused: the job id is taken by a different job (or, for a
+	// user who may read neither the jobs stream nor its records, by a job
+	// that could not be compared with this one): this job was not queued.
+	// Publish it again with another --job-id.
+	ExitJobIDReused = 6
 	// ExitInterrupted: interrupted by a signal; the summary says what was
 	// done.
 	ExitInterrupted = 130
@@ -57,6 +62,7 @@ const exitCodesHelp = `Exit status:
   3    with --wait: no result in time; the job was accepted and may still run
   4    NATS or JetStream unavailable (connection, missing stream, permission)
   5    partial: a batch, replay or purge did part of the work (see its summary)
+  6    the job id is taken by a different job: this job was not queued (use another --job-id)
   130  interrupted; the summary says what was done`
 
 // WorkerService is the NATS micro service name the worker registers;
@@ -165,6 +171,7 @@ type app struct {
 
 	conn     natsconn.Options
 	jsonOut  bool
+	tenant   string
 	prefix   string
 	jobsName string
 	resName  string
@@ -221,6 +228,7 @@ carries a Nats-Msg-Id equal to its job id, so publishing it again is deduplicate
 	pf.StringVar(&a.conn.TLSCert, "tls-cert", "", "TLS client certificate (env NATS_CERT)")
 	pf.StringVar(&a.conn.TLSKey, "tls-key", "", "TLS client key (env NATS_KEY)")
 	pf.StringVar(&a.conn.InboxPrefix, "inbox-prefix", "", "prefix of this client's reply subjects, for users restricted to their own inboxes, e.g. _INBOX.svc_a (env NATS_INBOX_PREFIX)")
+	pf.StringVar(&a.tenant, "tenant", "", "publish jobs as this tenant, on <prefix>.tenant.<NAME>.<op> (env CLERKJOBS_TENANT); --inbox-prefix defaults to _INBOX.<NAME>")
 	pf.BoolVar(&a.jsonOut, "json", false, "print JSON (NDJSON for lists and batches)")
 	def := jobs.DefaultTopology()
 	pf.StringVar(&a.prefix, "prefix", "", "subject prefix of jobs, results and dead letters (env CLERKJOBS_PREFIX or WORKER_SUBJECT_PREFIX; default "+def.Subjects.Prefix+")")
@@ -270,6 +278,11 @@ func (a *app) resolve(cmd *cobra.Command) {
 	a.conn.TLSCert = a.envOr(cmd, "tls-cert", a.conn.TLSCert, "NATS_CERT")
 	a.conn.TLSKey = a.envOr(cmd, "tls-key", a.conn.TLSKey, "NATS_KEY")
 	a.conn.InboxPrefix = a.envOr(cmd, "inbox-prefix", a.conn.InboxPrefix, "NATS_INBOX_PREFIX")
+	a.tenant = a.envOr(cmd, "tenant", a.tenant, "CLERKJOBS_TENANT")
+	if a.tenant != "" && a.conn.InboxPrefix == "" {
+		// A tenant's NATS user may subscribe only under its own inboxes.
+		a.conn.InboxPrefix = "_INBOX." + a.tenant
+	}
 	a.prefix = a.envOr(cmd, "prefix", a.prefix, "CLERKJOBS_PREFIX", "WORKER_SUBJECT_PREFIX")
 	a.jobsName = a.envOr(cmd, "jobs-stream", a.jobsName, "CLERKJOBS_JOBS_STREAM", "WORKER_JOBS_STREAM")
 	a.resName = a.envOr(cmd, "results-stream", a.resName, "CLERKJOBS_RESULTS_STREAM", "WORKER_RESULTS_STREAM")
@@ -291,6 +304,7 @@ func (a *app) topology() (jobs.Topology, error) {
 	set(&t.ResultsStream, a.resName)
 	set(&t.DeadLetterStream, a.dlqName)
 	set(&t.Consumer, a.consName)
+	t.Subjects.Tenant = a.tenant
 	if err := t.Validate(); err != nil {
 		return t, usagef("%v", err)
 	}

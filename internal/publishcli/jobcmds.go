@@ -221,12 +221,19 @@ users of the machine can see. Or pass the whole job as JSON with --file.`,
 			op: jobs.OpRevokeAll, use: "revoke-all", short: "Revoke every active session of a user",
 			long: `Publishes a sessions.revoke_all job: the worker lists the user's active sessions and
 revokes each but the exceptions. It is safe to repeat. With --wait, a progress bar
-follows the worker's progress updates until the final result.`,
+follows the worker's progress updates until the final result.
+
+Account takeover: --lock makes the worker lock the user in Clerk first, so no
+session can be created while the job runs and every session ends revoked. The
+lock ends on its own (the result says when); unlock in the Clerk dashboard once
+the user's credentials are reset.`,
 			ex: `  publish revoke-all --user user_2abc --wait
+  publish revoke-all --user user_2abc --lock --wait                # account takeover
   publish revoke-all --user user_2abc --except sess_keep1,sess_keep2 --wait`,
 			define: func(fs *pflag.FlagSet) {
 				fs.String("user", "", "user id (user_...)")
 				fs.StringSlice("except", nil, "session ids to keep (repeat the flag or separate with commas)")
+				fs.Bool("lock", false, "lock the user in Clerk before revoking, so no session can appear meanwhile")
 			},
 			body: func(fs *pflag.FlagSet) (map[string]any, error) {
 				out := map[string]any{}
@@ -235,9 +242,12 @@ follows the worker's progress updates until the final result.`,
 					v, _ := fs.GetStringSlice("except")
 					out["except_session_ids"] = v
 				}
+				if lock, _ := fs.GetBool("lock"); lock {
+					out["lock_user"] = true
+				}
 				return out, nil
 			},
-			fieldFlags: map[string]string{"user_id": "--user", "except_session_ids": "--except"},
+			fieldFlags: map[string]string{"user_id": "--user", "except_session_ids": "--except", "lock_user": "--lock"},
 		},
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/clerkjobs/clerkjobs"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -22,12 +24,28 @@ type inputJob struct {
 	// line is the job's line in the input (1 for flags and single bodies).
 	line int
 	args jobs.Args
-	msg  *nats.Msg
-	ack  *jetstream.PubAck
-	err  error
+	// msg, ack and err: a job of a batch, published asynchronously; reused
+	// is why its duplicate acknowledgement was not this job.
+	msg    *nats.Msg
+	ack    *jetstream.PubAck
+	err    error
+	reused error
+	// submitted: a single job, submitted by the client.
+	submitted *clerkjobs.Submitted
 }
 
 func (j *inputJob) id() string { return j.args.CommonFields().JobID }
+
+// subject is where the job was (or was to be) published.
+func (j *inputJob) subject() string {
+	switch {
+	case j.msg != nil:
+		return j.msg.Subject
+	case j.submitted != nil && j.submitted.Subject != "":
+		return j.submitted.Subject
+	}
+	return ""
+}
 
 // waitPlaceholder stands for the private inbox while jobs are validated,
 // before there is a connection to make the inbox with.
@@ -85,23 +103,32 @@ func (a *app) submit(cmd *cobra.Command, spec jobSpec, sf *submitFlags, args []s
 	if err != nil {
 		return err
 	}
-	var sub *nats.Subscription
+	opts := []clerkjobs.Option{clerkjobs.WithTopology(topo), clerkjobs.WithPublishTimeout(sf.ackTimeout)}
 	if sf.wait {
-		// Subscribe before publishing, and make sure the server has the
-		// subscription: a fast worker could otherwise answer first.
-		inbox := nc.NewInbox()
-		if sub, err = nc.SubscribeSync(inbox); err != nil {
-			return fmt.Errorf("subscribe to the reply inbox: %w", err)
+		opts = append(opts, clerkjobs.WithTimeout(sf.timeout))
+	}
+	if a.conn.InboxPrefix != "" {
+		opts = append(opts, clerkjobs.WithInboxPrefix(a.conn.InboxPrefix))
+	}
+	c, err := clerkjobs.NewClient(nc, opts...)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	if !batch {
+		if sf.wait {
+			items[0].args.CommonFields().ReplyTo = "" // the client's inbox
+			return a.requestOne(ctx, c, topo, spec, sf, items[0])
 		}
-		defer sub.Unsubscribe() //nolint:errcheck // the connection closes next
-		if err := sub.SetPendingLimits(-1, -1); err != nil {
-			return fmt.Errorf("reply inbox: %w", err)
+		return a.publishOne(ctx, c, topo, spec, sf, items[0])
+	}
+	var rep *clerkjobs.Replies
+	if sf.wait {
+		if rep, err = c.NewReplies(ctx); err != nil {
+			return exit(ExitUnavailable, err)
 		}
-		if err := nc.FlushTimeout(sf.ackTimeout); err != nil {
-			return fmt.Errorf("subscribe to the reply inbox: %w", err)
-		}
+		defer rep.Close() //nolint:errcheck // the connection closes next
 		for _, it := range items {
-			it.args.CommonFields().ReplyTo = inbox
+			it.args.CommonFields().ReplyTo = rep.Subject()
 		}
 	}
 	for _, it := range items {
@@ -109,10 +136,7 @@ func (a *app) submit(cmd *cobra.Command, spec jobSpec, sf *submitFlags, args []s
 			return fmt.Errorf("line %d: %w", it.line, err)
 		}
 	}
-	if !batch {
-		return a.publishOne(ctx, js, topo, spec, sf, sub, items[0])
-	}
-	return a.publishBatch(ctx, js, topo, spec, sf, sub, items)
+	return a.publishBatch(ctx, c, js, topo, spec, sf, rep, items)
 }
 
 // flagJob builds the job from flags and the positional argument.
@@ -305,8 +329,12 @@ func describeInvalid(err error, spec jobSpec, fromFlags bool) string {
 
 // publishErr explains a failed publish.
 func publishErr(err error, item *inputJob, topo jobs.Topology, sf *submitFlags) error {
-	subject := item.msg.Subject
+	subject := item.subject()
 	switch {
+	case errors.Is(err, jobs.ErrInvalid):
+		return exit(ExitUsage, err)
+	case errors.Is(err, jobs.ErrJobIDReused), errors.Is(err, jobs.ErrDuplicateUnverified):
+		return exit(ExitJobIDReused, err)
 	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
 		return exit(ExitUnavailable, fmt.Errorf("no JetStream stream stores %s: the jobs stream %s does not exist yet (the worker creates it when it starts: `go run ./cmd/worker`), or --prefix is wrong", subject, topo.JobsStream))
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrAsyncPublishTimeout):
@@ -326,37 +354,33 @@ type accepted struct {
 	Duplicate bool   `json:"duplicate"`
 }
 
-func (a *app) publishOne(ctx context.Context, js jetstream.JetStream, topo jobs.Topology, spec jobSpec, sf *submitFlags, sub *nats.Subscription, item *inputJob) error {
-	pctx, cancel := context.WithTimeout(ctx, sf.ackTimeout)
-	ack, err := js.PublishMsg(pctx, item.msg)
-	cancel()
+// publishOne publishes a single job without waiting for its result.
+func (a *app) publishOne(ctx context.Context, c *clerkjobs.Client, topo jobs.Topology, spec jobSpec, sf *submitFlags, item *inputJob) error {
+	s, err := c.Submit(ctx, item.args)
+	item.submitted = &s
 	if err != nil {
-		if ctx.Err() != nil {
-			return exit(ExitInterrupted, fmt.Errorf("interrupted while publishing job %s: it may or may not be stored; publishing it again with --job-id %s is safe", item.id(), item.id()))
-		}
-		return publishErr(err, item, topo, sf)
+		return a.submitErr(ctx, err, item, topo, sf)
 	}
-	item.ack = ack
-	switch {
-	case a.jsonOut && sub == nil:
-		return printJSON(a.env.Stdout, accepted{JobID: item.id(), Op: string(spec.op), Subject: item.msg.Subject, Stream: ack.Stream, Seq: ack.Sequence, Duplicate: ack.Duplicate})
-	case a.jsonOut:
-	default:
-		w := a.env.Stdout
-		if sub != nil {
-			w = a.env.Stderr // with --wait, standard output is the result's
-		}
-		if ack.Duplicate {
-			fmt.Fprintf(w, "job %s is a duplicate: already in stream %s (seq %d), not queued again (same Nats-Msg-Id within %s)\n", item.id(), ack.Stream, ack.Sequence, topo.DedupWindow)
-		} else {
-			fmt.Fprintf(w, "job %s queued on %s (stream %s, seq %d)\n", item.id(), item.msg.Subject, ack.Stream, ack.Sequence)
-		}
+	if a.jsonOut {
+		return printJSON(a.env.Stdout, accepted{JobID: item.id(), Op: string(spec.op), Subject: s.Subject, Stream: s.Stream, Seq: s.Seq, Duplicate: s.Duplicate})
 	}
-	if sub == nil {
-		return nil
+	a.reportSubmitted(a.env.Stdout, topo, s)
+	return nil
+}
+
+// submitErr explains why a job could not be submitted.
+func (a *app) submitErr(ctx context.Context, err error, item *inputJob, topo jobs.Topology, sf *submitFlags) error {
+	if ctx.Err() != nil && !errors.Is(err, jobs.ErrJobIDReused) {
+		return exit(ExitInterrupted, fmt.Errorf("interrupted while publishing job %s: it may or may not be stored; publishing it again with --job-id %s is safe", item.id(), item.id()))
 	}
-	if ack.Duplicate {
-		return exit(ExitTimeout, fmt.Errorf("job %s was published before, with another reply subject, so its result will not come here: look for it on %s, or in `publish dlq list --job-id %s`", item.id(), topo.Subjects.ResultsOf(spec.op)[0], item.id()))
+	return publishErr(err, item, topo, sf)
+}
+
+// reportSubmitted tells a person that a job was queued, or was a duplicate.
+func (a *app) reportSubmitted(w io.Writer, topo jobs.Topology, s clerkjobs.Submitted) {
+	if s.Duplicate {
+		fmt.Fprintf(w, "job %s is a duplicate: already in stream %s (seq %d), not queued again (same Nats-Msg-Id within %s)\n", s.JobID, s.Stream, s.Seq, topo.DedupWindow)
+	} else {
+		fmt.Fprintf(w, "job %s queued on %s (stream %s, seq %d)\n", s.JobID, s.Subject, s.Stream, s.Seq)
 	}
-	return a.waitOne(ctx, topo, spec, sf, sub, item)
 }

@@ -56,6 +56,8 @@ func TestSubmitEveryJobType(t *testing.T) {
 				"refresh_token": "REFRESH-SECRET", "request_headers": map[string]any{"Cookie": "COOKIE-SECRET"}, "format": "cookie", "reply_to": "svc.inbox.2"}},
 		{"revoke-all", []string{"revoke-all", "--user", "user_1", "--except", "sess_a,sess_b", "--except", "sess_c"}, "sessions.revoke_all",
 			map[string]any{"user_id": "user_1", "except_session_ids": []any{"sess_a", "sess_b", "sess_c"}}},
+		{"revoke-all with lock", []string{"revoke-all", "--user", "user_1", "--lock"}, "sessions.revoke_all",
+			map[string]any{"user_id": "user_1", "lock_user": true}},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -333,5 +335,84 @@ func TestConnectionErrors(t *testing.T) {
 	r = h.run(t, "revoke", "sess_1", "--creds", "/does/not/exist")
 	if r.code != publishcli.ExitUsage || !strings.Contains(r.stderr, "credentials file") {
 		t.Fatalf("%v", r)
+	}
+}
+
+// TestJobIDReused: "revoke-all --user A --job-id incident-77" then "--user
+// B --job-id incident-77" once said "duplicate, not queued again" and
+// exited 0 with user B's sessions left active. Now the second exits 6 and
+// says the job was not queued; the same job twice stays exit 0.
+func TestJobIDReused(t *testing.T) {
+	h := newHarness(t)
+	if r := h.run(t, "revoke-all", "--user", "user_A", "--job-id", "incident-77"); r.code != 0 {
+		t.Fatalf("%v", r)
+	}
+	if r := h.run(t, "revoke-all", "--user", "user_A", "--job-id", "incident-77"); r.code != 0 || !strings.Contains(r.stdout, "is a duplicate") {
+		t.Fatalf("the same job again: %v", r)
+	}
+	r := h.run(t, "revoke-all", "--user", "user_B", "--job-id", "incident-77")
+	if r.code != publishcli.ExitJobIDReused || !strings.Contains(r.stderr, "incident-77 is already used by a different job") || !strings.Contains(r.stderr, "not queued") {
+		t.Fatalf("another job under the same id: want exit 6: %v", r)
+	}
+	r = h.run(t, "revoke-all", "--user", "user_B", "--job-id", "incident-77", "--wait", "--timeout", "1s")
+	if r.code != publishcli.ExitJobIDReused {
+		t.Fatalf("another job under the same id, with --wait: want exit 6: %v", r)
+	}
+	// In a batch: the other lines are queued, the reused one is named.
+	file := writeFile(t, "batch.ndjson", "{\"user_id\":\"user_C\",\"job_id\":\"c-1\"}\n{\"user_id\":\"user_D\",\"job_id\":\"incident-77\"}\n")
+	r = h.run(t, "revoke-all", "--file", file)
+	if r.code != publishcli.ExitJobIDReused || !strings.Contains(r.stderr, "1 jobs were not queued") || !strings.Contains(r.stderr, "line 2:") {
+		t.Fatalf("a batch with a reused id: want exit 6 naming line 2: %v", r)
+	}
+	var users []string
+	for _, m := range h.jobsMsgs(t) {
+		var a jobs.RevokeAllArgs
+		if err := json.Unmarshal(m.Data, &a); err != nil {
+			t.Fatal(err)
+		}
+		users = append(users, a.UserID)
+	}
+	if fmt.Sprint(users) != "[user_A user_C]" {
+		t.Errorf("jobs stream holds the jobs of %v; want user_A's and user_C's", users)
+	}
+}
+
+// TestTenant publishes as a tenant: its subjects, its Nats-Msg-Id
+// namespace, and inboxes under _INBOX.<tenant> by default.
+func TestTenant(t *testing.T) {
+	h := newHarness(t)
+	fakeWorker(t, h)
+	r := h.run(t, "--tenant", "svc_a", "revoke", "sess_1", "--job-id", "incident-77", "--json")
+	var acc struct {
+		Subject   string `json:"subject"`
+		Seq       uint64 `json:"seq"`
+		Duplicate bool   `json:"duplicate"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &acc); r.code != 0 || err != nil || acc.Subject != "sessions.tenant.svc_a.revoke" {
+		t.Fatalf("%v", r)
+	}
+	// Another tenant's incident-77 is a job of its own (the variable works
+	// as the flag does).
+	r = h.runWith(t, runOpts{env: map[string]string{"CLERKJOBS_TENANT": "svc_b"}}, "revoke", "sess_1", "--job-id", "incident-77")
+	if r.code != 0 || !strings.Contains(r.stdout, "queued on sessions.tenant.svc_b.revoke") {
+		t.Fatalf("%v", r)
+	}
+	msgs := h.jobsMsgs(t)
+	if len(msgs) != 2 || msgs[0].Header.Get(jetstream.MsgIDHeader) != "svc_a:incident-77" || msgs[1].Header.Get(jetstream.MsgIDHeader) != "svc_b:incident-77" {
+		t.Fatalf("jobs stream: %d messages", len(msgs))
+	}
+	// --wait: the reply inbox is under _INBOX.svc_a.
+	r = h.run(t, "--tenant", "svc_a", "get", "sess_2", "--wait", "--json")
+	if r.code != 0 {
+		t.Fatalf("%v", r)
+	}
+	msgs = h.jobsMsgs(t)
+	var stored jobs.GetArgs
+	if err := json.Unmarshal(msgs[len(msgs)-1].Data, &stored); err != nil || !strings.HasPrefix(stored.ReplyTo, "_INBOX.svc_a.") {
+		t.Fatalf("stored job %s", msgs[len(msgs)-1].Data)
+	}
+	r = h.run(t, "--tenant", "svc a", "revoke", "sess_1")
+	if r.code != publishcli.ExitUsage || !strings.Contains(r.stderr, "tenant") {
+		t.Fatalf("a bad tenant: %v", r)
 	}
 }

@@ -4,134 +4,85 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
+	"github.com/clerkjobs/clerkjobs"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
-// reply is a message on the reply inbox: a final jobs.Result, or (outcome
-// neither succeeded nor failed, jobs.InProgress today) a progress update of
-// a long job (jobs.Progress).
-type reply struct {
-	jobs.Result
-	// Done and Total count the sessions of a revoke_all job handled and
-	// found so far (jobs.Progress).
-	Done  *int64 `json:"done"`
-	Total *int64 `json:"total"`
-	// Progress may carry done and total too, in updates of other shapes.
-	Progress *struct {
-		Done  *int64 `json:"done"`
-		Total *int64 `json:"total"`
-	} `json:"progress"`
-}
-
-func (r *reply) final() bool { return r.Outcome == jobs.Succeeded || r.Outcome == jobs.Failed }
-
-// counts returns a progress update's done and total, if it has them.
-func (r *reply) counts() (done, total int64, ok bool) {
-	d, t := r.Done, r.Total
-	if d == nil && r.Progress != nil {
-		d, t = r.Progress.Done, r.Progress.Total
-	}
-	if d == nil {
-		return 0, 0, false
-	}
-	if t != nil {
-		total = *t
-	}
-	return *d, total, true
-}
-
-// decodeReply reads a reply. A reply that is not JSON is reported without
-// its content: it might hold a secret.
-func (a *app) decodeReply(m *nats.Msg) (*reply, bool) {
-	var r reply
-	if err := json.Unmarshal(m.Data, &r); err != nil {
-		fmt.Fprintf(a.env.Stderr, "publish: ignoring a %d-byte reply that is not a JSON result\n", len(m.Data))
-		return nil, false
-	}
-	return &r, true
-}
-
-// waitOne waits for the result of one job, showing progress updates.
-func (a *app) waitOne(ctx context.Context, topo jobs.Topology, spec jobSpec, sf *submitFlags, sub *nats.Subscription, item *inputJob) error {
-	wctx, cancel := context.WithTimeout(ctx, sf.timeout)
-	defer cancel()
+// requestOne publishes one job and waits for its result, showing progress
+// updates.
+func (a *app) requestOne(ctx context.Context, c *clerkjobs.Client, topo jobs.Topology, spec jobSpec, sf *submitFlags, item *inputJob) error {
 	var bar *progress
-	shown := int64(-1)
-	for {
-		m, err := sub.NextMsgWithContext(wctx)
-		if err != nil {
-			bar.done()
-			if ctx.Err() != nil {
-				return exit(ExitInterrupted, fmt.Errorf("stopped waiting: %s", noResult(topo, spec.op, item)))
+	shown := -1
+	res, err := c.Request(ctx, item.args,
+		clerkjobs.OnSubmitted(func(s clerkjobs.Submitted) {
+			item.submitted = &s
+			if !a.jsonOut {
+				a.reportSubmitted(a.env.Stderr, topo, s) // standard output is the result's
 			}
-			return exit(ExitTimeout, fmt.Errorf("no result within %s: %s", sf.timeout, noResult(topo, spec.op, item)))
-		}
-		r, ok := a.decodeReply(m)
-		if !ok || (r.JobID != "" && r.JobID != item.id()) {
-			continue
-		}
-		if !r.final() {
-			if done, total, ok := r.counts(); ok {
-				if bar == nil {
-					max := total
-					if max <= 0 {
-						max = -1
-					}
-					bar = a.newProgress(max, string(spec.op))
+		}),
+		clerkjobs.OnProgress(func(p jobs.Progress) {
+			if bar == nil {
+				max := int64(p.Total)
+				if max <= 0 {
+					max = -1
 				}
-				bar.set(done, total)
-				if !a.stderrTTY() && !a.jsonOut && done != shown {
-					fmt.Fprintf(a.env.Stderr, "progress: %d/%d\n", done, total)
-					shown = done
-				}
+				bar = a.newProgress(max, string(spec.op))
 			}
-			continue
-		}
-		bar.done()
-		if a.jsonOut {
-			if err := writeCompact(a.env.Stdout, m.Data); err != nil {
-				return err
+			bar.set(int64(p.Done), int64(p.Total))
+			if !a.stderrTTY() && !a.jsonOut && p.Done != shown {
+				fmt.Fprintf(a.env.Stderr, "progress: %d/%d\n", p.Done, p.Total)
+				shown = p.Done
 			}
-		} else {
-			printResult(a.env.Stdout, &r.Result)
-		}
-		if r.Outcome == jobs.Failed {
-			return exit(ExitJobFailed, nil)
-		}
-		return nil
+		}))
+	bar.done()
+	var failed *clerkjobs.JobError
+	switch {
+	case errors.As(err, &failed):
+		res = failed.Result
+	case errors.Is(err, clerkjobs.ErrNoResult) && ctx.Err() != nil:
+		return exit(ExitInterrupted, fmt.Errorf("stopped waiting: %s", noResult(topo, spec.op, item)))
+	case errors.Is(err, clerkjobs.ErrNoResult) && errors.Is(err, jobs.ErrDuplicateUnverified):
+		return exit(ExitTimeout, fmt.Errorf("no result within %s: %s; and this NATS user could not compare it with the job published before under the same id: if that was another job, this one was not queued (publish it again with another --job-id)", sf.timeout, noResult(topo, spec.op, item)))
+	case errors.Is(err, clerkjobs.ErrNoResult):
+		return exit(ExitTimeout, fmt.Errorf("no result within %s: %s", sf.timeout, noResult(topo, spec.op, item)))
+	case err != nil:
+		return a.submitErr(ctx, err, item, topo, sf)
 	}
+	rec := res.Reveal() // this command is the requester: the secret is for its user
+	if a.jsonOut {
+		if err := printJSON(a.env.Stdout, rec); err != nil {
+			return err
+		}
+	} else {
+		printResult(a.env.Stdout, &rec)
+	}
+	if failed != nil {
+		return exit(ExitJobFailed, nil)
+	}
+	return nil
 }
 
 // noResult says where the result of a job that was accepted will be.
 func noResult(topo jobs.Topology, op jobs.Op, item *inputJob) string {
 	s := fmt.Sprintf("job %s was accepted", item.id())
-	if item.ack != nil {
-		s += fmt.Sprintf(" (stream %s, seq %d)", item.ack.Stream, item.ack.Sequence)
+	if sub := item.submitted; sub != nil {
+		s += fmt.Sprintf(" (stream %s, seq %d)", sub.Stream, sub.Seq)
+		if sub.Duplicate {
+			s += " before, by an earlier request whose inbox its answer goes to,"
+		}
 	}
 	s += fmt.Sprintf(" and may still run: a success is stored on %s, a failure in the dead-letter queue (publish dlq list --job-id %s)", topo.Subjects.ResultsOf(op)[0], item.id())
 	if op.Secret() {
 		s += "; its answer was meant for this command only and will not be shown anywhere: request a new one"
 	}
 	return s
-}
-
-// writeCompact writes a JSON message as one line.
-func writeCompact(w io.Writer, data []byte) error {
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, data); err != nil {
-		return fmt.Errorf("result is not JSON: %w", err)
-	}
-	buf.WriteByte('\n')
-	_, err := w.Write(buf.Bytes())
-	return err
 }
 
 // printResult shows a result to a person.

@@ -1,6 +1,7 @@
-// Package testenv gives tests the whole system in one process: an embedded
-// NATS server with JetStream (real, on a random port, files in a temp dir),
-// the Clerk emulator over real HTTP, and workers running against both.
+// Package testenv gives the repository's tests the whole system in one
+// process: what the public test kit clerkjobstest starts (an embedded NATS
+// server with JetStream, the Clerk emulator over real HTTP, workers), with
+// the worker logs collected and the helpers the tests share.
 package testenv
 
 import (
@@ -18,46 +19,34 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/clerkjobs/clerkjobs"
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
-	"github.com/clerkjobs/clerkjobs/internal/embedded"
+	"github.com/clerkjobs/clerkjobs/clerkjobstest"
 	"github.com/clerkjobs/clerkjobs/jobs"
 	"github.com/clerkjobs/clerkjobs/worker"
 )
 
 // Env is one test's system. Everything is torn down by t.Cleanup.
 type Env struct {
-	NATS     *server.Server
-	NATSURL  string
-	NC       *nats.Conn
-	JS       jetstream.JetStream
-	Clerk    *emulator.Server
+	NATS    *server.Server
+	NATSURL string
+	NC      *nats.Conn
+	JS      jetstream.JetStream
+	Clerk   *emulator.Server
+	// Client is a clerkjobs.Client on NC for Topology.
+	Client   *clerkjobs.Client
 	Topology jobs.Topology
 	// Logs collects every worker's log lines, to check what they hold.
 	Logs *SyncBuffer
 }
 
 // New starts NATS and the emulator (with emulator options) and creates the
-// streams.
+// streams (clerkjobstest with no worker: StartWorker starts them).
 func New(t testing.TB, opts ...emulator.Option) *Env {
 	t.Helper()
-	s, err := embedded.Start(embedded.Options{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("start embedded NATS: %v", err)
-	}
-	t.Cleanup(s.Shutdown)
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clerk := emulator.NewServer(opts...)
-	t.Cleanup(clerk.Close)
-	e := &Env{NATS: s, NATSURL: s.ClientURL(), NC: nc, JS: js, Clerk: clerk, Topology: TestTopology(), Logs: &SyncBuffer{}}
+	kit := clerkjobstest.New(t, clerkjobstest.WithoutWorker(), clerkjobstest.WithEmulator(opts...), clerkjobstest.WithTopology(TestTopology()))
+	e := &Env{NATS: kit.NATS, NATSURL: kit.URL, NC: kit.Conn, JS: kit.JetStream, Clerk: kit.Clerk, Client: kit.Client, Topology: kit.Topology, Logs: &SyncBuffer{}}
 	t.Cleanup(func() {
 		// The workers' log tells why a test failed. It holds no secret:
 		// tests check that it never does.
@@ -65,37 +54,17 @@ func New(t testing.TB, opts ...emulator.Option) *Env {
 			t.Logf("worker log:\n%s", e.Logs.String())
 		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := e.Topology.Ensure(ctx, js); err != nil {
-		t.Fatalf("ensure topology: %v", err)
-	}
 	return e
 }
 
 // TestTopology is the default topology with memory-friendly limits and a
 // short ack wait, so redelivery tests take seconds.
-func TestTopology() jobs.Topology {
-	t := jobs.DefaultTopology()
-	t.AckWait = 2 * time.Second
-	t.MaxDeliver = 3
-	t.DeadLetterMaxBytes = 64 << 20
-	return t
-}
+func TestTopology() jobs.Topology { return clerkjobstest.Topology() }
 
-// WorkerConfig is a configuration with fast backoffs for tests.
+// WorkerConfig is a configuration with fast backoffs for tests, logging to
+// Logs.
 func (e *Env) WorkerConfig() worker.Config {
-	c := worker.DefaultConfig()
-	c.Topology = e.Topology
-	c.RateLimit, c.RateKey = worker.RateLimit{}, worker.KeyFingerprint(emulator.DefaultSecretKey)
-	c.Retry = worker.RetryPolicy{
-		Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond, Multiplier: 2, Jitter: 0.2,
-		DeliveryBudget: 60 * time.Millisecond, NakDelay: 30 * time.Millisecond, NakDelayMax: 100 * time.Millisecond,
-	}
-	c.ProbeInterval = 50 * time.Millisecond
-	c.DrainTimeout = 5 * time.Second
-	c.SweepInterval = 500 * time.Millisecond
-	c.FetchMaxWait = time.Second
+	c := clerkjobstest.WorkerConfig(e.Topology)
 	c.Logger = zerolog.New(e.Logs).With().Timestamp().Logger()
 	return c
 }
@@ -115,28 +84,7 @@ func (e *Env) ClerkClient(t testing.TB, key string) *clerkapi.Client {
 }
 
 // Running is a worker running in the background.
-type Running struct {
-	Worker *worker.Worker
-	cancel context.CancelFunc
-	done   chan error
-	once   sync.Once
-}
-
-// Stop shuts the worker down gracefully and waits for Run to return.
-func (r *Running) Stop(t testing.TB) {
-	t.Helper()
-	r.once.Do(func() {
-		r.cancel()
-		select {
-		case err := <-r.done:
-			if err != nil {
-				t.Errorf("worker Run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("worker did not stop within 30s")
-		}
-	})
-}
+type Running = clerkjobstest.Worker
 
 // StartWorker runs a worker with WorkerConfig changed by edits, and waits
 // until it is ready. It is stopped at cleanup.
@@ -156,18 +104,7 @@ func (e *Env) StartWorkerWith(t testing.TB, clerk clerkapi.Sessions, cfg worker.
 	if err != nil {
 		t.Fatalf("worker.New: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &Running{Worker: w, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- w.Run(ctx) }()
-	t.Cleanup(func() { r.Stop(t) })
-	deadline := time.Now().Add(10 * time.Second)
-	for w.Ready() != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("worker not ready after 10s: %v", w.Ready())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return r
+	return clerkjobstest.Run(t, w)
 }
 
 // Publish publishes a job and fails the test if JetStream does not store it.

@@ -1,14 +1,12 @@
 // Command smokecheck drives the compose stack from inside its network, the
 // way a publishing service and an operator would under the users of
 // deploy/nats/accounts.conf: it waits until every worker is ready, submits
-// revoke jobs and a token job as service A and checks each reply and the
-// emulator's sessions, dead-letters a job and finds it as the operator,
-// checks that service B cannot listen on A's inbox, and that the streams
-// have three replicas. It exits 0 when all of that holds. smoke.sh runs it;
-// it needs only the environment smoke.sh gives it.
-//
-// It uses nats.go directly rather than the publish command because the
-// users are restricted to their own inbox prefix (nats.CustomInboxPrefix).
+// revoke jobs and a token job as tenant svc_a with the Go client and checks
+// each answer and the emulator's sessions, checks that service B cannot
+// listen on A's inbox nor A's job answer B's, dead-letters a job and finds
+// it as service A and as the operator, and checks that the streams have
+// three replicas. It exits 0 when all of that holds. smoke.sh runs it; it
+// needs only the environment smoke.sh gives it.
 package main
 
 import (
@@ -29,6 +27,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 
+	"github.com/clerkjobs/clerkjobs"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -73,8 +72,12 @@ func (s *smoke) run(ctx context.Context, workers []string, n, replicas int) erro
 		return err
 	}
 	defer a.Close()
-	ajs, _ := jetstream.New(a)
-	subj := jobs.DefaultTopology().Subjects
+	// Service A is a tenant: its user may publish only on
+	// sessions.tenant.svc_a.*, and hear only _INBOX.svc_a.>.
+	svcA, err := clerkjobs.NewClient(a, clerkjobs.WithTenant("svc_a"))
+	if err != nil {
+		return err
+	}
 
 	user, sessions, err := s.makeSessions(ctx, n+2)
 	if err != nil {
@@ -82,26 +85,20 @@ func (s *smoke) run(ctx context.Context, workers []string, n, replicas int) erro
 	}
 	step("emulator: user %s with %d sessions", user, len(sessions))
 
-	// n revokes, their replies on one inbox of service A.
-	inbox := a.NewInbox()
-	sub, err := a.SubscribeSync(inbox)
-	if err != nil {
-		return err
-	}
+	// n revokes at once, each waiting for its answer.
 	start := time.Now()
+	results := make(chan result, n)
 	for _, id := range sessions[:n] {
-		if _, err := jobs.Publish(ctx, ajs, subj, &jobs.RevokeArgs{Common: jobs.Common{ReplyTo: inbox}, SessionID: id}); err != nil {
-			return fmt.Errorf("service A publishes a revoke: %w", err)
-		}
+		go func() {
+			r, err := svcA.Request(ctx, &jobs.RevokeArgs{SessionID: id})
+			results <- result{r, err}
+		}()
 	}
 	byWorker := map[string]int{}
 	for range n {
-		r, err := next(ctx, sub)
-		if err != nil {
-			return fmt.Errorf("revoke replies: %w", err)
-		}
-		if r.Outcome != jobs.Succeeded {
-			return fmt.Errorf("revoke %s: %s (%+v)", r.JobID, r.Outcome, r.Error)
+		r := <-results
+		if r.err != nil {
+			return fmt.Errorf("service A's revoke: %w", r.err)
 		}
 		byWorker[r.Worker]++
 	}
@@ -118,23 +115,14 @@ func (s *smoke) run(ctx context.Context, workers []string, n, replicas int) erro
 	}
 	step("%d revokes succeeded in %s, by workers %v; the emulator shows them revoked", n, time.Since(start).Round(time.Millisecond), byWorker)
 
-	// A token: only reply_to ever gets it.
-	tokInbox := a.NewInbox()
-	tsub, _ := a.SubscribeSync(tokInbox)
-	if _, err := jobs.Publish(ctx, ajs, subj, &jobs.TokenArgs{Common: jobs.Common{ReplyTo: tokInbox}, SessionID: sessions[n]}); err != nil {
-		return err
-	}
-	r, err := next(ctx, tsub)
-	if err != nil {
-		return fmt.Errorf("token reply: %w", err)
-	}
-	var tok struct{ JWT string }
-	if r.Outcome != jobs.Succeeded || json.Unmarshal(r.Secret, &tok) != nil || strings.Count(tok.JWT, ".") != 2 {
-		return fmt.Errorf("token reply: %+v", r)
+	// A token: only A's inbox ever gets it.
+	tok, err := svcA.SessionToken(ctx, sessions[n], nil)
+	if err != nil || strings.Count(tok.JWT(), ".") != 2 {
+		return fmt.Errorf("token job: %v", err)
 	}
 	step("token job: service A got a JWT on its inbox")
 
-	// Service B may not listen on A's inbox.
+	// Service B may not listen on A's inbox, and A's job cannot answer B's.
 	b, err := s.connect("svc_b", "_INBOX.svc_b")
 	if err != nil {
 		return err
@@ -144,21 +132,30 @@ func (s *smoke) run(ctx context.Context, workers []string, n, replicas int) erro
 	if _, err := bsub.NextMsg(3 * time.Second); !errors.Is(err, nats.ErrPermissionViolation) {
 		return fmt.Errorf("service B subscribing to service A's inbox: %v, want a permissions violation", err)
 	}
-	step("service B cannot subscribe to service A's inbox (permissions violation)")
+	steal := "smoke-steal-" + nuid.Next()
+	if _, err := svcA.Submit(ctx, &jobs.TokenArgs{Common: jobs.Common{JobID: steal, ReplyTo: "_INBOX.svc_b.x"}, SessionID: sessions[n]}); err != nil {
+		return err
+	}
+	_, err = svcA.Wait(ctx, steal)
+	var failed *clerkjobs.JobError
+	if !errors.As(err, &failed) || failed.Class != jobs.ClassInvalid || failed.Field != "/reply_to" {
+		return fmt.Errorf("service A's token job replying to B's inbox: %v, want it dead-lettered as invalid", err)
+	}
+	step("service B cannot subscribe to service A's inbox; A's job replying to B's inbox was dead-lettered, and A read why")
 
-	// A job Clerk refuses is dead-lettered, and the operator finds it.
+	// A job Clerk refuses is dead-lettered: A is told, and finds it later
+	// by its id; the operator finds it in the queue.
 	failing := sessions[n+1]
 	if err := s.put(ctx, "/sessions/"+failing+"/failure", `{"status":404}`); err != nil {
 		return err
 	}
-	dlInbox := a.NewInbox()
-	dsub, _ := a.SubscribeSync(dlInbox)
 	jobID := "smoke-dlq-" + nuid.Next()
-	if _, err := jobs.Publish(ctx, ajs, subj, &jobs.RevokeArgs{Common: jobs.Common{JobID: jobID, ReplyTo: dlInbox}, SessionID: failing}); err != nil {
-		return err
+	_, err = svcA.RevokeSession(ctx, failing, &clerkjobs.RevokeOptions{JobID: jobID})
+	if !errors.As(err, &failed) || failed.Class != jobs.ClassPermanent || failed.DeadLetterSeq == 0 {
+		return fmt.Errorf("revoke of a failing session: %v; want a permanent failure", err)
 	}
-	if r, err := next(ctx, dsub); err != nil || r.Outcome != jobs.Failed || r.Error == nil || r.Error.Class != jobs.ClassPermanent {
-		return fmt.Errorf("revoke of a failing session: %+v, %v; want a permanent failure", r, err)
+	if _, err := svcA.Wait(ctx, jobID); !errors.As(err, &failed) || failed.Class != jobs.ClassPermanent {
+		return fmt.Errorf("service A waiting for its failed job again: %v", err)
 	}
 	ops, err := s.connect("ops", "_INBOX.ops")
 	if err != nil {
@@ -170,7 +167,7 @@ func (s *smoke) run(ctx context.Context, workers []string, n, replicas int) erro
 	if err != nil || !found {
 		return fmt.Errorf("ops looking for dead letter %s: found %v, %v", jobID, found, err)
 	}
-	step("a revoke Clerk refused (404) went to the DLQ, and ops read it there")
+	step("a revoke Clerk refused (404) went to the DLQ (seq %d): service A was told and found it again, and ops read it there", failed.DeadLetterSeq)
 
 	// Every stream is replicated as configured, every replica current.
 	for _, name := range []string{"SESSION_JOBS", "SESSION_RESULTS", "SESSION_DLQ"} {
@@ -285,21 +282,10 @@ func (s *smoke) do(ctx context.Context, method, path, body string, out any) erro
 	return nil
 }
 
-// next waits for the final result on sub (skipping progress updates).
-func next(ctx context.Context, sub *nats.Subscription) (jobs.Result, error) {
-	for {
-		m, err := sub.NextMsgWithContext(ctx)
-		if err != nil {
-			return jobs.Result{}, err
-		}
-		var r jobs.Result
-		if err := json.Unmarshal(m.Data, &r); err != nil {
-			return r, fmt.Errorf("reply %q: %w", m.Data, err)
-		}
-		if r.Outcome != jobs.InProgress {
-			return r, nil
-		}
-	}
+// result is the answer of one request.
+type result struct {
+	*clerkjobs.Result
+	err error
 }
 
 // findDeadLetter scans the DLQ as the operator does (an ordered consumer).

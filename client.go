@@ -1,0 +1,397 @@
+package clerkjobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+
+	"github.com/clerkjobs/clerkjobs/jobs"
+)
+
+// Client submits jobs to the clerkjobs worker and waits for their answers.
+// Create it with NewClient; it is safe for concurrent use, and holds no
+// resource of its own beyond the connection it was given.
+type Client struct {
+	nc          *nats.Conn
+	js          jetstream.JetStream
+	topo        jobs.Topology
+	inboxPrefix string
+	timeout     time.Duration
+	pubTimeout  time.Duration
+}
+
+// Option configures a Client.
+type Option func(*settings)
+
+type settings struct {
+	topo        jobs.Topology
+	prefix      string
+	tenant      string
+	inboxPrefix string
+	timeout     time.Duration
+	pubTimeout  time.Duration
+}
+
+// WithTopology names the streams and the subject prefix, as the worker was
+// configured (worker flags --subject-prefix, --results-stream,
+// --dlq-stream...). The default is jobs.DefaultTopology().
+func WithTopology(t jobs.Topology) Option { return func(s *settings) { s.topo = t } }
+
+// WithSubjectPrefix sets the subject prefix alone (the worker's
+// --subject-prefix; default "sessions").
+func WithSubjectPrefix(p string) Option { return func(s *settings) { s.prefix = p } }
+
+// WithTenant publishes as tenant name: jobs go to
+// <prefix>.tenant.<name>.<op>, the subjects the NATS server lets only this
+// service publish to (deploy/README.md, "Tenants"), their answers to inboxes
+// under _INBOX.<name> (unless WithInboxPrefix says otherwise), and Wait
+// reads this tenant's records. Two tenants may use the same job ids.
+func WithTenant(name string) Option { return func(s *settings) { s.tenant = name } }
+
+// WithInboxPrefix makes the inboxes that receive answers under prefix (for
+// example _INBOX.svc_a), for a NATS user that may subscribe only there. The
+// default is the connection's own inbox prefix, or _INBOX.<tenant> with
+// WithTenant.
+func WithInboxPrefix(prefix string) Option { return func(s *settings) { s.inboxPrefix = prefix } }
+
+// WithTimeout bounds the wait for an answer when the context has no
+// deadline (default 30s): in Request and the shortcuts from the moment
+// JetStream has stored the job, in Wait from the call. A revoke_all of many
+// sessions can take longer: give it a context with a deadline of its own.
+func WithTimeout(d time.Duration) Option { return func(s *settings) { s.timeout = d } }
+
+// WithPublishTimeout bounds how long a publish waits for JetStream's
+// acknowledgement (default 10s).
+func WithPublishTimeout(d time.Duration) Option { return func(s *settings) { s.pubTimeout = d } }
+
+// NewClient returns a Client on nc. It checks the options and talks to
+// nobody: a missing stream or permission shows when a job is submitted.
+func NewClient(nc *nats.Conn, opts ...Option) (*Client, error) {
+	if nc == nil {
+		return nil, errors.New("clerkjobs: NewClient needs a NATS connection")
+	}
+	s := settings{topo: jobs.DefaultTopology(), timeout: 30 * time.Second, pubTimeout: 10 * time.Second}
+	for _, o := range opts {
+		o(&s)
+	}
+	if s.prefix != "" {
+		s.topo.Subjects.Prefix = s.prefix
+	}
+	if s.tenant != "" {
+		s.topo.Subjects.Tenant = s.tenant
+	}
+	if err := s.topo.Validate(); err != nil {
+		return nil, fmt.Errorf("clerkjobs: %w", err)
+	}
+	if s.inboxPrefix == "" && s.topo.Subjects.Tenant != "" {
+		s.inboxPrefix = "_INBOX." + s.topo.Subjects.Tenant
+	}
+	if p := s.inboxPrefix; p != "" {
+		if err := jobs.CheckReplySubject(p); err != nil || s.topo.Subjects.Owns(p) {
+			return nil, fmt.Errorf("clerkjobs: inbox prefix %q: must be a subject outside %q, such as _INBOX.<service>", p, s.topo.Subjects.Prefix)
+		}
+	}
+	switch {
+	case s.timeout <= 0:
+		return nil, fmt.Errorf("clerkjobs: timeout %s: must be positive", s.timeout)
+	case s.pubTimeout <= 0:
+		return nil, fmt.Errorf("clerkjobs: publish timeout %s: must be positive", s.pubTimeout)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("clerkjobs: JetStream: %w", err)
+	}
+	return &Client{nc: nc, js: js, topo: s.topo, inboxPrefix: s.inboxPrefix, timeout: s.timeout, pubTimeout: s.pubTimeout}, nil
+}
+
+// Topology is the topology the client publishes to and reads records from,
+// its Subjects.Tenant set with WithTenant.
+func (c *Client) Topology() jobs.Topology { return c.topo }
+
+// Submitted is a job JetStream has stored.
+type Submitted struct {
+	JobID   string
+	Subject string
+	// Stream and Seq name the job's message in the jobs stream; a result or
+	// dead letter records Seq as its stream_seq.
+	Stream string
+	Seq    uint64
+	// Duplicate: the job had been published before under the same id (a
+	// retry): it was not queued again, and Seq is the first one's.
+	Duplicate bool
+}
+
+// Submit checks a job against its schema and publishes it, returning once
+// JetStream has stored it. A job without a job id gets a fresh one,
+// written into a. The job's answer, if any, goes to its reply_to.
+//
+// Publishing the same job again under the same id is harmless: it is not
+// queued again (Submitted.Duplicate). A job whose id is already used by a
+// different job is not queued: the error matches jobs.ErrJobIDReused (or
+// jobs.ErrDuplicateUnverified when this NATS user may read neither the
+// stored job nor its record to compare); publish it with another id.
+func (c *Client) Submit(ctx context.Context, a jobs.Args) (Submitted, error) {
+	m, err := jobs.NewMessage(c.topo.Subjects, a)
+	if err != nil {
+		return Submitted{}, err
+	}
+	return c.publish(ctx, a, m)
+}
+
+func (c *Client) publish(ctx context.Context, a jobs.Args, m *nats.Msg) (Submitted, error) {
+	s := Submitted{JobID: a.CommonFields().JobID, Subject: m.Subject}
+	pctx, cancel := context.WithTimeout(ctx, c.pubTimeout)
+	ack, err := c.js.PublishMsg(pctx, m)
+	cancel()
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return s, fmt.Errorf("publish %s job %s: %w (it may or may not be stored: publishing it again with the same job id is safe)", a.Op(), s.JobID, ctx.Err())
+	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
+		return s, unavailable(err, "no JetStream stream stores %s (the worker creates the jobs stream %s when it starts; or the subject prefix, or this user's permissions, are not what the worker expects)", m.Subject, c.topo.JobsStream)
+	default:
+		return s, unavailable(err, "publish %s job %s to %s (it may or may not be stored: publishing it again with the same job id is safe)", a.Op(), s.JobID, m.Subject)
+	}
+	s.Stream, s.Seq, s.Duplicate = ack.Stream, ack.Sequence, ack.Duplicate
+	return s, c.CheckDuplicate(ctx, m, ack)
+}
+
+// CheckDuplicate says what a message JetStream acknowledged as a duplicate
+// was deduplicated against, for code that publishes jobs itself (say
+// asynchronously, in batches): nil when it is the same job (the harmless
+// duplicate of a retried publish; reply_to aside), a *jobs.DuplicateError
+// matching jobs.ErrJobIDReused when it is a different one (this job was not
+// queued), or one matching jobs.ErrDuplicateUnverified when it cannot tell.
+// It returns nil for an acknowledgement that is not a duplicate.
+//
+// It compares the job (jobs.Digest) with the stored job, or with its
+// record once it ran; a tenant's client looks at its own records first,
+// which its NATS user may read when the stored job is out of its reach.
+func (c *Client) CheckDuplicate(ctx context.Context, m *nats.Msg, ack *jetstream.PubAck) error {
+	if ack == nil || !ack.Duplicate {
+		return nil
+	}
+	tenant, o := c.topo.Subjects.ParseJob(m.Subject)
+	if tenant == "" {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		return jobs.CheckDuplicate(cctx, c.js, c.topo.Subjects, m, ack)
+	}
+	// A tenant's NATS user may read its own records (deploy/nats), and
+	// usually not the jobs stream, which holds other tenants' jobs: the
+	// record first, the stored job only briefly.
+	a, err := jobs.Decode(o, m.Data)
+	if err != nil {
+		return err
+	}
+	id := a.CommonFields().JobID
+	if rec, err := c.latest(ctx, tenant, id, ack.Sequence); err == nil && rec != nil {
+		if rec.digest == jobs.Digest(m.Subject, m.Data) {
+			return nil
+		}
+		return &jobs.DuplicateError{JobID: id, Seq: ack.Sequence, Err: jobs.ErrJobIDReused}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return jobs.CheckDuplicate(cctx, c.js, c.topo.Subjects, m, ack)
+}
+
+// RequestOption changes one Request.
+type RequestOption func(*requestOptions)
+
+type requestOptions struct {
+	onProgress  func(jobs.Progress)
+	onSubmitted func(Submitted)
+}
+
+// OnProgress calls fn with each progress update the job sends (revoke_all
+// sends one every second), in the caller's goroutine, before Request
+// returns.
+func OnProgress(fn func(jobs.Progress)) RequestOption {
+	return func(o *requestOptions) { o.onProgress = fn }
+}
+
+// OnSubmitted calls fn once JetStream has stored the job, before the wait
+// for its answer: to log its id and sequence, say.
+func OnSubmitted(fn func(Submitted)) RequestOption {
+	return func(o *requestOptions) { o.onSubmitted = fn }
+}
+
+// Request submits a job and waits for its answer on a private inbox: the
+// Result of a job that succeeded; a *JobError (ErrJobFailed) for one that
+// failed; a *NoResultError (ErrNoResult) when no answer came before ctx
+// ended (or the client's timeout, WithTimeout, when ctx has none): the job was accepted
+// and may still run, and Wait finds what became of it later. A job without
+// a job id gets a fresh one, written into a; its reply_to must be empty.
+//
+// When the job had been published before under the same id, its answer
+// went to the first request's inbox: Request then waits for the job's
+// record in the results and dead-letter streams (without the secret of a
+// token or refresh job, which only the first request received).
+func (c *Client) Request(ctx context.Context, a jobs.Args, opts ...RequestOption) (*Result, error) {
+	var o requestOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	com := a.CommonFields()
+	if com.ReplyTo != "" {
+		return nil, &jobs.InvalidError{Op: a.Op(), Field: "/reply_to", Reason: "Request receives the answer on an inbox of its own: leave reply_to empty (Submit publishes a job whose answer goes elsewhere)"}
+	}
+	rep, err := c.NewReplies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer rep.Close()
+	com.ReplyTo = rep.Subject()
+	m, err := jobs.NewMessage(c.topo.Subjects, a)
+	com.ReplyTo = ""
+	if err != nil {
+		return nil, err
+	}
+	s, err := c.publish(ctx, a, m)
+	var unverified error // a duplicate this user could not compare
+	if errors.Is(err, jobs.ErrDuplicateUnverified) {
+		unverified, err = err, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if o.onSubmitted != nil {
+		o.onSubmitted(s)
+	}
+	ctx, cancel := c.bounded(ctx) // the wait for the answer
+	defer cancel()
+	var res *Result
+	if s.Duplicate {
+		// Unverified: the record's digest tells whether it is this job.
+		digest := ""
+		if unverified != nil {
+			digest = jobs.Digest(m.Subject, m.Data)
+		}
+		res, err = c.waitRecord(ctx, s.JobID, s.Seq, digest)
+	} else {
+		res, err = rep.Next(ctx, func(id string) bool { return id == s.JobID }, o.onProgress)
+		if errors.Is(err, ErrNoResult) {
+			res, err = c.lastLook(ctx, s, err)
+		}
+	}
+	var nr *NoResultError
+	if errors.As(err, &nr) {
+		// Still no record of a duplicate it could not compare: it may be
+		// this job, queued, or another job that took the id.
+		nr.JobID, nr.Submitted, nr.Err = s.JobID, &s, errors.Join(nr.Err, unverified)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c.settle(ctx, res)
+}
+
+// lastLook looks for a job's record once when its answer did not come in
+// time: an answer can be lost (the worker sends it once, best effort, after
+// storing the record).
+func (c *Client) lastLook(ctx context.Context, s Submitted, waitErr error) (*Result, error) {
+	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return nil, waitErr // interrupted: return at once
+	}
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if r, err := c.latest(lctx, c.topo.Subjects.Tenant, s.JobID, s.Seq); err == nil && r != nil {
+		return r, nil
+	}
+	return nil, waitErr
+}
+
+// settle turns a failed result into a *JobError, with its dead letter's
+// sequence when it can be read.
+func (c *Client) settle(ctx context.Context, r *Result) (*Result, error) {
+	if r.Outcome != jobs.Failed {
+		return r, nil
+	}
+	if r.DeadLetterSeq == 0 && r.StreamSeq != 0 {
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		if m, err := c.lastMsg(lctx, c.topo.DeadLetterStream, c.topo.Subjects.JobDeadLetters(r.Tenant, r.JobID, r.StreamSeq)); err == nil && m != nil {
+			r.DeadLetterSeq = m.seq
+		}
+	}
+	return nil, jobError(r)
+}
+
+// Wait finds what became of a job submitted earlier, by this process before
+// a restart or by another one of the same tenant: its Result, or a
+// *JobError for a job that failed, from the results and dead-letter
+// streams (the newest record when the id was used more than once). It
+// waits until one is stored, or ctx ends (the client's timeout when ctx has
+// none): then the error is a *NoResultError. Records are kept 24 hours
+// (results) and 90 days (dead letters) by default.
+//
+// A result found this way never holds a token or refresh job's secret: it
+// went only to the requester's inbox.
+func (c *Client) Wait(ctx context.Context, jobID string) (*Result, error) {
+	if err := jobs.CheckJobID(jobID); err != nil {
+		return nil, &jobs.InvalidError{Op: jobs.OpUnknown, Field: "/job_id", Reason: err.Error()}
+	}
+	ctx, cancel := c.bounded(ctx)
+	defer cancel()
+	r, err := c.waitRecord(ctx, jobID, 0, "")
+	var nr *NoResultError
+	if errors.As(err, &nr) {
+		nr.JobID = jobID
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c.settle(ctx, r)
+}
+
+// waitRecord polls the record streams for a job's newest record (of the job
+// stored at seq, when not 0) until one is found or ctx ends. With digest,
+// a record of another job under the same id is jobs.ErrJobIDReused.
+func (c *Client) waitRecord(ctx context.Context, jobID string, seq uint64, digest string) (*Result, error) {
+	delay := 50 * time.Millisecond
+	var last error
+	for {
+		r, err := c.latest(ctx, c.topo.Subjects.Tenant, jobID, seq)
+		switch {
+		case err != nil && c.nc.IsClosed():
+			return nil, &NoResultError{JobID: jobID, Err: err}
+		case err != nil:
+			last = err
+		case r != nil && digest != "" && r.digest != digest:
+			return nil, &jobs.DuplicateError{JobID: jobID, Seq: seq, Err: jobs.ErrJobIDReused}
+		case r != nil:
+			return r, nil
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, &NoResultError{JobID: jobID, Err: errors.Join(ctx.Err(), last)}
+		case <-t.C:
+		}
+		delay = min(2*delay, time.Second)
+	}
+}
+
+// bounded gives ctx the client's timeout when it has no deadline.
+func (c *Client) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, c.timeout)
+}
+
+// newInbox is a fresh subject under the client's inbox prefix.
+func (c *Client) newInbox() string {
+	if c.inboxPrefix == "" {
+		return c.nc.NewInbox()
+	}
+	return strings.TrimSuffix(c.inboxPrefix, ".") + "." + nuid.Next()
+}

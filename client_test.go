@@ -1,0 +1,473 @@
+package clerkjobs_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/clerkjobs/clerkjobs"
+	"github.com/clerkjobs/clerkjobs/clerkapi"
+	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
+	"github.com/clerkjobs/clerkjobs/clerkjobstest"
+	"github.com/clerkjobs/clerkjobs/jobs"
+	"github.com/clerkjobs/clerkjobs/worker"
+)
+
+func testContext(t *testing.T, d time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// newClient is another client on the Env's server, with a connection of
+// its own (a second process of the service, or another service).
+func newClient(t *testing.T, env *clerkjobstest.Env, opts ...clerkjobs.Option) *clerkjobs.Client {
+	t.Helper()
+	nc, err := nats.Connect(env.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	c, err := clerkjobs.NewClient(nc, append([]clerkjobs.Option{clerkjobs.WithTopology(env.Topology)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestShortcuts(t *testing.T) {
+	env := clerkjobstest.New(t,
+		clerkjobstest.WithEmulator(emulator.WithTemplate("hasura", map[string]any{"role": "admin"}, time.Minute)),
+		clerkjobstest.WithWorkerConfig(func(c *worker.Config) { c.Bulk.ReportEvery = 10 * time.Millisecond }))
+	emu := env.Clerk.Emulator
+	user := emu.CreateUser()
+	ids := emu.CreateSessions(user, 4)
+	ctx := testContext(t, 60*time.Second)
+	c := env.Client
+
+	rev, err := c.RevokeSession(ctx, ids[0], &clerkjobs.RevokeOptions{JobID: "offboard-" + ids[0]})
+	if err != nil || rev.JobID != "offboard-"+ids[0] || rev.Session.ID != ids[0] || rev.Session.Status != clerkapi.StatusRevoked || rev.AlreadyRevoked {
+		t.Fatalf("RevokeSession = %+v, %v", rev, err)
+	}
+	if s, _ := emu.Session(ids[0]); s.Status != clerkapi.StatusRevoked {
+		t.Fatalf("session is %s after RevokeSession", s.Status)
+	}
+	// Revoking it again succeeds (Clerk, as the emulator, answers with the
+	// session unchanged).
+	rev, err = c.RevokeSession(ctx, ids[0], nil)
+	if err != nil || rev.Session.Status != clerkapi.StatusRevoked {
+		t.Fatalf("revoking again = %+v, %v; want the revoked session", rev, err)
+	}
+
+	for _, opts := range []*clerkjobs.TokenOptions{nil, {Template: "hasura", ExpiresIn: 2 * time.Minute}} {
+		tok, err := c.SessionToken(ctx, ids[1], opts)
+		if err != nil || strings.Count(tok.JWT(), ".") != 2 {
+			t.Fatalf("SessionToken(%+v) = %v, %v; want a JWT", opts, tok, err)
+		}
+	}
+
+	// revoke_all: progress updates interleaved with the work, then the
+	// summary; the latency makes the job last long enough to report.
+	emu.SetFaults(emulator.Faults{Latency: 5 * time.Millisecond})
+	bulkUser := emu.CreateUser()
+	bulk := emu.CreateSessions(bulkUser, 200)
+	var progress []jobs.Progress
+	sum, err := c.RevokeAll(ctx, bulkUser, &clerkjobs.RevokeAllOptions{JobID: "takeover-1", Except: bulk[:2]}, func(p jobs.Progress) {
+		progress = append(progress, p)
+	})
+	if err != nil || sum.Revoked != 198 || sum.Excepted != 2 || sum.UserID != bulkUser {
+		t.Fatalf("RevokeAll = %+v, %v", sum, err)
+	}
+	if len(progress) == 0 {
+		t.Fatal("no progress update reached the callback")
+	}
+	for i, p := range progress {
+		if p.JobID != "takeover-1" || p.Outcome != jobs.InProgress || (i > 0 && p.Done < progress[i-1].Done) {
+			t.Fatalf("progress update %d: %+v", i, p)
+		}
+	}
+	for _, id := range bulk[2:] {
+		if s, _ := emu.Session(id); s.Status != clerkapi.StatusRevoked {
+			t.Fatalf("session %s is %s after RevokeAll", id, s.Status)
+		}
+	}
+}
+
+func TestInvalidJobIsRefusedBeforePublishing(t *testing.T) {
+	env := clerkjobstest.New(t)
+	ctx := testContext(t, 15*time.Second)
+	_, err := env.Client.SessionToken(ctx, "sess_1/../x", nil)
+	var invalid *jobs.InvalidError
+	if !errors.Is(err, jobs.ErrInvalid) || !errors.As(err, &invalid) || invalid.Field != "/session_id" {
+		t.Fatalf("SessionToken(bad id) = %v; want an invalid /session_id", err)
+	}
+	_, err = env.Client.SessionToken(ctx, "sess_1", &clerkjobs.TokenOptions{ExpiresIn: 1500 * time.Millisecond})
+	if !errors.As(err, &invalid) || invalid.Field != "/expires_in_seconds" {
+		t.Fatalf("SessionToken(1.5s) = %v; want an invalid /expires_in_seconds", err)
+	}
+	_, err = env.Client.Request(ctx, &jobs.RevokeArgs{SessionID: "sess_1", Common: jobs.Common{ReplyTo: "_INBOX.mine"}})
+	if !errors.As(err, &invalid) || invalid.Field != "/reply_to" {
+		t.Fatalf("Request with a reply_to = %v; want an invalid /reply_to", err)
+	}
+	s, _ := env.JetStream.Stream(ctx, env.Topology.JobsStream)
+	if info, _ := s.Info(ctx); info.State.LastSeq != 0 {
+		t.Fatalf("%d jobs were published", info.State.LastSeq)
+	}
+}
+
+// A failure is a *JobError whose class says what to do, with Clerk's
+// answer and the dead letter's sequence.
+func TestFailures(t *testing.T) {
+	env := clerkjobstest.New(t)
+	emu := env.Clerk.Emulator
+	ids := emu.CreateSessions(emu.CreateUser(), 2)
+	ctx := testContext(t, 30*time.Second)
+
+	emu.FailSession(ids[0], 404)
+	_, err := env.Client.RevokeSession(ctx, ids[0], &clerkjobs.RevokeOptions{JobID: "gone-1"})
+	var failed *clerkjobs.JobError
+	if !errors.As(err, &failed) || !errors.Is(err, clerkjobs.ErrJobFailed) {
+		t.Fatalf("revoke of a missing session = %v; want a *JobError", err)
+	}
+	if failed.Class != jobs.ClassPermanent || failed.Temporary() || failed.HTTPStatus != 404 || failed.ClerkCode == "" ||
+		failed.JobID != "gone-1" || failed.Op != jobs.OpRevoke || failed.DeadLetterSeq == 0 || failed.Result == nil {
+		t.Fatalf("JobError %+v", failed)
+	}
+	for _, want := range []string{"revoke job gone-1 failed (permanent)", "HTTP 404", "dead letter"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	dl, err := env.JetStream.Stream(ctx, env.Topology.DeadLetterStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := dl.GetMsg(ctx, failed.DeadLetterSeq)
+	if err != nil || m.Header.Get(jobs.HeaderJobID) != "gone-1" {
+		t.Fatalf("dead letter %d: %v, %v", failed.DeadLetterSeq, m, err)
+	}
+
+	// Clerk failing for longer than the delivery budget: exhausted, which a
+	// replay may cure.
+	emu.SetFaults(emulator.Faults{ErrorRate: 1})
+	_, err = env.Client.RevokeSession(ctx, ids[1], nil)
+	if !errors.As(err, &failed) || failed.Class != jobs.ClassExhausted || !failed.Temporary() {
+		t.Fatalf("revoke while Clerk fails = %v; want an exhausted *JobError", err)
+	}
+}
+
+// A job the worker refuses never answers its inbox (its reply_to is the
+// reason): Request finds its dead letter when the wait ends.
+func TestInvalidToTheWorkerIsFoundInTheDeadLetters(t *testing.T) {
+	env := clerkjobstest.New(t,
+		clerkjobstest.WithWorkerConfig(func(c *worker.Config) { c.ReplyPrefixes = []string{"_INBOX.elsewhere."} }),
+		clerkjobstest.WithClient(clerkjobs.WithTimeout(5*time.Second)))
+	id := env.Clerk.Emulator.CreateSessions(env.Clerk.Emulator.CreateUser(), 1)[0]
+	// t.Context has no deadline: the client's timeout (5s) bounds the wait.
+	_, err := env.Client.SessionToken(t.Context(), id, nil)
+	var failed *clerkjobs.JobError
+	var invalid *jobs.InvalidError
+	if !errors.As(err, &failed) || failed.Class != jobs.ClassInvalid || failed.Field != "/reply_to" || failed.DeadLetterSeq == 0 {
+		t.Fatalf("token with a reply_to the worker refuses = %v; want an invalid *JobError", err)
+	}
+	if !errors.Is(err, jobs.ErrInvalid) || !errors.As(err, &invalid) || invalid.Field != "/reply_to" {
+		t.Errorf("errors.As(%v, *jobs.InvalidError) = %+v", err, invalid)
+	}
+	if n := len(env.Clerk.Emulator.Calls()); n != 0 {
+		t.Errorf("%d Clerk calls for a job refused before it ran", n)
+	}
+}
+
+// A job published again under the same id is the same job when only its
+// inbox differs: its answer went to the first request, so Request waits
+// for its record. Another job under the same id is refused, never dropped.
+func TestDuplicates(t *testing.T) {
+	env := clerkjobstest.New(t, clerkjobstest.WithoutWorker())
+	emu := env.Clerk.Emulator
+	user := emu.CreateUser()
+	ids := emu.CreateSessions(user, 2)
+	ctx := testContext(t, 30*time.Second)
+	c := env.Client
+
+	first, err := c.Submit(ctx, &jobs.RevokeArgs{Common: jobs.Common{JobID: "incident-7"}, SessionID: ids[0]})
+	if err != nil || first.Duplicate || first.Seq == 0 {
+		t.Fatalf("Submit = %+v, %v", first, err)
+	}
+	again, err := c.Submit(ctx, &jobs.RevokeArgs{Common: jobs.Common{JobID: "incident-7"}, SessionID: ids[0]})
+	if err != nil || !again.Duplicate || again.Seq != first.Seq {
+		t.Fatalf("the same job again = %+v, %v; want the harmless duplicate of seq %d", again, err, first.Seq)
+	}
+	_, err = c.Submit(ctx, &jobs.RevokeArgs{Common: jobs.Common{JobID: "incident-7"}, SessionID: ids[1]})
+	var de *jobs.DuplicateError
+	if !errors.Is(err, jobs.ErrJobIDReused) || !errors.As(err, &de) || de.Seq != first.Seq {
+		t.Fatalf("another job under the same id = %v; want ErrJobIDReused naming seq %d", err, first.Seq)
+	}
+	if _, err := c.Request(ctx, &jobs.RevokeArgs{Common: jobs.Common{JobID: "incident-7"}, SessionID: ids[1]}); !errors.Is(err, jobs.ErrJobIDReused) {
+		t.Fatalf("Request of another job under the same id = %v; want ErrJobIDReused", err)
+	}
+
+	// The same job requested again (from a new inbox) while it waits: the
+	// answer comes from its record once the worker ran it.
+	var submitted clerkjobs.Submitted
+	type outcome struct {
+		r   *clerkjobs.Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		r, err := c.Request(ctx, &jobs.RevokeArgs{Common: jobs.Common{JobID: "incident-7"}, SessionID: ids[0]},
+			clerkjobs.OnSubmitted(func(s clerkjobs.Submitted) { submitted = s }))
+		done <- outcome{r, err}
+	}()
+	env.StartWorker(t)
+	o := <-done
+	if o.err != nil || o.r.JobID != "incident-7" || o.r.Outcome != jobs.Succeeded || o.r.StreamSeq != first.Seq || !submitted.Duplicate {
+		t.Fatalf("Request of the same job = %+v, %v (submitted %+v)", o.r, o.err, submitted)
+	}
+	// After it ran, the stored job is gone from the work queue: its record
+	// still tells the same job from another.
+	if _, err := c.Submit(ctx, &jobs.RevokeArgs{Common: jobs.Common{JobID: "incident-7"}, SessionID: ids[0]}); err != nil {
+		t.Errorf("the same job after it ran = %v; want the harmless duplicate", err)
+	}
+	if _, err := c.Submit(ctx, &jobs.RevokeArgs{Common: jobs.Common{JobID: "incident-7"}, SessionID: ids[1]}); !errors.Is(err, jobs.ErrJobIDReused) {
+		t.Errorf("another job after the first ran = %v; want ErrJobIDReused", err)
+	}
+	if s, _ := emu.Session(ids[1]); s.Status != clerkapi.StatusActive {
+		t.Errorf("the refused job ran: session %s is %s", ids[1], s.Status)
+	}
+
+	// A token's secret went to the first request: asking again under its id
+	// says so rather than return a result without it.
+	if _, err := c.SessionToken(ctx, ids[1], &clerkjobs.TokenOptions{JobID: "tok-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SessionToken(ctx, ids[1], &clerkjobs.TokenOptions{JobID: "tok-1"}); !errors.Is(err, clerkjobs.ErrSecretDeliveredElsewhere) {
+		t.Errorf("the same token job again = %v; want ErrSecretDeliveredElsewhere", err)
+	}
+}
+
+// What else arrives on the inbox (not JSON, another job's answer, an
+// update of a kind the client does not know) is skipped; progress updates
+// go to the callback; the answer is returned.
+func TestStraysOnTheInbox(t *testing.T) {
+	env := clerkjobstest.New(t, clerkjobstest.WithoutWorker())
+	emu := env.Clerk.Emulator
+	id := emu.CreateSessions(emu.CreateUser(), 1)[0]
+	ctx := testContext(t, 30*time.Second)
+
+	var mu sync.Mutex
+	var progress []jobs.Progress
+	type outcome struct {
+		r   *clerkjobs.Result
+		err error
+	}
+	submitted := make(chan clerkjobs.Submitted, 1)
+	done := make(chan outcome, 1)
+	go func() {
+		r, err := env.Client.Request(ctx, &jobs.RevokeArgs{Common: jobs.Common{JobID: "mine"}, SessionID: id},
+			clerkjobs.OnSubmitted(func(s clerkjobs.Submitted) { submitted <- s }),
+			clerkjobs.OnProgress(func(p jobs.Progress) { mu.Lock(); progress = append(progress, p); mu.Unlock() }))
+		done <- outcome{r, err}
+	}()
+	s := <-submitted
+	// The job waits in the stream (no worker yet): its reply_to is the
+	// client's inbox.
+	stream, err := env.JetStream.Stream(ctx, env.Topology.JobsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := stream.GetMsg(ctx, s.Seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var job jobs.RevokeArgs
+	if err := json.Unmarshal(stored.Data, &job); err != nil || !strings.HasPrefix(job.ReplyTo, "_INBOX.") {
+		t.Fatalf("stored job %s", stored.Data)
+	}
+	strays := []string{
+		`not json at all`,
+		`{"job_id":"other","op":"revoke","outcome":"succeeded","finished_at":"2026-01-01T00:00:00Z","duration_ms":1}`,
+		`{"job_id":"mine","op":"revoke","outcome":"queued"}`,
+		`{"job_id":"mine","op":"revoke","outcome":"in_progress","progress":{"user_id":"u","revoked":1,"already_gone":0,"failed":0,"excepted":0,"passes":1},"total":2,"done":1}`,
+	}
+	for _, m := range strays {
+		if err := env.Conn.Publish(job.ReplyTo, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := env.Conn.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	env.StartWorker(t)
+	o := <-done
+	if o.err != nil || o.r.JobID != "mine" || o.r.Outcome != jobs.Succeeded || o.r.Worker == "" {
+		t.Fatalf("Request = %+v, %v; want the worker's answer", o.r, o.err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(progress) != 1 || progress[0].Done != 1 || progress[0].Total != 2 {
+		t.Errorf("progress %+v; want the one update for this job", progress)
+	}
+}
+
+// A service that restarted while waiting finds out what happened with
+// Wait: a result, a failure, or nothing yet.
+func TestWaitAfterARestart(t *testing.T) {
+	env := clerkjobstest.New(t, clerkjobstest.WithoutWorker())
+	emu := env.Clerk.Emulator
+	ids := emu.CreateSessions(emu.CreateUser(), 2)
+	emu.FailSession(ids[1], 404)
+	ctx := testContext(t, 30*time.Second)
+
+	before := newClient(t, env)
+	for i, id := range ids {
+		if _, err := before.Submit(ctx, &jobs.RevokeArgs{Common: jobs.Common{JobID: fmt.Sprintf("job-%d", i)}, SessionID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The process dies; a new one starts while the worker has not run the
+	// jobs yet: Wait waits for them.
+	after := newClient(t, env)
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	_, err := after.Wait(short, "job-0")
+	var nr *clerkjobs.NoResultError
+	if !errors.Is(err, clerkjobs.ErrNoResult) || !errors.As(err, &nr) || nr.JobID != "job-0" || nr.Submitted != nil {
+		t.Fatalf("Wait before the job ran = %v; want ErrNoResult", err)
+	}
+	env.StartWorker(t)
+	r, err := after.Wait(ctx, "job-0")
+	if err != nil || r.Outcome != jobs.Succeeded || r.JobID != "job-0" || r.Op != jobs.OpRevoke {
+		t.Fatalf("Wait(job-0) = %+v, %v", r, err)
+	}
+	var sess clerkapi.Session
+	if err := json.Unmarshal(r.Result, &sess); err != nil || sess.ID != ids[0] {
+		t.Errorf("Wait(job-0) answer %s", r.Result)
+	}
+	_, err = after.Wait(ctx, "job-1")
+	var failed *clerkjobs.JobError
+	if !errors.As(err, &failed) || failed.Class != jobs.ClassPermanent || failed.HTTPStatus != 404 || failed.DeadLetterSeq == 0 {
+		t.Fatalf("Wait(job-1) = %v; want the permanent failure with its dead letter", err)
+	}
+	if _, err := after.Wait(ctx, "has space"); !errors.Is(err, jobs.ErrInvalid) {
+		t.Errorf("Wait(bad id) = %v; want ErrInvalid", err)
+	}
+}
+
+// Two tenants: jobs on their own subjects, answers under their own inbox
+// prefix, and the same job id used by both is two jobs.
+func TestTenants(t *testing.T) {
+	env := clerkjobstest.New(t)
+	emu := env.Clerk.Emulator
+	a, b := emu.CreateUser(), emu.CreateUser()
+	emu.CreateSessions(a, 2)
+	emu.CreateSessions(b, 2)
+	ctx := testContext(t, 30*time.Second)
+	ca := newClient(t, env, clerkjobs.WithTenant("svc_a"))
+	cb := newClient(t, env, clerkjobs.WithTenant("svc_b"))
+
+	var subjects []string
+	for _, x := range []struct {
+		c    *clerkjobs.Client
+		user string
+	}{{ca, a}, {cb, b}} {
+		r, err := x.c.Request(ctx, &jobs.RevokeAllArgs{Common: jobs.Common{JobID: "incident-77"}, UserID: x.user},
+			clerkjobs.OnSubmitted(func(s clerkjobs.Submitted) { subjects = append(subjects, s.Subject) }))
+		if err != nil || r.Outcome != jobs.Succeeded {
+			t.Fatalf("revoke_all incident-77 of %s = %+v, %v", x.user, r, err)
+		}
+		for _, s := range emu.UserSessionIDs(x.user) {
+			if st, _ := emu.Session(s); st.Status != clerkapi.StatusRevoked {
+				t.Errorf("session %s of %s is %s", s, x.user, st.Status)
+			}
+		}
+	}
+	if want := []string{"sessions.tenant.svc_a.revoke_all", "sessions.tenant.svc_b.revoke_all"}; fmt.Sprint(subjects) != fmt.Sprint(want) {
+		t.Errorf("published on %v, want %v", subjects, want)
+	}
+	// Each tenant's Wait finds its own record.
+	for tenant, c := range map[string]*clerkjobs.Client{"svc_a": ca, "svc_b": cb} {
+		r, err := c.Wait(ctx, "incident-77")
+		if err != nil || r.Tenant != tenant {
+			t.Errorf("%s: Wait = %+v, %v", tenant, r, err)
+		}
+	}
+	// The answers came to inboxes under _INBOX.<tenant>: the worker
+	// answers a tenant's job nowhere else.
+	if c, err := clerkjobs.NewClient(env.Conn, clerkjobs.WithTenant("svc_a")); err != nil || c.Topology().Subjects.Tenant != "svc_a" {
+		t.Errorf("NewClient(WithTenant) = %v", err)
+	}
+	// A job of svc_a answering under _INBOX.svc_b is refused (its answer
+	// never comes: what became of it is in svc_a's dead letters).
+	wrong := newClient(t, env, clerkjobs.WithTenant("svc_a"), clerkjobs.WithInboxPrefix("_INBOX.svc_b"), clerkjobs.WithTimeout(time.Second))
+	_, err := wrong.RevokeSession(t.Context(), emu.CreateSessions(a, 1)[0], &clerkjobs.RevokeOptions{JobID: "wrong-inbox"})
+	var failed *clerkjobs.JobError
+	if !errors.As(err, &failed) && !errors.Is(err, clerkjobs.ErrNoResult) {
+		t.Fatalf("svc_a's job with a reply_to under _INBOX.svc_b = %v; want a failure or no answer", err)
+	}
+	_, err = ca.Wait(ctx, "wrong-inbox")
+	if !errors.As(err, &failed) || failed.Class != jobs.ClassInvalid || failed.Field != "/reply_to" {
+		t.Errorf("svc_a's job with a reply_to under _INBOX.svc_b = %v; want it dead-lettered invalid", err)
+	}
+}
+
+func TestUnavailable(t *testing.T) {
+	env := clerkjobstest.New(t, clerkjobstest.WithoutWorker())
+	ctx := testContext(t, 15*time.Second)
+	// A prefix no stream captures.
+	c := newClient(t, env, clerkjobs.WithSubjectPrefix("elsewhere"))
+	_, err := c.Submit(ctx, &jobs.RevokeArgs{SessionID: "sess_1"})
+	if !errors.Is(err, clerkjobs.ErrUnavailable) || !errors.Is(err, jetstream.ErrNoStreamResponse) || !strings.Contains(err.Error(), "elsewhere.revoke") {
+		t.Errorf("Submit without a stream = %v; want ErrUnavailable naming the subject", err)
+	}
+	// A closed connection.
+	nc, err := nats.Connect(env.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed, err := clerkjobs.NewClient(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+	if _, err := closed.RevokeSession(ctx, "sess_1", nil); !errors.Is(err, clerkjobs.ErrUnavailable) {
+		t.Errorf("RevokeSession on a closed connection = %v; want ErrUnavailable", err)
+	}
+	if _, err := closed.Wait(ctx, "job-1"); !errors.Is(err, clerkjobs.ErrNoResult) || !errors.Is(err, clerkjobs.ErrUnavailable) {
+		t.Errorf("Wait on a closed connection = %v; want no result because NATS is unavailable", err)
+	}
+}
+
+func TestNewClientRefusesBadOptions(t *testing.T) {
+	env := clerkjobstest.New(t, clerkjobstest.WithoutWorker())
+	for _, tt := range []struct {
+		name string
+		opts []clerkjobs.Option
+		want string
+	}{
+		{"tenant", []clerkjobs.Option{clerkjobs.WithTenant("svc a")}, "tenant"},
+		{"prefix", []clerkjobs.Option{clerkjobs.WithSubjectPrefix("a.*")}, "subject prefix"},
+		{"inbox under the jobs prefix", []clerkjobs.Option{clerkjobs.WithInboxPrefix("sessions.inbox")}, "inbox prefix"},
+		{"inbox with a wildcard", []clerkjobs.Option{clerkjobs.WithInboxPrefix("_INBOX.>")}, "inbox prefix"},
+		{"timeout", []clerkjobs.Option{clerkjobs.WithTimeout(0)}, "timeout"},
+		{"publish timeout", []clerkjobs.Option{clerkjobs.WithPublishTimeout(-time.Second)}, "publish timeout"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := clerkjobs.NewClient(env.Conn, tt.opts...); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("NewClient = %v; want an error about the %s", err, tt.want)
+			}
+		})
+	}
+	if _, err := clerkjobs.NewClient(nil); err == nil {
+		t.Error("NewClient(nil) succeeded")
+	}
+}

@@ -1,0 +1,134 @@
+package clerkjobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/clerkjobs/clerkjobs/jobs"
+)
+
+// Record is a finished job as the worker reports it (schemas/result.json).
+type Record = jobs.Result
+
+// Result is a finished job: the worker's Record (job id, op, outcome,
+// Clerk's answer in Result, attempts...), and the secret answer of a token
+// or refresh job in Secret. Record.Secret is always nil here, so that a
+// Result can be printed or logged whole: Secret prints as [REDACTED].
+type Result struct {
+	Record
+	// Secret is the token or cookies of a token or refresh job, in an answer
+	// received on this client's inbox; zero otherwise (a record found in a
+	// stream never holds one).
+	Secret Secret `json:"secret,omitzero"`
+	// DeadLetterSeq is the sequence of a failed job's dead letter in the
+	// dead-letter stream, 0 when unknown.
+	DeadLetterSeq uint64 `json:"dead_letter_seq,omitempty"`
+
+	digest string // the record's Job-Digest, when read from a stream
+}
+
+// Reveal is the record as the worker sent it, secret included: for code
+// that forwards it whole (the publish command prints it with --json).
+func (r *Result) Reveal() Record {
+	rec := r.Record
+	rec.Secret = r.Secret.Reveal()
+	return rec
+}
+
+func newResult(rec Record) *Result {
+	secret := newSecret(rec.Secret)
+	rec.Secret = nil
+	return &Result{Record: rec, Secret: secret}
+}
+
+// Replies is a private inbox for the answers of jobs published with its
+// Subject as their reply_to: what Request uses for one job, and what code
+// that publishes many jobs itself (a batch) uses for all of them. The
+// subscription is confirmed by the server before NewReplies returns, so no
+// answer can be missed. Close it when done.
+type Replies struct {
+	sub *nats.Subscription
+}
+
+// NewReplies subscribes to a fresh inbox under the client's inbox prefix.
+func (c *Client) NewReplies(ctx context.Context) (*Replies, error) {
+	inbox := c.newInbox()
+	sub, err := c.nc.SubscribeSync(inbox)
+	if err != nil {
+		return nil, unavailable(err, "subscribe to the reply inbox %s", inbox)
+	}
+	// The answers of a batch can come faster than they are read: keep them
+	// all (they are only the answers of jobs this caller published).
+	if err := sub.SetPendingLimits(-1, -1); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("reply inbox: %w", err)
+	}
+	// A fast worker could answer before the server knows the subscription.
+	wait := c.pubTimeout
+	if d, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Until(d))
+	}
+	if err := c.nc.FlushTimeout(max(wait, time.Millisecond)); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, unavailable(err, "subscribe to the reply inbox %s", inbox)
+	}
+	// A subscription the server refused (the user may not subscribe there)
+	// is reported asynchronously, before the flush's answer, naming the
+	// inbox (which is new: an older error cannot name it).
+	if err := c.nc.LastError(); err != nil && errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), `"`+inbox+`"`) {
+		_ = sub.Unsubscribe()
+		return nil, unavailable(err, "subscribe to the reply inbox %s (this NATS user may subscribe only under its own inbox prefix: see WithInboxPrefix and WithTenant)", inbox)
+	}
+	return &Replies{sub: sub}, nil
+}
+
+// Subject is the inbox: the reply_to of the jobs whose answers it receives.
+func (r *Replies) Subject() string { return r.sub.Subject }
+
+// Close unsubscribes.
+func (r *Replies) Close() error { return r.sub.Unsubscribe() }
+
+// Next returns the next final answer (succeeded or failed) of a job whose id
+// want accepts, calling onProgress (when not nil) with the progress
+// updates of those jobs meanwhile. Anything else on the inbox (not JSON,
+// another job's answer, an update of a kind it does not know) is skipped
+// unread: it could hold anything. A failure is a Result with Outcome
+// jobs.Failed here, not an error. When ctx ends first, the error matches
+// ErrNoResult.
+func (r *Replies) Next(ctx context.Context, want func(jobID string) bool, onProgress func(jobs.Progress)) (*Result, error) {
+	for {
+		m, err := r.sub.NextMsgWithContext(ctx)
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return nil, &NoResultError{Err: ctx.Err()}
+		default:
+			return nil, unavailable(err, "read the reply inbox %s", r.sub.Subject)
+		}
+		var probe struct {
+			JobID   string       `json:"job_id"`
+			Outcome jobs.Outcome `json:"outcome"`
+		}
+		if json.Unmarshal(m.Data, &probe) != nil || !want(probe.JobID) {
+			continue
+		}
+		switch probe.Outcome {
+		case jobs.InProgress:
+			var p jobs.Progress
+			if onProgress != nil && json.Unmarshal(m.Data, &p) == nil {
+				onProgress(p)
+			}
+		case jobs.Succeeded, jobs.Failed:
+			var rec Record
+			if json.Unmarshal(m.Data, &rec) == nil {
+				return newResult(rec), nil
+			}
+		}
+	}
+}

@@ -1,0 +1,129 @@
+package clerkjobs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/clerkjobs/clerkjobs/clerkapi"
+	"github.com/clerkjobs/clerkjobs/jobs"
+)
+
+// RevokeOptions change RevokeSession; nil means none.
+type RevokeOptions struct {
+	// JobID names the job (default: a fresh id). Use one derived from what
+	// the revoke is for ("offboard-user_42-sess_123") and a retry after a
+	// crash is the same job, not a second revoke.
+	JobID string
+}
+
+// Revocation is a session revoked.
+type Revocation struct {
+	JobID string
+	// Session is the session as Clerk answered: status revoked (or the
+	// status it had ended with).
+	Session clerkapi.Session
+	// AlreadyRevoked: the session had ended before; nothing changed.
+	AlreadyRevoked bool
+}
+
+// RevokeSession revokes a session and waits until Clerk has confirmed it.
+// Errors are those of Request.
+func (c *Client) RevokeSession(ctx context.Context, sessionID string, opts *RevokeOptions) (*Revocation, error) {
+	a := &jobs.RevokeArgs{SessionID: sessionID}
+	if opts != nil {
+		a.JobID = opts.JobID
+	}
+	r, err := c.Request(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	out := &Revocation{JobID: r.JobID, AlreadyRevoked: r.AlreadyRevoked}
+	if err := decodeAnswer(r, &out.Session); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// TokenOptions change SessionToken; nil means none.
+type TokenOptions struct {
+	// Template names a JWT template (CreateSessionTokenFromTemplate).
+	Template string
+	// ExpiresIn is the token's lifetime in whole seconds, 30s to 10 years
+	// (default: Clerk's, or the template's).
+	ExpiresIn time.Duration
+	// JobID names the job (default: a fresh id).
+	JobID string
+}
+
+// SessionToken creates a session token, from a JWT template or not. The
+// token travels only to this client's inbox; it is returned as a Token,
+// which prints as [REDACTED]. Errors are those of Request, and
+// ErrSecretDeliveredElsewhere when a job of the same id had been requested
+// before (its token went to that request).
+func (c *Client) SessionToken(ctx context.Context, sessionID string, opts *TokenOptions) (Token, error) {
+	a := &jobs.TokenArgs{SessionID: sessionID}
+	if opts != nil {
+		a.JobID, a.TemplateName = opts.JobID, opts.Template
+		if d := opts.ExpiresIn; d != 0 {
+			if d%time.Second != 0 {
+				return Token{}, &jobs.InvalidError{Op: jobs.OpToken, Field: "/expires_in_seconds", Reason: fmt.Sprintf("ExpiresIn %s: whole seconds only", d)}
+			}
+			a.ExpiresInSeconds = int64(d / time.Second)
+		}
+	}
+	r, err := c.Request(ctx, a)
+	if err != nil {
+		return Token{}, err
+	}
+	if r.Secret.IsZero() {
+		return Token{}, fmt.Errorf("token job %s: %w; request a new token with another job id", r.JobID, ErrSecretDeliveredElsewhere)
+	}
+	return r.Secret.Token()
+}
+
+// RevokeAllOptions change RevokeAll; nil means none.
+type RevokeAllOptions struct {
+	// JobID names the job (default: a fresh id). The job is safe to repeat:
+	// with the same id within the deduplication window it is not queued
+	// again, and RevokeAll waits for the first one's record.
+	JobID string
+	// Except are sessions to keep (the operator's own, say).
+	Except []string
+	// LockUser locks the user in Clerk before anything is revoked, so that
+	// no session can be created while the job runs: an account takeover is
+	// contained in one call. The summary says until when the lock holds
+	// (it ends on its own; unlock in the Clerk dashboard).
+	LockUser bool
+}
+
+// RevokeAll revokes every active session of a user but the exceptions, and
+// returns the job's summary. onProgress (when not nil) is called with
+// each progress update (about one a second) before RevokeAll returns. A
+// user with thousands of sessions takes a while at Clerk's rate limit:
+// give ctx a deadline that allows for it (the client's timeout applies
+// otherwise). Errors are those of Request.
+func (c *Client) RevokeAll(ctx context.Context, userID string, opts *RevokeAllOptions, onProgress func(jobs.Progress)) (*jobs.RevokeAllSummary, error) {
+	a := &jobs.RevokeAllArgs{UserID: userID}
+	if opts != nil {
+		a.JobID, a.ExceptSessionIDs, a.LockUser = opts.JobID, opts.Except, opts.LockUser
+	}
+	r, err := c.Request(ctx, a, OnProgress(onProgress))
+	if err != nil {
+		return nil, err
+	}
+	var sum jobs.RevokeAllSummary
+	if err := decodeAnswer(r, &sum); err != nil {
+		return nil, err
+	}
+	return &sum, nil
+}
+
+// decodeAnswer reads Clerk's answer in a result.
+func decodeAnswer(r *Result, v any) error {
+	if err := json.Unmarshal(r.Result, v); err != nil {
+		return fmt.Errorf("%s job %s: its result holds no answer of the expected shape: %w", r.Op, r.JobID, err)
+	}
+	return nil
+}
