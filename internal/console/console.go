@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/clerkjobs/clerkjobs"
 	"github.com/clerkjobs/clerkjobs/dlq"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -34,6 +35,7 @@ type ParseFilter func(spec FilterSpec, now time.Time) (dlq.Filter, error)
 // ListenAndServe or Serve.
 type Console struct {
 	nc      *nats.Conn
+	client  *clerkjobs.Client
 	js      jetstream.JetStream
 	topo    jobs.Topology
 	parse   ParseFilter
@@ -102,6 +104,9 @@ func New(nc *nats.Conn, topo jobs.Topology, parse ParseFilter, opts ...Option) (
 	}
 	if (c.tls.cert == "") != (c.tls.key == "") {
 		return nil, errors.New("console: HTTPS needs both a certificate and a key file")
+	}
+	if c.client, err = clerkjobs.NewClient(nc, clerkjobs.WithTopology(topo), clerkjobs.WithTimeout(time.Hour)); err != nil {
+		return nil, fmt.Errorf("console: %w", err)
 	}
 	c.act = newActivity()
 	c.index = newIndex(c.act.deadLettered)

@@ -49,9 +49,9 @@ type workerView struct {
 	Version  string
 	Status   *worker.Status // nil: the status endpoint did not answer
 	Err      string
-	// RateBudget is the share of the worker's rate budget in use. The
-	// worker's status does not report it yet (another change adds it):
-	// until then it stays empty and the page says so.
+	// RateBudget says the Clerk key's rate budget as this worker sees it:
+	// the limit, the replicas sharing it, a pause; empty when the worker
+	// has none (no limit, or an older version).
 	RateBudget string
 }
 
@@ -159,11 +159,24 @@ func (p *poller) workers(ctx context.Context) ([]workerView, error) {
 				return
 			}
 			out[i].Status = &st
+			out[i].RateBudget = budgetText(st.RateBudget)
 		})
 	}
 	wg.Wait()
 	sort.Slice(out, func(i, j int) bool { return out[i].Instance+out[i].ID < out[j].Instance+out[j].ID })
 	return out, nil
+}
+
+// budgetText describes a worker's rate budget in a line.
+func budgetText(b *worker.BudgetStatus) string {
+	if b == nil {
+		return ""
+	}
+	s := fmt.Sprintf("%s (%s), %.1f calls/s for the fleet, %d sharing", b.Limit, b.Mode, b.Rate, b.Members)
+	if b.PausedUntil != nil && b.PausedUntil.After(time.Now()) {
+		s += ", paused until " + b.PausedUntil.Format(time.TimeOnly) + " (429)"
+	}
+	return s
 }
 
 // gatherInfo sends a service INFO request to subject and collects the

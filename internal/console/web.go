@@ -579,7 +579,7 @@ func (c *Console) runTask(ctx context.Context, t *task) error {
 	p := t.Plan
 	switch p.Kind {
 	case actRevokeAll:
-		return submitRevokeAll(ctx, c.nc, c.js, c.topo.Subjects, *p.RevokeAll, func(u revokeAllUpdate) {
+		return submitRevokeAll(ctx, c.client, *p.RevokeAll, func(u revokeAllUpdate) {
 			t.mu.Lock()
 			defer t.mu.Unlock()
 			switch {
@@ -729,6 +729,7 @@ func (c *Console) continueTask(w http.ResponseWriter, r *http.Request) {
 
 type revokeAllPage struct {
 	UserID, Except string
+	Lock           bool
 	Err            string
 	Bulk           []bulkJob
 	BulkErr        error
@@ -748,14 +749,15 @@ func (c *Console) planRevokeAll(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusBadRequest, err)
 		return
 	}
-	args := jobs.RevokeAllArgs{UserID: strings.TrimSpace(r.PostForm.Get("user_id")), ExceptSessionIDs: splitList(r.PostForm["except"])}
+	args := jobs.RevokeAllArgs{UserID: strings.TrimSpace(r.PostForm.Get("user_id")), ExceptSessionIDs: splitList(r.PostForm["except"]),
+		LockUser: r.PostForm.Get("lock_user") != ""}
 	p := &plan{ID: newID(), Kind: actRevokeAll, Created: time.Now(), By: by(r)}
 	// The job id comes from the plan: confirming twice (a double click, a
 	// resent form) publishes the same Nats-Msg-Id, which the jobs stream
 	// drops.
 	args.JobID = "console-revoke-all-" + p.ID
 	if err := jobs.Validate(&args); err != nil {
-		page := revokeAllPage{UserID: args.UserID, Except: strings.Join(args.ExceptSessionIDs, ","), Err: err.Error(), Followed: c.followed()}
+		page := revokeAllPage{UserID: args.UserID, Except: strings.Join(args.ExceptSessionIDs, ","), Lock: args.LockUser, Err: err.Error(), Followed: c.followed()}
 		page.Bulk, page.BulkErr = c.bulk.list(time.Now(), c.topo.ProgressTTL)
 		w.WriteHeader(http.StatusBadRequest)
 		c.show(w, r, "revokeall", c.frame(r, "Revoke all sessions of a user", "revoke-all", page))
@@ -763,7 +765,7 @@ func (c *Console) planRevokeAll(w http.ResponseWriter, r *http.Request) {
 	}
 	p.RevokeAll, p.Scope = &args, "every session of "+args.UserID
 	c.reg.addPlan(p)
-	c.logAction(r, "plan").Str("action", string(actRevokeAll)).Str("user_id", args.UserID).Int("except", len(args.ExceptSessionIDs)).Str("plan", p.ID).Msg("console: action planned, awaiting confirmation")
+	c.logAction(r, "plan").Str("action", string(actRevokeAll)).Str("user_id", args.UserID).Int("except", len(args.ExceptSessionIDs)).Bool("lock_user", args.LockUser).Str("plan", p.ID).Msg("console: action planned, awaiting confirmation")
 	http.Redirect(w, r, "/plans/"+p.ID, http.StatusSeeOther)
 }
 
