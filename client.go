@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 
+	"github.com/clerkjobs/clerkjobs/internal/tracing"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -146,6 +147,11 @@ func (c *Client) Submit(ctx context.Context, a jobs.Args) (Submitted, error) {
 
 func (c *Client) publish(ctx context.Context, a jobs.Args, m *nats.Msg) (Submitted, error) {
 	s := Submitted{JobID: a.CommonFields().JobID, Subject: m.Subject}
+	// A span in ctx makes the job its child ("send <subject>"): the trace
+	// runs from here to the worker, Clerk and back.
+	ctx, span := tracing.StartSend(ctx, m)
+	defer span.End()
+	tracing.Inject(ctx, m)
 	pctx, cancel := context.WithTimeout(ctx, c.pubTimeout)
 	ack, err := c.js.PublishMsg(pctx, m)
 	cancel()
