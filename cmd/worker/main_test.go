@@ -35,7 +35,8 @@ func TestBadConfigurationExits2NamingTheSetting(t *testing.T) {
 		{"storage", []string{"--storage", "tape"}, nil, "--storage"},
 		{"log level", []string{"--log-level", "loud"}, nil, "--log-level"},
 		{"stray argument", []string{"revoke"}, nil, "unexpected argument"},
-		{"nats tls", []string{"--nats-url", "nats://x:4222", "--tls-cert", "/nonexistent.pem"}, nil, "NATS options"},
+		{"nats tls", []string{"--nats-url", "nats://x:4222", "--nats-tls-cert", "/nonexistent.pem"}, nil, "NATS options"},
+		{"nats url", []string{"--nats-url", "nats//oops"}, nil, "a NATS URL is nats://host:port"},
 		{"bulk", []string{"--bulk-concurrency", "0"}, nil, "bulk concurrency"},
 	}
 	for _, c := range cases {
