@@ -46,6 +46,8 @@ type letter struct {
 	jobID   string
 	body    string // default: a valid job of op
 	replays int
+	subject string            // the original subject; default: op's
+	header  map[string]string // set after the worker's headers
 }
 
 // seed stores dead letters the way the worker does and returns their
@@ -68,7 +70,13 @@ func (e *env) seed(t *testing.T, letters ...letter) []uint64 {
 			Redacted: redacted, Replays: l.replays,
 		}
 		m := nats.NewMsg(e.topo.Subjects.DeadLetter(jobs.RecordKey{Op: l.op, JobID: l.jobID, Gen: "seed", Seq: uint64(time.Now().UnixNano())}))
+		if l.subject != "" {
+			d.Subject = l.subject
+		}
 		m.Header = d.Header()
+		for k, v := range l.header {
+			m.Header.Set(k, v)
+		}
 		m.Data = payload
 		ack, err := e.js.PublishMsg(t.Context(), m)
 		if err != nil {
@@ -460,3 +468,64 @@ func TestLargeQueue(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// TestCheckReplayIsReplaysRule: for every kind of dead letter, CheckReplay
+// and Replay agree, with the same reason.
+func TestCheckReplayIsReplaysRule(t *testing.T) {
+	e := newEnv(t)
+	long := strings.Repeat("x", jobs.MaxJobIDLen+1)
+	cases := []struct {
+		l    letter
+		want string // "" when replayable, else a piece of the reason
+	}{
+		{letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "ok"}, ""},
+		// A revoke_all's per-session dead letter, its id bounded by the
+		// worker: replayable.
+		{letter{op: jobs.OpRevoke, class: jobs.ClassPermanent, jobID: strings.Repeat("p", 80) + "-1a2b3c4d/sess_1",
+			header: map[string]string{jobs.HeaderParentJob: strings.Repeat("p", 300)}}, ""},
+		// One stored before ids were bounded: its body fails its schema.
+		{letter{op: jobs.OpRevoke, class: jobs.ClassPermanent, jobID: long}, "not a valid revoke job (invalid revoke job: /job_id"},
+		{letter{op: jobs.OpRefresh, class: jobs.ClassExhausted, jobID: "secret"}, "were redacted"},
+		{letter{op: jobs.OpCreate, class: jobs.ClassInvalid, jobID: "bad", body: `{"user":1}`}, "not a valid create job"},
+		{letter{op: jobs.OpRevoke, class: jobs.ClassInvalid, jobID: "where", subject: "sessions.revokee"}, "is not a job subject"},
+		{letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "count", header: map[string]string{jobs.HeaderReplays: "many"}}, "not a count"},
+	}
+	for _, c := range cases {
+		seq := e.seed(t, c.l)[0]
+		entry, err := e.q.Get(t.Context(), seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check := e.q.CheckReplay(entry)
+		rep, err := e.q.Replay(t.Context(), []uint64{seq}, dlq.WithDryRun())
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case c.want == "" && (check != nil || rep.Replayed != 1):
+			t.Errorf("%s: CheckReplay = %v, dry run %+v; want both to replay it", c.l.jobID[:min(len(c.l.jobID), 20)], check, rep)
+		case c.want != "" && (check == nil || !errors.Is(check, dlq.ErrNotReplayable) || !contains(check.Error(), c.want)):
+			t.Errorf("%s: CheckReplay = %v, want a refusal saying %q", c.l.jobID[:min(len(c.l.jobID), 20)], check, c.want)
+		case c.want != "" && (rep.Skipped != 1 || rep.Problems[0].Reason != check.Error()):
+			t.Errorf("%s: dry run %+v, want it skipped for %q", c.l.jobID[:min(len(c.l.jobID), 20)], rep, check)
+		}
+	}
+}
+
+// TestReplayRefusedByJetStream: an error JetStream answers to the
+// republish is said plainly, once.
+func TestReplayRefusedByJetStream(t *testing.T) {
+	e := newEnv(t)
+	seqs := e.seed(t, letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "full"})
+	testenv.FillStream(t, e.js, e.topo.JobsStream)
+	if _, err := jobs.Publish(t.Context(), e.js, e.topo.Subjects, &jobs.RevokeArgs{Common: jobs.Common{JobID: "filler"}, SessionID: "sess_1"}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.q.Replay(t.Context(), seqs)
+	if err == nil || rep.Failed != 1 {
+		t.Fatalf("replay into a full stream: %+v, %v", rep, err)
+	}
+	if r := rep.Problems[0].Reason; !contains(r, "maximum messages exceeded") || contains(r, "nats: nats:") {
+		t.Errorf("reason %q: want JetStream's refusal, said once", r)
+	}
+}

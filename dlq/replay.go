@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
+	"github.com/clerkjobs/clerkjobs/internal/natsconn"
 	"github.com/clerkjobs/clerkjobs/internal/tracing"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -150,27 +151,10 @@ func (q *Queue) replayOne(ctx context.Context, seq uint64, o options) (Outcome, 
 	}
 	d := e.DeadLetter
 	out.JobID, out.Op, out.Subject = d.JobID, e.Op, d.Subject
-	if errors.Is(e.HeaderErr, jobs.ErrNotDeadLetter) {
-		return skip("it lacks the dead-letter headers (%s, %s), so its original subject is unknown; inspect it with `dlq show %d`", jobs.HeaderSubject, jobs.HeaderClass, seq)
+	if err := q.CheckReplay(e); err != nil {
+		return skip("%s", err)
 	}
-	// The replay count names the republished message; a count that does
-	// not parse would give the wrong id, so it is not guessed.
-	if v := e.Header.Get(jobs.HeaderReplays); v != "" {
-		if n, err := strconv.Atoi(v); err != nil || n < 0 {
-			return skip("header %s is %q, not a count", jobs.HeaderReplays, v)
-		}
-	}
-	if !d.Replayable() {
-		return skip("its secret fields (%s) were redacted when it was dead-lettered, so it cannot be sent again: ask the requester to submit a new %s job, then purge this entry", strings.Join(d.Redacted, ", "), e.Op)
-	}
-	op := q.topo.Subjects.OpOf(d.Subject)
-	if op == jobs.OpUnknown {
-		return skip("its original subject %q is not a job subject under prefix %q: it would fail again; publish a corrected job, then purge this entry", d.Subject, q.topo.Subjects.Prefix)
-	}
-	out.Op = op
-	if _, err := jobs.Decode(op, e.Payload); err != nil {
-		return skip("its payload is not a valid %s job (%v), so it would fail again: publish a corrected job, then purge this entry", op, err)
-	}
+	out.Op = q.topo.Subjects.OpOf(d.Subject)
 	if o.dryRun {
 		out.Status = StatusWouldReplay
 		return out, nil
@@ -197,7 +181,7 @@ func (q *Queue) replayOne(ctx context.Context, seq uint64, o options) (Outcome, 
 	ack, err := q.js.PublishMsg(pubCtx, m)
 	cancel()
 	if err != nil {
-		return fail(err, "republishing to %s failed (%v); the dead letter is kept: fix the cause and run the replay again", d.Subject, err)
+		return fail(err, "republishing to %s failed (%s); the dead letter is kept: fix the cause and run the replay again", d.Subject, natsconn.ErrorText(err))
 	}
 	out.JobSeq, out.Duplicate = ack.Sequence, ack.Duplicate
 
@@ -214,7 +198,54 @@ func (q *Queue) replayOne(ctx context.Context, seq uint64, o options) (Outcome, 
 			return out, nil
 		}
 	}
-	return fail(derr, "republished as job %d on %s, but deleting the dead letter failed (%v): run the same replay again within %s and the republished job is recognized as a duplicate; later than that, purge dead letter %d instead of replaying it", ack.Sequence, ack.Stream, derr, q.topo.DedupWindow, seq)
+	return fail(derr, "republished as job %d on %s, but deleting the dead letter failed (%s): run the same replay again within %s and the republished job is recognized as a duplicate; later than that, purge dead letter %d instead of replaying it", ack.Sequence, ack.Stream, natsconn.ErrorText(derr), q.topo.DedupWindow, seq)
+}
+
+// ErrNotReplayable is what CheckReplay's errors match (errors.Is).
+var ErrNotReplayable = errors.New("not replayable")
+
+// notReplayable says why a dead letter cannot be replayed; its message is
+// the reason alone, for a person.
+type notReplayable struct{ reason string }
+
+func (e *notReplayable) Error() string        { return e.reason }
+func (e *notReplayable) Is(target error) bool { return target == ErrNotReplayable }
+
+// CheckReplay reports whether Replay would republish e: nil, or an error
+// (matching ErrNotReplayable) that says why not and what to do instead. It
+// is the one rule: Replay skips what it refuses, and `publish dlq show` and
+// the console say the same. A dead letter is replayable when its headers
+// name where it came from, its secrets were not redacted, and its payload
+// is a valid job for its original subject (jobs.Decode), so that it would
+// not be dead-lettered again as invalid. e must have been read with its
+// payload (not WithoutPayload).
+func (q *Queue) CheckReplay(e Entry) error {
+	d := e.DeadLetter
+	no := func(format string, a ...any) error { return &notReplayable{fmt.Sprintf(format, a...)} }
+	if errors.Is(e.HeaderErr, jobs.ErrNotDeadLetter) {
+		return no("it lacks the dead-letter headers (%s, %s), so its original subject is unknown; inspect it with `dlq show %d`", jobs.HeaderSubject, jobs.HeaderClass, e.Seq)
+	}
+	// The replay count names the republished message; a count that does
+	// not parse would give the wrong id, so it is not guessed.
+	if v := e.Header.Get(jobs.HeaderReplays); v != "" {
+		if n, err := strconv.Atoi(v); err != nil || n < 0 {
+			return no("header %s is %q, not a count", jobs.HeaderReplays, v)
+		}
+	}
+	if !d.Replayable() {
+		return no("its secret fields (%s) were redacted when it was dead-lettered, so it cannot be sent again: ask the requester to submit a new %s job, then purge this entry", strings.Join(d.Redacted, ", "), e.Op)
+	}
+	op := q.topo.Subjects.OpOf(d.Subject)
+	if op == jobs.OpUnknown {
+		return no("its original subject %q is not a job subject under prefix %q: it would fail again; publish a corrected job, then purge this entry", d.Subject, q.topo.Subjects.Prefix)
+	}
+	if e.Payload == nil && e.Size > 0 {
+		return no("its payload was not read, so whether it is a valid %s job is unknown", op)
+	}
+	if _, err := jobs.Decode(op, e.Payload); err != nil {
+		return no("its payload is not a valid %s job (%v), so it would fail again: publish a corrected job, then purge this entry", op, err)
+	}
+	return nil
 }
 
 // PurgeReport sums up a Purge.

@@ -153,6 +153,14 @@ func schemaError(o Op, err error) error {
 	case *kind.AnyOf:
 		// Only when every alternative is a missing field (pickLeaf).
 		reason = strings.Join(requiredAlternatives(leaf), " or ") + " is required"
+	case *kind.Enum:
+		// The validator writes a null choice as Go's <nil>.
+		choices := make([]string, len(k.Want))
+		for i, w := range k.Want {
+			b, _ := json.Marshal(w) // values from the schema: always encodable
+			choices[i] = string(b)
+		}
+		reason = "value must be one of " + strings.Join(choices, ", ")
 	case *kind.Minimum:
 		reason = "minimum: got " + number(k.Got) + ", want " + number(k.Want)
 	case *kind.Maximum:

@@ -162,8 +162,8 @@ func TestDecodeInvalid(t *testing.T) {
 		{"reply_to with an empty token", OpGet, `{"session_id":"sess_1","reply_to":"a..b"}`, "/reply_to", []string{"pattern"}},
 		{"reply_to with a space", OpGet, `{"session_id":"sess_1","reply_to":"a b"}`, "/reply_to", []string{"pattern"}},
 		{"template name bad", OpToken, `{"session_id":"sess_1","reply_to":"_INBOX.x","template_name":"a b"}`, "/template_name", []string{"pattern"}},
-		{"status pending", OpList, `{"user_id":"user_1","status":"pending"}`, "/status", []string{"active", "revoked"}},
-		{"format bad", OpRefresh, `{"session_id":"sess_1","reply_to":"_INBOX.x","expired_token":"e","refresh_token":"r","request_origin":"o","format":"jwt"}`, "/format", []string{"token", "cookie"}},
+		{"status pending", OpList, `{"user_id":"user_1","status":"pending"}`, "/status", []string{`"active"`, `"revoked"`}},
+		{"format bad", OpRefresh, `{"session_id":"sess_1","reply_to":"_INBOX.x","expired_token":"e","refresh_token":"r","request_origin":"o","format":"jwt"}`, "/format", []string{`value must be one of "token", "cookie", null`}},
 
 		{"limit 0", OpList, `{"user_id":"user_1","limit":0}`, "/limit", []string{"minimum", "got 0", "want 1"}},
 		{"limit 501", OpList, `{"user_id":"user_1","limit":501}`, "/limit", []string{"maximum", "got 501", "want 500"}},

@@ -34,12 +34,9 @@ type config struct {
 }
 
 // flagEnv maps each flag to the environment variable that sets it when the
-// flag is not given.
+// flag is not given. The NATS connection flags are natsconn's.
 func flagEnv() [][2]string {
 	return [][2]string{
-		{"nats-url", "NATS_URL"}, {"nats-creds", "NATS_CREDS"}, {"nats-nkey", "NATS_NKEY"},
-		{"nats-user", "NATS_USER"}, {"nats-password", "NATS_PASSWORD"},
-		{"tls-ca", "NATS_CA"}, {"tls-cert", "NATS_CERT"}, {"tls-key", "NATS_KEY"},
 		{"clerk-secret-key-file", "CLERK_SECRET_KEY_FILE"}, {"clerk-api-url", "CLERK_API_URL"},
 		{"concurrency", "WORKER_CONCURRENCY"}, {"rate-limit", "WORKER_RATE_LIMIT"}, {"rate-limit-scope", "WORKER_RATE_LIMIT_SCOPE"},
 		{"backoff-initial", "WORKER_BACKOFF_INITIAL"}, {"backoff-max", "WORKER_BACKOFF_MAX"},
@@ -64,14 +61,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	var storage string
 	fs := pflag.NewFlagSet("worker", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.nats.URL, "nats-url", "", "NATS server URL(s), comma-separated; empty: run an embedded server")
-	fs.StringVar(&c.nats.Creds, "nats-creds", "", "NATS credentials file")
-	fs.StringVar(&c.nats.NKeyFile, "nats-nkey", "", "NATS NKey seed file")
-	fs.StringVar(&c.nats.User, "nats-user", "", "NATS user")
-	fs.StringVar(&c.nats.Password, "nats-password", "", "NATS password (prefer the environment variable)")
-	fs.StringVar(&c.nats.TLSCA, "tls-ca", "", "CA bundle to verify the NATS server")
-	fs.StringVar(&c.nats.TLSCert, "tls-cert", "", "client certificate for NATS")
-	fs.StringVar(&c.nats.TLSKey, "tls-key", "", "client key for NATS")
+	natsconn.Flags(fs, &c.nats)
+	fs.Lookup(natsconn.FlagURL).Usage += "; empty: run an embedded server"
 	keyFile := fs.String("clerk-secret-key-file", "", "file holding the Clerk secret key (else CLERK_SECRET_KEY; neither: run the emulator)")
 	fs.StringVar(&c.apiURL, "clerk-api-url", clerkapi.DefaultBaseURL, "Clerk Backend API base URL, with /v1")
 	fs.IntVar(&c.worker.Concurrency, "concurrency", d.Concurrency, "jobs run at once in this process")
@@ -125,6 +116,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q: the worker takes only flags (see --help)", fs.Arg(0))
+	}
+	natsconn.ApplyEnv(fs, &c.nats, getenv)
+	for _, n := range natsconn.Renamed(fs) {
+		fmt.Fprintf(stderr, "worker: %s\n", n)
 	}
 	for _, fe := range flagEnv() {
 		if v := getenv(fe[1]); v != "" && !fs.Changed(fe[0]) {
@@ -193,6 +188,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 }
 
 func envOf(flag string) string {
+	if env := natsconn.EnvOf(flag); env != "" {
+		return env
+	}
 	for _, fe := range flagEnv() {
 		if fe[0] == flag {
 			return fe[1]

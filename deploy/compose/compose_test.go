@@ -5,6 +5,7 @@
 package compose_test
 
 import (
+	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -141,7 +142,7 @@ func TestComposeFile(t *testing.T) {
 			if !s.ReadOnly || !slices.Contains(s.CapDrop, "ALL") {
 				t.Errorf("%s: want read_only and cap_drop ALL", name)
 			}
-			known := workerEnv(t)
+			known := testenv.WorkerEnv(t)
 			for k := range e {
 				if !known[k] {
 					t.Errorf("%s: env %s: the worker reads no such variable", name, k)
@@ -149,20 +150,6 @@ func TestComposeFile(t *testing.T) {
 			}
 		}
 	}
-}
-
-// workerEnv is every environment variable cmd/worker names.
-func workerEnv(t *testing.T) map[string]bool {
-	t.Helper()
-	src, err := os.ReadFile(filepath.Join("..", "..", "cmd", "worker", "config.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	known := map[string]bool{}
-	for _, m := range regexp.MustCompile(`"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"`).FindAllSubmatch(src, -1) {
-		known[string(m[1])] = true
-	}
-	return known
 }
 
 // docker-compose itself accepts the file, when it is installed.

@@ -9,6 +9,7 @@ package k8s_test
 import (
 	"bytes"
 	"fmt"
+	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -265,7 +266,7 @@ func TestWorkerManifests(t *testing.T) {
 	})
 
 	t.Run("environment variables the worker reads", func(t *testing.T) {
-		known := workerEnv(t)
+		known := testenv.WorkerEnv(t)
 		for name := range env {
 			if !known[name] {
 				t.Errorf("env %s: the worker reads no such variable (a typo?)", name)
@@ -298,27 +299,6 @@ func mountedFromSecret(pod corev1.PodSpec, c corev1.Container, path string) bool
 		}
 	}
 	return false
-}
-
-// workerEnv lists the environment variables the worker reads: those in
-// cmd/worker's flag table and the ones it reads directly, plus the Go
-// runtime's.
-func workerEnv(t *testing.T) map[string]bool {
-	t.Helper()
-	src, err := os.ReadFile(filepath.Join("..", "..", "cmd", "worker", "config.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	known := map[string]bool{"GOMEMLIMIT": true, "GOMAXPROCS": true, "GOGC": true}
-	for _, m := range regexp.MustCompile(`"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"`).FindAllSubmatch(src, -1) {
-		known[string(m[1])] = true
-	}
-	for _, want := range []string{"NATS_URL", "CLERK_SECRET_KEY", "WORKER_DRAIN_TIMEOUT"} {
-		if !known[want] {
-			t.Fatalf("cmd/worker/config.go no longer names %s: update workerEnv", want)
-		}
-	}
-	return known
 }
 
 // The NATS chart's values: there is no schema for them here, so the test

@@ -303,7 +303,7 @@ func TestPermissions(t *testing.T) {
 	t.Run("publish --wait works as a restricted service with --tenant", func(t *testing.T) {
 		var stdout, stderr strings.Builder
 		env := map[string]string{"NATS_PASSWORD": pw["svc_a"]}
-		code := publishcli.RunEnv(ctxT(t), []string{"--server", url, "--nats-user", "svc_a", "--tenant", "svc_a",
+		code := publishcli.RunEnv(ctxT(t), []string{"--nats-url", url, "--nats-user", "svc_a", "--tenant", "svc_a",
 			"token", sessions[2], "--wait", "--json", "--timeout", "10s"},
 			publishcli.Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return env[k] }})
 		var r jobs.Result
@@ -314,10 +314,57 @@ func TestPermissions(t *testing.T) {
 		// the command fails, naming the problem.
 		stdout.Reset()
 		stderr.Reset()
-		code = publishcli.RunEnv(ctxT(t), []string{"--server", url, "--nats-user", "svc_a", "--inbox-prefix", "_INBOX.svc_a", "--ack-timeout", "2s", "revoke", sessions[3]},
+		code = publishcli.RunEnv(ctxT(t), []string{"--nats-url", url, "--nats-user", "svc_a", "--nats-inbox-prefix", "_INBOX.svc_a", "--ack-timeout", "2s", "revoke", sessions[3]},
 			publishcli.Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return env[k] }})
 		if code != publishcli.ExitUnavailable {
 			t.Errorf("publish as svc_a outside its tenant: exit %d, want %d (%s)", code, publishcli.ExitUnavailable, stderr.String())
+		}
+		// With an inbox prefix the user may not read, the command says to
+		// set the right one.
+		stdout.Reset()
+		stderr.Reset()
+		code = publishcli.RunEnv(ctxT(t), []string{"--nats-url", url, "--nats-user", "svc_a", "--tenant", "svc_a", "--nats-inbox-prefix", "_INBOX.other", "revoke", sessions[3]},
+			publishcli.Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return env[k] }})
+		if code == 0 || !strings.Contains(stderr.String(), "refused the NATS user svc_a the subscription to its reply inbox") ||
+			!strings.Contains(stderr.String(), "needs --nats-inbox-prefix (NATS_INBOX_PREFIX)") {
+			t.Errorf("publish without --inbox-prefix as a user restricted to _INBOX.svc_a: exit %d, stderr %q; want a failure that says to set the prefix", code, stderr.String())
+		}
+	})
+
+	// runPublish runs the command line as user, the way an operator would.
+	runPublish := func(t *testing.T, user string, args ...string) (int, string, string) {
+		t.Helper()
+		var stdout, stderr strings.Builder
+		env := map[string]string{"NATS_URL": url, "NATS_USER": user, "NATS_PASSWORD": pw[user], "NATS_INBOX_PREFIX": "_INBOX." + user}
+		// No deadline, as from a shell: each JetStream request then has
+		// the client's own timeout, and a refused one costs only that.
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		code := publishcli.RunEnv(ctx, args, publishcli.Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return env[k] }})
+		return code, stdout.String(), stderr.String()
+	}
+
+	t.Run("ops runs publish status, step 1 of the runbook", func(t *testing.T) {
+		code, stdout, stderr := runPublish(t, "ops", "status", "--discover-wait", "3s")
+		if code != publishcli.ExitOK || !strings.Contains(stdout, "workers: 1 instance: "+cfg.Instance+" (") ||
+			!strings.Contains(stdout, "session-worker") || strings.Contains(stdout+stderr, "refused") {
+			t.Fatalf("publish status as ops: exit %d\n%s\n%s", code, stdout, stderr)
+		}
+	})
+
+	t.Run("a status query refused by permissions says so", func(t *testing.T) {
+		code, stdout, stderr := runPublish(t, "svc_a", "status")
+		for _, want := range []string{
+			"workers: could not ask the workers: The server refused the NATS user svc_a publishing to $SRV.PING.clerkjobs-worker",
+			"refused the NATS user svc_a publishing to $JS.API.STREAM.INFO.SESSION_JOBS",
+			"refused the NATS user svc_a publishing to $JS.API.STREAM.INFO.SESSION_DLQ",
+		} {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("status as svc_a lacks %q:\n%s", want, stdout)
+			}
+		}
+		if code != publishcli.ExitUnavailable || strings.Contains(stdout, "none answered") {
+			t.Errorf("publish status as svc_a: exit %d\n%s\n%s", code, stdout, stderr)
 		}
 	})
 

@@ -543,7 +543,7 @@ func (s *system) waitProgress(atLeast int, timeout time.Duration) {
 // runPublish runs the publish command line against the cluster.
 func (s *system) runPublish(args ...string) string {
 	s.t.Helper()
-	base := []string{"--server", s.cluster.ConnectURL(), "--prefix", s.topo.Subjects.Prefix,
+	base := []string{"--nats-url", s.cluster.ConnectURL(), "--prefix", s.topo.Subjects.Prefix,
 		"--jobs-stream", s.topo.JobsStream, "--results-stream", s.topo.ResultsStream, "--dlq-stream", s.topo.DeadLetterStream}
 	cmd := exec.Command(filepath.Join(binDir, "publish"), append(base, args...)...)
 	out, err := cmd.CombinedOutput()

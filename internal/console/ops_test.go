@@ -96,7 +96,7 @@ func TestAsOpsUser(t *testing.T) {
 	code := make(chan int, 1)
 	go func() {
 		code <- publishcli.RunEnv(cctx, []string{"console", "--listen", "127.0.0.1:0", "--refresh", "250ms",
-			"--server", s.ClientURL(), "--nats-user", "ops", "--inbox-prefix", "_INBOX.ops"},
+			"--nats-url", s.ClientURL(), "--nats-user", "ops", "--nats-inbox-prefix", "_INBOX.ops"},
 			publishcli.Env{Stdout: io.Discard, Stderr: conLogs, Getenv: func(k string) string { return env[k] }})
 	}()
 	t.Cleanup(func() {

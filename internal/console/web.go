@@ -369,11 +369,8 @@ func (c *Console) entry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := entryPage{E: e, Headers: safeHeaders(e.Header), Payload: safePayload(e), Replayable: true}
-	switch {
-	case e.HeaderErr != nil && errors.Is(e.HeaderErr, jobs.ErrNotDeadLetter):
-		p.Replayable, p.Why = false, "its dead-letter headers are missing, so its original subject is unknown"
-	case !e.DeadLetter.Replayable():
-		p.Replayable, p.Why = false, "its secret fields ("+strings.Join(e.DeadLetter.Redacted, ", ")+") were redacted: ask the requester to submit a new job, then purge this entry"
+	if err := q.CheckReplay(e); err != nil { // the rule dlq replay applies
+		p.Replayable, p.Why = false, err.Error()
 	}
 	c.show(w, r, "entry", c.frame(r, fmt.Sprintf("Dead letter %d", seq), "dlq", p))
 }

@@ -1,11 +1,16 @@
 // Package natsconn connects to NATS with the authentication and TLS options
 // every clerkjobs program accepts, so the worker and the publish command
-// line agree on them and report connection problems the same way.
+// line agree on them: one set of flags and environment variables (Flags,
+// ApplyEnv), one validation, and connection problems reported the same way
+// with what to check (ConnectError.Hint).
 package natsconn
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -43,25 +48,6 @@ type Options struct {
 	// user allowed to subscribe only to its own inboxes needs it, e.g.
 	// _INBOX.svc_a (see deploy/nats).
 	InboxPrefix string
-}
-
-// FromEnv fills the options from the conventional NATS environment
-// variables (the ones the nats CLI reads): NATS_URL, NATS_CREDS, NATS_NKEY,
-// NATS_USER, NATS_PASSWORD, NATS_CA, NATS_CERT, NATS_KEY. getenv is
-// os.Getenv in programs; tests pass their own.
-func FromEnv(getenv func(string) string) Options {
-	return Options{
-		URL:      getenv("NATS_URL"),
-		Creds:    getenv("NATS_CREDS"),
-		NKeyFile: getenv("NATS_NKEY"),
-		User:     getenv("NATS_USER"),
-		Password: getenv("NATS_PASSWORD"),
-		TLSCA:    getenv("NATS_CA"),
-		TLSCert:  getenv("NATS_CERT"),
-		TLSKey:   getenv("NATS_KEY"),
-		// Not a nats CLI variable: this project's.
-		InboxPrefix: getenv("NATS_INBOX_PREFIX"),
-	}
 }
 
 // ServerURL is the URL to connect to, DefaultURL when none is set.
@@ -103,11 +89,30 @@ func (o Options) Validate() error {
 		}
 	}
 	for _, u := range strings.Split(o.ServerURL(), ",") {
-		if _, err := parseURL(u); err != nil {
-			errs = append(errs, fmt.Errorf("server URL %q is not a URL", Redact(u)))
+		if err := checkURL(u); err != nil {
+			errs = append(errs, fmt.Errorf("server URL %q %w", Redact(u), err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkURL says what is wrong with one server URL, in the words that
+// follow it in an error.
+func checkURL(s string) error {
+	u, err := parseURL(s)
+	switch {
+	case err != nil:
+		return errors.New("is not a URL: want nats://host:port, e.g. " + DefaultURL)
+	case u.Scheme == "http" || u.Scheme == "https":
+		return errors.New("is a web address: NATS clients connect to the client port with nats://host:port (4222 by default), not to the monitoring or any HTTP port")
+	case u.Scheme != "nats" && u.Scheme != "tls" && u.Scheme != "ws" && u.Scheme != "wss":
+		return fmt.Errorf("has scheme %q: want nats://, tls://, ws:// or wss://", u.Scheme)
+	case u.Hostname() == "":
+		return errors.New("names no host: want nats://host:port, e.g. " + DefaultURL)
+	case u.Path != "" && u.Path != "/" && (u.Scheme == "nats" || u.Scheme == "tls"):
+		return fmt.Errorf("has a path (%s): a NATS URL is nats://host:port, e.g. %s", u.Path, DefaultURL)
+	}
+	return nil
 }
 
 // NATSOptions are the nats.go options o stands for.
@@ -180,6 +185,34 @@ func (e *ConnectError) Unwrap() error { return e.Err }
 // unreachable), as opposed to a server that refused the credentials or TLS.
 func (e *ConnectError) Refused() bool { return errors.Is(e.Err, nats.ErrNoServers) }
 
+// Hint says, for a person, what to check given how the connection failed,
+// naming the settings concerned; "" when there is nothing better to say
+// than the error.
+func (e *ConnectError) Hint() string {
+	var dns *net.DNSError
+	var netErr net.Error
+	var x509Err x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var certErr *tls.CertificateVerificationError
+	switch {
+	case e.Refused():
+		return fmt.Sprintf("No NATS server answered at %s: check --%s (%s) and that the server runs", e.URL, FlagURL, EnvOf(FlagURL))
+	case errors.Is(e.Err, nats.ErrAuthorization), errors.Is(e.Err, nats.ErrAuthExpired),
+		errors.Is(e.Err, nats.ErrAuthRevoked), errors.Is(e.Err, nats.ErrAccountAuthExpired):
+		return fmt.Sprintf("The server refused the credentials: check --%s, --%s, or --%s and --%s (%s, %s, %s, %s)",
+			FlagCreds, FlagNKey, FlagUser, FlagPassword, EnvOf(FlagCreds), EnvOf(FlagNKey), EnvOf(FlagUser), EnvOf(FlagPassword))
+	case errors.Is(e.Err, nats.ErrSecureConnRequired), errors.Is(e.Err, nats.ErrSecureConnWanted), errors.Is(e.Err, nats.ErrTLS),
+		errors.As(e.Err, &x509Err), errors.As(e.Err, &hostErr), errors.As(e.Err, &certErr):
+		return fmt.Sprintf("TLS failed: check the URL's scheme (tls:// for a server that requires TLS) and --%s, --%s, --%s (%s, %s, %s)",
+			FlagTLSCA, FlagTLSCert, FlagTLSKey, EnvOf(FlagTLSCA), EnvOf(FlagTLSCert), EnvOf(FlagTLSKey))
+	case errors.As(e.Err, &dns):
+		return fmt.Sprintf("The host %q is not known: check --%s (%s)", dns.Name, FlagURL, EnvOf(FlagURL))
+	case errors.Is(e.Err, nats.ErrNoInfoReceived), errors.As(e.Err, &netErr) && netErr.Timeout():
+		return fmt.Sprintf("Something listens at %s but did not greet like a NATS server: is it the NATS client port (4222 by default), not the monitoring port (8222) or an HTTP service? Check --%s (%s)", e.URL, FlagURL, EnvOf(FlagURL))
+	}
+	return ""
+}
+
 // Redact hides the passwords and tokens in a comma-separated list of server
 // URLs, so that it can be logged.
 func Redact(urls string) string {
@@ -211,4 +244,15 @@ func parseURL(s string) (*url.URL, error) {
 		s = "nats://" + s
 	}
 	return url.Parse(s)
+}
+
+// ErrorText is err's message for a person. nats.go's jetstream package
+// wraps an error JetStream answers to a publish in a second "nats: " (as
+// "nats: nats: API error: …"); it is said once.
+func ErrorText(err error) string {
+	s := err.Error()
+	for strings.Contains(s, "nats: nats: ") {
+		s = strings.ReplaceAll(s, "nats: nats: ", "nats: ")
+	}
+	return s
 }

@@ -2,10 +2,18 @@ package natsconn
 
 import (
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/spf13/pflag"
 
 	"github.com/clerkjobs/clerkjobs/internal/embedded"
 )
@@ -32,6 +40,15 @@ func TestValidate(t *testing.T) {
 		{"cert without key", Options{TLSCert: file}, "both the certificate and its key"},
 		{"missing creds", Options{Creds: missing}, "credentials file"},
 		{"missing CA", Options{TLSCA: missing}, "TLS CA file"},
+		{"tls scheme", Options{URL: "tls://nats.example.com:4222"}, ""},
+		{"websocket with a path", Options{URL: "wss://nats.example.com/ws"}, ""},
+		// What a hurried operator types: each told what a NATS URL is,
+		// before any connection is tried.
+		{"missing colon", Options{URL: "nats//oops"}, `"nats//oops" has a path (//oops)`},
+		{"http URL", Options{URL: "http://127.0.0.1:8222"}, "is a web address"},
+		{"unknown scheme", Options{URL: "nast://h:4222"}, `has scheme "nast"`},
+		{"no host", Options{URL: "nats://:4222"}, "names no host"},
+		{"port not a number", Options{URL: "nats://h:port"}, "is not a URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -85,5 +102,91 @@ func TestConnect(t *testing.T) {
 	}
 	if msg := err.Error(); !strings.Contains(msg, "127.0.0.1:1") || strings.Contains(msg, "s3cret") {
 		t.Fatalf("error %q: want the URL without the password", msg)
+	}
+}
+
+// TestConnectHints: each way a connection fails gets the hint that matches
+// it, against real listeners.
+func TestConnectHints(t *testing.T) {
+	plain, err := embedded.Start(embedded.Options{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Shutdown()
+	auth, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, Username: "alice", Password: "right", NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go auth.Start()
+	defer auth.Shutdown()
+	if !auth.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server with a password not ready")
+	}
+	// A web server: it waits for a request and never greets.
+	web := httptest.NewServer(http.NotFoundHandler())
+	defer web.Close()
+
+	tests := []struct {
+		name string
+		o    Options
+		want string
+	}{
+		{"nothing listens", Options{URL: "nats://127.0.0.1:1"}, "No NATS server answered at nats://127.0.0.1:1: check --nats-url (NATS_URL)"},
+		{"an HTTP port", Options{URL: "nats://" + web.Listener.Addr().String(), Timeout: time.Second}, "did not greet like a NATS server: is it the NATS client port"},
+		{"wrong password", Options{URL: auth.ClientURL(), User: "alice", Password: "wrong"}, "refused the credentials: check --nats-creds, --nats-nkey, or --nats-user and --nats-password"},
+		{"TLS asked of a plain server", Options{URL: "tls://" + plain.Addr().String()}, "TLS failed: check the URL's scheme"},
+		{"unknown host", Options{URL: "nats://no-such-host.invalid:4222"}, `The host "no-such-host.invalid" is not known`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			nc, err := tt.o.Connect(nats.MaxReconnects(0))
+			if err == nil {
+				nc.Close()
+				t.Fatal("connected")
+			}
+			var ce *ConnectError
+			if !errors.As(err, &ce) {
+				t.Fatalf("Connect = %v, want a *ConnectError", err)
+			}
+			if h := ce.Hint(); !strings.Contains(h, tt.want) {
+				t.Errorf("Hint() = %q (error %v), want it to contain %q", h, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestFlags: one set of names and variables; a flag wins over its
+// variable, and the old names still set the same option.
+func TestFlags(t *testing.T) {
+	env := map[string]string{"NATS_URL": "nats://env:4222", "NATS_USER": "env-user", "NATS_PASSWORD": "env-pw", "NATS_INBOX_PREFIX": "_INBOX.env"}
+	tests := []struct {
+		args []string
+		want Options
+	}{
+		{nil, Options{URL: "nats://env:4222", User: "env-user", Password: "env-pw", InboxPrefix: "_INBOX.env"}},
+		{[]string{"-s", "nats://flag:4222", "--nats-user", "u", "--nats-inbox-prefix", "_INBOX.u"}, Options{URL: "nats://flag:4222", User: "u", Password: "env-pw", InboxPrefix: "_INBOX.u"}},
+		{[]string{"--server", "nats://old:4222", "--creds", "c", "--nkey", "k", "--tls-ca", "ca", "--tls-cert", "cert", "--tls-key", "key", "--inbox-prefix", "_INBOX.old"},
+			Options{URL: "nats://old:4222", Creds: "c", NKeyFile: "k", TLSCA: "ca", TLSCert: "cert", TLSKey: "key", User: "env-user", Password: "env-pw", InboxPrefix: "_INBOX.old"}},
+	}
+	for _, tt := range tests {
+		var o Options
+		fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		Flags(fs, &o)
+		if err := fs.Parse(tt.args); err != nil {
+			t.Fatalf("%v: %v", tt.args, err)
+		}
+		ApplyEnv(fs, &o, func(k string) string { return env[k] })
+		if o != tt.want {
+			t.Errorf("%v: %+v, want %+v", tt.args, o, tt.want)
+		}
+		notes := Renamed(fs)
+		if old := len(tt.args) > 0 && tt.args[0] == "--server"; old != (len(notes) == 7) ||
+			(old && notes[0] != "--server is an old name: use --nats-url (the same, in every clerkjobs program)") {
+			t.Errorf("%v: Renamed = %q", tt.args, notes)
+		}
+	}
+	if EnvOf(FlagTLSCA) != "NATS_CA" || EnvOf("concurrency") != "" {
+		t.Errorf("EnvOf(%s) = %q", FlagTLSCA, EnvOf(FlagTLSCA))
 	}
 }

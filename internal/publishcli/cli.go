@@ -53,11 +53,16 @@ const (
 	// ExitInterrupted: interrupted by a signal; the summary says what was
 	// done.
 	ExitInterrupted = 130
+	// ExitNotFound: what was asked about does not exist (`dlq show` of a
+	// sequence that is not in the queue). It shares 1 with ExitJobFailed:
+	// in both the command worked and its answer is no.
+	ExitNotFound = 1
 )
 
 const exitCodesHelp = `Exit status:
   0    done (with --wait: every job succeeded)
   1    with --wait: a job failed; it is in the dead-letter queue
+       (dlq show: no such dead letter)
   2    usage or validation error: nothing was published or changed
   3    with --wait: no result in time; the job was accepted and may still run
   4    NATS or JetStream unavailable (connection, missing stream, permission)
@@ -116,7 +121,7 @@ func RunEnv(ctx context.Context, args []string, env Env) int {
 		ee = &exitError{code: ExitUsage, err: err}
 	}
 	if ee.err != nil {
-		fmt.Fprintf(env.Stderr, "publish: %v\n", ee.err)
+		fmt.Fprintf(env.Stderr, "publish: %s\n", terminalLines(natsconn.ErrorText(a.explain(ee.err))))
 		if ee.code == ExitUsage && cmd != nil {
 			fmt.Fprintf(env.Stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 		}
@@ -179,6 +184,9 @@ type app struct {
 	consName string
 
 	nc *nats.Conn
+	// refusals are the server's permission violations on nc, which
+	// explain requests that got no answer.
+	refusals refusals
 }
 
 func (a *app) close() {
@@ -219,16 +227,14 @@ carries a Nats-Msg-Id equal to its job id, so publishing it again is deduplicate
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exit(ExitUsage, err) })
 
 	pf := root.PersistentFlags()
-	pf.StringVarP(&a.conn.URL, "server", "s", "", "NATS server URL(s), comma-separated (env NATS_URL; default "+natsconn.DefaultURL+")")
-	pf.StringVar(&a.conn.Creds, "creds", "", "NATS credentials file (env NATS_CREDS)")
-	pf.StringVar(&a.conn.NKeyFile, "nkey", "", "NKey seed file (env NATS_NKEY)")
-	pf.StringVar(&a.conn.User, "nats-user", "", "NATS user name (env NATS_USER)")
-	pf.StringVar(&a.conn.Password, "nats-password", "", "NATS password (env NATS_PASSWORD; prefer the variable: arguments are visible to other local users)")
-	pf.StringVar(&a.conn.TLSCA, "tls-ca", "", "CA bundle to verify the server with (env NATS_CA)")
-	pf.StringVar(&a.conn.TLSCert, "tls-cert", "", "TLS client certificate (env NATS_CERT)")
-	pf.StringVar(&a.conn.TLSKey, "tls-key", "", "TLS client key (env NATS_KEY)")
-	pf.StringVar(&a.conn.InboxPrefix, "inbox-prefix", "", "prefix of this client's reply subjects, for users restricted to their own inboxes, e.g. _INBOX.svc_a (env NATS_INBOX_PREFIX)")
-	pf.StringVar(&a.tenant, "tenant", "", "publish jobs as this tenant, on <prefix>.tenant.<NAME>.<op> (env CLERKJOBS_TENANT); --inbox-prefix defaults to _INBOX.<NAME>")
+	natsconn.Flags(pf, &a.conn)
+	pf.Lookup(natsconn.FlagURL).Usage += "; default " + natsconn.DefaultURL
+	pf.VisitAll(func(f *pflag.Flag) {
+		if env := natsconn.EnvOf(f.Name); env != "" {
+			f.Usage += " (env " + env + ")"
+		}
+	})
+	pf.StringVar(&a.tenant, "tenant", "", "publish jobs as this tenant, on <prefix>.tenant.<NAME>.<op> (env CLERKJOBS_TENANT); --nats-inbox-prefix defaults to _INBOX.<NAME>")
 	pf.BoolVar(&a.jsonOut, "json", false, "print JSON (NDJSON for lists and batches)")
 	def := jobs.DefaultTopology()
 	pf.StringVar(&a.prefix, "prefix", "", "subject prefix of jobs, results and dead letters (env CLERKJOBS_PREFIX or WORKER_SUBJECT_PREFIX; default "+def.Subjects.Prefix+")")
@@ -269,15 +275,10 @@ func (a *app) envOr(cmd *cobra.Command, flag, value string, variables ...string)
 
 // resolve applies the environment to the flags not given.
 func (a *app) resolve(cmd *cobra.Command) {
-	a.conn.URL = a.envOr(cmd, "server", a.conn.URL, "NATS_URL")
-	a.conn.Creds = a.envOr(cmd, "creds", a.conn.Creds, "NATS_CREDS")
-	a.conn.NKeyFile = a.envOr(cmd, "nkey", a.conn.NKeyFile, "NATS_NKEY")
-	a.conn.User = a.envOr(cmd, "nats-user", a.conn.User, "NATS_USER")
-	a.conn.Password = a.envOr(cmd, "nats-password", a.conn.Password, "NATS_PASSWORD")
-	a.conn.TLSCA = a.envOr(cmd, "tls-ca", a.conn.TLSCA, "NATS_CA")
-	a.conn.TLSCert = a.envOr(cmd, "tls-cert", a.conn.TLSCert, "NATS_CERT")
-	a.conn.TLSKey = a.envOr(cmd, "tls-key", a.conn.TLSKey, "NATS_KEY")
-	a.conn.InboxPrefix = a.envOr(cmd, "inbox-prefix", a.conn.InboxPrefix, "NATS_INBOX_PREFIX")
+	natsconn.ApplyEnv(cmd.Flags(), &a.conn, a.env.Getenv)
+	for _, n := range natsconn.Renamed(cmd.Flags()) {
+		fmt.Fprintf(a.env.Stderr, "publish: %s\n", n)
+	}
 	a.tenant = a.envOr(cmd, "tenant", a.tenant, "CLERKJOBS_TENANT")
 	if a.tenant != "" && a.conn.InboxPrefix == "" {
 		// A tenant's NATS user may subscribe only under its own inboxes.
@@ -322,13 +323,16 @@ func (a *app) connect() (*nats.Conn, error) {
 	if err := o.Validate(); err != nil {
 		return nil, usagef("NATS connection options: %v", err)
 	}
-	nc, err := o.Connect(nats.MaxReconnects(3))
+	nc, err := o.Connect(nats.MaxReconnects(3), nats.ErrorHandler(a.refusals.record))
 	if err != nil {
 		var ce *natsconn.ConnectError
-		if errors.As(err, &ce) && ce.Refused() {
-			return nil, exit(ExitUnavailable, fmt.Errorf("%w\nNo NATS server answered at %s. Start one with the worker (`go run ./cmd/worker` embeds NATS and creates the streams), or point --server / NATS_URL at yours", err, ce.URL))
+		switch {
+		case errors.As(err, &ce) && ce.Refused():
+			return nil, exit(ExitUnavailable, fmt.Errorf("%w\n%s; `go run ./cmd/worker` embeds one and creates the streams", err, ce.Hint()))
+		case errors.As(err, &ce) && ce.Hint() != "":
+			return nil, exit(ExitUnavailable, fmt.Errorf("%w\n%s", err, ce.Hint()))
 		}
-		return nil, exit(ExitUnavailable, fmt.Errorf("%w\nCheck --creds/--nkey/--nats-user and the TLS options (or NATS_CREDS, NATS_NKEY, NATS_USER, NATS_PASSWORD)", err))
+		return nil, exit(ExitUnavailable, err)
 	}
 	a.nc = nc
 	return nc, nil

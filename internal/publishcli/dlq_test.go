@@ -107,7 +107,7 @@ func TestDLQShow(t *testing.T) {
 		}
 	}
 	r := h.run(t, "dlq", "show", strconv.FormatUint(seqs[0], 10))
-	for _, want := range []string{"job          r1 (refresh, from sessions.refresh seq 7)", "replayable   no: expired_token, refresh_token redacted", "history:", "Dlq-Error-Class: permanent", `"session_id": "sess_1"`} {
+	for _, want := range []string{"job          r1 (refresh, from sessions.refresh seq 7)", "replayable   no: its secret fields (expired_token, refresh_token) were redacted", "history:", "Dlq-Error-Class: permanent", `"session_id": "sess_1"`} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("show lacks %q: %v", want, r)
 		}
@@ -123,7 +123,8 @@ func TestDLQShow(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &j); err != nil || j.Seq != seqs[0] || j.Replayable || j.Payload["job_id"] != "r1" || len(j.History) != 1 || j.Headers[jobs.HeaderJobID][0] != "r1" {
 		t.Fatalf("%v", r)
 	}
-	if r := h.run(t, "dlq", "show", "999"); r.code != publishcli.ExitUsage || !strings.Contains(r.stderr, "no such dead letter") {
+	// A sequence not in the queue is an answer, not a usage error.
+	if r := h.run(t, "dlq", "show", "999999"); r.code != publishcli.ExitNotFound || !strings.Contains(r.stderr, "dead letter 999999: no such dead letter") || strings.Contains(r.stderr, "--help") {
 		t.Fatalf("%v", r)
 	}
 }
@@ -254,6 +255,7 @@ func TestStatus(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = svc.Stop() })
 	}
+	flushServices(t, h)
 	r := h.run(t, "status", "--json")
 	if r.code != 0 {
 		t.Fatalf("%v", r)

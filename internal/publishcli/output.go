@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+
+	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
 // printJSON writes v as one line of JSON.
@@ -24,6 +26,7 @@ func printJSON(w io.Writer, v any) error {
 // nothing otherwise: a log file should not fill with redraws.
 type progress struct {
 	bar *progressbar.ProgressBar
+	w   io.Writer
 }
 
 // newProgress starts a bar of max steps (-1: unknown, a spinner).
@@ -31,13 +34,15 @@ func (a *app) newProgress(max int64, description string) *progress {
 	if !a.stderrTTY() {
 		return &progress{}
 	}
-	return &progress{bar: progressbar.NewOptions64(max,
+	// Not cleared on finish: the bar stays, at its total when the work is
+	// complete (the bar always draws reaching its total, throttled or
+	// not), where the work stopped otherwise.
+	return &progress{w: a.env.Stderr, bar: progressbar.NewOptions64(max,
 		progressbar.OptionSetWriter(a.env.Stderr),
 		progressbar.OptionSetDescription(description),
 		progressbar.OptionShowCount(),
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionClearOnFinish(),
 		progressbar.OptionSetWidth(30),
 	)}
 }
@@ -58,11 +63,12 @@ func (p *progress) set(done, max int64) {
 	_ = p.bar.Set64(done)
 }
 
-// done removes the bar so the summary that follows stands alone.
+// done stops the bar where the work is, never claiming more than was done,
+// and ends its line so that the summary that follows stands alone.
 func (p *progress) done() {
 	if p != nil && p.bar != nil {
-		_ = p.bar.Finish()
-		_ = p.bar.Clear()
+		_ = p.bar.Exit()
+		fmt.Fprintln(p.w)
 	}
 }
 
@@ -95,6 +101,17 @@ func bytesHuman(n uint64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// runText says how a job ran: its attempts and deliveries. An attempt of
+// most jobs is one Clerk call; one of a revoke_all makes a call per page
+// of sessions and per session, so its attempts are not counted as calls.
+func runText(op jobs.Op, attempts, deliveries int) string {
+	calls := plural(attempts, "Clerk call", "Clerk calls")
+	if op == jobs.OpRevokeAll {
+		calls = plural(attempts, "attempt", "attempts")
+	}
+	return calls + " over " + plural(deliveries, "delivery", "deliveries")
 }
 
 func plural(n int, one, many string) string {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/clerkjobs/clerkjobs/dlq"
 	"github.com/clerkjobs/clerkjobs/internal/natsconn"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -65,9 +66,27 @@ type dlqStatus struct {
 }
 
 type workersStatus struct {
-	Service   string       `json:"service"`
+	Service string `json:"service"`
+	// Instances are the answers to the service ping; each names its
+	// worker in metadata.instance, the name the worker logs.
 	Instances []micro.Ping `json:"instances"`
 	Error     string       `json:"error,omitempty"`
+}
+
+// workerPingSubject is where status and replay ask which workers run.
+const workerPingSubject = "$SRV.PING." + WorkerService
+
+// discoverWait is how long the workers' answers are collected.
+const discoverWait = 500 * time.Millisecond
+
+// instanceName is the name a worker logs and records (its --instance),
+// which its service identity carries in its metadata; the service id for
+// a worker that does not say.
+func instanceName(p micro.Ping) string {
+	if n := p.Metadata["instance"]; n != "" {
+		return n
+	}
+	return p.ID
 }
 
 func (a *app) statusCommand() *cobra.Command {
@@ -75,9 +94,14 @@ func (a *app) statusCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show jobs waiting and in flight, dead letters, consumers and workers",
-		Long: `Shows the state at a glance: jobs in the jobs stream per op, the consumers
-(pending, in flight, redeliveries), the dead-letter queue by op and error class,
-and the worker instances that answer the NATS service ping ` + "(`$SRV.PING." + WorkerService + "`)." + `
+		Long: `Shows the state at a glance: jobs in the jobs stream per op, the workers'
+consumer (pending, in flight, redeliveries), the dead-letter queue by op and error
+class, and the worker instances that answer the NATS service ping ` + "(`" + workerPingSubject + "`)" + `,
+by the instance name each logs.
+
+The NATS user needs, besides reading the dead-letter queue, the info of the jobs
+stream and of the workers' consumer, and the service ping (deploy/nats: ops).
+A request the server refuses is named with the permission it lacks.
 
 It exits with status 4 if a stream is missing or could not be read, after
 showing everything it could read.`,
@@ -85,7 +109,7 @@ showing everything it could read.`,
   publish status --json | jq .dead_letters.by_class`,
 		Args: cobra.NoArgs,
 	}
-	cmd.Flags().DurationVar(&discover, "discover-wait", 500*time.Millisecond, "how long to collect worker replies")
+	cmd.Flags().DurationVar(&discover, "discover-wait", discoverWait, "how long to collect worker replies")
 	cmd.RunE = a.runE(func(cmd *cobra.Command, _ []string) error {
 		ctx := cmd.Context()
 		topo, err := a.topology()
@@ -99,13 +123,17 @@ showing everything it could read.`,
 		rep := statusReport{Server: natsconn.Redact(nc.ConnectedUrl()), Prefix: topo.Subjects.Prefix}
 		var errs []error
 		if err := jobsState(ctx, js, topo, &rep); err != nil {
+			err = a.explain(err)
+			rep.Jobs.Error = err.Error()
 			errs = append(errs, err)
 		}
 		if err := dlqState(ctx, js, topo, &rep.DeadLetters); err != nil {
+			err = a.explain(err)
+			rep.DeadLetters.Error = err.Error()
 			errs = append(errs, err)
 		}
 		rep.Workers.Service = WorkerService
-		if rep.Workers.Instances, err = pingWorkers(ctx, nc, discover); err != nil {
+		if rep.Workers.Instances, err = a.pingWorkers(ctx, nc, discover, 0); err != nil {
 			rep.Workers.Error = err.Error()
 			errs = append(errs, err)
 		}
@@ -124,36 +152,35 @@ showing everything it could read.`,
 	return cmd
 }
 
+// jobsState reads the jobs stream and the workers' consumer: the info of
+// each, nothing more, so that an operator's user needs no more than that
+// (listing the stream's consumers would need CONSUMER.LIST).
 func jobsState(ctx context.Context, js jetstream.JetStream, topo jobs.Topology, rep *statusReport) error {
 	rep.Jobs = jobsStatus{Stream: topo.JobsStream, ByOp: map[string]uint64{}}
-	fail := func(err error) error {
-		err = streamErr(err, topo.JobsStream)
-		rep.Jobs.Error = err.Error()
-		return err
-	}
 	s, err := js.Stream(ctx, topo.JobsStream)
 	if err != nil {
-		return fail(err)
+		return streamErr(err, topo.JobsStream)
 	}
 	info, err := s.Info(ctx, jetstream.WithSubjectFilter(topo.Subjects.Prefix+".>"))
 	if err != nil {
-		return fail(err)
+		return streamErr(err, topo.JobsStream)
 	}
 	rep.Jobs.Stored, rep.Jobs.Bytes = info.State.Msgs, info.State.Bytes
 	for subj, n := range info.State.Subjects {
 		rep.Jobs.ByOp[string(topo.Subjects.OpOf(subj))] += n
 	}
-	lister := s.ListConsumers(ctx)
-	for ci := range lister.Info() {
-		rep.Consumers = append(rep.Consumers, consumerState{
-			Name: ci.Name, Pending: ci.NumPending, InFlight: ci.NumAckPending,
-			Redelivered: ci.NumRedelivered, Waiting: ci.NumWaiting, LastActive: ci.Delivered.Last,
-		})
+	c, err := s.Consumer(ctx, topo.Consumer)
+	switch {
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		return nil // printStatus says the worker creates it
+	case err != nil:
+		return fmt.Errorf("consumer %s of %s: %w", topo.Consumer, topo.JobsStream, err)
 	}
-	if err := lister.Err(); err != nil {
-		return fail(fmt.Errorf("list consumers of %s: %w", topo.JobsStream, err))
-	}
-	sort.Slice(rep.Consumers, func(i, j int) bool { return rep.Consumers[i].Name < rep.Consumers[j].Name })
+	ci := c.CachedInfo()
+	rep.Consumers = []consumerState{{
+		Name: ci.Name, Pending: ci.NumPending, InFlight: ci.NumAckPending,
+		Redelivered: ci.NumRedelivered, Waiting: ci.NumWaiting, LastActive: ci.Delivered.Last,
+	}}
 	return nil
 }
 
@@ -179,18 +206,15 @@ func dlqState(ctx context.Context, js jetstream.JetStream, topo jobs.Topology, s
 			return nil
 		}
 	}
-	err = streamErr(err, topo.DeadLetterStream)
-	st.Error = err.Error()
-	return err
+	return streamErr(err, topo.DeadLetterStream)
 }
 
-// pingWorkers collects the replies to the micro service ping for wait and
-// returns one per instance.
-func pingWorkers(ctx context.Context, nc *nats.Conn, wait time.Duration) ([]micro.Ping, error) {
-	subject, err := micro.ControlSubject(micro.PingVerb, WorkerService, "")
-	if err != nil {
-		return nil, err
-	}
+// pingWorkers collects the replies to the micro service ping for wait, or
+// until enough have come (0: all that come within wait), and returns one
+// per instance. A ping or a reply inbox the server refuses is an error that
+// says so: "no worker answered" would not be true.
+func (a *app) pingWorkers(ctx context.Context, nc *nats.Conn, wait time.Duration, enough int) ([]micro.Ping, error) {
+	subject := workerPingSubject
 	inbox := nc.NewInbox()
 	sub, err := nc.SubscribeSync(inbox)
 	if err != nil {
@@ -203,7 +227,7 @@ func pingWorkers(ctx context.Context, nc *nats.Conn, wait time.Duration) ([]micr
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	seen := map[string]micro.Ping{}
-	for {
+	for enough == 0 || len(seen) < enough {
 		m, err := sub.NextMsgWithContext(wctx)
 		if err != nil {
 			break
@@ -216,41 +240,46 @@ func pingWorkers(ctx context.Context, nc *nats.Conn, wait time.Duration) ([]micr
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
+	if len(seen) == 0 {
+		if v, refused := a.refusals.find(nc, subject, a.inboxPrefix()); refused {
+			return nil, fmt.Errorf("could not ask the workers: %s", a.describe(v))
+		}
+	}
 	out := make([]micro.Ping, 0, len(seen))
 	for _, p := range seen {
 		out = append(out, p)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	sort.Slice(out, func(i, j int) bool { return instanceName(out[i])+out[i].ID < instanceName(out[j])+out[j].ID })
 	return out, nil
 }
 
 func printStatus(w io.Writer, topo jobs.Topology, r statusReport) {
 	now := time.Now()
-	fmt.Fprintf(w, "NATS %s, subject prefix %q\n", r.Server, r.Prefix)
+	fmt.Fprintf(w, "NATS %s, subject prefix %q\n", text.Terminal(r.Server), r.Prefix)
 
 	switch n := len(r.Workers.Instances); {
 	case r.Workers.Error != "":
-		fmt.Fprintf(w, "workers: could not ask: %s\n", r.Workers.Error)
+		fmt.Fprintf(w, "workers: %s\n", terminalLines(r.Workers.Error))
 	case n == 0:
 		fmt.Fprintf(w, "workers: none answered: jobs wait until one runs (go run ./cmd/worker)\n")
 	default:
 		var ids []string
 		for _, p := range r.Workers.Instances {
-			ids = append(ids, fmt.Sprintf("%s (%s)", p.ID, p.Version))
+			ids = append(ids, fmt.Sprintf("%s (%s)", text.Terminal(instanceName(p)), text.Terminal(p.Version)))
 		}
 		fmt.Fprintf(w, "workers: %s: %s\n", plural(n, "instance", "instances"), strings.Join(ids, ", "))
 	}
 
 	fmt.Fprintf(w, "\njobs (stream %s): ", r.Jobs.Stream)
 	if r.Jobs.Error != "" {
-		fmt.Fprintf(w, "%s\n", r.Jobs.Error)
+		fmt.Fprintf(w, "%s\n", terminalLines(r.Jobs.Error))
 	} else {
 		fmt.Fprintf(w, "%d waiting or in flight, %s\n", r.Jobs.Stored, bytesHuman(r.Jobs.Bytes))
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		if len(r.Jobs.ByOp) > 0 {
 			fmt.Fprintln(tw, "  OP\tJOBS")
 			for _, op := range opOrder(r.Jobs.ByOp) {
-				fmt.Fprintf(tw, "  %s\t%d\n", op, r.Jobs.ByOp[op])
+				fmt.Fprintf(tw, "  %s\t%d\n", text.Terminal(op), r.Jobs.ByOp[op])
 			}
 		}
 		if len(r.Consumers) > 0 {
@@ -260,7 +289,7 @@ func printStatus(w io.Writer, topo jobs.Topology, r statusReport) {
 				if c.LastActive != nil {
 					last = ago(now, *c.LastActive)
 				}
-				fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\t%d\t%s\n", c.Name, c.Pending, c.InFlight, c.Redelivered, c.Waiting, last)
+				fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\t%d\t%s\n", text.Terminal(c.Name), c.Pending, c.InFlight, c.Redelivered, c.Waiting, last)
 			}
 		} else {
 			fmt.Fprintf(tw, "  no consumer: the worker creates %s when it starts\n", topo.Consumer)
@@ -272,7 +301,7 @@ func printStatus(w io.Writer, topo jobs.Topology, r statusReport) {
 	fmt.Fprintf(w, "\ndead letters (stream %s): ", d.Stream)
 	switch {
 	case d.Error != "":
-		fmt.Fprintf(w, "%s\n", d.Error)
+		fmt.Fprintf(w, "%s\n", terminalLines(d.Error))
 	case d.Entries == 0:
 		fmt.Fprintln(w, "none")
 	default:
@@ -289,7 +318,7 @@ func printStatus(w io.Writer, topo jobs.Topology, r statusReport) {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintf(tw, "  OP\t%s\tTOTAL\n", strings.ToUpper(strings.Join(replaceEmpty(classes), "\t")))
 		for _, op := range opOrder(d.ByOp) {
-			fmt.Fprintf(tw, "  %s", op)
+			fmt.Fprintf(tw, "  %s", text.Terminal(op))
 			for _, c := range classes {
 				fmt.Fprintf(tw, "\t%d", d.ByOpClass[op][c])
 			}
@@ -300,10 +329,12 @@ func printStatus(w io.Writer, topo jobs.Topology, r statusReport) {
 	}
 }
 
+// replaceEmpty names the classes for the table's header, escaped: a class
+// comes from a dead letter's header.
 func replaceEmpty(classes []string) []string {
 	out := make([]string, len(classes))
 	for i, c := range classes {
-		out[i] = c
+		out[i] = text.Terminal(c)
 		if c == "" {
 			out[i] = "no headers"
 		}

@@ -1,0 +1,97 @@
+package publishcli
+
+import (
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/clerkjobs/clerkjobs/dlq"
+	"github.com/clerkjobs/clerkjobs/internal/text"
+)
+
+func (a *app) dlqListCommand() *cobra.Command {
+	var sel selection
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "list [SEQ...]",
+		Short: "List dead letters",
+		Long: `Lists dead letters, oldest first: a table on a terminal, NDJSON (one object per
+dead letter) when standard output is not a terminal or with --json.`,
+		Example: `  publish dlq list
+  publish dlq list --op revoke,token --class exhausted --since 2h
+  publish dlq list --code rate_limit_exceeded --json | jq .job_id
+  publish dlq list --job-id incident-42-sess_2abc`,
+	}
+	sel.define(cmd.Flags(), false)
+	cmd.Flags().IntVar(&limit, "limit", 0, "show at most this many (0: all)")
+	cmd.RunE = a.runE(func(cmd *cobra.Command, args []string) error {
+		ctx := cmd.Context()
+		f, err := sel.filter(time.Now(), args)
+		if err != nil {
+			return err
+		}
+		q, err := a.openQueue(ctx)
+		if err != nil {
+			return err
+		}
+		table := a.stdoutTTY() && !a.jsonOut
+		var tw *tabwriter.Writer
+		var opts []dlq.Option
+		if table {
+			tw = tabwriter.NewWriter(a.env.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SEQ\tTIME\tOP\tCLASS\tSTATUS\tCODE\tJOB ID\tREPLAYS\tERROR")
+			// The table shows headers only; JSON says whether each entry
+			// can be replayed, which takes its payload.
+			opts = append(opts, dlq.WithoutPayload())
+		}
+		n, malformed := 0, 0
+		now := time.Now()
+		for e, err := range q.Entries(ctx, f, opts...) {
+			if err != nil {
+				return streamErr(err, q.Topology().DeadLetterStream)
+			}
+			n++
+			if e.HeaderErr != nil {
+				malformed++
+			}
+			if !table {
+				if err := printJSON(a.env.Stdout, toJSON(q, e)); err != nil {
+					return err
+				}
+			} else {
+				d := e.DeadLetter
+				class := dash(string(d.Error.Class))
+				if e.HeaderErr != nil {
+					class += "?"
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", e.Seq, e.Time.Local().Format("2006-01-02 15:04:05")+" ("+ago(now, e.Time)+")",
+					dash(string(e.Op)), class, dash(statusOrEmpty(d.Error.HTTPStatus)), dash(d.Error.ClerkCode), dash(d.JobID), d.Replays,
+					text.Terminal(text.Truncate(d.Error.Message, 60)))
+				if n%1000 == 0 {
+					tw.Flush()
+				}
+			}
+			if limit > 0 && n >= limit {
+				break
+			}
+		}
+		if table {
+			tw.Flush()
+			switch {
+			case n == 0:
+				fmt.Fprintln(a.env.Stderr, "no dead letters match")
+			case limit > 0 && n >= limit:
+				fmt.Fprintf(a.env.Stderr, "%s shown (--limit %d)\n", plural(n, "dead letter", "dead letters"), limit)
+			default:
+				fmt.Fprintf(a.env.Stderr, "%s\n", plural(n, "dead letter", "dead letters"))
+			}
+			if malformed > 0 {
+				fmt.Fprintf(a.env.Stderr, "%d with missing or malformed headers (class marked ?): inspect them with `publish dlq show SEQ`\n", malformed)
+			}
+		}
+		return nil
+	})
+	return cmd
+}

@@ -1,0 +1,105 @@
+package publishcli
+
+import (
+	"bufio"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/clerkjobs/clerkjobs/dlq"
+)
+
+func (a *app) dlqPurgeCommand() *cobra.Command {
+	var sel selection
+	var yes, dryRun bool
+	cmd := &cobra.Command{
+		Use:   "purge [SEQ...]",
+		Short: "Delete dead letters for good",
+		Long: `Deletes the selected dead letters. It shows how many it selected and asks you to
+type "yes" first; without a terminal to ask on, it refuses unless --yes is given.
+Only the dead letters selected before the confirmation are deleted, never ones
+that arrive meanwhile.`,
+		Example: `  publish dlq purge 42
+  publish dlq purge --class invalid --until 24h
+  publish dlq purge --op token --class permanent --yes`,
+	}
+	sel.define(cmd.Flags(), true)
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show what would be purged, change nothing")
+	cmd.RunE = a.runE(func(cmd *cobra.Command, args []string) error {
+		ctx := cmd.Context()
+		f, err := sel.filter(time.Now(), args)
+		if err != nil {
+			return err
+		}
+		if err := sel.check(f); err != nil {
+			return err
+		}
+		q, err := a.openQueue(ctx)
+		if err != nil {
+			return err
+		}
+		// Read what is selected, so the confirmation says what goes.
+		var seqs []uint64
+		byKind := map[string]int{}
+		for e, err := range q.Entries(ctx, f, dlq.WithoutPayload()) {
+			if err != nil {
+				return streamErr(err, q.Topology().DeadLetterStream)
+			}
+			seqs = append(seqs, e.Seq)
+			byKind[dash(string(e.Op))+"/"+dash(string(e.DeadLetter.Error.Class))]++
+		}
+		if missing := len(f.Seqs) - len(seqs); len(f.Seqs) > 0 && missing > 0 {
+			fmt.Fprintf(a.env.Stderr, "%d of the given sequences are not in the dead-letter queue\n", missing)
+		}
+		if len(seqs) == 0 {
+			if a.jsonOut {
+				return printJSON(a.env.Stdout, map[string]any{"summary": dlq.PurgeReport{}})
+			}
+			fmt.Fprintln(a.env.Stdout, "no dead letters match: nothing to purge")
+			return nil
+		}
+		what := fmt.Sprintf("%s (%s)", plural(len(seqs), "dead letter", "dead letters"), kinds(byKind))
+		if dryRun {
+			if a.jsonOut {
+				return printJSON(a.env.Stdout, map[string]any{"would_purge": seqs})
+			}
+			fmt.Fprintf(a.env.Stdout, "would purge %s: %s\n", what, seqList(seqs))
+			return nil
+		}
+		if !yes {
+			if !a.stdinTTY() {
+				return usagef("refusing to purge %s without confirmation: standard input is not a terminal to ask on; add --yes", what)
+			}
+			fmt.Fprintf(a.env.Stderr, "This deletes %s for good.\nType yes to purge them: ", what)
+			answer, err := bufio.NewReader(a.env.Stdin).ReadString('\n')
+			if err != nil {
+				fmt.Fprintln(a.env.Stderr) // end the prompt's line
+			}
+			if strings.TrimSpace(answer) != "yes" {
+				return usagef("not confirmed: nothing was purged")
+			}
+		}
+		bar := a.newProgress(int64(len(seqs)), "purging")
+		rep, perr := q.Purge(ctx, seqs, dlq.WithProgress(func(dlq.Outcome) { bar.add(1) }))
+		bar.done()
+		if a.jsonOut {
+			if err := printJSON(a.env.Stdout, map[string]any{"summary": rep}); err != nil {
+				return err
+			}
+		} else {
+			s := fmt.Sprintf("purged %d", rep.Purged)
+			if rep.NotFound > 0 {
+				s += fmt.Sprintf(" (%d were gone already)", rep.NotFound)
+			}
+			if rep.NotAttempted > 0 {
+				s += fmt.Sprintf(", not attempted %d", rep.NotAttempted)
+			}
+			fmt.Fprintln(a.env.Stdout, s)
+		}
+		return actionEnd(ctx, perr, "purged", rep.Purged, rep.NotAttempted, false)
+	})
+	return cmd
+}

@@ -1,0 +1,187 @@
+package publishcli
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/clerkjobs/clerkjobs/dlq"
+	"github.com/clerkjobs/clerkjobs/internal/text"
+)
+
+func (a *app) dlqReplayCommand() *cobra.Command {
+	var sel selection
+	var dryRun bool
+	var rateFlag string
+	cmd := &cobra.Command{
+		Use:   "replay [SEQ...]",
+		Short: "Send dead letters back to the jobs stream",
+		Long: `Republishes each selected dead letter's original job to its original subject and
+deletes the dead letter once JetStream has acknowledged the job. The job gets a
+new Nats-Msg-Id, replay-<dead-letter seq>-<replay count>, so the jobs stream does
+not mistake it for the original, and headers Replay-Count and Replay-Of.
+
+Safe to interrupt and run again: an entry whose job was acknowledged but whose
+dead letter was not deleted yet gets the same message id again, and the jobs
+stream drops it as a duplicate if the re-run comes within its deduplication window
+(2 minutes by default). Replay stops at the first error.
+
+Entries that cannot succeed are skipped and stay in the queue (` + "`dlq show`" + ` says
+why, by the same rule): refresh jobs whose secrets were redacted, bodies that are
+not a valid job for their subject, jobs from no job subject. When no worker
+answers, replay says so: the jobs wait in the jobs stream until one runs.`,
+		Example: `  publish dlq replay 42 43
+  publish dlq replay --class exhausted --since 2h --dry-run
+  publish dlq replay --class exhausted,max_deliveries --rate 20
+  publish dlq replay --all --json`,
+	}
+	sel.define(cmd.Flags(), true)
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show what would be replayed, change nothing")
+	cmd.Flags().StringVar(&rateFlag, "rate", "", "at most this many jobs per second (20, 20/s, 600/m); default: no limit")
+	cmd.RunE = a.runE(func(cmd *cobra.Command, args []string) error {
+		ctx := cmd.Context()
+		f, err := sel.filter(time.Now(), args)
+		if err != nil {
+			return err
+		}
+		perSec, err := parseRate(rateFlag)
+		if err != nil {
+			return usagef("--rate %v", err)
+		}
+		if err := sel.check(f); err != nil {
+			return err
+		}
+		q, err := a.openQueue(ctx)
+		if err != nil {
+			return err
+		}
+		seqs, err := selectSeqs(ctx, q, f)
+		if err != nil {
+			return err
+		}
+		if len(seqs) == 0 {
+			if a.jsonOut {
+				return printJSON(a.env.Stdout, map[string]any{"summary": dlq.ReplayReport{DryRun: dryRun}})
+			}
+			fmt.Fprintln(a.env.Stdout, "no dead letters match: nothing to replay")
+			return nil
+		}
+		a.warnNoWorker(ctx, dryRun)
+		desc := "replaying"
+		if dryRun {
+			desc = "checking"
+		}
+		bar := a.newProgress(int64(len(seqs)), desc)
+		opts := []dlq.Option{dlq.WithRate(perSec), dlq.WithProgress(func(o dlq.Outcome) {
+			bar.add(1)
+			if a.jsonOut {
+				_ = printJSON(a.env.Stdout, o)
+			} else if dryRun && o.Status == dlq.StatusWouldReplay {
+				fmt.Fprintf(a.env.Stdout, "would replay %d: job %s (%s) to %s\n", o.Seq, dash(o.JobID), dash(string(o.Op)), dash(o.Subject))
+			}
+		})}
+		if dryRun {
+			opts = append(opts, dlq.WithDryRun())
+		}
+		rep, rerr := q.Replay(ctx, seqs, opts...)
+		bar.done()
+		if a.jsonOut {
+			if err := printJSON(a.env.Stdout, map[string]any{"summary": rep}); err != nil {
+				return err
+			}
+		} else {
+			a.replaySummary(rep)
+		}
+		return actionEnd(ctx, rerr, "replayed", rep.Replayed, rep.NotAttempted, rep.Skipped > 0 && !dryRun)
+	})
+	return cmd
+}
+
+// selectSeqs resolves a replay selection to sequences. Sequences given
+// are returned as they are: Replay reports those not in the queue.
+func selectSeqs(ctx context.Context, q *dlq.Queue, f dlq.Filter) ([]uint64, error) {
+	if len(f.Seqs) > 0 {
+		return f.Seqs, nil
+	}
+	var seqs []uint64
+	for e, err := range q.Entries(ctx, f, dlq.WithoutPayload()) {
+		if err != nil {
+			return nil, streamErr(err, q.Topology().DeadLetterStream)
+		}
+		seqs = append(seqs, e.Seq)
+	}
+	return seqs, nil
+}
+
+// warnNoWorker says on standard error when no worker answers: replayed
+// jobs would wait until one runs, and a replay that seems to do nothing is
+// worse than one that says why.
+func (a *app) warnNoWorker(ctx context.Context, dryRun bool) {
+	topo, err := a.topology()
+	if err != nil || a.nc == nil {
+		return
+	}
+	// One answer is enough, so a generous wait costs only when none comes.
+	workers, err := a.pingWorkers(ctx, a.nc, 2*time.Second, 1)
+	would := ""
+	if dryRun {
+		would = "would "
+	}
+	switch {
+	case ctx.Err() != nil:
+	case err != nil:
+		fmt.Fprintf(a.env.Stderr, "publish: could not ask whether a worker runs: %s\n", terminalLines(err.Error()))
+	case len(workers) == 0:
+		fmt.Fprintf(a.env.Stderr, "publish: no worker answered (%s): the replayed jobs %swait in %s until one runs; `publish status` lists the workers\n",
+			workerPingSubject, would, topo.JobsStream)
+	}
+}
+
+// parseRate reads "20", "20/s", "600/m" or "3600/h" as a rate per second.
+func parseRate(s string) (float64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	num, unit, _ := strings.Cut(s, "/")
+	n, err := strconv.ParseFloat(num, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q: want a positive number per second, like 20 or 20/s, 600/m", s)
+	}
+	switch unit {
+	case "", "s":
+		return n, nil
+	case "m":
+		return n / 60, nil
+	case "h":
+		return n / 3600, nil
+	}
+	return 0, fmt.Errorf("%q: the unit after / must be s, m or h", s)
+}
+
+func (a *app) replaySummary(rep dlq.ReplayReport) {
+	w := a.env.Stdout
+	for i, p := range rep.Problems {
+		if i == maxListed {
+			fmt.Fprintf(w, "... and %d more (--json lists them all)\n", len(rep.Problems)-maxListed)
+			break
+		}
+		fmt.Fprintf(w, "%s %d (job %s, %s): %s\n", p.Status, p.Seq, dash(p.JobID), dash(string(p.Op)), text.Terminal(p.Reason))
+	}
+	verb := "replayed"
+	if rep.DryRun {
+		verb = "would replay"
+	}
+	s := fmt.Sprintf("%s %d", verb, rep.Replayed)
+	if rep.Duplicates > 0 {
+		s += fmt.Sprintf(" (%d had been republished by an interrupted run and were only removed from the queue)", rep.Duplicates)
+	}
+	s += fmt.Sprintf(", skipped %d, failed %d", rep.Skipped, rep.Failed)
+	if rep.NotAttempted > 0 {
+		s += fmt.Sprintf(", not attempted %d", rep.NotAttempted)
+	}
+	fmt.Fprintln(w, s)
+}

@@ -1,0 +1,146 @@
+package publishcli
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/clerkjobs/clerkjobs/dlq"
+	"github.com/clerkjobs/clerkjobs/internal/text"
+	"github.com/clerkjobs/clerkjobs/jobs"
+)
+
+func (a *app) dlqShowCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "show SEQ",
+		Short: "Show one dead letter: why it failed, its history, and its payload",
+		Long: `Shows a dead letter: its failure, the history of failed attempts, its headers and
+the original job body, and whether ` + "`dlq replay`" + ` would send it again. Secret
+fields (tokens, refresh tokens, request headers) are shown redacted, even if one
+was stored in the clear. A sequence that is not in the queue exits with status 1.`,
+		Example: `  publish dlq show 42
+  publish dlq show 42 --json | jq .history`,
+		Args: cobra.ExactArgs(1),
+	}
+	cmd.RunE = a.runE(func(cmd *cobra.Command, args []string) error {
+		ctx := cmd.Context()
+		seq, err := parseSeq(args[0])
+		if err != nil {
+			return err
+		}
+		q, err := a.openQueue(ctx)
+		if err != nil {
+			return err
+		}
+		e, err := q.Get(ctx, seq)
+		if errors.Is(err, dlq.ErrNotFound) {
+			return exit(ExitNotFound, fmt.Errorf("%w; `publish dlq list` shows the dead letters there are", err))
+		}
+		if err != nil {
+			return streamErr(err, q.Topology().DeadLetterStream)
+		}
+		payload := safePayload(e)
+		if a.jsonOut {
+			j := toJSON(q, e)
+			j.Headers = e.Header
+			switch {
+			case json.Valid(payload):
+				j.Payload = payload
+			case payload == nil && len(e.Payload) > 0:
+				j.PayloadText = "[REDACTED: not JSON, may hold secrets]"
+			default:
+				j.PayloadText = string(payload)
+			}
+			return printJSON(a.env.Stdout, j)
+		}
+		showEntry(a.env.Stdout, e, payload, q.CheckReplay(e))
+		return nil
+	})
+	return cmd
+}
+
+// showEntry prints a dead letter for a person; notReplayable is why it
+// cannot be replayed (nil: it can). Every value from the dead letter is
+// escaped for the terminal.
+func showEntry(w io.Writer, e dlq.Entry, payload []byte, notReplayable error) {
+	d := e.DeadLetter
+	t := text.Terminal
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	row := func(k, format string, args ...any) { fmt.Fprintf(tw, "%s\t%s\n", k, fmt.Sprintf(format, args...)) }
+	row("dead letter", "%d on %s, stored %s (%s)", e.Seq, t(e.Subject), e.Time.Local().Format(time.RFC3339), ago(time.Now(), e.Time))
+	if e.HeaderErr != nil {
+		row("warning", "%s", t(e.HeaderErr.Error()))
+	}
+	if parent := e.Header.Get(jobs.HeaderParentJob); parent != "" {
+		// A session a revoke_all could not revoke, dead-lettered as its own
+		// revoke job: its stream sequence is the revoke_all's.
+		row("job", "%s (%s, a session of revoke_all job %s)", dash(d.JobID), dash(string(e.Op)), t(parent))
+	} else {
+		row("job", "%s (%s, from %s seq %d)", dash(d.JobID), dash(string(e.Op)), dash(d.Subject), d.StreamSeq)
+	}
+	row("class", "%s", dash(string(d.Error.Class)))
+	row("error", "%s", dash(d.Error.Message))
+	if d.Error.HTTPStatus != 0 || d.Error.ClerkCode != "" {
+		row("clerk", "%s", t(strings.TrimSpace(fmt.Sprintf("%s %s %s", statusText(d.Error.HTTPStatus), d.Error.ClerkCode, d.Error.ClerkMessage))))
+	}
+	if d.Error.TraceID != "" {
+		row("trace", "%s", t(d.Error.TraceID))
+	}
+	if d.Error.Field != "" {
+		row("field", "%s", t(d.Error.Field))
+	}
+	row("attempts", "%s", runText(e.Op, d.Attempts, d.Deliveries))
+	if !d.FirstFailure.IsZero() {
+		row("failures", "first %s, last %s", d.FirstFailure.Local().Format(time.RFC3339), d.LastFailure.Local().Format(time.RFC3339))
+	}
+	if d.Worker != "" {
+		row("worker", "%s", t(d.Worker))
+	}
+	row("replays", "%d", d.Replays)
+	if notReplayable != nil {
+		row("replayable", "no: %s", t(notReplayable.Error()))
+	} else {
+		row("replayable", "yes: publish dlq replay %d", e.Seq)
+	}
+	tw.Flush()
+	if len(d.History) > 0 {
+		fmt.Fprintln(w, "\nhistory:")
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  AT\tSTATUS\tCODE\tTRACE\tERROR")
+		for _, h := range d.History {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", h.At.Local().Format(time.RFC3339), dash(statusOrEmpty(h.Status)), dash(h.Code), dash(h.TraceID), t(h.Error))
+		}
+		tw.Flush()
+	}
+	fmt.Fprintln(w, "\nheaders:")
+	keys := make([]string, 0, len(e.Header))
+	for k := range e.Header {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		for _, v := range e.Header[k] {
+			fmt.Fprintf(w, "  %s: %s\n", t(k), t(v))
+		}
+	}
+	fmt.Fprintf(w, "\npayload (%d bytes):\n", e.Size)
+	var buf bytes.Buffer
+	switch {
+	case payload == nil && len(e.Payload) > 0:
+		fmt.Fprintln(w, "  [REDACTED: not JSON, may hold secrets]")
+	case json.Indent(&buf, payload, "  ", "  ") == nil:
+		// Valid JSON holds no raw control character, but may hold other
+		// characters that act on a terminal (U+202E, DEL).
+		fmt.Fprintf(w, "  %s\n", terminalLines(buf.String()))
+	default:
+		fmt.Fprintf(w, "  %q\n", payload)
+	}
+}
