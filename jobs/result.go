@@ -21,10 +21,14 @@ const (
 type Result struct {
 	JobID string `json:"job_id"`
 	// Tenant is the tenant the job's subject named; empty outside tenants.
-	Tenant     string    `json:"tenant,omitempty"`
-	Op         Op        `json:"op"`
-	Outcome    Outcome   `json:"outcome"`
-	Attempts   int       `json:"attempts"`
+	Tenant  string  `json:"tenant,omitempty"`
+	Op      Op      `json:"op"`
+	Outcome Outcome `json:"outcome"`
+	// Attempts counts the handler's attempts in the final delivery (one
+	// Clerk call for most jobs; a revoke_all's attempt makes many).
+	Attempts int `json:"attempts"`
+	// ClerkCalls counts the Clerk calls the final delivery made.
+	ClerkCalls int       `json:"clerk_calls,omitempty"`
 	Deliveries int       `json:"deliveries"`
 	StreamSeq  uint64    `json:"stream_seq,omitempty"`
 	EnqueuedAt time.Time `json:"enqueued_at,omitzero"`

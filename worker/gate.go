@@ -108,6 +108,9 @@ func call[T any](ctx context.Context, g *gate, op string, f func() (T, error)) (
 		return zero, err
 	}
 	start := time.Now()
+	if j := jobOf(ctx); j != nil {
+		j.calls.Add(1)
+	}
 	v, err := f()
 	g.observe(op, start, err)
 	if err == nil {

@@ -98,6 +98,11 @@ func TestRevokeAllWithoutLockIsUnchanged(t *testing.T) {
 	if n := emu.LockCount(user); n != 0 {
 		t.Errorf("locked %d times without lock_user", n)
 	}
+	// The result counts the job's Clerk calls (a list, ten revokes, a
+	// list), not its one attempt.
+	if n := len(emu.Calls()); r.ClerkCalls != n || r.Attempts != 1 {
+		t.Errorf("result says %d Clerk calls in %d attempts; Clerk saw %d calls", r.ClerkCalls, r.Attempts, n)
+	}
 }
 
 // TestLockFailures: a lock answered 5xx is retried; a lock answered 404 (no

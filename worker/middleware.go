@@ -30,8 +30,9 @@ type job struct {
 	// carry on.
 	ctx context.Context
 	// rateWait sums, in nanoseconds, what the job's calls waited for the
-	// rate limiter.
+	// rate limiter; calls counts the Clerk calls it made.
 	rateWait atomic.Int64
+	calls    atomic.Int64
 	// Attempts counts handler calls in this delivery; Failures the failed
 	// ones. The retry middleware updates both.
 	Attempts int

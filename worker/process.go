@@ -238,7 +238,7 @@ func (w *Worker) settleRecorded(d *delivery, j *job, k recordKind) {
 func (w *Worker) result(d *delivery, j *job, o jobs.Outcome) jobs.Result {
 	now := time.Now()
 	return jobs.Result{
-		JobID: j.ID, Tenant: j.Key.Tenant, Op: j.Op, Outcome: o, Attempts: j.Attempts, Deliveries: int(d.meta.NumDelivered),
+		JobID: j.ID, Tenant: j.Key.Tenant, Op: j.Op, Outcome: o, Attempts: j.Attempts, ClerkCalls: int(j.calls.Load()), Deliveries: int(d.meta.NumDelivered),
 		StreamSeq: j.Seq, EnqueuedAt: d.meta.Timestamp.UTC(), StartedAt: j.Started.UTC(), FinishedAt: now.UTC(),
 		DurationMS: float64(now.Sub(j.Started).Microseconds()) / 1000, Worker: w.cfg.Instance,
 	}

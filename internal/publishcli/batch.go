@@ -280,8 +280,12 @@ func (a *app) waitMany(ctx context.Context, topo jobs.Topology, spec jobSpec, sf
 			return err
 		}
 	} else {
-		fmt.Fprintf(a.env.Stdout, "%s: %d accepted (%d duplicates, not awaited), %d succeeded, %d failed, %d without a result; batch id %s\n",
-			plural(sum.Jobs, string(spec.op)+" job", string(spec.op)+" jobs"), sum.Accepted, sum.Duplicates, succeeded, failed, noRes, sum.BatchID)
+		dups := ""
+		if sum.Duplicates > 0 {
+			dups = fmt.Sprintf(" (%s, not awaited: their answers went to the first publish)", plural(sum.Duplicates, "duplicate", "duplicates"))
+		}
+		fmt.Fprintf(a.env.Stdout, "%s: %d accepted%s, %d succeeded, %d failed, %d without a result; batch id %s\n",
+			plural(sum.Jobs, string(spec.op)+" job", string(spec.op)+" jobs"), sum.Accepted, dups, succeeded, failed, noRes, sum.BatchID)
 	}
 	if noRes > 0 {
 		var ids []string

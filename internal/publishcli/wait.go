@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -88,11 +89,19 @@ func noResult(topo jobs.Topology, op jobs.Op, item *inputJob) string {
 // printResult shows a result to a person.
 func printResult(w io.Writer, r *jobs.Result) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	row := func(k, format string, a ...any) { fmt.Fprintf(tw, "%s\t%s\n", k, fmt.Sprintf(format, a...)) }
+	// Everything shown comes from elsewhere (ids, Clerk's text): printed
+	// with control characters escaped, so it cannot act on the terminal.
+	row := func(k, format string, a ...any) {
+		fmt.Fprintf(tw, "%s\t%s\n", k, text.Terminal(fmt.Sprintf(format, a...)))
+	}
 	row("job", "%s", r.JobID)
 	row("op", "%s", r.Op)
 	row("outcome", "%s", r.Outcome)
-	run := plural(r.Attempts, "Clerk call", "Clerk calls") + ", " + plural(r.Deliveries, "delivery", "deliveries")
+	calls := r.ClerkCalls
+	if calls == 0 && r.Op != jobs.OpRevokeAll {
+		calls = r.Attempts // a worker from before clerk_calls
+	}
+	run := plural(calls, "Clerk call", "Clerk calls") + ", " + plural(r.Deliveries, "delivery", "deliveries")
 	if r.DurationMS > 0 {
 		run += fmt.Sprintf(", %s", time.Duration(r.DurationMS*float64(time.Millisecond)).Round(time.Millisecond))
 	}
