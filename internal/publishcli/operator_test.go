@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/clerkjobs/clerkjobs/internal/publishcli"
+	"github.com/clerkjobs/clerkjobs/internal/ratebudget"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -341,5 +342,48 @@ func flushServices(t *testing.T, h *harness) {
 	t.Helper()
 	if err := h.nc.Flush(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestStatusShowsTheRateBudget: publish status says how much of the Clerk
+// key's limit the fleet uses, how many replicas share it, and a pause.
+func TestStatusShowsTheRateBudget(t *testing.T) {
+	h := newHarness(t)
+	r := h.run(t, "status")
+	if r.code != 0 || !strings.Contains(r.stdout, "rate budgets: none") {
+		t.Fatalf("before any worker: %v", r)
+	}
+	kv, err := h.js.KeyValue(t.Context(), h.topo.RateBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := ratebudget.Fingerprint("sk_test_status")
+	b, err := ratebudget.New(kv, fp, ratebudget.Limit{N: 1000, Per: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for range 5 {
+		if err := b.Wait(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.Throttled(time.Minute)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r = h.run(t, "status")
+		if strings.Contains(r.stdout, "rate budget of key "+fp) && strings.Contains(r.stdout, "1 replica sharing it, paused by a 429 until") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status never showed the budget, its replica and its pause: %v", r)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(r.stdout, "of 1000/10s (") {
+		t.Errorf("status does not show the limit: %v", r)
+	}
+	if strings.Contains(r.stdout, "sk_test_status") {
+		t.Errorf("status shows the key")
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/clerkjobs/clerkjobs/dlq"
 	"github.com/clerkjobs/clerkjobs/internal/natsconn"
+	"github.com/clerkjobs/clerkjobs/internal/ratebudget"
 	"github.com/clerkjobs/clerkjobs/internal/text"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -31,6 +32,24 @@ type statusReport struct {
 	Consumers   []consumerState `json:"consumers"`
 	DeadLetters dlqStatus       `json:"dead_letters"`
 	Workers     workersStatus   `json:"workers"`
+	RateBudgets rateStatus      `json:"rate_budgets"`
+}
+
+// rateStatus is the Clerk keys' rate budgets the workers share.
+type rateStatus struct {
+	Bucket string         `json:"bucket"`
+	Keys   []budgetStatus `json:"keys,omitempty"`
+	Error  string         `json:"error,omitempty"`
+}
+
+type budgetStatus struct {
+	// Fingerprint names the key (a hash of it, never the key).
+	Fingerprint    string     `json:"fingerprint"`
+	Limit          string     `json:"limit"`
+	CallsPerSecond float64    `json:"calls_per_second"`
+	LimitPerSecond float64    `json:"limit_per_second"`
+	Replicas       int        `json:"replicas"`
+	PausedUntil    *time.Time `json:"paused_until,omitempty"`
 }
 
 type jobsStatus struct {
@@ -132,6 +151,11 @@ showing everything it could read.`,
 			rep.DeadLetters.Error = err.Error()
 			errs = append(errs, err)
 		}
+		if err := rateState(ctx, js, topo, &rep.RateBudgets); err != nil {
+			err = a.explain(err)
+			rep.RateBudgets.Error = err.Error()
+			errs = append(errs, err)
+		}
 		rep.Workers.Service = WorkerService
 		if rep.Workers.Instances, err = a.pingWorkers(ctx, nc, discover, 0); err != nil {
 			rep.Workers.Error = err.Error()
@@ -150,6 +174,34 @@ showing everything it could read.`,
 		return nil
 	})
 	return cmd
+}
+
+// rateState reads the rate budgets the workers share, per Clerk key.
+func rateState(ctx context.Context, js jetstream.JetStream, topo jobs.Topology, r *rateStatus) error {
+	r.Bucket = topo.RateBucket
+	kv, err := js.KeyValue(ctx, topo.RateBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil // no worker with a fleet budget ran yet
+	}
+	if err != nil {
+		return fmt.Errorf("rate-budget bucket %s: %w", topo.RateBucket, err)
+	}
+	sts, err := ratebudget.ReadStatus(ctx, kv)
+	if err != nil {
+		return err
+	}
+	for _, st := range sts {
+		b := budgetStatus{Fingerprint: st.Fingerprint, Limit: st.Limit.String(), CallsPerSecond: st.CallsPerSecond, Replicas: st.Members}
+		if st.Limit.N > 0 {
+			b.LimitPerSecond = float64(st.Limit.N) / st.Limit.Per.Seconds()
+		}
+		if !st.PausedUntil.IsZero() {
+			t := st.PausedUntil.UTC()
+			b.PausedUntil = &t
+		}
+		r.Keys = append(r.Keys, b)
+	}
+	return nil
 }
 
 // jobsState reads the jobs stream and the workers' consumer: the info of
@@ -268,6 +320,21 @@ func printStatus(w io.Writer, topo jobs.Topology, r statusReport) {
 			ids = append(ids, fmt.Sprintf("%s (%s)", text.Terminal(instanceName(p)), text.Terminal(p.Version)))
 		}
 		fmt.Fprintf(w, "workers: %s: %s\n", plural(n, "instance", "instances"), strings.Join(ids, ", "))
+	}
+
+	switch rb := r.RateBudgets; {
+	case rb.Error != "":
+		fmt.Fprintf(w, "rate budgets: %s\n", terminalLines(rb.Error))
+	case len(rb.Keys) == 0:
+		fmt.Fprintf(w, "rate budgets: none in %s (no worker shares a Clerk key's limit yet)\n", rb.Bucket)
+	default:
+		for _, k := range rb.Keys {
+			line := fmt.Sprintf("rate budget of key %s: %.1f calls/s of %s (%.1f/s), %s sharing it", k.Fingerprint, k.CallsPerSecond, k.Limit, k.LimitPerSecond, plural(k.Replicas, "replica", "replicas"))
+			if k.PausedUntil != nil && k.PausedUntil.After(now) {
+				line += fmt.Sprintf(", paused by a 429 until %s", k.PausedUntil.Local().Format(time.TimeOnly))
+			}
+			fmt.Fprintln(w, text.Terminal(line))
+		}
 	}
 
 	fmt.Fprintf(w, "\njobs (stream %s): ", r.Jobs.Stream)
