@@ -5,11 +5,15 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/clerkjobs/clerkjobs/internal/publishcli"
+	"github.com/clerkjobs/clerkjobs/internal/tracing"
+	"github.com/clerkjobs/clerkjobs/worker"
 )
 
 func main() {
@@ -21,7 +25,22 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	code := publishcli.Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	os.Exit(run(ctx, stop))
+}
+
+// run is main with its deferred calls: tracing's spans are flushed before
+// the process exits.
+func run(ctx context.Context, stop func()) int {
+	defer stop()
+	tp, err := tracing.New(ctx, tracing.WithServiceName("clerkjobs-publish"), tracing.WithServiceVersion(worker.Version))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "publish: %v\n", err)
+		return publishcli.ExitUsage
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tp.Shutdown(sctx)
+	}()
+	return publishcli.RunEnv(ctx, os.Args[1:], publishcli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, TracerProvider: tp.TracerProvider()})
 }

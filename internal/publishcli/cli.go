@@ -17,9 +17,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"golang.org/x/term"
 
 	"github.com/clerkjobs/clerkjobs/internal/natsconn"
+	"github.com/clerkjobs/clerkjobs/internal/tracing"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -84,6 +88,9 @@ type Env struct {
 	// passed) is an interactive terminal; nil asks the operating system
 	// about *os.File values and says false for anything else.
 	IsTerminal func(stream any) bool
+	// TracerProvider starts the command's span (a child of --traceparent,
+	// if given): the jobs it publishes are its children. Nil: no tracing.
+	TracerProvider trace.TracerProvider
 }
 
 // Run runs the command line with args (without the program name) and
@@ -174,14 +181,15 @@ func classify(ctx context.Context, err error) error {
 type app struct {
 	env Env
 
-	conn     natsconn.Options
-	jsonOut  bool
-	tenant   string
-	prefix   string
-	jobsName string
-	resName  string
-	dlqName  string
-	consName string
+	traceparent string
+	conn        natsconn.Options
+	jsonOut     bool
+	tenant      string
+	prefix      string
+	jobsName    string
+	resName     string
+	dlqName     string
+	consName    string
 
 	nc *nats.Conn
 	// refusals are the server's permission violations on nc, which
@@ -236,6 +244,7 @@ carries a Nats-Msg-Id equal to its job id, so publishing it again is deduplicate
 	})
 	pf.StringVar(&a.tenant, "tenant", "", "publish jobs as this tenant, on <prefix>.tenant.<NAME>.<op> (env CLERKJOBS_TENANT); --nats-inbox-prefix defaults to _INBOX.<NAME>")
 	pf.BoolVar(&a.jsonOut, "json", false, "print JSON (NDJSON for lists and batches)")
+	pf.StringVar(&a.traceparent, "traceparent", "", "continue this W3C trace (00-<trace id>-<span id>-<flags>): the jobs published are in it (env TRACEPARENT, with TRACESTATE)")
 	def := jobs.DefaultTopology()
 	pf.StringVar(&a.prefix, "prefix", "", "subject prefix of jobs, results and dead letters (env CLERKJOBS_PREFIX or WORKER_SUBJECT_PREFIX; default "+def.Subjects.Prefix+")")
 	pf.StringVar(&a.jobsName, "jobs-stream", "", "jobs stream (env CLERKJOBS_JOBS_STREAM or WORKER_JOBS_STREAM; default "+def.JobsStream+")")
@@ -367,8 +376,38 @@ func streamErr(err error, stream string) error {
 func (a *app) runE(fn func(cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		a.resolve(cmd)
-		return classify(cmd.Context(), fn(cmd, args))
+		ctx, span, err := a.startSpan(cmd)
+		if err != nil {
+			return err
+		}
+		defer span.End()
+		cmd.SetContext(ctx)
+		err = classify(cmd.Context(), fn(cmd, args))
+		if err != nil {
+			span.SetStatus(codes.Error, "the command failed")
+		}
+		return err
 	}
+}
+
+// startSpan starts the command's span, "publish <command>": a child of
+// --traceparent (or the TRACEPARENT and TRACESTATE variables), so that a
+// shell script's trace continues through the jobs it publishes.
+func (a *app) startSpan(cmd *cobra.Command) (context.Context, trace.Span, error) {
+	ctx := cmd.Context()
+	tp := a.env.TracerProvider
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
+	parent := a.envOr(cmd, "traceparent", a.traceparent, "TRACEPARENT")
+	if parent != "" {
+		var err error
+		if ctx, err = tracing.ContextWithTraceparent(ctx, parent, a.env.Getenv("TRACESTATE")); err != nil {
+			return ctx, nil, usagef("--traceparent: %v", err)
+		}
+	}
+	ctx, span := tp.Tracer("github.com/clerkjobs/clerkjobs/publish").Start(ctx, "publish "+cmd.CommandPath()[len(cmd.Root().Name())+1:])
+	return ctx, span, nil
 }
 
 // changed reports the flags of names that were given.

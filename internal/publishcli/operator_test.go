@@ -387,3 +387,26 @@ func TestStatusShowsTheRateBudget(t *testing.T) {
 		t.Errorf("status shows the key")
 	}
 }
+
+// TestTraceparentContinuesTheTrace: a shell script's trace continues
+// through the job publish sends; a malformed one is a usage error.
+func TestTraceparentContinuesTheTrace(t *testing.T) {
+	h := newHarness(t)
+	const traceID = "0af7651916cd43dd8448eb211c80319c"
+	r := h.run(t, "revoke", "sess_1", "--job-id", "traced-1", "--traceparent", "00-"+traceID+"-b7ad6b7169203331-01")
+	if r.code != 0 {
+		t.Fatalf("%v", r)
+	}
+	var found bool
+	for _, m := range h.jobsMsgs(t) {
+		if strings.Contains(m.Header.Get("traceparent"), traceID) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the job does not carry the trace %s", traceID)
+	}
+	if r := h.run(t, "revoke", "sess_1", "--traceparent", "not-a-trace"); r.code != publishcli.ExitUsage || !strings.Contains(r.stderr, "--traceparent") {
+		t.Errorf("a malformed traceparent: %v", r)
+	}
+}
