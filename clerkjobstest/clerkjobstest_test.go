@@ -47,9 +47,9 @@ func TestNew(t *testing.T) {
 // WithoutWorker, then a worker with a handler of the test's own.
 func TestWithoutWorkerAndAHandler(t *testing.T) {
 	var calls atomic.Int32
-	h := handlers.HandlerFunc(func(_ context.Context, a jobs.Args) (handlers.Outcome, error) {
+	h := handlers.HandlerFunc(func(_ context.Context, a jobs.Args) (handlers.Answer, error) {
 		calls.Add(1)
-		return handlers.Outcome{Result: json.RawMessage(`{"object":"session","id":"` + a.(*jobs.RevokeArgs).SessionID + `","status":"revoked"}`)}, nil
+		return handlers.Answer{Result: json.RawMessage(`{"object":"session","id":"` + a.(*jobs.RevokeArgs).SessionID + `","status":"revoked"}`)}, nil
 	})
 	env := clerkjobstest.New(t, clerkjobstest.WithoutWorker(), clerkjobstest.WithWorkerOptions(worker.WithHandler(h)),
 		clerkjobstest.WithWorkerConfig(func(c *worker.Config) { c.Concurrency = 2 }))

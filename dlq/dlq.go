@@ -137,7 +137,7 @@ type options struct {
 	noPayload bool
 	dryRun    bool
 	rate      float64
-	progress  func(Outcome)
+	progress  func(EntryReport)
 	timeout   time.Duration
 }
 
@@ -154,7 +154,7 @@ func WithRate(perSecond float64) Option { return func(o *options) { o.rate = per
 
 // WithProgress has Replay and Purge call fn after each entry, from the
 // calling goroutine.
-func WithProgress(fn func(Outcome)) Option { return func(o *options) { o.progress = fn } }
+func WithProgress(fn func(EntryReport)) Option { return func(o *options) { o.progress = fn } }
 
 // WithTimeout bounds each request of Replay and Purge (publish, get,
 // delete); 10 seconds by default.

@@ -230,8 +230,8 @@ func TestReplay(t *testing.T) {
 		t.Fatalf("dry run: jobs stream has %d messages, want 1", n)
 	}
 
-	var progress []dlq.Outcome
-	rep, err = e.q.Replay(t.Context(), append(slices.Clone(seqs), 999), dlq.WithProgress(func(o dlq.Outcome) { progress = append(progress, o) }))
+	var progress []dlq.EntryReport
+	rep, err = e.q.Replay(t.Context(), append(slices.Clone(seqs), 999), dlq.WithProgress(func(o dlq.EntryReport) { progress = append(progress, o) }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +290,7 @@ func TestReplayInterrupted(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	done := 0
-	rep, err := e.q.Replay(ctx, seqs, dlq.WithProgress(func(o dlq.Outcome) {
+	rep, err := e.q.Replay(ctx, seqs, dlq.WithProgress(func(o dlq.EntryReport) {
 		if done++; done == stopAfter {
 			cancel()
 		}

@@ -31,8 +31,8 @@ const (
 	StatusFailed      Status = "failed"
 )
 
-// Outcome is what happened to one entry.
-type Outcome struct {
+// EntryReport is what happened to one entry.
+type EntryReport struct {
 	// Seq is the dead letter's sequence.
 	Seq    uint64  `json:"seq"`
 	Status Status  `json:"status"`
@@ -65,7 +65,7 @@ type ReplayReport struct {
 	// NotAttempted entries were not reached: Replay stopped first.
 	NotAttempted int `json:"not_attempted"`
 	// Problems are the outcomes of the skipped and failed entries.
-	Problems []Outcome `json:"problems,omitempty"`
+	Problems []EntryReport `json:"problems,omitempty"`
 }
 
 // ReplayMsgID is the Nats-Msg-Id of the job republished from dead letter
@@ -129,13 +129,13 @@ func (q *Queue) Replay(ctx context.Context, seqs []uint64, opts ...Option) (Repl
 	return rep, nil
 }
 
-func (q *Queue) replayOne(ctx context.Context, seq uint64, o options) (Outcome, error) {
-	out := Outcome{Seq: seq}
-	skip := func(format string, a ...any) (Outcome, error) {
+func (q *Queue) replayOne(ctx context.Context, seq uint64, o options) (EntryReport, error) {
+	out := EntryReport{Seq: seq}
+	skip := func(format string, a ...any) (EntryReport, error) {
 		out.Status, out.Reason = StatusSkipped, fmt.Sprintf(format, a...)
 		return out, nil
 	}
-	fail := func(err error, format string, a ...any) (Outcome, error) {
+	fail := func(err error, format string, a ...any) (EntryReport, error) {
 		out.Status, out.Reason = StatusFailed, fmt.Sprintf(format, a...)
 		return out, fmt.Errorf("replay dead letter %d: %w", seq, err)
 	}
@@ -257,7 +257,7 @@ type PurgeReport struct {
 	Failed int `json:"failed"`
 	// NotAttempted entries were not reached.
 	NotAttempted int       `json:"not_attempted"`
-	Problems     []Outcome `json:"problems,omitempty"`
+	Problems     []EntryReport `json:"problems,omitempty"`
 }
 
 // Purge deletes the dead letters seqs. It stops at the first failure or
@@ -270,7 +270,7 @@ func (q *Queue) Purge(ctx context.Context, seqs []uint64, opts ...Option) (Purge
 			rep.NotAttempted = len(seqs) - i
 			return rep, err
 		}
-		out := Outcome{Seq: seq, Status: StatusPurged}
+		out := EntryReport{Seq: seq, Status: StatusPurged}
 		delCtx, cancel := context.WithTimeout(ctx, o.timeout)
 		found, err := q.delete(delCtx, seq)
 		cancel()

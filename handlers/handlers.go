@@ -1,6 +1,6 @@
 // Package handlers runs each type of session job against Clerk: it turns a
-// job's typed arguments into clerkapi calls and their answers into an
-// Outcome. It knows nothing of NATS; retries, rate limiting and
+// job's typed arguments into clerkapi calls, and Clerk's answer into an
+// Answer. It knows nothing of NATS; retries, rate limiting and
 // dead-lettering are the worker's, wrapped around these handlers.
 package handlers
 
@@ -14,8 +14,9 @@ import (
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
-// Outcome is what a job produced.
-type Outcome struct {
+// Answer is what a job produced: Clerk's answer to store and send, a
+// secret for reply_to only, and what to do once it is recorded.
+type Answer struct {
 	// Result is the Clerk answer to store and reply with (null for secret
 	// answers).
 	Result json.RawMessage
@@ -32,14 +33,14 @@ type Outcome struct {
 // Handler runs one job. Its error is the Clerk error (classify it with
 // clerkapi.ClassOf) or a wrapped context error.
 type Handler interface {
-	Handle(ctx context.Context, a jobs.Args) (Outcome, error)
+	Handle(ctx context.Context, a jobs.Args) (Answer, error)
 }
 
 // HandlerFunc adapts a function to Handler.
-type HandlerFunc func(ctx context.Context, a jobs.Args) (Outcome, error)
+type HandlerFunc func(ctx context.Context, a jobs.Args) (Answer, error)
 
 // Handle calls f.
-func (f HandlerFunc) Handle(ctx context.Context, a jobs.Args) (Outcome, error) { return f(ctx, a) }
+func (f HandlerFunc) Handle(ctx context.Context, a jobs.Args) (Answer, error) { return f(ctx, a) }
 
 // Sessions runs the single-call session jobs (every type but revoke_all)
 // against a Clerk client.
@@ -57,7 +58,7 @@ type Router struct {
 }
 
 // Handle dispatches on the job's type.
-func (r Router) Handle(ctx context.Context, a jobs.Args) (Outcome, error) {
+func (r Router) Handle(ctx context.Context, a jobs.Args) (Answer, error) {
 	if ra, ok := a.(*jobs.RevokeAllArgs); ok && r.RevokeAll != nil {
 		return r.RevokeAll.Handle(ctx, ra)
 	}
@@ -68,7 +69,7 @@ func (r Router) Handle(ctx context.Context, a jobs.Args) (Outcome, error) {
 var ErrUnsupported = errors.New("job type not supported")
 
 // Handle dispatches on the job's type.
-func (h Sessions) Handle(ctx context.Context, a jobs.Args) (Outcome, error) {
+func (h Sessions) Handle(ctx context.Context, a jobs.Args) (Answer, error) {
 	switch a := a.(type) {
 	case *jobs.ListArgs:
 		list, err := h.Clerk.ListSessions(ctx, clerkapi.ListParams{
@@ -76,7 +77,7 @@ func (h Sessions) Handle(ctx context.Context, a jobs.Args) (Outcome, error) {
 			Limit: a.Limit, Offset: a.Offset, Paginated: a.Paginated,
 		})
 		if err != nil {
-			return Outcome{}, err
+			return Answer{}, err
 		}
 		return result(listResult(list), nil)
 	case *jobs.CreateArgs:
@@ -98,28 +99,28 @@ func (h Sessions) Handle(ctx context.Context, a jobs.Args) (Outcome, error) {
 		}
 		return secret(h.Clerk.CreateSessionToken(ctx, a.SessionID, p))
 	}
-	return Outcome{}, fmt.Errorf("%s: %w", a.Op(), ErrUnsupported)
+	return Answer{}, fmt.Errorf("%s: %w", a.Op(), ErrUnsupported)
 }
 
 // revoke treats a session that is no longer active as revoked: redelivered
 // revoke jobs, and revoke jobs racing a sign-out, must succeed. Clerk does
 // not document what revoking a revoked session answers; when it refuses with
 // a 4xx other than 404, the session's status decides.
-func (h Sessions) revoke(ctx context.Context, id string) (Outcome, error) {
+func (h Sessions) revoke(ctx context.Context, id string) (Answer, error) {
 	s, err := h.Clerk.RevokeSession(ctx, id)
 	if err == nil {
 		return result(s, nil)
 	}
 	var apiErr *clerkapi.Error
 	if !errors.As(err, &apiErr) || apiErr.Class() != clerkapi.Permanent || apiErr.StatusCode == 404 {
-		return Outcome{}, err
+		return Answer{}, err
 	}
 	cur, getErr := h.Clerk.GetSession(ctx, id)
 	if getErr != nil && clerkapi.ClassOf(getErr) != clerkapi.Permanent {
-		return Outcome{}, getErr // could not tell: retry rather than dead-letter
+		return Answer{}, getErr // could not tell: retry rather than dead-letter
 	}
 	if getErr != nil || cur.Status == clerkapi.StatusActive {
-		return Outcome{}, err
+		return Answer{}, err
 	}
 	o, mErr := result(cur, nil)
 	o.AlreadyRevoked = true
@@ -136,18 +137,18 @@ func listResult(l *clerkapi.SessionList) any {
 	return l
 }
 
-func result[T any](v T, err error) (Outcome, error) {
+func result[T any](v T, err error) (Answer, error) {
 	if err != nil {
-		return Outcome{}, err
+		return Answer{}, err
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
-		return Outcome{}, fmt.Errorf("encode result: %w", err)
+		return Answer{}, fmt.Errorf("encode result: %w", err)
 	}
-	return Outcome{Result: b}, nil
+	return Answer{Result: b}, nil
 }
 
-func secret[T any](v T, err error) (Outcome, error) {
+func secret[T any](v T, err error) (Answer, error) {
 	o, err := result(v, err)
 	o.Secret, o.Result = o.Result, nil
 	return o, err

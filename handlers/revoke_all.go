@@ -96,11 +96,11 @@ const pageSize = clerkapi.MaxListLimit
 // Handle runs one revoke_all job. A retryable or systemic error ends the
 // run with progress saved; the next run (a retry, the circuit closing, or a
 // redelivery to any worker) continues from there.
-func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Outcome, error) {
+func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Answer, error) {
 	jobID := a.JobID
 	p, err := h.Store.Load(ctx, jobID)
 	if err != nil {
-		return Outcome{}, fmt.Errorf("revoke_all %s: load progress: %w", jobID, err)
+		return Answer{}, fmt.Errorf("revoke_all %s: load progress: %w", jobID, err)
 	}
 	if p != nil && p.UserID != a.UserID {
 		// The same job id reused for another user: that progress is not
@@ -112,7 +112,7 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Outcome, 
 	} else {
 		p.Resumed = true
 		if err := h.recoverUnsaved(ctx, a.UserID, p); err != nil {
-			return Outcome{}, err
+			return Answer{}, err
 		}
 	}
 	if p.Excepted == nil {
@@ -120,7 +120,7 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Outcome, 
 	}
 	if a.LockUser {
 		if err := h.lock(ctx, a, p); err != nil {
-			return Outcome{}, err
+			return Answer{}, err
 		}
 	}
 	r := &bulkRun{h: h, args: a, p: p}
@@ -133,7 +133,7 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Outcome, 
 		err = fmt.Errorf("revoke_all %s: save progress: %w", jobID, serr)
 	}
 	if err != nil {
-		return Outcome{}, err
+		return Answer{}, err
 	}
 	sum := r.summary()
 	if h.Report != nil {
@@ -146,9 +146,9 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Outcome, 
 		attribute.Bool("clerkjobs.bulk.locked", sum.Locked))
 	b, err := json.Marshal(sum)
 	if err != nil {
-		return Outcome{}, fmt.Errorf("encode result: %w", err)
+		return Answer{}, fmt.Errorf("encode result: %w", err)
 	}
-	return Outcome{Result: b, Done: func(ctx context.Context) error { return h.Store.Delete(ctx, jobID) }}, nil
+	return Answer{Result: b, Done: func(ctx context.Context) error { return h.Store.Delete(ctx, jobID) }}, nil
 }
 
 // lock locks the user before anything is revoked (lock_user), so that the

@@ -176,10 +176,10 @@ func (e rejectedJob) Is(target error) bool { return target == errRejectedJob }
 // delivery budget is untouched.
 func (c *circuit) middleware(ctx context.Context) middleware {
 	return func(next handlerFunc) handlerFunc {
-		return func(jctx context.Context, j *job) (handlers.Outcome, error) {
+		return func(jctx context.Context, j *job) (handlers.Answer, error) {
 			for holds := 0; ; holds++ {
 				if err := c.Wait(jctx); err != nil {
-					return handlers.Outcome{}, err
+					return handlers.Answer{}, err
 				}
 				out, err := next(jctx, j)
 				if clerkapi.ClassOf(err) != clerkapi.Systemic || jctx.Err() != nil {

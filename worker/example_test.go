@@ -37,7 +37,7 @@ func ExampleNew() {
 	// using the key shares one budget, named by the key's fingerprint.
 	cfg.RateKey = worker.KeyFingerprint(emulator.DefaultSecretKey)
 	var w *worker.Worker
-	audit := handlers.HandlerFunc(func(ctx context.Context, a jobs.Args) (handlers.Outcome, error) {
+	audit := handlers.HandlerFunc(func(ctx context.Context, a jobs.Args) (handlers.Answer, error) {
 		fmt.Println("audit:", a.Op(), a.CommonFields().JobID)
 		// w.Clerk is rate limited and behind the worker's circuit breaker.
 		return handlers.Sessions{Clerk: w.Clerk()}.Handle(ctx, a)

@@ -15,13 +15,13 @@ import (
 // redelivered meanwhile.
 func TestLongJobsAreKeptAlive(t *testing.T) {
 	env := testenv.New(t)
-	slow := handlers.HandlerFunc(func(ctx context.Context, a jobs.Args) (handlers.Outcome, error) {
+	slow := handlers.HandlerFunc(func(ctx context.Context, a jobs.Args) (handlers.Answer, error) {
 		select {
 		case <-time.After(3 * env.Topology.AckWait):
 		case <-ctx.Done():
-			return handlers.Outcome{}, ctx.Err()
+			return handlers.Answer{}, ctx.Err()
 		}
-		return handlers.Outcome{Result: []byte(`{}`)}, nil
+		return handlers.Answer{Result: []byte(`{}`)}, nil
 	})
 	cfg := env.WorkerConfig()
 	env.StartWorkerWith(t, env.ClerkClient(t, ""), cfg, worker.WithHandler(slow))

@@ -40,7 +40,7 @@ type job struct {
 }
 
 // handlerFunc runs a job; middleware wraps one around another.
-type handlerFunc func(ctx context.Context, j *job) (handlers.Outcome, error)
+type handlerFunc func(ctx context.Context, j *job) (handlers.Answer, error)
 
 // middleware adds one behaviour (retry, circuit breaking) around a handler.
 type middleware func(handlerFunc) handlerFunc
@@ -67,7 +67,7 @@ func jobOf(ctx context.Context) *job {
 
 // adapt turns a handlers.Handler into the innermost handlerFunc.
 func adapt(h handlers.Handler) handlerFunc {
-	return func(ctx context.Context, j *job) (handlers.Outcome, error) {
+	return func(ctx context.Context, j *job) (handlers.Answer, error) {
 		return h.Handle(ctx, j.Args)
 	}
 }

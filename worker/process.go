@@ -112,7 +112,7 @@ func (w *Worker) decode(ctx context.Context, j *job, header nats.Header, data []
 }
 
 // settle records the delivery's outcome and acks or naks the job.
-func (w *Worker) settle(ctx context.Context, d *delivery, j *job, out handlers.Outcome, err error) {
+func (w *Worker) settle(ctx context.Context, d *delivery, j *job, out handlers.Answer, err error) {
 	if err == nil {
 		w.succeed(ctx, d, j, out)
 		return
@@ -135,7 +135,7 @@ func (w *Worker) settle(ctx context.Context, d *delivery, j *job, out handlers.O
 	}
 }
 
-func (w *Worker) succeed(ctx context.Context, d *delivery, j *job, out handlers.Outcome) {
+func (w *Worker) succeed(ctx context.Context, d *delivery, j *job, out handlers.Answer) {
 	res := w.result(d, j, jobs.Succeeded)
 	res.Result, res.AlreadyRevoked = out.Result, out.AlreadyRevoked
 	if out.Secret != nil {

@@ -157,8 +157,8 @@ func (p RetryPolicy) do(ctx context.Context, c clock.Clock, fn func() error, onF
 // pass straight through.
 func retry(p RetryPolicy, c clock.Clock, onRetry func(j *job, err error, wait time.Duration)) middleware {
 	return func(next handlerFunc) handlerFunc {
-		return func(ctx context.Context, j *job) (handlers.Outcome, error) {
-			var out handlers.Outcome
+		return func(ctx context.Context, j *job) (handlers.Answer, error) {
+			var out handlers.Answer
 			err := p.do(ctx, c, func() error {
 				j.Attempts++
 				var err error

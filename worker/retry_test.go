@@ -31,12 +31,12 @@ func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
 // failing answers with errs in order, then succeeds.
 func failing(errs ...error) (handlerFunc, *int) {
 	calls := 0
-	return func(ctx context.Context, j *job) (handlers.Outcome, error) {
+	return func(ctx context.Context, j *job) (handlers.Answer, error) {
 		calls++
 		if calls <= len(errs) {
-			return handlers.Outcome{}, errs[calls-1]
+			return handlers.Answer{}, errs[calls-1]
 		}
-		return handlers.Outcome{Result: []byte(`{}`)}, nil
+		return handlers.Answer{Result: []byte(`{}`)}, nil
 	}, &calls
 }
 

@@ -454,7 +454,7 @@ func (c *Console) startCheck(p *plan) {
 		if err != nil {
 			return err
 		}
-		rep, err := q.Replay(ctx, p.Seqs, dlq.WithDryRun(), dlq.WithProgress(func(dlq.Outcome) { t.step() }))
+		rep, err := q.Replay(ctx, p.Seqs, dlq.WithDryRun(), dlq.WithProgress(func(dlq.EntryReport) { t.step() }))
 		t.mu.Lock()
 		t.replay = &rep
 		t.mu.Unlock()
@@ -598,7 +598,7 @@ func (c *Console) runTask(ctx context.Context, t *task) error {
 		if err != nil {
 			return err
 		}
-		rep, err := q.Replay(ctx, p.Seqs, dlq.WithRate(t.rate), dlq.WithProgress(func(o dlq.Outcome) {
+		rep, err := q.Replay(ctx, p.Seqs, dlq.WithRate(t.rate), dlq.WithProgress(func(o dlq.EntryReport) {
 			t.step()
 			if o.Status == dlq.StatusReplayed {
 				c.index.remove(o.Seq)
@@ -613,7 +613,7 @@ func (c *Console) runTask(ctx context.Context, t *task) error {
 		if err != nil {
 			return err
 		}
-		rep, err := q.Purge(ctx, p.Seqs, dlq.WithProgress(func(o dlq.Outcome) {
+		rep, err := q.Purge(ctx, p.Seqs, dlq.WithProgress(func(o dlq.EntryReport) {
 			t.step()
 			if o.Status != dlq.StatusFailed {
 				c.index.remove(o.Seq) // purged, or gone already

@@ -83,7 +83,7 @@ that arrive meanwhile.`,
 			}
 		}
 		bar := a.newProgress(int64(len(seqs)), "purging")
-		rep, perr := q.Purge(ctx, seqs, dlq.WithProgress(func(dlq.Outcome) { bar.add(1) }))
+		rep, perr := q.Purge(ctx, seqs, dlq.WithProgress(func(dlq.EntryReport) { bar.add(1) }))
 		bar.done()
 		if a.jsonOut {
 			if err := printJSON(a.env.Stdout, map[string]any{"summary": rep}); err != nil {

@@ -76,7 +76,7 @@ answers, replay says so: the jobs wait in the jobs stream until one runs.`,
 			desc = "checking"
 		}
 		bar := a.newProgress(int64(len(seqs)), desc)
-		opts := []dlq.Option{dlq.WithRate(perSec), dlq.WithProgress(func(o dlq.Outcome) {
+		opts := []dlq.Option{dlq.WithRate(perSec), dlq.WithProgress(func(o dlq.EntryReport) {
 			bar.add(1)
 			if a.jsonOut {
 				_ = printJSON(a.env.Stdout, o)
