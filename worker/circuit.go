@@ -25,62 +25,39 @@ type circuit struct {
 	log      zerolog.Logger
 	onChange func(open bool)
 
-	mu     sync.Mutex
-	closed chan struct{} // closed while the circuit is closed
-	opened chan struct{} // closed while the circuit is open
-	cause  string
+	open  *level
+	mu    sync.Mutex
+	cause string
 }
 
 func newCircuit(probe func(context.Context) (bool, error), interval time.Duration, log zerolog.Logger, onChange func(bool)) *circuit {
-	c := &circuit{probe: probe, interval: interval, log: log, onChange: onChange, closed: make(chan struct{}), opened: make(chan struct{})}
-	close(c.closed)
-	return c
+	return &circuit{probe: probe, interval: interval, log: log, onChange: onChange, open: newLevel()}
 }
 
 // Opened returns a channel that is closed once the circuit is open (at
 // once if it is open now).
-func (c *circuit) Opened() <-chan struct{} {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.opened
-}
+func (c *circuit) Opened() <-chan struct{} { return c.open.On() }
 
 // Wait returns once the circuit is closed, or ctx's error.
-func (c *circuit) Wait(ctx context.Context) error {
-	c.mu.Lock()
-	ch := c.closed
-	c.mu.Unlock()
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (c *circuit) Wait(ctx context.Context) error { return c.open.waitOff(ctx) }
 
 // Open reports whether the circuit is open, and why.
 func (c *circuit) Open() (bool, string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	select {
-	case <-c.closed:
+	if !c.open.IsOn() {
 		return false, ""
-	default:
-		return true, c.cause
 	}
+	return true, c.cause
 }
 
 // trip opens the circuit (once) and starts probing until ctx ends.
 func (c *circuit) trip(ctx context.Context, err error) {
 	c.mu.Lock()
-	select {
-	case <-c.closed:
-	default:
+	if !c.open.set(true) {
 		c.mu.Unlock()
 		return // already open
 	}
-	c.closed = make(chan struct{})
-	close(c.opened)
 	c.cause = causeOf(err)
 	c.mu.Unlock()
 	c.log.Error().Str("circuit", "open").Str("error", err.Error()).
@@ -111,8 +88,7 @@ func (c *circuit) probeUntilClosed(ctx context.Context) {
 			continue
 		}
 		c.mu.Lock()
-		close(c.closed)
-		c.opened = make(chan struct{})
+		c.open.set(false)
 		c.cause = ""
 		c.mu.Unlock()
 		c.log.Info().Str("circuit", "closed").Msg("probe: Clerk accepts the secret key again; resuming")

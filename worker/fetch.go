@@ -38,7 +38,7 @@ func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer, queue c
 		if w.nc.IsClosed() {
 			return ErrConnectionClosed
 		}
-		if w.circuit.Wait(ctx) != nil || w.records.waitRoom(ctx) != nil {
+		if w.circuit.Wait(ctx) != nil || w.records.full.waitOff(ctx) != nil {
 			return nil
 		}
 		err := w.take(ctx, cons, slots, release, queue)
@@ -85,7 +85,7 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 	// jobs, and stop waiting for one.
 	pause, cancel := context.WithCancel(ctx)
 	defer cancel()
-	opened, full := w.circuit.Opened(), w.records.full()
+	opened, full := w.circuit.Opened(), w.records.full.On()
 	go func() {
 		select {
 		case <-opened:

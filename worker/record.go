@@ -66,9 +66,8 @@ type records struct {
 
 	mu      sync.Mutex
 	parked  map[*delivery]*outcome
-	reason  string        // why the last store failed, in the worker's words
-	fullCh  chan struct{} // closed while too many outcomes are parked
-	roomCh  chan struct{} // closed while there is room
+	reason  string // why the last store failed, in the worker's words
+	full    *level // on while Concurrency outcomes or more are parked
 	wake    chan struct{}
 	since   time.Time // when the current run of failures began
 	lastLog time.Time
@@ -81,8 +80,7 @@ type records struct {
 }
 
 func newRecords(w *Worker) *records {
-	r := &records{w: w, parked: map[*delivery]*outcome{}, fullCh: make(chan struct{}), roomCh: make(chan struct{}), wake: make(chan struct{}, 1)}
-	close(r.roomCh)
+	r := &records{w: w, parked: map[*delivery]*outcome{}, full: newLevel(), wake: make(chan struct{}, 1)}
 	g := ""
 	r.gen.Store(&g)
 	return r
@@ -284,42 +282,8 @@ func (r *records) park(o *outcome, err error) {
 	}
 }
 
-// updateRoom opens or closes the room channels; r.mu is held.
-func (r *records) updateRoom() {
-	full := len(r.parked) >= r.w.cfg.Concurrency
-	select {
-	case <-r.fullCh:
-		if !full {
-			r.fullCh = make(chan struct{})
-			close(r.roomCh)
-		}
-	default:
-		if full {
-			close(r.fullCh)
-			r.roomCh = make(chan struct{})
-		}
-	}
-}
-
-// full returns a channel closed while too many outcomes are parked.
-func (r *records) full() <-chan struct{} {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.fullCh
-}
-
-// waitRoom waits until fewer than Concurrency outcomes are parked.
-func (r *records) waitRoom(ctx context.Context) error {
-	r.mu.Lock()
-	room := r.roomCh
-	r.mu.Unlock()
-	select {
-	case <-room:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+// updateRoom turns full on or off; r.mu is held.
+func (r *records) updateRoom() { r.full.set(len(r.parked) >= r.w.cfg.Concurrency) }
 
 // ready says why the worker is not ready because of records, or nil.
 func (r *records) ready() error {
