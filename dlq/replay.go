@@ -256,7 +256,7 @@ type PurgeReport struct {
 	// Failed entries hit an error; Purge stops at the first one.
 	Failed int `json:"failed"`
 	// NotAttempted entries were not reached.
-	NotAttempted int       `json:"not_attempted"`
+	NotAttempted int           `json:"not_attempted"`
 	Problems     []EntryReport `json:"problems,omitempty"`
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/handlers"
+	"github.com/clerkjobs/clerkjobs/internal/clock"
 )
 
 // circuit stops all work while Clerk rejects the secret key: no job is to
@@ -67,14 +68,7 @@ func (c *circuit) trip(ctx context.Context, err error) {
 }
 
 func (c *circuit) probeUntilClosed(ctx context.Context) {
-	t := time.NewTicker(c.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	for range clock.Ticks(ctx, c.interval) {
 		accepted, err := c.probe(ctx)
 		if !accepted {
 			// Only an answer proves the key accepted: a dropped connection

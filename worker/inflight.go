@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/clerkjobs/clerkjobs/internal/clock"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -132,14 +133,7 @@ func (f *inflight) due(every time.Duration) []*delivery {
 // not redelivered to another worker meanwhile.
 func (w *Worker) heartbeat(ctx context.Context) {
 	every := w.cfg.Topology.AckWait / 3
-	t := time.NewTicker(every / 2)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	for range clock.Ticks(ctx, every/2) {
 		for _, d := range w.inflight.due(every) {
 			if err := d.inProgress(); err != nil && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
 				w.cfg.Logger.Warn().Err(err).Uint64("stream_seq", d.seq()).Msg("could not extend the ack wait of a job in flight")

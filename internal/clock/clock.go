@@ -4,6 +4,7 @@ package clock
 
 import (
 	"context"
+	"iter"
 	"time"
 )
 
@@ -35,5 +36,31 @@ func Sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// Ticks yields the time every d until ctx ends or the loop breaks:
+//
+//	for range clock.Ticks(ctx, time.Second) {
+//		poll()
+//	}
+//
+// A tick that comes while the loop body runs is dropped, as with
+// time.Ticker.
+func Ticks(ctx context.Context, d time.Duration) iter.Seq[time.Time] {
+	return func(yield func(time.Time) bool) {
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				// Both may be ready at once; an ended context wins.
+				if ctx.Err() != nil || !yield(now) {
+					return
+				}
+			}
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clerkjobs/clerkjobs/dlq"
+	"github.com/clerkjobs/clerkjobs/internal/clock"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -467,14 +468,7 @@ func (f *follower) setReady() {
 }
 
 func (f *follower) reconcileEvery(ctx context.Context, cons jetstream.Consumer) {
-	t := time.NewTicker(f.every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	for range clock.Ticks(ctx, f.every) {
 		if err := f.reconcile(ctx, cons); err != nil && ctx.Err() == nil {
 			f.x.mu.Lock()
 			f.x.err = err
