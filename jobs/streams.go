@@ -169,20 +169,7 @@ func (t Topology) JobsStreamConfig() jetstream.StreamConfig {
 // stream keeps one message per subject and refuses a second: a job is
 // recorded once, whatever the timing, by construction.
 func (t Topology) ResultsStreamConfig() jetstream.StreamConfig {
-	return jetstream.StreamConfig{
-		Name:                 t.ResultsStream,
-		Description:          "Results of Clerk session jobs that succeeded",
-		Subjects:             []string{t.Subjects.ResultFilter()},
-		Retention:            jetstream.LimitsPolicy,
-		Storage:              t.Storage,
-		Replicas:             t.Replicas,
-		MaxAge:               t.ResultsMaxAge,
-		MaxMsgsPerSubject:    1,
-		Discard:              jetstream.DiscardNew,
-		DiscardNewPerSubject: true,
-		Duplicates:           recordDedupWindow,
-		AllowDirect:          true,
-	}
+	return t.recordStream(t.ResultsStream, "Results of Clerk session jobs that succeeded", t.Subjects.ResultFilter(), t.ResultsMaxAge)
 }
 
 // DeadLetterStreamConfig is the dead-letter stream. Like the results stream
@@ -190,15 +177,22 @@ func (t Topology) ResultsStreamConfig() jetstream.StreamConfig {
 // full, so nothing in it is ever evicted silently: the worker sees the
 // refusal and keeps the job.
 func (t Topology) DeadLetterStreamConfig() jetstream.StreamConfig {
+	c := t.recordStream(t.DeadLetterStream, "Clerk session jobs that could not succeed", t.Subjects.DeadLetterFilter(), t.DeadLetterMaxAge)
+	c.MaxBytes = t.DeadLetterMaxBytes
+	return c
+}
+
+// recordStream is a stream of records: one message per subject, a second
+// refused rather than replacing the first, read with direct gets.
+func (t Topology) recordStream(name, description, filter string, maxAge time.Duration) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
-		Name:                 t.DeadLetterStream,
-		Description:          "Clerk session jobs that could not succeed",
-		Subjects:             []string{t.Subjects.DeadLetterFilter()},
+		Name:                 name,
+		Description:          description,
+		Subjects:             []string{filter},
 		Retention:            jetstream.LimitsPolicy,
 		Storage:              t.Storage,
 		Replicas:             t.Replicas,
-		MaxAge:               t.DeadLetterMaxAge,
-		MaxBytes:             t.DeadLetterMaxBytes,
+		MaxAge:               maxAge,
 		MaxMsgsPerSubject:    1,
 		Discard:              jetstream.DiscardNew,
 		DiscardNewPerSubject: true,

@@ -154,6 +154,16 @@ func (c *Console) frame(r *http.Request, title, nav string, page any) frame {
 	return frame{Title: title, Nav: nav, Who: who(r), Server: natsconn.Redact(c.nc.ConnectedUrl()), Prefix: c.topo.Subjects.Prefix, Now: time.Now(), Page: page}
 }
 
+// liveFrame is a frame that reloads itself every refresh while live: the
+// overview, and pages of actions still running.
+func (c *Console) liveFrame(r *http.Request, title, nav string, page any, live bool) frame {
+	f := c.frame(r, title, nav, page)
+	if live {
+		f.Refresh = c.refresh
+	}
+	return f
+}
+
 func (c *Console) show(w http.ResponseWriter, r *http.Request, name string, f frame) {
 	b, err := c.pages.render(name, f)
 	if err != nil {
@@ -211,8 +221,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p.Followed = c.followed()
-	f := c.frame(r, "Overview", "overview", p)
-	f.Refresh = c.refresh
+	f := c.liveFrame(r, "Overview", "overview", p, true)
 	c.show(w, r, "overview", f)
 }
 
@@ -333,11 +342,7 @@ func (c *Console) list(w http.ResponseWriter, r *http.Request) {
 		}
 		p.Newer, p.Older = cursor("after", p.Page.Newer), cursor("before", p.Page.Older)
 	}
-	f2 := c.frame(r, "Dead letters", "dlq", p)
-	if !p.Ready {
-		f2.Refresh = c.refresh
-	}
-	c.show(w, r, "list", f2)
+	c.show(w, r, "list", c.liveFrame(r, "Dead letters", "dlq", p, !p.Ready))
 }
 
 type entryPage struct {
@@ -512,15 +517,11 @@ func (c *Console) showPlan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pp := planPage{P: p, Kinds: sortedKinds(p.Kinds)}
-	f := c.frame(r, "Confirm", "actions", &pp)
 	if check != nil {
 		v := check.view()
 		pp.Check = &v
-		if v.State == taskRunning {
-			f.Refresh = c.refresh
-		}
 	}
-	c.show(w, r, "plan", f)
+	c.show(w, r, "plan", c.liveFrame(r, "Confirm", "actions", &pp, pp.Check != nil && pp.Check.State == taskRunning))
 }
 
 func (c *Console) runPlan(w http.ResponseWriter, r *http.Request) {
@@ -660,11 +661,7 @@ func (c *Console) actions(w http.ResponseWriter, r *http.Request) {
 		p.Tasks = append(p.Tasks, v)
 		running = running || v.State == taskRunning
 	}
-	f := c.frame(r, "Actions", "actions", p)
-	if running {
-		f.Refresh = c.refresh
-	}
-	c.show(w, r, "actions", f)
+	c.show(w, r, "actions", c.liveFrame(r, "Actions", "actions", p, running))
 }
 
 func (c *Console) showTask(w http.ResponseWriter, r *http.Request) {
@@ -673,11 +670,7 @@ func (c *Console) showTask(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := t.view()
-	f := c.frame(r, "Action", "actions", v)
-	if v.State == taskRunning {
-		f.Refresh = c.refresh
-	}
-	c.show(w, r, "task", f)
+	c.show(w, r, "task", c.liveFrame(r, "Action", "actions", v, v.State == taskRunning))
 }
 
 func (c *Console) stopTask(w http.ResponseWriter, r *http.Request) {
