@@ -8,6 +8,7 @@ import (
 
 func TestTicksEndsWithTheContextOrTheLoop(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	n := 0
 	for range Ticks(ctx, time.Millisecond) {
 		if n++; n == 3 {
