@@ -114,7 +114,7 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 			w.cfg.Logger.Error().Err(err).Msg("message without JetStream metadata; leaving it to redelivery")
 			continue
 		}
-		d := &delivery{msg: msg, meta: meta, releaseFn: release}
+		d := &delivery{msg: msg, meta: meta, releaseFn: release, received: time.Now()}
 		w.inflight.add(d)
 		queue <- d
 	}

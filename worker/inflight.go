@@ -22,9 +22,18 @@ type delivery struct {
 	releaseOnce sync.Once
 	releaseFn   func()
 
+	received time.Time // when this process took the delivery
+
 	mu      sync.Mutex
 	settled bool
 	last    time.Time // last sign of life sent (heartbeat)
+}
+
+// heldPast reports whether this process has held the delivery longer than
+// d. JetStream cannot have redelivered a job held less than its AckWait,
+// heartbeats or not.
+func (d *delivery) heldPast(limit time.Duration) bool {
+	return !d.received.IsZero() && time.Since(d.received) >= limit
 }
 
 // release gives the delivery's slot back to the fetch loop (once).

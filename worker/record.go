@@ -52,7 +52,11 @@ type outcome struct {
 // subject and refuse a second, and before a dead letter (or any record of a
 // redelivered job) the worker looks for the job's record in both streams:
 // a result stored by a delivery whose acknowledgement was lost is found,
-// and the job is acked, not recorded again.
+// and the job is acked, not recorded again. A first delivery held past half
+// the ack wait looks for a dead letter before its result: another worker
+// may have had the job meanwhile. (Two deliveries that look at the same
+// moment, before either stores, can still both store: the window is one
+// round trip, against one record per subject per stream.)
 //
 // A record JetStream refuses (a full dead-letter stream, a deleted stream,
 // no quorum) is not a reason to run the job again: the outcome is parked —
@@ -108,10 +112,19 @@ func (r *records) commit(ctx context.Context, o *outcome) {
 // before (nothing stored then).
 func (r *records) store(ctx context.Context, o *outcome) (already recordKind, err error) {
 	topo := r.w.cfg.Topology
-	if o.kind == kindDeadLetter || o.j.Delivery > 1 {
+	switch {
+	case o.kind == kindDeadLetter || o.j.Delivery > 1:
 		// A result stored by an earlier delivery whose acknowledgement was
 		// lost must not be joined by a dead letter.
 		if k, err := r.find(ctx, o.j.Key); err != nil || k != 0 {
+			return k, err
+		}
+	case o.d.heldPast(topo.AckWait / 2):
+		// A first delivery held this long may have been given to another
+		// worker meanwhile (this process paused, its heartbeats lost),
+		// and that delivery may have dead-lettered the job. A second
+		// result is refused by the stream; a dead letter is not, so look.
+		if k, err := r.lookup(ctx, o.j.Key, kindDeadLetter); err != nil || k != 0 {
 			return k, err
 		}
 	}
@@ -151,27 +164,30 @@ func (r *records) store(ctx context.Context, o *outcome) (already recordKind, er
 // find looks for the record of the job k names, in both streams: it
 // returns its kind, 0 when there is none.
 func (r *records) find(ctx context.Context, k jobs.RecordKey) (recordKind, error) {
+	return r.lookup(ctx, k, kindResult, kindDeadLetter)
+}
+
+// lookup looks for the record of the job k names in the streams of kinds,
+// in that order: it returns the kind found first, 0 when there is none.
+func (r *records) lookup(ctx context.Context, k jobs.RecordKey, kinds ...recordKind) (recordKind, error) {
 	topo := r.w.cfg.Topology
-	for _, s := range []struct {
-		kind    recordKind
-		stream  string
-		subject string
-	}{
-		{kindResult, topo.ResultsStream, topo.Subjects.Result(k)},
-		{kindDeadLetter, topo.DeadLetterStream, topo.Subjects.DeadLetter(k)},
-	} {
+	for _, kind := range kinds {
+		stream, subject := topo.ResultsStream, topo.Subjects.Result(k)
+		if kind == kindDeadLetter {
+			stream, subject = topo.DeadLetterStream, topo.Subjects.DeadLetter(k)
+		}
 		cctx, cancel := context.WithTimeout(ctx, recordTimeout)
-		st, err := r.stream(cctx, s.stream)
+		st, err := r.stream(cctx, stream)
 		if err == nil {
-			_, err = st.GetLastMsgForSubject(cctx, s.subject)
+			_, err = st.GetLastMsgForSubject(cctx, subject)
 		}
 		cancel()
 		switch {
 		case err == nil:
-			return s.kind, nil
+			return kind, nil
 		case errors.Is(err, jetstream.ErrMsgNotFound), errors.Is(err, jetstream.ErrStreamNotFound):
 		default:
-			return 0, fmt.Errorf("look for the job's %s in %s: %w", s.kind, s.stream, err)
+			return 0, fmt.Errorf("look for the job's %s in %s: %w", kind, stream, err)
 		}
 	}
 	return 0, nil
