@@ -5,8 +5,8 @@
 //	go run ./cmd/bench --out BENCHMARKS.md          # everything, ~10 minutes
 //	go run ./cmd/bench --quick --scenario overhead  # smoke test, to stdout
 //
-// Scenarios: overhead, latency, ratelimit, bulk, backlog (see
-// internal/bench). NATS is embedded and the Clerk emulator runs
+// Scenarios: overhead, compare (with --baseline-bin), tracing, latency,
+// ratelimit, bulk, backlog (see internal/bench). NATS is embedded and the Clerk emulator runs
 // in-process; workers are separate processes of cmd/worker (--worker
 // process, the default; --worker-bin measures another build) or
 // in-process Workers (--worker inprocess, which --cpuprofile can profile).
@@ -47,10 +47,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var o bench.Options
 	var out, cpuProfile, memProfile string
-	fs.StringSliceVar(&o.Scenarios, "scenario", nil, "scenarios to run, comma-separated: "+strings.Join(bench.Scenarios, ", ")+" (default all)")
+	fs.StringSliceVar(&o.Scenarios, "scenario", nil, "scenarios to run, comma-separated: "+strings.Join(bench.Scenarios, ", ")+" (default all; compare needs --baseline-bin)")
 	fs.BoolVar(&o.Quick, "quick", false, "tiny sizes: a smoke test of the harness, not a measurement")
 	fs.StringVar(&o.Worker, "worker", "process", "process: cmd/worker processes; inprocess: Workers inside the bench process (ratelimit always runs processes)")
 	fs.StringVar(&o.WorkerBin, "worker-bin", "", "prebuilt cmd/worker binary, e.g. of an older commit (default: go build it)")
+	fs.StringVar(&o.BaselineBin, "baseline-bin", "", "cmd/worker binary the compare scenario measures this one against, in turns (e.g. built from main before a change); adds compare to the default scenarios")
 	fs.StringVar(&out, "out", "", "markdown file to write the results into (between bench markers), and without --quick "+jsonPath+" and "+plotPath+"; empty: markdown to stdout")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the bench process (use with --worker inprocess)")
 	fs.StringVar(&memProfile, "memprofile", "", "write an allocation profile of the bench process (use with --worker inprocess)")

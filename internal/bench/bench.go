@@ -1,9 +1,10 @@
 // Package bench measures the worker on one machine: an embedded NATS
 // server, the Clerk emulator (in-process), worker processes (the real
 // cmd/worker binary, or in-process Workers for profiling) and a publisher,
-// in five scenarios: overhead against the raw JetStream and raw HTTP limits,
-// latency-bound throughput, rate-limit adherence of a fleet of replicas,
-// bulk revoke, and a large backlog. cmd/bench is its command line;
+// in seven scenarios: overhead against the raw JetStream and raw HTTP
+// limits, the same against another build of the worker, the cost of
+// tracing, latency-bound throughput, rate-limit adherence of a fleet of
+// replicas, bulk revoke, and a large backlog. cmd/bench is its command line;
 // BENCHMARKS.md holds its results.
 //
 // Every loop is bounded in count and time, and everything listens on and
@@ -15,13 +16,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"time"
 )
 
-// Scenarios, in the order they run.
-var Scenarios = []string{"overhead", "latency", "ratelimit", "bulk", "backlog"}
+// Scenarios, in the order they run. Without a selection every one runs,
+// compare only when there is a baseline to compare with.
+var Scenarios = []string{"overhead", "compare", "tracing", "latency", "ratelimit", "bulk", "backlog"}
 
 // Options configure a run.
 type Options struct {
@@ -38,6 +41,9 @@ type Options struct {
 	// WorkerBin is a prebuilt cmd/worker binary, e.g. of an older commit;
 	// empty builds one from this module.
 	WorkerBin string
+	// BaselineBin is the cmd/worker binary the compare scenario measures
+	// the worker against, e.g. one built from main before a change.
+	BaselineBin string
 	// Concurrency, Duration and Repeats, if set, replace the concurrency
 	// sweep of the overhead and latency scenarios, the time each of their
 	// points runs, and how often each overhead point runs (the median is
@@ -125,6 +131,14 @@ func (o *Options) Validate() error {
 			return fmt.Errorf("concurrency %d: must be 1 to 4096", c)
 		}
 	}
+	if slices.Contains(o.Scenarios, "compare") && o.BaselineBin == "" {
+		return errors.New("scenario compare needs a baseline: --baseline-bin <path to a cmd/worker binary>")
+	}
+	if o.BaselineBin != "" {
+		if _, err := os.Stat(o.BaselineBin); err != nil {
+			return fmt.Errorf("baseline binary: %w", err)
+		}
+	}
 	switch o.Worker {
 	case "":
 		o.Worker = "process"
@@ -144,7 +158,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	sel := o.Scenarios
 	if len(sel) == 0 {
-		sel = Scenarios
+		sel = slices.DeleteFunc(slices.Clone(Scenarios), func(s string) bool { return s == "compare" && o.BaselineBin == "" })
 	}
 	rep := &Report{Started: time.Now().UTC(), Command: o.Command, Quick: o.Quick, Worker: o.Worker, Scenarios: sel, Machine: machine()}
 	e, err := newEnv(ctx, o, slices.Contains(sel, "ratelimit"))
@@ -166,6 +180,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		switch s {
 		case "overhead":
 			rows, targets, err = e.overhead(ctx, sz)
+		case "compare":
+			rows, targets, err = e.compare(ctx, sz)
+		case "tracing":
+			rows, targets, err = e.tracing(ctx, sz)
 		case "latency":
 			rows, targets, err = e.latencyBound(ctx, sz)
 		case "ratelimit":

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -191,6 +192,12 @@ type workerSpec struct {
 	// RateLimit is the worker's --rate-limit, as on its command line.
 	RateLimit       string
 	BulkConcurrency int // 0: default
+	// Bin is another cmd/worker binary to run (empty: the one under
+	// test), Env variables added to its environment (OTEL_*). Either makes
+	// the worker a process whatever the mode: they only mean something to
+	// one.
+	Bin string
+	Env []string
 }
 
 // runningWorker is a worker started for a run: a cmd/worker process, or a
@@ -208,7 +215,7 @@ type runningWorker struct {
 // startWorker starts a worker of the run's mode with spec and waits until
 // it is ready.
 func (e *env) startWorker(ctx context.Context, t jobs.Topology, spec workerSpec) (*runningWorker, error) {
-	if e.opts.Worker == "inprocess" {
+	if e.opts.Worker == "inprocess" && spec.Bin == "" && len(spec.Env) == 0 {
 		return e.startInProcess(ctx, t, spec, 0)
 	}
 	return e.startProcess(ctx, t, spec, 0)
@@ -251,13 +258,14 @@ func (e *env) startProcess(ctx context.Context, t jobs.Topology, spec workerSpec
 		return nil, err
 	}
 	defer out.Close()
-	cmd := exec.Command(e.workerBin, args...)
-	// A clean environment: no WORKER_* or NATS_* variable of the caller
-	// may change the configuration under test.
-	cmd.Env = []string{"CLERK_SECRET_KEY=" + emulator.DefaultSecretKey, "PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	bin := cmp.Or(spec.Bin, e.workerBin)
+	cmd := exec.Command(bin, args...)
+	// A clean environment: no WORKER_*, NATS_* or OTEL_* variable of the
+	// caller may change the configuration under test.
+	cmd.Env = append([]string{"CLERK_SECRET_KEY=" + emulator.DefaultSecretKey, "PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, spec.Env...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start worker %s: %w", e.workerBin, err)
+		return nil, fmt.Errorf("start worker %s: %w", bin, err)
 	}
 	w.proc, w.pid = cmd.Process, cmd.Process.Pid
 	go func() { w.err = cmd.Wait(); close(w.exited) }()

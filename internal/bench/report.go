@@ -56,12 +56,36 @@ func (r *Report) Markdown(plotPath string) string {
 		w("| concurrency | flow | jobs/s | range | p50 ms | p99 ms | worker CPU µs/job | bench CPU µs/job | peak RSS MiB | ratio |\n")
 		w("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, x := range rs {
-			rng := "–"
-			if x.MaxPerS > 0 {
-				rng = fmt.Sprintf("%.0f–%.0f", x.MinPerS, x.MaxPerS)
-			}
-			w("| %d | %s | %.0f | %s | %.2f | %.2f | %s | %.0f | %s | %s |\n", x.Concurrency, x.Name, x.JobsPerS, rng, x.P50MS, x.P99MS,
+			w("| %d | %s | %.0f | %s | %.2f | %.2f | %s | %.0f | %s | %s |\n", x.Concurrency, x.Name, x.JobsPerS, spread(x), x.P50MS, x.P99MS,
 				opt(x.WorkerCPUUS, "%.0f"), x.BenchCPUUS, rssCell(x), pct(x.Ratio))
+		}
+		w("\n")
+	}
+	if rs := rows("compare"); len(rs) > 0 {
+		w("### 1b. This build against the baseline (overhead closed loop, `--rate-limit 0`)\n\n")
+		w("The baseline is `--baseline-bin`; the two run in turns at each concurrency, several times, on the same machine in the same minutes; each row is the median run. ")
+		w("Change: this build against the baseline.\n\n")
+		w("| concurrency | worker | jobs/s | range | p50 ms | p99 ms | worker CPU µs/job | peak RSS MiB | change in jobs/s |\n")
+		w("|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, x := range rs {
+			change := "–"
+			if x.Ideal > 0 {
+				change = fmt.Sprintf("%+.1f%%", 100*(x.Ratio-1))
+			}
+			w("| %d | %s | %.0f | %s | %.2f | %.2f | %s | %.1f | %s |\n", x.Concurrency, x.Name, x.JobsPerS, spread(x), x.P50MS, x.P99MS,
+				opt(x.WorkerCPUUS, "%.0f"), x.PeakRSSMiB, change)
+		}
+		w("\n")
+	}
+	if rs := rows("tracing"); len(rs) > 0 {
+		w("### 1c. Tracing (overhead closed loop at concurrency %d, `--rate-limit 0`)\n\n", rs[0].Concurrency)
+		w("OpenTelemetry from `OTEL_*`: OTLP/HTTP to a receiver in the bench process that decodes every export, `parentbased_traceidratio` at the ratio shown, the SDK's default batching. ")
+		w("The three run in turns, several times; each row is the median run. Extra CPU: worker CPU per job over the run without tracing.\n\n")
+		w("| tracing | jobs/s | range | p50 ms | p99 ms | worker CPU µs/job | extra CPU µs/job | peak RSS MiB | notes |\n")
+		w("|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
+		for _, x := range rs {
+			w("| %s | %.0f | %s | %.2f | %.2f | %s | %+.0f | %.1f | %s |\n", x.Name, x.JobsPerS, spread(x), x.P50MS, x.P99MS,
+				opt(x.WorkerCPUUS, "%.0f"), x.WorkerCPUUS-x.Ideal, x.PeakRSSMiB, x.Note)
 		}
 		w("\n")
 	}
@@ -125,6 +149,14 @@ func (r *Report) Markdown(plotPath string) string {
 		w("\n")
 	}
 	return b.String()
+}
+
+// spread is the slowest and fastest of a row's repeated runs.
+func spread(x Row) string {
+	if x.MaxPerS == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f–%.0f", x.MinPerS, x.MaxPerS)
 }
 
 func killed(x Row) string {

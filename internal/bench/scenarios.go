@@ -103,7 +103,7 @@ func (e *env) overhead(ctx context.Context, sz sizes) ([]Row, []Target, error) {
 			if err != nil {
 				return rows, targets, fmt.Errorf("raw HTTP, concurrency %d: %w", c, err)
 			}
-			w, err := e.runWorkerLoad(ctx, "overhead", c, "0", 0, sz.overheadJobs, warm, sz.overheadDur)
+			w, err := e.runWorkerLoad(ctx, "overhead", workerSpec{Concurrency: c, RateLimit: "0"}, 0, sz.overheadJobs, warm, sz.overheadDur)
 			if err != nil {
 				return rows, targets, fmt.Errorf("worker, concurrency %d: %w", c, err)
 			}
@@ -169,21 +169,21 @@ func (e *env) runRawHTTP(ctx context.Context, c, total, warm int, dur time.Durat
 
 // runWorkerLoad drives one worker with a closed loop of revoke jobs (2 ×
 // concurrency outstanding) and measures it.
-func (e *env) runWorkerLoad(ctx context.Context, scenario string, c int, rateLimit string, latency time.Duration, total, warm int, dur time.Duration) (Row, error) {
+func (e *env) runWorkerLoad(ctx context.Context, scenario string, spec workerSpec, latency time.Duration, total, warm int, dur time.Duration) (Row, error) {
 	t, err := e.newRun(ctx, latency, clerkLimit{})
 	if err != nil {
 		return Row{}, err
 	}
 	defer e.dropTopology(t)
-	w, err := e.startWorker(ctx, t, workerSpec{Concurrency: c, RateLimit: rateLimit})
+	w, err := e.startWorker(ctx, t, spec)
 	if err != nil {
 		return Row{}, err
 	}
-	r, err := e.drive(ctx, t, c, total, warm, dur, w)
+	r, err := e.drive(ctx, t, spec.Concurrency, total, warm, dur, w)
 	if serr := w.stop(); err == nil {
 		err = serr
 	}
-	r.Scenario, r.Name, r.Replicas, r.RateLimit = scenario, "worker", 1, rateLimit
+	r.Scenario, r.Name, r.Replicas, r.RateLimit = scenario, "worker", 1, spec.RateLimit
 	return r, err
 }
 
@@ -231,7 +231,7 @@ func (e *env) latencyBound(ctx context.Context, sz sizes) ([]Row, []Target, erro
 		total := int(ideal*sz.latencyDur.Seconds()) + 2*c
 		warm := max(total/10, 2*c)
 		total += warm
-		r, err := e.runWorkerLoad(ctx, "latency", c, strconv.FormatFloat(latencyLimit, 'f', -1, 64), clerkLatency, total, warm, sz.latencyDur*3)
+		r, err := e.runWorkerLoad(ctx, "latency", workerSpec{Concurrency: c, RateLimit: strconv.FormatFloat(latencyLimit, 'f', -1, 64)}, clerkLatency, total, warm, sz.latencyDur*3)
 		if err != nil {
 			return rows, targets, fmt.Errorf("latency-bound, concurrency %d: %w", c, err)
 		}
