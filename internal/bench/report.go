@@ -122,7 +122,7 @@ func (r *Report) Markdown(plotPath string) string {
 		w("### 4. Bulk revoke (`revoke_all`, one user)\n\n")
 		w("| sessions | `--rate-limit` | bulk concurrency | sessions/s | of limit | ideal/s | 429s | worker CPU µs/session | peak RSS MiB | notes |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 		for _, x := range rs {
-			w("| %d | %s | %d | %.0f | %s | %.0f | %d | %s | %s | %s |\n", x.Jobs, x.RateLimit, x.Concurrency, x.JobsPerS, pct(x.Ratio), x.Ideal, x.Status429, opt(x.WorkerCPUUS, "%.0f"), rssCell(x), x.Note)
+			w("| %d | %s | %s | %.0f | %s | %.0f | %d | %s | %s | %s |\n", x.Jobs, x.RateLimit, bulkConcName(x.Concurrency), x.JobsPerS, pct(x.Ratio), x.Ideal, x.Status429, opt(x.WorkerCPUUS, "%.0f"), rssCell(x), x.Note)
 		}
 		w("\n")
 	}

@@ -256,16 +256,24 @@ func (e *env) bulk(ctx context.Context, sz sizes) ([]Row, []Target, error) {
 	}
 	rows := []Row{r}
 	targets := []Target{{Scenario: "bulk",
-		Goal:     fmt.Sprintf("revoke_all of %d sessions at --rate-limit %g: sessions/s ≥ 95%% of the limit (the bench's own bar: the issue sets none)", sz.bulkSessions, bulkLimit),
+		Goal:     fmt.Sprintf("revoke_all of %d sessions at --rate-limit %g, default bulk concurrency: sessions/s ≥ 95%% of the limit", sz.bulkSessions, bulkLimit),
 		Measured: fmt.Sprintf("%.0f sessions/s = %.1f%% of the limit", r.JobsPerS, 100*r.Ratio),
 		Met:      r.Ratio >= 0.95}}
 	if sz.bulkLatSessions > 0 {
-		for _, bc := range []int{8, 16} {
+		// The default (sized from the limit and the latency it observes)
+		// against the fixed 8 that was the default before.
+		for _, bc := range []int{0, 8} {
 			r, err := e.bulkRun(ctx, sz.bulkLatSessions, 100, clerkLatency, bc)
 			if err != nil {
 				return rows, targets, err
 			}
 			rows = append(rows, r)
+			if bc == 0 {
+				targets = append(targets, Target{Scenario: "bulk",
+					Goal:     fmt.Sprintf("revoke_all of %d sessions at --rate-limit 100, Clerk latency %s, default bulk concurrency: ≥ 95%% of the limit", sz.bulkLatSessions, clerkLatency),
+					Measured: fmt.Sprintf("%.0f sessions/s = %.1f%% of the limit", r.JobsPerS, 100*r.Ratio),
+					Met:      r.Ratio >= 0.95})
+			}
 		}
 	}
 	return rows, targets, nil
@@ -340,12 +348,11 @@ func (e *env) bulkRun(ctx context.Context, sessions int, limit float64, latency 
 	if revoked != sessions {
 		return Row{}, fmt.Errorf("revoke_all: %d revoke calls succeeded, want %d", revoked, sessions)
 	}
-	bc := cmp.Or(bulkConc, 8)
-	r := Row{Scenario: "bulk", Name: fmt.Sprintf("revoke_all, bulk concurrency %d", bc), Concurrency: bc, Replicas: 1, RateLimit: spec.RateLimit,
+	r := Row{Scenario: "bulk", Name: "revoke_all, bulk concurrency " + bulkConcName(bulkConc), Concurrency: bulkConc, Replicas: 1, RateLimit: spec.RateLimit,
 		Jobs: sessions, DurationS: c.latency.Seconds(), JobsPerS: float64(sessions) / c.latency.Seconds(),
 		PeakRSSMiB: mib(w1.HWM), Status429: tooMany, Ideal: limit, BenchCPUUS: perJobUS(cpu1-cpu0, sessions)}
-	if latency > 0 {
-		r.Ideal = math.Min(limit, float64(bc)/latency.Seconds())
+	if latency > 0 && bulkConc > 0 {
+		r.Ideal = math.Min(limit, float64(bulkConc)/latency.Seconds())
 	}
 	r.Ratio = r.JobsPerS / limit
 	if w.proc != nil {
@@ -353,8 +360,16 @@ func (e *env) bulkRun(ctx context.Context, sessions int, limit float64, latency 
 	}
 	r.Note = fmt.Sprintf("emulator latency %s; job published → result stored %.2f s; revoke phase %.0f revokes/s",
 		latency, c.latency.Seconds(), float64(sessions-1)/lastRevoke.Sub(firstRevoke).Seconds())
-	e.logf("bulk %d sessions, limit %g, latency %s, bulk concurrency %d: %.0f sessions/s (%.1f%% of limit)", sessions, limit, latency, bc, r.JobsPerS, 100*r.Ratio)
+	e.logf("bulk %d sessions, limit %g, latency %s, bulk concurrency %s: %.0f sessions/s (%.1f%% of limit)", sessions, limit, latency, bulkConcName(bulkConc), r.JobsPerS, 100*r.Ratio)
 	return r, nil
+}
+
+// bulkConcName is a --bulk-concurrency as the report shows it.
+func bulkConcName(n int) string {
+	if n == 0 {
+		return "default (sized)"
+	}
+	return strconv.Itoa(n)
 }
 
 // ---- 5. backlog ----

@@ -1,0 +1,44 @@
+package clustertest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
+)
+
+// TestFleetRateBudget runs three replicas with the same configuration, the
+// key's limit, against an emulator enforcing that limit; mid-load one is
+// SIGKILLed and another joins. In both of the window forms Clerk might
+// count in, the fleet gets no 429 and loses nothing: the replicas share
+// one budget in JetStream, and the killed one's share comes back to the
+// others.
+func TestFleetRateBudget(t *testing.T) {
+	const limit, window = 200, 2 * time.Second
+	for _, mode := range []emulator.RateLimitMode{emulator.FixedWindow, emulator.SlidingWindow} {
+		t.Run(string(mode), func(t *testing.T) {
+			s := newSystem(t, "fleet", emulator.WithRateLimit(limit, window), emulator.WithRateLimitMode(mode),
+				emulator.WithLatency(20*time.Millisecond, 0))
+			n := scale()
+			s.publish(n)
+			args := []string{"--rate-limit", "200/2s", "--concurrency", "16"}
+			s.startWorker("a", args...)
+			s.startWorker("b", args...)
+			c := s.startWorker("c", args...)
+			s.waitProgress(n/3, 2*time.Minute)
+			c.kill()
+			s.startWorker("d", args...)
+			got := s.check(3 * time.Minute)
+			calls := s.emu.Emulator.Calls()
+			span := calls[len(calls)-1].Time.Sub(calls[0].Time)
+			t.Logf("%s: %d calls in %s (%.0f/s against %d per %s), worst %s window %d: %s",
+				mode, len(calls), span.Round(time.Millisecond), float64(len(calls))/span.Seconds(), limit, window, window, s.worstWindow(window), got)
+			if n := s.calls429(); n != 0 {
+				t.Errorf("%d × 429 from a fleet sharing the key's limit; want none", n)
+			}
+			if w := s.worstWindow(window); w > limit {
+				t.Errorf("%d calls within %s somewhere in the run; the limit is %d", w, window, limit)
+			}
+		})
+	}
+}
