@@ -92,8 +92,9 @@ type BulkConfig struct {
 	MaxPasses int
 }
 
-// DefaultBulkConfig: 8 revokes at once, checkpoint and report every second,
-// up to 3 passes.
+// DefaultBulkConfig: revokes in flight sized from the rate limit and
+// Clerk's observed latency (Concurrency 0), checkpoint and report every
+// second, up to 3 passes.
 func DefaultBulkConfig() BulkConfig {
 	return BulkConfig{CheckpointEvery: time.Second, ReportEvery: time.Second, MaxPasses: 3}
 }

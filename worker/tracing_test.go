@@ -185,8 +185,14 @@ func TestTraceRunsFromPublisherToClerk(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(env.Logs.String(), `"trace_id":"`) {
-		t.Errorf("job log lines carry no trace_id")
+	if logs := env.Logs.String(); !strings.Contains(logs, `"trace_id":"`) || !strings.Contains(logs, `"span_id":"`) {
+		t.Errorf("job log lines carry no trace_id and span_id")
+	}
+	// The stored results carry the trace too, not only the replies.
+	for _, m := range env.StreamMsgs(t, env.Topology.ResultsStream) {
+		if tp := m.Header.Get("traceparent"); len(tp) != 55 || !strings.HasPrefix(tp, "00-") {
+			t.Errorf("result %s stored with traceparent %q", m.Subject, tp)
+		}
 	}
 }
 

@@ -101,6 +101,8 @@ type Row struct {
 	Ideal     float64 `json:"ideal_per_s,omitempty"`
 	Ratio     float64 `json:"ratio,omitempty"`
 	Status429 int     `json:"status_429,omitempty"`
+	// PhasePerS is a revoke_all's rate from its first revoke to its last.
+	PhasePerS float64 `json:"revoke_phase_per_s,omitempty"`
 	// MinPerS and MaxPerS are the slowest and fastest of repeated runs
 	// (the row is the median one).
 	MinPerS float64 `json:"min_per_s,omitempty"`

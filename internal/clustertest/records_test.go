@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -158,19 +157,4 @@ func (s *system) calls429() int {
 		}
 	}
 	return n
-}
-
-// worstWindow is the most calls the emulator received in any span of
-// length d, wherever it starts: what a sliding window counts at its fullest.
-func (s *system) worstWindow(d time.Duration) int {
-	calls := s.emu.Emulator.Calls() // in the order they ended
-	slices.SortFunc(calls, func(a, b emulator.Call) int { return a.Time.Compare(b.Time) })
-	worst, j := 0, 0
-	for i := range calls {
-		for calls[i].Time.Sub(calls[j].Time) >= d {
-			j++
-		}
-		worst = max(worst, i-j+1)
-	}
-	return worst
 }
