@@ -71,7 +71,9 @@ func TestLockUserContainsATakeover(t *testing.T) {
 	if n := emu.LockCount(user); n != 1 {
 		t.Errorf("user locked %d times, want once", n)
 	}
-	if len(progress) > 0 && !progress[len(progress)-1].Progress.Locked {
+	if len(progress) == 0 {
+		t.Errorf("no progress reported during a 300-session job (reports every 20 ms)")
+	} else if !progress[len(progress)-1].Progress.Locked {
 		t.Errorf("progress does not say the user is locked: %+v", progress[len(progress)-1])
 	}
 	if _, locked := emu.LockedUntil(user); !locked {
