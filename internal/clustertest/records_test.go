@@ -61,10 +61,7 @@ func TestRecordsThroughNATSKill(t *testing.T) {
 	// 2 workers × 8 jobs / 100 ms: the load lasts about 12 s.
 	s := newSystem(t, "unconf", emulator.WithLatency(100*time.Millisecond, 0))
 	n := scale()
-	s.publish(n)
-	s.startWorker("a")
-	s.startWorker("b")
-	s.waitProgress(n/4, 2*time.Minute)
+	s.startLoad(n, n/4)
 	ctx := context.Background()
 	fault := time.Now()
 	for _, node := range s.cluster.Nodes() {

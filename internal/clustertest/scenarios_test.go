@@ -92,23 +92,26 @@ func TestQuorumLoss(t *testing.T) {
 // connected to.
 func loadAndPickNode(t *testing.T, name string) (*system, *natscluster.Node) {
 	s := newSystem(t, name, emulator.WithLatency(20*time.Millisecond, 0))
-	n := scale()
+	a := s.startLoad(scale(), scale()/5)
+	return s, s.nodeOf(a.server())
+}
+
+// startLoad publishes n jobs, starts workers "a" and "b", and waits until
+// done jobs are recorded: the scenario is mid-load. It returns worker a.
+func (s *system) startLoad(n, done int) *workerProc {
+	s.t.Helper()
 	s.publish(n)
 	a := s.startWorker("a")
 	s.startWorker("b")
-	s.waitProgress(n/5, 2*time.Minute)
-	return s, s.nodeOf(a.server())
+	s.waitProgress(done, 2*time.Minute)
+	return a
 }
 
 // TestWorkerSIGKILL kills a worker process mid-load while a second one
 // shares the load, then starts a replacement.
 func TestWorkerSIGKILL(t *testing.T) {
 	s := newSystem(t, "crash", emulator.WithLatency(20*time.Millisecond, 0))
-	n := scale()
-	s.publish(n)
-	a := s.startWorker("a")
-	s.startWorker("b")
-	s.waitProgress(n/4, 2*time.Minute)
+	a := s.startLoad(scale(), scale()/4)
 	a.kill()
 	s.startWorker("a2")
 	got := s.check(3 * time.Minute)
@@ -192,11 +195,7 @@ func TestClerkFaultStorms(t *testing.T) {
 // TestRestartAllNodes stops and starts every broker (file storage) mid-load.
 func TestRestartAllNodes(t *testing.T) {
 	s := newSystem(t, "restart", emulator.WithLatency(20*time.Millisecond, 0))
-	n := scale()
-	s.publish(n)
-	s.startWorker("a")
-	s.startWorker("b")
-	s.waitProgress(n/5, 2*time.Minute)
+	s.startLoad(scale(), scale()/5)
 	ctx := context.Background()
 	fault := time.Now()
 	for _, node := range s.cluster.Nodes() {
