@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,11 +17,12 @@ import (
 	"github.com/clerkjobs/clerkjobs/dlq"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
+	"github.com/clerkjobs/clerkjobs/worker"
 )
 
 // tracedWorker runs a worker whose spans, and its Clerk client's, go to an
 // in-memory exporter.
-func tracedWorker(t *testing.T, env *testenv.Env) (trace.TracerProvider, *tracetest.InMemoryExporter) {
+func tracedWorker(t *testing.T, env *testenv.Env, edits ...func(*worker.Config)) (trace.TracerProvider, *tracetest.InMemoryExporter) {
 	t.Helper()
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
@@ -31,6 +33,9 @@ func tracedWorker(t *testing.T, env *testenv.Env) (trace.TracerProvider, *tracet
 	}
 	cfg := env.WorkerConfig()
 	cfg.TracerProvider = tp
+	for _, edit := range edits {
+		edit(&cfg)
+	}
 	env.StartWorkerWith(t, clerk, cfg)
 	return tp, exp
 }
@@ -237,4 +242,35 @@ func TestReplayIsLinkedToTheDeadLetter(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, "the replayed delivery, a child of the replay", func() bool {
 		return len(named(children(exp.GetSpans(), replay[0].SpanContext), "process ")) == 1
 	})
+}
+
+// TestRetryAfterIsASpan: a job held by a 429's Retry-After (the pause every
+// call of the fleet observes) shows the wait as a "retry_after" span in its
+// trace, with how long it was told to wait.
+func TestRetryAfterIsASpan(t *testing.T) {
+	env := testenv.New(t, emulator.WithRateLimit(1, 2*time.Second))
+	emu := env.Clerk.Emulator
+	ids := emu.CreateSessions(emu.CreateUser(), 3)
+	tp, exp := tracedWorker(t, env, func(c *worker.Config) { c.RateLimit = worker.RateLimit{N: 100, Per: time.Second} })
+	if r, _ := tracedRequest(t, env, tp, &jobs.GetArgs{SessionID: ids[0]}); r.Outcome != jobs.Succeeded {
+		t.Fatalf("get: %+v", r)
+	}
+	// The second is refused 429: its own retry waits (a backoff span), and
+	// the pause holds every other call meanwhile, such as the third's.
+	env.Publish(t, &jobs.GetArgs{SessionID: ids[1]})
+	testenv.Eventually(t, 5*time.Second, "a 429", func() bool {
+		return slices.ContainsFunc(emu.Calls(), func(c emulator.Call) bool { return c.Status == 429 })
+	})
+	if r, _ := tracedRequest(t, env, tp, &jobs.GetArgs{SessionID: ids[2]}); r.Outcome != jobs.Succeeded {
+		t.Fatalf("get during the pause: %+v", r)
+	}
+	testenv.Eventually(t, 5*time.Second, "a retry_after span", func() bool { return len(named(exp.GetSpans(), "retry_after")) > 0 })
+	span := named(exp.GetSpans(), "retry_after")[0]
+	waited := false
+	for _, a := range span.Attributes {
+		waited = waited || (a.Key == "clerkjobs.retry_after_ms" && a.Value.AsInt64() > 0)
+	}
+	if !waited || span.EndTime.Sub(span.StartTime) < 100*time.Millisecond {
+		t.Errorf("retry_after span %v lasting %s; want the wait Clerk asked for", span.Attributes, span.EndTime.Sub(span.StartTime))
+	}
 }
