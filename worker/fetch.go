@@ -81,6 +81,11 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 	// Stop drops what was prefetched: JetStream delivers it again after the
 	// ack wait, to whichever worker asks.
 	defer it.Stop()
+	// Whatever stopped the last pull is over once this one brings a job or
+	// outlasts a few pull requests (each answered or heartbeated by the
+	// server): with no job waiting, nothing else would say so.
+	live := time.AfterFunc(3*w.cfg.FetchMaxWait, func() { w.fetchErr.Store(nil) })
+	defer live.Stop()
 	// pause ends when the circuit opens or outcomes pile up: stop taking
 	// jobs, and stop waiting for one.
 	pause, cancel := context.WithCancel(ctx)
@@ -113,6 +118,9 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 			release()
 			w.cfg.Logger.Error().Err(err).Msg("message without JetStream metadata; leaving it to redelivery")
 			continue
+		}
+		if w.fetchErr.Load() != nil {
+			w.fetchErr.Store(nil)
 		}
 		d := &delivery{msg: msg, meta: meta, releaseFn: release, received: time.Now()}
 		w.inflight.add(d)
