@@ -52,3 +52,48 @@ func TestFleetSharesTheKeysLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestA429PausesTheWholeFleet: one worker's call is answered 429 with
+// Retry-After: 1; every worker sharing the key stops calling for that
+// second, although the other one's calls (other sessions) would succeed.
+func TestA429PausesTheWholeFleet(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	ids := emu.CreateSessions(emu.CreateUser(), 120)
+	throttled := ids[40]
+	emu.FailSession(throttled, 429)
+	for i := range 2 {
+		env.StartWorker(t, func(c *worker.Config) {
+			c.Instance = fmt.Sprintf("pause-%d", i)
+			c.Concurrency = 2
+			c.RateLimit = worker.RateLimit{N: 40, Per: time.Second}
+		})
+	}
+	for _, id := range ids {
+		env.Publish(t, &jobs.RevokeArgs{SessionID: id})
+	}
+	var first time.Time
+	testenv.Eventually(t, 20*time.Second, "a 429", func() bool {
+		for _, c := range emu.Calls() {
+			if c.Status == 429 {
+				first = c.Time
+				return true
+			}
+		}
+		return false
+	})
+	emu.FailSession(throttled, 0) // its retry succeeds after the pause
+	testenv.Eventually(t, 30*time.Second, "every job done", func() bool { return len(env.Results(t)) == len(ids) })
+	// Allow 150 ms on each side: the pause reaches the other worker through
+	// JetStream, and a call already past its gate still arrives.
+	var during []time.Time
+	for _, c := range emu.Calls() {
+		if c.Status == 200 && c.Time.After(first.Add(150*time.Millisecond)) && c.Time.Before(first.Add(850*time.Millisecond)) {
+			during = append(during, c.Time)
+		}
+	}
+	if len(during) > 0 {
+		t.Errorf("%d calls went out during the Retry-After second after the 429 at %s (first at %s): the pause did not hold the fleet",
+			len(during), first.Format(time.StampMilli), during[0].Format(time.StampMilli))
+	}
+}
