@@ -118,6 +118,22 @@ func (f *inflight) len() int {
 	return len(f.ds)
 }
 
+// byOp counts the deliveries held, in all and by the op their subject
+// names.
+func (f *inflight) byOp(subj jobs.Subjects) (int, map[jobs.Op]int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.ds) == 0 {
+		return 0, nil
+	}
+	ops := map[jobs.Op]int{}
+	for d := range f.ds {
+		_, op := subj.ParseJob(d.msg.Subject())
+		ops[op]++
+	}
+	return len(f.ds), ops
+}
+
 // due returns the deliveries not signalled within every, marking them
 // signalled.
 func (f *inflight) due(every time.Duration) []*delivery {

@@ -21,13 +21,15 @@ const Version = "0.1.0"
 
 // Status is what a worker reports about itself.
 type Status struct {
-	Instance    string `json:"instance"`
-	Version     string `json:"version"`
-	Ready       bool   `json:"ready"`
-	Reason      string `json:"reason,omitempty"`
-	InFlight    int    `json:"in_flight"`
-	Concurrency int    `json:"concurrency"`
-	CircuitOpen bool   `json:"circuit_open"`
+	Instance string `json:"instance"`
+	Version  string `json:"version"`
+	Ready    bool   `json:"ready"`
+	Reason   string `json:"reason,omitempty"`
+	InFlight int    `json:"in_flight"`
+	// InFlightByOp splits InFlight by the op of the job's subject.
+	InFlightByOp map[jobs.Op]int `json:"in_flight_by_op,omitempty"`
+	Concurrency  int             `json:"concurrency"`
+	CircuitOpen  bool            `json:"circuit_open"`
 	// RateBudget is the Clerk key's rate budget as this worker sees it;
 	// absent without a limit.
 	RateBudget *BudgetStatus `json:"rate_budget,omitempty"`
@@ -52,7 +54,8 @@ type BudgetStatus struct {
 
 // Status reports the worker's state.
 func (w *Worker) Status() Status {
-	s := Status{Instance: w.cfg.Instance, Version: Version, InFlight: w.inflight.len(), Concurrency: w.cfg.Concurrency}
+	s := Status{Instance: w.cfg.Instance, Version: Version, Concurrency: w.cfg.Concurrency}
+	s.InFlight, s.InFlightByOp = w.inflight.byOp(w.cfg.Topology.Subjects)
 	if err := w.Ready(); err != nil {
 		s.Reason = err.Error()
 	} else {

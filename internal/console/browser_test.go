@@ -48,6 +48,14 @@ func TestBrowser(t *testing.T) {
 	env.StartWorker(t, func(c *worker.Config) { c.Instance = "browser-worker" })
 	b.waitText(t, 20*time.Second, "#card-queued .big", regexp.MustCompile(`^0$`))
 	b.waitText(t, 20*time.Second, "#workers", regexp.MustCompile(`browser-worker`))
+	// A slow Clerk call: the job shows in flight for its op, not waiting.
+	emu.SetFaults(emulator.Faults{Latency: 6 * time.Second})
+	env.Publish(t, &jobs.GetArgs{Common: jobs.Common{JobID: "slow-1"}, SessionID: sessions[0]})
+	b.waitText(t, 20*time.Second, `#ops tr[data-op="get"] td.inflight`, regexp.MustCompile(`^1$`))
+	if got := b.text(t, `#ops tr[data-op="get"] td.queued`); got != "0" {
+		t.Errorf("a get job in flight also counted as waiting: %q", got)
+	}
+	emu.SetFaults(emulator.Faults{})
 	for i := range 2 {
 		env.Publish(t, &jobs.RevokeArgs{Common: jobs.Common{JobID: fmt.Sprintf("missing-%d", i)}, SessionID: fmt.Sprintf("sess_missing%d", i)})
 	}
@@ -85,7 +93,7 @@ func TestBrowser(t *testing.T) {
 		if got := b.text(t, `#dlq-matrix tfoot td[data-class="exhausted"]`); got != "8" {
 			t.Errorf("exhausted in all = %q, want 8", got)
 		}
-		b.waitText(t, 20*time.Second, "#activity-total", regexp.MustCompile(`^3 succeeded, 11 dead-lettered`))
+		b.waitText(t, 20*time.Second, "#activity-total", regexp.MustCompile(`^4 succeeded, 11 dead-lettered`)) // the 3 waiting and the slow one
 		b.waitText(t, 20*time.Second, "#workers", regexp.MustCompile(`browser-worker.*\n?.*ready`))
 		if n := b.count(t, "svg.chart rect.bad[height]"); n == 0 {
 			t.Error("the chart draws no dead-letter bars")
@@ -236,7 +244,7 @@ func TestBrowser(t *testing.T) {
 		b.do(t, "the list", chromedp.Navigate(con.URL+"/dlq?class=exhausted"))
 		b.waitText(t, 10*time.Second, "#matching strong", regexp.MustCompile(`^0$`))
 		b.do(t, "the overview", chromedp.Navigate(con.URL+"/"))
-		b.waitText(t, 20*time.Second, "#activity-total", regexp.MustCompile(`^11 succeeded, 11 dead-lettered`))
+		b.waitText(t, 20*time.Second, "#activity-total", regexp.MustCompile(`^12 succeeded, 11 dead-lettered`))
 		b.waitText(t, 20*time.Second, "#card-dead .big", regexp.MustCompile(`^2$`))
 	})
 

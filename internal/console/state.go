@@ -31,6 +31,21 @@ type snapshot struct {
 	ConsErr   error
 	Workers   []workerView
 	WorkErr   error
+	// InFlight counts the jobs the answering workers hold, per op.
+	InFlight map[jobs.Op]int
+}
+
+// InFlightOf is the jobs of op the workers hold.
+func (s snapshot) InFlightOf(op jobs.Op) int { return s.InFlight[op] }
+
+// WaitingOf is the jobs of op stored and not held by a worker: not yet
+// delivered, or delivered to a worker that did not answer.
+func (s snapshot) WaitingOf(op jobs.Op) uint64 {
+	stored, held := s.Jobs[op], uint64(max(s.InFlight[op], 0))
+	if held > stored { // the two are read a moment apart
+		return 0
+	}
+	return stored - held
 }
 
 type consumerView struct {
@@ -89,6 +104,14 @@ func (p *poller) poll(ctx context.Context) {
 	wg.Go(func() { s.JobsErr, s.ConsErr = p.jobsState(ctx, &s) })
 	wg.Go(func() { s.Workers, s.WorkErr = p.workers(ctx) })
 	wg.Wait()
+	s.InFlight = map[jobs.Op]int{}
+	for _, w := range s.Workers {
+		if w.Status != nil {
+			for op, n := range w.Status.InFlightByOp {
+				s.InFlight[op] += n
+			}
+		}
+	}
 	p.mu.Lock()
 	p.last = s
 	p.mu.Unlock()
