@@ -16,6 +16,7 @@ import (
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
+	"github.com/clerkjobs/clerkjobs/clerkjobstest"
 	"github.com/clerkjobs/clerkjobs/internal/natsconn"
 	"github.com/clerkjobs/clerkjobs/internal/publishcli"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
@@ -71,11 +72,7 @@ func TestAsOpsUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	t.Cleanup(func() { stop(); <-done })
-	testenv.Eventually(t, 20*time.Second, "worker ready", func() bool { return w.Ready() == nil })
+	clerkjobstest.Run(t, w)
 
 	// A dead letter, through the worker: Clerk says the session is gone.
 	users := emu.Emulator.Seed(1, 3)
