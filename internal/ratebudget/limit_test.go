@@ -80,7 +80,7 @@ func TestConstructorsRejectBadLimits(t *testing.T) {
 }
 
 func TestFingerprint(t *testing.T) {
-	const key = "sk_live_FakeKeyForTests0000000000000000000000"
+	const key = "sk_test_FakeKeyForTests0000000000000000000000"
 	fp := Fingerprint(key)
 	if fp != Fingerprint(key) || len(fp) != 16 || !validFingerprint(fp) {
 		t.Errorf("Fingerprint %q: want 16 hex digits, stable", fp)

