@@ -54,7 +54,7 @@ func (g *gate) wait(ctx context.Context) error {
 	}
 	start := time.Now()
 	if span := trace.SpanFromContext(ctx); span.IsRecording() {
-		if until := b.Stats().PausedUntil; until.After(start) {
+		if until := b.PausedUntil(); until.After(start) {
 			_, span := span.TracerProvider().Tracer(tracerName).Start(ctx, "retry_after",
 				trace.WithAttributes(attribute.Int64("clerkjobs.retry_after_ms", time.Until(until).Milliseconds())))
 			defer span.End()

@@ -17,8 +17,9 @@ import (
 // tracerName names the worker's spans' instrumentation scope.
 const tracerName = "github.com/clerkjobs/clerkjobs/worker"
 
-func (w *Worker) tracer() trace.Tracer {
-	tp := w.cfg.TracerProvider
+// newTracer is the worker's tracer from tp (a no-op one without), looked
+// up once: a provider's Tracer takes its lock.
+func newTracer(tp trace.TracerProvider) trace.Tracer {
 	if tp == nil {
 		tp = noop.NewTracerProvider()
 	}
@@ -35,7 +36,7 @@ func (w *Worker) startDelivery(ctx context.Context, d *delivery, j *job) (contex
 	if j.Op == jobs.OpUnknown {
 		name = "process (unknown subject)"
 	}
-	ctx, span := w.tracer().Start(ctx, name, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
+	ctx, span := w.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
 		attribute.String("messaging.system", "nats"),
 		attribute.String("messaging.operation.type", "process"),
 		attribute.String("messaging.operation.name", "process"),

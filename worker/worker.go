@@ -11,6 +11,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/handlers"
@@ -31,6 +32,7 @@ type Worker struct {
 	circuit *circuit
 	clock   clock.Clock
 	replies *replies
+	tracer  trace.Tracer // the worker's spans' tracer, from Config.TracerProvider
 
 	inflight inflight
 	history  history
@@ -68,7 +70,7 @@ func New(nc *nats.Conn, clerk clerkapi.Sessions, cfg Config, opts ...Option) (*W
 		return nil, fmt.Errorf("worker: JetStream: %w", err)
 	}
 	m := newMetrics()
-	w := &Worker{cfg: cfg, nc: nc, js: js, metrics: m, clock: clock.Real{}}
+	w := &Worker{cfg: cfg, nc: nc, js: js, metrics: m, clock: clock.Real{}, tracer: newTracer(cfg.TracerProvider)}
 	w.clerk = newGate(clerk, m)
 	// Until Run joins the fleet's budget, and without a limit, a budget of
 	// this process's own still honours every Retry-After.

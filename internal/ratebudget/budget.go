@@ -504,6 +504,22 @@ type Stats struct {
 	ClockUncertainty time.Duration
 }
 
+// PausedUntil is when the pause a 429 set ends; zero when there is none.
+// It is Stats().PausedUntil without the rest of the stats.
+func (b *Budget) PausedUntil() time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.pausedLocked()
+}
+
+// pausedLocked is PausedUntil with b.mu held.
+func (b *Budget) pausedLocked() time.Time {
+	if b.pause.After(time.Now()) {
+		return b.pause
+	}
+	return time.Time{}
+}
+
 // Stats returns a snapshot.
 func (b *Budget) Stats() Stats {
 	b.mu.Lock()
@@ -511,10 +527,7 @@ func (b *Budget) Stats() Stats {
 	s := Stats{
 		Limit: b.sched.limit, Mode: ModeProcess, Rate: b.sched.rate(),
 		Granted: b.st.granted, Waits: b.st.waits, WaitTime: b.st.waitTime, Wasted: b.st.wasted,
-		Pauses: b.st.pauses, Members: 1,
-	}
-	if b.pause.After(time.Now()) {
-		s.PausedUntil = b.pause
+		Pauses: b.st.pauses, Members: 1, PausedUntil: b.pausedLocked(),
 	}
 	if b.fleet != nil {
 		b.fleet.statsLocked(&s)
