@@ -54,9 +54,10 @@ type outcome struct {
 // a result stored by a delivery whose acknowledgement was lost is found,
 // and the job is acked, not recorded again. A first delivery held past half
 // the ack wait looks for a dead letter before its result: another worker
-// may have had the job meanwhile. (Two deliveries that look at the same
-// moment, before either stores, can still both store: the window is one
-// round trip, against one record per subject per stream.)
+// may have had the job meanwhile. (Two deliveries that both look before
+// either stores can still store a result and a dead letter: the streams
+// are two, and the window, a round trip normally, lasts seconds while they
+// elect leaders.)
 //
 // A record JetStream refuses (a full dead-letter stream, a deleted stream,
 // no quorum) is not a reason to run the job again: the outcome is parked —
