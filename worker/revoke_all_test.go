@@ -303,14 +303,19 @@ func TestSingleJobsFlowDuringABulkJob(t *testing.T) {
 	}
 }
 
-// failingRevokes answers RevokeSession with a 503 until a deadline: Clerk
-// failing in the middle of a bulk job, delivery after delivery.
+// failingRevokes answers RevokeSession with a 503 for a while from the
+// first revoke (not from the test's start, which a loaded machine may
+// spend starting the worker): Clerk failing in the middle of a bulk job,
+// delivery after delivery.
 type failingRevokes struct {
 	clerkapi.Sessions
-	until time.Time
+	failFor time.Duration
+	first   sync.Once
+	until   time.Time
 }
 
-func (f failingRevokes) RevokeSession(ctx context.Context, id string) (*clerkapi.Session, error) {
+func (f *failingRevokes) RevokeSession(ctx context.Context, id string) (*clerkapi.Session, error) {
+	f.first.Do(func() { f.until = time.Now().Add(f.failFor) })
 	if time.Now().Before(f.until) {
 		return nil, &clerkapi.Error{Op: "RevokeSession", StatusCode: 503}
 	}
@@ -328,7 +333,7 @@ func TestRevokeAllInterruptedPassesAreRedone(t *testing.T) {
 	cfg := env.WorkerConfig()
 	bulkWorker(&cfg)
 	cfg.Topology.MaxDeliver = 12
-	clerk := failingRevokes{Sessions: env.ClerkClient(t, ""), until: time.Now().Add(600 * time.Millisecond)}
+	clerk := &failingRevokes{Sessions: env.ClerkClient(t, ""), failFor: 600 * time.Millisecond}
 	env.StartWorkerWith(t, clerk, cfg)
 	r, sum, _ := revokeAll(t, env, &jobs.RevokeAllArgs{UserID: user})
 	if r.Outcome != jobs.Succeeded || r.Deliveries < 4 {
