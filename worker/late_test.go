@@ -1,8 +1,13 @@
 package worker_test
 
 import (
+	"encoding/json"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
@@ -11,9 +16,9 @@ import (
 
 // A worker that held its first delivery past half the ack wait (paused, its
 // heartbeats lost) may have seen the job given to another worker, which
-// dead-lettered it. Its late result must not join that dead letter: the job
-// keeps exactly one record.
-func TestLateResultMeetsDeadLetter(t *testing.T) {
+// dead-lettered it. Its late result stands and the dead letter goes: the
+// Clerk call succeeded, and the job keeps exactly one record.
+func TestLateResultSupersedesDeadLetter(t *testing.T) {
 	// The revoke takes longer than half the test topology's 2 s ack wait.
 	env := testenv.New(t, emulator.WithLatency(1500*time.Millisecond, 0))
 	emu := env.Clerk.Emulator
@@ -27,10 +32,74 @@ func TestLateResultMeetsDeadLetter(t *testing.T) {
 	env.PublishRaw(t, env.Topology.Subjects.DeadLetter(key), []byte(`{"session_id":"`+id+`","job_id":"late-1"}`))
 
 	testenv.Eventually(t, 10*time.Second, "the job acked", func() bool { return env.StreamCount(t, env.Topology.JobsStream) == 0 })
-	if n := env.StreamCount(t, env.Topology.ResultsStream); n != 0 {
-		t.Errorf("%d results stored beside the job's dead letter; want the dead letter alone", n)
+	if n := env.StreamCount(t, env.Topology.ResultsStream); n != 1 {
+		t.Errorf("%d results; want the late result", n)
 	}
-	if n := env.StreamCount(t, env.Topology.DeadLetterStream); n != 1 {
-		t.Errorf("%d dead letters; want 1", n)
+	if n := env.StreamCount(t, env.Topology.DeadLetterStream); n != 0 {
+		t.Errorf("%d dead letters beside the job's result; want none", n)
+	}
+	if !strings.Contains(env.Logs.String(), "dead letter removed") {
+		t.Errorf("the worker did not log the dead letter it removed")
+	}
+}
+
+// Two deliveries of one job, one storing a result while the other
+// dead-letters it: each looked for the other's record before either was
+// stored. Here the result lands just after the dead-lettering worker looked
+// for it, every time it looks for it first. The dead letter looks again
+// once it is stored, and yields.
+func TestDeadLetterYieldsToAResultStoredMeanwhile(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	id := emu.CreateSessions(emu.CreateUser(), 1)[0]
+	emu.FailSession(id, 404) // permanent: dead-lettered on its first delivery
+	gen := generation(t, env)
+	resultSubject := ""
+	var once sync.Once
+	var mu sync.Mutex
+	// The other delivery stores its result as soon as this worker has
+	// asked for it (by the leader's get, or a direct get by subject).
+	storeResult := func(m *nats.Msg) {
+		mu.Lock()
+		want := resultSubject
+		mu.Unlock()
+		var req struct {
+			LastFor string `json:"last_by_subj"`
+		}
+		_ = json.Unmarshal(m.Data, &req)
+		if want == "" || (req.LastFor != want && !strings.HasSuffix(m.Subject, "."+want)) {
+			return
+		}
+		once.Do(func() {
+			if err := env.NC.Publish(want, []byte(`{"job_id":"race-1"}`)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for _, s := range []string{"$JS.API.STREAM.MSG.GET." + env.Topology.ResultsStream, "$JS.API.DIRECT.GET." + env.Topology.ResultsStream + ".>"} {
+		sub, err := env.NC.Subscribe(s, storeResult)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = sub.Unsubscribe() })
+	}
+	// The job's record key needs its stream sequence: the next one.
+	mu.Lock()
+	resultSubject = env.Topology.Subjects.Result(jobs.RecordKey{Op: jobs.OpRevoke, JobID: "race-1", Gen: gen, Seq: 1})
+	mu.Unlock()
+	if err := env.NC.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	env.StartWorker(t)
+	if ack := env.Publish(t, &jobs.RevokeArgs{Common: jobs.Common{JobID: "race-1"}, SessionID: id}); ack.Sequence != 1 {
+		t.Fatalf("job stored at seq %d, want 1", ack.Sequence)
+	}
+
+	testenv.Eventually(t, 10*time.Second, "the job acked", func() bool { return env.StreamCount(t, env.Topology.JobsStream) == 0 })
+	if n := env.StreamCount(t, env.Topology.ResultsStream); n != 1 {
+		t.Fatalf("%d results; want the other delivery's", n)
+	}
+	if n := env.StreamCount(t, env.Topology.DeadLetterStream); n != 0 {
+		t.Errorf("%d dead letters beside the job's result; want none", n)
 	}
 }

@@ -11,18 +11,19 @@ import (
 // that several workers (tests) can live in one process. Their names are part
 // of the contract documented in the README.
 type metrics struct {
-	reg              *prometheus.Registry
-	jobs             *prometheus.CounterVec   // op, outcome
-	retries          *prometheus.CounterVec   // op
-	deadLetters      *prometheus.CounterVec   // op, class
-	jobDuration      *prometheus.HistogramVec // op
-	apiLatency       *prometheus.HistogramVec // op, status
-	inFlight         prometheus.Gauge
-	rateLimitWait    prometheus.Counter
-	rateLimitWaits   prometheus.Counter
-	retryAfterPauses prometheus.Counter
-	circuitOpen      prometheus.Gauge
-	recordFailures   *prometheus.CounterVec // stream
+	reg                   *prometheus.Registry
+	jobs                  *prometheus.CounterVec // op, outcome
+	retries               *prometheus.CounterVec // op
+	deadLetters           *prometheus.CounterVec // op, class
+	deadLettersSuperseded prometheus.Counter
+	jobDuration           *prometheus.HistogramVec // op
+	apiLatency            *prometheus.HistogramVec // op, status
+	inFlight              prometheus.Gauge
+	rateLimitWait         prometheus.Counter
+	rateLimitWaits        prometheus.Counter
+	retryAfterPauses      prometheus.Counter
+	circuitOpen           prometheus.Gauge
+	recordFailures        *prometheus.CounterVec // stream
 }
 
 // observeBudget exports the rate budget's state, read when scraped.
@@ -90,11 +91,13 @@ func newMetrics() *metrics {
 			Help: "429 answers from Clerk, each pausing every call for its Retry-After."}),
 		circuitOpen: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "circuit_open",
 			Help: "1 while Clerk rejects the secret key and the worker takes no jobs."}),
+		deadLettersSuperseded: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "dead_letters_superseded_total",
+			Help: "Dead letters removed because another delivery of the job stored its result (a crash let two deliveries overlap)."}),
 		recordFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "record_publish_failures_total",
 			Help: "Results or dead letters JetStream refused (the job was kept), by stream."}, []string{"stream"}),
 	}
 	m.reg.MustRegister(m.jobs, m.retries, m.deadLetters, m.jobDuration, m.apiLatency, m.inFlight,
-		m.rateLimitWait, m.rateLimitWaits, m.retryAfterPauses, m.circuitOpen, m.recordFailures,
+		m.rateLimitWait, m.rateLimitWaits, m.retryAfterPauses, m.circuitOpen, m.recordFailures, m.deadLettersSuperseded,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

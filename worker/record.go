@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -52,12 +53,13 @@ type outcome struct {
 // subject and refuse a second, and before a dead letter (or any record of a
 // redelivered job) the worker looks for the job's record in both streams:
 // a result stored by a delivery whose acknowledgement was lost is found,
-// and the job is acked, not recorded again. A first delivery held past half
-// the ack wait looks for a dead letter before its result: another worker
-// may have had the job meanwhile. (Two deliveries that both look before
-// either stores can still store a result and a dead letter: the streams
-// are two, and the window, a round trip normally, lasts seconds while they
-// elect leaders.)
+// and the job is acked, not recorded again. The streams are two, so two
+// deliveries can each look before the other stores; a result wins: a dead
+// letter looks for the result again once it is stored, and so does a
+// result that may have had a rival (a redelivery's, or one held past half
+// the ack wait), and the dead letter is deleted. Of two such writers at
+// least one sees both records, as each looks after its own is confirmed
+// and reads the stream's leader.
 //
 // A record JetStream refuses (a full dead-letter stream, a deleted stream,
 // no quorum) is not a reason to run the job again: the outcome is parked —
@@ -79,9 +81,6 @@ type records struct {
 
 	healMu   sync.Mutex
 	lastHeal time.Time
-
-	streamsMu sync.Mutex
-	streams   map[string]jetstream.Stream // handles of the record streams
 }
 
 func newRecords(w *Worker) *records {
@@ -110,25 +109,59 @@ func (r *records) commit(ctx context.Context, o *outcome) {
 }
 
 // store publishes o's record. already is the kind of a record the job had
-// before (nothing stored then).
+// before (nothing stored then): a dead letter yields to a result.
 func (r *records) store(ctx context.Context, o *outcome) (already recordKind, err error) {
-	topo := r.w.cfg.Topology
-	switch {
-	case o.kind == kindDeadLetter || o.j.Delivery > 1:
-		// A result stored by an earlier delivery whose acknowledgement was
-		// lost must not be joined by a dead letter.
-		if k, err := r.find(ctx, o.j.Key); err != nil || k != 0 {
-			return k, err
-		}
-	case o.d.heldPast(topo.AckWait / 2):
-		// A first delivery held this long may have been given to another
-		// worker meanwhile (this process paused, its heartbeats lost),
-		// and that delivery may have dead-lettered the job. A second
-		// result is refused by the stream; a dead letter is not, so look.
-		if k, err := r.lookup(ctx, o.j.Key, kindDeadLetter); err != nil || k != 0 {
-			return k, err
+	if o.kind == kindDeadLetter {
+		return r.storeDeadLetter(ctx, o)
+	}
+	already, err = r.publish(ctx, o)
+	if err != nil {
+		return 0, err
+	}
+	if o.j.Delivery > 1 || o.d.heldPast(r.w.cfg.Topology.AckWait/2) {
+		// Another delivery of the job may have dead-lettered it meanwhile
+		// (this one's acknowledgement lost, or this process paused). Its
+		// dead letter may have looked for this result before it was
+		// stored, so this looks after: the result stands, the letter goes.
+		if err := r.supersede(ctx, o.j); err != nil {
+			return 0, err
 		}
 	}
+	return already, nil
+}
+
+// storeDeadLetter stores o unless the job has a result, then looks for a
+// result once more: a delivery of the job that was still running may have
+// stored one meanwhile, and then the letter is removed. Of two deliveries
+// that store a result and a dead letter, each looks for the other's record
+// after its own is confirmed, so at least one of them sees both. A retry
+// after an error resumes where it failed: the letter is found and the
+// result looked for again.
+func (r *records) storeDeadLetter(ctx context.Context, o *outcome) (already recordKind, err error) {
+	already, _, err = r.lookup(ctx, o.j.Key, kindResult, kindDeadLetter)
+	switch {
+	case err != nil || already == kindResult:
+		return already, err
+	case already == 0:
+		if already, err = r.publish(ctx, o); err != nil {
+			return 0, err
+		}
+	}
+	k, _, err := r.lookup(ctx, o.j.Key, kindResult)
+	if err != nil || k == 0 {
+		return already, err
+	}
+	if err := r.supersede(ctx, o.j); err != nil {
+		return 0, err
+	}
+	return kindResult, nil
+}
+
+// publish stores o's record on the job's record subject. already is
+// kindResult or kindDeadLetter when the subject held the job's record
+// (an earlier attempt stored it and its confirmation was lost).
+func (r *records) publish(ctx context.Context, o *outcome) (already recordKind, err error) {
+	topo := r.w.cfg.Topology
 	stream, subject := topo.ResultsStream, topo.Subjects.Result(o.j.Key)
 	if o.kind == kindDeadLetter {
 		stream, subject = topo.DeadLetterStream, topo.Subjects.DeadLetter(o.j.Key)
@@ -144,9 +177,8 @@ func (r *records) store(ctx context.Context, o *outcome) (already recordKind, er
 		if err == nil {
 			return 0, nil
 		}
-		// Refused because the subject holds the job's record already (an
-		// earlier delivery stored it, and its confirmation was lost)?
-		if k, ferr := r.find(ctx, o.j.Key); ferr == nil && k != 0 {
+		// Refused because the subject holds the job's record already?
+		if k, _, ferr := r.lookup(ctx, o.j.Key, o.kind); ferr == nil && k != 0 {
 			return k, nil
 		}
 		if attempt > 0 || !streamMissing(err) {
@@ -162,15 +194,49 @@ func (r *records) store(ctx context.Context, o *outcome) (already recordKind, er
 	}
 }
 
+// supersede removes j's dead letter, if it has one: j has a result, and a
+// job's result is the truer record (its Clerk call succeeded).
+func (r *records) supersede(ctx context.Context, j *job) error {
+	topo := r.w.cfg.Topology
+	k, seq, err := r.lookup(ctx, j.Key, kindDeadLetter)
+	if err != nil || k == 0 {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, recordTimeout)
+	defer cancel()
+	st, err := r.w.js.Stream(cctx, topo.DeadLetterStream)
+	if err == nil {
+		err = st.DeleteMsg(cctx, seq)
+	}
+	if err != nil {
+		// Removed meanwhile by the other delivery, or not at all?
+		if k, _, lerr := r.lookup(ctx, j.Key, kindDeadLetter); lerr != nil || k != 0 {
+			return fmt.Errorf("remove the dead letter (seq %d) of a job with a result: %w", seq, err)
+		}
+		return nil
+	}
+	r.w.metrics.deadLettersSuperseded.Inc()
+	r.w.logJob(r.w.cfg.Logger.Warn(), j).Uint64("dead_letter_seq", seq).
+		Msg("dead letter removed: another delivery of the job stored its result (a result wins)")
+	return nil
+}
+
 // find looks for the record of the job k names, in both streams: it
 // returns its kind, 0 when there is none.
 func (r *records) find(ctx context.Context, k jobs.RecordKey) (recordKind, error) {
-	return r.lookup(ctx, k, kindResult, kindDeadLetter)
+	kind, _, err := r.lookup(ctx, k, kindResult, kindDeadLetter)
+	return kind, err
 }
 
 // lookup looks for the record of the job k names in the streams of kinds,
-// in that order: it returns the kind found first, 0 when there is none.
-func (r *records) lookup(ctx context.Context, k jobs.RecordKey, kinds ...recordKind) (recordKind, error) {
+// in that order: it returns the kind found first and its stream sequence,
+// 0 when there is none.
+//
+// It asks each stream's leader, never a direct get: any replica answers a
+// direct get, one that has not yet applied what the leader confirmed among
+// them, and the checks that keep one record per job must see every record
+// confirmed before they look.
+func (r *records) lookup(ctx context.Context, k jobs.RecordKey, kinds ...recordKind) (recordKind, uint64, error) {
 	topo := r.w.cfg.Topology
 	for _, kind := range kinds {
 		stream, subject := topo.ResultsStream, topo.Subjects.Result(k)
@@ -178,39 +244,53 @@ func (r *records) lookup(ctx context.Context, k jobs.RecordKey, kinds ...recordK
 			stream, subject = topo.DeadLetterStream, topo.Subjects.DeadLetter(k)
 		}
 		cctx, cancel := context.WithTimeout(ctx, recordTimeout)
-		st, err := r.stream(cctx, stream)
-		if err == nil {
-			_, err = st.GetLastMsgForSubject(cctx, subject)
-		}
+		seq, err := r.lastOnLeader(cctx, stream, subject)
 		cancel()
 		switch {
 		case err == nil:
-			return kind, nil
+			return kind, seq, nil
 		case errors.Is(err, jetstream.ErrMsgNotFound), errors.Is(err, jetstream.ErrStreamNotFound):
 		default:
-			return 0, fmt.Errorf("look for the job's %s in %s: %w", kind, stream, err)
+			return 0, 0, fmt.Errorf("look for the job's %s in %s: %w", kind, stream, err)
 		}
 	}
-	return 0, nil
+	return 0, 0, nil
 }
 
-// stream returns a handle on a record stream, looked up once (and again
-// after heal).
-func (r *records) stream(ctx context.Context, name string) (jetstream.Stream, error) {
-	r.streamsMu.Lock()
-	defer r.streamsMu.Unlock()
-	if s, ok := r.streams[name]; ok {
-		return s, nil
-	}
-	s, err := r.w.js.Stream(ctx, name)
+// lastOnLeader returns the sequence of the last message on subject in
+// stream, read by the stream's leader ($JS.API.STREAM.MSG.GET: the
+// jetstream package would use a direct get on these streams).
+func (r *records) lastOnLeader(ctx context.Context, stream, subject string) (uint64, error) {
+	req, err := json.Marshal(struct {
+		LastFor string `json:"last_by_subj"`
+	}{subject})
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	if r.streams == nil {
-		r.streams = map[string]jetstream.Stream{}
+	m, err := r.w.nc.RequestWithContext(ctx, jetstream.DefaultAPIPrefix+"STREAM.MSG.GET."+stream, req)
+	if err != nil {
+		return 0, err
 	}
-	r.streams[name] = s
-	return s, nil
+	var resp struct {
+		Message *struct {
+			Seq uint64 `json:"seq"`
+		} `json:"message"`
+		Error *jetstream.APIError `json:"error"`
+	}
+	if err := json.Unmarshal(m.Data, &resp); err != nil {
+		return 0, fmt.Errorf("JetStream's answer: %w", err)
+	}
+	switch {
+	case resp.Error != nil && resp.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound:
+		return 0, jetstream.ErrMsgNotFound
+	case resp.Error != nil && resp.Error.ErrorCode == jetstream.JSErrCodeStreamNotFound:
+		return 0, jetstream.ErrStreamNotFound
+	case resp.Error != nil:
+		return 0, resp.Error
+	case resp.Message == nil:
+		return 0, jetstream.ErrInvalidJetStreamResponse
+	}
+	return resp.Message.Seq, nil
 }
 
 // streamMissing reports whether a publish failed because no stream
@@ -230,9 +310,6 @@ func (r *records) heal(ctx context.Context) error {
 		return nil
 	}
 	r.lastHeal = time.Now()
-	r.streamsMu.Lock()
-	r.streams = nil
-	r.streamsMu.Unlock()
 	_, err := r.w.ensure(ctx)
 	return err
 }

@@ -550,10 +550,19 @@ func TestPermissions(t *testing.T) {
 		if _, err := sub.NextMsg(200 * time.Millisecond); !errors.Is(err, nats.ErrTimeout) {
 			t.Errorf("worker user listens for max-deliveries advisories: %v", err)
 		}
+		// A dead letter beside its job's result is deleted: the result
+		// wins.
+		dlq, err := wk2.js.Stream(ctxT(t), cfg.Topology.DeadLetterStream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := dlq.DeleteMsg(ctxT(t), 1<<40); !answered(err) {
+			t.Errorf("worker user deletes a dead letter by sequence: %v, want an answer from JetStream", err)
+		}
 		// And no more than that.
 		wk2.refusedRequests(t, "$JS.API.STREAM.DELETE.SESSION_JOBS", "$JS.API.STREAM.PURGE.SESSION_DLQ",
-			"$JS.API.STREAM.MSG.DELETE.SESSION_DLQ", "$JS.API.STREAM.CREATE.OTHER", "$JS.API.CONSUMER.CREATE.SESSION_JOBS.other",
-			"sessions.revoke")
+			"$JS.API.STREAM.MSG.DELETE.SESSION_RESULTS", "$JS.API.STREAM.CREATE.OTHER", "$JS.API.CONSUMER.CREATE.SESSION_JOBS.other",
+			"$JS.API.DIRECT.GET.SESSION_JOBS", "sessions.revoke")
 	})
 
 	t.Run("ops reads, replays and deletes a dead letter", func(t *testing.T) {

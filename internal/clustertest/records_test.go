@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -24,9 +25,13 @@ func TestLateWorker(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		fault emulator.Faults // what the second worker's calls meet
+		// What the late worker logs for each job it held: the result
+		// found, or its own result replacing the dead letter (a result
+		// wins: the job's Clerk call succeeded).
+		late string
 	}{
-		{"redelivery succeeds", emulator.Faults{}},
-		{"redelivery dead-lettered", emulator.Faults{ErrorRate: 1}},
+		{"redelivery succeeds", emulator.Faults{}, "job already recorded"},
+		{"redelivery dead-lettered", emulator.Faults{ErrorRate: 1}, "dead letter removed"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := newSystem(t, "late", emulator.WithLatency(3*time.Second, 0))
@@ -45,9 +50,12 @@ func TestLateWorker(t *testing.T) {
 			if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 				t.Fatal(err)
 			}
-			// a's calls answer now; it must find the records and settle.
-			s.waitLog(a, 8, time.Minute, "already recorded", func(l logLine) bool { return l.Outcome == "already_recorded" })
+			// a's calls answer now; each job must still end with one record.
+			s.waitLog(a, 8, time.Minute, c.late, func(l logLine) bool { return strings.HasPrefix(l.Message, c.late) })
 			got := s.check(time.Minute)
+			if got.Succeeded < 8 {
+				t.Errorf("%d jobs with a result; want at least the 8 the late worker revoked", got.Succeeded)
+			}
 			t.Logf("late worker: %s", got)
 		})
 	}
@@ -56,12 +64,15 @@ func TestLateWorker(t *testing.T) {
 // TestRecordsThroughNATSKill SIGKILLs every NATS node mid-load, so that
 // records are stored without their confirmation reaching the worker, and
 // makes Clerk fail every call once the cluster is back: each redelivered
-// job whose result was stored must find it, not add a dead letter.
+// job whose result was stored must find it, or have its dead letter
+// removed once the result is seen, never keep both.
 func TestRecordsThroughNATSKill(t *testing.T) {
 	// 2 workers × 8 jobs / 100 ms: the load lasts about 12 s.
 	s := newSystem(t, "unconf", emulator.WithLatency(100*time.Millisecond, 0))
 	n := scale()
-	s.startLoad(n, n/4)
+	// The second delivery is the last: a redelivery that misses its job's
+	// result dead-letters it at once.
+	s.startLoad(n, n/4, "--max-deliveries", "2")
 	ctx := context.Background()
 	fault := time.Now()
 	for _, node := range s.cluster.Nodes() {
@@ -84,11 +95,12 @@ func TestRecordsThroughNATSKill(t *testing.T) {
 	time.Sleep(10 * time.Second) // redeliveries meet the failing Clerk
 	s.emu.Emulator.SetFaults(emulator.Faults{Latency: 10 * time.Millisecond})
 	got := s.check(3 * time.Minute)
-	found := 0
+	found, removed := 0, 0
 	for _, w := range s.workers {
 		found += w.count(func(l logLine) bool { return l.Outcome == "already_recorded" })
+		removed += w.count(func(l logLine) bool { return strings.HasPrefix(l.Message, "dead letter removed") })
 	}
-	t.Logf("after every node was SIGKILLed, then Clerk failed: %s; %d redeliveries found their job's record and were acked", got, found)
+	t.Logf("after every node was SIGKILLed, then Clerk failed: %s; %d redeliveries found their job's record and were acked, %d dead letters were removed for their job's result", got, found, removed)
 }
 
 // waitInFlight waits until the worker named instance holds at least n jobs.

@@ -98,11 +98,12 @@ func loadAndPickNode(t *testing.T, name string) (*system, *natscluster.Node) {
 
 // startLoad publishes n jobs, starts workers "a" and "b", and waits until
 // done jobs are recorded: the scenario is mid-load. It returns worker a.
-func (s *system) startLoad(n, done int) *workerProc {
+// Both workers get the extra flags.
+func (s *system) startLoad(n, done int, extra ...string) *workerProc {
 	s.t.Helper()
 	s.publish(n)
-	a := s.startWorker("a")
-	s.startWorker("b")
+	a := s.startWorker("a", extra...)
+	s.startWorker("b", extra...)
 	s.waitProgress(done, 2*time.Minute)
 	return a
 }
