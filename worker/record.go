@@ -45,6 +45,10 @@ type outcome struct {
 	// done acks the job and tells whoever waits (reply, metrics, log). It
 	// runs once, after the record is stored.
 	done func()
+	// stored is set once this outcome's own record is confirmed: a retry
+	// after the look that follows failed does not publish it again (and
+	// mistake it for an earlier delivery's).
+	stored bool
 }
 
 // records stores the terminal record of each job: exactly one per job,
@@ -114,9 +118,11 @@ func (r *records) store(ctx context.Context, o *outcome) (already recordKind, er
 	if o.kind == kindDeadLetter {
 		return r.storeDeadLetter(ctx, o)
 	}
-	already, err = r.publish(ctx, o)
-	if err != nil {
-		return 0, err
+	if !o.stored {
+		if already, err = r.publish(ctx, o); err != nil {
+			return 0, err
+		}
+		o.stored = already == 0
 	}
 	if o.j.Delivery > 1 || o.d.heldPast(r.w.cfg.Topology.AckWait/2) {
 		// Another delivery of the job may have dead-lettered it meanwhile
@@ -135,16 +141,18 @@ func (r *records) store(ctx context.Context, o *outcome) (already recordKind, er
 // stored one meanwhile, and then the letter is removed. Of two deliveries
 // that store a result and a dead letter, each looks for the other's record
 // after its own is confirmed, so at least one of them sees both. A retry
-// after an error resumes where it failed: the letter is found and the
-// result looked for again.
+// after an error resumes where it failed.
 func (r *records) storeDeadLetter(ctx context.Context, o *outcome) (already recordKind, err error) {
-	already, _, err = r.lookup(ctx, o.j.Key, kindResult, kindDeadLetter)
-	switch {
-	case err != nil || already == kindResult:
-		return already, err
-	case already == 0:
-		if already, err = r.publish(ctx, o); err != nil {
-			return 0, err
+	if !o.stored {
+		already, _, err = r.lookup(ctx, o.j.Key, kindResult, kindDeadLetter)
+		switch {
+		case err != nil || already == kindResult:
+			return already, err
+		case already == 0:
+			if already, err = r.publish(ctx, o); err != nil {
+				return 0, err
+			}
+			o.stored = already == 0
 		}
 	}
 	k, _, err := r.lookup(ctx, o.j.Key, kindResult)
