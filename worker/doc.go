@@ -22,9 +22,11 @@
 //     and probes Clerk until the key is accepted again.
 //
 // A record (result or dead letter) is always confirmed by JetStream before
-// the job is acked, and carries a Nats-Msg-Id derived from the job's stream
-// sequence, so a crash at any point means a redelivery, never a loss, and a
-// redelivery never leaves two records. A job JetStream stops delivering
+// the job is acked, on a subject of the job's own that takes one message,
+// so a crash at any point means a redelivery, never a loss, and a
+// redelivery never stores a second result or dead letter; a dead letter
+// beside the job's result is removed (see the README's execution
+// semantics). A job JetStream stops delivering
 // (max deliveries reached without the worker settling it) is caught from
 // the MAX_DELIVERIES advisory and by a periodic sweep, copied to the
 // dead-letter stream as "max_deliveries", and only then deleted.

@@ -29,11 +29,18 @@ type delivery struct {
 	last    time.Time // last sign of life sent (heartbeat)
 }
 
-// heldPast reports whether this process has held the delivery longer than
-// d. JetStream cannot have redelivered a job held less than its AckWait,
-// heartbeats or not.
-func (d *delivery) heldPast(limit time.Duration) bool {
-	return !d.received.IsZero() && time.Since(d.received) >= limit
+// mayHaveRival reports whether another delivery of the job may have run
+// beside this one. JetStream redelivers a job only after an ack wait
+// without a sign of life, so a job taken and stored within less than limit
+// (half the ack wait) has none — unless it waited, in the stream or in this
+// process's prefetch buffer (where no heartbeat keeps it), longer than
+// that: its age counts from when the stream stored it, and from when this
+// process took it, whichever is longer (the clocks of the server and this
+// process may differ).
+func (d *delivery) mayHaveRival(limit time.Duration) bool {
+	held := !d.received.IsZero() && time.Since(d.received) >= limit
+	waited := d.meta != nil && time.Since(d.meta.Timestamp) >= limit
+	return held || waited
 }
 
 // release gives the delivery's slot back to the fetch loop (once).

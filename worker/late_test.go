@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
+	"github.com/clerkjobs/clerkjobs/clerkjobstest"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -34,6 +35,44 @@ func TestLateResultSupersedesDeadLetter(t *testing.T) {
 	wantResultAlone(t, env)
 	if !strings.Contains(env.Logs.String(), "dead letter removed") {
 		t.Errorf("the worker did not log the dead letter it removed")
+	}
+}
+
+// Another delivery's record stored before this worker takes the job: a
+// dead letter beside the result this worker stores, or beside the result
+// its redelivery finds, goes.
+func TestDeadLetterBesideAResultGoes(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		// before the worker starts: what Clerk answers, and the records
+		// other deliveries stored
+		status       int
+		storedResult bool
+		wait         time.Duration
+	}{
+		// A first delivery that waited past half the ack wait (in the
+		// stream, or in a prefetch buffer where no heartbeat keeps it) may
+		// have had a rival although this process took it just now.
+		{name: "a first delivery that waited stores its result", wait: clerkjobstest.Topology().AckWait/2 + 200*time.Millisecond},
+		// The delivery that stored the letter died before it looked for
+		// the result: the redelivery that finds the result removes it.
+		{name: "a redelivery finds the result", status: 500, storedResult: true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			env := testenv.New(t)
+			emu := env.Clerk.Emulator
+			id := emu.CreateSessions(emu.CreateUser(), 1)[0]
+			emu.FailSession(id, c.status) // 500: naked, then delivered again
+			ack := env.Publish(t, &jobs.RevokeArgs{Common: jobs.Common{JobID: "rival-1"}, SessionID: id})
+			key := jobs.RecordKey{Op: jobs.OpRevoke, JobID: "rival-1", Gen: generation(t, env), Seq: ack.Sequence}
+			if c.storedResult {
+				env.PublishRaw(t, env.Topology.Subjects.Result(key), []byte(`{"job_id":"rival-1"}`))
+			}
+			env.PublishRaw(t, env.Topology.Subjects.DeadLetter(key), []byte(`{"session_id":"`+id+`","job_id":"rival-1"}`))
+			time.Sleep(c.wait)
+			env.StartWorker(t)
+			wantResultAlone(t, env)
+		})
 	}
 }
 

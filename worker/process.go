@@ -41,7 +41,7 @@ func (w *Worker) process(ctx context.Context, run handlerFunc, d *delivery) {
 	if j.Delivery > 1 {
 		// An earlier delivery may have stored the job's record and lost its
 		// acknowledgement (a crash, a timeout): the job is done then.
-		if k, err := w.records.find(ctx, j.Key); err == nil && k != 0 {
+		if k, err := w.records.find(ctx, j); err == nil && k != 0 {
 			w.settleRecorded(d, j, k)
 			return
 		}
@@ -222,7 +222,7 @@ func (w *Worker) deadLetterOutcome(j *job, subject string, payload []byte, info 
 	return &outcome{j: j, kind: kindDeadLetter, header: h, body: body}
 }
 
-// settleRecorded acks a job whose record an earlier delivery stored.
+// settleRecorded acks a job whose record another delivery stored.
 func (w *Worker) settleRecorded(d *delivery, j *job, k recordKind) {
 	w.inflight.remove(d)
 	w.history.take(j.Seq)
@@ -232,7 +232,7 @@ func (w *Worker) settleRecorded(d *delivery, j *job, k recordKind) {
 	w.metrics.jobs.WithLabelValues(string(j.Op), "already_recorded").Inc()
 	endDelivery(j, "already_recorded", nil)
 	w.logJob(w.cfg.Logger.Info(), j).Str("outcome", "already_recorded").Str("record", k.String()).
-		Msg("job already recorded by an earlier delivery; acked without running it again")
+		Msg("job already recorded by another delivery; acked without recording it again")
 }
 
 func (w *Worker) result(d *delivery, j *job, o jobs.Outcome) jobs.Result {

@@ -83,6 +83,8 @@ type records struct {
 	since   time.Time // when the current run of failures began
 	lastLog time.Time
 
+	retryMu sync.Mutex // held by the pass that retries parked outcomes
+
 	healMu   sync.Mutex
 	lastHeal time.Time
 }
@@ -124,11 +126,12 @@ func (r *records) store(ctx context.Context, o *outcome) (already recordKind, er
 		}
 		o.stored = already == 0
 	}
-	if o.j.Delivery > 1 || o.d.heldPast(r.w.cfg.Topology.AckWait/2) {
+	if o.j.Delivery > 1 || o.d.mayHaveRival(r.w.cfg.Topology.AckWait/2) {
 		// Another delivery of the job may have dead-lettered it meanwhile
-		// (this one's acknowledgement lost, or this process paused). Its
-		// dead letter may have looked for this result before it was
-		// stored, so this looks after: the result stands, the letter goes.
+		// (this one's acknowledgement lost, this process paused, the job
+		// redelivered from the prefetch buffer). Its dead letter may have
+		// looked for this result before it was stored, so this looks
+		// after: the result stands, the letter goes.
 		if err := r.supersede(ctx, o.j); err != nil {
 			return 0, err
 		}
@@ -229,10 +232,19 @@ func (r *records) supersede(ctx context.Context, j *job) error {
 	return nil
 }
 
-// find looks for the record of the job k names, in both streams: it
-// returns its kind, 0 when there is none.
-func (r *records) find(ctx context.Context, k jobs.RecordKey) (recordKind, error) {
-	kind, _, err := r.lookup(ctx, k, kindResult, kindDeadLetter)
+// find looks for j's record, in both streams: it returns its kind, 0 when
+// there is none. A dead letter beside a result found goes (the delivery
+// that stored it may have died before it looked for the result).
+func (r *records) find(ctx context.Context, j *job) (recordKind, error) {
+	kind, _, err := r.lookup(ctx, j.Key, kindResult, kindDeadLetter)
+	if err == nil && kind == kindResult {
+		// The job is done whatever becomes of the letter: its failure to
+		// go is said, not a reason to run the job again.
+		if serr := r.supersede(ctx, j); serr != nil {
+			r.w.logJob(r.w.cfg.Logger.Warn(), j).Str("error", serr.Error()).
+				Msg("the job has a result; a dead letter beside it could not be removed (publish dlq purge removes it)")
+		}
+	}
 	return kind, err
 }
 
@@ -420,6 +432,10 @@ func (r *records) retryParked(ctx context.Context) {
 // retryOnce tries every parked record once; it reports whether some are
 // still parked.
 func (r *records) retryOnce(ctx context.Context) bool {
+	// One pass at a time (the retry loop and the drain at shutdown): an
+	// outcome stored twice would be settled twice.
+	r.retryMu.Lock()
+	defer r.retryMu.Unlock()
 	r.mu.Lock()
 	batch := make([]*outcome, 0, len(r.parked))
 	for _, o := range r.parked {
