@@ -237,6 +237,16 @@ func (s Subjects) ParseDeadLetter(subject string) (RecordSubject, bool) {
 	return s.parseRecord("dlq", subject)
 }
 
+// ResultBeside is the subject of the result of the job whose dead letter
+// is on deadLetter; ok is false when deadLetter is no job's dead-letter
+// subject.
+func (s Subjects) ResultBeside(deadLetter string) (string, bool) {
+	if r, ok := s.ParseDeadLetter(deadLetter); !ok || r.Legacy {
+		return "", false
+	}
+	return s.prefix() + ".results." + strings.TrimPrefix(deadLetter, s.prefix()+".dlq."), true
+}
+
 func (s Subjects) parseRecord(kind, subject string) (RecordSubject, bool) {
 	rest, ok := strings.CutPrefix(subject, s.prefix()+"."+kind+".")
 	if !ok {

@@ -46,7 +46,8 @@ type Config struct {
 	// naking them.
 	DrainTimeout time.Duration
 	// SweepInterval is how often the worker looks for jobs that ran out of
-	// deliveries without being dead-lettered.
+	// deliveries without being dead-lettered, and for dead letters whose
+	// job has a result (a dead letter is removed then; see records).
 	SweepInterval time.Duration
 	// FetchMaxWait is how long one pull request waits on the server for
 	// jobs (at least 1s); a missing consumer is noticed within about that.

@@ -208,28 +208,40 @@ func (r *records) publish(ctx context.Context, o *outcome) (already recordKind, 
 // supersede removes j's dead letter, if it has one: j has a result, and a
 // job's result is the truer record (its Clerk call succeeded).
 func (r *records) supersede(ctx context.Context, j *job) error {
-	topo := r.w.cfg.Topology
 	k, seq, err := r.lookup(ctx, j.Key, kindDeadLetter)
 	if err != nil || k == 0 {
 		return err
 	}
+	removed, err := r.removeLetter(ctx, seq, r.w.cfg.Topology.Subjects.DeadLetter(j.Key))
+	if err != nil {
+		return fmt.Errorf("remove the dead letter (seq %d) of a job with a result: %w", seq, err)
+	}
+	if removed {
+		r.w.logJob(r.w.cfg.Logger.Warn(), j).Uint64("dead_letter_seq", seq).
+			Msg("dead letter removed: another delivery of the job stored its result (a result wins)")
+	}
+	return nil
+}
+
+// removeLetter deletes the dead letter stored at seq on subject. removed
+// is false when someone else deleted it first.
+func (r *records) removeLetter(ctx context.Context, seq uint64, subject string) (removed bool, err error) {
 	cctx, cancel := context.WithTimeout(ctx, recordTimeout)
 	defer cancel()
-	st, err := r.w.js.Stream(cctx, topo.DeadLetterStream)
+	dlq := r.w.cfg.Topology.DeadLetterStream
+	st, err := r.w.js.Stream(cctx, dlq)
 	if err == nil {
 		err = st.DeleteMsg(cctx, seq)
 	}
 	if err != nil {
-		// Removed meanwhile by the other delivery, or not at all?
-		if k, _, lerr := r.lookup(ctx, j.Key, kindDeadLetter); lerr != nil || k != 0 {
-			return fmt.Errorf("remove the dead letter (seq %d) of a job with a result: %w", seq, err)
+		// Removed meanwhile (by the other delivery, a sweep, an operator)?
+		if m, lerr := r.getOnLeader(cctx, dlq, msgGet{LastFor: subject, NoHeaders: true}); errors.Is(lerr, jetstream.ErrMsgNotFound) || (lerr == nil && m.Seq != seq) {
+			return false, nil
 		}
-		return nil
+		return false, err
 	}
 	r.w.metrics.deadLettersSuperseded.Inc()
-	r.w.logJob(r.w.cfg.Logger.Warn(), j).Uint64("dead_letter_seq", seq).
-		Msg("dead letter removed: another delivery of the job stored its result (a result wins)")
-	return nil
+	return true, nil
 }
 
 // find looks for j's record, in both streams: it returns its kind, 0 when
@@ -264,11 +276,11 @@ func (r *records) lookup(ctx context.Context, k jobs.RecordKey, kinds ...recordK
 			stream, subject = topo.DeadLetterStream, topo.Subjects.DeadLetter(k)
 		}
 		cctx, cancel := context.WithTimeout(ctx, recordTimeout)
-		seq, err := r.lastOnLeader(cctx, stream, subject)
+		m, err := r.getOnLeader(cctx, stream, msgGet{LastFor: subject, NoHeaders: true})
 		cancel()
 		switch {
 		case err == nil:
-			return kind, seq, nil
+			return kind, m.Seq, nil
 		case errors.Is(err, jetstream.ErrMsgNotFound), errors.Is(err, jetstream.ErrStreamNotFound):
 		default:
 			return 0, 0, fmt.Errorf("look for the job's %s in %s: %w", kind, stream, err)
@@ -277,40 +289,52 @@ func (r *records) lookup(ctx context.Context, k jobs.RecordKey, kinds ...recordK
 	return 0, 0, nil
 }
 
-// lastOnLeader returns the sequence of the last message on subject in
-// stream, read by the stream's leader ($JS.API.STREAM.MSG.GET: the
-// jetstream package would use a direct get on these streams).
-func (r *records) lastOnLeader(ctx context.Context, stream, subject string) (uint64, error) {
-	req, err := json.Marshal(struct {
-		LastFor string `json:"last_by_subj"`
-	}{subject})
+// msgGet asks a stream's leader for one message ($JS.API.STREAM.MSG.GET):
+// the last on a subject, or the first on a filter from a sequence or a
+// time.
+type msgGet struct {
+	Seq       uint64     `json:"seq,omitempty"`
+	LastFor   string     `json:"last_by_subj,omitempty"`
+	NextFor   string     `json:"next_by_subj,omitempty"`
+	StartTime *time.Time `json:"start_time,omitempty"`
+	NoHeaders bool       `json:"no_hdr,omitempty"`
+}
+
+// storedMsg is what records read of a message: where it is.
+type storedMsg struct {
+	Subject string `json:"subject"`
+	Seq     uint64 `json:"seq"`
+}
+
+// getOnLeader reads one message of stream from its leader (the jetstream
+// package would use a direct get on the record streams).
+func (r *records) getOnLeader(ctx context.Context, stream string, req msgGet) (storedMsg, error) {
+	body, err := json.Marshal(req)
 	if err != nil {
-		return 0, err
+		return storedMsg{}, err
 	}
-	m, err := r.w.nc.RequestWithContext(ctx, jetstream.DefaultAPIPrefix+"STREAM.MSG.GET."+stream, req)
+	m, err := r.w.nc.RequestWithContext(ctx, jetstream.DefaultAPIPrefix+"STREAM.MSG.GET."+stream, body)
 	if err != nil {
-		return 0, err
+		return storedMsg{}, err
 	}
 	var resp struct {
-		Message *struct {
-			Seq uint64 `json:"seq"`
-		} `json:"message"`
-		Error *jetstream.APIError `json:"error"`
+		Message *storedMsg          `json:"message"`
+		Error   *jetstream.APIError `json:"error"`
 	}
 	if err := json.Unmarshal(m.Data, &resp); err != nil {
-		return 0, fmt.Errorf("JetStream's answer: %w", err)
+		return storedMsg{}, fmt.Errorf("JetStream's answer: %w", err)
 	}
 	switch {
 	case resp.Error != nil && resp.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound:
-		return 0, jetstream.ErrMsgNotFound
+		return storedMsg{}, jetstream.ErrMsgNotFound
 	case resp.Error != nil && resp.Error.ErrorCode == jetstream.JSErrCodeStreamNotFound:
-		return 0, jetstream.ErrStreamNotFound
+		return storedMsg{}, jetstream.ErrStreamNotFound
 	case resp.Error != nil:
-		return 0, resp.Error
+		return storedMsg{}, resp.Error
 	case resp.Message == nil:
-		return 0, jetstream.ErrInvalidJetStreamResponse
+		return storedMsg{}, jetstream.ErrInvalidJetStreamResponse
 	}
-	return resp.Message.Seq, nil
+	return *resp.Message, nil
 }
 
 // streamMissing reports whether a publish failed because no stream

@@ -142,10 +142,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.replies.loadPermissions(ctx, w.cfg.Logger)
 
 	var bg sync.WaitGroup
-	bg.Add(3)
+	bg.Add(4)
 	go func() { defer bg.Done(); w.heartbeat(workCtx) }()
 	go func() { defer bg.Done(); w.backstop(workCtx) }()
 	go func() { defer bg.Done(); w.records.retryParked(workCtx) }()
+	go func() { defer bg.Done(); w.records.sweepLetters(workCtx) }()
 
 	w.started.Store(true)
 	w.cfg.Logger.Info().Str("instance", w.cfg.Instance).Int("concurrency", w.cfg.Concurrency).

@@ -1,0 +1,111 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/clerkjobs/clerkjobs/internal/clock"
+)
+
+// letterLookback is how far back a worker's first sweep of the dead
+// letters reads: letters stored while no worker ran (a fleet restarted)
+// are looked at too.
+const letterLookback = 10 * time.Minute
+
+// letterSweep is where the sweep of the dead letters is.
+type letterSweep struct {
+	since time.Time // where the first pass starts
+	next  uint64    // the first sequence not looked at; 0 until found from since
+	upTo  uint64    // the stream's last sequence at the previous pass
+}
+
+// sweepLetters removes, every SweepInterval, the dead letters whose job
+// has a result. store's checks leave such a letter only when its writer
+// died between storing it and looking for the result, while the result's
+// writer had looked before the letter was there (or a leader answered
+// before it had applied the other's record); the sweep catches those.
+// Each pass looks at the letters stored before the previous pass, so that
+// their writers have had a whole interval to look for themselves.
+func (r *records) sweepLetters(ctx context.Context) {
+	s := letterSweep{since: time.Now().Add(-letterLookback)}
+	for range clock.Ticks(ctx, r.w.cfg.SweepInterval) {
+		if err := r.sweepLettersOnce(ctx, &s); err != nil && ctx.Err() == nil {
+			r.w.cfg.Logger.Warn().Err(err).Msg("dead-letter sweep stopped; the next one goes on from there")
+		}
+	}
+}
+
+// sweepLettersOnce is one pass.
+func (r *records) sweepLettersOnce(ctx context.Context, s *letterSweep) error {
+	topo := r.w.cfg.Topology
+	upTo := s.upTo
+	cctx, cancel := context.WithTimeout(ctx, recordTimeout)
+	st, err := r.w.js.Stream(cctx, topo.DeadLetterStream)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("read the dead-letter stream's state: %w", err)
+	}
+	s.upTo = st.CachedInfo().State.LastSeq
+	for ctx.Err() == nil && (s.next == 0 || s.next <= upTo) {
+		req := msgGet{NextFor: topo.Subjects.DeadLetterFilter(), NoHeaders: true}
+		if s.next == 0 {
+			req.StartTime = &s.since
+		} else {
+			req.Seq = s.next
+		}
+		cctx, cancel := context.WithTimeout(ctx, recordTimeout)
+		m, err := r.getOnLeader(cctx, topo.DeadLetterStream, req)
+		cancel()
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound), errors.Is(err, jetstream.ErrStreamNotFound):
+			if s.next == 0 {
+				// No letter since then: the next ones come after the
+				// stream's last sequence.
+				s.next = s.upTo + 1
+			}
+			return nil
+		case err != nil:
+			return fmt.Errorf("read the dead letters from seq %d: %w", s.next, err)
+		case m.Seq > upTo:
+			s.next = m.Seq // stored since the previous pass: the next pass's
+			return nil
+		}
+		s.next = m.Seq + 1
+		if err := r.sweepLetter(ctx, m); err != nil {
+			s.next = m.Seq
+			return err
+		}
+	}
+	return nil
+}
+
+// sweepLetter removes the dead letter m if its job has a result.
+func (r *records) sweepLetter(ctx context.Context, m storedMsg) error {
+	topo := r.w.cfg.Topology
+	result, ok := topo.Subjects.ResultBeside(m.Subject)
+	if !ok {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, recordTimeout)
+	_, err := r.getOnLeader(cctx, topo.ResultsStream, msgGet{LastFor: result, NoHeaders: true})
+	cancel()
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound), errors.Is(err, jetstream.ErrStreamNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("look for the result beside dead letter seq %d: %w", m.Seq, err)
+	}
+	removed, err := r.removeLetter(ctx, m.Seq, m.Subject)
+	if err != nil {
+		return fmt.Errorf("remove dead letter seq %d, whose job has a result: %w", m.Seq, err)
+	}
+	if removed {
+		r.w.cfg.Logger.Warn().Uint64("dead_letter_seq", m.Seq).Str("dead_letter", m.Subject).
+			Msg("dead letter removed: its job has a result (found by the sweep; a result wins)")
+	}
+	return nil
+}
