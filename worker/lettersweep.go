@@ -18,9 +18,10 @@ const letterLookback = 10 * time.Minute
 
 // letterSweep is where the sweep of the dead letters is.
 type letterSweep struct {
-	since time.Time // where the first pass starts
-	next  uint64    // the first sequence not looked at; 0 until found from since
-	upTo  uint64    // the stream's last sequence at the previous pass
+	since   time.Time // where the first pass starts
+	next    uint64    // the first sequence not looked at; 0 until found from since
+	upTo    uint64    // the stream's last sequence at the previous pass
+	created time.Time // the stream's creation: a new stream starts at 1 again
 }
 
 // sweepLetters removes, every SweepInterval, the dead letters whose job
@@ -42,14 +43,23 @@ func (r *records) sweepLetters(ctx context.Context) {
 // sweepLettersOnce is one pass.
 func (r *records) sweepLettersOnce(ctx context.Context, s *letterSweep) error {
 	topo := r.w.cfg.Topology
-	upTo := s.upTo
 	cctx, cancel := context.WithTimeout(ctx, recordTimeout)
 	st, err := r.w.js.Stream(cctx, topo.DeadLetterStream)
 	cancel()
-	if err != nil {
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		return nil // nothing to sweep; the stream is created again with the next record
+	case err != nil:
 		return fmt.Errorf("read the dead-letter stream's state: %w", err)
 	}
-	s.upTo = st.CachedInfo().State.LastSeq
+	info := st.CachedInfo()
+	if !s.created.IsZero() && (!info.Created.Equal(s.created) || info.State.LastSeq < s.upTo) {
+		// Deleted and created again: its letters are numbered from 1.
+		s.next, s.upTo = 1, 0
+	}
+	s.created = info.Created
+	upTo := s.upTo
+	s.upTo = info.State.LastSeq
 	for ctx.Err() == nil && (s.next == 0 || s.next <= upTo) {
 		req := msgGet{NextFor: topo.Subjects.DeadLetterFilter(), NoHeaders: true}
 		if s.next == 0 {

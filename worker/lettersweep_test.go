@@ -1,6 +1,7 @@
 package worker_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -11,7 +12,8 @@ import (
 // A dead letter whose writer died before it looked for the job's result,
 // stored after the result's writer had looked: no delivery of the job is
 // left to see both. The sweep removes it, whether it was stored before the
-// worker started or after; a letter without a result stays.
+// worker started or after, or in a dead-letter stream created again; a
+// letter without a result stays.
 func TestSweepRemovesADeadLetterBesideAResult(t *testing.T) {
 	env := testenv.New(t)
 	gen := generation(t, env)
@@ -44,4 +46,16 @@ func TestSweepRemovesADeadLetterBesideAResult(t *testing.T) {
 	if n := env.StreamCount(t, env.Topology.ResultsStream); n != 2 {
 		t.Errorf("%d results; want both kept", n)
 	}
+
+	// A dead-letter stream deleted and created again numbers its letters
+	// from 1: the sweep starts over.
+	ctx := context.Background()
+	if err := env.JS.DeleteStream(ctx, env.Topology.DeadLetterStream); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.JS.CreateStream(ctx, env.Topology.DeadLetterStreamConfig()); err != nil {
+		t.Fatal(err)
+	}
+	both(key("recreated-1", 4))
+	testenv.Eventually(t, 10*time.Second, "the letter in the recreated stream removed", func() bool { return len(letters()) == 0 })
 }

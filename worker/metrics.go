@@ -92,7 +92,7 @@ func newMetrics() *metrics {
 		circuitOpen: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "circuit_open",
 			Help: "1 while Clerk rejects the secret key and the worker takes no jobs."}),
 		deadLettersSuperseded: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "dead_letters_superseded_total",
-			Help: "Dead letters removed because another delivery of the job stored its result (a crash let two deliveries overlap)."}),
+			Help: "Dead letters removed because the job has a result (two deliveries overlapped after a crash or a pause; found when storing, or by the sweep)."}),
 		recordFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "record_publish_failures_total",
 			Help: "Results or dead letters JetStream refused (the job was kept), by stream."}, []string{"stream"}),
 	}

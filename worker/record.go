@@ -235,7 +235,10 @@ func (r *records) removeLetter(ctx context.Context, seq uint64, subject string) 
 	}
 	if err != nil {
 		// Removed meanwhile (by the other delivery, a sweep, an operator)?
-		if m, lerr := r.getOnLeader(cctx, dlq, msgGet{LastFor: subject, NoHeaders: true}); errors.Is(lerr, jetstream.ErrMsgNotFound) || (lerr == nil && m.Seq != seq) {
+		lctx, cancel := context.WithTimeout(ctx, recordTimeout)
+		defer cancel()
+		m, lerr := r.getOnLeader(lctx, dlq, msgGet{LastFor: subject, NoHeaders: true})
+		if errors.Is(lerr, jetstream.ErrMsgNotFound) || errors.Is(lerr, jetstream.ErrStreamNotFound) || (lerr == nil && m.Seq != seq) {
 			return false, nil
 		}
 		return false, err
