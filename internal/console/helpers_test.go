@@ -329,10 +329,23 @@ func value[T any](t testing.TB, b *browser, what string, a chromedp.Action[T]) T
 	return v
 }
 
-// text returns the text of the first element sel (CSS) matches.
+// text returns the text of the first element sel (CSS) matches, once one
+// does. It reads in one evaluation in the page: a node looked up and then
+// read may be gone in between, as pages replace their content when they
+// refresh themselves.
 func (b *browser) text(t testing.TB, sel string) string {
 	t.Helper()
-	return strings.TrimSpace(value(t, b, "read "+sel, chromedp.Text(chromedp.CSS(sel))))
+	js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e === null ? null : e.innerText })()`, sel)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if s := value(t, b, "read "+sel, chromedp.Evaluate[*string](js)); s != nil {
+			return strings.TrimSpace(*s)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing matches %s\npage:\n%s", sel, b.main())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // waitText polls until the text of sel matches re (pages refresh
