@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clerkjobs/clerkjobs/internal/clock"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 )
 
 // letterLookback is how far back a worker's first sweep of the dead
@@ -114,7 +115,9 @@ func (r *records) sweepLetter(ctx context.Context, m storedMsg) error {
 		return fmt.Errorf("remove dead letter seq %d, whose job has a result: %w", m.Seq, err)
 	}
 	if removed {
-		r.w.cfg.Logger.Warn().Uint64("dead_letter_seq", m.Seq).Str("dead_letter", m.Subject).
+		// The subject is whatever was stored on the stream's filter:
+		// bounded and on one line, as every value a log line takes.
+		r.w.cfg.Logger.Warn().Uint64("dead_letter_seq", m.Seq).Str("dead_letter", text.Line(m.Subject, 200)).
 			Msg("dead letter removed: its job has a result (found by the sweep; a result wins)")
 	}
 	return nil

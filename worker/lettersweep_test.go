@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,18 +34,35 @@ func TestSweepRemovesADeadLetterBesideAResult(t *testing.T) {
 	}
 	alone := env.Topology.Subjects.DeadLetter(key("kept-1", 3))
 
+	// Letters no worker writes but a user allowed on the stream could: an
+	// id token of 3,000 bytes, one with a control character, subjects
+	// that are no job's. The sweep goes past them, and its log stays
+	// bounded.
+	for _, subject := range []string{
+		"sessions.dlq._.revoke." + strings.Repeat("x", 3000) + "." + gen + ".10",
+		"sessions.dlq._.revoke.a\x01b." + gen + ".11",
+		"sessions.dlq.revoke", "sessions.dlq.a.b.c.d.e.f.g",
+	} {
+		env.PublishRaw(t, strings.Replace(subject, ".dlq.", ".results.", 1), []byte(`{}`))
+		env.PublishRaw(t, subject, []byte(`{}`))
+	}
 	both(key("before-1", 1))
 	env.PublishRaw(t, alone, []byte(`{"job_id":"kept-1"}`))
 	env.StartWorker(t)
-	testenv.Eventually(t, 10*time.Second, "the letter stored before the worker started removed", func() bool { return len(letters()) == 1 })
+	testenv.Eventually(t, 10*time.Second, "the letter stored before the worker started removed", func() bool { return len(letters()) == 3 })
 	both(key("after-1", 2))
-	testenv.Eventually(t, 10*time.Second, "the letter stored after it started removed", func() bool { return len(letters()) == 1 })
+	testenv.Eventually(t, 10*time.Second, "the letter stored after it started removed", func() bool { return len(letters()) == 3 })
 
-	if got := letters(); got[0] != alone {
-		t.Errorf("dead letters left: %q; want the one without a result, %s", got, alone)
+	for _, line := range strings.Split(env.Logs.String(), "\n") {
+		if len(line) > 2000 || strings.Contains(line, `\u0001`) {
+			t.Errorf("log line of %d bytes, or with a control character: %.200q", len(line), line)
+		}
 	}
-	if n := env.StreamCount(t, env.Topology.ResultsStream); n != 2 {
-		t.Errorf("%d results; want both kept", n)
+	if got := letters(); len(got) != 3 || got[2] != alone {
+		t.Errorf("dead letters left: %.300q; want the two that are no job's, and the one without a result, %s", got, alone)
+	}
+	if n := env.StreamCount(t, env.Topology.ResultsStream); n != 6 {
+		t.Errorf("%d results; want all 6 kept", n)
 	}
 
 	// A dead-letter stream deleted and created again numbers its letters
