@@ -172,11 +172,7 @@ func (r *records) storeDeadLetter(ctx context.Context, o *outcome) (already reco
 // kindResult or kindDeadLetter when the subject held the job's record
 // (an earlier attempt stored it and its confirmation was lost).
 func (r *records) publish(ctx context.Context, o *outcome) (already recordKind, err error) {
-	topo := r.w.cfg.Topology
-	stream, subject := topo.ResultsStream, topo.Subjects.Result(o.j.Key)
-	if o.kind == kindDeadLetter {
-		stream, subject = topo.DeadLetterStream, topo.Subjects.DeadLetter(o.j.Key)
-	}
+	stream, subject := r.place(o.kind, o.j.Key)
 	m := withTrace(o.j, &nats.Msg{Subject: subject, Header: o.header, Data: o.body})
 	if m.Header == nil {
 		m.Header = nats.Header{}
@@ -247,6 +243,15 @@ func (r *records) removeLetter(ctx context.Context, seq uint64, subject string) 
 	return true, nil
 }
 
+// place is the stream and subject of the record of kind the job k names.
+func (r *records) place(kind recordKind, k jobs.RecordKey) (stream, subject string) {
+	topo := r.w.cfg.Topology
+	if kind == kindDeadLetter {
+		return topo.DeadLetterStream, topo.Subjects.DeadLetter(k)
+	}
+	return topo.ResultsStream, topo.Subjects.Result(k)
+}
+
 // find looks for j's record, in both streams: it returns its kind, 0 when
 // there is none. A dead letter beside a result found goes (the delivery
 // that stored it may have died before it looked for the result).
@@ -272,12 +277,8 @@ func (r *records) find(ctx context.Context, j *job) (recordKind, error) {
 // them, and the checks that keep one record per job must see every record
 // confirmed before they look.
 func (r *records) lookup(ctx context.Context, k jobs.RecordKey, kinds ...recordKind) (recordKind, uint64, error) {
-	topo := r.w.cfg.Topology
 	for _, kind := range kinds {
-		stream, subject := topo.ResultsStream, topo.Subjects.Result(k)
-		if kind == kindDeadLetter {
-			stream, subject = topo.DeadLetterStream, topo.Subjects.DeadLetter(k)
-		}
+		stream, subject := r.place(kind, k)
 		cctx, cancel := context.WithTimeout(ctx, recordTimeout)
 		m, err := r.getOnLeader(cctx, stream, msgGet{LastFor: subject, NoHeaders: true})
 		cancel()
