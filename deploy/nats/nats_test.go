@@ -387,8 +387,11 @@ func TestPermissions(t *testing.T) {
 			"$JS.API.DIRECT.GET.SESSION_RESULTS.sessions.results.svc_b.>", "$JS.API.DIRECT.GET.SESSION_DLQ.sessions.dlq.svc_b.>",
 			"$JS.API.DIRECT.GET.SESSION_RESULTS.sessions.results.*.>", "$JS.API.DIRECT.GET.SESSION_RESULTS.sessions.results.>",
 			"$JS.API.DIRECT.GET.SESSION_DLQ.sessions.>", "$JS.API.DIRECT.GET.SESSION_RESULTS.>",
-			// Nor forge a record, nor answer in the worker's place.
+			// Nor forge a record (a result would make the worker remove the
+			// job's dead letter), nor delete one, nor answer in the
+			// worker's place.
 			"sessions.results.revoke", "sessions.dlq.revoke", "sessions.results.svc_a.revoke.x.g.1", "_INBOX.svc_a.x",
+			"$JS.API.STREAM.MSG.DELETE.SESSION_DLQ", "$JS.API.STREAM.MSG.DELETE.SESSION_RESULTS",
 		)
 		// The jetstream package reports the refusal as a failure too.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
