@@ -64,7 +64,7 @@ func Decode(o Op, data []byte) (Args, error) {
 	if err != nil {
 		return nil, &InvalidError{Op: o, Reason: "body is not JSON: " + err.Error()}
 	}
-	if field, n := hugeNumber(doc, ""); n != "" {
+	if field, n := hugeNumber(doc); n != "" {
 		return nil, &InvalidError{Op: o, Field: field, Reason: fmt.Sprintf("number %.40s is out of range", n)}
 	}
 	if err := sch[o].Validate(doc); err != nil {
@@ -84,25 +84,26 @@ func Decode(o Op, data []byte) (Args, error) {
 // hugeNumber finds a number with an exponent beyond any float64's. The
 // validator compares numbers exactly (math/big), and 1e999999 takes tens of
 // milliseconds to expand: a body of such numbers in except_session_ids
-// (uniqueItems) would keep a worker busy for minutes.
-func hugeNumber(v any, at string) (field, num string) {
+// (uniqueItems) would keep a worker busy for minutes. The field's pointer
+// is built only for the number found, not for every value looked at.
+func hugeNumber(v any) (field, num string) {
 	switch v := v.(type) {
 	case map[string]any:
 		for k, e := range v {
-			if f, n := hugeNumber(e, at+"/"+k); n != "" {
-				return f, n
+			if f, n := hugeNumber(e); n != "" {
+				return "/" + k + f, n
 			}
 		}
 	case []any:
 		for i, e := range v {
-			if f, n := hugeNumber(e, at+"/"+strconv.Itoa(i)); n != "" {
-				return f, n
+			if f, n := hugeNumber(e); n != "" {
+				return "/" + strconv.Itoa(i) + f, n
 			}
 		}
 	case json.Number:
 		if i := strings.IndexAny(string(v), "eE"); i >= 0 {
 			if exp, err := strconv.Atoi(string(v[i+1:])); err != nil || exp > 400 || exp < -400 {
-				return at, string(v)
+				return "", string(v)
 			}
 		}
 	}

@@ -58,7 +58,7 @@ func (w *Worker) newJob(subject string, seq uint64, delivery int) *job {
 		Op: op, Tenant: tenant, Seq: seq, Delivery: delivery, Started: time.Now(),
 		ID: "seq-" + strconv.FormatUint(seq, 10),
 	}
-	if jobs.CheckTenant(tenant) != nil {
+	if tenant != "" && jobs.CheckTenant(tenant) != nil {
 		tenant = "" // an unusable tenant is no subject token: recorded outside tenants
 	}
 	j.Key = jobs.RecordKey{Tenant: tenant, Op: op, JobID: j.ID, Gen: w.records.generation(), Seq: j.Seq}
