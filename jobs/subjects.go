@@ -118,17 +118,9 @@ const MaxTenantLen = 32
 // CheckTenant reports whether name can be a tenant: 1 to 32 letters, digits,
 // '_' and '-', starting with a letter or digit.
 func CheckTenant(name string) error {
-	if name == "" || len(name) > MaxTenantLen {
-		return fmt.Errorf("tenant %s: must be 1 to %d characters", quoteBounded(name), MaxTenantLen)
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || (i > 0 && (c == '_' || c == '-'))
-		if !ok {
-			return fmt.Errorf("tenant %s: only letters, digits, '_' and '-' (not first) are allowed", quoteBounded(name))
-		}
-	}
-	return nil
+	return checkName("tenant", name, MaxTenantLen, "letters, digits, '_' and '-' (not first)", func(i int, c byte) bool {
+		return alnum(c) || (i > 0 && (c == '_' || c == '-'))
+	})
 }
 
 // MaxJobIDLen bounds a job id, whether it comes from the body's job_id or
@@ -139,24 +131,26 @@ const MaxJobIDLen = 128
 // CheckJobID reports whether id can be a job id: 1 to 128 characters of
 // A-Z a-z 0-9 . _ : @ / - (schemas/common.json says the same for job_id).
 func CheckJobID(id string) error {
-	if id == "" || len(id) > MaxJobIDLen {
-		return fmt.Errorf("job id %s: must be 1 to %d characters", quoteBounded(id), MaxJobIDLen)
+	return checkName("job id", id, MaxJobIDLen, "letters, digits and . _ : @ / -", func(_ int, c byte) bool {
+		return alnum(c) || strings.IndexByte("._:@/-", c) >= 0
+	})
+}
+
+// checkName reports whether s is 1 to maxLen bytes, each one ok at its place;
+// the error names the value as what and says which characters are allowed.
+func checkName(what, s string, maxLen int, allowed string, ok func(i int, c byte) bool) error {
+	if s == "" || len(s) > maxLen {
+		return fmt.Errorf("%s %s: must be 1 to %d characters", what, quoteBounded(s), maxLen)
 	}
-	for i := 0; i < len(id); i++ {
-		if !jobIDChar(id[i]) {
-			return fmt.Errorf("job id %s: only letters, digits and . _ : @ / - are allowed", quoteBounded(id))
+	for i := 0; i < len(s); i++ {
+		if !ok(i, s[i]) {
+			return fmt.Errorf("%s %s: only %s are allowed", what, quoteBounded(s), allowed)
 		}
 	}
 	return nil
 }
 
-func jobIDChar(c byte) bool {
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		return true
-	}
-	return strings.IndexByte("._:@/-", c) >= 0
-}
+func alnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
 
 // quoteBounded quotes a value from a message for an error message: short
 // values in full, long ones by their length only (they may be anything,

@@ -501,6 +501,40 @@ func TestBoundedInFlightWithBacklog(t *testing.T) {
 	}
 }
 
+// TestPrefetchedJobsGoBackAtShutdown: the jobs a worker prefetched and
+// never started are handed back when it stops, so that the next worker
+// runs them first; left to the ack wait, they would sit idle for it (30 s
+// by default) after every deploy, and newer jobs would pass them.
+func TestPrefetchedJobsGoBackAtShutdown(t *testing.T) {
+	env := testenv.New(t, emulator.WithLatency(300*time.Millisecond, 0))
+	emu := env.Clerk.Emulator
+	ctx := context.Background()
+	for _, id := range emu.CreateSessions(emu.CreateUser(), 12) {
+		env.Publish(t, &jobs.GetArgs{SessionID: id})
+	}
+	first := env.StartWorker(t, func(c *worker.Config) { c.Instance, c.Concurrency = "first", 8 })
+	cons, err := env.JS.Consumer(ctx, env.Topology.JobsStream, env.Topology.Consumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 5*time.Second, "every slot busy and jobs prefetched beside them", func() bool {
+		info, err := cons.Info(ctx)
+		return err == nil && first.Worker.Status().InFlight == 8 && info.NumAckPending > 8
+	})
+	first.Stop(t) // the running jobs finish within the drain timeout
+	env.StartWorker(t, func(c *worker.Config) { c.Instance, c.Concurrency = "second", 1 })
+	testenv.Eventually(t, 20*time.Second, "every job done", func() bool { return len(env.Results(t)) == 12 })
+	var next *jobs.Result
+	for _, r := range env.Results(t) {
+		if r.Worker == "second" && (next == nil || r.StartedAt.Before(next.StartedAt)) {
+			next = &r
+		}
+	}
+	if next == nil || next.Deliveries != 2 {
+		t.Errorf("the next worker's first job: %+v; want one the stopped worker had prefetched (its second delivery)", next)
+	}
+}
+
 func TestSeveralWorkersShareTheLoad(t *testing.T) {
 	env := testenv.New(t, emulator.WithLatency(2*time.Millisecond, 0))
 	emu := env.Clerk.Emulator

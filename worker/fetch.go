@@ -13,14 +13,13 @@ import (
 )
 
 // prefetch is how many jobs the worker asks JetStream for beyond the ones
-// it runs, so that the next job is already here when a slot frees: half
-// the concurrency, 2 to 128. It is asked for again when half of it is
-// taken, so that one pull request brings several jobs: a request per job
-// cost the worker 10–20 µs of CPU per job (BENCHMARKS.md). These are the only
-// jobs delivered to the worker and not yet watched by its heartbeat; they
-// wait at most until a slot frees, and if every slot stays busy past the
-// ack wait (jobs longer than that), JetStream gives them to another worker.
-func (w *Worker) prefetch() int { return min(max(w.cfg.Concurrency/2, 2), 128) }
+// it runs, so that the next job is already here when a slot frees: a
+// quarter of the concurrency, 2 to 64. These are the only jobs delivered to
+// the worker and not yet watched by its heartbeat; they wait at most until
+// a slot frees. If every slot stays busy past the ack wait (jobs longer
+// than that), JetStream gives them to another worker; when the worker
+// stops taking jobs, it hands them back at once (handBack).
+func (w *Worker) prefetch() int { return min(max(w.cfg.Concurrency/4, 2), 64) }
 
 // fetchLoop hands jobs to the slots: one long-lived pull (jetstream's
 // Messages, one inbox for the worker's life) from which a job is taken only
@@ -75,14 +74,12 @@ func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer, queue c
 // many outcomes wait to be recorded, or the pull fails.
 func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan struct{}, release func(), queue chan<- *delivery) error {
 	b := w.prefetch()
-	it, err := cons.Messages(jetstream.PullMaxMessages(b), jetstream.PullThresholdMessages(max(b/2, 1)),
+	it, err := cons.Messages(jetstream.PullMaxMessages(b), jetstream.PullThresholdMessages(b),
 		jetstream.PullExpiry(w.cfg.FetchMaxWait))
 	if err != nil {
 		return err
 	}
-	// Stop drops what was prefetched: JetStream delivers it again after the
-	// ack wait, to whichever worker asks.
-	defer it.Stop()
+	defer w.handBack(it)
 	// Whatever stopped the last pull is over once this one brings a job or
 	// outlasts a few pull requests (each answered or heartbeated by the
 	// server): with no job waiting, nothing else would say so.
@@ -127,6 +124,24 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 		d := &delivery{msg: msg, meta: meta, releaseFn: release, received: time.Now()}
 		w.inflight.add(d)
 		queue <- d
+	}
+}
+
+// handBack ends a pull and hands back the prefetched jobs no slot took, so
+// that another worker (or this one, once it takes jobs again) gets them at
+// once rather than after the ack wait: at shutdown, when the circuit opens,
+// when outcomes pile up. A job on the wire as the pull ends, or one whose
+// nak is lost, still comes back after the ack wait.
+func (w *Worker) handBack(it jetstream.MessagesContext) {
+	it.Drain()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	for {
+		msg, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return
+		}
+		_ = msg.Nak()
 	}
 }
 

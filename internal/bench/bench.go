@@ -172,29 +172,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	sz := sizesFor(o)
 	start := time.Now()
 	defer func() { rep.ElapsedS = time.Since(start).Seconds() }()
+	measure := map[string]func(context.Context, sizes) ([]Row, []Target, error){
+		"overhead": e.overhead, "compare": e.compare, "tracing": e.tracing, "latency": e.latencyBound,
+		"ratelimit": e.rateAdherence, "bulk": e.bulk, "backlog": e.backlog,
+	}
 	for _, s := range Scenarios {
 		if !slices.Contains(sel, s) {
 			continue
 		}
 		e.logf("scenario %s", s)
-		var rows []Row
-		var targets []Target
-		switch s {
-		case "overhead":
-			rows, targets, err = e.overhead(ctx, sz)
-		case "compare":
-			rows, targets, err = e.compare(ctx, sz)
-		case "tracing":
-			rows, targets, err = e.tracing(ctx, sz)
-		case "latency":
-			rows, targets, err = e.latencyBound(ctx, sz)
-		case "ratelimit":
-			rows, targets, err = e.rateAdherence(ctx, sz)
-		case "bulk":
-			rows, targets, err = e.bulk(ctx, sz)
-		case "backlog":
-			rows, targets, err = e.backlog(ctx, sz)
-		}
+		rows, targets, err := measure[s](ctx, sz)
 		rep.Rows = append(rep.Rows, rows...)
 		rep.Targets = append(rep.Targets, targets...)
 		if err == nil {
