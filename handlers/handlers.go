@@ -6,7 +6,6 @@ package handlers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -16,13 +15,19 @@ import (
 
 // Answer is what a job produced: Clerk's answer to store and send, a
 // secret for reply_to only, and what to do once it is recorded.
+//
+// Result and Secret hold any value encoding/json encodes (Clerk's typed
+// answer, a struct of your own), or JSON already encoded as a
+// json.RawMessage or []byte: the worker encodes each once, into the result
+// it stores or sends. An answer that does not encode dead-letters the job
+// as permanent, since running it again would only repeat the Clerk call.
 type Answer struct {
-	// Result is the Clerk answer to store and reply with (null for secret
+	// Result is the Clerk answer to store and reply with (nil for secret
 	// answers).
-	Result json.RawMessage
+	Result any
 	// Secret is an answer that may only go to the job's reply_to: a token
 	// or refresh cookies.
-	Secret json.RawMessage
+	Secret any
 	// AlreadyRevoked: a revoke found the session no longer active.
 	AlreadyRevoked bool
 	// Done, if set, runs once the job's result is stored and the job acked:
@@ -141,11 +146,7 @@ func result[T any](v T, err error) (Answer, error) {
 	if err != nil {
 		return Answer{}, err
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return Answer{}, fmt.Errorf("encode result: %w", err)
-	}
-	return Answer{Result: b}, nil
+	return Answer{Result: v}, nil
 }
 
 func secret[T any](v T, err error) (Answer, error) {

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -144,11 +143,7 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Answer, e
 		attribute.Int("clerkjobs.bulk.failed", sum.Failed), attribute.Int("clerkjobs.bulk.excepted", sum.Excepted),
 		attribute.Int("clerkjobs.bulk.passes", sum.Passes), attribute.Int("clerkjobs.bulk.remaining", sum.Remaining),
 		attribute.Bool("clerkjobs.bulk.locked", sum.Locked))
-	b, err := json.Marshal(sum)
-	if err != nil {
-		return Answer{}, fmt.Errorf("encode result: %w", err)
-	}
-	return Answer{Result: b, Done: func(ctx context.Context) error { return h.Store.Delete(ctx, jobID) }}, nil
+	return Answer{Result: sum, Done: func(ctx context.Context) error { return h.Store.Delete(ctx, jobID) }}, nil
 }
 
 // lock locks the user before anything is revoked (lock_user), so that the
