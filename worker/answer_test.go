@@ -39,6 +39,7 @@ func TestHandlerAnswers(t *testing.T) {
 		"sess_badjson":     {Result: json.RawMessage(`{"status":`)},
 		"sess_badvalue":    {Result: leaky("not secret")},
 		"sess_secret":      {Secret: struct{ JWT string }{answerSecret}},
+		"sess_nowhere":     {Secret: struct{ JWT string }{answerSecret}},
 		"sess_leakysecret": {Secret: leaky(answerSecret)},
 	}
 	h := handlers.HandlerFunc(func(_ context.Context, a jobs.Args) (handlers.Answer, error) {
@@ -62,6 +63,7 @@ func TestHandlerAnswers(t *testing.T) {
 		{"sess_typed", `{"Status":"revoked"}`},
 		{"sess_bytes", `{"status":"revoked"}`},
 		{"sess_none", ""},
+		{"sess_nowhere", ""}, // a secret, and no reply_to to send it to
 	}
 	for _, c := range stored {
 		env.Publish(t, &jobs.GetArgs{Common: jobs.Common{JobID: c.session}, SessionID: c.session})
@@ -99,6 +101,9 @@ func TestHandlerAnswers(t *testing.T) {
 	if r := byID["sess_secret"]; r.Result != nil || r.Secret != nil || !r.SecretDelivered {
 		t.Errorf("stored result of the secret answer: %+v; want no answer, no secret, secret_delivered", r)
 	}
+	if byID["sess_nowhere"].SecretDelivered {
+		t.Errorf("a secret answer to a job without reply_to is recorded as delivered")
+	}
 	dls := deadLetters(t, env)
 	for _, id := range append(failing, "sess_leakysecret") {
 		dl := dls[id]
@@ -106,10 +111,15 @@ func TestHandlerAnswers(t *testing.T) {
 			t.Errorf("%s: dead letter %+v after %d deliveries; want permanent, one delivery, saying the answer cannot be encoded", id, dl.Error, dl.Deliveries)
 		}
 	}
+	var stream strings.Builder
+	for _, m := range env.StreamMsgs(t, env.Topology.ResultsStream) {
+		stream.Write(m.Data)
+	}
 	for where, text := range map[string]string{
-		"dead letter": fmt.Sprintf("%+v", dls["sess_leakysecret"]),
-		"reply":       fmt.Sprintf("%+v %v", bad, err),
-		"worker log":  env.Logs.String(),
+		"results stream": stream.String(),
+		"dead letter":    fmt.Sprintf("%+v", dls["sess_leakysecret"]),
+		"reply":          fmt.Sprintf("%+v %v", bad, err),
+		"worker log":     env.Logs.String(),
 	} {
 		if strings.Contains(text, "SECRET-ANSWER") {
 			t.Errorf("the secret answer reached the %s", where)
