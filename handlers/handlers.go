@@ -18,12 +18,15 @@ import (
 //
 // Result and Secret hold any value encoding/json encodes (Clerk's typed
 // answer, a struct of your own), or JSON already encoded as a
-// json.RawMessage or []byte: the worker encodes each once, into the result
-// it stores or sends. An answer that does not encode dead-letters the job
-// as permanent, since running it again would only repeat the Clerk call.
+// json.RawMessage or []byte. The worker encodes them after Handle returns,
+// into the result it stores and sends, so a handler must not change them
+// afterwards. An answer that does not encode dead-letters the job as
+// permanent, since running it again would only repeat the Clerk call.
+// A token or refresh job must answer with a Secret and no Result; a
+// Secret for a job without reply_to is dropped unread (and logged).
 type Answer struct {
-	// Result is the Clerk answer to store and reply with (nil for secret
-	// answers).
+	// Result is the Clerk answer to store and reply with (nil for token
+	// and refresh jobs).
 	Result any
 	// Secret is an answer that may only go to the job's reply_to: a token
 	// or refresh cookies.

@@ -36,7 +36,7 @@ type Result struct {
 	FinishedAt time.Time `json:"finished_at"`
 	DurationMS float64   `json:"duration_ms"`
 	Worker     string    `json:"worker,omitempty"`
-	// Result is the Clerk answer; null for token and refresh jobs.
+	// Result is the Clerk answer; absent for token and refresh jobs.
 	Result          json.RawMessage `json:"result,omitempty"`
 	AlreadyRevoked  bool            `json:"already_revoked,omitempty"`
 	SecretDelivered bool            `json:"secret_delivered,omitempty"`

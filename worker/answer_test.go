@@ -1,6 +1,7 @@
 package worker_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,9 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
 	"github.com/clerkjobs/clerkjobs/handlers"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
+	"github.com/clerkjobs/clerkjobs/schemas"
 	"github.com/clerkjobs/clerkjobs/worker"
 )
 
@@ -20,6 +24,28 @@ import (
 type leaky string
 
 func (l leaky) MarshalJSON() ([]byte, error) { return nil, fmt.Errorf("cannot encode %s", string(l)) }
+
+func resultSchema(t *testing.T) *jsonschema.Schema {
+	t.Helper()
+	f, err := schemas.FS.Open("result.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	doc, err := jsonschema.UnmarshalJSON(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("result.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile("result.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sch
+}
 
 const answerSecret = "eyJhbGciOiJSUzI1NiJ9.SECRET-ANSWER"
 
@@ -39,7 +65,9 @@ func TestHandlerAnswers(t *testing.T) {
 		"sess_badjson":     {Result: json.RawMessage(`{"status":`)},
 		"sess_badvalue":    {Result: leaky("not secret")},
 		"sess_secret":      {Secret: struct{ JWT string }{answerSecret}},
-		"sess_nowhere":     {Secret: struct{ JWT string }{answerSecret}},
+		"sess_nowhere":     {Secret: leaky(answerSecret)},
+		"sess_tokenresult": {Result: struct{ JWT string }{answerSecret}},
+		"sess_tokenempty":  {Secret: json.RawMessage{}},
 		"sess_leakysecret": {Secret: leaky(answerSecret)},
 	}
 	h := handlers.HandlerFunc(func(_ context.Context, a jobs.Args) (handlers.Answer, error) {
@@ -63,7 +91,7 @@ func TestHandlerAnswers(t *testing.T) {
 		{"sess_typed", `{"Status":"revoked"}`},
 		{"sess_bytes", `{"status":"revoked"}`},
 		{"sess_none", ""},
-		{"sess_nowhere", ""}, // a secret, and no reply_to to send it to
+		{"sess_nowhere", ""}, // a secret, and no reply_to to send it to: dropped unencoded
 	}
 	for _, c := range stored {
 		env.Publish(t, &jobs.GetArgs{Common: jobs.Common{JobID: c.session}, SessionID: c.session})
@@ -81,13 +109,20 @@ func TestHandlerAnswers(t *testing.T) {
 	if string(tok.Secret.Reveal()) != `{"JWT":"`+answerSecret+`"}` || !tok.SecretDelivered {
 		t.Errorf("typed secret: %+v, %v; want it delivered to the requester", tok, err)
 	}
-	bad, err := env.Client.Request(ctx, &jobs.TokenArgs{Common: jobs.Common{JobID: "sess_leakysecret"}, SessionID: "sess_leakysecret"})
-	if err == nil || (bad != nil && !bad.Secret.IsZero()) {
-		t.Errorf("secret that cannot be encoded: %+v, %v; want a failure without a secret", bad, err)
+	// A token job's answer is a secret or nothing: a secret that cannot be
+	// encoded, a Result in its place, or an empty one fails the job.
+	badSecrets := []string{"sess_leakysecret", "sess_tokenresult", "sess_tokenempty"}
+	var replies strings.Builder
+	for _, id := range badSecrets {
+		bad, err := env.Client.Request(ctx, &jobs.TokenArgs{Common: jobs.Common{JobID: id}, SessionID: id})
+		if err == nil || (bad != nil && !bad.Secret.IsZero()) {
+			t.Errorf("%s: %+v, %v; want a failure without a secret", id, bad, err)
+		}
+		fmt.Fprintf(&replies, "%+v %v\n", bad, err)
 	}
 
 	testenv.Eventually(t, 10*time.Second, "every job recorded", func() bool {
-		return len(env.Results(t)) == len(stored)+1 && len(deadLetters(t, env)) == len(failing)+1
+		return len(env.Results(t)) == len(stored)+1 && len(deadLetters(t, env)) == len(failing)+len(badSecrets)
 	})
 	byID := map[string]jobs.Result{}
 	for _, r := range env.Results(t) {
@@ -101,14 +136,31 @@ func TestHandlerAnswers(t *testing.T) {
 	if r := byID["sess_secret"]; r.Result != nil || r.Secret != nil || !r.SecretDelivered {
 		t.Errorf("stored result of the secret answer: %+v; want no answer, no secret, secret_delivered", r)
 	}
-	if byID["sess_nowhere"].SecretDelivered {
-		t.Errorf("a secret answer to a job without reply_to is recorded as delivered")
+	if byID["sess_nowhere"].SecretDelivered || !strings.Contains(env.Logs.String(), "secret answer was dropped") {
+		t.Errorf("a secret answer to a job without reply_to: recorded as delivered, or dropped without a word")
 	}
 	dls := deadLetters(t, env)
-	for _, id := range append(failing, "sess_leakysecret") {
-		dl := dls[id]
-		if dl.Error.Class != jobs.ClassPermanent || dl.Deliveries != 1 || !strings.Contains(dl.Error.Message, "cannot be encoded as JSON") {
-			t.Errorf("%s: dead letter %+v after %d deliveries; want permanent, one delivery, saying the answer cannot be encoded", id, dl.Error, dl.Deliveries)
+	for _, c := range []struct{ id, says string }{
+		{"sess_badjson", "cannot be encoded as JSON"},
+		{"sess_badvalue", "cannot be encoded as JSON"},
+		{"sess_leakysecret", "cannot be encoded as JSON"},
+		{"sess_tokenresult", "must be a Secret"},
+		{"sess_tokenempty", "must be a Secret"},
+	} {
+		dl := dls[c.id]
+		if dl.Error.Class != jobs.ClassPermanent || dl.Deliveries != 1 || !strings.Contains(dl.Error.Message, c.says) {
+			t.Errorf("%s: dead letter %+v after %d deliveries; want permanent, one delivery, saying %q", c.id, dl.Error, dl.Deliveries, c.says)
+		}
+	}
+	// What the worker wrote is what schemas/result.json describes.
+	sch := resultSchema(t)
+	for _, m := range env.StreamMsgs(t, env.Topology.ResultsStream) {
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(m.Data))
+		if err == nil {
+			err = sch.Validate(doc)
+		}
+		if err != nil {
+			t.Errorf("stored result %s does not fit schemas/result.json: %v", m.Data, err)
 		}
 	}
 	var stream strings.Builder
@@ -117,8 +169,8 @@ func TestHandlerAnswers(t *testing.T) {
 	}
 	for where, text := range map[string]string{
 		"results stream": stream.String(),
-		"dead letter":    fmt.Sprintf("%+v", dls["sess_leakysecret"]),
-		"reply":          fmt.Sprintf("%+v %v", bad, err),
+		"dead letters":   fmt.Sprintf("%+v", dls),
+		"replies":        replies.String(),
 		"worker log":     env.Logs.String(),
 	} {
 		if strings.Contains(text, "SECRET-ANSWER") {

@@ -138,12 +138,22 @@ func (w *Worker) settle(ctx context.Context, d *delivery, j *job, out handlers.A
 func (w *Worker) succeed(ctx context.Context, d *delivery, j *job, out handlers.Answer) {
 	res := answered{Result: w.result(d, j, jobs.Succeeded), Answer: asJSON(out.Result)}
 	res.AlreadyRevoked = out.AlreadyRevoked
+	secret := asJSON(out.Secret)
+	if j.Op.Secret() && (res.Answer != nil || secret == nil) {
+		// A token or refresh answer is a secret: stored as a Result it
+		// would sit in the results stream. (The fixed text keeps it out of
+		// the dead letter too.)
+		w.deadLetter(ctx, d, j, j.errorInfo(jobs.ClassPermanent, fmt.Errorf("the handler answered a %s job with a result and no secret: its answer must be a Secret, sent only to reply_to", j.Op)))
+		return
+	}
 	// The secret goes to reply_to and nowhere else: not the results
 	// stream, not the log. The stored result records the delivery, and is
 	// stored only once the server has taken the reply.
-	secret := asJSON(out.Secret)
-	sendSecret := secret != nil && j.ReplyTo != ""
-	res.SecretDelivered = sendSecret
+	if secret != nil && j.ReplyTo == "" {
+		w.logJob(w.cfg.Logger.Warn(), j).Msg("the handler's secret answer was dropped: the job has no reply_to")
+		secret = nil
+	}
+	res.SecretDelivered = secret != nil
 	// Both encodings come before anything is sent, so that an answer that
 	// cannot be encoded never leaves half a job behind (a token minted and
 	// delivered, no result stored).
@@ -152,7 +162,7 @@ func (w *Worker) succeed(ctx context.Context, d *delivery, j *job, out handlers.
 		w.deadLetter(ctx, d, j, j.errorInfo(jobs.ClassPermanent, fmt.Errorf("the handler's answer cannot be encoded as JSON: %w", err)))
 		return
 	}
-	if sendSecret {
+	if secret != nil {
 		withSecret := res
 		withSecret.Secret = secret
 		b, err := json.Marshal(withSecret)
@@ -168,7 +178,7 @@ func (w *Worker) succeed(ctx context.Context, d *delivery, j *job, out handlers.
 	}
 	h := nats.Header{jobs.HeaderJobDigest: {jobs.Digest(d.msg.Subject(), d.msg.Data())}}
 	w.records.commit(ctx, &outcome{d: d, j: j, kind: kindResult, header: h, body: data, done: func() {
-		if !sendSecret && j.ReplyTo != "" {
+		if !res.SecretDelivered && j.ReplyTo != "" {
 			// Best effort: the stored result is the record.
 			_ = w.replies.send(withTrace(j, &nats.Msg{Subject: j.ReplyTo, Data: data}), false)
 		}
@@ -248,8 +258,8 @@ func (w *Worker) settleRecorded(d *delivery, j *job, k recordKind) {
 
 // answered is a result with the handler's answer as the handler returned
 // it, so that encoding/json encodes the answer once, here, rather than
-// compacting a copy the handler encoded first (BenchmarkResultEncode: half
-// the time for a revoke). Its result and secret hide the embedded
+// compacting a copy the handler encoded first (BenchmarkResultEncode: the
+// encoding takes half the time for a revoke). Its result and secret hide the embedded
 // jobs.Result's, which stay empty: readers decode the same JSON into
 // jobs.Result.
 type answered struct {
