@@ -41,8 +41,6 @@ type Option func(*options)
 
 type options struct {
 	nodes int
-	image string
-	extra string
 }
 
 // WithNodes sets the number of nodes (default 1). With more than one, the
@@ -50,28 +48,17 @@ type options struct {
 // survives the loss of one node.
 func WithNodes(n int) Option { return func(o *options) { o.nodes = n } }
 
-// WithImage runs the nodes from this image instead of the one from
-// CLERKJOBS_NATS_IMAGE or the one this package builds.
-func WithImage(ref string) Option { return func(o *options) { o.image = ref } }
-
-// WithConfig appends a snippet to every node's nats-server config file, for
-// example "max_payload: 4MB" or an accounts block. It must not repeat the
-// blocks this package writes (jetstream, cluster) nor the listen, http,
-// server_name and client_advertise settings.
-func WithConfig(snippet string) Option { return func(o *options) { o.extra += snippet + "\n" } }
-
 // Cluster is a set of nats-server nodes in Docker containers, owned by one
 // test and removed by its t.Cleanup.
 type Cluster struct {
-	t           testing.TB
-	e           *engine
-	image       string
-	prefix      string            // container name prefix, unique per Start
-	labels      map[string]string // put on containers and networks
-	routesID    string            // network carrying the cluster routes, "" for one node
-	routesName  string
-	extraConfig string
-	nodes       []*Node
+	t          testing.TB
+	e          *engine
+	image      string
+	prefix     string            // container name prefix, unique per Start
+	labels     map[string]string // put on containers and networks
+	routesID   string            // network carrying the cluster routes, "" for one node
+	routesName string
+	nodes      []*Node
 }
 
 // Start starts the nodes (one unless WithNodes says otherwise) and waits
@@ -108,11 +95,9 @@ func Start(ctx context.Context, t testing.TB, opts ...Option) *Cluster {
 	}
 	cleanupLeftoversOnce(t)
 
-	c := &Cluster{t: t, e: e, image: o.image, extraConfig: o.extra}
-	if c.image == "" {
-		if c.image, err = natsImage(ctx, e, t.Logf); err != nil {
-			t.Fatalf("natscluster: %v", err)
-		}
+	c := &Cluster{t: t, e: e}
+	if c.image, err = natsImage(ctx, e, t.Logf); err != nil {
+		t.Fatalf("natscluster: %v", err)
 	}
 	c.prefix = fmt.Sprintf("natscluster-%s-%06x", sanitizeName(t.Name()), rand.Uint32()&0xffffff)
 	host, _ := os.Hostname()
@@ -226,7 +211,6 @@ func (c *Cluster) config(n *Node) string {
 		fmt.Fprintf(&b, "  routes: [%s]\n", strings.Join(routes, ", "))
 		b.WriteString("}\n")
 	}
-	b.WriteString(c.extraConfig)
 	return b.String()
 }
 

@@ -30,8 +30,8 @@
 //     clerkjobs-natscluster/nats-server:<version>-r1. This happens at most
 //     once per test binary, and not at all while the engine still has that
 //     tag: the image is kept after the run as a cache (about a minute of
-//     compiling saved). RemoveImages, or
-//     `docker rmi $(docker images -q --filter label=io.clerkjobs.natscluster.image)`,
+//     compiling saved).
+//     `docker rmi $(docker images -q --filter label=io.clerkjobs.natscluster.image)`
 //     removes it.
 //   - CLERKJOBS_NATS_IMAGE (for example nats:2.12-alpine) selects a
 //     ready-made image instead, where one can be pulled.

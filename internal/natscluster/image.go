@@ -219,32 +219,3 @@ func importImage(ctx context.Context, cli client.APIClient, bin, ref, version st
 		}
 	}
 }
-
-// RemoveImages removes the NATS images this package built. They are kept on
-// purpose after a run, as a cache that saves the next run the nats-server
-// build (about a minute cold); an image whose tag no longer matches go.mod
-// is just unused. By hand:
-//
-//	docker rmi $(docker images -q --filter label=io.clerkjobs.natscluster.image)
-func RemoveImages(ctx context.Context) error {
-	e, err := getEngine(ctx)
-	if err != nil {
-		return err
-	}
-	imgs, err := e.cli.ImageList(ctx, client.ImageListOptions{
-		Filters: make(client.Filters).Add("label", labelImage),
-	})
-	if err != nil {
-		return fmt.Errorf("natscluster: list images: %w", err)
-	}
-	var errs []error
-	for _, img := range imgs.Items {
-		if _, err := e.cli.ImageRemove(ctx, img.ID, client.ImageRemoveOptions{Force: true}); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	imageState.Lock()
-	imageState.ref, imageState.err = "", nil
-	imageState.Unlock()
-	return errors.Join(errs...)
-}

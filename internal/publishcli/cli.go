@@ -93,13 +93,9 @@ type Env struct {
 	TracerProvider trace.TracerProvider
 }
 
-// Run runs the command line with args (without the program name) and
-// returns its exit status. ctx is cancelled on interrupt.
-func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	return RunEnv(ctx, args, Env{Stdin: stdin, Stdout: stdout, Stderr: stderr})
-}
-
-// RunEnv is Run with every dependency on the process explicit.
+// RunEnv runs the command line with args (without the program name) and
+// returns its exit status. ctx is cancelled on interrupt. Every dependency
+// on the process is explicit in env.
 func RunEnv(ctx context.Context, args []string, env Env) int {
 	if env.Getenv == nil {
 		env.Getenv = os.Getenv
