@@ -90,26 +90,7 @@ func (e *env) seed(t *testing.T, letters ...letter) []uint64 {
 // jobsMsgs returns every message in the jobs stream.
 func (e *env) jobsMsgs(t *testing.T) []*jetstream.RawStreamMsg {
 	t.Helper()
-	s, err := e.js.Stream(t.Context(), e.topo.JobsStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []*jetstream.RawStreamMsg
-	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-		m, err := s.GetMsg(t.Context(), seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, m)
-	}
-	return out
+	return testenv.StreamMsgs(t, e.js, e.topo.JobsStream)
 }
 
 func (e *env) dlqSeqs(t *testing.T) []uint64 {

@@ -3,7 +3,6 @@ package publishcli_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -104,26 +103,7 @@ func (h *harness) jobsMsgs(t *testing.T) []*jetstream.RawStreamMsg {
 
 func (h *harness) streamMsgs(t *testing.T, stream string) []*jetstream.RawStreamMsg {
 	t.Helper()
-	s, err := h.js.Stream(t.Context(), stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []*jetstream.RawStreamMsg
-	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-		m, err := s.GetMsg(t.Context(), seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, m)
-	}
-	return out
+	return testenv.StreamMsgs(t, h.js, stream)
 }
 
 // letter describes a dead letter to seed.

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -134,21 +135,27 @@ func (e *Env) PublishRaw(t testing.TB, subject string, data []byte) *jetstream.P
 // StreamMsgs returns every message stored in a stream, oldest first.
 func (e *Env) StreamMsgs(t testing.TB, stream string) []*jetstream.RawStreamMsg {
 	t.Helper()
+	return StreamMsgs(t, e.JS, stream)
+}
+
+// StreamMsgs returns every message stored in a stream, oldest first.
+func StreamMsgs(t testing.TB, js jetstream.JetStream, stream string) []*jetstream.RawStreamMsg {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := e.JS.Stream(ctx, stream)
+	s, err := js.Stream(ctx, stream)
 	if err != nil {
 		t.Fatalf("stream %s: %v", stream, err)
 	}
 	st := s.CachedInfo().State
 	var out []*jetstream.RawStreamMsg
-	if st.Msgs == 0 {
-		return nil
-	}
-	for seq := st.FirstSeq; seq <= st.LastSeq; seq++ {
+	for seq := st.FirstSeq; st.Msgs > 0 && seq <= st.LastSeq; seq++ {
 		m, err := s.GetMsg(ctx, seq)
-		if err != nil {
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			continue // deleted
+		}
+		if err != nil {
+			t.Fatalf("stream %s seq %d: %v", stream, seq, err)
 		}
 		out = append(out, m)
 	}
