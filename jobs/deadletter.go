@@ -146,7 +146,7 @@ func ParseDeadLetter(h nats.Header) (DeadLetter, error) {
 		if v := h.Get(k); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 {
-				errs = append(errs, fmt.Errorf("header %s: %q is not a count", k, v))
+				errs = append(errs, fmt.Errorf("header %s: %s is not a count", k, shown(v)))
 				return
 			}
 			*dst = n
@@ -155,7 +155,7 @@ func ParseDeadLetter(h nats.Header) (DeadLetter, error) {
 	if v := h.Get(HeaderStreamSeq); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("header %s: %q is not a sequence", HeaderStreamSeq, v))
+			errs = append(errs, fmt.Errorf("header %s: %s is not a sequence", HeaderStreamSeq, shown(v)))
 		}
 		d.StreamSeq = n
 	}
@@ -167,7 +167,7 @@ func ParseDeadLetter(h nats.Header) (DeadLetter, error) {
 		if v := h.Get(k); v != "" {
 			t, err := time.Parse(time.RFC3339Nano, v)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("header %s: %q is not an RFC 3339 time", k, v))
+				errs = append(errs, fmt.Errorf("header %s: %s is not an RFC 3339 time", k, shown(v)))
 				return
 			}
 			*dst = t
@@ -187,9 +187,20 @@ func ParseDeadLetter(h nats.Header) (DeadLetter, error) {
 	switch d.Error.Class {
 	case ClassInvalid, ClassPermanent, ClassExhausted, ClassMaxDeliveries:
 	default:
-		errs = append(errs, fmt.Errorf("header %s: unknown class %q", HeaderClass, d.Error.Class))
+		errs = append(errs, fmt.Errorf("header %s: unknown class %s", HeaderClass, shown(string(d.Error.Class))))
 	}
 	return d, errors.Join(errs...)
+}
+
+// shown is a malformed header value as an error names it: quoted when it
+// is short and not shaped like a secret, described otherwise. Whoever wrote
+// the dead letter chose its headers, and these errors reach terminals,
+// pages and logs.
+func shown(v string) string {
+	if len(v) > 40 || redact.Looks(v) {
+		return fmt.Sprintf("a value of %d bytes", len(v))
+	}
+	return strconv.Quote(v)
 }
 
 // Replayable reports whether republishing the stored payload can work: a
@@ -262,6 +273,11 @@ func Redact(o Op, payload []byte) (out []byte, redacted []string) {
 		if o == OpRefresh {
 			return nil, []string{"body"}
 		}
+		if json.Valid(payload) && secretInside(payload) {
+			// JSON, not an object: its strings are judged decoded, as
+			// below.
+			return redactValue(payload), []string{"body"}
+		}
 		if s := string(payload); redact.Looks(s) {
 			return []byte(redact.Text(s)), []string{"body"}
 		}
@@ -271,7 +287,7 @@ func Redact(o Op, payload []byte) (out []byte, redacted []string) {
 		switch {
 		case isSecretField(o, f):
 			obj[f] = json.RawMessage(strconv.Quote(RedactedValue))
-		case redact.Looks(string(v)):
+		case secretInside(v):
 			obj[f] = redactValue(v)
 		default:
 			continue
@@ -287,6 +303,37 @@ func Redact(o Op, payload []byte) (out []byte, redacted []string) {
 		return nil, []string{"body"}
 	}
 	return b, redacted
+}
+
+// secretInside reports whether a JSON value holds a secret-shaped string
+// (or key). Strings are judged decoded: a JWT whose dots are written
+// \u002e looks like one only once decoded, and that is how the payload's
+// reader (a decoder, a page, a replay) sees it.
+func secretInside(v json.RawMessage) bool {
+	if redact.Looks(string(v)) {
+		return true
+	}
+	var x any
+	if json.Unmarshal(v, &x) != nil {
+		return false
+	}
+	var walk func(any) bool
+	walk = func(x any) bool {
+		switch x := x.(type) {
+		case string:
+			return redact.Looks(x)
+		case []any:
+			return slices.ContainsFunc(x, walk)
+		case map[string]any:
+			for k, e := range x {
+				if redact.Looks(k) || walk(e) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return walk(x)
 }
 
 // redactValue replaces every secret-shaped string within a JSON value.

@@ -354,6 +354,13 @@ func TestParseDeadLetterMalformed(t *testing.T) {
 		{HeaderHistory, `[{"at":"2026-01-01T00:00:00Z","error":"x"`},
 		{HeaderClass, "transient"},
 		{HeaderClass, "INVALID"},
+		// Whoever wrote the letter chose these: a secret in one must not
+		// be echoed by the error that refuses it.
+		{HeaderAttempts, "sk_" + "live_SECRETabcdefghijklmnopqrstuv"},
+		{HeaderStreamSeq, "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJTRUNSRVQifQ.SECRETsig"},
+		{HeaderLastFailure, "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJTRUNSRVQifQ.SECRETsig"},
+		{HeaderClass, "sk_" + "live_SECRETabcdefghijklmnopqrstuv"},
+		{HeaderReplays, strings.Repeat("9", 3000)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.header+"="+tt.value, func(t *testing.T) {
@@ -368,6 +375,9 @@ func TestParseDeadLetterMalformed(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.header) {
 				t.Errorf("error %q does not name header %s", err, tt.header)
+			}
+			if strings.Contains(err.Error(), "SECRET") || len(err.Error()) > 200 {
+				t.Errorf("error echoes the value: %.300s", err)
 			}
 			// The rest is still read: a tool can show what it has.
 			if got.Subject != "sessions.refresh" || got.JobID != "job-1:a@b/c" {
@@ -463,6 +473,14 @@ func TestRedact(t *testing.T) {
 		{name: "secrets sent to the revoke subject", op: OpRevoke, payload: []byte(`{"session_id":"sess_1","refresh_token":"SECRET2","expired_token":"SECRET1"}`),
 			wantRedacted: []string{"expired_token", "refresh_token"},
 			wantFields:   map[string]string{"session_id": `"sess_1"`, "refresh_token": `"[REDACTED]"`, "expired_token": `"[REDACTED]"`}},
+		// A JWT written with JSON escapes is still a JWT to whoever decodes
+		// the payload: the shape is judged on the decoded string.
+		{name: "escaped JWT in session_id", op: OpRevoke, payload: []byte(`{"session_id":"eyJhbGciOiJSUzI1NiJ9\u002eeyJzdWIiOiJTRUNSRVQxIn0\u002eSECRET1sig","job_id":"j"}`),
+			wantRedacted: []string{"session_id"}, wantFields: map[string]string{"session_id": `"[REDACTED]"`, "job_id": `"j"`}},
+		{name: "escaped JWT, nested", op: OpRevoke, payload: []byte(`{"session_id":"sess_1","extra":{"a":["eyJhbGciOiJSUzI1NiJ9\u002eeyJzdWIiOiJTRUNSRVQxIn0\u002eSECRET1sig"]}}`),
+			wantRedacted: []string{"extra"}, wantFields: map[string]string{"session_id": `"sess_1"`, "extra": `{"a":["[REDACTED]"]}`}},
+		{name: "escaped JWT as the whole body", op: OpRevoke, payload: []byte(`"eyJhbGciOiJSUzI1NiJ9\u002eeyJzdWIiOiJTRUNSRVQxIn0\u002eSECRET1sig"`),
+			wantRedacted: []string{"body"}},
 		{name: "secrets on an unknown subject", op: OpUnknown, payload: []byte(`{"request_headers":{"Authorization":"Bearer SECRET3"}}`),
 			wantRedacted: []string{"request_headers"}, wantFields: map[string]string{"request_headers": `"[REDACTED]"`}},
 	}
@@ -492,6 +510,10 @@ func TestRedact(t *testing.T) {
 			case tt.dropped:
 				if len(out) != 0 {
 					t.Errorf("payload not dropped: %q", out)
+				}
+			case len(tt.wantFields) == 0:
+				if bytes.Contains(out, []byte("SECRET")) || bytes.Contains(out, []byte(`\u002e`)) {
+					t.Errorf("output still holds the secret: %s", out)
 				}
 			default:
 				var got map[string]json.RawMessage
