@@ -16,6 +16,7 @@ import (
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 
+	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/schemas"
 )
 
@@ -129,8 +130,8 @@ func schemaError(o Op, err error) error {
 	}
 	leaf := pickLeaf(ve)
 	field := ""
-	if len(leaf.InstanceLocation) > 0 {
-		field = "/" + strings.Join(leaf.InstanceLocation, "/")
+	for _, tok := range leaf.InstanceLocation {
+		field += "/" + fieldName(tok)
 	}
 	reason := leaf.ErrorKind.LocalizedString(english)
 	switch k := leaf.ErrorKind.(type) {
@@ -139,7 +140,7 @@ func schemaError(o Op, err error) error {
 		// into the wrong field would then reach logs and dead-letter
 		// headers. Short values (ids) are worth showing; long ones are not.
 		got := fmt.Sprintf("a value of %d characters", len(k.Got))
-		if len(k.Got) <= 64 {
+		if len(k.Got) <= 64 && !redact.Looks(k.Got) {
 			got = strconv.Quote(k.Got)
 		}
 		reason = got + " does not match the pattern " + k.Want
@@ -149,7 +150,7 @@ func schemaError(o Op, err error) error {
 		}
 	case *kind.AdditionalProperties:
 		if len(k.Properties) == 1 {
-			field, reason = field+"/"+k.Properties[0], "unknown field (check the spelling against schemas/"+SchemaFile(o)+")"
+			field, reason = field+"/"+fieldName(k.Properties[0]), "unknown field (check the spelling against schemas/"+SchemaFile(o)+")"
 		}
 	case *kind.AnyOf:
 		// Only when every alternative is a missing field (pickLeaf).
@@ -168,6 +169,16 @@ func schemaError(o Op, err error) error {
 		reason = "maximum: got " + number(k.Got) + ", want " + number(k.Want)
 	}
 	return &InvalidError{Op: o, Field: field, Reason: reason}
+}
+
+// fieldName is a member name from the body as an error names it: the
+// publisher chose it, so one shaped like a secret, or long, is described
+// rather than repeated.
+func fieldName(s string) string {
+	if len(s) > 64 || redact.Looks(s) {
+		return fmt.Sprintf("(a name of %d characters)", len(s))
+	}
+	return s
 }
 
 // requiredAlternatives returns the fields an anyOf asks for when each of

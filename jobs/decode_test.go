@@ -171,6 +171,12 @@ func TestDecodeInvalid(t *testing.T) {
 		{"expires_in_seconds 29", OpToken, `{"session_id":"sess_1","reply_to":"_INBOX.x","expires_in_seconds":29}`, "/expires_in_seconds", []string{"minimum", "got 29", "want 30"}},
 		{"expires_in_seconds 315360001", OpToken, `{"session_id":"sess_1","reply_to":"_INBOX.x","expires_in_seconds":315360001}`, "/expires_in_seconds", []string{"maximum", "got 315360001", "want 315360000"}},
 
+		// Secrets pasted where they do not belong are refused without
+		// being repeated (the error reaches logs and dead-letter headers).
+		{"secret key as session_id", OpRevoke, `{"session_id":"sk_` + `live_SECRETabcdefghijklmnopqrstuvwxyz0123"}`, "/session_id", []string{"a value of 44 characters", "pattern"}},
+		{"secret key as a member name", OpRevoke, `{"session_id":"sess_1","sk_` + `live_SECRETabcdefghijklmnopqrstuvwxyz0123":1}`, "/(a name of 44 characters)", []string{"unknown field"}},
+		{"long member name", OpRevoke, `{"session_id":"sess_1","` + strings.Repeat("n", 100) + `":1}`, "/(a name of 100 characters)", []string{"unknown field"}},
+
 		{"body over MaxJobBytes", OpRevoke, big, "", []string{"bytes", "65536"}},
 		{"unknown op", Op("rvoke"), `{"session_id":"sess_1"}`, "", []string{"no job type"}},
 		{"unknown op, empty", Op(""), `{"session_id":"sess_1"}`, "", []string{"no job type"}},
@@ -209,6 +215,9 @@ func TestDecodeInvalid(t *testing.T) {
 				if !strings.Contains(ie.Reason, s) {
 					t.Errorf("Reason %q does not mention %q", ie.Reason, s)
 				}
+			}
+			if strings.Contains(err.Error(), "SECRET") {
+				t.Errorf("Error() repeats the secret: %s", err)
 			}
 			if len(ie.Reason) > 600 {
 				t.Errorf("Reason is %d bytes: a person cannot read that in a log line", len(ie.Reason))
