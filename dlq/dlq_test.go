@@ -470,6 +470,13 @@ func TestCheckReplayIsReplaysRule(t *testing.T) {
 		{letter{op: jobs.OpCreate, class: jobs.ClassInvalid, jobID: "bad", body: `{"user":1}`}, "not a valid create job"},
 		{letter{op: jobs.OpRevoke, class: jobs.ClassInvalid, jobID: "where", subject: "sessions.revokee"}, "is not a job subject"},
 		{letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "count", header: map[string]string{jobs.HeaderReplays: "many"}}, "not a count"},
+		// Headers are whoever wrote the letter's: one naming another
+		// tenant's or op's subject than the letter's own is not followed,
+		// and no reason repeats a secret put in them.
+		{letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "elsewhere", subject: "sessions.tenant.svc_b.revoke"}, "names another tenant or job type"},
+		{letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "otherop", subject: "sessions.get"}, "names another tenant or job type"},
+		{letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "secretcount", header: map[string]string{jobs.HeaderReplays: "sk_" + "live_SECRETabcdefghijklmnopqrstuvwxyz0123"}}, "not a count"},
+		{letter{op: jobs.OpRevoke, class: jobs.ClassInvalid, jobID: "secretsubject", subject: "sessions.eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJTRUNSRVQifQ.SECRETsig"}, "is not a job subject"},
 	}
 	for _, c := range cases {
 		seq := e.seed(t, c.l)[0]
@@ -481,6 +488,9 @@ func TestCheckReplayIsReplaysRule(t *testing.T) {
 		rep, err := e.q.Replay(t.Context(), []uint64{seq}, dlq.WithDryRun())
 		if err != nil {
 			t.Fatal(err)
+		}
+		if check != nil && contains(check.Error(), "SECRET") {
+			t.Errorf("%s: the reason repeats a secret: %v", c.l.jobID, check)
 		}
 		switch {
 		case c.want == "" && (check != nil || rep.Replayed != 1):

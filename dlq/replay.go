@@ -15,6 +15,8 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/clerkjobs/clerkjobs/internal/natsconn"
+	"github.com/clerkjobs/clerkjobs/internal/redact"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 	"github.com/clerkjobs/clerkjobs/internal/tracing"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -229,15 +231,24 @@ func (q *Queue) CheckReplay(e Entry) error {
 	// not parse would give the wrong id, so it is not guessed.
 	if v := e.Header.Get(jobs.HeaderReplays); v != "" {
 		if n, err := strconv.Atoi(v); err != nil || n < 0 {
-			return no("header %s is %q, not a count", jobs.HeaderReplays, v)
+			return no("header %s is not a count", jobs.HeaderReplays)
 		}
 	}
 	if !d.Replayable() {
 		return no("its secret fields (%s) were redacted when it was dead-lettered, so it cannot be sent again: ask the requester to submit a new %s job, then purge this entry", strings.Join(d.Redacted, ", "), e.Op)
 	}
-	op := q.topo.Subjects.OpOf(d.Subject)
+	// Whoever wrote the letter chose its headers: the subject is shown
+	// bounded and with secret-shaped runs hidden.
+	shownSubject := strconv.Quote(redact.Text(text.Line(d.Subject, 120)))
+	tenant, op := q.topo.Subjects.ParseJob(d.Subject)
 	if op == jobs.OpUnknown {
-		return no("its original subject %q is not a job subject under prefix %q: it would fail again; publish a corrected job, then purge this entry", d.Subject, q.topo.Subjects.Prefix)
+		return no("its original subject %s is not a job subject under prefix %q: it would fail again; publish a corrected job, then purge this entry", shownSubject, q.topo.Subjects.Prefix)
+	}
+	// The letter's own subject was chosen by the worker that stored it
+	// (its tenant and op come from the job's subject): a Dlq-Subject that
+	// names another tenant or op would send the job where it never was.
+	if r, ok := q.topo.Subjects.ParseDeadLetter(e.Subject); ok && !r.Legacy && (r.Tenant != tenant || r.Op != op) {
+		return no("its original subject %s names another tenant or job type than the dead letter's own subject: it is not sent anywhere; inspect it with `dlq show %d`", shownSubject, e.Seq)
 	}
 	if e.Payload == nil && e.Size > 0 {
 		return no("its payload was not read, so whether it is a valid %s job is unknown", op)
