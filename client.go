@@ -282,7 +282,11 @@ func (c *Client) Request(ctx context.Context, a jobs.Args, opts ...RequestOption
 		}
 		res, err = c.waitRecord(ctx, s.JobID, s.Seq, digest)
 	} else {
-		res, err = rep.Next(ctx, func(id string) bool { return id == s.JobID }, o.onProgress)
+		// Only the answer of the job this call published: its id, op, this
+		// client's tenant and the sequence JetStream just gave it. Anything
+		// else on the inbox is ignored.
+		exp := Expect{Op: a.Op(), Seq: s.Seq}
+		res, err = rep.Next(ctx, func(id string) (Expect, bool) { return exp, id == s.JobID }, o.onProgress)
 		if errors.Is(err, ErrNoResult) {
 			res, err = c.lastLook(ctx, s, err)
 		}
@@ -350,6 +354,31 @@ func (c *Client) Wait(ctx context.Context, jobID string) (*Result, error) {
 	var nr *NoResultError
 	if errors.As(err, &nr) {
 		nr.JobID = jobID
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c.settle(ctx, r)
+}
+
+// WaitSubmitted waits for the record of a job JetStream stored at s.Seq
+// (s as Submit returned it, or built from the acknowledgement of a job
+// published otherwise, say a duplicate in a batch whose answer went to the
+// inbox of its first publish): its Result, or a *JobError for a job that
+// failed, or a *NoResultError when ctx ends first (the client's timeout
+// when ctx has none). A record of another job under the same id, or of the
+// same id stored at another sequence, is not taken for it. As with Wait,
+// the result never holds a token or refresh job's secret.
+func (c *Client) WaitSubmitted(ctx context.Context, s Submitted) (*Result, error) {
+	if err := jobs.CheckJobID(s.JobID); err != nil {
+		return nil, &jobs.InvalidError{Op: jobs.OpUnknown, Field: "/job_id", Reason: err.Error()}
+	}
+	ctx, cancel := c.bounded(ctx)
+	defer cancel()
+	r, err := c.waitRecord(ctx, s.JobID, s.Seq, "")
+	var nr *NoResultError
+	if errors.As(err, &nr) {
+		nr.JobID, nr.Submitted = s.JobID, &s
 	}
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -76,7 +77,10 @@ func (e *JobError) Error() string {
 	if e.DeadLetterSeq != 0 {
 		fmt.Fprintf(&b, "; dead letter %d", e.DeadLetterSeq)
 	}
-	return b.String()
+	// The message is the worker's, or Clerk's (or a proxy's) answer it
+	// passed on, and the answer may not be the worker's at all: whatever
+	// is shaped like a secret is taken out before the error reaches a log.
+	return redact.Text(b.String())
 }
 
 func httpStatus(code int) string {
@@ -114,8 +118,10 @@ func (e *JobError) Temporary() bool {
 func jobError(r *Result) *JobError {
 	e := &JobError{JobID: r.JobID, Tenant: r.Tenant, Op: r.Op, DeadLetterSeq: r.DeadLetterSeq, Result: r}
 	if i := r.Error; i != nil {
+		// Text from elsewhere, which callers log: cleared of anything
+		// shaped like a secret (a JWT, a Clerk key, a bearer token).
 		e.Class, e.Message, e.HTTPStatus, e.ClerkCode, e.ClerkMessage, e.TraceID, e.Field =
-			i.Class, i.Message, i.HTTPStatus, i.ClerkCode, i.ClerkMessage, i.TraceID, i.Field
+			i.Class, redact.Text(i.Message), i.HTTPStatus, redact.Text(i.ClerkCode), redact.Text(i.ClerkMessage), redact.Text(i.TraceID), redact.Text(i.Field)
 	}
 	return e
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -53,7 +54,10 @@ func newResult(rec Record) *Result {
 // subscription is confirmed by the server before NewReplies returns, so no
 // answer can be missed. Close it when done.
 type Replies struct {
-	sub *nats.Subscription
+	sub    *nats.Subscription
+	tenant string // the client's: an answer for another tenant is not ours
+	// ignored counts the messages Next skipped (see Ignored).
+	ignored atomic.Int64
 }
 
 // NewReplies subscribes to a fresh inbox under the client's inbox prefix.
@@ -85,7 +89,7 @@ func (c *Client) NewReplies(ctx context.Context) (*Replies, error) {
 		_ = sub.Unsubscribe()
 		return nil, unavailable(err, "subscribe to the reply inbox %s (this NATS user may subscribe only under its own inbox prefix: see WithInboxPrefix and WithTenant)", inbox)
 	}
-	return &Replies{sub: sub}, nil
+	return &Replies{sub: sub, tenant: c.topo.Subjects.Tenant}, nil
 }
 
 // Subject is the inbox: the reply_to of the jobs whose answers it receives.
@@ -94,14 +98,40 @@ func (r *Replies) Subject() string { return r.sub.Subject }
 // Close unsubscribes.
 func (r *Replies) Close() error { return r.sub.Unsubscribe() }
 
+// Expect is what an answer must say, besides its job id, to be taken for
+// the answer of a job this client published. Anyone who may publish to the
+// inbox could otherwise answer in the worker's place (a revoke reported
+// done that never ran, an attacker's token returned as the session's): an
+// answer must name the job's op, the client's tenant, and the sequence
+// JetStream gave the job. Publish rights on the inbox prefix should belong
+// to the worker alone (deploy/nats grants them so); these checks make a
+// forged answer harder to pass off, not impossible for one who can read
+// the jobs stream.
+type Expect struct {
+	// Op is the job's op.
+	Op jobs.Op
+	// Seq is the job's sequence in the jobs stream, from JetStream's
+	// acknowledgement of this client's publish (Submitted.Seq); the worker
+	// reports it as stream_seq. 0 when unknown: not checked.
+	Seq uint64
+}
+
+// Ignored is how many messages Next skipped: not JSON, answers of jobs not
+// awaited, and answers that named an awaited job but not its op, tenant or
+// sequence (forged, or meant for another request). Their
+// content is never read further nor shown: it could hold anything.
+func (r *Replies) Ignored() int { return int(r.ignored.Load()) }
+
 // Next returns the next final answer (succeeded or failed) of a job whose id
-// want accepts, calling onProgress (when not nil) with the progress
-// updates of those jobs meanwhile. Anything else on the inbox (not JSON,
-// another job's answer, an update of a kind it does not know) is skipped
-// unread: it could hold anything. A failure is a Result with Outcome
-// jobs.Failed here, not an error. When ctx ends first, the error matches
-// ErrNoResult.
-func (r *Replies) Next(ctx context.Context, want func(jobID string) bool, onProgress func(jobs.Progress)) (*Result, error) {
+// want accepts and which matches what want expects of it (Expect), calling
+// onProgress (when not nil) with the progress updates of those jobs
+// meanwhile. Anything else on the inbox (not JSON, another job's answer,
+// an answer that does not match, an update of a kind it does not know) is
+// skipped unread and counted (Ignored): it could hold anything, and it
+// does not end the wait, so that whoever sent it cannot use it to abort
+// the wait either. A failure is a Result with Outcome jobs.Failed here,
+// not an error. When ctx ends first, the error matches ErrNoResult.
+func (r *Replies) Next(ctx context.Context, want func(jobID string) (Expect, bool), onProgress func(jobs.Progress)) (*Result, error) {
 	for {
 		m, err := r.sub.NextMsgWithContext(ctx)
 		switch {
@@ -112,23 +142,39 @@ func (r *Replies) Next(ctx context.Context, want func(jobID string) bool, onProg
 			return nil, unavailable(err, "read the reply inbox %s", r.sub.Subject)
 		}
 		var probe struct {
-			JobID   string       `json:"job_id"`
-			Outcome jobs.Outcome `json:"outcome"`
+			JobID     string       `json:"job_id"`
+			Op        jobs.Op      `json:"op"`
+			Tenant    string       `json:"tenant"`
+			Outcome   jobs.Outcome `json:"outcome"`
+			StreamSeq uint64       `json:"stream_seq"`
 		}
-		if json.Unmarshal(m.Data, &probe) != nil || !want(probe.JobID) {
+		if json.Unmarshal(m.Data, &probe) != nil {
+			r.ignored.Add(1)
+			continue
+		}
+		exp, ok := want(probe.JobID)
+		if !ok || probe.Op != exp.Op {
+			r.ignored.Add(1)
 			continue
 		}
 		switch probe.Outcome {
 		case jobs.InProgress:
+			// An update names no tenant nor sequence: it moves a progress
+			// bar, it settles nothing.
 			var p jobs.Progress
 			if onProgress != nil && json.Unmarshal(m.Data, &p) == nil {
 				onProgress(p)
 			}
 		case jobs.Succeeded, jobs.Failed:
 			var rec Record
-			if json.Unmarshal(m.Data, &rec) == nil {
-				return newResult(rec), nil
+			if probe.Tenant != r.tenant || (exp.Seq != 0 && probe.StreamSeq != exp.Seq) ||
+				json.Unmarshal(m.Data, &rec) != nil {
+				r.ignored.Add(1)
+				continue
 			}
+			return newResult(rec), nil
+		default:
+			r.ignored.Add(1)
 		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clerkjobs/clerkjobs"
+	"github.com/clerkjobs/clerkjobs/internal/redact"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -21,8 +23,11 @@ type batchSummary struct {
 	Duplicates int    `json:"duplicates"`
 	// Reused: acknowledged as duplicates of other jobs under the same
 	// ids, so not queued (exit status 6).
-	Reused  int    `json:"reused,omitempty"`
-	BatchID string `json:"batch_id"`
+	Reused int `json:"reused,omitempty"`
+	// NotQueued names the reused lines, so that a person or a script
+	// resuming the batch can resend exactly those (with other job ids).
+	NotQueued []lineRef `json:"not_queued,omitempty"`
+	BatchID   string    `json:"batch_id"`
 	// Stopped: publishing stopped at StoppedLine; ResumeSkip is the --skip
 	// that continues it.
 	StoppedLine int    `json:"stopped_line,omitempty"`
@@ -122,6 +127,7 @@ func (a *app) publishBatch(ctx context.Context, c *clerkjobs.Client, js jetstrea
 	if stopped >= 0 {
 		return a.batchStopped(ctx, topo, spec, sf, items, stopped, sum)
 	}
+	sum.NotQueued = notQueued(items)
 	if rep == nil {
 		if a.jsonOut {
 			if err := printJSON(a.env.Stdout, map[string]any{"summary": sum}); err != nil {
@@ -133,7 +139,48 @@ func (a *app) publishBatch(ctx context.Context, c *clerkjobs.Client, js jetstrea
 		}
 		return reusedErr(sum, items)
 	}
-	return a.waitMany(ctx, topo, spec, sf, rep, items, sum)
+	return a.waitMany(ctx, c, topo, spec, sf, rep, items, sum)
+}
+
+// lineRef names a line of a batch and its job.
+type lineRef struct {
+	Line  int    `json:"line"`
+	JobID string `json:"job_id"`
+}
+
+// notQueued returns the lines of a batch whose job ids were taken by other
+// jobs: they were acknowledged (as duplicates) but not queued.
+func notQueued(items []*inputJob) []lineRef {
+	var refs []lineRef
+	for _, it := range items {
+		if it.reused != nil {
+			refs = append(refs, lineRef{Line: it.line, JobID: it.id()})
+		}
+	}
+	return refs
+}
+
+// reusedText lists the reused lines for a person, each with its line
+// number, job id and why; "" when there are none. Every way a batch ends
+// says it: a line that was not queued and is not named is a job lost.
+func reusedText(items []*inputJob) string {
+	var lines []string
+	n := 0
+	for _, it := range items {
+		if it.reused == nil {
+			continue
+		}
+		if n++; n <= maxListed {
+			lines = append(lines, fmt.Sprintf("  line %d (job %s): %v", it.line, text.Terminal(it.id()), it.reused))
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	if n > maxListed {
+		lines = append(lines, fmt.Sprintf("  ... and %d more", n-maxListed))
+	}
+	return fmt.Sprintf("%d jobs were not queued: their job ids are taken by other jobs (send these lines again with other job ids, or with another --batch-id):\n%s", n, strings.Join(lines, "\n"))
 }
 
 // reusedErr reports the jobs of a batch whose ids were taken by other jobs:
@@ -142,16 +189,7 @@ func reusedErr(sum batchSummary, items []*inputJob) error {
 	if sum.Reused == 0 {
 		return nil
 	}
-	var lines []string
-	for _, it := range items {
-		if it.reused != nil && len(lines) < maxListed {
-			lines = append(lines, fmt.Sprintf("  line %d: %v", it.line, it.reused))
-		}
-	}
-	if sum.Reused > maxListed {
-		lines = append(lines, fmt.Sprintf("  ... and %d more", sum.Reused-maxListed))
-	}
-	return exit(ExitJobIDReused, fmt.Errorf("%d jobs were not queued: their job ids are taken by other jobs (give them other job ids, or another --batch-id):\n%s", sum.Reused, strings.Join(lines, "\n")))
+	return exit(ExitJobIDReused, errors.New(reusedText(items)))
 }
 
 // reportAccepted prints a line per accepted job in JSON, and the duplicates
@@ -206,7 +244,21 @@ func (a *app) batchStopped(ctx context.Context, topo jobs.Topology, spec jobSpec
 			code = ExitUnavailable
 		}
 	}
-	later := sum.Accepted - stopped // accepted lines after the first one that was not
+	// What was accepted, from the items themselves: every line before the
+	// stopped one but the reused ones (acknowledged, not queued), and the
+	// lines after it that JetStream acknowledged before the stop.
+	var before []string // reused lines before the stop: --skip passes over them
+	for _, x := range items[:stopped] {
+		if x.reused != nil {
+			before = append(before, fmt.Sprint(x.line))
+		}
+	}
+	later := 0
+	for _, x := range items[stopped+1:] {
+		if x.ack != nil && x.reused == nil {
+			later++
+		}
+	}
 	skip := it.line - 1
 	sum.StoppedLine, sum.ResumeSkip, sum.Error = it.line, &skip, reason
 	file := sf.file
@@ -217,63 +269,127 @@ func (a *app) batchStopped(ctx context.Context, topo jobs.Topology, spec jobSpec
 	if sf.wait {
 		resume += " --wait"
 	}
-	msg := fmt.Sprintf("publishing stopped at line %d (job %s): %s.\n%d of %d jobs were accepted (confirmed by JetStream): every job before line %d",
-		it.line, it.id(), reason, sum.Accepted, sum.Jobs, it.line)
+	msg := fmt.Sprintf("publishing stopped at line %d (job %s): %s.\n%d of %d jobs were accepted (confirmed by JetStream): ",
+		it.line, text.Terminal(it.id()), reason, sum.Accepted, sum.Jobs)
+	switch {
+	case stopped == 0:
+		msg += "none before it"
+	case len(before) == 0:
+		msg += fmt.Sprintf("every job before line %d", it.line)
+	case len(before) == stopped:
+		msg += fmt.Sprintf("none before line %d", it.line)
+	default:
+		msg += fmt.Sprintf("every job before line %d but line %s (not queued, below)", it.line, strings.Join(before, ", "))
+	}
 	if later > 0 {
 		msg += fmt.Sprintf(", and %d after it", later)
 	}
 	msg += fmt.Sprintf(".\nTo continue: %s\n(jobs accepted already are sent again with the same ids and dropped as duplicates if you continue within %s)", resume, topo.DedupWindow)
+	if len(before) > 0 {
+		msg += fmt.Sprintf(".\nThat command skips line %s, which was not queued: send it again with another job id", strings.Join(before, ", "))
+	}
 	if sf.wait {
 		msg += ".\nThe accepted jobs will run, but their results are not awaited"
 	}
+	if r := reusedText(items); r != "" {
+		msg += ".\n" + r
+	}
+	sum.NotQueued = notQueued(items)
 	if a.jsonOut {
 		_ = printJSON(a.env.Stdout, map[string]any{"summary": sum})
 	}
 	return exit(code, errors.New(msg))
 }
 
-// waitMany collects the results of a batch published with --wait.
-func (a *app) waitMany(ctx context.Context, topo jobs.Topology, spec jobSpec, sf *submitFlags, rep *clerkjobs.Replies, items []*inputJob, sum batchSummary) error {
+// waitMany collects the results of a batch published with --wait: the
+// answers of the jobs it queued on its inbox, and the records of its
+// duplicates (whose answers went to the inbox of their first publish) from
+// the record streams, so that a batch of duplicates is confirmed, not
+// waved through.
+func (a *app) waitMany(ctx context.Context, c *clerkjobs.Client, topo jobs.Topology, spec jobSpec, sf *submitFlags, rep *clerkjobs.Replies, items []*inputJob, sum batchSummary) error {
 	pending := map[string]*inputJob{}
+	var dups []*inputJob
 	for _, it := range items {
-		if it.ack != nil && !it.ack.Duplicate {
+		switch {
+		case it.ack == nil || it.reused != nil:
+		case it.ack.Duplicate:
+			dups = append(dups, it)
+		default:
 			pending[it.id()] = it
 		}
 	}
-	bar := a.newProgress(int64(len(pending)), "waiting")
+	bar := a.newProgress(int64(len(pending)+len(dups)), "waiting")
 	var succeeded, failed int
 	wctx, cancel := context.WithTimeout(ctx, sf.timeout)
 	defer cancel()
-	for len(pending) > 0 {
-		res, err := rep.Next(wctx, func(id string) bool { return pending[id] != nil }, nil)
-		if err != nil {
-			break
-		}
-		delete(pending, res.JobID)
+	show := func(rec jobs.Result, note string) error {
 		bar.add(1)
-		if res.Outcome == jobs.Succeeded {
+		if rec.Outcome == jobs.Succeeded {
 			succeeded++
 		} else {
 			failed++
 		}
-		rec := res.Reveal() // this command is the requester
 		if a.jsonOut {
-			if err := printJSON(a.env.Stdout, rec); err != nil {
-				return err
-			}
-			continue
+			return printJSON(a.env.Stdout, rec)
 		}
+		// The job id and the error's text come from the worker's answer,
+		// which holds Clerk's (or a proxy's) words: secrets taken out,
+		// control characters escaped.
 		line := fmt.Sprintf("job %s: %s", rec.JobID, rec.Outcome)
 		if e := rec.Error; e != nil {
-			line += fmt.Sprintf(" (%s): %s", e.Class, e.Message)
+			line += fmt.Sprintf(" (%s): %s", e.Class, redact.Text(e.Message))
 		}
-		fmt.Fprintln(a.env.Stdout, line)
+		fmt.Fprintln(a.env.Stdout, text.Terminal(line+note))
 		if len(rec.Secret) > 0 {
 			printResult(a.env.Stdout, &rec)
 		}
+		return nil
+	}
+	for len(pending) > 0 {
+		res, err := rep.Next(wctx, func(id string) (clerkjobs.Expect, bool) {
+			it := pending[id]
+			if it == nil {
+				return clerkjobs.Expect{}, false
+			}
+			return clerkjobs.Expect{Op: spec.op, Seq: it.ack.Sequence}, true
+		}, nil)
+		if err != nil {
+			break
+		}
+		delete(pending, res.JobID)
+		if err := show(res.Reveal(), ""); err != nil { // this command is the requester
+			return err
+		}
+	}
+	if n := rep.Ignored(); n > 0 {
+		// Counted, never shown: such a message could hold anything.
+		fmt.Fprintf(a.env.Stderr, "%s on the reply inbox ignored: not the answer of a job of this batch (another request's, or forged: only the worker should be allowed to publish under the inbox prefix)\n", plural(n, "message", "messages"))
+	}
+	noRes := len(pending)
+	var missing []string
+	for id := range pending {
+		missing = append(missing, id)
+	}
+	for _, it := range dups {
+		res, err := c.WaitSubmitted(wctx, clerkjobs.Submitted{JobID: it.id(), Subject: it.msg.Subject, Stream: it.ack.Stream, Seq: it.ack.Sequence, Duplicate: true})
+		var je *clerkjobs.JobError
+		switch {
+		case errors.As(err, &je):
+			res = je.Result
+		case err != nil:
+			noRes++
+			missing = append(missing, it.id())
+			continue
+		}
+		note := " (a duplicate: its record)"
+		if spec.op.Secret() {
+			note = " (a duplicate: its answer went to the first publish)"
+		}
+		if err := show(res.Reveal(), note); err != nil {
+			return err
+		}
 	}
 	bar.done()
-	noRes := len(pending)
 	sum.Succeeded, sum.Failed, sum.NoResult = &succeeded, &failed, &noRes
 	if a.jsonOut {
 		if err := printJSON(a.env.Stdout, map[string]any{"summary": sum}); err != nil {
@@ -282,33 +398,42 @@ func (a *app) waitMany(ctx context.Context, topo jobs.Topology, spec jobSpec, sf
 	} else {
 		dups := ""
 		if sum.Duplicates > 0 {
-			dups = fmt.Sprintf(" (%s, not awaited: their answers went to the first publish)", plural(sum.Duplicates, "duplicate", "duplicates"))
+			dups = fmt.Sprintf(" (%s, awaited through their records)", plural(sum.Duplicates, "duplicate", "duplicates"))
 		}
 		fmt.Fprintf(a.env.Stdout, "%s: %d accepted%s, %d succeeded, %d failed, %d without a result; batch id %s\n",
 			plural(sum.Jobs, string(spec.op)+" job", string(spec.op)+" jobs"), sum.Accepted, dups, succeeded, failed, noRes, sum.BatchID)
 	}
-	if noRes > 0 {
-		var ids []string
-		for id := range pending {
-			if len(ids) == 10 {
-				ids = append(ids, "...")
-				break
-			}
-			ids = append(ids, id)
-		}
-		why := fmt.Sprintf("within %s", sf.timeout)
-		code := ExitTimeout
-		if ctx.Err() != nil {
-			why, code = "before the interrupt", ExitInterrupted
-		}
-		if failed > 0 {
-			code = ExitJobFailed
-		}
-		return exit(code, fmt.Errorf("%d jobs had no result %s (%s); they were accepted and may still run: successes are stored on %s, failures in the dead-letter queue (publish dlq list --op %s)",
-			noRes, why, strings.Join(ids, ", "), topo.Subjects.ResultsOf(spec.op)[0], spec.op))
+	// Every problem is said, whichever decides the exit status: a reused
+	// line (exit 6) wins, as that job will never run unless sent again;
+	// then a failure (1), then no result (3, or 130 when interrupted).
+	var msgs []string
+	code := 0
+	if r := reusedText(items); r != "" {
+		msgs, code = append(msgs, r), ExitJobIDReused
 	}
 	if failed > 0 {
-		return exit(ExitJobFailed, fmt.Errorf("%d of the jobs failed: they are in the dead-letter queue (publish dlq list --op %s)", failed, spec.op))
+		msgs = append(msgs, fmt.Sprintf("%d of the jobs failed: they are in the dead-letter queue (publish dlq list --op %s)", failed, spec.op))
+		if code == 0 {
+			code = ExitJobFailed
+		}
 	}
-	return reusedErr(sum, items)
+	if noRes > 0 {
+		if len(missing) > 10 {
+			missing = append(missing[:10], "...")
+		}
+		why := fmt.Sprintf("within %s", sf.timeout)
+		nc := ExitTimeout
+		if ctx.Err() != nil {
+			why, nc = "before the interrupt", ExitInterrupted
+		}
+		msgs = append(msgs, fmt.Sprintf("%d jobs had no result %s (%s); they were accepted and may still run: successes are stored on %s, failures in the dead-letter queue (publish dlq list --op %s)",
+			noRes, why, text.Terminal(strings.Join(missing, ", ")), topo.Subjects.ResultsOf(spec.op)[0], spec.op))
+		if code == 0 {
+			code = nc
+		}
+	}
+	if code == 0 {
+		return nil
+	}
+	return exit(code, errors.New(strings.Join(msgs, ";\n")))
 }

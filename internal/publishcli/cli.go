@@ -23,6 +23,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/clerkjobs/clerkjobs/internal/natsconn"
+	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/internal/tracing"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -52,7 +53,9 @@ const (
 	// ExitJobIDReused: the job id is taken by a different job (or, for a
 	// user who may read neither the jobs stream nor its records, by a job
 	// that could not be compared with this one): this job was not queued.
-	// Publish it again with another --job-id.
+	// Publish it again with another --job-id. Also: a token or refresh job
+	// with --wait whose id was requested before: its secret went to that
+	// first request, and is shown nowhere else.
 	ExitJobIDReused = 6
 	// ExitInterrupted: interrupted by a signal; the summary says what was
 	// done.
@@ -71,7 +74,9 @@ const exitCodesHelp = `Exit status:
   3    with --wait: no result in time; the job was accepted and may still run
   4    NATS or JetStream unavailable (connection, missing stream, permission)
   5    partial: a batch, replay or purge did part of the work (see its summary)
-  6    the job id is taken by a different job: this job was not queued (use another --job-id)
+  6    the job id is taken by a different job: this job was not queued (use another --job-id);
+       a token or refresh --wait whose id was requested before: the secret went to that request
+       (a batch names such lines; 6 wins over 1 and 3)
   130  interrupted; the summary says what was done`
 
 // WorkerService is the NATS micro service name the worker registers;
@@ -124,7 +129,11 @@ func RunEnv(ctx context.Context, args []string, env Env) int {
 		ee = &exitError{code: ExitUsage, err: err}
 	}
 	if ee.err != nil {
-		fmt.Fprintf(env.Stderr, "publish: %s\n", terminalLines(natsconn.ErrorText(a.explain(ee.err))))
+		// An error can quote what came from elsewhere (a value given on the
+		// command line that fails its schema, a worker's or Clerk's
+		// message): nothing shaped like a secret reaches stderr, and no
+		// control character reaches the terminal.
+		fmt.Fprintf(env.Stderr, "publish: %s\n", terminalLines(redact.Text(natsconn.ErrorText(a.explain(ee.err)))))
 		if ee.code == ExitUsage && cmd != nil {
 			fmt.Fprintf(env.Stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 		}

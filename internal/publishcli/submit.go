@@ -66,6 +66,8 @@ func (a *app) submit(cmd *cobra.Command, spec jobSpec, sf *submitFlags, args []s
 		return usagef("--wait and --reply-to both set the reply subject: use one")
 	case sf.replyTo != "" && topo.Subjects.Owns(sf.replyTo):
 		return usagef("--reply-to %s is under the subject prefix %q, where the worker never replies (answers there could be stored in a stream): use a subject outside it", sf.replyTo, topo.Subjects.Prefix)
+	case sf.replyTo != "" && !tenantReply(sf.replyTo, topo.Subjects.Tenant):
+		return usagef("%s", foreignReply("--reply-to", sf.replyTo, topo.Subjects.Tenant))
 	case sf.window < 1:
 		return usagef("--window must be at least 1")
 	case sf.skip < 0:
@@ -249,6 +251,30 @@ func (a *app) fileJobs(spec jobSpec, sf *submitFlags, topo jobs.Topology) ([]*in
 	return items, batch, nil
 }
 
+// tenantReply reports whether reply subject rt can be an inbox of tenant
+// (any subject outside tenants): the worker sends a tenant's answers only
+// under <reply prefix><tenant>., and its reply prefix is its own setting,
+// so what can be known here is that one token of rt, not the last, must be
+// the tenant's name. A subject without it would be dead-lettered as
+// invalid after it was queued: better refused before.
+func tenantReply(rt, tenant string) bool {
+	if tenant == "" {
+		return true
+	}
+	tokens := strings.Split(rt, ".")
+	for _, t := range tokens[:len(tokens)-1] {
+		if t == tenant {
+			return true
+		}
+	}
+	return false
+}
+
+// foreignReply says why a reply subject is refused for a tenant.
+func foreignReply(what, rt, tenant string) string {
+	return fmt.Sprintf("%s %s is not an inbox of tenant %s: the worker sends a tenant's answers only under its own inbox prefix (_INBOX.%s. by default) and would dead-letter this job as invalid; use a subject such as _INBOX.%s.<name>", what, rt, tenant, tenant, tenant)
+}
+
 // prepare applies the job id and reply subject the command line decides to
 // one JSON body and validates it against the op's schema.
 func (a *app) prepare(raw []byte, line int, spec jobSpec, sf *submitFlags, topo jobs.Topology, batchID string) (*inputJob, error) {
@@ -296,6 +322,9 @@ func (a *app) prepare(raw []byte, line int, spec jobSpec, sf *submitFlags, topo 
 	}
 	if rt := args.CommonFields().ReplyTo; rt != "" && rt != waitPlaceholder && topo.Subjects.Owns(rt) {
 		return nil, fmt.Errorf("reply_to %s is under the subject prefix %q, where the worker never replies: use a subject outside it", rt, topo.Subjects.Prefix)
+	}
+	if rt := args.CommonFields().ReplyTo; rt != "" && rt != waitPlaceholder && !tenantReply(rt, topo.Subjects.Tenant) {
+		return nil, errors.New(foreignReply("reply_to", rt, topo.Subjects.Tenant))
 	}
 	return &inputJob{line: line, args: args}, nil
 }

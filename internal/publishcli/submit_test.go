@@ -361,7 +361,7 @@ func TestJobIDReused(t *testing.T) {
 	// In a batch: the other lines are queued, the reused one is named.
 	file := writeFile(t, "batch.ndjson", "{\"user_id\":\"user_C\",\"job_id\":\"c-1\"}\n{\"user_id\":\"user_D\",\"job_id\":\"incident-77\"}\n")
 	r = h.run(t, "revoke-all", "--file", file)
-	if r.code != publishcli.ExitJobIDReused || !strings.Contains(r.stderr, "1 jobs were not queued") || !strings.Contains(r.stderr, "line 2:") {
+	if r.code != publishcli.ExitJobIDReused || !strings.Contains(r.stderr, "1 jobs were not queued") || !strings.Contains(r.stderr, "line 2 (job incident-77):") {
 		t.Fatalf("a batch with a reused id: want exit 6 naming line 2: %v", r)
 	}
 	var users []string

@@ -6,13 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/clerkjobs/clerkjobs/internal/text"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/clerkjobs/clerkjobs"
+	"github.com/clerkjobs/clerkjobs/internal/redact"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -55,6 +56,12 @@ func (a *app) requestOne(ctx context.Context, c *clerkjobs.Client, topo jobs.Top
 		return exit(ExitTimeout, fmt.Errorf("no result within %s: %s", sf.timeout, noResult(topo, spec.op, item)))
 	case err != nil:
 		return a.submitErr(ctx, err, item, topo, sf)
+	}
+	if spec.op.Secret() && failed == nil && res.Secret.IsZero() {
+		// The same job had been requested before under this id: its secret
+		// went to that request's inbox, and the record found holds none.
+		// Exiting 0 with no token would pass for success in a script.
+		return exit(ExitJobIDReused, fmt.Errorf("%s job %s: %w; it is shown nowhere else: request a new one with another --job-id", spec.op, item.id(), clerkjobs.ErrSecretDeliveredElsewhere))
 	}
 	rec := res.Reveal() // this command is the requester: the secret is for its user
 	if a.jsonOut {
@@ -110,9 +117,12 @@ func printResult(w io.Writer, r *jobs.Result) {
 	}
 	row("run", "%s", run)
 	if e := r.Error; e != nil {
-		row("error", "%s: %s", e.Class, e.Message)
+		// The error's text is the worker's or Clerk's (or a proxy's, or a
+		// forger's): cleared of anything shaped like a secret. The secret
+		// this command asked for is shown below, never in these rows.
+		row("error", "%s: %s", e.Class, redact.Text(e.Message))
 		if e.HTTPStatus != 0 || e.ClerkCode != "" {
-			row("clerk", "%s", strings.TrimSpace(fmt.Sprintf("%s %s %s", statusText(e.HTTPStatus), e.ClerkCode, e.ClerkMessage)))
+			row("clerk", "%s", redact.Text(strings.TrimSpace(fmt.Sprintf("%s %s %s", statusText(e.HTTPStatus), e.ClerkCode, e.ClerkMessage))))
 		}
 		if e.TraceID != "" {
 			row("trace", "%s", e.TraceID)

@@ -1,6 +1,7 @@
 package publishcli_test
 
 import (
+	"context"
 	"encoding/json"
 	"regexp"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clerkjobs/clerkjobs/internal/publishcli"
 	"github.com/clerkjobs/clerkjobs/jobs"
@@ -23,7 +25,7 @@ const fakeJWT = "eyJhbGciOiJSUzI1NiJ9.SECRET-TOKEN.sig"
 func fakeWorker(t *testing.T, h *harness) {
 	t.Helper()
 	sub, err := h.nc.Subscribe("sessions.>", func(m *nats.Msg) {
-		op := h.topo.Subjects.OpOf(m.Subject)
+		tenant, op := h.topo.Subjects.ParseJob(m.Subject) // as the worker, which the client checks
 		if op == jobs.OpUnknown {
 			return
 		}
@@ -35,8 +37,15 @@ func fakeWorker(t *testing.T, h *harness) {
 		if json.Unmarshal(m.Data, &body) != nil || body.ReplyTo == "" || body.SessionID == "sess_silent" {
 			return
 		}
-		r := jobs.Result{JobID: body.JobID, Op: op, Outcome: jobs.Succeeded, Attempts: 1, Deliveries: 1, FinishedAt: time.Now(), DurationMS: 12, Worker: "fake-1"}
+		// The real worker reports the job's sequence in the jobs stream,
+		// which the client checks: find it by the job's Nats-Msg-Id.
+		r := jobs.Result{JobID: body.JobID, Op: op, Outcome: jobs.Succeeded, Attempts: 1, Deliveries: 1, FinishedAt: time.Now(), DurationMS: 12, Worker: "fake-1", Tenant: tenant,
+			StreamSeq: storedSeq(h, m.Header.Get(jetstream.MsgIDHeader))}
 		switch {
+		case leaks[body.SessionID] != "":
+			// A failure whose message carries what a proxy echoed.
+			r.Outcome = jobs.Failed
+			r.Error = &jobs.ErrorInfo{Class: jobs.ClassPermanent, Message: leaks[body.SessionID], HTTPStatus: 502, ClerkCode: "proxy_error", ClerkMessage: leaks[body.SessionID]}
 		case body.SessionID == "sess_fail":
 			r.Outcome = jobs.Failed
 			r.Error = &jobs.ErrorInfo{Class: jobs.ClassPermanent, Message: "session not found", HTTPStatus: 404, ClerkCode: "resource_not_found", TraceID: "tr-9"}
@@ -63,6 +72,32 @@ func fakeWorker(t *testing.T, h *harness) {
 	if err := h.nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// storedSeq is the sequence of the job stored under msgID in the jobs
+// stream (0 when not found within a second): a core subscriber may see a
+// job before JetStream has stored it.
+func storedSeq(h *harness, msgID string) uint64 {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	stream, err := h.js.Stream(ctx, h.topo.JobsStream)
+	if err != nil {
+		return 0
+	}
+	for ctx.Err() == nil {
+		info, err := stream.Info(ctx)
+		if err != nil {
+			return 0
+		}
+		for seq := info.State.LastSeq; seq >= info.State.FirstSeq && seq > 0; seq-- {
+			m, err := stream.GetMsg(ctx, seq)
+			if err == nil && m.Header.Get(jetstream.MsgIDHeader) == msgID {
+				return seq
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return 0
 }
 
 func TestWait(t *testing.T) {
