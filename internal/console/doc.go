@@ -12,8 +12,11 @@
 // follows the stream live. Entries deleted by someone else (`publish dlq
 // replay` in a shell, another console, age limits) are noticed by comparing
 // the stream's message count with the index and asking JetStream for the
-// deleted sequences. Counts by class and op, filtered counts and pages are
-// answered from memory; only the entry page reads a message, by sequence.
+// deleted sequences. A stream deleted and created again (another creation
+// time, or a last sequence below one indexed) empties the index, which
+// then reads the new stream from its start. Counts by class and op,
+// filtered counts and pages are answered from memory; only the entry page
+// reads a message, by sequence.
 //
 // # Acting like the command line
 //
@@ -22,7 +25,10 @@
 // and for a replay a dry run of every one of them) is shown for
 // confirmation, the confirmed plan runs in the background with a progress
 // bar, and a run that stopped can be continued with what is left; replay
-// ids are derived from the dead letters, so nothing is sent twice.
+// ids are derived from the dead letters, so nothing is sent twice. A plan
+// binds each sequence to the letter the page showed (its storage time and
+// job id): before replaying or purging one, the console reads it again,
+// and a sequence that now holds another letter is skipped and reported.
 //
 // # Safety
 //
@@ -32,7 +38,12 @@
 // Content-Security-Policy (scripts and styles only from the console's own
 // embedded files); without credentials the console only listens on a
 // loopback address and only answers requests for a loopback host name, so
-// neither the network nor a DNS-rebinding web page can reach it. Dead-letter
-// payloads are shown as the worker stored them, with secret fields redacted
-// again; header values that look like secrets are not shown.
+// neither the network nor a DNS-rebinding web page can reach it. A request
+// a browser makes for another site (Sec-Fetch-Site: cross-site) is refused
+// unless it opens the overview, and filters are bounded (1,000 values, a
+// 64 KiB query), so no web page can make the console walk its index at
+// will. Dead-letter payloads are shown as the worker stored them, with
+// secret fields redacted again; every text a dead letter gave (ids,
+// subjects, codes, headers, reasons) goes through scrub in the view-model
+// constructors, and header values that look like secrets are not shown.
 package console

@@ -63,9 +63,13 @@ type index struct {
 	// byOpClass counts the live rows.
 	byOpClass map[jobs.Op]map[jobs.ErrorClass]int
 	lastSeq   uint64 // the highest sequence received
-	ready     bool   // the first read has caught up with the stream
-	err       error  // why the index cannot follow the stream, if it cannot
-	intern    map[string]string
+	// created is when the stream the rows came from was created: a stream
+	// deleted and created again under the same name starts its sequences
+	// over, so rows of the old one would name the new one's letters.
+	created time.Time
+	ready   bool  // the first read has caught up with the stream
+	err     error // why the index cannot follow the stream, if it cannot
+	intern  map[string]string
 	// onNew is told about every dead letter received (activity counts
 	// them); it runs under mu.
 	onNew func(at time.Time, op jobs.Op)
@@ -73,6 +77,71 @@ type index struct {
 
 func newIndex(onNew func(time.Time, jobs.Op)) *index {
 	return &index{byOpClass: map[jobs.Op]map[jobs.ErrorClass]int{}, intern: map[string]string{}, onNew: onNew}
+}
+
+// maxCode bounds an interned Clerk code, op or class: real ones are a few
+// words, and a hostile header must not make the index keep megabytes.
+const maxCode = 64
+
+// keptJobID is how the index keeps a job id: valid ones are at most
+// jobs.MaxJobIDLen bytes, so a longer one (an invalid job recorded with
+// whatever its header said) is cut. Plans compare ids cut the same way.
+func keptJobID(id string) string { return cut(id, jobs.MaxJobIDLen) }
+
+// seen is what identifies a dead letter beyond its sequence: when it was
+// stored and its job id. A plan keeps it for every letter it selects, so
+// that a sequence reused by a recreated stream is never acted on.
+type seen struct {
+	At    int64
+	JobID string
+}
+
+func (r *row) seen() seen { return seen{At: r.At, JobID: r.JobID} }
+
+// seenOf is the identity of a dead letter read from the stream, cut like
+// the index's rows.
+func seenOf(e dlq.Entry) seen {
+	return seen{At: e.Time.UnixNano(), JobID: keptJobID(e.DeadLetter.JobID)}
+}
+
+// bind returns the identity of each of seqs the index holds; sequences it
+// does not hold are left out.
+func (x *index) bind(seqs []uint64) map[uint64]seen {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	out := make(map[uint64]seen, len(seqs))
+	for _, seq := range seqs {
+		if i := x.find(seq); i >= 0 && !x.rows[i].gone {
+			out[seq] = x.rows[i].seen()
+		}
+	}
+	return out
+}
+
+// indexedUpTo is the highest sequence indexed so far.
+func (x *index) indexedUpTo() uint64 {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.lastSeq
+}
+
+// syncStream compares the stream's identity with the one the rows came
+// from and empties the index when the stream is not the same any more:
+// created at another time (deleted and created again), or with a last
+// sequence below upTo, one indexed before info was read (sequences never
+// go back in one stream, not even after a purge; one indexed after info
+// was read may be newer than info, so upTo must be taken before). It
+// reports whether it emptied the index.
+func (x *index) syncStream(info *jetstream.StreamInfo, upTo uint64) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	reset := (!x.created.IsZero() && !info.Created.Equal(x.created)) || info.State.LastSeq < upTo
+	if reset {
+		x.rows, x.live, x.dead, x.lastSeq, x.ready = nil, 0, 0, 0, false
+		x.byOpClass, x.intern = map[jobs.Op]map[jobs.ErrorClass]int{}, map[string]string{}
+	}
+	x.created = info.Created
+	return reset
 }
 
 // keep returns s in a copy that does not hold on to the message it was
@@ -85,7 +154,7 @@ func (x *index) keep(s string) string {
 	if v, ok := x.intern[s]; ok {
 		return v
 	}
-	v := strings.Clone(s)
+	v := strings.Clone(cut(s, maxCode))
 	if len(x.intern) < 10000 {
 		x.intern[v] = v
 	}
@@ -104,7 +173,7 @@ func (x *index) add(e dlq.Entry) {
 	d := e.DeadLetter
 	r := row{
 		Seq: e.Seq, At: e.Time.UnixNano(), Op: jobs.Op(x.keep(string(e.Op))), Class: jobs.ErrorClass(x.keep(string(d.Error.Class))),
-		Code: x.keep(d.Error.ClerkCode), JobID: strings.Clone(d.JobID), Message: strings.Clone(cut(scrub(d.Error.Message), maxMessage)),
+		Code: x.keep(d.Error.ClerkCode), JobID: strings.Clone(keptJobID(d.JobID)), Message: strings.Clone(cut(scrub(d.Error.Message), maxMessage)),
 		Status: int32(d.Error.HTTPStatus), Replays: int32(d.Replays), Size: int32(e.Size),
 		HeaderErr: e.HeaderErr != nil, Redacted: !d.Replayable(),
 	}
@@ -241,6 +310,47 @@ func (x *index) stats() indexStats {
 	return s
 }
 
+// matcher tests rows against a filter as dlq.Filter.Match does, with the
+// job ids and Clerk codes in sets: Match looks each row's up in a slice,
+// rows × values comparisons per page.
+type matcher struct {
+	f            dlq.Filter
+	ids, codes   map[string]struct{}
+	byID, byCode bool
+}
+
+func newMatcher(f dlq.Filter) matcher {
+	m := matcher{f: f}
+	set := func(vals []string) map[string]struct{} {
+		out := make(map[string]struct{}, len(vals))
+		for _, v := range vals {
+			out[v] = struct{}{}
+		}
+		return out
+	}
+	if len(f.JobIDs) > 0 {
+		m.ids, m.byID, m.f.JobIDs = set(f.JobIDs), true, nil
+	}
+	if len(f.ClerkCodes) > 0 {
+		m.codes, m.byCode, m.f.ClerkCodes = set(f.ClerkCodes), true, nil
+	}
+	return m
+}
+
+func (m *matcher) match(r *row) bool {
+	if m.byID {
+		if _, ok := m.ids[r.JobID]; !ok {
+			return false
+		}
+	}
+	if m.byCode {
+		if _, ok := m.codes[r.Code]; !ok {
+			return false
+		}
+	}
+	return m.f.Match(r.entry())
+}
+
 // page is one page of the list, newest first.
 type page struct {
 	Rows []row
@@ -255,6 +365,7 @@ type page struct {
 // than after. It walks the index once, so it answers in time linear in the
 // queue whatever the filter, and counts the matches on the way.
 func (x *index) page(f dlq.Filter, before, after uint64, n int) page {
+	m := newMatcher(f)
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	var p page
@@ -262,7 +373,7 @@ func (x *index) page(f dlq.Filter, before, after uint64, n int) page {
 		var older, newer bool
 		for i := range x.rows {
 			r := &x.rows[i]
-			if r.gone || !f.Match(r.entry()) {
+			if r.gone || !m.match(r) {
 				continue
 			}
 			p.Matching++
@@ -291,7 +402,7 @@ func (x *index) page(f dlq.Filter, before, after uint64, n int) page {
 	next, overflow, newer := 0, false, false
 	for i := range x.rows {
 		r := &x.rows[i]
-		if r.gone || !f.Match(r.entry()) {
+		if r.gone || !m.match(r) {
 			continue
 		}
 		p.Matching++
@@ -325,13 +436,14 @@ func (x *index) page(f dlq.Filter, before, after uint64, n int) page {
 // selection returns the sequences of every entry f selects, oldest first,
 // and how many there are of each op/class.
 func (x *index) selection(f dlq.Filter) ([]uint64, map[string]int) {
+	m := newMatcher(f)
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	var seqs []uint64
 	kinds := map[string]int{}
 	for i := range x.rows {
 		r := &x.rows[i]
-		if r.gone || !f.Match(r.entry()) {
+		if r.gone || !m.match(r) {
 			continue
 		}
 		seqs = append(seqs, r.Seq)
@@ -383,15 +495,35 @@ func entryOf(subj jobs.Subjects, msg jetstream.Msg) (dlq.Entry, error) {
 	return e, nil
 }
 
+// errRecreated ends a follow whose stream was deleted and created again:
+// its ordered consumer would go on from the old sequences.
+var errRecreated = errors.New("the dead-letter stream was recreated")
+
 // run reads the stream from its start, then follows it until ctx ends.
-// Entries deleted by others are found by reconcile, every f.every.
+// Entries deleted by others are found by reconcile, every f.every; a
+// stream recreated under the same name empties the index, and run reads
+// the new stream from its start.
 func (f *follower) run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // ends reconcileEvery when run ends, to start again
+	for {
+		if err := f.follow(ctx); !errors.Is(err, errRecreated) {
+			return err
+		}
+	}
+}
+
+func (f *follower) follow(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	// Ends reconcileEvery when follow ends, to start again.
+	defer cancel(nil)
+	// Nothing adds to the index until the consumer starts.
+	upTo := f.x.indexedUpTo()
 	info, err := f.stream.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("read dead-letter stream %s: %w", f.topo.DeadLetterStream, err)
 	}
+	// The stream may have been recreated while the follow was down (NATS
+	// unreachable, the stream missing for a while).
+	f.x.syncStream(info, upTo)
 	if info.State.Msgs == 0 {
 		f.setReady()
 	}
@@ -402,7 +534,7 @@ func (f *follower) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("follow dead-letter stream %s: %w", f.topo.DeadLetterStream, err)
 	}
-	go f.reconcileEvery(ctx, cons)
+	go f.reconcileEvery(ctx, cons, cancel)
 	err = consume(ctx, cons, func(msg jetstream.Msg) {
 		e, err := entryOf(f.topo.Subjects, msg)
 		if err != nil {
@@ -413,6 +545,9 @@ func (f *follower) run(ctx context.Context) error {
 			f.setReady()
 		}
 	})
+	if cause := context.Cause(ctx); errors.Is(cause, errRecreated) {
+		return cause
+	}
 	if err != nil {
 		return fmt.Errorf("follow dead-letter stream %s: %w", f.topo.DeadLetterStream, err)
 	}
@@ -467,9 +602,14 @@ func (f *follower) setReady() {
 	f.x.mu.Unlock()
 }
 
-func (f *follower) reconcileEvery(ctx context.Context, cons jetstream.Consumer) {
+func (f *follower) reconcileEvery(ctx context.Context, cons jetstream.Consumer, stop context.CancelCauseFunc) {
 	for range clock.Ticks(ctx, f.every) {
-		if err := f.reconcile(ctx, cons); err != nil && ctx.Err() == nil {
+		err := f.reconcile(ctx, cons)
+		if errors.Is(err, errRecreated) {
+			stop(err)
+			return
+		}
+		if err != nil && ctx.Err() == nil {
 			f.x.mu.Lock()
 			f.x.err = err
 			f.x.mu.Unlock()
@@ -479,10 +619,21 @@ func (f *follower) reconcileEvery(ctx context.Context, cons jetstream.Consumer) 
 
 // reconcile removes from the index the entries deleted from the stream by
 // anyone else. It compares counts first, so it asks for the list of
-// deleted sequences only when something was deleted.
+// deleted sequences only when something was deleted. A stream recreated
+// since the index was filled empties the index: errRecreated.
 func (f *follower) reconcile(ctx context.Context, cons jetstream.Consumer) error {
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	// First, before anything is compared: a recreated stream may have
+	// fewer, as many or more messages than the index.
+	upTo := f.x.indexedUpTo()
+	info, err := f.stream.Info(rctx)
+	if err != nil {
+		return fmt.Errorf("read dead-letter stream %s: %w", f.topo.DeadLetterStream, err)
+	}
+	if f.x.syncStream(info, upTo) {
+		return errRecreated
+	}
 	ci, err := cons.Info(rctx)
 	if err != nil {
 		return fmt.Errorf("follow dead-letter stream %s: %w", f.topo.DeadLetterStream, err)
@@ -493,10 +644,6 @@ func (f *follower) reconcile(ctx context.Context, cons jetstream.Consumer) error
 	// Nothing pending: every message there is has been read (or was
 	// deleted before the read got to it).
 	f.setReady()
-	info, err := f.stream.Info(rctx)
-	if err != nil {
-		return fmt.Errorf("read dead-letter stream %s: %w", f.topo.DeadLetterStream, err)
-	}
 	if !f.x.behind(info.State) {
 		return nil
 	}

@@ -37,6 +37,12 @@ type plan struct {
 	// sequences), to go back to the list.
 	Query string
 	Seqs  []uint64
+	// Seen binds each sequence to the dead letter the operator chose (when
+	// it was stored, its job id): a sequence whose letter is not that one
+	// any more (the stream was recreated and numbers letters anew) is
+	// skipped and reported, never replayed or purged. A sequence missing
+	// from Seen was not in the queue when planned, and is skipped too.
+	Seen map[uint64]seen
 	// Kinds counts the selected dead letters per op/class.
 	Kinds map[string]int
 	// RevokeAll is the job a revoke_all plan submits.
@@ -118,8 +124,26 @@ type taskView struct {
 func (t *task) view() taskView {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return taskView{ID: t.ID, Kind: t.Kind, DryRun: t.DryRun, Plan: t.Plan, State: t.state, Total: t.total, Done: t.done,
-		Started: t.started, Finished: t.finished, Replay: t.replay, Purge: t.purge, Rate: t.rate, Bulk: t.bulk, Err: t.err}
+	v := taskView{ID: t.ID, Kind: t.Kind, DryRun: t.DryRun, Plan: t.Plan, State: t.state, Total: t.total, Done: t.done,
+		Started: t.started, Finished: t.finished, Replay: t.replay, Purge: t.purge, Rate: t.rate, Bulk: t.bulk, Err: scrub(t.err)}
+	// Reports quote dead letters and errors: copies, scrubbed for pages.
+	if v.Replay != nil {
+		r := *v.Replay
+		r.Problems = safeReports(r.Problems)
+		v.Replay = &r
+	}
+	if v.Purge != nil {
+		r := *v.Purge
+		r.Problems = safeReports(r.Problems)
+		v.Purge = &r
+	}
+	if res := v.Bulk.Result; res != nil && res.Error != nil {
+		cp, e := *res, *res.Error
+		e.Message, e.ClerkMessage, e.ClerkCode, e.TraceID, e.Field = scrub(e.Message), scrub(e.ClerkMessage), scrub(e.ClerkCode), scrub(e.TraceID), scrub(e.Field)
+		cp.Error = &e
+		v.Bulk.Result = &cp
+	}
+	return v
 }
 
 func (t *task) step() {

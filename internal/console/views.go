@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -18,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/clerkjobs/clerkjobs/dlq"
+	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -54,8 +56,7 @@ var funcs = template.FuncMap{
 		}
 		return groupDigits(strconv.Itoa(n)) + " " + many
 	},
-	"link":  link,
-	"scrub": scrub,
+	"link": link,
 	// query builds a URL query from name, value pairs.
 	"query": func(kv ...string) url.Values {
 		q := url.Values{}
@@ -249,18 +250,68 @@ func drawChart(v activityView) chart {
 }
 
 // secretName matches header names that may carry a secret, and
-// secretValue values that look like one (a Clerk secret key, a JWT, a
-// bearer token, Clerk's session cookies): such values are not shown, even
-// if a dead letter carries one where none should be.
+// secretValue values that look like one: the shapes internal/redact does
+// not know (a Clerk restricted key rk_…, Clerk's session cookies, a short
+// bearer credential) besides the ones it does. Such values are not shown,
+// even if a dead letter carries one where none should be.
 var (
 	secretName  = regexp.MustCompile(`(?i)(authorization|cookie|token|secret|password|passwd|api[-_]?key|session[-_]?key|credential|jwt)`)
 	secretValue = regexp.MustCompile(`(?i)\b(?:sk|rk)_(?:live|test)_[a-z0-9]{8,}|eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]*|bearer\s+\S{8,}|__(?:client|session)=[^;\s]+`)
 )
 
-// scrub hides what looks like a secret in free text (an error message
-// quoting a request, say).
+// scrub hides what looks like a secret in text that came from a dead
+// letter or an action on one. internal/redact is the repository's one
+// definition of a secret's shape; secretValue adds the console's extra
+// shapes. Pages never call it: the view-model constructors below do, for
+// every letter-derived string, so that a template cannot forget one.
 func scrub(s string) string {
-	return secretValue.ReplaceAllString(s, "[hidden: may be a secret]")
+	return secretValue.ReplaceAllString(redact.Text(s), redact.Placeholder)
+}
+
+// looksSecret reports whether s holds something shaped like a secret.
+func looksSecret(s string) bool { return redact.Looks(s) || secretValue.MatchString(s) }
+
+// safeRow is a list row as a page may show it.
+func safeRow(r row) row {
+	r.JobID, r.Code, r.Message = scrub(r.JobID), scrub(r.Code), scrub(r.Message)
+	r.Op, r.Class = jobs.Op(scrub(string(r.Op))), jobs.ErrorClass(scrub(string(r.Class)))
+	return r
+}
+
+// safeEntry is a dead letter as the entry page may show it: every text
+// its headers and subject gave scrubbed. The payload and the raw headers
+// are shown through safePayload and safeHeaders instead.
+func safeEntry(e dlq.Entry) dlq.Entry {
+	d := e.DeadLetter
+	e.Subject, e.Op = scrub(e.Subject), jobs.Op(scrub(string(e.Op)))
+	d.Subject, d.JobID, d.Op, d.Worker = scrub(d.Subject), scrub(d.JobID), jobs.Op(scrub(string(d.Op))), scrub(d.Worker)
+	d.Error.Class, d.Error.Message = jobs.ErrorClass(scrub(string(d.Error.Class))), scrub(d.Error.Message)
+	d.Error.ClerkCode, d.Error.ClerkMessage = scrub(d.Error.ClerkCode), scrub(d.Error.ClerkMessage)
+	d.Error.TraceID, d.Error.Field = scrub(d.Error.TraceID), scrub(d.Error.Field)
+	d.History = slices.Clone(d.History)
+	for i := range d.History {
+		h := &d.History[i]
+		h.Error, h.Code, h.TraceID = scrub(h.Error), scrub(h.Code), scrub(h.TraceID)
+	}
+	d.Redacted = slices.Clone(d.Redacted)
+	for i := range d.Redacted {
+		d.Redacted[i] = scrub(d.Redacted[i])
+	}
+	e.DeadLetter, e.Header, e.Payload = d, nil, nil
+	if e.HeaderErr != nil {
+		e.HeaderErr = errors.New(scrub(e.HeaderErr.Error()))
+	}
+	return e
+}
+
+// safeReports are an action's problems as a page may show them.
+func safeReports(in []dlq.EntryReport) []dlq.EntryReport {
+	out := slices.Clone(in)
+	for i := range out {
+		o := &out[i]
+		o.JobID, o.Subject, o.Reason, o.Op = scrub(o.JobID), scrub(o.Subject), scrub(o.Reason), jobs.Op(scrub(string(o.Op)))
+	}
+	return out
 }
 
 // headerView is one header line of a dead letter, made safe to show.
@@ -278,8 +329,8 @@ func safeHeaders(h nats.Header) []headerView {
 	var out []headerView
 	for name, vals := range h {
 		for _, v := range vals {
-			hv := headerView{Name: name, Value: v}
-			if (secretName.MatchString(name) && !strings.HasPrefix(name, "Dlq-")) || secretValue.MatchString(v) {
+			hv := headerView{Name: scrub(name), Value: v}
+			if (secretName.MatchString(name) && !strings.HasPrefix(name, "Dlq-")) || looksSecret(v) {
 				hv.Value, hv.Hidden = fmt.Sprintf("[hidden: may hold a secret, %d characters]", len(v)), true
 			}
 			out = append(out, hv)
@@ -312,8 +363,10 @@ func safePayload(e dlq.Entry) payloadView {
 	}
 	var buf bytes.Buffer
 	if json.Indent(&buf, body, "", "  ") == nil {
-		v.Text = buf.String()
-	} else if secretValue.Match(body) {
+		// Fields that are not a job's secret ones may still hold one (a
+		// token pasted into job_id).
+		v.Text = scrub(buf.String())
+	} else if looksSecret(string(body)) {
 		v.Note = "not shown: it is not JSON and looks like it holds a secret"
 	} else {
 		v.Text = string(body)

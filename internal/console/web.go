@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/rs/zerolog"
 
@@ -73,9 +74,48 @@ func (c *Console) Handler() http.Handler {
 		c.log.Warn().Str("from", r.RemoteAddr).Str("method", r.Method).Str("path", r.URL.Path).
 			Str("origin", r.Header.Get("Origin")).Str("sec_fetch_site", r.Header.Get("Sec-Fetch-Site")).
 			Msg("console: refused a cross-origin request")
-		c.fail(w, r, http.StatusForbidden, errors.New("refused: this request came from another site (cross-origin). Use the console's own pages"))
+		c.fail(w, r, http.StatusForbidden, errCrossSite)
 	}))
-	return c.secure(c.authenticate(cop.Handler(mux)))
+	return c.secure(c.sameSite(c.authenticate(cop.Handler(mux))))
+}
+
+// Limits on what a request may ask of the console: every page walks the
+// whole index under its read lock, so an unbounded filter (a megabyte of
+// job ids) would let any caller take the console's CPU.
+const (
+	maxQuery        = 64 << 10 // bytes of a URL query
+	maxForm         = 1 << 20  // bytes of a form
+	maxFilterValues = 1000     // values of all filter fields, or sequences selected
+)
+
+// errCrossSite answers a request another web site made.
+var errCrossSite = errors.New("refused: this request came from another site (cross-origin). Use the console's own pages: open its address yourself")
+
+// sameSite refuses what another site's page makes a browser send
+// (Fetch Metadata: Sec-Fetch-Site cross-site): an image, a script or a
+// fetch pointed at the console would otherwise be served, and could load
+// it without credentials, as loopback is all it checks then. Only a
+// top-level navigation to the overview is let through, so that a link
+// to the console still opens it. Clients that send no Fetch Metadata
+// (curl, scripts) are not browsers run by another site and are served.
+func (c *Console) sameSite(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Sec-Fetch-Site") == "cross-site" &&
+			(r.Header.Get("Sec-Fetch-Mode") != "navigate" || r.URL.Path != "/" || (r.Method != http.MethodGet && r.Method != http.MethodHead)) {
+			c.log.Warn().Str("from", r.RemoteAddr).Str("method", r.Method).Str("path", r.URL.Path).
+				Str("sec_fetch_mode", r.Header.Get("Sec-Fetch-Mode")).Msg("console: refused a cross-origin request")
+			c.fail(w, r, http.StatusForbidden, errCrossSite)
+			return
+		}
+		if len(r.URL.RawQuery) > maxQuery {
+			c.fail(w, r, http.StatusBadRequest, fmt.Errorf("the query is %d bytes, more than the %d the console accepts: filter on fewer values", len(r.URL.RawQuery), maxQuery))
+			return
+		}
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // secure sets the headers every answer carries.
@@ -273,10 +313,16 @@ func filterQuery(v url.Values) url.Values {
 	return q
 }
 
+// errTooMany is a filter with more values than maxFilterValues.
+var errTooMany = fmt.Errorf("the filter has more than %d values: filter on fewer (by class, code or time), or act on the dead letters in parts", maxFilterValues)
+
 func (c *Console) filterOf(v url.Values) (dlq.Filter, error) {
 	spec := FilterSpec{
 		Ops: splitList(v["op"]), Classes: splitList(v["class"]), Codes: splitList(v["code"]), JobIDs: splitList(v["job-id"]),
 		Since: strings.TrimSpace(v.Get("since")), Until: strings.TrimSpace(v.Get("until")),
+	}
+	if len(spec.Ops)+len(spec.Classes)+len(spec.Codes)+len(spec.JobIDs) > maxFilterValues {
+		return dlq.Filter{}, errTooMany
 	}
 	return c.parse(spec, time.Now())
 }
@@ -323,12 +369,19 @@ func (c *Console) list(w http.ResponseWriter, r *http.Request) {
 	st := c.index.stats()
 	p.Total, p.Ready, p.IndexErr = st.Entries, st.Ready, st.Err
 	f, err := c.filterOf(q)
+	if errors.Is(err, errTooMany) {
+		c.fail(w, r, http.StatusBadRequest, err)
+		return
+	}
 	if err != nil {
 		p.Err = err.Error()
 	} else {
 		before, _ := strconv.ParseUint(v.Get("before"), 10, 64)
 		after, _ := strconv.ParseUint(v.Get("after"), 10, 64)
 		p.Page = c.index.page(f, before, after, p.N)
+		for i := range p.Page.Rows {
+			p.Page.Rows[i] = safeRow(p.Page.Rows[i])
+		}
 		cursor := func(k string, seq uint64) url.Values {
 			if seq == 0 {
 				return nil
@@ -346,7 +399,8 @@ func (c *Console) list(w http.ResponseWriter, r *http.Request) {
 }
 
 type entryPage struct {
-	E          dlq.Entry
+	E          dlq.Entry // made safe to show: safeEntry
+	Stored     int64     // when it was stored, Unix nanoseconds: binds an action to it
 	Headers    []headerView
 	Payload    payloadView
 	Replayable bool
@@ -373,9 +427,10 @@ func (c *Console) entry(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusServiceUnavailable, err)
 		return
 	}
-	p := entryPage{E: e, Headers: safeHeaders(e.Header), Payload: safePayload(e), Replayable: true}
+	p := entryPage{E: safeEntry(e), Stored: e.Time.UnixNano(), Headers: safeHeaders(e.Header), Payload: safePayload(e), Replayable: true}
 	if err := q.CheckReplay(e); err != nil { // the rule dlq replay applies
-		p.Replayable, p.Why = false, err.Error()
+		// It quotes header values and the payload's decoding error.
+		p.Replayable, p.Why = false, scrub(err.Error())
 	}
 	c.show(w, r, "entry", c.frame(r, fmt.Sprintf("Dead letter %d", seq), "dlq", p))
 }
@@ -394,11 +449,28 @@ func (c *Console) planDLQ(w http.ResponseWriter, r *http.Request) {
 	p := &plan{Kind: kind, Created: time.Now(), By: by(r), Kinds: map[string]int{}}
 	switch scope := r.PostForm.Get("scope"); scope {
 	case "one", "selected":
+		if n := len(r.PostForm["seq"]); n > maxFilterValues {
+			c.fail(w, r, http.StatusBadRequest, fmt.Errorf("%d dead letters selected, more than %d: use “all matching” with a filter instead", n, maxFilterValues))
+			return
+		}
+		// A page sends "seq@stored": the sequence and the storage time
+		// (Unix nanoseconds) of the letter it showed, so the plan binds to
+		// that letter even if the index moved on since the page was drawn.
+		shown := map[uint64]int64{}
 		for _, s := range r.PostForm["seq"] {
-			seq, err := strconv.ParseUint(s, 10, 64)
+			num, at, hasAt := strings.Cut(s, "@")
+			seq, err := strconv.ParseUint(num, 10, 64)
 			if err != nil || seq == 0 {
-				c.fail(w, r, http.StatusBadRequest, fmt.Errorf("%q is not a dead-letter sequence", s))
+				c.fail(w, r, http.StatusBadRequest, fmt.Errorf("%q is not a dead-letter sequence (a positive number, optionally @ its storage time in Unix nanoseconds)", s))
 				return
+			}
+			if hasAt {
+				n, err := strconv.ParseInt(at, 10, 64)
+				if err != nil {
+					c.fail(w, r, http.StatusBadRequest, fmt.Errorf("%q is not a dead-letter sequence (a positive number, optionally @ its storage time in Unix nanoseconds)", s))
+					return
+				}
+				shown[seq] = n
 			}
 			p.Seqs = append(p.Seqs, seq)
 		}
@@ -407,6 +479,13 @@ func (c *Console) planDLQ(w http.ResponseWriter, r *http.Request) {
 		if len(p.Seqs) == 0 {
 			c.fail(w, r, http.StatusBadRequest, errors.New("no dead letter selected: tick the ones to "+string(kind)+" first"))
 			return
+		}
+		p.Seen = c.index.bind(p.Seqs)
+		for seq, at := range shown {
+			if id, ok := p.Seen[seq]; ok && id.At != at {
+				c.fail(w, r, http.StatusConflict, fmt.Errorf("dead letter %d is not the one your page showed any more (the dead-letter stream was recreated?): nothing planned; reload the list and choose again", seq))
+				return
+			}
 		}
 		for _, seq := range p.Seqs {
 			if row, ok := c.index.row(seq); ok {
@@ -431,7 +510,8 @@ func (c *Console) planDLQ(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p.Seqs, p.Kinds = c.index.selection(f)
-		p.Query, p.Scope = q.Encode(), describe(q)
+		p.Seen = c.index.bind(p.Seqs)
+		p.Query, p.Scope = q.Encode(), scrub(describe(q))
 		if len(p.Seqs) == 0 {
 			c.fail(w, r, http.StatusBadRequest, errors.New("no dead letters match: nothing to "+string(kind)))
 			return
@@ -459,7 +539,7 @@ func (c *Console) startCheck(p *plan) {
 		if err != nil {
 			return err
 		}
-		rep, err := q.Replay(ctx, p.Seqs, dlq.WithDryRun(), dlq.WithProgress(func(dlq.EntryReport) { t.step() }))
+		rep, err := replayBound(ctx, q, p, true, 0, func(dlq.EntryReport, bool) { t.step() })
 		t.mu.Lock()
 		t.replay = &rep
 		t.mu.Unlock()
@@ -482,7 +562,7 @@ type kindCount struct {
 func sortedKinds(m map[string]int) []kindCount {
 	out := make([]kindCount, 0, len(m))
 	for k, n := range m {
-		out = append(out, kindCount{k, n})
+		out = append(out, kindCount{scrub(k), n}) // op/class from headers
 	}
 	slices.SortFunc(out, func(a, b kindCount) int { return strings.Compare(a.Kind, b.Kind) })
 	return out
@@ -599,12 +679,12 @@ func (c *Console) runTask(ctx context.Context, t *task) error {
 		if err != nil {
 			return err
 		}
-		rep, err := q.Replay(ctx, p.Seqs, dlq.WithRate(t.rate), dlq.WithProgress(func(o dlq.EntryReport) {
+		rep, err := replayBound(ctx, q, p, false, t.rate, func(o dlq.EntryReport, _ bool) {
 			t.step()
 			if o.Status == dlq.StatusReplayed {
 				c.index.remove(o.Seq)
 			}
-		}))
+		})
 		t.mu.Lock()
 		t.replay = &rep
 		t.mu.Unlock()
@@ -614,12 +694,13 @@ func (c *Console) runTask(ctx context.Context, t *task) error {
 		if err != nil {
 			return err
 		}
-		rep, err := q.Purge(ctx, p.Seqs, dlq.WithProgress(func(o dlq.EntryReport) {
+		rep, err := purgeBound(ctx, q, p, func(o dlq.EntryReport, refused bool) {
 			t.step()
-			if o.Status != dlq.StatusFailed {
+			// A refused sequence holds another letter, which stays listed.
+			if !refused && o.Status != dlq.StatusFailed {
 				c.index.remove(o.Seq) // purged, or gone already
 			}
-		}))
+		})
 		t.mu.Lock()
 		t.purge = &rep
 		t.mu.Unlock()
@@ -697,9 +778,13 @@ func (c *Console) continueTask(w http.ResponseWriter, r *http.Request) {
 	}
 	old := t.Plan
 	p := &plan{Kind: old.Kind, Created: time.Now(), By: by(r), Query: old.Query, Kinds: map[string]int{}, Scope: "what is left of: " + strings.TrimPrefix(old.Scope, "what is left of: ")}
+	p.Seen = map[uint64]seen{}
 	for _, seq := range old.Seqs {
-		if row, ok := c.index.row(seq); ok {
+		// Only the letters the first plan chose: a sequence now naming
+		// another letter is left out.
+		if row, ok := c.index.row(seq); ok && old.Seen[seq] == row.seen() {
 			p.Seqs = append(p.Seqs, seq)
+			p.Seen[seq] = row.seen()
 			p.Kinds[kindOf(row.Op, row.Class)]++
 		}
 	}
@@ -766,8 +851,22 @@ type loginPage struct {
 	Err  string
 }
 
+// safeNext returns s if it is a path of this console to go to after
+// signing in, else "/": never another site. Browsers are lenient: they
+// drop tabs and newlines ("/\t/evil.example" is "//evil.example"), read a
+// backslash as a slash, and some decode percent escapes first, so a
+// candidate with a control character or a backslash, raw or decoded, is
+// refused rather than cleaned.
 func safeNext(s string) string {
-	if !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") || strings.HasPrefix(s, "/\\") {
+	bad := func(v string) bool {
+		return strings.ContainsFunc(v, func(r rune) bool { return r == '\\' || unicode.IsControl(r) }) ||
+			!strings.HasPrefix(v, "/") || strings.HasPrefix(v, "//")
+	}
+	if bad(s) {
+		return "/"
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || bad(u.Path) {
 		return "/"
 	}
 	return s
