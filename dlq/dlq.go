@@ -139,6 +139,7 @@ type options struct {
 	rate      float64
 	progress  func(EntryReport)
 	timeout   time.Duration
+	expect    func(Entry) error
 }
 
 // WithoutPayload reads headers only (Entries, List): Entry.Payload is nil.
@@ -155,6 +156,15 @@ func WithRate(perSecond float64) Option { return func(o *options) { o.rate = per
 // WithProgress has Replay and Purge call fn after each entry, from the
 // calling goroutine.
 func WithProgress(fn func(EntryReport)) Option { return func(o *options) { o.progress = fn } }
+
+// WithExpect makes Replay and Purge act on a dead letter only when expect,
+// given it as read just before, returns nil; one it refuses is skipped,
+// with the error as the reason, and stays in the queue. Sequences name
+// letters only within one stream: a dead-letter stream deleted and created
+// again numbers its letters from 1, so a caller acting on letters chosen
+// earlier (a page an operator saw) checks each is still the one chosen.
+// With it, Purge reads each letter before deleting it.
+func WithExpect(expect func(Entry) error) Option { return func(o *options) { o.expect = expect } }
 
 // WithTimeout bounds each request of Replay and Purge (publish, get,
 // delete); 10 seconds by default.

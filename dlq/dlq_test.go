@@ -503,6 +503,35 @@ func TestCheckReplayIsReplaysRule(t *testing.T) {
 	}
 }
 
+// TestExpectGuardsEachLetter: with WithExpect, Replay and Purge act only on
+// the letters the check accepts, as read just before; the others are
+// skipped with its reason and stay in the queue.
+func TestExpectGuardsEachLetter(t *testing.T) {
+	e := newEnv(t)
+	seqs := e.seed(t, letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "keep"},
+		letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "go"})
+	onlyGo := dlq.WithExpect(func(en dlq.Entry) error {
+		if en.DeadLetter.JobID != "go" {
+			return errors.New("not the letter planned")
+		}
+		return nil
+	})
+	rep, err := e.q.Replay(t.Context(), seqs, onlyGo, dlq.WithDryRun())
+	if err != nil || rep.Replayed != 1 || rep.Skipped != 1 || rep.Problems[0].Seq != seqs[0] || rep.Problems[0].Reason != "not the letter planned" {
+		t.Fatalf("dry run %+v, %v; want the letter 'go' only", rep, err)
+	}
+	prep, err := e.q.Purge(t.Context(), seqs, onlyGo)
+	if err != nil || prep.Purged != 1 || prep.Skipped != 1 || prep.NotFound != 0 || prep.Problems[0].Reason != "not the letter planned" {
+		t.Fatalf("purge %+v, %v; want the letter 'go' only", prep, err)
+	}
+	if _, err := e.q.Get(t.Context(), seqs[0]); err != nil {
+		t.Errorf("the refused letter is gone: %v", err)
+	}
+	if _, err := e.q.Get(t.Context(), seqs[1]); !errors.Is(err, dlq.ErrNotFound) {
+		t.Errorf("the accepted letter is still there: %v", err)
+	}
+}
+
 // TestReplayRefusedByJetStream: an error JetStream answers to the
 // republish is said plainly, once.
 func TestReplayRefusedByJetStream(t *testing.T) {

@@ -153,6 +153,11 @@ func (q *Queue) replayOne(ctx context.Context, seq uint64, o options) (EntryRepo
 	}
 	d := e.DeadLetter
 	out.JobID, out.Op, out.Subject = d.JobID, e.Op, d.Subject
+	if o.expect != nil {
+		if err := o.expect(e); err != nil {
+			return skip("%s", err)
+		}
+	}
 	if err := q.CheckReplay(e); err != nil {
 		return skip("%s", err)
 	}
@@ -264,6 +269,8 @@ type PurgeReport struct {
 	Purged int `json:"purged"`
 	// NotFound entries were gone already (replayed or purged).
 	NotFound int `json:"not_found"`
+	// Skipped entries were refused by WithExpect's check, and kept.
+	Skipped int `json:"skipped,omitempty"`
 	// Failed entries hit an error; Purge stops at the first one.
 	Failed int `json:"failed"`
 	// NotAttempted entries were not reached.
@@ -272,7 +279,7 @@ type PurgeReport struct {
 }
 
 // Purge deletes the dead letters seqs. It stops at the first failure or
-// when ctx is cancelled. Options: WithProgress, WithTimeout.
+// when ctx is cancelled. Options: WithExpect, WithProgress, WithTimeout.
 func (q *Queue) Purge(ctx context.Context, seqs []uint64, opts ...Option) (PurgeReport, error) {
 	o := collect(opts)
 	var rep PurgeReport
@@ -282,10 +289,17 @@ func (q *Queue) Purge(ctx context.Context, seqs []uint64, opts ...Option) (Purge
 			return rep, err
 		}
 		out := EntryReport{Seq: seq, Status: StatusPurged}
-		delCtx, cancel := context.WithTimeout(ctx, o.timeout)
-		found, err := q.delete(delCtx, seq)
-		cancel()
+		refused, err := q.refuse(ctx, seq, o, &out)
+		found := false
+		if err == nil && !refused {
+			delCtx, cancel := context.WithTimeout(ctx, o.timeout)
+			found, err = q.delete(delCtx, seq)
+			cancel()
+		}
 		switch {
+		case refused:
+			rep.Skipped++
+			rep.Problems = append(rep.Problems, out)
 		case err == nil && found:
 			rep.Purged++
 		case err == nil:
@@ -306,6 +320,30 @@ func (q *Queue) Purge(ctx context.Context, seqs []uint64, opts ...Option) (Purge
 		}
 	}
 	return rep, nil
+}
+
+// refuse applies WithExpect's check to dead letter seq before a purge:
+// refused is true when the check refused it (out says why). A letter that
+// is gone is not refused: the delete finds it gone.
+func (q *Queue) refuse(ctx context.Context, seq uint64, o options, out *EntryReport) (refused bool, err error) {
+	if o.expect == nil {
+		return false, nil
+	}
+	getCtx, cancel := context.WithTimeout(ctx, o.timeout)
+	e, err := q.Get(getCtx, seq)
+	cancel()
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	out.JobID, out.Op = e.DeadLetter.JobID, e.Op
+	if cerr := o.expect(e); cerr != nil {
+		out.Status, out.Reason = StatusSkipped, cerr.Error()
+		return true, nil
+	}
+	return false, nil
 }
 
 // delete removes dead letter seq. found is false when it was not there (the

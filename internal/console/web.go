@@ -539,7 +539,7 @@ func (c *Console) startCheck(p *plan) {
 		if err != nil {
 			return err
 		}
-		rep, err := replayBound(ctx, q, p, true, 0, func(dlq.EntryReport, bool) { t.step() })
+		rep, err := q.Replay(ctx, p.Seqs, dlq.WithDryRun(), dlq.WithExpect(p.expect), dlq.WithProgress(func(dlq.EntryReport) { t.step() }))
 		t.mu.Lock()
 		t.replay = &rep
 		t.mu.Unlock()
@@ -679,12 +679,12 @@ func (c *Console) runTask(ctx context.Context, t *task) error {
 		if err != nil {
 			return err
 		}
-		rep, err := replayBound(ctx, q, p, false, t.rate, func(o dlq.EntryReport, _ bool) {
+		rep, err := q.Replay(ctx, p.Seqs, dlq.WithRate(t.rate), dlq.WithExpect(p.expect), dlq.WithProgress(func(o dlq.EntryReport) {
 			t.step()
 			if o.Status == dlq.StatusReplayed {
 				c.index.remove(o.Seq)
 			}
-		})
+		}))
 		t.mu.Lock()
 		t.replay = &rep
 		t.mu.Unlock()
@@ -694,13 +694,20 @@ func (c *Console) runTask(ctx context.Context, t *task) error {
 		if err != nil {
 			return err
 		}
-		rep, err := purgeBound(ctx, q, p, func(o dlq.EntryReport, refused bool) {
+		// A sequence expect refuses holds another letter, which stays
+		// listed; the others are purged, or gone already.
+		refused := map[uint64]bool{}
+		expect := func(e dlq.Entry) error {
+			err := p.expect(e)
+			refused[e.Seq] = err != nil // the library calls expect and progress in turn
+			return err
+		}
+		rep, err := q.Purge(ctx, p.Seqs, dlq.WithExpect(expect), dlq.WithProgress(func(o dlq.EntryReport) {
 			t.step()
-			// A refused sequence holds another letter, which stays listed.
-			if !refused && o.Status != dlq.StatusFailed {
-				c.index.remove(o.Seq) // purged, or gone already
+			if !refused[o.Seq] && o.Status != dlq.StatusFailed {
+				c.index.remove(o.Seq)
 			}
-		})
+		}))
 		t.mu.Lock()
 		t.purge = &rep
 		t.mu.Unlock()
@@ -722,7 +729,7 @@ func (c *Console) logDone(r *http.Request, t *task, err error) {
 			Int("failed", v.Replay.Failed).Int("not_attempted", v.Replay.NotAttempted)
 	}
 	if v.Purge != nil {
-		ev = ev.Int("purged", v.Purge.Purged).Int("not_found", v.Purge.NotFound).Int("failed", v.Purge.Failed).Int("not_attempted", v.Purge.NotAttempted)
+		ev = ev.Int("purged", v.Purge.Purged).Int("not_found", v.Purge.NotFound).Int("skipped", v.Purge.Skipped).Int("failed", v.Purge.Failed).Int("not_attempted", v.Purge.NotAttempted)
 	}
 	if s := v.Bulk.Summary; s != nil {
 		ev = ev.Int("revoked", s.Revoked).Int("already_gone", s.AlreadyGone).Int("failed", s.Failed)
