@@ -249,27 +249,15 @@ func drawChart(v activityView) chart {
 	return c
 }
 
-// secretName matches header names that may carry a secret, and
-// secretValue values that look like one: the shapes internal/redact does
-// not know (a Clerk restricted key rk_…, Clerk's session cookies, a short
-// bearer credential) besides the ones it does. Such values are not shown,
-// even if a dead letter carries one where none should be.
-var (
-	secretName  = regexp.MustCompile(`(?i)(authorization|cookie|token|secret|password|passwd|api[-_]?key|session[-_]?key|credential|jwt)`)
-	secretValue = regexp.MustCompile(`(?i)\b(?:sk|rk)_(?:live|test)_[a-z0-9]{8,}|eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]*|bearer\s+\S{8,}|__(?:client|session)=[^;\s]+`)
-)
+// secretName matches header names that may carry a secret: their values
+// are not shown, even if a dead letter carries one where none should be.
+var secretName = regexp.MustCompile(`(?i)(authorization|cookie|token|secret|password|passwd|api[-_]?key|session[-_]?key|credential|jwt)`)
 
-// scrub hides what looks like a secret in text that came from a dead
-// letter or an action on one. internal/redact is the repository's one
-// definition of a secret's shape; secretValue adds the console's extra
-// shapes. Pages never call it: the view-model constructors below do, for
-// every letter-derived string, so that a template cannot forget one.
-func scrub(s string) string {
-	return secretValue.ReplaceAllString(redact.Text(s), redact.Placeholder)
-}
-
-// looksSecret reports whether s holds something shaped like a secret.
-func looksSecret(s string) bool { return redact.Looks(s) || secretValue.MatchString(s) }
+// scrub hides what looks like a secret (internal/redact's shapes) in text
+// that came from a dead letter or an action on one. Pages never call it:
+// the view-model constructors below do, for every letter-derived string,
+// so that a template cannot forget one.
+func scrub(s string) string { return redact.Text(s) }
 
 // safeRow is a list row as a page may show it.
 func safeRow(r row) row {
@@ -330,7 +318,7 @@ func safeHeaders(h nats.Header) []headerView {
 	for name, vals := range h {
 		for _, v := range vals {
 			hv := headerView{Name: scrub(name), Value: v}
-			if (secretName.MatchString(name) && !strings.HasPrefix(name, "Dlq-")) || looksSecret(v) {
+			if (secretName.MatchString(name) && !strings.HasPrefix(name, "Dlq-")) || redact.Looks(v) {
 				hv.Value, hv.Hidden = fmt.Sprintf("[hidden: may hold a secret, %d characters]", len(v)), true
 			}
 			out = append(out, hv)
@@ -366,7 +354,7 @@ func safePayload(e dlq.Entry) payloadView {
 		// Fields that are not a job's secret ones may still hold one (a
 		// token pasted into job_id).
 		v.Text = scrub(buf.String())
-	} else if looksSecret(string(body)) {
+	} else if redact.Looks(string(body)) {
 		v.Note = "not shown: it is not JSON and looks like it holds a secret"
 	} else {
 		v.Text = string(body)

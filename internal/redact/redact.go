@@ -23,11 +23,13 @@ const minSecretLen = 8
 
 // shapes match secrets by their look:
 //   - a JWT (base64url JSON header "eyJ…", payload, signature);
-//   - a Clerk secret key (sk_live_…, sk_test_…);
+//   - a Clerk secret or restricted key (sk_live_…, sk_test_…, rk_…);
+//   - the value of Clerk's session cookies (__session=…, __client=…);
 //   - the credential after "Bearer" (16 characters or more, so that prose
 //     such as "bearer token invalid" is left alone).
 var shapes = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*` +
-	`|sk_(?:live|test)_[A-Za-z0-9]{4,}` +
+	`|[sr]k_(?:live|test)_[A-Za-z0-9]{4,}` +
+	`|__(?:session|client)(?:_[A-Za-z0-9]+)?=[^;\s"]+` +
 	`|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{16,}`)
 
 // Text returns s with every known secret and every secret-shaped substring
@@ -42,8 +44,13 @@ func Text(s string, secrets ...string) string {
 		return s
 	}
 	return shapes.ReplaceAllStringFunc(s, func(m string) string {
-		// Keep the scheme word so that the reader still sees what it was.
-		if i := strings.IndexAny(m, " \t\r\n"); i > 0 && !strings.HasPrefix(m, "eyJ") && !strings.HasPrefix(m, "sk_") {
+		// Keep the scheme word or the cookie's name, so that the reader
+		// still sees what it was.
+		if strings.HasPrefix(m, "__") {
+			name, _, _ := strings.Cut(m, "=")
+			return name + "=" + Placeholder
+		}
+		if i := strings.IndexAny(m, " \t\r\n"); i > 0 && !strings.HasPrefix(m, "eyJ") && !strings.HasPrefix(m[1:], "k_") {
 			return m[:i+1] + Placeholder
 		}
 		return Placeholder
@@ -55,6 +62,6 @@ func Looks(s string) bool { return mayHaveShape(s) && shapes.MatchString(s) }
 
 // mayHaveShape is a cheap pre-check: every shape holds one of these.
 func mayHaveShape(s string) bool {
-	return strings.Contains(s, "eyJ") || strings.Contains(s, "sk_") ||
+	return strings.Contains(s, "eyJ") || strings.Contains(s, "sk_") || strings.Contains(s, "rk_") || strings.Contains(s, "__") ||
 		strings.Contains(s, "earer") || strings.Contains(s, "EARER")
 }

@@ -22,6 +22,10 @@ func TestText(t *testing.T) {
 		{"bearer prose stays", "bearer token invalid", nil, "bearer token invalid"},
 		{"several", jwt + "," + jwt, nil, "[REDACTED],[REDACTED]"},
 		{"secret inside a word", "xxREFRESH-SECRET-123yy", []string{"REFRESH-SECRET-123"}, "xx[REDACTED]yy"},
+		{"restricted key", "key rk_" + "live_abcdEFGH1234", nil, "key [REDACTED]"},
+		{"session cookie", "Cookie: __session=abc.def-ghi; theme=dark", nil, "Cookie: __session=[REDACTED]; theme=dark"},
+		{"client cookie with suffix", `set "__client_uat=1700000000"`, nil, `set "__client_uat=[REDACTED]"`},
+		{"python dunder stays", "__init__ failed", nil, "__init__ failed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -36,7 +40,7 @@ func TestLooks(t *testing.T) {
 	for in, want := range map[string]bool{
 		"sess_123": false, "user_abc": false, "": false, "sk_test_abcd1234": true,
 		"eyJhbGciOiJIUzI1NiJ9.eyJhIjoxfQ.sig": true, "pk_test_abcd1234": false,
-		"Bearer " + strings.Repeat("a", 20): true,
+		"Bearer " + strings.Repeat("a", 20): true, "rk_test_abcd1234": true, "__session=abc": true, "__init__": false,
 	} {
 		if got := Looks(in); got != want {
 			t.Errorf("Looks(%q) = %v, want %v", in, got, want)
