@@ -3,7 +3,7 @@ package console
 import (
 	"bufio"
 	"bytes"
-	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -13,15 +13,16 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
+	"time"
 )
 
 // Credentials authenticate the console's users: a bearer token, basic-auth
 // users, or both. Secrets are kept only as SHA-256 digests and compared in
 // constant time.
 type Credentials struct {
-	token  []byte // digest of the bearer token; nil: none
-	users  []basicUser
-	cookie []byte // the login cookie's value, derived from the token
+	token []byte // digest of the bearer token; nil: none
+	users []basicUser
 }
 
 type basicUser struct {
@@ -62,9 +63,6 @@ func LoadCredentials(tokenFile, basicFile string) (*Credentials, error) {
 			return nil, fmt.Errorf("token file %s: the token contains blank space or several lines; want one token", tokenFile)
 		}
 		c.token = digest(tok)
-		mac := hmac.New(sha256.New, []byte(tok))
-		mac.Write([]byte("clerkjobs console login"))
-		c.cookie = []byte(base64.RawURLEncoding.EncodeToString(mac.Sum(nil)))
 	}
 	if basicFile != "" {
 		b, err := os.ReadFile(basicFile)
@@ -95,7 +93,78 @@ func LoadCredentials(tokenFile, basicFile string) (*Credentials, error) {
 
 const loginCookie = "clerkjobs_console"
 
-// check returns who the request authenticates as, or "" when it does not.
+// signIns are the browsers signed in with the token: a random id per
+// sign-in, in the cookie, kept here (as its digest) until it expires or its
+// user signs out. A cookie copied from a browser then stops working at
+// sign-out, and every one at a restart; one derived from the token would
+// work until the token changed.
+type signIns struct {
+	mu      sync.Mutex
+	expires map[[sha256.Size]byte]time.Time
+}
+
+// Sign-ins last signInTTL; at most maxSignIns are kept (the oldest go).
+const (
+	signInTTL  = 12 * time.Hour
+	maxSignIns = 1000
+)
+
+// start records a sign-in and returns its cookie value.
+func (s *signIns) start(now time.Time) (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("sign-in id: %w", err)
+	}
+	id := base64.RawURLEncoding.EncodeToString(b)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.expires == nil {
+		s.expires = map[[sha256.Size]byte]time.Time{}
+	}
+	for k, exp := range s.expires {
+		if !now.Before(exp) {
+			delete(s.expires, k)
+		}
+	}
+	for len(s.expires) >= maxSignIns {
+		var oldest [sha256.Size]byte
+		first := true
+		for k, exp := range s.expires {
+			if first || exp.Before(s.expires[oldest]) {
+				oldest, first = k, false
+			}
+		}
+		delete(s.expires, oldest)
+	}
+	s.expires[sha256.Sum256([]byte(id))] = now.Add(signInTTL)
+	return id, nil
+}
+
+// valid reports whether the request carries the cookie of a sign-in that
+// has not ended.
+func (s *signIns) valid(r *http.Request, now time.Time) bool {
+	ck, err := r.Cookie(loginCookie)
+	if err != nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	exp, ok := s.expires[sha256.Sum256([]byte(ck.Value))]
+	return ok && now.Before(exp)
+}
+
+// end forgets the request's sign-in.
+func (s *signIns) end(r *http.Request) {
+	if ck, err := r.Cookie(loginCookie); err == nil {
+		s.mu.Lock()
+		delete(s.expires, sha256.Sum256([]byte(ck.Value)))
+		s.mu.Unlock()
+	}
+}
+
+// check returns who the request's Authorization header authenticates as,
+// or "" when it does not. (A browser's sign-in cookie is checked by the
+// console's signIns.)
 // Every configured secret is compared, whatever matched first, so the time
 // taken says nothing about which one came close.
 func (c *Credentials) check(r *http.Request) string {
@@ -103,11 +172,6 @@ func (c *Credentials) check(r *http.Request) string {
 	if c.token != nil {
 		if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 			if subtle.ConstantTimeCompare(digest(tok), c.token) == 1 {
-				who = "token"
-			}
-		}
-		if ck, err := r.Cookie(loginCookie); err == nil {
-			if subtle.ConstantTimeCompare([]byte(ck.Value), c.cookie) == 1 {
 				who = "token"
 			}
 		}

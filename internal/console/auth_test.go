@@ -262,6 +262,60 @@ func TestBrowserSignIn(t *testing.T) {
 	}
 }
 
+// TestSignOutEndsTheSignIn: each browser sign-in gets a cookie of its
+// own, which stops working when its user signs out. The cookie used to be
+// derived from the token: the same for everyone, still valid after signing
+// out, until the token changed.
+func TestSignOutEndsTheSignIn(t *testing.T) {
+	env := testenv.New(t)
+	con := onAllInterfaces(t, env.NATSURL, "--token-file", secretFile(t, "token", goodToken+"\n"))
+	signIn := func() *http.Cookie {
+		t.Helper()
+		resp, err := noRedirect.PostForm(con.URL+"/login", url.Values{"token": {goodToken}, "next": {"/"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		for _, ck := range resp.Cookies() {
+			if ck.Name == "clerkjobs_console" && ck.Value != "" {
+				return ck
+			}
+		}
+		t.Fatalf("sign-in: %s, no cookie", resp.Status)
+		return nil
+	}
+	status := func(method, path string, ck *http.Cookie) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, con.URL+path, nil)
+		req.AddCookie(ck)
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	a, b := signIn(), signIn()
+	if a.Value == b.Value || strings.Contains(a.Value, goodToken) {
+		t.Errorf("two sign-ins got cookies %q and %q: want a new random one each", a.Value, b.Value)
+	}
+	if got := status(http.MethodGet, "/", a); got != http.StatusOK {
+		t.Fatalf("signed in: %d, want 200", got)
+	}
+	if got := status(http.MethodPost, "/logout", a); got != http.StatusSeeOther {
+		t.Fatalf("sign out: %d, want 303", got)
+	}
+	forged := &http.Cookie{Name: a.Name, Value: strings.Repeat("A", len(a.Value))}
+	for name, c := range map[string]struct {
+		ck   *http.Cookie
+		want int
+	}{"signed out": {a, http.StatusUnauthorized}, "still signed in": {b, http.StatusOK}, "made up": {forged, http.StatusUnauthorized}} {
+		if got := status(http.MethodGet, "/", c.ck); got != c.want {
+			t.Errorf("%s: %d, want %d", name, got, c.want)
+		}
+	}
+}
+
 // TestLoopbackOnly: without credentials the console answers only for a
 // loopback host name, so a web page whose name resolves to 127.0.0.1 (DNS
 // rebinding) cannot read it; pages carry the security headers.

@@ -41,6 +41,7 @@ type Console struct {
 	parse   ParseFilter
 	log     zerolog.Logger
 	creds   *Credentials
+	signIns signIns
 	refresh time.Duration
 	tls     struct{ cert, key string }
 

@@ -155,6 +155,9 @@ func (c *Console) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		user := c.creds.check(r)
+		if user == "" && c.creds.token != nil && c.signIns.valid(r, time.Now()) {
+			user = "token"
+		}
 		if user == "" {
 			c.log.Warn().Str("from", r.RemoteAddr).Str("method", r.Method).Str("path", r.URL.Path).Msg("console: refused an unauthenticated request")
 			if len(c.creds.users) > 0 {
@@ -903,12 +906,18 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.show(w, r, "login", c.frame(r, "Sign in", "", loginPage{Next: next, Err: "That is not the console's token."}))
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: string(c.creds.cookie), Path: "/", HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	id, err := c.signIns.start(time.Now())
+	if err != nil {
+		c.fail(w, r, http.StatusInternalServerError, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: id, Path: "/", MaxAge: int(signInTTL / time.Second), HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
 	c.logAction(r, "login").Msg("console: signed in with the token")
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
+	c.signIns.end(r)
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
