@@ -370,6 +370,7 @@ func (a *app) waitMany(ctx context.Context, c *clerkjobs.Client, topo jobs.Topol
 	for id := range pending {
 		missing = append(missing, id)
 	}
+	elsewhere := 0 // secrets that went to an earlier request of the same job
 	for _, it := range dups {
 		res, err := c.WaitSubmitted(wctx, clerkjobs.Submitted{JobID: it.id(), Subject: it.msg.Subject, Stream: it.ack.Stream, Seq: it.ack.Sequence, Duplicate: true})
 		var je *clerkjobs.JobError
@@ -384,6 +385,9 @@ func (a *app) waitMany(ctx context.Context, c *clerkjobs.Client, topo jobs.Topol
 		note := " (a duplicate: its record)"
 		if spec.op.Secret() {
 			note = " (a duplicate: its answer went to the first publish)"
+			if res.Outcome == jobs.Succeeded {
+				elsewhere++
+			}
 		}
 		if err := show(res.Reveal(), note); err != nil {
 			return err
@@ -410,6 +414,12 @@ func (a *app) waitMany(ctx context.Context, c *clerkjobs.Client, topo jobs.Topol
 	code := 0
 	if r := reusedText(items); r != "" {
 		msgs, code = append(msgs, r), ExitJobIDReused
+	}
+	if elsewhere > 0 {
+		// As for one job (requestOne): no secret here is not a success.
+		msgs = append(msgs, fmt.Sprintf("%s had been requested before under the same job ids: their secrets went to those requests and are shown nowhere else; request new ones with other job ids",
+			plural(elsewhere, string(spec.op)+" job", string(spec.op)+" jobs")))
+		code = ExitJobIDReused
 	}
 	if failed > 0 {
 		msgs = append(msgs, fmt.Sprintf("%d of the jobs failed: they are in the dead-letter queue (publish dlq list --op %s)", failed, spec.op))

@@ -1,6 +1,7 @@
 package publishcli_test
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -521,6 +522,7 @@ func TestBatchWaitExitCodes(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name   string
+		op     string // default revoke
 		lines  []string
 		twice  bool // publish the batch once before, with --wait
 		json   bool
@@ -528,6 +530,16 @@ func TestBatchWaitExitCodes(t *testing.T) {
 		stdout []string
 		stderr []string
 	}{
+		{
+			// Their tokens went to the first publish: no token here is not
+			// a success (as for one job).
+			name:   "duplicates of token jobs",
+			op:     "token",
+			lines:  []string{`{"session_id":"` + sess[0] + `","job_id":"tokdup-1"}`, `{"session_id":"` + sess[0] + `","job_id":"tokdup-2"}`},
+			twice:  true,
+			code:   publishcli.ExitJobIDReused,
+			stderr: []string{"2 token jobs had been requested before", "request new ones with other job ids"},
+		},
 		{
 			name:   "duplicates of jobs that succeeded",
 			lines:  []string{`{"session_id":"` + sess[0] + `","job_id":"dup-1"}`, `{"session_id":"` + sess[1] + `","job_id":"dup-2"}`},
@@ -567,7 +579,8 @@ func TestBatchWaitExitCodes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			file := writeFile(t, "batch.ndjson", strings.Join(tc.lines, "\n")+"\n")
-			args := []string{"revoke", "--file", file, "--wait", "--timeout", "20s"}
+			op := cmp.Or(tc.op, "revoke")
+			args := []string{op, "--file", file, "--wait", "--timeout", "20s"}
 			if tc.json {
 				args = append(args, "--json")
 			}
