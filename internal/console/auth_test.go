@@ -406,10 +406,14 @@ func TestOtherSitesAndHugeFilters(t *testing.T) {
 	}{
 		{"an image from another site", http.MethodGet, "/dlq?job-id=" + ids(3), crossImg, http.StatusForbidden, "came from another site"},
 		{"a fetch from another site", http.MethodGet, "/", map[string]string{"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "cors"}, http.StatusForbidden, "came from another site"},
-		{"a link from another site to a list", http.MethodGet, "/dlq", crossNav, http.StatusForbidden, "came from another site"},
-		{"a link from another site to an entry", http.MethodGet, "/dlq/1", crossNav, http.StatusForbidden, "came from another site"},
+		{"a frame from another site", http.MethodGet, "/dlq", map[string]string{"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "iframe"}, http.StatusForbidden, "came from another site"},
 		{"a form from another site to the overview", http.MethodPost, "/", crossNav, http.StatusForbidden, "came from another site"},
+		// A link pasted in a chat opens the page: one page, its filter
+		// bounded like any other.
+		{"a link from another site to a list", http.MethodGet, "/dlq?job-id=" + ids(3), crossNav, http.StatusOK, "<strong>3</strong> match"},
+		{"a link from another site to an entry", http.MethodGet, "/dlq/1", crossNav, http.StatusOK, "Dead letter 1"},
 		{"a link from another site to the overview", http.MethodGet, "/", crossNav, http.StatusOK, "Overview"},
+		{"a link from another site with 1,001 job ids", http.MethodGet, "/dlq?job-id=" + ids(1001), crossNav, http.StatusBadRequest, "more than 1000 values"},
 		{"the console's own page", http.MethodGet, "/dlq?job-id=" + ids(3), map[string]string{"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "navigate"}, http.StatusOK, "<strong>3</strong> match"},
 		{"typed in the address bar", http.MethodGet, "/dlq", map[string]string{"Sec-Fetch-Site": "none", "Sec-Fetch-Mode": "navigate"}, http.StatusOK, "<strong>5</strong> dead letters"},
 		{"no fetch metadata (curl)", http.MethodGet, "/dlq/1", nil, http.StatusOK, "Dead letter 1"},

@@ -92,16 +92,19 @@ const (
 var errCrossSite = errors.New("refused: this request came from another site (cross-origin). Use the console's own pages: open its address yourself")
 
 // sameSite refuses what another site's page makes a browser send
-// (Fetch Metadata: Sec-Fetch-Site cross-site): an image, a script or a
-// fetch pointed at the console would otherwise be served, and could load
-// it without credentials, as loopback is all it checks then. Only a
-// top-level navigation to the overview is let through, so that a link
-// to the console still opens it. Clients that send no Fetch Metadata
-// (curl, scripts) are not browsers run by another site and are served.
+// (Fetch Metadata: Sec-Fetch-Site cross-site): an image, a script, a
+// frame or a fetch pointed at the console would otherwise be served, many
+// at a time and unseen, and could load it without credentials, as
+// loopback is all it checks then. A top-level navigation (GET, a whole
+// page) is let through, so that a link to the console pasted anywhere
+// opens it: one page, in sight, its filter bounded like any other.
+// Clients that send no Fetch Metadata (curl, scripts) are not browsers run
+// by another site and are served.
 func (c *Console) sameSite(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Sec-Fetch-Site") == "cross-site" &&
-			(r.Header.Get("Sec-Fetch-Mode") != "navigate" || r.URL.Path != "/" || (r.Method != http.MethodGet && r.Method != http.MethodHead)) {
+		page := (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
+			r.Header.Get("Sec-Fetch-Mode") == "navigate" && r.Header.Get("Sec-Fetch-Dest") == "document"
+		if r.Header.Get("Sec-Fetch-Site") == "cross-site" && !page {
 			c.log.Warn().Str("from", r.RemoteAddr).Str("method", r.Method).Str("path", r.URL.Path).
 				Str("sec_fetch_mode", r.Header.Get("Sec-Fetch-Mode")).Msg("console: refused a cross-origin request")
 			c.fail(w, r, http.StatusForbidden, errCrossSite)
