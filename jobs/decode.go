@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
@@ -172,10 +173,10 @@ func schemaError(o Op, err error) error {
 }
 
 // fieldName is a member name from the body as an error names it: the
-// publisher chose it, so one shaped like a secret, or long, is described
-// rather than repeated.
+// publisher chose it, so one shaped like a secret, long, or holding a
+// control character is described rather than repeated.
 func fieldName(s string) string {
-	if len(s) > 64 || redact.Looks(s) {
+	if len(s) > 64 || redact.Looks(s) || strings.ContainsFunc(s, unicode.IsControl) {
 		return fmt.Sprintf("(a name of %d characters)", len(s))
 	}
 	return s

@@ -175,6 +175,7 @@ func TestDecodeInvalid(t *testing.T) {
 		// being repeated (the error reaches logs and dead-letter headers).
 		{"secret key as session_id", OpRevoke, `{"session_id":"sk_` + `live_SECRETabcdefghijklmnopqrstuvwxyz0123"}`, "/session_id", []string{"a value of 44 characters", "pattern"}},
 		{"secret key as a member name", OpRevoke, `{"session_id":"sess_1","sk_` + `live_SECRETabcdefghijklmnopqrstuvwxyz0123":1}`, "/(a name of 44 characters)", []string{"unknown field"}},
+		{"member name with control characters", OpRevoke, `{"session_id":"sess_1","a\u001b[31mb\nc":1}`, "/(a name of 9 characters)", []string{"unknown field"}},
 		{"long member name", OpRevoke, `{"session_id":"sess_1","` + strings.Repeat("n", 100) + `":1}`, "/(a name of 100 characters)", []string{"unknown field"}},
 
 		{"body over MaxJobBytes", OpRevoke, big, "", []string{"bytes", "65536"}},
