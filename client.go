@@ -345,20 +345,7 @@ func (c *Client) settle(ctx context.Context, r *Result) (*Result, error) {
 // A result found this way never holds a token or refresh job's secret: it
 // went only to the requester's inbox.
 func (c *Client) Wait(ctx context.Context, jobID string) (*Result, error) {
-	if err := jobs.CheckJobID(jobID); err != nil {
-		return nil, &jobs.InvalidError{Op: jobs.OpUnknown, Field: "/job_id", Reason: err.Error()}
-	}
-	ctx, cancel := c.bounded(ctx)
-	defer cancel()
-	r, err := c.waitRecord(ctx, jobID, 0, "")
-	var nr *NoResultError
-	if errors.As(err, &nr) {
-		nr.JobID = jobID
-	}
-	if err != nil {
-		return nil, err
-	}
-	return c.settle(ctx, r)
+	return c.wait(ctx, jobID, nil)
 }
 
 // WaitSubmitted waits for the record of a job JetStream stored at s.Seq
@@ -370,15 +357,28 @@ func (c *Client) Wait(ctx context.Context, jobID string) (*Result, error) {
 // same id stored at another sequence, is not taken for it. As with Wait,
 // the result never holds a token or refresh job's secret.
 func (c *Client) WaitSubmitted(ctx context.Context, s Submitted) (*Result, error) {
-	if err := jobs.CheckJobID(s.JobID); err != nil {
+	return c.wait(ctx, s.JobID, &s)
+}
+
+// wait is Wait, and with s (not nil) WaitSubmitted: only the record of the
+// job stored at s.Seq.
+func (c *Client) wait(ctx context.Context, jobID string, s *Submitted) (*Result, error) {
+	if err := jobs.CheckJobID(jobID); err != nil {
 		return nil, &jobs.InvalidError{Op: jobs.OpUnknown, Field: "/job_id", Reason: err.Error()}
 	}
 	ctx, cancel := c.bounded(ctx)
 	defer cancel()
-	r, err := c.waitRecord(ctx, s.JobID, s.Seq, "")
+	var seq uint64
+	if s != nil {
+		seq = s.Seq
+	}
+	r, err := c.waitRecord(ctx, jobID, seq, "")
 	var nr *NoResultError
 	if errors.As(err, &nr) {
-		nr.JobID, nr.Submitted = s.JobID, &s
+		nr.JobID = jobID
+		if s != nil {
+			nr.Submitted = s
+		}
 	}
 	if err != nil {
 		return nil, err

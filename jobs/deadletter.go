@@ -197,11 +197,15 @@ func ParseDeadLetter(h nats.Header) (DeadLetter, error) {
 // the dead letter chose its headers, and these errors reach terminals,
 // pages and logs.
 func shown(v string) string {
-	if len(v) > 40 || redact.Looks(v) {
+	if !repeatable(v, 40) {
 		return fmt.Sprintf("a value of %d bytes", len(v))
 	}
 	return strconv.Quote(v)
 }
+
+// repeatable reports whether a value a message brought may be repeated in
+// an error: no longer than max bytes, and not shaped like a secret.
+func repeatable(v string, max int) bool { return len(v) <= max && !redact.Looks(v) }
 
 // Replayable reports whether republishing the stored payload can work: a
 // dead letter whose secrets were redacted cannot be replayed.

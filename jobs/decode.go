@@ -17,7 +17,6 @@ import (
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 
-	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/schemas"
 )
 
@@ -141,7 +140,7 @@ func schemaError(o Op, err error) error {
 		// into the wrong field would then reach logs and dead-letter
 		// headers. Short values (ids) are worth showing; long ones are not.
 		got := fmt.Sprintf("a value of %d characters", len(k.Got))
-		if len(k.Got) <= 64 && !redact.Looks(k.Got) {
+		if repeatable(k.Got, 64) {
 			got = strconv.Quote(k.Got)
 		}
 		reason = got + " does not match the pattern " + k.Want
@@ -176,7 +175,7 @@ func schemaError(o Op, err error) error {
 // publisher chose it, so one shaped like a secret, long, or holding a
 // control character is described rather than repeated.
 func fieldName(s string) string {
-	if len(s) > 64 || redact.Looks(s) || strings.ContainsFunc(s, unicode.IsControl) {
+	if !repeatable(s, 64) || strings.ContainsFunc(s, unicode.IsControl) {
 		return fmt.Sprintf("(a name of %d characters)", len(s))
 	}
 	return s
