@@ -96,9 +96,10 @@ func TestFingerprint(t *testing.T) {
 // TestSchedule holds the safety arithmetic: the shared schedule puts at
 // most N-reserve slots in any interval of the window plus its slack plus
 // one interval, ends included (so no window sees more than the limit while
-// calls leave within slack+T of their slots), the reserve is 1% of the
-// limit when that makes two calls or more, and the rate stays at 97% or
-// more of Clerk's limit for the forms the issue names.
+// calls leave within slack+T of their slots), the slack is never under
+// 150 ms, the reserve is 1% of the limit when that makes two calls or
+// more, and the rate stays at 97% or more of the limit in Clerk's own
+// forms (10 s windows). Shorter windows pay for the 150 ms with rate.
 func TestSchedule(t *testing.T) {
 	tests := []struct {
 		limit   string
@@ -107,15 +108,15 @@ func TestSchedule(t *testing.T) {
 		minRate float64 // share of the limit's rate
 	}{
 		{"1000/10s", true, 10, 0.97},
-		{"100/s", true, 0, 0.97},
+		{"100/s", true, 0, 0.86},
 		{"100/10s", true, 0, 0.97},
-		{"300/2s", true, 3, 0.97},
+		{"300/2s", true, 3, 0.91},
 		{"1000/10s", false, 0, 0.98},
-		{"100/s", false, 0, 0.97},
-		{"10/s", true, 0, 0.88},
+		{"100/s", false, 0, 0.86},
+		{"10/s", true, 0, 0.78},
 		{"2/m", true, 0, 0.49},
 		{"1/m", true, 0, 0.98},
-		{"1000000/s", true, 10000, 0.97},
+		{"1000000/s", true, 10000, 0.86},
 	}
 	for _, tc := range tests {
 		l, err := ParseLimit(tc.limit)
@@ -140,6 +141,11 @@ func TestSchedule(t *testing.T) {
 		}
 		if most := int(math.Ceil(float64(L) / float64(s.interval))); most > l.N-s.reserve {
 			t.Errorf("%s fleet=%v: %d slots fit in %v, more than %d", l, tc.fleet, most, L, l.N-s.reserve)
+		}
+		// The lateness a call may have is a time, whatever the window: a
+		// loaded 2-core machine delayed calls past 30 ms (1.5% of 2 s).
+		if slack := s.span - l.Per; slack < 150*time.Millisecond {
+			t.Errorf("%s: slack %v; a call late by more than that (timers, a loaded machine, the network) could crowd a window", l, slack)
 		}
 		if s.span-l.Per < s.grace || s.grace <= 0 {
 			t.Errorf("%s: grace %v does not fit the slack %v", l, s.grace, s.span-l.Per)
