@@ -108,7 +108,8 @@ func (r *running) get(t testing.TB, path string) (int, string) {
 }
 
 // post sends a same-origin form, the way the console's own pages do, and
-// returns where it redirected to (the Location) and the status.
+// returns the status and where it redirected to (the Location), or the
+// page it answered when it did not redirect.
 func (r *running) post(t testing.TB, path string, form url.Values) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, r.URL+path, strings.NewReader(form.Encode()))
@@ -123,7 +124,14 @@ func (r *running) post(t testing.TB, path string, form url.Values) (int, string)
 		t.Fatalf("POST %s: %v", path, err)
 	}
 	defer resp.Body.Close()
-	return resp.StatusCode, resp.Header.Get("Location")
+	if loc := resp.Header.Get("Location"); loc != "" {
+		return resp.StatusCode, loc
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	return resp.StatusCode, string(body)
 }
 
 var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

@@ -268,3 +268,56 @@ func TestPlanBindsToThePageShown(t *testing.T) {
 		}
 	}
 }
+
+// TestRunningActionsAreBounded: the console runs at most four actions at
+// once, dry runs included. A fifth plan or confirmation is refused with
+// 429 and a way out, runs nothing and loses nothing: the refused plan can
+// be confirmed once an action has ended.
+func TestRunningActionsAreBounded(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	seedRevokes(t, env, emu.CreateSessions(emu.CreateUser(), 9), 0)
+	con := startConsole(t, env.NATSURL)
+	con.waitIndexed(t, 30*time.Second)
+	// A purge planned first: purges have no dry run, so planning starts
+	// nothing.
+	status, purge := con.post(t, "/dlq/plan", url.Values{"action": {"purge"}, "scope": {"one"}, "seq": {"9"}})
+	if status != http.StatusSeeOther {
+		t.Fatalf("purge plan: %d", status)
+	}
+	// Four replays of two letters each at one job per 100 s: each replays
+	// one letter and waits.
+	var running []string
+	for i := range 4 {
+		form := url.Values{"action": {"replay"}, "scope": {"selected"}, "seq": {fmt.Sprint(2*i + 1), fmt.Sprint(2*i + 2)}}
+		status, plan := con.post(t, "/dlq/plan", form)
+		if status != http.StatusSeeOther {
+			t.Fatalf("replay plan %d: %d", i, status)
+		}
+		con.waitPage(t, 20*time.Second, plan, regexp.MustCompile(`would replay 2</strong>`))
+		status, task := con.post(t, plan+"/run", url.Values{"rate": {"0.01"}})
+		if status != http.StatusSeeOther || !strings.HasPrefix(task, "/tasks/") {
+			t.Fatalf("run %d: %d %q", i, status, task)
+		}
+		con.waitPage(t, 20*time.Second, task, regexp.MustCompile(`State: <strong>running</strong>`))
+		running = append(running, task)
+	}
+	busy := regexp.MustCompile(`4 actions are running, the most the console runs at once`)
+	status, body := con.post(t, "/dlq/plan", url.Values{"action": {"replay"}, "scope": {"matching"}})
+	if status != http.StatusTooManyRequests || !busy.MatchString(body) {
+		t.Fatalf("a fifth action's dry run: %d, want 429 saying why:\n%s", status, body)
+	}
+	status, body = con.post(t, purge+"/run", nil)
+	if status != http.StatusTooManyRequests || !busy.MatchString(body) {
+		t.Fatalf("a fifth action confirmed: %d, want 429 saying why:\n%s", status, body)
+	}
+	if status, _ := con.post(t, running[0]+"/stop", nil); status != http.StatusSeeOther {
+		t.Fatalf("stop: %d", status)
+	}
+	con.waitPage(t, 20*time.Second, running[0], regexp.MustCompile(`State: <strong>stopped</strong>`))
+	status, task := con.post(t, purge+"/run", nil)
+	if status != http.StatusSeeOther || !strings.HasPrefix(task, "/tasks/") {
+		t.Fatalf("the refused purge, confirmed again: %d %q", status, task)
+	}
+	con.waitPage(t, 20*time.Second, task, regexp.MustCompile(`(?s)State: <strong>done</strong>.*id="purged">1<`))
+}

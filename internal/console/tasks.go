@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"sort"
 	"sync"
 	"time"
@@ -70,6 +71,15 @@ func (p *plan) claim(t *task) (*task, bool) {
 	}
 	p.run = t
 	return t, true
+}
+
+// release undoes claim when t could not start.
+func (p *plan) release(t *task) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.run == t {
+		p.run = nil
+	}
 }
 
 type taskState string
@@ -190,6 +200,15 @@ type registry struct {
 // maxKept bounds the plans and finished tasks kept.
 const maxKept = 200
 
+// maxRunning bounds the actions running at once, dry runs included: each
+// reads (and a replay or purge writes) up to every dead letter, and every
+// "replay matching" starts a dry run, so a page posted in a loop would
+// otherwise start one reader of the whole queue per post.
+const maxRunning = 4
+
+// errBusy is why an action did not start: maxRunning are running.
+var errBusy = fmt.Errorf("%d actions are running, the most the console runs at once: wait for one to finish, or stop one from its page (Actions), then try again", maxRunning)
+
 func newRegistry() *registry {
 	return &registry{plans: map[string]*plan{}, tasks: map[string]*task{}}
 }
@@ -228,12 +247,23 @@ func (g *registry) plan(id string) *plan {
 }
 
 // start registers a task and runs fn in the background with a context the
-// task's stop cancels. parent ends with the console.
-func (g *registry) start(parent context.Context, t *task, fn func(ctx context.Context) error) {
+// task's stop cancels. parent ends with the console. It returns errBusy,
+// and runs nothing, when maxRunning tasks are running.
+func (g *registry) start(parent context.Context, t *task, fn func(ctx context.Context) error) error {
+	g.mu.Lock()
+	running := 0
+	for _, o := range g.order {
+		if o.view().State == taskRunning {
+			running++
+		}
+	}
+	if running >= maxRunning {
+		g.mu.Unlock()
+		return errBusy
+	}
 	ctx, cancel := context.WithCancel(parent)
 	t.ID = newID()
 	t.state, t.started, t.cancel = taskRunning, time.Now(), cancel
-	g.mu.Lock()
 	g.tasks[t.ID] = t
 	g.order = append(g.order, t)
 	if len(g.order) > maxKept {
@@ -250,6 +280,7 @@ func (g *registry) start(parent context.Context, t *task, fn func(ctx context.Co
 		defer cancel()
 		t.finish(ctx, fn(ctx))
 	}()
+	return nil
 }
 
 func (g *registry) task(id string) *task {

@@ -526,21 +526,24 @@ func (c *Console) planDLQ(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusBadRequest, fmt.Errorf("scope %q: want one, selected or matching", scope))
 		return
 	}
+	if kind == actReplay {
+		if err := c.startCheck(p); err != nil {
+			c.fail(w, r, http.StatusTooManyRequests, fmt.Errorf("nothing planned: %w", err))
+			return
+		}
+	}
 	c.reg.addPlan(p)
 	c.logAction(r, "plan").Str("action", string(kind)).Str("scope", p.Scope).Int("count", len(p.Seqs)).Str("plan", p.ID).Msg("console: action planned, awaiting confirmation")
-	if kind == actReplay {
-		c.startCheck(p)
-	}
 	http.Redirect(w, r, "/plans/"+p.ID, http.StatusSeeOther)
 }
 
-// startCheck runs a replay plan's dry run.
-func (c *Console) startCheck(p *plan) {
+// startCheck starts a replay plan's dry run.
+func (c *Console) startCheck(p *plan) error {
 	t := &task{Kind: actReplay, DryRun: true, Plan: p, total: len(p.Seqs)}
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.check = t
-	p.mu.Unlock()
-	c.reg.start(c.taskContext(), t, func(ctx context.Context) error {
+	return c.reg.start(c.taskContext(), t, func(ctx context.Context) error {
 		q, err := c.dlq(ctx)
 		if err != nil {
 			return err
@@ -650,11 +653,17 @@ func (c *Console) runPlan(w http.ResponseWriter, r *http.Request) {
 		ev = ev.Str("user_id", p.RevokeAll.UserID).Int("except", len(p.RevokeAll.ExceptSessionIDs)).Str("job_id", p.RevokeAll.JobID)
 	}
 	ev.Msg("console: action confirmed")
-	c.reg.start(c.taskContext(), t, func(ctx context.Context) error {
+	err := c.reg.start(c.taskContext(), t, func(ctx context.Context) error {
 		err := c.runTask(ctx, t)
 		c.logDone(r, t, err)
 		return err
 	})
+	if err != nil {
+		p.release(t)
+		c.logAction(r, "refuse").Str("action", string(p.Kind)).Str("plan", p.ID).Msg("console: confirmed action not started: too many actions running")
+		c.fail(w, r, http.StatusTooManyRequests, fmt.Errorf("not started: %w", err))
+		return
+	}
 	http.Redirect(w, r, "/tasks/"+t.ID, http.StatusSeeOther)
 }
 
@@ -805,11 +814,14 @@ func (c *Console) continueTask(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusBadRequest, errors.New("none of its dead letters is left in the queue: nothing to continue"))
 		return
 	}
+	if p.Kind == actReplay {
+		if err := c.startCheck(p); err != nil {
+			c.fail(w, r, http.StatusTooManyRequests, fmt.Errorf("nothing planned: %w", err))
+			return
+		}
+	}
 	c.reg.addPlan(p)
 	c.logAction(r, "plan").Str("action", string(p.Kind)).Str("scope", p.Scope).Int("count", len(p.Seqs)).Str("plan", p.ID).Msg("console: action planned, awaiting confirmation")
-	if p.Kind == actReplay {
-		c.startCheck(p)
-	}
 	http.Redirect(w, r, "/plans/"+p.ID, http.StatusSeeOther)
 }
 
