@@ -296,6 +296,7 @@ func (c *Client) Request(ctx context.Context, a jobs.Args, opts ...RequestOption
 		// Still no record of a duplicate it could not compare: it may be
 		// this job, queued, or another job that took the id.
 		nr.JobID, nr.Submitted, nr.Err = s.JobID, &s, errors.Join(nr.Err, unverified)
+		nr.Ignored = rep.Ignored()
 	}
 	if err != nil {
 		return nil, err

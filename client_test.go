@@ -656,3 +656,47 @@ func TestJobErrorIsRedacted(t *testing.T) {
 		})
 	}
 }
+
+// TestRequestReportsIgnoredAnswers: a request that times out after
+// ignoring a forged answer says so, by count, without repeating what the
+// forgery said: an operator learns that something other than a worker
+// publishes to the inbox.
+func TestRequestReportsIgnoredAnswers(t *testing.T) {
+	env := clerkjobstest.New(t, clerkjobstest.WithoutWorker())
+	sess := env.Clerk.Emulator.CreateSessions(env.Clerk.Emulator.CreateUser(), 1)[0]
+	ctx := testContext(t, 30*time.Second)
+	type outcome struct {
+		token clerkjobs.Token
+		err   error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		tok, err := env.Client.SessionToken(wctx, sess, &clerkjobs.TokenOptions{JobID: "ignored-1"})
+		done <- outcome{tok, err}
+	}()
+	stream, err := env.JetStream.Stream(ctx, env.Topology.JobsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replyTo, seq := storedJob(ctx, t, stream, "ignored-1")
+	forged := `{"job_id":"ignored-1","op":"token","tenant":"","outcome":"succeeded","stream_seq":` + fmt.Sprint(seq+1) +
+		`,"secret":{"object":"token","jwt":"` + attackerJWT + `"}}`
+	for _, m := range []string{forged, "not json"} {
+		if err := env.Conn.Publish(replyTo, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := <-done
+	var nr *clerkjobs.NoResultError
+	if !errors.As(o.err, &nr) || o.token.JWT() != "" {
+		t.Fatalf("want a NoResultError and no token, got %+v, %v", o.token, o.err)
+	}
+	if nr.Ignored != 2 || !strings.Contains(o.err.Error(), "2 other messages on its reply inbox were ignored") {
+		t.Errorf("Ignored %d, error %q: want 2, said", nr.Ignored, o.err)
+	}
+	if strings.Contains(o.err.Error(), attackerJWT) || strings.Contains(o.err.Error(), "not json") {
+		t.Errorf("the error repeats what an ignored message said: %q", o.err)
+	}
+}

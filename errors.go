@@ -137,6 +137,11 @@ type NoResultError struct {
 	// Err is why the wait ended (the context's error), joined with the last
 	// error reading the records, if any.
 	Err error
+	// Ignored counts the messages on the request's reply inbox that were not
+	// this job's answer (not JSON, another op, tenant or sequence): a
+	// worker's answer never is, so something else publishes to the inbox.
+	// What they said is never shown.
+	Ignored int
 }
 
 func (e *NoResultError) Error() string {
@@ -155,6 +160,9 @@ func (e *NoResultError) Error() string {
 	}
 	if e.Err != nil {
 		msg += " (" + e.Err.Error() + ")"
+	}
+	if e.Ignored > 0 {
+		msg += fmt.Sprintf("; %d other messages on its reply inbox were ignored: they were not this job's answer, so something other than a worker publishes to the inbox", e.Ignored)
 	}
 	return msg + "; Wait finds its result or dead letter later"
 }
