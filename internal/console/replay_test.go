@@ -271,53 +271,70 @@ func TestPlanBindsToThePageShown(t *testing.T) {
 
 // TestRunningActionsAreBounded: the console runs at most four actions at
 // once, dry runs included. A fifth plan or confirmation is refused with
-// 429 and a way out, runs nothing and loses nothing: the refused plan can
-// be confirmed once an action has ended.
+// 429 saying why and runs nothing; a refused confirmation can be confirmed
+// again once an action has ended.
 func TestRunningActionsAreBounded(t *testing.T) {
 	env := testenv.New(t)
 	emu := env.Clerk.Emulator
-	seedRevokes(t, env, emu.CreateSessions(emu.CreateUser(), 9), 0)
+	seedRevokes(t, env, emu.CreateSessions(emu.CreateUser(), 10), 0)
 	con := startConsole(t, env.NATSURL)
 	con.waitIndexed(t, 30*time.Second)
-	// A purge planned first: purges have no dry run, so planning starts
-	// nothing.
-	status, purge := con.post(t, "/dlq/plan", url.Values{"action": {"purge"}, "scope": {"one"}, "seq": {"9"}})
-	if status != http.StatusSeeOther {
-		t.Fatalf("purge plan: %d", status)
+	plan := func(form url.Values) string {
+		t.Helper()
+		status, plan := con.post(t, "/dlq/plan", form)
+		if status != http.StatusSeeOther {
+			t.Fatalf("plan %v: %d %s", form, status, plan)
+		}
+		return plan
 	}
+	run := func(plan string, form url.Values) string {
+		t.Helper()
+		status, task := con.post(t, plan+"/run", form)
+		if status != http.StatusSeeOther || !strings.HasPrefix(task, "/tasks/") {
+			t.Fatalf("run %s: %d %s", plan, status, task)
+		}
+		return task
+	}
+	busy := regexp.MustCompile(`4 actions are running, the most the console runs at once`)
+	refused := func(what string, status int, body string) {
+		t.Helper()
+		if status != http.StatusTooManyRequests || !busy.MatchString(body) {
+			t.Fatalf("%s: %d, want 429 saying why:\n%s", what, status, body)
+		}
+	}
+	stop := func(task string) {
+		t.Helper()
+		if status, _ := con.post(t, task+"/stop", nil); status != http.StatusSeeOther {
+			t.Fatalf("stop: %d", status)
+		}
+		con.waitPage(t, 20*time.Second, task, regexp.MustCompile(`State: <strong>stopped</strong>`))
+	}
+	// Planned first, confirmed later: a purge (no dry run) and a replay
+	// whose dry run ends at once.
+	purge := plan(url.Values{"action": {"purge"}, "scope": {"one"}, "seq": {"10"}})
+	replay := plan(url.Values{"action": {"replay"}, "scope": {"one"}, "seq": {"9"}})
+	con.waitPage(t, 20*time.Second, replay, regexp.MustCompile(`would replay 1</strong>`))
 	// Four replays of two letters each at one job per 100 s: each replays
 	// one letter and waits.
 	var running []string
 	for i := range 4 {
-		form := url.Values{"action": {"replay"}, "scope": {"selected"}, "seq": {fmt.Sprint(2*i + 1), fmt.Sprint(2*i + 2)}}
-		status, plan := con.post(t, "/dlq/plan", form)
-		if status != http.StatusSeeOther {
-			t.Fatalf("replay plan %d: %d", i, status)
-		}
-		con.waitPage(t, 20*time.Second, plan, regexp.MustCompile(`would replay 2</strong>`))
-		status, task := con.post(t, plan+"/run", url.Values{"rate": {"0.01"}})
-		if status != http.StatusSeeOther || !strings.HasPrefix(task, "/tasks/") {
-			t.Fatalf("run %d: %d %q", i, status, task)
-		}
+		p := plan(url.Values{"action": {"replay"}, "scope": {"selected"}, "seq": {fmt.Sprint(2*i + 1), fmt.Sprint(2*i + 2)}})
+		con.waitPage(t, 20*time.Second, p, regexp.MustCompile(`would replay 2</strong>`))
+		task := run(p, url.Values{"rate": {"0.01"}})
 		con.waitPage(t, 20*time.Second, task, regexp.MustCompile(`State: <strong>running</strong>`))
 		running = append(running, task)
 	}
-	busy := regexp.MustCompile(`4 actions are running, the most the console runs at once`)
 	status, body := con.post(t, "/dlq/plan", url.Values{"action": {"replay"}, "scope": {"matching"}})
-	if status != http.StatusTooManyRequests || !busy.MatchString(body) {
-		t.Fatalf("a fifth action's dry run: %d, want 429 saying why:\n%s", status, body)
-	}
+	refused("a fifth action's dry run", status, body)
+	status, body = con.post(t, replay+"/run", nil)
+	refused("a replay confirmed fifth", status, body)
 	status, body = con.post(t, purge+"/run", nil)
-	if status != http.StatusTooManyRequests || !busy.MatchString(body) {
-		t.Fatalf("a fifth action confirmed: %d, want 429 saying why:\n%s", status, body)
-	}
-	if status, _ := con.post(t, running[0]+"/stop", nil); status != http.StatusSeeOther {
-		t.Fatalf("stop: %d", status)
-	}
-	con.waitPage(t, 20*time.Second, running[0], regexp.MustCompile(`State: <strong>stopped</strong>`))
-	status, task := con.post(t, purge+"/run", nil)
-	if status != http.StatusSeeOther || !strings.HasPrefix(task, "/tasks/") {
-		t.Fatalf("the refused purge, confirmed again: %d %q", status, task)
-	}
+	refused("a purge confirmed fifth", status, body)
+
+	stop(running[0])
+	task := run(replay, nil)
+	con.waitPage(t, 20*time.Second, task, regexp.MustCompile(`(?s)State: <strong>done</strong>.*id="replayed">1<`))
+	stop(running[1])
+	task = run(purge, nil)
 	con.waitPage(t, 20*time.Second, task, regexp.MustCompile(`(?s)State: <strong>done</strong>.*id="purged">1<`))
 }

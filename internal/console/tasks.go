@@ -156,6 +156,14 @@ func (t *task) view() taskView {
 	return v
 }
 
+// running reports whether t has started and not ended, cheaply: the
+// registry asks it of every task it keeps.
+func (t *task) running() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.state == taskRunning
+}
+
 func (t *task) step() {
 	t.mu.Lock()
 	t.done++
@@ -207,7 +215,7 @@ const maxKept = 200
 const maxRunning = 4
 
 // errBusy is why an action did not start: maxRunning are running.
-var errBusy = fmt.Errorf("%d actions are running, the most the console runs at once: wait for one to finish, or stop one from its page (Actions), then try again", maxRunning)
+var errBusy = fmt.Errorf("%d actions are running, the most the console runs at once: wait for one to finish, or stop a replay or purge from its page (Actions), then try again", maxRunning)
 
 func newRegistry() *registry {
 	return &registry{plans: map[string]*plan{}, tasks: map[string]*task{}}
@@ -246,14 +254,20 @@ func (g *registry) plan(id string) *plan {
 	return g.plans[id]
 }
 
+// newTask is a task not started yet. Its id is set here, once, so that a
+// page may link to it while it starts.
+func newTask(kind actionKind, p *plan, dryRun bool) *task {
+	return &task{ID: newID(), Kind: kind, Plan: p, DryRun: dryRun, total: len(p.Seqs)}
+}
+
 // start registers a task and runs fn in the background with a context the
 // task's stop cancels. parent ends with the console. It returns errBusy,
-// and runs nothing, when maxRunning tasks are running.
+// and registers and runs nothing, when maxRunning tasks are running.
 func (g *registry) start(parent context.Context, t *task, fn func(ctx context.Context) error) error {
 	g.mu.Lock()
 	running := 0
 	for _, o := range g.order {
-		if o.view().State == taskRunning {
+		if o.running() {
 			running++
 		}
 	}
@@ -262,13 +276,14 @@ func (g *registry) start(parent context.Context, t *task, fn func(ctx context.Co
 		return errBusy
 	}
 	ctx, cancel := context.WithCancel(parent)
-	t.ID = newID()
+	t.mu.Lock()
 	t.state, t.started, t.cancel = taskRunning, time.Now(), cancel
+	t.mu.Unlock()
 	g.tasks[t.ID] = t
 	g.order = append(g.order, t)
 	if len(g.order) > maxKept {
 		for i, old := range g.order {
-			if old.view().State != taskRunning {
+			if !old.running() {
 				delete(g.tasks, old.ID)
 				g.order = append(g.order[:i], g.order[i+1:]...)
 				break

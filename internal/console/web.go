@@ -537,13 +537,11 @@ func (c *Console) planDLQ(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/plans/"+p.ID, http.StatusSeeOther)
 }
 
-// startCheck starts a replay plan's dry run.
+// startCheck starts a replay plan's dry run; the plan has it as its check
+// only once it started.
 func (c *Console) startCheck(p *plan) error {
-	t := &task{Kind: actReplay, DryRun: true, Plan: p, total: len(p.Seqs)}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.check = t
-	return c.reg.start(c.taskContext(), t, func(ctx context.Context) error {
+	t := newTask(actReplay, p, true)
+	err := c.reg.start(c.taskContext(), t, func(ctx context.Context) error {
 		q, err := c.dlq(ctx)
 		if err != nil {
 			return err
@@ -554,6 +552,13 @@ func (c *Console) startCheck(p *plan) error {
 		t.mu.Unlock()
 		return err
 	})
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.check = t
+	p.mu.Unlock()
+	return nil
 }
 
 type planPage struct {
@@ -622,7 +627,7 @@ func (c *Console) runPlan(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusBadRequest, err)
 		return
 	}
-	t := &task{Kind: p.Kind, Plan: p, total: len(p.Seqs)}
+	t := newTask(p.Kind, p, false)
 	if p.Kind == actReplay {
 		check, _ := p.tasks()
 		if check == nil || check.view().State != taskDone {
@@ -652,18 +657,23 @@ func (c *Console) runPlan(w http.ResponseWriter, r *http.Request) {
 	if p.RevokeAll != nil {
 		ev = ev.Str("user_id", p.RevokeAll.UserID).Int("except", len(p.RevokeAll.ExceptSessionIDs)).Str("job_id", p.RevokeAll.JobID)
 	}
-	ev.Msg("console: action confirmed")
+	// The task waits for its confirmation to be logged, so that the log
+	// says "confirmed" before "done", and never for an action refused.
+	logged := make(chan struct{})
 	err := c.reg.start(c.taskContext(), t, func(ctx context.Context) error {
+		<-logged
 		err := c.runTask(ctx, t)
 		c.logDone(r, t, err)
 		return err
 	})
 	if err != nil {
 		p.release(t)
-		c.logAction(r, "refuse").Str("action", string(p.Kind)).Str("plan", p.ID).Msg("console: confirmed action not started: too many actions running")
+		c.logAction(r, "refuse").Str("action", string(p.Kind)).Str("plan", p.ID).Msg("console: action not started: too many actions running")
 		c.fail(w, r, http.StatusTooManyRequests, fmt.Errorf("not started: %w", err))
 		return
 	}
+	ev.Msg("console: action confirmed")
+	close(logged)
 	http.Redirect(w, r, "/tasks/"+t.ID, http.StatusSeeOther)
 }
 
