@@ -693,7 +693,7 @@ func TestRequestReportsIgnoredAnswers(t *testing.T) {
 	if !errors.As(o.err, &nr) || o.token.JWT() != "" {
 		t.Fatalf("want a NoResultError and no token, got %+v, %v", o.token, o.err)
 	}
-	if nr.Ignored != 2 || !strings.Contains(o.err.Error(), "2 other messages on its reply inbox were ignored") {
+	if nr.Ignored != 2 || !strings.Contains(o.err.Error(), "2 other message(s) on its reply inbox ignored") {
 		t.Errorf("Ignored %d, error %q: want 2, said", nr.Ignored, o.err)
 	}
 	if strings.Contains(o.err.Error(), attackerJWT) || strings.Contains(o.err.Error(), "not json") {

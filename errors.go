@@ -138,9 +138,10 @@ type NoResultError struct {
 	// error reading the records, if any.
 	Err error
 	// Ignored counts the messages on the request's reply inbox that were not
-	// this job's answer (not JSON, another op, tenant or sequence): a
-	// worker's answer never is, so something else publishes to the inbox.
-	// What they said is never shown.
+	// this job's answer: not JSON, or naming another job, op, tenant or
+	// sequence. The workers never send those to a request's inbox, so
+	// something else may be publishing there. What they said is never
+	// shown.
 	Ignored int
 }
 
@@ -162,7 +163,7 @@ func (e *NoResultError) Error() string {
 		msg += " (" + e.Err.Error() + ")"
 	}
 	if e.Ignored > 0 {
-		msg += fmt.Sprintf("; %d other messages on its reply inbox were ignored: they were not this job's answer, so something other than a worker publishes to the inbox", e.Ignored)
+		msg += fmt.Sprintf("; %d other message(s) on its reply inbox ignored, not this job's answer (malformed, of another job, or forged: is something other than the workers publishing to the inbox?)", e.Ignored)
 	}
 	return msg + "; Wait finds its result or dead letter later"
 }

@@ -78,6 +78,25 @@ type RateLimit = ratebudget.Limit
 // "100/1m", a bare "100" (per second), or "0" / "none" for no limit.
 func ParseRateLimit(s string) (RateLimit, error) { return ratebudget.ParseLimit(s) }
 
+// rateWarning says, when it is so, that the budget will spend much less
+// than the limit l: its margin is at least 150 ms per window, so short
+// windows lose rate. Clerk states its limits per 10 s.
+func rateWarning(l RateLimit, scope RateScope) (string, bool) {
+	share := l.Share(scope == RateFleet)
+	if share >= 0.95 {
+		return "", false
+	}
+	msg := fmt.Sprintf("rate limit %s: the budget spends at most %.1f%% of it, because it keeps at least 150 ms of margin per window", l, 100*share)
+	if per := 10 * time.Second; l.Per < per && per%l.Per == 0 {
+		n10 := RateLimit{N: l.N * int(per/l.Per), Per: per}
+		if _, err := ParseRateLimit(n10.String()); err != nil {
+			return msg, true
+		}
+		msg += fmt.Sprintf("; Clerk states its limits per 10 s: if that is this limit's window, write --rate-limit %s (%.1f%% of it)", n10, 100*n10.Share(scope == RateFleet))
+	}
+	return msg, true
+}
+
 // KeyFingerprint names a Clerk secret key's rate budget without revealing
 // the key (a labelled SHA-256): Config.RateKey.
 func KeyFingerprint(secretKey string) string { return ratebudget.Fingerprint(secretKey) }

@@ -153,6 +153,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		Str("rate_limit", w.cfg.RateLimit.String()).Str("rate_scope", string(w.cfg.RateScope)).Str("stream", topo.JobsStream).Str("consumer", topo.Consumer).
 		Str("nats_server", w.nc.ConnectedUrlRedacted()).
 		Msg("worker started")
+	if msg, ok := rateWarning(w.cfg.RateLimit, w.cfg.RateScope); ok {
+		w.cfg.Logger.Warn().Str("rate_limit", w.cfg.RateLimit.String()).Msg(msg)
+	}
 
 	// Jobs run on Concurrency long-lived goroutines (a goroutine per job
 	// would grow a fresh stack through the JSON, HTTP and NATS code of

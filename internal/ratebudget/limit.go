@@ -74,6 +74,21 @@ func ParseLimit(s string) (Limit, error) {
 	return l, nil
 }
 
+// Share is the part of l a budget spends at most, in the fleet scope or
+// the process scope: its margin is at least 150 ms per window, so a
+// limit written per second gets less of itself than one written per 10 s
+// (0.86 for 100/s, 0.974 for 1000/10s). 1 for no limit.
+func (l Limit) Share(fleet bool) float64 {
+	if l.Unlimited() {
+		return 1
+	}
+	reserve := 0
+	if fleet {
+		reserve = fleetReserve(l)
+	}
+	return newSchedule(l, reserve).rate() / (float64(l.N) / l.Per.Seconds())
+}
+
 // Unlimited reports whether l is no limit at all.
 func (l Limit) Unlimited() bool { return l.N == 0 }
 

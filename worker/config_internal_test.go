@@ -1,0 +1,41 @@
+package worker
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRateWarning: a limit the budget can spend less than 95% of (short
+// windows: its margin is at least 150 ms per window) is warned about at
+// start, with the per-10-s form to write when that is the window; Clerk's
+// own forms are not.
+func TestRateWarning(t *testing.T) {
+	for _, tc := range []struct {
+		limit RateLimit
+		scope RateScope
+		want  []string // in the warning; none: no warning
+	}{
+		{RateLimit{N: 1000, Per: 10 * time.Second}, RateFleet, nil},
+		{RateLimit{N: 100, Per: 10 * time.Second}, RateProcess, nil},
+		{RateLimit{}, RateFleet, nil},
+		{RateLimit{N: 100, Per: time.Second}, RateFleet, []string{"spends at most 86.1% of it", "write --rate-limit 1000/10s (97.4% of it)"}},
+		{RateLimit{N: 200, Per: 2 * time.Second}, RateProcess, []string{"rate limit 200/2s", "write --rate-limit 1000/10s (98.4% of it)"}},
+		{RateLimit{N: 7, Per: 3 * time.Second}, RateFleet, []string{"spends at most 81.6% of it"}},
+		{RateLimit{N: 1_000_000, Per: time.Second}, RateFleet, []string{"spends at most 86.1% of it"}},
+	} {
+		msg, ok := rateWarning(tc.limit, tc.scope)
+		if ok != (tc.want != nil) {
+			t.Errorf("%s %s: warned %v (%q), want %v", tc.limit, tc.scope, ok, msg, tc.want != nil)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(msg, w) {
+				t.Errorf("%s %s: %q does not say %q", tc.limit, tc.scope, msg, w)
+			}
+		}
+		if len(tc.want) == 1 && strings.Contains(msg, "--rate-limit") {
+			t.Errorf("%s: %q suggests a form that is not its window's or not valid", tc.limit, msg)
+		}
+	}
+}
