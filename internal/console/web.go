@@ -526,14 +526,20 @@ func (c *Console) planDLQ(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusBadRequest, fmt.Errorf("scope %q: want one, selected or matching", scope))
 		return
 	}
-	if kind == actReplay {
+	c.propose(w, r, p)
+}
+
+// propose keeps a replay or purge plan for its confirmation (a replay's
+// only once its dry run started), logs it and shows its page.
+func (c *Console) propose(w http.ResponseWriter, r *http.Request, p *plan) {
+	if p.Kind == actReplay {
 		if err := c.startCheck(p); err != nil {
 			c.fail(w, r, http.StatusTooManyRequests, fmt.Errorf("nothing planned: %w", err))
 			return
 		}
 	}
 	c.reg.addPlan(p)
-	c.logAction(r, "plan").Str("action", string(kind)).Str("scope", p.Scope).Int("count", len(p.Seqs)).Str("plan", p.ID).Msg("console: action planned, awaiting confirmation")
+	c.logAction(r, "plan").Str("action", string(p.Kind)).Str("scope", p.Scope).Int("count", len(p.Seqs)).Str("plan", p.ID).Msg("console: action planned, awaiting confirmation")
 	http.Redirect(w, r, "/plans/"+p.ID, http.StatusSeeOther)
 }
 
@@ -824,15 +830,7 @@ func (c *Console) continueTask(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusBadRequest, errors.New("none of its dead letters is left in the queue: nothing to continue"))
 		return
 	}
-	if p.Kind == actReplay {
-		if err := c.startCheck(p); err != nil {
-			c.fail(w, r, http.StatusTooManyRequests, fmt.Errorf("nothing planned: %w", err))
-			return
-		}
-	}
-	c.reg.addPlan(p)
-	c.logAction(r, "plan").Str("action", string(p.Kind)).Str("scope", p.Scope).Int("count", len(p.Seqs)).Str("plan", p.ID).Msg("console: action planned, awaiting confirmation")
-	http.Redirect(w, r, "/plans/"+p.ID, http.StatusSeeOther)
+	c.propose(w, r, p)
 }
 
 // ---- revoke_all
