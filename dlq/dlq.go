@@ -32,8 +32,10 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -152,6 +154,35 @@ func WithDryRun() Option { return func(o *options) { o.dryRun = true } }
 // WithRate limits Replay to perSecond republished jobs per second (0: no
 // limit), so that a large replay does not flood Clerk's rate limits.
 func WithRate(perSecond float64) Option { return func(o *options) { o.rate = perSecond } }
+
+// ParseRate reads a replay rate as people write it, "20", "20/s", "600/m"
+// or "3600/h", as jobs per second for WithRate; "" is 0, no limit. A rate
+// that is not a finite number, or slower than one job an hour, is refused:
+// NaN or Inf would mean no limit, the opposite of what was asked, and a
+// rate of 1e-300 a replay that never ends.
+func ParseRate(s string) (float64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	num, unit, _ := strings.Cut(s, "/")
+	n, err := strconv.ParseFloat(num, 64)
+	if err != nil || !(n > 0) || math.IsInf(n, 0) {
+		return 0, fmt.Errorf("%q: want a positive number per second, like 20 or 20/s, 600/m", s)
+	}
+	switch unit {
+	case "", "s":
+	case "m":
+		n /= 60
+	case "h":
+		n /= 3600
+	default:
+		return 0, fmt.Errorf("%q: the unit after / must be s, m or h", s)
+	}
+	if n < 1.0/3600 {
+		return 0, fmt.Errorf("%q: slower than one job an hour; give at least 1/h", s)
+	}
+	return n, nil
+}
 
 // WithProgress has Replay and Purge call fn after each entry, from the
 // calling goroutine.

@@ -549,3 +549,38 @@ func TestReplayRefusedByJetStream(t *testing.T) {
 		t.Errorf("reason %q: want JetStream's refusal, said once", r)
 	}
 }
+
+// TestParseRate: the forms people write give jobs per second; anything
+// that would mean no limit (NaN, Inf) or a replay that never ends (a rate
+// far below one an hour) is refused with what to write instead.
+func TestParseRate(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want float64
+		err  string // part of the error; "": none
+	}{
+		{"", 0, ""},
+		{"20", 20, ""},
+		{"20/s", 20, ""},
+		{"600/m", 10, ""},
+		{"3600/h", 1, ""},
+		{"1/h", 1.0 / 3600, ""},
+		{"0", 0, "want a positive number"},
+		{"-5", 0, "want a positive number"},
+		{"fast", 0, "want a positive number"},
+		{"NaN", 0, "want a positive number"},
+		{"Inf", 0, "want a positive number"},
+		{"+Inf/s", 0, "want a positive number"},
+		{"1e-300", 0, "slower than one job an hour"},
+		{"0.5/h", 0, "slower than one job an hour"},
+		{"20/d", 0, "must be s, m or h"},
+	} {
+		got, err := dlq.ParseRate(tc.in)
+		switch {
+		case tc.err == "" && (err != nil || got != tc.want):
+			t.Errorf("ParseRate(%q) = %g, %v; want %g", tc.in, got, err, tc.want)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("ParseRate(%q) = %g, %v; want an error saying %q", tc.in, got, err, tc.err)
+		}
+	}
+}

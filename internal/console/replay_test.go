@@ -314,6 +314,10 @@ func TestRunningActionsAreBounded(t *testing.T) {
 	purge := plan(url.Values{"action": {"purge"}, "scope": {"one"}, "seq": {"10"}})
 	replay := plan(url.Values{"action": {"replay"}, "scope": {"one"}, "seq": {"9"}})
 	con.waitPage(t, 20*time.Second, replay, regexp.MustCompile(`would replay 1</strong>`))
+	// A rate that would mean no limit at all is refused, and claims nothing.
+	if status, body := con.post(t, replay+"/run", url.Values{"rate": {"NaN"}}); status != http.StatusBadRequest || !strings.Contains(body, "want a positive number") {
+		t.Fatalf("rate NaN: %d, want 400 saying why:\n%s", status, body)
+	}
 	// Four replays of two letters each at one job per 100 s: each replays
 	// one letter and waits.
 	var running []string

@@ -640,14 +640,12 @@ func (c *Console) runPlan(w http.ResponseWriter, r *http.Request) {
 			c.fail(w, r, http.StatusConflict, errors.New("the dry run has not finished: wait for it, then confirm"))
 			return
 		}
-		if s := strings.TrimSpace(r.PostForm.Get("rate")); s != "" {
-			rate, err := strconv.ParseFloat(s, 64)
-			if err != nil || rate < 0 {
-				c.fail(w, r, http.StatusBadRequest, fmt.Errorf("rate %q: want a number of jobs per second, or nothing for no limit", s))
-				return
-			}
-			t.rate = rate
+		rate, err := dlq.ParseRate(strings.TrimSpace(r.PostForm.Get("rate")))
+		if err != nil {
+			c.fail(w, r, http.StatusBadRequest, fmt.Errorf("rate %w, or nothing for no limit", err))
+			return
 		}
+		t.rate = rate
 	}
 	if prev, fresh := p.claim(t); !fresh {
 		http.Redirect(w, r, "/tasks/"+prev.ID, http.StatusSeeOther)

@@ -3,8 +3,6 @@ package publishcli
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -48,7 +46,7 @@ answers, replay says so: the jobs wait in the jobs stream until one runs.`,
 		if err != nil {
 			return err
 		}
-		perSec, err := parseRate(rateFlag)
+		perSec, err := dlq.ParseRate(rateFlag)
 		if err != nil {
 			return usagef("--rate %v", err)
 		}
@@ -139,27 +137,6 @@ func (a *app) warnNoWorker(ctx context.Context, dryRun bool) {
 		fmt.Fprintf(a.env.Stderr, "publish: no worker answered (%s): the replayed jobs %swait in %s until one runs; `publish status` lists the workers\n",
 			workerPingSubject, would, topo.JobsStream)
 	}
-}
-
-// parseRate reads "20", "20/s", "600/m" or "3600/h" as a rate per second.
-func parseRate(s string) (float64, error) {
-	if s == "" {
-		return 0, nil
-	}
-	num, unit, _ := strings.Cut(s, "/")
-	n, err := strconv.ParseFloat(num, 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("%q: want a positive number per second, like 20 or 20/s, 600/m", s)
-	}
-	switch unit {
-	case "", "s":
-		return n, nil
-	case "m":
-		return n / 60, nil
-	case "h":
-		return n / 3600, nil
-	}
-	return 0, fmt.Errorf("%q: the unit after / must be s, m or h", s)
 }
 
 func (a *app) replaySummary(rep dlq.ReplayReport) {

@@ -187,8 +187,11 @@ func TestDLQReplay(t *testing.T) {
 	if r := h.run(t, "dlq", "replay", strconv.FormatUint(seqs[0], 10)); r.code != publishcli.ExitPartial || !strings.Contains(r.stdout, "not in the dead-letter queue") {
 		t.Fatalf("%v", r)
 	}
-	if r := h.run(t, "dlq", "replay", "--all", "--rate", "fast"); r.code != publishcli.ExitUsage {
-		t.Fatalf("%v", r)
+	// NaN and Inf would mean no limit at all: refused like any bad rate.
+	for _, rate := range []string{"fast", "NaN", "Inf/s"} {
+		if r := h.run(t, "dlq", "replay", "--all", "--rate", rate); r.code != publishcli.ExitUsage {
+			t.Fatalf("--rate %s: %v", rate, r)
+		}
 	}
 }
 
