@@ -13,15 +13,24 @@ import (
 // count in, the fleet gets no 429 and loses nothing: the replicas share
 // one budget in JetStream, and the killed one's share comes back to the
 // others.
+//
+// The limit is small, 20 calls per 2 s, so that slots are 113 ms apart.
+// The emulator stamps each call when its handler runs, in this test
+// process, which CI runs beside every other package's race-detector tests
+// on 2 cores: a stall of that process moves the calls that arrived during
+// it later, together. At 200 per 2 s (slots 11 ms apart) a stall of about
+// 190 ms put 203 calls in one window and drew ten 429s, although the
+// budget had released no window above the limit; at 20 per 2 s it takes a
+// stall of about 380 ms.
 func TestFleetRateBudget(t *testing.T) {
-	const limit, window = 200, 2 * time.Second
+	const limit, window = 20, 2 * time.Second
 	for _, mode := range []emulator.RateLimitMode{emulator.FixedWindow, emulator.SlidingWindow} {
 		t.Run(string(mode), func(t *testing.T) {
 			s := newSystem(t, "fleet", emulator.WithRateLimit(limit, window), emulator.WithRateLimitMode(mode),
 				emulator.WithLatency(20*time.Millisecond, 0))
-			n := scale()
+			n := scale() / 10 // at 8.8 calls/s
 			s.publish(n)
-			args := []string{"--rate-limit", "200/2s", "--concurrency", "16"}
+			args := []string{"--rate-limit", "20/2s", "--concurrency", "16"}
 			s.startWorker("a", args...)
 			s.startWorker("b", args...)
 			c := s.startWorker("c", args...)
