@@ -236,6 +236,10 @@ func OnSubmitted(fn func(Submitted)) RequestOption {
 // and may still run, and Wait finds what became of it later. A job without
 // a job id gets a fresh one, written into a; its reply_to must be empty.
 //
+// An answer is sent once: when it does not come, Request looks for the
+// job's record before it gives up. A token or refresh job found succeeded
+// that way is ErrSecretLost, as only its answer held the secret.
+//
 // When the job had been published before under the same id, its answer
 // went to the first request's inbox: Request then waits for the job's
 // record in the results and dead-letter streams (without the secret of a
@@ -289,6 +293,9 @@ func (c *Client) Request(ctx context.Context, a jobs.Args, opts ...RequestOption
 		res, err = rep.Next(ctx, func(id string) (Expect, bool) { return exp, id == s.JobID }, o.onProgress)
 		if errors.Is(err, ErrNoResult) {
 			res, err = c.lastLook(ctx, s, err)
+			if err == nil && a.Op().Secret() && res.Outcome == jobs.Succeeded {
+				return nil, lostSecret(s.JobID, a.Op(), rep.Dropped())
+			}
 		}
 	}
 	var nr *NoResultError
@@ -296,12 +303,22 @@ func (c *Client) Request(ctx context.Context, a jobs.Args, opts ...RequestOption
 		// Still no record of a duplicate it could not compare: it may be
 		// this job, queued, or another job that took the id.
 		nr.JobID, nr.Submitted, nr.Err = s.JobID, &s, errors.Join(nr.Err, unverified)
-		nr.Ignored = rep.Ignored()
+		nr.Ignored, nr.Dropped = rep.Ignored(), rep.Dropped()
 	}
 	if err != nil {
 		return nil, err
 	}
 	return c.settle(ctx, res)
+}
+
+// lostSecret is the error of a token or refresh job that succeeded while
+// its answer, the secret, never came: only its record was found.
+func lostSecret(jobID string, op jobs.Op, dropped int) error {
+	why := "it was lost on the way (answers are sent once)"
+	if dropped > 0 {
+		why = fmt.Sprintf("the reply inbox was full and dropped %d message(s) unread: is something other than the workers publishing to it?", dropped)
+	}
+	return fmt.Errorf("%s job %s succeeded, but %w: %s; request a new one with another job id", op, jobID, ErrSecretLost, why)
 }
 
 // lastLook looks for a job's record once when its answer did not come in

@@ -700,3 +700,113 @@ func TestRequestReportsIgnoredAnswers(t *testing.T) {
 		t.Errorf("the error repeats what an ignored message said: %q", o.err)
 	}
 }
+
+// TestFloodedReplyInbox: whoever may publish to a reply inbox cannot make
+// the requester hold without bound what it sends. The inbox keeps 64 MiB
+// and 65,536 messages unread at most and drops the rest, counted; an answer
+// dropped so is lost, but the job's record is not, and Next reads on past
+// the drop.
+func TestFloodedReplyInbox(t *testing.T) {
+	env := clerkjobstest.New(t, clerkjobstest.WithoutWorker())
+	sess := env.Clerk.Emulator.CreateSessions(env.Clerk.Emulator.CreateUser(), 1)[0]
+	ctx := testContext(t, 60*time.Second)
+	rep, err := env.Client.NewReplies(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rep.Close()
+	s, err := env.Client.Submit(ctx, &jobs.RevokeArgs{Common: jobs.Common{JobID: "flooded-1", ReplyTo: rep.Subject()}, SessionID: sess})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// flood sends n messages of size bytes that nobody reads, and returns
+	// how many the inbox has dropped once they have all arrived (once the
+	// count stops moving).
+	flood := func(n, size int) int {
+		for range n {
+			if err := env.Conn.Publish(rep.Subject(), make([]byte, size)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := env.Conn.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		dropped := 0
+		for stable := 0; dropped == 0 || stable < 30; stable++ {
+			if ctx.Err() != nil {
+				t.Fatalf("the inbox took %d messages of %d bytes unread and dropped nothing", n, size)
+			}
+			if d := rep.Dropped(); d != dropped {
+				dropped, stable = d, 0
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		return dropped
+	}
+	const big, small = 100, 65_536
+	if d := flood(big, 1_000_000); d < 33 || d > 40 {
+		t.Fatalf("%d of 100 MB dropped; want the 33 or so beyond 64 MiB", d)
+	}
+	before := flood(small, 1) // full by count too: nothing more fits
+	env.StartWorker(t)
+	res, err := env.Client.WaitSubmitted(ctx, s)
+	if err != nil || res.Outcome != jobs.Succeeded {
+		t.Fatalf("the job's record: %+v, %v; want it succeeded", res, err)
+	}
+	for rep.Dropped() == before { // the answer comes just after the record
+		if ctx.Err() != nil {
+			t.Fatalf("the answer was not dropped: %d dropped", rep.Dropped())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	nctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	got, err := rep.Next(nctx, func(id string) (clerkjobs.Expect, bool) {
+		return clerkjobs.Expect{Op: jobs.OpRevoke, Seq: s.Seq}, id == s.JobID
+	}, nil)
+	if !errors.Is(err, clerkjobs.ErrNoResult) {
+		t.Fatalf("Next on the flooded inbox: %+v, %v; want ErrNoResult, its answer dropped with the flood", got, err)
+	}
+	if held := rep.Ignored(); held > small || rep.Dropped()+held != big+small+1 {
+		t.Errorf("%d messages held and read, %d dropped; want at most %d held and all %d counted", held, rep.Dropped(), small, big+small+1)
+	}
+}
+
+// TestLostSecretAnswer: a token job whose answer never came, but whose
+// record says it succeeded, is ErrSecretLost: its token existed only in
+// that answer. It is not the secret of an earlier request of the same job
+// (ErrSecretDeliveredElsewhere), which would send the caller looking for a
+// request that never was.
+func TestLostSecretAnswer(t *testing.T) {
+	env := clerkjobstest.New(t, clerkjobstest.WithoutWorker())
+	sess := env.Clerk.Emulator.CreateSessions(env.Clerk.Emulator.CreateUser(), 1)[0]
+	ctx := testContext(t, 30*time.Second)
+	done := make(chan error, 1)
+	go func() {
+		wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		_, err := env.Client.SessionToken(wctx, sess, &clerkjobs.TokenOptions{JobID: "lost-1"})
+		done <- err
+	}()
+	stream, err := env.JetStream.Stream(ctx, env.Topology.JobsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, seq := storedJob(ctx, t, stream, "lost-1")
+	// What a worker stores before it answers; the answer is then lost.
+	rec, err := json.Marshal(jobs.Result{JobID: "lost-1", Op: jobs.OpToken, Outcome: jobs.Succeeded, StreamSeq: seq, SecretDelivered: true, FinishedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject := env.Topology.Subjects.Result(jobs.RecordKey{Op: jobs.OpToken, JobID: "lost-1", Gen: "0", Seq: seq})
+	if _, err := env.JetStream.Publish(ctx, subject, rec); err != nil {
+		t.Fatal(err)
+	}
+	err = <-done
+	if !errors.Is(err, clerkjobs.ErrSecretLost) || errors.Is(err, clerkjobs.ErrSecretDeliveredElsewhere) {
+		t.Fatalf("SessionToken: %v; want ErrSecretLost", err)
+	}
+	if !strings.Contains(err.Error(), "lost-1") || !strings.Contains(err.Error(), "another job id") {
+		t.Errorf("the error does not name the job or say what to do: %q", err)
+	}
+}

@@ -33,6 +33,11 @@ var (
 	// of that first request; the record holds no secret. Request a new one
 	// with another job id.
 	ErrSecretDeliveredElsewhere = errors.New("the secret answer went to the inbox of an earlier request of the same job")
+	// ErrSecretLost: the token or refresh job succeeded, but its answer, the
+	// only copy of the secret, never reached the request's inbox (a full
+	// inbox dropped it, or it was lost on the way: answers are sent once).
+	// The record holds no secret. Request a new one with another job id.
+	ErrSecretLost = errors.New("the secret answer never reached this request")
 )
 
 // JobError is a job that failed: the worker dead-lettered it. Its Class
@@ -143,6 +148,10 @@ type NoResultError struct {
 	// something else may be publishing there. What they said is never
 	// shown.
 	Ignored int
+	// Dropped counts the messages the request's reply inbox dropped unread
+	// because it was full (Replies.Dropped): the answer may have been one
+	// of them.
+	Dropped int
 }
 
 func (e *NoResultError) Error() string {
@@ -164,6 +173,9 @@ func (e *NoResultError) Error() string {
 	}
 	if e.Ignored > 0 {
 		msg += fmt.Sprintf("; %d other message(s) on its reply inbox ignored, not this job's answer (malformed, of another job, or forged: is something other than the workers publishing to the inbox?)", e.Ignored)
+	}
+	if e.Dropped > 0 {
+		msg += fmt.Sprintf("; %d message(s) dropped unread, the reply inbox being full (flooded?): its answer may have been one of them", e.Dropped)
 	}
 	return msg + "; Wait finds its result or dead letter later"
 }

@@ -48,6 +48,14 @@ func newResult(rec Record) *Result {
 	return &Result{Record: rec, Secret: secret}
 }
 
+// An inbox holds at most this much unread. A batch's answers are a few
+// hundred bytes each and are read as they come: only a flood, or a reader
+// stopped for a long time, reaches these.
+const (
+	replyPendingMsgs  = 64 * 1024
+	replyPendingBytes = 64 << 20
+)
+
 // Replies is a private inbox for the answers of jobs published with its
 // Subject as their reply_to: what Request uses for one job, and what code
 // that publishes many jobs itself (a batch) uses for all of them. The
@@ -67,9 +75,11 @@ func (c *Client) NewReplies(ctx context.Context) (*Replies, error) {
 	if err != nil {
 		return nil, unavailable(err, "subscribe to the reply inbox %s", inbox)
 	}
-	// The answers of a batch can come faster than they are read: keep them
-	// all (they are only the answers of jobs this caller published).
-	if err := sub.SetPendingLimits(-1, -1); err != nil {
+	// What waits unread is bounded: whoever else may publish to the inbox
+	// (see Expect) must not make this process hold more. What does not fit
+	// is dropped and counted (Dropped); the jobs' records still say what
+	// became of them.
+	if err := sub.SetPendingLimits(replyPendingMsgs, replyPendingBytes); err != nil {
 		_ = sub.Unsubscribe()
 		return nil, fmt.Errorf("reply inbox: %w", err)
 	}
@@ -116,6 +126,16 @@ type Expect struct {
 	Seq uint64
 }
 
+// Dropped is how many messages the inbox dropped unread because it was full
+// (more than 65,536 messages or 64 MiB waiting): a flood, or answers not
+// read for a long time. A dropped answer is lost; the job's record is not
+// (Client.WaitSubmitted finds it), except a token or refresh job's secret,
+// which only the answer held.
+func (r *Replies) Dropped() int {
+	n, _ := r.sub.Dropped()
+	return n
+}
+
 // Ignored is how many messages Next skipped: not JSON, answers of jobs not
 // awaited, and answers that named an awaited job but not its op, tenant or
 // sequence (forged, or meant for another request). Their
@@ -138,6 +158,8 @@ func (r *Replies) Next(ctx context.Context, want func(jobID string) (Expect, boo
 		case err == nil:
 		case ctx.Err() != nil:
 			return nil, &NoResultError{Err: ctx.Err()}
+		case errors.Is(err, nats.ErrSlowConsumer):
+			continue // the inbox was full and dropped some (Dropped): read on
 		default:
 			return nil, unavailable(err, "read the reply inbox %s", r.sub.Subject)
 		}

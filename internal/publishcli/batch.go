@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -365,6 +367,26 @@ func (a *app) waitMany(ctx context.Context, c *clerkjobs.Client, topo jobs.Topol
 		// Counted, never shown: such a message could hold anything.
 		fmt.Fprintf(a.env.Stderr, "%s on the reply inbox ignored: not the answer of a job of this batch (another request's, or forged: only the worker should be allowed to publish under the inbox prefix)\n", plural(n, "message", "messages"))
 	}
+	if n := rep.Dropped(); n > 0 {
+		fmt.Fprintf(a.env.Stderr, "%s dropped unread: the reply inbox was full (a flood, or answers not read for a long time); the records of the jobs still awaited are looked up instead\n", plural(n, "message", "messages"))
+	}
+	// An answer is sent once, so one can be lost (dropped by a full inbox,
+	// or on a reconnect): a job is said to have no result only once its
+	// record has been looked for too.
+	lost := 0 // token or refresh jobs that succeeded but whose secret never came
+	if len(pending) > 0 && ctx.Err() == nil {
+		for _, res := range lookUpRecords(ctx, c, pending) {
+			delete(pending, res.JobID)
+			note := " (its answer never came: its record)"
+			if spec.op.Secret() && res.Outcome == jobs.Succeeded {
+				note = " (its answer, the only copy of its secret, never came: its record)"
+				lost++
+			}
+			if err := show(res.Reveal(), note); err != nil {
+				return err
+			}
+		}
+	}
 	noRes := len(pending)
 	var missing []string
 	for id := range pending {
@@ -427,6 +449,14 @@ func (a *app) waitMany(ctx context.Context, c *clerkjobs.Client, topo jobs.Topol
 			code = ExitJobFailed
 		}
 	}
+	if lost > 0 {
+		// As for one job: no secret here is not a success.
+		msgs = append(msgs, fmt.Sprintf("%s succeeded, but their answers, the only copies of their secrets, never came; request new ones with other job ids",
+			plural(lost, string(spec.op)+" job", string(spec.op)+" jobs")))
+		if code == 0 {
+			code = ExitTimeout
+		}
+	}
 	if noRes > 0 {
 		if len(missing) > 10 {
 			missing = append(missing[:10], "...")
@@ -446,4 +476,40 @@ func (a *app) waitMany(ctx context.Context, c *clerkjobs.Client, topo jobs.Topol
 		return nil
 	}
 	return exit(code, errors.New(strings.Join(msgs, ";\n")))
+}
+
+// lookUpRecords finds the records of the jobs whose answers did not come:
+// a few lookups at a time, each given a second, all within ten seconds, so
+// that a batch of jobs that have not run yet does not wait much longer
+// than its --timeout.
+func lookUpRecords(ctx context.Context, c *clerkjobs.Client, pending map[string]*inputJob) []*clerkjobs.Result {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var (
+		mu    sync.Mutex
+		found []*clerkjobs.Result
+		wg    sync.WaitGroup
+	)
+	slots := make(chan struct{}, 8)
+	for _, it := range pending {
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			jctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			res, err := c.WaitSubmitted(jctx, clerkjobs.Submitted{JobID: it.id(), Subject: it.msg.Subject, Stream: it.ack.Stream, Seq: it.ack.Sequence})
+			var je *clerkjobs.JobError
+			if errors.As(err, &je) {
+				res, err = je.Result, nil
+			}
+			if err == nil {
+				mu.Lock()
+				found = append(found, res)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return found
 }

@@ -42,7 +42,8 @@ const (
 	// published or changed.
 	ExitUsage = 2
 	// ExitTimeout: with --wait, no result arrived in time. The job was
-	// accepted and may still run.
+	// accepted and may still run. Also: a token or refresh job that
+	// succeeded but whose answer, the secret, never came.
 	ExitTimeout = 3
 	// ExitUnavailable: NATS or JetStream could not be reached or refused
 	// the request (no connection, no such stream, no permission).
@@ -72,6 +73,7 @@ const exitCodesHelp = `Exit status:
        (dlq show: no such dead letter)
   2    usage or validation error: nothing was published or changed
   3    with --wait: no result in time; the job was accepted and may still run
+       (or a token whose answer never came: request a new one)
   4    NATS or JetStream unavailable (connection, missing stream, permission)
   5    partial: a batch, replay or purge did part of the work (see its summary)
   6    the job id is taken by a different job: this job was not queued (use another --job-id);

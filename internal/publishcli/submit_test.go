@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -600,6 +601,54 @@ func TestBatchWaitExitCodes(t *testing.T) {
 				if !strings.Contains(r.stderr, w) {
 					t.Errorf("stderr lacks %q: %v", w, r)
 				}
+			}
+		})
+	}
+}
+
+// TestBatchLooksUpLostAnswers: an answer is sent once, so it can be lost; a
+// batch whose answers did not come looks up the jobs' records before it
+// says they had no result. A token job found so succeeded, but its token
+// existed only in the lost answer: that is no success.
+func TestBatchLooksUpLostAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		op, line string
+		code     int
+		stdout   string
+		stderr   string
+	}{
+		{"revoke", `{"session_id":"sess_lost%d"}`, 0, "2 accepted, 2 succeeded, 0 failed, 0 without a result", ""},
+		{"token", `{"session_id":"sess_lost%d"}`, publishcli.ExitTimeout, "2 accepted, 2 succeeded, 0 failed, 0 without a result",
+			"2 token jobs succeeded, but their answers, the only copies of their secrets, never came"},
+	} {
+		t.Run(tc.op, func(t *testing.T) {
+			h := newHarness(t)
+			file := writeFile(t, "batch.ndjson", fmt.Sprintf(tc.line+"\n"+tc.line+"\n", 1, 2))
+			done := make(chan result, 1)
+			go func() { done <- h.run(t, tc.op, "--file", file, "--wait", "--timeout", "2s") }()
+			// A worker that stores the jobs' records and whose answers are
+			// lost.
+			var msgs []*jetstream.RawStreamMsg
+			for deadline := time.Now().Add(10 * time.Second); len(msgs) < 2; msgs = h.jobsMsgs(t) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the batch did not publish its 2 jobs: %d", len(msgs))
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			for _, m := range msgs {
+				id := m.Header.Get(jetstream.MsgIDHeader)
+				rec, err := json.Marshal(jobs.Result{JobID: id, Op: jobs.Op(tc.op), Outcome: jobs.Succeeded, StreamSeq: m.Sequence, FinishedAt: time.Now()})
+				if err != nil {
+					t.Fatal(err)
+				}
+				key := jobs.RecordKey{Op: jobs.Op(tc.op), JobID: id, Gen: "0", Seq: m.Sequence}
+				if _, err := h.js.Publish(t.Context(), h.topo.Subjects.Result(key), rec); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r := <-done
+			if r.code != tc.code || !strings.Contains(r.stdout, tc.stdout) || !strings.Contains(r.stdout, "its record)") || !strings.Contains(r.stderr, tc.stderr) {
+				t.Fatalf("want exit %d, %q and %q: %v", tc.code, tc.stdout, tc.stderr, r)
 			}
 		})
 	}

@@ -54,6 +54,8 @@ func (a *app) requestOne(ctx context.Context, c *clerkjobs.Client, topo jobs.Top
 		return exit(ExitTimeout, fmt.Errorf("no result within %s: %s; and this NATS user could not compare it with the job published before under the same id: if that was another job, this one was not queued (publish it again with another --job-id)", sf.timeout, noResult(topo, spec.op, item)))
 	case errors.Is(err, clerkjobs.ErrNoResult):
 		return exit(ExitTimeout, fmt.Errorf("no result within %s: %s", sf.timeout, noResult(topo, spec.op, item)))
+	case errors.Is(err, clerkjobs.ErrSecretLost):
+		return exit(ExitTimeout, err) // it says which job, and what to do
 	case err != nil:
 		return a.submitErr(ctx, err, item, topo, sf)
 	}
