@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/nats-io/nats.go"
@@ -49,7 +48,11 @@ func MsgID(tenant, jobID string) string {
 // the stream (and Duplicate tells that it was already there: a retried
 // publish of the same job). When JetStream deduplicated it against a
 // different job that used the same id, the job was not queued, and Publish
-// returns a *DuplicateError matching ErrJobIDReused (see CheckDuplicate).
+// returns a *DuplicateError matching ErrJobIDReused; when the job stored
+// under the id could not be compared (it ran already, and its record is
+// not where this publisher's would be: another tenant may have taken the
+// id), one matching ErrDuplicateUnverified, as this job may not have been
+// queued either. Both come with the acknowledgement (see CheckDuplicate).
 func Publish(ctx context.Context, js jetstream.JetStream, subj Subjects, a Args) (*jetstream.PubAck, error) {
 	m, err := NewMessage(subj, a)
 	if err != nil {
@@ -65,7 +68,7 @@ func Publish(ctx context.Context, js jetstream.JetStream, subj Subjects, a Args)
 	if err != nil {
 		return nil, fmt.Errorf("publish %s job %s to %s: %w", a.Op(), a.CommonFields().JobID, m.Subject, err)
 	}
-	if err := CheckDuplicate(ctx, js, subj, m, ack); err != nil && !errors.Is(err, ErrDuplicateUnverified) {
+	if err := CheckDuplicate(ctx, js, subj, m, ack); err != nil {
 		return ack, err
 	}
 	return ack, nil

@@ -248,6 +248,22 @@ func TestPublishJobIDReusedIsAnError(t *testing.T) {
 	if _, err := Publish(ctx, js, top.Subjects, a("user_B")); !errors.Is(err, ErrJobIDReused) {
 		t.Errorf("another job after the first ran: %v; want ErrJobIDReused", err)
 	}
+
+	// Another publisher (another tenant, say) set the id by hand, and its
+	// job ran: nothing here can say what it was. That is no success: this
+	// job may not have been queued.
+	taken := &nats.Msg{Subject: "sessions.tenant.svc_b.revoke", Header: nats.Header{jetstream.MsgIDHeader: {"offboard-42"}}, Data: []byte(`{"session_id":"sess_b"}`)}
+	ack, err := js.PublishMsg(ctx, taken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteMsg(ctx, ack.Sequence); err != nil {
+		t.Fatal(err)
+	}
+	ack, err = Publish(ctx, js, top.Subjects, &RevokeArgs{Common: Common{JobID: "offboard-42"}, SessionID: "sess_a"})
+	if !errors.Is(err, ErrDuplicateUnverified) || ack == nil || !ack.Duplicate {
+		t.Errorf("a job id taken by a job that cannot be compared: %v (ack %+v); want ErrDuplicateUnverified with the acknowledgement", err, ack)
+	}
 }
 
 // Tenants publish under their own Nats-Msg-Id namespace: two tenants'
