@@ -551,6 +551,39 @@ func TestHostileUpstreamLeaksNoSecret(t *testing.T) {
 	}
 }
 
+// TestTraceHeadersCarryNoSecret: a job's baggage and tracestate travel
+// into its records, so a secret a publisher put there (a bearer token, a
+// session cookie) must not: the record keeps the trace, not the secret.
+func TestTraceHeadersCarryNoSecret(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	sess := emu.CreateSessions(emu.CreateUser(), 1)[0]
+	env.StartWorker(t)
+	const jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEiLCJzaWQiOiJzZXNzXzEifQ.c2lnbmF0dXJlc2lnbmF0dXJl"
+	h := nats.Header{
+		"traceparent": {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+		"tracestate":  {"vendor=" + jwt},
+		"baggage":     {"tenant=acme,authorization=Bearer%20" + jwt + ",cookie=__session%3D" + jwt},
+	}
+	publishMsg(t, env, "sessions.revoke", h, `{"session_id":"`+sess+`","job_id":"traced-ok"}`)
+	publishMsg(t, env, "sessions.revoke", h, `{"session_id":"sess_missing","job_id":"traced-bad"}`)
+	testenv.Eventually(t, 10*time.Second, "both recorded", func() bool {
+		return len(env.Results(t)) == 1 && env.StreamCount(t, env.Topology.DeadLetterStream) == 1
+	})
+	for _, stream := range []string{env.Topology.ResultsStream, env.Topology.DeadLetterStream} {
+		for _, m := range env.StreamMsgs(t, stream) {
+			if !strings.Contains(m.Header.Get("traceparent"), "0af7651916cd43dd8448eb211c80319c") || m.Header.Get("baggage") != "tenant=acme" {
+				t.Errorf("%s record: traceparent %q, baggage %q; want the trace and tenant=acme carried on", stream, m.Header.Get("traceparent"), m.Header.Get("baggage"))
+			}
+			for k, vs := range m.Header {
+				if strings.Contains(strings.Join(vs, " "), jwt[:40]) {
+					t.Errorf("%s record: header %s holds the JWT", stream, k)
+				}
+			}
+		}
+	}
+}
+
 // leaky fails to encode with an error that quotes its value, as a careless
 // MarshalJSON might.
 type leaky string

@@ -3,7 +3,6 @@ package tracing
 import (
 	"context"
 	"fmt"
-	"github.com/clerkjobs/clerkjobs/internal/text"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -11,6 +10,9 @@ import (
 	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/clerkjobs/clerkjobs/internal/redact"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 )
 
 // The trace headers of a message, as W3C spells them: lower case.
@@ -60,13 +62,30 @@ func Inject(ctx context.Context, msg *nats.Msg) {
 // message's headers, found whatever their letter case. A span started
 // from the returned context is a child of the publisher's span; without
 // valid trace headers it starts a new trace. A nil header returns ctx.
+//
+// What a publisher sends along travels on: the worker writes it into every
+// record and reply of the job. So a baggage member, or a tracestate, that
+// holds secret-shaped text (a JWT, a Clerk key, a session cookie, a bearer
+// token) is left out here, whoever put it there.
 func Extract(ctx context.Context, h nats.Header) context.Context {
 	if len(h) == 0 {
 		return ctx
 	}
 	c := headerCarrier(h)
 	ctx = propagation.TraceContext{}.Extract(ctx, c)
-	return propagation.Baggage{}.Extract(ctx, c)
+	ctx = propagation.Baggage{}.Extract(ctx, c)
+	if b := baggage.FromContext(ctx); b.Len() > 0 {
+		for _, m := range b.Members() {
+			if redact.Looks(m.Key()) || redact.Looks(m.Value()) || redact.Looks(m.String()) {
+				b = b.DeleteMember(m.Key())
+			}
+		}
+		ctx = baggage.ContextWithBaggage(ctx, b)
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.TraceState().Len() > 0 && redact.Looks(sc.TraceState().String()) {
+		ctx = trace.ContextWithRemoteSpanContext(ctx, sc.WithTraceState(trace.TraceState{}))
+	}
+	return ctx
 }
 
 // StartSend starts the PRODUCER span of publishing m, "send <subject>",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -125,6 +126,53 @@ func TestExtractReadsAnyCase(t *testing.T) {
 	}
 	if ctx := tracing.Extract(context.Background(), nil); trace.SpanContextFromContext(ctx).IsValid() {
 		t.Error("a nil header gave a span context")
+	}
+}
+
+// TestExtractLeavesOutSecrets: baggage and tracestate travel into every
+// record of a job, so a member holding secret-shaped text is left out on
+// the way in, and the rest travels on.
+func TestExtractLeavesOutSecrets(t *testing.T) {
+	const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	const jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJlc2lnbmF0dXJl"
+	for _, tc := range []struct {
+		name, baggage, tracestate string
+		keep                      []string // baggage members left
+		keepState                 bool
+	}{
+		{"plain", "tenant=acme,region=eu", "vendor=abc", []string{"tenant", "region"}, true},
+		{"bearer token, percent-encoded", "tenant=acme,authorization=Bearer%20" + jwt, "vendor=abc", []string{"tenant"}, true},
+		{"session cookie", "cookie=__session%3D" + jwt + ",tenant=acme", "", []string{"tenant"}, false},
+		{"clerk key as a property", "tenant=acme;key=sk_" + "live_abcdEFGH1234", "", nil, false},
+		{"a key named like a secret", "sk_" + "test_abcdEFGH1234=1", "", nil, false},
+		{"tracestate", "tenant=acme", "vendor=" + jwt, []string{"tenant"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := nats.Header{"traceparent": {tp}, "baggage": {tc.baggage}}
+			if tc.tracestate != "" {
+				h["tracestate"] = []string{tc.tracestate}
+			}
+			ctx := tracing.Extract(context.Background(), h)
+			var got []string
+			for _, m := range baggage.FromContext(ctx).Members() {
+				got = append(got, m.Key())
+			}
+			slices.Sort(got) // members come in no set order
+			if want := slices.Sorted(slices.Values(tc.keep)); !slices.Equal(got, want) {
+				t.Errorf("baggage members %v; want %v", got, want)
+			}
+			sc := trace.SpanContextFromContext(ctx)
+			if !sc.IsValid() || sc.TraceState().Len() > 0 != tc.keepState {
+				t.Errorf("span context %v, tracestate %q; want it valid, tracestate kept %v", sc.IsValid(), sc.TraceState().String(), tc.keepState)
+			}
+			out := &nats.Msg{Subject: "x"}
+			tracing.Inject(ctx, out)
+			for k, v := range out.Header {
+				if strings.Contains(strings.Join(v, " "), "eyJ") || strings.Contains(strings.Join(v, " "), "k_live_") || strings.Contains(strings.Join(v, " "), "k_test_") {
+					t.Errorf("header %s carries it on: %q", k, v)
+				}
+			}
+		})
 	}
 }
 
