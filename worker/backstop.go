@@ -152,7 +152,7 @@ func (w *Worker) rescue(ctx context.Context, seq uint64, deliveries int) error {
 	j.ctx = spanCtx
 	_ = w.decode(ctx, j, raw.Header, raw.Data) // an invalid job is dead-lettered all the same
 	j.ReplyTo = ""                             // nobody waits for a job JetStream gave up on
-	k, err := w.records.find(ctx, j)
+	k, err := w.records.find(ctx, j, raw.Subject, raw.Data)
 	if err != nil {
 		return err
 	}

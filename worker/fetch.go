@@ -154,7 +154,13 @@ func (w *Worker) recover(ctx context.Context, cause error) (jetstream.Consumer, 
 	defer cancel()
 	c, err := w.js.Consumer(cctx, topo.JobsStream, topo.Consumer)
 	if err == nil {
-		return c, nil // a passing fault (a leader change, missed heartbeats)
+		// A passing fault (a leader change, missed heartbeats), or the
+		// stream and its consumer created again by someone else: the jobs
+		// to come may be of a new generation.
+		if _, err := w.records.readGeneration(cctx); err != nil {
+			return nil, err
+		}
+		return c, nil
 	}
 	if !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) &&
 		!errors.Is(cause, jetstream.ErrConsumerDeleted) && !errors.Is(err, nats.ErrNoResponders) {

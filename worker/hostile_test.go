@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +23,7 @@ import (
 	"github.com/clerkjobs/clerkjobs"
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
+	"github.com/clerkjobs/clerkjobs/clerkjobstest"
 	"github.com/clerkjobs/clerkjobs/handlers"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
@@ -580,6 +583,148 @@ func TestTraceHeadersCarryNoSecret(t *testing.T) {
 					t.Errorf("%s record: header %s holds the JWT", stream, k)
 				}
 			}
+		}
+	}
+}
+
+// TestAnotherJobsRecordIsNotTheJobs: a job is acked as "already recorded"
+// only on a record of its own (its Job-Digest). A record of another job on
+// its subject (written by hand here) once passed for the job's: the job,
+// which failed, was acked with no dead letter. Now it is kept, the worker
+// says why, and it is recorded once the subject is free.
+func TestAnotherJobsRecordIsNotTheJobs(t *testing.T) {
+	env := testenv.New(t)
+	ctx := context.Background()
+	// The job to come: the jobs stream's first message, id seq-1.
+	key := jobs.RecordKey{Op: jobs.OpRevoke, JobID: "seq-1", Gen: generation(t, env), Seq: 1}
+	forged := &nats.Msg{Subject: env.Topology.Subjects.Result(key), Header: nats.Header{jobs.HeaderJobDigest: {"another-job"}}, Data: []byte(`{}`)}
+	fack, err := env.JS.PublishMsg(ctx, forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := env.StartWorker(t)
+	publishMsg(t, env, "sessions.revoke", nil, `{"session_id":"sess_missing"}`) // fails: a 404
+	testenv.Eventually(t, 10*time.Second, "the job kept, and the worker not ready", func() bool {
+		st := w.Worker.Status()
+		return !st.Ready && strings.Contains(st.Reason, "another job's record")
+	})
+	if n := env.StreamCount(t, env.Topology.JobsStream); n != 1 || strings.Contains(env.Logs.String(), "already_recorded") {
+		t.Fatalf("%d jobs in the stream; logs: %s; want the job kept, not acked as recorded", n, env.Logs.String())
+	}
+	results, err := env.JS.Stream(ctx, env.Topology.ResultsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := results.DeleteMsg(ctx, fack.Sequence); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 20*time.Second, "the job dead-lettered once the subject is free", func() bool {
+		return env.StreamCount(t, env.Topology.DeadLetterStream) == 1 && env.StreamCount(t, env.Topology.JobsStream) == 0
+	})
+}
+
+// TestRecreatedJobsStreamUnseen: the jobs stream and its consumer are
+// deleted and created again (by an operator, or another worker's recovery)
+// while a worker's connection stalls, so that the worker keeps the old
+// generation. Its new jobs, numbered from 1 again, meet the old jobs'
+// records on their subjects; they were acked on them. Now each is recorded
+// under the stream's new generation.
+func TestRecreatedJobsStreamUnseen(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	const n = 5
+	ids := emu.CreateSessions(emu.CreateUser(), n)
+	px := newStallingProxy(t, strings.TrimPrefix(env.NATSURL, "nats://"))
+	nc, err := nats.Connect("nats://" + px.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	w, err := worker.New(nc, env.ClerkClient(t, ""), env.WorkerConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	clerkjobstest.Run(t, w)
+	for _, id := range ids { // no job_id: seq-1 to seq-5
+		env.PublishRaw(t, "sessions.revoke", []byte(`{"session_id":"`+id+`"}`))
+	}
+	testenv.Eventually(t, 10*time.Second, "the first jobs' results", func() bool { return len(env.Results(t)) == n })
+	time.Sleep(1100 * time.Millisecond) // a generation is a second: the next stream's differs
+
+	ctx := context.Background()
+	px.stall(func() {
+		if err := env.JS.DeleteStream(ctx, env.Topology.JobsStream); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.Topology.Ensure(ctx, env.JS); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for i := range n { // they fail (no such session): each must be dead-lettered
+		env.PublishRaw(t, "sessions.revoke", []byte(fmt.Sprintf(`{"session_id":"sess_missing%d"}`, i)))
+	}
+	testenv.Eventually(t, 30*time.Second, "every new job dead-lettered", func() bool {
+		return env.StreamCount(t, env.Topology.DeadLetterStream) == n && env.StreamCount(t, env.Topology.JobsStream) == 0
+	})
+	if strings.Contains(env.Logs.String(), "already_recorded") {
+		t.Errorf("a new job was acked on an old job's record: %s", env.Logs.String())
+	}
+}
+
+// stallingProxy forwards TCP to a NATS server; stall holds every byte
+// while f runs, as a network stall would.
+type stallingProxy struct {
+	addr string
+	mu   sync.RWMutex // held for writing during a stall
+}
+
+func newStallingProxy(t *testing.T, target string) *stallingProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	p := &stallingProxy{addr: ln.Addr().String()}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go p.pipe(c, s)
+			go p.pipe(s, c)
+		}
+	}()
+	return p
+}
+
+func (p *stallingProxy) stall(f func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f()
+}
+
+func (p *stallingProxy) pipe(dst, src net.Conn) {
+	defer dst.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.mu.RLock()
+			_, werr := dst.Write(buf[:n])
+			p.mu.RUnlock()
+			if werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
 		}
 	}
 }

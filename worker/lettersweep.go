@@ -62,7 +62,7 @@ func (r *records) sweepLettersOnce(ctx context.Context, s *letterSweep) error {
 	upTo := s.upTo
 	s.upTo = info.State.LastSeq
 	for ctx.Err() == nil && (s.next == 0 || s.next <= upTo) {
-		req := msgGet{NextFor: topo.Subjects.DeadLetterFilter(), NoHeaders: true}
+		req := msgGet{NextFor: topo.Subjects.DeadLetterFilter()}
 		if s.next == 0 {
 			req.StartTime = &s.since
 		} else {
@@ -94,7 +94,9 @@ func (r *records) sweepLettersOnce(ctx context.Context, s *letterSweep) error {
 	return nil
 }
 
-// sweepLetter removes the dead letter m if its job has a result.
+// sweepLetter removes the dead letter m if its job has a result (a result
+// of another job beside it, which only a jobs stream created again can
+// cause, leaves it).
 func (r *records) sweepLetter(ctx context.Context, m storedMsg) error {
 	topo := r.w.cfg.Topology
 	result, ok := topo.Subjects.ResultBeside(m.Subject)
@@ -102,13 +104,15 @@ func (r *records) sweepLetter(ctx context.Context, m storedMsg) error {
 		return nil
 	}
 	cctx, cancel := context.WithTimeout(ctx, recordTimeout)
-	_, err := r.getOnLeader(cctx, topo.ResultsStream, msgGet{LastFor: result, NoHeaders: true})
+	res, err := r.getOnLeader(cctx, topo.ResultsStream, msgGet{LastFor: result})
 	cancel()
 	switch {
 	case errors.Is(err, jetstream.ErrMsgNotFound), errors.Is(err, jetstream.ErrStreamNotFound):
 		return nil
 	case err != nil:
 		return fmt.Errorf("look for the result beside dead letter seq %d: %w", m.Seq, err)
+	case !sameJob(res.digest(), m.digest()):
+		return nil
 	}
 	removed, err := r.removeLetter(ctx, m.Seq, m.Subject)
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -48,21 +50,29 @@ func TestSweepRemovesADeadLetterBesideAResult(t *testing.T) {
 	}
 	both(key("before-1", 1))
 	env.PublishRaw(t, alone, []byte(`{"job_id":"kept-1"}`))
+	// Beside another job's result (its Job-Digest differs: a jobs stream
+	// created again), a letter stays.
+	other := key("other-1", 5)
+	for subject, digest := range map[string]string{env.Topology.Subjects.Result(other): "job-a", env.Topology.Subjects.DeadLetter(other): "job-b"} {
+		if _, err := env.JS.PublishMsg(context.Background(), &nats.Msg{Subject: subject, Header: nats.Header{jobs.HeaderJobDigest: {digest}}, Data: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	env.StartWorker(t)
-	testenv.Eventually(t, 10*time.Second, "the letter stored before the worker started removed", func() bool { return len(letters()) == 3 })
+	testenv.Eventually(t, 10*time.Second, "the letter stored before the worker started removed", func() bool { return len(letters()) == 4 })
 	both(key("after-1", 2))
-	testenv.Eventually(t, 10*time.Second, "the letter stored after it started removed", func() bool { return len(letters()) == 3 })
+	testenv.Eventually(t, 10*time.Second, "the letter stored after it started removed", func() bool { return len(letters()) == 4 })
 
 	for _, line := range strings.Split(env.Logs.String(), "\n") {
 		if len(line) > 2000 || strings.Contains(line, `\u0001`) {
 			t.Errorf("log line of %d bytes, or with a control character: %.200q", len(line), line)
 		}
 	}
-	if got := letters(); len(got) != 3 || got[2] != alone {
-		t.Errorf("dead letters left: %.300q; want the two that are no job's, and the one without a result, %s", got, alone)
+	if got := letters(); len(got) != 4 || got[2] != alone || got[3] != env.Topology.Subjects.DeadLetter(other) {
+		t.Errorf("dead letters left: %.300q; want the two that are no job's, the one without a result, %s, and the one beside another job's result", got, alone)
 	}
-	if n := env.StreamCount(t, env.Topology.ResultsStream); n != 6 {
-		t.Errorf("%d results; want all 6 kept", n)
+	if n := env.StreamCount(t, env.Topology.ResultsStream); n != 7 {
+		t.Errorf("%d results; want all 7 kept", n)
 	}
 
 	// A dead-letter stream deleted and created again numbers its letters

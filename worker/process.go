@@ -41,7 +41,7 @@ func (w *Worker) process(ctx context.Context, run handlerFunc, d *delivery) {
 	if j.Delivery > 1 {
 		// An earlier delivery may have stored the job's record and lost its
 		// acknowledgement (a crash, a timeout): the job is done then.
-		if k, err := w.records.find(ctx, j); err == nil && k != 0 {
+		if k, err := w.records.find(ctx, j, d.msg.Subject(), d.msg.Data()); err == nil && k != 0 {
 			w.settleRecorded(d, j, k)
 			return
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -116,9 +117,25 @@ func (r *records) commit(ctx context.Context, o *outcome) {
 
 // store publishes o's record. already is the kind of a record the job had
 // before (nothing stored then): a dead letter yields to a result.
+//
+// Another job's record on the job's subject means the jobs stream was
+// created again since this worker read its generation (by an operator, or
+// by another worker's recovery, unseen by this one): its sequences start
+// at 1 again, under a new generation. The job is then recorded under the
+// generation the stream has now.
 func (r *records) store(ctx context.Context, o *outcome) (already recordKind, err error) {
+	already, err = r.storeOnce(ctx, o)
+	var fr *foreignRecord
+	if errors.As(err, &fr) && r.regenerate(ctx, o.j) {
+		already, err = r.storeOnce(ctx, o)
+	}
+	return already, err
+}
+
+func (r *records) storeOnce(ctx context.Context, o *outcome) (already recordKind, err error) {
+	digest := o.header.Get(jobs.HeaderJobDigest)
 	if o.kind == kindDeadLetter {
-		return r.storeDeadLetter(ctx, o)
+		return r.storeDeadLetter(ctx, o, digest)
 	}
 	if !o.stored {
 		if already, err = r.publish(ctx, o); err != nil {
@@ -132,7 +149,7 @@ func (r *records) store(ctx context.Context, o *outcome) (already recordKind, er
 		// redelivered from the prefetch buffer). Its dead letter may have
 		// looked for this result before it was stored, so this looks
 		// after: the result stands, the letter goes.
-		if err := r.supersede(ctx, o.j); err != nil {
+		if err := r.supersede(ctx, o.j, digest); err != nil {
 			return 0, err
 		}
 	}
@@ -145,9 +162,9 @@ func (r *records) store(ctx context.Context, o *outcome) (already recordKind, er
 // that store a result and a dead letter, each looks for the other's record
 // after its own is confirmed, so at least one of them sees both. A retry
 // after an error resumes where it failed.
-func (r *records) storeDeadLetter(ctx context.Context, o *outcome) (already recordKind, err error) {
+func (r *records) storeDeadLetter(ctx context.Context, o *outcome, digest string) (already recordKind, err error) {
 	if !o.stored {
-		already, _, err = r.lookup(ctx, o.j.Key, kindResult, kindDeadLetter)
+		already, _, err = r.lookup(ctx, o.j.Key, digest, kindResult, kindDeadLetter)
 		switch {
 		case err != nil || already == kindResult:
 			return already, err
@@ -158,11 +175,11 @@ func (r *records) storeDeadLetter(ctx context.Context, o *outcome) (already reco
 			o.stored = already == 0
 		}
 	}
-	k, _, err := r.lookup(ctx, o.j.Key, kindResult)
+	k, _, err := r.lookup(ctx, o.j.Key, digest, kindResult)
 	if err != nil || k == 0 {
 		return already, err
 	}
-	if err := r.supersede(ctx, o.j); err != nil {
+	if err := r.supersede(ctx, o.j, digest); err != nil {
 		return 0, err
 	}
 	return kindResult, nil
@@ -185,8 +202,12 @@ func (r *records) publish(ctx context.Context, o *outcome) (already recordKind, 
 			return 0, nil
 		}
 		// Refused because the subject holds the job's record already?
-		if k, _, ferr := r.lookup(ctx, o.j.Key, o.kind); ferr == nil && k != 0 {
+		k, _, ferr := r.lookup(ctx, o.j.Key, o.header.Get(jobs.HeaderJobDigest), o.kind)
+		switch {
+		case ferr == nil && k != 0:
 			return k, nil
+		case errors.As(ferr, new(*foreignRecord)):
+			return 0, ferr
 		}
 		if attempt > 0 || !streamMissing(err) {
 			r.w.metrics.recordFailures.WithLabelValues(stream).Inc()
@@ -202,9 +223,13 @@ func (r *records) publish(ctx context.Context, o *outcome) (already recordKind, 
 }
 
 // supersede removes j's dead letter, if it has one: j has a result, and a
-// job's result is the truer record (its Clerk call succeeded).
-func (r *records) supersede(ctx context.Context, j *job) error {
-	k, seq, err := r.lookup(ctx, j.Key, kindDeadLetter)
+// job's result is the truer record (its Clerk call succeeded). Another
+// job's letter on the subject stays.
+func (r *records) supersede(ctx context.Context, j *job, digest string) error {
+	k, seq, err := r.lookup(ctx, j.Key, digest, kindDeadLetter)
+	if errors.As(err, new(*foreignRecord)) {
+		return nil
+	}
 	if err != nil || k == 0 {
 		return err
 	}
@@ -252,15 +277,17 @@ func (r *records) place(kind recordKind, k jobs.RecordKey) (stream, subject stri
 	return topo.ResultsStream, topo.Subjects.Result(k)
 }
 
-// find looks for j's record, in both streams: it returns its kind, 0 when
-// there is none. A dead letter beside a result found goes (the delivery
-// that stored it may have died before it looked for the result).
-func (r *records) find(ctx context.Context, j *job) (recordKind, error) {
-	kind, _, err := r.lookup(ctx, j.Key, kindResult, kindDeadLetter)
+// find looks for the record of j, whose message is subject and data, in
+// both streams: it returns its kind, 0 when there is none. A dead letter
+// beside a result found goes (the delivery that stored it may have died
+// before it looked for the result).
+func (r *records) find(ctx context.Context, j *job, subject string, data []byte) (recordKind, error) {
+	digest := jobs.Digest(subject, data)
+	kind, _, err := r.lookup(ctx, j.Key, digest, kindResult, kindDeadLetter)
 	if err == nil && kind == kindResult {
 		// The job is done whatever becomes of the letter: its failure to
 		// go is said, not a reason to run the job again.
-		if serr := r.supersede(ctx, j); serr != nil {
+		if serr := r.supersede(ctx, j, digest); serr != nil {
 			r.w.logJob(r.w.cfg.Logger.Warn(), j).Str("error", serr.Error()).
 				Msg("the job has a result; a dead letter beside it could not be removed (publish dlq purge removes it)")
 		}
@@ -270,19 +297,23 @@ func (r *records) find(ctx context.Context, j *job) (recordKind, error) {
 
 // lookup looks for the record of the job k names in the streams of kinds,
 // in that order: it returns the kind found first and its stream sequence,
-// 0 when there is none.
+// 0 when there is none. A record whose Job-Digest is not digest is another
+// job's: a *foreignRecord error (records without a digest, and a digest
+// of "", match anything).
 //
 // It asks each stream's leader, never a direct get: any replica answers a
 // direct get, one that has not yet applied what the leader confirmed among
 // them, and the checks that keep one record per job must see every record
 // confirmed before they look.
-func (r *records) lookup(ctx context.Context, k jobs.RecordKey, kinds ...recordKind) (recordKind, uint64, error) {
+func (r *records) lookup(ctx context.Context, k jobs.RecordKey, digest string, kinds ...recordKind) (recordKind, uint64, error) {
 	for _, kind := range kinds {
 		stream, subject := r.place(kind, k)
 		cctx, cancel := context.WithTimeout(ctx, recordTimeout)
-		m, err := r.getOnLeader(cctx, stream, msgGet{LastFor: subject, NoHeaders: true})
+		m, err := r.getOnLeader(cctx, stream, msgGet{LastFor: subject})
 		cancel()
 		switch {
+		case err == nil && !sameJob(m.digest(), digest):
+			return 0, 0, &foreignRecord{stream: stream, subject: subject, seq: m.Seq}
 		case err == nil:
 			return kind, m.Seq, nil
 		case errors.Is(err, jetstream.ErrMsgNotFound), errors.Is(err, jetstream.ErrStreamNotFound):
@@ -304,10 +335,68 @@ type msgGet struct {
 	NoHeaders bool       `json:"no_hdr,omitempty"`
 }
 
-// storedMsg is what records read of a message: where it is.
+// storedMsg is what records read of a message: where it is, and its
+// header block (NATS/1.0 and a line a header) unless asked without.
 type storedMsg struct {
 	Subject string `json:"subject"`
 	Seq     uint64 `json:"seq"`
+	Header  []byte `json:"hdrs"`
+}
+
+// digest is the message's Job-Digest, "" without one.
+func (m storedMsg) digest() string {
+	lines := strings.Split(string(m.Header), "\r\n")
+	for _, l := range lines[min(1, len(lines)):] {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(strings.TrimSpace(k), jobs.HeaderJobDigest) {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// sameJob tells whether two Job-Digests may name one job: a record
+// written without one (by a worker that did not write them) is taken for
+// the job's.
+func sameJob(a, b string) bool { return a == "" || b == "" || a == b }
+
+// foreignRecord is a record on a job's subject that names another job.
+type foreignRecord struct {
+	stream, subject string
+	seq             uint64
+}
+
+func (e *foreignRecord) Error() string {
+	return fmt.Sprintf("stream %s holds another job's record on %s (seq %d; its Job-Digest differs): the jobs stream was created again "+
+		"within a second of its predecessor, or something other than the workers writes records; the job is kept until its record can be stored",
+		e.stream, e.subject, e.seq)
+}
+
+// regenerate reads the jobs stream's generation again, after a record of
+// another job turned up on j's subject. It is true when j's key changed:
+// j is then recorded under the new generation.
+func (r *records) regenerate(ctx context.Context, j *job) bool {
+	gen, err := r.readGeneration(ctx)
+	if err != nil || gen == j.Key.Gen {
+		return false
+	}
+	r.w.logJob(r.w.cfg.Logger.Warn(), j).Str("generation", gen).Str("was", j.Key.Gen).
+		Msg("the jobs stream was created again since this worker read it: the job is recorded under the stream's new generation")
+	j.Key.Gen = gen
+	return true
+}
+
+// readGeneration reads the jobs stream's generation, and keeps it for the
+// jobs to come.
+func (r *records) readGeneration(ctx context.Context) (string, error) {
+	cctx, cancel := context.WithTimeout(ctx, recordTimeout)
+	defer cancel()
+	st, err := r.w.js.Stream(cctx, r.w.cfg.Topology.JobsStream)
+	if err != nil {
+		return "", fmt.Errorf("stream %s: %w", r.w.cfg.Topology.JobsStream, err)
+	}
+	gen := jobs.Generation(st.CachedInfo().Created)
+	r.setGeneration(gen)
+	return gen, nil
 }
 
 // getOnLeader reads one message of stream from its leader (the jetstream

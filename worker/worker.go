@@ -280,11 +280,9 @@ func (w *Worker) ensure(ctx context.Context) (jetstream.Consumer, error) {
 			w.cfg.Logger.Warn().Str("drift", d.String()).Msg("JetStream differed from the configuration; updated it")
 		}
 	}
-	info, err := w.js.Stream(cctx, topo.JobsStream)
-	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", topo.JobsStream, err)
+	if _, err := w.records.readGeneration(cctx); err != nil {
+		return nil, err
 	}
-	w.records.setGeneration(jobs.Generation(info.CachedInfo().Created))
 	return cons, nil
 }
 
