@@ -81,11 +81,20 @@ func (w *Worker) backstop(ctx context.Context) {
 			}
 		case <-check.C:
 			for seq, c := range candidates {
-				if time.Since(c.since) < grace || w.inflight.holds(seq) {
+				if time.Since(c.since) < grace || time.Now().Before(c.next) || w.inflight.holds(seq) {
 					continue
 				}
 				if err := w.rescue(ctx, seq, c.deliveries); err != nil {
-					w.cfg.Logger.Error().Err(err).Uint64("stream_seq", seq).Msg("could not dead-letter a job past max deliveries; trying again")
+					// A fault that lasts (a full dead-letter stream) is
+					// said at the first failure and every tenth, tried
+					// less and less often: not a line a second a job.
+					c.failures++
+					c.next = time.Now().Add(min(time.Duration(c.failures)*time.Second, 30*time.Second))
+					candidates[seq] = c
+					if c.failures == 1 || c.failures%10 == 0 {
+						w.cfg.Logger.Error().Err(err).Uint64("stream_seq", seq).Int("failures", c.failures).
+							Msg("could not dead-letter a job past max deliveries; trying again")
+					}
 					continue
 				}
 				delete(candidates, seq)
@@ -98,6 +107,8 @@ func (w *Worker) backstop(ctx context.Context) {
 type candidate struct {
 	since      time.Time
 	deliveries int
+	failures   int       // rescues that failed
+	next       time.Time // no rescue before then
 }
 
 // sweep lists the jobs still stored at or below the consumer's ack floor.

@@ -342,8 +342,21 @@ func TestShutdownDrainsJobsInFlight(t *testing.T) {
 }
 
 func TestMaxDeliveriesBackstop(t *testing.T) {
+	for _, full := range []bool{false, true} {
+		t.Run(fmt.Sprintf("dead-letter stream full %v", full), func(t *testing.T) { testMaxDeliveriesBackstop(t, full) })
+	}
+}
+
+// testMaxDeliveriesBackstop: a job JetStream gave up on is dead-lettered;
+// with the dead-letter stream full, it is kept, and the backstop says so
+// without a log line a second, until there is room.
+func testMaxDeliveriesBackstop(t *testing.T, full bool) {
 	env := testenv.New(t)
 	ctx := context.Background()
+	topo := env.Topology
+	if full {
+		topo = fillDeadLetters(t, env)
+	}
 	env.PublishRaw(t, "sessions.revoke", []byte(`{"session_id":"sess_crashloop"}`))
 	// Play a worker that crashes on every delivery: take the job, never
 	// settle it, until JetStream stops delivering it.
@@ -367,8 +380,26 @@ func TestMaxDeliveriesBackstop(t *testing.T) {
 	if n := env.StreamCount(t, env.Topology.JobsStream); n != 1 {
 		t.Fatalf("jobs stream holds %d, want the stuck job", n)
 	}
-	env.StartWorker(t)
-	testenv.Eventually(t, 20*time.Second, "the stuck job dead-lettered", func() bool {
+	env.StartWorker(t, func(c *worker.Config) { c.Topology = topo })
+	if full {
+		const failed = "could not dead-letter a job past max deliveries"
+		testenv.Eventually(t, 20*time.Second, "the rescue refused", func() bool { return strings.Contains(env.Logs.String(), failed) })
+		time.Sleep(8 * time.Second) // a line a second before
+		if n := strings.Count(env.Logs.String(), failed); n > 2 {
+			t.Errorf("%d log lines about one job in 8 s: logging must stay bounded", n)
+		}
+		if n := env.StreamCount(t, topo.JobsStream); n != 1 {
+			t.Fatalf("jobs stream holds %d, want the job kept", n)
+		}
+		s, err := env.JS.Stream(ctx, topo.DeadLetterStream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Purge(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.Eventually(t, 40*time.Second, "the stuck job dead-lettered", func() bool {
 		return env.StreamCount(t, env.Topology.DeadLetterStream) == 1 && env.StreamCount(t, env.Topology.JobsStream) == 0
 	})
 	dl, err := jobs.ParseDeadLetter(env.StreamMsgs(t, env.Topology.DeadLetterStream)[0].Header)

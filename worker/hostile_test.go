@@ -325,18 +325,7 @@ func TestDeletedResultsStreamNoRepeatedClerkCalls(t *testing.T) {
 func TestFullDeadLetterStreamKeepsTheClass(t *testing.T) {
 	env := testenv.New(t)
 	ctx := context.Background()
-	topo := env.Topology
-	topo.DeadLetterMaxBytes = 1 << 20
-	if _, err := topo.Ensure(ctx, env.JS); err != nil {
-		t.Fatal(err)
-	}
-	for n, size := 0, 64<<10; size >= 16; size /= 8 {
-		for ; ; n++ {
-			if _, err := env.JS.Publish(ctx, fmt.Sprintf("sessions.dlq.filler.%d", n), make([]byte, size)); err != nil {
-				break
-			}
-		}
-	}
+	topo := fillDeadLetters(t, env)
 	w := env.StartWorker(t, func(c *worker.Config) { c.Topology = topo })
 	for i := range 8 {
 		publishMsg(t, env, "sessions.revoke", nats.Header{jetstream.MsgIDHeader: {fmt.Sprintf("bad-%d", i)}}, `not json`)
@@ -372,6 +361,26 @@ func TestFullDeadLetterStreamKeepsTheClass(t *testing.T) {
 		t.Errorf("%d dead letters, want 8", n)
 	}
 	testenv.Eventually(t, 5*time.Second, "ready again", func() bool { return w.Worker.Ready() == nil })
+}
+
+// fillDeadLetters shrinks the dead-letter stream to 1 MiB and fills it: it
+// refuses every letter. It returns the topology to start a worker with.
+func fillDeadLetters(t *testing.T, env *testenv.Env) jobs.Topology {
+	t.Helper()
+	ctx := context.Background()
+	topo := env.Topology
+	topo.DeadLetterMaxBytes = 1 << 20
+	if _, err := topo.Ensure(ctx, env.JS); err != nil {
+		t.Fatal(err)
+	}
+	for n, size := 0, 64<<10; size >= 16; size /= 8 {
+		for ; ; n++ {
+			if _, err := env.JS.Publish(ctx, fmt.Sprintf("sessions.dlq.filler.%d", n), make([]byte, size)); err != nil {
+				break
+			}
+		}
+	}
+	return topo
 }
 
 // TestReplyGoesNowhereItCannotBeDelivered: a token is minted only for a
