@@ -129,12 +129,24 @@ func (w *Worker) sweep(ctx context.Context) []uint64 {
 	if first == 0 || floor < first {
 		return nil
 	}
+	// One read per job still stored, each the next from a sequence: the
+	// acked jobs between them (gone from the work queue) cost nothing.
 	var out []uint64
 	last := min(floor, first+maxSweep)
-	for seq := first; seq <= last && ctx.Err() == nil; seq++ {
-		if _, err := stream.GetMsg(ctx, seq); err == nil {
-			out = append(out, seq)
+	for seq := first; seq <= last && ctx.Err() == nil; {
+		cctx, cancel := context.WithTimeout(ctx, recordTimeout)
+		m, err := w.records.getOnLeader(cctx, topo.JobsStream, msgGet{Seq: seq, NextFor: ">", NoHeaders: true})
+		cancel()
+		if err != nil {
+			if !errors.Is(err, jetstream.ErrMsgNotFound) {
+				w.cfg.Logger.Warn().Err(err).Uint64("from_seq", seq).Msg("sweep: read the jobs stream")
+			}
+			break
 		}
+		if m.Seq <= last {
+			out = append(out, m.Seq)
+		}
+		seq = m.Seq + 1
 	}
 	return out
 }
