@@ -265,115 +265,117 @@ const RedactedValue = redact.Placeholder
 // A JSON object keeps its shape: the values of secret fields (a refresh
 // job's tokens and headers, on whatever subject they arrive) and every
 // string shaped like a secret wherever it sits (a JWT pasted into
-// session_id, a misspelt "refreshToken" holding a token) are replaced by
-// RedactedValue, and redacted names the top-level fields concerned. Other
-// text keeps its bytes but for secret-shaped runs, and redacted is
-// ["body"]. A refresh job that is not a JSON object is dropped whole
-// (redacted ["body"]): it may hold a token no shape reveals. A dead letter
-// with anything redacted cannot be replayed.
+// session_id, a misspelt "refreshToken" holding a token, a member name) are
+// replaced by RedactedValue, and redacted names the top-level fields
+// concerned (RedactedValue for a name that is itself secret-shaped). Every
+// value is judged, the earlier values of a member name given twice too
+// (which a map would never show): the body is read keeping every member,
+// and a redacted one is written back so, in order. Other text keeps its
+// bytes but for secret-shaped runs, and redacted is ["body"]. A refresh job
+// that is not a JSON object is dropped whole (redacted ["body"]): it may
+// hold a token no shape reveals. A dead letter with anything redacted
+// cannot be replayed.
 func Redact(o Op, payload []byte) (out []byte, redacted []string) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(payload, &obj); err != nil {
-		if o == OpRefresh {
-			return nil, []string{"body"}
+	var doc any
+	valid := json.Valid(payload) // also bounds the nesting parseMembers reads
+	if valid {
+		var err error
+		if doc, err = parseMembers(payload); err != nil {
+			valid = false
 		}
-		if json.Valid(payload) && secretInside(payload) {
+	}
+	obj, isObject := doc.(object)
+	if !isObject {
+		switch {
+		case o == OpRefresh:
+			return nil, []string{"body"}
+		case valid && (scrubSecrets(&doc) || redact.Looks(string(payload))):
 			// JSON, not an object: its strings are judged decoded, as
 			// below.
-			return redactValue(payload), []string{"body"}
-		}
-		if s := string(payload); redact.Looks(s) {
-			return []byte(redact.Text(s)), []string{"body"}
+			return encodeRedacted(doc), []string{"body"}
+		case redact.Looks(string(payload)):
+			return []byte(redact.Text(string(payload))), []string{"body"}
 		}
 		return payload, nil
 	}
-	for f, v := range obj {
-		switch {
-		case isSecretField(o, f):
-			obj[f] = json.RawMessage(strconv.Quote(RedactedValue))
-		case secretInside(v):
-			obj[f] = redactValue(v)
-		default:
-			continue
+	for i := range obj {
+		m := &obj[i]
+		name := m.name
+		hit := false
+		if looksSecret(name) {
+			m.name, name, hit = RedactedValue, RedactedValue, true
 		}
-		redacted = append(redacted, f)
+		switch {
+		case isSecretField(o, m.name):
+			m.value, hit = RedactedValue, true
+		case scrubSecrets(&m.value):
+			hit = true
+		}
+		if hit && !slices.Contains(redacted, name) {
+			redacted = append(redacted, name)
+		}
 	}
 	if len(redacted) == 0 {
 		return payload, nil
 	}
 	slices.Sort(redacted)
-	b, err := json.Marshal(obj)
-	if err != nil {
-		return nil, []string{"body"}
-	}
-	return b, redacted
+	return encodeRedacted(obj), redacted
 }
 
-// secretInside reports whether a JSON value holds a secret-shaped string
-// (or key). Strings are judged decoded: a JWT whose dots are written
-// \u002e looks like one only once decoded, and that is how the payload's
-// reader (a decoder, a page, a replay) sees it.
-func secretInside(v json.RawMessage) bool {
-	if redact.Looks(string(v)) {
+// looksSecret judges a string from a payload as its readers see it:
+// decoded (a JWT whose dots are written \u002e looks like one only once
+// decoded, and that is how a decoder, a page or a replay sees it), and as
+// it is written (a cookie value in quotes, __session="…", is one only
+// with its escapes).
+func looksSecret(s string) bool {
+	if redact.Looks(s) {
 		return true
 	}
-	var x any
-	if json.Unmarshal(v, &x) != nil {
+	if !strings.ContainsAny(s, "\"\\") {
 		return false
 	}
-	var walk func(any) bool
-	walk = func(x any) bool {
-		switch x := x.(type) {
-		case string:
-			return redact.Looks(x)
-		case []any:
-			return slices.ContainsFunc(x, walk)
-		case map[string]any:
-			for k, e := range x {
-				if redact.Looks(k) || walk(e) {
-					return true
-				}
-			}
-		}
-		return false
-	}
-	return walk(x)
+	b, err := json.Marshal(s)
+	return err == nil && redact.Looks(string(b))
 }
 
-// redactValue replaces every secret-shaped string within a JSON value.
-func redactValue(v json.RawMessage) json.RawMessage {
-	var x any
-	if json.Unmarshal(v, &x) != nil {
-		return json.RawMessage(strconv.Quote(RedactedValue))
-	}
-	b, err := json.Marshal(redactAny(x))
-	if err != nil {
-		return json.RawMessage(strconv.Quote(RedactedValue))
-	}
-	return b
-}
-
-func redactAny(x any) any {
-	switch x := x.(type) {
+// scrubSecrets replaces every secret-shaped string (and object member
+// name) within *v by RedactedValue, and reports whether it replaced
+// anything.
+func scrubSecrets(v *any) bool {
+	switch x := (*v).(type) {
 	case string:
-		if redact.Looks(x) {
-			return RedactedValue
+		if looksSecret(x) {
+			*v = RedactedValue
+			return true
 		}
 	case []any:
+		hit := false
 		for i := range x {
-			x[i] = redactAny(x[i])
+			hit = scrubSecrets(&x[i]) || hit
 		}
-	case map[string]any:
-		for k, v := range x {
-			if redact.Looks(k) {
-				delete(x, k)
-				x[RedactedValue] = v
-				continue
+		return hit
+	case object:
+		hit := false
+		for i := range x {
+			if looksSecret(x[i].name) {
+				x[i].name, hit = RedactedValue, true
 			}
-			x[k] = redactAny(v)
+			hit = scrubSecrets(&x[i].value) || hit
 		}
+		return hit
 	}
-	return x
+	return false
+}
+
+// encodeRedacted writes a redacted payload back. Should the encoding fail,
+// or a secret shape survive it (it cannot: every string was judged), the
+// letter keeps a placeholder rather than the payload.
+func encodeRedacted(v any) []byte {
+	b, err := appendJSON(nil, v)
+	if err != nil || redact.Looks(string(b)) {
+		return []byte(strconv.Quote(RedactedValue))
+	}
+	return b
 }
 
 // isSecretField: on a refresh job every field but the known harmless ones

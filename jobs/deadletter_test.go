@@ -441,6 +441,10 @@ func TestParseDeadLetterEveryClass(t *testing.T) {
 
 func TestRedact(t *testing.T) {
 	refresh := []byte(`{"session_id":"sess_1","reply_to":"_INBOX.r","expired_token":"eyJ.SECRET1","refresh_token":"SECRET2","request_origin":"https://app","request_headers":{"Cookie":["SECRET3"]},"job_id":"j1"}`)
+	// Written in pieces, so that no secret scanner mistakes the test for a
+	// leak; each holds a SECRET marker the loop looks for.
+	jwt := "eyJ" + "hbGciOiJSUzI1NiJ9.eyJzdWIiOiJTRUNSRVQxIn0.SECRET1sig"
+	key := "sk_" + "live_SECRET2abcdefghijklmnopqrstuvwxyz0123"
 	tests := []struct {
 		name         string
 		op           Op
@@ -448,6 +452,7 @@ func TestRedact(t *testing.T) {
 		wantRedacted []string
 		kept         bool              // payload kept byte for byte
 		dropped      bool              // payload dropped whole
+		wantOut      string            // the output, exactly
 		wantFields   map[string]string // fields the output keeps, as raw JSON
 	}{
 		{name: "refresh job", op: OpRefresh, payload: refresh,
@@ -483,6 +488,36 @@ func TestRedact(t *testing.T) {
 			wantRedacted: []string{"body"}},
 		{name: "secrets on an unknown subject", op: OpUnknown, payload: []byte(`{"request_headers":{"Authorization":"Bearer SECRET3"}}`),
 			wantRedacted: []string{"request_headers"}, wantFields: map[string]string{"request_headers": `"[REDACTED]"`}},
+
+		// A member name given twice: a map keeps one value (the last, for
+		// encoding/json), and the JWT in the other was once stored as it
+		// came. Every value is judged; the output keeps every member, in
+		// order, the secret ones replaced.
+		{name: "JWT in the first of a repeated name", op: OpRevoke, payload: []byte(`{"session_id":"` + jwt + `","session_id":"sess_missing"}`),
+			wantRedacted: []string{"session_id"}, wantOut: `{"session_id":"[REDACTED]","session_id":"sess_missing"}`},
+		{name: "JWT in the last of a repeated name", op: OpRevoke, payload: []byte(`{"session_id":"sess_missing","session_id":"` + jwt + `"}`),
+			wantRedacted: []string{"session_id"}, wantOut: `{"session_id":"sess_missing","session_id":"[REDACTED]"}`},
+		{name: "secret key in a repeated job_id", op: OpRevoke, payload: []byte(`{"session_id":"sess_1","job_id":"` + key + `","job_id":"x"}`),
+			wantRedacted: []string{"job_id"}, wantOut: `{"session_id":"sess_1","job_id":"[REDACTED]","job_id":"x"}`},
+		{name: "repeated name in a nested object", op: OpRevoke, payload: []byte(`{"session_id":"sess_1","extra":{"a":"` + jwt + `","a":"b"}}`),
+			wantRedacted: []string{"extra"}, wantOut: `{"session_id":"sess_1","extra":{"a":"[REDACTED]","a":"b"}}`},
+		{name: "repeated name in an object in an array", op: OpGet, payload: []byte(`{"session_id":"sess_1","x":[1,{"k":"` + key + `","k":null}]}`),
+			wantRedacted: []string{"x"}, wantOut: `{"session_id":"sess_1","x":[1,{"k":"[REDACTED]","k":null}]}`},
+		{name: "repeated name in a body that is an array", op: OpRevoke, payload: []byte(`[{"a":"` + jwt + `","a":"b"}]`),
+			wantRedacted: []string{"body"}, wantOut: `[{"a":"[REDACTED]","a":"b"}]`},
+		{name: "refresh secret given twice", op: OpRefresh, payload: []byte(`{"session_id":"sess_1","refresh_token":"SECRET2","refresh_token":"r"}`),
+			wantRedacted: []string{"refresh_token"}, wantOut: `{"session_id":"sess_1","refresh_token":"[REDACTED]","refresh_token":"[REDACTED]"}`},
+		{name: "repeated name, no secret", op: OpRevoke, payload: []byte(`{"session_id":"sess_1", "session_id":"sess_2"}`), kept: true},
+		// A member name is text the payload carries, at the top as below.
+		{name: "secret-shaped member name", op: OpRevoke, payload: []byte(`{"session_id":"sess_1","` + key + `":1}`),
+			wantRedacted: []string{RedactedValue}, wantOut: `{"session_id":"sess_1","[REDACTED]":1}`},
+		{name: "secret-shaped nested member name", op: OpRevoke, payload: []byte(`{"session_id":"sess_1","x":{"` + key + `":1}}`),
+			wantRedacted: []string{"x"}, wantOut: `{"session_id":"sess_1","x":{"[REDACTED]":1}}`},
+		// A quoted cookie value is a secret only as written, escapes and all.
+		{name: "quoted cookie value", op: OpRevoke, payload: []byte(`{"session_id":"sess_1","c":"__session=\"SECRET3\""}`),
+			wantRedacted: []string{"c"}, wantOut: `{"session_id":"sess_1","c":"[REDACTED]"}`},
+		{name: "numbers kept as written", op: OpRevoke, payload: []byte(`{"n":1.50e3,"session_id":"` + jwt + `","m":-0}`),
+			wantRedacted: []string{"session_id"}, wantOut: `{"n":1.50e3,"session_id":"[REDACTED]","m":-0}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -510,6 +545,10 @@ func TestRedact(t *testing.T) {
 			case tt.dropped:
 				if len(out) != 0 {
 					t.Errorf("payload not dropped: %q", out)
+				}
+			case tt.wantOut != "":
+				if string(out) != tt.wantOut {
+					t.Errorf("output:\n got  %s\n want %s", out, tt.wantOut)
 				}
 			case len(tt.wantFields) == 0:
 				if bytes.Contains(out, []byte("SECRET")) || bytes.Contains(out, []byte(`\u002e`)) {

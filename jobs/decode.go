@@ -65,6 +65,19 @@ func Decode(o Op, data []byte) (Args, error) {
 	if err != nil {
 		return nil, &InvalidError{Op: o, Reason: "body is not JSON: " + err.Error()}
 	}
+	// A member name given twice is refused at any depth: encoding/json
+	// (and so the handlers) would take the last value, other readers the
+	// first, and the schema sees one of them, so the job would not say one
+	// thing. Only the name is shown, and only if fieldName deems it safe:
+	// either value may be a secret.
+	members, err := parseMembers(data)
+	if err != nil {
+		return nil, &InvalidError{Op: o, Reason: "body is not JSON: " + err.Error()}
+	}
+	if parent, name, ok := firstDuplicate(members); ok {
+		return nil, &InvalidError{Op: o, Field: parent + "/" + fieldName(name),
+			Reason: "member given more than once: readers disagree on which value counts; send each member once"}
+	}
 	if field, n := hugeNumber(doc); n != "" {
 		return nil, &InvalidError{Op: o, Field: field, Reason: fmt.Sprintf("number %.40s is out of range", n)}
 	}

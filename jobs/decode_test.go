@@ -178,6 +178,17 @@ func TestDecodeInvalid(t *testing.T) {
 		{"member name with control characters", OpRevoke, `{"session_id":"sess_1","a\u001b[31mb\nc":1}`, "/(a name of 9 characters)", []string{"unknown field"}},
 		{"long member name", OpRevoke, `{"session_id":"sess_1","` + strings.Repeat("n", 100) + `":1}`, "/(a name of 100 characters)", []string{"unknown field"}},
 
+		// A member name given twice, at any depth: readers disagree on
+		// which value counts (encoding/json takes the last). The name is
+		// shown only when it is safe to; a value never is.
+		{"session_id twice", OpRevoke, `{"session_id":"eyJ` + `hbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1In0.SECRETsig","session_id":"sess_1"}`, "/session_id", []string{"more than once"}},
+		{"job_id twice, same value", OpRevoke, `{"session_id":"sess_1","job_id":"j","job_id":"j"}`, "/job_id", []string{"more than once"}},
+		{"name twice, written with an escape", OpGet, `{"session_id":"sess_1","session\u005fid":"sess_2"}`, "/session_id", []string{"more than once"}},
+		{"name twice in request_headers", OpRefresh, `{"session_id":"sess_1","reply_to":"_INBOX.x","expired_token":"e","refresh_token":"r","request_origin":"o","request_headers":{"A":"SECRET1","A":"b"}}`, "/request_headers/A", []string{"more than once"}},
+		{"name twice in an object in an array", OpRefresh, `{"session_id":"sess_1","reply_to":"_INBOX.x","expired_token":"e","refresh_token":"r","request_origin":"o","request_headers":{"a":[{},{"x":1,"x":2}]}}`, "/request_headers/a/1/x", []string{"more than once"}},
+		{"secret-shaped name twice", OpRevoke, `{"session_id":"sess_1","sk_` + `live_SECRETabcdefghijklmnopqrstuvwxyz0123":1,"sk_` + `live_SECRETabcdefghijklmnopqrstuvwxyz0123":2}`, "/(a name of 44 characters)", []string{"more than once"}},
+		{"name twice beside an unknown field", OpRevoke, `{"sesion_id":"sess_1","session_id":"sess_1","session_id":"sess_2"}`, "/session_id", []string{"more than once"}},
+
 		{"body over MaxJobBytes", OpRevoke, big, "", []string{"bytes", "65536"}},
 		{"unknown op", Op("rvoke"), `{"session_id":"sess_1"}`, "", []string{"no job type"}},
 		{"unknown op, empty", Op(""), `{"session_id":"sess_1"}`, "", []string{"no job type"}},

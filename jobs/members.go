@@ -1,0 +1,164 @@
+package jobs
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strconv"
+)
+
+// A JSON object may name a member twice ({"session_id":"eyJ…",
+// "session_id":"sess_1"}). encoding/json keeps the last value, other readers
+// the first, and a map keeps one: whatever reads a body through a map never
+// sees the others. This file reads JSON keeping every member of every
+// object, in order, so that Decode can refuse such a body and Redact can
+// judge every value it holds.
+
+// member is one name and value of a JSON object, as written.
+type member struct {
+	name  string
+	value any
+}
+
+// object is a JSON object as written: every member in order, a name given
+// twice kept twice. Other values are as encoding/json decodes them into
+// any, with numbers as json.Number (kept as written) and arrays as []any.
+type object []member
+
+// parseMembers reads one JSON value. data must be valid JSON (json.Valid):
+// that check also bounds the nesting (encoding/json's scanner refuses more
+// than 10,000 levels), which the token reader below does not.
+func parseMembers(data []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	return readValue(dec)
+}
+
+var errBadToken = errors.New("unexpected JSON token")
+
+func readValue(dec *json.Decoder) (any, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	switch tok {
+	case json.Delim('{'):
+		obj := object{}
+		for dec.More() {
+			nt, err := dec.Token()
+			if err != nil {
+				return nil, err
+			}
+			name, ok := nt.(string)
+			if !ok {
+				return nil, errBadToken
+			}
+			v, err := readValue(dec)
+			if err != nil {
+				return nil, err
+			}
+			obj = append(obj, member{name, v})
+		}
+		if _, err := dec.Token(); err != nil { // '}'
+			return nil, err
+		}
+		return obj, nil
+	case json.Delim('['):
+		arr := []any{}
+		for dec.More() {
+			v, err := readValue(dec)
+			if err != nil {
+				return nil, err
+			}
+			arr = append(arr, v)
+		}
+		if _, err := dec.Token(); err != nil { // ']'
+			return nil, err
+		}
+		return arr, nil
+	case json.Delim('}'), json.Delim(']'):
+		return nil, errBadToken
+	}
+	return tok, nil // string, json.Number, bool or nil
+}
+
+// get is the value of the member name, and whether there is one (the last,
+// as encoding/json reads it, if the name is given twice).
+func (o object) get(name string) (any, bool) {
+	for i := len(o) - 1; i >= 0; i-- {
+		if o[i].name == name {
+			return o[i].value, true
+		}
+	}
+	return nil, false
+}
+
+// firstDuplicate finds the first member name given twice in one object,
+// at any depth: the JSON pointer of the object holding it, and the name.
+// Names in the pointer are as fieldName shows them (a name shaped like a
+// secret, long, or with control characters is described, not repeated).
+func firstDuplicate(v any) (parent, name string, found bool) {
+	switch v := v.(type) {
+	case object:
+		seen := make(map[string]bool, len(v))
+		for _, m := range v {
+			if seen[m.name] {
+				return "", m.name, true
+			}
+			seen[m.name] = true
+		}
+		for _, m := range v {
+			if p, n, ok := firstDuplicate(m.value); ok {
+				return "/" + fieldName(m.name) + p, n, true
+			}
+		}
+	case []any:
+		for i, e := range v {
+			if p, n, ok := firstDuplicate(e); ok {
+				return "/" + strconv.Itoa(i) + p, n, true
+			}
+		}
+	}
+	return "", "", false
+}
+
+// appendJSON encodes v as JSON, objects with their members in order (a
+// name given twice stays twice). Strings are encoded as encoding/json
+// encodes them.
+func appendJSON(b []byte, v any) ([]byte, error) {
+	switch v := v.(type) {
+	case object:
+		b = append(b, '{')
+		for i, m := range v {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			k, err := json.Marshal(m.name)
+			if err != nil {
+				return nil, err
+			}
+			b = append(append(b, k...), ':')
+			if b, err = appendJSON(b, m.value); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, '}'), nil
+	case []any:
+		b = append(b, '[')
+		for i, e := range v {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			if b, err = appendJSON(b, e); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, ']'), nil
+	}
+	e, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, e...), nil
+}

@@ -1,0 +1,115 @@
+package worker_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/clerkjobs/clerkjobs/internal/testenv"
+	"github.com/clerkjobs/clerkjobs/jobs"
+)
+
+// Secrets in these tests are written in pieces, so that no secret scanner
+// mistakes a test for a leak.
+var (
+	smuggledJWT = "eyJ" + "hbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJlc2lnbmF0dXJl"
+	smuggledKey = "sk_" + "live_" + "abcdefghijklmnopqrstuvwxyz0123456789ABCD"
+)
+
+// lettersBySeq parses every dead letter, keyed by the job's stream sequence,
+// with the message as stored.
+func lettersBySeq(t *testing.T, env *testenv.Env) map[uint64]*jetstream.RawStreamMsg {
+	t.Helper()
+	out := map[uint64]*jetstream.RawStreamMsg{}
+	for _, m := range env.StreamMsgs(t, env.Topology.DeadLetterStream) {
+		dl, err := jobs.ParseDeadLetter(m.Header)
+		if err != nil {
+			t.Fatalf("dead letter %s: %v", m.Subject, err)
+		}
+		out[dl.StreamSeq] = m
+	}
+	return out
+}
+
+// holds reports where in a stored message a secret is: its subject, a
+// header, or its body ("" if nowhere).
+func holds(m *jetstream.RawStreamMsg, secret string) string {
+	if strings.Contains(m.Subject, secret) {
+		return "subject"
+	}
+	for k, vs := range m.Header {
+		for _, v := range vs {
+			if strings.Contains(v, secret) {
+				return "header " + k
+			}
+		}
+	}
+	if strings.Contains(string(m.Data), secret) {
+		return "body"
+	}
+	return ""
+}
+
+// TestDuplicateNamesCannotHideSecrets: a member name given twice once hid
+// its other value from the dead letter's redaction, which read the body
+// through a map: {"session_id":"<JWT>","session_id":"sess_missing"} ran as
+// a revoke of sess_missing, Clerk answered 404, and the dead letter stored
+// the JWT byte for byte with Dlq-Redacted empty. Such a body is an invalid
+// job now (it never reaches Clerk), and every value of it is judged: the
+// dead letter keeps no secret, and its Dlq-Redacted names the field.
+func TestDuplicateNamesCannotHideSecrets(t *testing.T) {
+	tests := []struct {
+		name, subject, body string
+		secret              string
+		field               string // Dlq-Field
+		redacted            string // Dlq-Redacted
+	}{
+		{"JWT in the first of two session_id", "sessions.revoke", `{"session_id":"` + smuggledJWT + `","session_id":"sess_missing"}`, smuggledJWT, "/session_id", "session_id"},
+		{"JWT in the last of two session_id", "sessions.revoke", `{"session_id":"sess_missing","session_id":"` + smuggledJWT + `"}`, smuggledJWT, "/session_id", "session_id"},
+		{"key in the first of two job_id", "sessions.get", `{"session_id":"sess_missing","job_id":"` + smuggledKey + `","job_id":"x"}`, smuggledKey, "/job_id", "job_id"},
+		{"JWT in a name given twice, nested", "sessions.revoke", `{"session_id":"sess_missing","x":{"a":"` + smuggledJWT + `","a":"b"}}`, smuggledJWT, "/x/a", "x"},
+	}
+	env := testenv.New(t)
+	env.StartWorker(t)
+	seqs := make([]uint64, len(tests))
+	for i, tt := range tests {
+		seqs[i] = publishMsg(t, env, tt.subject, nil, tt.body).Sequence
+	}
+	testenv.Eventually(t, 20*time.Second, "every job dead-lettered", func() bool {
+		return env.StreamCount(t, env.Topology.DeadLetterStream) == uint64(len(tests))
+	})
+	letters := lettersBySeq(t, env)
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := letters[seqs[i]]
+			if m == nil {
+				t.Fatalf("no dead letter for stream seq %d", seqs[i])
+			}
+			if where := holds(m, tt.secret); where != "" {
+				t.Errorf("the dead letter's %s holds the secret: %s", where, m.Data)
+			}
+			dl, _ := jobs.ParseDeadLetter(m.Header)
+			if dl.Error.Class != jobs.ClassInvalid || dl.Error.Field != tt.field || !strings.Contains(dl.Error.Message, "more than once") {
+				t.Errorf("class %s, field %q, error %q; want invalid, %q, a member given more than once", dl.Error.Class, dl.Error.Field, dl.Error.Message, tt.field)
+			}
+			if !slices.Equal(dl.Redacted, []string{tt.redacted}) || dl.Replayable() {
+				t.Errorf("Dlq-Redacted = %q, want [%s], not replayable", dl.Redacted, tt.redacted)
+			}
+			if want := fmt.Sprintf("seq-%d", seqs[i]); dl.JobID != want {
+				t.Errorf("recorded as %q, want %q", dl.JobID, want)
+			}
+		})
+	}
+	if n := len(env.Results(t)); n != 0 {
+		t.Errorf("%d results: a job with a member given twice ran", n)
+	}
+	for _, s := range []string{smuggledJWT, smuggledKey} {
+		if strings.Contains(env.Logs.String(), s) {
+			t.Errorf("the worker's log holds a secret")
+		}
+	}
+}
