@@ -124,6 +124,55 @@ func TestInvalidJobIsRefusedBeforePublishing(t *testing.T) {
 	}
 }
 
+// TestSecretShapedJobIDIsRefusedBeforePublishing: a job id shaped like a
+// secret fits the job id pattern, and the worker would have stored it in
+// record subjects, headers and logs. The client refuses it before
+// publishing, as an invalid /job_id whose error does not repeat it.
+func TestSecretShapedJobIDIsRefusedBeforePublishing(t *testing.T) {
+	key := "sk_" + "live_" + "abcdefghijklmnopqrstuvwxyz0123456789ABCD"
+	jwt := "eyJ" + "hbGc.eyJz.c2lnbmF0dXJl"
+	env := clerkjobstest.New(t)
+	ctx := testContext(t, 15*time.Second)
+	tests := []struct {
+		name string
+		id   string
+		call func(id string) error
+	}{
+		{"Submit", key, func(id string) error {
+			_, err := env.Client.Submit(ctx, &jobs.RevokeArgs{SessionID: "sess_1", Common: jobs.Common{JobID: id}})
+			return err
+		}},
+		{"Request", jwt, func(id string) error {
+			_, err := env.Client.Request(ctx, &jobs.GetArgs{SessionID: "sess_1", Common: jobs.Common{JobID: id}})
+			return err
+		}},
+		{"RevokeSession", key, func(id string) error {
+			_, err := env.Client.RevokeSession(ctx, "sess_1", &clerkjobs.RevokeOptions{JobID: id})
+			return err
+		}},
+		{"Wait", jwt, func(id string) error {
+			_, err := env.Client.Wait(ctx, id)
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call(tt.id)
+			var invalid *jobs.InvalidError
+			if !errors.Is(err, jobs.ErrInvalid) || !errors.As(err, &invalid) || invalid.Field != "/job_id" {
+				t.Fatalf("err = %v; want an invalid /job_id", err)
+			}
+			if strings.Contains(err.Error(), tt.id) || !strings.Contains(err.Error(), "shaped like a secret") {
+				t.Errorf("err = %v; want it to say why without the id", err)
+			}
+		})
+	}
+	s, _ := env.JetStream.Stream(ctx, env.Topology.JobsStream)
+	if info, _ := s.Info(ctx); info.State.LastSeq != 0 {
+		t.Fatalf("%d jobs were published", info.State.LastSeq)
+	}
+}
+
 // A failure is a *JobError whose class says what to do, with Clerk's
 // answer and the dead letter's sequence.
 func TestFailures(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 
+	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/schemas"
 )
 
@@ -78,6 +79,16 @@ func Decode(o Op, data []byte) (Args, error) {
 		return nil, &InvalidError{Op: o, Field: parent + "/" + fieldName(name),
 			Reason: "member given more than once: readers disagree on which value counts; send each member once"}
 	}
+	// A job id shaped like a secret is refused before the schema is asked,
+	// so that it is this error, on /job_id, whatever else is wrong: the
+	// worker then records the job as seq-<n>, never under that id.
+	if obj, ok := members.(object); ok {
+		if v, ok := obj.get("job_id"); ok {
+			if id, ok := v.(string); ok && redact.Looks(id) {
+				return nil, &InvalidError{Op: o, Field: "/job_id", Reason: CheckJobID(id).Error()}
+			}
+		}
+	}
 	if field, n := hugeNumber(doc); n != "" {
 		return nil, &InvalidError{Op: o, Field: field, Reason: fmt.Sprintf("number %.40s is out of range", n)}
 	}
@@ -91,6 +102,14 @@ func Decode(o Op, data []byte) (Args, error) {
 		// The schema accepted it, so this is a mismatch between schema and
 		// Go type: still the message's problem, but say so plainly.
 		return nil, &InvalidError{Op: o, Reason: "body does not fit the job type: " + err.Error()}
+	}
+	// The schema's pattern and CheckJobID say the same but for the secret
+	// shape; this keeps every id Decode hands out usable even under a
+	// schema edited to allow more.
+	if id := a.CommonFields().JobID; id != "" {
+		if err := CheckJobID(id); err != nil {
+			return nil, &InvalidError{Op: o, Field: "/job_id", Reason: err.Error()}
+		}
 	}
 	return a, nil
 }

@@ -189,6 +189,16 @@ func TestDecodeInvalid(t *testing.T) {
 		{"secret-shaped name twice", OpRevoke, `{"session_id":"sess_1","sk_` + `live_SECRETabcdefghijklmnopqrstuvwxyz0123":1,"sk_` + `live_SECRETabcdefghijklmnopqrstuvwxyz0123":2}`, "/(a name of 44 characters)", []string{"more than once"}},
 		{"name twice beside an unknown field", OpRevoke, `{"sesion_id":"sess_1","session_id":"sess_1","session_id":"sess_2"}`, "/session_id", []string{"more than once"}},
 
+		// A job id shaped like a secret fits the pattern, and would be
+		// stored in record subjects, headers and logs: refused on /job_id
+		// whatever else is wrong, so that the worker records the job as
+		// seq-<n>.
+		{"secret key as job_id", OpRevoke, `{"session_id":"sess_1","job_id":"sk_` + `live_SECRETabcdefghijklmnopqrstuvwxyz0123"}`, "/job_id", []string{"shaped like a secret", "44 characters"}},
+		{"short JWT as job_id", OpGet, `{"session_id":"sess_1","job_id":"eyJ` + `SECRET.eyJz.c2ln"}`, "/job_id", []string{"shaped like a secret"}},
+		{"secret job_id, escaped", OpRevoke, `{"session_id":"sess_1","job_id":"sk_` + `live_SECRETabcd"}`, "/job_id", []string{"shaped like a secret"}},
+		{"secret job_id, session_id missing", OpRevoke, `{"job_id":"sk_` + `test_SECRETabcd"}`, "/job_id", []string{"shaped like a secret"}},
+		{"secret job_id beside an unknown field", OpRevoke, `{"session_id":"sess_1","colour":"red","job_id":"sk_` + `test_SECRETabcd"}`, "/job_id", []string{"shaped like a secret"}},
+
 		{"body over MaxJobBytes", OpRevoke, big, "", []string{"bytes", "65536"}},
 		{"unknown op", Op("rvoke"), `{"session_id":"sess_1"}`, "", []string{"no job type"}},
 		{"unknown op, empty", Op(""), `{"session_id":"sess_1"}`, "", []string{"no job type"}},
@@ -292,6 +302,10 @@ func TestValidate(t *testing.T) {
 	}{
 		{&RevokeArgs{}, "/session_id"}, // encodes "session_id":"", which fails the pattern
 		{&RevokeArgs{SessionID: "sess_1/../x"}, "/session_id"},
+		// A publisher's job id shaped like a secret: refused before it is
+		// published (jobs.Publish, the client and publish all validate).
+		{&RevokeArgs{SessionID: "sess_1", Common: Common{JobID: "sk_" + "live_abcdefghijklmnopqrstuvwxyz0123456789ABCD"}}, "/job_id"},
+		{&TokenArgs{SessionID: "sess_1", Common: Common{JobID: "eyJ" + "hbGc.eyJz.c2ln", ReplyTo: "_INBOX.x"}}, "/job_id"},
 		{&TokenArgs{SessionID: "sess_1"}, "/reply_to"},
 		{&TokenArgs{SessionID: "sess_1", Common: Common{ReplyTo: "_INBOX.x"}, ExpiresInSeconds: 29}, "/expires_in_seconds"},
 		{&ListArgs{UserID: "user_1", Limit: 501}, "/limit"},

@@ -1,10 +1,13 @@
 package jobs
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/clerkjobs/clerkjobs/internal/redact"
 )
 
 func TestParseOp(t *testing.T) {
@@ -159,6 +162,55 @@ func TestCheckJobIDAndTenant(t *testing.T) {
 		if err := CheckTenant(name); err == nil {
 			t.Errorf("CheckTenant(%q) = nil", name)
 		}
+	}
+}
+
+// TestCheckJobIDRefusesSecretShapes: a Clerk key or a short JWT fits the
+// job id pattern, and a job id is stored as it is in record subjects,
+// Dlq-Job-Id, results and log lines. Such an id is refused, and the error
+// says why without repeating it.
+func TestCheckJobIDRefusesSecretShapes(t *testing.T) {
+	tests := []struct {
+		name   string
+		id     string
+		secret bool
+	}{
+		{"live secret key", "sk_" + "live_" + "abcdefghijklmnopqrstuvwxyz0123456789ABCD", true},
+		{"test secret key", "sk_" + "test_abcd1234", true},
+		{"restricted key", "rk_" + "live_abcd1234", true},
+		{"key inside an id", "offboard-sk_" + "live_abcd1234-42", true},
+		{"short JWT", "eyJ" + "hbGc.eyJz.c2ln", true},
+		{"JWT without a signature", "eyJ" + "hbGciOiJub25lIn0.eyJzdWIiOiJ1In0.", true},
+		{"JWT of 128 characters", "eyJ" + strings.Repeat("a", 60) + "." + strings.Repeat("b", 60) + ".sig", true},
+
+		{"plain id", "incident-77", false},
+		{"seq id", "seq-12", false},
+		{"key prefix alone", "sk_" + "live_", false},
+		{"key prefix, short", "sk_" + "live_abc", false},
+		{"dashes, not a key", "sk-live-abcd1234", false},
+		{"eyJ without dots", "eyJabcdefgh", false},
+		{"revoke_all session letter", "offboard-42/sess_2abc", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := CheckJobID(tt.id)
+			if !tt.secret {
+				if err != nil {
+					t.Errorf("CheckJobID = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("CheckJobID = nil for a secret-shaped id")
+			}
+			msg := err.Error()
+			if strings.Contains(msg, tt.id) || redact.Looks(msg) {
+				t.Errorf("the error repeats the id: %s", msg)
+			}
+			if !strings.Contains(msg, "shaped like a secret") || !strings.Contains(msg, fmt.Sprintf("%d characters", len(tt.id))) {
+				t.Errorf("the error does not say what is wrong: %s", msg)
+			}
+		})
 	}
 }
 

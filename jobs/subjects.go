@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/clerkjobs/clerkjobs/internal/redact"
 )
 
 // DefaultPrefix is the first token of every subject.
@@ -129,8 +131,15 @@ func CheckTenant(name string) error {
 const MaxJobIDLen = 128
 
 // CheckJobID reports whether id can be a job id: 1 to 128 characters of
-// A-Z a-z 0-9 . _ : @ / - (schemas/common.json says the same for job_id).
+// A-Z a-z 0-9 . _ : @ / - (schemas/common.json says the same for job_id),
+// not shaped like a secret (redact.Looks: a Clerk secret or restricted key,
+// a JWT). A job id is stored as it is in record subjects, Dlq-Job-Id,
+// results and log lines, where nothing redacts it, and a key or a short JWT
+// fits the pattern; the error describes such an id without repeating it.
 func CheckJobID(id string) error {
+	if redact.Looks(id) {
+		return fmt.Errorf("job id of %d characters is shaped like a secret (a Clerk key or a JWT): a job id is stored in record subjects, headers and log lines, so name the job (incident-77, offboard-42) and keep credentials out of its id", len(id))
+	}
 	return checkName("job id", id, MaxJobIDLen, "letters, digits and . _ : @ / -", func(_ int, c byte) bool {
 		return alnum(c) || strings.IndexByte("._:@/-", c) >= 0
 	})
@@ -153,10 +162,10 @@ func checkName(what, s string, maxLen int, allowed string, ok func(i int, c byte
 func alnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
 
 // quoteBounded quotes a value from a message for an error message: short
-// values in full, long ones by their length only (they may be anything,
-// a pasted token included).
+// values in full, long or secret-shaped ones by their length only (they
+// may be anything, a pasted token included).
 func quoteBounded(s string) string {
-	if len(s) > 64 {
+	if !repeatable(s, 64) {
 		return fmt.Sprintf("(%d characters)", len(s))
 	}
 	return strconv.Quote(s)

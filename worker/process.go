@@ -79,10 +79,18 @@ func (w *Worker) decode(ctx context.Context, j *job, header nats.Header, data []
 	}
 	// The job id: the body's job_id, else the Nats-Msg-Id header, else
 	// seq-<n>. It goes into subjects, keys, headers and log lines, so one
-	// that cannot be used makes the job invalid (recorded as seq-<n>).
-	if args != nil && args.CommonFields().JobID != "" {
+	// that cannot be used (jobs.CheckJobID: a bad character, too long,
+	// shaped like a secret) makes the job invalid, recorded as seq-<n>.
+	var invalid *jobs.InvalidError
+	switch h := header.Get(jetstream.MsgIDHeader); {
+	case args != nil && args.CommonFields().JobID != "":
 		j.ID = args.CommonFields().JobID
-	} else if h := header.Get(jetstream.MsgIDHeader); h != "" {
+	case errors.As(decErr, &invalid) && invalid.Field == "/job_id":
+		// The body names an id that cannot be used. The header is no
+		// fallback: it is the publisher's copy of the same id as often as
+		// not (Nats-Msg-Id is the job id for jobs.Publish and the
+		// client), and the job stays seq-<n> whatever it holds.
+	case h != "":
 		if err := jobs.CheckJobID(h); err != nil {
 			return &jobs.InvalidError{Op: j.Op, Reason: "header " + jetstream.MsgIDHeader + ": " + err.Error() + "; set job_id in the body or a usable Nats-Msg-Id"}
 		}

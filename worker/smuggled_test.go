@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -110,6 +112,83 @@ func TestDuplicateNamesCannotHideSecrets(t *testing.T) {
 	for _, s := range []string{smuggledJWT, smuggledKey} {
 		if strings.Contains(env.Logs.String(), s) {
 			t.Errorf("the worker's log holds a secret")
+		}
+	}
+}
+
+// TestSecretShapedJobIDsAreNeverStored: a job id shaped like a secret (a
+// Clerk key, a short JWT) fits the job id pattern, and once went as it was
+// into the dead letter's subject, its Dlq-Job-Id header and the worker's
+// log, from the body's job_id or from Nats-Msg-Id. Such a job is invalid
+// now, before any Clerk call, and recorded as seq-<n>: the header is no
+// fallback for a body id that cannot be used.
+func TestSecretShapedJobIDsAreNeverStored(t *testing.T) {
+	shortJWT := "eyJ" + "hbGc.eyJz.c2lnbmF0dXJl"
+	testKey := "sk_" + "test_" + "abcdefghijklmnopqrstuvwxyz0123456789ABCD"
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	live := emu.CreateSessions(emu.CreateUser(), 1)[0]
+	tests := []struct {
+		name, subject string
+		header        nats.Header
+		body          string
+		secret        string
+		field         string // Dlq-Field
+	}{
+		{"key as the body's job_id", "sessions.revoke", nil, `{"session_id":"sess_missing","job_id":"` + smuggledKey + `"}`, smuggledKey, "/job_id"},
+		{"short JWT as the body's job_id", "sessions.get", nil, `{"session_id":"sess_missing","job_id":"` + shortJWT + `"}`, shortJWT, "/job_id"},
+		{"key as job_id of a job that would succeed", "sessions.revoke", nil, `{"session_id":"` + live + `","job_id":"` + smuggledKey + `"}`, smuggledKey, "/job_id"},
+		{"key as job_id, a usable header", "sessions.revoke", nats.Header{jetstream.MsgIDHeader: {"usable-1"}}, `{"session_id":"sess_missing","job_id":"` + smuggledKey + `"}`, smuggledKey, "/job_id"},
+		{"key as job_id and header", "sessions.revoke", nats.Header{jetstream.MsgIDHeader: {smuggledKey}}, `{"session_id":"sess_missing","job_id":"` + smuggledKey + `"}`, smuggledKey, "/job_id"},
+		// Another key: JetStream would drop a second message under the
+		// same Nats-Msg-Id as a duplicate.
+		{"key as Nats-Msg-Id", "sessions.revoke", nats.Header{jetstream.MsgIDHeader: {testKey}}, `{"session_id":"sess_missing"}`, testKey, ""},
+		{"short JWT as a tenant's Nats-Msg-Id", "sessions.tenant.svc_a.revoke", nats.Header{jetstream.MsgIDHeader: {"svc_a:" + shortJWT}}, `{"session_id":"sess_missing"}`, shortJWT, ""},
+	}
+	env.StartWorker(t)
+	seqs := make([]uint64, len(tests))
+	for i, tt := range tests {
+		seqs[i] = publishMsg(t, env, tt.subject, tt.header, tt.body).Sequence
+	}
+	testenv.Eventually(t, 20*time.Second, "every job recorded", func() bool {
+		return env.StreamCount(t, env.Topology.DeadLetterStream)+env.StreamCount(t, env.Topology.ResultsStream) == uint64(len(tests))
+	})
+	secrets := []string{smuggledKey, shortJWT, testKey}
+	for _, m := range env.StreamMsgs(t, env.Topology.ResultsStream) {
+		for _, s := range secrets {
+			if where := holds(m, s); where != "" {
+				t.Errorf("a result's %s holds a secret-shaped job id: subject %s", where, m.Subject)
+			}
+		}
+	}
+	letters := lettersBySeq(t, env)
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := letters[seqs[i]]
+			if m == nil {
+				t.Fatalf("no dead letter for stream seq %d", seqs[i])
+			}
+			if where := holds(m, tt.secret); where != "" {
+				t.Errorf("the dead letter's %s holds the job id: subject %s", where, m.Subject)
+			}
+			dl, _ := jobs.ParseDeadLetter(m.Header)
+			if want := fmt.Sprintf("seq-%d", seqs[i]); dl.JobID != want || !strings.Contains(m.Subject, "."+want+".") {
+				t.Errorf("recorded as %q on %s, want %q", dl.JobID, m.Subject, want)
+			}
+			if dl.Error.Class != jobs.ClassInvalid || dl.Error.Field != tt.field || !strings.Contains(dl.Error.Message, "shaped like a secret") {
+				t.Errorf("class %s, field %q, error %q; want invalid, %q, shaped like a secret", dl.Error.Class, dl.Error.Field, dl.Error.Message, tt.field)
+			}
+		})
+	}
+	if n := len(env.Results(t)); n != 0 {
+		t.Errorf("%d results: a job with a secret-shaped id ran", n)
+	}
+	if s, ok := emu.Session(live); !ok || s.Status != clerkapi.StatusActive {
+		t.Errorf("session %s is %q; want it still active (the job never ran)", live, s.Status)
+	}
+	for _, s := range secrets {
+		if strings.Contains(env.Logs.String(), s) {
+			t.Errorf("the worker's log holds a secret-shaped job id")
 		}
 	}
 }

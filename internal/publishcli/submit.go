@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -306,7 +307,9 @@ func (a *app) prepare(raw []byte, line int, spec jobSpec, sf *submitFlags, topo 
 		id, hasID := str("job_id")
 		switch {
 		case sf.jobID != "" && hasID && id != sf.jobID:
-			return nil, fmt.Errorf("its job_id %q differs from --job-id %s", id, sf.jobID)
+			// Either id may be shaped like a secret: Decode would refuse
+			// it without repeating it, and so must this error.
+			return nil, fmt.Errorf("its job_id %s differs from --job-id %s", shownID(id), shownID(sf.jobID))
 		case sf.jobID != "":
 			set("job_id", sf.jobID)
 		case !hasID && batchID != "":
@@ -327,6 +330,15 @@ func (a *app) prepare(raw []byte, line int, spec jobSpec, sf *submitFlags, topo 
 		return nil, errors.New(foreignReply("reply_to", rt, topo.Subjects.Tenant))
 	}
 	return &inputJob{line: line, args: args}, nil
+}
+
+// shownID is a job id as an error shows it: quoted when jobs.CheckJobID
+// accepts it, else described by its length (it may be a pasted key).
+func shownID(id string) string {
+	if jobs.CheckJobID(id) != nil {
+		return fmt.Sprintf("(an unusable id of %d characters)", len(id))
+	}
+	return strconv.Quote(id)
 }
 
 // describeInvalid says what is wrong with a job and what to do, naming the

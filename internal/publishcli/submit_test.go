@@ -164,6 +164,14 @@ not json
 	tokens := writeFile(t, "tokens.ndjson", `{"session_id":"sess_1"}
 `)
 	withReply := writeFile(t, "reply.json", `{"session_id":"sess_1","reply_to":"svc.x"}`)
+	// Job ids shaped like a secret fit the job id pattern; they are refused
+	// and never repeated (the check after the table).
+	key := "sk_" + "live_" + "abcdefghijklmnopqrstuvwxyz0123456789ABCD"
+	jwt := "eyJ" + "hbGc.eyJz.c2lnbmF0dXJl"
+	keyInBody := writeFile(t, "key.json", `{"session_id":"sess_1","job_id":"`+key+`"}`)
+	keysInBatch := writeFile(t, "keys.ndjson", `{"session_id":"sess_1","job_id":"`+key+`"}
+{"session_id":"sess_2","job_id":"`+jwt+`"}
+`)
 	tests := []struct {
 		name  string
 		stdin string
@@ -191,6 +199,12 @@ not json
 		{"unknown flag", "", []string{"revoke", "sess_1", "--nope"}, []string{"unknown flag"}},
 		{"unknown command", "", []string{"revok"}, []string{"unknown command"}},
 		{"bad job id", "", []string{"revoke", "sess_1", "--job-id", "has space"}, []string{"job_id"}},
+		{"key as --job-id", "", []string{"revoke", "sess_1", "--job-id", key}, []string{"job_id", "shaped like a secret"}},
+		{"JWT as --job-id", "", []string{"token", "sess_1", "--wait", "--job-id", jwt}, []string{"job_id", "shaped like a secret"}},
+		{"key as the body's job_id", "", []string{"revoke", "--file", keyInBody}, []string{"job_id", "shaped like a secret"}},
+		{"keys as job ids in a batch", "", []string{"revoke", "--file", keysInBatch}, []string{"line 1: /job_id", "line 2: /job_id", "shaped like a secret"}},
+		{"key as job_id beside --job-id", "", []string{"revoke", "--file", keyInBody, "--job-id", "x"}, []string{"differs from --job-id", "unusable id of 48 characters"}},
+		{"key as --job-id beside job_id", "", []string{"revoke", "--file", withReply, "--job-id", key}, []string{"shaped like a secret"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -202,6 +216,9 @@ not json
 				if !strings.Contains(r.stderr, w) {
 					t.Errorf("stderr lacks %q: %v", w, r)
 				}
+			}
+			if strings.Contains(r.stdout+r.stderr, key) || strings.Contains(r.stdout+r.stderr, jwt) {
+				t.Errorf("the output repeats a secret-shaped job id")
 			}
 		})
 	}
