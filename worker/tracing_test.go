@@ -165,8 +165,20 @@ func TestTraceRunsFromPublisherToClerk(t *testing.T) {
 	}
 
 	// A retried job shows its attempts, with a backoff between them.
+	// Clerk fails until the job has been tried twice (a fixed time was too
+	// short on a loaded machine, or too long: the job ran out of retries).
 	emu.SetFaults(emulator.Faults{ErrorRate: 1})
-	go func() { time.Sleep(300 * time.Millisecond); emu.SetFaults(emulator.Faults{}) }()
+	go func() {
+		for tries := 0; tries < 2; time.Sleep(time.Millisecond) {
+			tries = 0
+			for _, c := range emu.Calls() {
+				if c.SessionID == ids[3] && c.Method == "GET" && c.Status >= 500 {
+					tries++
+				}
+			}
+		}
+		emu.SetFaults(emulator.Faults{})
+	}()
 	r, service := tracedRequest(t, env, tp, &jobs.GetArgs{SessionID: ids[3]})
 	if r.Outcome != jobs.Succeeded {
 		t.Fatalf("retried get: %+v", r)
