@@ -80,7 +80,8 @@ type options struct {
 	maxPause    time.Duration
 	lease       time.Duration // fallbackLease; tests shorten it
 	leaseMargin time.Duration
-	reserve     int // fleet scope: calls per window kept for the trickle; -1: fleetReserve
+	reserve     int              // fleet scope: calls per window kept for the trickle; -1: fleetReserve
+	now         func() time.Time // fleet scope: reads the clock; tests step its wall reading
 }
 
 // WithMaxPause bounds the pause one Throttled call (one 429) can impose on
@@ -102,7 +103,7 @@ func NewLocal(limit Limit, opts ...Option) (*Budget, error) {
 }
 
 func buildOptions(opts []Option) options {
-	o := options{maxPause: DefaultMaxPause, lease: fallbackLease, leaseMargin: leaseMargin, reserve: -1}
+	o := options{maxPause: DefaultMaxPause, lease: fallbackLease, leaseMargin: leaseMargin, reserve: -1, now: time.Now}
 	for _, opt := range opts {
 		opt(&o)
 	}

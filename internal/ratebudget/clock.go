@@ -5,20 +5,25 @@ import (
 	"time"
 )
 
-// clockSync estimates the offset of the JetStream server's clock from
-// this process's (server minus local, in nanoseconds) from this process's
-// own writes: an entry stored after the write was sent (local t0) and
-// before its echo arrived (local t1), at server time c, bounds the offset
-// to [c-t1, c-t0]. The samples of the last clockKeep are intersected, each
-// widened by the drift two clocks may accumulate since it was taken, so
-// the bounds tighten to the fastest round trip seen. They are sure bounds,
-// not a guess: the fleet's slots are converted with the lower one, so a
-// call never leaves before its slot by the server's clock, at worst
+// clockSync estimates the JetStream server's clock from this process's own
+// writes: an entry stored after the write was sent (local instant t0) and
+// before its echo arrived (local instant t1), at server time c, puts the
+// server's clock at t1 between c and c + (t1 - t0). From a sample, the
+// server's clock at a later instant is carried forward by the time elapsed
+// since t1, measured on Go's monotonic clock: a step of this machine's wall
+// clock (NTP) moves no estimate, and no local wall reading is ever turned
+// into a server time. The samples of the last clockKeep are intersected,
+// each widened by the drift two clocks may accumulate since it was taken,
+// so the bounds tighten to the fastest round trip seen. They are sure
+// bounds, not a guess: the fleet's slots are converted with the lower one,
+// so a call never leaves before its slot by the server's clock, at worst
 // hi-lo after it.
 type clockSync struct {
 	samples []clockSample
 }
 
+// clockSample bounds the server's clock (Unix nanoseconds) at the local
+// instant at, which carries a monotonic reading.
 type clockSample struct {
 	lo, hi int64
 	at     time.Time
@@ -31,20 +36,23 @@ const (
 	clockUnsure = math.MaxInt64
 )
 
-func (c *clockSync) add(lo, hi int64, at time.Time) {
-	if hi < lo {
-		return // cannot be: a clock stepped between send and echo
+// add takes the sample of an entry stored at server time created, written
+// at local instant sent and echoed at recv.
+func (c *clockSync) add(created int64, sent, recv time.Time) {
+	rtt := recv.Sub(sent)
+	if rtt < 0 {
+		return // cannot be on a monotonic clock
 	}
 	keep := c.samples[:0]
 	for _, s := range c.samples {
-		if at.Sub(s.at) <= clockKeep {
+		if recv.Sub(s.at) <= clockKeep {
 			keep = append(keep, s)
 		}
 	}
 	if len(keep) == clockMax {
 		keep = keep[1:]
 	}
-	c.samples = append(keep, clockSample{lo: lo, hi: hi, at: at})
+	c.samples = append(keep, clockSample{lo: created, hi: created + int64(rtt), at: recv})
 }
 
 // age is how old the newest sample is (forever before any).
@@ -55,23 +63,26 @@ func (c *clockSync) age(now time.Time) time.Duration {
 	return now.Sub(c.samples[len(c.samples)-1].at)
 }
 
-// bounds returns the offset's bounds at now; (0, 0) before any sample.
+// bounds returns the bounds of the server's clock at the local instant now
+// (a time.Now reading); (0, 0) before any sample.
 func (c *clockSync) bounds(now time.Time) (lo, hi int64) {
 	if len(c.samples) == 0 {
 		return 0, 0
 	}
-	widen := func(s clockSample) (int64, int64) {
-		w := int64(float64(now.Sub(s.at).Abs()) * clockDrift)
-		return s.lo - w, s.hi + w
+	at := func(s clockSample) (int64, int64) {
+		d := now.Sub(s.at)
+		w := int64(float64(d.Abs()) * clockDrift)
+		return s.lo + int64(d) - w, s.hi + int64(d) + w
 	}
 	lo, hi = -clockUnsure, clockUnsure
 	for _, s := range c.samples {
-		slo, shi := widen(s)
+		slo, shi := at(s)
 		lo, hi = max(lo, slo), min(hi, shi)
 	}
 	if lo > hi {
-		// The samples disagree: a clock was stepped. Trust the newest.
-		return widen(c.samples[len(c.samples)-1])
+		// The samples disagree: the server's clock was stepped (a new
+		// stream leader with another clock). Trust the newest.
+		return at(c.samples[len(c.samples)-1])
 	}
 	return lo, hi
 }

@@ -73,8 +73,12 @@ type member struct {
 // fleet is the JetStream side of a fleet budget. Its fields are guarded by
 // the budget's mutex.
 type fleet struct {
-	b      *Budget
-	kv     jetstream.KeyValue
+	b  *Budget
+	kv jetstream.KeyValue
+	// now reads this process's clock: time.Now, whose readings carry Go's
+	// monotonic clock. Only differences of readings are used, so a step
+	// of the wall clock moves nothing; tests step the wall reading.
+	now    func() time.Time
 	fp, id string
 	lease  time.Duration // fallbackLease and leaseMargin, from the options
 	margin time.Duration
@@ -97,8 +101,9 @@ type fleet struct {
 	longMembers int       // members counted for the trickle share, at lastOK
 	trickleNext time.Time // local: earliest next trickle slot
 
-	pauseServer  int64 // end of the pause in force (server clock)
-	pendingPause int64 // a pause still to write into the shared state
+	pauseServer  int64     // end of the pause in force (server clock)
+	pendingPause int64     // a pause still to write into the shared state
+	unsynced     time.Time // local: end of a pause reported before the first clock sample
 	rtt          time.Duration
 	claims       uint64
 	conflicts    uint64
@@ -125,7 +130,7 @@ func New(kv jetstream.KeyValue, fingerprint string, limit Limit, opts ...Option)
 	}
 	b := newBudget(newSchedule(limit, o.reserve), o)
 	b.fleet = &fleet{
-		b: b, kv: kv, fp: fingerprint, id: nuid.Next(), lease: o.lease, margin: o.leaseMargin,
+		b: b, kv: kv, now: o.now, fp: fingerprint, id: nuid.Next(), lease: o.lease, margin: o.leaseMargin,
 		echo: map[uint64]time.Time{}, early: map[uint64]echoed{}, members: map[string]member{},
 	}
 	b.start()
@@ -150,7 +155,7 @@ func (f *fleet) claim() time.Time {
 		}
 		// In fallback, the trickle first: JetStream may keep failing for a
 		// while, each attempt taking up to opTimeout.
-		now := time.Now()
+		now := f.now()
 		tr, trickle := f.trickleLocked(now, k)
 		if f.failing && now.Before(f.retryAt) {
 			retry := earliest(f.retryAt, trickle)
@@ -171,22 +176,24 @@ func (f *fleet) claim() time.Time {
 			}
 			continue
 		}
+		// The server's clock now, carried forward from the clock samples
+		// on the monotonic clock (never from this machine's wall clock).
 		lo, hi := f.clock.bounds(now)
-		wall := now.UnixNano()
+		T := int64(b.sched.interval)
 		st := f.state
 		fresh := st.TAT == 0
 		if fresh {
 			// A new (or lost) state: slots claimed before may still lie up to
-			// the horizon ahead. Start after them, and write that first.
-			st.TAT = wall + hi + int64(horizon)
+			// the horizon ahead. Start one interval after them, and write
+			// that first.
+			st.TAT = hi + int64(horizon) + T
 		}
 		st.PauseUntil = max(st.PauseUntil, f.pendingPause)
 		lead := min(2*f.rtt+time.Millisecond, 50*time.Millisecond)
-		start := max(st.TAT, wall+hi+int64(lead), st.PauseUntil)
-		T := int64(b.sched.interval)
+		start := max(st.TAT, hi+int64(lead), st.PauseUntil)
 		// Only slots within the horizon: what a replica holds unused when
 		// it dies is back for the others that soon.
-		ahead := wall + lo + int64(horizon) - start
+		ahead := lo + int64(horizon) - start
 		switch {
 		case b.sched.limit.Unlimited() || ahead < 0:
 			k = 0
@@ -205,6 +212,13 @@ func (f *fleet) claim() time.Time {
 			next.Granted += uint64(k)
 		}
 		next.Limit, next.Interval = b.sched.limit.String(), T
+		if next.TAT > max(st.TAT, st.PauseUntil, hi+int64(horizon)+T) {
+			// Cannot be, by the arithmetic above; checked all the same: a
+			// TAT written too far ahead stalls every replica until then.
+			b.mu.Unlock()
+			b.addSlots(tr)
+			return now.Add(time.Duration(T))
+		}
 		rev, exists := f.rev, f.exists
 		b.mu.Unlock()
 		b.addSlots(tr)
@@ -222,7 +236,7 @@ func (f *fleet) claim() time.Time {
 			var slots []time.Time
 			if k > 0 {
 				f.claims++
-				now := time.Now()
+				now := f.now()
 				lo, _ := f.clock.bounds(now)
 				slots = make([]time.Time, k)
 				for i := range slots {
@@ -255,7 +269,7 @@ func (f *fleet) write(st state, rev uint64, exists bool) (uint64, error) {
 	}
 	ctx, cancel := context.WithTimeout(f.b.ctx, opTimeout)
 	defer cancel()
-	t0 := time.Now()
+	t0 := f.now()
 	var nrev uint64
 	if exists {
 		nrev, err = f.kv.Update(ctx, stateKey(f.fp), data, rev)
@@ -272,7 +286,7 @@ func (f *fleet) write(st state, rev uint64, exists bool) (uint64, error) {
 func (f *fleet) refresh() bool {
 	ctx, cancel := context.WithTimeout(f.b.ctx, opTimeout)
 	defer cancel()
-	t0 := time.Now()
+	t0 := f.now()
 	e, err := f.kv.Get(ctx, stateKey(f.fp))
 	f.b.mu.Lock()
 	defer f.b.mu.Unlock()
@@ -298,7 +312,7 @@ func (f *fleet) refresh() bool {
 // success (a conflict is one: JetStream answered) ends a fallback, a
 // failure starts or prolongs one.
 func (f *fleet) outcomeLocked(t0 time.Time, rev uint64, err error) {
-	now := time.Now()
+	now := f.now()
 	if err != nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !errors.Is(err, jetstream.ErrKeyExists) {
 		if f.b.ctx.Err() != nil {
 			return
@@ -381,7 +395,7 @@ func (f *fleet) trickleLocked(now time.Time, want int) ([]time.Time, time.Time) 
 // may hold them all (work-conserving).
 func (f *fleet) shareLocked() int {
 	busy := 1
-	now := time.Now()
+	now := f.now()
 	for id, m := range f.members {
 		if id != f.id && m.Busy && f.freshLocked(m, now, memberTTL) {
 			busy++
@@ -404,14 +418,14 @@ func (f *fleet) countLocked(now time.Time, ttl time.Duration) int {
 
 func (f *fleet) freshLocked(m member, now time.Time, ttl time.Duration) bool {
 	lo, _ := f.clock.bounds(now)
-	return m.seen >= now.UnixNano()+lo-int64(ttl)
+	return m.seen >= lo-int64(ttl)
 }
 
-// toLocal is the local time at which the server's clock has surely
-// reached server time s: the lower bound of the offset makes a slot late
-// rather than early.
+// toLocal is the local instant at which the server's clock has surely
+// reached server time s, given lo, the lower bound of the server's clock
+// at the local instant now: a slot late rather than early.
 func (f *fleet) toLocal(s int64, now time.Time, lo int64) time.Time {
-	return now.Add(time.Duration(s - lo - now.UnixNano()))
+	return now.Add(time.Duration(s - lo))
 }
 
 // throttled applies a pause here at once and writes it into the shared
@@ -420,22 +434,29 @@ func (f *fleet) throttled(d time.Duration) {
 	b := f.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	now := time.Now()
+	now := f.now()
+	if !f.synced {
+		// No server time yet: pause here, and write it once there is.
+		f.unsynced = latest(f.unsynced, now.Add(d))
+		b.pauseLocked(f.unsynced)
+		return
+	}
 	_, hi := f.clock.bounds(now)
-	until := now.UnixNano() + hi + int64(d)
+	until := hi + int64(d)
 	f.applyPauseLocked(until)
 	f.pendingPause = max(f.pendingPause, until)
 	b.signal()
 }
 
 // applyPauseLocked holds every call until server time until (a pause
-// already over, read from an old state, changes nothing).
+// already over, read from an old state, changes nothing). Before the
+// first clock sample it waits for one (see sampleLocked).
 func (f *fleet) applyPauseLocked(until int64) {
-	if until <= f.pauseServer {
+	if until <= f.pauseServer || !f.synced {
 		return
 	}
 	f.pauseServer = until
-	now := time.Now()
+	now := f.now()
 	lo, _ := f.clock.bounds(now)
 	if local := f.toLocal(until, now, lo); local.After(now) {
 		f.b.pauseLocked(local)
@@ -460,7 +481,7 @@ func (f *fleet) heartbeatLoop() {
 func (f *fleet) beat() {
 	b := f.b
 	b.mu.Lock()
-	now := time.Now()
+	now := f.now()
 	hb := heartbeat{Rate: b.rate.value(now), Mode: f.modeLocked()}
 	hb.Busy = len(b.waiters) > 0 || hb.Rate >= 1
 	b.mu.Unlock()
@@ -473,7 +494,7 @@ func (f *fleet) beat() {
 	if err == nil && f.joined.IsZero() {
 		f.joined = now
 	}
-	stale := err == nil && f.clock.age(time.Now()) > clockStale
+	stale := err == nil && f.clock.age(f.now()) > clockStale
 	b.mu.Unlock()
 	if stale {
 		f.sampleByGet(ctx, rev, now)
@@ -489,7 +510,7 @@ const clockStale = 2 * heartbeatEvery
 // watcher (one more round trip, only when the watcher brought none).
 func (f *fleet) sampleByGet(ctx context.Context, rev uint64, sent time.Time) {
 	e, err := f.kv.Get(ctx, memberKey(f.fp, f.id))
-	recv := time.Now()
+	recv := f.now()
 	if err != nil || e.Revision() != rev {
 		return
 	}
@@ -518,7 +539,7 @@ func (f *fleet) watchLoop() {
 			stop := context.AfterFunc(f.b.ctx, func() { _ = w.Stop() })
 			for e := range w.Updates() {
 				if e != nil {
-					f.observe(e, time.Now())
+					f.observe(e, f.now())
 				}
 			}
 			stop()
@@ -577,9 +598,15 @@ func (f *fleet) observe(e jetstream.KeyValueEntry, recv time.Time) {
 // sent: stored after it was sent and before its echo arrived, so the
 // offset (server - local) lies between these bounds.
 func (f *fleet) sampleLocked(e echoed, sent time.Time) {
-	f.clock.add(e.created-e.recv.UnixNano(), e.created-sent.UnixNano(), e.recv)
+	f.clock.add(e.created, sent, e.recv)
 	if !f.synced {
 		f.synced = true
+		// The pauses learnt before the server's time was known.
+		f.applyPauseLocked(f.state.PauseUntil)
+		if now := f.now(); f.unsynced.After(now) {
+			_, hi := f.clock.bounds(now)
+			f.pendingPause = max(f.pendingPause, hi+int64(f.unsynced.Sub(now)))
+		}
 		f.b.signal()
 	}
 }
@@ -592,7 +619,7 @@ func (f *fleet) leave() {
 }
 
 func (f *fleet) statsLocked(s *Stats) {
-	now := time.Now()
+	now := f.now()
 	s.Mode = f.modeLocked()
 	s.FleetLimit, _ = ParseLimit(f.state.Limit)
 	s.Claims, s.Conflicts = f.claims, f.conflicts
