@@ -209,7 +209,7 @@ func (w *Worker) joinFleetBudget(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("worker: rate-budget bucket %s: %w", w.cfg.Topology.RateBucket, err)
 	}
-	b, err := ratebudget.New(kv, w.cfg.RateKey, w.cfg.RateLimit)
+	b, err := ratebudget.New(kv, w.cfg.RateKey, w.cfg.RateLimit, ratebudget.WithLogger(w.cfg.Logger))
 	if err != nil {
 		return fmt.Errorf("worker: rate budget: %w", err)
 	}

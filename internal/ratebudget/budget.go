@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // ErrClosed is returned by Wait once the budget is closed.
@@ -82,12 +84,19 @@ type options struct {
 	leaseMargin time.Duration
 	reserve     int              // fleet scope: calls per window kept for the trickle; -1: fleetReserve
 	now         func() time.Time // fleet scope: reads the clock; tests step its wall reading
+	log         zerolog.Logger
 }
 
 // WithMaxPause bounds the pause one Throttled call (one 429) can impose on
 // every replica sharing the key (DefaultMaxPause when not given or <= 0).
 func WithMaxPause(d time.Duration) Option {
 	return func(o *options) { o.maxPause = d }
+}
+
+// WithLogger receives what a fleet budget finds wrong in the shared state
+// (none by default). It never receives the secret key.
+func WithLogger(l zerolog.Logger) Option {
+	return func(o *options) { o.log = l }
 }
 
 // NewLocal returns a budget for this process alone (scope "process"): the
@@ -103,7 +112,7 @@ func NewLocal(limit Limit, opts ...Option) (*Budget, error) {
 }
 
 func buildOptions(opts []Option) options {
-	o := options{maxPause: DefaultMaxPause, lease: fallbackLease, leaseMargin: leaseMargin, reserve: -1, now: time.Now}
+	o := options{maxPause: DefaultMaxPause, lease: fallbackLease, leaseMargin: leaseMargin, reserve: -1, now: time.Now, log: zerolog.Nop()}
 	for _, opt := range opts {
 		opt(&o)
 	}

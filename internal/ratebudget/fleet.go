@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
+	"github.com/rs/zerolog"
 )
 
 // Timings of the fleet protocol.
@@ -33,6 +34,10 @@ const (
 	opTimeout = time.Second
 	// echoKeep bounds how long an own write waits for its echo.
 	echoKeep = 10 * time.Second
+	// readTolerance is what a pause or TAT read from the shared state may
+	// exceed its bound by: two replicas' estimates of the server's clock
+	// differ by their bounds' widths, milliseconds.
+	readTolerance = time.Second
 )
 
 // state is the shared schedule of one key, in the server's clock
@@ -82,6 +87,7 @@ type fleet struct {
 	fp, id string
 	lease  time.Duration // fallbackLease and leaseMargin, from the options
 	margin time.Duration
+	log    zerolog.Logger
 
 	clock   clockSync
 	echo    map[uint64]time.Time // own writes' revisions → when sent, until their echo arrives
@@ -89,6 +95,8 @@ type fleet struct {
 	synced  bool
 	state   state
 	rev     uint64 // revision of state when exists
+	floor   int64  // the latest TAT seen since the state last started afresh
+	garbage bool   // a state out of bounds was logged
 	known   bool   // state, rev and exists reflect the bucket as last seen
 	exists  bool
 	members map[string]member
@@ -130,7 +138,7 @@ func New(kv jetstream.KeyValue, fingerprint string, limit Limit, opts ...Option)
 	}
 	b := newBudget(newSchedule(limit, o.reserve), o)
 	b.fleet = &fleet{
-		b: b, kv: kv, now: o.now, fp: fingerprint, id: nuid.Next(), lease: o.lease, margin: o.leaseMargin,
+		b: b, kv: kv, now: o.now, fp: fingerprint, id: nuid.Next(), lease: o.lease, margin: o.leaseMargin, log: o.log,
 		echo: map[uint64]time.Time{}, early: map[uint64]echoed{}, members: map[string]member{},
 	}
 	b.start()
@@ -227,9 +235,13 @@ func (f *fleet) claim() time.Time {
 		b.mu.Lock()
 		switch {
 		case err == nil:
-			if nrev > f.rev {
+			if nrev >= f.rev { // equal: its echo came first, and was judged without the claim's context
 				f.state, f.rev, f.exists = next, nrev, true
 			}
+			if fresh {
+				f.floor = next.TAT // started afresh: what was seen before is gone
+			}
+			f.floor = max(f.floor, next.TAT)
 			if f.pendingPause <= next.PauseUntil {
 				f.pendingPause = 0
 			}
@@ -294,14 +306,15 @@ func (f *fleet) refresh() bool {
 	case err == nil:
 		f.outcomeLocked(t0, 0, nil)
 		f.exists, f.rev, f.known = true, e.Revision(), true
-		f.state = state{} // unreadable: start afresh over it
-		if json.Unmarshal(e.Value(), &f.state) == nil {
-			f.applyPauseLocked(f.state.PauseUntil)
+		var st state // unreadable: start afresh over it
+		if json.Unmarshal(e.Value(), &st) != nil {
+			st = state{}
 		}
+		f.adoptLocked(st)
 		return true
 	case errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted):
 		f.outcomeLocked(t0, 0, nil)
-		f.exists, f.rev, f.known, f.state = false, 0, true, state{}
+		f.exists, f.rev, f.known, f.state, f.floor = false, 0, true, state{}, 0
 		return true
 	}
 	f.outcomeLocked(t0, 0, err)
@@ -448,6 +461,47 @@ func (f *fleet) throttled(d time.Duration) {
 	b.signal()
 }
 
+// adoptLocked takes in st, the shared state as read from the bucket
+// (unjudged until the first clock sample). What a member following the
+// protocol writes lies within bounds: a pause at most the max pause past
+// the server's now, a TAT at most the horizon, the max pause and an
+// interval past it (every write moves it no further: claims, pauses,
+// fresh starts). A state beyond them would stall every replica until
+// then, and deleting it would not help (a pause here only moves forward):
+// it is garbage, logged once, and the schedule starts afresh over it. A TAT
+// that went back, below one seen since the state last started afresh, may
+// lie below slots others hold: the schedule starts afresh too, past the
+// horizon, where no slot is held.
+func (f *fleet) adoptLocked(st state) {
+	f.state = st
+	if !f.synced {
+		return
+	}
+	_, hi := f.clock.bounds(f.now())
+	slack := int64(f.b.maxPause + readTolerance)
+	if st.PauseUntil > hi+slack || st.TAT > hi+slack+int64(horizon+f.b.sched.interval) {
+		if !f.garbage {
+			f.garbage = true
+			ev := f.log.Error().Str("rate_budget", f.fp)
+			if st.PauseUntil > hi+slack {
+				ev = ev.Dur("pause_ahead", time.Duration(st.PauseUntil-hi))
+			}
+			if st.TAT > hi {
+				ev = ev.Dur("tat_ahead", time.Duration(st.TAT-hi))
+			}
+			ev.Msg("the shared rate-budget state lies further ahead than any replica writes (a replica with a broken clock or a foreign writer?): starting afresh over it")
+		}
+		f.state = state{Granted: st.Granted}
+		return
+	}
+	if st.TAT != 0 && st.TAT < f.floor {
+		f.state.TAT = 0
+		return
+	}
+	f.floor = max(f.floor, st.TAT)
+	f.applyPauseLocked(st.PauseUntil)
+}
+
 // applyPauseLocked holds every call until server time until (a pause
 // already over, read from an old state, changes nothing). Before the
 // first clock sample it waits for one (see sampleLocked).
@@ -574,15 +628,15 @@ func (f *fleet) observe(e jetstream.KeyValueEntry, recv time.Time) {
 			return
 		}
 		if !put {
-			f.exists, f.rev, f.state, f.known = false, 0, state{}, true
+			f.exists, f.rev, f.state, f.known, f.floor = false, 0, state{}, true, 0
 			return
 		}
 		var st state
 		if json.Unmarshal(e.Value(), &st) != nil {
 			return
 		}
-		f.state, f.rev, f.exists, f.known = st, e.Revision(), true, true
-		f.applyPauseLocked(st.PauseUntil)
+		f.rev, f.exists, f.known = e.Revision(), true, true
+		f.adoptLocked(st)
 	case strings.HasPrefix(key, memberPrefix(f.fp)):
 		id := strings.TrimPrefix(key, memberPrefix(f.fp))
 		var hb heartbeat
@@ -601,8 +655,8 @@ func (f *fleet) sampleLocked(e echoed, sent time.Time) {
 	f.clock.add(e.created, sent, e.recv)
 	if !f.synced {
 		f.synced = true
-		// The pauses learnt before the server's time was known.
-		f.applyPauseLocked(f.state.PauseUntil)
+		// The state and pauses learnt before the server's time was known.
+		f.adoptLocked(f.state)
 		if now := f.now(); f.unsynced.After(now) {
 			_, hi := f.clock.bounds(now)
 			f.pendingPause = max(f.pendingPause, hi+int64(f.unsynced.Sub(now)))
