@@ -33,7 +33,8 @@ type Config struct {
 	RateScope RateScope
 	// RateKey names the key's budget in the fleet: KeyFingerprint of the
 	// Clerk secret key (a hash; never the key). Workers with different keys
-	// get different budgets. Required with RateFleet and a limit.
+	// get different budgets. Required with RateFleet and a limit, and
+	// nothing else is accepted: exactly what KeyFingerprint returns.
 	RateKey string
 	// Retry sets the backoff within and across deliveries.
 	Retry RetryPolicy
@@ -156,6 +157,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("rate scope %q: want %q (every worker sharing the key) or %q (this process alone)", c.RateScope, RateFleet, RateProcess)
 	case c.RateScope == RateFleet && c.RateLimit.N > 0 && c.RateKey == "":
 		return fmt.Errorf("rate key is empty: a fleet budget is named by KeyFingerprint(secret key); or use the process scope")
+	case c.RateScope == RateFleet && c.RateLimit.N > 0 && ratebudget.CheckFingerprint(c.RateKey) != nil:
+		// Never quoted: it may be the secret key, given by mistake.
+		return fmt.Errorf("rate key (%d characters) is not a key fingerprint: set it to KeyFingerprint(secret key), never the key itself", len(c.RateKey))
 	case c.ProbeInterval <= 0:
 		return fmt.Errorf("probe interval %s: must be positive", c.ProbeInterval)
 	case c.DrainTimeout < 0:

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -37,5 +38,41 @@ func TestRateWarning(t *testing.T) {
 		if len(tc.want) == 1 && strings.Contains(msg, "--rate-limit") {
 			t.Errorf("%s: %q suggests a form that is not its window's or not valid", tc.limit, msg)
 		}
+	}
+}
+
+// TestRateKeyIsAFingerprint: a fleet budget's RateKey is exactly what
+// KeyFingerprint returns. The secret key itself, given by mistake, was
+// accepted and published as a key name in the rate-budget bucket; the
+// error names neither it nor any other value, only its length and what to
+// use.
+func TestRateKeyIsAFingerprint(t *testing.T) {
+	key := "sk_" + "live_" + strings.Repeat("A1b2C3d4", 6)
+	for _, tc := range []struct {
+		name, rateKey string
+		ok            bool
+	}{
+		{"the key's fingerprint", KeyFingerprint(key), true},
+		{"the key itself", key, false},
+		{"a key longer than 64", key + strings.Repeat("z", 30), false},
+		{"a name", "production", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultConfig()
+			c.RateKey = tc.rateKey
+			err := c.Validate()
+			if (err == nil) != tc.ok {
+				t.Fatalf("Validate: %v, want ok %v", err, tc.ok)
+			}
+			if err == nil {
+				return
+			}
+			if strings.Contains(err.Error(), tc.rateKey) {
+				t.Errorf("the error quotes the rate key: %q", err)
+			}
+			if !strings.Contains(err.Error(), fmt.Sprintf("(%d characters)", len(tc.rateKey))) || !strings.Contains(err.Error(), "KeyFingerprint(secret key)") {
+				t.Errorf("the error does not say the length and what to use: %q", err)
+			}
+		})
 	}
 }

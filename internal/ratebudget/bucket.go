@@ -3,6 +3,7 @@ package ratebudget
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -16,7 +17,21 @@ import (
 // a plain SHA-256 of the key computed anywhere else.
 func Fingerprint(secretKey string) string {
 	sum := sha256.Sum256([]byte("clerkjobs rate budget\x00" + secretKey))
-	return hex.EncodeToString(sum[:8])
+	return hex.EncodeToString(sum[:fingerprintBytes])
+}
+
+// fingerprintBytes is what Fingerprint keeps of the hash: 16 hex digits.
+const fingerprintBytes = 8
+
+// CheckFingerprint says whether fp is a fingerprint as Fingerprint makes
+// them, exactly: 16 lowercase hex digits. It names a key in the bucket, so
+// anything else is refused, above all the secret key itself, passed by
+// mistake. The error never quotes fp, which may be that key.
+func CheckFingerprint(fp string) error {
+	if !validFingerprint(fp) {
+		return fmt.Errorf("rate budget: the fingerprint given (%d characters) is not one: want the %d hex digits of Fingerprint(secretKey), never the key itself", len(fp), 2*fingerprintBytes)
+	}
+	return nil
 }
 
 // bucketTTL is how long an entry outlives its last update. A budget's
@@ -46,11 +61,11 @@ func memberPrefix(fp string) string      { return fp + ".m." }
 func memberKey(fp, member string) string { return memberPrefix(fp) + member }
 func watchFilter(fp string) string       { return fp + ".>" }
 func validFingerprint(fp string) bool {
-	if fp == "" || len(fp) > 64 {
+	if len(fp) != 2*fingerprintBytes {
 		return false
 	}
 	for _, c := range fp {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '_') {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
 			return false
 		}
 	}

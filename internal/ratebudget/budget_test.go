@@ -3,9 +3,13 @@ package ratebudget
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 )
@@ -157,17 +161,58 @@ func TestLocalPause(t *testing.T) {
 func TestNewRejects(t *testing.T) {
 	e := newEnv(t, testLimit, emulator.FixedWindow)
 	_, kv := e.bucket(e.nats.ClientURL())
-	if _, err := New(nil, "abc", testLimit); err == nil {
+	if _, err := New(nil, e.fp, testLimit); err == nil {
 		t.Error("New without a bucket: no error")
 	}
-	for _, fp := range []string{"", "a.b", "a*", "sk_test with space"} {
-		if _, err := New(kv, fp, testLimit); err == nil {
-			t.Errorf("New with fingerprint %q: no error", fp)
-		}
-	}
-	if _, err := New(kv, "abc", Limit{N: 5}); !errors.Is(err, ErrInvalidLimit) {
+	if _, err := New(kv, e.fp, Limit{N: 5}); !errors.Is(err, ErrInvalidLimit) {
 		t.Errorf("New with a limit without window: %v", err)
 	}
+}
+
+// TestFingerprintRequired: a budget is named only by what Fingerprint
+// makes. Anything else could be the secret key itself, passed by mistake:
+// it was accepted when it looked like a key name (up to 64 letters, digits,
+// - and _, as Clerk's keys do) and published as one in the bucket, and a
+// longer one was quoted in the error. The error says the length and what to
+// use, never the value.
+func TestFingerprintRequired(t *testing.T) {
+	e := newEnv(t, testLimit, emulator.FixedWindow)
+	_, kv := e.bucket(e.nats.ClientURL())
+	key := "sk_" + "live_" + strings.Repeat("A1b2C3d4", 6)
+	for _, tc := range []struct{ name, fp string }{
+		{"empty", ""},
+		{"a live key", key},
+		{"a test key", "sk_" + "test_" + strings.Repeat("x9Y8", 10)},
+		{"a key longer than 64", key + "_" + strings.Repeat("Z", 20)},
+		{"upper-case hex", strings.ToUpper(e.fp)},
+		{"15 hex digits", e.fp[:15]},
+		{"17 hex digits", e.fp + "0"},
+		{"not hex", "0123456789abcdeg"},
+		{"a subject token", "a.b"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := New(kv, tc.fp, testLimit)
+			if err == nil {
+				b.Close()
+				t.Fatal("accepted")
+			}
+			msg := err.Error()
+			if tc.fp != "" && strings.Contains(msg, tc.fp) {
+				t.Errorf("the error quotes the value: %q", msg)
+			}
+			if !strings.Contains(msg, fmt.Sprintf("(%d characters)", len(tc.fp))) || !strings.Contains(msg, "Fingerprint(secretKey)") {
+				t.Errorf("the error does not say the length and what to use: %q", msg)
+			}
+		})
+	}
+	if keys, err := kv.Keys(context.Background()); !errors.Is(err, jetstream.ErrNoKeysFound) {
+		t.Errorf("the bucket holds keys %v (%v), want none", keys, err)
+	}
+	b, err := New(kv, Fingerprint(key), testLimit)
+	if err != nil {
+		t.Fatalf("New with Fingerprint(key): %v", err)
+	}
+	b.Close()
 }
 
 // TestQueuedWaitersAllServed: callers that each wait once, many more than a

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -126,8 +125,8 @@ func New(kv jetstream.KeyValue, fingerprint string, limit Limit, opts ...Option)
 	if kv == nil {
 		return nil, errors.New("rate budget: no key-value bucket")
 	}
-	if !validFingerprint(fingerprint) {
-		return nil, fmt.Errorf("rate budget: fingerprint %q: want 1 to 64 letters, digits, - or _ (see Fingerprint)", fingerprint)
+	if err := CheckFingerprint(fingerprint); err != nil {
+		return nil, err
 	}
 	if err := limit.validate(); err != nil {
 		return nil, err
