@@ -316,6 +316,33 @@ func TestDeletedResultsStreamNoRepeatedClerkCalls(t *testing.T) {
 	}
 }
 
+// TestDeletedRateBucketHeals: the rate-budget bucket deleted by hand is
+// created again like the worker's streams, and jobs go on through the
+// fleet's budget. Before, every budget operation failed for good: the
+// worker spent what it held, then no call went (no reserve at this limit)
+// and no job finished.
+func TestDeletedRateBucketHeals(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	ids := emu.CreateSessions(emu.CreateUser(), 15)
+	ctx := context.Background()
+	env.StartWorker(t, func(c *worker.Config) { c.RateLimit = worker.RateLimit{N: 50, Per: time.Second} })
+	for _, id := range ids[:5] {
+		env.Publish(t, &jobs.RevokeArgs{SessionID: id})
+	}
+	testenv.Eventually(t, 30*time.Second, "5 results", func() bool { return len(env.Results(t)) == 5 })
+	if err := env.JS.DeleteKeyValue(ctx, env.Topology.RateBucket); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids[5:] {
+		env.Publish(t, &jobs.RevokeArgs{SessionID: id})
+	}
+	testenv.Eventually(t, 30*time.Second, "15 results after the bucket was deleted", func() bool { return len(env.Results(t)) == len(ids) })
+	if _, err := env.JS.KeyValue(ctx, env.Topology.RateBucket); err != nil {
+		t.Errorf("the rate-budget bucket: %v", err)
+	}
+}
+
 // TestFullDeadLetterStreamKeepsTheClass: invalid jobs kept while the
 // dead-letter stream was full once became max_deliveries (worth replaying,
 // says the runbook) after it was raised; readiness flipped back after one

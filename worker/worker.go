@@ -209,7 +209,10 @@ func (w *Worker) joinFleetBudget(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("worker: rate-budget bucket %s: %w", w.cfg.Topology.RateBucket, err)
 	}
-	b, err := ratebudget.New(kv, w.cfg.RateKey, w.cfg.RateLimit, ratebudget.WithLogger(w.cfg.Logger))
+	// A bucket deleted by hand is created again like the worker's streams
+	// (heal: the whole topology, at most once every two seconds).
+	b, err := ratebudget.New(kv, w.cfg.RateKey, w.cfg.RateLimit,
+		ratebudget.WithLogger(w.cfg.Logger), ratebudget.WithRecreate(w.records.heal))
 	if err != nil {
 		return fmt.Errorf("worker: rate budget: %w", err)
 	}

@@ -85,6 +85,7 @@ type options struct {
 	reserve     int              // fleet scope: calls per window kept for the trickle; -1: fleetReserve
 	now         func() time.Time // fleet scope: reads the clock; tests step its wall reading
 	log         zerolog.Logger
+	recreate    func(context.Context) error
 }
 
 // WithMaxPause bounds the pause one Throttled call (one 429) can impose on
@@ -97,6 +98,16 @@ func WithMaxPause(d time.Duration) Option {
 // (none by default). It never receives the secret key.
 func WithLogger(l zerolog.Logger) Option {
 	return func(o *options) { o.log = l }
+}
+
+// WithRecreate gives a fleet budget the way to create its bucket again,
+// with the configuration it had at start, when JetStream says it is gone
+// (deleted by hand): without it every operation fails for good, and the
+// budget spends no more than its fallback. recreate must be idempotent
+// (several replicas may call it at once); the budget calls it at most once
+// every 2 s, in the background.
+func WithRecreate(recreate func(context.Context) error) Option {
+	return func(o *options) { o.recreate = recreate }
 }
 
 // NewLocal returns a budget for this process alone (scope "process"): the

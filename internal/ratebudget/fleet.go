@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 	"github.com/rs/zerolog"
@@ -33,6 +34,9 @@ const (
 	opTimeout = time.Second
 	// echoKeep bounds how long an own write waits for its echo.
 	echoKeep = 10 * time.Second
+	// healEvery is how often at most a budget recreates its missing
+	// bucket, as the worker heals its other streams.
+	healEvery = 2 * time.Second
 	// readTolerance is what a pause or TAT read from the shared state may
 	// exceed its bound by: two replicas' estimates of the server's clock
 	// differ by their bounds' widths, milliseconds.
@@ -87,6 +91,10 @@ type fleet struct {
 	lease  time.Duration // fallbackLease and leaseMargin, from the options
 	margin time.Duration
 	log    zerolog.Logger
+	// recreate creates the bucket again (WithRecreate); nil: it cannot.
+	recreate func(context.Context) error
+	healing  bool      // a recreate runs
+	healed   time.Time // local: when the last recreate started
 
 	clock   clockSync
 	echo    map[uint64]time.Time // own writes' revisions → when sent, until their echo arrives
@@ -137,7 +145,7 @@ func New(kv jetstream.KeyValue, fingerprint string, limit Limit, opts ...Option)
 	}
 	b := newBudget(newSchedule(limit, o.reserve), o)
 	b.fleet = &fleet{
-		b: b, kv: kv, now: o.now, fp: fingerprint, id: nuid.Next(), lease: o.lease, margin: o.leaseMargin, log: o.log,
+		b: b, kv: kv, now: o.now, fp: fingerprint, id: nuid.Next(), lease: o.lease, margin: o.leaseMargin, log: o.log, recreate: o.recreate,
 		echo: map[uint64]time.Time{}, early: map[uint64]echoed{}, members: map[string]member{},
 	}
 	b.start()
@@ -331,6 +339,9 @@ func (f *fleet) outcomeLocked(t0 time.Time, rev uint64, err error) {
 		}
 		f.failures++
 		f.retryAt = now.Add(min(250*time.Millisecond<<min(f.failures-1, 3), 2*time.Second))
+		if bucketMissing(err) {
+			f.healLocked(now)
+		}
 		if !f.failing {
 			f.failing = true
 			f.known = false // whatever happened meanwhile, read it again
@@ -369,6 +380,42 @@ func (f *fleet) outcomeLocked(t0 time.Time, rev uint64, err error) {
 	f.failures = 0
 	f.lastOK = now
 	f.longMembers = f.countLocked(now, f.lease+f.margin)
+}
+
+// bucketMissing reports whether a JetStream operation failed because the
+// bucket's stream does not exist (a key-value operation on a deleted
+// bucket finds nobody to answer).
+func bucketMissing(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, nats.ErrStreamNotFound) ||
+		errors.Is(err, jetstream.ErrBucketNotFound) ||
+		(errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamNotFound)
+}
+
+// healLocked recreates the missing bucket in the background, at most once
+// every healEvery: the state starts afresh in it (a lost state), the
+// heartbeats and the watcher follow.
+func (f *fleet) healLocked(now time.Time) {
+	if f.recreate == nil || f.healing || now.Sub(f.healed) < healEvery {
+		return
+	}
+	f.healing, f.healed = true, now
+	b := f.b
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		err := f.recreate(b.ctx)
+		b.mu.Lock()
+		f.healing = false
+		if err == nil {
+			f.retryAt, f.known = f.now(), false // try again at once, reading what is there
+		} else if b.ctx.Err() == nil {
+			f.log.Error().Str("rate_budget", f.fp).Err(err).Msg("the rate-budget bucket is missing and could not be created again; retrying")
+		}
+		b.mu.Unlock()
+		b.signal()
+	}()
 }
 
 func (f *fleet) retryTime() time.Time {
@@ -587,6 +634,11 @@ func (f *fleet) watchLoop() {
 	backoff := 100 * time.Millisecond
 	for f.b.ctx.Err() == nil {
 		w, err := f.kv.Watch(f.b.ctx, watchFilter(f.fp))
+		if err != nil && bucketMissing(err) {
+			f.b.mu.Lock()
+			f.healLocked(f.now())
+			f.b.mu.Unlock()
+		}
 		if err == nil {
 			backoff = 100 * time.Millisecond
 			stop := context.AfterFunc(f.b.ctx, func() { _ = w.Stop() })

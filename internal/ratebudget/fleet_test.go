@@ -1,9 +1,13 @@
 package ratebudget
 
 import (
+	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 )
@@ -227,6 +231,46 @@ func TestWorkConserving(t *testing.T) {
 	cb2.stop()
 	if st := c.Stats(); st.Granted != 0 || st.Claims != 0 {
 		t.Errorf("the idle replica claimed: %+v", st)
+	}
+	e.checkClerk()
+}
+
+// TestBucketRecreated: the bucket deleted by hand while a replica calls is
+// created again, as at start, and the replica calls on without outside
+// help. Before, every operation failed for good: the replica fell back to
+// what it held, then to nothing.
+func TestBucketRecreated(t *testing.T) {
+	e := newEnv(t, testLimit, emulator.SlidingWindow)
+	_, js := e.connect(e.nats.ClientURL())
+	cfg := BucketConfig(testBucket, 1, jetstream.FileStorage)
+	var recreated atomic.Int32
+	recreate := func(ctx context.Context) error {
+		recreated.Add(1)
+		_, err := js.CreateOrUpdateKeyValue(ctx, cfg)
+		return err
+	}
+	a, _ := e.budget("", WithRecreate(recreate))
+	b, _ := e.budget("", WithRecreate(recreate))
+	ca, cb := e.load(a, 2), e.load(b, 2)
+	eventually(t, 60*time.Second, "10 calls", func() bool { return total(ca, cb) >= 10 })
+	if err := js.DeleteKeyValue(context.Background(), testBucket); err != nil {
+		t.Fatal(err)
+	}
+	deleted := time.Now()
+	eventually(t, 60*time.Second, "5 calls from each replica after the deletion", func() bool {
+		_, na := ca.count(deleted)
+		_, nb := cb.count(deleted)
+		return na >= 5 && nb >= 5
+	})
+	ca.stop()
+	cb.stop()
+	if recreated.Load() == 0 {
+		t.Error("the calls resumed, but nobody recreated the bucket")
+	}
+	for i, r := range []*Budget{a, b} {
+		if st := r.Stats(); st.Mode != ModeFleet {
+			t.Errorf("replica %d in mode %s, want %s", i, st.Mode, ModeFleet)
+		}
 	}
 	e.checkClerk()
 }
