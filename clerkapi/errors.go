@@ -69,7 +69,8 @@ type Error struct {
 	Errors []ErrorDetail
 	// TraceID is Clerk's clerk_trace_id, to quote to Clerk support.
 	TraceID string
-	// RetryAfter is the Retry-After header, or 0 when absent.
+	// RetryAfter is the Retry-After header (at most 24 h), or 0 when
+	// absent or unreadable.
 	RetryAfter time.Duration
 }
 
@@ -240,26 +241,33 @@ func parseError(op string, status int, header http.Header, body []byte, secrets 
 // maxErrorDetails bounds the error details kept from one answer.
 const maxErrorDetails = 10
 
-// maxRetryAfter bounds a believable Retry-After; anything longer is
-// treated as garbage.
+// maxRetryAfter bounds a Retry-After. A longer one is clamped to it, not
+// discarded: a server asking for more than a day (or "1e9" seconds) asks
+// for a long wait, and 0 would make it the 1 s of a 429 without one. The
+// rate budget bounds the pause further (its max pause, 5 min).
 const maxRetryAfter = 24 * time.Hour
 
-// parseRetryAfter reads delta-seconds or an HTTP date. Garbage, NaN, and
-// values not in (0, 24h] are 0, so the result is never negative.
+// parseRetryAfter reads delta-seconds or an HTTP date, clamped to
+// maxRetryAfter. Garbage, NaN, and values not above 0 are 0, so the result
+// is never negative.
 func parseRetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
 	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if math.IsNaN(secs) || secs <= 0 || secs > maxRetryAfter.Seconds() {
+	// ErrRange: too large a number ("1e400") reads as +Inf, too small as 0.
+	if secs, err := strconv.ParseFloat(v, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		switch {
+		case math.IsNaN(secs) || secs <= 0:
 			return 0
+		case secs >= maxRetryAfter.Seconds():
+			return maxRetryAfter
 		}
 		return time.Duration(secs * float64(time.Second))
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 && d <= maxRetryAfter {
-			return d
+		if d := t.Sub(now); d > 0 {
+			return min(d, maxRetryAfter)
 		}
 	}
 	return 0

@@ -326,7 +326,7 @@ func TestNonJSONAnswers(t *testing.T) {
 	}{
 		{502, "text/html", "<html><body>Bad Gateway</body></html>", "", clerkapi.Retryable, 0, true, "HTTP 502"},
 		{503, "text/plain", "upstream connect error", "7", clerkapi.Retryable, 7 * time.Second, true, "HTTP 503"},
-		{429, "text/plain", "slow down", "Wed, 21 Oct 2099 07:28:00 GMT", clerkapi.Retryable, 0, true, "HTTP 429"},
+		{429, "text/plain", "slow down", "Wed, 21 Oct 2099 07:28:00 GMT", clerkapi.Retryable, 24 * time.Hour, true, "HTTP 429"},
 		{404, "text/plain", "404 page not found", "", clerkapi.Permanent, 0, true, "HTTP 404"},
 		{401, "text/plain", "Unauthorized", "", clerkapi.Systemic, 0, true, "HTTP 401"},
 		{403, "", "", "", clerkapi.Systemic, 0, true, "HTTP 403"},

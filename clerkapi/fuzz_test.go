@@ -67,15 +67,20 @@ func TestParseRetryAfter(t *testing.T) {
 		{" 10 ", 10 * time.Second},
 		{"1.5", 1500 * time.Millisecond},
 		{"86400", 24 * time.Hour},
-		{"86401", 0},
+		// Longer is clamped, not discarded: discarded, it was the 1 s
+		// pause of a 429 without Retry-After.
+		{"86401", 24 * time.Hour},
+		{"1e9", 24 * time.Hour},
+		{"1e400", 24 * time.Hour}, // beyond float64: +Inf
+		{"Inf", 24 * time.Hour},
+		{"1e-400", 0},
 		{"-3", 0},
 		{"NaN", 0}, // once gave a large negative duration
-		{"Inf", 0},
 		{"-Inf", 0},
 		{"soon", 0},
 		{now.Add(30 * time.Second).Format(http.TimeFormat), 30 * time.Second},
 		{now.Add(-time.Minute).Format(http.TimeFormat), 0},
-		{now.Add(48 * time.Hour).Format(http.TimeFormat), 0},
+		{now.Add(48 * time.Hour).Format(http.TimeFormat), 24 * time.Hour},
 	}
 	for _, tc := range tests {
 		if got := parseRetryAfter(tc.in, now); got != tc.want {

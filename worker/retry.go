@@ -14,6 +14,7 @@ import (
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/handlers"
 	"github.com/clerkjobs/clerkjobs/internal/clock"
+	"github.com/clerkjobs/clerkjobs/internal/ratebudget"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -134,7 +135,9 @@ func (p RetryPolicy) do(ctx context.Context, c clock.Clock, fn func() error, onF
 		var wait time.Duration
 		if ra := clerkapi.RetryAfterOf(err); ra > 0 && throttled < maxThrottled {
 			throttled++
-			wait = ra
+			// At most the budget's max pause, as every other call waits:
+			// a day's Retry-After would hold the delivery for a day.
+			wait = min(ra, ratebudget.DefaultMaxPause)
 		} else if wait = b.NextBackOff(); wait == backoff.Stop {
 			onFail(err, 0)
 			return err

@@ -3,6 +3,8 @@ package worker
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -107,6 +109,54 @@ func TestRetryHonoursRetryAfter(t *testing.T) {
 	}
 	if len(clk.sleeps) != 1 || clk.sleeps[0] != 3*time.Second {
 		t.Errorf("sleeps %v, want [3s] (Retry-After beats the 100ms backoff)", clk.sleeps)
+	}
+}
+
+// TestLongRetryAfterPausesForTheMaxPause: a 429 whose Retry-After is over
+// a day (or "1e9" seconds, or a date years ahead) pauses every call for the
+// budget's max pause, and the delivery waits that long before it calls
+// again, no longer. Such a Retry-After was discarded as garbage: the pause
+// was the 1 s of a 429 without one, and the delivery retried after its
+// backoff, into the same storm; a day's Retry-After held the delivery a
+// day.
+func TestLongRetryAfterPausesForTheMaxPause(t *testing.T) {
+	for _, retryAfter := range []string{"1e9", "86401", "86400", "Wed, 21 Oct 2099 07:28:00 GMT"} {
+		t.Run(retryAfter, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Retry-After", retryAfter)
+				w.WriteHeader(http.StatusTooManyRequests)
+			}))
+			defer srv.Close()
+			c, err := clerkapi.New(clerkapi.WithBaseURL(srv.URL+"/v1"), clerkapi.WithSecretKey("sk_"+"test_retryafter"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := newGate(c, newMetrics())
+			b, err := ratebudget.NewLocal(RateLimit{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			g.budget.Store(b)
+			clk := &fakeClock{now: time.Unix(0, 0)}
+			calls := 0
+			err = policy().do(context.Background(), clk, func() error {
+				if calls++; calls > 1 {
+					return nil // the budget's pause is not the fake clock's: the second call is not made
+				}
+				_, err := g.RevokeSession(context.Background(), "sess_abc")
+				return err
+			}, func(error, time.Duration) {})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Until(b.PausedUntil()); d < ratebudget.DefaultMaxPause-time.Minute || d > ratebudget.DefaultMaxPause {
+				t.Errorf("every call paused for %v, want the max pause %v", d.Round(time.Second), ratebudget.DefaultMaxPause)
+			}
+			if len(clk.sleeps) != 1 || clk.sleeps[0] != ratebudget.DefaultMaxPause {
+				t.Errorf("the delivery slept %v, want [%v]", clk.sleeps, ratebudget.DefaultMaxPause)
+			}
+		})
 	}
 }
 
