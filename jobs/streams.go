@@ -98,9 +98,11 @@ const BackstopMargin = 2
 const minRecordAge = time.Hour
 
 // recordDedupWindow is the deduplication window of the results and
-// dead-letter streams. Records carry no Nats-Msg-Id (one subject per job
-// makes a second record impossible), so this only keeps the server's
-// bookkeeping small.
+// dead-letter streams. One subject per job makes a second record
+// impossible; a record's Nats-Msg-Id names the delivery that wrote it, so
+// that a worker asking again after a lost acknowledgement learns the record
+// is its own. That takes seconds: a minute keeps the server's bookkeeping
+// small.
 const recordDedupWindow = time.Minute
 
 // Validate reports the first setting that cannot work, by name.

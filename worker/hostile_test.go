@@ -707,11 +707,81 @@ func TestRecreatedJobsStreamUnseen(t *testing.T) {
 	}
 }
 
+// TestLostRecordAckIsTheDeliverysOwn: the acknowledgement of a worker's
+// own result is lost (the network stalls just after the worker sent it).
+// The worker took the record it then found for another delivery's: the
+// job was acked as already recorded, and its requester never answered.
+// Now it asks again, JetStream answers "duplicate" for its own record, and
+// the job is settled as recorded by this delivery.
+func TestLostRecordAckIsTheDeliverysOwn(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	sess := emu.CreateSessions(emu.CreateUser(), 1)[0]
+	px := newStallingProxy(t, strings.TrimPrefix(env.NATSURL, "nats://"))
+	// Stall once the result is on its way, for longer than the worker
+	// waits for its acknowledgement (10 s).
+	px.stallAfter([]byte("PUB "+env.Topology.Subjects.Prefix+".results."), 11*time.Second)
+	nc, err := nats.Connect("nats://" + px.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	w, err := worker.New(nc, env.ClerkClient(t, ""), env.WorkerConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	clerkjobstest.Run(t, w)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	rep, err := env.Client.NewReplies(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rep.Close()
+	sub, err := env.Client.Submit(ctx, &jobs.RevokeArgs{Common: jobs.Common{JobID: "lost-ack-1", ReplyTo: rep.Subject()}, SessionID: sess})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := rep.Next(ctx, func(id string) (clerkjobs.Expect, bool) {
+		return clerkjobs.Expect{Op: jobs.OpRevoke, Seq: sub.Seq}, id == sub.JobID
+	}, nil)
+	if err != nil || r.Outcome != jobs.Succeeded {
+		t.Fatalf("the requester's answer: %+v, %v; want it succeeded", r, err)
+	}
+	if n := len(env.Results(t)); n != 1 || strings.Contains(env.Logs.String(), "already_recorded") {
+		t.Errorf("%d results; logs %s; want one, recorded by this delivery", n, env.Logs.String())
+	}
+}
+
 // stallingProxy forwards TCP to a NATS server; stall holds every byte
-// while f runs, as a network stall would.
+// while f runs, as a network stall would, and stallAfter holds them for a
+// while once a client has sent a message that holds a pattern.
 type stallingProxy struct {
 	addr string
 	mu   sync.RWMutex // held for writing during a stall
+
+	trigger struct {
+		sync.Mutex
+		pattern []byte
+		d       time.Duration
+	}
+}
+
+func (p *stallingProxy) stallAfter(pattern []byte, d time.Duration) {
+	p.trigger.Lock()
+	defer p.trigger.Unlock()
+	p.trigger.pattern, p.trigger.d = pattern, d
+}
+
+// tripped reports a stall's length the first time b holds the pattern.
+func (p *stallingProxy) tripped(b []byte) time.Duration {
+	p.trigger.Lock()
+	defer p.trigger.Unlock()
+	if p.trigger.pattern == nil || !bytes.Contains(b, p.trigger.pattern) {
+		return 0
+	}
+	p.trigger.pattern = nil
+	return p.trigger.d
 }
 
 func newStallingProxy(t *testing.T, target string) *stallingProxy {
@@ -733,8 +803,8 @@ func newStallingProxy(t *testing.T, target string) *stallingProxy {
 				c.Close()
 				continue
 			}
-			go p.pipe(c, s)
-			go p.pipe(s, c)
+			go p.pipe(s, c, true)
+			go p.pipe(c, s, false)
 		}
 	}()
 	return p
@@ -746,7 +816,7 @@ func (p *stallingProxy) stall(f func()) {
 	f()
 }
 
-func (p *stallingProxy) pipe(dst, src net.Conn) {
+func (p *stallingProxy) pipe(dst, src net.Conn, fromClient bool) {
 	defer dst.Close()
 	buf := make([]byte, 32<<10)
 	for {
@@ -757,6 +827,11 @@ func (p *stallingProxy) pipe(dst, src net.Conn) {
 			p.mu.RUnlock()
 			if werr != nil {
 				return
+			}
+			if fromClient {
+				if d := p.tripped(buf[:n]); d > 0 {
+					go p.stall(func() { time.Sleep(d) })
+				}
 			}
 		}
 		if err != nil {

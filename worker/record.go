@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -186,20 +187,30 @@ func (r *records) storeDeadLetter(ctx context.Context, o *outcome, digest string
 }
 
 // publish stores o's record on the job's record subject. already is
-// kindResult or kindDeadLetter when the subject held the job's record
-// (an earlier attempt stored it and its confirmation was lost).
+// kindResult or kindDeadLetter when the subject held the job's record,
+// stored by another delivery of the job.
+//
+// The record's Nats-Msg-Id names the delivery that writes it: a publish
+// whose acknowledgement was lost is asked again, and JetStream answers
+// "duplicate" for this delivery's own record where it refuses another
+// delivery's. So the job is settled as recorded by this delivery (its
+// answer sent, its cleanup run), not as already recorded by another.
 func (r *records) publish(ctx context.Context, o *outcome) (already recordKind, err error) {
 	stream, subject := r.place(o.kind, o.j.Key)
 	m := withTrace(o.j, &nats.Msg{Subject: subject, Header: o.header, Data: o.body})
 	if m.Header == nil {
 		m.Header = nats.Header{}
 	}
+	m.Header.Set(jetstream.MsgIDHeader, r.w.cfg.Instance+"/"+strconv.Itoa(o.j.Delivery)+"/"+subject)
 	for attempt := 0; ; attempt++ {
 		pctx, cancel := context.WithTimeout(ctx, recordTimeout)
 		_, err = r.w.js.PublishMsg(pctx, m, jetstream.WithExpectStream(stream))
 		cancel()
 		if err == nil {
-			return 0, nil
+			return 0, nil // a duplicate too: stored by this delivery before
+		}
+		if attempt == 0 && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)) {
+			continue // no answer: stored or not, asking again tells
 		}
 		// Refused because the subject holds the job's record already?
 		k, _, ferr := r.lookup(ctx, o.j.Key, o.header.Get(jobs.HeaderJobDigest), o.kind)
