@@ -671,16 +671,7 @@ func TestRecreatedJobsStreamUnseen(t *testing.T) {
 	const n = 5
 	ids := emu.CreateSessions(emu.CreateUser(), n)
 	px := newStallingProxy(t, strings.TrimPrefix(env.NATSURL, "nats://"))
-	nc, err := nats.Connect("nats://" + px.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	w, err := worker.New(nc, env.ClerkClient(t, ""), env.WorkerConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	clerkjobstest.Run(t, w)
+	px.startWorker(t, env)
 	for _, id := range ids { // no job_id: seq-1 to seq-5
 		env.PublishRaw(t, "sessions.revoke", []byte(`{"session_id":"`+id+`"}`))
 	}
@@ -721,16 +712,7 @@ func TestLostRecordAckIsTheDeliverysOwn(t *testing.T) {
 	// Stall once the result is on its way, for longer than the worker
 	// waits for its acknowledgement (10 s).
 	px.stallAfter([]byte("PUB "+env.Topology.Subjects.Prefix+".results."), 11*time.Second)
-	nc, err := nats.Connect("nats://" + px.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	w, err := worker.New(nc, env.ClerkClient(t, ""), env.WorkerConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	clerkjobstest.Run(t, w)
+	px.startWorker(t, env)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	rep, err := env.Client.NewReplies(ctx)
@@ -765,6 +747,21 @@ type stallingProxy struct {
 		pattern []byte
 		d       time.Duration
 	}
+}
+
+// startWorker runs a worker of env whose connection goes through p.
+func (p *stallingProxy) startWorker(t *testing.T, env *testenv.Env) {
+	t.Helper()
+	nc, err := nats.Connect("nats://" + p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	w, err := worker.New(nc, env.ClerkClient(t, ""), env.WorkerConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	clerkjobstest.Run(t, w)
 }
 
 func (p *stallingProxy) stallAfter(pattern []byte, d time.Duration) {
