@@ -490,10 +490,11 @@ func (b *Budget) Close() {
 // Stats is what a budget has done, for metrics and status.
 type Stats struct {
 	Limit Limit
-	// FleetLimit is the limit of the replica that claimed from the shared
-	// schedule last (zero before any claim, and in process scope). Each
-	// replica spaces its own claims by its own limit: one that differs
-	// from Limit means replicas are configured differently.
+	// FleetLimit is the limit the fleet runs at, as this replica sees it
+	// (zero in process scope): Limit, or a stricter one another replica
+	// sharing the key is configured with, which every replica then spaces
+	// its claims by. One that differs from Limit means replicas are
+	// configured differently (a warning is logged).
 	FleetLimit Limit
 	Mode       Mode
 	// Rate is the calls per second the schedule lets the whole fleet make

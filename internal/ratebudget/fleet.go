@@ -53,8 +53,10 @@ type state struct {
 	PauseUntil int64 `json:"pause_until,omitempty"`
 	// Granted counts the slots claimed since the state was created.
 	Granted uint64 `json:"granted"`
-	// Limit and Interval are those of the replica that wrote last, for
-	// status.
+	// Limit and Interval are the configured ones of the replica that
+	// wrote last: for status, and so that a replica configured with a
+	// faster limit spaces its claims by the slower interval (see
+	// intervalLocked).
 	Limit    string `json:"limit"`
 	Interval int64  `json:"interval_ns"`
 }
@@ -64,6 +66,11 @@ type heartbeat struct {
 	Rate float64 `json:"rate"` // calls per second granted recently
 	Busy bool    `json:"busy"` // it has callers waiting, or a recent rate
 	Mode Mode    `json:"mode"`
+	// Limit and Interval are the member's configured ones: the others
+	// space their claims by the slowest (intervalLocked), even while it
+	// does not claim.
+	Limit    string `json:"limit,omitempty"`
+	Interval int64  `json:"interval_ns,omitempty"`
 }
 
 // echoed is an entry as the watcher brought it.
@@ -104,9 +111,16 @@ type fleet struct {
 	rev     uint64 // revision of state when exists
 	floor   int64  // the latest TAT seen since the state last started afresh
 	garbage bool   // a state out of bounds was logged
-	known   bool   // state, rev and exists reflect the bucket as last seen
-	exists  bool
-	members map[string]member
+	// warnedLimit is the slower limit another replica is configured with that
+	// was last logged ("" while none is in force): logged once per change.
+	warnedLimit string
+	// stricterAtOK: a member seen within the lease at the last success
+	// was configured with a slower limit; the reserve, sized for this
+	// replica's own limit, is then not there to trickle from.
+	stricterAtOK bool
+	known        bool // state, rev and exists reflect the bucket as last seen
+	exists       bool
+	members      map[string]member
 
 	failing     bool
 	failures    int
@@ -194,7 +208,12 @@ func (f *fleet) claim() time.Time {
 		// The server's clock now, carried forward from the clock samples
 		// on the monotonic clock (never from this machine's wall clock).
 		lo, hi := f.clock.bounds(now)
-		T := int64(b.sched.interval)
+		// Spaced by the slowest interval the fleet is configured with:
+		// spacing by its own would let a replica given a faster limit
+		// run the whole key at that limit.
+		interval, fleetLimit, stricter := f.intervalLocked(now, memberTTL)
+		f.warnStricterLocked(fleetLimit, interval, stricter)
+		T := int64(interval)
 		st := f.state
 		fresh := st.TAT == 0
 		if fresh {
@@ -226,7 +245,9 @@ func (f *fleet) claim() time.Time {
 			next.TAT = start + int64(k)*T
 			next.Granted += uint64(k)
 		}
-		next.Limit, next.Interval = b.sched.limit.String(), T
+		// Its own limit, not the fleet's: a slower one recorded here would
+		// outlive the replicas configured with it.
+		next.Limit, next.Interval = b.sched.limit.String(), int64(b.sched.interval)
 		if next.TAT > max(st.TAT, st.PauseUntil, hi+int64(horizon)+T) {
 			// Cannot be, by the arithmetic above; checked all the same: a
 			// TAT written too far ahead stalls every replica until then.
@@ -380,6 +401,7 @@ func (f *fleet) outcomeLocked(t0 time.Time, rev uint64, err error) {
 	f.failures = 0
 	f.lastOK = now
 	f.longMembers = f.countLocked(now, f.lease+f.margin)
+	_, _, f.stricterAtOK = f.intervalLocked(now, f.lease+f.margin)
 }
 
 // bucketMissing reports whether a JetStream operation failed because the
@@ -431,7 +453,7 @@ func (f *fleet) retryTime() time.Time {
 // when the next could come.
 func (f *fleet) trickleLocked(now time.Time, want int) ([]time.Time, time.Time) {
 	b := f.b
-	if !f.failing || want == 0 || b.sched.reserve == 0 || f.joined.IsZero() ||
+	if !f.failing || want == 0 || b.sched.reserve == 0 || f.joined.IsZero() || f.stricterAtOK ||
 		now.Sub(f.joined) < f.lease+f.margin || now.Sub(f.lastOK) > f.lease {
 		return nil, time.Time{}
 	}
@@ -473,6 +495,55 @@ func (f *fleet) countLocked(now time.Time, ttl time.Duration) int {
 		}
 	}
 	return n
+}
+
+// intervalLocked is the interval this replica spaces its claims by: its
+// own, or a longer one another replica is configured with, as its
+// heartbeat (younger than ttl) or its last write of the state says. A
+// fleet whose replicas were given different limits for the same key then
+// runs at the strictest one, not at the fastest. An interval beyond the
+// max pause is no sane limit's (a foreign writer, garbage) and is ignored,
+// as a pause beyond it is: it cannot stall the fleet. It also returns the
+// limit the interval is from, and whether that is another's.
+func (f *fleet) intervalLocked(now time.Time, ttl time.Duration) (time.Duration, string, bool) {
+	T, limit, stricter := f.b.sched.interval, "", false
+	if f.b.sched.limit.Unlimited() {
+		return T, limit, false
+	}
+	consider := func(interval int64, l string) {
+		if d := time.Duration(interval); d > T && d <= f.b.maxPause {
+			T, limit, stricter = d, l, true
+		}
+	}
+	consider(f.state.Interval, f.state.Limit)
+	for id, m := range f.members {
+		if id != f.id && f.freshLocked(m, now, ttl) {
+			consider(m.Interval, m.Limit)
+		}
+	}
+	return T, limit, stricter
+}
+
+// warnStricterLocked logs, once per change, that another replica is
+// configured with a slower limit than this one, which the fleet then runs
+// at: the operator meant one limit for the key. Only the limit as parsed
+// is logged: the field is another writer's.
+func (f *fleet) warnStricterLocked(fleetLimit string, interval time.Duration, stricter bool) {
+	if !stricter {
+		f.warnedLimit = ""
+		return
+	}
+	name := "unreadable"
+	if l, err := ParseLimit(fleetLimit); err == nil {
+		name = l.String()
+	}
+	if name == f.warnedLimit {
+		return
+	}
+	f.warnedLimit = name
+	f.log.Warn().Str("rate_budget", f.fp).Str("limit", f.b.sched.limit.String()).Str("fleet_limit", name).
+		Dur("fleet_interval", interval).
+		Msg("another replica sharing this Clerk key is configured with a stricter rate limit: the fleet runs at the stricter one until every replica is configured alike")
 }
 
 func (f *fleet) freshLocked(m member, now time.Time, ttl time.Duration) bool {
@@ -582,7 +653,7 @@ func (f *fleet) beat() {
 	b := f.b
 	b.mu.Lock()
 	now := f.now()
-	hb := heartbeat{Rate: b.rate.value(now), Mode: f.modeLocked()}
+	hb := heartbeat{Rate: b.rate.value(now), Mode: f.modeLocked(), Limit: b.sched.limit.String(), Interval: int64(b.sched.interval)}
 	hb.Busy = len(b.waiters) > 0 || hb.Rate >= 1
 	b.mu.Unlock()
 	data, _ := json.Marshal(hb)
@@ -726,7 +797,10 @@ func (f *fleet) leave() {
 func (f *fleet) statsLocked(s *Stats) {
 	now := f.now()
 	s.Mode = f.modeLocked()
-	s.FleetLimit, _ = ParseLimit(f.state.Limit)
+	s.FleetLimit = f.b.sched.limit
+	if _, l, stricter := f.intervalLocked(now, memberTTL); stricter {
+		s.FleetLimit, _ = ParseLimit(l)
+	}
 	s.Claims, s.Conflicts = f.claims, f.conflicts
 	s.Members = f.countLocked(now, memberTTL)
 	if lo, hi := f.clock.bounds(now); f.synced {

@@ -3,11 +3,13 @@ package ratebudget
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 )
@@ -273,4 +275,54 @@ func TestBucketRecreated(t *testing.T) {
 		}
 	}
 	e.checkClerk()
+}
+
+// TestMixedLimitsRunAtTheStricter: two replicas sharing a key, one
+// configured with ten times the limit of the other (as `--rate-limit
+// 1000/10s` beside `100/10s`), against a Clerk enforcing the stricter one:
+// no 429 and no window above it, and the replica configured faster says
+// so once. Before, each claim was spaced by its claimer's own interval, so
+// the fast replica ran the key at its own limit, silently.
+func TestMixedLimitsRunAtTheStricter(t *testing.T) {
+	fast := Limit{N: 10 * testLimit.N, Per: testLimit.Per}
+	for _, mode := range modes {
+		t.Run(string(mode), func(t *testing.T) {
+			e := newEnv(t, testLimit, mode) // the emulator enforces the stricter limit
+			var strictLogs, fastLogs syncBuffer
+			s, _ := e.budget("", WithLogger(zerolog.New(&strictLogs)))
+			_, kv := e.bucket(e.nats.ClientURL())
+			f, err := New(kv, e.fp, fast, WithLogger(zerolog.New(&fastLogs)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(f.Close)
+			// Both configured before either calls, as in a deployed fleet
+			// whose replicas were started with different flags.
+			eventually(t, 15*time.Second, "both replicas count 2 members", func() bool {
+				return s.Stats().Members == 2 && f.Stats().Members == 2
+			})
+			cs, cf := e.load(s, 3), e.load(f, 3)
+			eventually(t, 90*time.Second, "2 windows' calls", func() bool { return total(cs, cf) >= 2*testLimit.N })
+			cs.stop()
+			cf.stop()
+			e.checkClerk()
+			if st := f.Stats(); st.Limit != fast || st.FleetLimit != testLimit {
+				t.Errorf("fast replica: Limit %v, FleetLimit %v; want %v, %v", st.Limit, st.FleetLimit, fast, testLimit)
+			}
+			if st := s.Stats(); st.FleetLimit != testLimit {
+				t.Errorf("strict replica: FleetLimit %v, want %v", st.FleetLimit, testLimit)
+			}
+			logs := fastLogs.String()
+			if n := strings.Count(logs, "stricter rate limit"); n != 1 ||
+				!strings.Contains(logs, `"limit":"`+fast.String()+`"`) || !strings.Contains(logs, `"fleet_limit":"`+testLimit.String()+`"`) {
+				t.Errorf("want one warning naming both limits from the fast replica; got %d: %s", n, logs)
+			}
+			if strings.Contains(logs, emulator.DefaultSecretKey) {
+				t.Error("the warning quotes the secret key")
+			}
+			if l := strictLogs.String(); l != "" {
+				t.Errorf("the strict replica logged: %s", l)
+			}
+		})
+	}
 }
