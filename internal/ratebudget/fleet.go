@@ -41,6 +41,11 @@ const (
 	// exceed its bound by: two replicas' estimates of the server's clock
 	// differ by their bounds' widths, milliseconds.
 	readTolerance = time.Second
+	// maxMembers bounds the members a replica tracks per key (itself
+	// included): far more replicas than one key's limit could feed, and
+	// few enough that a writer flooding the bucket with member keys
+	// cannot make every claim walk an unbounded map.
+	maxMembers = 256
 )
 
 // state is the shared schedule of one key, in the server's clock
@@ -121,6 +126,8 @@ type fleet struct {
 	known        bool // state, rev and exists reflect the bucket as last seen
 	exists       bool
 	members      map[string]member
+	crowded      bool      // members ignored at maxMembers were logged
+	crowdedAt    time.Time // local: when a member was last ignored at maxMembers
 
 	failing     bool
 	failures    int
@@ -454,6 +461,9 @@ func (f *fleet) retryTime() time.Time {
 func (f *fleet) trickleLocked(now time.Time, want int) ([]time.Time, time.Time) {
 	b := f.b
 	if !f.failing || want == 0 || b.sched.reserve == 0 || f.joined.IsZero() || f.stricterAtOK ||
+		// Members ignored at maxMembers are missing from longMembers: a
+		// share of the reserve computed without them could overspend it.
+		(!f.crowdedAt.IsZero() && now.Sub(f.crowdedAt) < f.lease+f.margin) ||
 		now.Sub(f.joined) < f.lease+f.margin || now.Sub(f.lastOK) > f.lease {
 		return nil, time.Time{}
 	}
@@ -477,11 +487,11 @@ func (f *fleet) trickleLocked(now time.Time, want int) ([]time.Time, time.Time) 
 func (f *fleet) shareLocked() int {
 	busy := 1
 	now := f.now()
-	for id, m := range f.members {
-		if id != f.id && m.Busy && f.freshLocked(m, now, memberTTL) {
+	f.othersLocked(now, func(m member) {
+		if m.Busy && f.freshLocked(m, now, memberTTL) {
 			busy++
 		}
-	}
+	})
 	return max(1, f.b.sched.perHorizon()/busy)
 }
 
@@ -489,12 +499,30 @@ func (f *fleet) shareLocked() int {
 // this one included.
 func (f *fleet) countLocked(now time.Time, ttl time.Duration) int {
 	n := 1
-	for id, m := range f.members {
-		if id != f.id && f.freshLocked(m, now, ttl) {
+	f.othersLocked(now, func(m member) {
+		if f.freshLocked(m, now, ttl) {
 			n++
 		}
-	}
+	})
 	return n
+}
+
+// othersLocked calls fn for every other member, and forgets those whose
+// heartbeat is older than any count looks back (the lease and its
+// margin): an expired heartbeat (the bucket's TTL) sends the watcher no
+// delete, so a killed replica would otherwise stay in the map for good,
+// walked on every claim. Nothing is forgotten before the first clock
+// sample, without which no heartbeat's age is known.
+func (f *fleet) othersLocked(now time.Time, fn func(member)) {
+	for id, m := range f.members {
+		switch {
+		case id == f.id:
+		case f.synced && !f.freshLocked(m, now, f.lease+f.margin):
+			delete(f.members, id)
+		default:
+			fn(m)
+		}
+	}
 }
 
 // intervalLocked is the interval this replica spaces its claims by: its
@@ -516,11 +544,11 @@ func (f *fleet) intervalLocked(now time.Time, ttl time.Duration) (time.Duration,
 		}
 	}
 	consider(f.state.Interval, f.state.Limit)
-	for id, m := range f.members {
-		if id != f.id && f.freshLocked(m, now, ttl) {
+	f.othersLocked(now, func(m member) {
+		if f.freshLocked(m, now, ttl) {
 			consider(m.Interval, m.Limit)
 		}
-	}
+	})
 	return T, limit, stricter
 }
 
@@ -766,8 +794,28 @@ func (f *fleet) observe(e jetstream.KeyValueEntry, recv time.Time) {
 			delete(f.members, id)
 			return
 		}
+		if _, ok := f.members[id]; !ok && len(f.members) >= maxMembers {
+			f.othersLocked(f.now(), func(member) {}) // room left by the dead?
+			if len(f.members) >= maxMembers {
+				f.crowdedLocked()
+				return
+			}
+		}
 		f.members[id] = member{seen: created, heartbeat: hb}
 	}
+}
+
+// crowdedLocked ignores a new member at maxMembers: the fair shares
+// count fewer members than there are (less fair, never unsafe), and no
+// reserve is trickled while it lasts (see trickleLocked). Logged once.
+func (f *fleet) crowdedLocked() {
+	f.crowdedAt = f.now()
+	if f.crowded {
+		return
+	}
+	f.crowded = true
+	f.log.Warn().Str("rate_budget", f.fp).Int("max_members", maxMembers).
+		Msg("more members share this rate budget than a replica tracks (foreign entries in the bucket?): the others are ignored")
 }
 
 // sampleLocked takes a clock sample from an own write sent at local time

@@ -326,3 +326,61 @@ func TestMixedLimitsRunAtTheStricter(t *testing.T) {
 		})
 	}
 }
+
+// TestMembersBounded: member entries nobody refreshes (killed replicas,
+// whose expiry by the bucket's TTL sends no delete, or a foreign writer's
+// flood) leave a replica's member map once older than the lease, and never
+// grow it past maxMembers; claims go on meanwhile. Before, every entry
+// ever seen stayed in the map, walked on every claim.
+func TestMembersBounded(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		entries int
+		warned  int // warnings about ignored members
+	}{
+		{"a few dead replicas", 20, 0},
+		{"a flood of foreign entries", 2 * maxMembers, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, testLimit, emulator.SlidingWindow)
+			var logs syncBuffer
+			// A short lease, so entries are old enough to forget in seconds.
+			a, _ := e.budget("", WithLogger(zerolog.New(&logs)), withFallback(time.Second, 500*time.Millisecond, -1))
+			ca := e.load(a, 2)
+			eventually(t, 60*time.Second, "5 calls", func() bool { return total(ca) >= 5 })
+			tracked := func() int {
+				a.mu.Lock()
+				defer a.mu.Unlock()
+				return len(a.fleet.members)
+			}
+
+			_, kv := e.bucket(e.nats.ClientURL())
+			hb := []byte(`{"rate":5,"busy":true,"mode":"fleet"}`)
+			most := 0
+			for i := range tc.entries {
+				if _, err := kv.Put(context.Background(), memberKey(e.fp, fmt.Sprintf("dead%04d", i)), hb); err != nil {
+					t.Fatal(err)
+				}
+				most = max(most, tracked())
+			}
+			written := time.Now()
+			eventually(t, 15*time.Second, "the entries forgotten", func() bool {
+				most = max(most, tracked())
+				return tracked() == 1 && a.Stats().Members == 1
+			})
+			if most > maxMembers {
+				t.Errorf("tracked %d members, more than %d", most, maxMembers)
+			}
+			eventually(t, 60*time.Second, "5 calls after the entries", func() bool {
+				_, n := ca.count(written)
+				return n >= 5
+			})
+			ca.stop()
+			if n := strings.Count(logs.String(), "members share this rate budget"); n != tc.warned {
+				t.Errorf("%d warnings about ignored members, want %d: %s", n, tc.warned, logs.String())
+			}
+			t.Logf("%d entries written: at most %d tracked", tc.entries, most)
+			e.checkClerk()
+		})
+	}
+}
