@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,5 +96,36 @@ func TestA429PausesTheWholeFleet(t *testing.T) {
 	if len(during) > 0 {
 		t.Errorf("%d calls went out during the Retry-After second after the 429 at %s (first at %s): the pause did not hold the fleet",
 			len(during), first.Format(time.StampMilli), during[0].Format(time.StampMilli))
+	}
+}
+
+// TestWorkerOutsideTheFleetSaysSo: a worker of a key whose budget a fleet
+// shares, started in process scope or without a limit, calls Clerk outside
+// that budget: together they can exceed the key's limit. It says so at
+// start; before, nothing did.
+func TestWorkerOutsideTheFleetSaysSo(t *testing.T) {
+	const warning = "this one stays outside it"
+	for _, tc := range []struct {
+		name string
+		edit func(*worker.Config)
+		warn bool
+	}{
+		{"fleet scope, same limit", func(c *worker.Config) {}, false},
+		{"process scope", func(c *worker.Config) { c.RateScope = worker.RateProcess }, true},
+		{"no limit", func(c *worker.Config) { c.RateLimit = worker.RateLimit{} }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := testenv.New(t)
+			limit := func(c *worker.Config) { c.RateLimit = worker.RateLimit{N: 100, Per: 10 * time.Second} }
+			fleet := env.StartWorker(t, limit)
+			testenv.Eventually(t, 10*time.Second, "the fleet's heartbeat", func() bool {
+				st := fleet.Worker.Status()
+				return st.RateBudget != nil && st.RateBudget.Members >= 1
+			})
+			env.StartWorker(t, limit, tc.edit)
+			if got := strings.Contains(env.Logs.String(), warning); got != tc.warn {
+				t.Errorf("warned %v, want %v: %s", got, tc.warn, env.Logs.String())
+			}
+		})
 	}
 }

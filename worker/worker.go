@@ -203,6 +203,7 @@ func (w *Worker) Run(ctx context.Context) error {
 // in the fleet (RateFleet with a limit).
 func (w *Worker) joinFleetBudget(ctx context.Context) error {
 	if w.cfg.RateScope != RateFleet || w.cfg.RateLimit.Unlimited() {
+		w.warnOutsideFleet(ctx)
 		return nil
 	}
 	kv, err := w.js.KeyValue(ctx, w.cfg.Topology.RateBucket)
@@ -218,6 +219,35 @@ func (w *Worker) joinFleetBudget(ctx context.Context) error {
 	}
 	w.clerk.budget.Swap(b).Close()
 	return nil
+}
+
+// warnOutsideFleet says so when replicas share this worker's key in the
+// fleet while it stays outside (process scope, or no limit): its calls are
+// in nobody's budget, so together they can exceed Clerk's limit. An
+// operator's mistake, said at start; nothing here may stop the worker.
+func (w *Worker) warnOutsideFleet(ctx context.Context) {
+	if w.cfg.RateKey == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	kv, err := w.js.KeyValue(ctx, w.cfg.Topology.RateBucket)
+	if err != nil {
+		return
+	}
+	all, err := ratebudget.ReadStatus(ctx, kv)
+	if err != nil {
+		return
+	}
+	for _, st := range all {
+		if st.Fingerprint == w.cfg.RateKey && st.Members > 0 {
+			w.cfg.Logger.Warn().Int("fleet_replicas", st.Members).Str("fleet_limit", st.Limit.String()).
+				Str("rate_limit", w.cfg.RateLimit.String()).Str("rate_scope", string(w.cfg.RateScope)).
+				Msg("other workers share this Clerk key's rate budget in the fleet, and this one stays outside it: its calls count in no budget, " +
+					"so together they can exceed Clerk's limit; give every worker of a key the same --rate-limit and --rate-limit-scope fleet")
+			return
+		}
+	}
 }
 
 // budgetStats is the rate budget's state, ok false without a limit.
