@@ -259,11 +259,7 @@ func TestBucketRecreated(t *testing.T) {
 		t.Fatal(err)
 	}
 	deleted := time.Now()
-	eventually(t, 60*time.Second, "5 calls from each replica after the deletion", func() bool {
-		_, na := ca.count(deleted)
-		_, nb := cb.count(deleted)
-		return na >= 5 && nb >= 5
-	})
+	eventually(t, 60*time.Second, "5 calls from each replica after the deletion", func() bool { return eachAfter(5, deleted, ca, cb) })
 	ca.stop()
 	cb.stop()
 	if recreated.Load() == 0 {

@@ -120,6 +120,16 @@ func total(cs ...*caller) int {
 	return n
 }
 
+// eachAfter reports whether every caller made at least n calls after since.
+func eachAfter(n int, since time.Time, cs ...*caller) bool {
+	for _, c := range cs {
+		if _, after := c.count(since); after < n {
+			return false
+		}
+	}
+	return true
+}
+
 // bestWindow is the most calls the callers made together in any window of
 // length w starting at or after since.
 func bestWindow(since time.Time, w time.Duration, cs ...*caller) int {

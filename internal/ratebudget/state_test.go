@@ -101,11 +101,7 @@ func TestFarStateIsGarbage(t *testing.T) {
 			_, kv := e.bucket(e.nats.ClientURL())
 			rewriteState(t, kv, e.fp, func(st *state, c time.Time) bool { tc.change(st, c); return true })
 			at := time.Now()
-			eventually(t, 60*time.Second, "5 calls from each replica after the rewrite", func() bool {
-				_, na := ca.count(at)
-				_, nb := cb.count(at)
-				return na >= 5 && nb >= 5
-			})
+			eventually(t, 60*time.Second, "5 calls from each replica after the rewrite", func() bool { return eachAfter(5, at, ca, cb) })
 			for i, r := range []*Budget{a, b} {
 				if p := r.Stats().PausedUntil; p.After(time.Now().Add(DefaultMaxPause)) {
 					t.Errorf("replica %d paused until %v from now, beyond the max pause", i, time.Until(p).Round(time.Second))
@@ -150,11 +146,7 @@ func TestStateGoingBack(t *testing.T) {
 		return true
 	})
 	at := time.Now()
-	eventually(t, 60*time.Second, "5 calls from each replica after the rewrite", func() bool {
-		_, na := ca.count(at)
-		_, nb := cb.count(at)
-		return na >= 5 && nb >= 5
-	})
+	eventually(t, 60*time.Second, "5 calls from each replica after the rewrite", func() bool { return eachAfter(5, at, ca, cb) })
 	ca.stop()
 	cb.stop()
 
