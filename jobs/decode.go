@@ -62,10 +62,14 @@ func Decode(o Op, data []byte) (Args, error) {
 	if err != nil {
 		return nil, err
 	}
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
-	if err != nil {
+	if !json.Valid(data) {
+		// The validator's reader says what is wrong, as it always has.
+		_, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
 		return nil, &InvalidError{Op: o, Reason: "body is not JSON: " + err.Error()}
 	}
+	// The body is read once, keeping every member (parseMembers); the
+	// validator reads the same values as maps (plain).
+	//
 	// A member name given twice is refused at any depth: encoding/json
 	// (and so the handlers) would take the last value, other readers the
 	// first, and the schema sees one of them, so the job would not say one
@@ -89,6 +93,7 @@ func Decode(o Op, data []byte) (Args, error) {
 			}
 		}
 	}
+	doc := plain(members)
 	if field, n := hugeNumber(doc); n != "" {
 		return nil, &InvalidError{Op: o, Field: field, Reason: fmt.Sprintf("number %.40s is out of range", n)}
 	}

@@ -82,6 +82,27 @@ func readValue(dec *json.Decoder) (any, error) {
 	return tok, nil // string, json.Number, bool or nil
 }
 
+// plain is v as encoding/json (with UseNumber) decodes it into any: each
+// object a map (the last value of a name given twice), what a JSON Schema
+// validator reads.
+func plain(v any) any {
+	switch v := v.(type) {
+	case object:
+		m := make(map[string]any, len(v))
+		for _, e := range v {
+			m[e.name] = plain(e.value)
+		}
+		return m
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = plain(e)
+		}
+		return out
+	}
+	return v
+}
+
 // get is the value of the member name, and whether there is one (the last,
 // as encoding/json reads it, if the name is given twice).
 func (o object) get(name string) (any, bool) {
