@@ -167,7 +167,7 @@ func (w *Worker) rescue(ctx context.Context, seq uint64, deliveries int) error {
 	if err != nil {
 		return fmt.Errorf("get job seq %d: %w", seq, err)
 	}
-	j := w.newJob(raw.Subject, seq, deliveries)
+	j := w.newJob(raw.Subject, seq, raw.Time, deliveries)
 	// No delivery span exists for a job JetStream gave up on: the dead
 	// letter gets a span of its own, a child of the job's trace.
 	spanCtx, span := w.tracer.Start(tracing.Extract(ctx, raw.Header), "dead_letter max_deliveries")
@@ -181,7 +181,7 @@ func (w *Worker) rescue(ctx context.Context, seq uint64, deliveries int) error {
 	}
 	if k == 0 {
 		now := time.Now().UTC()
-		hist := w.history.take(seq)
+		hist := w.history.take(j)
 		hist = append(hist, jobs.Failure{At: now, Error: fmt.Sprintf("JetStream stopped delivering after %d deliveries without a worker settling the job (worker crashes or ack timeouts)", deliveries)})
 		info := jobs.ErrorInfo{Class: jobs.ClassMaxDeliveries, Message: hist[len(hist)-1].Error}
 		replays, _ := strconv.Atoi(raw.Header.Get(jobs.HeaderReplays))

@@ -698,6 +698,83 @@ func TestRecreatedJobsStreamUnseen(t *testing.T) {
 	}
 }
 
+// TestHistoryIsTheJobsOwn: a job fails and waits for its redelivery;
+// the jobs stream is deleted and created again while the worker's
+// connection stalls, and a new job gets the old one's sequence. The new
+// job's dead letter told the old job's failures as its own (the history
+// was kept by sequence alone): another job's errors, maybe another
+// tenant's. The history is now the stored message's: sequence and time.
+func TestHistoryIsTheJobsOwn(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	sess := emu.CreateSessions(emu.CreateUser(), 1)[0]
+	px := newStallingProxy(t, strings.TrimPrefix(env.NATSURL, "nats://"))
+	px.startWorker(t, env, func(c *worker.Config) { c.Retry.NakDelay, c.Retry.NakDelayMax = time.Minute, time.Minute })
+	emu.SetFaults(emulator.Faults{ErrorRate: 1})
+	old := env.PublishRaw(t, "sessions.revoke", []byte(`{"session_id":"`+sess+`"}`))
+	testenv.Eventually(t, 10*time.Second, "the first job naked", func() bool { return strings.Contains(env.Logs.String(), "job will be retried") })
+	emu.SetFaults(emulator.Faults{})
+
+	ctx := context.Background()
+	px.stall(func() {
+		if err := env.JS.DeleteStream(ctx, env.Topology.JobsStream); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.Topology.Ensure(ctx, env.JS); err != nil {
+			t.Fatal(err)
+		}
+	})
+	ack := env.PublishRaw(t, "sessions.revoke", []byte(`{"session_id":"sess_missing"}`))
+	if ack.Sequence != old.Sequence {
+		t.Fatalf("the new job is stored at %d, the old one was at %d: the test needs them equal", ack.Sequence, old.Sequence)
+	}
+	testenv.Eventually(t, 10*time.Second, "the new job dead-lettered", func() bool { return env.StreamCount(t, env.Topology.DeadLetterStream) == 1 })
+	dl, err := jobs.ParseDeadLetter(env.StreamMsgs(t, env.Topology.DeadLetterStream)[0].Header)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range dl.History {
+		if f.Status != http.StatusNotFound {
+			t.Errorf("the dead letter of a job Clerk answered 404 holds another job's failure: %+v", f)
+		}
+	}
+	if len(dl.History) != 1 {
+		t.Errorf("history of %d failures, want the one: %+v", len(dl.History), dl.History)
+	}
+}
+
+// TestStoredTimeIsOneForDeliveryAndGet: the history a delivery keeps is
+// found by the backstop, which reads the job with a get, by its sequence
+// and stored time: both reads must give the same time to the nanosecond.
+func TestStoredTimeIsOneForDeliveryAndGet(t *testing.T) {
+	env := testenv.New(t)
+	ctx := context.Background()
+	ack := env.PublishRaw(t, "sessions.revoke", []byte(`{"session_id":"sess_1"}`))
+	cons, err := env.JS.Consumer(ctx, env.Topology.JobsStream, env.Topology.Consumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, err := msg.Metadata()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := env.JS.Stream(ctx, env.Topology.JobsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := stream.GetMsg(ctx, ack.Sequence)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !raw.Time.Equal(meta.Timestamp) || raw.Time.UnixNano() != meta.Timestamp.UnixNano() {
+		t.Errorf("stored at %s by the delivery, %s by a get", meta.Timestamp.Format(time.RFC3339Nano), raw.Time.Format(time.RFC3339Nano))
+	}
+}
+
 // TestLostRecordAckIsTheDeliverysOwn: the acknowledgement of a worker's
 // own result is lost (the network stalls just after the worker sent it).
 // The worker took the record it then found for another delivery's: the
@@ -750,14 +827,18 @@ type stallingProxy struct {
 }
 
 // startWorker runs a worker of env whose connection goes through p.
-func (p *stallingProxy) startWorker(t *testing.T, env *testenv.Env) {
+func (p *stallingProxy) startWorker(t *testing.T, env *testenv.Env, edits ...func(*worker.Config)) {
 	t.Helper()
 	nc, err := nats.Connect("nats://" + p.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	w, err := worker.New(nc, env.ClerkClient(t, ""), env.WorkerConfig())
+	cfg := env.WorkerConfig()
+	for _, f := range edits {
+		f(&cfg)
+	}
+	w, err := worker.New(nc, env.ClerkClient(t, ""), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

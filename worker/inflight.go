@@ -178,37 +178,53 @@ func (w *Worker) heartbeat(ctx context.Context) {
 // letter of their last delivery tells the whole story. It is per process
 // and bounded: a job redelivered to another worker, or forgotten when the
 // map is full, keeps only the failures of its later deliveries.
+//
+// A job is known by its stored message, its sequence and the time
+// JetStream stored it: a sequence alone is another job's once the jobs
+// stream is created again, and that job's dead letter would tell the old
+// one's failures (another publisher's errors) as its own.
 type history struct {
 	mu    sync.Mutex
 	max   int
-	bySeq map[uint64][]jobs.Failure
+	byKey map[msgIdentity][]jobs.Failure
 }
 
-func newHistory(max int) history { return history{max: max, bySeq: make(map[uint64][]jobs.Failure)} }
+// msgIdentity names one message of the jobs stream, whatever its stream's
+// generation.
+type msgIdentity struct {
+	seq uint64
+	at  int64 // UnixNano of when it was stored
+}
 
-func (h *history) add(seq uint64, f []jobs.Failure) {
+func newHistory(max int) history {
+	return history{max: max, byKey: make(map[msgIdentity][]jobs.Failure)}
+}
+
+func (h *history) add(j *job, f []jobs.Failure) {
 	if len(f) == 0 {
 		return
 	}
+	k := j.stored()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, ok := h.bySeq[seq]; !ok && len(h.bySeq) >= h.max {
-		for k := range h.bySeq { // drop any one: the map is a cache
-			delete(h.bySeq, k)
+	if _, ok := h.byKey[k]; !ok && len(h.byKey) >= h.max {
+		for k := range h.byKey { // drop any one: the map is a cache
+			delete(h.byKey, k)
 			break
 		}
 	}
-	all := append(h.bySeq[seq], f...)
+	all := append(h.byKey[k], f...)
 	if len(all) > jobs.MaxHistory {
 		all = all[len(all)-jobs.MaxHistory:]
 	}
-	h.bySeq[seq] = all
+	h.byKey[k] = all
 }
 
-func (h *history) take(seq uint64) []jobs.Failure {
+func (h *history) take(j *job) []jobs.Failure {
+	k := j.stored()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	f := h.bySeq[seq]
-	delete(h.bySeq, seq)
+	f := h.byKey[k]
+	delete(h.byKey, k)
 	return f
 }

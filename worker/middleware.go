@@ -17,9 +17,10 @@ type job struct {
 	// came: Key.Tenant is the checked one.
 	Tenant   string
 	ID       string
-	ReplyTo  string // checked: where the answer may go ("" for nowhere)
-	Seq      uint64 // stream sequence
-	Delivery int    // 1 for the first delivery
+	ReplyTo  string    // checked: where the answer may go ("" for nowhere)
+	Seq      uint64    // stream sequence
+	Stored   time.Time // when JetStream stored it: with Seq, the stored message
+	Delivery int       // 1 for the first delivery
 	Started  time.Time
 	// Key names the job's one terminal record.
 	Key jobs.RecordKey
@@ -38,6 +39,8 @@ type job struct {
 	Attempts int
 	Failures []jobs.Failure
 }
+
+func (j *job) stored() msgIdentity { return msgIdentity{j.Seq, j.Stored.UnixNano()} }
 
 // handlerFunc runs a job; middleware wraps one around another.
 type handlerFunc func(ctx context.Context, j *job) (handlers.Answer, error)

@@ -25,13 +25,13 @@ func (w *Worker) process(ctx context.Context, run handlerFunc, d *delivery) {
 	defer d.release()
 	w.metrics.inFlight.Inc()
 	defer w.metrics.inFlight.Dec()
-	j := w.newJob(d.msg.Subject(), d.seq(), int(d.meta.NumDelivered))
+	j := w.newJob(d.msg.Subject(), d.seq(), d.meta.Timestamp, int(d.meta.NumDelivered))
 	ctx, span := w.startDelivery(ctx, d, j)
 	defer span.End()
 	j.ctx = ctx
 	if err := w.decode(ctx, j, d.msg.Headers(), d.msg.Data()); err != nil {
 		if errors.Is(err, errReplyLookup) {
-			w.history.add(j.Seq, []jobs.Failure{{At: time.Now().UTC(), Error: err.Error()}})
+			w.history.add(j, []jobs.Failure{{At: time.Now().UTC(), Error: err.Error()}})
 			w.nak(d, j, w.cfg.Retry.nakDelay(j.Delivery), err.Error())
 			return
 		}
@@ -52,10 +52,10 @@ func (w *Worker) process(ctx context.Context, run handlerFunc, d *delivery) {
 
 // newJob reads what a job's subject and place in the stream say about it,
 // before its body is looked at.
-func (w *Worker) newJob(subject string, seq uint64, delivery int) *job {
+func (w *Worker) newJob(subject string, seq uint64, stored time.Time, delivery int) *job {
 	tenant, op := w.cfg.Topology.Subjects.ParseJob(subject)
 	j := &job{
-		Op: op, Tenant: tenant, Seq: seq, Delivery: delivery, Started: time.Now(),
+		Op: op, Tenant: tenant, Seq: seq, Stored: stored, Delivery: delivery, Started: time.Now(),
 		ID: "seq-" + strconv.FormatUint(seq, 10),
 	}
 	if tenant != "" && jobs.CheckTenant(tenant) != nil {
@@ -131,14 +131,14 @@ func (w *Worker) settle(ctx context.Context, d *delivery, j *job, out handlers.A
 		// worker takes it at once. Only this delivery is spent. Only the
 		// worker's own context counts: a Clerk call that timed out is a
 		// DeadlineExceeded too, but retryable.
-		w.history.add(j.Seq, j.Failures)
+		w.history.add(j, j.Failures)
 		w.nak(d, j, 0, "shutdown")
 	case class == clerkapi.Permanent || errors.Is(err, handlers.ErrUnsupported) || errors.Is(err, errRejectedJob):
 		w.deadLetter(ctx, d, j, j.errorInfo(jobs.ClassPermanent, err))
 	case j.Delivery >= w.cfg.Topology.MaxDeliver:
 		w.deadLetter(ctx, d, j, j.errorInfo(jobs.ClassExhausted, fmt.Errorf("gave up after %d deliveries: %w", j.Delivery, err)))
 	default:
-		w.history.add(j.Seq, j.Failures)
+		w.history.add(j, j.Failures)
 		w.nak(d, j, w.cfg.Retry.nakDelay(j.Delivery), j.redact(err.Error()))
 	}
 }
@@ -207,7 +207,7 @@ func (w *Worker) succeed(ctx context.Context, d *delivery, j *job, out handlers.
 // recorded.
 func (w *Worker) deadLetter(ctx context.Context, d *delivery, j *job, info jobs.ErrorInfo) {
 	now := time.Now().UTC()
-	hist := append(w.history.take(j.Seq), j.Failures...)
+	hist := append(w.history.take(j), j.Failures...)
 	if len(hist) == 0 {
 		hist = []jobs.Failure{{At: now, Error: info.Message, Status: info.HTTPStatus, Code: info.ClerkCode, TraceID: info.TraceID}}
 	}
@@ -254,7 +254,7 @@ func (w *Worker) deadLetterOutcome(j *job, subject string, payload []byte, info 
 // settleRecorded acks a job whose record another delivery stored.
 func (w *Worker) settleRecorded(d *delivery, j *job, k recordKind) {
 	w.inflight.remove(d)
-	w.history.take(j.Seq)
+	w.history.take(j)
 	if err := d.ack(); err != nil {
 		w.cfg.Logger.Warn().Str("job_id", j.ID).Err(err).Msg("ack failed; the job may be redelivered (its record is found again)")
 	}
@@ -319,7 +319,7 @@ func (w *Worker) reply(j *job, res jobs.Result, confirm bool) error {
 
 func (w *Worker) ack(d *delivery, j *job, outcome string, info *jobs.ErrorInfo) {
 	w.inflight.remove(d) // no progress signal may follow the settlement
-	w.history.take(j.Seq)
+	w.history.take(j)
 	if err := d.ack(); err != nil {
 		// The record is stored; a redelivery finds it and is acked.
 		w.cfg.Logger.Warn().Str("job_id", j.ID).Err(err).Msg("ack failed; the job may be redelivered (its record is found, not made again)")
