@@ -386,6 +386,32 @@ func TestStatusShowsTheRateBudget(t *testing.T) {
 	if strings.Contains(r.stdout, "sk_test_status") {
 		t.Errorf("status shows the key")
 	}
+
+	// A second replica configured with a stricter limit: the fleet runs at
+	// it, and status says so, naming both (before, it showed the limit of
+	// whichever replica claimed last).
+	strict, err := ratebudget.New(kv, fp, ratebudget.Limit{N: 100, Per: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer strict.Close()
+	const apart = "its replicas are configured with different limits (100/10s, 1000/10s): the fleet runs at the strictest"
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		r = h.run(t, "status")
+		if strings.Contains(r.stdout, "2 replicas sharing it") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status never showed the second replica: %v", r)
+		}
+	}
+	if !strings.Contains(r.stdout, "of 100/10s (10.0/s)") || !strings.Contains(r.stdout, apart) {
+		t.Errorf("status does not show the limit the fleet runs at and the replicas' limits: %v", r)
+	}
+	r = h.run(t, "status", "--json")
+	if !strings.Contains(r.stdout, `"limit":"100/10s"`) || !strings.Contains(r.stdout, `"limits":["100/10s","1000/10s"]`) {
+		t.Errorf("status --json: %v", r)
+	}
 }
 
 // TestTraceparentContinuesTheTrace: a shell script's trace continues

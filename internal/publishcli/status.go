@@ -44,8 +44,11 @@ type rateStatus struct {
 
 type budgetStatus struct {
 	// Fingerprint names the key (a hash of it, never the key).
-	Fingerprint    string     `json:"fingerprint"`
+	Fingerprint string `json:"fingerprint"`
+	// Limit is the limit the fleet runs at; Limits, when there is more
+	// than one, the different limits live replicas are configured with.
 	Limit          string     `json:"limit"`
+	Limits         []string   `json:"limits,omitempty"`
 	CallsPerSecond float64    `json:"calls_per_second"`
 	LimitPerSecond float64    `json:"limit_per_second"`
 	Replicas       int        `json:"replicas"`
@@ -191,9 +194,14 @@ func rateState(ctx context.Context, js jetstream.JetStream, topo jobs.Topology, 
 		return err
 	}
 	for _, st := range sts {
-		b := budgetStatus{Fingerprint: st.Fingerprint, Limit: st.Limit.String(), CallsPerSecond: st.CallsPerSecond, Replicas: st.Members}
-		if st.Limit.N > 0 {
-			b.LimitPerSecond = float64(st.Limit.N) / st.Limit.Per.Seconds()
+		b := budgetStatus{Fingerprint: st.Fingerprint, Limit: st.FleetLimit.String(), CallsPerSecond: st.CallsPerSecond, Replicas: st.Members}
+		if l := st.FleetLimit; l.N > 0 {
+			b.LimitPerSecond = float64(l.N) / l.Per.Seconds()
+		}
+		if len(st.Limits) > 1 {
+			for _, l := range st.Limits {
+				b.Limits = append(b.Limits, l.String())
+			}
 		}
 		if !st.PausedUntil.IsZero() {
 			t := st.PausedUntil.UTC()
@@ -332,6 +340,9 @@ func printStatus(w io.Writer, topo jobs.Topology, r statusReport) {
 			line := fmt.Sprintf("rate budget of key %s: %.1f calls/s of %s (%.1f/s), %s sharing it", k.Fingerprint, k.CallsPerSecond, k.Limit, k.LimitPerSecond, plural(k.Replicas, "replica", "replicas"))
 			if k.PausedUntil != nil && k.PausedUntil.After(now) {
 				line += fmt.Sprintf(", paused by a 429 until %s", k.PausedUntil.Local().Format(time.TimeOnly))
+			}
+			if len(k.Limits) > 1 {
+				line += fmt.Sprintf("; its replicas are configured with different limits (%s): the fleet runs at the strictest until every replica has the same --rate-limit", strings.Join(k.Limits, ", "))
 			}
 			fmt.Fprintln(w, text.Terminal(line))
 		}

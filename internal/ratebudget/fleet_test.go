@@ -3,6 +3,7 @@ package ratebudget
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -307,6 +308,12 @@ func TestMixedLimitsRunAtTheStricter(t *testing.T) {
 			}
 			if st := s.Stats(); st.FleetLimit != testLimit {
 				t.Errorf("strict replica: FleetLimit %v, want %v", st.FleetLimit, testLimit)
+			}
+			// What `publish status` shows: the limit the fleet runs at, and
+			// that the replicas are configured apart.
+			sts, err := ReadStatus(context.Background(), kv)
+			if err != nil || len(sts) != 1 || sts[0].FleetLimit != testLimit || !slices.Equal(sts[0].Limits, []Limit{testLimit, fast}) {
+				t.Errorf("ReadStatus: %+v, %v; want fleet limit %v of limits %v, %v", sts, err, testLimit, testLimit, fast)
 			}
 			logs := fastLogs.String()
 			if n := strings.Count(logs, "stricter rate limit"); n != 1 ||

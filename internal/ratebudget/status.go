@@ -1,6 +1,7 @@
 package ratebudget
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,6 +19,13 @@ type Status struct {
 	// Limit is the limit of the replica that claimed last; zero if no
 	// replica claimed since the state was created.
 	Limit Limit
+	// FleetLimit is the limit the fleet runs at: the strictest of Limit and
+	// the live replicas' configured limits, as each replica works it out.
+	FleetLimit Limit
+	// Limits are the live replicas' configured limits, each once, strictest
+	// first. More than one means replicas were configured apart: the fleet
+	// runs at the strictest until every replica is configured alike.
+	Limits []Limit
 	// CallsPerSecond sums the members' recent call rates.
 	CallsPerSecond float64
 	// Members counts the replicas whose heartbeat is recent (by the
@@ -81,12 +89,37 @@ func ReadStatus(ctx context.Context, kv jetstream.KeyValue) ([]Status, error) {
 			s := get(fp)
 			s.Members++
 			s.CallsPerSecond += hb.Rate
+			if l, err := ParseLimit(hb.Limit); err == nil && sane(l) && !slices.Contains(s.Limits, l) {
+				s.Limits = append(s.Limits, l)
+			}
 		}
 	}
 	out := make([]Status, 0, len(byFP))
 	for _, s := range byFP {
+		slices.SortFunc(s.Limits, func(a, b Limit) int { return cmpInterval(b, a) })
+		s.FleetLimit = s.Limit
+		if !sane(s.Limit) {
+			s.FleetLimit = Limit{}
+		}
+		if len(s.Limits) > 0 && (s.FleetLimit.Unlimited() || cmpInterval(s.Limits[0], s.FleetLimit) > 0) {
+			s.FleetLimit = s.Limits[0]
+		}
 		out = append(out, *s)
 	}
 	slices.SortFunc(out, func(a, b Status) int { return strings.Compare(a.Fingerprint, b.Fingerprint) })
 	return out, nil
+}
+
+// sane reports whether a replica would space its claims by l: a limit,
+// whose interval is within the longest pause (see fleet.intervalLocked;
+// anything longer is a foreign writer's garbage).
+func sane(l Limit) bool {
+	return !l.Unlimited() && l.Per/time.Duration(l.N) <= DefaultMaxPause
+}
+
+// cmpInterval compares the intervals between calls of two limits: > 0
+// when a is the stricter (its calls further apart).
+func cmpInterval(a, b Limit) int {
+	// In floats: Per × N can pass int64 (24 h × a million calls).
+	return cmp.Compare(float64(a.Per)/float64(a.N), float64(b.Per)/float64(b.N))
 }
