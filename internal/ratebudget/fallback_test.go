@@ -2,8 +2,12 @@ package ratebudget
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 )
@@ -131,4 +135,65 @@ func TestFallback(t *testing.T) {
 			e.checkClerk()
 		})
 	}
+}
+
+// TestBlindReplicaTricklesNothing: a replica whose watcher is down (here:
+// its NATS user may not create the watcher's consumer) sees no other
+// member. Cut off JetStream, it took itself for the only member and
+// trickled the whole reserve, beside the others' shares. A replica that
+// could not watch at its last success now trickles nothing.
+func TestBlindReplicaTricklesNothing(t *testing.T) {
+	limit := Limit{N: 20, Per: 2 * time.Second}
+	const reserve = 4 // two calls per window for each of 2 replicas
+	const lease, margin = 8 * time.Second, time.Second
+	s, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true,
+		Users: []*server.User{
+			{Username: "full", Password: "f"},
+			{Username: "blind", Password: "b", Permissions: &server.Permissions{
+				Publish: &server.SubjectPermission{Allow: []string{">"}, Deny: []string{"$JS.API.CONSUMER.>"}},
+			}},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	t.Cleanup(s.Shutdown)
+	clerk := emulator.NewServer(emulator.WithRateLimit(limit.N, limit.Per), emulator.WithRateLimitMode(emulator.SlidingWindow))
+	t.Cleanup(clerk.Close)
+	e := &env{t: t, nats: s, clerk: clerk, limit: limit, fp: Fingerprint(emulator.DefaultSecretKey)}
+	addr := s.Addr().String()
+	_, js := e.connect("nats://full:f@" + addr)
+	if _, err := js.CreateOrUpdateKeyValue(t.Context(), BucketConfig(testBucket, 1, jetstream.FileStorage)); err != nil {
+		t.Fatal(err)
+	}
+
+	seeing, _ := e.budget("nats://full:f@"+addr, withFallback(lease, margin, reserve))
+	p := newProxy(t, addr)
+	blind, _ := e.budget(strings.Replace(p.url(), "nats://", "nats://blind:b@", 1), withFallback(lease, margin, reserve))
+	cs := []*caller{e.load(seeing, 3), e.load(blind, 3)}
+	eventually(t, 40*time.Second, "both replicas old enough for a trickle share, the seeing one counting 2", func() bool {
+		blind.mu.Lock()
+		old := !blind.fleet.joined.IsZero() && time.Since(blind.fleet.joined) > lease+margin
+		blind.mu.Unlock()
+		return old && seeing.Stats().Members == 2 && eachAfter(3, time.Time{}, cs...)
+	})
+
+	p.cut()
+	eventually(t, 15*time.Second, "the blind replica in fallback", func() bool { return blind.Stats().Mode == ModeFallback })
+	sched := newSchedule(limit, reserve)
+	time.Sleep(horizon + sched.grace) // what it held is spent
+	before := blind.Stats().Granted
+	time.Sleep(3 * (sched.span + sched.interval))
+	if got := blind.Stats().Granted - before; got != 0 {
+		t.Errorf("the blind replica granted %d calls in fallback: it cannot know how many share the reserve", got)
+	}
+	for _, c := range cs {
+		c.stop()
+	}
+	e.checkClerk()
 }

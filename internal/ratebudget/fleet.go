@@ -135,6 +135,9 @@ type fleet struct {
 	lastOK      time.Time // local: last successful JetStream operation
 	joined      time.Time // local: first successful heartbeat
 	longMembers int       // members counted for the trickle share, at lastOK
+	// watched (local) is when the latest own write the watcher brought
+	// back was sent: the watcher had delivered every entry stored before.
+	watched     time.Time
 	trickleNext time.Time // local: earliest next trickle slot
 
 	pauseServer  int64     // end of the pause in force (server clock)
@@ -387,6 +390,7 @@ func (f *fleet) outcomeLocked(t0 time.Time, rev uint64, err error) {
 		if e, ok := f.early[rev]; ok {
 			delete(f.early, rev)
 			f.sampleLocked(e, t0)
+			f.watched = latest(f.watched, t0)
 		} else {
 			f.echo[rev] = t0
 		}
@@ -460,7 +464,7 @@ func (f *fleet) retryTime() time.Time {
 // when the next could come.
 func (f *fleet) trickleLocked(now time.Time, want int) ([]time.Time, time.Time) {
 	b := f.b
-	if !f.failing || want == 0 || b.sched.reserve == 0 || f.joined.IsZero() || f.stricterAtOK ||
+	if !f.failing || want == 0 || b.sched.reserve == 0 || f.joined.IsZero() || f.stricterAtOK || f.blindLocked() ||
 		// Members ignored at maxMembers are missing from longMembers: a
 		// share of the reserve computed without them could overspend it.
 		(!f.crowdedAt.IsZero() && now.Sub(f.crowdedAt) < f.lease+f.margin) ||
@@ -479,6 +483,13 @@ func (f *fleet) trickleLocked(now time.Time, want int) ([]time.Time, time.Time) 
 	f.trickleNext = at.Add(every)
 	return []time.Time{at}, f.trickleNext.Add(-horizon)
 }
+
+// blindLocked reports whether the watcher was behind at the last success
+// by more than the lease's margin: members that joined meanwhile are
+// missing from longMembers, and could trickle beside this one. Within the
+// margin, such a member cannot trickle before this one's lease runs out
+// (docs/rate-limit.md).
+func (f *fleet) blindLocked() bool { return f.watched.Before(f.lastOK.Add(-f.margin)) }
 
 // shareLocked is how many slots this member may hold at once: the
 // horizon's slots divided among the busy members, so that busy members
@@ -767,6 +778,7 @@ func (f *fleet) observe(e jetstream.KeyValueEntry, recv time.Time) {
 	if sent, own := f.echo[e.Revision()]; own {
 		delete(f.echo, e.Revision())
 		f.sampleLocked(echoed{created: created, recv: recv}, sent)
+		f.watched = latest(f.watched, sent)
 	} else if key == stateKey(f.fp) || key == memberKey(f.fp, f.id) {
 		// Possibly an own write whose answer has not been handled yet.
 		f.early[e.Revision()] = echoed{created: created, recv: recv}
