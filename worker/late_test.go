@@ -117,13 +117,20 @@ func TestDeadLetterYieldsToAResultStoredMeanwhile(t *testing.T) {
 		t.Cleanup(func() { _ = sub.Unsubscribe() })
 	}
 	// The job's record key needs its stream sequence: the next one.
+	key := jobs.RecordKey{Op: jobs.OpRevoke, JobID: "race-1", Gen: gen, Seq: 1}
 	mu.Lock()
-	resultSubject = env.Topology.Subjects.Result(jobs.RecordKey{Op: jobs.OpRevoke, JobID: "race-1", Gen: gen, Seq: 1})
+	resultSubject = env.Topology.Subjects.Result(key)
 	mu.Unlock()
 	if err := env.NC.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	env.StartWorker(t)
+	// The other delivery is quick: its result is stored before this worker
+	// hears that its dead letter is (a real delivery would look for the
+	// letter after storing, and remove it; the stand-in does not). Without
+	// the pause, a loaded machine could run the stand-in late.
+	px := newStallingProxy(t, strings.TrimPrefix(env.NATSURL, "nats://"))
+	px.stallAfter([]byte("PUB "+env.Topology.Subjects.DeadLetter(key)), 2*time.Second)
+	px.startWorker(t, env)
 	if ack := env.Publish(t, &jobs.RevokeArgs{Common: jobs.Common{JobID: "race-1"}, SessionID: id}); ack.Sequence != 1 {
 		t.Fatalf("job stored at seq %d, want 1", ack.Sequence)
 	}
