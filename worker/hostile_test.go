@@ -678,15 +678,7 @@ func TestRecreatedJobsStreamUnseen(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, "the first jobs' results", func() bool { return len(env.Results(t)) == n })
 	time.Sleep(1100 * time.Millisecond) // a generation is a second: the next stream's differs
 
-	ctx := context.Background()
-	px.stall(func() {
-		if err := env.JS.DeleteStream(ctx, env.Topology.JobsStream); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := env.Topology.Ensure(ctx, env.JS); err != nil {
-			t.Fatal(err)
-		}
-	})
+	px.recreateJobsStream(t, env)
 	for i := range n { // they fail (no such session): each must be dead-lettered
 		env.PublishRaw(t, "sessions.revoke", []byte(fmt.Sprintf(`{"session_id":"sess_missing%d"}`, i)))
 	}
@@ -715,15 +707,7 @@ func TestHistoryIsTheJobsOwn(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, "the first job naked", func() bool { return strings.Contains(env.Logs.String(), "job will be retried") })
 	emu.SetFaults(emulator.Faults{})
 
-	ctx := context.Background()
-	px.stall(func() {
-		if err := env.JS.DeleteStream(ctx, env.Topology.JobsStream); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := env.Topology.Ensure(ctx, env.JS); err != nil {
-			t.Fatal(err)
-		}
-	})
+	px.recreateJobsStream(t, env)
 	ack := env.PublishRaw(t, "sessions.revoke", []byte(`{"session_id":"sess_missing"}`))
 	if ack.Sequence != old.Sequence {
 		t.Fatalf("the new job is stored at %d, the old one was at %d: the test needs them equal", ack.Sequence, old.Sequence)
@@ -843,6 +827,21 @@ func (p *stallingProxy) startWorker(t *testing.T, env *testenv.Env, edits ...fun
 		t.Fatal(err)
 	}
 	clerkjobstest.Run(t, w)
+}
+
+// recreateJobsStream deletes the jobs stream and creates it again while
+// the worker's connection stalls: the worker does not see it happen.
+func (p *stallingProxy) recreateJobsStream(t *testing.T, env *testenv.Env) {
+	t.Helper()
+	ctx := context.Background()
+	p.stall(func() {
+		if err := env.JS.DeleteStream(ctx, env.Topology.JobsStream); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.Topology.Ensure(ctx, env.JS); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 func (p *stallingProxy) stallAfter(pattern []byte, d time.Duration) {

@@ -146,23 +146,11 @@ func TestBlindReplicaTricklesNothing(t *testing.T) {
 	limit := Limit{N: 20, Per: 2 * time.Second}
 	const reserve = 4 // two calls per window for each of 2 replicas
 	const lease, margin = 8 * time.Second, time.Second
-	s, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true,
-		Users: []*server.User{
-			{Username: "full", Password: "f"},
-			{Username: "blind", Password: "b", Permissions: &server.Permissions{
-				Publish: &server.SubjectPermission{Allow: []string{">"}, Deny: []string{"$JS.API.CONSUMER.>"}},
-			}},
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("server not ready")
-	}
-	t.Cleanup(s.Shutdown)
+	s := serverWithUsers(t,
+		&server.User{Username: "full", Password: "f"},
+		&server.User{Username: "blind", Password: "b", Permissions: &server.Permissions{
+			Publish: &server.SubjectPermission{Allow: []string{">"}, Deny: []string{"$JS.API.CONSUMER.>"}},
+		}})
 	clerk := emulator.NewServer(emulator.WithRateLimit(limit.N, limit.Per), emulator.WithRateLimitMode(emulator.SlidingWindow))
 	t.Cleanup(clerk.Close)
 	e := &env{t: t, nats: s, clerk: clerk, limit: limit, fp: Fingerprint(emulator.DefaultSecretKey)}

@@ -42,21 +42,9 @@ func TestPermissions(t *testing.T) {
 			Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
 		}
 	}
-	s, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true,
-		Users: []*server.User{
-			{Username: "worker", Password: "w", Permissions: perm(workerBudgetGrants)},
-			{Username: "ops", Password: "o", Permissions: perm(opsBudgetGrants)},
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("server not ready")
-	}
-	t.Cleanup(s.Shutdown)
+	s := serverWithUsers(t,
+		&server.User{Username: "worker", Password: "w", Permissions: perm(workerBudgetGrants)},
+		&server.User{Username: "ops", Password: "o", Permissions: perm(opsBudgetGrants)})
 
 	var mu sync.Mutex
 	var denied []string
@@ -126,4 +114,23 @@ func TestPermissions(t *testing.T) {
 	for _, d := range denied {
 		t.Error(d)
 	}
+}
+
+// serverWithUsers starts a JetStream server (stopped at cleanup) whose
+// clients log in as one of users.
+func serverWithUsers(t *testing.T, users ...*server.User) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true,
+		Users: users,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	t.Cleanup(s.Shutdown)
+	return s
 }
