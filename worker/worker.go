@@ -16,6 +16,7 @@ import (
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/handlers"
 	"github.com/clerkjobs/clerkjobs/internal/clock"
+	"github.com/clerkjobs/clerkjobs/internal/natsconn"
 	"github.com/clerkjobs/clerkjobs/internal/ratebudget"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -151,7 +152,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.started.Store(true)
 	w.cfg.Logger.Info().Str("instance", w.cfg.Instance).Int("concurrency", w.cfg.Concurrency).
 		Str("rate_limit", w.cfg.RateLimit.String()).Str("rate_scope", string(w.cfg.RateScope)).Str("stream", topo.JobsStream).Str("consumer", topo.Consumer).
-		Str("nats_server", w.nc.ConnectedUrlRedacted()).
+		// natsconn.Redact, not ConnectedUrlRedacted: nats.go hides a
+		// password but not a token given as the URL's user part.
+		Str("nats_server", natsconn.Redact(w.nc.ConnectedUrl())).
 		Msg("worker started")
 	if msg, ok := rateWarning(w.cfg.RateLimit, w.cfg.RateScope); ok {
 		w.cfg.Logger.Warn().Str("rate_limit", w.cfg.RateLimit.String()).Msg(msg)

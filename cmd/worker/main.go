@@ -32,6 +32,7 @@ import (
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/internal/embedded"
+	"github.com/clerkjobs/clerkjobs/internal/natsconn"
 	"github.com/clerkjobs/clerkjobs/internal/tracing"
 	"github.com/clerkjobs/clerkjobs/worker"
 )
@@ -124,7 +125,9 @@ func serve(ctx context.Context, cfg *config, log zerolog.Logger) error {
 				log.Warn().Err(err).Msg("disconnected from NATS; reconnecting")
 			}
 		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("reconnected to NATS") }),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info().Str("url", natsconn.Redact(nc.ConnectedUrl())).Msg("reconnected to NATS")
+		}),
 		// Asynchronous errors, permission violations above all: a reply the
 		// server refuses would otherwise vanish without a trace.
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
