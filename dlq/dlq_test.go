@@ -47,6 +47,7 @@ type letter struct {
 	body    string // default: a valid job of op
 	replays int
 	subject string            // the original subject; default: op's
+	stored  string            // the letter's own subject; default: the worker's
 	header  map[string]string // set after the worker's headers
 }
 
@@ -70,6 +71,9 @@ func (e *env) seed(t *testing.T, letters ...letter) []uint64 {
 			Redacted: redacted, Replays: l.replays,
 		}
 		m := nats.NewMsg(e.topo.Subjects.DeadLetter(jobs.RecordKey{Op: l.op, JobID: l.jobID, Gen: "seed", Seq: uint64(time.Now().UnixNano())}))
+		if l.stored != "" {
+			m.Subject = l.stored
+		}
 		if l.subject != "" {
 			d.Subject = l.subject
 		}
@@ -477,6 +481,15 @@ func TestCheckReplayIsReplaysRule(t *testing.T) {
 		{letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "otherop", subject: "sessions.get"}, "names another tenant or job type"},
 		{letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "secretcount", header: map[string]string{jobs.HeaderReplays: "sk_" + "live_SECRETabcdefghijklmnopqrstuvwxyz0123"}}, "not a count"},
 		{letter{op: jobs.OpRevoke, class: jobs.ClassInvalid, jobID: "secretsubject", subject: "sessions.eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJTRUNSRVQifQ.SECRETsig"}, "is not a job subject"},
+		// A letter stored before records had a subject each
+		// (<prefix>.dlq.<op>) is its op's, outside any tenant (tenants
+		// came with the per-job subjects): its header may not name a
+		// tenant or another op either. One on a subject the worker never
+		// writes says nothing about where it came from.
+		{letter{op: jobs.OpGet, class: jobs.ClassExhausted, jobID: "legacy", stored: "sessions.dlq.get"}, ""},
+		{letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "legacytenant", stored: "sessions.dlq.revoke", subject: "sessions.tenant.svc_b.revoke"}, "names another tenant or job type"},
+		{letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "legacyop", stored: "sessions.dlq.list", subject: "sessions.revoke"}, "names another tenant or job type"},
+		{letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "nowhere", stored: "sessions.dlq.forged", subject: "sessions.tenant.svc_b.revoke"}, "is not a dead-letter subject"},
 	}
 	for _, c := range cases {
 		seq := e.seed(t, c.l)[0]

@@ -252,7 +252,14 @@ func (q *Queue) CheckReplay(e Entry) error {
 	// The letter's own subject was chosen by the worker that stored it
 	// (its tenant and op come from the job's subject): a Dlq-Subject that
 	// names another tenant or op would send the job where it never was.
-	if r, ok := q.topo.Subjects.ParseDeadLetter(e.Subject); ok && !r.Legacy && (r.Tenant != tenant || r.Op != op) {
+	// A legacy subject (<prefix>.dlq.<op>) names its op, and no tenant:
+	// tenants came with the per-job subjects. A subject the worker never
+	// writes vouches for nothing, so its letter is not followed either.
+	r, ok := q.topo.Subjects.ParseDeadLetter(e.Subject)
+	if !ok {
+		return no("its own subject is not a dead-letter subject the worker writes, so where it came from is unknown: it is not sent anywhere; inspect it with `dlq show %d`", e.Seq)
+	}
+	if r.Tenant != tenant || r.Op != op {
 		return no("its original subject %s names another tenant or job type than the dead letter's own subject: it is not sent anywhere; inspect it with `dlq show %d`", shownSubject, e.Seq)
 	}
 	if e.Payload == nil && e.Size > 0 {
