@@ -128,7 +128,7 @@ func (o Options) NATSOptions() ([]nats.Option, error) {
 		opts = append(opts, nats.CustomInboxPrefix(o.InboxPrefix))
 	}
 	if o.Creds != "" {
-		opts = append(opts, nats.UserCredentials(o.Creds))
+		opts = append(opts, nats.UserCredentials(o.Creds), jwtOnly(o.Creds))
 	}
 	if o.NKeyFile != "" {
 		opt, err := nats.NkeyOptionFromSeed(o.NKeyFile)
@@ -149,6 +149,49 @@ func (o Options) NATSOptions() ([]nats.Option, error) {
 		opts = append(opts, nats.ClientCert(o.TLSCert, o.TLSKey))
 	}
 	return opts, nil
+}
+
+// jwtOnly keeps a credentials file that holds no user JWT from being sent
+// as one. nats.go reads the JWT between the file's "-----BEGIN …-----"
+// lines, but takes a file without them whole (nkeys.ParseDecoratedJWT
+// returns it as it is): an NKey seed file given as the credentials file
+// would go, seed and all, into CONNECT, which a tracing server logs and an
+// auth callout receives. It applies to every connect and reconnect, as
+// the file is read each time; the error names the file, never its
+// contents.
+func jwtOnly(path string) nats.Option {
+	return func(no *nats.Options) error {
+		read := no.UserJWT
+		if read == nil {
+			return nil
+		}
+		no.UserJWT = func() (string, error) {
+			jwt, err := read()
+			if err != nil {
+				return "", err
+			}
+			if !jwtShaped(jwt) {
+				return "", fmt.Errorf("credentials file %s holds no user JWT between -----BEGIN NATS USER JWT----- lines (as nsc writes them); an NKey seed file goes to --%s", path, FlagNKey)
+			}
+			return jwt, nil
+		}
+		return nil
+	}
+}
+
+// jwtShaped reports whether s is three non-empty dot-separated base64url
+// segments, as a JWT is.
+func jwtShaped(s string) bool {
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	for _, p := range parts {
+		if p == "" || strings.TrimLeft(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=") != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // Connect validates o and connects. extra options are applied after o's

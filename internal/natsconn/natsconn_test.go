@@ -2,17 +2,21 @@ package natsconn
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	natsjwt "github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 	"github.com/spf13/pflag"
 
 	"github.com/clerkjobs/clerkjobs/internal/embedded"
@@ -188,5 +192,99 @@ func TestFlags(t *testing.T) {
 	}
 	if EnvOf(FlagTLSCA) != "NATS_CA" || EnvOf("concurrency") != "" {
 		t.Errorf("EnvOf(%s) = %q", FlagTLSCA, EnvOf(FlagTLSCA))
+	}
+}
+
+// traceLog collects what a server logs.
+type traceLog struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *traceLog) logf(format string, v ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(&l.buf, format+"\n", v...)
+}
+func (l *traceLog) Noticef(format string, v ...any) { l.logf(format, v...) }
+func (l *traceLog) Warnf(format string, v ...any)   { l.logf(format, v...) }
+func (l *traceLog) Fatalf(format string, v ...any)  { l.logf(format, v...) }
+func (l *traceLog) Errorf(format string, v ...any)  { l.logf(format, v...) }
+func (l *traceLog) Debugf(format string, v ...any)  { l.logf(format, v...) }
+func (l *traceLog) Tracef(format string, v ...any)  { l.logf(format, v...) }
+func (l *traceLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// TestCredsWithoutJWTSendNoSeed: a credentials file holds a user JWT and
+// an NKey seed, each between "-----BEGIN …-----" lines. nats.go takes a
+// file without those lines (an NKey seed file given as --nats-creds, the
+// usual mix-up) whole as the JWT, and sends it in CONNECT, where a server
+// that traces (and an auth callout) sees it, seed and all. The seed never
+// leaves the process, and the error does not quote the file.
+func TestCredsWithoutJWTSendNoSeed(t *testing.T) {
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, err := kp.Seed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := filepath.Join(t.TempDir(), "user.nk")
+	if err := os.WriteFile(creds, append(seed, '\n'), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, Debug: true, Trace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &traceLog{}
+	s.SetLogger(log, true, true)
+	go s.Start()
+	defer s.Shutdown()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	nc, err := Options{URL: s.ClientURL(), Creds: creds}.Connect(nats.MaxReconnects(0))
+	if err == nil {
+		nc.Close()
+		t.Error("connected with a credentials file that holds no JWT")
+	} else if strings.Contains(err.Error(), string(seed[2:20])) || !strings.Contains(err.Error(), "holds no user JWT") {
+		t.Errorf("Connect = %v; want an error saying the file holds no JWT, without quoting it", err)
+	}
+
+	// A file as nsc writes it still connects.
+	account, err := nkeys.CreateAccount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := kp.PublicKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	userJWT, err := natsjwt.NewUserClaims(pub).Encode(account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	formatted, err := natsjwt.FormatUserConfig(userJWT, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(t.TempDir(), "user.creds")
+	if err := os.WriteFile(good, formatted, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nc, gerr := Options{URL: s.ClientURL(), Creds: good}.Connect(nats.MaxReconnects(0))
+	if gerr != nil {
+		t.Fatalf("Connect with a well-formed credentials file: %v", gerr)
+	}
+	nc.Close()
+	time.Sleep(100 * time.Millisecond) // the server logs as it reads
+	if strings.Contains(log.String(), string(seed[2:20])) {
+		// Even a seed made for the test is not printed.
+		t.Fatalf("the seed reached the server (Connect error: %v); its log, the seed replaced:\n%s", err, strings.ReplaceAll(log.String(), strings.TrimSpace(string(seed)), "<SEED>"))
 	}
 }
