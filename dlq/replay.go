@@ -1,9 +1,12 @@
 package dlq
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -169,7 +172,7 @@ func (q *Queue) replayOne(ctx context.Context, seq uint64, o options) (EntryRepo
 
 	replays := d.Replays + 1
 	m := nats.NewMsg(d.Subject)
-	m.Data = e.Payload
+	m.Data = keepJobID(out.Op, e.Payload, d)
 	m.Header.Set(jetstream.MsgIDHeader, ReplayMsgID(seq, replays))
 	m.Header.Set(jobs.HeaderReplays, strconv.Itoa(replays))
 	m.Header.Set(jobs.HeaderReplayOf, strconv.FormatUint(seq, 10))
@@ -206,6 +209,40 @@ func (q *Queue) replayOne(ctx context.Context, seq uint64, o options) (EntryRepo
 		}
 	}
 	return fail(derr, "republished as job %d on %s, but deleting the dead letter failed (%s): run the same replay again within %s and the republished job is recognized as a duplicate; later than that, purge dead letter %d instead of replaying it", ack.Sequence, ack.Stream, natsconn.ErrorText(derr), q.topo.DedupWindow, seq)
+}
+
+// keepJobID is the payload to republish for dead letter d: the payload
+// itself, or, when its body names no job_id, the payload with d's job id
+// written in. Such a job was named by its Nats-Msg-Id, and the replay
+// carries another one (ReplayMsgID), which the worker would take as the
+// job's id: the requester, who looks the job up by the id it chose, would
+// find neither the result nor the dead letter (deleted by the replay). An
+// id the worker made up (seq-<n>) is left out, as is one that is not
+// usable; the rest of the body is kept byte for byte.
+func keepJobID(op jobs.Op, payload []byte, d jobs.DeadLetter) []byte {
+	args, err := jobs.Decode(op, payload)
+	switch {
+	case err != nil, args.CommonFields().JobID != "", d.JobID == "",
+		d.JobID == "seq-"+strconv.FormatUint(d.StreamSeq, 10), jobs.CheckJobID(d.JobID) != nil:
+		return payload
+	}
+	open := bytes.IndexByte(payload, '{')
+	if open < 0 {
+		return payload
+	}
+	id, err := json.Marshal(d.JobID)
+	if err != nil {
+		return payload
+	}
+	out := slices.Concat(payload[:open+1], []byte(`"job_id":`), id)
+	if rest := bytes.TrimSpace(payload[open+1:]); len(rest) == 0 || rest[0] != '}' {
+		out = append(out, ',')
+	}
+	out = append(out, payload[open+1:]...)
+	if _, err := jobs.Decode(op, out); err != nil {
+		return payload // never send something that fails where the original would not
+	}
+	return out
 }
 
 // ErrNotReplayable is what CheckReplay's errors match (errors.Is).
