@@ -221,11 +221,21 @@ type bulkRun struct {
 // are done: an interrupted pass is redone, never skipped.
 func (r *bulkRun) run(ctx context.Context) error {
 	maxPasses := max(r.h.MaxPasses, 1)
+	relisted := 0
 	for {
-		todo, err := r.list(ctx)
+		todo, shifted, err := r.list(ctx)
 		if err != nil {
 			return err
 		}
+		if len(todo) == 0 && shifted {
+			// Nothing found, but sessions ended while the pages were read:
+			// the listing may have missed one, so it cannot end the job.
+			if relisted++; relisted < maxListings {
+				continue
+			}
+			return fmt.Errorf("revoke_all: active sessions of %s kept ending while they were listed (%d listings), so a listing may have missed some", r.args.UserID, relisted)
+		}
+		relisted = 0
 		if len(todo) == 0 {
 			r.p.Passes = max(r.p.Passes, 1)
 			return nil
@@ -247,12 +257,23 @@ func (r *bulkRun) run(ctx context.Context) error {
 	}
 }
 
+// maxListings bounds the listings in a row that find nothing to revoke
+// while sessions end under them.
+const maxListings = 5
+
 // list takes a snapshot of the user's active sessions still to handle. It
 // reads every page before revoking anything: revoking while paging by
-// offset would shift the pages and skip sessions.
-func (r *bulkRun) list(ctx context.Context) ([]string, error) {
-	var todo []string
+// offset would shift the pages and skip sessions. A session that ends
+// elsewhere while the pages are read (a sign-out) shifts them all the
+// same, moving one not read yet onto a page already read: shifted says
+// that a later page counted fewer active sessions than the first, so the
+// listing may have missed some, which only a later listing finds (run
+// never ends the job on such a one). Sessions created meanwhile come
+// first and only move the others back, onto the next page: seen drops
+// the repeats.
+func (r *bulkRun) list(ctx context.Context) (todo []string, shifted bool, err error) {
 	seen := map[string]bool{}
+	first := int64(-1)
 	for offset := 0; ; offset += pageSize {
 		var page *clerkapi.SessionList
 		err := r.h.retry(ctx, func() (err error) {
@@ -260,7 +281,12 @@ func (r *bulkRun) list(ctx context.Context) ([]string, error) {
 			return err
 		})
 		if err != nil {
-			return nil, fmt.Errorf("revoke_all: list active sessions of %s: %w", r.args.UserID, err)
+			return nil, false, fmt.Errorf("revoke_all: list active sessions of %s: %w", r.args.UserID, err)
+		}
+		if first < 0 {
+			first = page.TotalCount
+		} else if page.TotalCount < first {
+			shifted = true
 		}
 		for _, s := range page.Data {
 			if seen[s.ID] {
@@ -281,7 +307,7 @@ func (r *bulkRun) list(ctx context.Context) ([]string, error) {
 		}
 	}
 	r.total = len(r.p.Done) + len(todo)
-	return todo, nil
+	return todo, shifted, nil
 }
 
 // revoke revokes ids with bounded concurrency. It stops at the first error
