@@ -2,6 +2,7 @@ package publishcli
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -44,11 +45,13 @@ that arrive meanwhile.`,
 		// Read what is selected, so the confirmation says what goes.
 		var seqs []uint64
 		byKind := map[string]int{}
+		chosen := map[uint64]dlq.Entry{}
 		for e, err := range q.Entries(ctx, f, dlq.WithoutPayload()) {
 			if err != nil {
 				return streamErr(err, q.Topology().DeadLetterStream)
 			}
 			seqs = append(seqs, e.Seq)
+			chosen[e.Seq] = e
 			byKind[dash(string(e.Op))+"/"+dash(string(e.DeadLetter.Error.Class))]++
 		}
 		if missing := len(f.Seqs) - len(seqs); len(f.Seqs) > 0 && missing > 0 {
@@ -83,7 +86,7 @@ that arrive meanwhile.`,
 			}
 		}
 		bar := a.newProgress(int64(len(seqs)), "purging")
-		rep, perr := q.Purge(ctx, seqs, dlq.WithProgress(func(dlq.EntryReport) { bar.add(1) }))
+		rep, perr := q.Purge(ctx, seqs, dlq.WithProgress(func(dlq.EntryReport) { bar.add(1) }), dlq.WithExpect(stillChosen(chosen)))
 		bar.done()
 		if a.jsonOut {
 			if err := printJSON(a.env.Stdout, map[string]any{"summary": rep}); err != nil {
@@ -94,12 +97,30 @@ that arrive meanwhile.`,
 			if rep.NotFound > 0 {
 				s += fmt.Sprintf(" (%d were gone already)", rep.NotFound)
 			}
+			if rep.Skipped > 0 {
+				s += fmt.Sprintf(", kept %d that are no longer the dead letters selected (the dead-letter stream was created again): list them again", rep.Skipped)
+			}
 			if rep.NotAttempted > 0 {
 				s += fmt.Sprintf(", not attempted %d", rep.NotAttempted)
 			}
 			fmt.Fprintln(a.env.Stdout, s)
 		}
-		return actionEnd(ctx, perr, "purged", rep.Purged, rep.NotAttempted, false)
+		return actionEnd(ctx, perr, "purged", rep.Purged, rep.NotAttempted, rep.Skipped > 0)
 	})
 	return cmd
+}
+
+// stillChosen accepts a dead letter for deletion only if it is the one
+// selected under its sequence (same subject, stored at the same time).
+// The confirmation may take the operator minutes, and sequences name
+// letters only within one stream: one deleted and created again meanwhile
+// numbers new letters from 1, and those were neither selected nor
+// confirmed.
+func stillChosen(chosen map[uint64]dlq.Entry) func(dlq.Entry) error {
+	return func(e dlq.Entry) error {
+		if c, ok := chosen[e.Seq]; !ok || c.Subject != e.Subject || !c.Time.Equal(e.Time) {
+			return errors.New("not the dead letter selected under this sequence (the dead-letter stream was created again since): kept")
+		}
+		return nil
+	}
 }

@@ -1,0 +1,66 @@
+package publishcli_test
+
+import (
+	"io"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/clerkjobs/clerkjobs/internal/publishcli"
+	"github.com/clerkjobs/clerkjobs/jobs"
+)
+
+// answerAfter is a terminal's input: before the operator's answer is
+// read, meanwhile runs (the operator took a while to type it).
+type answerAfter struct {
+	once      sync.Once
+	meanwhile func()
+	answer    io.Reader
+}
+
+func (r *answerAfter) Read(p []byte) (int, error) {
+	r.once.Do(r.meanwhile)
+	return r.answer.Read(p)
+}
+
+// TestPurgeDeletesOnlyTheLettersConfirmed: purge shows what it selected
+// and waits for "yes", as long as the operator takes. Sequences name
+// letters only within one stream: if the dead-letter stream is deleted
+// and created again meanwhile (the worker creates it at start), its new
+// letters take the same sequences, and purging by sequence alone would
+// delete jobs nobody selected or confirmed.
+func TestPurgeDeletesOnlyTheLettersConfirmed(t *testing.T) {
+	h := newHarness(t)
+	h.seed(t, letter{op: jobs.OpRevoke, class: jobs.ClassInvalid, jobID: "junk-1", body: `{"session":1}`},
+		letter{op: jobs.OpRevoke, class: jobs.ClassInvalid, jobID: "junk-2", body: `{"session":2}`})
+	stdin := &answerAfter{answer: strings.NewReader("yes\n"), meanwhile: func() {
+		s, err := h.js.Stream(t.Context(), h.topo.DeadLetterStream)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		cfg := s.CachedInfo().Config
+		if err := h.js.DeleteStream(t.Context(), cfg.Name); err != nil {
+			t.Error(err)
+			return
+		}
+		if _, err := h.js.CreateStream(t.Context(), cfg); err != nil {
+			t.Error(err)
+			return
+		}
+		h.seed(t, letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "keep-1"},
+			letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "keep-2"})
+	}}
+	var out, errOut syncBuffer
+	code := publishcli.RunEnv(t.Context(), []string{"dlq", "purge", "--class", "invalid"}, publishcli.Env{
+		Stdin: stdin, Stdout: &out, Stderr: &errOut,
+		Getenv:     func(k string) string { return map[string]string{"NATS_URL": h.url}[k] },
+		IsTerminal: func(any) bool { return true },
+	})
+	if n := h.dlqCount(t); n != 2 {
+		t.Fatalf("%d dead letters left, want the 2 that arrived after the confirmation (exit %d)\n--- stdout:\n%s--- stderr:\n%s", n, code, out.String(), errOut.String())
+	}
+	if code != publishcli.ExitPartial || !strings.Contains(out.String(), "kept 2") {
+		t.Errorf("exit %d, stdout %q; want exit %d saying 2 were kept", code, out.String(), publishcli.ExitPartial)
+	}
+}
