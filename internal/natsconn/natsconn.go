@@ -88,9 +88,16 @@ func (o Options) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: %w", f.what, err))
 		}
 	}
+	all := Redact(o.ServerURL())
 	for _, u := range strings.Split(o.ServerURL(), ",") {
 		if err := checkURL(u); err != nil {
-			errs = append(errs, fmt.Errorf("server URL %q %w", Redact(u), err))
+			// A piece the whole list's redaction hid is part of a
+			// password or token that holds a comma: not shown.
+			if shown := Redact(u); !strings.Contains(all, shown) {
+				errs = append(errs, fmt.Errorf("server URL %q: a password or token in it holds a comma, which separates server URLs: write the comma as %%2C", all))
+			} else {
+				errs = append(errs, fmt.Errorf("server URL %q %w", shown, err))
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -259,7 +266,7 @@ func (e *ConnectError) Hint() string {
 // Redact hides the passwords and tokens in a comma-separated list of server
 // URLs, so that it can be logged.
 func Redact(urls string) string {
-	parts := strings.Split(urls, ",")
+	parts := strings.Split(hideUserinfo(urls), ",")
 	for i, p := range parts {
 		u, err := parseURL(p)
 		if err != nil || u.User == nil {
@@ -277,6 +284,40 @@ func Redact(urls string) string {
 		}
 	}
 	return strings.Join(parts, ",")
+}
+
+// hideUserinfo hides the user information (a user and password, or a
+// token) of every URL in a comma-separated list before the list is split:
+// a comma in a password cuts its URL in two, and the piece before the @
+// would otherwise be shown as a URL of its own. What precedes an @, back
+// to the nearest "://" (or the start), is the user information, a user
+// name before its first ':' kept; an @ after a '/' is not one.
+func hideUserinfo(urls string) string {
+	var b strings.Builder
+	rest := urls
+	for {
+		at := strings.IndexByte(rest, '@')
+		if at < 0 {
+			b.WriteString(rest)
+			return b.String()
+		}
+		start := 0
+		if i := strings.LastIndex(rest[:at], "://"); i >= 0 {
+			start = i + len("://")
+		}
+		info := rest[start:at]
+		b.WriteString(rest[:start])
+		switch user, _, hasPass := strings.Cut(info, ":"); {
+		case strings.Contains(info, "/"):
+			b.WriteString(info) // in a path, not user information
+		case hasPass && !strings.Contains(user, ","):
+			b.WriteString(user + ":xxxxx")
+		default:
+			b.WriteString("xxxxx")
+		}
+		b.WriteByte('@')
+		rest = rest[at+1:]
+	}
 }
 
 // parseURL parses one server URL the way nats.go reads it: "host:port"

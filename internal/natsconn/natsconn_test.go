@@ -74,13 +74,22 @@ func TestRedact(t *testing.T) {
 		{"nats://tok3n@h:4222", "nats://xxxxx@h:4222"},
 		{"nats://a:4222,nats://bob:pw@b:4222", "nats://a:4222,nats://bob:xxxxx@b:4222"},
 		{"bob:pw@b:4222", "nats://bob:xxxxx@b:4222"},
+		// A comma separates URLs, so one in a password or token cuts
+		// the URL in two: neither piece may show any of it.
+		{"nats://alice:s3cret,x@h:4222", "nats://alice:xxxxx@h:4222"},
+		{"nats://alice:1234,s3cret@h:4222", "nats://alice:xxxxx@h:4222"},
+		{"nats://a:4222,nats://tok3n,x@b:4222", "nats://a:4222,nats://xxxxx@b:4222"},
+		{"alice:s3cret,x@h:4222", "nats://alice:xxxxx@h:4222"},
 	}
 	for _, tt := range tests {
 		if got := Redact(tt.in); got != tt.want {
 			t.Errorf("Redact(%q) = %q, want %q", tt.in, got, tt.want)
 		}
-		if strings.Contains(Redact(tt.in), "s3cret") || strings.Contains(Redact(tt.in), "tok3n") {
+		if strings.Contains(Redact(tt.in), "s3cret") || strings.Contains(Redact(tt.in), "tok3n") || strings.Contains(Redact(tt.in), "1234") {
 			t.Errorf("Redact(%q) leaks a secret", tt.in)
+		}
+		if err := (Options{URL: tt.in}).Validate(); err != nil && (strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "tok3n")) {
+			t.Errorf("Validate(%q) leaks a secret: %v", tt.in, err)
 		}
 	}
 }
