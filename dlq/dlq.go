@@ -15,7 +15,8 @@
 // Replay republishes a dead letter's original payload to its original
 // subject and deletes the dead letter only after JetStream acknowledged the
 // republished job. Its Nats-Msg-Id is derived from the dead letter (see
-// ReplayMsgID): the dead-letter sequence and the replay count it will carry.
+// ReplayMsgID): the dead-letter stream's creation time, the dead-letter
+// sequence and the replay count it will carry.
 // A replay interrupted after the republish was acknowledged but before the
 // delete leaves the dead letter unchanged, so a re-run sends the same
 // message id again and the jobs stream drops it as a duplicate, provided the

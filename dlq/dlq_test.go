@@ -97,6 +97,17 @@ func (e *env) jobsMsgs(t *testing.T) []*jetstream.RawStreamMsg {
 	return testenv.StreamMsgs(t, e.js, e.topo.JobsStream)
 }
 
+// created is when the dead-letter stream was created, which replay ids
+// carry.
+func (e *env) created(t *testing.T) time.Time {
+	t.Helper()
+	s, err := e.js.Stream(t.Context(), e.topo.DeadLetterStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.CachedInfo().Created
+}
+
 func (e *env) dlqSeqs(t *testing.T) []uint64 {
 	t.Helper()
 	entries, err := e.q.List(t.Context(), dlq.Filter{}, dlq.WithoutPayload())
@@ -246,7 +257,7 @@ func TestReplay(t *testing.T) {
 		m := msgs[i+1]
 		if m.Subject != want.subject || m.Header.Get(jobs.HeaderReplayOf) != strconv.FormatUint(want.of, 10) ||
 			m.Header.Get(jobs.HeaderReplays) != strconv.Itoa(want.replays) ||
-			m.Header.Get(jetstream.MsgIDHeader) != dlq.ReplayMsgID(want.of, want.replays) {
+			m.Header.Get(jetstream.MsgIDHeader) != dlq.ReplayMsgID(e.created(t), want.of, want.replays) {
 			t.Errorf("replayed job %d: subject %s, headers %v", i, m.Subject, m.Header)
 		}
 		var body struct {
@@ -293,7 +304,7 @@ func TestReplayInterrupted(t *testing.T) {
 	}
 	m := nats.NewMsg(en.DeadLetter.Subject)
 	m.Data = en.Payload
-	m.Header.Set(jetstream.MsgIDHeader, dlq.ReplayMsgID(crashed, 1))
+	m.Header.Set(jetstream.MsgIDHeader, dlq.ReplayMsgID(e.created(t), crashed, 1))
 	if _, err := e.js.PublishMsg(t.Context(), m); err != nil {
 		t.Fatal(err)
 	}

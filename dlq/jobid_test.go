@@ -16,7 +16,7 @@ import (
 
 // TestReplayKeepsAHeaderJobID: a job whose body has no job_id is named by
 // its Nats-Msg-Id (the README's rule for publishers such as `nats pub`).
-// Its replay carries a Nats-Msg-Id of its own (replay-<seq>-<n>), so the
+// Its replay carries a Nats-Msg-Id of its own (replay-<stream>-<seq>-<n>), so the
 // job must not be renamed by it: the requester looks its outcome up by
 // the id it chose, and the dead letter that held that id is deleted.
 func TestReplayKeepsAHeaderJobID(t *testing.T) {

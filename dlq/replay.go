@@ -74,13 +74,17 @@ type ReplayReport struct {
 }
 
 // ReplayMsgID is the Nats-Msg-Id of the job republished from dead letter
-// seq for the replays-th time. It is deterministic so that a re-run of an
-// interrupted replay sends the same id and the jobs stream deduplicates it;
-// it differs from every earlier id of the job (which the jobs stream would
-// otherwise swallow as a duplicate) because dead-letter sequences are never
-// reused.
-func ReplayMsgID(seq uint64, replays int) string {
-	return "replay-" + strconv.FormatUint(seq, 10) + "-" + strconv.Itoa(replays)
+// seq, of the dead-letter stream created at created, for the replays-th
+// time. It is deterministic so that a re-run of an interrupted replay
+// sends the same id and the jobs stream deduplicates it; it differs from
+// every earlier id of the job (which the jobs stream would otherwise
+// swallow as a duplicate) because a stream never reuses a sequence. A
+// stream deleted and created again does: its creation time keeps its
+// letter 1 from being taken, within the deduplication window, for the
+// replay of its predecessor's letter 1, then dropped as a duplicate and
+// deleted as replayed.
+func ReplayMsgID(created time.Time, seq uint64, replays int) string {
+	return "replay-" + strconv.FormatInt(created.UnixNano(), 36) + "-" + strconv.FormatUint(seq, 10) + "-" + strconv.Itoa(replays)
 }
 
 // Replay republishes the dead letters seqs to their original subjects and
@@ -100,6 +104,13 @@ func (q *Queue) Replay(ctx context.Context, seqs []uint64, opts ...Option) (Repl
 	if o.rate > 0 && !o.dryRun {
 		lim = rate.NewLimiter(rate.Limit(o.rate), 1)
 	}
+	// The creation time is read afresh for each call: a long-lived Queue
+	// (the console's) outlives a stream created again.
+	created, err := q.created(ctx, o)
+	if err != nil {
+		rep.NotAttempted = len(seqs)
+		return rep, err
+	}
 	for i, seq := range seqs {
 		if err := ctx.Err(); err != nil {
 			rep.NotAttempted = len(seqs) - i
@@ -109,7 +120,7 @@ func (q *Queue) Replay(ctx context.Context, seqs []uint64, opts ...Option) (Repl
 			rep.NotAttempted = len(seqs) - i
 			return rep, err
 		}
-		out, err := q.replayOne(ctx, seq, o)
+		out, err := q.replayOne(ctx, created, seq, o)
 		switch out.Status {
 		case StatusReplayed, StatusWouldReplay:
 			rep.Replayed++
@@ -134,7 +145,19 @@ func (q *Queue) Replay(ctx context.Context, seqs []uint64, opts ...Option) (Repl
 	return rep, nil
 }
 
-func (q *Queue) replayOne(ctx context.Context, seq uint64, o options) (EntryReport, error) {
+// created is when the dead-letter stream was created, as the server says
+// now.
+func (q *Queue) created(ctx context.Context, o options) (time.Time, error) {
+	infoCtx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	info, err := q.stream.Info(infoCtx)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read dead-letter stream %s: %w", q.topo.DeadLetterStream, err)
+	}
+	return info.Created, nil
+}
+
+func (q *Queue) replayOne(ctx context.Context, created time.Time, seq uint64, o options) (EntryReport, error) {
 	out := EntryReport{Seq: seq}
 	skip := func(format string, a ...any) (EntryReport, error) {
 		out.Status, out.Reason = StatusSkipped, fmt.Sprintf(format, a...)
@@ -173,7 +196,7 @@ func (q *Queue) replayOne(ctx context.Context, seq uint64, o options) (EntryRepo
 	replays := d.Replays + 1
 	m := nats.NewMsg(d.Subject)
 	m.Data = keepJobID(out.Op, e.Payload, d)
-	m.Header.Set(jetstream.MsgIDHeader, ReplayMsgID(seq, replays))
+	m.Header.Set(jetstream.MsgIDHeader, ReplayMsgID(created, seq, replays))
 	m.Header.Set(jobs.HeaderReplays, strconv.Itoa(replays))
 	m.Header.Set(jobs.HeaderReplayOf, strconv.FormatUint(seq, 10))
 	// The replay is a new span in the operator's trace, linked to the one

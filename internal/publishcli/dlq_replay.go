@@ -20,7 +20,7 @@ func (a *app) dlqReplayCommand() *cobra.Command {
 		Short: "Send dead letters back to the jobs stream",
 		Long: `Republishes each selected dead letter's original job to its original subject and
 deletes the dead letter once JetStream has acknowledged the job. The job gets a
-new Nats-Msg-Id, replay-<dead-letter seq>-<replay count>, so the jobs stream does
+new Nats-Msg-Id, replay-<stream creation>-<dead-letter seq>-<replay count>, so the jobs stream does
 not mistake it for the original, and headers Replay-Count and Replay-Of.
 
 Safe to interrupt and run again: an entry whose job was acknowledged but whose

@@ -163,9 +163,14 @@ func TestDLQReplay(t *testing.T) {
 	if len(msgs) != 2 {
 		t.Fatalf("jobs stream has %d messages, want 2", len(msgs))
 	}
+	dlqStream, err := h.js.Stream(t.Context(), h.topo.DeadLetterStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := dlqStream.CachedInfo().Created
 	for i, m := range msgs {
 		seq := seqs[i]
-		if m.Header.Get(jetstream.MsgIDHeader) != dlq.ReplayMsgID(seq, 1) || m.Header.Get(jobs.HeaderReplays) != "1" || m.Header.Get(jobs.HeaderReplayOf) != strconv.FormatUint(seq, 10) {
+		if m.Header.Get(jetstream.MsgIDHeader) != dlq.ReplayMsgID(created, seq, 1) || m.Header.Get(jobs.HeaderReplays) != "1" || m.Header.Get(jobs.HeaderReplayOf) != strconv.FormatUint(seq, 10) {
 			t.Errorf("replayed job %d: %s headers %v", i, m.Subject, m.Header)
 		}
 	}
