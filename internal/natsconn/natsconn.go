@@ -116,6 +116,9 @@ func checkURL(s string) error {
 		return fmt.Errorf("has scheme %q: want nats://, tls://, ws:// or wss://", u.Scheme)
 	case u.Hostname() == "":
 		return errors.New("names no host: want nats://host:port, e.g. " + DefaultURL)
+	case u.Path != "" && u.Path != "/" && (u.Scheme == "nats" || u.Scheme == "tls") && strings.Contains(u.Path, "@"):
+		// The path holds the rest of a password with a '/' in it.
+		return errors.New("has a path with an @ in it: write a '/' in a password or token as %2F")
 	case u.Path != "" && u.Path != "/" && (u.Scheme == "nats" || u.Scheme == "tls"):
 		return fmt.Errorf("has a path (%s): a NATS URL is nats://host:port, e.g. %s", u.Path, DefaultURL)
 	}
@@ -291,7 +294,9 @@ func Redact(urls string) string {
 // a comma in a password cuts its URL in two, and the piece before the @
 // would otherwise be shown as a URL of its own. What precedes an @, back
 // to the nearest "://" (or the start), is the user information, a user
-// name before its first ':' kept; an @ after a '/' is not one.
+// name before its first ':' kept. That holds even across a '/': an @ in a
+// NATS URL's path is unheard of, while a '/' in a password after digits
+// (nats://alice:12/x@h) parses as a port and a path.
 func hideUserinfo(urls string) string {
 	var b strings.Builder
 	rest := urls
@@ -308,9 +313,7 @@ func hideUserinfo(urls string) string {
 		info := rest[start:at]
 		b.WriteString(rest[:start])
 		switch user, _, hasPass := strings.Cut(info, ":"); {
-		case strings.Contains(info, "/"):
-			b.WriteString(info) // in a path, not user information
-		case hasPass && !strings.Contains(user, ","):
+		case hasPass && !strings.ContainsAny(user, ",/"):
 			b.WriteString(user + ":xxxxx")
 		default:
 			b.WriteString("xxxxx")

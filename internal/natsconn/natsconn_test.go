@@ -80,6 +80,8 @@ func TestRedact(t *testing.T) {
 		{"nats://alice:1234,s3cret@h:4222", "nats://alice:xxxxx@h:4222"},
 		{"nats://a:4222,nats://tok3n,x@b:4222", "nats://a:4222,nats://xxxxx@b:4222"},
 		{"alice:s3cret,x@h:4222", "nats://alice:xxxxx@h:4222"},
+		// A '/' in a password after digits reads as a port and a path.
+		{"nats://alice:12/s3cret@h:4222", "nats://alice:xxxxx@h:4222"},
 	}
 	for _, tt := range tests {
 		if got := Redact(tt.in); got != tt.want {
