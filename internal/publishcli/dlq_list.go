@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/clerkjobs/clerkjobs/dlq"
+	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/internal/text"
 )
 
@@ -68,7 +69,7 @@ dead letter) when standard output is not a terminal or with --json.`,
 				}
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", e.Seq, e.Time.Local().Format("2006-01-02 15:04:05")+" ("+ago(now, e.Time)+")",
 					dash(string(e.Op)), class, dash(statusOrEmpty(d.Error.HTTPStatus)), dash(d.Error.ClerkCode), dash(d.JobID), d.Replays,
-					text.Terminal(text.Truncate(d.Error.Message, 60)))
+					text.Terminal(text.Truncate(redact.Text(d.Error.Message), 60)))
 				if n%1000 == 0 {
 					tw.Flush()
 				}

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/clerkjobs/clerkjobs/dlq"
+	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/internal/text"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -72,7 +73,10 @@ was stored in the clear. A sequence that is not in the queue exits with status 1
 // escaped for the terminal.
 func showEntry(w io.Writer, e dlq.Entry, payload []byte, notReplayable error) {
 	d := e.DeadLetter
-	t := text.Terminal
+	// Cleared of secret shapes too, as --wait does: a letter stored by a
+	// worker from before it cleared Clerk's text, or written some other
+	// way, may quote a key or a token.
+	t := func(s string) string { return text.Terminal(redact.Text(s)) }
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(k, format string, args ...any) { fmt.Fprintf(tw, "%s\t%s\n", k, fmt.Sprintf(format, args...)) }
 	row("dead letter", "%d on %s, stored %s (%s)", e.Seq, t(e.Subject), e.Time.Local().Format(time.RFC3339), ago(time.Now(), e.Time))

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/clerkjobs/clerkjobs/dlq"
+	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/internal/text"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -252,12 +253,13 @@ func safePayload(e dlq.Entry) []byte {
 	return out
 }
 
-// dash is s escaped for a terminal, or "-" for nothing.
+// dash is s cleared of secret shapes and escaped for a terminal, or "-"
+// for nothing.
 func dash(s string) string {
 	if s == "" {
 		return "-"
 	}
-	return text.Terminal(s)
+	return text.Terminal(redact.Text(s))
 }
 
 func statusOrEmpty(n int) string {
