@@ -38,8 +38,10 @@ func TestDLQTextHidesSecretShapes(t *testing.T) {
 		}
 		t.Run(s.name, func(t *testing.T) {
 			for name, r := range map[string]result{
-				"list": h.runWith(t, runOpts{tty: true}, "dlq", "list"),
-				"show": h.run(t, "dlq", "show", strconv.FormatUint(ack.Sequence, 10)),
+				"list":      h.runWith(t, runOpts{tty: true}, "dlq", "list"),
+				"show":      h.run(t, "dlq", "show", strconv.FormatUint(ack.Sequence, 10)),
+				"list json": h.run(t, "dlq", "list", "--json"),
+				"show json": h.run(t, "dlq", "show", strconv.FormatUint(ack.Sequence, 10), "--json"),
 			} {
 				if r.code != 0 || !strings.Contains(r.stdout, "[REDACTED]") {
 					t.Errorf("%s: want exit 0 and the message redacted: %v", name, r)

@@ -51,7 +51,12 @@ was stored in the clear. A sequence that is not in the queue exits with status 1
 		payload := safePayload(e)
 		if a.jsonOut {
 			j := toJSON(q, e)
-			j.Headers = e.Header
+			j.Headers = make(map[string][]string, len(e.Header))
+			for k, vs := range e.Header {
+				for _, v := range vs {
+					j.Headers[k] = append(j.Headers[k], redact.Text(v))
+				}
+			}
 			switch {
 			case json.Valid(payload):
 				j.Payload = payload

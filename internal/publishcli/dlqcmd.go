@@ -219,14 +219,25 @@ type entryJSON struct {
 }
 
 // toJSON is e as --json prints it; e must have been read with its payload,
-// which says whether it can be replayed.
+// which says whether it can be replayed. The failure texts are cleared of
+// secret shapes, as in the text output: a letter stored by an older worker,
+// or written some other way, may quote a key or a token.
 func toJSON(q *dlq.Queue, e dlq.Entry) entryJSON {
 	d := e.DeadLetter
+	info := d.Error
+	for _, s := range []*string{&info.Message, &info.ClerkCode, &info.ClerkMessage, &info.TraceID, &info.Field} {
+		*s = redact.Text(*s)
+	}
+	hist := make([]jobs.Failure, len(d.History))
+	for i, f := range d.History {
+		f.Error, f.Code, f.TraceID = redact.Text(f.Error), redact.Text(f.Code), redact.Text(f.TraceID)
+		hist[i] = f
+	}
 	j := entryJSON{
 		Seq: e.Seq, Time: e.Time, Subject: e.Subject, Op: e.Op, OriginalSubject: d.Subject,
-		JobStreamSeq: d.StreamSeq, JobID: d.JobID, ParentJob: e.Header.Get(jobs.HeaderParentJob), Error: d.Error, Attempts: d.Attempts,
+		JobStreamSeq: d.StreamSeq, JobID: d.JobID, ParentJob: e.Header.Get(jobs.HeaderParentJob), Error: info, Attempts: d.Attempts,
 		Deliveries: d.Deliveries, Replays: d.Replays, FirstFailure: d.FirstFailure,
-		LastFailure: d.LastFailure, Worker: d.Worker, Redacted: d.Redacted, Size: e.Size, History: d.History,
+		LastFailure: d.LastFailure, Worker: d.Worker, Redacted: d.Redacted, Size: e.Size, History: hist,
 	}
 	if err := q.CheckReplay(e); err != nil {
 		j.NotReplayable = err.Error()
