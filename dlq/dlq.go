@@ -45,7 +45,9 @@ import (
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
-// Queue is the dead-letter stream of a topology.
+// Queue is the dead-letter stream of a topology. A topology whose Subjects
+// name a tenant (a tenant's publisher's) opens a queue of that tenant's
+// dead letters only: the others are not listed, read, replayed or purged.
 type Queue struct {
 	js     jetstream.JetStream
 	topo   jobs.Topology
@@ -230,8 +232,11 @@ func (q *Queue) Get(ctx context.Context, seq uint64) (Entry, error) {
 }
 
 func (q *Queue) owns(subject string) bool {
-	return jetstreamSubjectMatch(q.topo.Subjects.DeadLetterFilter(), subject)
+	return jetstreamSubjectMatch(q.topo.Subjects.DeadLetterScope(), subject)
 }
+
+// scoped reports whether the queue holds one tenant's dead letters only.
+func (q *Queue) scoped() bool { return q.topo.Subjects.Tenant != "" }
 
 // jetstreamSubjectMatch reports whether subject falls under filter, a
 // "<prefix>.dlq.>" wildcard.
@@ -334,6 +339,9 @@ func (q *Queue) scan(ctx context.Context, f Filter, o options, yield func(Entry,
 	for _, op := range f.Ops {
 		cfg.FilterSubjects = append(cfg.FilterSubjects, q.topo.Subjects.DeadLettersOf(op)...)
 	}
+	if len(cfg.FilterSubjects) == 0 && q.scoped() {
+		cfg.FilterSubjects = []string{q.topo.Subjects.DeadLetterScope()}
+	}
 	if !f.Since.IsZero() {
 		since := f.Since
 		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &since
@@ -421,9 +429,16 @@ func (q *Queue) Stats(ctx context.Context) (Stats, error) {
 		return st, fmt.Errorf("read dead-letter stream %s: %w", q.topo.DeadLetterStream, err)
 	}
 	st.Entries, st.Bytes = info.State.Msgs, info.State.Bytes
+	if q.scoped() {
+		st.Entries, st.Bytes = 0, 0 // counted below: the stream holds other tenants' too
+	}
 	for e, err := range q.Entries(ctx, Filter{}, WithoutPayload()) {
 		if err != nil {
 			return st, err
+		}
+		if q.scoped() {
+			st.Entries++
+			st.Bytes += uint64(e.Size)
 		}
 		c := e.DeadLetter.Error.Class
 		st.ByOp[e.Op]++

@@ -358,7 +358,12 @@ func (q *Queue) Purge(ctx context.Context, seqs []uint64, opts ...Option) (Purge
 		out := EntryReport{Seq: seq, Status: StatusPurged}
 		refused, err := q.refuse(ctx, seq, o, &out)
 		found := false
-		if err == nil && !refused {
+		if err == nil && !refused && q.scoped() {
+			// A sequence is the whole stream's: one of another tenant's
+			// letters is not this queue's to delete.
+			found, err = q.holds(ctx, seq, o)
+		}
+		if err == nil && !refused && (found || !q.scoped()) {
 			delCtx, cancel := context.WithTimeout(ctx, o.timeout)
 			found, err = q.delete(delCtx, seq)
 			cancel()
@@ -411,6 +416,17 @@ func (q *Queue) refuse(ctx context.Context, seq uint64, o options, out *EntryRep
 		return true, nil
 	}
 	return false, nil
+}
+
+// holds reports whether dead letter seq is in the queue.
+func (q *Queue) holds(ctx context.Context, seq uint64, o options) (bool, error) {
+	getCtx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	_, err := q.Get(getCtx, seq)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // delete removes dead letter seq. found is false when it was not there (the

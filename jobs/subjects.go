@@ -296,8 +296,23 @@ func (s Subjects) DeadLetterFilter() string { return s.prefix() + ".dlq.>" }
 func (s Subjects) ResultsOf(o Op) []string { return s.recordsOf("results", o) }
 
 // DeadLettersOf are the filters that select the dead letters of op o, of
-// every tenant (with the legacy subject).
-func (s Subjects) DeadLettersOf(o Op) []string { return s.recordsOf("dlq", o) }
+// every tenant (with the legacy subject), or only of s.Tenant's jobs when
+// it is set.
+func (s Subjects) DeadLettersOf(o Op) []string {
+	if s.Tenant != "" {
+		return []string{s.prefix() + ".dlq." + s.Tenant + "." + string(o) + ".>"}
+	}
+	return s.recordsOf("dlq", o)
+}
+
+// DeadLetterScope is the filter of the dead letters s sees: every one
+// (DeadLetterFilter), or only those of s.Tenant's jobs when it is set.
+func (s Subjects) DeadLetterScope() string {
+	if s.Tenant != "" {
+		return s.prefix() + ".dlq." + s.Tenant + ".>"
+	}
+	return s.DeadLetterFilter()
+}
 
 func (s Subjects) recordsOf(kind string, o Op) []string {
 	p := s.prefix() + "." + kind + "."

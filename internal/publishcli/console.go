@@ -45,6 +45,12 @@ how many, and from which address.`,
 	f.StringVar(&keyFile, "https-key", "", "the HTTPS certificate's key file (env CONSOLE_HTTPS_KEY)")
 	f.DurationVar(&refresh, "refresh", 2*time.Second, "how often the console reads the jobs stream and workers, and pages refresh")
 	cmd.RunE = a.runE(func(cmd *cobra.Command, _ []string) error {
+		if a.tenant != "" {
+			// The console lists, replays and purges every tenant's dead
+			// letters; run for one tenant, it would look like that
+			// tenant's alone.
+			return usagef("the console shows and acts on every tenant's dead letters: run it without --tenant (and CLERKJOBS_TENANT unset); `publish --tenant %s dlq …` works on that tenant's alone", a.tenant)
+		}
 		listen = a.envOr(cmd, "listen", listen, "CONSOLE_LISTEN")
 		if listen == "" {
 			listen = "127.0.0.1:8080"

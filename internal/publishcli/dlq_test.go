@@ -200,6 +200,45 @@ func TestDLQReplay(t *testing.T) {
 	}
 }
 
+// TestDLQTenantScope: `publish --tenant X dlq …` is tenant X's dead-letter
+// queue. Before, the tenant was ignored: purge --all deleted every
+// tenant's dead letters, and list showed them all.
+func TestDLQTenantScope(t *testing.T) {
+	h := newHarness(t)
+	seqs := h.seed(t,
+		letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "a1", tenant: "acme"},
+		letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "g1", tenant: "globex"},
+		letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "n1"},
+		letter{op: jobs.OpGet, class: jobs.ClassExhausted, jobID: "a2", tenant: "acme"},
+	)
+	acme := func(args ...string) []string { return append([]string{"--tenant", "acme", "dlq"}, args...) }
+	if got := listSeqs(t, h, "--tenant", "acme"); !slices.Equal(got, []uint64{seqs[0], seqs[3]}) {
+		t.Errorf("list as acme: %v, want %v", got, []uint64{seqs[0], seqs[3]})
+	}
+	if got := listSeqs(t, h, "--tenant", "acme", "--op", "get"); !slices.Equal(got, seqs[3:4]) {
+		t.Errorf("list --op get as acme: %v, want %v", got, seqs[3:4])
+	}
+	globex := strconv.FormatUint(seqs[1], 10)
+	if r := h.run(t, acme("show", globex)...); r.code != publishcli.ExitNotFound {
+		t.Errorf("show of globex's letter as acme: %v", r)
+	}
+	if r := h.run(t, acme("replay", globex)...); r.code == 0 && !strings.Contains(r.stdout+r.stderr, "not in the dead-letter queue") || len(h.jobsMsgs(t)) != 0 {
+		t.Errorf("replay of globex's letter as acme: %v; %d jobs published", r, len(h.jobsMsgs(t)))
+	}
+	if r := h.run(t, acme("purge", globex, "--yes")...); !strings.Contains(r.stdout+r.stderr, "not in the dead-letter queue") {
+		t.Errorf("purge of globex's letter as acme: %v", r)
+	}
+	if r := h.run(t, acme("purge", "--all", "--yes")...); r.code != 0 || !strings.Contains(r.stdout, "purged 2") {
+		t.Errorf("purge --all as acme: %v", r)
+	}
+	if got := listSeqs(t, h); !slices.Equal(got, seqs[1:3]) {
+		t.Errorf("left %v, want the other tenants' %v", got, seqs[1:3])
+	}
+	if r := h.run(t, "--tenant", "acme", "console", "--listen", "127.0.0.1:0"); r.code != publishcli.ExitUsage || !strings.Contains(r.stderr, "every tenant's dead letters") {
+		t.Errorf("console as acme: %v", r)
+	}
+}
+
 func TestDLQPurge(t *testing.T) {
 	h := newHarness(t)
 	seqs := h.seed(t,

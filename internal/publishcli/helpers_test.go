@@ -112,6 +112,7 @@ type letter struct {
 	class       jobs.ErrorClass
 	code        string
 	jobID       string
+	tenant      string // "" outside tenants
 	body        string // default: a valid job of op
 	noRedaction bool   // store the body as is, even secrets (a buggy worker)
 }
@@ -132,13 +133,13 @@ func (h *harness) seed(t *testing.T, letters ...letter) []uint64 {
 		}
 		now := time.Now()
 		d := jobs.DeadLetter{
-			Subject: h.topo.Subjects.Job(l.op), StreamSeq: 7, JobID: l.jobID, Op: l.op,
+			Subject: h.topo.Subjects.TenantJob(l.tenant, l.op), StreamSeq: 7, JobID: l.jobID, Op: l.op,
 			Error:    jobs.ErrorInfo{Class: l.class, Message: "Clerk failed", ClerkCode: l.code, HTTPStatus: 503, TraceID: "trace-1"},
 			Attempts: 3, Deliveries: 2, FirstFailure: now, LastFailure: now, Worker: "w1",
 			History:  []jobs.Failure{{At: now, Error: "boom", Status: 503, Code: l.code}},
 			Redacted: redacted,
 		}
-		m := nats.NewMsg(h.topo.Subjects.DeadLetter(jobs.RecordKey{Op: l.op, JobID: l.jobID, Gen: "seed", Seq: uint64(time.Now().UnixNano())}))
+		m := nats.NewMsg(h.topo.Subjects.DeadLetter(jobs.RecordKey{Tenant: l.tenant, Op: l.op, JobID: l.jobID, Gen: "seed", Seq: uint64(time.Now().UnixNano())}))
 		m.Header = d.Header()
 		m.Data = payload
 		ack, err := h.js.PublishMsg(t.Context(), m)

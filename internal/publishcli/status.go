@@ -246,6 +246,7 @@ func jobsState(ctx context.Context, js jetstream.JetStream, topo jobs.Topology, 
 
 func dlqState(ctx context.Context, js jetstream.JetStream, topo jobs.Topology, st *dlqStatus) error {
 	*st = dlqStatus{Stream: topo.DeadLetterStream, ByOp: map[string]uint64{}, ByClass: map[string]uint64{}, ByOpClass: map[string]map[string]uint64{}}
+	topo.Subjects.Tenant = "" // status is the whole system's, every tenant's letters
 	q, err := dlq.Open(ctx, js, topo)
 	if err == nil {
 		var stats dlq.Stats
