@@ -110,16 +110,16 @@ that arrive meanwhile.`,
 	return cmd
 }
 
-// stillChosen accepts a dead letter for deletion only if it is the one
-// selected under its sequence (same subject, stored at the same time).
-// The confirmation may take the operator minutes, and sequences name
-// letters only within one stream: one deleted and created again meanwhile
-// numbers new letters from 1, and those were neither selected nor
-// confirmed.
+// stillChosen accepts a dead letter for a purge or a replay only if it is
+// the one selected under its sequence (same subject, stored at the same
+// time). A purge's confirmation may take the operator minutes, a replay
+// paced by --rate hours, and sequences name letters only within one
+// stream: one deleted and created again meanwhile numbers new letters from
+// 1, and those were never selected.
 func stillChosen(chosen map[uint64]dlq.Entry) func(dlq.Entry) error {
 	return func(e dlq.Entry) error {
 		if c, ok := chosen[e.Seq]; !ok || c.Subject != e.Subject || !c.Time.Equal(e.Time) {
-			return errors.New("not the dead letter selected under this sequence (the dead-letter stream was created again since): kept")
+			return errors.New("not the dead letter selected under this sequence (the dead-letter stream was created again since): left as it is")
 		}
 		return nil
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/clerkjobs/clerkjobs/internal/publishcli"
 	"github.com/clerkjobs/clerkjobs/jobs"
@@ -62,5 +63,52 @@ func TestPurgeDeletesOnlyTheLettersConfirmed(t *testing.T) {
 	}
 	if code != publishcli.ExitPartial || !strings.Contains(out.String(), "kept 2") {
 		t.Errorf("exit %d, stdout %q; want exit %d saying 2 were kept", code, out.String(), publishcli.ExitPartial)
+	}
+}
+
+// TestReplayRunsOnlyTheLettersSelected: a replay by filter selects its
+// letters, then replays them one by one, paced by --rate. If the
+// dead-letter stream is deleted and created again meanwhile, its new
+// letters take the selected sequences: replaying by sequence alone would
+// run jobs nobody selected.
+func TestReplayRunsOnlyTheLettersSelected(t *testing.T) {
+	h := newHarness(t)
+	h.seed(t, letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "chosen-1"},
+		letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "chosen-2"})
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- publishcli.RunEnv(t.Context(), []string{"dlq", "replay", "--class", "exhausted", "--rate", "0.5"}, publishcli.Env{
+			Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut,
+			Getenv: func(k string) string { return map[string]string{"NATS_URL": h.url}[k] },
+		})
+	}()
+	for deadline := time.Now().Add(10 * time.Second); len(h.jobsMsgs(t)) == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first letter was never replayed")
+		}
+	}
+	// The first is replayed; the second waits for its turn (2 s).
+	s, err := h.js.Stream(t.Context(), h.topo.DeadLetterStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.CachedInfo().Config
+	if err := h.js.DeleteStream(t.Context(), cfg.Name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.js.CreateStream(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	h.seed(t, letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "other-1"},
+		letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "other-2"})
+	code := <-done
+	for _, m := range h.jobsMsgs(t) {
+		if strings.Contains(string(m.Data), "other-") {
+			t.Errorf("replayed a letter nobody selected: %s", m.Data)
+		}
+	}
+	if n := h.dlqCount(t); n != 2 || code != publishcli.ExitPartial {
+		t.Errorf("%d dead letters left (want the 2 new ones), exit %d (want %d)\n--- stdout:\n%s--- stderr:\n%s", n, code, publishcli.ExitPartial, out.String(), errOut.String())
 	}
 }

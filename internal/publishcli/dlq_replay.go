@@ -57,7 +57,7 @@ answers, replay says so: the jobs wait in the jobs stream until one runs.`,
 		if err != nil {
 			return err
 		}
-		seqs, err := selectSeqs(ctx, q, f)
+		seqs, chosen, err := selectSeqs(ctx, q, f)
 		if err != nil {
 			return err
 		}
@@ -85,6 +85,9 @@ answers, replay says so: the jobs wait in the jobs stream until one runs.`,
 		if dryRun {
 			opts = append(opts, dlq.WithDryRun())
 		}
+		if chosen != nil {
+			opts = append(opts, dlq.WithExpect(stillChosen(chosen)))
+		}
 		rep, rerr := q.Replay(ctx, seqs, opts...)
 		bar.done()
 		if a.jsonOut {
@@ -99,20 +102,25 @@ answers, replay says so: the jobs wait in the jobs stream until one runs.`,
 	return cmd
 }
 
-// selectSeqs resolves a replay selection to sequences. Sequences given
-// are returned as they are: Replay reports those not in the queue.
-func selectSeqs(ctx context.Context, q *dlq.Queue, f dlq.Filter) ([]uint64, error) {
+// selectSeqs resolves a replay selection to sequences, and the letters a
+// filter chose under them (nil for sequences given, returned as they are:
+// Replay reports those not in the queue). A replay paced by --rate runs for
+// a while: the letters chosen are replayed only if still there, not others
+// that took their sequences since (see stillChosen).
+func selectSeqs(ctx context.Context, q *dlq.Queue, f dlq.Filter) ([]uint64, map[uint64]dlq.Entry, error) {
 	if len(f.Seqs) > 0 {
-		return f.Seqs, nil
+		return f.Seqs, nil, nil
 	}
 	var seqs []uint64
+	chosen := map[uint64]dlq.Entry{}
 	for e, err := range q.Entries(ctx, f, dlq.WithoutPayload()) {
 		if err != nil {
-			return nil, streamErr(err, q.Topology().DeadLetterStream)
+			return nil, nil, streamErr(err, q.Topology().DeadLetterStream)
 		}
 		seqs = append(seqs, e.Seq)
+		chosen[e.Seq] = e
 	}
-	return seqs, nil
+	return seqs, chosen, nil
 }
 
 // warnNoWorker says on standard error when no worker answers: replayed
