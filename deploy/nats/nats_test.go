@@ -499,6 +499,95 @@ func TestPermissions(t *testing.T) {
 		}
 	})
 
+	t.Run("a tenant cannot make JetStream write under another tenant", func(t *testing.T) {
+		// NATS permissions check the subject a client publishes to, never
+		// the reply subject it names, and JetStream answers (an
+		// acknowledgement, a direct get) on that reply subject. In one
+		// account, an answer sent to a subject a stream captures is stored
+		// there: a job on B's subject, a record under B's tenant. A learns
+		// what it needs from its own records: the jobs stream's
+		// generation, and the sequence B's next job will get.
+		recs := func(filter string) uint64 {
+			stream := map[bool]string{true: "SESSION_DLQ", false: "SESSION_RESULTS"}[strings.Contains(filter, ".dlq.")]
+			st, err := ops.js.Stream(ctxT(t), stream)
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, err := st.Info(ctxT(t), jetstream.WithSubjectFilter(filter))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var n uint64
+			for _, c := range info.State.Subjects {
+				n += c
+			}
+			return n
+		}
+		results, letters := recs("sessions.results.svc_b.>"), recs("sessions.dlq.svc_b.>")
+
+		last, err := a.jobs.Submit(ctxT(t), &jobs.RevokeArgs{Common: jobs.Common{JobID: "decoy-1"}, SessionID: "sess_decoy1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = a.jobs.Wait(ctxT(t), "decoy-1")
+		if !errors.As(err, new(*clerkjobs.JobError)) {
+			t.Fatalf("A's decoy: %v, want its dead letter", err)
+		}
+		own, err := a.nc.Request("$JS.API.DIRECT.GET.SESSION_DLQ."+subj.JobDeadLetters("svc_a", "decoy-1", 0), nil, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, ok := subj.ParseDeadLetter(own.Header.Get(jetstream.SubjectHeader))
+		if !ok {
+			t.Fatalf("A's own dead letter is on %q", own.Header.Get(jetstream.SubjectHeader))
+		}
+		// A publishes one job of its own (sequence last+1), its
+		// acknowledgement addressed to the result subject of B's next job
+		// (last+2).
+		bNext := jobs.RecordKey{Tenant: "svc_b", Op: jobs.OpRevoke, JobID: "doomed-1", Gen: rs.Gen, Seq: last.Seq + 2}
+		decoy := func(id, replyTo string) {
+			t.Helper()
+			body := `{"job_id":"` + id + `","session_id":"sess_` + strings.ReplaceAll(id, "-", "") + `"}`
+			if err := a.nc.PublishRequest(subj.TenantJob("svc_a", jobs.OpRevoke), replyTo, []byte(body)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.jobs.Wait(ctxT(t), id); !errors.As(err, new(*clerkjobs.JobError)) {
+				t.Fatalf("A's %s: %v, want its dead letter", id, err)
+			}
+		}
+		decoy("decoy-2", subj.Result(bNext))
+
+		// B's job fails (its session is gone): B must learn so from its
+		// dead letter, not find a result A placed there.
+		sub, err := b.jobs.Submit(ctxT(t), &jobs.RevokeArgs{Common: jobs.Common{JobID: "doomed-1"}, SessionID: "sess_doomed1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sub.Seq != bNext.Seq {
+			t.Fatalf("B's job is at sequence %d, the test expected %d (another job ran in between)", sub.Seq, bNext.Seq)
+		}
+		r, err := b.jobs.WaitSubmitted(ctxT(t), sub)
+		var failed *clerkjobs.JobError
+		if !errors.As(err, &failed) || failed.Class != jobs.ClassPermanent || failed.Tenant != "svc_b" {
+			t.Errorf("B's failing job under a result A addressed to it: Wait = %+v, %v; want its permanent failure", r, err)
+		}
+
+		// A's answers addressed to B's job subject: an acknowledgement, and
+		// a direct get of A's own dead letter (a job's body, A's to write).
+		// No job runs as B.
+		decoy("decoy-3", subj.TenantJob("svc_b", jobs.OpRevoke))
+		if err := a.nc.PublishRequest("$JS.API.DIRECT.GET.SESSION_DLQ."+subj.JobDeadLetters("svc_a", "decoy-1", 0), subj.TenantJob("svc_b", jobs.OpRevoke), nil); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		if n := recs("sessions.results.svc_b.>") - results; n != 0 {
+			t.Errorf("%d results appeared under B; B's only job failed", n)
+		}
+		if n := recs("sessions.dlq.svc_b.>") - recs(subj.JobDeadLetters("svc_b", "doomed-1", 0)) - letters; n != 0 {
+			t.Errorf("%d jobs B never published were dead-lettered under B", n)
+		}
+	})
+
 	t.Run("ops reads results and the workers' status", func(t *testing.T) {
 		st, err := ops.js.Stream(ctxT(t), "SESSION_RESULTS")
 		if err != nil {
