@@ -14,6 +14,7 @@ import (
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/internal/natsconn"
+	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/jobs"
 	"github.com/clerkjobs/clerkjobs/worker"
 )
@@ -112,6 +113,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 		if errors.Is(err, pflag.ErrHelp) {
 			return nil, errHelp
 		}
+		// pflag quotes the value it could not parse: a key given to the
+		// wrong flag must not be repeated.
+		return nil, errors.New(redact.Text(err.Error()))
+	}
+	if err := refuseSecrets(fs, func(name string) string { return "--" + name }); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
@@ -123,6 +129,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	}
 	for _, fe := range flagEnv() {
 		if v := getenv(fe[1]); v != "" && !fs.Changed(fe[0]) {
+			if err := refuseSecret("environment variable "+fe[1], v); err != nil {
+				return nil, err
+			}
 			if err := fs.Set(fe[0], v); err != nil {
 				return nil, fmt.Errorf("environment variable %s=%q: %v", fe[1], v, err)
 			}
@@ -185,6 +194,33 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	}
 	c.nats.Name = "clerkjobs-worker " + c.worker.Instance
 	return c, nil
+}
+
+// refuseSecret refuses a setting whose value is shaped like a secret (a
+// Clerk key, a JWT), naming the setting and never the value. Only
+// CLERK_SECRET_KEY, or the file CLERK_SECRET_KEY_FILE names, holds the Clerk
+// key; any other value ends up where others read it: refused, in the error
+// that says why (the process's log); accepted, in every result a tenant
+// reads (the instance name), in stream and subject names, in the log lines
+// that name an address or a directory.
+func refuseSecret(setting, value string) error {
+	if !redact.Looks(value) {
+		return nil
+	}
+	return fmt.Errorf("%s: its value (%d characters) is shaped like a secret (a Clerk key or a JWT), so it is not repeated here; the Clerk secret key goes only in CLERK_SECRET_KEY, or in a file named by --clerk-secret-key-file (CLERK_SECRET_KEY_FILE)", setting, len(value))
+}
+
+// refuseSecrets applies refuseSecret to every flag of the worker's own set
+// on the command line, named by setting. The NATS connection flags are
+// natsconn's (--nats-password holds a secret by design).
+func refuseSecrets(fs *pflag.FlagSet, setting func(name string) string) error {
+	var err error
+	fs.Visit(func(f *pflag.Flag) {
+		if err == nil && natsconn.EnvOf(f.Name) == "" {
+			err = refuseSecret(setting(f.Name), f.Value.String())
+		}
+	})
+	return err
 }
 
 func envOf(flag string) string {

@@ -145,3 +145,32 @@ func TestEmbeddedDefault(t *testing.T) {
 		t.Fatal("the worker did not stop")
 	}
 }
+
+// A Clerk secret key pasted into any setting but CLERK_SECRET_KEY is
+// refused, the setting named and the key never repeated: a refused value
+// would be echoed in the error (the process's log), an accepted one would
+// end up where others read it (the instance name in every result a tenant
+// reads, stream and subject names, addresses and paths in log lines).
+func TestSecretInAnotherSettingIsRefusedUnsaid(t *testing.T) {
+	key := "sk_" + "live_" + "4fTq9ZbW2xKcL8mN3vRy7HjD"
+	check := func(t *testing.T, setting string, args []string, env map[string]string) {
+		t.Helper()
+		var stderr strings.Builder
+		c, err := parseFlags(args, func(k string) string { return env[k] }, &stderr)
+		msg := stderr.String()
+		if err != nil {
+			msg += err.Error()
+		}
+		if err == nil || !strings.Contains(err.Error(), setting) {
+			t.Errorf("%s holding a Clerk key: parseFlags = %v, %v; want an error naming %s", setting, c != nil, err, setting)
+		}
+		if strings.Contains(msg, key[8:]) {
+			t.Errorf("%s holding a Clerk key: the key is repeated: %q", setting, msg)
+		}
+	}
+	for _, fe := range flagEnv() {
+		t.Run(fe[1], func(t *testing.T) { check(t, fe[1], nil, map[string]string{fe[1]: key}) })
+		t.Run("--"+fe[0], func(t *testing.T) { check(t, "--"+fe[0], []string{"--" + fe[0], key}, nil) })
+	}
+	t.Run("--storage", func(t *testing.T) { check(t, "--storage", []string{"--storage=" + key}, nil) })
+}
