@@ -3,6 +3,7 @@ package worker
 import (
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nuid"
@@ -10,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/clerkjobs/clerkjobs/internal/ratebudget"
+	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -61,7 +63,9 @@ type Config struct {
 	// against the worker's permissions and the streams like any other). A
 	// job with another reply_to is dead-lettered as invalid.
 	ReplyPrefixes []string
-	// Instance names this process in dead letters, results and logs.
+	// Instance names this process in dead letters, results and logs, and
+	// in its status subject: 1 to 64 letters, digits, '_' and '-'. The
+	// default is the host's name and a random suffix.
 	Instance string
 	// Logger receives one line per job outcome and the worker's state
 	// changes. It never receives a secret.
@@ -135,12 +139,60 @@ func DefaultConfig() Config {
 }
 
 func defaultInstance() string {
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "worker"
+	host, _ := os.Hostname()
+	return instanceFor(host, nuid.Next())
+}
+
+// instanceFor is the default instance name on host: its first label, made
+// of the characters an instance name may hold and at most 40 of them, and
+// the last 6 characters of id. A host name may be a dotted FQDN
+// (ip-10-0-0-1.ec2.internal), and a dot would split the status subject.
+func instanceFor(host, id string) string {
+	host, _, _ = strings.Cut(host, ".")
+	b := []byte(host)
+	for i, c := range b {
+		if !instanceChar(c) {
+			b[i] = '-'
+		}
 	}
-	id := nuid.Next()
-	return host + "-" + id[len(id)-6:]
+	if len(b) > 40 {
+		b = b[:40]
+	}
+	if len(b) == 0 || b[0] == '-' || b[0] == '_' {
+		b = append([]byte("worker"), b...)
+	}
+	return string(b) + "-" + id[len(id)-6:]
+}
+
+// MaxInstanceLen bounds an instance name.
+const MaxInstanceLen = 64
+
+// checkInstance reports whether name can name a worker process: 1 to 64
+// letters, digits, '_' and '-'. It is one token of the status subject
+// (clerkjobs.worker.<instance>.status, which deploy/nats grants as
+// clerkjobs.worker.*.status), and goes into every record (results that
+// tenants read, dead-letter headers, record message ids) and log line: a
+// dot, a space or a control character breaks or disguises the subject, a
+// very long name overflows NATS's protocol line (the server closes the
+// connection), and a key pasted here would be written everywhere. The
+// error never repeats a value shaped like a secret, nor a long one.
+func checkInstance(name string) error {
+	switch {
+	case redact.Looks(name):
+		return fmt.Errorf("instance name (%d characters) is shaped like a secret (a Clerk key or a JWT), so it is not repeated here: it is written into every record; name the process (worker-1, the pod's name)", len(name))
+	case name == "" || len(name) > MaxInstanceLen:
+		return fmt.Errorf("instance name of %d characters: must be 1 to %d characters", len(name), MaxInstanceLen)
+	}
+	for i := 0; i < len(name); i++ {
+		if !instanceChar(name[i]) {
+			return fmt.Errorf("instance name %q: only letters, digits, '_' and '-' are allowed (it is one token of the subject clerkjobs.worker.<instance>.status)", name)
+		}
+	}
+	return nil
+}
+
+func instanceChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
 }
 
 // Validate names the first setting that cannot work and what to do.
@@ -170,8 +222,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("fetch max wait %s: must be at least 1s", c.FetchMaxWait)
 	case len(c.ReplyPrefixes) == 0:
 		return fmt.Errorf("reply prefixes: none given; use _INBOX. (the default), or \"\" to allow any subject")
-	case c.Instance == "":
-		return fmt.Errorf("instance name is empty")
+	}
+	if err := checkInstance(c.Instance); err != nil {
+		return err
 	}
 	if err := c.Retry.Validate(); err != nil {
 		return err

@@ -76,3 +76,21 @@ func TestRateKeyIsAFingerprint(t *testing.T) {
 		})
 	}
 }
+
+// TestDefaultInstanceFromAnyHost: the default instance name is made from
+// the host name, which may be a dotted FQDN or hold anything; it is always
+// a valid instance name, and still says which host.
+func TestDefaultInstanceFromAnyHost(t *testing.T) {
+	for host, want := range map[string]string{
+		"ip-10-0-0-1.ec2.internal": "ip-10-0-0-1-",
+		"worker-7":                 "worker-7-",
+		"":                         "worker-",
+		"bad host!":                "bad-host--",
+		strings.Repeat("h", 300):   strings.Repeat("h", 40) + "-",
+	} {
+		name := instanceFor(host, "ABCDEF123456")
+		if err := checkInstance(name); err != nil || !strings.HasPrefix(name, want) {
+			t.Errorf("host %.20q: instance %q (%v); want a valid name starting %q", host, name, err, want)
+		}
+	}
+}
