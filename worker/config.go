@@ -164,6 +164,32 @@ func instanceFor(host, id string) string {
 	return string(b) + "-" + id[len(id)-6:]
 }
 
+// checkReplyPrefix reports whether p can start a reply_to: "" (any
+// subject), or whole subject tokens ending in '.', outside the system
+// subjects and the jobs prefix. A tenant's replies go under
+// <prefix><tenant>., so a prefix without its final dot ("_INBOX") glues the
+// tenant to its last token, and one that ends inside a token
+// ("_INBOX.svc") also admits the subjects of every token it begins; under
+// the jobs prefix or with characters no subject holds, every reply_to is
+// refused. Each would dead-letter every job with a reply_to, so it is
+// refused at start instead.
+func checkReplyPrefix(p string, subjects jobs.Subjects) error {
+	if p == "" {
+		return nil
+	}
+	subject, ok := strings.CutSuffix(p, ".")
+	if !ok {
+		return fmt.Errorf("reply prefix %q: must end with '.' (the default is _INBOX.): a tenant's replies go under <prefix><tenant>.", p)
+	}
+	if err := jobs.CheckReplySubject(subject); err != nil {
+		return fmt.Errorf("reply prefix: %v", err)
+	}
+	if subjects.Owns(subject) {
+		return fmt.Errorf("reply prefix %q: is under the jobs prefix, where no answer may go (answers could be stored); use an inbox prefix such as _INBOX.", p)
+	}
+	return nil
+}
+
 // MaxInstanceLen bounds an instance name.
 const MaxInstanceLen = 64
 
@@ -225,6 +251,11 @@ func (c Config) Validate() error {
 	}
 	if err := checkInstance(c.Instance); err != nil {
 		return err
+	}
+	for _, p := range c.ReplyPrefixes {
+		if err := checkReplyPrefix(p, c.Topology.Subjects); err != nil {
+			return err
+		}
 	}
 	if err := c.Retry.Validate(); err != nil {
 		return err

@@ -93,7 +93,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.DurationVar(&c.worker.DrainTimeout, "drain-timeout", d.DrainTimeout, "time jobs in flight get to finish on shutdown")
 	fs.DurationVar(&c.worker.ProbeInterval, "probe-interval", d.ProbeInterval, "how often an open circuit probes Clerk")
 	fs.StringVar(&c.worker.Instance, "instance", d.Instance, "name of this process in records, logs and its status subject: letters, digits, _ and -, at most 64")
-	fs.StringSliceVar(&c.worker.ReplyPrefixes, "reply-prefix", d.ReplyPrefixes, "allowed reply_to prefixes, comma-separated; a tenant's jobs must reply under <prefix><tenant>.; \"\" allows any subject (still checked against the worker's permissions and the streams)")
+	fs.StringSliceVar(&c.worker.ReplyPrefixes, "reply-prefix", d.ReplyPrefixes, "allowed reply_to prefixes ending in '.', comma-separated; a tenant's jobs must reply under <prefix><tenant>.; \"\" allows any subject (still checked against the worker's permissions and the streams)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", ":9090", "address for /metrics, /healthz, /readyz (empty: off)")
 	fs.StringVar(&c.embeddedAddr, "embedded-addr", "127.0.0.1:4222", "listen address of the embedded NATS server")
 	fs.StringVar(&c.dataDir, "data-dir", "data/nats", "JetStream directory of the embedded NATS server")
