@@ -151,7 +151,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 		return nil, fmt.Errorf("--storage %q: want file or memory", storage)
 	}
 	c.secretKey = strings.TrimSpace(getenv("CLERK_SECRET_KEY"))
+	keySource := "CLERK_SECRET_KEY"
 	if *keyFile != "" {
+		keySource = "the key in --clerk-secret-key-file (CLERK_SECRET_KEY_FILE)"
 		b, err := os.ReadFile(*keyFile)
 		if err != nil {
 			return nil, fmt.Errorf("--clerk-secret-key-file: %v", err)
@@ -164,8 +166,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 		budgetKey = emulator.DefaultSecretKey // the in-process emulator's
 	}
 	c.worker.RateKey = worker.KeyFingerprint(budgetKey)
-	if c.secretKey != "" && !strings.HasPrefix(c.secretKey, "sk_") {
-		return nil, errors.New("CLERK_SECRET_KEY: does not look like a Clerk secret key (sk_live_… or sk_test_…); copy it from the Clerk dashboard, API keys")
+	if c.secretKey != "" {
+		if err := checkSecretKey(keySource, c.secretKey); err != nil {
+			return nil, err
+		}
 	}
 	if _, err := clerkapi.New(clerkapi.WithSecretKey("sk_check"), clerkapi.WithBaseURL(c.apiURL)); err != nil {
 		return nil, fmt.Errorf("--clerk-api-url: %v", err)
@@ -194,6 +198,23 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	}
 	c.nats.Name = "clerkjobs-worker " + c.worker.Instance
 	return c, nil
+}
+
+// checkSecretKey says what is wrong with the Clerk secret key read from
+// source, never repeating it. A key with a space, a line break or a control
+// character inside (two keys pasted, a note after it, a file of two lines)
+// can never authenticate: Go refuses to send it as a header, or Clerk
+// answers 401 to every call, and every job would fail.
+func checkSecretKey(source, key string) error {
+	if !strings.HasPrefix(key, "sk_") {
+		return fmt.Errorf("%s: does not look like a Clerk secret key (sk_live_… or sk_test_…); copy it from the Clerk dashboard, API keys", source)
+	}
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; c <= ' ' || c >= 0x7f {
+			return fmt.Errorf("%s: the key (%d characters) holds a space, a line break or a control character at character %d; a Clerk secret key is one word (sk_live_… or sk_test_…): keep it alone, nothing before or after it", source, len(key), i+1)
+		}
+	}
+	return nil
 }
 
 // refuseSecret refuses a setting whose value is shaped like a secret (a

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -173,4 +174,45 @@ func TestSecretInAnotherSettingIsRefusedUnsaid(t *testing.T) {
 		t.Run("--"+fe[0], func(t *testing.T) { check(t, "--"+fe[0], []string{"--" + fe[0], key}, nil) })
 	}
 	t.Run("--storage", func(t *testing.T) { check(t, "--storage", []string{"--storage=" + key}, nil) })
+}
+
+// A Clerk key with a space, a line break or a control character inside
+// (two keys pasted, a key and a comment, a file with a second line) can
+// never authenticate: Go refuses to send it as a header ("invalid header
+// field value"), or Clerk answers 401 to every call. The worker refuses it
+// at start, naming where it came from, without repeating it.
+func TestMalformedSecretKeyIsRefusedAtStart(t *testing.T) {
+	key := "sk_" + "test_" + "4fTq9ZbW2xKcL8mN3vRy7HjD"
+	for name, tc := range map[string]struct {
+		value, setting string
+		file           bool
+	}{
+		"two keys":       {key + "\n" + key, "CLERK_SECRET_KEY", false},
+		"key and note":   {key + " # staging", "CLERK_SECRET_KEY", false},
+		"control":        {key + "\x00", "CLERK_SECRET_KEY", false},
+		"file two lines": {key + "\r\n" + key + "\n", "--clerk-secret-key-file", true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			env := map[string]string{"CLERK_SECRET_KEY": tc.value}
+			if tc.file {
+				f := t.TempDir() + "/key"
+				if err := os.WriteFile(f, []byte(tc.value), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				env = map[string]string{"CLERK_SECRET_KEY_FILE": f}
+			}
+			var stderr strings.Builder
+			// Accepted, the worker would run: until ctx ends.
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			code := run(ctx, []string{"--metrics-addr", "", "--embedded-addr", "127.0.0.1:0", "--data-dir", t.TempDir()},
+				func(k string) string { return env[k] }, io.Discard, &stderr)
+			if code != 2 || !strings.Contains(stderr.String(), tc.setting) {
+				t.Errorf("exit %d, stderr %q; want 2 and an error naming %s", code, stderr.String(), tc.setting)
+			}
+			if strings.Contains(stderr.String(), key[8:]) {
+				t.Errorf("the key is repeated: %q", stderr.String())
+			}
+		})
+	}
 }
