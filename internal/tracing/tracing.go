@@ -35,6 +35,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/internal/text"
 	"io"
 	"net/url"
@@ -88,7 +89,11 @@ type ConfigError struct {
 	Err error
 }
 
-func (e *ConfigError) Error() string { return e.Variable + ": " + e.Problem }
+// Error names the variable and the problem. A problem quotes the value it
+// refuses where that helps; a secret pasted into the wrong variable (a
+// Clerk key, a JWT) is taken out, since the worker prints this error to its
+// log.
+func (e *ConfigError) Error() string { return e.Variable + ": " + redact.Text(e.Problem) }
 
 func (e *ConfigError) Unwrap() error { return e.Err }
 

@@ -162,6 +162,31 @@ func TestConfigErrorHidesCredentials(t *testing.T) {
 	}
 }
 
+// TestConfigErrorHidesAPastedKey: a Clerk key pasted into an OTEL_*
+// variable by mistake is not repeated by the error that refuses it (the
+// worker prints it to its log); the variable is still named.
+func TestConfigErrorHidesAPastedKey(t *testing.T) {
+	key := "sk_" + "live_" + "4fTq9ZbW2xKcL8mN3vRy7HjD"
+	for _, v := range []string{"OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+		"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"} {
+		env := map[string]string{v: key}
+		if strings.HasPrefix(v, "OTEL_TRACES_SAMPLER") || strings.HasSuffix(v, "PROTOCOL") {
+			env["OTEL_TRACES_EXPORTER"] = "console"
+			if strings.HasSuffix(v, "PROTOCOL") {
+				env["OTEL_TRACES_EXPORTER"] = "otlp"
+			}
+			if v == "OTEL_TRACES_SAMPLER_ARG" {
+				env["OTEL_TRACES_SAMPLER"] = "traceidratio"
+			}
+		}
+		setEnv(t, env)
+		_, err := tracing.New(context.Background())
+		if err == nil || !strings.Contains(err.Error(), v) || strings.Contains(strings.ToLower(err.Error()), strings.ToLower(key[8:20])) {
+			t.Errorf("%s holding a Clerk key: err = %v; want one naming the variable without the key", v, err)
+		}
+	}
+}
+
 func TestSampler(t *testing.T) {
 	// TraceIDRatioBased samples a trace when the low 63 bits of its id's
 	// last 8 bytes fall below ratio × 2^63, so these two ids decide any
