@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/clerkjobs/clerkjobs/internal/text"
 	"io"
 	"net/http"
 	"net/url"
@@ -16,6 +15,9 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/clerkjobs/clerkjobs/internal/redact"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 )
 
 // Operation names, as in Clerk's OpenAPI description. They name the
@@ -98,7 +100,8 @@ func WithBaseURL(raw string) Option {
 	return func(c *Client) error {
 		u, err := url.Parse(strings.TrimRight(raw, "/"))
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("clerkapi: base URL %q must be an absolute http(s) URL such as %s", raw, DefaultBaseURL)
+			// Not quoted as given: a proxy's credentials may be in it.
+			return fmt.Errorf("clerkapi: base URL %q must be an absolute http(s) URL such as %s", redact.URLs(raw), DefaultBaseURL)
 		}
 		c.baseURL = u
 		return nil
@@ -178,14 +181,14 @@ func New(opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// String never shows the secret key, so a Client can be logged or printed
-// with %v safely.
+// String never shows the secret key, nor credentials in the base URL (a
+// proxy's), so a Client can be logged or printed with %v safely.
 func (c *Client) String() string {
 	key := ""
 	if c.secretKey != nil {
 		key = c.secretKey.key
 	}
-	return fmt.Sprintf("clerkapi.Client{base: %s, version: %s, key: %s}", c.baseURL, c.apiVersion, redactKey(key))
+	return fmt.Sprintf("clerkapi.Client{base: %s, version: %s, key: %s}", redact.URLs(c.baseURL.String()), c.apiVersion, redactKey(key))
 }
 
 // GoString is String, for %#v.

@@ -3,6 +3,7 @@ package clerkapi_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
@@ -68,5 +69,28 @@ func TestFailuresNeverShowSecret(t *testing.T) {
 			continue
 		}
 		noSecret(t, "error", fmt.Sprintf("%v | %+v | %#v", err, err, err))
+	}
+}
+
+// TestBaseURLCredentialsNeverShown: a base URL may carry a proxy's
+// credentials (user:password@, or a token as the user). Neither the
+// client's String nor the error for a URL it refuses repeats them; before,
+// both quoted the URL as given.
+func TestBaseURLCredentialsNeverShown(t *testing.T) {
+	const pass = "pr0xyPassw0rd"
+	c, err := clerkapi.New(clerkapi.WithSecretKey(testSecret), clerkapi.WithBaseURL("https://ops:"+pass+"@proxy.example/v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{c.String(), fmt.Sprintf("%v %+v %#v", c, c, c)} {
+		if strings.Contains(s, pass) {
+			t.Errorf("the client prints the base URL's password: %s", s)
+		}
+	}
+	for _, raw := range []string{"ftp://ops:" + pass + "@proxy.example/v1", "proxy.example:" + pass + "@x", "https://" + pass + "@:bad:port/v1"} {
+		_, err := clerkapi.New(clerkapi.WithSecretKey(testSecret), clerkapi.WithBaseURL(raw))
+		if err == nil || strings.Contains(err.Error(), pass) {
+			t.Errorf("base URL %s: error %v; want one that does not repeat the password", strings.ReplaceAll(raw, pass, "<pass>"), err)
+		}
 	}
 }

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/clerkjobs/clerkjobs/internal/redact"
 )
 
 // DefaultURL is the server used when none is configured.
@@ -269,7 +271,7 @@ func (e *ConnectError) Hint() string {
 // Redact hides the passwords and tokens in a comma-separated list of server
 // URLs, so that it can be logged.
 func Redact(urls string) string {
-	parts := strings.Split(hideUserinfo(urls), ",")
+	parts := strings.Split(redact.URLs(urls), ",")
 	for i, p := range parts {
 		u, err := parseURL(p)
 		if err != nil || u.User == nil {
@@ -287,40 +289,6 @@ func Redact(urls string) string {
 		}
 	}
 	return strings.Join(parts, ",")
-}
-
-// hideUserinfo hides the user information (a user and password, or a
-// token) of every URL in a comma-separated list before the list is split:
-// a comma in a password cuts its URL in two, and the piece before the @
-// would otherwise be shown as a URL of its own. What precedes an @, back
-// to the nearest "://" (or the start), is the user information, a user
-// name before its first ':' kept. That holds even across a '/': an @ in a
-// NATS URL's path is unheard of, while a '/' in a password after digits
-// (nats://alice:12/x@h) parses as a port and a path.
-func hideUserinfo(urls string) string {
-	var b strings.Builder
-	rest := urls
-	for {
-		at := strings.IndexByte(rest, '@')
-		if at < 0 {
-			b.WriteString(rest)
-			return b.String()
-		}
-		start := 0
-		if i := strings.LastIndex(rest[:at], "://"); i >= 0 {
-			start = i + len("://")
-		}
-		info := rest[start:at]
-		b.WriteString(rest[:start])
-		switch user, _, hasPass := strings.Cut(info, ":"); {
-		case hasPass && !strings.ContainsAny(user, ",/"):
-			b.WriteString(user + ":xxxxx")
-		default:
-			b.WriteString("xxxxx")
-		}
-		b.WriteByte('@')
-		rest = rest[at+1:]
-	}
 }
 
 // parseURL parses one server URL the way nats.go reads it: "host:port"
