@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/clerkjobs/clerkjobs/dlq"
+	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -19,17 +20,7 @@ func TestReplayAfterTheQueueWasCreatedAgain(t *testing.T) {
 	if rep, err := e.q.Replay(t.Context(), first); err != nil || rep.Replayed != 1 {
 		t.Fatalf("replay: %+v, %v", rep, err)
 	}
-	s, err := e.js.Stream(t.Context(), e.topo.DeadLetterStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := s.CachedInfo().Config
-	if err := e.js.DeleteStream(t.Context(), cfg.Name); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.js.CreateStream(t.Context(), cfg); err != nil {
-		t.Fatal(err)
-	}
+	testenv.RecreateStream(t, e.js, e.topo.DeadLetterStream)
 	q, err := dlq.Open(t.Context(), e.js, e.topo)
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/clerkjobs/clerkjobs/internal/publishcli"
+	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -35,20 +36,7 @@ func TestPurgeDeletesOnlyTheLettersConfirmed(t *testing.T) {
 	h.seed(t, letter{op: jobs.OpRevoke, class: jobs.ClassInvalid, jobID: "junk-1", body: `{"session":1}`},
 		letter{op: jobs.OpRevoke, class: jobs.ClassInvalid, jobID: "junk-2", body: `{"session":2}`})
 	stdin := &answerAfter{answer: strings.NewReader("yes\n"), meanwhile: func() {
-		s, err := h.js.Stream(t.Context(), h.topo.DeadLetterStream)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		cfg := s.CachedInfo().Config
-		if err := h.js.DeleteStream(t.Context(), cfg.Name); err != nil {
-			t.Error(err)
-			return
-		}
-		if _, err := h.js.CreateStream(t.Context(), cfg); err != nil {
-			t.Error(err)
-			return
-		}
+		testenv.RecreateStream(t, h.js, h.topo.DeadLetterStream) // in the test's goroutine: RunEnv reads stdin
 		h.seed(t, letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "keep-1"},
 			letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "keep-2"})
 	}}
@@ -89,17 +77,7 @@ func TestReplayRunsOnlyTheLettersSelected(t *testing.T) {
 		}
 	}
 	// The first is replayed; the second waits for its turn (2 s).
-	s, err := h.js.Stream(t.Context(), h.topo.DeadLetterStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := s.CachedInfo().Config
-	if err := h.js.DeleteStream(t.Context(), cfg.Name); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.js.CreateStream(t.Context(), cfg); err != nil {
-		t.Fatal(err)
-	}
+	testenv.RecreateStream(t, h.js, h.topo.DeadLetterStream)
 	h.seed(t, letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "other-1"},
 		letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "other-2"})
 	code := <-done

@@ -21,3 +21,20 @@ func FillStream(t testing.TB, js jetstream.JetStream, stream string) {
 		t.Fatal(err)
 	}
 }
+
+// RecreateStream deletes a stream and creates it again as it was, empty:
+// its sequences start at 1 again, as after an operator's mistake.
+func RecreateStream(t testing.TB, js jetstream.JetStream, name string) {
+	t.Helper()
+	s, err := js.Stream(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.CachedInfo().Config
+	if err := js.DeleteStream(t.Context(), name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
+}
