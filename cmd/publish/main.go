@@ -32,6 +32,9 @@ func main() {
 // the process exits.
 func run(ctx context.Context, stop func()) int {
 	defer stop()
+	// The SDK's own reports (a malformed OTEL_* value, a failed export),
+	// cleared of the credentials they may quote.
+	tracing.RouteSDKReports(func(line string) { fmt.Fprintf(os.Stderr, "publish: tracing: %s\n", line) })
 	tp, err := tracing.New(ctx, tracing.WithServiceName("clerkjobs-publish"), tracing.WithServiceVersion(worker.Version))
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "publish: %v\n", err)

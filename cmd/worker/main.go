@@ -27,7 +27,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
-	"go.opentelemetry.io/otel"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
@@ -55,6 +54,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 2
 	}
 	log := newLogger(cfg.logFormat, cfg.logLevel, stdout)
+	// The SDK's own reports (a malformed OTEL_* value, a failed export) go
+	// to the log, cleared of the credentials they may quote.
+	tracing.RouteSDKReports(func(line string) { log.Warn().Str("report", line).Msg("tracing") })
 	tp, err := tracing.New(ctx, tracing.WithServiceName("clerkjobs-worker"), tracing.WithServiceVersion(worker.Version))
 	if err != nil {
 		fmt.Fprintf(stderr, "worker: %s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
@@ -68,8 +70,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}()
 	if tp.Enabled() {
-		// Export failures are the SDK's to report; they go to the log.
-		otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn().Err(err).Msg("tracing") }))
 		log.Info().Str("tracing", tp.String()).Msg("exporting traces")
 	}
 	cfg.worker.TracerProvider = tp.TracerProvider()

@@ -35,8 +35,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/clerkjobs/clerkjobs/internal/redact"
-	"github.com/clerkjobs/clerkjobs/internal/text"
 	"io"
 	"net/url"
 	"os"
@@ -53,6 +51,9 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/clerkjobs/clerkjobs/internal/redact"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 )
 
 // The environment variables New reads itself. The exporters and the SDK

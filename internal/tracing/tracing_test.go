@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -459,4 +460,41 @@ func keys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// TestSDKReportsHideCredentials: the OpenTelemetry exporters report a
+// malformed OTEL_EXPORTER_OTLP_HEADERS entry quoting it whole, API key
+// included, and export errors quote the endpoint's URL. By default the SDK
+// printed them to standard error as they came; RouteSDKReports gives the
+// message and the names of the values, cleared of credentials.
+func TestSDKReportsHideCredentials(t *testing.T) {
+	const apiKey, password = "hny3secretTeamKey0", "c0llectorPassw0rd"
+	t.Setenv("OTEL_TRACES_EXPORTER", "otlp")
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1")
+	t.Setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-honeycomb-team "+apiKey)
+	var mu sync.Mutex
+	var lines []string
+	tracing.RouteSDKReports(func(l string) {
+		mu.Lock()
+		defer mu.Unlock()
+		lines = append(lines, l)
+	})
+	tp, err := tracing.New(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	otel.Handle(errors.New(`Post "http://ops:` + password + `@collector:4318/v1/traces": connection refused`))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = tp.Shutdown(ctx)
+
+	mu.Lock()
+	all := strings.Join(lines, "\n")
+	mu.Unlock()
+	if !strings.Contains(all, "parse headers: missing '=") || !strings.Contains(all, "collector:4318") {
+		t.Errorf("the SDK's reports did not come through: %q", all)
+	}
+	if strings.Contains(all, apiKey) || strings.Contains(all, password) {
+		t.Errorf("a credential in the SDK's reports: %q", all)
+	}
 }
