@@ -23,8 +23,9 @@ type Status struct {
 	// the live replicas' configured limits, as each replica works it out.
 	FleetLimit Limit
 	// Limits are the live replicas' configured limits, each once, strictest
-	// first. More than one means replicas were configured apart: the fleet
-	// runs at the strictest until every replica is configured alike.
+	// first, at most maxShownLimits (an entry is any writer's). More than one
+	// means replicas were configured apart: the fleet runs at the strictest
+	// until every replica is configured alike.
 	Limits []Limit
 	// CallsPerSecond sums the members' recent call rates.
 	CallsPerSecond float64
@@ -97,6 +98,7 @@ func ReadStatus(ctx context.Context, kv jetstream.KeyValue) ([]Status, error) {
 	out := make([]Status, 0, len(byFP))
 	for _, s := range byFP {
 		slices.SortFunc(s.Limits, func(a, b Limit) int { return cmpInterval(b, a) })
+		s.Limits = s.Limits[:min(len(s.Limits), maxShownLimits)]
 		s.FleetLimit = s.Limit
 		if !sane(s.Limit) {
 			s.FleetLimit = Limit{}
@@ -109,6 +111,10 @@ func ReadStatus(ctx context.Context, kv jetstream.KeyValue) ([]Status, error) {
 	slices.SortFunc(out, func(a, b Status) int { return strings.Compare(a.Fingerprint, b.Fingerprint) })
 	return out, nil
 }
+
+// maxShownLimits bounds Status.Limits: a fleet meant to have one limit
+// shows a few when misconfigured, never a screenful.
+const maxShownLimits = 8
 
 // sane reports whether a replica would space its claims by l: a limit,
 // whose interval is within the longest pause (see fleet.intervalLocked;

@@ -2,6 +2,8 @@ package ratebudget
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -57,5 +59,25 @@ func TestReadStatus(t *testing.T) {
 	}
 	for _, c := range cs {
 		c.stop()
+	}
+}
+
+// TestReadStatusBoundsTheLimits: heartbeats are any writer's; a flood of
+// them with different limits shows the strictest few, not a screenful.
+func TestReadStatusBoundsTheLimits(t *testing.T) {
+	e := newEnv(t, testLimit, emulator.SlidingWindow)
+	_, kv := e.bucket(e.nats.ClientURL())
+	for i := range 3 * maxShownLimits {
+		hb, _ := json.Marshal(heartbeat{Limit: Limit{N: 100 + i, Per: 10 * time.Second}.String()})
+		if _, err := kv.Put(t.Context(), memberKey(e.fp, fmt.Sprintf("m%d", i)), hb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sts, err := ReadStatus(t.Context(), kv)
+	if err != nil || len(sts) != 1 {
+		t.Fatalf("ReadStatus: %+v, %v", sts, err)
+	}
+	if got := sts[0]; len(got.Limits) != maxShownLimits || got.FleetLimit != (Limit{N: 100, Per: 10 * time.Second}) || got.Members != 3*maxShownLimits {
+		t.Errorf("%d limits (want %d), fleet limit %v (want 100/10s), %d members", len(got.Limits), maxShownLimits, got.FleetLimit, got.Members)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel"
 
 	"github.com/clerkjobs/clerkjobs/internal/redact"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 )
 
 // RouteSDKReports sends what the OpenTelemetry SDK and exporters report
@@ -78,7 +79,8 @@ func names(keysAndValues []any) []string {
 }
 
 // cleanSDK is a line the SDK wrote, cleared of URL credentials and of
-// anything shaped like a secret, on one line.
+// anything shaped like a secret, on one bounded line without control
+// characters (an error may quote an OTEL_* value).
 func cleanSDK(s string) string {
-	return strings.Join(strings.Fields(redact.Text(redact.URLs(s))), " ")
+	return text.Line(redact.Text(redact.URLs(s)), 1024)
 }

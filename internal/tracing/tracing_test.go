@@ -484,6 +484,7 @@ func TestSDKReportsHideCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	otel.Handle(errors.New(`Post "http://ops:` + password + `@collector:4318/v1/traces": connection refused`))
+	otel.Handle(errors.New("bad endpoint \x1b[31m\nforged line"))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_ = tp.Shutdown(ctx)
@@ -496,5 +497,10 @@ func TestSDKReportsHideCredentials(t *testing.T) {
 	}
 	if strings.Contains(all, apiKey) || strings.Contains(all, password) {
 		t.Errorf("a credential in the SDK's reports: %q", all)
+	}
+	for _, l := range lines {
+		if strings.ContainsAny(l, "\n\x1b") {
+			t.Errorf("a report with a line break or an escape: %q", l)
+		}
 	}
 }
