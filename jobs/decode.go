@@ -62,38 +62,18 @@ func Decode(o Op, data []byte) (Args, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !json.Valid(data) {
-		// The validator's reader says what is wrong, as it always has.
-		_, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
-		return nil, &InvalidError{Op: o, Reason: "body is not JSON: " + err.Error()}
-	}
-	// The body is read once, keeping every member (parseMembers); the
-	// validator reads the same values as maps (plain).
-	//
-	// A member name given twice is refused at any depth: encoding/json
-	// (and so the handlers) would take the last value, other readers the
-	// first, and the schema sees one of them, so the job would not say one
-	// thing. Only the name is shown, and only if fieldName deems it safe:
-	// either value may be a secret.
-	members, err := parseMembers(data)
+	doc, err := readDoc(o, data)
 	if err != nil {
-		return nil, &InvalidError{Op: o, Reason: "body is not JSON: " + err.Error()}
-	}
-	if parent, name, ok := firstDuplicate(members); ok {
-		return nil, &InvalidError{Op: o, Field: parent + "/" + fieldName(name),
-			Reason: "member given more than once: readers disagree on which value counts; send each member once"}
+		return nil, err
 	}
 	// A job id shaped like a secret is refused before the schema is asked,
 	// so that it is this error, on /job_id, whatever else is wrong: the
 	// worker then records the job as seq-<n>, never under that id.
-	if obj, ok := members.(object); ok {
-		if v, ok := obj.get("job_id"); ok {
-			if id, ok := v.(string); ok && redact.Looks(id) {
-				return nil, &InvalidError{Op: o, Field: "/job_id", Reason: CheckJobID(id).Error()}
-			}
+	if obj, ok := doc.(map[string]any); ok {
+		if id, ok := obj["job_id"].(string); ok && redact.Looks(id) {
+			return nil, &InvalidError{Op: o, Field: "/job_id", Reason: CheckJobID(id).Error()}
 		}
 	}
-	doc := plain(members)
 	if field, n := hugeNumber(doc); n != "" {
 		return nil, &InvalidError{Op: o, Field: field, Reason: fmt.Sprintf("number %.40s is out of range", n)}
 	}

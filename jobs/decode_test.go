@@ -403,3 +403,24 @@ func TestReplyToPattern(t *testing.T) {
 		}
 	}
 }
+
+// TestReadDocReadersAgree: bodies that the strict one-pass check accepts
+// and bodies it leaves to the member reader (invalid UTF-8, an escaped
+// lone surrogate, a name given twice) are read alike, or refused alike.
+func TestReadDocReadersAgree(t *testing.T) {
+	for _, body := range []string{
+		`{"session_id":"sess_1","job_id":"j1"}`,
+		` {"a":{"b":[1,2.50,-3e2,{"c":null}]},"d":true} `,
+		`{"a":"\u003c\u00e9\ud83d\ude00"}`,
+		"{\"a\":\"\xff\xfe\"}",
+		`{"a":"\ud800"}`,
+		"{\"\xff\":1,\"\xfe\":2}",
+		`{"a":1,"a":2}`,
+		`{"a":{"b":1,"b":1}}`,
+		`[{"a":1},{"a":1}]`,
+		`12345678901234567890123`,
+		`"x"`, `null`, `{"a":}`, `{}`,
+	} {
+		t.Run(body, func(t *testing.T) { checkReadDoc(t, []byte(body)) })
+	}
+}

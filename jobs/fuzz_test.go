@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,6 +14,30 @@ import (
 
 	"github.com/nats-io/nats.go"
 )
+
+// checkReadDoc checks that readDoc's two readers agree: whatever body it
+// accepts, by the strict one-pass check or member by member, it reads as
+// the member reader does.
+func checkReadDoc(t *testing.T, data []byte) {
+	t.Helper()
+	doc, err := readDoc(OpRevoke, data)
+	if !json.Valid(data) {
+		if err == nil {
+			t.Fatalf("readDoc accepted a body that is not JSON: %q", data)
+		}
+		return
+	}
+	members, merr := parseMembers(data)
+	if merr != nil {
+		t.Fatalf("parseMembers(%q): %v", data, merr)
+	}
+	if _, _, dup := firstDuplicate(members); dup != (err != nil) {
+		t.Fatalf("readDoc(%q): error %v, but a name given twice: %v", data, err, dup)
+	}
+	if err == nil && !reflect.DeepEqual(doc, plain(members)) {
+		t.Fatalf("readDoc(%q) = %#v, the member reader %#v", data, doc, plain(members))
+	}
+}
 
 // fuzzOps are the ops FuzzDecode picks from by index: every job type, and
 // ops no subject maps to.
@@ -38,6 +63,7 @@ func FuzzDecode(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, opIndex uint8, data []byte) {
 		o := fuzzOps[int(opIndex)%len(fuzzOps)]
+		checkReadDoc(t, data)
 		a, err := Decode(o, data)
 		if err != nil {
 			var ie *InvalidError

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+
+	"github.com/go-json-experiment/json/jsontext"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // A JSON object may name a member twice ({"session_id":"eyJ…",
@@ -13,6 +16,46 @@ import (
 // sees the others. This file reads JSON keeping every member of every
 // object, in order, so that Decode can refuse such a body and Redact can
 // judge every value it holds.
+
+// readDoc reads a job body as the JSON Schema validator reads it: objects
+// as maps, numbers as json.Number. A body that is not JSON, or that gives a
+// member name twice in one object (at any depth), is an *InvalidError.
+//
+// A name given twice is refused because encoding/json (and so the
+// handlers) would take the last value, other readers the first, and the
+// schema sees one of them: the job would not say one thing. Only the name
+// is shown, and only if fieldName deems it safe: either value may be a
+// secret.
+//
+// Nearly every body is strict JSON (RFC 7493: valid UTF-8, each name once
+// per object), which jsontext tells in one pass that builds nothing; only
+// the others are read member by member, to say what is wrong or to read
+// them as encoding/json does.
+func readDoc(o Op, data []byte) (any, error) {
+	var doc any
+	if jsontext.Value(data).IsValid() {
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.UseNumber()
+		if err := dec.Decode(&doc); err != nil {
+			return nil, &InvalidError{Op: o, Reason: "body is not JSON: " + err.Error()}
+		}
+		return doc, nil
+	}
+	if !json.Valid(data) {
+		// The validator's reader says what is wrong, as it always has.
+		_, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+		return nil, &InvalidError{Op: o, Reason: "body is not JSON: " + err.Error()}
+	}
+	members, err := parseMembers(data)
+	if err != nil {
+		return nil, &InvalidError{Op: o, Reason: "body is not JSON: " + err.Error()}
+	}
+	if parent, name, ok := firstDuplicate(members); ok {
+		return nil, &InvalidError{Op: o, Field: parent + "/" + fieldName(name),
+			Reason: "member given more than once: readers disagree on which value counts; send each member once"}
+	}
+	return plain(members), nil
+}
 
 // member is one name and value of a JSON object, as written.
 type member struct {
@@ -101,17 +144,6 @@ func plain(v any) any {
 		return out
 	}
 	return v
-}
-
-// get is the value of the member name, and whether there is one (the last,
-// as encoding/json reads it, if the name is given twice).
-func (o object) get(name string) (any, bool) {
-	for i := len(o) - 1; i >= 0; i-- {
-		if o[i].name == name {
-			return o[i].value, true
-		}
-	}
-	return nil, false
 }
 
 // firstDuplicate finds the first member name given twice in one object,
