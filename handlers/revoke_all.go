@@ -185,21 +185,43 @@ func (h RevokeAll) lock(ctx context.Context, a *jobs.RevokeAllArgs, p *BulkProgr
 // list is ordered by creation, not update, so every page is read.
 func (h RevokeAll) recoverUnsaved(ctx context.Context, userID string, p *BulkProgress) error {
 	since := p.StartedAt.UnixMilli()
-	for offset := 0; ; offset += pageSize {
-		var page *clerkapi.SessionList
-		err := h.retry(ctx, func() (err error) {
-			page, err = h.Clerk.ListSessions(ctx, clerkapi.ListParams{UserID: userID, Status: clerkapi.StatusRevoked, Limit: pageSize, Offset: offset, Paginated: true})
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("revoke_all: list revoked sessions of %s: %w", userID, err)
-		}
+	err := h.eachPage(ctx, clerkapi.ListParams{UserID: userID, Status: clerkapi.StatusRevoked}, func(page *clerkapi.SessionList) {
 		for _, s := range page.Data {
 			if _, ok := p.Done[s.ID]; !ok && s.UpdatedAt >= since {
 				p.Done[s.ID] = sessionRevoked
 			}
 		}
-		if len(page.Data) < pageSize {
+	})
+	if err != nil {
+		return fmt.Errorf("revoke_all: list revoked sessions of %s: %w", userID, err)
+	}
+	return nil
+}
+
+// eachPage calls f with each page of the sessions p selects, from the
+// first, pageSize at a time. It reads on while Clerk's total_count says
+// that more remain, so that a page shorter than asked for (Clerk serving
+// fewer than its documented 500) does not end the listing early: a
+// revoke_all that stopped there would leave sessions active and say
+// nothing. Without a total_count, a short page is the last.
+func (h RevokeAll) eachPage(ctx context.Context, p clerkapi.ListParams, f func(*clerkapi.SessionList)) error {
+	p.Limit, p.Offset, p.Paginated = pageSize, 0, true
+	for {
+		var page *clerkapi.SessionList
+		if err := h.retry(ctx, func() (err error) {
+			page, err = h.Clerk.ListSessions(ctx, p)
+			return err
+		}); err != nil {
+			return err
+		}
+		f(page)
+		p.Offset += len(page.Data)
+		switch {
+		case len(page.Data) == 0:
+			return nil
+		case page.TotalCount >= 0 && int64(p.Offset) >= page.TotalCount:
+			return nil
+		case page.TotalCount < 0 && len(page.Data) < pageSize:
 			return nil
 		}
 	}
@@ -274,15 +296,7 @@ const maxListings = 5
 func (r *bulkRun) list(ctx context.Context) (todo []string, shifted bool, err error) {
 	seen := map[string]bool{}
 	first := int64(-1)
-	for offset := 0; ; offset += pageSize {
-		var page *clerkapi.SessionList
-		err := r.h.retry(ctx, func() (err error) {
-			page, err = r.h.Clerk.ListSessions(ctx, clerkapi.ListParams{UserID: r.args.UserID, Status: clerkapi.StatusActive, Limit: pageSize, Offset: offset, Paginated: true})
-			return err
-		})
-		if err != nil {
-			return nil, false, fmt.Errorf("revoke_all: list active sessions of %s: %w", r.args.UserID, err)
-		}
+	err = r.h.eachPage(ctx, clerkapi.ListParams{UserID: r.args.UserID, Status: clerkapi.StatusActive}, func(page *clerkapi.SessionList) {
 		if first < 0 {
 			first = page.TotalCount
 		} else if page.TotalCount < first {
@@ -302,9 +316,9 @@ func (r *bulkRun) list(ctx context.Context) (todo []string, shifted bool, err er
 				todo = append(todo, s.ID)
 			}
 		}
-		if len(page.Data) < pageSize {
-			break
-		}
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("revoke_all: list active sessions of %s: %w", r.args.UserID, err)
 	}
 	r.total = len(r.p.Done) + len(todo)
 	return todo, shifted, nil

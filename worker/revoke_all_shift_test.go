@@ -64,3 +64,46 @@ func TestRevokeAllMissesNoSessionWhenOneEndsWhileListing(t *testing.T) {
 		t.Errorf("summary %+v; want 1 revoked", sum)
 	}
 }
+
+// cappedPages is the emulator's client, over HTTP, serving at most max
+// sessions a page whatever the limit asked, with the total_count of the
+// whole list: a Clerk that caps pages below its documented 500.
+type cappedPages struct {
+	*clerkapi.Client
+	max int
+}
+
+func (c *cappedPages) ListSessions(ctx context.Context, p clerkapi.ListParams) (*clerkapi.SessionList, error) {
+	page, err := c.Client.ListSessions(ctx, p)
+	if err == nil && len(page.Data) > c.max {
+		page.Data = page.Data[:c.max]
+	}
+	return page, err
+}
+
+// TestRevokeAllReadsEveryCappedPage: a page shorter than the limit asked
+// for is not the last while total_count says more remain. Before, each
+// listing stopped at its first page of 100, and the job's three passes
+// left 150 of 450 sessions active.
+func TestRevokeAllReadsEveryCappedPage(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	user := emu.CreateUser()
+	ids := emu.CreateSessions(user, 450)
+	cfg := env.WorkerConfig()
+	bulkWorker(&cfg)
+	env.StartWorkerWith(t, &cappedPages{Client: env.ClerkClient(t, ""), max: 100}, cfg)
+	r, sum, _ := revokeAll(t, env, &jobs.RevokeAllArgs{UserID: user})
+	if r.Outcome != jobs.Succeeded {
+		t.Fatalf("outcome %s: %+v", r.Outcome, r.Error)
+	}
+	active := 0
+	for _, id := range ids {
+		if s, _ := emu.Session(id); s.Status == clerkapi.StatusActive {
+			active++
+		}
+	}
+	if active != 0 || sum.Revoked != len(ids) {
+		t.Fatalf("%d of %d sessions still active after the job (summary %+v)", active, len(ids), sum)
+	}
+}
