@@ -73,8 +73,13 @@ func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer, queue c
 // take pulls jobs for free slots until ctx ends, the circuit opens, too
 // many outcomes wait to be recorded, or the pull fails.
 func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan struct{}, release func(), queue chan<- *delivery) error {
+	// The pull asks for more once a quarter of the prefetch is taken (one
+	// job at a time below a prefetch of 8): a pull request for every job
+	// costs the worker and the server a message each, while the three
+	// quarters left keep the next job here when a slot frees.
 	b := w.prefetch()
-	it, err := cons.Messages(jetstream.PullMaxMessages(b), jetstream.PullThresholdMessages(b),
+	refill := max(b/4, 1)
+	it, err := cons.Messages(jetstream.PullMaxMessages(b), jetstream.PullThresholdMessages(b-refill+1),
 		jetstream.PullExpiry(w.cfg.FetchMaxWait))
 	if err != nil {
 		return err
