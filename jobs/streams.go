@@ -110,13 +110,23 @@ func (t Topology) Validate() error {
 	if err := t.Subjects.Validate(); err != nil {
 		return err
 	}
-	for _, n := range []struct{ setting, v string }{
-		{"jobs stream", t.JobsStream}, {"results stream", t.ResultsStream},
-		{"dead-letter stream", t.DeadLetterStream}, {"consumer", t.Consumer},
-		{"progress bucket", t.ProgressBucket}, {"rate-budget bucket", t.RateBucket},
+	// JetStream refuses stream and consumer names over 255 bytes, and a
+	// bucket's stream is its name after "KV_": said here, before anything
+	// is created, rather than by the server halfway through.
+	const maxName, maxBucket = 255, 255 - len("KV_")
+	for _, n := range []struct {
+		setting, v string
+		max        int
+	}{
+		{"jobs stream", t.JobsStream, maxName}, {"results stream", t.ResultsStream, maxName},
+		{"dead-letter stream", t.DeadLetterStream, maxName}, {"consumer", t.Consumer, maxName},
+		{"progress bucket", t.ProgressBucket, maxBucket}, {"rate-budget bucket", t.RateBucket, maxBucket},
 	} {
 		if n.v == "" {
 			return fmt.Errorf("%s name is empty", n.setting)
+		}
+		if len(n.v) > n.max {
+			return fmt.Errorf("%s name is %d bytes: JetStream takes at most %d", n.setting, len(n.v), n.max)
 		}
 		for _, r := range n.v {
 			if r <= ' ' || r == '.' || r == '*' || r == '>' || r == '/' || r == '\\' {
