@@ -417,6 +417,7 @@ func TestReadDocReadersAgree(t *testing.T) {
 		"{\"\xff\":1,\"\xfe\":2}",
 		`{"a":1,"a":2}`,
 		`{"a":{"b":1,"b":1}}`,
+		`{"session_id":"sess_1","session_\u0069d":"sess_2"}`,
 		`[{"a":1},{"a":1}]`,
 		`12345678901234567890123`,
 		`"x"`, `null`, `{"a":}`, `{}`,
