@@ -199,13 +199,19 @@ func (h RevokeAll) recoverUnsaved(ctx context.Context, userID string, p *BulkPro
 }
 
 // eachPage calls f with each page of the sessions p selects, from the
-// first, pageSize at a time. It reads on while Clerk's total_count says
-// that more remain, so that a page shorter than asked for (Clerk serving
-// fewer than its documented 500) does not end the listing early: a
-// revoke_all that stopped there would leave sessions active and say
-// nothing. Without a total_count, a short page is the last.
+// first, pageSize at a time. A full page is never the last, as before
+// total_count was read: a total_count lower than the list (stale, or
+// wrong) must not end the listing early. A shorter page is the last
+// unless Clerk's total_count says that more remain, so that Clerk serving
+// fewer than its documented 500 a page does not end the listing early
+// either: a revoke_all that stopped there would leave sessions active and
+// say nothing. Whatever total_count says, a page that brings no session
+// not seen yet ends the listing: a Clerk that ignores the offset would
+// otherwise be asked for the same page until the offset reached
+// total_count, which may be never.
 func (h RevokeAll) eachPage(ctx context.Context, p clerkapi.ListParams, f func(*clerkapi.SessionList)) error {
 	p.Limit, p.Offset, p.Paginated = pageSize, 0, true
+	seen := map[string]bool{}
 	for {
 		var page *clerkapi.SessionList
 		if err := h.retry(ctx, func() (err error) {
@@ -216,12 +222,18 @@ func (h RevokeAll) eachPage(ctx context.Context, p clerkapi.ListParams, f func(*
 		}
 		f(page)
 		p.Offset += len(page.Data)
+		fresh := 0
+		for _, s := range page.Data {
+			if !seen[s.ID] {
+				seen[s.ID] = true
+				fresh++
+			}
+		}
 		switch {
-		case len(page.Data) == 0:
+		case fresh == 0:
 			return nil
-		case page.TotalCount >= 0 && int64(p.Offset) >= page.TotalCount:
-			return nil
-		case page.TotalCount < 0 && len(page.Data) < pageSize:
+		case len(page.Data) >= pageSize:
+		case page.TotalCount < 0 || int64(p.Offset) >= page.TotalCount:
 			return nil
 		}
 	}
