@@ -112,14 +112,19 @@ func (t Topology) Validate() error {
 	}
 	// JetStream refuses stream and consumer names over 255 bytes, and a
 	// bucket's stream is its name after "KV_": said here, before anything
-	// is created, rather than by the server halfway through.
-	const maxName, maxBucket = 255, 255 - len("KV_")
+	// is created, rather than by the server halfway through. A stream
+	// takes one byte less: the file store deletes one by first renaming
+	// its directory to "." + name, which at 255 bytes is too long a file
+	// name; the server still answers that the stream is deleted, and one
+	// created again under the name opens the old messages.
+	const maxName, maxStream = 255, 255 - len(".")
+	const maxBucket = maxStream - len("KV_")
 	for _, n := range []struct {
 		setting, v string
 		max        int
 	}{
-		{"jobs stream", t.JobsStream, maxName}, {"results stream", t.ResultsStream, maxName},
-		{"dead-letter stream", t.DeadLetterStream, maxName}, {"consumer", t.Consumer, maxName},
+		{"jobs stream", t.JobsStream, maxStream}, {"results stream", t.ResultsStream, maxStream},
+		{"dead-letter stream", t.DeadLetterStream, maxStream}, {"consumer", t.Consumer, maxName},
 		{"progress bucket", t.ProgressBucket, maxBucket}, {"rate-budget bucket", t.RateBucket, maxBucket},
 	} {
 		if n.v == "" {

@@ -61,10 +61,10 @@ func TestTopologyValidateNamesTheSetting(t *testing.T) {
 		{"ack wait under a second", func(t *Topology) { t.AckWait = 999 * time.Millisecond }, []string{"ack wait"}},
 		{"max ack pending 0", func(t *Topology) { t.MaxAckPending = 0 }, []string{"max ack pending"}},
 		{"zero topology", func(t *Topology) { *t = Topology{} }, []string{"jobs stream", "empty"}},
-		{"jobs stream of 256 bytes", func(t *Topology) { t.JobsStream = strings.Repeat("J", 256) }, []string{"jobs stream", "256 bytes", "255"}},
+		{"jobs stream of 255 bytes", func(t *Topology) { t.JobsStream = strings.Repeat("J", 255) }, []string{"jobs stream", "255 bytes", "254"}},
 		{"consumer of 256 bytes", func(t *Topology) { t.Consumer = strings.Repeat("c", 256) }, []string{"consumer", "256 bytes"}},
-		{"progress bucket of 253 bytes", func(t *Topology) { t.ProgressBucket = strings.Repeat("p", 253) }, []string{"progress bucket", "253 bytes", "252"}},
-		{"rate-budget bucket of 253 bytes", func(t *Topology) { t.RateBucket = strings.Repeat("r", 253) }, []string{"rate-budget bucket", "253 bytes"}},
+		{"progress bucket of 252 bytes", func(t *Topology) { t.ProgressBucket = strings.Repeat("p", 252) }, []string{"progress bucket", "252 bytes", "251"}},
+		{"rate-budget bucket of 252 bytes", func(t *Topology) { t.RateBucket = strings.Repeat("r", 252) }, []string{"rate-budget bucket", "252 bytes"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
