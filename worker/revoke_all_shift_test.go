@@ -2,7 +2,9 @@ package worker_test
 
 import (
 	"context"
+	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
@@ -65,34 +67,51 @@ func TestRevokeAllMissesNoSessionWhenOneEndsWhileListing(t *testing.T) {
 	}
 }
 
-// cappedPages is the emulator's client, over HTTP, serving at most max
-// sessions a page whatever the limit asked, with the total_count of the
-// whole list: a Clerk that caps pages below its documented 500.
-type cappedPages struct {
+// oddPages is the emulator's client, over HTTP, with the answers a broken
+// or hostile Clerk could give to a listing: pages capped below the limit
+// asked (max), the offset ignored, a total_count that is not the list's.
+type oddPages struct {
 	*clerkapi.Client
-	max int
+	max          int               // serve at most this many a page (0: the limit)
+	ignoreOffset bool              // serve from the first session whatever the offset
+	total        func(int64) int64 // total_count from the true one (nil: as it is)
+	lists        atomic.Int64      // ListSessions calls
 }
 
-func (c *cappedPages) ListSessions(ctx context.Context, p clerkapi.ListParams) (*clerkapi.SessionList, error) {
+func (c *oddPages) ListSessions(ctx context.Context, p clerkapi.ListParams) (*clerkapi.SessionList, error) {
+	if c.lists.Add(1) > 1000 {
+		return nil, errors.New("the listing does not end: 1000 list calls")
+	}
+	if c.ignoreOffset {
+		p.Offset = 0
+	}
 	page, err := c.Client.ListSessions(ctx, p)
-	if err == nil && len(page.Data) > c.max {
+	if err != nil {
+		return nil, err
+	}
+	if c.max > 0 && len(page.Data) > c.max {
 		page.Data = page.Data[:c.max]
 	}
-	return page, err
+	if c.total != nil {
+		page.TotalCount = c.total(page.TotalCount)
+	}
+	return page, nil
 }
 
-// TestRevokeAllReadsEveryCappedPage: a page shorter than the limit asked
-// for is not the last while total_count says more remain. Before, each
-// listing stopped at its first page of 100, and the job's three passes
-// left 150 of 450 sessions active.
-func TestRevokeAllReadsEveryCappedPage(t *testing.T) {
+// revokeAllThrough runs a revoke_all job of n sessions through a worker
+// whose Clerk client is clerk (wrapping the emulator's) and which makes at
+// most passes list-and-revoke passes. It returns the summary and how many
+// of the sessions are still active.
+func revokeAllThrough(t *testing.T, n, passes int, clerk func(*clerkapi.Client) clerkapi.Sessions) (jobs.RevokeAllSummary, int) {
+	t.Helper()
 	env := testenv.New(t)
 	emu := env.Clerk.Emulator
 	user := emu.CreateUser()
-	ids := emu.CreateSessions(user, 450)
+	ids := emu.CreateSessions(user, n)
 	cfg := env.WorkerConfig()
 	bulkWorker(&cfg)
-	env.StartWorkerWith(t, &cappedPages{Client: env.ClerkClient(t, ""), max: 100}, cfg)
+	cfg.Bulk.MaxPasses = passes
+	env.StartWorkerWith(t, clerk(env.ClerkClient(t, "")), cfg)
 	r, sum, _ := revokeAll(t, env, &jobs.RevokeAllArgs{UserID: user})
 	if r.Outcome != jobs.Succeeded {
 		t.Fatalf("outcome %s: %+v", r.Outcome, r.Error)
@@ -103,7 +122,61 @@ func TestRevokeAllReadsEveryCappedPage(t *testing.T) {
 			active++
 		}
 	}
-	if active != 0 || sum.Revoked != len(ids) {
-		t.Fatalf("%d of %d sessions still active after the job (summary %+v)", active, len(ids), sum)
+	return sum, active
+}
+
+// TestRevokeAllReadsEveryShortPage: a page shorter than the limit asked
+// for is not the last while total_count says more remain. Before, each
+// listing stopped at its first page of 100, and the job's three passes
+// left 150 of 450 sessions active. An empty page, or a short one without
+// a total_count, still ends a listing.
+func TestRevokeAllReadsEveryShortPage(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		passes int
+		total  func(int64) int64
+		want   int
+	}{
+		{"total_count", 3, nil, 450},
+		{"total_count too high", 2, func(n int64) int64 { return n * 1000 }, 450},
+		{"no total_count", 2, func(int64) int64 { return -1 }, 200}, // a page a pass
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sum, active := revokeAllThrough(t, 450, tc.passes, func(c *clerkapi.Client) clerkapi.Sessions {
+				return &oddPages{Client: c, max: 100, total: tc.total}
+			})
+			if sum.Revoked != tc.want || active != 450-tc.want {
+				t.Fatalf("%d of 450 sessions still active after the job (summary %+v); want %d revoked", active, sum, tc.want)
+			}
+		})
+	}
+}
+
+// TestRevokeAllListingEndsWhenClerkRepeatsAPage: a Clerk that ignores the
+// offset, serving the same short page whatever is asked, while total_count
+// says many more remain. Reading on while total_count says so read that
+// page again and again, a Clerk call each, without end. A page that brings
+// no session not seen yet ends the listing.
+func TestRevokeAllListingEndsWhenClerkRepeatsAPage(t *testing.T) {
+	clerk := &oddPages{ignoreOffset: true, total: func(int64) int64 { return 1 << 40 }}
+	sum, active := revokeAllThrough(t, 3, 3, func(c *clerkapi.Client) clerkapi.Sessions { clerk.Client = c; return clerk })
+	if sum.Revoked != 3 || active != 0 {
+		t.Errorf("summary %+v, %d active; want 3 revoked", sum, active)
+	}
+	if n := clerk.lists.Load(); n > 10 {
+		t.Errorf("%d list calls for 3 sessions", n)
+	}
+}
+
+// TestRevokeAllReadsOnPastAFullPage: a full page is never the last, even
+// when total_count (stale, or wrong) says the offset has reached it: that
+// ended the listing at 500 of 1,200 sessions, and with one pass the job
+// left 700 active.
+func TestRevokeAllReadsOnPastAFullPage(t *testing.T) {
+	sum, active := revokeAllThrough(t, 1200, 1, func(c *clerkapi.Client) clerkapi.Sessions {
+		return &oddPages{Client: c, total: func(int64) int64 { return 100 }}
+	})
+	if sum.Revoked != 1200 || sum.Remaining != 0 || active != 0 {
+		t.Errorf("summary %+v, %d active; want 1200 revoked, 0 remaining", sum, active)
 	}
 }
