@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/internal/text"
 	"github.com/clerkjobs/clerkjobs/internal/tracing"
 	"github.com/clerkjobs/clerkjobs/jobs"
@@ -40,7 +41,7 @@ func (w *Worker) startDelivery(ctx context.Context, d *delivery, j *job) (contex
 		attribute.String("messaging.system", "nats"),
 		attribute.String("messaging.operation.type", "process"),
 		attribute.String("messaging.operation.name", "process"),
-		attribute.String("messaging.destination.name", text.Truncate(d.msg.Subject(), 256)),
+		attribute.String("messaging.destination.name", text.Truncate(redact.Text(d.msg.Subject()), 256)),
 		attribute.String("messaging.consumer.group.name", w.cfg.Topology.Consumer),
 		attribute.Int("messaging.message.body.size", len(d.msg.Data())),
 		attribute.String("clerkjobs.job.op", string(j.Op)),

@@ -288,3 +288,46 @@ func TestRetryAfterIsASpan(t *testing.T) {
 		t.Errorf("retry_after span %v lasting %s; want the wait Clerk asked for", span.Attributes, span.EndTime.Sub(span.StartTime))
 	}
 }
+
+// TestSpansNeverHoldASecretFromTheSubject: a job published on a subject
+// that holds a secret (a Clerk key pasted where an op belongs: the jobs
+// stream captures every sessions.* subject) is dead-lettered as invalid,
+// and the span of its delivery says which subject it came on without the
+// key in it.
+func TestSpansNeverHoldASecretFromTheSubject(t *testing.T) {
+	env := testenv.New(t)
+	_, exp := tracedWorker(t, env)
+	key := "sk_" + "live_SubjectPastedKey0123456789"
+	cookie := "__" + "session=SubjectPastedCookieValue0123"
+	env.PublishRaw(t, env.Topology.Subjects.Prefix+"."+key, []byte(`{"session_id":"sess_1"}`))
+	env.PublishRaw(t, env.Topology.Subjects.Prefix+"."+cookie, []byte(`{"session_id":"sess_1"}`))
+	testenv.Eventually(t, 10*time.Second, "two finished deliveries", func() bool {
+		n := 0
+		for _, s := range named(exp.GetSpans(), "process ") {
+			for _, a := range s.Attributes {
+				if a.Key == "clerkjobs.outcome" {
+					n++
+				}
+			}
+		}
+		return n == 2
+	})
+	for _, s := range exp.GetSpans() {
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s|%s|", s.Name, s.Status.Description)
+		for _, a := range s.Attributes {
+			fmt.Fprintf(&b, "%s=%s;", a.Key, a.Value.Emit())
+		}
+		for _, ev := range s.Events {
+			b.WriteString(ev.Name)
+			for _, a := range ev.Attributes {
+				fmt.Fprintf(&b, "%s=%s;", a.Key, a.Value.Emit())
+			}
+		}
+		for _, secret := range []string{"SubjectPastedKey0123456789", "SubjectPastedCookieValue0123"} {
+			if strings.Contains(b.String(), secret) {
+				t.Errorf("span %q holds the secret of its job's subject: %s", s.Name, b.String())
+			}
+		}
+	}
+}
