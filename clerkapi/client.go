@@ -448,10 +448,21 @@ func decodeErr(op string, err error) error {
 // do sends one request and returns the body of a 2xx answer, or an *Error.
 func (c *Client) do(ctx context.Context, op, method, path string, q url.Values, in any) (_ []byte, err error) {
 	var resp *http.Response
+	// Whatever answers may echo the request (a proxy quoting the
+	// Authorization header, Clerk quoting a token), in its body or its
+	// headers: the key and the request's own secrets never leave in an
+	// error or a span.
+	secrets := func() []string {
+		out := []string{c.secretKey.key}
+		if sc, ok := in.(interface{ secrets() []string }); ok {
+			out = append(out, sc.secrets()...)
+		}
+		return out
+	}
 	if c.tracer != nil {
 		var span trace.Span
 		ctx, span = c.startSpan(ctx, op, method, path)
-		defer func() { endSpan(span, resp, err) }()
+		defer func() { endSpan(span, resp, err, secrets) }()
 	}
 	u := *c.baseURL
 	u.Path = c.baseURL.Path + path
@@ -485,14 +496,7 @@ func (c *Client) do(ctx context.Context, op, method, path string, q url.Values, 
 		return nil, fmt.Errorf("clerk %s: read answer: %w", op, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		// Whatever answered may echo the request (a proxy quoting the
-		// Authorization header, Clerk quoting a token): the key and the
-		// request's own secrets never leave in an error.
-		secrets := []string{c.secretKey.key}
-		if sc, ok := in.(interface{ secrets() []string }); ok {
-			secrets = append(secrets, sc.secrets()...)
-		}
-		return nil, parseError(op, resp.StatusCode, resp.Header, b, secrets...)
+		return nil, parseError(op, resp.StatusCode, resp.Header, b, secrets()...)
 	}
 	return b, nil
 }

@@ -3,6 +3,7 @@ package clerkapi
 import (
 	"context"
 	"errors"
+	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/internal/text"
 	"io"
 	"net"
@@ -136,8 +137,11 @@ func (c *Client) startSpan(ctx context.Context, op, method, path string) (contex
 }
 
 // endSpan records the outcome of a call: resp is nil when no answer came,
-// err is what the call returns.
-func endSpan(span trace.Span, resp *http.Response, err error) {
+// err is what the call returns, secrets what the request held (the key and
+// the request's own secrets). The Clerk-Trace-Id header is upstream text
+// like the error body: it is cleared of those and of anything shaped like
+// a secret, before it is cut so that no piece of one is left.
+func endSpan(span trace.Span, resp *http.Response, err error, secrets func() []string) {
 	defer span.End()
 	if !span.IsRecording() {
 		return
@@ -147,8 +151,11 @@ func endSpan(span trace.Span, resp *http.Response, err error) {
 	if resp != nil {
 		span.SetAttributes(semconv.HTTPResponseStatusCode(resp.StatusCode))
 		traceID := resp.Header.Get(traceIDHeader)
+		if traceID != "" {
+			traceID = redact.Text(traceID, secrets()...)
+		}
 		if apiErr != nil && apiErr.TraceID != "" {
-			traceID = apiErr.TraceID
+			traceID = apiErr.TraceID // cleared by parseError
 		}
 		if traceID != "" {
 			span.SetAttributes(attrTraceID.String(text.Truncate(traceID, 128)))

@@ -2,10 +2,13 @@ package clerkapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -401,6 +404,61 @@ func TestTracingOff(t *testing.T) {
 			}
 			if _, err := c.GetSession(context.Background(), "sess_missing"); clerkapi.ClassOf(err) != clerkapi.Permanent {
 				t.Fatalf("missing session: %v", err)
+			}
+		})
+	}
+}
+
+// TestSpanTraceIDHeaderIsUntrusted: the Clerk-Trace-Id answer header is
+// upstream text like the error body (a proxy may fill it with the
+// request): whatever status comes with it, the span's clerk.trace_id never
+// holds the key or the request's secrets.
+func TestSpanTraceIDHeaderIsUntrusted(t *testing.T) {
+	key := "sk_" + "test_HeaderEchoedKey0123456789"
+	const refresh = "opaque-refresh-token-in-header"
+	for _, status := range []int{200, 404, 502} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				var req struct {
+					Expired string `json:"expired_token"`
+					Refresh string `json:"refresh_token"`
+				}
+				_ = json.Unmarshal(body, &req)
+				w.Header().Set("Clerk-Trace-Id", "t "+req.Refresh+" "+r.Header.Get("Authorization")+" "+req.Expired)
+				if status == 502 {
+					w.Header().Set("Content-Type", "text/html")
+					w.WriteHeader(status)
+					_, _ = io.WriteString(w, "<html>bad gateway</html>")
+					return
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(status)
+				if status == 404 {
+					_, _ = io.WriteString(w, `{"errors":[{"code":"resource_not_found","message":"not found"}]}`)
+					return
+				}
+				_, _ = io.WriteString(w, `{"object":"session","id":"sess_1","status":"active","jwt":"x"}`)
+			}))
+			defer srv.Close()
+			rec := newRecorder(t)
+			c, err := clerkapi.New(clerkapi.WithSecretKey(key), clerkapi.WithBaseURL(srv.URL+"/v1"), clerkapi.WithTracerProvider(rec.tp))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, job := rec.parent()
+			_, _ = c.RefreshSession(ctx, "sess_1", clerkapi.RefreshParams{ExpiredToken: "eyJhbGciOiJSUzI1NiJ9.eyJzaWQiOiJzZXNzXzEifQ.c2lnbmF0dXJlcw",
+				RefreshToken: refresh, RequestOrigin: "https://app.example"})
+			job.End()
+			spans := rec.calls()
+			if len(spans) != 1 {
+				t.Fatalf("%d client spans, want 1", len(spans))
+			}
+			dump := dumpSpan(spans[0])
+			for _, s := range []string{"HeaderEchoedKey0123456789", refresh, "c2lnbmF0dXJlcw"} {
+				if strings.Contains(dump, s) {
+					t.Errorf("the span holds %q from the Clerk-Trace-Id header: %s", s, dump)
+				}
 			}
 		})
 	}
