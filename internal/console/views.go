@@ -20,6 +20,7 @@ import (
 
 	"github.com/clerkjobs/clerkjobs/dlq"
 	"github.com/clerkjobs/clerkjobs/internal/redact"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -328,6 +329,11 @@ func safeHeaders(h nats.Header) []headerView {
 	return out
 }
 
+// maxIndented bounds the indented form of an n-byte payload: a job's
+// shallow JSON indents to a small multiple of its size, while arrays
+// nested thousands deep would indent to the square of their depth.
+func maxIndented(n int) int { return 64<<10 + 4*n }
+
 // payloadView is a dead letter's body as the entry page shows it.
 type payloadView struct {
 	Text string
@@ -349,11 +355,14 @@ func safePayload(e dlq.Entry) payloadView {
 		v.Note = "not shown: it is not JSON and may hold a secret"
 		return v
 	}
-	var buf bytes.Buffer
-	if json.Indent(&buf, body, "", "  ") == nil {
-		// Fields that are not a job's secret ones may still hold one (a
-		// token pasted into job_id).
-		v.Text = scrub(buf.String())
+	// Fields that are not a job's secret ones may still hold one (a token
+	// pasted into job_id): the text is scrubbed, indented or not.
+	if out, ok := text.IndentJSON(body, "", "  ", maxIndented(len(body))); ok {
+		v.Text = scrub(string(out))
+	} else if json.Valid(body) {
+		// Nested too deep to indent within bounds (a hostile job's arrays
+		// thousands deep): shown as stored.
+		v.Text = scrub(string(body))
 	} else if redact.Looks(string(body)) {
 		v.Note = "not shown: it is not JSON and looks like it holds a secret"
 	} else {

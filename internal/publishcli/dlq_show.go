@@ -1,7 +1,6 @@
 package publishcli
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -141,14 +140,16 @@ func showEntry(w io.Writer, e dlq.Entry, payload []byte, notReplayable error) {
 		}
 	}
 	fmt.Fprintf(w, "\npayload (%d bytes):\n", e.Size)
-	var buf bytes.Buffer
+	// Indenting grows with the square of the nesting depth: a hostile
+	// job's arrays nested thousands deep are printed as stored instead.
+	indented, ok := text.IndentJSON(payload, "  ", "  ", 64<<10+4*len(payload))
 	switch {
 	case payload == nil && len(e.Payload) > 0:
 		fmt.Fprintln(w, "  [REDACTED: not JSON, may hold secrets]")
-	case json.Indent(&buf, payload, "  ", "  ") == nil:
+	case ok:
 		// Valid JSON holds no raw control character, but may hold other
 		// characters that act on a terminal (U+202E, DEL).
-		fmt.Fprintf(w, "  %s\n", terminalLines(buf.String()))
+		fmt.Fprintf(w, "  %s\n", terminalLines(string(indented)))
 	default:
 		fmt.Fprintf(w, "  %q\n", payload)
 	}

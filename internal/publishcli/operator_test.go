@@ -436,3 +436,24 @@ func TestTraceparentContinuesTheTrace(t *testing.T) {
 		t.Errorf("a malformed traceparent: %v", r)
 	}
 }
+
+// TestDLQShowDeepPayloadIsBounded: `dlq show` of a dead letter whose body
+// nests arrays thousands deep (what the worker stores for such a job,
+// byte for byte) prints about the size of the body, not its indentation,
+// which grows with the square of the depth.
+func TestDLQShowDeepPayloadIsBounded(t *testing.T) {
+	h := newHarness(t)
+	const depth = 4000
+	body := `{"session_id":"sess_1","x":` + strings.Repeat("[", depth) + strings.Repeat("]", depth) + `}`
+	seqs := h.seedRaw(t, rawLetter{body: body})
+	r := h.run(t, "dlq", "show", strconv.FormatUint(seqs[0], 10))
+	if r.code != 0 {
+		t.Fatalf("show: %v", r.code)
+	}
+	if limit := 64<<10 + 4*len(body); len(r.stdout) > limit {
+		t.Fatalf("dlq show of a %d-byte dead letter printed %d bytes (more than %d): its payload was indented level by level", len(body), len(r.stdout), limit)
+	}
+	if !strings.Contains(r.stdout, `session_id`) {
+		t.Errorf("dlq show does not print the payload:\n%s", r.stdout)
+	}
+}

@@ -59,3 +59,22 @@ func TestTerminal(t *testing.T) {
 		}
 	}
 }
+
+func TestIndentJSON(t *testing.T) {
+	for _, src := range []string{`{}`, `[]`, `{"a":[1,2,{"b":"x,[y]\"{"}],"c":{}}`, `[[[[[]]]]]`, ` { "a" : [ 1 , 2 ] } `} {
+		out, ok := IndentJSON([]byte(src), "  ", "  ", 1<<20)
+		if !ok {
+			t.Fatalf("%s: not indented", src)
+		}
+		if n := IndentedSize([]byte(src), 2, 2, 1<<20); n < len(out) {
+			t.Errorf("%s: bound %d below the indented length %d", src, n, len(out))
+		}
+	}
+	deep := strings.Repeat("[", 5000) + strings.Repeat("]", 5000)
+	if _, ok := IndentJSON([]byte(deep), "", "  ", 1<<20); ok {
+		t.Error("arrays 5,000 deep indented within 1 MiB")
+	}
+	if _, ok := IndentJSON([]byte(`{"a":`), "", "  ", 1<<20); ok {
+		t.Error("invalid JSON indented")
+	}
+}
