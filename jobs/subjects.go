@@ -118,8 +118,14 @@ func (s Subjects) OpOf(subject string) Op {
 const MaxTenantLen = 32
 
 // CheckTenant reports whether name can be a tenant: 1 to 32 letters, digits,
-// '_' and '-', starting with a letter or digit.
+// '_' and '-', starting with a letter or digit, not shaped like a secret (a
+// Clerk key fits the pattern). A tenant is a token of every record subject
+// of its jobs and goes into headers, log lines and spans, where nothing
+// redacts it; the error describes such a name without repeating it.
 func CheckTenant(name string) error {
+	if redact.Looks(name) {
+		return fmt.Errorf("tenant of %d characters is shaped like a secret (a Clerk key): a tenant is stored in record subjects, headers and log lines, so name the service (svc_a) and keep credentials out of subjects", len(name))
+	}
 	return checkName("tenant", name, MaxTenantLen, "letters, digits, '_' and '-' (not first)", func(i int, c byte) bool {
 		return alnum(c) || (i > 0 && (c == '_' || c == '-'))
 	})

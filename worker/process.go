@@ -240,8 +240,16 @@ func (w *Worker) deadLetterOutcome(j *job, subject string, payload []byte, info 
 		hist[i].TraceID = j.redact(hist[i].TraceID)
 	}
 	body, redacted := jobs.Redact(j.Op, payload)
+	// The subject is the publisher's text too: the jobs stream captures
+	// every sessions.* subject, a key pasted as the op included. Such a
+	// letter is not replayable (its subject is not the job's any more);
+	// Job-Digest below is of the subject as it came, a hash.
+	shown := subject
+	if clean := redact.Text(subject); clean != subject {
+		shown, redacted = clean, append(redacted, "subject")
+	}
 	dl := jobs.DeadLetter{
-		Subject: subject, StreamSeq: j.Seq, JobID: j.ID, Op: j.Op, Error: info,
+		Subject: shown, StreamSeq: j.Seq, JobID: j.ID, Op: j.Op, Error: info,
 		Attempts: attempts, Deliveries: deliveries,
 		FirstFailure: hist[0].At, LastFailure: hist[len(hist)-1].At,
 		Worker: w.cfg.Instance, History: hist, Redacted: redacted, Replays: replays,

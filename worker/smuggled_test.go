@@ -192,3 +192,58 @@ func TestSecretShapedJobIDsAreNeverStored(t *testing.T) {
 		}
 	}
 }
+
+// TestSecretInTheSubjectIsNeverStored: the jobs stream captures every
+// sessions.* subject and every tenant token, so a Clerk key pasted where
+// the op or the tenant belongs (sessions.<key>, sessions.tenant.<key>.revoke:
+// a key fits the tenant pattern) reaches the worker. The job is
+// dead-lettered as invalid, and neither the dead letter's subject, its
+// headers (Dlq-Original-Subject) nor its body hold the key.
+func TestSecretInTheSubjectIsNeverStored(t *testing.T) {
+	tenantKey := "sk_" + "live_" + "TenantShaped0123456789"
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	live := emu.CreateSessions(emu.CreateUser(), 1)[0]
+	env.StartWorker(t)
+	tests := []struct{ name, subject, secret string }{
+		{"key as the op", env.Topology.Subjects.Prefix + "." + smuggledKey, smuggledKey},
+		{"key as the tenant", env.Topology.Subjects.TenantJob(tenantKey, jobs.OpRevoke), tenantKey},
+	}
+	seqs := make([]uint64, len(tests))
+	for i, tt := range tests {
+		seqs[i] = publishMsg(t, env, tt.subject, nil, `{"session_id":"`+live+`"}`).Sequence
+	}
+	testenv.Eventually(t, 20*time.Second, "every job recorded", func() bool {
+		return env.StreamCount(t, env.Topology.DeadLetterStream)+env.StreamCount(t, env.Topology.ResultsStream) == uint64(len(tests))
+	})
+	for _, m := range env.StreamMsgs(t, env.Topology.ResultsStream) {
+		for _, tt := range tests {
+			if where := holds(m, tt.secret); where != "" {
+				t.Errorf("a result's %s holds the key of its job's subject: %s", where, m.Subject)
+			}
+		}
+	}
+	letters := lettersBySeq(t, env)
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := letters[seqs[i]]
+			if m == nil {
+				t.Fatalf("no dead letter for stream seq %d", seqs[i])
+			}
+			if where := holds(m, tt.secret); where != "" {
+				t.Errorf("the dead letter's %s holds the key of its job's subject", where)
+			}
+			if dl, _ := jobs.ParseDeadLetter(m.Header); dl.Error.Class != jobs.ClassInvalid {
+				t.Errorf("class %s, want invalid", dl.Error.Class)
+			}
+		})
+	}
+	if s, ok := emu.Session(live); !ok || s.Status != clerkapi.StatusActive {
+		t.Errorf("session %s is %q; want it still active (no job ran)", live, s.Status)
+	}
+	for _, tt := range tests {
+		if strings.Contains(env.Logs.String(), tt.secret) {
+			t.Errorf("the worker's log holds the key of a job's subject")
+		}
+	}
+}
