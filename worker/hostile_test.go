@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1073,6 +1074,46 @@ func TestHandlerAnswers(t *testing.T) {
 	} {
 		if strings.Contains(text, "SECRET-ANSWER") {
 			t.Errorf("the secret answer reached the %s", where)
+		}
+	}
+}
+
+// TestTraceHeadersCarryNoEncodedSecret: W3C baggage percent-encodes the
+// values of a member's properties (a space, an '=' must be), and a record
+// carries the job's baggage on. A secret in a property value (a bearer
+// token, a __session cookie, a JWT or a Clerk key, escaped as any baggage
+// writer may) is left out like one in a member's value: no record's
+// baggage holds it, decoded or not.
+func TestTraceHeadersCarryNoEncodedSecret(t *testing.T) {
+	env := testenv.New(t)
+	env.StartWorker(t)
+	const jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEiLCJzaWQiOiJzZXNzXzEifQ.c2lnbmF0dXJlc2lnbmF0dXJl"
+	key := "sk_" + "live_PropertyKey0123456789"
+	h := nats.Header{
+		"traceparent": {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+		"baggage": {"tenant=acme" +
+			",a=1;auth=Bearer%20" + key +
+			",b=1;jwt=" + strings.ReplaceAll(jwt, ".", "%2E") +
+			",c=1;cookie=%5F%5Fsession%3D" + jwt +
+			",d=1;k=" + strings.ReplaceAll(key, "_", "%5F")},
+	}
+	publishMsg(t, env, "sessions.revoke", h, `{"session_id":"sess_missing","job_id":"traced-bad"}`)
+	testenv.Eventually(t, 10*time.Second, "the dead letter", func() bool {
+		return env.StreamCount(t, env.Topology.DeadLetterStream) == 1
+	})
+	m := env.StreamMsgs(t, env.Topology.DeadLetterStream)[0]
+	if got := m.Header.Get("baggage"); got != "tenant=acme" {
+		t.Errorf("the dead letter's baggage is %q; want tenant=acme alone", got)
+	}
+	for k, vs := range m.Header {
+		decoded, err := url.PathUnescape(strings.Join(vs, " "))
+		if err != nil {
+			decoded = strings.Join(vs, " ")
+		}
+		for _, s := range []string{jwt[:40], "PropertyKey0123456789"} {
+			if strings.Contains(decoded, s) {
+				t.Errorf("the dead letter's header %s holds a secret once decoded: %s", k, decoded)
+			}
 		}
 	}
 }

@@ -3,6 +3,7 @@ package tracing
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -76,7 +77,7 @@ func Extract(ctx context.Context, h nats.Header) context.Context {
 	ctx = propagation.Baggage{}.Extract(ctx, c)
 	if b := baggage.FromContext(ctx); b.Len() > 0 {
 		for _, m := range b.Members() {
-			if redact.Looks(m.Key()) || redact.Looks(m.Value()) || redact.Looks(m.String()) {
+			if secretMember(m) {
 				b = b.DeleteMember(m.Key())
 			}
 		}
@@ -86,6 +87,17 @@ func Extract(ctx context.Context, h nats.Header) context.Context {
 		ctx = trace.ContextWithRemoteSpanContext(ctx, sc.WithTraceState(trace.TraceState{}))
 	}
 	return ctx
+}
+
+// secretMember reports whether a baggage member holds secret-shaped text:
+// in its key, its value, or its properties, as written or percent-decoded
+// (a property's value travels percent-encoded, "Bearer%20…", "sk%5Flive…",
+// and whoever reads it decodes it). A member that does not decode is left
+// out too.
+func secretMember(m baggage.Member) bool {
+	s := m.String()
+	decoded, err := url.PathUnescape(s)
+	return err != nil || redact.Looks(m.Key()) || redact.Looks(m.Value()) || redact.Looks(s) || redact.Looks(decoded)
 }
 
 // StartSend starts the PRODUCER span of publishing m, "send <subject>",
