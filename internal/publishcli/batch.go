@@ -263,13 +263,15 @@ func (a *app) batchStopped(ctx context.Context, topo jobs.Topology, spec jobSpec
 	}
 	skip := it.line - 1
 	sum.StoppedLine, sum.ResumeSkip, sum.Error = it.line, &skip, reason
-	file := sf.file
-	if file == "-" {
-		file = "- (the same input)"
-	}
-	resume := fmt.Sprintf("publish %s --file %s --skip %d --batch-id %s", strings.ReplaceAll(string(spec.op), "_", "-"), file, skip, sf.batchID)
+	resume := fmt.Sprintf("publish %s --file %s --skip %d --batch-id %s", strings.ReplaceAll(string(spec.op), "_", "-"), shellWord(sf.file), skip, sf.batchID)
 	if sf.wait {
 		resume += " --wait"
+	}
+	if len(sf.resume) > 0 {
+		resume += " " + strings.Join(sf.resume, " ")
+	}
+	if sf.file == "-" {
+		resume += " (with the same input)"
 	}
 	msg := fmt.Sprintf("publishing stopped at line %d (job %s): %s.\n%d of %d jobs were accepted (confirmed by JetStream): ",
 		it.line, text.Terminal(it.id()), reason, sum.Accepted, sum.Jobs)

@@ -300,6 +300,9 @@ type submitFlags struct {
 	skip       int
 	batchID    string
 	ackTimeout time.Duration
+	// resume: the flags given that decide what a batch publishes and
+	// where, as the command that continues it must repeat them.
+	resume []string
 }
 
 func (a *app) jobCommands() []*cobra.Command {

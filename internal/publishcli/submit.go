@@ -62,6 +62,7 @@ func (a *app) submit(cmd *cobra.Command, spec jobSpec, sf *submitFlags, args []s
 		return err
 	}
 	fs := cmd.Flags()
+	sf.resume = resumeFlags(fs)
 	switch {
 	case sf.wait && sf.replyTo != "":
 		return usagef("--wait and --reply-to both set the reply subject: use one")
@@ -250,6 +251,39 @@ func (a *app) fileJobs(spec jobSpec, sf *submitFlags, topo jobs.Topology) ([]*in
 			what, strings.Join(problems, "\n"), jobs.SchemaFile(spec.op), spec.op)
 	}
 	return items, batch, nil
+}
+
+// resumedFlags are the flags a stopped batch's command to continue repeats
+// when they were given: without them the jobs it sends would not be those
+// of the batch (another tenant's subjects and Nats-Msg-Ids, no reply_to,
+// another prefix or stream). Connection settings are not repeated (they
+// may hold credentials): the command runs with the same ones.
+var resumedFlags = []string{"tenant", "prefix", "jobs-stream", "results-stream", "dlq-stream", "consumer",
+	"reply-to", "nats-inbox-prefix", "timeout", "window", "ack-timeout", "json"}
+
+// resumeFlags returns the resumedFlags given, as arguments.
+func resumeFlags(fs *pflag.FlagSet) []string {
+	var out []string
+	for _, name := range resumedFlags {
+		f := fs.Lookup(name)
+		switch {
+		case f == nil || !f.Changed:
+		case f.Value.Type() == "bool":
+			out = append(out, "--"+name+"="+f.Value.String())
+		default:
+			out = append(out, "--"+name, shellWord(f.Value.String()))
+		}
+	}
+	return out
+}
+
+// shellWord quotes s for a POSIX shell when it holds anything but the
+// characters of ids, subjects, paths and durations.
+func shellWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.,/:@=+%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // tenantReply reports whether reply subject rt can be an inbox of tenant

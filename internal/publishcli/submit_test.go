@@ -670,3 +670,52 @@ func TestBatchLooksUpLostAnswers(t *testing.T) {
 		})
 	}
 }
+
+// TestBatchResumeKeepsWhatTheJobsAre: the command a stopped batch printed
+// to continue it named --file, --skip, --batch-id and --wait only. A batch
+// published with --tenant and --reply-to, continued with that command, put
+// its remaining jobs outside the tenant (another subject, another
+// Nats-Msg-Id, records another service's Wait never finds) and without
+// their reply_to (answers the listening service never gets). The command
+// now repeats every flag that decides what is published.
+func TestBatchResumeKeepsWhatTheJobsAre(t *testing.T) {
+	h := newHarness(t)
+	cfg := h.topo.JobsStreamConfig()
+	cfg.MaxMsgs = 4
+	if _, err := h.js.UpdateStream(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for i := 1; i <= 8; i++ {
+		fmt.Fprintf(&b, `{"session_id":"sess_%d"}`+"\n", i)
+	}
+	file := writeFile(t, "batch.ndjson", b.String())
+	const reply = "_INBOX.svc_a.listener"
+	r := h.run(t, "revoke", "--file", file, "--window", "1", "--tenant", "svc_a", "--reply-to", reply)
+	if r.code != publishcli.ExitPartial {
+		t.Fatalf("want exit 5: %v", r)
+	}
+	i := strings.Index(r.stderr, "To continue: publish ")
+	if i < 0 {
+		t.Fatalf("no command to continue: %v", r)
+	}
+	cmdline := strings.Fields(strings.SplitN(r.stderr[i+len("To continue: publish "):], "\n", 2)[0])
+	cfg.MaxMsgs = -1
+	if _, err := h.js.UpdateStream(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.run(t, cmdline...); r.code != 0 {
+		t.Fatalf("continuing with %v: %v", cmdline, r)
+	}
+	msgs := h.jobsMsgs(t)
+	if len(msgs) != 8 {
+		t.Errorf("jobs stream holds %d jobs, want 8", len(msgs))
+	}
+	for _, m := range msgs {
+		var a jobs.RevokeArgs
+		mustJSON(t, m.Data, &a)
+		if m.Subject != "sessions.tenant.svc_a.revoke" || a.ReplyTo != reply {
+			t.Errorf("job %s (%s) on %s with reply_to %q; want the tenant's subject and %s (continued with %v)", a.JobID, a.SessionID, m.Subject, a.ReplyTo, reply, cmdline)
+		}
+	}
+}
