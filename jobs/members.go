@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -55,6 +56,19 @@ func readDoc(o Op, data []byte) (any, error) {
 			Reason: "member given more than once: readers disagree on which value counts; send each member once"}
 	}
 	return plain(members), nil
+}
+
+// CheckJSON reports what Decode reports of a body before its schema is
+// asked: too big, not JSON, or a member name given twice in one object (an
+// *InvalidError). It is for code that reads a body into a map to change it
+// (set its job id or reply_to) before Decode sees it: the map keeps one
+// value of a name given twice, and Decode could no longer refuse it.
+func CheckJSON(o Op, data []byte) error {
+	if len(data) > MaxJobBytes {
+		return &InvalidError{Op: o, Reason: fmt.Sprintf("body is %d bytes, more than %d", len(data), MaxJobBytes)}
+	}
+	_, err := readDoc(o, data)
+	return err
 }
 
 // member is one name and value of a JSON object, as written.

@@ -313,6 +313,11 @@ func foreignReply(what, rt, tenant string) string {
 // prepare applies the job id and reply subject the command line decides to
 // one JSON body and validates it against the op's schema.
 func (a *app) prepare(raw []byte, line int, spec jobSpec, sf *submitFlags, topo jobs.Topology, batchID string) (*inputJob, error) {
+	// The body is read into a map below, which keeps one value of a
+	// member given twice: such a body is refused first, as Decode would.
+	if err := jobs.CheckJSON(spec.op, raw); err != nil {
+		return nil, err
+	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &obj); err == nil && obj != nil {
 		str := func(k string) (string, bool) {

@@ -719,3 +719,32 @@ func TestBatchResumeKeepsWhatTheJobsAre(t *testing.T) {
 		}
 	}
 }
+
+// TestSubmitRefusesAMemberGivenTwice: the contract refuses a job that
+// names a member twice (readers disagree on which value counts), and
+// jobs.Decode does; but the command read each body into a map to set its
+// job id and reply_to, and published the map: the last value, silently
+// ({"session_id":"sess_a","session_id":"sess_b"} revoked sess_b, exit 0).
+func TestSubmitRefusesAMemberGivenTwice(t *testing.T) {
+	h := newHarness(t)
+	twice := `{"session_id":"sess_a","session_id":"sess_b"}`
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"batch", []string{"revoke", "--file", writeFile(t, "b.ndjson", twice+"\n"+`{"session_id":"sess_2"}`+"\n")}},
+		{"single", []string{"revoke", "--file", writeFile(t, "s.json", twice)}},
+		{"single with --job-id", []string{"revoke", "--file", writeFile(t, "s.json", twice), "--job-id", "x"}},
+		{"single with --wait", []string{"revoke", "--file", writeFile(t, "s.json", twice), "--wait", "--timeout", "1s"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := h.run(t, tc.args...)
+			if r.code != publishcli.ExitUsage || !strings.Contains(r.stderr, "/session_id") || !strings.Contains(r.stderr, "more than once") {
+				t.Errorf("want exit 2 naming /session_id given more than once: %v", r)
+			}
+		})
+	}
+	if n := len(h.jobsMsgs(t)); n != 0 {
+		t.Fatalf("published %d jobs", n)
+	}
+}
