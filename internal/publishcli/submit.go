@@ -176,6 +176,8 @@ func (a *app) fileJobs(spec jobSpec, sf *submitFlags, topo jobs.Topology) ([]*in
 	if err != nil {
 		return nil, false, usagef("--file: %v", err)
 	}
+	// A UTF-8 byte order mark (Windows editors write one) is not content.
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
 	name := sf.file
 	if name == "-" {
 		name = "standard input"

@@ -748,3 +748,25 @@ func TestSubmitRefusesAMemberGivenTwice(t *testing.T) {
 		t.Fatalf("published %d jobs", n)
 	}
 }
+
+// TestSubmitFileWithByteOrderMark: a file saved with a UTF-8 byte order
+// mark (Windows editors, PowerShell's Out-File) was refused as "line 1:
+// body is not JSON: invalid character 'ï' looking for beginning of value",
+// which names neither the cause nor the fix; a pretty-printed single job
+// was read as NDJSON, each of its lines invalid. The mark is not content
+// (RFC 8259 lets a reader ignore it): it is skipped.
+func TestSubmitFileWithByteOrderMark(t *testing.T) {
+	h := newHarness(t)
+	const bom = "\ufeff"
+	batch := writeFile(t, "b.ndjson", bom+`{"session_id":"sess_1"}`+"\r\n"+`{"session_id":"sess_2"}`+"\r\n")
+	if r := h.run(t, "revoke", "--file", batch); r.code != 0 || !strings.Contains(r.stdout, "2 accepted") {
+		t.Errorf("batch with a BOM: %v", r)
+	}
+	single := writeFile(t, "s.json", bom+"{\n  \"session_id\": \"sess_3\"\n}\n")
+	if r := h.run(t, "revoke", "--file", single, "--job-id", "bom-single"); r.code != 0 || !strings.Contains(r.stdout, "job bom-single queued") {
+		t.Errorf("single job with a BOM: %v", r)
+	}
+	if n := len(h.jobsMsgs(t)); n != 3 {
+		t.Errorf("jobs stream holds %d jobs, want 3", n)
+	}
+}
