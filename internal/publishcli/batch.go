@@ -395,17 +395,7 @@ func (a *app) waitMany(ctx context.Context, c *clerkjobs.Client, topo jobs.Topol
 		missing = append(missing, id)
 	}
 	elsewhere := 0 // secrets that went to an earlier request of the same job
-	for _, it := range dups {
-		res, err := c.WaitSubmitted(wctx, clerkjobs.Submitted{JobID: it.id(), Subject: it.msg.Subject, Stream: it.ack.Stream, Seq: it.ack.Sequence, Duplicate: true})
-		var je *clerkjobs.JobError
-		switch {
-		case errors.As(err, &je):
-			res = je.Result
-		case err != nil:
-			noRes++
-			missing = append(missing, it.id())
-			continue
-		}
+	showDup := func(res *clerkjobs.Result) error {
 		note := " (a duplicate: its record)"
 		if spec.op.Secret() {
 			note = " (a duplicate: its answer went to the first publish)"
@@ -413,9 +403,37 @@ func (a *app) waitMany(ctx context.Context, c *clerkjobs.Client, topo jobs.Topol
 				elsewhere++
 			}
 		}
-		if err := show(res.Reveal(), note); err != nil {
+		return show(res.Reveal(), note)
+	}
+	unseen := map[string]*inputJob{} // duplicates whose record was not found in time
+	for _, it := range dups {
+		res, err := c.WaitSubmitted(wctx, clerkjobs.Submitted{JobID: it.id(), Subject: it.msg.Subject, Stream: it.ack.Stream, Seq: it.ack.Sequence, Duplicate: true})
+		var je *clerkjobs.JobError
+		switch {
+		case errors.As(err, &je):
+			res = je.Result
+		case err != nil:
+			unseen[it.id()] = it
+			continue
+		}
+		if err := showDup(res); err != nil {
 			return err
 		}
+	}
+	// The wait for the new jobs' answers may have used all of --timeout:
+	// the duplicates' records, stored long ago perhaps, are looked up
+	// still, as the new jobs' are.
+	if len(unseen) > 0 && ctx.Err() == nil {
+		for _, res := range lookUpRecords(ctx, c, unseen) {
+			delete(unseen, res.JobID)
+			if err := showDup(res); err != nil {
+				return err
+			}
+		}
+	}
+	for id := range unseen {
+		noRes++
+		missing = append(missing, id)
 	}
 	bar.done()
 	sum.Succeeded, sum.Failed, sum.NoResult = &succeeded, &failed, &noRes

@@ -770,3 +770,27 @@ func TestSubmitFileWithByteOrderMark(t *testing.T) {
 		t.Errorf("jobs stream holds %d jobs, want 3", n)
 	}
 }
+
+// TestBatchWaitLooksUpDuplicatesAfterTheTimeout: a batch with --wait awaits
+// the answers of its new jobs first, then the records of its duplicates,
+// on the same deadline. When a new job had no answer by --timeout, the
+// duplicates were never looked up: a duplicate of a job that had failed
+// long before was reported "without a result" and the batch exited 3, its
+// failure (exit 1, which wins over 3) unsaid. Their records are now looked
+// up once the wait is over, as those of the new jobs are.
+func TestBatchWaitLooksUpDuplicatesAfterTheTimeout(t *testing.T) {
+	env, h := e2e(t)
+	emu := env.Clerk.Emulator
+	sess := emu.CreateSessions(emu.CreateUser(), 1)
+	w := env.StartWorker(t)
+	failed := `{"session_id":"sess_missing","job_id":"gone-1"}`
+	if r := h.run(t, "revoke", "--file", writeFile(t, "f.json", failed), "--wait"); r.code != publishcli.ExitJobFailed {
+		t.Fatalf("%v", r)
+	}
+	w.Stop(t) // the new job below gets no answer
+	file := writeFile(t, "batch.ndjson", failed+"\n"+`{"session_id":"`+sess[0]+`","job_id":"new-2"}`+"\n")
+	r := h.run(t, "revoke", "--file", file, "--wait", "--timeout", "1s")
+	if r.code != publishcli.ExitJobFailed || !strings.Contains(r.stdout, "job gone-1: failed") || !strings.Contains(r.stdout, "0 succeeded, 1 failed, 1 without a result") {
+		t.Fatalf("want exit 1, gone-1 failed and new-2 without a result: %v", r)
+	}
+}
