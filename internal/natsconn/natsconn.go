@@ -90,6 +90,16 @@ func (o Options) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: %w", f.what, err))
 		}
 	}
+	if o.NKeyFile != "" {
+		if _, err := os.Stat(o.NKeyFile); err == nil {
+			// Read now, so that a file holding no seed is bad input named
+			// as such, not a failed connection. nats.go's error says what
+			// is wrong, never the file's contents.
+			if _, err := nats.NkeyOptionFromSeed(o.NKeyFile); err != nil {
+				errs = append(errs, fmt.Errorf("NKey seed file %s (--%s): %w: want the user seed file nsc writes (one line starting SU)", o.NKeyFile, FlagNKey, err))
+			}
+		}
+	}
 	all := Redact(o.ServerURL())
 	for _, u := range strings.Split(o.ServerURL(), ",") {
 		if err := checkURL(u); err != nil {

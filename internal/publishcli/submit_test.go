@@ -794,3 +794,24 @@ func TestBatchWaitLooksUpDuplicatesAfterTheTimeout(t *testing.T) {
 		t.Fatalf("want exit 1, gone-1 failed and new-2 without a result: %v", r)
 	}
 }
+
+// TestBadNKeySeedFile: a --nats-nkey file that holds no seed was reported
+// as "NKey seed file: illegal base32 data at input byte 58" with exit 4
+// (NATS unavailable), naming neither the flag nor the file: it is bad
+// input, exit 2, and the message says which setting and file.
+func TestBadNKeySeedFile(t *testing.T) {
+	h := newHarness(t)
+	seed := "SU" + "AIBDPBAUTWCWBKIO6XHQNINK5FWJW4OHLXC3HQ2KFE4PEJUA44CNHTBM" // a seed's shape, split so no scanner takes it for one
+	for name, content := range map[string]string{"corrupt": seed + "x\n", "no seed": "hello\n"} {
+		t.Run(name, func(t *testing.T) {
+			file := writeFile(t, "user.nk", content)
+			r := h.run(t, "revoke", "sess_1", "--nats-nkey", file)
+			if r.code != publishcli.ExitUsage || !strings.Contains(r.stderr, "--nats-nkey") || !strings.Contains(r.stderr, file) || strings.Contains(r.stderr, seed[:12]) {
+				t.Errorf("want exit 2 naming --nats-nkey and %s, not the seed: %v", file, r)
+			}
+		})
+	}
+	if n := len(h.jobsMsgs(t)); n != 0 {
+		t.Fatalf("published %d jobs", n)
+	}
+}
