@@ -55,9 +55,6 @@ func Decode(o Op, data []byte) (Args, error) {
 	if !o.Valid() {
 		return nil, &InvalidError{Op: OpUnknown, Reason: "no job type is published on this subject"}
 	}
-	if len(data) > MaxJobBytes {
-		return nil, &InvalidError{Op: o, Reason: fmt.Sprintf("body is %d bytes, more than %d", len(data), MaxJobBytes)}
-	}
 	sch, err := compiled()
 	if err != nil {
 		return nil, err

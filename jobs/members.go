@@ -19,8 +19,9 @@ import (
 // judge every value it holds.
 
 // readDoc reads a job body as the JSON Schema validator reads it: objects
-// as maps, numbers as json.Number. A body that is not JSON, or that gives a
-// member name twice in one object (at any depth), is an *InvalidError.
+// as maps, numbers as json.Number. A body over MaxJobBytes, not JSON, or
+// giving a member name twice in one object (at any depth), is an
+// *InvalidError.
 //
 // A name given twice is refused because encoding/json (and so the
 // handlers) would take the last value, other readers the first, and the
@@ -33,6 +34,9 @@ import (
 // the others are read member by member, to say what is wrong or to read
 // them as encoding/json does.
 func readDoc(o Op, data []byte) (any, error) {
+	if len(data) > MaxJobBytes {
+		return nil, &InvalidError{Op: o, Reason: fmt.Sprintf("body is %d bytes, more than %d", len(data), MaxJobBytes)}
+	}
 	var doc any
 	if jsontext.Value(data).IsValid() {
 		dec := json.NewDecoder(bytes.NewReader(data))
@@ -64,9 +68,6 @@ func readDoc(o Op, data []byte) (any, error) {
 // (set its job id or reply_to) before Decode sees it: the map keeps one
 // value of a name given twice, and Decode could no longer refuse it.
 func CheckJSON(o Op, data []byte) error {
-	if len(data) > MaxJobBytes {
-		return &InvalidError{Op: o, Reason: fmt.Sprintf("body is %d bytes, more than %d", len(data), MaxJobBytes)}
-	}
 	_, err := readDoc(o, data)
 	return err
 }
