@@ -150,9 +150,7 @@ func TestSecretShapedJobIDsAreNeverStored(t *testing.T) {
 	for i, tt := range tests {
 		seqs[i] = publishMsg(t, env, tt.subject, tt.header, tt.body).Sequence
 	}
-	testenv.Eventually(t, 20*time.Second, "every job recorded", func() bool {
-		return env.StreamCount(t, env.Topology.DeadLetterStream)+env.StreamCount(t, env.Topology.ResultsStream) == uint64(len(tests))
-	})
+	waitRecords(t, env, len(tests))
 	secrets := []string{smuggledKey, shortJWT, testKey}
 	for _, m := range env.StreamMsgs(t, env.Topology.ResultsStream) {
 		for _, s := range secrets {
@@ -213,9 +211,7 @@ func TestSecretInTheSubjectIsNeverStored(t *testing.T) {
 	for i, tt := range tests {
 		seqs[i] = publishMsg(t, env, tt.subject, nil, `{"session_id":"`+live+`"}`).Sequence
 	}
-	testenv.Eventually(t, 20*time.Second, "every job recorded", func() bool {
-		return env.StreamCount(t, env.Topology.DeadLetterStream)+env.StreamCount(t, env.Topology.ResultsStream) == uint64(len(tests))
-	})
+	waitRecords(t, env, len(tests))
 	for _, m := range env.StreamMsgs(t, env.Topology.ResultsStream) {
 		for _, tt := range tests {
 			if where := holds(m, tt.secret); where != "" {
@@ -246,4 +242,13 @@ func TestSecretInTheSubjectIsNeverStored(t *testing.T) {
 			t.Errorf("the worker's log holds the key of a job's subject")
 		}
 	}
+}
+
+// waitRecords waits until the worker has recorded n jobs, as results or
+// dead letters.
+func waitRecords(t *testing.T, env *testenv.Env, n int) {
+	t.Helper()
+	testenv.Eventually(t, 20*time.Second, "every job recorded", func() bool {
+		return env.StreamCount(t, env.Topology.DeadLetterStream)+env.StreamCount(t, env.Topology.ResultsStream) == uint64(n)
+	})
 }

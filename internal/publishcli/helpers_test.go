@@ -155,3 +155,14 @@ func (h *harness) dlqCount(t *testing.T) int {
 	t.Helper()
 	return len(h.streamMsgs(t, h.topo.DeadLetterStream))
 }
+
+// roomForJobs caps the jobs stream at n jobs (-1: no cap), so that a
+// batch stops where a full stream stops it.
+func (h *harness) roomForJobs(t *testing.T, n int64) {
+	t.Helper()
+	cfg := h.topo.JobsStreamConfig()
+	cfg.MaxMsgs = n
+	if _, err := h.js.UpdateStream(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -275,11 +275,7 @@ func TestBatch(t *testing.T) {
 func TestBatchStops(t *testing.T) {
 	h := newHarness(t)
 	const n, room = 200, 120
-	cfg := h.topo.JobsStreamConfig()
-	cfg.MaxMsgs = room
-	if _, err := h.js.UpdateStream(t.Context(), cfg); err != nil {
-		t.Fatal(err)
-	}
+	h.roomForJobs(t, room)
 	var b strings.Builder
 	for i := range n {
 		fmt.Fprintf(&b, `{"session_id":"sess_%d"}`+"\n", i)
@@ -300,10 +296,7 @@ func TestBatchStops(t *testing.T) {
 	// The command it suggests, once there is room.
 	i := strings.Index(r.stderr, "To continue: publish ")
 	cmdline := strings.Fields(strings.SplitN(r.stderr[i+len("To continue: publish "):], "\n", 2)[0])
-	cfg.MaxMsgs = -1
-	if _, err := h.js.UpdateStream(t.Context(), cfg); err != nil {
-		t.Fatal(err)
-	}
+	h.roomForJobs(t, -1)
 	r = h.run(t, cmdline...)
 	if r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("%d accepted", n-room)) {
 		t.Fatalf("continuing with %v: %v", cmdline, r)
@@ -459,11 +452,7 @@ func TestBatchStoppedNamesUnqueuedLines(t *testing.T) {
 					t.Fatalf("%v", r)
 				}
 			}
-			cfg := h.topo.JobsStreamConfig()
-			cfg.MaxMsgs = 4
-			if _, err := h.js.UpdateStream(t.Context(), cfg); err != nil {
-				t.Fatal(err)
-			}
+			h.roomForJobs(t, 4)
 			var b strings.Builder
 			for i := 1; i <= 8; i++ {
 				fmt.Fprintf(&b, `{"session_id":"sess_%d","job_id":"L-%d"}`+"\n", i, i)
@@ -680,11 +669,7 @@ func TestBatchLooksUpLostAnswers(t *testing.T) {
 // now repeats every flag that decides what is published.
 func TestBatchResumeKeepsWhatTheJobsAre(t *testing.T) {
 	h := newHarness(t)
-	cfg := h.topo.JobsStreamConfig()
-	cfg.MaxMsgs = 4
-	if _, err := h.js.UpdateStream(t.Context(), cfg); err != nil {
-		t.Fatal(err)
-	}
+	h.roomForJobs(t, 4)
 	var b strings.Builder
 	for i := 1; i <= 8; i++ {
 		fmt.Fprintf(&b, `{"session_id":"sess_%d"}`+"\n", i)
@@ -700,10 +685,7 @@ func TestBatchResumeKeepsWhatTheJobsAre(t *testing.T) {
 		t.Fatalf("no command to continue: %v", r)
 	}
 	cmdline := strings.Fields(strings.SplitN(r.stderr[i+len("To continue: publish "):], "\n", 2)[0])
-	cfg.MaxMsgs = -1
-	if _, err := h.js.UpdateStream(t.Context(), cfg); err != nil {
-		t.Fatal(err)
-	}
+	h.roomForJobs(t, -1)
 	if r := h.run(t, cmdline...); r.code != 0 {
 		t.Fatalf("continuing with %v: %v", cmdline, r)
 	}
