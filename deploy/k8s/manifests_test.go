@@ -8,6 +8,7 @@ package k8s_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"os"
@@ -20,6 +21,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -28,10 +30,11 @@ import (
 
 // kinds are the objects the manifests may hold, by apiVersion and kind.
 var kinds = map[string]func() any{
-	"apps/v1/Deployment":            func() any { return &appsv1.Deployment{} },
-	"policy/v1/PodDisruptionBudget": func() any { return &policyv1.PodDisruptionBudget{} },
-	"v1/Service":                    func() any { return &corev1.Service{} },
-	"v1/ServiceAccount":             func() any { return &corev1.ServiceAccount{} },
+	"apps/v1/Deployment":                 func() any { return &appsv1.Deployment{} },
+	"policy/v1/PodDisruptionBudget":      func() any { return &policyv1.PodDisruptionBudget{} },
+	"v1/Service":                         func() any { return &corev1.Service{} },
+	"v1/ServiceAccount":                  func() any { return &corev1.ServiceAccount{} },
+	"networking.k8s.io/v1/NetworkPolicy": func() any { return &networkingv1.NetworkPolicy{} },
 }
 
 // decodeStrict decodes one YAML document into the API type its apiVersion
@@ -332,9 +335,10 @@ func TestNATSValues(t *testing.T) {
 				Resources corev1.ResourceRequirements `json:"resources"`
 			} `json:"merge"`
 		} `json:"container"`
-		PodDisruptionBudget map[string]any `json:"podDisruptionBudget"`
-		PodTemplate         map[string]any `json:"podTemplate"`
-		NatsBox             map[string]any `json:"natsBox"`
+		PodDisruptionBudget map[string]any    `json:"podDisruptionBudget"`
+		PodTemplate         map[string]any    `json:"podTemplate"`
+		NatsBox             map[string]any    `json:"natsBox"`
+		ExtraResources      []json.RawMessage `json:"extraResources"`
 	}
 	// Strict against this struct: a key the test does not know about is a
 	// key to check by hand against the chart, and so fails here first.
@@ -353,6 +357,20 @@ func TestNATSValues(t *testing.T) {
 	if v.Container.Merge.Resources.Limits.Memory().IsZero() {
 		t.Error("set a memory limit for the NATS servers")
 	}
+	var policies []*networkingv1.NetworkPolicy
+	for i, raw := range v.ExtraResources {
+		obj, err := decodeStrict(raw)
+		if err != nil {
+			t.Errorf("extraResources[%d]: %v", i, err)
+			continue
+		}
+		if np, ok := obj.(*networkingv1.NetworkPolicy); ok {
+			policies = append(policies, np)
+		}
+	}
+	t.Run("only NATS pods reach the route and monitoring ports", func(t *testing.T) {
+		checkNATSIngress(t, policies)
+	})
 
 	acc, err := os.ReadFile(filepath.Join("..", "nats", "accounts.conf"))
 	if err != nil {
@@ -372,4 +390,104 @@ func TestNATSValues(t *testing.T) {
 			t.Errorf("container.env.%s = %s: want valueFrom.secretKeyRef (%v)", name, bytes.TrimSpace(raw), err)
 		}
 	}
+}
+
+// natsPod and otherPod are the labels of a pod of the NATS chart installed
+// as README says (release "nats": the chart's selector labels) and of any
+// other pod (a worker, or anything else on the cluster's network).
+var (
+	natsPod  = labels.Set{"app.kubernetes.io/name": "nats", "app.kubernetes.io/instance": "nats", "app.kubernetes.io/component": "nats"}
+	otherPod = labels.Set{"app.kubernetes.io/name": "clerkjobs-worker"}
+	// natsPorts are the chart's container port names.
+	natsPorts = map[string]int{"nats": 4222, "cluster": 6222, "monitor": 8222}
+)
+
+// checkNATSIngress checks what the NetworkPolicies of the NATS chart's
+// values let through to the NATS pods. The chart's cluster block has no
+// route authorization (a password there would sit in a ConfigMap), and a
+// NATS server accepts any route that reaches its cluster port: a pod that
+// connects to 6222 speaking the route protocol (another nats-server will
+// do) joins the cluster, hears every account's messages (the worker's
+// token replies) and can publish into any of them. So the route port, like
+// monitoring, must admit the NATS pods only; clients (4222) authenticate.
+func checkNATSIngress(t *testing.T, policies []*networkingv1.NetworkPolicy) {
+	t.Helper()
+	var selecting []*networkingv1.NetworkPolicy
+	for _, np := range policies {
+		sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+		if err != nil {
+			t.Fatalf("NetworkPolicy %s: %v", np.Name, err)
+		}
+		ingress := len(np.Spec.PolicyTypes) == 0 || slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress)
+		if sel.Matches(natsPod) && ingress {
+			selecting = append(selecting, np)
+		}
+	}
+	if len(selecting) == 0 {
+		t.Fatal("no NetworkPolicy in extraResources selects the NATS pods: any pod reaching port 6222 joins the cluster as a route and hears every account (tokens included)")
+	}
+	for _, c := range []struct {
+		what      string
+		from      labels.Set
+		otherNS   bool
+		port      int
+		wantAdmit bool
+	}{
+		{"another pod to the route port", otherPod, false, 6222, false},
+		{"a pod of another namespace to the route port", natsPod, true, 6222, false},
+		{"another pod to the monitoring port", otherPod, false, 8222, false},
+		{"a NATS pod to the route port", natsPod, false, 6222, true},
+		{"a client to the client port", otherPod, false, 4222, true},
+		{"a client of another namespace to the client port", otherPod, true, 4222, true},
+	} {
+		if got := admits(selecting, c.from, c.otherNS, c.port); got != c.wantAdmit {
+			t.Errorf("%s: admitted %v, want %v", c.what, got, c.wantAdmit)
+		}
+	}
+}
+
+// admits reports whether any of the policies lets a pod labelled from (in
+// the policies' namespace, or in another one) connect to port.
+func admits(policies []*networkingv1.NetworkPolicy, from labels.Set, otherNS bool, port int) bool {
+	for _, np := range policies {
+		for _, rule := range np.Spec.Ingress {
+			portOK := len(rule.Ports) == 0
+			for _, p := range rule.Ports {
+				n := p.Port
+				switch {
+				case n == nil:
+					portOK = true
+				case n.StrVal != "" && natsPorts[n.StrVal] == port, n.StrVal == "" && n.IntValue() == port:
+					portOK = true
+				case p.EndPort != nil && n.StrVal == "" && n.IntValue() <= port && port <= int(*p.EndPort):
+					portOK = true
+				}
+			}
+			if !portOK {
+				continue
+			}
+			if len(rule.From) == 0 {
+				return true
+			}
+			for _, peer := range rule.From {
+				switch {
+				case peer.IPBlock != nil:
+					return true
+				case peer.NamespaceSelector != nil:
+					// Some namespace's pods: which is not known here.
+					if peer.PodSelector == nil {
+						return true
+					}
+					if sel, err := metav1.LabelSelectorAsSelector(peer.PodSelector); err != nil || sel.Matches(from) {
+						return true
+					}
+				case peer.PodSelector != nil && !otherNS:
+					if sel, err := metav1.LabelSelectorAsSelector(peer.PodSelector); err != nil || sel.Matches(from) {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
 }
