@@ -491,3 +491,25 @@ func admits(policies []*networkingv1.NetworkPolicy, from labels.Set, otherNS boo
 	}
 	return false
 }
+
+// The commands the deployment documents put secrets into Kubernetes from
+// files, never as arguments: a command line is visible to every local user
+// in ps and /proc while it runs, and stays in the shell's history.
+func TestSecretsNotOnCommandLines(t *testing.T) {
+	files := []string{filepath.Join("..", "README.md"), "nats-values.yaml"}
+	more, err := filepath.Glob(filepath.Join("worker", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range append(files, more...) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, "--from-literal=") {
+				t.Errorf("%s:%d: %s: a secret given with --from-literal is on the command line; use --from-file", f, i+1, strings.TrimSpace(line))
+			}
+		}
+	}
+}
