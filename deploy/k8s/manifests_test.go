@@ -368,6 +368,23 @@ func TestNATSValues(t *testing.T) {
 			policies = append(policies, np)
 		}
 	}
+	t.Run("no Kubernetes API token in the NATS pods", func(t *testing.T) {
+		// The chart runs the pods under the namespace's default service
+		// account (serviceAccount.enabled: false) with its token mounted,
+		// unless the pod template says otherwise; NATS and the config
+		// reloader never call the Kubernetes API.
+		raw, err := yaml.Marshal(v.PodTemplate["merge"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pod corev1.Pod
+		if err := yaml.UnmarshalStrict(raw, &pod); err != nil {
+			t.Fatalf("podTemplate.merge: %v", err)
+		}
+		if a := pod.Spec.AutomountServiceAccountToken; a == nil || *a {
+			t.Error("podTemplate.merge.spec.automountServiceAccountToken: want false (the NATS pods need no Kubernetes API token)")
+		}
+	})
 	t.Run("only NATS pods reach the route and monitoring ports", func(t *testing.T) {
 		checkNATSIngress(t, policies)
 	})
