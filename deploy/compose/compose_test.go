@@ -94,7 +94,19 @@ func TestComposeFile(t *testing.T) {
 		if s.Restart == "" {
 			t.Errorf("%s: no restart policy", name)
 		}
+		// Every container writes only to its volumes, needs no capability
+		// and may not gain privileges.
+		if !s.ReadOnly || !slices.Contains(s.CapDrop, "ALL") || !slices.Contains(s.SecurityOpt, "no-new-privileges:true") {
+			t.Errorf("%s: read_only %v, cap_drop %q, security_opt %q; want read_only, cap_drop ALL and no-new-privileges:true", name, s.ReadOnly, s.CapDrop, s.SecurityOpt)
+		}
 		switch {
+		case name == "clerk-emulator":
+			// The key of .env is Clerk's (README: "To use Clerk itself, set
+			// CLERK_SECRET_KEY"); the emulator, which stands in for Clerk
+			// only when that is unset, must not be handed it.
+			if k := s.Environment["CLERK_SECRET_KEY"]; strings.Contains(k, "${CLERK_SECRET_KEY") {
+				t.Errorf("%s: CLERK_SECRET_KEY %q passes the Clerk key of .env to the emulator", name, k)
+			}
 		case strings.HasPrefix(name, "nats-"):
 			if s.Hostname != name || s.Environment["NATS_SERVER_NAME"] != name {
 				t.Errorf("%s: hostname %q, NATS_SERVER_NAME %q; want both %s", name, s.Hostname, s.Environment["NATS_SERVER_NAME"], name)
