@@ -23,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
@@ -265,6 +266,24 @@ func TestWorkerManifests(t *testing.T) {
 		}
 		if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
 			t.Error("set CPU and memory requests and a memory limit")
+		}
+	})
+
+	t.Run("the Go runtime collects before the kernel kills", func(t *testing.T) {
+		// GOMEMLIMIT at the container's limit leaves nothing for what the
+		// runtime does not count (and the heap may grow to twice its live
+		// size at GOGC=200 first): the kernel kills before Go collects.
+		e, ok := env["GOMEMLIMIT"]
+		if !ok || e.ValueFrom != nil || e.Value == "" {
+			t.Fatalf("GOMEMLIMIT %+v: want a fixed value below the memory limit", e)
+		}
+		v, err := resource.ParseQuantity(strings.TrimSuffix(e.Value, "B"))
+		if err != nil {
+			t.Fatalf("GOMEMLIMIT %q: %v", e.Value, err)
+		}
+		limit := c.Resources.Limits.Memory().Value()
+		if v.Value() > limit*9/10 {
+			t.Errorf("GOMEMLIMIT %s is %d%% of the memory limit %s: want at most 90%%", e.Value, v.Value()*100/limit, c.Resources.Limits.Memory())
 		}
 	})
 
