@@ -56,31 +56,6 @@ func setPasswords(t *testing.T) map[string]string {
 	return pw
 }
 
-// startServer runs a server configured by file, on a random local port,
-// with its JetStream files in a temporary directory and no monitoring port.
-func startServer(t *testing.T, file string) *server.Server {
-	t.Helper()
-	opts, err := server.ProcessConfigFile(file)
-	if err != nil {
-		t.Fatalf("%s: %v", file, err)
-	}
-	opts.Host, opts.Port = "127.0.0.1", -1
-	opts.HTTPHost, opts.HTTPPort = "", 0
-	opts.StoreDir = t.TempDir()
-	opts.NoSigs, opts.NoLog = true, true
-	s, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatalf("%s: %v", file, err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		s.Shutdown()
-		t.Fatalf("%s: server not ready", file)
-	}
-	t.Cleanup(s.Shutdown)
-	return s
-}
-
 // errorLog records a connection's asynchronous errors, where the server's
 // permission violations arrive.
 type errorLog struct {
@@ -235,7 +210,7 @@ func TestConfigsParse(t *testing.T) {
 // services, an operator.
 func TestPermissions(t *testing.T) {
 	pw := setPasswords(t)
-	s := startServer(t, "server.conf")
+	s := testenv.StartConfiguredServer(t, "server.conf")
 	url := s.ClientURL()
 
 	// Anonymous clients are refused.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/clerkjobs/clerkjobs/internal/natsconn"
+	"github.com/clerkjobs/clerkjobs/internal/testenv"
 )
 
 // pki is a throwaway CA and the files it signed, made per test: no key is
@@ -118,7 +119,7 @@ func TestTLSExample(t *testing.T) {
 	t.Setenv("NATS_TLS_CERT", p.serverCert)
 	t.Setenv("NATS_TLS_KEY", p.serverKey)
 	t.Setenv("NATS_TLS_CA", p.caFile)
-	s := startServer(t, "tls.conf")
+	s := testenv.StartConfiguredServer(t, "tls.conf")
 	url := strings.Replace(s.ClientURL(), "nats://", "tls://", 1)
 
 	tests := []struct {

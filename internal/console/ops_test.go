@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/rs/zerolog"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
@@ -35,21 +34,7 @@ func TestAsOpsUser(t *testing.T) {
 		pw[u] = "p" + hex.EncodeToString(b)
 		t.Setenv("CLERKJOBS_"+u+"_PASSWORD", pw[u])
 	}
-	opts, err := server.ProcessConfigFile("../../deploy/nats/server.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.Host, opts.Port, opts.HTTPHost, opts.HTTPPort = "127.0.0.1", -1, "", 0
-	opts.StoreDir, opts.NoSigs, opts.NoLog = t.TempDir(), true, true
-	s, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("server not ready")
-	}
-	t.Cleanup(s.Shutdown)
+	s := testenv.StartConfiguredServer(t, "../../deploy/nats/server.conf")
 
 	emu := emulator.NewServer()
 	t.Cleanup(emu.Close)
