@@ -3,8 +3,6 @@ package clerkapi
 import (
 	"context"
 	"errors"
-	"github.com/clerkjobs/clerkjobs/internal/redact"
-	"github.com/clerkjobs/clerkjobs/internal/text"
 	"io"
 	"net"
 	"net/http"
@@ -16,6 +14,9 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/clerkjobs/clerkjobs/internal/redact"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 )
 
 // tracerName is the instrumentation scope of the client's spans.

@@ -35,7 +35,7 @@ const (
 	HeaderLastFailure  = "Dlq-Last-Failure"  // time
 	HeaderWorker       = "Dlq-Worker"        // instance that dead-lettered it
 	HeaderHistory      = "Dlq-History"       // JSON array of the last failures
-	HeaderRedacted     = "Dlq-Redacted"      // comma-separated fields replaced by "[REDACTED]"; "body" if the whole body was dropped
+	HeaderRedacted     = "Dlq-Redacted"      // comma-separated fields replaced by "[REDACTED]"; "body" if the whole body was dropped; "subject" if the subject was cleared (the letter is then not replayable)
 	// HeaderReplays counts how often a job was replayed from the dead-letter
 	// queue. publish dlq replay sets it on the job it republishes; the
 	// worker copies it into a new dead letter.

@@ -329,11 +329,6 @@ func safeHeaders(h nats.Header) []headerView {
 	return out
 }
 
-// maxIndented bounds the indented form of an n-byte payload: a job's
-// shallow JSON indents to a small multiple of its size, while arrays
-// nested thousands deep would indent to the square of their depth.
-func maxIndented(n int) int { return 64<<10 + 4*n }
-
 // payloadView is a dead letter's body as the entry page shows it.
 type payloadView struct {
 	Text string
@@ -357,7 +352,7 @@ func safePayload(e dlq.Entry) payloadView {
 	}
 	// Fields that are not a job's secret ones may still hold one (a token
 	// pasted into job_id): the text is scrubbed, indented or not.
-	if out, ok := text.IndentJSON(body, "", "  ", maxIndented(len(body))); ok {
+	if out, ok := text.IndentJSON(body, "", "  ", text.IndentLimit(len(body))); ok {
 		v.Text = scrub(string(out))
 	} else if json.Valid(body) {
 		// Nested too deep to indent within bounds (a hostile job's arrays

@@ -142,7 +142,7 @@ func showEntry(w io.Writer, e dlq.Entry, payload []byte, notReplayable error) {
 	fmt.Fprintf(w, "\npayload (%d bytes):\n", e.Size)
 	// Indenting grows with the square of the nesting depth: a hostile
 	// job's arrays nested thousands deep are printed as stored instead.
-	indented, ok := text.IndentJSON(payload, "  ", "  ", 64<<10+4*len(payload))
+	indented, ok := text.IndentJSON(payload, "  ", "  ", text.IndentLimit(len(payload)))
 	switch {
 	case payload == nil && len(e.Payload) > 0:
 		fmt.Fprintln(w, "  [REDACTED: not JSON, may hold secrets]")

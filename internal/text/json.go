@@ -5,6 +5,12 @@ import (
 	"encoding/json"
 )
 
+// IndentLimit is a bound for the indented form of an n-byte payload to
+// pass to IndentJSON: a job's shallow JSON indents to a small multiple of
+// its size, while arrays nested thousands deep would indent to the square
+// of their depth.
+func IndentLimit(n int) int { return 64<<10 + 4*n }
+
 // IndentJSON indents src as json.Indent does, unless src is not JSON or
 // its indented form could pass limit bytes: ok is false then, and nothing
 // was allocated for it. Indenting is not linear: every line is as long as
