@@ -199,7 +199,9 @@ func (h RevokeAll) recoverUnsaved(ctx context.Context, userID string, p *BulkPro
 }
 
 // eachPage calls f with each page of the sessions p selects, from the
-// first, pageSize at a time. A full page is never the last, as before
+// first, pageSize at a time, each page without the sessions an earlier one
+// brought (a session created meanwhile shifts the later ones back onto
+// the next page). A full page is never the last, as before
 // total_count was read: a total_count lower than the list (stale, or
 // wrong) must not end the listing early. A shorter page is the last
 // unless Clerk's total_count says that more remain, so that Clerk serving
@@ -220,17 +222,17 @@ func (h RevokeAll) eachPage(ctx context.Context, p clerkapi.ListParams, f func(*
 		}); err != nil {
 			return err
 		}
-		f(page)
-		p.Offset += len(page.Data)
-		fresh := 0
+		fresh := &clerkapi.SessionList{TotalCount: page.TotalCount}
 		for _, s := range page.Data {
 			if !seen[s.ID] {
 				seen[s.ID] = true
-				fresh++
+				fresh.Data = append(fresh.Data, s)
 			}
 		}
+		f(fresh)
+		p.Offset += len(page.Data)
 		switch {
-		case fresh == 0:
+		case len(fresh.Data) == 0:
 			return nil
 		case len(page.Data) >= pageSize:
 		case page.TotalCount < 0 || int64(p.Offset) >= page.TotalCount:
@@ -303,10 +305,9 @@ const maxListings = 5
 // that a later page counted fewer active sessions than the first, so the
 // listing may have missed some, which only a later listing finds (run
 // never ends the job on such a one). Sessions created meanwhile come
-// first and only move the others back, onto the next page: seen drops
-// the repeats.
+// first and only move the others back, onto the next page: eachPage
+// drops the repeats.
 func (r *bulkRun) list(ctx context.Context) (todo []string, shifted bool, err error) {
-	seen := map[string]bool{}
 	first := int64(-1)
 	err = r.h.eachPage(ctx, clerkapi.ListParams{UserID: r.args.UserID, Status: clerkapi.StatusActive}, func(page *clerkapi.SessionList) {
 		if first < 0 {
@@ -315,10 +316,6 @@ func (r *bulkRun) list(ctx context.Context) (todo []string, shifted bool, err er
 			shifted = true
 		}
 		for _, s := range page.Data {
-			if seen[s.ID] {
-				continue // a session created meanwhile shifted the page
-			}
-			seen[s.ID] = true
 			switch {
 			case slices.Contains(r.args.ExceptSessionIDs, s.ID):
 				r.p.Excepted[s.ID] = true
