@@ -21,6 +21,13 @@ import (
 func checkReadDoc(t *testing.T, data []byte) {
 	t.Helper()
 	doc, err := readDoc(OpRevoke, data)
+	if len(data) > MaxJobBytes {
+		// Refused for its size before either reader sees it.
+		if err == nil {
+			t.Fatalf("readDoc accepted a body of %d bytes, more than %d", len(data), MaxJobBytes)
+		}
+		return
+	}
 	if !json.Valid(data) {
 		if err == nil {
 			t.Fatalf("readDoc accepted a body that is not JSON: %q", data)
@@ -60,6 +67,10 @@ func FuzzDecode(f *testing.F) {
 	f.Add(uint8(5), []byte(`{"session_id":"sess_1","reply_to":"_INBOX.x","expires_in_seconds":30.0}`))
 	f.Add(uint8(6), []byte(`{"user_id":"user_1","except_session_ids":[]}`))
 	f.Add(uint8(2), []byte(`{"session_id":"sess_1","session_id":"sess_2"}`))
+	// Strict JSON, one byte over the limit: refused for its size alone.
+	over := []byte(`{"session_id":"sess_1","x":""}`)
+	over = append(over[:len(over)-2], append(bytes.Repeat([]byte("a"), MaxJobBytes+1-len(over)), `"}`...)...)
+	f.Add(uint8(2), over)
 
 	f.Fuzz(func(t *testing.T, opIndex uint8, data []byte) {
 		o := fuzzOps[int(opIndex)%len(fuzzOps)]
