@@ -45,7 +45,7 @@ func flagEnv() [][2]string {
 		{"max-deliveries", "WORKER_MAX_DELIVERIES"}, {"ack-wait", "WORKER_ACK_WAIT"}, {"max-ack-pending", "WORKER_MAX_ACK_PENDING"},
 		{"subject-prefix", "WORKER_SUBJECT_PREFIX"}, {"jobs-stream", "WORKER_JOBS_STREAM"},
 		{"results-stream", "WORKER_RESULTS_STREAM"}, {"dlq-stream", "WORKER_DLQ_STREAM"}, {"consumer", "WORKER_CONSUMER"}, {"progress-bucket", "WORKER_PROGRESS_BUCKET"},
-		{"replicas", "WORKER_REPLICAS"}, {"dedup-window", "WORKER_DEDUP_WINDOW"}, {"results-max-age", "WORKER_RESULTS_MAX_AGE"},
+		{"replicas", "WORKER_REPLICAS"}, {"storage", "WORKER_STORAGE"}, {"dedup-window", "WORKER_DEDUP_WINDOW"}, {"results-max-age", "WORKER_RESULTS_MAX_AGE"},
 		{"dlq-max-age", "WORKER_DLQ_MAX_AGE"}, {"dlq-max-bytes", "WORKER_DLQ_MAX_BYTES"},
 		{"drain-timeout", "WORKER_DRAIN_TIMEOUT"}, {"probe-interval", "WORKER_PROBE_INTERVAL"},
 		{"instance", "WORKER_INSTANCE"}, {"metrics-addr", "WORKER_METRICS_ADDR"},

@@ -216,3 +216,34 @@ func TestMalformedSecretKeyIsRefusedAtStart(t *testing.T) {
 		})
 	}
 }
+
+// TestEveryFlagHasAnEnvironmentVariable is the README's promise ("Every flag
+// has an environment fallback") and --help's: each flag --help lists names
+// the variable that sets it, and the variable does set it.
+func TestEveryFlagHasAnEnvironmentVariable(t *testing.T) {
+	var stderr strings.Builder
+	if code := run(context.Background(), []string{"--help"}, func(string) string { return "" }, io.Discard, &stderr); code != 0 {
+		t.Fatalf("--help exit %d", code)
+	}
+	n := 0
+	for _, line := range strings.Split(stderr.String(), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || !strings.HasPrefix(f[0], "-") {
+			continue
+		}
+		n++
+		if !strings.Contains(line, "[$") {
+			t.Errorf("flag without an environment variable in --help: %s", strings.TrimSpace(line))
+		}
+	}
+	if n < 30 {
+		t.Fatalf("found %d flags in --help, want the whole list:\n%s", n, stderr.String())
+	}
+	c, err := parseFlags(nil, func(k string) string { return map[string]string{"WORKER_STORAGE": "memory"}[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.worker.Topology.Storage != jetstream.MemoryStorage {
+		t.Errorf("WORKER_STORAGE=memory: storage %v", c.worker.Topology.Storage)
+	}
+}
