@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/handlers"
@@ -158,6 +159,8 @@ func (c *circuit) middleware(ctx context.Context) middleware {
 				if holds >= maxHolds {
 					return out, rejectedJob{err}
 				}
+				// The job is held: its trace says why it waits.
+				trace.SpanFromContext(jctx).AddEvent("circuit_open")
 				c.trip(ctx, err)
 			}
 		}

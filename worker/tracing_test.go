@@ -331,3 +331,47 @@ func TestSpansNeverHoldASecretFromTheSubject(t *testing.T) {
 		}
 	}
 }
+
+// TestHeldJobShowsCircuitOpenEvent: docs/tracing.md says a job held while
+// the circuit is open shows it as an event (circuit_open) on its delivery
+// span.
+func TestHeldJobShowsCircuitOpenEvent(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	id := emu.CreateSessions(emu.CreateUser(), 1)[0]
+	emu.SetFaults(emulator.Faults{RejectKey: true})
+	tp, exp := tracedWorker(t, env, func(c *worker.Config) { c.Concurrency = 1 })
+	go func() {
+		// The key is accepted again once the job is held: the circuit's
+		// probe calls Clerk.
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if slices.ContainsFunc(emu.Calls(), func(c emulator.Call) bool { return c.SessionID == "sess_circuitprobe" }) {
+				break
+			}
+		}
+		emu.SetFaults(emulator.Faults{})
+	}()
+	r, service := tracedRequest(t, env, tp, &jobs.RevokeArgs{SessionID: id})
+	if r.Outcome != jobs.Succeeded {
+		t.Fatalf("result %+v", r)
+	}
+	var process tracetest.SpanStub
+	testenv.Eventually(t, 5*time.Second, "the process span exported", func() bool {
+		sends := named(children(exp.GetSpans(), service), "send ")
+		if len(sends) != 1 {
+			return false
+		}
+		ps := named(children(exp.GetSpans(), sends[0].SpanContext), "process ")
+		if len(ps) != 1 {
+			return false
+		}
+		process = ps[0]
+		return true
+	})
+	for _, e := range process.Events {
+		if e.Name == "circuit_open" {
+			return
+		}
+	}
+	t.Errorf("held job's span %q has events %v, want circuit_open", process.Name, process.Events)
+}
