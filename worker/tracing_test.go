@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -211,6 +212,48 @@ func TestTraceRunsFromPublisherToClerk(t *testing.T) {
 			t.Errorf("result %s stored with traceparent %q", m.Subject, tp)
 		}
 	}
+	spansDocumented(t, exp.GetSpans())
+}
+
+// spansDocumented checks that every attribute and event the worker's and
+// the Clerk client's spans carry is named in docs/tracing.md, the contract
+// of what a tracing backend sees. The totals of a revoke_all may be
+// written there as `clerkjobs.bulk.revoked`, `already_gone`, ….
+func spansDocumented(t *testing.T, spans tracetest.SpanStubs) {
+	t.Helper()
+	b, err := os.ReadFile("../docs/tracing.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	documented := func(key string) bool {
+		if strings.Contains(doc, "`"+key+"`") {
+			return true
+		}
+		short, ok := strings.CutPrefix(key, "clerkjobs.bulk.")
+		return ok && strings.Contains(doc, "`"+short+"`")
+	}
+	seen := map[string]bool{}
+	check := func(what, key, span string) {
+		if !seen[what+key] && !documented(key) {
+			t.Errorf("%s %q (on span %q) is not in docs/tracing.md", what, key, span)
+		}
+		seen[what+key] = true
+	}
+	for _, s := range spans {
+		if strings.HasPrefix(s.Name, "service ") {
+			continue // the test's own
+		}
+		for _, a := range s.Attributes {
+			check("attribute", string(a.Key), s.Name)
+		}
+		for _, e := range s.Events {
+			check("event", e.Name, s.Name)
+			for _, a := range e.Attributes {
+				check("event attribute", string(a.Key), s.Name)
+			}
+		}
+	}
 }
 
 // TestReplayIsLinkedToTheDeadLetter: a dead letter carries the trace of
@@ -256,6 +299,7 @@ func TestReplayIsLinkedToTheDeadLetter(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, "the replayed delivery, a child of the replay", func() bool {
 		return len(named(children(exp.GetSpans(), replay[0].SpanContext), "process ")) == 1
 	})
+	spansDocumented(t, exp.GetSpans())
 }
 
 // TestRetryAfterIsASpan: a job held by a 429's Retry-After (the pause every
@@ -287,6 +331,7 @@ func TestRetryAfterIsASpan(t *testing.T) {
 	if !waited || span.EndTime.Sub(span.StartTime) < 100*time.Millisecond {
 		t.Errorf("retry_after span %v lasting %s; want the wait Clerk asked for", span.Attributes, span.EndTime.Sub(span.StartTime))
 	}
+	spansDocumented(t, exp.GetSpans())
 }
 
 // TestSpansNeverHoldASecretFromTheSubject: a job published on a subject
@@ -370,6 +415,7 @@ func TestHeldJobShowsCircuitOpenEvent(t *testing.T) {
 	})
 	for _, e := range process.Events {
 		if e.Name == "circuit_open" {
+			spansDocumented(t, exp.GetSpans())
 			return
 		}
 	}
