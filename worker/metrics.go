@@ -72,7 +72,7 @@ func newMetrics() *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "jobs_total",
-			Help: "Jobs settled, by op and outcome (succeeded, dead_lettered, redelivered)."}, []string{"op", "outcome"}),
+			Help: "Jobs settled, by op and outcome (succeeded, dead_lettered, redelivered, already_recorded)."}, []string{"op", "outcome"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "retries_total",
 			Help: "Retries of a Clerk call within a delivery, by op."}, []string{"op"}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "dead_letters_total",
