@@ -76,7 +76,9 @@ type Entry struct {
 	// Seq is the dead letter's sequence in the dead-letter stream: the
 	// number operators use to name it.
 	Seq uint64
-	// Subject is the dead-letter subject (<prefix>.dlq.<op>).
+	// Subject is the dead-letter subject
+	// (<prefix>.dlq.<tenant>.<op>.<id key>.<generation>.<seq>; a letter
+	// stored before records had a subject each: <prefix>.dlq.<op>).
 	Subject string
 	// Op is the job type, from the subject (OpUnknown for a job that came
 	// on a subject no job type owns).

@@ -15,9 +15,10 @@ const (
 )
 
 // Result is the message a finished job produces (schemas/result.json). The
-// worker stores it on <prefix>.results.<op> when the job succeeded and sends
-// it to the job's reply_to whatever the outcome; Secret is set only in that
-// reply.
+// worker stores it on the job's result subject (Subjects.Result:
+// <prefix>.results.<tenant>.<op>.<id key>.<generation>.<seq>) when the job
+// succeeded and sends it to the job's reply_to whatever the outcome; Secret
+// is set only in that reply.
 type Result struct {
 	JobID string `json:"job_id"`
 	// Tenant is the tenant the job's subject named; empty outside tenants.

@@ -11,7 +11,7 @@
 //	token.json        sessions.token.request
 //	revoke_all.json   sessions.revoke_all
 //	progress.json     revoke_all progress updates sent to reply_to
-//	result.json       sessions.results.<op>, and the message sent to reply_to
+//	result.json       sessions.results.<tenant>.<op>.<id key>.<generation>.<seq>, and the message sent to reply_to
 package schemas
 
 import "embed"
