@@ -20,7 +20,33 @@ import (
 )
 
 // kvProgress keeps revoke_all progress in a JetStream key-value bucket.
-type kvProgress struct{ kv jetstream.KeyValue }
+type kvProgress struct {
+	kv jetstream.KeyValue
+	// heal creates the bucket again once it is found gone (deleted by
+	// hand), as the worker does for its streams, consumer and rate bucket:
+	// without it every revoke_all would fail on every delivery, and end
+	// dead-lettered as exhausted, until the worker restarted.
+	heal func(context.Context) error
+}
+
+// do runs op, and once more after creating the bucket again if op found
+// it gone.
+func (s kvProgress) do(ctx context.Context, op func() error) error {
+	err := op()
+	if err == nil || s.heal == nil || !bucketGone(err) {
+		return err
+	}
+	if herr := s.heal(ctx); herr != nil {
+		return fmt.Errorf("%w; creating the progress bucket again failed: %v", err, herr)
+	}
+	return op()
+}
+
+// bucketGone reports whether a key-value operation failed because the
+// bucket's stream does not exist (a get or put to it finds no responder).
+func bucketGone(err error) bool {
+	return streamMissing(err) || errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrStreamNotFound)
+}
 
 var _ handlers.ProgressStore = kvProgress{}
 
@@ -41,7 +67,11 @@ func (s kvProgress) key(ctx context.Context, jobID string) string {
 }
 
 func (s kvProgress) Load(ctx context.Context, jobID string) (*handlers.BulkProgress, error) {
-	e, err := s.kv.Get(ctx, s.key(ctx, jobID))
+	var e jetstream.KeyValueEntry
+	err := s.do(ctx, func() (err error) {
+		e, err = s.kv.Get(ctx, s.key(ctx, jobID))
+		return err
+	})
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, nil
 	}
@@ -63,8 +93,10 @@ func (s kvProgress) Save(ctx context.Context, jobID string, p *handlers.BulkProg
 	if err != nil {
 		return err
 	}
-	_, err = s.kv.Put(ctx, s.key(ctx, jobID), b)
-	return err
+	return s.do(ctx, func() error {
+		_, err := s.kv.Put(ctx, s.key(ctx, jobID), b)
+		return err
+	})
 }
 
 func (s kvProgress) Delete(ctx context.Context, jobID string) error {
@@ -121,7 +153,7 @@ func (w *Worker) revokeAllHandler(kv jetstream.KeyValue) *handlers.RevokeAll {
 	return &handlers.RevokeAll{
 		Clerk:      w.clerk,
 		Users:      w.clerk.users(),
-		Store:      kvProgress{kv},
+		Store:      kvProgress{kv: kv, heal: w.records.heal},
 		DeadLetter: w.deadLetterSession,
 		Report:     w.sendProgress,
 		Retry: func(ctx context.Context, fn func() error) error {
