@@ -2,9 +2,10 @@ package clerkapi
 
 import (
 	"encoding/json"
-	"fmt"
 	"math"
 	"time"
+
+	"github.com/clerkjobs/clerkjobs/internal/redact"
 )
 
 // SessionStatus is the state of a session.
@@ -201,7 +202,7 @@ type RefreshParams struct {
 func (p RefreshParams) secrets() []string {
 	out := []string{p.ExpiredToken, p.RefreshToken}
 	for _, v := range p.RequestHeaders {
-		out = append(out, fmt.Sprint(v))
+		out = append(out, redact.Values(v)...)
 	}
 	return out
 }

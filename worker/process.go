@@ -401,7 +401,7 @@ func secretsOf(a jobs.Args) []string {
 	}
 	out := []string{r.ExpiredToken, r.RefreshToken}
 	for _, v := range r.RequestHeaders {
-		out = append(out, fmt.Sprint(v))
+		out = append(out, redact.Values(v)...)
 	}
 	return out
 }

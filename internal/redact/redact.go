@@ -9,6 +9,7 @@
 package redact
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 )
@@ -64,4 +65,33 @@ func Looks(s string) bool { return mayHaveShape(s) && shapes.MatchString(s) }
 func mayHaveShape(s string) bool {
 	return strings.Contains(s, "eyJ") || strings.Contains(s, "sk_") || strings.Contains(s, "rk_") || strings.Contains(s, "__") ||
 		strings.Contains(s, "earer") || strings.Contains(s, "EARER")
+}
+
+// Values are the texts a decoded JSON value holds, to pass to Text as
+// secrets: a string itself, and every string (and other scalar, as
+// fmt.Sprint writes it) in an array or object, at any depth. A request
+// header's values come as a list ({"Cookie": ["…"]}): its fmt.Sprint,
+// "[…]", is a text no echo of the request holds, so each value counts.
+func Values(v any) []string {
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case string:
+		return []string{x}
+	case []any:
+		var out []string
+		for _, e := range x {
+			out = append(out, Values(e)...)
+		}
+		return out
+	case []string:
+		return x
+	case map[string]any:
+		var out []string
+		for _, e := range x {
+			out = append(out, Values(e)...)
+		}
+		return out
+	}
+	return []string{fmt.Sprint(v)}
 }
