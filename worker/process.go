@@ -357,7 +357,10 @@ func (w *Worker) nak(d *delivery, j *job, delay time.Duration, reason string) {
 	}
 	w.metrics.jobs.WithLabelValues(string(j.Op), "redelivered").Inc()
 	endDelivery(j, "redelivered", nil)
-	ev := w.cfg.Logger.Info().Dur("redeliver_in", delay).Str("error", reason)
+	// The reason may quote the job's reply_to (a check that could not be
+	// made, a reply the server did not confirm): the publisher's text, in
+	// which a secret may have been pasted.
+	ev := w.cfg.Logger.Info().Dur("redeliver_in", delay).Str("error", j.redact(reason))
 	if n := len(j.Failures); n > 0 && j.Failures[n-1].TraceID != "" {
 		ev = ev.Str("clerk_trace_id", j.Failures[n-1].TraceID)
 	}
