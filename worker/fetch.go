@@ -39,7 +39,10 @@ func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer, queue c
 		if w.nc.IsClosed() {
 			return ErrConnectionClosed
 		}
-		if w.circuit.Wait(ctx) != nil || w.records.full.waitOff(ctx) != nil {
+		if err := w.waitToTake(ctx); err != nil {
+			if errors.Is(err, ErrConnectionClosed) {
+				return ErrConnectionClosed
+			}
 			return nil
 		}
 		err := w.take(ctx, cons, slots, release, queue)
@@ -68,6 +71,33 @@ func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer, queue c
 		_ = clock.Sleep(ctx, min(time.Duration(failures)*200*time.Millisecond, 5*time.Second))
 	}
 	return nil
+}
+
+// waitToTake returns once the circuit is closed and outcomes have room to
+// be recorded, ctx's error when ctx ends, or ErrConnectionClosed when the
+// connection is closed for good meanwhile: the circuit or the parked
+// outcomes may never clear without it (the probe alone reaches Clerk, and
+// records cannot be stored), and a worker waiting forever would never exit
+// for its supervisor to restart it. Nothing signals the closing but the
+// connection's closed handler, which belongs to whoever made the
+// connection, so it is looked at every second.
+func (w *Worker) waitToTake(ctx context.Context) error {
+	for {
+		wctx, cancel := context.WithTimeout(ctx, time.Second)
+		err := w.circuit.Wait(wctx)
+		if err == nil {
+			err = w.records.full.waitOff(wctx)
+		}
+		cancel()
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case w.nc.IsClosed():
+			return ErrConnectionClosed
+		}
+	}
 }
 
 // take pulls jobs for free slots until ctx ends, the circuit opens, too
