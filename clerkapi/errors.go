@@ -221,7 +221,10 @@ func parseError(op string, status int, header http.Header, body []byte, secrets 
 	e := &Error{Op: op, StatusCode: status, RetryAfter: parseRetryAfter(header.Get("Retry-After"), time.Now())}
 	var eb errorBody
 	if json.Unmarshal(body, &eb) == nil {
-		clean := func(s string, n int) string { return redact.Text(text.Truncate(s, n), secrets...) }
+		// Redacted before it is cut: a secret straddling the cut would
+		// otherwise lose its end, and with it the exact match and the shape
+		// that redaction looks for, leaving its first part behind.
+		clean := func(s string, n int) string { return text.Truncate(redact.Text(s, secrets...), n) }
 		if len(eb.Errors) > maxErrorDetails {
 			eb.Errors = eb.Errors[:maxErrorDetails]
 		}

@@ -72,3 +72,47 @@ func TestUpstreamTextNeverCarriesSecrets(t *testing.T) {
 		})
 	}
 }
+
+// TestSecretAtTheCutNeverShown: an upstream that quotes the request where
+// the client cuts a field (1024 bytes of a message, 128 of a code or trace
+// id) must not leave the piece before the cut behind. A refresh token is
+// opaque: once cut, it is no longer the whole secret the client knows, nor
+// shaped like one, so the cut has to come after the redaction. Before, the
+// client cut first and kept most of the token.
+func TestSecretAtTheCutNeverShown(t *testing.T) {
+	const refresh = "opaqueRefreshTokenValue0123456789abcdef"
+	for _, cut := range []int{128, 1024} {
+		t.Run(fmt.Sprint(cut), func(t *testing.T) {
+			// The token starts 20 bytes before the cut (Ellipsis included).
+			quoted := strings.Repeat("x", cut-len("…")-20) + refresh + " and more"
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusUnprocessableEntity)
+				_ = json.NewEncoder(w).Encode(map[string]any{
+					"errors":         []map[string]any{{"code": quoted, "message": quoted, "long_message": quoted}},
+					"clerk_trace_id": quoted,
+				})
+			}))
+			defer srv.Close()
+			c, err := clerkapi.New(clerkapi.WithSecretKey(testSecret), clerkapi.WithBaseURL(srv.URL+"/v1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.RefreshSession(context.Background(), "sess_1", clerkapi.RefreshParams{
+				ExpiredToken: "expired-token-value", RefreshToken: refresh, RequestOrigin: "https://app.example",
+			})
+			var apiErr *clerkapi.Error
+			if !errors.As(err, &apiErr) || len(apiErr.Errors) != 1 {
+				t.Fatalf("error %v: want an *Error with one detail", err)
+			}
+			d := apiErr.Errors[0]
+			// Any 12 bytes of the token give most of it away.
+			piece := refresh[:12]
+			for name, s := range map[string]string{"error": err.Error(), "code": d.Code, "message": d.Message, "long message": d.LongMessage, "trace id": apiErr.TraceID} {
+				if strings.Contains(s, piece) {
+					t.Errorf("the %s keeps a piece of the refresh token: …%s", name, s[max(0, len(s)-60):])
+				}
+			}
+		})
+	}
+}
