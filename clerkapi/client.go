@@ -549,7 +549,9 @@ func readBody(r io.Reader, contentLength int64) ([]byte, error) {
 
 // scrubURLError drops the query string from a *url.Error: list filters are
 // not secret, but keeping errors to method and path keeps them short and
-// free of anything a future parameter might carry.
+// free of anything a future parameter might carry. It also hides the base
+// URL's user information: net/http hides a password there, but shows a
+// token given as the user (https://TOKEN@proxy/v1) as it is.
 func scrubURLError(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
@@ -557,6 +559,7 @@ func scrubURLError(err error) error {
 			u.RawQuery = ""
 			ue.URL = u.String()
 		}
+		ue.URL = redact.URLs(ue.URL)
 	}
 	return err
 }

@@ -3,6 +3,7 @@ package clerkapi_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 
@@ -91,6 +92,33 @@ func TestBaseURLCredentialsNeverShown(t *testing.T) {
 		_, err := clerkapi.New(clerkapi.WithSecretKey(testSecret), clerkapi.WithBaseURL(raw))
 		if err == nil || strings.Contains(err.Error(), pass) {
 			t.Errorf("base URL %s: error %v; want one that does not repeat the password", strings.ReplaceAll(raw, pass, "<pass>"), err)
+		}
+	}
+}
+
+// TestTransportErrorHidesBaseURLCredentials: when no answer comes, the
+// error quotes the request's URL (net/http's *url.Error). net/http hides a
+// password there, but not a token given as the user (https://TOKEN@proxy),
+// which String and WithBaseURL's error already hide: the client must too.
+func TestTransportErrorHidesBaseURLCredentials(t *testing.T) {
+	const token = "pr0xyT0kenValue"
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens: every call fails before an answer
+	for _, base := range []string{"http://" + token + "@" + addr + "/v1", "http://ops:" + token + "@" + addr + "/v1"} {
+		c, err := clerkapi.New(clerkapi.WithSecretKey(testSecret), clerkapi.WithBaseURL(base))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.GetSession(context.Background(), "sess_1")
+		if err == nil {
+			t.Fatal("a call to a closed port succeeded")
+		}
+		if s := fmt.Sprintf("%v %+v", err, err); strings.Contains(s, token) {
+			t.Errorf("the error shows the base URL's credentials: %s", strings.ReplaceAll(s, token, "<token>"))
 		}
 	}
 }
