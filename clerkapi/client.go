@@ -108,7 +108,8 @@ func WithBaseURL(raw string) Option {
 	}
 }
 
-// WithHTTPClient sets the HTTP client. The default has a 30 s timeout and
+// WithHTTPClient sets the HTTP client; its CheckRedirect is not used, as
+// the Client never follows a redirect. The default has a 30 s timeout and
 // keeps up to 4096 idle connections to Clerk (net/http's
 // default keeps 2: a client making more calls at once would open, and
 // leave in TIME_WAIT, a new connection for almost every call).
@@ -177,6 +178,15 @@ func New(opts ...Option) (*Client, error) {
 	if c.secretKey == nil || c.secretKey.key == "" {
 		return nil, errors.New("clerkapi: a secret key is required (WithSecretKey; CLERK_SECRET_KEY in the worker)")
 	}
+	// Clerk's API does not redirect. Following one would send the request
+	// elsewhere: net/http drops the key for another host, but repeats the
+	// body of a 307 or 308 (a refresh job's tokens), keeps the key for the
+	// same host on another port or over plain http, and takes whatever
+	// answers there for Clerk's answer. A copy, so that a client passed to
+	// WithHTTPClient is left as it was.
+	h := *c.http
+	h.CheckRedirect = refuseRedirect
+	c.http = &h
 	c.secretKey.headers = c.requestHeaders()
 	return c, nil
 }
@@ -500,6 +510,10 @@ func (c *Client) do(ctx context.Context, op, method, path string, q url.Values, 
 	}
 	return b, nil
 }
+
+// refuseRedirect makes net/http return a redirect as the answer, which do
+// reports as an *Error with its 3xx status.
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // requestHeaders are the headers of every request, without and with a
 // JSON body (Content-Type); each request gets a copy.

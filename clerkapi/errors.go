@@ -142,6 +142,11 @@ func (e *Error) Class() Class {
 	switch s := e.StatusCode; {
 	case s == http.StatusTooManyRequests, s >= 500:
 		return Retryable
+	case s >= 300 && s < 400:
+		// A redirect (never followed) comes from something in front of
+		// Clerk or a base URL that is not the API, not from Clerk judging
+		// the request: like a 5xx, the job may succeed once that is fixed.
+		return Retryable
 	case s == http.StatusConflict:
 		if e.HasCode("resource_locked") {
 			return Retryable

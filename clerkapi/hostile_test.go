@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
@@ -114,5 +115,62 @@ func TestSecretAtTheCutNeverShown(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRedirectsAreNotFollowed: Clerk's API does not redirect, so a
+// redirect comes from a proxy or a hostile answer. Followed, it sent the
+// request to the other host: a 307 or 308 repeats the body, a refresh
+// job's tokens included, and the other host's answer was taken for
+// Clerk's. Now nothing reaches the other host, and the redirect is an
+// *Error with its status, retryable like a 5xx.
+func TestRedirectsAreNotFollowed(t *testing.T) {
+	const refresh = "opaqueRefreshTokenValue0123456789abcdef"
+	var reached atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"object":"token","jwt":"eyJhbGciOiJSUzI1NiJ9.eyJzaWQiOiJzZXNzXzEifQ.c2ln"}`)
+	}))
+	defer other.Close()
+	// Another host name for the same address: net/http keeps the key for
+	// the same host, so this is the case where only the body would go.
+	otherURL := strings.Replace(other.URL, "127.0.0.1", "localhost", 1)
+	for _, status := range []int{301, 302, 303, 307, 308} {
+		for _, target := range []string{otherURL, "same"} {
+			t.Run(fmt.Sprint(status, " ", target), func(t *testing.T) {
+				reached.Store(0)
+				var srv *httptest.Server
+				srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.URL.Path == "/elsewhere" {
+						reached.Add(1)
+						return
+					}
+					to := otherURL + r.URL.Path
+					if target == "same" {
+						to = srv.URL + "/elsewhere"
+					}
+					http.Redirect(w, r, to, status)
+				}))
+				defer srv.Close()
+				c, err := clerkapi.New(clerkapi.WithSecretKey(testSecret), clerkapi.WithBaseURL(srv.URL+"/v1"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := c.RefreshSession(context.Background(), "sess_1", clerkapi.RefreshParams{
+					ExpiredToken: "expired-token-value", RefreshToken: refresh, RequestOrigin: "https://app.example",
+				})
+				if n := reached.Load(); n != 0 {
+					t.Errorf("the redirect was followed: %d request(s) reached its target", n)
+				}
+				var apiErr *clerkapi.Error
+				if !errors.As(err, &apiErr) || apiErr.StatusCode != status {
+					t.Fatalf("RefreshSession = %v, %v: want an *Error with status %d", res, err, status)
+				}
+				if c := clerkapi.ClassOf(err); c != clerkapi.Retryable {
+					t.Errorf("class %v, want retryable", c)
+				}
+			})
+		}
 	}
 }
