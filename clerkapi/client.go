@@ -302,9 +302,10 @@ func (c *Client) ListSessions(ctx context.Context, p ListParams) (*SessionList, 
 		if err := json.Unmarshal(trimmed, &list.Data); err != nil {
 			return nil, decodeErr(opList, err)
 		}
-		return list, nil
+	} else if err := json.Unmarshal(body, list); err != nil {
+		return nil, decodeErr(opList, err)
 	}
-	if err := json.Unmarshal(body, list); err != nil {
+	if err := list.check(); err != nil {
 		return nil, decodeErr(opList, err)
 	}
 	return list, nil
@@ -444,6 +445,15 @@ func call[T any](ctx context.Context, c *Client, op, method, path string, q url.
 	v := new(T)
 	if err := json.Unmarshal(body, v); err != nil {
 		return nil, decodeErr(op, err)
+	}
+	// JSON that is not the object asked for ("null", "{}", a proxy's own
+	// 200) decodes without error into an empty value: taken as Clerk's
+	// answer, it made a revoke succeed without a session and a token job
+	// deliver an empty token.
+	if c, ok := any(v).(interface{ check() error }); ok {
+		if err := c.check(); err != nil {
+			return nil, decodeErr(op, err)
+		}
 	}
 	return v, nil
 }

@@ -174,3 +174,64 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptyAnswersAreNotSuccesses: a 2xx whose JSON is not the object
+// asked for ("null", "{}", a proxy's own JSON) decoded without error into
+// an empty value, taken for Clerk's answer: a token job delivered an empty
+// token, a revoke succeeded with no session, a list said the user had no
+// sessions (so a revoke_all revoked none). Each is now an error, retryable
+// like any answer that does not decode.
+func TestEmptyAnswersAreNotSuccesses(t *testing.T) {
+	ctx := context.Background()
+	refresh := clerkapi.RefreshParams{ExpiredToken: "expired-token-value", RefreshToken: "refresh-token-value", RequestOrigin: "https://app.example"}
+	calls := map[string]func(c *clerkapi.Client) (any, error){
+		"token": func(c *clerkapi.Client) (any, error) {
+			return c.CreateSessionToken(ctx, "sess_1", clerkapi.TokenParams{})
+		},
+		"template": func(c *clerkapi.Client) (any, error) {
+			return c.CreateSessionTokenFromTemplate(ctx, "sess_1", "tmpl", clerkapi.TokenParams{})
+		},
+		"refresh": func(c *clerkapi.Client) (any, error) { return c.RefreshSession(ctx, "sess_1", refresh) },
+		"revoke":  func(c *clerkapi.Client) (any, error) { return c.RevokeSession(ctx, "sess_1") },
+		"get":     func(c *clerkapi.Client) (any, error) { return c.GetSession(ctx, "sess_1") },
+		"create": func(c *clerkapi.Client) (any, error) {
+			return c.CreateSession(ctx, clerkapi.CreateParams{UserID: "user_1"})
+		},
+		"lock": func(c *clerkapi.Client) (any, error) { return c.LockUser(ctx, "user_1") },
+		"list": func(c *clerkapi.Client) (any, error) {
+			return c.ListSessions(ctx, clerkapi.ListParams{UserID: "user_1", Paginated: true})
+		},
+	}
+	bodies := map[string][]string{
+		"token":    {`null`, `{}`, `{"object":"token"}`, `{"object":"token","jwt":""}`},
+		"template": {`null`, `{}`},
+		"refresh":  {`null`, `{}`, `{"object":"cookies"}`, `{"object":"cookies","cookies":[]}`},
+		"revoke":   {`null`, `{}`, `{"ok":true}`},
+		"get":      {`null`, `{}`},
+		"create":   {`{}`},
+		"lock":     {`null`, `{}`},
+		"list":     {`null`, `{}`, `{"data":null,"total_count":0}`, `[null]`, `{"data":[{}],"total_count":1}`},
+	}
+	for name, call := range calls {
+		for _, body := range bodies[name] {
+			t.Run(name+" "+body, func(t *testing.T) {
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set("Content-Type", "application/json")
+					_, _ = io.WriteString(w, body)
+				}))
+				defer srv.Close()
+				c, err := clerkapi.New(clerkapi.WithSecretKey(testSecret), clerkapi.WithBaseURL(srv.URL+"/v1"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := call(c)
+				if err == nil {
+					t.Fatalf("answer %s taken for a success: %+v", body, res)
+				}
+				if cl := clerkapi.ClassOf(err); cl != clerkapi.Retryable {
+					t.Errorf("%v: class %v, want retryable", err, cl)
+				}
+			})
+		}
+	}
+}

@@ -2,6 +2,8 @@ package clerkapi
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"math"
 	"time"
 
@@ -225,3 +227,56 @@ const (
 	DefaultBaseURL        = "https://api.clerk.com/v1"
 	defaultUserAgentValue = "clerkjobs-clerkapi/1"
 )
+
+// The check methods tell Clerk's answer from JSON that merely decodes (see
+// call): each requires what every answer of its kind carries.
+
+func (s *Session) check() error {
+	if s.ID == "" {
+		return errors.New("the answer is not a session: it has no id")
+	}
+	return nil
+}
+
+// check requires the data array (an empty one is a list of no sessions;
+// none at all, as in "{}" or "null", is not a list) and a session in each
+// of its entries: a list that decoded from anything else would say the
+// user has no sessions, and a revoke_all would revoke none.
+func (l *SessionList) check() error {
+	if l.Data == nil {
+		return errors.New("the answer is not a list of sessions: it has no data array")
+	}
+	for i := range l.Data {
+		if err := l.Data[i].check(); err != nil {
+			return fmt.Errorf("entry %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func (t *Token) check() error {
+	if t.JWT == "" {
+		return errors.New("the answer is not a token: it has no jwt")
+	}
+	return nil
+}
+
+func (r *RefreshResult) check() error {
+	switch {
+	case r.Cookies != nil:
+		if len(r.Cookies.Cookies) == 0 {
+			return errors.New("the answer holds no cookies")
+		}
+		return nil
+	case r.Token != nil:
+		return r.Token.check()
+	}
+	return errors.New("the answer is neither a token nor cookies")
+}
+
+func (u *User) check() error {
+	if u.ID == "" {
+		return errors.New("the answer is not a user: it has no id")
+	}
+	return nil
+}
