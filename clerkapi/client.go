@@ -246,10 +246,15 @@ func checkID(kind, id string) error {
 		return fmt.Errorf("%s is empty: %w", kind, ErrInvalidInput)
 	}
 	if len(id) > 128 || !isID(id) {
-		return fmt.Errorf("%s %q is not a Clerk id (prefix_base62): %w", kind, text.Truncate(id, 64), ErrInvalidInput)
+		return fmt.Errorf("%s %q is not a Clerk id (prefix_base62): %w", kind, shownArg(id), ErrInvalidInput)
 	}
 	return nil
 }
+
+// shownArg is a refused argument as its error quotes it. A secret passed
+// by mistake (the key or a token instead of an id) is hidden: errors are
+// logged. Redacted before the cut, so that no piece of one is left.
+func shownArg(s string) string { return text.Truncate(redact.Text(s), 64) }
 
 // ListSessions calls GetSessionList. A bare-array answer gives a list whose
 // TotalCount is -1.
@@ -382,7 +387,7 @@ func (c *Client) CreateSessionTokenFromTemplate(ctx context.Context, sessionID, 
 		return nil, fmt.Errorf("clerk %s: %w", opTokenFromTempl, err)
 	}
 	if !templatePattern.MatchString(templateName) {
-		return nil, fmt.Errorf("clerk %s: template_name %q must be 1-128 letters, digits, '_' or '-': %w", opTokenFromTempl, text.Truncate(templateName, 64), ErrInvalidInput)
+		return nil, fmt.Errorf("clerk %s: template_name %q must be 1-128 letters, digits, '_' or '-': %w", opTokenFromTempl, shownArg(templateName), ErrInvalidInput)
 	}
 	body, err := tokenBody(opTokenFromTempl, p)
 	if err != nil {
@@ -574,8 +579,9 @@ func readBody(r io.Reader, contentLength int64) ([]byte, error) {
 // scrubURLError drops the query string from a *url.Error: list filters are
 // not secret, but keeping errors to method and path keeps them short and
 // free of anything a future parameter might carry. It also hides the base
-// URL's user information: net/http hides a password there, but shows a
-// token given as the user (https://TOKEN@proxy/v1) as it is.
+// URL's user information (net/http hides a password there, but shows a
+// token given as the user, https://TOKEN@proxy/v1, as it is) and anything
+// shaped like a secret.
 func scrubURLError(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
@@ -583,7 +589,9 @@ func scrubURLError(err error) error {
 			u.RawQuery = ""
 			ue.URL = u.String()
 		}
-		ue.URL = redact.URLs(ue.URL)
+		// The path holds the call's ids and template name, which may be
+		// a secret passed by mistake (a key is a valid template name).
+		ue.URL = redact.Text(redact.URLs(ue.URL))
 	}
 	return err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 
@@ -164,5 +165,47 @@ func TestValidInputAtTheLimits(t *testing.T) {
 	}
 	if got := len(e.emu.Calls()); got != 7 {
 		t.Errorf("%d calls, want 7", got)
+	}
+}
+
+// TestInvalidIDNeverQuotesASecret: an argument refused before any request
+// is quoted in the error, so that the caller sees what was wrong. A secret
+// given in its place (the key, a session token: the wrong variable passed)
+// must not be: the error is logged. Before, the first 61 bytes were
+// quoted, the whole of a Clerk key; and a key given as a template name,
+// which Clerk's template names allow, was quoted in the URL of the error
+// a call without an answer returns.
+func TestInvalidIDNeverQuotesASecret(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // a template name passes: its call gets no answer
+	c, err := clerkapi.New(clerkapi.WithSecretKey(testSecret), clerkapi.WithBaseURL("http://"+addr+"/v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	key := "sk_" + "live_" + "Abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH"
+	jwt := "eyJhbGciOiJSUzI1NiJ9.eyJzaWQiOiJzZXNzXzEifQ.c2lnbmF0dXJlcw"
+	for _, secret := range []string{key, jwt, "Bearer " + key} {
+		for name, call := range map[string]func() error{
+			"session id": func() error { _, err := c.GetSession(ctx, secret); return err },
+			"user id":    func() error { _, err := c.LockUser(ctx, secret); return err },
+			"list":       func() error { _, err := c.ListSessions(ctx, clerkapi.ListParams{ClientID: secret}); return err },
+			"template": func() error {
+				_, err := c.CreateSessionTokenFromTemplate(ctx, "sess_1", secret, clerkapi.TokenParams{})
+				return err
+			},
+		} {
+			err := call()
+			if err == nil {
+				t.Fatalf("%s %.10s…: no error", name, secret)
+			}
+			if s := err.Error(); strings.Contains(s, secret[:20]) || strings.Contains(s, "Abcdefghijkl") {
+				t.Errorf("%s: the error quotes the secret: %s", name, s)
+			}
+		}
 	}
 }
