@@ -150,7 +150,16 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	default:
 		return nil, fmt.Errorf("--storage %q: want file or memory", storage)
 	}
-	c.secretKey = strings.TrimSpace(getenv("CLERK_SECRET_KEY"))
+	// Without a key the worker runs its in-process emulator, NOT Clerk, and
+	// still takes the jobs of whatever NATS it is given. Only the absence
+	// of every Clerk setting means that: a key that is set but blank, or an
+	// API URL without a key, is a deployment that meant Clerk.
+	const noKey = "without a key the worker would call its in-process Clerk emulator, not Clerk"
+	rawKey := getenv("CLERK_SECRET_KEY")
+	c.secretKey = strings.TrimSpace(rawKey)
+	if rawKey != "" && c.secretKey == "" {
+		return nil, fmt.Errorf("CLERK_SECRET_KEY is set but blank: put the Clerk secret key in it (sk_live_… or sk_test_…), or unset it to run the emulator; %s", noKey)
+	}
 	keySource := "CLERK_SECRET_KEY"
 	if *keyFile != "" {
 		keySource = "the key in --clerk-secret-key-file (CLERK_SECRET_KEY_FILE)"
@@ -159,6 +168,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 			return nil, fmt.Errorf("--clerk-secret-key-file: %v", err)
 		}
 		c.secretKey = strings.TrimSpace(string(b))
+		if c.secretKey == "" {
+			return nil, fmt.Errorf("--clerk-secret-key-file (CLERK_SECRET_KEY_FILE): %s is empty: put the Clerk secret key in it (sk_live_… or sk_test_…); %s", *keyFile, noKey)
+		}
 	}
 	// The budget is the key's: named by its fingerprint, never the key.
 	budgetKey := c.secretKey
@@ -173,6 +185,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	}
 	if _, err := clerkapi.New(clerkapi.WithSecretKey("sk_check"), clerkapi.WithBaseURL(c.apiURL)); err != nil {
 		return nil, fmt.Errorf("--clerk-api-url: %v", err)
+	}
+	if c.secretKey == "" && fs.Changed("clerk-api-url") {
+		return nil, fmt.Errorf("--clerk-api-url (CLERK_API_URL) is set but no Clerk secret key is: set CLERK_SECRET_KEY or --clerk-secret-key-file (CLERK_SECRET_KEY_FILE), or unset the URL to run the emulator; %s", noKey)
 	}
 	if c.nats.URL != "" {
 		if err := c.nats.Validate(); err != nil {

@@ -247,3 +247,43 @@ func TestEveryFlagHasAnEnvironmentVariable(t *testing.T) {
 		t.Errorf("WORKER_STORAGE=memory: storage %v", c.worker.Topology.Storage)
 	}
 }
+
+// A worker configured for Clerk but left without a usable key ran the
+// in-process emulator instead, saying so only in a warning: an empty key
+// file (a Kubernetes Secret created from an unset variable), a blank
+// CLERK_SECRET_KEY, or a Clerk API URL given with no key at all. On the
+// production NATS it then took real jobs: a revoke_all listed the
+// emulator's sessions of the user, found none, and succeeded having
+// revoked nothing. Each is refused at start, naming the setting.
+func TestClerkConfiguredWithoutKeyIsRefused(t *testing.T) {
+	empty := t.TempDir() + "/key"
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		args    []string
+		env     map[string]string
+		setting string
+	}{
+		"empty key file":      {nil, map[string]string{"CLERK_SECRET_KEY_FILE": empty}, "--clerk-secret-key-file"},
+		"empty key file flag": {[]string{"--clerk-secret-key-file", empty}, nil, "--clerk-secret-key-file"},
+		"blank key":           {nil, map[string]string{"CLERK_SECRET_KEY": " \n"}, "CLERK_SECRET_KEY"},
+		"api url, no key":     {nil, map[string]string{"CLERK_API_URL": "https://api.clerk.com/v1"}, "--clerk-api-url"},
+		"api url flag":        {[]string{"--clerk-api-url", "https://api.clerk.com/v1"}, nil, "--clerk-api-url"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var stderr strings.Builder
+			c, err := parseFlags(tc.args, func(k string) string { return tc.env[k] }, &stderr)
+			if err == nil {
+				t.Fatalf("accepted (secret key %q: the emulator would run); want an error naming %s", c.secretKey, tc.setting)
+			}
+			if !strings.Contains(err.Error(), tc.setting) || !strings.Contains(err.Error(), "emulator") {
+				t.Errorf("error %q: want it to name %s and say what to do", err, tc.setting)
+			}
+		})
+	}
+	// Neither a key nor a URL: the emulator, as the quick start says.
+	if c, err := parseFlags(nil, func(string) string { return "" }, io.Discard); err != nil || c.secretKey != "" {
+		t.Errorf("no Clerk settings: %v; want the emulator", err)
+	}
+}
