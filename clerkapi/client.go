@@ -517,11 +517,14 @@ func (c *Client) do(ctx context.Context, op, method, path string, q url.Values, 
 	}
 	defer resp.Body.Close()
 	b, err := readBody(resp.Body, resp.ContentLength)
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		// The status and headers came whole: they decide the class and the
+		// Retry-After even when the body broke off (what came is parsed,
+		// as any body that is not Clerk's JSON).
+		return nil, parseError(op, resp.StatusCode, resp.Header, b, secrets()...)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("clerk %s: read answer: %w", op, err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, parseError(op, resp.StatusCode, resp.Header, b, secrets()...)
 	}
 	return b, nil
 }

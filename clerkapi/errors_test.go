@@ -411,3 +411,48 @@ func TestClassOfOtherErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorAnswerWithCutBody: an error answer whose body breaks off (the
+// connection closed before Content-Length bytes came, or a slow body
+// timing out) still has a status and headers, which decide its class and
+// its Retry-After. Before, the failed read was returned instead: every such
+// answer was Retryable without a Retry-After, so a 401 blamed jobs instead
+// of stopping on the key, a 404 was retried until it was dead-lettered as
+// exhausted, and a 429 was retried after 1 s instead of the 30 s asked.
+func TestErrorAnswerWithCutBody(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		class  clerkapi.Class
+		after  time.Duration
+	}{
+		{401, clerkapi.Systemic, 0},
+		{404, clerkapi.Permanent, 0},
+		{429, clerkapi.Retryable, 30 * time.Second},
+	} {
+		t.Run(fmt.Sprint(tc.status), func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.Header().Set("Content-Length", "1000")
+				w.Header().Set("Retry-After", "30")
+				w.WriteHeader(tc.status)
+				_, _ = io.WriteString(w, `{"errors":[{"code":"`) // and the connection closes
+			}))
+			defer srv.Close()
+			c, err := clerkapi.New(clerkapi.WithBaseURL(srv.URL+"/v1"), clerkapi.WithSecretKey(testSecret))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.GetSession(context.Background(), "sess_abc")
+			var apiErr *clerkapi.Error
+			if !errors.As(err, &apiErr) || apiErr.StatusCode != tc.status {
+				t.Fatalf("err %T %v: want an *Error with status %d", err, err, tc.status)
+			}
+			if got := clerkapi.ClassOf(err); got != tc.class {
+				t.Errorf("class %v, want %v", got, tc.class)
+			}
+			if got := clerkapi.RetryAfterOf(err); tc.after > 0 && got != tc.after {
+				t.Errorf("RetryAfter %v, want %v", got, tc.after)
+			}
+		})
+	}
+}
