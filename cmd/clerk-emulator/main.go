@@ -52,6 +52,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
+	"github.com/clerkjobs/clerkjobs/internal/redact"
 )
 
 func main() {
@@ -240,7 +241,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return exitOK
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "clerk-emulator: %v\n", err)
+		// The messages quote the value they refuse: a secret key given to
+		// another setting than --secret-key must not be repeated.
+		fmt.Fprintf(stderr, "clerk-emulator: %s\n", redact.Text(err.Error()))
 		return exitUsage
 	}
 	level, _ := zerolog.ParseLevel(cfg.logLevel)
@@ -260,7 +263,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	srv, err := emulator.Listen(cfg.addr, opts...)
 	if err != nil {
-		fmt.Fprintf(stderr, "clerk-emulator: --addr: %v\n", err)
+		fmt.Fprintf(stderr, "clerk-emulator: --addr: %s\n", redact.Text(err.Error()))
 		return exitError
 	}
 

@@ -253,3 +253,37 @@ func TestRunHelp(t *testing.T) {
 		t.Errorf("usage lacks flags: %s", stderr.String())
 	}
 }
+
+// TestRunNeverRepeatsAKeyInTheWrongSetting: a secret key given to another
+// flag or variable than --secret-key (CLERK_SECRET_KEY) is refused, and the
+// refusal, which goes to the log, does not repeat it. Before, each message
+// quoted the value as given: flag's "invalid value", the environment's
+// %q, the --rate-limit-mode and --log-level checks, and the failed listen.
+func TestRunNeverRepeatsAKeyInTheWrongSetting(t *testing.T) {
+	key := "sk_" + "live_" + "4fTq9ZbW2xKcL8mN3vRy7HjD"
+	for _, fe := range flagEnv {
+		if fe.flag == "secret-key" {
+			continue
+		}
+		for _, tc := range []struct {
+			name string
+			args []string
+			env  map[string]string
+		}{
+			{"--" + fe.flag, []string{"--" + fe.flag, key}, nil},
+			{fe.env, nil, map[string]string{fe.env: key}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				var stdout, stderr syncBuffer
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				if code := run(ctx, tc.args, env(tc.env), &stdout, &stderr); code == exitOK {
+					t.Fatalf("a key accepted as %s", tc.name)
+				}
+				if out := stdout.String() + stderr.String(); strings.Contains(out, key[8:]) {
+					t.Errorf("the key is repeated: %q", out)
+				}
+			})
+		}
+	}
+}
