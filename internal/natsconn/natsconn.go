@@ -100,6 +100,12 @@ func (o Options) Validate() error {
 			}
 		}
 	}
+	if o.InboxPrefix != "" {
+		if why := inboxPrefixProblem(o.InboxPrefix); why != "" {
+			errs = append(errs, fmt.Errorf("inbox prefix %q (--%s, %s) %s: write dot-separated tokens without a trailing '.', e.g. _INBOX.svc_a",
+				redact.Text(o.InboxPrefix), FlagInboxPrefix, EnvOf(FlagInboxPrefix), why))
+		}
+	}
 	all := Redact(o.ServerURL())
 	for _, u := range strings.Split(o.ServerURL(), ",") {
 		if err := checkURL(u); err != nil {
@@ -113,6 +119,27 @@ func (o Options) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// inboxPrefixProblem says what keeps p from starting reply subjects, ""
+// when nothing does. nats.go refuses only a trailing '.' and wildcards, at
+// connect, as "invalid custom prefix"; a space or an empty token it takes,
+// and then every request through the inbox fails ("invalid subject").
+func inboxPrefixProblem(p string) string {
+	if strings.HasSuffix(p, ".") {
+		return "ends with '.' (the client adds it)"
+	}
+	for _, tok := range strings.Split(p, ".") {
+		switch {
+		case tok == "":
+			return "has an empty token (two dots in a row, or a leading '.')"
+		case strings.ContainsAny(tok, "*>"):
+			return "holds a wildcard ('*' or '>')"
+		case strings.ContainsFunc(tok, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+			return "holds a space or a control character"
+		}
+	}
+	return ""
 }
 
 // checkURL says what is wrong with one server URL, in the words that

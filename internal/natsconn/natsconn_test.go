@@ -299,3 +299,51 @@ func TestCredsWithoutJWTSendNoSeed(t *testing.T) {
 		t.Fatalf("the seed reached the server (Connect error: %v); its log, the seed replaced:\n%s", err, strings.ReplaceAll(log.String(), strings.TrimSpace(string(seed)), "<SEED>"))
 	}
 }
+
+// TestBadInboxPrefixNamesTheSetting: an inbox prefix that cannot be one
+// was accepted by Validate. With a trailing '.' (as --reply-prefix is
+// written: _INBOX.svc_a.) or a wildcard, nats.go refused it at connect
+// with "nats: invalid custom prefix", naming no setting, after the program
+// had started; with a space or an empty token it connected, and every
+// request through the inbox then failed with "nats: invalid subject". Each
+// is now refused by Validate, naming --nats-inbox-prefix and what to
+// write.
+func TestBadInboxPrefixNamesTheSetting(t *testing.T) {
+	s, err := embedded.Start(embedded.Options{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown()
+	for _, prefix := range []string{"_INBOX.svc_a.", "_INBOX.>", "_INBOX.*", "_INBOX.svc a", "_INBOX..svc_a", ".svc_a", "_INBOX.svc\ta"} {
+		t.Run(prefix, func(t *testing.T) {
+			o := Options{URL: s.ClientURL(), InboxPrefix: prefix, Timeout: 2 * time.Second}
+			if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "--"+FlagInboxPrefix) {
+				t.Errorf("Validate() = %v; want an error naming --%s", err, FlagInboxPrefix)
+			}
+			nc, err := o.Connect()
+			if err == nil {
+				defer nc.Close()
+				// Connected: a request through the inbox shows what the
+				// prefix does.
+				sub, _ := nc.Subscribe("svc.echo", func(m *nats.Msg) { _ = m.Respond([]byte("pong")) })
+				defer sub.Unsubscribe()
+				_, rerr := nc.Request("svc.echo", nil, time.Second)
+				t.Fatalf("Connect accepted the prefix (a request through it: %v)", rerr)
+			}
+			if !strings.Contains(err.Error(), "--"+FlagInboxPrefix) {
+				t.Errorf("Connect() = %v; want an error naming --%s", err, FlagInboxPrefix)
+			}
+		})
+	}
+	// A good one still connects and gets answers.
+	nc, err := Options{URL: s.ClientURL(), InboxPrefix: "_INBOX.svc_a"}.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	sub, _ := nc.Subscribe("svc.echo", func(m *nats.Msg) { _ = m.Respond([]byte("pong")) })
+	defer sub.Unsubscribe()
+	if _, err := nc.Request("svc.echo", nil, 2*time.Second); err != nil {
+		t.Errorf("a request with a good prefix: %v", err)
+	}
+}
