@@ -304,13 +304,16 @@ func readEndpoint(protocol string) (string, error) {
 			}
 			return "", &ConfigError{Variable: name, Problem: problem, Err: err}
 		}
+		// url.URL.Redacted hides only a password: a collector's token
+		// given as the user (https://TOKEN@collector) would be shown.
+		redacted := redact.URLs(u.String())
 		switch {
 		case name == envTracesEndpoint:
-			shown = u.Redacted() // used as is
+			shown = redacted // used as is
 		case protocol == protocolHTTP:
-			shown = strings.TrimRight(u.Redacted(), "/") + "/v1/traces"
+			shown = strings.TrimRight(redacted, "/") + "/v1/traces"
 		default:
-			shown = u.Redacted()
+			shown = redacted
 		}
 	}
 	return shown, nil

@@ -504,3 +504,20 @@ func TestSDKReportsHideCredentials(t *testing.T) {
 		}
 	}
 }
+
+// TestDescriptionHidesEndpointToken: the worker logs String() at start. An
+// endpoint may carry a collector's token as its user information
+// (https://TOKEN@collector), which url.URL.Redacted shows as it is (it
+// hides only a password). Before, the token was in the description.
+func TestDescriptionHidesEndpointToken(t *testing.T) {
+	const token = "c0llectorT0kenValue"
+	for _, v := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} {
+		for _, endpoint := range []string{"https://" + token + "@collector.example:4318", "https://user:" + token + "@collector.example:4318"} {
+			setEnv(t, map[string]string{v: endpoint, "OTEL_TRACES_EXPORTER": "otlp"})
+			p := newProvider(t)
+			if !p.Enabled() || strings.Contains(p.String(), token) || !strings.Contains(p.String(), "collector.example") {
+				t.Errorf("%s=%s: String() = %q; want the endpoint without its credentials", v, strings.ReplaceAll(endpoint, token, "<token>"), p.String())
+			}
+		}
+	}
+}
