@@ -79,15 +79,23 @@ func (o Options) Validate() error {
 	if (o.TLSCert == "") != (o.TLSKey == "") {
 		errs = append(errs, errors.New("a TLS client certificate needs both the certificate and its key file"))
 	}
-	for _, f := range []struct{ what, path string }{
-		{"credentials file", o.Creds}, {"NKey seed file", o.NKeyFile},
-		{"TLS CA file", o.TLSCA}, {"TLS certificate file", o.TLSCert}, {"TLS key file", o.TLSKey},
+	for _, f := range []struct{ what, flag, path string }{
+		{"credentials file", FlagCreds, o.Creds}, {"NKey seed file", FlagNKey, o.NKeyFile},
+		{"TLS CA file", FlagTLSCA, o.TLSCA}, {"TLS certificate file", FlagTLSCert, o.TLSCert}, {"TLS key file", FlagTLSKey, o.TLSKey},
 	} {
 		if f.path == "" {
 			continue
 		}
+		// These settings name files, while NATS_PASSWORD holds the value:
+		// the seed or key itself given in place of the path is the mistake
+		// to expect, and the stat error would quote it.
+		if fileContents(f.path) {
+			errs = append(errs, fmt.Errorf("%s (--%s, %s): its value (%d characters) looks like a file's contents (a seed, credentials or a key), not a path, so it is not repeated here: write it to a file and give that file's path",
+				f.what, f.flag, EnvOf(f.flag), len(f.path)))
+			continue
+		}
 		if _, err := os.Stat(f.path); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", f.what, err))
+			errs = append(errs, fmt.Errorf("%s (--%s, %s): %w", f.what, f.flag, EnvOf(f.flag), err))
 		}
 	}
 	if o.NKeyFile != "" {
@@ -119,6 +127,19 @@ func (o Options) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// fileContents reports whether a file setting's value is a file's
+// contents rather than a path: more than one line, PEM, a JWT or other
+// secret shape, or an NKey seed (58 base32 characters starting with S).
+func fileContents(v string) bool {
+	if strings.ContainsAny(v, "\r\n") || strings.Contains(v, "-----BEGIN") || redact.Looks(v) {
+		return true
+	}
+	if len(v) != 58 || v[0] != 'S' {
+		return false
+	}
+	return strings.Trim(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") == ""
 }
 
 // inboxPrefixProblem says what keeps p from starting reply subjects, ""

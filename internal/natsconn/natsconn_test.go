@@ -347,3 +347,42 @@ func TestBadInboxPrefixNamesTheSetting(t *testing.T) {
 		t.Errorf("a request with a good prefix: %v", err)
 	}
 }
+
+// TestFileSettingHoldingContentsIsNotRepeated: NATS_NKEY, NATS_CREDS and
+// NATS_KEY name files, while NATS_PASSWORD holds the value itself: the
+// seed, the credentials or the private key pasted in place of the path is
+// the mistake to expect. Validate quoted the "path" in its stat error, so
+// the seed went whole into the error the worker and publish print. Now the
+// setting is named and the value is not repeated.
+func TestFileSettingHoldingContentsIsNotRepeated(t *testing.T) {
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, err := kp.Seed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := "-----BEGIN NATS USER JWT-----\neyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.eyJqdGkiOiJ4In0.c2lnbmF0dXJl\n------END NATS USER JWT------\n\n" +
+		"-----BEGIN USER NKEY SEED-----\n" + string(seed) + "\n------END USER NKEY SEED------\n"
+	pemKey := "-----BEGIN " + "PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC\n-----END PRIVATE KEY-----\n"
+	for _, tc := range []struct {
+		name, flag, secret string
+		o                  Options
+	}{
+		{"seed as NKey file", FlagNKey, string(seed), Options{NKeyFile: string(seed)}},
+		{"creds as creds file", FlagCreds, string(seed), Options{Creds: creds}},
+		{"seed as creds file", FlagCreds, string(seed), Options{Creds: string(seed)}},
+		{"private key as TLS key", FlagTLSKey, "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC", Options{TLSCert: "/nonexistent.pem", TLSKey: pemKey}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.o.Validate()
+			if err == nil || !strings.Contains(err.Error(), "--"+tc.flag) {
+				t.Fatalf("Validate() = %v; want an error naming --%s", err, tc.flag)
+			}
+			if strings.Contains(err.Error(), tc.secret) {
+				t.Errorf("the error repeats the secret: %s", strings.ReplaceAll(err.Error(), tc.secret, "<secret>"))
+			}
+		})
+	}
+}
