@@ -153,7 +153,10 @@ func endSpan(span trace.Span, resp *http.Response, err error, secrets func() []s
 		span.SetAttributes(semconv.HTTPResponseStatusCode(resp.StatusCode))
 		traceID := resp.Header.Get(traceIDHeader)
 		if traceID != "" {
-			traceID = redact.Text(traceID, secrets()...)
+			// A header may hold bytes that are not UTF-8, which OTLP's
+			// protobuf encoding refuses: the export of the whole batch,
+			// other jobs' spans with it, would fail.
+			traceID = strings.ToValidUTF8(redact.Text(traceID, secrets()...), "\uFFFD")
 		}
 		if apiErr != nil && apiErr.TraceID != "" {
 			traceID = apiErr.TraceID // cleared by parseError

@@ -521,3 +521,45 @@ func TestDescriptionHidesEndpointToken(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileTraceIDHeaderDoesNotLoseSpans: Clerk's trace id header is
+// upstream text put in a span attribute. Bytes that are not UTF-8 there
+// (allowed in an HTTP header) made the OTLP exporter's protobuf encoding
+// fail, and with it the export of the whole batch: every span of every job
+// exported with it was lost, not only the call's.
+func TestHostileTraceIDHeaderDoesNotLoseSpans(t *testing.T) {
+	rcv := &receiver{}
+	setEnv(t, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": rcv.serveHTTP(t), "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"})
+	p := newProvider(t)
+	clerk := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Clerk-Trace-Id", "trace-\xff\xfe-id")
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"object":"session","id":"sess_1","status":"revoked"}`)
+	}))
+	t.Cleanup(clerk.Close)
+	c, err := clerkapi.New(clerkapi.WithBaseURL(clerk.URL+"/v1"), clerkapi.WithSecretKey(emulator.DefaultSecretKey),
+		clerkapi.WithTracerProvider(p.TracerProvider()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, job := p.TracerProvider().Tracer("test").Start(context.Background(), "job")
+	if _, err := c.RevokeSession(ctx, "sess_1"); err != nil {
+		t.Fatal(err)
+	}
+	job.End()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = p.Shutdown(shutdownCtx) // its error is the failed export, checked below
+	n := 0
+	reqs, _ := rcv.received()
+	for _, req := range reqs {
+		for _, rs := range req.GetResourceSpans() {
+			for _, ss := range rs.GetScopeSpans() {
+				n += len(ss.GetSpans())
+			}
+		}
+	}
+	if n != 2 {
+		t.Fatalf("the collector got %d spans, want the job's and the call's", n)
+	}
+}
