@@ -161,6 +161,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 		return nil, fmt.Errorf("CLERK_SECRET_KEY is set but blank: put the Clerk secret key in it (sk_live_… or sk_test_…), or unset it to run the emulator; %s", noKey)
 	}
 	keySource := "CLERK_SECRET_KEY"
+	if *keyFile != "" && rawKey != "" {
+		// Which would win is a guess: a key rotated in one place only
+		// would keep the worker on the other, with nothing said.
+		return nil, errors.New("CLERK_SECRET_KEY and --clerk-secret-key-file (CLERK_SECRET_KEY_FILE) are both set: give the Clerk secret key one way, and unset the other")
+	}
 	if *keyFile != "" {
 		keySource = "the key in --clerk-secret-key-file (CLERK_SECRET_KEY_FILE)"
 		b, err := os.ReadFile(*keyFile)

@@ -287,3 +287,32 @@ func TestClerkConfiguredWithoutKeyIsRefused(t *testing.T) {
 		t.Errorf("no Clerk settings: %v; want the emulator", err)
 	}
 }
+
+// The key given both ways (CLERK_SECRET_KEY and a key file) is ambiguous:
+// the file won, silently, so a key rotated in one place and not the other
+// kept the worker on the old key with nothing said. It is refused, naming
+// both settings, as two ways to authenticate to NATS are.
+func TestClerkKeyGivenTwiceIsRefused(t *testing.T) {
+	key := "sk_" + "test_" + "4fTq9ZbW2xKcL8mN3vRy7HjD"
+	file := t.TempDir() + "/key"
+	if err := os.WriteFile(file, []byte("sk_"+"test_"+"OtherKeyInTheFile123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		args []string
+		env  map[string]string
+	}{
+		"both variables": {nil, map[string]string{"CLERK_SECRET_KEY": key, "CLERK_SECRET_KEY_FILE": file}},
+		"variable, flag": {[]string{"--clerk-secret-key-file", file}, map[string]string{"CLERK_SECRET_KEY": key}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, err := parseFlags(tc.args, func(k string) string { return tc.env[k] }, io.Discard)
+			if err == nil {
+				t.Fatalf("accepted; the worker would use the %s key", map[bool]string{true: "file's", false: "variable's"}[c.secretKey != key])
+			}
+			if msg := err.Error(); !strings.Contains(msg, "CLERK_SECRET_KEY ") || !strings.Contains(msg, "--clerk-secret-key-file") || strings.Contains(msg, key[8:]) || strings.Contains(msg, "OtherKey") {
+				t.Errorf("error %q: want both settings named, neither key repeated", msg)
+			}
+		})
+	}
+}
