@@ -235,3 +235,38 @@ func TestEmptyAnswersAreNotSuccesses(t *testing.T) {
 		}
 	}
 }
+
+// TestEchoedRequestHeaderValuesAreRedacted: a refresh job's
+// request_headers are its own secrets (the original request's cookies and
+// credentials), and Clerk's refresh takes each header's values as a list,
+// as a job decoded from JSON holds them ([]any). The client matched each
+// value printed with fmt.Sprint ("[a b]"), which is never the text echoed,
+// so a value without a secret's shape, echoed by the upstream, stayed in
+// the error.
+func TestEchoedRequestHeaderValuesAreRedacted(t *testing.T) {
+	const v1, v2 = "opaqueHeaderProof0123456789", "secondProofValue9876543210"
+	srv := echoingUpstream(http.StatusBadRequest)
+	defer srv.Close()
+	c, err := clerkapi.New(clerkapi.WithSecretKey(testSecret), clerkapi.WithBaseURL(srv.URL+"/v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var headers map[string]any // as a job's JSON decodes
+	if err := json.Unmarshal([]byte(`{"X-Proof":["`+v1+`","`+v2+`"],"X-One":"`+v2+`"}`), &headers); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.RefreshSession(context.Background(), "sess_1", clerkapi.RefreshParams{
+		ExpiredToken: "expired-token-value", RefreshToken: "refresh-token-value", RequestOrigin: "https://app.example",
+		RequestHeaders: headers,
+	})
+	var apiErr *clerkapi.Error
+	if !errors.As(err, &apiErr) || len(apiErr.Errors) != 1 {
+		t.Fatalf("error %v: want an *Error with one detail", err)
+	}
+	all := fmt.Sprintf("%v %s %s", err, apiErr.Errors[0].LongMessage, apiErr.TraceID)
+	for _, v := range []string{v1, v2} {
+		if strings.Contains(all, v) {
+			t.Errorf("a request header value is in the error: %s", all)
+		}
+	}
+}
