@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"net/http"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -111,15 +112,18 @@ func (p RetryPolicy) nakDelay(delivery int) time.Duration {
 }
 
 // maxThrottled bounds the 429 answers one call waits out in a delivery.
-// Waiting for Retry-After is throttling, not failure, so it does not spend
-// the delivery's retry budget; this bound keeps a storm that never ends
-// from holding the delivery forever.
+// Waiting for a 429's Retry-After is throttling, not failure, so it does
+// not spend the delivery's retry budget; this bound keeps a storm that
+// never ends from holding the delivery forever.
 const maxThrottled = 50
 
 // do calls fn until it succeeds, fails with an error that is not
-// Retryable, or the delivery's budget is spent, sleeping the backoff (or
-// Retry-After, whichever is longer) in between. onFail sees every failure
-// and the wait before the next try (0 when there is none).
+// Retryable, or the delivery's budget is spent, sleeping the backoff in
+// between: a 429's Retry-After instead, outside the budget (see
+// maxThrottled); for any other answer with a Retry-After (a 503), the
+// longer of the two, within the budget, so that a failing Clerk cannot
+// hold a delivery for hours. onFail sees every failure and the wait before
+// the next try (0 when there is none).
 func (p RetryPolicy) do(ctx context.Context, c clock.Clock, fn func() error, onFail func(err error, wait time.Duration)) error {
 	b := p.newBackOff(c)
 	throttled := 0
@@ -132,15 +136,18 @@ func (p RetryPolicy) do(ctx context.Context, c clock.Clock, fn func() error, onF
 			onFail(err, 0)
 			return err
 		}
+		// At most the budget's max pause, as every other call waits: a
+		// day's Retry-After would hold the delivery for a day.
+		ra := min(clerkapi.RetryAfterOf(err), ratebudget.DefaultMaxPause)
 		var wait time.Duration
-		if ra := clerkapi.RetryAfterOf(err); ra > 0 && throttled < maxThrottled {
+		if ra > 0 && throttledBy(err) && throttled < maxThrottled {
 			throttled++
-			// At most the budget's max pause, as every other call waits:
-			// a day's Retry-After would hold the delivery for a day.
-			wait = min(ra, ratebudget.DefaultMaxPause)
+			wait = ra
 		} else if wait = b.NextBackOff(); wait == backoff.Stop {
 			onFail(err, 0)
 			return err
+		} else {
+			wait = max(wait, ra)
 		}
 		onFail(err, wait)
 		_, span := trace.SpanFromContext(ctx).TracerProvider().Tracer(tracerName).Start(ctx, "backoff",
@@ -153,6 +160,13 @@ func (p RetryPolicy) do(ctx context.Context, c clock.Clock, fn func() error, onF
 			return fmt.Errorf("%w (retry interrupted after: %v)", serr, err)
 		}
 	}
+}
+
+// throttledBy reports whether err is Clerk's rate limit (429), whose
+// Retry-After is a wait, not a failure.
+func throttledBy(err error) bool {
+	e, ok := asAPIError(err)
+	return ok && e.StatusCode == http.StatusTooManyRequests
 }
 
 // retry runs the handler again after retryable errors (RetryPolicy.do),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
@@ -109,6 +110,40 @@ func TestRetryHonoursRetryAfter(t *testing.T) {
 	}
 	if len(clk.sleeps) != 1 || clk.sleeps[0] != 3*time.Second {
 		t.Errorf("sleeps %v, want [3s] (Retry-After beats the 100ms backoff)", clk.sleeps)
+	}
+}
+
+// TestRetryAfterOfAFailureStaysInTheBudget: only a 429's Retry-After is a
+// wait outside the delivery's budget. A 503 asking for 5 minutes was
+// waited out like a 429, up to 50 times: one delivery held for hours, its
+// budget (15 s by default) ignored; one asking for less than the backoff
+// cut the backoff short.
+func TestRetryAfterOfAFailureStaysInTheBudget(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		retryAfter time.Duration
+		want       []time.Duration // the waits, then the 503 comes back
+	}{
+		{"longer than the budget", 5 * time.Minute, []time.Duration{5 * time.Minute}},
+		{"shorter than the backoff", 10 * time.Millisecond, []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := &fakeClock{now: time.Unix(0, 0)}
+			p := policy()
+			p.DeliveryBudget = 2 * time.Second
+			unavailable := &clerkapi.Error{Op: "RevokeSession", StatusCode: 503, RetryAfter: tc.retryAfter}
+			errs := make([]error, 100)
+			for i := range errs {
+				errs[i] = unavailable
+			}
+			h, _ := failing(errs...)
+			if _, err := retry(p, clk, nil)(h)(context.Background(), &job{}); !errors.Is(err, unavailable) {
+				t.Fatalf("err = %v, want the 503 back once the budget is spent", err)
+			}
+			if !slices.Equal(clk.sleeps, tc.want) {
+				t.Errorf("waits %v, want %v", clk.sleeps, tc.want)
+			}
+		})
 	}
 }
 
