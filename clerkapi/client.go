@@ -562,8 +562,10 @@ func readBody(r io.Reader, contentLength int64) ([]byte, error) {
 	}
 	r = io.LimitReader(r, maxResponseBytes)
 	// One byte more than announced, so that reading the end of the body
-	// needs no second buffer.
-	b := make([]byte, 0, contentLength+1)
+	// needs no second buffer; but no more than maxPrealloc before the bytes
+	// come: an answer announcing 16 MiB and sending nothing would otherwise
+	// hold 16 MiB per call in flight.
+	b := make([]byte, 0, min(contentLength, maxPrealloc)+1)
 	for {
 		n, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
@@ -578,6 +580,10 @@ func readBody(r io.Reader, contentLength int64) ([]byte, error) {
 		}
 	}
 }
+
+// maxPrealloc bounds what readBody reserves on the word of Content-Length
+// alone: more than a list of 500 sessions.
+const maxPrealloc = 1 << 20
 
 // scrubURLError drops the query string from a *url.Error: list filters are
 // not secret, but keeping errors to method and path keeps them short and

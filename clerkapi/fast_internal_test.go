@@ -2,6 +2,7 @@ package clerkapi
 
 import (
 	"bytes"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -38,5 +39,22 @@ func TestReadBodyIsLimitedReadAll(t *testing.T) {
 	_, err = readBody(iotest.TimeoutReader(strings.NewReader("abc")), 3)
 	if err == nil {
 		t.Fatal("no error from a failing body")
+	}
+}
+
+// TestReadBodyReservesOnlyWhatComes: an answer that announces nearly the
+// limit (16 MiB) and sends three bytes made readBody reserve the whole 16
+// MiB before the first byte, per call in flight: a stalled or hostile
+// upstream held gigabytes at a high concurrency.
+func TestReadBodyReservesOnlyWhatComes(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	got, err := readBody(strings.NewReader("abc"), maxResponseBytes-1)
+	runtime.ReadMemStats(&after)
+	if err != nil || string(got) != "abc" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 2<<20 {
+		t.Errorf("reserved %d bytes for a 3-byte answer announcing %d; want at most %d", n, maxResponseBytes-1, 2<<20)
 	}
 }
