@@ -304,7 +304,7 @@ func (q *Queue) CheckReplay(e Entry) error {
 	}
 	// Whoever wrote the letter chose its headers: the subject is shown
 	// bounded and with secret-shaped runs hidden.
-	shownSubject := strconv.Quote(redact.Text(text.Line(d.Subject, 120)))
+	shownSubject := strconv.Quote(text.Line(redact.Text(d.Subject), 120))
 	tenant, op := q.topo.Subjects.ParseJob(d.Subject)
 	if op == jobs.OpUnknown {
 		return no("its original subject %s is not a job subject under prefix %q: it would fail again; publish a corrected job, then purge this entry", shownSubject, q.topo.Subjects.Prefix)

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clerkjobs/clerkjobs/internal/clock"
+	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/internal/text"
 )
 
@@ -120,8 +121,9 @@ func (r *records) sweepLetter(ctx context.Context, m storedMsg) error {
 	}
 	if removed {
 		// The subject is whatever was stored on the stream's filter:
-		// bounded and on one line, as every value a log line takes.
-		r.w.cfg.Logger.Warn().Uint64("dead_letter_seq", m.Seq).Str("dead_letter", text.Line(m.Subject, 200)).
+		// cleared of secrets, bounded and on one line, as every value a log
+		// line takes.
+		r.w.cfg.Logger.Warn().Uint64("dead_letter_seq", m.Seq).Str("dead_letter", text.Line(redact.Text(m.Subject), 200)).
 			Msg("dead letter removed: its job has a result (found by the sweep; a result wins)")
 	}
 	return nil
