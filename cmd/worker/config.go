@@ -211,13 +211,44 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 		c.worker.ReplyPrefixes = []string{""} // --reply-prefix "": any subject
 	}
 	if err := c.worker.Validate(); err != nil {
-		return nil, err
+		return nil, namedSetting(err)
 	}
 	if c.worker.Topology.Subjects.Prefix == "" {
 		c.worker.Topology.Subjects.Prefix = jobs.DefaultPrefix
 	}
 	c.nats.Name = "clerkjobs-worker " + c.worker.Instance
 	return c, nil
+}
+
+// namedSetting puts the flag and variable that set what err is about in
+// front of it: worker.Config.Validate names settings as a Go caller knows
+// them ("ack wait 0s: ..."), and a user of this command needs to know what
+// to change.
+func namedSetting(err error) error {
+	// How Validate names each setting, at the start of its error, and the
+	// flag that sets it; a longer name before a shorter one it starts with.
+	settings := [][2]string{
+		{"ack wait", "ack-wait"}, {"backoff initial", "backoff-initial"}, {"backoff max", "backoff-max"},
+		{"bulk concurrency", "bulk-concurrency"}, {"concurrency", "concurrency"},
+		{"dead-letter max age", "dlq-max-age"}, {"dead-letter max bytes", "dlq-max-bytes"}, {"dead-letter stream", "dlq-stream"},
+		{"dedup window", "dedup-window"}, {"drain timeout", "drain-timeout"}, {"instance name", "instance"},
+		{"jobs stream", "jobs-stream"}, {"results stream", "results-stream"}, {"consumer", "consumer"}, {"progress bucket", "progress-bucket"},
+		{"max ack pending", "max-ack-pending"}, {"max deliveries", "max-deliveries"},
+		{"nak delay max", "nak-delay-max"}, {"nak delay", "nak-delay"}, {"probe interval", "probe-interval"},
+		{"rate limit", "rate-limit"}, {"rate scope", "rate-limit-scope"}, {"replicas", "replicas"}, {"reply prefix", "reply-prefix"},
+		{"results max age", "results-max-age"}, {"retry budget", "retry-budget"}, {"subject prefix", "subject-prefix"},
+	}
+	msg := err.Error()
+	env := map[string]string{}
+	for _, fe := range flagEnv() {
+		env[fe[0]] = fe[1]
+	}
+	for _, s := range settings {
+		if strings.HasPrefix(msg, s[0]+" ") || strings.HasPrefix(msg, s[0]+":") {
+			return fmt.Errorf("--%s (%s): %w", s[1], env[s[1]], err)
+		}
+	}
+	return err
 }
 
 // checkSecretKey says what is wrong with the Clerk secret key read from

@@ -24,23 +24,32 @@ func TestBadConfigurationExits2NamingTheSetting(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{"concurrency", []string{"--concurrency", "0"}, nil, "concurrency 0"},
+		{"concurrency", []string{"--concurrency", "0"}, nil, "--concurrency (WORKER_CONCURRENCY): concurrency 0"},
 		{"not a number", []string{"--concurrency", "many"}, nil, "--concurrency"},
 		{"env fallback", nil, map[string]string{"WORKER_RATE_LIMIT": "-3"}, `rate limit "-3"`},
 		{"env garbage", nil, map[string]string{"WORKER_ACK_WAIT": "soon"}, "WORKER_ACK_WAIT"},
 		{"secret key shape", nil, map[string]string{"CLERK_SECRET_KEY": "pk_test_123"}, "CLERK_SECRET_KEY"},
 		{"api url", []string{"--clerk-api-url", "api.clerk.com"}, nil, "--clerk-api-url"},
-		{"replicas", []string{"--replicas", "7"}, nil, "replicas 7"},
+		{"replicas", []string{"--replicas", "7"}, nil, "--replicas (WORKER_REPLICAS): replicas 7"},
 		{"stream names", []string{"--results-stream", "SESSION_JOBS"}, nil, "three different names"},
-		{"prefix", []string{"--subject-prefix", "a.>"}, nil, "subject prefix"},
+		{"prefix", []string{"--subject-prefix", "a.>"}, nil, "--subject-prefix (WORKER_SUBJECT_PREFIX): subject prefix"},
 		{"storage", []string{"--storage", "tape"}, nil, "--storage"},
 		{"log level", []string{"--log-level", "loud"}, nil, "--log-level"},
 		{"stray argument", []string{"revoke"}, nil, "unexpected argument"},
 		{"nats tls", []string{"--nats-url", "nats://x:4222", "--nats-tls-cert", "/nonexistent.pem"}, nil, "NATS options"},
 		{"nats url", []string{"--nats-url", "nats//oops"}, nil, "a NATS URL is nats://host:port"},
-		{"bulk", []string{"--bulk-concurrency", "-1"}, nil, "bulk concurrency"},
+		{"bulk", []string{"--bulk-concurrency", "-1"}, nil, "--bulk-concurrency (WORKER_BULK_CONCURRENCY): bulk concurrency"},
 		{"rate limit", []string{"--rate-limit", "fast"}, nil, "--rate-limit"},
-		{"rate scope", []string{"--rate-limit-scope", "galaxy"}, nil, "rate scope"},
+		{"rate scope", []string{"--rate-limit-scope", "galaxy"}, nil, "--rate-limit-scope (WORKER_RATE_LIMIT_SCOPE): rate scope"},
+		// What the worker package checks is said with the flag and the
+		// variable that set it, not only as the package names it.
+		{"ack wait", nil, map[string]string{"WORKER_ACK_WAIT": "0s"}, "--ack-wait (WORKER_ACK_WAIT): ack wait 0s"},
+		{"nak delay max", []string{"--nak-delay-max", "1ms"}, nil, "--nak-delay-max (WORKER_NAK_DELAY_MAX): nak delay max 1ms"},
+		{"nak delay", []string{"--nak-delay", "-1s"}, nil, "--nak-delay (WORKER_NAK_DELAY): nak delay -1s"},
+		{"instance", []string{"--instance", "a.b"}, nil, "--instance (WORKER_INSTANCE): instance name"},
+		{"stream name", []string{"--dlq-stream", "a.b"}, nil, "--dlq-stream (WORKER_DLQ_STREAM): dead-letter stream name"},
+		{"max ack pending", []string{"--max-ack-pending", "1"}, nil, "--max-ack-pending (WORKER_MAX_ACK_PENDING): max ack pending 1"},
+		{"dlq max age", []string{"--dlq-max-age", "1s"}, nil, "--dlq-max-age (WORKER_DLQ_MAX_AGE): dead-letter max age"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
