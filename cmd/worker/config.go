@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 
@@ -198,6 +199,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 		if err := c.nats.Validate(); err != nil {
 			return nil, fmt.Errorf("NATS options: %v", err)
 		}
+	} else if c.secretKey != "" {
+		if err := checkEmbeddedAddr(c.embeddedAddr); err != nil {
+			return nil, err
+		}
 	}
 	switch c.logFormat {
 	case "auto", "json", "console":
@@ -249,6 +254,21 @@ func namedSetting(err error) error {
 		}
 	}
 	return err
+}
+
+// checkEmbeddedAddr refuses to serve the embedded NATS server beyond this
+// machine when the worker holds a Clerk key: the server has no
+// authentication, so whoever reached it could revoke any session or mint a
+// token for one with that key. With the emulator there is nothing to take.
+func checkEmbeddedAddr(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--embedded-addr (WORKER_EMBEDDED_ADDR) %q: want host:port, e.g. 127.0.0.1:4222", addr)
+	}
+	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		return nil
+	}
+	return fmt.Errorf("--embedded-addr (WORKER_EMBEDDED_ADDR) %q listens beyond this machine, and the embedded NATS server has no authentication: anyone who reaches it could revoke sessions or mint tokens with your Clerk key; keep it on 127.0.0.1, ::1 or localhost, or set NATS_URL to a server with users and permissions (deploy/nats)", addr)
 }
 
 // checkSecretKey says what is wrong with the Clerk secret key read from

@@ -325,3 +325,38 @@ func TestClerkKeyGivenTwiceIsRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestEmbeddedServerStaysOnThisMachineWithAKey: the embedded NATS server
+// has no authentication. Served beyond this machine (--embedded-addr
+// 0.0.0.0:4222, or :4222, every interface) by a worker holding a Clerk
+// key, it let anyone who reached it revoke sessions or mint tokens with
+// that key. It is refused, naming the setting; loopback addresses, and any
+// address with the emulator, are not.
+func TestEmbeddedServerStaysOnThisMachineWithAKey(t *testing.T) {
+	key := map[string]string{"CLERK_SECRET_KEY": "sk_" + "test_" + "4fTq9ZbW2xKcL8mN3vRy7HjD"}
+	for _, tc := range []struct {
+		addr string
+		env  map[string]string
+		ok   bool
+	}{
+		{"0.0.0.0:4222", key, false},
+		{":4222", key, false},
+		{"[::]:4222", key, false},
+		{"10.1.2.3:4222", key, false},
+		{"nats.example.com:4222", key, false},
+		{"127.0.0.1:4222", key, true},
+		{"[::1]:4222", key, true},
+		{"localhost:4222", key, true},
+		{"0.0.0.0:4222", nil, true}, // the emulator: nothing to take
+	} {
+		t.Run(tc.addr+map[bool]string{true: " with a key", false: " with the emulator"}[tc.env != nil], func(t *testing.T) {
+			_, err := parseFlags([]string{"--embedded-addr", tc.addr}, func(k string) string { return tc.env[k] }, io.Discard)
+			switch {
+			case tc.ok && err != nil:
+				t.Errorf("refused: %v", err)
+			case !tc.ok && (err == nil || !strings.Contains(err.Error(), "--embedded-addr") || !strings.Contains(err.Error(), "NATS_URL")):
+				t.Errorf("error %v: want a refusal naming --embedded-addr and NATS_URL", err)
+			}
+		})
+	}
+}
