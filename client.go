@@ -237,8 +237,10 @@ func OnSubmitted(fn func(Submitted)) RequestOption {
 // a job id gets a fresh one, written into a; its reply_to must be empty.
 //
 // An answer is sent once: when it does not come, Request looks for the
-// job's record before it gives up. A token or refresh job found succeeded
-// that way is ErrSecretLost, as only its answer held the secret.
+// job's record before it gives up, and after each reconnect of the client's
+// connection (an answer sent meanwhile is lost). A token or refresh job
+// found succeeded that way is ErrSecretLost, as only its answer held the
+// secret.
 //
 // When the job had been published before under the same id, its answer
 // went to the first request's inbox: Request then waits for the job's
@@ -290,12 +292,14 @@ func (c *Client) Request(ctx context.Context, a jobs.Args, opts ...RequestOption
 		// client's tenant and the sequence JetStream just gave it. Anything
 		// else on the inbox is ignored.
 		exp := Expect{Op: a.Op(), Seq: s.Seq}
-		res, err = rep.Next(ctx, func(id string) (Expect, bool) { return exp, id == s.JobID }, o.onProgress)
+		var stored bool // found as its record: the answer was lost
+		res, stored, err = c.awaitAnswer(ctx, rep, s, func(id string) (Expect, bool) { return exp, id == s.JobID }, o.onProgress)
 		if errors.Is(err, ErrNoResult) {
 			res, err = c.lastLook(ctx, s, err)
-			if err == nil && a.Op().Secret() && res.Outcome == jobs.Succeeded {
-				return nil, lostSecret(s.JobID, a.Op(), rep.Dropped())
-			}
+			stored = err == nil
+		}
+		if stored && a.Op().Secret() && res.Outcome == jobs.Succeeded {
+			return nil, lostSecret(s.JobID, a.Op(), rep.Dropped())
 		}
 	}
 	var nr *NoResultError
@@ -319,6 +323,41 @@ func lostSecret(jobID string, op jobs.Op, dropped int) error {
 		why = fmt.Sprintf("the reply inbox was full and dropped %d message(s) unread: is something other than the workers publishing to it?", dropped)
 	}
 	return fmt.Errorf("%s job %s succeeded, but %w: %s; request a new one with another job id", op, jobID, ErrSecretLost, why)
+}
+
+// errReconnected ends a wait for an answer when the connection is back.
+var errReconnected = errors.New("reconnected")
+
+// awaitAnswer waits on rep for the answer of job s. An answer is sent once,
+// so one sent while this connection was down is lost: after each
+// reconnect the job's record is looked up, and returned (stored) when the
+// job is done, rather than found only at the deadline (lastLook).
+func (c *Client) awaitAnswer(ctx context.Context, rep *Replies, s Submitted, want func(string) (Expect, bool), onProgress func(jobs.Progress)) (res *Result, stored bool, err error) {
+	back := c.nc.StatusChanged(nats.CONNECTED)
+	defer c.nc.RemoveStatusListener(back)
+	for {
+		wctx, cancel := context.WithCancelCause(ctx)
+		go func() {
+			select {
+			case _, ok := <-back:
+				if ok {
+					cancel(errReconnected)
+				}
+			case <-wctx.Done():
+			}
+		}()
+		res, err := rep.Next(wctx, want, onProgress)
+		cancel(nil)
+		if err == nil || ctx.Err() != nil || !errors.Is(context.Cause(wctx), errReconnected) {
+			return res, false, err
+		}
+		// nats.go subscribes the inbox again before it says CONNECTED, and
+		// the worker stores a record before it answers: an answer the
+		// inbox misses from here on is a record this finds.
+		if r, err := c.latest(ctx, c.topo.Subjects.Tenant, s.JobID, s.Seq); err == nil && r != nil {
+			return r, true, nil
+		}
+	}
 }
 
 // lastLook looks for a job's record once when its answer did not come in

@@ -859,3 +859,56 @@ func TestLostSecretAnswer(t *testing.T) {
 		t.Errorf("the error does not name the job or say what to do: %q", err)
 	}
 }
+
+// TestAnswerLostInAReconnectIsFoundAtOnce: the worker sends an answer once;
+// one sent while the requester's connection was down is lost. Request
+// looked for the job's record only at its deadline, so a caller waited the
+// whole timeout (30 s by default) for a job done long before, and one that
+// gave up first (cancelled, no deadline of its own) got no result at all.
+// After a reconnect the record is looked up at once: a token job's lost
+// answer is then said to be lost at once too.
+func TestAnswerLostInAReconnectIsFoundAtOnce(t *testing.T) {
+	for _, op := range []jobs.Op{jobs.OpRevoke, jobs.OpToken} {
+		t.Run(string(op), func(t *testing.T) {
+			env := clerkjobstest.New(t)
+			emu := env.Clerk.Emulator
+			id := emu.CreateSessions(emu.CreateUser(), 1)[0]
+			// The job takes a second at Clerk: its answer comes while the
+			// requester is away, back 1.5 s after it left.
+			emu.SetFaults(emulator.Faults{Latency: time.Second})
+			nc, err := nats.Connect(env.URL, nats.ReconnectWait(1500*time.Millisecond), nats.MaxReconnects(-1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(nc.Close)
+			c, err := clerkjobs.NewClient(nc, clerkjobs.WithTopology(env.Topology), clerkjobs.WithTimeout(time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cid, err := nc.GetClientID()
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The caller gives up after 15 s: no deadline, so no last look.
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			giveUp := time.AfterFunc(15*time.Second, cancel)
+			defer giveUp.Stop()
+			var args jobs.Args = &jobs.RevokeArgs{SessionID: id}
+			if op == jobs.OpToken {
+				args = &jobs.TokenArgs{SessionID: id}
+			}
+			res, err := c.Request(ctx, args, clerkjobs.OnSubmitted(func(clerkjobs.Submitted) {
+				if err := env.NATS.DisconnectClientByID(cid); err != nil {
+					t.Error(err)
+				}
+			}))
+			switch {
+			case op == jobs.OpToken && !errors.Is(err, clerkjobs.ErrSecretLost):
+				t.Fatalf("Request = %+v, %v; want ErrSecretLost, found after the reconnect", res, err)
+			case op == jobs.OpRevoke && (err != nil || res.Outcome != jobs.Succeeded):
+				t.Fatalf("Request = %+v, %v; want the job's result, found after the reconnect", res, err)
+			}
+		})
+	}
+}
