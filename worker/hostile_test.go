@@ -139,35 +139,49 @@ func TestOneMessageCannotStopTheWorker(t *testing.T) {
 // TestConnectionClosedEndsRun: a connection the client gives up on is not
 // a live process doing nothing: Run returns ErrConnectionClosed and Live
 // fails, so that /healthz fails and the supervisor restarts the process.
+// That holds while the worker takes no jobs too: with the circuit open
+// (Clerk refuses the key), the fetch loop waited for it to close and never
+// looked at the connection, and Run never returned.
 func TestConnectionClosedEndsRun(t *testing.T) {
-	env := testenv.New(t)
-	nc, err := nats.Connect(env.NATSURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := worker.New(nc, env.ClerkClient(t, ""), env.WorkerConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- w.Run(context.Background()) }()
-	testenv.Eventually(t, 10*time.Second, "ready", func() bool { return w.Ready() == nil })
-	nc.Close()
-	select {
-	case err := <-done:
-		if !errors.Is(err, worker.ErrConnectionClosed) {
-			t.Errorf("Run = %v, want ErrConnectionClosed", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("Run did not return after the connection closed")
-	}
-	if w.Live() == nil {
-		t.Errorf("Live() = nil with the connection closed")
-	}
-	rec := httptest.NewRecorder()
-	w.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
-	if rec.Code != http.StatusServiceUnavailable {
-		t.Errorf("/healthz = %d with the connection closed, want 503", rec.Code)
+	for _, circuitOpen := range []bool{false, true} {
+		t.Run(map[bool]string{false: "taking jobs", true: "circuit open"}[circuitOpen], func(t *testing.T) {
+			env := testenv.New(t)
+			nc, err := nats.Connect(env.NATSURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, err := worker.New(nc, env.ClerkClient(t, ""), env.WorkerConfig())
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- w.Run(context.Background()) }()
+			testenv.Eventually(t, 10*time.Second, "ready", func() bool { return w.Ready() == nil })
+			if circuitOpen {
+				emu := env.Clerk.Emulator
+				id := emu.CreateSessions(emu.CreateUser(), 1)[0]
+				emu.SetFaults(emulator.Faults{RejectKey: true})
+				env.Publish(t, &jobs.RevokeArgs{SessionID: id})
+				testenv.Eventually(t, 10*time.Second, "circuit open", func() bool { return w.Status().CircuitOpen })
+			}
+			nc.Close()
+			select {
+			case err := <-done:
+				if !errors.Is(err, worker.ErrConnectionClosed) {
+					t.Errorf("Run = %v, want ErrConnectionClosed", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("Run did not return after the connection closed")
+			}
+			if w.Live() == nil {
+				t.Errorf("Live() = nil with the connection closed")
+			}
+			rec := httptest.NewRecorder()
+			w.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+			if rec.Code != http.StatusServiceUnavailable {
+				t.Errorf("/healthz = %d with the connection closed, want 503", rec.Code)
+			}
+		})
 	}
 }
 
