@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel/attribute"
@@ -41,7 +42,10 @@ func (w *Worker) startDelivery(ctx context.Context, d *delivery, j *job) (contex
 		attribute.String("messaging.system", "nats"),
 		attribute.String("messaging.operation.type", "process"),
 		attribute.String("messaging.operation.name", "process"),
-		attribute.String("messaging.destination.name", text.Truncate(redact.Text(d.msg.Subject()), 256)),
+		// The subject is the publisher's bytes, which NATS does not hold
+		// to UTF-8: OTLP's protobuf encoding refuses a string that is not,
+		// and with it the export of the whole batch.
+		attribute.String("messaging.destination.name", text.Truncate(strings.ToValidUTF8(redact.Text(d.msg.Subject()), "\uFFFD"), 256)),
 		attribute.String("messaging.consumer.group.name", w.cfg.Topology.Consumer),
 		attribute.Int("messaging.message.body.size", len(d.msg.Data())),
 		attribute.String("clerkjobs.job.op", string(j.Op)),
