@@ -305,8 +305,12 @@ func readEndpoint(protocol string) (string, error) {
 			return "", &ConfigError{Variable: name, Problem: problem, Err: err}
 		}
 		// url.URL.Redacted hides only a password: a collector's token
-		// given as the user (https://TOKEN@collector) would be shown.
-		redacted := redact.URLs(u.String())
+		// given as the user (https://TOKEN@collector) would be shown. The
+		// query and fragment, which the exporter ignores, may hold one
+		// too (?api_key=…): they are not shown.
+		bare := *u
+		bare.RawQuery, bare.ForceQuery, bare.Fragment, bare.RawFragment = "", false, "", ""
+		redacted := redact.URLs(bare.String())
 		switch {
 		case name == envTracesEndpoint:
 			shown = redacted // used as is

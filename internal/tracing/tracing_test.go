@@ -563,3 +563,20 @@ func TestHostileTraceIDHeaderDoesNotLoseSpans(t *testing.T) {
 		t.Fatalf("the collector got %d spans, want the job's and the call's", n)
 	}
 }
+
+// TestDescriptionHidesEndpointQuery: a collector's token may also be given
+// in the endpoint's query string (https://collector/v1/traces?api_key=…,
+// as some vendors document for other SDKs). The Go exporter ignores the
+// query, but the description the worker logs at start showed it whole,
+// token included (and, for OTEL_EXPORTER_OTLP_ENDPOINT, with /v1/traces
+// appended after it).
+func TestDescriptionHidesEndpointQuery(t *testing.T) {
+	const token = "c0llectorT0kenValue"
+	for _, v := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} {
+		setEnv(t, map[string]string{v: "https://collector.example:4318/v1/traces?api_key=" + token + "#" + token, "OTEL_TRACES_EXPORTER": "otlp"})
+		p := newProvider(t)
+		if !p.Enabled() || strings.Contains(p.String(), token) || !strings.Contains(p.String(), "collector.example:4318/v1/traces") {
+			t.Errorf("%s with a token in its query: String() = %q; want the endpoint without it", v, strings.ReplaceAll(p.String(), token, "<token>"))
+		}
+	}
+}
