@@ -107,6 +107,13 @@ func TestRevokeAllWithoutLockIsUnchanged(t *testing.T) {
 	}
 }
 
+// retryForAMinute keeps a job failing with 503s in its first delivery:
+// the emulator's 503 asks for a second (Retry-After: 1), which spends the
+// test configuration's 60 ms budget at once, and three deliveries would end
+// in a dead letter within seconds, before a loaded machine gets to the
+// test's next step.
+func retryForAMinute(c *worker.Config) { c.Retry.DeliveryBudget = time.Minute }
+
 // TestLockFailures: a lock answered 5xx is retried; a lock answered 404 (no
 // such user) dead-letters the job before any revoke.
 func TestLockFailures(t *testing.T) {
@@ -116,7 +123,7 @@ func TestLockFailures(t *testing.T) {
 		user := emu.CreateUser()
 		emu.CreateSessions(user, 5)
 		emu.FailUser(user, 503)
-		env.StartWorker(t, bulkWorker)
+		env.StartWorker(t, bulkWorker, retryForAMinute)
 		inbox := env.NC.NewInbox()
 		env.Publish(t, &jobs.RevokeAllArgs{UserID: user, LockUser: true, Common: jobs.Common{ReplyTo: inbox}})
 		testenv.Eventually(t, 10*time.Second, "the lock tried a few times", func() bool { return len(emu.Calls()) >= 3 })
@@ -159,7 +166,7 @@ func TestLockSurvivesACrash(t *testing.T) {
 	for _, id := range ids {
 		emu.FailSession(id, 503) // the revokes fail after the lock
 	}
-	first := env.StartWorker(t, bulkWorker, func(c *worker.Config) { c.DrainTimeout = 0 })
+	first := env.StartWorker(t, bulkWorker, retryForAMinute, func(c *worker.Config) { c.DrainTimeout = 0 })
 	env.Publish(t, &jobs.RevokeAllArgs{UserID: user, LockUser: true})
 	testenv.Eventually(t, 10*time.Second, "locked, revokes failing", func() bool {
 		_, locked := emu.LockedUntil(user)
