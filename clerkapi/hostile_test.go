@@ -205,7 +205,7 @@ func TestEmptyAnswersAreNotSuccesses(t *testing.T) {
 	bodies := map[string][]string{
 		"token":    {`null`, `{}`, `{"object":"token"}`, `{"object":"token","jwt":""}`},
 		"template": {`null`, `{}`},
-		"refresh":  {`null`, `{}`, `{"object":"cookies"}`, `{"object":"cookies","cookies":[]}`},
+		"refresh":  {`null`, `{}`, `{"object":"cookies"}`, `{"object":"cookies","cookies":null}`},
 		"revoke":   {`null`, `{}`, `{"ok":true}`},
 		"get":      {`null`, `{}`},
 		"create":   {`{}`},
@@ -233,6 +233,19 @@ func TestEmptyAnswersAreNotSuccesses(t *testing.T) {
 				}
 			})
 		}
+	}
+	// The spec allows an empty list of cookies: an answer, not a failure
+	// to retry (a refresh retried could spend the refresh token).
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, `{"object":"cookies","cookies":[]}`)
+	}))
+	defer srv.Close()
+	c, err := clerkapi.New(clerkapi.WithSecretKey(testSecret), clerkapi.WithBaseURL(srv.URL+"/v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := calls["refresh"](c); err != nil {
+		t.Errorf("an empty list of cookies: %+v, %v; want it taken", res, err)
 	}
 }
 

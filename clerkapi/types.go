@@ -264,8 +264,11 @@ func (t *Token) check() error {
 func (r *RefreshResult) check() error {
 	switch {
 	case r.Cookies != nil:
-		if len(r.Cookies.Cookies) == 0 {
-			return errors.New("the answer holds no cookies")
+		// The spec sets no least number of cookies: an empty list is an
+		// answer (and a refresh retried on it could spend the refresh
+		// token); no list at all is not.
+		if r.Cookies.Cookies == nil {
+			return errors.New("the answer has no cookies list")
 		}
 		return nil
 	case r.Token != nil:
