@@ -128,7 +128,7 @@ func WithHTTPClient(h *http.Client) Option {
 func WithAPIVersion(v string) Option {
 	return func(c *Client) error {
 		if _, err := time.Parse("2006-01-02", v); err != nil {
-			return fmt.Errorf("clerkapi: API version %q must be a date such as %s", v, DefaultAPIVersion)
+			return fmt.Errorf("clerkapi: API version %q must be a date such as %s", shownArg(v), DefaultAPIVersion)
 		}
 		c.apiVersion = v
 		return nil
@@ -279,7 +279,7 @@ func (c *Client) ListSessions(ctx context.Context, p ListParams) (*SessionList, 
 		switch p.Status {
 		case StatusActive, StatusRevoked, StatusEnded, StatusExpired, StatusRemoved, StatusAbandoned, StatusReplaced:
 		default:
-			return nil, fmt.Errorf("clerk %s: status %q is not one of active, revoked, ended, expired, removed, abandoned, replaced: %w", opList, p.Status, ErrInvalidInput)
+			return nil, fmt.Errorf("clerk %s: status %q is not one of active, revoked, ended, expired, removed, abandoned, replaced: %w", opList, shownArg(string(p.Status)), ErrInvalidInput)
 		}
 		q.Set("status", string(p.Status))
 	}
@@ -354,7 +354,7 @@ func (c *Client) RefreshSession(ctx context.Context, sessionID string, p Refresh
 	switch p.Format {
 	case "", FormatToken, FormatCookie:
 	default:
-		return nil, fmt.Errorf("clerk %s: format %q is not token or cookie: %w", opRefresh, p.Format, ErrInvalidInput)
+		return nil, fmt.Errorf("clerk %s: format %q is not token or cookie: %w", opRefresh, shownArg(string(p.Format)), ErrInvalidInput)
 	}
 	return call[RefreshResult](ctx, c, opRefresh, http.MethodPost, "/sessions/"+sessionID+"/refresh", nil, p)
 }

@@ -198,6 +198,18 @@ func TestInvalidIDNeverQuotesASecret(t *testing.T) {
 				_, err := c.CreateSessionTokenFromTemplate(ctx, "sess_1", secret, clerkapi.TokenParams{})
 				return err
 			},
+			"status": func() error {
+				_, err := c.ListSessions(ctx, clerkapi.ListParams{UserID: "user_1", Status: clerkapi.SessionStatus(secret)})
+				return err
+			},
+			"format": func() error {
+				_, err := c.RefreshSession(ctx, "sess_1", clerkapi.RefreshParams{ExpiredToken: "e", RefreshToken: "r", RequestOrigin: "https://a.example", Format: clerkapi.RefreshFormat(secret)})
+				return err
+			},
+			"api version": func() error {
+				_, err := clerkapi.New(clerkapi.WithSecretKey(testSecret), clerkapi.WithAPIVersion(secret))
+				return err
+			},
 		} {
 			err := call()
 			if err == nil {
