@@ -1,0 +1,76 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/clerkjobs/clerkjobs"
+	"github.com/clerkjobs/clerkjobs/clerkapi"
+	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
+	"github.com/clerkjobs/clerkjobs/clerkjobstest"
+	"github.com/clerkjobs/clerkjobs/internal/testenv"
+	"github.com/clerkjobs/clerkjobs/jobs"
+	"github.com/clerkjobs/clerkjobs/worker"
+)
+
+// TestRevokeAllOutgrowingItsCheckpoint: a revoke_all's progress is one
+// key-value entry, about 45 bytes per session handled, and NATS takes at
+// most max_payload in one message (1 MB by default: some 20,000 sessions).
+// A job past that revoked every session, then failed to save its progress
+// at the end and counted that as its own failure: retried on every
+// delivery, it ended dead-lettered as exhausted. A checkpoint that cannot
+// be saved costs only a recount after a crash; the job succeeds. Here the
+// server takes 100 KB, about 2,000 sessions.
+func TestRevokeAllOutgrowingItsCheckpoint(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "server.conf")
+	if err := os.WriteFile(conf, []byte("jetstream: {}\nmax_payload: 100KB\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := testenv.StartConfiguredServer(t, conf)
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	emu := emulator.NewServer()
+	t.Cleanup(emu.Close)
+	user := emu.Emulator.CreateUser()
+	const n = 3000
+	ids := emu.Emulator.CreateSessions(user, n)
+	clerk, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(emu.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := clerkjobstest.WorkerConfig(clerkjobstest.Topology())
+	bulkWorker(&cfg)
+	w, err := worker.New(nc, clerk, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clerkjobstest.Run(t, w)
+	c, err := clerkjobs.NewClient(nc, clerkjobs.WithTopology(cfg.Topology))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := c.Request(ctx, &jobs.RevokeAllArgs{UserID: user})
+	if err != nil {
+		t.Fatalf("revoke_all of %d sessions: %v", n, err)
+	}
+	var sum jobs.RevokeAllSummary
+	if err := json.Unmarshal(res.Result, &sum); err != nil || sum.Revoked != n {
+		t.Errorf("summary %+v (%v): want %d revoked", sum, err, n)
+	}
+	for _, id := range ids {
+		if s, _ := emu.Emulator.Session(id); s.Status == clerkapi.StatusActive {
+			t.Fatalf("session %s still active", id)
+		}
+	}
+}
