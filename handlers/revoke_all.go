@@ -508,6 +508,9 @@ func (r *bulkRun) summary() jobs.RevokeAllSummary {
 		}
 	}
 	slices.Sort(s.FailedSessionIDs)
+	if len(s.FailedSessionIDs) > jobs.MaxFailedSessionIDs {
+		s.FailedSessionIDs = s.FailedSessionIDs[:jobs.MaxFailedSessionIDs]
+	}
 	return s
 }
 

@@ -82,6 +82,11 @@ type ErrorInfo struct {
 	Field        string     `json:"field,omitempty"`
 }
 
+// MaxFailedSessionIDs bounds RevokeAllSummary.FailedSessionIDs, so that a
+// result stays far below what NATS takes in one message (1 MB by default),
+// however many sessions fail.
+const MaxFailedSessionIDs = 1000
+
 // RevokeAllSummary is the Result.Result of a revoke_all job.
 type RevokeAllSummary struct {
 	UserID string `json:"user_id"`
@@ -91,7 +96,8 @@ type RevokeAllSummary struct {
 	// revoked by someone else, or deleted) by the time the job got to them.
 	AlreadyGone int `json:"already_gone"`
 	// Failed sessions could not be revoked; each was dead-lettered as its
-	// own revoke job.
+	// own revoke job. FailedSessionIDs names them, sorted, the first
+	// MaxFailedSessionIDs of them (the dead letters name them all).
 	Failed           int      `json:"failed"`
 	FailedSessionIDs []string `json:"failed_session_ids,omitempty"`
 	// Excepted counts active sessions left alone (except_session_ids).

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -72,5 +73,29 @@ func TestRevokeAllOutgrowingItsCheckpoint(t *testing.T) {
 		if s, _ := emu.Emulator.Session(id); s.Status == clerkapi.StatusActive {
 			t.Fatalf("session %s still active", id)
 		}
+	}
+}
+
+// TestRevokeAllNamesAtMostAThousandFailures: the result named every session
+// that could not be revoked, so enough of them (some 30,000 at NATS's
+// default max_payload) made a result too big to store. It names the first
+// 1,000, sorted, and counts them all; each one's dead letter names it.
+func TestRevokeAllNamesAtMostAThousandFailures(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	user := emu.CreateUser()
+	const n = jobs.MaxFailedSessionIDs + 1
+	for _, id := range emu.CreateSessions(user, n) {
+		emu.FailSession(id, 422) // refused for good
+	}
+	env.StartWorker(t, bulkWorker)
+	r, _, _ := revokeAll(t, env, &jobs.RevokeAllArgs{UserID: user})
+	var sum jobs.RevokeAllSummary
+	mustJSON(t, r.Result, &sum)
+	if sum.Failed != n || len(sum.FailedSessionIDs) != jobs.MaxFailedSessionIDs || !slices.IsSorted(sum.FailedSessionIDs) {
+		t.Errorf("failed %d, %d ids named (sorted: %v); want %d failed, the first %d named", sum.Failed, len(sum.FailedSessionIDs), slices.IsSorted(sum.FailedSessionIDs), n, jobs.MaxFailedSessionIDs)
+	}
+	if got := env.StreamCount(t, env.Topology.DeadLetterStream); got != n {
+		t.Errorf("%d dead letters, want one per failed session (%d)", got, n)
 	}
 }
