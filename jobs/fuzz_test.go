@@ -330,7 +330,7 @@ func FuzzParseDeadLetter(f *testing.F) {
 		if !got.FirstFailure.Equal(want.FirstFailure) || !got.LastFailure.Equal(want.LastFailure) {
 			t.Fatalf("times changed: %v %v, want %v %v", got.FirstFailure, got.LastFailure, want.FirstFailure, want.LastFailure)
 		}
-		if gotR, wantR := strings.Join(got.Redacted, ","), oneLineSpec(strings.Join(want.Redacted, ",")); !strings.HasPrefix(wantR, gotR) ||
+		if gotR, wantR := strings.Join(got.Redacted, ","), oneLineSpec(strings.Join(want.Redacted, ",")); !cutPrefix(wantR, gotR) ||
 			(len(wantR) <= maxHeaderValue && gotR != wantR) || (wantR != "" && gotR == "") {
 			t.Fatalf("Redacted = %q, want %q", got.Redacted, want.Redacted)
 		}
