@@ -13,11 +13,9 @@ import (
 
 	"github.com/clerkjobs/clerkjobs"
 	"github.com/clerkjobs/clerkjobs/clerkapi"
-	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/clerkjobstest"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
-	"github.com/clerkjobs/clerkjobs/worker"
 )
 
 // TestRevokeAllOutgrowingItsCheckpoint: a revoke_all's progress is one
@@ -39,22 +37,12 @@ func TestRevokeAllOutgrowingItsCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	emu := emulator.NewServer()
-	t.Cleanup(emu.Close)
+	cfg := clerkjobstest.WorkerConfig(clerkjobstest.Topology())
+	bulkWorker(&cfg)
+	emu := runWorkerOn(t, nc, cfg)
 	user := emu.Emulator.CreateUser()
 	const n = 3000
 	ids := emu.Emulator.CreateSessions(user, n)
-	clerk, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(emu.URL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := clerkjobstest.WorkerConfig(clerkjobstest.Topology())
-	bulkWorker(&cfg)
-	w, err := worker.New(nc, clerk, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clerkjobstest.Run(t, w)
 	c, err := clerkjobs.NewClient(nc, clerkjobs.WithTopology(cfg.Topology))
 	if err != nil {
 		t.Fatal(err)

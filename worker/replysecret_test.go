@@ -50,21 +50,11 @@ authorization {
 		return nc
 	}
 	admin, workerNC := connect("admin"), connect("worker")
-	emu := emulator.NewServer()
-	t.Cleanup(emu.Close)
-	sess := emu.Emulator.UserSessionIDs(emu.Emulator.Seed(1, 1)[0])[0]
-	clerk, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(emu.URL))
-	if err != nil {
-		t.Fatal(err)
-	}
 	logs := &testenv.SyncBuffer{}
 	cfg := clerkjobstest.WorkerConfig(clerkjobstest.Topology())
 	cfg.Logger = zerolog.New(logs)
-	w, err := worker.New(workerNC, clerk, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clerkjobstest.Run(t, w)
+	emu := runWorkerOn(t, workerNC, cfg)
+	sess := emu.Emulator.UserSessionIDs(emu.Emulator.Seed(1, 1)[0])[0]
 
 	const key = "sk_" + "live_0123456789abcdefghij" // built, so no scanner takes the file for a leak
 	body := `{"job_id":"r1","session_id":"` + sess + `","reply_to":"_INBOX.` + key + `.x"}`
@@ -77,4 +67,23 @@ authorization {
 	if strings.Contains(logs.String(), key) {
 		t.Errorf("the key in reply_to reached the log:\n%s", logs.String())
 	}
+}
+
+// runWorkerOn runs a worker with cfg on nc, a connection to a server the
+// test configured itself, against an emulator of its own, which it
+// returns.
+func runWorkerOn(t *testing.T, nc *nats.Conn, cfg worker.Config) *emulator.Server {
+	t.Helper()
+	emu := emulator.NewServer()
+	t.Cleanup(emu.Close)
+	clerk, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(emu.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := worker.New(nc, clerk, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clerkjobstest.Run(t, w)
+	return emu
 }
