@@ -16,6 +16,7 @@ import (
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/internal/natsconn"
 	"github.com/clerkjobs/clerkjobs/internal/redact"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 	"github.com/clerkjobs/clerkjobs/jobs"
 	"github.com/clerkjobs/clerkjobs/worker"
 )
@@ -262,13 +263,14 @@ func namedSetting(err error) error {
 // token for one with that key. With the emulator there is nothing to take.
 func checkEmbeddedAddr(addr string) error {
 	host, _, err := net.SplitHostPort(addr)
+	shown := text.Truncate(addr, 80) // bounded; %q below escapes control characters
 	if err != nil {
-		return fmt.Errorf("--embedded-addr (WORKER_EMBEDDED_ADDR) %q: want host:port, e.g. 127.0.0.1:4222", addr)
+		return fmt.Errorf("--embedded-addr (WORKER_EMBEDDED_ADDR) %q: want host:port, e.g. 127.0.0.1:4222", shown)
 	}
 	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
 		return nil
 	}
-	return fmt.Errorf("--embedded-addr (WORKER_EMBEDDED_ADDR) %q listens beyond this machine, and the embedded NATS server has no authentication: anyone who reaches it could revoke sessions or mint tokens with your Clerk key; keep it on 127.0.0.1, ::1 or localhost, or set NATS_URL to a server with users and permissions (deploy/nats)", addr)
+	return fmt.Errorf("--embedded-addr (WORKER_EMBEDDED_ADDR) %q listens beyond this machine, and the embedded NATS server has no authentication: anyone who reaches it could revoke sessions or mint tokens with your Clerk key; keep it on 127.0.0.1, ::1 or localhost, or set NATS_URL to a server with users and permissions (deploy/nats)", shown)
 }
 
 // checkSecretKey says what is wrong with the Clerk secret key read from

@@ -348,14 +348,17 @@ func TestEmbeddedServerStaysOnThisMachineWithAKey(t *testing.T) {
 		{"[::1]:4222", key, true},
 		{"localhost:4222", key, true},
 		{"0.0.0.0:4222", nil, true}, // the emulator: nothing to take
+		{strings.Repeat("h", 3000) + ":4222", key, false},
 	} {
-		t.Run(tc.addr+map[bool]string{true: " with a key", false: " with the emulator"}[tc.env != nil], func(t *testing.T) {
+		t.Run(tc.addr[:min(len(tc.addr), 40)]+map[bool]string{true: " with a key", false: " with the emulator"}[tc.env != nil], func(t *testing.T) {
 			_, err := parseFlags([]string{"--embedded-addr", tc.addr}, func(k string) string { return tc.env[k] }, io.Discard)
 			switch {
 			case tc.ok && err != nil:
 				t.Errorf("refused: %v", err)
 			case !tc.ok && (err == nil || !strings.Contains(err.Error(), "--embedded-addr") || !strings.Contains(err.Error(), "NATS_URL")):
 				t.Errorf("error %v: want a refusal naming --embedded-addr and NATS_URL", err)
+			case err != nil && len(err.Error()) > 600:
+				t.Errorf("error of %d bytes: the address is quoted whole", len(err.Error()))
 			}
 		})
 	}
