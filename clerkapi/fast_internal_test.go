@@ -2,6 +2,8 @@ package clerkapi
 
 import (
 	"bytes"
+	"encoding/json"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -15,6 +17,55 @@ func FuzzIsIDMatchesIDPattern(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		if got, want := isID(s), idPattern.MatchString(s); got != want {
 			t.Fatalf("isID(%q) = %v, idPattern says %v", s, got, want)
+		}
+	})
+}
+
+// FuzzDecodeAnswerIsEncodingJSON: Clerk's answers are read by another
+// implementation of encoding/json's rules (decodeAnswer); whatever the
+// body, it must read the same values as encoding/json and fail where it
+// fails, for every type an answer is read into.
+func FuzzDecodeAnswerIsEncodingJSON(f *testing.F) {
+	session := `{"object":"session","id":"sess_2ab","client_id":"client_1","user_id":"user_1","status":"revoked",` +
+		`"last_active_at":1733356800000,"last_active_organization_id":null,"actor":{"sub":"user_2","n":12345678901234567890,"f":0.1},` +
+		`"latest_activity":{"object":"session_activity","id":"sa_1","is_mobile":false,"browser_name":"Chrome","ip_address":"203.0.113.7"},` +
+		`"expire_at":1,"abandon_at":2,"updated_at":3,"created_at":4,"tasks":[{"key":"choose-organization"}]}`
+	for _, s := range []string{
+		session,
+		`[` + session + `,` + session + `]`,
+		`{"data":[` + session + `],"total_count":7}`,
+		`{"object":"token","jwt":"eyJ.a.b"}`,
+		`{"object":"user","id":"user_1","locked":true,"lockout_expires_in_seconds":null,"banned":false,"created_at":1,"updated_at":2}`,
+		`["__session=a; Path=/", "__client_uat=1"]`,
+		`{"ID":"sess_upper","Object":"session"}`,                      // names matched without case
+		`{"id":"first","id":"second"}`,                                // a name twice: the last counts
+		`{"id":"sess_ÿþ","status":"active"}`,                          // invalid UTF-8, escapes
+		`{"id":"x","last_active_at":"1"}`,                             // a string for a number
+		`{"id":"x","expire_at":1e400}`,                                // out of range
+		`{"id":"x","expire_at":1.5}`,                                  // a fraction for an integer
+		`{"id":"x","latest_activity":null,"tasks":null,"actor":null}`, // nulls
+		`{"id":"x","unknown":{"deep":[1,2,{"a":null}]}}`,
+		`{"id":"x"} trailing`, `{"id":"x"`, ``, `null`, `{}`, `[]`, `"session"`, `12`, `{"data":{}}`, `{"jwt":["a"]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, newValue := range []func() any{
+			func() any { return new(Session) },
+			func() any { return new(SessionList) },
+			func() any { return new([]Session) },
+			func() any { return new(Token) },
+			func() any { return new(User) },
+			func() any { return new(Cookies) },
+		} {
+			got, want := newValue(), newValue()
+			gotErr, wantErr := decodeAnswer(body, got), json.Unmarshal(body, want)
+			if (gotErr == nil) != (wantErr == nil) {
+				t.Fatalf("%T from %q: decodeAnswer says %v, encoding/json %v", got, body, gotErr, wantErr)
+			}
+			if wantErr == nil && !reflect.DeepEqual(got, want) {
+				t.Fatalf("%T from %q:\ndecodeAnswer %+v\nencoding/json %+v", got, body, got, want)
+			}
 		}
 	})
 }
