@@ -20,12 +20,15 @@ import (
 const tracerName = "github.com/clerkjobs/clerkjobs/worker"
 
 // newTracer is the worker's tracer from tp (a no-op one without), looked
-// up once: a provider's Tracer takes its lock.
-func newTracer(tp trace.TracerProvider) trace.Tracer {
+// up once: a provider's Tracer takes its lock. on is false when its spans
+// are no-ops: no provider, or OpenTelemetry's no-op one (cmd/worker's
+// with no OTEL_* variable).
+func newTracer(tp trace.TracerProvider) (_ trace.Tracer, on bool) {
 	if tp == nil {
 		tp = noop.NewTracerProvider()
 	}
-	return tp.Tracer(tracerName, trace.WithInstrumentationVersion(Version))
+	_, off := tp.(noop.TracerProvider)
+	return tp.Tracer(tracerName, trace.WithInstrumentationVersion(Version)), !off
 }
 
 // startDelivery starts the span of one delivery: a child of the job
@@ -34,6 +37,12 @@ func newTracer(tp trace.TracerProvider) trace.Tracer {
 // subject is cut, the job id was checked.
 func (w *Worker) startDelivery(ctx context.Context, d *delivery, j *job) (context.Context, trace.Span) {
 	ctx = tracing.Extract(ctx, d.msg.Headers())
+	if !w.tracing {
+		// The delivery keeps the publisher's trace context, for its log
+		// lines and records, and builds none of the span's attributes:
+		// 2 µs and 6 allocations a job for a span no one keeps.
+		return ctx, trace.SpanFromContext(ctx)
+	}
 	name := "process " + w.cfg.Topology.Subjects.TenantJob(j.Key.Tenant, j.Op)
 	if j.Op == jobs.OpUnknown {
 		name = "process (unknown subject)"

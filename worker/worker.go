@@ -34,6 +34,7 @@ type Worker struct {
 	clock   clock.Clock
 	replies *replies
 	tracer  trace.Tracer // the worker's spans' tracer, from Config.TracerProvider
+	tracing bool         // whether tracer's spans record (see newTracer)
 
 	inflight inflight
 	history  history
@@ -71,7 +72,8 @@ func New(nc *nats.Conn, clerk clerkapi.Sessions, cfg Config, opts ...Option) (*W
 		return nil, fmt.Errorf("worker: JetStream: %w", err)
 	}
 	m := newMetrics()
-	w := &Worker{cfg: cfg, nc: nc, js: js, metrics: m, clock: clock.Real{}, tracer: newTracer(cfg.TracerProvider)}
+	w := &Worker{cfg: cfg, nc: nc, js: js, metrics: m, clock: clock.Real{}}
+	w.tracer, w.tracing = newTracer(cfg.TracerProvider)
 	w.clerk = newGate(clerk, m)
 	// Until Run joins the fleet's budget, and without a limit, a budget of
 	// this process's own still honours every Retry-After.
