@@ -45,6 +45,7 @@ func FuzzDecodeAnswerIsEncodingJSON(f *testing.F) {
 		`{"id":"x","expire_at":1.5}`,                                  // a fraction for an integer
 		`{"id":"x","latest_activity":null,"tasks":null,"actor":null}`, // nulls
 		`{"id":"x","unknown":{"deep":[1,2,{"a":null}]}}`,
+		`{"jwt":{"eyJhbGciOiJSUzI1NiJ9":1}}`, `{"jwt":"eyJhbGciOiJSUzI1NiJ9\q"}`, `{"id":"x","expire_at":"eyJhbGciOiJSUzI1NiJ9"}`,
 		`{"id":"x"} trailing`, `{"id":"x"`, ``, `null`, `{}`, `[]`, `"session"`, `12`, `{"data":{}}`, `{"jwt":["a"]}`,
 	} {
 		f.Add([]byte(s))
@@ -65,6 +66,16 @@ func FuzzDecodeAnswerIsEncodingJSON(f *testing.F) {
 			}
 			if wantErr == nil && !reflect.DeepEqual(got, want) {
 				t.Fatalf("%T from %q:\ndecodeAnswer %+v\nencoding/json %+v", got, body, got, want)
+			}
+			// A token answer's body is a secret: the error may quote no
+			// more of it than encoding/json's would. (It names a field as
+			// the body spells it, "JWT" where encoding/json says "jwt".)
+			if gotErr != nil {
+				for i := 0; i+12 <= len(body); i++ {
+					if w := string(body[i : i+12]); strings.Contains(gotErr.Error(), w) && !strings.Contains(strings.ToLower(wantErr.Error()), strings.ToLower(w)) {
+						t.Fatalf("%T from %q: decodeAnswer's error %q quotes %q, encoding/json's %q does not", got, body, gotErr, w, wantErr)
+					}
+				}
 			}
 		}
 	})
