@@ -76,6 +76,20 @@ func TestQuickOverheadRun(t *testing.T) {
 	}
 }
 
+// TestSetUpFailureIsAnError: a worker that cannot be built (here, the
+// build's context is over) is said, with what failed, and the set-up made
+// so far is taken down; it used to panic on a nil environment.
+func TestSetUpFailureIsAnError(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var log bytes.Buffer
+	_, err := bench.Run(ctx, bench.Options{Scenarios: []string{"overhead"}, Quick: true, Worker: "process",
+		Concurrency: []int{1}, Command: "go test", Log: &log})
+	if err == nil || !strings.Contains(err.Error(), "go build") {
+		t.Fatalf("run with the build's context over: %v, want the go build error", err)
+	}
+}
+
 func TestOptionsValidate(t *testing.T) {
 	for _, o := range []bench.Options{{Scenarios: []string{"nope"}}, {Worker: "threads"}, {Concurrency: []int{0}}} {
 		if err := o.Validate(); err == nil {

@@ -44,8 +44,10 @@ type env struct {
 	pubErrs   atomic.Int64
 }
 
-func newEnv(ctx context.Context, o Options, needBinary bool) (e *env, err error) {
-	e = &env{opts: o}
+func newEnv(ctx context.Context, o Options, needBinary bool) (_ *env, err error) {
+	// Not the named result: "return nil, err" would leave the deferred
+	// close with nil.
+	e := &env{opts: o}
 	if e.tmp, err = os.MkdirTemp("", "clerkjobs-bench-"); err != nil {
 		return nil, err
 	}
