@@ -18,8 +18,10 @@
 //     Trying again later may succeed.
 //   - [Permanent]: the request itself is wrong (400, 404, 422, refresh
 //     validation failures). Trying again cannot succeed.
-//   - [Systemic]: Clerk rejects the secret key or the key lacks rights. No
-//     request is to blame; nothing will succeed until the key is fixed.
+//   - [Systemic]: Clerk rejects the secret key or the key lacks rights, or
+//     the base URL answers with a redirect (never followed: Clerk's API does
+//     not redirect). No request is to blame; nothing will succeed until the
+//     key or the base URL is fixed.
 //
 // 401 and 403 are Systemic but for three refusals that concern one request
 // and not the key, which are Permanent: RefreshSession's 401s about the

@@ -26,7 +26,8 @@ const (
 	// succeed.
 	Permanent
 	// Systemic errors are nobody's request's fault: Clerk rejects the
-	// secret key or the key lacks rights. Stop sending until it is fixed.
+	// secret key or the key lacks rights, or the base URL answers with a
+	// redirect. Stop sending until it is fixed.
 	Systemic
 )
 
@@ -143,10 +144,13 @@ func (e *Error) Class() Class {
 	case s == http.StatusTooManyRequests, s >= 500:
 		return Retryable
 	case s >= 300 && s < 400:
-		// A redirect (never followed) comes from something in front of
-		// Clerk or a base URL that is not the API, not from Clerk judging
-		// the request: like a 5xx, the job may succeed once that is fixed.
-		return Retryable
+		// Clerk's API does not redirect: a redirect (never followed) comes
+		// from a base URL that is not the API's (http:// for https://, a
+		// moved or mistyped host) or from something in front of Clerk. No
+		// request can succeed until that is fixed, so no job is blamed:
+		// retried, every job would spend its deliveries and end
+		// dead-lettered as exhausted.
+		return Systemic
 	case s == http.StatusConflict:
 		if e.HasCode("resource_locked") {
 			return Retryable

@@ -123,7 +123,7 @@ func TestSecretAtTheCutNeverShown(t *testing.T) {
 // request to the other host: a 307 or 308 repeats the body, a refresh
 // job's tokens included, and the other host's answer was taken for
 // Clerk's. Now nothing reaches the other host, and the redirect is an
-// *Error with its status, retryable like a 5xx.
+// *Error with its status, systemic: the base URL is wrong, not the job.
 func TestRedirectsAreNotFollowed(t *testing.T) {
 	const refresh = "opaqueRefreshTokenValue0123456789abcdef"
 	var reached atomic.Int32
@@ -167,8 +167,8 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 				if !errors.As(err, &apiErr) || apiErr.StatusCode != status {
 					t.Fatalf("RefreshSession = %v, %v: want an *Error with status %d", res, err, status)
 				}
-				if c := clerkapi.ClassOf(err); c != clerkapi.Retryable {
-					t.Errorf("class %v, want retryable", c)
+				if c := clerkapi.ClassOf(err); c != clerkapi.Systemic {
+					t.Errorf("class %v, want systemic", c)
 				}
 			})
 		}

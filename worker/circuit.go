@@ -63,7 +63,7 @@ func (c *circuit) trip(ctx context.Context, err error) {
 	c.cause = causeOf(err)
 	c.mu.Unlock()
 	c.log.Error().Str("circuit", "open").Str("error", err.Error()).
-		Msg("Clerk rejects the secret key: stopped taking jobs; holding the ones in flight; probing until the key is accepted (check CLERK_SECRET_KEY)")
+		Msg(causeOf(err) + ": stopped taking jobs; holding the ones in flight; probing until Clerk answers again")
 	c.onChange(true)
 	go c.probeUntilClosed(ctx)
 }
@@ -75,7 +75,7 @@ func (c *circuit) probeUntilClosed(ctx context.Context) {
 			// Only an answer proves the key accepted: a dropped connection
 			// or a 5xx says nothing, and closing on it would send held jobs
 			// back to a Clerk that still refuses them.
-			msg := "probe: Clerk still rejects the secret key"
+			msg := "probe: still " + causeOf(err)
 			if clerkapi.ClassOf(err) != clerkapi.Systemic {
 				msg = "probe: no answer that proves the key accepted; staying open"
 			}
@@ -86,24 +86,29 @@ func (c *circuit) probeUntilClosed(ctx context.Context) {
 		c.open.set(false)
 		c.cause = ""
 		c.mu.Unlock()
-		c.log.Info().Str("circuit", "closed").Msg("probe: Clerk accepts the secret key again; resuming")
+		c.log.Info().Str("circuit", "closed").Msg("probe: Clerk answers and accepts the secret key again; resuming")
 		c.onChange(false)
 		return
 	}
 }
 
-// causeOf says why the circuit opened in the worker's own words: the HTTP
-// status and Clerk's error code (a bounded token), never the answer's text,
-// which /readyz would show to anyone who asks.
+// causeOf says why the circuit opened in the worker's own words, with the
+// HTTP status and Clerk's error code (a bounded token), never the answer's
+// text, which /readyz would show to anyone who asks. A redirect (Clerk's
+// API never sends one) points at the base URL, anything else at the key.
 func causeOf(err error) string {
 	e, ok := asAPIError(err)
 	if !ok {
 		return "Clerk refused the request"
 	}
+	status := fmt.Sprintf("HTTP %d", e.StatusCode)
 	if code := e.Code(); code != "" && isToken(code) {
-		return fmt.Sprintf("HTTP %d %s", e.StatusCode, code)
+		status += " " + code
 	}
-	return fmt.Sprintf("HTTP %d", e.StatusCode)
+	if e.StatusCode >= 300 && e.StatusCode < 400 {
+		return "the Clerk base URL answers with a redirect, which Clerk's API never sends (" + status + "; check CLERK_API_URL)"
+	}
+	return "Clerk rejects the secret key (" + status + "; check CLERK_SECRET_KEY)"
 }
 
 // isToken reports whether s is a short code of lower-case letters, digits

@@ -5,7 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -449,6 +454,53 @@ func TestCircuitOpensOnRejectedKey(t *testing.T) {
 	if err := w.Worker.Ready(); err != nil {
 		t.Errorf("Ready() = %v after recovery", err)
 	}
+	if n := env.StreamCount(t, env.Topology.DeadLetterStream); n != 0 {
+		t.Errorf("%d dead letters, want 0", n)
+	}
+}
+
+// TestCircuitOpensOnRedirect: Clerk's API never redirects, so a redirect
+// says the base URL is wrong (http:// for https://, a moved host, a proxy
+// in front). Taken as retryable, it had every job spend its deliveries and
+// end dead-lettered as exhausted; now the circuit holds the jobs, /readyz
+// says to check the base URL, and they run once it answers again.
+func TestCircuitOpensOnRedirect(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	ids := emu.CreateSessions(emu.CreateUser(), 3)
+	clerkURL, err := url.Parse(env.Clerk.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var redirect atomic.Bool
+	redirect.Store(true)
+	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: clerkURL.Scheme, Host: clerkURL.Host})
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if redirect.Load() {
+			http.Redirect(w, r, "https://"+r.Host+r.URL.Path, http.StatusMovedPermanently)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	clerk, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(front.URL+clerkURL.Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := env.StartWorkerWith(t, clerk, env.WorkerConfig())
+	for _, id := range ids {
+		env.Publish(t, &jobs.RevokeArgs{SessionID: id})
+	}
+	testenv.Eventually(t, 5*time.Second, "circuit open", func() bool { return w.Worker.Status().CircuitOpen })
+	if err := w.Worker.Ready(); err == nil || !strings.Contains(err.Error(), "redirect") || !strings.Contains(err.Error(), "HTTP 301") {
+		t.Errorf("Ready() = %v, want the circuit open on a redirect (HTTP 301)", err)
+	}
+	time.Sleep(500 * time.Millisecond) // several probe intervals
+	if n := env.StreamCount(t, env.Topology.DeadLetterStream); n != 0 {
+		t.Fatalf("%d jobs dead-lettered while the base URL redirected", n)
+	}
+	redirect.Store(false)
+	testenv.Eventually(t, 10*time.Second, "all jobs done once Clerk answers", func() bool { return len(env.Results(t)) == 3 })
 	if n := env.StreamCount(t, env.Topology.DeadLetterStream); n != 0 {
 		t.Errorf("%d dead letters, want 0", n)
 	}

@@ -367,7 +367,7 @@ func (w *Worker) Ready() error {
 		return errors.New("not connected to NATS (reconnecting)")
 	}
 	if open, cause := w.circuit.Open(); open {
-		return fmt.Errorf("circuit open: Clerk rejects the secret key (%s); probing every %s", cause, w.cfg.ProbeInterval)
+		return fmt.Errorf("circuit open: %s; probing every %s", cause, w.cfg.ProbeInterval)
 	}
 	if p := w.fetchErr.Load(); p != nil {
 		return errors.New(*p)
