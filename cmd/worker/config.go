@@ -6,6 +6,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -327,4 +330,74 @@ func envOf(flag string) string {
 		}
 	}
 	return ""
+}
+
+// strayVariables names the variables of environ that look meant for the
+// worker and set nothing, so that a mistyped name (WORKER_CONCURENCY) is
+// said at start rather than ignored, the worker running on the default.
+// Every WORKER_* variable is a setting or stray; CLERK_* and NATS_* ones
+// are shared with other programs (CLERK_PUBLISHABLE_KEY), so only those a
+// letter or two from a setting are named. Kubernetes's service variables
+// (WORKER_SERVICE_HOST, NATS_PORT_4222_TCP, … for a Service named worker
+// or nats) are not meant for the worker and are left out.
+func strayVariables(environ []string) []string {
+	var settings []string
+	for _, fe := range flagEnv() {
+		settings = append(settings, fe[1])
+	}
+	fs := pflag.NewFlagSet("", pflag.ContinueOnError)
+	natsconn.Flags(fs, new(natsconn.Options))
+	fs.VisitAll(func(f *pflag.Flag) {
+		if env := natsconn.EnvOf(f.Name); env != "" {
+			settings = append(settings, env)
+		}
+	})
+	settings = append(settings, "CLERK_SECRET_KEY")
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		upper := strings.ToUpper(name)
+		if slices.Contains(settings, name) || kubernetesServiceVariable.MatchString(upper) {
+			continue
+		}
+		nearest, distance := "", 3
+		for _, s := range settings {
+			if d := editDistance(upper, s); d < distance {
+				nearest, distance = s, d
+			}
+		}
+		shown := strconv.Quote(text.Truncate(redact.Text(name), 80))
+		switch {
+		case nearest != "":
+			out = append(out, fmt.Sprintf("%s is not a setting of the worker and is ignored: did you mean %s?", shown, nearest))
+		case strings.HasPrefix(upper, "WORKER_"):
+			out = append(out, fmt.Sprintf("%s is not a setting of the worker and is ignored (--help lists them)", shown))
+		}
+	}
+	return out
+}
+
+// kubernetesServiceVariable matches the variables Kubernetes sets in a pod
+// for each Service of its namespace (NAME_SERVICE_HOST, NAME_PORT, …).
+var kubernetesServiceVariable = regexp.MustCompile(`_SERVICE_HOST$|_SERVICE_PORT(_[A-Z0-9_]+)?$|_PORT$|_PORT_[0-9]+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?$`)
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }

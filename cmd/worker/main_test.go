@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/clerkjobs/clerkjobs/internal/text"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -359,6 +360,51 @@ func TestEmbeddedServerStaysOnThisMachineWithAKey(t *testing.T) {
 				t.Errorf("error %v: want a refusal naming --embedded-addr and NATS_URL", err)
 			case err != nil && len(err.Error()) > 600:
 				t.Errorf("error of %d bytes: the address is quoted whole", len(err.Error()))
+			}
+		})
+	}
+}
+
+// TestStrayVariablesAreNamed: a variable meant for the worker that sets
+// nothing (a typo) is named at start with the setting it is nearest to,
+// instead of being ignored while the worker runs on the default; what
+// Kubernetes and other programs put in the environment is not.
+func TestStrayVariablesAreNamed(t *testing.T) {
+	key := "sk_" + "live_" + strings.Repeat("a", 40)
+	tests := []struct {
+		variable string
+		want     string // "" when nothing is said
+	}{
+		{"WORKER_CONCURENCY=4", `"WORKER_CONCURENCY" is not a setting of the worker and is ignored: did you mean WORKER_CONCURRENCY?`},
+		{"worker_concurrency=4", `"worker_concurrency" is not a setting of the worker and is ignored: did you mean WORKER_CONCURRENCY?`},
+		{"WORKER_RATE_LIMT=100/10s", "did you mean WORKER_RATE_LIMIT?"},
+		{"WORKER_FLAVOUR=1", `"WORKER_FLAVOUR" is not a setting of the worker and is ignored (--help lists them)`},
+		{"CLERK_SECRET_KY=" + key, "did you mean CLERK_SECRET_KEY?"},
+		{"CLERK_API_UR=https://api.clerk.com/v1", "did you mean CLERK_API_URL?"},
+		{"NATS_URLS=nats://a:4222", "did you mean NATS_URL?"},
+		{"WORKER_" + key + "=1", `"WORKER_[REDACTED]" is not a setting`},
+		{"WORKER_" + strings.Repeat("X", 500) + "=1", "…"},
+		// Settings, other programs' variables, Kubernetes's service variables.
+		{"WORKER_CONCURRENCY=4", ""}, {"NATS_URL=nats://a:4222", ""}, {"CLERK_SECRET_KEY=" + key, ""},
+		{"CLERK_PUBLISHABLE_KEY=pk_test_x", ""}, {"NATS_HOME=/x", ""}, {"PATH=/bin", ""}, {"GOGC=200", ""},
+		{"WORKER_SERVICE_HOST=10.0.0.1", ""}, {"WORKER_SERVICE_PORT=9090", ""}, {"WORKER_SERVICE_PORT_METRICS=9090", ""},
+		{"WORKER_PORT=tcp://10.0.0.1:9090", ""}, {"WORKER_PORT_9090_TCP=tcp://10.0.0.1:9090", ""},
+		{"WORKER_PORT_9090_TCP_ADDR=10.0.0.1", ""}, {"NATS_PORT_4222_TCP_PORT=4222", ""}, {"NATS_SERVICE_HOST=10.0.0.2", ""},
+	}
+	for _, tt := range tests {
+		name, _, _ := strings.Cut(tt.variable, "=")
+		t.Run(text.Truncate(name, 40), func(t *testing.T) {
+			got := strayVariables([]string{tt.variable})
+			switch {
+			case tt.want == "" && len(got) != 0:
+				t.Errorf("said %q, want nothing", got)
+			case tt.want != "" && (len(got) != 1 || !strings.Contains(got[0], tt.want)):
+				t.Errorf("said %q, want one line with %q", got, tt.want)
+			}
+			for _, line := range got {
+				if strings.Contains(line, key) || len(line) > 300 {
+					t.Errorf("the line repeats a key or the whole name (%d bytes): %q", len(line), line)
+				}
 			}
 		})
 	}
