@@ -41,7 +41,19 @@ func (w *Worker) startDelivery(ctx context.Context, d *delivery, j *job) (contex
 		// The delivery keeps the publisher's trace context, for its log
 		// lines and records, and builds none of the span's attributes:
 		// 2 µs and 6 allocations a job for a span no one keeps.
-		return ctx, trace.SpanFromContext(ctx)
+		//
+		// Without trace headers ctx still holds whatever span Run's
+		// context had: a program that traces with its own provider may
+		// run the worker inside one of its recording spans. As the no-op
+		// tracer's Start did, the delivery gets that span's context in a
+		// span that records nothing, so that ending the delivery does not
+		// end the program's span, nor set the delivery's attributes on it.
+		span := trace.SpanFromContext(ctx)
+		if span.IsRecording() {
+			ctx = trace.ContextWithSpanContext(ctx, span.SpanContext())
+			span = trace.SpanFromContext(ctx)
+		}
+		return ctx, span
 	}
 	name := "process " + w.cfg.Topology.Subjects.TenantJob(j.Key.Tenant, j.Op)
 	if j.Op == jobs.OpUnknown {
