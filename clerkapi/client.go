@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -471,7 +472,23 @@ func call[T any](ctx context.Context, c *Client, op, method, path string, q url.
 // JSON a worker reads for each job. Requests are still encoded with
 // encoding/json, because that implementation writes an encoding/json.Number
 // (a number in a refresh job's request_headers) as a string.
-func decodeAnswer(body []byte, v any) error { return answerjson.Unmarshal(body, v) }
+//
+// A body it cannot read is read again by encoding/json, into a value set
+// back to zero, and fails with encoding/json's own error: the other
+// implementation's errors are other types (in a build without
+// GOEXPERIMENT=jsonv2) and other texts, and name the path down into a
+// map with the body's own keys, of any length, where encoding/json's name
+// the struct field. Only a failed answer pays for the second reading.
+func decodeAnswer(body []byte, v any) error {
+	err := answerjson.Unmarshal(body, v)
+	if err == nil {
+		return nil
+	}
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && !rv.IsNil() {
+		rv.Elem().SetZero()
+	}
+	return json.Unmarshal(body, v)
+}
 
 // decodeErr reports a 2xx body that is not the expected JSON. It is
 // Retryable (ClassOf's default): a proxy or a truncated answer, not the
