@@ -38,7 +38,7 @@ func (e *env) compare(ctx context.Context, sz sizes) ([]Row, []Target, error) {
 		}
 		b, w := median(baseRuns), median(runs)
 		b.Name, w.Name = "baseline", "this build"
-		w.Ideal, w.Ratio = b.JobsPerS, w.JobsPerS/b.JobsPerS
+		w.Ideal, w.Ratio = b.JobsPerS, ratio(w.JobsPerS, b.JobsPerS)
 		rows = append(rows, b, w)
 		// "No worse", within the spread two runs of the same build show
 		// on a shared machine.
@@ -103,7 +103,7 @@ func (e *env) tracing(ctx context.Context, sz sizes) ([]Row, []Target, error) {
 	off := median(runs[0])
 	for i := range flows {
 		r := median(runs[i])
-		r.Ideal, r.Ratio = off.WorkerCPUUS, r.WorkerCPUUS/off.WorkerCPUUS
+		r.Ideal, r.Ratio = off.WorkerCPUUS, ratio(r.WorkerCPUUS, off.WorkerCPUUS)
 		rows = append(rows, r)
 	}
 	if sink.failed.Load() > 0 {

@@ -14,6 +14,13 @@ import (
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
+// benchPullExpiry is the pull expiry of the bench's own consumers (the raw
+// flow's and the results watcher). A pull the server lost or answered
+// without messages is noticed after two missed heartbeats, half the expiry
+// each: with nats.go's default of 30 s, one such pull stalled a run for
+// 30 s (TestQuickOverheadRun completed 8 jobs in 30 s once, in CI).
+const benchPullExpiry = 2 * time.Second
+
 // completion is one result stored in a results stream.
 type completion struct {
 	stored  time.Time     // the result's JetStream timestamp
@@ -43,7 +50,7 @@ func (e *env) watchResults(ctx context.Context, stream string, capacity int) (<-
 		case ch <- c:
 		default: // never blocks the consumer: capacity is the run's size
 		}
-	})
+	}, jetstream.PullExpiry(benchPullExpiry))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -199,7 +199,7 @@ func (e *env) rateRun(ctx context.Context, rr rateRow, dur time.Duration) (Row, 
 	}
 	r.WorkerCPUUS = perJobUS(cpu, r.Jobs)
 	r.JobsPerS = float64(r.Jobs) / dur.Seconds()
-	r.Ratio = r.JobsPerS / r.Ideal
+	r.Ratio = ratio(r.JobsPerS, r.Ideal)
 	r.WorstWindow = emulator.WorstWindow(calls, rr.limit.window)
 	return r, nil
 }

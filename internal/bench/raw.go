@@ -58,7 +58,7 @@ func (e *env) startRawConsumer(ctx context.Context, t jobs.Topology, concurrency
 				}
 			})
 		}
-		if r.cc, err = cons.Consume(func(m jetstream.Msg) { r.jobs <- m }, jetstream.PullMaxMessages(2*concurrency)); err != nil {
+		if r.cc, err = cons.Consume(func(m jetstream.Msg) { r.jobs <- m }, jetstream.PullMaxMessages(2*concurrency), jetstream.PullExpiry(benchPullExpiry)); err != nil {
 			close(r.jobs)
 			r.wg.Wait()
 			r.nc.Close()

@@ -49,7 +49,9 @@ func sizesFor(o Options) sizes {
 	}
 	if o.Quick {
 		sz = sizes{
-			overheadConc: []int{1, 16}, overheadJobs: 200, overheadDur: 2 * time.Second, overheadRepeats: 1,
+			// The duration only caps a run, which ends once its 200 jobs
+			// are done: it leaves room for a pull stalled until its expiry.
+			overheadConc: []int{1, 16}, overheadJobs: 200, overheadDur: 10 * time.Second, overheadRepeats: 1,
 			latencyConc: []int{1, 8}, latencyDur: time.Second, rateDur: 3 * time.Second,
 			bulkSessions: 200, backlogJobs: 2000,
 		}
@@ -73,6 +75,16 @@ func perJobUS(d time.Duration, n int) float64 {
 		return 0
 	}
 	return float64(d.Nanoseconds()) / 1000 / float64(n)
+}
+
+// ratio is a/b, or 0 when b is not positive. A flow that measured nothing
+// (stalled, or slower than its warm-up) must still leave a report that
+// can be written: JSON has no +Inf or NaN.
+func ratio(a, b float64) float64 {
+	if b <= 0 {
+		return 0
+	}
+	return a / b
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
@@ -110,16 +122,21 @@ func (e *env) overhead(ctx context.Context, sz sizes) ([]Row, []Target, error) {
 			jsRuns, htRuns, wRuns = append(jsRuns, js), append(htRuns, ht), append(wRuns, w)
 			e.logf("overhead c=%d run %d: raw JetStream %.0f/s, raw HTTP %.0f/s, worker %.0f/s", c, rep+1, js.JobsPerS, ht.JobsPerS, w.JobsPerS)
 		}
-		js, ht, w := median(jsRuns), median(htRuns), median(wRuns)
-		w.Ideal = min(js.JobsPerS, ht.JobsPerS)
-		w.Ratio = w.JobsPerS / w.Ideal
-		rows = append(rows, js, ht, w)
-		targets = append(targets, Target{Scenario: "overhead",
-			Goal:     fmt.Sprintf("concurrency %d: worker ≥ 50%% of the smaller raw limit", c),
-			Measured: fmt.Sprintf("%.0f jobs/s = %.0f%% of %.0f/s", w.JobsPerS, 100*w.Ratio, w.Ideal),
-			Met:      w.Ratio >= 0.5})
+		r, target := overheadRows(c, median(jsRuns), median(htRuns), median(wRuns))
+		rows, targets = append(rows, r...), append(targets, target)
 	}
 	return rows, targets, nil
+}
+
+// overheadRows are the rows of one concurrency's median runs, the worker's
+// rated against the smaller raw limit, and its target.
+func overheadRows(c int, js, ht, w Row) ([]Row, Target) {
+	w.Ideal = min(js.JobsPerS, ht.JobsPerS)
+	w.Ratio = ratio(w.JobsPerS, w.Ideal)
+	return []Row{js, ht, w}, Target{Scenario: "overhead",
+		Goal:     fmt.Sprintf("concurrency %d: worker ≥ 50%% of the smaller raw limit", c),
+		Measured: fmt.Sprintf("%.0f jobs/s = %.0f%% of %.0f/s", w.JobsPerS, 100*w.Ratio, w.Ideal),
+		Met:      w.Ratio >= 0.5}
 }
 
 // median returns the run with the median rate (the lower middle one of an
@@ -236,7 +253,7 @@ func (e *env) latencyBound(ctx context.Context, sz sizes) ([]Row, []Target, erro
 			return rows, targets, fmt.Errorf("latency-bound, concurrency %d: %w", c, err)
 		}
 		r.Ideal = ideal
-		r.Ratio = r.JobsPerS / ideal
+		r.Ratio = ratio(r.JobsPerS, ideal)
 		rows = append(rows, r)
 		targets = append(targets, Target{Scenario: "latency",
 			Goal:     fmt.Sprintf("concurrency %d: ≥ 95%% of min(concurrency / %s, limit) = %.0f/s", c, clerkLatency, ideal),
@@ -360,7 +377,7 @@ func (e *env) bulkRun(ctx context.Context, sessions int, limit float64, latency 
 	if latency > 0 && bulkConc > 0 {
 		r.Ideal = math.Min(limit, float64(bulkConc)/latency.Seconds())
 	}
-	r.Ratio = r.JobsPerS / limit
+	r.Ratio = ratio(r.JobsPerS, limit)
 	if w.proc != nil {
 		r.WorkerCPUUS = perJobUS(w1.CPU-w0.CPU, sessions)
 	}
