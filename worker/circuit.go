@@ -60,10 +60,11 @@ func (c *circuit) trip(ctx context.Context, err error) {
 		c.mu.Unlock()
 		return // already open
 	}
-	c.cause = causeOf(err)
+	cause := causeOf(err)
+	c.cause = cause
 	c.mu.Unlock()
 	c.log.Error().Str("circuit", "open").Str("error", err.Error()).
-		Msg(causeOf(err) + ": stopped taking jobs; holding the ones in flight; probing until Clerk answers again")
+		Msg(cause + ": stopped taking jobs; holding the ones in flight; probing until Clerk answers again")
 	c.onChange(true)
 	go c.probeUntilClosed(ctx)
 }
