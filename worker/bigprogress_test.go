@@ -3,9 +3,11 @@ package worker_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,5 +87,47 @@ func TestRevokeAllNamesAtMostAThousandFailures(t *testing.T) {
 	}
 	if got := env.StreamCount(t, env.Topology.DeadLetterStream); got != n {
 		t.Errorf("%d dead letters, want one per failed session (%d)", got, n)
+	}
+}
+
+// TestResultLargerThanMaxPayloadIsDeadLettered: a result no NATS server of
+// the cluster takes in one message (here a list of 200 sessions on a server
+// that takes 16 KB) was parked like a record refused by a full stream:
+// kept and retried for ever, the worker not ready and its slot held, and
+// the requester waiting for nothing. Sending it again cannot help, so the
+// job is dead-lettered at once, saying which limit and what to do.
+func TestResultLargerThanMaxPayloadIsDeadLettered(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "server.conf")
+	if err := os.WriteFile(conf, []byte("jetstream: {}\nmax_payload: 16KB\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := testenv.StartConfiguredServer(t, conf)
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	cfg := clerkjobstest.WorkerConfig(clerkjobstest.Topology())
+	emu := runWorkerOn(t, nc, cfg)
+	user := emu.Emulator.CreateUser()
+	emu.Emulator.CreateSessions(user, 200)
+	c, err := clerkjobs.NewClient(nc, clerkjobs.WithTopology(cfg.Topology))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := c.Request(ctx, &jobs.ListArgs{UserID: user, Limit: 200})
+	var je *clerkjobs.JobError
+	if !errors.As(err, &je) {
+		t.Fatalf("list of 200 sessions on a server taking 16 KB: %+v, %v; want the job dead-lettered", res, err)
+	}
+	if je.Class != jobs.ClassPermanent || !strings.Contains(je.Message, "max_payload") || !strings.Contains(je.Message, "16384") {
+		t.Errorf("dead-lettered as %s: %q; want permanent, naming max_payload and its 16384 bytes", je.Class, je.Message)
+	}
+	// The small result of another job is stored as before: nothing is
+	// left waiting.
+	if _, err := c.Request(ctx, &jobs.ListArgs{UserID: user, Limit: 2}); err != nil {
+		t.Errorf("a list of 2 sessions after it: %v", err)
 	}
 }

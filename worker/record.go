@@ -72,7 +72,9 @@ type outcome struct {
 // the job stays delivered to this worker and kept alive, its slot is given
 // to the next job, and the record is retried (recreating a deleted stream)
 // until it is stored. The worker is not ready while anything is parked, and
-// takes no new job while Concurrency outcomes are.
+// takes no new job while Concurrency outcomes are. A result larger than a
+// NATS message can be is the exception: no retry can store it, so its job
+// is dead-lettered.
 type records struct {
 	w   *Worker
 	gen atomic.Pointer[string]
@@ -107,6 +109,7 @@ func (r *records) generation() string { return *r.gen.Load() }
 func (r *records) commit(ctx context.Context, o *outcome) {
 	already, err := r.store(ctx, o)
 	switch {
+	case r.tooLarge(ctx, o, err):
 	case err != nil:
 		r.park(o, err)
 	case already != 0:
@@ -524,6 +527,34 @@ func (r *records) park(o *outcome, err error) {
 	}
 }
 
+// tooLarge dead-letters the job of a result that failed with err because
+// it is larger than a NATS message can be (the server's max_payload, a
+// list of many large sessions): parked, it would wait for ever, as no
+// server of the cluster takes it however often it is sent. A dead letter
+// holds the job, not the result, so it fits where the job did. A dead
+// letter this large is parked as any refused record: the operator raises
+// max_payload.
+func (r *records) tooLarge(ctx context.Context, o *outcome, err error) bool {
+	if !oversized(o, err) {
+		return false
+	}
+	size := len(o.body)
+	for k, vs := range o.header {
+		for _, v := range vs {
+			size += len(k) + len(v) + 4
+		}
+	}
+	r.w.deadLetter(ctx, o.d, o.j, o.j.errorInfo(jobs.ClassPermanent, fmt.Errorf(
+		"the job's result is about %d bytes, more than the NATS server takes in one message (max_payload %d bytes): "+
+			"raise the server's max_payload or ask for less (a smaller list limit), then replay this dead letter",
+		size, r.w.nc.MaxPayload())))
+	return true
+}
+
+func oversized(o *outcome, err error) bool {
+	return o.kind == kindResult && errors.Is(err, nats.ErrMaxPayload)
+}
+
 // updateRoom turns full on or off; r.mu is held.
 func (r *records) updateRoom() { r.full.set(len(r.parked) >= r.w.cfg.Concurrency) }
 
@@ -576,7 +607,10 @@ func (r *records) retryOnce(ctx context.Context) bool {
 			return true
 		}
 		already, err := r.store(ctx, o)
-		if err != nil {
+		// A result parked for another reason may be found too large
+		// later (after a reconnect to a server that takes less).
+		big := oversized(o, err)
+		if err != nil && !big {
 			r.mu.Lock()
 			r.reason = err.Error()
 			r.mu.Unlock()
@@ -586,6 +620,10 @@ func (r *records) retryOnce(ctx context.Context) bool {
 		delete(r.parked, o.d)
 		r.updateRoom()
 		r.mu.Unlock()
+		if big {
+			r.tooLarge(ctx, o, err)
+			continue
+		}
 		stored++
 		if already != 0 {
 			r.w.settleRecorded(o.d, o.j, already)
