@@ -450,19 +450,22 @@ func call[T any](ctx context.Context, c *Client, op, method, path string, q url.
 		return nil, err
 	}
 	v := new(T)
-	if err := decodeAnswer(body, v); err != nil {
-		return nil, decodeErr(op, err)
-	}
+	err = decodeAnswer(body, v)
 	// JSON that is not the object asked for ("null", "{}", a proxy's own
 	// 200) decodes without error into an empty value: taken as Clerk's
 	// answer, it made a revoke succeed without a session and a token job
 	// deliver an empty token.
-	if c, ok := any(v).(interface{ check() error }); ok {
-		if err := c.check(); err != nil {
-			return nil, decodeErr(op, err)
-		}
+	if c, ok := any(v).(interface{ check() error }); ok && err == nil {
+		err = c.check()
 	}
-	return v, nil
+	switch {
+	case err == nil:
+		return v, nil
+	case op == opCreate:
+		return nil, fmt.Errorf("%w (%w)", decodeErr(op, err), ErrUnconfirmed)
+	default:
+		return nil, decodeErr(op, err)
+	}
 }
 
 // decodeAnswer reads a 2xx body into v with encoding/json's rules, run by
@@ -492,7 +495,7 @@ func decodeAnswer(body []byte, v any) error {
 
 // decodeErr reports a 2xx body that is not the expected JSON. It is
 // Retryable (ClassOf's default): a proxy or a truncated answer, not the
-// request's fault.
+// request's fault. A create's is also ErrUnconfirmed (see call).
 func decodeErr(op string, err error) error {
 	return fmt.Errorf("clerk %s: decode answer: %w", op, err)
 }

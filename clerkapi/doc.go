@@ -14,10 +14,13 @@
 // the HTTP status, Clerk's error codes, the trace id and Retry-After, and
 // [ClassOf] sorts any error into one of three classes:
 //
-//   - [Retryable]: 429, 409 resource_locked, 5xx, network errors, timeouts.
-//     Trying again later may succeed.
+//   - [Retryable]: 429, 409 resource_locked, 5xx, network errors, timeouts,
+//     a 2xx whose body is not the object asked for. Trying again later may
+//     succeed.
 //   - [Permanent]: the request itself is wrong (400, 404, 422, refresh
-//     validation failures). Trying again cannot succeed.
+//     validation failures). Trying again cannot succeed. Also a
+//     createSession answered 2xx without a session ([ErrUnconfirmed]): it may
+//     have created one, and sent again it could create a second.
 //   - [Systemic]: Clerk rejects the secret key or the key lacks rights, or
 //     the base URL answers with a redirect (never followed: Clerk's API does
 //     not redirect). No request is to blame; nothing will succeed until the

@@ -50,6 +50,14 @@ func (c Class) String() string {
 // Permanent.
 var ErrInvalidInput = errors.New("invalid input")
 
+// ErrUnconfirmed is wrapped by the error of a createSession that Clerk
+// answered with a 2xx that is not a session ("{}", "null", a proxy's own
+// JSON): the session may have been created. Such errors are Permanent, as
+// sending the request again could create a second one; list the user's
+// sessions before sending it again. A request that may be repeated (a
+// revoke, a token, a list) is Retryable on such an answer.
+var ErrUnconfirmed = errors.New("clerk answered 2xx with no session: the session may have been created; list the user's sessions before sending the request again")
+
 // ErrorDetail is one entry of the errors array of a Clerk error answer.
 type ErrorDetail struct {
 	Code        string         `json:"code"`
@@ -190,7 +198,7 @@ func ClassOf(err error) Class {
 	if errors.As(err, &apiErr) {
 		return apiErr.Class()
 	}
-	if errors.Is(err, ErrInvalidInput) {
+	if errors.Is(err, ErrInvalidInput) || errors.Is(err, ErrUnconfirmed) {
 		return Permanent
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {

@@ -180,7 +180,9 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 // an empty value, taken for Clerk's answer: a token job delivered an empty
 // token, a revoke succeeded with no session, a list said the user had no
 // sessions (so a revoke_all revoked none). Each is now an error, retryable
-// like any answer that does not decode.
+// like any answer that does not decode, but for a create: retried, a create
+// that Clerk did carry out would make a second session, so it is Permanent
+// and ErrUnconfirmed.
 func TestEmptyAnswersAreNotSuccesses(t *testing.T) {
 	ctx := context.Background()
 	refresh := clerkapi.RefreshParams{ExpiredToken: "expired-token-value", RefreshToken: "refresh-token-value", RequestOrigin: "https://app.example"}
@@ -208,7 +210,7 @@ func TestEmptyAnswersAreNotSuccesses(t *testing.T) {
 		"refresh":  {`null`, `{}`, `{"object":"cookies"}`, `{"object":"cookies","cookies":null}`},
 		"revoke":   {`null`, `{}`, `{"ok":true}`},
 		"get":      {`null`, `{}`},
-		"create":   {`{}`},
+		"create":   {`null`, `{}`, `{"object":"session"}`},
 		"lock":     {`null`, `{}`},
 		"list":     {`null`, `{}`, `{"data":null,"total_count":0}`, `[null]`, `{"data":[{}],"total_count":1}`},
 	}
@@ -228,8 +230,15 @@ func TestEmptyAnswersAreNotSuccesses(t *testing.T) {
 				if err == nil {
 					t.Fatalf("answer %s taken for a success: %+v", body, res)
 				}
-				if cl := clerkapi.ClassOf(err); cl != clerkapi.Retryable {
-					t.Errorf("%v: class %v, want retryable", err, cl)
+				want := clerkapi.Retryable
+				if name == "create" {
+					want = clerkapi.Permanent
+				}
+				if cl := clerkapi.ClassOf(err); cl != want {
+					t.Errorf("%v: class %v, want %v", err, cl, want)
+				}
+				if got := errors.Is(err, clerkapi.ErrUnconfirmed); got != (name == "create") {
+					t.Errorf("%v: errors.Is(ErrUnconfirmed) %v, want it for a create only", err, got)
 				}
 			})
 		}
