@@ -131,3 +131,37 @@ func TestResultLargerThanMaxPayloadIsDeadLettered(t *testing.T) {
 		t.Errorf("a list of 2 sessions after it: %v", err)
 	}
 }
+
+// TestResultLargerThanItsStreamTakesIsDeadLettered: the same for a results
+// stream given a max message size by an operator (nats stream edit): the
+// stream refuses the result however often it is sent (until a worker's
+// start sets the stream back), so its job is dead-lettered, naming the
+// stream.
+func TestResultLargerThanItsStreamTakesIsDeadLettered(t *testing.T) {
+	env := testenv.New(t)
+	env.StartWorker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := env.JS.Stream(ctx, env.Topology.ResultsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.CachedInfo().Config
+	cfg.MaxMsgSize = 8 << 10
+	if _, err := env.JS.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	user := env.Clerk.Emulator.CreateUser()
+	env.Clerk.Emulator.CreateSessions(user, 100)
+	res, err := env.Client.Request(ctx, &jobs.ListArgs{UserID: user, Limit: 100})
+	var je *clerkjobs.JobError
+	if !errors.As(err, &je) {
+		t.Fatalf("list of 100 sessions to a results stream taking 8 KiB: %+v, %v; want the job dead-lettered", res, err)
+	}
+	if je.Class != jobs.ClassPermanent || !strings.Contains(je.Message, env.Topology.ResultsStream) || !strings.Contains(je.Message, "8192") {
+		t.Errorf("dead-lettered as %s: %q; want permanent, naming the stream %s and its 8192 bytes", je.Class, je.Message, env.Topology.ResultsStream)
+	}
+	if _, err := env.Client.Request(ctx, &jobs.ListArgs{UserID: user, Limit: 2}); err != nil {
+		t.Errorf("a list of 2 sessions after it: %v", err)
+	}
+}

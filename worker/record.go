@@ -529,11 +529,10 @@ func (r *records) park(o *outcome, err error) {
 
 // tooLarge dead-letters the job of a result that failed with err because
 // it is larger than a NATS message can be (the server's max_payload, a
-// list of many large sessions): parked, it would wait for ever, as no
-// server of the cluster takes it however often it is sent. A dead letter
-// holds the job, not the result, so it fits where the job did. A dead
-// letter this large is parked as any refused record: the operator raises
-// max_payload.
+// list of many large sessions) or than its stream takes (a max message
+// size an operator set): parked, it would wait for ever, as no retry
+// stores it. A dead letter holds the job, not the result, so it fits where
+// the job did; one that does not is parked as any refused record.
 func (r *records) tooLarge(ctx context.Context, o *outcome, err error) bool {
 	if !oversized(o, err) {
 		return false
@@ -544,15 +543,25 @@ func (r *records) tooLarge(ctx context.Context, o *outcome, err error) bool {
 			size += len(k) + len(v) + 4
 		}
 	}
+	limit := fmt.Sprintf("the NATS server takes in one message (max_payload %d bytes): raise the server's max_payload", r.w.nc.MaxPayload())
+	if !errors.Is(err, nats.ErrMaxPayload) {
+		stream, _ := r.place(o.kind, o.j.Key)
+		max := "its max message size"
+		if s, serr := r.w.js.Stream(ctx, stream); serr == nil {
+			max = fmt.Sprintf("max message size %d bytes", s.CachedInfo().Config.MaxMsgSize)
+		}
+		limit = fmt.Sprintf("stream %s takes (its %s): raise or remove that limit", stream, max)
+	}
 	r.w.deadLetter(ctx, o.d, o.j, o.j.errorInfo(jobs.ClassPermanent, fmt.Errorf(
-		"the job's result is about %d bytes, more than the NATS server takes in one message (max_payload %d bytes): "+
-			"raise the server's max_payload or ask for less (a smaller list limit), then replay this dead letter",
-		size, r.w.nc.MaxPayload())))
+		"the job's result is about %d bytes, more than %s, or ask for less (a smaller list limit), then replay this dead letter", size, limit)))
 	return true
 }
 
+// oversized reports whether err refused o's record for its size alone.
 func oversized(o *outcome, err error) bool {
-	return o.kind == kindResult && errors.Is(err, nats.ErrMaxPayload)
+	var apiErr *jetstream.APIError
+	return o.kind == kindResult && (errors.Is(err, nats.ErrMaxPayload) ||
+		errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum)
 }
 
 // updateRoom turns full on or off; r.mu is held.
