@@ -461,11 +461,20 @@ func call[T any](ctx context.Context, c *Client, op, method, path string, q url.
 	switch {
 	case err == nil:
 		return v, nil
-	case op == opCreate:
-		return nil, fmt.Errorf("%w (%w)", decodeErr(op, err), ErrUnconfirmed)
 	default:
-		return nil, decodeErr(op, err)
+		return nil, unconfirmed(op, decodeErr(op, err))
 	}
+}
+
+// unconfirmed marks the error of a createSession that Clerk answered 2xx
+// (a body that is not a session, or one that broke off): Clerk carried it
+// out, so it is ErrUnconfirmed, not to be retried into a second session.
+// Any other op's error is returned as it is.
+func unconfirmed(op string, err error) error {
+	if op != opCreate {
+		return err
+	}
+	return fmt.Errorf("%w (%w)", err, ErrUnconfirmed)
 }
 
 // decodeAnswer reads a 2xx body into v with encoding/json's rules, run by
@@ -495,7 +504,7 @@ func decodeAnswer(body []byte, v any) error {
 
 // decodeErr reports a 2xx body that is not the expected JSON. It is
 // Retryable (ClassOf's default): a proxy or a truncated answer, not the
-// request's fault. A create's is also ErrUnconfirmed (see call).
+// request's fault. A create's is also ErrUnconfirmed (see unconfirmed).
 func decodeErr(op string, err error) error {
 	return fmt.Errorf("clerk %s: decode answer: %w", op, err)
 }
@@ -554,7 +563,9 @@ func (c *Client) do(ctx context.Context, op, method, path string, q url.Values, 
 		return nil, parseError(op, resp.StatusCode, resp.Header, b, secrets()...)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("clerk %s: read answer: %w", op, err)
+		// The status said 2xx: Clerk carried the call out, whatever
+		// became of the body (a create is not sent again).
+		return nil, unconfirmed(op, fmt.Errorf("clerk %s: read answer: %w", op, err))
 	}
 	return b, nil
 }

@@ -19,8 +19,9 @@
 //     succeed.
 //   - [Permanent]: the request itself is wrong (400, 404, 422, refresh
 //     validation failures). Trying again cannot succeed. Also a
-//     createSession answered 2xx without a session ([ErrUnconfirmed]): it may
-//     have created one, and sent again it could create a second.
+//     createSession answered 2xx without a whole session (a body that is
+//     not one, or that broke off: [ErrUnconfirmed]): it may have created
+//     one, and sent again it could create a second.
 //   - [Systemic]: Clerk rejects the secret key or the key lacks rights, or
 //     the base URL answers with a redirect (never followed: Clerk's API does
 //     not redirect). No request is to blame; nothing will succeed until the

@@ -52,7 +52,8 @@ var ErrInvalidInput = errors.New("invalid input")
 
 // ErrUnconfirmed is wrapped by the error of a createSession that Clerk
 // answered with a 2xx that is not a session ("{}", "null", a proxy's own
-// JSON): the session may have been created. Such errors are Permanent, as
+// JSON) or whose body broke off before the session was read: the session
+// may have been created. Such errors are Permanent, as
 // sending the request again could create a second one; list the user's
 // sessions before sending it again. A request that may be repeated (a
 // revoke, a token, a list) is Retryable on such an answer.
