@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clerkjobs/clerkjobs"
 	"github.com/clerkjobs/clerkjobs/clerkapi"
@@ -164,4 +165,66 @@ func TestResultLargerThanItsStreamTakesIsDeadLettered(t *testing.T) {
 	if _, err := env.Client.Request(ctx, &jobs.ListArgs{UserID: user, Limit: 2}); err != nil {
 		t.Errorf("a list of 2 sessions after it: %v", err)
 	}
+}
+
+// TestDeadLetterLargerThanMaxPayloadIsStoredWithoutTheBody: a dead letter
+// is the job's body and headers that say why (the error, the history, up
+// to some 10 KB), so a job a little under max_payload made a dead letter
+// over it. It was parked like a record refused by a full stream, and
+// retried for ever: the worker not ready, its slot held, and raising
+// max_payload does not reach a connected client. No retry can store it,
+// so it is stored without the body, which its Dlq-Redacted header says
+// (not replayable), and the job is acked.
+func TestDeadLetterLargerThanMaxPayloadIsStoredWithoutTheBody(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "server.conf")
+	if err := os.WriteFile(conf, []byte("jetstream: {}\nmax_payload: 16KB\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := testenv.StartConfiguredServer(t, conf)
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	cfg := clerkjobstest.WorkerConfig(clerkjobstest.Topology())
+	runWorkerOn(t, nc, cfg)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// Invalid (an unknown member), and some 16 KB: the job fits, its
+	// dead letter would not.
+	body := `{"session_id":"sess_1","note":"` + strings.Repeat("word ", 3250) + `"}`
+	if _, err := js.Publish(ctx, cfg.Topology.Subjects.Job(jobs.OpRevoke), []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	dlq, err := js.Stream(ctx, cfg.Topology.DeadLetterStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the job dead-lettered", func() bool {
+		info, err := dlq.Info(ctx)
+		return err == nil && info.State.Msgs == 1
+	})
+	m, err := dlq.GetMsg(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dl, err := jobs.ParseDeadLetter(m.Header)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dl.Error.Class != jobs.ClassInvalid || !slices.Contains(dl.Redacted, "body") || dl.Replayable() || len(m.Data) != 0 {
+		t.Errorf("dead letter %+v with %d bytes of body; want the job's, invalid, without its body and saying so", dl, len(m.Data))
+	}
+	jst, err := js.Stream(ctx, cfg.Topology.JobsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 5*time.Second, "the job acked", func() bool {
+		info, err := jst.Info(ctx)
+		return err == nil && info.State.Msgs == 0
+	})
 }

@@ -127,10 +127,26 @@ func (r *records) commit(ctx context.Context, o *outcome) {
 // by another worker's recovery, unseen by this one): its sequences start
 // at 1 again, under a new generation. The job is then recorded under the
 // generation the stream has now.
+//
+// A dead letter larger than a NATS message can be (the job's body, a little
+// under max_payload, and the headers that say why) is stored without the
+// body, which its Dlq-Redacted header says: no retry could store it whole.
 func (r *records) store(ctx context.Context, o *outcome) (already recordKind, err error) {
 	already, err = r.storeOnce(ctx, o)
 	var fr *foreignRecord
 	if errors.As(err, &fr) && r.regenerate(ctx, o.j) {
+		already, err = r.storeOnce(ctx, o)
+	}
+	if o.kind == kindDeadLetter && len(o.body) > 0 && errors.Is(err, nats.ErrMaxPayload) {
+		size := len(o.body)
+		o.body = nil
+		redacted := o.header.Get(jobs.HeaderRedacted)
+		if redacted != "" {
+			redacted += ","
+		}
+		o.header.Set(jobs.HeaderRedacted, redacted+"body")
+		r.w.logJob(r.w.cfg.Logger.Warn(), o.j).Int("body_bytes", size).Int64("max_payload", r.w.nc.MaxPayload()).
+			Msg("the dead letter is larger than the NATS server takes in one message: stored without the job's body")
 		already, err = r.storeOnce(ctx, o)
 	}
 	return already, err
@@ -531,8 +547,8 @@ func (r *records) park(o *outcome, err error) {
 // it is larger than a NATS message can be (the server's max_payload, a
 // list of many large sessions) or than its stream takes (a max message
 // size an operator set): parked, it would wait for ever, as no retry
-// stores it. A dead letter holds the job, not the result, so it fits where
-// the job did; one that does not is parked as any refused record.
+// stores it. A dead letter holds the job, not the result (and, too large
+// itself, is stored without the job's body: see store).
 func (r *records) tooLarge(ctx context.Context, o *outcome, err error) bool {
 	if !oversized(o, err) {
 		return false
