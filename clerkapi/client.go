@@ -458,12 +458,10 @@ func call[T any](ctx context.Context, c *Client, op, method, path string, q url.
 	if c, ok := any(v).(interface{ check() error }); ok && err == nil {
 		err = c.check()
 	}
-	switch {
-	case err == nil:
-		return v, nil
-	default:
+	if err != nil {
 		return nil, unconfirmed(op, decodeErr(op, err))
 	}
+	return v, nil
 }
 
 // unconfirmed marks the error of a createSession that Clerk answered 2xx

@@ -53,10 +53,10 @@ var ErrInvalidInput = errors.New("invalid input")
 // ErrUnconfirmed is wrapped by the error of a createSession that Clerk
 // answered with a 2xx that is not a session ("{}", "null", a proxy's own
 // JSON) or whose body broke off before the session was read: the session
-// may have been created. Such errors are Permanent, as
-// sending the request again could create a second one; list the user's
-// sessions before sending it again. A request that may be repeated (a
-// revoke, a token, a list) is Retryable on such an answer.
+// may have been created. Such errors are Permanent, as sending the request
+// again could create a second one; list the user's sessions before sending
+// it again. A request that may be repeated (a revoke, a token, a list) is
+// Retryable on such an answer.
 var ErrUnconfirmed = errors.New("clerk answered 2xx with no session: the session may have been created; list the user's sessions before sending the request again")
 
 // ErrorDetail is one entry of the errors array of a Clerk error answer.
