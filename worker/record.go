@@ -569,7 +569,7 @@ func (r *records) tooLarge(ctx context.Context, o *outcome, err error) bool {
 		limit = fmt.Sprintf("stream %s takes (its %s): raise or remove that limit", stream, max)
 	}
 	r.w.deadLetter(ctx, o.d, o.j, o.j.errorInfo(jobs.ClassPermanent, fmt.Errorf(
-		"the job's result is about %d bytes, more than %s, or ask for less (a smaller list limit), then replay this dead letter", size, limit)))
+		"the job's result is about %d bytes, more than %s and replay this dead letter, or send the job again asking for less (a smaller list limit)", size, limit)))
 	return true
 }
 
@@ -645,11 +645,11 @@ func (r *records) retryOnce(ctx context.Context) bool {
 		delete(r.parked, o.d)
 		r.updateRoom()
 		r.mu.Unlock()
+		stored++ // a result too large is recorded as its job's dead letter
 		if big {
 			r.tooLarge(ctx, o, err)
 			continue
 		}
-		stored++
 		if already != 0 {
 			r.w.settleRecorded(o.d, o.j, already)
 		} else {
