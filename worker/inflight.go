@@ -8,7 +8,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/clerkjobs/clerkjobs/internal/clock"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -161,11 +160,23 @@ func (f *inflight) due(every time.Duration) []*delivery {
 
 // heartbeat tells JetStream that long-running jobs (retrying, waiting for a
 // Retry-After, held by an open circuit, waiting for their record to be
-// stored) are alive, a third of AckWait after their last sign, so they are
-// not redelivered to another worker meanwhile.
+// stored) are alive, a third of the ack wait after their last sign, so they
+// are not redelivered to another worker meanwhile. The ack wait is the
+// consumer's when an operator shortened it while the worker runs (ackWait):
+// the heartbeat wakes at once when it changes.
 func (w *Worker) heartbeat(ctx context.Context) {
-	every := w.cfg.Topology.AckWait / 3
-	for range clock.Ticks(ctx, every/2) {
+	for {
+		every := w.ackWait() / 3
+		t := time.NewTimer(every / 2)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		case <-w.ackWaitChanged:
+			t.Stop()
+			every = w.ackWait() / 3
+		}
 		for _, d := range w.inflight.due(every) {
 			if err := d.inProgress(); err != nil && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
 				w.cfg.Logger.Warn().Err(err).Uint64("stream_seq", d.seq()).Msg("could not extend the ack wait of a job in flight")

@@ -163,7 +163,7 @@ func (r *records) storeOnce(ctx context.Context, o *outcome) (already recordKind
 		}
 		o.stored = already == 0
 	}
-	if o.j.Delivery > 1 || o.d.mayHaveRival(r.w.cfg.Topology.AckWait/2) {
+	if o.j.Delivery > 1 || o.d.mayHaveRival(r.w.ackWait()/2) {
 		// Another delivery of the job may have dead-lettered it meanwhile
 		// (this one's acknowledgement lost, this process paused, the job
 		// redelivered from the prefetch buffer). Its dead letter may have

@@ -44,6 +44,11 @@ type Worker struct {
 	// fetchErr is why the fetch loop cannot take jobs (a consumer that is
 	// gone and cannot be recreated yet), nil while it can.
 	fetchErr atomic.Pointer[string]
+	// consumerAckWait is the consumer's ack wait as last read (see
+	// ackWait), 0 before; ackWaitChanged wakes the heartbeat when it
+	// changes.
+	consumerAckWait atomic.Int64
+	ackWaitChanged  chan struct{}
 }
 
 // Option changes how New builds a Worker.
@@ -72,7 +77,7 @@ func New(nc *nats.Conn, clerk clerkapi.Sessions, cfg Config, opts ...Option) (*W
 		return nil, fmt.Errorf("worker: JetStream: %w", err)
 	}
 	m := newMetrics()
-	w := &Worker{cfg: cfg, nc: nc, js: js, metrics: m, clock: clock.Real{}}
+	w := &Worker{cfg: cfg, nc: nc, js: js, metrics: m, clock: clock.Real{}, ackWaitChanged: make(chan struct{}, 1)}
 	w.tracer, w.tracing = newTracer(cfg.TracerProvider)
 	w.clerk = newGate(clerk, m)
 	// Until Run joins the fleet's budget, and without a limit, a budget of
@@ -145,8 +150,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.replies.loadPermissions(ctx, w.cfg.Logger)
 
 	var bg sync.WaitGroup
-	bg.Add(4)
+	bg.Add(5)
 	go func() { defer bg.Done(); w.heartbeat(workCtx) }()
+	go func() { defer bg.Done(); w.watchConsumer(workCtx) }()
 	go func() { defer bg.Done(); w.backstop(workCtx) }()
 	go func() { defer bg.Done(); w.records.retryParked(workCtx) }()
 	go func() { defer bg.Done(); w.records.sweepLetters(workCtx) }()
