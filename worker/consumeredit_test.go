@@ -66,3 +66,56 @@ func TestShortenedAckWaitDoesNotRunAJobTwice(t *testing.T) {
 		t.Errorf("the worker did not say the consumer's ack wait is shorter than configured")
 	}
 }
+
+// TestPausedOrFilteredConsumerIsReported: a consumer paused (nats consumer
+// pause) or given a filter (nats consumer edit) while workers ran left its
+// jobs in the stream, and the workers ready and silent: nothing told the
+// operator why jobs waited. The worker says so in its log and on /readyz,
+// and is ready again once the consumer delivers every job. A job the
+// filter passed over is never delivered (the consumer moved past it): it
+// is not lost, the backstop dead-letters it once a later job is acked, and
+// the worker says so when the filter goes.
+func TestPausedOrFilteredConsumerIsReported(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	ids := emu.CreateSessions(emu.CreateUser(), 3)
+	w := env.StartWorker(t)
+	ctx := context.Background()
+	notReady := func(what, want string) {
+		t.Helper()
+		testenv.Eventually(t, 5*time.Second, "not ready: "+what, func() bool {
+			err := w.Worker.Ready()
+			return err != nil && strings.Contains(err.Error(), want)
+		})
+		if !strings.Contains(env.Logs.String(), want) {
+			t.Errorf("the log does not say %q", want)
+		}
+	}
+
+	if _, err := env.JS.PauseConsumer(ctx, env.Topology.JobsStream, env.Topology.Consumer, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	env.Publish(t, &jobs.RevokeArgs{SessionID: ids[0]})
+	notReady("paused", "is paused")
+	if _, err := env.JS.ResumeConsumer(ctx, env.Topology.JobsStream, env.Topology.Consumer); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the job done once resumed", func() bool { return len(env.Results(t)) == 1 })
+	testenv.Eventually(t, 5*time.Second, "ready again", func() bool { return w.Worker.Ready() == nil })
+
+	editConsumer(t, env, func(c *jetstream.ConsumerConfig) { c.FilterSubject = env.Topology.Subjects.Job(jobs.OpGet) })
+	env.Publish(t, &jobs.RevokeArgs{SessionID: ids[1]})
+	notReady("filtered", "delivers only jobs on "+env.Topology.Subjects.Job(jobs.OpGet))
+	editConsumer(t, env, func(c *jetstream.ConsumerConfig) { c.FilterSubject = "" })
+	testenv.Eventually(t, 5*time.Second, "ready again", func() bool { return w.Worker.Ready() == nil })
+	testenv.Eventually(t, 5*time.Second, "the worker says a job was passed over", func() bool {
+		return strings.Contains(env.Logs.String(), "not the jobs its filter passed over")
+	})
+	env.Publish(t, &jobs.RevokeArgs{SessionID: ids[2]})
+	testenv.Eventually(t, 20*time.Second, "the job passed over recorded", func() bool {
+		return len(env.Results(t)) == 2 && len(deadLetters(t, env)) == 1 && env.StreamCount(t, env.Topology.JobsStream) == 0
+	})
+	if n := emu.RevokeCount(ids[1]); n != 0 {
+		t.Errorf("the job passed over ran %d times", n)
+	}
+}

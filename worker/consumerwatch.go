@@ -2,11 +2,14 @@ package worker
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clerkjobs/clerkjobs/internal/clock"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 )
 
 // consumerWatchEvery is how often the worker reads its consumer's
@@ -48,6 +51,7 @@ func (w *Worker) observeConsumer(info *jetstream.ConsumerInfo) {
 	if info == nil {
 		return
 	}
+	w.observeStall(info)
 	aw := info.Config.AckWait
 	if old := time.Duration(w.consumerAckWait.Swap(int64(aw))); old != aw && aw > 0 {
 		if aw < w.cfg.Topology.AckWait {
@@ -58,5 +62,52 @@ func (w *Worker) observeConsumer(info *jetstream.ConsumerInfo) {
 		case w.ackWaitChanged <- struct{}{}:
 		default:
 		}
+	}
+}
+
+// observeStall says, in the log and on /readyz, when the consumer delivers
+// some jobs or none for a reason of its own: paused (nats consumer pause),
+// or given a filter (nats consumer edit) so that the jobs on other
+// subjects stay in the stream. The worker then waits, ready and silent,
+// for jobs that never come; it leaves the operator's change in place (a
+// worker's start sets the filter back) and says why jobs wait.
+func (w *Worker) observeStall(info *jetstream.ConsumerInfo) {
+	topo := w.cfg.Topology
+	var why string
+	filters := info.Config.FilterSubjects
+	if info.Config.FilterSubject != "" {
+		filters = append([]string{info.Config.FilterSubject}, filters...)
+	}
+	switch {
+	case info.Paused:
+		why = fmt.Sprintf("consumer %s is paused for %s more (nats consumer resume %s %s): no job is delivered meanwhile",
+			topo.Consumer, info.PauseRemaining.Round(time.Second), topo.JobsStream, topo.Consumer)
+	case len(filters) > 0:
+		why = fmt.Sprintf("consumer %s delivers only jobs on %s (a filter set while the workers run): jobs on other subjects wait "+
+			"in %s until the filter is removed or a worker starts, which removes it", topo.Consumer, text.Line(strings.Join(filters, ", "), 200), topo.JobsStream)
+	}
+	var old string
+	if p := w.consumerStall.Load(); p != nil {
+		old = *p
+	}
+	if why == "" {
+		w.consumerStall.Store(nil)
+		switch {
+		case strings.Contains(old, " delivers only jobs on "):
+			// JetStream's consumer moved past the jobs its filter left
+			// out: it never delivers them. They stay in the stream until
+			// the ack floor passes them, and the backstop dead-letters them.
+			w.cfg.Logger.Warn().Str("consumer", topo.Consumer).
+				Msg("the consumer delivers every job again, but not the jobs its filter passed over: once later jobs are acked, they are " +
+					"dead-lettered as max_deliveries (never run; replay them: publish dlq replay)")
+		case old != "":
+			w.cfg.Logger.Info().Str("consumer", topo.Consumer).Msg("the consumer delivers every job again")
+		}
+		return
+	}
+	w.consumerStall.Store(&why)
+	// A pause's remaining time changes every second: said once.
+	if old == "" || info.Paused != strings.Contains(old, " is paused ") || (!info.Paused && old != why) {
+		w.cfg.Logger.Warn().Str("consumer", topo.Consumer).Str("reason", why).Msg("jobs wait: the consumer does not deliver them")
 	}
 }

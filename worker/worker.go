@@ -49,6 +49,9 @@ type Worker struct {
 	// changes.
 	consumerAckWait atomic.Int64
 	ackWaitChanged  chan struct{}
+	// consumerStall is why the consumer delivers some jobs or none (paused,
+	// filtered: see observeStall), nil while it delivers every job.
+	consumerStall atomic.Pointer[string]
 }
 
 // Option changes how New builds a Worker.
@@ -376,6 +379,9 @@ func (w *Worker) Ready() error {
 		return fmt.Errorf("circuit open: %s; probing every %s", cause, w.cfg.ProbeInterval)
 	}
 	if p := w.fetchErr.Load(); p != nil {
+		return errors.New(*p)
+	}
+	if p := w.consumerStall.Load(); p != nil {
 		return errors.New(*p)
 	}
 	return w.records.ready()
