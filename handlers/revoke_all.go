@@ -153,7 +153,7 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Answer, e
 // that fails stops the job before any revoke, with the lock's error (a 404
 // dead-letters the job, a 5xx retries it). The lock is saved at once, so a
 // redelivery after a crash does not lock again — unless the lock has ended
-// meanwhile.
+// meanwhile, or the save failed.
 func (h RevokeAll) lock(ctx context.Context, a *jobs.RevokeAllArgs, p *BulkProgress) error {
 	if p.Locked && (p.LockedUntil == nil || time.Now().Before(*p.LockedUntil)) {
 		return nil
@@ -174,9 +174,12 @@ func (h RevokeAll) lock(ctx context.Context, a *jobs.RevokeAllArgs, p *BulkProgr
 		until = until.UTC()
 		p.LockedUntil = &until
 	}
-	if err := h.Store.Save(ctx, a.JobID, p); err != nil {
-		return fmt.Errorf("revoke_all %s: save progress after the lock: %w", a.JobID, err)
-	}
+	// A save that fails (a progress bucket sealed, full or deleted) is not
+	// the job's failure, like any missed checkpoint: it costs only a second
+	// lock if the job runs again, as a crash before the save would. Failing
+	// here locked the user again on every attempt and revoked nothing: an
+	// account takeover left with every session active.
+	_ = h.Store.Save(ctx, a.JobID, p)
 	return nil
 }
 
