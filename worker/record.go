@@ -89,6 +89,8 @@ type records struct {
 
 	retryMu sync.Mutex // held by the pass that retries parked outcomes
 
+	lastUnconfirmed atomic.Int64 // UnixNano of the last "unconfirmed" warning
+
 	healMu   sync.Mutex
 	lastHeal time.Time
 }
@@ -220,7 +222,8 @@ func (r *records) publish(ctx context.Context, o *outcome) (already recordKind, 
 	if m.Header == nil {
 		m.Header = nats.Header{}
 	}
-	m.Header.Set(jetstream.MsgIDHeader, r.w.cfg.Instance+"/"+strconv.Itoa(o.j.Delivery)+"/"+subject)
+	id := r.w.cfg.Instance + "/" + strconv.Itoa(o.j.Delivery) + "/" + subject
+	m.Header.Set(jetstream.MsgIDHeader, id)
 	for attempt := 0; ; attempt++ {
 		pctx, cancel := context.WithTimeout(ctx, recordTimeout)
 		_, err = r.w.js.PublishMsg(pctx, m, jetstream.WithExpectStream(stream))
@@ -228,8 +231,16 @@ func (r *records) publish(ctx context.Context, o *outcome) (already recordKind, 
 		if err == nil {
 			return 0, nil // a duplicate too: stored by this delivery before
 		}
-		if attempt == 0 && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)) {
+		noAnswer := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)
+		if attempt == 0 && noAnswer {
 			continue // no answer: stored or not, asking again tells
+		}
+		if noAnswer && r.ownRecord(ctx, stream, subject, id) {
+			// Stored, and never confirmed: this delivery's own record,
+			// not another delivery's (the job is answered and acked as
+			// recorded here).
+			r.unconfirmed(ctx, stream)
+			return 0, nil
 		}
 		// Refused because the subject holds the job's record already?
 		k, _, ferr := r.lookup(ctx, o.j.Key, o.header.Get(jobs.HeaderJobDigest), o.kind)
@@ -250,6 +261,35 @@ func (r *records) publish(ctx context.Context, o *outcome) (already recordKind, 
 			return 0, &recordError{stream: stream, kind: o.kind, err: fmt.Errorf("%w; recreating it failed: %v", err, herr)}
 		}
 	}
+}
+
+// ownRecord reports whether the record on subject carries the Nats-Msg-Id
+// id: stored by this delivery.
+func (r *records) ownRecord(ctx context.Context, stream, subject, id string) bool {
+	cctx, cancel := context.WithTimeout(ctx, recordTimeout)
+	defer cancel()
+	m, err := r.getOnLeader(cctx, stream, msgGet{LastFor: subject})
+	return err == nil && m.header(jetstream.MsgIDHeader) == id
+}
+
+// unconfirmed says (at most every 30 s) that stream stores records without
+// confirming them: each record waits twice recordTimeout for an answer. A
+// stream set to no_ack while the workers run does that; a worker's start
+// sets it back.
+func (r *records) unconfirmed(ctx context.Context, stream string) {
+	now := time.Now().UnixNano()
+	last := r.lastUnconfirmed.Load()
+	if now-last < int64(30*time.Second) || !r.lastUnconfirmed.CompareAndSwap(last, now) {
+		return
+	}
+	why := "JetStream stored the record and did not confirm it in time"
+	cctx, cancel := context.WithTimeout(ctx, recordTimeout)
+	defer cancel()
+	if st, err := r.w.js.Stream(cctx, stream); err == nil && st.CachedInfo().Config.NoAck {
+		why = "the stream is set to no_ack (changed while the workers run; a worker's start sets it back): it never confirms a record"
+	}
+	r.w.cfg.Logger.Warn().Str("stream", stream).Dur("waited", 2*recordTimeout).Str("reason", why).
+		Msg("records are stored without a confirmation: each job waits for one before it is answered and acked")
 }
 
 // supersede removes j's dead letter, if it has one: j has a result, and a
@@ -374,10 +414,13 @@ type storedMsg struct {
 }
 
 // digest is the message's Job-Digest, "" without one.
-func (m storedMsg) digest() string {
+func (m storedMsg) digest() string { return m.header(jobs.HeaderJobDigest) }
+
+// header is the value of the message's header name, "" without it.
+func (m storedMsg) header(name string) string {
 	lines := strings.Split(string(m.Header), "\r\n")
 	for _, l := range lines[min(1, len(lines)):] {
-		if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(strings.TrimSpace(k), jobs.HeaderJobDigest) {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(strings.TrimSpace(k), name) {
 			return strings.TrimSpace(v)
 		}
 	}
