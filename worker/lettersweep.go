@@ -116,6 +116,13 @@ func (r *records) sweepLetter(ctx context.Context, m storedMsg) error {
 		return nil
 	}
 	removed, err := r.removeLetter(ctx, m.Seq, m.Subject)
+	if errors.Is(err, errDeleteDenied) {
+		// No pass removes it: said once, and the sweep goes on past it.
+		r.w.cfg.Logger.Warn().Uint64("dead_letter_seq", m.Seq).Str("dead_letter", text.Line(redact.Text(m.Subject), 200)).
+			Msg("a dead letter beside its job's result cannot be removed: the dead-letter stream denies deletes " +
+				"(deny_delete, set while the workers run); nats stream purge --subject removes it")
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("remove dead letter seq %d, whose job has a result: %w", m.Seq, err)
 	}

@@ -303,7 +303,17 @@ func (r *records) supersede(ctx context.Context, j *job, digest string) error {
 	if err != nil || k == 0 {
 		return err
 	}
-	removed, err := r.removeLetter(ctx, seq, r.w.cfg.Topology.Subjects.DeadLetter(j.Key))
+	subject := r.w.cfg.Topology.Subjects.DeadLetter(j.Key)
+	removed, err := r.removeLetter(ctx, seq, subject)
+	if errors.Is(err, errDeleteDenied) {
+		// No retry removes it: the job is done (its result stored), and
+		// kept waiting it would hold a slot for ever. Said, as when a
+		// redelivery finds such a letter (find).
+		r.w.logJob(r.w.cfg.Logger.Warn(), j).Uint64("dead_letter_seq", seq).Str("dead_letter_subject", subject).
+			Msg("the job has a result; a dead letter beside it cannot be removed: the dead-letter stream denies deletes " +
+				"(deny_delete, set while the workers run); nats stream purge --subject removes it")
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("remove the dead letter (seq %d) of a job with a result: %w", seq, err)
 	}
@@ -323,6 +333,9 @@ func (r *records) removeLetter(ctx context.Context, seq uint64, subject string) 
 	st, err := r.w.js.Stream(cctx, dlq)
 	if err == nil {
 		err = st.DeleteMsg(cctx, seq)
+		if err != nil && st.CachedInfo().Config.DenyDelete {
+			return false, errDeleteDenied
+		}
 	}
 	if err != nil {
 		// Removed meanwhile (by the other delivery, a sweep, an operator)?
@@ -337,6 +350,10 @@ func (r *records) removeLetter(ctx context.Context, seq uint64, subject string) 
 	r.w.metrics.deadLettersSuperseded.Inc()
 	return true, nil
 }
+
+// errDeleteDenied: the dead-letter stream denies deletes (deny_delete,
+// which cannot be undone), so no retry removes a letter.
+var errDeleteDenied = errors.New("the dead-letter stream denies deletes")
 
 // place is the stream and subject of the record of kind the job k names.
 func (r *records) place(kind recordKind, k jobs.RecordKey) (stream, subject string) {
