@@ -30,16 +30,7 @@ import (
 // be saved costs only a recount after a crash; the job succeeds. Here the
 // server takes 100 KB, about 2,000 sessions.
 func TestRevokeAllOutgrowingItsCheckpoint(t *testing.T) {
-	conf := filepath.Join(t.TempDir(), "server.conf")
-	if err := os.WriteFile(conf, []byte("jetstream: {}\nmax_payload: 100KB\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s := testenv.StartConfiguredServer(t, conf)
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := connectWithMaxPayload(t, "100KB")
 	cfg := clerkjobstest.WorkerConfig(clerkjobstest.Topology())
 	bulkWorker(&cfg)
 	emu := runWorkerOn(t, nc, cfg)
@@ -98,16 +89,7 @@ func TestRevokeAllNamesAtMostAThousandFailures(t *testing.T) {
 // the requester waiting for nothing. Sending it again cannot help, so the
 // job is dead-lettered at once, saying which limit and what to do.
 func TestResultLargerThanMaxPayloadIsDeadLettered(t *testing.T) {
-	conf := filepath.Join(t.TempDir(), "server.conf")
-	if err := os.WriteFile(conf, []byte("jetstream: {}\nmax_payload: 16KB\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s := testenv.StartConfiguredServer(t, conf)
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := connectWithMaxPayload(t, "16KB")
 	cfg := clerkjobstest.WorkerConfig(clerkjobstest.Topology())
 	emu := runWorkerOn(t, nc, cfg)
 	user := emu.Emulator.CreateUser()
@@ -176,16 +158,7 @@ func TestResultLargerThanItsStreamTakesIsDeadLettered(t *testing.T) {
 // so it is stored without the body, which its Dlq-Redacted header says
 // (not replayable), and the job is acked.
 func TestDeadLetterLargerThanMaxPayloadIsStoredWithoutTheBody(t *testing.T) {
-	conf := filepath.Join(t.TempDir(), "server.conf")
-	if err := os.WriteFile(conf, []byte("jetstream: {}\nmax_payload: 16KB\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s := testenv.StartConfiguredServer(t, conf)
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := connectWithMaxPayload(t, "16KB")
 	cfg := clerkjobstest.WorkerConfig(clerkjobstest.Topology())
 	runWorkerOn(t, nc, cfg)
 	js, err := jetstream.New(nc)
@@ -227,4 +200,22 @@ func TestDeadLetterLargerThanMaxPayloadIsStoredWithoutTheBody(t *testing.T) {
 		info, err := jst.Info(ctx)
 		return err == nil && info.State.Msgs == 0
 	})
+}
+
+// connectWithMaxPayload connects to a NATS server of its own that takes at
+// most size (as the server's configuration writes it: "16KB") in one
+// message.
+func connectWithMaxPayload(t *testing.T, size string) *nats.Conn {
+	t.Helper()
+	conf := filepath.Join(t.TempDir(), "server.conf")
+	if err := os.WriteFile(conf, []byte("jetstream: {}\nmax_payload: "+size+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := testenv.StartConfiguredServer(t, conf)
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
 }
