@@ -149,11 +149,20 @@ func (d Drift) String() string {
 	if d.Missing {
 		return fmt.Sprintf("%s %s does not exist (it will be created)", d.Kind, d.Name)
 	}
-	s := fmt.Sprintf("%s %s: %s is %s, want %s", d.Kind, d.Name, d.Field, d.Have, d.Want)
+	s := d.Difference()
 	if d.Updatable {
 		return s + " (it will be updated)"
 	}
 	return s + "; JetStream cannot change this on an existing " + d.Kind
+}
+
+// Difference says what differs, without what Ensure does about it:
+// "stream SESSION_RESULTS: max_age is "1s", want "24h0m0s"".
+func (d Drift) Difference() string {
+	if d.Missing {
+		return fmt.Sprintf("%s %s does not exist", d.Kind, d.Name)
+	}
+	return fmt.Sprintf("%s %s: %s is %s, want %s", d.Kind, d.Name, d.Field, d.Have, d.Want)
 }
 
 // DriftError is Check's error when something exists that Ensure cannot

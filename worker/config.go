@@ -49,8 +49,9 @@ type Config struct {
 	// naking them.
 	DrainTimeout time.Duration
 	// SweepInterval is how often the worker looks for jobs that ran out of
-	// deliveries without being dead-lettered, and for dead letters whose
-	// job has a result (a dead letter is removed then; see records).
+	// deliveries without being dead-lettered, for dead letters whose job
+	// has a result (a dead letter is removed then; see records), and for
+	// settings of JetStream changed since its start (logged).
 	SweepInterval time.Duration
 	// FetchMaxWait is how long one pull request waits on the server for
 	// jobs (at least 1s); a missing consumer is noticed within about that.

@@ -119,3 +119,52 @@ func TestPausedOrFilteredConsumerIsReported(t *testing.T) {
 		t.Errorf("the job passed over ran %d times", n)
 	}
 }
+
+// editStream changes one of the workers' streams as an operator would
+// (nats stream edit) while workers run.
+func editStream(t *testing.T, env *testenv.Env, name string, edit func(*jetstream.StreamConfig)) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := env.JS.Stream(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.CachedInfo().Config
+	edit(&cfg)
+	if _, err := env.JS.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStreamEditedWhileRunningIsLogged: the worker set its streams at
+// start only, so a stream edited while it ran (here the results stream
+// allowed 5 records a subject, so that a job could have two results, and
+// its records kept 1 minute instead of a day) went unseen until the next
+// start. The worker now compares JetStream with its configuration every
+// sweep, warns of each difference once, and says when it is gone.
+func TestStreamEditedWhileRunningIsLogged(t *testing.T) {
+	env := testenv.New(t)
+	env.StartWorker(t)
+	var was jetstream.StreamConfig
+	editStream(t, env, env.Topology.ResultsStream, func(c *jetstream.StreamConfig) {
+		was = *c
+		c.MaxMsgsPerSubject, c.MaxAge = 5, time.Minute
+	})
+	for _, field := range []string{"max_msgs_per_subject", "max_age"} {
+		testenv.Eventually(t, 10*time.Second, "a warning naming "+field, func() bool {
+			for _, l := range strings.Split(env.Logs.String(), "\n") {
+				if strings.Contains(l, "changed while the workers run") && strings.Contains(l, env.Topology.ResultsStream+": "+field) {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	editStream(t, env, env.Topology.ResultsStream, func(c *jetstream.StreamConfig) { *c = was })
+	testenv.Eventually(t, 10*time.Second, "the drift said to be gone", func() bool {
+		return strings.Count(env.Logs.String(), "JetStream matches the configuration again") == 2
+	})
+	if n := strings.Count(env.Logs.String(), "changed while the workers run"); n != 2 {
+		t.Errorf("%d warnings of the changes, want one each (2)", n)
+	}
+}

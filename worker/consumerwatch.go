@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/clerkjobs/clerkjobs/internal/clock"
 	"github.com/clerkjobs/clerkjobs/internal/text"
+	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
 // consumerWatchEvery is how often the worker reads its consumer's
@@ -109,5 +111,43 @@ func (w *Worker) observeStall(info *jetstream.ConsumerInfo) {
 	// A pause's remaining time changes every second: said once.
 	if old == "" || info.Paused != strings.Contains(old, " is paused ") || (!info.Paused && old != why) {
 		w.cfg.Logger.Warn().Str("consumer", topo.Consumer).Str("reason", why).Msg("jobs wait: the consumer does not deliver them")
+	}
+}
+
+// watchTopology compares JetStream with the configuration every
+// SweepInterval while the worker runs, and warns of each difference once
+// (and once more when it goes). The worker sets the streams, the bucket and
+// the consumer at its start only, and the record path's guarantees rest on
+// their settings: a change between starts (nats stream edit) can drop
+// records (a short max_age, discard old under a limit) or let a job have
+// two (max_msgs_per_subject above 1), unseen until the next start. What is
+// missing is the record path's to recreate; the consumer's ack wait, pause
+// and filter are watched every second (watchConsumer).
+func (w *Worker) watchTopology(ctx context.Context) {
+	seen := map[string]bool{}
+	for range clock.Ticks(ctx, w.cfg.SweepInterval) {
+		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		drifts, err := w.cfg.Topology.Check(cctx, w.js)
+		cancel()
+		if err != nil && !errors.As(err, new(*jobs.DriftError)) {
+			continue // JetStream unreachable: the record path says so
+		}
+		now := map[string]bool{}
+		for _, d := range drifts {
+			if d.Missing {
+				continue
+			}
+			now[d.Difference()] = true
+			if !seen[d.Difference()] {
+				w.cfg.Logger.Warn().Str("drift", d.Difference()).
+					Msg("JetStream differs from the configuration (changed while the workers run): records may be dropped or doubled; a worker's start sets it back")
+			}
+		}
+		for d := range seen {
+			if !now[d] {
+				w.cfg.Logger.Info().Str("drift", d).Msg("JetStream matches the configuration again")
+			}
+		}
+		seen = now
 	}
 }

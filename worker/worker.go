@@ -153,9 +153,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.replies.loadPermissions(ctx, w.cfg.Logger)
 
 	var bg sync.WaitGroup
-	bg.Add(5)
+	bg.Add(6)
 	go func() { defer bg.Done(); w.heartbeat(workCtx) }()
 	go func() { defer bg.Done(); w.watchConsumer(workCtx) }()
+	go func() { defer bg.Done(); w.watchTopology(workCtx) }()
 	go func() { defer bg.Done(); w.backstop(workCtx) }()
 	go func() { defer bg.Done(); w.records.retryParked(workCtx) }()
 	go func() { defer bg.Done(); w.records.sweepLetters(workCtx) }()
