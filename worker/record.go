@@ -562,6 +562,10 @@ func (e *recordError) reason() string {
 		// 10077: store failed ("maximum bytes exceeded" with DiscardNew);
 		// 10047: insufficient storage resources.
 		return "it is full (raise its limits or purge it; the jobs are kept)"
+	case errors.As(e.err, &apiErr) && apiErr.ErrorCode == 10023:
+		// 10023: insufficient resources, the account's or the server's
+		// JetStream storage limit reached (max_file_store, max_mem_store).
+		return "the account's or the server's JetStream storage limit is reached (raise it, or purge a stream; the jobs are kept)"
 	case streamMissing(e.err):
 		return "the stream does not exist and could not be created"
 	case errors.Is(e.err, context.DeadlineExceeded), errors.Is(e.err, nats.ErrTimeout):
