@@ -51,7 +51,7 @@ type Worker struct {
 	ackWaitChanged  chan struct{}
 	// consumerStall is why the consumer delivers some jobs or none (paused,
 	// filtered: see observeStall), nil while it delivers every job.
-	consumerStall atomic.Pointer[string]
+	consumerStall atomic.Pointer[stall]
 }
 
 // Option changes how New builds a Worker.
@@ -383,7 +383,7 @@ func (w *Worker) Ready() error {
 		return errors.New(*p)
 	}
 	if p := w.consumerStall.Load(); p != nil {
-		return errors.New(*p)
+		return errors.New(p.why)
 	}
 	return w.records.ready()
 }

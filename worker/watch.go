@@ -75,43 +75,40 @@ func (w *Worker) observeConsumer(info *jetstream.ConsumerInfo) {
 // worker's start sets the filter back) and says why jobs wait.
 func (w *Worker) observeStall(info *jetstream.ConsumerInfo) {
 	topo := w.cfg.Topology
-	var why string
 	filters := info.Config.FilterSubjects
 	if info.Config.FilterSubject != "" {
 		filters = append([]string{info.Config.FilterSubject}, filters...)
 	}
+	var now *stall
 	switch {
 	case info.Paused:
-		why = fmt.Sprintf("consumer %s is paused for %s more (nats consumer resume %s %s): no job is delivered meanwhile",
-			topo.Consumer, info.PauseRemaining.Round(time.Second), topo.JobsStream, topo.Consumer)
+		now = &stall{paused: true, why: fmt.Sprintf("consumer %s is paused for %s more (nats consumer resume %s %s): no job is delivered meanwhile",
+			topo.Consumer, info.PauseRemaining.Round(time.Second), topo.JobsStream, topo.Consumer)}
 	case len(filters) > 0:
-		why = fmt.Sprintf("consumer %s delivers only jobs on %s (a filter set while the workers run): jobs on other subjects wait "+
-			"in %s until the filter is removed or a worker starts, which removes it", topo.Consumer, text.Line(strings.Join(filters, ", "), 200), topo.JobsStream)
+		now = &stall{why: fmt.Sprintf("consumer %s delivers only jobs on %s (a filter set while the workers run): jobs on other subjects wait "+
+			"in %s until the filter is removed or a worker starts, which removes it", topo.Consumer, text.Line(strings.Join(filters, ", "), 200), topo.JobsStream)}
 	}
-	var old string
-	if p := w.consumerStall.Load(); p != nil {
-		old = *p
+	old := w.consumerStall.Swap(now)
+	switch {
+	case now == nil && old != nil && !old.paused:
+		// JetStream's consumer moved past the jobs its filter left out:
+		// it never delivers them. They stay in the stream until the ack
+		// floor passes them, and the backstop dead-letters them.
+		w.cfg.Logger.Warn().Str("consumer", topo.Consumer).
+			Msg("the consumer delivers every job again, but not the jobs its filter passed over: once later jobs are acked, they are " +
+				"dead-lettered as max_deliveries (never run; replay them: publish dlq replay)")
+	case now == nil && old != nil:
+		w.cfg.Logger.Info().Str("consumer", topo.Consumer).Msg("the consumer delivers every job again")
+	case now != nil && (old == nil || old.paused != now.paused || (!now.paused && old.why != now.why)):
+		// A pause's remaining time changes every second: said once.
+		w.cfg.Logger.Warn().Str("consumer", topo.Consumer).Str("reason", now.why).Msg("jobs wait: the consumer does not deliver them")
 	}
-	if why == "" {
-		w.consumerStall.Store(nil)
-		switch {
-		case strings.Contains(old, " delivers only jobs on "):
-			// JetStream's consumer moved past the jobs its filter left
-			// out: it never delivers them. They stay in the stream until
-			// the ack floor passes them, and the backstop dead-letters them.
-			w.cfg.Logger.Warn().Str("consumer", topo.Consumer).
-				Msg("the consumer delivers every job again, but not the jobs its filter passed over: once later jobs are acked, they are " +
-					"dead-lettered as max_deliveries (never run; replay them: publish dlq replay)")
-		case old != "":
-			w.cfg.Logger.Info().Str("consumer", topo.Consumer).Msg("the consumer delivers every job again")
-		}
-		return
-	}
-	w.consumerStall.Store(&why)
-	// A pause's remaining time changes every second: said once.
-	if old == "" || info.Paused != strings.Contains(old, " is paused ") || (!info.Paused && old != why) {
-		w.cfg.Logger.Warn().Str("consumer", topo.Consumer).Str("reason", why).Msg("jobs wait: the consumer does not deliver them")
-	}
+}
+
+// stall is why the consumer delivers some jobs or none.
+type stall struct {
+	paused bool // paused; otherwise filtered
+	why    string
 }
 
 // watchTopology compares JetStream with the configuration every
