@@ -234,9 +234,9 @@ func TestBrowserSignIn(t *testing.T) {
 
 	b.do(t, "open the console", chromedp.Navigate(con.URL+"/dlq"))
 	b.waitText(t, 10*time.Second, "h1", regexp.MustCompile(`^Sign in$`))
-	b.do(t, "a wrong token", chromedp.SetValue(chromedp.CSS("input[name=token]"), "not-the-token-at-all"), chromedp.Submit(chromedp.CSS("form")))
+	b.load(t, "a wrong token", chromedp.SetValue(chromedp.CSS("input[name=token]"), "not-the-token-at-all"), chromedp.Submit(chromedp.CSS("form")))
 	b.waitText(t, 10*time.Second, "main .error", regexp.MustCompile(`not the console's token`))
-	b.do(t, "the token", chromedp.SetValue(chromedp.CSS("input[name=token]"), goodToken), chromedp.Submit(chromedp.CSS("form")))
+	b.load(t, "the token", chromedp.SetValue(chromedp.CSS("input[name=token]"), goodToken), chromedp.Submit(chromedp.CSS("form")))
 	b.waitText(t, 10*time.Second, "h1", regexp.MustCompile(`^Dead letters$`))
 	if page := b.main(); strings.Contains(page, goodToken) {
 		t.Error("the page shows the token")

@@ -117,7 +117,7 @@ func TestBrowser(t *testing.T) {
 			{"class", "permanent,invalid", 0},
 		}
 		for _, s := range steps {
-			b.do(t, "filter "+s.field, chromedp.SetValue(chromedp.CSS(`#filters input[name=`+s.field+`]`), s.value), chromedp.Submit(chromedp.CSS("#filters")))
+			b.load(t, "filter "+s.field, chromedp.SetValue(chromedp.CSS(`#filters input[name=`+s.field+`]`), s.value), chromedp.Submit(chromedp.CSS("#filters")))
 			b.waitText(t, 10*time.Second, "#matching strong", regexp.MustCompile(fmt.Sprintf(`^%d$`, s.want)))
 			if n := b.count(t, "#dead-letters tbody tr"); n != s.want {
 				t.Errorf("after %s=%s the table shows %d rows, want %d", s.field, s.value, n, s.want)
@@ -135,7 +135,7 @@ func TestBrowser(t *testing.T) {
 			if b.count(t, `a[rel=next]`) == 0 {
 				break
 			}
-			b.do(t, "older", chromedp.Click(chromedp.CSS(`a[rel=next]`)), chromedp.WaitVisible(chromedp.CSS("#matching")))
+			b.load(t, "older", chromedp.Click(chromedp.CSS(`a[rel=next]`)))
 			if page > 5 {
 				t.Fatal("more pages than entries")
 			}
@@ -151,8 +151,8 @@ func TestBrowser(t *testing.T) {
 	})
 
 	t.Run("an entry shows its headers, history, payload and trace id", func(t *testing.T) {
-		b.do(t, "open an exhausted get", chromedp.Navigate(con.URL+"/dlq?class=exhausted&op=get"),
-			chromedp.Click(chromedp.CSS(`#dead-letters tbody tr a`)), chromedp.WaitVisible(chromedp.CSS("#facts")))
+		b.do(t, "list the exhausted gets", chromedp.Navigate(con.URL+"/dlq?class=exhausted&op=get"))
+		b.load(t, "open one", chromedp.Click(chromedp.CSS(`#dead-letters tbody tr a`)))
 		if tr := b.text(t, "#trace code"); len(tr) < 8 {
 			t.Errorf("trace id %q", tr)
 		}
@@ -169,13 +169,14 @@ func TestBrowser(t *testing.T) {
 	})
 
 	t.Run("purge asks first", func(t *testing.T) {
-		b.do(t, "purge the invalid one", chromedp.Navigate(con.URL+"/dlq?class=invalid"), chromedp.Click(chromedp.CSS("#purge-matching")))
+		b.do(t, "list the invalid one", chromedp.Navigate(con.URL+"/dlq?class=invalid"))
+		b.load(t, "purge it", chromedp.Click(chromedp.CSS("#purge-matching")))
 		b.waitText(t, 10*time.Second, "#confirm", regexp.MustCompile(`deletes 1 dead letters for good`))
 		time.Sleep(300 * time.Millisecond) // give a wrongly eager purge the time to show
 		if n := dlqCount(); n != 11 {
 			t.Fatalf("%d dead letters before confirming, want 11", n)
 		}
-		b.do(t, "confirm", chromedp.Click(chromedp.CSS("#confirm-button")))
+		b.load(t, "confirm", chromedp.Click(chromedp.CSS("#confirm-button")))
 		b.waitText(t, 20*time.Second, "#purged", regexp.MustCompile(`^1$`))
 		if n := dlqCount(); n != 10 {
 			t.Errorf("%d dead letters after purging one, want 10", n)
@@ -184,8 +185,8 @@ func TestBrowser(t *testing.T) {
 
 	t.Run("a forged cross-site POST is refused", func(t *testing.T) {
 		// A purge of the permanent ones, planned but not confirmed.
-		b.do(t, "plan a purge", chromedp.Navigate(con.URL+"/dlq?class=permanent"), chromedp.Click(chromedp.CSS("#purge-matching")),
-			chromedp.WaitVisible(chromedp.CSS("#confirm")))
+		b.do(t, "list the permanent ones", chromedp.Navigate(con.URL+"/dlq?class=permanent"))
+		b.load(t, "plan a purge", chromedp.Click(chromedp.CSS("#purge-matching")))
 		plan := value(t, b, "location", chromedp.Location())
 		// Another site (localhost is not 127.0.0.1) posts the confirmation.
 		evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -193,7 +194,8 @@ func TestBrowser(t *testing.T) {
 			fmt.Fprintf(w, `<!doctype html><form method="post" action="%s/run"><button id="go">win a prize</button></form>`, plan)
 		}))
 		defer evil.Close()
-		b.do(t, "visit the other site", chromedp.Navigate(strings.Replace(evil.URL, "127.0.0.1", "localhost", 1)), chromedp.Click(chromedp.CSS("#go")))
+		b.do(t, "visit the other site", chromedp.Navigate(strings.Replace(evil.URL, "127.0.0.1", "localhost", 1)))
+		b.load(t, "win a prize", chromedp.Click(chromedp.CSS("#go")))
 		b.waitText(t, 10*time.Second, "main", regexp.MustCompile(`refused: this request came from another site`))
 		time.Sleep(300 * time.Millisecond)
 		if n := dlqCount(); n != 10 {
@@ -208,12 +210,13 @@ func TestBrowser(t *testing.T) {
 	})
 
 	t.Run("replaying every exhausted dead letter from the page", func(t *testing.T) {
-		b.do(t, "replay all exhausted", chromedp.Navigate(con.URL+"/dlq?class=exhausted"), chromedp.Click(chromedp.CSS("#replay-matching")))
+		b.do(t, "list the exhausted ones", chromedp.Navigate(con.URL+"/dlq?class=exhausted"))
+		b.load(t, "replay them all", chromedp.Click(chromedp.CSS("#replay-matching")))
 		b.waitText(t, 20*time.Second, "#dry-run", regexp.MustCompile(`would replay 8\b`))
 		if n := dlqCount(); n != 10 {
 			t.Fatalf("the dry run changed the queue: %d dead letters", n)
 		}
-		b.do(t, "confirm", chromedp.Click(chromedp.CSS("#confirm-button")))
+		b.load(t, "confirm", chromedp.Click(chromedp.CSS("#confirm-button")))
 		b.waitText(t, 30*time.Second, "#state", regexp.MustCompile(`done`))
 		if got := b.text(t, "#replayed"); got != "8" {
 			t.Errorf("replayed %q, want 8", got)
@@ -251,12 +254,13 @@ func TestBrowser(t *testing.T) {
 	t.Run("revoke every session of a user", func(t *testing.T) {
 		user := emu.CreateUser()
 		ids := emu.CreateSessions(user, 5)
-		b.do(t, "fill the form", chromedp.Navigate(con.URL+"/revoke-all"),
+		b.do(t, "open the form", chromedp.Navigate(con.URL+"/revoke-all"))
+		b.load(t, "fill it in and send it",
 			chromedp.SetValue(chromedp.CSS(`#revoke-all input[name=user_id]`), user),
 			chromedp.SetValue(chromedp.CSS(`#revoke-all input[name=except]`), ids[0]),
 			chromedp.Submit(chromedp.CSS("#revoke-all")))
 		b.waitText(t, 10*time.Second, "#confirm", regexp.MustCompile(`signs user `+user+` out of every active session, except `+ids[0]))
-		b.do(t, "confirm", chromedp.Click(chromedp.CSS("#confirm-button")))
+		b.load(t, "confirm", chromedp.Click(chromedp.CSS("#confirm-button")))
 		b.waitText(t, 30*time.Second, "#outcome", regexp.MustCompile(`succeeded`))
 		if got := b.text(t, "#revoked"); got != "4" {
 			t.Errorf("revoked %q, want 4", got)
@@ -291,4 +295,55 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("confirmed actions logged: %q, want %q", confirmed, want)
 		}
 	})
+}
+
+// TestRefreshWaitsForTheOperator: a page that refreshes itself in place
+// (here the dead-letter list, which cannot read its stream) must not throw
+// away what the operator is typing or has ticked; it refreshes again once
+// they undo it.
+func TestRefreshWaitsForTheOperator(t *testing.T) {
+	b := newBrowser(t)
+	env := testenv.New(t)
+	if err := env.JS.DeleteStream(t.Context(), env.Topology.DeadLetterStream); err != nil {
+		t.Fatal(err)
+	}
+	con := startConsole(t, env.NATSURL)
+	// Before the console stops: a refresh then would fail, and say so.
+	t.Cleanup(func() { b.do(t, "leave the console", chromedp.Navigate("about:blank")) })
+	b.do(t, "open the list", chromedp.Navigate(con.URL+"/dlq"))
+	b.waitText(t, 20*time.Second, "#reading", regexp.MustCompile(`Reading the dead-letter queue`))
+
+	// A mark on main goes when a refresh replaces main.
+	mark := func() {
+		value(t, b, "mark main", chromedp.Evaluate[bool](`(document.getElementById("main").dataset.mark = "1") === "1"`))
+	}
+	marked := func() bool {
+		return value(t, b, "read the mark", chromedp.Evaluate[bool](`document.getElementById("main").dataset.mark === "1"`))
+	}
+	refreshed := func(what string) {
+		t.Helper()
+		mark()
+		testenv.Eventually(t, 10*time.Second, what, func() bool { return !marked() })
+	}
+	refreshed("the list refreshes while it cannot read the queue")
+
+	for _, c := range []struct{ name, edit, undo string }{
+		{"typing in a filter (focus kept)", `(() => { const e = document.querySelector("#filters input[name=op]"); e.focus(); e.value = "revoke"; return true })()`,
+			`(() => { const e = document.querySelector("#filters input[name=op]"); e.value = ""; e.blur(); return true })()`},
+		{"a filter typed, then left", `(() => { const e = document.querySelector("#filters input[name=code]"); e.value = "rate_limit_exceeded"; e.blur(); return true })()`,
+			`(() => { document.querySelector("#filters input[name=code]").value = ""; return true })()`},
+		{"a field only focused", `(() => { document.querySelector("#filters input[name=since]").focus(); return true })()`,
+			`(() => { document.activeElement.blur(); return true })()`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			value(t, b, "edit", chromedp.Evaluate[bool](c.edit))
+			mark()
+			time.Sleep(2 * time.Second) // eight refresh periods (250 ms)
+			if !marked() {
+				t.Fatal("the page was replaced while the operator was working in it")
+			}
+			value(t, b, "undo", chromedp.Evaluate[bool](c.undo))
+			refreshed("the refresh goes on once the edit is undone")
+		})
+	}
 }

@@ -325,6 +325,19 @@ func (b *browser) do(t testing.TB, what string, actions ...chromedp.Action[chrom
 	}
 }
 
+// load runs actions that open another page (a click on a link or a
+// button, a submit) and returns once that page has loaded: without the
+// wait, the next action may look for its node in the page being left
+// ("No node with given id found").
+func (b *browser) load(t testing.TB, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
+	defer cancel()
+	if _, err := chromedp.RunResponse(ctx, actions...); err != nil {
+		t.Fatalf("%s: %v\npage:\n%s", what, err, b.main())
+	}
+}
+
 // value runs one action that returns a value.
 func value[T any](t testing.TB, b *browser, what string, a chromedp.Action[T]) T {
 	t.Helper()

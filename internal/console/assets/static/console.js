@@ -1,5 +1,6 @@
 // The console's only script. Pages work without it; it adds:
 // - refreshing a page marked data-refresh in place (no reload, no flicker),
+//   held while the operator is typing or ticking in it,
 // - "select all" and a selection count on the dead-letter list.
 // No inline script anywhere: the Content-Security-Policy allows only this file.
 "use strict";
@@ -15,11 +16,24 @@
           if (!html) return;
           var next = new DOMParser().parseFromString(html, "text/html").getElementById("main");
           var cur = document.getElementById("main");
-          if (next && cur) cur.replaceWith(document.importNode(next, true));
+          if (next && cur && !editing(cur)) cur.replaceWith(document.importNode(next, true));
         })
         .catch(function () { /* keep the page; try again */ })
         .finally(schedule);
     }, ms);
+  }
+
+  // editing reports whether the operator is working in main: a field has
+  // the focus, or holds what they typed, ticked or chose. Replacing main
+  // would throw that away, so the refresh waits until they submit or undo it.
+  function editing(main) {
+    var a = document.activeElement;
+    if (a && main.contains(a) && a.matches("input, select, textarea")) return true;
+    return Array.prototype.some.call(main.querySelectorAll("input, select, textarea"), function (e) {
+      if (e.type === "checkbox" || e.type === "radio") return e.checked !== e.defaultChecked;
+      if (e.tagName === "SELECT") return Array.prototype.some.call(e.options, function (o) { return o.selected !== o.defaultSelected; });
+      return e.value !== e.defaultValue;
+    });
   }
 
   function selection() {
