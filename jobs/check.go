@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/clerkjobs/clerkjobs/internal/text"
 )
 
 // This file lets operators own the JetStream objects instead of the
@@ -157,13 +159,18 @@ func (d Drift) String() string {
 }
 
 // Difference says what differs, without what Ensure does about it:
-// "stream SESSION_RESULTS: max_age is "1s", want "24h0m0s"".
+// "stream SESSION_RESULTS: max_age is "1s", want "24h0m0s"". Values are
+// cut short and kept on one line; Have and Want hold them whole.
 func (d Drift) Difference() string {
 	if d.Missing {
 		return fmt.Sprintf("%s %s does not exist", d.Kind, d.Name)
 	}
-	return fmt.Sprintf("%s %s: %s is %s, want %s", d.Kind, d.Name, d.Field, d.Have, d.Want)
+	return fmt.Sprintf("%s %s: %s is %s, want %s", d.Kind, d.Name, d.Field, text.Line(d.Have, maxQuoted), text.Line(d.Want, maxQuoted))
 }
+
+// maxQuoted bounds a value quoted in a drift's text, which goes to the log
+// on every sweep: an operator may have set thousands of subjects.
+const maxQuoted = 512
 
 // DriftError is Check's error when something exists that Ensure cannot
 // turn into what the topology wants. Drifts are those, each with its Fix.

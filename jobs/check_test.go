@@ -299,3 +299,38 @@ func TestDriftErrorText(t *testing.T) {
 		t.Errorf("Error() =\n%s\nwant\n%s", e.Error(), want)
 	}
 }
+
+// TestDriftQuotesOperatorValuesBounded: a drift's text goes to the log on
+// every sweep and into errors; what an operator set on the server (here
+// 2,000 subjects added to the jobs stream) is quoted short, on one line.
+func TestDriftQuotesOperatorValuesBounded(t *testing.T) {
+	js := startJetStream(t)
+	top := DefaultTopology()
+	c := top.JobsStreamConfig()
+	for i := range 2000 {
+		c.Subjects = append(c.Subjects, fmt.Sprintf("other.tenant.orders.created.%04d", i))
+	}
+	if _, err := top.Ensure(testContext(t), js); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.UpdateStream(testContext(t), c); err != nil {
+		t.Fatal(err)
+	}
+	drifts, err := top.Check(testContext(t), js)
+	if err != nil || len(drifts) != 1 || drifts[0].Field != "subjects" {
+		t.Fatalf("Check = %d drifts, %v; want one, in subjects", len(drifts), err)
+	}
+	d := drifts[0]
+	if !strings.Contains(d.Have, "other.tenant.orders.created.1999") {
+		t.Error("Have lost the server's value: it is for programs, whole")
+	}
+	for _, s := range []string{d.Difference(), d.String(), (&DriftError{Drifts: drifts}).Error()} {
+		if len(s) > 1500 || !strings.Contains(s, "stream SESSION_JOBS: subjects is [") || !strings.Contains(s, "…") {
+			t.Errorf("drift text of %d bytes: %.200q…; want it under 1500 bytes, cut with …", len(s), s)
+		}
+	}
+	ctl := Drift{Kind: "stream", Name: "S", Field: "description", Have: "a\nforged line\x1b[2J", Want: ""}
+	if s := ctl.Difference(); strings.ContainsAny(s, "\n\x1b") {
+		t.Errorf("Difference = %q: control characters of a value kept", s)
+	}
+}
