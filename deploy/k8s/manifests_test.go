@@ -301,6 +301,16 @@ func TestWorkerManifests(t *testing.T) {
 			t.Errorf("WORKER_REPLICAS = %q, want 3 for the three-node cluster", env["WORKER_REPLICAS"].Value)
 		}
 	})
+
+	t.Run("NATS over TLS", func(t *testing.T) {
+		// Token replies leave the worker on this connection.
+		if u := env["NATS_URL"].Value; !strings.HasPrefix(u, "tls://") {
+			t.Errorf("NATS_URL = %q, want tls://", u)
+		}
+		if ca := env["NATS_CA"].Value; ca == "" || !mountedFromSecret(pod, c, ca) {
+			t.Errorf("NATS_CA = %q, want the CA's file on a volume from the Secret nats-ca", ca)
+		}
+	})
 }
 
 func hasPort(c corev1.Container, name string) bool {
@@ -331,11 +341,25 @@ func TestNATSValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	type chartTLS struct {
+		Enabled    bool           `json:"enabled"`
+		SecretName string         `json:"secretName"`
+		Merge      map[string]any `json:"merge"`
+	}
 	var v struct {
+		TLSCA struct {
+			Enabled    bool   `json:"enabled"`
+			SecretName string `json:"secretName"`
+			Key        string `json:"key"`
+		} `json:"tlsCA"`
 		Config struct {
+			NATS struct {
+				TLS chartTLS `json:"tls"`
+			} `json:"nats"`
 			Cluster struct {
-				Enabled  bool `json:"enabled"`
-				Replicas int  `json:"replicas"`
+				Enabled  bool     `json:"enabled"`
+				Replicas int      `json:"replicas"`
+				TLS      chartTLS `json:"tls"`
 			} `json:"cluster"`
 			JetStream struct {
 				Enabled   bool `json:"enabled"`
@@ -372,6 +396,17 @@ func TestNATSValues(t *testing.T) {
 	}
 	if v.Config.Merge["$include"] != "accounts.conf" {
 		t.Errorf("config.merge.$include = %v, want accounts.conf", v.Config.Merge["$include"])
+	}
+	// Clients and routes over TLS, with certs.sh's Secrets; routes present
+	// the certificate (verify), so that no other pod joins the cluster.
+	if ca := v.TLSCA; !ca.Enabled || ca.SecretName != "nats-ca" || ca.Key != "ca.crt" {
+		t.Errorf("tlsCA = %+v, want enabled from the Secret nats-ca, key ca.crt", ca)
+	}
+	if c := v.Config.NATS.TLS; !c.Enabled || c.SecretName != "nats-server-tls" {
+		t.Errorf("config.nats.tls = %+v, want enabled with the Secret nats-server-tls", c)
+	}
+	if c := v.Config.Cluster.TLS; !c.Enabled || c.SecretName != "nats-server-tls" || c.Merge["verify"] != true {
+		t.Errorf("config.cluster.tls = %+v, want enabled with the Secret nats-server-tls and merge.verify true", c)
 	}
 	if v.Container.Merge.Resources.Limits.Memory().IsZero() {
 		t.Error("set a memory limit for the NATS servers")
