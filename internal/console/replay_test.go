@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"fmt"
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -341,4 +342,29 @@ func TestRunningActionsAreBounded(t *testing.T) {
 	stop(running[1])
 	task = run(purge, nil)
 	con.waitPage(t, 20*time.Second, task, regexp.MustCompile(`(?s)State: <strong>done</strong>.*id="purged">1<`))
+}
+
+// TestPurgeCancelKeepsTheFilter: "cancel" on the confirmation of a purge of
+// all matching goes back to the list with the same filter, not to a list
+// of every dead letter (where "Purge all" would take them all).
+func TestPurgeCancelKeepsTheFilter(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	seedRevokes(t, env, emu.CreateSessions(emu.CreateUser(), 3), 2)
+	con := startConsole(t, env.NATSURL)
+	con.waitIndexed(t, 30*time.Second)
+	status, plan := con.post(t, "/dlq/plan", url.Values{"action": {"purge"}, "scope": {"matching"}, "class": {"exhausted"}, "op": {"revoke"}})
+	if status != http.StatusSeeOther {
+		t.Fatalf("plan: %d %s", status, plan)
+	}
+	cancel := con.waitPage(t, 10*time.Second, plan, regexp.MustCompile(`<a href="([^"]*)">cancel</a>`))[1]
+	back := html.UnescapeString(cancel)
+	u, err := url.Parse(back)
+	if err != nil {
+		t.Fatalf("cancel link %q: %v", back, err)
+	}
+	if u.Path != "/dlq" || u.Query().Get("class") != "exhausted" || u.Query().Get("op") != "revoke" {
+		t.Fatalf("cancel goes to %q, want the list filtered on class=exhausted and op=revoke", back)
+	}
+	con.waitPage(t, 10*time.Second, back, regexp.MustCompile(`<strong>3</strong> match, of 5`))
 }

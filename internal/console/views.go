@@ -129,6 +129,15 @@ func link(path string, q url.Values) template.URL {
 	return template.URL(path + "?" + q.Encode()) //nolint:gosec // encoded by url.Values
 }
 
+// List is the dead-letter list a plan's selection came from, with its
+// filter. (Query is encoded already: written into an href as it is,
+// html/template would escape its = and & again, and the list would show
+// every dead letter.)
+func (p *plan) List() template.URL {
+	q, _ := url.ParseQuery(p.Query)
+	return link("/dlq", q)
+}
+
 // dash shows an empty or zero value as a dash.
 func dash(v any) string {
 	s := fmt.Sprint(v)
