@@ -3,9 +3,21 @@ package console
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/clerkjobs/clerkjobs/dlq"
+	"github.com/clerkjobs/clerkjobs/internal/testenv"
+	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
 // TestRegistryBoundsRunningTasks: however many start at once, maxRunning
@@ -61,4 +73,86 @@ func TestRegistryBoundsRunningTasks(t *testing.T) {
 		t.Errorf("after one ended: %v", err)
 	}
 	close(release)
+}
+
+// TestActionsKeepFewProblems: an action over many dead letters that are
+// not replayable keeps the problems its pages show (the first 100) and
+// counts the others, instead of one reason per letter for as long as the
+// console keeps the action (200 of them): "replay all" over 100,000
+// refresh dead letters (never replayable) kept 100,000 reports of a few
+// hundred bytes each for its dry run, and as many for its run.
+func TestActionsKeepFewProblems(t *testing.T) {
+	const n = 1000
+	env := testenv.New(t)
+	subj := env.Topology.Subjects
+	at := time.Now().UTC()
+	for i := range n {
+		id := fmt.Sprintf("bad-%d", i)
+		d := jobs.DeadLetter{Subject: subj.Job(jobs.OpRevoke), StreamSeq: uint64(i + 1), JobID: id, Op: jobs.OpRevoke,
+			Error: jobs.ErrorInfo{Class: jobs.ClassInvalid, Message: "session_id: required"}, FirstFailure: at, LastFailure: at}
+		m := nats.NewMsg(subj.DeadLetter(jobs.RecordKey{Op: jobs.OpRevoke, JobID: id, Gen: "seed", Seq: uint64(i + 1)}))
+		m.Header, m.Data = d.Header(), []byte(`{"job_id":"`+id+`"}`)
+		if _, err := env.JS.PublishMsg(t.Context(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := New(env.NC, env.Topology, func(FilterSpec, time.Time) (dlq.Filter, error) { return dlq.Filter{}, nil }, WithRefresh(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.start(t.Context())
+	srv := httptest.NewServer(c.Handler())
+	t.Cleanup(srv.Close)
+	testenv.Eventually(t, 30*time.Second, "the queue is indexed", func() bool { return c.index.stats().Ready && c.index.stats().Entries == n })
+
+	for _, action := range []string{"replay", "purge"} {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/dlq/plan", strings.NewReader(url.Values{"action": {action}, "scope": {"matching"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		p := c.reg.plan(strings.TrimPrefix(resp.Header.Get("Location"), "/plans/"))
+		if p == nil {
+			t.Fatalf("%s: no plan (%d)", action, resp.StatusCode)
+		}
+		var tk *task
+		if action == "replay" {
+			tk, _ = p.tasks()
+		} else {
+			// A purge with nothing to purge: every letter is refused as
+			// not the one planned.
+			for k := range p.Seen {
+				p.Seen[k] = seen{}
+			}
+			tk = newTask(actPurge, p, false)
+			if err := c.reg.start(t.Context(), tk, func(ctx context.Context) error { return c.runTask(ctx, tk) }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		testenv.Eventually(t, 60*time.Second, action+" done", func() bool { return tk.view().State == taskDone })
+		tk.mu.Lock()
+		kept := 0
+		if tk.replay != nil {
+			kept = len(tk.replay.Problems)
+		}
+		if tk.purge != nil {
+			kept = len(tk.purge.Problems)
+		}
+		tk.mu.Unlock()
+		if kept > 100 {
+			t.Errorf("%s: %d problems kept, want at most the 100 pages show", action, kept)
+		}
+		resp, err = http.Get(srv.URL + "/tasks/" + tk.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), "… and 900 more.") {
+			t.Errorf("%s: the task page does not say how many more problems there are:\n%s", action, body)
+		}
+	}
 }

@@ -76,6 +76,7 @@ var funcs = template.FuncMap{
 	},
 	"add": func(a, b int) int { return a + b },
 	"sub": func(a, b int) int { return a - b },
+	"min": func(a, b int) int { return min(a, b) },
 	"ops": func() []jobs.Op { return append(jobs.AllOps(), jobs.OpUnknown) },
 	"classes": func() []jobs.ErrorClass {
 		return jobs.ErrorClasses()

@@ -553,6 +553,7 @@ func (c *Console) startCheck(p *plan) error {
 			return err
 		}
 		rep, err := q.Replay(ctx, p.Seqs, dlq.WithDryRun(), dlq.WithExpect(p.expect), dlq.WithProgress(func(dlq.EntryReport) { t.step() }))
+		rep.Problems = fewProblems(rep.Problems)
 		t.mu.Lock()
 		t.replay = &rep
 		t.mu.Unlock()
@@ -714,6 +715,7 @@ func (c *Console) runTask(ctx context.Context, t *task) error {
 				c.index.remove(o.Seq)
 			}
 		}))
+		rep.Problems = fewProblems(rep.Problems)
 		t.mu.Lock()
 		t.replay = &rep
 		t.mu.Unlock()
@@ -737,12 +739,28 @@ func (c *Console) runTask(ctx context.Context, t *task) error {
 				c.index.remove(o.Seq)
 			}
 		}))
+		rep.Problems = fewProblems(rep.Problems)
 		t.mu.Lock()
 		t.purge = &rep
 		t.mu.Unlock()
 		return err
 	}
 	return fmt.Errorf("unknown action %q", p.Kind)
+}
+
+// maxProblems is how many of an action's problems (letters skipped or
+// failed) it keeps: the ones its pages list. The report's counts say how
+// many there were in all.
+const maxProblems = 100
+
+// fewProblems keeps the first maxProblems problems, in an array of their
+// own: an action over 100,000 letters that cannot be replayed would
+// otherwise keep a reason per letter for as long as the console keeps it.
+func fewProblems(p []dlq.EntryReport) []dlq.EntryReport {
+	if len(p) <= maxProblems {
+		return p
+	}
+	return slices.Clone(p[:maxProblems])
 }
 
 // logDone logs how a task ended, with its counts.
