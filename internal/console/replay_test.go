@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
+	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -367,4 +368,49 @@ func TestPurgeCancelKeepsTheFilter(t *testing.T) {
 		t.Fatalf("cancel goes to %q, want the list filtered on class=exhausted and op=revoke", back)
 	}
 	con.waitPage(t, 10*time.Second, back, regexp.MustCompile(`<strong>3</strong> match, of 5`))
+}
+
+// TestFailedRevokeAllSaysSo: a revoke_all job that fails (Clerk keeps
+// answering 503 until the job is dead-lettered) is an action that failed:
+// its page, the actions list and the log line that ends it say so, with
+// the job's error, rather than "done" with no error and no count.
+func TestFailedRevokeAllSaysSo(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	user := emu.CreateUser()
+	emu.CreateSessions(user, 3)
+	env.StartWorker(t)
+	con := startConsole(t, env.NATSURL)
+	emu.SetFaults(emulator.Faults{ErrorRate: 1})
+	status, plan := con.post(t, "/revoke-all/plan", url.Values{"user_id": {user}})
+	if status != http.StatusSeeOther {
+		t.Fatalf("plan revoke_all: %d %q", status, plan)
+	}
+	status, task := con.post(t, plan+"/run", nil)
+	if status != http.StatusSeeOther || !strings.HasPrefix(task, "/tasks/") {
+		t.Fatalf("run revoke_all: %d %q", status, task)
+	}
+	m := con.waitPage(t, 60*time.Second, task, regexp.MustCompile(`State: <strong>(\w+)</strong>([^<]*)</p>(?s:.*)Outcome: <strong id="outcome">(\w+)</strong>`))
+	if m[3] != string(jobs.Failed) {
+		t.Fatalf("the job's outcome is %s, want failed", m[3])
+	}
+	if m[1] != "failed" || !strings.Contains(m[2], "exhausted") {
+		t.Errorf("a failed revoke_all shows State: %s%s; want failed, with the job's error class", m[1], m[2])
+	}
+	con.waitPage(t, 10*time.Second, "/actions", regexp.MustCompile(`<td class="state-failed">failed</td>`))
+	testenv.Eventually(t, 10*time.Second, "the action's end is logged", func() bool {
+		for _, l := range jsonLines(con.Logs.String()) {
+			if l["event"] == "finish" && l["action"] == "revoke_all" {
+				return true
+			}
+		}
+		return false
+	})
+	for _, l := range jsonLines(con.Logs.String()) {
+		if l["event"] == "finish" && l["action"] == "revoke_all" {
+			if e, _ := l["error"].(string); !strings.Contains(e, "exhausted") {
+				t.Errorf("the log line that ends a failed revoke_all has no error: %v", l)
+			}
+		}
+	}
 }

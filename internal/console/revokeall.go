@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/clerkjobs/clerkjobs"
 	"github.com/clerkjobs/clerkjobs/jobs"
@@ -20,8 +21,9 @@ type revokeAllUpdate struct {
 
 // submitRevokeAll requests a revoke_all job through the Go client and
 // reports its acknowledgement, every progress update and its result. A
-// job that failed is reported as a result (its class and error shown), not
-// as an error of the console's.
+// job that did not succeed is reported as a result (its class and error
+// shown) and returned as an error too: the action failed, and its page,
+// the actions list and the log line that ends it say so.
 func submitRevokeAll(ctx context.Context, c *clerkjobs.Client, args jobs.RevokeAllArgs, update func(revokeAllUpdate)) error {
 	r, err := c.Request(ctx, &args,
 		clerkjobs.OnSubmitted(func(s clerkjobs.Submitted) { update(revokeAllUpdate{Ack: &s}) }),
@@ -39,5 +41,12 @@ func submitRevokeAll(ctx context.Context, c *clerkjobs.Client, args jobs.RevokeA
 		u.Summary = &s
 	}
 	update(u)
+	if r.Outcome != jobs.Succeeded {
+		why := string(r.Outcome)
+		if e := r.Error; e != nil {
+			why = fmt.Sprintf("%s, %s: %s", r.Outcome, e.Class, e.Message)
+		}
+		return fmt.Errorf("the revoke_all job %s did not succeed (%s)", args.JobID, scrub(why))
+	}
 	return nil
 }
