@@ -450,3 +450,33 @@ func TestOtherSitesAndHugeFilters(t *testing.T) {
 		t.Errorf("1,001 selected: %d, want 400", status)
 	}
 }
+
+// TestStrangersLearnNothing: what the console answers a client that has
+// not authenticated (the sign-in page, a refusal) does not name the NATS
+// server it uses or the subject prefix: those are for operators.
+func TestStrangersLearnNothing(t *testing.T) {
+	env := testenv.New(t)
+	natsHost := strings.TrimPrefix(env.NATSURL, "nats://")
+	con := onAllInterfaces(t, env.NATSURL, "--token-file", secretFile(t, "token", goodToken+"\n"))
+	for _, path := range []string{"/", "/dlq", "/login", "/dlq/1"} {
+		code, body := con.get(t, path)
+		if code != http.StatusOK && code != http.StatusUnauthorized {
+			t.Errorf("GET %s: %d", path, code)
+		}
+		if strings.Contains(body, natsHost) || strings.Contains(body, "subject prefix") {
+			t.Errorf("GET %s without credentials (%d) shows the NATS server or the subject prefix:\n%s", path, code, body)
+		}
+	}
+	// Signed in, the footer names them.
+	req, _ := http.NewRequest(http.MethodGet, con.URL+"/", nil)
+	req.Header.Set("Authorization", "Bearer "+goodToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), natsHost) {
+		t.Errorf("the overview does not name the NATS server %s", natsHost)
+	}
+}

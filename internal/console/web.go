@@ -196,8 +196,15 @@ func by(r *http.Request) string {
 	return r.RemoteAddr
 }
 
+// frame is the layout's data. The NATS server and the subject prefix are
+// for operators: a client that has not authenticated (the sign-in page, a
+// refusal) is not told them.
 func (c *Console) frame(r *http.Request, title, nav string, page any) frame {
-	return frame{Title: title, Nav: nav, Who: who(r), Server: natsconn.Redact(c.nc.ConnectedUrl()), Prefix: c.topo.Subjects.Prefix, Now: time.Now(), Page: page}
+	f := frame{Title: title, Nav: nav, Who: who(r), Now: time.Now(), Page: page}
+	if c.creds == nil || f.Who != "" {
+		f.Server, f.Prefix = natsconn.Redact(c.nc.ConnectedUrl()), c.topo.Subjects.Prefix
+	}
+	return f
 }
 
 // liveFrame is a frame that reloads itself every refresh while live: the
