@@ -414,3 +414,28 @@ func TestFailedRevokeAllSaysSo(t *testing.T) {
 		}
 	}
 }
+
+// TestStopFollowingRevokeAll: Stop on a revoke_all stops following it
+// here, not the job: the page says the job goes on, and does not tell the
+// operator to continue it (there is nothing to continue).
+func TestStopFollowingRevokeAll(t *testing.T) {
+	env := testenv.New(t)
+	user := env.Clerk.Emulator.CreateUser()
+	con := startConsole(t, env.NATSURL) // no worker: the job waits
+	status, plan := con.post(t, "/revoke-all/plan", url.Values{"user_id": {user}})
+	if status != http.StatusSeeOther {
+		t.Fatalf("plan revoke_all: %d %q", status, plan)
+	}
+	_, task := con.post(t, plan+"/run", nil)
+	con.waitPage(t, 10*time.Second, task, regexp.MustCompile(`(?s)State: <strong>running</strong>.*Accepted by`))
+	if status, _ := con.post(t, task+"/stop", nil); status != http.StatusSeeOther {
+		t.Fatalf("stop: %d", status)
+	}
+	m := con.waitPage(t, 10*time.Second, task, regexp.MustCompile(`State: <strong>stopped</strong>([^<]*)</p>`))
+	if strings.Contains(m[1], "continue") || !strings.Contains(m[1], "goes on") {
+		t.Errorf("a revoke_all no longer followed says %q; want that the job goes on, and no word of continuing it", m[1])
+	}
+	if n := env.StreamCount(t, env.Topology.JobsStream); n != 1 {
+		t.Errorf("%d jobs in the jobs stream, want the revoke_all still there", n)
+	}
+}

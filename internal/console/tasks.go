@@ -178,6 +178,13 @@ func (t *task) finish(ctx context.Context, err error) {
 	switch {
 	case err == nil:
 		t.state = taskDone
+	case ctx.Err() != nil && t.Kind == actRevokeAll && t.bulk.Ack != nil:
+		// Stopping stops the following, not the job: the workers go on.
+		t.state = taskStopped
+		t.err = "no longer followed here; the job itself goes on in the workers (revoke_all jobs in progress, on the overview)"
+	case ctx.Err() != nil && t.Kind == actRevokeAll:
+		t.state = taskStopped
+		t.err = "stopped before JetStream acknowledged the job: it may not have been sent; look for it under revoke_all jobs in progress on the overview, or revoke all sessions of the user again"
 	case ctx.Err() != nil:
 		t.state = taskStopped
 		t.err = "stopped before the end: continue it to do what is left"
