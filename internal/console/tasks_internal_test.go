@@ -156,3 +156,79 @@ func TestActionsKeepFewProblems(t *testing.T) {
 		}
 	}
 }
+
+// TestActOnALetterNotIndexedYet: the entry page reads its letter from the
+// stream, so it can show one the index has not read yet (the console has
+// just started on a large queue, or the letter has just arrived). Purging
+// it from that page binds the plan to the letter the page showed, and
+// purges it, instead of skipping it as "not in the dead-letter queue".
+func TestActOnALetterNotIndexedYet(t *testing.T) {
+	env := testenv.New(t)
+	subj := env.Topology.Subjects
+	at := time.Now().UTC()
+	d := jobs.DeadLetter{Subject: subj.Job(jobs.OpRevoke), StreamSeq: 1, JobID: "fresh", Op: jobs.OpRevoke,
+		Error: jobs.ErrorInfo{Class: jobs.ClassExhausted, Message: "clerk: HTTP 503"}, FirstFailure: at, LastFailure: at}
+	m := nats.NewMsg(subj.DeadLetter(jobs.RecordKey{Op: jobs.OpRevoke, JobID: "fresh", Gen: "seed", Seq: 1}))
+	m.Header, m.Data = d.Header(), []byte(`{"job_id":"fresh","session_id":"sess_1"}`)
+	if _, err := env.JS.PublishMsg(t.Context(), m); err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(env.NC, env.Topology, func(FilterSpec, time.Time) (dlq.Filter, error) { return dlq.Filter{}, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not started: the index has read nothing, as at the start of a long
+	// first read.
+	srv := httptest.NewServer(c.Handler())
+	t.Cleanup(srv.Close)
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(path string) string {
+		t.Helper()
+		resp, err := client.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	post := func(path string, form url.Values) string {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("POST %s: %d", path, resp.StatusCode)
+		}
+		return resp.Header.Get("Location")
+	}
+	page := get("/dlq/1")
+	const mark = `name="seq" value="`
+	i := strings.Index(page, mark)
+	if i < 0 {
+		t.Fatalf("the entry page has no action form:\n%s", page)
+	}
+	shown := page[i+len(mark):]
+	shown = shown[:strings.IndexByte(shown, '"')]
+	plan := post("/dlq/plan", url.Values{"action": {"purge"}, "scope": {"one"}, "seq": {shown}})
+	if p := get(plan); strings.Contains(p, "not in the queue") || !strings.Contains(p, "revoke/exhausted") {
+		t.Errorf("the plan does not know the letter the page showed:\n%s", p)
+	}
+	task := post(plan+"/run", nil)
+	tk := c.reg.task(strings.TrimPrefix(task, "/tasks/"))
+	if tk == nil {
+		t.Fatalf("no task at %s", task)
+	}
+	testenv.Eventually(t, 20*time.Second, "the purge ends", func() bool { return tk.view().State != taskRunning })
+	if v := tk.view(); v.State != taskDone || v.Purge == nil || v.Purge.Purged != 1 {
+		t.Errorf("the purge of the letter shown: %s %+v, want done and 1 purged", v.State, v.Purge)
+	}
+	if n := env.StreamCount(t, env.Topology.DeadLetterStream); n != 0 {
+		t.Errorf("%d dead letters left", n)
+	}
+}

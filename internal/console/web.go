@@ -500,9 +500,38 @@ func (c *Console) planDLQ(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
+		// A letter the page showed and the index has not read yet (the
+		// entry page reads the stream: the console may still be reading
+		// a large queue, or the letter just arrived) is read here, and
+		// bound if it is the one shown.
+		unread := map[uint64]dlq.Entry{}
+		for seq, at := range shown {
+			if _, ok := p.Seen[seq]; ok {
+				continue
+			}
+			q, err := c.dlq(r.Context())
+			if err != nil {
+				c.fail(w, r, http.StatusServiceUnavailable, err)
+				return
+			}
+			e, err := q.Get(r.Context(), seq)
+			switch {
+			case errors.Is(err, dlq.ErrNotFound):
+				continue
+			case err != nil:
+				c.fail(w, r, http.StatusServiceUnavailable, err)
+				return
+			case e.Time.UnixNano() != at:
+				c.fail(w, r, http.StatusConflict, fmt.Errorf("dead letter %d is not the one your page showed any more (the dead-letter stream was recreated?): nothing planned; reload the list and choose again", seq))
+				return
+			}
+			p.Seen[seq], unread[seq] = seenOf(e), e
+		}
 		for _, seq := range p.Seqs {
 			if row, ok := c.index.row(seq); ok {
 				p.Kinds[kindOf(row.Op, row.Class)]++
+			} else if e, ok := unread[seq]; ok {
+				p.Kinds[kindOf(jobs.Op(cut(string(e.Op), maxCode)), jobs.ErrorClass(cut(string(e.DeadLetter.Error.Class), maxCode)))]++
 			} else {
 				p.Kinds["not in the queue (replayed or purged already?)"]++
 			}
