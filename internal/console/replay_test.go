@@ -439,3 +439,26 @@ func TestStopFollowingRevokeAll(t *testing.T) {
 		t.Errorf("%d jobs in the jobs stream, want the revoke_all still there", n)
 	}
 }
+
+// TestBadPagingIsRefused: a paging cursor or page length that is not a
+// number (typed by hand, "1,000" copied with its grouping) is a 400 that
+// names it, not the newest page shown as if it were the one asked for.
+func TestBadPagingIsRefused(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	seedRevokes(t, env, emu.CreateSessions(emu.CreateUser(), 3), 0)
+	con := startConsole(t, env.NATSURL)
+	con.waitIndexed(t, 30*time.Second)
+	for _, q := range []string{"before=1,000", "after=x", "before=-2", "n=ten", "n=-5"} {
+		code, body := con.get(t, "/dlq?"+q)
+		name, _, _ := strings.Cut(q, "=")
+		if code != http.StatusBadRequest || !strings.Contains(body, name+"=") {
+			t.Errorf("/dlq?%s: %d, want 400 naming %s", q, code, name)
+		}
+	}
+	for _, q := range []string{"before=2", "after=1", "n=1", "n=100000", "before="} {
+		if code, _ := con.get(t, "/dlq?"+q); code != http.StatusOK {
+			t.Errorf("/dlq?%s: %d, want 200", q, code)
+		}
+	}
+}

@@ -376,8 +376,27 @@ func (c *Console) list(w http.ResponseWriter, r *http.Request) {
 	for _, k := range filterFields {
 		p.Form[k] = strings.Join(q[k], ",")
 	}
-	if n, err := strconv.Atoi(v.Get("n")); err == nil && n > 0 {
+	if s := v.Get("n"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			c.fail(w, r, http.StatusBadRequest, fmt.Errorf("page length n=%q: want a positive number (at most %d are shown)", s, maxPageSize))
+			return
+		}
 		p.N = min(n, maxPageSize)
+	}
+	// The cursors: a sequence of the page next to the one asked for. One
+	// that does not parse is refused: shown the newest page instead, the
+	// operator would take it for the one asked for.
+	var cursors [2]uint64
+	for i, k := range []string{"before", "after"} {
+		if s := v.Get(k); s != "" {
+			n, err := strconv.ParseUint(s, 10, 64)
+			if err != nil {
+				c.fail(w, r, http.StatusBadRequest, fmt.Errorf("%s=%q: want a dead-letter sequence (digits only), as the list's newer and older links carry", k, s))
+				return
+			}
+			cursors[i] = n
+		}
 	}
 	st := c.index.stats()
 	p.Total, p.Ready, p.IndexErr = st.Entries, st.Ready, st.Err
@@ -389,9 +408,7 @@ func (c *Console) list(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		p.Err = err.Error()
 	} else {
-		before, _ := strconv.ParseUint(v.Get("before"), 10, 64)
-		after, _ := strconv.ParseUint(v.Get("after"), 10, 64)
-		p.Page = c.index.page(f, before, after, p.N)
+		p.Page = c.index.page(f, cursors[0], cursors[1], p.N)
 		for i := range p.Page.Rows {
 			p.Page.Rows[i] = safeRow(p.Page.Rows[i])
 		}
