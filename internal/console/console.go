@@ -182,19 +182,27 @@ func (c *Console) keep(ctx context.Context, what string, fn func(context.Context
 	}
 }
 
-// dlq opens the dead-letter queue once it exists.
+// dlq opens the dead-letter queue once it exists. Opening asks JetStream,
+// which may take its whole timeout to fail (NATS unreachable, or the user
+// may not read the stream): c.mu is not held meanwhile, as the overview
+// and every confirmation take it.
 func (c *Console) dlq(ctx context.Context) (*dlq.Queue, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.queue != nil {
-		return c.queue, nil
+	q := c.queue
+	c.mu.Unlock()
+	if q != nil {
+		return q, nil
 	}
 	q, err := dlq.Open(ctx, c.js, c.topo)
 	if err != nil {
 		return nil, err
 	}
-	c.queue = q
-	return q, nil
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.queue == nil {
+		c.queue = q
+	}
+	return c.queue, nil
 }
 
 // ErrListen is returned when the console cannot listen on its address

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -128,5 +130,52 @@ func TestAsOpsUser(t *testing.T) {
 	})
 	if strings.Contains(conLogs.String(), "ermission") {
 		t.Errorf("the console hit a permission error as ops:\n%s", conLogs.String())
+	}
+}
+
+// TestSlowDeadLetterStreamHoldsNoPage: opening the dead-letter queue
+// (the entry page's first read) may wait for JetStream, up to its
+// timeout, when NATS does not answer: here the console's user may not
+// read the stream's info, so the request goes unanswered. That wait must
+// not hold the overview, which an operator opens to see what is wrong.
+func TestSlowDeadLetterStreamHoldsNoPage(t *testing.T) {
+	topo := testenv.TestTopology()
+	conf := fmt.Sprintf(`listen: "127.0.0.1:-1"
+jetstream { store_dir: %q }
+accounts {
+  APP {
+    jetstream: enabled
+    users: [{user: console, password: %q, permissions: {
+      publish: {allow: [">"], deny: ["$JS.API.STREAM.INFO.%s"]}
+      subscribe: {allow: [">"]}
+    }}]
+  }
+}
+`, t.TempDir(), goodPassword, topo.DeadLetterStream)
+	s := testenv.StartConfiguredServer(t, secretFile(t, "nats.conf", conf))
+	u, _ := url.Parse(s.ClientURL())
+	u.User = url.UserPassword("console", goodPassword)
+	con := startConsole(t, u.String())
+
+	entry := make(chan time.Duration, 1)
+	go func() {
+		start := time.Now()
+		resp, err := http.Get(con.URL + "/dlq/1")
+		if err == nil {
+			resp.Body.Close()
+		}
+		entry <- time.Since(start)
+	}()
+	time.Sleep(300 * time.Millisecond) // the entry page is waiting for JetStream
+	start := time.Now()
+	if code, _ := con.get(t, "/"); code != http.StatusOK {
+		t.Errorf("overview: %d", code)
+	}
+	took := time.Since(start)
+	if waited := <-entry; waited < 2*time.Second {
+		t.Fatalf("the entry page did not wait for JetStream (%s): the test's NATS user can read the stream", waited)
+	}
+	if took > time.Second {
+		t.Errorf("the overview took %s while an entry page waited for JetStream, want it at once", took)
 	}
 }
