@@ -462,3 +462,27 @@ func TestBadPagingIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestStopAfterTheEndIsNotLogged: Stop sent to an action that has ended
+// already (a click as it finishes, a page left open) stops nothing, and
+// the log does not say it stopped it: the audit trail would otherwise
+// read as if the operator had cut short an action that ran to its end.
+func TestStopAfterTheEndIsNotLogged(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	seedRevokes(t, env, emu.CreateSessions(emu.CreateUser(), 1), 0)
+	con := startConsole(t, env.NATSURL)
+	con.waitIndexed(t, 30*time.Second)
+	_, plan := con.post(t, "/dlq/plan", url.Values{"action": {"purge"}, "scope": {"one"}, "seq": {"1"}})
+	_, task := con.post(t, plan+"/run", nil)
+	con.waitPage(t, 20*time.Second, task, regexp.MustCompile(`(?s)State: <strong>done</strong>.*id="purged">1<`))
+	if status, _ := con.post(t, task+"/stop", nil); status != http.StatusSeeOther {
+		t.Fatalf("stop: %d", status)
+	}
+	con.waitPage(t, 10*time.Second, task, regexp.MustCompile(`State: <strong>done</strong>`))
+	for _, l := range jsonLines(con.Logs.String()) {
+		if l["event"] == "stop" {
+			t.Errorf("a stop after the end is logged as stopping the action: %v", l)
+		}
+	}
+}

@@ -866,6 +866,11 @@ func (c *Console) stopTask(w http.ResponseWriter, r *http.Request) {
 	if t == nil {
 		return
 	}
+	if !t.running() {
+		// Ended already: nothing to stop, and nothing to log as stopped.
+		http.Redirect(w, r, "/tasks/"+t.ID, http.StatusSeeOther)
+		return
+	}
 	t.stop()
 	c.logAction(r, "stop").Str("action", string(t.Kind)).Str("scope", t.Plan.Scope).Str("plan", t.Plan.ID).Int("done", t.view().Done).Msg("console: action stopped")
 	http.Redirect(w, r, "/tasks/"+t.ID, http.StatusSeeOther)
