@@ -30,6 +30,8 @@ func TestNoSecretRendered(t *testing.T) {
 		bearer = "Bearer sk_" + "live_0123456789abcdefABCDEF"
 		jwt    = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJl"
 		script = `<script>alert(1)</script>`
+		// The scheme is case-insensitive, however it is spelled.
+		oddBearer = "BeArEr opaque0123456789abcdefXYZ"
 	)
 	at := time.Now()
 	msgs := []*nats.Msg{
@@ -44,6 +46,7 @@ func TestNoSecretRendered(t *testing.T) {
 	msgs[0].Header.Set(jobs.HeaderError, "bad input "+script)
 	msgs[1].Header.Set("Authorization", bearer)
 	msgs[1].Header.Set("X-Session", jwt)
+	msgs[1].Header.Set("X-Upstream", oddBearer)
 	msgs[1].Header.Set(jobs.HeaderClerkMessage, "token "+jwt+" rejected")
 	seed(t, env.JS, len(msgs), func(i int) *nats.Msg { return msgs[i] })
 
@@ -58,7 +61,7 @@ func TestNoSecretRendered(t *testing.T) {
 		if code != 200 {
 			t.Fatalf("%s: %d", p, code)
 		}
-		for _, secret := range []string{refresh, expired, "sk_" + "live_0123456789", jwt, script} {
+		for _, secret := range []string{refresh, expired, "sk_" + "live_0123456789", jwt, script, "opaque0123456789"} {
 			if strings.Contains(body, secret) {
 				t.Errorf("%s shows %q", p, secret)
 			}
@@ -69,8 +72,8 @@ func TestNoSecretRendered(t *testing.T) {
 		t.Errorf("the refresh entry does not show its redacted payload and escaped error:\n%s", body)
 	}
 	_, body = con.get(t, "/dlq/2")
-	if n := strings.Count(body, "[hidden: may hold a secret"); n != 3 {
-		t.Errorf("%d header values hidden on the revoke entry, want 3 (Authorization, X-Session, Dlq-Clerk-Message)", n)
+	if n := strings.Count(body, "[hidden: may hold a secret"); n != 4 {
+		t.Errorf("%d header values hidden on the revoke entry, want 4 (Authorization, X-Session, X-Upstream, Dlq-Clerk-Message)", n)
 	}
 	_, body = con.get(t, "/dlq/3")
 	if !strings.Contains(body, "not shown: it is not JSON and may hold a secret") {

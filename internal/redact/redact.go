@@ -61,10 +61,22 @@ func Text(s string, secrets ...string) string {
 // Looks reports whether s is, or holds, something shaped like a secret.
 func Looks(s string) bool { return mayHaveShape(s) && shapes.MatchString(s) }
 
-// mayHaveShape is a cheap pre-check: every shape holds one of these.
+// mayHaveShape is a cheap pre-check: every shape holds one of these. The
+// bearer scheme matches in any case, as the shape does ("BeArEr" too).
 func mayHaveShape(s string) bool {
 	return strings.Contains(s, "eyJ") || strings.Contains(s, "sk_") || strings.Contains(s, "rk_") || strings.Contains(s, "__") ||
-		strings.Contains(s, "earer") || strings.Contains(s, "EARER")
+		containsFold(s, "bearer")
+}
+
+// containsFold reports whether s holds sub, an ASCII lower-case word, in
+// any case.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if (s[i]|0x20) == sub[0] && strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
 }
 
 // Values are the texts a decoded JSON value holds, to pass to Text as

@@ -18,6 +18,7 @@ func TestText(t *testing.T) {
 		{"jwt anywhere", "bad token " + jwt + " here", nil, "bad token [REDACTED] here"},
 		{"clerk key", "your key sk_test_abcdEFGH1234 was", nil, "your key [REDACTED] was"},
 		{"live key", "sk_" + "live_ZZZZ9999", nil, "[REDACTED]"},
+		{"bearer in any case", "Authorization: BeArEr abcdefghijklmnopqrstuv", nil, "Authorization: BeArEr [REDACTED]"},
 		{"bearer header echoed", "Authorization: Bearer abcdefghijklmnopqrstuvwxyz012345", nil, "Authorization: Bearer [REDACTED]"},
 		{"bearer prose stays", "bearer token invalid", nil, "bearer token invalid"},
 		{"several", jwt + "," + jwt, nil, "[REDACTED],[REDACTED]"},
