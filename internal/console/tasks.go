@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -253,6 +254,56 @@ func (g *registry) addPlan(p *plan) {
 			delete(g.plans, q.ID)
 		}
 	}
+	g.trim(p)
+}
+
+// maxHeldLetters bounds the dead letters that the kept plans and finished
+// actions hold (about 50 bytes each, for the sequences and what binds them
+// to their letters): each "replay all" over a queue of 100,000 holds 5 MB,
+// and maxKept of them would hold a gigabyte.
+const maxHeldLetters = 1_000_000
+
+// trim forgets the oldest plans, with the finished actions that carried
+// them out, until the letters held are within maxHeldLetters. It keeps
+// keep (the plan just made, however large), and every plan an action
+// still running uses. g.mu is held.
+func (g *registry) trim(keep *plan) {
+	inUse := map[*plan]bool{keep: true}
+	held := map[*plan]time.Time{} // each plan, and when it was last used
+	for _, p := range g.plans {
+		held[p] = p.Created
+	}
+	for _, t := range g.order {
+		if t.running() {
+			inUse[t.Plan] = true
+		}
+		if t.started.After(held[t.Plan]) {
+			held[t.Plan] = t.started
+		}
+	}
+	total := 0
+	var old []*plan
+	for p := range held {
+		total += len(p.Seqs)
+		if !inUse[p] {
+			old = append(old, p)
+		}
+	}
+	sort.Slice(old, func(i, j int) bool { return held[old[i]].Before(held[old[j]]) })
+	for _, p := range old {
+		if total <= maxHeldLetters {
+			break
+		}
+		total -= len(p.Seqs)
+		delete(g.plans, p.ID)
+		g.order = slices.DeleteFunc(g.order, func(t *task) bool {
+			if t.Plan == p {
+				delete(g.tasks, t.ID)
+				return true
+			}
+			return false
+		})
+	}
 }
 
 func (g *registry) plan(id string) *plan {
@@ -297,6 +348,7 @@ func (g *registry) start(parent context.Context, t *task, fn func(ctx context.Co
 			}
 		}
 	}
+	g.trim(t.Plan)
 	g.mu.Unlock()
 	go func() {
 		defer cancel()

@@ -232,3 +232,63 @@ func TestActOnALetterNotIndexedYet(t *testing.T) {
 		t.Errorf("%d dead letters left", n)
 	}
 }
+
+// TestRegistryBoundsLettersHeld: plans over a large queue, made again and
+// again ("replay all" clicked in a loop), are forgotten oldest first once
+// they hold more than maxHeldLetters, with the finished actions that ran
+// them; the newest plan and every plan a running action uses stay.
+func TestRegistryBoundsLettersHeld(t *testing.T) {
+	g := newRegistry()
+	big := func(at time.Time) *plan {
+		return &plan{Kind: actReplay, Created: at, Seqs: make([]uint64, maxHeldLetters/4)}
+	}
+	start := time.Now()
+	release := make(chan struct{})
+	defer close(release)
+
+	running := big(start)
+	g.addPlan(running)
+	rt := newTask(actReplay, running, false)
+	if err := g.start(context.Background(), rt, func(context.Context) error { <-release; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	finished := big(start.Add(time.Second))
+	g.addPlan(finished)
+	ft := newTask(actPurge, finished, false)
+	if err := g.start(context.Background(), ft, func(context.Context) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the purge to finish", func() bool { return !ft.running() })
+
+	var last *plan
+	for i := range 20 {
+		last = big(start.Add(time.Duration(2+i) * time.Second))
+		g.addPlan(last)
+	}
+	g.mu.Lock()
+	held := 0
+	for _, p := range g.plans {
+		held += len(p.Seqs)
+	}
+	g.mu.Unlock()
+	if held > maxHeldLetters {
+		t.Errorf("the kept plans hold %d letters, more than %d", held, maxHeldLetters)
+	}
+	if g.plan(last.ID) == nil {
+		t.Error("the newest plan was forgotten")
+	}
+	if g.plan(running.ID) == nil || g.task(rt.ID) == nil {
+		t.Error("the plan of a running action was forgotten")
+	}
+	if g.plan(finished.ID) != nil || g.task(ft.ID) != nil {
+		t.Error("the oldest finished action and its plan are still kept")
+	}
+
+	// One plan larger than the bound on its own is kept: it is the one the
+	// operator is looking at.
+	huge := &plan{Kind: actReplay, Created: start.Add(time.Hour), Seqs: make([]uint64, 2*maxHeldLetters)}
+	g.addPlan(huge)
+	if g.plan(huge.ID) == nil {
+		t.Error("a plan larger than the bound was refused")
+	}
+}
