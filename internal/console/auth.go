@@ -12,9 +12,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/clerkjobs/clerkjobs/internal/text"
 )
 
 // Credentials authenticate the console's users: a bearer token, basic-auth
@@ -79,6 +82,12 @@ func LoadCredentials(tokenFile, basicFile string) (*Credentials, error) {
 			switch {
 			case !ok || name == "":
 				return nil, fmt.Errorf("basic-auth file %s line %d: want user:password", basicFile, n)
+			case !validUser(name):
+				return nil, fmt.Errorf("basic-auth file %s line %d: user name %q: want 1 to 64 letters, digits, '.', '_', '@' or '-' (it is shown on every page and logged with every action)", basicFile, n, text.Terminal(text.Truncate(name, 64)))
+			case name == tokenUser:
+				return nil, fmt.Errorf("basic-auth file %s line %d: user name %q stands for the bearer token in the pages and the log: choose another name", basicFile, n, name)
+			case slices.ContainsFunc(c.users, func(u basicUser) bool { return u.name == name }):
+				return nil, fmt.Errorf("basic-auth file %s line %d: user %q is listed twice: keep one line (one password) per user", basicFile, n, name)
 			case len(pw) < minSecret:
 				return nil, fmt.Errorf("basic-auth file %s line %d: the password of %q has %d characters, want at least %d", basicFile, n, name, len(pw), minSecret)
 			}
@@ -89,6 +98,24 @@ func LoadCredentials(tokenFile, basicFile string) (*Credentials, error) {
 		}
 	}
 	return c, nil
+}
+
+// tokenUser is who a request signed in with the bearer token is, on the
+// pages and in the log; no basic-auth user may take the name.
+const tokenUser = "token"
+
+// validUser reports whether name can name an operator on a page and in
+// the log as it is.
+func validUser(name string) bool {
+	if name == "" || len(name) > 64 {
+		return false
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._@-", r)) {
+			return false
+		}
+	}
+	return true
 }
 
 const loginCookie = "clerkjobs_console"
@@ -172,7 +199,7 @@ func (c *Credentials) check(r *http.Request) string {
 	if c.token != nil {
 		if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 			if subtle.ConstantTimeCompare(digest(tok), c.token) == 1 {
-				who = "token"
+				who = tokenUser
 			}
 		}
 	}

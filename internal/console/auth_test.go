@@ -60,6 +60,11 @@ func TestLoadCredentials(t *testing.T) {
 		{name: "no colon", basic: "alice", wantErr: "line 1: want user:password"},
 		{name: "short password", basic: "alice:pw1234", wantErr: `password of "alice" has 6 characters`},
 		{name: "no user", basic: "# nobody\n", wantErr: "lists no user"},
+		{name: "a user named token", basic: "token:" + goodPassword, wantErr: `user name "token" stands for the bearer token`},
+		{name: "a user twice", basic: "alice:" + goodPassword + "\nbob:" + goodPassword + "\nalice:" + goodPassword + "2", wantErr: `line 3: user "alice" is listed twice`},
+		{name: "a name with a line break", basic: "al\x1bice:" + goodPassword, wantErr: `user name "al\\x1bice": want 1 to 64 letters`},
+		{name: "a name with a space", basic: "al ice:" + goodPassword, wantErr: `user name "al ice"`},
+		{name: "a long name", basic: strings.Repeat("a", 65) + ":" + goodPassword, wantErr: "want 1 to 64"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

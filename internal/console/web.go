@@ -159,7 +159,7 @@ func (c *Console) authenticate(next http.Handler) http.Handler {
 		}
 		user := c.creds.check(r)
 		if user == "" && c.creds.token != nil && c.signIns.valid(r, time.Now()) {
-			user = "token"
+			user = tokenUser
 		}
 		if user == "" {
 			c.log.Warn().Str("from", r.RemoteAddr).Str("method", r.Method).Str("path", r.URL.Path).Msg("console: refused an unauthenticated request")
