@@ -34,20 +34,22 @@ type bulkJob struct {
 
 // bulkJobs follows the progress bucket.
 type bulkJobs struct {
-	mu   sync.RWMutex
+	mu   sync.Mutex
 	jobs map[string]bulkJob
 	err  error
 }
 
-// list returns the jobs with progress saved within ttl (older progress
-// expires from the bucket without a marker).
+// list returns the jobs with progress saved within ttl, and forgets the
+// others: older progress expires from the bucket without a marker.
 func (b *bulkJobs) list(now time.Time, ttl time.Duration) ([]bulkJob, error) {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	out := make([]bulkJob, 0, len(b.jobs))
-	for _, j := range b.jobs {
+	for k, j := range b.jobs {
 		if ttl <= 0 || now.Sub(j.Updated) < ttl {
 			out = append(out, j)
+		} else {
+			delete(b.jobs, k)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Started.After(out[j].Started) })

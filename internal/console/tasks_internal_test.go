@@ -292,3 +292,24 @@ func TestRegistryBoundsLettersHeld(t *testing.T) {
 		t.Error("a plan larger than the bound was refused")
 	}
 }
+
+// TestExpiredProgressIsForgotten: progress that expired from the bucket by
+// age (no delete marker comes) is neither listed nor kept.
+func TestExpiredProgressIsForgotten(t *testing.T) {
+	var b bulkJobs
+	now := time.Now()
+	for i := range 1000 {
+		b.apply(fmt.Sprintf("old-%d", i), now.Add(-2*time.Hour), false, []byte(`{"job_id":"j","user_id":"u"}`))
+	}
+	b.apply("fresh", now, false, []byte(`{"job_id":"j2","user_id":"u"}`))
+	got, err := b.list(now, time.Hour)
+	if err != nil || len(got) != 1 || got[0].Key != "fresh" {
+		t.Fatalf("list = %v, %v; want only the fresh job", got, err)
+	}
+	b.mu.Lock()
+	kept := len(b.jobs)
+	b.mu.Unlock()
+	if kept != 1 {
+		t.Errorf("%d jobs kept, want 1: expired progress stays in memory", kept)
+	}
+}
