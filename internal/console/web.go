@@ -258,10 +258,25 @@ type overviewPage struct {
 	BulkErr    error
 	ResultsErr error
 	Followed   map[string]taskView // revoke_all jobs this console follows, by job id
+	// Other counts, per op and in all, the dead letters of no class or of
+	// one not in Classes (stored without the worker's headers), so that
+	// the columns add up to the totals.
+	Other      map[jobs.Op]int
+	OtherTotal int
 }
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 	p := overviewPage{Snap: c.poll.get(), DLQ: c.index.stats(), Classes: jobs.ErrorClasses()}
+	p.Other, p.OtherTotal = map[jobs.Op]int{}, p.DLQ.Entries
+	for _, cl := range p.Classes {
+		p.OtherTotal -= p.DLQ.ByClass[cl]
+	}
+	for op, n := range p.DLQ.ByOp {
+		for _, cl := range p.Classes {
+			n -= p.DLQ.ByOpClass[op][cl]
+		}
+		p.Other[op] = n
+	}
 	p.Activity = c.act.view(time.Now())
 	p.Chart = drawChart(p.Activity)
 	p.Bulk, p.BulkErr = c.bulk.list(time.Now(), c.topo.ProgressTTL)
