@@ -22,9 +22,10 @@ import (
 
 // stored is the last message on a record filter.
 type stored struct {
-	msg *nats.Msg
-	seq uint64
-	at  time.Time
+	msg     *nats.Msg
+	subject string
+	seq     uint64
+	at      time.Time
 }
 
 // lookupTimeout bounds one direct get: a user without the permission gets
@@ -55,16 +56,23 @@ func (c *Client) lastMsg(ctx context.Context, stream, filter string) (*stored, e
 		return nil, fmt.Errorf("read %s from stream %s: the answer has no sequence", filter, stream)
 	}
 	at, _ := time.Parse(time.RFC3339Nano, m.Header.Get(jetstream.TimeStampHeaer))
-	return &stored{msg: m, seq: seq, at: at}, nil
+	return &stored{msg: m, subject: m.Header.Get(jetstream.SubjectHeader), seq: seq, at: at}, nil
 }
 
 // latest is the newest record of a job of tenant (stored at seq of the
 // jobs stream, when not 0), as a Result: a dead letter becomes a failed
-// Result. It is nil when the job has no record.
+// Result. It is nil when the job has no record. A result wins over a dead
+// letter of the same job, stored before or after it: two deliveries may
+// record both at once, and the worker then deletes the dead letter.
 func (c *Client) latest(ctx context.Context, tenant, jobID string, seq uint64) (*Result, error) {
 	subj := c.topo.Subjects
 	res, errR := c.lastMsg(ctx, c.topo.ResultsStream, subj.JobResults(tenant, jobID, seq))
 	dl, errD := c.lastMsg(ctx, c.topo.DeadLetterStream, subj.JobDeadLetters(tenant, jobID, seq))
+	if res != nil && dl != nil {
+		if beside, ok := subj.ResultBeside(dl.subject); ok && beside == res.subject {
+			dl = nil
+		}
+	}
 	switch {
 	case dl != nil && (res == nil || dl.at.After(res.at)):
 		return deadLetterResult(dl, tenant)
