@@ -126,6 +126,11 @@ type Submitted struct {
 	// Duplicate: the job had been published before under the same id (a
 	// retry): it was not queued again, and Seq is the first one's.
 	Duplicate bool
+	// Digest is the job's jobs.Digest (of its subject and body), which
+	// its records carry: WaitSubmitted takes only a record of this job,
+	// not one of an earlier job of the same id and sequence in a jobs
+	// stream since created again. Empty: not checked.
+	Digest string
 }
 
 // Submit checks a job against its schema and publishes it, returning once
@@ -146,7 +151,7 @@ func (c *Client) Submit(ctx context.Context, a jobs.Args) (Submitted, error) {
 }
 
 func (c *Client) publish(ctx context.Context, a jobs.Args, m *nats.Msg) (Submitted, error) {
-	s := Submitted{JobID: a.CommonFields().JobID, Subject: m.Subject}
+	s := Submitted{JobID: a.CommonFields().JobID, Subject: m.Subject, Digest: jobs.Digest(m.Subject, m.Data)}
 	// A span in ctx makes the job its child ("send <subject>"): the trace
 	// runs from here to the worker, Clerk and back.
 	ctx, span := tracing.StartSend(ctx, m)
@@ -282,11 +287,7 @@ func (c *Client) Request(ctx context.Context, a jobs.Args, opts ...RequestOption
 	var res *Result
 	if s.Duplicate {
 		// Unverified: the record's digest tells whether it is this job.
-		digest := ""
-		if unverified != nil {
-			digest = jobs.Digest(m.Subject, m.Data)
-		}
-		res, err = c.waitRecord(ctx, s.JobID, s.Seq, digest)
+		res, err = c.waitRecord(ctx, s.JobID, s.Seq, s.Digest, unverified != nil)
 	} else {
 		// Only the answer of the job this call published: its id, op, this
 		// client's tenant and the sequence JetStream just gave it. Anything
@@ -354,7 +355,7 @@ func (c *Client) awaitAnswer(ctx context.Context, rep *Replies, s Submitted, wan
 		// nats.go subscribes the inbox again before it says CONNECTED, and
 		// the worker stores a record before it answers: an answer the
 		// inbox misses from here on is a record this finds.
-		if r, err := c.latest(ctx, c.topo.Subjects.Tenant, s.JobID, s.Seq); err == nil && r != nil {
+		if r, err := c.latest(ctx, c.topo.Subjects.Tenant, s.JobID, s.Seq); err == nil && r.of(s.Digest) {
 			return r, true, nil
 		}
 	}
@@ -369,7 +370,7 @@ func (c *Client) lastLook(ctx context.Context, s Submitted, waitErr error) (*Res
 	}
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	if r, err := c.latest(lctx, c.topo.Subjects.Tenant, s.JobID, s.Seq); err == nil && r != nil {
+	if r, err := c.latest(lctx, c.topo.Subjects.Tenant, s.JobID, s.Seq); err == nil && r.of(s.Digest) {
 		return r, nil
 	}
 	return nil, waitErr
@@ -426,10 +427,11 @@ func (c *Client) wait(ctx context.Context, jobID string, s *Submitted) (*Result,
 	ctx, cancel := c.bounded(ctx)
 	defer cancel()
 	var seq uint64
+	var digest string
 	if s != nil {
-		seq = s.Seq
+		seq, digest = s.Seq, s.Digest
 	}
-	r, err := c.waitRecord(ctx, jobID, seq, "")
+	r, err := c.waitRecord(ctx, jobID, seq, digest, false)
 	var nr *NoResultError
 	if errors.As(err, &nr) {
 		nr.JobID = jobID
@@ -445,8 +447,10 @@ func (c *Client) wait(ctx context.Context, jobID string, s *Submitted) (*Result,
 
 // waitRecord polls the record streams for a job's newest record (of the job
 // stored at seq, when not 0) until one is found or ctx ends. With digest,
-// a record of another job under the same id is jobs.ErrJobIDReused.
-func (c *Client) waitRecord(ctx context.Context, jobID string, seq uint64, digest string) (*Result, error) {
+// only a record of that job counts: one of another job under the same id
+// is jobs.ErrJobIDReused with reused, else not this job's (an earlier jobs
+// stream's job of the same id and sequence), and the wait goes on.
+func (c *Client) waitRecord(ctx context.Context, jobID string, seq uint64, digest string, reused bool) (*Result, error) {
 	delay := 50 * time.Millisecond
 	var last error
 	for {
@@ -456,9 +460,9 @@ func (c *Client) waitRecord(ctx context.Context, jobID string, seq uint64, diges
 			return nil, &NoResultError{JobID: jobID, Err: err}
 		case err != nil:
 			last = err
-		case r != nil && digest != "" && r.digest != digest:
+		case r != nil && reused && !r.of(digest):
 			return nil, &jobs.DuplicateError{JobID: jobID, Seq: seq, Err: jobs.ErrJobIDReused}
-		case r != nil:
+		case r.of(digest):
 			return r, nil
 		}
 		t := time.NewTimer(delay)

@@ -847,8 +847,14 @@ func TestLostSecretAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	subject := env.Topology.Subjects.Result(jobs.RecordKey{Op: jobs.OpToken, JobID: "lost-1", Gen: "0", Seq: seq})
-	if _, err := env.JetStream.Publish(ctx, subject, rec); err != nil {
+	job, err := stream.GetMsg(ctx, seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := nats.NewMsg(env.Topology.Subjects.Result(jobs.RecordKey{Op: jobs.OpToken, JobID: "lost-1", Gen: jobs.Generation(stream.CachedInfo().Created), Seq: seq}))
+	m.Header.Set(jobs.HeaderJobDigest, jobs.Digest(job.Subject, job.Data))
+	m.Data = rec
+	if _, err := env.JetStream.PublishMsg(ctx, m); err != nil {
 		t.Fatal(err)
 	}
 	err = <-done

@@ -88,6 +88,12 @@ func (c *Client) latest(ctx context.Context, tenant, jobID string, seq uint64) (
 	return nil, errors.Join(errR, errD)
 }
 
+// of reports whether r is a record of the job of digest (any job's when
+// digest is empty): records carry their job's Job-Digest.
+func (r *Result) of(digest string) bool {
+	return r != nil && (digest == "" || r.digest == digest)
+}
+
 // deadLetterResult is the failed Result a dead letter stands for.
 func deadLetterResult(s *stored, tenant string) (*Result, error) {
 	d, err := jobs.ParseDeadLetter(s.msg.Header)

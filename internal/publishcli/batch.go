@@ -407,7 +407,7 @@ func (a *app) waitMany(ctx context.Context, c *clerkjobs.Client, topo jobs.Topol
 	}
 	unseen := map[string]*inputJob{} // duplicates whose record was not found in time
 	for _, it := range dups {
-		res, err := c.WaitSubmitted(wctx, clerkjobs.Submitted{JobID: it.id(), Subject: it.msg.Subject, Stream: it.ack.Stream, Seq: it.ack.Sequence, Duplicate: true})
+		res, err := c.WaitSubmitted(wctx, clerkjobs.Submitted{JobID: it.id(), Subject: it.msg.Subject, Stream: it.ack.Stream, Seq: it.ack.Sequence, Duplicate: true, Digest: jobs.Digest(it.msg.Subject, it.msg.Data)})
 		var je *clerkjobs.JobError
 		switch {
 		case errors.As(err, &je):
@@ -518,7 +518,7 @@ func lookUpRecords(ctx context.Context, c *clerkjobs.Client, pending map[string]
 			defer func() { <-slots; wg.Done() }()
 			jctx, cancel := context.WithTimeout(ctx, time.Second)
 			defer cancel()
-			res, err := c.WaitSubmitted(jctx, clerkjobs.Submitted{JobID: it.id(), Subject: it.msg.Subject, Stream: it.ack.Stream, Seq: it.ack.Sequence})
+			res, err := c.WaitSubmitted(jctx, clerkjobs.Submitted{JobID: it.id(), Subject: it.msg.Subject, Stream: it.ack.Stream, Seq: it.ack.Sequence, Digest: jobs.Digest(it.msg.Subject, it.msg.Data)})
 			var je *clerkjobs.JobError
 			if errors.As(err, &je) {
 				res, err = je.Result, nil

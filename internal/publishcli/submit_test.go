@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clerkjobs/clerkjobs/internal/publishcli"
@@ -648,7 +649,10 @@ func TestBatchLooksUpLostAnswers(t *testing.T) {
 					t.Fatal(err)
 				}
 				key := jobs.RecordKey{Op: jobs.Op(tc.op), JobID: id, Gen: "0", Seq: m.Sequence}
-				if _, err := h.js.Publish(t.Context(), h.topo.Subjects.Result(key), rec); err != nil {
+				out := nats.NewMsg(h.topo.Subjects.Result(key))
+				out.Header.Set(jobs.HeaderJobDigest, jobs.Digest(m.Subject, m.Data))
+				out.Data = rec
+				if _, err := h.js.PublishMsg(t.Context(), out); err != nil {
 					t.Fatal(err)
 				}
 			}
