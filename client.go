@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -58,7 +59,9 @@ func WithTenant(name string) Option { return func(s *settings) { s.tenant = name
 // WithInboxPrefix makes the inboxes that receive answers under prefix (for
 // example _INBOX.svc_a), for a NATS user that may subscribe only there. The
 // default is the connection's own inbox prefix, or _INBOX.<tenant> with
-// WithTenant.
+// WithTenant. With WithTenant, the tenant's name must be a token of prefix:
+// the worker answers a tenant's jobs nowhere else, so Request and
+// NewReplies refuse other inboxes (jobs.ErrInvalid) before publishing.
 func WithInboxPrefix(prefix string) Option { return func(s *settings) { s.inboxPrefix = prefix } }
 
 // WithTimeout bounds the wait for an answer when the context has no
@@ -259,6 +262,9 @@ func (c *Client) Request(ctx context.Context, a jobs.Args, opts ...RequestOption
 	com := a.CommonFields()
 	if com.ReplyTo != "" {
 		return nil, &jobs.InvalidError{Op: a.Op(), Field: "/reply_to", Reason: "Request receives the answer on an inbox of its own: leave reply_to empty (Submit publishes a job whose answer goes elsewhere)"}
+	}
+	if why := c.foreignInbox(); why != "" {
+		return nil, &jobs.InvalidError{Op: a.Op(), Field: "/reply_to", Reason: why}
 	}
 	rep, err := c.NewReplies(ctx)
 	if err != nil {
@@ -482,6 +488,20 @@ func (c *Client) bounded(ctx context.Context) (context.Context, context.CancelFu
 		return context.WithCancel(ctx)
 	}
 	return context.WithTimeout(ctx, c.timeout)
+}
+
+// foreignInbox says why the client's inboxes cannot receive the answers of
+// its tenant's jobs, "" when they can: the worker answers a tenant's job
+// only under <reply prefix><tenant>. (its --reply-prefix is whole tokens),
+// so the tenant must be a token of the inbox prefix, or every job sent
+// with such a reply_to is dead-lettered as invalid.
+func (c *Client) foreignInbox() string {
+	t := c.topo.Subjects.Tenant
+	if t == "" || slices.Contains(strings.Split(c.inboxPrefix, "."), t) {
+		return ""
+	}
+	return fmt.Sprintf("inbox prefix %s is not an inbox of tenant %s: the worker answers the tenant's jobs only under its own inboxes (_INBOX.%s. by default) and would dead-letter the job as invalid; use WithInboxPrefix(%q), or leave the default of WithTenant",
+		c.inboxPrefix, t, t, "_INBOX."+t)
 }
 
 // newInbox is a fresh subject under the client's inbox prefix.

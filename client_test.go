@@ -455,17 +455,42 @@ func TestTenants(t *testing.T) {
 	if c, err := clerkjobs.NewClient(env.Conn, clerkjobs.WithTenant("svc_a")); err != nil || c.Topology().Subjects.Tenant != "svc_a" {
 		t.Errorf("NewClient(WithTenant) = %v", err)
 	}
-	// A job of svc_a answering under _INBOX.svc_b is refused (its answer
-	// never comes: what became of it is in svc_a's dead letters).
-	wrong := newClient(t, env, clerkjobs.WithTenant("svc_a"), clerkjobs.WithInboxPrefix("_INBOX.svc_b"), clerkjobs.WithTimeout(time.Second))
-	_, err := wrong.RevokeSession(t.Context(), emu.CreateSessions(a, 1)[0], &clerkjobs.RevokeOptions{JobID: "wrong-inbox"})
-	var failed *clerkjobs.JobError
-	if !errors.As(err, &failed) && !errors.Is(err, clerkjobs.ErrNoResult) {
-		t.Fatalf("svc_a's job with a reply_to under _INBOX.svc_b = %v; want a failure or no answer", err)
+}
+
+// TestTenantInboxOutsideTheTenantIsRefused: the worker answers a tenant's
+// job only under <reply prefix><tenant>., and dead-letters as invalid a
+// job whose reply_to is elsewhere. A client of tenant svc_a with
+// WithInboxPrefix("_INBOX.svc_b") published every Request with such a
+// reply_to: each one was dead-lettered, and the caller waited its whole
+// timeout before hearing why. Now Request and NewReplies refuse such an
+// inbox before anything is published, saying which option to fix.
+func TestTenantInboxOutsideTheTenantIsRefused(t *testing.T) {
+	env := clerkjobstest.New(t)
+	emu := env.Clerk.Emulator
+	sess := emu.CreateSessions(emu.CreateUser(), 1)[0]
+	ctx := testContext(t, 30*time.Second)
+	for _, prefix := range []string{"_INBOX.svc_b", "_INBOX", "svc_a_inbox"} {
+		t.Run(prefix, func(t *testing.T) {
+			c := newClient(t, env, clerkjobs.WithTenant("svc_a"), clerkjobs.WithInboxPrefix(prefix))
+			start := time.Now()
+			_, err := c.RevokeSession(ctx, sess, &clerkjobs.RevokeOptions{JobID: "wrong-inbox"})
+			var invalid *jobs.InvalidError
+			if !errors.As(err, &invalid) || invalid.Field != "/reply_to" || !strings.Contains(err.Error(), "WithInboxPrefix") {
+				t.Fatalf("RevokeSession with inboxes under %s = %v after %s; want an invalid /reply_to naming WithInboxPrefix", prefix, err, time.Since(start).Round(time.Millisecond))
+			}
+			if _, err := c.NewReplies(ctx); !errors.Is(err, jobs.ErrInvalid) {
+				t.Errorf("NewReplies with inboxes under %s = %v; want it refused", prefix, err)
+			}
+		})
 	}
-	_, err = ca.Wait(ctx, "wrong-inbox")
-	if !errors.As(err, &failed) || failed.Class != jobs.ClassInvalid || failed.Field != "/reply_to" {
-		t.Errorf("svc_a's job with a reply_to under _INBOX.svc_b = %v; want it dead-lettered invalid", err)
+	s, _ := env.JetStream.Stream(ctx, env.Topology.JobsStream)
+	if info, _ := s.Info(ctx); info.State.LastSeq != 0 {
+		t.Fatalf("%d jobs were published", info.State.LastSeq)
+	}
+	// The tenant's own inboxes, under any prefix, work.
+	c := newClient(t, env, clerkjobs.WithTenant("svc_a"), clerkjobs.WithInboxPrefix("_R.svc_a.x"), clerkjobs.WithTimeout(time.Second))
+	if _, err := c.NewReplies(ctx); err != nil {
+		t.Errorf("NewReplies under _R.svc_a.x = %v", err)
 	}
 }
 

@@ -70,6 +70,9 @@ type Replies struct {
 
 // NewReplies subscribes to a fresh inbox under the client's inbox prefix.
 func (c *Client) NewReplies(ctx context.Context) (*Replies, error) {
+	if why := c.foreignInbox(); why != "" {
+		return nil, fmt.Errorf("clerkjobs: %w: reply_to: %s", jobs.ErrInvalid, why)
+	}
 	inbox := c.newInbox()
 	sub, err := c.nc.SubscribeSync(inbox)
 	if err != nil {

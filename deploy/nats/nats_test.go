@@ -464,13 +464,21 @@ func TestPermissions(t *testing.T) {
 		}
 
 		// A client whose inbox prefix its user may not subscribe to is
-		// told so before anything is published.
-		wrong, err := clerkjobs.NewClient(a.nc, clerkjobs.WithTopology(cfg.Topology), clerkjobs.WithTenant("svc_a"), clerkjobs.WithInboxPrefix("_INBOX.svc_b"))
+		// told so before anything is published; one whose inboxes are not
+		// its tenant's, where the worker never answers, too.
+		wrong, err := clerkjobs.NewClient(a.nc, clerkjobs.WithTopology(cfg.Topology), clerkjobs.WithTenant("svc_a"), clerkjobs.WithInboxPrefix("_INBOX.svc_b.svc_a"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := wrong.RevokeSession(ctxT(t), sessions[1], nil); !errors.Is(err, clerkjobs.ErrUnavailable) || !strings.Contains(err.Error(), "inbox prefix") {
 			t.Errorf("a client with another service's inbox prefix: %v; want ErrUnavailable about the inbox", err)
+		}
+		wrong, err = clerkjobs.NewClient(a.nc, clerkjobs.WithTopology(cfg.Topology), clerkjobs.WithTenant("svc_a"), clerkjobs.WithInboxPrefix("_INBOX.svc_b"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := wrong.RevokeSession(ctxT(t), sessions[1], nil); !errors.Is(err, jobs.ErrInvalid) || !strings.Contains(err.Error(), "inbox prefix") {
+			t.Errorf("a client with inboxes outside its tenant: %v; want an invalid job about the inbox prefix", err)
 		}
 	})
 

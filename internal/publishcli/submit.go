@@ -70,6 +70,10 @@ func (a *app) submit(cmd *cobra.Command, spec jobSpec, sf *submitFlags, args []s
 		return usagef("--reply-to %s is under the subject prefix %q, where the worker never replies (answers there could be stored in a stream): use a subject outside it", sf.replyTo, topo.Subjects.Prefix)
 	case sf.replyTo != "" && !tenantReply(sf.replyTo, topo.Subjects.Tenant):
 		return usagef("%s", foreignReply("--reply-to", sf.replyTo, topo.Subjects.Tenant))
+	case sf.wait && a.conn.InboxPrefix != "" && !tenantReply(a.conn.InboxPrefix+".x", topo.Subjects.Tenant):
+		// --wait's inbox is <inbox prefix>.<id>.
+		t := topo.Subjects.Tenant
+		return usagef("--nats-inbox-prefix %s is not an inbox of tenant %s: the worker answers the tenant's jobs only under its own inboxes (_INBOX.%s. by default) and would dead-letter these jobs as invalid; use --nats-inbox-prefix _INBOX.%s, or leave it to --tenant", a.conn.InboxPrefix, t, t, t)
 	case sf.window < 1:
 		return usagef("--window must be at least 1")
 	case sf.skip < 0:

@@ -198,6 +198,7 @@ func TestTokenRequestedTwice(t *testing.T) {
 func TestTenantReplyTo(t *testing.T) {
 	h := newHarness(t)
 	batch := writeFile(t, "batch.ndjson", `{"session_id":"sess_1","reply_to":"_INBOX.svc_b.x"}`+"\n"+`{"session_id":"sess_2","reply_to":"_INBOX.svc_b.x"}`+"\n")
+	own := writeFile(t, "own.ndjson", `{"session_id":"sess_1"}`+"\n"+`{"session_id":"sess_2"}`+"\n")
 	for _, tc := range []struct {
 		name   string
 		args   []string
@@ -207,7 +208,10 @@ func TestTenantReplyTo(t *testing.T) {
 		{"another tenant's inbox", []string{"--tenant", "svc_a", "revoke", "sess_1", "--reply-to", "_INBOX.svc_b.x"}, publishcli.ExitUsage, "--reply-to _INBOX.svc_b.x is not an inbox of tenant svc_a"},
 		{"the tenant name as the last token", []string{"--tenant", "svc_a", "revoke", "sess_1", "--reply-to", "_INBOX.svc_a"}, publishcli.ExitUsage, "--reply-to _INBOX.svc_a is not an inbox of tenant svc_a"},
 		{"in a batch", []string{"--tenant", "svc_a", "revoke", "--file", batch}, publishcli.ExitUsage, "reply_to _INBOX.svc_b.x is not an inbox of tenant svc_a"},
+		{"--wait with another tenant's inboxes", []string{"--tenant", "svc_a", "--nats-inbox-prefix", "_INBOX.svc_b", "revoke", "sess_1", "--wait", "--timeout", "1s"}, publishcli.ExitUsage, "--nats-inbox-prefix _INBOX.svc_b is not an inbox of tenant svc_a"},
+		{"a batch's --wait with another tenant's inboxes", []string{"--tenant", "svc_a", "--nats-inbox-prefix", "_INBOX.svc_b", "revoke", "--file", own, "--wait", "--timeout", "1s"}, publishcli.ExitUsage, "--nats-inbox-prefix _INBOX.svc_b is not an inbox of tenant svc_a"},
 		{"its own inbox", []string{"--tenant", "svc_a", "revoke", "sess_1", "--reply-to", "_INBOX.svc_a.x"}, 0, ""},
+		{"another inbox prefix without --wait", []string{"--tenant", "svc_a", "--nats-inbox-prefix", "_INBOX.svc_b", "revoke", "sess_1"}, 0, ""},
 		{"no tenant", []string{"revoke", "sess_1", "--reply-to", "_INBOX.svc_b.x"}, 0, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
