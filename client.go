@@ -240,8 +240,10 @@ func OnSubmitted(fn func(Submitted)) RequestOption {
 // Request submits a job and waits for its answer on a private inbox: the
 // Result of a job that succeeded; a *JobError (ErrJobFailed) for one that
 // failed; a *NoResultError (ErrNoResult) when no answer came before ctx
-// ended (or the client's timeout, WithTimeout, when ctx has none): the job was accepted
-// and may still run, and Wait finds what became of it later. A job without
+// ended (or the client's timeout, WithTimeout, when ctx has none), or
+// before the connection closed for good (then it matches ErrUnavailable
+// too): the job was accepted and may still run, and Wait finds what
+// became of it later. A job without
 // a job id gets a fresh one, written into a; its reply_to must be empty.
 //
 // An answer is sent once: when it does not come, Request looks for the
@@ -301,6 +303,11 @@ func (c *Client) Request(ctx context.Context, a jobs.Args, opts ...RequestOption
 		exp := Expect{Op: a.Op(), Seq: s.Seq}
 		var stored bool // found as its record: the answer was lost
 		res, stored, err = c.awaitAnswer(ctx, rep, s, func(id string) (Expect, bool) { return exp, id == s.JobID }, o.onProgress)
+		if errors.Is(err, ErrUnavailable) {
+			// The inbox cannot be read (the connection closed for good):
+			// the job was accepted all the same, and may still run.
+			err = &NoResultError{Err: err}
+		}
 		if errors.Is(err, ErrNoResult) {
 			res, err = c.lastLook(ctx, s, err)
 			stored = err == nil

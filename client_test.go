@@ -943,3 +943,40 @@ func TestAnswerLostInAReconnectIsFoundAtOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestConnectionLostWhileWaiting: once JetStream has stored the job, a
+// connection closed for good (a NATS server gone for longer than the
+// client's reconnects) ended Request with ErrUnavailable, "read the reply
+// inbox: connection closed", which the errors say of a job that may not
+// have been published, without the job's id and sequence. The job was
+// accepted and may still run: Request now says so, a *NoResultError
+// (ErrNoResult, with Submitted) whose cause is ErrUnavailable.
+func TestConnectionLostWhileWaiting(t *testing.T) {
+	env := clerkjobstest.New(t, clerkjobstest.WithoutWorker())
+	nc, err := nats.Connect(env.URL, nats.MaxReconnects(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	c, err := clerkjobs.NewClient(nc, clerkjobs.WithTopology(env.Topology))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cid, err := nc.GetClientID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testContext(t, 30*time.Second)
+	_, err = c.Request(ctx, &jobs.RevokeArgs{SessionID: "sess_1", Common: jobs.Common{JobID: "lost-conn-2"}}, clerkjobs.OnSubmitted(func(clerkjobs.Submitted) {
+		if err := env.NATS.DisconnectClientByID(cid); err != nil {
+			t.Error(err)
+		}
+	}))
+	var nr *clerkjobs.NoResultError
+	if !errors.As(err, &nr) || nr.Submitted == nil || nr.Submitted.Seq == 0 || nr.JobID != "lost-conn-2" || !errors.Is(err, clerkjobs.ErrUnavailable) {
+		t.Fatalf("Request whose connection closed while it waited = %v; want no result for the accepted job, NATS unavailable", err)
+	}
+	if !strings.Contains(err.Error(), "was accepted") {
+		t.Errorf("the error does not say the job was accepted: %q", err)
+	}
+}

@@ -50,6 +50,11 @@ func (a *app) requestOne(ctx context.Context, c *clerkjobs.Client, topo jobs.Top
 		res = failed.Result
 	case errors.Is(err, clerkjobs.ErrNoResult) && ctx.Err() != nil:
 		return exit(ExitInterrupted, fmt.Errorf("stopped waiting: %s", noResult(topo, spec.op, item)))
+	case errors.Is(err, clerkjobs.ErrNoResult) && errors.Is(err, clerkjobs.ErrUnavailable):
+		// The connection closed for good after JetStream stored the job.
+		var nr *clerkjobs.NoResultError
+		errors.As(err, &nr)
+		return exit(ExitUnavailable, fmt.Errorf("NATS went while waiting for the result (%v): %s", nr.Err, noResult(topo, spec.op, item)))
 	case errors.Is(err, clerkjobs.ErrNoResult) && errors.Is(err, jobs.ErrDuplicateUnverified):
 		return exit(ExitTimeout, fmt.Errorf("no result within %s: %s; and this NATS user could not compare it with the job published before under the same id: if that was another job, this one was not queued (publish it again with another --job-id)", sf.timeout, noResult(topo, spec.op, item)))
 	case errors.Is(err, clerkjobs.ErrNoResult):

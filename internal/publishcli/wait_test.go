@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/clerkjobs/clerkjobs/clerkjobstest"
 	"github.com/clerkjobs/clerkjobs/internal/publishcli"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -224,5 +225,33 @@ func TestTenantReplyTo(t *testing.T) {
 				t.Fatalf("refused, yet %d jobs published", after-before)
 			}
 		})
+	}
+}
+
+// TestWaitWhenNATSGoes: a NATS server gone while --wait waited for the
+// result of a job JetStream had stored was reported as "publish job X to
+// sessions.revoke: NATS unavailable: read the reply inbox ...", as if the
+// job had not been published, and an operator would publish it again
+// under another id. It exits 4 still, saying the job was accepted and may
+// still run, and where its result will be.
+func TestWaitWhenNATSGoes(t *testing.T) {
+	kit := clerkjobstest.New(t, clerkjobstest.WithoutWorker(), clerkjobstest.WithTopology(jobs.DefaultTopology()))
+	h := &harness{url: kit.URL, nc: kit.Conn, js: kit.JetStream, topo: kit.Topology}
+	done := make(chan result, 1)
+	go func() { done <- h.run(t, "revoke", "sess_1", "--job-id", "gone-nats-1", "--wait", "--timeout", "60s") }()
+	for deadline := time.Now().Add(10 * time.Second); len(h.jobsMsgs(t)) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the job was not published")
+		}
+	}
+	kit.NATS.Shutdown()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("publish --wait still waits 30s after NATS went")
+	}
+	if r.code != publishcli.ExitUnavailable || !strings.Contains(r.stderr, "job gone-nats-1 was accepted") || strings.Contains(r.stderr, "publish job") {
+		t.Fatalf("want exit 4 saying the job was accepted: %v", r)
 	}
 }
