@@ -223,6 +223,14 @@ func (a *app) fileJobs(spec jobSpec, sf *submitFlags, topo jobs.Topology) ([]*in
 	if batch && sf.batchID == "" {
 		sf.batchID = nuid.Next()
 	}
+	if batch {
+		// Lines without job_id get <batch-id>-<line>: the last line's is
+		// the longest. A batch id that cannot make job ids is the flag's
+		// fault, not every line's.
+		if err := jobs.CheckJobID(fmt.Sprintf("%s-%d", sf.batchID, raws[len(raws)-1].line)); err != nil {
+			return nil, false, usagef("--batch-id makes the job ids of the lines without job_id, <batch-id>-<line>, and %v; use a shorter batch id of letters, digits and . _ : @ / -", err)
+		}
+	}
 
 	var items []*inputJob
 	var problems []string

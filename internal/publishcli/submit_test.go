@@ -801,3 +801,31 @@ func TestBadNKeySeedFile(t *testing.T) {
 		t.Fatalf("published %d jobs", n)
 	}
 }
+
+// TestBadBatchIDIsNamed: a batch's lines without job_id get the job ids
+// <batch-id>-<line>. A --batch-id that cannot make job ids (a space, too
+// long, shaped like a secret) was reported as every line of the file
+// being invalid ("line 1: /job_id: ...; Fix them (schemas/revoke.json
+// describes a revoke job)"), sending the operator to a file with nothing
+// wrong in it. The flag is now named, once, with what it must be.
+func TestBadBatchIDIsNamed(t *testing.T) {
+	h := newHarness(t)
+	file := writeFile(t, "batch.ndjson", `{"session_id":"sess_1"}`+"\n"+`{"session_id":"sess_2"}`+"\n")
+	key := "sk_" + "live_" + "abcdefghijklmnopqrstuvwxyz0123456789ABCD"
+	for _, id := range []string{"my batch", strings.Repeat("b", 127), key} {
+		r := h.run(t, "revoke", "--file", file, "--batch-id", id)
+		if r.code != publishcli.ExitUsage || !strings.Contains(r.stderr, "--batch-id") || strings.Contains(r.stderr, "line 1") || strings.Contains(r.stderr, "Fix them") {
+			t.Errorf("--batch-id %.20q: want exit 2 naming --batch-id, not the file's lines: %v", id, r)
+		}
+		if strings.Contains(r.stderr, key) {
+			t.Errorf("the error repeats a secret-shaped batch id")
+		}
+	}
+	if n := len(h.jobsMsgs(t)); n != 0 {
+		t.Fatalf("%d jobs published", n)
+	}
+	// A batch id whose job ids are fine works.
+	if r := h.run(t, "revoke", "--file", file, "--batch-id", "incident-77.batch"); r.code != 0 {
+		t.Fatalf("%v", r)
+	}
+}
