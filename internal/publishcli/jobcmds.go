@@ -178,18 +178,21 @@ users of the machine can see. Or pass the whole job as JSON with --file.`,
 				strFlag(fs, out, "origin", "request_origin")
 				strFlag(fs, out, "format", "format")
 				strFlag(fs, out, "ip", "request_originating_ip")
-				stdinUsed := false
+				var stdin []string
+				for _, f := range []string{"expired-token-file", "refresh-token-file", "headers-file"} {
+					if path, _ := fs.GetString(f); fs.Changed(f) && path == "-" {
+						stdin = append(stdin, "--"+f)
+					}
+				}
+				if len(stdin) > 1 {
+					// The first would read it all, the next nothing.
+					return nil, usagef("%s all read standard input (-): only one of --expired-token-file, --refresh-token-file and --headers-file can; give the others as files", strings.Join(stdin, " and "))
+				}
 				for _, s := range []struct{ flag, field string }{{"expired-token-file", "expired_token"}, {"refresh-token-file", "refresh_token"}} {
 					if !fs.Changed(s.flag) {
 						continue
 					}
 					path, _ := fs.GetString(s.flag)
-					if path == "-" {
-						if stdinUsed {
-							return nil, usagef("only one of --expired-token-file and --refresh-token-file can read standard input")
-						}
-						stdinUsed = true
-					}
 					b, err := a.readSecretFile(path)
 					if err != nil {
 						return nil, usagef("--%s: %v", s.flag, err)

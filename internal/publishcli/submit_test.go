@@ -829,3 +829,31 @@ func TestBadBatchIDIsNamed(t *testing.T) {
 		t.Fatalf("%v", r)
 	}
 }
+
+// TestRefreshReadsStandardInputOnce: --expired-token-file - and
+// --headers-file - both read standard input. The token file read it all,
+// the headers nothing, and publish said "--headers-file -: not a JSON
+// object" of headers that were fine (having taken them for the expired
+// token). Two of the three files on standard input are now refused,
+// naming them.
+func TestRefreshReadsStandardInputOnce(t *testing.T) {
+	h := newHarness(t)
+	refresh := writeFile(t, "refresh.txt", "refresh-secret\n")
+	base := []string{"refresh", "sess_1", "--origin", "https://app.example.com", "--wait"}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--expired-token-file", "-", "--refresh-token-file", "-"}, "--expired-token-file and --refresh-token-file all read standard input"},
+		{[]string{"--expired-token-file", "-", "--refresh-token-file", refresh, "--headers-file", "-"}, "--expired-token-file and --headers-file all read standard input"},
+		{[]string{"--headers-file", "-", "--refresh-token-file", "-", "--expired-token-file", refresh}, "--refresh-token-file and --headers-file all read standard input"},
+	} {
+		r := h.runWith(t, runOpts{stdin: `{"Cookie":"__client=abc"}`}, append(base, tc.args...)...)
+		if r.code != publishcli.ExitUsage || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%v: want exit 2 and %q: %v", tc.args, tc.want, r)
+		}
+	}
+	if n := len(h.jobsMsgs(t)); n != 0 {
+		t.Fatalf("%d jobs published", n)
+	}
+}
