@@ -333,6 +333,7 @@ func (a *app) waitMany(ctx context.Context, c *clerkjobs.Client, topo jobs.Topol
 		} else {
 			failed++
 		}
+		clearError(&rec)
 		if a.jsonOut {
 			return printJSON(a.env.Stdout, rec)
 		}

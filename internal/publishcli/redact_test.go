@@ -31,7 +31,9 @@ var leaks = func() map[string]string {
 // answer, which may quote Clerk or a proxy) was printed as is by --wait,
 // and a batch's result lines did not even escape control characters; a
 // value failing its schema was repeated on stderr. Now no secret shape and
-// no raw control character reaches the output.
+// no raw control character reaches the output. --json printed the
+// failure's texts as the answer held them, secrets included (as dlq
+// --json once did): they are cleared of secret shapes there too.
 func TestOutsideTextIsRedactedAndEscaped(t *testing.T) {
 	h := newHarness(t)
 	fakeWorker(t, h)
@@ -40,8 +42,10 @@ func TestOutsideTextIsRedactedAndEscaped(t *testing.T) {
 			sess := fmt.Sprintf("sess_leak%d", i)
 			file := writeFile(t, "batch.ndjson", `{"session_id":"`+sess+`"}`+"\n"+`{"session_id":"sess_1"}`+"\n")
 			runs := map[string]result{
-				"single --wait": h.run(t, "revoke", sess, "--wait", "--timeout", "10s"),
-				"batch --wait":  h.run(t, "revoke", "--file", file, "--wait", "--timeout", "10s"),
+				"single --wait":        h.run(t, "revoke", sess, "--wait", "--timeout", "10s"),
+				"batch --wait":         h.run(t, "revoke", "--file", file, "--wait", "--timeout", "10s"),
+				"single --wait --json": h.run(t, "revoke", sess, "--wait", "--timeout", "10s", "--json"),
+				"batch --wait --json":  h.run(t, "revoke", "--file", file, "--wait", "--timeout", "10s", "--json"),
 			}
 			for name, r := range runs {
 				if r.code != publishcli.ExitJobFailed || !strings.Contains(r.stdout, "[REDACTED]") {

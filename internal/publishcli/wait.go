@@ -71,6 +71,7 @@ func (a *app) requestOne(ctx context.Context, c *clerkjobs.Client, topo jobs.Top
 		return exit(ExitJobIDReused, fmt.Errorf("%s job %s: %w; it is shown nowhere else: request a new one with another --job-id", spec.op, item.id(), clerkjobs.ErrSecretDeliveredElsewhere))
 	}
 	rec := res.Reveal() // this command is the requester: the secret is for its user
+	clearError(&rec)
 	if a.jsonOut {
 		if err := printJSON(a.env.Stdout, rec); err != nil {
 			return err
@@ -82,6 +83,18 @@ func (a *app) requestOne(ctx context.Context, c *clerkjobs.Client, topo jobs.Top
 		return exit(ExitJobFailed, nil)
 	}
 	return nil
+}
+
+// clearError clears a failure's texts of anything shaped like a secret:
+// they are the worker's or Clerk's (or a proxy's) words, and --json shows
+// them as the text output does. The secret this command asked for is in
+// the record's own field, untouched.
+func clearError(r *jobs.Result) {
+	if e := r.Error; e != nil {
+		c := *e
+		c.Message, c.ClerkCode, c.ClerkMessage, c.TraceID, c.Field = redact.Text(e.Message), redact.Text(e.ClerkCode), redact.Text(e.ClerkMessage), redact.Text(e.TraceID), redact.Text(e.Field)
+		r.Error = &c
+	}
 }
 
 // noResult says where the result of a job that was accepted will be.
