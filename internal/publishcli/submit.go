@@ -168,9 +168,29 @@ func (a *app) flagJob(fs *pflag.FlagSet, spec jobSpec, sf *submitFlags, topo job
 	}
 	item, err := a.prepare(raw, 1, spec, sf, topo, "")
 	if err != nil {
-		return nil, usagef("%s", describeInvalid(err, spec, true))
+		return nil, usagef("%s%s", describeInvalid(err, spec, true), tooBig(body, spec, err))
 	}
 	return item, nil
+}
+
+// tooBig names the flag whose value made a job from flags too long, "" when
+// err is not about the body's length.
+func tooBig(body map[string]any, spec jobSpec, err error) string {
+	var ie *jobs.InvalidError
+	if !errors.As(err, &ie) || ie.Field != "" || !strings.HasPrefix(ie.Reason, "body is ") {
+		return ""
+	}
+	field, size := "", 0
+	for k, v := range body {
+		if b, err := json.Marshal(v); err == nil && len(b) > size {
+			field, size = k, len(b)
+		}
+	}
+	flag, ok := spec.fieldFlags[field]
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf(": %s alone is %d bytes, give less there", flag, size)
 }
 
 // fileJobs reads --file: one JSON body, or NDJSON (a batch). It validates

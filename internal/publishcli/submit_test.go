@@ -857,3 +857,32 @@ func TestRefreshReadsStandardInputOnce(t *testing.T) {
 		t.Fatalf("%d jobs published", n)
 	}
 }
+
+// TestTooLongFromFlagsNamesTheFlag: a job built from flags longer than
+// 64 KiB (thousands of --except sessions, a large --headers-file) was
+// refused as "body is 114043 bytes, more than 65536", naming no flag:
+// the message now says which flag made it so long.
+func TestTooLongFromFlagsNamesTheFlag(t *testing.T) {
+	h := newHarness(t)
+	except := make([]string, 3000)
+	for i := range except {
+		except[i] = fmt.Sprintf("sess_%030d", i)
+	}
+	headers := writeFile(t, "headers.json", `{"X-Big":"`+strings.Repeat("a", 70000)+`"}`)
+	token := writeFile(t, "token.txt", "tok\n")
+	for _, tc := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"revoke-all", "--user", "user_1", "--except", strings.Join(except, ",")}, "--except alone is"},
+		{[]string{"refresh", "sess_1", "--origin", "https://app.example.com", "--expired-token-file", token, "--refresh-token-file", token, "--headers-file", headers, "--wait"}, "--headers-file alone is"},
+	} {
+		r := h.run(t, tc.args...)
+		if r.code != publishcli.ExitUsage || !strings.Contains(r.stderr, "more than 65536") || !strings.Contains(r.stderr, tc.flag) {
+			t.Errorf("%s: want exit 2 naming %q: exit %d, %.300s", tc.args[0], tc.flag, r.code, r.stderr)
+		}
+	}
+	if n := len(h.jobsMsgs(t)); n != 0 {
+		t.Fatalf("%d jobs published", n)
+	}
+}
