@@ -281,7 +281,10 @@ func (c *Client) Request(ctx context.Context, a jobs.Args, opts ...RequestOption
 	}
 	s, err := c.publish(ctx, a, m)
 	var unverified error // a duplicate this user could not compare
-	if errors.Is(err, jobs.ErrDuplicateUnverified) {
+	var de *jobs.DuplicateError
+	if errors.Is(err, jobs.ErrDuplicateUnverified) && !(errors.As(err, &de) && de.Gone) {
+		// Its record, once stored, tells (a job gone without one
+		// never will: that is returned at once, as Submit does).
 		unverified, err = err, nil
 	}
 	if err != nil {

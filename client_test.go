@@ -980,3 +980,36 @@ func TestConnectionLostWhileWaiting(t *testing.T) {
 		t.Errorf("the error does not say the job was accepted: %q", err)
 	}
 }
+
+// TestDuplicateOfAJobGoneWithoutARecord: a job deleted from the jobs
+// stream before it ran (an operator's purge) leaves no record. Publishing
+// a job under its id within the deduplication window is then not queued:
+// Submit says so at once (ErrDuplicateUnverified), but Request waited its
+// whole timeout for a record that cannot come and then said no result,
+// "may still run", of a job that will never run. It now returns the
+// duplicate's error at once, as Submit does.
+func TestDuplicateOfAJobGoneWithoutARecord(t *testing.T) {
+	env := clerkjobstest.New(t, clerkjobstest.WithoutWorker())
+	ctx := testContext(t, 30*time.Second)
+	s, err := env.Client.Submit(ctx, &jobs.RevokeArgs{SessionID: "sess_1", Common: jobs.Common{JobID: "purged-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := env.JetStream.Stream(ctx, env.Topology.JobsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.DeleteMsg(ctx, s.Seq); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Client.Submit(ctx, &jobs.RevokeArgs{SessionID: "sess_1", Common: jobs.Common{JobID: "purged-1"}}); !errors.Is(err, jobs.ErrDuplicateUnverified) {
+		t.Fatalf("Submit = %v; want ErrDuplicateUnverified", err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err = env.Client.Request(rctx, &jobs.RevokeArgs{SessionID: "sess_1", Common: jobs.Common{JobID: "purged-1"}})
+	if !errors.Is(err, jobs.ErrDuplicateUnverified) || errors.Is(err, clerkjobs.ErrNoResult) || time.Since(start) > 3*time.Second {
+		t.Fatalf("Request = %v after %s; want ErrDuplicateUnverified at once", err, time.Since(start).Round(time.Millisecond))
+	}
+}

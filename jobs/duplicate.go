@@ -64,7 +64,11 @@ type DuplicateError struct {
 	// Subject is the stored job's subject, when known.
 	Subject string
 	Err     error // ErrJobIDReused or ErrDuplicateUnverified
-	cause   error
+	// Gone (with ErrDuplicateUnverified): the stored job has left the jobs
+	// stream and no record of it was found. Whichever job it was, this
+	// one was not queued, and waiting for a record is waiting for nothing.
+	Gone  bool
+	cause error
 }
 
 func (e *DuplicateError) Error() string {
@@ -131,7 +135,8 @@ func CheckDuplicate(ctx context.Context, js jetstream.JetStream, subj Subjects, 
 		}
 		return fail(ErrJobIDReused, nil, "")
 	}
-	return fail(ErrDuplicateUnverified, errors.New("the job ran already and no record of it was found"), "")
+	return &DuplicateError{JobID: jobID, Seq: ack.Sequence, Err: ErrDuplicateUnverified, Gone: true,
+		cause: errors.New("it left the jobs stream (it ran, or was deleted) and no record of it was found")}
 }
 
 // lastRecord reads the last message on a record filter from whichever of

@@ -886,3 +886,30 @@ func TestTooLongFromFlagsNamesTheFlag(t *testing.T) {
 		t.Fatalf("%d jobs published", n)
 	}
 }
+
+// TestWaitOnTheIDOfADeletedJob: a job deleted from the jobs stream before
+// it ran leaves no record; a job published under its id within the
+// deduplication window is not queued. Without --wait that exits 6; with
+// --wait it waited all of --timeout and exited 3, "accepted and may still
+// run". It exits 6 at once either way.
+func TestWaitOnTheIDOfADeletedJob(t *testing.T) {
+	h := newHarness(t)
+	if r := h.run(t, "revoke", "sess_1", "--job-id", "purged-1"); r.code != 0 {
+		t.Fatalf("%v", r)
+	}
+	msgs := h.jobsMsgs(t)
+	s, err := h.js.Stream(t.Context(), h.topo.JobsStream)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("%v, %d jobs", err, len(msgs))
+	}
+	if err := s.DeleteMsg(t.Context(), msgs[0].Sequence); err != nil {
+		t.Fatal(err)
+	}
+	for _, wait := range [][]string{nil, {"--wait", "--timeout", "5s"}} {
+		start := time.Now()
+		r := h.run(t, append([]string{"revoke", "sess_1", "--job-id", "purged-1"}, wait...)...)
+		if r.code != publishcli.ExitJobIDReused || time.Since(start) > 3*time.Second {
+			t.Errorf("%v: want exit 6 at once, after %s: %v", wait, time.Since(start).Round(time.Millisecond), r)
+		}
+	}
+}
