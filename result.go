@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -87,12 +86,13 @@ func (c *Client) NewReplies(ctx context.Context) (*Replies, error) {
 		return nil, fmt.Errorf("reply inbox: %w", err)
 	}
 	// A fast worker could answer before the server knows the subscription.
-	wait := c.pubTimeout
-	if d, ok := ctx.Deadline(); ok {
-		wait = min(wait, time.Until(d))
-	}
-	if err := c.nc.FlushTimeout(max(wait, time.Millisecond)); err != nil {
+	fctx, cancel := context.WithTimeout(ctx, c.pubTimeout)
+	defer cancel()
+	if err := c.nc.FlushWithContext(fctx); err != nil {
 		_ = sub.Unsubscribe()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("subscribe to the reply inbox %s: %w", inbox, ctx.Err())
+		}
 		return nil, unavailable(err, "subscribe to the reply inbox %s", inbox)
 	}
 	// A subscription the server refused (the user may not subscribe there)
