@@ -688,7 +688,8 @@ func storedJob(ctx context.Context, t *testing.T, stream jetstream.Stream, jobID
 // (which may quote Clerk, or a proxy that echoed the request), went into
 // JobError.Error and so into callers' logs: a "Bearer sk_live_..." and a
 // JWT were seen there. Now nothing shaped like a secret is left in the
-// error's text nor in its fields.
+// error's text nor in its fields, JobError.Result (the failure as the
+// worker reported it, which kept the texts as they came) included.
 func TestJobErrorIsRedacted(t *testing.T) {
 	env := clerkjobstest.New(t, clerkjobstest.WithoutWorker())
 	ctx := testContext(t, 30*time.Second)
@@ -722,7 +723,9 @@ func TestJobErrorIsRedacted(t *testing.T) {
 			if !errors.As(err, &je) {
 				t.Fatalf("RevokeSession: %v, want a *JobError", err)
 			}
-			for name, s := range map[string]string{"Error()": err.Error(), "Message": je.Message, "ClerkMessage": je.ClerkMessage} {
+			asJSON, _ := json.Marshal(je) // a structured logger's rendering
+			for name, s := range map[string]string{"Error()": err.Error(), "Message": je.Message, "ClerkMessage": je.ClerkMessage,
+				"Result.Error.Message": je.Result.Error.Message, "Result.Error.ClerkMessage": je.Result.Error.ClerkMessage, "as JSON": string(asJSON)} {
 				if strings.Contains(s, tc.secret) || !strings.Contains(s, "[REDACTED]") {
 					t.Errorf("%s = %q: the secret is not redacted", name, s)
 				}

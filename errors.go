@@ -63,7 +63,8 @@ type JobError struct {
 	// DeadLetterSeq is the dead letter's sequence in the dead-letter stream
 	// (`publish dlq show SEQ`), 0 when it could not be read.
 	DeadLetterSeq uint64
-	// Result is the failure as the worker reported it.
+	// Result is the failure as the worker reported it, its texts cleared
+	// as the fields above are.
 	Result *Result
 }
 
@@ -123,10 +124,15 @@ func (e *JobError) Temporary() bool {
 func jobError(r *Result) *JobError {
 	e := &JobError{JobID: r.JobID, Tenant: r.Tenant, Op: r.Op, DeadLetterSeq: r.DeadLetterSeq, Result: r}
 	if i := r.Error; i != nil {
-		// Text from elsewhere, which callers log: cleared of anything
-		// shaped like a secret (a JWT, a Clerk key, a bearer token).
+		// Text from elsewhere, which callers log (the error, its fields,
+		// its Result): cleared of anything shaped like a secret (a JWT, a
+		// Clerk key, a bearer token).
+		c := *i
+		c.Message, c.ClerkCode, c.ClerkMessage, c.TraceID, c.Field =
+			redact.Text(i.Message), redact.Text(i.ClerkCode), redact.Text(i.ClerkMessage), redact.Text(i.TraceID), redact.Text(i.Field)
+		r.Error = &c
 		e.Class, e.Message, e.HTTPStatus, e.ClerkCode, e.ClerkMessage, e.TraceID, e.Field =
-			i.Class, redact.Text(i.Message), i.HTTPStatus, redact.Text(i.ClerkCode), redact.Text(i.ClerkMessage), redact.Text(i.TraceID), redact.Text(i.Field)
+			c.Class, c.Message, c.HTTPStatus, c.ClerkCode, c.ClerkMessage, c.TraceID, c.Field
 	}
 	return e
 }
