@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -235,15 +236,21 @@ the user's credentials are reset.`,
   publish revoke-all --user user_2abc --except sess_keep1,sess_keep2 --wait`,
 			define: func(fs *pflag.FlagSet) {
 				fs.String("user", "", "user id (user_...)")
-				fs.StringSlice("except", nil, "session ids to keep (repeat the flag or separate with commas)")
+				// Not a StringSlice: it reads its value as CSV, which drops
+				// every line after the first unsaid (--except "$(cat keep.txt)").
+				fs.StringArray("except", nil, "session ids to keep (repeat the flag, or separate them with commas, spaces or lines)")
 				fs.Bool("lock", false, "lock the user in Clerk before revoking, so no session can appear meanwhile")
 			},
 			body: func(fs *pflag.FlagSet) (map[string]any, error) {
 				out := map[string]any{}
 				strFlag(fs, out, "user", "user_id")
 				if fs.Changed("except") {
-					v, _ := fs.GetStringSlice("except")
-					out["except_session_ids"] = v
+					vs, _ := fs.GetStringArray("except")
+					ids := []string{}
+					for _, v := range vs {
+						ids = append(ids, strings.FieldsFunc(v, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })...)
+					}
+					out["except_session_ids"] = ids
 				}
 				if lock, _ := fs.GetBool("lock"); lock {
 					out["lock_user"] = true

@@ -913,3 +913,24 @@ func TestWaitOnTheIDOfADeletedJob(t *testing.T) {
 		}
 	}
 }
+
+// TestExceptKeepsEverySessionGiven: --except was a comma-separated list
+// read as CSV, which takes the first line of a value and drops the rest
+// unsaid: `--except "$(cat keep.txt)"`, one session a line, kept the
+// first session and revoked the others the operator asked to keep. Every
+// id given, separated by commas, spaces or lines, is now kept.
+func TestExceptKeepsEverySessionGiven(t *testing.T) {
+	h := newHarness(t)
+	r := h.run(t, "revoke-all", "--user", "user_1", "--except", "sess_a\nsess_b\r\nsess_c\n", "--except", "sess_d, sess_e")
+	if r.code != 0 {
+		t.Fatalf("%v", r)
+	}
+	msgs := h.jobsMsgs(t)
+	var a jobs.RevokeAllArgs
+	if len(msgs) != 1 || json.Unmarshal(msgs[0].Data, &a) != nil {
+		t.Fatalf("%d jobs", len(msgs))
+	}
+	if got := fmt.Sprint(a.ExceptSessionIDs); got != "[sess_a sess_b sess_c sess_d sess_e]" {
+		t.Fatalf("the job keeps %s; want every session given", got)
+	}
+}
