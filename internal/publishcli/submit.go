@@ -424,7 +424,9 @@ func describeInvalid(err error, spec jobSpec, fromFlags bool) string {
 	field := ie.Field
 	name := strings.TrimPrefix(field, "/")
 	if fromFlags {
-		if f, ok := spec.fieldFlags[name]; ok {
+		// A field's flag names its members too (/except_session_ids/1).
+		top, _, _ := strings.Cut(name, "/")
+		if f, ok := spec.fieldFlags[top]; ok {
 			field = f
 		}
 	}

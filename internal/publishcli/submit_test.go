@@ -184,6 +184,7 @@ not json
 		{"list needs user or client", "", []string{"list", "--status", "active"}, []string{"invalid list job"}},
 		{"bad status", "", []string{"list", "--user", "user_1", "--status", "gone"}, []string{"--status"}},
 		{"limit too big", "", []string{"list", "--user", "user_1", "--limit", "501"}, []string{"--limit"}},
+		{"bad --except id", "", []string{"revoke-all", "--user", "user_1", "--except", "sess_1,user_2"}, []string{"--except", "does not match the pattern"}},
 		{"expires too short", "", []string{"token", "sess_1", "--expires-in", "5s", "--wait"}, []string{"--expires-in"}},
 		{"token without wait", "", []string{"token", "sess_1"}, []string{"add --wait"}},
 		{"refresh without wait", "", []string{"refresh", "sess_1"}, []string{"add --wait"}},
