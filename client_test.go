@@ -1015,4 +1015,7 @@ func TestDuplicateOfAJobGoneWithoutARecord(t *testing.T) {
 	if !errors.Is(err, jobs.ErrDuplicateUnverified) || errors.Is(err, clerkjobs.ErrNoResult) || time.Since(start) > 3*time.Second {
 		t.Fatalf("Request = %v after %s; want ErrDuplicateUnverified at once", err, time.Since(start).Round(time.Millisecond))
 	}
+	if !strings.Contains(err.Error(), "this job was not queued") {
+		t.Errorf("the error does not say the job was not queued: %q", err)
+	}
 }

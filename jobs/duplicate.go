@@ -83,6 +83,10 @@ func (e *DuplicateError) Error() string {
 	if e.cause != nil {
 		s += ": " + e.cause.Error()
 	}
+	if e.Gone {
+		// Whichever job it was, nothing under this id is left to run.
+		return s + "; this job was not queued: publish it again with another job id"
+	}
 	return s + "; if it is not the same job, publish again with another job id"
 }
 
