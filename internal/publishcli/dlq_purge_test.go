@@ -90,3 +90,32 @@ func TestReplayRunsOnlyTheLettersSelected(t *testing.T) {
 		t.Errorf("%d dead letters left (want the 2 new ones), exit %d (want %d)\n--- stdout:\n%s--- stderr:\n%s", n, code, publishcli.ExitPartial, out.String(), errOut.String())
 	}
 }
+
+// TestFilterListsKeepEveryValue: a filter flag given several values in one
+// argument (one a line, as "$(cat ids.txt)" gives them, or with commas and
+// spaces) selects every one; pflag's StringSlice kept the first line and
+// dropped the rest unsaid. A filter given with no value at all (an empty
+// variable) is refused: it would have selected nothing, or everything.
+func TestFilterListsKeepEveryValue(t *testing.T) {
+	h := newHarness(t)
+	h.seed(t, letter{op: jobs.OpRevoke, class: jobs.ClassInvalid, jobID: "a"},
+		letter{op: jobs.OpRevoke, class: jobs.ClassInvalid, jobID: "b"},
+		letter{op: jobs.OpRevoke, class: jobs.ClassInvalid, jobID: "c"},
+		letter{op: jobs.OpRevoke, class: jobs.ClassInvalid, jobID: "keep"})
+	for _, empty := range [][]string{{"--job-id", ""}, {"--job-id", " \n"}, {"--class", ","}, {"--op", ""}, {"--code", ""}} {
+		r := h.run(t, append([]string{"dlq", "purge", "--yes"}, empty...)...)
+		if r.code != publishcli.ExitUsage || !strings.Contains(r.stderr, empty[0]+" is given with no value") {
+			t.Errorf("purge %q: %v; want exit %d naming %s", empty, r, publishcli.ExitUsage, empty[0])
+		}
+	}
+	if n := h.dlqCount(t); n != 4 {
+		t.Fatalf("%d dead letters after refused purges, want 4", n)
+	}
+	r := h.run(t, "dlq", "purge", "--yes", "--job-id", "a\nb\r\n", "--job-id", "c, nothing")
+	if r.code != 0 {
+		t.Fatalf("purge: %v", r)
+	}
+	if n := h.dlqCount(t); n != 1 {
+		t.Errorf("%d dead letters left, want only keep: %v", n, r)
+	}
+}

@@ -57,12 +57,12 @@ type selection struct {
 }
 
 func (s *selection) define(fs *pflag.FlagSet, withAll bool) {
-	fs.StringSliceVar(&s.ops, "op", nil, "job types: list, create, get, refresh, revoke, token, revoke-all, unknown")
-	fs.StringSliceVar(&s.classes, "class", nil, "error classes: invalid, permanent, exhausted, max_deliveries")
-	fs.StringSliceVar(&s.codes, "code", nil, "Clerk error codes (e.g. rate_limit_exceeded)")
+	fs.StringArrayVar(&s.ops, "op", nil, "job types: list, create, get, refresh, revoke, token, revoke-all, unknown (repeat the flag, or separate them with commas, spaces or lines)")
+	fs.StringArrayVar(&s.classes, "class", nil, "error classes: invalid, permanent, exhausted, max_deliveries")
+	fs.StringArrayVar(&s.codes, "code", nil, "Clerk error codes (e.g. rate_limit_exceeded)")
 	fs.StringVar(&s.since, "since", "", "dead-lettered at or after: RFC 3339 time, date, or a duration ago (2h, 30m)")
 	fs.StringVar(&s.until, "until", "", "dead-lettered before: RFC 3339 time, date, or a duration ago")
-	fs.StringSliceVar(&s.jobIDs, "job-id", nil, "job ids")
+	fs.StringArrayVar(&s.jobIDs, "job-id", nil, "job ids")
 	if withAll {
 		fs.BoolVar(&s.all, "all", false, "every dead letter (instead of sequences or filters)")
 	}
@@ -75,7 +75,15 @@ func (s *selection) hasFilter() bool {
 // filter builds the filter; args are dead-letter sequences.
 func (s *selection) filter(now time.Time, args []string) (dlq.Filter, error) {
 	var f dlq.Filter
-	for _, v := range s.ops {
+	for _, l := range []struct {
+		flag string
+		vs   []string
+	}{{"--op", s.ops}, {"--class", s.classes}, {"--code", s.codes}, {"--job-id", s.jobIDs}} {
+		if len(l.vs) > 0 && len(splitList(l.vs)) == 0 {
+			return f, usagef("%s is given with no value (an empty variable?): name at least one, or leave the flag out", l.flag)
+		}
+	}
+	for _, v := range splitList(s.ops) {
 		if v == string(jobs.OpUnknown) {
 			f.Ops = append(f.Ops, jobs.OpUnknown)
 			continue
@@ -86,14 +94,14 @@ func (s *selection) filter(now time.Time, args []string) (dlq.Filter, error) {
 		}
 		f.Ops = append(f.Ops, o)
 	}
-	for _, v := range s.classes {
+	for _, v := range splitList(s.classes) {
 		c := jobs.ErrorClass(strings.ReplaceAll(v, "-", "_"))
 		if !slices.Contains(jobs.ErrorClasses(), c) {
 			return f, usagef("--class %q: want one of invalid, permanent, exhausted, max_deliveries", v)
 		}
 		f.Classes = append(f.Classes, c)
 	}
-	f.ClerkCodes, f.JobIDs = s.codes, s.jobIDs
+	f.ClerkCodes, f.JobIDs = splitList(s.codes), splitList(s.jobIDs)
 	var err error
 	if f.Since, err = parseWhen(now, s.since); err != nil {
 		return f, usagef("--since: %v", err)

@@ -236,8 +236,7 @@ the user's credentials are reset.`,
   publish revoke-all --user user_2abc --except sess_keep1,sess_keep2 --wait`,
 			define: func(fs *pflag.FlagSet) {
 				fs.String("user", "", "user id (user_...)")
-				// Not a StringSlice: it reads its value as CSV, which drops
-				// every line after the first unsaid (--except "$(cat keep.txt)").
+				// Not a StringSlice: see splitList.
 				fs.StringArray("except", nil, "session ids to keep (repeat the flag, or separate them with commas, spaces or lines)")
 				fs.Bool("lock", false, "lock the user in Clerk before revoking, so no session can appear meanwhile")
 			},
@@ -246,11 +245,7 @@ the user's credentials are reset.`,
 				strFlag(fs, out, "user", "user_id")
 				if fs.Changed("except") {
 					vs, _ := fs.GetStringArray("except")
-					ids := []string{}
-					for _, v := range vs {
-						ids = append(ids, strings.FieldsFunc(v, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })...)
-					}
-					out["except_session_ids"] = ids
+					out["except_session_ids"] = append([]string{}, splitList(vs)...)
 				}
 				if lock, _ := fs.GetBool("lock"); lock {
 					out["lock_user"] = true
@@ -358,4 +353,16 @@ jobs accepted already are then deduplicated by their job ids.
 		cmds = append(cmds, cmd)
 	}
 	return cmds
+}
+
+// splitList reads the values of a list flag: each may hold several,
+// separated by commas, spaces or lines (--job-id "$(cat ids.txt)"). Such
+// flags are string arrays, not pflag's StringSlice, which reads a value as
+// CSV: it keeps the first line and drops the rest unsaid.
+func splitList(vs []string) []string {
+	var out []string
+	for _, v := range vs {
+		out = append(out, strings.FieldsFunc(v, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })...)
+	}
+	return out
 }
