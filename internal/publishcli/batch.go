@@ -26,10 +26,16 @@ type batchSummary struct {
 	// Reused: acknowledged as duplicates of other jobs under the same
 	// ids, so not queued (exit status 6).
 	Reused int `json:"reused,omitempty"`
-	// NotQueued names the reused lines, so that a person or a script
-	// resuming the batch can resend exactly those (with other job ids).
+	// NotQueued names the reused lines taken by other jobs, so that a
+	// person or a script resuming the batch can resend exactly those (with
+	// other job ids).
 	NotQueued []lineRef `json:"not_queued,omitempty"`
-	BatchID   string    `json:"batch_id"`
+	// Unverified names the reused lines whose ids were published before
+	// and whose stored jobs this NATS user may not read to compare (a
+	// tenant, under least privilege): resuming a batch, they are its own
+	// jobs, queued; resent with other ids they would run twice.
+	Unverified []lineRef `json:"unverified,omitempty"`
+	BatchID    string    `json:"batch_id"`
 	// Stopped: publishing stopped at StoppedLine; ResumeSkip is the --skip
 	// that continues it.
 	StoppedLine int    `json:"stopped_line,omitempty"`
@@ -129,7 +135,7 @@ func (a *app) publishBatch(ctx context.Context, c *clerkjobs.Client, js jetstrea
 	if stopped >= 0 {
 		return a.batchStopped(ctx, topo, spec, sf, items, stopped, sum)
 	}
-	sum.NotQueued = notQueued(items)
+	sum.NotQueued, sum.Unverified = reusedLines(items, false), reusedLines(items, true)
 	if rep == nil {
 		if a.jsonOut {
 			if err := printJSON(a.env.Stdout, map[string]any{"summary": sum}); err != nil {
@@ -150,12 +156,20 @@ type lineRef struct {
 	JobID string `json:"job_id"`
 }
 
-// notQueued returns the lines of a batch whose job ids were taken by other
-// jobs: they were acknowledged (as duplicates) but not queued.
-func notQueued(items []*inputJob) []lineRef {
+// notQueued says whether the duplicate err of a line means it was not
+// queued: its id is another job's, or the stored job is gone without a
+// record. Otherwise err is unverified: the stored job may be this one.
+func notQueued(err error) bool {
+	var de *jobs.DuplicateError
+	return errors.Is(err, jobs.ErrJobIDReused) || errors.As(err, &de) && de.Gone
+}
+
+// reusedLines returns the reused lines of a batch, those not queued or
+// those unverified.
+func reusedLines(items []*inputJob, queued bool) []lineRef {
 	var refs []lineRef
 	for _, it := range items {
-		if it.reused != nil {
+		if it.reused != nil && notQueued(it.reused) != queued {
 			refs = append(refs, lineRef{Line: it.line, JobID: it.id()})
 		}
 	}
@@ -164,25 +178,36 @@ func notQueued(items []*inputJob) []lineRef {
 
 // reusedText lists the reused lines for a person, each with its line
 // number, job id and why; "" when there are none. Every way a batch ends
-// says it: a line that was not queued and is not named is a job lost.
+// says it: a line that was not queued and is not named is a job lost, and
+// one that may be queued, resent under another id, a job run twice.
 func reusedText(items []*inputJob) string {
-	var lines []string
-	n := 0
-	for _, it := range items {
-		if it.reused == nil {
+	var out []string
+	for _, group := range []struct {
+		queued bool
+		head   string
+	}{
+		{false, "%d jobs were not queued: their job ids are taken by other jobs (send these lines again with other job ids, or with another --batch-id):"},
+		{true, "%d jobs' ids were published before, and this NATS user may not read the stored jobs to compare them: if this batch was sent before (resumed, or run twice), these are its own jobs, queued, and resending them with other ids would run them twice; if not, send them again with other job ids:"},
+	} {
+		var lines []string
+		n := 0
+		for _, it := range items {
+			if it.reused == nil || notQueued(it.reused) == group.queued {
+				continue
+			}
+			if n++; n <= maxListed {
+				lines = append(lines, fmt.Sprintf("  line %d (job %s): %v", it.line, text.Terminal(it.id()), it.reused))
+			}
+		}
+		if n == 0 {
 			continue
 		}
-		if n++; n <= maxListed {
-			lines = append(lines, fmt.Sprintf("  line %d (job %s): %v", it.line, text.Terminal(it.id()), it.reused))
+		if n > maxListed {
+			lines = append(lines, fmt.Sprintf("  ... and %d more", n-maxListed))
 		}
+		out = append(out, fmt.Sprintf(group.head, n)+"\n"+strings.Join(lines, "\n"))
 	}
-	if n == 0 {
-		return ""
-	}
-	if n > maxListed {
-		lines = append(lines, fmt.Sprintf("  ... and %d more", n-maxListed))
-	}
-	return fmt.Sprintf("%d jobs were not queued: their job ids are taken by other jobs (send these lines again with other job ids, or with another --batch-id):\n%s", n, strings.Join(lines, "\n"))
+	return strings.Join(out, "\n")
 }
 
 // reusedErr reports the jobs of a batch whose ids were taken by other jobs:
@@ -250,9 +275,14 @@ func (a *app) batchStopped(ctx context.Context, topo jobs.Topology, spec jobSpec
 	// stopped one but the reused ones (acknowledged, not queued), and the
 	// lines after it that JetStream acknowledged before the stop.
 	var before []string // reused lines before the stop: --skip passes over them
+	var unsure []string // unverified lines before the stop: below
 	for _, x := range items[:stopped] {
-		if x.reused != nil {
+		switch {
+		case x.reused == nil:
+		case notQueued(x.reused):
 			before = append(before, fmt.Sprint(x.line))
+		default:
+			unsure = append(unsure, fmt.Sprint(x.line))
 		}
 	}
 	later := 0
@@ -278,12 +308,14 @@ func (a *app) batchStopped(ctx context.Context, topo jobs.Topology, spec jobSpec
 	switch {
 	case stopped == 0:
 		msg += "none before it"
-	case len(before) == 0:
+	case len(before)+len(unsure) == 0:
 		msg += fmt.Sprintf("every job before line %d", it.line)
-	case len(before) == stopped:
+	case len(before)+len(unsure) == stopped:
 		msg += fmt.Sprintf("none before line %d", it.line)
-	default:
+	case len(unsure) == 0:
 		msg += fmt.Sprintf("every job before line %d but line %s (not queued, below)", it.line, strings.Join(before, ", "))
+	default:
+		msg += fmt.Sprintf("every job before line %d but line %s (below)", it.line, strings.Join(append(before, unsure...), ", "))
 	}
 	if later > 0 {
 		msg += fmt.Sprintf(", and %d after it", later)
@@ -298,7 +330,7 @@ func (a *app) batchStopped(ctx context.Context, topo jobs.Topology, spec jobSpec
 	if r := reusedText(items); r != "" {
 		msg += ".\n" + r
 	}
-	sum.NotQueued = notQueued(items)
+	sum.NotQueued, sum.Unverified = reusedLines(items, false), reusedLines(items, true)
 	if a.jsonOut {
 		_ = printJSON(a.env.Stdout, map[string]any{"summary": sum})
 	}
