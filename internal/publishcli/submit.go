@@ -454,7 +454,7 @@ func publishErr(err error, item *inputJob, topo jobs.Topology, sf *submitFlags) 
 	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
 		return exit(ExitUnavailable, fmt.Errorf("no JetStream stream stores %s: the jobs stream %s does not exist yet (the worker creates it when it starts: `go run ./cmd/worker`), or --prefix is wrong", subject, topo.JobsStream))
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrAsyncPublishTimeout):
-		return exit(ExitUnavailable, fmt.Errorf("JetStream did not acknowledge job %s on %s within %s: it may or may not be stored; publishing it again with --job-id %s is safe (it is deduplicated for %s)", item.id(), subject, sf.ackTimeout, item.id(), topo.DedupWindow))
+		return exit(ExitUnavailable, fmt.Errorf("JetStream did not acknowledge job %s on %s within %s: it may or may not be stored; %s", item.id(), subject, sf.ackTimeout, againAdvice(item, sf, topo)))
 	}
 	return exit(ExitUnavailable, fmt.Errorf("publish job %s to %s: %w", item.id(), subject, err))
 }
@@ -487,9 +487,20 @@ func (a *app) publishOne(ctx context.Context, c *clerkjobs.Client, topo jobs.Top
 // submitErr explains why a job could not be submitted.
 func (a *app) submitErr(ctx context.Context, err error, item *inputJob, topo jobs.Topology, sf *submitFlags) error {
 	if ctx.Err() != nil && !errors.Is(err, jobs.ErrJobIDReused) {
-		return exit(ExitInterrupted, fmt.Errorf("interrupted while publishing job %s: it may or may not be stored; publishing it again with --job-id %s is safe", item.id(), item.id()))
+		return exit(ExitInterrupted, fmt.Errorf("interrupted while publishing job %s: it may or may not be stored; %s", item.id(), againAdvice(item, sf, topo)))
 	}
 	return publishErr(err, item, topo, sf)
+}
+
+// againAdvice says how to send a job again that may or may not be stored.
+// The same id is deduplicated, which is right unless the job's answer is
+// its secret and this run waited for it: a stored job answers only the
+// inbox of the run that sent it, which nobody hears any more.
+func againAdvice(item *inputJob, sf *submitFlags, topo jobs.Topology) string {
+	if op := item.args.Op(); sf.wait && (op == jobs.OpToken || op == jobs.OpRefresh) {
+		return fmt.Sprintf("to get its %s, publish it again with another --job-id (or none): the same id would be deduplicated, and a stored job sends its secret only to this run's inbox, which is closed", op)
+	}
+	return fmt.Sprintf("publishing it again with --job-id %s is safe (it is deduplicated for %s)", item.id(), topo.DedupWindow)
 }
 
 // reportSubmitted tells a person that a job was queued, or was a duplicate.

@@ -2,6 +2,7 @@ package publishcli_test
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -933,5 +934,28 @@ func TestExceptKeepsEverySessionGiven(t *testing.T) {
 	}
 	if got := fmt.Sprint(a.ExceptSessionIDs); got != "[sess_a sess_b sess_c sess_d sess_e]" {
 		t.Fatalf("the job keeps %s; want every session given", got)
+	}
+}
+
+// TestAgainAdviceForSecrets: a job that may or may not be stored is safe
+// to publish again under the same id, except a token or refresh job waited
+// for: deduplicated, its secret would go only to the closed inbox of the
+// first run. The advice says so.
+func TestAgainAdviceForSecrets(t *testing.T) {
+	h := newHarness(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"token", "sess_1", "--wait", "--job-id", "t-1"}, "publish it again with another --job-id"},
+		{[]string{"revoke", "sess_1", "--wait", "--job-id", "r-1"}, "publishing it again with --job-id r-1 is safe"},
+		{[]string{"token", "sess_1", "--reply-to", "_INBOX.svc.x", "--job-id", "t-2"}, "publishing it again with --job-id t-2 is safe"},
+	} {
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel() // interrupted while publishing
+		r := h.runWith(t, runOpts{ctx: ctx}, tc.args...)
+		if r.code != publishcli.ExitInterrupted || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%q: %v; want exit %d advising %q", tc.args, r, publishcli.ExitInterrupted, tc.want)
+		}
 	}
 }
