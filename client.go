@@ -66,8 +66,11 @@ func WithInboxPrefix(prefix string) Option { return func(s *settings) { s.inboxP
 
 // WithTimeout bounds the wait for an answer when the context has no
 // deadline (default 30s): in Request and the shortcuts from the moment
-// JetStream has stored the job, in Wait from the call. A revoke_all of many
-// sessions can take longer: give it a context with a deadline of its own.
+// JetStream has stored the job, in Wait from the call. A job that reports
+// progress (revoke_all) starts the timeout again each time it has handled
+// more sessions, so a long one is waited for while it gets on; one that
+// stops getting on is given up after the timeout. A context's own deadline
+// is never extended.
 func WithTimeout(d time.Duration) Option { return func(s *settings) { s.timeout = d } }
 
 // WithPublishTimeout bounds how long a publish waits for JetStream's
@@ -293,8 +296,20 @@ func (c *Client) Request(ctx context.Context, a jobs.Args, opts ...RequestOption
 	if o.onSubmitted != nil {
 		o.onSubmitted(s)
 	}
-	ctx, cancel := c.bounded(ctx) // the wait for the answer
+	ctx, cancel, alive := c.bounded(ctx) // the wait for the answer
 	defer cancel()
+	onProgress, done := o.onProgress, -1
+	if a.Op() == jobs.OpRevokeAll {
+		onProgress = func(p jobs.Progress) {
+			if p.Done > done { // reports come every second, moving or not
+				done = p.Done
+				alive()
+			}
+			if o.onProgress != nil {
+				o.onProgress(p)
+			}
+		}
+	}
 	var res *Result
 	if s.Duplicate {
 		// Unverified: the record's digest tells whether it is this job.
@@ -305,7 +320,7 @@ func (c *Client) Request(ctx context.Context, a jobs.Args, opts ...RequestOption
 		// else on the inbox is ignored.
 		exp := Expect{Op: a.Op(), Seq: s.Seq}
 		var stored bool // found as its record: the answer was lost
-		res, stored, err = c.awaitAnswer(ctx, rep, s, func(id string) (Expect, bool) { return exp, id == s.JobID }, o.onProgress)
+		res, stored, err = c.awaitAnswer(ctx, rep, s, func(id string) (Expect, bool) { return exp, id == s.JobID }, onProgress)
 		if errors.Is(err, ErrUnavailable) {
 			// The inbox cannot be read (the connection closed for good):
 			// the job was accepted all the same, and may still run.
@@ -440,7 +455,7 @@ func (c *Client) wait(ctx context.Context, jobID string, s *Submitted) (*Result,
 	if err := jobs.CheckJobID(jobID); err != nil {
 		return nil, &jobs.InvalidError{Op: jobs.OpUnknown, Field: "/job_id", Reason: err.Error()}
 	}
-	ctx, cancel := c.bounded(ctx)
+	ctx, cancel, _ := c.bounded(ctx)
 	defer cancel()
 	var seq uint64
 	var digest string
@@ -492,12 +507,29 @@ func (c *Client) waitRecord(ctx context.Context, jobID string, seq uint64, diges
 	}
 }
 
-// bounded gives ctx the client's timeout when it has no deadline.
-func (c *Client) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+// bounded gives ctx the client's timeout when it has no deadline, and
+// returns alive, which starts that timeout again (a deadline of ctx's own
+// stays as it is).
+func (c *Client) bounded(ctx context.Context) (_ context.Context, _ context.CancelFunc, alive func()) {
 	if _, ok := ctx.Deadline(); ok {
-		return context.WithCancel(ctx)
+		ctx, cancel := context.WithCancel(ctx)
+		return ctx, cancel, func() {}
 	}
-	return context.WithTimeout(ctx, c.timeout)
+	ictx, cancel := context.WithCancelCause(ctx)
+	t := time.AfterFunc(c.timeout, func() { cancel(context.DeadlineExceeded) })
+	return timeout{ictx}, func() { t.Stop(); cancel(nil) }, func() { t.Reset(c.timeout) }
+}
+
+// timeout is a context ended by a timer that may be started again: its Err
+// is then context.DeadlineExceeded, as for a deadline.
+type timeout struct{ context.Context }
+
+func (t timeout) Err() error {
+	err := t.Context.Err()
+	if err != nil && errors.Is(context.Cause(t.Context), context.DeadlineExceeded) {
+		return context.DeadlineExceeded
+	}
+	return err
 }
 
 // foreignInbox says why the client's inboxes cannot receive the answers of

@@ -1019,3 +1019,35 @@ func TestDuplicateOfAJobGoneWithoutARecord(t *testing.T) {
 		t.Errorf("the error does not say the job was not queued: %q", err)
 	}
 }
+
+// TestRevokeAllIsWaitedForWhileItGetsOn: the client's timeout (here 1.5 s)
+// starts again each time a revoke_all has handled more sessions, so a job
+// longer than the timeout that keeps getting on is waited for to its end;
+// one that stops getting on is given up after the timeout, though the
+// worker still sends a report every 200 ms.
+func TestRevokeAllIsWaitedForWhileItGetsOn(t *testing.T) {
+	env := clerkjobstest.New(t,
+		clerkjobstest.WithClient(clerkjobs.WithTimeout(1500*time.Millisecond)),
+		clerkjobstest.WithWorkerConfig(func(c *worker.Config) {
+			c.Bulk.Concurrency, c.Bulk.ReportEvery = 1, 200*time.Millisecond
+		}))
+	emu := env.Clerk.Emulator
+	user := emu.CreateUser()
+	emu.CreateSessions(user, 30)
+	emu.SetFaults(emulator.Faults{Latency: 100 * time.Millisecond}) // about 3 s in all
+	start := time.Now()
+	sum, err := env.Client.RevokeAll(t.Context(), user, nil, nil)
+	if err != nil || sum.Revoked != 30 {
+		t.Fatalf("RevokeAll = %+v, %v after %s; want the 30 sessions revoked", sum, err, time.Since(start).Round(time.Millisecond))
+	}
+
+	stuck := emu.CreateUser()
+	emu.CreateSessions(stuck, 3)
+	emu.SetFaults(emulator.Faults{Latency: time.Minute}) // the list call never ends in time
+	start = time.Now()
+	_, err = env.Client.RevokeAll(t.Context(), stuck, nil, nil)
+	if !errors.Is(err, clerkjobs.ErrNoResult) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("RevokeAll of a job that does not get on = %v after %s; want ErrNoResult and context.DeadlineExceeded", err, time.Since(start).Round(time.Millisecond))
+	}
+	emu.SetFaults(emulator.Faults{})
+}

@@ -160,7 +160,9 @@ func (r *Replies) Next(ctx context.Context, want func(jobID string) (Expect, boo
 		switch {
 		case err == nil:
 		case ctx.Err() != nil:
-			return nil, &NoResultError{Err: ctx.Err()}
+			// The cause: a timeout the client restarts ends its wait with
+			// context.DeadlineExceeded, which only the cause carries on.
+			return nil, &NoResultError{Err: context.Cause(ctx)}
 		case errors.Is(err, nats.ErrSlowConsumer):
 			continue // the inbox was full and dropped some (Dropped): read on
 		default:
