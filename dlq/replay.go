@@ -178,7 +178,9 @@ func (q *Queue) replayOne(ctx context.Context, created time.Time, seq uint64, o 
 		return fail(err, "could not read it: %v", err)
 	}
 	d := e.DeadLetter
-	out.JobID, out.Op, out.Subject = d.JobID, e.Op, d.Subject
+	// The report is shown and logged: the letter's values are cleared of
+	// secret shapes (a job id never looks like one, a forged header may).
+	out.JobID, out.Op, out.Subject = redact.Text(d.JobID), e.Op, redact.Text(d.Subject)
 	if o.expect != nil {
 		if err := o.expect(e); err != nil {
 			return skip("%s", err)
@@ -410,7 +412,7 @@ func (q *Queue) refuse(ctx context.Context, seq uint64, o options, out *EntryRep
 	case err != nil:
 		return false, err
 	}
-	out.JobID, out.Op = e.DeadLetter.JobID, e.Op
+	out.JobID, out.Op = redact.Text(e.DeadLetter.JobID), e.Op
 	if cerr := o.expect(e); cerr != nil {
 		out.Status, out.Reason = StatusSkipped, cerr.Error()
 		return true, nil

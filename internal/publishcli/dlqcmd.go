@@ -241,11 +241,18 @@ func toJSON(q *dlq.Queue, e dlq.Entry) entryJSON {
 		f.Error, f.Code, f.TraceID = redact.Text(f.Error), redact.Text(f.Code), redact.Text(f.TraceID)
 		hist[i] = f
 	}
+	// The ids, subjects and names are header values and subjects as
+	// stored: cleared of secret shapes like the texts (a job id is refused
+	// when it looks like one, so a real id is shown as it is).
+	redacted := make([]string, len(d.Redacted))
+	for i, r := range d.Redacted {
+		redacted[i] = redact.Text(r)
+	}
 	j := entryJSON{
-		Seq: e.Seq, Time: e.Time, Subject: e.Subject, Op: e.Op, OriginalSubject: d.Subject,
-		JobStreamSeq: d.StreamSeq, JobID: d.JobID, ParentJob: e.Header.Get(jobs.HeaderParentJob), Error: info, Attempts: d.Attempts,
+		Seq: e.Seq, Time: e.Time, Subject: redact.Text(e.Subject), Op: e.Op, OriginalSubject: redact.Text(d.Subject),
+		JobStreamSeq: d.StreamSeq, JobID: redact.Text(d.JobID), ParentJob: redact.Text(e.Header.Get(jobs.HeaderParentJob)), Error: info, Attempts: d.Attempts,
 		Deliveries: d.Deliveries, Replays: d.Replays, FirstFailure: d.FirstFailure,
-		LastFailure: d.LastFailure, Worker: d.Worker, Redacted: d.Redacted, Size: e.Size, History: hist,
+		LastFailure: d.LastFailure, Worker: redact.Text(d.Worker), Redacted: redacted, Size: e.Size, History: hist,
 	}
 	if err := q.CheckReplay(e); err != nil {
 		j.NotReplayable = err.Error()
@@ -253,7 +260,7 @@ func toJSON(q *dlq.Queue, e dlq.Entry) entryJSON {
 		j.Replayable = true
 	}
 	if e.HeaderErr != nil {
-		j.HeaderError = e.HeaderErr.Error()
+		j.HeaderError = redact.Text(e.HeaderErr.Error())
 	}
 	return j
 }

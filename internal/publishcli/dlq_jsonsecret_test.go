@@ -1,0 +1,58 @@
+package publishcli_test
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/clerkjobs/clerkjobs/jobs"
+)
+
+// TestDLQJSONHidesSecretShapedFields: a letter stored by an older worker,
+// or written some other way, may carry a key or a token in any header: the
+// job id (a publisher that named the job with its token), the worker, the
+// parent job, the original subject. The text output clears them of secret
+// shapes, as docs/publish.md says both outputs do; `list --json`, `show
+// --json` and `replay --json` printed the job id, subjects, worker and
+// parent job as stored.
+func TestDLQJSONHidesSecretShapedFields(t *testing.T) {
+	h := newHarness(t)
+	for i, s := range secretShapes {
+		if strings.ContainsAny(s.text, " ") {
+			continue // not a subject token or a job id
+		}
+		now := time.Now()
+		d := jobs.DeadLetter{
+			Subject: h.topo.Subjects.Job(jobs.OpRevoke) + "." + s.text, StreamSeq: 7, JobID: s.text, Op: jobs.OpRevoke,
+			Error:    jobs.ErrorInfo{Class: jobs.ClassPermanent, Message: "Clerk failed"},
+			Attempts: 1, Deliveries: 1, FirstFailure: now, LastFailure: now, Worker: "w-" + s.text,
+		}
+		m := nats.NewMsg(h.topo.Subjects.DeadLetter(jobs.RecordKey{Op: jobs.OpRevoke, JobID: s.text, Gen: "seed", Seq: uint64(i + 1)}))
+		m.Header = d.Header()
+		m.Header.Set(jobs.HeaderParentJob, s.text)
+		m.Data = []byte(`{"session_id":"sess_1"}`)
+		ack, err := h.js.PublishMsg(t.Context(), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq := strconv.FormatUint(ack.Sequence, 10)
+		t.Run(s.name, func(t *testing.T) {
+			for name, r := range map[string]result{
+				"list json":   h.run(t, "dlq", "list", "--json", seq),
+				"show json":   h.run(t, "dlq", "show", seq, "--json"),
+				"replay json": h.run(t, "dlq", "replay", seq, "--dry-run", "--json"),
+				"show":        h.run(t, "dlq", "show", seq),
+			} {
+				if !strings.Contains(r.stdout, "[REDACTED]") {
+					t.Errorf("%s: want the secret-shaped values redacted: %v", name, r)
+				}
+				if strings.Contains(r.stdout+r.stderr, s.secret) {
+					t.Errorf("%s: the secret was printed:\n%v", name, r)
+				}
+			}
+		})
+	}
+}
