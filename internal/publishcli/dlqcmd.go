@@ -60,8 +60,8 @@ func (s *selection) define(fs *pflag.FlagSet, withAll bool) {
 	fs.StringArrayVar(&s.ops, "op", nil, "job types: list, create, get, refresh, revoke, token, revoke-all, unknown (repeat the flag, or separate them with commas, spaces or lines)")
 	fs.StringArrayVar(&s.classes, "class", nil, "error classes: invalid, permanent, exhausted, max_deliveries")
 	fs.StringArrayVar(&s.codes, "code", nil, "Clerk error codes (e.g. rate_limit_exceeded)")
-	fs.StringVar(&s.since, "since", "", "dead-lettered at or after: RFC 3339 time, date, or a duration ago (2h, 30m)")
-	fs.StringVar(&s.until, "until", "", "dead-lettered before: RFC 3339 time, date, or a duration ago")
+	fs.StringVar(&s.since, "since", "", "dead-lettered at or after: RFC 3339 time, local time or date (as dlq list shows them), or a duration ago (2h, 30m)")
+	fs.StringVar(&s.until, "until", "", "dead-lettered before: RFC 3339 time, local time or date, or a duration ago")
 	fs.StringArrayVar(&s.jobIDs, "job-id", nil, "job ids")
 	if withAll {
 		fs.BoolVar(&s.all, "all", false, "every dead letter (instead of sequences or filters)")
@@ -142,7 +142,11 @@ func (s *selection) check(f dlq.Filter) error {
 	return nil
 }
 
-// parseWhen reads a time: RFC 3339, a date, or a duration before now.
+// parseWhen reads a time: RFC 3339, a date, or a duration before now. A
+// time or date without a zone is local time, as `dlq list` and the console
+// show the times of dead letters (the table's own form, "2006-01-02
+// 15:04:05", is taken too): read as UTC, a purge --until the time of a
+// letter as shown would reach hours past it east of Greenwich.
 func parseWhen(now time.Time, s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
@@ -153,12 +157,15 @@ func parseWhen(now time.Time, s string) (time.Time, error) {
 		}
 		return now.Add(-d), nil
 	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04", "2006-01-02"} {
-		if t, err := time.Parse(layout, s); err == nil {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
 			return t, nil
 		}
 	}
-	return time.Time{}, fmt.Errorf("%q: want an RFC 3339 time (2026-05-01T10:00:00Z), a date (2026-05-01), or a duration ago (2h, 30m)", s)
+	return time.Time{}, fmt.Errorf("%q: want an RFC 3339 time (2026-05-01T10:00:00Z), a local time as `dlq list` shows it (2026-05-01 10:00:00), a date (2026-05-01, local), or a duration ago (2h, 30m)", s)
 }
 
 // openQueue connects and opens the dead-letter queue.

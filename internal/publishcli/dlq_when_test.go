@@ -1,0 +1,35 @@
+package publishcli_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/clerkjobs/clerkjobs/jobs"
+)
+
+// TestDLQTimesWithoutZoneAreLocal: `dlq list` shows when each letter was
+// stored in local time, without a zone, and --since/--until take a time
+// without a zone too: they read it as UTC. East of Greenwich, an operator
+// purging "--until" the time of the last letter they meant to delete,
+// as the table shows it, deleted letters stored hours after it, newer
+// ones they never saw.
+func TestDLQTimesWithoutZoneAreLocal(t *testing.T) {
+	was := time.Local
+	time.Local = time.FixedZone("UTC+2", 2*60*60)
+	t.Cleanup(func() { time.Local = was })
+
+	h := newHarness(t)
+	h.seed(t, letter{op: jobs.OpRevoke, class: jobs.ClassInvalid, jobID: "new-1", body: `{"x":1}`})
+	// An hour before the letter came, as the table writes local times.
+	hourAgo := time.Now().Add(-time.Hour).Local()
+	for _, until := range []string{hourAgo.Format("2006-01-02T15:04"), hourAgo.Format("2006-01-02 15:04:05")} {
+		r := h.run(t, "dlq", "purge", "--until", until, "--yes")
+		if r.code != 0 || h.dlqCount(t) != 1 {
+			t.Fatalf("purge --until %q (an hour before the letter, local time) deleted it: %v", until, r)
+		}
+	}
+	since := hourAgo.Format("2006-01-02T15:04")
+	if got := listSeqs(t, h, "--since", since); len(got) != 1 {
+		t.Errorf("list --since %q (an hour before the letter, local time): %v, want the letter", since, got)
+	}
+}
