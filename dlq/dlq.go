@@ -5,8 +5,8 @@
 //
 // # Reading
 //
-// Entries streams the queue through an ordered consumer, filtered by subject
-// (op) and start time on the server and by headers here, so a queue of
+// Entries streams the queue through an ordered consumer, filtered by start
+// time (and a tenant's subjects) on the server and by op and headers here, so a queue of
 // 100,000 dead letters is read without holding it in memory; WithoutPayload
 // asks the server for headers only. List collects the same entries.
 //
@@ -338,10 +338,11 @@ func (q *Queue) scan(ctx context.Context, f Filter, o options, yield func(Entry,
 		HeadersOnly:       o.noPayload,
 		InactiveThreshold: 30 * time.Second,
 	}
-	for _, op := range f.Ops {
-		cfg.FilterSubjects = append(cfg.FilterSubjects, q.topo.Subjects.DeadLettersOf(op)...)
-	}
-	if len(cfg.FilterSubjects) == 0 && q.scoped() {
+	// Ops are matched here, not by subject on the server: a letter on a
+	// subject that names no op (written some other way) takes its op from
+	// its Dlq-Op header, and is listed under it; a filter by subject
+	// missed it under every op, unknown too.
+	if q.scoped() {
 		cfg.FilterSubjects = []string{q.topo.Subjects.DeadLetterScope()}
 	}
 	if !f.Since.IsZero() {
