@@ -29,6 +29,9 @@ dead letter) when standard output is not a terminal or with --json.`,
 	cmd.Flags().IntVar(&limit, "limit", 0, "show at most this many (0: all)")
 	cmd.RunE = a.runE(func(cmd *cobra.Command, args []string) error {
 		ctx := cmd.Context()
+		if limit < 0 {
+			return usagef("--limit %d: want a count of dead letters to show, or 0 for all", limit)
+		}
 		f, err := sel.filter(time.Now(), args)
 		if err != nil {
 			return err

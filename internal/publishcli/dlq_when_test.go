@@ -1,9 +1,11 @@
 package publishcli_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/clerkjobs/clerkjobs/internal/publishcli"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -31,5 +33,17 @@ func TestDLQTimesWithoutZoneAreLocal(t *testing.T) {
 	since := hourAgo.Format("2006-01-02T15:04")
 	if got := listSeqs(t, h, "--since", since); len(got) != 1 {
 		t.Errorf("list --since %q (an hour before the letter, local time): %v, want the letter", since, got)
+	}
+}
+
+// TestDLQListRefusesANegativeLimit: --limit -1 (a script's unset count
+// minus one) listed every dead letter, as if no limit had been given,
+// without a word; it is refused, naming the flag.
+func TestDLQListRefusesANegativeLimit(t *testing.T) {
+	h := newHarness(t)
+	h.seed(t, letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "l1"})
+	r := h.run(t, "dlq", "list", "--limit", "-1")
+	if r.code != publishcli.ExitUsage || !strings.Contains(r.stderr, "--limit") || r.stdout != "" {
+		t.Errorf("want exit %d naming --limit, nothing listed: %v", publishcli.ExitUsage, r)
 	}
 }
