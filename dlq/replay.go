@@ -96,8 +96,10 @@ func ReplayMsgID(created time.Time, seq uint64, replays int) string {
 // Replay stops at the first failure (the jobs stream refusing a job, a lost
 // connection), or when ctx is cancelled, and returns the report with a
 // non-nil error; re-running it is safe (see the package documentation).
-// Entries are processed in the order given.
+// Entries are processed in the order given; a sequence given again is the
+// same dead letter, taken once.
 func (q *Queue) Replay(ctx context.Context, seqs []uint64, opts ...Option) (ReplayReport, error) {
+	seqs = once(seqs)
 	o := collect(opts)
 	rep := ReplayReport{DryRun: o.dryRun}
 	var lim *rate.Limiter
@@ -143,6 +145,19 @@ func (q *Queue) Replay(ctx context.Context, seqs []uint64, opts ...Option) (Repl
 		}
 	}
 	return rep, nil
+}
+
+// once is seqs without repeats, in their order.
+func once(seqs []uint64) []uint64 {
+	seen := make(map[uint64]bool, len(seqs))
+	out := make([]uint64, 0, len(seqs))
+	for _, s := range seqs {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // created is when the dead-letter stream was created, as the server says

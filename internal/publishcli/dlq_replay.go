@@ -3,6 +3,7 @@ package publishcli
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -109,7 +110,13 @@ answers, replay says so: the jobs wait in the jobs stream until one runs.`,
 // that took their sequences since (see stillChosen).
 func selectSeqs(ctx context.Context, q *dlq.Queue, f dlq.Filter) ([]uint64, map[uint64]dlq.Entry, error) {
 	if len(f.Seqs) > 0 {
-		return f.Seqs, nil, nil
+		var seqs []uint64 // each once, as Replay takes them
+		for _, s := range f.Seqs {
+			if !slices.Contains(seqs, s) {
+				seqs = append(seqs, s)
+			}
+		}
+		return seqs, nil, nil
 	}
 	var seqs []uint64
 	chosen := map[uint64]dlq.Entry{}
