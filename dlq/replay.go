@@ -319,7 +319,7 @@ func (q *Queue) CheckReplay(e Entry) error {
 	// The replay count names the republished message; a count that does
 	// not parse would give the wrong id, so it is not guessed.
 	if v := e.Header.Get(jobs.HeaderReplays); v != "" {
-		if n, err := strconv.Atoi(v); err != nil || n < 0 {
+		if n, err := strconv.Atoi(v); err != nil || n < 0 || n > jobs.MaxReplays {
 			return no("header %s is not a count", jobs.HeaderReplays)
 		}
 	}

@@ -120,6 +120,21 @@ func (d DeadLetter) Header() nats.Header {
 // the headers every dead letter has.
 var ErrNotDeadLetter = errors.New("not a dead letter: headers missing")
 
+// MaxReplays bounds a replay count: a count above it, like one that is not
+// a count, is read as 0.
+const MaxReplays = 1 << 20
+
+// ReplayCount reads the Replay-Count header of a job. Any publisher may set
+// it: a value that is not a count from 0 to MaxReplays is taken as 0, so
+// that a forged one cannot overflow the count of the next replay.
+func ReplayCount(h nats.Header) int {
+	n, err := strconv.Atoi(h.Get(HeaderReplays))
+	if err != nil || n < 0 || n > MaxReplays {
+		return 0
+	}
+	return n
+}
+
 // ParseDeadLetter reads the headers of a dead-letter message. Unknown or
 // malformed optional headers are reported, never guessed.
 func ParseDeadLetter(h nats.Header) (DeadLetter, error) {

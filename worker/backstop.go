@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -184,7 +183,7 @@ func (w *Worker) rescue(ctx context.Context, seq uint64, deliveries int) error {
 		hist := w.history.take(j)
 		hist = append(hist, jobs.Failure{At: now, Error: fmt.Sprintf("JetStream stopped delivering after %d deliveries without a worker settling the job (worker crashes or ack timeouts)", deliveries)})
 		info := jobs.ErrorInfo{Class: jobs.ClassMaxDeliveries, Message: hist[len(hist)-1].Error}
-		replays, _ := strconv.Atoi(raw.Header.Get(jobs.HeaderReplays))
+		replays := jobs.ReplayCount(raw.Header)
 		o := w.deadLetterOutcome(j, raw.Subject, raw.Data, info, hist, len(hist)-1, deliveries, replays)
 		if already, err := w.records.store(ctx, o); err != nil {
 			return err

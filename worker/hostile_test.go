@@ -25,6 +25,7 @@ import (
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/clerkjobstest"
+	"github.com/clerkjobs/clerkjobs/dlq"
 	"github.com/clerkjobs/clerkjobs/handlers"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
@@ -1128,6 +1129,50 @@ func TestTraceHeadersCarryNoEncodedSecret(t *testing.T) {
 			if strings.Contains(decoded, s) {
 				t.Errorf("the dead letter's header %s holds a secret once decoded: %s", k, decoded)
 			}
+		}
+	}
+}
+
+// TestForgedReplayCountIsNotCarried: any publisher may set Replay-Count on
+// a job. A count that is not one (here the largest int64) was copied into
+// the job's dead letter, and its replay sent the count plus one: a
+// negative count, on a message id nobody expected. The worker now reads it
+// as 0, and the replay counts 1.
+func TestForgedReplayCountIsNotCarried(t *testing.T) {
+	env := testenv.New(t)
+	env.StartWorker(t)
+	h := nats.Header{}
+	h.Set(jobs.HeaderReplays, "9223372036854775807")
+	publishMsg(t, env, env.Topology.Subjects.Job(jobs.OpRevoke), h, `{"job_id":"forged-count","session_id":"sess_missing"}`)
+	testenv.Eventually(t, 10*time.Second, "a dead letter", func() bool { return env.StreamCount(t, env.Topology.DeadLetterStream) == 1 })
+	dl := env.StreamMsgs(t, env.Topology.DeadLetterStream)[0]
+	if v := dl.Header.Get(jobs.HeaderReplays); v != "" {
+		t.Errorf("the dead letter carries %s %q; want none", jobs.HeaderReplays, v)
+	}
+	q, err := dlq.Open(t.Context(), env.JS, env.Topology)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := q.Replay(t.Context(), []uint64{dl.Sequence})
+	if err != nil || rep.Replayed != 1 {
+		t.Fatalf("replay = %+v, %v", rep, err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the replayed job's dead letter", func() bool {
+		return env.StreamCount(t, env.Topology.DeadLetterStream) == 1 && env.StreamMsgs(t, env.Topology.DeadLetterStream)[0].Sequence != dl.Sequence
+	})
+	if v := env.StreamMsgs(t, env.Topology.DeadLetterStream)[0].Header.Get(jobs.HeaderReplays); v != "1" {
+		t.Errorf("after one replay the dead letter counts %q replays; want 1", v)
+	}
+}
+
+func TestReplayCount(t *testing.T) {
+	for v, want := range map[string]int{"": 0, "3": 3, "-1": 0, "x": 0, "9223372036854775807": 0, "1048576": 1 << 20, "1048577": 0} {
+		h := nats.Header{}
+		if v != "" {
+			h.Set(jobs.HeaderReplays, v)
+		}
+		if got := jobs.ReplayCount(h); got != want {
+			t.Errorf("ReplayCount(%q) = %d, want %d", v, got, want)
 		}
 	}
 }

@@ -215,7 +215,7 @@ func (w *Worker) deadLetter(ctx context.Context, d *delivery, j *job, info jobs.
 	if prev := len(hist) - len(j.Failures); prev > 0 {
 		attempts += prev
 	}
-	replays, _ := strconv.Atoi(d.msg.Headers().Get(jobs.HeaderReplays))
+	replays := jobs.ReplayCount(d.msg.Headers())
 	o := w.deadLetterOutcome(j, d.msg.Subject(), d.msg.Data(), info, hist, attempts, int(d.meta.NumDelivered), replays)
 	o.d = d
 	o.done = func() {
