@@ -1,6 +1,7 @@
 package publishcli_test
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -51,5 +52,28 @@ func TestDLQTextHidesSecretShapes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestJSONOutputEscapesWhatActsOnATerminal: --json prints what was stored
+// exactly, but a bidirectional override, DEL or a C1 control in it would
+// act on the terminal it is printed on: they are escaped (\u202e), which
+// decodes to the same text.
+func TestJSONOutputEscapesWhatActsOnATerminal(t *testing.T) {
+	h := newHarness(t)
+	hostile := "evil\u202egnp.exe\x7f\u0085"
+	seqs := h.seed(t, letter{op: jobs.OpRevoke, class: jobs.ClassInvalid, jobID: "bidi", body: `{"session_id":"` + hostile + `"}`})
+	for _, args := range [][]string{{"dlq", "show", fmt.Sprint(seqs[0]), "--json"}, {"dlq", "list", "--json"}} {
+		r := h.run(t, args...)
+		if r.code != 0 {
+			t.Fatalf("%q: %v", args, r)
+		}
+		if strings.ContainsAny(r.stdout, "\u202e\x7f\u0085") {
+			t.Errorf("%q printed a character that acts on a terminal: %q", args, r.stdout)
+		}
+	}
+	r := h.run(t, "dlq", "show", fmt.Sprint(seqs[0]), "--json")
+	if !strings.Contains(r.stdout, `\u202e`) {
+		t.Errorf("the payload's override is not there, escaped: %s", r.stdout)
 	}
 }

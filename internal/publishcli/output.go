@@ -8,6 +8,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/clerkjobs/clerkjobs/internal/text"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -17,7 +18,9 @@ func printJSON(w io.Writer, v any) error {
 	if err != nil {
 		return fmt.Errorf("encode output: %w", err)
 	}
-	b = append(b, '\n')
+	// Text from elsewhere (Clerk's words, a publisher's headers) may hold
+	// characters that act on a terminal: escaped, they decode the same.
+	b = append(text.JSON(b), '\n')
 	_, err = w.Write(b)
 	return err
 }

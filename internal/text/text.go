@@ -3,9 +3,11 @@
 package text
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -67,6 +69,30 @@ func Terminal(s string) string {
 		i += size
 	}
 	return b.String()
+}
+
+// JSON escapes, in encoded JSON, the characters that encoding/json leaves
+// as they are and that act on a terminal or hide what follows them: DEL,
+// C1 controls and Unicode format characters (bidirectional overrides). The
+// value the JSON decodes to is the same; what a terminal shows is what it
+// holds. b must be valid UTF-8, as json.Marshal writes it.
+func JSON(b []byte) []byte {
+	if safe(string(b)) {
+		return b
+	}
+	out := make([]byte, 0, len(b)+16)
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r >= 0x7f && unsafeRune(r) {
+			for _, u := range utf16.Encode([]rune{r}) {
+				out = fmt.Appendf(out, `\u%04x`, u)
+			}
+		} else {
+			out = append(out, b[i:i+size]...)
+		}
+		i += size
+	}
+	return out
 }
 
 func safe(s string) bool {

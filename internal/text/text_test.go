@@ -1,6 +1,7 @@
 package text
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -76,5 +77,24 @@ func TestIndentJSON(t *testing.T) {
 	}
 	if _, ok := IndentJSON([]byte(`{"a":`), "", "  ", 1<<20); ok {
 		t.Error("invalid JSON indented")
+	}
+}
+
+func TestJSON(t *testing.T) {
+	for _, s := range []string{"plain", "é and 日本", "a\u202eevil\u202c", "del\x7f", "c1\u0085", "tag\U000E0041", "nl\n", "<&>"} {
+		b, err := json.Marshal(map[string]string{"v": s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := JSON(b)
+		for _, r := range string(out) {
+			if r >= 0x7f && unsafeRune(r) {
+				t.Errorf("JSON(%q) = %s: %U left as it is", s, out, r)
+			}
+		}
+		var back map[string]string
+		if err := json.Unmarshal(out, &back); err != nil || back["v"] != s {
+			t.Errorf("JSON(%q) = %s decodes to %q, %v; want the same value", s, out, back["v"], err)
+		}
 	}
 }
