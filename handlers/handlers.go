@@ -127,7 +127,7 @@ func (h Sessions) revoke(ctx context.Context, id string) (Answer, error) {
 	if getErr != nil && clerkapi.ClassOf(getErr) != clerkapi.Permanent {
 		return Answer{}, getErr // could not tell: retry rather than dead-letter
 	}
-	if getErr != nil || cur.Status == clerkapi.StatusActive {
+	if getErr != nil || live(cur.Status) {
 		return Answer{}, err
 	}
 	o, mErr := result(cur, nil)

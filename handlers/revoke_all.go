@@ -27,7 +27,7 @@ type BulkProgress struct {
 	// "already_gone" or "failed".
 	Done   map[string]string `json:"done"`
 	Passes int               `json:"passes"`
-	// Excepted are the listed active sessions left alone.
+	// Excepted are the listed active or pending sessions left alone.
 	Excepted map[string]bool `json:"excepted,omitempty"`
 	// Locked: the user was locked (lock_user) before anything was revoked;
 	// LockedUntil is when the lock ends on its own.
@@ -52,8 +52,8 @@ type ProgressStore interface {
 	Delete(ctx context.Context, jobID string) error
 }
 
-// RevokeAll runs revoke_all jobs: it lists the user's active sessions
-// (paginated, 500 a page) and revokes each with bounded concurrency, through
+// RevokeAll runs revoke_all jobs: it lists the user's sessions
+// (paginated, 500 a page) and revokes each active or pending one with bounded concurrency, through
 // the same rate-limited client as every other job, so single jobs keep
 // flowing.
 //
@@ -209,10 +209,12 @@ func (h RevokeAll) recoverUnsaved(ctx context.Context, userID string, p *BulkPro
 // the next page). A full page is never the last, as before
 // total_count was read: a total_count lower than the list (stale, or
 // wrong) must not end the listing early. A shorter page is the last
-// unless Clerk's total_count says that more remain, so that Clerk serving
-// fewer than its documented 500 a page does not end the listing early
-// either: a revoke_all that stopped there would leave sessions active and
-// say nothing. Whatever total_count says, a page that brings no session
+// when Clerk's total_count says that no more remain, and never without a
+// total_count, so that Clerk serving fewer than its documented 500 a page
+// does not end the listing early either: a revoke_all that stopped there
+// would leave sessions active and say nothing (and, as it lists every
+// session, not only active ones, would read the same first page again at
+// each pass). Whatever total_count says, a page that brings no session
 // not seen yet ends the listing: a Clerk that ignores the offset would
 // otherwise be asked for the same page until the offset reached
 // total_count, which may be never.
@@ -239,8 +241,10 @@ func (h RevokeAll) eachPage(ctx context.Context, p clerkapi.ListParams, f func(*
 		switch {
 		case len(fresh.Data) == 0:
 			return nil
-		case len(page.Data) >= pageSize:
-		case page.TotalCount < 0 || int64(p.Offset) >= page.TotalCount:
+		case len(page.Data) >= pageSize, page.TotalCount < 0:
+			// A short page without total_count may be a Clerk serving
+			// fewer than asked: only a page with nothing new ends it.
+		case int64(p.Offset) >= page.TotalCount:
 			return nil
 		}
 	}
@@ -254,7 +258,7 @@ type bulkRun struct {
 	p    *BulkProgress
 
 	total     int
-	remaining int // active sessions left when the pass limit was reached
+	remaining int // active or pending sessions left when the pass limit was reached
 }
 
 // run lists and revokes until a listing finds nothing left to revoke, or
@@ -274,7 +278,7 @@ func (r *bulkRun) run(ctx context.Context) error {
 			if relisted++; relisted < maxListings {
 				continue
 			}
-			return fmt.Errorf("revoke_all: active sessions of %s kept ending while they were listed (%d listings), so a listing may have missed some", r.args.UserID, relisted)
+			return fmt.Errorf("revoke_all: sessions of %s kept leaving the listing while it was read (%d listings), so a listing may have missed some", r.args.UserID, relisted)
 		}
 		relisted = 0
 		if len(todo) == 0 {
@@ -302,19 +306,22 @@ func (r *bulkRun) run(ctx context.Context) error {
 // while sessions end under them.
 const maxListings = 5
 
-// list takes a snapshot of the user's active sessions still to handle. It
-// reads every page before revoking anything: revoking while paging by
-// offset would shift the pages and skip sessions. A session that ends
-// elsewhere while the pages are read (a sign-out) shifts them all the
-// same, moving one not read yet onto a page already read: shifted says
-// that a later page counted fewer active sessions than the first, so the
-// listing may have missed some, which only a later listing finds (run
-// never ends the job on such a one). Sessions created meanwhile come
-// first and only move the others back, onto the next page: eachPage
-// drops the repeats.
+// list takes a snapshot of the user's live sessions (active or pending)
+// still to handle, from a listing of all the user's sessions. It reads
+// every page before revoking anything. A session that leaves the listing
+// while the pages are read (a Clerk listing only some statuses, or
+// deleting a session) shifts the pages, moving one not read yet onto a
+// page already read: shifted says that a later page counted fewer
+// sessions than the first, so the listing may have missed some, which
+// only a later listing finds (run never ends the job on such a one).
+// Sessions created meanwhile come first and only move the others back,
+// onto the next page: eachPage drops the repeats.
 func (r *bulkRun) list(ctx context.Context) (todo []string, shifted bool, err error) {
 	first := int64(-1)
-	err = r.h.eachPage(ctx, clerkapi.ListParams{UserID: r.args.UserID, Status: clerkapi.StatusActive}, func(page *clerkapi.SessionList) {
+	// Every session of the user, not status=active: that filter cannot
+	// select a pending session (signed in, a task such as choosing an
+	// organization left to do), which becomes active once its task is done.
+	err = r.h.eachPage(ctx, clerkapi.ListParams{UserID: r.args.UserID}, func(page *clerkapi.SessionList) {
 		if first < 0 {
 			first = page.TotalCount
 		} else if page.TotalCount < first {
@@ -322,6 +329,8 @@ func (r *bulkRun) list(ctx context.Context) (todo []string, shifted bool, err er
 		}
 		for _, s := range page.Data {
 			switch {
+			case !live(s.Status):
+				// Ended before the job, or handled by it already.
 			case slices.Contains(r.args.ExceptSessionIDs, s.ID):
 				r.p.Excepted[s.ID] = true
 			case r.p.Done[s.ID] == sessionFailed:
@@ -332,7 +341,7 @@ func (r *bulkRun) list(ctx context.Context) (todo []string, shifted bool, err er
 		}
 	})
 	if err != nil {
-		return nil, false, fmt.Errorf("revoke_all: list active sessions of %s: %w", r.args.UserID, err)
+		return nil, false, fmt.Errorf("revoke_all: list the sessions of %s: %w", r.args.UserID, err)
 	}
 	r.total = len(r.p.Done) + len(todo)
 	return todo, shifted, nil
@@ -436,7 +445,13 @@ func (r *bulkRun) checkGone(ctx context.Context, id string) (bool, error) {
 	case err != nil && clerkapi.ClassOf(err) != clerkapi.Permanent:
 		return false, err
 	}
-	return err == nil && s.Status != clerkapi.StatusActive, nil
+	return err == nil && !live(s.Status), nil
+}
+
+// live reports whether a session with status s may still be used: an
+// active one, or a pending one, which becomes active once its task is done.
+func live(s clerkapi.SessionStatus) bool {
+	return s == clerkapi.StatusActive || s == clerkapi.StatusPending
 }
 
 // retry runs call with h.Retry, or once when there is none.

@@ -27,7 +27,7 @@ type signOutMidList struct {
 
 func (c *signOutMidList) ListSessions(ctx context.Context, p clerkapi.ListParams) (*clerkapi.SessionList, error) {
 	page, err := c.Client.ListSessions(ctx, p)
-	if err == nil && p.UserID == c.user && p.Status == clerkapi.StatusActive && p.Offset == 0 && len(page.Data) == p.Limit {
+	if err == nil && p.UserID == c.user && p.Status != clerkapi.StatusRevoked && p.Offset == 0 && len(page.Data) == p.Limit {
 		c.once.Do(func() {
 			if serr := c.emu.SetSessionStatus(c.end, clerkapi.StatusEnded); serr != nil {
 				panic(serr)
@@ -139,7 +139,7 @@ func TestRevokeAllReadsEveryShortPage(t *testing.T) {
 	}{
 		{"total_count", 3, nil, 450},
 		{"total_count too high", 2, func(n int64) int64 { return n * 1000 }, 450},
-		{"no total_count", 2, func(int64) int64 { return -1 }, 200}, // a page a pass
+		{"no total_count", 2, func(int64) int64 { return -1 }, 450},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sum, active := revokeAllThrough(t, 450, tc.passes, func(c *clerkapi.Client) clerkapi.Sessions {
