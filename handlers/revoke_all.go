@@ -162,15 +162,27 @@ func (h RevokeAll) lock(ctx context.Context, a *jobs.RevokeAllArgs, p *BulkProgr
 		return fmt.Errorf("revoke_all %s: lock_user: this worker cannot lock users: %w", a.JobID, ErrUnsupported)
 	}
 	var u *clerkapi.User
+	var until time.Time
 	err := h.retry(ctx, func() (err error) {
 		u, err = h.Users.LockUser(ctx, a.UserID)
-		return err
+		if err != nil {
+			return err
+		}
+		// Only Clerk's word that the user is locked is a lock: a 200 with
+		// a user who is not (locked false) would otherwise be reported as
+		// locked, and with no end, as an indefinite lock. Retryable, as a
+		// 2xx that is not the answer asked for: locking again is harmless.
+		var locked bool
+		if until, locked = u.LockedUntil(time.Now()); !locked {
+			return errors.New("clerk LockUser: answered with a user who is not locked")
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("revoke_all %s: lock user %s before revoking: %w", a.JobID, a.UserID, err)
 	}
 	p.Locked, p.LockedUntil = true, nil
-	if until, _ := u.LockedUntil(time.Now()); !until.IsZero() {
+	if !until.IsZero() {
 		until = until.UTC()
 		p.LockedUntil = &until
 	}

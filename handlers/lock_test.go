@@ -1,0 +1,80 @@
+package handlers_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/clerkjobs/clerkjobs/clerkapi"
+	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
+	"github.com/clerkjobs/clerkjobs/handlers"
+	"github.com/clerkjobs/clerkjobs/jobs"
+)
+
+// memStore is a ProgressStore in memory.
+type memStore struct {
+	mu sync.Mutex
+	m  map[string]handlers.BulkProgress
+}
+
+func (s *memStore) Load(_ context.Context, id string) (*handlers.BulkProgress, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.m[id]; ok {
+		return &p, nil
+	}
+	return nil, nil
+}
+
+func (s *memStore) Save(_ context.Context, id string, p *handlers.BulkProgress) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string]handlers.BulkProgress{}
+	}
+	s.m[id] = *p
+	return nil
+}
+
+func (s *memStore) Delete(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, id)
+	return nil
+}
+
+// TestLockAnsweredUnlockedIsNoLock: Clerk answers the lock 200 with the
+// user, who is not locked (locked false: an instance whose lockout is off
+// answering without refusing, or a proxy's stale copy). The job reported
+// locked: true all the same, and the runbook trusts that no session can
+// be created meanwhile. A lock Clerk does not confirm fails the lock.
+func TestLockAnsweredUnlockedIsNoLock(t *testing.T) {
+	emu := emulator.New()
+	user := emu.CreateUser()
+	emu.CreateSessions(user, 2)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/lock") {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"object":"user","id":"` + user + `","locked":false,"lockout_expires_in_seconds":null,"banned":false,"created_at":1,"updated_at":1}`))
+			return
+		}
+		emu.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(srv.URL+"/v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := handlers.RevokeAll{Clerk: c, Users: c, Store: &memStore{},
+		DeadLetter: func(context.Context, string, string, error) error { return nil }}
+	out, err := h.Handle(context.Background(), &jobs.RevokeAllArgs{UserID: user, LockUser: true, Common: jobs.Common{JobID: "j1"}})
+	if err == nil {
+		t.Fatalf("lock answered with a user not locked: the job succeeded with %+v; want the lock to fail", out.Result)
+	}
+	if clerkapi.ClassOf(err) != clerkapi.Retryable {
+		t.Errorf("error %v is %s; want retryable (the lock may take when sent again)", err, clerkapi.ClassOf(err))
+	}
+}
