@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -465,8 +467,9 @@ func call[T any](ctx context.Context, c *Client, op, method, path string, q url.
 }
 
 // unconfirmed marks the error of a createSession that Clerk answered 2xx
-// (a body that is not a session, or one that broke off): Clerk carried it
-// out, so it is ErrUnconfirmed, not to be retried into a second session.
+// (a body that is not a session, or one that broke off), or that was sent
+// and never answered: Clerk may have carried it out, so it is
+// ErrUnconfirmed, not to be retried into a second session.
 // Any other op's error is returned as it is.
 func unconfirmed(op string, err error) error {
 	if op != opCreate {
@@ -548,9 +551,22 @@ func (c *Client) do(ctx context.Context, op, method, path string, q url.Values, 
 	} else {
 		req.Header = c.secretKey.headers[0].Clone()
 	}
+	// A create whose request went out whole may have been carried out
+	// whatever becomes of its answer (a connection dropped or timed out
+	// before it came): sent again, it could create a second session.
+	var sent atomic.Bool
+	if op == opCreate {
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			WroteRequest: func(i httptrace.WroteRequestInfo) { sent.Store(i.Err == nil) },
+		}))
+	}
 	resp, err = c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("clerk %s: %w", op, scrubURLError(err))
+		err = fmt.Errorf("clerk %s: %w", op, scrubURLError(err))
+		if sent.Load() {
+			return nil, unconfirmed(op, err)
+		}
+		return nil, err
 	}
 	defer resp.Body.Close()
 	b, err := readBody(resp.Body, resp.ContentLength)

@@ -52,12 +52,13 @@ var ErrInvalidInput = errors.New("invalid input")
 
 // ErrUnconfirmed is wrapped by the error of a createSession that Clerk
 // answered with a 2xx that is not a session ("{}", "null", a proxy's own
-// JSON) or whose body broke off before the session was read: the session
-// may have been created. Such errors are Permanent, as sending the request
+// JSON) or whose body broke off before the session was read, or that was
+// sent whole and never answered (the connection dropped or timed out
+// before the answer came): the session may have been created. Such errors are Permanent, as sending the request
 // again could create a second one; list the user's sessions before sending
 // it again. A request that may be repeated (a revoke, a token, a list) is
 // Retryable on such an answer.
-var ErrUnconfirmed = errors.New("clerk answered 2xx with no session: the session may have been created; list the user's sessions before sending the request again")
+var ErrUnconfirmed = errors.New("clerk answered no whole session: the session may have been created; list the user's sessions before sending the request again")
 
 // ErrorDetail is one entry of the errors array of a Clerk error answer.
 type ErrorDetail struct {

@@ -87,3 +87,22 @@ func TestCreateAnsweredButCutOffIsUnconfirmed(t *testing.T) {
 		t.Errorf("revoke: %v: want the operation named", err)
 	}
 }
+
+// TestCreateAnswerLostIsUnconfirmed: a create carried out whose answer is
+// lost (the connection closed instead) is ErrUnconfirmed, Permanent; a
+// revoke in the same case stays Retryable (sending it again is harmless).
+func TestCreateAnswerLostIsUnconfirmed(t *testing.T) {
+	e := newEnv(t, emulator.WithFaults(emulator.Faults{DropAfterRate: 1}))
+	user := e.emu.CreateUser()
+	_, err := e.c.CreateSession(context.Background(), clerkapi.CreateParams{UserID: user})
+	if !errors.Is(err, clerkapi.ErrUnconfirmed) || clerkapi.ClassOf(err) != clerkapi.Permanent {
+		t.Errorf("create whose answer was lost: %v (%s); want ErrUnconfirmed, permanent", err, clerkapi.ClassOf(err))
+	}
+	if n := len(e.emu.UserSessionIDs(user)); n != 1 {
+		t.Fatalf("%d sessions; the test expects the create carried out", n)
+	}
+	sess := e.emu.CreateSessions(user, 1)[0]
+	if _, err := e.c.RevokeSession(context.Background(), sess); errors.Is(err, clerkapi.ErrUnconfirmed) || clerkapi.ClassOf(err) != clerkapi.Retryable {
+		t.Errorf("revoke whose answer was lost: %v; want retryable", err)
+	}
+}
