@@ -466,17 +466,23 @@ func call[T any](ctx context.Context, c *Client, op, method, path string, q url.
 	return v, nil
 }
 
-// unconfirmed marks the error of a createSession that Clerk answered 2xx
-// (a body that is not a session, or one that broke off), or that was sent
-// and never answered: Clerk may have carried it out, so it is
-// ErrUnconfirmed, not to be retried into a second session.
-// Any other op's error is returned as it is.
+// unconfirmed marks the error of a createSession or a RefreshSession that
+// Clerk answered 2xx (a body that is not the answer, or one that broke
+// off), or that was sent and never answered: Clerk may have carried it
+// out, so it is ErrUnconfirmed, not to be retried into a second session
+// or a second use of the refresh token. Any other op's error is returned
+// as it is.
 func unconfirmed(op string, err error) error {
-	if op != opCreate {
+	if !unrepeatable(op) {
 		return err
 	}
 	return fmt.Errorf("%w (%w)", err, ErrUnconfirmed)
 }
+
+// unrepeatable reports whether op must not be sent again once Clerk may
+// have carried it out: a create makes another session, a refresh spends
+// its refresh token.
+func unrepeatable(op string) bool { return op == opCreate || op == opRefresh }
 
 // decodeAnswer reads a 2xx body into v with encoding/json's rules, run by
 // the implementation Go's encoding/json becomes under GOEXPERIMENT=jsonv2
@@ -551,11 +557,12 @@ func (c *Client) do(ctx context.Context, op, method, path string, q url.Values, 
 	} else {
 		req.Header = c.secretKey.headers[0].Clone()
 	}
-	// A create whose request went out whole may have been carried out
-	// whatever becomes of its answer (a connection dropped or timed out
-	// before it came): sent again, it could create a second session.
+	// A create or a refresh whose request went out whole may have been
+	// carried out whatever becomes of its answer (a connection dropped or
+	// timed out before it came): sent again, it could create a second
+	// session, or send a spent refresh token again.
 	var sent atomic.Bool
-	if op == opCreate {
+	if unrepeatable(op) {
 		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
 			WroteRequest: func(i httptrace.WroteRequestInfo) { sent.Store(i.Err == nil) },
 		}))

@@ -50,15 +50,17 @@ func (c Class) String() string {
 // Permanent.
 var ErrInvalidInput = errors.New("invalid input")
 
-// ErrUnconfirmed is wrapped by the error of a createSession that Clerk
-// answered with a 2xx that is not a session ("{}", "null", a proxy's own
-// JSON) or whose body broke off before the session was read, or that was
-// sent whole and never answered (the connection dropped or timed out
-// before the answer came): the session may have been created. Such errors are Permanent, as sending the request
-// again could create a second one; list the user's sessions before sending
-// it again. A request that may be repeated (a revoke, a token, a list) is
-// Retryable on such an answer.
-var ErrUnconfirmed = errors.New("clerk answered no whole session: the session may have been created; list the user's sessions before sending the request again")
+// ErrUnconfirmed is wrapped by the error of a createSession or a
+// RefreshSession that Clerk answered with a 2xx that is not the answer
+// ("{}", "null", a proxy's own JSON) or whose body broke off before it was
+// read, or that was sent whole and never answered (the connection dropped
+// or timed out before the answer came): Clerk may have carried it out.
+// Such errors are Permanent: sending a create again could create a second
+// session (list the user's sessions before sending it again), sending a
+// refresh again would use its refresh token a second time. A request that
+// may be repeated (a revoke, a token, a list) is Retryable on such an
+// answer.
+var ErrUnconfirmed = errors.New("clerk may have carried out the request, whose answer did not come whole: a create may have made a session (list the user's sessions before sending it again), a refresh may have spent its refresh token")
 
 // ErrorDetail is one entry of the errors array of a Clerk error answer.
 type ErrorDetail struct {

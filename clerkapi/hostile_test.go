@@ -180,9 +180,10 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 // an empty value, taken for Clerk's answer: a token job delivered an empty
 // token, a revoke succeeded with no session, a list said the user had no
 // sessions (so a revoke_all revoked none). Each is now an error, retryable
-// like any answer that does not decode, but for a create: retried, a create
-// that Clerk did carry out would make a second session, so it is Permanent
-// and ErrUnconfirmed.
+// like any answer that does not decode, but for a create or a refresh:
+// retried, a create that Clerk did carry out would make a second session,
+// a refresh would send its spent refresh token again, so they are
+// Permanent and ErrUnconfirmed.
 func TestEmptyAnswersAreNotSuccesses(t *testing.T) {
 	ctx := context.Background()
 	refresh := clerkapi.RefreshParams{ExpiredToken: "expired-token-value", RefreshToken: "refresh-token-value", RequestOrigin: "https://app.example"}
@@ -230,15 +231,16 @@ func TestEmptyAnswersAreNotSuccesses(t *testing.T) {
 				if err == nil {
 					t.Fatalf("answer %s taken for a success: %+v", body, res)
 				}
+				unrepeatable := name == "create" || name == "refresh"
 				want := clerkapi.Retryable
-				if name == "create" {
+				if unrepeatable {
 					want = clerkapi.Permanent
 				}
 				if cl := clerkapi.ClassOf(err); cl != want {
 					t.Errorf("%v: class %v, want %v", err, cl, want)
 				}
-				if got := errors.Is(err, clerkapi.ErrUnconfirmed); got != (name == "create") {
-					t.Errorf("%v: errors.Is(ErrUnconfirmed) %v, want it for a create only", err, got)
+				if got := errors.Is(err, clerkapi.ErrUnconfirmed); got != unrepeatable {
+					t.Errorf("%v: errors.Is(ErrUnconfirmed) %v, want it for a create or a refresh only", err, got)
 				}
 			})
 		}
