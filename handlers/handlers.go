@@ -117,6 +117,11 @@ func (h Sessions) Handle(ctx context.Context, a jobs.Args) (Answer, error) {
 func (h Sessions) revoke(ctx context.Context, id string) (Answer, error) {
 	s, err := h.Clerk.RevokeSession(ctx, id)
 	if err == nil {
+		if live(s.Status) {
+			// Not revoked, whatever the 200 says: retried as any 2xx that
+			// is not the answer asked for (revoking again is harmless).
+			return Answer{}, fmt.Errorf("clerk %s: answered 200 with the session still %s", "RevokeSession", s.Status)
+		}
 		return result(s, nil)
 	}
 	var apiErr *clerkapi.Error
