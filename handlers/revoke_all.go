@@ -243,6 +243,12 @@ func (h RevokeAll) eachPage(ctx context.Context, p clerkapi.ListParams, f func(*
 		}
 		fresh := &clerkapi.SessionList{TotalCount: page.TotalCount}
 		for _, s := range page.Data {
+			if p.UserID != "" && s.UserID != p.UserID {
+				// A listing that did not apply the user filter (a proxy,
+				// another API version): acting on it would revoke other
+				// users' sessions.
+				return fmt.Errorf("clerk GetSessionList: the list of %s's sessions holds another user's: the user_id filter was not applied", p.UserID)
+			}
 			if !seen[s.ID] {
 				seen[s.ID] = true
 				fresh.Data = append(fresh.Data, s)
