@@ -126,6 +126,12 @@ func (w *Worker) settle(ctx context.Context, d *delivery, j *job, out handlers.A
 		return
 	}
 	switch class := clerkapi.ClassOf(err); {
+	case ctx.Err() != nil && errors.Is(err, clerkapi.ErrUnconfirmed):
+		// A create or refresh cut by the shutdown once its request went
+		// out: Clerk may have carried it out, and the next worker would
+		// send it again. Recorded as the permanent failure it is, on a
+		// context the shutdown has not cancelled.
+		w.deadLetter(context.WithoutCancel(ctx), d, j, j.errorInfo(jobs.ClassPermanent, err))
 	case ctx.Err() != nil:
 		// Shutdown (or a job that outlived the drain timeout): another
 		// worker takes it at once. Only this delivery is spent. Only the
