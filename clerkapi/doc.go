@@ -19,9 +19,12 @@
 //     succeed.
 //   - [Permanent]: the request itself is wrong (400, 404, 422, refresh
 //     validation failures). Trying again cannot succeed. Also a
-//     createSession answered 2xx without a whole session (a body that is
-//     not one, or that broke off: [ErrUnconfirmed]): it may have created
-//     one, and sent again it could create a second.
+//     createSession or RefreshSession answered 2xx without the whole
+//     answer (a body that is not one, or that broke off), or sent whole
+//     and never answered (the connection dropped, timed out or was
+//     cancelled first): [ErrUnconfirmed]. Clerk may have carried it out,
+//     and sent again a create could create a second session, a refresh
+//     would use its spent refresh token again.
 //   - [Systemic]: Clerk rejects the secret key or the key lacks rights, or
 //     the base URL answers with a redirect (never followed: Clerk's API does
 //     not redirect). No request is to blame; nothing will succeed until the
