@@ -6,8 +6,6 @@ package nats_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,29 +30,6 @@ import (
 	"github.com/clerkjobs/clerkjobs/jobs"
 	"github.com/clerkjobs/clerkjobs/worker"
 )
-
-// users are the users of accounts.conf and the environment variables their
-// passwords come from.
-var users = map[string]string{
-	"worker": "CLERKJOBS_WORKER_PASSWORD",
-	"svc_a":  "CLERKJOBS_SVC_A_PASSWORD",
-	"svc_b":  "CLERKJOBS_SVC_B_PASSWORD",
-	"ops":    "CLERKJOBS_OPS_PASSWORD",
-}
-
-// setPasswords puts a fresh password for every user in the environment and
-// returns them by user.
-func setPasswords(t *testing.T) map[string]string {
-	t.Helper()
-	pw := make(map[string]string)
-	for u, env := range users {
-		b := make([]byte, 16)
-		_, _ = rand.Read(b)
-		pw[u] = "p" + hex.EncodeToString(b)
-		t.Setenv(env, pw[u])
-	}
-	return pw
-}
 
 // errorLog records a connection's asynchronous errors, where the server's
 // permission violations arrive.
@@ -179,7 +154,7 @@ func connectTenant(t *testing.T, url, user, password string, topo jobs.Topology)
 }
 
 func TestConfigsParse(t *testing.T) {
-	setPasswords(t)
+	testenv.DeployPasswords(t)
 	t.Setenv("NATS_SERVER_NAME", "nats-2")
 	o, err := server.ProcessConfigFile("cluster.conf")
 	if err != nil {
@@ -209,7 +184,7 @@ func TestConfigsParse(t *testing.T) {
 // The whole system under accounts.conf: a worker as user "worker", two
 // services, an operator.
 func TestPermissions(t *testing.T) {
-	pw := setPasswords(t)
+	pw := testenv.DeployPasswords(t)
 	s := testenv.StartConfiguredServer(t, "server.conf")
 	url := s.ClientURL()
 

@@ -114,7 +114,7 @@ func (p *pki) write(t *testing.T, name, typ string, der []byte) string {
 // tls.conf: clients need the CA to trust the server, a certificate of
 // their own, and still their user and password.
 func TestTLSExample(t *testing.T) {
-	pw := setPasswords(t)
+	pw := testenv.DeployPasswords(t)
 	p := newPKI(t)
 	t.Setenv("NATS_TLS_CERT", p.serverCert)
 	t.Setenv("NATS_TLS_KEY", p.serverKey)

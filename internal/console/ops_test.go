@@ -2,8 +2,6 @@ package console_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -31,13 +29,7 @@ import (
 // every part of the console reads what it needs, and its actions (replay,
 // revoke_all) work, with no permission error.
 func TestAsOpsUser(t *testing.T) {
-	pw := map[string]string{}
-	for _, u := range []string{"WORKER", "SVC_A", "SVC_B", "OPS"} {
-		b := make([]byte, 16)
-		_, _ = rand.Read(b)
-		pw[u] = "p" + hex.EncodeToString(b)
-		t.Setenv("CLERKJOBS_"+u+"_PASSWORD", pw[u])
-	}
+	pw := testenv.DeployPasswords(t)
 	s := testenv.StartConfiguredServer(t, "../../deploy/nats/server.conf")
 
 	emu := emulator.NewServer()
@@ -46,7 +38,7 @@ func TestAsOpsUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wnc, err := natsconn.Options{URL: s.ClientURL(), User: "worker", Password: pw["WORKER"]}.Connect()
+	wnc, err := natsconn.Options{URL: s.ClientURL(), User: "worker", Password: pw["worker"]}.Connect()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +59,7 @@ func TestAsOpsUser(t *testing.T) {
 	users := emu.Emulator.Seed(1, 3)
 	ids := emu.Emulator.UserSessionIDs(users[0])
 	emu.Emulator.FailSession(ids[0], 404)
-	pub, err := natsconn.Options{URL: s.ClientURL(), User: "svc_a", Password: pw["SVC_A"], InboxPrefix: "_INBOX.svc_a"}.Connect()
+	pub, err := natsconn.Options{URL: s.ClientURL(), User: "svc_a", Password: pw["svc_a"], InboxPrefix: "_INBOX.svc_a"}.Connect()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +68,7 @@ func TestAsOpsUser(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	env := map[string]string{"NATS_PASSWORD": pw["OPS"]}
+	env := map[string]string{"NATS_PASSWORD": pw["ops"]}
 	conLogs := &testenv.SyncBuffer{}
 	cctx, cstop := context.WithCancel(context.Background())
 	code := make(chan int, 1)

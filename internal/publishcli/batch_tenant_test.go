@@ -1,8 +1,6 @@
 package publishcli_test
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -24,15 +22,9 @@ import (
 // run twice. They are named as unverified, apart from the lines not
 // queued, with what to do in each case.
 func TestTenantBatchSentTwiceIsNotCalledAnotherJobs(t *testing.T) {
-	pw := map[string]string{}
-	for _, u := range []string{"WORKER", "SVC_A", "SVC_B", "OPS"} {
-		b := make([]byte, 16)
-		_, _ = rand.Read(b)
-		pw[u] = "p" + hex.EncodeToString(b)
-		t.Setenv("CLERKJOBS_"+u+"_PASSWORD", pw[u])
-	}
+	pw := testenv.DeployPasswords(t)
 	s := testenv.StartConfiguredServer(t, "../../deploy/nats/server.conf")
-	wnc, err := natsconn.Options{URL: s.ClientURL(), User: "worker", Password: pw["WORKER"]}.Connect()
+	wnc, err := natsconn.Options{URL: s.ClientURL(), User: "worker", Password: pw["worker"]}.Connect()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +43,7 @@ func TestTenantBatchSentTwiceIsNotCalledAnotherJobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := &harness{url: s.ClientURL()}
-	env := map[string]string{"NATS_USER": "svc_a", "NATS_PASSWORD": pw["SVC_A"]}
+	env := map[string]string{"NATS_USER": "svc_a", "NATS_PASSWORD": pw["svc_a"]}
 	args := []string{"revoke", "--file", file, "--batch-id", "b1", "--tenant", "svc_a", "--json"}
 	if r := h.runWith(t, runOpts{env: env}, args...); r.code != 0 {
 		t.Fatalf("first run: %v", r)

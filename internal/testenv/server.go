@@ -1,6 +1,9 @@
 package testenv
 
 import (
+	"crypto/rand"
+	"encoding/hex"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,4 +35,20 @@ func StartConfiguredServer(t testing.TB, file string) *server.Server {
 	}
 	t.Cleanup(s.Shutdown)
 	return s
+}
+
+// DeployPasswords puts a fresh password for each user of
+// deploy/nats/accounts.conf (worker, svc_a, svc_b, ops) in the environment
+// variable the file reads it from (CLERKJOBS_SVC_A_PASSWORD), and returns
+// them by user name.
+func DeployPasswords(t testing.TB) map[string]string {
+	t.Helper()
+	pw := map[string]string{}
+	for _, u := range []string{"worker", "svc_a", "svc_b", "ops"} {
+		b := make([]byte, 16)
+		_, _ = rand.Read(b)
+		pw[u] = "p" + hex.EncodeToString(b)
+		t.Setenv("CLERKJOBS_"+strings.ToUpper(u)+"_PASSWORD", pw[u])
+	}
+	return pw
 }
