@@ -98,6 +98,9 @@ type Env struct {
 	// TracerProvider starts the command's span (a child of --traceparent,
 	// if given): the jobs it publishes are its children. Nil: no tracing.
 	TracerProvider trace.TracerProvider
+	// Location is the zone times are shown in and times without a zone
+	// (--since, --until) are read in; nil: the process's, time.Local.
+	Location *time.Location
 }
 
 // RunEnv runs the command line with args (without the program name) and
@@ -109,6 +112,9 @@ func RunEnv(ctx context.Context, args []string, env Env) int {
 	}
 	if env.IsTerminal == nil {
 		env.IsTerminal = isTerminal
+	}
+	if env.Location == nil {
+		env.Location = time.Local
 	}
 	if env.Stdin == nil {
 		env.Stdin = strings.NewReader("")
@@ -185,6 +191,9 @@ func classify(ctx context.Context, err error) error {
 }
 
 // app is one run: its flags and its connection.
+// now is the time in the command's zone (Env.Location).
+func (a *app) now() time.Time { return time.Now().In(a.env.Location) }
+
 type app struct {
 	env Env
 

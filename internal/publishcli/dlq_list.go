@@ -3,7 +3,6 @@ package publishcli
 import (
 	"fmt"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -32,7 +31,7 @@ dead letter) when standard output is not a terminal or with --json.`,
 		if limit < 0 {
 			return usagef("--limit %d: want a count of dead letters to show, or 0 for all", limit)
 		}
-		f, err := sel.filter(time.Now(), args)
+		f, err := sel.filter(a.now(), args)
 		if err != nil {
 			return err
 		}
@@ -51,7 +50,7 @@ dead letter) when standard output is not a terminal or with --json.`,
 			opts = append(opts, dlq.WithoutPayload())
 		}
 		n, malformed := 0, 0
-		now := time.Now()
+		now := a.now()
 		for e, err := range q.Entries(ctx, f, opts...) {
 			if err != nil {
 				return streamErr(err, q.Topology().DeadLetterStream)
@@ -70,7 +69,7 @@ dead letter) when standard output is not a terminal or with --json.`,
 				if e.HeaderErr != nil {
 					class += "?"
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", e.Seq, e.Time.Local().Format("2006-01-02 15:04:05")+" ("+ago(now, e.Time)+")",
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", e.Seq, e.Time.In(now.Location()).Format("2006-01-02 15:04:05")+" ("+ago(now, e.Time)+")",
 					dash(string(e.Op)), class, dash(statusOrEmpty(d.Error.HTTPStatus)), dash(d.Error.ClerkCode), dash(d.JobID), d.Replays,
 					text.Terminal(text.Truncate(redact.Text(d.Error.Message), 60)))
 				if n%1000 == 0 {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -31,7 +30,7 @@ that arrive meanwhile.`,
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show what would be purged, change nothing")
 	cmd.RunE = a.runE(func(cmd *cobra.Command, args []string) error {
 		ctx := cmd.Context()
-		f, err := sel.filter(time.Now(), args)
+		f, err := sel.filter(a.now(), args)
 		if err != nil {
 			return err
 		}

@@ -43,7 +43,7 @@ answers, replay says so: the jobs wait in the jobs stream until one runs.`,
 	cmd.Flags().StringVar(&rateFlag, "rate", "", "at most this many jobs per second (20, 20/s, 600/m); default: no limit")
 	cmd.RunE = a.runE(func(cmd *cobra.Command, args []string) error {
 		ctx := cmd.Context()
-		f, err := sel.filter(time.Now(), args)
+		f, err := sel.filter(a.now(), args)
 		if err != nil {
 			return err
 		}

@@ -66,7 +66,7 @@ was stored in the clear. A sequence that is not in the queue exits with status 1
 			}
 			return printJSON(a.env.Stdout, j)
 		}
-		showEntry(a.env.Stdout, e, payload, q.CheckReplay(e))
+		showEntry(a.env.Stdout, e, payload, q.CheckReplay(e), a.env.Location)
 		return nil
 	})
 	return cmd
@@ -75,7 +75,7 @@ was stored in the clear. A sequence that is not in the queue exits with status 1
 // showEntry prints a dead letter for a person; notReplayable is why it
 // cannot be replayed (nil: it can). Every value from the dead letter is
 // escaped for the terminal.
-func showEntry(w io.Writer, e dlq.Entry, payload []byte, notReplayable error) {
+func showEntry(w io.Writer, e dlq.Entry, payload []byte, notReplayable error, loc *time.Location) {
 	d := e.DeadLetter
 	// Cleared of secret shapes too, as --wait does: a letter stored by a
 	// worker from before it cleared Clerk's text, or written some other
@@ -83,7 +83,7 @@ func showEntry(w io.Writer, e dlq.Entry, payload []byte, notReplayable error) {
 	t := func(s string) string { return text.Terminal(redact.Text(s)) }
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(k, format string, args ...any) { fmt.Fprintf(tw, "%s\t%s\n", k, fmt.Sprintf(format, args...)) }
-	row("dead letter", "%d on %s, stored %s (%s)", e.Seq, t(e.Subject), e.Time.Local().Format(time.RFC3339), ago(time.Now(), e.Time))
+	row("dead letter", "%d on %s, stored %s (%s)", e.Seq, t(e.Subject), e.Time.In(loc).Format(time.RFC3339), ago(time.Now(), e.Time))
 	if e.HeaderErr != nil {
 		row("warning", "%s", t(e.HeaderErr.Error()))
 	}
@@ -107,7 +107,7 @@ func showEntry(w io.Writer, e dlq.Entry, payload []byte, notReplayable error) {
 	}
 	row("attempts", "%s", runText(e.Op, d.Attempts, d.Deliveries))
 	if !d.FirstFailure.IsZero() {
-		row("failures", "first %s, last %s", d.FirstFailure.Local().Format(time.RFC3339), d.LastFailure.Local().Format(time.RFC3339))
+		row("failures", "first %s, last %s", d.FirstFailure.In(loc).Format(time.RFC3339), d.LastFailure.In(loc).Format(time.RFC3339))
 	}
 	if d.Worker != "" {
 		row("worker", "%s", t(d.Worker))
@@ -124,7 +124,7 @@ func showEntry(w io.Writer, e dlq.Entry, payload []byte, notReplayable error) {
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  AT\tSTATUS\tCODE\tTRACE\tERROR")
 		for _, h := range d.History {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", h.At.Local().Format(time.RFC3339), dash(statusOrEmpty(h.Status)), dash(h.Code), dash(h.TraceID), t(h.Error))
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", h.At.In(loc).Format(time.RFC3339), dash(statusOrEmpty(h.Status)), dash(h.Code), dash(h.TraceID), t(h.Error))
 		}
 		tw.Flush()
 	}

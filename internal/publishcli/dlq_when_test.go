@@ -16,23 +16,25 @@ import (
 // as the table shows it, deleted letters stored hours after it, newer
 // ones they never saw.
 func TestDLQTimesWithoutZoneAreLocal(t *testing.T) {
-	was := time.Local
-	time.Local = time.FixedZone("UTC+2", 2*60*60)
-	t.Cleanup(func() { time.Local = was })
-
+	east := runOpts{loc: time.FixedZone("UTC+2", 2*60*60)}
 	h := newHarness(t)
 	h.seed(t, letter{op: jobs.OpRevoke, class: jobs.ClassInvalid, jobID: "new-1", body: `{"x":1}`})
 	// An hour before the letter came, as the table writes local times.
-	hourAgo := time.Now().Add(-time.Hour).Local()
+	hourAgo := time.Now().Add(-time.Hour).In(east.loc)
 	for _, until := range []string{hourAgo.Format("2006-01-02T15:04"), hourAgo.Format("2006-01-02 15:04:05")} {
-		r := h.run(t, "dlq", "purge", "--until", until, "--yes")
+		r := h.runWith(t, east, "dlq", "purge", "--until", until, "--yes")
 		if r.code != 0 || h.dlqCount(t) != 1 {
 			t.Fatalf("purge --until %q (an hour before the letter, local time) deleted it: %v", until, r)
 		}
 	}
 	since := hourAgo.Format("2006-01-02T15:04")
-	if got := listSeqs(t, h, "--since", since); len(got) != 1 {
-		t.Errorf("list --since %q (an hour before the letter, local time): %v, want the letter", since, got)
+	r := h.runWith(t, east, "dlq", "list", "--json", "--since", since)
+	if r.code != 0 || strings.Count(r.stdout, `"seq"`) != 1 {
+		t.Errorf("list --since %q (an hour before the letter, local time): %v, want the letter", since, r)
+	}
+	// The table shows the letter's time in the same zone.
+	if r := h.runWith(t, runOpts{loc: east.loc, tty: true}, "dlq", "list"); !strings.Contains(r.stdout, time.Now().In(east.loc).Format("2006-01-02 15:")) {
+		t.Errorf("the table does not show the letter's time in the command's zone:\n%s", r.stdout)
 	}
 }
 

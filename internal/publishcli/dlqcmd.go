@@ -143,7 +143,7 @@ func (s *selection) check(f dlq.Filter) error {
 }
 
 // parseWhen reads a time: RFC 3339, a date, or a duration before now. A
-// time or date without a zone is local time, as `dlq list` and the console
+// time or date without a zone is in now's zone (the command's local zone), as `dlq list` and the console
 // show the times of dead letters (the table's own form, "2006-01-02
 // 15:04:05", is taken too): read as UTC, a purge --until the time of a
 // letter as shown would reach hours past it east of Greenwich.
@@ -161,7 +161,7 @@ func parseWhen(now time.Time, s string) (time.Time, error) {
 		return t, nil
 	}
 	for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02"} {
-		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
+		if t, err := time.ParseInLocation(layout, s, now.Location()); err == nil {
 			return t, nil
 		}
 	}

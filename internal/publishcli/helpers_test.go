@@ -67,6 +67,7 @@ type runOpts struct {
 	tty   bool // stdin, stdout and stderr are terminals
 	env   map[string]string
 	ctx   context.Context
+	loc   *time.Location // the command's zone; nil: the process's
 }
 
 func (h *harness) run(t *testing.T, args ...string) result {
@@ -91,6 +92,7 @@ func (h *harness) runWith(t *testing.T, o runOpts, args ...string) result {
 		Stderr:     &errOut,
 		Getenv:     func(k string) string { return env[k] },
 		IsTerminal: func(any) bool { return o.tty },
+		Location:   o.loc,
 	})
 	return result{code: code, stdout: out.String(), stderr: errOut.String()}
 }

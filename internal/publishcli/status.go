@@ -169,7 +169,7 @@ showing everything it could read.`,
 				return err
 			}
 		} else {
-			printStatus(a.env.Stdout, topo, rep)
+			printStatus(a.env.Stdout, topo, rep, a.now())
 		}
 		if len(errs) > 0 {
 			return exit(ExitUnavailable, errors.Join(errs...))
@@ -314,8 +314,7 @@ func (a *app) pingWorkers(ctx context.Context, nc *nats.Conn, wait time.Duration
 	return out, nil
 }
 
-func printStatus(w io.Writer, topo jobs.Topology, r statusReport) {
-	now := time.Now()
+func printStatus(w io.Writer, topo jobs.Topology, r statusReport, now time.Time) {
 	fmt.Fprintf(w, "NATS %s, subject prefix %q\n", text.Terminal(r.Server), r.Prefix)
 
 	switch n := len(r.Workers.Instances); {
@@ -340,7 +339,7 @@ func printStatus(w io.Writer, topo jobs.Topology, r statusReport) {
 		for _, k := range rb.Keys {
 			line := fmt.Sprintf("rate budget of key %s: %.1f calls/s of %s (%.1f/s), %s sharing it", k.Fingerprint, k.CallsPerSecond, k.Limit, k.LimitPerSecond, plural(k.Replicas, "replica", "replicas"))
 			if k.PausedUntil != nil && k.PausedUntil.After(now) {
-				line += fmt.Sprintf(", paused by a 429 until %s", k.PausedUntil.Local().Format(time.TimeOnly))
+				line += fmt.Sprintf(", paused by a 429 until %s", k.PausedUntil.In(now.Location()).Format(time.TimeOnly))
 			}
 			if len(k.Limits) > 1 {
 				line += fmt.Sprintf("; its replicas are configured with different limits (%s): the fleet runs at the strictest until every replica has the same --rate-limit", strings.Join(k.Limits, ", "))
