@@ -107,6 +107,13 @@ func WithBaseURL(raw string) Option {
 			// Not quoted as given: a proxy's credentials may be in it.
 			return fmt.Errorf("clerkapi: base URL %q must be an absolute http(s) URL such as %s", redact.URLs(raw), DefaultBaseURL)
 		}
+		if !strings.HasSuffix(u.Path, "/v1") {
+			// Clerk answers 404 at every path outside /v1, as it does for a
+			// session that does not exist: every job would be dead-lettered
+			// as permanent, and the circuit's probe would take the 404 for
+			// proof that all is well.
+			return fmt.Errorf("clerkapi: base URL %q does not end in /v1, the path of Clerk's Backend API (%s; the emulator's is http://HOST:PORT/v1): write the URL with it", redact.URLs(raw), DefaultBaseURL)
+		}
 		c.baseURL = u
 		return nil
 	}

@@ -285,6 +285,10 @@ func TestNewOptions(t *testing.T) {
 		{"blank key", []clerkapi.Option{clerkapi.WithSecretKey("   ")}, false},
 		{"relative base URL", []clerkapi.Option{clerkapi.WithSecretKey(testSecret), clerkapi.WithBaseURL("/v1")}, false},
 		{"ftp base URL", []clerkapi.Option{clerkapi.WithSecretKey(testSecret), clerkapi.WithBaseURL("ftp://x/v1")}, false},
+		// Clerk answers 404 outside /v1, as for a missing session: every
+		// job would be dead-lettered as permanent.
+		{"base URL without /v1", []clerkapi.Option{clerkapi.WithSecretKey(testSecret), clerkapi.WithBaseURL("http://127.0.0.1:8090")}, false},
+		{"base URL of a proxy, ending in /v1", []clerkapi.Option{clerkapi.WithSecretKey(testSecret), clerkapi.WithBaseURL("https://proxy.internal/clerk/v1/")}, true},
 		{"nil http client", []clerkapi.Option{clerkapi.WithSecretKey(testSecret), clerkapi.WithHTTPClient(nil)}, false},
 		{"bad API version", []clerkapi.Option{clerkapi.WithSecretKey(testSecret), clerkapi.WithAPIVersion("latest")}, false},
 		{"API version", []clerkapi.Option{clerkapi.WithSecretKey(testSecret), clerkapi.WithAPIVersion("2025-04-10")}, true},
