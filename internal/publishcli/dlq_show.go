@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -129,12 +130,7 @@ func showEntry(w io.Writer, e dlq.Entry, payload []byte, notReplayable error, lo
 		tw.Flush()
 	}
 	fmt.Fprintln(w, "\nheaders:")
-	keys := make([]string, 0, len(e.Header))
-	for k := range e.Header {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(e.Header)) {
 		for _, v := range e.Header[k] {
 			fmt.Fprintf(w, "  %s: %s\n", t(k), t(v))
 		}

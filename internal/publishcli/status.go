@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -144,26 +144,25 @@ showing everything it could read.`,
 		}
 		rep := statusReport{Server: natsconn.Redact(nc.ConnectedUrl()), Prefix: topo.Subjects.Prefix}
 		var errs []error
+		// note records a part's error in the report and for the exit status.
+		note := func(err error, dst *string) {
+			if err != nil {
+				*dst = err.Error()
+				errs = append(errs, err)
+			}
+		}
 		if err := jobsState(ctx, js, topo, &rep); err != nil {
-			err = a.explain(err)
-			rep.Jobs.Error = err.Error()
-			errs = append(errs, err)
+			note(a.explain(err), &rep.Jobs.Error)
 		}
 		if err := dlqState(ctx, js, topo, &rep.DeadLetters); err != nil {
-			err = a.explain(err)
-			rep.DeadLetters.Error = err.Error()
-			errs = append(errs, err)
+			note(a.explain(err), &rep.DeadLetters.Error)
 		}
 		if err := rateState(ctx, js, topo, &rep.RateBudgets); err != nil {
-			err = a.explain(err)
-			rep.RateBudgets.Error = err.Error()
-			errs = append(errs, err)
+			note(a.explain(err), &rep.RateBudgets.Error)
 		}
 		rep.Workers.Service = WorkerService
-		if rep.Workers.Instances, err = a.pingWorkers(ctx, nc, discover, 0); err != nil {
-			rep.Workers.Error = err.Error()
-			errs = append(errs, err)
-		}
+		rep.Workers.Instances, err = a.pingWorkers(ctx, nc, discover, 0)
+		note(err, &rep.Workers.Error)
 		if a.jsonOut {
 			if err := printJSON(a.env.Stdout, rep); err != nil {
 				return err
@@ -252,22 +251,23 @@ func dlqState(ctx context.Context, js jetstream.JetStream, topo jobs.Topology, s
 		var stats dlq.Stats
 		if stats, err = q.Stats(ctx); err == nil {
 			st.Entries, st.Bytes, st.Oldest, st.Newest = stats.Entries, stats.Bytes, stats.Oldest, stats.Newest
-			for op, n := range stats.ByOp {
-				st.ByOp[string(op)] = n
-			}
-			for c, n := range stats.ByClass {
-				st.ByClass[string(c)] = n
-			}
+			st.ByOp, st.ByClass = stringKeys(stats.ByOp), stringKeys(stats.ByClass)
 			for op, m := range stats.ByOpClass {
-				st.ByOpClass[string(op)] = map[string]uint64{}
-				for c, n := range m {
-					st.ByOpClass[string(op)][string(c)] = n
-				}
+				st.ByOpClass[string(op)] = stringKeys(m)
 			}
 			return nil
 		}
 	}
 	return streamErr(err, topo.DeadLetterStream)
+}
+
+// stringKeys is m with plain string keys, as JSON and the tables use them.
+func stringKeys[K ~string](m map[K]uint64) map[string]uint64 {
+	out := make(map[string]uint64, len(m))
+	for k, n := range m {
+		out[string(k)] = n
+	}
+	return out
 }
 
 // pingWorkers collects the replies to the micro service ping for wait, or
@@ -306,11 +306,8 @@ func (a *app) pingWorkers(ctx context.Context, nc *nats.Conn, wait time.Duration
 			return nil, fmt.Errorf("could not ask the workers: %s", a.describe(v))
 		}
 	}
-	out := make([]micro.Ping, 0, len(seen))
-	for _, p := range seen {
-		out = append(out, p)
-	}
-	sort.Slice(out, func(i, j int) bool { return instanceName(out[i])+out[i].ID < instanceName(out[j])+out[j].ID })
+	out := slices.AppendSeq(make([]micro.Ping, 0, len(seen)), maps.Values(seen))
+	slices.SortFunc(out, func(p, q micro.Ping) int { return strings.Compare(instanceName(p)+p.ID, instanceName(q)+q.ID) })
 	return out, nil
 }
 
