@@ -1,9 +1,12 @@
 package publishcli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -137,13 +140,9 @@ func (a *app) publishBatch(ctx context.Context, c *clerkjobs.Client, js jetstrea
 	}
 	sum.NotQueued, sum.Unverified = reusedLines(items, false), reusedLines(items, true)
 	if rep == nil {
-		if a.jsonOut {
-			if err := printJSON(a.env.Stdout, map[string]any{"summary": sum}); err != nil {
-				return err
-			}
-		} else {
-			fmt.Fprintf(a.env.Stdout, "published %s: %d accepted (%d duplicates, already in the stream); batch id %s\n",
-				plural(sum.Jobs, string(spec.op)+" job", string(spec.op)+" jobs"), sum.Accepted, sum.Duplicates, sum.BatchID)
+		if err := a.summary(sum, fmt.Sprintf("published %s: %d accepted (%d duplicates, already in the stream); batch id %s",
+			plural(sum.Jobs, string(spec.op)+" job", string(spec.op)+" jobs"), sum.Accepted, sum.Duplicates, sum.BatchID)); err != nil {
+			return err
 		}
 		return reusedErr(sum, items)
 	}
@@ -251,11 +250,8 @@ func (a *app) batchStopped(ctx context.Context, topo jobs.Topology, spec jobSpec
 	if it.err != nil || ctx.Err() == nil {
 		code = ExitPartial
 		var err error
-		for _, x := range items[stopped:] {
-			if x.err != nil {
-				err = x.err
-				break
-			}
+		if i := slices.IndexFunc(items[stopped:], func(x *inputJob) bool { return x.err != nil }); i >= 0 {
+			err = items[stopped+i].err
 		}
 		switch {
 		case err == nil:
@@ -423,10 +419,7 @@ func (a *app) waitMany(ctx context.Context, c *clerkjobs.Client, topo jobs.Topol
 		}
 	}
 	noRes := len(pending)
-	var missing []string
-	for id := range pending {
-		missing = append(missing, id)
-	}
+	missing := slices.Collect(maps.Keys(pending))
 	elsewhere := 0 // secrets that went to an earlier request of the same job
 	showDup := func(res *clerkjobs.Result) error {
 		note := " (a duplicate: its record)"
@@ -470,17 +463,13 @@ func (a *app) waitMany(ctx context.Context, c *clerkjobs.Client, topo jobs.Topol
 	}
 	bar.done()
 	sum.Succeeded, sum.Failed, sum.NoResult = &succeeded, &failed, &noRes
-	if a.jsonOut {
-		if err := printJSON(a.env.Stdout, map[string]any{"summary": sum}); err != nil {
-			return err
-		}
-	} else {
-		dups := ""
-		if sum.Duplicates > 0 {
-			dups = fmt.Sprintf(" (%s, awaited through their records)", plural(sum.Duplicates, "duplicate", "duplicates"))
-		}
-		fmt.Fprintf(a.env.Stdout, "%s: %d accepted%s, %d succeeded, %d failed, %d without a result; batch id %s\n",
-			plural(sum.Jobs, string(spec.op)+" job", string(spec.op)+" jobs"), sum.Accepted, dups, succeeded, failed, noRes, sum.BatchID)
+	dupText := ""
+	if sum.Duplicates > 0 {
+		dupText = fmt.Sprintf(" (%s, awaited through their records)", plural(sum.Duplicates, "duplicate", "duplicates"))
+	}
+	if err := a.summary(sum, fmt.Sprintf("%s: %d accepted%s, %d succeeded, %d failed, %d without a result; batch id %s",
+		plural(sum.Jobs, string(spec.op)+" job", string(spec.op)+" jobs"), sum.Accepted, dupText, succeeded, failed, noRes, sum.BatchID)); err != nil {
+		return err
 	}
 	// Every problem is said, whichever decides the exit status: a reused
 	// line (exit 6) wins, as that job will never run unless sent again;
@@ -498,17 +487,13 @@ func (a *app) waitMany(ctx context.Context, c *clerkjobs.Client, topo jobs.Topol
 	}
 	if failed > 0 {
 		msgs = append(msgs, fmt.Sprintf("%d of the jobs failed: they are in the dead-letter queue (publish dlq list --op %s)", failed, spec.op))
-		if code == 0 {
-			code = ExitJobFailed
-		}
+		code = cmp.Or(code, ExitJobFailed)
 	}
 	if lost > 0 {
 		// As for one job: no secret here is not a success.
 		msgs = append(msgs, fmt.Sprintf("%s succeeded, but their answers, the only copies of their secrets, never came; request new ones with other job ids",
 			plural(lost, string(spec.op)+" job", string(spec.op)+" jobs")))
-		if code == 0 {
-			code = ExitTimeout
-		}
+		code = cmp.Or(code, ExitTimeout)
 	}
 	if noRes > 0 {
 		if len(missing) > 10 {
@@ -521,9 +506,7 @@ func (a *app) waitMany(ctx context.Context, c *clerkjobs.Client, topo jobs.Topol
 		}
 		msgs = append(msgs, fmt.Sprintf("%d jobs had no result %s (%s); they were accepted and may still run: successes are stored on %s, failures in the dead-letter queue (publish dlq list --op %s)",
 			noRes, why, text.Terminal(strings.Join(missing, ", ")), topo.Subjects.ResultsOf(spec.op)[0], spec.op))
-		if code == 0 {
-			code = nc
-		}
+		code = cmp.Or(code, nc)
 	}
 	if code == 0 {
 		return nil

@@ -42,26 +42,19 @@ that arrive meanwhile.`,
 			return err
 		}
 		// Read what is selected, so the confirmation says what goes.
-		var seqs []uint64
+		seqs, chosen, err := chosenEntries(ctx, q, f)
+		if err != nil {
+			return err
+		}
 		byKind := map[string]int{}
-		chosen := map[uint64]dlq.Entry{}
-		for e, err := range q.Entries(ctx, f, dlq.WithoutPayload()) {
-			if err != nil {
-				return streamErr(err, q.Topology().DeadLetterStream)
-			}
-			seqs = append(seqs, e.Seq)
-			chosen[e.Seq] = e
+		for _, e := range chosen {
 			byKind[dash(string(e.Op))+"/"+dash(string(e.DeadLetter.Error.Class))]++
 		}
 		if missing := len(f.Seqs) - len(seqs); len(f.Seqs) > 0 && missing > 0 {
 			fmt.Fprintf(a.env.Stderr, "%d of the given sequences are not in the dead-letter queue\n", missing)
 		}
 		if len(seqs) == 0 {
-			if a.jsonOut {
-				return printJSON(a.env.Stdout, map[string]any{"summary": dlq.PurgeReport{}})
-			}
-			fmt.Fprintln(a.env.Stdout, "no dead letters match: nothing to purge")
-			return nil
+			return a.summary(dlq.PurgeReport{}, "no dead letters match: nothing to purge")
 		}
 		what := fmt.Sprintf("%s (%s)", plural(len(seqs), "dead letter", "dead letters"), kinds(byKind))
 		if dryRun {
@@ -87,22 +80,18 @@ that arrive meanwhile.`,
 		bar := a.newProgress(int64(len(seqs)), "purging")
 		rep, perr := q.Purge(ctx, seqs, dlq.WithProgress(func(dlq.EntryReport) { bar.add(1) }), dlq.WithExpect(stillChosen(chosen)))
 		bar.done()
-		if a.jsonOut {
-			if err := printJSON(a.env.Stdout, map[string]any{"summary": rep}); err != nil {
-				return err
-			}
-		} else {
-			s := fmt.Sprintf("purged %d", rep.Purged)
-			if rep.NotFound > 0 {
-				s += fmt.Sprintf(" (%d were gone already)", rep.NotFound)
-			}
-			if rep.Skipped > 0 {
-				s += fmt.Sprintf(", kept %d that are no longer the dead letters selected (the dead-letter stream was created again): list them again", rep.Skipped)
-			}
-			if rep.NotAttempted > 0 {
-				s += fmt.Sprintf(", not attempted %d", rep.NotAttempted)
-			}
-			fmt.Fprintln(a.env.Stdout, s)
+		s := fmt.Sprintf("purged %d", rep.Purged)
+		if rep.NotFound > 0 {
+			s += fmt.Sprintf(" (%d were gone already)", rep.NotFound)
+		}
+		if rep.Skipped > 0 {
+			s += fmt.Sprintf(", kept %d that are no longer the dead letters selected (the dead-letter stream was created again): list them again", rep.Skipped)
+		}
+		if rep.NotAttempted > 0 {
+			s += fmt.Sprintf(", not attempted %d", rep.NotAttempted)
+		}
+		if err := a.summary(rep, s); err != nil {
+			return err
 		}
 		return actionEnd(ctx, perr, "purged", rep.Purged, rep.NotAttempted, rep.Skipped > 0)
 	})

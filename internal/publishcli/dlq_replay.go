@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -63,11 +64,7 @@ answers, replay says so: the jobs wait in the jobs stream until one runs.`,
 			return err
 		}
 		if len(seqs) == 0 {
-			if a.jsonOut {
-				return printJSON(a.env.Stdout, map[string]any{"summary": dlq.ReplayReport{DryRun: dryRun}})
-			}
-			fmt.Fprintln(a.env.Stdout, "no dead letters match: nothing to replay")
-			return nil
+			return a.summary(dlq.ReplayReport{DryRun: dryRun}, "no dead letters match: nothing to replay")
 		}
 		a.warnNoWorker(ctx, dryRun)
 		desc := "replaying"
@@ -91,12 +88,8 @@ answers, replay says so: the jobs wait in the jobs stream until one runs.`,
 		}
 		rep, rerr := q.Replay(ctx, seqs, opts...)
 		bar.done()
-		if a.jsonOut {
-			if err := printJSON(a.env.Stdout, map[string]any{"summary": rep}); err != nil {
-				return err
-			}
-		} else {
-			a.replaySummary(rep)
+		if err := a.summary(rep, replayText(rep)); err != nil {
+			return err
 		}
 		return actionEnd(ctx, rerr, "replayed", rep.Replayed, rep.NotAttempted, rep.Skipped > 0 && !dryRun)
 	})
@@ -118,6 +111,12 @@ func selectSeqs(ctx context.Context, q *dlq.Queue, f dlq.Filter) ([]uint64, map[
 		}
 		return seqs, nil, nil
 	}
+	return chosenEntries(ctx, q, f)
+}
+
+// chosenEntries reads the dead letters f selects, without their payloads:
+// their sequences, and the letters under them (see stillChosen).
+func chosenEntries(ctx context.Context, q *dlq.Queue, f dlq.Filter) ([]uint64, map[uint64]dlq.Entry, error) {
 	var seqs []uint64
 	chosen := map[uint64]dlq.Entry{}
 	for e, err := range q.Entries(ctx, f, dlq.WithoutPayload()) {
@@ -154,14 +153,16 @@ func (a *app) warnNoWorker(ctx context.Context, dryRun bool) {
 	}
 }
 
-func (a *app) replaySummary(rep dlq.ReplayReport) {
-	w := a.env.Stdout
+// replayText is a replay's summary for a person: its problems, then its
+// counts.
+func replayText(rep dlq.ReplayReport) string {
+	var lines []string
 	for i, p := range rep.Problems {
 		if i == maxListed {
-			fmt.Fprintf(w, "... and %d more (--json lists them all)\n", len(rep.Problems)-maxListed)
+			lines = append(lines, fmt.Sprintf("... and %d more (--json lists them all)", len(rep.Problems)-maxListed))
 			break
 		}
-		fmt.Fprintf(w, "%s %d (job %s, %s): %s\n", p.Status, p.Seq, dash(p.JobID), dash(string(p.Op)), text.Terminal(p.Reason))
+		lines = append(lines, fmt.Sprintf("%s %d (job %s, %s): %s", p.Status, p.Seq, dash(p.JobID), dash(string(p.Op)), text.Terminal(p.Reason)))
 	}
 	verb := "replayed"
 	if rep.DryRun {
@@ -175,5 +176,5 @@ func (a *app) replaySummary(rep dlq.ReplayReport) {
 	if rep.NotAttempted > 0 {
 		s += fmt.Sprintf(", not attempted %d", rep.NotAttempted)
 	}
-	fmt.Fprintln(w, s)
+	return strings.Join(append(lines, s), "\n")
 }

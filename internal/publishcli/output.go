@@ -25,6 +25,16 @@ func printJSON(w io.Writer, v any) error {
 	return err
 }
 
+// summary prints a command's summary: v as {"summary": v} with --json,
+// else the text.
+func (a *app) summary(v any, text string) error {
+	if a.jsonOut {
+		return printJSON(a.env.Stdout, map[string]any{"summary": v})
+	}
+	fmt.Fprintln(a.env.Stdout, text)
+	return nil
+}
+
 // progress is a progress bar on stderr when stderr is a terminal, and
 // nothing otherwise: a log file should not fill with redraws.
 type progress struct {
