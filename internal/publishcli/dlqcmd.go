@@ -239,10 +239,6 @@ type entryJSON struct {
 // or written some other way, may quote a key or a token.
 func toJSON(q *dlq.Queue, e dlq.Entry) entryJSON {
 	d := e.DeadLetter
-	info := d.Error
-	for _, s := range []*string{&info.Message, &info.ClerkCode, &info.ClerkMessage, &info.TraceID, &info.Field} {
-		*s = redact.Text(*s)
-	}
 	hist := make([]jobs.Failure, len(d.History))
 	for i, f := range d.History {
 		f.Error, f.Code, f.TraceID = redact.Text(f.Error), redact.Text(f.Code), redact.Text(f.TraceID)
@@ -257,7 +253,7 @@ func toJSON(q *dlq.Queue, e dlq.Entry) entryJSON {
 	}
 	j := entryJSON{
 		Seq: e.Seq, Time: e.Time, Subject: redact.Text(e.Subject), Op: e.Op, OriginalSubject: redact.Text(d.Subject),
-		JobStreamSeq: d.StreamSeq, JobID: redact.Text(d.JobID), ParentJob: redact.Text(e.Header.Get(jobs.HeaderParentJob)), Error: info, Attempts: d.Attempts,
+		JobStreamSeq: d.StreamSeq, JobID: redact.Text(d.JobID), ParentJob: redact.Text(e.Header.Get(jobs.HeaderParentJob)), Error: redactInfo(d.Error), Attempts: d.Attempts,
 		Deliveries: d.Deliveries, Replays: d.Replays, FirstFailure: d.FirstFailure,
 		LastFailure: d.LastFailure, Worker: redact.Text(d.Worker), Redacted: redacted, Size: e.Size, History: hist,
 	}

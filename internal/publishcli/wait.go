@@ -90,11 +90,16 @@ func (a *app) requestOne(ctx context.Context, c *clerkjobs.Client, topo jobs.Top
 // them as the text output does. The secret this command asked for is in
 // the record's own field, untouched.
 func clearError(r *jobs.Result) {
-	if e := r.Error; e != nil {
-		c := *e
-		c.Message, c.ClerkCode, c.ClerkMessage, c.TraceID, c.Field = redact.Text(e.Message), redact.Text(e.ClerkCode), redact.Text(e.ClerkMessage), redact.Text(e.TraceID), redact.Text(e.Field)
+	if r.Error != nil {
+		c := redactInfo(*r.Error)
 		r.Error = &c
 	}
+}
+
+// redactInfo is e with its texts cleared of anything shaped like a secret.
+func redactInfo(e jobs.ErrorInfo) jobs.ErrorInfo {
+	e.Message, e.ClerkCode, e.ClerkMessage, e.TraceID, e.Field = redact.Text(e.Message), redact.Text(e.ClerkCode), redact.Text(e.ClerkMessage), redact.Text(e.TraceID), redact.Text(e.Field)
+	return e
 }
 
 // noResult says where the result of a job that was accepted will be.
