@@ -5,6 +5,7 @@
 package publishcli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -320,16 +321,11 @@ func (a *app) resolve(cmd *cobra.Command) {
 // environment.
 func (a *app) topology() (jobs.Topology, error) {
 	t := jobs.DefaultTopology()
-	set := func(dst *string, v string) {
-		if v != "" {
-			*dst = v
-		}
-	}
-	set(&t.Subjects.Prefix, a.prefix)
-	set(&t.JobsStream, a.jobsName)
-	set(&t.ResultsStream, a.resName)
-	set(&t.DeadLetterStream, a.dlqName)
-	set(&t.Consumer, a.consName)
+	t.Subjects.Prefix = cmp.Or(a.prefix, t.Subjects.Prefix)
+	t.JobsStream = cmp.Or(a.jobsName, t.JobsStream)
+	t.ResultsStream = cmp.Or(a.resName, t.ResultsStream)
+	t.DeadLetterStream = cmp.Or(a.dlqName, t.DeadLetterStream)
+	t.Consumer = cmp.Or(a.consName, t.Consumer)
 	t.Subjects.Tenant = a.tenant
 	if err := t.Validate(); err != nil {
 		return t, usagef("%v", err)

@@ -1,6 +1,7 @@
 package publishcli
 
 import (
+	"cmp"
 	"errors"
 	"time"
 
@@ -51,10 +52,7 @@ how many, and from which address.`,
 			// tenant's alone.
 			return usagef("the console shows and acts on every tenant's dead letters: run it without --tenant (and CLERKJOBS_TENANT unset); `publish --tenant %s dlq …` works on that tenant's alone", a.tenant)
 		}
-		listen = a.envOr(cmd, "listen", listen, "CONSOLE_LISTEN")
-		if listen == "" {
-			listen = "127.0.0.1:8080"
-		}
+		listen = cmp.Or(a.envOr(cmd, "listen", listen, "CONSOLE_LISTEN"), "127.0.0.1:8080")
 		tokenFile = a.envOr(cmd, "token-file", tokenFile, "CONSOLE_TOKEN_FILE")
 		basicFile = a.envOr(cmd, "basic-auth-file", basicFile, "CONSOLE_BASIC_AUTH_FILE")
 		certFile = a.envOr(cmd, "https-cert", certFile, "CONSOLE_HTTPS_CERT")

@@ -63,13 +63,15 @@ func (a *app) submit(cmd *cobra.Command, spec jobSpec, sf *submitFlags, args []s
 	}
 	fs := cmd.Flags()
 	sf.resume = resumeFlags(fs)
-	switch {
-	case sf.wait && sf.replyTo != "":
+	if sf.wait && sf.replyTo != "" {
 		return usagef("--wait and --reply-to both set the reply subject: use one")
-	case sf.replyTo != "" && topo.Subjects.Owns(sf.replyTo):
-		return usagef("--reply-to %s is under the subject prefix %q, where the worker never replies (answers there could be stored in a stream): use a subject outside it", sf.replyTo, topo.Subjects.Prefix)
-	case sf.replyTo != "" && !tenantReply(sf.replyTo, topo.Subjects.Tenant):
-		return usagef("%s", foreignReply("--reply-to", sf.replyTo, topo.Subjects.Tenant))
+	}
+	if sf.replyTo != "" {
+		if err := replyErr("--reply-to", sf.replyTo, topo, " (answers there could be stored in a stream)"); err != nil {
+			return exit(ExitUsage, err)
+		}
+	}
+	switch {
 	case sf.wait && a.conn.InboxPrefix != "" && !tenantReply(a.conn.InboxPrefix+".x", topo.Subjects.Tenant):
 		// --wait's inbox is <inbox prefix>.<id>.
 		t := topo.Subjects.Tenant
@@ -339,9 +341,17 @@ func tenantReply(rt, tenant string) bool {
 	return false
 }
 
-// foreignReply says why a reply subject is refused for a tenant.
-func foreignReply(what, rt, tenant string) string {
-	return fmt.Sprintf("%s %s is not an inbox of tenant %s: the worker sends a tenant's answers only under its own inbox prefix (_INBOX.%s. by default) and would dead-letter this job as invalid; use a subject such as _INBOX.%s.<name>", what, rt, tenant, tenant, tenant)
+// replyErr says why rt cannot be the reply subject (what names it), nil
+// when it can: the worker never replies under the prefix, and answers a
+// tenant's jobs only under its inboxes.
+func replyErr(what, rt string, topo jobs.Topology, note string) error {
+	switch t := topo.Subjects.Tenant; {
+	case topo.Subjects.Owns(rt):
+		return fmt.Errorf("%s %s is under the subject prefix %q, where the worker never replies%s: use a subject outside it", what, rt, topo.Subjects.Prefix, note)
+	case !tenantReply(rt, t):
+		return fmt.Errorf("%s %s is not an inbox of tenant %s: the worker sends a tenant's answers only under its own inbox prefix (_INBOX.%s. by default) and would dead-letter this job as invalid; use a subject such as _INBOX.%s.<name>", what, rt, t, t, t)
+	}
+	return nil
 }
 
 // prepare applies the job id and reply subject the command line decides to
@@ -396,11 +406,10 @@ func (a *app) prepare(raw []byte, line int, spec jobSpec, sf *submitFlags, topo 
 	if err != nil {
 		return nil, err
 	}
-	if rt := args.CommonFields().ReplyTo; rt != "" && rt != waitPlaceholder && topo.Subjects.Owns(rt) {
-		return nil, fmt.Errorf("reply_to %s is under the subject prefix %q, where the worker never replies: use a subject outside it", rt, topo.Subjects.Prefix)
-	}
-	if rt := args.CommonFields().ReplyTo; rt != "" && rt != waitPlaceholder && !tenantReply(rt, topo.Subjects.Tenant) {
-		return nil, errors.New(foreignReply("reply_to", rt, topo.Subjects.Tenant))
+	if rt := args.CommonFields().ReplyTo; rt != "" && rt != waitPlaceholder {
+		if err := replyErr("reply_to", rt, topo, ""); err != nil {
+			return nil, err
+		}
 	}
 	return &inputJob{line: line, args: args}, nil
 }
