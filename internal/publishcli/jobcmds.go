@@ -39,17 +39,22 @@ func (s jobSpec) ownFlags() []string {
 	return names
 }
 
-func strFlag(fs *pflag.FlagSet, out map[string]any, flag, field string) {
-	if f := fs.Lookup(flag); f != nil && f.Changed {
-		out[field] = f.Value.String()
+// given reads the flags given into JSON fields: pairs of flag and field.
+func given(fs *pflag.FlagSet, pairs ...string) map[string]any {
+	out := map[string]any{}
+	for i := 0; i < len(pairs); i += 2 {
+		flag, field := pairs[i], pairs[i+1]
+		switch f := fs.Lookup(flag); {
+		case f == nil || !f.Changed:
+		case f.Value.Type() == "int":
+			out[field], _ = fs.GetInt(flag) // the flag parsed it already
+		case f.Value.Type() == "bool":
+			out[field], _ = fs.GetBool(flag)
+		default:
+			out[field] = f.Value.String()
+		}
 	}
-}
-
-func intFlag(fs *pflag.FlagSet, out map[string]any, flag, field string) {
-	if f := fs.Lookup(flag); f != nil && f.Changed {
-		n, _ := fs.GetInt(flag) // the flag parsed it already
-		out[field] = n
-	}
+	return out
 }
 
 const sessionHelp = "session id (sess_...); or give it as the argument"
@@ -57,9 +62,7 @@ const sessionHelp = "session id (sess_...); or give it as the argument"
 func (a *app) specs() []jobSpec {
 	session := func(fs *pflag.FlagSet) { fs.String("session", "", sessionHelp) }
 	sessionBody := func(fs *pflag.FlagSet) (map[string]any, error) {
-		out := map[string]any{}
-		strFlag(fs, out, "session", "session_id")
-		return out, nil
+		return given(fs, "session", "session_id"), nil
 	}
 	sessionFields := map[string]string{"session_id": "--session (or the SESSION argument)"}
 	return []jobSpec{
@@ -77,17 +80,8 @@ func (a *app) specs() []jobSpec {
 				fs.Bool("paginated", false, "ask for the total count too")
 			},
 			body: func(fs *pflag.FlagSet) (map[string]any, error) {
-				out := map[string]any{}
-				strFlag(fs, out, "user", "user_id")
-				strFlag(fs, out, "client", "client_id")
-				strFlag(fs, out, "status", "status")
-				intFlag(fs, out, "limit", "limit")
-				intFlag(fs, out, "offset", "offset")
-				if fs.Changed("paginated") {
-					v, _ := fs.GetBool("paginated")
-					out["paginated"] = v
-				}
-				return out, nil
+				return given(fs, "user", "user_id", "client", "client_id", "status", "status",
+					"limit", "limit", "offset", "offset", "paginated", "paginated"), nil
 			},
 			fieldFlags: map[string]string{"user_id": "--user", "client_id": "--client", "status": "--status", "limit": "--limit", "offset": "--offset", "": "--user or --client"},
 		},
@@ -100,10 +94,7 @@ func (a *app) specs() []jobSpec {
 				fs.String("org", "", "active organization id (org_...)")
 			},
 			body: func(fs *pflag.FlagSet) (map[string]any, error) {
-				out := map[string]any{}
-				strFlag(fs, out, "user", "user_id")
-				strFlag(fs, out, "org", "active_organization_id")
-				return out, nil
+				return given(fs, "user", "user_id", "org", "active_organization_id"), nil
 			},
 			fieldFlags: map[string]string{"user_id": "--user", "active_organization_id": "--org"},
 		},
@@ -137,9 +128,7 @@ output and nowhere else.`,
 				fs.String("expires-in", "", "token lifetime: a duration (90s, 10m) or seconds; 30s to 10 years")
 			},
 			body: func(fs *pflag.FlagSet) (map[string]any, error) {
-				out := map[string]any{}
-				strFlag(fs, out, "session", "session_id")
-				strFlag(fs, out, "template", "template_name")
+				out := given(fs, "session", "session_id", "template", "template_name")
 				if fs.Changed("expires-in") {
 					v, _ := fs.GetString("expires-in")
 					secs, err := parseSeconds(v)
@@ -174,11 +163,7 @@ users of the machine can see. Or pass the whole job as JSON with --file.`,
 				fs.String("ip", "", "the request's originating IP address")
 			},
 			body: func(fs *pflag.FlagSet) (map[string]any, error) {
-				out := map[string]any{}
-				strFlag(fs, out, "session", "session_id")
-				strFlag(fs, out, "origin", "request_origin")
-				strFlag(fs, out, "format", "format")
-				strFlag(fs, out, "ip", "request_originating_ip")
+				out := given(fs, "session", "session_id", "origin", "request_origin", "format", "format", "ip", "request_originating_ip")
 				var stdin []string
 				for _, f := range []string{"expired-token-file", "refresh-token-file", "headers-file"} {
 					if path, _ := fs.GetString(f); fs.Changed(f) && path == "-" {
@@ -241,8 +226,7 @@ the user's credentials are reset.`,
 				fs.Bool("lock", false, "lock the user in Clerk before revoking, so no session can appear meanwhile")
 			},
 			body: func(fs *pflag.FlagSet) (map[string]any, error) {
-				out := map[string]any{}
-				strFlag(fs, out, "user", "user_id")
+				out := given(fs, "user", "user_id")
 				if fs.Changed("except") {
 					vs, _ := fs.GetStringArray("except")
 					out["except_session_ids"] = append([]string{}, splitList(vs)...)
