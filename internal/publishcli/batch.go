@@ -144,7 +144,11 @@ func (a *app) publishBatch(ctx context.Context, c *clerkjobs.Client, js jetstrea
 			plural(sum.Jobs, string(spec.op)+" job", string(spec.op)+" jobs"), sum.Accepted, sum.Duplicates, sum.BatchID)); err != nil {
 			return err
 		}
-		return reusedErr(sum, items)
+		if sum.Reused > 0 {
+			// The jobs whose ids were taken by other jobs were not queued.
+			return exit(ExitJobIDReused, errors.New(reusedText(items)))
+		}
+		return nil
 	}
 	return a.waitMany(ctx, c, topo, spec, sf, rep, items, sum)
 }
@@ -207,15 +211,6 @@ func reusedText(items []*inputJob) string {
 		out = append(out, fmt.Sprintf(group.head, n)+"\n"+strings.Join(lines, "\n"))
 	}
 	return strings.Join(out, "\n")
-}
-
-// reusedErr reports the jobs of a batch whose ids were taken by other jobs:
-// they were not queued.
-func reusedErr(sum batchSummary, items []*inputJob) error {
-	if sum.Reused == 0 {
-		return nil
-	}
-	return exit(ExitJobIDReused, errors.New(reusedText(items)))
 }
 
 // reportAccepted prints a line per accepted job in JSON, and the duplicates

@@ -220,9 +220,7 @@ func (a *app) close() {
 	}
 }
 
-func (a *app) stdoutTTY() bool { return a.env.IsTerminal(a.env.Stdout) }
 func (a *app) stderrTTY() bool { return a.env.IsTerminal(a.env.Stderr) }
-func (a *app) stdinTTY() bool  { return a.env.IsTerminal(a.env.Stdin) }
 
 func (a *app) rootCommand() *cobra.Command {
 	root := &cobra.Command{

@@ -39,7 +39,7 @@ dead letter) when standard output is not a terminal or with --json.`,
 		if err != nil {
 			return err
 		}
-		table := a.stdoutTTY() && !a.jsonOut
+		table := a.env.IsTerminal(a.env.Stdout) && !a.jsonOut
 		var tw *tabwriter.Writer
 		var opts []dlq.Option
 		if table {

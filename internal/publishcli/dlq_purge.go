@@ -65,7 +65,7 @@ that arrive meanwhile.`,
 			return nil
 		}
 		if !yes {
-			if !a.stdinTTY() {
+			if !a.env.IsTerminal(a.env.Stdin) {
 				return usagef("refusing to purge %s without confirmation: standard input is not a terminal to ask on; add --yes", what)
 			}
 			fmt.Fprintf(a.env.Stderr, "This deletes %s for good.\nType yes to purge them: ", what)

@@ -452,22 +452,6 @@ func describeInvalid(err error, spec jobSpec, fromFlags bool) string {
 	return msg
 }
 
-// publishErr explains a failed publish.
-func publishErr(err error, item *inputJob, topo jobs.Topology, sf *submitFlags) error {
-	subject := item.subject()
-	switch {
-	case errors.Is(err, jobs.ErrInvalid):
-		return exit(ExitUsage, err)
-	case errors.Is(err, jobs.ErrJobIDReused), errors.Is(err, jobs.ErrDuplicateUnverified):
-		return exit(ExitJobIDReused, err)
-	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
-		return exit(ExitUnavailable, fmt.Errorf("no JetStream stream stores %s: the jobs stream %s does not exist yet (the worker creates it when it starts: `go run ./cmd/worker`), or --prefix is wrong", subject, topo.JobsStream))
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrAsyncPublishTimeout):
-		return exit(ExitUnavailable, fmt.Errorf("JetStream did not acknowledge job %s on %s within %s: it may or may not be stored; %s", item.id(), subject, sf.ackTimeout, againAdvice(item, sf, topo)))
-	}
-	return exit(ExitUnavailable, fmt.Errorf("publish job %s to %s: %w", item.id(), subject, err))
-}
-
 // accepted is the JSON line printed for a published job.
 type accepted struct {
 	Line      int    `json:"line,omitempty"`
@@ -495,10 +479,20 @@ func (a *app) publishOne(ctx context.Context, c *clerkjobs.Client, topo jobs.Top
 
 // submitErr explains why a job could not be submitted.
 func (a *app) submitErr(ctx context.Context, err error, item *inputJob, topo jobs.Topology, sf *submitFlags) error {
-	if ctx.Err() != nil && !errors.Is(err, jobs.ErrJobIDReused) {
+	subject := item.subject()
+	switch {
+	case ctx.Err() != nil && !errors.Is(err, jobs.ErrJobIDReused):
 		return exit(ExitInterrupted, fmt.Errorf("interrupted while publishing job %s: it may or may not be stored; %s", item.id(), againAdvice(item, sf, topo)))
+	case errors.Is(err, jobs.ErrInvalid):
+		return exit(ExitUsage, err)
+	case errors.Is(err, jobs.ErrJobIDReused), errors.Is(err, jobs.ErrDuplicateUnverified):
+		return exit(ExitJobIDReused, err)
+	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
+		return exit(ExitUnavailable, fmt.Errorf("no JetStream stream stores %s: the jobs stream %s does not exist yet (the worker creates it when it starts: `go run ./cmd/worker`), or --prefix is wrong", subject, topo.JobsStream))
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrAsyncPublishTimeout):
+		return exit(ExitUnavailable, fmt.Errorf("JetStream did not acknowledge job %s on %s within %s: it may or may not be stored; %s", item.id(), subject, sf.ackTimeout, againAdvice(item, sf, topo)))
 	}
-	return publishErr(err, item, topo, sf)
+	return exit(ExitUnavailable, fmt.Errorf("publish job %s to %s: %w", item.id(), subject, err))
 }
 
 // againAdvice says how to send a job again that may or may not be stored.
