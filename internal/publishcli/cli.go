@@ -357,17 +357,21 @@ func (a *app) connect() (*nats.Conn, error) {
 	return nc, nil
 }
 
-// jetStream connects and opens JetStream with opts.
-func (a *app) jetStream(opts ...jetstream.JetStreamOpt) (*nats.Conn, jetstream.JetStream, error) {
+// jetStream checks the topology, connects and opens JetStream with opts.
+func (a *app) jetStream(opts ...jetstream.JetStreamOpt) (jobs.Topology, *nats.Conn, jetstream.JetStream, error) {
+	topo, err := a.topology()
+	if err != nil {
+		return topo, nil, nil, err
+	}
 	nc, err := a.connect()
 	if err != nil {
-		return nil, nil, err
+		return topo, nil, nil, err
 	}
 	js, err := jetstream.New(nc, opts...)
 	if err != nil {
-		return nil, nil, exit(ExitUnavailable, fmt.Errorf("JetStream: %w", err))
+		return topo, nil, nil, exit(ExitUnavailable, fmt.Errorf("JetStream: %w", err))
 	}
-	return nc, js, nil
+	return topo, nc, js, nil
 }
 
 // streamErr explains a JetStream error about one of the streams.

@@ -67,11 +67,7 @@ how many, and from which address.`,
 		if (certFile == "") != (keyFile == "") {
 			return usagef("--https-cert and --https-key go together")
 		}
-		topo, err := a.topology()
-		if err != nil {
-			return err
-		}
-		nc, _, err := a.jetStream()
+		topo, nc, _, err := a.jetStream()
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/clerkjobs/clerkjobs/dlq"
 	"github.com/clerkjobs/clerkjobs/internal/text"
+	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
 func (a *app) dlqReplayCommand() *cobra.Command {
@@ -66,7 +67,7 @@ answers, replay says so: the jobs wait in the jobs stream until one runs.`,
 		if len(seqs) == 0 {
 			return a.summary(dlq.ReplayReport{DryRun: dryRun}, "no dead letters match: nothing to replay")
 		}
-		a.warnNoWorker(ctx, dryRun)
+		a.warnNoWorker(ctx, q.Topology(), dryRun)
 		desc := "replaying"
 		if dryRun {
 			desc = "checking"
@@ -132,9 +133,8 @@ func chosenEntries(ctx context.Context, q *dlq.Queue, f dlq.Filter) ([]uint64, m
 // warnNoWorker says on standard error when no worker answers: replayed
 // jobs would wait until one runs, and a replay that seems to do nothing is
 // worse than one that says why.
-func (a *app) warnNoWorker(ctx context.Context, dryRun bool) {
-	topo, err := a.topology()
-	if err != nil || a.nc == nil {
+func (a *app) warnNoWorker(ctx context.Context, topo jobs.Topology, dryRun bool) {
+	if a.nc == nil {
 		return
 	}
 	// One answer is enough, so a generous wait costs only when none comes.

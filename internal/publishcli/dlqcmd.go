@@ -170,11 +170,7 @@ func parseWhen(now time.Time, s string) (time.Time, error) {
 
 // openQueue connects and opens the dead-letter queue.
 func (a *app) openQueue(ctx context.Context) (*dlq.Queue, error) {
-	topo, err := a.topology()
-	if err != nil {
-		return nil, err
-	}
-	_, js, err := a.jetStream()
+	topo, _, js, err := a.jetStream()
 	if err != nil {
 		return nil, err
 	}

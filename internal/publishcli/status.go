@@ -134,11 +134,7 @@ showing everything it could read.`,
 	cmd.Flags().DurationVar(&discover, "discover-wait", discoverWait, "how long to collect worker replies")
 	cmd.RunE = a.runE(func(cmd *cobra.Command, _ []string) error {
 		ctx := cmd.Context()
-		topo, err := a.topology()
-		if err != nil {
-			return err
-		}
-		nc, js, err := a.jetStream()
+		topo, nc, js, err := a.jetStream()
 		if err != nil {
 			return err
 		}

@@ -106,7 +106,7 @@ func (a *app) submit(cmd *cobra.Command, spec jobSpec, sf *submitFlags, args []s
 		return err
 	}
 
-	nc, js, err := a.jetStream(
+	_, nc, js, err := a.jetStream(
 		jetstream.WithPublishAsyncMaxPending(sf.window),
 		jetstream.WithPublishAsyncTimeout(sf.ackTimeout),
 	)
