@@ -193,22 +193,14 @@ func reusedText(items []*inputJob) string {
 		{true, "%d jobs' ids were published before, and this NATS user may not read the stored jobs to compare them: if this batch was sent before (resumed, or run twice), these are its own jobs, queued, and resending them with other ids would run them twice; if not, send them again with other job ids:"},
 	} {
 		var lines []string
-		n := 0
 		for _, it := range items {
-			if it.reused == nil || notQueued(it.reused) == group.queued {
-				continue
-			}
-			if n++; n <= maxListed {
+			if it.reused != nil && notQueued(it.reused) != group.queued {
 				lines = append(lines, fmt.Sprintf("  line %d (job %s): %v", it.line, text.Terminal(it.id()), it.reused))
 			}
 		}
-		if n == 0 {
-			continue
+		if len(lines) > 0 {
+			out = append(out, fmt.Sprintf(group.head, len(lines))+"\n"+strings.Join(capped(lines, "  ... and %d more"), "\n"))
 		}
-		if n > maxListed {
-			lines = append(lines, fmt.Sprintf("  ... and %d more", n-maxListed))
-		}
-		out = append(out, fmt.Sprintf(group.head, n)+"\n"+strings.Join(lines, "\n"))
 	}
 	return strings.Join(out, "\n")
 }
@@ -216,23 +208,18 @@ func reusedText(items []*inputJob) string {
 // reportAccepted prints a line per accepted job in JSON, and the duplicates
 // for a person.
 func (a *app) reportAccepted(spec jobSpec, items []*inputJob) {
-	shown := 0
+	var dups []string
 	for _, it := range items {
-		if it.ack == nil || it.reused != nil {
-			continue
-		}
-		if a.jsonOut {
+		switch {
+		case it.ack == nil || it.reused != nil:
+		case a.jsonOut:
 			_ = printJSON(a.env.Stdout, accepted{Line: it.line, JobID: it.id(), Op: string(spec.op), Subject: it.msg.Subject, Stream: it.ack.Stream, Seq: it.ack.Sequence, Duplicate: it.ack.Duplicate})
-			continue
-		}
-		if it.ack.Duplicate {
-			if shown++; shown <= maxListed {
-				fmt.Fprintf(a.env.Stderr, "line %d: job %s is a duplicate: already in stream %s (seq %d), not queued again\n", it.line, it.id(), it.ack.Stream, it.ack.Sequence)
-			}
+		case it.ack.Duplicate:
+			dups = append(dups, fmt.Sprintf("line %d: job %s is a duplicate: already in stream %s (seq %d), not queued again", it.line, it.id(), it.ack.Stream, it.ack.Sequence))
 		}
 	}
-	if shown > maxListed {
-		fmt.Fprintf(a.env.Stderr, "... and %d more duplicates\n", shown-maxListed)
+	for _, l := range capped(dups, "... and %d more duplicates") {
+		fmt.Fprintln(a.env.Stderr, l)
 	}
 }
 

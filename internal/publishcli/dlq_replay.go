@@ -157,13 +157,10 @@ func (a *app) warnNoWorker(ctx context.Context, topo jobs.Topology, dryRun bool)
 // counts.
 func replayText(rep dlq.ReplayReport) string {
 	var lines []string
-	for i, p := range rep.Problems {
-		if i == maxListed {
-			lines = append(lines, fmt.Sprintf("... and %d more (--json lists them all)", len(rep.Problems)-maxListed))
-			break
-		}
+	for _, p := range rep.Problems {
 		lines = append(lines, fmt.Sprintf("%s %d (job %s, %s): %s", p.Status, p.Seq, dash(p.JobID), dash(string(p.Op)), text.Terminal(p.Reason)))
 	}
+	lines = capped(lines, "... and %d more (--json lists them all)")
 	verb := "replayed"
 	if rep.DryRun {
 		verb = "would replay"

@@ -35,6 +35,15 @@ func (a *app) summary(v any, text string) error {
 	return nil
 }
 
+// capped is lines cut to maxListed, and then a line saying how many more
+// there were (more: a format of that count).
+func capped(lines []string, more string) []string {
+	if len(lines) <= maxListed {
+		return lines
+	}
+	return append(lines[:maxListed:maxListed], fmt.Sprintf(more, len(lines)-maxListed))
+}
+
 // progress is a progress bar on stderr when stderr is a terminal, and
 // nothing otherwise: a log file should not fill with redraws.
 type progress struct {
