@@ -387,17 +387,14 @@ func (a *app) waitMany(ctx context.Context, c *clerkjobs.Client, topo jobs.Topol
 	// or on a reconnect): a job is said to have no result only once its
 	// record has been looked for too.
 	lost := 0 // token or refresh jobs that succeeded but whose secret never came
-	if len(pending) > 0 && ctx.Err() == nil {
-		for _, res := range lookUpRecords(ctx, c, pending) {
-			delete(pending, res.JobID)
-			note := " (its answer never came: its record)"
-			if spec.op.Secret() && res.Outcome == jobs.Succeeded {
-				note = " (its answer, the only copy of its secret, never came: its record)"
-				lost++
-			}
-			if err := show(res.Reveal(), note); err != nil {
-				return err
-			}
+	for _, res := range lookUpRecords(ctx, c, pending) {
+		note := " (its answer never came: its record)"
+		if spec.op.Secret() && res.Outcome == jobs.Succeeded {
+			note = " (its answer, the only copy of its secret, never came: its record)"
+			lost++
+		}
+		if err := show(res.Reveal(), note); err != nil {
+			return err
 		}
 	}
 	noRes := len(pending)
@@ -415,12 +412,8 @@ func (a *app) waitMany(ctx context.Context, c *clerkjobs.Client, topo jobs.Topol
 	}
 	unseen := map[string]*inputJob{} // duplicates whose record was not found in time
 	for _, it := range dups {
-		res, err := c.WaitSubmitted(wctx, clerkjobs.Submitted{JobID: it.id(), Subject: it.msg.Subject, Stream: it.ack.Stream, Seq: it.ack.Sequence, Duplicate: true, Digest: jobs.Digest(it.msg.Subject, it.msg.Data)})
-		var je *clerkjobs.JobError
-		switch {
-		case errors.As(err, &je):
-			res = je.Result
-		case err != nil:
+		res, err := record(wctx, c, it, true)
+		if err != nil {
 			unseen[it.id()] = it
 			continue
 		}
@@ -431,18 +424,13 @@ func (a *app) waitMany(ctx context.Context, c *clerkjobs.Client, topo jobs.Topol
 	// The wait for the new jobs' answers may have used all of --timeout:
 	// the duplicates' records, stored long ago perhaps, are looked up
 	// still, as the new jobs' are.
-	if len(unseen) > 0 && ctx.Err() == nil {
-		for _, res := range lookUpRecords(ctx, c, unseen) {
-			delete(unseen, res.JobID)
-			if err := showDup(res); err != nil {
-				return err
-			}
+	for _, res := range lookUpRecords(ctx, c, unseen) {
+		if err := showDup(res); err != nil {
+			return err
 		}
 	}
-	for id := range unseen {
-		noRes++
-		missing = append(missing, id)
-	}
+	noRes += len(unseen)
+	missing = slices.AppendSeq(missing, maps.Keys(unseen))
 	bar.done()
 	sum.Succeeded, sum.Failed, sum.NoResult = &succeeded, &failed, &noRes
 	dupText := ""
@@ -496,11 +484,14 @@ func (a *app) waitMany(ctx context.Context, c *clerkjobs.Client, topo jobs.Topol
 	return exit(code, errors.New(strings.Join(msgs, ";\n")))
 }
 
-// lookUpRecords finds the records of the jobs whose answers did not come:
-// a few lookups at a time, each given a second, all within ten seconds, so
-// that a batch of jobs that have not run yet does not wait much longer
-// than its --timeout.
+// lookUpRecords finds the records of the jobs whose answers did not come,
+// and takes the jobs found out of pending: a few lookups at a time, each
+// given a second, all within ten seconds, so that a batch of jobs that
+// have not run yet does not wait much longer than its --timeout.
 func lookUpRecords(ctx context.Context, c *clerkjobs.Client, pending map[string]*inputJob) []*clerkjobs.Result {
+	if len(pending) == 0 || ctx.Err() != nil {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var (
@@ -516,12 +507,7 @@ func lookUpRecords(ctx context.Context, c *clerkjobs.Client, pending map[string]
 			defer func() { <-slots; wg.Done() }()
 			jctx, cancel := context.WithTimeout(ctx, time.Second)
 			defer cancel()
-			res, err := c.WaitSubmitted(jctx, clerkjobs.Submitted{JobID: it.id(), Subject: it.msg.Subject, Stream: it.ack.Stream, Seq: it.ack.Sequence, Digest: jobs.Digest(it.msg.Subject, it.msg.Data)})
-			var je *clerkjobs.JobError
-			if errors.As(err, &je) {
-				res, err = je.Result, nil
-			}
-			if err == nil {
+			if res, err := record(jctx, c, it, false); err == nil {
 				mu.Lock()
 				found = append(found, res)
 				mu.Unlock()
@@ -529,5 +515,19 @@ func lookUpRecords(ctx context.Context, c *clerkjobs.Client, pending map[string]
 		}()
 	}
 	wg.Wait()
+	for _, res := range found {
+		delete(pending, res.JobID)
+	}
 	return found
+}
+
+// record waits for the record of a published job (dup: acknowledged as
+// a duplicate), a failure's too.
+func record(ctx context.Context, c *clerkjobs.Client, it *inputJob, dup bool) (*clerkjobs.Result, error) {
+	res, err := c.WaitSubmitted(ctx, clerkjobs.Submitted{JobID: it.id(), Subject: it.msg.Subject, Stream: it.ack.Stream, Seq: it.ack.Sequence, Duplicate: dup, Digest: jobs.Digest(it.msg.Subject, it.msg.Data)})
+	var je *clerkjobs.JobError
+	if errors.As(err, &je) {
+		return je.Result, nil
+	}
+	return res, err
 }
