@@ -64,21 +64,16 @@ func (a *app) publishBatch(ctx context.Context, c *clerkjobs.Client, js jetstrea
 	// settle records a future's outcome; without block it reports false
 	// for one still waiting.
 	settle := func(f flight, block bool) bool {
-		if block {
-			select {
-			case ack := <-f.fut.Ok():
-				f.item.ack = ack
-			case err := <-f.fut.Err():
-				f.item.err = err
-			}
-		} else {
-			select {
-			case ack := <-f.fut.Ok():
-				f.item.ack = ack
-			case err := <-f.fut.Err():
-				f.item.err = err
-			default:
+		select {
+		case f.item.ack = <-f.fut.Ok():
+		case f.item.err = <-f.fut.Err():
+		default:
+			if !block {
 				return false
+			}
+			select {
+			case f.item.ack = <-f.fut.Ok():
+			case f.item.err = <-f.fut.Err():
 			}
 		}
 		failed = failed || f.item.err != nil

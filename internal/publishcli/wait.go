@@ -217,12 +217,14 @@ func describeClerk(row func(k, format string, a ...any), raw json.RawMessage) {
 	if json.Indent(&buf, raw, "", "  ") != nil {
 		return
 	}
-	for i, l := range strings.Split(buf.String(), "\n") {
-		k := ""
-		if i == 0 {
-			k = "result"
-		}
-		row(k, "%s", l)
+	rows(row, "result", strings.Split(buf.String(), "\n"))
+}
+
+// rows shows values a row each, the first under key.
+func rows(row func(k, format string, a ...any), key string, values []string) {
+	for _, v := range values {
+		row(key, "%s", v)
+		key = ""
 	}
 }
 
@@ -243,13 +245,7 @@ func describeSecret(row func(k, format string, a ...any), raw json.RawMessage) {
 		row("token", "%s", s.JWT)
 		return
 	case len(s.Cookies) > 0:
-		for i, c := range s.Cookies {
-			k := ""
-			if i == 0 {
-				k = "cookies"
-			}
-			row(k, "%s", c)
-		}
+		rows(row, "cookies", s.Cookies)
 		return
 	}
 	row("secret", "%s", string(raw))
