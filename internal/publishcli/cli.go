@@ -114,9 +114,7 @@ func RunEnv(ctx context.Context, args []string, env Env) int {
 	if env.IsTerminal == nil {
 		env.IsTerminal = isTerminal
 	}
-	if env.Location == nil {
-		env.Location = time.Local
-	}
+	env.Location = cmp.Or(env.Location, time.Local)
 	if env.Stdin == nil {
 		env.Stdin = strings.NewReader("")
 	}

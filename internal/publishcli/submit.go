@@ -2,6 +2,7 @@ package publishcli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -242,10 +243,8 @@ func (a *app) fileJobs(spec jobSpec, sf *submitFlags, topo jobs.Topology) ([]*in
 	if !batch && sf.batchID != "" {
 		return nil, false, usagef("--batch-id applies to a batch (NDJSON); %s holds a single job", name)
 	}
-	if batch && sf.batchID == "" {
-		sf.batchID = nuid.Next()
-	}
 	if batch {
+		sf.batchID = cmp.Or(sf.batchID, nuid.Next())
 		// Lines without job_id get <batch-id>-<line>: the last line's is
 		// the longest. A batch id that cannot make job ids is the flag's
 		// fault, not every line's.
