@@ -38,17 +38,6 @@ type inputJob struct {
 
 func (j *inputJob) id() string { return j.args.CommonFields().JobID }
 
-// subject is where the job was (or was to be) published.
-func (j *inputJob) subject() string {
-	switch {
-	case j.msg != nil:
-		return j.msg.Subject
-	case j.submitted != nil && j.submitted.Subject != "":
-		return j.submitted.Subject
-	}
-	return ""
-}
-
 // waitPlaceholder stands for the private inbox while jobs are validated,
 // before there is a connection to make the inbox with.
 const waitPlaceholder = "_INBOX.publish-wait"
@@ -472,7 +461,10 @@ func (a *app) publishOne(ctx context.Context, c *clerkjobs.Client, topo jobs.Top
 
 // submitErr explains why a job could not be submitted.
 func (a *app) submitErr(ctx context.Context, err error, item *inputJob, topo jobs.Topology, sf *submitFlags) error {
-	subject := item.subject()
+	subject := "" // where the job was (or was to be) published
+	if item.submitted != nil {
+		subject = item.submitted.Subject
+	}
 	switch {
 	case ctx.Err() != nil && !errors.Is(err, jobs.ErrJobIDReused):
 		return exit(ExitInterrupted, fmt.Errorf("interrupted while publishing job %s: it may or may not be stored; %s", item.id(), againAdvice(item, sf, topo)))
