@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -315,12 +316,7 @@ func tenantReply(rt, tenant string) bool {
 		return true
 	}
 	tokens := strings.Split(rt, ".")
-	for _, t := range tokens[:len(tokens)-1] {
-		if t == tenant {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(tokens[:len(tokens)-1], tenant)
 }
 
 // replyErr says why rt cannot be the reply subject (what names it), nil
