@@ -1,6 +1,7 @@
 package publishcli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -405,10 +406,7 @@ func printStatus(w io.Writer, topo jobs.Topology, r statusReport, now time.Time)
 func replaceEmpty(classes []string) []string {
 	out := make([]string, len(classes))
 	for i, c := range classes {
-		out[i] = text.Terminal(c)
-		if c == "" {
-			out[i] = "no headers"
-		}
+		out[i] = cmp.Or(text.Terminal(c), "no headers")
 	}
 	return out
 }
