@@ -245,6 +245,7 @@ func (a *app) fileJobs(spec jobSpec, sf *submitFlags, topo jobs.Topology) ([]*in
 
 	var items []*inputJob
 	var problems []string
+	bad := 0
 	seen := map[string]int{}
 	for _, r := range raws {
 		item, err := a.prepare(r.body, r.line, spec, sf, topo, sf.batchID)
@@ -256,18 +257,25 @@ func (a *app) fileJobs(spec jobSpec, sf *submitFlags, topo jobs.Topology) ([]*in
 			}
 		}
 		if err != nil {
-			problems = append(problems, fmt.Sprintf("  line %d: %s", r.line, describeInvalid(err, spec, false)))
+			// Counted, listed up to maxListed: a batch of a million bad
+			// lines must not make a million texts.
+			if bad++; bad <= maxListed {
+				problems = append(problems, fmt.Sprintf("  line %d: %s", r.line, describeInvalid(err, spec, false)))
+			}
 			continue
 		}
 		items = append(items, item)
 	}
-	if len(problems) > 0 {
-		what := fmt.Sprintf("%d of %d jobs in %s are invalid", len(problems), len(raws), name)
+	if bad > 0 {
+		if bad > maxListed {
+			problems = append(problems, fmt.Sprintf("  ... and %d more", bad-maxListed))
+		}
+		what := fmt.Sprintf("%d of %d jobs in %s are invalid", bad, len(raws), name)
 		if !batch {
 			what = fmt.Sprintf("the job in %s is invalid", name)
 		}
 		return nil, false, usagef("%s; nothing was published:\n%s\nFix them (schemas/%s describes a %s job) and run again.",
-			what, strings.Join(capped(problems, "  ... and %d more"), "\n"), jobs.SchemaFile(spec.op), spec.op)
+			what, strings.Join(problems, "\n"), jobs.SchemaFile(spec.op), spec.op)
 	}
 	return items, batch, nil
 }
