@@ -22,21 +22,18 @@ func (e *env) compare(ctx context.Context, sz sizes) ([]Row, []Target, error) {
 	var rows []Row
 	var targets []Target
 	for _, c := range sz.overheadConc {
-		warm := min(sz.overheadJobs/10, 2000)
-		var baseRuns, runs []Row
-		for rep := range sz.overheadRepeats {
-			b, err := e.runWorkerLoad(ctx, "compare", workerSpec{Concurrency: c, RateLimit: "0", Bin: e.opts.BaselineBin}, 0, sz.overheadJobs, warm, sz.overheadDur)
-			if err != nil {
-				return rows, targets, fmt.Errorf("baseline worker, concurrency %d: %w", c, err)
-			}
-			w, err := e.runWorkerLoad(ctx, "compare", workerSpec{Concurrency: c, RateLimit: "0"}, 0, sz.overheadJobs, warm, sz.overheadDur)
-			if err != nil {
-				return rows, targets, fmt.Errorf("worker, concurrency %d: %w", c, err)
-			}
-			baseRuns, runs = append(baseRuns, b), append(runs, w)
-			e.logf("compare c=%d run %d: baseline %.0f/s %.0f µs/job, this %.0f/s %.0f µs/job", c, rep+1, b.JobsPerS, b.WorkerCPUUS, w.JobsPerS, w.WorkerCPUUS)
+		m, err := medians(sz.overheadRepeats, []flow{
+			{fmt.Sprintf("baseline worker, concurrency %d", c), func() (Row, error) {
+				return e.overheadRun(ctx, "compare", sz, workerSpec{Concurrency: c, Bin: e.opts.BaselineBin})
+			}},
+			{fmt.Sprintf("worker, concurrency %d", c), func() (Row, error) { return e.overheadRun(ctx, "compare", sz, workerSpec{Concurrency: c}) }},
+		}, func(run int, r []Row) {
+			e.logf("compare c=%d run %d: baseline %.0f/s %.0f µs/job, this %.0f/s %.0f µs/job", c, run, r[0].JobsPerS, r[0].WorkerCPUUS, r[1].JobsPerS, r[1].WorkerCPUUS)
+		})
+		if err != nil {
+			return rows, targets, err
 		}
-		b, w := median(baseRuns), median(runs)
+		b, w := m[0], m[1]
 		b.Name, w.Name = "baseline", "this build"
 		w.Ideal, w.Ratio = b.JobsPerS, ratio(w.JobsPerS, b.JobsPerS)
 		rows = append(rows, b, w)
@@ -74,37 +71,28 @@ func (e *env) tracing(ctx context.Context, sz sizes) ([]Row, []Target, error) {
 		return nil, nil, err
 	}
 	defer sink.close()
-	flows := []struct {
-		name string
-		env  []string
-	}{
-		{"off", nil},
-		{"sampled 1%", sink.env("0.01")},
-		{"sampled 100%", sink.env("1")},
-	}
-	runs := make([][]Row, len(flows))
-	warm := min(sz.overheadJobs/10, 2000)
-	for rep := range sz.overheadRepeats {
-		for i, f := range flows {
+	traced := func(name string, env []string) flow {
+		return flow{"tracing " + name, func() (Row, error) {
 			before := sink.spans.Load()
-			r, err := e.runWorkerLoad(ctx, "tracing", workerSpec{Concurrency: tracingConc, RateLimit: "0", Env: f.env}, 0, sz.overheadJobs, warm, sz.overheadDur)
-			if err != nil {
-				return nil, nil, fmt.Errorf("tracing %s: %w", f.name, err)
-			}
-			r.Name = f.name
+			r, err := e.overheadRun(ctx, "tracing", sz, workerSpec{Concurrency: tracingConc, Env: env})
+			r.Name = name
 			// Spans of the whole run (warm-up included, and what the
 			// worker flushed as it stopped) per job measured.
 			r.Note = fmt.Sprintf("%.2f spans exported per job", float64(sink.spans.Load()-before)/float64(max(r.Jobs, 1)))
-			runs[i] = append(runs[i], r)
-			e.logf("tracing %s run %d: %.0f jobs/s, %.0f µs/job; %s", f.name, rep+1, r.JobsPerS, r.WorkerCPUUS, r.Note)
-		}
+			return r, err
+		}}
 	}
-	var rows []Row
-	off := median(runs[0])
-	for i := range flows {
-		r := median(runs[i])
-		r.Ideal, r.Ratio = off.WorkerCPUUS, ratio(r.WorkerCPUUS, off.WorkerCPUUS)
-		rows = append(rows, r)
+	runs := []flow{traced("off", nil), traced("sampled 1%", sink.env("0.01")), traced("sampled 100%", sink.env("1"))}
+	rows, err := medians(sz.overheadRepeats, runs, func(run int, rows []Row) {
+		for _, r := range rows {
+			e.logf("tracing %s run %d: %.0f jobs/s, %.0f µs/job; %s", r.Name, run, r.JobsPerS, r.WorkerCPUUS, r.Note)
+		}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	for i := range rows {
+		rows[i].Ideal, rows[i].Ratio = rows[0].WorkerCPUUS, ratio(rows[i].WorkerCPUUS, rows[0].WorkerCPUUS)
 	}
 	if sink.failed.Load() > 0 {
 		return rows, nil, fmt.Errorf("the span receiver could not decode %d exports", sink.failed.Load())

@@ -30,6 +30,7 @@ const (
 type sizes struct {
 	overheadConc    []int
 	overheadJobs    int
+	overheadWarm    int // completions left out of each overhead run
 	overheadDur     time.Duration
 	overheadRepeats int
 	latencyConc     []int
@@ -65,6 +66,7 @@ func sizesFor(o Options) sizes {
 	if o.Repeats > 0 {
 		sz.overheadRepeats = o.Repeats
 	}
+	sz.overheadWarm = min(sz.overheadJobs/10, 2000)
 	return sz
 }
 
@@ -89,40 +91,23 @@ func ratio(a, b float64) float64 {
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
-// loadRow is the part of a row a driven run measured.
-func loadRow(st loadStats, benchCPU time.Duration) Row {
-	r := Row{Jobs: st.Completed, DurationS: st.Span.Seconds(), JobsPerS: st.rate(), BenchCPUUS: perJobUS(benchCPU, st.Completed)}
-	r.P50MS, r.P99MS = latencies(st.Lat)
-	return r
-}
-
 // ---- 1. overhead ----
 
 func (e *env) overhead(ctx context.Context, sz sizes) ([]Row, []Target, error) {
 	var rows []Row
 	var targets []Target
 	for _, c := range sz.overheadConc {
-		warm := min(sz.overheadJobs/10, 2000)
-		// The three flows take turns, repeats times, and each reports its
-		// median run: other load on the machine hits all three alike.
-		var jsRuns, htRuns, wRuns []Row
-		for rep := range sz.overheadRepeats {
-			js, err := e.runRawJetStream(ctx, c, sz.overheadJobs, warm, sz.overheadDur)
-			if err != nil {
-				return rows, targets, fmt.Errorf("raw JetStream, concurrency %d: %w", c, err)
-			}
-			ht, err := e.runRawHTTP(ctx, c, sz.overheadJobs, warm, sz.overheadDur)
-			if err != nil {
-				return rows, targets, fmt.Errorf("raw HTTP, concurrency %d: %w", c, err)
-			}
-			w, err := e.runWorkerLoad(ctx, "overhead", workerSpec{Concurrency: c, RateLimit: "0"}, 0, sz.overheadJobs, warm, sz.overheadDur)
-			if err != nil {
-				return rows, targets, fmt.Errorf("worker, concurrency %d: %w", c, err)
-			}
-			jsRuns, htRuns, wRuns = append(jsRuns, js), append(htRuns, ht), append(wRuns, w)
-			e.logf("overhead c=%d run %d: raw JetStream %.0f/s, raw HTTP %.0f/s, worker %.0f/s", c, rep+1, js.JobsPerS, ht.JobsPerS, w.JobsPerS)
+		m, err := medians(sz.overheadRepeats, []flow{
+			{fmt.Sprintf("raw JetStream, concurrency %d", c), func() (Row, error) { return e.runRawJetStream(ctx, c, sz) }},
+			{fmt.Sprintf("raw HTTP, concurrency %d", c), func() (Row, error) { return e.runRawHTTP(ctx, c, sz) }},
+			{fmt.Sprintf("worker, concurrency %d", c), func() (Row, error) { return e.overheadRun(ctx, "overhead", sz, workerSpec{Concurrency: c}) }},
+		}, func(run int, r []Row) {
+			e.logf("overhead c=%d run %d: raw JetStream %.0f/s, raw HTTP %.0f/s, worker %.0f/s", c, run, r[0].JobsPerS, r[1].JobsPerS, r[2].JobsPerS)
+		})
+		if err != nil {
+			return rows, targets, err
 		}
-		r, target := overheadRows(c, median(jsRuns), median(htRuns), median(wRuns))
+		r, target := overheadRows(c, m[0], m[1], m[2])
 		rows, targets = append(rows, r...), append(targets, target)
 	}
 	return rows, targets, nil
@@ -139,19 +124,49 @@ func overheadRows(c int, js, ht, w Row) ([]Row, Target) {
 		Met:      w.Ratio >= 0.5}
 }
 
-// median returns the run with the median rate (the lower middle one of an
-// even count), with the spread of all of them.
-func median(runs []Row) Row {
-	s := slices.Clone(runs)
-	slices.SortFunc(s, func(a, b Row) int { return cmp.Compare(a.JobsPerS, b.JobsPerS) })
-	m := s[(len(s)-1)/2]
-	if len(s) > 1 {
-		m.MinPerS, m.MaxPerS = s[0].JobsPerS, s[len(s)-1].JobsPerS
-	}
-	return m
+// flow is one of the flows a scenario runs in turns; label names it in an
+// error.
+type flow struct {
+	label string
+	run   func() (Row, error)
 }
 
-func (e *env) runRawJetStream(ctx context.Context, c, total, warm int, dur time.Duration) (Row, error) {
+// medians runs the flows in turns, repeats times, and returns each flow's
+// median run (the lower middle one of an even count) with the spread of
+// all of them: other load on the machine hits every flow alike. logRound
+// sees each round's runs.
+func medians(repeats int, flows []flow, logRound func(run int, rows []Row)) ([]Row, error) {
+	runs := make([][]Row, len(flows))
+	for rep := range repeats {
+		round := make([]Row, len(flows))
+		for i, f := range flows {
+			r, err := f.run()
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", f.label, err)
+			}
+			round[i], runs[i] = r, append(runs[i], r)
+		}
+		logRound(rep+1, round)
+	}
+	out := make([]Row, len(flows))
+	for i, s := range runs {
+		slices.SortFunc(s, func(a, b Row) int { return cmp.Compare(a.JobsPerS, b.JobsPerS) })
+		out[i] = s[(len(s)-1)/2]
+		if len(s) > 1 {
+			out[i].MinPerS, out[i].MaxPerS = s[0].JobsPerS, s[len(s)-1].JobsPerS
+		}
+	}
+	return out, nil
+}
+
+// overheadRun is the overhead closed loop through one worker, at
+// --rate-limit 0.
+func (e *env) overheadRun(ctx context.Context, scenario string, sz sizes, spec workerSpec) (Row, error) {
+	spec.RateLimit = "0"
+	return e.runWorkerLoad(ctx, scenario, spec, 0, sz.overheadJobs, sz.overheadWarm, sz.overheadDur)
+}
+
+func (e *env) runRawJetStream(ctx context.Context, c int, sz sizes) (Row, error) {
 	t, err := e.newRun(ctx, 0, clerkLimit{})
 	if err != nil {
 		return Row{}, err
@@ -162,26 +177,16 @@ func (e *env) runRawJetStream(ctx context.Context, c, total, warm int, dur time.
 		return Row{}, err
 	}
 	defer rc.stop()
-	r, err := e.drive(ctx, t, c, total, warm, dur, nil)
+	r, err := e.drive(ctx, t, c, sz.overheadJobs, sz.overheadWarm, sz.overheadDur, nil)
 	r.Name, r.Note = "raw JetStream", "publish → consume → publish result (PubAck) → ack; no HTTP; prefetching consumer"
 	return r, err
 }
 
-func (e *env) runRawHTTP(ctx context.Context, c, total, warm int, dur time.Duration) (Row, error) {
-	if err := e.resetEmulator(0, clerkLimit{}); err != nil {
-		return Row{}, err
-	}
-	_ = resetPeak(os.Getpid())
-	cpu0 := selfCPU()
-	st, err := e.rawHTTP(ctx, c, total, warm, dur)
-	if err != nil {
-		return Row{}, err
-	}
-	r := loadRow(st, selfCPU()-cpu0)
-	self, _ := readProc(os.Getpid())
-	r.Scenario, r.Name, r.Concurrency, r.PeakRSSMiB = "overhead", "raw HTTP", c, mib(self.HWM)
-	r.Note = "emulator RevokeSession, plain net/http client, keep-alive"
-	return r, nil
+func (e *env) runRawHTTP(ctx context.Context, c int, sz sizes) (Row, error) {
+	e.resetEmulator(0, clerkLimit{})
+	r, err := measure(c, nil, func() (loadStats, error) { return e.rawHTTP(ctx, c, sz.overheadJobs, sz.overheadWarm, sz.overheadDur) })
+	r.Name, r.Note = "raw HTTP", "emulator RevokeSession, plain net/http client, keep-alive"
+	return r, err
 }
 
 // runWorkerLoad drives one worker with a closed loop of revoke jobs (2 ×
@@ -206,29 +211,35 @@ func (e *env) runWorkerLoad(ctx context.Context, scenario string, spec workerSpe
 
 // drive runs a closed loop of revoke jobs (2 × concurrency outstanding)
 // through whatever consumes the topology's jobs: w, or (w nil) a raw
-// consumer. CPU per job is the worker's (process mode) and the bench
-// process's.
+// consumer.
 func (e *env) drive(ctx context.Context, t jobs.Topology, c, total, warm int, dur time.Duration, w *runningWorker) (Row, error) {
 	done, stopWatch, err := e.watchResults(ctx, t.ResultsStream, total+2*c)
 	if err != nil {
 		return Row{}, err
 	}
 	defer stopWatch()
+	return measure(c, w, func() (loadStats, error) { return e.closedLoop(ctx, t, 2*c, total, warm, dur, done) })
+}
+
+// measure runs load at concurrency c and makes it an overhead row: CPU per
+// job of the worker w (a process) and of the bench process, and w's peak
+// RSS. w nil is a raw flow: only the bench process to sample.
+func measure(c int, w *runningWorker, load func() (loadStats, error)) (Row, error) {
 	self := &runningWorker{pid: os.Getpid()}
 	if w == nil {
-		w = self // a raw consumer: only the bench process to sample
+		w = self
 	}
 	_ = resetPeak(w.pid)
 	_ = resetPeak(os.Getpid())
 	w0, cpu0 := w.sample(), selfCPU()
-	st, err := e.closedLoop(ctx, t, 2*c, total, warm, dur, done)
+	st, err := load()
 	w1, cpu1 := w.sample(), selfCPU()
 	if err != nil {
 		return Row{}, err
 	}
-	r := loadRow(st, cpu1-cpu0)
-	r.Scenario, r.Concurrency = "overhead", c
-	r.PeakRSSMiB = mib(w1.HWM)
+	r := Row{Scenario: "overhead", Concurrency: c, Jobs: st.Completed, DurationS: st.Span.Seconds(), JobsPerS: st.rate(),
+		BenchCPUUS: perJobUS(cpu1-cpu0, st.Completed), PeakRSSMiB: mib(w1.HWM)}
+	r.P50MS, r.P99MS = latencies(st.Lat)
 	switch {
 	case w.proc != nil:
 		r.WorkerCPUUS = perJobUS(w1.CPU-w0.CPU, st.Completed)
