@@ -135,7 +135,7 @@ func (l clerkLimit) String() string {
 
 // resetEmulator sets the emulator's latency and rate limit for a run and
 // empties its call log.
-func (e *env) resetEmulator(latency time.Duration, lim clerkLimit) error {
+func (e *env) resetEmulator(latency time.Duration, lim clerkLimit) {
 	mode := emulator.FixedWindow
 	if lim.sliding {
 		mode = emulator.SlidingWindow
@@ -144,16 +144,13 @@ func (e *env) resetEmulator(latency time.Duration, lim clerkLimit) error {
 	e.emu.Emulator.SetFaults(emulator.Faults{Latency: latency})
 	e.emu.Emulator.SetRateLimit(lim.n, lim.window)
 	e.emu.Emulator.ResetCalls()
-	return nil
 }
 
 // newRun sets the emulator for a run (see resetEmulator) and returns fresh
 // streams and subjects, so that runs never see each other's messages.
 // dropTopology deletes them.
 func (e *env) newRun(ctx context.Context, latency time.Duration, lim clerkLimit) (jobs.Topology, error) {
-	if err := e.resetEmulator(latency, lim); err != nil {
-		return jobs.Topology{}, err
-	}
+	e.resetEmulator(latency, lim)
 	e.runs++
 	id := strconv.Itoa(e.runs)
 	t := jobs.DefaultTopology()
@@ -205,11 +202,11 @@ type workerSpec struct {
 // runningWorker is a worker started for a run: a cmd/worker process, or a
 // Worker inside the bench process.
 type runningWorker struct {
-	pid     int                // whose CPU and memory are the worker's: the bench's own when in-process
-	proc    *os.Process        // nil in-process
-	cancel  context.CancelFunc // stops an in-process Worker
-	nc      *nats.Conn         // an in-process Worker's connection
-	exited  chan struct{}      // closed when the worker has stopped; then err is set
+	pid     int           // whose CPU and memory are the worker's: the bench's own when in-process
+	proc    *os.Process   // nil in-process
+	term    func()        // asks for a graceful stop: SIGTERM, or the end of Run's context
+	halt    func()        // stops at once: SIGKILL, or Run's context ended and its connection closed
+	exited  chan struct{} // closed when the worker has stopped; then err is set
 	err     error
 	logPath string // a process's log
 }
@@ -218,7 +215,7 @@ type runningWorker struct {
 // it is ready.
 func (e *env) startWorker(ctx context.Context, t jobs.Topology, spec workerSpec) (*runningWorker, error) {
 	if e.opts.Worker == "inprocess" && spec.Bin == "" && len(spec.Env) == 0 {
-		return e.startInProcess(ctx, t, spec, 0)
+		return e.startInProcess(ctx, t, spec)
 	}
 	return e.startProcess(ctx, t, spec, 0)
 }
@@ -270,6 +267,8 @@ func (e *env) startProcess(ctx context.Context, t jobs.Topology, spec workerSpec
 		return nil, fmt.Errorf("start worker %s: %w", bin, err)
 	}
 	w.proc, w.pid = cmd.Process, cmd.Process.Pid
+	w.term = func() { _ = cmd.Process.Signal(syscall.SIGTERM) }
+	w.halt = func() { _ = cmd.Process.Kill() }
 	go func() { w.err = cmd.Wait(); close(w.exited) }()
 	return w, e.waitReady(ctx, w, instance)
 }
@@ -277,17 +276,19 @@ func (e *env) startProcess(ctx context.Context, t jobs.Topology, spec workerSpec
 // startInProcess connects and starts a Worker with the pprof label
 // component=worker: every goroutine it starts (NATS reader, HTTP
 // connections, jobs) inherits it.
-func (e *env) startInProcess(ctx context.Context, t jobs.Topology, spec workerSpec, i int) (*runningWorker, error) {
+func (e *env) startInProcess(ctx context.Context, t jobs.Topology, spec workerSpec) (*runningWorker, error) {
 	cfg := worker.DefaultConfig()
 	cfg.Topology = t
 	cfg.Concurrency = spec.Concurrency
-	if err := setRateLimit(&cfg, spec.RateLimit); err != nil {
+	l, err := worker.ParseRateLimit(spec.RateLimit)
+	if err != nil {
 		return nil, err
 	}
+	cfg.RateLimit, cfg.RateKey = l, worker.KeyFingerprint(emulator.DefaultSecretKey)
 	if spec.BulkConcurrency > 0 {
 		cfg.Bulk.Concurrency = spec.BulkConcurrency
 	}
-	cfg.Instance = instanceName(t, i)
+	cfg.Instance = instanceName(t, 0)
 	// The log lines are formatted as in production, then discarded.
 	cfg.Logger = zerolog.New(io.Discard).With().Timestamp().Logger()
 	clerk, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(e.emu.URL),
@@ -297,33 +298,27 @@ func (e *env) startInProcess(ctx context.Context, t jobs.Topology, spec workerSp
 	}
 	w := &runningWorker{pid: os.Getpid(), exited: make(chan struct{})}
 	labeled("worker", func() {
-		if w.nc, err = nats.Connect(e.srv.ClientURL(), nats.Name(cfg.Instance)); err != nil {
+		var nc *nats.Conn
+		if nc, err = nats.Connect(e.srv.ClientURL(), nats.Name(cfg.Instance)); err != nil {
 			return
 		}
 		var wk *worker.Worker
-		if wk, err = worker.New(w.nc, clerk, cfg); err != nil {
-			w.nc.Close()
+		if wk, err = worker.New(nc, clerk, cfg); err != nil {
+			nc.Close()
 			return
 		}
-		var rctx context.Context
-		rctx, w.cancel = context.WithCancel(context.Background())
-		go func() { w.err = wk.Run(rctx); close(w.exited) }()
+		rctx, cancel := context.WithCancel(context.Background())
+		w.term, w.halt = cancel, func() { cancel(); nc.Close() }
+		go func() {
+			w.err = wk.Run(rctx)
+			nc.Close()
+			close(w.exited)
+		}()
 	})
 	if err != nil {
 		return nil, err
 	}
 	return w, e.waitReady(ctx, w, cfg.Instance)
-}
-
-// setRateLimit sets an in-process worker's rate limit from the worker's
-// --rate-limit value.
-func setRateLimit(cfg *worker.Config, rateLimit string) error {
-	l, err := worker.ParseRateLimit(rateLimit)
-	if err != nil {
-		return err
-	}
-	cfg.RateLimit, cfg.RateKey = l, worker.KeyFingerprint(emulator.DefaultSecretKey)
-	return nil
 }
 
 // waitReady asks the worker's micro-service status endpoint until it says
@@ -375,12 +370,7 @@ func (w *runningWorker) stopped() bool {
 // stop asks for a graceful shutdown (SIGTERM, or the end of Run's
 // context) and waits up to 30 s; then a process is killed.
 func (w *runningWorker) stop() error {
-	if w.proc != nil {
-		_ = w.proc.Signal(syscall.SIGTERM)
-	} else {
-		w.cancel()
-		defer w.nc.Close()
-	}
+	w.term()
 	select {
 	case <-w.exited:
 		if w.err != nil {
@@ -401,12 +391,7 @@ func (w *runningWorker) kill() error {
 	if w.stopped() {
 		return fmt.Errorf("worker stopped before it was killed: %v\n%s", w.err, w.logTail())
 	}
-	if w.proc != nil {
-		_ = w.proc.Kill()
-	} else {
-		w.cancel()
-		w.nc.Close()
-	}
+	w.halt()
 	<-w.exited
 	return nil
 }
