@@ -6,6 +6,8 @@ import (
 	"os"
 	"strconv"
 
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/text"
@@ -93,17 +95,10 @@ func (r *Report) WritePlot(path string) error {
 type thousands struct{}
 
 func (thousands) Ticks(lo, hi float64) []plot.Tick {
+	p := message.NewPrinter(language.English)
 	ticks := plot.DefaultTicks{}.Ticks(lo, hi)
 	for i, t := range ticks {
-		ticks[i].Label = groupThousands(int64(t.Value))
+		ticks[i].Label = p.Sprintf("%d", int64(t.Value))
 	}
 	return ticks
-}
-
-func groupThousands(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
 }
