@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -38,16 +39,20 @@ func (r *Report) Markdown(plotPath string) string {
 	}
 	w("\n")
 
-	rows := func(s string) []Row {
-		var out []Row
-		for _, x := range r.Rows {
-			if x.Scenario == s {
-				out = append(out, x)
-			}
+	// table writes a scenario's rows, if it has any: head, given the
+	// first row, a line per row, then foot.
+	table := func(scenario string, head func(first Row), line func(x Row), foot string) {
+		rs := slices.DeleteFunc(slices.Clone(r.Rows), func(x Row) bool { return x.Scenario != scenario })
+		if len(rs) == 0 {
+			return
 		}
-		return out
+		head(rs[0])
+		for _, x := range rs {
+			line(x)
+		}
+		b.WriteString(foot)
 	}
-	if rs := rows("overhead"); len(rs) > 0 {
+	table("overhead", func(Row) {
 		w("### 1. Overhead (emulator: no latency, no rate limit; worker `--rate-limit 0`)\n\n")
 		w("Closed loop, 2 × concurrency jobs outstanding. Latency: job stored → result stored (both JetStream timestamps). ")
 		w("CPU per job (from /proc): *worker* is the worker process, *bench* the bench process (NATS server, emulator, publisher, raw clients). ")
@@ -55,49 +60,41 @@ func (r *Report) Markdown(plotPath string) string {
 		w("The three flows run in turns, several times; each row is the flow's median run, *range* the slowest and fastest.\n\n")
 		w("| concurrency | flow | jobs/s | range | p50 ms | p99 ms | worker CPU µs/job | bench CPU µs/job | peak RSS MiB | ratio |\n")
 		w("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-		for _, x := range rs {
-			w("| %d | %s | %.0f | %s | %.2f | %.2f | %s | %.0f | %s | %s |\n", x.Concurrency, x.Name, x.JobsPerS, spread(x), x.P50MS, x.P99MS,
-				opt(x.WorkerCPUUS, "%.0f"), x.BenchCPUUS, rssCell(x), pct(x.Ratio))
-		}
-		w("\n")
-	}
-	if rs := rows("compare"); len(rs) > 0 {
+	}, func(x Row) {
+		w("| %d | %s | %.0f | %s | %.2f | %.2f | %s | %.0f | %s | %s |\n", x.Concurrency, x.Name, x.JobsPerS, spread(x), x.P50MS, x.P99MS,
+			opt(x.WorkerCPUUS, "%.0f"), x.BenchCPUUS, rssCell(x), pct(x.Ratio))
+	}, "\n")
+	table("compare", func(Row) {
 		w("### 1b. This build against the baseline (overhead closed loop, `--rate-limit 0`)\n\n")
 		w("The baseline is `--baseline-bin`; the two run in turns at each concurrency, several times, on the same machine in the same minutes; each row is the median run. ")
 		w("Change: this build against the baseline.\n\n")
 		w("| concurrency | worker | jobs/s | range | p50 ms | p99 ms | worker CPU µs/job | peak RSS MiB | change in jobs/s |\n")
 		w("|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
-		for _, x := range rs {
-			change := "–"
-			if x.Ideal > 0 {
-				change = fmt.Sprintf("%+.1f%%", 100*(x.Ratio-1))
-			}
-			w("| %d | %s | %.0f | %s | %.2f | %.2f | %s | %.1f | %s |\n", x.Concurrency, x.Name, x.JobsPerS, spread(x), x.P50MS, x.P99MS,
-				opt(x.WorkerCPUUS, "%.0f"), x.PeakRSSMiB, change)
+	}, func(x Row) {
+		change := "–"
+		if x.Ideal > 0 {
+			change = fmt.Sprintf("%+.1f%%", 100*(x.Ratio-1))
 		}
-		w("\n")
-	}
-	if rs := rows("tracing"); len(rs) > 0 {
-		w("### 1c. Tracing (overhead closed loop at concurrency %d, `--rate-limit 0`)\n\n", rs[0].Concurrency)
+		w("| %d | %s | %.0f | %s | %.2f | %.2f | %s | %.1f | %s |\n", x.Concurrency, x.Name, x.JobsPerS, spread(x), x.P50MS, x.P99MS,
+			opt(x.WorkerCPUUS, "%.0f"), x.PeakRSSMiB, change)
+	}, "\n")
+	table("tracing", func(first Row) {
+		w("### 1c. Tracing (overhead closed loop at concurrency %d, `--rate-limit 0`)\n\n", first.Concurrency)
 		w("OpenTelemetry from `OTEL_*`: OTLP/HTTP to a receiver in the bench process that decodes every export, `parentbased_traceidratio` at the ratio shown, the SDK's default batching. ")
 		w("The three run in turns, several times; each row is the median run. Extra CPU: worker CPU per job over the run without tracing.\n\n")
 		w("| tracing | jobs/s | range | p50 ms | p99 ms | worker CPU µs/job | extra CPU µs/job | peak RSS MiB | notes |\n")
 		w("|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
-		for _, x := range rs {
-			w("| %s | %.0f | %s | %.2f | %.2f | %s | %+.0f | %.1f | %s |\n", x.Name, x.JobsPerS, spread(x), x.P50MS, x.P99MS,
-				opt(x.WorkerCPUUS, "%.0f"), x.WorkerCPUUS-x.Ideal, x.PeakRSSMiB, x.Note)
-		}
-		w("\n")
-	}
-	if rs := rows("latency"); len(rs) > 0 {
-		w("### 2. Latency-bound (emulator latency %s; worker `--rate-limit %s`)\n\n", clerkLatency, rs[0].RateLimit)
+	}, func(x Row) {
+		w("| %s | %.0f | %s | %.2f | %.2f | %s | %+.0f | %.1f | %s |\n", x.Name, x.JobsPerS, spread(x), x.P50MS, x.P99MS,
+			opt(x.WorkerCPUUS, "%.0f"), x.WorkerCPUUS-x.Ideal, x.PeakRSSMiB, x.Note)
+	}, "\n")
+	table("latency", func(first Row) {
+		w("### 2. Latency-bound (emulator latency %s; worker `--rate-limit %s`)\n\n", clerkLatency, first.RateLimit)
 		w("| concurrency | ideal jobs/s | jobs/s | of ideal | p50 ms | p99 ms | worker CPU µs/job |\n|---:|---:|---:|---:|---:|---:|---:|\n")
-		for _, x := range rs {
-			w("| %d | %.0f | %.1f | %s | %.1f | %.1f | %s |\n", x.Concurrency, x.Ideal, x.JobsPerS, pct(x.Ratio), x.P50MS, x.P99MS, opt(x.WorkerCPUUS, "%.0f"))
-		}
-		w("\nIdeal: min(concurrency / latency, rate limit). Latency includes waiting in the queue behind the other outstanding jobs (2 × concurrency are outstanding).\n\n")
-	}
-	if rs := rows("ratelimit"); len(rs) > 0 {
+	}, func(x Row) {
+		w("| %d | %.0f | %.1f | %s | %.1f | %.1f | %s |\n", x.Concurrency, x.Ideal, x.JobsPerS, pct(x.Ratio), x.P50MS, x.P99MS, opt(x.WorkerCPUUS, "%.0f"))
+	}, "\nIdeal: min(concurrency / latency, rate limit). Latency includes waiting in the queue behind the other outstanding jobs (2 × concurrency are outstanding).\n\n")
+	table("ratelimit", func(Row) {
 		w("### 3. Rate-limit adherence (fleets of replicas, one Clerk key)\n\n")
 		w("Each row is a fleet of worker processes started with the same configuration (the same `--rate-limit`), sharing one Clerk key; ")
 		w("the emulator enforces the limit per key and answers 429 with Retry-After. ")
@@ -108,32 +105,26 @@ func (r *Report) Markdown(plotPath string) string {
 		w("worker CPU: all replicas' CPU time over the measured time (idle ones included, the killed one until its end) per successful call in it.\n\n")
 		w("| replicas | load | killed | emulator limit | `--rate-limit` (each) | measured s | calls/s | of limit | 429s | worst window | worker CPU µs/call | notes |\n")
 		w("|---:|---|---|---|---|---:|---:|---:|---:|---:|---:|---|\n")
-		for _, x := range rs {
-			if x.Note != "" {
-				w("| %d | %s | %s | %s | %s | – | – | – | – | – | – | %s |\n", x.Replicas, x.Load, killed(x), x.ClerkLimit, x.RateLimit, x.Note)
-				continue
-			}
-			w("| %d | %s | %s | %s | %s | %.0f | %.2f | %s | %d | %d | %s | |\n", x.Replicas, x.Load, killed(x), x.ClerkLimit, x.RateLimit,
-				x.DurationS, x.JobsPerS, pct(x.Ratio), x.Status429, x.WorstWindow, opt(x.WorkerCPUUS, "%.0f"))
+	}, func(x Row) {
+		if x.Note != "" {
+			w("| %d | %s | %s | %s | %s | – | – | – | – | – | – | %s |\n", x.Replicas, x.Load, killed(x), x.ClerkLimit, x.RateLimit, x.Note)
+			return
 		}
-		w("\n")
-	}
-	if rs := rows("bulk"); len(rs) > 0 {
+		w("| %d | %s | %s | %s | %s | %.0f | %.2f | %s | %d | %d | %s | |\n", x.Replicas, x.Load, killed(x), x.ClerkLimit, x.RateLimit,
+			x.DurationS, x.JobsPerS, pct(x.Ratio), x.Status429, x.WorstWindow, opt(x.WorkerCPUUS, "%.0f"))
+	}, "\n")
+	table("bulk", func(Row) {
 		w("### 4. Bulk revoke (`revoke_all`, one user)\n\n")
 		w("| sessions | `--rate-limit` | bulk concurrency | sessions/s | of limit | ideal/s | 429s | worker CPU µs/session | peak RSS MiB | notes |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
-		for _, x := range rs {
-			w("| %d | %s | %s | %.0f | %s | %.0f | %d | %s | %s | %s |\n", x.Jobs, x.RateLimit, bulkConcName(x.Concurrency), x.JobsPerS, pct(x.Ratio), x.Ideal, x.Status429, opt(x.WorkerCPUUS, "%.0f"), rssCell(x), x.Note)
-		}
-		w("\n")
-	}
-	if rs := rows("backlog"); len(rs) > 0 {
+	}, func(x Row) {
+		w("| %d | %s | %s | %.0f | %s | %.0f | %d | %s | %s | %s |\n", x.Jobs, x.RateLimit, bulkConcName(x.Concurrency), x.JobsPerS, pct(x.Ratio), x.Ideal, x.Status429, opt(x.WorkerCPUUS, "%.0f"), rssCell(x), x.Note)
+	}, "\n")
+	table("backlog", func(Row) {
 		w("### 5. Backlog\n\n")
 		w("| jobs queued | concurrency | drain s | jobs/s | peak RSS MiB | worker CPU µs/job | notes |\n|---:|---:|---:|---:|---:|---:|---|\n")
-		for _, x := range rs {
-			w("| %d | %d | %.1f | %.0f | %.1f | %s | %s |\n", x.Jobs, x.Concurrency, x.DurationS, x.JobsPerS, x.PeakRSSMiB, opt(x.WorkerCPUUS, "%.0f"), x.Note)
-		}
-		w("\n")
-	}
+	}, func(x Row) {
+		w("| %d | %d | %.1f | %.0f | %.1f | %s | %s |\n", x.Jobs, x.Concurrency, x.DurationS, x.JobsPerS, x.PeakRSSMiB, opt(x.WorkerCPUUS, "%.0f"), x.Note)
+	}, "\n")
 	if plotPath != "" {
 		w("![throughput against concurrency](%s)\n\n", plotPath)
 	}
