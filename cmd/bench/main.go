@@ -74,16 +74,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	o.Command = "go run ./cmd/bench " + strings.Join(args, " ")
 	o.Log = stderr
+	code := 0
+	fail := func(err error) {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		code = 1
+	}
 	if cpuProfile != "" {
 		f, err := os.Create(cpuProfile)
-		if err != nil {
-			fmt.Fprintf(stderr, "bench: %v\n", err)
-			return 1
+		if err == nil {
+			defer f.Close()
+			err = pprof.StartCPUProfile(f)
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintf(stderr, "bench: %v\n", err)
-			return 1
+		if err != nil {
+			fail(err)
+			return code
 		}
 		defer pprof.StopCPUProfile()
 	}
@@ -91,18 +95,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		runtime.MemProfileRate = 64 << 10
 	}
 	rep, err := bench.Run(ctx, o)
-	code := 0
 	if err != nil {
-		fmt.Fprintf(stderr, "bench: %v\n", err)
-		code = 1
+		fail(err)
 		if rep == nil || len(rep.Rows) == 0 {
 			return code
 		}
 	}
 	if memProfile != "" {
 		if err := writeAllocs(memProfile); err != nil {
-			fmt.Fprintf(stderr, "bench: %v\n", err)
-			code = 1
+			fail(err)
 		}
 	}
 	if out == "" {
@@ -114,8 +115,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	plotLink := ""
 	if !o.Quick {
 		if err := rep.WriteJSON(jsonPath); err != nil {
-			fmt.Fprintf(stderr, "bench: %v\n", err)
-			code = 1
+			fail(err)
 		}
 		switch err := rep.WritePlot(plotPath); {
 		case err == nil:
@@ -124,12 +124,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				plotLink = filepath.ToSlash(rel)
 			}
 		case !errors.Is(err, bench.ErrNoRows):
-			fmt.Fprintf(stderr, "bench: plot: %v\n", err)
-			code = 1
+			fail(fmt.Errorf("plot: %w", err))
 		}
 	}
 	if err := rep.WriteMarkdown(out, plotLink); err != nil {
-		fmt.Fprintf(stderr, "bench: %v\n", err)
+		fail(err)
 		return 1
 	}
 	fmt.Fprintf(stderr, "bench: results written to %s\n", out)
