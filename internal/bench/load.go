@@ -103,12 +103,31 @@ func (e *env) publishBacklog(ctx context.Context, t jobs.Topology, n int) error 
 
 // loadStats is the outcome of a driven run.
 type loadStats struct {
-	Published, Completed int
-	Span                 time.Duration   // from the warm-up mark to the last completion
-	Lat                  []time.Duration // of the completions after warm-up
+	Completed int
+	Span      time.Duration   // from the warm-up mark to the last completion
+	Lat       []time.Duration // of the completions after warm-up
 }
 
 func (s loadStats) rate() float64 { return float64(len(s.Lat)) / max(s.Span.Seconds(), 1e-9) }
+
+// statsOf are the stats of a run that started at start, from its
+// completions in the order they came; the first warm are left out of the
+// rate and the latencies.
+func statsOf(cs []completion, warm int, start time.Time) loadStats {
+	st := loadStats{Completed: len(cs)}
+	mark, last := start, start
+	if warm > 0 && len(cs) >= warm {
+		mark = cs[warm-1].stored
+	}
+	if len(cs) > 0 {
+		last = cs[len(cs)-1].stored
+	}
+	for _, c := range cs[min(warm, len(cs)):] {
+		st.Lat = append(st.Lat, c.latency)
+	}
+	st.Span = last.Sub(mark)
+	return st
+}
 
 // closedLoop keeps window jobs outstanding: it publishes window jobs, then
 // one more per completion, until total jobs are published or maxDur has
@@ -116,60 +135,50 @@ func (s loadStats) rate() float64 { return float64(len(s.Lat)) / max(s.Span.Seco
 // warm completions are left out of the rate and the latencies.
 func (e *env) closedLoop(ctx context.Context, t jobs.Topology, window, total, warm int, maxDur time.Duration, done <-chan completion) (loadStats, error) {
 	const grace = 60 * time.Second
-	var st loadStats
+	published := 0
 	publish := func() error {
-		if _, err := e.js.PublishMsgAsync(e.jobMsg(t, st.Published)); err != nil {
-			return fmt.Errorf("publish job %d: %w", st.Published, err)
+		if _, err := e.js.PublishMsgAsync(e.jobMsg(t, published)); err != nil {
+			return fmt.Errorf("publish job %d: %w", published, err)
 		}
-		st.Published++
+		published++
 		return nil
 	}
 	start := time.Now()
 	stopAt := start.Add(maxDur)
-	for st.Published < min(window, total) {
+	for published < min(window, total) {
 		if err := publish(); err != nil {
-			return st, err
+			return loadStats{}, err
 		}
 	}
-	warmAt, last := start, start
-	st.Lat = make([]time.Duration, 0, min(total, 1<<20))
+	got := make([]completion, 0, min(total, 1<<20))
 	timeout := time.NewTimer(maxDur + grace)
 	defer timeout.Stop()
-	for st.Completed < st.Published {
+	for len(got) < published {
 		select {
 		case c := <-done:
-			st.Completed++
-			last = c.stored
-			switch {
-			case st.Completed == warm:
-				warmAt = c.stored
-			case st.Completed > warm:
-				st.Lat = append(st.Lat, c.latency)
-			}
-			if st.Published < total && time.Now().Before(stopAt) {
+			got = append(got, c)
+			if published < total && time.Now().Before(stopAt) {
 				if err := publish(); err != nil {
-					return st, err
+					return loadStats{}, err
 				}
 			}
 		case <-timeout.C:
-			return st, fmt.Errorf("timed out: %d of %d jobs completed", st.Completed, st.Published)
+			return loadStats{}, fmt.Errorf("timed out: %d of %d jobs completed", len(got), published)
 		case <-ctx.Done():
-			return st, ctx.Err()
+			return loadStats{}, ctx.Err()
 		}
 	}
-	st.Span = last.Sub(warmAt)
-	return st, nil
+	return statsOf(got, warm, start), nil
 }
 
 // latencies are the 50th and 99th percentiles (nearest rank), in ms.
 func latencies(l []time.Duration) (p50, p99 float64) {
-	s := slices.Clone(l)
-	slices.Sort(s)
+	if len(l) == 0 {
+		return 0, 0
+	}
+	s := slices.Sorted(slices.Values(l))
 	at := func(p float64) float64 {
-		if len(s) == 0 {
-			return 0
-		}
-		return ms(s[min(max(int(float64(len(s))*p+0.5)-1, 0), len(s)-1)])
+		return float64(s[min(max(int(float64(len(s))*p+0.5)-1, 0), len(s)-1)].Microseconds()) / 1000
 	}
 	return at(0.50), at(0.99)
 }

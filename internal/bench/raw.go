@@ -105,11 +105,7 @@ func (e *env) rawHTTP(ctx context.Context, concurrency, total, warm int, maxDur 
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	var next, errs atomic.Int64
 	start := time.Now()
-	type obs struct {
-		at  time.Time
-		lat time.Duration
-	}
-	per := make([][]obs, concurrency) // a slice per goroutine: no lock in the measured loop
+	per := make([][]completion, concurrency) // a slice per goroutine: no lock in the measured loop
 	var wg sync.WaitGroup
 	for g := range concurrency {
 		wg.Go(func() {
@@ -133,28 +129,19 @@ func (e *env) rawHTTP(ctx context.Context, concurrency, total, warm int, maxDur 
 					errs.Add(1)
 					continue
 				}
-				per[g] = append(per[g], obs{time.Now(), time.Since(t0)})
+				per[g] = append(per[g], completion{time.Now(), time.Since(t0)})
 			}
 		})
 	}
 	wg.Wait()
 	all := slices.Concat(per...)
 	// By completion time, so warm-up means the first completions.
-	slices.SortFunc(all, func(a, b obs) int { return a.at.Compare(b.at) })
-	st := loadStats{Published: int(min(next.Load(), int64(total))), Completed: len(all)}
+	slices.SortFunc(all, func(a, b completion) int { return a.stored.Compare(b.stored) })
 	if n := errs.Load(); n > 0 {
-		return st, fmt.Errorf("%d HTTP calls failed", n)
+		return loadStats{}, fmt.Errorf("%d HTTP calls failed", n)
 	}
 	if len(all) <= warm {
-		return st, fmt.Errorf("only %d calls completed", len(all))
+		return loadStats{}, fmt.Errorf("only %d calls completed", len(all))
 	}
-	mark := start
-	if warm > 0 {
-		mark = all[warm-1].at
-	}
-	for _, o := range all[warm:] {
-		st.Lat = append(st.Lat, o.lat)
-	}
-	st.Span = all[len(all)-1].at.Sub(mark)
-	return st, nil
+	return statsOf(all, warm, start), nil
 }

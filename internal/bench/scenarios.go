@@ -70,8 +70,6 @@ func sizesFor(o Options) sizes {
 	return sz
 }
 
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
 func perJobUS(d time.Duration, n int) float64 {
 	if n == 0 {
 		return 0
