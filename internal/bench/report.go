@@ -167,13 +167,10 @@ func opt(v float64, format string) string {
 func pct(r float64) string { return opt(100*r, "%.1f%%") }
 
 func rssCell(x Row) string {
-	if x.PeakRSSMiB == 0 {
-		return "–"
-	}
 	if x.Name != "worker" && !strings.HasPrefix(x.Name, "revoke_all") {
-		return fmt.Sprintf("%.0f (bench)", x.PeakRSSMiB)
+		return opt(x.PeakRSSMiB, "%.0f (bench)")
 	}
-	return fmt.Sprintf("%.1f", x.PeakRSSMiB)
+	return opt(x.PeakRSSMiB, "%.1f")
 }
 
 // WriteMarkdown writes the report into path between BeginMarker and
