@@ -3,9 +3,9 @@ package bench
 import (
 	"context"
 	"fmt"
-	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
-
 	"time"
+
+	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 )
 
 // ---- 3. rate-limit adherence ----
@@ -26,10 +26,10 @@ type rateRow struct {
 	// rateLimit is every replica's --rate-limit: what an operator writes
 	// once for the whole fleet.
 	rateLimit string
-	// uneven: one revoke_all keeps the first replica busy while the others
-	// get single jobs worth a fifth of the limit; else a backlog of single
-	// jobs keeps every replica busy.
-	uneven bool
+	// load "uneven": one revoke_all keeps the first replica busy while the
+	// others get single jobs worth a fifth of the limit; "even": a backlog
+	// of single jobs keeps every replica busy.
+	load string
 	// kill SIGKILLs the last replica halfway through the measured time.
 	kill bool
 }
@@ -37,25 +37,18 @@ type rateRow struct {
 // rateRows are the scenario's rows, in the order they run: every replica
 // is configured with Clerk's own limit, "1000/10s", and they share it.
 var rateRows = []rateRow{
-	{replicas: 1, limit: clerkFixed, rateLimit: "1000/10s"},
-	{replicas: 1, limit: clerkSliding, rateLimit: "1000/10s"},
-	{replicas: 3, limit: clerkFixed, rateLimit: "1000/10s", kill: true},
-	{replicas: 3, limit: clerkSliding, rateLimit: "1000/10s", uneven: true, kill: true},
-	{replicas: 5, limit: clerkFixed, rateLimit: "1000/10s", uneven: true, kill: true},
-	{replicas: 5, limit: clerkSliding, rateLimit: "1000/10s", kill: true},
-}
-
-func (r rateRow) load() string {
-	if r.uneven {
-		return "uneven"
-	}
-	return "even"
+	{replicas: 1, limit: clerkFixed, rateLimit: "1000/10s", load: "even"},
+	{replicas: 1, limit: clerkSliding, rateLimit: "1000/10s", load: "even"},
+	{replicas: 3, limit: clerkFixed, rateLimit: "1000/10s", load: "even", kill: true},
+	{replicas: 3, limit: clerkSliding, rateLimit: "1000/10s", load: "uneven", kill: true},
+	{replicas: 5, limit: clerkFixed, rateLimit: "1000/10s", load: "uneven", kill: true},
+	{replicas: 5, limit: clerkSliding, rateLimit: "1000/10s", load: "even", kill: true},
 }
 
 func (r rateRow) name() string {
-	s := fmt.Sprintf("%d replicas, %s load", r.replicas, r.load())
+	s := fmt.Sprintf("%d replicas, %s load", r.replicas, r.load)
 	if r.replicas == 1 {
-		s = "1 replica, " + r.load() + " load"
+		s = "1 replica, " + r.load + " load"
 	}
 	if r.kill {
 		s += ", 1 killed"
@@ -90,7 +83,7 @@ func (e *env) rateAdherence(ctx context.Context, sz sizes) ([]Row, []Target, err
 func (e *env) rateRun(ctx context.Context, rr rateRow, dur time.Duration) (Row, error) {
 	const warm = time.Second
 	r := Row{Scenario: "ratelimit", Name: rr.name(), Concurrency: 16, Replicas: rr.replicas, RateLimit: rr.rateLimit,
-		ClerkLimit: rr.limit.String(), DurationS: dur.Seconds(), Ideal: rr.limit.perSecond(), Load: rr.load()}
+		ClerkLimit: rr.limit.String(), DurationS: dur.Seconds(), Ideal: rr.limit.perSecond(), Load: rr.load}
 	if rr.kill {
 		r.Killed = 1
 	}
@@ -117,7 +110,7 @@ func (e *env) rateRun(ctx context.Context, rr rateRow, dur time.Duration) (Row, 
 	// with work ever waits for more.
 	work := int(rr.limit.perSecond()*(warm+dur).Seconds()*1.3)*rr.replicas + 100
 	var first time.Time
-	if rr.uneven {
+	if rr.load == "uneven" {
 		// The revoke_all is queued before any replica runs and the first
 		// one started alone, so it is the first replica's, and the one
 		// killed is another.
