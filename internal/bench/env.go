@@ -118,16 +118,16 @@ func (e *env) logf(format string, args ...any) {
 // clerkLimit is a rate limit the emulator enforces per key; the zero value
 // is none.
 type clerkLimit struct {
-	n       int
-	window  time.Duration
-	sliding bool // the window form: sliding, else fixed windows
+	n      int
+	window time.Duration
+	mode   emulator.RateLimitMode // the window form; zero is fixed windows
 }
 
 func (l clerkLimit) perSecond() float64 { return float64(l.n) / l.window.Seconds() }
 
 func (l clerkLimit) String() string {
 	form := "fixed windows"
-	if l.sliding {
+	if l.mode == emulator.SlidingWindow {
 		form = "sliding window"
 	}
 	return fmt.Sprintf("%d per %g s, %s", l.n, l.window.Seconds(), form)
@@ -136,11 +136,7 @@ func (l clerkLimit) String() string {
 // resetEmulator sets the emulator's latency and rate limit for a run and
 // empties its call log.
 func (e *env) resetEmulator(latency time.Duration, lim clerkLimit) {
-	mode := emulator.FixedWindow
-	if lim.sliding {
-		mode = emulator.SlidingWindow
-	}
-	e.emu.Emulator.SetRateLimitMode(mode)
+	e.emu.Emulator.SetRateLimitMode(cmp.Or(lim.mode, emulator.FixedWindow))
 	e.emu.Emulator.SetFaults(emulator.Faults{Latency: latency})
 	e.emu.Emulator.SetRateLimit(lim.n, lim.window)
 	e.emu.Emulator.ResetCalls()

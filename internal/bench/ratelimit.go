@@ -14,7 +14,7 @@ import (
 // Clerk does not document which one it uses.
 var (
 	clerkFixed   = clerkLimit{n: 1000, window: 10 * time.Second}
-	clerkSliding = clerkLimit{n: 1000, window: 10 * time.Second, sliding: true}
+	clerkSliding = clerkLimit{n: 1000, window: 10 * time.Second, mode: emulator.SlidingWindow}
 )
 
 // rateRow is one row of the rate-limit scenario: replicas with the same
