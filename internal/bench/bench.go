@@ -172,7 +172,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	sz := sizesFor(o)
 	start := time.Now()
 	defer func() { rep.ElapsedS = time.Since(start).Seconds() }()
-	measure := map[string]func(context.Context, sizes) ([]Row, []Target, error){
+	measure := map[string]func(context.Context, sizes, *Report) error{
 		"overhead": e.overhead, "compare": e.compare, "tracing": e.tracing, "latency": e.latencyBound,
 		"ratelimit": e.rateAdherence, "bulk": e.bulk, "backlog": e.backlog,
 	}
@@ -181,9 +181,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			continue
 		}
 		e.logf("scenario %s", s)
-		rows, targets, err := measure[s](ctx, sz)
-		rep.Rows = append(rep.Rows, rows...)
-		rep.Targets = append(rep.Targets, targets...)
+		err := measure[s](ctx, sz, rep)
 		if err == nil {
 			err = ctx.Err()
 		}

@@ -18,9 +18,7 @@ import (
 // (Options.BaselineBin) and through the worker under test, in turns, at
 // each overhead concurrency: the same machine, the same minutes, so the
 // two are comparable where numbers from two days are not.
-func (e *env) compare(ctx context.Context, sz sizes) ([]Row, []Target, error) {
-	var rows []Row
-	var targets []Target
+func (e *env) compare(ctx context.Context, sz sizes, rep *Report) error {
 	for _, c := range sz.overheadConc {
 		m, err := medians(sz.overheadRepeats, []flow{
 			{fmt.Sprintf("baseline worker, concurrency %d", c), func() (Row, error) {
@@ -31,27 +29,27 @@ func (e *env) compare(ctx context.Context, sz sizes) ([]Row, []Target, error) {
 			e.logf("compare c=%d run %d: baseline %.0f/s %.0f µs/job, this %.0f/s %.0f µs/job", c, run, r[0].JobsPerS, r[0].WorkerCPUUS, r[1].JobsPerS, r[1].WorkerCPUUS)
 		})
 		if err != nil {
-			return rows, targets, err
+			return err
 		}
 		b, w := m[0], m[1]
 		b.Name, w.Name = "baseline", "this build"
 		w.Ideal, w.Ratio = b.JobsPerS, ratio(w.JobsPerS, b.JobsPerS)
-		rows = append(rows, b, w)
+		rep.Rows = append(rep.Rows, b, w)
 		// "No worse", within the spread two runs of the same build show
 		// on a shared machine.
-		targets = append(targets, Target{Scenario: "compare",
+		rep.Targets = append(rep.Targets, Target{Scenario: "compare",
 			Goal: fmt.Sprintf("concurrency %d: jobs/s ≥ 97%% of the baseline's and worker CPU per job ≤ 103%%", c),
 			Measured: fmt.Sprintf("%.0f against %.0f jobs/s (%.0f%%); %.0f against %.0f µs/job (%.0f%%)",
 				w.JobsPerS, b.JobsPerS, 100*w.JobsPerS/b.JobsPerS, w.WorkerCPUUS, b.WorkerCPUUS, 100*w.WorkerCPUUS/b.WorkerCPUUS),
 			Met: w.JobsPerS >= 0.97*b.JobsPerS && w.WorkerCPUUS <= 1.03*b.WorkerCPUUS})
 		if c == 1 {
-			targets = append(targets, Target{Scenario: "compare",
+			rep.Targets = append(rep.Targets, Target{Scenario: "compare",
 				Goal:     "concurrency 1: p50 latency (job stored → result stored) lower than the baseline's",
 				Measured: fmt.Sprintf("%.2f ms against %.2f ms", w.P50MS, b.P50MS),
 				Met:      w.P50MS < b.P50MS})
 		}
 	}
-	return rows, targets, nil
+	return nil
 }
 
 // ---- tracing: what OpenTelemetry costs per job ----
@@ -65,10 +63,10 @@ const tracingConc = 16
 // and at 100%, in turns, exporting over OTLP/HTTP to a receiver in the
 // bench process that decodes and counts the spans (so the export's whole
 // cost is paid, and spans dropped by a full queue show).
-func (e *env) tracing(ctx context.Context, sz sizes) ([]Row, []Target, error) {
+func (e *env) tracing(ctx context.Context, sz sizes, rep *Report) error {
 	sink, err := startSpanSink()
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	defer sink.close()
 	traced := func(name string, env []string) flow {
@@ -89,15 +87,16 @@ func (e *env) tracing(ctx context.Context, sz sizes) ([]Row, []Target, error) {
 		}
 	})
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	for i := range rows {
-		rows[i].Ideal, rows[i].Ratio = rows[0].WorkerCPUUS, ratio(rows[i].WorkerCPUUS, rows[0].WorkerCPUUS)
+	for _, r := range rows {
+		r.Ideal, r.Ratio = rows[0].WorkerCPUUS, ratio(r.WorkerCPUUS, rows[0].WorkerCPUUS)
+		rep.Rows = append(rep.Rows, r)
 	}
 	if sink.failed.Load() > 0 {
-		return rows, nil, fmt.Errorf("the span receiver could not decode %d exports", sink.failed.Load())
+		return fmt.Errorf("the span receiver could not decode %d exports", sink.failed.Load())
 	}
-	return rows, nil, nil
+	return nil
 }
 
 // spanSink is an OTLP/HTTP trace receiver that counts spans.

@@ -56,22 +56,20 @@ func (r rateRow) name() string {
 	return s
 }
 
-func (e *env) rateAdherence(ctx context.Context, sz sizes) ([]Row, []Target, error) {
-	var rows []Row
-	var targets []Target
+func (e *env) rateAdherence(ctx context.Context, sz sizes, rep *Report) error {
 	for _, rr := range rateRows {
 		r, err := e.rateRun(ctx, rr, sz.rateDur)
 		if err != nil {
-			return rows, targets, fmt.Errorf("rate adherence %s, %s: %w", rr.limit, r.Name, err)
+			return fmt.Errorf("rate adherence %s, %s: %w", rr.limit, r.Name, err)
 		}
-		rows = append(rows, r)
+		rep.Rows = append(rep.Rows, r)
 		e.logf("rate %s, %s: %.2f/s (%.1f%% of the limit), %d × 429, worst window %d", rr.limit, r.Name, r.JobsPerS, 100*r.Ratio, r.Status429, r.WorstWindow)
-		targets = append(targets, Target{Scenario: "ratelimit",
+		rep.Targets = append(rep.Targets, Target{Scenario: "ratelimit",
 			Goal:     fmt.Sprintf("%s, emulator %s: ≥ 97%% of the limit, zero 429s, no window above %d", r.Name, rr.limit, rr.limit.n),
 			Measured: fmt.Sprintf("%.1f%% of the limit, %d × 429, worst window %d", 100*r.Ratio, r.Status429, r.WorstWindow),
 			Met:      r.Ratio >= 0.97 && r.Status429 == 0 && r.WorstWindow <= rr.limit.n})
 	}
-	return rows, targets, nil
+	return nil
 }
 
 // rateRun starts the replicas and gives them more work than the limit

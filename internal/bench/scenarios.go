@@ -91,9 +91,7 @@ func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
 // ---- 1. overhead ----
 
-func (e *env) overhead(ctx context.Context, sz sizes) ([]Row, []Target, error) {
-	var rows []Row
-	var targets []Target
+func (e *env) overhead(ctx context.Context, sz sizes, rep *Report) error {
 	for _, c := range sz.overheadConc {
 		m, err := medians(sz.overheadRepeats, []flow{
 			{fmt.Sprintf("raw JetStream, concurrency %d", c), func() (Row, error) { return e.runRawJetStream(ctx, c, sz) }},
@@ -103,12 +101,12 @@ func (e *env) overhead(ctx context.Context, sz sizes) ([]Row, []Target, error) {
 			e.logf("overhead c=%d run %d: raw JetStream %.0f/s, raw HTTP %.0f/s, worker %.0f/s", c, run, r[0].JobsPerS, r[1].JobsPerS, r[2].JobsPerS)
 		})
 		if err != nil {
-			return rows, targets, err
+			return err
 		}
 		r, target := overheadRows(c, m[0], m[1], m[2])
-		rows, targets = append(rows, r...), append(targets, target)
+		rep.Rows, rep.Targets = append(rep.Rows, r...), append(rep.Targets, target)
 	}
-	return rows, targets, nil
+	return nil
 }
 
 // overheadRows are the rows of one concurrency's median runs, the worker's
@@ -249,9 +247,7 @@ func measure(c int, w *runningWorker, load func() (loadStats, error)) (Row, erro
 
 // ---- 2. latency-bound ----
 
-func (e *env) latencyBound(ctx context.Context, sz sizes) ([]Row, []Target, error) {
-	var rows []Row
-	var targets []Target
+func (e *env) latencyBound(ctx context.Context, sz sizes, rep *Report) error {
 	for _, c := range sz.latencyConc {
 		ideal := math.Min(float64(c)/clerkLatency.Seconds(), latencyLimit)
 		total := int(ideal*sz.latencyDur.Seconds()) + 2*c
@@ -259,44 +255,44 @@ func (e *env) latencyBound(ctx context.Context, sz sizes) ([]Row, []Target, erro
 		total += warm
 		r, err := e.runWorkerLoad(ctx, "latency", workerSpec{Concurrency: c, RateLimit: clerkForm(latencyLimit)}, clerkLatency, total, warm, sz.latencyDur*3)
 		if err != nil {
-			return rows, targets, fmt.Errorf("latency-bound, concurrency %d: %w", c, err)
+			return fmt.Errorf("latency-bound, concurrency %d: %w", c, err)
 		}
 		r.Ideal = ideal
 		r.Ratio = ratio(r.JobsPerS, ideal)
-		rows = append(rows, r)
-		targets = append(targets, Target{Scenario: "latency",
+		rep.Rows = append(rep.Rows, r)
+		rep.Targets = append(rep.Targets, Target{Scenario: "latency",
 			Goal:     fmt.Sprintf("concurrency %d: ≥ 95%% of min(concurrency / %s, limit) = %.0f/s", c, clerkLatency, ideal),
 			Measured: fmt.Sprintf("%.1f jobs/s = %.1f%%", r.JobsPerS, 100*r.Ratio),
 			Met:      r.Ratio >= 0.95})
 		e.logf("latency-bound c=%d: %.1f jobs/s of %.0f ideal (%.1f%%)", c, r.JobsPerS, ideal, 100*r.Ratio)
 	}
-	return rows, targets, nil
+	return nil
 }
 
 // ---- 4. bulk revoke ----
 
-func (e *env) bulk(ctx context.Context, sz sizes) ([]Row, []Target, error) {
+func (e *env) bulk(ctx context.Context, sz sizes, rep *Report) error {
 	r, err := e.bulkRun(ctx, sz.bulkSessions, bulkLimit, 0, 0)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	rows := []Row{r}
-	targets := []Target{bulkTarget(r, fmt.Sprintf("revoke_all of %d sessions at --rate-limit %s, default bulk concurrency", sz.bulkSessions, clerkForm(bulkLimit)))}
+	rep.Rows = append(rep.Rows, r)
+	rep.Targets = append(rep.Targets, bulkTarget(r, fmt.Sprintf("revoke_all of %d sessions at --rate-limit %s, default bulk concurrency", sz.bulkSessions, clerkForm(bulkLimit))))
 	if sz.bulkLatSessions > 0 {
 		// The default (sized from the limit and the latency it observes)
 		// against the fixed 8 that was the default before.
 		for _, bc := range []int{0, 8} {
 			r, err := e.bulkRun(ctx, sz.bulkLatSessions, 100, clerkLatency, bc)
 			if err != nil {
-				return rows, targets, err
+				return err
 			}
-			rows = append(rows, r)
+			rep.Rows = append(rep.Rows, r)
 			if bc == 0 {
-				targets = append(targets, bulkTarget(r, fmt.Sprintf("revoke_all of %d sessions at --rate-limit %s, Clerk latency %s, default bulk concurrency", sz.bulkLatSessions, clerkForm(100), clerkLatency)))
+				rep.Targets = append(rep.Targets, bulkTarget(r, fmt.Sprintf("revoke_all of %d sessions at --rate-limit %s, Clerk latency %s, default bulk concurrency", sz.bulkLatSessions, clerkForm(100), clerkLatency)))
 			}
 		}
 	}
-	return rows, targets, nil
+	return nil
 }
 
 // bulkTarget: a revoke_all revokes at ≥ 95% of the limit once it has
@@ -414,23 +410,23 @@ func bulkConcName(n int) string {
 
 // ---- 5. backlog ----
 
-func (e *env) backlog(ctx context.Context, sz sizes) ([]Row, []Target, error) {
+func (e *env) backlog(ctx context.Context, sz sizes, rep *Report) error {
 	t, err := e.newRun(ctx, 0, clerkLimit{})
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	defer e.dropTopology(t)
 	n := sz.backlogJobs
 	pubStart := time.Now()
 	if err := e.publishBacklog(ctx, t, n); err != nil {
-		return nil, nil, err
+		return err
 	}
 	e.logf("backlog: %d jobs queued in %.1f s", n, time.Since(pubStart).Seconds())
 	cpu0 := selfCPU()
 	start := time.Now()
 	w, err := e.startWorker(ctx, t, workerSpec{Concurrency: backlogConc, RateLimit: "0"})
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	var peakRSS int64
 	var res, left uint64
@@ -444,14 +440,14 @@ func (e *env) backlog(ctx context.Context, sz sizes) ([]Row, []Target, error) {
 	})
 	if err != nil {
 		_ = w.stop()
-		return nil, nil, fmt.Errorf("backlog not drained: %d results, %d jobs left: %w", res, left, err)
+		return fmt.Errorf("backlog not drained: %d results, %d jobs left: %w", res, left, err)
 	}
 	drained := time.Since(start)
 	s := w.sample()
 	peakRSS = max(peakRSS, s.HWM)
 	cpu1 := selfCPU()
 	if err := w.stop(); err != nil {
-		return nil, nil, err
+		return err
 	}
 	r := Row{Scenario: "backlog", Name: "worker", Concurrency: backlogConc, Replicas: 1, RateLimit: "0", Jobs: n, DurationS: drained.Seconds(),
 		JobsPerS: float64(n) / drained.Seconds(), PeakRSSMiB: mib(peakRSS), BenchCPUUS: perJobUS(cpu1-cpu0, n),
@@ -462,8 +458,10 @@ func (e *env) backlog(ctx context.Context, sz sizes) ([]Row, []Target, error) {
 		r.Note += "; in-process: RSS is the whole bench process (NATS server and emulator included)"
 	}
 	e.logf("backlog: %d jobs drained in %.1f s (%.0f/s), peak RSS %.1f MiB", n, r.DurationS, r.JobsPerS, r.PeakRSSMiB)
-	return []Row{r}, []Target{{Scenario: "backlog",
+	rep.Rows = append(rep.Rows, r)
+	rep.Targets = append(rep.Targets, Target{Scenario: "backlog",
 		Goal:     fmt.Sprintf("peak RSS of the worker < 100 MiB with a %d-job backlog", n),
 		Measured: fmt.Sprintf("%.1f MiB; drained in %.1f s", r.PeakRSSMiB, r.DurationS),
-		Met:      r.PeakRSSMiB < 100}}, nil
+		Met:      r.PeakRSSMiB < 100})
+	return nil
 }
