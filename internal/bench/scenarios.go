@@ -359,22 +359,18 @@ func (e *env) bulkRun(ctx context.Context, sessions int, limit float64, latency 
 	if err != nil {
 		return Row{}, err
 	}
-	var revoked, tooMany int
-	var firstRevoke, lastRevoke time.Time
+	var revokes []time.Time // of the successful revoke calls
+	tooMany := 0
 	for _, call := range e.emu.Emulator.Calls() {
 		if call.Status == 429 {
 			tooMany++
 		}
 		if call.Op == emulator.OpRevokeSession && call.Status == 200 {
-			revoked++
-			if firstRevoke.IsZero() {
-				firstRevoke = call.Time
-			}
-			lastRevoke = call.Time
+			revokes = append(revokes, call.Time)
 		}
 	}
-	if revoked != sessions {
-		return Row{}, fmt.Errorf("revoke_all: %d revoke calls succeeded, want %d", revoked, sessions)
+	if len(revokes) != sessions {
+		return Row{}, fmt.Errorf("revoke_all: %d revoke calls succeeded, want %d", len(revokes), sessions)
 	}
 	r := Row{Scenario: "bulk", Name: "revoke_all, bulk concurrency " + bulkConcName(bulkConc), Concurrency: bulkConc, Replicas: 1, RateLimit: spec.RateLimit,
 		Jobs: sessions, DurationS: c.latency.Seconds(), JobsPerS: float64(sessions) / c.latency.Seconds(),
@@ -386,7 +382,7 @@ func (e *env) bulkRun(ctx context.Context, sessions int, limit float64, latency 
 	if w.proc != nil {
 		r.WorkerCPUUS = perJobUS(w1.CPU-w0.CPU, sessions)
 	}
-	r.PhasePerS = float64(sessions-1) / lastRevoke.Sub(firstRevoke).Seconds()
+	r.PhasePerS = float64(sessions-1) / revokes[sessions-1].Sub(revokes[0]).Seconds()
 	r.Note = fmt.Sprintf("emulator latency %s; job published → result stored %.2f s; revoke phase %.0f revokes/s = %.1f%% of the limit",
 		latency, c.latency.Seconds(), r.PhasePerS, 100*r.PhasePerS/limit)
 	e.logf("bulk %d sessions, limit %g, latency %s, bulk concurrency %s: %.0f sessions/s (%.1f%% of limit)", sessions, limit, latency, bulkConcName(bulkConc), r.JobsPerS, 100*r.Ratio)
