@@ -70,13 +70,6 @@ func sizesFor(o Options) sizes {
 	return sz
 }
 
-func perJobUS(d time.Duration, n int) float64 {
-	if n == 0 {
-		return 0
-	}
-	return float64(d.Nanoseconds()) / 1000 / float64(n)
-}
-
 // ratio is a/b, or 0 when b is not positive. A flow that measured nothing
 // (stalled, or slower than its warm-up) must still leave a report that
 // can be written: JSON has no +Inf or NaN.
@@ -85,6 +78,10 @@ func ratio(a, b float64) float64 {
 		return 0
 	}
 	return a / b
+}
+
+func perJobUS(d time.Duration, n int) float64 {
+	return ratio(float64(d.Nanoseconds())/1000, float64(n))
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
