@@ -107,7 +107,6 @@ func (e *env) rateRun(ctx context.Context, rr rateRow, dur time.Duration) (Row, 
 	// replica (each may think it has the whole limit), so that no replica
 	// with work ever waits for more.
 	work := int(rr.limit.perSecond()*(warm+dur).Seconds()*1.3)*rr.replicas + 100
-	var first time.Time
 	if rr.load == "uneven" {
 		// The revoke_all is queued before any replica runs and the first
 		// one started alone, so it is the first replica's, and the one
@@ -120,7 +119,7 @@ func (e *env) rateRun(ctx context.Context, rr rateRow, dur time.Duration) (Row, 
 		if err := start(0); err != nil {
 			return r, err
 		}
-		if first, err = e.firstCall(ctx); err != nil {
+		if _, err := e.firstCall(ctx); err != nil {
 			return r, err
 		}
 		work = int(rr.limit.perSecond() * (warm + dur).Seconds() / 5)
@@ -133,10 +132,9 @@ func (e *env) rateRun(ctx context.Context, rr rateRow, dur time.Duration) (Row, 
 	if err := e.publishBacklog(ctx, t, work); err != nil {
 		return r, err
 	}
-	if first.IsZero() {
-		if first, err = e.firstCall(ctx); err != nil {
-			return r, err
-		}
+	first, err := e.firstCall(ctx) // for an uneven run, the call waited for above
+	if err != nil {
+		return r, err
 	}
 	from, to := first.Add(warm), first.Add(warm+dur)
 	wait := func(until time.Time) error {
