@@ -622,7 +622,7 @@ func (e *Emulator) handleToken(r *http.Request, rt route, _ keyInfo) reply {
 		if ttl == 0 {
 			ttl = DefaultTokenLifetime
 		}
-		claims = e.sessionClaims(sub, e.azp, now, ttl)
+		claims = e.sessionClaims(sub, azp, now, ttl)
 	}
 	jwt, err := e.signClaims(claims)
 	if err != nil {

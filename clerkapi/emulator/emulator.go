@@ -4,6 +4,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -44,8 +45,6 @@ const (
 // for concurrent use. Create it with New.
 type Emulator struct {
 	keys         map[keyHash]keyInfo // accepted secret keys, by SHA-256; read-only after New
-	issuer       string
-	azp          string
 	templates    map[string]template // read-only after New
 	strictRevoke bool
 	lockout      time.Duration // how long a lock holds; < 0: until unlocked
@@ -67,6 +66,10 @@ type Emulator struct {
 	calls   callLog
 }
 
+// azp is the azp claim of the tokens the emulator issues itself (a
+// RefreshSession token carries its request_origin instead).
+const azp = "http://localhost:3000"
+
 // keyHash identifies a secret key without keeping it: the emulator stores
 // only SHA-256 digests of the keys it accepts, so no secret can leak from
 // its memory into logs or formatted values.
@@ -81,38 +84,28 @@ type template struct {
 	lifetime time.Duration
 }
 
-// Option configures an Emulator.
-type Option func(*options)
-
-type options struct {
-	keys         []string
-	issuer       string
-	faults       Faults
-	rateN        int
-	rateWindow   time.Duration
-	rateMode     RateLimitMode
-	seed         *int64
-	templates    map[string]template
-	logger       zerolog.Logger
-	now          func() time.Time
-	signingKey   *rsa.PrivateKey
-	strictRevoke bool
-	lockout      time.Duration
-	callLimit    int
-}
+// Option configures an Emulator. Options are applied in order, before New
+// fills in defaults for what they left unset.
+type Option func(*Emulator)
 
 // WithSecretKeys sets the secret keys the emulator accepts as bearer
 // tokens, replacing DefaultSecretKey. A key starting with sk_live_ stands
 // for a production instance, where createSession is refused (400
 // request_invalid_for_environment) as on Clerk. Empty keys are ignored.
 func WithSecretKeys(keys ...string) Option {
-	return func(o *options) { o.keys = append(o.keys, keys...) }
+	return func(e *Emulator) {
+		for _, k := range keys {
+			if k = strings.TrimSpace(k); k != "" {
+				e.keys[sha256.Sum256([]byte(k))] = keyInfo{production: strings.HasPrefix(k, "sk_live_")}
+			}
+		}
+	}
 }
 
 // WithLatency delays every API call by fixed plus a uniformly random
 // duration in [0, jitter). It sets Faults.Latency and Faults.Jitter.
 func WithLatency(fixed, jitter time.Duration) Option {
-	return func(o *options) { o.faults.Latency, o.faults.Jitter = fixed, jitter }
+	return func(e *Emulator) { e.faults.Latency, e.faults.Jitter = fixed, jitter }
 }
 
 // WithRateLimit allows n API calls per window and per secret key, counted
@@ -124,7 +117,7 @@ func WithLatency(fixed, jitter time.Duration) Option {
 // limit; window <= 0 means DefaultRateWindow. Clerk's own limits are 1000
 // per 10 s for production instances and 100 per 10 s for development ones.
 func WithRateLimit(n int, window time.Duration) Option {
-	return func(o *options) { o.rateN, o.rateWindow = n, window }
+	return func(e *Emulator) { e.limiter.set(n, window) }
 }
 
 // RateLimitMode is how the rate limit counts calls. Clerk does not
@@ -156,13 +149,13 @@ func ParseRateLimitMode(s string) (RateLimitMode, error) {
 // WithRateLimitMode sets how the rate limit counts calls (FixedWindow when
 // not given; an unknown mode also means FixedWindow).
 func WithRateLimitMode(m RateLimitMode) Option {
-	return func(o *options) { o.rateMode = m }
+	return func(e *Emulator) { e.limiter.setMode(m) }
 }
 
 // WithFaults sets the initial faults. Out-of-range values are clamped (see
 // SetFaults). It replaces what WithLatency set if given after it.
 func WithFaults(f Faults) Option {
-	return func(o *options) { o.faults = f }
+	return func(e *Emulator) { e.faults = f }
 }
 
 // WithSeed makes the emulator's randomness deterministic: ids, refresh
@@ -171,7 +164,7 @@ func WithFaults(f Faults) Option {
 // faults (concurrent calls are served in an order the emulator does not
 // control).
 func WithSeed(seed int64) Option {
-	return func(o *options) { o.seed = &seed }
+	return func(e *Emulator) { e.rng = newRand(uint64(seed)) }
 }
 
 // WithTemplate defines a JWT template for POST
@@ -181,31 +174,25 @@ func WithSeed(seed int64) Option {
 // "{{session.id}}" or "{{org.id}}" is replaced by the corresponding id, as
 // Clerk's shortcodes are. lifetime <= 0 means DefaultTokenLifetime.
 func WithTemplate(name string, claims map[string]any, lifetime time.Duration) Option {
-	return func(o *options) {
-		c := make(map[string]any, len(claims))
-		for k, v := range claims {
-			c[k] = v
-		}
-		if lifetime <= 0 {
-			lifetime = DefaultTokenLifetime
-		}
-		o.templates[name] = template{claims: c, lifetime: lifetime}
+	if lifetime <= 0 {
+		lifetime = DefaultTokenLifetime
 	}
+	return func(e *Emulator) { e.templates[name] = template{claims: maps.Clone(claims), lifetime: lifetime} }
 }
 
 // WithLogger logs every API call at debug level (method, path, operation,
 // status, session id, fault, duration) and control changes at info level.
 // Keys, tokens and bodies are never logged. The default discards logs.
 func WithLogger(l zerolog.Logger) Option {
-	return func(o *options) { o.logger = l }
+	return func(e *Emulator) { e.log = l }
 }
 
 // WithClock replaces time.Now for timestamps, token times and rate-limit
 // windows (not for injected latency).
 func WithClock(now func() time.Time) Option {
-	return func(o *options) {
+	return func(e *Emulator) {
 		if now != nil {
-			o.now = now
+			e.now = now
 		}
 	}
 }
@@ -215,74 +202,49 @@ func WithClock(now func() time.Time) Option {
 // serves the JWKS. Sharing one key between emulators saves that cost in
 // test suites that create many.
 func WithSigningKey(key *rsa.PrivateKey) Option {
-	return func(o *options) { o.signingKey = key }
-}
-
-// WithIssuer sets the iss claim of signed tokens (default DefaultIssuer).
-func WithIssuer(iss string) Option {
-	return func(o *options) { o.issuer = iss }
+	return func(e *Emulator) { e.sign.key = key }
 }
 
 // WithStrictRevoke makes revoking a session that is not active or pending
 // fail with 400 session_not_active instead of answering 200 with the
 // session unchanged (the default; see the package documentation).
 func WithStrictRevoke() Option {
-	return func(o *options) { o.strictRevoke = true }
+	return func(e *Emulator) { e.strictRevoke = true }
 }
 
 // WithCallLogLimit sets how many calls Calls keeps (the newest); n <= 0
 // means DefaultCallLogLimit. It bounds memory under long load tests.
 func WithCallLogLimit(n int) Option {
-	return func(o *options) { o.callLimit = n }
+	return func(e *Emulator) { e.calls.limit = n }
 }
 
 // New returns an Emulator with no users or sessions.
 func New(opts ...Option) *Emulator {
-	o := options{
-		issuer:    DefaultIssuer,
-		templates: map[string]template{},
-		logger:    zerolog.Nop(),
-		now:       time.Now,
-	}
-	for _, opt := range opts {
-		opt(&o)
-	}
 	e := &Emulator{
-		keys:         map[keyHash]keyInfo{},
-		issuer:       o.issuer,
-		azp:          "http://localhost:3000",
-		templates:    o.templates,
-		strictRevoke: o.strictRevoke,
-		lockout:      o.lockout,
-		now:          o.now,
-		log:          o.logger,
-		faults:       o.faults.clamped(),
-		st:           newStore(),
+		keys:      map[keyHash]keyInfo{},
+		templates: map[string]template{},
+		now:       time.Now,
+		log:       zerolog.Nop(),
+		rng:       newRand(rand.Uint64()),
+		st:        newStore(),
 	}
-	for _, k := range o.keys {
-		if k = strings.TrimSpace(k); k != "" {
-			e.keys[sha256.Sum256([]byte(k))] = keyInfo{production: strings.HasPrefix(k, "sk_live_")}
-		}
+	e.limiter.set(0, 0)
+	e.limiter.setMode(FixedWindow)
+	for _, opt := range opts {
+		opt(e)
 	}
 	if len(e.keys) == 0 {
 		e.keys[sha256.Sum256([]byte(DefaultSecretKey))] = keyInfo{}
 	}
-	var seed uint64
-	if o.seed != nil {
-		seed = uint64(*o.seed)
-	} else {
-		seed = rand.Uint64()
+	e.faults = e.faults.clamped()
+	if e.calls.limit <= 0 {
+		e.calls.limit = DefaultCallLogLimit
 	}
-	e.rng = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	e.sign.key = o.signingKey
-	e.limiter.setMode(o.rateMode)
-	e.limiter.set(o.rateN, o.rateWindow)
-	limit := o.callLimit
-	if limit <= 0 {
-		limit = DefaultCallLogLimit
-	}
-	e.calls.limit = limit
 	return e
+}
+
+func newRand(seed uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 }
 
 // String describes the emulator without any key material, so that it can
@@ -355,11 +317,16 @@ func (e *Emulator) ResetCalls() { e.calls.reset() }
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 // randString returns n base62 characters.
-func (e *Emulator) randString(n int) string {
+func (e *Emulator) randString(n int) string { return e.randFrom(base62, n) }
+
+// traceID returns 32 lowercase hex digits.
+func (e *Emulator) traceID() string { return e.randFrom("0123456789abcdef", 32) }
+
+func (e *Emulator) randFrom(alphabet string, n int) string {
 	b := make([]byte, n)
 	e.rngMu.Lock()
 	for i := range b {
-		b[i] = base62[e.rng.IntN(len(base62))]
+		b[i] = alphabet[e.rng.IntN(len(alphabet))]
 	}
 	e.rngMu.Unlock()
 	return string(b)
@@ -368,17 +335,6 @@ func (e *Emulator) randString(n int) string {
 // newID returns prefix_ followed by 27 base62 characters, the shape of
 // Clerk's ids.
 func (e *Emulator) newID(prefix string) string { return prefix + "_" + e.randString(27) }
-
-func (e *Emulator) traceID() string {
-	const hex = "0123456789abcdef"
-	b := make([]byte, 32)
-	e.rngMu.Lock()
-	for i := range b {
-		b[i] = hex[e.rng.IntN(16)]
-	}
-	e.rngMu.Unlock()
-	return string(b)
-}
 
 // chance reports true with probability p. It draws no random number when p
 // is 0, so that disabled faults do not disturb a seeded sequence.
@@ -501,15 +457,20 @@ func (l *rateLimiter) take(key keyHash, now time.Time) (ok bool, retryAfter int)
 		}
 		free = end
 	}
-	left := free.Sub(now)
-	secs := int((left + time.Second - 1) / time.Second)
-	return false, max(secs, 1)
+	return false, max(int(ceilSeconds(free.Sub(now))), 1)
+}
+
+// ceilSeconds is d in whole seconds, rounded up.
+func ceilSeconds(d time.Duration) int64 {
+	secs := int64(d / time.Second)
+	if d%time.Second > 0 {
+		secs++
+	}
+	return secs
 }
 
 // ---- call log ----
 
-// Call is one logged API call.
-// Call is one logged API call.
 // WorstWindow is the largest number of calls that arrived within any
 // window of length w — sliding, not aligned to the clock — whatever they
 // were answered: what a client sent into the busiest stretch of a limit.
@@ -529,6 +490,7 @@ func WorstWindow(calls []Call, w time.Duration) int {
 	return worst
 }
 
+// Call is one logged API call.
 type Call struct {
 	// Time is when the call arrived (by the emulator's clock).
 	Time time.Time `json:"time"`

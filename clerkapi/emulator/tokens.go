@@ -90,7 +90,7 @@ type tokenSubject struct {
 // CreateSessionToken and RefreshSession issue.
 func (e *Emulator) sessionClaims(sub tokenSubject, azp string, iat time.Time, ttl time.Duration) jwt.MapClaims {
 	c := jwt.MapClaims{
-		"iss": e.issuer,
+		"iss": DefaultIssuer,
 		"sub": sub.userID,
 		"sid": sub.sessionID,
 		"azp": azp,
@@ -122,9 +122,9 @@ func (e *Emulator) templateClaims(sub tokenSubject, t template, iat time.Time, t
 		}
 		c[k] = v
 	}
-	c["iss"] = e.issuer
+	c["iss"] = DefaultIssuer
 	c["sub"] = sub.userID
-	c["azp"] = e.azp
+	c["azp"] = azp
 	c["iat"] = iat.Unix()
 	c["nbf"] = iat.Unix() - 10
 	c["exp"] = iat.Add(ttl).Unix()
@@ -154,7 +154,7 @@ func (e *Emulator) SessionToken(sessionID string, ttl time.Duration) string {
 		iat = now.Add(ttl - DefaultTokenLifetime)
 		ttl = DefaultTokenLifetime
 	}
-	tok, err := e.signClaims(e.sessionClaims(sub, e.azp, iat, ttl))
+	tok, err := e.signClaims(e.sessionClaims(sub, azp, iat, ttl))
 	if err != nil {
 		return ""
 	}

@@ -27,7 +27,7 @@ const (
 // until unlocked. Locks end by the emulator's clock (WithClock), so a test
 // can let one expire without waiting.
 func WithLockoutDuration(d time.Duration) Option {
-	return func(o *options) { o.lockout = d }
+	return func(e *Emulator) { e.lockout = d }
 }
 
 // userLock is a user's lock. A lock whose end has passed no longer holds;
@@ -49,11 +49,7 @@ func (l userLock) expiresIn(now time.Time) *int64 {
 	if !l.holds(now) || l.until.IsZero() {
 		return nil
 	}
-	left := l.until.Sub(now)
-	secs := int64(left / time.Second)
-	if left%time.Second != 0 {
-		secs++
-	}
+	secs := ceilSeconds(l.until.Sub(now))
 	return &secs
 }
 
