@@ -71,13 +71,9 @@ type route struct {
 // matchAPI routes a path below /v1 (still escaped). handle is nil when the
 // path is unknown or the method is not allowed.
 func matchAPI(method, escaped string) route {
-	parts := strings.Split(strings.TrimPrefix(escaped, "/"), "/")
-	for i, p := range parts {
-		u, err := url.PathUnescape(p)
-		if err != nil {
-			return route{}
-		}
-		parts[i] = u
+	parts, ok := splitPath(strings.TrimPrefix(escaped, "/"))
+	if !ok {
+		return route{}
 	}
 	one := func(m, op string, h func(*Emulator, *http.Request, route, keyInfo) reply, rt route) route {
 		rt.op, rt.allow = op, m
@@ -119,6 +115,20 @@ func matchAPI(method, escaped string) route {
 		return one(http.MethodPost, OpCreateSessionTokenFromTemplate, (*Emulator).handleToken, rt)
 	}
 	return route{}
+}
+
+// splitPath splits an escaped path into unescaped segments; ok is false
+// when a segment does not unescape.
+func splitPath(escaped string) (parts []string, ok bool) {
+	parts = strings.Split(escaped, "/")
+	for i, p := range parts {
+		u, err := url.PathUnescape(p)
+		if err != nil {
+			return nil, false
+		}
+		parts[i] = u
+	}
+	return parts, true
 }
 
 // serveAPI runs one Clerk API call through the fault pipeline described on
@@ -179,9 +189,7 @@ func dropConnection(w http.ResponseWriter) {
 // far as it is known, then the handler.
 func (e *Emulator) answer(r *http.Request, rt route, f Faults) reply {
 	if f.RejectKey {
-		rep := e.keyInvalid()
-		rep.fault = "reject_key"
-		return rep
+		return e.keyInvalid().withFault("reject_key")
 	}
 	hash, key, rep, ok := e.authenticate(r)
 	if !ok {
@@ -191,38 +199,28 @@ func (e *Emulator) answer(r *http.Request, rt route, f Faults) reply {
 		rep := e.fail(http.StatusTooManyRequests, "too_many_requests", "Too many requests",
 			"You have exceeded the rate limit. Try again in "+strconv.Itoa(secs)+" seconds.", nil)
 		rep.header.Set("Retry-After", strconv.Itoa(secs))
-		rep.fault = "rate_limit"
-		return rep
+		return rep.withFault("rate_limit")
 	}
 	if rep, ok := e.checkVersion(r); !ok {
 		return rep
 	}
 	if e.chance(f.ErrorRate) {
-		rep := e.statusError([]int{500, 502, 503}[e.intN(3)])
-		rep.fault = "error"
-		return rep
+		return e.statusError([]int{500, 502, 503}[e.intN(3)]).withFault("error")
 	}
 	if rt.handle == nil {
 		if rt.allow != "" {
-			rep := e.fail(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed",
-				r.Method+" is not allowed on "+r.URL.Path+"; use "+rt.allow+".", nil)
-			rep.header.Set("Allow", rt.allow)
-			return rep
+			return e.methodNotAllowed(r, rt.allow)
 		}
 		return e.notFound("The path " + r.URL.Path + " is not one of the Clerk API paths this emulator serves.")
 	}
 	if rt.sessionID != "" {
 		if status := e.failure(rt.sessionID); status != 0 {
-			rep := e.statusError(status)
-			rep.fault = "fail_session"
-			return rep
+			return e.statusError(status).withFault("fail_session")
 		}
 	}
 	if rt.userID != "" {
 		if status := e.userFailure(rt.userID); status != 0 {
-			rep := e.statusError(status)
-			rep.fault = "fail_user"
-			return rep
+			return e.statusError(status).withFault("fail_user")
 		}
 	}
 	return rt.handle(e, r, rt, key)
@@ -305,15 +303,10 @@ func (e *Emulator) readObject(r *http.Request) (map[string]json.RawMessage, repl
 	if r.ContentLength > MaxBodyBytes {
 		return nil, e.tooLarge(), false
 	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
-	if err != nil {
-		return nil, e.fail(http.StatusBadRequest, "request_body_invalid", "Request body invalid",
-			"The request body could not be read.", nil), false
+	b, rep, ok := e.readBody(r)
+	if !ok {
+		return nil, rep, false
 	}
-	if len(b) > MaxBodyBytes {
-		return nil, e.tooLarge(), false
-	}
-	b = bytes.TrimSpace(b)
 	if len(b) == 0 || string(b) == "null" {
 		return map[string]json.RawMessage{}, reply{}, true
 	}
@@ -326,10 +319,25 @@ func (e *Emulator) readObject(r *http.Request) (map[string]json.RawMessage, repl
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil || m == nil {
-		return nil, e.fail(http.StatusBadRequest, "request_body_invalid", "Request body invalid",
-			"The request body must be a JSON object.", nil), false
+		return nil, e.bodyInvalid("The request body must be a JSON object."), false
 	}
 	return m, reply{}, true
+}
+
+// readBody reads a body of at most MaxBodyBytes, trimmed of white space.
+func (e *Emulator) readBody(r *http.Request) ([]byte, reply, bool) {
+	b, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	if err != nil {
+		return nil, e.bodyInvalid("The request body could not be read."), false
+	}
+	if len(b) > MaxBodyBytes {
+		return nil, e.tooLarge(), false
+	}
+	return bytes.TrimSpace(b), reply{}, true
+}
+
+func (e *Emulator) bodyInvalid(long string) reply {
+	return e.fail(http.StatusBadRequest, "request_body_invalid", "Request body invalid", long, nil)
 }
 
 func (e *Emulator) tooLarge() reply {

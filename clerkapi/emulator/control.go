@@ -3,9 +3,7 @@ package emulator
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -50,14 +48,10 @@ func (c *Call) UnmarshalJSON(b []byte) error {
 // serveControl serves the control API; see the package documentation.
 // Its answers are JSON; its errors use Clerk's errors body too.
 func (e *Emulator) serveControl(w http.ResponseWriter, r *http.Request, escaped string) {
-	parts := strings.Split(strings.Trim(escaped, "/"), "/")
-	for i, p := range parts {
-		u, err := url.PathUnescape(p)
-		if err != nil {
-			e.write(w, e.notFound("Unknown control path."))
-			return
-		}
-		parts[i] = u
+	parts, ok := splitPath(strings.Trim(escaped, "/"))
+	if !ok {
+		e.write(w, e.notFound("Unknown control path."))
+		return
 	}
 	rep := e.control(r, parts)
 	e.write(w, rep)
@@ -65,182 +59,166 @@ func (e *Emulator) serveControl(w http.ResponseWriter, r *http.Request, escaped 
 }
 
 func (e *Emulator) control(r *http.Request, parts []string) reply {
-	route := func(allow string) (reply, bool) {
-		if slices.Contains(strings.Split(allow, ", "), r.Method) {
-			return reply{}, true
-		}
-		rep := e.fail(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed",
-			r.Method+" is not allowed on "+r.URL.Path+"; use "+allow+".", nil)
-		rep.header.Set("Allow", allow)
-		return rep, false
+	allow, handle := e.controlRoute(r, parts)
+	switch {
+	case handle == nil:
+		return e.notFound("Unknown control path " + r.URL.Path + "; see the emulator package documentation.")
+	case !slices.Contains(strings.Split(allow, ", "), r.Method):
+		return e.methodNotAllowed(r, allow)
 	}
+	return handle()
+}
+
+// controlRoute returns the methods a control path accepts and its handler,
+// nil for an unknown path.
+func (e *Emulator) controlRoute(r *http.Request, parts []string) (allow string, handle func() reply) {
 	ok := func(status int, body any) reply { return reply{status: status, body: body} }
 	n := len(parts)
 	switch {
 	case n == 1 && parts[0] == "health":
-		if rep, good := route("GET"); !good {
-			return rep
-		}
-		return ok(http.StatusOK, map[string]string{"status": "ok"})
+		return "GET", func() reply { return ok(http.StatusOK, map[string]string{"status": "ok"}) }
 
 	case n == 1 && parts[0] == "users":
-		if rep, good := route("POST"); !good {
-			return rep
-		}
-		return ok(http.StatusCreated, map[string]string{"id": e.CreateUser()})
+		return "POST", func() reply { return ok(http.StatusCreated, map[string]string{"id": e.CreateUser()}) }
 
 	case n == 3 && parts[0] == "users" && parts[1] != "" && parts[2] == "sessions":
-		if rep, good := route("POST"); !good {
-			return rep
-		}
-		var in struct {
-			Count *int `json:"count"`
-		}
-		if rep, good := e.decodeControl(r, &in); !good {
-			return rep
-		}
-		count := 1
-		if in.Count != nil {
-			count = *in.Count
-		}
-		if count < 1 || count > maxControlCount {
-			return e.paramValueInvalid("count", "count must be between 1 and "+strconv.Itoa(maxControlCount))
-		}
-		ids, refused, signedIn := e.signIn(parts[1], count)
-		if !signedIn {
-			return refused
-		}
-		return ok(http.StatusCreated, map[string][]string{"session_ids": ids})
-
-	case n == 2 && parts[0] == "users" && parts[1] != "":
-		if rep, good := route("GET"); !good {
-			return rep
-		}
-		st, found := e.userState(parts[1])
-		if !found {
-			return e.userNotFound(parts[1])
-		}
-		return ok(http.StatusOK, st)
-
-	case n == 3 && parts[0] == "users" && parts[1] != "" && parts[2] == "failure":
-		if rep, good := route("PUT"); !good {
-			return rep
-		}
-		return e.putFailure(r, func(status int) { e.FailUser(parts[1], status) })
-
-	case n == 1 && parts[0] == "seed":
-		if rep, good := route("POST"); !good {
-			return rep
-		}
-		var in struct {
-			Users           int `json:"users"`
-			SessionsPerUser int `json:"sessions_per_user"`
-		}
-		if rep, good := e.decodeControl(r, &in); !good {
-			return rep
-		}
-		if in.Users < 1 || in.SessionsPerUser < 0 || in.Users*max(in.SessionsPerUser, 1) > maxControlCount {
-			return e.paramValueInvalid("users", "users must be at least 1 and users × sessions_per_user at most "+strconv.Itoa(maxControlCount))
-		}
-		return ok(http.StatusCreated, map[string][]string{"user_ids": e.Seed(in.Users, in.SessionsPerUser)})
-
-	case n == 1 && parts[0] == "calls":
-		if rep, good := route("GET, DELETE"); !good {
-			return rep
-		}
-		if r.Method == http.MethodDelete {
-			e.ResetCalls()
-			return reply{status: http.StatusNoContent}
-		}
-		return ok(http.StatusOK, map[string][]Call{"calls": e.Calls()})
-
-	case n == 1 && parts[0] == "faults":
-		if rep, good := route("GET, PUT"); !good {
-			return rep
-		}
-		if r.Method == http.MethodPut {
-			var f Faults
-			if rep, good := e.decodeControl(r, &f); !good {
-				return rep
-			}
-			if err := f.Validate(); err != nil {
-				return e.fail(http.StatusUnprocessableEntity, "form_param_value_invalid", "is invalid", err.Error(), nil)
-			}
-			e.SetFaults(f)
-		}
-		return ok(http.StatusOK, e.Faults())
-
-	case n == 1 && parts[0] == "rate_limit":
-		if rep, good := route("GET, PUT"); !good {
-			return rep
-		}
-		if r.Method == http.MethodPut {
+		return "POST", func() reply {
 			var in struct {
-				Requests int     `json:"requests"`
-				Window   string  `json:"window"`
-				Mode     *string `json:"mode"` // absent: unchanged
+				Count *int `json:"count"`
 			}
 			if rep, good := e.decodeControl(r, &in); !good {
 				return rep
 			}
-			d, err := parseDuration("window", in.Window)
-			if err != nil || d < 0 {
-				return e.paramValueInvalid("window", "window must be a duration such as \"10s\"")
+			count := 1
+			if in.Count != nil {
+				count = *in.Count
 			}
-			if in.Mode != nil {
-				m, err := ParseRateLimitMode(*in.Mode)
-				if err != nil {
-					return e.paramValueInvalid("mode", "mode must be \"fixed\" or \"sliding\"")
-				}
-				e.SetRateLimitMode(m)
+			if count < 1 || count > maxControlCount {
+				return e.paramValueInvalid("count", "count must be between 1 and "+strconv.Itoa(maxControlCount))
 			}
-			e.SetRateLimit(in.Requests, d)
+			ids, refused, signedIn := e.signIn(parts[1], count)
+			if !signedIn {
+				return refused
+			}
+			return ok(http.StatusCreated, map[string][]string{"session_ids": ids})
 		}
-		rn, rw := e.RateLimit()
-		return ok(http.StatusOK, map[string]any{"requests": rn, "window": rw.String(), "mode": e.RateLimitMode()})
+
+	case n == 2 && parts[0] == "users" && parts[1] != "":
+		return "GET", func() reply {
+			st, found := e.userState(parts[1])
+			if !found {
+				return e.userNotFound(parts[1])
+			}
+			return ok(http.StatusOK, st)
+		}
+
+	case n == 3 && parts[0] == "users" && parts[1] != "" && parts[2] == "failure":
+		return "PUT", func() reply { return e.putFailure(r, func(status int) { e.FailUser(parts[1], status) }) }
+
+	case n == 1 && parts[0] == "seed":
+		return "POST", func() reply {
+			var in struct {
+				Users           int `json:"users"`
+				SessionsPerUser int `json:"sessions_per_user"`
+			}
+			if rep, good := e.decodeControl(r, &in); !good {
+				return rep
+			}
+			if in.Users < 1 || in.SessionsPerUser < 0 || in.Users*max(in.SessionsPerUser, 1) > maxControlCount {
+				return e.paramValueInvalid("users", "users must be at least 1 and users × sessions_per_user at most "+strconv.Itoa(maxControlCount))
+			}
+			return ok(http.StatusCreated, map[string][]string{"user_ids": e.Seed(in.Users, in.SessionsPerUser)})
+		}
+
+	case n == 1 && parts[0] == "calls":
+		return "GET, DELETE", func() reply {
+			if r.Method == http.MethodDelete {
+				e.ResetCalls()
+				return reply{status: http.StatusNoContent}
+			}
+			return ok(http.StatusOK, map[string][]Call{"calls": e.Calls()})
+		}
+
+	case n == 1 && parts[0] == "faults":
+		return "GET, PUT", func() reply {
+			if r.Method == http.MethodPut {
+				var f Faults
+				if rep, good := e.decodeControl(r, &f); !good {
+					return rep
+				}
+				if err := f.Validate(); err != nil {
+					return e.fail(http.StatusUnprocessableEntity, "form_param_value_invalid", "is invalid", err.Error(), nil)
+				}
+				e.SetFaults(f)
+			}
+			return ok(http.StatusOK, e.Faults())
+		}
+
+	case n == 1 && parts[0] == "rate_limit":
+		return "GET, PUT", func() reply {
+			if r.Method == http.MethodPut {
+				var in struct {
+					Requests int     `json:"requests"`
+					Window   string  `json:"window"`
+					Mode     *string `json:"mode"` // absent: unchanged
+				}
+				if rep, good := e.decodeControl(r, &in); !good {
+					return rep
+				}
+				d, err := parseDuration("window", in.Window)
+				if err != nil || d < 0 {
+					return e.paramValueInvalid("window", "window must be a duration such as \"10s\"")
+				}
+				if in.Mode != nil {
+					m, err := ParseRateLimitMode(*in.Mode)
+					if err != nil {
+						return e.paramValueInvalid("mode", "mode must be \"fixed\" or \"sliding\"")
+					}
+					e.SetRateLimitMode(m)
+				}
+				e.SetRateLimit(in.Requests, d)
+			}
+			rn, rw := e.RateLimit()
+			return ok(http.StatusOK, map[string]any{"requests": rn, "window": rw.String(), "mode": e.RateLimitMode()})
+		}
 
 	case n == 2 && parts[0] == "sessions" && parts[1] != "":
-		if rep, good := route("GET"); !good {
-			return rep
+		return "GET", func() reply {
+			s, found := e.Session(parts[1])
+			if !found {
+				return e.sessionNotFound(parts[1])
+			}
+			return ok(http.StatusOK, sessionState{
+				Session:      s,
+				RefreshToken: e.RefreshToken(s.ID),
+				SessionToken: e.SessionToken(s.ID, DefaultTokenLifetime),
+				RevokeCount:  e.RevokeCount(s.ID),
+				FailStatus:   e.failure(s.ID),
+			})
 		}
-		s, found := e.Session(parts[1])
-		if !found {
-			return e.sessionNotFound(parts[1])
-		}
-		return ok(http.StatusOK, sessionState{
-			Session:      s,
-			RefreshToken: e.RefreshToken(s.ID),
-			SessionToken: e.SessionToken(s.ID, DefaultTokenLifetime),
-			RevokeCount:  e.RevokeCount(s.ID),
-			FailStatus:   e.failure(s.ID),
-		})
 
 	case n == 3 && parts[0] == "sessions" && parts[1] != "" && parts[2] == "status":
-		if rep, good := route("PUT"); !good {
-			return rep
+		return "PUT", func() reply {
+			var in struct {
+				Status clerkapi.SessionStatus `json:"status"`
+			}
+			if rep, good := e.decodeControl(r, &in); !good {
+				return rep
+			}
+			if !validStatus(in.Status, true) {
+				return e.paramValueInvalid("status", "status must be a session status such as active, revoked or ended")
+			}
+			if e.SetSessionStatus(parts[1], in.Status) != nil {
+				return e.sessionNotFound(parts[1])
+			}
+			s, _ := e.Session(parts[1])
+			return ok(http.StatusOK, s)
 		}
-		var in struct {
-			Status clerkapi.SessionStatus `json:"status"`
-		}
-		if rep, good := e.decodeControl(r, &in); !good {
-			return rep
-		}
-		if !validStatus(in.Status, true) {
-			return e.paramValueInvalid("status", "status must be a session status such as active, revoked or ended")
-		}
-		if e.SetSessionStatus(parts[1], in.Status) != nil {
-			return e.sessionNotFound(parts[1])
-		}
-		s, _ := e.Session(parts[1])
-		return ok(http.StatusOK, s)
 
 	case n == 3 && parts[0] == "sessions" && parts[1] != "" && parts[2] == "failure":
-		if rep, good := route("PUT"); !good {
-			return rep
-		}
-		return e.putFailure(r, func(status int) { e.FailSession(parts[1], status) })
+		return "PUT", func() reply { return e.putFailure(r, func(status int) { e.FailSession(parts[1], status) }) }
 	}
-	return e.notFound("Unknown control path " + r.URL.Path + "; see the emulator package documentation.")
+	return "", nil
 }
 
 // sessionState is GET /_emulator/sessions/{id}: the session with what a
@@ -256,20 +234,14 @@ type sessionState struct {
 // decodeControl reads a JSON control body strictly: unknown fields are an
 // error, so that typos do not pass silently. An empty body leaves v as is.
 func (e *Emulator) decodeControl(r *http.Request, v any) (reply, bool) {
-	b, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
-	if err != nil {
-		return e.fail(http.StatusBadRequest, "request_body_invalid", "Request body invalid", "The request body could not be read.", nil), false
-	}
-	if len(b) > MaxBodyBytes {
-		return e.tooLarge(), false
-	}
-	if len(bytes.TrimSpace(b)) == 0 {
-		return reply{}, true
+	b, rep, ok := e.readBody(r)
+	if !ok || len(b) == 0 {
+		return rep, ok
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return e.fail(http.StatusBadRequest, "request_body_invalid", "Request body invalid", "Invalid JSON body: "+err.Error(), nil), false
+		return e.bodyInvalid("Invalid JSON body: " + err.Error()), false
 	}
 	return reply{}, true
 }

@@ -15,6 +15,20 @@ type reply struct {
 	fault  string
 }
 
+// withFault is r marked as the answer of an injected failure.
+func (r reply) withFault(fault string) reply {
+	r.fault = fault
+	return r
+}
+
+// methodNotAllowed is 405 with the Allow header.
+func (e *Emulator) methodNotAllowed(r *http.Request, allow string) reply {
+	rep := e.fail(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed",
+		r.Method+" is not allowed on "+r.URL.Path+"; use "+allow+".", nil)
+	rep.header.Set("Allow", allow)
+	return rep
+}
+
 // clerkError and clerkErrors are Clerk's ClerkErrors body. meta is always
 // an object, never null.
 type clerkError struct {
@@ -75,38 +89,31 @@ func (e *Emulator) paramFormatInvalid(param, long string) reply {
 	return e.paramError("form_param_format_invalid", param, "is invalid", long)
 }
 
+// statusErrors are the code and message statusError gives a status;
+// read-only.
+var statusErrors = map[int][2]string{
+	400: {"malformed_request_parameters", "bad request"},
+	401: {"authentication_invalid", "Unauthorized request"},
+	403: {"authorization_invalid", "Unauthorized request"},
+	404: {"resource_not_found", "not found"},
+	409: {"resource_locked", "resource locked"},
+	413: {"request_body_too_large", "request body too large"},
+	415: {"unsupported_content_type", "unsupported content type"},
+	422: {"form_param_value_invalid", "is invalid"},
+	429: {"too_many_requests", "Too many requests"},
+	500: {"internal_clerk_error", "Oops, an unexpected error occurred"},
+	502: {"bad_gateway", "bad gateway"},
+	503: {"service_unavailable", "service unavailable"},
+	504: {"gateway_timeout", "gateway timeout"},
+}
+
 // statusError is the reply for a status forced by FailSession or an
 // injected 5xx: a code that suits the status, and Retry-After on 429 and
 // 503.
 func (e *Emulator) statusError(status int) reply {
 	code, msg := "emulated_failure", http.StatusText(status)
-	switch status {
-	case 400:
-		code, msg = "malformed_request_parameters", "bad request"
-	case 401:
-		code, msg = "authentication_invalid", "Unauthorized request"
-	case 403:
-		code, msg = "authorization_invalid", "Unauthorized request"
-	case 404:
-		code, msg = "resource_not_found", "not found"
-	case 409:
-		code, msg = "resource_locked", "resource locked"
-	case 413:
-		code, msg = "request_body_too_large", "request body too large"
-	case 415:
-		code, msg = "unsupported_content_type", "unsupported content type"
-	case 422:
-		code, msg = "form_param_value_invalid", "is invalid"
-	case 429:
-		code, msg = "too_many_requests", "Too many requests"
-	case 500:
-		code, msg = "internal_clerk_error", "Oops, an unexpected error occurred"
-	case 502:
-		code, msg = "bad_gateway", "bad gateway"
-	case 503:
-		code, msg = "service_unavailable", "service unavailable"
-	case 504:
-		code, msg = "gateway_timeout", "gateway timeout"
+	if cm, ok := statusErrors[status]; ok {
+		code, msg = cm[0], cm[1]
 	}
 	if msg == "" {
 		msg = "error " + strconv.Itoa(status)
