@@ -578,12 +578,6 @@ func (e *Emulator) handleRevoke(r *http.Request, rt route, _ keyInfo) reply {
 	return reply{status: http.StatusOK, body: s.view()}
 }
 
-// tokenBody is the answer of both token operations.
-type tokenBody struct {
-	Object string `json:"object"`
-	JWT    string `json:"jwt"`
-}
-
 func (e *Emulator) handleToken(r *http.Request, rt route, _ keyInfo) reply {
 	m, rep, ok := e.readObject(r)
 	if !ok {
@@ -601,19 +595,12 @@ func (e *Emulator) handleToken(r *http.Request, rt route, _ keyInfo) reply {
 		}
 		ttl = time.Duration(n) * time.Second
 	}
-	e.mu.RLock()
-	s := e.st.sessions[rt.sessionID]
-	var sub tokenSubject
-	var status clerkapi.SessionStatus
-	if s != nil {
-		sub, status = subjectOf(s), s.s.Status
-	}
-	e.mu.RUnlock()
-	if s == nil {
+	sub, ok := lookup(e, e.st.sessions, rt.sessionID, subjectOf)
+	if !ok {
 		return e.sessionNotFound(rt.sessionID)
 	}
-	if status != clerkapi.StatusActive {
-		return e.notFound("The session is " + string(status) + "; only active sessions issue tokens.")
+	if sub.status != clerkapi.StatusActive {
+		return e.notFound("The session is " + string(sub.status) + "; only active sessions issue tokens.")
 	}
 	now := e.now()
 	var claims map[string]any
@@ -636,7 +623,7 @@ func (e *Emulator) handleToken(r *http.Request, rt route, _ keyInfo) reply {
 	if err != nil {
 		return e.statusError(http.StatusInternalServerError)
 	}
-	return reply{status: http.StatusOK, body: tokenBody{Object: "token", JWT: jwt}}
+	return reply{status: http.StatusOK, body: clerkapi.Token{Object: "token", JWT: jwt}}
 }
 
 // refreshFields are the body fields RefreshSession accepts; the spec
@@ -681,14 +668,8 @@ func (e *Emulator) handleRefresh(r *http.Request, rt route, _ keyInfo) reply {
 		return rep
 	}
 
-	e.mu.RLock()
-	s := e.st.sessions[rt.sessionID]
-	var wantRefresh string
-	if s != nil {
-		wantRefresh = s.refresh
-	}
-	e.mu.RUnlock()
-	if s == nil {
+	wantRefresh, ok := lookup(e, e.st.sessions, rt.sessionID, func(r *sessionRec) string { return r.refresh })
+	if !ok {
 		return e.sessionNotFound(rt.sessionID)
 	}
 	if subtle.ConstantTimeCompare([]byte(refresh), []byte(wantRefresh)) != 1 {
@@ -705,6 +686,7 @@ func (e *Emulator) handleRefresh(r *http.Request, rt route, _ keyInfo) reply {
 
 	now := e.now()
 	e.mu.Lock()
+	s := e.st.sessions[rt.sessionID] // sessions are never deleted
 	if ended(s.s.Status) || s.s.Status == clerkapi.StatusPending {
 		status := s.s.Status
 		e.mu.Unlock()
@@ -730,5 +712,5 @@ func (e *Emulator) handleRefresh(r *http.Request, rt route, _ keyInfo) reply {
 			"__client_uat=" + strconv.FormatInt(now.Unix(), 10) + "; Path=/; Max-Age=315360000; Secure; SameSite=Strict",
 		}}}
 	}
-	return reply{status: http.StatusOK, body: tokenBody{Object: "token", JWT: jwt}}
+	return reply{status: http.StatusOK, body: clerkapi.Token{Object: "token", JWT: jwt}}
 }

@@ -184,30 +184,33 @@ func (e *Emulator) Seed(users, sessionsPerUser int) []string {
 	return ids
 }
 
-// Session returns a copy of the session and whether it exists.
-func (e *Emulator) Session(id string) (clerkapi.Session, bool) {
+// lookup returns f of the record m holds for id, read under e.mu, and
+// whether there is one (m is a map of e.st, which is never replaced).
+func lookup[R, T any](e *Emulator, m map[string]*R, id string, f func(*R) T) (T, bool) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	r := e.st.sessions[id]
-	if r == nil {
-		return clerkapi.Session{}, false
+	if r := m[id]; r != nil {
+		return f(r), true
 	}
-	return r.view(), true
+	var zero T
+	return zero, false
+}
+
+// Session returns a copy of the session and whether it exists.
+func (e *Emulator) Session(id string) (clerkapi.Session, bool) {
+	return lookup(e, e.st.sessions, id, (*sessionRec).view)
 }
 
 // UserSessionIDs returns the ids of the user's sessions, newest first (the
 // order GET /v1/sessions uses), or nil for an unknown user.
 func (e *Emulator) UserSessionIDs(userID string) []string {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	u := e.st.users[userID]
-	if u == nil {
-		return nil
-	}
-	ids := make([]string, 0, len(u.sessions))
-	for i := len(u.sessions) - 1; i >= 0; i-- {
-		ids = append(ids, u.sessions[i].s.ID)
-	}
+	ids, _ := lookup(e, e.st.users, userID, func(u *userRec) []string {
+		ids := make([]string, 0, len(u.sessions))
+		for i := len(u.sessions) - 1; i >= 0; i-- {
+			ids = append(ids, u.sessions[i].s.ID)
+		}
+		return ids
+	})
 	return ids
 }
 
@@ -231,12 +234,8 @@ func (e *Emulator) SetSessionStatus(id string, status clerkapi.SessionStatus) er
 // RefreshToken returns the refresh token issued with the session (what
 // RefreshSession's refresh_token must be), or "" for an unknown session.
 func (e *Emulator) RefreshToken(sessionID string) string {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	if r := e.st.sessions[sessionID]; r != nil {
-		return r.refresh
-	}
-	return ""
+	tok, _ := lookup(e, e.st.sessions, sessionID, func(r *sessionRec) string { return r.refresh })
+	return tok
 }
 
 // RevokeCount returns how many RevokeSession calls for the session were
@@ -244,12 +243,8 @@ func (e *Emulator) RefreshToken(sessionID string) string {
 // DropAfterRate). A count above 1 means the session was revoked more than
 // once: a duplicate.
 func (e *Emulator) RevokeCount(sessionID string) int {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	if r := e.st.sessions[sessionID]; r != nil {
-		return r.revokes
-	}
-	return 0
+	n, _ := lookup(e, e.st.sessions, sessionID, func(r *sessionRec) int { return r.revokes })
+	return n
 }
 
 // FailSession makes every API call naming the session in its path (get,

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/clerkjobs/clerkjobs/clerkapi"
 )
 
 // signer holds the RSA key tokens are signed with. The key is generated on
@@ -81,9 +83,11 @@ func (e *Emulator) signClaims(c jwt.MapClaims) (string, error) {
 	return t.SignedString(e.sign.key)
 }
 
-// tokenSubject is what a token is about, copied out of the store.
+// tokenSubject is what a token is about, copied out of the store, with
+// the session's status.
 type tokenSubject struct {
 	sessionID, userID, org string
+	status                 clerkapi.SessionStatus
 }
 
 // sessionClaims are the claims of a session token, the kind
@@ -138,14 +142,8 @@ func (e *Emulator) templateClaims(sub tokenSubject, t template, iat time.Time, t
 // returns "" for an unknown session or if signing fails. The session's
 // status does not matter.
 func (e *Emulator) SessionToken(sessionID string, ttl time.Duration) string {
-	e.mu.RLock()
-	r := e.st.sessions[sessionID]
-	var sub tokenSubject
-	if r != nil {
-		sub = subjectOf(r)
-	}
-	e.mu.RUnlock()
-	if r == nil {
+	sub, ok := lookup(e, e.st.sessions, sessionID, subjectOf)
+	if !ok {
 		return ""
 	}
 	now := e.now()
@@ -162,7 +160,7 @@ func (e *Emulator) SessionToken(sessionID string, ttl time.Duration) string {
 }
 
 func subjectOf(r *sessionRec) tokenSubject {
-	sub := tokenSubject{sessionID: r.s.ID, userID: r.s.UserID}
+	sub := tokenSubject{sessionID: r.s.ID, userID: r.s.UserID, status: r.s.Status}
 	if r.s.LastActiveOrganizationID != nil {
 		sub.org = *r.s.LastActiveOrganizationID
 	}

@@ -207,13 +207,7 @@ func (e *Emulator) signIn(userID string, n int) ([]string, reply, bool) {
 // user exists.
 func (e *Emulator) User(id string) (clerkapi.User, bool) {
 	now := e.now()
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	u := e.st.users[id]
-	if u == nil {
-		return clerkapi.User{}, false
-	}
-	return u.view(now), true
+	return lookup(e, e.st.users, id, func(u *userRec) clerkapi.User { return u.view(now) })
 }
 
 // LockedUntil reports whether the user's lock holds now, by the emulator's
@@ -221,25 +215,19 @@ func (e *Emulator) User(id string) (clerkapi.User, bool) {
 // user is not locked.
 func (e *Emulator) LockedUntil(userID string) (until time.Time, locked bool) {
 	now := e.now()
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	u := e.st.users[userID]
-	if u == nil || !u.lock.holds(now) {
+	lock, _ := lookup(e, e.st.users, userID, func(u *userRec) userLock { return u.lock })
+	if !lock.holds(now) {
 		return time.Time{}, false
 	}
-	return u.lock.until, true
+	return lock.until, true
 }
 
 // LockCount returns how many LockUser calls for the user were answered 200
 // (including answers lost to DropAfterRate). A count above 1 means the user
 // was locked more than once, each time for a new full lockout duration.
 func (e *Emulator) LockCount(userID string) int {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	if u := e.st.users[userID]; u != nil {
-		return u.lock.count
-	}
-	return 0
+	n, _ := lookup(e, e.st.users, userID, func(u *userRec) int { return u.lock.count })
+	return n
 }
 
 // FailUser makes every API call naming the user in its path (LockUser,
@@ -269,16 +257,12 @@ type userState struct {
 
 func (e *Emulator) userState(id string) (userState, bool) {
 	now := e.now()
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	u := e.st.users[id]
-	if u == nil {
-		return userState{}, false
-	}
-	st := userState{User: newUserBody(u.view(now)), LockCount: u.lock.count, FailStatus: e.st.userFails[id]}
-	if u.lock.holds(now) && !u.lock.until.IsZero() {
-		until := u.lock.until.UTC()
-		st.LockedUntil = &until
-	}
-	return st, true
+	return lookup(e, e.st.users, id, func(u *userRec) userState {
+		st := userState{User: newUserBody(u.view(now)), LockCount: u.lock.count, FailStatus: e.st.userFails[id]}
+		if u.lock.holds(now) && !u.lock.until.IsZero() {
+			until := u.lock.until.UTC()
+			st.LockedUntil = &until
+		}
+		return st
+	})
 }
