@@ -96,7 +96,7 @@ func matchAPI(method, escaped string) route {
 	case len(parts) == 3 && parts[0] == "users" && parts[1] != "" && parts[2] == "lock":
 		return one(http.MethodPost, OpLockUser, (*Emulator).handleLock, route{userID: parts[1]})
 	case len(parts) == 3 && parts[0] == "users" && parts[1] != "" && parts[2] == "unlock":
-		return one(http.MethodPost, OpUnlockUser, (*Emulator).handleUnlock, route{userID: parts[1]})
+		return one(http.MethodPost, OpUnlockUser, (*Emulator).handleLock, route{userID: parts[1]})
 	case len(parts) < 2 || parts[0] != "sessions" || parts[1] == "":
 		return route{}
 	}
@@ -213,15 +213,8 @@ func (e *Emulator) answer(r *http.Request, rt route, f Faults) reply {
 		}
 		return e.notFound("The path " + r.URL.Path + " is not one of the Clerk API paths this emulator serves.")
 	}
-	if rt.sessionID != "" {
-		if status := e.failure(rt.sessionID); status != 0 {
-			return e.statusError(status).withFault("fail_session")
-		}
-	}
-	if rt.userID != "" {
-		if status := e.userFailure(rt.userID); status != 0 {
-			return e.statusError(status).withFault("fail_user")
-		}
+	if status, fault := e.forced(rt); status != 0 {
+		return e.statusError(status).withFault(fault)
 	}
 	return rt.handle(e, r, rt, key)
 }

@@ -188,12 +188,13 @@ func (e *Emulator) controlRoute(r *http.Request, parts []string) (allow string, 
 			if !found {
 				return e.sessionNotFound(parts[1])
 			}
+			failStatus, _ := e.forced(route{sessionID: s.ID})
 			return ok(http.StatusOK, sessionState{
 				Session:      s,
 				RefreshToken: e.RefreshToken(s.ID),
 				SessionToken: e.SessionToken(s.ID, DefaultTokenLifetime),
 				RevokeCount:  e.RevokeCount(s.ID),
-				FailStatus:   e.failure(s.ID),
+				FailStatus:   failStatus,
 			})
 		}
 

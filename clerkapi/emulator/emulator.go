@@ -382,9 +382,8 @@ type bucket struct {
 	start time.Time
 	count int
 	// Sliding windows: the times of the calls accepted in the last window,
-	// oldest first, from index head on (a queue that compacts itself).
+	// oldest first.
 	times []time.Time
-	head  int
 }
 
 func (l *rateLimiter) set(n int, window time.Duration) {
@@ -435,17 +434,14 @@ func (l *rateLimiter) take(key keyHash, now time.Time) (ok bool, retryAfter int)
 	if l.mode == SlidingWindow {
 		// The window ending now is (now-window, now]: a call leaves it
 		// exactly one window after it was accepted.
-		for b.head < len(b.times) && !now.Before(b.times[b.head].Add(l.window)) {
-			b.head++
+		for len(b.times) > 0 && !now.Before(b.times[0].Add(l.window)) {
+			b.times = b.times[1:]
 		}
-		if b.head > len(b.times)/2 {
-			b.times, b.head = append(b.times[:0], b.times[b.head:]...), 0
-		}
-		if len(b.times)-b.head < l.n {
+		if len(b.times) < l.n {
 			b.times = append(b.times, now)
 			return true, 0
 		}
-		free = b.times[b.head].Add(l.window)
+		free = b.times[0].Add(l.window)
 	} else {
 		end := b.start.Add(l.window)
 		if !now.Before(end) {

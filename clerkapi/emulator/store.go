@@ -269,10 +269,18 @@ func setFailure(m map[string]int, id string, status int) {
 	}
 }
 
-func (e *Emulator) failure(sessionID string) int {
+// forced is the status FailSession or FailUser forces on a call about rt's
+// session or user (0 for none), and the fault it is logged as.
+func (e *Emulator) forced(rt route) (int, string) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	return e.st.failures[sessionID]
+	if status := e.st.failures[rt.sessionID]; rt.sessionID != "" && status != 0 {
+		return status, "fail_session"
+	}
+	if status := e.st.userFails[rt.userID]; rt.userID != "" && status != 0 {
+		return status, "fail_user"
+	}
+	return 0, ""
 }
 
 func validStatus(s clerkapi.SessionStatus, allowPending bool) bool {

@@ -130,30 +130,22 @@ func (e *Emulator) userNotFound(id string) reply {
 	return e.notFound("No user was found with id " + text.Truncate(id, 64) + ".")
 }
 
+// handleLock serves LockUser and UnlockUser. Locking a locked user locks
+// it again from now (a new full lockout duration); unlocking a user who is
+// not locked changes nothing. Either answers the user.
 func (e *Emulator) handleLock(r *http.Request, rt route, _ keyInfo) reply {
-	return e.setLock(r, rt.userID, true)
-}
-
-func (e *Emulator) handleUnlock(r *http.Request, rt route, _ keyInfo) reply {
-	return e.setLock(r, rt.userID, false)
-}
-
-// setLock locks or unlocks the user. Locking a locked user locks it again
-// from now (a new full lockout duration); unlocking a user who is not
-// locked changes nothing. Either answers the user.
-func (e *Emulator) setLock(r *http.Request, userID string, lock bool) reply {
 	if _, rep, ok := e.readObject(r); !ok {
 		return rep
 	}
 	now := e.now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	u := e.st.users[userID]
+	u := e.st.users[rt.userID]
 	if u == nil {
-		return e.userNotFound(userID)
+		return e.userNotFound(rt.userID)
 	}
 	switch {
-	case lock:
+	case rt.op == OpLockUser:
 		u.lock = userLock{set: true, until: e.lockEnd(now), count: u.lock.count + 1}
 		u.updatedAt = max(now.UnixMilli(), u.updatedAt)
 	case u.lock.set:
@@ -238,12 +230,6 @@ func (e *Emulator) FailUser(userID string, status int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	setFailure(e.st.userFails, userID, status)
-}
-
-func (e *Emulator) userFailure(userID string) int {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	return e.st.userFails[userID]
 }
 
 // userState is GET /_emulator/users/{id}: the user as Clerk answers it,
