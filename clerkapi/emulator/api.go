@@ -535,18 +535,15 @@ func (e *Emulator) handleCreate(r *http.Request, _ route, key keyInfo) reply {
 		return rep
 	}
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	u := e.st.users[userID]
 	if u == nil {
-		e.mu.Unlock()
 		return e.userNotFound(userID)
 	}
 	if rep, locked := e.lockRefusal(u, e.now()); locked {
-		e.mu.Unlock()
 		return rep
 	}
-	s := e.createSessionsLocked(userID, 1, org)[0].view()
-	e.mu.Unlock()
-	return reply{status: http.StatusOK, body: s}
+	return reply{status: http.StatusOK, body: e.createSessionsLocked(userID, 1, org)[0].view()}
 }
 
 func (e *Emulator) handleRevoke(r *http.Request, rt route, _ keyInfo) reply {

@@ -121,7 +121,6 @@ func (e *Emulator) createSessionsLocked(userID string, n int, org string) []*ses
 				Object:         "session_activity",
 				ID:             e.newID("sess_activity"),
 				DeviceType:     "Emulator",
-				IsMobile:       false,
 				BrowserName:    "clerk-emulator",
 				BrowserVersion: "1.0",
 				IPAddress:      "127.0.0.1",

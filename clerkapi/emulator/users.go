@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
@@ -83,47 +84,26 @@ func (u *userRec) view(now time.Time) clerkapi.User {
 }
 
 // userBody is Clerk's User object with every field its schema requires:
-// what clerkapi.User has, and the rest as an emulated user has it (no
-// names, email addresses, factors or metadata).
-type userBody struct {
-	clerkapi.User
-	Username                      *string        `json:"username"`
-	FirstName                     *string        `json:"first_name"`
-	LastName                      *string        `json:"last_name"`
-	HasImage                      bool           `json:"has_image"`
-	PrimaryEmailAddressID         *string        `json:"primary_email_address_id"`
-	PrimaryPhoneNumberID          *string        `json:"primary_phone_number_id"`
-	PrimaryWeb3WalletID           *string        `json:"primary_web3_wallet_id"`
-	PasswordEnabled               bool           `json:"password_enabled"`
-	TwoFactorEnabled              bool           `json:"two_factor_enabled"`
-	TOTPEnabled                   bool           `json:"totp_enabled"`
-	BackupCodeEnabled             bool           `json:"backup_code_enabled"`
-	EmailAddresses                []struct{}     `json:"email_addresses"`
-	PhoneNumbers                  []struct{}     `json:"phone_numbers"`
-	Web3Wallets                   []struct{}     `json:"web3_wallets"`
-	Passkeys                      []struct{}     `json:"passkeys"`
-	ExternalAccounts              []struct{}     `json:"external_accounts"`
-	SAMLAccounts                  []struct{}     `json:"saml_accounts"`
-	EnterpriseAccounts            []struct{}     `json:"enterprise_accounts"`
-	PublicMetadata                map[string]any `json:"public_metadata"`
-	VerificationAttemptsRemaining *int64         `json:"verification_attempts_remaining"`
-	DeleteSelfEnabled             bool           `json:"delete_self_enabled"`
-	CreateOrganizationEnabled     bool           `json:"create_organization_enabled"`
-	LastActiveAt                  *int64         `json:"last_active_at"`
-	MFAEnabledAt                  *int64         `json:"mfa_enabled_at"`
-	MFADisabledAt                 *int64         `json:"mfa_disabled_at"`
-	LegalAcceptedAt               *int64         `json:"legal_accepted_at"`
-}
+// what clerkapi.User has, followed by userRest, the rest as an emulated
+// user has it (no names, email addresses, factors or metadata).
+type userBody struct{ clerkapi.User }
 
-func newUserBody(u clerkapi.User) userBody {
-	none := []struct{}{}
-	return userBody{
-		User:           u,
-		EmailAddresses: none, PhoneNumbers: none, Web3Wallets: none, Passkeys: none,
-		ExternalAccounts: none, SAMLAccounts: none, EnterpriseAccounts: none,
-		PublicMetadata:    map[string]any{},
-		DeleteSelfEnabled: true, CreateOrganizationEnabled: true,
+const userRest = `"username":null,"first_name":null,"last_name":null,"has_image":false,` +
+	`"primary_email_address_id":null,"primary_phone_number_id":null,"primary_web3_wallet_id":null,` +
+	`"password_enabled":false,"two_factor_enabled":false,"totp_enabled":false,"backup_code_enabled":false,` +
+	`"email_addresses":[],"phone_numbers":[],"web3_wallets":[],"passkeys":[],"external_accounts":[],` +
+	`"saml_accounts":[],"enterprise_accounts":[],"public_metadata":{},"verification_attempts_remaining":null,` +
+	`"delete_self_enabled":true,"create_organization_enabled":true,` +
+	`"last_active_at":null,"mfa_enabled_at":null,"mfa_disabled_at":null,"legal_accepted_at":null`
+
+// MarshalJSON writes the User object with userRest before its closing
+// brace.
+func (u userBody) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(u.User)
+	if err != nil {
+		return nil, err
 	}
+	return append(append(b[:len(b)-1], ','), userRest+"}"...), nil
 }
 
 func (e *Emulator) userNotFound(id string) reply {
@@ -152,7 +132,7 @@ func (e *Emulator) handleLock(r *http.Request, rt route, _ keyInfo) reply {
 		u.lock.set, u.lock.until = false, time.Time{}
 		u.updatedAt = max(now.UnixMilli(), u.updatedAt)
 	}
-	return reply{status: http.StatusOK, body: newUserBody(u.view(now))}
+	return reply{status: http.StatusOK, body: userBody{u.view(now)}}
 }
 
 // lockRefusal is the answer to a sign-in while the user's lock holds: 403
@@ -180,14 +160,13 @@ func (e *Emulator) signIn(userID string, n int) ([]string, reply, bool) {
 		return nil, reply{}, true
 	}
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	if u := e.st.users[userID]; u != nil {
 		if rep, locked := e.lockRefusal(u, e.now()); locked {
-			e.mu.Unlock()
 			return nil, rep, false
 		}
 	}
 	recs := e.createSessionsLocked(userID, n, "")
-	e.mu.Unlock()
 	ids := make([]string, len(recs))
 	for i, r := range recs {
 		ids[i] = r.s.ID
@@ -244,7 +223,7 @@ type userState struct {
 func (e *Emulator) userState(id string) (userState, bool) {
 	now := e.now()
 	return lookup(e, e.st.users, id, func(u *userRec) userState {
-		st := userState{User: newUserBody(u.view(now)), LockCount: u.lock.count, FailStatus: e.st.userFails[id]}
+		st := userState{User: userBody{u.view(now)}, LockCount: u.lock.count, FailStatus: e.st.userFails[id]}
 		if u.lock.holds(now) && !u.lock.until.IsZero() {
 			until := u.lock.until.UTC()
 			st.LockedUntil = &until
