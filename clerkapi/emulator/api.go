@@ -360,7 +360,7 @@ func (e *Emulator) requiredString(m map[string]json.RawMessage, name string) (st
 		return "", rep, false
 	}
 	if strings.TrimSpace(s) == "" {
-		return "", e.paramMissing(name), false
+		return "", e.paramError("form_param_missing", name, name+" must be included", name+" must be included in the request"), false
 	}
 	return s, reply{}, true
 }

@@ -71,11 +71,6 @@ func (e *Emulator) paramError(code, param, message, long string) reply {
 	return e.fail(http.StatusUnprocessableEntity, code, message, long, map[string]any{"param_name": param})
 }
 
-func (e *Emulator) paramMissing(param string) reply {
-	return e.paramError("form_param_missing", param, param+" must be included",
-		param+" must be included in the request")
-}
-
 func (e *Emulator) paramValueInvalid(param, long string) reply {
 	return e.paramError("form_param_value_invalid", param, "is invalid", long)
 }

@@ -34,15 +34,6 @@ type Server struct {
 	closeOnce sync.Once
 }
 
-// Server timeouts. They protect the emulator from slow or stalled clients;
-// there is no write timeout, so that injected latency of any length works.
-const (
-	readHeaderTimeout = 10 * time.Second
-	readTimeout       = time.Minute
-	idleTimeout       = 2 * time.Minute
-	maxHeaderBytes    = 64 << 10
-)
-
 // NewServer starts an Emulator configured by opts on 127.0.0.1 at a free
 // port. It panics if it cannot listen, as httptest.NewServer does.
 func NewServer(opts ...Option) *Server {
@@ -80,11 +71,14 @@ func Serve(ln net.Listener, e *Emulator) *Server {
 		cancel:     cancel,
 		serveErr:   make(chan error, 1),
 		srv: &http.Server{
-			Handler:           e,
-			ReadHeaderTimeout: readHeaderTimeout,
-			ReadTimeout:       readTimeout,
-			IdleTimeout:       idleTimeout,
-			MaxHeaderBytes:    maxHeaderBytes,
+			Handler: e,
+			// The timeouts protect the emulator from slow or stalled
+			// clients; there is no write timeout, so that injected
+			// latency of any length works.
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       time.Minute,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    64 << 10,
 			// Request contexts derive from base, so Close ends injected
 			// latency at once.
 			BaseContext: func(net.Listener) context.Context { return base },

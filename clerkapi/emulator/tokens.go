@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"maps"
 	"math/big"
 	"sync"
 	"time"
@@ -43,17 +44,13 @@ func (s *signer) init() error {
 			kid = append(kid, base62[int(b)%len(base62)])
 		}
 		s.kid = string(kid)
-		s.jwks, s.err = json.Marshal(jwksBody{Keys: []jwk{{
+		s.jwks, s.err = json.Marshal(map[string][]jwk{"keys": {{
 			Use: "sig", Kty: "RSA", Kid: s.kid, Alg: "RS256",
 			N: base64.RawURLEncoding.EncodeToString(n),
 			E: base64.RawURLEncoding.EncodeToString(big.NewInt(int64(s.key.E)).Bytes()),
 		}}})
 	})
 	return s.err
-}
-
-type jwksBody struct {
-	Keys []jwk `json:"keys"`
 }
 
 type jwk struct {
@@ -126,13 +123,10 @@ func (e *Emulator) templateClaims(sub tokenSubject, t template, iat time.Time, t
 		}
 		c[k] = v
 	}
-	c["iss"] = DefaultIssuer
-	c["sub"] = sub.userID
-	c["azp"] = azp
-	c["iat"] = iat.Unix()
-	c["nbf"] = iat.Unix() - 10
-	c["exp"] = iat.Add(ttl).Unix()
-	c["jti"] = e.randString(20)
+	maps.Copy(c, jwt.MapClaims{
+		"iss": DefaultIssuer, "sub": sub.userID, "azp": azp, "iat": iat.Unix(),
+		"nbf": iat.Unix() - 10, "exp": iat.Add(ttl).Unix(), "jti": e.randString(20),
+	})
 	return c
 }
 
