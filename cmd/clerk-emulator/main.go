@@ -106,12 +106,8 @@ var flagEnv = []struct{ flag, env string }{
 	{"log-level", "CLERK_EMULATOR_LOG_LEVEL"},
 }
 
-// usageError is a bad flag or environment value: one line, exit status 2.
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
-
-// parse reads flags over environment values over defaults.
+// parse reads flags over environment values over defaults. Its errors are
+// usage errors, which run prints as one line before exiting with status 2.
 func parse(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
 	var cfg config
 	fs := flag.NewFlagSet("clerk-emulator", flag.ContinueOnError)
@@ -134,7 +130,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (config,
 	for _, fe := range flagEnv {
 		if v := getenv(fe.env); v != "" {
 			if err := fs.Set(fe.flag, v); err != nil {
-				return cfg, usageError{fmt.Sprintf("environment %s=%q: %s", fe.env, shown(fe.flag, v), reason(err))}
+				return cfg, fmt.Errorf("environment %s=%q: %s", fe.env, shown(fe.flag, v), reason(err))
 			}
 		}
 	}
@@ -145,10 +141,10 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (config,
 			fs.PrintDefaults()
 			return cfg, err
 		}
-		return cfg, usageError{err.Error()}
+		return cfg, err
 	}
 	if fs.NArg() > 0 {
-		return cfg, usageError{fmt.Sprintf("unexpected argument %q (all settings are flags)", fs.Arg(0))}
+		return cfg, fmt.Errorf("unexpected argument %q (all settings are flags)", fs.Arg(0))
 	}
 	return cfg, cfg.check()
 }
@@ -172,7 +168,7 @@ func reason(err error) string {
 
 func (c config) check() error {
 	bad := func(flagName, format string, args ...any) error {
-		return usageError{fmt.Sprintf("--%s: %s", flagName, fmt.Sprintf(format, args...))}
+		return fmt.Errorf("--%s: %s", flagName, fmt.Sprintf(format, args...))
 	}
 	rate := func(v float64) bool { return !math.IsNaN(v) && v >= 0 && v <= 1 }
 	switch {
