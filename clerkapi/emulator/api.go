@@ -247,17 +247,15 @@ func (e *Emulator) authenticate(r *http.Request) (keyHash, keyInfo, reply, bool)
 // checkVersion accepts a known version in the Clerk-API-Version header or
 // the __clerk_api_version query parameter (not both), or none.
 func (e *Emulator) checkVersion(r *http.Request) (reply, bool) {
-	hv := r.Header.Get("Clerk-API-Version")
+	v := r.Header.Get("Clerk-API-Version")
 	qv, inQuery := r.URL.Query()["__clerk_api_version"]
-	v := hv
 	switch {
-	case hv != "" && inQuery:
+	case v != "" && inQuery:
 		return e.fail(http.StatusBadRequest, "api_version_invalid", "API version invalid",
 			"Give the API version in the Clerk-API-Version header or the __clerk_api_version query parameter, not both.", nil), false
 	case inQuery:
 		v = qv[0]
-	}
-	if v == "" && !inQuery {
+	case v == "":
 		return reply{}, true
 	}
 	if !knownAPIVersions[v] {
