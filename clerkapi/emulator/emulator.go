@@ -288,7 +288,12 @@ func (e *Emulator) SetRateLimit(n int, window time.Duration) {
 
 // RateLimit returns the rate limit in effect; n is 0 when there is none.
 func (e *Emulator) RateLimit() (n int, window time.Duration) {
-	return e.limiter.get()
+	e.limiter.mu.Lock()
+	defer e.limiter.mu.Unlock()
+	if e.limiter.n == 0 {
+		return 0, 0
+	}
+	return e.limiter.n, e.limiter.window
 }
 
 // SetRateLimitMode changes how the rate limit counts calls (an unknown
@@ -406,15 +411,6 @@ func (l *rateLimiter) setMode(m RateLimitMode) RateLimitMode {
 	l.mode = m
 	l.buckets = map[keyHash]*bucket{}
 	return m
-}
-
-func (l *rateLimiter) get() (int, time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.n == 0 {
-		return 0, 0
-	}
-	return l.n, l.window
 }
 
 // take counts one call for key. When the key is over its limit it returns

@@ -38,8 +38,7 @@ func (s *signer) init() error {
 		}
 		n := s.key.N.Bytes()
 		sum := sha256.Sum256(n)
-		kid := make([]byte, 0, 31)
-		kid = append(kid, "ins_"...)
+		kid := []byte("ins_")
 		for _, b := range sum[:27] {
 			kid = append(kid, base62[int(b)%len(base62)])
 		}
