@@ -184,18 +184,14 @@ func (e *Emulator) controlRoute(r *http.Request, parts []string) (allow string, 
 
 	case n == 2 && parts[0] == "sessions" && parts[1] != "":
 		return "GET", func() reply {
-			s, found := e.Session(parts[1])
+			st, found := lookup(e, e.st.sessions, parts[1], func(r *sessionRec) sessionState {
+				return sessionState{Session: r.view(), RefreshToken: r.refresh, RevokeCount: r.revokes, FailStatus: e.st.failures[r.s.ID]}
+			})
 			if !found {
 				return e.sessionNotFound(parts[1])
 			}
-			failStatus, _ := e.forced(route{sessionID: s.ID})
-			return ok(http.StatusOK, sessionState{
-				Session:      s,
-				RefreshToken: e.RefreshToken(s.ID),
-				SessionToken: e.SessionToken(s.ID, DefaultTokenLifetime),
-				RevokeCount:  e.RevokeCount(s.ID),
-				FailStatus:   failStatus,
-			})
+			st.SessionToken = e.SessionToken(st.Session.ID, DefaultTokenLifetime)
+			return ok(http.StatusOK, st)
 		}
 
 	case n == 3 && parts[0] == "sessions" && parts[1] != "" && parts[2] == "status":

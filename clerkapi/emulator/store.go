@@ -252,14 +252,14 @@ func (e *Emulator) RevokeCount(sessionID string) int {
 // called again with status 0. The session need not exist. Statuses outside
 // 400..599 other than 0 are ignored.
 func (e *Emulator) FailSession(sessionID string, status int) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	setFailure(e.st.failures, sessionID, status)
+	e.setFailure(e.st.failures, sessionID, status)
 }
 
-// setFailure records (or, for status 0, clears) a forced status. Callers
-// hold e.mu for writing.
-func setFailure(m map[string]int, id string, status int) {
+// setFailure records (or, for status 0, clears) a forced status in m, a
+// map of e.st.
+func (e *Emulator) setFailure(m map[string]int, id string, status int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	switch {
 	case status == 0:
 		delete(m, id)

@@ -206,9 +206,7 @@ func (e *Emulator) LockCount(userID string) int {
 // FailUser is called again with status 0. The user need not exist.
 // Statuses outside 400..599 other than 0 are ignored.
 func (e *Emulator) FailUser(userID string, status int) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	setFailure(e.st.userFails, userID, status)
+	e.setFailure(e.st.userFails, userID, status)
 }
 
 // userState is GET /_emulator/users/{id}: the user as Clerk answers it,
