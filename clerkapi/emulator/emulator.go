@@ -312,10 +312,20 @@ func (e *Emulator) RateLimitMode() RateLimitMode {
 
 // Calls returns the logged API calls, oldest first (at most the newest
 // WithCallLogLimit calls). Control API requests are not logged.
-func (e *Emulator) Calls() []Call { return e.calls.all() }
+func (e *Emulator) Calls() []Call {
+	l := &e.calls
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]Call, 0, len(l.buf)) // never nil: "calls":[] in JSON
+	return append(append(out, l.buf[l.next:]...), l.buf[:l.next]...)
+}
 
 // ResetCalls empties the call log. It does not reset RevokeCount.
-func (e *Emulator) ResetCalls() { e.calls.reset() }
+func (e *Emulator) ResetCalls() {
+	e.calls.mu.Lock()
+	defer e.calls.mu.Unlock()
+	e.calls.buf, e.calls.next = nil, 0
+}
 
 // ---- randomness ----
 
@@ -524,18 +534,4 @@ func (l *callLog) add(c Call) {
 	}
 	l.buf[l.next] = c
 	l.next = (l.next + 1) % l.limit
-}
-
-func (l *callLog) all() []Call {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := make([]Call, 0, len(l.buf))
-	out = append(out, l.buf[l.next:]...)
-	return append(out, l.buf[:l.next]...)
-}
-
-func (l *callLog) reset() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf, l.next = nil, 0
 }
