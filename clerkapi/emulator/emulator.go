@@ -334,9 +334,6 @@ const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 // randString returns n base62 characters.
 func (e *Emulator) randString(n int) string { return e.randFrom(base62, n) }
 
-// traceID returns 32 lowercase hex digits.
-func (e *Emulator) traceID() string { return e.randFrom("0123456789abcdef", 32) }
-
 func (e *Emulator) randFrom(alphabet string, n int) string {
 	b := make([]byte, n)
 	e.rngMu.Lock()

@@ -50,7 +50,7 @@ func (e *Emulator) fail(status int, code, message, long string, meta map[string]
 	if meta == nil {
 		meta = map[string]any{}
 	}
-	trace := e.traceID()
+	trace := e.randFrom("0123456789abcdef", 32)
 	return reply{
 		status: status,
 		body: clerkErrors{

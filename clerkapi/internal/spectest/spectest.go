@@ -200,7 +200,10 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return resp, err
 	}
-	body, rerr := readBack(resp)
+	// Read the whole answer and put it back for the caller.
+	body, rerr := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
 	switch {
 	case input == nil && (rerr != nil || resp.StatusCode < 400):
 		// Whatever the path, an error answer must be a Clerk errors body.
@@ -217,14 +220,6 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			resp.StatusCode, where, err, text.Truncate(string(body), 600))
 	}
 	return resp, nil
-}
-
-// readBack reads the whole body and puts it back for the caller.
-func readBack(resp *http.Response) ([]byte, error) {
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	return body, err
 }
 
 // route finds the operation of req as if it were sent to api.clerk.com.
