@@ -28,7 +28,6 @@ type Server struct {
 	Emulator *Emulator
 
 	srv       *http.Server
-	ln        net.Listener
 	cancel    context.CancelFunc
 	serveErr  chan error
 	closeOnce sync.Once
@@ -67,7 +66,6 @@ func Serve(ln net.Listener, e *Emulator) *Server {
 		ControlURL: "http://" + host + controlPrefix,
 		Addr:       ln.Addr().String(),
 		Emulator:   e,
-		ln:         ln,
 		cancel:     cancel,
 		serveErr:   make(chan error, 1),
 		srv: &http.Server{
