@@ -95,8 +95,7 @@ var load = sync.OnceValues(func() (*Spec, error) {
 	if err != nil {
 		return nil, errMissing{err}
 	}
-	loader := openapi3.NewLoader()
-	doc, err := loader.LoadFromFile(p)
+	doc, err := openapi3.NewLoader().LoadFromFile(p)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", p, err)
 	}
