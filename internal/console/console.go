@@ -134,11 +134,7 @@ func (c *Console) start(ctx context.Context) {
 		}
 		f := &follower{x: c.index, stream: s, topo: c.topo, every: c.refresh}
 		return f.run(ctx)
-	}, func(err error) {
-		c.index.mu.Lock()
-		c.index.err = err
-		c.index.mu.Unlock()
-	})
+	}, c.index.setErr)
 	go c.keep(ctx, "results", func(ctx context.Context) error {
 		return followResults(ctx, c.js, c.topo, c.act)
 	}, func(err error) { c.setErr(&c.resErr, err) })

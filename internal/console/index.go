@@ -1,6 +1,7 @@
 package console
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -202,15 +203,7 @@ func (x *index) count(r row, n int) {
 
 // find returns the position of seq in rows, or -1.
 func (x *index) find(seq uint64) int {
-	i, ok := slices.BinarySearchFunc(x.rows, seq, func(r row, s uint64) int {
-		switch {
-		case r.Seq < s:
-			return -1
-		case r.Seq > s:
-			return 1
-		}
-		return 0
-	})
+	i, ok := slices.BinarySearchFunc(x.rows, seq, func(r row, s uint64) int { return cmp.Compare(r.Seq, s) })
 	if !ok {
 		return -1
 	}
@@ -250,14 +243,6 @@ func (x *index) compact() {
 		}
 	}
 	x.rows, x.dead = kept, 0
-}
-
-// has reports whether seq is in the queue as far as the index knows.
-func (x *index) has(seq uint64) bool {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	i := x.find(seq)
-	return i >= 0 && !x.rows[i].gone
 }
 
 // row returns the indexed row of seq.
@@ -314,39 +299,31 @@ func (x *index) stats() indexStats {
 // job ids and Clerk codes in sets: Match looks each row's up in a slice,
 // rows × values comparisons per page.
 type matcher struct {
-	f            dlq.Filter
-	ids, codes   map[string]struct{}
-	byID, byCode bool
+	f          dlq.Filter
+	ids, codes map[string]bool // nil: not filtered on
 }
 
 func newMatcher(f dlq.Filter) matcher {
 	m := matcher{f: f}
-	set := func(vals []string) map[string]struct{} {
-		out := make(map[string]struct{}, len(vals))
+	set := func(vals []string) map[string]bool {
+		out := make(map[string]bool, len(vals))
 		for _, v := range vals {
-			out[v] = struct{}{}
+			out[v] = true
 		}
 		return out
 	}
 	if len(f.JobIDs) > 0 {
-		m.ids, m.byID, m.f.JobIDs = set(f.JobIDs), true, nil
+		m.ids, m.f.JobIDs = set(f.JobIDs), nil
 	}
 	if len(f.ClerkCodes) > 0 {
-		m.codes, m.byCode, m.f.ClerkCodes = set(f.ClerkCodes), true, nil
+		m.codes, m.f.ClerkCodes = set(f.ClerkCodes), nil
 	}
 	return m
 }
 
 func (m *matcher) match(r *row) bool {
-	if m.byID {
-		if _, ok := m.ids[r.JobID]; !ok {
-			return false
-		}
-	}
-	if m.byCode {
-		if _, ok := m.codes[r.Code]; !ok {
-			return false
-		}
+	if (m.ids != nil && !m.ids[r.JobID]) || (m.codes != nil && !m.codes[r.Code]) {
+		return false
 	}
 	return m.f.Match(r.entry())
 }
@@ -362,73 +339,50 @@ type page struct {
 
 // page returns up to n entries f selects, newest first: those just older
 // than before (0: the newest), or, when after is set, those just newer
-// than after. It walks the index once, so it answers in time linear in the
+// than after. It walks the index once, away from the cursor (oldest first
+// after one, else newest first), so it answers in time linear in the
 // queue whatever the filter, and counts the matches on the way.
 func (x *index) page(f dlq.Filter, before, after uint64, n int) page {
 	m := newMatcher(f)
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	var p page
-	if after > 0 {
-		var older, newer bool
-		for i := range x.rows {
-			r := &x.rows[i]
-			if r.gone || !m.match(r) {
-				continue
-			}
-			p.Matching++
-			switch {
-			case r.Seq <= after:
-				older = true
-			case len(p.Rows) < n:
-				p.Rows = append(p.Rows, *r)
-			default:
-				newer = true
-			}
-		}
-		slices.Reverse(p.Rows)
-		if len(p.Rows) > 0 {
-			if newer {
-				p.Newer = p.Rows[0].Seq
-			}
-			if older {
-				p.Older = p.Rows[len(p.Rows)-1].Seq
-			}
-		}
-		return p
-	}
-	// Newest first: keep the last n matches below before in a ring.
-	ring := make([]int, 0, n)
-	next, overflow, newer := 0, false, false
-	for i := range x.rows {
-		r := &x.rows[i]
+	// Newest first, skipped are the matches newer than the page, more the
+	// ones older.
+	var skipped, more bool
+	visit := func(r *row) {
 		if r.gone || !m.match(r) {
-			continue
+			return
 		}
 		p.Matching++
-		if before > 0 && r.Seq >= before {
-			newer = true
-			continue
+		switch {
+		case after > 0 && r.Seq <= after, after == 0 && before > 0 && r.Seq >= before:
+			skipped = true
+		case len(p.Rows) < n:
+			p.Rows = append(p.Rows, *r)
+		default:
+			more = true
 		}
-		if n == 0 {
-			continue
+	}
+	if after > 0 {
+		for i := range x.rows {
+			visit(&x.rows[i])
 		}
-		if len(ring) < n {
-			ring = append(ring, i)
-			continue
+		slices.Reverse(p.Rows)
+		// Walked oldest first: what was skipped is older, the rest newer.
+		skipped, more = more, skipped
+	} else {
+		for i := len(x.rows) - 1; i >= 0; i-- {
+			visit(&x.rows[i])
 		}
-		ring[next] = i
-		next = (next + 1) % n
-		overflow = true
 	}
-	for k := range ring {
-		p.Rows = append(p.Rows, x.rows[ring[(next+len(ring)-1-k)%len(ring)]])
-	}
-	if overflow {
-		p.Older = p.Rows[len(p.Rows)-1].Seq
-	}
-	if newer && len(p.Rows) > 0 {
-		p.Newer = p.Rows[0].Seq
+	if len(p.Rows) > 0 {
+		if skipped {
+			p.Newer = p.Rows[0].Seq
+		}
+		if more {
+			p.Older = p.Rows[len(p.Rows)-1].Seq
+		}
 	}
 	return p
 }
@@ -602,6 +556,12 @@ func (f *follower) setReady() {
 	f.x.mu.Unlock()
 }
 
+func (x *index) setErr(err error) {
+	x.mu.Lock()
+	x.err = err
+	x.mu.Unlock()
+}
+
 func (f *follower) reconcileEvery(ctx context.Context, cons jetstream.Consumer, stop context.CancelCauseFunc) {
 	for range clock.Ticks(ctx, f.every) {
 		err := f.reconcile(ctx, cons)
@@ -610,9 +570,7 @@ func (f *follower) reconcileEvery(ctx context.Context, cons jetstream.Consumer, 
 			return
 		}
 		if err != nil && ctx.Err() == nil {
-			f.x.mu.Lock()
-			f.x.err = err
-			f.x.mu.Unlock()
+			f.x.setErr(err)
 		}
 	}
 }
@@ -690,10 +648,4 @@ func (x *index) apply(st jetstream.StreamState) {
 		x.removeLocked(seq)
 	}
 	x.compact()
-}
-
-func (x *index) isReady() bool {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	return x.ready
 }
