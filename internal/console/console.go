@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -235,14 +236,12 @@ func (c *Console) Serve(ctx context.Context, ln net.Listener) error {
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          nil,
 	}
 	scheme := "http"
 	if c.tls.cert != "" {
 		scheme = "https"
 	}
-	ev := c.log.Info().Str("url", scheme+"://"+ln.Addr().String()+"/").Bool("authentication", c.creds != nil)
-	ev.Msg("console listening")
+	c.log.Info().Str("url", scheme+"://"+ln.Addr().String()+"/").Bool("authentication", c.creds != nil).Msg("console listening")
 	if c.creds != nil && scheme == "http" && (tcp == nil || !tcp.IP.IsLoopback()) {
 		c.log.Warn().Msg("console: credentials travel in clear text over plain HTTP: serve it with --https-cert/--https-key or behind a TLS proxy")
 	}
@@ -272,13 +271,7 @@ func (c *Console) Serve(ctx context.Context, ln net.Listener) error {
 func (c *Console) waitTasks(d time.Duration) {
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
-		running := 0
-		for _, t := range c.reg.recent() {
-			if t.view().State == taskRunning {
-				running++
-			}
-		}
-		if running == 0 {
+		if !slices.ContainsFunc(c.reg.recent(), (*task).running) {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -92,26 +93,13 @@ const (
 	taskFailed  taskState = "failed"
 )
 
-// task is an action running or finished. Its fields are guarded by mu;
+// task is an action running or finished. ID, Kind, DryRun and Plan are
+// set once, before it starts; the other fields are guarded by mu, and
 // pages read a copy (view).
 type task struct {
-	ID     string
-	Kind   actionKind
-	DryRun bool
-	Plan   *plan
-
-	mu       sync.Mutex
-	state    taskState
-	total    int
-	done     int
-	started  time.Time
-	finished time.Time
-	replay   *dlq.ReplayReport
-	purge    *dlq.PurgeReport
-	rate     float64
-	bulk     revokeAllUpdate // the latest of each kind of update
-	err      string
-	cancel   context.CancelFunc
+	taskView
+	mu     sync.Mutex
+	cancel context.CancelFunc
 }
 
 // taskView is a consistent copy of a task for a page.
@@ -128,15 +116,15 @@ type taskView struct {
 	Replay   *dlq.ReplayReport
 	Purge    *dlq.PurgeReport
 	Rate     float64
-	Bulk     revokeAllUpdate
+	Bulk     revokeAllUpdate // the latest of each kind of update
 	Err      string
 }
 
 func (t *task) view() taskView {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	v := taskView{ID: t.ID, Kind: t.Kind, DryRun: t.DryRun, Plan: t.Plan, State: t.state, Total: t.total, Done: t.done,
-		Started: t.started, Finished: t.finished, Replay: t.replay, Purge: t.purge, Rate: t.rate, Bulk: t.bulk, Err: scrub(t.err)}
+	v := t.taskView
+	v.Err = scrub(v.Err)
 	// Reports quote dead letters and errors: copies, scrubbed for pages.
 	if v.Replay != nil {
 		r := *v.Replay
@@ -162,12 +150,12 @@ func (t *task) view() taskView {
 func (t *task) running() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.state == taskRunning
+	return t.State == taskRunning
 }
 
 func (t *task) step() {
 	t.mu.Lock()
-	t.done++
+	t.Done++
 	t.mu.Unlock()
 }
 
@@ -175,23 +163,23 @@ func (t *task) step() {
 func (t *task) finish(ctx context.Context, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.finished = time.Now()
+	t.Finished = time.Now()
 	switch {
 	case err == nil:
-		t.state = taskDone
-	case ctx.Err() != nil && t.Kind == actRevokeAll && t.bulk.Ack != nil:
+		t.State = taskDone
+	case ctx.Err() != nil && t.Kind == actRevokeAll && t.Bulk.Ack != nil:
 		// Stopping stops the following, not the job: the workers go on.
-		t.state = taskStopped
-		t.err = "no longer followed here; the job itself goes on in the workers (revoke_all jobs in progress, on the overview)"
+		t.State = taskStopped
+		t.Err = "no longer followed here; the job itself goes on in the workers (revoke_all jobs in progress, on the overview)"
 	case ctx.Err() != nil && t.Kind == actRevokeAll:
-		t.state = taskStopped
-		t.err = "stopped before JetStream acknowledged the job: it may not have been sent; look for it under revoke_all jobs in progress on the overview, or revoke all sessions of the user again"
+		t.State = taskStopped
+		t.Err = "stopped before JetStream acknowledged the job: it may not have been sent; look for it under revoke_all jobs in progress on the overview, or revoke all sessions of the user again"
 	case ctx.Err() != nil:
-		t.state = taskStopped
-		t.err = "stopped before the end: continue it to do what is left"
+		t.State = taskStopped
+		t.Err = "stopped before the end: continue it to do what is left"
 	default:
-		t.state = taskFailed
-		t.err = err.Error()
+		t.State = taskFailed
+		t.Err = err.Error()
 	}
 }
 
@@ -245,11 +233,7 @@ func (g *registry) addPlan(p *plan) {
 	}
 	g.plans[p.ID] = p
 	if len(g.plans) > maxKept {
-		var old []*plan
-		for _, q := range g.plans {
-			old = append(old, q)
-		}
-		sort.Slice(old, func(i, j int) bool { return old[i].Created.Before(old[j].Created) })
+		old := slices.SortedFunc(maps.Values(g.plans), func(a, b *plan) int { return a.Created.Compare(b.Created) })
 		for _, q := range old[:len(old)-maxKept] {
 			delete(g.plans, q.ID)
 		}
@@ -277,8 +261,8 @@ func (g *registry) trim(keep *plan) {
 		if t.running() {
 			inUse[t.Plan] = true
 		}
-		if t.started.After(held[t.Plan]) {
-			held[t.Plan] = t.started
+		if t.Started.After(held[t.Plan]) {
+			held[t.Plan] = t.Started
 		}
 	}
 	total := 0
@@ -315,7 +299,7 @@ func (g *registry) plan(id string) *plan {
 // newTask is a task not started yet. Its id is set here, once, so that a
 // page may link to it while it starts.
 func newTask(kind actionKind, p *plan, dryRun bool) *task {
-	return &task{ID: newID(), Kind: kind, Plan: p, DryRun: dryRun, total: len(p.Seqs)}
+	return &task{taskView: taskView{ID: newID(), Kind: kind, Plan: p, DryRun: dryRun, Total: len(p.Seqs)}}
 }
 
 // start registers a task and runs fn in the background with a context the
@@ -335,7 +319,7 @@ func (g *registry) start(parent context.Context, t *task, fn func(ctx context.Co
 	}
 	ctx, cancel := context.WithCancel(parent)
 	t.mu.Lock()
-	t.state, t.started, t.cancel = taskRunning, time.Now(), cancel
+	t.State, t.Started, t.cancel = taskRunning, time.Now(), cancel
 	t.mu.Unlock()
 	g.tasks[t.ID] = t
 	g.order = append(g.order, t)
@@ -343,7 +327,7 @@ func (g *registry) start(parent context.Context, t *task, fn func(ctx context.Co
 		for i, old := range g.order {
 			if !old.running() {
 				delete(g.tasks, old.ID)
-				g.order = append(g.order[:i], g.order[i+1:]...)
+				g.order = slices.Delete(g.order, i, i+1)
 				break
 			}
 		}
@@ -367,9 +351,7 @@ func (g *registry) task(id string) *task {
 func (g *registry) recent() []*task {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	out := make([]*task, len(g.order))
-	for i, t := range g.order {
-		out[len(out)-1-i] = t
-	}
+	out := slices.Clone(g.order)
+	slices.Reverse(out)
 	return out
 }

@@ -135,11 +135,11 @@ func TestActionsKeepFewProblems(t *testing.T) {
 		testenv.Eventually(t, 60*time.Second, action+" done", func() bool { return tk.view().State == taskDone })
 		tk.mu.Lock()
 		kept := 0
-		if tk.replay != nil {
-			kept = len(tk.replay.Problems)
+		if tk.Replay != nil {
+			kept = len(tk.Replay.Problems)
 		}
-		if tk.purge != nil {
-			kept = len(tk.purge.Problems)
+		if tk.Purge != nil {
+			kept = len(tk.Purge.Problems)
 		}
 		tk.mu.Unlock()
 		if kept > 100 {

@@ -623,7 +623,7 @@ func (c *Console) startCheck(p *plan) error {
 		rep, err := q.Replay(ctx, p.Seqs, dlq.WithDryRun(), dlq.WithExpect(p.expect), dlq.WithProgress(func(dlq.EntryReport) { t.step() }))
 		rep.Problems = fewProblems(rep.Problems)
 		t.mu.Lock()
-		t.replay = &rep
+		t.Replay = &rep
 		t.mu.Unlock()
 		return err
 	})
@@ -714,7 +714,7 @@ func (c *Console) runPlan(w http.ResponseWriter, r *http.Request) {
 			c.fail(w, r, http.StatusBadRequest, fmt.Errorf("rate %w, or nothing for no limit", err))
 			return
 		}
-		t.rate = rate
+		t.Rate = rate
 	}
 	if prev, fresh := p.claim(t); !fresh {
 		http.Redirect(w, r, "/tasks/"+prev.ID, http.StatusSeeOther)
@@ -724,8 +724,8 @@ func (c *Console) runPlan(w http.ResponseWriter, r *http.Request) {
 	if p.Kind != actRevokeAll {
 		ev = ev.Int("count", len(p.Seqs))
 	}
-	if t.rate > 0 {
-		ev = ev.Float64("rate", t.rate)
+	if t.Rate > 0 {
+		ev = ev.Float64("rate", t.Rate)
 	}
 	if p.RevokeAll != nil {
 		ev = ev.Str("user_id", p.RevokeAll.UserID).Int("except", len(p.RevokeAll.ExceptSessionIDs)).Str("job_id", p.RevokeAll.JobID)
@@ -760,15 +760,15 @@ func (c *Console) runTask(ctx context.Context, t *task) error {
 			defer t.mu.Unlock()
 			switch {
 			case u.Ack != nil:
-				t.bulk.Ack = u.Ack
+				t.Bulk.Ack = u.Ack
 			case u.Progress != nil:
-				t.bulk.Progress = u.Progress
-				t.total, t.done = u.Progress.Total, u.Progress.Done
+				t.Bulk.Progress = u.Progress
+				t.Total, t.Done = u.Progress.Total, u.Progress.Done
 			case u.Result != nil:
-				t.bulk.Result, t.bulk.Summary = u.Result, u.Summary
+				t.Bulk.Result, t.Bulk.Summary = u.Result, u.Summary
 				if u.Summary != nil {
-					t.done = u.Summary.Revoked + u.Summary.AlreadyGone + u.Summary.Failed
-					t.total = t.done
+					t.Done = u.Summary.Revoked + u.Summary.AlreadyGone + u.Summary.Failed
+					t.Total = t.Done
 				}
 			}
 		})
@@ -777,7 +777,7 @@ func (c *Console) runTask(ctx context.Context, t *task) error {
 		if err != nil {
 			return err
 		}
-		rep, err := q.Replay(ctx, p.Seqs, dlq.WithRate(t.rate), dlq.WithExpect(p.expect), dlq.WithProgress(func(o dlq.EntryReport) {
+		rep, err := q.Replay(ctx, p.Seqs, dlq.WithRate(t.Rate), dlq.WithExpect(p.expect), dlq.WithProgress(func(o dlq.EntryReport) {
 			t.step()
 			if o.Status == dlq.StatusReplayed {
 				c.index.remove(o.Seq)
@@ -785,7 +785,7 @@ func (c *Console) runTask(ctx context.Context, t *task) error {
 		}))
 		rep.Problems = fewProblems(rep.Problems)
 		t.mu.Lock()
-		t.replay = &rep
+		t.Replay = &rep
 		t.mu.Unlock()
 		return err
 	case actPurge:
@@ -809,7 +809,7 @@ func (c *Console) runTask(ctx context.Context, t *task) error {
 		}))
 		rep.Problems = fewProblems(rep.Problems)
 		t.mu.Lock()
-		t.purge = &rep
+		t.Purge = &rep
 		t.mu.Unlock()
 		return err
 	}
