@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -154,14 +155,9 @@ func (s *signIns) start(now time.Time) (string, error) {
 		}
 	}
 	for len(s.expires) >= maxSignIns {
-		var oldest [sha256.Size]byte
-		first := true
-		for k, exp := range s.expires {
-			if first || exp.Before(s.expires[oldest]) {
-				oldest, first = k, false
-			}
-		}
-		delete(s.expires, oldest)
+		delete(s.expires, slices.MinFunc(slices.Collect(maps.Keys(s.expires)), func(a, b [sha256.Size]byte) int {
+			return s.expires[a].Compare(s.expires[b])
+		}))
 	}
 	s.expires[sha256.Sum256([]byte(id))] = now.Add(signInTTL)
 	return id, nil
@@ -196,12 +192,8 @@ func (s *signIns) end(r *http.Request) {
 // taken says nothing about which one came close.
 func (c *Credentials) check(r *http.Request) string {
 	who := ""
-	if c.token != nil {
-		if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-			if subtle.ConstantTimeCompare(digest(tok), c.token) == 1 {
-				who = tokenUser
-			}
-		}
+	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && c.tokenMatches(tok) {
+		who = tokenUser
 	}
 	if name, pw, ok := r.BasicAuth(); ok {
 		d := digest(pw)

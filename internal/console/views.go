@@ -9,9 +9,9 @@ import (
 	"html/template"
 	"io/fs"
 	"net/url"
+	"path"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -44,7 +44,7 @@ var funcs = template.FuncMap{
 		}
 		return d.Round(100 * time.Millisecond).String()
 	},
-	"since": func(t time.Time) time.Duration { return time.Since(t) },
+	"since": time.Since,
 	"span": func(a, b time.Time) time.Duration {
 		if b.IsZero() {
 			b = time.Now()
@@ -53,7 +53,7 @@ var funcs = template.FuncMap{
 	},
 	"plural": func(n int, one, many string) string {
 		if n == 1 {
-			return groupDigits(strconv.Itoa(n)) + " " + one
+			many = one
 		}
 		return groupDigits(strconv.Itoa(n)) + " " + many
 	},
@@ -74,13 +74,11 @@ var funcs = template.FuncMap{
 		}
 		return m
 	},
-	"add": func(a, b int) int { return a + b },
-	"sub": func(a, b int) int { return a - b },
-	"min": func(a, b int) int { return min(a, b) },
-	"ops": func() []jobs.Op { return append(jobs.AllOps(), jobs.OpUnknown) },
-	"classes": func() []jobs.ErrorClass {
-		return jobs.ErrorClasses()
-	},
+	"add":     func(a, b int) int { return a + b },
+	"sub":     func(a, b int) int { return a - b },
+	"min":     func(a, b int) int { return min(a, b) },
+	"ops":     func() []jobs.Op { return append(jobs.AllOps(), jobs.OpUnknown) },
+	"classes": jobs.ErrorClasses,
 }
 
 func loadPages() (*pages, error) {
@@ -94,7 +92,7 @@ func loadPages() (*pages, error) {
 	}
 	p := &pages{t: map[string]*template.Template{}}
 	for _, n := range names {
-		base := strings.TrimSuffix(n[strings.LastIndex(n, "/")+1:], ".html")
+		base := strings.TrimSuffix(path.Base(n), ".html")
 		if base == "layout" || base == "partials" {
 			continue
 		}
@@ -148,24 +146,19 @@ func dash(v any) string {
 	return s
 }
 
+// groupDigits puts commas between groups of three digits of a number.
 func groupDigits(s string) string {
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	if _, err := strconv.Atoi(s); err != nil || len(s) <= 3 {
-		if neg {
-			return "-" + s
-		}
+	digits := strings.TrimPrefix(s, "-")
+	if _, err := strconv.Atoi(digits); err != nil || len(digits) <= 3 {
 		return s
 	}
 	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
+	b.WriteString(s[:len(s)-len(digits)]) // the sign
+	for i, r := range digits {
+		if i > 0 && (len(digits)-i)%3 == 0 {
 			b.WriteByte(',')
 		}
 		b.WriteRune(r)
-	}
-	if neg {
-		return "-" + b.String()
 	}
 	return b.String()
 }
@@ -196,7 +189,6 @@ type frame struct {
 	Server  string
 	Prefix  string
 	Now     time.Time
-	Notice  string
 	Page    any
 }
 
@@ -335,7 +327,7 @@ func safeHeaders(h nats.Header) []headerView {
 			out = append(out, hv)
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	slices.SortStableFunc(out, func(a, b headerView) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 

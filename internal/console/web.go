@@ -207,17 +207,13 @@ func (c *Console) frame(r *http.Request, title, nav string, page any) frame {
 	return f
 }
 
-// liveFrame is a frame that reloads itself every refresh while live: the
-// overview, and pages of actions still running.
-func (c *Console) liveFrame(r *http.Request, title, nav string, page any, live bool) frame {
+// show renders page name in its frame. A live page reloads itself every
+// refresh: the overview, and pages of actions still running.
+func (c *Console) show(w http.ResponseWriter, r *http.Request, name, title, nav string, page any, live bool) {
 	f := c.frame(r, title, nav, page)
 	if live {
 		f.Refresh = c.refresh
 	}
-	return f
-}
-
-func (c *Console) show(w http.ResponseWriter, r *http.Request, name string, f frame) {
 	b, err := c.pages.render(name, f)
 	if err != nil {
 		c.log.Error().Err(err).Msg("console: render")
@@ -289,8 +285,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p.Followed = c.followed()
-	f := c.liveFrame(r, "Overview", "overview", p, true)
-	c.show(w, r, "overview", f)
+	c.show(w, r, "overview", "Overview", "overview", p, true)
 }
 
 // followed returns the revoke_all jobs this console submitted, by job id:
@@ -440,7 +435,7 @@ func (c *Console) list(w http.ResponseWriter, r *http.Request) {
 		}
 		p.Newer, p.Older = cursor("after", p.Page.Newer), cursor("before", p.Page.Older)
 	}
-	c.show(w, r, "list", c.liveFrame(r, "Dead letters", "dlq", p, !p.Ready))
+	c.show(w, r, "list", "Dead letters", "dlq", p, !p.Ready)
 }
 
 type entryPage struct {
@@ -477,7 +472,7 @@ func (c *Console) entry(w http.ResponseWriter, r *http.Request) {
 		// It quotes header values and the payload's decoding error.
 		p.Replayable, p.Why = false, scrub(err.Error())
 	}
-	c.show(w, r, "entry", c.frame(r, fmt.Sprintf("Dead letter %d", seq), "dlq", p))
+	c.show(w, r, "entry", fmt.Sprintf("Dead letter %d", seq), "dlq", p, false)
 }
 
 // planDLQ makes a replay or purge plan from the list or an entry page.
@@ -505,17 +500,16 @@ func (c *Console) planDLQ(w http.ResponseWriter, r *http.Request) {
 		for _, s := range r.PostForm["seq"] {
 			num, at, hasAt := strings.Cut(s, "@")
 			seq, err := strconv.ParseUint(num, 10, 64)
+			var stored int64
+			if err == nil && hasAt {
+				stored, err = strconv.ParseInt(at, 10, 64)
+			}
 			if err != nil || seq == 0 {
 				c.fail(w, r, http.StatusBadRequest, fmt.Errorf("%q is not a dead-letter sequence (a positive number, optionally @ its storage time in Unix nanoseconds)", s))
 				return
 			}
 			if hasAt {
-				n, err := strconv.ParseInt(at, 10, 64)
-				if err != nil {
-					c.fail(w, r, http.StatusBadRequest, fmt.Errorf("%q is not a dead-letter sequence (a positive number, optionally @ its storage time in Unix nanoseconds)", s))
-					return
-				}
-				shown[seq] = n
+				shown[seq] = stored
 			}
 			p.Seqs = append(p.Seqs, seq)
 		}
@@ -690,7 +684,7 @@ func (c *Console) showPlan(w http.ResponseWriter, r *http.Request) {
 		v := check.view()
 		pp.Check = &v
 	}
-	c.show(w, r, "plan", c.liveFrame(r, "Confirm", "actions", &pp, pp.Check != nil && pp.Check.State == taskRunning))
+	c.show(w, r, "plan", "Confirm", "actions", &pp, pp.Check != nil && pp.Check.State == taskRunning)
 }
 
 func (c *Console) runPlan(w http.ResponseWriter, r *http.Request) {
@@ -753,8 +747,7 @@ func (c *Console) runPlan(w http.ResponseWriter, r *http.Request) {
 // runTask carries out a confirmed plan.
 func (c *Console) runTask(ctx context.Context, t *task) error {
 	p := t.Plan
-	switch p.Kind {
-	case actRevokeAll:
+	if p.Kind == actRevokeAll {
 		return submitRevokeAll(ctx, c.client, *p.RevokeAll, func(u revokeAllUpdate) {
 			t.mu.Lock()
 			defer t.mu.Unlock()
@@ -772,11 +765,13 @@ func (c *Console) runTask(ctx context.Context, t *task) error {
 				}
 			}
 		})
+	}
+	q, err := c.dlq(ctx)
+	if err != nil {
+		return err
+	}
+	switch p.Kind {
 	case actReplay:
-		q, err := c.dlq(ctx)
-		if err != nil {
-			return err
-		}
 		rep, err := q.Replay(ctx, p.Seqs, dlq.WithRate(t.Rate), dlq.WithExpect(p.expect), dlq.WithProgress(func(o dlq.EntryReport) {
 			t.step()
 			if o.Status == dlq.StatusReplayed {
@@ -789,10 +784,6 @@ func (c *Console) runTask(ctx context.Context, t *task) error {
 		t.mu.Unlock()
 		return err
 	case actPurge:
-		q, err := c.dlq(ctx)
-		if err != nil {
-			return err
-		}
 		// A sequence expect refuses holds another letter, which stays
 		// listed; the others are purged, or gone already.
 		refused := map[uint64]bool{}
@@ -864,7 +855,7 @@ func (c *Console) actions(w http.ResponseWriter, r *http.Request) {
 		p.Tasks = append(p.Tasks, v)
 		running = running || v.State == taskRunning
 	}
-	c.show(w, r, "actions", c.liveFrame(r, "Actions", "actions", p, running))
+	c.show(w, r, "actions", "Actions", "actions", p, running)
 }
 
 func (c *Console) showTask(w http.ResponseWriter, r *http.Request) {
@@ -873,7 +864,7 @@ func (c *Console) showTask(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := t.view()
-	c.show(w, r, "task", c.liveFrame(r, "Action", "actions", v, v.State == taskRunning))
+	c.show(w, r, "task", "Action", "actions", v, v.State == taskRunning)
 }
 
 func (c *Console) stopTask(w http.ResponseWriter, r *http.Request) {
@@ -933,12 +924,15 @@ type revokeAllPage struct {
 	Followed       map[string]taskView
 }
 
-func (c *Console) revokeAllForm(w http.ResponseWriter, r *http.Request) {
-	p := revokeAllPage{UserID: r.URL.Query().Get("user"), Followed: c.followed()}
+// showRevokeAll shows the revoke_all form p with the jobs in progress.
+func (c *Console) showRevokeAll(w http.ResponseWriter, r *http.Request, p revokeAllPage) {
+	p.Followed = c.followed()
 	p.Bulk, p.BulkErr = c.bulk.list(time.Now(), c.topo.ProgressTTL)
-	f := c.frame(r, "Revoke all sessions of a user", "revoke-all", p)
-	f.Refresh = 0
-	c.show(w, r, "revokeall", f)
+	c.show(w, r, "revokeall", "Revoke all sessions of a user", "revoke-all", p, false)
+}
+
+func (c *Console) revokeAllForm(w http.ResponseWriter, r *http.Request) {
+	c.showRevokeAll(w, r, revokeAllPage{UserID: r.URL.Query().Get("user")})
 }
 
 func (c *Console) planRevokeAll(w http.ResponseWriter, r *http.Request) {
@@ -954,10 +948,8 @@ func (c *Console) planRevokeAll(w http.ResponseWriter, r *http.Request) {
 	// drops.
 	args.JobID = "console-revoke-all-" + p.ID
 	if err := jobs.Validate(&args); err != nil {
-		page := revokeAllPage{UserID: args.UserID, Except: strings.Join(args.ExceptSessionIDs, ","), Lock: args.LockUser, Err: err.Error(), Followed: c.followed()}
-		page.Bulk, page.BulkErr = c.bulk.list(time.Now(), c.topo.ProgressTTL)
 		w.WriteHeader(http.StatusBadRequest)
-		c.show(w, r, "revokeall", c.frame(r, "Revoke all sessions of a user", "revoke-all", page))
+		c.showRevokeAll(w, r, revokeAllPage{UserID: args.UserID, Except: strings.Join(args.ExceptSessionIDs, ","), Lock: args.LockUser, Err: err.Error()})
 		return
 	}
 	p.RevokeAll, p.Scope = &args, "every session of "+args.UserID
@@ -999,7 +991,7 @@ func (c *Console) loginForm(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	c.show(w, r, "login", c.frame(r, "Sign in", "", loginPage{Next: safeNext(r.URL.Query().Get("next"))}))
+	c.show(w, r, "login", "Sign in", "", loginPage{Next: safeNext(r.URL.Query().Get("next"))}, false)
 }
 
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
@@ -1015,7 +1007,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	if !c.creds.tokenMatches(r.PostForm.Get("token")) {
 		c.log.Warn().Str("from", r.RemoteAddr).Msg("console: refused a sign-in with a wrong token")
 		w.WriteHeader(http.StatusUnauthorized)
-		c.show(w, r, "login", c.frame(r, "Sign in", "", loginPage{Next: next, Err: "That is not the console's token."}))
+		c.show(w, r, "login", "Sign in", "", loginPage{Next: next, Err: "That is not the console's token."}, false)
 		return
 	}
 	id, err := c.signIns.start(time.Now())
