@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -83,7 +84,7 @@ func LoadCredentials(tokenFile, basicFile string) (*Credentials, error) {
 			switch {
 			case !ok || name == "":
 				return nil, fmt.Errorf("basic-auth file %s line %d: want user:password", basicFile, n)
-			case !validUser(name):
+			case !validUser.MatchString(name):
 				return nil, fmt.Errorf("basic-auth file %s line %d: user name %q: want 1 to 64 letters, digits, '.', '_', '@' or '-' (it is shown on every page and logged with every action)", basicFile, n, text.Terminal(text.Truncate(name, 64)))
 			case name == tokenUser:
 				return nil, fmt.Errorf("basic-auth file %s line %d: user name %q stands for the bearer token in the pages and the log: choose another name", basicFile, n, name)
@@ -105,19 +106,9 @@ func LoadCredentials(tokenFile, basicFile string) (*Credentials, error) {
 // pages and in the log; no basic-auth user may take the name.
 const tokenUser = "token"
 
-// validUser reports whether name can name an operator on a page and in
-// the log as it is.
-func validUser(name string) bool {
-	if name == "" || len(name) > 64 {
-		return false
-	}
-	for _, r := range name {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._@-", r)) {
-			return false
-		}
-	}
-	return true
-}
+// validUser matches a name that can name an operator on a page and in the
+// log as it is.
+var validUser = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
 
 const loginCookie = "clerkjobs_console"
 

@@ -205,13 +205,10 @@ type chart struct {
 }
 
 type chartBar struct {
-	X, W          float64
-	OKY, OKH      float64
-	BadY, BadH    float64
-	Title         string
-	Succeeded     int
-	DeadLettered  int
-	EnqueuedKnown bool
+	X, W       float64
+	OKY, OKH   float64
+	BadY, BadH float64
+	Title      string
 }
 
 type chartLabel struct {
@@ -241,7 +238,7 @@ func drawChart(v activityView) chart {
 			title += fmt.Sprintf(", %d enqueued", s.Enqueued)
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x+w/2, base-float64(s.Enqueued)*scale))
 		}
-		c.Bars = append(c.Bars, chartBar{X: x + 1, W: w - 2, OKY: base - okH, OKH: okH, BadY: base - okH - badH, BadH: badH, Title: title, Succeeded: s.Succeeded, DeadLettered: s.Dead})
+		c.Bars = append(c.Bars, chartBar{X: x + 1, W: w - 2, OKY: base - okH, OKH: okH, BadY: base - okH - badH, BadH: badH, Title: title})
 		if i%6 == 0 {
 			c.Labels = append(c.Labels, chartLabel{X: x + 1, Text: s.Start.Local().Format("15:04")})
 		}

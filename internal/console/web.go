@@ -376,13 +376,12 @@ type listPage struct {
 	N        int
 	Newer    url.Values
 	Older    url.Values
-	Desc     string
 }
 
 func (c *Console) list(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
 	q := filterQuery(v)
-	p := listPage{Query: q, Form: map[string]string{}, FilterOn: len(q) > 0, Desc: describe(q), N: pageSize}
+	p := listPage{Query: q, Form: map[string]string{}, FilterOn: len(q) > 0, N: pageSize}
 	for _, k := range filterFields {
 		p.Form[k] = strings.Join(q[k], ",")
 	}
@@ -633,7 +632,6 @@ func (c *Console) startCheck(p *plan) error {
 type planPage struct {
 	P     *plan
 	Check *taskView
-	Run   *taskView
 	Kinds []kindCount
 }
 
