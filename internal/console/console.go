@@ -55,8 +55,7 @@ type Console struct {
 
 	mu       sync.Mutex
 	queue    *dlq.Queue
-	resErr   error // why results cannot be followed
-	bulkErr  error
+	resErr   error           // why results cannot be followed
 	tasksCtx context.Context // tasks run until the console stops
 	started  bool
 }
@@ -138,17 +137,15 @@ func (c *Console) start(ctx context.Context) {
 	}, c.index.setErr)
 	go c.keep(ctx, "results", func(ctx context.Context) error {
 		return followResults(ctx, c.js, c.topo, c.act)
-	}, func(err error) { c.setErr(&c.resErr, err) })
+	}, func(err error) {
+		c.mu.Lock()
+		c.resErr = err
+		c.mu.Unlock()
+	})
 	go c.keep(ctx, "revoke_all progress", func(ctx context.Context) error {
 		return c.bulk.follow(ctx, c.js, c.topo.ProgressBucket)
 	}, c.bulk.setErr)
 	go c.poll.run(ctx, c.refresh)
-}
-
-func (c *Console) setErr(dst *error, err error) {
-	c.mu.Lock()
-	*dst = err
-	c.mu.Unlock()
 }
 
 // keep runs fn again after it fails, with a growing pause, until ctx ends:

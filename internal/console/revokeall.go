@@ -10,8 +10,8 @@ import (
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
-// revokeAllUpdate is what submitRevokeAll reports: the acknowledgement,
-// then progress, then the result.
+// revokeAllUpdate is what a revoke_all task has heard of its job: the
+// acknowledgement, then progress, then the result.
 type revokeAllUpdate struct {
 	Ack      *clerkjobs.Submitted
 	Progress *jobs.Progress
@@ -19,15 +19,25 @@ type revokeAllUpdate struct {
 	Summary  *jobs.RevokeAllSummary
 }
 
-// submitRevokeAll requests a revoke_all job through the Go client and
-// reports its acknowledgement, every progress update and its result. A
-// job that did not succeed is reported as a result (its class and error
-// shown) and returned as an error too: the action failed, and its page,
-// the actions list and the log line that ends it say so.
-func submitRevokeAll(ctx context.Context, c *clerkjobs.Client, args jobs.RevokeAllArgs, update func(revokeAllUpdate)) error {
+// revokeAll requests the plan's revoke_all job through the Go client and
+// keeps its acknowledgement, every progress update and its result. A job
+// that did not succeed is kept as a result (its class and error shown)
+// and returned as an error too: the action failed, and its page, the
+// actions list and the log line that ends it say so.
+func (t *task) revokeAll(ctx context.Context, c *clerkjobs.Client) error {
+	args := *t.Plan.RevokeAll
 	r, err := c.Request(ctx, &args,
-		clerkjobs.OnSubmitted(func(s clerkjobs.Submitted) { update(revokeAllUpdate{Ack: &s}) }),
-		clerkjobs.OnProgress(func(p jobs.Progress) { update(revokeAllUpdate{Progress: &p}) }))
+		clerkjobs.OnSubmitted(func(s clerkjobs.Submitted) {
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			t.Bulk.Ack = &s
+		}),
+		clerkjobs.OnProgress(func(p jobs.Progress) {
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			t.Bulk.Progress = &p
+			t.Total, t.Done = p.Total, p.Done
+		}))
 	var je *clerkjobs.JobError
 	if errors.As(err, &je) && je.Result != nil {
 		r, err = je.Result, nil
@@ -35,12 +45,15 @@ func submitRevokeAll(ctx context.Context, c *clerkjobs.Client, args jobs.RevokeA
 	if err != nil {
 		return err
 	}
-	u := revokeAllUpdate{Result: r}
 	var s jobs.RevokeAllSummary
+	t.mu.Lock()
+	t.Bulk.Result = r
 	if r.Outcome == jobs.Succeeded && json.Unmarshal(r.Result, &s) == nil {
-		u.Summary = &s
+		t.Bulk.Summary = &s
+		t.Done = s.Revoked + s.AlreadyGone + s.Failed
+		t.Total = t.Done
 	}
-	update(u)
+	t.mu.Unlock()
 	if r.Outcome != jobs.Succeeded {
 		why := string(r.Outcome)
 		if e := r.Error; e != nil {

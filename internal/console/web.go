@@ -594,39 +594,18 @@ func (c *Console) planDLQ(w http.ResponseWriter, r *http.Request) {
 // only once its dry run started), logs it and shows its page.
 func (c *Console) propose(w http.ResponseWriter, r *http.Request, p *plan) {
 	if p.Kind == actReplay {
-		if err := c.startCheck(p); err != nil {
+		t := newTask(actReplay, p, true)
+		if err := c.reg.start(c.taskContext(), t, func(ctx context.Context) error { return c.runTask(ctx, t) }); err != nil {
 			c.fail(w, r, http.StatusTooManyRequests, fmt.Errorf("nothing planned: %w", err))
 			return
 		}
+		p.mu.Lock()
+		p.check = t
+		p.mu.Unlock()
 	}
 	c.reg.addPlan(p)
 	c.logAction(r, "plan").Str("action", string(p.Kind)).Str("scope", p.Scope).Int("count", len(p.Seqs)).Str("plan", p.ID).Msg("console: action planned, awaiting confirmation")
 	http.Redirect(w, r, "/plans/"+p.ID, http.StatusSeeOther)
-}
-
-// startCheck starts a replay plan's dry run; the plan has it as its check
-// only once it started.
-func (c *Console) startCheck(p *plan) error {
-	t := newTask(actReplay, p, true)
-	err := c.reg.start(c.taskContext(), t, func(ctx context.Context) error {
-		q, err := c.dlq(ctx)
-		if err != nil {
-			return err
-		}
-		rep, err := q.Replay(ctx, p.Seqs, dlq.WithDryRun(), dlq.WithExpect(p.expect), dlq.WithProgress(func(dlq.EntryReport) { t.step() }))
-		rep.Problems = fewProblems(rep.Problems)
-		t.mu.Lock()
-		t.Replay = &rep
-		t.mu.Unlock()
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	p.mu.Lock()
-	p.check = t
-	p.mu.Unlock()
-	return nil
 }
 
 type planPage struct {
@@ -742,27 +721,11 @@ func (c *Console) runPlan(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/tasks/"+t.ID, http.StatusSeeOther)
 }
 
-// runTask carries out a confirmed plan.
+// runTask carries out a confirmed plan, or a replay plan's dry run.
 func (c *Console) runTask(ctx context.Context, t *task) error {
 	p := t.Plan
 	if p.Kind == actRevokeAll {
-		return submitRevokeAll(ctx, c.client, *p.RevokeAll, func(u revokeAllUpdate) {
-			t.mu.Lock()
-			defer t.mu.Unlock()
-			switch {
-			case u.Ack != nil:
-				t.Bulk.Ack = u.Ack
-			case u.Progress != nil:
-				t.Bulk.Progress = u.Progress
-				t.Total, t.Done = u.Progress.Total, u.Progress.Done
-			case u.Result != nil:
-				t.Bulk.Result, t.Bulk.Summary = u.Result, u.Summary
-				if u.Summary != nil {
-					t.Done = u.Summary.Revoked + u.Summary.AlreadyGone + u.Summary.Failed
-					t.Total = t.Done
-				}
-			}
-		})
+		return t.revokeAll(ctx, c.client)
 	}
 	q, err := c.dlq(ctx)
 	if err != nil {
@@ -770,12 +733,16 @@ func (c *Console) runTask(ctx context.Context, t *task) error {
 	}
 	switch p.Kind {
 	case actReplay:
-		rep, err := q.Replay(ctx, p.Seqs, dlq.WithRate(t.Rate), dlq.WithExpect(p.expect), dlq.WithProgress(func(o dlq.EntryReport) {
+		opts := []dlq.Option{dlq.WithRate(t.Rate), dlq.WithExpect(p.expect), dlq.WithProgress(func(o dlq.EntryReport) {
 			t.step()
 			if o.Status == dlq.StatusReplayed {
 				c.index.remove(o.Seq)
 			}
-		}))
+		})}
+		if t.DryRun {
+			opts = append(opts, dlq.WithDryRun())
+		}
+		rep, err := q.Replay(ctx, p.Seqs, opts...)
 		rep.Problems = fewProblems(rep.Problems)
 		t.mu.Lock()
 		t.Replay = &rep
