@@ -119,32 +119,6 @@ func (x *index) bind(seqs []uint64) map[uint64]seen {
 	return out
 }
 
-// indexedUpTo is the highest sequence indexed so far.
-func (x *index) indexedUpTo() uint64 {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	return x.lastSeq
-}
-
-// syncStream compares the stream's identity with the one the rows came
-// from and empties the index when the stream is not the same any more:
-// created at another time (deleted and created again), or with a last
-// sequence below upTo, one indexed before info was read (sequences never
-// go back in one stream, not even after a purge; one indexed after info
-// was read may be newer than info, so upTo must be taken before). It
-// reports whether it emptied the index.
-func (x *index) syncStream(info *jetstream.StreamInfo, upTo uint64) bool {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	reset := (!x.created.IsZero() && !info.Created.Equal(x.created)) || info.State.LastSeq < upTo
-	if reset {
-		x.rows, x.live, x.dead, x.lastSeq, x.ready = nil, 0, 0, 0, false
-		x.byOpClass, x.intern = map[jobs.Op]map[jobs.ErrorClass]int{}, map[string]string{}
-	}
-	x.created = info.Created
-	return reset
-}
-
 // keep returns s in a copy that does not hold on to the message it was
 // read from, shared with equal values already kept (codes, ops, classes
 // repeat by the thousand).
@@ -469,15 +443,12 @@ func (f *follower) follow(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	// Ends reconcileEvery when follow ends, to start again.
 	defer cancel(nil)
-	// Nothing adds to the index until the consumer starts.
-	upTo := f.x.indexedUpTo()
-	info, err := f.stream.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("read dead-letter stream %s: %w", f.topo.DeadLetterStream, err)
-	}
 	// The stream may have been recreated while the follow was down (NATS
 	// unreachable, the stream missing for a while).
-	f.x.syncStream(info, upTo)
+	info, _, err := f.sync(ctx)
+	if err != nil {
+		return err
+	}
 	if info.State.Msgs == 0 {
 		f.setReady()
 	}
@@ -550,6 +521,33 @@ func consume(ctx context.Context, cons jetstream.Consumer, handle func(jetstream
 	}
 }
 
+// sync reads the stream's info, compares the stream's identity with the
+// one the rows came from and empties the index when the stream is not the
+// same any more: created at another time (deleted and created again), or
+// with a last sequence below upTo, one indexed before info was read
+// (sequences never go back in one stream, not even after a purge; one
+// indexed after info was read may be newer than info, so upTo is taken
+// before). It reports whether it emptied the index.
+func (f *follower) sync(ctx context.Context) (*jetstream.StreamInfo, bool, error) {
+	x := f.x
+	x.mu.RLock()
+	upTo := x.lastSeq
+	x.mu.RUnlock()
+	info, err := f.stream.Info(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("read dead-letter stream %s: %w", f.topo.DeadLetterStream, err)
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	reset := (!x.created.IsZero() && !info.Created.Equal(x.created)) || info.State.LastSeq < upTo
+	if reset {
+		x.rows, x.live, x.dead, x.lastSeq, x.ready = nil, 0, 0, 0, false
+		x.byOpClass, x.intern = map[jobs.Op]map[jobs.ErrorClass]int{}, map[string]string{}
+	}
+	x.created = info.Created
+	return info, reset, nil
+}
+
 func (f *follower) setReady() {
 	f.x.mu.Lock()
 	f.x.ready, f.x.err = true, nil
@@ -584,12 +582,11 @@ func (f *follower) reconcile(ctx context.Context, cons jetstream.Consumer) error
 	defer cancel()
 	// First, before anything is compared: a recreated stream may have
 	// fewer, as many or more messages than the index.
-	upTo := f.x.indexedUpTo()
-	info, err := f.stream.Info(rctx)
+	info, reset, err := f.sync(rctx)
 	if err != nil {
-		return fmt.Errorf("read dead-letter stream %s: %w", f.topo.DeadLetterStream, err)
+		return err
 	}
-	if f.x.syncStream(info, upTo) {
+	if reset {
 		return errRecreated
 	}
 	ci, err := cons.Info(rctx)
