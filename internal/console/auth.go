@@ -140,11 +140,7 @@ func (s *signIns) start(now time.Time) (string, error) {
 	if s.expires == nil {
 		s.expires = map[[sha256.Size]byte]time.Time{}
 	}
-	for k, exp := range s.expires {
-		if !now.Before(exp) {
-			delete(s.expires, k)
-		}
-	}
+	maps.DeleteFunc(s.expires, func(_ [sha256.Size]byte, exp time.Time) bool { return !now.Before(exp) })
 	for len(s.expires) >= maxSignIns {
 		delete(s.expires, slices.MinFunc(slices.Collect(maps.Keys(s.expires)), func(a, b [sha256.Size]byte) int {
 			return s.expires[a].Compare(s.expires[b])

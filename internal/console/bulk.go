@@ -4,7 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -44,16 +45,8 @@ type bulkJobs struct {
 func (b *bulkJobs) list(now time.Time, ttl time.Duration) ([]bulkJob, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	out := make([]bulkJob, 0, len(b.jobs))
-	for k, j := range b.jobs {
-		if ttl <= 0 || now.Sub(j.Updated) < ttl {
-			out = append(out, j)
-		} else {
-			delete(b.jobs, k)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Started.After(out[j].Started) })
-	return out, b.err
+	maps.DeleteFunc(b.jobs, func(_ string, j bulkJob) bool { return ttl > 0 && now.Sub(j.Updated) >= ttl })
+	return slices.SortedFunc(maps.Values(b.jobs), func(x, y bulkJob) int { return y.Started.Compare(x.Started) }), b.err
 }
 
 func (b *bulkJobs) setErr(err error) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -247,11 +248,10 @@ func (x *index) stats() indexStats {
 	defer x.mu.RUnlock()
 	s := indexStats{Entries: x.live, ByOp: map[jobs.Op]int{}, ByClass: map[jobs.ErrorClass]int{}, ByOpClass: map[jobs.Op]map[jobs.ErrorClass]int{}, Ready: x.ready, Err: x.err}
 	for op, m := range x.byOpClass {
-		s.ByOpClass[op] = map[jobs.ErrorClass]int{}
+		s.ByOpClass[op] = maps.Clone(m)
 		for c, n := range m {
 			s.ByOp[op] += n
 			s.ByClass[c] += n
-			s.ByOpClass[op][c] = n
 		}
 	}
 	for i := range x.rows {
