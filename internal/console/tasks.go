@@ -324,12 +324,9 @@ func (g *registry) start(parent context.Context, t *task, fn func(ctx context.Co
 	g.tasks[t.ID] = t
 	g.order = append(g.order, t)
 	if len(g.order) > maxKept {
-		for i, old := range g.order {
-			if !old.running() {
-				delete(g.tasks, old.ID)
-				g.order = slices.Delete(g.order, i, i+1)
-				break
-			}
+		if i := slices.IndexFunc(g.order, func(o *task) bool { return !o.running() }); i >= 0 {
+			delete(g.tasks, g.order[i].ID)
+			g.order = slices.Delete(g.order, i, i+1)
 		}
 	}
 	g.trim(t.Plan)
