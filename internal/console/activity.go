@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -53,11 +54,7 @@ func (a *activity) add(m map[int64]map[jobs.Op]int, at time.Time, op jobs.Op) {
 		m[s] = map[jobs.Op]int{}
 	}
 	m[s][op]++
-	for k := range m {
-		if k <= s-2*slots {
-			delete(m, k)
-		}
-	}
+	maps.DeleteFunc(m, func(k int64, _ map[jobs.Op]int) bool { return k <= s-2*slots })
 }
 
 func (a *activity) succeed(at time.Time, op jobs.Op)      { a.add(a.succeeded, at, op) }
