@@ -85,7 +85,7 @@ func (d DeadLetter) Header() nats.Header {
 	h := nats.Header{}
 	set := func(k, v string) {
 		if v != "" {
-			h.Set(k, oneLine(v))
+			h.Set(k, text.Line(v, 1024)) // one line and bounded, whatever an error message holds
 		}
 	}
 	set(HeaderSubject, d.Subject)
@@ -199,28 +199,26 @@ func ParseDeadLetter(h nats.Header) (DeadLetter, error) {
 	if v := h.Get(HeaderRedacted); v != "" {
 		d.Redacted = strings.Split(v, ",")
 	}
-	switch d.Error.Class {
-	case ClassInvalid, ClassPermanent, ClassExhausted, ClassMaxDeliveries:
-	default:
+	if !slices.Contains(ErrorClasses(), d.Error.Class) {
 		errs = append(errs, fmt.Errorf("header %s: unknown class %s", HeaderClass, shown(string(d.Error.Class))))
 	}
 	return d, errors.Join(errs...)
 }
 
-// shown is a malformed header value as an error names it: quoted when it
-// is short and not shaped like a secret, described otherwise. Whoever wrote
-// the dead letter chose its headers, and these errors reach terminals,
-// pages and logs.
-func shown(v string) string {
-	if !repeatable(v, 40) {
-		return fmt.Sprintf("a value of %d bytes", len(v))
+// shown is a malformed header value as an error names it (quoted): whoever
+// wrote the dead letter chose its headers.
+func shown(v string) string { return quoted(v, 40, "a value of %d bytes") }
+
+// quoted is a value a message brought, as an error names it: quoted when
+// it is at most max bytes and not shaped like a secret (it may be anything,
+// a pasted token included), else described by its length (described takes
+// it as %d). These errors reach terminals, pages and logs.
+func quoted(v string, max int, described string) string {
+	if len(v) > max || redact.Looks(v) {
+		return fmt.Sprintf(described, len(v))
 	}
 	return strconv.Quote(v)
 }
-
-// repeatable reports whether a value a message brought may be repeated in
-// an error: no longer than max bytes, and not shaped like a secret.
-func repeatable(v string, max int) bool { return len(v) <= max && !redact.Looks(v) }
 
 // Replayable reports whether republishing the stored payload can work: a
 // dead letter whose secrets were redacted cannot be replayed.
@@ -232,10 +230,6 @@ func formatTime(t time.Time) string {
 	}
 	return t.UTC().Format(time.RFC3339Nano)
 }
-
-// oneLine keeps a header value on one line and bounded, whatever an error
-// message holds.
-func oneLine(s string) string { return text.Line(s, 1024) }
 
 // Bounds of the Dlq-History header: each failure's text is cut to
 // maxFailureText bytes, and the oldest failures are dropped until the JSON

@@ -168,11 +168,7 @@ func schemaError(o Op, err error) error {
 		// The validator's message repeats the value whole; a token pasted
 		// into the wrong field would then reach logs and dead-letter
 		// headers. Short values (ids) are worth showing; long ones are not.
-		got := fmt.Sprintf("a value of %d characters", len(k.Got))
-		if repeatable(k.Got, 64) {
-			got = strconv.Quote(k.Got)
-		}
-		reason = got + " does not match the pattern " + k.Want
+		reason = quoted(k.Got, 64, "a value of %d characters") + " does not match the pattern " + k.Want
 	case *kind.Required:
 		if len(k.Missing) == 1 {
 			field, reason = field+"/"+k.Missing[0], "required field is missing"
@@ -204,7 +200,7 @@ func schemaError(o Op, err error) error {
 // publisher chose it, so one shaped like a secret, long, or holding a
 // control character is described rather than repeated.
 func fieldName(s string) string {
-	if !repeatable(s, 64) || strings.ContainsFunc(s, unicode.IsControl) {
+	if len(s) > 64 || redact.Looks(s) || strings.ContainsFunc(s, unicode.IsControl) {
 		return fmt.Sprintf("(a name of %d characters)", len(s))
 	}
 	return s

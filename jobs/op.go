@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -28,14 +29,7 @@ func AllOps() []Op {
 }
 
 // Valid reports whether o is a job type.
-func (o Op) Valid() bool {
-	for _, v := range AllOps() {
-		if o == v {
-			return true
-		}
-	}
-	return false
-}
+func (o Op) Valid() bool { return slices.Contains(AllOps(), o) }
 
 // ParseOp reads an op name as users type it ("revoke", "token", "revoke-all").
 func ParseOp(s string) (Op, error) {

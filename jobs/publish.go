@@ -68,8 +68,5 @@ func Publish(ctx context.Context, js jetstream.JetStream, subj Subjects, a Args)
 	if err != nil {
 		return nil, fmt.Errorf("publish %s job %s to %s: %w", a.Op(), a.CommonFields().JobID, m.Subject, err)
 	}
-	if err := CheckDuplicate(ctx, js, subj, m, ack); err != nil {
-		return ack, err
-	}
-	return ack, nil
+	return ack, CheckDuplicate(ctx, js, subj, m, ack)
 }

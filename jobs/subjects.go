@@ -167,15 +167,8 @@ func checkName(what, s string, maxLen int, allowed string, ok func(i int, c byte
 
 func alnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
 
-// quoteBounded quotes a value from a message for an error message: short
-// values in full, long or secret-shaped ones by their length only (they
-// may be anything, a pasted token included).
-func quoteBounded(s string) string {
-	if !repeatable(s, 64) {
-		return fmt.Sprintf("(%d characters)", len(s))
-	}
-	return strconv.Quote(s)
-}
+// quoteBounded quotes a value from a message for an error message.
+func quoteBounded(s string) string { return quoted(s, 64, "(%d characters)") }
 
 // RecordKey names the one terminal record (result or dead letter) a job
 // may have.
