@@ -234,18 +234,11 @@ func (q *Queue) Get(ctx context.Context, seq uint64) (Entry, error) {
 }
 
 func (q *Queue) owns(subject string) bool {
-	return jetstreamSubjectMatch(q.topo.Subjects.DeadLetterScope(), subject)
+	return jobs.MatchSubject(q.topo.Subjects.DeadLetterScope(), subject)
 }
 
 // scoped reports whether the queue holds one tenant's dead letters only.
 func (q *Queue) scoped() bool { return q.topo.Subjects.Tenant != "" }
-
-// jetstreamSubjectMatch reports whether subject falls under filter, a
-// "<prefix>.dlq.>" wildcard.
-func jetstreamSubjectMatch(filter, subject string) bool {
-	prefix := filter[:len(filter)-1] // drop ">", keep the dot
-	return len(subject) > len(prefix) && subject[:len(prefix)] == prefix
-}
 
 func (q *Queue) entry(seq uint64, subject string, at time.Time, h nats.Header, data []byte, size int) Entry {
 	e := Entry{Seq: seq, Subject: subject, Time: at, Header: h, Payload: data, Size: size}

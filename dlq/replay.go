@@ -380,14 +380,8 @@ func (q *Queue) Purge(ctx context.Context, seqs []uint64, opts ...Option) (Purge
 			return rep, err
 		}
 		out := EntryReport{Seq: seq, Status: StatusPurged}
-		refused, err := q.refuse(ctx, seq, o, &out)
-		found := false
-		if err == nil && !refused && q.scoped() {
-			// A sequence is the whole stream's: one of another tenant's
-			// letters is not this queue's to delete.
-			found, err = q.holds(ctx, seq, o)
-		}
-		if err == nil && !refused && (found || !q.scoped()) {
+		found, refused, err := q.vet(ctx, seq, o, &out)
+		if err == nil && !refused && found {
 			delCtx, cancel := context.WithTimeout(ctx, o.timeout)
 			found, err = q.delete(delCtx, seq)
 			cancel()
@@ -418,39 +412,33 @@ func (q *Queue) Purge(ctx context.Context, seqs []uint64, opts ...Option) (Purge
 	return rep, nil
 }
 
-// refuse applies WithExpect's check to dead letter seq before a purge:
-// refused is true when the check refused it (out says why). A letter that
-// is gone is not refused: the delete finds it gone.
-func (q *Queue) refuse(ctx context.Context, seq uint64, o options, out *EntryReport) (refused bool, err error) {
-	if o.expect == nil {
-		return false, nil
+// vet reads dead letter seq before a purge when the purge needs it:
+// refused is true when WithExpect's check refused it (out says why), and
+// found false when it is not in the queue. In a scoped queue it is read even
+// without a check: a sequence is the whole stream's, and one of another
+// tenant's letters is not this queue's to delete (Get does not find it).
+// Otherwise found is true, and the delete finds out.
+func (q *Queue) vet(ctx context.Context, seq uint64, o options, out *EntryReport) (found, refused bool, err error) {
+	if o.expect == nil && !q.scoped() {
+		return true, false, nil
 	}
 	getCtx, cancel := context.WithTimeout(ctx, o.timeout)
 	e, err := q.Get(getCtx, seq)
 	cancel()
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return false, nil
+		return false, false, nil
 	case err != nil:
-		return false, err
+		return false, false, err
 	}
-	out.JobID, out.Op = redact.Text(e.DeadLetter.JobID), e.Op
-	if cerr := o.expect(e); cerr != nil {
-		out.Status, out.Reason = StatusSkipped, cerr.Error()
-		return true, nil
+	if o.expect != nil {
+		out.JobID, out.Op = redact.Text(e.DeadLetter.JobID), e.Op
+		if cerr := o.expect(e); cerr != nil {
+			out.Status, out.Reason = StatusSkipped, cerr.Error()
+			return true, true, nil
+		}
 	}
-	return false, nil
-}
-
-// holds reports whether dead letter seq is in the queue.
-func (q *Queue) holds(ctx context.Context, seq uint64, o options) (bool, error) {
-	getCtx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	_, err := q.Get(getCtx, seq)
-	if errors.Is(err, ErrNotFound) {
-		return false, nil
-	}
-	return err == nil, err
+	return true, false, nil
 }
 
 // delete removes dead letter seq. found is false when it was not there (the

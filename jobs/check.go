@@ -294,18 +294,7 @@ func (t Topology) otherConsumers(ctx context.Context, js jetstream.JetStream) ([
 // description matters to nobody.
 func (t Topology) streamDrifts(kind, name string, have, want jetstream.StreamConfig) []Drift {
 	var out []Drift
-	fix := t.streamFix(kind, name)
-	diff := func(field string, h, w any, updatable bool) {
-		hs, ws := jsonText(h), jsonText(w)
-		if hs == ws {
-			return
-		}
-		d := Drift{Kind: kind, Name: name, Field: field, Have: hs, Want: ws, Updatable: updatable}
-		if !updatable {
-			d.Fix = fix
-		}
-		out = append(out, d)
-	}
+	diff := differ(&out, kind, name, t.streamFix(kind, name))
 	hs, ws := slices.Sorted(slices.Values(have.Subjects)), slices.Sorted(slices.Values(want.Subjects))
 	diff("subjects", hs, ws, true)
 	// The server refuses these changes (nats-server's configUpdateCheck).
@@ -338,23 +327,30 @@ func (t Topology) streamDrifts(kind, name string, have, want jetstream.StreamCon
 	return out
 }
 
+// differ returns a function that adds to *out a Drift of the object for
+// each setting whose value differs, as JSON; fix is for those that are not
+// updatable.
+func differ(out *[]Drift, kind, name, fix string) func(field string, h, w any, updatable bool) {
+	return func(field string, h, w any, updatable bool) {
+		hs, ws := jsonText(h), jsonText(w)
+		if hs == ws {
+			return
+		}
+		d := Drift{Kind: kind, Name: name, Field: field, Have: hs, Want: ws, Updatable: updatable}
+		if !updatable {
+			d.Fix = fix
+		}
+		*out = append(*out, d)
+	}
+}
+
 // serverDefaultMaxWaiting is the pull requests a consumer queues when its
 // configuration leaves max_waiting 0 (nats-server's JSWaitQueueDefaultMax).
 const serverDefaultMaxWaiting = 512
 
 func (t Topology) consumerDrifts(name string, have, want jetstream.ConsumerConfig) []Drift {
 	var out []Drift
-	diff := func(field string, h, w any, updatable bool) {
-		hs, ws := jsonText(h), jsonText(w)
-		if hs == ws {
-			return
-		}
-		d := Drift{Kind: "consumer", Name: name, Field: field, Have: hs, Want: ws, Updatable: updatable}
-		if !updatable {
-			d.Fix = t.consumerFix()
-		}
-		out = append(out, d)
-	}
+	diff := differ(&out, "consumer", name, t.consumerFix())
 	// The server refuses these changes (nats-server's checkNewConsumerConfig).
 	diff("deliver_policy", have.DeliverPolicy, want.DeliverPolicy, false)
 	diff("ack_policy", have.AckPolicy, want.AckPolicy, false)

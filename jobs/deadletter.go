@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -144,10 +145,7 @@ func ParseDeadLetter(h nats.Header) (DeadLetter, error) {
 	}
 	d.Subject = h.Get(HeaderSubject)
 	d.JobID = h.Get(HeaderJobID)
-	d.Op = Op(h.Get(HeaderOp))
-	if d.Op == "" {
-		d.Op = OpUnknown
-	}
+	d.Op = cmp.Or(Op(h.Get(HeaderOp)), OpUnknown)
 	d.Error = ErrorInfo{
 		Class:        ErrorClass(h.Get(HeaderClass)),
 		Message:      h.Get(HeaderError),

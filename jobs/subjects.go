@@ -1,9 +1,11 @@
 package jobs
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/base32"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -46,12 +48,7 @@ const NoTenant = "_"
 // tenantToken introduces a tenant in a job subject.
 const tenantToken = "tenant"
 
-func (s Subjects) prefix() string {
-	if s.Prefix == "" {
-		return DefaultPrefix
-	}
-	return s.Prefix
-}
+func (s Subjects) prefix() string { return cmp.Or(s.Prefix, DefaultPrefix) }
 
 // opTokens is an op's part of a job subject.
 func opTokens(o Op) string {
@@ -100,10 +97,8 @@ func (s Subjects) ParseJob(subject string) (tenant string, o Op) {
 		}
 		tenant, rest = t[:i], t[i+1:]
 	}
-	for _, o := range AllOps() {
-		if opTokens(o) == rest {
-			return tenant, o
-		}
+	if i := slices.IndexFunc(AllOps(), func(o Op) bool { return opTokens(o) == rest }); i >= 0 {
+		return tenant, AllOps()[i]
 	}
 	return tenant, OpUnknown
 }
@@ -193,11 +188,7 @@ func (s Subjects) Result(k RecordKey) string { return s.record("results", k) }
 func (s Subjects) DeadLetter(k RecordKey) string { return s.record("dlq", k) }
 
 func (s Subjects) record(kind string, k RecordKey) string {
-	tenant := k.Tenant
-	if tenant == "" {
-		tenant = NoTenant
-	}
-	return s.prefix() + "." + kind + "." + tenant + "." + string(k.Op) + "." + IDKey(k.JobID) + "." + k.Gen + "." + strconv.FormatUint(k.Seq, 10)
+	return s.prefix() + "." + kind + "." + cmp.Or(k.Tenant, NoTenant) + "." + string(k.Op) + "." + IDKey(k.JobID) + "." + k.Gen + "." + strconv.FormatUint(k.Seq, 10)
 }
 
 // IDKey is a job id as one subject token: the id itself when it holds no
@@ -337,10 +328,7 @@ func (s Subjects) JobDeadLetters(tenant, jobID string, seq uint64) string {
 // jobRecords is the filter of a job's records of kind, of any op, in
 // stream generation gen ("*" for any).
 func (s Subjects) jobRecords(kind, tenant, jobID, gen string, seq uint64) string {
-	if tenant == "" {
-		tenant = NoTenant
-	}
-	f := s.prefix() + "." + kind + "." + tenant + ".*." + IDKey(jobID) + "."
+	f := s.prefix() + "." + kind + "." + cmp.Or(tenant, NoTenant) + ".*." + IDKey(jobID) + "."
 	if seq == 0 {
 		return f + ">"
 	}
@@ -350,9 +338,7 @@ func (s Subjects) jobRecords(kind, tenant, jobID, gen string, seq uint64) string
 // TenantRecords are the filters of one tenant's records (results and dead
 // letters), for NATS permissions that confine a service to its own.
 func (s Subjects) TenantRecords(tenant string) []string {
-	if tenant == "" {
-		tenant = NoTenant
-	}
+	tenant = cmp.Or(tenant, NoTenant)
 	return []string{s.prefix() + ".results." + tenant + ".>", s.prefix() + ".dlq." + tenant + ".>"}
 }
 
