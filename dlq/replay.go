@@ -381,7 +381,7 @@ func (q *Queue) Purge(ctx context.Context, seqs []uint64, opts ...Option) (Purge
 		}
 		out := EntryReport{Seq: seq, Status: StatusPurged}
 		found, refused, err := q.vet(ctx, seq, o, &out)
-		if err == nil && !refused && found {
+		if found && !refused {
 			delCtx, cancel := context.WithTimeout(ctx, o.timeout)
 			found, err = q.delete(delCtx, seq)
 			cancel()
@@ -417,7 +417,7 @@ func (q *Queue) Purge(ctx context.Context, seqs []uint64, opts ...Option) (Purge
 // found false when it is not in the queue. In a scoped queue it is read even
 // without a check: a sequence is the whole stream's, and one of another
 // tenant's letters is not this queue's to delete (Get does not find it).
-// Otherwise found is true, and the delete finds out.
+// Otherwise found is true, and the delete finds out whether it is there.
 func (q *Queue) vet(ctx context.Context, seq uint64, o options, out *EntryReport) (found, refused bool, err error) {
 	if o.expect == nil && !q.scoped() {
 		return true, false, nil
@@ -427,7 +427,7 @@ func (q *Queue) vet(ctx context.Context, seq uint64, o options, out *EntryReport
 	cancel()
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return false, false, nil
+		return !q.scoped(), false, nil // unscoped: the delete finds out
 	case err != nil:
 		return false, false, err
 	}
