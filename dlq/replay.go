@@ -108,21 +108,19 @@ func (q *Queue) Replay(ctx context.Context, seqs []uint64, opts ...Option) (Repl
 	}
 	// The creation time is read afresh for each call: a long-lived Queue
 	// (the console's) outlives a stream created again.
-	created, err := q.created(ctx, o)
+	infoCtx, cancel := context.WithTimeout(ctx, o.timeout)
+	info, err := q.stream.Info(infoCtx)
+	cancel()
 	if err != nil {
 		rep.NotAttempted = len(seqs)
-		return rep, err
+		return rep, fmt.Errorf("read dead-letter stream %s: %w", q.topo.DeadLetterStream, err)
 	}
 	for i, seq := range seqs {
-		if err := ctx.Err(); err != nil {
-			rep.NotAttempted = len(seqs) - i
-			return rep, err
-		}
 		if err := pace(ctx, lim); err != nil {
 			rep.NotAttempted = len(seqs) - i
 			return rep, err
 		}
-		out, err := q.replayOne(ctx, created, seq, o)
+		out, err := q.replayOne(ctx, info.Created, seq, o)
 		switch out.Status {
 		case StatusReplayed, StatusWouldReplay:
 			rep.Replayed++
@@ -158,18 +156,6 @@ func once(seqs []uint64) []uint64 {
 		}
 	}
 	return out
-}
-
-// created is when the dead-letter stream was created, as the server says
-// now.
-func (q *Queue) created(ctx context.Context, o options) (time.Time, error) {
-	infoCtx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	info, err := q.stream.Info(infoCtx)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("read dead-letter stream %s: %w", q.topo.DeadLetterStream, err)
-	}
-	return info.Created, nil
 }
 
 func (q *Queue) replayOne(ctx context.Context, created time.Time, seq uint64, o options) (EntryReport, error) {
@@ -458,12 +444,12 @@ func (q *Queue) delete(ctx context.Context, seq uint64) (found bool, err error) 
 	return true, err
 }
 
-// pace waits for lim (nil: no limit) until ctx ends. Unlike
-// rate.Limiter.Wait, it fails only with ctx's own error, when ctx really
-// ends, so callers can tell an interrupt from a failure.
+// pace waits for lim (nil: no limit) unless ctx has ended or ends first.
+// Unlike rate.Limiter.Wait, it fails only with ctx's own error, when ctx
+// really ends, so callers can tell an interrupt from a failure.
 func pace(ctx context.Context, lim *rate.Limiter) error {
-	if lim == nil {
-		return nil
+	if lim == nil || ctx.Err() != nil {
+		return ctx.Err()
 	}
 	r := lim.Reserve()
 	t := time.NewTimer(r.Delay())
