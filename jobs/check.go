@@ -255,12 +255,7 @@ func (t Topology) Check(ctx context.Context, js jetstream.JetStream) ([]Drift, e
 		drifts = append(drifts, t.consumerDrifts(name, c.CachedInfo().Config, t.ConsumerConfig())...)
 	}
 
-	var fatal []Drift
-	for _, d := range drifts {
-		if !d.Missing && !d.Updatable {
-			fatal = append(fatal, d)
-		}
-	}
+	fatal := slices.DeleteFunc(slices.Clone(drifts), func(d Drift) bool { return d.Missing || d.Updatable })
 	if len(fatal) > 0 {
 		return drifts, &DriftError{Drifts: fatal}
 	}

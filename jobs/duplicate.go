@@ -111,6 +111,7 @@ func CheckDuplicate(ctx context.Context, js jetstream.JetStream, subj Subjects, 
 	fail := func(err, cause error, subject string) error {
 		return &DuplicateError{JobID: jobID, Seq: ack.Sequence, Subject: subject, Err: err, cause: cause}
 	}
+	want := Digest(m.Subject, m.Data)
 	s, err := js.Stream(ctx, ack.Stream)
 	if err != nil {
 		return fail(ErrDuplicateUnverified, err, "")
@@ -118,7 +119,7 @@ func CheckDuplicate(ctx context.Context, js jetstream.JetStream, subj Subjects, 
 	stored, err := s.GetMsg(ctx, ack.Sequence)
 	switch {
 	case err == nil:
-		if stored.Subject != m.Subject || Digest(stored.Subject, stored.Data) != Digest(m.Subject, m.Data) {
+		if stored.Subject != m.Subject || Digest(stored.Subject, stored.Data) != want {
 			return fail(ErrJobIDReused, nil, stored.Subject)
 		}
 		return nil
@@ -128,7 +129,6 @@ func CheckDuplicate(ctx context.Context, js jetstream.JetStream, subj Subjects, 
 	// The stored job ran and left the work queue: its record says what it
 	// was.
 	gen := Generation(s.CachedInfo().Created)
-	want := Digest(m.Subject, m.Data)
 	for _, kind := range []string{"results", "dlq"} {
 		rec, err := lastRecord(ctx, js, subj.jobRecords(kind, tenant, jobID, gen, ack.Sequence))
 		if err != nil {
