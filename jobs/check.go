@@ -148,14 +148,13 @@ type Drift struct {
 }
 
 func (d Drift) String() string {
-	if d.Missing {
-		return fmt.Sprintf("%s %s does not exist (it will be created)", d.Kind, d.Name)
+	switch {
+	case d.Missing:
+		return d.Difference() + " (it will be created)"
+	case d.Updatable:
+		return d.Difference() + " (it will be updated)"
 	}
-	s := d.Difference()
-	if d.Updatable {
-		return s + " (it will be updated)"
-	}
-	return s + "; JetStream cannot change this on an existing " + d.Kind
+	return d.Difference() + "; JetStream cannot change this on an existing " + d.Kind
 }
 
 // Difference says what differs, without what Ensure does about it:

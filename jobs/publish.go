@@ -20,12 +20,12 @@ func NewMessage(subj Subjects, a Args) (*nats.Msg, error) {
 	if c.JobID == "" {
 		c.JobID = nuid.Next()
 	}
-	if err := Validate(a); err != nil {
-		return nil, err
-	}
 	body, err := Encode(a)
 	if err != nil {
-		return nil, fmt.Errorf("encode %s job %s: %w", a.Op(), c.JobID, err)
+		return nil, fmt.Errorf("encode %s job: %w", a.Op(), err)
+	}
+	if _, err := Decode(a.Op(), body); err != nil { // Validate, on the body sent
+		return nil, err
 	}
 	m := nats.NewMsg(subj.Job(a.Op()))
 	m.Data = body
