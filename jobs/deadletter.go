@@ -307,10 +307,9 @@ func Redact(o Op, payload []byte) (out []byte, redacted []string) {
 	}
 	for i := range obj {
 		m := &obj[i]
-		name := m.name
-		hit := false
-		if looksSecret(name) {
-			m.name, name, hit = RedactedValue, RedactedValue, true
+		hit := looksSecret(m.name)
+		if hit {
+			m.name = RedactedValue
 		}
 		switch {
 		case isSecretField(o, m.name):
@@ -318,8 +317,8 @@ func Redact(o Op, payload []byte) (out []byte, redacted []string) {
 		case scrubSecrets(&m.value):
 			hit = true
 		}
-		if hit && !slices.Contains(redacted, name) {
-			redacted = append(redacted, name)
+		if hit && !slices.Contains(redacted, m.name) {
+			redacted = append(redacted, m.name)
 		}
 	}
 	if len(redacted) == 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -133,10 +134,8 @@ func (t Topology) Validate() error {
 		if len(n.v) > n.max {
 			return fmt.Errorf("%s name is %d bytes: JetStream takes at most %d", n.setting, len(n.v), n.max)
 		}
-		for _, r := range n.v {
-			if r <= ' ' || r == '.' || r == '*' || r == '>' || r == '/' || r == '\\' {
-				return fmt.Errorf("%s name %q: must not contain spaces, '.', '*', '>', '/' or '\\'", n.setting, n.v)
-			}
+		if strings.ContainsFunc(n.v, func(r rune) bool { return r <= ' ' || strings.ContainsRune(".*>/\\", r) }) {
+			return fmt.Errorf("%s name %q: must not contain spaces, '.', '*', '>', '/' or '\\'", n.setting, n.v)
 		}
 	}
 	if t.JobsStream == t.ResultsStream || t.JobsStream == t.DeadLetterStream || t.ResultsStream == t.DeadLetterStream {
