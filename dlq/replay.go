@@ -263,10 +263,7 @@ func keepJobID(op jobs.Op, payload []byte, d jobs.DeadLetter) []byte {
 	if open < 0 {
 		return payload
 	}
-	id, err := json.Marshal(d.JobID)
-	if err != nil {
-		return payload
-	}
+	id, _ := json.Marshal(d.JobID) // a string: always encodes
 	out := slices.Concat(payload[:open+1], []byte(`"job_id":`), id)
 	if rest := bytes.TrimSpace(payload[open+1:]); len(rest) == 0 || rest[0] != '}' {
 		out = append(out, ',')

@@ -193,7 +193,7 @@ func firstDuplicate(v any) (parent, name string, found bool) {
 // appendJSON encodes v as JSON, objects with their members in order (a
 // name given twice stays twice). Strings are encoded as encoding/json
 // encodes them.
-func appendJSON(b []byte, v any) ([]byte, error) {
+func appendJSON(b []byte, v any) (_ []byte, err error) {
 	switch v := v.(type) {
 	case object:
 		b = append(b, '{')
@@ -201,12 +201,8 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			k, err := json.Marshal(m.name)
-			if err != nil {
-				return nil, err
-			}
-			b = append(append(b, k...), ':')
-			if b, err = appendJSON(b, m.value); err != nil {
+			k, _ := json.Marshal(m.name) // a string: always encodes
+			if b, err = appendJSON(append(append(b, k...), ':'), m.value); err != nil {
 				return nil, err
 			}
 		}
@@ -217,7 +213,6 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			var err error
 			if b, err = appendJSON(b, e); err != nil {
 				return nil, err
 			}
