@@ -424,9 +424,8 @@ func (q *Queue) Stats(ctx context.Context) (Stats, error) {
 	if err != nil {
 		return st, fmt.Errorf("read dead-letter stream %s: %w", q.topo.DeadLetterStream, err)
 	}
-	st.Entries, st.Bytes = info.State.Msgs, info.State.Bytes
-	if q.scoped() {
-		st.Entries, st.Bytes = 0, 0 // counted below: the stream holds other tenants' too
+	if !q.scoped() { // else counted below: the stream holds other tenants' too
+		st.Entries, st.Bytes = info.State.Msgs, info.State.Bytes
 	}
 	for e, err := range q.Entries(ctx, Filter{}, WithoutPayload()) {
 		if err != nil {

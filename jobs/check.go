@@ -209,11 +209,8 @@ func (t Topology) Check(ctx context.Context, js jetstream.JetStream) ([]Drift, e
 	var drifts []Drift
 	for _, want := range t.StreamConfigs() {
 		kind, name := "stream", want.Name
-		switch want.Name {
-		case kvStreamPrefix + t.ProgressBucket:
-			kind, name = "bucket", t.ProgressBucket
-		case kvStreamPrefix + t.RateBucket:
-			kind, name = "bucket", t.RateBucket
+		if b, ok := strings.CutPrefix(want.Name, kvStreamPrefix); ok && (b == t.ProgressBucket || b == t.RateBucket) {
+			kind, name = "bucket", b
 		}
 		s, err := js.Stream(ctx, want.Name)
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
