@@ -400,9 +400,6 @@ func jsonText(v any) string {
 		}
 		return "[" + strings.Join(s, " ") + "]"
 	case []string:
-		if len(x) == 0 {
-			return "[]"
-		}
 		return "[" + strings.Join(x, " ") + "]"
 	}
 	b, err := json.Marshal(v)
