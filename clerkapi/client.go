@@ -205,11 +205,7 @@ func New(opts ...Option) (*Client, error) {
 // String never shows the secret key, nor credentials in the base URL (a
 // proxy's), so a Client can be logged or printed with %v safely.
 func (c *Client) String() string {
-	key := ""
-	if c.secretKey != nil {
-		key = c.secretKey.key
-	}
-	return fmt.Sprintf("clerkapi.Client{base: %s, version: %s, key: %s}", redact.URLs(c.baseURL.String()), c.apiVersion, redactKey(key))
+	return fmt.Sprintf("clerkapi.Client{base: %s, version: %s, key: %s}", redact.URLs(c.baseURL.String()), c.apiVersion, redactKey(c.secretKey.key))
 }
 
 // GoString is String, for %#v.
@@ -271,17 +267,14 @@ func shownArg(s string) string { return text.Truncate(redact.Text(s), 64) }
 // TotalCount is -1.
 func (c *Client) ListSessions(ctx context.Context, p ListParams) (*SessionList, error) {
 	q := url.Values{}
-	if p.ClientID != "" {
-		if err := checkID("client_id", p.ClientID); err != nil {
+	for _, f := range []struct{ name, id string }{{"client_id", p.ClientID}, {"user_id", p.UserID}} {
+		if f.id == "" {
+			continue
+		}
+		if err := checkID(f.name, f.id); err != nil {
 			return nil, fmt.Errorf("clerk %s: %w", opList, err)
 		}
-		q.Set("client_id", p.ClientID)
-	}
-	if p.UserID != "" {
-		if err := checkID("user_id", p.UserID); err != nil {
-			return nil, fmt.Errorf("clerk %s: %w", opList, err)
-		}
-		q.Set("user_id", p.UserID)
+		q.Set(f.name, f.id)
 	}
 	if p.ClientID == "" && p.UserID == "" {
 		return nil, fmt.Errorf("clerk %s: give client_id or user_id: %w", opList, ErrInvalidInput)
@@ -605,21 +598,16 @@ func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLa
 // requestHeaders are the headers of every request, without and with a
 // JSON body (Content-Type); each request gets a copy.
 func (c *Client) requestHeaders() [2]http.Header {
-	var hs [2]http.Header
-	for i := range hs {
-		h := http.Header{}
-		h.Set("Authorization", "Bearer "+c.secretKey.key)
-		h.Set("Clerk-API-Version", c.apiVersion)
-		h.Set("Accept", "application/json")
-		if c.userAgent != "" {
-			h.Set("User-Agent", c.userAgent)
-		}
-		if i == 1 {
-			h.Set("Content-Type", "application/json")
-		}
-		hs[i] = h
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+c.secretKey.key)
+	h.Set("Clerk-API-Version", c.apiVersion)
+	h.Set("Accept", "application/json")
+	if c.userAgent != "" {
+		h.Set("User-Agent", c.userAgent)
 	}
-	return hs
+	withBody := h.Clone()
+	withBody.Set("Content-Type", "application/json")
+	return [2]http.Header{h, withBody}
 }
 
 // readBody is io.ReadAll(io.LimitReader(r, maxResponseBytes)), sized from

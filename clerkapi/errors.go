@@ -1,12 +1,10 @@
 package clerkapi
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -205,15 +203,9 @@ func ClassOf(err error) Class {
 	if errors.Is(err, ErrInvalidInput) || errors.Is(err, ErrUnconfirmed) {
 		return Permanent
 	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return Retryable
-	}
-	var netErr net.Error
-	if errors.As(err, &netErr) {
-		return Retryable
-	}
-	// Anything else comes from the transport (connection reset, EOF, a
-	// truncated body): the request may not have been processed.
+	// Anything else is the context's, or comes from the transport (a
+	// network error, a connection reset, EOF, a truncated body): the
+	// request may not have been processed.
 	return Retryable
 }
 

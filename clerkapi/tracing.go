@@ -170,9 +170,9 @@ func endSpan(span trace.Span, resp *http.Response, err error, secrets func() []s
 		status := strconv.Itoa(apiErr.StatusCode)
 		span.SetAttributes(semconv.ErrorTypeKey.String(status))
 		description := "HTTP " + status
-		if code := apiErr.Code(); code != "" {
-			span.SetAttributes(attrErrorCode.String(text.Truncate(code, 128)))
-			description += " " + text.Truncate(code, 128)
+		if code := text.Truncate(apiErr.Code(), 128); code != "" {
+			span.SetAttributes(attrErrorCode.String(code))
+			description += " " + code
 		}
 		span.SetStatus(codes.Error, description)
 	case err != nil:
