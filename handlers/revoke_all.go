@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -377,16 +378,14 @@ func (r *bulkRun) revoke(ctx context.Context, ids []string) error {
 		n = max(r.h.Concurrency(), 1)
 	}
 	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for id := range work {
 				if err := r.revokeOne(ctx, id); err != nil {
 					cancel(err)
 					return
 				}
 			}
-		}()
+		})
 	}
 	stopTicks := r.tick(ctx)
 	func() {
@@ -489,9 +488,7 @@ func isNotFound(err error) bool {
 func (r *bulkRun) tick(ctx context.Context) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		save := time.NewTicker(max(r.h.CheckpointEvery, 50*time.Millisecond))
 		report := time.NewTicker(max(r.h.ReportEvery, 50*time.Millisecond))
 		defer save.Stop()
@@ -513,17 +510,14 @@ func (r *bulkRun) tick(ctx context.Context) (stop func()) {
 				}
 			}
 		}
-	}()
+	})
 	return func() { close(done); wg.Wait() }
 }
 
 // snapshot copies the progress for saving; r.mu is held.
 func (r *bulkRun) snapshot() *BulkProgress {
 	c := *r.p
-	c.Done = make(map[string]string, len(r.p.Done))
-	for k, v := range r.p.Done {
-		c.Done[k] = v
-	}
+	c.Done = maps.Clone(r.p.Done)
 	return &c
 }
 
