@@ -3,7 +3,9 @@ package tracing
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -168,13 +170,7 @@ func (h headerCarrier) Set(key, value string) {
 	h[key] = []string{value}
 }
 
-func (h headerCarrier) Keys() []string {
-	keys := make([]string, 0, len(h))
-	for k := range h {
-		keys = append(keys, k)
-	}
-	return keys
-}
+func (h headerCarrier) Keys() []string { return slices.Collect(maps.Keys(h)) }
 
 // del deletes key in every letter case.
 func (h headerCarrier) del(key string) {

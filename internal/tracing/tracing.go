@@ -310,14 +310,9 @@ func readEndpoint(protocol string) (string, error) {
 		// too (?api_key=…): they are not shown.
 		bare := *u
 		bare.RawQuery, bare.ForceQuery, bare.Fragment, bare.RawFragment = "", false, "", ""
-		redacted := redact.URLs(bare.String())
-		switch {
-		case name == envTracesEndpoint:
-			shown = redacted // used as is
-		case protocol == protocolHTTP:
-			shown = strings.TrimRight(redacted, "/") + "/v1/traces"
-		default:
-			shown = redacted
+		shown = redact.URLs(bare.String()) // the traces endpoint is used as is
+		if name == envEndpoint && protocol == protocolHTTP {
+			shown = strings.TrimRight(shown, "/") + "/v1/traces"
 		}
 	}
 	return shown, nil
