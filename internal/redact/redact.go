@@ -10,7 +10,9 @@ package redact
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -99,11 +101,7 @@ func Values(v any) []string {
 	case []string:
 		return x
 	case map[string]any:
-		var out []string
-		for _, e := range x {
-			out = append(out, Values(e)...)
-		}
-		return out
+		return Values(slices.Collect(maps.Values(x)))
 	}
 	return []string{fmt.Sprint(v)}
 }

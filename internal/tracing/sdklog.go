@@ -3,7 +3,7 @@ package tracing
 import (
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/go-logr/logr"
@@ -50,7 +50,7 @@ func (s *sdkSink) Error(err error, msg string, keysAndValues ...any) {
 }
 
 func (s *sdkSink) WithValues(keysAndValues ...any) logr.LogSink {
-	return &sdkSink{report: s.report, names: append(append([]string(nil), s.names...), names(keysAndValues)...)}
+	return &sdkSink{report: s.report, names: slices.Concat(s.names, names(keysAndValues))}
 }
 
 func (s *sdkSink) WithName(string) logr.LogSink { return s }
@@ -62,8 +62,8 @@ func (s *sdkSink) line(msg string, err error, keysAndValues []any) string {
 		out += ": " + err.Error()
 	}
 	out = cleanSDK(out)
-	if n := append(append([]string(nil), s.names...), names(keysAndValues)...); len(n) > 0 {
-		sort.Strings(n)
+	if n := slices.Concat(s.names, names(keysAndValues)); len(n) > 0 {
+		slices.Sort(n)
 		out += fmt.Sprintf(" (values left out: %s)", cleanSDK(strings.Join(n, ", ")))
 	}
 	return out
