@@ -196,7 +196,8 @@ func New(opts ...Option) (*Client, error) {
 	// answers there for Clerk's answer. A copy, so that a client passed to
 	// WithHTTPClient is left as it was.
 	h := *c.http
-	h.CheckRedirect = refuseRedirect
+	// Returned as the answer, a redirect is an *Error with its 3xx status.
+	h.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	c.http = &h
 	c.secretKey.headers = c.requestHeaders()
 	return c, nil
@@ -590,10 +591,6 @@ func (c *Client) do(ctx context.Context, op, method, path string, q url.Values, 
 	}
 	return b, nil
 }
-
-// refuseRedirect makes net/http return a redirect as the answer, which do
-// reports as an *Error with its 3xx status.
-func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // requestHeaders are the headers of every request, without and with a
 // JSON body (Content-Type); each request gets a copy.

@@ -88,8 +88,8 @@ type Error struct {
 func (e *Error) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "clerk %s: HTTP %d", e.Op, e.StatusCode)
-	if d := e.first(); d != nil {
-		fmt.Fprintf(&b, " %s: %s", d.Code, d.Message)
+	if len(e.Errors) > 0 {
+		fmt.Fprintf(&b, " %s: %s", e.Code(), e.Message())
 	}
 	if e.TraceID != "" {
 		fmt.Fprintf(&b, " (trace %s)", e.TraceID)
@@ -97,28 +97,19 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-func (e *Error) first() *ErrorDetail {
+// first is the first error detail, or a zero one when there is none.
+func (e *Error) first() ErrorDetail {
 	if len(e.Errors) == 0 {
-		return nil
+		return ErrorDetail{}
 	}
-	return &e.Errors[0]
+	return e.Errors[0]
 }
 
 // Code is the code of the first error detail, or "" when there is none.
-func (e *Error) Code() string {
-	if d := e.first(); d != nil {
-		return d.Code
-	}
-	return ""
-}
+func (e *Error) Code() string { return e.first().Code }
 
 // Message is the message of the first error detail, or "".
-func (e *Error) Message() string {
-	if d := e.first(); d != nil {
-		return d.Message
-	}
-	return ""
-}
+func (e *Error) Message() string { return e.first().Message }
 
 // HasCode reports whether any error detail carries code.
 func (e *Error) HasCode(code string) bool {
