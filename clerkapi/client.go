@@ -337,10 +337,7 @@ func (c *Client) CreateSession(ctx context.Context, p CreateParams) (*Session, e
 
 // GetSession calls GetSession.
 func (c *Client) GetSession(ctx context.Context, sessionID string) (*Session, error) {
-	if err := checkID("session_id", sessionID); err != nil {
-		return nil, fmt.Errorf("clerk %s: %w", opGet, err)
-	}
-	return call[Session](ctx, c, opGet, http.MethodGet, "/sessions/"+sessionID, nil, nil)
+	return callByID[Session](ctx, c, opGet, http.MethodGet, "session_id", sessionID, "/sessions/"+sessionID)
 }
 
 // RefreshSession calls RefreshSession. Its validation failures are 401s
@@ -367,10 +364,7 @@ func (c *Client) RefreshSession(ctx context.Context, sessionID string, p Refresh
 // RevokeSession calls RevokeSession. The answer is the session with status
 // revoked.
 func (c *Client) RevokeSession(ctx context.Context, sessionID string) (*Session, error) {
-	if err := checkID("session_id", sessionID); err != nil {
-		return nil, fmt.Errorf("clerk %s: %w", opRevoke, err)
-	}
-	return call[Session](ctx, c, opRevoke, http.MethodPost, "/sessions/"+sessionID+"/revoke", nil, nil)
+	return callByID[Session](ctx, c, opRevoke, http.MethodPost, "session_id", sessionID, "/sessions/"+sessionID+"/revoke")
 }
 
 // CreateSessionToken calls CreateSessionToken. The JWT is a secret.
@@ -418,20 +412,14 @@ func (c *Client) CreateSessionTokenFromTemplate(ctx context.Context, sessionID, 
 // Systemic: Clerk accepted the key, and only this operation is refused, so
 // it is no reason to stop calls that would succeed.
 func (c *Client) LockUser(ctx context.Context, userID string) (*User, error) {
-	if err := checkID("user_id", userID); err != nil {
-		return nil, fmt.Errorf("clerk %s: %w", opLockUser, err)
-	}
-	return call[User](ctx, c, opLockUser, http.MethodPost, "/users/"+userID+"/lock", nil, nil)
+	return callByID[User](ctx, c, opLockUser, http.MethodPost, "user_id", userID, "/users/"+userID+"/lock")
 }
 
 // UnlockUser calls UnlockUser: the user may sign in again at once. Clerk's
 // description lists no error for a user who is not locked (the emulator
 // answers 200 and changes nothing). A 403 is Permanent, as for LockUser.
 func (c *Client) UnlockUser(ctx context.Context, userID string) (*User, error) {
-	if err := checkID("user_id", userID); err != nil {
-		return nil, fmt.Errorf("clerk %s: %w", opUnlockUser, err)
-	}
-	return call[User](ctx, c, opUnlockUser, http.MethodPost, "/users/"+userID+"/unlock", nil, nil)
+	return callByID[User](ctx, c, opUnlockUser, http.MethodPost, "user_id", userID, "/users/"+userID+"/unlock")
 }
 
 func tokenBody(op string, p TokenParams) (any, error) {
@@ -465,6 +453,15 @@ func call[T any](ctx context.Context, c *Client, op, method, path string, q url.
 		return nil, unconfirmed(op, decodeErr(op, err))
 	}
 	return v, nil
+}
+
+// callByID is call for an operation whose one argument is the id in its
+// path: kind names the id in the error that refuses it.
+func callByID[T any](ctx context.Context, c *Client, op, method, kind, id, path string) (*T, error) {
+	if err := checkID(kind, id); err != nil {
+		return nil, fmt.Errorf("clerk %s: %w", op, err)
+	}
+	return call[T](ctx, c, op, method, path, nil, nil)
 }
 
 // unconfirmed marks the error of a createSession or a RefreshSession that
