@@ -227,23 +227,10 @@ var idPattern = regexp.MustCompile(`^[a-z]+_[A-Za-z0-9]+$`)
 // isID is idPattern.MatchString(id), without the regexp engine: one or
 // more of a-z, an underscore, one or more of A-Z a-z 0-9, nothing else.
 func isID(id string) bool {
-	i := 0
-	for i < len(id) && 'a' <= id[i] && id[i] <= 'z' {
-		i++
-	}
-	if i == 0 || i == len(id) || id[i] != '_' {
-		return false
-	}
-	i++
-	if i == len(id) {
-		return false
-	}
-	for ; i < len(id); i++ {
-		if c := id[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
-			return false
-		}
-	}
-	return true
+	prefix, rest, ok := strings.Cut(id, "_")
+	return ok && prefix != "" && rest != "" &&
+		!strings.ContainsFunc(prefix, func(r rune) bool { return r < 'a' || r > 'z' }) &&
+		!strings.ContainsFunc(rest, func(r rune) bool { return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9') })
 }
 
 // templatePattern is what Clerk allows as a JWT template name.
