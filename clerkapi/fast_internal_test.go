@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 )
 
 func FuzzIsIDMatchesIDPattern(f *testing.F) {
+	idPattern := regexp.MustCompile(`^[a-z]+_[A-Za-z0-9]+$`)
 	for _, s := range []string{"sess_1", "user_2abcXYZ", "_a", "a_", "a", "", "A_b", "sess__1", "sess_1\n", "sess_é", "a_b_c", "../users"} {
 		f.Add(s)
 	}
