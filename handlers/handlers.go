@@ -120,9 +120,9 @@ func (h Sessions) revoke(ctx context.Context, id string) (Answer, error) {
 		if live(s.Status) {
 			// Not revoked, whatever the 200 says: retried as any 2xx that
 			// is not the answer asked for (revoking again is harmless).
-			return Answer{}, fmt.Errorf("clerk %s: answered 200 with the session still %s", "RevokeSession", s.Status)
+			return Answer{}, fmt.Errorf("clerk RevokeSession: answered 200 with the session still %s", s.Status)
 		}
-		return result(s, nil)
+		return Answer{Result: s}, nil
 	}
 	var apiErr *clerkapi.Error
 	if !errors.As(err, &apiErr) || apiErr.Class() != clerkapi.Permanent || apiErr.StatusCode == 404 {
@@ -135,9 +135,7 @@ func (h Sessions) revoke(ctx context.Context, id string) (Answer, error) {
 	if getErr != nil || live(cur.Status) {
 		return Answer{}, err
 	}
-	o, mErr := result(cur, nil)
-	o.AlreadyRevoked = true
-	return o, mErr
+	return Answer{Result: cur, AlreadyRevoked: true}, nil
 }
 
 // listResult is the stored form of a list: total_count only when known.
