@@ -485,9 +485,7 @@ func decodeAnswer(body []byte, v any) error {
 	if err == nil {
 		return nil
 	}
-	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && !rv.IsNil() {
-		rv.Elem().SetZero()
-	}
+	reflect.ValueOf(v).Elem().SetZero() // every caller passes a non-nil pointer
 	return json.Unmarshal(body, v)
 }
 
