@@ -292,14 +292,14 @@ func (c *Client) ListSessions(ctx context.Context, p ListParams) (*SessionList, 
 		return nil, err
 	}
 	list := &SessionList{TotalCount: -1}
+	var into any = list
 	if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 && trimmed[0] == '[' {
-		if err := decodeAnswer(trimmed, &list.Data); err != nil {
-			return nil, decodeErr(opList, err)
-		}
-	} else if err := decodeAnswer(body, list); err != nil {
-		return nil, decodeErr(opList, err)
+		into, body = &list.Data, trimmed
 	}
-	if err := list.check(); err != nil {
+	if err = decodeAnswer(body, into); err == nil {
+		err = list.check()
+	}
+	if err != nil {
 		return nil, decodeErr(opList, err)
 	}
 	return list, nil
