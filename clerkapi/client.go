@@ -353,31 +353,36 @@ func (c *Client) RevokeSession(ctx context.Context, sessionID string) (*Session,
 
 // CreateSessionToken calls CreateSessionToken. The JWT is a secret.
 func (c *Client) CreateSessionToken(ctx context.Context, sessionID string, p TokenParams) (*Token, error) {
-	if err := checkID("session_id", sessionID); err != nil {
-		return nil, fmt.Errorf("clerk %s: %w", opToken, err)
-	}
-	body, err := tokenBody(opToken, p)
-	if err != nil {
-		return nil, err
-	}
-	return call[Token](ctx, c, opToken, http.MethodPost, "/sessions/"+sessionID+"/tokens", nil, body)
+	return c.createToken(ctx, opToken, sessionID, "", p)
 }
 
 // CreateSessionTokenFromTemplate calls CreateSessionTokenFromTemplate. An
 // unknown template is a 404 (Permanent). The JWT is a secret.
 func (c *Client) CreateSessionTokenFromTemplate(ctx context.Context, sessionID, templateName string, p TokenParams) (*Token, error) {
+	return c.createToken(ctx, opTokenFromTempl, sessionID, templateName, p)
+}
+
+// createToken checks the arguments of either token operation and sends it;
+// templateName is opTokenFromTempl's.
+func (c *Client) createToken(ctx context.Context, op, sessionID, templateName string, p TokenParams) (*Token, error) {
 	if err := checkID("session_id", sessionID); err != nil {
-		return nil, fmt.Errorf("clerk %s: %w", opTokenFromTempl, err)
+		return nil, fmt.Errorf("clerk %s: %w", op, err)
 	}
-	if !templatePattern.MatchString(templateName) {
-		return nil, fmt.Errorf("clerk %s: template_name %q must be 1-128 letters, digits, '_' or '-': %w", opTokenFromTempl, shownArg(templateName), ErrInvalidInput)
+	path := "/sessions/" + sessionID + "/tokens"
+	if op == opTokenFromTempl {
+		if !templatePattern.MatchString(templateName) {
+			return nil, fmt.Errorf("clerk %s: template_name %q must be 1-128 letters, digits, '_' or '-': %w", op, shownArg(templateName), ErrInvalidInput)
+		}
+		path += "/" + url.PathEscape(templateName)
 	}
-	body, err := tokenBody(opTokenFromTempl, p)
-	if err != nil {
-		return nil, err
+	if n := p.ExpiresInSeconds; n != 0 && (n < MinTokenLifetimeSecs || n > MaxTokenLifetimeSecs) {
+		return nil, fmt.Errorf("clerk %s: expires_in_seconds %d is outside %d..%d: %w", op, n, MinTokenLifetimeSecs, MaxTokenLifetimeSecs, ErrInvalidInput)
 	}
-	path := "/sessions/" + sessionID + "/tokens/" + url.PathEscape(templateName)
-	return call[Token](ctx, c, opTokenFromTempl, http.MethodPost, path, nil, body)
+	// 0 leaves it out: the body is {}, and the lifetime the default.
+	body := struct {
+		ExpiresInSeconds int64 `json:"expires_in_seconds,omitempty"`
+	}{p.ExpiresInSeconds}
+	return call[Token](ctx, c, op, http.MethodPost, path, nil, body)
 }
 
 // LockUser calls LockUser: until the lock ends, nobody can sign in as the
@@ -404,18 +409,6 @@ func (c *Client) LockUser(ctx context.Context, userID string) (*User, error) {
 // answers 200 and changes nothing). A 403 is Permanent, as for LockUser.
 func (c *Client) UnlockUser(ctx context.Context, userID string) (*User, error) {
 	return callByID[User](ctx, c, opUnlockUser, http.MethodPost, "user_id", userID, "/users/"+userID+"/unlock")
-}
-
-func tokenBody(op string, p TokenParams) (any, error) {
-	if p.ExpiresInSeconds == 0 {
-		return struct{}{}, nil
-	}
-	if p.ExpiresInSeconds < MinTokenLifetimeSecs || p.ExpiresInSeconds > MaxTokenLifetimeSecs {
-		return nil, fmt.Errorf("clerk %s: expires_in_seconds %d is outside %d..%d: %w", op, p.ExpiresInSeconds, MinTokenLifetimeSecs, MaxTokenLifetimeSecs, ErrInvalidInput)
-	}
-	return struct {
-		ExpiresInSeconds int64 `json:"expires_in_seconds"`
-	}{p.ExpiresInSeconds}, nil
 }
 
 // call sends one request and decodes a 2xx answer into a T.
