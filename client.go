@@ -20,12 +20,9 @@ import (
 // Create it with NewClient; it is safe for concurrent use, and holds no
 // resource of its own beyond the connection it was given.
 type Client struct {
-	nc          *nats.Conn
-	js          jetstream.JetStream
-	topo        jobs.Topology
-	inboxPrefix string
-	timeout     time.Duration
-	pubTimeout  time.Duration
+	nc *nats.Conn
+	js jetstream.JetStream
+	settings
 }
 
 // Option configures a Client.
@@ -114,7 +111,7 @@ func NewClient(nc *nats.Conn, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clerkjobs: JetStream: %w", err)
 	}
-	return &Client{nc: nc, js: js, topo: s.topo, inboxPrefix: s.inboxPrefix, timeout: s.timeout, pubTimeout: s.pubTimeout}, nil
+	return &Client{nc: nc, js: js, settings: s}, nil
 }
 
 // Topology is the topology the client publishes to and reads records from,
