@@ -74,8 +74,11 @@ func (e *JobError) Error() string {
 	if e.Field != "" && !strings.Contains(e.Message, e.Field) {
 		fmt.Fprintf(&b, " (field %s)", e.Field)
 	}
-	if e.HTTPStatus != 0 || e.ClerkCode != "" {
-		fmt.Fprintf(&b, "; Clerk answered %s", strings.TrimSpace(fmt.Sprintf("%s %s", httpStatus(e.HTTPStatus), e.ClerkCode)))
+	if answer := e.ClerkCode; e.HTTPStatus != 0 || answer != "" {
+		if e.HTTPStatus != 0 {
+			answer = fmt.Sprintf("HTTP %d %s", e.HTTPStatus, answer)
+		}
+		fmt.Fprintf(&b, "; Clerk answered %s", strings.TrimSpace(answer))
 	}
 	if e.TraceID != "" {
 		fmt.Fprintf(&b, ", trace id %s", e.TraceID)
@@ -87,13 +90,6 @@ func (e *JobError) Error() string {
 	// passed on, and the answer may not be the worker's at all: whatever
 	// is shaped like a secret is taken out before the error reaches a log.
 	return redact.Text(b.String())
-}
-
-func httpStatus(code int) string {
-	if code == 0 {
-		return ""
-	}
-	return fmt.Sprintf("HTTP %d", code)
 }
 
 // Is makes errors.Is(err, ErrJobFailed) true, and errors.Is(err,
@@ -161,13 +157,9 @@ type NoResultError struct {
 }
 
 func (e *NoResultError) Error() string {
-	s := Submitted{}
-	if e.Submitted != nil {
-		s = *e.Submitted
-	}
 	var msg string
-	switch {
-	case e.Submitted == nil:
+	switch s := e.Submitted; {
+	case s == nil:
 		msg = fmt.Sprintf("no result or dead letter for job %s yet", e.JobID)
 	case s.Duplicate:
 		msg = fmt.Sprintf("no record of job %s yet: it was published before (stream %s, seq %d), so its answer goes to the inbox of that first request; it may still run", e.JobID, s.Stream, s.Seq)
