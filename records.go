@@ -101,10 +101,8 @@ func deadLetterResult(s *stored, tenant string) (*Result, error) {
 		return nil, fmt.Errorf("dead letter %d: %w", s.seq, err)
 	}
 	// Other header problems leave what could be read: enough to report.
-	info := d.Error
-	r := &Result{Record: Record{
+	return &Result{Record: Record{
 		JobID: d.JobID, Tenant: tenant, Op: d.Op, Outcome: jobs.Failed, Attempts: d.Attempts,
-		Deliveries: d.Deliveries, StreamSeq: d.StreamSeq, FinishedAt: d.LastFailure, Worker: d.Worker, Error: &info,
-	}, DeadLetterSeq: s.seq, digest: s.msg.Header.Get(jobs.HeaderJobDigest)}
-	return r, nil
+		Deliveries: d.Deliveries, StreamSeq: d.StreamSeq, FinishedAt: d.LastFailure, Worker: d.Worker, Error: &d.Error,
+	}, DeadLetterSeq: s.seq, digest: s.msg.Header.Get(jobs.HeaderJobDigest)}, nil
 }
