@@ -462,10 +462,7 @@ func (c *Client) wait(ctx context.Context, jobID string, s *Submitted) (*Result,
 	r, err := c.waitRecord(ctx, jobID, seq, digest, false)
 	var nr *NoResultError
 	if errors.As(err, &nr) {
-		nr.JobID = jobID
-		if s != nil {
-			nr.Submitted = s
-		}
+		nr.JobID, nr.Submitted = jobID, s
 	}
 	if err != nil {
 		return nil, err
