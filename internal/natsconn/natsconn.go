@@ -52,8 +52,8 @@ type Options struct {
 	InboxPrefix string
 }
 
-// ServerURL is the URL to connect to, DefaultURL when none is set.
-func (o Options) ServerURL() string {
+// serverURL is the URL to connect to, DefaultURL when none is set.
+func (o Options) serverURL() string {
 	if strings.TrimSpace(o.URL) == "" {
 		return DefaultURL
 	}
@@ -64,13 +64,8 @@ func (o Options) ServerURL() string {
 // traffic, and files that cannot be read.
 func (o Options) Validate() error {
 	var errs []error
-	methods := 0
-	for _, set := range []bool{o.Creds != "", o.NKeyFile != "", o.User != "" || o.Password != ""} {
-		if set {
-			methods++
-		}
-	}
-	if methods > 1 {
+	creds, nkey, user := o.Creds != "", o.NKeyFile != "", o.User != "" || o.Password != ""
+	if creds && nkey || creds && user || nkey && user {
 		errs = append(errs, errors.New("choose one way to authenticate: a credentials file, an NKey seed file, or a user and password"))
 	}
 	if o.Password != "" && o.User == "" {
@@ -114,8 +109,8 @@ func (o Options) Validate() error {
 				redact.Text(o.InboxPrefix), FlagInboxPrefix, EnvOf(FlagInboxPrefix), why))
 		}
 	}
-	all := Redact(o.ServerURL())
-	for _, u := range strings.Split(o.ServerURL(), ",") {
+	all := Redact(o.serverURL())
+	for _, u := range strings.Split(o.serverURL(), ",") {
 		if err := checkURL(u); err != nil {
 			// A piece the whole list's redaction hid is part of a
 			// password or token that holds a comma: not shown.
@@ -185,8 +180,13 @@ func checkURL(s string) error {
 	return nil
 }
 
-// NATSOptions are the nats.go options o stands for.
-func (o Options) NATSOptions() ([]nats.Option, error) {
+// Connect validates o and connects. extra options are applied after o's
+// (a program's reconnect or error handlers). A failure names the server
+// URL, with any password in it hidden.
+func (o Options) Connect(extra ...nats.Option) (*nats.Conn, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
 	opts := []nats.Option{}
 	if o.Name != "" {
 		opts = append(opts, nats.Name(o.Name))
@@ -218,7 +218,11 @@ func (o Options) NATSOptions() ([]nats.Option, error) {
 	if o.TLSCert != "" {
 		opts = append(opts, nats.ClientCert(o.TLSCert, o.TLSKey))
 	}
-	return opts, nil
+	nc, err := nats.Connect(o.serverURL(), append(opts, extra...)...)
+	if err != nil {
+		return nil, &ConnectError{URL: Redact(o.serverURL()), Err: err}
+	}
+	return nc, nil
 }
 
 // jwtOnly keeps a credentials file that holds no user JWT from being sent
@@ -262,24 +266,6 @@ func jwtShaped(s string) bool {
 		}
 	}
 	return true
-}
-
-// Connect validates o and connects. extra options are applied after o's
-// (a program's reconnect or error handlers). A failure names the server
-// URL, with any password in it hidden.
-func (o Options) Connect(extra ...nats.Option) (*nats.Conn, error) {
-	if err := o.Validate(); err != nil {
-		return nil, err
-	}
-	opts, err := o.NATSOptions()
-	if err != nil {
-		return nil, err
-	}
-	nc, err := nats.Connect(o.ServerURL(), append(opts, extra...)...)
-	if err != nil {
-		return nil, &ConnectError{URL: Redact(o.ServerURL()), Err: err}
-	}
-	return nc, nil
 }
 
 // ConnectError is a failure to connect; URL has passwords hidden.
