@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -122,7 +123,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 		// wrong flag must not be repeated.
 		return nil, errors.New(redact.Text(err.Error()))
 	}
-	if err := refuseSecrets(fs, func(name string) string { return "--" + name }); err != nil {
+	if err := refuseSecrets(fs); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
@@ -182,12 +183,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 			return nil, fmt.Errorf("--clerk-secret-key-file (CLERK_SECRET_KEY_FILE): %s is empty: put the Clerk secret key in it (sk_live_… or sk_test_…); %s", *keyFile, noKey)
 		}
 	}
-	// The budget is the key's: named by its fingerprint, never the key.
-	budgetKey := c.secretKey
-	if budgetKey == "" {
-		budgetKey = emulator.DefaultSecretKey // the in-process emulator's
-	}
-	c.worker.RateKey = worker.KeyFingerprint(budgetKey)
+	// The budget is the key's (without one, the in-process emulator's):
+	// named by its fingerprint, never the key.
+	c.worker.RateKey = worker.KeyFingerprint(cmp.Or(c.secretKey, emulator.DefaultSecretKey))
 	if c.secretKey != "" {
 		if err := checkSecretKey(keySource, c.secretKey); err != nil {
 			return nil, err
@@ -248,13 +246,9 @@ func namedSetting(err error) error {
 		{"results max age", "results-max-age"}, {"retry budget", "retry-budget"}, {"subject prefix", "subject-prefix"},
 	}
 	msg := err.Error()
-	env := map[string]string{}
-	for _, fe := range flagEnv() {
-		env[fe[0]] = fe[1]
-	}
 	for _, s := range settings {
 		if strings.HasPrefix(msg, s[0]+" ") || strings.HasPrefix(msg, s[0]+":") {
-			return fmt.Errorf("--%s (%s): %w", s[1], env[s[1]], err)
+			return fmt.Errorf("--%s (%s): %w", s[1], envOf(s[1]), err)
 		}
 	}
 	return err
@@ -285,10 +279,8 @@ func checkSecretKey(source, key string) error {
 	if !strings.HasPrefix(key, "sk_") {
 		return fmt.Errorf("%s: does not look like a Clerk secret key (sk_live_… or sk_test_…); copy it from the Clerk dashboard, API keys", source)
 	}
-	for i := 0; i < len(key); i++ {
-		if c := key[i]; c <= ' ' || c >= 0x7f {
-			return fmt.Errorf("%s: the key (%d characters) holds a space, a line break or a control character at character %d; a Clerk secret key is one word (sk_live_… or sk_test_…): keep it alone, nothing before or after it", source, len(key), i+1)
-		}
+	if i := strings.IndexFunc(key, func(r rune) bool { return r <= ' ' || r >= 0x7f }); i >= 0 {
+		return fmt.Errorf("%s: the key (%d characters) holds a space, a line break or a control character at character %d; a Clerk secret key is one word (sk_live_… or sk_test_…): keep it alone, nothing before or after it", source, len(key), i+1)
 	}
 	return nil
 }
@@ -308,13 +300,13 @@ func refuseSecret(setting, value string) error {
 }
 
 // refuseSecrets applies refuseSecret to every flag of the worker's own set
-// on the command line, named by setting. The NATS connection flags are
-// natsconn's (--nats-password holds a secret by design).
-func refuseSecrets(fs *pflag.FlagSet, setting func(name string) string) error {
+// given on the command line. The NATS connection flags are natsconn's
+// (--nats-password holds a secret by design).
+func refuseSecrets(fs *pflag.FlagSet) error {
 	var err error
 	fs.Visit(func(f *pflag.Flag) {
 		if err == nil && natsconn.EnvOf(f.Name) == "" {
-			err = refuseSecret(setting(f.Name), f.Value.String())
+			err = refuseSecret("--"+f.Name, f.Value.String())
 		}
 	})
 	return err
