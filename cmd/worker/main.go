@@ -107,7 +107,6 @@ func serve(ctx context.Context, cfg *config, log zerolog.Logger) error {
 			Msg("EMBEDDED NATS: no NATS_URL given, running a NATS server with JetStream inside this process (for local use; set NATS_URL in production)")
 	}
 
-	var clerk clerkapi.Sessions
 	if cfg.secretKey == "" {
 		emu, err := emulator.Listen(cfg.emulatorAddr)
 		if err != nil {
@@ -122,12 +121,11 @@ func serve(ctx context.Context, cfg *config, log zerolog.Logger) error {
 		}
 		cfg.secretKey, cfg.apiURL = emulator.DefaultSecretKey, emu.URL
 	}
-	c, err := clerkapi.New(clerkapi.WithSecretKey(cfg.secretKey), clerkapi.WithBaseURL(cfg.apiURL),
+	clerk, err := clerkapi.New(clerkapi.WithSecretKey(cfg.secretKey), clerkapi.WithBaseURL(cfg.apiURL),
 		clerkapi.WithUserAgent("clerkjobs-worker/"+worker.Version), clerkapi.WithTracerProvider(cfg.worker.TracerProvider))
 	if err != nil {
 		return err
 	}
-	clerk = c
 
 	// stopping silences the disconnect that a graceful stop causes itself.
 	var stopping atomic.Bool
