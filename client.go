@@ -191,27 +191,25 @@ func (c *Client) CheckDuplicate(ctx context.Context, m *nats.Msg, ack *jetstream
 	if ack == nil || !ack.Duplicate {
 		return nil
 	}
-	tenant, o := c.topo.Subjects.ParseJob(m.Subject)
-	if tenant == "" {
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		return jobs.CheckDuplicate(cctx, c.js, c.topo.Subjects, m, ack)
-	}
-	// A tenant's NATS user may read its own records (deploy/nats), and
-	// usually not the jobs stream, which holds other tenants' jobs: the
-	// record first, the stored job only briefly.
-	a, err := jobs.Decode(o, m.Data)
-	if err != nil {
-		return err
-	}
-	id := a.CommonFields().JobID
-	if rec, err := c.latest(ctx, tenant, id, ack.Sequence); err == nil && rec != nil {
-		if rec.digest == jobs.Digest(m.Subject, m.Data) {
-			return nil
+	read := 5 * time.Second // how long the stored job is read
+	if tenant, o := c.topo.Subjects.ParseJob(m.Subject); tenant != "" {
+		// A tenant's NATS user may read its own records (deploy/nats), and
+		// usually not the jobs stream, which holds other tenants' jobs: the
+		// record first, the stored job only briefly.
+		a, err := jobs.Decode(o, m.Data)
+		if err != nil {
+			return err
 		}
-		return &jobs.DuplicateError{JobID: id, Seq: ack.Sequence, Err: jobs.ErrJobIDReused}
+		id := a.CommonFields().JobID
+		if rec, err := c.latest(ctx, tenant, id, ack.Sequence); err == nil && rec != nil {
+			if rec.digest == jobs.Digest(m.Subject, m.Data) {
+				return nil
+			}
+			return &jobs.DuplicateError{JobID: id, Seq: ack.Sequence, Err: jobs.ErrJobIDReused}
+		}
+		read = 2 * time.Second
 	}
-	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	cctx, cancel := context.WithTimeout(ctx, read)
 	defer cancel()
 	return jobs.CheckDuplicate(cctx, c.js, c.topo.Subjects, m, ack)
 }
