@@ -317,19 +317,14 @@ func (e *ConnectError) Hint() string {
 func Redact(urls string) string {
 	parts := strings.Split(redact.URLs(urls), ",")
 	for i, p := range parts {
-		u, err := parseURL(p)
-		if err != nil || u.User == nil {
-			if err != nil && strings.Contains(p, "@") {
-				parts[i] = "(unparsable URL)"
+		switch u, err := parseURL(p); {
+		case err != nil && strings.Contains(p, "@"):
+			parts[i] = "(unparsable URL)"
+		case err == nil && u.User != nil:
+			if _, hasPass := u.User.Password(); !hasPass {
+				u.User = url.User("xxxxx") // nats://TOKEN@host: the user part alone is a token
 			}
-			continue
-		}
-		if _, hasPass := u.User.Password(); hasPass {
 			parts[i] = u.Redacted()
-		} else {
-			// nats://TOKEN@host: the user part alone is a token.
-			u.User = url.User("xxxxx")
-			parts[i] = u.String()
 		}
 	}
 	return strings.Join(parts, ",")
