@@ -93,21 +93,17 @@ func (o Options) Validate() error {
 			errs = append(errs, fmt.Errorf("%s (--%s, %s): %w", f.what, f.flag, EnvOf(f.flag), err))
 		}
 	}
-	if o.NKeyFile != "" {
-		if _, err := os.Stat(o.NKeyFile); err == nil {
-			// Read now, so that a file holding no seed is bad input named
-			// as such, not a failed connection. nats.go's error says what
-			// is wrong, never the file's contents.
-			if _, err := nats.NkeyOptionFromSeed(o.NKeyFile); err != nil {
-				errs = append(errs, fmt.Errorf("NKey seed file %s (--%s): %w: want the user seed file nsc writes (one line starting SU)", o.NKeyFile, FlagNKey, err))
-			}
+	if _, err := os.Stat(o.NKeyFile); o.NKeyFile != "" && err == nil {
+		// Read now, so that a file holding no seed is bad input named
+		// as such, not a failed connection. nats.go's error says what
+		// is wrong, never the file's contents.
+		if _, err := nats.NkeyOptionFromSeed(o.NKeyFile); err != nil {
+			errs = append(errs, fmt.Errorf("NKey seed file %s (--%s): %w: want the user seed file nsc writes (one line starting SU)", o.NKeyFile, FlagNKey, err))
 		}
 	}
-	if o.InboxPrefix != "" {
-		if why := inboxPrefixProblem(o.InboxPrefix); why != "" {
-			errs = append(errs, fmt.Errorf("inbox prefix %q (--%s, %s) %s: write dot-separated tokens without a trailing '.', e.g. _INBOX.svc_a",
-				redact.Text(o.InboxPrefix), FlagInboxPrefix, EnvOf(FlagInboxPrefix), why))
-		}
+	if why := inboxPrefixProblem(o.InboxPrefix); o.InboxPrefix != "" && why != "" {
+		errs = append(errs, fmt.Errorf("inbox prefix %q (--%s, %s) %s: write dot-separated tokens without a trailing '.', e.g. _INBOX.svc_a",
+			redact.Text(o.InboxPrefix), FlagInboxPrefix, EnvOf(FlagInboxPrefix), why))
 	}
 	all := Redact(o.serverURL())
 	for _, u := range strings.Split(o.serverURL(), ",") {
