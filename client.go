@@ -10,7 +10,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nuid"
 
 	"github.com/clerkjobs/clerkjobs/internal/tracing"
 	"github.com/clerkjobs/clerkjobs/jobs"
@@ -536,12 +535,4 @@ func (c *Client) foreignInbox() string {
 	}
 	return fmt.Sprintf("inbox prefix %s is not an inbox of tenant %s: the worker answers the tenant's jobs only under its own inboxes (_INBOX.%s. by default) and would dead-letter the job as invalid; use WithInboxPrefix(%q), or leave the default of WithTenant",
 		c.inboxPrefix, t, t, "_INBOX."+t)
-}
-
-// newInbox is a fresh subject under the client's inbox prefix.
-func (c *Client) newInbox() string {
-	if c.inboxPrefix == "" {
-		return c.nc.NewInbox()
-	}
-	return strings.TrimSuffix(c.inboxPrefix, ".") + "." + nuid.Next()
 }

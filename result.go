@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nuid"
 
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -72,7 +73,10 @@ func (c *Client) NewReplies(ctx context.Context) (*Replies, error) {
 	if why := c.foreignInbox(); why != "" {
 		return nil, fmt.Errorf("clerkjobs: %w: reply_to: %s", jobs.ErrInvalid, why)
 	}
-	inbox := c.newInbox()
+	inbox := c.nc.NewInbox()
+	if c.inboxPrefix != "" {
+		inbox = strings.TrimSuffix(c.inboxPrefix, ".") + "." + nuid.Next()
+	}
 	sub, err := c.nc.SubscribeSync(inbox)
 	if err != nil {
 		return nil, unavailable(err, "subscribe to the reply inbox %s", inbox)
