@@ -320,9 +320,15 @@ func (c *Client) Request(ctx context.Context, a jobs.Args, opts ...RequestOption
 			// the job was accepted all the same, and may still run.
 			err = &NoResultError{Err: err}
 		}
-		if errors.Is(err, ErrNoResult) {
-			res, err = c.lastLook(ctx, s, err)
-			stored = err == nil
+		if errors.Is(err, ErrNoResult) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// No answer in time (not interrupted): one more look for its
+			// record, as the worker sends an answer once, best effort,
+			// after storing the record.
+			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			if r, lerr := c.latest(lctx, c.topo.Subjects.Tenant, s.JobID, s.Seq); lerr == nil && r.of(s.Digest) {
+				res, stored, err = r, true, nil
+			}
+			cancel()
 		}
 		if stored && a.Op().Secret() && res.Outcome == jobs.Succeeded {
 			return nil, lostSecret(s.JobID, a.Op(), rep.Dropped())
@@ -357,7 +363,7 @@ var errReconnected = errors.New("reconnected")
 // awaitAnswer waits on rep for the answer of job s. An answer is sent once,
 // so one sent while this connection was down is lost: after each
 // reconnect the job's record is looked up, and returned (stored) when the
-// job is done, rather than found only at the deadline (lastLook).
+// job is done, rather than found only at the deadline (by Request).
 func (c *Client) awaitAnswer(ctx context.Context, rep *Replies, s Submitted, want func(string) (Expect, bool), onProgress func(jobs.Progress)) (res *Result, stored bool, err error) {
 	back := c.nc.StatusChanged(nats.CONNECTED)
 	defer c.nc.RemoveStatusListener(back)
@@ -384,21 +390,6 @@ func (c *Client) awaitAnswer(ctx context.Context, rep *Replies, s Submitted, wan
 			return r, true, nil
 		}
 	}
-}
-
-// lastLook looks for a job's record once when its answer did not come in
-// time: an answer can be lost (the worker sends it once, best effort, after
-// storing the record).
-func (c *Client) lastLook(ctx context.Context, s Submitted, waitErr error) (*Result, error) {
-	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return nil, waitErr // interrupted: return at once
-	}
-	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	defer cancel()
-	if r, err := c.latest(lctx, c.topo.Subjects.Tenant, s.JobID, s.Seq); err == nil && r.of(s.Digest) {
-		return r, nil
-	}
-	return nil, waitErr
 }
 
 // settle turns a failed result into a *JobError, with its dead letter's
