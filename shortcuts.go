@@ -35,15 +35,11 @@ func (c *Client) RevokeSession(ctx context.Context, sessionID string, opts *Revo
 	if opts != nil {
 		a.JobID = opts.JobID
 	}
-	r, err := c.Request(ctx, a)
+	r, session, err := request[clerkapi.Session](ctx, c, a)
 	if err != nil {
 		return nil, err
 	}
-	out := &Revocation{JobID: r.JobID, AlreadyRevoked: r.AlreadyRevoked}
-	if err := decodeAnswer(r, &out.Session); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return &Revocation{JobID: r.JobID, Session: *session, AlreadyRevoked: r.AlreadyRevoked}, nil
 }
 
 // TokenOptions change SessionToken; nil means none.
@@ -109,21 +105,19 @@ func (c *Client) RevokeAll(ctx context.Context, userID string, opts *RevokeAllOp
 	if opts != nil {
 		a.JobID, a.ExceptSessionIDs, a.LockUser = opts.JobID, opts.Except, opts.LockUser
 	}
-	r, err := c.Request(ctx, a, OnProgress(onProgress))
-	if err != nil {
-		return nil, err
-	}
-	var sum jobs.RevokeAllSummary
-	if err := decodeAnswer(r, &sum); err != nil {
-		return nil, err
-	}
-	return &sum, nil
+	_, sum, err := request[jobs.RevokeAllSummary](ctx, c, a, OnProgress(onProgress))
+	return sum, err
 }
 
-// decodeAnswer reads Clerk's answer in a result.
-func decodeAnswer(r *Result, v any) error {
-	if err := json.Unmarshal(r.Result, v); err != nil {
-		return fmt.Errorf("%s job %s: its result holds no answer of the expected shape: %w", r.Op, r.JobID, err)
+// request is Request, and Clerk's answer in the result read as a T.
+func request[T any](ctx context.Context, c *Client, a jobs.Args, opts ...RequestOption) (*Result, *T, error) {
+	r, err := c.Request(ctx, a, opts...)
+	if err != nil {
+		return nil, nil, err
 	}
-	return nil
+	v := new(T)
+	if err := json.Unmarshal(r.Result, v); err != nil {
+		return nil, nil, fmt.Errorf("%s job %s: its result holds no answer of the expected shape: %w", r.Op, r.JobID, err)
+	}
+	return r, v, nil
 }
