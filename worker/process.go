@@ -217,19 +217,22 @@ func (w *Worker) deadLetter(ctx context.Context, d *delivery, j *job, info jobs.
 	if len(hist) == 0 {
 		hist = []jobs.Failure{{At: now, Error: info.Message, Status: info.HTTPStatus, Code: info.ClerkCode, TraceID: info.TraceID}}
 	}
-	attempts := j.Attempts
-	if prev := len(hist) - len(j.Failures); prev > 0 {
-		attempts += prev
-	}
+	// Every failure before this delivery's was an attempt too (the one made
+	// up when none is known included).
+	attempts := j.Attempts + len(hist) - len(j.Failures)
 	replays := jobs.ReplayCount(d.msg.Headers())
 	o := w.deadLetterOutcome(j, d.msg.Subject(), d.msg.Data(), info, hist, attempts, int(d.meta.NumDelivered), replays)
 	o.d = d
 	o.done = func() {
 		w.metrics.deadLetters.WithLabelValues(string(j.Op), string(info.Class)).Inc()
 		if j.ReplyTo != "" {
+			// Over core NATS, best effort: reply_to is the requester's
+			// private subject, never a stream; the dead letter is the record.
 			res := w.result(d, j, jobs.Failed)
 			res.Error = &info
-			_ = w.reply(j, res, false)
+			if b, err := json.Marshal(res); err == nil {
+				_ = w.replies.send(withTrace(j, &nats.Msg{Subject: j.ReplyTo, Data: b}), false)
+			}
 		}
 		w.ack(d, j, "dead_lettered", &info)
 	}
@@ -316,19 +319,6 @@ func (w *Worker) result(d *delivery, j *job, o jobs.Outcome) jobs.Result {
 		StreamSeq: j.Seq, EnqueuedAt: d.meta.Timestamp.UTC(), StartedAt: j.Started.UTC(), FinishedAt: now.UTC(),
 		DurationMS: float64(now.Sub(j.Started).Microseconds()) / 1000, Worker: w.cfg.Instance,
 	}
-}
-
-// reply sends a result to a job's reply_to over core NATS: it is the
-// requester's private subject, never a stream.
-func (w *Worker) reply(j *job, res jobs.Result, confirm bool) error {
-	if j.ReplyTo == "" {
-		return nil
-	}
-	b, err := json.Marshal(res)
-	if err != nil {
-		return fmt.Errorf("encode reply: %w", err)
-	}
-	return w.replies.send(withTrace(j, &nats.Msg{Subject: j.ReplyTo, Data: b}), confirm)
 }
 
 func (w *Worker) ack(d *delivery, j *job, outcome string, info *jobs.ErrorInfo) {
