@@ -139,14 +139,9 @@ func errText(err error) string {
 // key's: it is dead-lettered instead of stalling the worker forever.
 const maxHolds = 3
 
-// errRejectedJob marks such a job; the settlement treats it as permanent.
+// errRejectedJob marks such a job (wrapped with Clerk's error); the
+// settlement treats it as permanent.
 var errRejectedJob = errors.New("refused with an authorization error although Clerk accepts the key")
-
-type rejectedJob struct{ err error }
-
-func (e rejectedJob) Error() string        { return errRejectedJob.Error() + ": " + e.err.Error() }
-func (e rejectedJob) Unwrap() error        { return e.err }
-func (e rejectedJob) Is(target error) bool { return target == errRejectedJob }
 
 // middleware holds a job whose call failed systemically until the circuit
 // closes, then runs it again. The job is not redelivered meanwhile, so its
@@ -163,7 +158,7 @@ func (c *circuit) middleware(ctx context.Context) middleware {
 					return out, err
 				}
 				if holds >= maxHolds {
-					return out, rejectedJob{err}
+					return out, fmt.Errorf("%w: %w", errRejectedJob, err)
 				}
 				// The job is held: its trace says why it waits.
 				trace.SpanFromContext(jctx).AddEvent("circuit_open")
