@@ -43,13 +43,7 @@ func (d *delivery) mayHaveRival(limit time.Duration) bool {
 }
 
 // release gives the delivery's slot back to the fetch loop (once).
-func (d *delivery) release() {
-	d.releaseOnce.Do(func() {
-		if d.releaseFn != nil {
-			d.releaseFn()
-		}
-	})
-}
+func (d *delivery) release() { d.releaseOnce.Do(d.releaseFn) }
 
 // inProgress extends the ack wait unless the delivery is settled. A progress
 // signal that reached the server after a nak would restart the ack wait and
