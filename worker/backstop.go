@@ -133,9 +133,7 @@ func (w *Worker) sweep(ctx context.Context) []uint64 {
 	var out []uint64
 	last := min(floor, first+maxSweep)
 	for seq := first; seq <= last && ctx.Err() == nil; {
-		cctx, cancel := context.WithTimeout(ctx, recordTimeout)
-		m, err := w.records.getOnLeader(cctx, topo.JobsStream, msgGet{Seq: seq, NextFor: ">", NoHeaders: true})
-		cancel()
+		m, err := w.records.getOnLeader(ctx, topo.JobsStream, msgGet{Seq: seq, NextFor: ">", NoHeaders: true})
 		if err != nil {
 			if !errors.Is(err, jetstream.ErrMsgNotFound) {
 				w.cfg.Logger.Warn().Err(err).Uint64("from_seq", seq).Msg("sweep: read the jobs stream")

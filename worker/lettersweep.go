@@ -69,9 +69,7 @@ func (r *records) sweepLettersOnce(ctx context.Context, s *letterSweep) error {
 		} else {
 			req.Seq = s.next
 		}
-		cctx, cancel := context.WithTimeout(ctx, recordTimeout)
-		m, err := r.getOnLeader(cctx, topo.DeadLetterStream, req)
-		cancel()
+		m, err := r.getOnLeader(ctx, topo.DeadLetterStream, req)
 		switch {
 		case errors.Is(err, jetstream.ErrMsgNotFound), errors.Is(err, jetstream.ErrStreamNotFound):
 			if s.next == 0 {
@@ -104,9 +102,7 @@ func (r *records) sweepLetter(ctx context.Context, m storedMsg) error {
 	if !ok {
 		return nil
 	}
-	cctx, cancel := context.WithTimeout(ctx, recordTimeout)
-	res, err := r.getOnLeader(cctx, topo.ResultsStream, msgGet{LastFor: result})
-	cancel()
+	res, err := r.getOnLeader(ctx, topo.ResultsStream, msgGet{LastFor: result})
 	switch {
 	case errors.Is(err, jetstream.ErrMsgNotFound), errors.Is(err, jetstream.ErrStreamNotFound):
 		return nil

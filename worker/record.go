@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -101,8 +103,6 @@ func newRecords(w *Worker) *records {
 	r.gen.Store(&g)
 	return r
 }
-
-func (r *records) setGeneration(g string) { r.gen.Store(&g) }
 
 func (r *records) generation() string { return *r.gen.Load() }
 
@@ -219,9 +219,6 @@ func (r *records) storeDeadLetter(ctx context.Context, o *outcome, digest string
 func (r *records) publish(ctx context.Context, o *outcome) (already recordKind, err error) {
 	stream, subject := r.place(o.kind, o.j.Key)
 	m := withTrace(o.j, &nats.Msg{Subject: subject, Header: o.header, Data: o.body})
-	if m.Header == nil {
-		m.Header = nats.Header{}
-	}
 	id := r.w.cfg.Instance + "/" + strconv.Itoa(o.j.Delivery) + "/" + subject
 	m.Header.Set(jetstream.MsgIDHeader, id)
 	for attempt := 0; ; attempt++ {
@@ -266,9 +263,7 @@ func (r *records) publish(ctx context.Context, o *outcome) (already recordKind, 
 // ownRecord reports whether the record on subject carries the Nats-Msg-Id
 // id: stored by this delivery.
 func (r *records) ownRecord(ctx context.Context, stream, subject, id string) bool {
-	cctx, cancel := context.WithTimeout(ctx, recordTimeout)
-	defer cancel()
-	m, err := r.getOnLeader(cctx, stream, msgGet{LastFor: subject})
+	m, err := r.getOnLeader(ctx, stream, msgGet{LastFor: subject})
 	return err == nil && m.header(jetstream.MsgIDHeader) == id
 }
 
@@ -339,9 +334,7 @@ func (r *records) removeLetter(ctx context.Context, seq uint64, subject string) 
 	}
 	if err != nil {
 		// Removed meanwhile (by the other delivery, a sweep, an operator)?
-		lctx, cancel := context.WithTimeout(ctx, recordTimeout)
-		defer cancel()
-		m, lerr := r.getOnLeader(lctx, dlq, msgGet{LastFor: subject, NoHeaders: true})
+		m, lerr := r.getOnLeader(ctx, dlq, msgGet{LastFor: subject, NoHeaders: true})
 		if errors.Is(lerr, jetstream.ErrMsgNotFound) || errors.Is(lerr, jetstream.ErrStreamNotFound) || (lerr == nil && m.Seq != seq) {
 			return false, nil
 		}
@@ -395,9 +388,7 @@ func (r *records) find(ctx context.Context, j *job, subject string, data []byte)
 func (r *records) lookup(ctx context.Context, k jobs.RecordKey, digest string, kinds ...recordKind) (recordKind, uint64, error) {
 	for _, kind := range kinds {
 		stream, subject := r.place(kind, k)
-		cctx, cancel := context.WithTimeout(ctx, recordTimeout)
-		m, err := r.getOnLeader(cctx, stream, msgGet{LastFor: subject})
-		cancel()
+		m, err := r.getOnLeader(ctx, stream, msgGet{LastFor: subject})
 		switch {
 		case err == nil && !sameJob(m.digest(), digest):
 			return 0, 0, &foreignRecord{stream: stream, subject: subject, seq: m.Seq}
@@ -485,13 +476,16 @@ func (r *records) readGeneration(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("stream %s: %w", r.w.cfg.Topology.JobsStream, err)
 	}
 	gen := jobs.Generation(st.CachedInfo().Created)
-	r.setGeneration(gen)
+	r.gen.Store(&gen)
 	return gen, nil
 }
 
 // getOnLeader reads one message of stream from its leader (the jetstream
-// package would use a direct get on the record streams).
+// package would use a direct get on the record streams), within
+// recordTimeout.
 func (r *records) getOnLeader(ctx context.Context, stream string, req msgGet) (storedMsg, error) {
+	ctx, cancel := context.WithTimeout(ctx, recordTimeout)
+	defer cancel()
 	body, err := json.Marshal(req)
 	if err != nil {
 		return storedMsg{}, err
@@ -685,10 +679,7 @@ func (r *records) retryOnce(ctx context.Context) bool {
 	r.retryMu.Lock()
 	defer r.retryMu.Unlock()
 	r.mu.Lock()
-	batch := make([]*outcome, 0, len(r.parked))
-	for _, o := range r.parked {
-		batch = append(batch, o)
-	}
+	batch := slices.Collect(maps.Values(r.parked))
 	r.mu.Unlock()
 	stored := 0
 	for _, o := range batch {
