@@ -36,10 +36,6 @@ func newCircuit(probe func(context.Context) (bool, error), interval time.Duratio
 	return &circuit{probe: probe, interval: interval, log: log, onChange: onChange, open: newLevel()}
 }
 
-// Opened returns a channel that is closed once the circuit is open (at
-// once if it is open now).
-func (c *circuit) Opened() <-chan struct{} { return c.open.On() }
-
 // Wait returns once the circuit is closed, or ctx's error.
 func (c *circuit) Wait(ctx context.Context) error { return c.open.waitOff(ctx) }
 

@@ -124,7 +124,7 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 	// jobs, and stop waiting for one.
 	pause, cancel := context.WithCancel(ctx)
 	defer cancel()
-	opened, full := w.circuit.Opened(), w.records.full.On()
+	opened, full := w.circuit.open.On(), w.records.full.On()
 	go func() {
 		select {
 		case <-opened:

@@ -37,9 +37,7 @@ type delivery struct {
 // process took it, whichever is longer (the clocks of the server and this
 // process may differ).
 func (d *delivery) mayHaveRival(limit time.Duration) bool {
-	held := !d.received.IsZero() && time.Since(d.received) >= limit
-	waited := d.meta != nil && time.Since(d.meta.Timestamp) >= limit
-	return held || waited
+	return time.Since(d.received) >= limit || time.Since(d.meta.Timestamp) >= limit
 }
 
 // release gives the delivery's slot back to the fetch loop (once).

@@ -267,11 +267,10 @@ func (w *Worker) warnOutsideFleet(ctx context.Context) {
 
 // budgetStats is the rate budget's state, ok false without a limit.
 func (w *Worker) budgetStats() (ratebudget.Stats, bool) {
-	b := w.clerk.budget.Load()
-	if b == nil || w.cfg.RateLimit.Unlimited() {
+	if w.cfg.RateLimit.Unlimited() {
 		return ratebudget.Stats{}, false
 	}
-	return b.Stats(), true
+	return w.clerk.budget.Load().Stats(), true
 }
 
 // errStopped: Run was asked to stop while setting up.
