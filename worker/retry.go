@@ -77,12 +77,6 @@ func (p RetryPolicy) Validate() error {
 	return nil
 }
 
-// backoffClock lets backoff.ExponentialBackOff measure elapsed time on our
-// clock.
-type backoffClock struct{ c clock.Clock }
-
-func (b backoffClock) Now() time.Time { return b.c.Now() }
-
 // newBackOff is the within-delivery backoff.
 func (p RetryPolicy) newBackOff(c clock.Clock) backoff.BackOff {
 	b := &backoff.ExponentialBackOff{
@@ -92,7 +86,7 @@ func (p RetryPolicy) newBackOff(c clock.Clock) backoff.BackOff {
 		MaxInterval:         p.Max,
 		MaxElapsedTime:      p.DeliveryBudget,
 		Stop:                backoff.Stop,
-		Clock:               backoffClock{c},
+		Clock:               c, // elapsed time on our clock
 	}
 	if p.DeliveryBudget == 0 {
 		return &backoff.StopBackOff{}
