@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/handlers"
@@ -371,8 +372,10 @@ func (w *Worker) logJob(ev *zerolog.Event, j *job) *zerolog.Event {
 	if j.Key.Tenant != "" {
 		ev = ev.Str("tenant", j.Key.Tenant)
 	}
-	if traceID, spanID := traceFields(j); traceID != "" {
-		ev = ev.Str("trace_id", traceID).Str("span_id", spanID)
+	// The delivery span's ids, so that logs and traces join (none without
+	// one: a nil ctx included).
+	if sc := trace.SpanContextFromContext(j.ctx); sc.IsValid() {
+		ev = ev.Str("trace_id", sc.TraceID().String()).Str("span_id", sc.SpanID().String())
 	}
 	return ev
 }

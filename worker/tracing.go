@@ -108,16 +108,3 @@ func withTrace(j *job, m *nats.Msg) *nats.Msg {
 	}
 	return m
 }
-
-// traceFields adds the delivery span's ids to a job's log line, so that
-// logs and traces join.
-func traceFields(j *job) (traceID, spanID string) {
-	if j == nil || j.ctx == nil {
-		return "", ""
-	}
-	sc := trace.SpanContextFromContext(j.ctx)
-	if !sc.IsValid() {
-		return "", ""
-	}
-	return sc.TraceID().String(), sc.SpanID().String()
-}
