@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"strings"
@@ -258,10 +259,7 @@ func (c Config) Validate() error {
 			return err
 		}
 	}
-	if err := c.Retry.Validate(); err != nil {
-		return err
-	}
-	if err := c.Bulk.Validate(); err != nil {
+	if err := cmp.Or(c.Retry.Validate(), c.Bulk.Validate()); err != nil {
 		return err
 	}
 	if c.Topology.MaxAckPending < c.Concurrency {

@@ -570,11 +570,7 @@ func (e *recordError) reason() string {
 
 // park keeps o until its record is stored, freeing its slot.
 func (r *records) park(o *outcome, err error) {
-	reason := err.Error()
-	var re *recordError
-	if errors.As(err, &re) {
-		reason = re.Error()
-	}
+	reason := err.Error() // a *recordError says why in the worker's words
 	r.mu.Lock()
 	first := len(r.parked) == 0
 	r.parked[o.d] = o
