@@ -153,13 +153,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.replies.loadPermissions(ctx, w.cfg.Logger)
 
 	var bg sync.WaitGroup
-	bg.Add(6)
-	go func() { defer bg.Done(); w.heartbeat(workCtx) }()
-	go func() { defer bg.Done(); w.watchConsumer(workCtx) }()
-	go func() { defer bg.Done(); w.watchTopology(workCtx) }()
-	go func() { defer bg.Done(); w.backstop(workCtx) }()
-	go func() { defer bg.Done(); w.records.retryParked(workCtx) }()
-	go func() { defer bg.Done(); w.records.sweepLetters(workCtx) }()
+	for _, f := range []func(context.Context){
+		w.heartbeat, w.watchConsumer, w.watchTopology, w.backstop, w.records.retryParked, w.records.sweepLetters,
+	} {
+		bg.Go(func() { f(workCtx) })
+	}
 
 	w.started.Store(true)
 	w.cfg.Logger.Info().Str("instance", w.cfg.Instance).Int("concurrency", w.cfg.Concurrency).
@@ -181,13 +179,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	var jobsWG sync.WaitGroup
 	queue := make(chan *delivery, w.cfg.Concurrency)
 	for range w.cfg.Concurrency {
-		jobsWG.Add(1)
-		go func() {
-			defer jobsWG.Done()
+		jobsWG.Go(func() {
 			for d := range queue {
 				w.process(workCtx, run, d)
 			}
-		}()
+		})
 	}
 	fetchErr := w.fetchLoop(ctx, cons, queue)
 	close(queue)
