@@ -82,9 +82,6 @@ type inflight struct {
 
 func (f *inflight) add(d *delivery) {
 	f.mu.Lock()
-	if f.ds == nil {
-		f.ds = make(map[*delivery]struct{})
-	}
 	d.mu.Lock()
 	d.last = time.Now()
 	d.mu.Unlock()

@@ -97,6 +97,7 @@ func New(nc *nats.Conn, clerk clerkapi.Sessions, cfg Config, opts ...Option) (*W
 	m.observeBudget(w.budgetStats)
 	w.circuit = newCircuit(w.probe, cfg.ProbeInterval, cfg.Logger, w.setCircuitMetric)
 	w.clerk.hold = w.circuit.Wait
+	w.inflight.ds = map[*delivery]struct{}{}
 	w.history = newHistory(10000)
 	w.replies = newReplies(nc, js, cfg)
 	w.records = newRecords(w)
