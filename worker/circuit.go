@@ -22,7 +22,8 @@ import (
 // prober asks Clerk every interval and closes the circuit once the key is
 // accepted.
 type circuit struct {
-	// probe reports whether an answer proved the key accepted.
+	// probe reports whether an answer proved the key accepted, and the
+	// error whenever it did not (Worker.probe).
 	probe    func(ctx context.Context) (accepted bool, err error)
 	interval time.Duration
 	log      zerolog.Logger
@@ -77,7 +78,7 @@ func (c *circuit) probeUntilClosed(ctx context.Context) {
 			if clerkapi.ClassOf(err) != clerkapi.Systemic {
 				msg = "probe: no answer that proves the key accepted; staying open"
 			}
-			c.log.Warn().Str("circuit", "open").Str("error", errText(err)).Msg(msg)
+			c.log.Warn().Str("circuit", "open").Str("error", err.Error()).Msg(msg)
 			continue
 		}
 		c.mu.Lock()
@@ -113,13 +114,6 @@ func causeOf(err error) string {
 // and underscores, such as Clerk's error codes.
 func isToken(s string) bool {
 	return len(s) <= 64 && strings.Trim(s, "abcdefghijklmnopqrstuvwxyz0123456789_") == ""
-}
-
-func errText(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
 }
 
 // maxHolds is how often one job may trip the circuit. A job still refused
