@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -181,10 +182,8 @@ func (w *Worker) bulkConcurrency() int {
 	if !ok || st.Rate <= 0 {
 		return 64 // no limit: plenty, still bounded
 	}
-	latency := time.Duration(w.clerk.latency.Load())
-	if latency <= 0 {
-		latency = 100 * time.Millisecond
-	}
+	// 0 until observed: an average of durations is never negative.
+	latency := cmp.Or(time.Duration(w.clerk.latency.Load()), 100*time.Millisecond)
 	return min(max(int(math.Ceil(st.Rate*latency.Seconds()*1.5)), 4), 256)
 }
 
