@@ -60,11 +60,7 @@ func (s kvProgress) key(ctx context.Context, jobID string) string {
 		sum := sha256.Sum256([]byte(jobID))
 		return "id." + hex.EncodeToString(sum[:16])
 	}
-	tenant := j.Key.Tenant
-	if tenant == "" {
-		tenant = jobs.NoTenant
-	}
-	return "job." + tenant + "." + j.Key.Gen + "." + strconv.FormatUint(j.Key.Seq, 10)
+	return "job." + cmp.Or(j.Key.Tenant, jobs.NoTenant) + "." + j.Key.Gen + "." + strconv.FormatUint(j.Key.Seq, 10)
 }
 
 func (s kvProgress) Load(ctx context.Context, jobID string) (*handlers.BulkProgress, error) {

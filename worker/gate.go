@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"strconv"
@@ -117,10 +118,7 @@ func call[T any](ctx context.Context, g *gate, op string, f func() (T, error)) (
 		// A moving average over the last calls or so: enough to size
 		// concurrency, cheap to keep.
 		d := int64(time.Since(start))
-		old := g.latency.Load()
-		if old == 0 {
-			old = d
-		}
+		old := cmp.Or(g.latency.Load(), d) // the first call's own
 		g.latency.Store(old + (d-old)/16)
 	}
 	return v, err
