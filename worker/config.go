@@ -157,9 +157,7 @@ func instanceFor(host, id string) string {
 			b[i] = '-'
 		}
 	}
-	if len(b) > 40 {
-		b = b[:40]
-	}
+	b = b[:min(len(b), 40)]
 	if len(b) == 0 || b[0] == '-' || b[0] == '_' {
 		b = append([]byte("worker"), b...)
 	}
