@@ -50,9 +50,6 @@ func (w *Worker) watchConsumer(ctx context.Context) {
 
 // observeConsumer takes in what the consumer is now, saying what changed.
 func (w *Worker) observeConsumer(info *jetstream.ConsumerInfo) {
-	if info == nil {
-		return
-	}
 	w.observeStall(info)
 	aw := info.Config.AckWait
 	if old := time.Duration(w.consumerAckWait.Swap(int64(aw))); old != aw && aw > 0 {
