@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"go.opentelemetry.io/otel/trace"
 
@@ -27,15 +28,15 @@ type circuit struct {
 	probe    func(ctx context.Context) (accepted bool, err error)
 	interval time.Duration
 	log      zerolog.Logger
-	onChange func(open bool)
+	gauge    prometheus.Gauge // 1 while open
 
 	open  *level
 	mu    sync.Mutex
 	cause string
 }
 
-func newCircuit(probe func(context.Context) (bool, error), interval time.Duration, log zerolog.Logger, onChange func(bool)) *circuit {
-	return &circuit{probe: probe, interval: interval, log: log, onChange: onChange, open: newLevel()}
+func newCircuit(probe func(context.Context) (bool, error), interval time.Duration, log zerolog.Logger, gauge prometheus.Gauge) *circuit {
+	return &circuit{probe: probe, interval: interval, log: log, gauge: gauge, open: newLevel()}
 }
 
 // Wait returns once the circuit is closed, or ctx's error.
@@ -63,7 +64,7 @@ func (c *circuit) trip(ctx context.Context, err error) {
 	c.mu.Unlock()
 	c.log.Error().Str("circuit", "open").Str("error", err.Error()).
 		Msg(cause + ": stopped taking jobs; holding the ones in flight; probing until Clerk answers again")
-	c.onChange(true)
+	c.gauge.Set(1)
 	go c.probeUntilClosed(ctx)
 }
 
@@ -86,7 +87,7 @@ func (c *circuit) probeUntilClosed(ctx context.Context) {
 		c.cause = ""
 		c.mu.Unlock()
 		c.log.Info().Str("circuit", "closed").Msg("probe: Clerk answers and accepts the secret key again; resuming")
-		c.onChange(false)
+		c.gauge.Set(0)
 		return
 	}
 }

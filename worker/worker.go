@@ -95,7 +95,7 @@ func New(nc *nats.Conn, clerk clerkapi.Sessions, cfg Config, opts ...Option) (*W
 	}
 	w.clerk.budget.Store(b)
 	m.observeBudget(w.budgetStats)
-	w.circuit = newCircuit(w.probe, cfg.ProbeInterval, cfg.Logger, w.setCircuitMetric)
+	w.circuit = newCircuit(w.probe, cfg.ProbeInterval, cfg.Logger, m.circuitOpen)
 	w.clerk.hold = w.circuit.Wait
 	w.inflight.ds = map[*delivery]struct{}{}
 	w.history = newHistory(10000)
@@ -284,8 +284,7 @@ func (w *Worker) setUp(ctx context.Context) (jetstream.Consumer, error) {
 	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = 500*time.Millisecond, 15*time.Second, 0
 	for {
 		cons, err := w.ensure(ctx)
-		var drift *jobs.DriftError
-		if errors.As(err, &drift) {
+		if errors.As(err, new(*jobs.DriftError)) {
 			return nil, fmt.Errorf("worker: %w", err)
 		}
 		if err == nil {
@@ -343,14 +342,6 @@ func (w *Worker) probe(ctx context.Context) (accepted bool, err error) {
 	}
 	e, ok := asAPIError(err)
 	return ok && e.StatusCode == 404 && e.HasCode("resource_not_found"), err
-}
-
-func (w *Worker) setCircuitMetric(open bool) {
-	if open {
-		w.metrics.circuitOpen.Set(1)
-	} else {
-		w.metrics.circuitOpen.Set(0)
-	}
 }
 
 func (w *Worker) onRetry(j *job, err error, wait time.Duration) {
