@@ -176,7 +176,7 @@ func (w *Worker) heartbeat(ctx context.Context) {
 
 // history remembers the failures of jobs that were naked, so the dead
 // letter of their last delivery tells the whole story. It is per process
-// and bounded: a job redelivered to another worker, or forgotten when the
+// and bounded (historyJobs): a job redelivered to another worker, or forgotten when the
 // map is full, keeps only the failures of its later deliveries.
 //
 // A job is known by its stored message, its sequence and the time
@@ -185,19 +185,17 @@ func (w *Worker) heartbeat(ctx context.Context) {
 // one's failures (another publisher's errors) as its own.
 type history struct {
 	mu    sync.Mutex
-	max   int
 	byKey map[msgIdentity][]jobs.Failure
 }
+
+// historyJobs bounds the jobs a history remembers.
+const historyJobs = 10000
 
 // msgIdentity names one message of the jobs stream, whatever its stream's
 // generation.
 type msgIdentity struct {
 	seq uint64
 	at  int64 // UnixNano of when it was stored
-}
-
-func newHistory(max int) history {
-	return history{max: max, byKey: make(map[msgIdentity][]jobs.Failure)}
 }
 
 func (h *history) add(j *job, f []jobs.Failure) {
@@ -207,7 +205,7 @@ func (h *history) add(j *job, f []jobs.Failure) {
 	k := j.stored()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, ok := h.byKey[k]; !ok && len(h.byKey) >= h.max {
+	if _, ok := h.byKey[k]; !ok && len(h.byKey) >= historyJobs {
 		for k := range h.byKey { // drop any one: the map is a cache
 			delete(h.byKey, k)
 			break

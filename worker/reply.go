@@ -42,10 +42,6 @@ type replies struct {
 	perms atomic.Pointer[subjectPermission]
 }
 
-func newReplies(nc *nats.Conn, js jetstream.JetStream, cfg Config) *replies {
-	return &replies{nc: nc, js: js, subjects: cfg.Topology.Subjects, prefixes: cfg.ReplyPrefixes}
-}
-
 // subjectPermission is the server's allow and deny lists of one direction.
 type subjectPermission struct {
 	Allow []string `json:"allow,omitempty"`

@@ -98,8 +98,8 @@ func New(nc *nats.Conn, clerk clerkapi.Sessions, cfg Config, opts ...Option) (*W
 	w.circuit = newCircuit(w.probe, cfg.ProbeInterval, cfg.Logger, m.circuitOpen)
 	w.clerk.hold = w.circuit.Wait
 	w.inflight.ds = map[*delivery]struct{}{}
-	w.history = newHistory(10000)
-	w.replies = newReplies(nc, js, cfg)
+	w.history.byKey = map[msgIdentity][]jobs.Failure{}
+	w.replies = &replies{nc: nc, js: js, subjects: cfg.Topology.Subjects, prefixes: cfg.ReplyPrefixes}
 	w.records = newRecords(w)
 	for _, o := range opts {
 		o(w)
