@@ -218,8 +218,8 @@ func (w *Worker) deadLetter(ctx context.Context, d *delivery, j *job, info jobs.
 	if len(hist) == 0 {
 		hist = []jobs.Failure{{At: now, Error: info.Message, Status: info.HTTPStatus, Code: info.ClerkCode, TraceID: info.TraceID}}
 	}
-	// Every failure before this delivery's was an attempt too (the one made
-	// up when none is known included).
+	// Each failure in hist beyond this delivery's own was an attempt too,
+	// the one made up above when none is known included.
 	attempts := j.Attempts + len(hist) - len(j.Failures)
 	replays := jobs.ReplayCount(d.msg.Headers())
 	o := w.deadLetterOutcome(j, d.msg.Subject(), d.msg.Data(), info, hist, attempts, int(d.meta.NumDelivered), replays)
