@@ -97,13 +97,6 @@ type records struct {
 	lastHeal time.Time
 }
 
-func newRecords(w *Worker) *records {
-	r := &records{w: w, parked: map[*delivery]*outcome{}, full: newLevel(), wake: make(chan struct{}, 1)}
-	g := ""
-	r.gen.Store(&g)
-	return r
-}
-
 func (r *records) generation() string { return *r.gen.Load() }
 
 // commit stores o's record and then runs o.done; if JetStream refuses the

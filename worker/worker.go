@@ -100,7 +100,8 @@ func New(nc *nats.Conn, clerk clerkapi.Sessions, cfg Config, opts ...Option) (*W
 	w.inflight.ds = map[*delivery]struct{}{}
 	w.history.byKey = map[msgIdentity][]jobs.Failure{}
 	w.replies = &replies{nc: nc, js: js, subjects: cfg.Topology.Subjects, prefixes: cfg.ReplyPrefixes}
-	w.records = newRecords(w)
+	w.records = &records{w: w, parked: map[*delivery]*outcome{}, full: newLevel(), wake: make(chan struct{}, 1)}
+	w.records.gen.Store(new(string)) // "" until Run reads the jobs stream's
 	for _, o := range opts {
 		o(w)
 	}
