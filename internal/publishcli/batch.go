@@ -187,14 +187,12 @@ func reusedText(items []*inputJob) string {
 		{false, "%d jobs were not queued: their job ids are taken by other jobs (send these lines again with other job ids, or with another --batch-id):"},
 		{true, "%d jobs' ids were published before, and this NATS user may not read the stored jobs to compare them: if this batch was sent before (resumed, or run twice), these are its own jobs, queued, and resending them with other ids would run them twice; if not, send them again with other job ids:"},
 	} {
-		var lines []string
-		for _, it := range items {
-			if it.reused != nil && notQueued(it.reused) != group.queued {
-				lines = append(lines, fmt.Sprintf("  line %d (job %s): %v", it.line, text.Terminal(it.id()), it.reused))
-			}
-		}
-		if len(lines) > 0 {
-			out = append(out, fmt.Sprintf(group.head, len(lines))+"\n"+strings.Join(capped(lines, "  ... and %d more"), "\n"))
+		lines, n := capped(items, func(it *inputJob) bool { return it.reused != nil && notQueued(it.reused) != group.queued },
+			func(it *inputJob) string {
+				return fmt.Sprintf("  line %d (job %s): %v", it.line, text.Terminal(it.id()), it.reused)
+			}, "  ... and %d more")
+		if n > 0 {
+			out = append(out, fmt.Sprintf(group.head, n)+"\n"+strings.Join(lines, "\n"))
 		}
 	}
 	return strings.Join(out, "\n")
@@ -203,17 +201,20 @@ func reusedText(items []*inputJob) string {
 // reportAccepted prints a line per accepted job in JSON, and the duplicates
 // for a person.
 func (a *app) reportAccepted(spec jobSpec, items []*inputJob) {
-	var dups []string
-	for _, it := range items {
-		switch {
-		case it.ack == nil || it.reused != nil:
-		case a.jsonOut:
-			_ = printJSON(a.env.Stdout, accepted{Line: it.line, JobID: it.id(), Op: string(spec.op), Subject: it.msg.Subject, Stream: it.ack.Stream, Seq: it.ack.Sequence, Duplicate: it.ack.Duplicate})
-		case it.ack.Duplicate:
-			dups = append(dups, fmt.Sprintf("line %d: job %s is a duplicate: already in stream %s (seq %d), not queued again", it.line, it.id(), it.ack.Stream, it.ack.Sequence))
+	isAccepted := func(it *inputJob) bool { return it.ack != nil && it.reused == nil }
+	if a.jsonOut {
+		for _, it := range items {
+			if isAccepted(it) {
+				_ = printJSON(a.env.Stdout, accepted{Line: it.line, JobID: it.id(), Op: string(spec.op), Subject: it.msg.Subject, Stream: it.ack.Stream, Seq: it.ack.Sequence, Duplicate: it.ack.Duplicate})
+			}
 		}
+		return
 	}
-	for _, l := range capped(dups, "... and %d more duplicates") {
+	dups, _ := capped(items, func(it *inputJob) bool { return isAccepted(it) && it.ack.Duplicate },
+		func(it *inputJob) string {
+			return fmt.Sprintf("line %d: job %s is a duplicate: already in stream %s (seq %d), not queued again", it.line, it.id(), it.ack.Stream, it.ack.Sequence)
+		}, "... and %d more duplicates")
+	for _, l := range dups {
 		fmt.Fprintln(a.env.Stderr, l)
 	}
 }

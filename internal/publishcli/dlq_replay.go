@@ -156,11 +156,9 @@ func (a *app) warnNoWorker(ctx context.Context, topo jobs.Topology, dryRun bool)
 // replayText is a replay's summary for a person: its problems, then its
 // counts.
 func replayText(rep dlq.ReplayReport) string {
-	var lines []string
-	for _, p := range rep.Problems {
-		lines = append(lines, fmt.Sprintf("%s %d (job %s, %s): %s", p.Status, p.Seq, dash(p.JobID), dash(string(p.Op)), text.Terminal(p.Reason)))
-	}
-	lines = capped(lines, "... and %d more (--json lists them all)")
+	lines, _ := capped(rep.Problems, func(dlq.EntryReport) bool { return true }, func(p dlq.EntryReport) string {
+		return fmt.Sprintf("%s %d (job %s, %s): %s", p.Status, p.Seq, dash(p.JobID), dash(string(p.Op)), text.Terminal(p.Reason))
+	}, "... and %d more (--json lists them all)")
 	verb := "replayed"
 	if rep.DryRun {
 		verb = "would replay"

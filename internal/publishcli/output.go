@@ -35,13 +35,23 @@ func (a *app) summary(v any, text string) error {
 	return nil
 }
 
-// capped is lines cut to maxListed, and then a line saying how many more
-// there were (more: a format of that count).
-func capped(lines []string, more string) []string {
-	if len(lines) <= maxListed {
-		return lines
+// capped formats the items keep selects, only the first maxListed of them
+// (a batch of a million lines must not make a million texts), then a line
+// saying how many more there were (more: a format of that count). n is how
+// many keep selected.
+func capped[T any](items []T, keep func(T) bool, format func(T) string, more string) (lines []string, n int) {
+	for _, it := range items {
+		if !keep(it) {
+			continue
+		}
+		if n++; n <= maxListed {
+			lines = append(lines, format(it))
+		}
 	}
-	return append(lines[:maxListed:maxListed], fmt.Sprintf(more, len(lines)-maxListed))
+	if n > maxListed {
+		lines = append(lines, fmt.Sprintf(more, n-maxListed))
+	}
+	return lines, n
 }
 
 // progress is a progress bar on stderr when stderr is a terminal, and
