@@ -754,3 +754,21 @@ func mustKey(t *testing.T) *rsa.PrivateKey {
 	}
 	return k
 }
+
+// WithIssuer changes the iss claim of both kinds of token: a test of an
+// issuer check can make the emulator sign for the issuer it expects.
+func TestWithIssuer(t *testing.T) {
+	const iss = "https://clerk.issuer.example"
+	h := start(t, emulator.WithIssuer(iss), emulator.WithTemplate("plain", nil, time.Minute))
+	id := h.emu.CreateSessions(h.emu.CreateUser(), 1)[0]
+	for _, path := range []string{"/tokens", "/tokens/plain"} {
+		a := h.do("POST", "/v1/sessions/"+id+path, "")
+		var tok clerkapi.Token
+		if err := json.Unmarshal(a.body, &tok); a.status != 200 || err != nil {
+			t.Fatalf("%s: %d %s", path, a.status, a.body)
+		}
+		if c, _ := parseToken(t, tok.JWT, h.emu.PublicKey()); c["iss"] != iss {
+			t.Errorf("%s: iss %v, want %s", path, c["iss"], iss)
+		}
+	}
+}

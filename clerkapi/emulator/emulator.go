@@ -47,6 +47,7 @@ type Emulator struct {
 	keys         map[keyHash]keyInfo // accepted secret keys, by SHA-256; read-only after New
 	templates    map[string]template // read-only after New
 	strictRevoke bool
+	issuer       string        // the iss claim of signed tokens
 	lockout      time.Duration // how long a lock holds; < 0: until unlocked
 	now          func() time.Time
 	log          zerolog.Logger
@@ -205,6 +206,11 @@ func WithSigningKey(key *rsa.PrivateKey) Option {
 	return func(e *Emulator) { e.sign.key = key }
 }
 
+// WithIssuer sets the iss claim of signed tokens (default DefaultIssuer).
+func WithIssuer(iss string) Option {
+	return func(e *Emulator) { e.issuer = iss }
+}
+
 // WithStrictRevoke makes revoking a session that is not active or pending
 // fail with 400 session_not_active instead of answering 200 with the
 // session unchanged (the default; see the package documentation).
@@ -223,6 +229,7 @@ func New(opts ...Option) *Emulator {
 	e := &Emulator{
 		keys:      map[keyHash]keyInfo{},
 		templates: map[string]template{},
+		issuer:    DefaultIssuer,
 		now:       time.Now,
 		log:       zerolog.Nop(),
 		rng:       newRand(rand.Uint64()),

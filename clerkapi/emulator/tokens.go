@@ -90,7 +90,7 @@ type tokenSubject struct {
 // CreateSessionToken and RefreshSession issue.
 func (e *Emulator) sessionClaims(sub tokenSubject, azp string, iat time.Time, ttl time.Duration) jwt.MapClaims {
 	c := jwt.MapClaims{
-		"iss": DefaultIssuer,
+		"iss": e.issuer,
 		"sub": sub.userID,
 		"sid": sub.sessionID,
 		"azp": azp,
@@ -123,7 +123,7 @@ func (e *Emulator) templateClaims(sub tokenSubject, t template, iat time.Time, t
 		c[k] = v
 	}
 	maps.Copy(c, jwt.MapClaims{
-		"iss": DefaultIssuer, "sub": sub.userID, "azp": azp, "iat": iat.Unix(),
+		"iss": e.issuer, "sub": sub.userID, "azp": azp, "iat": iat.Unix(),
 		"nbf": iat.Unix() - 10, "exp": iat.Add(ttl).Unix(), "jti": e.randString(20),
 	})
 	return c
