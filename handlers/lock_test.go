@@ -78,3 +78,28 @@ func TestLockAnsweredUnlockedIsNoLock(t *testing.T) {
 		t.Errorf("error %v is %s; want retryable (the lock may take when sent again)", err, clerkapi.ClassOf(err))
 	}
 }
+
+// TestResumeFromProgressWithoutDone: a ProgressStore of the user's own may
+// give back progress whose Done map is nil (saved as null, or built by
+// hand). The run fills it in rather than panicking on its first revoke or
+// checkpoint.
+func TestResumeFromProgressWithoutDone(t *testing.T) {
+	emu := emulator.NewServer()
+	t.Cleanup(emu.Close)
+	user := emu.Emulator.CreateUser()
+	emu.Emulator.CreateSessions(user, 3)
+	c, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(emu.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &memStore{m: map[string]handlers.BulkProgress{"j1": {JobID: "j1", UserID: user}}}
+	h := handlers.RevokeAll{Clerk: c, Users: c, Store: store,
+		DeadLetter: func(context.Context, string, string, error) error { return nil }}
+	if _, err := h.Handle(context.Background(), &jobs.RevokeAllArgs{UserID: user, Common: jobs.Common{JobID: "j1"}}); err != nil {
+		t.Fatalf("resume from progress without Done: %v", err)
+	}
+	list, err := c.ListSessions(context.Background(), clerkapi.ListParams{UserID: user, Status: clerkapi.StatusActive})
+	if err != nil || len(list.Data) != 0 {
+		t.Errorf("active sessions left: %v, %v; want none", list, err)
+	}
+}

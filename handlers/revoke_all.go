@@ -111,6 +111,9 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Answer, e
 		p = &BulkProgress{JobID: jobID, UserID: a.UserID, StartedAt: time.Now().UTC(), Done: map[string]string{}}
 	} else {
 		p.Resumed = true
+		if p.Done == nil { // a store may give back what it saved as null
+			p.Done = map[string]string{}
+		}
 		if err := h.recoverUnsaved(ctx, a.UserID, p); err != nil {
 			return Answer{}, err
 		}
