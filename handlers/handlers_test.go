@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +25,26 @@ func clerkFor(t *testing.T, opts ...emulator.Option) (*emulator.Server, *clerkap
 		t.Fatal(err)
 	}
 	return srv, c
+}
+
+// clerkWith is a client of emu through a server that answers the requests
+// whose path ends in suffix with answer, in Clerk's place: a Clerk, or a
+// proxy, that answers one operation wrongly.
+func clerkWith(t *testing.T, emu *emulator.Emulator, suffix string, answer http.HandlerFunc) *clerkapi.Client {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, suffix) {
+			answer(w, r)
+			return
+		}
+		emu.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(srv.URL+"/v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func TestSessionsHandler(t *testing.T) {

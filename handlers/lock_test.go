@@ -3,8 +3,6 @@ package handlers_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 
@@ -55,19 +53,10 @@ func TestLockAnsweredUnlockedIsNoLock(t *testing.T) {
 	emu := emulator.New()
 	user := emu.CreateUser()
 	emu.CreateSessions(user, 2)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, "/lock") {
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write([]byte(`{"object":"user","id":"` + user + `","locked":false,"lockout_expires_in_seconds":null,"banned":false,"created_at":1,"updated_at":1}`))
-			return
-		}
-		emu.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	c, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(srv.URL+"/v1"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := clerkWith(t, emu, "/lock", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"object":"user","id":"` + user + `","locked":false,"lockout_expires_in_seconds":null,"banned":false,"created_at":1,"updated_at":1}`))
+	})
 	h := handlers.RevokeAll{Clerk: c, Users: c, Store: &memStore{},
 		DeadLetter: func(context.Context, string, string, error) error { return nil }}
 	out, err := h.Handle(context.Background(), &jobs.RevokeAllArgs{UserID: user, LockUser: true, Common: jobs.Common{JobID: "j1"}})
@@ -84,14 +73,9 @@ func TestLockAnsweredUnlockedIsNoLock(t *testing.T) {
 // hand). The run fills it in rather than panicking on its first revoke or
 // checkpoint.
 func TestResumeFromProgressWithoutDone(t *testing.T) {
-	emu := emulator.NewServer()
-	t.Cleanup(emu.Close)
+	emu, c := clerkFor(t)
 	user := emu.Emulator.CreateUser()
 	emu.Emulator.CreateSessions(user, 3)
-	c, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(emu.URL))
-	if err != nil {
-		t.Fatal(err)
-	}
 	store := &memStore{m: map[string]handlers.BulkProgress{"j1": {JobID: "j1", UserID: user}}}
 	h := handlers.RevokeAll{Clerk: c, Users: c, Store: store,
 		DeadLetter: func(context.Context, string, string, error) error { return nil }}

@@ -3,8 +3,6 @@ package handlers_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
@@ -24,20 +22,11 @@ func TestRevokeRefusedForAPendingSessionFails(t *testing.T) {
 	if err := emu.SetSessionStatus(id, clerkapi.StatusPending); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, "/revoke") {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusBadRequest)
-			_, _ = w.Write([]byte(`{"errors":[{"code":"session_not_active","message":"not active"}],"clerk_trace_id":"t"}`))
-			return
-		}
-		emu.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	c, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(srv.URL+"/v1"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := clerkWith(t, emu, "/revoke", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"errors":[{"code":"session_not_active","message":"not active"}],"clerk_trace_id":"t"}`))
+	})
 	out, err := handlers.Sessions{Clerk: c}.Handle(context.Background(), &jobs.RevokeArgs{SessionID: id})
 	if err == nil || out.AlreadyRevoked {
 		t.Fatalf("revoke refused for a pending session: error %v, already revoked %v; want the refusal", err, out.AlreadyRevoked)

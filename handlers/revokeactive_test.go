@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
@@ -21,20 +19,11 @@ import (
 func TestRevokeAnsweredActiveIsNoSuccess(t *testing.T) {
 	emu := emulator.New()
 	id := emu.CreateSessions(emu.CreateUser(), 1)[0]
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, "/revoke") {
-			s, _ := emu.Session(id)
-			w.Header().Set("Content-Type", "application/json")
-			_ = json.NewEncoder(w).Encode(s)
-			return
-		}
-		emu.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	c, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(srv.URL+"/v1"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := clerkWith(t, emu, "/revoke", func(w http.ResponseWriter, _ *http.Request) {
+		s, _ := emu.Session(id)
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(s)
+	})
 	out, err := handlers.Sessions{Clerk: c}.Handle(context.Background(), &jobs.RevokeArgs{SessionID: id})
 	if err == nil {
 		t.Fatalf("revoke answered with the session still active: success %+v", out)
