@@ -554,7 +554,11 @@ func (c *Client) do(ctx context.Context, op, method, path string, q url.Values, 
 		// The status and headers came whole: they decide the class and the
 		// Retry-After even when the body broke off (what came is parsed,
 		// as any body that is not Clerk's JSON).
-		return nil, parseError(op, resp.StatusCode, resp.Header, b, secrets()...)
+		apiErr := parseError(op, resp.StatusCode, resp.Header, b, secrets()...)
+		if apiErr.unconfirmed() {
+			return nil, unconfirmed(op, apiErr)
+		}
+		return nil, apiErr
 	}
 	if err != nil {
 		// The status said 2xx: Clerk carried the call out, whatever

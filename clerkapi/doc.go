@@ -20,9 +20,10 @@
 //   - [Permanent]: the request itself is wrong (400, 404, 422, refresh
 //     validation failures). Trying again cannot succeed. Also a
 //     createSession or RefreshSession answered 2xx without the whole
-//     answer (a body that is not one, or that broke off), or sent whole
+//     answer (a body that is not one, or that broke off), sent whole
 //     and never answered (the connection dropped, timed out or was
-//     cancelled first): [ErrUnconfirmed]. Clerk may have carried it out,
+//     cancelled first), or answered 502 or 504 by a gateway in front of
+//     Clerk (without Clerk's error body): [ErrUnconfirmed]. Clerk may have carried it out,
 //     and sent again a create could create a second session, a refresh
 //     would use its spent refresh token again.
 //   - [Systemic]: Clerk rejects the secret key or the key lacks rights, or

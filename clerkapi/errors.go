@@ -51,8 +51,10 @@ var ErrInvalidInput = errors.New("invalid input")
 // ErrUnconfirmed is wrapped by the error of a createSession or a
 // RefreshSession that Clerk answered with a 2xx that is not the answer
 // ("{}", "null", a proxy's own JSON) or whose body broke off before it was
-// read, or that was sent whole and never answered (the connection dropped
-// or timed out before the answer came): Clerk may have carried it out.
+// read, that was sent whole and never answered (the connection dropped or
+// timed out before the answer came), or that a gateway in front of Clerk
+// answered 502 or 504 without Clerk's error body (it may have passed the
+// request on and given up waiting): Clerk may have carried it out.
 // Such errors are Permanent: sending a create again could create a second
 // session (list the user's sessions before sending it again), sending a
 // refresh again would use its refresh token a second time. A request that
@@ -134,6 +136,9 @@ func (e *Error) Class() Class {
 		(e.StatusCode == http.StatusForbidden && (e.Op == opLockUser || e.Op == opUnlockUser)) {
 		return Permanent
 	}
+	if e.unconfirmed() {
+		return Permanent
+	}
 	for _, d := range e.Errors {
 		switch d.Code {
 		case "clerk_key_invalid", "authentication_invalid", "authorization_invalid",
@@ -166,6 +171,18 @@ func (e *Error) Class() Class {
 	default:
 		return Permanent
 	}
+}
+
+// unconfirmed reports a create or a refresh that a gateway in front of
+// Clerk answered 502 or 504 with an answer of its own (not Clerk's error
+// body): it may have passed the request on, Clerk carried it out, and the
+// gateway gave up waiting or lost the answer. Sent again, it could make a
+// second session or spend the refresh token twice (see ErrUnconfirmed).
+// A 503 is a gateway that passed nothing on, and Clerk's own 5xx answers
+// say that Clerk did not carry the request out: both may be retried.
+func (e *Error) unconfirmed() bool {
+	return unrepeatable(e.Op) && len(e.Errors) == 0 &&
+		(e.StatusCode == http.StatusBadGateway || e.StatusCode == http.StatusGatewayTimeout)
 }
 
 // refreshValidation reports whether a 401 from RefreshSession is about the

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -104,5 +105,74 @@ func TestCreateAnswerLostIsUnconfirmed(t *testing.T) {
 	sess := e.emu.CreateSessions(user, 1)[0]
 	if _, err := e.c.RevokeSession(context.Background(), sess); errors.Is(err, clerkapi.ErrUnconfirmed) || clerkapi.ClassOf(err) != clerkapi.Retryable {
 		t.Errorf("revoke whose answer was lost: %v; want retryable", err)
+	}
+}
+
+// TestGatewayTimeoutAfterCreateIsUnconfirmed: a gateway in front of Clerk
+// that answers 502 or 504 with its own page may have passed the request on
+// (Clerk carried it out, and the gateway gave up waiting or lost the
+// answer): a create so answered is ErrUnconfirmed and Permanent, since sent
+// again it would make a second session. A revoke so answered stays
+// Retryable, and so does a create that Clerk itself refused with a 5xx
+// (its own error body) or a gateway answered 503 (not passed on).
+func TestGatewayTimeoutAfterCreateIsUnconfirmed(t *testing.T) {
+	const page = "<html><body><h1>504 Gateway Time-out</h1></body></html>"
+	const clerkBody = `{"errors":[{"code":"internal_clerk_error","message":"Oops"}]}`
+	tests := []struct {
+		name        string
+		status      int
+		body        string
+		unconfirmed bool // for the create; a revoke never is
+	}{
+		{"504 from a gateway", http.StatusGatewayTimeout, page, true},
+		{"502 from a gateway", http.StatusBadGateway, page, true},
+		{"502 with no body", http.StatusBadGateway, "", true},
+		{"502 from Clerk", http.StatusBadGateway, clerkBody, false},
+		{"504 from Clerk", http.StatusGatewayTimeout, clerkBody, false},
+		{"503 from a gateway", http.StatusServiceUnavailable, page, false},
+		{"500 from Clerk", http.StatusInternalServerError, clerkBody, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			emu := emulator.New(emulator.WithSecretKeys(testSecret))
+			user := emu.CreateUser()
+			sess := emu.CreateSessions(user, 1)[0]
+			// The gateway passes each POST on to Clerk, then answers with
+			// its own status and page instead of Clerk's answer.
+			gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodPost {
+					emu.ServeHTTP(httptest.NewRecorder(), r)
+					w.WriteHeader(tt.status)
+					_, _ = io.WriteString(w, tt.body)
+					return
+				}
+				emu.ServeHTTP(w, r)
+			}))
+			t.Cleanup(gw.Close)
+			c, err := clerkapi.New(clerkapi.WithSecretKey(testSecret), clerkapi.WithBaseURL(gw.URL+"/v1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			_, err = c.CreateSession(ctx, clerkapi.CreateParams{UserID: user})
+			want := clerkapi.Retryable
+			if tt.unconfirmed {
+				want = clerkapi.Permanent
+			}
+			var apiErr *clerkapi.Error
+			if !errors.As(err, &apiErr) || apiErr.StatusCode != tt.status {
+				t.Fatalf("create: %v; want the gateway's HTTP %d as a *clerkapi.Error", err, tt.status)
+			}
+			if cl := clerkapi.ClassOf(err); cl != want || apiErr.Class() != want || errors.Is(err, clerkapi.ErrUnconfirmed) != tt.unconfirmed {
+				t.Errorf("create: %v: class %v (Error.Class %v), ErrUnconfirmed %v; want %v and ErrUnconfirmed %v",
+					err, cl, apiErr.Class(), errors.Is(err, clerkapi.ErrUnconfirmed), want, tt.unconfirmed)
+			}
+
+			_, err = c.RevokeSession(ctx, sess)
+			if cl := clerkapi.ClassOf(err); cl != clerkapi.Retryable || errors.Is(err, clerkapi.ErrUnconfirmed) {
+				t.Errorf("revoke: %v: class %v; want retryable, not ErrUnconfirmed (a revoke may be sent again)", err, cl)
+			}
+		})
 	}
 }
