@@ -123,9 +123,7 @@ func jobError(r *Result) *JobError {
 		// Text from elsewhere, which callers log (the error, its fields,
 		// its Result): cleared of anything shaped like a secret (a JWT, a
 		// Clerk key, a bearer token).
-		c := *i
-		c.Message, c.ClerkCode, c.ClerkMessage, c.TraceID, c.Field =
-			redact.Text(i.Message), redact.Text(i.ClerkCode), redact.Text(i.ClerkMessage), redact.Text(i.TraceID), redact.Text(i.Field)
+		c := i.Redacted()
 		r.Error = &c
 		e.Class, e.Message, e.HTTPStatus, e.ClerkCode, e.ClerkMessage, e.TraceID, e.Field =
 			c.Class, c.Message, c.HTTPStatus, c.ClerkCode, c.ClerkMessage, c.TraceID, c.Field

@@ -3,6 +3,8 @@ package jobs
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/clerkjobs/clerkjobs/internal/redact"
 )
 
 // Outcome is how a job ended.
@@ -80,6 +82,18 @@ type ErrorInfo struct {
 	ClerkMessage string     `json:"clerk_message,omitempty"`
 	TraceID      string     `json:"trace_id,omitempty"`
 	Field        string     `json:"field,omitempty"`
+}
+
+// Redacted returns e with every text in it cleared of anything shaped like
+// a secret (a JWT, a Clerk key, a bearer token, a session cookie). The texts
+// come from elsewhere: Clerk's answer, a proxy in front of it, a dead
+// letter's headers that anyone allowed to publish could have written. Show
+// or log an ErrorInfo read from a message this way.
+func (e ErrorInfo) Redacted() ErrorInfo {
+	e.Class = ErrorClass(redact.Text(string(e.Class)))
+	e.Message, e.ClerkCode, e.ClerkMessage = redact.Text(e.Message), redact.Text(e.ClerkCode), redact.Text(e.ClerkMessage)
+	e.TraceID, e.Field = redact.Text(e.TraceID), redact.Text(e.Field)
+	return e
 }
 
 // MaxFailedSessionIDs bounds RevokeAllSummary.FailedSessionIDs, so that a

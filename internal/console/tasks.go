@@ -137,8 +137,7 @@ func (t *task) view() taskView {
 		v.Purge = &r
 	}
 	if res := v.Bulk.Result; res != nil && res.Error != nil {
-		cp, e := *res, *res.Error
-		e.Message, e.ClerkMessage, e.ClerkCode, e.TraceID, e.Field = scrub(e.Message), scrub(e.ClerkMessage), scrub(e.ClerkCode), scrub(e.TraceID), scrub(e.Field)
+		cp, e := *res, res.Error.Redacted()
 		cp.Error = &e
 		v.Bulk.Result = &cp
 	}

@@ -273,9 +273,7 @@ func safeEntry(e dlq.Entry) dlq.Entry {
 	d := e.DeadLetter
 	e.Subject, e.Op = scrub(e.Subject), jobs.Op(scrub(string(e.Op)))
 	d.Subject, d.JobID, d.Op, d.Worker = scrub(d.Subject), scrub(d.JobID), jobs.Op(scrub(string(d.Op))), scrub(d.Worker)
-	d.Error.Class, d.Error.Message = jobs.ErrorClass(scrub(string(d.Error.Class))), scrub(d.Error.Message)
-	d.Error.ClerkCode, d.Error.ClerkMessage = scrub(d.Error.ClerkCode), scrub(d.Error.ClerkMessage)
-	d.Error.TraceID, d.Error.Field = scrub(d.Error.TraceID), scrub(d.Error.Field)
+	d.Error = d.Error.Redacted()
 	d.History = slices.Clone(d.History)
 	for i := range d.History {
 		h := &d.History[i]

@@ -91,15 +91,9 @@ func (a *app) requestOne(ctx context.Context, c *clerkjobs.Client, topo jobs.Top
 // the record's own field, untouched.
 func clearError(r *jobs.Result) {
 	if r.Error != nil {
-		c := redactInfo(*r.Error)
+		c := r.Error.Redacted()
 		r.Error = &c
 	}
-}
-
-// redactInfo is e with its texts cleared of anything shaped like a secret.
-func redactInfo(e jobs.ErrorInfo) jobs.ErrorInfo {
-	e.Message, e.ClerkCode, e.ClerkMessage, e.TraceID, e.Field = redact.Text(e.Message), redact.Text(e.ClerkCode), redact.Text(e.ClerkMessage), redact.Text(e.TraceID), redact.Text(e.Field)
-	return e
 }
 
 // noResult says where the result of a job that was accepted will be.
