@@ -199,7 +199,10 @@ func (w *Worker) succeed(ctx context.Context, d *delivery, j *job, out handlers.
 		}
 		w.ack(d, j, string(jobs.Succeeded), nil)
 		if out.Done != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+			// With the job: the progress store keys a job's progress by its
+			// message (kvProgress.key), and without it would delete another
+			// key, leaving the finished job listed as in progress.
+			ctx, cancel := context.WithTimeout(withJob(context.Background(), j), recordTimeout)
 			defer cancel()
 			if err := out.Done(ctx); err != nil {
 				w.cfg.Logger.Warn().Str("job_id", j.ID).Err(err).Msg("cleanup after the job failed (its progress expires on its own)")
