@@ -412,7 +412,11 @@ func (r *bulkRun) revoke(ctx context.Context, ids []string) error {
 // only when the whole job must stop. Its Clerk calls start no span (see
 // run).
 func (r *bulkRun) revokeOne(ctx context.Context, id string) error {
-	ctx = clerkapi.ContextWithoutSpans(ctx)
+	span := trace.SpanFromContext(ctx) // the job's, for the revoke_all.failed event
+	// Nor do the waits around those calls (a Retry-After pause, a backoff
+	// between attempts), which start their spans from the span in the
+	// context: a span that records nothing, with the job's trace ids.
+	ctx = clerkapi.ContextWithoutSpans(trace.ContextWithSpanContext(ctx, span.SpanContext()))
 	var s *clerkapi.Session
 	err := r.h.retry(ctx, func() (err error) {
 		s, err = r.h.Clerk.RevokeSession(ctx, id)
@@ -434,7 +438,7 @@ func (r *bulkRun) revokeOne(ctx context.Context, id string) error {
 			outcome = sessionAlreadyGone
 			break
 		}
-		trace.SpanFromContext(ctx).AddEvent("revoke_all.failed", trace.WithAttributes(attribute.String("error.type", clerkapi.ClassOf(err).String())))
+		span.AddEvent("revoke_all.failed", trace.WithAttributes(attribute.String("error.type", clerkapi.ClassOf(err).String())))
 		if derr := r.h.DeadLetter(ctx, r.args.JobID, id, err); derr != nil {
 			return fmt.Errorf("revoke_all: dead-letter the revoke of %s: %w", id, derr)
 		}
