@@ -204,7 +204,9 @@ func (q *Queue) replayOne(ctx context.Context, created time.Time, seq uint64, o 
 	m.Header.Set(jobs.HeaderReplayOf, strconv.FormatUint(seq, 10))
 	// The replay is a new span in the operator's trace, linked to the one
 	// that dead-lettered the job: the replay shows up in the same story.
-	spanCtx, span := tracing.StartSend(ctx, m, trace.WithLinks(trace.LinkFromContext(tracing.Extract(ctx, e.Header))),
+	// The letter's trace is read on its own: a letter without one would
+	// otherwise link the replay to the operator's span, its own parent.
+	spanCtx, span := tracing.StartSend(ctx, m, trace.WithLinks(trace.LinkFromContext(tracing.Extract(context.Background(), e.Header))),
 		trace.WithAttributes(attribute.Int("clerkjobs.replay.count", replays), attribute.Int64("clerkjobs.replay.of", int64(seq))))
 	defer span.End()
 	tracing.Inject(spanCtx, m)
