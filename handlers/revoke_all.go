@@ -114,7 +114,7 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Answer, e
 		if p.Done == nil { // a store may give back what it saved as null
 			p.Done = map[string]string{}
 		}
-		if err := h.recoverUnsaved(ctx, a.UserID, p); err != nil {
+		if err := h.recoverUnsaved(ctx, a, p); err != nil {
 			return Answer{}, err
 		}
 	}
@@ -203,11 +203,17 @@ func (h RevokeAll) lock(ctx context.Context, a *jobs.RevokeAllArgs, p *BulkProgr
 // (before a crash): they are no longer active, so no pass would list them
 // again, and without this they would be missing from the counts. Revoked
 // sessions last updated since the job started are counted as its own. The
-// list is ordered by creation, not update, so every page is read.
-func (h RevokeAll) recoverUnsaved(ctx context.Context, userID string, p *BulkProgress) error {
+// list is ordered by creation, not update, so every page is read. An
+// excepted session is never the job's: one revoked meanwhile (its owner
+// signed out) would be counted twice, and as revoked by the job.
+func (h RevokeAll) recoverUnsaved(ctx context.Context, a *jobs.RevokeAllArgs, p *BulkProgress) error {
+	userID := a.UserID
 	since := p.StartedAt.UnixMilli()
 	err := h.eachPage(ctx, clerkapi.ListParams{UserID: userID, Status: clerkapi.StatusRevoked}, func(page *clerkapi.SessionList) {
 		for _, s := range page.Data {
+			if p.Excepted[s.ID] || slices.Contains(a.ExceptSessionIDs, s.ID) {
+				continue
+			}
 			if _, ok := p.Done[s.ID]; !ok && s.UpdatedAt >= since {
 				p.Done[s.ID] = sessionRevoked
 			}
