@@ -94,12 +94,14 @@ func Extract(ctx context.Context, h nats.Header) context.Context {
 // secretMember reports whether a baggage member holds secret-shaped text:
 // in its key, its value, or its properties, as written or percent-decoded
 // (a property's value travels percent-encoded, "Bearer%20…", "sk%5Flive…",
-// and whoever reads it decodes it). A member that does not decode is left
-// out too.
+// and whoever reads it decodes it), or form-decoded: Python's propagator
+// writes a space as '+' ("Bearer+…") and reads '+' as one. A member that
+// does not decode is left out too.
 func secretMember(m baggage.Member) bool {
 	s := m.String()
 	decoded, err := url.PathUnescape(s)
-	return err != nil || redact.Looks(m.Key()) || redact.Looks(m.Value()) || redact.Looks(s) || redact.Looks(decoded)
+	form, ferr := url.QueryUnescape(s)
+	return err != nil || ferr != nil || redact.Looks(m.Key()) || redact.Looks(m.Value()) || redact.Looks(s) || redact.Looks(decoded) || redact.Looks(form)
 }
 
 // StartSend starts the PRODUCER span of publishing m, "send <subject>",

@@ -143,6 +143,9 @@ func TestExtractLeavesOutSecrets(t *testing.T) {
 		{"plain", "tenant=acme,region=eu", "vendor=abc", []string{"tenant", "region"}, true},
 		{"bearer token, percent-encoded", "tenant=acme,authorization=Bearer%20" + jwt, "vendor=abc", []string{"tenant"}, true},
 		{"session cookie", "cookie=__session%3D" + jwt + ",tenant=acme", "", []string{"tenant"}, false},
+		// Python's propagator writes a space as '+' (quote_plus), and reads
+		// '+' as a space.
+		{"opaque bearer token, form-encoded", "tenant=acme,authorization=Bearer+Zm9vYmFyYmF6cXV4MTIzNDU2", "", []string{"tenant"}, false},
 		{"clerk key as a property", "tenant=acme;key=sk_" + "live_abcdEFGH1234", "", nil, false},
 		{"a key named like a secret", "sk_" + "test_abcdEFGH1234=1", "", nil, false},
 		{"tracestate", "tenant=acme", "vendor=" + jwt, []string{"tenant"}, false},
