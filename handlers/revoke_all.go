@@ -364,6 +364,11 @@ func (r *bulkRun) list(ctx context.Context) (todo []string, shifted bool, err er
 			case r.p.Done[s.ID] == sessionFailed:
 				// Already dead-lettered; the operator replays it.
 			default:
+				// Listed live, so not handled yet, whatever an answer said
+				// of it before (a revoke answered 200 with the session
+				// still active, a 404 from a proxy): counted once, by the
+				// outcome its next revoke gets, or as remaining.
+				delete(r.p.Done, s.ID)
 				todo = append(todo, s.ID)
 			}
 		}
