@@ -300,7 +300,13 @@ func readEndpoint(protocol string) (string, error) {
 			}
 			problem := "must be an absolute http:// or https:// URL such as " + example + " (http:// sends without TLS)"
 			if !strings.Contains(v, "@") { // a value with user info may hold a password
-				problem = fmt.Sprintf("%q %s", text.Truncate(v, 80), problem)
+				// Nor is a query or fragment shown (?api_key=…), as for a
+				// usable endpoint below.
+				shown := v
+				if i := strings.IndexAny(v, "?#"); i >= 0 {
+					shown = v[:i] + v[i:i+1] + text.Ellipsis
+				}
+				problem = fmt.Sprintf("%q %s", text.Truncate(shown, 80), problem)
 			}
 			return "", &ConfigError{Variable: name, Problem: problem, Err: err}
 		}

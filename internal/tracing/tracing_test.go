@@ -580,3 +580,20 @@ func TestDescriptionHidesEndpointQuery(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigErrorHidesEndpointQuery: an endpoint the programs refuse (no
+// scheme, say) is quoted in the error, which the worker prints to its log;
+// a token in its query or fragment (?api_key=…), which the description of
+// a usable endpoint never shows, was quoted with it.
+func TestConfigErrorHidesEndpointQuery(t *testing.T) {
+	const token = "c0llectorT0kenValue"
+	for _, v := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} {
+		for _, endpoint := range []string{"collector.example:4318/v1/traces?api_key=" + token, "ftp://collector.example/v1#" + token} {
+			setEnv(t, map[string]string{v: endpoint, "OTEL_TRACES_EXPORTER": "otlp"})
+			_, err := tracing.New(context.Background())
+			if err == nil || !strings.Contains(err.Error(), v) || strings.Contains(err.Error(), token) || !strings.Contains(err.Error(), "collector.example") {
+				t.Errorf("%s=%s: err = %v; want one naming the variable and the endpoint, without the token", v, strings.ReplaceAll(endpoint, token, "<token>"), err)
+			}
+		}
+	}
+}
