@@ -44,27 +44,41 @@ func (s *memStore) Delete(_ context.Context, id string) error {
 	return nil
 }
 
-// TestLockAnsweredUnlockedIsNoLock: Clerk answers the lock 200 with the
-// user, who is not locked (locked false: an instance whose lockout is off
-// answering without refusing, or a proxy's stale copy). The job reported
-// locked: true all the same, and the runbook trusts that no session can
-// be created meanwhile. A lock Clerk does not confirm fails the lock.
+// TestLockAnsweredUnlockedIsNoLock: Clerk answers the lock 200 with a user
+// who is not the job's user locked: the user, not locked (locked false: an
+// instance whose lockout is off answering without refusing, or a proxy's
+// stale copy), or another user, locked (a proxy's cache keyed wrongly). The
+// job reported locked: true all the same, and the runbook trusts that no
+// session can be created meanwhile. A lock Clerk does not confirm for this
+// user fails the lock.
 func TestLockAnsweredUnlockedIsNoLock(t *testing.T) {
 	emu := emulator.New()
-	user := emu.CreateUser()
+	user, other := emu.CreateUser(), emu.CreateUser()
 	emu.CreateSessions(user, 2)
-	c := clerkWith(t, emu, "/lock", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"object":"user","id":"` + user + `","locked":false,"lockout_expires_in_seconds":null,"banned":false,"created_at":1,"updated_at":1}`))
-	})
-	h := handlers.RevokeAll{Clerk: c, Users: c, Store: &memStore{},
-		DeadLetter: func(context.Context, string, string, error) error { return nil }}
-	out, err := h.Handle(context.Background(), &jobs.RevokeAllArgs{UserID: user, LockUser: true, Common: jobs.Common{JobID: "j1"}})
-	if err == nil {
-		t.Fatalf("lock answered with a user not locked: the job succeeded with %+v; want the lock to fail", out.Result)
-	}
-	if clerkapi.ClassOf(err) != clerkapi.Retryable {
-		t.Errorf("error %v is %s; want retryable (the lock may take when sent again)", err, clerkapi.ClassOf(err))
+	for _, tt := range []struct{ name, id, locked string }{
+		{"the user, not locked", user, `false,"lockout_expires_in_seconds":null`},
+		{"another user, locked", other, `true,"lockout_expires_in_seconds":3600`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := clerkWith(t, emu, "/lock", func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write([]byte(`{"object":"user","id":"` + tt.id + `","locked":` + tt.locked + `,"banned":false,"created_at":1,"updated_at":1}`))
+			})
+			h := handlers.RevokeAll{Clerk: c, Users: c, Store: &memStore{},
+				DeadLetter: func(context.Context, string, string, error) error { return nil }}
+			out, err := h.Handle(context.Background(), &jobs.RevokeAllArgs{UserID: user, LockUser: true, Common: jobs.Common{JobID: "j1"}})
+			if err == nil {
+				t.Fatalf("lock answered with %s: the job succeeded with %+v; want the lock to fail", tt.name, out.Result)
+			}
+			if clerkapi.ClassOf(err) != clerkapi.Retryable {
+				t.Errorf("error %v is %s; want retryable (the lock may take when sent again)", err, clerkapi.ClassOf(err))
+			}
+			for _, id := range emu.UserSessionIDs(user) {
+				if s, _ := emu.Session(id); s.Status != clerkapi.StatusActive {
+					t.Errorf("session %s is %s; want it active: nothing is revoked before the lock holds", id, s.Status)
+				}
+			}
+		})
 	}
 }
 

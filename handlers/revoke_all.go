@@ -180,6 +180,11 @@ func (h RevokeAll) lock(ctx context.Context, a *jobs.RevokeAllArgs, p *BulkProgr
 		if until, locked = u.LockedUntil(time.Now()); !locked {
 			return errors.New("clerk LockUser: answered with a user who is not locked")
 		}
+		// Nor is another user's lock (a proxy's cache keyed wrongly), as
+		// the listing refuses another user's sessions.
+		if u.ID != a.UserID {
+			return errors.New("clerk LockUser: answered with another user than the one to lock")
+		}
 		return nil
 	})
 	if err != nil {
