@@ -205,7 +205,7 @@ func readConfig() (config, error) {
 	case "true":
 		return config{off: "tracing off (" + envSDKDisabled + "=true)"}, nil
 	default:
-		return config{}, &ConfigError{Variable: envSDKDisabled, Problem: fmt.Sprintf("%q is not a boolean: set true to turn tracing off, or false", v)}
+		return config{}, &ConfigError{Variable: envSDKDisabled, Problem: fmt.Sprintf("%q is not a boolean: set true to turn tracing off, or false", text.Truncate(v, 40))}
 	}
 
 	var cfg config

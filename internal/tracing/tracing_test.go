@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -184,6 +185,29 @@ func TestConfigErrorHidesAPastedKey(t *testing.T) {
 		_, err := tracing.New(context.Background())
 		if err == nil || !strings.Contains(err.Error(), v) || strings.Contains(strings.ToLower(err.Error()), strings.ToLower(key[8:20])) {
 			t.Errorf("%s holding a Clerk key: err = %v; want one naming the variable without the key", v, err)
+		}
+	}
+}
+
+// TestConfigErrorIsBounded: a value of any length in an OTEL_* variable is
+// quoted cut short by the error that refuses it, which goes to the log.
+func TestConfigErrorIsBounded(t *testing.T) {
+	long := strings.Repeat("x", 10_000)
+	for _, v := range []string{"OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT",
+		"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"} {
+		env := map[string]string{v: long}
+		switch v {
+		case "OTEL_EXPORTER_OTLP_PROTOCOL":
+			env["OTEL_TRACES_EXPORTER"] = "otlp"
+		case "OTEL_TRACES_SAMPLER":
+			env["OTEL_TRACES_EXPORTER"] = "console"
+		case "OTEL_TRACES_SAMPLER_ARG":
+			env["OTEL_TRACES_EXPORTER"], env["OTEL_TRACES_SAMPLER"] = "console", "traceidratio"
+		}
+		setEnv(t, env)
+		_, err := tracing.New(context.Background(), tracing.WithConsoleWriter(io.Discard))
+		if err == nil || !strings.Contains(err.Error(), v) || len(err.Error()) > 400 {
+			t.Errorf("%s holding 10,000 bytes: err (%d bytes) = %.200v…; want one naming the variable, at most 400 bytes", v, len(fmt.Sprint(err)), err)
 		}
 	}
 }
