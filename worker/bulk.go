@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 
 	"github.com/clerkjobs/clerkjobs/handlers"
 	"github.com/clerkjobs/clerkjobs/internal/tracing"
@@ -28,6 +29,7 @@ type kvProgress struct {
 	// without it every revoke_all would fail on every delivery, and end
 	// dead-lettered as exhausted, until the worker restarted.
 	heal func(context.Context) error
+	log  zerolog.Logger
 }
 
 // do runs op, and once more after creating the bucket again if op found
@@ -77,7 +79,13 @@ func (s kvProgress) Load(ctx context.Context, jobID string) (*handlers.BulkProgr
 	}
 	var p handlers.BulkProgress
 	if err := json.Unmarshal(e.Value(), &p); err != nil {
-		return nil, fmt.Errorf("progress of %s is corrupt: %w", jobID, err)
+		// No progress, rather than a job that fails on every delivery and
+		// ends dead-lettered without revoking a session: the run starts
+		// afresh (sessions it had revoked are no longer listed, so only
+		// its counts miss them) and its first checkpoint overwrites this.
+		s.log.Warn().Str("job_id", jobID).Str("bucket", e.Bucket()).Err(err).
+			Msg("revoke_all progress does not decode; starting the job afresh")
+		return nil, nil
 	}
 	if p.Done == nil {
 		p.Done = map[string]string{}
@@ -150,7 +158,7 @@ func (w *Worker) revokeAllHandler(kv jetstream.KeyValue) *handlers.RevokeAll {
 	return &handlers.RevokeAll{
 		Clerk:      w.clerk,
 		Users:      w.clerk.users(),
-		Store:      kvProgress{kv: kv, heal: w.records.heal},
+		Store:      kvProgress{kv: kv, heal: w.records.heal, log: w.cfg.Logger},
 		DeadLetter: w.deadLetterSession,
 		Report:     w.sendProgress,
 		Retry: func(ctx context.Context, fn func() error) error {
