@@ -229,6 +229,20 @@ func (q *Queue) replayOne(ctx context.Context, created time.Time, seq uint64, o 
 		return fail(err, "republishing to %s got no acknowledgement (%s): the job may have been stored; the dead letter is kept: run the same replay again within %s, and a stored job is recognized as a duplicate; later than that, find out whether job %s ran (its result) before replaying it, or it may run twice", d.Subject, natsconn.ErrorText(err), q.topo.DedupWindow, out.JobID)
 	}
 	out.JobSeq, out.Duplicate = ack.Sequence, ack.Duplicate
+	if ack.Duplicate {
+		// The same replay run again (interrupted after the publish), or
+		// another job stored first under this replay's id by whoever may
+		// publish jobs: then deleting the letter would lose the job.
+		chkCtx, cancel := context.WithTimeout(steady, o.timeout)
+		err := jobs.CheckDuplicate(chkCtx, q.js, q.topo.Subjects, m, ack)
+		cancel()
+		switch {
+		case errors.Is(err, jobs.ErrJobIDReused):
+			return fail(jobs.ErrJobIDReused, "the jobs stream holds another job (seq %d) under this replay's message id %s; the dead letter is kept: replay it again once the jobs stream's deduplication window (%s) has passed, and find out who published that job", ack.Sequence, m.Header.Get(jetstream.MsgIDHeader), q.topo.DedupWindow)
+		case err != nil:
+			return fail(err, "the jobs stream holds a job (seq %d) under this replay's message id %s that could not be compared with this one; the dead letter is kept: if job %s ran (its result), purge the dead letter, else replay it again once the jobs stream's deduplication window (%s) has passed", ack.Sequence, m.Header.Get(jetstream.MsgIDHeader), out.JobID, q.topo.DedupWindow)
+		}
+	}
 
 	var derr error
 	for attempt := range 3 {

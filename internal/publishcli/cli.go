@@ -57,7 +57,9 @@ const (
 	// that could not be compared with this one): this job was not queued.
 	// Publish it again with another --job-id. Also: a token or refresh job
 	// with --wait whose id was requested before: its secret went to that
-	// first request, and is shown nowhere else.
+	// first request, and is shown nowhere else. Also: a dlq replay that
+	// found another job stored under the replay's message id (the dead
+	// letter is kept).
 	ExitJobIDReused = 6
 	// ExitInterrupted: interrupted by a signal; the summary says what was
 	// done.

@@ -29,7 +29,8 @@ not mistake it for the original, and headers Replay-Count and Replay-Of.
 Safe to interrupt and run again: an entry whose job was acknowledged but whose
 dead letter was not deleted yet gets the same message id again, and the jobs
 stream drops it as a duplicate if the re-run comes within its deduplication window
-(2 minutes by default). Replay stops at the first error.
+(2 minutes by default); another job found under that id keeps the dead letter.
+Replay stops at the first error.
 
 Entries that cannot succeed are skipped and stay in the queue (` + "`dlq show`" + ` says
 why, by the same rule): refresh jobs whose secrets were redacted, bodies that are

@@ -5,6 +5,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/clerkjobs/clerkjobs/dlq"
+	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -19,5 +24,29 @@ func TestReplaySameSequenceTwice(t *testing.T) {
 	r := h.run(t, "dlq", "replay", s, s)
 	if r.code != 0 || !strings.Contains(r.stdout, "replayed 1, skipped 0") || len(h.jobsMsgs(t)) != 1 || h.dlqCount(t) != 0 {
 		t.Errorf("want exit 0, one job replayed and nothing skipped: %v; %d jobs", r, len(h.jobsMsgs(t)))
+	}
+}
+
+// TestReplayOverATakenIdExits6: a job stored under a replay's message id
+// before the replay (by whoever may publish jobs) is another job: the
+// replay keeps the dead letter and exits 6, as a publish whose id another
+// job holds, saying when to run it again. Before, the duplicate was taken
+// for the replay's own and the dead letter deleted: the job lost.
+func TestReplayOverATakenIdExits6(t *testing.T) {
+	h := newHarness(t)
+	seq := h.seed(t, letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "real"})[0]
+	s, err := h.js.Stream(t.Context(), h.topo.DeadLetterStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := nats.NewMsg(h.topo.Subjects.Job(jobs.OpRevoke))
+	m.Data = []byte(testenv.JobBody(jobs.OpRevoke, "decoy"))
+	m.Header.Set(jetstream.MsgIDHeader, dlq.ReplayMsgID(s.CachedInfo().Created, seq, 1))
+	if _, err := h.js.PublishMsg(t.Context(), m); err != nil {
+		t.Fatal(err)
+	}
+	r := h.run(t, "dlq", "replay", strconv.FormatUint(seq, 10))
+	if r.code != 6 || !strings.Contains(r.stderr+r.stdout, "the dead letter is kept") || h.dlqCount(t) != 1 {
+		t.Errorf("want exit 6, the reason, and the dead letter kept (%d left): %v", h.dlqCount(t), r)
 	}
 }

@@ -3,6 +3,7 @@ package publishcli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -190,6 +191,10 @@ func actionEnd(ctx context.Context, err error, verb string, done, notAttempted i
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return exit(ExitInterrupted, fmt.Errorf("interrupted: %d %s, %d not attempted; run the same command again to continue", done, verb, notAttempted))
+	case errors.Is(err, jobs.ErrJobIDReused):
+		// A replay's id taken by another job: nothing is unavailable, and
+		// running it again at once meets the same job.
+		return exit(ExitJobIDReused, fmt.Errorf("%w; %d %s, %d not attempted", err, done, verb, notAttempted))
 	case err != nil && done == 0:
 		return exit(ExitUnavailable, fmt.Errorf("%w; run the same command again once that is fixed", err))
 	case err != nil:
