@@ -201,6 +201,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 		if err := c.nats.Validate(); err != nil {
 			return nil, fmt.Errorf("NATS options: %v", err)
 		}
+	} else if err := natsSettingsWithoutURL(c.nats); err != nil {
+		return nil, err
 	} else if c.secretKey != "" {
 		if err := checkEmbeddedAddr(c.embeddedAddr); err != nil {
 			return nil, err
@@ -252,6 +254,24 @@ func namedSetting(err error) error {
 		}
 	}
 	return err
+}
+
+// natsSettingsWithoutURL refuses a NATS credential or TLS setting given
+// without a URL. Without one the worker runs an embedded server, which has
+// no authentication: the setting would be ignored, and a deployment that
+// lost its NATS_URL would run, ready, on a server nobody publishes to. As an
+// API URL without a Clerk key, it means a real server was meant.
+func natsSettingsWithoutURL(o natsconn.Options) error {
+	for _, s := range []struct{ flag, value string }{
+		{natsconn.FlagCreds, o.Creds}, {natsconn.FlagNKey, o.NKeyFile}, {natsconn.FlagUser, o.User}, {natsconn.FlagPassword, o.Password},
+		{natsconn.FlagTLSCA, o.TLSCA}, {natsconn.FlagTLSCert, o.TLSCert}, {natsconn.FlagTLSKey, o.TLSKey},
+	} {
+		if s.value != "" {
+			return fmt.Errorf("--%s (%s) is set but --%s (%s) is not: without a URL the worker runs an embedded NATS server, which has no authentication, and would ignore it; set %s to your NATS server, or unset %s to run the embedded one",
+				s.flag, natsconn.EnvOf(s.flag), natsconn.FlagURL, natsconn.EnvOf(natsconn.FlagURL), natsconn.EnvOf(natsconn.FlagURL), natsconn.EnvOf(s.flag))
+		}
+	}
+	return nil
 }
 
 // checkEmbeddedAddr refuses to serve the embedded NATS server beyond this

@@ -410,3 +410,45 @@ func TestStrayVariablesAreNamed(t *testing.T) {
 		})
 	}
 }
+
+// TestNATSSettingsWithoutAURLAreRefused: without a NATS URL the worker
+// runs an embedded server, which has no authentication. A credential or a
+// TLS file given without a URL (NATS_URL missing from a deployment that
+// sets NATS_CREDS) was accepted and ignored: the worker ran, ready, on a
+// server of its own nobody publishes to, Clerk key and all. As for an API
+// URL without a Clerk key, the setting is refused, named, and what to do
+// said; without any of them the embedded server still runs.
+func TestNATSSettingsWithoutAURLAreRefused(t *testing.T) {
+	dir := t.TempDir()
+	file := dir + "/file"
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key := "sk_" + "test_" + "4fTq9ZbW2xKcL8mN3vRy7HjD"
+	for name, tc := range map[string]struct {
+		args    []string
+		env     map[string]string
+		setting string
+	}{
+		"creds variable":    {nil, map[string]string{"NATS_CREDS": file, "CLERK_SECRET_KEY": key}, "--nats-creds (NATS_CREDS)"},
+		"creds flag":        {[]string{"--nats-creds", file}, nil, "--nats-creds (NATS_CREDS)"},
+		"nkey":              {nil, map[string]string{"NATS_NKEY": file}, "--nats-nkey (NATS_NKEY)"},
+		"user and password": {nil, map[string]string{"NATS_USER": "svc", "NATS_PASSWORD": "hunter2hunter2", "CLERK_SECRET_KEY": key}, "--nats-user (NATS_USER)"},
+		"password alone":    {nil, map[string]string{"NATS_PASSWORD": "hunter2hunter2"}, "--nats-password (NATS_PASSWORD)"},
+		"tls ca":            {[]string{"--nats-tls-ca", file}, nil, "--nats-tls-ca (NATS_CA)"},
+		"tls client cert":   {nil, map[string]string{"NATS_CERT": file, "NATS_KEY": file}, "--nats-tls-cert (NATS_CERT)"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, err := parseFlags(tc.args, func(k string) string { return tc.env[k] }, io.Discard)
+			if err == nil {
+				t.Fatalf("accepted (NATS URL %q): the worker would run an embedded server and ignore %s", c.nats.URL, tc.setting)
+			}
+			if msg := err.Error(); !strings.Contains(msg, tc.setting) || !strings.Contains(msg, "NATS_URL") || strings.Contains(msg, "hunter2") {
+				t.Errorf("error %q: want %s and NATS_URL named, no password repeated", msg, tc.setting)
+			}
+		})
+	}
+	if _, err := parseFlags([]string{"--nats-url", "nats://127.0.0.1:4222", "--nats-creds", file}, func(string) string { return "" }, io.Discard); err != nil {
+		t.Errorf("with a URL: %v", err)
+	}
+}
