@@ -66,13 +66,24 @@ func (o Options) Validate() error {
 	var errs []error
 	creds, nkey, user := o.Creds != "", o.NKeyFile != "", o.User != "" || o.Password != ""
 	if creds && nkey || creds && user || nkey && user {
-		errs = append(errs, errors.New("choose one way to authenticate: a credentials file, an NKey seed file, or a user and password"))
+		// Named: one way may come from a variable left in the
+		// environment, the other from a flag.
+		var given []string
+		for _, g := range []struct {
+			set  bool
+			flag string
+		}{{creds, FlagCreds}, {nkey, FlagNKey}, {o.User != "", FlagUser}, {o.Password != "", FlagPassword}} {
+			if g.set {
+				given = append(given, setting(g.flag))
+			}
+		}
+		errs = append(errs, fmt.Errorf("choose one way to authenticate: a credentials file, an NKey seed file, or a user and password; given: %s: unset all but one", strings.Join(given, ", ")))
 	}
 	if o.Password != "" && o.User == "" {
-		errs = append(errs, errors.New("a password was given without a user name"))
+		errs = append(errs, fmt.Errorf("a password was given without a user name: %s is set, %s is not", setting(FlagPassword), setting(FlagUser)))
 	}
 	if (o.TLSCert == "") != (o.TLSKey == "") {
-		errs = append(errs, errors.New("a TLS client certificate needs both the certificate and its key file"))
+		errs = append(errs, fmt.Errorf("a TLS client certificate needs both the certificate and its key file: %s and %s", setting(FlagTLSCert), setting(FlagTLSKey)))
 	}
 	for _, f := range []struct{ what, flag, path string }{
 		{"credentials file", FlagCreds, o.Creds}, {"NKey seed file", FlagNKey, o.NKeyFile},
@@ -119,6 +130,9 @@ func (o Options) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// setting names a connection flag with its variable: "--nats-user (NATS_USER)".
+func setting(flag string) string { return "--" + flag + " (" + EnvOf(flag) + ")" }
 
 // fileContents reports whether a file setting's value is a file's
 // contents rather than a path: more than one line, PEM, a JWT or other

@@ -386,3 +386,42 @@ func TestFileSettingHoldingContentsIsNotRepeated(t *testing.T) {
 		})
 	}
 }
+
+// TestAuthAndTLSConflictsNameTheSettings: two ways to authenticate, a
+// password without a user, half a client certificate were refused without
+// naming a setting. A variable left in the environment (NATS_CREDS, for
+// the nats CLI) beside a flag (--nats-user) then gave an error naming
+// neither, and no way to tell where the second way came from. Each names
+// the flags and variables concerned, never a password.
+func TestAuthAndTLSConflictsNameTheSettings(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		o    Options
+		want []string
+	}{
+		{"creds and user", Options{Creds: file, User: "u", Password: "hunter2hunter2"}, []string{"--nats-creds (NATS_CREDS)", "--nats-user (NATS_USER)"}},
+		{"creds and nkey", Options{Creds: file, NKeyFile: file}, []string{"--nats-creds (NATS_CREDS)", "--nats-nkey (NATS_NKEY)"}},
+		{"password alone", Options{Password: "hunter2hunter2"}, []string{"--nats-password (NATS_PASSWORD)", "--nats-user (NATS_USER)"}},
+		{"cert without key", Options{TLSCert: file}, []string{"--nats-tls-cert (NATS_CERT)", "--nats-tls-key (NATS_KEY)"}},
+		{"key without cert", Options{TLSKey: file}, []string{"--nats-tls-cert (NATS_CERT)", "--nats-tls-key (NATS_KEY)"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.o.Validate()
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Validate() = %q: want it to name %s", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("Validate() = %q: repeats the password", err)
+			}
+		})
+	}
+}
