@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"strings"
 	"time"
 
@@ -46,6 +47,9 @@ const (
 	// few enough that a writer flooding the bucket with member keys
 	// cannot make every claim walk an unbounded map.
 	maxMembers = 256
+	// maxEarly bounds the entries the watcher keeps for an own write whose
+	// answer has not come back (see observe).
+	maxEarly = 64
 )
 
 // state is the shared schedule of one key, in the server's clock
@@ -780,7 +784,18 @@ func (f *fleet) observe(e jetstream.KeyValueEntry, recv time.Time) {
 		f.sampleLocked(echoed{created: created, recv: recv}, sent)
 		f.watched = latest(f.watched, sent)
 	} else if key == stateKey(f.fp) || key == memberKey(f.fp, f.id) {
-		// Possibly an own write whose answer has not been handled yet.
+		// Possibly an own write whose answer has not been handled yet. The
+		// others' claims land here too, and only an own successful write
+		// forgets old ones: while every own write fails they would pile up.
+		// An own write's answer comes within opTimeout, long before maxEarly
+		// newer entries push its echo out.
+		if len(f.early) >= maxEarly {
+			oldest := uint64(math.MaxUint64)
+			for r := range f.early {
+				oldest = min(oldest, r)
+			}
+			delete(f.early, oldest)
+		}
 		f.early[e.Revision()] = echoed{created: created, recv: recv}
 	}
 	put := e.Operation() == jetstream.KeyValuePut
