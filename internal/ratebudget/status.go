@@ -30,7 +30,7 @@ type Status struct {
 	// CallsPerSecond sums the members' recent call rates.
 	CallsPerSecond float64
 	// Members counts the replicas whose heartbeat is recent (by the
-	// reader's clock).
+	// server's clock).
 	Members int
 	// PausedUntil is the end of a pause still in force (a 429), else zero.
 	PausedUntil time.Time
@@ -43,12 +43,24 @@ type Status struct {
 // ReadStatus reads every key's budget from the bucket, ordered by
 // fingerprint. It reads only (one ordered consumer over the bucket).
 func ReadStatus(ctx context.Context, kv jetstream.KeyValue) ([]Status, error) {
+	return readStatus(ctx, kv, time.Now)
+}
+
+// readStatus is ReadStatus with this process's clock.
+func readStatus(ctx context.Context, kv jetstream.KeyValue, localNow func() time.Time) ([]Status, error) {
 	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
 		return nil, fmt.Errorf("read rate budgets from bucket %s: %w", kv.Bucket(), err)
 	}
 	defer func() { _ = w.Stop() }()
-	now := time.Now()
+	// Heartbeats carry the server's time: judged by this process's clock,
+	// a few seconds of skew hid every replica, or showed dead ones.
+	now := localNow()
+	if st, err := kv.Status(ctx); err == nil {
+		if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok && bs.StreamInfo() != nil && !bs.StreamInfo().TimeStamp.IsZero() {
+			now = bs.StreamInfo().TimeStamp
+		}
+	}
 	byFP := map[string]*Status{}
 	get := func(fp string) *Status {
 		s := byFP[fp]

@@ -81,3 +81,31 @@ func TestReadStatusBoundsTheLimits(t *testing.T) {
 		t.Errorf("%d limits (want %d), fleet limit %v (want 100/10s), %d members", len(got.Limits), maxShownLimits, got.FleetLimit, got.Members)
 	}
 }
+
+// TestReadStatusOnTheServersClock: heartbeats carry the server's time, and
+// were judged live by the reader's clock. A reader whose clock ran 5 s
+// ahead of the server saw no replica at all (the worker's warning that it
+// stays outside a fleet of its key then never came), one running behind
+// counted replicas dead for as long. They are judged by the server's clock.
+func TestReadStatusOnTheServersClock(t *testing.T) {
+	e := newEnv(t, testLimit, emulator.SlidingWindow)
+	_, kv := e.bucket(e.nats.ClientURL())
+	if _, err := kv.Put(t.Context(), memberKey(e.fp, "dead"), []byte(`{"rate":1,"mode":"fleet"}`)); err != nil {
+		t.Fatal(err)
+	}
+	died := time.Now()
+	b, _ := e.budget("")
+	if err := b.Wait(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(died.Add(memberTTL + time.Second)))
+	for _, skew := range []time.Duration{5 * time.Second, -time.Minute} {
+		sts, err := readStatus(t.Context(), kv, func() time.Time { return time.Now().Add(skew) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(sts) != 1 || sts[0].Members != 1 {
+			t.Errorf("reader's clock %v off the server's: %+v, want 1 member", skew, sts)
+		}
+	}
+}
