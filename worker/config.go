@@ -231,6 +231,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("concurrency %d: must be 1 to 4096", c.Concurrency)
 	case c.RateLimit.N < 0 || (c.RateLimit.N > 0 && c.RateLimit.Per <= 0):
 		return fmt.Errorf("rate limit %d per %s: want calls per window, e.g. 1000/10s (or none)", c.RateLimit.N, c.RateLimit.Per)
+	case ratebudget.CheckLimit(c.RateLimit) != nil:
+		// Else refused only when the budget starts: in the fleet scope, in
+		// Run, after the streams were set up.
+		return fmt.Errorf("rate limit %s: %v; want calls per window as Clerk states it, e.g. 1000/10s (or none)", c.RateLimit, ratebudget.CheckLimit(c.RateLimit))
 	case c.RateScope != RateFleet && c.RateScope != RateProcess:
 		return fmt.Errorf("rate scope %q: want %q (every worker sharing the key) or %q (this process alone)", c.RateScope, RateFleet, RateProcess)
 	case c.RateScope == RateFleet && c.RateLimit.N > 0 && c.RateKey == "":

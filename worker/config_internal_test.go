@@ -94,3 +94,26 @@ func TestDefaultInstanceFromAnyHost(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateRefusesLimitsTheBudgetRefuses: a limit the rate budget
+// cannot run (10 ns windows: time.Second forgotten; more calls than it
+// schedules) passed Validate and New, and in the fleet scope failed only
+// in Run, after the streams were set up. Validate refuses it, naming the
+// setting, in either scope.
+func TestValidateRefusesLimitsTheBudgetRefuses(t *testing.T) {
+	for _, l := range []RateLimit{{N: 1000, Per: 10}, {N: 2_000_000, Per: time.Second}, {N: 10, Per: 48 * time.Hour}} {
+		for _, scope := range []RateScope{RateFleet, RateProcess} {
+			c := DefaultConfig()
+			c.RateLimit, c.RateScope, c.RateKey = l, scope, KeyFingerprint("sk_test_validate")
+			err := c.Validate()
+			if err == nil || !strings.HasPrefix(err.Error(), "rate limit ") {
+				t.Errorf("%s %s: Validate() = %v, want an error starting \"rate limit\"", l, scope, err)
+			}
+		}
+	}
+	c := DefaultConfig()
+	c.RateKey = KeyFingerprint("sk_test_validate")
+	if err := c.Validate(); err != nil {
+		t.Errorf("the default limit: %v", err)
+	}
+}

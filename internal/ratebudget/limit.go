@@ -107,6 +107,11 @@ func (l Limit) check() error {
 	return nil
 }
 
+// CheckLimit says what keeps New and NewLocal from running l (nil when
+// nothing does), without naming the setting: for a configuration's
+// Validate, before anything starts.
+func CheckLimit(l Limit) error { return l.check() }
+
 // validate is check for a Limit built by hand rather than parsed.
 func (l Limit) validate() error {
 	if err := l.check(); err != nil {
