@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 	"github.com/spf13/pflag"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
@@ -213,7 +212,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	default:
 		return nil, fmt.Errorf("--log-format %q: want json, console or auto", c.logFormat)
 	}
-	if _, err := zerolog.ParseLevel(c.logLevel); err != nil || c.logLevel == "" {
+	// zerolog reads more (a number, "disabled", "panic"), which would hide
+	// every warning and job outcome without a word.
+	switch strings.ToLower(c.logLevel) {
+	case "debug", "info", "warn", "error":
+	default:
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.logLevel)
 	}
 	if fs.Changed("reply-prefix") && len(c.worker.ReplyPrefixes) == 0 {

@@ -452,3 +452,30 @@ func TestNATSSettingsWithoutAURLAreRefused(t *testing.T) {
 		t.Errorf("with a URL: %v", err)
 	}
 }
+
+// TestLogLevelIsOneOfFour: zerolog reads more than the four levels the
+// worker offers, and they were accepted without a word: a number (99:
+// nothing is logged, not a dead letter, not the emulator's warning),
+// "disabled", "panic". Each is refused, naming the setting.
+func TestLogLevelIsOneOfFour(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+	}{
+		{[]string{"--log-level", "99"}, nil},
+		{[]string{"--log-level", "-3"}, nil},
+		{nil, map[string]string{"WORKER_LOG_LEVEL": "disabled"}},
+		{[]string{"--log-level", "panic"}, nil},
+		{[]string{"--log-level", "trace"}, nil},
+	} {
+		_, err := parseFlags(tc.args, func(k string) string { return tc.env[k] }, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "--log-level") {
+			t.Errorf("%v %v: %v; want a refusal naming --log-level", tc.args, tc.env, err)
+		}
+	}
+	for _, l := range []string{"debug", "info", "warn", "error", "INFO"} {
+		if _, err := parseFlags([]string{"--log-level", l}, func(string) string { return "" }, io.Discard); err != nil {
+			t.Errorf("--log-level %s: %v", l, err)
+		}
+	}
+}
