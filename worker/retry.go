@@ -63,9 +63,11 @@ func (p RetryPolicy) Validate() error {
 		return fmt.Errorf("backoff initial %s: must be positive", p.Initial)
 	case p.Max < p.Initial:
 		return fmt.Errorf("backoff max %s: must be at least backoff initial %s", p.Max, p.Initial)
-	case p.Multiplier < 1:
+	// Negated, so that NaN (false in every comparison) is refused too: it
+	// made every backoff 0.
+	case !(p.Multiplier >= 1):
 		return fmt.Errorf("backoff multiplier %g: must be at least 1", p.Multiplier)
-	case p.Jitter < 0 || p.Jitter > 1:
+	case !(p.Jitter >= 0 && p.Jitter <= 1):
 		return fmt.Errorf("backoff jitter %g: must be 0 to 1", p.Jitter)
 	case p.DeliveryBudget < 0:
 		return fmt.Errorf("retry budget per delivery %s: must not be negative", p.DeliveryBudget)

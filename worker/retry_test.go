@@ -3,9 +3,11 @@ package worker
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -272,5 +274,23 @@ func TestGatePausesEveryCallerForRetryAfter(t *testing.T) {
 	cancel()
 	if err := g.wait(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("wait during a pause with a cancelled context = %v", err)
+	}
+}
+
+// TestRetryPolicyRefusesNaN: a NaN multiplier or jitter passed Validate
+// (every comparison with NaN is false), and the backoff it made was
+// garbage: a NaN converted to a duration is negative, so a failing Clerk
+// call was retried at once, again and again, until the delivery's budget
+// ran out, with no backoff at all.
+func TestRetryPolicyRefusesNaN(t *testing.T) {
+	for name, edit := range map[string]func(*RetryPolicy){
+		"multiplier": func(p *RetryPolicy) { p.Multiplier = math.NaN() },
+		"jitter":     func(p *RetryPolicy) { p.Jitter = math.NaN() },
+	} {
+		p := DefaultRetryPolicy()
+		edit(&p)
+		if err := p.Validate(); err == nil || !strings.Contains(err.Error(), "backoff "+name) {
+			t.Errorf("%s NaN: Validate() = %v, want an error naming backoff %s", name, err, name)
+		}
 	}
 }
