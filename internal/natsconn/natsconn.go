@@ -65,10 +65,21 @@ func (o Options) serverURL() string {
 func (o Options) Validate() error {
 	var errs []error
 	creds, nkey, user := o.Creds != "", o.NKeyFile != "", o.User != "" || o.Password != ""
-	if creds && nkey || creds && user || nkey && user {
+	// A user or token in a server URL is a way of its own, and nats.go
+	// sends it in place of --nats-user's: beside another, one is ignored.
+	urlUser := false
+	for _, u := range strings.Split(o.serverURL(), ",") {
+		if p, err := parseURL(u); err == nil && p.User != nil {
+			urlUser = true
+		}
+	}
+	if creds && nkey || creds && user || nkey && user || urlUser && (creds || nkey || user) {
 		// Named: one way may come from a variable left in the
 		// environment, the other from a flag.
 		var given []string
+		if urlUser {
+			given = append(given, setting(FlagURL)+" with a user or token in it")
+		}
 		for _, g := range []struct {
 			set  bool
 			flag string
@@ -77,7 +88,7 @@ func (o Options) Validate() error {
 				given = append(given, setting(g.flag))
 			}
 		}
-		errs = append(errs, fmt.Errorf("choose one way to authenticate: a credentials file, an NKey seed file, or a user and password; given: %s: unset all but one", strings.Join(given, ", ")))
+		errs = append(errs, fmt.Errorf("choose one way to authenticate: a credentials file, an NKey seed file, a user and password, or a user or token in the server URL; given: %s: unset all but one", strings.Join(given, ", ")))
 	}
 	if o.Password != "" && o.User == "" {
 		errs = append(errs, fmt.Errorf("a password was given without a user name: %s is set, %s is not", setting(FlagPassword), setting(FlagUser)))

@@ -425,3 +425,59 @@ func TestAuthAndTLSConflictsNameTheSettings(t *testing.T) {
 		})
 	}
 }
+
+// TestURLUserBesideAnotherWayIsRefused: a user or token in the server URL
+// is a way to authenticate of its own, and nats.go prefers it: NATS_URL
+// nats://alice:…@host with --nats-user bob connected as alice, without a
+// word (a deployment given a restricted user kept its old one). It is
+// refused as any two ways are, naming the settings, never the password.
+func TestURLUserBesideAnotherWayIsRefused(t *testing.T) {
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true,
+		Users: []*server.User{{Username: "alice", Password: "alicepw1234"}, {Username: "bob", Password: "bobpw5678"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	defer s.Shutdown()
+	file := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	withAlice := strings.Replace(s.ClientURL(), "nats://", "nats://alice:alicepw1234@", 1)
+	for name, o := range map[string]Options{
+		"user":             {URL: withAlice, User: "bob", Password: "bobpw5678"},
+		"token and user":   {URL: strings.Replace(s.ClientURL(), "nats://", "nats://sometoken1234@", 1), User: "bob", Password: "bobpw5678"},
+		"second URL, user": {URL: "nats://127.0.0.1:1," + withAlice, User: "bob", Password: "bobpw5678"},
+		"creds":            {URL: withAlice, Creds: file},
+	} {
+		t.Run(name, func(t *testing.T) {
+			nc, err := o.Connect()
+			if err == nil {
+				defer nc.Close()
+				cz, _ := s.Connz(&server.ConnzOptions{Username: true})
+				var as []string
+				for _, c := range cz.Conns {
+					as = append(as, c.AuthorizedUser)
+				}
+				t.Fatalf("connected (as %v); want a refusal", as)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, "choose one way") || !strings.Contains(msg, "--nats-url (NATS_URL)") {
+				t.Errorf("error %q: want the two ways named", msg)
+			}
+			for _, secret := range []string{"alicepw1234", "bobpw5678", "sometoken1234"} {
+				if strings.Contains(msg, secret) {
+					t.Errorf("error %q repeats a secret", msg)
+				}
+			}
+		})
+	}
+	if nc, err := (Options{URL: withAlice}).Connect(); err != nil {
+		t.Errorf("the URL's user alone: %v", err)
+	} else {
+		nc.Close()
+	}
+}
