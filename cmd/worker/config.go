@@ -196,6 +196,12 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	if c.secretKey == "" && fs.Changed("clerk-api-url") {
 		return nil, fmt.Errorf("--clerk-api-url (CLERK_API_URL) is set but no Clerk secret key is: set CLERK_SECRET_KEY or --clerk-secret-key-file (CLERK_SECRET_KEY_FILE), or unset the URL to run the emulator; %s", noKey)
 	}
+	if c.nats.URL != "" && strings.TrimSpace(c.nats.URL) == "" {
+		// Blank is neither a server nor "none": it would connect to
+		// nats://127.0.0.1:4222, where no embedded server runs.
+		return nil, fmt.Errorf("--%s (%s) is set but blank: set it to your NATS server (nats://host:4222), or unset it to run the embedded server",
+			natsconn.FlagURL, natsconn.EnvOf(natsconn.FlagURL))
+	}
 	if c.nats.URL != "" {
 		if err := c.nats.Validate(); err != nil {
 			return nil, fmt.Errorf("NATS options: %v", err)

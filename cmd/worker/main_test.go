@@ -40,6 +40,7 @@ func TestBadConfigurationExits2NamingTheSetting(t *testing.T) {
 		{"stray argument", []string{"revoke"}, nil, "unexpected argument"},
 		{"nats tls", []string{"--nats-url", "nats://x:4222", "--nats-tls-cert", "/nonexistent.pem"}, nil, "NATS options"},
 		{"nats url", []string{"--nats-url", "nats//oops"}, nil, "a NATS URL is nats://host:port"},
+		{"blank nats url", nil, map[string]string{"NATS_URL": "  "}, "--nats-url (NATS_URL) is set but blank"},
 		{"bulk", []string{"--bulk-concurrency", "-1"}, nil, "--bulk-concurrency (WORKER_BULK_CONCURRENCY): bulk concurrency"},
 		{"rate limit", []string{"--rate-limit", "fast"}, nil, "--rate-limit"},
 		{"rate scope", []string{"--rate-limit-scope", "galaxy"}, nil, "--rate-limit-scope (WORKER_RATE_LIMIT_SCOPE): rate scope"},
