@@ -42,8 +42,18 @@ func (w *Worker) process(ctx context.Context, run handlerFunc, d *delivery) {
 	if j.Delivery > 1 {
 		// An earlier delivery may have stored the job's record and lost its
 		// acknowledgement (a crash, a timeout): the job is done then.
-		if k, err := w.records.find(ctx, j, d.msg.Subject(), d.msg.Data()); err == nil && k != 0 {
+		k, err := w.records.find(ctx, j, d.msg.Subject(), d.msg.Data())
+		switch {
+		case err == nil && k != 0:
 			w.settleRecorded(d, j, k)
+			return
+		case err != nil && !errors.As(err, new(*foreignRecord)):
+			// Not known whether the job is done: run again, a create
+			// could make a second session and a refresh spend its token
+			// twice. Handed back, it is looked for again. (Another job's
+			// record on its subject is a stream created again: the job
+			// runs, and is recorded under the new generation.)
+			w.nak(d, j, w.cfg.Retry.nakDelay(j.Delivery), err.Error())
 			return
 		}
 	}
