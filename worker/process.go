@@ -197,6 +197,13 @@ func (w *Worker) succeed(ctx context.Context, d *delivery, j *job, out handlers.
 			return
 		}
 		if err := w.replies.send(withTrace(j, &nats.Msg{Subject: j.ReplyTo, Data: b}), true); err != nil {
+			if j.Op == jobs.OpRefresh {
+				// Clerk carried the refresh out: run again, it would send
+				// the spent refresh token a second time.
+				w.deadLetter(ctx, d, j, j.errorInfo(jobs.ClassPermanent, fmt.Errorf(
+					"the refreshed token could not be delivered (%w): the refresh is done and its refresh token spent, so it is not sent again; the requester refreshes anew", err)))
+				return
+			}
 			w.nak(d, j, w.cfg.Retry.nakDelay(j.Delivery), err.Error())
 			return
 		}
