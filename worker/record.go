@@ -720,13 +720,31 @@ func (r *records) drain(ctx context.Context) {
 }
 
 // nakParked hands the outcomes never recorded back to JetStream: the jobs
-// run again on another worker.
+// run again on another worker. A create or refresh Clerk carried out
+// would be carried out twice (a second session, a spent refresh token sent
+// again): it is dead-lettered as permanent instead, as one cut by the
+// shutdown is, unless the dead-letter stream refuses it too.
 func (r *records) nakParked() {
 	r.mu.Lock()
-	left := r.parked
+	left, reason := r.parked, r.reason
 	r.parked = map[*delivery]*outcome{}
 	r.mu.Unlock()
+	// Bounded: the shutdown waited the drain timeout already.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	for _, o := range left {
+		if o.kind == kindResult && (o.j.Op == jobs.OpCreate || o.j.Op == jobs.OpRefresh) && ctx.Err() == nil {
+			r.w.deadLetter(ctx, o.d, o.j, o.j.errorInfo(jobs.ClassPermanent, fmt.Errorf(
+				"the worker stopped before its result could be stored (%s): Clerk carried the %s out, and sent again it would be carried out twice "+
+					"(a create: list the user's sessions before replaying it; a refresh: its refresh token is spent)", reason, o.j.Op)))
+			r.mu.Lock()
+			_, refused := r.parked[o.d]
+			delete(r.parked, o.d)
+			r.mu.Unlock()
+			if !refused {
+				continue
+			}
+		}
 		r.w.nak(o.d, o.j, 0, "shutdown before the outcome could be recorded")
 	}
 }
