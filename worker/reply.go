@@ -129,6 +129,10 @@ func (r *replies) allowed(tenant string) []string {
 // publish and fails if the server refused it.
 func (r *replies) send(m *nats.Msg, confirm bool) error {
 	subject := m.Subject
+	// The connection keeps its last error until another comes: one that
+	// was there before this reply (an earlier refusal of the same subject)
+	// is not this reply's.
+	before := r.nc.LastError()
 	if err := r.nc.PublishMsg(m); err != nil {
 		return fmt.Errorf("reply to %s: %w", subject, err)
 	}
@@ -139,7 +143,7 @@ func (r *replies) send(m *nats.Msg, confirm bool) error {
 		return fmt.Errorf("reply to %s: not confirmed: %w", subject, err)
 	}
 	// The server reports a refused publish before it answers the flush.
-	if err := r.nc.LastError(); err != nil && strings.Contains(err.Error(), `"`+subject+`"`) {
+	if err := r.nc.LastError(); err != nil && err != before && strings.Contains(err.Error(), `"`+subject+`"`) {
 		return fmt.Errorf("reply to %s: refused: %w", subject, err)
 	}
 	return nil
