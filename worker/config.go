@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -62,8 +63,9 @@ type Config struct {
 	// must use <reply prefix><tenant>. instead, so that a service hears only
 	// its own answers. The default is the inbox namespace, "_INBOX."; the
 	// prefix "" allows any subject (outside the jobs prefix, and checked
-	// against the worker's permissions and the streams like any other). A
-	// job with another reply_to is dead-lettered as invalid.
+	// against the worker's permissions and the streams like any other),
+	// and is refused beside other prefixes, which it would make pointless.
+	// A job with another reply_to is dead-lettered as invalid.
 	ReplyPrefixes []string
 	// Instance names this process in dead letters, results and logs, and
 	// in its status subject: 1 to 64 letters, digits, '_' and '-'. The
@@ -260,6 +262,12 @@ func (c Config) Validate() error {
 		if err := checkReplyPrefix(p, c.Topology.Subjects); err != nil {
 			return err
 		}
+	}
+	if slices.Contains(c.ReplyPrefixes, "") && slices.ContainsFunc(c.ReplyPrefixes, func(p string) bool { return p != "" }) {
+		// "" allows any subject, so beside it the others restrict nothing:
+		// a stray comma ("_INBOX.,") more often than a choice.
+		return fmt.Errorf("reply prefix \"\" (any subject) is given with others (%s), which it makes pointless: a stray comma? Give the prefixes alone, or \"\" alone to allow any subject",
+			strings.Join(slices.DeleteFunc(slices.Clone(c.ReplyPrefixes), func(p string) bool { return p == "" }), ", "))
 	}
 	if err := cmp.Or(c.Retry.Validate(), c.Bulk.Validate()); err != nil {
 		return err

@@ -53,6 +53,10 @@ func TestBadConfigurationExits2NamingTheSetting(t *testing.T) {
 		{"stream name", []string{"--dlq-stream", "a.b"}, nil, "--dlq-stream (WORKER_DLQ_STREAM): dead-letter stream name"},
 		{"max ack pending", []string{"--max-ack-pending", "1"}, nil, "--max-ack-pending (WORKER_MAX_ACK_PENDING): max ack pending 1"},
 		{"dlq max age", []string{"--dlq-max-age", "1s"}, nil, "--dlq-max-age (WORKER_DLQ_MAX_AGE): dead-letter max age"},
+		// A stray comma adds "", which allows any subject: the other
+		// prefixes would restrict nothing, and nothing said so.
+		{"reply prefix stray comma", nil, map[string]string{"WORKER_REPLY_PREFIX": "_INBOX.,"}, "--reply-prefix (WORKER_REPLY_PREFIX): reply prefix \"\""},
+		{"reply prefix empty among others", []string{"--reply-prefix", "_INBOX.,,svc."}, nil, "--reply-prefix (WORKER_REPLY_PREFIX): reply prefix \"\""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
