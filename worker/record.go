@@ -235,6 +235,10 @@ func (r *records) publish(ctx context.Context, o *outcome) (already recordKind, 
 		// Refused because the subject holds the job's record already?
 		k, _, ferr := r.lookup(ctx, o.j.Key, o.header.Get(jobs.HeaderJobDigest), o.kind)
 		switch {
+		case ferr == nil && k != 0 && r.ownRecord(ctx, stream, subject, id):
+			// This delivery's, stored and unconfirmed, asked again past
+			// the stream's deduplication window: not another's.
+			return 0, nil
 		case ferr == nil && k != 0:
 			return k, nil
 		case errors.As(ferr, new(*foreignRecord)):
