@@ -33,6 +33,7 @@ import (
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/internal/embedded"
 	"github.com/clerkjobs/clerkjobs/internal/natsconn"
+	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/internal/tracing"
 	"github.com/clerkjobs/clerkjobs/worker"
 )
@@ -140,11 +141,13 @@ func serve(ctx context.Context, cfg *config, log zerolog.Logger) error {
 			log.Info().Str("url", natsconn.Redact(nc.ConnectedUrl())).Msg("reconnected to NATS")
 		}),
 		// Asynchronous errors, permission violations above all: a reply the
-		// server refuses would otherwise vanish without a trace.
+		// server refuses would otherwise vanish without a trace. The
+		// server's text quotes the subject, a job's reply_to: the
+		// publisher's, in which a secret may have been pasted.
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
-			ev := log.Error().Err(err)
+			ev := log.Error().Str("error", redact.Text(err.Error()))
 			if sub != nil {
-				ev = ev.Str("subscription", sub.Subject)
+				ev = ev.Str("subscription", redact.Text(sub.Subject))
 			}
 			ev.Msg("NATS error")
 		}),
