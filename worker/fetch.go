@@ -124,6 +124,7 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 	// jobs, and stop waiting for one.
 	pause, cancel := context.WithCancel(ctx)
 	defer cancel()
+	created := cons.CachedInfo().Created
 	opened, full := w.circuit.open.On(), w.records.full.On()
 	go func() {
 		select {
@@ -156,7 +157,18 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 		if w.fetchErr.Load() != nil {
 			w.fetchErr.Store(nil)
 		}
-		d := &delivery{msg: msg, meta: meta, releaseFn: release, received: time.Now()}
+		if w.inflight.holds(meta.Sequence.Stream) {
+			// Another delivery of the job runs here still (its consumer
+			// deleted and created again, or its ack wait passed unseen):
+			// run beside it, the job would call Clerk twice. Handed back,
+			// it finds that one's record when it comes again.
+			_ = msg.NakWithDelay(w.ackWait())
+			release()
+			w.cfg.Logger.Warn().Uint64("stream_seq", meta.Sequence.Stream).
+				Msg("a job delivered again while its earlier delivery runs here; handed back until that one is settled")
+			continue
+		}
+		d := &delivery{msg: msg, meta: meta, releaseFn: release, received: time.Now(), consumerCreated: created}
 		w.inflight.add(d)
 		queue <- d
 	}

@@ -22,6 +22,8 @@ type delivery struct {
 	releaseFn   func()
 
 	received time.Time // when this process took the delivery
+	// consumerCreated is when the consumer that delivered it was created.
+	consumerCreated time.Time
 
 	mu      sync.Mutex
 	settled bool
@@ -38,6 +40,18 @@ type delivery struct {
 // process may differ).
 func (d *delivery) mayHaveRival(limit time.Duration) bool {
 	return time.Since(d.received) >= limit || time.Since(d.meta.Timestamp) >= limit
+}
+
+// mayBeAgain reports whether the job may have been delivered before,
+// although this is its first delivery: it was stored before its consumer
+// was created (a consumer deleted and created again delivers anew what the
+// old one had delivered, and a worker may have run and recorded it). The
+// two times are stamped by the servers leading the stream and the
+// consumer: a job stored within their clocks' skew before the consumer was
+// created may be missed, which would take it being run and recorded in
+// that moment.
+func (d *delivery) mayBeAgain() bool {
+	return d.meta.Timestamp.Before(d.consumerCreated)
 }
 
 // release gives the delivery's slot back to the fetch loop (once).

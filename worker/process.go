@@ -39,9 +39,10 @@ func (w *Worker) process(ctx context.Context, run handlerFunc, d *delivery) {
 		w.deadLetter(ctx, d, j, invalidInfo(err))
 		return
 	}
-	if j.Delivery > 1 {
+	if j.Delivery > 1 || d.mayBeAgain() {
 		// An earlier delivery may have stored the job's record and lost its
-		// acknowledgement (a crash, a timeout): the job is done then.
+		// acknowledgement (a crash, a timeout, a consumer deleted): the
+		// job is done then.
 		k, err := w.records.find(ctx, j, d.msg.Subject(), d.msg.Data())
 		switch {
 		case err == nil && k != 0:
