@@ -47,11 +47,10 @@ func (d *delivery) mayHaveRival(limit time.Duration) bool {
 // was created (a consumer deleted and created again delivers anew what the
 // old one had delivered, and a worker may have run and recorded it). The
 // two times are stamped by the servers leading the stream and the
-// consumer: a job stored within their clocks' skew before the consumer was
-// created may be missed, which would take it being run and recorded in
-// that moment.
+// consumer, whose clocks may differ: a job stored up to a second after the
+// consumer's creation counts as before it.
 func (d *delivery) mayBeAgain() bool {
-	return d.meta.Timestamp.Before(d.consumerCreated)
+	return d.meta.Timestamp.Before(d.consumerCreated.Add(time.Second))
 }
 
 // release gives the delivery's slot back to the fetch loop (once).

@@ -39,10 +39,14 @@ func (w *Worker) process(ctx context.Context, run handlerFunc, d *delivery) {
 		w.deadLetter(ctx, d, j, invalidInfo(err))
 		return
 	}
-	if j.Delivery > 1 || d.mayBeAgain() {
+	if j.Delivery > 1 || unrepeatable(j.Op) && d.mayBeAgain() {
 		// An earlier delivery may have stored the job's record and lost its
 		// acknowledgement (a crash, a timeout, a consumer deleted): the
-		// job is done then.
+		// job is done then. A first delivery of a job stored before its
+		// consumer was created is looked for only when running it again
+		// would do harm: a backlog queued before the first worker started
+		// would otherwise pay for a look per job, and any other job run
+		// again finds its record taken when it stores its own.
 		k, err := w.records.find(ctx, j, d.msg.Subject(), d.msg.Data())
 		switch {
 		case err == nil && k != 0:
@@ -451,3 +455,9 @@ func (j *job) errorInfo(class jobs.ErrorClass, err error) jobs.ErrorInfo {
 	}
 	return info
 }
+
+// unrepeatable reports whether running a job of op a second time does
+// harm: a create makes another session, a refresh sends its spent refresh
+// token again. Other jobs run again only repeat a call whose effect is the
+// same (a revoke, a listing) or mint another short-lived token.
+func unrepeatable(op jobs.Op) bool { return op == jobs.OpCreate || op == jobs.OpRefresh }

@@ -737,7 +737,7 @@ func (r *records) nakParked() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, o := range left {
-		if o.kind == kindResult && (o.j.Op == jobs.OpCreate || o.j.Op == jobs.OpRefresh) && ctx.Err() == nil {
+		if o.kind == kindResult && unrepeatable(o.j.Op) && ctx.Err() == nil {
 			r.w.deadLetter(ctx, o.d, o.j, o.j.errorInfo(jobs.ClassPermanent, fmt.Errorf(
 				"the worker stopped before its result could be stored (%s): Clerk carried the %s out, and sent again it would be carried out twice "+
 					"(a create: list the user's sessions before replaying it; a refresh: its refresh token is spent)", reason, o.j.Op)))
