@@ -233,9 +233,14 @@ func (q *Queue) replayOne(ctx context.Context, created time.Time, seq uint64, o 
 		// The same replay run again (interrupted after the publish), or
 		// another job stored first under this replay's id by whoever may
 		// publish jobs: then deleting the letter would lose the job.
-		chkCtx, cancel := context.WithTimeout(steady, o.timeout)
-		err := jobs.CheckDuplicate(chkCtx, q.js, q.topo.Subjects, m, ack)
+		recCtx, cancel := context.WithTimeout(steady, o.timeout)
+		found, err := q.compareRecord(recCtx, m, ack.Sequence)
 		cancel()
+		if !found {
+			chkCtx, cancel := context.WithTimeout(steady, o.timeout)
+			err = jobs.CheckDuplicate(chkCtx, q.js, q.topo.Subjects, m, ack)
+			cancel()
+		}
 		switch {
 		case errors.Is(err, jobs.ErrJobIDReused):
 			return fail(jobs.ErrJobIDReused, "the jobs stream holds another job (seq %d) under this replay's message id %s; the dead letter is kept: replay it again once the jobs stream's deduplication window (%s) has passed, and find out who published that job", ack.Sequence, m.Header.Get(jetstream.MsgIDHeader), q.topo.DedupWindow)
@@ -258,6 +263,39 @@ func (q *Queue) replayOne(ctx context.Context, created time.Time, seq uint64, o 
 		}
 	}
 	return fail(derr, "republished as job %d on %s, but deleting the dead letter failed (%s): run the same replay again within %s and the republished job is recognized as a duplicate; later than that, purge dead letter %d instead of replaying it", ack.Sequence, ack.Stream, natsconn.ErrorText(derr), q.topo.DedupWindow, seq)
+}
+
+// compareRecord compares m with the record (result or dead letter) of the
+// job stored at seq of the jobs stream under m's id, once that job ran:
+// found is false when there is none to read. The record comes first, as
+// for a tenant's Client.CheckDuplicate: an operator's NATS user reads the
+// records streams but not the jobs stream, which holds every pending job's
+// secrets (deploy/nats), and a replay run again after the interruption
+// finds its job run already.
+func (q *Queue) compareRecord(ctx context.Context, m *nats.Msg, seq uint64) (found bool, err error) {
+	tenant, op := q.topo.Subjects.ParseJob(m.Subject)
+	jobID := m.Header.Get(jetstream.MsgIDHeader)
+	if a, err := jobs.Decode(op, m.Data); err == nil && a.CommonFields().JobID != "" {
+		jobID = a.CommonFields().JobID
+	}
+	for _, r := range []struct{ stream, filter string }{
+		{q.topo.ResultsStream, q.topo.Subjects.JobResults(tenant, jobID, seq)},
+		{q.topo.DeadLetterStream, q.topo.Subjects.JobDeadLetters(tenant, jobID, seq)},
+	} {
+		s, err := q.js.Stream(ctx, r.stream)
+		if err != nil {
+			continue
+		}
+		rec, err := s.GetLastMsgForSubject(ctx, r.filter)
+		if err != nil {
+			continue
+		}
+		if rec.Header.Get(jobs.HeaderJobDigest) != jobs.Digest(m.Subject, m.Data) {
+			return true, &jobs.DuplicateError{JobID: jobID, Seq: seq, Err: jobs.ErrJobIDReused}
+		}
+		return true, nil
+	}
+	return false, nil
 }
 
 // keepJobID is the payload to republish for dead letter d: the payload

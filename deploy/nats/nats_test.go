@@ -24,6 +24,7 @@ import (
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/clerkjobstest"
+	dlqpkg "github.com/clerkjobs/clerkjobs/dlq"
 	"github.com/clerkjobs/clerkjobs/internal/natsconn"
 	"github.com/clerkjobs/clerkjobs/internal/publishcli"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
@@ -665,6 +666,48 @@ func TestPermissions(t *testing.T) {
 		})
 		if err := dlq.DeleteMsg(ctxT(t), failed.DeadLetterSeq); err != nil {
 			t.Fatalf("delete the dead letter: %v", err)
+		}
+	})
+
+	// publish dlq replay, interrupted between the republish and the delete,
+	// is run again, as docs/publish.md says is safe: the jobs stream drops
+	// the republished job as a duplicate, and the replay must tell that it
+	// is its own job (and delete the letter) with only the ops user's
+	// rights, which do not read pending jobs.
+	t.Run("ops runs an interrupted replay again", func(t *testing.T) {
+		failing := sessions[3]
+		emu.Emulator.FailSession(failing, 404)
+		_, err := a.jobs.RevokeSession(ctxT(t), failing, &clerkjobs.RevokeOptions{JobID: "gone-2"})
+		var failed *clerkjobs.JobError
+		if !errors.As(err, &failed) || failed.DeadLetterSeq == 0 {
+			t.Fatalf("revoke of a missing session = %v; want a failure with its dead letter", err)
+		}
+		emu.Emulator.FailSession(failing, 0)
+		dlqStream, err := ops.js.Stream(ctxT(t), "SESSION_DLQ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := dlqStream.GetMsg(ctxT(t), failed.DeadLetterSeq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dl, err := jobs.ParseDeadLetter(raw.Header)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The first run's republish, acknowledged; then the interruption.
+		m := nats.NewMsg(dl.Subject)
+		m.Data = raw.Data
+		m.Header.Set(jetstream.MsgIDHeader, dlqpkg.ReplayMsgID(dlqStream.CachedInfo().Created, failed.DeadLetterSeq, 1))
+		if _, err := ops.js.PublishMsg(ctxT(t), m); err != nil {
+			t.Fatalf("ops replays: %v", err)
+		}
+		code, stdout, stderr := runPublish(t, "ops", "dlq", "replay", fmt.Sprint(failed.DeadLetterSeq))
+		if code != publishcli.ExitOK {
+			t.Errorf("the same replay run again as ops: exit %d, want 0\n%s\n%s", code, stdout, stderr)
+		}
+		if _, err := dlqStream.GetMsg(ctxT(t), failed.DeadLetterSeq); !errors.Is(err, jetstream.ErrMsgNotFound) {
+			t.Errorf("the dead letter after the re-run: %v; want it deleted", err)
 		}
 	})
 }
