@@ -245,7 +245,17 @@ func (q *Queue) replayOne(ctx context.Context, created time.Time, seq uint64, o 
 		case errors.Is(err, jobs.ErrJobIDReused):
 			return fail(jobs.ErrJobIDReused, "the jobs stream holds another job (seq %d) under this replay's message id %s; the dead letter is kept: replay it again once the jobs stream's deduplication window (%s) has passed, and find out who published that job", ack.Sequence, m.Header.Get(jetstream.MsgIDHeader), q.topo.DedupWindow)
 		case err != nil:
-			return fail(err, "the jobs stream holds a job (seq %d) under this replay's message id %s that could not be compared with this one; the dead letter is kept: if job %s ran (its result), purge the dead letter, else replay it again once the jobs stream's deduplication window (%s) has passed", ack.Sequence, m.Header.Get(jetstream.MsgIDHeader), out.JobID, q.topo.DedupWindow)
+			// Not err itself, whose advice (publish again with another job
+			// id) is a publisher's, not a replay's.
+			var dup *jobs.DuplicateError
+			if errors.As(err, &dup) && dup.Gone {
+				return fail(jobs.ErrDuplicateUnverified, "the jobs stream held a job (seq %d) under this replay's message id %s that could not be compared with this one; the dead letter is kept: if job %s ran (its result), purge the dead letter, else replay it again once the jobs stream's deduplication window (%s) has passed", ack.Sequence, m.Header.Get(jetstream.MsgIDHeader), out.JobID, q.topo.DedupWindow)
+			}
+			// The stored job is still there and could not be read (an
+			// operator's user may not read the jobs stream): it may be this
+			// replay's own, not run yet, and replayed again once the window
+			// has passed it would run twice.
+			return fail(jobs.ErrDuplicateUnverified, "the jobs stream holds a job (seq %d) under this replay's message id %s that could not be compared with this one (it has not run yet, and could not be read); the dead letter is kept: it may be this replay's own job: once that job has run, run the same replay again within the jobs stream's deduplication window (%s), and its record tells; later than that, purge the dead letter if job %s has a result, and replay it only once seq %d has left the jobs stream without one", ack.Sequence, m.Header.Get(jetstream.MsgIDHeader), q.topo.DedupWindow, out.JobID, ack.Sequence)
 		}
 	}
 

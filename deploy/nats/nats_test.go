@@ -710,6 +710,49 @@ func TestPermissions(t *testing.T) {
 			t.Errorf("the dead letter after the re-run: %v; want it deleted", err)
 		}
 	})
+
+	// The same, while the republished job waits in the jobs stream (Clerk
+	// failing): ops cannot read it, so the re-run cannot tell whether it
+	// is its own. The letter is kept, and what to do must not run the job
+	// twice: replayed after the deduplication window while its own job
+	// still waits, it would be queued again.
+	t.Run("ops runs an interrupted replay again while its job waits", func(t *testing.T) {
+		failing := sessions[1]
+		emu.Emulator.FailSession(failing, 404)
+		_, err := a.jobs.RevokeSession(ctxT(t), failing, &clerkjobs.RevokeOptions{JobID: "gone-3"})
+		var failed *clerkjobs.JobError
+		if !errors.As(err, &failed) || failed.DeadLetterSeq == 0 {
+			t.Fatalf("revoke of a missing session = %v; want a failure with its dead letter", err)
+		}
+		emu.Emulator.FailSession(failing, 503)
+		t.Cleanup(func() { emu.Emulator.FailSession(failing, 0) })
+		dlqStream, err := ops.js.Stream(ctxT(t), "SESSION_DLQ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := dlqStream.GetMsg(ctxT(t), failed.DeadLetterSeq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dl, err := jobs.ParseDeadLetter(raw.Header)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := nats.NewMsg(dl.Subject)
+		m.Data = raw.Data
+		m.Header.Set(jetstream.MsgIDHeader, dlqpkg.ReplayMsgID(dlqStream.CachedInfo().Created, failed.DeadLetterSeq, 1))
+		if _, err := ops.js.PublishMsg(ctxT(t), m); err != nil {
+			t.Fatalf("ops replays: %v", err)
+		}
+		code, stdout, stderr := runPublish(t, "ops", "dlq", "replay", fmt.Sprint(failed.DeadLetterSeq))
+		out := stdout + stderr
+		if code == publishcli.ExitOK || !strings.Contains(out, "the dead letter is kept") {
+			t.Fatalf("re-run while the job waits: exit %d; want a failure that keeps the dead letter\n%s", code, out)
+		}
+		if !strings.Contains(out, "once that job has run, run the same replay again") || strings.Contains(out, "publish again with another job id") {
+			t.Errorf("re-run while the job waits: want it told to run the replay again once its job has run, not to replay after the window nor publish with another id:\n%s", out)
+		}
+	})
 }
 
 func workerConfig(logs *testenv.SyncBuffer) worker.Config {
