@@ -29,7 +29,8 @@ type Config struct {
 	// development ones (ParseRateLimit reads "1000/10s"). Configure Clerk's
 	// number, the same on every replica: the worker keeps its own safety
 	// margin, and no window of that length, fixed or sliding, sees more
-	// calls than the limit. The zero value means no limit.
+	// calls than the limit. The zero value, as any limit of 0 calls,
+	// means no limit.
 	RateLimit RateLimit
 	// RateScope says who shares RateLimit: every worker using the same key
 	// and JetStream (RateFleet, the default), or this process alone
@@ -233,9 +234,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("concurrency %d: must be 1 to 4096", c.Concurrency)
 	case c.RateLimit.N < 0 || (c.RateLimit.N > 0 && c.RateLimit.Per <= 0):
 		return fmt.Errorf("rate limit %d per %s: want calls per window, e.g. 1000/10s (or none)", c.RateLimit.N, c.RateLimit.Per)
-	case ratebudget.CheckLimit(c.RateLimit) != nil:
+	case !c.RateLimit.Unlimited() && ratebudget.CheckLimit(c.RateLimit) != nil:
 		// Else refused only when the budget starts: in the fleet scope, in
-		// Run, after the streams were set up.
+		// Run, after the streams were set up. No calls is no limit, with
+		// whatever window (the budget refuses a window without calls).
 		return fmt.Errorf("rate limit %s: %v; want calls per window as Clerk states it, e.g. 1000/10s (or none)", c.RateLimit, ratebudget.CheckLimit(c.RateLimit))
 	case c.RateScope != RateFleet && c.RateScope != RateProcess:
 		return fmt.Errorf("rate scope %q: want %q (every worker sharing the key) or %q (this process alone)", c.RateScope, RateFleet, RateProcess)

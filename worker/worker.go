@@ -86,7 +86,7 @@ func New(nc *nats.Conn, clerk clerkapi.Sessions, cfg Config, opts ...Option) (*W
 	// Until Run joins the fleet's budget, and without a limit, a budget of
 	// this process's own still honours every Retry-After.
 	local := RateLimit{}
-	if cfg.RateScope == RateProcess {
+	if cfg.RateScope == RateProcess && !cfg.RateLimit.Unlimited() {
 		local = cfg.RateLimit
 	}
 	b, err := ratebudget.NewLocal(local)
