@@ -276,8 +276,9 @@ func natsSettingsWithoutURL(o natsconn.Options) error {
 		{natsconn.FlagTLSCA, o.TLSCA}, {natsconn.FlagTLSCert, o.TLSCert}, {natsconn.FlagTLSKey, o.TLSKey},
 	} {
 		if s.value != "" {
-			return fmt.Errorf("--%s (%s) is set but --%s (%s) is not: without a URL the worker runs an embedded NATS server, which has no authentication, and would ignore it; set %s to your NATS server, or unset %s to run the embedded one",
-				s.flag, natsconn.EnvOf(s.flag), natsconn.FlagURL, natsconn.EnvOf(natsconn.FlagURL), natsconn.EnvOf(natsconn.FlagURL), natsconn.EnvOf(s.flag))
+			// Both names in what to do: the setting may come from either.
+			return fmt.Errorf("--%s (%s) is set but --%s (%s) is not: without a URL the worker runs an embedded NATS server, which has no authentication, and would ignore it; set --%s (%s) to your NATS server, or remove --%s and unset %s to run the embedded one",
+				s.flag, natsconn.EnvOf(s.flag), natsconn.FlagURL, natsconn.EnvOf(natsconn.FlagURL), natsconn.FlagURL, natsconn.EnvOf(natsconn.FlagURL), s.flag, natsconn.EnvOf(s.flag))
 		}
 	}
 	return nil

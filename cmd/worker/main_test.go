@@ -484,3 +484,20 @@ func TestLogLevelIsOneOfFour(t *testing.T) {
 		}
 	}
 }
+
+// TestNATSSettingWithoutAURLGivenAsAFlag: a credential given on the command
+// line without a URL is refused; what to do must name the flag given, not
+// only a variable that is not set ("unset NATS_CREDS" does nothing there).
+func TestNATSSettingWithoutAURLGivenAsAFlag(t *testing.T) {
+	file := t.TempDir() + "/creds"
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := parseFlags([]string{"--nats-creds", file}, func(string) string { return "" }, io.Discard)
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	if msg := err.Error(); !strings.Contains(msg, "remove --nats-creds") {
+		t.Errorf("error %q: want it to say to remove --nats-creds", msg)
+	}
+}
