@@ -2,13 +2,10 @@ package worker_test
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
@@ -27,27 +24,8 @@ import (
 func TestRefreshWhoseReplyFailsIsNotSentAgain(t *testing.T) {
 	// The worker's user may not publish to the reply subject, and may not
 	// read its own permissions, so only the server's refusal tells.
-	conf := filepath.Join(t.TempDir(), "server.conf")
-	if err := os.WriteFile(conf, []byte(`jetstream: {}
-authorization {
-  users: [
-    {user: admin, password: admin}
-    {user: worker, password: worker, permissions: {publish: {deny: ["_INBOX.denied.>", "$SYS.REQ.USER.INFO"]}}}
-  ]
-}
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s := testenv.StartConfiguredServer(t, conf)
-	connect := func(user string) *nats.Conn {
-		nc, err := nats.Connect(s.ClientURL(), nats.UserInfo(user, user), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		return nc
-	}
-	admin, workerNC := connect("admin"), connect("worker")
+	s := testenv.StartLimitedServer(t, `{publish: {deny: ["_INBOX.denied.>", "$SYS.REQ.USER.INFO"]}}`)
+	admin, workerNC := testenv.ConnectAs(t, s, "admin"), testenv.ConnectAs(t, s, "worker")
 	cfg := clerkjobstest.WorkerConfig(clerkjobstest.Topology())
 	cfg.Logger = zerolog.New(&testenv.SyncBuffer{})
 	srv := runWorkerOn(t, workerNC, cfg)

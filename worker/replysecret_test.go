@@ -1,8 +1,6 @@
 package worker_test
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -27,29 +25,8 @@ import (
 func TestReplyToCheckFailureLogsNoSecret(t *testing.T) {
 	// The worker's user may not ask which stream captures a subject:
 	// the check fails as it does while JetStream cannot answer.
-	conf := filepath.Join(t.TempDir(), "server.conf")
-	if err := os.WriteFile(conf, []byte(`jetstream: {}
-authorization {
-  users: [
-    {user: admin, password: admin}
-    {user: worker, password: worker, permissions: {publish: {deny: ["$JS.API.STREAM.NAMES"]}}}
-  ]
-}
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s := testenv.StartConfiguredServer(t, conf)
-	connect := func(user string) *nats.Conn {
-		// The refused request is the point: its asynchronous error is not
-		// printed.
-		nc, err := nats.Connect(s.ClientURL(), nats.UserInfo(user, user), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		return nc
-	}
-	admin, workerNC := connect("admin"), connect("worker")
+	s := testenv.StartLimitedServer(t, `{publish: {deny: ["$JS.API.STREAM.NAMES"]}}`)
+	admin, workerNC := testenv.ConnectAs(t, s, "admin"), testenv.ConnectAs(t, s, "worker")
 	logs := &testenv.SyncBuffer{}
 	cfg := clerkjobstest.WorkerConfig(clerkjobstest.Topology())
 	cfg.Logger = zerolog.New(logs)

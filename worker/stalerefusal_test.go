@@ -1,13 +1,10 @@
 package worker_test
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
@@ -28,27 +25,8 @@ import (
 // is sent counts.
 func TestOldRefusalOfAReplySubjectIsNotThisReplys(t *testing.T) {
 	const reply = "_INBOX.fixed.answers"
-	conf := filepath.Join(t.TempDir(), "server.conf")
-	if err := os.WriteFile(conf, []byte(`jetstream: {}
-authorization {
-  users: [
-    {user: admin, password: admin}
-    {user: worker, password: worker, permissions: {publish: {deny: ["$SYS.REQ.USER.INFO"]}, subscribe: {deny: ["`+reply+`"]}}}
-  ]
-}
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s := testenv.StartConfiguredServer(t, conf)
-	connect := func(user string) *nats.Conn {
-		nc, err := nats.Connect(s.ClientURL(), nats.UserInfo(user, user), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		return nc
-	}
-	admin, workerNC := connect("admin"), connect("worker")
+	s := testenv.StartLimitedServer(t, `{publish: {deny: ["$SYS.REQ.USER.INFO"]}, subscribe: {deny: ["`+reply+`"]}}`)
+	admin, workerNC := testenv.ConnectAs(t, s, "admin"), testenv.ConnectAs(t, s, "worker")
 	cfg := clerkjobstest.WorkerConfig(clerkjobstest.Topology())
 	cfg.Logger = zerolog.New(&testenv.SyncBuffer{})
 	srv := runWorkerOn(t, workerNC, cfg)

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,18 +20,7 @@ import (
 func TestRefusedReplyLogsNoSecret(t *testing.T) {
 	// The worker's user may not publish to the reply subject, nor read
 	// its own permissions: the server's refusal is the only check.
-	conf := filepath.Join(t.TempDir(), "server.conf")
-	if err := os.WriteFile(conf, []byte(`jetstream: {}
-authorization {
-  users: [
-    {user: admin, password: admin}
-    {user: worker, password: worker, permissions: {publish: {deny: ["_INBOX.denied.>", "$SYS.REQ.USER.INFO"]}}}
-  ]
-}
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s := testenv.StartConfiguredServer(t, conf)
+	s := testenv.StartLimitedServer(t, `{publish: {deny: ["_INBOX.denied.>", "$SYS.REQ.USER.INFO"]}}`)
 	emu := emulator.NewServer()
 	t.Cleanup(emu.Close)
 	session := emu.Emulator.UserSessionIDs(emu.Emulator.Seed(1, 1)[0])[0]

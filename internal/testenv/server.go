@@ -3,11 +3,14 @@ package testenv
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 )
 
 // StartConfiguredServer runs a NATS server configured by file (such as
@@ -51,4 +54,38 @@ func DeployPasswords(t testing.TB) map[string]string {
 		t.Setenv("CLERKJOBS_"+strings.ToUpper(u)+"_PASSWORD", pw[u])
 	}
 	return pw
+}
+
+// StartLimitedServer runs a NATS server with JetStream and two users, on
+// a random local port: admin, who may do anything, and worker, whose
+// permissions are the given NATS configuration block, such as
+// `{publish: {deny: ["$JS.API.STREAM.NAMES"]}}`. Each user's password is
+// its name. It is shut down at cleanup.
+func StartLimitedServer(t testing.TB, workerPermissions string) *server.Server {
+	t.Helper()
+	conf := filepath.Join(t.TempDir(), "server.conf")
+	if err := os.WriteFile(conf, []byte(`jetstream: {}
+authorization {
+  users: [
+    {user: admin, password: admin}
+    {user: worker, password: worker, permissions: `+workerPermissions+`}
+  ]
+}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return StartConfiguredServer(t, conf)
+}
+
+// ConnectAs connects to a StartLimitedServer as user; the connection is
+// closed at cleanup. Its asynchronous errors are not printed: the
+// refusals a limited user meets are what the tests are about.
+func ConnectAs(t testing.TB, s *server.Server, user string) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(s.ClientURL(), nats.UserInfo(user, user), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
 }
