@@ -669,20 +669,21 @@ func TestPermissions(t *testing.T) {
 		}
 	})
 
-	// publish dlq replay, interrupted between the republish and the delete,
-	// is run again, as docs/publish.md says is safe: the jobs stream drops
-	// the republished job as a duplicate, and the replay must tell that it
-	// is its own job (and delete the letter) with only the ops user's
-	// rights, which do not read pending jobs.
-	t.Run("ops runs an interrupted replay again", func(t *testing.T) {
-		failing := sessions[3]
-		emu.Emulator.FailSession(failing, 404)
-		_, err := a.jobs.RevokeSession(ctxT(t), failing, &clerkjobs.RevokeOptions{JobID: "gone-2"})
+	// interrupted dead-letters a revoke of session under jobID, has Clerk
+	// answer the session's revoke with status from then on (0: as it is),
+	// and republishes the letter's job as a replay's first run does,
+	// acknowledged, before it is interrupted. It returns the letter's
+	// sequence and the dead-letter stream.
+	interrupted := func(t *testing.T, session, jobID string, status int) (uint64, jetstream.Stream) {
+		t.Helper()
+		emu.Emulator.FailSession(session, 404)
+		_, err := a.jobs.RevokeSession(ctxT(t), session, &clerkjobs.RevokeOptions{JobID: jobID})
 		var failed *clerkjobs.JobError
 		if !errors.As(err, &failed) || failed.DeadLetterSeq == 0 {
 			t.Fatalf("revoke of a missing session = %v; want a failure with its dead letter", err)
 		}
-		emu.Emulator.FailSession(failing, 0)
+		emu.Emulator.FailSession(session, status)
+		t.Cleanup(func() { emu.Emulator.FailSession(session, 0) })
 		dlqStream, err := ops.js.Stream(ctxT(t), "SESSION_DLQ")
 		if err != nil {
 			t.Fatal(err)
@@ -695,18 +696,27 @@ func TestPermissions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The first run's republish, acknowledged; then the interruption.
 		m := nats.NewMsg(dl.Subject)
 		m.Data = raw.Data
 		m.Header.Set(jetstream.MsgIDHeader, dlqpkg.ReplayMsgID(dlqStream.CachedInfo().Created, failed.DeadLetterSeq, 1))
 		if _, err := ops.js.PublishMsg(ctxT(t), m); err != nil {
 			t.Fatalf("ops replays: %v", err)
 		}
-		code, stdout, stderr := runPublish(t, "ops", "dlq", "replay", fmt.Sprint(failed.DeadLetterSeq))
+		return failed.DeadLetterSeq, dlqStream
+	}
+
+	// publish dlq replay, interrupted between the republish and the delete,
+	// is run again, as docs/publish.md says is safe: the jobs stream drops
+	// the republished job as a duplicate, and the replay must tell that it
+	// is its own job (and delete the letter) with only the ops user's
+	// rights, which do not read pending jobs.
+	t.Run("ops runs an interrupted replay again", func(t *testing.T) {
+		seq, dlqStream := interrupted(t, sessions[3], "gone-2", 0)
+		code, stdout, stderr := runPublish(t, "ops", "dlq", "replay", fmt.Sprint(seq))
 		if code != publishcli.ExitOK {
 			t.Errorf("the same replay run again as ops: exit %d, want 0\n%s\n%s", code, stdout, stderr)
 		}
-		if _, err := dlqStream.GetMsg(ctxT(t), failed.DeadLetterSeq); !errors.Is(err, jetstream.ErrMsgNotFound) {
+		if _, err := dlqStream.GetMsg(ctxT(t), seq); !errors.Is(err, jetstream.ErrMsgNotFound) {
 			t.Errorf("the dead letter after the re-run: %v; want it deleted", err)
 		}
 	})
@@ -717,34 +727,8 @@ func TestPermissions(t *testing.T) {
 	// twice: replayed after the deduplication window while its own job
 	// still waits, it would be queued again.
 	t.Run("ops runs an interrupted replay again while its job waits", func(t *testing.T) {
-		failing := sessions[1]
-		emu.Emulator.FailSession(failing, 404)
-		_, err := a.jobs.RevokeSession(ctxT(t), failing, &clerkjobs.RevokeOptions{JobID: "gone-3"})
-		var failed *clerkjobs.JobError
-		if !errors.As(err, &failed) || failed.DeadLetterSeq == 0 {
-			t.Fatalf("revoke of a missing session = %v; want a failure with its dead letter", err)
-		}
-		emu.Emulator.FailSession(failing, 503)
-		t.Cleanup(func() { emu.Emulator.FailSession(failing, 0) })
-		dlqStream, err := ops.js.Stream(ctxT(t), "SESSION_DLQ")
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, err := dlqStream.GetMsg(ctxT(t), failed.DeadLetterSeq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dl, err := jobs.ParseDeadLetter(raw.Header)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := nats.NewMsg(dl.Subject)
-		m.Data = raw.Data
-		m.Header.Set(jetstream.MsgIDHeader, dlqpkg.ReplayMsgID(dlqStream.CachedInfo().Created, failed.DeadLetterSeq, 1))
-		if _, err := ops.js.PublishMsg(ctxT(t), m); err != nil {
-			t.Fatalf("ops replays: %v", err)
-		}
-		code, stdout, stderr := runPublish(t, "ops", "dlq", "replay", fmt.Sprint(failed.DeadLetterSeq))
+		seq, _ := interrupted(t, sessions[1], "gone-3", 503)
+		code, stdout, stderr := runPublish(t, "ops", "dlq", "replay", fmt.Sprint(seq))
 		out := stdout + stderr
 		if code == publishcli.ExitOK || !strings.Contains(out, "the dead letter is kept") {
 			t.Fatalf("re-run while the job waits: exit %d; want a failure that keeps the dead letter\n%s", code, out)
