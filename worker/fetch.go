@@ -157,7 +157,7 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 		if w.fetchErr.Load() != nil {
 			w.fetchErr.Store(nil)
 		}
-		if w.inflight.holds(meta.Sequence.Stream) {
+		if w.inflight.holdsMsg(msgIdentity{meta.Sequence.Stream, meta.Timestamp.UnixNano()}) {
 			// Another delivery of the job runs here still (its consumer
 			// deleted and created again, or its ack wait passed unseen):
 			// run beside it, the job would call Clerk twice. Handed back,

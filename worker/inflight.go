@@ -114,6 +114,22 @@ func (f *inflight) holds(seq uint64) bool {
 	return false
 }
 
+// holdsMsg reports whether a delivery of the stored message id is held
+// here. The sequence alone is another job's once the jobs stream is created
+// again (its sequences start at 1 again): a new job taken for an old one in
+// flight would be handed back, and the old one's ack, which names the
+// consumer and the sequence alone, would then ack it unrun.
+func (f *inflight) holdsMsg(id msgIdentity) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for d := range f.ds {
+		if d.seq() == id.seq && d.meta.Timestamp.UnixNano() == id.at {
+			return true
+		}
+	}
+	return false
+}
+
 func (f *inflight) remove(d *delivery) {
 	f.mu.Lock()
 	delete(f.ds, d)
