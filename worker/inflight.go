@@ -91,6 +91,14 @@ func (d *delivery) seq() uint64 { return d.meta.Sequence.Stream }
 type inflight struct {
 	mu sync.Mutex
 	ds map[*delivery]struct{}
+	// byMsg counts the deliveries held by stored message: holdsMsg is
+	// asked for every job taken, and a walk of ds would cost each job time
+	// in proportion to the concurrency, under the lock the heartbeat takes.
+	byMsg map[msgIdentity]int
+}
+
+func (d *delivery) stored() msgIdentity {
+	return msgIdentity{d.meta.Sequence.Stream, d.meta.Timestamp.UnixNano()}
 }
 
 func (f *inflight) add(d *delivery) {
@@ -98,6 +106,12 @@ func (f *inflight) add(d *delivery) {
 	d.mu.Lock()
 	d.last = time.Now()
 	d.mu.Unlock()
+	if _, ok := f.ds[d]; !ok {
+		if f.byMsg == nil {
+			f.byMsg = map[msgIdentity]int{}
+		}
+		f.byMsg[d.stored()]++
+	}
 	f.ds[d] = struct{}{}
 	f.mu.Unlock()
 }
@@ -122,17 +136,19 @@ func (f *inflight) holds(seq uint64) bool {
 func (f *inflight) holdsMsg(id msgIdentity) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for d := range f.ds {
-		if d.seq() == id.seq && d.meta.Timestamp.UnixNano() == id.at {
-			return true
-		}
-	}
-	return false
+	return f.byMsg[id] > 0
 }
 
 func (f *inflight) remove(d *delivery) {
 	f.mu.Lock()
-	delete(f.ds, d)
+	if _, ok := f.ds[d]; ok {
+		delete(f.ds, d)
+		if id := d.stored(); f.byMsg[id] > 1 {
+			f.byMsg[id]--
+		} else {
+			delete(f.byMsg, id)
+		}
+	}
 	f.mu.Unlock()
 }
 
