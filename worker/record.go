@@ -81,13 +81,16 @@ type records struct {
 	w   *Worker
 	gen atomic.Pointer[string]
 
-	mu      sync.Mutex
-	parked  map[*delivery]*outcome
-	reason  string // why the last store failed, in the worker's words
-	full    *level // on while Concurrency outcomes or more are parked
-	wake    chan struct{}
-	since   time.Time // when the current run of failures began
-	lastLog time.Time
+	mu     sync.Mutex
+	parked map[*delivery]*outcome
+	reason string // why the last store failed, in the worker's words
+	// stopping is set once the shutdown hands the outcomes left back: a
+	// letter refused then is not kept, and is said by the nak's line.
+	stopping bool
+	full     *level // on while Concurrency outcomes or more are parked
+	wake     chan struct{}
+	since    time.Time // when the current run of failures began
+	lastLog  time.Time
 
 	retryMu sync.Mutex // held by the pass that retries parked outcomes
 
@@ -578,7 +581,7 @@ func (r *records) park(o *outcome, err error) {
 	n := len(r.parked)
 	r.updateRoom()
 	endDelivery(o.j, "parked", nil)
-	logNow := first || time.Since(r.lastLog) > 30*time.Second
+	logNow := !r.stopping && (first || time.Since(r.lastLog) > 30*time.Second)
 	if logNow {
 		r.lastLog = time.Now()
 	}
@@ -732,7 +735,13 @@ func (r *records) nakParked() {
 	r.mu.Lock()
 	left, reason := r.parked, r.reason
 	r.parked = map[*delivery]*outcome{}
+	r.stopping = true
 	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.stopping = false
+		r.mu.Unlock()
+	}()
 	// Bounded: the shutdown waited the drain timeout already.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -744,10 +753,14 @@ func (r *records) nakParked() {
 			r.mu.Lock()
 			_, refused := r.parked[o.d]
 			delete(r.parked, o.d)
+			why := r.reason
 			r.mu.Unlock()
 			if !refused {
 				continue
 			}
+			r.w.nak(o.d, o.j, 0, "shutdown before the outcome could be recorded, and its dead letter refused too ("+why+
+				"): run again, the "+string(o.j.Op)+" may be carried out twice")
+			continue
 		}
 		r.w.nak(o.d, o.j, 0, "shutdown before the outcome could be recorded")
 	}
