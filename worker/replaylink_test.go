@@ -8,7 +8,6 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
-	"github.com/clerkjobs/clerkjobs/dlq"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -32,20 +31,11 @@ func TestReplayOfAnUntracedDeadLetterIsLinkedToNothing(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	q, err := dlq.Open(context.Background(), env.JS, env.Topology)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, operator := tp.Tracer("operator").Start(context.Background(), "publish dlq replay")
-	if _, err := q.Replay(ctx, []uint64{dl.Sequence}); err != nil {
-		t.Fatal(err)
-	}
-	operator.End()
-	replay := named(children(exp.GetSpans(), operator.SpanContext()), "send ")
+	replay := replayAsOperator(t, env, tp, exp, dl.Sequence)
 	if len(replay) != 1 {
 		t.Fatalf("%d send spans under the operator's span; want 1", len(replay))
 	}
 	for _, l := range replay[0].Links {
-		t.Errorf("the replay is linked to span %s (the operator's is %s); want no link", l.SpanContext.SpanID(), operator.SpanContext().SpanID())
+		t.Errorf("the replay is linked to span %s (the operator's is %s); want no link", l.SpanContext.SpanID(), replay[0].Parent.SpanID())
 	}
 }

@@ -256,6 +256,23 @@ func spansDocumented(t *testing.T, spans tracetest.SpanStubs) {
 	}
 }
 
+// replayAsOperator replays dead letter seq inside an operator's span of tp,
+// as publish dlq replay does, and returns the send spans exp holds under
+// that span.
+func replayAsOperator(t *testing.T, env *testenv.Env, tp trace.TracerProvider, exp *tracetest.InMemoryExporter, seq uint64) tracetest.SpanStubs {
+	t.Helper()
+	q, err := dlq.Open(context.Background(), env.JS, env.Topology)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, operator := tp.Tracer("operator").Start(context.Background(), "publish dlq replay")
+	if _, err := q.Replay(ctx, []uint64{seq}); err != nil {
+		t.Fatal(err)
+	}
+	operator.End()
+	return named(children(exp.GetSpans(), operator.SpanContext()), "send ")
+}
+
 // TestReplayIsLinkedToTheDeadLetter: a dead letter carries the trace of
 // the delivery that failed, and its replay is a new span linked to it.
 func TestReplayIsLinkedToTheDeadLetter(t *testing.T) {
@@ -283,16 +300,7 @@ func TestReplayIsLinkedToTheDeadLetter(t *testing.T) {
 		}
 		return failed.IsValid()
 	})
-	q, err := dlq.Open(context.Background(), env.JS, env.Topology)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, operator := tp.Tracer("operator").Start(context.Background(), "publish dlq replay")
-	if _, err := q.Replay(ctx, []uint64{dl.Sequence}); err != nil {
-		t.Fatal(err)
-	}
-	operator.End()
-	replay := named(children(exp.GetSpans(), operator.SpanContext()), "send ")
+	replay := replayAsOperator(t, env, tp, exp, dl.Sequence)
 	if len(replay) != 1 || len(replay[0].Links) != 1 || replay[0].Links[0].SpanContext.SpanID() != failed.SpanID() {
 		t.Fatalf("replay spans %+v; want one send span linked to the failed delivery %s", replay, failed.SpanID())
 	}
