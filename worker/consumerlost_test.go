@@ -31,12 +31,7 @@ func TestJobOfADeletedConsumerIsNotRunAgain(t *testing.T) {
 		return env.StreamCount(t, env.Topology.JobsStream) == 0
 	})
 	time.Sleep(2500 * time.Millisecond) // a create sent again would be answered by now
-	n := 0
-	for _, c := range emu.Calls() {
-		if c.Op == emulator.OpCreateSession {
-			n++
-		}
-	}
+	n := callsTo(emu, emulator.OpCreateSession)
 	if n != 1 || len(emu.UserSessionIDs(user)) != 1 {
 		t.Errorf("the create was sent %d times, %d sessions; want once, one", n, len(emu.UserSessionIDs(user)))
 	}
@@ -66,9 +61,7 @@ func TestRecordedJobOfARecreatedConsumerIsNotRunAgain(t *testing.T) {
 	time.Sleep(10 * time.Millisecond) // the new consumer is created after the job was stored
 	env.StartWorker(t)
 	testenv.Eventually(t, 20*time.Second, "the job acked", func() bool { return env.StreamCount(t, env.Topology.JobsStream) == 0 })
-	for _, c := range emu.Calls() {
-		if c.Op == emulator.OpCreateSession {
-			t.Errorf("Clerk was asked to create a session for a job already recorded")
-		}
+	if callsTo(emu, emulator.OpCreateSession) != 0 {
+		t.Errorf("Clerk was asked to create a session for a job already recorded")
 	}
 }

@@ -34,3 +34,16 @@ func TestCreateWhoseAnswerIsLostIsNotSentAgain(t *testing.T) {
 		t.Errorf("outcome %s, error %+v; want failed, permanent (unconfirmed)", r.Outcome, r.Error)
 	}
 }
+
+// callsTo counts the calls the emulator was asked to make of Clerk's
+// operation op (emulator.OpCreateSession): what tests of a job that must
+// not run twice count.
+func callsTo(emu *emulator.Emulator, op string) int {
+	n := 0
+	for _, c := range emu.Calls() {
+		if c.Op == op {
+			n++
+		}
+	}
+	return n
+}

@@ -29,15 +29,7 @@ func TestCreateCutByShutdownIsNotSentAgain(t *testing.T) {
 	testenv.Eventually(t, 20*time.Second, "the job settled", func() bool {
 		return len(env.Results(t))+int(env.StreamCount(t, env.Topology.DeadLetterStream)) == 1
 	})
-	creates := func() int {
-		n := 0
-		for _, c := range emu.Calls() {
-			if c.Op == emulator.OpCreateSession {
-				n++
-			}
-		}
-		return n
-	}
+	creates := func() int { return callsTo(emu, emulator.OpCreateSession) }
 	// The emulator takes the request in after its latency, whether or not
 	// the client is still there, and creates the session: as Clerk would.
 	testenv.Eventually(t, 5*time.Second, "the cut create handled", func() bool { return creates() >= 1 })

@@ -39,12 +39,7 @@ func TestCreateWaitingForItsRecordAtShutdownIsNotRunAgain(t *testing.T) {
 		return env.StreamCount(t, env.Topology.JobsStream) == 0
 	})
 	time.Sleep(500 * time.Millisecond)
-	n := 0
-	for _, c := range emu.Calls() {
-		if c.Op == emulator.OpCreateSession {
-			n++
-		}
-	}
+	n := callsTo(emu, emulator.OpCreateSession)
 	if n != 1 || len(emu.UserSessionIDs(user)) != 1 {
 		t.Errorf("the create was sent %d times, %d sessions; want once, one", n, len(emu.UserSessionIDs(user)))
 	}

@@ -27,12 +27,7 @@ func TestRefreshWhoseAnswerIsLostIsNotSentAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	for _, c := range emu.Calls() {
-		if c.Op == emulator.OpRefreshSession {
-			n++
-		}
-	}
+	n := callsTo(emu, emulator.OpRefreshSession)
 	if n != 1 {
 		t.Errorf("the refresh was sent %d times; want once", n)
 	}

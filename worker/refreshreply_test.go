@@ -40,15 +40,7 @@ func TestRefreshWhoseReplyFailsIsNotSentAgain(t *testing.T) {
 	if err := admin.Publish(cfg.Topology.Subjects.Job(jobs.OpRefresh), body); err != nil {
 		t.Fatal(err)
 	}
-	refreshes := func() int {
-		n := 0
-		for _, c := range emu.Calls() {
-			if c.Op == emulator.OpRefreshSession {
-				n++
-			}
-		}
-		return n
-	}
+	refreshes := func() int { return callsTo(emu, emulator.OpRefreshSession) }
 	testenv.Eventually(t, 10*time.Second, "the refresh sent", func() bool { return refreshes() >= 1 })
 	time.Sleep(3 * time.Second) // a redelivery's time (nak delays of milliseconds)
 	if n := refreshes(); n != 1 {

@@ -62,12 +62,7 @@ func TestOldRefusalOfAReplySubjectIsNotThisReplys(t *testing.T) {
 	if n, _, _ := sub.Pending(); n != 1 {
 		t.Errorf("%d answers to one token job; want 1, its token", n)
 	}
-	tokens := 0
-	for _, c := range emu.Calls() {
-		if c.Op == emulator.OpCreateSessionToken {
-			tokens++
-		}
-	}
+	tokens := callsTo(emu, emulator.OpCreateSessionToken)
 	if tokens != 1 {
 		t.Errorf("%d tokens minted for one job; want 1", tokens)
 	}
