@@ -84,8 +84,12 @@ type options struct {
 	leaseMargin time.Duration
 	reserve     int              // fleet scope: calls per window kept for the trickle; -1: fleetReserve
 	now         func() time.Time // fleet scope: reads the clock; tests step its wall reading
-	log         zerolog.Logger
-	recreate    func(context.Context) error
+	// skew is added to the server's timestamps (fleet scope): tests step
+	// the server's clock with it, as a new stream leader with another
+	// clock does. nil: none.
+	skew     func() time.Duration
+	log      zerolog.Logger
+	recreate func(context.Context) error
 }
 
 // WithMaxPause bounds the pause one Throttled call (one 429) can impose on

@@ -34,14 +34,27 @@ const (
 	clockMax    = 32
 	clockDrift  = 1e-4 // 100 ppm: far beyond what NTP-disciplined clocks drift
 	clockUnsure = math.MaxInt64
+	// clockStep: a forward step of the server's clock up to this moves
+	// calls earlier by as much, within the network's share of the
+	// schedule's tolerance (see docs/rate-limit.md); a larger one makes
+	// the schedule start afresh. Above what an NTP slew (at most 500 ppm)
+	// can open between samples at most clockKeep apart, beyond clockDrift.
+	clockStep = 20 * time.Millisecond
 )
 
 // add takes the sample of an entry stored at server time created, written
-// at local instant sent and echoed at recv.
-func (c *clockSync) add(created int64, sent, recv time.Time) {
+// at local instant sent and echoed at recv. It returns how far the
+// server's clock stepped forward, when by more than clockStep: how far the
+// sample lies past what the samples before it allow (0: no such step).
+func (c *clockSync) add(created int64, sent, recv time.Time) (step time.Duration) {
 	rtt := recv.Sub(sent)
 	if rtt < 0 {
-		return // cannot be on a monotonic clock
+		return 0 // cannot be on a monotonic clock
+	}
+	if len(c.samples) > 0 {
+		if _, hi := c.bounds(recv); created > hi+int64(clockStep) {
+			step = time.Duration(created - hi)
+		}
 	}
 	keep := c.samples[:0]
 	for _, s := range c.samples {
@@ -53,6 +66,7 @@ func (c *clockSync) add(created int64, sent, recv time.Time) {
 		keep = keep[1:]
 	}
 	c.samples = append(keep, clockSample{lo: created, hi: created + int64(rtt), at: recv})
+	return step
 }
 
 // age is how old the newest sample is (forever before any).

@@ -3,10 +3,13 @@ package ratebudget
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/rs/zerolog"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 )
@@ -81,6 +84,70 @@ func TestWallClockStep(t *testing.T) {
 			cs.stop()
 			co.stop()
 			e.checkClerk()
+		})
+	}
+}
+
+// TestServerClockStepsForward: a JetStream leader change to a server whose
+// clock is ahead steps the server's clock forward under every replica. The
+// slots replicas hold were placed on the old clock, and the shared TAT was
+// written on it; a replica that claimed from that TAT on the new clock put
+// its slots among the held ones: up to the horizon's worth of calls too
+// many in one window.
+func TestServerClockStepsForward(t *testing.T) {
+	for _, step := range []time.Duration{300 * time.Millisecond, 2 * time.Second} {
+		t.Run(step.String(), func(t *testing.T) {
+			e := newEnv(t, testLimit, emulator.SlidingWindow)
+			var skew atomic.Int64
+			leader := func(o *options) { o.skew = func() time.Duration { return time.Duration(skew.Load()) } }
+			var logs syncBuffer
+			a, _ := e.budget("", leader, WithLogger(zerolog.New(&logs)))
+			b, _ := e.budget("", leader)
+			ca, cb := e.load(a, 3), e.load(b, 3)
+			eventually(t, 60*time.Second, "10 calls", func() bool { return total(ca, cb) >= 10 })
+
+			skew.Store(int64(step))
+			at := time.Now()
+			eventually(t, 60*time.Second, "10 calls from each replica after the step", func() bool { return eachAfter(10, at, ca, cb) })
+			ca.stop()
+			cb.stop()
+			if n := bestWindow(time.Time{}, e.limit.Per, ca, cb); n > e.limit.N {
+				t.Errorf("%d calls left in one %v window, limit %s", n, e.limit.Per, e.limit)
+			}
+			if !strings.Contains(logs.String(), "clock stepped forward") {
+				t.Errorf("the step was not logged: %s", logs.String())
+			}
+			e.checkClerk()
+		})
+	}
+}
+
+// TestClockSeesForwardSteps: a sample past what the samples before it
+// allow by more than clockStep is a forward step of the server's clock;
+// a sample within them, a small step, or a step back is none.
+func TestClockSeesForwardSteps(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		ahead        time.Duration // of the second sample, past the first's clock
+		minStep, max time.Duration
+	}{
+		{"agreeing", 0, 0, 0},
+		{"within clockStep", clockStep / 2, 0, 0},
+		{"forward", 100 * time.Millisecond, 90 * time.Millisecond, 100 * time.Millisecond},
+		{"back", -time.Second, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c clockSync
+			t0 := time.Now()
+			server := int64(1e18)
+			if step := c.add(server, t0, t0.Add(time.Millisecond)); step != 0 {
+				t.Fatalf("first sample: step %v", step)
+			}
+			sent := t0.Add(100 * time.Millisecond)
+			step := c.add(server+int64(100*time.Millisecond+tc.ahead), sent, sent.Add(time.Millisecond))
+			if step < tc.minStep || step > tc.max {
+				t.Errorf("step %v, want within [%v, %v]", step, tc.minStep, tc.max)
+			}
 		})
 	}
 }

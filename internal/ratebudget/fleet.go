@@ -103,6 +103,7 @@ type fleet struct {
 	// monotonic clock. Only differences of readings are used, so a step
 	// of the wall clock moves nothing; tests step the wall reading.
 	now    func() time.Time
+	skew   func() time.Duration // see options.skew
 	fp, id string
 	lease  time.Duration // fallbackLease and leaseMargin, from the options
 	margin time.Duration
@@ -144,6 +145,9 @@ type fleet struct {
 	watched     time.Time
 	trickleNext time.Time // local: earliest next trickle slot
 
+	// stepped (local) is when the server's clock was last seen stepping
+	// forward: see restartLocked.
+	stepped      time.Time
 	pauseServer  int64     // end of the pause in force (server clock)
 	pendingPause int64     // a pause still to write into the shared state
 	unsynced     time.Time // local: end of a pause reported before the first clock sample
@@ -173,7 +177,7 @@ func New(kv jetstream.KeyValue, fingerprint string, limit Limit, opts ...Option)
 	}
 	b := newBudget(newSchedule(limit, o.reserve), o)
 	b.fleet = &fleet{
-		b: b, kv: kv, now: o.now, fp: fingerprint, id: nuid.Next(), lease: o.lease, margin: o.leaseMargin, log: o.log, recreate: o.recreate,
+		b: b, kv: kv, now: o.now, skew: o.skew, fp: fingerprint, id: nuid.Next(), lease: o.lease, margin: o.leaseMargin, log: o.log, recreate: o.recreate,
 		echo: map[uint64]time.Time{}, early: map[uint64]echoed{}, members: map[string]member{},
 	}
 	b.start()
@@ -230,11 +234,13 @@ func (f *fleet) claim() time.Time {
 		T := int64(interval)
 		st := f.state
 		fresh := st.TAT == 0
-		if fresh {
-			// A new (or lost) state: slots claimed before may still lie up to
+		restart := fresh || f.restartLocked(now)
+		if restart {
+			// A new (or lost) state, or one written on the server's clock
+			// before it stepped: slots claimed before may still lie up to
 			// the horizon ahead. Start one interval after them, and write
 			// that first.
-			st.TAT = hi + int64(horizon) + T
+			st.TAT = max(st.TAT, hi+int64(horizon)+T)
 		}
 		st.PauseUntil = max(st.PauseUntil, f.pendingPause)
 		lead := min(2*f.rtt+time.Millisecond, 50*time.Millisecond)
@@ -248,7 +254,7 @@ func (f *fleet) claim() time.Time {
 		case int64(k) > ahead/T+1:
 			k = int(ahead/T + 1)
 		}
-		if k == 0 && !pausing && !fresh {
+		if k == 0 && !pausing && !restart {
 			b.mu.Unlock()
 			b.addSlots(tr)
 			return f.toLocal(start-int64(horizon), now, lo)
@@ -269,7 +275,7 @@ func (f *fleet) claim() time.Time {
 			b.addSlots(tr)
 			return now.Add(time.Duration(T))
 		}
-		rev, exists := f.rev, f.exists
+		rev, exists, stepped := f.rev, f.exists, f.stepped
 		b.mu.Unlock()
 		b.addSlots(tr)
 
@@ -282,6 +288,9 @@ func (f *fleet) claim() time.Time {
 			}
 			if fresh {
 				f.floor = next.TAT // started afresh: what was seen before is gone
+			}
+			if restart && f.stepped == stepped {
+				f.stepped = time.Time{} // every later claim builds on this TAT
 			}
 			f.floor = max(f.floor, next.TAT)
 			if f.pendingPause <= next.PauseUntil {
@@ -313,6 +322,19 @@ func (f *fleet) claim() time.Time {
 			return earliest(f.retryTime(), trickle)
 		}
 	}
+}
+
+// restartLocked reports whether the next claim must start the schedule
+// afresh because the server's clock stepped forward (a new stream leader
+// whose clock is ahead). The shared TAT may still have been written on the
+// old clock, and slots held anywhere were placed on it, up to the horizon
+// ahead: read on the new clock, that TAT lies the step too early, among
+// them. One claim past the horizon on the new clock is enough: later claims
+// build on its TAT, and a replica still on the old clock reads it late,
+// never early. Past clockKeep every replica has taken samples on the new
+// clock (one a heartbeat) and the slots held on the old one have passed.
+func (f *fleet) restartLocked(now time.Time) bool {
+	return !f.stepped.IsZero() && now.Sub(f.stepped) < clockKeep
 }
 
 // write stores the state: an update of revision rev, or a create.
@@ -731,7 +753,16 @@ func (f *fleet) sampleByGet(ctx context.Context, rev uint64, sent time.Time) {
 	f.b.mu.Lock()
 	defer f.b.mu.Unlock()
 	delete(f.echo, rev)
-	f.sampleLocked(echoed{created: e.Created().UnixNano(), recv: recv}, sent)
+	f.sampleLocked(echoed{created: f.stamp(e), recv: recv}, sent)
+}
+
+// stamp is when the server stored e, on its clock (Unix nanoseconds).
+func (f *fleet) stamp(e jetstream.KeyValueEntry) int64 {
+	t := e.Created().UnixNano()
+	if f.skew != nil {
+		t += int64(f.skew())
+	}
+	return t
 }
 
 func (f *fleet) modeLocked() Mode {
@@ -777,7 +808,7 @@ func (f *fleet) observe(e jetstream.KeyValueEntry, recv time.Time) {
 	b := f.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	created := e.Created().UnixNano()
+	created := f.stamp(e)
 	key := e.Key()
 	if sent, own := f.echo[e.Revision()]; own {
 		delete(f.echo, e.Revision())
@@ -849,7 +880,11 @@ func (f *fleet) crowdedLocked() {
 // sent: stored after it was sent and before its echo arrived, so the
 // offset (server - local) lies between these bounds.
 func (f *fleet) sampleLocked(e echoed, sent time.Time) {
-	f.clock.add(e.created, sent, e.recv)
+	if step := f.clock.add(e.created, sent, e.recv); step > 0 {
+		f.stepped = e.recv
+		f.log.Warn().Str("rate_budget", f.fp).Dur("step", step).
+			Msg("the JetStream server's clock stepped forward (a new stream leader with another clock?): the shared schedule starts afresh past the slots held")
+	}
 	if !f.synced {
 		f.synced = true
 		// The state and pauses learnt before the server's time was known.
