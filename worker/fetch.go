@@ -124,7 +124,7 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 	// jobs, and stop waiting for one.
 	pause, cancel := context.WithCancel(ctx)
 	defer cancel()
-	created := cons.CachedInfo().Created
+	created, seen := cons.CachedInfo().Created, w.records.created.Load()
 	opened, full := w.circuit.open.On(), w.records.full.On()
 	go func() {
 		select {
@@ -168,7 +168,8 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 				Msg("a job delivered again while its earlier delivery runs here; handed back until that one is settled")
 			continue
 		}
-		d := &delivery{msg: msg, meta: meta, releaseFn: release, received: time.Now(), consumerCreated: created}
+		d := &delivery{msg: msg, meta: meta, releaseFn: release, received: time.Now(), consumerCreated: created,
+			jobsStream: &w.records.created, jobsStreamSeen: seen}
 		w.inflight.add(d)
 		queue <- d
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -24,6 +25,10 @@ type delivery struct {
 	received time.Time // when this process took the delivery
 	// consumerCreated is when the consumer that delivered it was created.
 	consumerCreated time.Time
+	// jobsStream is the worker's records.created, and jobsStreamSeen its
+	// value when the delivery was taken: see void.
+	jobsStream     *atomic.Int64
+	jobsStreamSeen int64
 
 	mu      sync.Mutex
 	settled bool
@@ -53,6 +58,28 @@ func (d *delivery) mayBeAgain() bool {
 	return d.meta.Timestamp.Before(d.consumerCreated.Add(time.Second))
 }
 
+// errVoidDelivery: see delivery.void.
+var errVoidDelivery = errors.New("not sent: the jobs stream was created again since this job was delivered, and its sequence may name another job now")
+
+// void reports whether the delivery's message belongs to a jobs stream
+// deleted since it was taken: the worker has read a newer stream's creation
+// since, and the message was stored before it. An ack, a nak or a progress
+// signal names only the consumer and the stream sequence, so the server
+// applies it to the new stream's message at that sequence: an ack settles
+// another job unrun, a nak hands it to a second worker while it runs. A
+// delivery taken after the worker read the stream is never void, so a
+// stream leader's clock behind the creator's cannot void a new job.
+func (d *delivery) void() bool {
+	return d.jobsStream != nil && outlived(d.jobsStream.Load(), d.jobsStreamSeen, d.meta.Timestamp)
+}
+
+// outlived reports whether a message stored at stored, taken while the
+// worker knew the jobs stream created at seen, belongs to a stream deleted
+// since: the stream the worker knows now was created at created, after it.
+func outlived(created, seen int64, stored time.Time) bool {
+	return created != seen && stored.UnixNano() < created
+}
+
 // release gives the delivery's slot back to the fetch loop (once).
 func (d *delivery) release() { d.releaseOnce.Do(d.releaseFn) }
 
@@ -62,7 +89,7 @@ func (d *delivery) release() { d.releaseOnce.Do(d.releaseFn) }
 func (d *delivery) inProgress() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.settled {
+	if d.settled || d.void() {
 		return nil
 	}
 	return d.msg.InProgress()
@@ -73,6 +100,9 @@ func (d *delivery) ack() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.settled = true
+	if d.void() {
+		return errVoidDelivery
+	}
 	return d.msg.Ack()
 }
 
@@ -81,6 +111,9 @@ func (d *delivery) nak(delay time.Duration) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.settled = true
+	if d.void() {
+		return errVoidDelivery
+	}
 	return d.msg.NakWithDelay(delay)
 }
 

@@ -299,7 +299,7 @@ func (w *Worker) settleRecorded(d *delivery, j *job, k recordKind) {
 	w.inflight.remove(d)
 	w.history.take(j)
 	if err := d.ack(); err != nil {
-		w.cfg.Logger.Warn().Str("job_id", j.ID).Err(err).Msg("ack failed; the job may be redelivered (its record is found again)")
+		w.settleFailed(j, err, "ack failed; the job may be redelivered (its record is found again)")
 	}
 	w.metrics.jobs.WithLabelValues(string(j.Op), "already_recorded").Inc()
 	endDelivery(j, "already_recorded", nil)
@@ -352,7 +352,7 @@ func (w *Worker) ack(d *delivery, j *job, outcome string, info *jobs.ErrorInfo) 
 	w.history.take(j)
 	if err := d.ack(); err != nil {
 		// The record is stored; a redelivery finds it and is acked.
-		w.cfg.Logger.Warn().Str("job_id", j.ID).Err(err).Msg("ack failed; the job may be redelivered (its record is found, not made again)")
+		w.settleFailed(j, err, "ack failed; the job may be redelivered (its record is found, not made again)")
 	}
 	w.metrics.jobs.WithLabelValues(string(j.Op), outcome).Inc()
 	w.metrics.jobDuration.WithLabelValues(string(j.Op)).Observe(time.Since(j.Started).Seconds())
@@ -375,7 +375,7 @@ func (w *Worker) nak(d *delivery, j *job, delay time.Duration, reason string) {
 	// restarts the ack wait), so stop the heartbeat first.
 	w.inflight.remove(d)
 	if err := d.nak(delay); err != nil {
-		w.cfg.Logger.Warn().Str("job_id", j.ID).Err(err).Msg("nak failed; the job will be redelivered after the ack wait")
+		w.settleFailed(j, err, "nak failed; the job will be redelivered after the ack wait")
 	}
 	w.metrics.jobs.WithLabelValues(string(j.Op), "redelivered").Inc()
 	endDelivery(j, "redelivered", nil)
@@ -387,6 +387,14 @@ func (w *Worker) nak(d *delivery, j *job, delay time.Duration, reason string) {
 		ev = ev.Str("clerk_trace_id", j.Failures[n-1].TraceID)
 	}
 	w.logJob(ev, j).Str("outcome", "redelivered").Msg("job will be retried")
+}
+
+// settleFailed logs an ack or nak that failed; usual says what follows.
+func (w *Worker) settleFailed(j *job, err error, usual string) {
+	if errors.Is(err, errVoidDelivery) {
+		usual = "the job's message went with its deleted stream: nothing to settle, and it will not come again"
+	}
+	w.cfg.Logger.Warn().Str("job_id", j.ID).Err(err).Msg(usual)
 }
 
 // logJob adds the job's fields to a log line. Every one is bounded: the id

@@ -80,6 +80,9 @@ type outcome struct {
 type records struct {
 	w   *Worker
 	gen atomic.Pointer[string]
+	// created is when the jobs stream was created (UnixNano), as last read
+	// with gen: see delivery.void.
+	created atomic.Int64
 
 	mu     sync.Mutex
 	parked map[*delivery]*outcome
@@ -475,8 +478,10 @@ func (r *records) readGeneration(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("stream %s: %w", r.w.cfg.Topology.JobsStream, err)
 	}
-	gen := jobs.Generation(st.CachedInfo().Created)
+	created := st.CachedInfo().Created
+	gen := jobs.Generation(created)
 	r.gen.Store(&gen)
+	r.created.Store(created.UnixNano())
 	return gen, nil
 }
 
