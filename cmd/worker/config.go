@@ -241,10 +241,38 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 // namedSetting puts the flag and variable that set what err is about in
 // front of it: worker.Config.Validate names settings as a Go caller knows
 // them ("ack wait 0s: ..."), and a user of this command needs to know what
-// to change.
+// to change. An error that compares two settings ("backoff max 5s: must be
+// at least backoff initial 10s") names both flags: either may be the one
+// given, and naming only the first sent the user to one never set.
 func namedSetting(err error) error {
-	// How Validate names each setting, at the start of its error, and the
-	// flag that sets it; a longer name before a shorter one it starts with.
+	msg := err.Error()
+	first, ok := settingAt(msg)
+	if !ok {
+		return err
+	}
+	other := ""
+	for _, rel := range []string{" is below ", ": must be at least "} {
+		if _, rest, found := strings.Cut(msg, rel); found {
+			other, _ = settingAt(rest)
+			break
+		}
+	}
+	if strings.Contains(msg, " is under the jobs prefix") { // checkReplyPrefix's name for it
+		other = "subject-prefix"
+	}
+	names := "--" + first + " (" + envOf(first) + ")"
+	if other != "" && other != first {
+		names += " or --" + other + " (" + envOf(other) + ")"
+	}
+	return fmt.Errorf("%s: %w", names, err)
+}
+
+// settingAt returns the flag of the setting s starts with, named exactly
+// as Validate names it: the whole name, then its value or a colon. Of two
+// names one of which starts the other ("nak delay", "nak delay max") the
+// longer that fits wins, whatever their order.
+func settingAt(s string) (flag string, ok bool) {
+	// How Validate names each setting, and the flag that sets it.
 	settings := [][2]string{
 		{"ack wait", "ack-wait"}, {"backoff initial", "backoff-initial"}, {"backoff max", "backoff-max"},
 		{"bulk concurrency", "bulk-concurrency"}, {"concurrency", "concurrency"},
@@ -252,17 +280,17 @@ func namedSetting(err error) error {
 		{"dedup window", "dedup-window"}, {"drain timeout", "drain-timeout"}, {"instance name", "instance"},
 		{"jobs stream", "jobs-stream"}, {"results stream", "results-stream"}, {"consumer", "consumer"}, {"progress bucket", "progress-bucket"},
 		{"max ack pending", "max-ack-pending"}, {"max deliveries", "max-deliveries"},
-		{"nak delay max", "nak-delay-max"}, {"nak delay", "nak-delay"}, {"probe interval", "probe-interval"},
+		{"nak delay", "nak-delay"}, {"nak delay max", "nak-delay-max"}, {"probe interval", "probe-interval"},
 		{"rate limit", "rate-limit"}, {"rate scope", "rate-limit-scope"}, {"replicas", "replicas"}, {"reply prefix", "reply-prefix"},
-		{"results max age", "results-max-age"}, {"retry budget", "retry-budget"}, {"subject prefix", "subject-prefix"},
+		{"results max age", "results-max-age"}, {"retry budget per delivery", "retry-budget"}, {"subject prefix", "subject-prefix"},
 	}
-	msg := err.Error()
-	for _, s := range settings {
-		if strings.HasPrefix(msg, s[0]+" ") || strings.HasPrefix(msg, s[0]+":") {
-			return fmt.Errorf("--%s (%s): %w", s[1], envOf(s[1]), err)
+	best := ""
+	for _, st := range settings {
+		if (strings.HasPrefix(s, st[0]+" ") || strings.HasPrefix(s, st[0]+":")) && len(st[0]) > len(best) {
+			best, flag = st[0], st[1]
 		}
 	}
-	return err
+	return flag, best != ""
 }
 
 // natsSettingsWithoutURL refuses a NATS credential or TLS setting given

@@ -47,11 +47,18 @@ func TestBadConfigurationExits2NamingTheSetting(t *testing.T) {
 		// What the worker package checks is said with the flag and the
 		// variable that set it, not only as the package names it.
 		{"ack wait", nil, map[string]string{"WORKER_ACK_WAIT": "0s"}, "--ack-wait (WORKER_ACK_WAIT): ack wait 0s"},
-		{"nak delay max", []string{"--nak-delay-max", "1ms"}, nil, "--nak-delay-max (WORKER_NAK_DELAY_MAX): nak delay max 1ms"},
+		{"nak delay max", []string{"--nak-delay-max", "1ms"}, nil, "--nak-delay-max (WORKER_NAK_DELAY_MAX) or --nak-delay (WORKER_NAK_DELAY): nak delay max 1ms"},
 		{"nak delay", []string{"--nak-delay", "-1s"}, nil, "--nak-delay (WORKER_NAK_DELAY): nak delay -1s"},
 		{"instance", []string{"--instance", "a.b"}, nil, "--instance (WORKER_INSTANCE): instance name"},
 		{"stream name", []string{"--dlq-stream", "a.b"}, nil, "--dlq-stream (WORKER_DLQ_STREAM): dead-letter stream name"},
-		{"max ack pending", []string{"--max-ack-pending", "1"}, nil, "--max-ack-pending (WORKER_MAX_ACK_PENDING): max ack pending 1"},
+		{"max ack pending", []string{"--max-ack-pending", "1"}, nil, "--max-ack-pending (WORKER_MAX_ACK_PENDING) or --concurrency (WORKER_CONCURRENCY): max ack pending 1"},
+		// A check of two settings names both: the one given may be either,
+		// and naming only the first sent the user to a setting never set.
+		{"concurrency above max ack pending", []string{"--concurrency", "4000"}, nil, "--max-ack-pending (WORKER_MAX_ACK_PENDING) or --concurrency (WORKER_CONCURRENCY): max ack pending 1000 is below concurrency 4000"},
+		{"backoff initial above backoff max", nil, map[string]string{"WORKER_BACKOFF_INITIAL": "10s"}, "--backoff-max (WORKER_BACKOFF_MAX) or --backoff-initial (WORKER_BACKOFF_INITIAL): backoff max 5s: must be at least backoff initial 10s"},
+		{"nak delay above nak delay max", []string{"--nak-delay", "5m"}, nil, "--nak-delay-max (WORKER_NAK_DELAY_MAX) or --nak-delay (WORKER_NAK_DELAY): nak delay max 2m0s"},
+		{"subject prefix over the reply prefix", []string{"--subject-prefix", "_INBOX"}, nil, "--reply-prefix (WORKER_REPLY_PREFIX) or --subject-prefix (WORKER_SUBJECT_PREFIX): reply prefix \"_INBOX.\": is under the jobs prefix"},
+		{"retry budget", []string{"--retry-budget", "-1s"}, nil, "--retry-budget (WORKER_RETRY_BUDGET): retry budget per delivery -1s"},
 		{"dlq max age", []string{"--dlq-max-age", "1s"}, nil, "--dlq-max-age (WORKER_DLQ_MAX_AGE): dead-letter max age"},
 		// A stray comma adds "", which allows any subject: the other
 		// prefixes would restrict nothing, and nothing said so.
