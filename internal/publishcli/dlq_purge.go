@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -20,8 +21,10 @@ func (a *app) dlqPurgeCommand() *cobra.Command {
 		Long: `Deletes the selected dead letters. It shows how many it selected and asks you to
 type "yes" first; without a terminal to ask on, it refuses unless --yes is given.
 Only the dead letters selected before the confirmation are deleted, never ones
-that arrive meanwhile.`,
+that arrive meanwhile. Sequences given with filters are purged only while their
+letters match the filters (give the job id dlq list showed with a sequence).`,
 		Example: `  publish dlq purge 42
+  publish dlq purge 42 --job-id incident-7-sess_2abc
   publish dlq purge --class invalid --until 24h
   publish dlq purge --op token --class permanent --yes`,
 	}
@@ -42,19 +45,46 @@ that arrive meanwhile.`,
 			return err
 		}
 		// Read what is selected, so the confirmation says what goes.
-		seqs, chosen, err := chosenEntries(ctx, q, f)
-		if err != nil {
-			return err
+		var seqs, mismatched []uint64
+		var chosen map[uint64]dlq.Entry
+		present := 0
+		if len(f.Seqs) > 0 && sel.hasFilter() {
+			// Sequences with filters: each read as it is, so that one whose
+			// letter no longer matches (see stillMatches) is named and
+			// kept, not taken for one that is gone.
+			all, entries, err := chosenEntries(ctx, q, dlq.Filter{Seqs: f.Seqs})
+			if err != nil {
+				return err
+			}
+			present, chosen = len(all), map[uint64]dlq.Entry{}
+			for _, s := range all {
+				if f.Match(entries[s]) {
+					seqs, chosen[s] = append(seqs, s), entries[s]
+				} else {
+					mismatched = append(mismatched, s)
+				}
+			}
+		} else {
+			if seqs, chosen, err = chosenEntries(ctx, q, f); err != nil {
+				return err
+			}
+			present = len(seqs)
 		}
 		byKind := map[string]int{}
 		for _, e := range chosen {
 			byKind[dash(string(e.Op))+"/"+dash(string(e.DeadLetter.Error.Class))]++
 		}
-		if missing := len(f.Seqs) - len(seqs); len(f.Seqs) > 0 && missing > 0 {
+		if missing := len(slices.Compact(slices.Sorted(slices.Values(f.Seqs)))) - present; len(f.Seqs) > 0 && missing > 0 {
 			fmt.Fprintf(a.env.Stderr, "%d of the given sequences are not in the dead-letter queue\n", missing)
 		}
+		if len(mismatched) > 0 {
+			fmt.Fprintf(a.env.Stderr, "kept %s (%s): %v\n", plural(len(mismatched), "dead letter", "dead letters"), seqList(mismatched), errNoLongerMatches)
+		}
 		if len(seqs) == 0 {
-			return a.summary(dlq.PurgeReport{}, "no dead letters match: nothing to purge")
+			if err := a.summary(dlq.PurgeReport{Skipped: len(mismatched)}, "no dead letters match: nothing to purge"); err != nil {
+				return err
+			}
+			return actionEnd(ctx, nil, "purged", 0, 0, len(mismatched) > 0 && !dryRun)
 		}
 		what := fmt.Sprintf("%s (%s)", plural(len(seqs), "dead letter", "dead letters"), kinds(byKind))
 		if dryRun {
@@ -87,6 +117,10 @@ that arrive meanwhile.`,
 		if rep.Skipped > 0 {
 			s += fmt.Sprintf(", kept %d that are no longer the dead letters selected (the dead-letter stream was created again): list them again", rep.Skipped)
 		}
+		if len(mismatched) > 0 {
+			s += fmt.Sprintf(", kept %d that do not match the filters given with their sequences", len(mismatched))
+		}
+		rep.Skipped += len(mismatched)
 		if rep.NotAttempted > 0 {
 			s += fmt.Sprintf(", not attempted %d", rep.NotAttempted)
 		}

@@ -35,8 +35,13 @@ Replay stops at the first error.
 Entries that cannot succeed are skipped and stay in the queue (` + "`dlq show`" + ` says
 why, by the same rule): refresh jobs whose secrets were redacted, bodies that are
 not a valid job for their subject, jobs from no job subject. When no worker
-answers, replay says so: the jobs wait in the jobs stream until one runs.`,
+answers, replay says so: the jobs wait in the jobs stream until one runs.
+
+Sequences given with filters are replayed only while their letters match the
+filters: give the job id dlq list showed with a sequence, and a letter that took
+that sequence since (the dead-letter stream created again) is kept.`,
 		Example: `  publish dlq replay 42 43
+  publish dlq replay 42 --job-id incident-7-sess_2abc
   publish dlq replay --class exhausted --since 2h --dry-run
   publish dlq replay --class exhausted,max_deliveries --rate 20
   publish dlq replay --all --json`,
@@ -85,8 +90,11 @@ answers, replay says so: the jobs wait in the jobs stream until one runs.`,
 		if dryRun {
 			opts = append(opts, dlq.WithDryRun())
 		}
-		if chosen != nil {
+		switch {
+		case chosen != nil:
 			opts = append(opts, dlq.WithExpect(stillChosen(chosen)))
+		case sel.hasFilter(): // sequences with filters: checked as each is replayed
+			opts = append(opts, dlq.WithExpect(stillMatches(f)))
 		}
 		rep, rerr := q.Replay(ctx, seqs, opts...)
 		bar.done()
@@ -100,9 +108,10 @@ answers, replay says so: the jobs wait in the jobs stream until one runs.`,
 
 // selectSeqs resolves a replay selection to sequences, and the letters a
 // filter chose under them (nil for sequences given, returned as they are:
-// Replay reports those not in the queue). A replay paced by --rate runs for
-// a while: the letters chosen are replayed only if still there, not others
-// that took their sequences since (see stillChosen).
+// Replay reports those not in the queue, and those that no longer match
+// the filters given with them, see stillMatches). A replay paced by --rate
+// runs for a while: the letters chosen are replayed only if still there,
+// not others that took their sequences since (see stillChosen).
 func selectSeqs(ctx context.Context, q *dlq.Queue, f dlq.Filter) ([]uint64, map[uint64]dlq.Entry, error) {
 	if len(f.Seqs) > 0 {
 		var seqs []uint64 // each once, as Replay takes them

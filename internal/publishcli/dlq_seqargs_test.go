@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clerkjobs/clerkjobs/dlq"
+	"github.com/clerkjobs/clerkjobs/internal/publishcli"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -48,5 +49,51 @@ func TestReplayOverATakenIdExits6(t *testing.T) {
 	r := h.run(t, "dlq", "replay", strconv.FormatUint(seq, 10))
 	if r.code != 6 || !strings.Contains(r.stderr+r.stdout, "the dead letter is kept") || h.dlqCount(t) != 1 {
 		t.Errorf("want exit 6, the reason, and the dead letter kept (%d left): %v", h.dlqCount(t), r)
+	}
+}
+
+// TestSequenceGuardedByItsListedJob: a sequence names a dead letter only
+// within one dead-letter stream. The operator lists letter 1 (job "old"),
+// the stream is deleted and created again, and letter 1 is now another job.
+// `replay 1` and `purge 1` had no way to say which letter was meant
+// (sequences with filters were refused): now the filters given with a
+// sequence guard it, and a letter that no longer matches is kept (exit 5).
+func TestSequenceGuardedByItsListedJob(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"replay", []string{"dlq", "replay"}},
+		{"purge", []string{"dlq", "purge", "--yes"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			listed := h.seed(t, letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "old"})[0]
+			cfg := h.topo.DeadLetterStreamConfig()
+			if err := h.js.DeleteStream(t.Context(), cfg.Name); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.js.CreateStream(t.Context(), cfg); err != nil {
+				t.Fatal(err)
+			}
+			now := h.seed(t, letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "new"})[0]
+			if now != listed {
+				t.Fatalf("the new letter is %d, not %d", now, listed)
+			}
+			seq := strconv.FormatUint(listed, 10)
+
+			r := h.run(t, append(tc.args, seq, "--job-id", "old")...)
+			if r.code != publishcli.ExitPartial || !strings.Contains(r.stdout+r.stderr, "does not match the filters given with its sequence") {
+				t.Fatalf("want exit %d keeping letter %s of job new: %v", publishcli.ExitPartial, seq, r)
+			}
+			if h.dlqCount(t) != 1 || len(h.jobsMsgs(t)) != 0 {
+				t.Fatalf("letter %s of another job was acted on: %d dead letters, %d jobs", seq, h.dlqCount(t), len(h.jobsMsgs(t)))
+			}
+
+			r = h.run(t, append(tc.args, seq, "--job-id", "new")...)
+			if r.code != 0 || h.dlqCount(t) != 0 {
+				t.Fatalf("the letter that matches: %v; %d dead letters", r, h.dlqCount(t))
+			}
+		})
 	}
 }

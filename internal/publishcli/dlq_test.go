@@ -141,7 +141,8 @@ func TestDLQReplay(t *testing.T) {
 	if r := h.run(t, "dlq", "replay"); r.code != publishcli.ExitUsage || !strings.Contains(r.stderr, "--all") {
 		t.Fatalf("%v", r)
 	}
-	if r := h.run(t, "dlq", "replay", "1", "--class", "exhausted"); r.code != publishcli.ExitUsage {
+	// Sequences with filters: only while the letter matches them.
+	if r := h.run(t, "dlq", "replay", strconv.FormatUint(seqs[2], 10), "--class", "exhausted"); r.code != publishcli.ExitPartial || h.dlqCount(t) != 4 || len(h.jobsMsgs(t)) != 0 {
 		t.Fatalf("%v", r)
 	}
 	// A dry run changes nothing.

@@ -130,18 +130,34 @@ func parseSeq(v string) (uint64, error) {
 }
 
 // check rejects a replay or purge selection that selects nothing explicitly
-// or mixes its kinds: "all" must be asked for.
+// or mixes --all with others: "all" must be asked for. Sequences and
+// filters together select the sequences whose letters match the filters,
+// as in `dlq list`.
 func (s *selection) check(f dlq.Filter) error {
 	switch {
 	case s.all && (s.hasFilter() || len(f.Seqs) > 0):
 		return usagef("--all selects every dead letter: drop it, or the sequences and filters")
 	case !s.all && !s.hasFilter() && len(f.Seqs) == 0:
 		return usagef("say which dead letters: sequences, filters (--op, --class, --code, --since, --until, --job-id), or --all")
-	case len(f.Seqs) > 0 && s.hasFilter():
-		return usagef("give dead-letter sequences or filters, not both")
 	}
 	return nil
 }
+
+// stillMatches accepts a dead letter given by its sequence only while it
+// matches the filters given with it. A sequence names a letter only within
+// one dead-letter stream: one deleted and created again since the operator
+// listed it numbers other letters from 1, and `replay 42 --job-id J` (J as
+// listed) must not act on whatever letter 42 is now.
+func stillMatches(f dlq.Filter) func(dlq.Entry) error {
+	return func(e dlq.Entry) error {
+		if !f.Match(e) {
+			return errNoLongerMatches
+		}
+		return nil
+	}
+}
+
+var errNoLongerMatches = errors.New("does not match the filters given with its sequence: not the dead letter listed under it (the dead-letter stream was created again since?), or a filter is mistyped; left as it is")
 
 // parseWhen reads a time: RFC 3339, a date, or a duration before now. A
 // time or date without a zone is in now's zone (the command's local zone), as `dlq list` and the console
