@@ -332,13 +332,8 @@ func (a *app) waitMany(ctx context.Context, c *clerkjobs.Client, topo jobs.Topol
 	var succeeded, failed int
 	wctx, cancel := context.WithTimeout(ctx, sf.timeout)
 	defer cancel()
-	show := func(rec jobs.Result, note string) error {
-		bar.add(1)
-		if rec.Outcome == jobs.Succeeded {
-			succeeded++
-		} else {
-			failed++
-		}
+	// printRec prints what a job's answer or record says.
+	printRec := func(rec jobs.Result, note string) error {
 		clearError(&rec)
 		if a.jsonOut {
 			return printJSON(a.env.Stdout, rec)
@@ -356,9 +351,26 @@ func (a *app) waitMany(ctx context.Context, c *clerkjobs.Client, topo jobs.Topol
 		}
 		return nil
 	}
+	show := func(rec jobs.Result, note string) error {
+		bar.add(1)
+		if rec.Outcome == jobs.Succeeded {
+			succeeded++
+		} else {
+			failed++
+		}
+		return printRec(rec, note)
+	}
+	// A job can be answered twice: two deliveries of it that ran at once
+	// (a redelivery beside a slow first one) each answer, a failure first
+	// perhaps, and the result wins over the dead letter, which is deleted.
+	// Such an answer is this batch's, not a stranger's: it is read (the
+	// same checks as the first) and settles the job as a success.
+	answered := map[string]*inputJob{}
+	outcome := map[string]jobs.Outcome{}
+	again := 0 // second answers that changed nothing
 	for len(pending) > 0 {
 		res, err := rep.Next(wctx, func(id string) (clerkjobs.Expect, bool) {
-			it := pending[id]
+			it := cmp.Or(pending[id], answered[id])
 			if it == nil {
 				return clerkjobs.Expect{}, false
 			}
@@ -367,10 +379,26 @@ func (a *app) waitMany(ctx context.Context, c *clerkjobs.Client, topo jobs.Topol
 		if err != nil {
 			break
 		}
-		delete(pending, res.JobID)
-		if err := show(res.Reveal(), ""); err != nil { // this command is the requester
+		if it := pending[res.JobID]; it != nil {
+			delete(pending, res.JobID)
+			answered[res.JobID], outcome[res.JobID] = it, res.Outcome
+			if err := show(res.Reveal(), ""); err != nil { // this command is the requester
+				return err
+			}
+			continue
+		}
+		if outcome[res.JobID] != jobs.Failed || res.Outcome != jobs.Succeeded {
+			again++
+			continue
+		}
+		outcome[res.JobID] = jobs.Succeeded
+		failed, succeeded = failed-1, succeeded+1
+		if err := printRec(res.Reveal(), " (a second answer: another delivery of the job stored its result, which wins over its dead letter)"); err != nil {
 			return err
 		}
+	}
+	if again > 0 {
+		fmt.Fprintf(a.env.Stderr, "%s of jobs of this batch read and set aside: another delivery of a job answered too (its result wins over a dead letter)\n", plural(again, "second answer", "second answers"))
 	}
 	if n := rep.Ignored(); n > 0 {
 		// Counted, never shown: such a message could hold anything.

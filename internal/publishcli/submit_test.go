@@ -666,6 +666,73 @@ func TestBatchLooksUpLostAnswers(t *testing.T) {
 	}
 }
 
+// TestBatchWaitTakesASecondAnswer: two deliveries of a job that ran at
+// once both answer, the dead letter's failure first perhaps, and the
+// result wins (the letter is deleted). The batch counted the second answer
+// as a stranger's ("not the answer of a job of this batch ... or forged")
+// and reported the job failed, exit 1.
+func TestBatchWaitTakesASecondAnswer(t *testing.T) {
+	failed := jobs.Result{Outcome: jobs.Failed, Error: &jobs.ErrorInfo{Class: jobs.ClassExhausted, Message: "Clerk failed"}}
+	succeeded := jobs.Result{Outcome: jobs.Succeeded}
+	for _, tc := range []struct {
+		name    string
+		answers [][2]any // the line's job (0 or 1), and its answer
+		code    int
+		stdout  []string
+		stderr  string
+	}{
+		{"a failure, then the result that won", [][2]any{{0, failed}, {0, succeeded}, {1, succeeded}}, 0,
+			[]string{"2 succeeded, 0 failed", "a second answer: another delivery of the job stored its result"}, ""},
+		{"a result, then a failure that lost", [][2]any{{0, succeeded}, {0, failed}, {1, succeeded}}, 0,
+			[]string{"2 succeeded, 0 failed"}, "1 second answer of jobs of this batch read and set aside"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			file := writeFile(t, "batch.ndjson", `{"session_id":"sess_twice1"}`+"\n"+`{"session_id":"sess_twice2"}`+"\n")
+			done := make(chan result, 1)
+			go func() { done <- h.run(t, "revoke", "--file", file, "--wait", "--timeout", "5s") }()
+			var msgs []*jetstream.RawStreamMsg
+			for deadline := time.Now().Add(10 * time.Second); len(msgs) < 2; msgs = h.jobsMsgs(t) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the batch did not publish its 2 jobs: %d", len(msgs))
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			// The worker's answers, in order on one connection.
+			for _, a := range tc.answers {
+				m := msgs[a[0].(int)]
+				var job struct {
+					ReplyTo string `json:"reply_to"`
+				}
+				if err := json.Unmarshal(m.Data, &job); err != nil || job.ReplyTo == "" {
+					t.Fatalf("job without reply_to: %s", m.Data)
+				}
+				res := a[1].(jobs.Result)
+				res.JobID, res.Op, res.StreamSeq, res.FinishedAt = m.Header.Get(jetstream.MsgIDHeader), jobs.OpRevoke, m.Sequence, time.Now()
+				b, err := json.Marshal(res)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := h.nc.Publish(job.ReplyTo, b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r := <-done
+			if r.code != tc.code {
+				t.Fatalf("exit %d, want %d: %v", r.code, tc.code, r)
+			}
+			for _, w := range tc.stdout {
+				if !strings.Contains(r.stdout, w) {
+					t.Errorf("stdout lacks %q: %v", w, r)
+				}
+			}
+			if !strings.Contains(r.stderr, tc.stderr) || strings.Contains(r.stderr, "ignored") {
+				t.Errorf("stderr: want %q and nothing ignored: %v", tc.stderr, r)
+			}
+		})
+	}
+}
+
 // TestBatchResumeKeepsWhatTheJobsAre: the command a stopped batch printed
 // to continue it named --file, --skip, --batch-id and --wait only. A batch
 // published with --tenant and --reply-to, continued with that command, put
