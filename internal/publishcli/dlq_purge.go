@@ -2,8 +2,10 @@ package publishcli
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -47,7 +49,7 @@ letters match the filters (give the job id dlq list showed with a sequence).`,
 		// Read what is selected, so the confirmation says what goes.
 		var seqs, mismatched []uint64
 		var chosen map[uint64]dlq.Entry
-		present := 0
+		present := map[uint64]bool{} // the sequences given that are in the queue
 		if len(f.Seqs) > 0 && sel.hasFilter() {
 			// Sequences with filters: each read as it is, so that one whose
 			// letter no longer matches (see stillMatches) is named and
@@ -56,8 +58,9 @@ letters match the filters (give the job id dlq list showed with a sequence).`,
 			if err != nil {
 				return err
 			}
-			present, chosen = len(all), map[uint64]dlq.Entry{}
+			chosen = map[uint64]dlq.Entry{}
 			for _, s := range all {
+				present[s] = true
 				if f.Match(entries[s]) {
 					seqs, chosen[s] = append(seqs, s), entries[s]
 				} else {
@@ -68,20 +71,32 @@ letters match the filters (give the job id dlq list showed with a sequence).`,
 			if seqs, chosen, err = chosenEntries(ctx, q, f); err != nil {
 				return err
 			}
-			present = len(seqs)
+			for _, s := range seqs {
+				present[s] = true
+			}
 		}
 		byKind := map[string]int{}
 		for _, e := range chosen {
 			byKind[dash(string(e.Op))+"/"+dash(string(e.DeadLetter.Error.Class))]++
 		}
-		if missing := len(slices.Compact(slices.Sorted(slices.Values(f.Seqs)))) - present; len(f.Seqs) > 0 && missing > 0 {
-			fmt.Fprintf(a.env.Stderr, "%d of the given sequences are not in the dead-letter queue\n", missing)
+		var gone []uint64
+		for _, s := range slices.Compact(slices.Sorted(slices.Values(f.Seqs))) {
+			if !present[s] {
+				gone = append(gone, s)
+			}
+		}
+		if len(gone) > 0 {
+			fmt.Fprintln(a.env.Stderr, a.goneText(ctx, q, gone))
 		}
 		if len(mismatched) > 0 {
 			fmt.Fprintf(a.env.Stderr, "kept %s (%s): %v\n", plural(len(mismatched), "dead letter", "dead letters"), seqList(mismatched), errNoLongerMatches)
 		}
 		if len(seqs) == 0 {
-			if err := a.summary(dlq.PurgeReport{Skipped: len(mismatched)}, "no dead letters match: nothing to purge"); err != nil {
+			s := "no dead letters match: nothing to purge"
+			if len(f.Seqs) > 0 && len(mismatched) == 0 {
+				s = "nothing to purge: the dead letters given are not in the queue"
+			}
+			if err := a.summary(dlq.PurgeReport{NotFound: len(gone), Skipped: len(mismatched)}, s); err != nil {
 				return err
 			}
 			return actionEnd(ctx, nil, "purged", 0, 0, len(mismatched) > 0 && !dryRun)
@@ -110,8 +125,12 @@ letters match the filters (give the job id dlq list showed with a sequence).`,
 		bar := a.newProgress(int64(len(seqs)), "purging")
 		rep, perr := q.Purge(ctx, seqs, dlq.WithProgress(func(dlq.EntryReport) { bar.add(1) }), dlq.WithExpect(stillChosen(chosen)))
 		bar.done()
+		rep.NotFound += len(gone)
 		s := fmt.Sprintf("purged %d", rep.Purged)
-		if rep.NotFound > 0 {
+		switch {
+		case rep.NotFound == 1:
+			s += " (1 was gone already)"
+		case rep.NotFound > 1:
 			s += fmt.Sprintf(" (%d were gone already)", rep.NotFound)
 		}
 		if rep.Skipped > 0 {
@@ -130,6 +149,48 @@ letters match the filters (give the job id dlq list showed with a sequence).`,
 		return actionEnd(ctx, perr, "purged", rep.Purged, rep.NotAttempted, rep.Skipped > 0)
 	})
 	return cmd
+}
+
+// goneText names the sequences given to a purge that are not in the queue.
+// Purging a letter that is gone already leaves the queue as asked: the
+// purge still exits 0 (run again after an interruption, it must), but says
+// which were gone, and which are past the stream's last sequence (a
+// mistyped number, most likely: the letter meant is still there).
+func (a *app) goneText(ctx context.Context, q *dlq.Queue, gone []uint64) string {
+	if t := q.Topology().Subjects.Tenant; t != "" {
+		// Another tenant's letter is not this one's to name.
+		return fmt.Sprintf("not in the dead-letter queue of tenant %s, nothing to purge there: %s (gone already: replayed, purged or expired; or another tenant's)", t, seqList(gone))
+	}
+	last := uint64(math.MaxUint64) // unknown: every one is said gone
+	if _, _, js, err := a.jetStream(); err == nil {
+		if s, err := js.Stream(ctx, q.Topology().DeadLetterStream); err == nil {
+			last = s.CachedInfo().State.LastSeq
+		}
+	}
+	var before, never []uint64
+	for _, s := range gone {
+		if s <= last {
+			before = append(before, s)
+		} else {
+			never = append(never, s)
+		}
+	}
+	// "dead letter 42 is", "dead letters 42 43 are".
+	name := func(seqs []uint64, one, many, is, are string) string {
+		if len(seqs) == 1 {
+			return one + " " + seqList(seqs) + " " + is
+		}
+		return many + " " + seqList(seqs) + " " + are
+	}
+	var lines []string
+	if len(before) > 0 {
+		lines = append(lines, name(before, "dead letter", "dead letters", "is", "are")+" gone already (replayed, purged or expired): nothing to purge there")
+	}
+	if len(never) > 0 {
+		lines = append(lines, fmt.Sprintf("%s past the last of the dead-letter stream (%d): never in it (a mistyped number? the letter meant is still there) or in one deleted since; nothing purged there",
+			name(never, "sequence", "sequences", "is", "are"), last))
+	}
+	return strings.Join(lines, "\n")
 }
 
 // stillChosen accepts a dead letter for a purge or a replay only if it is

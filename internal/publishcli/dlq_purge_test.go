@@ -2,6 +2,7 @@ package publishcli_test
 
 import (
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -117,5 +118,51 @@ func TestFilterListsKeepEveryValue(t *testing.T) {
 	}
 	if n := h.dlqCount(t); n != 1 {
 		t.Errorf("%d dead letters left, want only keep: %v", n, r)
+	}
+}
+
+// TestPurgeOfAGoneLetterSaysSo: purging a letter that is gone already
+// leaves the queue as asked, so it exits 0 (an interrupted purge run again
+// must), where a replay of it exits 5 (its job was not sent). It said only
+// "no dead letters match" and "1 of the given sequences are not in the
+// dead-letter queue": now it says the letter is gone already, and a number
+// past the stream's last sequence (mistyped?) apart.
+func TestPurgeOfAGoneLetterSaysSo(t *testing.T) {
+	h := newHarness(t)
+	seqs := h.seed(t,
+		letter{op: jobs.OpRevoke, class: jobs.ClassInvalid, jobID: "g1"},
+		letter{op: jobs.OpRevoke, class: jobs.ClassInvalid, jobID: "g2"},
+	)
+	gone, kept := strconv.FormatUint(seqs[0], 10), strconv.FormatUint(seqs[1], 10)
+	if r := h.run(t, "dlq", "purge", gone, "--yes"); r.code != 0 {
+		t.Fatalf("%v", r)
+	}
+	for _, tc := range []struct {
+		name         string
+		args         []string
+		stdout       string
+		stderr       []string
+		left         int
+		stderrAbsent string
+	}{
+		{"gone", []string{gone}, "nothing to purge", []string{"dead letter " + gone + " is gone already"}, 1, "past the last"},
+		{"gone, json", []string{gone, "--json"}, `"not_found":1`, []string{"dead letter " + gone + " is gone already"}, 1, "past the last"},
+		{"past the last", []string{"9999"}, "nothing to purge", []string{"sequence 9999 is past the last of the dead-letter stream (" + kept + ")"}, 1, "gone already"},
+		{"one gone, one there", []string{kept, gone}, "purged 1 (1 was gone already)", []string{"dead letter " + gone + " is gone already"}, 0, "past the last"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := h.run(t, append([]string{"dlq", "purge", "--yes"}, tc.args...)...)
+			if r.code != 0 || !strings.Contains(r.stdout, tc.stdout) || strings.Contains(r.stderr, tc.stderrAbsent) {
+				t.Fatalf("want exit 0 and %q: %v", tc.stdout, r)
+			}
+			for _, w := range tc.stderr {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("stderr lacks %q: %v", w, r)
+				}
+			}
+			if n := h.dlqCount(t); n != tc.left {
+				t.Errorf("%d dead letters left, want %d", n, tc.left)
+			}
+		})
 	}
 }
