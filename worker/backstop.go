@@ -60,6 +60,7 @@ func (w *Worker) backstop(ctx context.Context) {
 	defer sweep.Stop()
 	check := time.NewTicker(min(time.Second, grace/2))
 	defer check.Stop()
+	var said time.Time // when rescues that failed were last logged
 	for {
 		select {
 		case <-ctx.Done():
@@ -79,28 +80,43 @@ func (w *Worker) backstop(ctx context.Context) {
 				note(seq, topo.MaxDeliver+jobs.BackstopMargin)
 			}
 		case <-check.C:
+			var failed error
+			var failedSeq uint64
 			for seq, c := range candidates {
 				if time.Since(c.since) < grace || time.Now().Before(c.next) || w.inflight.holds(seq) {
 					continue
 				}
 				if err := w.rescue(ctx, seq, c.deliveries); err != nil {
 					// A fault that lasts (a full dead-letter stream) is
-					// said at the first failure and every tenth, tried
-					// less and less often: not a line a second a job.
+					// tried less and less often.
 					c.failures++
 					c.next = time.Now().Add(min(time.Duration(c.failures)*time.Second, 30*time.Second))
 					candidates[seq] = c
-					if c.failures == 1 || c.failures%10 == 0 {
-						w.cfg.Logger.Error().Err(err).Uint64("stream_seq", seq).Int("failures", c.failures).
-							Msg("could not dead-letter a job past max deliveries; trying again")
-					}
+					failed, failedSeq = err, seq
 					continue
 				}
 				delete(candidates, seq)
 			}
+			// Said at once, then every rescueLogEvery while it lasts: one
+			// line for all the jobs kept, not a line a job (thousands, when
+			// a full dead-letter stream stops every rescue).
+			if failed != nil && time.Since(said) >= rescueLogEvery {
+				said = time.Now()
+				kept := 0
+				for _, c := range candidates {
+					if c.failures > 0 {
+						kept++
+					}
+				}
+				w.cfg.Logger.Error().Err(failed).Uint64("stream_seq", failedSeq).Int("jobs", kept).
+					Msg("could not dead-letter a job past max deliveries; trying again")
+			}
 		}
 	}
 }
+
+// rescueLogEvery: how often the backstop says that rescues keep failing.
+const rescueLogEvery = 30 * time.Second
 
 // candidate is a job that may have run out of deliveries.
 type candidate struct {
