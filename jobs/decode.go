@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math/big"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,9 +81,13 @@ func Decode(o Op, data []byte) (Args, error) {
 	}
 	a := newArgs(o)
 	if err := decodeArgs(data, a); err != nil {
-		// The schema accepted it, so this is a mismatch between schema and
-		// Go type: still the message's problem, but say so plainly.
-		return nil, &InvalidError{Op: o, Reason: "body does not fit the job type: " + err.Error()}
+		// The schema accepted it: a whole number written as a JSON Schema
+		// integer may be (10.0, 1e2), which Go reads into no int, or one
+		// beyond int64. The first is read as the schema says; the second
+		// is named, without its digits, which may fill the whole body.
+		if a, err = decodeWhole(o, doc); err != nil {
+			return nil, fitError(o, err)
+		}
 	}
 	// The schema's pattern and CheckJobID say the same but for the secret
 	// shape; this keeps every id Decode hands out usable even under a
@@ -109,6 +114,66 @@ func decodeArgs(data []byte, a Args) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	return dec.Decode(a)
+}
+
+// decodeWhole reads a body the schema accepted but decodeArgs did not,
+// with each top-level number that is a whole number written with a
+// fraction or an exponent (10.0, 1e2: integers to JSON Schema) written as
+// the integer it is. The job types' numbers are all top-level; numbers
+// deeper (a refresh's request_headers) stay as written.
+func decodeWhole(o Op, doc any) (Args, error) {
+	obj, ok := doc.(map[string]any)
+	if !ok {
+		return nil, errors.New("body is not an object")
+	}
+	whole := make(map[string]any, len(obj))
+	for k, v := range obj {
+		if n, ok := v.(json.Number); ok && strings.ContainsAny(string(n), ".eE") {
+			// hugeNumber bounded the exponent: this expands to at most
+			// about 400 digits.
+			if r, ok := new(big.Rat).SetString(string(n)); ok && r.IsInt() {
+				v = json.Number(r.Num().String())
+			}
+		}
+		whole[k] = v
+	}
+	body, err := json.Marshal(whole)
+	if err != nil {
+		return nil, err
+	}
+	a := newArgs(o)
+	if err := decodeArgs(body, a); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// fitError is the *InvalidError of a body the schema accepted and Go's
+// types do not: the field, and never the value, which the publisher chose
+// and may be 60,000 digits long.
+func fitError(o Op, err error) error {
+	var te *json.UnmarshalTypeError
+	var te1 *argsjson.UnmarshalTypeError
+	var field string
+	var typ reflect.Type
+	switch {
+	case errors.As(err, &te):
+		field, typ = te.Field, te.Type
+	case errors.As(err, &te1):
+		field, typ = te1.Field, te1.Type
+	}
+	if field == "" {
+		return &InvalidError{Op: o, Reason: "body does not fit the job type"}
+	}
+	ptr := ""
+	for _, f := range strings.Split(field, ".") {
+		ptr += "/" + fieldName(f)
+	}
+	reason := "value does not fit the job type"
+	if typ != nil && (typ.Kind() >= reflect.Int && typ.Kind() <= reflect.Uint64) {
+		reason = "number is out of range: send a whole number from the range the field's schema allows"
+	}
+	return &InvalidError{Op: o, Field: ptr, Reason: reason}
 }
 
 // hugeNumber finds a number with an exponent beyond any float64's. The

@@ -429,3 +429,53 @@ func TestReadDocReadersAgree(t *testing.T) {
 		t.Run(body, func(t *testing.T) { checkReadDoc(t, []byte(body)) })
 	}
 }
+
+// A whole number written with a fraction or an exponent (10.0, 1e2, as
+// Python's json module writes a float) is an integer to JSON Schema: a
+// publisher that validates against schemas/ sends it, and the worker
+// dead-lettered it ("cannot unmarshal number 10.0 into … int").
+func TestDecodeWholeNumbersAsTheSchemaReadsThem(t *testing.T) {
+	tests := []struct {
+		name string
+		op   Op
+		body string
+		want Args
+	}{
+		{"limit 10.0", OpList, `{"user_id":"user_1","limit":10.0}`, &ListArgs{UserID: "user_1", Limit: 10}},
+		{"limit 1e2, offset 2.5E1", OpList, `{"user_id":"user_1","limit":1e2,"offset":2.5E1}`, &ListArgs{UserID: "user_1", Limit: 100, Offset: 25}},
+		{"offset -0.0", OpList, `{"user_id":"user_1","offset":-0.0}`, &ListArgs{UserID: "user_1"}},
+		{"expiry 60.000", OpToken, `{"session_id":"sess_1","reply_to":"_INBOX.x","expires_in_seconds":60.000}`,
+			&TokenArgs{Common: Common{ReplyTo: "_INBOX.x"}, SessionID: "sess_1", ExpiresInSeconds: 60}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Decode(tt.op, []byte(tt.body))
+			if err != nil || !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("Decode = %#v, %v; want %#v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// A number the schema accepts and Go cannot hold (offset has no maximum)
+// was refused with encoding/json's message, which repeats the number: a
+// body of 60,000 digits went whole into the requester's answer and the
+// worker's log. The refusal names the field, and no digit.
+func TestDecodeOutOfRangeNamesTheFieldNotTheNumber(t *testing.T) {
+	digits := strings.Repeat("7", 60000)
+	for _, body := range []string{
+		`{"user_id":"user_1","offset":` + digits + `}`,
+		`{"user_id":"user_1","offset":9223372036854775808}`,
+		`{"user_id":"user_1","offset":1e300}`,
+	} {
+		_, err := Decode(OpList, []byte(body))
+		var ie *InvalidError
+		if !errors.As(err, &ie) || ie.Field != "/offset" || !strings.Contains(ie.Reason, "range") {
+			t.Errorf("Decode(%.60s…) = %.200v; want an *InvalidError on /offset about the range", body, err)
+			continue
+		}
+		if strings.Contains(err.Error(), "7777") || strings.Contains(err.Error(), "922337") || len(err.Error()) > 300 {
+			t.Errorf("the refusal repeats the number: %.300s", err)
+		}
+	}
+}
