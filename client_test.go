@@ -1051,3 +1051,53 @@ func TestRevokeAllIsWaitedForWhileItGetsOn(t *testing.T) {
 	}
 	emu.SetFaults(emulator.Faults{})
 }
+
+// A job published by hand (nats pub) with a usable job_id and a mistake
+// elsewhere in its body was dead-lettered as seq-<n>: its answer named
+// seq-<n>, and Wait for its job id waited out its timeout beside the dead
+// letter. Such a job is recorded under its job id; one whose job_id itself
+// is unusable, or given twice, stays seq-<n>.
+func TestWaitFindsAnInvalidJobUnderItsJobID(t *testing.T) {
+	env := clerkjobstest.New(t)
+	ctx := testContext(t, 60*time.Second)
+	tests := []struct {
+		name, subject, body string
+		field               string
+		recordedAs          string // "" for seq-<n>
+	}{
+		{"unknown field", "sessions.revoke", `{"job_id":"bad-1","session_id":"sess_1","sesion_id":"sess_2"}`, "/sesion_id", "bad-1"},
+		{"session_id not a session id", "sessions.revoke", `{"job_id":"bad-2","session_id":"user_1"}`, "/session_id", "bad-2"},
+		{"limit as a string", "sessions.list", `{"job_id":"bad-3","user_id":"user_1","limit":"10"}`, "/limit", "bad-3"},
+		{"required field missing", "sessions.get", `{"job_id":"bad-4"}`, "/session_id", "bad-4"},
+		{"job_id given twice", "sessions.revoke", `{"job_id":"bad-5","job_id":"bad-6","session_id":"sess_1"}`, "/job_id", ""},
+		{"job_id unusable", "sessions.revoke", `{"job_id":"bad 7","session_id":"sess_1"}`, "/job_id", ""},
+		{"a member given twice elsewhere", "sessions.revoke", `{"job_id":"bad-8","session_id":"sess_1","session_id":"sess_2"}`, "/session_id", ""},
+	}
+	seqs := make([]uint64, len(tests))
+	for i, tt := range tests {
+		ack, err := env.JetStream.Publish(ctx, tt.subject, []byte(tt.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs[i] = ack.Sequence
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := tt.recordedAs
+			if id == "" {
+				id = fmt.Sprintf("seq-%d", seqs[i])
+			}
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			_, err := env.Client.Wait(wctx, id)
+			var je *clerkjobs.JobError
+			if !errors.As(err, &je) {
+				t.Fatalf("Wait(%q) = %v; want the *JobError of its dead letter", id, err)
+			}
+			if je.JobID != id || je.Class != jobs.ClassInvalid || je.Field != tt.field || je.Result.StreamSeq != seqs[i] {
+				t.Errorf("Wait(%q): job %q, class %s, field %q, stream seq %d; want %q, invalid, %q, %d",
+					id, je.JobID, je.Class, je.Field, je.Result.StreamSeq, id, tt.field, seqs[i])
+			}
+		})
+	}
+}

@@ -100,6 +100,24 @@ func Decode(o Op, data []byte) (Args, error) {
 	return a, nil
 }
 
+// BodyJobID is the job_id of a body Decode refused for another reason,
+// so that the job is recorded where its publisher looks for it (by job id).
+// It is "" when the body is not read as Decode reads it (too big, not JSON,
+// a member name given twice at any depth: which job_id would count is then
+// unclear), or its job_id is not a string or not usable (CheckJobID).
+func BodyJobID(data []byte) string {
+	doc, err := readDoc(OpUnknown, data)
+	if err != nil {
+		return ""
+	}
+	obj, _ := doc.(map[string]any)
+	id, _ := obj["job_id"].(string)
+	if id == "" || CheckJobID(id) != nil {
+		return ""
+	}
+	return id
+}
+
 // decodeArgs reads a body the schema accepted into a's fields, with
 // encoding/json's rules. Most job types are read by the implementation
 // Go's encoding/json becomes under GOEXPERIMENT=jsonv2
