@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"math/big"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -257,8 +258,20 @@ func schemaError(o Op, err error) error {
 			field, reason = field+"/"+k.Missing[0], "required field is missing"
 		}
 	case *kind.AdditionalProperties:
-		if len(k.Properties) == 1 {
-			field, reason = field+"/"+fieldName(k.Properties[0]), "unknown field (check the spelling against schemas/"+SchemaFile(o)+")"
+		// The validator's message lists every name, as written: the
+		// publisher's, any number of them, of any length, secret-shaped or
+		// not. One is named, the same at every delivery and one that can
+		// be shown if any can; the rest are counted.
+		if len(k.Properties) > 0 {
+			names := slices.Sorted(slices.Values(k.Properties))
+			name := names[0]
+			if i := slices.IndexFunc(names, func(n string) bool { return fieldName(n) == n }); i >= 0 {
+				name = names[i]
+			}
+			field, reason = field+"/"+fieldName(name), "unknown field (check the spelling against schemas/"+SchemaFile(o)+")"
+			if n := len(k.Properties) - 1; n > 0 {
+				reason += fmt.Sprintf(", and %d more unknown field(s)", n)
+			}
 		}
 	case *kind.AnyOf:
 		// Only when every alternative is a missing field (pickLeaf).

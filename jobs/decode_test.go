@@ -3,6 +3,7 @@ package jobs
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
@@ -477,5 +478,39 @@ func TestDecodeOutOfRangeNamesTheFieldNotTheNumber(t *testing.T) {
 		if strings.Contains(err.Error(), "7777") || strings.Contains(err.Error(), "922337") || len(err.Error()) > 300 {
 			t.Errorf("the refusal repeats the number: %.300s", err)
 		}
+	}
+}
+
+// Two unknown fields or more were refused with the validator's message,
+// which lists every name as written: a secret-shaped name repeated, 300
+// names repeated as 56 KB, and no field named. One field is named, as a
+// single unknown field is, and the others counted.
+func TestDecodeUnknownFieldsAreNamedNotListed(t *testing.T) {
+	key := "sk_" + "live_" + strings.Repeat("A", 40)
+	var many strings.Builder
+	for i := range 300 {
+		fmt.Fprintf(&many, `,"unknown_%03d_%s":1`, i, strings.Repeat("z", 150))
+	}
+	tests := []struct {
+		name, body, field string
+	}{
+		{"a key as a name, and another", `{"session_id":"sess_1","` + key + `":1,"sesion_id":2}`, "/sesion_id"},
+		{"only secret-shaped or long names", `{"session_id":"sess_1","` + key + `":1,"` + strings.Repeat("x", 3000) + `":2}`, "/(a name of 48 characters)"},
+		{"300 long names", `{"session_id":"sess_1"` + many.String() + `}`, "/(a name of 162 characters)"},
+		{"control characters", `{"session_id":"sess_1","a\u001b[31m":1,"b\n":2}`, "/(a name of 6 characters)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for range 5 { // the validator's order is a map's: the same field each time
+				_, err := Decode(OpRevoke, []byte(tt.body))
+				var ie *InvalidError
+				if !errors.As(err, &ie) || ie.Field != tt.field || !strings.Contains(ie.Reason, "more unknown field") {
+					t.Fatalf("Decode = %.300v; want an *InvalidError on %s counting the other unknown fields", err, tt.field)
+				}
+				if s := err.Error(); strings.Contains(s, key) || len(s) > 300 || strings.ContainsAny(s, "\x1b\n") {
+					t.Fatalf("the refusal repeats the names: %.300q (%d bytes)", s, len(s))
+				}
+			}
+		})
 	}
 }
