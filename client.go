@@ -58,6 +58,8 @@ func WithTenant(name string) Option { return func(s *settings) { s.tenant = name
 // WithTenant. With WithTenant, the tenant's name must be a token of prefix:
 // the worker answers a tenant's jobs nowhere else, so Request and
 // NewReplies refuse other inboxes (jobs.ErrInvalid) before publishing.
+// A prefix (or the connection's own, nats.CustomInboxPrefix) is at most 232
+// characters: an inbox adds 23, and a reply_to has at most 255.
 func WithInboxPrefix(prefix string) Option { return func(s *settings) { s.inboxPrefix = prefix } }
 
 // WithTimeout bounds the wait for an answer when the context has no
@@ -100,6 +102,15 @@ func NewClient(nc *nats.Conn, opts ...Option) (*Client, error) {
 			return nil, fmt.Errorf("clerkjobs: inbox prefix %q: must be a subject outside %q, such as _INBOX.<service>", p, s.topo.Subjects.Prefix)
 		}
 	}
+	// An inbox is the prefix, a dot and a 22-character NUID, and it is the
+	// job's reply_to, of at most jobs.MaxSubjectLen characters: a longer
+	// prefix would make every Request fail on a reply_to its caller never
+	// set.
+	for _, p := range []string{s.inboxPrefix, nc.Opts.InboxPrefix} {
+		if p = strings.TrimSuffix(p, "."); len(p) > maxInboxPrefixLen {
+			return nil, fmt.Errorf("clerkjobs: inbox prefix of %d characters: an inbox under it would be longer than the %d characters a reply_to may have; use a prefix of at most %d", len(p), jobs.MaxSubjectLen, maxInboxPrefixLen)
+		}
+	}
 	switch {
 	case s.timeout <= 0:
 		return nil, fmt.Errorf("clerkjobs: timeout %s: must be positive", s.timeout)
@@ -112,6 +123,10 @@ func NewClient(nc *nats.Conn, opts ...Option) (*Client, error) {
 	}
 	return &Client{nc: nc, js: js, settings: s}, nil
 }
+
+// maxInboxPrefixLen is the longest inbox prefix whose inboxes (prefix,
+// ".", a NUID) are usable as a reply_to.
+const maxInboxPrefixLen = jobs.MaxSubjectLen - 1 - 22
 
 // Topology is the topology the client publishes to and reads records from,
 // its Subjects.Tenant set with WithTenant.

@@ -532,6 +532,9 @@ func TestNewClientRefusesBadOptions(t *testing.T) {
 		{"prefix", []clerkjobs.Option{clerkjobs.WithSubjectPrefix("a.*")}, "subject prefix"},
 		{"inbox under the jobs prefix", []clerkjobs.Option{clerkjobs.WithInboxPrefix("sessions.inbox")}, "inbox prefix"},
 		{"inbox with a wildcard", []clerkjobs.Option{clerkjobs.WithInboxPrefix("_INBOX.>")}, "inbox prefix"},
+		// Its inboxes would pass 255 characters, and every Request failed
+		// on a /reply_to its caller never set.
+		{"inbox prefix too long", []clerkjobs.Option{clerkjobs.WithInboxPrefix("_INBOX." + strings.Repeat("a", 226))}, "inbox prefix of 233 characters"},
 		{"timeout", []clerkjobs.Option{clerkjobs.WithTimeout(0)}, "timeout"},
 		{"publish timeout", []clerkjobs.Option{clerkjobs.WithPublishTimeout(-time.Second)}, "publish timeout"},
 	} {
@@ -1099,5 +1102,16 @@ func TestWaitFindsAnInvalidJobUnderItsJobID(t *testing.T) {
 					id, je.JobID, je.Class, je.Field, je.Result.StreamSeq, id, tt.field, seqs[i])
 			}
 		})
+	}
+}
+
+// The longest inbox prefix NewClient takes still makes inboxes a job may
+// name as its reply_to.
+func TestLongestInboxPrefixIsAnswered(t *testing.T) {
+	env := clerkjobstest.New(t)
+	sess := env.Clerk.Emulator.CreateSessions(env.Clerk.Emulator.CreateUser(), 1)[0]
+	c := newClient(t, env, clerkjobs.WithInboxPrefix("_INBOX."+strings.Repeat("a", 225)))
+	if rev, err := c.RevokeSession(testContext(t, 30*time.Second), sess, nil); err != nil || rev.Session.Status != clerkapi.StatusRevoked {
+		t.Fatalf("RevokeSession with inboxes under a prefix of 232 characters = %+v, %v", rev, err)
 	}
 }
