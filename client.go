@@ -159,6 +159,10 @@ type Submitted struct {
 // different job is not queued: the error matches jobs.ErrJobIDReused (or
 // jobs.ErrDuplicateUnverified when this NATS user may read neither the
 // stored job nor its record to compare); publish it with another id.
+// A job the jobs stream refuses for its size with its headers (a body
+// near jobs.MaxJobBytes, and the trace baggage ctx carries) was not
+// stored, and is not ErrUnavailable: publishing it again as it is fails
+// again.
 func (c *Client) Submit(ctx context.Context, a jobs.Args) (Submitted, error) {
 	m, err := jobs.NewMessage(c.topo.Subjects, a)
 	if err != nil {
@@ -181,6 +185,17 @@ func (c *Client) publish(ctx context.Context, a jobs.Args, m *nats.Msg) (Submitt
 	case err == nil:
 	case ctx.Err() != nil:
 		return s, fmt.Errorf("publish %s job %s: %w (it may or may not be stored: publishing it again with the same job id is safe)", a.Op(), s.JobID, ctx.Err())
+	case isAPIError(err, jetstream.JSErrCodeStreamMessageExceedsMaximum):
+		// Not a broker out of reach: the body passed jobs.MaxJobBytes, and
+		// the headers (trace context and baggage from ctx, the message id)
+		// took it over the stream's limit. It would be refused every time.
+		hdr := 0
+		for k, vs := range m.Header {
+			for _, v := range vs {
+				hdr += len(k) + len(v) + 4
+			}
+		}
+		return s, fmt.Errorf("publish %s job %s to %s: it was not stored: its message, a body of %d bytes and headers of about %d (trace context and baggage from the context, and the message id), is more than the jobs stream takes (%w); send it with less baggage, or a smaller job", a.Op(), s.JobID, m.Subject, len(m.Data), hdr, err)
 	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
 		return s, unavailable(err, "no JetStream stream stores %s (the worker creates the jobs stream %s when it starts; or the subject prefix, or this user's permissions, are not what the worker expects)", m.Subject, c.topo.JobsStream)
 	default:
@@ -188,6 +203,12 @@ func (c *Client) publish(ctx context.Context, a jobs.Args, m *nats.Msg) (Submitt
 	}
 	s.Stream, s.Seq, s.Duplicate = ack.Stream, ack.Sequence, ack.Duplicate
 	return s, c.CheckDuplicate(ctx, m, ack)
+}
+
+// isAPIError reports whether err is JetStream's refusal with code.
+func isAPIError(err error, code jetstream.ErrorCode) bool {
+	var api *jetstream.APIError
+	return errors.As(err, &api) && api.ErrorCode == code
 }
 
 // CheckDuplicate says what a message JetStream acknowledged as a duplicate

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/baggage"
 
 	"github.com/clerkjobs/clerkjobs"
 	"github.com/clerkjobs/clerkjobs/clerkapi"
@@ -1113,5 +1114,42 @@ func TestLongestInboxPrefixIsAnswered(t *testing.T) {
 	c := newClient(t, env, clerkjobs.WithInboxPrefix("_INBOX."+strings.Repeat("a", 225)))
 	if rev, err := c.RevokeSession(testContext(t, 30*time.Second), sess, nil); err != nil || rev.Session.Status != clerkapi.StatusRevoked {
 		t.Fatalf("RevokeSession with inboxes under a prefix of 232 characters = %+v, %v", rev, err)
+	}
+}
+
+// A job whose body passes jobs.MaxJobBytes can still be refused by the
+// jobs stream once the client's headers are added: the trace baggage of
+// the caller's context (up to 8 KiB) does not fit the stream's 4 KiB of
+// room for headers. Submit said "NATS unavailable … it may or may not be
+// stored: publishing it again with the same job id is safe", for a job
+// that was not stored and would be refused each time.
+func TestSubmitRefusedForItsSizeIsNotUnavailable(t *testing.T) {
+	env := clerkjobstest.New(t, clerkjobstest.WithoutWorker())
+	ctx := testContext(t, 30*time.Second)
+	var members []baggage.Member
+	for i := range 30 {
+		m, err := baggage.NewMember(fmt.Sprintf("k%02d", i), strings.Repeat("v", 250))
+		if err != nil {
+			t.Fatal(err)
+		}
+		members = append(members, m)
+	}
+	b, err := baggage.New(members...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &jobs.RefreshArgs{Common: jobs.Common{ReplyTo: "_INBOX.x"}, SessionID: "sess_1", ExpiredToken: "e", RefreshToken: "r", RequestOrigin: "o",
+		RequestHeaders: map[string]any{"X-Pad": strings.Repeat("p", jobs.MaxJobBytes-300)}}
+	_, err = env.Client.Submit(baggage.ContextWithBaggage(ctx, b), a)
+	if err == nil || errors.Is(err, clerkjobs.ErrUnavailable) || strings.Contains(err.Error(), "may or may not") ||
+		!strings.Contains(err.Error(), "not stored") || !strings.Contains(err.Error(), "baggage") {
+		t.Fatalf("Submit = %v; want an error saying the job was not stored, for its size with its headers, not ErrUnavailable", err)
+	}
+	st, err := env.JetStream.Stream(ctx, env.Topology.JobsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := st.CachedInfo().State.Msgs; n != 0 {
+		t.Errorf("%d jobs stored", n)
 	}
 }
