@@ -98,6 +98,10 @@ func (w *Worker) decode(ctx context.Context, j *job, header nats.Header, data []
 	// that cannot be used (jobs.CheckJobID: a bad character, too long,
 	// shaped like a secret) makes the job invalid, recorded as seq-<n>.
 	var invalid *jobs.InvalidError
+	bodyID := ""
+	if args == nil {
+		bodyID = jobs.BodyJobID(data)
+	}
 	switch h := header.Get(jetstream.MsgIDHeader); {
 	case args != nil && args.CommonFields().JobID != "":
 		j.ID = args.CommonFields().JobID
@@ -106,10 +110,10 @@ func (w *Worker) decode(ctx context.Context, j *job, header nats.Header, data []
 		// fallback: it is the publisher's copy of the same id as often as
 		// not (Nats-Msg-Id is the job id for jobs.Publish and the
 		// client), and the job stays seq-<n> whatever it holds.
-	case args == nil && jobs.BodyJobID(data) != "":
+	case bodyID != "":
 		// Invalid for another reason: recorded under the id its publisher
 		// gave, where it looks (Client.Wait), and names in the answer.
-		j.ID = jobs.BodyJobID(data)
+		j.ID = bodyID
 	case h != "":
 		if err := jobs.CheckJobID(h); err != nil {
 			return &jobs.InvalidError{Op: j.Op, Reason: "header " + jetstream.MsgIDHeader + ": " + err.Error() + "; set job_id in the body or a usable Nats-Msg-Id"}
