@@ -577,6 +577,39 @@ func TestPermissions(t *testing.T) {
 			"$JS.API.CONSUMER.MSG.NEXT.SESSION_JOBS.session-worker", "sessions.results.revoke", "_INBOX.svc_a.x")
 	})
 
+	// ops publishes jobs (the console's revoke_all, replays), but a token
+	// or refresh job's answer is a session token: one outside tenants could
+	// name ops' own inbox as its reply_to, and a tenant's is answered only
+	// in that tenant's inbox.
+	t.Run("ops cannot mint a session token", func(t *testing.T) {
+		mint, err := ops.nc.SubscribeSync("_INBOX.ops.mint")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer mint.Unsubscribe()
+		calls := len(emu.Emulator.Calls())
+		body := []byte(`{"session_id":"` + sessions[0] + `","reply_to":"_INBOX.ops.mint"}`)
+		for _, o := range []jobs.Op{jobs.OpToken, jobs.OpRefresh} {
+			if err := ops.nc.PublishRequest(subj.TenantJob("", o), "_INBOX.ops.ack", body); err != nil {
+				t.Fatal(err)
+			}
+			ops.errs.waitViolation(t, "publish", subj.TenantJob("", o))
+		}
+		// A tenant's token job is ops' to replay: stored, and dead-lettered
+		// for its reply_to outside the tenant's inboxes.
+		m := nats.NewMsg(subj.TenantJob("svc_a", jobs.OpToken))
+		m.Data = body
+		if _, err := ops.js.PublishMsg(ctxT(t), m); err != nil {
+			t.Fatalf("ops publishes a tenant's token job: %v", err)
+		}
+		if m, err := mint.NextMsg(2 * time.Second); err == nil {
+			t.Errorf("ops' inbox received an answer of %d bytes to a token or refresh job", len(m.Data))
+		}
+		if n := len(emu.Emulator.Calls()) - calls; n != 0 {
+			t.Errorf("%d Clerk calls for token or refresh jobs ops published", n)
+		}
+	})
+
 	t.Run("the worker's user may do what its backstop does", func(t *testing.T) {
 		// A job that ran out of deliveries while no worker could
 		// dead-letter it: the worker hears the advisory, reads the job by
