@@ -190,3 +190,41 @@ func TestComposeConfig(t *testing.T) {
 		t.Errorf("compose config without passwords: %v\n%s", err, out)
 	}
 }
+
+// The .env that deploy/README.md has an operator write holds every NATS
+// password, and the Clerk key once Clerk itself is used: the recipe, run as
+// it is written under the usual umask 022, leaves it readable by its owner
+// alone.
+func TestEnvRecipeIsPrivate(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	end := slices.IndexFunc(lines, func(l string) bool { return strings.Contains(l, "> .env") })
+	if end < 0 {
+		t.Fatal("deploy/README.md writes no .env")
+	}
+	start := end
+	for start > 0 && !strings.HasPrefix(lines[start-1], "#") && !strings.HasPrefix(lines[start-1], "cd ") {
+		start--
+	}
+	recipe := strings.Join(lines[start:end+1], "\n")
+	dir := t.TempDir()
+	cmd := exec.Command("sh", "-c", "umask 022\n"+recipe)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("the README's recipe:\n%s\n%v: %s", recipe, err, out)
+	}
+	fi, err := os.Stat(filepath.Join(dir, ".env"))
+	if err != nil {
+		t.Fatalf("the README's recipe wrote no .env:\n%s", recipe)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		t.Errorf("the README's recipe leaves .env %v, readable by others: its passwords (and Clerk key) are every local user's\n%s", fi.Mode().Perm(), recipe)
+	}
+	env, err := os.ReadFile(filepath.Join(dir, ".env"))
+	if err != nil || strings.Count(string(env), "_PASSWORD=p") != 4 {
+		t.Errorf("the README's recipe wrote %d passwords, want 4", strings.Count(string(env), "_PASSWORD=p"))
+	}
+}
