@@ -1,6 +1,7 @@
 package clerkjobs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -49,7 +50,9 @@ func WithSubjectPrefix(p string) Option { return func(s *settings) { s.prefix = 
 // <prefix>.tenant.<name>.<op>, the subjects the NATS server lets only this
 // service publish to (deploy/README.md, "Tenants"), their answers to inboxes
 // under _INBOX.<name> (unless WithInboxPrefix says otherwise), and Wait
-// reads this tenant's records. Two tenants may use the same job ids.
+// reads this tenant's records. Two tenants may use the same job ids. A
+// user confined to its own inboxes needs the connection's made there too
+// (nats.CustomInboxPrefix("_INBOX.<name>")): JetStream answers on them.
 func WithTenant(name string) Option { return func(s *settings) { s.tenant = name } }
 
 // WithInboxPrefix makes the inboxes that receive answers under prefix (for
@@ -183,7 +186,7 @@ func (c *Client) publish(ctx context.Context, a jobs.Args, m *nats.Msg) (Submitt
 	cancel()
 	switch {
 	case err == nil:
-	case ctx.Err() != nil:
+	case ctx.Err() != nil && c.inboxRefused() == "":
 		return s, fmt.Errorf("publish %s job %s: %w (it may or may not be stored: publishing it again with the same job id is safe)", a.Op(), s.JobID, ctx.Err())
 	case isAPIError(err, jetstream.JSErrCodeStreamMessageExceedsMaximum):
 		// Not a broker out of reach: the body passed jobs.MaxJobBytes, and
@@ -198,6 +201,8 @@ func (c *Client) publish(ctx context.Context, a jobs.Args, m *nats.Msg) (Submitt
 		return s, fmt.Errorf("publish %s job %s to %s: it was not stored: its message, a body of %d bytes and headers of about %d (trace context and baggage from the context, and the message id), is more than the jobs stream takes (%w); send it with less baggage, or a smaller job", a.Op(), s.JobID, m.Subject, len(m.Data), hdr, err)
 	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
 		return s, unavailable(err, "no JetStream stream stores %s (the worker creates the jobs stream %s when it starts; or the subject prefix, or this user's permissions, are not what the worker expects)", m.Subject, c.topo.JobsStream)
+	case c.inboxRefused() != "":
+		return s, unavailable(err, "publish %s job %s to %s: no acknowledgement can reach this connection (it may or may not be stored: publishing it again with the same job id is safe): %s", a.Op(), s.JobID, m.Subject, c.inboxRefused())
 	default:
 		return s, unavailable(err, "publish %s job %s to %s (it may or may not be stored: publishing it again with the same job id is safe)", a.Op(), s.JobID, m.Subject)
 	}
@@ -562,4 +567,30 @@ func (c *Client) foreignInbox() string {
 	}
 	return fmt.Sprintf("inbox prefix %s is not an inbox of tenant %s: the worker answers the tenant's jobs only under its own inboxes (_INBOX.%s. by default) and would dead-letter the job as invalid; use WithInboxPrefix(%q), or leave the default of WithTenant",
 		c.inboxPrefix, t, t, "_INBOX."+t)
+}
+
+// inboxRefused says why no JetStream answer can come, "" when nothing
+// says so: the server refused this NATS user the subscription to the
+// connection's own reply inboxes, where JetStream answers publishes and
+// direct gets. A service's user may subscribe only under its own prefix
+// (deploy/nats), and the refusal is reported once, asynchronously, when the
+// connection first subscribes there: every request after it just times
+// out, whatever the stream or the user's other grants.
+func (c *Client) inboxRefused() string {
+	err := c.nc.LastError()
+	if !errors.Is(err, nats.ErrPermissionViolation) || !strings.Contains(strings.ToLower(err.Error()), "subscription to") {
+		return ""
+	}
+	// Requests share one subscription, <prefix>.<id>.*: not an inbox of
+	// Replies, whose refusal NewReplies reports itself.
+	prefix := strings.TrimSuffix(cmp.Or(c.nc.Opts.InboxPrefix, nats.InboxPrefix), ".") + "."
+	_, refused, _ := strings.Cut(err.Error(), `"`+prefix)
+	if id, ok := strings.CutSuffix(strings.SplitN(refused, `"`, 2)[0], ".*"); !ok || id == "" || strings.Contains(id, ".") {
+		return ""
+	}
+	fix := "nats.CustomInboxPrefix set to a prefix this user may subscribe to (a service's: _INBOX.<service>)"
+	if p := strings.TrimSuffix(c.inboxPrefix, "."); p != "" && p+"." != prefix {
+		fix = fmt.Sprintf("nats.CustomInboxPrefix(%q), the client's inbox prefix", p)
+	}
+	return fmt.Sprintf("the server refused this NATS user the subscription to the connection's reply inboxes (%s…), where JetStream answers: connect with %s", prefix, fix)
 }

@@ -41,6 +41,8 @@ func (c *Client) lastMsg(ctx context.Context, stream, filter string) (*stored, e
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
 		return nil, unavailable(err, "read %s from stream %s: the stream does not answer direct gets (does it exist?)", filter, stream)
+	case err != nil && c.inboxRefused() != "":
+		return nil, unavailable(err, "read %s from stream %s: %s", filter, stream, c.inboxRefused())
 	case err != nil:
 		return nil, unavailable(err, "read %s from stream %s (is this NATS user allowed %sDIRECT.GET.%s.%s?)", filter, stream, jetstream.DefaultAPIPrefix, stream, filter)
 	}

@@ -779,3 +779,34 @@ func workerConfig(logs *testenv.SyncBuffer) worker.Config {
 	c.Logger = zerolog.New(logs).With().Timestamp().Logger()
 	return c
 }
+
+// A service's user may subscribe only under its own inbox prefix, and
+// JetStream answers a publish or a direct get on the connection's own
+// inboxes: a connection made without nats.CustomInboxPrefix gets no answer
+// at all. The client says so, not that the job's stream or its records
+// might be missing.
+func TestTenantClientOnAConnectionWithOtherInboxes(t *testing.T) {
+	pw := testenv.DeployPasswords(t)
+	s := testenv.StartConfiguredServer(t, "server.conf")
+	topo := testenv.TestTopology()
+	wk := connect(t, s.ClientURL(), "worker", pw["worker"], "")
+	if _, err := topo.Ensure(ctxT(t), wk.js); err != nil {
+		t.Fatal(err)
+	}
+	a := connect(t, s.ClientURL(), "svc_a", pw["svc_a"], "") // inboxes under _INBOX.<nuid>
+	c, err := clerkjobs.NewClient(a.nc, clerkjobs.WithTopology(topo), clerkjobs.WithTenant("svc_a"), clerkjobs.WithPublishTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const fix = `nats.CustomInboxPrefix("_INBOX.svc_a")`
+	_, err = c.Submit(ctxT(t), &jobs.RevokeArgs{Common: jobs.Common{JobID: "lost-ack-1"}, SessionID: "sess_1"})
+	if !errors.Is(err, clerkjobs.ErrUnavailable) || !strings.Contains(err.Error(), fix) {
+		t.Errorf("Submit on a connection whose inboxes the user may not read: %v; want it to say to connect with %s", err, fix)
+	}
+	short, cancel := context.WithTimeout(ctxT(t), 2*time.Second)
+	defer cancel()
+	_, err = c.Wait(short, "lost-ack-1")
+	if err == nil || !strings.Contains(err.Error(), fix) || strings.Contains(err.Error(), "is this NATS user allowed") {
+		t.Errorf("Wait on a connection whose inboxes the user may not read: %v; want it to say to connect with %s, not to doubt the direct-get grant", err, fix)
+	}
+}
