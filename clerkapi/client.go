@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -189,6 +190,12 @@ func New(opts ...Option) (*Client, error) {
 	if c.secretKey == nil || c.secretKey.key == "" {
 		return nil, errors.New("clerkapi: a secret key is required (WithSecretKey; CLERK_SECRET_KEY in the worker)")
 	}
+	if strings.HasPrefix(c.secretKey.key, "sk_live_") && c.baseURL.Scheme == "http" && !loopback(c.baseURL.Hostname()) {
+		// A production key in clear on the network: the emulator (a test
+		// key's place) or a proxy meant to be https, set by mistake.
+		return nil, fmt.Errorf("clerkapi: a live secret key (sk_live_…) goes only over https, or plain http to this machine (a TLS proxy on 127.0.0.1): the base URL is http://%s; use https, or a test key (sk_test_…) with the emulator",
+			redact.URLs(c.baseURL.Host))
+	}
 	// Clerk's API does not redirect. Following one would send the request
 	// elsewhere: net/http drops the key for another host, but repeats the
 	// body of a 307 or 308 (a refresh job's tokens), keeps the key for the
@@ -201,6 +208,15 @@ func New(opts ...Option) (*Client, error) {
 	c.http = &h
 	c.secretKey.headers = c.requestHeaders()
 	return c, nil
+}
+
+// loopback reports whether host names this machine.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // String never shows the secret key, nor credentials in the base URL (a

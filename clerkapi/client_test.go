@@ -292,6 +292,14 @@ func TestNewOptions(t *testing.T) {
 		{"nil http client", []clerkapi.Option{clerkapi.WithSecretKey(testSecret), clerkapi.WithHTTPClient(nil)}, false},
 		{"bad API version", []clerkapi.Option{clerkapi.WithSecretKey(testSecret), clerkapi.WithAPIVersion("latest")}, false},
 		{"API version", []clerkapi.Option{clerkapi.WithSecretKey(testSecret), clerkapi.WithAPIVersion("2025-04-10")}, true},
+		// A production key goes over the network only with TLS.
+		{"live key over http", []clerkapi.Option{clerkapi.WithSecretKey(liveSecret), clerkapi.WithBaseURL("http://clerk-emulator:8090/v1")}, false},
+		{"live key over http to an IP", []clerkapi.Option{clerkapi.WithSecretKey(liveSecret), clerkapi.WithBaseURL("http://10.0.0.7/v1")}, false},
+		{"live key over http to this machine", []clerkapi.Option{clerkapi.WithSecretKey(liveSecret), clerkapi.WithBaseURL("http://127.0.0.1:8443/v1")}, true},
+		{"live key over http to localhost", []clerkapi.Option{clerkapi.WithSecretKey(liveSecret), clerkapi.WithBaseURL("http://localhost:8443/v1")}, true},
+		{"live key over http to ::1", []clerkapi.Option{clerkapi.WithSecretKey(liveSecret), clerkapi.WithBaseURL("http://[::1]:8443/v1")}, true},
+		{"live key over https", []clerkapi.Option{clerkapi.WithSecretKey(liveSecret), clerkapi.WithBaseURL("https://proxy.internal/v1")}, true},
+		{"test key over http", []clerkapi.Option{clerkapi.WithSecretKey(testSecret), clerkapi.WithBaseURL("http://clerk-emulator:8090/v1")}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

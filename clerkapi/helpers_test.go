@@ -18,6 +18,10 @@ import (
 // never appears in an error or a formatted value.
 const testSecret = "sk_test_ClerkapiTestSecret5f2c9e71"
 
+// liveSecret is a production-shaped key, for tests of what only a live key
+// may not do.
+const liveSecret = "sk_" + "live_ClerkapiLiveSecret8a41d0"
+
 // signingKey is shared by all emulators of this test binary.
 var signingKey = sync.OnceValue(func() *rsa.PrivateKey {
 	k, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -70,7 +74,7 @@ func (e *env) client(opts ...clerkapi.Option) *clerkapi.Client {
 // noSecret fails the test if the secret key appears in s.
 func noSecret(t *testing.T, what, s string) {
 	t.Helper()
-	if strings.Contains(s, testSecret) || strings.Contains(s, "ClerkapiTestSecret") {
+	if strings.Contains(s, testSecret) || strings.Contains(s, "ClerkapiTestSecret") || strings.Contains(s, "ClerkapiLiveSecret") {
 		t.Errorf("%s shows the secret key: %s", what, strings.ReplaceAll(s, testSecret, "<SECRET>"))
 	}
 }

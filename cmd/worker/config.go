@@ -190,8 +190,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 			return nil, err
 		}
 	}
-	if _, err := clerkapi.New(clerkapi.WithSecretKey("sk_check"), clerkapi.WithBaseURL(c.apiURL)); err != nil {
-		return nil, fmt.Errorf("--clerk-api-url: %v", err)
+	// With the key, when there is one: a live key is refused over plain
+	// http (clerkapi.New says so without the key).
+	if _, err := clerkapi.New(clerkapi.WithSecretKey(cmp.Or(c.secretKey, "sk_check")), clerkapi.WithBaseURL(c.apiURL)); err != nil {
+		return nil, fmt.Errorf("--clerk-api-url (CLERK_API_URL): %v", err)
 	}
 	if c.secretKey == "" && fs.Changed("clerk-api-url") {
 		return nil, fmt.Errorf("--clerk-api-url (CLERK_API_URL) is set but no Clerk secret key is: set CLERK_SECRET_KEY or --clerk-secret-key-file (CLERK_SECRET_KEY_FILE), or unset the URL to run the emulator; %s", noKey)

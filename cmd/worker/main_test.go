@@ -32,6 +32,7 @@ func TestBadConfigurationExits2NamingTheSetting(t *testing.T) {
 		{"secret key shape", nil, map[string]string{"CLERK_SECRET_KEY": "pk_test_123"}, "CLERK_SECRET_KEY"},
 		{"api url", []string{"--clerk-api-url", "api.clerk.com"}, nil, "--clerk-api-url"},
 		{"api url without /v1", []string{"--clerk-api-url", "http://127.0.0.1:8090"}, map[string]string{"CLERK_SECRET_KEY": "sk_" + "test_" + "4fTq9ZbW2xKcL8mN3vRy7HjD"}, "does not end in /v1"},
+		{"live key over http", []string{"--clerk-api-url", "http://clerk-emulator:8090/v1"}, map[string]string{"CLERK_SECRET_KEY": "sk_" + "live_" + "4fTq9ZbW2xKcL8mN3vRy7HjD"}, "--clerk-api-url (CLERK_API_URL): clerkapi: a live secret key (sk_live_…) goes only over https"},
 		{"replicas", []string{"--replicas", "7"}, nil, "--replicas (WORKER_REPLICAS): replicas 7"},
 		{"stream names", []string{"--results-stream", "SESSION_JOBS"}, nil, "three different names"},
 		{"prefix", []string{"--subject-prefix", "a.>"}, nil, "--subject-prefix (WORKER_SUBJECT_PREFIX): subject prefix"},
