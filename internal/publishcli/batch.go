@@ -397,6 +397,31 @@ func (a *app) waitMany(ctx context.Context, c *clerkjobs.Client, topo jobs.Topol
 			return err
 		}
 	}
+	// The second answer may come after the last one awaited, or never
+	// (one is sent once): a job answered with a failure is looked up before
+	// it is counted failed, and a result stored since wins over its dead
+	// letter, as the worker has it.
+	lost := 0 // token or refresh jobs that succeeded but whose secret never came
+	failedOnce := map[string]*inputJob{}
+	for id, o := range outcome {
+		if o == jobs.Failed {
+			failedOnce[id] = answered[id]
+		}
+	}
+	for _, res := range lookUpRecords(ctx, c, failedOnce) {
+		if res.Outcome != jobs.Succeeded {
+			continue
+		}
+		failed, succeeded = failed-1, succeeded+1
+		note := " (its result, stored by another delivery of the job, wins over its dead letter: its record)"
+		if spec.op.Secret() {
+			note = " (its result, stored by another delivery of the job, wins over its dead letter; that delivery's answer, the only copy of its secret, never came: its record)"
+			lost++
+		}
+		if err := printRec(res.Reveal(), note); err != nil {
+			return err
+		}
+	}
 	if again > 0 {
 		fmt.Fprintf(a.env.Stderr, "%s of jobs of this batch read and set aside: another delivery of a job answered too (its result wins over a dead letter)\n", plural(again, "second answer", "second answers"))
 	}
@@ -410,7 +435,6 @@ func (a *app) waitMany(ctx context.Context, c *clerkjobs.Client, topo jobs.Topol
 	// An answer is sent once, so one can be lost (dropped by a full inbox,
 	// or on a reconnect): a job is said to have no result only once its
 	// record has been looked for too.
-	lost := 0 // token or refresh jobs that succeeded but whose secret never came
 	for _, res := range lookUpRecords(ctx, c, pending) {
 		note := " (its answer never came: its record)"
 		if spec.op.Secret() && res.Outcome == jobs.Succeeded {

@@ -733,6 +733,88 @@ func TestBatchWaitTakesASecondAnswer(t *testing.T) {
 	}
 }
 
+// TestBatchWaitLooksUpAFailedJobsResult: a job's result wins over its
+// dead letter, but the second delivery that stored it may answer after the
+// batch read its last awaited answer: the batch reported such a job failed
+// (exit 1, "in the dead-letter queue") while its dead letter had given way
+// to its result. A job whose answer was a failure is looked up before it
+// is counted failed; a token job found so succeeded, but its secret came
+// only in the answer not read.
+func TestBatchWaitLooksUpAFailedJobsResult(t *testing.T) {
+	for _, tc := range []struct {
+		op      string
+		answers []jobs.Outcome // per line: its answer
+		stored  []bool         // per line: a result stored by another delivery
+		code    int
+		stdout  []string
+		stderr  string
+	}{
+		{"revoke", []jobs.Outcome{jobs.Failed, jobs.Succeeded}, []bool{true, false}, 0, []string{"2 succeeded, 0 failed", "wins over its dead letter"}, ""},
+		{"token", []jobs.Outcome{jobs.Failed, jobs.Failed}, []bool{true, false}, publishcli.ExitJobFailed, []string{"1 succeeded, 1 failed"},
+			"1 token job succeeded, but their answers, the only copies of their secrets, never came"},
+	} {
+		t.Run(tc.op, func(t *testing.T) {
+			h := newHarness(t)
+			file := writeFile(t, "batch.ndjson", `{"session_id":"sess_late1"}`+"\n"+`{"session_id":"sess_late2"}`+"\n")
+			done := make(chan result, 1)
+			go func() { done <- h.run(t, tc.op, "--file", file, "--wait", "--timeout", "5s") }()
+			var msgs []*jetstream.RawStreamMsg
+			for deadline := time.Now().Add(10 * time.Second); len(msgs) < 2; msgs = h.jobsMsgs(t) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the batch did not publish its 2 jobs: %d", len(msgs))
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			for i, m := range msgs {
+				id := m.Header.Get(jetstream.MsgIDHeader)
+				if tc.stored[i] {
+					// Another delivery of the job succeeded: its result is
+					// stored, its answer is not read by the batch.
+					rec, err := json.Marshal(jobs.Result{JobID: id, Op: jobs.Op(tc.op), Outcome: jobs.Succeeded, StreamSeq: m.Sequence, FinishedAt: time.Now()})
+					if err != nil {
+						t.Fatal(err)
+					}
+					out := nats.NewMsg(h.topo.Subjects.Result(jobs.RecordKey{Op: jobs.Op(tc.op), JobID: id, Gen: "0", Seq: m.Sequence}))
+					out.Header.Set(jobs.HeaderJobDigest, jobs.Digest(m.Subject, m.Data))
+					out.Data = rec
+					if _, err := h.js.PublishMsg(t.Context(), out); err != nil {
+						t.Fatal(err)
+					}
+				}
+				var job struct {
+					ReplyTo string `json:"reply_to"`
+				}
+				if err := json.Unmarshal(m.Data, &job); err != nil || job.ReplyTo == "" {
+					t.Fatalf("job without reply_to: %s", m.Data)
+				}
+				answer := jobs.Result{JobID: id, Op: jobs.Op(tc.op), StreamSeq: m.Sequence, FinishedAt: time.Now(), Outcome: tc.answers[i]}
+				if answer.Outcome == jobs.Failed {
+					answer.Error = &jobs.ErrorInfo{Class: jobs.ClassExhausted, Message: "Clerk failed"}
+				}
+				b, err := json.Marshal(answer)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := h.nc.Publish(job.ReplyTo, b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r := <-done
+			if r.code != tc.code {
+				t.Fatalf("exit %d, want %d: %v", r.code, tc.code, r)
+			}
+			for _, w := range tc.stdout {
+				if !strings.Contains(r.stdout, w) {
+					t.Errorf("stdout lacks %q: %v", w, r)
+				}
+			}
+			if !strings.Contains(r.stderr, tc.stderr) {
+				t.Errorf("stderr lacks %q: %v", tc.stderr, r)
+			}
+		})
+	}
+}
+
 // TestBatchResumeKeepsWhatTheJobsAre: the command a stopped batch printed
 // to continue it named --file, --skip, --batch-id and --wait only. A batch
 // published with --tenant and --reply-to, continued with that command, put
