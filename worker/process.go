@@ -400,7 +400,7 @@ func (w *Worker) nak(d *delivery, j *job, delay time.Duration, reason string) {
 // settleFailed logs an ack or nak that failed; usual says what follows.
 func (w *Worker) settleFailed(j *job, err error, usual string) {
 	if errors.Is(err, errVoidDelivery) {
-		usual = "the job's message went with its deleted stream: nothing to settle, and it will not come again"
+		usual = "the job was stored before the jobs stream was created again: its message went with the deleted stream, so it is not settled"
 	}
 	w.cfg.Logger.Warn().Str("job_id", j.ID).Err(err).Msg(usual)
 }
