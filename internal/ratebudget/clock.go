@@ -44,16 +44,20 @@ const (
 
 // add takes the sample of an entry stored at server time created, written
 // at local instant sent and echoed at recv. It returns how far the
-// server's clock stepped forward, when by more than clockStep: how far the
-// sample lies past what the samples before it allow (0: no such step).
+// server's clock stepped, when by more than clockStep: how far the sample
+// lies past what the samples before it allow, forward (positive) or back
+// (negative); 0: no such step.
 func (c *clockSync) add(created int64, sent, recv time.Time) (step time.Duration) {
 	rtt := recv.Sub(sent)
 	if rtt < 0 {
 		return 0 // cannot be on a monotonic clock
 	}
 	if len(c.samples) > 0 {
-		if _, hi := c.bounds(recv); created > hi+int64(clockStep) {
+		switch lo, hi := c.bounds(recv); {
+		case created > hi+int64(clockStep):
 			step = time.Duration(created - hi)
+		case created+int64(rtt) < lo-int64(clockStep):
+			step = -time.Duration(lo - created - int64(rtt))
 		}
 	}
 	keep := c.samples[:0]

@@ -88,14 +88,15 @@ func TestWallClockStep(t *testing.T) {
 	}
 }
 
-// TestServerClockStepsForward: a JetStream leader change to a server whose
-// clock is ahead steps the server's clock forward under every replica. The
-// slots replicas hold were placed on the old clock, and the shared TAT was
-// written on it; a replica that claimed from that TAT on the new clock put
-// its slots among the held ones: up to the horizon's worth of calls too
-// many in one window.
-func TestServerClockStepsForward(t *testing.T) {
-	for _, step := range []time.Duration{300 * time.Millisecond, 2 * time.Second} {
+// TestServerClockSteps: a JetStream leader change to a server with another
+// clock steps the server's clock under every replica. The slots replicas
+// hold were placed on the old clock, and the shared TAT was written on it.
+// Forward, a replica that claimed from that TAT on the new clock put its
+// slots among the held ones: up to the horizon's worth of calls too many
+// in one window. Back, the TAT lay the step ahead: the fleet made no call
+// for the step (15 s here), where it now resumes within a few seconds.
+func TestServerClockSteps(t *testing.T) {
+	for _, step := range []time.Duration{300 * time.Millisecond, 2 * time.Second, -15 * time.Second} {
 		t.Run(step.String(), func(t *testing.T) {
 			e := newEnv(t, testLimit, emulator.SlidingWindow)
 			var skew atomic.Int64
@@ -108,13 +109,18 @@ func TestServerClockStepsForward(t *testing.T) {
 
 			skew.Store(int64(step))
 			at := time.Now()
-			eventually(t, 60*time.Second, "10 calls from each replica after the step", func() bool { return eachAfter(10, at, ca, cb) })
+			within := 60 * time.Second
+			if step < 0 {
+				within = 10 * time.Second // waited out, the step stalled every call for 15 s
+			}
+			defer func() { t.Logf("logs: %s", logs.String()) }()
+			eventually(t, within, "10 calls from each replica after the step", func() bool { return eachAfter(10, at, ca, cb) })
 			ca.stop()
 			cb.stop()
 			if n := bestWindow(time.Time{}, e.limit.Per, ca, cb); n > e.limit.N {
 				t.Errorf("%d calls left in one %v window, limit %s", n, e.limit.Per, e.limit)
 			}
-			if !strings.Contains(logs.String(), "clock stepped forward") {
+			if !strings.Contains(logs.String(), "clock stepped") {
 				t.Errorf("the step was not logged: %s", logs.String())
 			}
 			e.checkClerk()
@@ -122,10 +128,10 @@ func TestServerClockStepsForward(t *testing.T) {
 	}
 }
 
-// TestClockSeesForwardSteps: a sample past what the samples before it
-// allow by more than clockStep is a forward step of the server's clock;
-// a sample within them, a small step, or a step back is none.
-func TestClockSeesForwardSteps(t *testing.T) {
+// TestClockSeesSteps: a sample past what the samples before it allow by
+// more than clockStep, or that far before it, is a step of the server's
+// clock, forward or back; a sample within them, or a small step, is none.
+func TestClockSeesSteps(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
 		ahead        time.Duration // of the second sample, past the first's clock
@@ -134,7 +140,8 @@ func TestClockSeesForwardSteps(t *testing.T) {
 		{"agreeing", 0, 0, 0},
 		{"within clockStep", clockStep / 2, 0, 0},
 		{"forward", 100 * time.Millisecond, 90 * time.Millisecond, 100 * time.Millisecond},
-		{"back", -time.Second, 0, 0},
+		{"back within clockStep", -clockStep / 2, 0, 0},
+		{"back", -time.Second, -time.Second, -990 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var c clockSync

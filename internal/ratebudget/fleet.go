@@ -146,8 +146,10 @@ type fleet struct {
 	trickleNext time.Time // local: earliest next trickle slot
 
 	// stepped (local) is when the server's clock was last seen stepping
-	// forward: see restartLocked.
+	// forward, or back by more than the horizon (stepBack): see
+	// restartLocked.
 	stepped      time.Time
+	stepBack     bool
 	pauseServer  int64     // end of the pause in force (server clock)
 	pendingPause int64     // a pause still to write into the shared state
 	unsynced     time.Time // local: end of a pause reported before the first clock sample
@@ -235,11 +237,19 @@ func (f *fleet) claim() time.Time {
 		st := f.state
 		fresh := st.TAT == 0
 		restart := fresh || f.restartLocked(now)
-		if restart {
+		switch {
+		case restart && f.stepBack:
+			// The state's TAT lies the step ahead on the new clock: waited
+			// out, it would stall the fleet for the step. No slot is held
+			// past the horizon, on any clock, so one interval after it is
+			// as safe as for a lost state, and the floor comes down with it.
+			st.TAT = hi + int64(horizon) + T
+			f.floor = st.TAT
+		case restart:
 			// A new (or lost) state, or one written on the server's clock
-			// before it stepped: slots claimed before may still lie up to
-			// the horizon ahead. Start one interval after them, and write
-			// that first.
+			// before it stepped forward: slots claimed before may still lie
+			// up to the horizon ahead. Start one interval after them, and
+			// write that first.
 			st.TAT = max(st.TAT, hi+int64(horizon)+T)
 		}
 		st.PauseUntil = max(st.PauseUntil, f.pendingPause)
@@ -290,7 +300,7 @@ func (f *fleet) claim() time.Time {
 				f.floor = next.TAT // started afresh: what was seen before is gone
 			}
 			if restart && f.stepped == stepped {
-				f.stepped = time.Time{} // every later claim builds on this TAT
+				f.stepped, f.stepBack = time.Time{}, false // every later claim builds on this TAT
 			}
 			f.floor = max(f.floor, next.TAT)
 			if f.pendingPause <= next.PauseUntil {
@@ -325,8 +335,8 @@ func (f *fleet) claim() time.Time {
 }
 
 // restartLocked reports whether the next claim must start the schedule
-// afresh because the server's clock stepped forward (a new stream leader
-// whose clock is ahead). The shared TAT may still have been written on the
+// afresh because the server's clock stepped (a new stream leader whose
+// clock is ahead, or far behind: see claim for a step back). The shared TAT may still have been written on the
 // old clock, and slots held anywhere were placed on it, up to the horizon
 // ahead: read on the new clock, that TAT lies the step too early, among
 // them. One claim past the horizon on the new clock is enough: later claims
@@ -655,6 +665,16 @@ func (f *fleet) throttled(d time.Duration) {
 // lie below slots others hold: the schedule starts afresh too, past the
 // horizon, where no slot is held.
 func (f *fleet) adoptLocked(st state) {
+	if prev := f.state.TAT; prev != 0 {
+		// A claim waiting for the TAT it last saw sleeps until then: when
+		// the TAT comes down (started afresh after a step back, or to be
+		// started afresh here), it would wait out the difference.
+		defer func() {
+			if f.state.TAT < prev {
+				f.b.signal()
+			}
+		}()
+	}
 	f.state = st
 	if !f.synced {
 		return
@@ -880,10 +900,17 @@ func (f *fleet) crowdedLocked() {
 // sent: stored after it was sent and before its echo arrived, so the
 // offset (server - local) lies between these bounds.
 func (f *fleet) sampleLocked(e echoed, sent time.Time) {
-	if step := f.clock.add(e.created, sent, e.recv); step > 0 {
-		f.stepped = e.recv
+	// A step back within the horizon is waited out: a restart would cost
+	// the fleet as long.
+	switch step := f.clock.add(e.created, sent, e.recv); {
+	case step > 0:
+		f.stepped, f.stepBack = e.recv, false
 		f.log.Warn().Str("rate_budget", f.fp).Dur("step", step).
 			Msg("the JetStream server's clock stepped forward (a new stream leader with another clock?): the shared schedule starts afresh past the slots held")
+	case step < -horizon:
+		f.stepped, f.stepBack = e.recv, true
+		f.log.Warn().Str("rate_budget", f.fp).Dur("step", step).
+			Msg("the JetStream server's clock stepped back (a new stream leader with another clock?): the shared schedule starts afresh past the slots held rather than wait the step out")
 	}
 	if !f.synced {
 		f.synced = true
