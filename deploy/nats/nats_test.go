@@ -580,7 +580,8 @@ func TestPermissions(t *testing.T) {
 	// ops publishes jobs (the console's revoke_all, replays), but a token
 	// or refresh job's answer is a session token: one outside tenants could
 	// name ops' own inbox as its reply_to, and a tenant's is answered only
-	// in that tenant's inbox.
+	// in that tenant's inbox. A tenant named "ops" is answered under
+	// _INBOX.ops., ops' own inbox: its token jobs are not ops' either.
 	t.Run("ops cannot mint a session token", func(t *testing.T) {
 		mint, err := ops.nc.SubscribeSync("_INBOX.ops.mint")
 		if err != nil {
@@ -589,11 +590,13 @@ func TestPermissions(t *testing.T) {
 		defer mint.Unsubscribe()
 		calls := len(emu.Emulator.Calls())
 		body := []byte(`{"session_id":"` + sessions[0] + `","reply_to":"_INBOX.ops.mint"}`)
-		for _, o := range []jobs.Op{jobs.OpToken, jobs.OpRefresh} {
-			if err := ops.nc.PublishRequest(subj.TenantJob("", o), "_INBOX.ops.ack", body); err != nil {
-				t.Fatal(err)
+		for _, tenant := range []string{"", "ops"} {
+			for _, o := range []jobs.Op{jobs.OpToken, jobs.OpRefresh} {
+				if err := ops.nc.PublishRequest(subj.TenantJob(tenant, o), "_INBOX.ops.ack", body); err != nil {
+					t.Fatal(err)
+				}
+				ops.errs.waitViolation(t, "publish", subj.TenantJob(tenant, o))
 			}
-			ops.errs.waitViolation(t, "publish", subj.TenantJob("", o))
 		}
 		// A tenant's token job is ops' to replay: stored, and dead-lettered
 		// for its reply_to outside the tenant's inboxes.
