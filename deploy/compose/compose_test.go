@@ -194,7 +194,8 @@ func TestComposeConfig(t *testing.T) {
 // The .env that deploy/README.md has an operator write holds every NATS
 // password, and the Clerk key once Clerk itself is used: the recipe, run as
 // it is written under the usual umask 022, leaves it readable by its owner
-// alone.
+// alone, also over a .env an earlier recipe left readable by everyone (a
+// redirect keeps an existing file's mode).
 func TestEnvRecipeIsPrivate(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join("..", "README.md"))
 	if err != nil {
@@ -210,21 +211,39 @@ func TestEnvRecipeIsPrivate(t *testing.T) {
 		start--
 	}
 	recipe := strings.Join(lines[start:end+1], "\n")
-	dir := t.TempDir()
-	cmd := exec.Command("sh", "-c", "umask 022\n"+recipe)
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("the README's recipe:\n%s\n%v: %s", recipe, err, out)
-	}
-	fi, err := os.Stat(filepath.Join(dir, ".env"))
-	if err != nil {
-		t.Fatalf("the README's recipe wrote no .env:\n%s", recipe)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		t.Errorf("the README's recipe leaves .env %v, readable by others: its passwords (and Clerk key) are every local user's\n%s", fi.Mode().Perm(), recipe)
-	}
-	env, err := os.ReadFile(filepath.Join(dir, ".env"))
-	if err != nil || strings.Count(string(env), "_PASSWORD=p") != 4 {
-		t.Errorf("the README's recipe wrote %d passwords, want 4", strings.Count(string(env), "_PASSWORD=p"))
+	for _, tt := range []struct {
+		name   string
+		before os.FileMode // of a .env already there; 0 for none
+	}{
+		{"no .env yet", 0},
+		{"a .env readable by everyone", 0o644},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if tt.before != 0 {
+				if err := os.WriteFile(filepath.Join(dir, ".env"), []byte("CLERKJOBS_OPS_PASSWORD=pold\n"), tt.before); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(filepath.Join(dir, ".env"), tt.before); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cmd := exec.Command("sh", "-c", "umask 022\n"+recipe)
+			cmd.Dir = dir
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("the README's recipe:\n%s\n%v: %s", recipe, err, out)
+			}
+			fi, err := os.Stat(filepath.Join(dir, ".env"))
+			if err != nil {
+				t.Fatalf("the README's recipe wrote no .env:\n%s", recipe)
+			}
+			if fi.Mode().Perm()&0o077 != 0 {
+				t.Errorf("the README's recipe leaves .env %v, readable by others: its passwords (and Clerk key) are every local user's\n%s", fi.Mode().Perm(), recipe)
+			}
+			env, err := os.ReadFile(filepath.Join(dir, ".env"))
+			if err != nil || strings.Count(string(env), "_PASSWORD=p") != 4 {
+				t.Errorf("the README's recipe wrote %d passwords, want 4", strings.Count(string(env), "_PASSWORD=p"))
+			}
+		})
 	}
 }
