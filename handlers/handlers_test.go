@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -57,20 +58,37 @@ func TestSessionsHandler(t *testing.T) {
 		name       string
 		args       jobs.Args
 		wantSecret bool
+		op         string // the Clerk operation the job must call
+		ttl        int64  // a token's lifetime in seconds (exp - iat), 0 for any
 	}{
-		{"list", &jobs.ListArgs{UserID: user}, false},
-		{"create", &jobs.CreateArgs{UserID: user}, false},
-		{"get", &jobs.GetArgs{SessionID: ids[0]}, false},
-		{"revoke", &jobs.RevokeArgs{SessionID: ids[0]}, false},
-		{"token", &jobs.TokenArgs{SessionID: ids[1]}, true},
-		{"template token", &jobs.TokenArgs{SessionID: ids[1], TemplateName: "hasura"}, true},
-		{"refresh", &jobs.RefreshArgs{SessionID: ids[2], ExpiredToken: emu.SessionToken(ids[2], -time.Minute), RefreshToken: emu.RefreshToken(ids[2]), RequestOrigin: "https://a.example"}, true},
+		{"list", &jobs.ListArgs{UserID: user}, false, emulator.OpGetSessionList, 0},
+		{"create", &jobs.CreateArgs{UserID: user}, false, emulator.OpCreateSession, 0},
+		{"get", &jobs.GetArgs{SessionID: ids[0]}, false, emulator.OpGetSession, 0},
+		{"revoke", &jobs.RevokeArgs{SessionID: ids[0]}, false, emulator.OpRevokeSession, 0},
+		// Lifetimes other than the defaults (60 s, and the template's 1 min):
+		// a job whose expires_in_seconds was dropped gets those.
+		{"token", &jobs.TokenArgs{SessionID: ids[1], ExpiresInSeconds: 90}, true, emulator.OpCreateSessionToken, 90},
+		{"template token", &jobs.TokenArgs{SessionID: ids[1], TemplateName: "hasura", ExpiresInSeconds: 90}, true, emulator.OpCreateSessionTokenFromTemplate, 90},
+		{"refresh", &jobs.RefreshArgs{SessionID: ids[2], ExpiredToken: emu.SessionToken(ids[2], -time.Minute), RefreshToken: emu.RefreshToken(ids[2]), RequestOrigin: "https://a.example"}, true, emulator.OpRefreshSession, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			emu.ResetCalls()
 			out, err := h.Handle(context.Background(), tc.args)
 			if err != nil {
 				t.Fatal(err)
+			}
+			var ops []string
+			for _, call := range emu.Calls() {
+				ops = append(ops, call.Op)
+			}
+			if len(ops) != 1 || ops[0] != tc.op {
+				t.Errorf("Clerk calls %v; want one %s", ops, tc.op)
+			}
+			if tc.ttl != 0 {
+				if got := tokenLifetime(t, out.Secret); got != tc.ttl {
+					t.Errorf("token lifetime %d s; want the job's expires_in_seconds, %d", got, tc.ttl)
+				}
 			}
 			if tc.wantSecret != (out.Secret != nil) || tc.wantSecret == (out.Result != nil) {
 				t.Errorf("secret set %v, result set %v: a secret answer goes only to Secret, any other only to Result", out.Secret != nil, out.Result != nil)
@@ -106,4 +124,31 @@ func TestRevokeOfAnEndedSessionSucceeds(t *testing.T) {
 	if clerkapi.ClassOf(err) != clerkapi.Permanent {
 		t.Errorf("revoke of an unknown session: %v, want a permanent error", err)
 	}
+}
+
+// tokenLifetime is exp - iat of the JWT in a token answer. The signature
+// is not checked: the emulator signed it, and only its times matter here.
+func tokenLifetime(t *testing.T, secret any) int64 {
+	t.Helper()
+	b, err := json.Marshal(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok clerkapi.Token
+	if err := json.Unmarshal(b, &tok); err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(tok.JWT, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %d parts", len(parts))
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims struct{ Iat, Exp int64 }
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		t.Fatal(err)
+	}
+	return claims.Exp - claims.Iat
 }
