@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -75,12 +76,21 @@ func TestEveryOpEndToEnd(t *testing.T) {
 			if strings.Count(tok.JWT, ".") != 2 || !r.SecretDelivered || r.Result != nil {
 				t.Errorf("token: jwt with %d parts, delivered %v, result %s", strings.Count(tok.JWT, ".")+1, r.SecretDelivered, r.Result)
 			}
+			// Not the emulator's default of 60 s: the job's lifetime reached Clerk.
+			if c := jwtClaims(t, tok.JWT); c.Exp-c.Iat != 120 {
+				t.Errorf("token: lifetime %d s, want the job's expires_in_seconds, 120", c.Exp-c.Iat)
+			}
 		}},
 		{"token from template", &jobs.TokenArgs{SessionID: ids[1], TemplateName: "hasura"}, func(t *testing.T, r jobs.Result) {
 			var tok clerkapi.Token
 			mustJSON(t, r.Secret, &tok)
 			if strings.Count(tok.JWT, ".") != 2 {
-				t.Errorf("template token: jwt with %d parts", strings.Count(tok.JWT, ".")+1)
+				t.Fatalf("template token: jwt with %d parts", strings.Count(tok.JWT, ".")+1)
+			}
+			// Only the template's token carries its claims: a plain
+			// session token is a JWT too.
+			if c := jwtClaims(t, tok.JWT); c.Role != "admin" {
+				t.Errorf("template token: role claim %q, want the template's \"admin\"", c.Role)
 			}
 		}},
 		{"refresh", &jobs.RefreshArgs{SessionID: ids[3], ExpiredToken: expired, RefreshToken: emu.RefreshToken(ids[3]), RequestOrigin: "https://app.example.com"}, func(t *testing.T, r jobs.Result) {
@@ -148,6 +158,32 @@ func mustJSON(t *testing.T, b []byte, v any) {
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatalf("decode %s: %v", b, err)
 	}
+}
+
+// tokenClaims are the claims of an emulator's token that tests look at.
+type tokenClaims struct {
+	Iat, Exp int64
+	Role     string // the "hasura" template's
+}
+
+// jwtClaims decodes a JWT's claims without checking its signature: the
+// emulator signed it, and only what it says matters here. Errors do not
+// quote the token.
+func jwtClaims(t *testing.T, jwt string) tokenClaims {
+	t.Helper()
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %d parts", len(parts))
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatalf("JWT payload: %v", err)
+	}
+	var c tokenClaims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		t.Fatalf("JWT claims: %v", err)
+	}
+	return c
 }
 
 // TestNatsPubContract is the README's promise: a bare JSON body published by
