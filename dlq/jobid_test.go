@@ -2,6 +2,7 @@ package dlq_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -61,6 +62,13 @@ func TestReplayKeepsAHeaderJobID(t *testing.T) {
 	again := letter(first.Seq)
 	if again.DeadLetter.JobID != "offboard-42" {
 		t.Errorf("the replayed job failed as job %q: the requester's id offboard-42 is gone", again.DeadLetter.JobID)
+	}
+	entries, err := q.List(ctx, dlq.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seqs := dlq.Seqs(entries); slices.Contains(seqs, first.Seq) || len(seqs) != 1 {
+		t.Errorf("dead letters %v after the replay; want only the replayed job's, %d deleted", seqs, first.Seq)
 	}
 	if _, err := jobs.Decode(jobs.OpGet, again.Payload); err != nil {
 		t.Errorf("the replayed payload is not a valid job: %v", err)
