@@ -1,6 +1,7 @@
 package publishcli_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -82,17 +83,25 @@ func TestE2EEveryJobType(t *testing.T) {
 			var tok clerkapi.Token
 			mustJSON(t, r.Secret, &tok)
 			if strings.Count(tok.JWT, ".") != 2 {
-				t.Fatalf("token: %q is not a JWT", tok.JWT)
+				t.Fatalf("token: not a JWT (%d parts)", strings.Count(tok.JWT, ".")+1)
 			}
 			secrets["token"] = tok.JWT
+			// Not the emulator's default of 60 s: --expires-in reached Clerk.
+			if c := jwtClaims(t, tok.JWT); c.Exp-c.Iat != 120 {
+				t.Errorf("token: lifetime %d s, want --expires-in's 120", c.Exp-c.Iat)
+			}
 		}},
 		{"token from template", []string{"token", "--session", ids[1], "--template", "hasura"}, func(t *testing.T, r jobs.Result) {
 			var tok clerkapi.Token
 			mustJSON(t, r.Secret, &tok)
 			if strings.Count(tok.JWT, ".") != 2 {
-				t.Fatalf("template token: %q is not a JWT", tok.JWT)
+				t.Fatalf("template token: not a JWT (%d parts)", strings.Count(tok.JWT, ".")+1)
 			}
 			secrets["template token"] = tok.JWT
+			// Only the template's token carries its claims.
+			if c := jwtClaims(t, tok.JWT); c.Role != "admin" {
+				t.Errorf("template token: role claim %q, want the template's \"admin\"", c.Role)
+			}
 		}},
 		{"refresh", []string{"refresh", ids[3], "--origin", "https://app.example.com", "--expired-token-file", expiredFile, "--refresh-token-file", refreshFile}, func(t *testing.T, r jobs.Result) {
 			var tok clerkapi.Token
@@ -234,4 +243,30 @@ func mustJSON(t *testing.T, b []byte, v any) {
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatalf("decode %s: %v", b, err)
 	}
+}
+
+// tokenClaims are the claims of an emulator's token that tests look at.
+type tokenClaims struct {
+	Iat, Exp int64
+	Role     string // the "hasura" template's
+}
+
+// jwtClaims decodes a JWT's claims without checking its signature: the
+// emulator signed it, and only what it says matters here. Errors do not
+// quote the token.
+func jwtClaims(t *testing.T, jwt string) tokenClaims {
+	t.Helper()
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %d parts", len(parts))
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatalf("JWT payload: %v", err)
+	}
+	var c tokenClaims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		t.Fatalf("JWT claims: %v", err)
+	}
+	return c
 }
