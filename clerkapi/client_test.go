@@ -201,6 +201,19 @@ func (f *fixture) cases() []opCase {
 			},
 		},
 		{
+			// Every session was active when the filtered listing above ran,
+			// so only a status that leaves some out shows the filter is sent.
+			name: "ListSessions of one status", op: "GetSessionList", method: "GET", path: "/v1/sessions",
+			call: func(ctx context.Context, c *clerkapi.Client) (any, error) {
+				return c.ListSessions(ctx, clerkapi.ListParams{UserID: f.user, Status: clerkapi.StatusRevoked, Paginated: true})
+			},
+			check: func(t *testing.T, got any) {
+				if l := got.(*clerkapi.SessionList); l.TotalCount != 1 || !slices.Equal(idsOf(l.Data), []string{s[2]}) {
+					t.Errorf("total %d ids %v, want the one revoked, %s", l.TotalCount, idsOf(l.Data), s[2])
+				}
+			},
+		},
+		{
 			name: "LockUser", op: "LockUser", method: "POST", path: "/v1/users/" + f.user + "/lock",
 			call: func(ctx context.Context, c *clerkapi.Client) (any, error) { return c.LockUser(ctx, f.user) },
 			check: func(t *testing.T, got any) {
