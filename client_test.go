@@ -2,7 +2,6 @@ package clerkjobs_test
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/clerkjobstest"
+	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
 	"github.com/clerkjobs/clerkjobs/worker"
 )
@@ -84,7 +84,7 @@ func TestShortcuts(t *testing.T) {
 		if err != nil || strings.Count(tok.JWT(), ".") != 2 {
 			t.Fatalf("SessionToken(%+v) = %v, %v; want a JWT", tc.opts, tok, err)
 		}
-		if got := jwtClaims(t, tok.JWT()); got.Exp-got.Iat != tc.lifetime || got.Role != tc.role {
+		if got := testenv.JWTClaims(t, tok.JWT()); got.Exp-got.Iat != tc.lifetime || got.Role != tc.role {
 			t.Errorf("SessionToken(%+v): lifetime %d s, role %q; want %d s, %q", tc.opts, got.Exp-got.Iat, got.Role, tc.lifetime, tc.role)
 		}
 	}
@@ -114,32 +114,6 @@ func TestShortcuts(t *testing.T) {
 			t.Fatalf("session %s is %s after RevokeAll", id, s.Status)
 		}
 	}
-}
-
-// tokenClaims are the claims of an emulator's token that tests look at.
-type tokenClaims struct {
-	Iat, Exp int64
-	Role     string // the "hasura" template's
-}
-
-// jwtClaims decodes a JWT's claims without checking its signature: the
-// emulator signed it, and only what it says matters here. Errors do not
-// quote the token.
-func jwtClaims(t *testing.T, jwt string) tokenClaims {
-	t.Helper()
-	parts := strings.Split(jwt, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWT: %d parts", len(parts))
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatalf("JWT payload: %v", err)
-	}
-	var c tokenClaims
-	if err := json.Unmarshal(payload, &c); err != nil {
-		t.Fatalf("JWT claims: %v", err)
-	}
-	return c
 }
 
 func TestInvalidJobIsRefusedBeforePublishing(t *testing.T) {

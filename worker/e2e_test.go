@@ -2,7 +2,6 @@ package worker_test
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -81,7 +80,7 @@ func TestEveryOpEndToEnd(t *testing.T) {
 				t.Errorf("token: jwt with %d parts, delivered %v, result %s", strings.Count(tok.JWT, ".")+1, r.SecretDelivered, r.Result)
 			}
 			// Not the emulator's default of 60 s: the job's lifetime reached Clerk.
-			if c := jwtClaims(t, tok.JWT); c.Exp-c.Iat != 120 {
+			if c := testenv.JWTClaims(t, tok.JWT); c.Exp-c.Iat != 120 {
 				t.Errorf("token: lifetime %d s, want the job's expires_in_seconds, 120", c.Exp-c.Iat)
 			}
 		}},
@@ -93,7 +92,7 @@ func TestEveryOpEndToEnd(t *testing.T) {
 			}
 			// Only the template's token carries its claims: a plain
 			// session token is a JWT too.
-			if c := jwtClaims(t, tok.JWT); c.Role != "admin" {
+			if c := testenv.JWTClaims(t, tok.JWT); c.Role != "admin" {
 				t.Errorf("template token: role claim %q, want the template's \"admin\"", c.Role)
 			}
 		}},
@@ -162,32 +161,6 @@ func mustJSON(t *testing.T, b []byte, v any) {
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatalf("decode %s: %v", b, err)
 	}
-}
-
-// tokenClaims are the claims of an emulator's token that tests look at.
-type tokenClaims struct {
-	Iat, Exp int64
-	Role     string // the "hasura" template's
-}
-
-// jwtClaims decodes a JWT's claims without checking its signature: the
-// emulator signed it, and only what it says matters here. Errors do not
-// quote the token.
-func jwtClaims(t *testing.T, jwt string) tokenClaims {
-	t.Helper()
-	parts := strings.Split(jwt, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWT: %d parts", len(parts))
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatalf("JWT payload: %v", err)
-	}
-	var c tokenClaims
-	if err := json.Unmarshal(payload, &c); err != nil {
-		t.Fatalf("JWT claims: %v", err)
-	}
-	return c
 }
 
 // TestNatsPubContract is the README's promise: a bare JSON body published by

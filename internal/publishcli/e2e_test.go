@@ -1,7 +1,6 @@
 package publishcli_test
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -87,7 +86,7 @@ func TestE2EEveryJobType(t *testing.T) {
 			}
 			secrets["token"] = tok.JWT
 			// Not the emulator's default of 60 s: --expires-in reached Clerk.
-			if c := jwtClaims(t, tok.JWT); c.Exp-c.Iat != 120 {
+			if c := testenv.JWTClaims(t, tok.JWT); c.Exp-c.Iat != 120 {
 				t.Errorf("token: lifetime %d s, want --expires-in's 120", c.Exp-c.Iat)
 			}
 		}},
@@ -99,7 +98,7 @@ func TestE2EEveryJobType(t *testing.T) {
 			}
 			secrets["template token"] = tok.JWT
 			// Only the template's token carries its claims.
-			if c := jwtClaims(t, tok.JWT); c.Role != "admin" {
+			if c := testenv.JWTClaims(t, tok.JWT); c.Role != "admin" {
 				t.Errorf("template token: role claim %q, want the template's \"admin\"", c.Role)
 			}
 		}},
@@ -243,30 +242,4 @@ func mustJSON(t *testing.T, b []byte, v any) {
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatalf("decode %s: %v", b, err)
 	}
-}
-
-// tokenClaims are the claims of an emulator's token that tests look at.
-type tokenClaims struct {
-	Iat, Exp int64
-	Role     string // the "hasura" template's
-}
-
-// jwtClaims decodes a JWT's claims without checking its signature: the
-// emulator signed it, and only what it says matters here. Errors do not
-// quote the token.
-func jwtClaims(t *testing.T, jwt string) tokenClaims {
-	t.Helper()
-	parts := strings.Split(jwt, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWT: %d parts", len(parts))
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatalf("JWT payload: %v", err)
-	}
-	var c tokenClaims
-	if err := json.Unmarshal(payload, &c); err != nil {
-		t.Fatalf("JWT claims: %v", err)
-	}
-	return c
 }
