@@ -109,10 +109,10 @@ func NewClient(nc *nats.Conn, opts ...Option) (*Client, error) {
 	// job's reply_to, of at most jobs.MaxSubjectLen characters: a longer
 	// prefix would make every Request fail on a reply_to its caller never
 	// set.
-	for _, p := range []string{s.inboxPrefix, nc.Opts.InboxPrefix} {
-		if p = strings.TrimSuffix(p, "."); len(p) > maxInboxPrefixLen {
-			return nil, fmt.Errorf("clerkjobs: inbox prefix of %d characters: an inbox under it would be longer than the %d characters a reply_to may have; use a prefix of at most %d", len(p), jobs.MaxSubjectLen, maxInboxPrefixLen)
-		}
+	// WithInboxPrefix's, when given, is the only one a reply_to is made
+	// under (see Request); else the connection's.
+	if p := strings.TrimSuffix(cmp.Or(s.inboxPrefix, nc.Opts.InboxPrefix), "."); len(p) > maxInboxPrefixLen {
+		return nil, fmt.Errorf("clerkjobs: inbox prefix of %d characters: an inbox under it would be longer than the %d characters a reply_to may have; use a prefix of at most %d", len(p), jobs.MaxSubjectLen, maxInboxPrefixLen)
 	}
 	switch {
 	case s.timeout <= 0:

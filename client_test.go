@@ -563,6 +563,26 @@ func TestNewClientRefusesBadOptions(t *testing.T) {
 	}
 }
 
+// TestInboxPrefixOverridesTheConnections: a client's inboxes are under
+// WithInboxPrefix when it is given, whatever the connection's own prefix:
+// a connection's prefix too long for a reply_to was refused beside one
+// that would never be used.
+func TestInboxPrefixOverridesTheConnections(t *testing.T) {
+	env := clerkjobstest.New(t, clerkjobstest.WithoutWorker())
+	long := "_INBOX." + strings.Repeat("a", 240)
+	nc, err := nats.Connect(env.Conn.ConnectedUrl(), nats.CustomInboxPrefix(long))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := clerkjobs.NewClient(nc, clerkjobs.WithInboxPrefix("_INBOX.svc")); err != nil {
+		t.Errorf("NewClient with a usable inbox prefix on a connection whose own is too long: %v", err)
+	}
+	if _, err := clerkjobs.NewClient(nc); err == nil || !strings.Contains(err.Error(), "inbox prefix of 247 characters") {
+		t.Errorf("NewClient on a connection whose inbox prefix is too long = %v; want it refused", err)
+	}
+}
+
 const attackerJWT = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhdHRhY2tlciJ9.forged"
 
 // TestForgedAnswersAreIgnored: anyone who may publish to the requester's
