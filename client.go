@@ -162,10 +162,10 @@ type Submitted struct {
 // different job is not queued: the error matches jobs.ErrJobIDReused (or
 // jobs.ErrDuplicateUnverified when this NATS user may read neither the
 // stored job nor its record to compare); publish it with another id.
-// A job the jobs stream refuses for its size with its headers (a body
-// near jobs.MaxJobBytes, and the trace baggage ctx carries) was not
-// stored, and is not ErrUnavailable: publishing it again as it is fails
-// again.
+// A job the jobs stream or the NATS server (max_payload) refuses for its
+// size with its headers (a body near jobs.MaxJobBytes, and the trace
+// baggage ctx carries) was not stored, and is not ErrUnavailable:
+// publishing it again as it is fails again, so it matches jobs.ErrInvalid.
 func (c *Client) Submit(ctx context.Context, a jobs.Args) (Submitted, error) {
 	m, err := jobs.NewMessage(c.topo.Subjects, a)
 	if err != nil {
@@ -192,13 +192,10 @@ func (c *Client) publish(ctx context.Context, a jobs.Args, m *nats.Msg) (Submitt
 		// Not a broker out of reach: the body passed jobs.MaxJobBytes, and
 		// the headers (trace context and baggage from ctx, the message id)
 		// took it over the stream's limit. It would be refused every time.
-		hdr := 0
-		for k, vs := range m.Header {
-			for _, v := range vs {
-				hdr += len(k) + len(v) + 4
-			}
-		}
-		return s, fmt.Errorf("publish %s job %s to %s: it was not stored: its message, a body of %d bytes and headers of about %d (trace context and baggage from the context, and the message id), is more than the jobs stream takes (%w); send it with less baggage, or a smaller job", a.Op(), s.JobID, m.Subject, len(m.Data), hdr, err)
+		return s, fmt.Errorf("publish %s job %s to %s: it was not stored: its message, a body of %d bytes and headers of about %d (trace context and baggage from the context, and the message id), is more than the jobs stream takes (%w; %w); send it with less baggage, or a smaller job", a.Op(), s.JobID, m.Subject, len(m.Data), headerBytes(m), err, jobs.ErrInvalid)
+	case errors.Is(err, nats.ErrMaxPayload):
+		// Never sent: the NATS server takes less in one message.
+		return s, fmt.Errorf("publish %s job %s to %s: it was not sent: its message, a body of %d bytes and headers of about %d, is more than the NATS server takes in one message (max_payload %d bytes; %w; %w); raise the server's max_payload, or send a smaller job", a.Op(), s.JobID, m.Subject, len(m.Data), headerBytes(m), c.nc.MaxPayload(), err, jobs.ErrInvalid)
 	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
 		return s, unavailable(err, "no JetStream stream stores %s (the worker creates the jobs stream %s when it starts; or the subject prefix, or this user's permissions, are not what the worker expects)", m.Subject, c.topo.JobsStream)
 	case c.inboxRefused() != "":
@@ -208,6 +205,17 @@ func (c *Client) publish(ctx context.Context, a jobs.Args, m *nats.Msg) (Submitt
 	}
 	s.Stream, s.Seq, s.Duplicate = ack.Stream, ack.Sequence, ack.Duplicate
 	return s, c.CheckDuplicate(ctx, m, ack)
+}
+
+// headerBytes is about how many bytes m's headers take on the wire.
+func headerBytes(m *nats.Msg) int {
+	n := 0
+	for k, vs := range m.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
 }
 
 // isAPIError reports whether err is JetStream's refusal with code.

@@ -563,6 +563,26 @@ func TestNewClientRefusesBadOptions(t *testing.T) {
 	}
 }
 
+// TestSubmitRefusedByMaxPayloadIsNotUnavailable: a job larger than the
+// NATS server takes in one message (max_payload) is never sent. Submit
+// said "NATS unavailable … it may or may not be stored: publishing it
+// again with the same job id is safe", for a job refused every time.
+func TestSubmitRefusedByMaxPayloadIsNotUnavailable(t *testing.T) {
+	nc := testenv.ConnectWithMaxPayload(t, "16KB")
+	c, err := clerkjobs.NewClient(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	except := make([]string, 900) // about 20 KB of body
+	for i := range except {
+		except[i] = fmt.Sprintf("sess_%018d", i)
+	}
+	_, err = c.Submit(testContext(t, 30*time.Second), &jobs.RevokeAllArgs{UserID: "user_big", ExceptSessionIDs: except})
+	if err == nil || errors.Is(err, clerkjobs.ErrUnavailable) || !errors.Is(err, jobs.ErrInvalid) || !strings.Contains(err.Error(), "not sent") || !strings.Contains(err.Error(), "max_payload") {
+		t.Errorf("Submit of a job over max_payload = %v; want it said not sent, naming max_payload, jobs.ErrInvalid and not ErrUnavailable", err)
+	}
+}
+
 // TestInboxPrefixOverridesTheConnections: a client's inboxes are under
 // WithInboxPrefix when it is given, whatever the connection's own prefix:
 // a connection's prefix too long for a reply_to was refused beside one
@@ -1174,7 +1194,7 @@ func TestSubmitRefusedForItsSizeIsNotUnavailable(t *testing.T) {
 	a := &jobs.RefreshArgs{Common: jobs.Common{ReplyTo: "_INBOX.x"}, SessionID: "sess_1", ExpiredToken: "e", RefreshToken: "r", RequestOrigin: "o",
 		RequestHeaders: map[string]any{"X-Pad": strings.Repeat("p", jobs.MaxJobBytes-300)}}
 	_, err = env.Client.Submit(baggage.ContextWithBaggage(ctx, b), a)
-	if err == nil || errors.Is(err, clerkjobs.ErrUnavailable) || strings.Contains(err.Error(), "may or may not") ||
+	if err == nil || errors.Is(err, clerkjobs.ErrUnavailable) || !errors.Is(err, jobs.ErrInvalid) || strings.Contains(err.Error(), "may or may not") ||
 		!strings.Contains(err.Error(), "not stored") || !strings.Contains(err.Error(), "baggage") {
 		t.Fatalf("Submit = %v; want an error saying the job was not stored, for its size with its headers, not ErrUnavailable", err)
 	}

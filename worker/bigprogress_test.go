@@ -4,14 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clerkjobs/clerkjobs"
@@ -30,7 +27,7 @@ import (
 // be saved costs only a recount after a crash; the job succeeds. Here the
 // server takes 100 KB, about 2,000 sessions.
 func TestRevokeAllOutgrowingItsCheckpoint(t *testing.T) {
-	nc := connectWithMaxPayload(t, "100KB")
+	nc := testenv.ConnectWithMaxPayload(t, "100KB")
 	cfg := clerkjobstest.WorkerConfig(clerkjobstest.Topology())
 	bulkWorker(&cfg)
 	emu := runWorkerOn(t, nc, cfg)
@@ -89,7 +86,7 @@ func TestRevokeAllNamesAtMostAThousandFailures(t *testing.T) {
 // the requester waiting for nothing. Sending it again cannot help, so the
 // job is dead-lettered at once, saying which limit and what to do.
 func TestResultLargerThanMaxPayloadIsDeadLettered(t *testing.T) {
-	nc := connectWithMaxPayload(t, "16KB")
+	nc := testenv.ConnectWithMaxPayload(t, "16KB")
 	cfg := clerkjobstest.WorkerConfig(clerkjobstest.Topology())
 	emu := runWorkerOn(t, nc, cfg)
 	user := emu.Emulator.CreateUser()
@@ -158,7 +155,7 @@ func TestResultLargerThanItsStreamTakesIsDeadLettered(t *testing.T) {
 // so it is stored without the body, which its Dlq-Redacted header says
 // (not replayable), and the job is acked.
 func TestDeadLetterLargerThanMaxPayloadIsStoredWithoutTheBody(t *testing.T) {
-	nc := connectWithMaxPayload(t, "16KB")
+	nc := testenv.ConnectWithMaxPayload(t, "16KB")
 	cfg := clerkjobstest.WorkerConfig(clerkjobstest.Topology())
 	runWorkerOn(t, nc, cfg)
 	js, err := jetstream.New(nc)
@@ -200,22 +197,4 @@ func TestDeadLetterLargerThanMaxPayloadIsStoredWithoutTheBody(t *testing.T) {
 		info, err := jst.Info(ctx)
 		return err == nil && info.State.Msgs == 0
 	})
-}
-
-// connectWithMaxPayload connects to a NATS server of its own that takes at
-// most size (as the server's configuration writes it: "16KB") in one
-// message.
-func connectWithMaxPayload(t *testing.T, size string) *nats.Conn {
-	t.Helper()
-	conf := filepath.Join(t.TempDir(), "server.conf")
-	if err := os.WriteFile(conf, []byte("jetstream: {}\nmax_payload: "+size+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s := testenv.StartConfiguredServer(t, conf)
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
 }

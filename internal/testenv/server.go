@@ -40,6 +40,24 @@ func StartConfiguredServer(t testing.TB, file string) *server.Server {
 	return s
 }
 
+// ConnectWithMaxPayload connects to a NATS server of its own (JetStream
+// on) that takes at most size (as the server's configuration writes it:
+// "16KB") in one message. Both are closed at cleanup.
+func ConnectWithMaxPayload(t testing.TB, size string) *nats.Conn {
+	t.Helper()
+	conf := filepath.Join(t.TempDir(), "server.conf")
+	if err := os.WriteFile(conf, []byte("jetstream: {}\nmax_payload: "+size+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := StartConfiguredServer(t, conf)
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
 // DeployPasswords puts a fresh password for each user of
 // deploy/nats/accounts.conf (worker, svc_a, svc_b, ops) in the environment
 // variable the file reads it from (CLERKJOBS_SVC_A_PASSWORD), and returns
