@@ -1155,6 +1155,13 @@ func TestWaitFindsAnInvalidJobUnderItsJobID(t *testing.T) {
 				t.Errorf("Wait(%q): job %q, class %s, field %q, stream seq %d; want %q, invalid, %q, %d",
 					id, je.JobID, je.Class, je.Field, je.Result.StreamSeq, id, tt.field, seqs[i])
 			}
+			// As the worker's Decode said it, once: the reason is not the
+			// whole message again ("invalid revoke job: /x: invalid revoke
+			// job: /x: …").
+			var invalid *jobs.InvalidError
+			if !errors.As(err, &invalid) || invalid.Field != tt.field || strings.Count(invalid.Error(), "invalid ") != strings.Count(je.Message, "invalid ") {
+				t.Errorf("errors.As(*jobs.InvalidError) = %v; want the dead letter's message %q, said once", invalid, je.Message)
+			}
 		})
 	}
 }

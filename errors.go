@@ -105,7 +105,11 @@ func (e *JobError) As(target any) bool {
 	if !ok || e.Class != jobs.ClassInvalid {
 		return false
 	}
-	*p = &jobs.InvalidError{Op: e.Op, Field: e.Field, Reason: e.Message}
+	// The message is the worker's InvalidError said whole: its reason is
+	// what follows the op and field, or Error would say them twice.
+	inv := &jobs.InvalidError{Op: e.Op, Field: e.Field}
+	inv.Reason = strings.TrimPrefix(e.Message, inv.Error())
+	*p = inv
 	return true
 }
 
