@@ -2,7 +2,6 @@ package worker_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -54,28 +53,28 @@ func TestEveryOpEndToEnd(t *testing.T) {
 	}{
 		{"list", &jobs.ListArgs{UserID: user, Status: clerkapi.StatusActive, Paginated: true, Limit: 2}, func(t *testing.T, r jobs.Result) {
 			var l clerkapi.SessionList
-			mustJSON(t, r.Result, &l)
+			testenv.DecodeJSON(t, r.Result, &l)
 			if len(l.Data) != 2 || l.TotalCount != 4 {
 				t.Errorf("list: %d sessions, total %d; want 2 of the 4 active", len(l.Data), l.TotalCount)
 			}
 		}},
 		{"create", &jobs.CreateArgs{UserID: user}, func(t *testing.T, r jobs.Result) {
 			var s clerkapi.Session
-			mustJSON(t, r.Result, &s)
+			testenv.DecodeJSON(t, r.Result, &s)
 			if s.UserID != user || s.Status != clerkapi.StatusActive {
 				t.Errorf("create: got %+v", s)
 			}
 		}},
 		{"get", &jobs.GetArgs{SessionID: ids[0]}, func(t *testing.T, r jobs.Result) {
 			var s clerkapi.Session
-			mustJSON(t, r.Result, &s)
+			testenv.DecodeJSON(t, r.Result, &s)
 			if s.ID != ids[0] {
 				t.Errorf("get: id %s, want %s", s.ID, ids[0])
 			}
 		}},
 		{"token", &jobs.TokenArgs{SessionID: ids[1], ExpiresInSeconds: 120}, func(t *testing.T, r jobs.Result) {
 			var tok clerkapi.Token
-			mustJSON(t, r.Secret, &tok)
+			testenv.DecodeJSON(t, r.Secret, &tok)
 			if strings.Count(tok.JWT, ".") != 2 || !r.SecretDelivered || r.Result != nil {
 				t.Errorf("token: jwt with %d parts, delivered %v, result %s", strings.Count(tok.JWT, ".")+1, r.SecretDelivered, r.Result)
 			}
@@ -86,7 +85,7 @@ func TestEveryOpEndToEnd(t *testing.T) {
 		}},
 		{"token from template", &jobs.TokenArgs{SessionID: ids[1], TemplateName: "hasura"}, func(t *testing.T, r jobs.Result) {
 			var tok clerkapi.Token
-			mustJSON(t, r.Secret, &tok)
+			testenv.DecodeJSON(t, r.Secret, &tok)
 			if strings.Count(tok.JWT, ".") != 2 {
 				t.Fatalf("template token: jwt with %d parts", strings.Count(tok.JWT, ".")+1)
 			}
@@ -98,14 +97,14 @@ func TestEveryOpEndToEnd(t *testing.T) {
 		}},
 		{"refresh", &jobs.RefreshArgs{SessionID: ids[3], ExpiredToken: expired, RefreshToken: emu.RefreshToken(ids[3]), RequestOrigin: "https://app.example.com"}, func(t *testing.T, r jobs.Result) {
 			var tok clerkapi.Token
-			mustJSON(t, r.Secret, &tok)
+			testenv.DecodeJSON(t, r.Secret, &tok)
 			if tok.Object != "token" || tok.JWT == "" {
 				t.Errorf("refresh: object %q, jwt empty %v", tok.Object, tok.JWT == "")
 			}
 		}},
 		{"refresh as cookies", &jobs.RefreshArgs{SessionID: ids[3], ExpiredToken: expired, RefreshToken: emu.RefreshToken(ids[3]), RequestOrigin: "https://app.example.com", Format: "cookie"}, func(t *testing.T, r jobs.Result) {
 			var c clerkapi.Cookies
-			mustJSON(t, r.Secret, &c)
+			testenv.DecodeJSON(t, r.Secret, &c)
 			if c.Object != "cookies" || len(c.Cookies) == 0 {
 				t.Errorf("refresh cookies: object %q, %d cookies", c.Object, len(c.Cookies))
 			}
@@ -154,13 +153,6 @@ func generation(t *testing.T, env *testenv.Env) string {
 		t.Fatal(err)
 	}
 	return jobs.Generation(s.CachedInfo().Created)
-}
-
-func mustJSON(t *testing.T, b []byte, v any) {
-	t.Helper()
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("decode %s: %v", b, err)
-	}
 }
 
 // TestNatsPubContract is the README's promise: a bare JSON body published by
@@ -534,12 +526,12 @@ func TestSecretsOnlyReachReplyTo(t *testing.T) {
 	env.StartWorker(t, func(c *worker.Config) { c.Logger = c.Logger.Level(-1) }) // trace level: everything
 	tok := request(t, env, &jobs.TokenArgs{SessionID: id})
 	var token clerkapi.Token
-	mustJSON(t, tok.Secret, &token)
+	testenv.DecodeJSON(t, tok.Secret, &token)
 	refreshToken := emu.RefreshToken(id)
 	expired := emu.SessionToken(id, -time.Minute)
 	ref := request(t, env, &jobs.RefreshArgs{SessionID: id, ExpiredToken: expired, RefreshToken: refreshToken, RequestOrigin: "https://a.example"})
 	var refreshed clerkapi.Token
-	mustJSON(t, ref.Secret, &refreshed)
+	testenv.DecodeJSON(t, ref.Secret, &refreshed)
 	// A refresh that fails is dead-lettered: its secrets must not be.
 	bad := request(t, env, &jobs.RefreshArgs{SessionID: id, ExpiredToken: expired, RefreshToken: "wrong_" + refreshToken, RequestOrigin: "https://a.example"})
 	if bad.Outcome != jobs.Failed {

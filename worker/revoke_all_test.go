@@ -29,7 +29,7 @@ func revokeAll(t *testing.T, env *testenv.Env, a *jobs.RevokeAllArgs) (jobs.Resu
 	}
 	var sum jobs.RevokeAllSummary
 	if r.Outcome == jobs.Succeeded {
-		mustJSON(t, r.Result, &sum)
+		testenv.DecodeJSON(t, r.Result, &sum)
 	}
 	return r, sum, progress
 }
@@ -238,7 +238,7 @@ func TestRevokeAllResumesAfterACrash(t *testing.T) {
 	}
 	r := o.r
 	var sum jobs.RevokeAllSummary
-	mustJSON(t, r.Result, &sum)
+	testenv.DecodeJSON(t, r.Result, &sum)
 	if sum.Revoked+sum.AlreadyGone != 1000 || sum.Failed != 0 || !sum.Resumed {
 		t.Errorf("summary %+v; want all 1000 accounted for, resumed", sum)
 	}

@@ -62,13 +62,13 @@ func tracedRequest(t *testing.T, env *testenv.Env, tp trace.TracerProvider, a jo
 		t.Fatalf("no reply for %s: %v", a.Op(), err)
 	}
 	var r jobs.Result
-	mustJSON(t, m.Data, &r)
+	testenv.DecodeJSON(t, m.Data, &r)
 	for r.Outcome == jobs.InProgress { // revoke_all progress
 		if m, err = sub.NextMsg(20 * time.Second); err != nil {
 			t.Fatal(err)
 		}
 		r = jobs.Result{}
-		mustJSON(t, m.Data, &r)
+		testenv.DecodeJSON(t, m.Data, &r)
 	}
 	if m.Header.Get("traceparent") == "" {
 		t.Errorf("the %s reply carries no traceparent", a.Op())
@@ -131,7 +131,7 @@ func TestTraceRunsFromPublisherToClerk(t *testing.T) {
 		}
 		if r.Secret != nil {
 			var tok clerkapi.Token
-			mustJSON(t, r.Secret, &tok)
+			testenv.DecodeJSON(t, r.Secret, &tok)
 			secrets[string(c.args.Op())+" answer"] = tok.JWT
 		}
 		testenv.Eventually(t, 5*time.Second, "the spans exported", func() bool {

@@ -59,28 +59,28 @@ func TestE2EEveryJobType(t *testing.T) {
 	}{
 		{"list", []string{"list", "--user", user, "--status", "active", "--limit", "2", "--paginated"}, func(t *testing.T, r jobs.Result) {
 			var l clerkapi.SessionList
-			mustJSON(t, r.Result, &l)
+			testenv.DecodeJSON(t, r.Result, &l)
 			if len(l.Data) != 2 || l.TotalCount != 6 {
 				t.Errorf("list: %d of %d sessions, want 2 of 6", len(l.Data), l.TotalCount)
 			}
 		}},
 		{"create", []string{"create", "--user", user}, func(t *testing.T, r jobs.Result) {
 			var s clerkapi.Session
-			mustJSON(t, r.Result, &s)
+			testenv.DecodeJSON(t, r.Result, &s)
 			if s.UserID != user || s.Status != clerkapi.StatusActive {
 				t.Errorf("create: %+v", s)
 			}
 		}},
 		{"get", []string{"get", ids[0]}, func(t *testing.T, r jobs.Result) {
 			var s clerkapi.Session
-			mustJSON(t, r.Result, &s)
+			testenv.DecodeJSON(t, r.Result, &s)
 			if s.ID != ids[0] {
 				t.Errorf("get: %+v", s)
 			}
 		}},
 		{"token", []string{"token", ids[1], "--expires-in", "2m"}, func(t *testing.T, r jobs.Result) {
 			var tok clerkapi.Token
-			mustJSON(t, r.Secret, &tok)
+			testenv.DecodeJSON(t, r.Secret, &tok)
 			if strings.Count(tok.JWT, ".") != 2 {
 				t.Fatalf("token: not a JWT (%d parts)", strings.Count(tok.JWT, ".")+1)
 			}
@@ -92,7 +92,7 @@ func TestE2EEveryJobType(t *testing.T) {
 		}},
 		{"token from template", []string{"token", "--session", ids[1], "--template", "hasura"}, func(t *testing.T, r jobs.Result) {
 			var tok clerkapi.Token
-			mustJSON(t, r.Secret, &tok)
+			testenv.DecodeJSON(t, r.Secret, &tok)
 			if strings.Count(tok.JWT, ".") != 2 {
 				t.Fatalf("template token: not a JWT (%d parts)", strings.Count(tok.JWT, ".")+1)
 			}
@@ -104,7 +104,7 @@ func TestE2EEveryJobType(t *testing.T) {
 		}},
 		{"refresh", []string{"refresh", ids[3], "--origin", "https://app.example.com", "--expired-token-file", expiredFile, "--refresh-token-file", refreshFile}, func(t *testing.T, r jobs.Result) {
 			var tok clerkapi.Token
-			mustJSON(t, r.Secret, &tok)
+			testenv.DecodeJSON(t, r.Secret, &tok)
 			if tok.Object != "token" || tok.JWT == "" {
 				t.Fatalf("refresh: object %q", tok.Object)
 			}
@@ -117,14 +117,14 @@ func TestE2EEveryJobType(t *testing.T) {
 		}},
 		{"revoke again", []string{"revoke", "--session", ids[2]}, func(t *testing.T, r jobs.Result) {
 			var s clerkapi.Session
-			mustJSON(t, r.Result, &s)
+			testenv.DecodeJSON(t, r.Result, &s)
 			if s.Status != clerkapi.StatusRevoked {
 				t.Errorf("revoking a revoked session: %+v", s)
 			}
 		}},
 		{"revoke-all", []string{"revoke-all", "--user", user, "--except", ids[0] + "," + ids[1]}, func(t *testing.T, r jobs.Result) {
 			var sum jobs.RevokeAllSummary
-			mustJSON(t, r.Result, &sum)
+			testenv.DecodeJSON(t, r.Result, &sum)
 			if sum.Failed != 0 || sum.Excepted != 2 || sum.Revoked < 3 {
 				t.Errorf("revoke-all: %+v", sum)
 			}
@@ -234,12 +234,5 @@ func TestE2EReplayAfterFault(t *testing.T) {
 	}
 	if n := env.StreamCount(t, env.Topology.DeadLetterStream); n != 0 {
 		t.Errorf("%d dead letters left", n)
-	}
-}
-
-func mustJSON(t *testing.T, b []byte, v any) {
-	t.Helper()
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("decode %s: %v", b, err)
 	}
 }

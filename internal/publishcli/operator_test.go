@@ -91,11 +91,11 @@ func TestShowAndReplayAgree(t *testing.T) {
 			NotReplayable string `json:"not_replayable"`
 			ParentJob     string `json:"parent_job"`
 		}
-		mustJSON(t, []byte(h.run(t, "dlq", "show", seq, "--json").stdout), &shown)
+		testenv.DecodeJSON(t, []byte(h.run(t, "dlq", "show", seq, "--json").stdout), &shown)
 		var listed struct {
 			Replayable bool `json:"replayable"`
 		}
-		mustJSON(t, []byte(h.run(t, "dlq", "list", seq, "--json").stdout), &listed)
+		testenv.DecodeJSON(t, []byte(h.run(t, "dlq", "list", seq, "--json").stdout), &listed)
 		dry := h.run(t, "dlq", "replay", seq, "--dry-run")
 		wouldReplay := strings.Contains(dry.stdout, "would replay 1,")
 		if shown.Replayable != tt.replayable || listed.Replayable != tt.replayable || wouldReplay != tt.replayable || shown.ParentJob == "" {
@@ -194,14 +194,14 @@ func TestOperatorsTerminal(t *testing.T) {
 		Headers   map[string][]string `json:"headers"`
 		History   []jobs.Failure      `json:"history"`
 	}
-	mustJSON(t, []byte(h.run(t, "dlq", "show", all[0], "--json").stdout), &shown)
+	testenv.DecodeJSON(t, []byte(h.run(t, "dlq", "show", all[0], "--json").stdout), &shown)
 	if shown.JobID != id || shown.ParentJob != "parent"+hostile || shown.Headers["X-Evil"][0] != hostile || shown.History[0].Error != "boom"+forged+hostile {
 		t.Errorf("show --json changed the values: %+v", shown)
 	}
 	var listed struct {
 		JobID string `json:"job_id"`
 	}
-	mustJSON(t, []byte(strings.SplitN(h.run(t, "dlq", "list", "--json").stdout, "\n", 2)[0]), &listed)
+	testenv.DecodeJSON(t, []byte(strings.SplitN(h.run(t, "dlq", "list", "--json").stdout, "\n", 2)[0]), &listed)
 	if listed.JobID != id {
 		t.Errorf("list --json job_id = %q, want %q", listed.JobID, id)
 	}
@@ -290,7 +290,7 @@ func TestStatusNamesWorkersByInstance(t *testing.T) {
 			Instances []micro.Ping `json:"instances"`
 		} `json:"workers"`
 	}
-	mustJSON(t, []byte(h.run(t, "status", "--json", "--discover-wait", "3s").stdout), &st)
+	testenv.DecodeJSON(t, []byte(h.run(t, "status", "--json", "--discover-wait", "3s").stdout), &st)
 	if len(st.Workers.Instances) != 2 || st.Workers.Instances[0].Metadata["instance"] != "worker-a" {
 		t.Fatalf("status --json: %+v", st)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clerkjobs/clerkjobs/internal/publishcli"
+	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -492,7 +493,7 @@ func TestBatchStoppedNamesUnqueuedLines(t *testing.T) {
 						} `json:"not_queued"`
 					} `json:"summary"`
 				}
-				mustJSON(t, []byte(lines[len(lines)-1]), &last)
+				testenv.DecodeJSON(t, []byte(lines[len(lines)-1]), &last)
 				if s := last.Summary; s.Accepted != 3 || len(s.NotQueued) != 1 || s.NotQueued[0].Line != 2 || s.NotQueued[0].JobID != "L-2" {
 					t.Errorf("summary %+v: want 3 accepted and line 2 (L-2) not queued", s)
 				}
@@ -850,7 +851,7 @@ func TestBatchResumeKeepsWhatTheJobsAre(t *testing.T) {
 	}
 	for _, m := range msgs {
 		var a jobs.RevokeArgs
-		mustJSON(t, m.Data, &a)
+		testenv.DecodeJSON(t, m.Data, &a)
 		if m.Subject != "sessions.tenant.svc_a.revoke" || a.ReplyTo != reply {
 			t.Errorf("job %s (%s) on %s with reply_to %q; want the tenant's subject and %s (continued with %v)", a.JobID, a.SessionID, m.Subject, a.ReplyTo, reply, cmdline)
 		}

@@ -33,3 +33,12 @@ func JWTClaims(t testing.TB, jwt string) TokenClaims {
 	}
 	return c
 }
+
+// DecodeJSON decodes b into v, or fails the test saying why but not what
+// b holds: an answer may carry a session token.
+func DecodeJSON(t testing.TB, b []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("decode %d bytes of JSON: %v", len(b), err)
+	}
+}
