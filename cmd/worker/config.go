@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/pflag"
@@ -72,7 +73,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	keyFile := fs.String("clerk-secret-key-file", "", "file holding the Clerk secret key (else CLERK_SECRET_KEY; neither: run the emulator)")
 	fs.StringVar(&c.apiURL, "clerk-api-url", clerkapi.DefaultBaseURL, "Clerk Backend API base URL, with /v1")
 	fs.IntVar(&c.worker.Concurrency, "concurrency", d.Concurrency, "jobs run at once in this process")
-	rateLimit := fs.String("rate-limit", d.RateLimit.String(), "Clerk's rate limit for the secret key, as Clerk states it (1000/10s production, 100/10s development; 100/s; 0: none), the same on every replica: they share it")
+	rateLimit := fs.String("rate-limit", d.RateLimit.String(), "Clerk's rate limit for the secret key, as Clerk states it (1000/10s production, 100/10s development: the default with an sk_test_ key; 100/s; 0: none), the same on every replica: they share it")
 	rateScope := fs.String("rate-limit-scope", string(d.RateScope), "fleet: every worker with the same key and JetStream shares the limit; process: this process alone")
 	fs.DurationVar(&c.worker.Retry.Initial, "backoff-initial", d.Retry.Initial, "first retry backoff within a delivery")
 	fs.DurationVar(&c.worker.Retry.Max, "backoff-max", d.Retry.Max, "largest retry backoff within a delivery")
@@ -194,6 +195,12 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	// http (clerkapi.New says so without the key).
 	if _, err := clerkapi.New(clerkapi.WithSecretKey(cmp.Or(c.secretKey, "sk_check")), clerkapi.WithBaseURL(c.apiURL)); err != nil {
 		return nil, fmt.Errorf("--clerk-api-url (CLERK_API_URL): %v", err)
+	}
+	if strings.HasPrefix(c.secretKey, "sk_test_") && !fs.Changed("rate-limit") {
+		// A development instance's key: Clerk limits it to a tenth of a
+		// production one's (100/10s), and the default would draw a 429 a
+		// second.
+		c.worker.RateLimit = worker.RateLimit{N: 100, Per: 10 * time.Second}
 	}
 	if c.secretKey == "" && fs.Changed("clerk-api-url") {
 		return nil, fmt.Errorf("--clerk-api-url (CLERK_API_URL) is set but no Clerk secret key is: set CLERK_SECRET_KEY or --clerk-secret-key-file (CLERK_SECRET_KEY_FILE), or unset the URL to run the emulator; %s", noKey)

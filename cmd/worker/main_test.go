@@ -509,3 +509,31 @@ func TestNATSSettingWithoutAURLGivenAsAFlag(t *testing.T) {
 		t.Errorf("error %q: want it to say to remove --nats-creds", msg)
 	}
 }
+
+// TestRateLimitDefaultFollowsTheKey: Clerk limits a development
+// instance's key (sk_test_) to 100 calls per 10 s, a tenth of a production
+// one's; the worker's default of 1000/10s drew 429s from it all day.
+func TestRateLimitDefaultFollowsTheKey(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"development key", nil, map[string]string{"CLERK_SECRET_KEY": "sk_" + "test_" + "4fTq9ZbW2xKcL8mN3vRy7HjD"}, "100/10s"},
+		{"production key", nil, map[string]string{"CLERK_SECRET_KEY": "sk_" + "live_" + "4fTq9ZbW2xKcL8mN3vRy7HjD"}, "1000/10s"},
+		{"no key: the emulator", nil, nil, "1000/10s"},
+		{"development key, limit given", []string{"--rate-limit", "50/10s"}, map[string]string{"CLERK_SECRET_KEY": "sk_" + "test_" + "4fTq9ZbW2xKcL8mN3vRy7HjD"}, "50/10s"},
+		{"development key, limit in the environment", nil, map[string]string{"CLERK_SECRET_KEY": "sk_" + "test_" + "4fTq9ZbW2xKcL8mN3vRy7HjD", "WORKER_RATE_LIMIT": "1000/10s"}, "1000/10s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parseFlags(tc.args, func(k string) string { return tc.env[k] }, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.worker.RateLimit.String(); got != tc.want {
+				t.Errorf("rate limit %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
