@@ -3,6 +3,7 @@ package emulator
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -205,8 +206,17 @@ func (e *Emulator) controlRoute(r *http.Request, parts []string) (allow string, 
 			if !validStatus(in.Status, true) {
 				return e.paramValueInvalid("status", "status must be a session status such as active, revoked or ended")
 			}
-			if e.SetSessionStatus(parts[1], in.Status) != nil {
-				return e.sessionNotFound(parts[1])
+			if rep, good := e.controlErr(parts[1], "status", e.SetSessionStatus(parts[1], in.Status)); !good {
+				return rep
+			}
+			s, _ := e.Session(parts[1])
+			return ok(http.StatusOK, s)
+		}
+
+	case n == 3 && parts[0] == "sessions" && parts[1] != "" && parts[2] == "clean_up":
+		return "POST", func() reply {
+			if rep, good := e.controlErr(parts[1], "session_id", e.CleanUpSession(parts[1])); !good {
+				return rep
 			}
 			s, _ := e.Session(parts[1])
 			return ok(http.StatusOK, s)
@@ -241,6 +251,18 @@ func (e *Emulator) decodeControl(r *http.Request, v any) (reply, bool) {
 		return e.bodyInvalid("Invalid JSON body: " + err.Error()), false
 	}
 	return reply{}, true
+}
+
+// controlErr is the answer to a control call about session id that failed
+// with err: 404 for an unknown session, else 422 about param.
+func (e *Emulator) controlErr(id, param string, err error) (reply, bool) {
+	switch {
+	case err == nil:
+		return reply{}, true
+	case errors.Is(err, errNoSession):
+		return e.sessionNotFound(id), false
+	}
+	return e.paramValueInvalid(param, err.Error()), false
 }
 
 // putFailure serves PUT …/failure {"status":S}: set forces S on the session

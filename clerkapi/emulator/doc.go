@@ -99,6 +99,13 @@
 //     400 request_invalid_for_environment, as on Clerk.
 //   - Session expiry over time is not modelled: statuses change only
 //     through the API and SetSessionStatus.
+//   - Clerk's description of GetSessionList says that old and inactive
+//     sessions are periodically cleaned up and no longer listed. Here that
+//     happens only when a test calls CleanUpSession (or POST
+//     /_emulator/sessions/{id}/clean_up): the session leaves
+//     the listing and total_count (the sessions after it move up a place,
+//     so a client paging by offset meanwhile skips one), while its own
+//     paths answer as before, which Clerk does not document.
 //
 // # Locked users
 //
@@ -178,6 +185,7 @@
 //	GET    /_emulator/sessions/{id}             {"session":{…},"refresh_token":"…","session_token":"…","revoke_count":N,"fail_status":S}
 //	PUT    /_emulator/sessions/{id}/status      {"status":"ended"} → the session
 //	PUT    /_emulator/sessions/{id}/failure     {"status":503} (0 clears) → {"status":503}
+//	POST   /_emulator/sessions/{id}/clean_up    → the session, no longer listed (CleanUpSession); 422 for an active or pending one
 //	GET    /_emulator/calls                     {"calls":[{"time","method","path","status","op","session_id","duration":"1.2ms","fault"},…]}
 //	DELETE /_emulator/calls                     204
 //	GET    /_emulator/faults                    {"error_rate":0,"drop_rate":0,"drop_after_rate":0,"latency":"0s","jitter":"0s","reject_key":false}

@@ -1,7 +1,9 @@
 package emulator
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 )
@@ -38,6 +40,9 @@ type sessionRec struct {
 	user    *userRec
 	refresh string // the refresh token issued with the session
 	revokes int    // revoke calls answered 200
+	// cleanedUp: no longer listed (CleanUpSession), so no longer in its
+	// user's and client's slices nor in its user's counts.
+	cleanedUp bool
 }
 
 func newStore() store {
@@ -87,8 +92,10 @@ func (r *sessionRec) setStatus(status clerkapi.SessionStatus, nowMs int64) {
 	if r.s.Status == status {
 		return
 	}
-	r.user.counts[r.s.Status]--
-	r.user.counts[status]++
+	if !r.cleanedUp {
+		r.user.counts[r.s.Status]--
+		r.user.counts[status]++
+	}
 	r.s.Status = status
 	r.s.UpdatedAt = max(nowMs, r.s.UpdatedAt)
 }
@@ -201,7 +208,8 @@ func (e *Emulator) Session(id string) (clerkapi.Session, bool) {
 }
 
 // UserSessionIDs returns the ids of the user's sessions, newest first (the
-// order GET /v1/sessions uses), or nil for an unknown user.
+// order GET /v1/sessions uses), or nil for an unknown user. Sessions taken
+// out of the listing by CleanUpSession are left out, as the listing does.
 func (e *Emulator) UserSessionIDs(userID string) []string {
 	ids, _ := lookup(e, e.st.users, userID, func(u *userRec) []string {
 		ids := make([]string, 0, len(u.sessions))
@@ -224,9 +232,50 @@ func (e *Emulator) SetSessionStatus(id string, status clerkapi.SessionStatus) er
 	defer e.mu.Unlock()
 	r := e.st.sessions[id]
 	if r == nil {
-		return fmt.Errorf("emulator: no session %q", id)
+		return fmt.Errorf("emulator: %w %q", errNoSession, id)
+	}
+	if r.cleanedUp && !ended(status) {
+		// Live again but listed nowhere: a state Clerk cannot be in.
+		return fmt.Errorf("emulator: session %q was cleaned up (CleanUpSession) and cannot be %s again", id, status)
 	}
 	r.setStatus(status, e.now().UnixMilli())
+	return nil
+}
+
+// errNoSession is the error of a control call about an unknown session.
+var errNoSession = errors.New("no session")
+
+// CleanUpSession takes an inactive session out of GET /v1/sessions, as
+// Clerk's periodic clean-up does: its description of GetSessionList says
+// "Old and inactive sessions are periodically cleaned up and will not be
+// included in the results". The session is no longer listed, for its user
+// or its client, nor counted in total_count, so the sessions listed after
+// it move up one place: a client paging with offset while it happens skips
+// one. Clerk does not say what the session's own paths answer once it is
+// cleaned up; here they answer as before (GetSession, RevokeSession, …),
+// and SetSessionStatus may give it another inactive status only. It
+// fails for an unknown session and for an active or pending one, which
+// Clerk does not clean up.
+func (e *Emulator) CleanUpSession(id string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.st.sessions[id]
+	switch {
+	case r == nil:
+		return fmt.Errorf("emulator: %w %q", errNoSession, id)
+	case !ended(r.s.Status):
+		return fmt.Errorf("emulator: session %q is %s: only inactive sessions are cleaned up", id, r.s.Status)
+	case r.cleanedUp:
+		return nil
+	}
+	r.cleanedUp = true
+	r.user.sessions = slices.DeleteFunc(r.user.sessions, func(x *sessionRec) bool { return x == r })
+	r.user.counts[r.s.Status]--
+	if c := slices.DeleteFunc(e.st.clients[r.s.ClientID], func(x *sessionRec) bool { return x == r }); len(c) > 0 {
+		e.st.clients[r.s.ClientID] = c
+	} else {
+		delete(e.st.clients, r.s.ClientID)
+	}
 	return nil
 }
 
