@@ -15,8 +15,10 @@ import (
 
 // signOutMidList is the emulator's client, over HTTP, with one thing
 // happening outside the job: right after the first page of the user's
-// active sessions is served, the session end signs out (it ends), as a
-// user or Clerk itself may do at any moment.
+// sessions is served, the session end signs out (it ends) and Clerk
+// cleans it up, so that it leaves the listing, as Clerk's description of
+// GetSessionList says old and inactive sessions do. revoke_all lists
+// every status, so a session that only ends stays listed in its place.
 type signOutMidList struct {
 	*clerkapi.Client
 	emu  *emulator.Emulator
@@ -32,14 +34,18 @@ func (c *signOutMidList) ListSessions(ctx context.Context, p clerkapi.ListParams
 			if serr := c.emu.SetSessionStatus(c.end, clerkapi.StatusEnded); serr != nil {
 				panic(serr)
 			}
+			if serr := c.emu.CleanUpSession(c.end); serr != nil {
+				panic(serr)
+			}
 		})
 	}
 	return page, err
 }
 
 // TestRevokeAllMissesNoSessionWhenOneEndsWhileListing: the sessions are
-// listed by offset, newest first. A session that ends between two pages
-// moves every older one a place forward, and the one that was first on
+// listed by offset, newest first. A session that leaves the listing
+// between two pages (ended and cleaned up) moves every older one a place
+// forward, and the one that was first on
 // the next page lands on the page already read: the listing never sees
 // it. When that listing is the one that finds "nothing left", the job
 // ends with the session active — even with lock_user, whose promise is
