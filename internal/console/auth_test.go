@@ -472,6 +472,26 @@ func TestStrangersLearnNothing(t *testing.T) {
 			t.Errorf("GET %s without credentials (%d) shows the NATS server or the subject prefix:\n%s", path, code, body)
 		}
 	}
+	// Without credentials, a page whose DNS name was pointed at 127.0.0.1
+	// (DNS rebinding) reads the refusal as its own origin's: it names
+	// neither.
+	local := startConsole(t, env.NATSURL)
+	for _, path := range []string{"/", "/dlq", "/static/console.css"} {
+		req, _ := http.NewRequest(http.MethodGet, local.URL+path, nil)
+		req.Host = "rebound.attacker.example:" + strings.Split(local.URL, ":")[2]
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMisdirectedRequest {
+			t.Errorf("GET %s for another host name: %d, want 421", path, resp.StatusCode)
+		}
+		if strings.Contains(string(body), natsHost) || strings.Contains(string(body), "subject prefix") {
+			t.Errorf("GET %s for another host name shows the NATS server or the subject prefix:\n%s", path, body)
+		}
+	}
 	// Signed in, the footer names them.
 	req, _ := http.NewRequest(http.MethodGet, con.URL+"/", nil)
 	req.Header.Set("Authorization", "Bearer "+goodToken)

@@ -42,6 +42,13 @@ func who(r *http.Request) string {
 	return s
 }
 
+// admitted reports whether authenticate let the request through (as a
+// user, or for a loopback host name without credentials).
+func admitted(r *http.Request) bool {
+	_, ok := r.Context().Value(ctxKey{}).(string)
+	return ok
+}
+
 // Handler is the console's HTTP handler: security headers, then the host
 // check (without credentials) or authentication, then the cross-origin
 // check of state-changing requests, then the pages.
@@ -150,7 +157,7 @@ func (c *Console) authenticate(next http.Handler) http.Handler {
 				c.fail(w, r, http.StatusMisdirectedRequest, fmt.Errorf("refused: this console answers only for localhost or 127.0.0.1 without credentials, not for host %q", r.Host))
 				return
 			}
-			next.ServeHTTP(w, r)
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, "")))
 			return
 		}
 		if strings.HasPrefix(r.URL.Path, "/static/") || r.URL.Path == "/login" {
@@ -198,10 +205,12 @@ func by(r *http.Request) string {
 
 // frame is the layout's data. The NATS server and the subject prefix are
 // for operators: a client that has not authenticated (the sign-in page, a
-// refusal) is not told them.
+// refusal) is not told them, nor, without credentials, a page that asked
+// for another host name (a DNS-rebinding page reads that refusal as its
+// own).
 func (c *Console) frame(r *http.Request, title, nav string, page any) frame {
 	f := frame{Title: title, Nav: nav, Who: who(r), Now: time.Now(), Page: page}
-	if c.creds == nil || f.Who != "" {
+	if admitted(r) && (c.creds == nil || f.Who != "") {
 		f.Server, f.Prefix = natsconn.Redact(c.nc.ConnectedUrl()), c.topo.Subjects.Prefix
 	}
 	return f
