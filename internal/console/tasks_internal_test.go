@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +16,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/clerkjobs/clerkjobs"
 	"github.com/clerkjobs/clerkjobs/dlq"
+	"github.com/clerkjobs/clerkjobs/handlers"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -311,5 +314,67 @@ func TestExpiredProgressIsForgotten(t *testing.T) {
 	b.mu.Unlock()
 	if kept != 1 {
 		t.Errorf("%d jobs kept, want 1: expired progress stays in memory", kept)
+	}
+}
+
+// TestOverviewShowsLiveProgressOnceNotFollowed: a revoke_all the console
+// stopped following goes on in the workers; the overview then shows what
+// the progress bucket says, not the count the console last heard, which
+// no longer moves.
+func TestOverviewShowsLiveProgressOnceNotFollowed(t *testing.T) {
+	env := testenv.New(t)
+	c, err := New(env.NC, env.Topology, func(FilterSpec, time.Time) (dlq.Filter, error) { return dlq.Filter{}, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	const jobID = "console-revoke-all-stale"
+	p := &plan{Kind: actRevokeAll, Created: time.Now(), RevokeAll: &jobs.RevokeAllArgs{UserID: "user_stale"}}
+	p.RevokeAll.JobID = jobID
+	c.reg.addPlan(p)
+	tk := newTask(actRevokeAll, p, false)
+	heard := make(chan struct{})
+	err = c.reg.start(t.Context(), tk, func(ctx context.Context) error {
+		// What following the job heard before Stop: acknowledged, 3 of 10.
+		tk.mu.Lock()
+		tk.Bulk.Ack, tk.Bulk.Progress = &clerkjobs.Submitted{Stream: "JOBS", Seq: 1}, &jobs.Progress{Done: 3, Total: 10}
+		tk.Total, tk.Done = 10, 3
+		tk.mu.Unlock()
+		close(heard)
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-heard
+	tk.stop()
+	testenv.Eventually(t, 10*time.Second, "the task stops", func() bool { return !tk.running() })
+	// The job goes on: the bucket says 7 sessions handled.
+	done := map[string]string{}
+	for i := range 7 {
+		done[fmt.Sprintf("sess_%d", i)] = "revoked"
+	}
+	b, err := json.Marshal(handlers.BulkProgress{JobID: jobID, UserID: "user_stale", StartedAt: time.Now(), Done: done})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.bulk.apply(jobID, time.Now(), false, b)
+
+	srv := httptest.NewServer(c.Handler())
+	t.Cleanup(srv.Close)
+	resp, err := http.Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	start := strings.Index(string(page), `<table id="bulk">`)
+	if start < 0 {
+		t.Fatalf("the overview lists no revoke_all in progress:\n%s", page)
+	}
+	row := string(page[start:])
+	row = row[:strings.Index(row, "</table>")]
+	if strings.Contains(row, "3 / 10") || !strings.Contains(row, "7 handled") {
+		t.Errorf("a revoke_all no longer followed shows the count last heard, not the bucket's 7 handled:\n%s", row)
 	}
 }

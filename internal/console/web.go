@@ -297,13 +297,15 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 	c.show(w, r, "overview", "Overview", "overview", p, true)
 }
 
-// followed returns the revoke_all jobs this console submitted, by job id:
-// their progress reports say how many sessions there are in all, which
-// the progress bucket does not.
+// followed returns the revoke_all jobs this console submitted and still
+// follows, by job id: their progress reports say how many sessions there
+// are in all, which the progress bucket does not. One it stopped following
+// (Stop, or the follow failed) goes on in the workers, and its last report
+// no longer moves: the bucket's count is shown for it.
 func (c *Console) followed() map[string]taskView {
 	out := map[string]taskView{}
 	for _, t := range c.reg.recent() {
-		if t.Kind != actRevokeAll {
+		if t.Kind != actRevokeAll || !t.running() {
 			continue
 		}
 		v := t.view()
