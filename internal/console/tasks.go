@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -173,6 +174,10 @@ func (t *task) finish(ctx context.Context, err error) {
 	case ctx.Err() != nil && t.Kind == actRevokeAll:
 		t.State = taskStopped
 		t.Err = "stopped before JetStream acknowledged the job: it may not have been sent; look for it under revoke_all jobs in progress on the overview, or revoke all sessions of the user again"
+	case ctx.Err() != nil && t.DryRun:
+		// A dry run is not continued: its plan is never confirmed.
+		t.State = taskStopped
+		t.Err = errDryRunStopped.Error()
 	case ctx.Err() != nil:
 		t.State = taskStopped
 		t.Err = "stopped before the end: continue it to do what is left"
@@ -208,6 +213,10 @@ const maxKept = 200
 // "replay matching" starts a dry run, so a page posted in a loop would
 // otherwise start one reader of the whole queue per post.
 const maxRunning = 4
+
+// errDryRunStopped is why a replay whose dry run was stopped cannot be
+// confirmed.
+var errDryRunStopped = errors.New("the dry run was stopped before the end, so this replay cannot be confirmed: nothing was replayed; choose the dead letters again for a new plan")
 
 // errBusy is why an action did not start: maxRunning are running.
 var errBusy = fmt.Errorf("%d actions are running, the most the console runs at once: wait for one to finish, or stop a replay or purge from its page (Actions), then try again", maxRunning)

@@ -378,3 +378,49 @@ func TestOverviewShowsLiveProgressOnceNotFollowed(t *testing.T) {
 		t.Errorf("a revoke_all no longer followed shows the count last heard, not the bucket's 7 handled:\n%s", row)
 	}
 }
+
+// TestStoppedDryRunSaysPlanAgain: a replay whose dry run was stopped
+// cannot be confirmed and never will be: its page and a confirmation say
+// to choose the letters again, not to wait for the dry run or continue it
+// (neither page offers to).
+func TestStoppedDryRunSaysPlanAgain(t *testing.T) {
+	env := testenv.New(t)
+	c, err := New(env.NC, env.Topology, func(FilterSpec, time.Time) (dlq.Filter, error) { return dlq.Filter{}, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &plan{Kind: actReplay, Created: time.Now(), Seqs: []uint64{1}, Kinds: map[string]int{}}
+	check := newTask(actReplay, p, true)
+	if err := c.reg.start(t.Context(), check, func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }); err != nil {
+		t.Fatal(err)
+	}
+	p.check = check
+	c.reg.addPlan(p)
+	check.stop()
+	testenv.Eventually(t, 10*time.Second, "the dry run stops", func() bool { return !check.running() })
+
+	srv := httptest.NewServer(c.Handler())
+	t.Cleanup(srv.Close)
+	do := func(method, path string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, nil)
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, tc := range []struct{ method, path string }{{http.MethodGet, "/plans/" + p.ID}, {http.MethodGet, "/tasks/" + check.ID}, {http.MethodPost, "/plans/" + p.ID + "/run"}} {
+		status, body := do(tc.method, tc.path)
+		main := body[strings.Index(body, `<main`):]
+		if strings.Contains(main, "continue it") || strings.Contains(main, "wait for it") || !strings.Contains(main, "choose the dead letters again") {
+			t.Errorf("%s %s (%d) after its dry run stopped:\n%s", tc.method, tc.path, status, main)
+		}
+	}
+	if _, run := p.tasks(); run != nil {
+		t.Error("a plan whose dry run stopped was confirmed")
+	}
+}

@@ -687,8 +687,20 @@ func (c *Console) runPlan(w http.ResponseWriter, r *http.Request) {
 	t := newTask(p.Kind, p, false)
 	if p.Kind == actReplay {
 		check, _ := p.tasks()
-		if check == nil || check.view().State != taskDone {
+		state := taskRunning
+		if check != nil {
+			state = check.view().State
+		}
+		switch state {
+		case taskDone:
+		case taskRunning:
 			c.fail(w, r, http.StatusConflict, errors.New("the dry run has not finished: wait for it, then confirm"))
+			return
+		case taskStopped:
+			c.fail(w, r, http.StatusConflict, errDryRunStopped)
+			return
+		default:
+			c.fail(w, r, http.StatusConflict, errors.New("the dry run failed, so this replay cannot be confirmed: nothing was replayed; see why on this plan's page, then choose the dead letters again"))
 			return
 		}
 		rate, err := dlq.ParseRate(strings.TrimSpace(r.PostForm.Get("rate")))
