@@ -32,6 +32,10 @@ func TestNoSecretRendered(t *testing.T) {
 		script = `<script>alert(1)</script>`
 		// The scheme is case-insensitive, however it is spelled.
 		oddBearer = "BeArEr opaque0123456789abcdefXYZ"
+		// Under names the worker never writes, though they start like its
+		// own: no shape to recognise, only the name.
+		dlqToken = "opaqueDlqSessionToken0123456789"
+		dlqBasic = "Basic " + "YWxpY2U6Y29ycmVjdC1ob3JzZQ=="
 	)
 	at := time.Now()
 	msgs := []*nats.Msg{
@@ -48,6 +52,8 @@ func TestNoSecretRendered(t *testing.T) {
 	msgs[1].Header.Set("X-Session", jwt)
 	msgs[1].Header.Set("X-Upstream", oddBearer)
 	msgs[1].Header.Set(jobs.HeaderClerkMessage, "token "+jwt+" rejected")
+	msgs[1].Header.Set("Dlq-Session-Token", dlqToken)
+	msgs[1].Header.Set("Dlq-Authorization", dlqBasic)
 	seed(t, env.JS, len(msgs), func(i int) *nats.Msg { return msgs[i] })
 
 	con := startConsole(t, env.NATSURL)
@@ -61,7 +67,7 @@ func TestNoSecretRendered(t *testing.T) {
 		if code != 200 {
 			t.Fatalf("%s: %d", p, code)
 		}
-		for _, secret := range []string{refresh, expired, "sk_" + "live_0123456789", jwt, script, "opaque0123456789"} {
+		for _, secret := range []string{refresh, expired, "sk_" + "live_0123456789", jwt, script, "opaque0123456789", dlqToken, dlqBasic} {
 			if strings.Contains(body, secret) {
 				t.Errorf("%s shows %q", p, secret)
 			}
@@ -72,8 +78,8 @@ func TestNoSecretRendered(t *testing.T) {
 		t.Errorf("the refresh entry does not show its redacted payload and escaped error:\n%s", body)
 	}
 	_, body = con.get(t, "/dlq/2")
-	if n := strings.Count(body, "[hidden: may hold a secret"); n != 4 {
-		t.Errorf("%d header values hidden on the revoke entry, want 4 (Authorization, X-Session, X-Upstream, Dlq-Clerk-Message)", n)
+	if n := strings.Count(body, "[hidden: may hold a secret"); n != 6 {
+		t.Errorf("%d header values hidden on the revoke entry, want 6 (Authorization, X-Session, X-Upstream, Dlq-Clerk-Message, Dlq-Session-Token, Dlq-Authorization)", n)
 	}
 	_, body = con.get(t, "/dlq/3")
 	if !strings.Contains(body, "not shown: it is not JSON and may hold a secret") {

@@ -309,14 +309,15 @@ type headerView struct {
 // safeHeaders lists h sorted by name; values that may hold a secret are
 // replaced (the console shows what the worker stored, and the worker
 // never stores a secret in a header, so this only guards against one that
-// got there some other way). The dead letter's own Dlq-* fields are
-// known: only their free-text ones are checked for secret-looking values.
+// got there some other way). No name the worker writes looks like a
+// secret's, so every name is judged: a Dlq- prefix is no sign that the
+// worker wrote it (Dlq-Session-Token is not its).
 func safeHeaders(h nats.Header) []headerView {
 	var out []headerView
 	for name, vals := range h {
 		for _, v := range vals {
 			hv := headerView{Name: scrub(name), Value: v}
-			if (secretName.MatchString(name) && !strings.HasPrefix(name, "Dlq-")) || redact.Looks(v) {
+			if secretName.MatchString(name) || redact.Looks(v) {
 				hv.Value, hv.Hidden = fmt.Sprintf("[hidden: may hold a secret, %d characters]", len(v)), true
 			}
 			out = append(out, hv)
