@@ -40,9 +40,9 @@
 // loopback address and only answers requests for a loopback host name, so
 // neither the network nor a DNS-rebinding web page can reach it. A request
 // a browser makes for another site (Sec-Fetch-Site: cross-site) is refused
-// unless it opens the overview, and filters are bounded (1,000 values, a
-// 64 KiB query), so no web page can make the console walk its index at
-// will. Dead-letter payloads are shown as the worker stored them, with
+// unless it opens a page in sight (a top-level navigation: a link), and
+// filters are bounded (1,000 values, a 64 KiB query), so no web page can
+// make the console walk its index unseen. Dead-letter payloads are shown as the worker stored them, with
 // secret fields redacted again; every text a dead letter gave (ids,
 // subjects, codes, headers, reasons) goes through scrub in the view-model
 // constructors, and header values that look like secrets are not shown.
