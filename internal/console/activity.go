@@ -30,6 +30,9 @@ type activity struct {
 	// enqueued: the jobs stream's last sequence sampled over time; only
 	// known since the console started.
 	samples []seqSample
+	// lastResult is the last success counted: a follow started again
+	// reads the window again from its start.
+	lastResult seqSample
 }
 
 type seqSample struct {
@@ -59,6 +62,20 @@ func (a *activity) add(m map[int64]map[jobs.Op]int, at time.Time, op jobs.Op) {
 
 func (a *activity) succeed(at time.Time, op jobs.Op)      { a.add(a.succeeded, at, op) }
 func (a *activity) deadLettered(at time.Time, op jobs.Op) { a.add(a.dead, at, op) }
+
+// newResult reports whether the result stored at seq and at has not been
+// counted yet, and notes it as counted. One at or below the last sequence
+// counted, and no later, was; a results stream created again numbers its
+// results from 1 again, at later times.
+func (a *activity) newResult(seq uint64, at time.Time) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if seq <= a.lastResult.seq && !at.After(a.lastResult.at) {
+		return false
+	}
+	a.lastResult = seqSample{at: at, seq: seq}
+	return true
+}
 
 func (a *activity) sample(at time.Time, lastSeq uint64) {
 	a.mu.Lock()
@@ -152,7 +169,7 @@ func followResults(ctx context.Context, js jetstream.JetStream, topo jobs.Topolo
 	}
 	err = consume(ctx, cons, func(msg jetstream.Msg) {
 		meta, err := msg.Metadata()
-		if err != nil {
+		if err != nil || !a.newResult(meta.Sequence.Stream, meta.Timestamp) {
 			return
 		}
 		op := jobs.OpUnknown

@@ -200,3 +200,40 @@ func has(x *index, seq uint64) bool {
 	_, ok := x.row(seq)
 	return ok
 }
+
+// TestActivityCountsEachResultOnce: the results follower starts again
+// after an error (the console's keep runs it anew: NATS unreachable for a
+// while), reading the last window from its start; a success it counted
+// before is not counted again, and the chart does not double.
+func TestActivityCountsEachResultOnce(t *testing.T) {
+	env := testenv.New(t)
+	subj := env.Topology.Subjects
+	store := func(i int) {
+		t.Helper()
+		m := nats.NewMsg(subj.Result(jobs.RecordKey{Op: jobs.OpRevoke, JobID: fmt.Sprintf("r-%d", i), Gen: "g", Seq: uint64(i + 1)}))
+		m.Data = []byte(`{}`)
+		if _, err := env.JS.PublishMsg(t.Context(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3 {
+		store(i)
+	}
+	a := newActivity()
+	counted := func() int { return a.view(time.Now()).Succeeded[jobs.OpRevoke] }
+	for round, want := range []int{3, 4} {
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- followResults(ctx, env.JS, env.Topology, a) }()
+		if round == 1 {
+			store(3) // stored while it follows again: counted
+		}
+		testenv.Eventually(t, 10*time.Second, "the results are counted", func() bool { return counted() >= want })
+		time.Sleep(300 * time.Millisecond) // any result read again arrives meanwhile
+		cancel()
+		<-done
+		if n := counted(); n != want {
+			t.Fatalf("round %d: %d successes counted, want %d", round+1, n, want)
+		}
+	}
+}
