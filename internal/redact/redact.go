@@ -29,11 +29,14 @@ const minSecretLen = 8
 //   - a Clerk secret or restricted key (sk_live_…, sk_test_…, rk_…);
 //   - the value of Clerk's session cookies (__session=…, __client=…);
 //   - the credential after "Bearer" (16 characters or more, so that prose
-//     such as "bearer token invalid" is left alone).
+//     such as "bearer token invalid" is left alone);
+//   - the credentials after "Basic" (base64 of user:password; a word of
+//     lower-case letters alone is prose, "basic authentication", and left).
 var shapes = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*` +
 	`|[sr]k_(?:live|test)_[A-Za-z0-9]{4,}` +
 	`|__(?:session|client)(?:_[A-Za-z0-9]+)?=[^;\s"]+` +
-	`|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{16,}`)
+	`|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{16,}` +
+	`|(?i:basic)\s+[A-Za-z0-9+/]{8,}={0,2}`)
 
 // Text returns s with every known secret and every secret-shaped substring
 // replaced by Placeholder. Secrets shorter than 8 bytes are ignored.
@@ -46,28 +49,53 @@ func Text(s string, secrets ...string) string {
 	if !mayHaveShape(s) {
 		return s
 	}
-	return shapes.ReplaceAllStringFunc(s, func(m string) string {
-		// Keep the scheme word or the cookie's name, so that the reader
-		// still sees what it was.
-		if strings.HasPrefix(m, "__") {
-			name, _, _ := strings.Cut(m, "=")
-			return name + "=" + Placeholder
+	return shapes.ReplaceAllStringFunc(s, hide)
+}
+
+// hide is what Text puts for m, a match of shapes: m itself when it is
+// prose after all ("basic authentication").
+func hide(m string) string {
+	// Keep the scheme word or the cookie's name, so that the reader still
+	// sees what it was.
+	if strings.HasPrefix(m, "__") {
+		name, _, _ := strings.Cut(m, "=")
+		return name + "=" + Placeholder
+	}
+	if i := strings.IndexAny(m, " \t\r\n"); i > 0 && !strings.HasPrefix(m, "eyJ") && !strings.HasPrefix(m[1:], "k_") {
+		if cred := strings.TrimLeft(m[i:], " \t\r\n"); containsFold(m[:i], "basic") && isWord(cred) {
+			return m
 		}
-		if i := strings.IndexAny(m, " \t\r\n"); i > 0 && !strings.HasPrefix(m, "eyJ") && !strings.HasPrefix(m[1:], "k_") {
-			return m[:i+1] + Placeholder
-		}
-		return Placeholder
-	})
+		return m[:i+1] + Placeholder
+	}
+	return Placeholder
+}
+
+// isWord reports whether s reads as a word ("authentication",
+// "Configuration"): letters, lower-case after the first. Base64 mixes
+// cases and digits.
+func isWord(s string) bool {
+	return len(s) > 0 && ('a' <= s[0]|0x20 && s[0]|0x20 <= 'z') && !strings.ContainsFunc(s[1:], func(r rune) bool { return r < 'a' || r > 'z' })
 }
 
 // Looks reports whether s is, or holds, something shaped like a secret.
-func Looks(s string) bool { return mayHaveShape(s) && shapes.MatchString(s) }
+func Looks(s string) bool {
+	if !mayHaveShape(s) {
+		return false
+	}
+	for _, m := range shapes.FindAllString(s, -1) {
+		if hide(m) != m {
+			return true
+		}
+	}
+	return false
+}
 
 // mayHaveShape is a cheap pre-check: every shape holds one of these. The
-// bearer scheme matches in any case, as the shape does ("BeArEr" too).
+// bearer and basic schemes match in any case, as the shapes do ("BeArEr"
+// too).
 func mayHaveShape(s string) bool {
 	return strings.Contains(s, "eyJ") || strings.Contains(s, "sk_") || strings.Contains(s, "rk_") || strings.Contains(s, "__") ||
-		containsFold(s, "bearer")
+		containsFold(s, "bearer") || containsFold(s, "basic")
 }
 
 // containsFold reports whether s holds sub, an ASCII lower-case word, in

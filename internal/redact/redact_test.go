@@ -27,6 +27,10 @@ func TestText(t *testing.T) {
 		{"session cookie", "Cookie: __session=abc.def-ghi; theme=dark", nil, "Cookie: __session=[REDACTED]; theme=dark"},
 		{"client cookie with suffix", `set "__client_uat=1700000000"`, nil, `set "__client_uat=[REDACTED]"`},
 		{"python dunder stays", "__init__ failed", nil, "__init__ failed"},
+		{"basic credentials", "Authorization: Basic b3BzOmh1bnRlcjI=", nil, "Authorization: Basic [REDACTED]"},
+		{"basic credentials in any case", "proxy said: basic dXNlcjpwYXNzd29yZA", nil, "proxy said: basic [REDACTED]"},
+		{"basic prose stays", "basic authentication failed", nil, "basic authentication failed"},
+		{"basic prose capitalised stays", "Basic Configuration", nil, "Basic Configuration"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -42,6 +46,8 @@ func TestLooks(t *testing.T) {
 		"sess_123": false, "user_abc": false, "": false, "sk_test_abcd1234": true,
 		"eyJhbGciOiJIUzI1NiJ9.eyJhIjoxfQ.sig": true, "pk_test_abcd1234": false,
 		"Bearer " + strings.Repeat("a", 20): true, "rk_test_abcd1234": true, "__session=abc": true, "__init__": false,
+		"Basic b3BzOmh1bnRlcjI=": true, "basic dXNlcjpwYXNzd29yZA": true, "basic authentication failed": false, "Basic Configuration": false,
+		"basic 1bcdefghij": true,
 	} {
 		if got := Looks(in); got != want {
 			t.Errorf("Looks(%q) = %v, want %v", in, got, want)
