@@ -44,7 +44,7 @@ how many, and from which address.`,
 	f.StringVar(&basicFile, "basic-auth-file", "", "file of user:password lines for basic authentication (env CONSOLE_BASIC_AUTH_FILE)")
 	f.StringVar(&certFile, "https-cert", "", "serve HTTPS with this certificate file (env CONSOLE_HTTPS_CERT)")
 	f.StringVar(&keyFile, "https-key", "", "the HTTPS certificate's key file (env CONSOLE_HTTPS_KEY)")
-	f.DurationVar(&refresh, "refresh", 2*time.Second, "how often the console reads the jobs stream and workers, and pages refresh")
+	f.DurationVar(&refresh, "refresh", 2*time.Second, "how often the console reads the jobs stream and workers, and pages refresh (at least 100ms)")
 	cmd.RunE = a.runE(func(cmd *cobra.Command, _ []string) error {
 		if a.tenant != "" {
 			// The console lists, replays and purges every tenant's dead
@@ -66,6 +66,9 @@ how many, and from which address.`,
 		}
 		if (certFile == "") != (keyFile == "") {
 			return usagef("--https-cert and --https-key go together")
+		}
+		if refresh < minRefresh {
+			return usagef("--refresh %s: must be at least %s: each refresh reads the jobs stream and asks every worker", refresh, minRefresh)
 		}
 		topo, nc, _, err := a.jetStream()
 		if err != nil {
@@ -92,6 +95,10 @@ how many, and from which address.`,
 	})
 	return cmd
 }
+
+// minRefresh bounds how often the console reads the jobs stream and asks
+// the workers.
+const minRefresh = 100 * time.Millisecond
 
 // consoleFilter reads the console's filter form with the rules of the
 // dlq commands' flags, so both select alike.

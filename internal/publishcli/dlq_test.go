@@ -240,6 +240,17 @@ func TestDLQTenantScope(t *testing.T) {
 	}
 }
 
+// TestConsoleRefreshHasAFloor: each refresh reads the jobs stream and asks
+// every worker; --refresh 1ms did that a thousand times a second.
+func TestConsoleRefreshHasAFloor(t *testing.T) {
+	h := newHarness(t)
+	for _, d := range []string{"1ms", "99ms"} {
+		if r := h.run(t, "console", "--listen", "127.0.0.1:0", "--refresh", d); r.code != publishcli.ExitUsage || !strings.Contains(r.stderr, "--refresh "+d+": must be at least 100ms") {
+			t.Errorf("console --refresh %s: %v", d, r)
+		}
+	}
+}
+
 func TestDLQPurge(t *testing.T) {
 	h := newHarness(t)
 	seqs := h.seed(t,
