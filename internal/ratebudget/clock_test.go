@@ -158,3 +158,34 @@ func TestClockSeesSteps(t *testing.T) {
 		})
 	}
 }
+
+// TestServerClockStepBackSeenIdle: a step of the server's clock back,
+// seen by every replica while none claimed (the fleet idle for longer than
+// clockKeep), left the shared TAT the step ahead on the new clock. Only a
+// claim within clockKeep of the step started the schedule afresh: the
+// first claims after the idle spell waited out the rest of the step (here
+// about 18 s), up to the max pause (5 min by default).
+func TestServerClockStepBackSeenIdle(t *testing.T) {
+	e := newEnv(t, testLimit, emulator.SlidingWindow)
+	var skew atomic.Int64
+	leader := func(o *options) { o.skew = func() time.Duration { return time.Duration(skew.Load()) } }
+	a, _ := e.budget("", leader)
+	b, _ := e.budget("", leader)
+	ca, cb := e.load(a, 3), e.load(b, 3)
+	eventually(t, 60*time.Second, "10 calls", func() bool { return total(ca, cb) >= 10 })
+	ca.stop()
+	cb.stop()
+
+	skew.Store(int64(-30 * time.Second))
+	time.Sleep(clockKeep + 2*time.Second) // every replica samples the step (heartbeats), and claims nothing
+
+	at := time.Now()
+	ca, cb = e.load(a, 3), e.load(b, 3)
+	eventually(t, 8*time.Second, "10 calls from each replica after the idle spell", func() bool { return eachAfter(10, at, ca, cb) })
+	ca.stop()
+	cb.stop()
+	if n := bestWindow(time.Time{}, e.limit.Per, ca, cb); n > e.limit.N {
+		t.Errorf("%d calls left in one %v window, limit %s", n, e.limit.Per, e.limit)
+	}
+	e.checkClerk()
+}

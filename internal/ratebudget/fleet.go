@@ -343,8 +343,11 @@ func (f *fleet) claim() time.Time {
 // build on its TAT, and a replica still on the old clock reads it late,
 // never early. Past clockKeep every replica has taken samples on the new
 // clock (one a heartbeat) and the slots held on the old one have passed.
+// A step back does not pass so: the TAT written on the old clock lies the
+// step ahead until the new clock reaches it, up to the max pause, however
+// long the fleet stayed idle since; starting afresh is as safe later.
 func (f *fleet) restartLocked(now time.Time) bool {
-	return !f.stepped.IsZero() && now.Sub(f.stepped) < clockKeep
+	return !f.stepped.IsZero() && (f.stepBack || now.Sub(f.stepped) < clockKeep)
 }
 
 // write stores the state: an update of revision rev, or a create.
