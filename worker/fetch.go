@@ -114,7 +114,8 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 	if err != nil {
 		return err
 	}
-	defer w.handBack(it)
+	var seen int64 // the jobs stream these deliveries are of: see delivery.void
+	defer func() { w.handBack(it, seen) }()
 	// Whatever stopped the last pull is over once this one brings a job or
 	// outlasts a few pull requests (each answered or heartbeated by the
 	// server): with no job waiting, nothing else would say so.
@@ -124,7 +125,8 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 	// jobs, and stop waiting for one.
 	pause, cancel := context.WithCancel(ctx)
 	defer cancel()
-	created, seen := cons.CachedInfo().Created, w.records.created.Load()
+	created := cons.CachedInfo().Created
+	seen = w.records.created.Load()
 	opened, full := w.circuit.open.On(), w.records.full.On()
 	go func() {
 		select {
@@ -179,8 +181,11 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 // that another worker (or this one, once it takes jobs again) gets them at
 // once rather than after the ack wait: at shutdown, when the circuit opens,
 // when outcomes pile up. A job on the wire as the pull ends, or one whose
-// nak is lost, still comes back after the ack wait.
-func (w *Worker) handBack(it jetstream.MessagesContext) {
+// nak is lost, still comes back after the ack wait. A job of a jobs stream
+// deleted since the pull began (seen: the stream it knew then) is not
+// naked: the nak would reach the new stream's job at its sequence, perhaps
+// running on another worker, and hand it out again (see delivery.void).
+func (w *Worker) handBack(it jetstream.MessagesContext, seen int64) {
 	it.Drain()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -188,6 +193,9 @@ func (w *Worker) handBack(it jetstream.MessagesContext) {
 		msg, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
 			return
+		}
+		if meta, err := msg.Metadata(); err == nil && outlived(w.records.created.Load(), seen, meta.Timestamp) {
+			continue
 		}
 		_ = msg.Nak()
 	}
