@@ -228,12 +228,26 @@ func (a *app) batchStopped(ctx context.Context, topo jobs.Topology, spec jobSpec
 	if it.err != nil || ctx.Err() == nil {
 		code = ExitPartial
 		var err error
+		var failed *inputJob
 		if i := slices.IndexFunc(items[stopped:], func(x *inputJob) bool { return x.err != nil }); i >= 0 {
-			err = items[stopped+i].err
+			failed = items[stopped+i]
+			err = failed.err
 		}
+		var api *jetstream.APIError
 		switch {
 		case err == nil:
 			reason = "stopped"
+		case errors.Is(err, nats.ErrMaxPayload), errors.As(err, &api) && api.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum:
+			// Not NATS out of reach: this line is refused every time, and
+			// continuing from it as it is stops there again.
+			where := fmt.Sprintf("the NATS server takes in one message (max_payload %d bytes)", a.nc.MaxPayload())
+			if api != nil {
+				where = fmt.Sprintf("the jobs stream %s takes (%v)", topo.JobsStream, err)
+			}
+			reason = fmt.Sprintf("the job of line %d, a body of %d bytes with its headers, is more than %s: it was not stored, and would be refused again as it is; make it smaller (or raise the limit) before continuing", failed.line, len(failed.msg.Data), where)
+			if sum.Accepted == 0 {
+				code = ExitUsage // as for a single job: nothing was published
+			}
 		case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
 			reason = fmt.Sprintf("no JetStream stream stores %s (the worker creates the jobs stream %s when it starts: `go run ./cmd/worker`)", it.msg.Subject, topo.JobsStream)
 		case errors.Is(err, jetstream.ErrAsyncPublishTimeout):
@@ -241,7 +255,7 @@ func (a *app) batchStopped(ctx context.Context, topo jobs.Topology, spec jobSpec
 		default:
 			reason = err.Error()
 		}
-		if sum.Accepted == 0 {
+		if sum.Accepted == 0 && code != ExitUsage {
 			code = ExitUnavailable
 		}
 	}
