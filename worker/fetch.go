@@ -114,8 +114,8 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 	if err != nil {
 		return err
 	}
-	var seen int64 // the jobs stream these deliveries are of: see delivery.void
-	defer func() { w.handBack(it, seen) }()
+	seen := w.records.created.Load() // the jobs stream these deliveries are of: see delivery.void
+	defer w.handBack(it, seen)
 	// Whatever stopped the last pull is over once this one brings a job or
 	// outlasts a few pull requests (each answered or heartbeated by the
 	// server): with no job waiting, nothing else would say so.
@@ -126,7 +126,6 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 	pause, cancel := context.WithCancel(ctx)
 	defer cancel()
 	created := cons.CachedInfo().Created
-	seen = w.records.created.Load()
 	opened, full := w.circuit.open.On(), w.records.full.On()
 	go func() {
 		select {
