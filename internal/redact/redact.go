@@ -9,6 +9,8 @@
 package redact
 
 import (
+	"bytes"
+	"encoding/base64"
 	"fmt"
 	"maps"
 	"regexp"
@@ -31,12 +33,14 @@ const minSecretLen = 8
 //   - the credential after "Bearer" (16 characters or more, so that prose
 //     such as "bearer token invalid" is left alone);
 //   - the credentials after "Basic" (base64 of user:password; a word of
-//     lower-case letters alone is prose, "basic authentication", and left).
+//     lower-case letters alone, or fewer than 8 characters, is prose,
+//     "basic authentication", "Basic HTTP", and left, unless it decodes to
+//     a user:password).
 var shapes = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*` +
 	`|[sr]k_(?:live|test)_[A-Za-z0-9]{4,}` +
 	`|__(?:session|client)(?:_[A-Za-z0-9]+)?=[^;\s"]+` +
 	`|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{16,}` +
-	`|(?i:basic)\s+[A-Za-z0-9+/]{8,}={0,2}`)
+	`|(?i:basic)\s+[A-Za-z0-9+/]{4,}={0,2}`)
 
 // Text returns s with every known secret and every secret-shaped substring
 // replaced by Placeholder. Secrets shorter than 8 bytes are ignored.
@@ -62,7 +66,7 @@ func hide(m string) string {
 		return name + "=" + Placeholder
 	}
 	if i := strings.IndexAny(m, " \t\r\n"); i > 0 && !strings.HasPrefix(m, "eyJ") && !strings.HasPrefix(m[1:], "k_") {
-		if cred := strings.TrimLeft(m[i:], " \t\r\n"); containsFold(m[:i], "basic") && isWord(cred) {
+		if cred := strings.TrimLeft(m[i:], " \t\r\n"); containsFold(m[:i], "basic") && (isWord(cred) || len(cred) < 8) && !isUserPass(cred) {
 			return m
 		}
 		return m[:i+1] + Placeholder
@@ -75,6 +79,15 @@ func hide(m string) string {
 // cases and digits.
 func isWord(s string) bool {
 	return len(s) > 0 && ('a' <= s[0]|0x20 && s[0]|0x20 <= 'z') && !strings.ContainsFunc(s[1:], func(r rune) bool { return r < 'a' || r > 'z' })
+}
+
+// isUserPass reports whether s is base64 of a basic credential, which
+// holds a colon (RFC 7617): a password may encode to lower-case letters
+// alone ("nick:2j9rs9m" is bmljazoyajlyczlt) and a short one to fewer than
+// 8 characters, which the word and length tests alone would leave as prose.
+func isUserPass(s string) bool {
+	b, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(s, "="))
+	return err == nil && bytes.IndexByte(b, ':') >= 0
 }
 
 // Looks reports whether s is, or holds, something shaped like a secret.

@@ -31,6 +31,12 @@ func TestText(t *testing.T) {
 		{"basic credentials in any case", "proxy said: basic dXNlcjpwYXNzd29yZA", nil, "proxy said: basic [REDACTED]"},
 		{"basic prose stays", "basic authentication failed", nil, "basic authentication failed"},
 		{"basic prose capitalised stays", "Basic Configuration", nil, "Basic Configuration"},
+		// base64 of "nick:2j9rs9m": lower-case letters alone, as a word is.
+		{"basic credentials that read as a word", "Authorization: Basic bmljazoyajlyczlt", nil, "Authorization: Basic [REDACTED]"},
+		{"basic credentials capitalised like a word", "Authorization: Basic Bmljazoyajlyczlt", nil, "Authorization: Basic [REDACTED]"},
+		// base64 of "ab:cd", shorter than 8 characters before its padding.
+		{"short basic credentials", "Authorization: Basic YWI6Y2Q=", nil, "Authorization: Basic [REDACTED]"},
+		{"short basic prose stays", "Basic HTTP auth over TLS", nil, "Basic HTTP auth over TLS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -47,7 +53,7 @@ func TestLooks(t *testing.T) {
 		"eyJhbGciOiJIUzI1NiJ9.eyJhIjoxfQ.sig": true, "pk_test_abcd1234": false,
 		"Bearer " + strings.Repeat("a", 20): true, "rk_test_abcd1234": true, "__session=abc": true, "__init__": false,
 		"Basic b3BzOmh1bnRlcjI=": true, "basic dXNlcjpwYXNzd29yZA": true, "basic authentication failed": false, "Basic Configuration": false,
-		"basic 1bcdefghij": true,
+		"basic 1bcdefghij": true, "Basic bmljazoyajlyczlt": true, "Basic YWI6Y2Q=": true, "basic auth": false,
 	} {
 		if got := Looks(in); got != want {
 			t.Errorf("Looks(%q) = %v, want %v", in, got, want)
