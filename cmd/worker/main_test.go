@@ -524,6 +524,9 @@ func TestRateLimitDefaultFollowsTheKey(t *testing.T) {
 		{"production key", nil, map[string]string{"CLERK_SECRET_KEY": "sk_" + "live_" + "4fTq9ZbW2xKcL8mN3vRy7HjD"}, "1000/10s"},
 		{"no key: the emulator", nil, nil, "1000/10s"},
 		{"development key, limit given", []string{"--rate-limit", "50/10s"}, map[string]string{"CLERK_SECRET_KEY": "sk_" + "test_" + "4fTq9ZbW2xKcL8mN3vRy7HjD"}, "50/10s"},
+		// docker-compose.yml passes WORKER_RATE_LIMIT through from .env,
+		// empty when .env does not set it.
+		{"development key, limit in the environment empty", nil, map[string]string{"CLERK_SECRET_KEY": "sk_" + "test_" + "4fTq9ZbW2xKcL8mN3vRy7HjD", "WORKER_RATE_LIMIT": ""}, "100/10s"},
 		{"development key, limit in the environment", nil, map[string]string{"CLERK_SECRET_KEY": "sk_" + "test_" + "4fTq9ZbW2xKcL8mN3vRy7HjD", "WORKER_RATE_LIMIT": "1000/10s"}, "1000/10s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

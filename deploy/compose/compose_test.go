@@ -142,6 +142,14 @@ func TestComposeFile(t *testing.T) {
 			if e["WORKER_REPLICAS"] != "3" || e["NATS_USER"] != "worker" || !strings.HasPrefix(e["NATS_PASSWORD"], "${CLERKJOBS_WORKER_PASSWORD:?") {
 				t.Errorf("%s: environment %v", name, e)
 			}
+			// The limit follows the key (cmd/worker: 100/10s for a
+			// development one): a value written here would hold the key
+			// of .env (README: "To use Clerk itself, set
+			// CLERK_SECRET_KEY"), most often a development one, to a
+			// production one's, and the workers would draw 429s.
+			if v, ok := e["WORKER_RATE_LIMIT"]; ok && v != "${WORKER_RATE_LIMIT:-}" {
+				t.Errorf("%s: WORKER_RATE_LIMIT %q; want it unset, or ${WORKER_RATE_LIMIT:-} (from .env, else the key's default)", name, v)
+			}
 			if instances[e["WORKER_INSTANCE"]] || e["WORKER_INSTANCE"] == "" {
 				t.Errorf("%s: WORKER_INSTANCE %q is empty or not unique", name, e["WORKER_INSTANCE"])
 			}
