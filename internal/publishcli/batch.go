@@ -244,7 +244,15 @@ func (a *app) batchStopped(ctx context.Context, topo jobs.Topology, spec jobSpec
 			if api != nil {
 				where = fmt.Sprintf("the jobs stream %s takes (%v)", topo.JobsStream, err)
 			}
-			reason = fmt.Sprintf("the job of line %d, a body of %d bytes with its headers, is more than %s: it was not stored, and would be refused again as it is; make it smaller (or raise the limit) before continuing", failed.line, len(failed.msg.Data), where)
+			// The headers count too: a body under the limit alone, said to
+			// be over it, would read as a mistake.
+			hdrs := 0
+			for k, vs := range failed.msg.Header {
+				for _, v := range vs {
+					hdrs += len(k) + len(v) + 4 // "k: v\r\n"
+				}
+			}
+			reason = fmt.Sprintf("the job of line %d, a body of %d bytes and headers of about %d, is more than %s: it was not stored, and would be refused again as it is; make it smaller (or raise the limit) before continuing", failed.line, len(failed.msg.Data), hdrs, where)
 			if sum.Accepted == 0 {
 				code = ExitUsage // as for a single job: nothing was published
 			}

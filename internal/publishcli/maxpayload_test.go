@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -46,6 +48,9 @@ func TestBatchLineOverMaxPayload(t *testing.T) {
 	}
 	big := `{"user_id":"user_big","except_session_ids":[` + strings.Join(except, ",") + `]}` + "\n"
 	small := `{"user_id":"user_small"}` + "\n"
+	// Under max_payload alone, over it with the headers the job is sent
+	// with (Nats-Msg-Id and the others).
+	edge := `{"user_id":"user_edge","except_session_ids":[` + strings.Join(except[:65], ",") + `]}` + "\n"
 	for _, tc := range []struct {
 		name  string
 		lines string
@@ -54,6 +59,7 @@ func TestBatchLineOverMaxPayload(t *testing.T) {
 	}{
 		{"first line", big + small, publishcli.ExitUsage, 1},
 		{"after an accepted one", small + big, publishcli.ExitPartial, 2},
+		{"over only with its headers", edge + small, publishcli.ExitUsage, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			file := writeFile(t, "batch.ndjson", tc.lines)
@@ -65,6 +71,17 @@ func TestBatchLineOverMaxPayload(t *testing.T) {
 				if !strings.Contains(r.stderr, want) {
 					t.Errorf("stderr does not say %q\n%s", want, r)
 				}
+			}
+			// The sizes it gives add up to more than the limit: a body
+			// said to be over it, of fewer bytes than it, reads as a bug.
+			m := regexp.MustCompile(`a body of (\d+) bytes and headers of about (\d+)`).FindStringSubmatch(r.stderr)
+			if m == nil {
+				t.Fatalf("stderr does not give the body's and the headers' sizes\n%s", r)
+			}
+			body, _ := strconv.Atoi(m[1])
+			hdrs, _ := strconv.Atoi(m[2])
+			if body+hdrs <= 2048 {
+				t.Errorf("body %d + headers %d bytes: not over max_payload 2048\n%s", body, hdrs, r)
 			}
 		})
 	}
