@@ -702,21 +702,9 @@ func TestBatchWaitTakesASecondAnswer(t *testing.T) {
 			// The worker's answers, in order on one connection.
 			for _, a := range tc.answers {
 				m := msgs[a[0].(int)]
-				var job struct {
-					ReplyTo string `json:"reply_to"`
-				}
-				if err := json.Unmarshal(m.Data, &job); err != nil || job.ReplyTo == "" {
-					t.Fatalf("job without reply_to: %s", m.Data)
-				}
 				res := a[1].(jobs.Result)
 				res.JobID, res.Op, res.StreamSeq, res.FinishedAt = m.Header.Get(jetstream.MsgIDHeader), jobs.OpRevoke, m.Sequence, time.Now()
-				b, err := json.Marshal(res)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := h.nc.Publish(job.ReplyTo, b); err != nil {
-					t.Fatal(err)
-				}
+				answerAsTheWorker(t, h, m, res)
 			}
 			r := <-done
 			if r.code != tc.code {
@@ -782,23 +770,11 @@ func TestBatchWaitLooksUpAFailedJobsResult(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				var job struct {
-					ReplyTo string `json:"reply_to"`
-				}
-				if err := json.Unmarshal(m.Data, &job); err != nil || job.ReplyTo == "" {
-					t.Fatalf("job without reply_to: %s", m.Data)
-				}
 				answer := jobs.Result{JobID: id, Op: jobs.Op(tc.op), StreamSeq: m.Sequence, FinishedAt: time.Now(), Outcome: tc.answers[i]}
 				if answer.Outcome == jobs.Failed {
 					answer.Error = &jobs.ErrorInfo{Class: jobs.ClassExhausted, Message: "Clerk failed"}
 				}
-				b, err := json.Marshal(answer)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := h.nc.Publish(job.ReplyTo, b); err != nil {
-					t.Fatal(err)
-				}
+				answerAsTheWorker(t, h, m, answer)
 			}
 			r := <-done
 			if r.code != tc.code {
@@ -1107,5 +1083,24 @@ func TestAgainAdviceForSecrets(t *testing.T) {
 		if r.code != publishcli.ExitInterrupted || !strings.Contains(r.stderr, tc.want) {
 			t.Errorf("%q: %v; want exit %d advising %q", tc.args, r, publishcli.ExitInterrupted, tc.want)
 		}
+	}
+}
+
+// answerAsTheWorker sends res to the reply_to of the stored job m, as the
+// worker answers.
+func answerAsTheWorker(t *testing.T, h *harness, m *jetstream.RawStreamMsg, res jobs.Result) {
+	t.Helper()
+	var job struct {
+		ReplyTo string `json:"reply_to"`
+	}
+	if err := json.Unmarshal(m.Data, &job); err != nil || job.ReplyTo == "" {
+		t.Fatalf("job without reply_to (%d bytes)", len(m.Data))
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.nc.Publish(job.ReplyTo, b); err != nil {
+		t.Fatal(err)
 	}
 }
