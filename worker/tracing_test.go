@@ -215,7 +215,7 @@ func TestTraceRunsFromPublisherToClerk(t *testing.T) {
 	spansDocumented(t, exp.GetSpans())
 }
 
-// spansDocumented checks that every attribute and event the worker's and
+// spansDocumented checks that every span name, attribute and event the worker's and
 // the Clerk client's spans carry is named in docs/tracing.md, the contract
 // of what a tracing backend sees. The totals of a revoke_all may be
 // written there as `clerkjobs.bulk.revoked`, `already_gone`, ….
@@ -244,6 +244,16 @@ func spansDocumented(t *testing.T, spans tracetest.SpanStubs) {
 		if strings.HasPrefix(s.Name, "service ") {
 			continue // the test's own
 		}
+		// A span's name is what a backend lists and searches: each is
+		// written there, with its subject or route as an example
+		// (`process sessions.revoke`), or, for a Clerk call, as its method
+		// and route template.
+		verb, _, _ := strings.Cut(s.Name, " ")
+		clerkCall := strings.Contains(s.Name, " /") // "named after the method and route template"
+		if !seen["span"+s.Name] && !clerkCall && !strings.Contains(doc, "`"+s.Name+"`") && !strings.Contains(doc, "`"+verb+" ") {
+			t.Errorf("span %q is not in docs/tracing.md", s.Name)
+		}
+		seen["span"+s.Name] = true
 		for _, a := range s.Attributes {
 			check("attribute", string(a.Key), s.Name)
 		}
