@@ -103,6 +103,23 @@ func (h *harness) jobsMsgs(t *testing.T) []*jetstream.RawStreamMsg {
 	return h.streamMsgs(t, h.topo.JobsStream)
 }
 
+// waitJobs waits up to 10 s until the jobs stream holds n jobs (a command
+// publishing them in the background), and returns them.
+func (h *harness) waitJobs(t *testing.T, n int) []*jetstream.RawStreamMsg {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		msgs := h.jobsMsgs(t)
+		if len(msgs) >= n {
+			return msgs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the command did not publish its %d jobs: %d", n, len(msgs))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func (h *harness) streamMsgs(t *testing.T, stream string) []*jetstream.RawStreamMsg {
 	t.Helper()
 	return testenv.StreamMsgs(t, h.js, stream)

@@ -638,13 +638,7 @@ func TestBatchLooksUpLostAnswers(t *testing.T) {
 			go func() { done <- h.run(t, tc.op, "--file", file, "--wait", "--timeout", "2s") }()
 			// A worker that stores the jobs' records and whose answers are
 			// lost.
-			var msgs []*jetstream.RawStreamMsg
-			for deadline := time.Now().Add(10 * time.Second); len(msgs) < 2; msgs = h.jobsMsgs(t) {
-				if time.Now().After(deadline) {
-					t.Fatalf("the batch did not publish its 2 jobs: %d", len(msgs))
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+			msgs := h.waitJobs(t, 2)
 			for _, m := range msgs {
 				id := m.Header.Get(jetstream.MsgIDHeader)
 				rec, err := json.Marshal(jobs.Result{JobID: id, Op: jobs.Op(tc.op), Outcome: jobs.Succeeded, StreamSeq: m.Sequence, FinishedAt: time.Now()})
@@ -692,13 +686,7 @@ func TestBatchWaitTakesASecondAnswer(t *testing.T) {
 			file := writeFile(t, "batch.ndjson", `{"session_id":"sess_twice1"}`+"\n"+`{"session_id":"sess_twice2"}`+"\n")
 			done := make(chan result, 1)
 			go func() { done <- h.run(t, "revoke", "--file", file, "--wait", "--timeout", "5s") }()
-			var msgs []*jetstream.RawStreamMsg
-			for deadline := time.Now().Add(10 * time.Second); len(msgs) < 2; msgs = h.jobsMsgs(t) {
-				if time.Now().After(deadline) {
-					t.Fatalf("the batch did not publish its 2 jobs: %d", len(msgs))
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+			msgs := h.waitJobs(t, 2)
 			// The worker's answers, in order on one connection.
 			for _, a := range tc.answers {
 				m := msgs[a[0].(int)]
@@ -747,13 +735,7 @@ func TestBatchWaitLooksUpAFailedJobsResult(t *testing.T) {
 			file := writeFile(t, "batch.ndjson", `{"session_id":"sess_late1"}`+"\n"+`{"session_id":"sess_late2"}`+"\n")
 			done := make(chan result, 1)
 			go func() { done <- h.run(t, tc.op, "--file", file, "--wait", "--timeout", "5s") }()
-			var msgs []*jetstream.RawStreamMsg
-			for deadline := time.Now().Add(10 * time.Second); len(msgs) < 2; msgs = h.jobsMsgs(t) {
-				if time.Now().After(deadline) {
-					t.Fatalf("the batch did not publish its 2 jobs: %d", len(msgs))
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+			msgs := h.waitJobs(t, 2)
 			for i, m := range msgs {
 				id := m.Header.Get(jetstream.MsgIDHeader)
 				if tc.stored[i] {
