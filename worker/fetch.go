@@ -17,8 +17,10 @@ import (
 // quarter of the concurrency, 2 to 64. These are the only jobs delivered to
 // the worker and not yet watched by its heartbeat; they wait at most until
 // a slot frees. If every slot stays busy past the ack wait (jobs longer
-// than that), JetStream gives them to another worker; when the worker
-// stops taking jobs, it hands them back at once (handBack).
+// than that), JetStream gives them to another worker. When the worker
+// pauses (the circuit opens, outcomes pile up) it holds them, watched by
+// the heartbeat, and runs them first when it takes jobs again; when it
+// stops, it hands them back at once.
 func (w *Worker) prefetch() int { return min(max(w.cfg.Concurrency/4, 2), 64) }
 
 // fetchLoop hands jobs to the slots: one long-lived pull (jetstream's
@@ -34,6 +36,13 @@ func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer, queue c
 		slots <- struct{}{}
 	}
 	release := func() { slots <- struct{}{} }
+	// held are the prefetched jobs of the last pull that paused, kept
+	// rather than handed back: a nak costs the job one of its deliveries,
+	// so a circuit that opens and closes a few times would have spent the
+	// deliveries of the jobs at the head of the queue, which would end as
+	// max_deliveries without ever being run.
+	var held []*delivery
+	defer func() { w.handBackHeld(held) }()
 	var failures int
 	for ctx.Err() == nil {
 		if w.nc.IsClosed() {
@@ -45,7 +54,11 @@ func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer, queue c
 			}
 			return nil
 		}
-		err := w.take(ctx, cons, slots, release, queue)
+		var err error
+		if held, err = w.runHeld(ctx, held, slots, queue); err != nil {
+			return nil
+		}
+		held, err = w.take(ctx, cons, slots, release, queue)
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -101,8 +114,10 @@ func (w *Worker) waitToTake(ctx context.Context) error {
 }
 
 // take pulls jobs for free slots until ctx ends, the circuit opens, too
-// many outcomes wait to be recorded, or the pull fails.
-func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan struct{}, release func(), queue chan<- *delivery) error {
+// many outcomes wait to be recorded, or the pull fails. When the worker
+// pauses (the circuit, the outcomes), it returns the jobs prefetched and
+// not taken, held: see fetchLoop.
+func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan struct{}, release func(), queue chan<- *delivery) (held []*delivery, err error) {
 	// The pull asks for more once a quarter of the prefetch is taken (one
 	// job at a time below a prefetch of 8): a pull request for every job
 	// costs the worker and the server a message each, while the three
@@ -112,10 +127,26 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 	it, err := cons.Messages(jetstream.PullMaxMessages(b), jetstream.PullThresholdMessages(b-refill+1),
 		jetstream.PullExpiry(w.cfg.FetchMaxWait))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	seen := w.records.created.Load() // the jobs stream these deliveries are of: see delivery.void
-	defer w.handBack(it, seen)
+	created := cons.CachedInfo().Created
+	admit := func(msg jetstream.Msg) *delivery { return w.admit(msg, created, seen, release) }
+	paused := false
+	defer func() {
+		left := w.endPull(it, seen)
+		if !paused || ctx.Err() != nil {
+			for _, m := range left {
+				_ = m.Nak()
+			}
+			return
+		}
+		for _, m := range left {
+			if d := admit(m); d != nil {
+				held = append(held, d)
+			}
+		}
+	}()
 	// Whatever stopped the last pull is over once this one brings a job or
 	// outlasts a few pull requests (each answered or heartbeated by the
 	// server): with no job waiting, nothing else would say so.
@@ -125,7 +156,6 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 	// jobs, and stop waiting for one.
 	pause, cancel := context.WithCancel(ctx)
 	defer cancel()
-	created := cons.CachedInfo().Created
 	opened, full := w.circuit.open.On(), w.records.full.On()
 	go func() {
 		select {
@@ -139,64 +169,107 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 		select {
 		case <-slots:
 		case <-pause.Done():
-			return nil
+			paused = true
+			return nil, nil
 		}
 		msg, err := it.Next(jetstream.NextContext(pause))
 		if err != nil {
 			release()
 			if pause.Err() != nil {
-				return nil
+				paused = true
+				return nil, nil
 			}
-			return err
+			return nil, err
 		}
-		meta, err := msg.Metadata()
-		if err != nil { // not a JetStream message: cannot happen on a pull consumer
+		if d := admit(msg); d != nil {
+			queue <- d
+		} else {
 			release()
-			w.cfg.Logger.Error().Err(err).Msg("message without JetStream metadata; leaving it to redelivery")
-			continue
 		}
-		if w.fetchErr.Load() != nil {
-			w.fetchErr.Store(nil)
-		}
-		if w.inflight.holdsMsg(msgIdentity{meta.Sequence.Stream, meta.Timestamp.UnixNano()}) {
-			// Another delivery of the job runs here still (its consumer
-			// deleted and created again, or its ack wait passed unseen):
-			// run beside it, the job would call Clerk twice. Handed back,
-			// it finds that one's record when it comes again.
-			_ = msg.NakWithDelay(w.ackWait())
-			release()
-			w.cfg.Logger.Warn().Uint64("stream_seq", meta.Sequence.Stream).
-				Msg("a job delivered again while its earlier delivery runs here; handed back until that one is settled")
-			continue
-		}
-		d := &delivery{msg: msg, meta: meta, releaseFn: release, received: time.Now(), consumerCreated: created,
-			jobsStream: &w.records.created, jobsStreamSeen: seen}
-		w.inflight.add(d)
-		queue <- d
 	}
 }
 
-// handBack ends a pull and hands back the prefetched jobs no slot took, so
-// that another worker (or this one, once it takes jobs again) gets them at
-// once rather than after the ack wait: at shutdown, when the circuit opens,
-// when outcomes pile up. A job on the wire as the pull ends, or one whose
-// nak is lost, still comes back after the ack wait. A job of a jobs stream
-// deleted since the pull began (seen: the stream it knew then) is not
-// naked: the nak would reach the new stream's job at its sequence, perhaps
-// running on another worker, and hand it out again (see delivery.void).
-func (w *Worker) handBack(it jetstream.MessagesContext, seen int64) {
+// admit makes a delivery of a job taken from the consumer created at
+// created, while the worker knew the jobs stream created at seen, and
+// holds it (the heartbeat watches it from now on); nil when the job is not
+// to run here now.
+func (w *Worker) admit(msg jetstream.Msg, created time.Time, seen int64, release func()) *delivery {
+	meta, err := msg.Metadata()
+	if err != nil { // not a JetStream message: cannot happen on a pull consumer
+		w.cfg.Logger.Error().Err(err).Msg("message without JetStream metadata; leaving it to redelivery")
+		return nil
+	}
+	if w.fetchErr.Load() != nil {
+		w.fetchErr.Store(nil)
+	}
+	if w.inflight.holdsMsg(msgIdentity{meta.Sequence.Stream, meta.Timestamp.UnixNano()}) {
+		// Another delivery of the job runs here still (its consumer
+		// deleted and created again, or its ack wait passed unseen): run
+		// beside it, the job would call Clerk twice. Handed back, it finds
+		// that one's record when it comes again.
+		_ = msg.NakWithDelay(w.ackWait())
+		w.cfg.Logger.Warn().Uint64("stream_seq", meta.Sequence.Stream).
+			Msg("a job delivered again while its earlier delivery runs here; handed back until that one is settled")
+		return nil
+	}
+	d := &delivery{msg: msg, meta: meta, releaseFn: release, received: time.Now(), consumerCreated: created,
+		jobsStream: &w.records.created, jobsStreamSeen: seen}
+	w.inflight.add(d)
+	return d
+}
+
+// runHeld hands the held jobs to slots as they free, before the worker
+// takes new ones: they were the head of the queue. A job of a jobs stream
+// deleted since it was taken is dropped unsettled (see delivery.void). It
+// returns the jobs still held, and ctx's error when ctx ends first.
+func (w *Worker) runHeld(ctx context.Context, held []*delivery, slots chan struct{}, queue chan<- *delivery) ([]*delivery, error) {
+	for i, d := range held {
+		if d.void() {
+			w.inflight.remove(d)
+			continue
+		}
+		select {
+		case <-slots:
+			queue <- d
+		case <-ctx.Done():
+			return held[i:], ctx.Err()
+		}
+	}
+	return nil, nil
+}
+
+// handBackHeld hands the held jobs back when the worker stops taking jobs
+// for good, so that another worker runs them at once rather than after the
+// ack wait.
+func (w *Worker) handBackHeld(held []*delivery) {
+	for _, d := range held {
+		_ = d.nak(0)
+		w.inflight.remove(d)
+	}
+}
+
+// endPull ends a pull and returns the prefetched jobs no slot took, for the
+// caller to hold or hand back. Handed back at once, another worker (or this
+// one, once it takes jobs again) gets them rather than after the ack wait;
+// a job on the wire as the pull ends, or one whose nak is lost, still comes
+// back after the ack wait. A job of a jobs stream deleted since the pull
+// began (seen: the stream it knew then) is left out, never to be settled: a
+// nak would reach the new stream's job at its sequence, perhaps running on
+// another worker, and hand it out again (see delivery.void).
+func (w *Worker) endPull(it jetstream.MessagesContext, seen int64) []jetstream.Msg {
 	it.Drain()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
+	var left []jetstream.Msg
 	for {
 		msg, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
-			return
+			return left
 		}
 		if meta, err := msg.Metadata(); err == nil && outlived(w.records.created.Load(), seen, meta.Timestamp) {
 			continue
 		}
-		_ = msg.Nak()
+		left = append(left, msg)
 	}
 }
 
