@@ -135,7 +135,7 @@ func RunEnv(ctx context.Context, args []string, env Env) int {
 	if !errors.As(err, &ee) {
 		// Errors cobra returns before running a command: unknown
 		// commands, flags and argument counts.
-		ee = &exitError{code: ExitUsage, err: err}
+		ee = &exitError{code: ExitUsage, err: err, usage: true}
 	}
 	if ee.err != nil {
 		// An error can quote what came from elsewhere (a value given on the
@@ -143,7 +143,7 @@ func RunEnv(ctx context.Context, args []string, env Env) int {
 		// message): nothing shaped like a secret reaches stderr, and no
 		// control character reaches the terminal.
 		fmt.Fprintf(env.Stderr, "publish: %s\n", terminalLines(redact.Text(natsconn.ErrorText(a.explain(ee.err)))))
-		if ee.code == ExitUsage && cmd != nil {
+		if ee.usage && cmd != nil {
 			fmt.Fprintf(env.Stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 		}
 	}
@@ -156,10 +156,14 @@ func isTerminal(stream any) bool {
 }
 
 // exitError carries an exit status; err (may be nil when the command has
-// already said everything) is printed to stderr.
+// already said everything) is printed to stderr. usage marks a command line
+// that is wrong in itself (flags, arguments): only then is the pointer to
+// --help printed, as it would mislead after a refusal the help cannot
+// explain (a job too big or failing its schema, a declined confirmation).
 type exitError struct {
-	code int
-	err  error
+	code  int
+	err   error
+	usage bool
 }
 
 func (e *exitError) Error() string {
@@ -173,8 +177,16 @@ func (e *exitError) Unwrap() error { return e.err }
 
 func exit(code int, err error) error { return &exitError{code: code, err: err} }
 
+// usagef is a usage error: the flags or arguments are wrong.
 func usagef(format string, a ...any) error {
-	return &exitError{code: ExitUsage, err: fmt.Errorf(format, a...)}
+	return &exitError{code: ExitUsage, err: fmt.Errorf(format, a...), usage: true}
+}
+
+// invalidf refuses, exit 2, what the command was given to work on (a job's
+// contents, an input file, a declined confirmation) rather than how it was
+// called: nothing was published or changed.
+func invalidf(format string, a ...any) error {
+	return exit(ExitUsage, fmt.Errorf(format, a...))
 }
 
 // classify gives an error from a command its exit status.
@@ -247,7 +259,7 @@ carries a Nats-Msg-Id equal to its job id, so publishing it again is deduplicate
 		DisableAutoGenTag: true,
 	}
 	root.CompletionOptions.HiddenDefaultCmd = true
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exit(ExitUsage, err) })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: ExitUsage, err: err, usage: true} })
 
 	pf := root.PersistentFlags()
 	natsconn.Flags(pf, &a.conn)

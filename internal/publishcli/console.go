@@ -88,8 +88,12 @@ how many, and from which address.`,
 			return usagef("%v", err)
 		}
 		err = c.ListenAndServe(cmd.Context(), listen)
-		if errors.Is(err, console.ErrNeedsAuth) || errors.Is(err, console.ErrListen) {
+		switch {
+		case errors.Is(err, console.ErrNeedsAuth):
 			return usagef("%v", err)
+		case errors.Is(err, console.ErrListen):
+			// The address is taken or not this host's: not a usage error.
+			return invalidf("%v", err)
 		}
 		return err
 	})

@@ -119,7 +119,7 @@ letters match the filters (give the job id dlq list showed with a sequence).`,
 				fmt.Fprintln(a.env.Stderr) // end the prompt's line
 			}
 			if strings.TrimSpace(answer) != "yes" {
-				return usagef("not confirmed: nothing was purged")
+				return invalidf("not confirmed: nothing was purged")
 			}
 		}
 		bar := a.newProgress(int64(len(seqs)), "purging")

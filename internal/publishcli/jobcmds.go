@@ -194,7 +194,7 @@ users of the machine can see. Or pass the whole job as JSON with --file.`,
 					var h map[string]any
 					if err := json.Unmarshal(b, &h); err != nil {
 						// The headers may hold cookies: do not quote them.
-						return nil, usagef("--headers-file %s: not a JSON object", path)
+						return nil, invalidf("--headers-file %s: not a JSON object", path)
 					}
 					out["request_headers"] = h
 				}

@@ -67,6 +67,10 @@ func TestBatchLineOverMaxPayload(t *testing.T) {
 			if r.code != tc.code {
 				t.Errorf("exit %d, want %d\n%s", r.code, tc.code, r)
 			}
+			// The command line was right: pointing at --help misleads.
+			if strings.Contains(r.stderr, "--help' for usage") {
+				t.Errorf("a job too big is no usage error, yet --help is pointed at\n%s", r)
+			}
 			for _, want := range []string{fmt.Sprintf("the job of line %d", tc.line), "max_payload 2048 bytes", "would be refused again as it is"} {
 				if !strings.Contains(r.stderr, want) {
 					t.Errorf("stderr does not say %q\n%s", want, r)

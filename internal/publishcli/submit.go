@@ -161,7 +161,7 @@ func (a *app) flagJob(fs *pflag.FlagSet, spec jobSpec, sf *submitFlags, topo job
 	}
 	item, err := a.prepare(raw, 1, spec, sf, topo, "")
 	if err != nil {
-		return nil, usagef("%s%s", describeInvalid(err, spec, true), tooBig(body, spec, err))
+		return nil, invalidf("%s%s", describeInvalid(err, spec, true), tooBig(body, spec, err))
 	}
 	return item, nil
 }
@@ -223,9 +223,9 @@ func (a *app) fileJobs(spec jobSpec, sf *submitFlags, topo jobs.Topology) ([]*in
 	}
 	if len(raws) == 0 {
 		if sf.skip > 0 {
-			return nil, false, usagef("no jobs in %s after the first %d lines", name, sf.skip)
+			return nil, false, invalidf("no jobs in %s after the first %d lines", name, sf.skip)
 		}
-		return nil, false, usagef("no jobs in %s", name)
+		return nil, false, invalidf("no jobs in %s", name)
 	}
 	if batch && sf.jobID != "" {
 		return nil, false, usagef("--job-id names a single job; in a batch, give each line a job_id (or let --batch-id number them)")
@@ -274,7 +274,7 @@ func (a *app) fileJobs(spec jobSpec, sf *submitFlags, topo jobs.Topology) ([]*in
 		if !batch {
 			what = fmt.Sprintf("the job in %s is invalid", name)
 		}
-		return nil, false, usagef("%s; nothing was published:\n%s\nFix them (schemas/%s describes a %s job) and run again.",
+		return nil, false, invalidf("%s; nothing was published:\n%s\nFix them (schemas/%s describes a %s job) and run again.",
 			what, strings.Join(problems, "\n"), jobs.SchemaFile(spec.op), spec.op)
 	}
 	return items, batch, nil
