@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -297,9 +298,23 @@ func TestResultSchema(t *testing.T) {
 	if err := sch.Validate(doc); err == nil {
 		t.Error("result.json accepts finished_at \"yesterday\"")
 	}
-	delete(doc, "finished_at")
-	if err := sch.Validate(doc); err == nil {
-		t.Error("result.json accepts a result without finished_at")
+	// The members the worker writes in every result, whatever the op and
+	// outcome (jobs.Result's fields without omitempty): a reader may rely
+	// on them, so a result without one is refused, saying which.
+	for _, member := range []string{"job_id", "op", "outcome", "attempts", "deliveries", "finished_at", "duration_ms"} {
+		doc := marshal(t, success).(map[string]any)
+		delete(doc, member)
+		err := sch.Validate(doc)
+		if err == nil {
+			t.Errorf("result.json accepts a result without %s", member)
+			continue
+		}
+		if !hasLeaf(err, func(k jsonschema.ErrorKind) bool {
+			r, ok := k.(*kind.Required)
+			return ok && slices.Equal(r.Missing, []string{member})
+		}) {
+			t.Errorf("refusal of a result without %s does not say it is missing: %v", member, err)
+		}
 	}
 }
 
