@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"math/big"
 	"reflect"
 	"slices"
@@ -327,6 +328,9 @@ func number(r *big.Rat) string {
 		return r.Num().String()
 	}
 	f, _ := r.Float64()
+	if math.IsInf(f, 0) {
+		return "a number beyond ±1e308" // not +Inf: it was finite as sent
+	}
 	return strconv.FormatFloat(f, 'g', -1, 64)
 }
 
