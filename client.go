@@ -69,8 +69,10 @@ func WithInboxPrefix(prefix string) Option { return func(s *settings) { s.inboxP
 // deadline (default 30s): in Request and the shortcuts from the moment
 // JetStream has stored the job, in Wait from the call. A job that reports
 // progress (revoke_all) starts the timeout again each time it has handled
-// more sessions, so a long one is waited for while it gets on; one that
-// stops getting on is given up after the timeout. A context's own deadline
+// more sessions or read another page of their listing (jobs.Progress Done,
+// PagesRead), so a long one is waited for while it gets on, a listing of
+// many pages included; one that stops getting on is given up after the
+// timeout, even while its updates keep coming. A context's own deadline
 // is never extended.
 func WithTimeout(d time.Duration) Option { return func(s *settings) { s.timeout = d } }
 
@@ -341,11 +343,13 @@ func (c *Client) Request(ctx context.Context, a jobs.Args, opts ...RequestOption
 	}
 	ctx, cancel, alive := c.bounded(ctx) // the wait for the answer
 	defer cancel()
-	onProgress, done := o.onProgress, -1
+	onProgress, done, pages := o.onProgress, -1, -1
 	if a.Op() == jobs.OpRevokeAll {
 		onProgress = func(p jobs.Progress) {
-			if p.Done > done { // reports come every second, moving or not
-				done = p.Done
+			// Reports come every second, moving or not: only a move is
+			// life. Pages read start again from 1 in a new delivery.
+			if p.Done > done || p.PagesRead != pages {
+				done, pages = max(done, p.Done), p.PagesRead
 				alive()
 			}
 			if o.onProgress != nil {

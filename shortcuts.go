@@ -96,10 +96,12 @@ type RevokeAllOptions struct {
 
 // RevokeAll revokes every active session of a user but the exceptions, and
 // returns the job's summary. onProgress (when not nil) is called with
-// each progress update (about one a second) before RevokeAll returns. A
-// user with thousands of sessions takes a while at Clerk's rate limit:
-// give ctx a deadline that allows for it (the client's timeout applies
-// otherwise). Errors are those of Request.
+// each progress update (after each listing's first page, then about one a
+// second) before RevokeAll returns. A user with thousands of sessions takes
+// a while at Clerk's rate limit: without a deadline on ctx, the client's
+// timeout bounds each stretch in which the job gets on no further (no
+// session handled, no page of their listing read). Errors are those of
+// Request.
 func (c *Client) RevokeAll(ctx context.Context, userID string, opts *RevokeAllOptions, onProgress func(jobs.Progress)) (*jobs.RevokeAllSummary, error) {
 	a := &jobs.RevokeAllArgs{UserID: userID}
 	if opts != nil {

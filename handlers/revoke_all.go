@@ -107,14 +107,18 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Answer, e
 		// this job's.
 		p = nil
 	}
-	if p == nil {
+	resumed := p != nil
+	if !resumed {
 		p = &BulkProgress{JobID: jobID, UserID: a.UserID, StartedAt: time.Now().UTC(), Done: map[string]string{}}
 	} else {
 		p.Resumed = true
 		if p.Done == nil { // a store may give back what it saved as null
 			p.Done = map[string]string{}
 		}
-		if err := h.recoverUnsaved(ctx, a, p); err != nil {
+	}
+	r := &bulkRun{h: h, args: a, p: p}
+	if resumed {
+		if err := r.recoverUnsaved(ctx); err != nil {
 			return Answer{}, err
 		}
 	}
@@ -126,7 +130,6 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Answer, e
 			return Answer{}, err
 		}
 	}
-	r := &bulkRun{h: h, args: a, p: p}
 	err = r.run(ctx)
 	// Save whatever was done, even when the run failed or was cancelled:
 	// that is what makes the next delivery resume. A save that fails is
@@ -211,10 +214,12 @@ func (h RevokeAll) lock(ctx context.Context, a *jobs.RevokeAllArgs, p *BulkProgr
 // list is ordered by creation, not update, so every page is read. An
 // excepted session is never the job's: one revoked meanwhile (its owner
 // signed out) would be counted twice, and as revoked by the job.
-func (h RevokeAll) recoverUnsaved(ctx context.Context, a *jobs.RevokeAllArgs, p *BulkProgress) error {
+func (r *bulkRun) recoverUnsaved(ctx context.Context) error {
+	a, p := r.args, r.p
 	userID := a.UserID
 	since := p.StartedAt.UnixMilli()
-	err := h.eachPage(ctx, clerkapi.ListParams{UserID: userID, Status: clerkapi.StatusRevoked}, func(page *clerkapi.SessionList) {
+	err := r.h.eachPage(ctx, clerkapi.ListParams{UserID: userID, Status: clerkapi.StatusRevoked}, func(page *clerkapi.SessionList) {
+		defer r.pageRead(ctx)
 		for _, s := range page.Data {
 			if p.Excepted[s.ID] || slices.Contains(a.ExceptSessionIDs, s.ID) {
 				continue
@@ -291,7 +296,9 @@ type bulkRun struct {
 	p    *BulkProgress
 
 	total     int
-	remaining int // active or pending sessions left when the pass limit was reached
+	remaining int       // active or pending sessions left when the pass limit was reached
+	pagesRead int       // pages of listings read by this run, guarded by mu
+	reported  time.Time // the last report sent from a listing
 }
 
 // run lists and revokes until a listing finds nothing left to revoke, or
@@ -355,6 +362,7 @@ func (r *bulkRun) list(ctx context.Context) (todo []string, shifted bool, err er
 	// select a pending session (signed in, a task such as choosing an
 	// organization left to do), which becomes active once its task is done.
 	err = r.h.eachPage(ctx, clerkapi.ListParams{UserID: r.args.UserID}, func(page *clerkapi.SessionList) {
+		defer r.pageRead(ctx)
 		if first < 0 {
 			first = page.TotalCount
 		} else if page.TotalCount < first {
@@ -537,6 +545,23 @@ func (r *bulkRun) tick(ctx context.Context) (stop func()) {
 	return func() { close(done); wg.Wait() }
 }
 
+// pageRead counts a page of a listing read and reports progress, at once
+// for the first page and then at most every ReportEvery. A listing reads
+// every page before anything is revoked, and a user's may take many pages,
+// each a rate-limited and retried Clerk call: without these updates, done
+// stays put and a requester cannot tell the listing from a dead worker.
+// Called from the run's goroutine only (no tick runs during a listing).
+func (r *bulkRun) pageRead(ctx context.Context) {
+	r.mu.Lock()
+	r.pagesRead++
+	r.mu.Unlock()
+	if r.h.Report == nil || time.Since(r.reported) < max(r.h.ReportEvery, 50*time.Millisecond) {
+		return
+	}
+	r.reported = time.Now()
+	r.h.Report(ctx, r.args.ReplyTo, r.progress())
+}
+
 // snapshot copies the progress for saving; r.mu is held.
 func (r *bulkRun) snapshot() *BulkProgress {
 	c := *r.p
@@ -570,7 +595,7 @@ func (r *bulkRun) summary() jobs.RevokeAllSummary {
 func (r *bulkRun) progress() jobs.Progress {
 	s := r.summary()
 	r.mu.Lock()
-	done, total := len(r.p.Done), max(r.total, len(r.p.Done))
+	done, total, pages := len(r.p.Done), max(r.total, len(r.p.Done)), r.pagesRead
 	r.mu.Unlock()
-	return jobs.Progress{JobID: r.args.JobID, Op: jobs.OpRevokeAll, Outcome: jobs.InProgress, Progress: s, Total: total, Done: done}
+	return jobs.Progress{JobID: r.args.JobID, Op: jobs.OpRevokeAll, Outcome: jobs.InProgress, Progress: s, Total: total, Done: done, PagesRead: pages}
 }

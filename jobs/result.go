@@ -146,4 +146,9 @@ type Progress struct {
 	// of them are handled.
 	Total int `json:"total"`
 	Done  int `json:"done"`
+	// PagesRead counts the pages of Clerk's session listings this delivery
+	// has read. It moves while the sessions are listed, before Done can:
+	// a requester waits on while either moves (a new delivery counts from
+	// 1 again). Absent from a worker that predates it.
+	PagesRead int `json:"pages_read"`
 }

@@ -320,7 +320,7 @@ func TestResultSchema(t *testing.T) {
 
 func TestProgressSchema(t *testing.T) {
 	sch := compile(t, "progress.json")
-	p := jobs.Progress{JobID: "j-9", Op: jobs.OpRevokeAll, Outcome: jobs.InProgress, Total: 10, Done: 4,
+	p := jobs.Progress{JobID: "j-9", Op: jobs.OpRevokeAll, Outcome: jobs.InProgress, Total: 10, Done: 4, PagesRead: 2,
 		Progress: jobs.RevokeAllSummary{UserID: "user_1", Revoked: 3, AlreadyGone: 1, Passes: 1}}
 	if err := sch.Validate(marshal(t, p)); err != nil {
 		t.Errorf("a marshalled jobs.Progress does not validate: %v", err)
