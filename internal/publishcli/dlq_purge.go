@@ -24,7 +24,9 @@ func (a *app) dlqPurgeCommand() *cobra.Command {
 type "yes" first; without a terminal to ask on, it refuses unless --yes is given.
 Only the dead letters selected before the confirmation are deleted, never ones
 that arrive meanwhile. Sequences given with filters are purged only while their
-letters match the filters (give the job id dlq list showed with a sequence).`,
+letters match the filters (give the job id dlq list showed with a sequence).
+Sequences alone are taken as they are; each letter is named (job id, op, class,
+when it was stored, its error) before you confirm and once purged.`,
 		Example: `  publish dlq purge 42
   publish dlq purge 42 --job-id incident-7-sess_2abc
   publish dlq purge --class invalid --until 24h
@@ -102,9 +104,17 @@ letters match the filters (give the job id dlq list showed with a sequence).`,
 			return actionEnd(ctx, nil, "purged", 0, 0, len(mismatched) > 0 && !dryRun)
 		}
 		what := fmt.Sprintf("%s (%s)", plural(len(seqs), "dead letter", "dead letters"), kinds(byKind))
+		// Sequences alone are taken as they are: name each letter, so that
+		// the operator sees whether it is the one meant.
+		bare := sel.bareSeqs(f) && !a.jsonOut
 		if dryRun {
 			if a.jsonOut {
 				return printJSON(a.env.Stdout, map[string]any{"would_purge": seqs})
+			}
+			if bare {
+				for _, s := range seqs {
+					fmt.Fprintf(a.env.Stdout, "would purge %s\n", a.letterText(chosen[s]))
+				}
 			}
 			fmt.Fprintf(a.env.Stdout, "would purge %s: %s\n", what, seqList(seqs))
 			return nil
@@ -112,6 +122,11 @@ letters match the filters (give the job id dlq list showed with a sequence).`,
 		if !yes {
 			if !a.env.IsTerminal(a.env.Stdin) {
 				return usagef("refusing to purge %s without confirmation: standard input is not a terminal to ask on; add --yes", what)
+			}
+			if bare {
+				for _, s := range seqs {
+					fmt.Fprintln(a.env.Stderr, a.letterText(chosen[s]))
+				}
 			}
 			fmt.Fprintf(a.env.Stderr, "This deletes %s for good.\nType yes to purge them: ", what)
 			answer, err := bufio.NewReader(a.env.Stdin).ReadString('\n')
@@ -123,7 +138,12 @@ letters match the filters (give the job id dlq list showed with a sequence).`,
 			}
 		}
 		bar := a.newProgress(int64(len(seqs)), "purging")
-		rep, perr := q.Purge(ctx, seqs, dlq.WithProgress(func(dlq.EntryReport) { bar.add(1) }), dlq.WithExpect(stillChosen(chosen)))
+		rep, perr := q.Purge(ctx, seqs, dlq.WithProgress(func(o dlq.EntryReport) {
+			bar.add(1)
+			if bare && o.Status == dlq.StatusPurged {
+				fmt.Fprintf(a.env.Stdout, "purged %s\n", a.letterText(chosen[o.Seq]))
+			}
+		}), dlq.WithExpect(stillChosen(chosen)))
 		bar.done()
 		rep.NotFound += len(gone)
 		s := fmt.Sprintf("purged %d", rep.Purged)

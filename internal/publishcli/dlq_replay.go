@@ -39,7 +39,9 @@ answers, replay says so: the jobs wait in the jobs stream until one runs.
 
 Sequences given with filters are replayed only while their letters match the
 filters: give the job id dlq list showed with a sequence, and a letter that took
-that sequence since (the dead-letter stream created again) is kept.`,
+that sequence since (the dead-letter stream created again) is kept. Sequences
+alone are taken as they are; each letter replayed is named (job id, op, class,
+when it was stored, its error) so you can see it was the one meant.`,
 		Example: `  publish dlq replay 42 43
   publish dlq replay 42 --job-id incident-7-sess_2abc
   publish dlq replay --class exhausted --since 2h --dry-run
@@ -73,6 +75,16 @@ that sequence since (the dead-letter stream created again) is kept.`,
 		if len(seqs) == 0 {
 			return a.summary(dlq.ReplayReport{DryRun: dryRun}, "no dead letters match: nothing to replay")
 		}
+		// Sequences alone have nothing to check their letters against:
+		// each letter replayed is named, so that the operator sees whether
+		// it is the one meant, and only the letter read here is replayed
+		// (not another that takes its sequence during a long --rate run).
+		var named map[uint64]dlq.Entry
+		if sel.bareSeqs(f) {
+			if _, named, err = chosenEntries(ctx, q, dlq.Filter{Seqs: seqs}); err != nil {
+				return err
+			}
+		}
 		a.warnNoWorker(ctx, q.Topology(), dryRun)
 		desc := "replaying"
 		if dryRun {
@@ -81,9 +93,13 @@ that sequence since (the dead-letter stream created again) is kept.`,
 		bar := a.newProgress(int64(len(seqs)), desc)
 		opts := []dlq.Option{dlq.WithRate(perSec), dlq.WithProgress(func(o dlq.EntryReport) {
 			bar.add(1)
-			if a.jsonOut {
+			e, isNamed := named[o.Seq]
+			switch {
+			case a.jsonOut:
 				_ = printJSON(a.env.Stdout, o)
-			} else if dryRun && o.Status == dlq.StatusWouldReplay {
+			case isNamed && (o.Status == dlq.StatusWouldReplay || o.Status == dlq.StatusReplayed):
+				fmt.Fprintf(a.env.Stdout, "%s %s, to %s\n", strings.ReplaceAll(string(o.Status), "_", " "), a.letterText(e), dash(o.Subject))
+			case dryRun && o.Status == dlq.StatusWouldReplay:
 				fmt.Fprintf(a.env.Stdout, "would replay %d: job %s (%s) to %s\n", o.Seq, dash(o.JobID), dash(string(o.Op)), dash(o.Subject))
 			}
 		})}
@@ -93,6 +109,8 @@ that sequence since (the dead-letter stream created again) is kept.`,
 		switch {
 		case chosen != nil:
 			opts = append(opts, dlq.WithExpect(stillChosen(chosen)))
+		case named != nil:
+			opts = append(opts, dlq.WithExpect(stillChosen(named)))
 		case sel.hasFilter(): // sequences with filters: checked as each is replayed
 			opts = append(opts, dlq.WithExpect(stillMatches(f)))
 		}

@@ -97,3 +97,55 @@ func TestSequenceGuardedByItsListedJob(t *testing.T) {
 		})
 	}
 }
+
+// TestBareSequenceNamesTheLetter: a sequence alone has nothing to check
+// its letter against. The operator lists letter 1 (job "old"), the stream
+// is deleted and created again, and `replay 1` or `purge 1` acted on the
+// new letter 1 saying only "replayed 1" / "purged 1": nothing showed that
+// it was another job's. Each letter acted on (and, for a purge, each one
+// about to be, before the confirmation) is named by its job id, op, class
+// and error.
+func TestBareSequenceNamesTheLetter(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		o     runOpts
+		out   string // where the letter must be named, with this verb
+		verb  string
+		acted bool
+	}{
+		{"replay", []string{"dlq", "replay"}, runOpts{}, "stdout", "replayed", true},
+		{"replay dry run", []string{"dlq", "replay", "--dry-run"}, runOpts{}, "stdout", "would replay", false},
+		{"purge", []string{"dlq", "purge", "--yes"}, runOpts{}, "stdout", "purged", true},
+		{"purge dry run", []string{"dlq", "purge", "--dry-run"}, runOpts{}, "stdout", "would purge", false},
+		{"purge confirmation", []string{"dlq", "purge"}, runOpts{tty: true, stdin: "no\n"}, "stderr", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			listed := h.seed(t, letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "old"})[0]
+			cfg := h.topo.DeadLetterStreamConfig()
+			if err := h.js.DeleteStream(t.Context(), cfg.Name); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.js.CreateStream(t.Context(), cfg); err != nil {
+				t.Fatal(err)
+			}
+			if now := h.seed(t, letter{op: jobs.OpGet, class: jobs.ClassPermanent, jobID: "new"})[0]; now != listed {
+				t.Fatalf("the new letter is %d, not %d", now, listed)
+			}
+			seq := strconv.FormatUint(listed, 10)
+			r := h.runWith(t, tc.o, append(tc.args, seq)...)
+			out := r.stdout
+			if tc.out == "stderr" {
+				out = r.stderr
+			}
+			want := strings.TrimSpace(tc.verb + " " + seq + ": job new (get, permanent, stored ")
+			if !strings.Contains(out, want) || !strings.Contains(out, "): Clerk failed") {
+				t.Errorf("%s does not name the letter (%q, its error): %v", tc.out, want, r)
+			}
+			if acted := h.dlqCount(t) == 0; acted != tc.acted {
+				t.Errorf("letter acted on: %v, want %v: %v", acted, tc.acted, r)
+			}
+		})
+	}
+}

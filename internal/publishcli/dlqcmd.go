@@ -336,3 +336,21 @@ func seqList(seqs []uint64) string {
 	}
 	return strings.Join(parts, " ")
 }
+
+// letterText names a dead letter for a person: its sequence, job id, op,
+// class, when it was stored and its error (redacted, shortened). A bare
+// sequence has nothing to check the letter against (the stream may have
+// been created again since it was listed, numbering other letters from 1):
+// naming the letter acted on, with its time, lets the operator see that it
+// is the one meant.
+func (a *app) letterText(e dlq.Entry) string {
+	d := e.DeadLetter
+	// Redacted before it is cut: a secret cut in two is no longer seen.
+	msg := dash(text.Truncate(redact.Text(d.Error.Message), 60))
+	return fmt.Sprintf("%d: job %s (%s, %s, stored %s): %s", e.Seq, dash(d.JobID), dash(string(e.Op)), dash(string(d.Error.Class)),
+		e.Time.In(a.env.Location).Format("2006-01-02 15:04:05"), msg)
+}
+
+// bareSeqs says whether a selection is sequences alone, with no filter to
+// guard them.
+func (s *selection) bareSeqs(f dlq.Filter) bool { return len(f.Seqs) > 0 && !s.hasFilter() }
