@@ -309,7 +309,7 @@ func settingAt(s string) (flag string, ok bool) {
 // API URL without a Clerk key, it means a real server was meant.
 func natsSettingsWithoutURL(o natsconn.Options) error {
 	for _, s := range []struct{ flag, value string }{
-		{natsconn.FlagCreds, o.Creds}, {natsconn.FlagNKey, o.NKeyFile}, {natsconn.FlagUser, o.User}, {natsconn.FlagPassword, o.Password},
+		{natsconn.FlagCreds, o.Creds}, {natsconn.FlagNKey, o.NKeyFile}, {natsconn.FlagUser, o.User}, {natsconn.FlagPassword, o.Password}, {natsconn.FlagPasswordFile, o.PasswordFile},
 		{natsconn.FlagTLSCA, o.TLSCA}, {natsconn.FlagTLSCert, o.TLSCert}, {natsconn.FlagTLSKey, o.TLSKey},
 	} {
 		if s.value != "" {

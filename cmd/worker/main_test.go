@@ -448,6 +448,7 @@ func TestNATSSettingsWithoutAURLAreRefused(t *testing.T) {
 		"nkey":              {nil, map[string]string{"NATS_NKEY": file}, "--nats-nkey (NATS_NKEY)"},
 		"user and password": {nil, map[string]string{"NATS_USER": "svc", "NATS_PASSWORD": "hunter2hunter2", "CLERK_SECRET_KEY": key}, "--nats-user (NATS_USER)"},
 		"password alone":    {nil, map[string]string{"NATS_PASSWORD": "hunter2hunter2"}, "--nats-password (NATS_PASSWORD)"},
+		"password file":     {nil, map[string]string{"NATS_PASSWORD_FILE": file}, "--nats-password-file (NATS_PASSWORD_FILE)"},
 		"tls ca":            {[]string{"--nats-tls-ca", file}, nil, "--nats-tls-ca (NATS_CA)"},
 		"tls client cert":   {nil, map[string]string{"NATS_CERT": file, "NATS_KEY": file}, "--nats-tls-cert (NATS_CERT)"},
 	} {

@@ -247,6 +247,23 @@ func TestWorkerManifests(t *testing.T) {
 		}
 	})
 
+	t.Run("the NATS password is a file", func(t *testing.T) {
+		// In the environment it shows in `kubectl describe`, in
+		// /proc/<pid>/environ of every child process, in crash reports.
+		if e, ok := env["NATS_PASSWORD"]; ok {
+			t.Errorf("NATS_PASSWORD is set (%+v): mount the password from the Secret as a file and set NATS_PASSWORD_FILE", e.ValueFrom)
+		}
+		path := env["NATS_PASSWORD_FILE"].Value
+		if secret, key, ok := secretFile(pod, c, path); !ok || secret != "clerkjobs-worker" || key != "nats-password" {
+			t.Errorf("NATS_PASSWORD_FILE %q is key %q of Secret %q (found: %v); want key nats-password of the Secret clerkjobs-worker, projected on a mounted volume", path, key, secret, ok)
+		}
+		if file := env["CLERK_SECRET_KEY_FILE"].Value; file != "" {
+			if _, _, ok := secretFile(pod, c, file); !ok {
+				t.Errorf("CLERK_SECRET_KEY_FILE %s is not a key projected from a Secret", file)
+			}
+		}
+	})
+
 	t.Run("hardened", func(t *testing.T) {
 		psc, sc := pod.SecurityContext, c.SecurityContext
 		if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.RunAsUser == nil || *psc.RunAsUser == 0 {
@@ -331,6 +348,33 @@ func mountedFromSecret(pod corev1.PodSpec, c corev1.Container, path string) bool
 		}
 	}
 	return false
+}
+
+// secretFile says which Secret and key the file at path is on c: a volume
+// from a Secret mounted at path's directory, which projects the key to
+// that file (every key, when it lists no items). A path on the volume
+// that no item projects would not exist in the pod.
+func secretFile(pod corev1.PodSpec, c corev1.Container, path string) (secret, key string, ok bool) {
+	for _, vm := range c.VolumeMounts {
+		rel, under := strings.CutPrefix(path, strings.TrimSuffix(vm.MountPath, "/")+"/")
+		if !under || vm.SubPath != "" {
+			continue
+		}
+		for _, v := range pod.Volumes {
+			if v.Name != vm.Name || v.Secret == nil {
+				continue
+			}
+			if len(v.Secret.Items) == 0 {
+				return v.Secret.SecretName, rel, true
+			}
+			for _, it := range v.Secret.Items {
+				if it.Path == rel {
+					return v.Secret.SecretName, it.Key, true
+				}
+			}
+		}
+	}
+	return "", "", false
 }
 
 // The NATS chart's values: there is no schema for them here, so the test

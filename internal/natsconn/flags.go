@@ -12,15 +12,16 @@ import (
 // --user is a Clerk user, the console's --https-cert its web server's) can
 // be mistaken for them.
 const (
-	FlagURL         = "nats-url"
-	FlagCreds       = "nats-creds"
-	FlagNKey        = "nats-nkey"
-	FlagUser        = "nats-user"
-	FlagPassword    = "nats-password"
-	FlagTLSCA       = "nats-tls-ca"
-	FlagTLSCert     = "nats-tls-cert"
-	FlagTLSKey      = "nats-tls-key"
-	FlagInboxPrefix = "nats-inbox-prefix"
+	FlagURL          = "nats-url"
+	FlagCreds        = "nats-creds"
+	FlagNKey         = "nats-nkey"
+	FlagUser         = "nats-user"
+	FlagPassword     = "nats-password"
+	FlagPasswordFile = "nats-password-file"
+	FlagTLSCA        = "nats-tls-ca"
+	FlagTLSCert      = "nats-tls-cert"
+	FlagTLSKey       = "nats-tls-key"
+	FlagInboxPrefix  = "nats-inbox-prefix"
 )
 
 // connFlag is one connection flag: its name, its environment variable, the
@@ -38,6 +39,7 @@ func connFlags() []connFlag {
 		{FlagNKey, "", "NATS_NKEY", "nkey", "NKey user seed file", func(o *Options) *string { return &o.NKeyFile }},
 		{FlagUser, "", "NATS_USER", "", "NATS user name", func(o *Options) *string { return &o.User }},
 		{FlagPassword, "", "NATS_PASSWORD", "", "NATS password (prefer the variable: arguments are visible to other local users)", func(o *Options) *string { return &o.Password }},
+		{FlagPasswordFile, "", "NATS_PASSWORD_FILE", "", "file holding the NATS password (one line), instead of --nats-password: kept out of the environment", func(o *Options) *string { return &o.PasswordFile }},
 		{FlagTLSCA, "", "NATS_CA", "tls-ca", "CA bundle to verify the NATS server with, instead of the system's", func(o *Options) *string { return &o.TLSCA }},
 		{FlagTLSCert, "", "NATS_CERT", "tls-cert", "TLS client certificate file for NATS", func(o *Options) *string { return &o.TLSCert }},
 		{FlagTLSKey, "", "NATS_KEY", "tls-key", "TLS client key file for NATS", func(o *Options) *string { return &o.TLSKey }},

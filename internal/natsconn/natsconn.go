@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -34,8 +35,11 @@ type Options struct {
 	// NKeyFile holds an NKey user seed.
 	NKeyFile string
 	// User and Password authenticate with a user name and password.
-	User     string
-	Password string
+	// PasswordFile names a file holding the password instead (one of the
+	// two), read at Connect.
+	User         string
+	Password     string
+	PasswordFile string
 	// TLSCA verifies the server with this CA bundle instead of the system
 	// roots; TLSCert and TLSKey present a client certificate.
 	TLSCA   string
@@ -64,7 +68,7 @@ func (o Options) serverURL() string {
 // traffic, and files that cannot be read.
 func (o Options) Validate() error {
 	var errs []error
-	creds, nkey, user := o.Creds != "", o.NKeyFile != "", o.User != "" || o.Password != ""
+	creds, nkey, user := o.Creds != "", o.NKeyFile != "", o.User != "" || o.Password != "" || o.PasswordFile != ""
 	// A user or token in a server URL is a way of its own, and nats.go
 	// sends it in place of --nats-user's: beside another, one is ignored.
 	urlUser := false
@@ -83,15 +87,29 @@ func (o Options) Validate() error {
 		for _, g := range []struct {
 			set  bool
 			flag string
-		}{{creds, FlagCreds}, {nkey, FlagNKey}, {o.User != "", FlagUser}, {o.Password != "", FlagPassword}} {
+		}{{creds, FlagCreds}, {nkey, FlagNKey}, {o.User != "", FlagUser}, {o.Password != "", FlagPassword}, {o.PasswordFile != "", FlagPasswordFile}} {
 			if g.set {
 				given = append(given, setting(g.flag))
 			}
 		}
 		errs = append(errs, fmt.Errorf("choose one way to authenticate: a credentials file, an NKey seed file, a user and password, or a user or token in the server URL; given: %s: unset all but one", strings.Join(given, ", ")))
 	}
-	if o.Password != "" && o.User == "" {
-		errs = append(errs, fmt.Errorf("a password was given without a user name: %s is set, %s is not", setting(FlagPassword), setting(FlagUser)))
+	for _, f := range []struct {
+		set  bool
+		flag string
+	}{{o.Password != "", FlagPassword}, {o.PasswordFile != "", FlagPasswordFile}} {
+		if f.set && o.User == "" {
+			errs = append(errs, fmt.Errorf("a password was given without a user name: %s is set, %s is not", setting(f.flag), setting(FlagUser)))
+		}
+	}
+	if o.Password != "" && o.PasswordFile != "" {
+		// Which would win is a guess: a password rotated in one place
+		// only would keep the program on the other, with nothing said.
+		errs = append(errs, fmt.Errorf("%s and %s are both set: give the password one way (the file keeps it out of the environment), and unset the other", setting(FlagPassword), setting(FlagPasswordFile)))
+	} else if o.PasswordFile != "" {
+		if _, err := o.password(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if (o.TLSCert == "") != (o.TLSKey == "") {
 		errs = append(errs, fmt.Errorf("a TLS client certificate needs both the certificate and its key file: %s and %s", setting(FlagTLSCert), setting(FlagTLSKey)))
@@ -140,6 +158,44 @@ func (o Options) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// password is Password, or the content of PasswordFile without its one
+// trailing line break (an editor's, or echo's); any other blank belongs to
+// the password. Errors name the setting and the file, never the content.
+func (o Options) password() (string, error) {
+	if o.PasswordFile == "" {
+		return o.Password, nil
+	}
+	b, err := os.ReadFile(o.PasswordFile)
+	if err != nil {
+		return "", passwordFileError(o.PasswordFile, err)
+	}
+	pw := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+	switch {
+	case pw == "":
+		return "", fmt.Errorf("password file %s (%s) is empty: write the password in it, on one line", o.PasswordFile, setting(FlagPasswordFile))
+	case strings.ContainsAny(pw, "\r\n"):
+		// Two passwords, or a note beside it: sent as one, the server
+		// would refuse it, with nothing saying why.
+		return "", fmt.Errorf("password file %s (%s) holds more than one line: keep the password alone, on one line", o.PasswordFile, setting(FlagPasswordFile))
+	}
+	return pw, nil
+}
+
+// passwordFileError says why the password file at path cannot be read.
+// The password itself given in place of the path is the mistake to
+// expect (NATS_PASSWORD_FILE set as NATS_PASSWORD was): a path that names
+// nothing is shown only when absolute, as no password is written.
+func passwordFileError(path string, err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err // os's message repeats the path
+	}
+	if errors.Is(err, os.ErrNotExist) && !filepath.IsAbs(path) {
+		return fmt.Errorf("password file (%s): no such file; the value (%d characters) is not repeated, in case it is the password itself: give the path of a file holding the password", setting(FlagPasswordFile), len(path))
+	}
+	return fmt.Errorf("password file %s (%s): %w", path, setting(FlagPasswordFile), err)
 }
 
 // setting names a connection flag with its variable: "--nats-user (NATS_USER)".
@@ -231,7 +287,11 @@ func (o Options) Connect(extra ...nats.Option) (*nats.Conn, error) {
 		opts = append(opts, opt)
 	}
 	if o.User != "" {
-		opts = append(opts, nats.UserInfo(o.User, o.Password))
+		pw, err := o.password()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, nats.UserInfo(o.User, pw))
 	}
 	if o.TLSCA != "" {
 		opts = append(opts, nats.RootCAs(o.TLSCA))
@@ -319,8 +379,8 @@ func (e *ConnectError) Hint() string {
 		return fmt.Sprintf("No NATS server answered at %s: check --%s (%s) and that the server runs", e.URL, FlagURL, EnvOf(FlagURL))
 	case errors.Is(e.Err, nats.ErrAuthorization), errors.Is(e.Err, nats.ErrAuthExpired),
 		errors.Is(e.Err, nats.ErrAuthRevoked), errors.Is(e.Err, nats.ErrAccountAuthExpired):
-		return fmt.Sprintf("The server refused the credentials: check --%s, --%s, or --%s and --%s (%s, %s, %s, %s)",
-			FlagCreds, FlagNKey, FlagUser, FlagPassword, EnvOf(FlagCreds), EnvOf(FlagNKey), EnvOf(FlagUser), EnvOf(FlagPassword))
+		return fmt.Sprintf("The server refused the credentials: check --%s, --%s, or --%s and --%s or --%s (%s, %s, %s, %s, %s)",
+			FlagCreds, FlagNKey, FlagUser, FlagPassword, FlagPasswordFile, EnvOf(FlagCreds), EnvOf(FlagNKey), EnvOf(FlagUser), EnvOf(FlagPassword), EnvOf(FlagPasswordFile))
 	case errors.Is(e.Err, nats.ErrSecureConnRequired), errors.Is(e.Err, nats.ErrSecureConnWanted), errors.Is(e.Err, nats.ErrTLS),
 		errors.As(e.Err, &x509Err), errors.As(e.Err, &hostErr), errors.As(e.Err, &certErr):
 		return fmt.Sprintf("TLS failed: check the URL's scheme (tls:// for a server that requires TLS) and --%s, --%s, --%s (%s, %s, %s)",

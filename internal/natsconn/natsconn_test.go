@@ -481,3 +481,138 @@ func TestURLUserBesideAnotherWayIsRefused(t *testing.T) {
 		nc.Close()
 	}
 }
+
+// TestPasswordFile: NATS_PASSWORD puts the password in the environment,
+// which `kubectl describe`, child processes and crash reports show; a file
+// (a Kubernetes Secret volume) keeps it out. The file's one trailing line
+// break is the editor's, not the password's; any other blank is kept.
+func TestPasswordFile(t *testing.T) {
+	const pw = "s3cret-pw "
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true,
+		Users: []*server.User{{Username: "alice", Password: pw}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	defer s.Shutdown()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tt := range []struct {
+		name, content string
+		ok            bool
+	}{
+		{"a line", pw + "\n", true},
+		{"a Windows line", pw + "\r\n", true},
+		{"no line break", pw, true},
+		{"blank trimmed would be another password", "s3cret-pw\n", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o := Options{URL: s.ClientURL(), User: "alice", PasswordFile: write("pw", tt.content)}
+			nc, err := o.Connect(nats.MaxReconnects(0))
+			if err == nil {
+				nc.Close()
+			}
+			if ok := err == nil; ok != tt.ok {
+				t.Fatalf("Connect() = %v, want success %v", err, tt.ok)
+			}
+			if err != nil && strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("the error repeats the password: %v", err)
+			}
+		})
+	}
+}
+
+// TestPasswordFileRefusals: each way the file cannot give a password is
+// said before connecting, naming the setting and (when it is one) the
+// path, never the password.
+func TestPasswordFileRefusals(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good", "hunter2hunter2\n")
+	empty := write("empty", "")
+	newline := write("newline", "\n")
+	twoLines := write("two", "hunter2hunter2\nhunter2again\n")
+	missing := filepath.Join(dir, "missing")
+	const setting = "--nats-password-file (NATS_PASSWORD_FILE)"
+	for _, tt := range []struct {
+		name string
+		o    Options
+		want []string
+	}{
+		{"password and file", Options{User: "u", Password: "hunter2hunter2", PasswordFile: good}, []string{setting, "--nats-password (NATS_PASSWORD)", "one"}},
+		{"missing file", Options{User: "u", PasswordFile: missing}, []string{setting, missing, "no such file"}},
+		{"a directory", Options{User: "u", PasswordFile: dir}, []string{setting, dir, "is a directory"}},
+		{"empty file", Options{User: "u", PasswordFile: empty}, []string{setting, empty, "is empty"}},
+		{"only a line break", Options{User: "u", PasswordFile: newline}, []string{setting, newline, "is empty"}},
+		{"two lines", Options{User: "u", PasswordFile: twoLines}, []string{setting, twoLines, "more than one line"}},
+		{"no user", Options{PasswordFile: good}, []string{setting, "--nats-user (NATS_USER)"}},
+		{"beside creds", Options{Creds: good, User: "u", PasswordFile: good}, []string{setting, "--nats-creds (NATS_CREDS)"}},
+		// The password itself given as the path: not repeated.
+		{"the password as the path", Options{User: "u", PasswordFile: "hunter2hunter2"}, []string{setting, "14 characters"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.o.Validate()
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Validate() = %q: want it to contain %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("Validate() = %q: repeats the password", err)
+			}
+			nc, cerr := tt.o.Connect()
+			if cerr == nil {
+				nc.Close()
+				t.Fatal("Connect accepted what Validate refuses")
+			}
+			if strings.Contains(cerr.Error(), "hunter2") {
+				t.Errorf("Connect() = %q: repeats the password", cerr)
+			}
+		})
+	}
+}
+
+// TestPasswordFileFlag: one flag and variable, in every program that
+// takes the connection flags; the flag wins over the variable.
+func TestPasswordFileFlag(t *testing.T) {
+	env := map[string]string{"NATS_PASSWORD_FILE": "/env/pw"}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "/env/pw"},
+		{[]string{"--nats-password-file", "/flag/pw"}, "/flag/pw"},
+	} {
+		var o Options
+		fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+		Flags(fs, &o)
+		if err := fs.Parse(tt.args); err != nil {
+			t.Fatalf("%v: %v", tt.args, err)
+		}
+		ApplyEnv(fs, &o, func(k string) string { return env[k] })
+		if o.PasswordFile != tt.want {
+			t.Errorf("%v: PasswordFile = %q, want %q", tt.args, o.PasswordFile, tt.want)
+		}
+	}
+	if EnvOf(FlagPasswordFile) != "NATS_PASSWORD_FILE" {
+		t.Errorf("EnvOf(%s) = %q", FlagPasswordFile, EnvOf(FlagPasswordFile))
+	}
+}
