@@ -137,7 +137,16 @@ func (c *Console) secure(next http.Handler) http.Handler {
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+		// A window the console's pages open, or that opens them, gets
+		// no handle on the other (window.opener).
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Cache-Control", "no-store")
+		if r.TLS != nil {
+			// Only over HTTPS the console serves itself: sent over plain
+			// HTTP a browser ignores it, and behind a TLS proxy the
+			// proxy's host is the proxy's to decide.
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
 		next.ServeHTTP(w, r)
 	})
 }
