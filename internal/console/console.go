@@ -35,16 +35,17 @@ type ParseFilter func(spec FilterSpec, now time.Time) (dlq.Filter, error)
 // Console is the web console. Make one with New and run it with
 // ListenAndServe or Serve.
 type Console struct {
-	nc      *nats.Conn
-	client  *clerkjobs.Client
-	js      jetstream.JetStream
-	topo    jobs.Topology
-	parse   ParseFilter
-	log     zerolog.Logger
-	creds   *Credentials
-	signIns signIns
-	refresh time.Duration
-	tls     struct{ cert, key string }
+	nc       *nats.Conn
+	client   *clerkjobs.Client
+	js       jetstream.JetStream
+	topo     jobs.Topology
+	parse    ParseFilter
+	log      zerolog.Logger
+	creds    *Credentials
+	signIns  signIns
+	failures failedSignIns
+	refresh  time.Duration
+	tls      struct{ cert, key string }
 
 	index *index
 	act   *activity

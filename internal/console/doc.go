@@ -38,7 +38,9 @@
 // Content-Security-Policy (scripts and styles only from the console's own
 // embedded files); without credentials the console only listens on a
 // loopback address and only answers requests for a loopback host name, so
-// neither the network nor a DNS-rebinding web page can reach it. A request
+// neither the network nor a DNS-rebinding web page can reach it; with
+// credentials, failed sign-ins lock their address out for a growing time
+// (throttle.go). A request
 // a browser makes for another site (Sec-Fetch-Site: cross-site) is refused
 // unless it opens a page in sight (a top-level navigation: a link), and
 // filters are bounded (1,000 values, a 64 KiB query), so no web page can

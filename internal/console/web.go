@@ -173,8 +173,19 @@ func (c *Console) authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		user := c.creds.check(r)
-		if user == "" && c.creds.token != nil && c.signIns.valid(r, time.Now()) {
+		now, user := time.Now(), ""
+		if r.Header.Get("Authorization") != "" {
+			// Credentials to check: a guess, unless they match.
+			if c.refuseLocked(w, r, now) {
+				return
+			}
+			if user = c.creds.check(r); user != "" {
+				c.failures.succeeded(clientAddr(r))
+			} else if c.signInFailed(w, r, now) {
+				return
+			}
+		}
+		if user == "" && c.creds.token != nil && c.signIns.valid(r, now) {
 			user = tokenUser
 		}
 		if user == "" {
@@ -1001,13 +1012,21 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	next := safeNext(r.PostForm.Get("next"))
+	now := time.Now()
+	if c.refuseLocked(w, r, now) {
+		return
+	}
 	if !c.creds.tokenMatches(r.PostForm.Get("token")) {
 		c.log.Warn().Str("from", r.RemoteAddr).Msg("console: refused a sign-in with a wrong token")
+		if c.signInFailed(w, r, now) {
+			return
+		}
 		w.WriteHeader(http.StatusUnauthorized)
 		c.show(w, r, "login", "Sign in", "", loginPage{Next: next, Err: "That is not the console's token."}, false)
 		return
 	}
-	id, err := c.signIns.start(time.Now())
+	c.failures.succeeded(clientAddr(r))
+	id, err := c.signIns.start(now)
 	if err != nil {
 		c.fail(w, r, http.StatusInternalServerError, err)
 		return
