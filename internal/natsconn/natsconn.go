@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -36,7 +37,7 @@ type Options struct {
 	NKeyFile string
 	// User and Password authenticate with a user name and password.
 	// PasswordFile names a file holding the password instead (one of the
-	// two), read at Connect.
+	// two), read at every connect and reconnect.
 	User         string
 	Password     string
 	PasswordFile string
@@ -183,6 +184,28 @@ func (o Options) password() (string, error) {
 	return pw, nil
 }
 
+// userInfo authenticates as User. A password file is read again at every
+// connect and reconnect, as nats.go reads a credentials file, so that a
+// password rotated in it (a Kubernetes Secret updated in place) is the one
+// sent after the server dropped the connection for the old one. A file
+// that cannot be read then leaves the last password read: the server says
+// whether it still holds.
+func (o Options) userInfo() (nats.Option, error) {
+	pw, err := o.password()
+	if err != nil || o.PasswordFile == "" {
+		return nats.UserInfo(o.User, pw), err
+	}
+	var mu sync.Mutex
+	return nats.UserInfoHandler(func() (string, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if now, err := o.password(); err == nil {
+			pw = now
+		}
+		return o.User, pw
+	}), nil
+}
+
 // passwordFileError says why the password file at path cannot be read.
 // The password itself given in place of the path is the mistake to
 // expect (NATS_PASSWORD_FILE set as NATS_PASSWORD was): a path that names
@@ -287,11 +310,11 @@ func (o Options) Connect(extra ...nats.Option) (*nats.Conn, error) {
 		opts = append(opts, opt)
 	}
 	if o.User != "" {
-		pw, err := o.password()
+		opt, err := o.userInfo()
 		if err != nil {
 			return nil, err
 		}
-		opts = append(opts, nats.UserInfo(o.User, pw))
+		opts = append(opts, opt)
 	}
 	if o.TLSCA != "" {
 		opts = append(opts, nats.RootCAs(o.TLSCA))

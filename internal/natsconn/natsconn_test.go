@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -614,5 +615,57 @@ func TestPasswordFileFlag(t *testing.T) {
 	}
 	if EnvOf(FlagPasswordFile) != "NATS_PASSWORD_FILE" {
 		t.Errorf("EnvOf(%s) = %q", FlagPasswordFile, EnvOf(FlagPasswordFile))
+	}
+}
+
+// TestPasswordFileReadAtEachConnect: a password rotated in the file (a
+// Kubernetes Secret updated in place) is the one sent when the connection
+// is made again, as a credentials file is read each time: read once, the
+// program would reconnect with the old password until restarted, refused
+// every time. A file that cannot be read at a reconnect leaves the last
+// password in use.
+func TestPasswordFileReadAtEachConnect(t *testing.T) {
+	opts := func(pw string) *server.Options {
+		return &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true,
+			Users: []*server.User{{Username: "alice", Password: pw}}}
+	}
+	s, err := server.NewServer(opts("first-password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	defer s.Shutdown()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	file := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(file, []byte("first-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reconnected := make(chan struct{}, 1)
+	nc, err := Options{URL: s.ClientURL(), User: "alice", PasswordFile: file}.Connect(
+		nats.ReconnectWait(10*time.Millisecond), nats.MaxReconnects(-1),
+		nats.ReconnectHandler(func(*nats.Conn) { reconnected <- struct{}{} }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+
+	if err := os.WriteFile(file, []byte("second-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := opts("second-password")
+	o.Port = s.Addr().(*net.TCPAddr).Port
+	if err := s.ReloadOptions(o); err != nil {
+		t.Fatal(err)
+	}
+	// The server closes the connections whose user changed.
+	select {
+	case <-reconnected:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("not reconnected with the rotated password (last error: %v)", nc.LastError())
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatalf("after the rotation: %v", err)
 	}
 }
