@@ -2,6 +2,8 @@ package console
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -80,5 +82,23 @@ func TestFailedSignInsManyAddresses(t *testing.T) {
 	}
 	if n := f.tracked(); n > maxTracked {
 		t.Errorf("%d addresses kept, want at most %d", n, maxTracked)
+	}
+}
+
+// TestClientAddr: failures count by the connection's IP, not its port, and
+// an IPv6 address by its /64, which one machine commonly holds whole.
+func TestClientAddr(t *testing.T) {
+	for _, tc := range []struct{ remote, want string }{
+		{"192.0.2.7:5123", "192.0.2.7"},
+		{"[::ffff:192.0.2.7]:5123", "192.0.2.7"},
+		{"[2001:db8:1:2:aaaa::1]:443", "2001:db8:1:2::/64"},
+		{"[2001:db8:1:2:bbbb::9]:80", "2001:db8:1:2::/64"},
+		{"@", "@"}, // a Unix socket's peer: one address
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = tc.remote
+		if got := clientAddr(r); got != tc.want {
+			t.Errorf("clientAddr(%q) = %q, want %q", tc.remote, got, tc.want)
+		}
 	}
 }
