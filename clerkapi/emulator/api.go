@@ -621,7 +621,20 @@ var refreshFields = map[string]bool{
 	"request_headers": true, "format": true, "request_originating_ip": true,
 }
 
+// handleRefresh answers only what Clerk's description lists for
+// RefreshSession, 400 and 401 (besides the answers any path may get: 405,
+// 413, 415, 429, 5xx), since clients act on that list: Clerk's SDKs fall
+// back to the handshake flow on a 401. A parameter error, 422 on other
+// operations, is 400 here with the same code and meta.param_name.
 func (e *Emulator) handleRefresh(r *http.Request, rt route, _ keyInfo) reply {
+	rep := e.refresh(r, rt)
+	if rep.status == http.StatusUnprocessableEntity {
+		rep.status = http.StatusBadRequest
+	}
+	return rep
+}
+
+func (e *Emulator) refresh(r *http.Request, rt route) reply {
 	m, rep, ok := e.readObject(r)
 	if !ok {
 		return rep
@@ -656,13 +669,13 @@ func (e *Emulator) handleRefresh(r *http.Request, rt route, _ keyInfo) reply {
 		return rep
 	}
 
+	// A session that does not exist has issued no refresh token: the same
+	// 401 as a wrong one, not GetSession's 404, which the description does
+	// not list for this operation.
 	wantRefresh, ok := lookup(e, e.st.sessions, rt.sessionID, func(r *sessionRec) string { return r.refresh })
-	if !ok {
-		return e.sessionNotFound(rt.sessionID)
-	}
-	if subtle.ConstantTimeCompare([]byte(refresh), []byte(wantRefresh)) != 1 {
+	if !ok || subtle.ConstantTimeCompare([]byte(refresh), []byte(wantRefresh)) != 1 {
 		return e.fail(http.StatusUnauthorized, "refresh_token_not_found", "Refresh token not found",
-			"The refresh token is not the one issued for this session.", nil)
+			"The refresh token is not one issued for session "+text.Truncate(rt.sessionID, 64)+".", nil)
 	}
 	if err := e.checkExpiredToken(expired, rt.sessionID); err != nil {
 		long := "expired_token is not a session token this instance signed."

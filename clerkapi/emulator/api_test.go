@@ -687,13 +687,13 @@ func TestRefreshSession(t *testing.T) {
 		{"token", id, good(nil), 200, "", ""},
 		{"token format", id, good(map[string]any{"format": "token", "request_headers": map[string]any{"User-Agent": "x"}, "request_originating_ip": "10.0.0.1"}), 200, "", ""},
 		{"cookie format", id, good(map[string]any{"format": "cookie"}), 200, "", ""},
-		{"missing expired_token", id, good(map[string]any{"expired_token": nil}), 422, "form_param_missing", "expired_token"},
-		{"missing refresh_token", id, good(map[string]any{"refresh_token": nil}), 422, "form_param_missing", "refresh_token"},
-		{"missing request_origin", id, good(map[string]any{"request_origin": nil}), 422, "form_param_missing", "request_origin"},
-		{"empty body", id, "", 422, "form_param_missing", "expired_token"},
-		{"unknown field", id, good(map[string]any{"foo": 1}), 422, "form_param_unknown", "foo"},
-		{"bad format", id, good(map[string]any{"format": "xml"}), 422, "form_param_value_invalid", "format"},
-		{"headers not an object", id, good(map[string]any{"request_headers": "x"}), 422, "form_param_type_invalid", "request_headers"},
+		{"missing expired_token", id, good(map[string]any{"expired_token": nil}), 400, "form_param_missing", "expired_token"},
+		{"missing refresh_token", id, good(map[string]any{"refresh_token": nil}), 400, "form_param_missing", "refresh_token"},
+		{"missing request_origin", id, good(map[string]any{"request_origin": nil}), 400, "form_param_missing", "request_origin"},
+		{"empty body", id, "", 400, "form_param_missing", "expired_token"},
+		{"unknown field", id, good(map[string]any{"foo": 1}), 400, "form_param_unknown", "foo"},
+		{"bad format", id, good(map[string]any{"format": "xml"}), 400, "form_param_value_invalid", "format"},
+		{"headers not an object", id, good(map[string]any{"request_headers": "x"}), 400, "form_param_type_invalid", "request_headers"},
 		{"malformed JSON", id, `{"expired_token":`, 400, "request_body_invalid", ""},
 		{"wrong refresh token", id, good(map[string]any{"refresh_token": "nope"}), 401, "refresh_token_not_found", ""},
 		{"refresh token of another session", id, good(map[string]any{"refresh_token": h.emu.RefreshToken(other)}), 401, "refresh_token_not_found", ""},
@@ -701,7 +701,8 @@ func TestRefreshSession(t *testing.T) {
 		{"expired token of another session", id, good(map[string]any{"expired_token": h.emu.SessionToken(other, -time.Minute)}), 401, "expired_session_token_invalid", ""},
 		{"expired token signed by another key", id, good(map[string]any{"expired_token": strangerTok}), 401, "expired_session_token_invalid", ""},
 		{"revoked session", revoked, body(map[string]any{"expired_token": h.emu.SessionToken(revoked, -time.Minute), "refresh_token": h.emu.RefreshToken(revoked), "request_origin": "https://a"}), 401, "session_refresh_session_not_active", ""},
-		{"unknown session", "sess_nope", good(nil), 404, "resource_not_found", ""},
+		// The description lists only 400 and 401 for RefreshSession.
+		{"unknown session", "sess_nope", good(nil), 401, "refresh_token_not_found", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -54,9 +54,9 @@
 // method is 405 method_not_allowed. Bodies over 1 MiB are 413
 // request_body_too_large; a non-JSON Content-Type with a body is 415
 // unsupported_content_type; malformed JSON is 400 request_body_invalid.
-// Parameter errors are 422 with form_param_missing, form_param_value_invalid,
-// form_param_format_invalid, form_param_type_invalid or form_param_unknown
-// and meta.param_name.
+// Parameter errors are 422 (400 from RefreshSession, see below) with
+// form_param_missing, form_param_value_invalid, form_param_format_invalid,
+// form_param_type_invalid or form_param_unknown and meta.param_name.
 //
 // Sessions are JSON objects with every field of Clerk's Session schema:
 // object "session", Unix-millisecond timestamps (expire_at 7 days and
@@ -84,10 +84,13 @@
 //     any other status is 404 resource_not_found, as if the session were
 //     gone, with a long_message naming the status. The spec lists no other
 //     error for these operations.
-//   - RefreshSession checks the body (422), then that the session exists
-//     (404 resource_not_found), then answers 401 with: refresh_token_not_found
-//     when refresh_token is not the one issued for the session (see
-//     RefreshToken); expired_session_token_invalid when expired_token is not
+//   - RefreshSession answers only the statuses Clerk's description lists
+//     for it, 400 and 401 (besides 405, 413, 415, 429 and 5xx, which any
+//     path may answer): it checks the body (400 with the parameter codes
+//     above, which are 422 elsewhere), then answers 401 with:
+//     refresh_token_not_found when refresh_token is not the one issued for
+//     the session (see RefreshToken), or the session does not exist (not
+//     404); expired_session_token_invalid when expired_token is not
 //     a token this emulator signed for this session (its expiry does not
 //     matter); session_refresh_session_not_active when the session is not
 //     active. These codes are the ones clerkapi classifies as Permanent.

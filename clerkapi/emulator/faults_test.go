@@ -344,7 +344,13 @@ func TestFailSession(t *testing.T) {
 	} {
 		h.emu.FailSession(bad, tc.status)
 		for _, c := range calls {
-			a := h.do(c.method, c.path, c.body)
+			hh := h
+			if strings.HasSuffix(c.path, "/refresh") {
+				// Forced statuses RefreshSession never answers (it answers
+				// 400 and 401 only): the spec check rightly flags them.
+				hh = h.unchecked()
+			}
+			a := hh.do(c.method, c.path, c.body)
 			if a.status != tc.status || a.code(t) != tc.code {
 				t.Errorf("%d: %s %s: %d %s", tc.status, c.method, c.path, a.status, a.code(t))
 			}

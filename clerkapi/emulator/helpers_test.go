@@ -52,6 +52,15 @@ func start(t *testing.T, opts ...emulator.Option) *harness {
 	}
 }
 
+// unchecked is h with a client that does not check answers against the
+// description: for statuses a test forces (FailSession) that Clerk does
+// not answer on that path.
+func (h *harness) unchecked() *harness {
+	u := *h
+	u.hc = &http.Client{Timeout: 10 * time.Second}
+	return &u
+}
+
 // answer is a raw HTTP answer.
 type answer struct {
 	status int

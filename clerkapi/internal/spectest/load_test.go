@@ -48,6 +48,10 @@ func TestTransportCatches(t *testing.T) {
 		`"lockout_expires_in_seconds":3600,"verification_attempts_remaining":null,"created_at":1,"updated_at":2,` +
 		`"delete_self_enabled":true,"create_organization_enabled":true,"last_active_at":null,"mfa_enabled_at":null,` +
 		`"mfa_disabled_at":null,"legal_accepted_at":null}`
+	const refresh = `{"expired_token":"a","refresh_token":"b","request_origin":"c"}`
+	clerkErr := func(code string) string {
+		return `{"errors":[{"message":"m","long_message":"l","code":"` + code + `"}]}`
+	}
 	tests := []struct {
 		name, method, path, auth, reqBody string
 		status                            int
@@ -75,6 +79,11 @@ func TestTransportCatches(t *testing.T) {
 		{"user lockout as a string", "POST", "/v1/users/user_1/lock", "Bearer k", "", 200, "application/json", strings.Replace(user, `3600`, `"3600"`, 1), Both, "violates"},
 		{"user has an extra field", "POST", "/v1/users/user_1/lock", "Bearer k", "", 200, "application/json", strings.Replace(user, `"id"`, `"lock_until":1,"id"`, 1), Both, "violates"},
 		{"lock refused 403", "POST", "/v1/users/user_1/lock", "Bearer k", "", 403, "application/json", `{"errors":[{"message":"m","long_message":"l","code":"authorization_invalid"}]}`, Both, ""},
+		{"refresh 401", "POST", "/v1/sessions/sess_1/refresh", "Bearer k", refresh, 401, "application/json", clerkErr("refresh_token_not_found"), Both, ""},
+		{"refresh 400", "POST", "/v1/sessions/sess_1/refresh", "Bearer k", refresh, 400, "application/json", clerkErr("form_param_missing"), Both, ""},
+		{"refresh 503", "POST", "/v1/sessions/sess_1/refresh", "Bearer k", refresh, 503, "application/json", clerkErr("service_unavailable"), Both, ""},
+		{"refresh 404 is not listed", "POST", "/v1/sessions/sess_1/refresh", "Bearer k", refresh, 404, "application/json", clerkErr("resource_not_found"), Both, "not one the description lists"},
+		{"refresh 422 is not listed", "POST", "/v1/sessions/sess_1/refresh", "Bearer k", refresh, 422, "application/json", clerkErr("form_param_missing"), Both, "not one the description lists"},
 		{"unknown path in Both mode", "GET", "/v1/nothing_here", "Bearer k", "", 404, "application/json", `{"errors":[]}`, Both, "no operation"},
 	}
 	for _, tc := range tests {

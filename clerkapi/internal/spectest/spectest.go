@@ -19,11 +19,15 @@
 //     (what the official SDKs expect); the description only has the bare
 //     array. Each element of data is checked against the Session schema.
 //   - Error statuses the description does not list for an operation (405,
-//     409, 413, 415, 429, 5xx from injected faults, 404 from RefreshSession,
-//     400/422 from the token operations, 404 from LockUser and UnlockUser
+//     409, 413, 415, 429, 5xx from injected faults, 400/422 from the token
+//     operations, 404 from LockUser and UnlockUser
 //     for an unknown user, 403 user_locked from createSession for a locked
 //     user) are not rejected; their bodies are checked against the
 //     ClerkErrors schema like every error body.
+//     RefreshSession is the exception: only the statuses its description
+//     lists (400, 401) and those any path may answer (405, 413, 415, 429,
+//     5xx) are accepted, because clients act on that list (Clerk's SDKs
+//     fall back to the handshake flow on its 401).
 //   - GetJWKS requires the secret key on Clerk although the operation lists
 //     no 401; a 401 body is checked against ClerkErrors.
 package spectest
@@ -36,10 +40,12 @@ import (
 	"fmt"
 	"github.com/clerkjobs/clerkjobs/internal/text"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -256,6 +262,9 @@ func bearerPresent(_ context.Context, in *openapi3filter.AuthenticationInput) er
 func (s *Spec) CheckResponse(input *openapi3filter.RequestValidationInput, status int, header http.Header, body []byte) error {
 	op := input.Route.Operation.OperationID
 	if status >= 400 {
+		if err := listedStatus(input.Route.Operation, status); err != nil {
+			return err
+		}
 		return s.checkErrorBody(header, body)
 	}
 	if op == "GetSessionList" && input.Request.URL.Query().Get("paginated") == "true" {
@@ -268,6 +277,33 @@ func (s *Spec) CheckResponse(input *openapi3filter.RequestValidationInput, statu
 		Body:                   io.NopCloser(bytes.NewReader(body)),
 		Options:                &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
 	})
+}
+
+// listedOnly reports the operations whose error statuses must be the
+// ones their description lists (or anyPathStatus): see the package
+// documentation.
+func listedOnly(op string) bool { return op == "RefreshSession" }
+
+// anyPathStatus reports the error statuses any path may answer, whatever
+// its operation lists: a wrong method, a body too large or not JSON, the
+// rate limit, and server or gateway failures.
+func anyPathStatus(status int) bool {
+	switch status {
+	case http.StatusMethodNotAllowed, http.StatusRequestEntityTooLarge,
+		http.StatusUnsupportedMediaType, http.StatusTooManyRequests:
+		return true
+	}
+	return status >= 500
+}
+
+// listedStatus checks an error status against the operation's listed
+// responses, for the operations in listedOnly.
+func listedStatus(op *openapi3.Operation, status int) error {
+	if !listedOnly(op.OperationID) || anyPathStatus(status) || op.Responses.Status(status) != nil {
+		return nil
+	}
+	return fmt.Errorf("status %d is not one the description lists for %s (%s)",
+		status, op.OperationID, strings.Join(slices.Sorted(maps.Keys(op.Responses.Map())), ", "))
 }
 
 func isJSON(header http.Header) error {
