@@ -156,6 +156,9 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request, rest string)
 		return
 	}
 	rep := e.answer(r, rt, f)
+	if rep.fault == "" && e.chance(f.GatewayErrorRate) {
+		rep = gatewayPage(r, []int{http.StatusBadGateway, http.StatusGatewayTimeout}[e.intN(2)])
+	}
 	c.Status, c.Fault = rep.status, rep.fault
 	if rep.fault == "" && e.chance(f.DropAfterRate) {
 		c.Fault = "drop_after"
@@ -270,6 +273,13 @@ func (e *Emulator) write(w http.ResponseWriter, rep reply) {
 	h := w.Header()
 	for k, v := range rep.header {
 		h[k] = v
+	}
+	if rep.html != nil {
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		h.Set("Content-Length", strconv.Itoa(len(rep.html)))
+		w.WriteHeader(rep.status)
+		_, _ = w.Write(rep.html)
+		return
 	}
 	if rep.body == nil {
 		w.WriteHeader(rep.status)

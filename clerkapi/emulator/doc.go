@@ -44,9 +44,9 @@
 // api_version_invalid); known versions are 2021-02-05, 2024-10-01,
 // 2025-04-10, 2025-11-10 and 2026-05-12, and none at all is accepted.
 //
-// Every error answer, from the API, the control API or an injected fault,
-// is application/json in Clerk's shape, with a Clerk-Trace-Id header
-// repeating the trace id:
+// Every error answer, from the API, the control API or an injected fault
+// (but a gateway's, see Faults), is application/json in Clerk's shape,
+// with a Clerk-Trace-Id header repeating the trace id:
 //
 //	{"errors":[{"message":"…","long_message":"…","code":"…","meta":{}}],"meta":{},"clerk_trace_id":"…"}
 //
@@ -152,8 +152,12 @@
 // # Faults
 //
 // Faults (WithFaults, SetFaults, PUT /_emulator/faults) add latency and
-// jitter, answer a fraction of calls 500, 502 or 503, drop a fraction of
-// connections before or after handling them, or reject the secret key.
+// jitter, answer a fraction of calls 500, 502 or 503 with Clerk's errors
+// body, have a gateway in front of Clerk answer a fraction of calls (after
+// handling them) 502 or 504 with an HTML page of its own and a Via header
+// naming GatewayVia (GatewayErrorRate: what a client must not mistake for
+// Clerk's answer nor quote), drop a fraction of connections before or
+// after handling them, or reject the secret key.
 // WithRateLimit adds Clerk's 429 too_many_requests with Retry-After, per
 // secret key, counted in fixed windows (each starts with the first call
 // after the previous one ended) or, with WithRateLimitMode(SlidingWindow),
@@ -191,7 +195,7 @@
 //	POST   /_emulator/sessions/{id}/clean_up    → the session, no longer listed (CleanUpSession); 422 for an active or pending one
 //	GET    /_emulator/calls                     {"calls":[{"time","method","path","status","op","session_id","duration":"1.2ms","fault"},…]}
 //	DELETE /_emulator/calls                     204
-//	GET    /_emulator/faults                    {"error_rate":0,"drop_rate":0,"drop_after_rate":0,"latency":"0s","jitter":"0s","reject_key":false}
+//	GET    /_emulator/faults                    {"error_rate":0,"gateway_error_rate":0,"drop_rate":0,"drop_after_rate":0,"latency":"0s","jitter":"0s","reject_key":false}
 //	PUT    /_emulator/faults                    the same object (absent fields are zero) → the faults now in effect
 //	GET    /_emulator/rate_limit                {"requests":N,"window":"10s","mode":"fixed"} (requests 0: no limit)
 //	PUT    /_emulator/rate_limit                {"requests":N,"window":"10s","mode":"sliding"} → the same (mode absent: unchanged)

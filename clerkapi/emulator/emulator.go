@@ -281,7 +281,7 @@ func (e *Emulator) SetFaults(f Faults) {
 	e.cfgMu.Lock()
 	e.faults = f
 	e.cfgMu.Unlock()
-	e.log.Info().Float64("error_rate", f.ErrorRate).Float64("drop_rate", f.DropRate).
+	e.log.Info().Float64("error_rate", f.ErrorRate).Float64("gateway_error_rate", f.GatewayErrorRate).Float64("drop_rate", f.DropRate).
 		Float64("drop_after_rate", f.DropAfterRate).Dur("latency", f.Latency).Dur("jitter", f.Jitter).
 		Bool("reject_key", f.RejectKey).Msg("clerk emulator: faults set")
 }
@@ -517,7 +517,7 @@ type Call struct {
 	// Duration is how long the call took, injected latency included.
 	Duration time.Duration `json:"duration"`
 	// Fault names the injected failure that decided the answer, if any:
-	// "drop", "drop_after", "error", "rate_limit", "reject_key",
+	// "drop", "drop_after", "error", "gateway", "rate_limit", "reject_key",
 	// "fail_session", "fail_user" or "canceled".
 	Fault string `json:"fault,omitempty"`
 }

@@ -11,6 +11,9 @@ import (
 type reply struct {
 	status int
 	body   any
+	// html, when set, is sent as text/html instead of body: a page that
+	// is not Clerk's (GatewayErrorRate).
+	html   []byte
 	header http.Header
 	fault  string
 }

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"math"
+	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -17,12 +20,22 @@ import (
 // [0, Jitter), then may be dropped (DropRate), then goes through the normal
 // checks (RejectKey, authentication, rate limit, API version), may be
 // answered with a 5xx (ErrorRate), is handled, and finally its answer may be
-// lost (DropAfterRate).
+// replaced by a gateway's (GatewayErrorRate) or lost (DropAfterRate).
 type Faults struct {
 	// ErrorRate is the fraction (0..1) of authenticated calls answered 500,
 	// 502 or 503 (chosen uniformly) with a Clerk errors body, without being
 	// handled.
 	ErrorRate float64
+	// GatewayErrorRate is the fraction (0..1) of calls whose answer a
+	// gateway in front of Clerk replaces with 502 or 504 (chosen uniformly)
+	// and a page of its own: text/html, not Clerk's errors body, echoing
+	// the request line, with a Via header naming GatewayVia. The call is
+	// handled first (its effects happen, and RevokeCount counts them), as
+	// when the gateway passed it on and gave up waiting for the answer:
+	// the case that leaves a createSession or RefreshSession unconfirmed
+	// (see clerkapi.ErrUnconfirmed), and that a client must never show
+	// the body of.
+	GatewayErrorRate float64
 	// DropRate is the fraction (0..1) of calls whose connection is closed
 	// without an answer, before anything is handled: the client sees a
 	// network error (EOF / connection reset). Go's http.Transport may
@@ -49,7 +62,7 @@ func (f Faults) Validate() error {
 	for _, r := range []struct {
 		name string
 		v    float64
-	}{{"error_rate", f.ErrorRate}, {"drop_rate", f.DropRate}, {"drop_after_rate", f.DropAfterRate}} {
+	}{{"error_rate", f.ErrorRate}, {"gateway_error_rate", f.GatewayErrorRate}, {"drop_rate", f.DropRate}, {"drop_after_rate", f.DropAfterRate}} {
 		if math.IsNaN(r.v) || r.v < 0 || r.v > 1 {
 			return fmt.Errorf("%s %v is not between 0 and 1", r.name, r.v)
 		}
@@ -73,6 +86,7 @@ func (f Faults) clamped() Faults {
 		return math.Min(v, 1)
 	}
 	f.ErrorRate, f.DropRate, f.DropAfterRate = clamp(f.ErrorRate), clamp(f.DropRate), clamp(f.DropAfterRate)
+	f.GatewayErrorRate = clamp(f.GatewayErrorRate)
 	f.Latency, f.Jitter = max(f.Latency, 0), max(f.Jitter, 0)
 	return f
 }
@@ -80,18 +94,19 @@ func (f Faults) clamped() Faults {
 // faultsJSON is the wire form of Faults: durations are strings such as
 // "150ms".
 type faultsJSON struct {
-	ErrorRate     float64 `json:"error_rate"`
-	DropRate      float64 `json:"drop_rate"`
-	DropAfterRate float64 `json:"drop_after_rate"`
-	Latency       string  `json:"latency"`
-	Jitter        string  `json:"jitter"`
-	RejectKey     bool    `json:"reject_key"`
+	ErrorRate        float64 `json:"error_rate"`
+	GatewayErrorRate float64 `json:"gateway_error_rate"`
+	DropRate         float64 `json:"drop_rate"`
+	DropAfterRate    float64 `json:"drop_after_rate"`
+	Latency          string  `json:"latency"`
+	Jitter           string  `json:"jitter"`
+	RejectKey        bool    `json:"reject_key"`
 }
 
 // MarshalJSON writes durations as strings ("150ms").
 func (f Faults) MarshalJSON() ([]byte, error) {
 	return json.Marshal(faultsJSON{
-		ErrorRate: f.ErrorRate, DropRate: f.DropRate, DropAfterRate: f.DropAfterRate,
+		ErrorRate: f.ErrorRate, GatewayErrorRate: f.GatewayErrorRate, DropRate: f.DropRate, DropAfterRate: f.DropAfterRate,
 		Latency: f.Latency.String(), Jitter: f.Jitter.String(), RejectKey: f.RejectKey,
 	})
 }
@@ -109,7 +124,8 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 	if dec.More() {
 		return errors.New("trailing data after the faults object")
 	}
-	out := Faults{ErrorRate: w.ErrorRate, DropRate: w.DropRate, DropAfterRate: w.DropAfterRate, RejectKey: w.RejectKey}
+	out := Faults{ErrorRate: w.ErrorRate, GatewayErrorRate: w.GatewayErrorRate, DropRate: w.DropRate,
+		DropAfterRate: w.DropAfterRate, RejectKey: w.RejectKey}
 	var err error
 	if out.Latency, err = parseDuration("latency", w.Latency); err != nil {
 		return err
@@ -130,4 +146,18 @@ func parseDuration(name, s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%s %q is not a duration such as \"150ms\"", name, s)
 	}
 	return d, nil
+}
+
+// GatewayVia is the Via header of a GatewayErrorRate answer: the gateway
+// that made it, as a proxy names itself (RFC 9110, section 7.6.3).
+const GatewayVia = "1.1 clerk-emulator-gateway"
+
+// gatewayPage is a gateway's own answer to r: status (502 or 504) and an
+// HTML page that, as many do, echoes the request line.
+func gatewayPage(r *http.Request, status int) reply {
+	title := strconv.Itoa(status) + " " + http.StatusText(status)
+	page := "<html><head><title>" + title + "</title></head><body><h1>" + title + "</h1>" +
+		"<p>The upstream server did not answer " + html.EscapeString(r.Method+" "+r.URL.RequestURI()) + " in time.</p>" +
+		"<hr><address>clerk-emulator-gateway</address></body></html>\n"
+	return reply{status: status, html: []byte(page), header: http.Header{"Via": {GatewayVia}}, fault: "gateway"}
 }

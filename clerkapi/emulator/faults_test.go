@@ -431,13 +431,52 @@ func TestCallLogLimit(t *testing.T) {
 	}
 }
 
+// TestGatewayErrorRate: a gateway in front of Clerk passed the call on
+// (it was handled) and answered 502 or 504 with its own page, which is not
+// Clerk's errors body, over the control API too.
+func TestGatewayErrorRate(t *testing.T) {
+	h := start(t, emulator.WithSeed(3))
+	id := h.emu.CreateSessions("user_a", 1)[0]
+	if a := h.do("PUT", "/_emulator/faults", `{"gateway_error_rate":1}`); a.status != 200 || a.json(t)["gateway_error_rate"] != 1.0 {
+		t.Fatalf("PUT faults: %d %s", a.status, a.body)
+	}
+	seen := map[int]bool{}
+	for range 40 {
+		a := h.do("POST", "/v1/sessions/"+id+"/revoke", "")
+		if a.status != 502 && a.status != 504 {
+			t.Fatalf("status %d, want 502 or 504", a.status)
+		}
+		seen[a.status] = true
+		body := string(a.body)
+		if ct := a.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") || a.header.Get("Via") != emulator.GatewayVia ||
+			!strings.Contains(body, "<html>") || !strings.Contains(body, "POST /v1/sessions/"+id+"/revoke") {
+			t.Fatalf("answer %q (Content-Type %q, Via %q), want the gateway's page echoing the request", body, ct, a.header.Get("Via"))
+		}
+		if a.header.Get("Clerk-Trace-Id") != "" || json.Valid(a.body) {
+			t.Fatalf("the gateway's answer looks like Clerk's: %q", body)
+		}
+	}
+	if len(seen) != 2 {
+		t.Errorf("statuses seen %v, want both 502 and 504", seen)
+	}
+	if s, _ := h.emu.Session(id); s.Status != clerkapi.StatusRevoked || h.emu.RevokeCount(id) != 40 {
+		t.Errorf("status %s, RevokeCount %d: want every revoke handled", s.Status, h.emu.RevokeCount(id))
+	}
+	for _, c := range h.emu.Calls() {
+		if c.Fault != "gateway" || (c.Status != 502 && c.Status != 504) {
+			t.Fatalf("call %+v", c)
+		}
+	}
+}
+
 func TestFaultsValidateAndJSON(t *testing.T) {
 	tests := []struct {
 		f  emulator.Faults
 		ok bool
 	}{
 		{emulator.Faults{}, true},
-		{emulator.Faults{ErrorRate: 1, DropRate: 0.5, DropAfterRate: 0.1, Latency: time.Second, Jitter: time.Millisecond, RejectKey: true}, true},
+		{emulator.Faults{ErrorRate: 1, GatewayErrorRate: 0.2, DropRate: 0.5, DropAfterRate: 0.1, Latency: time.Second, Jitter: time.Millisecond, RejectKey: true}, true},
+		{emulator.Faults{GatewayErrorRate: 1.5}, false},
 		{emulator.Faults{ErrorRate: 1.1}, false},
 		{emulator.Faults{DropRate: -0.1}, false},
 		{emulator.Faults{DropAfterRate: math.NaN()}, false},
@@ -468,8 +507,8 @@ func TestFaultsValidateAndJSON(t *testing.T) {
 	}
 	// SetFaults clamps what Validate rejects.
 	e := emulator.New()
-	e.SetFaults(emulator.Faults{ErrorRate: 7, DropRate: -1, Latency: -time.Second})
-	if got := e.Faults(); got.ErrorRate != 1 || got.DropRate != 0 || got.Latency != 0 {
+	e.SetFaults(emulator.Faults{ErrorRate: 7, GatewayErrorRate: 2, DropRate: -1, Latency: -time.Second})
+	if got := e.Faults(); got.ErrorRate != 1 || got.GatewayErrorRate != 1 || got.DropRate != 0 || got.Latency != 0 {
 		t.Errorf("clamped %+v", got)
 	}
 }

@@ -11,19 +11,20 @@
 // Every flag has an environment fallback; a flag given on the command line
 // wins:
 //
-//	--addr             CLERK_EMULATOR_ADDR             listen address (default 127.0.0.1:8090; port 0 picks one)
-//	--secret-key       CLERK_SECRET_KEY                accepted secret key(s), comma-separated (default sk_test_emulator)
-//	--latency          CLERK_EMULATOR_LATENCY          added to every call, e.g. 50ms
-//	--jitter           CLERK_EMULATOR_JITTER           random extra latency, up to this
-//	--error-rate       CLERK_EMULATOR_ERROR_RATE       fraction of calls answered 500/502/503
-//	--drop-rate        CLERK_EMULATOR_DROP_RATE        fraction of connections closed without answer
-//	--rate-limit       CLERK_EMULATOR_RATE_LIMIT       requests per window and secret key (0: none)
-//	--rate-window      CLERK_EMULATOR_RATE_WINDOW      rate-limit window (default 10s)
-//	--rate-limit-mode  CLERK_EMULATOR_RATE_LIMIT_MODE  fixed (default) or sliding window, see below
-//	--seed-users       CLERK_EMULATOR_SEED_USERS       users to create at start
-//	--seed-sessions    CLERK_EMULATOR_SEED_SESSIONS    active sessions per seeded user (default 3)
-//	--seed             CLERK_EMULATOR_SEED             random seed, for reproducible ids and faults
-//	--log-level        CLERK_EMULATOR_LOG_LEVEL        debug (every call), info, warn or error
+//	--addr               CLERK_EMULATOR_ADDR               listen address (default 127.0.0.1:8090; port 0 picks one)
+//	--secret-key         CLERK_SECRET_KEY                  accepted secret key(s), comma-separated (default sk_test_emulator)
+//	--latency            CLERK_EMULATOR_LATENCY            added to every call, e.g. 50ms
+//	--jitter             CLERK_EMULATOR_JITTER             random extra latency, up to this
+//	--error-rate         CLERK_EMULATOR_ERROR_RATE         fraction of calls answered 500/502/503
+//	--gateway-error-rate CLERK_EMULATOR_GATEWAY_ERROR_RATE fraction of calls handled, then answered 502/504 with a gateway's HTML page
+//	--drop-rate          CLERK_EMULATOR_DROP_RATE          fraction of connections closed without answer
+//	--rate-limit         CLERK_EMULATOR_RATE_LIMIT         requests per window and secret key (0: none)
+//	--rate-window        CLERK_EMULATOR_RATE_WINDOW        rate-limit window (default 10s)
+//	--rate-limit-mode    CLERK_EMULATOR_RATE_LIMIT_MODE    fixed (default) or sliding window, see below
+//	--seed-users         CLERK_EMULATOR_SEED_USERS         users to create at start
+//	--seed-sessions      CLERK_EMULATOR_SEED_SESSIONS      active sessions per seeded user (default 3)
+//	--seed               CLERK_EMULATOR_SEED               random seed, for reproducible ids and faults
+//	--log-level          CLERK_EMULATOR_LOG_LEVEL          debug (every call), info, warn or error
 //
 // A fixed window starts with the first call after the previous one ended;
 // a sliding window accepts a call only while fewer than the limit were
@@ -79,6 +80,7 @@ type config struct {
 	latency      time.Duration
 	jitter       time.Duration
 	errorRate    float64
+	gatewayRate  float64
 	dropRate     float64
 	rateLimit    int
 	rateWindow   time.Duration
@@ -96,6 +98,7 @@ var flagEnv = []struct{ flag, env string }{
 	{"latency", "CLERK_EMULATOR_LATENCY"},
 	{"jitter", "CLERK_EMULATOR_JITTER"},
 	{"error-rate", "CLERK_EMULATOR_ERROR_RATE"},
+	{"gateway-error-rate", "CLERK_EMULATOR_GATEWAY_ERROR_RATE"},
 	{"drop-rate", "CLERK_EMULATOR_DROP_RATE"},
 	{"rate-limit", "CLERK_EMULATOR_RATE_LIMIT"},
 	{"rate-window", "CLERK_EMULATOR_RATE_WINDOW"},
@@ -117,6 +120,8 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (config,
 	fs.DurationVar(&cfg.latency, "latency", 0, "latency added to every call, e.g. 50ms")
 	fs.DurationVar(&cfg.jitter, "jitter", 0, "random extra latency, up to this")
 	fs.Float64Var(&cfg.errorRate, "error-rate", 0, "fraction (0..1) of calls answered 500/502/503")
+	fs.Float64Var(&cfg.gatewayRate, "gateway-error-rate", 0,
+		"fraction (0..1) of calls handled, then answered 502/504 by a gateway with an HTML page (not Clerk's errors body)")
 	fs.Float64Var(&cfg.dropRate, "drop-rate", 0, "fraction (0..1) of connections closed without an answer")
 	fs.IntVar(&cfg.rateLimit, "rate-limit", 0, "requests per window and secret key; 0 means no limit")
 	fs.DurationVar(&cfg.rateWindow, "rate-window", emulator.DefaultRateWindow, "rate-limit window")
@@ -182,6 +187,8 @@ func (c config) check() error {
 		return bad("jitter", "%v is negative", c.jitter)
 	case !rate(c.errorRate):
 		return bad("error-rate", "%v is not between 0 and 1", c.errorRate)
+	case !rate(c.gatewayRate):
+		return bad("gateway-error-rate", "%v is not between 0 and 1", c.gatewayRate)
 	case !rate(c.dropRate):
 		return bad("drop-rate", "%v is not between 0 and 1", c.dropRate)
 	case c.rateLimit < 0:
@@ -248,7 +255,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	opts := []emulator.Option{
 		emulator.WithSecretKeys(keys...),
 		emulator.WithFaults(emulator.Faults{
-			ErrorRate: cfg.errorRate, DropRate: cfg.dropRate, Latency: cfg.latency, Jitter: cfg.jitter,
+			ErrorRate: cfg.errorRate, GatewayErrorRate: cfg.gatewayRate, DropRate: cfg.dropRate,
+			Latency: cfg.latency, Jitter: cfg.jitter,
 		}),
 		emulator.WithRateLimit(cfg.rateLimit, cfg.rateWindow),
 		emulator.WithRateLimitMode(emulator.RateLimitMode(cfg.rateMode)),

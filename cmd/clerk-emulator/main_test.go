@@ -166,6 +166,8 @@ func TestRunBadValues(t *testing.T) {
 		{"error rate above 1", []string{"--error-rate", "1.5"}, nil, "--error-rate"},
 		{"error rate NaN", []string{"--error-rate", "NaN"}, nil, "--error-rate"},
 		{"drop rate negative", []string{"--drop-rate=-0.1"}, nil, "--drop-rate"},
+		{"gateway error rate above 1", []string{"--gateway-error-rate=1.01"}, nil, "--gateway-error-rate"},
+		{"bad env gateway error rate", nil, map[string]string{"CLERK_EMULATOR_GATEWAY_ERROR_RATE": "-1"}, "--gateway-error-rate"},
 		{"rate limit not a number", []string{"--rate-limit", "many"}, nil, "-rate-limit"},
 		{"rate limit negative", []string{"--rate-limit=-5"}, nil, "--rate-limit"},
 		{"zero window", []string{"--rate-window=0s"}, nil, "--rate-window"},
@@ -197,6 +199,24 @@ func TestRunBadValues(t *testing.T) {
 			}
 			if stdout.String() != "" {
 				t.Errorf("stdout %q", stdout.String())
+			}
+		})
+	}
+}
+
+func TestRunGatewayErrorRate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+	}{
+		{"flag", []string{"--gateway-error-rate=0.3"}, nil},
+		{"env", nil, map[string]string{"CLERK_EMULATOR_GATEWAY_ERROR_RATE": "0.3"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := parse(tc.args, env(tc.env), io.Discard)
+			if err != nil || cfg.gatewayRate != 0.3 {
+				t.Errorf("gateway rate %v, err %v; want 0.3", cfg.gatewayRate, err)
 			}
 		})
 	}

@@ -84,11 +84,16 @@ func TestTransportCatches(t *testing.T) {
 		{"refresh 503", "POST", "/v1/sessions/sess_1/refresh", "Bearer k", refresh, 503, "application/json", clerkErr("service_unavailable"), Both, ""},
 		{"refresh 404 is not listed", "POST", "/v1/sessions/sess_1/refresh", "Bearer k", refresh, 404, "application/json", clerkErr("resource_not_found"), Both, "not one the description lists"},
 		{"refresh 422 is not listed", "POST", "/v1/sessions/sess_1/refresh", "Bearer k", refresh, 422, "application/json", clerkErr("form_param_missing"), Both, "not one the description lists"},
+		{"gateway fault page", "GET", "/v1/sessions/sess_1", "Bearer k", "", 502, "text/html", `<html>`, Both, ""},
+		{"gateway fault page on a 500", "GET", "/v1/sessions/sess_1", "Bearer k", "", 500, "text/html", `<html>`, Both, "Via"},
 		{"unknown path in Both mode", "GET", "/v1/nothing_here", "Bearer k", "", 404, "application/json", `{"errors":[]}`, Both, "no operation"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if strings.HasPrefix(tc.name, "gateway fault") {
+					w.Header().Set("Via", gatewayVia)
+				}
 				w.Header().Set("Content-Type", tc.ct)
 				w.WriteHeader(tc.status)
 				io.WriteString(w, tc.body)
