@@ -38,6 +38,12 @@ type Topology struct {
 	// DedupWindow is how long a Nats-Msg-Id is remembered by the jobs
 	// stream: a job published twice with the same id within it runs once.
 	DedupWindow time.Duration
+	// JobsMaxBytes caps the jobs stream, so that publishers (a tenant, a
+	// runaway batch) cannot fill the server's storage, which the results
+	// and dead letters share. When it is full a new job is refused, its
+	// publisher told so (nothing stored: publishing it again later is
+	// safe); no job already stored is ever evicted.
+	JobsMaxBytes int64
 	// ResultsMaxAge bounds how long results are kept.
 	ResultsMaxAge time.Duration
 	// DeadLetterMaxAge bounds how long dead letters are kept (0: forever).
@@ -74,6 +80,7 @@ func DefaultTopology() Topology {
 		Replicas:           1,
 		Storage:            jetstream.FileStorage,
 		DedupWindow:        2 * time.Minute,
+		JobsMaxBytes:       DefaultJobsMaxBytes,
 		ResultsMaxAge:      24 * time.Hour,
 		DeadLetterMaxAge:   90 * 24 * time.Hour,
 		DeadLetterMaxBytes: 1 << 30,
@@ -82,6 +89,19 @@ func DefaultTopology() Topology {
 		MaxAckPending:      1000,
 	}
 }
+
+// DefaultJobsMaxBytes is the jobs stream's default size, 1 GiB. The
+// backlog the README and BENCHMARKS promise, 100,000 jobs of about 200
+// bytes, takes some 30 MB with JetStream's per-message overhead: the cap
+// holds more than thirty such backlogs, or about 16,000 jobs of the
+// largest size (MaxJobBytes), while a publisher that goes on queueing is
+// stopped at 1 GiB rather than at a full disk. With the dead-letter
+// stream's 1 GiB it bounds what jobs and their failures can take.
+const DefaultJobsMaxBytes = 1 << 30
+
+// minStreamBytes is the smallest size allowed for a stream with a byte
+// cap: more than a job of MaxJobBytes with its headers, or a dead letter.
+const minStreamBytes = 1 << 20
 
 // BackstopMargin is how many deliveries beyond the worker's budget
 // (Topology.MaxDeliver) JetStream makes before it gives up on a job. A
@@ -150,7 +170,9 @@ func (t Topology) Validate() error {
 		return fmt.Errorf("results max age %s: must be at least %s, so that a redelivered job finds its result and is not run again", t.ResultsMaxAge, minRecordAge)
 	case t.DeadLetterMaxAge < 0 || (t.DeadLetterMaxAge > 0 && t.DeadLetterMaxAge < minRecordAge):
 		return fmt.Errorf("dead-letter max age %s: must be 0 (forever) or at least %s, so that a redelivered job finds its dead letter", t.DeadLetterMaxAge, minRecordAge)
-	case t.DeadLetterMaxBytes < 1<<20:
+	case t.JobsMaxBytes < minStreamBytes:
+		return fmt.Errorf("jobs max bytes %d: must be at least 1 MiB (the jobs stream's cap; unlimited is not allowed: publishers could fill the server's storage)", t.JobsMaxBytes)
+	case t.DeadLetterMaxBytes < minStreamBytes:
 		return fmt.Errorf("dead-letter max bytes %d: must be at least 1 MiB", t.DeadLetterMaxBytes)
 	case t.ProgressTTL <= 0:
 		return fmt.Errorf("progress TTL %s: must be positive", t.ProgressTTL)
@@ -165,7 +187,17 @@ func (t Topology) Validate() error {
 }
 
 // JobsStreamConfig is the jobs stream: a work queue, so a job is removed
-// once acked.
+// once acked. It is capped at JobsMaxBytes and refuses new jobs when full
+// (DiscardNew): a job is either stored or refused, never evicted.
+//
+// There is no per-tenant share (MaxMsgsPerSubject with
+// DiscardNewPerSubject): JetStream counts it per subject, not per tenant,
+// and a tenant may publish on as many subjects as there are op tokens
+// (sessions.tenant.<tenant>.*, mistyped ones included, which the stream
+// keeps to dead-letter), so it would bound no tenant; and it counts
+// messages, not bytes, so a count that leaves room for the 100,000-job
+// backlog of jobs outside tenants lets one tenant's large jobs fill the
+// stream all the same.
 func (t Topology) JobsStreamConfig() jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:        t.JobsStream,
@@ -176,6 +208,7 @@ func (t Topology) JobsStreamConfig() jetstream.StreamConfig {
 		Replicas:    t.Replicas,
 		Duplicates:  t.DedupWindow,
 		Discard:     jetstream.DiscardNew,
+		MaxBytes:    t.JobsMaxBytes,
 		MaxMsgSize:  MaxJobBytes + 4096,
 	}
 }

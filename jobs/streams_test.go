@@ -55,6 +55,8 @@ func TestTopologyValidateNamesTheSetting(t *testing.T) {
 		{"dead-letter max age negative", func(t *Topology) { t.DeadLetterMaxAge = -time.Hour }, []string{"dead-letter max age"}},
 		{"dead-letter max age below the dead-letter dedup window", func(t *Topology) { t.DeadLetterMaxAge = time.Minute }, []string{"dead-letter max age", "1m0s"}},
 		{"dead-letter max bytes below 1 MiB", func(t *Topology) { t.DeadLetterMaxBytes = 1<<20 - 1 }, []string{"dead-letter max bytes", "1048575"}},
+		{"jobs max bytes below 1 MiB", func(t *Topology) { t.JobsMaxBytes = 1<<20 - 1 }, []string{"jobs max bytes", "1048575"}},
+		{"jobs max bytes unlimited", func(t *Topology) { t.JobsMaxBytes = 0 }, []string{"jobs max bytes", "1 MiB"}},
 		{"dead-letter max bytes unlimited", func(t *Topology) { t.DeadLetterMaxBytes = -1 }, []string{"dead-letter max bytes"}},
 		{"max deliveries 0", func(t *Topology) { t.MaxDeliver = 0 }, []string{"max deliveries"}},
 		{"max deliveries unlimited", func(t *Topology) { t.MaxDeliver = -1 }, []string{"max deliveries"}},
@@ -87,6 +89,7 @@ func TestTopologyValidateNamesTheSetting(t *testing.T) {
 		"replicas 3":                     func(t *Topology) { t.Replicas = 3 },
 		"dead letters kept forever":      func(t *Topology) { t.DeadLetterMaxAge = 0 },
 		"dead-letter max bytes of 1 MiB": func(t *Topology) { t.DeadLetterMaxBytes = 1 << 20 },
+		"jobs max bytes of 1 MiB":        func(t *Topology) { t.JobsMaxBytes = 1 << 20 },
 		"ack wait of 1s":                 func(t *Topology) { t.AckWait = time.Second },
 		"one delivery":                   func(t *Topology) { t.MaxDeliver = 1 },
 		"memory storage":                 func(t *Topology) { t.Storage = jetstream.MemoryStorage },
@@ -113,7 +116,7 @@ func TestStreamConfigs(t *testing.T) {
 	j := top.JobsStreamConfig()
 	if j.Name != top.JobsStream || j.Retention != jetstream.WorkQueuePolicy || j.Duplicates != 3*time.Minute ||
 		!slices.Equal(j.Subjects, []string{"acme.*", "acme.token.*", "acme.tenant.*.*", "acme.tenant.*.token.*"}) || j.Storage != jetstream.MemoryStorage || j.Replicas != 3 ||
-		j.Discard != jetstream.DiscardNew {
+		j.Discard != jetstream.DiscardNew || j.MaxBytes != top.JobsMaxBytes || j.MaxBytes != DefaultJobsMaxBytes {
 		t.Errorf("jobs stream config %+v", j)
 	}
 	if j.MaxMsgSize <= MaxJobBytes {
@@ -173,7 +176,8 @@ func TestEnsure(t *testing.T) {
 	}
 	jobs, results, dlq := info(top.JobsStream), info(top.ResultsStream), info(top.DeadLetterStream)
 	if c := jobs.Config; c.Retention != jetstream.WorkQueuePolicy || c.Duplicates != top.DedupWindow ||
-		!slices.Equal(c.Subjects, top.Subjects.JobFilters()) || c.Replicas != 1 || c.Storage != jetstream.FileStorage {
+		!slices.Equal(c.Subjects, top.Subjects.JobFilters()) || c.Replicas != 1 || c.Storage != jetstream.FileStorage ||
+		c.Discard != jetstream.DiscardNew || c.MaxBytes != DefaultJobsMaxBytes {
 		t.Errorf("jobs stream as created: %+v", c)
 	}
 	if c := results.Config; c.MaxAge != top.ResultsMaxAge || c.Retention != jetstream.LimitsPolicy || c.MaxMsgsPerSubject != 1 || !c.DiscardNewPerSubject {
@@ -258,6 +262,7 @@ func TestEnsureAcceptsWhatValidateAccepts(t *testing.T) {
 		"memory storage, long expiry": func(t *Topology) { t.Storage = jetstream.MemoryStorage; t.ResultsMaxAge = time.Hour },
 		"minimum sizes": func(t *Topology) {
 			t.DeadLetterMaxBytes, t.MaxDeliver, t.AckWait, t.MaxAckPending, t.DedupWindow = 1<<20, 1, time.Second, 1, time.Second
+			t.JobsMaxBytes = 1 << 20
 		},
 	} {
 		top := DefaultTopology()

@@ -52,7 +52,7 @@ func flagEnv() [][2]string {
 		{"subject-prefix", "WORKER_SUBJECT_PREFIX"}, {"jobs-stream", "WORKER_JOBS_STREAM"},
 		{"results-stream", "WORKER_RESULTS_STREAM"}, {"dlq-stream", "WORKER_DLQ_STREAM"}, {"consumer", "WORKER_CONSUMER"}, {"progress-bucket", "WORKER_PROGRESS_BUCKET"},
 		{"replicas", "WORKER_REPLICAS"}, {"storage", "WORKER_STORAGE"}, {"dedup-window", "WORKER_DEDUP_WINDOW"}, {"results-max-age", "WORKER_RESULTS_MAX_AGE"},
-		{"dlq-max-age", "WORKER_DLQ_MAX_AGE"}, {"dlq-max-bytes", "WORKER_DLQ_MAX_BYTES"},
+		{"jobs-max-bytes", "WORKER_JOBS_MAX_BYTES"}, {"dlq-max-age", "WORKER_DLQ_MAX_AGE"}, {"dlq-max-bytes", "WORKER_DLQ_MAX_BYTES"},
 		{"drain-timeout", "WORKER_DRAIN_TIMEOUT"}, {"probe-interval", "WORKER_PROBE_INTERVAL"},
 		{"instance", "WORKER_INSTANCE"}, {"metrics-addr", "WORKER_METRICS_ADDR"},
 		{"embedded-addr", "WORKER_EMBEDDED_ADDR"}, {"data-dir", "WORKER_DATA_DIR"}, {"emulator-addr", "WORKER_EMULATOR_ADDR"},
@@ -92,6 +92,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.IntVar(&t.Replicas, "replicas", t.Replicas, "stream replicas (3 on a three-node cluster)")
 	fs.StringVar(&storage, "storage", "file", "stream storage: file or memory")
 	fs.DurationVar(&t.DedupWindow, "dedup-window", t.DedupWindow, "jobs with the same Nats-Msg-Id within this window run once")
+	fs.Int64Var(&t.JobsMaxBytes, "jobs-max-bytes", t.JobsMaxBytes, "jobs stream size; when full, new jobs are refused (their publishers told), none stored is dropped")
 	fs.DurationVar(&t.ResultsMaxAge, "results-max-age", t.ResultsMaxAge, "how long results are kept")
 	fs.DurationVar(&t.DeadLetterMaxAge, "dlq-max-age", t.DeadLetterMaxAge, "how long dead letters are kept (0: forever)")
 	fs.Int64Var(&t.DeadLetterMaxBytes, "dlq-max-bytes", t.DeadLetterMaxBytes, "dead-letter stream size; when full, jobs are kept, not dropped")
@@ -287,7 +288,7 @@ func settingAt(s string) (flag string, ok bool) {
 		{"bulk concurrency", "bulk-concurrency"}, {"concurrency", "concurrency"},
 		{"dead-letter max age", "dlq-max-age"}, {"dead-letter max bytes", "dlq-max-bytes"}, {"dead-letter stream", "dlq-stream"},
 		{"dedup window", "dedup-window"}, {"drain timeout", "drain-timeout"}, {"instance name", "instance"},
-		{"jobs stream", "jobs-stream"}, {"results stream", "results-stream"}, {"consumer", "consumer"}, {"progress bucket", "progress-bucket"},
+		{"jobs stream", "jobs-stream"}, {"jobs max bytes", "jobs-max-bytes"}, {"results stream", "results-stream"}, {"consumer", "consumer"}, {"progress bucket", "progress-bucket"},
 		{"max ack pending", "max-ack-pending"}, {"max deliveries", "max-deliveries"},
 		{"nak delay", "nak-delay"}, {"nak delay max", "nak-delay-max"}, {"probe interval", "probe-interval"},
 		{"rate limit", "rate-limit"}, {"rate scope", "rate-limit-scope"}, {"replicas", "replicas"}, {"reply prefix", "reply-prefix"},

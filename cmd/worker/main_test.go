@@ -61,6 +61,8 @@ func TestBadConfigurationExits2NamingTheSetting(t *testing.T) {
 		{"subject prefix over the reply prefix", []string{"--subject-prefix", "_INBOX"}, nil, "--reply-prefix (WORKER_REPLY_PREFIX) or --subject-prefix (WORKER_SUBJECT_PREFIX): reply prefix \"_INBOX.\": is under the jobs prefix"},
 		{"retry budget", []string{"--retry-budget", "-1s"}, nil, "--retry-budget (WORKER_RETRY_BUDGET): retry budget per delivery -1s"},
 		{"dlq max age", []string{"--dlq-max-age", "1s"}, nil, "--dlq-max-age (WORKER_DLQ_MAX_AGE): dead-letter max age"},
+		{"jobs max bytes", []string{"--jobs-max-bytes", "1000"}, nil, "--jobs-max-bytes (WORKER_JOBS_MAX_BYTES): jobs max bytes 1000: must be at least 1 MiB"},
+		{"jobs max bytes unlimited", nil, map[string]string{"WORKER_JOBS_MAX_BYTES": "-1"}, "--jobs-max-bytes (WORKER_JOBS_MAX_BYTES): jobs max bytes -1"},
 		// A stray comma adds "", which allows any subject: the other
 		// prefixes would restrict nothing, and nothing said so.
 		{"reply prefix stray comma", nil, map[string]string{"WORKER_REPLY_PREFIX": "_INBOX.,"}, "--reply-prefix (WORKER_REPLY_PREFIX): reply prefix \"\""},
