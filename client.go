@@ -168,6 +168,10 @@ type Submitted struct {
 // size with its headers (a body near jobs.MaxJobBytes, and the trace
 // baggage ctx carries) was not stored, and is not ErrUnavailable:
 // publishing it again as it is fails again, so it matches jobs.ErrInvalid.
+// A job refused because the jobs stream is full (jobs.StreamFull: its cap,
+// Topology.JobsMaxBytes, is reached) or JetStream's storage is
+// (jobs.StorageFull) was not stored either, but may be published again
+// later: that error matches ErrUnavailable.
 func (c *Client) Submit(ctx context.Context, a jobs.Args) (Submitted, error) {
 	m, err := jobs.NewMessage(c.topo.Subjects, a)
 	if err != nil {
@@ -188,6 +192,12 @@ func (c *Client) publish(ctx context.Context, a jobs.Args, m *nats.Msg) (Submitt
 	cancel()
 	switch {
 	case err == nil:
+	case jobs.StreamFull(err):
+		// Refused, not lost on the way: the stream keeps every job it has
+		// and takes new ones once the workers have worked some off.
+		return s, unavailable(err, "publish %s job %s to %s: the jobs stream %s is full, so the job was NOT stored (no stored job was dropped); publishing it again later, once the workers have worked off the backlog, is safe; the stream's cap is the worker's --jobs-max-bytes (WORKER_JOBS_MAX_BYTES, 1 GiB by default)", a.Op(), s.JobID, m.Subject, c.topo.JobsStream)
+	case jobs.StorageFull(err):
+		return s, unavailable(err, "publish %s job %s to %s: JetStream's storage is full (the account's or the server's limit, max_file_store or max_mem_store, or its disk), so the job was NOT stored; publishing it again later is safe; free or raise JetStream's storage", a.Op(), s.JobID, m.Subject)
 	case ctx.Err() != nil && c.inboxRefused() == "":
 		return s, fmt.Errorf("publish %s job %s: %w (it may or may not be stored: publishing it again with the same job id is safe)", a.Op(), s.JobID, ctx.Err())
 	case isAPIError(err, jetstream.JSErrCodeStreamMessageExceedsMaximum):

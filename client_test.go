@@ -1213,3 +1213,50 @@ func TestSubmitRefusedForItsSizeIsNotUnavailable(t *testing.T) {
 		t.Errorf("%d jobs stored", n)
 	}
 }
+
+// TestSubmitToAFullJobsStream: a job the full jobs stream refuses is said
+// to be NOT stored, safe to publish again later, and the setting that
+// raises the cap is named; it is retryable (ErrUnavailable), not invalid.
+// It was "NATS unavailable … it may or may not be stored", with the
+// server's bare "maximum bytes exceeded".
+func TestSubmitToAFullJobsStream(t *testing.T) {
+	top := clerkjobstest.Topology()
+	top.JobsMaxBytes = 1 << 20
+	env := clerkjobstest.New(t, clerkjobstest.WithoutWorker(), clerkjobstest.WithTopology(top))
+	ctx := testContext(t, 30*time.Second)
+	testenv.FillToMaxBytes(t, env.JetStream, top.Subjects.Job(jobs.OpRevoke))
+	held := streamMsgs(ctx, t, env.JetStream, top.JobsStream)
+
+	for name, c := range map[string]*clerkjobs.Client{"no tenant": env.Client, "tenant": newClient(t, env, clerkjobs.WithTenant("svc_a"))} {
+		_, err := c.Submit(ctx, &jobs.RevokeArgs{SessionID: "sess_1", Common: jobs.Common{JobID: "full-1"}})
+		if !errors.Is(err, clerkjobs.ErrUnavailable) || errors.Is(err, jobs.ErrInvalid) || !jobs.StreamFull(err) {
+			t.Errorf("%s: Submit to a full jobs stream = %v; want ErrUnavailable (retryable), not jobs.ErrInvalid, and jobs.StreamFull", name, err)
+			continue
+		}
+		for _, want := range []string{"jobs stream " + top.JobsStream + " is full", "NOT stored", "again later", "--jobs-max-bytes (WORKER_JOBS_MAX_BYTES"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: Submit to a full jobs stream = %q; want it to say %q", name, err, want)
+			}
+		}
+		if strings.Contains(err.Error(), "may or may not") {
+			t.Errorf("%s: %q: a job refused for a full stream was not stored, and the error should say so", name, err)
+		}
+	}
+	if got := streamMsgs(ctx, t, env.JetStream, top.JobsStream); got != held {
+		t.Errorf("the full jobs stream holds %d jobs after the refusals, want the %d it held", got, held)
+	}
+}
+
+// streamMsgs is how many messages a stream holds.
+func streamMsgs(ctx context.Context, t *testing.T, js jetstream.JetStream, name string) uint64 {
+	t.Helper()
+	s, err := js.Stream(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}

@@ -24,9 +24,11 @@ var (
 	// *NoResultError.
 	ErrNoResult = errors.New("no result yet")
 	// ErrUnavailable: NATS or JetStream could not be reached, or refused the
-	// request (no connection, no such stream, no permission). A publish that
-	// failed so may or may not have been stored: publishing the job again
-	// with the same id is safe.
+	// request (no connection, no such stream, no permission, a full jobs
+	// stream). A publish that failed so may or may not have been stored:
+	// publishing the job again with the same id is safe. One refused for
+	// want of room (jobs.StreamFull, jobs.StorageFull) was not stored:
+	// publish it again later.
 	ErrUnavailable = errors.New("NATS unavailable")
 	// ErrSecretDeliveredElsewhere: the token or refresh job had been
 	// published before under the same id, and its secret went to the inbox

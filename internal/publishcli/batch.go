@@ -256,6 +256,10 @@ func (a *app) batchStopped(ctx context.Context, topo jobs.Topology, spec jobSpec
 			if sum.Accepted == 0 {
 				code = ExitUsage // as for a single job: nothing was published
 			}
+		case jobs.StreamFull(err):
+			reason = fmt.Sprintf("the jobs stream %s is full, so the job of line %d was NOT stored (no stored job was dropped); continue later, once the workers have worked off the backlog, or raise the stream's cap, the worker's --jobs-max-bytes (WORKER_JOBS_MAX_BYTES)", topo.JobsStream, failed.line)
+		case jobs.StorageFull(err):
+			reason = fmt.Sprintf("JetStream's storage is full (the account's or the server's limit, or its disk), so the job of line %d was NOT stored; continue later, or free or raise JetStream's storage", failed.line)
 		case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
 			reason = fmt.Sprintf("no JetStream stream stores %s (the worker creates the jobs stream %s when it starts: `go run ./cmd/worker`)", it.msg.Subject, topo.JobsStream)
 		case errors.Is(err, jetstream.ErrAsyncPublishTimeout):

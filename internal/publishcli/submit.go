@@ -476,6 +476,8 @@ func (a *app) submitErr(ctx context.Context, err error, item *inputJob, topo job
 		return exit(ExitUsage, err)
 	case errors.Is(err, jobs.ErrJobIDReused), errors.Is(err, jobs.ErrDuplicateUnverified):
 		return exit(ExitJobIDReused, err)
+	case jobs.StreamFull(err), jobs.StorageFull(err):
+		return exit(ExitUnavailable, err) // it names the job, says it was not stored and what to do
 	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
 		return exit(ExitUnavailable, fmt.Errorf("no JetStream stream stores %s: the jobs stream %s does not exist yet (the worker creates it when it starts: `go run ./cmd/worker`), or --prefix is wrong", subject, topo.JobsStream))
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrAsyncPublishTimeout):

@@ -1086,3 +1086,40 @@ func answerAsTheWorker(t *testing.T, h *harness, m *jetstream.RawStreamMsg, res 
 		t.Fatal(err)
 	}
 }
+
+// TestFullJobsStream: a job the full jobs stream refuses, alone or in a
+// batch, is said NOT stored, safe to publish again later, with the
+// setting that raises the cap; exit 4 (as NATS unavailable: retry), not 2.
+// Both said the server's "maximum bytes exceeded" alone, and the job "may
+// or may not be stored".
+func TestFullJobsStream(t *testing.T) {
+	h := newHarness(t)
+	cfg := h.topo.JobsStreamConfig()
+	cfg.MaxBytes = 1 << 20
+	if _, err := h.js.UpdateStream(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	held := testenv.FillToMaxBytes(t, h.js, h.topo.Subjects.Job(jobs.OpRevoke))
+	file := writeFile(t, "batch.ndjson", `{"session_id":"sess_1"}`+"\n"+`{"session_id":"sess_2"}`+"\n")
+	for name, args := range map[string][]string{
+		"one job":        {"revoke", "sess_1"},
+		"a tenant's job": {"revoke", "sess_1", "--tenant", "svc_a"},
+		"a batch":        {"revoke", "--file", file},
+	} {
+		r := h.run(t, args...)
+		if r.code != publishcli.ExitUnavailable {
+			t.Errorf("%s: want exit %d: %v", name, publishcli.ExitUnavailable, r)
+		}
+		for _, want := range []string{"jobs stream " + h.topo.JobsStream + " is full", "NOT stored", "later", "--jobs-max-bytes (WORKER_JOBS_MAX_BYTES"} {
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("%s: stderr lacks %q: %v", name, want, r)
+			}
+		}
+		if strings.Contains(r.stderr, "may or may not") {
+			t.Errorf("%s: a job refused by a full stream was not stored: %v", name, r)
+		}
+	}
+	if got := len(h.jobsMsgs(t)); got != held {
+		t.Errorf("the full jobs stream holds %d jobs, want the %d it held", got, held)
+	}
+}

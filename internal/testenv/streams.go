@@ -1,9 +1,14 @@
 package testenv
 
 import (
+	"bytes"
+	"fmt"
 	"testing"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
 // FillStream makes the stream refuse every message after the one it holds:
@@ -37,4 +42,32 @@ func RecreateStream(t testing.TB, js jetstream.JetStream, name string) {
 	if _, err := js.CreateStream(t.Context(), cfg); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// FillToMaxBytes publishes messages on subject until the stream that
+// captures it refuses one for its byte cap (jobs.StreamFull), large ones
+// first, then small ones until not even one of those fits, so that any
+// job is refused after it. It returns how many the stream took; the
+// stream must have a cap of a few MiB at most.
+func FillToMaxBytes(t testing.TB, js jetstream.JetStream, subject string) int {
+	t.Helper()
+	n := 0
+	for _, size := range []int{60 << 10, 16} {
+		for {
+			m := nats.NewMsg(subject)
+			m.Data = bytes.Repeat([]byte{'x'}, size)
+			m.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("fill-%d", n))
+			_, err := js.PublishMsg(t.Context(), m)
+			if jobs.StreamFull(err) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("filling the stream of %s, message %d: %v", subject, n, err)
+			}
+			if n++; n > 100_000 {
+				t.Fatalf("the stream of %s took %d messages without refusing one: has it a byte cap?", subject, n)
+			}
+		}
+	}
+	return n
 }
