@@ -813,3 +813,90 @@ func TestTenantClientOnAConnectionWithOtherInboxes(t *testing.T) {
 		t.Errorf("Wait on a connection whose inboxes the user may not read: %v; want it to say to connect with %s, not to doubt the direct-get grant", err, fix)
 	}
 }
+
+// The limits accounts.conf gives each tenant's account (deploy/README.md
+// says the same): a service cannot take the server's connections, memory
+// or bandwidth from the others.
+const (
+	tenantMaxConnections   = 64
+	tenantMaxSubscriptions = 1000
+)
+
+// A tenant over its account's limits is refused: a connection past
+// max_connections (another tenant still connects), a subscription past
+// max_subscriptions on one connection, a message larger than the largest
+// job the jobs stream takes (max_payload); a job of the largest size is
+// still taken.
+func TestTenantLimits(t *testing.T) {
+	pw := testenv.DeployPasswords(t)
+	s := testenv.StartConfiguredServer(t, "server.conf")
+	url := s.ClientURL()
+	topo := testenv.TestTopology()
+	wk := connect(t, url, "worker", pw["worker"], "")
+	if _, err := topo.Ensure(ctxT(t), wk.js); err != nil {
+		t.Fatal(err)
+	}
+	maxPayload := int(topo.JobsStreamConfig().MaxMsgSize)
+
+	t.Run("max_payload: the largest job and no more", func(t *testing.T) {
+		a := connectTenant(t, url, "svc_a", pw["svc_a"], topo)
+		// A job of MaxJobBytes, with headers, is taken.
+		big := nats.NewMsg(topo.Subjects.TenantJob("svc_a", jobs.OpRevoke))
+		big.Data = make([]byte, jobs.MaxJobBytes)
+		big.Header.Set(jetstream.MsgIDHeader, "svc_a:largest-job")
+		if _, err := a.js.PublishMsg(ctxT(t), big); err != nil {
+			t.Fatalf("a job of %d bytes as svc_a: %v", jobs.MaxJobBytes, err)
+		}
+		if got := a.nc.MaxPayload(); got != int64(maxPayload) {
+			t.Errorf("svc_a's connection takes %d bytes in one message, want %d (the jobs stream's max_msg_size)", got, maxPayload)
+		}
+		m := nats.NewMsg(topo.Subjects.TenantJob("svc_a", jobs.OpRevoke))
+		m.Data = make([]byte, maxPayload+1)
+		if err := a.nc.PublishMsg(m); !errors.Is(err, nats.ErrMaxPayload) {
+			t.Errorf("a message of %d bytes as svc_a: %v, want nats.ErrMaxPayload", len(m.Data), err)
+		}
+	})
+
+	t.Run("max_subscriptions on one connection", func(t *testing.T) {
+		a := connect(t, url, "svc_a", pw["svc_a"], "_INBOX.svc_a")
+		for i := range tenantMaxSubscriptions {
+			if _, err := a.nc.SubscribeSync(fmt.Sprintf("_INBOX.svc_a.limit.%d", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := a.nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if e := a.errs.all(); len(e) > 0 {
+			t.Fatalf("%d subscriptions refused: %q", tenantMaxSubscriptions, e)
+		}
+		if _, err := a.nc.SubscribeSync("_INBOX.svc_a.limit.over"); err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, 5*time.Second, "the subscription over the limit refused", func() bool {
+			for _, e := range a.errs.all() {
+				if strings.Contains(e, nats.ErrMaxSubscriptionsExceeded.Error()) {
+					return true
+				}
+			}
+			return false
+		})
+	})
+
+	t.Run("max_connections per tenant account", func(t *testing.T) {
+		for range tenantMaxConnections {
+			connect(t, url, "svc_a", pw["svc_a"], "_INBOX.svc_a")
+		}
+		nc, err := natsconn.Options{URL: url, User: "svc_a", Password: pw["svc_a"], Name: "test svc_a over"}.Connect(nats.CustomInboxPrefix("_INBOX.svc_a"))
+		if err == nil {
+			nc.Close()
+			t.Fatalf("connection %d as svc_a accepted", tenantMaxConnections+1)
+		}
+		if !strings.Contains(err.Error(), "maximum account active connections exceeded") {
+			t.Errorf("connection %d as svc_a: %v, want the account's limit named", tenantMaxConnections+1, err)
+		}
+		// Another tenant, and the worker, still connect.
+		connect(t, url, "svc_b", pw["svc_b"], "_INBOX.svc_b")
+		connect(t, url, "worker", pw["worker"], "")
+	})
+}
