@@ -575,6 +575,13 @@ func TestReplayRefusedByJetStream(t *testing.T) {
 	if r := rep.Problems[0].Reason; !contains(r, "maximum messages exceeded") || contains(r, "nats: nats:") {
 		t.Errorf("reason %q: want JetStream's refusal, said once", r)
 	}
+	// A full jobs stream refused it: nothing was stored, and later will do.
+	if r := rep.Problems[0].Reason; !contains(r, "jobs stream "+e.topo.JobsStream+" is full") || !contains(r, "not stored") || !contains(r, "dead letter is kept") || !contains(r, "--jobs-max-bytes") {
+		t.Errorf("reason %q: want it to say the jobs stream is full, the job not stored, the letter kept, and the setting", r)
+	}
+	if _, err := e.q.Get(t.Context(), seqs[0]); err != nil {
+		t.Errorf("the dead letter refused by the full jobs stream is gone: %v", err)
+	}
 }
 
 // TestParseRate: the forms people write give jobs per second; anything
