@@ -171,6 +171,20 @@ func TestConfigsParse(t *testing.T) {
 	if !o.JetStream || o.MaxPayload < jobs.MaxJobBytes+4096 {
 		t.Errorf("server.conf: JetStream %v, max payload %d", o.JetStream, o.MaxPayload)
 	}
+	// JetStream reserves a capped stream's max_bytes against
+	// max_file_store when the stream is created: the jobs and dead-letter
+	// caps must fit, with room for the results and the buckets, or the
+	// worker cannot create its streams.
+	reserved := jobs.DefaultTopology().JobsMaxBytes + jobs.DefaultTopology().DeadLetterMaxBytes
+	for _, f := range []string{"server.conf", "cluster.conf"} { // tls.conf: 10GB, as server.conf
+		o, err := server.ProcessConfigFile(f)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if o.JetStreamMaxStore < 2*reserved {
+			t.Errorf("%s: max_file_store %d bytes; the default jobs and dead-letter caps reserve %d of it, and the results need room beside them: want at least %d", f, o.JetStreamMaxStore, reserved, 2*reserved)
+		}
+	}
 	// A missing password stops the server from starting: no user is ever
 	// left without one.
 	t.Setenv("CLERKJOBS_OPS_PASSWORD", "") // restored at the end
