@@ -92,11 +92,13 @@ func DefaultTopology() Topology {
 
 // DefaultJobsMaxBytes is the jobs stream's default size, 1 GiB. The
 // backlog the README and BENCHMARKS promise, 100,000 jobs of about 200
-// bytes, takes some 30 MB with JetStream's per-message overhead: the cap
-// holds more than thirty such backlogs, or about 16,000 jobs of the
+// bytes, takes 30 to 40 MB with the headers (message id, trace context)
+// and JetStream's per-message overhead: the cap holds more than twenty
+// such backlogs, or about 16,000 jobs of the
 // largest size (MaxJobBytes), while a publisher that goes on queueing is
 // stopped at 1 GiB rather than at a full disk. With the dead-letter
-// stream's 1 GiB it bounds what jobs and their failures can take.
+// stream's 1 GiB it bounds what jobs and their failures can take; JetStream
+// reserves both against the server's max_file_store (deploy/README.md).
 const DefaultJobsMaxBytes = 1 << 30
 
 // minStreamBytes is the smallest size allowed for a stream with a byte
