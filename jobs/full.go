@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -15,6 +16,14 @@ const (
 	codeStorageExceeded      jetstream.ErrorCode = 10047 // insufficient storage resources available
 	codeInsufficient         jetstream.ErrorCode = 10023 // insufficient resources
 	codeAccountLimitExceeded jetstream.ErrorCode = 10002 // resource limits exceeded for account
+)
+
+// JetStream's codes for a stream it will not create or update because the
+// room its max_bytes would reserve is not there.
+const (
+	codeMemoryExceeded jetstream.ErrorCode = 10028 // insufficient memory resources available
+	codeMaxStreamBytes jetstream.ErrorCode = 10122 // stream max bytes exceeds account limit max stream bytes
+	codeNoPeers        jetstream.ErrorCode = 10005 // no suitable peers for placement (clustered), with the reasons
 )
 
 // StreamFull reports whether err is JetStream refusing a message because
@@ -53,4 +62,29 @@ func StorageFull(err error) bool {
 		return true
 	}
 	return false
+}
+
+// noRoomForCap says what to do when JetStream refused to create or update
+// cfg, a stream with a byte cap, because the cap it reserves (against the
+// server's max_file_store or max_memory_store, or the account's JetStream
+// limits) does not fit; "" for any other error. An operator whose server
+// was sized before the jobs stream had a cap meets this on upgrading, and
+// the server's words name neither the cap nor the setting.
+func noRoomForCap(cfg jetstream.StreamConfig, setting string, err error) string {
+	var api *jetstream.APIError
+	if cfg.MaxBytes <= 0 || setting == "" || !errors.As(err, &api) {
+		return ""
+	}
+	switch {
+	case api.ErrorCode == codeStorageExceeded, api.ErrorCode == codeMemoryExceeded, api.ErrorCode == codeMaxStreamBytes,
+		api.ErrorCode == codeNoPeers && strings.Contains(api.Description, "insufficient storage"):
+	default:
+		return ""
+	}
+	limit := "max_file_store"
+	if cfg.Storage == jetstream.MemoryStorage {
+		limit = "max_memory_store"
+	}
+	return fmt.Sprintf("; JetStream reserves the stream's cap, max_bytes %d (%s), when it creates or updates the stream, and the room left by the server's %s or the account's JetStream limits (max_file or max_mem, disk_max_stream_bytes or mem_max_stream_bytes), beside what other capped streams reserve, is less: raise those limits (deploy/README.md), or lower %s",
+		cfg.MaxBytes, setting, limit, setting)
 }

@@ -289,9 +289,16 @@ func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) (jetstream
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
-	for _, cfg := range []jetstream.StreamConfig{t.JobsStreamConfig(), t.ResultsStreamConfig(), t.DeadLetterStreamConfig()} {
-		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
-			return nil, fmt.Errorf("create or update stream %s (subjects %v): %w", cfg.Name, cfg.Subjects, err)
+	for _, s := range []struct {
+		cfg     jetstream.StreamConfig
+		setting string // the worker's setting of its byte cap
+	}{
+		{t.JobsStreamConfig(), "--jobs-max-bytes (WORKER_JOBS_MAX_BYTES)"},
+		{t.ResultsStreamConfig(), ""},
+		{t.DeadLetterStreamConfig(), "--dlq-max-bytes (WORKER_DLQ_MAX_BYTES)"},
+	} {
+		if _, err := js.CreateOrUpdateStream(ctx, s.cfg); err != nil {
+			return nil, fmt.Errorf("create or update stream %s (subjects %v): %w%s", s.cfg.Name, s.cfg.Subjects, err, noRoomForCap(s.cfg, s.setting, err))
 		}
 	}
 	for _, kv := range []jetstream.KeyValueConfig{t.ProgressBucketConfig(), t.RateBucketConfig()} {
