@@ -195,7 +195,7 @@ func (c *Client) publish(ctx context.Context, a jobs.Args, m *nats.Msg) (Submitt
 	case jobs.StreamFull(err):
 		// Refused, not lost on the way: the stream keeps every job it has
 		// and takes new ones once the workers have worked some off.
-		return s, unavailable(err, "publish %s job %s to %s: the jobs stream %s is full, so the job was NOT stored (no stored job was dropped); publishing it again later, once the workers have worked off the backlog, is safe; the stream's cap is the worker's --jobs-max-bytes (WORKER_JOBS_MAX_BYTES, 1 GiB by default)", a.Op(), s.JobID, m.Subject, c.topo.JobsStream)
+		return s, unavailable(err, "publish %s job %s to %s: the jobs stream %s is full, so the job was NOT stored (no stored job was dropped); publishing it again later, once the workers have worked off the backlog, is safe; the stream's cap is the worker's --jobs-max-bytes (WORKER_JOBS_MAX_BYTES, 256 MiB by default)", a.Op(), s.JobID, m.Subject, c.topo.JobsStream)
 	case jobs.StorageFull(err):
 		return s, unavailable(err, "publish %s job %s to %s: JetStream's storage is full (the account's or the server's limit, max_file_store or max_mem_store, or its disk), so the job was NOT stored; publishing it again later is safe; free or raise JetStream's storage", a.Op(), s.JobID, m.Subject)
 	case ctx.Err() != nil && c.inboxRefused() == "":

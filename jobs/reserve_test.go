@@ -33,13 +33,12 @@ func TestEnsureSaysWhichCapDoesNotFit(t *testing.T) {
 			if _, err := c.JetStream.CreateStream(testContext(t), top.DeadLetterStreamConfig()); err != nil {
 				t.Fatal(err)
 			}
-		}, []string{"stream SESSION_JOBS", "--jobs-max-bytes", "WORKER_JOBS_MAX_BYTES", "1073741824", "max_file_store", "account"}},
+		}, []string{"stream SESSION_JOBS", "--jobs-max-bytes", "WORKER_JOBS_MAX_BYTES", "268435456", "max_file_store", "account"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			// The size an older deploy/nats/cluster.conf gave: room for the
-			// dead-letter cap, not for both.
-			srv, err := embedded.StartConnected(embedded.Options{StoreDir: t.TempDir(), MaxStore: 3 << 29})
+			// Room for the dead-letter cap, not for both.
+			srv, err := embedded.StartConnected(embedded.Options{StoreDir: t.TempDir(), MaxStore: 1<<30 + 128<<20})
 			if err != nil {
 				t.Fatal(err)
 			}

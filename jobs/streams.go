@@ -90,16 +90,18 @@ func DefaultTopology() Topology {
 	}
 }
 
-// DefaultJobsMaxBytes is the jobs stream's default size, 1 GiB. The
+// DefaultJobsMaxBytes is the jobs stream's default size, 256 MiB. The
 // backlog the README and BENCHMARKS promise, 100,000 jobs of about 200
 // bytes, takes 30 to 40 MB with the headers (message id, trace context)
-// and JetStream's per-message overhead: the cap holds more than twenty
-// such backlogs, or about 16,000 jobs of the
-// largest size (MaxJobBytes), while a publisher that goes on queueing is
-// stopped at 1 GiB rather than at a full disk. With the dead-letter
-// stream's 1 GiB it bounds what jobs and their failures can take; JetStream
-// reserves both against the server's max_file_store (deploy/README.md).
-const DefaultJobsMaxBytes = 1 << 30
+// and JetStream's per-message overhead: the cap holds more than six such
+// backlogs (hours of work at Clerk's rate limit), or about 4,000 jobs of
+// the largest size (MaxJobBytes), while a publisher that goes on queueing
+// is stopped at the cap rather than at a full disk. JetStream reserves the
+// cap, with the dead-letter stream's 1 GiB, against the server's
+// max_file_store (deploy/README.md): a larger default would stop a worker
+// on a small server, the embedded one included (75% of the free disk),
+// from creating its streams at all.
+const DefaultJobsMaxBytes = 256 << 20
 
 // minStreamBytes is the smallest size allowed for a stream with a byte
 // cap: more than a job of MaxJobBytes with its headers, or a dead letter.
