@@ -223,6 +223,22 @@ func (w *Worker) admit(msg jetstream.Msg, created time.Time, seen int64, release
 // deleted since it was taken is dropped unsettled (see delivery.void). It
 // returns the jobs still held, and ctx's error when ctx ends first.
 func (w *Worker) runHeld(ctx context.Context, held []*delivery, slots chan struct{}, queue chan<- *delivery) ([]*delivery, error) {
+	if len(held) == 0 {
+		return nil, nil
+	}
+	// The jobs stream may have been deleted during the pause (an operator
+	// discarding a backlog), and the worker reads it again only when a
+	// pull fails, which comes after these run: read it now, so that jobs
+	// of a stream that is gone are dropped, never started. Unread (no
+	// leader, say), the jobs run as they would have.
+	if _, err := w.records.readGeneration(ctx); errors.Is(err, jetstream.ErrStreamNotFound) {
+		for _, d := range held {
+			w.inflight.remove(d)
+		}
+		w.cfg.Logger.Warn().Int("jobs", len(held)).Str("stream", w.cfg.Topology.JobsStream).
+			Msg("the jobs stream was deleted while the worker paused: the jobs it held are dropped, never run")
+		return nil, nil
+	}
 	for i, d := range held {
 		if d.void() {
 			w.inflight.remove(d)
