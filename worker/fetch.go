@@ -55,6 +55,7 @@ func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer, queue c
 			return nil
 		}
 		var err error
+		held, cons = w.stillHeld(ctx, held, cons)
 		if held, err = w.runHeld(ctx, held, slots, queue); err != nil {
 			return nil
 		}
@@ -223,22 +224,6 @@ func (w *Worker) admit(msg jetstream.Msg, created time.Time, seen int64, release
 // deleted since it was taken is dropped unsettled (see delivery.void). It
 // returns the jobs still held, and ctx's error when ctx ends first.
 func (w *Worker) runHeld(ctx context.Context, held []*delivery, slots chan struct{}, queue chan<- *delivery) ([]*delivery, error) {
-	if len(held) == 0 {
-		return nil, nil
-	}
-	// The jobs stream may have been deleted during the pause (an operator
-	// discarding a backlog), and the worker reads it again only when a
-	// pull fails, which comes after these run: read it now, so that jobs
-	// of a stream that is gone are dropped, never started. Unread (no
-	// leader, say), the jobs run as they would have.
-	if _, err := w.records.readGeneration(ctx); errors.Is(err, jetstream.ErrStreamNotFound) {
-		for _, d := range held {
-			w.inflight.remove(d)
-		}
-		w.cfg.Logger.Warn().Int("jobs", len(held)).Str("stream", w.cfg.Topology.JobsStream).
-			Msg("the jobs stream was deleted while the worker paused: the jobs it held are dropped, never run")
-		return nil, nil
-	}
 	for i, d := range held {
 		if d.void() {
 			w.inflight.remove(d)
@@ -252,6 +237,53 @@ func (w *Worker) runHeld(ctx context.Context, held []*delivery, slots chan struc
 		}
 	}
 	return nil, nil
+}
+
+// stillHeld returns the held jobs that are still this worker's to run,
+// dropping the others unsettled, and the consumer to take jobs from: cons,
+// or the one that replaced it. The worker reads the jobs stream and the
+// consumer again only when a pull fails, which comes after the held jobs
+// run, so it reads them now. A job of a stream deleted during the pause
+// (an operator discarding a backlog) went with it; one of a consumer
+// deleted (and perhaps created again by another worker) is the new
+// consumer's to deliver, perhaps already running elsewhere: run here too,
+// it would call Clerk twice (a create, on its first delivery, looks for no
+// record). Unread (no leader, say), the jobs run as they would have.
+func (w *Worker) stillHeld(ctx context.Context, held []*delivery, cons jetstream.Consumer) ([]*delivery, jetstream.Consumer) {
+	if len(held) == 0 {
+		return nil, cons
+	}
+	topo := w.cfg.Topology
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	why := ""
+	_, err := w.records.readGeneration(cctx) // a stream created again voids them: see delivery.void
+	var current time.Time
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		why = "the jobs stream was deleted while the worker paused"
+	} else if c, err := w.js.Consumer(cctx, topo.JobsStream, topo.Consumer); errors.Is(err, jetstream.ErrConsumerNotFound) {
+		why = "the consumer was deleted while the worker paused"
+	} else if err == nil {
+		// Jobs taken from now on are of this consumer (see mayBeAgain),
+		// and the next pause's held jobs are compared with it.
+		cons, current = c, c.CachedInfo().Created
+	}
+	var kept []*delivery
+	for _, d := range held {
+		if why == "" && (current.IsZero() || d.consumerCreated.Equal(current)) {
+			kept = append(kept, d)
+			continue
+		}
+		w.inflight.remove(d)
+	}
+	if dropped := len(held) - len(kept); dropped > 0 {
+		if why == "" {
+			why = "the consumer was deleted and created again while the worker paused"
+		}
+		w.cfg.Logger.Warn().Int("jobs", dropped).Str("stream", topo.JobsStream).Str("consumer", topo.Consumer).
+			Msg(why + ": the jobs it held are dropped, never run here (those still in the stream are delivered anew)")
+	}
+	return kept, cons
 }
 
 // handBackHeld hands the held jobs back when the worker stops taking jobs
