@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,7 +46,7 @@ func TestPauseHoldsPrefetchedJobs(t *testing.T) {
 	// Past the ack wait, the jobs in the slots and the prefetched ones are
 	// all still this worker's: none was handed back (a nak would have
 	// taken it out of the ack-pending ones), none redelivered.
-	time.Sleep(3 * env.Topology.AckWait)
+	time.Sleep(2 * env.Topology.AckWait)
 	info, err := cons.Info(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -76,6 +77,37 @@ func TestPauseHoldsPrefetchedJobs(t *testing.T) {
 	}
 	emu.SetFaults(faults(false))
 	testenv.Eventually(t, 60*time.Second, "every job done", func() bool { return len(env.Results(t)) == n })
+	if got := env.StreamCount(t, env.Topology.DeadLetterStream); got != 0 {
+		t.Errorf("%d dead letters; want 0", got)
+	}
+}
+
+// TestLongPauseHandsBackHeldJobs: a worker paused for three ack waits hands
+// back the prefetched jobs it holds, so that a replica whose circuit stays
+// open (its key rotated out from under it) does not keep them from the
+// others for good; the jobs already started stay held.
+func TestLongPauseHandsBackHeldJobs(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	const concurrency = 2
+	w := env.StartWorker(t, func(c *worker.Config) { c.Concurrency = concurrency })
+	emu.SetFaults(emulator.Faults{RejectKey: true, Latency: 300 * time.Millisecond})
+	const n = 10
+	for _, id := range emu.CreateSessions(emu.CreateUser(), n) {
+		env.Publish(t, &jobs.GetArgs{SessionID: id})
+	}
+	testenv.Eventually(t, 10*time.Second, "the circuit open", func() bool { return w.Worker.Status().CircuitOpen })
+	testenv.Eventually(t, 3*time.Second, "the prefetched jobs held beside the started ones", func() bool {
+		return w.Worker.Status().InFlight > concurrency
+	})
+	testenv.Eventually(t, 3*env.Topology.AckWait+5*time.Second, "the held jobs handed back", func() bool {
+		return w.Worker.Status().InFlight == concurrency
+	})
+	if !strings.Contains(env.Logs.String(), "handing back the prefetched jobs") {
+		t.Errorf("the hand-back was not logged")
+	}
+	emu.SetFaults(emulator.Faults{})
+	testenv.Eventually(t, 30*time.Second, "every job done", func() bool { return len(env.Results(t)) == n })
 	if got := env.StreamCount(t, env.Topology.DeadLetterStream); got != 0 {
 		t.Errorf("%d dead letters; want 0", got)
 	}

@@ -48,13 +48,13 @@ func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer, queue c
 		if w.nc.IsClosed() {
 			return ErrConnectionClosed
 		}
-		if err := w.waitToTake(ctx); err != nil {
+		var err error
+		if held, err = w.waitHolding(ctx, held); err != nil {
 			if errors.Is(err, ErrConnectionClosed) {
 				return ErrConnectionClosed
 			}
 			return nil
 		}
-		var err error
 		held, cons = w.stillHeld(ctx, held, cons)
 		if held, err = w.runHeld(ctx, held, slots, queue); err != nil {
 			return nil
@@ -85,6 +85,27 @@ func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer, queue c
 		_ = clock.Sleep(ctx, min(time.Duration(failures)*200*time.Millisecond, 5*time.Second))
 	}
 	return nil
+}
+
+// waitHolding is waitToTake for a worker that may hold prefetched jobs.
+// Held through three ack waits of one pause, they are handed back (a
+// delivery spent each), so that a replica whose circuit stays open (its key
+// rotated out from under it) does not keep them from the others for good;
+// a pause that short costs them nothing.
+func (w *Worker) waitHolding(ctx context.Context, held []*delivery) ([]*delivery, error) {
+	if len(held) > 0 {
+		hctx, cancel := context.WithTimeout(ctx, 3*w.ackWait())
+		err := w.waitToTake(hctx)
+		cancel()
+		if err == nil || ctx.Err() != nil || errors.Is(err, ErrConnectionClosed) {
+			return held, err
+		}
+		w.cfg.Logger.Warn().Int("jobs", len(held)).Dur("paused_for", 3*w.ackWait()).
+			Msg("paused for three ack waits: handing back the prefetched jobs it held, for another worker to run")
+		w.handBackHeld(held)
+		held = nil
+	}
+	return held, w.waitToTake(ctx)
 }
 
 // waitToTake returns once the circuit is closed and outcomes have room to
