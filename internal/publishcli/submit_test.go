@@ -1123,3 +1123,46 @@ func TestFullJobsStream(t *testing.T) {
 		t.Errorf("the full jobs stream holds %d jobs, want the %d it held", got, held)
 	}
 }
+
+// TestFullJobsStreamTookLaterLines: a full jobs stream that refused a
+// batch's line still took smaller lines after it. The advice was to
+// continue later, once the workers had made room, while the command it gave
+// sends those lines again, dropped as duplicates only within the
+// deduplication window: continued after it, they would be queued again and
+// run twice. The message names them and says so.
+func TestFullJobsStreamTookLaterLines(t *testing.T) {
+	h := newHarness(t)
+	cfg := h.topo.JobsStreamConfig()
+	cfg.MaxBytes = 1 << 20
+	if _, err := h.js.UpdateStream(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	held := testenv.FillToMaxBytes(t, h.js, h.topo.Subjects.Job(jobs.OpRevoke))
+	// Room for a small job (about 100 bytes stored), not for a large one
+	// (an id and a session id of 128 characters: about 500): the last
+	// fillers, of 16 bytes and their subject and id, free about 75 each.
+	s, err := h.js.Stream(t.Context(), h.topo.JobsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := s.CachedInfo().State.LastSeq
+	for seq := last; seq > last-3; seq-- {
+		if err := s.DeleteMsg(t.Context(), seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	large := fmt.Sprintf(`{"job_id":%q,"session_id":%q}`, strings.Repeat("j", 128), "sess_"+strings.Repeat("a", 123))
+	file := writeFile(t, "batch.ndjson", large+"\n"+`{"job_id":"b","session_id":"sess_2"}`+"\n")
+	r := h.run(t, "revoke", "--file", file)
+	if r.code != publishcli.ExitPartial {
+		t.Fatalf("want exit %d (some accepted): %v", publishcli.ExitPartial, r)
+	}
+	if got := len(h.jobsMsgs(t)); got != held-3+1 {
+		t.Fatalf("the jobs stream holds %d jobs, want %d: the small line taken, the large one refused", got, held-3+1)
+	}
+	for _, want := range []string{"is full", "took 1 smaller jobs after line 1 (line 2)", "run twice", "continue within it"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q: %v", want, r)
+		}
+	}
+}
