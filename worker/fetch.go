@@ -42,7 +42,13 @@ func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer, queue c
 	// deliveries of the jobs at the head of the queue, which would end as
 	// max_deliveries without ever being run.
 	var held []*delivery
-	defer func() { w.handBackHeld(held) }()
+	defer func() {
+		// ctx has ended: the reads before the hand-back get a moment of
+		// their own, so that a stopping worker is not held up for long.
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		w.handBackHeld(hctx, held)
+	}()
 	var failures int
 	for ctx.Err() == nil {
 		if w.nc.IsClosed() {
@@ -102,7 +108,7 @@ func (w *Worker) waitHolding(ctx context.Context, held []*delivery) ([]*delivery
 		}
 		w.cfg.Logger.Warn().Int("jobs", len(held)).Dur("paused_for", 3*w.ackWait()).
 			Msg("paused for three ack waits: handing back the prefetched jobs it held, for another worker to run")
-		w.handBackHeld(held)
+		w.handBackHeld(ctx, held)
 		held = nil
 	}
 	return held, w.waitToTake(ctx)
@@ -274,17 +280,9 @@ func (w *Worker) stillHeld(ctx context.Context, held []*delivery, cons jetstream
 	if len(held) == 0 {
 		return nil, cons
 	}
-	topo := w.cfg.Topology
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	why := ""
-	_, err := w.records.readGeneration(cctx) // a stream created again voids them: see delivery.void
+	why, c := w.readHeld(ctx)
 	var current time.Time
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		why = "the jobs stream was deleted while the worker paused"
-	} else if c, err := w.js.Consumer(cctx, topo.JobsStream, topo.Consumer); errors.Is(err, jetstream.ErrConsumerNotFound) {
-		why = "the consumer was deleted while the worker paused"
-	} else if err == nil {
+	if c != nil {
 		// Jobs taken from now on are of this consumer (see mayBeAgain),
 		// and the next pause's held jobs are compared with it.
 		cons, current = c, c.CachedInfo().Created
@@ -301,19 +299,68 @@ func (w *Worker) stillHeld(ctx context.Context, held []*delivery, cons jetstream
 		if why == "" {
 			why = "the consumer was deleted and created again while the worker paused"
 		}
+		topo := w.cfg.Topology
 		w.cfg.Logger.Warn().Int("jobs", dropped).Str("stream", topo.JobsStream).Str("consumer", topo.Consumer).
 			Msg(why + ": the jobs it held are dropped, never run here (those still in the stream are delivered anew)")
 	}
 	return kept, cons
 }
 
+// readHeld reads the jobs stream and the consumer again for a worker that
+// holds prefetched jobs: why none of them is its own any more (the stream
+// or the consumer is gone), else the consumer as it is now, nil when it
+// cannot be read.
+func (w *Worker) readHeld(ctx context.Context) (why string, current jetstream.Consumer) {
+	topo := w.cfg.Topology
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err := w.records.readGeneration(cctx) // a stream created again voids them: see delivery.void
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return "the jobs stream was deleted while the worker paused", nil
+	}
+	c, err := w.js.Consumer(cctx, topo.JobsStream, topo.Consumer)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return "the consumer was deleted while the worker paused", nil
+	}
+	if err != nil {
+		return "", nil
+	}
+	return "", c
+}
+
 // handBackHeld hands the held jobs back when the worker stops taking jobs
-// for good, so that another worker runs them at once rather than after the
-// ack wait.
-func (w *Worker) handBackHeld(held []*delivery) {
+// for good (or paused too long), so that another worker runs them at once
+// rather than after the ack wait. Only those of the consumer as it is now:
+// a nak names the consumer and the sequences alone, so one for a job of a
+// consumer deleted and created again (same name) during the pause reaches
+// the new consumer's delivery of that job, perhaps running on another
+// worker, and hands it out a second time. Those, and all of them when the
+// consumer cannot be read, are dropped unsettled: they come again after
+// the ack wait, from whichever consumer there is then.
+func (w *Worker) handBackHeld(ctx context.Context, held []*delivery) {
+	if len(held) == 0 {
+		return
+	}
+	why, c := w.readHeld(ctx)
+	if why == "" && c == nil {
+		why = "the consumer could not be read"
+	}
+	dropped := 0
 	for _, d := range held {
-		_ = d.nak(0)
+		if why == "" && d.consumerCreated.Equal(c.CachedInfo().Created) {
+			_ = d.nak(0)
+		} else {
+			dropped++
+		}
 		w.inflight.remove(d)
+	}
+	if dropped > 0 {
+		if why == "" {
+			why = "the consumer was deleted and created again while the worker paused"
+		}
+		topo := w.cfg.Topology
+		w.cfg.Logger.Warn().Int("jobs", dropped).Str("stream", topo.JobsStream).Str("consumer", topo.Consumer).
+			Msg(why + ": the jobs it held are not handed back (a nak could reach another delivery of them); those still in the stream come again after the ack wait")
 	}
 }
 
