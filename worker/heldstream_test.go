@@ -1,6 +1,7 @@
 package worker_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -117,83 +118,108 @@ func TestHeldJobsOfADeletedConsumerAreNotRun(t *testing.T) {
 }
 
 // TestHeldJobsOfARecreatedConsumerAreNotHandedBack: a worker whose key
-// Clerk rejects holds its prefetched jobs through a pause of three ack
-// waits, and then hands them back. Meanwhile the consumer was deleted and
-// created again (same name), and delivered every job anew to another
-// taker, which still runs them. A nak names only the consumer and the
-// sequences, so the paused worker's nak reached the new consumer's
+// Clerk rejects holds its prefetched jobs, and hands them back after a
+// pause of three ack waits, or when it stops. Meanwhile the consumer was
+// deleted and created again (same name), and delivered every job anew to
+// another taker, which still runs them. A nak names only the consumer and
+// the sequences, so the paused worker's nak reached the new consumer's
 // delivery of the job and handed it out a second time while the other
 // taker ran it: the job ran twice.
 func TestHeldJobsOfARecreatedConsumerAreNotHandedBack(t *testing.T) {
-	env := testenv.New(t)
-	own := emulator.NewServer()
-	t.Cleanup(own.Close)
-	own.Emulator.SetFaults(emulator.Faults{RejectKey: true, Latency: 300 * time.Millisecond})
-	cfg := env.WorkerConfig()
-	cfg.Instance, cfg.Concurrency = "paused", 1 // a prefetch of 2
-	clerk, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(own.URL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	paused := env.StartWorkerWith(t, clerk, cfg)
-	ids := env.Clerk.Emulator.CreateSessions(env.Clerk.Emulator.CreateUser(), 3)
-	for _, id := range ids {
-		env.Publish(t, &jobs.RevokeArgs{SessionID: id})
-	}
-	testenv.Eventually(t, 10*time.Second, "the circuit open, a job in the slot and one held", func() bool {
-		st := paused.Worker.Status()
-		return st.CircuitOpen && st.InFlight >= 2
-	})
-	ctx := t.Context()
-	if err := env.JS.DeleteConsumer(ctx, env.Topology.JobsStream, env.Topology.Consumer); err != nil {
-		t.Fatal(err)
-	}
-	cons, err := env.Topology.Ensure(ctx, env.JS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The other taker: every job, kept alive for the rest of the test.
-	batch, err := cons.Fetch(len(ids), jetstream.FetchMaxWait(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var taken []jetstream.Msg
-	for m := range batch.Messages() {
-		taken = append(taken, m)
-	}
-	if len(taken) != len(ids) {
-		t.Fatalf("the new consumer delivered %d jobs; want %d", len(taken), len(ids))
-	}
-	go func() {
-		tick := time.NewTicker(env.Topology.AckWait / 4)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
+	for _, tc := range []struct {
+		name string
+		stop bool
+	}{
+		{"a pause of three ack waits", false},
+		{"a stopping worker", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := testenv.New(t)
+			own := emulator.NewServer()
+			t.Cleanup(own.Close)
+			own.Emulator.SetFaults(emulator.Faults{RejectKey: true, Latency: 300 * time.Millisecond})
+			cfg := env.WorkerConfig()
+			cfg.Instance, cfg.Concurrency = "paused", 1 // a prefetch of 2
+			clerk, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(own.URL))
+			if err != nil {
+				t.Fatal(err)
 			}
-			for _, m := range taken {
-				_ = m.InProgress()
+			paused := env.StartWorkerWith(t, clerk, cfg)
+			ids := env.Clerk.Emulator.CreateSessions(env.Clerk.Emulator.CreateUser(), 3)
+			seqs := map[string]uint64{}
+			for _, id := range ids {
+				seqs[id] = env.Publish(t, &jobs.RevokeArgs{SessionID: id}).Sequence
 			}
-		}
-	}()
-	testenv.Eventually(t, 3*env.Topology.AckWait+5*time.Second, "the held jobs handed back", func() bool {
-		return paused.Worker.Status().InFlight == 1
-	})
-	// A job delivered again now is one handed out while the other taker
-	// runs it. The nak is on its way once in_flight drops, so look for a
-	// while.
-	deadline := time.Now().Add(2 * time.Second)
-	for time.Now().Before(deadline) {
-		again, err := cons.FetchNoWait(len(ids))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for m := range again.Messages() {
-			meta, _ := m.Metadata()
-			t.Errorf("job %d delivered again while the new consumer's taker runs it: the paused worker's hand-back reached the new consumer", meta.Sequence.Stream)
-		}
-		time.Sleep(100 * time.Millisecond)
+			testenv.Eventually(t, 10*time.Second, "the circuit open, a job in the slot and one held", func() bool {
+				st := paused.Worker.Status()
+				return st.CircuitOpen && st.InFlight >= 2
+			})
+			ctx := t.Context()
+			if err := env.JS.DeleteConsumer(ctx, env.Topology.JobsStream, env.Topology.Consumer); err != nil {
+				t.Fatal(err)
+			}
+			cons, err := env.Topology.Ensure(ctx, env.JS)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The other taker: every job, kept alive for the rest of the test.
+			batch, err := cons.Fetch(len(ids), jetstream.FetchMaxWait(5*time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var taken []jetstream.Msg
+			for m := range batch.Messages() {
+				taken = append(taken, m)
+			}
+			if len(taken) != len(ids) {
+				t.Fatalf("the new consumer delivered %d jobs; want %d", len(taken), len(ids))
+			}
+			go func() {
+				tick := time.NewTicker(env.Topology.AckWait / 4)
+				defer tick.Stop()
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-tick.C:
+					}
+					for _, m := range taken {
+						_ = m.InProgress()
+					}
+				}
+			}()
+			started := map[uint64]bool{} // the job in the slot, not held
+			for _, c := range own.Emulator.Calls() {
+				for id, seq := range seqs {
+					if strings.Contains(c.Path, id) {
+						started[seq] = true
+					}
+				}
+			}
+			if tc.stop {
+				paused.Stop(t)
+			} else {
+				testenv.Eventually(t, 3*env.Topology.AckWait+5*time.Second, "the held jobs handed back", func() bool {
+					return paused.Worker.Status().InFlight == 1
+				})
+			}
+			// A held job delivered again now is one handed out while the
+			// other taker runs it. The nak is on its way once in_flight
+			// drops, so look for a while.
+			deadline := time.Now().Add(2 * time.Second)
+			for time.Now().Before(deadline) {
+				again, err := cons.FetchNoWait(len(ids))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for m := range again.Messages() {
+					meta, _ := m.Metadata()
+					if !started[meta.Sequence.Stream] {
+						t.Errorf("held job %d delivered again while the new consumer's taker runs it: the paused worker's hand-back reached the new consumer", meta.Sequence.Stream)
+					}
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		})
 	}
 }
