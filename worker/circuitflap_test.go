@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
@@ -111,4 +113,34 @@ func TestLongPauseHandsBackHeldJobs(t *testing.T) {
 	if got := env.StreamCount(t, env.Topology.DeadLetterStream); got != 0 {
 		t.Errorf("%d dead letters; want 0", got)
 	}
+}
+
+// TestLongPauseHandsBackHeldJobsAtTheShortenedAckWait: the three ack waits
+// after which a pause hands back the held jobs were counted from the ack
+// wait read when the pause began. An operator who shortened the consumer's
+// ack wait during the pause (here from 10 s to 1 s) saw the jobs held for
+// three of the old ack waits, 30 s, ten times what the README says.
+func TestLongPauseHandsBackHeldJobsAtTheShortenedAckWait(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	const concurrency = 2
+	w := env.StartWorker(t, func(c *worker.Config) {
+		c.Concurrency = concurrency
+		c.Topology.AckWait = 10 * time.Second
+	})
+	emu.SetFaults(emulator.Faults{RejectKey: true, Latency: 300 * time.Millisecond})
+	const n = 10
+	for _, id := range emu.CreateSessions(emu.CreateUser(), n) {
+		env.Publish(t, &jobs.GetArgs{SessionID: id})
+	}
+	testenv.Eventually(t, 10*time.Second, "the circuit open", func() bool { return w.Worker.Status().CircuitOpen })
+	testenv.Eventually(t, 3*time.Second, "the prefetched jobs held beside the started ones", func() bool {
+		return w.Worker.Status().InFlight > concurrency
+	})
+	editConsumer(t, env, func(c *jetstream.ConsumerConfig) { c.AckWait = time.Second })
+	// Three of the new ack waits, and a few seconds for the worker to read
+	// it: well short of three of the old.
+	testenv.Eventually(t, 3*time.Second+5*time.Second, "the held jobs handed back", func() bool {
+		return w.Worker.Status().InFlight == concurrency
+	})
 }

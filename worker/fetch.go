@@ -97,16 +97,23 @@ func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer, queue c
 // Held through three ack waits of one pause, they are handed back (a
 // delivery spent each), so that a replica whose circuit stays open (its key
 // rotated out from under it) does not keep them from the others for good;
-// a pause that short costs them nothing.
+// a pause that short costs them nothing. The ack wait is read again every
+// second: an operator may shorten it during the pause (see ackWait).
 func (w *Worker) waitHolding(ctx context.Context, held []*delivery) ([]*delivery, error) {
 	if len(held) > 0 {
-		hctx, cancel := context.WithTimeout(ctx, 3*w.ackWait())
-		err := w.waitToTake(hctx)
-		cancel()
-		if err == nil || ctx.Err() != nil || errors.Is(err, ErrConnectionClosed) {
-			return held, err
+		start := time.Now()
+		for left := 3 * w.ackWait(); left > 0; left = 3*w.ackWait() - time.Since(start) {
+			hctx, cancel := context.WithTimeout(ctx, min(left, time.Second))
+			err := w.waitToTake(hctx)
+			cancel()
+			if err == nil || ctx.Err() != nil || errors.Is(err, ErrConnectionClosed) {
+				return held, err
+			}
+			if w.nc.IsClosed() { // waitToTake does not look once hctx ends
+				return held, ErrConnectionClosed
+			}
 		}
-		w.cfg.Logger.Warn().Int("jobs", len(held)).Dur("paused_for", 3*w.ackWait()).
+		w.cfg.Logger.Warn().Int("jobs", len(held)).Dur("paused_for", time.Since(start)).
 			Msg("paused for three ack waits: handing back the prefetched jobs it held, for another worker to run")
 		w.handBackHeld(ctx, held)
 		held = nil
