@@ -164,9 +164,10 @@ type Submitted struct {
 // different job is not queued: the error matches jobs.ErrJobIDReused (or
 // jobs.ErrDuplicateUnverified when this NATS user may read neither the
 // stored job nor its record to compare); publish it with another id.
-// A job the jobs stream or the NATS server (max_payload) refuses for its
-// size with its headers (a body near jobs.MaxJobBytes, and the trace
-// baggage ctx carries) was not stored, and is not ErrUnavailable:
+// A job the jobs stream or the connection (the server's or its account's
+// max_payload: jobs.OverMaxPayload) refuses for its size with its headers
+// (a body near jobs.MaxJobBytes, and the trace baggage ctx carries) was
+// not stored, and is not ErrUnavailable:
 // publishing it again as it is fails again, so it matches jobs.ErrInvalid.
 // A job refused because the jobs stream is full (jobs.StreamFull: its cap,
 // Topology.JobsMaxBytes, is reached) or JetStream's storage is
@@ -206,8 +207,9 @@ func (c *Client) publish(ctx context.Context, a jobs.Args, m *nats.Msg) (Submitt
 		// took it over the stream's limit. It would be refused every time.
 		return s, fmt.Errorf("publish %s job %s to %s: it was not stored: its message, a body of %d bytes and headers of about %d (trace context and baggage from the context, and the message id), is more than the jobs stream takes (%w; %w); send it with less baggage, or a smaller job", a.Op(), s.JobID, m.Subject, len(m.Data), headerBytes(m), err, jobs.ErrInvalid)
 	case errors.Is(err, nats.ErrMaxPayload):
-		// Never sent: the NATS server takes less in one message.
-		return s, fmt.Errorf("publish %s job %s to %s: it was not sent: its message, a body of %d bytes and headers of about %d, is more than the NATS server takes in one message (max_payload %d bytes; %w; %w); raise the server's max_payload, or send a smaller job", a.Op(), s.JobID, m.Subject, len(m.Data), headerBytes(m), c.nc.MaxPayload(), err, jobs.ErrInvalid)
+		// Never sent: the connection takes less in one message (the
+		// server's max_payload, or a tenant account's).
+		return s, fmt.Errorf("publish %s job %s to %s: it was not sent: its message, a body of %d bytes and headers of about %d, is more than this connection takes in one message (%w; %w); %s", a.Op(), s.JobID, m.Subject, len(m.Data), headerBytes(m), err, jobs.ErrInvalid, jobs.OverMaxPayload(c.nc.MaxPayload()))
 	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
 		return s, unavailable(err, "no JetStream stream stores %s (the worker creates the jobs stream %s when it starts; or the subject prefix, or this user's permissions, are not what the worker expects)", m.Subject, c.topo.JobsStream)
 	case c.inboxRefused() != "":

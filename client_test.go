@@ -564,22 +564,59 @@ func TestNewClientRefusesBadOptions(t *testing.T) {
 }
 
 // TestSubmitRefusedByMaxPayloadIsNotUnavailable: a job larger than the
-// NATS server takes in one message (max_payload) is never sent. Submit
+// connection takes in one message (max_payload) is never sent. Submit
 // said "NATS unavailable … it may or may not be stored: publishing it
 // again with the same job id is safe", for a job refused every time.
+// Its advice was to raise the server's max_payload, also for a tenant,
+// whose account's max_payload is the jobs stream's own limit (deploy/nats):
+// raising it would only have the stream refuse the job. The same job (a
+// body near jobs.MaxJobBytes, 7.5 KiB of trace baggage) is sent over a
+// max_payload below that limit and over one equal to it.
 func TestSubmitRefusedByMaxPayloadIsNotUnavailable(t *testing.T) {
-	nc := testenv.ConnectWithMaxPayload(t, "16KB")
-	c, err := clerkjobs.NewClient(nc)
+	var members []baggage.Member
+	for i := range 30 {
+		m, err := baggage.NewMember(fmt.Sprintf("k%02d", i), strings.Repeat("v", 250))
+		if err != nil {
+			t.Fatal(err)
+		}
+		members = append(members, m)
+	}
+	b, err := baggage.New(members...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	except := make([]string, 900) // about 20 KB of body
-	for i := range except {
-		except[i] = fmt.Sprintf("sess_%018d", i)
-	}
-	_, err = c.Submit(testContext(t, 30*time.Second), &jobs.RevokeAllArgs{UserID: "user_big", ExceptSessionIDs: except})
-	if err == nil || errors.Is(err, clerkjobs.ErrUnavailable) || !errors.Is(err, jobs.ErrInvalid) || !strings.Contains(err.Error(), "not sent") || !strings.Contains(err.Error(), "max_payload") {
-		t.Errorf("Submit of a job over max_payload = %v; want it said not sent, naming max_payload, jobs.ErrInvalid and not ErrUnavailable", err)
+	for _, tc := range []struct {
+		name, maxPayload string
+		want, not        []string
+	}{
+		{"below the jobs stream's limit", "16KB",
+			[]string{"max_payload 16384 bytes", fmt.Sprintf("max message size (%d bytes", jobs.MaxJobMessageBytes), fmt.Sprintf("raise max_payload (the server's, or the account's) to %d", jobs.MaxJobMessageBytes)}, nil},
+		{"a tenant's: the jobs stream's limit", fmt.Sprint(jobs.MaxJobMessageBytes),
+			[]string{fmt.Sprintf("max_payload %d bytes", jobs.MaxJobMessageBytes), "would not help", "less trace baggage"}, []string{"raise max_payload", "raise the server's max_payload"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			nc := testenv.ConnectWithMaxPayload(t, tc.maxPayload)
+			c, err := clerkjobs.NewClient(nc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := &jobs.RefreshArgs{Common: jobs.Common{ReplyTo: "_INBOX.x"}, SessionID: "sess_1", ExpiredToken: "e", RefreshToken: "r", RequestOrigin: "o",
+				RequestHeaders: map[string]any{"X-Pad": strings.Repeat("p", jobs.MaxJobBytes-300)}}
+			_, err = c.Submit(baggage.ContextWithBaggage(testContext(t, 30*time.Second), b), a)
+			if err == nil || errors.Is(err, clerkjobs.ErrUnavailable) || !errors.Is(err, jobs.ErrInvalid) || !strings.Contains(err.Error(), "not sent") {
+				t.Fatalf("Submit of a job over max_payload = %v; want it said not sent, jobs.ErrInvalid and not ErrUnavailable", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Submit = %v\nwant it to say %q", err, w)
+				}
+			}
+			for _, n := range tc.not {
+				if strings.Contains(err.Error(), n) {
+					t.Errorf("Submit = %v\nwant it not to say %q", err, n)
+				}
+			}
+		})
 	}
 }
 

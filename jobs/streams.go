@@ -190,6 +190,27 @@ func (t Topology) Validate() error {
 	return nil
 }
 
+// MaxJobMessageBytes is the largest message the jobs stream stores (its
+// max_msg_size): a job of MaxJobBytes with 4 KiB of headers (its message
+// id, trace context and baggage). A tenant's account under deploy/nats
+// takes no larger message either (its max_payload).
+const MaxJobMessageBytes = MaxJobBytes + 4096
+
+// OverMaxPayload says what to do with a job whose message NATS refused to
+// send for its size (nats.ErrMaxPayload). maxPayload is what the
+// connection reports (nats.Conn.MaxPayload): the server's max_payload, or
+// its account's when the account has one (a tenant's under deploy/nats,
+// equal to MaxJobMessageBytes). Raising it helps only while it is below
+// the jobs stream's own limit, which refuses a larger job anyway.
+func OverMaxPayload(maxPayload int64) string {
+	limits := fmt.Sprintf("a job's message must fit both what this connection takes in one message (max_payload %d bytes: the NATS server's, or its account's) and the jobs stream's max message size (%d bytes: a body of at most %d bytes with %d of headers)",
+		maxPayload, MaxJobMessageBytes, MaxJobBytes, MaxJobMessageBytes-MaxJobBytes)
+	if maxPayload < MaxJobMessageBytes {
+		return fmt.Sprintf("%s: send a smaller job, or raise max_payload (the server's, or the account's) to %d", limits, MaxJobMessageBytes)
+	}
+	return limits + ": raising max_payload would not help, as the jobs stream would refuse the job too; send it with less trace baggage in its context, or a smaller job"
+}
+
 // JobsStreamConfig is the jobs stream: a work queue, so a job is removed
 // once acked. It is capped at JobsMaxBytes and refuses new jobs when full
 // (DiscardNew): a job is either stored or refused, never evicted.
@@ -213,7 +234,7 @@ func (t Topology) JobsStreamConfig() jetstream.StreamConfig {
 		Duplicates:  t.DedupWindow,
 		Discard:     jetstream.DiscardNew,
 		MaxBytes:    t.JobsMaxBytes,
-		MaxMsgSize:  MaxJobBytes + 4096,
+		MaxMsgSize:  MaxJobMessageBytes,
 	}
 }
 

@@ -71,7 +71,8 @@ func TestBatchLineOverMaxPayload(t *testing.T) {
 			if strings.Contains(r.stderr, "--help' for usage") {
 				t.Errorf("a job too big is no usage error, yet --help is pointed at\n%s", r)
 			}
-			for _, want := range []string{fmt.Sprintf("the job of line %d", tc.line), "max_payload 2048 bytes", "would be refused again as it is"} {
+			for _, want := range []string{fmt.Sprintf("the job of line %d", tc.line), "max_payload 2048 bytes", "would be refused again as it is",
+				fmt.Sprintf("raise max_payload (the server's, or the account's) to %d", jobs.MaxJobMessageBytes)} {
 				if !strings.Contains(r.stderr, want) {
 					t.Errorf("stderr does not say %q\n%s", want, r)
 				}
