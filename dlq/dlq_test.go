@@ -16,6 +16,7 @@ import (
 
 	"github.com/clerkjobs/clerkjobs/clerkjobstest"
 	"github.com/clerkjobs/clerkjobs/dlq"
+	"github.com/clerkjobs/clerkjobs/internal/embedded"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -581,6 +582,55 @@ func TestReplayRefusedByJetStream(t *testing.T) {
 	}
 	if _, err := e.q.Get(t.Context(), seqs[0]); err != nil {
 		t.Errorf("the dead letter refused by the full jobs stream is gone: %v", err)
+	}
+}
+
+// TestReplayRefusedForStorage: JetStream's storage full (here the
+// server's max_file_store, used up by another stream) refuses the
+// republish before the jobs stream's cap is reached. Replay said only
+// "fix the cause"; it says, as for a full jobs stream, that the job was
+// not stored and the letter is kept, and what to free or raise.
+func TestReplayRefusedForStorage(t *testing.T) {
+	srv, err := embedded.StartConnected(embedded.Options{StoreDir: t.TempDir(), MaxStore: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	topo := jobs.DefaultTopology()
+	topo.JobsMaxBytes, topo.DeadLetterMaxBytes = 1<<20, 1<<20 // reserved within the 8 MiB
+	if _, err := topo.Ensure(t.Context(), srv.JetStream); err != nil {
+		t.Fatal(err)
+	}
+	q, err := dlq.Open(t.Context(), srv.JetStream, topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{nc: srv.Conn, js: srv.JetStream, topo: topo, q: q}
+	seqs := e.seed(t, letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "no-room"})
+	if _, err := e.js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "OTHER", Subjects: []string{"other.>"}, Storage: jetstream.FileStorage}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		_, err := e.js.Publish(t.Context(), "other.x", make([]byte, 60<<10))
+		if jobs.StorageFull(err) {
+			break
+		}
+		if err != nil || i > 1000 {
+			t.Fatalf("filling the server's storage, message %d: %v", i, err)
+		}
+	}
+	rep, err := e.q.Replay(t.Context(), seqs)
+	if err == nil || rep.Failed != 1 {
+		t.Fatalf("replay with JetStream's storage full: %+v, %v", rep, err)
+	}
+	r := rep.Problems[0].Reason
+	for _, want := range []string{"storage is full", "not stored", "dead letter is kept", "max_file_store", "free or raise"} {
+		if !contains(r, want) {
+			t.Errorf("reason %q: want it to say %q", r, want)
+		}
+	}
+	if _, err := e.q.Get(t.Context(), seqs[0]); err != nil {
+		t.Errorf("the dead letter refused for want of storage is gone: %v", err)
 	}
 }
 

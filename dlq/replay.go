@@ -222,6 +222,9 @@ func (q *Queue) replayOne(ctx context.Context, created time.Time, seq uint64, o 
 		if jobs.StreamFull(err) {
 			return fail(err, "the jobs stream %s is full (%s), so the job was not stored; the dead letter is kept: replay it again later, once the workers have worked off the backlog (the worker's --jobs-max-bytes sets the stream's cap)", q.topo.JobsStream, natsconn.ErrorText(err))
 		}
+		if jobs.StorageFull(err) {
+			return fail(err, "JetStream's storage is full (%s: the account's or the server's limit, max_file_store or max_mem_store, or its disk), so the job was not stored; the dead letter is kept: free or raise JetStream's storage (purge what is not needed, or raise the limit), then replay it again", natsconn.ErrorText(err))
+		}
 		var refused *jetstream.APIError
 		if errors.As(err, &refused) || errors.Is(err, jetstream.ErrNoStreamResponse) {
 			return fail(err, "republishing to %s failed (%s); the dead letter is kept: fix the cause and run the replay again", d.Subject, natsconn.ErrorText(err))
