@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clerkjobs/clerkjobs/internal/clock"
+	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/internal/text"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -101,6 +102,7 @@ type records struct {
 
 	healMu   sync.Mutex
 	lastHeal time.Time
+	healErr  error // what the last heal answered
 }
 
 func (r *records) generation() string { return *r.gen.Load() }
@@ -258,7 +260,7 @@ func (r *records) publish(ctx context.Context, o *outcome) (already recordKind, 
 		// it creates it again and tries once more.
 		if herr := r.heal(ctx); herr != nil {
 			r.w.metrics.recordFailures.WithLabelValues(stream).Inc()
-			return 0, &recordError{stream: stream, kind: o.kind, err: fmt.Errorf("%w; recreating it failed: %v", err, herr)}
+			return 0, &recordError{stream: stream, kind: o.kind, err: err, recreate: herr}
 		}
 	}
 }
@@ -528,16 +530,20 @@ func streamMissing(err error) bool {
 }
 
 // heal creates what the worker owns and finds missing (a stream or the
-// consumer deleted by hand), at most once every two seconds.
+// consumer deleted by hand), at most once every two seconds; in between
+// it answers what the last try did. Answering nil then would have every
+// record refused meanwhile say it could not be created without saying
+// why (JetStream's refusal, and what to raise), overwriting the reason
+// the worker logs and reports on /readyz.
 func (r *records) heal(ctx context.Context) error {
 	r.healMu.Lock()
 	defer r.healMu.Unlock()
 	if time.Since(r.lastHeal) < 2*time.Second {
-		return nil
+		return r.healErr
 	}
 	r.lastHeal = time.Now()
-	_, err := r.w.ensure(ctx)
-	return err
+	_, r.healErr = r.w.ensure(ctx)
+	return r.healErr
 }
 
 // recordError is a record JetStream did not store.
@@ -545,6 +551,10 @@ type recordError struct {
 	stream string
 	kind   recordKind
 	err    error
+	// recreate is why the stream, found missing, could not be created
+	// again (jobs.Ensure's error: a cap JetStream has no room to reserve
+	// says which limit to raise).
+	recreate error
 }
 
 func (e *recordError) Error() string {
@@ -565,6 +575,10 @@ func (e *recordError) reason() string {
 		// 10023: insufficient resources, the account's or the server's
 		// JetStream storage limit reached (max_file_store, max_mem_store).
 		return "the account's or the server's JetStream storage limit is reached (raise it, or purge a stream; the jobs are kept)"
+	case streamMissing(e.err) && e.recreate != nil:
+		// JetStream's words and Ensure's, bounded for a log field and
+		// /readyz, with room for the hint on a cap that does not fit.
+		return "the stream does not exist and could not be created: " + text.Line(redact.Text(e.recreate.Error()), maxRecreateText)
 	case streamMissing(e.err):
 		return "the stream does not exist and could not be created"
 	case errors.Is(e.err, context.DeadlineExceeded), errors.Is(e.err, nats.ErrTimeout):
@@ -572,6 +586,11 @@ func (e *recordError) reason() string {
 	}
 	return text.Line(e.err.Error(), 200)
 }
+
+// maxRecreateText bounds the error of a stream's creation in a record's
+// reason: enough for jobs.Ensure's own words on a cap JetStream cannot
+// reserve, and the refusal they follow.
+const maxRecreateText = 1000
 
 // park keeps o until its record is stored, freeing its slot.
 func (r *records) park(o *outcome, err error) {

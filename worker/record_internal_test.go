@@ -8,6 +8,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/clerkjobs/clerkjobs/clerkapi"
+	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
+	"github.com/clerkjobs/clerkjobs/internal/embedded"
 )
 
 // TestRecordErrorReason: what /readyz and the log say of a record JetStream
@@ -35,5 +39,58 @@ func TestRecordErrorReason(t *testing.T) {
 				t.Errorf("reason %q, want it to say %q", got, c.want)
 			}
 		})
+	}
+}
+
+// TestHealAnswersItsLastTryBetweenTries: between two tries to create what
+// the worker owns (two seconds apart), heal answers what the last try did.
+// It answered nil, so a record refused meanwhile said its stream "could
+// not be created" without why, and that reason replaced the one that
+// said why (JetStream's refusal, the cap and the limit to raise) in the
+// worker's log and on /readyz.
+func TestHealAnswersItsLastTryBetweenTries(t *testing.T) {
+	// Room for the dead-letter stream's cap, not beside the jobs stream's.
+	srv, err := embedded.StartConnected(embedded.Options{StoreDir: t.TempDir(), MaxStore: 1<<30 + 128<<20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	emu := emulator.NewServer()
+	t.Cleanup(emu.Close)
+	clerk, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(emu.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.RateLimit = RateLimit{}
+	w, err := New(srv.Conn, clerk, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := w.records.heal(t.Context())
+	if first == nil || !strings.Contains(first.Error(), "--dlq-max-bytes") {
+		t.Fatalf("heal on a server without room for the dead-letter cap: %v; want jobs.Ensure's refusal", first)
+	}
+	if again := w.records.heal(t.Context()); again == nil || again.Error() != first.Error() {
+		t.Errorf("heal right after a failed one: %v; want the same error, %v", again, first)
+	}
+}
+
+// TestRecordErrorReasonSaysWhyNotCreated: a record stream found missing
+// and not created again says why (jobs.Ensure's error: JetStream's refusal
+// and what to raise), on one line, bounded, with secret shapes taken out.
+// The reason dropped it.
+func TestRecordErrorReasonSaysWhyNotCreated(t *testing.T) {
+	key := "sk_" + "live_" + strings.Repeat("A1b2", 10)
+	recreate := errors.New("create or update stream SESSION_DLQ: insufficient storage resources available;\nraise max_file_store " + key + strings.Repeat(" and more", 500))
+	e := &recordError{stream: "SESSION_DLQ", kind: kindDeadLetter, err: jetstream.ErrNoStreamResponse, recreate: recreate}
+	got := e.reason()
+	for _, want := range []string{"could not be created", "insufficient storage resources available", "raise max_file_store"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("reason %q, want it to say %q", got, want)
+		}
+	}
+	if strings.Contains(got, key) || strings.Contains(got, "\n") || len(got) > 1200 {
+		t.Errorf("reason of %d bytes %q: want one line, at most 1200 bytes, without the key", len(got), got)
 	}
 }
