@@ -209,7 +209,7 @@ func (c *Client) publish(ctx context.Context, a jobs.Args, m *nats.Msg) (Submitt
 	case errors.Is(err, nats.ErrMaxPayload):
 		// Never sent: the connection takes less in one message (the
 		// server's max_payload, or a tenant account's).
-		return s, fmt.Errorf("publish %s job %s to %s: it was not sent: its message, a body of %d bytes and headers of about %d, is more than this connection takes in one message (%w; %w); %s", a.Op(), s.JobID, m.Subject, len(m.Data), headerBytes(m), err, jobs.ErrInvalid, jobs.OverMaxPayload(c.nc.MaxPayload()))
+		return s, fmt.Errorf("publish %s job %s to %s: it was not sent: its message, a body of %d bytes and headers of about %d, is more than this connection takes in one message (%w; %w); %s", a.Op(), s.JobID, m.Subject, len(m.Data), headerBytes(m), err, jobs.ErrInvalid, jobs.OverMaxPayload(c.nc.MaxPayload(), len(m.Data)+headerBytes(m)))
 	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
 		return s, unavailable(err, "no JetStream stream stores %s (the worker creates the jobs stream %s when it starts; or the subject prefix, or this user's permissions, are not what the worker expects)", m.Subject, c.topo.JobsStream)
 	case c.inboxRefused() != "":

@@ -569,9 +569,11 @@ func TestNewClientRefusesBadOptions(t *testing.T) {
 // again with the same job id is safe", for a job refused every time.
 // Its advice was to raise the server's max_payload, also for a tenant,
 // whose account's max_payload is the jobs stream's own limit (deploy/nats):
-// raising it would only have the stream refuse the job. The same job (a
-// body near jobs.MaxJobBytes, 7.5 KiB of trace baggage) is sent over a
-// max_payload below that limit and over one equal to it.
+// raising it would only have the stream refuse the job. A job (a body
+// near jobs.MaxJobBytes, 7.5 KiB of trace baggage) over that limit too is
+// sent over a max_payload below it and over one equal to it: raising
+// max_payload was advised below it, and the job, refused again, said
+// raising it would not help. One within the limit is told to raise it.
 func TestSubmitRefusedByMaxPayloadIsNotUnavailable(t *testing.T) {
 	var members []baggage.Member
 	for i := range 30 {
@@ -587,11 +589,15 @@ func TestSubmitRefusedByMaxPayloadIsNotUnavailable(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name, maxPayload string
+		pad              int  // the job's body, about
+		baggage          bool // 7.5 KiB more in its headers
 		want, not        []string
 	}{
-		{"below the jobs stream's limit", "16KB",
+		{"below the jobs stream's limit, a job within it", "16KB", 20000, false,
 			[]string{"max_payload 16384 bytes", fmt.Sprintf("max message size (%d bytes", jobs.MaxJobMessageBytes), fmt.Sprintf("raise max_payload (the server's, or the account's) to %d", jobs.MaxJobMessageBytes)}, nil},
-		{"a tenant's: the jobs stream's limit", fmt.Sprint(jobs.MaxJobMessageBytes),
+		{"below the jobs stream's limit, a job over it too", "16KB", jobs.MaxJobBytes - 300, true,
+			[]string{"max_payload 16384 bytes", fmt.Sprintf("max message size (%d bytes", jobs.MaxJobMessageBytes), "would not help", "less trace baggage"}, []string{"raise max_payload"}},
+		{"a tenant's: the jobs stream's limit", fmt.Sprint(jobs.MaxJobMessageBytes), jobs.MaxJobBytes - 300, true,
 			[]string{fmt.Sprintf("max_payload %d bytes", jobs.MaxJobMessageBytes), "would not help", "less trace baggage"}, []string{"raise max_payload", "raise the server's max_payload"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -601,8 +607,12 @@ func TestSubmitRefusedByMaxPayloadIsNotUnavailable(t *testing.T) {
 				t.Fatal(err)
 			}
 			a := &jobs.RefreshArgs{Common: jobs.Common{ReplyTo: "_INBOX.x"}, SessionID: "sess_1", ExpiredToken: "e", RefreshToken: "r", RequestOrigin: "o",
-				RequestHeaders: map[string]any{"X-Pad": strings.Repeat("p", jobs.MaxJobBytes-300)}}
-			_, err = c.Submit(baggage.ContextWithBaggage(testContext(t, 30*time.Second), b), a)
+				RequestHeaders: map[string]any{"X-Pad": strings.Repeat("p", tc.pad)}}
+			ctx := testContext(t, 30*time.Second)
+			if tc.baggage {
+				ctx = baggage.ContextWithBaggage(ctx, b)
+			}
+			_, err = c.Submit(ctx, a)
 			if err == nil || errors.Is(err, clerkjobs.ErrUnavailable) || !errors.Is(err, jobs.ErrInvalid) || !strings.Contains(err.Error(), "not sent") {
 				t.Fatalf("Submit of a job over max_payload = %v; want it said not sent, jobs.ErrInvalid and not ErrUnavailable", err)
 			}

@@ -200,12 +200,14 @@ const MaxJobMessageBytes = MaxJobBytes + 4096
 // send for its size (nats.ErrMaxPayload). maxPayload is what the
 // connection reports (nats.Conn.MaxPayload): the server's max_payload, or
 // its account's when the account has one (a tenant's under deploy/nats,
-// equal to MaxJobMessageBytes). Raising it helps only while it is below
-// the jobs stream's own limit, which refuses a larger job anyway.
-func OverMaxPayload(maxPayload int64) string {
+// equal to MaxJobMessageBytes). size is the refused message's, body and
+// headers. Raising max_payload helps only while it is below the jobs
+// stream's own limit and the message fits that limit: the stream refuses
+// a larger one anyway, and the operator would raise it for nothing.
+func OverMaxPayload(maxPayload int64, size int) string {
 	limits := fmt.Sprintf("a job's message must fit both what this connection takes in one message (max_payload %d bytes: the NATS server's, or its account's) and the jobs stream's max message size (%d bytes: a body of at most %d bytes with %d of headers)",
 		maxPayload, MaxJobMessageBytes, MaxJobBytes, MaxJobMessageBytes-MaxJobBytes)
-	if maxPayload < MaxJobMessageBytes {
+	if maxPayload < MaxJobMessageBytes && size <= MaxJobMessageBytes {
 		return fmt.Sprintf("%s: send a smaller job, or raise max_payload (the server's, or the account's) to %d", limits, MaxJobMessageBytes)
 	}
 	return limits + ": raising max_payload would not help, as the jobs stream would refuse the job too; send it with less trace baggage in its context, or a smaller job"

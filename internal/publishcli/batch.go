@@ -241,12 +241,6 @@ func (a *app) batchStopped(ctx context.Context, topo jobs.Topology, spec jobSpec
 		case errors.Is(err, nats.ErrMaxPayload), errors.As(err, &api) && api.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum:
 			// Not NATS out of reach: this line is refused every time, and
 			// continuing from it as it is stops there again.
-			where := "this connection takes in one message"
-			fix := jobs.OverMaxPayload(a.nc.MaxPayload())
-			if api != nil {
-				where = fmt.Sprintf("the jobs stream %s takes (%v)", topo.JobsStream, err)
-				fix = "make it smaller"
-			}
 			// The headers count too: a body under the limit alone, said to
 			// be over it, would read as a mistake.
 			hdrs := 0
@@ -254,6 +248,12 @@ func (a *app) batchStopped(ctx context.Context, topo jobs.Topology, spec jobSpec
 				for _, v := range vs {
 					hdrs += len(k) + len(v) + 4 // "k: v\r\n"
 				}
+			}
+			where := "this connection takes in one message"
+			fix := jobs.OverMaxPayload(a.nc.MaxPayload(), len(failed.msg.Data)+hdrs)
+			if api != nil {
+				where = fmt.Sprintf("the jobs stream %s takes (%v)", topo.JobsStream, err)
+				fix = "make it smaller"
 			}
 			reason = fmt.Sprintf("the job of line %d, a body of %d bytes and headers of about %d, is more than %s: it was not stored, and would be refused again as it is; before continuing, %s", failed.line, len(failed.msg.Data), hdrs, where, fix)
 			if sum.Accepted == 0 {
