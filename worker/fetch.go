@@ -248,7 +248,7 @@ func (w *Worker) admit(msg jetstream.Msg, created time.Time, seen int64, release
 		return nil
 	}
 	d := &delivery{msg: msg, meta: meta, releaseFn: release, received: time.Now(), consumerCreated: created,
-		jobsStream: &w.records.created, jobsStreamSeen: seen}
+		jobsStream: &w.records.created, jobsStreamSeen: seen, consumer: &w.consumerCreated}
 	w.inflight.add(d)
 	return d
 }

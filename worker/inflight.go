@@ -29,6 +29,8 @@ type delivery struct {
 	// value when the delivery was taken: see void.
 	jobsStream     *atomic.Int64
 	jobsStreamSeen int64
+	// consumer is the worker's consumerCreated: see replaced.
+	consumer *atomic.Int64
 
 	mu      sync.Mutex
 	settled bool
@@ -80,6 +82,19 @@ func outlived(created, seen int64, stored time.Time) bool {
 	return created != seen && stored.UnixNano() < created
 }
 
+// errReplacedConsumer: see delivery.replaced.
+var errReplacedConsumer = errors.New("not sent: the consumer was created again since this job was delivered, and a nak would reach the new consumer's delivery of it")
+
+// replaced reports whether the consumer that delivered it has been deleted
+// and created again (same name) since: the worker has read a later
+// creation. A nak names only the consumer and the sequences, so the server
+// would apply it to the new consumer's delivery of the same job, perhaps
+// running on another worker, and hand the job out a second time. Not
+// handed back, the job comes again after the ack wait.
+func (d *delivery) replaced() bool {
+	return d.consumer != nil && d.consumer.Load() > d.consumerCreated.UnixNano()
+}
+
 // release gives the delivery's slot back to the fetch loop (once).
 func (d *delivery) release() { d.releaseOnce.Do(d.releaseFn) }
 
@@ -113,6 +128,9 @@ func (d *delivery) nak(delay time.Duration) error {
 	d.settled = true
 	if d.void() {
 		return errVoidDelivery
+	}
+	if d.replaced() {
+		return errReplacedConsumer
 	}
 	return d.msg.NakWithDelay(delay)
 }
@@ -183,6 +201,19 @@ func (f *inflight) remove(d *delivery) {
 		}
 	}
 	f.mu.Unlock()
+}
+
+// anyBefore reports whether a delivery held here came from a consumer
+// created before created (UnixNano).
+func (f *inflight) anyBefore(created int64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for d := range f.ds {
+		if d.consumerCreated.UnixNano() < created {
+			return true
+		}
+	}
+	return false
 }
 
 func (f *inflight) len() int {

@@ -399,8 +399,11 @@ func (w *Worker) nak(d *delivery, j *job, delay time.Duration, reason string) {
 
 // settleFailed logs an ack or nak that failed; usual says what follows.
 func (w *Worker) settleFailed(j *job, err error, usual string) {
-	if errors.Is(err, errVoidDelivery) {
+	switch {
+	case errors.Is(err, errVoidDelivery):
 		usual = "the job was stored before the jobs stream was created again: its message went with the deleted stream, so it is not settled"
+	case errors.Is(err, errReplacedConsumer):
+		usual = "the consumer was created again since the job was delivered: it is not handed back, and comes again after the ack wait"
 	}
 	w.cfg.Logger.Warn().Str("job_id", j.ID).Err(err).Msg(usual)
 }

@@ -51,6 +51,12 @@ func (w *Worker) watchConsumer(ctx context.Context) {
 // observeConsumer takes in what the consumer is now, saying what changed.
 func (w *Worker) observeConsumer(info *jetstream.ConsumerInfo) {
 	w.observeStall(info)
+	if created := info.Created.UnixNano(); w.consumerCreated.Swap(created) < created && w.inflight.anyBefore(created) {
+		// Its jobs in flight are another consumer's deliveries now: see
+		// delivery.replaced.
+		w.cfg.Logger.Warn().Str("consumer", w.cfg.Topology.Consumer).
+			Msg("the consumer was created again (deleted by hand?) while jobs were in flight here: they are not handed back when they stop (a nak would reach the new consumer's delivery of the same job, perhaps running elsewhere); they come again after the ack wait")
+	}
 	aw := info.Config.AckWait
 	if old := time.Duration(w.consumerAckWait.Swap(int64(aw))); old != aw && aw > 0 {
 		if aw < w.cfg.Topology.AckWait {

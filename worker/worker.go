@@ -49,6 +49,9 @@ type Worker struct {
 	// changes.
 	consumerAckWait atomic.Int64
 	ackWaitChanged  chan struct{}
+	// consumerCreated is when the consumer was created as last read
+	// (UnixNano; see delivery.replaced), 0 before.
+	consumerCreated atomic.Int64
 	// consumerStall is why the consumer delivers some jobs or none (paused,
 	// filtered: see observeStall), nil while it delivers every job.
 	consumerStall atomic.Pointer[stall]
