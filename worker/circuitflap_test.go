@@ -93,15 +93,8 @@ func TestLongPauseHandsBackHeldJobs(t *testing.T) {
 	emu := env.Clerk.Emulator
 	const concurrency = 2
 	w := env.StartWorker(t, func(c *worker.Config) { c.Concurrency = concurrency })
-	emu.SetFaults(emulator.Faults{RejectKey: true, Latency: 300 * time.Millisecond})
 	const n = 10
-	for _, id := range emu.CreateSessions(emu.CreateUser(), n) {
-		env.Publish(t, &jobs.GetArgs{SessionID: id})
-	}
-	testenv.Eventually(t, 10*time.Second, "the circuit open", func() bool { return w.Worker.Status().CircuitOpen })
-	testenv.Eventually(t, 10*time.Second, "the prefetched jobs held beside the started ones", func() bool {
-		return w.Worker.Status().InFlight > concurrency
-	})
+	pauseHolding(t, env, w, concurrency, n)
 	testenv.Eventually(t, 3*env.Topology.AckWait+5*time.Second, "the held jobs handed back", func() bool {
 		return w.Worker.Status().InFlight == concurrency
 	})
@@ -122,25 +115,32 @@ func TestLongPauseHandsBackHeldJobs(t *testing.T) {
 // three of the old ack waits, 30 s, ten times what the README says.
 func TestLongPauseHandsBackHeldJobsAtTheShortenedAckWait(t *testing.T) {
 	env := testenv.New(t)
-	emu := env.Clerk.Emulator
 	const concurrency = 2
 	w := env.StartWorker(t, func(c *worker.Config) {
 		c.Concurrency = concurrency
 		c.Topology.AckWait = 10 * time.Second
 	})
+	pauseHolding(t, env, w, concurrency, 10)
+	editConsumer(t, env, func(c *jetstream.ConsumerConfig) { c.AckWait = time.Second })
+	// Three of the new ack waits (3 s), and room for the worker to read it
+	// on a loaded machine: still well short of three of the old (30 s).
+	testenv.Eventually(t, 18*time.Second, "the held jobs handed back", func() bool {
+		return w.Worker.Status().InFlight == concurrency
+	})
+}
+
+// pauseHolding has Clerk reject the key (every call taking 300 ms),
+// publishes n get jobs, and waits until worker w (of concurrency slots) has
+// paused holding prefetched jobs beside the ones it started.
+func pauseHolding(t *testing.T, env *testenv.Env, w *testenv.Running, concurrency, n int) {
+	t.Helper()
+	emu := env.Clerk.Emulator
 	emu.SetFaults(emulator.Faults{RejectKey: true, Latency: 300 * time.Millisecond})
-	const n = 10
 	for _, id := range emu.CreateSessions(emu.CreateUser(), n) {
 		env.Publish(t, &jobs.GetArgs{SessionID: id})
 	}
 	testenv.Eventually(t, 10*time.Second, "the circuit open", func() bool { return w.Worker.Status().CircuitOpen })
 	testenv.Eventually(t, 10*time.Second, "the prefetched jobs held beside the started ones", func() bool {
 		return w.Worker.Status().InFlight > concurrency
-	})
-	editConsumer(t, env, func(c *jetstream.ConsumerConfig) { c.AckWait = time.Second })
-	// Three of the new ack waits (3 s), and room for the worker to read it
-	// on a loaded machine: still well short of three of the old (30 s).
-	testenv.Eventually(t, 18*time.Second, "the held jobs handed back", func() bool {
-		return w.Worker.Status().InFlight == concurrency
 	})
 }

@@ -80,24 +80,7 @@ func TestHeldJobsOfADeletedStreamAreNotRun(t *testing.T) {
 // end.
 func TestHeldJobsOfADeletedConsumerAreNotRun(t *testing.T) {
 	env := testenv.New(t)
-	own := emulator.NewServer()
-	t.Cleanup(own.Close)
-	own.Emulator.SetFaults(emulator.Faults{RejectKey: true, Latency: 300 * time.Millisecond})
-	cfg := env.WorkerConfig()
-	cfg.Instance, cfg.Concurrency = "paused", 1 // a prefetch of 2
-	clerk, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(own.URL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	paused := env.StartWorkerWith(t, clerk, cfg)
-	ids := env.Clerk.Emulator.CreateSessions(env.Clerk.Emulator.CreateUser(), 3)
-	for _, id := range ids {
-		env.Publish(t, &jobs.RevokeArgs{SessionID: id})
-	}
-	testenv.Eventually(t, 10*time.Second, "the circuit open, a job in the slot and one held", func() bool {
-		st := paused.Worker.Status()
-		return st.CircuitOpen && st.InFlight >= 2
-	})
+	paused, own, ids := startPaused(t, env)
 	if err := env.JS.DeleteConsumer(t.Context(), env.Topology.JobsStream, env.Topology.Consumer); err != nil {
 		t.Fatal(err)
 	}
@@ -136,25 +119,7 @@ func TestHeldJobsOfARecreatedConsumerAreNotHandedBack(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := testenv.New(t)
-			own := emulator.NewServer()
-			t.Cleanup(own.Close)
-			own.Emulator.SetFaults(emulator.Faults{RejectKey: true, Latency: 300 * time.Millisecond})
-			cfg := env.WorkerConfig()
-			cfg.Instance, cfg.Concurrency = "paused", 1 // a prefetch of 2
-			clerk, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(own.URL))
-			if err != nil {
-				t.Fatal(err)
-			}
-			paused := env.StartWorkerWith(t, clerk, cfg)
-			ids := env.Clerk.Emulator.CreateSessions(env.Clerk.Emulator.CreateUser(), 3)
-			seqs := map[string]uint64{}
-			for _, id := range ids {
-				seqs[id] = env.Publish(t, &jobs.RevokeArgs{SessionID: id}).Sequence
-			}
-			testenv.Eventually(t, 10*time.Second, "the circuit open, a job in the slot and one held", func() bool {
-				st := paused.Worker.Status()
-				return st.CircuitOpen && st.InFlight >= 2
-			})
+			paused, _, ids := startPaused(t, env)
 			ctx := t.Context()
 			if err := env.JS.DeleteConsumer(ctx, env.Topology.JobsStream, env.Topology.Consumer); err != nil {
 				t.Fatal(err)
@@ -219,4 +184,31 @@ func TestHeldJobsOfARecreatedConsumerAreNotHandedBack(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startPaused starts a worker (concurrency 1, a prefetch of 2) on an
+// emulator of its own that rejects the key, publishes three revoke jobs,
+// and waits until its circuit is open with a job in its slot and one held.
+// The env's emulator, which accepts the key, holds the jobs' sessions.
+func startPaused(t *testing.T, env *testenv.Env) (*testenv.Running, *emulator.Server, []string) {
+	t.Helper()
+	own := emulator.NewServer()
+	t.Cleanup(own.Close)
+	own.Emulator.SetFaults(emulator.Faults{RejectKey: true, Latency: 300 * time.Millisecond})
+	cfg := env.WorkerConfig()
+	cfg.Instance, cfg.Concurrency = "paused", 1
+	clerk, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(own.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	paused := env.StartWorkerWith(t, clerk, cfg)
+	ids := env.Clerk.Emulator.CreateSessions(env.Clerk.Emulator.CreateUser(), 3)
+	for _, id := range ids {
+		env.Publish(t, &jobs.RevokeArgs{SessionID: id})
+	}
+	testenv.Eventually(t, 10*time.Second, "the circuit open, a job in the slot and one held", func() bool {
+		st := paused.Worker.Status()
+		return st.CircuitOpen && st.InFlight >= 2
+	})
+	return paused, own, ids
 }

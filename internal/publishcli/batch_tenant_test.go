@@ -8,11 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/clerkjobs/clerkjobs/internal/natsconn"
 	"github.com/clerkjobs/clerkjobs/internal/publishcli"
-	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -24,27 +20,13 @@ import (
 // run twice. They are named as unverified, apart from the lines not
 // queued, with what to do in each case.
 func TestTenantBatchSentTwiceIsNotCalledAnotherJobs(t *testing.T) {
-	pw := testenv.DeployPasswords(t)
-	s := testenv.StartConfiguredServer(t, "../../deploy/nats/server.conf")
-	wnc, err := natsconn.Options{URL: s.ClientURL(), User: "worker", Password: pw["worker"]}.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(wnc.Close)
-	js, err := jetstream.New(wnc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The worker's streams, and no worker: the jobs stay queued.
-	if _, err := jobs.DefaultTopology().Ensure(t.Context(), js); err != nil {
-		t.Fatal(err)
-	}
+	url, pw := deployServer(t)
 
 	file := filepath.Join(t.TempDir(), "sessions.ndjson")
 	if err := os.WriteFile(file, []byte("{\"session_id\":\"sess_1\"}\n{\"session_id\":\"sess_2\"}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{url: s.ClientURL()}
+	h := &harness{url: url}
 	env := map[string]string{"NATS_USER": "svc_a", "NATS_PASSWORD": pw["svc_a"]}
 	args := []string{"revoke", "--file", file, "--batch-id", "b1", "--tenant", "svc_a", "--json"}
 	if r := h.runWith(t, runOpts{env: env}, args...); r.code != 0 {
@@ -76,20 +58,7 @@ func TestTenantBatchSentTwiceIsNotCalledAnotherJobs(t *testing.T) {
 // would only have the jobs stream refuse it instead. (A batch's lines
 // carry no TRACESTATE: under a tenant's max_payload they always fit.)
 func TestTenantJobOverMaxPayload(t *testing.T) {
-	pw := testenv.DeployPasswords(t)
-	s := testenv.StartConfiguredServer(t, "../../deploy/nats/server.conf")
-	wnc, err := natsconn.Options{URL: s.ClientURL(), User: "worker", Password: pw["worker"]}.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(wnc.Close)
-	js, err := jetstream.New(wnc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := jobs.DefaultTopology().Ensure(t.Context(), js); err != nil {
-		t.Fatal(err)
-	}
+	url, pw := deployServer(t)
 	var except, state []string
 	for i := range 1000 {
 		except = append(except, fmt.Sprintf(`"sess_%055d"`, i))
@@ -101,7 +70,7 @@ func TestTenantJobOverMaxPayload(t *testing.T) {
 	if len(line) > jobs.MaxJobBytes {
 		t.Fatalf("a line of %d bytes: over jobs.MaxJobBytes alone", len(line))
 	}
-	h := &harness{url: s.ClientURL()}
+	h := &harness{url: url}
 	env := map[string]string{"NATS_USER": "svc_a", "NATS_PASSWORD": pw["svc_a"],
 		"TRACEPARENT": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "TRACESTATE": strings.Join(state, ",")}
 	file := filepath.Join(t.TempDir(), "job.json")

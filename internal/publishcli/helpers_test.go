@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clerkjobs/clerkjobs/clerkjobstest"
+	"github.com/clerkjobs/clerkjobs/internal/natsconn"
 	"github.com/clerkjobs/clerkjobs/internal/publishcli"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
@@ -184,4 +185,27 @@ func (h *harness) roomForJobs(t *testing.T, n int64) {
 	if _, err := h.js.UpdateStream(t.Context(), cfg); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// deployServer starts a NATS server on deploy/nats/server.conf (the
+// tenants' accounts and permissions) with the worker's streams and no
+// worker, so that jobs stay queued; it returns the server's URL and the
+// users' passwords.
+func deployServer(t *testing.T) (url string, passwords map[string]string) {
+	t.Helper()
+	pw := testenv.DeployPasswords(t)
+	s := testenv.StartConfiguredServer(t, "../../deploy/nats/server.conf")
+	wnc, err := natsconn.Options{URL: s.ClientURL(), User: "worker", Password: pw["worker"]}.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(wnc.Close)
+	js, err := jetstream.New(wnc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := jobs.DefaultTopology().Ensure(t.Context(), js); err != nil {
+		t.Fatal(err)
+	}
+	return s.ClientURL(), pw
 }

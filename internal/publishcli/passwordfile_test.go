@@ -6,12 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/clerkjobs/clerkjobs/internal/natsconn"
 	"github.com/clerkjobs/clerkjobs/internal/publishcli"
-	"github.com/clerkjobs/clerkjobs/internal/testenv"
-	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
 // TestPublishReadsNATSPasswordFile: publish takes the password from the
@@ -20,20 +15,7 @@ import (
 // script runs. A password the server refuses is said with the settings to
 // check, never repeated.
 func TestPublishReadsNATSPasswordFile(t *testing.T) {
-	pw := testenv.DeployPasswords(t)
-	s := testenv.StartConfiguredServer(t, "../../deploy/nats/server.conf")
-	wnc, err := natsconn.Options{URL: s.ClientURL(), User: "worker", Password: pw["worker"]}.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(wnc.Close)
-	js, err := jetstream.New(wnc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := jobs.DefaultTopology().Ensure(t.Context(), js); err != nil {
-		t.Fatal(err)
-	}
+	url, pw := deployServer(t)
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		name, content string
@@ -47,7 +29,7 @@ func TestPublishReadsNATSPasswordFile(t *testing.T) {
 			if err := os.WriteFile(file, []byte(tc.content), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			h := &harness{url: s.ClientURL()}
+			h := &harness{url: url}
 			r := h.runWith(t, runOpts{env: map[string]string{"NATS_USER": "svc_a", "NATS_PASSWORD_FILE": file}},
 				"revoke", "sess_1", "--tenant", "svc_a", "--json")
 			if r.code != tc.code {

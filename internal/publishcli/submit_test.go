@@ -1094,12 +1094,7 @@ func answerAsTheWorker(t *testing.T, h *harness, m *jetstream.RawStreamMsg, res 
 // or may not be stored".
 func TestFullJobsStream(t *testing.T) {
 	h := newHarness(t)
-	cfg := h.topo.JobsStreamConfig()
-	cfg.MaxBytes = 1 << 20
-	if _, err := h.js.UpdateStream(t.Context(), cfg); err != nil {
-		t.Fatal(err)
-	}
-	held := testenv.FillToMaxBytes(t, h.js, h.topo.Subjects.Job(jobs.OpRevoke))
+	held := h.fillJobsStream(t)
 	file := writeFile(t, "batch.ndjson", `{"session_id":"sess_1"}`+"\n"+`{"session_id":"sess_2"}`+"\n")
 	for name, args := range map[string][]string{
 		"one job":        {"revoke", "sess_1"},
@@ -1132,12 +1127,7 @@ func TestFullJobsStream(t *testing.T) {
 // run twice. The message names them and says so.
 func TestFullJobsStreamTookLaterLines(t *testing.T) {
 	h := newHarness(t)
-	cfg := h.topo.JobsStreamConfig()
-	cfg.MaxBytes = 1 << 20
-	if _, err := h.js.UpdateStream(t.Context(), cfg); err != nil {
-		t.Fatal(err)
-	}
-	held := testenv.FillToMaxBytes(t, h.js, h.topo.Subjects.Job(jobs.OpRevoke))
+	held := h.fillJobsStream(t)
 	// Room for a small job (about 100 bytes stored), not for a large one
 	// (an id and a session id of 128 characters: about 500): the last
 	// fillers, of 16 bytes and their subject and id, free about 75 each.
@@ -1165,4 +1155,16 @@ func TestFullJobsStreamTookLaterLines(t *testing.T) {
 			t.Errorf("stderr lacks %q: %v", want, r)
 		}
 	}
+}
+
+// fillJobsStream caps the jobs stream at 1 MiB and fills it until it
+// refuses any job; it returns how many messages it holds.
+func (h *harness) fillJobsStream(t *testing.T) int {
+	t.Helper()
+	cfg := h.topo.JobsStreamConfig()
+	cfg.MaxBytes = 1 << 20
+	if _, err := h.js.UpdateStream(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	return testenv.FillToMaxBytes(t, h.js, h.topo.Subjects.Job(jobs.OpRevoke))
 }
