@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/internal/embedded"
@@ -17,18 +19,7 @@ import (
 // jobs" for good.
 func TestStaleFetchErrorClearsOnceThePullLives(t *testing.T) {
 	srv := embedded.StartTest(t)
-	emu := emulator.NewServer()
-	t.Cleanup(emu.Close)
-	clerk, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(emu.URL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := DefaultConfig()
-	cfg.RateLimit = RateLimit{}
-	w, err := New(srv.Conn, clerk, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := newEmulatedWorker(t, srv.Conn)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
@@ -47,4 +38,23 @@ func TestStaleFetchErrorClearsOnceThePullLives(t *testing.T) {
 	stale := "cannot fetch jobs from consumer session-worker: context deadline exceeded"
 	w.fetchErr.Store(&stale) // what a repair that failed meanwhile leaves
 	waitReady("with the pull working and no job waiting")
+}
+
+// newEmulatedWorker is a worker on nc with the default configuration but
+// no rate limit, calling an emulator of its own.
+func newEmulatedWorker(t *testing.T, nc *nats.Conn) *Worker {
+	t.Helper()
+	emu := emulator.NewServer()
+	t.Cleanup(emu.Close)
+	clerk, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(emu.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.RateLimit = RateLimit{}
+	w, err := New(nc, clerk, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
 }

@@ -9,8 +9,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/clerkjobs/clerkjobs/clerkapi"
-	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/internal/embedded"
 )
 
@@ -55,18 +53,7 @@ func TestHealAnswersItsLastTryBetweenTries(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	emu := emulator.NewServer()
-	t.Cleanup(emu.Close)
-	clerk, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(emu.URL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := DefaultConfig()
-	cfg.RateLimit = RateLimit{}
-	w, err := New(srv.Conn, clerk, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := newEmulatedWorker(t, srv.Conn)
 	first := w.records.heal(t.Context())
 	if first == nil || !strings.Contains(first.Error(), "--dlq-max-bytes") {
 		t.Fatalf("heal on a server without room for the dead-letter cap: %v; want jobs.Ensure's refusal", first)

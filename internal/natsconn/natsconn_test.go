@@ -410,20 +410,7 @@ func TestAuthAndTLSConflictsNameTheSettings(t *testing.T) {
 		{"cert without key", Options{TLSCert: file}, []string{"--nats-tls-cert (NATS_CERT)", "--nats-tls-key (NATS_KEY)"}},
 		{"key without cert", Options{TLSKey: file}, []string{"--nats-tls-cert (NATS_CERT)", "--nats-tls-key (NATS_KEY)"}},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			err := tt.o.Validate()
-			if err == nil {
-				t.Fatal("accepted")
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("Validate() = %q: want it to name %s", err, w)
-				}
-			}
-			if strings.Contains(err.Error(), "hunter2") {
-				t.Errorf("Validate() = %q: repeats the password", err)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { refusedNaming(t, tt.o.Validate(), tt.want) })
 	}
 }
 
@@ -567,18 +554,7 @@ func TestPasswordFileRefusals(t *testing.T) {
 		{"the password as the path", Options{User: "u", PasswordFile: "hunter2hunter2"}, []string{setting, "14 characters"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.o.Validate()
-			if err == nil {
-				t.Fatal("accepted")
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("Validate() = %q: want it to contain %q", err, w)
-				}
-			}
-			if strings.Contains(err.Error(), "hunter2") {
-				t.Errorf("Validate() = %q: repeats the password", err)
-			}
+			refusedNaming(t, tt.o.Validate(), tt.want)
 			nc, cerr := tt.o.Connect()
 			if cerr == nil {
 				nc.Close()
@@ -667,5 +643,22 @@ func TestPasswordFileReadAtEachConnect(t *testing.T) {
 	}
 	if err := nc.Flush(); err != nil {
 		t.Fatalf("after the rotation: %v", err)
+	}
+}
+
+// refusedNaming checks that Validate refused (err), naming each of want,
+// without repeating the test's password.
+func refusedNaming(t *testing.T, err error, want []string) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("Validate() = %q: want it to contain %q", err, w)
+		}
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("Validate() = %q: repeats the password", err)
 	}
 }
