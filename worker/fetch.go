@@ -171,6 +171,13 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 	defer func() {
 		left := w.endPull(it, seen)
 		if !paused || ctx.Err() != nil {
+			if w.consumerCreated.Load() > created.UnixNano() {
+				// The consumer was created again during the pull: a nak
+				// would reach the new consumer's delivery of the job (see
+				// delivery.replaced). Left alone, they come again after
+				// the ack wait.
+				return
+			}
 			for _, m := range left {
 				_ = m.Nak()
 			}

@@ -108,18 +108,21 @@ func TestHeldJobsOfADeletedConsumerAreNotRun(t *testing.T) {
 // the sequences, so the paused worker's nak reached the new consumer's
 // delivery of the job and handed it out a second time while the other
 // taker ran it: the job ran twice. The same held for the job in the slot,
-// naked when the worker stopped.
+// naked when the worker stopped, and for the jobs a busy worker (not
+// paused) had prefetched and not taken when it stopped.
 func TestHeldJobsOfARecreatedConsumerAreNotHandedBack(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		stop bool
+		name  string
+		start func(*testing.T, *testenv.Env) (*testenv.Running, *emulator.Server, []string)
+		stop  bool
 	}{
-		{"a pause of three ack waits", false},
-		{"a stopping worker", true},
+		{"a pause of three ack waits", startPaused, false},
+		{"a stopping worker", startPaused, true},
+		{"a busy worker stopping", startBusy, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := testenv.New(t)
-			paused, _, ids := startPaused(t, env)
+			paused, _, ids := tc.start(t, env)
 			ctx := t.Context()
 			if err := env.JS.DeleteConsumer(ctx, env.Topology.JobsStream, env.Topology.Consumer); err != nil {
 				t.Fatal(err)
@@ -192,11 +195,35 @@ func TestHeldJobsOfARecreatedConsumerAreNotHandedBack(t *testing.T) {
 // The env's emulator, which accepts the key, holds the jobs' sessions.
 func startPaused(t *testing.T, env *testenv.Env) (*testenv.Running, *emulator.Server, []string) {
 	t.Helper()
+	return startOwn(t, env, emulator.Faults{RejectKey: true, Latency: 300 * time.Millisecond},
+		"the circuit open, a job in the slot and one held", func(st worker.Status) bool {
+			return st.CircuitOpen && st.InFlight >= 2
+		})
+}
+
+// startBusy is startPaused with a Clerk that accepts the key but answers
+// after a minute: the worker runs the job in its slot, the next ones
+// prefetched in its pull and not yet taken (its pull asks for no more).
+func startBusy(t *testing.T, env *testenv.Env) (*testenv.Running, *emulator.Server, []string) {
+	t.Helper()
+	return startOwn(t, env, emulator.Faults{Latency: time.Minute}, "a job in the slot", func(st worker.Status) bool {
+		return st.InFlight >= 1
+	})
+}
+
+// startOwn starts a worker (concurrency 1, a prefetch of 2) on an emulator
+// of its own with faults, publishes three revoke jobs, and waits until
+// ready says the worker is in the state what names.
+func startOwn(t *testing.T, env *testenv.Env, faults emulator.Faults, what string, ready func(worker.Status) bool) (*testenv.Running, *emulator.Server, []string) {
+	t.Helper()
 	own := emulator.NewServer()
 	t.Cleanup(own.Close)
-	own.Emulator.SetFaults(emulator.Faults{RejectKey: true, Latency: 300 * time.Millisecond})
+	own.Emulator.SetFaults(faults)
 	cfg := env.WorkerConfig()
 	cfg.Instance, cfg.Concurrency = "paused", 1
+	if faults.Latency > cfg.DrainTimeout {
+		cfg.DrainTimeout = time.Second // a stop need not wait out the slow answer
+	}
 	clerk, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(own.URL))
 	if err != nil {
 		t.Fatal(err)
@@ -206,9 +233,6 @@ func startPaused(t *testing.T, env *testenv.Env) (*testenv.Running, *emulator.Se
 	for _, id := range ids {
 		env.Publish(t, &jobs.RevokeArgs{SessionID: id})
 	}
-	testenv.Eventually(t, 10*time.Second, "the circuit open, a job in the slot and one held", func() bool {
-		st := paused.Worker.Status()
-		return st.CircuitOpen && st.InFlight >= 2
-	})
+	testenv.Eventually(t, 10*time.Second, what, func() bool { return ready(paused.Worker.Status()) })
 	return paused, own, ids
 }
