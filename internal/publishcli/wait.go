@@ -21,7 +21,7 @@ import (
 // updates.
 func (a *app) requestOne(ctx context.Context, c *clerkjobs.Client, topo jobs.Topology, spec jobSpec, sf *submitFlags, item *inputJob) error {
 	var bar *progress
-	shown := -1
+	shown, shownPages := -1, 0
 	res, err := c.Request(ctx, item.args,
 		clerkjobs.OnSubmitted(func(s clerkjobs.Submitted) {
 			item.submitted = &s
@@ -38,7 +38,16 @@ func (a *app) requestOne(ctx context.Context, c *clerkjobs.Client, topo jobs.Top
 				bar = a.newProgress(max, string(spec.op))
 			}
 			bar.set(int64(p.Done), int64(p.Total))
-			if !a.stderrTTY() && !a.jsonOut && p.Done != shown {
+			switch {
+			case a.stderrTTY() || a.jsonOut:
+			case p.Total == 0 && p.Done == 0:
+				// A revoke_all still listing the user's sessions: nothing
+				// to count yet ("0/0" read as nothing to do).
+				if p.PagesRead > 0 && p.PagesRead != shownPages {
+					fmt.Fprintf(a.env.Stderr, "progress: listing the sessions, %d pages read\n", p.PagesRead)
+					shownPages = p.PagesRead
+				}
+			case p.Done != shown:
 				fmt.Fprintf(a.env.Stderr, "progress: %d/%d\n", p.Done, p.Total)
 				shown = p.Done
 			}

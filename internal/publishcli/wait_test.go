@@ -54,6 +54,13 @@ func fakeWorker(t *testing.T, h *harness) {
 			r.Secret = json.RawMessage(`{"object":"token","jwt":"` + fakeJWT + `"}`)
 			r.SecretDelivered = true
 		case op == jobs.OpRevokeAll:
+			// The listing's reports (pages read, nothing to count yet),
+			// then the revokes'.
+			for pages := range 2 {
+				p, _ := json.Marshal(jobs.Progress{JobID: body.JobID, Op: op, Outcome: jobs.InProgress, PagesRead: pages + 1,
+					Progress: jobs.RevokeAllSummary{UserID: "user_1"}})
+				_ = h.nc.Publish(body.ReplyTo, p)
+			}
 			for i := range 3 {
 				p, _ := json.Marshal(jobs.Progress{JobID: body.JobID, Op: op, Outcome: jobs.InProgress, Done: i + 1, Total: 3,
 					Progress: jobs.RevokeAllSummary{UserID: "user_1", Revoked: i + 1}})
@@ -144,6 +151,10 @@ func TestWait(t *testing.T) {
 	r = h.run(t, "revoke-all", "--user", "user_1", "--except", "sess_keep", "--wait")
 	if r.code != 0 || !strings.Contains(r.stderr, "progress: 3/3") || !matches(r.stdout, `revoked\s+3 sessions of user_1 \(0 had ended already, 1 kept as asked\)`) {
 		t.Fatalf("%v", r)
+	}
+	// The listing's reports say what they are: "0/0" read as nothing to do.
+	if !strings.Contains(r.stderr, "progress: listing the sessions, 2 pages read") || strings.Contains(r.stderr, "progress: 0/0") {
+		t.Errorf("the listing's progress: %v", r)
 	}
 	r = h.runWith(t, runOpts{tty: true}, "revoke-all", "--user", "user_1", "--wait")
 	if r.code != 0 || !matches(r.stdout, `outcome\s+succeeded`) {
