@@ -44,7 +44,7 @@ func (a *app) requestOne(ctx context.Context, c *clerkjobs.Client, topo jobs.Top
 				// A revoke_all still listing the user's sessions: nothing
 				// to count yet ("0/0" read as nothing to do).
 				if p.PagesRead > 0 && p.PagesRead != shownPages {
-					fmt.Fprintf(a.env.Stderr, "progress: listing the sessions, %d pages read\n", p.PagesRead)
+					fmt.Fprintf(a.env.Stderr, "progress: listing the sessions (pages read: %d)\n", p.PagesRead)
 					shownPages = p.PagesRead
 				}
 			case p.Done != shown:

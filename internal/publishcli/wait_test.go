@@ -153,7 +153,7 @@ func TestWait(t *testing.T) {
 		t.Fatalf("%v", r)
 	}
 	// The listing's reports say what they are: "0/0" read as nothing to do.
-	if !strings.Contains(r.stderr, "progress: listing the sessions, 2 pages read") || strings.Contains(r.stderr, "progress: 0/0") {
+	if !strings.Contains(r.stderr, "progress: listing the sessions (pages read: 2)") || strings.Contains(r.stderr, "progress: 0/0") {
 		t.Errorf("the listing's progress: %v", r)
 	}
 	r = h.runWith(t, runOpts{tty: true}, "revoke-all", "--user", "user_1", "--wait")
