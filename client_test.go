@@ -575,18 +575,7 @@ func TestNewClientRefusesBadOptions(t *testing.T) {
 // max_payload was advised below it, and the job, refused again, said
 // raising it would not help. One within the limit is told to raise it.
 func TestSubmitRefusedByMaxPayloadIsNotUnavailable(t *testing.T) {
-	var members []baggage.Member
-	for i := range 30 {
-		m, err := baggage.NewMember(fmt.Sprintf("k%02d", i), strings.Repeat("v", 250))
-		if err != nil {
-			t.Fatal(err)
-		}
-		members = append(members, m)
-	}
-	b, err := baggage.New(members...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := bigBaggage(t)
 	for _, tc := range []struct {
 		name, maxPayload string
 		pad              int  // the job's body, about
@@ -1233,21 +1222,10 @@ func TestLongestInboxPrefixIsAnswered(t *testing.T) {
 func TestSubmitRefusedForItsSizeIsNotUnavailable(t *testing.T) {
 	env := clerkjobstest.New(t, clerkjobstest.WithoutWorker())
 	ctx := testContext(t, 30*time.Second)
-	var members []baggage.Member
-	for i := range 30 {
-		m, err := baggage.NewMember(fmt.Sprintf("k%02d", i), strings.Repeat("v", 250))
-		if err != nil {
-			t.Fatal(err)
-		}
-		members = append(members, m)
-	}
-	b, err := baggage.New(members...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := bigBaggage(t)
 	a := &jobs.RefreshArgs{Common: jobs.Common{ReplyTo: "_INBOX.x"}, SessionID: "sess_1", ExpiredToken: "e", RefreshToken: "r", RequestOrigin: "o",
 		RequestHeaders: map[string]any{"X-Pad": strings.Repeat("p", jobs.MaxJobBytes-300)}}
-	_, err = env.Client.Submit(baggage.ContextWithBaggage(ctx, b), a)
+	_, err := env.Client.Submit(baggage.ContextWithBaggage(ctx, b), a)
 	if err == nil || errors.Is(err, clerkjobs.ErrUnavailable) || !errors.Is(err, jobs.ErrInvalid) || strings.Contains(err.Error(), "may or may not") ||
 		!strings.Contains(err.Error(), "not stored") || !strings.Contains(err.Error(), "baggage") {
 		t.Fatalf("Submit = %v; want an error saying the job was not stored, for its size with its headers, not ErrUnavailable", err)
@@ -1306,4 +1284,23 @@ func streamMsgs(ctx context.Context, t *testing.T, js jetstream.JetStream, name 
 		t.Fatal(err)
 	}
 	return info.State.Msgs
+}
+
+// bigBaggage is OpenTelemetry baggage of about 7.5 KiB (30 members of 250
+// bytes): more than the jobs stream's 4 KiB of room for headers.
+func bigBaggage(t *testing.T) baggage.Baggage {
+	t.Helper()
+	var members []baggage.Member
+	for i := range 30 {
+		m, err := baggage.NewMember(fmt.Sprintf("k%02d", i), strings.Repeat("v", 250))
+		if err != nil {
+			t.Fatal(err)
+		}
+		members = append(members, m)
+	}
+	b, err := baggage.New(members...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -129,15 +129,7 @@ func TestConnectHints(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer plain.Shutdown()
-	auth, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, Username: "alice", Password: "right", NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go auth.Start()
-	defer auth.Shutdown()
-	if !auth.ReadyForConnections(10 * time.Second) {
-		t.Fatal("server with a password not ready")
-	}
+	auth := startServer(t, &server.Options{Host: "127.0.0.1", Port: -1, Username: "alice", Password: "right", NoSigs: true})
 	// A web server: it waits for a request and never greets.
 	web := httptest.NewServer(http.NotFoundHandler())
 	defer web.Close()
@@ -420,16 +412,8 @@ func TestAuthAndTLSConflictsNameTheSettings(t *testing.T) {
 // word (a deployment given a restricted user kept its old one). It is
 // refused as any two ways are, naming the settings, never the password.
 func TestURLUserBesideAnotherWayIsRefused(t *testing.T) {
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true,
+	s := startServer(t, &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true,
 		Users: []*server.User{{Username: "alice", Password: "alicepw1234"}, {Username: "bob", Password: "bobpw5678"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("server not ready")
-	}
-	defer s.Shutdown()
 	file := filepath.Join(t.TempDir(), "f")
 	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
@@ -476,16 +460,8 @@ func TestURLUserBesideAnotherWayIsRefused(t *testing.T) {
 // break is the editor's, not the password's; any other blank is kept.
 func TestPasswordFile(t *testing.T) {
 	const pw = "s3cret-pw "
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true,
+	s := startServer(t, &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true,
 		Users: []*server.User{{Username: "alice", Password: pw}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	defer s.Shutdown()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("server not ready")
-	}
 	dir := t.TempDir()
 	write := func(name, content string) string {
 		p := filepath.Join(dir, name)
@@ -605,15 +581,7 @@ func TestPasswordFileReadAtEachConnect(t *testing.T) {
 		return &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true,
 			Users: []*server.User{{Username: "alice", Password: pw}}}
 	}
-	s, err := server.NewServer(opts("first-password"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	defer s.Shutdown()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("server not ready")
-	}
+	s := startServer(t, opts("first-password"))
 	file := filepath.Join(t.TempDir(), "pw")
 	if err := os.WriteFile(file, []byte("first-password\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -661,4 +629,19 @@ func refusedNaming(t *testing.T, err error, want []string) {
 	if strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("Validate() = %q: repeats the password", err)
 	}
+}
+
+// startServer starts a NATS server on opts, stopped when the test ends.
+func startServer(t *testing.T, opts *server.Options) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	t.Cleanup(s.Shutdown)
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	return s
 }
