@@ -68,14 +68,7 @@ func TestSequenceGuardedByItsListedJob(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
-			listed := h.seed(t, letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "old"})[0]
-			cfg := h.topo.DeadLetterStreamConfig()
-			if err := h.js.DeleteStream(t.Context(), cfg.Name); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := h.js.CreateStream(t.Context(), cfg); err != nil {
-				t.Fatal(err)
-			}
+			listed := h.seedThenRecreateDeadLetters(t)
 			now := h.seed(t, letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "new"})[0]
 			if now != listed {
 				t.Fatalf("the new letter is %d, not %d", now, listed)
@@ -122,14 +115,7 @@ func TestBareSequenceNamesTheLetter(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
-			listed := h.seed(t, letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "old"})[0]
-			cfg := h.topo.DeadLetterStreamConfig()
-			if err := h.js.DeleteStream(t.Context(), cfg.Name); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := h.js.CreateStream(t.Context(), cfg); err != nil {
-				t.Fatal(err)
-			}
+			listed := h.seedThenRecreateDeadLetters(t)
 			if now := h.seed(t, letter{op: jobs.OpGet, class: jobs.ClassPermanent, jobID: "new"})[0]; now != listed {
 				t.Fatalf("the new letter is %d, not %d", now, listed)
 			}
@@ -148,4 +134,21 @@ func TestBareSequenceNamesTheLetter(t *testing.T) {
 			}
 		})
 	}
+}
+
+// seedThenRecreateDeadLetters stores the dead letter of job "old", then
+// deletes the dead-letter stream and creates it again, empty: the
+// sequence it returns, the old letter's, names nothing or another letter
+// from now on.
+func (h *harness) seedThenRecreateDeadLetters(t *testing.T) uint64 {
+	t.Helper()
+	listed := h.seed(t, letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "old"})[0]
+	cfg := h.topo.DeadLetterStreamConfig()
+	if err := h.js.DeleteStream(t.Context(), cfg.Name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.js.CreateStream(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	return listed
 }
