@@ -534,16 +534,20 @@ func streamMissing(err error) bool {
 // it answers what the last try did. Answering nil then would have every
 // record refused meanwhile say it could not be created without saying
 // why (JetStream's refusal, and what to raise), overwriting the reason
-// the worker logs and reports on /readyz.
+// the worker logs and reports on /readyz. A try its caller's context ended
+// says nothing of JetStream: it is not kept, for another caller to be told.
 func (r *records) heal(ctx context.Context) error {
 	r.healMu.Lock()
 	defer r.healMu.Unlock()
 	if time.Since(r.lastHeal) < 2*time.Second {
 		return r.healErr
 	}
-	r.lastHeal = time.Now()
-	_, r.healErr = r.w.ensure(ctx)
-	return r.healErr
+	_, err := r.w.ensure(ctx)
+	if err != nil && ctx.Err() != nil {
+		return err
+	}
+	r.lastHeal, r.healErr = time.Now(), err
+	return err
 }
 
 // recordError is a record JetStream did not store.

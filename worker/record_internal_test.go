@@ -63,6 +63,27 @@ func TestHealAnswersItsLastTryBetweenTries(t *testing.T) {
 	}
 }
 
+// TestHealKeepsNoTryItsCallerEnded: a try to heal whose caller's context
+// ended (a job cancelled by the shutdown, a record's deadline) was kept
+// for two seconds, and every caller meanwhile was told of a context that
+// was not its own, in place of why its record was refused.
+func TestHealKeepsNoTryItsCallerEnded(t *testing.T) {
+	srv, err := embedded.StartConnected(embedded.Options{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	w := newEmulatedWorker(t, srv.Conn)
+	ended, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := w.records.heal(ended); !errors.Is(err, context.Canceled) {
+		t.Fatalf("heal with an ended context: %v; want context.Canceled", err)
+	}
+	if err := w.records.heal(t.Context()); err != nil {
+		t.Errorf("heal right after a caller's ended try, on a server with room: %v; want nil", err)
+	}
+}
+
 // TestRecordErrorReasonSaysWhyNotCreated: a record stream found missing
 // and not created again says why (jobs.Ensure's error: JetStream's refusal
 // and what to raise), on one line, bounded, with secret shapes taken out.
