@@ -75,6 +75,12 @@ func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer, queue c
 		case errors.Is(err, jetstream.ErrConnectionClosed) || w.nc.IsClosed():
 			return ErrConnectionClosed
 		}
+		if errors.Is(err, errConsumerRenewed) { // not a failure: observeConsumer said so
+			if c, rerr := w.recover(ctx, err); rerr == nil {
+				cons = c
+				continue
+			}
+		}
 		failures++
 		if c, herr := w.recover(ctx, err); herr == nil {
 			cons = c
@@ -159,19 +165,22 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 	// quarters left keep the next job here when a slot frees.
 	b := w.prefetch()
 	refill := max(b/4, 1)
+	created := cons.CachedInfo().Created
+	if w.renewedSince(created) {
+		return nil, errConsumerRenewed
+	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(b), jetstream.PullThresholdMessages(b-refill+1),
 		jetstream.PullExpiry(w.cfg.FetchMaxWait))
 	if err != nil {
 		return nil, err
 	}
 	seen := w.records.created.Load() // the jobs stream these deliveries are of: see delivery.void
-	created := cons.CachedInfo().Created
 	admit := func(msg jetstream.Msg) *delivery { return w.admit(msg, created, seen, release) }
 	paused := false
 	defer func() {
 		left := w.endPull(it, seen)
 		if !paused || ctx.Err() != nil {
-			if w.consumerCreated.Load() > created.UnixNano() {
+			if w.renewedSince(created) {
 				// The consumer was created again during the pull: a nak
 				// would reach the new consumer's delivery of the job (see
 				// delivery.replaced). Left alone, they come again after
@@ -195,31 +204,52 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 	live := time.AfterFunc(3*w.cfg.FetchMaxWait, func() { w.fetchErr.Store(nil) })
 	defer live.Stop()
 	// pause ends when the circuit opens or outcomes pile up: stop taking
-	// jobs, and stop waiting for one.
-	pause, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// jobs, and stop waiting for one. It ends too when the worker reads a
+	// later creation of the consumer (deleted and created again under the
+	// same name): a pull with no request waiting at the server (a busy
+	// worker's, its prefetch full) is not told of the deletion, and its
+	// next request, addressed by name, is served by the new consumer. Its
+	// jobs would run stamped with the old creation, so that their naks
+	// would be withheld (see delivery.replaced) and held jobs dropped, for
+	// as long as the pull lasts.
+	pause, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	opened, full := w.circuit.open.On(), w.records.full.On()
 	go func() {
-		select {
-		case <-opened:
-		case <-full:
-		case <-pause.Done():
+		for {
+			select {
+			case <-opened:
+			case <-full:
+			case <-pause.Done():
+			case <-w.consumerRenewed:
+				if !w.renewedSince(created) {
+					continue // a creation this pull already knows
+				}
+				cancel(errConsumerRenewed)
+				return
+			}
+			cancel(nil)
+			return
 		}
-		cancel()
 	}()
+	stopped := func() error {
+		if err := context.Cause(pause); errors.Is(err, errConsumerRenewed) {
+			return err
+		}
+		paused = true
+		return nil
+	}
 	for {
 		select {
 		case <-slots:
 		case <-pause.Done():
-			paused = true
-			return nil, nil
+			return nil, stopped()
 		}
 		msg, err := it.Next(jetstream.NextContext(pause))
 		if err != nil {
 			release()
 			if pause.Err() != nil {
-				paused = true
-				return nil, nil
+				return nil, stopped()
 			}
 			return nil, err
 		}
@@ -229,6 +259,16 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 			release()
 		}
 	}
+}
+
+// errConsumerRenewed: a pull ended because the worker read a later
+// creation of its consumer; see take.
+var errConsumerRenewed = errors.New("the consumer was created again: pulling from it anew")
+
+// renewedSince reports whether the worker has read a creation of the
+// consumer later than created.
+func (w *Worker) renewedSince(created time.Time) bool {
+	return w.consumerCreated.Load() > created.UnixNano()
 }
 
 // admit makes a delivery of a job taken from the consumer created at
@@ -297,7 +337,7 @@ func (w *Worker) stillHeld(ctx context.Context, held []*delivery, cons jetstream
 	why, c := w.readHeld(ctx)
 	var current time.Time
 	if c != nil {
-		// Jobs taken from now on are of this consumer (see mayBeAgain),
+		// Jobs taken from now on are of this consumer (see replaced),
 		// and the next pause's held jobs are compared with it.
 		cons, current = c, c.CachedInfo().Created
 	}

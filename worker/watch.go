@@ -51,11 +51,17 @@ func (w *Worker) watchConsumer(ctx context.Context) {
 // observeConsumer takes in what the consumer is now, saying what changed.
 func (w *Worker) observeConsumer(info *jetstream.ConsumerInfo) {
 	w.observeStall(info)
-	if created := info.Created.UnixNano(); w.consumerCreated.Swap(created) < created && w.inflight.anyBefore(created) {
-		// Its jobs in flight are another consumer's deliveries now: see
-		// delivery.replaced.
-		w.cfg.Logger.Warn().Str("consumer", w.cfg.Topology.Consumer).
-			Msg("the consumer was created again (deleted by hand?) while jobs were in flight here: they are not handed back when they stop (a nak would reach the new consumer's delivery of the same job, perhaps running elsewhere); they come again after the ack wait")
+	if created := info.Created.UnixNano(); w.consumerCreated.Swap(created) < created {
+		select { // the fetch loop's pull may be the old consumer's: see take
+		case w.consumerRenewed <- struct{}{}:
+		default:
+		}
+		if w.inflight.anyBefore(created) {
+			// Its jobs in flight are another consumer's deliveries now: see
+			// delivery.replaced.
+			w.cfg.Logger.Warn().Str("consumer", w.cfg.Topology.Consumer).
+				Msg("the consumer was created again (deleted by hand?) while jobs were in flight here: they are not handed back when they stop (a nak would reach the new consumer's delivery of the same job, perhaps running elsewhere); they come again after the ack wait")
+		}
 	}
 	aw := info.Config.AckWait
 	if old := time.Duration(w.consumerAckWait.Swap(int64(aw))); old != aw && aw > 0 {

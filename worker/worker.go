@@ -50,8 +50,10 @@ type Worker struct {
 	consumerAckWait atomic.Int64
 	ackWaitChanged  chan struct{}
 	// consumerCreated is when the consumer was created as last read
-	// (UnixNano; see delivery.replaced), 0 before.
+	// (UnixNano; see delivery.replaced), 0 before; consumerRenewed wakes
+	// the fetch loop when it moves on (see take).
 	consumerCreated atomic.Int64
+	consumerRenewed chan struct{}
 	// consumerStall is why the consumer delivers some jobs or none (paused,
 	// filtered: see observeStall), nil while it delivers every job.
 	consumerStall atomic.Pointer[stall]
@@ -83,7 +85,8 @@ func New(nc *nats.Conn, clerk clerkapi.Sessions, cfg Config, opts ...Option) (*W
 		return nil, fmt.Errorf("worker: JetStream: %w", err)
 	}
 	m := newMetrics()
-	w := &Worker{cfg: cfg, nc: nc, js: js, metrics: m, clock: clock.Real{}, ackWaitChanged: make(chan struct{}, 1)}
+	w := &Worker{cfg: cfg, nc: nc, js: js, metrics: m, clock: clock.Real{}, ackWaitChanged: make(chan struct{}, 1),
+		consumerRenewed: make(chan struct{}, 1)}
 	w.tracer, w.tracing = newTracer(cfg.TracerProvider)
 	w.clerk = newGate(clerk, m)
 	// Until Run joins the fleet's budget, and without a limit, a budget of
