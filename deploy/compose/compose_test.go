@@ -31,11 +31,15 @@ type service struct {
 	ReadOnly        bool              `json:"read_only"`
 	CapDrop         []string          `json:"cap_drop"`
 	SecurityOpt     []string          `json:"security_opt"`
+	Secrets         []string          `json:"secrets"`
 }
 
 type composeFile struct {
 	Services map[string]service `json:"services"`
 	Volumes  map[string]any     `json:"volumes"`
+	Secrets  map[string]struct {
+		File string `json:"file"`
+	} `json:"secrets"`
 }
 
 func load(t *testing.T) composeFile {
@@ -62,6 +66,13 @@ func load(t *testing.T) composeFile {
 	}
 	return c
 }
+
+// The worker's NATS password as a compose secret: its name, and the file
+// it is made from, relative to this directory unless SECRETS_DIR is set.
+const (
+	workerPasswordSecret = "nats-worker-password"
+	workerPasswordFile   = "${SECRETS_DIR:-./secrets}/" + workerPasswordSecret
+)
 
 func TestComposeFile(t *testing.T) {
 	c := load(t)
@@ -93,6 +104,12 @@ func TestComposeFile(t *testing.T) {
 		}
 		if s.Restart == "" {
 			t.Errorf("%s: no restart policy", name)
+		}
+		// A password in a variable is shown by docker inspect to anyone
+		// who may use the engine, and inherited by every child process:
+		// clients read theirs from a file (NATS_PASSWORD_FILE).
+		if _, ok := s.Environment["NATS_PASSWORD"]; ok {
+			t.Errorf("%s: NATS_PASSWORD is set: mount the password as a secret file and set NATS_PASSWORD_FILE", name)
 		}
 		// Every container writes only to its volumes, needs no capability
 		// and may not gain privileges.
@@ -139,8 +156,17 @@ func TestComposeFile(t *testing.T) {
 			if e["WORKER_REPLY_PREFIX"] != "_INBOX." {
 				t.Errorf("%s: WORKER_REPLY_PREFIX %q; want _INBOX. (answers only to inboxes)", name, e["WORKER_REPLY_PREFIX"])
 			}
-			if e["WORKER_REPLICAS"] != "3" || e["NATS_USER"] != "worker" || !strings.HasPrefix(e["NATS_PASSWORD"], "${CLERKJOBS_WORKER_PASSWORD:?") {
+			if e["WORKER_REPLICAS"] != "3" || e["NATS_USER"] != "worker" {
 				t.Errorf("%s: environment %v", name, e)
+			}
+			// The worker's password is the file the README's recipe
+			// writes (TestEnvRecipeIsPrivate), mounted where
+			// NATS_PASSWORD_FILE looks.
+			if pf := e["NATS_PASSWORD_FILE"]; pf != "/run/secrets/"+workerPasswordSecret || !slices.Contains(s.Secrets, workerPasswordSecret) {
+				t.Errorf("%s: NATS_PASSWORD_FILE %q, secrets %q; want /run/secrets/%s and that secret", name, pf, s.Secrets, workerPasswordSecret)
+			}
+			if f := c.Secrets[workerPasswordSecret].File; f != workerPasswordFile {
+				t.Errorf("secret %s: file %q, want %q (where the README's recipe writes it)", workerPasswordSecret, f, workerPasswordFile)
 			}
 			// The limit follows the key (cmd/worker: 100/10s for a
 			// development one): a value written here would hold the key
@@ -203,22 +229,28 @@ func TestComposeConfig(t *testing.T) {
 // password, and the Clerk key once Clerk itself is used: the recipe, run as
 // it is written under the usual umask 022, leaves it readable by its owner
 // alone, also over a .env an earlier recipe left readable by everyone (a
-// redirect keeps an existing file's mode).
+// redirect keeps an existing file's mode). It also writes the workers'
+// password file, the compose secret: the worker's password of .env, on one
+// line, readable by the worker's user 65532 in its container (a bind mount
+// keeps the host's owner and mode: the "others" bits) and by no other local
+// user (its directory is its owner's alone).
 func TestEnvRecipeIsPrivate(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join("..", "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Everything between entering deploy/compose and starting the stack.
 	lines := strings.Split(string(b), "\n")
-	end := slices.IndexFunc(lines, func(l string) bool { return strings.Contains(l, "> .env") })
-	if end < 0 {
-		t.Fatal("deploy/README.md writes no .env")
+	start := slices.Index(lines, "cd deploy/compose")
+	end := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "docker-compose up") })
+	if start < 0 || end < start {
+		t.Fatal("deploy/README.md has no recipe between \"cd deploy/compose\" and \"docker-compose up\"")
 	}
-	start := end
-	for start > 0 && !strings.HasPrefix(lines[start-1], "#") && !strings.HasPrefix(lines[start-1], "cd ") {
-		start--
+	recipe := strings.Join(lines[start+1:end], "\n")
+	if !strings.Contains(recipe, "> .env") {
+		t.Fatalf("deploy/README.md's recipe writes no .env:\n%s", recipe)
 	}
-	recipe := strings.Join(lines[start:end+1], "\n")
+	secretFile := strings.TrimPrefix(workerPasswordFile, "${SECRETS_DIR:-./secrets}/")
 	for _, tt := range []struct {
 		name   string
 		before os.FileMode // of a .env already there; 0 for none
@@ -251,6 +283,21 @@ func TestEnvRecipeIsPrivate(t *testing.T) {
 			env, err := os.ReadFile(filepath.Join(dir, ".env"))
 			if err != nil || strings.Count(string(env), "_PASSWORD=p") != 4 {
 				t.Errorf("the README's recipe wrote %d passwords, want 4", strings.Count(string(env), "_PASSWORD=p"))
+			}
+			want := regexp.MustCompile(`(?m)^CLERKJOBS_WORKER_PASSWORD=(p[0-9a-f]+)$`).FindStringSubmatch(string(env))
+			pw, err := os.ReadFile(filepath.Join(dir, "secrets", secretFile))
+			switch {
+			case err != nil:
+				t.Errorf("the README's recipe wrote no secrets/%s for the workers (%v):\n%s", secretFile, err, recipe)
+			case want == nil || string(pw) != want[1]+"\n":
+				// Not shown: a password, even a test's.
+				t.Errorf("secrets/%s (%d bytes) is not the worker's password of .env on one line", secretFile, len(pw))
+			}
+			if fi, err := os.Stat(filepath.Join(dir, "secrets")); err == nil && fi.Mode().Perm()&0o077 != 0 {
+				t.Errorf("the README's recipe leaves the secrets directory %v, open to others: the workers' password is every local user's\n%s", fi.Mode().Perm(), recipe)
+			}
+			if fi, err := os.Stat(filepath.Join(dir, "secrets", secretFile)); err == nil && fi.Mode().Perm()&0o004 == 0 {
+				t.Errorf("secrets/%s is %v: the worker, user 65532 in its container, cannot read it through the bind mount", secretFile, fi.Mode().Perm())
 			}
 		})
 	}

@@ -62,9 +62,24 @@ fi
 # mounted: no extra image.
 (cd "$root" && CGO_ENABLED=0 GOOS=linux go build -o "$tmp/smokecheck" ./deploy/compose/smokecheck)
 chmod 0755 "$tmp" "$tmp/smokecheck"
+# The workers' password file, the compose secret, as deploy/README.md's
+# recipe makes it: this run's own, not one beside docker-compose.yml.
+mkdir -m 700 "$tmp/secrets"
+printf '%s\n' "$CLERKJOBS_WORKER_PASSWORD" >"$tmp/secrets/nats-worker-password"
+chmod 644 "$tmp/secrets/nats-worker-password"
+export SECRETS_DIR=$tmp/secrets
 
 echo "starting stack $project"
 "${compose[@]}" up -d
+# The workers read their password from the file: docker inspect shows none.
+for w in worker-1 worker-2; do
+	env=$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$("${compose[@]}" ps -q "$w")")
+	# Matched in bash: as grep's argument it would show in ps.
+	if [[ $env == *"$CLERKJOBS_WORKER_PASSWORD"* ]]; then
+		echo "$w: its environment holds its NATS password (want NATS_PASSWORD_FILE)" >&2
+		exit 1
+	fi
+done
 network=$(docker inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}' "$("${compose[@]}" ps -q nats-1)" | awk '{print $1}')
 
 docker run --rm --network "$network" \
