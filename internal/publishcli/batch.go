@@ -225,7 +225,9 @@ func (a *app) batchStopped(ctx context.Context, topo jobs.Topology, spec jobSpec
 	it := items[stopped]
 	reason := "interrupted"
 	code := ExitInterrupted
-	full := false // the jobs stream refused the stopped line for want of room
+	// What refused the stopped line for want of room, "" for anything
+	// else: the jobs stream at its cap, or JetStream's storage.
+	full := ""
 	if it.err != nil || ctx.Err() == nil {
 		code = ExitPartial
 		var err error
@@ -260,9 +262,10 @@ func (a *app) batchStopped(ctx context.Context, topo jobs.Topology, spec jobSpec
 				code = ExitUsage // as for a single job: nothing was published
 			}
 		case jobs.StreamFull(err):
-			full = true
+			full = "The full stream"
 			reason = fmt.Sprintf("the jobs stream %s is full, so the job of line %d was NOT stored (no stored job was dropped); continue later, once the workers have worked off the backlog, or raise the stream's cap, the worker's --jobs-max-bytes (WORKER_JOBS_MAX_BYTES)", topo.JobsStream, failed.line)
 		case jobs.StorageFull(err):
+			full = "JetStream's full storage"
 			reason = fmt.Sprintf("JetStream's storage is full (the account's or the server's limit, or its disk), so the job of line %d was NOT stored; continue later, or free or raise JetStream's storage", failed.line)
 		case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
 			reason = fmt.Sprintf("no JetStream stream stores %s (the worker creates the jobs stream %s when it starts: `go run ./cmd/worker`)", it.msg.Subject, topo.JobsStream)
@@ -325,15 +328,16 @@ func (a *app) batchStopped(ctx context.Context, topo jobs.Topology, spec jobSpec
 		msg += fmt.Sprintf(", and %d after it", later)
 	}
 	msg += fmt.Sprintf(".\nTo continue: %s\n(jobs accepted already are sent again with the same ids and dropped as duplicates if you continue within %s)", resume, topo.DedupWindow)
-	if full && later > 0 {
-		// A full stream still takes a smaller job: the lines after the
-		// stop that it took are sent again by the command above, and
-		// queued again, to run twice, once the window has passed, which
-		// waiting for room ("continue later") may well take.
+	if full != "" && later > 0 {
+		// A full stream, or an account's storage (measured against each
+		// message), still takes a smaller job: the lines after the stop
+		// that it took are sent again by the command above, and queued
+		// again, to run twice, once the window has passed, which waiting
+		// for room ("continue later") may well take.
 		lines, _ := capped(items[stopped+1:], func(x *inputJob) bool { return x.ack != nil && x.reused == nil },
 			func(x *inputJob) string { return fmt.Sprint(x.line) }, "and %d more")
-		msg += fmt.Sprintf(".\nThe full stream took %d smaller jobs after line %d (line %s): continuing after %s queues them again, and they run twice; continue within it, or take those lines out of the input first",
-			later, it.line, strings.Join(lines, ", "), topo.DedupWindow)
+		msg += fmt.Sprintf(".\n%s took %d smaller jobs after line %d (line %s): continuing after %s queues them again, and they run twice; continue within it, or take those lines out of the input first",
+			full, later, it.line, strings.Join(lines, ", "), topo.DedupWindow)
 	}
 	if len(before) > 0 {
 		msg += fmt.Sprintf(".\nThat command skips line %s, which was not queued: send it again with another job id", strings.Join(before, ", "))

@@ -1124,37 +1124,102 @@ func TestFullJobsStream(t *testing.T) {
 // continue later, once the workers had made room, while the command it gave
 // sends those lines again, dropped as duplicates only within the
 // deduplication window: continued after it, they would be queued again and
-// run twice. The message names them and says so.
+// run twice. The message names them and says so. JetStream's storage used
+// up (the account's limit here: it measures each message against the room
+// left, so a smaller one still fits) stops a batch the same way, and the
+// stop said nothing of the lines it took.
 func TestFullJobsStreamTookLaterLines(t *testing.T) {
-	h := newHarness(t)
-	held := h.fillJobsStream(t)
-	// Room for a small job (about 100 bytes stored), not for a large one
-	// (an id and a session id of 128 characters: about 500): the last
-	// fillers, of 16 bytes and their subject and id, free about 75 each.
-	s, err := h.js.Stream(t.Context(), h.topo.JobsStream)
+	for _, tt := range []struct {
+		name string
+		// fill makes JetStream refuse any job; it returns the harness and
+		// the stream it filled, whose last messages make room again.
+		fill func(t *testing.T) (*harness, string)
+		said string // the reason of the stop
+	}{
+		{"the jobs stream's cap", func(t *testing.T) (*harness, string) {
+			h := newHarness(t)
+			h.fillJobsStream(t)
+			return h, h.topo.JobsStream
+		}, "is full"},
+		{"the account's storage", func(t *testing.T) (*harness, string) {
+			h := storageHarness(t)
+			if _, err := h.js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "OTHER", Subjects: []string{"other.>"}, Storage: jetstream.FileStorage}); err != nil {
+				t.Fatal(err)
+			}
+			testenv.FillStorage(t, h.js, "other.revoke")
+			return h, "OTHER"
+		}, "storage is full"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h, filled := tt.fill(t)
+			// Room for a small job (about 100 bytes stored), not for a
+			// large one (an id and a session id of 128 characters: about
+			// 500): the last fillers, of 16 bytes and their subject and
+			// id, free about 75 each.
+			s, err := h.js.Stream(t.Context(), filled)
+			if err != nil {
+				t.Fatal(err)
+			}
+			last := s.CachedInfo().State.LastSeq
+			for seq := last; seq > last-3; seq-- {
+				if err := s.DeleteMsg(t.Context(), seq); err != nil {
+					t.Fatal(err)
+				}
+			}
+			held := len(h.jobsMsgs(t))
+			large := fmt.Sprintf(`{"job_id":%q,"session_id":%q}`, strings.Repeat("j", 128), "sess_"+strings.Repeat("a", 123))
+			file := writeFile(t, "batch.ndjson", large+"\n"+`{"job_id":"b","session_id":"sess_2"}`+"\n")
+			r := h.run(t, "revoke", "--file", file)
+			if r.code != publishcli.ExitPartial {
+				t.Fatalf("want exit %d (some accepted): %v", publishcli.ExitPartial, r)
+			}
+			if got := len(h.jobsMsgs(t)); got != held+1 {
+				t.Fatalf("the jobs stream holds %d jobs, want %d: the small line taken, the large one refused", got, held+1)
+			}
+			for _, want := range []string{tt.said, "NOT stored", "took 1 smaller jobs after line 1 (line 2)", "run twice", "continue within it"} {
+				if !strings.Contains(r.stderr, want) {
+					t.Errorf("stderr lacks %q: %v", want, r)
+				}
+			}
+		})
+	}
+}
+
+// storageHarness is a harness whose account may store 4 MiB in all
+// (JetStream's max_file for the account), the jobs and dead-letter streams
+// capped at 1 MiB each within it, so that another stream of the account
+// can use up its storage before the jobs stream is full. The command
+// line connects into the account without credentials (no_auth_user).
+func storageHarness(t *testing.T) *harness {
+	t.Helper()
+	conf := filepath.Join(t.TempDir(), "server.conf")
+	if err := os.WriteFile(conf, []byte(`jetstream: {}
+accounts: {
+  A: {
+    jetstream: {max_file: 4MB, max_mem: 1MB}
+    users: [{user: a, password: a}]
+  }
+}
+no_auth_user: a
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := testenv.StartConfiguredServer(t, conf)
+	nc, err := nats.Connect(srv.ClientURL())
 	if err != nil {
 		t.Fatal(err)
 	}
-	last := s.CachedInfo().State.LastSeq
-	for seq := last; seq > last-3; seq-- {
-		if err := s.DeleteMsg(t.Context(), seq); err != nil {
-			t.Fatal(err)
-		}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
 	}
-	large := fmt.Sprintf(`{"job_id":%q,"session_id":%q}`, strings.Repeat("j", 128), "sess_"+strings.Repeat("a", 123))
-	file := writeFile(t, "batch.ndjson", large+"\n"+`{"job_id":"b","session_id":"sess_2"}`+"\n")
-	r := h.run(t, "revoke", "--file", file)
-	if r.code != publishcli.ExitPartial {
-		t.Fatalf("want exit %d (some accepted): %v", publishcli.ExitPartial, r)
+	topo := jobs.DefaultTopology()
+	topo.JobsMaxBytes, topo.DeadLetterMaxBytes = 1<<20, 1<<20 // reserved within the 4 MiB
+	if _, err := topo.Ensure(t.Context(), js); err != nil {
+		t.Fatal(err)
 	}
-	if got := len(h.jobsMsgs(t)); got != held-3+1 {
-		t.Fatalf("the jobs stream holds %d jobs, want %d: the small line taken, the large one refused", got, held-3+1)
-	}
-	for _, want := range []string{"is full", "took 1 smaller jobs after line 1 (line 2)", "run twice", "continue within it"} {
-		if !strings.Contains(r.stderr, want) {
-			t.Errorf("stderr lacks %q: %v", want, r)
-		}
-	}
+	return &harness{url: srv.ClientURL(), nc: nc, js: js, topo: topo}
 }
 
 // fillJobsStream caps the jobs stream at 1 MiB and fills it until it

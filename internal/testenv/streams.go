@@ -51,6 +51,24 @@ func RecreateStream(t testing.TB, js jetstream.JetStream, name string) {
 // stream must have a cap of a few MiB at most.
 func FillToMaxBytes(t testing.TB, js jetstream.JetStream, subject string) int {
 	t.Helper()
+	return fillUntil(t, js, subject, jobs.StreamFull, "has it a byte cap?")
+}
+
+// FillStorage publishes messages on subject, as FillToMaxBytes does, until
+// JetStream's storage refuses one (jobs.StorageFull: the account's or the
+// server's limit), so that any job is refused after it by any stream of
+// the account. It returns how many the stream of subject took; that
+// stream must have no cap below the storage left, and the account or the
+// server a limit of a few MiB at most.
+func FillStorage(t testing.TB, js jetstream.JetStream, subject string) int {
+	t.Helper()
+	return fillUntil(t, js, subject, jobs.StorageFull, "has the account or the server a JetStream storage limit?")
+}
+
+// fillUntil publishes messages on subject, of 60 KiB, then of 16 bytes,
+// each kind until full says that one was refused for want of room.
+func fillUntil(t testing.TB, js jetstream.JetStream, subject string, full func(error) bool, hint string) int {
+	t.Helper()
 	n := 0
 	for _, size := range []int{60 << 10, 16} {
 		for {
@@ -58,14 +76,14 @@ func FillToMaxBytes(t testing.TB, js jetstream.JetStream, subject string) int {
 			m.Data = bytes.Repeat([]byte{'x'}, size)
 			m.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("fill-%d", n))
 			_, err := js.PublishMsg(t.Context(), m)
-			if jobs.StreamFull(err) {
+			if full(err) {
 				break
 			}
 			if err != nil {
 				t.Fatalf("filling the stream of %s, message %d: %v", subject, n, err)
 			}
 			if n++; n > 100_000 {
-				t.Fatalf("the stream of %s took %d messages without refusing one: has it a byte cap?", subject, n)
+				t.Fatalf("the stream of %s took %d messages without refusing one: %s", subject, n, hint)
 			}
 		}
 	}
