@@ -33,7 +33,7 @@ type pages struct {
 }
 
 var funcs = template.FuncMap{
-	"num":  func(n any) string { return groupDigits(fmt.Sprint(n)) },
+	"num":  func(n any) string { return text.GroupDigits(fmt.Sprint(n)) },
 	"ago":  ago,
 	"when": func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
 	"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
@@ -55,7 +55,7 @@ var funcs = template.FuncMap{
 		if n == 1 {
 			many = one
 		}
-		return groupDigits(strconv.Itoa(n)) + " " + many
+		return text.GroupDigits(strconv.Itoa(n)) + " " + many
 	},
 	"link": link,
 	// query builds a URL query from name, value pairs.
@@ -144,23 +144,6 @@ func dash(v any) string {
 		return "–"
 	}
 	return s
-}
-
-// groupDigits puts commas between groups of three digits of a number.
-func groupDigits(s string) string {
-	digits := strings.TrimPrefix(s, "-")
-	if _, err := strconv.Atoi(digits); err != nil || len(digits) <= 3 {
-		return s
-	}
-	var b strings.Builder
-	b.WriteString(s[:len(s)-len(digits)]) // the sign
-	for i, r := range digits {
-		if i > 0 && (len(digits)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 // ago says how long ago t was, in the largest unit that fits twice.

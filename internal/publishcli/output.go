@@ -121,20 +121,6 @@ func ago(now, t time.Time) string {
 	return fmt.Sprintf("%dd ago", int(d.Hours()/24))
 }
 
-// bytesHuman formats a byte count.
-func bytesHuman(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
 // runText says how a job ran: its attempts and deliveries. An attempt of
 // most jobs is one Clerk call; one of a revoke_all makes a call per page
 // of sessions and per session, so its attempts are not counted as calls.

@@ -346,7 +346,7 @@ func printStatus(w io.Writer, topo jobs.Topology, r statusReport, now time.Time)
 	if r.Jobs.Error != "" {
 		fmt.Fprintf(w, "%s\n", terminalLines(r.Jobs.Error))
 	} else {
-		fmt.Fprintf(w, "%d waiting or in flight, %s\n", r.Jobs.Stored, bytesHuman(r.Jobs.Bytes))
+		fmt.Fprintf(w, "%d waiting or in flight, %s\n", r.Jobs.Stored, text.Bytes(r.Jobs.Bytes))
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		if len(r.Jobs.ByOp) > 0 {
 			fmt.Fprintln(tw, "  OP\tJOBS")
@@ -377,7 +377,7 @@ func printStatus(w io.Writer, topo jobs.Topology, r statusReport, now time.Time)
 	case d.Entries == 0:
 		fmt.Fprintln(w, "none")
 	default:
-		fmt.Fprintf(w, "%d, %s, oldest %s, newest %s\n", d.Entries, bytesHuman(d.Bytes), ago(now, d.Oldest), ago(now, d.Newest))
+		fmt.Fprintf(w, "%d, %s, oldest %s, newest %s\n", d.Entries, text.Bytes(d.Bytes), ago(now, d.Oldest), ago(now, d.Newest))
 		classes := []string{}
 		for _, c := range jobs.ErrorClasses() {
 			classes = append(classes, string(c))

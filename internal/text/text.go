@@ -1,5 +1,7 @@
 // Package text bounds and escapes strings that came from elsewhere (a
-// message, an upstream answer) before they are stored, logged or printed.
+// message, an upstream answer) before they are stored, logged or printed,
+// and writes numbers for people (Bytes, GroupDigits) in one way for the
+// command line and the console.
 package text
 
 import (
