@@ -127,16 +127,21 @@ type candidate struct {
 }
 
 // sweep lists the jobs still stored at or below the consumer's ack floor.
+// Its read of the stream's info is also the status's (noteJobsStream),
+// made first so that a consumer it cannot read does not leave the status
+// with an old one. The stream's first sequence read before the ack floor
+// only widens the range: what is gone in between is skipped.
 func (w *Worker) sweep(ctx context.Context) []uint64 {
 	topo := w.cfg.Topology
+	stream, err := w.js.Stream(ctx, topo.JobsStream)
+	w.noteJobsStream(stream, err)
+	if err != nil {
+		w.cfg.Logger.Warn().Err(err).Msg("sweep: stream info")
+		return nil
+	}
 	cons, err := w.js.Consumer(ctx, topo.JobsStream, topo.Consumer)
 	if err != nil {
 		w.cfg.Logger.Warn().Err(err).Msg("sweep: consumer info")
-		return nil
-	}
-	stream, err := w.js.Stream(ctx, topo.JobsStream)
-	if err != nil {
-		w.cfg.Logger.Warn().Err(err).Msg("sweep: stream info")
 		return nil
 	}
 	floor := cons.CachedInfo().AckFloor.Stream

@@ -6,9 +6,12 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/clerkjobs/clerkjobs/internal/streamuse"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -33,6 +36,45 @@ type Status struct {
 	// RateBudget is the Clerk key's rate budget as this worker sees it;
 	// absent without a limit.
 	RateBudget *BudgetStatus `json:"rate_budget,omitempty"`
+	// JobsStream is the jobs stream's size against its cap as the worker
+	// last read it; absent before the first read.
+	JobsStream *StreamStatus `json:"jobs_stream,omitempty"`
+}
+
+// StreamStatus is the jobs stream's size against its cap in a Status. It
+// is read when the worker looks for jobs that ran out of deliveries (at
+// start and every SweepInterval), a read it makes anyway: a status request
+// waits on nothing, and costs JetStream nothing more.
+type StreamStatus struct {
+	Name string `json:"name"`
+	// Bytes and Messages are what the stream holds; MaxBytes its cap
+	// (-1: none), past which it refuses new jobs. Percent is Bytes of
+	// MaxBytes, rounded down (0 without a cap); NearlyFull is set from
+	// streamuse.NearlyFullPercent on.
+	Bytes      uint64 `json:"bytes"`
+	MaxBytes   int64  `json:"max_bytes"`
+	Messages   uint64 `json:"messages"`
+	Percent    uint64 `json:"percent"`
+	NearlyFull bool   `json:"nearly_full"`
+	// ReadAt is when it was read; Error why it could not be (the numbers
+	// are then 0).
+	ReadAt time.Time `json:"read_at"`
+	Error  string    `json:"error,omitempty"`
+}
+
+// noteJobsStream keeps what a read of the jobs stream's info found, for
+// Status.
+func (w *Worker) noteJobsStream(s jetstream.Stream, err error) {
+	st := &StreamStatus{Name: w.cfg.Topology.JobsStream, ReadAt: time.Now().UTC()}
+	if err != nil {
+		// JetStream's words (not found, a permission refused, a
+		// timeout): nothing of a job's or a key's.
+		st.Error = text.Line(fmt.Sprintf("cannot read the jobs stream %s: %v", st.Name, err), 500)
+	} else {
+		u := streamuse.Of(s.CachedInfo())
+		st.Bytes, st.MaxBytes, st.Messages, st.Percent, st.NearlyFull = u.Bytes, u.MaxBytes, u.Messages, u.Percent(), u.NearlyFull()
+	}
+	w.jobsStream.Store(st)
 }
 
 // BudgetStatus is the rate budget's state in a Status.
@@ -70,6 +112,10 @@ func (w *Worker) Status() Status {
 			b.PausedUntil = &t
 		}
 		s.RateBudget = b
+	}
+	if js := w.jobsStream.Load(); js != nil {
+		c := *js
+		s.JobsStream = &c
 	}
 	return s
 }

@@ -11,15 +11,15 @@ import (
 // TestStatusAndEndpointsAreInDocs: the status JSON (on /readyz and the
 // micro service's status endpoint) and the HTTP routes are read by
 // monitoring and by operators' scripts; docs/worker.md lists them. Every
-// JSON member of Status and BudgetStatus, and every route Handler
-// registers, must be there.
+// JSON member of Status, BudgetStatus and StreamStatus, and every route
+// Handler registers, must be there.
 func TestStatusAndEndpointsAreInDocs(t *testing.T) {
 	b, err := os.ReadFile("../docs/worker.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	doc := string(b)
-	for _, typ := range []reflect.Type{reflect.TypeFor[Status](), reflect.TypeFor[BudgetStatus]()} {
+	for _, typ := range []reflect.Type{reflect.TypeFor[Status](), reflect.TypeFor[BudgetStatus](), reflect.TypeFor[StreamStatus]()} {
 		for f := range typ.Fields() {
 			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 			if name != "" && name != "-" && !strings.Contains(doc, "`"+name+"`") {

@@ -57,6 +57,9 @@ type Worker struct {
 	// consumerStall is why the consumer delivers some jobs or none (paused,
 	// filtered: see observeStall), nil while it delivers every job.
 	consumerStall atomic.Pointer[stall]
+	// jobsStream is the jobs stream's use as the sweep last read it (see
+	// noteJobsStream), nil before.
+	jobsStream atomic.Pointer[StreamStatus]
 }
 
 // Option changes how New builds a Worker.

@@ -1226,10 +1226,5 @@ no_auth_user: a
 // refuses any job; it returns how many messages it holds.
 func (h *harness) fillJobsStream(t *testing.T) int {
 	t.Helper()
-	cfg := h.topo.JobsStreamConfig()
-	cfg.MaxBytes = 1 << 20
-	if _, err := h.js.UpdateStream(t.Context(), cfg); err != nil {
-		t.Fatal(err)
-	}
-	return testenv.FillToMaxBytes(t, h.js, h.topo.Subjects.Job(jobs.OpRevoke))
+	return testenv.FillJobsStream(t, h.js, h.topo)
 }

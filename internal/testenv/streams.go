@@ -44,6 +44,20 @@ func RecreateStream(t testing.TB, js jetstream.JetStream, name string) {
 	}
 }
 
+// FillJobsStream caps topo's jobs stream at 1 MiB and fills it until it
+// refuses any job (FillToMaxBytes); it returns how many messages it holds.
+// A worker running on topo would take them: pause its consumer first, or
+// start it with the same cap (its start sets the cap back).
+func FillJobsStream(t testing.TB, js jetstream.JetStream, topo jobs.Topology) int {
+	t.Helper()
+	cfg := topo.JobsStreamConfig()
+	cfg.MaxBytes = 1 << 20
+	if _, err := js.UpdateStream(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	return FillToMaxBytes(t, js, topo.Subjects.Job(jobs.OpRevoke))
+}
+
 // FillToMaxBytes publishes messages on subject until the stream that
 // captures it refuses one for its byte cap (jobs.StreamFull), large ones
 // first, then small ones until not even one of those fits, so that any
