@@ -21,6 +21,7 @@ import (
 	"github.com/clerkjobs/clerkjobs/dlq"
 	"github.com/clerkjobs/clerkjobs/internal/natsconn"
 	"github.com/clerkjobs/clerkjobs/internal/ratebudget"
+	"github.com/clerkjobs/clerkjobs/internal/streamuse"
 	"github.com/clerkjobs/clerkjobs/internal/text"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -60,10 +61,21 @@ type jobsStatus struct {
 	Stream string `json:"stream"`
 	// Stored counts the jobs in the stream: waiting, or delivered and not
 	// yet acknowledged (the stream is a work queue).
-	Stored uint64            `json:"stored"`
-	Bytes  uint64            `json:"bytes"`
-	ByOp   map[string]uint64 `json:"by_op"`
-	Error  string            `json:"error,omitempty"`
+	Stored uint64 `json:"stored"`
+	Bytes  uint64 `json:"bytes"`
+	// MaxBytes is the stream's cap (-1: none), past which it refuses new
+	// jobs; Percent is Bytes of it, rounded down; NearlyFull is set from
+	// streamuse.NearlyFullPercent on, as in the worker's status.
+	MaxBytes   int64             `json:"max_bytes"`
+	Percent    uint64            `json:"percent"`
+	NearlyFull bool              `json:"nearly_full"`
+	ByOp       map[string]uint64 `json:"by_op"`
+	Error      string            `json:"error,omitempty"`
+}
+
+// use is the stream's use as streamuse says it.
+func (j jobsStatus) use() streamuse.Use {
+	return streamuse.Use{Bytes: j.Bytes, MaxBytes: j.MaxBytes, Messages: j.Stored}
 }
 
 type consumerState struct {
@@ -117,7 +129,8 @@ func (a *app) statusCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show jobs waiting and in flight, dead letters, consumers and workers",
-		Long: `Shows the state at a glance: jobs in the jobs stream per op, the workers'
+		Long: `Shows the state at a glance: jobs in the jobs stream per op and how full
+the stream is against its cap (a warning from 80%: a full one refuses new jobs), the workers'
 consumer (pending, in flight, redeliveries), the dead-letter queue by op and error
 class, and the worker instances that answer the NATS service ping ` + "(`" + workerPingSubject + "`)" + `,
 by the instance name each logs.
@@ -221,7 +234,8 @@ func jobsState(ctx context.Context, js jetstream.JetStream, topo jobs.Topology, 
 	if err != nil {
 		return streamErr(err, topo.JobsStream)
 	}
-	rep.Jobs.Stored, rep.Jobs.Bytes = info.State.Msgs, info.State.Bytes
+	u := streamuse.Of(info)
+	rep.Jobs.Stored, rep.Jobs.Bytes, rep.Jobs.MaxBytes, rep.Jobs.Percent, rep.Jobs.NearlyFull = u.Messages, u.Bytes, u.MaxBytes, u.Percent(), u.NearlyFull()
 	for subj, n := range info.State.Subjects {
 		rep.Jobs.ByOp[string(topo.Subjects.OpOf(subj))] += n
 	}
@@ -346,7 +360,11 @@ func printStatus(w io.Writer, topo jobs.Topology, r statusReport, now time.Time)
 	if r.Jobs.Error != "" {
 		fmt.Fprintf(w, "%s\n", terminalLines(r.Jobs.Error))
 	} else {
-		fmt.Fprintf(w, "%d waiting or in flight, %s\n", r.Jobs.Stored, text.Bytes(r.Jobs.Bytes))
+		fmt.Fprintf(w, "%d waiting or in flight\n", r.Jobs.Stored)
+		fmt.Fprintf(w, "  jobs stream: %s\n", r.Jobs.use().Text("job", "jobs"))
+		if warn := r.Jobs.use().JobsWarning(); warn != "" {
+			fmt.Fprintf(w, "  warning: %s\n", warn)
+		}
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		if len(r.Jobs.ByOp) > 0 {
 			fmt.Fprintln(tw, "  OP\tJOBS")

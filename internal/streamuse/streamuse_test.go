@@ -23,7 +23,7 @@ func TestUseInWords(t *testing.T) {
 		{"a little", streamuse.Use{Bytes: 12*mib + 300<<10, MaxBytes: 256 * mib, Messages: 1234}, "12.3 MiB of 256.0 MiB (4%), 1,234 jobs", false},
 		{"just under", streamuse.Use{Bytes: 80*mib - 1, MaxBytes: 100 * mib, Messages: 1}, "80.0 MiB of 100.0 MiB (79%), 1 job", false},
 		{"at the threshold", streamuse.Use{Bytes: 80 * mib, MaxBytes: 100 * mib, Messages: 2}, "80.0 MiB of 100.0 MiB (80%), 2 jobs", true},
-		{"full", streamuse.Use{Bytes: mib - 40, MaxBytes: mib, Messages: 5000}, "1024.0 KiB of 1.0 MiB (99%), 5,000 jobs", true},
+		{"full", streamuse.Use{Bytes: mib - 40, MaxBytes: mib, Messages: 5000}, "1.0 MiB of 1.0 MiB (99%), 5,000 jobs", true},
 		{"cap lowered below", streamuse.Use{Bytes: 3 * mib, MaxBytes: 2 * mib, Messages: 9}, "3.0 MiB of 2.0 MiB (150%), 9 jobs", true},
 		{"no cap", streamuse.Use{Bytes: 5 * mib, MaxBytes: -1, Messages: 7}, "5.0 MiB (no cap), 7 jobs", false},
 		{"cap zero", streamuse.Use{Bytes: 5 * mib, MaxBytes: 0, Messages: 7}, "5.0 MiB (no cap), 7 jobs", false},

@@ -7,7 +7,9 @@ import (
 )
 
 // Bytes writes a byte count for people, in binary units: "512 B",
-// "12.3 MiB".
+// "12.3 MiB". A count that would round to 1024.0 of a unit is written in
+// the next ("1.0 MiB", not "1024.0 KiB", for a stream a few bytes short of
+// its 1 MiB cap).
 func Bytes(n uint64) string {
 	const unit = 1024
 	if n < unit {
@@ -18,7 +20,11 @@ func Bytes(n uint64) string {
 		div *= unit
 		exp++
 	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+	v := float64(n) / float64(div)
+	if v >= unit-0.05 && exp < len("KMGTPE")-1 {
+		v, exp = v/unit, exp+1
+	}
+	return fmt.Sprintf("%.1f %ciB", v, "KMGTPE"[exp])
 }
 
 // GroupDigits puts commas between groups of three digits of the integer

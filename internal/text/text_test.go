@@ -98,3 +98,25 @@ func TestJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestBytes(t *testing.T) {
+	for _, tt := range []struct {
+		n    uint64
+		want string
+	}{
+		{0, "0 B"}, {1023, "1023 B"}, {1024, "1.0 KiB"}, {12*1<<20 + 300<<10, "12.3 MiB"},
+		{1<<20 - 40, "1.0 MiB"}, {1<<20 - 60<<10, "964.0 KiB"}, {256 << 20, "256.0 MiB"}, {1<<64 - 1, "16.0 EiB"},
+	} {
+		if got := Bytes(tt.n); got != tt.want {
+			t.Errorf("Bytes(%d) = %q, want %q", tt.n, got, tt.want)
+		}
+	}
+}
+
+func TestGroupDigits(t *testing.T) {
+	for in, want := range map[string]string{"0": "0", "999": "999", "1000": "1,000", "-1234567": "-1,234,567", "12.5": "12.5", "–": "–"} {
+		if got := GroupDigits(in); got != want {
+			t.Errorf("GroupDigits(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,84 @@
+package publishcli_test
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/clerkjobs/clerkjobs/internal/publishcli"
+	"github.com/clerkjobs/clerkjobs/internal/testenv"
+)
+
+// TestStatusSaysHowFullTheJobsStreamIs: publish status says the jobs
+// stream's bytes against its cap, in words and in --json, warns once it is
+// nearly full naming the setting that raises the cap, says "no cap" for a
+// stream an operator uncapped, and a missing stream without a number.
+func TestStatusSaysHowFullTheJobsStreamIs(t *testing.T) {
+	h := newHarness(t)
+	const setting = "--jobs-max-bytes (WORKER_JOBS_MAX_BYTES)"
+	type jobsJSON struct {
+		Jobs struct {
+			Stored     uint64 `json:"stored"`
+			Bytes      uint64 `json:"bytes"`
+			MaxBytes   int64  `json:"max_bytes"`
+			Percent    uint64 `json:"percent"`
+			NearlyFull bool   `json:"nearly_full"`
+			Error      string `json:"error"`
+		} `json:"jobs"`
+	}
+	statusJSON := func() jobsJSON {
+		t.Helper()
+		var st jobsJSON
+		testenv.DecodeJSON(t, []byte(h.run(t, "status", "--json").stdout), &st)
+		return st
+	}
+
+	r := h.run(t, "status")
+	if r.code != 0 || !strings.Contains(r.stdout, "\n  jobs stream: 0 B of 256.0 MiB (0%), 0 jobs\n") || strings.Contains(r.stdout, setting) {
+		t.Fatalf("empty jobs stream: %v", r)
+	}
+
+	held := h.fillJobsStream(t)
+	r = h.run(t, "status")
+	stored := regexp.MustCompile(`\n  jobs stream: [0-9.]+ [KM]iB of 1\.0 MiB \(99%\), ([0-9,]+) jobs\n  warning: the jobs stream is 99% full: once full it refuses new jobs .*` + regexp.QuoteMeta(setting) + `\n`).FindStringSubmatch(r.stdout)
+	if r.code != 0 || stored == nil || stored[1] != groupDigits(held) {
+		t.Fatalf("full jobs stream (%d jobs): %v", held, r)
+	}
+	if st := statusJSON(); st.Jobs.MaxBytes != 1<<20 || st.Jobs.Stored != uint64(held) || st.Jobs.Bytes > 1<<20 || st.Jobs.Percent != 99 || !st.Jobs.NearlyFull {
+		t.Errorf("status --json of the full jobs stream: %+v", st)
+	}
+
+	cfg := h.topo.JobsStreamConfig()
+	cfg.MaxBytes = -1
+	if _, err := h.js.UpdateStream(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	r = h.run(t, "status")
+	if r.code != 0 || !regexp.MustCompile(`\n  jobs stream: [0-9.]+ [KM]iB \(no cap\), `+stored[1]+` jobs\n`).MatchString(r.stdout) || strings.Contains(r.stdout, setting) {
+		t.Errorf("uncapped jobs stream: %v", r)
+	}
+	if st := statusJSON(); st.Jobs.MaxBytes != -1 || st.Jobs.Percent != 0 || st.Jobs.NearlyFull {
+		t.Errorf("status --json of the uncapped jobs stream: %+v", st)
+	}
+
+	if err := h.js.DeleteStream(t.Context(), h.topo.JobsStream); err != nil {
+		t.Fatal(err)
+	}
+	r = h.run(t, "status")
+	if r.code != publishcli.ExitUnavailable || !strings.Contains(r.stdout, "jobs (stream "+h.topo.JobsStream+"): ") || strings.Contains(r.stdout, "jobs stream: ") {
+		t.Errorf("missing jobs stream: %v", r)
+	}
+	if st := statusJSON(); st.Jobs.Error == "" || st.Jobs.MaxBytes != 0 || st.Jobs.NearlyFull {
+		t.Errorf("status --json of the missing jobs stream: %+v", st)
+	}
+}
+
+// groupDigits writes n as status does: 1,234.
+func groupDigits(n int) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
