@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/clerkjobs/clerkjobs/internal/clock"
+	"github.com/clerkjobs/clerkjobs/internal/streamuse"
 	"github.com/clerkjobs/clerkjobs/jobs"
 	"github.com/clerkjobs/clerkjobs/worker"
 )
@@ -26,11 +27,14 @@ type snapshot struct {
 	// acknowledged yet (the stream is a work queue).
 	Jobs      map[jobs.Op]uint64
 	JobsTotal uint64
-	JobsErr   error
-	Consumer  *consumerView
-	ConsErr   error
-	Workers   []workerView
-	WorkErr   error
+	// JobsUse is the jobs stream's size against its cap; nil when the
+	// stream could not be read (JobsErr).
+	JobsUse  *streamuse.Use
+	JobsErr  error
+	Consumer *consumerView
+	ConsErr  error
+	Workers  []workerView
+	WorkErr  error
 	// InFlight counts the jobs the answering workers hold, per op.
 	InFlight map[jobs.Op]int
 }
@@ -128,6 +132,8 @@ func (p *poller) jobsState(ctx context.Context, s *snapshot) (jobsErr, consErr e
 		return fmt.Errorf("jobs stream %s: %w", p.topo.JobsStream, err), nil
 	}
 	s.JobsTotal = info.State.Msgs
+	use := streamuse.Of(info)
+	s.JobsUse = &use
 	for subj, n := range info.State.Subjects {
 		s.Jobs[p.topo.Subjects.OpOf(subj)] += n
 	}
