@@ -15,8 +15,8 @@ import (
 // hand) while a create runs. Its result is stored, its ack goes nowhere,
 // and the consumer the worker creates again delivers the job anew, as its
 // first delivery: the job ran again, unlooked for, and a second session
-// was created. A create's first delivery is looked for, as a redelivery
-// is.
+// was created. A job stored before its consumer was created is looked for
+// first, as a redelivery is.
 func TestJobOfADeletedConsumerIsNotRunAgain(t *testing.T) {
 	env := testenv.New(t, emulator.WithLatency(2*time.Second, 0))
 	emu := env.Clerk.Emulator

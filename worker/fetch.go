@@ -75,14 +75,20 @@ func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer, queue c
 		case errors.Is(err, jetstream.ErrConnectionClosed) || w.nc.IsClosed():
 			return ErrConnectionClosed
 		}
-		if errors.Is(err, errConsumerRenewed) { // not a failure: observeConsumer said so
-			if c, rerr := w.recover(ctx, err); rerr == nil {
+		renewed := errors.Is(err, errConsumerRenewed) // not a failure: observeConsumer said so
+		if !renewed {
+			failures++
+		}
+		if c, herr := w.recover(ctx, err); herr == nil {
+			if renewed {
 				cons = c
+				if w.renewedSince(c.CachedInfo().Created) {
+					// A read behind the watcher's (a lagging answer):
+					// not in a tight loop.
+					_ = clock.Sleep(ctx, 200*time.Millisecond)
+				}
 				continue
 			}
-		}
-		failures++
-		if c, herr := w.recover(ctx, err); herr == nil {
 			cons = c
 			w.fetchErr.Store(nil)
 		} else {
@@ -94,7 +100,7 @@ func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer, queue c
 		if failures == 1 || failures%10 == 0 {
 			w.cfg.Logger.Warn().Err(err).Int("failures", failures).Msg("taking jobs failed; recovering")
 		}
-		_ = clock.Sleep(ctx, min(time.Duration(failures)*200*time.Millisecond, 5*time.Second))
+		_ = clock.Sleep(ctx, min(time.Duration(max(failures, 1))*200*time.Millisecond, 5*time.Second))
 	}
 	return nil
 }
@@ -253,6 +259,13 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 			}
 			return nil, err
 		}
+		if errors.Is(context.Cause(pause), errConsumerRenewed) {
+			// Taken as the renewal was read: perhaps the new consumer's,
+			// stamped with the old one's creation. Left unsettled, it
+			// comes again after the ack wait.
+			release()
+			return nil, errConsumerRenewed
+		}
 		if d := admit(msg); d != nil {
 			queue <- d
 		} else {
@@ -302,20 +315,25 @@ func (w *Worker) admit(msg jetstream.Msg, created time.Time, seen int64, release
 
 // runHeld hands the held jobs to slots as they free, before the worker
 // takes new ones: they were the head of the queue. A job of a jobs stream
-// deleted since it was taken is dropped unsettled (see delivery.void). It
+// deleted since it was taken, or of a consumer created again since, is
+// dropped unsettled (see delivery.void, delivery.replaced). It
 // returns the jobs still held, and ctx's error when ctx ends first.
 func (w *Worker) runHeld(ctx context.Context, held []*delivery, slots chan struct{}, queue chan<- *delivery) ([]*delivery, error) {
 	for i, d := range held {
-		if d.void() {
-			w.inflight.remove(d)
-			continue
-		}
 		select {
 		case <-slots:
-			queue <- d
 		case <-ctx.Done():
 			return held[i:], ctx.Err()
 		}
+		// Looked at once a slot is free: the wait may be a Clerk call
+		// long, and the stream or the consumer deleted meanwhile (the
+		// new consumer delivers the job anew, perhaps elsewhere).
+		if d.void() || d.replaced() {
+			w.inflight.remove(d)
+			slots <- struct{}{}
+			continue
+		}
+		queue <- d
 	}
 	return nil, nil
 }

@@ -49,6 +49,21 @@ func (d *delivery) mayHaveRival(limit time.Duration) bool {
 	return time.Since(d.received) >= limit || time.Since(d.meta.Timestamp) >= limit
 }
 
+// mayBeAgain reports whether the job may have been delivered before,
+// although this is its first delivery: it was stored before its consumer
+// was created (a consumer deleted and created again delivers anew what the
+// old one had delivered, and a worker may have run and recorded it). The
+// two times are stamped by the servers leading the stream and the
+// consumer, whose clocks may differ: a job stored up to a second after the
+// consumer's creation counts as before it. A busy worker's pull may carry
+// the new consumer's first deliveries, stamped with the old creation,
+// until the worker reads the new one (within consumerWatchEvery) and ends
+// the pull (see take): a job recorded with its ack lost in that second
+// can run again.
+func (d *delivery) mayBeAgain() bool {
+	return d.meta.Timestamp.Before(d.consumerCreated.Add(time.Second))
+}
+
 // errVoidDelivery: see delivery.void.
 var errVoidDelivery = errors.New("not sent: the jobs stream was created again since this job was delivered, and its sequence may name another job now")
 

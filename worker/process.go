@@ -39,18 +39,14 @@ func (w *Worker) process(ctx context.Context, run handlerFunc, d *delivery) {
 		w.deadLetter(ctx, d, j, invalidInfo(err))
 		return
 	}
-	if j.Delivery > 1 || unrepeatable(j.Op) {
+	if j.Delivery > 1 || unrepeatable(j.Op) && d.mayBeAgain() {
 		// An earlier delivery may have stored the job's record and lost its
-		// acknowledgement (a crash, a timeout): the job is done then. A
-		// consumer deleted and created again delivers anew what the old
-		// one had delivered, as first deliveries, and which those are
-		// cannot be told for sure (the servers stamping the job and the
-		// consumer's creation may disagree on the time, and a busy
-		// worker's pull may carry the new consumer's jobs before it reads
-		// the new creation). So a create or a refresh, which would do harm
-		// run twice, is always looked for first: one read for a job that
-		// costs a Clerk call. Any other job run again finds its record
-		// taken when it stores its own.
+		// acknowledgement (a crash, a timeout, a consumer deleted): the
+		// job is done then. A first delivery of a job stored before its
+		// consumer was created is looked for only when running it again
+		// would do harm: a backlog queued before the first worker started
+		// would otherwise pay for a look per job, and any other job run
+		// again finds its record taken when it stores its own.
 		k, err := w.records.find(ctx, j, d.msg.Subject(), d.msg.Data())
 		switch {
 		case err == nil && k != 0:

@@ -22,7 +22,8 @@ import (
 // after the old consumer's creation, recorded by a worker whose ack went
 // with the old consumer, came through the busy pull as the new consumer's
 // first delivery. Stamped with the old consumer's creation, it was not
-// looked for, and Clerk was asked to create a second session.
+// looked for (see mayBeAgain), and Clerk was asked to create a second
+// session. The pull now ends once the worker reads the new creation.
 func TestBusyPullOfARecreatedConsumerLooksForRecordedJobs(t *testing.T) {
 	env := testenv.New(t, emulator.WithLatency(3*time.Second, 0))
 	emu := env.Clerk.Emulator
@@ -66,13 +67,13 @@ func TestBusyPullOfARecreatedConsumerEnds(t *testing.T) {
 	emu.FailSession(failing, 500)
 	env.Publish(t, &jobs.RevokeArgs{SessionID: failing, Common: jobs.Common{JobID: "fails"}})
 	// Three deliveries (the test topology's max), each retried after a
-	// backoff of milliseconds: seconds in all, where ack waits would take
-	// a minute.
-	testenv.Eventually(t, 20*time.Second, "the failing job dead-lettered", func() bool {
+	// backoff of milliseconds; withheld naks would have them wait an ack
+	// wait each.
+	testenv.Eventually(t, 3*top.AckWait, "the failing job dead-lettered", func() bool {
 		return env.StreamCount(t, env.Topology.DeadLetterStream) == 1
 	})
 	if strings.Contains(env.Logs.String(), "it is not handed back, and comes again after the ack wait") {
-		t.Errorf("a nak of the new consumer's job was withheld")
+		t.Errorf("a nak of the new consumer's job was withheld: its retry waited the ack wait")
 	}
 }
 
