@@ -90,7 +90,10 @@ type RevokeAllOptions struct {
 	// LockUser locks the user in Clerk before anything is revoked, so that
 	// no session can be created while the job runs: an account takeover is
 	// contained in one call. The summary says until when the lock holds
-	// (it ends on its own; unlock in the Clerk dashboard).
+	// (it ends on its own; unlock in the Clerk dashboard). When Clerk
+	// refuses the lock for good (403: the instance does not allow
+	// locking), every session is revoked all the same and RevokeAll
+	// returns the job's failure, which says so.
 	LockUser bool
 }
 

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,6 +59,12 @@ type ProgressStore interface {
 // (paginated, 500 a page) and revokes each active or pending one with bounded concurrency, through
 // the same rate-limited client as every other job, so single jobs keep
 // flowing.
+//
+// With lock_user it locks the user first. When Clerk refuses the lock for
+// good (403: the instance does not allow locking), it revokes every session
+// all the same and then fails with a LockRefusedError: during an account
+// takeover, sessions revoked without the lock are better than none, but
+// the job must not read as the success the publisher asked for.
 //
 // Sessions created while the job runs: after a pass over the listed
 // sessions, the job lists again and revokes what is still active, until a
@@ -125,9 +133,17 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Answer, e
 	if p.Excepted == nil {
 		p.Excepted = map[string]bool{}
 	}
+	// refused is Clerk's refusal of the lock, when it refused for good:
+	// the sessions are revoked all the same, and the job then fails.
+	var refused *clerkapi.Error
 	if a.LockUser {
 		if err := h.lock(ctx, a, p); err != nil {
-			return Answer{}, err
+			if refused = lockRefusal(err); refused == nil {
+				return Answer{}, err
+			}
+			// Not locked now, whatever an earlier delivery saved (a lock
+			// since ended, which Clerk now refuses to make again).
+			p.Locked, p.LockedUntil = false, nil
 		}
 	}
 	err = r.run(ctx)
@@ -152,15 +168,71 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Answer, e
 		attribute.Int("clerkjobs.bulk.failed", sum.Failed), attribute.Int("clerkjobs.bulk.excepted", sum.Excepted),
 		attribute.Int("clerkjobs.bulk.passes", sum.Passes), attribute.Int("clerkjobs.bulk.remaining", sum.Remaining),
 		attribute.Bool("clerkjobs.bulk.locked", sum.Locked))
+	if refused != nil {
+		// A failure, not a result: the publisher asked for the lock, and
+		// a result would read as the account contained. The progress is
+		// kept, so a redelivery resumes its counts; revoking again is
+		// harmless, and the lock is asked for again.
+		return Answer{}, &LockRefusedError{JobID: jobID, Summary: sum, Err: refused}
+	}
 	return Answer{Result: sum, Done: func(ctx context.Context) error { return h.Store.Delete(ctx, jobID) }}, nil
 }
+
+// lockRefusal is Clerk's answer in err, the lock's failure, when Clerk
+// refused the lock for good, or nil: a permanent answer (403: the
+// instance's settings do not allow locking; 400, 409 or 422: the request's
+// fault) other than 404. Such a lock will not take if sent again, and
+// stopping there would leave every session of a taken-over account active,
+// so the sessions are revoked without it. A 404 is the user not existing:
+// there is no session to revoke (the listing would find none), and the
+// publisher has the wrong id. A retryable failure may take later, and a
+// systemic one (the key) is nobody's job's: both still stop the job before
+// any revoke.
+func lockRefusal(err error) *clerkapi.Error {
+	var e *clerkapi.Error
+	if errors.As(err, &e) && e.Class() == clerkapi.Permanent && e.StatusCode != http.StatusNotFound {
+		return e
+	}
+	return nil
+}
+
+// LockRefusedError is the failure of a lock_user revoke_all job whose lock
+// Clerk refused for good: every session was revoked as without the lock
+// (Summary), but the user is not locked. It unwraps to Clerk's refusal, a
+// permanent error, so the job is dead-lettered as permanent with Clerk's
+// status and code (redacted, as every Clerk error, by the worker).
+type LockRefusedError struct {
+	JobID   string
+	Summary jobs.RevokeAllSummary
+	// Err is Clerk's refusal of the lock.
+	Err *clerkapi.Error
+}
+
+// Error says, for the person reading the dead letter, what was done, what
+// was not, why, and what to do: the revoke's counts first, as the dead
+// letter's header keeps only its first 1024 bytes.
+func (e *LockRefusedError) Error() string {
+	s := e.Summary
+	var b strings.Builder
+	fmt.Fprintf(&b, "revoke_all %s: revoked %d sessions of %s (already gone %d, failed %d, excepted %d", e.JobID, s.Revoked, s.UserID, s.AlreadyGone, s.Failed, s.Excepted)
+	if s.Remaining > 0 {
+		fmt.Fprintf(&b, ", still active %d", s.Remaining)
+	}
+	fmt.Fprintf(&b, ") but the user is NOT locked, so new sessions can still be created: Clerk refused the lock (%v). "+
+		"To lock the user, allow user lockout in the Clerk instance's restrictions settings (dashboard) and replay this letter "+
+		"(revoking again is harmless); to revoke without locking, publish without --lock (lock_user)", e.Err)
+	return b.String()
+}
+
+func (e *LockRefusedError) Unwrap() error { return e.Err }
 
 // lock locks the user before anything is revoked (lock_user), so that the
 // passes converge: no session can be created while the job runs. A lock
 // that fails stops the job before any revoke, with the lock's error (a 404
-// dead-letters the job, a 5xx retries it). The lock is saved at once, so a
-// redelivery after a crash does not lock again — unless the lock has ended
-// meanwhile, or the save failed.
+// dead-letters the job, a 5xx retries it), except a lock Clerk refuses for
+// good (lockRefusal), after which Handle revokes without it. The lock is
+// saved at once, so a redelivery after a crash does not lock again —
+// unless the lock has ended meanwhile, or the save failed.
 func (h RevokeAll) lock(ctx context.Context, a *jobs.RevokeAllArgs, p *BulkProgress) error {
 	if p.Locked && (p.LockedUntil == nil || time.Now().Before(*p.LockedUntil)) {
 		return nil

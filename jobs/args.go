@@ -94,7 +94,10 @@ type RevokeAllArgs struct {
 	// no session can appear while the job runs: an account takeover is
 	// contained in one job. The lock ends on its own after the instance's
 	// lockout duration (RevokeAllSummary.LockedUntil); unlock in the Clerk
-	// dashboard once the credentials are reset.
+	// dashboard once the credentials are reset. A lock Clerk refuses for
+	// good (403: the instance does not allow locking) does not stop the
+	// revoke: every session is revoked, and the job then fails (a
+	// permanent dead letter) saying that the user is not locked.
 	LockUser bool `json:"lock_user,omitempty"`
 }
 

@@ -156,6 +156,52 @@ func TestLockFailures(t *testing.T) {
 	})
 }
 
+// TestLockRefusedStillRevokes: a lock Clerk refuses for good (403: the
+// instance's settings do not allow locking) dead-lettered the job before
+// any revoke, and every session of the taken-over account stayed active.
+// Every session is revoked; the job still ends as a permanent dead letter,
+// not a result (the lock asked for was not made), whose error says how many
+// were revoked, that the user is NOT locked, Clerk's refusal and what to
+// do. The requester's progress never says locked.
+func TestLockRefusedStillRevokes(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	user := emu.CreateUser()
+	emu.CreateSessions(user, 5)
+	emu.FailUser(user, 403)
+	env.StartWorker(t, bulkWorker)
+	r, _, progress := revokeAll(t, env, &jobs.RevokeAllArgs{UserID: user, LockUser: true, Common: jobs.Common{JobID: "lock-403"}})
+	if r.Outcome != jobs.Failed || r.Error == nil {
+		t.Fatalf("result %+v; want the job failed: the user is not locked", r)
+	}
+	if n := activeSessions(emu, user); n != 0 {
+		t.Errorf("%d of 5 sessions still active after the refused lock", n)
+	}
+	if _, locked := emu.LockedUntil(user); locked {
+		t.Errorf("the user is locked; the emulator refused the lock")
+	}
+	testenv.Eventually(t, 10*time.Second, "dead-lettered", func() bool { return env.StreamCount(t, env.Topology.DeadLetterStream) == 1 })
+	dl := deadLetters(t, env)["lock-403"]
+	for name, info := range map[string]jobs.ErrorInfo{"dead letter": dl.Error, "reply": *r.Error} {
+		if info.Class != jobs.ClassPermanent || info.HTTPStatus != 403 || info.ClerkCode != "authorization_invalid" {
+			t.Errorf("%s %+v; want permanent, 403, authorization_invalid", name, info)
+		}
+		for _, want := range []string{"revoked 5 sessions", "user is NOT locked", "allow user lockout", "without --lock"} {
+			if !strings.Contains(info.Message, want) {
+				t.Errorf("%s says %q; want it to say %q", name, info.Message, want)
+			}
+		}
+	}
+	for _, p := range progress {
+		if p.Progress.Locked {
+			t.Errorf("progress says locked: %+v", p.Progress)
+		}
+	}
+	if len(env.Results(t)) != 0 {
+		t.Errorf("a result was stored for a job whose lock was refused")
+	}
+}
+
 // TestLockSurvivesACrash: a worker that locked the user and died before
 // revoking: the redelivery resumes without locking again.
 func TestLockSurvivesACrash(t *testing.T) {

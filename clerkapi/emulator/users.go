@@ -203,7 +203,9 @@ func (e *Emulator) LockCount(userID string) int {
 
 // FailUser makes every API call naming the user in its path (LockUser,
 // UnlockUser) fail with status, as FailSession does for a session, until
-// FailUser is called again with status 0. The user need not exist.
+// FailUser is called again with status 0. The user need not exist. 403 is
+// the refusal the spec lists for a lock on an instance whose settings do
+// not allow locking (AuthorizationInvalid; code authorization_invalid).
 // Statuses outside 400..599 other than 0 are ignored.
 func (e *Emulator) FailUser(userID string, status int) {
 	e.setFailure(e.st.userFails, userID, status)

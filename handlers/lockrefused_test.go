@@ -1,0 +1,120 @@
+package handlers_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/clerkjobs/clerkjobs/clerkapi"
+	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
+	"github.com/clerkjobs/clerkjobs/handlers"
+	"github.com/clerkjobs/clerkjobs/jobs"
+)
+
+// TestLockRefusedStillRevokes: Clerk refuses a lock_user job's lock for
+// good (403: the instance does not allow locking; 422: the request's
+// fault). The job stopped there, dead-lettered, having revoked nothing: an
+// account takeover for which the operator asked "lock and revoke" was left
+// with every session active. The sessions are revoked all the same, and the
+// job still fails (the lock asked for was not made), with an error that
+// says how many were revoked, that the user is not locked, Clerk's refusal
+// and what to do. A lock that may take later (5xx) or a user that does not
+// exist (404) stops the job before any revoke, as before.
+func TestLockRefusedStillRevokes(t *testing.T) {
+	for _, tc := range []struct {
+		status  int
+		class   clerkapi.Class
+		revokes bool
+	}{
+		{403, clerkapi.Permanent, true},
+		{422, clerkapi.Permanent, true},
+		{404, clerkapi.Permanent, false},
+		{503, clerkapi.Retryable, false},
+	} {
+		t.Run(strconv.Itoa(tc.status), func(t *testing.T) {
+			srv, c := clerkFor(t)
+			emu := srv.Emulator
+			user := emu.CreateUser()
+			emu.CreateSessions(user, 4)
+			emu.FailUser(user, tc.status)
+			var mu sync.Mutex
+			var reports []jobs.Progress
+			store := &memStore{}
+			h := handlers.RevokeAll{Clerk: c, Users: c, Store: store,
+				DeadLetter: func(context.Context, string, string, error) error { return nil },
+				Report: func(_ context.Context, _ string, p jobs.Progress) {
+					mu.Lock()
+					reports = append(reports, p)
+					mu.Unlock()
+				}}
+			args := &jobs.RevokeAllArgs{UserID: user, LockUser: true, Common: jobs.Common{JobID: "j1"}}
+			out, err := h.Handle(context.Background(), args)
+			if err == nil {
+				t.Fatalf("lock answered %d: the job succeeded with %+v; want it to fail: the user is not locked", tc.status, out.Result)
+			}
+			if got := clerkapi.ClassOf(err); got != tc.class {
+				t.Errorf("error %q is %s; want %s", err, got, tc.class)
+			}
+			var apiErr *clerkapi.Error
+			if !errors.As(err, &apiErr) || apiErr.StatusCode != tc.status {
+				t.Errorf("error %q does not carry Clerk's %d (its dead letter would lose the status and code)", err, tc.status)
+			}
+			active := activeOf(emu, user)
+			if !tc.revokes {
+				if active != 4 {
+					t.Errorf("%d of 4 sessions active; want all: nothing is revoked before a lock that may take (5xx), nor for a user that does not exist", active)
+				}
+				return
+			}
+			if active != 0 {
+				t.Errorf("%d sessions still active after a refused lock; want every session revoked", active)
+			}
+			msg := err.Error()
+			for _, want := range []string{"revoked 4 sessions", "NOT locked", "HTTP " + strconv.Itoa(tc.status), apiErr.Code(),
+				"allow user lockout", "restrictions settings", "without --lock"} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("error %q does not say %q", msg, want)
+				}
+			}
+			mu.Lock()
+			seen := reports
+			mu.Unlock()
+			if len(seen) == 0 {
+				t.Fatal("no progress reported")
+			}
+			for _, p := range seen {
+				if p.Progress.Locked {
+					t.Errorf("progress %+v says locked; the lock was refused", p.Progress)
+				}
+			}
+			if last := seen[len(seen)-1]; last.Progress.Revoked != 4 {
+				t.Errorf("last progress %+v; want revoked 4", last.Progress)
+			}
+
+			// A redelivery once locking is allowed: the progress resumes,
+			// nothing is revoked twice, and the lock is made this time.
+			emu.FailUser(user, 0)
+			out, err = h.Handle(context.Background(), args)
+			if err != nil {
+				t.Fatalf("run again once locking is allowed: %v", err)
+			}
+			sum, _ := out.Result.(jobs.RevokeAllSummary)
+			if !sum.Locked || sum.Revoked != 4 || !sum.Resumed {
+				t.Errorf("summary %+v; want locked, revoked 4, resumed", sum)
+			}
+		})
+	}
+}
+
+func activeOf(emu *emulator.Emulator, user string) int {
+	n := 0
+	for _, id := range emu.UserSessionIDs(user) {
+		if s, _ := emu.Session(id); s.Status == clerkapi.StatusActive {
+			n++
+		}
+	}
+	return n
+}
