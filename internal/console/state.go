@@ -28,7 +28,8 @@ type snapshot struct {
 	Jobs      map[jobs.Op]uint64
 	JobsTotal uint64
 	// JobsUse is the jobs stream's size against its cap; nil when the
-	// stream could not be read (JobsErr).
+	// stream could not be read (JobsErr), or before the first poll (At
+	// zero, JobsErr nil too: nothing failed, nothing was read yet).
 	JobsUse  *streamuse.Use
 	JobsErr  error
 	Consumer *consumerView
