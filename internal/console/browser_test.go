@@ -347,3 +347,42 @@ func TestRefreshWaitsForTheOperator(t *testing.T) {
 		})
 	}
 }
+
+// TestJobsStreamCardTurnsWarningColour: the overview's jobs stream card
+// is drawn in the warning colour once the stream is nearly full, as
+// computed by the browser from console.css, not only marked "warn" in the
+// markup: ".card .big" (the percent's colour) outranked ".warn", so the
+// percent stayed the text colour at 99%.
+func TestJobsStreamCardTurnsWarningColour(t *testing.T) {
+	b := newBrowser(t)
+	env := testenv.New(t)
+	con := startConsole(t, env.NATSURL)
+	// The colours the card's percent and border have, and what the page's
+	// --warn, --fg and --line resolve to (a probe element resolves them to
+	// the same rgb() form getComputedStyle gives).
+	const js = `(() => {
+	  const big = document.querySelector("#card-stream .big"), card = document.getElementById("card-stream");
+	  const resolve = v => { const p = document.createElement("span"); p.style.color = "var(" + v + ")"; document.body.append(p); const c = getComputedStyle(p).color; p.remove(); return c };
+	  return {big: getComputedStyle(big).color, border: getComputedStyle(card).borderTopColor, warn: resolve("--warn"), fg: resolve("--fg"), line: resolve("--line")};
+	})()`
+	colours := func() map[string]string {
+		return value(t, b, "read the card's colours", chromedp.Evaluate[map[string]string](js))
+	}
+
+	b.do(t, "open the overview", chromedp.Navigate(con.URL+"/"))
+	b.waitText(t, 20*time.Second, "#card-stream .big", regexp.MustCompile(`^0%$`))
+	c := colours()
+	if c["warn"] == c["fg"] || c["warn"] == c["line"] {
+		t.Fatalf("the warning colour is not told apart from the text's or the lines': %v", c)
+	}
+	if c["big"] != c["fg"] || c["border"] != c["line"] {
+		t.Errorf("empty jobs stream: percent %s, border %s; want the text colour %s and the line colour %s", c["big"], c["border"], c["fg"], c["line"])
+	}
+
+	testenv.FillJobsStream(t, env.JS, env.Topology)
+	b.waitText(t, 20*time.Second, "#card-stream .big", regexp.MustCompile(`^99%$`))
+	c = colours()
+	if c["big"] != c["warn"] || c["border"] != c["warn"] {
+		t.Errorf("full jobs stream: percent %s, border %s; want the warning colour %s for both", c["big"], c["border"], c["warn"])
+	}
+}
