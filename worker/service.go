@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/internal/streamuse"
 	"github.com/clerkjobs/clerkjobs/internal/text"
 	"github.com/clerkjobs/clerkjobs/jobs"
@@ -68,8 +69,10 @@ func (w *Worker) noteJobsStream(s jetstream.Stream, err error) {
 	st := &StreamStatus{Name: w.cfg.Topology.JobsStream, ReadAt: time.Now().UTC()}
 	if err != nil {
 		// JetStream's words (not found, a permission refused, a
-		// timeout): nothing of a job's or a key's.
-		st.Error = text.Line(fmt.Sprintf("cannot read the jobs stream %s: %v", st.Name, err), 500)
+		// timeout), text from elsewhere all the same: redacted as a
+		// record's reasons are, before it is cut to one bounded line (a
+		// cut secret would no longer look like one).
+		st.Error = text.Line(redact.Text(fmt.Sprintf("cannot read the jobs stream %s: %v", st.Name, err)), 500)
 	} else {
 		u := streamuse.Of(s.CachedInfo())
 		st.Bytes, st.MaxBytes, st.Messages, st.Percent, st.NearlyFull = u.Bytes, u.MaxBytes, u.Messages, u.Percent(), u.NearlyFull()
