@@ -64,18 +64,25 @@ type jobsStatus struct {
 	Stored uint64 `json:"stored"`
 	Bytes  uint64 `json:"bytes"`
 	// MaxBytes is the stream's cap (-1: none), past which it refuses new
-	// jobs; Percent is Bytes of it, rounded down; NearlyFull is set from
+	// jobs; nil, and absent from the JSON, when the stream could not be
+	// read (Error): a 0 would read as "no cap" to a script. Percent is
+	// Bytes of it, rounded down; NearlyFull is set from
 	// streamuse.NearlyFullPercent on, as in the worker's status.
-	MaxBytes   int64             `json:"max_bytes"`
+	MaxBytes   *int64            `json:"max_bytes,omitempty"`
 	Percent    uint64            `json:"percent"`
 	NearlyFull bool              `json:"nearly_full"`
 	ByOp       map[string]uint64 `json:"by_op"`
 	Error      string            `json:"error,omitempty"`
 }
 
-// use is the stream's use as streamuse says it.
+// use is the stream's use as streamuse says it, for a stream that was
+// read (MaxBytes set).
 func (j jobsStatus) use() streamuse.Use {
-	return streamuse.Use{Bytes: j.Bytes, MaxBytes: j.MaxBytes, Messages: j.Stored}
+	u := streamuse.Use{Bytes: j.Bytes, Messages: j.Stored}
+	if j.MaxBytes != nil {
+		u.MaxBytes = *j.MaxBytes
+	}
+	return u
 }
 
 type consumerState struct {
@@ -235,7 +242,7 @@ func jobsState(ctx context.Context, js jetstream.JetStream, topo jobs.Topology, 
 		return streamErr(err, topo.JobsStream)
 	}
 	u := streamuse.Of(info)
-	rep.Jobs.Stored, rep.Jobs.Bytes, rep.Jobs.MaxBytes, rep.Jobs.Percent, rep.Jobs.NearlyFull = u.Messages, u.Bytes, u.MaxBytes, u.Percent(), u.NearlyFull()
+	rep.Jobs.Stored, rep.Jobs.Bytes, rep.Jobs.MaxBytes, rep.Jobs.Percent, rep.Jobs.NearlyFull = u.Messages, u.Bytes, &u.MaxBytes, u.Percent(), u.NearlyFull()
 	for subj, n := range info.State.Subjects {
 		rep.Jobs.ByOp[string(topo.Subjects.OpOf(subj))] += n
 	}
