@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -49,7 +51,7 @@ func replayAll(t testing.TB, con *running, query url.Values, want int, timeout t
 	if status != http.StatusSeeOther {
 		t.Fatalf("plan: %d", status)
 	}
-	n := groupDigits(want)
+	n := text.GroupDigits(strconv.Itoa(want)) // as the page writes counts
 	con.waitPage(t, timeout, plan, regexp.MustCompile(`would replay `+n+`</strong>`))
 	status, task := con.post(t, plan+"/run", nil)
 	if status != http.StatusSeeOther || !strings.HasPrefix(task, "/tasks/") {
@@ -57,14 +59,6 @@ func replayAll(t testing.TB, con *running, query url.Values, want int, timeout t
 	}
 	con.waitPage(t, timeout, task, regexp.MustCompile(`(?s)State: <strong>done</strong>.*id="replayed">`+n+`<.*id="skipped">0<.*id="failed">0<`))
 	return task
-}
-
-func groupDigits(n int) string {
-	s := fmt.Sprint(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
 }
 
 // TestReplayAllMatching: "replay all matching" takes every dead letter the

@@ -2,11 +2,13 @@ package console_test
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 )
 
 // TestOverviewSaysHowFullTheJobsStreamIs: the overview shows the jobs
@@ -31,7 +33,7 @@ func TestOverviewSaysHowFullTheJobsStreamIs(t *testing.T) {
 	}
 
 	held := testenv.FillJobsStream(t, env.JS, env.Topology)
-	card, para = overview(regexp.MustCompile(`Jobs stream: [0-9.]+ [KM]iB of 1\.0 MiB \(99%\), ` + groupDigits(held) + ` jobs`))
+	card, para = overview(regexp.MustCompile(`Jobs stream: [0-9.]+ [KM]iB of 1\.0 MiB \(99%\), ` + text.GroupDigits(strconv.Itoa(held)) + ` jobs`))
 	if !strings.Contains(para, `class="warn"`) || !strings.Contains(para, "the jobs stream is 99% full") || !strings.Contains(para, setting) ||
 		!strings.Contains(card, "warn") || !strings.Contains(card, ">99%<") {
 		t.Errorf("full jobs stream:\n%s\n%s", card, para)
@@ -42,7 +44,7 @@ func TestOverviewSaysHowFullTheJobsStreamIs(t *testing.T) {
 	if _, err := env.JS.UpdateStream(t.Context(), cfg); err != nil {
 		t.Fatal(err)
 	}
-	card, para = overview(regexp.MustCompile(`Jobs stream: [0-9.]+ [KM]iB \(no cap\), ` + groupDigits(held) + ` jobs`))
+	card, para = overview(regexp.MustCompile(`Jobs stream: [0-9.]+ [KM]iB \(no cap\), ` + text.GroupDigits(strconv.Itoa(held)) + ` jobs`))
 	if strings.Contains(card+para, "warn") || strings.Contains(para, setting) || !strings.Contains(card, "no cap") {
 		t.Errorf("uncapped jobs stream:\n%s\n%s", card, para)
 	}

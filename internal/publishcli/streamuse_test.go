@@ -1,13 +1,14 @@
 package publishcli_test
 
 import (
-	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/clerkjobs/clerkjobs/internal/publishcli"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 )
 
 // TestStatusSaysHowFullTheJobsStreamIs: publish status says the jobs
@@ -57,7 +58,7 @@ func TestStatusSaysHowFullTheJobsStreamIs(t *testing.T) {
 	held := h.fillJobsStream(t)
 	r = h.run(t, "status")
 	stored := regexp.MustCompile(`\n  jobs stream: [0-9.]+ [KM]iB of 1\.0 MiB \(99%\), ([0-9,]+) jobs\n  warning: the jobs stream is 99% full: once full it refuses new jobs .*` + regexp.QuoteMeta(setting) + `\n`).FindStringSubmatch(r.stdout)
-	if r.code != 0 || stored == nil || stored[1] != groupDigits(held) {
+	if r.code != 0 || stored == nil || stored[1] != text.GroupDigits(strconv.Itoa(held)) {
 		t.Fatalf("full jobs stream (%d jobs): %v", held, r)
 	}
 	if st := statusJSON(); maxBytes(st) != int64(1<<20) || st.Jobs.Stored != uint64(held) || st.Jobs.Bytes > 1<<20 || st.Jobs.Percent != 99 || !st.Jobs.NearlyFull {
@@ -90,13 +91,4 @@ func TestStatusSaysHowFullTheJobsStreamIs(t *testing.T) {
 	if _, has := st.Members["max_bytes"]; has || st.Jobs.Error == "" || st.Jobs.NearlyFull {
 		t.Errorf("status --json of the missing jobs stream: jobs %v; want an error and no max_bytes", st.Members)
 	}
-}
-
-// groupDigits writes n as status does: 1,234.
-func groupDigits(n int) string {
-	s := fmt.Sprint(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
 }
