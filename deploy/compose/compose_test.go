@@ -302,3 +302,41 @@ func TestEnvRecipeIsPrivate(t *testing.T) {
 		})
 	}
 }
+
+// TestReadmeSaysWhichContainersShowPasswords: docker inspect shows a
+// container's variables to anyone who may use the Docker engine. The
+// compose recipe in deploy/README.md says plainly which containers hold
+// NATS passwords in theirs (the NATS servers: accounts.conf reads its
+// environment) and that the workers' holds none; both stay true of
+// docker-compose.yml. It said only that the workers' held none, which read
+// as if the stack kept its passwords out of docker inspect.
+func TestReadmeSaysWhichContainersShowPasswords(t *testing.T) {
+	c := load(t)
+	b, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := regexp.MustCompile(`(?s)\n## Run the whole stack\n.*?\n## `).FindString(string(b))
+	section = strings.Join(strings.Fields(section), " ") // words, whatever the line breaks
+	if !strings.Contains(section, "docker inspect") {
+		t.Fatal(`deploy/README.md has no "Run the whole stack" section that names docker inspect`)
+	}
+	for name, s := range c.Services {
+		var held []string
+		for k := range s.Environment {
+			if strings.HasSuffix(k, "_PASSWORD") {
+				held = append(held, k)
+			}
+		}
+		if len(held) == 0 {
+			continue
+		}
+		slices.Sort(held)
+		if strings.HasPrefix(name, "worker-") {
+			t.Errorf("%s holds %v in its environment; the README says the workers' holds no password", name, held)
+		}
+		if !strings.Contains(section, "`"+name+"`") && !strings.Contains(section, "ps -q "+name+")") {
+			t.Errorf("%s holds %v in its environment, which docker inspect shows; the README's compose recipe does not name it", name, held)
+		}
+	}
+}
