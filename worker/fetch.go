@@ -75,20 +75,18 @@ func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer, queue c
 		case errors.Is(err, jetstream.ErrConnectionClosed) || w.nc.IsClosed():
 			return ErrConnectionClosed
 		}
-		renewed := errors.Is(err, errConsumerRenewed) // not a failure: observeConsumer said so
-		if !renewed {
-			failures++
-		}
-		if c, herr := w.recover(ctx, err); herr == nil {
-			if renewed {
-				cons = c
-				if w.renewedSince(c.CachedInfo().Created) {
-					// A read behind the watcher's (a lagging answer):
-					// not in a tight loop.
-					_ = clock.Sleep(ctx, 200*time.Millisecond)
-				}
-				continue
+		c, herr := w.recover(ctx, err)
+		if herr == nil && errors.Is(err, errConsumerRenewed) { // not a failure: observeConsumer said so
+			cons = c
+			if w.renewedSince(c.CachedInfo().Created) {
+				// A read behind the watcher's (a lagging answer): not in
+				// a tight loop.
+				_ = clock.Sleep(ctx, 200*time.Millisecond)
 			}
+			continue
+		}
+		failures++
+		if herr == nil {
 			cons = c
 			w.fetchErr.Store(nil)
 		} else {
@@ -100,7 +98,7 @@ func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer, queue c
 		if failures == 1 || failures%10 == 0 {
 			w.cfg.Logger.Warn().Err(err).Int("failures", failures).Msg("taking jobs failed; recovering")
 		}
-		_ = clock.Sleep(ctx, min(time.Duration(max(failures, 1))*200*time.Millisecond, 5*time.Second))
+		_ = clock.Sleep(ctx, min(time.Duration(failures)*200*time.Millisecond, 5*time.Second))
 	}
 	return nil
 }
