@@ -49,12 +49,7 @@ func TestRecordedJobOfARecreatedConsumerIsNotRunAgain(t *testing.T) {
 	emu := env.Clerk.Emulator
 	user := emu.CreateUser()
 	ctx := context.Background()
-	ack := env.Publish(t, &jobs.CreateArgs{UserID: user, Common: jobs.Common{JobID: "create-recorded"}})
-	k := jobs.RecordKey{Op: jobs.OpCreate, JobID: "create-recorded", Gen: generation(t, env), Seq: ack.Sequence}
-	r, _ := json.Marshal(jobs.Result{JobID: k.JobID, Op: k.Op, Outcome: jobs.Succeeded, StreamSeq: k.Seq, FinishedAt: time.Now()})
-	if _, err := env.JS.Publish(ctx, env.Topology.Subjects.Result(k), r); err != nil {
-		t.Fatal(err)
-	}
+	publishRecorded(t, env, &jobs.CreateArgs{UserID: user, Common: jobs.Common{JobID: "create-recorded"}})
 	if err := env.JS.DeleteConsumer(ctx, env.Topology.JobsStream, env.Topology.Consumer); err != nil {
 		t.Fatal(err)
 	}
@@ -63,5 +58,18 @@ func TestRecordedJobOfARecreatedConsumerIsNotRunAgain(t *testing.T) {
 	testenv.Eventually(t, 20*time.Second, "the job acked", func() bool { return env.StreamCount(t, env.Topology.JobsStream) == 0 })
 	if callsTo(emu, emulator.OpCreateSession) != 0 {
 		t.Errorf("Clerk was asked to create a session for a job already recorded")
+	}
+}
+
+// publishRecorded publishes a create job and stores its result, as a
+// worker that ran it and lost its ack (a crash, a consumer deleted) would
+// have left it.
+func publishRecorded(t *testing.T, env *testenv.Env, a *jobs.CreateArgs) {
+	t.Helper()
+	ack := env.Publish(t, a)
+	k := jobs.RecordKey{Op: jobs.OpCreate, JobID: a.JobID, Gen: generation(t, env), Seq: ack.Sequence}
+	r, _ := json.Marshal(jobs.Result{JobID: k.JobID, Op: k.Op, Outcome: jobs.Succeeded, StreamSeq: k.Seq, FinishedAt: time.Now()})
+	if _, err := env.JS.Publish(t.Context(), env.Topology.Subjects.Result(k), r); err != nil {
+		t.Fatal(err)
 	}
 }

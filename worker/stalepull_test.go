@@ -1,8 +1,6 @@
 package worker_test
 
 import (
-	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -28,14 +26,8 @@ func TestBusyPullOfARecreatedConsumerLooksForRecordedJobs(t *testing.T) {
 	env := testenv.New(t, emulator.WithLatency(3*time.Second, 0))
 	emu := env.Clerk.Emulator
 	user := emu.CreateUser()
-	ctx := context.Background()
 	startBusyPull(t, env, emu.CreateSessions(user, 2))
-	ack := env.Publish(t, &jobs.CreateArgs{UserID: user, Common: jobs.Common{JobID: "create-recorded"}})
-	k := jobs.RecordKey{Op: jobs.OpCreate, JobID: "create-recorded", Gen: generation(t, env), Seq: ack.Sequence}
-	r, _ := json.Marshal(jobs.Result{JobID: k.JobID, Op: k.Op, Outcome: jobs.Succeeded, StreamSeq: k.Seq, FinishedAt: time.Now()})
-	if _, err := env.JS.Publish(ctx, env.Topology.Subjects.Result(k), r); err != nil {
-		t.Fatal(err)
-	}
+	publishRecorded(t, env, &jobs.CreateArgs{UserID: user, Common: jobs.Common{JobID: "create-recorded"}})
 	recreateConsumer(t, env, env.Topology)
 	testenv.Eventually(t, 60*time.Second, "every job acked", func() bool {
 		return env.StreamCount(t, env.Topology.JobsStream) == 0
