@@ -171,8 +171,9 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Answer, e
 	if refused != nil {
 		// A failure, not a result: the publisher asked for the lock, and
 		// a result would read as the account contained. The progress is
-		// kept, so a redelivery resumes its counts; revoking again is
-		// harmless, and the lock is asked for again.
+		// left to the caller: a delivery cut before the dead letter is
+		// stored resumes from it (the worker deletes it once the letter
+		// is; a replay of the letter is a new job).
 		return Answer{}, &LockRefusedError{JobID: jobID, Summary: sum, Err: refused}
 	}
 	return Answer{Result: sum, Done: func(ctx context.Context) error { return h.Store.Delete(ctx, jobID) }}, nil

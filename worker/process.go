@@ -269,8 +269,29 @@ func (w *Worker) deadLetter(ctx context.Context, d *delivery, j *job, info jobs.
 			}
 		}
 		w.ack(d, j, "dead_lettered", &info)
+		w.dropProgress(j)
 	}
 	w.records.commit(ctx, o)
+}
+
+// dropProgress deletes a revoke_all's progress once its dead letter is
+// confirmed, as Answer.Done does once its result is: the job is finished,
+// and its progress would list it as in progress (the console reads the
+// bucket) for the bucket's TTL. Nothing reads it again: the progress is
+// keyed by the job's message, a replay of the letter is a new message,
+// and a redelivery of this one (its ack lost) finds the letter and is
+// settled without running. Never before the letter is confirmed: a
+// delivery cut before then resumes from the progress.
+func (w *Worker) dropProgress(j *job) {
+	if j.Op != jobs.OpRevokeAll || w.progress == nil {
+		return
+	}
+	// With the job: the store keys the progress by its message.
+	ctx, cancel := context.WithTimeout(withJob(context.Background(), j), recordTimeout)
+	defer cancel()
+	if err := w.progress.Delete(ctx, j.ID); err != nil {
+		w.cfg.Logger.Warn().Str("job_id", j.ID).Err(err).Msg("cleanup after the job's dead letter failed (its progress expires on its own)")
+	}
 }
 
 // deadLetterOutcome builds the dead letter of a job: the one place dead

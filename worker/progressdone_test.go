@@ -3,11 +3,16 @@ package worker_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/clerkjobs/clerkjobs/clerkapi"
+	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -37,4 +42,73 @@ func TestFinishedRevokeAllLeavesNoProgress(t *testing.T) {
 		t.Logf("progress keys left: %v (%v)", keys, err)
 		return false
 	})
+}
+
+// TestDeadLetteredRevokeAllLeavesNoProgress: a revoke_all that ends
+// dead-lettered (its lock refused for good after every session was revoked;
+// or out of deliveries, its listing failing after the lock was saved) kept
+// its progress, so the console listed the finished job under "revoke_all
+// jobs in progress" for the bucket's TTL (7 days); nothing read it again,
+// as a replay of the letter is a new message, under a new key. Its
+// progress is deleted once the dead letter is confirmed, as a result's is.
+func TestDeadLetteredRevokeAllLeavesNoProgress(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		class jobs.ErrorClass
+		setUp func(env *testenv.Env, user string) *clerkapi.Client
+	}{
+		{"lock refused", jobs.ClassPermanent, func(env *testenv.Env, user string) *clerkapi.Client {
+			env.Clerk.Emulator.FailUser(user, 403)
+			return env.ClerkClient(t, "")
+		}},
+		{"exhausted", jobs.ClassExhausted, func(env *testenv.Env, user string) *clerkapi.Client {
+			// The lock is made (and saved with the progress); every
+			// listing then fails.
+			emu := env.Clerk.Emulator
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/sessions") {
+					http.Error(w, `{"errors":[{"code":"internal_clerk_error","message":"unavailable"}]}`, http.StatusServiceUnavailable)
+					return
+				}
+				emu.ServeHTTP(w, r)
+			}))
+			t.Cleanup(srv.Close)
+			c, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(srv.URL+"/v1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := testenv.New(t)
+			emu := env.Clerk.Emulator
+			user := emu.CreateUser()
+			emu.CreateSessions(user, 5)
+			cfg := env.WorkerConfig()
+			bulkWorker(&cfg)
+			cfg.Retry.DeliveryBudget = 0
+			cfg.Topology.MaxDeliver = 1
+			env.StartWorkerWith(t, tc.setUp(env, user), cfg)
+			r, _, progress := revokeAll(t, env, &jobs.RevokeAllArgs{UserID: user, LockUser: true, Common: jobs.Common{JobID: "dl-" + strings.ReplaceAll(tc.name, " ", "-")}})
+			if r.Outcome != jobs.Failed || r.Error == nil || r.Error.Class != tc.class {
+				t.Fatalf("result %+v (%+v); want failed, %s", r, r.Error, tc.class)
+			}
+			if tc.class == jobs.ClassPermanent && len(progress) == 0 {
+				t.Fatal("no progress reported: the job saved none to delete")
+			}
+			kv, err := env.JS.KeyValue(context.Background(), env.Topology.ProgressBucket)
+			if err != nil {
+				t.Fatal(err)
+			}
+			testenv.Eventually(t, 5*time.Second, "the dead-lettered job's progress deleted", func() bool {
+				keys, err := kv.Keys(context.Background())
+				if errors.Is(err, jetstream.ErrNoKeysFound) {
+					return true
+				}
+				t.Logf("progress keys left: %v (%v)", keys, err)
+				return false
+			})
+		})
+	}
 }

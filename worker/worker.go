@@ -29,12 +29,16 @@ type Worker struct {
 	js      jetstream.JetStream
 	clerk   *gate
 	handler handlers.Handler
-	metrics *metrics
-	circuit *circuit
-	clock   clock.Clock
-	replies *replies
-	tracer  trace.Tracer // the worker's spans' tracer, from Config.TracerProvider
-	tracing bool         // whether tracer's spans record (see newTracer)
+	// progress is the revoke_all progress store of the worker's own
+	// handler, nil with WithHandler: a revoke_all's dead letter deletes
+	// the job's progress from it (dropProgress).
+	progress handlers.ProgressStore
+	metrics  *metrics
+	circuit  *circuit
+	clock    clock.Clock
+	replies  *replies
+	tracer   trace.Tracer // the worker's spans' tracer, from Config.TracerProvider
+	tracing  bool         // whether tracer's spans record (see newTracer)
 
 	inflight inflight
 	history  history
@@ -144,7 +148,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("worker: progress bucket %s: %w", topo.ProgressBucket, err)
 		}
-		w.handler = handlers.Router{Sessions: handlers.Sessions{Clerk: w.clerk}, RevokeAll: w.revokeAllHandler(kv)}
+		ra := w.revokeAllHandler(kv)
+		w.handler, w.progress = handlers.Router{Sessions: handlers.Sessions{Clerk: w.clerk}, RevokeAll: ra}, ra.Store
 	}
 
 	// workCtx outlives ctx by the drain timeout: jobs in flight at
