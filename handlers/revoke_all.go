@@ -181,8 +181,10 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Answer, e
 
 // lockRefusal is Clerk's answer in err, the lock's failure, when Clerk
 // refused the lock for good, or nil: a permanent answer (403: the
-// instance's settings do not allow locking; 400, 409 or 422: the request's
-// fault) other than 404. Such a lock will not take if sent again, and
+// instance's settings do not allow locking; 400, 422, a 409 other than
+// resource_locked: the request's fault) other than 404. A 409
+// resource_locked (the user being changed meanwhile) is retryable, as
+// clerkapi classes it. Such a lock will not take if sent again, and
 // stopping there would leave every session of a taken-over account active,
 // so the sessions are revoked without it. A 404 is the user not existing:
 // there is no session to revoke (the listing would find none), and the
