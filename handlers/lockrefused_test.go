@@ -24,15 +24,21 @@ import (
 // and what to do. A lock that may take later (5xx) or a user that does not
 // exist (404) stops the job before any revoke, as before.
 func TestLockRefusedStillRevokes(t *testing.T) {
+	// What to do depends on the refusal: a 403 is the instance's settings,
+	// which the operator can change; a 422 is the request's, which Clerk's
+	// message explains. (The 403's advice was given for a 422 too.)
+	allowLockout := []string{"allow user lockout", "restrictions settings", "replay this letter"}
 	for _, tc := range []struct {
-		status  int
-		class   clerkapi.Class
-		revokes bool
+		status    int
+		class     clerkapi.Class
+		revokes   bool
+		advice    []string
+		notAdvice []string
 	}{
-		{403, clerkapi.Permanent, true},
-		{422, clerkapi.Permanent, true},
-		{404, clerkapi.Permanent, false},
-		{503, clerkapi.Retryable, false},
+		{403, clerkapi.Permanent, true, allowLockout, nil},
+		{422, clerkapi.Permanent, true, []string{"Clerk's message says why"}, allowLockout},
+		{404, clerkapi.Permanent, false, nil, nil},
+		{503, clerkapi.Retryable, false, nil, nil},
 	} {
 		t.Run(strconv.Itoa(tc.status), func(t *testing.T) {
 			srv, c := clerkFor(t)
@@ -73,10 +79,14 @@ func TestLockRefusedStillRevokes(t *testing.T) {
 				t.Errorf("%d sessions still active after a refused lock; want every session revoked", active)
 			}
 			msg := err.Error()
-			for _, want := range []string{"revoked 4 sessions", "NOT locked", "HTTP " + strconv.Itoa(tc.status), apiErr.Code(),
-				"allow user lockout", "restrictions settings", "without --lock"} {
+			for _, want := range append([]string{"revoked 4 sessions", "NOT locked", "HTTP " + strconv.Itoa(tc.status), apiErr.Code(), "without --lock"}, tc.advice...) {
 				if !strings.Contains(msg, want) {
 					t.Errorf("error %q does not say %q", msg, want)
+				}
+			}
+			for _, wrong := range tc.notAdvice {
+				if strings.Contains(msg, wrong) {
+					t.Errorf("error %q says %q: not what to do for a %d", msg, wrong, tc.status)
 				}
 			}
 			mu.Lock()

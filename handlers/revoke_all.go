@@ -221,10 +221,22 @@ func (e *LockRefusedError) Error() string {
 	if s.Remaining > 0 {
 		fmt.Fprintf(&b, ", still active %d", s.Remaining)
 	}
-	fmt.Fprintf(&b, ") but the user is NOT locked, so new sessions can still be created: Clerk refused the lock (%v). "+
-		"To lock the user, allow user lockout in the Clerk instance's restrictions settings (dashboard) and replay this letter "+
-		"(revoking again is harmless); to revoke without locking, publish without --lock (lock_user)", e.Err)
+	fmt.Fprintf(&b, ") but the user is NOT locked, so new sessions can still be created: Clerk refused the lock (%v). %s", e.Err, e.advice())
 	return b.String()
+}
+
+// advice is what to do, by Clerk's status: only a 403 is the instance's
+// settings (user lockout not allowed), which an operator can change and
+// then replay the letter. Another refusal (400, 422, a 409 of another
+// code) is the request's, and Clerk's message says why: a replay would be
+// refused again.
+func (e *LockRefusedError) advice() string {
+	if e.Err.StatusCode == http.StatusForbidden {
+		return "To lock the user, allow user lockout in the Clerk instance's restrictions settings (dashboard) and replay this letter " +
+			"(revoking again is harmless); to revoke without locking, publish without --lock (lock_user)"
+	}
+	return "Clerk's message says why it refused the lock request; replayed as it is, the lock would be refused again. " +
+		"To revoke without locking, publish without --lock (lock_user); to lock the user, use the Clerk dashboard"
 }
 
 func (e *LockRefusedError) Unwrap() error { return e.Err }
