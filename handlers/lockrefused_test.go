@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/handlers"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -127,4 +129,46 @@ func activeOf(emu *emulator.Emulator, user string) int {
 		}
 	}
 	return n
+}
+
+// TestLockRefusalFitsTheDeadLetterHeader: the dead letter's Dlq-Error
+// header keeps the error's first 1024 bytes (text.Line). The error quoted
+// Clerk's whole refusal, message included, before the advice: a long Clerk
+// message pushed what to do out of the header. It now gives Clerk's
+// status, code and trace id; the message stays reachable through the
+// error (the worker stores it apart, as Dlq-Clerk-Message), and a key
+// quoted in it is in no text of the error.
+func TestLockRefusalFitsTheDeadLetterHeader(t *testing.T) {
+	srv, _ := clerkFor(t)
+	emu := srv.Emulator
+	user := emu.CreateUser()
+	emu.CreateSessions(user, 3)
+	key := "sk_" + "live_" + strings.Repeat("Ab3", 15)
+	msg := "lockout is disabled for this instance; request was Authorization: Bearer " + key + " " + strings.Repeat("x", 900)
+	c := clerkWith(t, emu, "/lock", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write([]byte(`{"errors":[{"code":"authorization_invalid","message":"` + msg + `"}],"clerk_trace_id":"t1"}`))
+	})
+	h := handlers.RevokeAll{Clerk: c, Users: c, Store: &memStore{},
+		DeadLetter: func(context.Context, string, string, error) error { return nil }}
+	_, err := h.Handle(context.Background(), &jobs.RevokeAllArgs{UserID: user, LockUser: true, Common: jobs.Common{JobID: "j"}})
+	var lr *handlers.LockRefusedError
+	if !errors.As(err, &lr) {
+		t.Fatalf("error %v; want a LockRefusedError", err)
+	}
+	full := err.Error()
+	if strings.Contains(full, key) || strings.Contains(full, "Ab3Ab3Ab3") {
+		t.Errorf("the error quotes the key Clerk's message held: %q", full)
+	}
+	hdr := text.Line(full, 1024)
+	for _, want := range []string{"revoked 3 sessions", "NOT locked", "HTTP 403 authorization_invalid", "trace t1", "allow user lockout", "without --lock"} {
+		if !strings.Contains(hdr, want) {
+			t.Errorf("the Dlq-Error header (%d of the error's %d bytes) lost %q: %q", len(hdr), len(full), want, hdr)
+		}
+	}
+	var apiErr *clerkapi.Error
+	if !errors.As(err, &apiErr) || !strings.HasPrefix(apiErr.Message(), "lockout is disabled for this instance") {
+		t.Errorf("Clerk's message is not reachable through the error (for Dlq-Clerk-Message)")
+	}
 }

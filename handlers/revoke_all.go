@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -213,7 +214,10 @@ type LockRefusedError struct {
 
 // Error says, for the person reading the dead letter, what was done, what
 // was not, why, and what to do: the revoke's counts first, as the dead
-// letter's header keeps only its first 1024 bytes.
+// letter's header keeps only its first 1024 bytes. Of Clerk's refusal it
+// gives the status, code and trace id, not Clerk's message: that text is
+// Clerk's, of any length, and in the middle it pushed the advice out of the
+// header; the worker stores it apart (Dlq-Clerk-Message, clerk_message).
 func (e *LockRefusedError) Error() string {
 	s := e.Summary
 	var b strings.Builder
@@ -221,9 +225,26 @@ func (e *LockRefusedError) Error() string {
 	if s.Remaining > 0 {
 		fmt.Fprintf(&b, ", still active %d", s.Remaining)
 	}
-	fmt.Fprintf(&b, ") but the user is NOT locked, so new sessions can still be created: Clerk refused the lock (%v). %s", e.Err, e.advice())
+	fmt.Fprintf(&b, ") but the user is NOT locked, so new sessions can still be created: Clerk refused the lock (%s). %s", e.refusal(), e.advice())
 	return b.String()
 }
+
+// refusal is Clerk's refusal in a few bounded words: status, code, trace id
+// (the code and trace id are Clerk's text too, so bounded).
+func (e *LockRefusedError) refusal() string {
+	s := fmt.Sprintf("HTTP %d", e.Err.StatusCode)
+	if c := e.Err.Code(); c != "" {
+		s += " " + text.Line(c, maxRefusalField)
+	}
+	if e.Err.TraceID != "" {
+		s += ", trace " + text.Line(e.Err.TraceID, maxRefusalField)
+	}
+	return s + "; Clerk's message given apart"
+}
+
+// maxRefusalField bounds Clerk's code and trace id in a LockRefusedError:
+// Clerk's are a few dozen bytes.
+const maxRefusalField = 64
 
 // advice is what to do, by Clerk's status: only a 403 is the instance's
 // settings (user lockout not allowed), which an operator can change and

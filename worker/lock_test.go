@@ -186,6 +186,11 @@ func TestLockRefusedStillRevokes(t *testing.T) {
 		if info.Class != jobs.ClassPermanent || info.HTTPStatus != 403 || info.ClerkCode != "authorization_invalid" {
 			t.Errorf("%s %+v; want permanent, 403, authorization_invalid", name, info)
 		}
+		// Clerk's message is kept apart (Dlq-Clerk-Message), not in the
+		// error, where a long one pushed the advice out of Dlq-Error.
+		if info.ClerkMessage == "" || strings.Contains(info.Message, info.ClerkMessage) {
+			t.Errorf("%s: Clerk's message %q; want it kept apart from the error %q", name, info.ClerkMessage, info.Message)
+		}
 		for _, want := range []string{"revoked 5 sessions", "user is NOT locked", "allow user lockout", "without --lock"} {
 			if !strings.Contains(info.Message, want) {
 				t.Errorf("%s says %q; want it to say %q", name, info.Message, want)
