@@ -81,6 +81,12 @@ func TestLockRefusedStillRevokes(t *testing.T) {
 				t.Errorf("%d sessions still active after a refused lock; want every session revoked", active)
 			}
 			msg := err.Error()
+			// First what was not done: the lists cut the message short
+			// (dlq list at 60, the console at 160), and it began with
+			// "revoke_all j1: revoked 4 sessions", which reads as a success.
+			if prefix := "user NOT locked (Clerk refused the lock, HTTP " + strconv.Itoa(tc.status) + "): revoked 4 sessions"; !strings.HasPrefix(msg, prefix) {
+				t.Errorf("error %q does not start with %q", msg, prefix)
+			}
 			for _, want := range append([]string{"revoked 4 sessions", "NOT locked", "HTTP " + strconv.Itoa(tc.status), apiErr.Code(), "without --lock"}, tc.advice...) {
 				if !strings.Contains(msg, want) {
 					t.Errorf("error %q does not say %q", msg, want)

@@ -212,20 +212,24 @@ type LockRefusedError struct {
 	Err *clerkapi.Error
 }
 
-// Error says, for the person reading the dead letter, what was done, what
-// was not, why, and what to do: the revoke's counts first, as the dead
-// letter's header keeps only its first 1024 bytes. Of Clerk's refusal it
-// gives the status, code and trace id, not Clerk's message: that text is
-// Clerk's, of any length, and in the middle it pushed the advice out of the
-// header; the worker stores it apart (Dlq-Clerk-Message, clerk_message).
+// Error says, for the person reading the dead letter, what was not done,
+// what was, why, and what to do. It starts with the user NOT locked: the
+// lists cut the error short (dlq list at 60 characters, the console at
+// 160), and "revoked 5 sessions" alone reads as the success asked for.
+// The counts follow, as the dead letter's header keeps only its first
+// 1024 bytes. Of Clerk's refusal it gives the status, code and trace id,
+// not Clerk's message: that text is Clerk's, of any length, and in the
+// middle it pushed the advice out of the header; the worker stores it
+// apart (Dlq-Clerk-Message, clerk_message).
 func (e *LockRefusedError) Error() string {
 	s := e.Summary
 	var b strings.Builder
-	fmt.Fprintf(&b, "revoke_all %s: revoked %d sessions of %s (already gone %d, failed %d, excepted %d", e.JobID, s.Revoked, s.UserID, s.AlreadyGone, s.Failed, s.Excepted)
+	fmt.Fprintf(&b, "user NOT locked (Clerk refused the lock, HTTP %d): revoked %d sessions of %s (already gone %d, failed %d, excepted %d",
+		e.Err.StatusCode, s.Revoked, s.UserID, s.AlreadyGone, s.Failed, s.Excepted)
 	if s.Remaining > 0 {
 		fmt.Fprintf(&b, ", still active %d", s.Remaining)
 	}
-	fmt.Fprintf(&b, ") but the user is NOT locked, so new sessions can still be created: Clerk refused the lock (%s). %s", e.refusal(), e.advice())
+	fmt.Fprintf(&b, ") for revoke_all %s, but new sessions can still be created. Clerk refused the lock (%s). %s", e.JobID, e.refusal(), e.advice())
 	return b.String()
 }
 

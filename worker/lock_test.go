@@ -191,7 +191,10 @@ func TestLockRefusedStillRevokes(t *testing.T) {
 		if info.ClerkMessage == "" || strings.Contains(info.Message, info.ClerkMessage) {
 			t.Errorf("%s: Clerk's message %q; want it kept apart from the error %q", name, info.ClerkMessage, info.Message)
 		}
-		for _, want := range []string{"revoked 5 sessions", "user is NOT locked", "allow user lockout", "without --lock"} {
+		if !strings.HasPrefix(info.Message, "user NOT locked (Clerk refused the lock, HTTP 403): revoked 5 sessions") {
+			t.Errorf("%s says %q; want it to start with the user NOT locked (the lists cut it short)", name, info.Message)
+		}
+		for _, want := range []string{"revoked 5 sessions", "allow user lockout", "without --lock"} {
 			if !strings.Contains(info.Message, want) {
 				t.Errorf("%s says %q; want it to say %q", name, info.Message, want)
 			}
