@@ -212,6 +212,9 @@ func (w *Worker) rescue(ctx context.Context, seq uint64, deliveries int) error {
 				Msg("job dead-lettered: ran out of deliveries")
 		}
 	}
+	// Recorded (by this rescue or before): a revoke_all's progress goes,
+	// as after any dead letter (dropProgress).
+	w.dropProgress(j)
 	if err := stream.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
 		return fmt.Errorf("delete job seq %d after dead-lettering it: %w", seq, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -111,4 +112,59 @@ func TestDeadLetteredRevokeAllLeavesNoProgress(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestMaxDeliveriesRevokeAllLeavesNoProgress: a revoke_all JetStream gave
+// up on (its worker crashing on every delivery) is dead-lettered by the
+// backstop, outside the path a delivery's dead letter takes. Its progress
+// stayed for the bucket's TTL, listed by the console as in progress; it
+// goes once the letter is stored.
+func TestMaxDeliveriesRevokeAllLeavesNoProgress(t *testing.T) {
+	ctx := context.Background()
+	env := testenv.New(t)
+	user := env.Clerk.Emulator.CreateUser()
+	ack := env.Publish(t, &jobs.RevokeAllArgs{Common: jobs.Common{JobID: "crash-loop"}, UserID: user})
+	st, err := env.JS.Stream(ctx, env.Topology.JobsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := env.JS.KeyValue(ctx, env.Topology.ProgressBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The progress a crashed delivery saved (kvProgress.key).
+	key := "job." + jobs.NoTenant + "." + jobs.Generation(st.CachedInfo().Created) + "." + strconv.FormatUint(ack.Sequence, 10)
+	if _, err := kv.Put(ctx, key, []byte(`{"job_id":"crash-loop","user_id":"`+user+`","done":{}}`)); err != nil {
+		t.Fatal(err)
+	}
+	// Play a worker that crashes on every delivery: take the job, never
+	// settle it, until JetStream stops delivering it.
+	cons, err := env.JS.Consumer(ctx, env.Topology.JobsStream, env.Topology.Consumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range env.Topology.MaxDeliver + jobs.BackstopMargin {
+		b, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for range b.Messages() {
+			n++
+		}
+		if n != 1 {
+			t.Fatalf("delivery %d: got %d jobs, want the revoke_all", i+1, n)
+		}
+	}
+	env.StartWorker(t, bulkWorker)
+	testenv.Eventually(t, 40*time.Second, "the job dead-lettered by the backstop", func() bool {
+		return env.StreamCount(t, env.Topology.DeadLetterStream) == 1
+	})
+	if dl := deadLetters(t, env)["crash-loop"]; dl.Error.Class != jobs.ClassMaxDeliveries {
+		t.Fatalf("dead letter %+v; want class max_deliveries", dl.Error)
+	}
+	testenv.Eventually(t, 5*time.Second, "the dead-lettered job's progress deleted", func() bool {
+		_, err := kv.Get(ctx, key)
+		return errors.Is(err, jetstream.ErrKeyNotFound)
+	})
 }
