@@ -57,7 +57,7 @@ func TestLockAnswersAsDocumented(t *testing.T) {
 				DeadLetter: func(context.Context, string, string, error) error { return nil }}
 			_, err := h.Handle(context.Background(), &jobs.RevokeAllArgs{UserID: user, LockUser: true, Common: jobs.Common{JobID: "j"}})
 			var lr *handlers.LockRefusedError
-			active := activeOf(emu, user)
+			active := len(emu.ActiveSessionIDs(user))
 			if got := clerkapi.ClassOf(err); got != tc.class || errors.As(err, &lr) != tc.refused {
 				t.Errorf("lock answered %s: error %v is %s, refused for good %t; want %s, %t", tc.name, err, got, errors.As(err, &lr), tc.class, tc.refused)
 			}

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
-	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/handlers"
 	"github.com/clerkjobs/clerkjobs/internal/text"
 	"github.com/clerkjobs/clerkjobs/jobs"
@@ -70,7 +69,7 @@ func TestLockRefusedStillRevokes(t *testing.T) {
 			if !errors.As(err, &apiErr) || apiErr.StatusCode != tc.status {
 				t.Errorf("error %q does not carry Clerk's %d (its dead letter would lose the status and code)", err, tc.status)
 			}
-			active := activeOf(emu, user)
+			active := len(emu.ActiveSessionIDs(user))
 			if !tc.revokes {
 				if active != 4 {
 					t.Errorf("%d of 4 sessions active; want all: nothing is revoked before a lock that may take (5xx), nor for a user that does not exist", active)
@@ -125,16 +124,6 @@ func TestLockRefusedStillRevokes(t *testing.T) {
 			}
 		})
 	}
-}
-
-func activeOf(emu *emulator.Emulator, user string) int {
-	n := 0
-	for _, id := range emu.UserSessionIDs(user) {
-		if s, _ := emu.Session(id); s.Status == clerkapi.StatusActive {
-			n++
-		}
-	}
-	return n
 }
 
 // TestLockRefusalFitsTheDeadLetterHeader: the dead letter's Dlq-Error

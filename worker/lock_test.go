@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
@@ -35,16 +34,6 @@ func attacker(emu *emulator.Emulator, user string) (stop func() int) {
 	return func() int { close(done); wg.Wait(); return int(got.Load()) }
 }
 
-func activeSessions(emu *emulator.Emulator, user string) int {
-	n := 0
-	for _, id := range emu.UserSessionIDs(user) {
-		if s, _ := emu.Session(id); s.Status == clerkapi.StatusActive {
-			n++
-		}
-	}
-	return n
-}
-
 // TestLockUserContainsATakeover: with lock_user the user is locked before
 // any listing, so the sessions an attacker keeps creating are refused, every
 // session ends revoked and remaining is 0 by construction; the result says
@@ -65,7 +54,7 @@ func TestLockUserContainsATakeover(t *testing.T) {
 	if time.Until(*sum.LockedUntil) < 30*time.Minute {
 		t.Errorf("locked until %s: want the instance's lockout (an hour by default)", sum.LockedUntil)
 	}
-	if n := activeSessions(emu, user); n != 0 {
+	if n := len(emu.ActiveSessionIDs(user)); n != 0 {
 		t.Errorf("%d sessions of the user still active", n)
 	}
 	if n := emu.LockCount(user); n != 1 {
@@ -134,7 +123,7 @@ func TestLockFailures(t *testing.T) {
 		}
 		emu.FailUser(user, 0)
 		testenv.Eventually(t, 20*time.Second, "the job done", func() bool { return len(env.Results(t)) == 1 })
-		if n := activeSessions(emu, user); n != 0 {
+		if n := len(emu.ActiveSessionIDs(user)); n != 0 {
 			t.Errorf("%d sessions active", n)
 		}
 	})
@@ -174,7 +163,7 @@ func TestLockRefusedStillRevokes(t *testing.T) {
 	if r.Outcome != jobs.Failed || r.Error == nil {
 		t.Fatalf("result %+v; want the job failed: the user is not locked", r)
 	}
-	if n := activeSessions(emu, user); n != 0 {
+	if n := len(emu.ActiveSessionIDs(user)); n != 0 {
 		t.Errorf("%d of 5 sessions still active after the refused lock", n)
 	}
 	if _, locked := emu.LockedUntil(user); locked {
@@ -235,7 +224,7 @@ func TestLockSurvivesACrash(t *testing.T) {
 	if n := emu.LockCount(user); n != 1 {
 		t.Errorf("locked %d times, want once: the redelivery must resume", n)
 	}
-	if n := activeSessions(emu, user); n != 0 {
+	if n := len(emu.ActiveSessionIDs(user)); n != 0 {
 		t.Errorf("%d sessions active", n)
 	}
 }

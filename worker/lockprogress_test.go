@@ -36,7 +36,7 @@ func TestLockedRevokeAllRunsWhenProgressCannotBeSaved(t *testing.T) {
 	if r.Outcome != jobs.Succeeded || !sum.Locked || sum.Revoked != 50 {
 		t.Fatalf("result %+v, summary %+v; want every session revoked, the user locked", r, sum)
 	}
-	if n := activeSessions(emu, user); n != 0 {
+	if n := len(emu.ActiveSessionIDs(user)); n != 0 {
 		t.Errorf("%d sessions of the user still active", n)
 	}
 	if n := emu.LockCount(user); n != 1 {

@@ -221,6 +221,18 @@ func (e *Emulator) UserSessionIDs(userID string) []string {
 	return ids
 }
 
+// ActiveSessionIDs returns the ids of the user's active sessions, in
+// UserSessionIDs's order: what a revoke_all must leave empty.
+func (e *Emulator) ActiveSessionIDs(userID string) []string {
+	var active []string
+	for _, id := range e.UserSessionIDs(userID) {
+		if s, ok := e.Session(id); ok && s.Status == clerkapi.StatusActive {
+			active = append(active, id)
+		}
+	}
+	return active
+}
+
 // SetSessionStatus sets a session's status, e.g. to StatusEnded or
 // StatusExpired to simulate what happens outside the API. It fails for an
 // unknown session or status.
