@@ -76,12 +76,17 @@ func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer, queue c
 			return ErrConnectionClosed
 		}
 		c, herr := w.recover(ctx, err)
-		if herr == nil && errors.Is(err, errConsumerRenewed) { // not a failure: observeConsumer said so
+		if herr == nil && errors.Is(err, errConsumerRenewed) { // not a failure
 			cons = c
 			if w.renewedSince(c.CachedInfo().Created) {
 				// A read behind the watcher's (a lagging answer): not in
 				// a tight loop.
 				_ = clock.Sleep(ctx, 200*time.Millisecond)
+			} else {
+				// Taken in at once, not at the watcher's next read: the
+				// jobs in flight are the old consumer's (see
+				// delivery.replaced).
+				w.observeConsumer(c.CachedInfo())
 			}
 			continue
 		}
@@ -180,11 +185,11 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 	}
 	seen := w.records.created.Load() // the jobs stream these deliveries are of: see delivery.void
 	admit := func(msg jetstream.Msg) *delivery { return w.admit(msg, created, seen, release) }
-	paused := false
+	paused, renewed := false, false
 	defer func() {
 		left := w.endPull(it, seen)
 		if !paused || ctx.Err() != nil {
-			if w.renewedSince(created) {
+			if renewed || w.renewedSince(created) {
 				// The consumer was created again during the pull: a nak
 				// would reach the new consumer's delivery of the job (see
 				// delivery.replaced). Left alone, they come again after
@@ -238,11 +243,13 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 	}()
 	stopped := func() error {
 		if err := context.Cause(pause); errors.Is(err, errConsumerRenewed) {
+			renewed = true
 			return err
 		}
 		paused = true
 		return nil
 	}
+	var lastDelivered uint64 // the consumer sequence of the pull's last job
 	for {
 		select {
 		case <-slots:
@@ -257,12 +264,23 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 			}
 			return nil, err
 		}
-		if errors.Is(context.Cause(pause), errConsumerRenewed) {
-			// Taken as the renewal was read: perhaps the new consumer's,
-			// stamped with the old one's creation. Left unsettled, it
-			// comes again after the ack wait.
+		// One consumer's deliveries have rising consumer sequences
+		// (redeliveries too): a job whose sequence does not rise is a new
+		// consumer's, created under the same name, whatever the clocks
+		// say, and this the pull the watcher has not yet caught. A new
+		// consumer whose sequences have passed the pull's is left to the
+		// watcher. So is a job taken as the watcher's renewal was read.
+		// Either is perhaps the new consumer's, and would be stamped with
+		// the old one's creation: left unsettled, it comes again after
+		// the ack wait.
+		meta, merr := msg.Metadata()
+		if merr == nil && meta.Sequence.Consumer <= lastDelivered || errors.Is(context.Cause(pause), errConsumerRenewed) {
+			renewed = true
 			release()
 			return nil, errConsumerRenewed
+		}
+		if merr == nil {
+			lastDelivered = meta.Sequence.Consumer
 		}
 		if d := admit(msg); d != nil {
 			queue <- d

@@ -55,11 +55,12 @@ func (d *delivery) mayHaveRival(limit time.Duration) bool {
 // old one had delivered, and a worker may have run and recorded it). The
 // two times are stamped by the servers leading the stream and the
 // consumer, whose clocks may differ: a job stored up to a second after the
-// consumer's creation counts as before it. A busy worker's pull may carry
-// the new consumer's first deliveries, stamped with the old creation,
-// until the worker reads the new one (within consumerWatchEvery) and ends
-// the pull (see take): a job recorded with its ack lost in that second
-// can run again.
+// consumer's creation counts as before it. A busy worker's pull ends at
+// the new consumer's first delivery, whose consumer sequence starts again
+// (see take); one whose sequences have already passed the pull's (the old
+// consumer young) is caught when the worker reads the new creation, within
+// consumerWatchEvery: a job recorded with its ack lost, delivered in that
+// second, can run again.
 func (d *delivery) mayBeAgain() bool {
 	return d.meta.Timestamp.Before(d.consumerCreated.Add(time.Second))
 }

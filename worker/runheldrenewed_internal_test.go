@@ -55,6 +55,9 @@ func TestRunHeldSkipsJobsOfARecreatedConsumer(t *testing.T) {
 	}
 	slots <- struct{}{} // a slot frees
 	<-done
+	if len(slots) != 1 {
+		t.Errorf("%d slots free after the drop, want 1", len(slots))
+	}
 	select {
 	case d := <-queue:
 		t.Errorf("job %d of the deleted consumer ran from the held list after the worker read the new consumer", d.seq())
