@@ -330,6 +330,9 @@ func (w *Worker) settleRecorded(d *delivery, j *job, k recordKind) {
 	if err := d.ack(); err != nil {
 		w.settleFailed(j, err, "ack failed; the job may be redelivered (its record is found again)")
 	}
+	// A rival delivery may have saved a revoke_all's progress after the
+	// record's writer dropped it: the job is finished all the same.
+	w.dropProgress(j)
 	w.metrics.jobs.WithLabelValues(string(j.Op), "already_recorded").Inc()
 	endDelivery(j, "already_recorded", nil)
 	w.logJob(w.cfg.Logger.Info(), j).Str("outcome", "already_recorded").Str("record", k.String()).

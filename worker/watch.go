@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -51,7 +52,7 @@ func (w *Worker) watchConsumer(ctx context.Context) {
 // observeConsumer takes in what the consumer is now, saying what changed.
 func (w *Worker) observeConsumer(info *jetstream.ConsumerInfo) {
 	w.observeStall(info)
-	if created := info.Created.UnixNano(); w.consumerCreated.Swap(created) < created {
+	if created := info.Created.UnixNano(); raise(&w.consumerCreated, created) {
 		select { // the fetch loop's pull may be the old consumer's: see take
 		case w.consumerRenewed <- struct{}{}:
 		default:
@@ -155,5 +156,22 @@ func (w *Worker) watchTopology(ctx context.Context) {
 			}
 		}
 		seen = now
+	}
+}
+
+// raise sets v to n if n is greater, and reports whether it did. The
+// consumer's creation is read by the watcher and by the fetch loop at
+// once: a read answered before the consumer was created again, taken in
+// last, must not set it back (the old consumer's jobs in flight would no
+// longer be known as replaced).
+func raise(v *atomic.Int64, n int64) bool {
+	for {
+		old := v.Load()
+		if n <= old {
+			return false
+		}
+		if v.CompareAndSwap(old, n) {
+			return true
+		}
 	}
 }
