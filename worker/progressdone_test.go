@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -124,19 +123,7 @@ func TestMaxDeliveriesRevokeAllLeavesNoProgress(t *testing.T) {
 	env := testenv.New(t)
 	user := env.Clerk.Emulator.CreateUser()
 	ack := env.Publish(t, &jobs.RevokeAllArgs{Common: jobs.Common{JobID: "crash-loop"}, UserID: user})
-	st, err := env.JS.Stream(ctx, env.Topology.JobsStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kv, err := env.JS.KeyValue(ctx, env.Topology.ProgressBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The progress a crashed delivery saved (kvProgress.key).
-	key := "job." + jobs.NoTenant + "." + jobs.Generation(st.CachedInfo().Created) + "." + strconv.FormatUint(ack.Sequence, 10)
-	if _, err := kv.Put(ctx, key, []byte(`{"job_id":"crash-loop","user_id":"`+user+`","done":{}}`)); err != nil {
-		t.Fatal(err)
-	}
+	kv, key := putProgress(t, env, ack, `{"job_id":"crash-loop","user_id":"`+user+`","done":{}}`)
 	// Play a worker that crashes on every delivery: take the job, never
 	// settle it, until JetStream stops delivering it.
 	cons, err := env.JS.Consumer(ctx, env.Topology.JobsStream, env.Topology.Consumer)
