@@ -229,7 +229,7 @@ func (e *LockRefusedError) Error() string {
 	if s.Remaining > 0 {
 		fmt.Fprintf(&b, ", still active %d", s.Remaining)
 	}
-	fmt.Fprintf(&b, ") for revoke_all %s, but new sessions can still be created. Clerk refused the lock (%s). %s", e.JobID, e.refusal(), e.advice())
+	fmt.Fprintf(&b, ") for revoke_all %s, but new sessions can still be created. Clerk's answer to the lock: %s. %s", e.JobID, e.refusal(), e.advice())
 	return b.String()
 }
 
