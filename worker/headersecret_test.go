@@ -5,12 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/clerkjobs/clerkjobs/clerkapi"
-	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -23,7 +20,7 @@ import (
 // reply and the log.
 func TestRefreshHeaderListsAreSecrets(t *testing.T) {
 	env := testenv.New(t)
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	clerk := env.ClerkThrough(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusUnprocessableEntity)
@@ -32,11 +29,6 @@ func TestRefreshHeaderListsAreSecrets(t *testing.T) {
 			"clerk_trace_id": "trace-1",
 		})
 	}))
-	t.Cleanup(up.Close)
-	clerk, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(up.URL+"/v1"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := env.WorkerConfig()
 	cfg.Logger = cfg.Logger.Level(-1) // everything
 	env.StartWorkerWith(t, clerk, cfg)

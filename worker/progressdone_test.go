@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
-	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -65,19 +63,13 @@ func TestDeadLetteredRevokeAllLeavesNoProgress(t *testing.T) {
 			// The lock is made (and saved with the progress); every
 			// listing then fails.
 			emu := env.Clerk.Emulator
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			return env.ClerkThrough(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/sessions") {
 					http.Error(w, `{"errors":[{"code":"internal_clerk_error","message":"unavailable"}]}`, http.StatusServiceUnavailable)
 					return
 				}
 				emu.ServeHTTP(w, r)
 			}))
-			t.Cleanup(srv.Close)
-			c, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(srv.URL+"/v1"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return c
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

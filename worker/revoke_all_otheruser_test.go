@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
-	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -24,7 +23,7 @@ func TestRevokeAllRevokesNoOtherUsersSession(t *testing.T) {
 	user := emu.CreateUser()
 	emu.CreateSessions(user, 2)
 	other := emu.CreateSessions(emu.CreateUser(), 1)[0]
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c := env.ClerkThrough(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/sessions") {
 			rec := httptest.NewRecorder()
 			emu.ServeHTTP(rec, r)
@@ -44,11 +43,6 @@ func TestRevokeAllRevokesNoOtherUsersSession(t *testing.T) {
 		}
 		emu.ServeHTTP(w, r)
 	}))
-	t.Cleanup(srv.Close)
-	c, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(srv.URL+"/v1"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := env.WorkerConfig()
 	bulkWorker(&cfg)
 	cfg.Retry.DeliveryBudget = 0

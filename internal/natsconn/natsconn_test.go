@@ -463,13 +463,7 @@ func TestPasswordFile(t *testing.T) {
 	s := startServer(t, &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true,
 		Users: []*server.User{{Username: "alice", Password: pw}}})
 	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, content string) string { return writeFile(t, dir, name, content) }
 	for _, tt := range []struct {
 		name, content string
 		ok            bool
@@ -500,13 +494,7 @@ func TestPasswordFile(t *testing.T) {
 // path, never the password.
 func TestPasswordFileRefusals(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, content string) string { return writeFile(t, dir, name, content) }
 	good := write("good", "hunter2hunter2\n")
 	empty := write("empty", "")
 	newline := write("newline", "\n")
@@ -644,4 +632,15 @@ func startServer(t *testing.T, opts *server.Options) *server.Server {
 		t.Fatal("server not ready")
 	}
 	return s
+}
+
+// writeFile writes content to the file name in dir, readable by its owner
+// only, as a password file would be, and returns its path.
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -10,6 +10,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"sync"
 	"testing"
@@ -78,6 +80,21 @@ func (e *Env) ClerkClient(t testing.TB, key string) *clerkapi.Client {
 		key = emulator.DefaultSecretKey
 	}
 	c, err := clerkapi.New(clerkapi.WithSecretKey(key), clerkapi.WithBaseURL(e.Clerk.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// ClerkThrough is a client (the emulator's default key) of a Clerk served
+// by h, which commonly answers some requests itself and hands the rest to
+// the env's emulator: a Clerk, or a proxy, that answers one operation
+// wrongly. The server is closed at cleanup.
+func (e *Env) ClerkThrough(t testing.TB, h http.Handler) *clerkapi.Client {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	c, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(srv.URL+"/v1"))
 	if err != nil {
 		t.Fatal(err)
 	}
