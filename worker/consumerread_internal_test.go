@@ -33,16 +33,9 @@ func fetchOne(t *testing.T, c jetstream.Consumer) jetstream.Msg {
 // consumer's jobs in flight were no longer replaced, so their naks reached
 // the new consumer's deliveries.
 func TestLaggingConsumerReadKeepsJobsReplaced(t *testing.T) {
-	srv := embedded.StartTest(t)
-	w := newEmulatedWorker(t, srv.Conn)
+	w, c1, js := readConsumer(t)
 	ctx := t.Context()
-	c1, err := w.ensure(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.observeConsumer(c1.CachedInfo())
 	topo := w.cfg.Topology
-	js, _ := jetstream.New(srv.Conn)
 	if _, err := js.Publish(ctx, topo.Subjects.Job(jobs.OpRevoke), []byte(`{"session_id":"sess_x"}`)); err != nil {
 		t.Fatal(err)
 	}

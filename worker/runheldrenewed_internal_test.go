@@ -2,11 +2,7 @@ package worker
 
 import (
 	"testing"
-	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/clerkjobs/clerkjobs/internal/embedded"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -16,28 +12,13 @@ import (
 // another worker): run here too, Clerk is called twice. runHeld drops a
 // held job of a deleted stream (void), not one of a recreated consumer.
 func TestRunHeldSkipsJobsOfARecreatedConsumer(t *testing.T) {
-	srv := embedded.StartTest(t)
-	w := newEmulatedWorker(t, srv.Conn)
+	w, cons, js := readConsumer(t)
 	ctx := t.Context()
-	cons, err := w.ensure(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	topo := w.cfg.Topology
-	js, _ := jetstream.New(srv.Conn)
 	if _, err := js.Publish(ctx, topo.Subjects.Job(jobs.OpRevoke), []byte(`{"session_id":"sess_x"}`)); err != nil {
 		t.Fatal(err)
 	}
-	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg := <-batch.Messages()
-	if msg == nil {
-		t.Fatal("no job delivered")
-	}
-	w.observeConsumer(cons.CachedInfo()) // the watcher's read of the first consumer
-	held := w.admit(msg, cons.CachedInfo().Created, w.records.created.Load(), func() {})
+	held := w.admit(fetchOne(t, cons), cons.CachedInfo().Created, w.records.created.Load(), func() {})
 	// stillHeld kept it (the consumer unchanged); every slot is busy.
 	slots, queue := make(chan struct{}, 1), make(chan *delivery, 1)
 	done := make(chan []*delivery, 1)

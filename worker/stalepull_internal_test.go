@@ -19,16 +19,9 @@ import (
 // consumers, and the pull's channels; take runs in a goroutine reporting
 // on done.
 func busyPullAcrossRecreate(t *testing.T) (w *Worker, c1, c2 jetstream.Consumer, slots chan struct{}, queue chan *delivery, done chan error) {
-	srv := embedded.StartTest(t)
-	w = newEmulatedWorker(t, srv.Conn)
+	w, c1, js := readConsumer(t)
 	ctx := t.Context()
-	c1, err := w.ensure(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.observeConsumer(c1.CachedInfo())
 	topo := w.cfg.Topology
-	js, _ := jetstream.New(srv.Conn)
 	b := w.prefetch()
 	for range b + 1 {
 		if _, err := js.Publish(ctx, topo.Subjects.Job(jobs.OpRevoke), []byte(`{"session_id":"sess_x"}`)); err != nil {
@@ -56,7 +49,8 @@ func busyPullAcrossRecreate(t *testing.T) (w *Worker, c1, c2 jetstream.Consumer,
 		t.Fatal(err)
 	}
 	time.Sleep(time.Until(c1.CachedInfo().Created.Add(1100 * time.Millisecond)))
-	if c2, err = w.ensure(ctx); err != nil {
+	c2, err := w.ensure(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := js.Publish(ctx, topo.Subjects.Job(jobs.OpCreate), []byte(`{"user_id":"user_x"}`)); err != nil {
@@ -129,4 +123,23 @@ func TestRenewalEndsThePullWithSlotsIntact(t *testing.T) {
 	if err := <-res; err != nil {
 		t.Errorf("pull of C2 ended by %v", err)
 	}
+}
+
+// readConsumer starts a server and a worker on it (not running), creates
+// the worker's consumer and has the worker take it in, as its watcher
+// would. It returns the worker, the consumer and the server's JetStream.
+func readConsumer(t *testing.T) (*Worker, jetstream.Consumer, jetstream.JetStream) {
+	t.Helper()
+	srv := embedded.StartTest(t)
+	w := newEmulatedWorker(t, srv.Conn)
+	c, err := w.ensure(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.observeConsumer(c.CachedInfo())
+	js, err := jetstream.New(srv.Conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w, c, js
 }
