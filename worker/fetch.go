@@ -264,15 +264,15 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 			}
 			return nil, err
 		}
-		// One consumer's deliveries have rising consumer sequences
-		// (redeliveries too): a job whose sequence does not rise is a new
-		// consumer's, created under the same name, whatever the clocks
-		// say, and this the pull the watcher has not yet caught. A new
-		// consumer whose sequences have passed the pull's is left to the
-		// watcher. So is a job taken as the watcher's renewal was read.
-		// Either is perhaps the new consumer's, and would be stamped with
-		// the old one's creation: left unsettled, it comes again after
-		// the ack wait.
+		// The pull ends here, leaving the job unsettled (it comes again
+		// after the ack wait), when the job may be a new consumer's that
+		// would be stamped with the old one's creation:
+		//   - its consumer sequence does not rise: one consumer's
+		//     deliveries, redeliveries too, have rising sequences, and a
+		//     new one's start again at 1, whatever the clocks say, before
+		//     the watcher reads the new creation (a new consumer whose
+		//     sequences have passed the pull's is left to the watcher);
+		//   - it was taken as the watcher's renewal was read.
 		meta, merr := msg.Metadata()
 		if merr == nil && meta.Sequence.Consumer <= lastDelivered || errors.Is(context.Cause(pause), errConsumerRenewed) {
 			renewed = true
@@ -290,8 +290,9 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 	}
 }
 
-// errConsumerRenewed: a pull ended because the worker read a later
-// creation of its consumer; see take.
+// errConsumerRenewed: a pull ended because its consumer was created again
+// (a later creation read, or a consumer sequence that did not rise); see
+// take.
 var errConsumerRenewed = errors.New("the consumer was created again: pulling from it anew")
 
 // renewedSince reports whether the worker has read a creation of the
