@@ -588,7 +588,10 @@ func TestPermissions(t *testing.T) {
 			t.Errorf("micro ping: %v", err)
 		}
 		ops.refusedRequests(t, "$JS.API.STREAM.DELETE.SESSION_RESULTS", "$JS.API.STREAM.PURGE.SESSION_JOBS",
-			"$JS.API.CONSUMER.MSG.NEXT.SESSION_JOBS.session-worker", "sessions.results.revoke", "_INBOX.svc_a.x")
+			"$JS.API.CONSUMER.MSG.NEXT.SESSION_JOBS.session-worker", "sessions.results.revoke", "_INBOX.svc_a.x",
+			// A reset or a delete of the jobs consumer hands out the jobs in
+			// flight again (README: one terminal record per job).
+			"$JS.API.CONSUMER.RESET.SESSION_JOBS.session-worker", "$JS.API.CONSUMER.DELETE.SESSION_JOBS.session-worker")
 	})
 
 	// ops publishes jobs (the console's revoke_all, replays), but a token
@@ -663,7 +666,8 @@ func TestPermissions(t *testing.T) {
 		// And no more than that.
 		wk2.refusedRequests(t, "$JS.API.STREAM.DELETE.SESSION_JOBS", "$JS.API.STREAM.PURGE.SESSION_DLQ",
 			"$JS.API.STREAM.MSG.DELETE.SESSION_RESULTS", "$JS.API.STREAM.CREATE.OTHER", "$JS.API.CONSUMER.CREATE.SESSION_JOBS.other",
-			"$JS.API.DIRECT.GET.SESSION_JOBS", "sessions.revoke")
+			"$JS.API.DIRECT.GET.SESSION_JOBS", "sessions.revoke",
+			"$JS.API.CONSUMER.RESET.SESSION_JOBS.session-worker", "$JS.API.CONSUMER.DELETE.SESSION_JOBS.session-worker")
 	})
 
 	t.Run("ops reads, replays and deletes a dead letter", func(t *testing.T) {
