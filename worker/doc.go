@@ -25,9 +25,9 @@
 // the job is acked, on a subject of the job's own that takes one message,
 // so a crash at any point means a redelivery, never a loss, and a
 // redelivery never stores a second result or dead letter; a dead letter
-// beside the job's result is removed (see the README's execution
-// semantics). A job JetStream stops delivering
-// (max deliveries reached without the worker settling it) is caught from
-// the MAX_DELIVERIES advisory and by a periodic sweep, copied to the
-// dead-letter stream as "max_deliveries", and only then deleted.
+// beside the job's result is removed (see docs/semantics.md). A job
+// JetStream stops delivering (max deliveries reached without the worker
+// settling it) is caught from the MAX_DELIVERIES advisory and by a
+// periodic sweep, copied to the dead-letter stream as "max_deliveries",
+// and only then deleted.
 package worker
