@@ -2,8 +2,11 @@ package handlers_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
@@ -49,33 +52,87 @@ func (s *memStore) Delete(_ context.Context, id string) error {
 // instance whose lockout is off answering without refusing, or a proxy's
 // stale copy), or another user, locked (a proxy's cache keyed wrongly). The
 // job reported locked: true all the same, and the runbook trusts that no
-// session can be created meanwhile. A lock Clerk does not confirm for this
-// user fails the lock.
+// session can be created meanwhile; then the lock failed retryably before
+// any revoke, on every delivery, and the job ended dead-lettered as
+// exhausted with every session of a taken-over account active. Such a lock
+// is no lock, and does not stop the revokes: every session is revoked, and
+// the job fails retryably (the lock may take on the next delivery) with a
+// LockRefusedError that starts with the user NOT locked and the counts. A
+// delivery whose lock takes resumes and ends locked.
 func TestLockAnsweredUnlockedIsNoLock(t *testing.T) {
 	emu := emulator.New()
-	user, other := emu.CreateUser(), emu.CreateUser()
-	emu.CreateSessions(user, 2)
-	for _, tt := range []struct{ name, id, locked string }{
-		{"the user, not locked", user, `false,"lockout_expires_in_seconds":null`},
-		{"another user, locked", other, `true,"lockout_expires_in_seconds":3600`},
+	other := emu.CreateUser()
+	for _, tt := range []struct {
+		name, locked, says string
+		another            bool
+	}{
+		{"the user, not locked", `false,"lockout_expires_in_seconds":null`, "a user who is not locked", false},
+		{"another user, locked", `true,"lockout_expires_in_seconds":3600`, "another user than the one to lock", true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			c := clerkWith(t, emu, "/lock", func(w http.ResponseWriter, _ *http.Request) {
+			user := emu.CreateUser()
+			ids := emu.CreateSessions(user, 2)
+			answered := user
+			if tt.another {
+				answered = other
+			}
+			var unconfirmed atomic.Bool
+			unconfirmed.Store(true)
+			c := clerkWith(t, emu, "/lock", func(w http.ResponseWriter, r *http.Request) {
+				if !unconfirmed.Load() {
+					emu.ServeHTTP(w, r)
+					return
+				}
 				w.Header().Set("Content-Type", "application/json")
-				_, _ = w.Write([]byte(`{"object":"user","id":"` + tt.id + `","locked":` + tt.locked + `,"banned":false,"created_at":1,"updated_at":1}`))
+				_, _ = w.Write([]byte(`{"object":"user","id":"` + answered + `","locked":` + tt.locked + `,"banned":false,"created_at":1,"updated_at":1}`))
 			})
-			h := handlers.RevokeAll{Clerk: c, Users: c, Store: &memStore{},
+			store := &memStore{}
+			h := handlers.RevokeAll{Clerk: c, Users: c, Store: store,
 				DeadLetter: func(context.Context, string, string, error) error { return nil }}
-			out, err := h.Handle(context.Background(), &jobs.RevokeAllArgs{UserID: user, LockUser: true, Common: jobs.Common{JobID: "j1"}})
+			args := &jobs.RevokeAllArgs{UserID: user, LockUser: true, Common: jobs.Common{JobID: "j1"}}
+			out, err := h.Handle(context.Background(), args)
 			if err == nil {
-				t.Fatalf("lock answered with %s: the job succeeded with %+v; want the lock to fail", tt.name, out.Result)
+				t.Fatalf("lock answered with %s: the job succeeded with %+v; want it to fail: the user is not locked", tt.name, out.Result)
 			}
 			if clerkapi.ClassOf(err) != clerkapi.Retryable {
 				t.Errorf("error %v is %s; want retryable (the lock may take when sent again)", err, clerkapi.ClassOf(err))
 			}
-			for _, id := range emu.UserSessionIDs(user) {
-				if s, _ := emu.Session(id); s.Status != clerkapi.StatusActive {
-					t.Errorf("session %s is %s; want it active: nothing is revoked before the lock holds", id, s.Status)
+			for _, id := range ids {
+				if s, _ := emu.Session(id); s.Status != clerkapi.StatusRevoked {
+					t.Errorf("session %s is %s; want it revoked: a lock Clerk does not confirm must not stop the revokes", id, s.Status)
+				}
+			}
+			var lr *handlers.LockRefusedError
+			if !errors.As(err, &lr) || lr.Summary.Locked || lr.Summary.Revoked != 2 {
+				t.Fatalf("error %v; want a LockRefusedError, not locked, revoked 2", err)
+			}
+			msg := err.Error()
+			if prefix := "user NOT locked (Clerk did not confirm the lock, HTTP 200): revoked 2 sessions"; !strings.HasPrefix(msg, prefix) {
+				t.Errorf("error %q does not start with %q", msg, prefix)
+			}
+			for _, want := range []string{tt.says, "sends the lock again", "without --lock"} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("error %q does not say %q", msg, want)
+				}
+			}
+			if p, _ := store.Load(context.Background(), args.JobID); p == nil || p.Locked || len(p.Done) != 2 {
+				t.Errorf("progress saved %+v; want the 2 revokes, not locked (the next delivery resumes from it)", p)
+			}
+
+			// The next delivery, whose lock takes: it resumes, locks, and
+			// succeeds; nothing is revoked twice.
+			unconfirmed.Store(false)
+			out, err = h.Handle(context.Background(), args)
+			if err != nil {
+				t.Fatalf("run again once the lock takes: %v", err)
+			}
+			sum, _ := out.Result.(jobs.RevokeAllSummary)
+			if !sum.Locked || sum.Revoked != 2 || !sum.Resumed {
+				t.Errorf("summary %+v; want locked, revoked 2, resumed", sum)
+			}
+			for _, id := range ids {
+				if n := emu.RevokeCount(id); n != 1 {
+					t.Errorf("session %s revoked %d times; want once", id, n)
 				}
 			}
 		})

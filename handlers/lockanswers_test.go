@@ -21,6 +21,10 @@ import (
 // user being changed meanwhile; what the emulator answers) is retryable:
 // retried, nothing revoked. The docs now name it retried; a 409 with
 // another code is refused for good, as any other 4xx that is the job's.
+// A 200 whose user is not locked is no lock, and does not stop the revokes
+// either, but fails retryably (the lock is sent again); the docs said it
+// was retried before any revoke. A 403 may be the key's (it may not lock
+// users), which the docs now say too.
 func TestLockAnswersAsDocumented(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -33,6 +37,7 @@ func TestLockAnswersAsDocumented(t *testing.T) {
 		{"400", 400, "", clerkapi.Permanent, true},
 		{"422", 422, "", clerkapi.Permanent, true},
 		{"409 resource_locked", 409, "", clerkapi.Retryable, false},
+		{"200 not locked", 200, "", clerkapi.Retryable, true},
 		{"409 other", 409, "conflict", clerkapi.Permanent, true},
 		{"404", 404, "", clerkapi.Permanent, false},
 		{"401", 401, "", clerkapi.Systemic, false},
@@ -44,9 +49,15 @@ func TestLockAnswersAsDocumented(t *testing.T) {
 			emu := srv.Emulator
 			user := emu.CreateUser()
 			emu.CreateSessions(user, 4)
-			if tc.code == "" {
+			switch {
+			case tc.status == http.StatusOK:
+				c = clerkWith(t, emu, "/lock", func(w http.ResponseWriter, _ *http.Request) {
+					w.Header().Set("Content-Type", "application/json")
+					_, _ = w.Write([]byte(`{"object":"user","id":"` + user + `","locked":false,"banned":false,"created_at":1,"updated_at":1}`))
+				})
+			case tc.code == "":
 				emu.FailUser(user, tc.status)
-			} else {
+			default:
 				c = clerkWith(t, emu, "/lock", func(w http.ResponseWriter, _ *http.Request) {
 					w.Header().Set("Content-Type", "application/json")
 					w.WriteHeader(tc.status)
@@ -76,6 +87,18 @@ func TestLockAnswersAsDocumented(t *testing.T) {
 		doc := strings.Join(strings.Fields(string(b)), " ")
 		if !strings.Contains(doc, "a 409 `resource_locked`") && !strings.Contains(doc, "a 409 resource_locked") {
 			t.Errorf("%s does not say that a lock answered 409 resource_locked is retried", file)
+		}
+		// What they say of the answers the handler now revokes after: a
+		// 403 that is the key's, a 200 that is no lock.
+		for _, want := range []string{"may not lock users", "NOT locked", "exhausted"} {
+			if !strings.Contains(doc, want) {
+				t.Errorf("%s does not say %q of a lock that is refused or not confirmed", file, want)
+			}
+		}
+		for _, wrong := range []string{"or is another user: retried", "a 200 whose user is not `locked` or is another user: retried"} {
+			if strings.Contains(doc, wrong) {
+				t.Errorf("%s says that a lock answered 200 without the user locked is retried before any revoke (%q)", file, wrong)
+			}
 		}
 		for _, wrong := range []string{"400, 409 or 422", "400, 409, 422", "a 400, 409 or 422"} {
 			if strings.Contains(doc, wrong) {

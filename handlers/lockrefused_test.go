@@ -167,3 +167,77 @@ func TestLockRefusalFitsTheDeadLetterHeader(t *testing.T) {
 		t.Errorf("Clerk's message is not reachable through the error (for Dlq-Clerk-Message)")
 	}
 }
+
+// TestLockRefusalAdviceFitsTheCode: every 403 to the lock was advised as
+// the instance's lockout settings ("allow user lockout"), though Clerk's
+// 403 authorization_invalid says that the request is not authorised: a key
+// of another instance, or one without the permission to lock users. The
+// advice now follows the code: for authorization_invalid, the key first;
+// as the spec gives that one 403 for the lock (no code of its own for an
+// instance that does not allow lockout), the lockout settings come after,
+// as the other cause; a 403 with another code is the lockout settings
+// alone; another refusal is the request's, which Clerk's message explains.
+// Whatever the code, every session is revoked (the revokes use other
+// endpoints, which the key may be allowed) and the job fails as permanent.
+func TestLockRefusalAdviceFitsTheCode(t *testing.T) {
+	key := []string{"check the worker's secret key", "key of this user's Clerk instance", "permissions allow locking users"}
+	lockout := []string{"allow user lockout", "restrictions settings"}
+	request := []string{"Clerk's message says why", "would be refused again"}
+	for _, tc := range []struct {
+		name   string
+		status int
+		code   string
+		// want, in this order.
+		want, notWant []string
+	}{
+		{"403 authorization_invalid", 403, "authorization_invalid", append(append([]string{}, key...), lockout...), request},
+		{"403 another code", 403, "user_lockout_disabled", lockout, append(append([]string{}, key...), request...)},
+		{"403 without a code", 403, "", lockout, append(append([]string{}, key...), request...)},
+		{"400 malformed_request_parameters", 400, "malformed_request_parameters", request, append(append([]string{}, key...), lockout...)},
+		{"409 conflict", 409, "conflict", request, append(append([]string{}, key...), lockout...)},
+		{"422 form_param_value_invalid", 422, "form_param_value_invalid", request, append(append([]string{}, key...), lockout...)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, _ := clerkFor(t)
+			emu := srv.Emulator
+			user := emu.CreateUser()
+			emu.CreateSessions(user, 3)
+			c := clerkWith(t, emu, "/lock", func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(tc.status)
+				_, _ = w.Write([]byte(`{"errors":[{"code":"` + tc.code + `","message":"refused"}],"clerk_trace_id":"t1"}`))
+			})
+			h := handlers.RevokeAll{Clerk: c, Users: c, Store: &memStore{},
+				DeadLetter: func(context.Context, string, string, error) error { return nil }}
+			_, err := h.Handle(context.Background(), &jobs.RevokeAllArgs{UserID: user, LockUser: true, Common: jobs.Common{JobID: "j"}})
+			var lr *handlers.LockRefusedError
+			if !errors.As(err, &lr) || clerkapi.ClassOf(err) != clerkapi.Permanent {
+				t.Fatalf("error %v (%s); want a permanent LockRefusedError", err, clerkapi.ClassOf(err))
+			}
+			if n := len(emu.ActiveSessionIDs(user)); n != 0 {
+				t.Errorf("%d of 3 sessions active; want every session revoked whatever the refusal's code", n)
+			}
+			msg := err.Error()
+			if prefix := "user NOT locked (Clerk refused the lock, HTTP " + strconv.Itoa(tc.status) + "): revoked 3 sessions"; !strings.HasPrefix(msg, prefix) {
+				t.Errorf("error %q does not start with %q", msg, prefix)
+			}
+			at := 0
+			for _, want := range append(tc.want, "without --lock") {
+				i := strings.Index(msg[at:], want)
+				if i < 0 {
+					t.Errorf("error %q does not say %q (after what comes before it)", msg, want)
+					continue
+				}
+				at += i
+			}
+			for _, wrong := range tc.notWant {
+				if strings.Contains(msg, wrong) {
+					t.Errorf("error %q says %q: not what to do for a %s", msg, wrong, tc.name)
+				}
+			}
+			if hdr := text.Line(msg, 1024); !strings.Contains(hdr, "without --lock") {
+				t.Errorf("the advice does not fit the Dlq-Error header (1024 bytes of %d): %q", len(msg), hdr)
+			}
+		})
+	}
+}

@@ -62,10 +62,11 @@ type ProgressStore interface {
 // flowing.
 //
 // With lock_user it locks the user first. When Clerk refuses the lock for
-// good (403: the instance does not allow locking), it revokes every session
-// all the same and then fails with a LockRefusedError: during an account
-// takeover, sessions revoked without the lock are better than none, but
-// the job must not read as the success the publisher asked for.
+// good (403: the instance does not allow locking, or the key may not lock
+// users), or answers it 200 without locking the user, it revokes every
+// session all the same and then fails with a LockRefusedError: during an
+// account takeover, sessions revoked without the lock are better than none,
+// but the job must not read as the success the publisher asked for.
 //
 // Sessions created while the job runs: after a pass over the listed
 // sessions, the job lists again and revokes what is still active, until a
@@ -134,12 +135,15 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Answer, e
 	if p.Excepted == nil {
 		p.Excepted = map[string]bool{}
 	}
-	// refused is Clerk's refusal of the lock, when it refused for good:
-	// the sessions are revoked all the same, and the job then fails.
+	// refused is Clerk's refusal of the lock, when it refused for good;
+	// unconfirmed, how Clerk answered the lock 200 without locking the
+	// user. Either way the sessions are revoked all the same, and the job
+	// then fails (LockRefusedError).
 	var refused *clerkapi.Error
+	var unconfirmed unconfirmedLock
 	if a.LockUser {
 		if err := h.lock(ctx, a, p); err != nil {
-			if refused = lockRefusal(err); refused == nil {
+			if refused = lockRefusal(err); refused == nil && !errors.As(err, &unconfirmed) {
 				return Answer{}, err
 			}
 			// Not locked now, whatever an earlier delivery saved (a lock
@@ -169,21 +173,24 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Answer, e
 		attribute.Int("clerkjobs.bulk.failed", sum.Failed), attribute.Int("clerkjobs.bulk.excepted", sum.Excepted),
 		attribute.Int("clerkjobs.bulk.passes", sum.Passes), attribute.Int("clerkjobs.bulk.remaining", sum.Remaining),
 		attribute.Bool("clerkjobs.bulk.locked", sum.Locked))
-	if refused != nil {
+	if refused != nil || unconfirmed != "" {
 		// A failure, not a result: the publisher asked for the lock, and
 		// a result would read as the account contained. The progress is
 		// left to the caller: a delivery cut before the dead letter is
 		// stored resumes from it (the worker deletes it once the letter
-		// is; a replay of the letter is a new job).
-		return Answer{}, &LockRefusedError{JobID: jobID, Summary: sum, Err: refused}
+		// is; a replay of the letter is a new job). An unconfirmed lock's
+		// failure is retryable (see LockRefusedError): the next delivery
+		// resumes from it too.
+		return Answer{}, &LockRefusedError{JobID: jobID, Summary: sum, Err: refused, Unconfirmed: string(unconfirmed)}
 	}
 	return Answer{Result: sum, Done: func(ctx context.Context) error { return h.Store.Delete(ctx, jobID) }}, nil
 }
 
 // lockRefusal is Clerk's answer in err, the lock's failure, when Clerk
 // refused the lock for good, or nil: a permanent answer (403: the
-// instance's settings do not allow locking; 400, 422, a 409 other than
-// resource_locked: the request's fault) other than 404. A 409
+// instance's settings do not allow locking, or the key may not lock users,
+// whose revokes use other endpoints and may still be allowed; 400, 422, a
+// 409 other than resource_locked: the request's fault) other than 404. A 409
 // resource_locked (the user being changed meanwhile) is retryable, as
 // clerkapi classes it. Such a lock will not take if sent again, and
 // stopping there would leave every session of a taken-over account active,
@@ -200,16 +207,36 @@ func lockRefusal(err error) *clerkapi.Error {
 	return nil
 }
 
-// LockRefusedError is the failure of a lock_user revoke_all job whose lock
-// Clerk refused for good: every session was revoked as without the lock
-// (Summary), but the user is not locked. It unwraps to Clerk's refusal, a
-// permanent error, so the job is dead-lettered as permanent with Clerk's
-// status and code (redacted, as every Clerk error, by the worker).
+// LockRefusedError is the failure of a lock_user revoke_all job whose user
+// is not locked: every session was revoked as without the lock (Summary).
+// Either Clerk refused the lock for good (Err), or it answered the lock 200
+// without locking the user (Unconfirmed).
+//
+// A refusal unwraps to Clerk's answer, a permanent error, so the job is
+// dead-lettered as permanent with Clerk's status and code (redacted, as
+// every Clerk error, by the worker): sent again, the lock would be refused
+// again.
+//
+// An unconfirmed lock unwraps to nothing of Clerk's, so the failure is
+// retryable (clerkapi.ClassOf's class of an error that is not Clerk's): a
+// 200 that is not a lock may be a passing fault (a proxy's stale copy, an
+// answer from before a settings change), and the next delivery sends the
+// lock again at the cost of relisting the sessions (the revokes resume from
+// the saved progress, and revoke only what was created meanwhile). Made
+// permanent, one such answer would end the job for good, and leave a user
+// whom a second try would have locked unlocked. Should every delivery get
+// the same answer, the last one's dead letter (exhausted) still starts
+// with this error's text (the worker puts "gave up after N deliveries"
+// after it, not before), the user NOT locked and the counts first.
 type LockRefusedError struct {
 	JobID   string
 	Summary jobs.RevokeAllSummary
-	// Err is Clerk's refusal of the lock.
+	// Err is Clerk's refusal of the lock; nil for an unconfirmed lock.
 	Err *clerkapi.Error
+	// Unconfirmed is what Clerk answered the lock 200 with instead of the
+	// user locked ("a user who is not locked", "another user than the one
+	// to lock"), when Err is nil.
+	Unconfirmed string
 }
 
 // Error says, for the person reading the dead letter, what was not done,
@@ -224,8 +251,12 @@ type LockRefusedError struct {
 func (e *LockRefusedError) Error() string {
 	s := e.Summary
 	var b strings.Builder
-	fmt.Fprintf(&b, "user NOT locked (Clerk refused the lock, HTTP %d): revoked %d sessions of %s (already gone %d, failed %d, excepted %d",
-		e.Err.StatusCode, s.Revoked, s.UserID, s.AlreadyGone, s.Failed, s.Excepted)
+	why := "Clerk did not confirm the lock, HTTP 200"
+	if e.Err != nil {
+		why = fmt.Sprintf("Clerk refused the lock, HTTP %d", e.Err.StatusCode)
+	}
+	fmt.Fprintf(&b, "user NOT locked (%s): revoked %d sessions of %s (already gone %d, failed %d, excepted %d",
+		why, s.Revoked, s.UserID, s.AlreadyGone, s.Failed, s.Excepted)
 	if s.Remaining > 0 {
 		fmt.Fprintf(&b, ", still active %d", s.Remaining)
 	}
@@ -234,8 +265,12 @@ func (e *LockRefusedError) Error() string {
 }
 
 // refusal is Clerk's refusal in a few bounded words: status, code, trace id
-// (the code and trace id are Clerk's text too, so bounded).
+// (the code and trace id are Clerk's text too, so bounded); for an
+// unconfirmed lock, what the 200 held instead (the handler's words).
 func (e *LockRefusedError) refusal() string {
+	if e.Err == nil {
+		return "HTTP 200 with " + e.Unconfirmed
+	}
 	s := fmt.Sprintf("HTTP %d", e.Err.StatusCode)
 	if c := e.Err.Code(); c != "" {
 		s += " " + text.Line(c, maxRefusalField)
@@ -250,27 +285,51 @@ func (e *LockRefusedError) refusal() string {
 // Clerk's are a few dozen bytes.
 const maxRefusalField = 64
 
-// advice is what to do, by Clerk's status: only a 403 is the instance's
-// settings (user lockout not allowed), which an operator can change and
-// then replay the letter. Another refusal (400, 422, a 409 of another
-// code) is the request's, and Clerk's message says why: a replay would be
-// refused again.
+// advice is what to do, by Clerk's status and code. A 403 is something an
+// operator can change, then replay the letter: with the code
+// authorization_invalid ("you are not authorized to perform this request"
+// in Clerk's catalogue), the key's rights first (a key of another instance,
+// or without the permission to lock users). The spec lists that one 403
+// for the lock, with no code of its own for an instance whose settings do
+// not allow user lockout, so that cause is named after the key's; a 403
+// with another code is the lockout settings. Another refusal (400, 422, a
+// 409 of another code) is the request's, and Clerk's message says why: a
+// replay would be refused again. An unconfirmed lock is sent again by the
+// next delivery, or by a replay of the last one's letter.
 func (e *LockRefusedError) advice() string {
-	if e.Err.StatusCode == http.StatusForbidden {
+	const withoutLock = "to revoke without locking, publish without --lock (lock_user)"
+	switch {
+	case e.Err == nil:
+		return "The next delivery, or a replay of this letter, sends the lock again, then revokes what was created meanwhile (revoking again is harmless). " +
+			"If Clerk keeps answering so (user lockout off in the instance's restrictions settings? a proxy answering for Clerk?), " +
+			"lock the user in the Clerk dashboard; " + withoutLock
+	case e.Err.StatusCode == http.StatusForbidden && e.Err.HasCode("authorization_invalid"):
+		return "Clerk's code says the request is not authorised: check the worker's secret key, that it is the key of this user's Clerk instance " +
+			"and that its permissions allow locking users, then replay this letter (revoking again is harmless); " +
+			"if the key is right, allow user lockout in the instance's restrictions settings (the same 403); " + withoutLock
+	case e.Err.StatusCode == http.StatusForbidden:
 		return "To lock the user, allow user lockout in the Clerk instance's restrictions settings (dashboard) and replay this letter " +
-			"(revoking again is harmless); to revoke without locking, publish without --lock (lock_user)"
+			"(revoking again is harmless); " + withoutLock
 	}
 	return "Clerk's message says why it refused the lock request; replayed as it is, the lock would be refused again. " +
 		"To revoke without locking, publish without --lock (lock_user); to lock the user, use the Clerk dashboard"
 }
 
-func (e *LockRefusedError) Unwrap() error { return e.Err }
+// Unwrap is Clerk's refusal, or nothing for an unconfirmed lock (never a
+// nil *clerkapi.Error, which errors.As would take for Clerk's answer).
+func (e *LockRefusedError) Unwrap() error {
+	if e.Err == nil {
+		return nil
+	}
+	return e.Err
+}
 
 // lock locks the user before anything is revoked (lock_user), so that the
 // passes converge: no session can be created while the job runs. A lock
 // that fails stops the job before any revoke, with the lock's error (a 404
 // dead-letters the job, a 5xx retries it), except a lock Clerk refuses for
-// good (lockRefusal), after which Handle revokes without it. The lock is
+// good (lockRefusal) or answers without locking the user (unconfirmedLock),
+// after which Handle revokes without it. The lock is
 // saved at once, so a redelivery after a crash does not lock again —
 // unless the lock has ended meanwhile, or the save failed.
 func (h RevokeAll) lock(ctx context.Context, a *jobs.RevokeAllArgs, p *BulkProgress) error {
@@ -293,12 +352,12 @@ func (h RevokeAll) lock(ctx context.Context, a *jobs.RevokeAllArgs, p *BulkProgr
 		// 2xx that is not the answer asked for: locking again is harmless.
 		var locked bool
 		if until, locked = u.LockedUntil(time.Now()); !locked {
-			return errors.New("clerk LockUser: answered with a user who is not locked")
+			return unconfirmedLock("a user who is not locked")
 		}
 		// Nor is another user's lock (a proxy's cache keyed wrongly), as
 		// the listing refuses another user's sessions.
 		if u.ID != a.UserID {
-			return errors.New("clerk LockUser: answered with another user than the one to lock")
+			return unconfirmedLock("another user than the one to lock")
 		}
 		return nil
 	})
@@ -318,6 +377,17 @@ func (h RevokeAll) lock(ctx context.Context, a *jobs.RevokeAllArgs, p *BulkProgr
 	_ = h.Store.Save(ctx, a.JobID, p)
 	return nil
 }
+
+// unconfirmedLock is a lock Clerk answered 200 without locking the user:
+// what the answer held instead. It is not Clerk's error, so retryable
+// (clerkapi.ClassOf): retried within the delivery like any call, and
+// then, unlike other retryable failures of the lock, not a reason to stop
+// before the revokes (Handle): Clerk did answer, and may keep answering so
+// on every delivery, which left every session of a taken-over account
+// active until the job was dead-lettered as exhausted.
+type unconfirmedLock string
+
+func (u unconfirmedLock) Error() string { return "clerk LockUser: answered 200 with " + string(u) }
 
 // recoverUnsaved finds sessions revoked after the job's last checkpoint
 // (before a crash): they are no longer active, so no pass would list them

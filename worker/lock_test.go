@@ -1,6 +1,8 @@
 package worker_test
 
 import (
+	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -226,5 +228,67 @@ func TestLockSurvivesACrash(t *testing.T) {
 	}
 	if n := len(emu.ActiveSessionIDs(user)); n != 0 {
 		t.Errorf("%d sessions active", n)
+	}
+}
+
+// TestLockUnconfirmedStillRevokes: Clerk answers every lock 200 with the
+// user not locked (an instance whose lockout is off answering without
+// refusing, or a proxy answering for Clerk). The lock failed retryably
+// before any revoke, on every delivery, and the job ended dead-lettered as
+// exhausted, "gave up after 3 deliveries: …", with every session of the
+// taken-over account active. Every session is now revoked on the first
+// delivery; each delivery tries the lock again, and the last one's dead
+// letter (exhausted: a replay may lock) starts with the user NOT locked and
+// the counts, as the lists cut it short.
+func TestLockUnconfirmedStillRevokes(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	user := emu.CreateUser()
+	emu.CreateSessions(user, 5)
+	var locks atomic.Int64
+	c := env.ClerkThrough(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/lock") {
+			locks.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"object":"user","id":"` + user + `","locked":false,"lockout_expires_in_seconds":null,"banned":false,"created_at":1,"updated_at":1}`))
+			return
+		}
+		emu.ServeHTTP(w, r)
+	}))
+	cfg := env.WorkerConfig()
+	bulkWorker(&cfg)
+	env.StartWorkerWith(t, c, cfg)
+	r, _, progress := revokeAll(t, env, &jobs.RevokeAllArgs{UserID: user, LockUser: true, Common: jobs.Common{JobID: "lock-200"}})
+	if r.Outcome != jobs.Failed || r.Error == nil {
+		t.Fatalf("result %+v; want the job failed: the user is not locked", r)
+	}
+	if n := len(emu.ActiveSessionIDs(user)); n != 0 {
+		t.Errorf("%d of 5 sessions still active after an unconfirmed lock", n)
+	}
+	if n := locks.Load(); n < int64(cfg.Topology.MaxDeliver) {
+		t.Errorf("the lock was sent %d times; want it tried on each of the %d deliveries", n, cfg.Topology.MaxDeliver)
+	}
+	testenv.Eventually(t, 10*time.Second, "dead-lettered", func() bool { return env.StreamCount(t, env.Topology.DeadLetterStream) == 1 })
+	dl := deadLetters(t, env)["lock-200"]
+	for name, info := range map[string]jobs.ErrorInfo{"dead letter": dl.Error, "reply": *r.Error} {
+		if info.Class != jobs.ClassExhausted {
+			t.Errorf("%s %+v; want exhausted (the lock may take when sent again)", name, info)
+		}
+		if prefix := "user NOT locked (Clerk did not confirm the lock, HTTP 200): revoked 5 sessions"; !strings.HasPrefix(info.Message, prefix) {
+			t.Errorf("%s says %q; want it to start with %q (the lists cut it short)", name, info.Message, prefix)
+		}
+		for _, want := range []string{"a user who is not locked", "without --lock", fmt.Sprintf("gave up after %d deliveries", cfg.Topology.MaxDeliver)} {
+			if !strings.Contains(info.Message, want) {
+				t.Errorf("%s says %q; want it to say %q", name, info.Message, want)
+			}
+		}
+	}
+	for _, p := range progress {
+		if p.Progress.Locked {
+			t.Errorf("progress says locked: %+v", p.Progress)
+		}
+	}
+	if len(env.Results(t)) != 0 {
+		t.Errorf("a result was stored for a job whose lock was not confirmed")
 	}
 }

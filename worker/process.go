@@ -166,11 +166,25 @@ func (w *Worker) settle(ctx context.Context, d *delivery, j *job, out handlers.A
 	case class == clerkapi.Permanent || errors.Is(err, handlers.ErrUnsupported) || errors.Is(err, errRejectedJob):
 		w.deadLetter(ctx, d, j, j.errorInfo(jobs.ClassPermanent, err))
 	case j.Delivery >= w.cfg.Topology.MaxDeliver:
-		w.deadLetter(ctx, d, j, j.errorInfo(jobs.ClassExhausted, fmt.Errorf("gave up after %d deliveries: %w", j.Delivery, err)))
+		w.deadLetter(ctx, d, j, j.errorInfo(jobs.ClassExhausted, gaveUp(j.Delivery, err)))
 	default:
 		w.history.add(j, j.Failures)
 		w.nak(d, j, w.cfg.Retry.nakDelay(j.Delivery), j.redact(err.Error()))
 	}
+}
+
+// gaveUp is the error of a job dead-lettered after its last delivery
+// failed retryably. A revoke_all whose user is not locked (an unconfirmed
+// lock, handlers.LockRefusedError) keeps its own text first: it starts
+// with the user NOT locked and the sessions revoked, which the lists cut
+// short (dlq list at 60 characters) and which "gave up after 3
+// deliveries: " first would push out of sight, or read as nothing done.
+func gaveUp(deliveries int, err error) error {
+	var lr *handlers.LockRefusedError
+	if errors.As(err, &lr) {
+		return fmt.Errorf("%w (gave up after %d deliveries)", err, deliveries)
+	}
+	return fmt.Errorf("gave up after %d deliveries: %w", deliveries, err)
 }
 
 func (w *Worker) succeed(ctx context.Context, d *delivery, j *job, out handlers.Answer) {
