@@ -56,3 +56,52 @@ func TestDLQJSONHidesSecretShapedFields(t *testing.T) {
 		})
 	}
 }
+
+// TestNotReplayableReasonHidesRedactedNames: why a letter cannot be
+// replayed names its Dlq-Redacted fields, and a letter written some other
+// way (or by an older worker) may carry a key or a token there. The
+// "redacted" member was cleared of secret shapes, but the reason quoting
+// the same header (`not_replayable` of list and show --json, the reason
+// replay prints and its --json report) repeated it as stored.
+func TestNotReplayableReasonHidesRedactedNames(t *testing.T) {
+	h := newHarness(t)
+	for i, s := range secretShapes {
+		now := time.Now()
+		jobID := "redacted-name-" + strconv.Itoa(i)
+		d := jobs.DeadLetter{
+			Subject: h.topo.Subjects.Job(jobs.OpRevoke), StreamSeq: 7, JobID: jobID, Op: jobs.OpRevoke,
+			Error:    jobs.ErrorInfo{Class: jobs.ClassPermanent, Message: "Clerk failed"},
+			Attempts: 1, Deliveries: 1, FirstFailure: now, LastFailure: now, Worker: "w1",
+			Redacted: []string{"session_id", s.text},
+		}
+		m := nats.NewMsg(h.topo.Subjects.DeadLetter(jobs.RecordKey{Op: jobs.OpRevoke, JobID: jobID, Gen: "seed", Seq: uint64(i + 1)}))
+		m.Header = d.Header()
+		m.Data = []byte(`{"session_id":"[REDACTED]"}`)
+		ack, err := h.js.PublishMsg(t.Context(), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq := strconv.FormatUint(ack.Sequence, 10)
+		t.Run(s.name, func(t *testing.T) {
+			for name, r := range map[string]result{
+				"list json":           h.run(t, "dlq", "list", "--json", seq),
+				"show json":           h.run(t, "dlq", "show", seq, "--json"),
+				"show":                h.run(t, "dlq", "show", seq),
+				"replay dry-run":      h.run(t, "dlq", "replay", seq, "--dry-run"),
+				"replay dry-run json": h.run(t, "dlq", "replay", seq, "--dry-run", "--json"),
+				"replay":              h.run(t, "dlq", "replay", seq),
+				"replay json":         h.run(t, "dlq", "replay", seq, "--json"),
+			} {
+				if !strings.Contains(r.stdout, "were redacted") {
+					t.Errorf("%s: want the reason it is not replayable: %v", name, r)
+				}
+				if strings.Contains(r.stdout+r.stderr, s.secret) {
+					t.Errorf("%s: the secret was printed:\n%v", name, r)
+				}
+			}
+		})
+	}
+	if n := h.dlqCount(t); n != len(secretShapes) {
+		t.Errorf("%d dead letters left, want all %d kept", n, len(secretShapes))
+	}
+}
