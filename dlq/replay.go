@@ -377,7 +377,10 @@ func (q *Queue) CheckReplay(e Entry) error {
 		}
 	}
 	if !d.Replayable() {
-		return no("its secret fields (%s) were redacted when it was dead-lettered, so it cannot be sent again: ask the requester to submit a new %s job, then purge this entry", strings.Join(d.Redacted, ", "), e.Op)
+		// The names are the letter's header as stored: cleared of secret
+		// shapes (before they are cut) and bounded, as the subject below.
+		names := text.Line(redact.Text(strings.Join(d.Redacted, ", ")), 120)
+		return no("its secret fields (%s) were redacted when it was dead-lettered, so it cannot be sent again: ask the requester to submit a new %s job, then purge this entry", names, e.Op)
 	}
 	// Whoever wrote the letter chose its headers: the subject is shown
 	// bounded and with secret-shaped runs hidden.
