@@ -457,3 +457,27 @@ func TestDLQShowDeepPayloadIsBounded(t *testing.T) {
 		t.Errorf("dlq show does not print the payload:\n%s", r.stdout)
 	}
 }
+
+// TestStatusRefusesAWaitThatCannotHearWorkers: --discover-wait 0 (or a
+// negative one, a typo) gave the workers no time to answer, and status
+// said "workers: none answered: jobs wait until one runs", exit 0, with
+// a worker running: an operator in an incident is sent to start workers
+// that run. It is a usage error naming the flag.
+func TestStatusRefusesAWaitThatCannotHearWorkers(t *testing.T) {
+	h := newHarness(t)
+	svc, err := micro.AddService(h.nc, micro.Config{Name: publishcli.WorkerService, Version: "0.1.0", Metadata: map[string]string{"instance": "w1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Stop() })
+	flushServices(t, h)
+	for _, d := range []string{"0", "0s", "-1s"} {
+		r := h.run(t, "status", "--discover-wait", d)
+		if r.code != publishcli.ExitUsage || !strings.Contains(r.stderr, "--discover-wait ") || !strings.Contains(r.stderr, ": must be positive") {
+			t.Errorf("status --discover-wait %s: %v; want exit 2 naming the flag", d, r)
+		}
+		if strings.Contains(r.stdout, "none answered") {
+			t.Errorf("status --discover-wait %s said no worker answered, with one running: %v", d, r)
+		}
+	}
+}
