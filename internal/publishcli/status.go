@@ -155,6 +155,10 @@ showing everything it could read.`,
 	cmd.Flags().DurationVar(&discover, "discover-wait", discoverWait, "how long to collect worker replies")
 	cmd.RunE = a.runE(func(cmd *cobra.Command, _ []string) error {
 		ctx := cmd.Context()
+		if discover <= 0 {
+			// No time to answer would read as "no worker runs".
+			return usagef("--discover-wait %s: must be positive, the time the workers have to answer (default %s)", cmd.Flags().Lookup("discover-wait").Value, discoverWait)
+		}
 		topo, nc, js, err := a.jetStream()
 		if err != nil {
 			return err
