@@ -105,3 +105,44 @@ func TestNotReplayableReasonHidesRedactedNames(t *testing.T) {
 		t.Errorf("%d dead letters left, want all %d kept", n, len(secretShapes))
 	}
 }
+
+// TestShowHidesAnEscapedSecretInTheHistoryHeader: Dlq-History is JSON, and
+// JSON may write a JWT's dots as \u002e: the history rows (decoded) showed
+// it [REDACTED], but the headers `dlq show` lists (text and --json) gave
+// the header as stored, where the escapes hid the JWT from the shape
+// check and any reader of the output could decode it.
+func TestShowHidesAnEscapedSecretInTheHistoryHeader(t *testing.T) {
+	h := newHarness(t)
+	const (
+		header = "eyJhbGciOiJSUzI1NiJ9"
+		claims = "eyJzdWIiOiJ1c2VyXzEifQ"
+	)
+	escaped := header + `\u002e` + claims + `\u002ec2lnbmF0dXJlLXBhcnQ`
+	now := time.Now()
+	d := jobs.DeadLetter{
+		Subject: h.topo.Subjects.Job(jobs.OpRevoke), StreamSeq: 7, JobID: "escaped-history", Op: jobs.OpRevoke,
+		Error:    jobs.ErrorInfo{Class: jobs.ClassPermanent, Message: "Clerk failed"},
+		Attempts: 1, Deliveries: 1, FirstFailure: now, LastFailure: now, Worker: "w1",
+	}
+	m := nats.NewMsg(h.topo.Subjects.DeadLetter(jobs.RecordKey{Op: jobs.OpRevoke, JobID: "escaped-history", Gen: "seed", Seq: 1}))
+	m.Header = d.Header()
+	m.Header.Set(jobs.HeaderHistory, `[{"at":"`+now.UTC().Format(time.RFC3339Nano)+`","error":"upstream echoed Authorization: Bearer `+escaped+`"}]`)
+	m.Data = []byte(`{"session_id":"sess_1"}`)
+	ack, err := h.js.PublishMsg(t.Context(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := strconv.FormatUint(ack.Sequence, 10)
+	for name, r := range map[string]result{
+		"show":      h.run(t, "dlq", "show", seq),
+		"show json": h.run(t, "dlq", "show", seq, "--json"),
+		"list json": h.run(t, "dlq", "list", "--json", seq),
+	} {
+		if r.code != 0 || !strings.Contains(r.stdout, "[REDACTED]") {
+			t.Errorf("%s: want exit 0 and the history redacted: %v", name, r)
+		}
+		if strings.Contains(r.stdout+r.stderr, claims) {
+			t.Errorf("%s: the JWT was printed, escaped:\n%v", name, r)
+		}
+	}
+}
