@@ -193,3 +193,34 @@ func TestNoSecretInAnyField(t *testing.T) {
 	})
 	check(plan, body)
 }
+
+// TestNoSecretEscapedInAHeader: a header value that is JSON (Dlq-History,
+// or any other) may write a secret's characters as escapes (a JWT's dots
+// as \u002e), which hide it from a shape check of the raw text but not
+// from a reader. The entry page judges such values as JSON reads them.
+func TestNoSecretEscapedInAHeader(t *testing.T) {
+	env := testenv.New(t)
+	subj := env.Topology.Subjects
+	// Spelled in parts so that no live-looking secret is committed.
+	jwt := "eyJhbGciOiJIUzI1NiJ9" + ".eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJlMTIzNDU2"
+	escaped := strings.ReplaceAll(jwt, ".", `\u002e`)
+	m := deadLetter(subj, jobs.OpRevoke, jobs.ClassExhausted, "escaped-1", `{"job_id":"escaped-1","session_id":"sess_1"}`, time.Now())
+	m.Header.Set(jobs.HeaderHistory, `[{"at":"2026-12-06T20:00:00Z","error":"token `+escaped+` refused"}]`)
+	m.Header.Set("X-Upstream", `{"token":"`+escaped+`"}`)
+	seed(t, env.JS, 1, func(int) *nats.Msg { return m })
+
+	con := startConsole(t, env.NATSURL)
+	con.waitIndexed(t, 20*time.Second)
+	code, body := con.get(t, "/dlq/1")
+	if code != http.StatusOK {
+		t.Fatalf("/dlq/1: %d", code)
+	}
+	for _, s := range []string{jwt, escaped, "c2lnbmF0dXJlMTIzNDU2"} {
+		if strings.Contains(body, s) {
+			t.Errorf("the entry shows %q", s)
+		}
+	}
+	if n := strings.Count(body, "[hidden: may hold a secret"); n != 2 {
+		t.Errorf("%d header values hidden, want 2 (%s, X-Upstream)", n, jobs.HeaderHistory)
+	}
+}

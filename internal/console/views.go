@@ -294,13 +294,16 @@ type headerView struct {
 // never stores a secret in a header, so this only guards against one that
 // got there some other way). No name the worker writes looks like a
 // secret's, so every name is judged: a Dlq- prefix is no sign that the
-// worker wrote it (Dlq-Session-Token is not its).
+// worker wrote it (Dlq-Session-Token is not its). A value that is JSON
+// (Dlq-History) is judged as JSON reads it too: its escapes (a JWT's dots
+// as \u002e) hide a secret from the shape check, not from a reader.
 func safeHeaders(h nats.Header) []headerView {
 	var out []headerView
 	for name, vals := range h {
 		for _, v := range vals {
 			hv := headerView{Name: scrub(name), Value: v}
-			if secretName.MatchString(name) || redact.Looks(v) {
+			_, decoded := jobs.Redact(jobs.OpGet, []byte(v))
+			if secretName.MatchString(name) || redact.Looks(v) || len(decoded) > 0 {
 				hv.Value, hv.Hidden = fmt.Sprintf("[hidden: may hold a secret, %d characters]", len(v)), true
 			}
 			out = append(out, hv)
