@@ -49,13 +49,20 @@ func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer, queue c
 		defer cancel()
 		w.handBackHeld(hctx, held)
 	}()
+	// paused is how long the worker has paused holding them: a pause that
+	// begins before they all ran holds the rest again (see runHeld), for
+	// what is left of three ack waits, not three more, so that a circuit
+	// that keeps opening cannot hold them for good. The waits for a slot
+	// in between, the worker running jobs, are not counted: a short pause
+	// then costs them nothing either.
+	var paused time.Duration
 	var failures int
 	for ctx.Err() == nil {
 		if w.nc.IsClosed() {
 			return ErrConnectionClosed
 		}
 		var err error
-		if held, err = w.waitHolding(ctx, held); err != nil {
+		if held, paused, err = w.waitHolding(ctx, held, paused); err != nil {
 			if errors.Is(err, ErrConnectionClosed) {
 				return ErrConnectionClosed
 			}
@@ -65,6 +72,10 @@ func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer, queue c
 		if held, err = w.runHeld(ctx, held, slots, queue); err != nil {
 			return nil
 		}
+		if len(held) > 0 {
+			continue // paused again before they all ran
+		}
+		paused = 0
 		held, err = w.take(ctx, cons, slots, release, queue)
 		switch {
 		case ctx.Err() != nil:
@@ -109,31 +120,34 @@ func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer, queue c
 }
 
 // waitHolding is waitToTake for a worker that may hold prefetched jobs.
-// Held through three ack waits of one pause, they are handed back (a
-// delivery spent each), so that a replica whose circuit stays open (its key
-// rotated out from under it) does not keep them from the others for good;
-// a pause that short costs them nothing. The ack wait is read again every
-// second: an operator may shorten it during the pause (see ackWait).
-func (w *Worker) waitHolding(ctx context.Context, held []*delivery) ([]*delivery, error) {
+// Held through three ack waits of pausing, they are handed back (a delivery
+// spent each), so that a replica whose circuit stays open (its key rotated
+// out from under it) does not keep them from the others for good; a pause
+// that short costs them nothing. paused is how long earlier pauses held
+// them (see fetchLoop), counted in; it is returned with this pause added.
+// The ack wait is read again every second: an operator may shorten it
+// during the pause (see ackWait).
+func (w *Worker) waitHolding(ctx context.Context, held []*delivery, paused time.Duration) ([]*delivery, time.Duration, error) {
 	if len(held) > 0 {
 		start := time.Now()
-		for left := 3 * w.ackWait(); left > 0; left = 3*w.ackWait() - time.Since(start) {
+		spent := func() time.Duration { return paused + time.Since(start) }
+		for left := 3*w.ackWait() - paused; left > 0; left = 3*w.ackWait() - spent() {
 			hctx, cancel := context.WithTimeout(ctx, min(left, time.Second))
 			err := w.waitToTake(hctx)
 			cancel()
 			if err == nil || ctx.Err() != nil || errors.Is(err, ErrConnectionClosed) {
-				return held, err
+				return held, spent(), err
 			}
 			if w.nc.IsClosed() { // waitToTake does not look once hctx ends
-				return held, ErrConnectionClosed
+				return held, spent(), ErrConnectionClosed
 			}
 		}
-		w.cfg.Logger.Warn().Int("jobs", len(held)).Dur("paused_for", time.Since(start)).
+		w.cfg.Logger.Warn().Int("jobs", len(held)).Dur("paused_for", spent()).
 			Msg("paused for three ack waits: handing back the prefetched jobs it held, for another worker to run")
 		w.handBackHeld(ctx, held)
 		held = nil
 	}
-	return held, w.waitToTake(ctx)
+	return held, 0, w.waitToTake(ctx)
 }
 
 // waitToTake returns once the circuit is closed and outcomes have room to
@@ -333,14 +347,29 @@ func (w *Worker) admit(msg jetstream.Msg, created time.Time, seen int64, release
 // runHeld hands the held jobs to slots as they free, before the worker
 // takes new ones: they were the head of the queue. A job of a jobs stream
 // deleted since it was taken, or of a consumer created again since, is
-// dropped unsettled (see delivery.void, delivery.replaced). It
-// returns the jobs still held, and ctx's error when ctx ends first.
+// dropped unsettled (see delivery.void, delivery.replaced). The worker may
+// pause again while it waits for a slot (the circuit opens, outcomes pile
+// up): handed to a slot then, a job would run against the open circuit or
+// the full record queue, the delivery its holding was to spare spent. So
+// it returns the jobs still held once a pause begins, for the fetch loop to
+// hold them on (waitHolding), and when ctx ends, with ctx's error.
 func (w *Worker) runHeld(ctx context.Context, held []*delivery, slots chan struct{}, queue chan<- *delivery) ([]*delivery, error) {
+	opened, full := w.circuit.open.On(), w.records.full.On()
 	for i, d := range held {
 		select {
 		case <-slots:
+		case <-opened:
+			return held[i:], nil
+		case <-full:
+			return held[i:], nil
 		case <-ctx.Done():
 			return held[i:], ctx.Err()
+		}
+		// A pause may have begun as the slot freed (a select picks either
+		// when both are ready): looked at again before the job goes.
+		if w.circuit.open.IsOn() || w.records.full.IsOn() {
+			slots <- struct{}{}
+			return held[i:], nil
 		}
 		// Looked at once a slot is free: the wait may be a Clerk call
 		// long, and the stream or the consumer deleted meanwhile (the
