@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
@@ -290,5 +291,83 @@ func TestLockUnconfirmedStillRevokes(t *testing.T) {
 	}
 	if len(env.Results(t)) != 0 {
 		t.Errorf("a result was stored for a job whose lock was not confirmed")
+	}
+}
+
+// TestLockTakenLaterRevokesWhatCameMeanwhile: Clerk answers the first
+// delivery's lock 200 without locking the user, and the attacker, not
+// locked out, signs in again as fast as sessions are revoked, so that
+// delivery spends the job's three passes and fails retryably with sessions
+// still active. The next delivery's lock takes. It listed those sessions
+// and, the passes spent by the delivery before, revoked none: the job
+// succeeded with locked: true (remaining "0 by construction", the README
+// says) and the attacker's sessions active. The passes since the lock was
+// sent are the ones counted, so the delivery that locks revokes what was
+// created meanwhile, as the unconfirmed lock's error promises; and so does
+// the one after it, should that delivery's revokes fail (Clerk 503s: the
+// lock holds, and the next delivery does not send it again).
+func TestLockTakenLaterRevokesWhatCameMeanwhile(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		revokes503 bool
+	}{
+		{"the lock takes", false},
+		{"the lock takes, its delivery's revokes fail", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := testenv.New(t)
+			emu := env.Clerk.Emulator
+			user := emu.CreateUser()
+			emu.CreateSessions(user, 5)
+			// phase 0: the lock is answered unlocked; 1: it took, and the
+			// revokes answer 503 (revokes503) until the next run; 2: Clerk.
+			var phase, revokes atomic.Int64
+			c := env.ClerkThrough(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch {
+				case strings.HasSuffix(r.URL.Path, "/lock") && phase.Load() == 0:
+					if revokes.Load() == 0 { // the first delivery
+						w.Header().Set("Content-Type", "application/json")
+						_, _ = w.Write([]byte(`{"object":"user","id":"` + user + `","locked":false,"lockout_expires_in_seconds":null,"banned":false,"created_at":1,"updated_at":1}`))
+						return
+					}
+					phase.Store(2)
+					if tc.revokes503 {
+						phase.Store(1)
+					}
+					emu.ServeHTTP(w, r)
+				case strings.HasSuffix(r.URL.Path, "/sessions") && r.URL.Query().Get("status") == string(clerkapi.StatusRevoked):
+					// A run that resumes starts here: the one after the
+					// lock's finds Clerk back.
+					phase.CompareAndSwap(1, 2)
+					emu.ServeHTTP(w, r)
+				case strings.HasSuffix(r.URL.Path, "/revoke") && phase.Load() == 1:
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(http.StatusServiceUnavailable)
+					_, _ = w.Write([]byte(`{"errors":[{"code":"service_unavailable","message":"try again"}]}`))
+				case strings.HasSuffix(r.URL.Path, "/revoke"):
+					revokes.Add(1)
+					emu.ServeHTTP(w, r)
+					// Not locked out, the attacker signs in again (refused
+					// once the user is locked).
+					emu.CreateSessions(user, 1)
+				default:
+					emu.ServeHTTP(w, r)
+				}
+			}))
+			cfg := env.WorkerConfig()
+			bulkWorker(&cfg)
+			env.StartWorkerWith(t, c, cfg)
+			r, sum, _ := revokeAll(t, env, &jobs.RevokeAllArgs{UserID: user, LockUser: true, Common: jobs.Common{JobID: "lock-later"}})
+			if r.Outcome != jobs.Succeeded {
+				t.Fatalf("result %+v, error %+v; want a result: a later delivery's lock takes", r, r.Error)
+			}
+			if !sum.Locked || !sum.Resumed {
+				t.Errorf("summary %+v; want locked and resumed", sum)
+			}
+			if active := emu.ActiveSessionIDs(user); len(active) != 0 || sum.Remaining != 0 {
+				t.Errorf("the job ended locked with remaining %d and %d sessions active (%v); want every session revoked once the lock holds",
+					sum.Remaining, len(active), active)
+			}
+		})
 	}
 }
