@@ -37,7 +37,12 @@ type BulkProgress struct {
 	// LockedUntil is when the lock ends on its own.
 	Locked      bool       `json:"locked,omitempty"`
 	LockedUntil *time.Time `json:"locked_until,omitempty"`
-	Resumed     bool       `json:"-"`
+	// LockPass is Passes when the lock was last sent (lock_user): MaxPasses
+	// bounds the passes since, so that a delivery that sends the lock
+	// again, after one that could not lock, revokes what was created
+	// meanwhile.
+	LockPass int  `json:"lock_pass,omitempty"`
+	Resumed  bool `json:"-"`
 }
 
 // Outcomes of one session in a revoke_all job.
@@ -96,7 +101,8 @@ type RevokeAll struct {
 	CheckpointEvery time.Duration
 	// ReportEvery is how often progress is reported.
 	ReportEvery time.Duration
-	// MaxPasses bounds the list-and-revoke passes.
+	// MaxPasses bounds the list-and-revoke passes of a job (since the lock
+	// was last sent, for lock_user: BulkProgress.LockPass).
 	MaxPasses int
 }
 
@@ -142,6 +148,18 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Answer, e
 	var refused *clerkapi.Error
 	var unconfirmed unconfirmedLock
 	if a.LockUser {
+		if !p.lockHeld() {
+			// This run sends the lock (again): the passes counted are
+			// those from here (saved with the lock, for a run that
+			// resumes under it). An earlier run that could not lock
+			// (answered 200 unlocked) may have spent the job's passes on
+			// sessions created as fast as they were revoked; counted
+			// against those, this run would list what was created
+			// meanwhile and revoke none of it, and end locked with
+			// sessions active, or leave them to the next delivery, which
+			// would revoke none either.
+			p.LockPass = p.Passes
+		}
 		if err := h.lock(ctx, a, p); err != nil {
 			if refused = lockRefusal(err); refused == nil && !errors.As(err, &unconfirmed) {
 				return Answer{}, err
@@ -333,7 +351,7 @@ func (e *LockRefusedError) Unwrap() error {
 // saved at once, so a redelivery after a crash does not lock again —
 // unless the lock has ended meanwhile, or the save failed.
 func (h RevokeAll) lock(ctx context.Context, a *jobs.RevokeAllArgs, p *BulkProgress) error {
-	if p.Locked && (p.LockedUntil == nil || time.Now().Before(*p.LockedUntil)) {
+	if p.lockHeld() {
 		return nil
 	}
 	if h.Users == nil {
@@ -376,6 +394,12 @@ func (h RevokeAll) lock(ctx context.Context, a *jobs.RevokeAllArgs, p *BulkProgr
 	// account takeover left with every session active.
 	_ = h.Store.Save(ctx, a.JobID, p)
 	return nil
+}
+
+// lockHeld reports whether an earlier delivery's lock holds still: the
+// job does not lock again.
+func (p *BulkProgress) lockHeld() bool {
+	return p.Locked && (p.LockedUntil == nil || time.Now().Before(*p.LockedUntil))
 }
 
 // unconfirmedLock is a lock Clerk answered 200 without locking the user:
@@ -484,8 +508,9 @@ type bulkRun struct {
 }
 
 // run lists and revokes until a listing finds nothing left to revoke, or
-// MaxPasses passes are complete. A pass counts only once all of its revokes
-// are done: an interrupted pass is redone, never skipped.
+// MaxPasses passes are complete (since the lock was last sent: see
+// BulkProgress.LockPass). A pass counts only once all of its
+// revokes are done: an interrupted pass is redone, never skipped.
 func (r *bulkRun) run(ctx context.Context) error {
 	maxPasses := max(r.h.MaxPasses, 1)
 	relisted := 0
@@ -507,7 +532,7 @@ func (r *bulkRun) run(ctx context.Context) error {
 			r.p.Passes = max(r.p.Passes, 1)
 			return nil
 		}
-		if r.p.Passes >= maxPasses {
+		if r.p.Passes-r.p.LockPass >= maxPasses {
 			// Sessions keep appearing: say how many are left rather than
 			// chase them forever.
 			r.remaining = len(todo)

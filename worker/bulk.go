@@ -125,7 +125,9 @@ type BulkConfig struct {
 	CheckpointEvery time.Duration
 	// ReportEvery is how often a job sends progress to its reply_to.
 	ReportEvery time.Duration
-	// MaxPasses bounds the list-and-revoke passes of one job.
+	// MaxPasses bounds the list-and-revoke passes of one job (of a
+	// lock_user job, those since the lock was last sent: a delivery that
+	// sends it again, after one that could not lock, has as many more).
 	MaxPasses int
 }
 
