@@ -180,6 +180,14 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Answer, e
 	defer cancel()
 	_ = h.Store.Save(saveCtx, jobID, p)
 	if err != nil {
+		if refused != nil || unconfirmed != "" {
+			// The user is not locked either, which must come first: a
+			// last delivery's dead letter read "gave up after 5
+			// deliveries: revoke_all …: list sessions …", the lock's
+			// failure nowhere. The run's failure decides what happens
+			// next (see LockRefusedError.Run).
+			return Answer{}, &LockRefusedError{JobID: jobID, Summary: r.summary(), Err: refused, Unconfirmed: string(unconfirmed), Run: err}
+		}
 		return Answer{}, err
 	}
 	sum := r.summary()
@@ -255,6 +263,13 @@ type LockRefusedError struct {
 	// user locked ("a user who is not locked", "another user than the one
 	// to lock"), when Err is nil.
 	Unconfirmed string
+	// Run is why the revokes did not finish, when they did not (the
+	// listing or a revoke failed, the delivery ended): Summary counts what
+	// was done so far. The error then unwraps to Run alone, whose class
+	// decides (a retryable failure is retried, resuming the revokes), not
+	// to the lock's refusal, which would dead-letter the job as permanent
+	// with sessions still to revoke.
+	Run error
 }
 
 // Error says, for the person reading the dead letter, what was not done,
@@ -277,6 +292,12 @@ func (e *LockRefusedError) Error() string {
 		why, s.Revoked, s.UserID, s.AlreadyGone, s.Failed, s.Excepted)
 	if s.Remaining > 0 {
 		fmt.Fprintf(&b, ", still active %d", s.Remaining)
+	}
+	if e.Run != nil {
+		// The run's own error, then the lock's answer; no advice: the
+		// revokes come first, and the next delivery resumes them.
+		fmt.Fprintf(&b, ") so far for revoke_all %s, and the revokes did not finish: %v. Clerk's answer to the lock: %s", e.JobID, e.Run, e.refusal())
+		return b.String()
 	}
 	fmt.Fprintf(&b, ") for revoke_all %s, but new sessions can still be created. Clerk's answer to the lock: %s. %s", e.JobID, e.refusal(), e.advice())
 	return b.String()
@@ -333,10 +354,14 @@ func (e *LockRefusedError) advice() string {
 		"To revoke without locking, publish without --lock (lock_user); to lock the user, use the Clerk dashboard"
 }
 
-// Unwrap is Clerk's refusal, or nothing for an unconfirmed lock (never a
-// nil *clerkapi.Error, which errors.As would take for Clerk's answer).
+// Unwrap is the run's failure when the revokes did not finish (Run), else
+// Clerk's refusal, or nothing for an unconfirmed lock (never a nil
+// *clerkapi.Error, which errors.As would take for Clerk's answer).
 func (e *LockRefusedError) Unwrap() error {
-	if e.Err == nil {
+	switch {
+	case e.Run != nil:
+		return e.Run
+	case e.Err == nil:
 		return nil
 	}
 	return e.Err
