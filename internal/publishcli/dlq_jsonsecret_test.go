@@ -127,6 +127,10 @@ func TestShowHidesAnEscapedSecretInTheHistoryHeader(t *testing.T) {
 	m := nats.NewMsg(h.topo.Subjects.DeadLetter(jobs.RecordKey{Op: jobs.OpRevoke, JobID: "escaped-history", Gen: "seed", Seq: 1}))
 	m.Header = d.Header()
 	m.Header.Set(jobs.HeaderHistory, `[{"at":"`+now.UTC().Format(time.RFC3339Nano)+`","error":"upstream echoed Authorization: Bearer `+escaped+`"}]`)
+	// A header whose name is a secret (a proxy's, or a forger's): the
+	// text view and the console clear names; show --json listed it as is.
+	nameSecret := "sk_" + "live_0123456789abcdefXYZ"
+	m.Header[nameSecret] = []string{"x"}
 	m.Data = []byte(`{"session_id":"sess_1"}`)
 	ack, err := h.js.PublishMsg(t.Context(), m)
 	if err != nil {
@@ -143,6 +147,9 @@ func TestShowHidesAnEscapedSecretInTheHistoryHeader(t *testing.T) {
 		}
 		if strings.Contains(r.stdout+r.stderr, claims) {
 			t.Errorf("%s: the JWT was printed, escaped:\n%v", name, r)
+		}
+		if strings.Contains(r.stdout+r.stderr, "0123456789abcdef") {
+			t.Errorf("%s: a header name that is a secret key was printed:\n%v", name, r)
 		}
 	}
 }

@@ -54,7 +54,10 @@ was stored in the clear. A sequence that is not in the queue exits with status 1
 			j.Headers = make(map[string][]string, len(e.Header))
 			for k, vs := range e.Header {
 				for _, v := range vs {
-					j.Headers[k] = append(j.Headers[k], shownHeader(v))
+					// A name is cleared too, as the text view does: a
+					// header's name is anyone's text.
+					name := redact.Text(k)
+					j.Headers[name] = append(j.Headers[name], shownHeader(v))
 				}
 			}
 			switch {
