@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
+	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/handlers"
 	"github.com/clerkjobs/clerkjobs/internal/text"
 	"github.com/clerkjobs/clerkjobs/jobs"
@@ -239,5 +240,40 @@ func TestLockRefusalAdviceFitsTheCode(t *testing.T) {
 				t.Errorf("the advice does not fit the Dlq-Error header (1024 bytes of %d): %q", len(msg), hdr)
 			}
 		})
+	}
+}
+
+// TestLockRefusalAtItsLongestFitsTheHeader: the refusal's error at its
+// longest, as valid input allows (a 128-character job id and user id, a
+// 64-character first code of Clerk's before authorization_invalid, a
+// 64-character trace id, six-digit counts), must still keep what to do in
+// the dead letter's 1024-byte Dlq-Error header. The error was 1,057 bytes long with the key's advice,
+// and the header lost "without --lock".
+func TestLockRefusalAtItsLongestFitsTheHeader(t *testing.T) {
+	emu := emulator.New()
+	user := "user_" + strings.Repeat("U", 123)
+	jobID := strings.Repeat("j", jobs.MaxJobIDLen)
+	code, trace := strings.Repeat("c", 64), strings.Repeat("t", 64)
+	c := clerkWith(t, emu, "/lock", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write([]byte(`{"errors":[{"code":"` + code + `","message":"m"},{"code":"authorization_invalid","message":"m"}],"clerk_trace_id":"` + trace + `"}`))
+	})
+	h := handlers.RevokeAll{Clerk: c, Users: c, Store: &memStore{},
+		DeadLetter: func(context.Context, string, string, error) error { return nil }}
+	_, err := h.Handle(context.Background(), &jobs.RevokeAllArgs{UserID: user, LockUser: true, Common: jobs.Common{JobID: jobID}})
+	var lr *handlers.LockRefusedError
+	if !errors.As(err, &lr) {
+		t.Fatalf("error %v; want a LockRefusedError", err)
+	}
+	// And counts of a user with some 100,000 sessions, some still active.
+	s := &lr.Summary
+	s.Revoked, s.AlreadyGone, s.Failed, s.Excepted, s.Remaining = 123456, 123456, 123456, 123456, 123456
+	full := lr.Error()
+	hdr := text.Line(full, 1024)
+	for _, want := range []string{"NOT locked", "check the worker's secret key", "allow user lockout", "replay this letter", "without --lock"} {
+		if !strings.Contains(hdr, want) {
+			t.Errorf("the Dlq-Error header (1024 of the error's %d bytes) lost %q", len(full), want)
+		}
 	}
 }

@@ -343,9 +343,11 @@ func (e *LockRefusedError) advice() string {
 			"If Clerk keeps answering so (user lockout off in the instance's restrictions settings? a proxy answering for Clerk?), " +
 			"lock the user in the Clerk dashboard; " + withoutLock
 	case e.Err.StatusCode == http.StatusForbidden && e.Err.HasCode("authorization_invalid"):
-		return "Clerk's code says the request is not authorised: check the worker's secret key, that it is the key of this user's Clerk instance " +
-			"and that its permissions allow locking users, then replay this letter (revoking again is harmless); " +
-			"if the key is right, allow user lockout in the instance's restrictions settings (the same 403); " + withoutLock
+		// Short: with ids and Clerk's code and trace id at their longest,
+		// the error must still fit the letter's 1024-byte header.
+		return "Not authorised: check the worker's secret key (the key of this user's Clerk instance, whose permissions allow locking users) " +
+			"or allow user lockout in the instance's restrictions settings (the same 403), then replay this letter " +
+			"(revoking again is harmless); " + withoutLock
 	case e.Err.StatusCode == http.StatusForbidden:
 		return "To lock the user, allow user lockout in the Clerk instance's restrictions settings (dashboard) and replay this letter " +
 			"(revoking again is harmless); " + withoutLock
