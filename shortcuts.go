@@ -92,8 +92,12 @@ type RevokeAllOptions struct {
 	// contained in one call. The summary says until when the lock holds
 	// (it ends on its own; unlock in the Clerk dashboard). When Clerk
 	// refuses the lock for good (403: the instance does not allow
-	// locking), every session is revoked all the same and RevokeAll
-	// returns the job's failure, which says so.
+	// locking, or the key may not lock users), or answers it without
+	// locking the user, every session is revoked all the same and the job
+	// fails, saying "user NOT locked" first: a refusal at once, an answer
+	// that is no lock once the job's deliveries are spent (each sends the
+	// lock again), which may be after RevokeAll has stopped waiting
+	// (Wait finds it later).
 	LockUser bool
 }
 
