@@ -133,11 +133,6 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Answer, e
 		}
 	}
 	r := &bulkRun{h: h, args: a, p: p}
-	if resumed {
-		if err := r.recoverUnsaved(ctx); err != nil {
-			return Answer{}, err
-		}
-	}
 	if p.Excepted == nil {
 		p.Excepted = map[string]bool{}
 	}
@@ -167,6 +162,20 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Answer, e
 			// Not locked now, whatever an earlier delivery saved (a lock
 			// since ended, which Clerk now refuses to make again).
 			p.Locked, p.LockedUntil = false, nil
+		}
+	}
+	// A delivery that resumes recounts what the last one revoked unsaved:
+	// after the lock, which comes before any listing (this one reads every
+	// page of the user's revoked sessions), and whose refusal its failure
+	// must not hide. Before the lock, a listing that kept failing ended
+	// every delivery after the first with the listing's error alone, and
+	// the last one's letter said nothing of the user NOT locked.
+	if resumed {
+		if err := r.recoverUnsaved(ctx); err != nil {
+			if refused != nil || unconfirmed != "" {
+				return Answer{}, &LockRefusedError{JobID: jobID, Summary: r.summary(), Err: refused, Unconfirmed: string(unconfirmed), Run: err}
+			}
+			return Answer{}, err
 		}
 	}
 	err = r.run(ctx)
@@ -263,8 +272,9 @@ type LockRefusedError struct {
 	// user locked ("a user who is not locked", "another user than the one
 	// to lock"), when Err is nil.
 	Unconfirmed string
-	// Run is why the revokes did not finish, when they did not (the
-	// listing or a revoke failed, the delivery ended): Summary counts what
+	// Run is why the revokes did not finish, when they did not (a
+	// listing, a resumed delivery's recount included, or a revoke failed,
+	// the delivery ended): Summary counts what
 	// was done so far. The error then unwraps to Run alone, whose class
 	// decides (a retryable failure is retried, resuming the revokes), not
 	// to the lock's refusal, which would dead-letter the job as permanent

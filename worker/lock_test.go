@@ -322,6 +322,9 @@ func TestLockTakenLaterRevokesWhatCameMeanwhile(t *testing.T) {
 			// phase 0: the lock is answered unlocked; 1: it took, and the
 			// revokes answer 503 (revokes503) until the next run; 2: Clerk.
 			var phase, revokes atomic.Int64
+			// justLocked: the run that locks lists the revoked sessions
+			// next (recoverUnsaved, after the lock): not yet the next run.
+			var justLocked atomic.Bool
 			c := env.ClerkThrough(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				switch {
 				case strings.HasSuffix(r.URL.Path, "/lock") && phase.Load() == 0:
@@ -333,12 +336,15 @@ func TestLockTakenLaterRevokesWhatCameMeanwhile(t *testing.T) {
 					phase.Store(2)
 					if tc.revokes503 {
 						phase.Store(1)
+						justLocked.Store(true)
 					}
 					emu.ServeHTTP(w, r)
 				case strings.HasSuffix(r.URL.Path, "/sessions") && r.URL.Query().Get("status") == string(clerkapi.StatusRevoked):
-					// A run that resumes starts here: the one after the
-					// lock's finds Clerk back.
-					phase.CompareAndSwap(1, 2)
+					// A run that resumes under the lock starts here: the
+					// one after the lock's finds Clerk back.
+					if !justLocked.Swap(false) {
+						phase.CompareAndSwap(1, 2)
+					}
 					emu.ServeHTTP(w, r)
 				case strings.HasSuffix(r.URL.Path, "/revoke") && phase.Load() == 1:
 					w.Header().Set("Content-Type", "application/json")
