@@ -327,12 +327,26 @@ func (e *LockRefusedError) refusal() string {
 	if e.Err.TraceID != "" {
 		s += ", trace " + text.Line(e.Err.TraceID, maxRefusalField)
 	}
+	if e.Run != nil {
+		// The letter's Clerk fields (Dlq-Clerk-Message among them) are
+		// the run's failure's, which the error unwraps to: the lock's
+		// message, which says why Clerk refused it, is given here, cut
+		// short (no advice follows it).
+		if m := e.Err.Message(); m != "" {
+			s += ": " + text.Line(m, maxRefusalMessage)
+		}
+		return s
+	}
 	return s + "; Clerk's message given apart"
 }
 
 // maxRefusalField bounds Clerk's code and trace id in a LockRefusedError:
-// Clerk's are a few dozen bytes.
-const maxRefusalField = 64
+// Clerk's are a few dozen bytes. maxRefusalMessage bounds Clerk's message
+// of the lock, given in the error only when Run is set.
+const (
+	maxRefusalField   = 64
+	maxRefusalMessage = 160
+)
 
 // advice is what to do, by Clerk's status and code. A 403 is something an
 // operator can change, then replay the letter: with the code
