@@ -1133,14 +1133,15 @@ func TestFullJobsStreamTookLaterLines(t *testing.T) {
 		name string
 		// fill makes JetStream refuse any job; it returns the harness and
 		// the stream it filled, whose last messages make room again.
-		fill func(t *testing.T) (*harness, string)
-		said string // the reason of the stop
+		fill  func(t *testing.T) (*harness, string)
+		said  string // the reason of the stop
+		probe string // a subject of the stream fill filled
 	}{
 		{"the jobs stream's cap", func(t *testing.T) (*harness, string) {
 			h := newHarness(t)
 			h.fillJobsStream(t)
 			return h, h.topo.JobsStream
-		}, "is full"},
+		}, "is full", "sessions.revoke"},
 		{"the account's storage", func(t *testing.T) (*harness, string) {
 			h := storageHarness(t)
 			if _, err := h.js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "OTHER", Subjects: []string{"other.>"}, Storage: jetstream.FileStorage}); err != nil {
@@ -1148,28 +1149,52 @@ func TestFullJobsStreamTookLaterLines(t *testing.T) {
 			}
 			testenv.FillStorage(t, h.js, "other.revoke")
 			return h, "OTHER"
-		}, "storage is full"},
+		}, "storage is full", "other.revoke"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			h, filled := tt.fill(t)
-			// Room for a small job (about 100 bytes stored), not for a
-			// large one (an id and a session id of 128 characters: about
-			// 500): the last fillers, of 16 bytes and their subject and
-			// id, free about 75 each.
+			// Room for the small job (under 250 bytes stored, its headers
+			// included), not for the large one (an id and a session id of
+			// 128 characters: about 500). The last fillers (16 bytes and
+			// their subject and id, about 75 each) are deleted one at a
+			// time until a probe the small job's size and 160 bytes more
+			// is taken (and deleted again): a count fixed beforehand left
+			// no room for the small one when the filling ended with less
+			// room to spare.
 			s, err := h.js.Stream(t.Context(), filled)
 			if err != nil {
 				t.Fatal(err)
 			}
-			last := s.CachedInfo().State.LastSeq
-			for seq := last; seq > last-3; seq-- {
+			small := `{"job_id":"b","session_id":"sess_2"}`
+			probe := []byte(small + strings.Repeat(" ", 160))
+			for seq := s.CachedInfo().State.LastSeq; ; seq-- {
 				if err := s.DeleteMsg(t.Context(), seq); err != nil {
 					t.Fatal(err)
+				}
+				ack, err := h.js.Publish(t.Context(), tt.probe, probe)
+				if err == nil {
+					if err := s.DeleteMsg(t.Context(), ack.Sequence); err != nil {
+						t.Fatal(err)
+					}
+					break
+				}
+				if seq == 1 {
+					t.Fatalf("no room for a probe after deleting every filler: %v", err)
 				}
 			}
 			held := len(h.jobsMsgs(t))
 			large := fmt.Sprintf(`{"job_id":%q,"session_id":%q}`, strings.Repeat("j", 128), "sess_"+strings.Repeat("a", 123))
-			file := writeFile(t, "batch.ndjson", large+"\n"+`{"job_id":"b","session_id":"sess_2"}`+"\n")
-			r := h.run(t, "revoke", "--file", file)
+			file := writeFile(t, "batch.ndjson", large+"\n"+small+"\n")
+			// The command stops sending at the first refusal it has read:
+			// when line 1's came back before line 2 was sent (a busy
+			// machine), nothing was stored and the run is tried again.
+			var r result
+			for try := 1; ; try++ {
+				r = h.run(t, "revoke", "--file", file)
+				if r.code == publishcli.ExitPartial || try == 5 || !strings.Contains(r.stderr, "0 of 2 jobs were accepted") {
+					break
+				}
+			}
 			if r.code != publishcli.ExitPartial {
 				t.Fatalf("want exit %d (some accepted): %v", publishcli.ExitPartial, r)
 			}
