@@ -172,9 +172,9 @@ func TestLockRefusedStillRevokes(t *testing.T) {
 	if _, locked := emu.LockedUntil(user); locked {
 		t.Errorf("the user is locked; the emulator refused the lock")
 	}
-	testenv.Eventually(t, 10*time.Second, "dead-lettered", func() bool { return env.StreamCount(t, env.Topology.DeadLetterStream) == 1 })
-	dl := deadLetters(t, env)["lock-403"]
-	for name, info := range map[string]jobs.ErrorInfo{"dead letter": dl.Error, "reply": *r.Error} {
+	infos := notLocked(t, env, r, progress, "lock-403", "user NOT locked (Clerk refused the lock, HTTP 403): revoked 5 sessions",
+		"allow user lockout", "without --lock")
+	for name, info := range infos {
 		if info.Class != jobs.ClassPermanent || info.HTTPStatus != 403 || info.ClerkCode != "authorization_invalid" {
 			t.Errorf("%s %+v; want permanent, 403, authorization_invalid", name, info)
 		}
@@ -183,10 +183,22 @@ func TestLockRefusedStillRevokes(t *testing.T) {
 		if info.ClerkMessage == "" || strings.Contains(info.Message, info.ClerkMessage) {
 			t.Errorf("%s: Clerk's message %q; want it kept apart from the error %q", name, info.ClerkMessage, info.Message)
 		}
-		if !strings.HasPrefix(info.Message, "user NOT locked (Clerk refused the lock, HTTP 403): revoked 5 sessions") {
-			t.Errorf("%s says %q; want it to start with the user NOT locked (the lists cut it short)", name, info.Message)
+	}
+}
+
+// notLocked checks what a lock_user job whose user is not locked leaves:
+// its dead letter and its reply (returned by name, for the caller's own
+// checks) say so first (prefix, as the lists cut it short) and say each of
+// wants; no progress said locked; no result was stored.
+func notLocked(t *testing.T, env *testenv.Env, r jobs.Result, progress []jobs.Progress, jobID, prefix string, wants ...string) map[string]jobs.ErrorInfo {
+	t.Helper()
+	testenv.Eventually(t, 10*time.Second, "dead-lettered", func() bool { return env.StreamCount(t, env.Topology.DeadLetterStream) == 1 })
+	infos := map[string]jobs.ErrorInfo{"dead letter": deadLetters(t, env)[jobID].Error, "reply": *r.Error}
+	for name, info := range infos {
+		if !strings.HasPrefix(info.Message, prefix) {
+			t.Errorf("%s says %q; want it to start with %q (the lists cut it short)", name, info.Message, prefix)
 		}
-		for _, want := range []string{"revoked 5 sessions", "allow user lockout", "without --lock"} {
+		for _, want := range wants {
 			if !strings.Contains(info.Message, want) {
 				t.Errorf("%s says %q; want it to say %q", name, info.Message, want)
 			}
@@ -198,8 +210,9 @@ func TestLockRefusedStillRevokes(t *testing.T) {
 		}
 	}
 	if len(env.Results(t)) != 0 {
-		t.Errorf("a result was stored for a job whose lock was refused")
+		t.Errorf("a result was stored for job %s, whose user is not locked", jobID)
 	}
+	return infos
 }
 
 // TestLockSurvivesACrash: a worker that locked the user and died before
@@ -269,28 +282,12 @@ func TestLockUnconfirmedStillRevokes(t *testing.T) {
 	if n := locks.Load(); n < int64(cfg.Topology.MaxDeliver) {
 		t.Errorf("the lock was sent %d times; want it tried on each of the %d deliveries", n, cfg.Topology.MaxDeliver)
 	}
-	testenv.Eventually(t, 10*time.Second, "dead-lettered", func() bool { return env.StreamCount(t, env.Topology.DeadLetterStream) == 1 })
-	dl := deadLetters(t, env)["lock-200"]
-	for name, info := range map[string]jobs.ErrorInfo{"dead letter": dl.Error, "reply": *r.Error} {
+	infos := notLocked(t, env, r, progress, "lock-200", "user NOT locked (Clerk did not confirm the lock, HTTP 200): revoked 5 sessions",
+		"a user who is not locked", "without --lock", fmt.Sprintf("gave up after %d deliveries", cfg.Topology.MaxDeliver))
+	for name, info := range infos {
 		if info.Class != jobs.ClassExhausted {
 			t.Errorf("%s %+v; want exhausted (the lock may take when sent again)", name, info)
 		}
-		if prefix := "user NOT locked (Clerk did not confirm the lock, HTTP 200): revoked 5 sessions"; !strings.HasPrefix(info.Message, prefix) {
-			t.Errorf("%s says %q; want it to start with %q (the lists cut it short)", name, info.Message, prefix)
-		}
-		for _, want := range []string{"a user who is not locked", "without --lock", fmt.Sprintf("gave up after %d deliveries", cfg.Topology.MaxDeliver)} {
-			if !strings.Contains(info.Message, want) {
-				t.Errorf("%s says %q; want it to say %q", name, info.Message, want)
-			}
-		}
-	}
-	for _, p := range progress {
-		if p.Progress.Locked {
-			t.Errorf("progress says locked: %+v", p.Progress)
-		}
-	}
-	if len(env.Results(t)) != 0 {
-		t.Errorf("a result was stored for a job whose lock was not confirmed")
 	}
 }
 

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -20,7 +18,7 @@ import (
 // parent job as stored.
 func TestDLQJSONHidesSecretShapedFields(t *testing.T) {
 	h := newHarness(t)
-	for i, s := range secretShapes {
+	for _, s := range secretShapes {
 		if strings.ContainsAny(s.text, " ") {
 			continue // not a subject token or a job id
 		}
@@ -30,15 +28,8 @@ func TestDLQJSONHidesSecretShapedFields(t *testing.T) {
 			Error:    jobs.ErrorInfo{Class: jobs.ClassPermanent, Message: "Clerk failed"},
 			Attempts: 1, Deliveries: 1, FirstFailure: now, LastFailure: now, Worker: "w-" + s.text,
 		}
-		m := nats.NewMsg(h.topo.Subjects.DeadLetter(jobs.RecordKey{Op: jobs.OpRevoke, JobID: s.text, Gen: "seed", Seq: uint64(i + 1)}))
-		m.Header = d.Header()
-		m.Header.Set(jobs.HeaderParentJob, s.text)
-		m.Data = []byte(`{"session_id":"sess_1"}`)
-		ack, err := h.js.PublishMsg(t.Context(), m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		seq := strconv.FormatUint(ack.Sequence, 10)
+		seq := strconv.FormatUint(h.seedRaw(t, rawLetter{d: d, jobID: s.text, header: map[string]string{jobs.HeaderParentJob: s.text},
+			body: `{"session_id":"sess_1"}`})[0], 10)
 		t.Run(s.name, func(t *testing.T) {
 			for name, r := range map[string]result{
 				"list json":   h.run(t, "dlq", "list", "--json", seq),
@@ -74,14 +65,7 @@ func TestNotReplayableReasonHidesRedactedNames(t *testing.T) {
 			Attempts: 1, Deliveries: 1, FirstFailure: now, LastFailure: now, Worker: "w1",
 			Redacted: []string{"session_id", s.text},
 		}
-		m := nats.NewMsg(h.topo.Subjects.DeadLetter(jobs.RecordKey{Op: jobs.OpRevoke, JobID: jobID, Gen: "seed", Seq: uint64(i + 1)}))
-		m.Header = d.Header()
-		m.Data = []byte(`{"session_id":"[REDACTED]"}`)
-		ack, err := h.js.PublishMsg(t.Context(), m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		seq := strconv.FormatUint(ack.Sequence, 10)
+		seq := strconv.FormatUint(h.seedRaw(t, rawLetter{d: d, jobID: jobID, body: `{"session_id":"[REDACTED]"}`})[0], 10)
 		t.Run(s.name, func(t *testing.T) {
 			for name, r := range map[string]result{
 				"list json":           h.run(t, "dlq", "list", "--json", seq),
@@ -124,19 +108,12 @@ func TestShowHidesAnEscapedSecretInTheHistoryHeader(t *testing.T) {
 		Error:    jobs.ErrorInfo{Class: jobs.ClassPermanent, Message: "Clerk failed"},
 		Attempts: 1, Deliveries: 1, FirstFailure: now, LastFailure: now, Worker: "w1",
 	}
-	m := nats.NewMsg(h.topo.Subjects.DeadLetter(jobs.RecordKey{Op: jobs.OpRevoke, JobID: "escaped-history", Gen: "seed", Seq: 1}))
-	m.Header = d.Header()
-	m.Header.Set(jobs.HeaderHistory, `[{"at":"`+now.UTC().Format(time.RFC3339Nano)+`","error":"upstream echoed Authorization: Bearer `+escaped+`"}]`)
-	// A header whose name is a secret (a proxy's, or a forger's): the
-	// text view and the console clear names; show --json listed it as is.
-	nameSecret := "sk_" + "live_0123456789abcdefXYZ"
-	m.Header[nameSecret] = []string{"x"}
-	m.Data = []byte(`{"session_id":"sess_1"}`)
-	ack, err := h.js.PublishMsg(t.Context(), m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seq := strconv.FormatUint(ack.Sequence, 10)
+	seq := strconv.FormatUint(h.seedRaw(t, rawLetter{d: d, jobID: "escaped-history", body: `{"session_id":"sess_1"}`, header: map[string]string{
+		jobs.HeaderHistory: `[{"at":"` + now.UTC().Format(time.RFC3339Nano) + `","error":"upstream echoed Authorization: Bearer ` + escaped + `"}]`,
+		// A header whose name is a secret (a proxy's, or a forger's): the
+		// text view and the console clear names; show --json listed it as is.
+		"sk_" + "live_0123456789abcdefXYZ": "x",
+	}})[0], 10)
 	for name, r := range map[string]result{
 		"show":      h.run(t, "dlq", "show", seq),
 		"show json": h.run(t, "dlq", "show", seq, "--json"),

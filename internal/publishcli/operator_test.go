@@ -24,6 +24,7 @@ type rawLetter struct {
 	d      jobs.DeadLetter
 	header map[string]string // set after d's headers, unchanged
 	body   string
+	jobID  string // the job id in the letter's subject; raw-<i> if empty
 }
 
 func (h *harness) seedRaw(t *testing.T, letters ...rawLetter) []uint64 {
@@ -36,7 +37,10 @@ func (h *harness) seedRaw(t *testing.T, letters ...rawLetter) []uint64 {
 		if l.d.Error.Class == "" {
 			l.d.Error.Class = jobs.ClassPermanent
 		}
-		m := nats.NewMsg(h.topo.Subjects.DeadLetter(jobs.RecordKey{Op: jobs.OpRevoke, JobID: "raw-" + strconv.Itoa(i), Gen: "seed", Seq: uint64(time.Now().UnixNano())}))
+		if l.jobID == "" {
+			l.jobID = "raw-" + strconv.Itoa(i)
+		}
+		m := nats.NewMsg(h.topo.Subjects.DeadLetter(jobs.RecordKey{Op: jobs.OpRevoke, JobID: l.jobID, Gen: "seed", Seq: uint64(time.Now().UnixNano())}))
 		m.Header = l.d.Header()
 		for k, v := range l.header {
 			m.Header.Set(k, v)
