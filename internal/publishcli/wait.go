@@ -262,6 +262,17 @@ func describeRevokeAll(row func(k, format string, a ...any), raw json.RawMessage
 		return
 	}
 	row("revoked", "%d sessions of %s (%d had ended already, %d kept as asked)", s.Revoked, s.UserID, s.AlreadyGone, s.Excepted)
+	// The lock asked for (--lock): whether the user is locked, and until
+	// when, is what an operator containing a takeover needs next.
+	switch {
+	case s.Locked && s.LockedUntil != nil:
+		row("locked", "until %s (it ends on its own; unlock sooner in the Clerk dashboard)", s.LockedUntil.UTC().Format(time.RFC3339))
+	case s.Locked:
+		row("locked", "with no end (unlock in the Clerk dashboard)")
+	}
+	if s.Remaining > 0 {
+		row("active", "%d sessions still, created as fast as they were revoked: lock the user (--lock)", s.Remaining)
+	}
 	if s.Failed > 0 {
 		row("failed", "%d, each dead-lettered as its own revoke job: %s", s.Failed, strings.Join(s.FailedSessionIDs, ", "))
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/clerkjobstest"
 	"github.com/clerkjobs/clerkjobs/internal/publishcli"
 	"github.com/clerkjobs/clerkjobs/jobs"
@@ -66,7 +67,7 @@ func fakeWorker(t *testing.T, h *harness) {
 					Progress: jobs.RevokeAllSummary{UserID: "user_1", Revoked: i + 1}})
 				_ = h.nc.Publish(body.ReplyTo, p)
 			}
-			r.Result, _ = json.Marshal(jobs.RevokeAllSummary{UserID: "user_1", Revoked: 3, Excepted: 1, Passes: 1})
+			r.Result, _ = json.Marshal(jobs.RevokeAllSummary{UserID: "user_1", Revoked: 3, Excepted: 1, Passes: 3, Remaining: 2})
 		default:
 			r.Result = json.RawMessage(`{"object":"session","id":"` + body.SessionID + `","status":"revoked","user_id":"user_1"}`)
 		}
@@ -151,6 +152,11 @@ func TestWait(t *testing.T) {
 	r = h.run(t, "revoke-all", "--user", "user_1", "--except", "sess_keep", "--wait")
 	if r.code != 0 || !strings.Contains(r.stderr, "progress: 3/3") || !matches(r.stdout, `revoked\s+3 sessions of user_1 \(0 had ended already, 1 kept as asked\)`) {
 		t.Fatalf("%v", r)
+	}
+	// Sessions still active when the passes ran out, which only a lock
+	// stops: said, with what to do.
+	if !matches(r.stdout, `active\s+2 sessions still, created as fast as they were revoked: lock the user \(--lock\)`) {
+		t.Errorf("the sessions left active: %v", r)
 	}
 	// The listing's reports say what they are: "0/0" read as nothing to do.
 	if !strings.Contains(r.stderr, "progress: listing the sessions (pages read: 2)") || strings.Contains(r.stderr, "progress: 0/0") {
@@ -264,5 +270,35 @@ func TestWaitWhenNATSGoes(t *testing.T) {
 	}
 	if r.code != publishcli.ExitUnavailable || !strings.Contains(r.stderr, "job gone-nats-1 was accepted") || strings.Contains(r.stderr, "publish job") {
 		t.Fatalf("want exit 4 saying the job was accepted: %v", r)
+	}
+}
+
+// TestRevokeAllSaysTheLock: `revoke-all --lock --wait` printed what was
+// revoked and nothing of the lock asked for: whether the user is locked,
+// and until when, is what the operator of an account takeover needs next.
+func TestRevokeAllSaysTheLock(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []emulator.Option
+		want string
+	}{
+		{"a lock that ends", nil, `locked\s+until \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(it ends on its own`},
+		{"a lock without an end", []emulator.Option{emulator.WithLockoutDuration(emulator.IndefiniteLockout)}, `locked\s+with no end \(unlock in the Clerk dashboard\)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env, h := e2e(t, tc.opts...)
+			emu := env.Clerk.Emulator
+			user := emu.CreateUser()
+			emu.CreateSessions(user, 2)
+			env.StartWorker(t)
+			r := h.run(t, "revoke-all", "--user", user, "--lock", "--wait", "--timeout", "20s")
+			if r.code != 0 || !matches(r.stdout, `revoked\s+2 sessions`) || !matches(r.stdout, tc.want) {
+				t.Fatalf("want the sessions revoked and the lock said (%s): %v", tc.want, r)
+			}
+			r = h.run(t, "revoke-all", "--user", user, "--wait", "--timeout", "20s")
+			if r.code != 0 || matches(r.stdout, `locked`) {
+				t.Fatalf("a revoke-all without --lock says locked: %v", r)
+			}
+		})
 	}
 }
