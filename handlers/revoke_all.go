@@ -142,6 +142,15 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Answer, e
 	// then fails (LockRefusedError).
 	var refused *clerkapi.Error
 	var unconfirmed unconfirmedLock
+	// failed is the job's failure, run's when the revokes did not finish
+	// (nil when they did): with the user not locked, a LockRefusedError,
+	// which says so first.
+	failed := func(run error) error {
+		if refused == nil && unconfirmed == "" {
+			return run
+		}
+		return &LockRefusedError{JobID: jobID, Summary: r.summary(), Err: refused, Unconfirmed: string(unconfirmed), Run: run}
+	}
 	if a.LockUser {
 		if !p.lockHeld() {
 			// This run sends the lock (again): the passes counted are
@@ -172,10 +181,7 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Answer, e
 	// the last one's letter said nothing of the user NOT locked.
 	if resumed {
 		if err := r.recoverUnsaved(ctx); err != nil {
-			if refused != nil || unconfirmed != "" {
-				return Answer{}, &LockRefusedError{JobID: jobID, Summary: r.summary(), Err: refused, Unconfirmed: string(unconfirmed), Run: err}
-			}
-			return Answer{}, err
+			return Answer{}, failed(err)
 		}
 	}
 	err = r.run(ctx)
@@ -189,15 +195,11 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Answer, e
 	defer cancel()
 	_ = h.Store.Save(saveCtx, jobID, p)
 	if err != nil {
-		if refused != nil || unconfirmed != "" {
-			// The user is not locked either, which must come first: a
-			// last delivery's dead letter read "gave up after 5
-			// deliveries: revoke_all …: list sessions …", the lock's
-			// failure nowhere. The run's failure decides what happens
-			// next (see LockRefusedError.Run).
-			return Answer{}, &LockRefusedError{JobID: jobID, Summary: r.summary(), Err: refused, Unconfirmed: string(unconfirmed), Run: err}
-		}
-		return Answer{}, err
+		// With the user not locked, that comes first: a last delivery's
+		// dead letter read "gave up after 5 deliveries: revoke_all …:
+		// list sessions …", the lock's failure nowhere. The run's failure
+		// decides what happens next (see LockRefusedError.Run).
+		return Answer{}, failed(err)
 	}
 	sum := r.summary()
 	if h.Report != nil {
@@ -216,7 +218,7 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Answer, e
 		// is; a replay of the letter is a new job). An unconfirmed lock's
 		// failure is retryable (see LockRefusedError): the next delivery
 		// resumes from it too.
-		return Answer{}, &LockRefusedError{JobID: jobID, Summary: sum, Err: refused, Unconfirmed: string(unconfirmed)}
+		return Answer{}, failed(nil)
 	}
 	return Answer{Result: sum, Done: func(ctx context.Context) error { return h.Store.Delete(ctx, jobID) }}, nil
 }
@@ -290,7 +292,8 @@ type LockRefusedError struct {
 // 1024 bytes. Of Clerk's refusal it gives the status, code and trace id,
 // not Clerk's message: that text is Clerk's, of any length, and in the
 // middle it pushed the advice out of the header; the worker stores it
-// apart (Dlq-Clerk-Message, clerk_message).
+// apart (Dlq-Clerk-Message, clerk_message). With Run, whose Clerk fields
+// the letter holds instead, it gives the message cut short (see refusal).
 func (e *LockRefusedError) Error() string {
 	s := e.Summary
 	var b strings.Builder
