@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -40,7 +39,8 @@ func TestLockNotMadeAndRevokesUnfinished(t *testing.T) {
 			emu := emulator.New()
 			user := emu.CreateUser()
 			emu.CreateSessions(user, 3)
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// Every request through one handler (a suffix every path has).
+			c := clerkWith(t, emu, "", func(w http.ResponseWriter, r *http.Request) {
 				switch {
 				case strings.HasSuffix(r.URL.Path, "/lock"):
 					tc.lock(emu, user, w, r)
@@ -51,15 +51,10 @@ func TestLockNotMadeAndRevokesUnfinished(t *testing.T) {
 				default:
 					emu.ServeHTTP(w, r)
 				}
-			}))
-			t.Cleanup(srv.Close)
-			c, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(srv.URL+"/v1"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			})
 			h := handlers.RevokeAll{Clerk: c, Users: c, Store: &memStore{},
 				DeadLetter: func(context.Context, string, string, error) error { return nil }}
-			_, err = h.Handle(context.Background(), &jobs.RevokeAllArgs{UserID: user, LockUser: true, Common: jobs.Common{JobID: "j1"}})
+			_, err := h.Handle(context.Background(), &jobs.RevokeAllArgs{UserID: user, LockUser: true, Common: jobs.Common{JobID: "j1"}})
 			if err == nil {
 				t.Fatal("the job succeeded; want it to fail: the listing answered 503")
 			}
