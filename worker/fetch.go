@@ -528,7 +528,7 @@ func (w *Worker) recover(ctx context.Context, cause error) (jetstream.Consumer, 
 		!errors.Is(cause, jetstream.ErrConsumerDeleted) && !errors.Is(err, nats.ErrNoResponders) {
 		return nil, err
 	}
-	c, err = w.ensure(ctx)
+	c, err = w.recreate(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("recreate it: %w", err)
 	}

@@ -542,7 +542,7 @@ func (r *records) heal(ctx context.Context) error {
 	if time.Since(r.lastHeal) < 2*time.Second {
 		return r.healErr
 	}
-	_, err := r.w.ensure(ctx)
+	_, err := r.w.recreate(ctx)
 	if err != nil && ctx.Err() != nil {
 		return err
 	}

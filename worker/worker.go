@@ -344,6 +344,24 @@ func (w *Worker) ensure(ctx context.Context) (jetstream.Consumer, error) {
 	return cons, nil
 }
 
+// deletionSettle is how long recreate lets a deletion end: a stream capped
+// at a few hundred MiB is gone from disk in milliseconds.
+const deletionSettle = time.Second
+
+// recreate is ensure for what was found missing while the worker ran
+// (deleted by hand). A stream leaves the API before its deletion ends, and
+// one created under its name in that time is taken by NATS (2.15) and left
+// unable to store: every message published to it then waits for an answer
+// that never comes, until it is deleted again. So the deletion is let end
+// first; what someone else created meanwhile (the operator who deleted it,
+// another worker) is then found, not created again.
+func (w *Worker) recreate(ctx context.Context) (jetstream.Consumer, error) {
+	if err := clock.Sleep(ctx, deletionSettle); err != nil {
+		return nil, err
+	}
+	return w.ensure(ctx)
+}
+
 // probe asks Clerk something cheap with the worker's key. Only an answer
 // that proves the key is accepted counts: Clerk's own 404 for a session that
 // does not exist (or a 200). A dropped connection, a 5xx or a 429 prove
