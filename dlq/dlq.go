@@ -228,7 +228,9 @@ func (q *Queue) Get(ctx context.Context, seq uint64) (Entry, error) {
 		return Entry{}, fmt.Errorf("read dead letter %d from %s: %w", seq, q.topo.DeadLetterStream, err)
 	}
 	if !q.owns(raw.Subject) {
-		return Entry{}, fmt.Errorf("dead letter %d: %w (sequence %d is on %s)", seq, ErrNotFound, seq, raw.Subject)
+		// Another tenant's letter, perhaps: its subject (their name, their
+		// job id) is theirs, not for this queue's reader.
+		return Entry{}, fmt.Errorf("dead letter %d: %w (not under %s)", seq, ErrNotFound, q.topo.Subjects.DeadLetterScope())
 	}
 	return q.entry(raw.Sequence, raw.Subject, raw.Time, raw.Header, raw.Data, len(raw.Data)), nil
 }

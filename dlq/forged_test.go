@@ -2,6 +2,7 @@ package dlq_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -40,5 +41,56 @@ func TestReplayTakenIdKeepsTheLetter(t *testing.T) {
 	}
 	if left := e.dlqSeqs(t); !slices.Equal(left, []uint64{seq}) {
 		t.Fatalf("dead letters left: %v; want %d kept", left, seq)
+	}
+}
+
+// TestReplayFailureHidesASecretInTheSubject: a letter's subject names a
+// tenant that is a secret key (a publisher's mistake, kept by the worker as
+// the job's subject). The replay's report cleared it, but a republish that
+// failed quoted the subject as stored, and the error reaches the
+// operator's terminal and the console.
+func TestReplayFailureHidesASecretInTheSubject(t *testing.T) {
+	e := newEnv(t)
+	secret := "sk_" + "live_" + strings.Repeat("Ab3", 12)
+	seq := e.seed(t, letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "j1",
+		subject: e.topo.Subjects.TenantJob(secret, jobs.OpRevoke),
+		stored:  e.topo.Subjects.DeadLetter(jobs.RecordKey{Tenant: secret, Op: jobs.OpRevoke, JobID: "j1", Gen: "seed", Seq: 1}),
+	})[0]
+	if err := e.js.DeleteStream(t.Context(), e.topo.JobsStream); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.q.Replay(t.Context(), []uint64{seq})
+	if err == nil || rep.Failed != 1 || len(rep.Problems) != 1 {
+		t.Fatalf("replay with no jobs stream: %+v, %v; want it failed", rep, err)
+	}
+	for _, shown := range []string{err.Error(), rep.Problems[0].Reason, fmt.Sprintf("%+v", rep)} {
+		if strings.Contains(shown, secret) {
+			t.Errorf("the secret in the subject is shown: %s", shown)
+		}
+	}
+}
+
+// TestOtherTenantsLetterIsNotNamed: a queue scoped to one tenant is asked
+// for a sequence that holds another tenant's dead letter. It answered "no
+// such dead letter", and quoted the letter's subject: the other tenant's
+// name and job id.
+func TestOtherTenantsLetterIsNotNamed(t *testing.T) {
+	e := newEnv(t)
+	seq := e.seed(t, letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "offboard-ceo",
+		subject: e.topo.Subjects.TenantJob("globex", jobs.OpRevoke),
+		stored:  e.topo.Subjects.DeadLetter(jobs.RecordKey{Tenant: "globex", Op: jobs.OpRevoke, JobID: "offboard-ceo", Gen: "seed", Seq: 1}),
+	})[0]
+	topo := e.topo
+	topo.Subjects.Tenant = "acme"
+	q, err := dlq.Open(t.Context(), e.js, topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = q.Get(t.Context(), seq)
+	if !errors.Is(err, dlq.ErrNotFound) {
+		t.Fatalf("acme's queue read globex's letter: %v; want dlq.ErrNotFound", err)
+	}
+	if strings.Contains(err.Error(), "globex") || strings.Contains(err.Error(), "offboard-ceo") {
+		t.Errorf("acme's queue names globex's letter: %v", err)
 	}
 }

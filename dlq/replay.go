@@ -227,12 +227,12 @@ func (q *Queue) replayOne(ctx context.Context, created time.Time, seq uint64, o 
 		}
 		var refused *jetstream.APIError
 		if errors.As(err, &refused) || errors.Is(err, jetstream.ErrNoStreamResponse) {
-			return fail(err, "republishing to %s failed (%s); the dead letter is kept: fix the cause and run the replay again", d.Subject, natsconn.ErrorText(err))
+			return fail(err, "republishing to %s failed (%s); the dead letter is kept: fix the cause and run the replay again", out.Subject, natsconn.ErrorText(err))
 		}
 		// No answer is not a refusal: the jobs stream may have stored the
 		// job, and the same replay is recognized as a duplicate only
 		// within the deduplication window.
-		return fail(err, "republishing to %s got no acknowledgement (%s): the job may have been stored; the dead letter is kept: run the same replay again within %s, and a stored job is recognized as a duplicate; later than that, find out whether job %s ran (its result) before replaying it, or it may run twice", d.Subject, natsconn.ErrorText(err), q.topo.DedupWindow, out.JobID)
+		return fail(err, "republishing to %s got no acknowledgement (%s): the job may have been stored; the dead letter is kept: run the same replay again within %s, and a stored job is recognized as a duplicate; later than that, find out whether job %s ran (its result) before replaying it, or it may run twice", out.Subject, natsconn.ErrorText(err), q.topo.DedupWindow, out.JobID)
 	}
 	out.JobSeq, out.Duplicate = ack.Sequence, ack.Duplicate
 	if ack.Duplicate {
