@@ -344,8 +344,10 @@ func (w *Worker) ensure(ctx context.Context) (jetstream.Consumer, error) {
 	return cons, nil
 }
 
-// deletionSettle is how long recreate lets a deletion end: a stream capped
-// at a few hundred MiB is gone from disk in milliseconds.
+// deletionSettle is how long recreate lets a deletion end. What the server
+// does after a stream leaves the API (stop its consumers, then move its
+// directory aside, removed in the background) takes milliseconds whatever
+// the stream holds: 16 ms for one of 20 MiB with 300 consumers.
 const deletionSettle = time.Second
 
 // recreate is ensure for what was found missing while the worker ran
