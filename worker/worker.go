@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -356,10 +357,17 @@ const deletionSettle = time.Second
 // unable to store: every message published to it then waits for an answer
 // that never comes, until it is deleted again. So the deletion is let end
 // first; what someone else created meanwhile (the operator who deleted it,
-// another worker) is then found, not created again.
+// another worker) is then found, not created again. With nothing missing
+// (a stream without a leader, a lost answer), there is nothing to wait for:
+// a leader election would otherwise cost every record it held a second.
 func (w *Worker) recreate(ctx context.Context) (jetstream.Consumer, error) {
-	if err := clock.Sleep(ctx, deletionSettle); err != nil {
-		return nil, err
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	drifts, err := w.cfg.Topology.Check(cctx, w.js)
+	cancel()
+	if err != nil || slices.ContainsFunc(drifts, func(d jobs.Drift) bool { return d.Missing }) {
+		if err := clock.Sleep(ctx, deletionSettle); err != nil {
+			return nil, err
+		}
 	}
 	return w.ensure(ctx)
 }
