@@ -76,6 +76,10 @@ func (c *Client) latest(ctx context.Context, tenant, jobID string, seq uint64) (
 		}
 	}
 	switch {
+	case dl != nil && errR != nil:
+		// A result beside the dead letter, unread, would have won: the
+		// job may have succeeded.
+		return nil, errR
 	case dl != nil && (res == nil || dl.at.After(res.at)):
 		return deadLetterResult(dl, tenant)
 	case res != nil:

@@ -1,8 +1,10 @@
 package clerkjobs_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,6 +23,26 @@ import (
 // failed (a *JobError) although it had succeeded. Now a job's result wins
 // over a dead letter of the same job, whatever their order.
 func TestResultWinsOverADeadLetterBesideIt(t *testing.T) {
+	env, ctx, s := racedRecords(t)
+	for name, wait := range map[string]func() (*clerkjobs.Result, error){
+		"Wait":          func() (*clerkjobs.Result, error) { return env.Client.Wait(ctx, s.JobID) },
+		"WaitSubmitted": func() (*clerkjobs.Result, error) { return env.Client.WaitSubmitted(ctx, s) },
+	} {
+		r, err := wait()
+		var failed *clerkjobs.JobError
+		switch {
+		case errors.As(err, &failed):
+			t.Errorf("%s = %v; want the job's result: it succeeded", name, err)
+		case err != nil || r.Outcome != jobs.Succeeded:
+			t.Errorf("%s = %+v, %v; want the job's result", name, r, err)
+		}
+	}
+}
+
+// racedRecords submits a revoke and stores, as two deliveries would, its
+// result and then a dead letter beside it.
+func racedRecords(t *testing.T) (*clerkjobstest.Env, context.Context, clerkjobs.Submitted) {
+	t.Helper()
 	env := clerkjobstest.New(t, clerkjobstest.WithoutWorker())
 	ctx := testContext(t, 30*time.Second)
 	s, err := env.Client.Submit(ctx, &jobs.RevokeArgs{SessionID: "sess_1", Common: jobs.Common{JobID: "raced-1"}})
@@ -63,17 +85,31 @@ func TestResultWinsOverADeadLetterBesideIt(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	for name, wait := range map[string]func() (*clerkjobs.Result, error){
-		"Wait":          func() (*clerkjobs.Result, error) { return env.Client.Wait(ctx, s.JobID) },
-		"WaitSubmitted": func() (*clerkjobs.Result, error) { return env.Client.WaitSubmitted(ctx, s) },
-	} {
-		r, err := wait()
-		var failed *clerkjobs.JobError
-		switch {
-		case errors.As(err, &failed):
-			t.Errorf("%s = %v; want the job's result: it succeeded", name, err)
-		case err != nil || r.Outcome != jobs.Succeeded:
-			t.Errorf("%s = %+v, %v; want the job's result", name, r, err)
-		}
+	return env, ctx, s
+}
+
+// TestDeadLetterIsNotTheOutcomeWhileResultsAreUnread: a job's result and a
+// dead letter beside it are both stored (the worker deletes the letter
+// within a sweep), and the results stream cannot be read (it answers no
+// direct get; a user not allowed to read it). The client took the dead
+// letter for the job's outcome, a result it could not see would have won,
+// and Wait reported the job failed although it had succeeded. Now it
+// waits on, and says why.
+func TestDeadLetterIsNotTheOutcomeWhileResultsAreUnread(t *testing.T) {
+	env, ctx, s := racedRecords(t)
+	cfg := env.Topology.ResultsStreamConfig()
+	cfg.AllowDirect = false
+	if _, err := env.JetStream.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	r, err := env.Client.Wait(wctx, s.JobID)
+	var failed *clerkjobs.JobError
+	if errors.As(err, &failed) || err == nil {
+		t.Fatalf("Wait = %+v, %v; want no outcome while the results cannot be read", r, err)
+	}
+	if !strings.Contains(err.Error(), env.Topology.ResultsStream) {
+		t.Errorf("Wait's error %q does not name the results stream it could not read", err)
 	}
 }
