@@ -387,9 +387,15 @@ func kindOf(op jobs.Op, class jobs.ErrorClass) string {
 	return string(op) + "/" + string(class)
 }
 
-// cut shortens s to at most n bytes without splitting a character.
+// cut shortens s to at most n bytes without splitting a character. What
+// it cuts is cleared of secret shapes first: a secret cut in two is no
+// longer seen (a JWT cut before its second dot), and the pages' scrub,
+// which comes after, would show its first part.
 func cut(s string, n int) string {
 	if len(s) <= n {
+		return s
+	}
+	if s = scrub(s); len(s) <= n {
 		return s
 	}
 	for n > 0 && !utf8.RuneStart(s[n]) {
