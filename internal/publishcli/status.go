@@ -21,6 +21,7 @@ import (
 	"github.com/clerkjobs/clerkjobs/dlq"
 	"github.com/clerkjobs/clerkjobs/internal/natsconn"
 	"github.com/clerkjobs/clerkjobs/internal/ratebudget"
+	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/internal/streamuse"
 	"github.com/clerkjobs/clerkjobs/internal/text"
 	"github.com/clerkjobs/clerkjobs/jobs"
@@ -273,14 +274,27 @@ func dlqState(ctx context.Context, js jetstream.JetStream, topo jobs.Topology, s
 		var stats dlq.Stats
 		if stats, err = q.Stats(ctx); err == nil {
 			st.Entries, st.Bytes, st.Oldest, st.Newest = stats.Entries, stats.Bytes, stats.Oldest, stats.Newest
-			st.ByOp, st.ByClass = stringKeys(stats.ByOp), stringKeys(stats.ByClass)
+			// A class is what a letter's Dlq-Class header says, any
+			// tenant's letter's, and shown as a name: cleared of secret
+			// shapes, as every value of a letter is.
+			st.ByOp, st.ByClass = stringKeys(stats.ByOp), classKeys(stats.ByClass)
 			for op, m := range stats.ByOpClass {
-				st.ByOpClass[string(op)] = stringKeys(m)
+				st.ByOpClass[string(op)] = classKeys(m)
 			}
 			return nil
 		}
 	}
 	return streamErr(err, topo.DeadLetterStream)
+}
+
+// classKeys is stringKeys for classes, cleared of secret shapes: the
+// counts of classes cleared alike are added up.
+func classKeys(m map[jobs.ErrorClass]uint64) map[string]uint64 {
+	out := make(map[string]uint64, len(m))
+	for k, n := range m {
+		out[redact.Text(string(k))] += n
+	}
+	return out
 }
 
 // stringKeys is m with plain string keys, as JSON and the tables use them.
