@@ -221,15 +221,20 @@ var ErrNotFound = errors.New("no such dead letter")
 // Get reads one dead letter with its payload.
 func (q *Queue) Get(ctx context.Context, seq uint64) (Entry, error) {
 	raw, err := q.stream.GetMsg(ctx, seq)
-	if err != nil {
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return Entry{}, fmt.Errorf("dead letter %d: %w (replayed or purged already, or never there)", seq, ErrNotFound)
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound), err == nil && !q.owns(raw.Subject) && q.scoped():
+		// A sequence is the whole stream's: in a tenant's queue another
+		// tenant's letter reads as none, word for word. Its subject (their
+		// name, their job id) is theirs, and an answer of its own would
+		// tell which sequences hold other tenants' letters, and when they
+		// fail.
+		if q.scoped() {
+			return Entry{}, fmt.Errorf("dead letter %d: %w in the queue of tenant %s (replayed or purged already, never there, or another tenant's)", seq, ErrNotFound, q.topo.Subjects.Tenant)
 		}
+		return Entry{}, fmt.Errorf("dead letter %d: %w (replayed or purged already, or never there)", seq, ErrNotFound)
+	case err != nil:
 		return Entry{}, fmt.Errorf("read dead letter %d from %s: %w", seq, q.topo.DeadLetterStream, err)
-	}
-	if !q.owns(raw.Subject) {
-		// Another tenant's letter, perhaps: its subject (their name, their
-		// job id) is theirs, not for this queue's reader.
+	case !q.owns(raw.Subject):
 		return Entry{}, fmt.Errorf("dead letter %d: %w (not under %s)", seq, ErrNotFound, q.topo.Subjects.DeadLetterScope())
 	}
 	return q.entry(raw.Sequence, raw.Subject, raw.Time, raw.Header, raw.Data, len(raw.Data)), nil

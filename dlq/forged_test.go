@@ -94,3 +94,49 @@ func TestOtherTenantsLetterIsNotNamed(t *testing.T) {
 		t.Errorf("acme's queue names globex's letter: %v", err)
 	}
 }
+
+// TestOtherTenantsLetterIsNotTold: a queue scoped to one tenant, asked for
+// a sequence that holds another tenant's dead letter, said it was "not
+// under" its scope, and for a sequence that holds nothing, that it was
+// "replayed or purged already, or never there": the difference told the
+// tenant which sequences hold other tenants' letters, and so when they
+// fail. Both now read alike, as `dlq purge` says them.
+func TestOtherTenantsLetterIsNotTold(t *testing.T) {
+	e := newEnv(t)
+	seqs := e.seed(t,
+		letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "j1",
+			subject: e.topo.Subjects.TenantJob("globex", jobs.OpRevoke),
+			stored:  e.topo.Subjects.DeadLetter(jobs.RecordKey{Tenant: "globex", Op: jobs.OpRevoke, JobID: "j1", Gen: "seed", Seq: 1}),
+		},
+		letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "j2",
+			subject: e.topo.Subjects.TenantJob("globex", jobs.OpRevoke),
+			stored:  e.topo.Subjects.DeadLetter(jobs.RecordKey{Tenant: "globex", Op: jobs.OpRevoke, JobID: "j2", Gen: "seed", Seq: 2}),
+		})
+	if _, err := e.q.Purge(t.Context(), seqs[1:]); err != nil {
+		t.Fatal(err)
+	}
+	topo := e.topo
+	topo.Subjects.Tenant = "acme"
+	q, err := dlq.Open(t.Context(), e.js, topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	said := map[string]string{}
+	for _, tc := range []struct {
+		name string
+		seq  uint64
+	}{
+		{"another tenant's", seqs[0]},
+		{"purged", seqs[1]},
+		{"never stored", seqs[1] + 100},
+	} {
+		_, err := q.Get(t.Context(), tc.seq)
+		if !errors.Is(err, dlq.ErrNotFound) {
+			t.Fatalf("%s letter: %v; want dlq.ErrNotFound", tc.name, err)
+		}
+		said[tc.name] = strings.Replace(err.Error(), fmt.Sprint(tc.seq), "N", 1)
+	}
+	if said["another tenant's"] != said["purged"] || said["purged"] != said["never stored"] {
+		t.Errorf("acme's queue tells another tenant's letter from none:\n%q", said)
+	}
+}
