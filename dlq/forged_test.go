@@ -140,3 +140,20 @@ func TestOtherTenantsLetterIsNotTold(t *testing.T) {
 		t.Errorf("acme's queue tells another tenant's letter from none:\n%q", said)
 	}
 }
+
+// TestReplayReportBoundsAForgedSubject: a letter written by hand names an
+// original subject of 4,000 bytes. The replay's report (shown by publish,
+// logged, and on the console) carried it whole; the reason beside it was
+// already bounded.
+func TestReplayReportBoundsAForgedSubject(t *testing.T) {
+	e := newEnv(t)
+	seq := e.seed(t, letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "j1",
+		subject: e.topo.Subjects.Job(jobs.OpRevoke) + "." + strings.Repeat("x", 4000)})[0]
+	rep, _ := e.q.Replay(t.Context(), []uint64{seq})
+	if len(rep.Problems) != 1 {
+		t.Fatalf("replay of a forged subject: %+v; want one problem", rep)
+	}
+	if n := len(rep.Problems[0].Subject); n > 200 {
+		t.Errorf("the report's subject is %d bytes; want it bounded", n)
+	}
+}

@@ -180,8 +180,9 @@ func (q *Queue) replayOne(ctx context.Context, created time.Time, seq uint64, o 
 	}
 	d := e.DeadLetter
 	// The report is shown and logged: the letter's values are cleared of
-	// secret shapes (a job id never looks like one, a forged header may).
-	out.JobID, out.Op, out.Subject = redact.Text(d.JobID), e.Op, redact.Text(d.Subject)
+	// secret shapes (a job id never looks like one, a forged header may),
+	// and the subject bounded as CheckReplay's reasons show it.
+	out.JobID, out.Op, out.Subject = redact.Text(d.JobID), e.Op, text.Line(redact.Text(d.Subject), 120)
 	if o.expect != nil {
 		if err := o.expect(e); err != nil {
 			return skip("%s", err)
