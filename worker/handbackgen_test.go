@@ -39,8 +39,11 @@ func TestHandBackOfADeletedStreamsJobNaksNoNewJob(t *testing.T) {
 	if err := env.JS.DeleteKeyValue(t.Context(), env.Topology.ProgressBucket); err != nil {
 		t.Fatal(err)
 	}
-	testenv.Eventually(t, 10*time.Second, "the worker created the jobs stream again", func() bool {
-		_, err := env.JS.Stream(t.Context(), env.Topology.JobsStream)
+	// Its consumer too, the last thing the worker creates: the second
+	// worker's start updates the stream, which JetStream (2.15) races
+	// against a consumer's creation (the race detector sees it).
+	testenv.Eventually(t, 10*time.Second, "the worker created the jobs stream and its consumer again", func() bool {
+		_, err := env.JS.Consumer(t.Context(), env.Topology.JobsStream, env.Topology.Consumer)
 		return err == nil
 	})
 	w2 := env.StartWorker(t, bulk1, func(c *worker.Config) { c.Concurrency = 2 })

@@ -37,6 +37,11 @@ type Worker struct {
 	metrics  *metrics
 	circuit  *circuit
 	clock    clock.Clock
+	// ensureMu lets one ensure run at a time: the fetch loop and the
+	// record path may both find a deletion, and JetStream (2.15) races a
+	// stream's update against the creation of its consumer (the race
+	// detector sees it in the embedded server).
+	ensureMu sync.Mutex
 	replies  *replies
 	tracer   trace.Tracer // the worker's spans' tracer, from Config.TracerProvider
 	tracing  bool         // whether tracer's spans record (see newTracer)
@@ -321,6 +326,8 @@ func (w *Worker) setUp(ctx context.Context) (jetstream.Consumer, error) {
 // creates and changes, and learns the jobs stream's generation (see
 // records).
 func (w *Worker) ensure(ctx context.Context) (jetstream.Consumer, error) {
+	w.ensureMu.Lock()
+	defer w.ensureMu.Unlock()
 	topo := w.cfg.Topology
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
