@@ -298,31 +298,42 @@ func (e *Emulator) write(w http.ResponseWriter, rep reply) {
 
 // ---- request bodies ----
 
+// body is a request's JSON object body, read field by field. The first
+// refusal, of the body or of a field, sticks in bad and makes every later
+// read a no-op: a handler reads what it needs, then answers the first
+// refusal, in the order of its reads.
+type body struct {
+	e      *Emulator
+	fields map[string]json.RawMessage
+	bad    *reply
+}
+
 // readObject reads a JSON object body of at most MaxBodyBytes. An empty
 // body and null read as an empty object.
-func (e *Emulator) readObject(r *http.Request) (map[string]json.RawMessage, reply, bool) {
+func (e *Emulator) readObject(r *http.Request) *body {
+	refused := func(rep reply) *body { return &body{e: e, bad: &rep} }
 	if r.ContentLength > MaxBodyBytes {
-		return nil, e.tooLarge(), false
+		return refused(e.tooLarge())
 	}
 	b, rep, ok := e.readBody(r)
 	if !ok {
-		return nil, rep, false
+		return refused(rep)
 	}
 	if len(b) == 0 || string(b) == "null" {
-		return map[string]json.RawMessage{}, reply{}, true
+		return &body{e: e, fields: map[string]json.RawMessage{}}
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return nil, e.fail(http.StatusUnsupportedMediaType, "unsupported_content_type", "Unsupported content type",
-				"Send the request body as JSON, with Content-Type: application/json.", nil), false
+			return refused(e.fail(http.StatusUnsupportedMediaType, "unsupported_content_type", "Unsupported content type",
+				"Send the request body as JSON, with Content-Type: application/json.", nil))
 		}
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil || m == nil {
-		return nil, e.bodyInvalid("The request body must be a JSON object."), false
+		return refused(e.bodyInvalid("The request body must be a JSON object."))
 	}
-	return m, reply{}, true
+	return &body{e: e, fields: m}
 }
 
 // readBody reads a body of at most MaxBodyBytes, trimmed of white space.
@@ -346,31 +357,38 @@ func (e *Emulator) tooLarge() reply {
 		"The request body must not exceed "+strconv.Itoa(MaxBodyBytes)+" bytes.", nil)
 }
 
-func isNull(raw json.RawMessage) bool { return raw == nil || string(raw) == "null" }
-
-// stringParam reads an optional string field; absent and null give "".
-func (e *Emulator) stringParam(m map[string]json.RawMessage, name string) (string, reply, bool) {
-	raw, ok := m[name]
-	if !ok || isNull(raw) {
-		return "", reply{}, true
+// refuse records rep, unless an earlier refusal stands.
+func (b *body) refuse(rep reply) {
+	if b.bad == nil {
+		b.bad = &rep
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", e.paramTypeInvalid(name, "a string"), false
-	}
-	return s, reply{}, true
 }
 
-// requiredString reads a string field that must be present and non-empty.
-func (e *Emulator) requiredString(m map[string]json.RawMessage, name string) (string, reply, bool) {
-	s, rep, ok := e.stringParam(m, name)
-	if !ok {
-		return "", rep, false
+// field is a field's JSON: nil when it is absent or null, or when the body
+// is refused already.
+func (b *body) field(name string) json.RawMessage {
+	if raw := b.fields[name]; b.bad == nil && string(raw) != "null" {
+		return raw
 	}
+	return nil
+}
+
+// optional reads an optional string field; absent and null give "".
+func (b *body) optional(name string) string {
+	var s string
+	if raw := b.field(name); raw != nil && json.Unmarshal(raw, &s) != nil {
+		b.refuse(b.e.paramTypeInvalid(name, "a string"))
+	}
+	return s
+}
+
+// required reads a string field that must be present and not blank.
+func (b *body) required(name string) string {
+	s := b.optional(name)
 	if strings.TrimSpace(s) == "" {
-		return "", e.paramError("form_param_missing", name, name+" must be included", name+" must be included in the request"), false
+		b.refuse(b.e.paramError("form_param_missing", name, name+" must be included", name+" must be included in the request"))
 	}
-	return s, reply{}, true
+	return s
 }
 
 // ---- handlers ----
@@ -530,17 +548,11 @@ func (e *Emulator) handleCreate(r *http.Request, _ route, key keyInfo) reply {
 		return e.fail(http.StatusBadRequest, "request_invalid_for_environment", "Request invalid for environment",
 			"createSession is available on development and staging instances only.", nil)
 	}
-	m, rep, ok := e.readObject(r)
-	if !ok {
-		return rep
-	}
-	userID, rep, ok := e.requiredString(m, "user_id")
-	if !ok {
-		return rep
-	}
-	org, rep, ok := e.stringParam(m, "active_organization_id")
-	if !ok {
-		return rep
+	b := e.readObject(r)
+	userID := b.required("user_id")
+	org := b.optional("active_organization_id")
+	if b.bad != nil {
+		return *b.bad
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -555,8 +567,8 @@ func (e *Emulator) handleCreate(r *http.Request, _ route, key keyInfo) reply {
 }
 
 func (e *Emulator) handleRevoke(r *http.Request, rt route, _ keyInfo) reply {
-	if _, rep, ok := e.readObject(r); !ok {
-		return rep
+	if b := e.readObject(r); b.bad != nil {
+		return *b.bad
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -577,12 +589,12 @@ func (e *Emulator) handleRevoke(r *http.Request, rt route, _ keyInfo) reply {
 }
 
 func (e *Emulator) handleToken(r *http.Request, rt route, _ keyInfo) reply {
-	m, rep, ok := e.readObject(r)
-	if !ok {
-		return rep
+	b := e.readObject(r)
+	if b.bad != nil {
+		return *b.bad
 	}
 	var ttl time.Duration
-	if raw, ok := m["expires_in_seconds"]; ok && !isNull(raw) {
+	if raw := b.field("expires_in_seconds"); raw != nil {
 		n, err := strconv.ParseInt(string(raw), 10, 64)
 		if err != nil {
 			return e.paramTypeInvalid("expires_in_seconds", "an integer")
@@ -645,38 +657,25 @@ func (e *Emulator) handleRefresh(r *http.Request, rt route, _ keyInfo) reply {
 }
 
 func (e *Emulator) refresh(r *http.Request, rt route) reply {
-	m, rep, ok := e.readObject(r)
-	if !ok {
-		return rep
-	}
-	for k := range m {
+	b := e.readObject(r)
+	for k := range b.fields {
 		if !refreshFields[k] {
-			return e.paramError("form_param_unknown", k, "is unknown", k+" is not a valid parameter for this request")
+			b.refuse(e.paramError("form_param_unknown", k, "is unknown", k+" is not a valid parameter for this request"))
 		}
 	}
-	var vals [3]string
-	for i, name := range []string{"expired_token", "refresh_token", "request_origin"} {
-		if vals[i], rep, ok = e.requiredString(m, name); !ok {
-			return rep
-		}
-	}
-	expired, refresh, origin := vals[0], vals[1], vals[2]
-	format, rep, ok := e.stringParam(m, "format")
-	if !ok {
-		return rep
-	}
+	expired := b.required("expired_token")
+	refresh := b.required("refresh_token")
+	origin := b.required("request_origin")
+	format := b.optional("format")
 	if format != "" && format != string(clerkapi.FormatToken) && format != string(clerkapi.FormatCookie) {
-		return e.paramValueInvalid("format", "format must be token or cookie")
+		b.refuse(e.paramValueInvalid("format", "format must be token or cookie"))
 	}
-	if raw, ok := m["request_headers"]; ok && !isNull(raw) {
-		var h map[string]any
-		if json.Unmarshal(raw, &h) != nil {
-			return e.paramTypeInvalid("request_headers", "an object")
-		}
+	if raw := b.field("request_headers"); raw != nil && json.Unmarshal(raw, new(map[string]any)) != nil {
+		b.refuse(e.paramTypeInvalid("request_headers", "an object"))
 	}
-	ip, rep, ok := e.stringParam(m, "request_originating_ip")
-	if !ok {
-		return rep
+	ip := b.optional("request_originating_ip")
+	if b.bad != nil {
+		return *b.bad
 	}
 
 	// A session that does not exist has issued no refresh token: the same

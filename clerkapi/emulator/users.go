@@ -114,8 +114,8 @@ func (e *Emulator) userNotFound(id string) reply {
 // it again from now (a new full lockout duration); unlocking a user who is
 // not locked changes nothing. Either answers the user.
 func (e *Emulator) handleLock(r *http.Request, rt route, _ keyInfo) reply {
-	if _, rep, ok := e.readObject(r); !ok {
-		return rep
+	if b := e.readObject(r); b.bad != nil {
+		return *b.bad
 	}
 	now := e.now()
 	e.mu.Lock()
