@@ -91,22 +91,18 @@ type config struct {
 	logLevel     string
 }
 
-// flagEnv pairs each flag with its environment fallback.
-var flagEnv = []struct{ flag, env string }{
-	{"addr", "CLERK_EMULATOR_ADDR"},
-	{"secret-key", "CLERK_SECRET_KEY"},
-	{"latency", "CLERK_EMULATOR_LATENCY"},
-	{"jitter", "CLERK_EMULATOR_JITTER"},
-	{"error-rate", "CLERK_EMULATOR_ERROR_RATE"},
-	{"gateway-error-rate", "CLERK_EMULATOR_GATEWAY_ERROR_RATE"},
-	{"drop-rate", "CLERK_EMULATOR_DROP_RATE"},
-	{"rate-limit", "CLERK_EMULATOR_RATE_LIMIT"},
-	{"rate-window", "CLERK_EMULATOR_RATE_WINDOW"},
-	{"rate-limit-mode", "CLERK_EMULATOR_RATE_LIMIT_MODE"},
-	{"seed-users", "CLERK_EMULATOR_SEED_USERS"},
-	{"seed-sessions", "CLERK_EMULATOR_SEED_SESSIONS"},
-	{"seed", "CLERK_EMULATOR_SEED"},
-	{"log-level", "CLERK_EMULATOR_LOG_LEVEL"},
+// flagNames are the flags, in the order their environment values are read
+// (the first bad one is the one named).
+var flagNames = []string{"addr", "secret-key", "latency", "jitter", "error-rate", "gateway-error-rate", "drop-rate",
+	"rate-limit", "rate-window", "rate-limit-mode", "seed-users", "seed-sessions", "seed", "log-level"}
+
+// envOf is a flag's environment fallback: CLERK_EMULATOR_ and its name
+// (CLERK_SECRET_KEY for --secret-key, the worker's variable).
+func envOf(flagName string) string {
+	if flagName == "secret-key" {
+		return "CLERK_SECRET_KEY"
+	}
+	return "CLERK_EMULATOR_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
 // parse reads flags over environment values over defaults. Its errors are
@@ -132,10 +128,10 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (config,
 	fs.Int64Var(&cfg.seed, "seed", 0, "random seed for reproducible ids and faults; 0 means random")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug (logs every call), info, warn or error")
 
-	for _, fe := range flagEnv {
-		if v := getenv(fe.env); v != "" {
-			if err := fs.Set(fe.flag, v); err != nil {
-				return cfg, fmt.Errorf("environment %s=%q: %s", fe.env, shown(fe.flag, v), reason(err))
+	for _, name := range flagNames {
+		if v := getenv(envOf(name)); v != "" {
+			if err := fs.Set(name, v); err != nil {
+				return cfg, fmt.Errorf("environment %s=%q: %s", envOf(name), shown(name, v), reason(err))
 			}
 		}
 	}

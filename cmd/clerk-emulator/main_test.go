@@ -281,7 +281,8 @@ func TestRunHelp(t *testing.T) {
 // %q, the --rate-limit-mode and --log-level checks, and the failed listen.
 func TestRunNeverRepeatsAKeyInTheWrongSetting(t *testing.T) {
 	key := "sk_" + "live_" + "4fTq9ZbW2xKcL8mN3vRy7HjD"
-	for _, fe := range flagEnv {
+	for _, name := range flagNames {
+		fe := struct{ flag, env string }{name, envOf(name)}
 		if fe.flag == "secret-key" {
 			continue
 		}
