@@ -86,19 +86,18 @@ type tokenSubject struct {
 	status                 clerkapi.SessionStatus
 }
 
+// claims are what every token carries: Clerk's default claims, but jti.
+func (e *Emulator) claims(userID, azp string, iat time.Time, ttl time.Duration) jwt.MapClaims {
+	return jwt.MapClaims{
+		"iss": e.issuer, "sub": userID, "azp": azp, "iat": iat.Unix(), "nbf": iat.Unix() - 10, "exp": iat.Add(ttl).Unix(),
+	}
+}
+
 // sessionClaims are the claims of a session token, the kind
 // CreateSessionToken and RefreshSession issue.
 func (e *Emulator) sessionClaims(sub tokenSubject, azp string, iat time.Time, ttl time.Duration) jwt.MapClaims {
-	c := jwt.MapClaims{
-		"iss": e.issuer,
-		"sub": sub.userID,
-		"sid": sub.sessionID,
-		"azp": azp,
-		"iat": iat.Unix(),
-		"nbf": iat.Unix() - 10,
-		"exp": iat.Add(ttl).Unix(),
-		"v":   2,
-	}
+	c := e.claims(sub.userID, azp, iat, ttl)
+	c["sid"], c["v"] = sub.sessionID, 2
 	if sub.org != "" {
 		c["o"] = map[string]any{"id": sub.org}
 	}
@@ -122,10 +121,8 @@ func (e *Emulator) templateClaims(sub tokenSubject, t template, iat time.Time, t
 		}
 		c[k] = v
 	}
-	maps.Copy(c, jwt.MapClaims{
-		"iss": e.issuer, "sub": sub.userID, "azp": azp, "iat": iat.Unix(),
-		"nbf": iat.Unix() - 10, "exp": iat.Add(ttl).Unix(), "jti": e.randString(20),
-	})
+	maps.Copy(c, e.claims(sub.userID, azp, iat, ttl))
+	c["jti"] = e.randString(20)
 	return c
 }
 
