@@ -37,28 +37,26 @@ const (
 // traceIDHeader is where Clerk also sends its trace id.
 const traceIDHeader = "Clerk-Trace-Id"
 
-// route is the URL template of an operation (below the base URL), for
-// span names and url.template: low-cardinality, and free of ids.
+// routes are the URL templates of the operations (below the base URL), for
+// span names and url.template: low-cardinality, and free of ids. Read-only.
+var routes = map[string]string{
+	opList:           "/sessions",
+	opCreate:         "/sessions",
+	opGet:            "/sessions/{session_id}",
+	opRefresh:        "/sessions/{session_id}/refresh",
+	opRevoke:         "/sessions/{session_id}/revoke",
+	opToken:          "/sessions/{session_id}/tokens",
+	opTokenFromTempl: "/sessions/{session_id}/tokens/{template_name}",
+	opLockUser:       "/users/{user_id}/lock",
+	opUnlockUser:     "/users/{user_id}/unlock",
+}
+
+// route is the URL template of a call to path (see routes).
 func route(op, path string) string {
-	switch op {
-	case opList, opCreate:
-		return "/sessions"
-	case opGet:
-		return "/sessions/{session_id}"
-	case opRefresh:
-		return "/sessions/{session_id}/refresh"
-	case opRevoke:
-		return "/sessions/{session_id}/revoke"
-	case opToken:
-		return "/sessions/{session_id}/tokens"
-	case opTokenFromTempl:
-		return "/sessions/{session_id}/tokens/{template_name}"
-	case opLockUser:
-		return "/users/{user_id}/lock"
-	case opUnlockUser:
-		return "/users/{user_id}/unlock"
+	if r, ok := routes[op]; ok {
+		return r
 	}
-	// An operation added without a case here: every segment that is a
+	// An operation added without an entry in routes: every segment that is a
 	// Clerk id becomes {id}.
 	segs := strings.Split(path, "/")
 	for i, s := range segs {
