@@ -231,11 +231,14 @@ const (
 // The check methods tell Clerk's answer from JSON that merely decodes (see
 // call): each requires what every answer of its kind carries.
 
-func (s *Session) check() error {
-	if s.ID == "" {
-		return errors.New("the answer is not a session: it has no id")
+func (s *Session) check() error { return need(s.ID != "", "the answer is not a session: it has no id") }
+
+// need is nil when ok holds, else the error why.
+func need(ok bool, why string) error {
+	if ok {
+		return nil
 	}
-	return nil
+	return errors.New(why)
 }
 
 // check requires the data array (an empty one is a list of no sessions;
@@ -254,12 +257,7 @@ func (l *SessionList) check() error {
 	return nil
 }
 
-func (t *Token) check() error {
-	if t.JWT == "" {
-		return errors.New("the answer is not a token: it has no jwt")
-	}
-	return nil
-}
+func (t *Token) check() error { return need(t.JWT != "", "the answer is not a token: it has no jwt") }
 
 func (r *RefreshResult) check() error {
 	switch {
@@ -267,19 +265,11 @@ func (r *RefreshResult) check() error {
 		// The spec sets no least number of cookies: an empty list is an
 		// answer (and a refresh retried on it could spend the refresh
 		// token); no list at all is not.
-		if r.Cookies.Cookies == nil {
-			return errors.New("the answer has no cookies list")
-		}
-		return nil
+		return need(r.Cookies.Cookies != nil, "the answer has no cookies list")
 	case r.Token != nil:
 		return r.Token.check()
 	}
 	return errors.New("the answer is neither a token nor cookies")
 }
 
-func (u *User) check() error {
-	if u.ID == "" {
-		return errors.New("the answer is not a user: it has no id")
-	}
-	return nil
-}
+func (u *User) check() error { return need(u.ID != "", "the answer is not a user: it has no id") }
