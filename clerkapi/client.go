@@ -249,14 +249,21 @@ func isID(id string) bool {
 // templatePattern is what Clerk allows as a JWT template name.
 var templatePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 
-func checkID(kind, id string) error {
+// checkID refuses an id, which kind names, that is not a Clerk id.
+func checkID(op, kind, id string) error {
 	if id == "" {
-		return fmt.Errorf("%s is empty: %w", kind, ErrInvalidInput)
+		return invalid(op, "%s is empty", kind)
 	}
 	if len(id) > 128 || !isID(id) {
-		return fmt.Errorf("%s %q is not a Clerk id (prefix_base62): %w", kind, shownArg(id), ErrInvalidInput)
+		return invalid(op, "%s %q is not a Clerk id (prefix_base62)", kind, shownArg(id))
 	}
 	return nil
+}
+
+// invalid is the error of a call refused before it is sent: an argument is
+// wrong (ErrInvalidInput), as the format says.
+func invalid(op, format string, args ...any) error {
+	return fmt.Errorf("clerk %s: %s: %w", op, fmt.Sprintf(format, args...), ErrInvalidInput)
 }
 
 // shownArg is a refused argument as its error quotes it. A secret passed
@@ -272,30 +279,30 @@ func (c *Client) ListSessions(ctx context.Context, p ListParams) (*SessionList, 
 		if f.id == "" {
 			continue
 		}
-		if err := checkID(f.name, f.id); err != nil {
-			return nil, fmt.Errorf("clerk %s: %w", opList, err)
+		if err := checkID(opList, f.name, f.id); err != nil {
+			return nil, err
 		}
 		q.Set(f.name, f.id)
 	}
 	if p.ClientID == "" && p.UserID == "" {
-		return nil, fmt.Errorf("clerk %s: give client_id or user_id: %w", opList, ErrInvalidInput)
+		return nil, invalid(opList, "give client_id or user_id")
 	}
 	if p.Status != "" {
 		switch p.Status {
 		case StatusActive, StatusRevoked, StatusEnded, StatusExpired, StatusRemoved, StatusAbandoned, StatusReplaced:
 		default:
-			return nil, fmt.Errorf("clerk %s: status %q is not one of active, revoked, ended, expired, removed, abandoned, replaced: %w", opList, shownArg(string(p.Status)), ErrInvalidInput)
+			return nil, invalid(opList, "status %q is not one of active, revoked, ended, expired, removed, abandoned, replaced", shownArg(string(p.Status)))
 		}
 		q.Set("status", string(p.Status))
 	}
 	if p.Limit != 0 {
 		if p.Limit < MinListLimit || p.Limit > MaxListLimit {
-			return nil, fmt.Errorf("clerk %s: limit %d is outside %d..%d: %w", opList, p.Limit, MinListLimit, MaxListLimit, ErrInvalidInput)
+			return nil, invalid(opList, "limit %d is outside %d..%d", p.Limit, MinListLimit, MaxListLimit)
 		}
 		q.Set("limit", strconv.Itoa(p.Limit))
 	}
 	if p.Offset < 0 {
-		return nil, fmt.Errorf("clerk %s: offset %d is negative: %w", opList, p.Offset, ErrInvalidInput)
+		return nil, invalid(opList, "offset %d is negative", p.Offset)
 	}
 	if p.Offset > 0 {
 		q.Set("offset", strconv.Itoa(p.Offset))
@@ -324,13 +331,12 @@ func (c *Client) ListSessions(ctx context.Context, p ListParams) (*SessionList, 
 // CreateSession calls createSession. Clerk offers it on testing instances
 // only.
 func (c *Client) CreateSession(ctx context.Context, p CreateParams) (*Session, error) {
-	if err := checkID("user_id", p.UserID); err != nil {
-		return nil, fmt.Errorf("clerk %s: %w", opCreate, err)
+	err := checkID(opCreate, "user_id", p.UserID)
+	if err == nil && p.ActiveOrganizationID != "" {
+		err = checkID(opCreate, "active_organization_id", p.ActiveOrganizationID)
 	}
-	if p.ActiveOrganizationID != "" {
-		if err := checkID("active_organization_id", p.ActiveOrganizationID); err != nil {
-			return nil, fmt.Errorf("clerk %s: %w", opCreate, err)
-		}
+	if err != nil {
+		return nil, err
 	}
 	return call[Session](ctx, c, opCreate, http.MethodPost, "/sessions", nil, p)
 }
@@ -343,20 +349,20 @@ func (c *Client) GetSession(ctx context.Context, sessionID string) (*Session, er
 // RefreshSession calls RefreshSession. Its validation failures are 401s
 // with session_refresh_* codes, which ClassOf reports as Permanent.
 func (c *Client) RefreshSession(ctx context.Context, sessionID string, p RefreshParams) (*RefreshResult, error) {
-	if err := checkID("session_id", sessionID); err != nil {
-		return nil, fmt.Errorf("clerk %s: %w", opRefresh, err)
+	if err := checkID(opRefresh, "session_id", sessionID); err != nil {
+		return nil, err
 	}
 	for _, f := range []struct{ name, v string }{
 		{"expired_token", p.ExpiredToken}, {"refresh_token", p.RefreshToken}, {"request_origin", p.RequestOrigin},
 	} {
 		if strings.TrimSpace(f.v) == "" {
-			return nil, fmt.Errorf("clerk %s: %s is required: %w", opRefresh, f.name, ErrInvalidInput)
+			return nil, invalid(opRefresh, "%s is required", f.name)
 		}
 	}
 	switch p.Format {
 	case "", FormatToken, FormatCookie:
 	default:
-		return nil, fmt.Errorf("clerk %s: format %q is not token or cookie: %w", opRefresh, shownArg(string(p.Format)), ErrInvalidInput)
+		return nil, invalid(opRefresh, "format %q is not token or cookie", shownArg(string(p.Format)))
 	}
 	return call[RefreshResult](ctx, c, opRefresh, http.MethodPost, "/sessions/"+sessionID+"/refresh", nil, p)
 }
@@ -381,18 +387,18 @@ func (c *Client) CreateSessionTokenFromTemplate(ctx context.Context, sessionID, 
 // createToken checks the arguments of either token operation and sends it;
 // templateName is opTokenFromTempl's.
 func (c *Client) createToken(ctx context.Context, op, sessionID, templateName string, p TokenParams) (*Token, error) {
-	if err := checkID("session_id", sessionID); err != nil {
-		return nil, fmt.Errorf("clerk %s: %w", op, err)
+	if err := checkID(op, "session_id", sessionID); err != nil {
+		return nil, err
 	}
 	path := "/sessions/" + sessionID + "/tokens"
 	if op == opTokenFromTempl {
 		if !templatePattern.MatchString(templateName) {
-			return nil, fmt.Errorf("clerk %s: template_name %q must be 1-128 letters, digits, '_' or '-': %w", op, shownArg(templateName), ErrInvalidInput)
+			return nil, invalid(op, "template_name %q must be 1-128 letters, digits, '_' or '-'", shownArg(templateName))
 		}
 		path += "/" + url.PathEscape(templateName)
 	}
 	if n := p.ExpiresInSeconds; n != 0 && (n < MinTokenLifetimeSecs || n > MaxTokenLifetimeSecs) {
-		return nil, fmt.Errorf("clerk %s: expires_in_seconds %d is outside %d..%d: %w", op, n, MinTokenLifetimeSecs, MaxTokenLifetimeSecs, ErrInvalidInput)
+		return nil, invalid(op, "expires_in_seconds %d is outside %d..%d", n, MinTokenLifetimeSecs, MaxTokenLifetimeSecs)
 	}
 	// 0 leaves it out: the body is {}, and the lifetime the default.
 	body := struct {
@@ -451,8 +457,8 @@ func call[T any](ctx context.Context, c *Client, op, method, path string, q url.
 // callByID is call for an operation whose one argument is the id in its
 // path: kind names the id in the error that refuses it.
 func callByID[T any](ctx context.Context, c *Client, op, method, kind, id, path string) (*T, error) {
-	if err := checkID(kind, id); err != nil {
-		return nil, fmt.Errorf("clerk %s: %w", op, err)
+	if err := checkID(op, kind, id); err != nil {
+		return nil, err
 	}
 	return call[T](ctx, c, op, method, path, nil, nil)
 }
