@@ -206,21 +206,11 @@ func (e *Emulator) controlRoute(r *http.Request, parts []string) (allow string, 
 			if !validStatus(in.Status, true) {
 				return e.paramValueInvalid("status", "status must be a session status such as active, revoked or ended")
 			}
-			if rep, good := e.controlErr(parts[1], "status", e.SetSessionStatus(parts[1], in.Status)); !good {
-				return rep
-			}
-			s, _ := e.Session(parts[1])
-			return ok(http.StatusOK, s)
+			return e.sessionAfter(parts[1], "status", e.SetSessionStatus(parts[1], in.Status))
 		}
 
 	case n == 3 && parts[0] == "sessions" && parts[1] != "" && parts[2] == "clean_up":
-		return "POST", func() reply {
-			if rep, good := e.controlErr(parts[1], "session_id", e.CleanUpSession(parts[1])); !good {
-				return rep
-			}
-			s, _ := e.Session(parts[1])
-			return ok(http.StatusOK, s)
-		}
+		return "POST", func() reply { return e.sessionAfter(parts[1], "session_id", e.CleanUpSession(parts[1])) }
 
 	case n == 3 && parts[0] == "sessions" && parts[1] != "" && parts[2] == "failure":
 		return "PUT", func() reply { return e.putFailure(r, func(status int) { e.FailSession(parts[1], status) }) }
@@ -253,16 +243,17 @@ func (e *Emulator) decodeControl(r *http.Request, v any) (reply, bool) {
 	return reply{}, true
 }
 
-// controlErr is the answer to a control call about session id that failed
-// with err: 404 for an unknown session, else 422 about param.
-func (e *Emulator) controlErr(id, param string, err error) (reply, bool) {
+// sessionAfter is the answer to a control call about session id that ended
+// with err: the session, 404 for an unknown one, else 422 about param.
+func (e *Emulator) sessionAfter(id, param string, err error) reply {
 	switch {
-	case err == nil:
-		return reply{}, true
 	case errors.Is(err, errNoSession):
-		return e.sessionNotFound(id), false
+		return e.sessionNotFound(id)
+	case err != nil:
+		return e.paramValueInvalid(param, err.Error())
 	}
-	return e.paramValueInvalid(param, err.Error()), false
+	s, _ := e.Session(id)
+	return reply{status: http.StatusOK, body: s}
 }
 
 // putFailure serves PUT …/failure {"status":S}: set forces S on the session
