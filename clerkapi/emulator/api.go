@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"github.com/clerkjobs/clerkjobs/internal/text"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"net/url"
@@ -444,7 +445,7 @@ func (e *Emulator) parseListQuery(q url.Values) (listQuery, reply, bool) {
 		}
 		if n < lo || n > hi {
 			rng := name + " must be at least " + strconv.Itoa(lo)
-			if hi < int(^uint(0)>>1) {
+			if hi < math.MaxInt {
 				rng = name + " must be between " + strconv.Itoa(lo) + " and " + strconv.Itoa(hi)
 			}
 			return e.paramValueInvalid(name, rng), false
@@ -455,7 +456,7 @@ func (e *Emulator) parseListQuery(q url.Values) (listQuery, reply, bool) {
 	if rep, ok := intParam("limit", clerkapi.MinListLimit, clerkapi.MaxListLimit, &lq.limit); !ok {
 		return lq, rep, false
 	}
-	if rep, ok := intParam("offset", 0, int(^uint(0)>>1), &lq.offset); !ok {
+	if rep, ok := intParam("offset", 0, math.MaxInt, &lq.offset); !ok {
 		return lq, rep, false
 	}
 	if v, ok := q["paginated"]; ok {
