@@ -140,7 +140,6 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (config,
 			fmt.Fprintln(stderr, "Usage: clerk-emulator [flags]; every flag also reads an environment variable (see go doc ./cmd/clerk-emulator).")
 			fs.SetOutput(stderr)
 			fs.PrintDefaults()
-			return cfg, err
 		}
 		return cfg, err
 	}
