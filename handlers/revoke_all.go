@@ -125,17 +125,16 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Answer, e
 	}
 	resumed := p != nil
 	if !resumed {
-		p = &BulkProgress{JobID: jobID, UserID: a.UserID, StartedAt: time.Now().UTC(), Done: map[string]string{}}
-	} else {
-		p.Resumed = true
-		if p.Done == nil { // a store may give back what it saved as null
-			p.Done = map[string]string{}
-		}
+		p = &BulkProgress{JobID: jobID, UserID: a.UserID, StartedAt: time.Now().UTC()}
 	}
-	r := &bulkRun{h: h, args: a, p: p}
+	p.Resumed = resumed
+	if p.Done == nil { // a store may give back what it saved as null
+		p.Done = map[string]string{}
+	}
 	if p.Excepted == nil {
 		p.Excepted = map[string]bool{}
 	}
+	r := &bulkRun{h: h, args: a, p: p}
 	// refused is Clerk's refusal of the lock, when it refused for good;
 	// unconfirmed, how Clerk answered the lock 200 without locking the
 	// user. Either way the sessions are revoked all the same, and the job
@@ -411,10 +410,9 @@ func (h RevokeAll) lock(ctx context.Context, a *jobs.RevokeAllArgs, p *BulkProgr
 	if h.Users == nil {
 		return fmt.Errorf("revoke_all %s: lock_user: this worker cannot lock users: %w", a.JobID, ErrUnsupported)
 	}
-	var u *clerkapi.User
 	var until time.Time
-	err := h.retry(ctx, func() (err error) {
-		u, err = h.Users.LockUser(ctx, a.UserID)
+	err := h.retry(ctx, func() error {
+		u, err := h.Users.LockUser(ctx, a.UserID)
 		if err != nil {
 			return err
 		}
@@ -514,11 +512,8 @@ func (h RevokeAll) eachPage(ctx context.Context, p clerkapi.ListParams, f func(*
 	p.Limit, p.Offset, p.Paginated = pageSize, 0, true
 	seen := map[string]bool{}
 	for {
-		var page *clerkapi.SessionList
-		if err := h.retry(ctx, func() (err error) {
-			page, err = h.Clerk.ListSessions(ctx, p)
-			return err
-		}); err != nil {
+		page, err := retried(ctx, h, func() (*clerkapi.SessionList, error) { return h.Clerk.ListSessions(ctx, p) })
+		if err != nil {
 			return err
 		}
 		fresh := &clerkapi.SessionList{TotalCount: page.TotalCount}
@@ -702,11 +697,7 @@ func (r *bulkRun) revokeOne(ctx context.Context, id string) error {
 	// between attempts), which start their spans from the span in the
 	// context: a span that records nothing, with the job's trace ids.
 	ctx = clerkapi.ContextWithoutSpans(trace.ContextWithSpanContext(ctx, span.SpanContext()))
-	var s *clerkapi.Session
-	err := r.h.retry(ctx, func() (err error) {
-		s, err = r.h.Clerk.RevokeSession(ctx, id)
-		return err
-	})
+	s, err := retried(ctx, r.h, func() (*clerkapi.Session, error) { return r.h.Clerk.RevokeSession(ctx, id) })
 	outcome := sessionRevoked
 	switch {
 	case err == nil && s.Status != clerkapi.StatusRevoked:
@@ -741,11 +732,7 @@ func (r *bulkRun) revokeOne(ctx context.Context, id string) error {
 // it) from one that truly could not be revoked. An error means it could not
 // tell (the job is being stopped, or Clerk is failing).
 func (r *bulkRun) checkGone(ctx context.Context, id string) (bool, error) {
-	var s *clerkapi.Session
-	err := r.h.retry(ctx, func() (err error) {
-		s, err = r.h.Clerk.GetSession(ctx, id)
-		return err
-	})
+	s, err := retried(ctx, r.h, func() (*clerkapi.Session, error) { return r.h.Clerk.GetSession(ctx, id) })
 	switch {
 	case ctx.Err() != nil:
 		return false, ctx.Err()
@@ -769,6 +756,16 @@ func (h RevokeAll) retry(ctx context.Context, call func() error) error {
 		return call()
 	}
 	return h.Retry(ctx, call)
+}
+
+// retried is retry for a call with an answer: the answer of the attempt
+// that ended the retries.
+func retried[T any](ctx context.Context, h RevokeAll, call func() (T, error)) (v T, err error) {
+	err = h.retry(ctx, func() (err error) {
+		v, err = call()
+		return err
+	})
+	return v, err
 }
 
 func isNotFound(err error) bool {
@@ -847,9 +844,7 @@ func (r *bulkRun) summary() jobs.RevokeAllSummary {
 		}
 	}
 	slices.Sort(s.FailedSessionIDs)
-	if len(s.FailedSessionIDs) > jobs.MaxFailedSessionIDs {
-		s.FailedSessionIDs = s.FailedSessionIDs[:jobs.MaxFailedSessionIDs]
-	}
+	s.FailedSessionIDs = s.FailedSessionIDs[:min(len(s.FailedSessionIDs), jobs.MaxFailedSessionIDs)]
 	return s
 }
 
