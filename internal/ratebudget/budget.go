@@ -282,14 +282,9 @@ func (b *Budget) giveBack(h held) {
 	b.dispatchLocked()
 }
 
-// addSlots queues claimed slots and hands them to waiters in turn.
-func (b *Budget) addSlots(at []time.Time) {
-	if len(at) == 0 {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
+// addSlotsLocked queues claimed slots and hands them to waiters in turn.
+func (b *Budget) addSlotsLocked(at []time.Time) {
+	if len(at) == 0 || b.closed {
 		return
 	}
 	for _, t := range at {
@@ -314,15 +309,16 @@ func (b *Budget) dispatchLocked() {
 }
 
 // purgeLocked drops queued slots too late to use.
-func (b *Budget) purgeLocked(now time.Time) {
+func (b *Budget) purgeLocked(now time.Time) { b.dropBeforeLocked(now.Add(-b.sched.grace)) }
+
+// dropBeforeLocked drops the queued slots before t, as wasted.
+func (b *Budget) dropBeforeLocked(t time.Time) {
 	n := 0
-	for n < len(b.slots) && now.Sub(b.slots[n]) > b.sched.grace {
+	for n < len(b.slots) && b.slots[n].Before(t) {
 		n++
 	}
-	if n > 0 {
-		b.slots = b.slots[n:]
-		b.st.wasted += uint64(n)
-	}
+	b.slots = b.slots[n:]
+	b.st.wasted += uint64(n)
 }
 
 // pauseLocked holds every call until the local time until: queued slots
@@ -333,12 +329,7 @@ func (b *Budget) pauseLocked(until time.Time) {
 	}
 	b.pause = until
 	b.st.pauses++
-	n := 0
-	for n < len(b.slots) && b.slots[n].Before(until) {
-		n++
-	}
-	b.slots = b.slots[n:]
-	b.st.wasted += uint64(n)
+	b.dropBeforeLocked(until)
 	b.gen++
 	close(b.revoked)
 	b.revoked = make(chan struct{})
@@ -405,11 +396,11 @@ func (b *Budget) claim() time.Time {
 			return time.Time{}
 		}
 		at, retry := b.claimLocalLocked(k)
+		b.addSlotsLocked(at)
 		b.mu.Unlock()
 		if len(at) == 0 {
 			return retry
 		}
-		b.addSlots(at)
 	}
 }
 

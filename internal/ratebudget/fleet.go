@@ -206,20 +206,18 @@ func (f *fleet) claim() time.Time {
 		// while, each attempt taking up to opTimeout.
 		now := f.now()
 		tr, trickle := f.trickleLocked(now, k)
+		b.addSlotsLocked(tr)
 		if f.failing && now.Before(f.retryAt) {
 			retry := earliest(f.retryAt, trickle)
 			b.mu.Unlock()
-			b.addSlots(tr)
 			return retry
 		}
 		if !f.synced {
 			b.mu.Unlock()
-			b.addSlots(tr)
 			return now.Add(10 * time.Millisecond) // the first heartbeat's echo syncs the clock
 		}
 		if !f.known {
 			b.mu.Unlock()
-			b.addSlots(tr)
 			if !f.refresh() {
 				return earliest(f.retryTime(), trickle)
 			}
@@ -266,7 +264,6 @@ func (f *fleet) claim() time.Time {
 		}
 		if k == 0 && !pausing && !restart {
 			b.mu.Unlock()
-			b.addSlots(tr)
 			return f.toLocal(start-int64(horizon), now, lo)
 		}
 		next := st
@@ -282,12 +279,10 @@ func (f *fleet) claim() time.Time {
 			// Cannot be, by the arithmetic above; checked all the same: a
 			// TAT written too far ahead stalls every replica until then.
 			b.mu.Unlock()
-			b.addSlots(tr)
 			return now.Add(time.Duration(T))
 		}
 		rev, exists, stepped := f.rev, f.exists, f.stepped
 		b.mu.Unlock()
-		b.addSlots(tr)
 
 		nrev, err := f.write(next, rev, exists)
 		b.mu.Lock()
@@ -306,18 +301,17 @@ func (f *fleet) claim() time.Time {
 			if f.pendingPause <= next.PauseUntil {
 				f.pendingPause = 0
 			}
-			var slots []time.Time
 			if k > 0 {
 				f.claims++
 				now := f.now()
 				lo, _ := f.clock.bounds(now)
-				slots = make([]time.Time, k)
+				slots := make([]time.Time, k)
 				for i := range slots {
 					slots[i] = f.toLocal(start+int64(i)*T, now, lo)
 				}
+				b.addSlotsLocked(slots)
 			}
 			b.mu.Unlock()
-			b.addSlots(slots)
 		case errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists):
 			f.conflicts++
 			if f.rev == rev { // the watcher has not brought the newer state yet
@@ -450,7 +444,7 @@ func (f *fleet) outcomeLocked(t0 time.Time, rev uint64, err error) {
 	}
 	f.failures = 0
 	f.lastOK = now
-	f.longMembers = f.countLocked(now, f.lease+f.margin)
+	f.longMembers = f.countLocked(now, f.lease+f.margin, false)
 	_, _, f.stricterAtOK = f.intervalLocked(now, f.lease+f.margin)
 }
 
@@ -535,22 +529,15 @@ func (f *fleet) blindLocked() bool { return f.watched.Before(f.lastOK.Add(-f.mar
 // claim in turn and get about even shares, while a member alone at work
 // may hold them all (work-conserving).
 func (f *fleet) shareLocked() int {
-	busy := 1
-	now := f.now()
-	f.othersLocked(now, func(m member) {
-		if m.Busy && f.freshLocked(m, now, memberTTL) {
-			busy++
-		}
-	})
-	return max(1, f.b.sched.perHorizon()/busy)
+	return max(1, f.b.sched.perHorizon()/f.countLocked(f.now(), memberTTL, true))
 }
 
 // countLocked counts the members whose heartbeat is younger than ttl,
-// this one included.
-func (f *fleet) countLocked(now time.Time, ttl time.Duration) int {
+// this one included; only the busy others if busyOnly.
+func (f *fleet) countLocked(now time.Time, ttl time.Duration, busyOnly bool) int {
 	n := 1
 	f.othersLocked(now, func(m member) {
-		if f.freshLocked(m, now, ttl) {
+		if (m.Busy || !busyOnly) && f.freshLocked(m, now, ttl) {
 			n++
 		}
 	})
@@ -942,7 +929,7 @@ func (f *fleet) statsLocked(s *Stats) {
 		s.FleetLimit, _ = ParseLimit(l)
 	}
 	s.Claims, s.Conflicts = f.claims, f.conflicts
-	s.Members = f.countLocked(now, memberTTL)
+	s.Members = f.countLocked(now, memberTTL, false)
 	if lo, hi := f.clock.bounds(now); f.synced {
 		s.ClockUncertainty = time.Duration(hi-lo) / 2
 	}
