@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -61,13 +62,5 @@ func memberPrefix(fp string) string      { return fp + ".m." }
 func memberKey(fp, member string) string { return memberPrefix(fp) + member }
 func watchFilter(fp string) string       { return fp + ".>" }
 func validFingerprint(fp string) bool {
-	if len(fp) != 2*fingerprintBytes {
-		return false
-	}
-	for _, c := range fp {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
+	return len(fp) == 2*fingerprintBytes && strings.Trim(fp, "0123456789abcdef") == ""
 }

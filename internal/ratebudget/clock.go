@@ -2,6 +2,7 @@ package ratebudget
 
 import (
 	"math"
+	"slices"
 	"time"
 )
 
@@ -60,12 +61,7 @@ func (c *clockSync) add(created int64, sent, recv time.Time) (step time.Duration
 			step = -time.Duration(lo - created - int64(rtt))
 		}
 	}
-	keep := c.samples[:0]
-	for _, s := range c.samples {
-		if recv.Sub(s.at) <= clockKeep {
-			keep = append(keep, s)
-		}
-	}
+	keep := slices.DeleteFunc(c.samples, func(s clockSample) bool { return recv.Sub(s.at) > clockKeep })
 	if len(keep) == clockMax {
 		keep = keep[1:]
 	}

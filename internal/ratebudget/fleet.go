@@ -4,7 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"math"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -427,16 +428,8 @@ func (f *fleet) outcomeLocked(t0 time.Time, rev uint64, err error) {
 		} else {
 			f.echo[rev] = t0
 		}
-		for r, t := range f.echo {
-			if now.Sub(t) > echoKeep {
-				delete(f.echo, r)
-			}
-		}
-		for r, e := range f.early {
-			if now.Sub(e.recv) > echoKeep {
-				delete(f.early, r)
-			}
-		}
+		maps.DeleteFunc(f.echo, func(_ uint64, t time.Time) bool { return now.Sub(t) > echoKeep })
+		maps.DeleteFunc(f.early, func(_ uint64, e echoed) bool { return now.Sub(e.recv) > echoKeep })
 	}
 	if f.failing {
 		f.failing = false
@@ -831,11 +824,7 @@ func (f *fleet) observe(e jetstream.KeyValueEntry, recv time.Time) {
 		// An own write's answer comes within opTimeout, long before maxEarly
 		// newer entries push its echo out.
 		if len(f.early) >= maxEarly {
-			oldest := uint64(math.MaxUint64)
-			for r := range f.early {
-				oldest = min(oldest, r)
-			}
-			delete(f.early, oldest)
+			delete(f.early, slices.Min(slices.Collect(maps.Keys(f.early)))) // the oldest
 		}
 		f.early[e.Revision()] = echoed{created: created, recv: recv}
 	}
