@@ -474,10 +474,8 @@ func (u unconfirmedLock) Error() string { return "clerk LockUser: answered 200 w
 // signed out) would be counted twice, and as revoked by the job.
 func (r *bulkRun) recoverUnsaved(ctx context.Context) error {
 	a, p := r.args, r.p
-	userID := a.UserID
 	since := p.StartedAt.UnixMilli()
-	err := r.h.eachPage(ctx, clerkapi.ListParams{UserID: userID, Status: clerkapi.StatusRevoked}, func(page *clerkapi.SessionList) {
-		defer r.pageRead(ctx)
+	err := r.eachPage(ctx, clerkapi.ListParams{UserID: a.UserID, Status: clerkapi.StatusRevoked}, func(page *clerkapi.SessionList) {
 		for _, s := range page.Data {
 			if p.Excepted[s.ID] || slices.Contains(a.ExceptSessionIDs, s.ID) {
 				continue
@@ -488,7 +486,7 @@ func (r *bulkRun) recoverUnsaved(ctx context.Context) error {
 		}
 	})
 	if err != nil {
-		return fmt.Errorf("revoke_all: list revoked sessions of %s: %w", userID, err)
+		return fmt.Errorf("revoke_all: list revoked sessions of %s: %w", a.UserID, err)
 	}
 	return nil
 }
@@ -507,12 +505,12 @@ func (r *bulkRun) recoverUnsaved(ctx context.Context) error {
 // each pass). Whatever total_count says, a page that brings no session
 // not seen yet ends the listing: a Clerk that ignores the offset would
 // otherwise be asked for the same page until the offset reached
-// total_count, which may be never.
-func (h RevokeAll) eachPage(ctx context.Context, p clerkapi.ListParams, f func(*clerkapi.SessionList)) error {
+// total_count, which may be never. Each page read counts (pageRead).
+func (r *bulkRun) eachPage(ctx context.Context, p clerkapi.ListParams, f func(*clerkapi.SessionList)) error {
 	p.Limit, p.Offset, p.Paginated = pageSize, 0, true
 	seen := map[string]bool{}
 	for {
-		page, err := retried(ctx, h, func() (*clerkapi.SessionList, error) { return h.Clerk.ListSessions(ctx, p) })
+		page, err := retried(ctx, r.h, func() (*clerkapi.SessionList, error) { return r.h.Clerk.ListSessions(ctx, p) })
 		if err != nil {
 			return err
 		}
@@ -530,6 +528,7 @@ func (h RevokeAll) eachPage(ctx context.Context, p clerkapi.ListParams, f func(*
 			}
 		}
 		f(fresh)
+		r.pageRead(ctx)
 		p.Offset += len(page.Data)
 		switch {
 		case len(fresh.Data) == 0:
@@ -617,8 +616,7 @@ func (r *bulkRun) list(ctx context.Context) (todo []string, shifted bool, err er
 	// Every session of the user, not status=active: that filter cannot
 	// select a pending session (signed in, a task such as choosing an
 	// organization left to do), which becomes active once its task is done.
-	err = r.h.eachPage(ctx, clerkapi.ListParams{UserID: r.args.UserID}, func(page *clerkapi.SessionList) {
-		defer r.pageRead(ctx)
+	err = r.eachPage(ctx, clerkapi.ListParams{UserID: r.args.UserID}, func(page *clerkapi.SessionList) {
 		if first < 0 {
 			first = page.TotalCount
 		} else if page.TotalCount < first {
@@ -790,9 +788,10 @@ func (r *bulkRun) tick(ctx context.Context) (stop func()) {
 				return
 			case <-save.C:
 				r.mu.Lock()
-				snap := r.snapshot()
+				snap := *r.p
+				snap.Done = maps.Clone(r.p.Done)
 				r.mu.Unlock()
-				_ = r.h.Store.Save(ctx, r.args.JobID, snap) // a missed checkpoint only costs a recount
+				_ = r.h.Store.Save(ctx, r.args.JobID, &snap) // a missed checkpoint only costs a recount
 			case <-report.C:
 				if r.h.Report != nil {
 					r.h.Report(ctx, r.args.ReplyTo, r.progress())
@@ -818,13 +817,6 @@ func (r *bulkRun) pageRead(ctx context.Context) {
 	}
 	r.reported = time.Now()
 	r.h.Report(ctx, r.args.ReplyTo, r.progress())
-}
-
-// snapshot copies the progress for saving; r.mu is held.
-func (r *bulkRun) snapshot() *BulkProgress {
-	c := *r.p
-	c.Done = maps.Clone(r.p.Done)
-	return &c
 }
 
 func (r *bulkRun) summary() jobs.RevokeAllSummary {
