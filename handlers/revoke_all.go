@@ -151,18 +151,6 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Answer, e
 		return &LockRefusedError{JobID: jobID, Summary: r.summary(), Err: refused, Unconfirmed: string(unconfirmed), Run: run}
 	}
 	if a.LockUser {
-		if !p.lockHeld() {
-			// This run sends the lock (again): the passes counted are
-			// those from here (saved with the lock, for a run that
-			// resumes under it). An earlier run that could not lock
-			// (answered 200 unlocked) may have spent the job's passes on
-			// sessions created as fast as they were revoked; counted
-			// against those, this run would list what was created
-			// meanwhile and revoke none of it, and end locked with
-			// sessions active, or leave them to the next delivery, which
-			// would revoke none either.
-			p.LockPass = p.Passes
-		}
 		if err := h.lock(ctx, a, p); err != nil {
 			if refused = lockRefusal(err); refused == nil && !errors.As(err, &unconfirmed) {
 				return Answer{}, err
@@ -407,6 +395,14 @@ func (h RevokeAll) lock(ctx context.Context, a *jobs.RevokeAllArgs, p *BulkProgr
 	if p.lockHeld() {
 		return nil
 	}
+	// This run sends the lock (again): the passes counted are those from
+	// here (saved with the lock, for a run that resumes under it). An
+	// earlier run that could not lock (answered 200 unlocked) may have
+	// spent the job's passes on sessions created as fast as they were
+	// revoked; counted against those, this run would list what was created
+	// meanwhile and revoke none of it, and end locked with sessions active,
+	// or leave them to the next delivery, which would revoke none either.
+	p.LockPass = p.Passes
 	if h.Users == nil {
 		return fmt.Errorf("revoke_all %s: lock_user: this worker cannot lock users: %w", a.JobID, ErrUnsupported)
 	}
