@@ -124,8 +124,7 @@ func (h Sessions) revoke(ctx context.Context, id string) (Answer, error) {
 		}
 		return Answer{Result: s}, nil
 	}
-	var apiErr *clerkapi.Error
-	if !errors.As(err, &apiErr) || apiErr.Class() != clerkapi.Permanent || apiErr.StatusCode == 404 {
+	if apiErr, ok := errors.AsType[*clerkapi.Error](err); !ok || apiErr.Class() != clerkapi.Permanent || apiErr.StatusCode == 404 {
 		return Answer{}, err
 	}
 	cur, getErr := h.Clerk.GetSession(ctx, id)

@@ -224,8 +224,7 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Answer, e
 // systemic one (the key) is nobody's job's: both still stop the job before
 // any revoke.
 func lockRefusal(err error) *clerkapi.Error {
-	var e *clerkapi.Error
-	if errors.As(err, &e) && e.Class() == clerkapi.Permanent && e.StatusCode != http.StatusNotFound {
+	if e, ok := errors.AsType[*clerkapi.Error](err); ok && e.Class() == clerkapi.Permanent && e.StatusCode != http.StatusNotFound {
 		return e
 	}
 	return nil
@@ -763,8 +762,8 @@ func retried[T any](ctx context.Context, h RevokeAll, call func() (T, error)) (v
 }
 
 func isNotFound(err error) bool {
-	var e *clerkapi.Error
-	return errors.As(err, &e) && e.StatusCode == 404
+	e, ok := errors.AsType[*clerkapi.Error](err)
+	return ok && e.StatusCode == 404
 }
 
 // tick saves and reports progress while revokes run.
