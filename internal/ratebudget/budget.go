@@ -274,15 +274,13 @@ func (b *Budget) giveBack(h held) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.sleeping--
-	if h.gen != b.gen || b.sched.limit.Unlimited() {
-		return
+	if h.gen == b.gen && !b.sched.limit.Unlimited() {
+		b.addSlotsLocked([]time.Time{h.at})
 	}
-	i, _ := slices.BinarySearchFunc(b.slots, h.at, time.Time.Compare)
-	b.slots = slices.Insert(b.slots, i, h.at)
-	b.dispatchLocked()
 }
 
-// addSlotsLocked queues claimed slots and hands them to waiters in turn.
+// addSlotsLocked queues slots, claimed or given back, and hands them to
+// waiters in turn.
 func (b *Budget) addSlotsLocked(at []time.Time) {
 	if len(at) == 0 || b.closed {
 		return
