@@ -52,7 +52,7 @@ type Console struct {
 	poll  *poller
 	bulk  *bulkJobs
 	reg   *registry
-	pages *pages
+	pages pages
 
 	mu       sync.Mutex
 	queue    *dlq.Queue

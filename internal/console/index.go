@@ -494,15 +494,8 @@ func consume(ctx context.Context, cons jetstream.Consumer, handle func(jetstream
 	if err != nil {
 		return err
 	}
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-done:
-		}
-		it.Stop()
-	}()
+	defer it.Stop()
+	defer context.AfterFunc(ctx, it.Stop)()
 	failures := 0
 	for {
 		msg, err := it.Next()

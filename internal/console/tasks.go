@@ -124,19 +124,9 @@ type taskView struct {
 func (t *task) view() taskView {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	// Err and the reports' problems are kept scrubbed (finish,
+	// fewProblems).
 	v := t.taskView
-	v.Err = scrub(v.Err)
-	// Reports quote dead letters and errors: copies, scrubbed for pages.
-	if v.Replay != nil {
-		r := *v.Replay
-		r.Problems = safeReports(r.Problems)
-		v.Replay = &r
-	}
-	if v.Purge != nil {
-		r := *v.Purge
-		r.Problems = safeReports(r.Problems)
-		v.Purge = &r
-	}
 	if res := v.Bulk.Result; res != nil && res.Error != nil {
 		cp, e := *res, res.Error.Redacted()
 		cp.Error = &e
@@ -167,23 +157,23 @@ func (t *task) finish(ctx context.Context, err error) {
 	switch {
 	case err == nil:
 		t.State = taskDone
-	case ctx.Err() != nil && t.Kind == actRevokeAll && t.Bulk.Ack != nil:
+		return
+	case ctx.Err() == nil:
+		t.State, t.Err = taskFailed, scrub(err.Error())
+		return
+	}
+	t.State = taskStopped
+	switch {
+	case t.Kind == actRevokeAll && t.Bulk.Ack != nil:
 		// Stopping stops the following, not the job: the workers go on.
-		t.State = taskStopped
 		t.Err = "no longer followed here; the job itself goes on in the workers (revoke_all jobs in progress, on the overview)"
-	case ctx.Err() != nil && t.Kind == actRevokeAll:
-		t.State = taskStopped
+	case t.Kind == actRevokeAll:
 		t.Err = "stopped before JetStream acknowledged the job: it may not have been sent; look for it under revoke_all jobs in progress on the overview, or revoke all sessions of the user again"
-	case ctx.Err() != nil && t.DryRun:
+	case t.DryRun:
 		// A dry run is not continued: its plan is never confirmed.
-		t.State = taskStopped
 		t.Err = errDryRunStopped.Error()
-	case ctx.Err() != nil:
-		t.State = taskStopped
-		t.Err = "stopped before the end: continue it to do what is left"
 	default:
-		t.State = taskFailed
-		t.Err = err.Error()
+		t.Err = "stopped before the end: continue it to do what is left"
 	}
 }
 

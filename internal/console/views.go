@@ -27,10 +27,9 @@ import (
 //go:embed assets
 var assets embed.FS
 
-// pages are the parsed templates, one per page, each with the layout.
-type pages struct {
-	t map[string]*template.Template
-}
+// pages are the parsed templates by name, one per page, each with the
+// layout.
+type pages map[string]*template.Template
 
 var funcs = template.FuncMap{
 	"num":  func(n any) string { return text.GroupDigits(fmt.Sprint(n)) },
@@ -44,7 +43,6 @@ var funcs = template.FuncMap{
 		}
 		return d.Round(100 * time.Millisecond).String()
 	},
-	"since": time.Since,
 	"span": func(a, b time.Time) time.Duration {
 		if b.IsZero() {
 			b = time.Now()
@@ -81,7 +79,7 @@ var funcs = template.FuncMap{
 	"classes": jobs.ErrorClasses,
 }
 
-func loadPages() (*pages, error) {
+func loadPages() (pages, error) {
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "assets/templates/layout.html", "assets/templates/partials.html")
 	if err != nil {
 		return nil, fmt.Errorf("console templates: %w", err)
@@ -90,7 +88,7 @@ func loadPages() (*pages, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &pages{t: map[string]*template.Template{}}
+	p := pages{}
 	for _, n := range names {
 		base := strings.TrimSuffix(path.Base(n), ".html")
 		if base == "layout" || base == "partials" {
@@ -100,15 +98,15 @@ func loadPages() (*pages, error) {
 		if err != nil {
 			return nil, fmt.Errorf("console template %s: %w", n, err)
 		}
-		p.t[base] = t
+		p[base] = t
 	}
 	return p, nil
 }
 
 // render executes page into a buffer first, so a template error never
 // sends half a page.
-func (p *pages) render(name string, data any) ([]byte, error) {
-	t, ok := p.t[name]
+func (p pages) render(name string, data any) ([]byte, error) {
+	t, ok := p[name]
 	if !ok {
 		return nil, fmt.Errorf("no page %q", name)
 	}

@@ -279,10 +279,8 @@ type overviewPage struct {
 	Classes    []jobs.ErrorClass
 	Activity   activityView
 	Chart      chart
-	Bulk       []bulkJob
-	BulkErr    error
+	InProgress inProgress
 	ResultsErr error
-	Followed   map[string]taskView // revoke_all jobs this console follows, by job id
 	// Other counts, per op and in all, the dead letters of no class or of
 	// one not in Classes (stored without the worker's headers), so that
 	// the columns add up to the totals.
@@ -304,7 +302,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 	}
 	p.Activity = c.act.view(time.Now())
 	p.Chart = drawChart(p.Activity)
-	p.Bulk, p.BulkErr = c.bulk.list(time.Now(), c.topo.ProgressTTL)
+	p.InProgress = c.inProgress()
 	c.mu.Lock()
 	p.ResultsErr = c.resErr
 	c.mu.Unlock()
@@ -313,27 +311,35 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 			p.Ops = append(p.Ops, op)
 		}
 	}
-	p.Followed = c.followed()
 	c.show(w, r, "overview", "Overview", "overview", p, true)
 }
 
-// followed returns the revoke_all jobs this console submitted and still
-// follows, by job id: their progress reports say how many sessions there
-// are in all, which the progress bucket does not. One it stopped following
-// (Stop, or the follow failed) goes on in the workers, and its last report
-// no longer moves: the bucket's count is shown for it.
-func (c *Console) followed() map[string]taskView {
-	out := map[string]taskView{}
+// inProgress is what the "bulk" partial shows: the revoke_all jobs with
+// progress saved, and those of them this console submitted and still
+// follows, by job id.
+type inProgress struct {
+	Bulk []bulkJob
+	Err  error
+	// Followed jobs' progress reports say how many sessions there are in
+	// all, which the progress bucket does not. One the console stopped
+	// following (Stop, or the follow failed) goes on in the workers, and
+	// its last report no longer moves: the bucket's count is shown for it.
+	Followed map[string]taskView
+}
+
+func (c *Console) inProgress() inProgress {
+	p := inProgress{Followed: map[string]taskView{}}
 	for _, t := range c.reg.recent() {
 		if t.Kind != actRevokeAll || !t.running() {
 			continue
 		}
 		v := t.view()
-		if _, ok := out[v.Plan.RevokeAll.JobID]; !ok {
-			out[v.Plan.RevokeAll.JobID] = v
+		if _, ok := p.Followed[v.Plan.RevokeAll.JobID]; !ok {
+			p.Followed[v.Plan.RevokeAll.JobID] = v
 		}
 	}
-	return out
+	p.Bulk, p.Err = c.bulk.list(time.Now(), c.topo.ProgressTTL)
+	return p
 }
 
 // ---- dead letters
@@ -820,14 +826,12 @@ func (c *Console) runTask(ctx context.Context, t *task) error {
 // many there were in all.
 const maxProblems = 100
 
-// fewProblems keeps the first maxProblems problems, in an array of their
-// own: an action over 100,000 letters that cannot be replayed would
-// otherwise keep a reason per letter for as long as the console keeps it.
+// fewProblems keeps the first maxProblems problems, scrubbed for the
+// pages (they quote dead letters and errors), in an array of their own: an
+// action over 100,000 letters that cannot be replayed would otherwise keep
+// a reason per letter for as long as the console keeps it.
 func fewProblems(p []dlq.EntryReport) []dlq.EntryReport {
-	if len(p) <= maxProblems {
-		return p
-	}
-	return slices.Clone(p[:maxProblems])
+	return safeReports(p[:min(len(p), maxProblems)])
 }
 
 // logDone logs how a task ended, with its counts.
@@ -927,15 +931,12 @@ type revokeAllPage struct {
 	UserID, Except string
 	Lock           bool
 	Err            string
-	Bulk           []bulkJob
-	BulkErr        error
-	Followed       map[string]taskView
+	InProgress     inProgress
 }
 
 // showRevokeAll shows the revoke_all form p with the jobs in progress.
 func (c *Console) showRevokeAll(w http.ResponseWriter, r *http.Request, p revokeAllPage) {
-	p.Followed = c.followed()
-	p.Bulk, p.BulkErr = c.bulk.list(time.Now(), c.topo.ProgressTTL)
+	p.InProgress = c.inProgress()
 	c.show(w, r, "revokeall", "Revoke all sessions of a user", "revoke-all", p, false)
 }
 
