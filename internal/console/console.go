@@ -16,6 +16,7 @@ import (
 
 	"github.com/clerkjobs/clerkjobs"
 	"github.com/clerkjobs/clerkjobs/dlq"
+	"github.com/clerkjobs/clerkjobs/internal/clock"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -168,10 +169,8 @@ func (c *Console) keep(ctx context.Context, what string, fn func(context.Context
 		}
 		report(err)
 		c.log.Warn().Err(err).Str("reading", what).Dur("retry_in", wait).Msg("console: cannot read; retrying")
-		select {
-		case <-ctx.Done():
+		if clock.Sleep(ctx, wait) != nil {
 			return
-		case <-time.After(wait):
 		}
 		wait = min(wait*2, 30*time.Second)
 	}

@@ -508,10 +508,8 @@ func consume(ctx context.Context, cons jetstream.Consumer, handle func(jetstream
 			if failures++; failures > 20 {
 				return err
 			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(100 * time.Millisecond):
+			if err := clock.Sleep(ctx, 100*time.Millisecond); err != nil {
+				return err
 			}
 			continue
 		}

@@ -40,9 +40,6 @@ type snapshot struct {
 	InFlight map[jobs.Op]int
 }
 
-// InFlightOf is the jobs of op the workers hold.
-func (s snapshot) InFlightOf(op jobs.Op) int { return s.InFlight[op] }
-
 // WaitingOf is the jobs of op stored and not held by a worker: not yet
 // delivered, or delivered to a worker that did not answer.
 func (s snapshot) WaitingOf(op jobs.Op) uint64 {

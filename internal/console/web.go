@@ -884,13 +884,12 @@ func (c *Console) stopTask(w http.ResponseWriter, r *http.Request) {
 	if t == nil {
 		return
 	}
-	if !t.running() {
-		// Ended already: nothing to stop, and nothing to log as stopped.
-		http.Redirect(w, r, "/tasks/"+t.ID, http.StatusSeeOther)
-		return
+	// One that ended already has nothing to stop, and nothing to log as
+	// stopped.
+	if t.running() {
+		t.stop()
+		c.logAction(r, "stop").Str("action", string(t.Kind)).Str("scope", t.Plan.Scope).Str("plan", t.Plan.ID).Int("done", t.view().Done).Msg("console: action stopped")
 	}
-	t.stop()
-	c.logAction(r, "stop").Str("action", string(t.Kind)).Str("scope", t.Plan.Scope).Str("plan", t.Plan.ID).Int("done", t.view().Done).Msg("console: action stopped")
 	http.Redirect(w, r, "/tasks/"+t.ID, http.StatusSeeOther)
 }
 
