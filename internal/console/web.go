@@ -489,12 +489,7 @@ func (c *Console) entry(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusBadRequest, fmt.Errorf("%q is not a dead-letter sequence (a positive number, as the list shows)", r.PathValue("seq")))
 		return
 	}
-	q, err := c.dlq(r.Context())
-	if err != nil {
-		c.fail(w, r, http.StatusServiceUnavailable, err)
-		return
-	}
-	e, err := q.Get(r.Context(), seq)
+	q, e, err := c.letter(r.Context(), seq)
 	if errors.Is(err, dlq.ErrNotFound) {
 		c.fail(w, r, http.StatusNotFound, err)
 		return
@@ -509,6 +504,16 @@ func (c *Console) entry(w http.ResponseWriter, r *http.Request) {
 		p.Replayable, p.Why = false, scrub(err.Error())
 	}
 	c.show(w, r, "entry", fmt.Sprintf("Dead letter %d", seq), "dlq", p, false)
+}
+
+// letter reads the dead letter at seq.
+func (c *Console) letter(ctx context.Context, seq uint64) (*dlq.Queue, dlq.Entry, error) {
+	q, err := c.dlq(ctx)
+	if err != nil {
+		return nil, dlq.Entry{}, err
+	}
+	e, err := q.Get(ctx, seq)
+	return q, e, err
 }
 
 // planDLQ makes a replay or purge plan from the list or an entry page.
@@ -571,12 +576,7 @@ func (c *Console) planDLQ(w http.ResponseWriter, r *http.Request) {
 			if _, ok := p.Seen[seq]; ok {
 				continue
 			}
-			q, err := c.dlq(r.Context())
-			if err != nil {
-				c.fail(w, r, http.StatusServiceUnavailable, err)
-				return
-			}
-			e, err := q.Get(r.Context(), seq)
+			_, e, err := c.letter(r.Context(), seq)
 			switch {
 			case errors.Is(err, dlq.ErrNotFound):
 				continue
