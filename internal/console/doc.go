@@ -47,5 +47,6 @@
 // make the console walk its index unseen. Dead-letter payloads are shown as the worker stored them, with
 // secret fields redacted again; every text a dead letter gave (ids,
 // subjects, codes, headers, reasons) goes through scrub in the view-model
-// constructors, and header values that look like secrets are not shown.
+// constructors (an action's reasons and error as the action keeps them),
+// and header values that look like secrets are not shown.
 package console

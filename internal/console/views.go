@@ -236,8 +236,9 @@ var secretName = regexp.MustCompile(`(?i)(authorization|cookie|token|secret|pass
 
 // scrub hides what looks like a secret (internal/redact's shapes) in text
 // that came from a dead letter or an action on one. Pages never call it:
-// the view-model constructors below do, for every letter-derived string,
-// so that a template cannot forget one.
+// the view-model constructors below do, for every letter-derived string
+// (an action keeps its problems and its error scrubbed: fewProblems,
+// task.finish), so that a template cannot forget one.
 func scrub(s string) string { return redact.Text(s) }
 
 // safeRow is a list row as a page may show it.
