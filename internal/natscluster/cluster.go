@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,11 +85,8 @@ func Start(ctx context.Context, t testing.TB, opts ...Option) *Cluster {
 	if o.nodes < 1 {
 		t.Fatalf("natscluster: WithNodes(%d): need at least one node", o.nodes)
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, defaultReadyTimeout)
-		defer cancel()
-	}
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
 	e, err := getEngine(ctx)
 	if err != nil {
 		t.Fatalf("natscluster: %v", err)
@@ -108,14 +106,7 @@ func Start(ctx context.Context, t testing.TB, opts ...Option) *Cluster {
 		labelHost: host,
 	}
 	for i := range o.nodes {
-		n := &Node{c: c, name: fmt.Sprintf("n%d", i+1)}
-		if n.clientPort, err = pickPort(e.bindIP); err == nil {
-			n.monitorPort, err = pickPort(e.bindIP)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.nodes = append(c.nodes, n)
+		c.nodes = append(c.nodes, &Node{c: c, name: fmt.Sprintf("n%d", i+1)})
 	}
 
 	if o.nodes > 1 {
@@ -214,20 +205,19 @@ func (c *Cluster) config(n *Node) string {
 	return b.String()
 }
 
-// create creates and starts the node's container, retrying with new host
-// ports if the picked ones were taken in the meantime.
+// create picks the node's host ports and creates and starts its
+// container, retrying with new host ports if the picked ones were taken in
+// the meantime.
 func (n *Node) create(ctx context.Context) error {
 	c := n.c
 	var lastErr error
-	for attempt := range 3 {
-		if attempt > 0 {
-			var err error
-			if n.clientPort, err = pickPort(c.e.bindIP); err == nil {
-				n.monitorPort, err = pickPort(c.e.bindIP)
-			}
-			if err != nil {
-				return err
-			}
+	for range 3 {
+		var err error
+		if n.clientPort, err = pickPort(c.e.bindIP); err == nil {
+			n.monitorPort, err = pickPort(c.e.bindIP)
+		}
+		if err != nil {
+			return err
 		}
 		opts := []testcontainers.ContainerCustomizer{
 			testcontainers.WithName(c.prefix + "-" + n.name),
@@ -301,15 +291,12 @@ func (c *Cluster) checkClient(ctx context.Context) error {
 	}
 	for _, from := range conns {
 		for _, to := range c.nodes {
-			for {
+			err := retry(ctx, 100*time.Millisecond, func() error {
 				_, err := from.Request("_natscluster.ready."+to.name, nil, time.Second)
-				if err == nil {
-					break
-				}
-				if ctx.Err() != nil {
-					return fmt.Errorf("natscluster: no request/reply from %s to node %s: %w", from.ConnectedServerName(), to.name, err)
-				}
-				time.Sleep(100 * time.Millisecond)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("natscluster: no request/reply from %s to node %s: %w", from.ConnectedServerName(), to.name, err)
 			}
 		}
 	}
@@ -317,19 +304,41 @@ func (c *Cluster) checkClient(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for {
+	err = retry(ctx, 200*time.Millisecond, func() error {
 		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
 		_, err := js.AccountInfo(actx)
-		cancel()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("natscluster: JetStream not ready: %w", err)
+	}
+	return nil
+}
+
+// retry calls try every interval until it succeeds or ctx ends; then it
+// returns try's last error.
+func retry(ctx context.Context, every time.Duration, try func() error) error {
+	for {
+		err := try()
 		if err == nil {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("natscluster: JetStream not ready: %w", err)
-		case <-time.After(200 * time.Millisecond):
+			return err
+		case <-time.After(every):
 		}
 	}
+}
+
+// withDefaultTimeout bounds ctx by defaultReadyTimeout when it has no
+// deadline of its own.
+func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, defaultReadyTimeout)
 }
 
 // URLs returns one client URL per node, host side (nats://127.0.0.1:port on
@@ -347,7 +356,7 @@ func (c *Cluster) URLs() []string {
 func (c *Cluster) ConnectURL() string { return strings.Join(c.URLs(), ",") }
 
 // Nodes returns the nodes in order n1, n2, ...
-func (c *Cluster) Nodes() []*Node { return append([]*Node(nil), c.nodes...) }
+func (c *Cluster) Nodes() []*Node { return slices.Clone(c.nodes) }
 
 // Node returns node i, counting from 0 (its name is n<i+1>).
 func (c *Cluster) Node(i int) *Node { return c.nodes[i] }
@@ -355,10 +364,8 @@ func (c *Cluster) Node(i int) *Node { return c.nodes[i] }
 // NodeByName returns the node with this server name (as in
 // nats.Conn.ConnectedServerName or a stream's cluster leader), or nil.
 func (c *Cluster) NodeByName(name string) *Node {
-	for _, n := range c.nodes {
-		if n.name == name {
-			return n
-		}
+	if i := slices.IndexFunc(c.nodes, func(n *Node) bool { return n.name == name }); i >= 0 {
+		return c.nodes[i]
 	}
 	return nil
 }

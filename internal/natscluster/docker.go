@@ -59,24 +59,20 @@ type engine struct {
 }
 
 var engineState struct {
-	sync.Mutex
-	done bool
-	e    *engine
-	err  error
+	sync.Once
+	e   *engine
+	err error
 }
 
 // getEngine connects to the Docker engine once per process; the outcome,
 // failure included, is remembered so that skipping many tests stays fast.
 func getEngine(ctx context.Context) (*engine, error) {
 	setupEnv()
-	engineState.Lock()
-	defer engineState.Unlock()
-	if !engineState.done {
+	engineState.Do(func() {
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		engineState.e, engineState.err = connectEngine(ctx)
-		engineState.done = true
-	}
+	})
 	return engineState.e, engineState.err
 }
 
@@ -215,19 +211,16 @@ const (
 	portHigh = 32767
 )
 
-var ports struct {
+var ports = struct {
 	sync.Mutex
 	used map[int]bool
-}
+}{used: map[int]bool{}}
 
 // pickPort returns a host port that is free right now on bind (zero: all
 // interfaces) and that this process has not handed out before.
 func pickPort(bind netip.Addr) (int, error) {
 	ports.Lock()
 	defer ports.Unlock()
-	if ports.used == nil {
-		ports.used = make(map[int]bool)
-	}
 	host := "0.0.0.0"
 	if bind.IsValid() {
 		host = bind.String()
@@ -273,6 +266,17 @@ func CleanupLeftovers(ctx context.Context) (removed int, err error) {
 		return err == nil && pid > 0 && pid != os.Getpid() && !processAlive(pid)
 	}
 	var errs []error
+	// remove removes a resource of a stale test binary with rm.
+	remove := func(labels map[string]string, rm func() error) {
+		if !stale(labels) {
+			return
+		}
+		if err := rm(); err != nil {
+			errs = append(errs, err)
+			return
+		}
+		removed++
+	}
 	cs, err := e.cli.ContainerList(ctx, client.ContainerListOptions{
 		All:     true,
 		Filters: make(client.Filters).Add("label", labelPID),
@@ -281,14 +285,10 @@ func CleanupLeftovers(ctx context.Context) (removed int, err error) {
 		return 0, fmt.Errorf("natscluster: list containers: %w", err)
 	}
 	for _, c := range cs.Items {
-		if !stale(c.Labels) {
-			continue
-		}
-		if _, err := e.cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		removed++
+		remove(c.Labels, func() error {
+			_, err := e.cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+			return err
+		})
 	}
 	ns, err := e.cli.NetworkList(ctx, client.NetworkListOptions{
 		Filters: make(client.Filters).Add("label", labelPID),
@@ -297,14 +297,10 @@ func CleanupLeftovers(ctx context.Context) (removed int, err error) {
 		return removed, fmt.Errorf("natscluster: list networks: %w", err)
 	}
 	for _, n := range ns.Items {
-		if !stale(n.Labels) {
-			continue
-		}
-		if _, err := e.cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		removed++
+		remove(n.Labels, func() error {
+			_, err := e.cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{})
+			return err
+		})
 	}
 	return removed, errors.Join(errs...)
 }

@@ -3,6 +3,7 @@ package natscluster
 import (
 	"archive/tar"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -87,8 +88,10 @@ func ensureImage(ctx context.Context, e *engine, logf func(string, ...any)) (str
 		return "", err
 	}
 	defer os.RemoveAll(dir)
+	// A static linux binary for the engine's architecture, from the
+	// module cache, at the version in go.mod.
 	bin := filepath.Join(dir, "nats-server")
-	if err := buildNATSServer(ctx, bin, e.goarch); err != nil {
+	if _, err := goCommand(ctx, e.goarch, "build", "-trimpath", "-ldflags=-s -w", "-o", bin, natsServerModule); err != nil {
 		return "", err
 	}
 	if err := importImage(ctx, e.cli, bin, ref, version); err != nil {
@@ -125,13 +128,6 @@ func natsServerVersion(ctx context.Context, goarch string) (version string, loca
 		return "", false, fmt.Errorf("natscluster: no version for %s in go.mod", natsServerModule)
 	}
 	return tagUnsafe.ReplaceAllString(version, "_"), false, nil
-}
-
-// buildNATSServer builds a static linux binary of nats-server for the
-// engine's architecture from the module cache, at the version in go.mod.
-func buildNATSServer(ctx context.Context, out, goarch string) error {
-	_, err := goCommand(ctx, goarch, "build", "-trimpath", "-ldflags=-s -w", "-o", out, natsServerModule)
-	return err
 }
 
 // goCommand runs the go command of the toolchain running the tests
@@ -202,7 +198,7 @@ func importImage(ctx context.Context, cli client.APIClient, bin, ref, version st
 	for {
 		var msg struct {
 			Error       string `json:"error"`
-			ErrorDetail *struct {
+			ErrorDetail struct {
 				Message string `json:"message"`
 			} `json:"errorDetail"`
 		}
@@ -211,11 +207,8 @@ func importImage(ctx context.Context, cli client.APIClient, bin, ref, version st
 		} else if err != nil {
 			return fmt.Errorf("natscluster: import image %s: %w", ref, err)
 		}
-		if msg.Error != "" {
-			return fmt.Errorf("natscluster: import image %s: %s", ref, msg.Error)
-		}
-		if msg.ErrorDetail != nil && msg.ErrorDetail.Message != "" {
-			return fmt.Errorf("natscluster: import image %s: %s", ref, msg.ErrorDetail.Message)
+		if failure := cmp.Or(msg.Error, msg.ErrorDetail.Message); failure != "" {
+			return fmt.Errorf("natscluster: import image %s: %s", ref, failure)
 		}
 	}
 }

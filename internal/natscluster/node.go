@@ -67,10 +67,6 @@ func (n *Node) Kill(ctx context.Context) error {
 	if _, err := n.c.e.cli.ContainerKill(ctx, n.ctr.ID, client.ContainerKillOptions{Signal: "KILL"}); err != nil {
 		return fmt.Errorf("natscluster: kill %s: %w", n.name, err)
 	}
-	return n.waitExited(ctx)
-}
-
-func (n *Node) waitExited(ctx context.Context) error {
 	w := n.c.e.cli.ContainerWait(ctx, n.ctr.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
 	select {
 	case <-w.Result:
@@ -178,25 +174,19 @@ func (n *Node) WaitHealthy(ctx context.Context) error {
 	if len(n.c.nodes) < 2 {
 		return nil
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, defaultReadyTimeout)
-		defer cancel()
-	}
-	for {
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	err := retry(ctx, 100*time.Millisecond, func() error {
 		leaderless, err := n.leaderless(ctx)
-		if err == nil && leaderless == "" {
-			return nil
-		}
-		if err == nil {
+		if err == nil && leaderless != "" {
 			err = errors.New(leaderless + " has no leader")
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("natscluster: node %s: %w", n.name, err)
-		case <-time.After(100 * time.Millisecond):
-		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("natscluster: node %s: %w", n.name, err)
 	}
+	return nil
 }
 
 // jsz is the part of /jsz?accounts=true&streams=true&consumers=true that
@@ -207,7 +197,7 @@ type jsz struct {
 		Streams []struct {
 			Name      string      `json:"name"`
 			Cluster   *jszCluster `json:"cluster"`
-			State     jszState    `json:"state"`
+			State     StreamState `json:"state"`
 			Consumers []struct {
 				Name    string      `json:"name"`
 				Cluster *jszCluster `json:"cluster"`
@@ -218,13 +208,6 @@ type jsz struct {
 
 type jszCluster struct {
 	Leader string `json:"leader"`
-}
-
-type jszState struct {
-	Messages uint64 `json:"messages"`
-	Bytes    uint64 `json:"bytes"`
-	FirstSeq uint64 `json:"first_seq"`
-	LastSeq  uint64 `json:"last_seq"`
 }
 
 func (n *Node) jsz(ctx context.Context) (*jsz, error) {
@@ -268,28 +251,19 @@ var httpClient = &http.Client{Timeout: 2 * time.Second}
 
 // waitStatus polls a monitoring path until it answers 200.
 func (n *Node) waitStatus(ctx context.Context, path string) error {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, defaultReadyTimeout)
-		defer cancel()
-	}
-	var last string
-	for {
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	err := retry(ctx, 200*time.Millisecond, func() error {
 		code, body, err := n.get(ctx, path)
-		switch {
-		case err != nil:
-			last = err.Error()
-		case code == http.StatusOK:
-			return nil
-		default:
-			last = fmt.Sprintf("%d %s", code, strings.TrimSpace(string(body)))
+		if err == nil && code != http.StatusOK {
+			err = fmt.Errorf("%d %s", code, strings.TrimSpace(string(body)))
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("natscluster: node %s: %s not OK (last answer: %s): %w", n.name, path, last, ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("natscluster: node %s: %s not OK (last answer: %v): %w", n.name, path, err, ctx.Err())
 	}
+	return nil
 }
 
 func (n *Node) get(ctx context.Context, path string) (int, []byte, error) {
@@ -308,16 +282,12 @@ func (n *Node) get(ctx context.Context, path string) (int, []byte, error) {
 
 // StreamState is a stream's state as stored on one node.
 type StreamState struct {
-	Messages uint64
-	Bytes    uint64
-	FirstSeq uint64
-	LastSeq  uint64
-	Leader   string // the stream's leader as this node sees it ("" for R1 or none)
+	Messages uint64 `json:"messages"`
+	Bytes    uint64 `json:"bytes"`
+	FirstSeq uint64 `json:"first_seq"`
+	LastSeq  uint64 `json:"last_seq"`
+	Leader   string `json:"-"` // the stream's leader as this node sees it ("" for R1 or none)
 }
-
-// ErrNoStream is returned by StreamState when the node holds no replica of
-// the stream.
-var ErrNoStream = errors.New("natscluster: stream not on this node")
 
 // StreamState returns the state of this node's own replica of a stream,
 // read from its /jsz monitoring endpoint, whether or not the node leads the
@@ -334,19 +304,14 @@ func (n *Node) StreamState(ctx context.Context, stream string) (StreamState, err
 			if s.Name != stream {
 				continue
 			}
-			st := StreamState{
-				Messages: s.State.Messages,
-				Bytes:    s.State.Bytes,
-				FirstSeq: s.State.FirstSeq,
-				LastSeq:  s.State.LastSeq,
-			}
+			st := s.State
 			if s.Cluster != nil {
 				st.Leader = s.Cluster.Leader
 			}
 			return st, nil
 		}
 	}
-	return StreamState{}, fmt.Errorf("%w: %s on %s", ErrNoStream, stream, n.name)
+	return StreamState{}, fmt.Errorf("natscluster: stream not on this node: %s on %s", stream, n.name)
 }
 
 // Logs returns the last lines (all if lines <= 0) of the node's output.
