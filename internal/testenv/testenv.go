@@ -6,6 +6,7 @@ package testenv
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -76,14 +77,7 @@ func (e *Env) WorkerConfig() worker.Config {
 // (the emulator's default key when empty).
 func (e *Env) ClerkClient(t testing.TB, key string) *clerkapi.Client {
 	t.Helper()
-	if key == "" {
-		key = emulator.DefaultSecretKey
-	}
-	c, err := clerkapi.New(clerkapi.WithSecretKey(key), clerkapi.WithBaseURL(e.Clerk.URL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return clerkClient(t, cmp.Or(key, emulator.DefaultSecretKey), e.Clerk.URL)
 }
 
 // ClerkThrough is a client (the emulator's default key) of a Clerk served
@@ -94,7 +88,12 @@ func (e *Env) ClerkThrough(t testing.TB, h http.Handler) *clerkapi.Client {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	c, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(srv.URL+"/v1"))
+	return clerkClient(t, emulator.DefaultSecretKey, srv.URL+"/v1")
+}
+
+func clerkClient(t testing.TB, key, baseURL string) *clerkapi.Client {
+	t.Helper()
+	c, err := clerkapi.New(clerkapi.WithSecretKey(key), clerkapi.WithBaseURL(baseURL))
 	if err != nil {
 		t.Fatal(err)
 	}

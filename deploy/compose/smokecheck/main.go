@@ -106,7 +106,7 @@ func (s *smoke) run(ctx context.Context, workers []string, n, replicas int) erro
 		var st struct {
 			Session struct{ Status string }
 		}
-		if err := s.get(ctx, "/sessions/"+id, &st); err != nil {
+		if err := s.do(ctx, http.MethodGet, "/sessions/"+id, "", &st); err != nil {
 			return err
 		}
 		if st.Session.Status != "revoked" {
@@ -146,7 +146,7 @@ func (s *smoke) run(ctx context.Context, workers []string, n, replicas int) erro
 	// A job Clerk refuses is dead-lettered: A is told, and finds it later
 	// by its id; the operator finds it in the queue.
 	failing := sessions[n+1]
-	if err := s.put(ctx, "/sessions/"+failing+"/failure", `{"status":404}`); err != nil {
+	if err := s.do(ctx, http.MethodPut, "/sessions/"+failing+"/failure", `{"status":404}`, nil); err != nil {
 		return err
 	}
 	jobID := "smoke-dlq-" + nuid.Next()
@@ -232,13 +232,13 @@ func (s *smoke) waitReady(ctx context.Context, url string) error {
 
 func (s *smoke) makeSessions(ctx context.Context, n int) (string, []string, error) {
 	var u struct{ ID string }
-	if err := s.post(ctx, "/users", `{}`, &u); err != nil {
+	if err := s.do(ctx, http.MethodPost, "/users", `{}`, &u); err != nil {
 		return "", nil, err
 	}
 	var ss struct {
 		SessionIDs []string `json:"session_ids"`
 	}
-	if err := s.post(ctx, "/users/"+u.ID+"/sessions", fmt.Sprintf(`{"count":%d}`, n), &ss); err != nil {
+	if err := s.do(ctx, http.MethodPost, "/users/"+u.ID+"/sessions", fmt.Sprintf(`{"count":%d}`, n), &ss); err != nil {
 		return "", nil, err
 	}
 	if len(ss.SessionIDs) != n {
@@ -247,16 +247,8 @@ func (s *smoke) makeSessions(ctx context.Context, n int) (string, []string, erro
 	return u.ID, ss.SessionIDs, nil
 }
 
-func (s *smoke) post(ctx context.Context, path, body string, out any) error {
-	return s.do(ctx, http.MethodPost, path, body, out)
-}
-func (s *smoke) put(ctx context.Context, path, body string) error {
-	return s.do(ctx, http.MethodPut, path, body, nil)
-}
-func (s *smoke) get(ctx context.Context, path string, out any) error {
-	return s.do(ctx, http.MethodGet, path, "", out)
-}
-
+// do calls the emulator's control API, decoding its answer into out (if
+// not nil).
 func (s *smoke) do(ctx context.Context, method, path, body string, out any) error {
 	var rd io.Reader
 	if body != "" {
