@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"net/netip"
 	"os"
 	"regexp"
 	"slices"
@@ -404,12 +403,4 @@ func (c *Cluster) Connect(t testing.TB, opts ...nats.Option) *nats.Conn {
 	}
 	t.Cleanup(nc.Close)
 	return nc
-}
-
-// hostAddr is the host part of node URLs.
-func (c *Cluster) hostAddr() string {
-	if ip, err := netip.ParseAddr(c.e.urlHost); err == nil && ip.Is6() {
-		return "[" + c.e.urlHost + "]"
-	}
-	return c.e.urlHost
 }

@@ -7,10 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -34,9 +35,7 @@ type Node struct {
 	clientPort  int
 	monitorPort int
 	ctr         *testcontainers.DockerContainer
-
-	mu     sync.Mutex
-	paused bool
+	paused      atomic.Bool
 }
 
 // Name returns the node's server name (n1, n2, ...), which is also its DNS
@@ -46,13 +45,13 @@ func (n *Node) Name() string { return n.name }
 // URL returns the node's client URL on the host side. It stays the same
 // across Stop, Kill and Start because the host port is bound explicitly.
 func (n *Node) URL() string {
-	return "nats://" + n.c.hostAddr() + ":" + strconv.Itoa(n.clientPort)
+	return "nats://" + net.JoinHostPort(n.c.e.urlHost, strconv.Itoa(n.clientPort))
 }
 
 // MonitorURL returns the node's HTTP monitoring base URL on the host side
 // (for /healthz, /varz, /jsz, ...).
 func (n *Node) MonitorURL() string {
-	return "http://" + n.c.hostAddr() + ":" + strconv.Itoa(n.monitorPort)
+	return "http://" + net.JoinHostPort(n.c.e.urlHost, strconv.Itoa(n.monitorPort))
 }
 
 // ContainerName returns the Docker container name, for docker logs and
@@ -102,23 +101,19 @@ func (n *Node) Start(ctx context.Context) error {
 // host port still accepts connections (Docker's proxy answers) that then
 // hang.
 func (n *Node) Pause(ctx context.Context) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
 	if _, err := n.c.e.cli.ContainerPause(ctx, n.ctr.ID, client.ContainerPauseOptions{}); err != nil {
 		return fmt.Errorf("natscluster: pause %s: %w", n.name, err)
 	}
-	n.paused = true
+	n.paused.Store(true)
 	return nil
 }
 
 // Unpause resumes a paused node. Call WaitHealthy to know it caught up.
 func (n *Node) Unpause(ctx context.Context) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
 	if _, err := n.c.e.cli.ContainerUnpause(ctx, n.ctr.ID, client.ContainerUnpauseOptions{}); err != nil {
 		return fmt.Errorf("natscluster: unpause %s: %w", n.name, err)
 	}
-	n.paused = false
+	n.paused.Store(false)
 	return nil
 }
 
@@ -346,10 +341,7 @@ func (n *Node) terminate() {
 			t.Logf("natscluster: last lines of node %s (%s):\n%s", n.name, n.ContainerName(), logs)
 		}
 	}
-	n.mu.Lock()
-	paused := n.paused
-	n.mu.Unlock()
-	if paused {
+	if n.paused.Load() {
 		_ = n.Unpause(ctx)
 	}
 	if err := n.ctr.Terminate(ctx, testcontainers.StopTimeout(0)); err != nil {

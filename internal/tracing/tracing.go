@@ -332,17 +332,6 @@ func readSampler() (sdktrace.Sampler, string, error) {
 	if name == "" {
 		name = defaultSamplerName
 	}
-	ratio := func() (float64, error) {
-		arg := strings.TrimSpace(os.Getenv(envSamplerArg))
-		if arg == "" {
-			return 1, nil
-		}
-		r, err := strconv.ParseFloat(arg, 64)
-		if err != nil || !(r >= 0 && r <= 1) { // also refuses NaN
-			return 0, &ConfigError{Variable: envSamplerArg, Problem: fmt.Sprintf("%q is not a ratio between 0 and 1 (0.01 samples 1%% of traces)", text.Truncate(arg, 40)), Err: err}
-		}
-		return r, nil
-	}
 	switch name {
 	case "always_on":
 		return sdktrace.AlwaysSample(), name, nil
@@ -353,9 +342,12 @@ func readSampler() (sdktrace.Sampler, string, error) {
 	case "parentbased_always_off":
 		return sdktrace.ParentBased(sdktrace.NeverSample()), name, nil
 	case "traceidratio", "parentbased_traceidratio":
-		r, err := ratio()
-		if err != nil {
-			return nil, "", err
+		r := 1.0
+		if arg := strings.TrimSpace(os.Getenv(envSamplerArg)); arg != "" {
+			var err error
+			if r, err = strconv.ParseFloat(arg, 64); err != nil || !(r >= 0 && r <= 1) { // also refuses NaN
+				return nil, "", &ConfigError{Variable: envSamplerArg, Problem: fmt.Sprintf("%q is not a ratio between 0 and 1 (0.01 samples 1%% of traces)", text.Truncate(arg, 40)), Err: err}
+			}
 		}
 		s := sdktrace.TraceIDRatioBased(r)
 		if name == "parentbased_traceidratio" {
