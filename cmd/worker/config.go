@@ -223,16 +223,12 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 			return nil, err
 		}
 	}
-	switch c.logFormat {
-	case "auto", "json", "console":
-	default:
+	if !slices.Contains([]string{"auto", "json", "console"}, c.logFormat) {
 		return nil, fmt.Errorf("--log-format %q: want json, console or auto", c.logFormat)
 	}
 	// zerolog reads more (a number, "disabled", "panic"), which would hide
 	// every warning and job outcome without a word.
-	switch strings.ToLower(c.logLevel) {
-	case "debug", "info", "warn", "error":
-	default:
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(c.logLevel)) {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.logLevel)
 	}
 	if fs.Changed("reply-prefix") && len(c.worker.ReplyPrefixes) == 0 {

@@ -17,9 +17,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 )
 
 // Scenarios, in the order they run. Without a selection every one runs,
@@ -168,7 +172,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	defer e.close()
-	rep.Versions = versions()
+	rep.Versions = Versions{Go: runtime.Version(), NATSGo: nats.Version, NATSServer: server.VERSION + " (embedded)"}
 	sz := sizesFor(o)
 	start := time.Now()
 	defer func() { rep.ElapsedS = time.Since(start).Seconds() }()

@@ -8,9 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 )
 
 // procSample is what /proc says about one process: CPU time (user +
@@ -111,8 +108,4 @@ func loadAvg() string {
 		return strings.Join(f[:3], " ")
 	}
 	return ""
-}
-
-func versions() Versions {
-	return Versions{Go: runtime.Version(), NATSGo: nats.Version, NATSServer: server.VERSION + " (embedded)"}
 }

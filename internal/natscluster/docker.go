@@ -51,11 +51,10 @@ func setupEnv() {
 
 // engine is the Docker engine shared by every cluster of the test binary.
 type engine struct {
-	provider *testcontainers.DockerProvider
-	cli      client.APIClient
-	urlHost  string     // host part of the URLs handed to clients
-	bindIP   netip.Addr // host address ports are published on; zero means all
-	goarch   string     // GOARCH matching the engine, for building nats-server
+	cli     client.APIClient
+	urlHost string     // host part of the URLs handed to clients
+	bindIP  netip.Addr // host address ports are published on; zero means all
+	goarch  string     // GOARCH matching the engine, for building nats-server
 }
 
 var engineState struct {
@@ -95,7 +94,7 @@ func connectEngine(ctx context.Context) (e *engine, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("Docker engine info: %w", err)
 	}
-	e = &engine{provider: p, cli: cli, goarch: goarchOf(info.Info.Architecture)}
+	e = &engine{cli: cli, goarch: goarchOf(info.Info.Architecture)}
 	e.urlHost, e.bindIP = publishedHost(ctx, p)
 	return e, nil
 }
