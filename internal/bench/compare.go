@@ -68,7 +68,7 @@ func (e *env) tracing(ctx context.Context, sz sizes, rep *Report) error {
 	if err != nil {
 		return err
 	}
-	defer sink.close()
+	defer sink.srv.Close()
 	traced := func(name string, env []string) flow {
 		return flow{"tracing " + name, func() (Row, error) {
 			before := sink.spans.Load()
@@ -149,5 +149,3 @@ func (s *spanSink) env(ratio string) []string {
 		"OTEL_TRACES_SAMPLER_ARG=" + ratio,
 	}
 }
-
-func (s *spanSink) close() { _ = s.srv.Close() }

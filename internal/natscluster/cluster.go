@@ -113,18 +113,13 @@ func Start(ctx context.Context, t testing.TB, opts ...Option) *Cluster {
 			t.Fatal(err)
 		}
 	}
-	var wg sync.WaitGroup
-	errs := make([]error, len(c.nodes))
-	for i, n := range c.nodes {
-		wg.Go(func() { errs[i] = n.create(ctx) })
-	}
-	wg.Wait()
+	err = c.eachNode(func(n *Node) error { return n.create(ctx) })
 	for _, n := range c.nodes {
 		if n.ctr != nil {
 			t.Cleanup(n.terminate)
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := c.WaitHealthy(ctx); err != nil {
@@ -373,10 +368,15 @@ func (c *Cluster) NodeByName(name string) *Node {
 // Start, Unpause or Heal of nodes to know that they caught up. It fails
 // while a node is stopped, paused or partitioned.
 func (c *Cluster) WaitHealthy(ctx context.Context) error {
+	return c.eachNode(func(n *Node) error { return n.WaitHealthy(ctx) })
+}
+
+// eachNode runs f on every node at once and joins their errors.
+func (c *Cluster) eachNode(f func(*Node) error) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(c.nodes))
 	for i, n := range c.nodes {
-		wg.Go(func() { errs[i] = n.WaitHealthy(ctx) })
+		wg.Go(func() { errs[i] = f(n) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)

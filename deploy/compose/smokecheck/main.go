@@ -179,13 +179,11 @@ func (s *smoke) run(ctx context.Context, workers []string, n, replicas int) erro
 		if info.Config.Replicas != replicas || info.Cluster == nil || info.Cluster.Leader == "" || len(info.Cluster.Replicas) != replicas-1 {
 			return fmt.Errorf("stream %s: replicas %d, cluster %+v; want %d replicas", name, info.Config.Replicas, info.Cluster, replicas)
 		}
+		peers := []string{info.Cluster.Leader}
 		for _, p := range info.Cluster.Replicas {
 			if !p.Current || p.Offline {
 				return fmt.Errorf("stream %s: replica %s is not current", name, p.Name)
 			}
-		}
-		peers := []string{info.Cluster.Leader}
-		for _, p := range info.Cluster.Replicas {
 			peers = append(peers, p.Name)
 		}
 		slices.Sort(peers)
