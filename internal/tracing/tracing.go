@@ -32,6 +32,7 @@
 package tracing
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -397,26 +398,19 @@ func newExporter(ctx context.Context, name, protocol string, console io.Writer) 
 }
 
 func (c config) describe(res *resource.Resource) string {
-	var b strings.Builder
-	for i, name := range c.exporters {
-		if i > 0 {
-			b.WriteString(" and ")
-		}
-		b.WriteString(name)
+	parts := slices.Clone(c.exporters)
+	for i, name := range parts {
 		if name == exporterOTLP {
-			fmt.Fprintf(&b, " (%s) to ", c.protocol)
-			if c.endpoint != "" {
-				b.WriteString(c.endpoint)
-			} else if c.protocol == protocolGRPC {
-				b.WriteString("the default endpoint localhost:4317 (TLS)")
-			} else {
-				b.WriteString("the default endpoint https://localhost:4318/v1/traces")
+			def := "the default endpoint https://localhost:4318/v1/traces"
+			if c.protocol == protocolGRPC {
+				def = "the default endpoint localhost:4317 (TLS)"
 			}
+			parts[i] += fmt.Sprintf(" (%s) to %s", c.protocol, cmp.Or(c.endpoint, def))
 		}
 	}
-	fmt.Fprintf(&b, ", sampler %s", c.samplerDesc)
+	s := strings.Join(parts, " and ") + ", sampler " + c.samplerDesc
 	if v, ok := res.Set().Value(semconv.ServiceNameKey); ok {
-		fmt.Fprintf(&b, ", service %s", v.AsString())
+		s += ", service " + v.AsString()
 	}
-	return b.String()
+	return s
 }
