@@ -237,9 +237,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	if err := c.worker.Validate(); err != nil {
 		return nil, namedSetting(err)
 	}
-	if c.worker.Topology.Subjects.Prefix == "" {
-		c.worker.Topology.Subjects.Prefix = jobs.DefaultPrefix
-	}
+	t.Subjects.Prefix = cmp.Or(t.Subjects.Prefix, jobs.DefaultPrefix)
 	c.nats.Name = "clerkjobs-worker " + c.worker.Instance
 	return c, nil
 }
