@@ -1,6 +1,7 @@
 package natscluster
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -139,10 +140,7 @@ func sanitizeName(s string) string {
 	if len(s) > 40 {
 		s = strings.TrimRight(s[:40], "-")
 	}
-	if s == "" {
-		s = "test"
-	}
-	return s
+	return cmp.Or(s, "test")
 }
 
 // createRoutesNetwork creates the network for the cluster routes. It is an
