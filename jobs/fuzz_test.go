@@ -46,6 +46,27 @@ func checkReadDoc(t *testing.T, data []byte) {
 	}
 }
 
+// plain is v as encoding/json (with UseNumber) decodes it into any: each
+// object a map (the last value of a name given twice), what a JSON Schema
+// validator reads.
+func plain(v any) any {
+	switch v := v.(type) {
+	case object:
+		m := make(map[string]any, len(v))
+		for _, e := range v {
+			m[e.name] = plain(e.value)
+		}
+		return m
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = plain(e)
+		}
+		return out
+	}
+	return v
+}
+
 // fuzzOps are the ops FuzzDecode picks from by index: every job type, and
 // ops no subject maps to.
 var fuzzOps = append(AllOps(), OpUnknown, Op(""), Op("token.request"))

@@ -31,35 +31,33 @@ import (
 //
 // Nearly every body is strict JSON (RFC 7493: valid UTF-8, each name once
 // per object), which jsontext tells in one pass that builds nothing; only
-// the others are read member by member, to say what is wrong or to read
-// them as encoding/json does.
+// the others are read member by member first, to say what is wrong.
 func readDoc(o Op, data []byte) (any, error) {
 	if len(data) > MaxJobBytes {
 		return nil, &InvalidError{Op: o, Reason: fmt.Sprintf("body is %d bytes, more than %d", len(data), MaxJobBytes)}
 	}
-	var doc any
-	if jsontext.Value(data).IsValid() {
-		dec := json.NewDecoder(bytes.NewReader(data))
-		dec.UseNumber()
-		if err := dec.Decode(&doc); err != nil {
+	if !jsontext.Value(data).IsValid() {
+		if !json.Valid(data) {
+			// The validator's reader says what is wrong, as it always has.
+			_, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
 			return nil, &InvalidError{Op: o, Reason: "body is not JSON: " + err.Error()}
 		}
-		return doc, nil
+		members, err := parseMembers(data)
+		if err != nil {
+			return nil, &InvalidError{Op: o, Reason: "body is not JSON: " + err.Error()}
+		}
+		if parent, name, ok := firstDuplicate(members); ok {
+			return nil, &InvalidError{Op: o, Field: parent + "/" + fieldName(name),
+				Reason: "member given more than once: readers disagree on which value counts; send each member once"}
+		}
 	}
-	if !json.Valid(data) {
-		// The validator's reader says what is wrong, as it always has.
-		_, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	var doc any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&doc); err != nil {
 		return nil, &InvalidError{Op: o, Reason: "body is not JSON: " + err.Error()}
 	}
-	members, err := parseMembers(data)
-	if err != nil {
-		return nil, &InvalidError{Op: o, Reason: "body is not JSON: " + err.Error()}
-	}
-	if parent, name, ok := firstDuplicate(members); ok {
-		return nil, &InvalidError{Op: o, Field: parent + "/" + fieldName(name),
-			Reason: "member given more than once: readers disagree on which value counts; send each member once"}
-	}
-	return plain(members), nil
+	return doc, nil
 }
 
 // CheckJSON reports what Decode reports of a body before its schema is
@@ -140,27 +138,6 @@ func readValue(dec *json.Decoder) (any, error) {
 	return tok, nil // string, json.Number, bool or nil
 }
 
-// plain is v as encoding/json (with UseNumber) decodes it into any: each
-// object a map (the last value of a name given twice), what a JSON Schema
-// validator reads.
-func plain(v any) any {
-	switch v := v.(type) {
-	case object:
-		m := make(map[string]any, len(v))
-		for _, e := range v {
-			m[e.name] = plain(e.value)
-		}
-		return m
-	case []any:
-		out := make([]any, len(v))
-		for i, e := range v {
-			out[i] = plain(e)
-		}
-		return out
-	}
-	return v
-}
-
 // firstDuplicate finds the first member name given twice in one object,
 // at any depth: the JSON pointer of the object holding it, and the name.
 // Names in the pointer are as fieldName shows them (a name shaped like a
@@ -190,38 +167,20 @@ func firstDuplicate(v any) (parent, name string, found bool) {
 	return "", "", false
 }
 
-// appendJSON encodes v as JSON, objects with their members in order (a
-// name given twice stays twice). Strings are encoded as encoding/json
-// encodes them.
-func appendJSON(b []byte, v any) (_ []byte, err error) {
-	switch v := v.(type) {
-	case object:
-		b = append(b, '{')
-		for i, m := range v {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			k, _ := json.Marshal(m.name) // a string: always encodes
-			if b, err = appendJSON(append(append(b, k...), ':'), m.value); err != nil {
-				return nil, err
-			}
+// MarshalJSON encodes o with its members in order (a name given twice
+// stays twice); the rest is encoded as encoding/json encodes it.
+func (o object) MarshalJSON() ([]byte, error) {
+	b := []byte{'{'}
+	for i, m := range o {
+		if i > 0 {
+			b = append(b, ',')
 		}
-		return append(b, '}'), nil
-	case []any:
-		b = append(b, '[')
-		for i, e := range v {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			if b, err = appendJSON(b, e); err != nil {
-				return nil, err
-			}
+		k, _ := json.Marshal(m.name) // a string: always encodes
+		v, err := json.Marshal(m.value)
+		if err != nil {
+			return nil, err
 		}
-		return append(b, ']'), nil
+		b = append(append(append(b, k...), ':'), v...)
 	}
-	e, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	return append(b, e...), nil
+	return append(b, '}'), nil
 }
