@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -347,11 +348,7 @@ func (t Topology) consumerDrifts(name string, have, want jetstream.ConsumerConfi
 	diff("ack_policy", have.AckPolicy, want.AckPolicy, false)
 	diff("replay_policy", have.ReplayPolicy, want.ReplayPolicy, false)
 	diff("mem_storage", have.MemoryStorage, want.MemoryStorage, false)
-	wantWaiting := want.MaxWaiting
-	if wantWaiting == 0 {
-		wantWaiting = serverDefaultMaxWaiting
-	}
-	diff("max_waiting", have.MaxWaiting, wantWaiting, false)
+	diff("max_waiting", have.MaxWaiting, cmp.Or(want.MaxWaiting, serverDefaultMaxWaiting), false)
 	// Ensure changes these in place.
 	diff("ack_wait", have.AckWait, want.AckWait, true)
 	diff("max_deliver", have.MaxDeliver, want.MaxDeliver, true)
@@ -390,17 +387,9 @@ func (t Topology) consumerFix() string {
 // jsonText is v as the JetStream API writes it ("workqueue", 120000000000),
 // durations as Go writes them ("2m0s"), without quotes.
 func jsonText(v any) string {
-	switch x := v.(type) {
-	case time.Duration:
-		return x.String()
-	case []time.Duration:
-		s := make([]string, len(x))
-		for i, d := range x {
-			s[i] = d.String()
-		}
-		return "[" + strings.Join(s, " ") + "]"
-	case []string:
-		return "[" + strings.Join(x, " ") + "]"
+	switch v.(type) {
+	case time.Duration, []time.Duration, []string:
+		return fmt.Sprint(v) // [1s 2m0s], [a b]
 	}
 	b, err := json.Marshal(v)
 	if err != nil {

@@ -3,6 +3,7 @@ package jobs
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -40,12 +41,8 @@ func StreamFull(err error) bool {
 	// Under the same code it says other things too ("message too large"),
 	// which are no lack of room.
 	d := strings.ToLower(api.Description)
-	for _, w := range []string{"maximum bytes exceeded", "maximum messages exceeded", "maximum messages per subject exceeded"} {
-		if strings.Contains(d, w) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc([]string{"maximum bytes exceeded", "maximum messages exceeded", "maximum messages per subject exceeded"},
+		func(w string) bool { return strings.Contains(d, w) })
 }
 
 // StorageFull reports whether err is JetStream refusing a message because
@@ -54,14 +51,7 @@ func StreamFull(err error) bool {
 // message was not stored.
 func StorageFull(err error) bool {
 	var api *jetstream.APIError
-	if !errors.As(err, &api) {
-		return false
-	}
-	switch api.ErrorCode {
-	case codeStorageExceeded, codeInsufficient, codeAccountLimitExceeded:
-		return true
-	}
-	return false
+	return errors.As(err, &api) && slices.Contains([]jetstream.ErrorCode{codeStorageExceeded, codeInsufficient, codeAccountLimitExceeded}, api.ErrorCode)
 }
 
 // noRoomForCap says what to do when JetStream refused to create or update
