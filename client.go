@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/clerkjobs/clerkjobs/internal/clock"
 	"github.com/clerkjobs/clerkjobs/internal/tracing"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -543,12 +544,8 @@ func (c *Client) waitRecord(ctx context.Context, jobID string, seq uint64, diges
 		case r.of(digest):
 			return r, nil
 		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if clock.Sleep(ctx, delay) != nil {
 			return nil, &NoResultError{JobID: jobID, Err: errors.Join(ctx.Err(), last)}
-		case <-t.C:
 		}
 		delay = min(2*delay, time.Second)
 	}

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
+	"github.com/clerkjobs/clerkjobs/internal/clock"
 	"github.com/clerkjobs/clerkjobs/internal/natsconn"
 	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/internal/text"
@@ -523,13 +524,9 @@ func pace(ctx context.Context, lim *rate.Limiter) error {
 		return ctx.Err()
 	}
 	r := lim.Reserve()
-	t := time.NewTimer(r.Delay())
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
+	err := clock.Sleep(ctx, r.Delay())
+	if err != nil {
 		r.Cancel()
-		return ctx.Err()
 	}
+	return err
 }
