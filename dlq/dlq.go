@@ -297,9 +297,7 @@ func (q *Queue) Entries(ctx context.Context, f Filter, opts ...Option) iter.Seq2
 
 // bySeq reads the listed sequences directly.
 func (q *Queue) bySeq(ctx context.Context, f Filter, o options) iter.Seq2[Entry, error] {
-	seqs := slices.Clone(f.Seqs)
-	slices.Sort(seqs)
-	seqs = slices.Compact(seqs)
+	seqs := slices.Compact(slices.Sorted(slices.Values(f.Seqs)))
 	return func(yield func(Entry, error) bool) {
 		for _, seq := range seqs {
 			e, err := q.Get(ctx, seq)

@@ -100,7 +100,12 @@ func ReplayMsgID(created time.Time, seq uint64, replays int) string {
 // Entries are processed in the order given; a sequence given again is the
 // same dead letter, taken once.
 func (q *Queue) Replay(ctx context.Context, seqs []uint64, opts ...Option) (ReplayReport, error) {
-	seqs = once(seqs)
+	seen := make(map[uint64]bool, len(seqs))
+	seqs = slices.DeleteFunc(slices.Clone(seqs), func(s uint64) bool { // each once, in order
+		again := seen[s]
+		seen[s] = true
+		return again
+	})
 	o := collect(opts)
 	rep := ReplayReport{DryRun: o.dryRun}
 	var lim *rate.Limiter
@@ -144,19 +149,6 @@ func (q *Queue) Replay(ctx context.Context, seqs []uint64, opts ...Option) (Repl
 		}
 	}
 	return rep, nil
-}
-
-// once is seqs without repeats, in their order.
-func once(seqs []uint64) []uint64 {
-	seen := make(map[uint64]bool, len(seqs))
-	out := make([]uint64, 0, len(seqs))
-	for _, s := range seqs {
-		if !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 func (q *Queue) replayOne(ctx context.Context, created time.Time, seq uint64, o options) (EntryReport, error) {
