@@ -70,10 +70,9 @@ func Decode(o Op, data []byte) (Args, error) {
 	// A job id shaped like a secret is refused before the schema is asked,
 	// so that it is this error, on /job_id, whatever else is wrong: the
 	// worker then records the job as seq-<n>, never under that id.
-	if obj, ok := doc.(map[string]any); ok {
-		if id, ok := obj["job_id"].(string); ok && redact.Looks(id) {
-			return nil, &InvalidError{Op: o, Field: "/job_id", Reason: CheckJobID(id).Error()}
-		}
+	obj, _ := doc.(map[string]any)
+	if id, ok := obj["job_id"].(string); ok && redact.Looks(id) {
+		return nil, &InvalidError{Op: o, Field: "/job_id", Reason: CheckJobID(id).Error()}
 	}
 	if field, n := hugeNumber(doc); n != "" {
 		return nil, &InvalidError{Op: o, Field: field, Reason: fmt.Sprintf("number %.40s is out of range", n)}

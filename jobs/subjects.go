@@ -268,11 +268,8 @@ func (s Subjects) parseRecord(kind, subject string) (RecordSubject, bool) {
 
 // OpOfDeadLetter returns the op of a dead-letter subject, or OpUnknown.
 func (s Subjects) OpOfDeadLetter(subject string) Op {
-	r, ok := s.ParseDeadLetter(subject)
-	if !ok {
-		return OpUnknown
-	}
-	return r.Op
+	r, _ := s.ParseDeadLetter(subject) // the zero RecordSubject when it is not one
+	return cmp.Or(r.Op, OpUnknown)
 }
 
 // ResultFilter is the subject filter of the results stream.
