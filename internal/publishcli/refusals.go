@@ -108,9 +108,12 @@ func (a *app) describe(v refusal) string {
 		who, verb, subject)
 }
 
-// explain adds to err what the server refused during this run, unless err
-// says so already.
+// explain adds to err (nil: nothing to explain) what the server refused
+// during this run, unless err says so already.
 func (a *app) explain(err error) error {
+	if err == nil {
+		return nil
+	}
 	msg := err.Error()
 	var notes []string
 	for _, v := range a.refusals.list(a.nc) {

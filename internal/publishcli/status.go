@@ -173,15 +173,9 @@ showing everything it could read.`,
 				errs = append(errs, err)
 			}
 		}
-		if err := jobsState(ctx, js, topo, &rep); err != nil {
-			note(a.explain(err), &rep.Jobs.Error)
-		}
-		if err := dlqState(ctx, js, topo, &rep.DeadLetters); err != nil {
-			note(a.explain(err), &rep.DeadLetters.Error)
-		}
-		if err := rateState(ctx, js, topo, &rep.RateBudgets); err != nil {
-			note(a.explain(err), &rep.RateBudgets.Error)
-		}
+		note(a.explain(jobsState(ctx, js, topo, &rep)), &rep.Jobs.Error)
+		note(a.explain(dlqState(ctx, js, topo, &rep.DeadLetters)), &rep.DeadLetters.Error)
+		note(a.explain(rateState(ctx, js, topo, &rep.RateBudgets)), &rep.RateBudgets.Error)
 		rep.Workers.Service = WorkerService
 		rep.Workers.Instances, err = a.pingWorkers(ctx, nc, discover, 0)
 		note(err, &rep.Workers.Error)
@@ -456,16 +450,12 @@ func replaceEmpty(classes []string) []string {
 
 // opOrder lists the ops of m in the contract's order, unknown ones last.
 func opOrder(m map[string]uint64) []string {
-	var out []string
-	for _, o := range append(jobs.AllOps(), jobs.OpUnknown) {
-		if _, ok := m[string(o)]; ok {
-			out = append(out, string(o))
+	order := append(jobs.AllOps(), jobs.OpUnknown)
+	rank := func(op string) int {
+		if i := slices.Index(order, jobs.Op(op)); i >= 0 {
+			return i
 		}
+		return len(order)
 	}
-	for k := range m {
-		if !slices.Contains(out, k) {
-			out = append(out, k)
-		}
-	}
-	return out
+	return slices.SortedFunc(maps.Keys(m), func(x, y string) int { return cmp.Or(cmp.Compare(rank(x), rank(y)), strings.Compare(x, y)) })
 }
