@@ -202,6 +202,7 @@ func (a *app) fileJobs(spec jobSpec, sf *submitFlags, topo jobs.Topology) ([]*in
 	type rawJob struct {
 		line int
 		body []byte
+		err  error
 	}
 	var raws []rawJob
 	batch := true
@@ -211,14 +212,14 @@ func (a *app) fileJobs(spec jobSpec, sf *submitFlags, topo jobs.Topology) ([]*in
 			return nil, false, usagef("--skip applies to a batch (NDJSON); %s holds a single job", name)
 		}
 		line := 1 + bytes.Count(data[:bytes.IndexByte(data, '{')], []byte("\n"))
-		raws, batch = []rawJob{{line, t}}, false
+		raws, batch = []rawJob{{line: line, body: t}}, false
 	} else {
 		for i, l := range bytes.Split(data, []byte("\n")) {
 			l = bytes.TrimSpace(l)
 			if len(l) == 0 || i < sf.skip {
 				continue
 			}
-			raws = append(raws, rawJob{i + 1, l})
+			raws = append(raws, rawJob{line: i + 1, body: l})
 		}
 	}
 	if len(raws) == 0 {
@@ -244,32 +245,24 @@ func (a *app) fileJobs(spec jobSpec, sf *submitFlags, topo jobs.Topology) ([]*in
 	}
 
 	var items []*inputJob
-	var problems []string
-	bad := 0
 	seen := map[string]int{}
-	for _, r := range raws {
+	for i, r := range raws {
 		item, err := a.prepare(r.body, r.line, spec, sf, topo, sf.batchID)
 		if err == nil {
 			if first, dup := seen[item.id()]; dup {
 				err = fmt.Errorf("job_id %q is also on line %d: job ids must be unique, or JetStream drops the second as a duplicate", item.id(), first)
 			} else {
 				seen[item.id()] = r.line
+				items = append(items, item)
 			}
 		}
-		if err != nil {
-			// Counted, listed up to maxListed: a batch of a million bad
-			// lines must not make a million texts.
-			if bad++; bad <= maxListed {
-				problems = append(problems, fmt.Sprintf("  line %d: %s", r.line, describeInvalid(err, spec, false)))
-			}
-			continue
-		}
-		items = append(items, item)
+		raws[i].err = err
 	}
+	problems, bad := capped(raws, func(r rawJob) bool { return r.err != nil },
+		func(r rawJob) string {
+			return fmt.Sprintf("  line %d: %s", r.line, describeInvalid(r.err, spec, false))
+		}, "  ... and %d more")
 	if bad > 0 {
-		if bad > maxListed {
-			problems = append(problems, fmt.Sprintf("  ... and %d more", bad-maxListed))
-		}
 		what := fmt.Sprintf("%d of %d jobs in %s are invalid", bad, len(raws), name)
 		if !batch {
 			what = fmt.Sprintf("the job in %s is invalid", name)
@@ -472,12 +465,12 @@ func (a *app) submitErr(ctx context.Context, err error, item *inputJob, topo job
 	switch {
 	case ctx.Err() != nil && !errors.Is(err, jobs.ErrJobIDReused):
 		return exit(ExitInterrupted, fmt.Errorf("interrupted while publishing job %s: it may or may not be stored; %s", item.id(), againAdvice(item, sf, topo)))
-	case errors.Is(err, jobs.ErrInvalid):
-		return exit(ExitUsage, err)
 	case errors.Is(err, jobs.ErrJobIDReused), errors.Is(err, jobs.ErrDuplicateUnverified):
 		return exit(ExitJobIDReused, err)
-	case jobs.StreamFull(err), jobs.StorageFull(err):
-		return exit(ExitUnavailable, err) // it names the job, says it was not stored and what to do
+	case errors.Is(err, jobs.ErrInvalid), jobs.StreamFull(err), jobs.StorageFull(err):
+		// As it is (exit 2, or 4): it names the job, says it was not
+		// stored and what to do.
+		return classify(ctx, err)
 	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
 		return exit(ExitUnavailable, fmt.Errorf("no JetStream stream stores %s: the jobs stream %s does not exist yet (the worker creates it when it starts: `go run ./cmd/worker`), or --prefix is wrong", subject, topo.JobsStream))
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrAsyncPublishTimeout):
