@@ -269,15 +269,15 @@ carries a Nats-Msg-Id equal to its job id, so publishing it again is deduplicate
 			f.Usage += " (env " + env + ")"
 		}
 	})
-	pf.StringVar(&a.tenant, "tenant", "", "publish jobs as this tenant, on <prefix>.tenant.<NAME>.<op> (env CLERKJOBS_TENANT); --nats-inbox-prefix defaults to _INBOX.<NAME>")
+	envFlag(pf, &a.tenant, "tenant", "", "publish jobs as this tenant, on <prefix>.tenant.<NAME>.<op> (env CLERKJOBS_TENANT); --nats-inbox-prefix defaults to _INBOX.<NAME>", "CLERKJOBS_TENANT")
 	pf.BoolVar(&a.jsonOut, "json", false, "print JSON (NDJSON for lists and batches)")
-	pf.StringVar(&a.traceparent, "traceparent", "", "continue this W3C trace (00-<trace id>-<span id>-<flags>): the jobs published are in it (env TRACEPARENT, with TRACESTATE)")
+	envFlag(pf, &a.traceparent, "traceparent", "", "continue this W3C trace (00-<trace id>-<span id>-<flags>): the jobs published are in it (env TRACEPARENT, with TRACESTATE)", "TRACEPARENT")
 	def := jobs.DefaultTopology()
-	pf.StringVar(&a.prefix, "prefix", "", "subject prefix of jobs, results and dead letters (env CLERKJOBS_PREFIX or WORKER_SUBJECT_PREFIX; default "+def.Subjects.Prefix+")")
-	pf.StringVar(&a.jobsName, "jobs-stream", "", "jobs stream (env CLERKJOBS_JOBS_STREAM or WORKER_JOBS_STREAM; default "+def.JobsStream+")")
-	pf.StringVar(&a.resName, "results-stream", "", "results stream (env CLERKJOBS_RESULTS_STREAM or WORKER_RESULTS_STREAM; default "+def.ResultsStream+")")
-	pf.StringVar(&a.dlqName, "dlq-stream", "", "dead-letter stream (env CLERKJOBS_DLQ_STREAM or WORKER_DLQ_STREAM; default "+def.DeadLetterStream+")")
-	pf.StringVar(&a.consName, "consumer", "", "the workers' durable consumer (env CLERKJOBS_CONSUMER or WORKER_CONSUMER; default "+def.Consumer+")")
+	envFlag(pf, &a.prefix, "prefix", "", "subject prefix of jobs, results and dead letters (env CLERKJOBS_PREFIX or WORKER_SUBJECT_PREFIX; default "+def.Subjects.Prefix+")", "CLERKJOBS_PREFIX", "WORKER_SUBJECT_PREFIX")
+	envFlag(pf, &a.jobsName, "jobs-stream", "", "jobs stream (env CLERKJOBS_JOBS_STREAM or WORKER_JOBS_STREAM; default "+def.JobsStream+")", "CLERKJOBS_JOBS_STREAM", "WORKER_JOBS_STREAM")
+	envFlag(pf, &a.resName, "results-stream", "", "results stream (env CLERKJOBS_RESULTS_STREAM or WORKER_RESULTS_STREAM; default "+def.ResultsStream+")", "CLERKJOBS_RESULTS_STREAM", "WORKER_RESULTS_STREAM")
+	envFlag(pf, &a.dlqName, "dlq-stream", "", "dead-letter stream (env CLERKJOBS_DLQ_STREAM or WORKER_DLQ_STREAM; default "+def.DeadLetterStream+")", "CLERKJOBS_DLQ_STREAM", "WORKER_DLQ_STREAM")
+	envFlag(pf, &a.consName, "consumer", "", "the workers' durable consumer (env CLERKJOBS_CONSUMER or WORKER_CONSUMER; default "+def.Consumer+")", "CLERKJOBS_CONSUMER", "WORKER_CONSUMER")
 
 	root.AddGroup(&cobra.Group{ID: "jobs", Title: "Submit jobs:"}, &cobra.Group{ID: "ops", Title: "Operate:"})
 	for _, c := range a.jobCommands() {
@@ -291,22 +291,19 @@ carries a Nats-Msg-Id equal to its job id, so publishing it again is deduplicate
 	return root
 }
 
-// envOr returns the flag's value, or when the flag was not given the
-// environment variable's. Defaults live in the code that uses the value,
-// never in the flag, so that --help cannot print a secret taken from the
+// envAnnotation is the flag annotation naming the environment variables a
+// flag falls back to.
+const envAnnotation = "publish_env"
+
+// envFlag defines a string flag that, when it is not given, takes the first
+// of variables that is set (the worker's names come after publish's, so that
+// one environment serves both programs); see resolve. Defaults that could
+// come from the environment live in the code that uses the value, never in
+// the flag, so that --help cannot print a secret taken from the
 // environment.
-// Further variables are fallbacks (the worker's names, so that one
-// environment serves both programs).
-func (a *app) envOr(cmd *cobra.Command, flag, value string, variables ...string) string {
-	if f := cmd.Flags().Lookup(flag); f != nil && f.Changed {
-		return value
-	}
-	for _, v := range variables {
-		if s := a.env.Getenv(v); s != "" {
-			return s
-		}
-	}
-	return ""
+func envFlag(fs *pflag.FlagSet, p *string, name, value, usage string, variables ...string) {
+	fs.StringVar(p, name, value, usage)
+	_ = fs.SetAnnotation(name, envAnnotation, variables) // the flag was just defined
 }
 
 // resolve applies the environment to the flags not given.
@@ -315,16 +312,18 @@ func (a *app) resolve(cmd *cobra.Command) {
 	for _, n := range natsconn.Renamed(cmd.Flags()) {
 		fmt.Fprintf(a.env.Stderr, "publish: %s\n", n)
 	}
-	a.tenant = a.envOr(cmd, "tenant", a.tenant, "CLERKJOBS_TENANT")
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		for _, v := range f.Annotations[envAnnotation] {
+			if s := a.env.Getenv(v); s != "" && !f.Changed {
+				_ = f.Value.Set(s) // a string flag takes any value
+				return
+			}
+		}
+	})
 	if a.tenant != "" && a.conn.InboxPrefix == "" {
 		// A tenant's NATS user may subscribe only under its own inboxes.
 		a.conn.InboxPrefix = "_INBOX." + a.tenant
 	}
-	a.prefix = a.envOr(cmd, "prefix", a.prefix, "CLERKJOBS_PREFIX", "WORKER_SUBJECT_PREFIX")
-	a.jobsName = a.envOr(cmd, "jobs-stream", a.jobsName, "CLERKJOBS_JOBS_STREAM", "WORKER_JOBS_STREAM")
-	a.resName = a.envOr(cmd, "results-stream", a.resName, "CLERKJOBS_RESULTS_STREAM", "WORKER_RESULTS_STREAM")
-	a.dlqName = a.envOr(cmd, "dlq-stream", a.dlqName, "CLERKJOBS_DLQ_STREAM", "WORKER_DLQ_STREAM")
-	a.consName = a.envOr(cmd, "consumer", a.consName, "CLERKJOBS_CONSUMER", "WORKER_CONSUMER")
 }
 
 // topology is the default topology with the names given by flags or
@@ -425,10 +424,9 @@ func (a *app) startSpan(cmd *cobra.Command) (context.Context, trace.Span, error)
 	if tp == nil {
 		tp = noop.NewTracerProvider()
 	}
-	parent := a.envOr(cmd, "traceparent", a.traceparent, "TRACEPARENT")
-	if parent != "" {
+	if a.traceparent != "" {
 		var err error
-		if ctx, err = tracing.ContextWithTraceparent(ctx, parent, a.env.Getenv("TRACESTATE")); err != nil {
+		if ctx, err = tracing.ContextWithTraceparent(ctx, a.traceparent, a.env.Getenv("TRACESTATE")); err != nil {
 			return ctx, nil, usagef("--traceparent: %v", err)
 		}
 	}

@@ -39,11 +39,11 @@ how many, and from which address.`,
 		Args: cobra.NoArgs,
 	}
 	f := cmd.Flags()
-	f.StringVar(&listen, "listen", "127.0.0.1:8080", "address to serve on, host:port (env CONSOLE_LISTEN)")
-	f.StringVar(&tokenFile, "token-file", "", "file holding the bearer token every request must carry (env CONSOLE_TOKEN_FILE)")
-	f.StringVar(&basicFile, "basic-auth-file", "", "file of user:password lines for basic authentication (env CONSOLE_BASIC_AUTH_FILE)")
-	f.StringVar(&certFile, "https-cert", "", "serve HTTPS with this certificate file (env CONSOLE_HTTPS_CERT)")
-	f.StringVar(&keyFile, "https-key", "", "the HTTPS certificate's key file (env CONSOLE_HTTPS_KEY)")
+	envFlag(f, &listen, "listen", "127.0.0.1:8080", "address to serve on, host:port (env CONSOLE_LISTEN)", "CONSOLE_LISTEN")
+	envFlag(f, &tokenFile, "token-file", "", "file holding the bearer token every request must carry (env CONSOLE_TOKEN_FILE)", "CONSOLE_TOKEN_FILE")
+	envFlag(f, &basicFile, "basic-auth-file", "", "file of user:password lines for basic authentication (env CONSOLE_BASIC_AUTH_FILE)", "CONSOLE_BASIC_AUTH_FILE")
+	envFlag(f, &certFile, "https-cert", "", "serve HTTPS with this certificate file (env CONSOLE_HTTPS_CERT)", "CONSOLE_HTTPS_CERT")
+	envFlag(f, &keyFile, "https-key", "", "the HTTPS certificate's key file (env CONSOLE_HTTPS_KEY)", "CONSOLE_HTTPS_KEY")
 	f.DurationVar(&refresh, "refresh", 2*time.Second, "how often the console reads the jobs stream and workers, and pages refresh (at least 100ms)")
 	cmd.RunE = a.runE(func(cmd *cobra.Command, _ []string) error {
 		if a.tenant != "" {
@@ -52,11 +52,7 @@ how many, and from which address.`,
 			// tenant's alone.
 			return usagef("the console shows and acts on every tenant's dead letters: run it without --tenant (and CLERKJOBS_TENANT unset); `publish --tenant %s dlq …` works on that tenant's alone", a.tenant)
 		}
-		listen = cmp.Or(a.envOr(cmd, "listen", listen, "CONSOLE_LISTEN"), "127.0.0.1:8080")
-		tokenFile = a.envOr(cmd, "token-file", tokenFile, "CONSOLE_TOKEN_FILE")
-		basicFile = a.envOr(cmd, "basic-auth-file", basicFile, "CONSOLE_BASIC_AUTH_FILE")
-		certFile = a.envOr(cmd, "https-cert", certFile, "CONSOLE_HTTPS_CERT")
-		keyFile = a.envOr(cmd, "https-key", keyFile, "CONSOLE_HTTPS_KEY")
+		listen = cmp.Or(listen, "127.0.0.1:8080") // given as ""
 		creds, err := console.LoadCredentials(tokenFile, basicFile)
 		if err != nil {
 			return usagef("%v", err)
