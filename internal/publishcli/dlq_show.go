@@ -7,7 +7,6 @@ import (
 	"io"
 	"maps"
 	"slices"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -100,15 +99,7 @@ func showEntry(w io.Writer, e dlq.Entry, payload []byte, notReplayable error, lo
 	}
 	row("class", "%s", dash(string(d.Error.Class)))
 	row("error", "%s", dash(d.Error.Message))
-	if d.Error.HTTPStatus != 0 || d.Error.ClerkCode != "" {
-		row("clerk", "%s", t(strings.TrimSpace(fmt.Sprintf("%s %s %s", statusText(d.Error.HTTPStatus), d.Error.ClerkCode, d.Error.ClerkMessage))))
-	}
-	if d.Error.TraceID != "" {
-		row("trace", "%s", t(d.Error.TraceID))
-	}
-	if d.Error.Field != "" {
-		row("field", "%s", t(d.Error.Field))
-	}
+	clerkRows(row, d.Error, t)
 	row("attempts", "%s", runText(e.Op, d.Attempts, d.Deliveries))
 	if !d.FirstFailure.IsZero() {
 		row("failures", "first %s, last %s", d.FirstFailure.In(loc).Format(time.RFC3339), d.LastFailure.In(loc).Format(time.RFC3339))

@@ -149,15 +149,7 @@ func printResult(w io.Writer, r *jobs.Result) {
 		// forger's): cleared of anything shaped like a secret. The secret
 		// this command asked for is shown below, never in these rows.
 		row("error", "%s: %s", e.Class, redact.Text(e.Message))
-		if e.HTTPStatus != 0 || e.ClerkCode != "" {
-			row("clerk", "%s", redact.Text(strings.TrimSpace(fmt.Sprintf("%s %s %s", statusText(e.HTTPStatus), e.ClerkCode, e.ClerkMessage))))
-		}
-		if e.TraceID != "" {
-			row("trace", "%s", e.TraceID)
-		}
-		if e.Field != "" {
-			row("field", "%s", e.Field)
-		}
+		clerkRows(row, *e, func(s string) string { return redact.Text(s) })
 		row("next", "it is in the dead-letter queue: publish dlq list --job-id %s", r.JobID)
 	}
 	if r.AlreadyRevoked {
@@ -172,11 +164,22 @@ func printResult(w io.Writer, r *jobs.Result) {
 	tw.Flush()
 }
 
-func statusText(code int) string {
-	if code == 0 {
-		return ""
+// clerkRows shows what Clerk said of a failure, and where, each text
+// through clean.
+func clerkRows(row func(k, format string, a ...any), e jobs.ErrorInfo, clean func(string) string) {
+	if e.HTTPStatus != 0 || e.ClerkCode != "" {
+		status := ""
+		if e.HTTPStatus != 0 {
+			status = fmt.Sprintf("HTTP %d", e.HTTPStatus)
+		}
+		row("clerk", "%s", clean(strings.TrimSpace(fmt.Sprintf("%s %s %s", status, e.ClerkCode, e.ClerkMessage))))
 	}
-	return fmt.Sprintf("HTTP %d", code)
+	if e.TraceID != "" {
+		row("trace", "%s", clean(e.TraceID))
+	}
+	if e.Field != "" {
+		row("field", "%s", clean(e.Field))
+	}
 }
 
 type session struct {
