@@ -201,16 +201,15 @@ func reusedText(items []*inputJob) string {
 // reportAccepted prints a line per accepted job in JSON, and the duplicates
 // for a person.
 func (a *app) reportAccepted(spec jobSpec, items []*inputJob) {
-	isAccepted := func(it *inputJob) bool { return it.ack != nil && it.reused == nil }
 	if a.jsonOut {
 		for _, it := range items {
-			if isAccepted(it) {
+			if it.queued() {
 				_ = printJSON(a.env.Stdout, accepted{Line: it.line, JobID: it.id(), Op: string(spec.op), Subject: it.msg.Subject, Stream: it.ack.Stream, Seq: it.ack.Sequence, Duplicate: it.ack.Duplicate})
 			}
 		}
 		return
 	}
-	dups, _ := capped(items, func(it *inputJob) bool { return isAccepted(it) && it.ack.Duplicate },
+	dups, _ := capped(items, func(it *inputJob) bool { return it.queued() && it.ack.Duplicate },
 		func(it *inputJob) string {
 			return fmt.Sprintf("line %d: job %s is a duplicate: already in stream %s (seq %d), not queued again", it.line, it.id(), it.ack.Stream, it.ack.Sequence)
 		}, "... and %d more duplicates")
@@ -292,12 +291,7 @@ func (a *app) batchStopped(ctx context.Context, topo jobs.Topology, spec jobSpec
 			unsure = append(unsure, fmt.Sprint(x.line))
 		}
 	}
-	later := 0
-	for _, x := range items[stopped+1:] {
-		if x.ack != nil && x.reused == nil {
-			later++
-		}
-	}
+	laterLines, later := capped(items[stopped+1:], (*inputJob).queued, func(x *inputJob) string { return fmt.Sprint(x.line) }, "and %d more")
 	skip := it.line - 1
 	sum.StoppedLine, sum.ResumeSkip, sum.Error = it.line, &skip, reason
 	resume := fmt.Sprintf("publish %s --file %s --skip %d --batch-id %s", strings.ReplaceAll(string(spec.op), "_", "-"), shellWord(sf.file), skip, sf.batchID)
@@ -334,10 +328,8 @@ func (a *app) batchStopped(ctx context.Context, topo jobs.Topology, spec jobSpec
 		// that it took are sent again by the command above, and queued
 		// again, to run twice, once the window has passed, which waiting
 		// for room ("continue later") may well take.
-		lines, _ := capped(items[stopped+1:], func(x *inputJob) bool { return x.ack != nil && x.reused == nil },
-			func(x *inputJob) string { return fmt.Sprint(x.line) }, "and %d more")
 		msg += fmt.Sprintf(".\n%s took %d smaller jobs after line %d (line %s): continuing after %s queues them again, and they run twice; continue within it, or take those lines out of the input first",
-			full, later, it.line, strings.Join(lines, ", "), topo.DedupWindow)
+			full, later, it.line, strings.Join(laterLines, ", "), topo.DedupWindow)
 	}
 	if len(before) > 0 {
 		msg += fmt.Sprintf(".\nThat command skips line %s, which was not queued: send it again with another job id", strings.Join(before, ", "))
@@ -365,7 +357,7 @@ func (a *app) waitMany(ctx context.Context, c *clerkjobs.Client, topo jobs.Topol
 	var dups []*inputJob
 	for _, it := range items {
 		switch {
-		case it.ack == nil || it.reused != nil:
+		case !it.queued():
 		case it.ack.Duplicate:
 			dups = append(dups, it)
 		default:
@@ -594,9 +586,8 @@ func lookUpRecords(ctx context.Context, c *clerkjobs.Client, pending map[string]
 	slots := make(chan struct{}, 8)
 	for _, it := range pending {
 		slots <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-slots; wg.Done() }()
+		wg.Go(func() {
+			defer func() { <-slots }()
 			jctx, cancel := context.WithTimeout(ctx, time.Second)
 			defer cancel()
 			if res, err := record(jctx, c, it, false); err == nil {
@@ -604,7 +595,7 @@ func lookUpRecords(ctx context.Context, c *clerkjobs.Client, pending map[string]
 				found = append(found, res)
 				mu.Unlock()
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	for _, res := range found {

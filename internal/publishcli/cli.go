@@ -433,14 +433,3 @@ func (a *app) startSpan(cmd *cobra.Command) (context.Context, trace.Span, error)
 	ctx, span := tp.Tracer("github.com/clerkjobs/clerkjobs/publish").Start(ctx, "publish "+cmd.CommandPath()[len(cmd.Root().Name())+1:])
 	return ctx, span, nil
 }
-
-// changed reports the flags of names that were given.
-func changed(fs *pflag.FlagSet, names ...string) []string {
-	var out []string
-	for _, n := range names {
-		if f := fs.Lookup(n); f != nil && f.Changed {
-			out = append(out, "--"+n)
-		}
-	}
-	return out
-}

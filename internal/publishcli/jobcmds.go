@@ -30,13 +30,18 @@ type jobSpec struct {
 	fieldFlags map[string]string
 }
 
-// ownFlags are the op's flags (not the ones every job command has).
-func (s jobSpec) ownFlags() []string {
-	fs := pflag.NewFlagSet("", pflag.ContinueOnError)
-	s.define(fs)
-	var names []string
-	fs.VisitAll(func(f *pflag.Flag) { names = append(names, f.Name) })
-	return names
+// ownGiven returns the op's flags (not the ones every job command has)
+// given in fs, as "--name".
+func (s jobSpec) ownGiven(fs *pflag.FlagSet) []string {
+	own := pflag.NewFlagSet("", pflag.ContinueOnError)
+	s.define(own)
+	var given []string
+	own.VisitAll(func(f *pflag.Flag) {
+		if fs.Changed(f.Name) {
+			given = append(given, "--"+f.Name)
+		}
+	})
+	return given
 }
 
 // given reads the flags given into JSON fields: pairs of flag and field.

@@ -39,6 +39,10 @@ type inputJob struct {
 
 func (j *inputJob) id() string { return j.args.CommonFields().JobID }
 
+// queued reports whether a job of a batch was acknowledged and is this job,
+// queued (or stored before, as a duplicate of itself).
+func (j *inputJob) queued() bool { return j.ack != nil && j.reused == nil }
+
 // waitPlaceholder stands for the private inbox while jobs are validated,
 // before there is a connection to make the inbox with.
 const waitPlaceholder = "_INBOX.publish-wait"
@@ -80,7 +84,7 @@ func (a *app) submit(cmd *cobra.Command, spec jobSpec, sf *submitFlags, args []s
 	var items []*inputJob
 	batch := false
 	if sf.file != "" {
-		if own := changed(fs, spec.ownFlags()...); len(own) > 0 || len(args) > 0 {
+		if own := spec.ownGiven(fs); len(own) > 0 || len(args) > 0 {
 			given := strings.Join(append(own, args...), " ")
 			return usagef("%s cannot be combined with --file: put the fields in the JSON body instead", given)
 		}
