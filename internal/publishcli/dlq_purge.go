@@ -49,32 +49,24 @@ when it was stored, its error) before you confirm and once purged.`,
 			return err
 		}
 		// Read what is selected, so the confirmation says what goes.
+		// Sequences with filters: each read as it is, so that one whose
+		// letter no longer matches (see stillMatches) is named and kept,
+		// not taken for one that is gone.
+		seqsFiltered, read := len(f.Seqs) > 0 && sel.hasFilter(), f
+		if seqsFiltered {
+			read = dlq.Filter{Seqs: f.Seqs}
+		}
+		all, present, err := chosenEntries(ctx, q, read)
+		if err != nil {
+			return err
+		}
 		var seqs, mismatched []uint64
-		var chosen map[uint64]dlq.Entry
-		present := map[uint64]bool{} // the sequences given that are in the queue
-		if len(f.Seqs) > 0 && sel.hasFilter() {
-			// Sequences with filters: each read as it is, so that one whose
-			// letter no longer matches (see stillMatches) is named and
-			// kept, not taken for one that is gone.
-			all, entries, err := chosenEntries(ctx, q, dlq.Filter{Seqs: f.Seqs})
-			if err != nil {
-				return err
-			}
-			chosen = map[uint64]dlq.Entry{}
-			for _, s := range all {
-				present[s] = true
-				if f.Match(entries[s]) {
-					seqs, chosen[s] = append(seqs, s), entries[s]
-				} else {
-					mismatched = append(mismatched, s)
-				}
-			}
-		} else {
-			if seqs, chosen, err = chosenEntries(ctx, q, f); err != nil {
-				return err
-			}
-			for _, s := range seqs {
-				present[s] = true
+		chosen := map[uint64]dlq.Entry{}
+		for _, s := range all {
+			if seqsFiltered && !f.Match(present[s]) {
+				mismatched = append(mismatched, s)
+			} else {
+				seqs, chosen[s] = append(seqs, s), present[s]
 			}
 		}
 		byKind := map[string]int{}
@@ -83,7 +75,7 @@ when it was stored, its error) before you confirm and once purged.`,
 		}
 		var gone []uint64
 		for _, s := range slices.Compact(slices.Sorted(slices.Values(f.Seqs))) {
-			if !present[s] {
+			if _, ok := present[s]; !ok {
 				gone = append(gone, s)
 			}
 		}
@@ -196,19 +188,19 @@ func (a *app) goneText(ctx context.Context, q *dlq.Queue, gone []uint64) string 
 		}
 	}
 	// "dead letter 42 is", "dead letters 42 43 are".
-	name := func(seqs []uint64, one, many, is, are string) string {
+	name := func(seqs []uint64, one, many string) string {
 		if len(seqs) == 1 {
-			return one + " " + seqList(seqs) + " " + is
+			return one + " " + seqList(seqs) + " is"
 		}
-		return many + " " + seqList(seqs) + " " + are
+		return many + " " + seqList(seqs) + " are"
 	}
 	var lines []string
 	if len(before) > 0 {
-		lines = append(lines, name(before, "dead letter", "dead letters", "is", "are")+" gone already (replayed, purged or expired): nothing to purge there")
+		lines = append(lines, name(before, "dead letter", "dead letters")+" gone already (replayed, purged or expired): nothing to purge there")
 	}
 	if len(never) > 0 {
 		lines = append(lines, fmt.Sprintf("%s past the last of the dead-letter stream (%d): never in it (a mistyped number? the letter meant is still there) or in one deleted since; nothing purged there",
-			name(never, "sequence", "sequences", "is", "are"), last))
+			name(never, "sequence", "sequences"), last))
 	}
 	return strings.Join(lines, "\n")
 }

@@ -1,6 +1,7 @@
 package publishcli
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"regexp"
@@ -82,10 +83,7 @@ func (r *refusals) find(nc *nats.Conn, subject, inboxPrefix string) (refusal, bo
 
 // inboxPrefix is the prefix of this connection's reply subjects.
 func (a *app) inboxPrefix() string {
-	if a.conn.InboxPrefix != "" {
-		return strings.TrimSuffix(a.conn.InboxPrefix, ".")
-	}
-	return nats.InboxPrefix[:len(nats.InboxPrefix)-1]
+	return strings.TrimSuffix(cmp.Or(a.conn.InboxPrefix, nats.InboxPrefix), ".")
 }
 
 // describe says what a refusal means and what to do.
