@@ -130,10 +130,10 @@ func (a *app) publishBatch(ctx context.Context, c *clerkjobs.Client, js jetstrea
 	if !a.jsonOut || rep == nil {
 		a.reportAccepted(spec, items)
 	}
+	sum.NotQueued, sum.Unverified = reusedLines(items, false), reusedLines(items, true)
 	if stopped >= 0 {
 		return a.batchStopped(ctx, topo, spec, sf, items, stopped, sum)
 	}
-	sum.NotQueued, sum.Unverified = reusedLines(items, false), reusedLines(items, true)
 	if rep == nil {
 		if err := a.summary(sum, fmt.Sprintf("published %s: %d accepted (%d duplicates, already in the stream); batch id %s",
 			plural(sum.Jobs, string(spec.op)+" job", string(spec.op)+" jobs"), sum.Accepted, sum.Duplicates, sum.BatchID)); err != nil {
@@ -340,7 +340,6 @@ func (a *app) batchStopped(ctx context.Context, topo jobs.Topology, spec jobSpec
 	if r := reusedText(items); r != "" {
 		msg += ".\n" + r
 	}
-	sum.NotQueued, sum.Unverified = reusedLines(items, false), reusedLines(items, true)
 	if a.jsonOut {
 		_ = printJSON(a.env.Stdout, map[string]any{"summary": sum})
 	}

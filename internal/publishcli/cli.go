@@ -84,10 +84,6 @@ const exitCodesHelp = `Exit status:
        (a batch names such lines; 6 wins over 1 and 3)
   130  interrupted; the summary says what was done`
 
-// WorkerService is the NATS micro service name the worker registers;
-// status discovers worker instances by pinging it.
-const WorkerService = jobs.WorkerService
-
 // Env is what one run of the command line reads and writes.
 type Env struct {
 	Stdin          io.Reader
@@ -204,9 +200,6 @@ func classify(ctx context.Context, err error) error {
 }
 
 // app is one run: its flags and its connection.
-// now is the time in the command's zone (Env.Location).
-func (a *app) now() time.Time { return time.Now().In(a.env.Location) }
-
 type app struct {
 	env Env
 
@@ -225,6 +218,9 @@ type app struct {
 	// explain requests that got no answer.
 	refusals refusals
 }
+
+// now is the time in the command's zone (Env.Location).
+func (a *app) now() time.Time { return time.Now().In(a.env.Location) }
 
 func (a *app) close() {
 	if a.nc != nil {

@@ -308,7 +308,7 @@ func TestStatus(t *testing.T) {
 	)
 	// Two worker instances, as the worker registers them.
 	for range 2 {
-		svc, err := micro.AddService(h.nc, micro.Config{Name: publishcli.WorkerService, Version: "0.1.0"})
+		svc, err := micro.AddService(h.nc, micro.Config{Name: jobs.WorkerService, Version: "0.1.0"})
 		if err != nil {
 			t.Fatal(err)
 		}

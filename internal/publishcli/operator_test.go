@@ -152,7 +152,7 @@ func TestOperatorsTerminal(t *testing.T) {
 			body: `{"job_id":"j3\u001b[2J","session_id":"sess_1\u202e` + "\u202e" + `"}`,
 		},
 	)
-	svc, err := micro.AddService(h.nc, micro.Config{Name: publishcli.WorkerService, Version: "0.1.0", Metadata: map[string]string{"instance": "w" + hostile}})
+	svc, err := micro.AddService(h.nc, micro.Config{Name: jobs.WorkerService, Version: "0.1.0", Metadata: map[string]string{"instance": "w" + hostile}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +223,7 @@ func TestReplaySaysWhenNoWorkerRuns(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stderr, "no worker answered ($SRV.PING.clerkjobs-worker): the replayed jobs wait in SESSION_JOBS until one runs") {
 		t.Fatalf("%v", r)
 	}
-	svc, err := micro.AddService(h.nc, micro.Config{Name: publishcli.WorkerService, Version: "0.1.0", Metadata: map[string]string{"instance": "w1"}})
+	svc, err := micro.AddService(h.nc, micro.Config{Name: jobs.WorkerService, Version: "0.1.0", Metadata: map[string]string{"instance": "w1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +277,7 @@ func TestJetStreamRefusalSaidOnce(t *testing.T) {
 func TestStatusNamesWorkersByInstance(t *testing.T) {
 	h := newHarness(t)
 	for _, name := range []string{"worker-b", "worker-a"} {
-		svc, err := micro.AddService(h.nc, micro.Config{Name: publishcli.WorkerService, Version: "0.1.0", Metadata: map[string]string{"instance": name}})
+		svc, err := micro.AddService(h.nc, micro.Config{Name: jobs.WorkerService, Version: "0.1.0", Metadata: map[string]string{"instance": name}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -469,7 +469,7 @@ func TestDLQShowDeepPayloadIsBounded(t *testing.T) {
 // that run. It is a usage error naming the flag.
 func TestStatusRefusesAWaitThatCannotHearWorkers(t *testing.T) {
 	h := newHarness(t)
-	svc, err := micro.AddService(h.nc, micro.Config{Name: publishcli.WorkerService, Version: "0.1.0", Metadata: map[string]string{"instance": "w1"}})
+	svc, err := micro.AddService(h.nc, micro.Config{Name: jobs.WorkerService, Version: "0.1.0", Metadata: map[string]string{"instance": "w1"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -133,8 +133,8 @@ func runText(op jobs.Op, attempts, deliveries int) string {
 }
 
 func plural(n int, one, many string) string {
-	if n == 1 {
-		return fmt.Sprintf("%d %s", n, one)
+	if n != 1 {
+		one = many
 	}
-	return fmt.Sprintf("%d %s", n, many)
+	return fmt.Sprintf("%d %s", n, one)
 }

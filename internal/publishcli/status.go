@@ -74,16 +74,8 @@ type jobsStatus struct {
 	NearlyFull bool              `json:"nearly_full"`
 	ByOp       map[string]uint64 `json:"by_op"`
 	Error      string            `json:"error,omitempty"`
-}
-
-// use is the stream's use as streamuse says it, for a stream that was
-// read (MaxBytes set).
-func (j jobsStatus) use() streamuse.Use {
-	u := streamuse.Use{Bytes: j.Bytes, Messages: j.Stored}
-	if j.MaxBytes != nil {
-		u.MaxBytes = *j.MaxBytes
-	}
-	return u
+	// use is the stream's use as streamuse says it, once it was read.
+	use streamuse.Use
 }
 
 type consumerState struct {
@@ -117,7 +109,7 @@ type workersStatus struct {
 }
 
 // workerPingSubject is where status and replay ask which workers run.
-const workerPingSubject = "$SRV.PING." + WorkerService
+const workerPingSubject = "$SRV.PING." + jobs.WorkerService
 
 // discoverWait is how long the workers' answers are collected.
 const discoverWait = 500 * time.Millisecond
@@ -125,12 +117,7 @@ const discoverWait = 500 * time.Millisecond
 // instanceName is the name a worker logs and records (its --instance),
 // which its service identity carries in its metadata; the service id for
 // a worker that does not say.
-func instanceName(p micro.Ping) string {
-	if n := p.Metadata["instance"]; n != "" {
-		return n
-	}
-	return p.ID
-}
+func instanceName(p micro.Ping) string { return cmp.Or(p.Metadata["instance"], p.ID) }
 
 func (a *app) statusCommand() *cobra.Command {
 	var discover time.Duration
@@ -176,7 +163,7 @@ showing everything it could read.`,
 		note(a.explain(jobsState(ctx, js, topo, &rep)), &rep.Jobs.Error)
 		note(a.explain(dlqState(ctx, js, topo, &rep.DeadLetters)), &rep.DeadLetters.Error)
 		note(a.explain(rateState(ctx, js, topo, &rep.RateBudgets)), &rep.RateBudgets.Error)
-		rep.Workers.Service = WorkerService
+		rep.Workers.Service = jobs.WorkerService
 		rep.Workers.Instances, err = a.pingWorkers(ctx, nc, discover, 0)
 		note(err, &rep.Workers.Error)
 		if a.jsonOut {
@@ -241,6 +228,7 @@ func jobsState(ctx context.Context, js jetstream.JetStream, topo jobs.Topology, 
 		return streamErr(err, topo.JobsStream)
 	}
 	u := streamuse.Of(info)
+	rep.Jobs.use = u
 	rep.Jobs.Stored, rep.Jobs.Bytes, rep.Jobs.MaxBytes, rep.Jobs.Percent, rep.Jobs.NearlyFull = u.Messages, u.Bytes, &u.MaxBytes, u.Percent(), u.NearlyFull()
 	for subj, n := range info.State.Subjects {
 		rep.Jobs.ByOp[string(topo.Subjects.OpOf(subj))] += n
@@ -380,8 +368,8 @@ func printStatus(w io.Writer, topo jobs.Topology, r statusReport, now time.Time)
 		fmt.Fprintf(w, "%s\n", terminalLines(r.Jobs.Error))
 	} else {
 		fmt.Fprintf(w, "%d waiting or in flight\n", r.Jobs.Stored)
-		fmt.Fprintf(w, "  jobs stream: %s\n", r.Jobs.use().Text("job", "jobs"))
-		if warn := r.Jobs.use().JobsWarning(); warn != "" {
+		fmt.Fprintf(w, "  jobs stream: %s\n", r.Jobs.use.Text("job", "jobs"))
+		if warn := r.Jobs.use.JobsWarning(); warn != "" {
 			fmt.Fprintf(w, "  warning: %s\n", warn)
 		}
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -424,8 +412,14 @@ func printStatus(w io.Writer, topo jobs.Topology, r statusReport, now time.Time)
 				classes = append(classes, c) // "" for entries without headers
 			}
 		}
+		// The header names the classes, escaped: a class comes from a dead
+		// letter's header.
+		heads := make([]string, len(classes))
+		for i, c := range classes {
+			heads[i] = cmp.Or(text.Terminal(c), "no headers")
+		}
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "  OP\t%s\tTOTAL\n", strings.ToUpper(strings.Join(replaceEmpty(classes), "\t")))
+		fmt.Fprintf(tw, "  OP\t%s\tTOTAL\n", strings.ToUpper(strings.Join(heads, "\t")))
 		for _, op := range opOrder(d.ByOp) {
 			fmt.Fprintf(tw, "  %s", text.Terminal(op))
 			for _, c := range classes {
@@ -436,16 +430,6 @@ func printStatus(w io.Writer, topo jobs.Topology, r statusReport, now time.Time)
 		tw.Flush()
 		fmt.Fprintln(w, "  details: publish dlq list; replay: publish dlq replay --help")
 	}
-}
-
-// replaceEmpty names the classes for the table's header, escaped: a class
-// comes from a dead letter's header.
-func replaceEmpty(classes []string) []string {
-	out := make([]string, len(classes))
-	for i, c := range classes {
-		out[i] = cmp.Or(text.Terminal(c), "no headers")
-	}
-	return out
 }
 
 // opOrder lists the ops of m in the contract's order, unknown ones last.
