@@ -162,9 +162,6 @@ func chosenEntries(ctx context.Context, q *dlq.Queue, f dlq.Filter) ([]uint64, m
 // jobs would wait until one runs, and a replay that seems to do nothing is
 // worse than one that says why.
 func (a *app) warnNoWorker(ctx context.Context, topo jobs.Topology, dryRun bool) {
-	if a.nc == nil {
-		return
-	}
 	// One answer is enough, so a generous wait costs only when none comes.
 	workers, err := a.pingWorkers(ctx, a.nc, 2*time.Second, 1)
 	would := ""

@@ -70,17 +70,6 @@ func (r *refusals) list(nc *nats.Conn) []refusal {
 	return slices.Clone(r.seen)
 }
 
-// find returns the refusal to publish to subject, or to subscribe under
-// inboxPrefix.
-func (r *refusals) find(nc *nats.Conn, subject, inboxPrefix string) (refusal, bool) {
-	for _, v := range r.list(nc) {
-		if (!v.subscribe && v.subject == subject) || (v.subscribe && strings.HasPrefix(v.subject, inboxPrefix+".")) {
-			return v, true
-		}
-	}
-	return refusal{}, false
-}
-
 // inboxPrefix is the prefix of this connection's reply subjects.
 func (a *app) inboxPrefix() string {
 	return strings.TrimSuffix(cmp.Or(a.conn.InboxPrefix, nats.InboxPrefix), ".")

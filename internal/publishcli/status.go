@@ -293,14 +293,13 @@ func stringKeys[K ~string](m map[K]uint64) map[string]uint64 {
 // per instance. A ping or a reply inbox the server refuses is an error that
 // says so: "no worker answered" would not be true.
 func (a *app) pingWorkers(ctx context.Context, nc *nats.Conn, wait time.Duration, enough int) ([]micro.Ping, error) {
-	subject := workerPingSubject
 	inbox := nc.NewInbox()
 	sub, err := nc.SubscribeSync(inbox)
 	if err != nil {
 		return nil, fmt.Errorf("discover workers: %w", err)
 	}
 	defer sub.Unsubscribe() //nolint:errcheck // best effort; the connection closes soon
-	if err := nc.PublishRequest(subject, inbox, nil); err != nil {
+	if err := nc.PublishRequest(workerPingSubject, inbox, nil); err != nil {
 		return nil, fmt.Errorf("discover workers: %w", err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, wait)
@@ -320,8 +319,11 @@ func (a *app) pingWorkers(ctx context.Context, nc *nats.Conn, wait time.Duration
 		return nil, ctx.Err()
 	}
 	if len(seen) == 0 {
-		if v, refused := a.refusals.find(nc, subject, a.inboxPrefix()); refused {
-			return nil, fmt.Errorf("could not ask the workers: %s", a.describe(v))
+		for _, v := range a.refusals.list(nc) {
+			// Refused: the ping, or the subscription to its inbox.
+			if !v.subscribe && v.subject == workerPingSubject || v.subscribe && strings.HasPrefix(v.subject, a.inboxPrefix()+".") {
+				return nil, fmt.Errorf("could not ask the workers: %s", a.describe(v))
+			}
 		}
 	}
 	out := slices.AppendSeq(make([]micro.Ping, 0, len(seen)), maps.Values(seen))
