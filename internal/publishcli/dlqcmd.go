@@ -85,11 +85,10 @@ func (s *selection) filter(now time.Time, args []string) (dlq.Filter, error) {
 		}
 	}
 	for _, v := range splitList(s.ops) {
-		if v == string(jobs.OpUnknown) {
-			f.Ops = append(f.Ops, jobs.OpUnknown)
-			continue
-		}
 		o, err := jobs.ParseOp(v)
+		if v == string(jobs.OpUnknown) {
+			o, err = jobs.OpUnknown, nil // no job type, but a letter's op may be unknown
+		}
 		if err != nil {
 			return f, usagef("--op: %v", err)
 		}

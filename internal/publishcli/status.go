@@ -259,7 +259,10 @@ func dlqState(ctx context.Context, js jetstream.JetStream, topo jobs.Topology, s
 			// A class is what a letter's Dlq-Class header says, any
 			// tenant's letter's, and shown as a name: cleared of secret
 			// shapes, as every value of a letter is.
-			st.ByOp, st.ByClass = stringKeys(stats.ByOp), classKeys(stats.ByClass)
+			st.ByClass = classKeys(stats.ByClass)
+			for op, n := range stats.ByOp {
+				st.ByOp[string(op)] = n
+			}
 			for op, m := range stats.ByOpClass {
 				st.ByOpClass[string(op)] = classKeys(m)
 			}
@@ -269,21 +272,12 @@ func dlqState(ctx context.Context, js jetstream.JetStream, topo jobs.Topology, s
 	return streamErr(err, topo.DeadLetterStream)
 }
 
-// classKeys is stringKeys for classes, cleared of secret shapes: the
-// counts of classes cleared alike are added up.
+// classKeys is m with the classes as string keys, cleared of secret
+// shapes: the counts of classes cleared alike are added up.
 func classKeys(m map[jobs.ErrorClass]uint64) map[string]uint64 {
 	out := make(map[string]uint64, len(m))
 	for k, n := range m {
 		out[redact.Text(string(k))] += n
-	}
-	return out
-}
-
-// stringKeys is m with plain string keys, as JSON and the tables use them.
-func stringKeys[K ~string](m map[K]uint64) map[string]uint64 {
-	out := make(map[string]uint64, len(m))
-	for k, n := range m {
-		out[string(k)] = n
 	}
 	return out
 }
