@@ -53,9 +53,12 @@ func (w *Worker) backstop(ctx context.Context) {
 			candidates[seq] = candidate{since: time.Now(), deliveries: deliveries}
 		}
 	}
-	for _, seq := range w.sweep(ctx) {
-		note(seq, topo.MaxDeliver+jobs.BackstopMargin)
+	noteSweep := func() {
+		for _, seq := range w.sweep(ctx) {
+			note(seq, topo.MaxDeliver+jobs.BackstopMargin)
+		}
 	}
+	noteSweep()
 	sweep := time.NewTicker(w.cfg.SweepInterval)
 	defer sweep.Stop()
 	check := time.NewTicker(min(time.Second, grace/2))
@@ -76,14 +79,12 @@ func (w *Worker) backstop(ctx context.Context) {
 			}
 			note(adv.StreamSeq, int(adv.Deliveries))
 		case <-sweep.C:
-			for _, seq := range w.sweep(ctx) {
-				note(seq, topo.MaxDeliver+jobs.BackstopMargin)
-			}
+			noteSweep()
 		case <-check.C:
 			var failed error
 			var failedSeq uint64
 			for seq, c := range candidates {
-				if time.Since(c.since) < grace || time.Now().Before(c.next) || w.inflight.holds(seq) {
+				if time.Since(c.since) < grace || time.Now().Before(c.next) || w.inflight.any(func(d *delivery) bool { return d.seq() == seq }) {
 					continue
 				}
 				if err := w.rescue(ctx, seq, c.deliveries); err != nil {

@@ -398,16 +398,29 @@ func (w *Worker) stillHeld(ctx context.Context, held []*delivery, cons jetstream
 	if len(held) == 0 {
 		return nil, cons
 	}
-	why, c := w.readHeld(ctx)
-	var current time.Time
+	kept, c := w.splitHeld(ctx, held, true, "are dropped, never run here (those still in the stream are delivered anew)")
 	if c != nil {
 		// Jobs taken from now on are of this consumer (see replaced),
 		// and the next pause's held jobs are compared with it.
-		cons, current = c, c.CachedInfo().Created
+		cons = c
+	}
+	return kept, cons
+}
+
+// splitHeld reads the jobs stream and the consumer again (readHeld) and
+// returns the held jobs still of the consumer as it is now, and that
+// consumer (nil when it cannot be read). The others are no longer held,
+// and said to be dropped: "the jobs it held " and fate. A consumer that
+// cannot be read keeps them all with keepUnread, and drops them all
+// otherwise.
+func (w *Worker) splitHeld(ctx context.Context, held []*delivery, keepUnread bool, fate string) ([]*delivery, jetstream.Consumer) {
+	why, c := w.readHeld(ctx)
+	if why == "" && c == nil && !keepUnread {
+		why = "the consumer could not be read"
 	}
 	var kept []*delivery
 	for _, d := range held {
-		if why == "" && (current.IsZero() || d.consumerCreated.Equal(current)) {
+		if why == "" && (c == nil || d.consumerCreated.Equal(c.CachedInfo().Created)) {
 			kept = append(kept, d)
 			continue
 		}
@@ -419,9 +432,9 @@ func (w *Worker) stillHeld(ctx context.Context, held []*delivery, cons jetstream
 		}
 		topo := w.cfg.Topology
 		w.cfg.Logger.Warn().Int("jobs", dropped).Str("stream", topo.JobsStream).Str("consumer", topo.Consumer).
-			Msg(why + ": the jobs it held are dropped, never run here (those still in the stream are delivered anew)")
+			Msg(why + ": the jobs it held " + fate)
 	}
-	return kept, cons
+	return kept, c
 }
 
 // readHeld reads the jobs stream and the consumer again for a worker that
@@ -459,26 +472,11 @@ func (w *Worker) handBackHeld(ctx context.Context, held []*delivery) {
 	if len(held) == 0 {
 		return
 	}
-	why, c := w.readHeld(ctx)
-	if why == "" && c == nil {
-		why = "the consumer could not be read"
-	}
-	dropped := 0
-	for _, d := range held {
-		if why == "" && d.consumerCreated.Equal(c.CachedInfo().Created) {
-			_ = d.nak(0)
-		} else {
-			dropped++
-		}
+	kept, _ := w.splitHeld(ctx, held, false,
+		"are not handed back (a nak could reach another delivery of them); those still in the stream come again after the ack wait")
+	for _, d := range kept {
+		_ = d.nak(0)
 		w.inflight.remove(d)
-	}
-	if dropped > 0 {
-		if why == "" {
-			why = "the consumer was deleted and created again while the worker paused"
-		}
-		topo := w.cfg.Topology
-		w.cfg.Logger.Warn().Int("jobs", dropped).Str("stream", topo.JobsStream).Str("consumer", topo.Consumer).
-			Msg(why + ": the jobs it held are not handed back (a nak could reach another delivery of them); those still in the stream come again after the ack wait")
 	}
 }
 

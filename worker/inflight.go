@@ -172,12 +172,12 @@ func (f *inflight) add(d *delivery) {
 	f.mu.Unlock()
 }
 
-// holds reports whether a delivery of the job at seq is held here.
-func (f *inflight) holds(seq uint64) bool {
+// any reports whether a delivery held here satisfies pred.
+func (f *inflight) any(pred func(*delivery) bool) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for d := range f.ds {
-		if d.seq() == seq {
+		if pred(d) {
 			return true
 		}
 	}
@@ -206,19 +206,6 @@ func (f *inflight) remove(d *delivery) {
 		}
 	}
 	f.mu.Unlock()
-}
-
-// anyBefore reports whether a delivery held here came from a consumer
-// created before created (UnixNano).
-func (f *inflight) anyBefore(created int64) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for d := range f.ds {
-		if d.consumerCreated.UnixNano() < created {
-			return true
-		}
-	}
-	return false
 }
 
 func (f *inflight) len() int {

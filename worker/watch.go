@@ -57,7 +57,7 @@ func (w *Worker) observeConsumer(info *jetstream.ConsumerInfo) {
 		case w.consumerRenewed <- struct{}{}:
 		default:
 		}
-		if w.inflight.anyBefore(created) {
+		if w.inflight.any(func(d *delivery) bool { return d.consumerCreated.UnixNano() < created }) {
 			// Its jobs in flight are another consumer's deliveries now: see
 			// delivery.replaced.
 			w.cfg.Logger.Warn().Str("consumer", w.cfg.Topology.Consumer).
