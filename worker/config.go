@@ -99,10 +99,9 @@ func rateWarning(l RateLimit, scope RateScope) (string, bool) {
 	msg := fmt.Sprintf("rate limit %s: the budget spends at most %.1f%% of it, because it keeps at least 150 ms of margin per window", l, 100*share)
 	if per := 10 * time.Second; l.Per < per && per%l.Per == 0 {
 		n10 := RateLimit{N: l.N * int(per/l.Per), Per: per}
-		if _, err := ParseRateLimit(n10.String()); err != nil {
-			return msg, true
+		if _, err := ParseRateLimit(n10.String()); err == nil {
+			msg += fmt.Sprintf("; Clerk states its limits per 10 s: if that is this limit's window, write --rate-limit %s (%.1f%% of it)", n10, 100*n10.Share(scope == RateFleet))
 		}
-		msg += fmt.Sprintf("; Clerk states its limits per 10 s: if that is this limit's window, write --rate-limit %s (%.1f%% of it)", n10, 100*n10.Share(scope == RateFleet))
 	}
 	return msg, true
 }

@@ -26,7 +26,7 @@ func newLevel() *level {
 func (l *level) set(on bool) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.isOn() == on {
+	if closed(l.on) == on {
 		return false
 	}
 	if on {
@@ -47,15 +47,11 @@ func (l *level) On() <-chan struct{} {
 }
 
 // IsOn reports whether the level is on now.
-func (l *level) IsOn() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.isOn()
-}
+func (l *level) IsOn() bool { return closed(l.On()) }
 
-func (l *level) isOn() bool {
+func closed(ch <-chan struct{}) bool {
 	select {
-	case <-l.on:
+	case <-ch:
 		return true
 	default:
 		return false

@@ -143,11 +143,7 @@ func (r *records) store(ctx context.Context, o *outcome) (already recordKind, er
 	if o.kind == kindDeadLetter && len(o.body) > 0 && errors.Is(err, nats.ErrMaxPayload) {
 		size := len(o.body)
 		o.body = nil
-		redacted := o.header.Get(jobs.HeaderRedacted)
-		if redacted != "" {
-			redacted += ","
-		}
-		o.header.Set(jobs.HeaderRedacted, redacted+"body")
+		o.header.Set(jobs.HeaderRedacted, strings.TrimPrefix(o.header.Get(jobs.HeaderRedacted)+",body", ","))
 		r.w.logJob(r.w.cfg.Logger.Warn(), o.j).Int("body_bytes", size).Int64("max_payload", r.w.nc.MaxPayload()).
 			Msg("the dead letter is larger than the NATS server takes in one message: stored without the job's body")
 		already, err = r.storeOnce(ctx, o)
@@ -252,16 +248,16 @@ func (r *records) publish(ctx context.Context, o *outcome) (already recordKind, 
 		case errors.As(ferr, new(*foreignRecord)):
 			return 0, ferr
 		}
-		if attempt > 0 || !streamMissing(err) {
-			r.w.metrics.recordFailures.WithLabelValues(stream).Inc()
-			return 0, &recordError{stream: stream, kind: o.kind, err: err}
+		var herr error
+		if attempt == 0 && streamMissing(err) {
+			// The stream is gone (deleted by hand): the worker owns it,
+			// so it creates it again and tries once more.
+			if herr = r.heal(ctx); herr == nil {
+				continue
+			}
 		}
-		// The stream is gone (deleted by hand): the worker owns it, so
-		// it creates it again and tries once more.
-		if herr := r.heal(ctx); herr != nil {
-			r.w.metrics.recordFailures.WithLabelValues(stream).Inc()
-			return 0, &recordError{stream: stream, kind: o.kind, err: err, recreate: herr}
-		}
+		r.w.metrics.recordFailures.WithLabelValues(stream).Inc()
+		return 0, &recordError{stream: stream, kind: o.kind, err: err, recreate: herr}
 	}
 }
 
