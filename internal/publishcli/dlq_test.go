@@ -315,6 +315,21 @@ func TestStatus(t *testing.T) {
 		t.Cleanup(func() { _ = svc.Stop() })
 	}
 	flushServices(t, h)
+	// The server counts a consumer's pending jobs after storing them, not
+	// with the store's answer: wait for its count, which status shows.
+	cons, err := h.js.Consumer(t.Context(), h.topo.JobsStream, h.topo.Consumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		ci, err := cons.Info(t.Context())
+		if err == nil && ci.NumPending == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the consumer's pending jobs: %+v, %v", ci, err)
+		}
+	}
 	r := h.run(t, "status", "--json")
 	if r.code != 0 {
 		t.Fatalf("%v", r)
