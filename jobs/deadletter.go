@@ -377,7 +377,7 @@ func scrubSecrets(v *any) bool {
 // or a secret shape survive it (it cannot: every string was judged), the
 // letter keeps a placeholder rather than the payload.
 func encodeRedacted(v any) []byte {
-	b, err := json.Marshal(v)
+	b, err := appendJSON(nil, v)
 	if err != nil || redact.Looks(string(b)) {
 		return []byte(strconv.Quote(RedactedValue))
 	}

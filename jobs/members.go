@@ -167,20 +167,40 @@ func firstDuplicate(v any) (parent, name string, found bool) {
 	return "", "", false
 }
 
-// MarshalJSON encodes o with its members in order (a name given twice
-// stays twice); the rest is encoded as encoding/json encodes it.
-func (o object) MarshalJSON() ([]byte, error) {
-	b := []byte{'{'}
-	for i, m := range o {
-		if i > 0 {
-			b = append(b, ',')
+// appendJSON encodes v as JSON, objects with their members in order (a
+// name given twice stays twice). Strings are encoded as encoding/json
+// encodes them. Not a MarshalJSON on object: encoding/json re-reads
+// (compacts) what a MarshalJSON returns, at every level of nesting, which
+// made a deeply nested payload's redaction take time quadratic in its size.
+func appendJSON(b []byte, v any) (_ []byte, err error) {
+	switch v := v.(type) {
+	case object:
+		b = append(b, '{')
+		for i, m := range v {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			k, _ := json.Marshal(m.name) // a string: always encodes
+			if b, err = appendJSON(append(append(b, k...), ':'), m.value); err != nil {
+				return nil, err
+			}
 		}
-		k, _ := json.Marshal(m.name) // a string: always encodes
-		v, err := json.Marshal(m.value)
-		if err != nil {
-			return nil, err
+		return append(b, '}'), nil
+	case []any:
+		b = append(b, '[')
+		for i, e := range v {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if b, err = appendJSON(b, e); err != nil {
+				return nil, err
+			}
 		}
-		b = append(append(append(b, k...), ':'), v...)
+		return append(b, ']'), nil
 	}
-	return append(b, '}'), nil
+	e, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, e...), nil
 }
