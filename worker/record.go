@@ -143,7 +143,13 @@ func (r *records) store(ctx context.Context, o *outcome) (already recordKind, er
 	if o.kind == kindDeadLetter && len(o.body) > 0 && errors.Is(err, nats.ErrMaxPayload) {
 		size := len(o.body)
 		o.body = nil
-		o.header.Set(jobs.HeaderRedacted, strings.TrimPrefix(o.header.Get(jobs.HeaderRedacted)+",body", ","))
+		// Added to the list as it is: its first name may be "" (a
+		// member named so), the header then beginning with a comma.
+		redacted := o.header.Get(jobs.HeaderRedacted)
+		if redacted != "" {
+			redacted += ","
+		}
+		o.header.Set(jobs.HeaderRedacted, redacted+"body")
 		r.w.logJob(r.w.cfg.Logger.Warn(), o.j).Int("body_bytes", size).Int64("max_payload", r.w.nc.MaxPayload()).
 			Msg("the dead letter is larger than the NATS server takes in one message: stored without the job's body")
 		already, err = r.storeOnce(ctx, o)
