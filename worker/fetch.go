@@ -398,7 +398,9 @@ func (w *Worker) stillHeld(ctx context.Context, held []*delivery, cons jetstream
 	if len(held) == 0 {
 		return nil, cons
 	}
-	kept, c := w.splitHeld(ctx, held, true, "are dropped, never run here (those still in the stream are delivered anew)")
+	var kept []*delivery
+	keep := func(d *delivery) { kept = append(kept, d) }
+	c := w.splitHeld(ctx, held, true, keep, "are dropped, never run here (those still in the stream are delivered anew)")
 	if c != nil {
 		// Jobs taken from now on are of this consumer (see replaced),
 		// and the next pause's held jobs are compared with it.
@@ -407,26 +409,27 @@ func (w *Worker) stillHeld(ctx context.Context, held []*delivery, cons jetstream
 	return kept, cons
 }
 
-// splitHeld reads the jobs stream and the consumer again (readHeld) and
-// returns the held jobs still of the consumer as it is now, and that
-// consumer (nil when it cannot be read). The others are no longer held,
-// and said to be dropped: "the jobs it held " and fate. A consumer that
-// cannot be read keeps them all with keepUnread, and drops them all
-// otherwise.
-func (w *Worker) splitHeld(ctx context.Context, held []*delivery, keepUnread bool, fate string) ([]*delivery, jetstream.Consumer) {
+// splitHeld reads the jobs stream and the consumer again (readHeld),
+// passes the held jobs still of the consumer as it is now to keep, in
+// their order, and returns that consumer (nil when it cannot be read). The
+// others are no longer held, and said to be dropped once every job is
+// kept or dropped: "the jobs it held " and fate. A consumer that cannot
+// be read keeps them all with keepUnread, and drops them all otherwise.
+func (w *Worker) splitHeld(ctx context.Context, held []*delivery, keepUnread bool, keep func(*delivery), fate string) jetstream.Consumer {
 	why, c := w.readHeld(ctx)
 	if why == "" && c == nil && !keepUnread {
 		why = "the consumer could not be read"
 	}
-	var kept []*delivery
+	dropped := 0
 	for _, d := range held {
 		if why == "" && (c == nil || d.consumerCreated.Equal(c.CachedInfo().Created)) {
-			kept = append(kept, d)
+			keep(d)
 			continue
 		}
+		dropped++
 		w.inflight.remove(d)
 	}
-	if dropped := len(held) - len(kept); dropped > 0 {
+	if dropped > 0 {
 		if why == "" {
 			why = "the consumer was deleted and created again while the worker paused"
 		}
@@ -434,7 +437,7 @@ func (w *Worker) splitHeld(ctx context.Context, held []*delivery, keepUnread boo
 		w.cfg.Logger.Warn().Int("jobs", dropped).Str("stream", topo.JobsStream).Str("consumer", topo.Consumer).
 			Msg(why + ": the jobs it held " + fate)
 	}
-	return kept, c
+	return c
 }
 
 // readHeld reads the jobs stream and the consumer again for a worker that
@@ -472,12 +475,12 @@ func (w *Worker) handBackHeld(ctx context.Context, held []*delivery) {
 	if len(held) == 0 {
 		return
 	}
-	kept, _ := w.splitHeld(ctx, held, false,
-		"are not handed back (a nak could reach another delivery of them); those still in the stream come again after the ack wait")
-	for _, d := range kept {
+	handBack := func(d *delivery) {
 		_ = d.nak(0)
 		w.inflight.remove(d)
 	}
+	w.splitHeld(ctx, held, false, handBack,
+		"are not handed back (a nak could reach another delivery of them); those still in the stream come again after the ack wait")
 }
 
 // endPull ends a pull and returns the prefetched jobs no slot took, for the
