@@ -274,7 +274,8 @@ const RedactedValue = redact.Placeholder
 // string shaped like a secret wherever it sits (a JWT pasted into
 // session_id, a misspelt "refreshToken" holding a token, a member name) are
 // replaced by RedactedValue, and redacted names the top-level fields
-// concerned (RedactedValue for a name that is itself secret-shaped). Every
+// concerned, as listed shows them (RedactedValue for a name that is itself
+// secret-shaped). Every
 // value is judged, the earlier values of a member name given twice too
 // (which a map would never show): the body is read keeping every member,
 // and a redacted one is written back so, in order. Other text keeps its
@@ -317,8 +318,8 @@ func Redact(o Op, payload []byte) (out []byte, redacted []string) {
 		case scrubSecrets(&m.value):
 			hit = true
 		}
-		if hit && !slices.Contains(redacted, m.name) {
-			redacted = append(redacted, m.name)
+		if hit && !slices.Contains(redacted, listed(m.name)) {
+			redacted = append(redacted, listed(m.name))
 		}
 	}
 	if len(redacted) == 0 {
@@ -326,6 +327,19 @@ func Redact(o Op, payload []byte) (out []byte, redacted []string) {
 	}
 	slices.Sort(redacted)
 	return encodeRedacted(obj), redacted
+}
+
+// listed is how a redacted member's name stands in Dlq-Redacted, a list
+// split at commas: never empty (an empty list is a replayable letter), one
+// name however it is spelt.
+func listed(name string) string {
+	switch {
+	case name == "":
+		return `""`
+	case strings.Contains(name, ","):
+		return fmt.Sprintf("(a name of %d characters)", len(name))
+	}
+	return fieldName(name)
 }
 
 // looksSecret judges a string from a payload as its readers see it:

@@ -616,3 +616,31 @@ func TestRedactRefreshIsAnAllowList(t *testing.T) {
 		t.Errorf("harmless fields were lost: %s", out)
 	}
 }
+
+// TestRedactedNamesKeepTheLetterUnreplayable: whatever a member holding a
+// secret is named (nothing, a line break, a comma, a NUL), the dead letter
+// says it was redacted, and a letter with a value replaced is never
+// replayable: replayed, it would run with "[REDACTED]" in place of what was
+// sent.
+func TestRedactedNamesKeepTheLetterUnreplayable(t *testing.T) {
+	jwt := "eyJ" + "hbGciOiJSUzI1NiJ9.eyJzdWIiOiJTRUNSRVQxIn0.SECRET1sig"
+	for _, name := range []string{``, `\n`, `\u0000`, ` `, `,`, `\t\r`} {
+		t.Run(name, func(t *testing.T) {
+			body := `{"` + name + `":"` + jwt + `","session_id":"sess_1"}`
+			out, redacted := Redact(OpRevoke, []byte(body))
+			if strings.Contains(string(out), "SECRET1") {
+				t.Fatalf("not redacted: %s", out)
+			}
+			d := fullDeadLetter()
+			d.Redacted = redacted
+			h := d.Header()
+			got, err := ParseDeadLetter(h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Replayable() || len(got.Redacted) != len(redacted) {
+				t.Errorf("Redacted %q, header %q, parsed %q: replayable %v", redacted, h.Get(HeaderRedacted), got.Redacted, got.Replayable())
+			}
+		})
+	}
+}

@@ -17,8 +17,8 @@ import (
 // TestDeadLetterWithoutBodyKeepsEveryRedactedName: a dead letter stored
 // without its body (over max_payload) adds "body" to the names its
 // Dlq-Redacted header lists, and keeps those already there as they are,
-// the first one too when it is a member named "" (sorted first, the
-// header then begins with a comma).
+// the first one too when it is a member named "" (listed as `""`, sorted
+// first).
 func TestDeadLetterWithoutBodyKeepsEveryRedactedName(t *testing.T) {
 	nc := testenv.ConnectWithMaxPayload(t, "16KB")
 	cfg := clerkjobstest.WorkerConfig(clerkjobstest.Topology())
@@ -50,7 +50,7 @@ func TestDeadLetterWithoutBodyKeepsEveryRedactedName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"", "b", "body"}; !slices.Equal(dl.Redacted, want) || len(m.Data) != 0 {
+	if want := []string{`""`, "b", "body"}; !slices.Equal(dl.Redacted, want) || len(m.Data) != 0 {
 		t.Errorf("dead letter redacted %q with %d bytes of body; want %q and none", dl.Redacted, len(m.Data), want)
 	}
 }
