@@ -206,7 +206,6 @@ func (a *app) fileJobs(spec jobSpec, sf *submitFlags, topo jobs.Topology) ([]*in
 	type rawJob struct {
 		line int
 		body []byte
-		err  error
 	}
 	var raws []rawJob
 	batch := true
@@ -249,8 +248,10 @@ func (a *app) fileJobs(spec jobSpec, sf *submitFlags, topo jobs.Topology) ([]*in
 	}
 
 	var items []*inputJob
+	var problems []string
+	bad := 0
 	seen := map[string]int{}
-	for i, r := range raws {
+	for _, r := range raws {
 		item, err := a.prepare(r.body, r.line, spec, sf, topo, sf.batchID)
 		if err == nil {
 			if first, dup := seen[item.id()]; dup {
@@ -260,12 +261,18 @@ func (a *app) fileJobs(spec jobSpec, sf *submitFlags, topo jobs.Topology) ([]*in
 				items = append(items, item)
 			}
 		}
-		raws[i].err = err
+		// Counted, listed up to maxListed, and not kept: a batch of a
+		// million bad lines must hold neither a million errors nor a
+		// million texts.
+		if err != nil {
+			if bad++; bad <= maxListed {
+				problems = append(problems, fmt.Sprintf("  line %d: %s", r.line, describeInvalid(err, spec, false)))
+			}
+		}
 	}
-	problems, bad := capped(raws, func(r rawJob) bool { return r.err != nil },
-		func(r rawJob) string {
-			return fmt.Sprintf("  line %d: %s", r.line, describeInvalid(r.err, spec, false))
-		}, "  ... and %d more")
+	if bad > maxListed {
+		problems = append(problems, fmt.Sprintf("  ... and %d more", bad-maxListed))
+	}
 	if bad > 0 {
 		what := fmt.Sprintf("%d of %d jobs in %s are invalid", bad, len(raws), name)
 		if !batch {
