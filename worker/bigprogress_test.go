@@ -16,6 +16,7 @@ import (
 	"github.com/clerkjobs/clerkjobs/clerkjobstest"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
+	"github.com/clerkjobs/clerkjobs/worker"
 )
 
 // TestRevokeAllOutgrowingItsCheckpoint: a revoke_all's progress is one
@@ -155,6 +156,27 @@ func TestResultLargerThanItsStreamTakesIsDeadLettered(t *testing.T) {
 // so it is stored without the body, which its Dlq-Redacted header says
 // (not replayable), and the job is acked.
 func TestDeadLetterLargerThanMaxPayloadIsStoredWithoutTheBody(t *testing.T) {
+	// Invalid (an unknown member), and some 16 KB: the job fits, its
+	// dead letter would not.
+	body := `{"session_id":"sess_1","note":"` + strings.Repeat("word ", 3250) + `"}`
+	js, cfg, dl, data := bigJobsDeadLetter(t, body)
+	if dl.Error.Class != jobs.ClassInvalid || !slices.Contains(dl.Redacted, "body") || dl.Replayable() || len(data) != 0 {
+		t.Errorf("dead letter %+v with %d bytes of body; want the job's, invalid, without its body and saying so", dl, len(data))
+	}
+	jst, err := js.Stream(t.Context(), cfg.Topology.JobsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 5*time.Second, "the job acked", func() bool {
+		info, err := jst.Info(t.Context())
+		return err == nil && info.State.Msgs == 0
+	})
+}
+
+// bigJobsDeadLetter runs a worker on a server whose max_payload is 16 KB,
+// publishes body as a revoke job, and returns its dead letter once stored.
+func bigJobsDeadLetter(t *testing.T, body string) (jetstream.JetStream, worker.Config, jobs.DeadLetter, []byte) {
+	t.Helper()
 	nc := testenv.ConnectWithMaxPayload(t, "16KB")
 	cfg := clerkjobstest.WorkerConfig(clerkjobstest.Topology())
 	runWorkerOn(t, nc, cfg)
@@ -164,9 +186,6 @@ func TestDeadLetterLargerThanMaxPayloadIsStoredWithoutTheBody(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	// Invalid (an unknown member), and some 16 KB: the job fits, its
-	// dead letter would not.
-	body := `{"session_id":"sess_1","note":"` + strings.Repeat("word ", 3250) + `"}`
 	if _, err := js.Publish(ctx, cfg.Topology.Subjects.Job(jobs.OpRevoke), []byte(body)); err != nil {
 		t.Fatal(err)
 	}
@@ -186,15 +205,5 @@ func TestDeadLetterLargerThanMaxPayloadIsStoredWithoutTheBody(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dl.Error.Class != jobs.ClassInvalid || !slices.Contains(dl.Redacted, "body") || dl.Replayable() || len(m.Data) != 0 {
-		t.Errorf("dead letter %+v with %d bytes of body; want the job's, invalid, without its body and saying so", dl, len(m.Data))
-	}
-	jst, err := js.Stream(ctx, cfg.Topology.JobsStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, 5*time.Second, "the job acked", func() bool {
-		info, err := jst.Info(ctx)
-		return err == nil && info.State.Msgs == 0
-	})
+	return js, cfg, dl, m.Data
 }
