@@ -36,7 +36,7 @@ const (
 	HeaderLastFailure  = "Dlq-Last-Failure"  // time
 	HeaderWorker       = "Dlq-Worker"        // instance that dead-lettered it
 	HeaderHistory      = "Dlq-History"       // JSON array of the last failures
-	HeaderRedacted     = "Dlq-Redacted"      // comma-separated fields replaced by "[REDACTED]"; "body" if the whole body was dropped; "subject" if the subject was cleared (the letter is then not replayable)
+	HeaderRedacted     = "Dlq-Redacted"      // comma-separated fields replaced by "[REDACTED]"; body if the whole body was dropped; subject if the subject was cleared (the letter is then not replayable); a member named so is listed quoted
 	// HeaderReplays counts how often a job was replayed from the dead-letter
 	// queue. publish dlq replay sets it on the job it republishes; the
 	// worker copies it into a new dead letter.
@@ -331,11 +331,12 @@ func Redact(o Op, payload []byte) (out []byte, redacted []string) {
 
 // listed is how a redacted member's name stands in Dlq-Redacted, a list
 // split at commas: never empty (an empty list is a replayable letter), one
-// name however it is spelt.
+// name however it is spelt, and never the words the header keeps for a
+// dropped body and a cleared subject: a member named so is quoted.
 func listed(name string) string {
 	switch {
-	case name == "":
-		return `""`
+	case name == "" || name == "body" || name == "subject":
+		return strconv.Quote(name)
 	case strings.Contains(name, ","):
 		return fmt.Sprintf("(a name of %d characters)", len(name))
 	}

@@ -644,3 +644,23 @@ func TestRedactedNamesKeepTheLetterUnreplayable(t *testing.T) {
 		})
 	}
 }
+
+// A member named like the words Dlq-Redacted keeps for a dropped body and
+// a cleared subject is listed quoted, so that an operator reading the
+// header can tell "the member body held a secret" from "the body was not
+// stored".
+func TestRedactedNamesAreNotTheHeadersOwnWords(t *testing.T) {
+	jwt := "eyJ" + "hbGciOiJSUzI1NiJ9.eyJzdWIiOiJTRUNSRVQxIn0.SECRET1sig"
+	for _, tc := range []struct{ name, want string }{
+		{"body", `"body"`},
+		{"subject", `"subject"`},
+		{"bodies", "bodies"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, redacted := Redact(OpRevoke, []byte(`{"`+tc.name+`":"`+jwt+`","session_id":"sess_1"}`))
+			if !slices.Equal(redacted, []string{tc.want}) {
+				t.Errorf("Redacted %q, want [%q]", redacted, tc.want)
+			}
+		})
+	}
+}
