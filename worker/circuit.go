@@ -142,7 +142,7 @@ func (c *circuit) middleware(ctx context.Context) middleware {
 					return out, err
 				}
 				if holds >= maxHolds {
-					return out, fmt.Errorf("%w: %w", errRejectedJob, err)
+					return out, withReason(errRejectedJob, err)
 				}
 				// The job is held: its trace says why it waits.
 				trace.SpanFromContext(jctx).AddEvent("circuit_open")

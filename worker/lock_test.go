@@ -186,6 +186,32 @@ func TestLockRefusedStillRevokes(t *testing.T) {
 	}
 }
 
+// TestLockRefusedRevokeRejectedSaysNotLockedFirst: a lock refused, then
+// a revoke Clerk refuses with an authorization error while it accepts the
+// key (the circuit holds the job, the probe finds the key good, three
+// times) ends the job as refused for its own sake. That text came first,
+// and "user NOT locked" after it, past what the lists show.
+func TestLockRefusedRevokeRejectedSaysNotLockedFirst(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	user := emu.CreateUser()
+	ids := emu.CreateSessions(user, 5)
+	emu.FailUser(user, 403)
+	emu.FailSession(ids[2], 401)
+	env.StartWorker(t, bulkWorker)
+	r, _, progress := revokeAll(t, env, &jobs.RevokeAllArgs{UserID: user, LockUser: true, Common: jobs.Common{JobID: "lock-403-401"}})
+	if r.Outcome != jobs.Failed || r.Error == nil {
+		t.Fatalf("result %+v; want the job failed: the user is not locked", r)
+	}
+	infos := notLocked(t, env, r, progress, "lock-403-401", "user NOT locked (Clerk refused the lock, HTTP 403)",
+		"although Clerk accepts the key")
+	for name, info := range infos {
+		if info.Class != jobs.ClassPermanent {
+			t.Errorf("%s %+v; want permanent", name, info)
+		}
+	}
+}
+
 // notLocked checks what a lock_user job whose user is not locked leaves:
 // its dead letter and its reply (returned by name, for the caller's own
 // checks) say so first (prefix, as the lists cut it short) and say each of

@@ -174,17 +174,24 @@ func (w *Worker) settle(ctx context.Context, d *delivery, j *job, out handlers.A
 }
 
 // gaveUp is the error of a job dead-lettered after its last delivery
-// failed retryably. A revoke_all whose user is not locked (an unconfirmed
-// lock, handlers.LockRefusedError) keeps its own text first: it starts
-// with the user NOT locked and the sessions revoked, which the lists cut
-// short (dlq list at 60 characters) and which "gave up after 3
-// deliveries: " first would push out of sight, or read as nothing done.
+// failed retryably.
 func gaveUp(deliveries int, err error) error {
+	return withReason(fmt.Errorf("gave up after %d deliveries", deliveries), err)
+}
+
+// withReason adds to a job's error why the worker ends the job (reason,
+// kept in the chain for the settlement's errors.Is). The reason comes
+// first, except before the error of a revoke_all whose user is not locked
+// (handlers.LockRefusedError): that starts with the user NOT locked and
+// the sessions revoked, which the lists cut short (dlq list at 60
+// characters) and which a reason first would push out of sight, or read
+// as nothing done.
+func withReason(reason, err error) error {
 	var lr *handlers.LockRefusedError
 	if errors.As(err, &lr) {
-		return fmt.Errorf("%w (gave up after %d deliveries)", err, deliveries)
+		return fmt.Errorf("%w (%w)", err, reason)
 	}
-	return fmt.Errorf("gave up after %d deliveries: %w", deliveries, err)
+	return fmt.Errorf("%w: %w", reason, err)
 }
 
 func (w *Worker) succeed(ctx context.Context, d *delivery, j *job, out handlers.Answer) {
