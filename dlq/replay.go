@@ -251,11 +251,11 @@ func (q *Queue) replayOne(ctx context.Context, created time.Time, seq uint64, o 
 			if errors.As(err, &dup) && dup.Gone {
 				return fail(jobs.ErrDuplicateUnverified, "the jobs stream held a job (seq %d) under this replay's message id %s that could not be compared with this one; the dead letter is kept: if job %s ran (its result), purge the dead letter, else replay it again once the jobs stream's deduplication window (%s) has passed", ack.Sequence, m.Header.Get(jetstream.MsgIDHeader), out.JobID, q.topo.DedupWindow)
 			}
-			// The stored job is still there and could not be read (an
-			// operator's user may not read the jobs stream): it may be this
-			// replay's own, not run yet, and replayed again once the window
-			// has passed it would run twice.
-			return fail(jobs.ErrDuplicateUnverified, "the jobs stream holds a job (seq %d) under this replay's message id %s that could not be compared with this one (it has not run yet, and could not be read); the dead letter is kept: it may be this replay's own job: once that job has run, run the same replay again within the jobs stream's deduplication window (%s), and its record tells; later than that, purge the dead letter if job %s has a result, and replay it only once seq %d has left the jobs stream without one", ack.Sequence, m.Header.Get(jetstream.MsgIDHeader), q.topo.DedupWindow, out.JobID, ack.Sequence)
+			// The stored job, or its record once it ran, could not be read
+			// (an operator's user may not read the jobs stream, a cluster
+			// elects a leader): it may be this replay's own, and replayed
+			// again once the window has passed it would run twice.
+			return fail(jobs.ErrDuplicateUnverified, "the jobs stream holds a job (seq %d) under this replay's message id %s that could not be compared with this one (it, or its record once it ran, could not be read); the dead letter is kept: it may be this replay's own job: once that job has run, run the same replay again within the jobs stream's deduplication window (%s), and its record tells; later than that, purge the dead letter if job %s has a result, and replay it only once seq %d has left the jobs stream without one", ack.Sequence, m.Header.Get(jetstream.MsgIDHeader), q.topo.DedupWindow, out.JobID, ack.Sequence)
 		}
 	}
 

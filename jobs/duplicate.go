@@ -129,15 +129,22 @@ func CheckDuplicate(ctx context.Context, js jetstream.JetStream, subj Subjects, 
 	// The stored job ran and left the work queue: its record says what it
 	// was.
 	gen := Generation(s.CachedInfo().Created)
+	var unread error // a record that may be there: then the job is not known to be gone
 	for _, kind := range []string{"results", "dlq"} {
 		rec, err := lastRecord(ctx, js, subj.jobRecords(kind, tenant, jobID, gen, ack.Sequence))
 		if err != nil {
+			if !errors.Is(err, jetstream.ErrMsgNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) && unread == nil {
+				unread = fmt.Errorf("it left the jobs stream and its record could not be read: %w", err)
+			}
 			continue
 		}
 		if rec.Header.Get(HeaderJobDigest) == want {
 			return nil
 		}
 		return fail(ErrJobIDReused, nil, "")
+	}
+	if unread != nil {
+		return fail(ErrDuplicateUnverified, unread, "")
 	}
 	return &DuplicateError{JobID: jobID, Seq: ack.Sequence, Err: ErrDuplicateUnverified, Gone: true,
 		cause: errors.New("it left the jobs stream (it ran, or was deleted) and no record of it was found")}
