@@ -158,6 +158,13 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Answer, e
 			// Not locked now, whatever an earlier delivery saved (a lock
 			// since ended, which Clerk now refuses to make again).
 			p.Locked, p.LockedUntil = false, nil
+			// The requester hears it now, while the sessions are revoked,
+			// not from the job's end: the last delivery's, for a lock
+			// Clerk did not confirm.
+			r.notLocked = lockWhy(refused)
+			if h.Report != nil {
+				h.Report(ctx, a.ReplyTo, r.progress())
+			}
 		}
 	}
 	// A delivery that resumes recounts what the last one revoked unsaved:
@@ -208,6 +215,15 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Answer, e
 		return Answer{}, failed(nil)
 	}
 	return Answer{Result: sum, Done: func(ctx context.Context) error { return h.Store.Delete(ctx, jobID) }}, nil
+}
+
+// lockWhy says why a user is not locked: Clerk's refusal of the lock, or,
+// nil, a lock Clerk answered 200 without locking the user.
+func lockWhy(refused *clerkapi.Error) string {
+	if refused != nil {
+		return fmt.Sprintf("Clerk refused the lock, HTTP %d", refused.StatusCode)
+	}
+	return "Clerk did not confirm the lock, HTTP 200"
 }
 
 // lockRefusal is Clerk's answer in err, the lock's failure, when Clerk
@@ -283,12 +299,8 @@ type LockRefusedError struct {
 func (e *LockRefusedError) Error() string {
 	s := e.Summary
 	var b strings.Builder
-	why := "Clerk did not confirm the lock, HTTP 200"
-	if e.Err != nil {
-		why = fmt.Sprintf("Clerk refused the lock, HTTP %d", e.Err.StatusCode)
-	}
 	fmt.Fprintf(&b, "user NOT locked (%s): revoked %d sessions of %s (already gone %d, failed %d, excepted %d",
-		why, s.Revoked, s.UserID, s.AlreadyGone, s.Failed, s.Excepted)
+		lockWhy(e.Err), s.Revoked, s.UserID, s.AlreadyGone, s.Failed, s.Excepted)
 	if s.Remaining > 0 {
 		fmt.Fprintf(&b, ", still active %d", s.Remaining)
 	}
@@ -548,6 +560,7 @@ type bulkRun struct {
 	remaining int       // active or pending sessions left when the pass limit was reached
 	pagesRead int       // pages of listings read by this run, guarded by mu
 	reported  time.Time // the last report sent from a listing
+	notLocked string    // why the user is not locked (lock_user), set before the revokes
 }
 
 // run lists and revokes until a listing finds nothing left to revoke, or
@@ -818,7 +831,7 @@ func (r *bulkRun) summary() jobs.RevokeAllSummary {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := jobs.RevokeAllSummary{UserID: r.args.UserID, Excepted: len(r.p.Excepted), Passes: r.p.Passes, Resumed: r.p.Resumed, Remaining: r.remaining,
-		Locked: r.p.Locked, LockedUntil: r.p.LockedUntil}
+		Locked: r.p.Locked, LockedUntil: r.p.LockedUntil, NotLocked: r.notLocked}
 	for id, o := range r.p.Done {
 		switch o {
 		case sessionRevoked:

@@ -130,6 +130,13 @@ type RevokeAllSummary struct {
 	// LockedUntil is when the lock ends on its own (the instance's lockout
 	// duration); absent for a lock without an end.
 	LockedUntil *time.Time `json:"locked_until,omitempty"`
+	// NotLocked, with lock_user, is why the user is NOT locked: Clerk
+	// refused the lock ("Clerk refused the lock, HTTP 403") or answered it
+	// without locking the user ("Clerk did not confirm the lock, HTTP
+	// 200"). Progress updates carry it from the lock's answer on, while the
+	// sessions are revoked all the same; the job then fails
+	// (handlers.LockRefusedError).
+	NotLocked string `json:"not_locked,omitempty"`
 }
 
 // InProgress is the outcome of a progress update.

@@ -230,10 +230,23 @@ func notLocked(t *testing.T, env *testenv.Env, r jobs.Result, progress []jobs.Pr
 			}
 		}
 	}
+	// The requester hears that the user is NOT locked while the sessions
+	// are revoked, not only from the job's end (five deliveries and their
+	// backoff later for a lock Clerk did not confirm).
+	told := false
 	for _, p := range progress {
 		if p.Progress.Locked {
 			t.Errorf("progress says locked: %+v", p.Progress)
 		}
+		if why := p.Progress.NotLocked; why != "" {
+			told = true
+			if !strings.HasPrefix(prefix, "user NOT locked ("+why+")") {
+				t.Errorf("progress says not locked for %q; want what the error says, %q", why, prefix)
+			}
+		}
+	}
+	if !told {
+		t.Errorf("no progress update of %d said the user is NOT locked", len(progress))
 	}
 	if len(env.Results(t)) != 0 {
 		t.Errorf("a result was stored for job %s, whose user is not locked", jobID)

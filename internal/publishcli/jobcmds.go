@@ -223,7 +223,8 @@ lock ends on its own (the result says when); unlock in the Clerk dashboard once
 the user's credentials are reset. If Clerk refuses the lock (403: the instance
 does not allow user lockout, or the key may not lock users) or answers without
 locking the user, every session is revoked all the same and the job fails, its
-error starting "user NOT locked" and saying what to do (docs/publish.md).`,
+error starting "user NOT locked" and saying what to do (docs/publish.md); --wait
+says "user NOT locked" as soon as the lock is answered.`,
 			ex: `  publish revoke-all --user user_2abc --wait
   publish revoke-all --user user_2abc --lock --wait                # account takeover
   publish revoke-all --user user_2abc --except sess_keep1,sess_keep2 --wait`,

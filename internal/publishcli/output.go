@@ -95,6 +95,14 @@ func (p *progress) set(done, max int64) {
 	_ = p.bar.Set64(done)
 }
 
+// interrupt clears the bar, for a line to be written in its place; the
+// bar is drawn again at its next step.
+func (p *progress) interrupt() {
+	if p != nil && p.bar != nil {
+		_ = p.bar.Clear()
+	}
+}
+
 // done stops the bar where the work is, never claiming more than was done,
 // and ends its line so that the summary that follows stands alone.
 func (p *progress) done() {

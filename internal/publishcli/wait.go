@@ -22,6 +22,7 @@ import (
 func (a *app) requestOne(ctx context.Context, c *clerkjobs.Client, topo jobs.Topology, spec jobSpec, sf *submitFlags, item *inputJob) error {
 	var bar *progress
 	shown, shownPages := -1, 0
+	toldNotLocked := false
 	res, err := c.Request(ctx, item.args,
 		clerkjobs.OnSubmitted(func(s clerkjobs.Submitted) {
 			item.submitted = &s
@@ -36,6 +37,16 @@ func (a *app) requestOne(ctx context.Context, c *clerkjobs.Client, topo jobs.Top
 					max = -1
 				}
 				bar = a.newProgress(max, string(spec.op))
+			}
+			if why := p.Progress.NotLocked; why != "" && !toldNotLocked {
+				// What an operator containing a takeover must act on, on
+				// a terminal too: told at the job's end, it came after
+				// every session was revoked (for a lock Clerk does not
+				// confirm, after every delivery).
+				toldNotLocked = true
+				bar.interrupt()
+				fmt.Fprintf(a.env.Stderr, "progress: user NOT locked (%s): the sessions are revoked all the same; lock the user in the Clerk dashboard if the account is being taken over\n",
+					text.Terminal(text.Truncate(redact.Text(why), 200)))
 			}
 			bar.set(int64(p.Done), int64(p.Total))
 			switch {

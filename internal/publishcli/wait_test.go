@@ -3,6 +3,7 @@ package publishcli_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -298,6 +299,29 @@ func TestRevokeAllSaysTheLock(t *testing.T) {
 			r = h.run(t, "revoke-all", "--user", user, "--wait", "--timeout", "20s")
 			if r.code != 0 || matches(r.stdout, `locked`) {
 				t.Fatalf("a revoke-all without --lock says locked: %v", r)
+			}
+		})
+	}
+}
+
+// TestRevokeAllSaysNotLockedWhileItRuns: a lock Clerk refuses was told
+// only at the job's end, after every session was revoked (and, for a lock
+// Clerk does not confirm, after five deliveries and their backoff). The
+// operator of a takeover hears it from the first progress update, on a
+// terminal or not, and can lock the user in the dashboard meanwhile.
+func TestRevokeAllSaysNotLockedWhileItRuns(t *testing.T) {
+	for _, tty := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tty=%v", tty), func(t *testing.T) {
+			env, h := e2e(t)
+			emu := env.Clerk.Emulator
+			user := emu.CreateUser()
+			emu.CreateSessions(user, 2)
+			emu.FailUser(user, 403)
+			env.StartWorker(t)
+			r := h.runWith(t, runOpts{tty: tty}, "revoke-all", "--user", user, "--lock", "--wait", "--timeout", "20s")
+			want := "progress: user NOT locked (Clerk refused the lock, HTTP 403): the sessions are revoked all the same; lock the user in the Clerk dashboard if the account is being taken over\n"
+			if r.code == 0 || strings.Count(r.stderr, want) != 1 {
+				t.Fatalf("want the job failed and, once, %q: %v", want, r)
 			}
 		})
 	}
