@@ -480,3 +480,26 @@ func TestStopAfterTheEndIsNotLogged(t *testing.T) {
 		}
 	}
 }
+
+// TestRevokeAllPageSaysNotLocked: a revoke_all with the lock, which Clerk
+// refuses, showed nothing of it on its page until the job's end. The page
+// says the user is NOT locked from the first progress update on, and
+// keeps saying it.
+func TestRevokeAllPageSaysNotLocked(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	user := emu.CreateUser()
+	emu.CreateSessions(user, 3)
+	emu.FailUser(user, http.StatusForbidden)
+	env.StartWorker(t)
+	con := startConsole(t, env.NATSURL)
+	status, plan := con.post(t, "/revoke-all/plan", url.Values{"user_id": {user}, "lock_user": {"on"}})
+	if status != http.StatusSeeOther {
+		t.Fatalf("plan revoke_all: %d %q", status, plan)
+	}
+	status, task := con.post(t, plan+"/run", nil)
+	if status != http.StatusSeeOther || !strings.HasPrefix(task, "/tasks/") {
+		t.Fatalf("run revoke_all: %d %q", status, task)
+	}
+	con.waitPage(t, 30*time.Second, task, regexp.MustCompile(`(?s)id="not-locked"><strong>The user is NOT locked</strong> \(Clerk refused the lock, HTTP 403\).*id="outcome">failed<`))
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/clerkjobs/clerkjobs"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -35,6 +36,8 @@ func (t *task) revokeAll(ctx context.Context, c *clerkjobs.Client) error {
 		clerkjobs.OnProgress(func(p jobs.Progress) {
 			t.mu.Lock()
 			defer t.mu.Unlock()
+			// From the job's reply subject, which others may publish to.
+			p.Progress.NotLocked = scrub(text.Line(p.Progress.NotLocked, 200))
 			t.Bulk.Progress = &p
 			t.Total, t.Done = p.Total, p.Done
 		}))
