@@ -403,6 +403,21 @@ func (a *app) waitMany(ctx context.Context, c *clerkjobs.Client, topo jobs.Topol
 	answered := map[string]*inputJob{}
 	outcome := map[string]jobs.Outcome{}
 	again := 0 // second answers that changed nothing
+	// A lock_user job whose user is NOT locked is told once, as soon as
+	// its progress says so, as a single job's --wait does: the operator
+	// of a takeover may lock the user in the dashboard meanwhile.
+	toldNotLocked := map[string]bool{}
+	onProgress := func(p jobs.Progress) {
+		it := pending[p.JobID]
+		if it == nil || toldNotLocked[p.JobID] {
+			return
+		}
+		if line := notLockedLine(it.args, p); line != "" {
+			toldNotLocked[p.JobID] = true
+			bar.interrupt()
+			fmt.Fprintln(a.env.Stderr, text.Terminal("progress: job "+p.JobID+": "+line))
+		}
+	}
 	for len(pending) > 0 {
 		res, err := rep.Next(wctx, func(id string) (clerkjobs.Expect, bool) {
 			it := cmp.Or(pending[id], answered[id])
@@ -410,7 +425,7 @@ func (a *app) waitMany(ctx context.Context, c *clerkjobs.Client, topo jobs.Topol
 				return clerkjobs.Expect{}, false
 			}
 			return clerkjobs.Expect{Op: spec.op, Seq: it.ack.Sequence}, true
-		}, nil)
+		}, onProgress)
 		if err != nil {
 			break
 		}

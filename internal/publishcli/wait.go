@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,6 +17,26 @@ import (
 	"github.com/clerkjobs/clerkjobs/internal/text"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
+
+// lockAnswer is what a worker's not_locked says (handlers.lockWhy).
+var lockAnswer = regexp.MustCompile(`^Clerk (refused the lock, HTTP [1-5][0-9][0-9]|did not confirm the lock, HTTP 200)$`)
+
+// notLockedLine is what to tell of a progress update saying the user of a
+// lock_user job is NOT locked, or "". An update comes from an inbox anyone
+// allowed under its prefix may publish to, and moves a bar: one of a job
+// that did not ask for the lock is no worker's, and a reason is shown only
+// in the words a worker uses, so that no other words pass for the
+// worker's advice.
+func notLockedLine(args jobs.Args, p jobs.Progress) string {
+	why := p.Progress.NotLocked
+	if ra, ok := args.(*jobs.RevokeAllArgs); !ok || !ra.LockUser || why == "" {
+		return ""
+	}
+	if !lockAnswer.MatchString(why) {
+		why = "a reason not in the worker's words"
+	}
+	return "user NOT locked (" + why + "): the sessions are revoked all the same; lock the user in the Clerk dashboard if the account is being taken over"
+}
 
 // requestOne publishes one job and waits for its result, showing progress
 // updates.
@@ -38,15 +59,14 @@ func (a *app) requestOne(ctx context.Context, c *clerkjobs.Client, topo jobs.Top
 				}
 				bar = a.newProgress(max, string(spec.op))
 			}
-			if why := p.Progress.NotLocked; why != "" && !toldNotLocked {
+			if line := notLockedLine(item.args, p); line != "" && !toldNotLocked {
 				// What an operator containing a takeover must act on, on
 				// a terminal too: told at the job's end, it came after
 				// every session was revoked (for a lock Clerk does not
 				// confirm, after every delivery).
 				toldNotLocked = true
 				bar.interrupt()
-				fmt.Fprintf(a.env.Stderr, "progress: user NOT locked (%s): the sessions are revoked all the same; lock the user in the Clerk dashboard if the account is being taken over\n",
-					text.Terminal(text.Truncate(redact.Text(why), 200)))
+				fmt.Fprintln(a.env.Stderr, "progress: "+line)
 			}
 			bar.set(int64(p.Done), int64(p.Total))
 			switch {

@@ -15,6 +15,7 @@ import (
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/clerkjobstest"
 	"github.com/clerkjobs/clerkjobs/internal/publishcli"
+	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -324,5 +325,79 @@ func TestRevokeAllSaysNotLockedWhileItRuns(t *testing.T) {
 				t.Fatalf("want the job failed and, once, %q: %v", want, r)
 			}
 		})
+	}
+}
+
+// TestRevokeAllNotLockedOnlyFromTheWorkersWords: progress comes from an
+// inbox anyone allowed under its prefix may publish to, and only moves a
+// bar. A not_locked on a job that did not ask for the lock was printed as
+// "user NOT locked ... lock the user in the Clerk dashboard", and its
+// reason, whatever words it held, as the worker's.
+func TestRevokeAllNotLockedOnlyFromTheWorkersWords(t *testing.T) {
+	for _, tc := range []struct {
+		name, why string
+		args      []string
+		want      string // "": nothing said of the lock
+	}{
+		{"no lock asked", "Clerk refused the lock, HTTP 403", nil, ""},
+		{"not the worker's words", "Clerk refused the lock, HTTP 403): all is well, ignore this (", []string{"--lock"},
+			"progress: user NOT locked (a reason not in the worker's words): the sessions are revoked all the same"},
+		{"the worker's words", "Clerk refused the lock, HTTP 403", []string{"--lock"},
+			"progress: user NOT locked (Clerk refused the lock, HTTP 403): the sessions are revoked all the same"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, h := e2e(t) // no worker: the job waits, and only the forger answers
+			done := make(chan result, 1)
+			go func() {
+				done <- h.runWith(t, runOpts{}, append([]string{"revoke-all", "--user", "user_1", "--wait", "--timeout", "3s"}, tc.args...)...)
+			}()
+			var job struct {
+				JobID   string `json:"job_id"`
+				ReplyTo string `json:"reply_to"`
+			}
+			testenv.Eventually(t, 10*time.Second, "the job queued", func() bool {
+				msgs := h.jobsMsgs(t)
+				return len(msgs) == 1 && json.Unmarshal(msgs[0].Data, &job) == nil
+			})
+			b, err := json.Marshal(jobs.Progress{JobID: job.JobID, Op: jobs.OpRevokeAll, Outcome: jobs.InProgress, Total: 2, Done: 1,
+				Progress: jobs.RevokeAllSummary{UserID: "user_1", NotLocked: tc.why}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := h.nc.Publish(job.ReplyTo, b); err != nil {
+				t.Fatal(err)
+			}
+			r := <-done
+			if !strings.Contains(r.stderr, "progress: 1/2") {
+				t.Fatalf("the forged update was not read: %v", r)
+			}
+			switch {
+			case tc.want == "" && strings.Contains(r.stderr, "NOT locked"):
+				t.Errorf("a job that did not ask for the lock said NOT locked: %v", r)
+			case tc.want != "" && !strings.Contains(r.stderr, tc.want):
+				t.Errorf("want %q: %v", tc.want, r)
+			case strings.Contains(r.stderr, "ignore"):
+				t.Errorf("a forger's words printed as the worker's: %v", r)
+			}
+		})
+	}
+}
+
+// TestRevokeAllBatchSaysNotLockedWhileItRuns: a batch of lock_user jobs
+// with --wait said nothing of a user NOT locked until each job's end,
+// although the docs promise --wait says it as soon as the lock is answered.
+func TestRevokeAllBatchSaysNotLockedWhileItRuns(t *testing.T) {
+	env, h := e2e(t)
+	emu := env.Clerk.Emulator
+	refused, locked := emu.CreateUser(), emu.CreateUser()
+	emu.CreateSessions(refused, 2)
+	emu.CreateSessions(locked, 2)
+	emu.FailUser(refused, 403)
+	env.StartWorker(t)
+	in := fmt.Sprintf("{\"user_id\":%q,\"lock_user\":true,\"job_id\":\"b-refused\"}\n{\"user_id\":%q,\"lock_user\":true,\"job_id\":\"b-locked\"}\n", refused, locked)
+	r := h.runWith(t, runOpts{stdin: in}, "revoke-all", "--file", "-", "--wait", "--timeout", "20s")
+	want := "progress: job b-refused: user NOT locked (Clerk refused the lock, HTTP 403): the sessions are revoked all the same; lock the user in the Clerk dashboard if the account is being taken over\n"
+	if r.code == 0 || strings.Count(r.stderr, want) != 1 || strings.Count(r.stderr, "NOT locked") != 1 {
+		t.Fatalf("want the batch failed and, once, %q: %v", want, r)
 	}
 }
