@@ -332,7 +332,9 @@ func Redact(o Op, payload []byte) (out []byte, redacted []string) {
 // listed is how a redacted member's name stands in Dlq-Redacted, a list
 // split at commas: never empty (an empty list is a replayable letter), one
 // name however it is spelt, and never the words the header keeps for a
-// dropped body and a cleared subject: a member named so is quoted.
+// dropped body and a cleared subject: a member named so is quoted, as is
+// one spelt like the header's own forms (starting with a quote, or a
+// parenthesis as a name not shown does), which would read as another.
 func listed(name string) string {
 	switch {
 	case name == "" || name == "body" || name == "subject":
@@ -340,7 +342,11 @@ func listed(name string) string {
 	case strings.Contains(name, ","):
 		return fmt.Sprintf("(a name of %d characters)", len(name))
 	}
-	return fieldName(name)
+	shown := fieldName(name)
+	if shown == name && (strings.HasPrefix(name, `"`) || strings.HasPrefix(name, "(")) {
+		return strconv.Quote(name)
+	}
+	return shown
 }
 
 // looksSecret judges a string from a payload as its readers see it:

@@ -664,3 +664,28 @@ func TestRedactedNamesAreNotTheHeadersOwnWords(t *testing.T) {
 		})
 	}
 }
+
+// A member whose name is written like the header's own forms (quoted,
+// or the stand-in for a name not shown) is listed quoted: a member named
+// "body" with its quotes was listed `"body"`, as the member body is, and
+// one named `(a name of 9 characters)` as a name not shown.
+func TestRedactedNamesSpeltLikeTheHeadersFormsAreQuoted(t *testing.T) {
+	jwt := "eyJ" + "hbGciOiJSUzI1NiJ9.eyJzdWIiOiJTRUNSRVQxIn0.SECRET1sig"
+	for _, tc := range []struct{ name, want string }{
+		{`"body"`, `"\"body\""`},
+		{`""`, `"\"\""`},
+		{"(a name of 9 characters)", `"(a name of 9 characters)"`},
+		{`"a,b`, "(a name of 4 characters)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key, err := json.Marshal(tc.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, redacted := Redact(OpRevoke, []byte(`{`+string(key)+`:"`+jwt+`","session_id":"sess_1"}`))
+			if !slices.Equal(redacted, []string{tc.want}) {
+				t.Errorf("Redacted %q, want [%q]", redacted, tc.want)
+			}
+		})
+	}
+}
