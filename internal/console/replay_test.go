@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"html"
 	"net/http"
@@ -502,4 +503,62 @@ func TestRevokeAllPageSaysNotLocked(t *testing.T) {
 		t.Fatalf("run revoke_all: %d %q", status, task)
 	}
 	con.waitPage(t, 30*time.Second, task, regexp.MustCompile(`(?s)id="not-locked"><strong>The user is NOT locked</strong> \(Clerk refused the lock, HTTP 403\).*id="outcome">failed<`))
+}
+
+// TestRevokeAllPageNotLockedOnlyFromTheJobsOwnUpdates: a progress update
+// comes from the job's reply subject, which others may publish to, and is
+// only matched by job id. One saying not_locked of a job planned without
+// the lock put "The user is NOT locked ... lock the user in the Clerk
+// dashboard" on its page; and a later update without it took the warning
+// away, though no update said the user locked.
+func TestRevokeAllPageNotLockedOnlyFromTheJobsOwnUpdates(t *testing.T) {
+	for _, lock := range []bool{false, true} {
+		t.Run(fmt.Sprintf("lock=%v", lock), func(t *testing.T) {
+			env := testenv.New(t)
+			con := startConsole(t, env.NATSURL) // no worker: only the forger answers
+			form := url.Values{"user_id": {"user_1"}}
+			if lock {
+				form.Set("lock_user", "on")
+			}
+			_, plan := con.post(t, "/revoke-all/plan", form)
+			_, task := con.post(t, plan+"/run", nil)
+			var job struct {
+				JobID   string `json:"job_id"`
+				ReplyTo string `json:"reply_to"`
+			}
+			testenv.Eventually(t, 10*time.Second, "the job queued", func() bool {
+				s, err := env.JS.Stream(t.Context(), env.Topology.JobsStream)
+				if err != nil {
+					return false
+				}
+				m, err := s.GetMsg(t.Context(), 1)
+				return err == nil && json.Unmarshal(m.Data, &job) == nil && job.ReplyTo != ""
+			})
+			forge := func(done int, why string) {
+				b, err := json.Marshal(jobs.Progress{JobID: job.JobID, Op: jobs.OpRevokeAll, Outcome: jobs.InProgress, Total: 3, Done: done,
+					Progress: jobs.RevokeAllSummary{UserID: "user_1", NotLocked: why}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := env.NC.Publish(job.ReplyTo, b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			forge(1, "Clerk refused the lock, HTTP 403")
+			con.waitPage(t, 10*time.Second, task, regexp.MustCompile(`1 / 3`))
+			_, page := con.get(t, task)
+			if strings.Contains(page, `id="not-locked"`) != lock {
+				t.Fatalf("a job planned with the lock %v: the page says NOT locked %v", lock, !lock)
+			}
+			if !lock {
+				return
+			}
+			forge(2, "")
+			con.waitPage(t, 10*time.Second, task, regexp.MustCompile(`2 / 3`))
+			_, page = con.get(t, task)
+			if !strings.Contains(page, `id="not-locked"`) {
+				t.Errorf("an update without not_locked took the warning away, though none said the user locked")
+			}
+		})
+	}
 }

@@ -36,8 +36,18 @@ func (t *task) revokeAll(ctx context.Context, c *clerkjobs.Client) error {
 		clerkjobs.OnProgress(func(p jobs.Progress) {
 			t.mu.Lock()
 			defer t.mu.Unlock()
-			// From the job's reply subject, which others may publish to.
-			p.Progress.NotLocked = scrub(text.Line(p.Progress.NotLocked, 200))
+			// From the job's reply subject, which others may publish to:
+			// of a job planned without the lock, no worker says it; once
+			// said, it stands until an update says the user locked (a
+			// later delivery's lock that took), not merely one without it.
+			why := scrub(text.Line(p.Progress.NotLocked, 200))
+			if why == "" && !p.Progress.Locked && t.Bulk.Progress != nil {
+				why = t.Bulk.Progress.Progress.NotLocked
+			}
+			if !args.LockUser {
+				why = ""
+			}
+			p.Progress.NotLocked = why
 			t.Bulk.Progress = &p
 			t.Total, t.Done = p.Total, p.Done
 		}))
