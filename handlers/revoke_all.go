@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
+	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/internal/text"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -307,7 +308,17 @@ func (e *LockRefusedError) Error() string {
 	if e.Run != nil {
 		// The run's own error, then the lock's answer; no advice: the
 		// revokes come first, and the next delivery resumes them.
-		fmt.Fprintf(&b, ") so far for revoke_all %s, and the revokes did not finish: %v. Clerk's answer to the lock: %s", e.JobID, e.Run, e.refusal())
+		// The run's error is cut to the room left: Clerk's message in it
+		// is of any length (the letter stores it apart,
+		// Dlq-Clerk-Message), and whole it pushed the lock's answer, and
+		// the worker's reason after it, out of the letter's 1024-byte
+		// header.
+		fmt.Fprintf(&b, ") so far for revoke_all %s, and the revokes did not finish: ", e.JobID)
+		tail := ". Clerk's answer to the lock: " + e.refusal()
+		// Cleared before it is cut: a secret cut in half no longer looks
+		// like one to the worker's redaction.
+		b.WriteString(text.Line(redact.Text(e.Run.Error()), max(maxLockRefusedText-b.Len()-len(tail), minRunText)))
+		b.WriteString(tail)
 		return b.String()
 	}
 	fmt.Fprintf(&b, ") for revoke_all %s, but new sessions can still be created. Clerk's answer to the lock: %s. %s", e.JobID, e.refusal(), e.advice())
@@ -347,6 +358,13 @@ func (e *LockRefusedError) refusal() string {
 const (
 	maxRefusalField   = 64
 	maxRefusalMessage = 160
+	// maxLockRefusedText bounds a LockRefusedError with Run, whose
+	// failure is cut to the room left (minRunText at least): the worker's
+	// reason for ending the job ("gave up after N deliveries", "refused
+	// with an authorization error although Clerk accepts the key") comes
+	// after it, and both must fit the letter's 1024-byte header.
+	maxLockRefusedText = 900
+	minRunText         = 60
 )
 
 // advice is what to do, by Clerk's status and code. A 403 is something an
