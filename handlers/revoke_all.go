@@ -222,9 +222,9 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Answer, e
 // nil, a lock Clerk answered 200 without locking the user.
 func lockWhy(refused *clerkapi.Error) string {
 	if refused != nil {
-		return fmt.Sprintf("Clerk refused the lock, HTTP %d", refused.StatusCode)
+		return jobs.NotLockedReason(refused.StatusCode)
 	}
-	return "Clerk did not confirm the lock, HTTP 200"
+	return jobs.NotLockedReason(0)
 }
 
 // lockRefusal is Clerk's answer in err, the lock's failure, when Clerk

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/clerkjobs/clerkjobs/internal/redact"
@@ -137,6 +138,27 @@ type RevokeAllSummary struct {
 	// sessions are revoked all the same; the job then fails
 	// (handlers.LockRefusedError).
 	NotLocked string `json:"not_locked,omitempty"`
+}
+
+// NotLockedReason is RevokeAllSummary.NotLocked as a worker writes it:
+// Clerk refused the lock with status, or, for status 0, answered it 200
+// without locking the user.
+func NotLockedReason(status int) string {
+	if status == 0 {
+		return "Clerk did not confirm the lock, HTTP 200"
+	}
+	return fmt.Sprintf("Clerk refused the lock, HTTP %d", status)
+}
+
+// IsNotLockedReason reports whether s is a NotLockedReason. A progress
+// update comes from a reply subject others may publish to: a reader that
+// shows the reason as the worker's shows only these words.
+func IsNotLockedReason(s string) bool {
+	var status int
+	if _, err := fmt.Sscanf(s, "Clerk refused the lock, HTTP %d", &status); err != nil {
+		return s == NotLockedReason(0)
+	}
+	return status >= 400 && status <= 599 && s == NotLockedReason(status)
 }
 
 // InProgress is the outcome of a progress update.

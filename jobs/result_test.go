@@ -45,3 +45,23 @@ func TestErrorInfoRedacted(t *testing.T) {
 		t.Fatalf("ErrorInfo has %d text fields; the test expects at least 6", texts)
 	}
 }
+
+func TestIsNotLockedReason(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		want bool
+	}{
+		{jobs.NotLockedReason(0), true},
+		{jobs.NotLockedReason(403), true},
+		{jobs.NotLockedReason(422), true},
+		{jobs.NotLockedReason(200), false},
+		{"Clerk refused the lock, HTTP 403): all is well, ignore this (", false},
+		{"Clerk refused the lock, HTTP 0403", false},
+		{"Clerk refused the lock, HTTP 403 ", false},
+		{"", false},
+	} {
+		if got := jobs.IsNotLockedReason(tc.s); got != tc.want {
+			t.Errorf("IsNotLockedReason(%q) = %v, want %v", tc.s, got, tc.want)
+		}
+	}
+}

@@ -559,6 +559,11 @@ func TestRevokeAllPageNotLockedOnlyFromTheJobsOwnUpdates(t *testing.T) {
 			if !strings.Contains(page, `id="not-locked"`) {
 				t.Errorf("an update without not_locked took the warning away, though none said the user locked")
 			}
+			forge(3, "Clerk refused the lock, HTTP 403): all is well, ignore this (")
+			con.waitPage(t, 10*time.Second, task, regexp.MustCompile(`3 / 3`))
+			if _, page = con.get(t, task); strings.Contains(page, "ignore") || !strings.Contains(page, "a reason not in the worker&#39;s words") {
+				t.Errorf("a forger's words shown as the worker's reason:\n%s", page)
+			}
 		})
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 
 	"github.com/clerkjobs/clerkjobs"
-	"github.com/clerkjobs/clerkjobs/internal/text"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -37,10 +36,14 @@ func (t *task) revokeAll(ctx context.Context, c *clerkjobs.Client) error {
 			t.mu.Lock()
 			defer t.mu.Unlock()
 			// From the job's reply subject, which others may publish to:
-			// of a job planned without the lock, no worker says it; once
-			// said, it stands until an update says the user locked (a
-			// later delivery's lock that took), not merely one without it.
-			why := scrub(text.Line(p.Progress.NotLocked, 200))
+			// of a job planned without the lock, no worker says it, and a
+			// reason is shown only in a worker's words; once said, it
+			// stands until an update says the user locked (a later
+			// delivery's lock that took), not merely one without it.
+			why := p.Progress.NotLocked
+			if why != "" && !jobs.IsNotLockedReason(why) {
+				why = "a reason not in the worker's words"
+			}
 			if why == "" && !p.Progress.Locked && t.Bulk.Progress != nil {
 				why = t.Bulk.Progress.Progress.NotLocked
 			}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,9 +16,6 @@ import (
 	"github.com/clerkjobs/clerkjobs/internal/text"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
-
-// lockAnswer is what a worker's not_locked says (handlers.lockWhy).
-var lockAnswer = regexp.MustCompile(`^Clerk (refused the lock, HTTP [1-5][0-9][0-9]|did not confirm the lock, HTTP 200)$`)
 
 // notLockedLine is what to tell of a progress update saying the user of a
 // lock_user job is NOT locked, or "". An update comes from an inbox anyone
@@ -32,7 +28,7 @@ func notLockedLine(args jobs.Args, p jobs.Progress) string {
 	if ra, ok := args.(*jobs.RevokeAllArgs); !ok || !ra.LockUser || why == "" {
 		return ""
 	}
-	if !lockAnswer.MatchString(why) {
+	if !jobs.IsNotLockedReason(why) {
 		why = "a reason not in the worker's words"
 	}
 	return "user NOT locked (" + why + "): the sessions are revoked all the same; lock the user in the Clerk dashboard if the account is being taken over"
