@@ -255,7 +255,7 @@ func (q *Queue) replayOne(ctx context.Context, created time.Time, seq uint64, o 
 			// (an operator's user may not read the jobs stream, a cluster
 			// elects a leader): it may be this replay's own, and replayed
 			// again once the window has passed it would run twice.
-			return fail(jobs.ErrDuplicateUnverified, "the jobs stream holds a job (seq %d) under this replay's message id %s that could not be compared with this one (it, or its record once it ran, could not be read); the dead letter is kept: it may be this replay's own job: once that job has run, run the same replay again within the jobs stream's deduplication window (%s), and its record tells; later than that, purge the dead letter if job %s has a result, and replay it only once seq %d has left the jobs stream without one", ack.Sequence, m.Header.Get(jetstream.MsgIDHeader), q.topo.DedupWindow, out.JobID, ack.Sequence)
+			return fail(jobs.ErrDuplicateUnverified, "the jobs stream took a job (seq %d) under this replay's message id %s that could not be compared with this one (it, or its record once it ran, could not be read); the dead letter is kept: it may be this replay's own job: once that job has run, run the same replay again within the jobs stream's deduplication window (%s), and its record tells; later than that, purge the dead letter if job %s has a result, and replay it only once seq %d has left the jobs stream without one", ack.Sequence, m.Header.Get(jetstream.MsgIDHeader), q.topo.DedupWindow, out.JobID, ack.Sequence)
 		}
 	}
 
