@@ -567,3 +567,51 @@ func TestRevokeAllPageNotLockedOnlyFromTheJobsOwnUpdates(t *testing.T) {
 		})
 	}
 }
+
+// TestRevokeAllPageLockedResultEndsNotLocked: a delivery whose lock Clerk
+// did not confirm says NOT locked in its progress; a later delivery's lock
+// takes and the job succeeds, locked. Progress updates may be lost (a full
+// inbox drops them; anyone under the prefix may send one), but the
+// result, checked against the job's sequence, says the user is locked:
+// the page said both "The user is NOT locked" and "the user is locked".
+func TestRevokeAllPageLockedResultEndsNotLocked(t *testing.T) {
+	env := testenv.New(t)
+	con := startConsole(t, env.NATSURL) // no worker: the test answers as one
+	_, plan := con.post(t, "/revoke-all/plan", url.Values{"user_id": {"user_1"}, "lock_user": {"on"}})
+	_, task := con.post(t, plan+"/run", nil)
+	var job struct {
+		JobID   string `json:"job_id"`
+		ReplyTo string `json:"reply_to"`
+	}
+	testenv.Eventually(t, 10*time.Second, "the job queued", func() bool {
+		s, err := env.JS.Stream(t.Context(), env.Topology.JobsStream)
+		if err != nil {
+			return false
+		}
+		m, err := s.GetMsg(t.Context(), 1)
+		return err == nil && json.Unmarshal(m.Data, &job) == nil && job.ReplyTo != ""
+	})
+	send := func(v any) {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := env.NC.Publish(job.ReplyTo, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(jobs.Progress{JobID: job.JobID, Op: jobs.OpRevokeAll, Outcome: jobs.InProgress, Total: 3, Done: 1,
+		Progress: jobs.RevokeAllSummary{UserID: "user_1", NotLocked: jobs.NotLockedReason(0)}})
+	con.waitPage(t, 10*time.Second, task, regexp.MustCompile(`id="not-locked"`))
+	until := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	sum, err := json.Marshal(jobs.RevokeAllSummary{UserID: "user_1", Revoked: 3, Passes: 1, Locked: true, LockedUntil: &until})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(jobs.Result{JobID: job.JobID, Op: jobs.OpRevokeAll, Outcome: jobs.Succeeded, Attempts: 1, Deliveries: 2, StreamSeq: 1,
+		FinishedAt: time.Now().UTC(), Result: sum})
+	con.waitPage(t, 10*time.Second, task, regexp.MustCompile(`id="outcome">succeeded<`))
+	if _, body := con.get(t, task); strings.Contains(body, `id="not-locked"`) || !strings.Contains(body, "the user is locked") {
+		t.Errorf("the job's result says the user is locked; the page still says NOT locked:\n%s", body)
+	}
+}

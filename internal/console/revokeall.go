@@ -68,6 +68,15 @@ func (t *task) revokeAll(ctx context.Context, c *clerkjobs.Client) error {
 		t.Bulk.Summary = &s
 		t.Done = s.Revoked + s.AlreadyGone + s.Failed
 		t.Total = t.Done
+		if s.Locked && t.Bulk.Progress != nil && t.Bulk.Progress.Progress.NotLocked != "" {
+			// The result, matched to the job's sequence, has the last
+			// word: a later delivery's lock took, and the progress that
+			// said so may have been dropped (a full inbox) or outrun by
+			// another sender's. A copy: the page may hold the old one.
+			p := *t.Bulk.Progress
+			p.Progress.NotLocked = ""
+			t.Bulk.Progress = &p
+		}
 	}
 	t.mu.Unlock()
 	if r.Outcome != jobs.Succeeded {
