@@ -287,7 +287,10 @@ type requestOptions struct {
 
 // OnProgress calls fn with each progress update the job sends (revoke_all
 // sends one every second), in the caller's goroutine, before Request
-// returns.
+// returns. An update is matched to the job by its id and op only (the
+// reply subject is open to anyone allowed under its prefix): it may move
+// a progress bar, but its text is not the worker's word; see
+// jobs.IsNotLockedReason for Progress.NotLocked.
 func OnProgress(fn func(jobs.Progress)) RequestOption {
 	return func(o *requestOptions) { o.onProgress = fn }
 }

@@ -136,7 +136,11 @@ type RevokeAllSummary struct {
 	// without locking the user ("Clerk did not confirm the lock, HTTP
 	// 200"). Progress updates carry it from the lock's answer on, while the
 	// sessions are revoked all the same; the job then fails
-	// (handlers.LockRefusedError).
+	// (handlers.LockRefusedError). A progress update comes from the job's
+	// reply subject, which anyone allowed under its prefix may publish to,
+	// and is matched by job id and op only: a reader that shows this text
+	// checks IsNotLockedReason first (and that the job asked for the
+	// lock), as publish --wait and the console do.
 	NotLocked string `json:"not_locked,omitempty"`
 }
 
