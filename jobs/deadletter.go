@@ -334,7 +334,8 @@ func Redact(o Op, payload []byte) (out []byte, redacted []string) {
 // name however it is spelt, and never the words the header keeps for a
 // dropped body and a cleared subject: a member named so is quoted, as is
 // one spelt like the header's own forms (starting with a quote, or a
-// parenthesis as a name not shown does), which would read as another.
+// parenthesis as a name not shown does) or with a space at either end,
+// which would read as another.
 func listed(name string) string {
 	switch {
 	case name == "" || name == "body" || name == "subject":
@@ -343,7 +344,10 @@ func listed(name string) string {
 		return fmt.Sprintf("(a name of %d characters)", len(name))
 	}
 	shown := fieldName(name)
-	if shown == name && (strings.HasPrefix(name, `"`) || strings.HasPrefix(name, "(")) {
+	// A space at either end is quoted too: NATS drops the spaces that
+	// open a header's value (" body", first as a space sorts, came back
+	// as body), and one before or after a comma reads as the separator's.
+	if shown == name && (strings.HasPrefix(name, `"`) || strings.HasPrefix(name, "(") || strings.TrimSpace(name) != name) {
 		return strconv.Quote(name)
 	}
 	return shown

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -685,6 +686,45 @@ func TestRedactedNamesSpeltLikeTheHeadersFormsAreQuoted(t *testing.T) {
 			_, redacted := Redact(OpRevoke, []byte(`{`+string(key)+`:"`+jwt+`","session_id":"sess_1"}`))
 			if !slices.Equal(redacted, []string{tc.want}) {
 				t.Errorf("Redacted %q, want [%q]", redacted, tc.want)
+			}
+		})
+	}
+}
+
+// A member whose name has a space at either end is listed quoted: NATS
+// drops the spaces that open a header's value, so a member " body",
+// first in the sorted list (a space sorts before letters), was read back
+// from the letter as body, the header's word for a body not stored, and
+// one "body " read as that word beside its neighbour's comma.
+func TestRedactedNamesWithSpacesAtTheEndsAreQuoted(t *testing.T) {
+	jwt := "eyJ" + "hbGciOiJSUzI1NiJ9.eyJzdWIiOiJTRUNSRVQxIn0.SECRET1sig"
+	for _, name := range []string{" body", "body ", " subject", "\u00a0body", "a b"} {
+		t.Run(name, func(t *testing.T) {
+			key, err := json.Marshal(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, redacted := Redact(OpRevoke, []byte(`{`+string(key)+`:"`+jwt+`","session_id":"sess_1"}`))
+			d := DeadLetter{Subject: "sessions.jobs.revoke", JobID: "j", Op: OpRevoke, Error: ErrorInfo{Class: ClassPermanent, Message: "x"}, Redacted: redacted}
+			var raw strings.Builder
+			raw.WriteString("NATS/1.0\r\n")
+			for k, vs := range d.Header() {
+				for _, v := range vs {
+					raw.WriteString(k + ": " + v + "\r\n")
+				}
+			}
+			raw.WriteString("\r\n")
+			h, err := nats.DecodeHeadersMsg([]byte(raw.String()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := ParseDeadLetter(h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(back.Redacted) != 1 || slices.Contains([]string{"body", "subject"}, back.Redacted[0]) ||
+				(name != "a b" && back.Redacted[0] != strconv.Quote(name)) {
+				t.Errorf("member %q listed %q, read back from the letter as %q; want it quoted", name, redacted, back.Redacted)
 			}
 		})
 	}
