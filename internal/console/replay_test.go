@@ -559,6 +559,21 @@ func TestRevokeAllPageNotLockedOnlyFromTheJobsOwnUpdates(t *testing.T) {
 			if !strings.Contains(page, `id="not-locked"`) {
 				t.Errorf("an update without not_locked took the warning away, though none said the user locked")
 			}
+			// Nor does one saying locked: only the result, matched to the
+			// job's sequence, says so with the worker's word (see
+			// TestRevokeAllPageLockedResultEndsNotLocked).
+			b, err := json.Marshal(jobs.Progress{JobID: job.JobID, Op: jobs.OpRevokeAll, Outcome: jobs.InProgress, Total: 5, Done: 5,
+				Progress: jobs.RevokeAllSummary{UserID: "user_1", Locked: true}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := env.NC.Publish(job.ReplyTo, b); err != nil {
+				t.Fatal(err)
+			}
+			con.waitPage(t, 10*time.Second, task, regexp.MustCompile(`5 / 5`))
+			if _, page = con.get(t, task); !strings.Contains(page, `id="not-locked"`) {
+				t.Errorf("a progress update saying locked, which anyone under the inbox's prefix may send, took the warning away")
+			}
 			forge(3, "Clerk refused the lock, HTTP 403): all is well, ignore this (")
 			con.waitPage(t, 10*time.Second, task, regexp.MustCompile(`3 / 3`))
 			if _, page = con.get(t, task); strings.Contains(page, "ignore") || !strings.Contains(page, "a reason not in the worker&#39;s words") {

@@ -38,13 +38,15 @@ func (t *task) revokeAll(ctx context.Context, c *clerkjobs.Client) error {
 			// From the job's reply subject, which others may publish to:
 			// of a job planned without the lock, no worker says it, and a
 			// reason is shown only in a worker's words; once said, it
-			// stands until an update says the user locked (a later
-			// delivery's lock that took), not merely one without it.
+			// stands until the result, matched to the job's sequence,
+			// says the user locked (a later delivery's lock that took):
+			// not an update without it, nor one saying locked, which
+			// anyone may send to take the warning away.
 			why := p.Progress.NotLocked
 			if why != "" && !jobs.IsNotLockedReason(why) {
 				why = "a reason not in the worker's words"
 			}
-			if why == "" && !p.Progress.Locked && t.Bulk.Progress != nil {
+			if why == "" && t.Bulk.Progress != nil {
 				why = t.Bulk.Progress.Progress.NotLocked
 			}
 			if !args.LockUser {
