@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 
@@ -331,26 +333,24 @@ func Redact(o Op, payload []byte) (out []byte, redacted []string) {
 
 // listed is how a redacted member's name stands in Dlq-Redacted, a list
 // split at commas: never empty (an empty list is a replayable letter), one
-// name however it is spelt, and never the words the header keeps for a
-// dropped body and a cleared subject: a member named so is quoted, as is
-// one spelt like the header's own forms (starting with a quote, or a
-// parenthesis as a name not shown does) or with a space at either end,
-// which would read as another.
+// name however it is spelt, and never one of the header's own words or
+// forms (body: the body dropped; subject: the subject cleared; a name
+// not shown; a space NATS drops from the value's start). A plain name
+// (letters, digits, _ - .) is listed as it is, any other quoted; one too
+// long, secret-shaped or holding a comma, which quoting would not keep
+// whole, by its length.
 func listed(name string) string {
+	plain := func(r rune) bool {
+		return r < utf8.RuneSelf && (r == '_' || r == '-' || r == '.' || unicode.IsLetter(r) || unicode.IsDigit(r))
+	}
 	switch {
-	case name == "" || name == "body" || name == "subject":
-		return strconv.Quote(name)
-	case strings.Contains(name, ","):
+	case len(name) > 64 || redact.Looks(name) || strings.Contains(name, ","):
 		return fmt.Sprintf("(a name of %d characters)", len(name))
+	case name == RedactedValue, // a secret-shaped name, as the payload now shows it
+		name != "" && name != "body" && name != "subject" && !strings.ContainsFunc(name, func(r rune) bool { return !plain(r) }):
+		return name
 	}
-	shown := fieldName(name)
-	// A space at either end is quoted too: NATS drops the spaces that
-	// open a header's value (" body", first as a space sorts, came back
-	// as body), and one before or after a comma reads as the separator's.
-	if shown == name && (strings.HasPrefix(name, `"`) || strings.HasPrefix(name, "(") || strings.TrimSpace(name) != name) {
-		return strconv.Quote(name)
-	}
-	return shown
+	return strconv.Quote(name)
 }
 
 // looksSecret judges a string from a payload as its readers see it:
