@@ -349,23 +349,40 @@ func TestRevokeAllNotLockedOnlyFromTheWorkersWords(t *testing.T) {
 			_, h := e2e(t) // no worker: the job waits, and only the forger answers
 			done := make(chan result, 1)
 			go func() {
-				done <- h.runWith(t, runOpts{}, append([]string{"revoke-all", "--user", "user_1", "--wait", "--timeout", "3s"}, tc.args...)...)
+				done <- h.runWith(t, runOpts{}, append([]string{"revoke-all", "--user", "user_1", "--wait", "--timeout", "30s"}, tc.args...)...)
 			}()
 			var job struct {
 				JobID   string `json:"job_id"`
 				ReplyTo string `json:"reply_to"`
 			}
+			var seq uint64
 			testenv.Eventually(t, 10*time.Second, "the job queued", func() bool {
 				msgs := h.jobsMsgs(t)
-				return len(msgs) == 1 && json.Unmarshal(msgs[0].Data, &job) == nil
+				if len(msgs) != 1 || json.Unmarshal(msgs[0].Data, &job) != nil {
+					return false
+				}
+				seq = msgs[0].Sequence
+				return true
 			})
-			b, err := json.Marshal(jobs.Progress{JobID: job.JobID, Op: jobs.OpRevokeAll, Outcome: jobs.InProgress, Total: 2, Done: 1,
-				Progress: jobs.RevokeAllSummary{UserID: "user_1", NotLocked: tc.why}})
+			// The forged update, then the job's result (as the worker
+			// would answer), which ends the wait with the update read.
+			sum, err := json.Marshal(jobs.RevokeAllSummary{UserID: "user_1", Revoked: 2, Passes: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := h.nc.Publish(job.ReplyTo, b); err != nil {
-				t.Fatal(err)
+			for _, v := range []any{
+				jobs.Progress{JobID: job.JobID, Op: jobs.OpRevokeAll, Outcome: jobs.InProgress, Total: 2, Done: 1,
+					Progress: jobs.RevokeAllSummary{UserID: "user_1", NotLocked: tc.why}},
+				jobs.Result{JobID: job.JobID, Op: jobs.OpRevokeAll, Outcome: jobs.Succeeded, Attempts: 1, Deliveries: 1, StreamSeq: seq,
+					FinishedAt: time.Now(), Worker: "forger", Result: sum},
+			} {
+				b, err := json.Marshal(v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := h.nc.Publish(job.ReplyTo, b); err != nil {
+					t.Fatal(err)
+				}
 			}
 			r := <-done
 			if !strings.Contains(r.stderr, "progress: 1/2") {
