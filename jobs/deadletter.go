@@ -38,7 +38,7 @@ const (
 	HeaderLastFailure  = "Dlq-Last-Failure"  // time
 	HeaderWorker       = "Dlq-Worker"        // instance that dead-lettered it
 	HeaderHistory      = "Dlq-History"       // JSON array of the last failures
-	HeaderRedacted     = "Dlq-Redacted"      // comma-separated fields replaced by "[REDACTED]"; body if the whole body was dropped; subject if the subject was cleared (the letter is then not replayable); a member named so is listed quoted
+	HeaderRedacted     = "Dlq-Redacted"      // comma-separated fields replaced by "[REDACTED]"; body if the whole body was dropped; subject if the subject was cleared (the letter is then not replayable); a member named so is listed quoted; cut past 1024 bytes in its names, keeping those words
 	// HeaderReplays counts how often a job was replayed from the dead-letter
 	// queue. publish dlq replay sets it on the job it republishes; the
 	// worker copies it into a new dead letter.
@@ -112,11 +112,33 @@ func (d DeadLetter) Header() nats.Header {
 	if v := historyHeader(d.History); v != "" {
 		h.Set(HeaderHistory, v) // JSON escapes line breaks: one line already
 	}
-	set(HeaderRedacted, strings.Join(d.Redacted, ","))
+	set(HeaderRedacted, redactedList(d.Redacted))
 	if d.Replays > 0 {
 		set(HeaderReplays, strconv.Itoa(d.Replays))
 	}
 	return h
+}
+
+// redactedList is Dlq-Redacted's value, bounded as every header: a list
+// too long is cut in its names, and the header's own words that end it
+// (subject, which the worker adds after the sorted names; body) are kept
+// whole after the cut, so that the letter still says its subject or body
+// is not the job's.
+func redactedList(names []string) string {
+	v := strings.Join(names, ",")
+	const bound = 1024
+	if len(v) <= bound {
+		return v
+	}
+	n := len(names)
+	for n > 0 && (names[n-1] == "body" || names[n-1] == "subject") {
+		n--
+	}
+	if n == len(names) || n == 0 {
+		return v
+	}
+	tail := "," + strings.Join(names[n:], ",")
+	return text.Line(strings.Join(names[:n], ","), bound-len(tail)) + tail
 }
 
 // ErrNotDeadLetter is returned by ParseDeadLetter for a message that lacks

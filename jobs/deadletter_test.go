@@ -729,3 +729,29 @@ func TestRedactedNamesWithSpacesAtTheEndsAreQuoted(t *testing.T) {
 		})
 	}
 }
+
+// Dlq-Redacted is cut at 1024 bytes like every header, and the worker
+// adds "subject" (a subject cleared of a secret) after the sorted names:
+// a refresh job with a few dozen redacted members, or a handful whose
+// quoted names are long, lost the word from its letter, which then no
+// longer said that its subject was not the job's. The header's own words
+// are kept whole after the cut names.
+func TestRedactedHeaderKeepsItsWordsPastTheCut(t *testing.T) {
+	var names []string
+	for i := range 5 {
+		names = append(names, listed(strings.Repeat("\xff", 60)+strconv.Itoa(i))) // 243 bytes quoted
+	}
+	for _, words := range [][]string{{"subject"}, {"subject", "body"}} {
+		d := DeadLetter{Subject: "sessions.jobs.[REDACTED]", JobID: "j", Error: ErrorInfo{Class: ClassInvalid, Message: "x"},
+			Redacted: append(slices.Clone(names), words...)}
+		v := d.Header().Get(HeaderRedacted)
+		back, err := ParseDeadLetter(d.Header())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(v) > maxHeaderValue || !strings.HasSuffix(v, "…,"+strings.Join(words, ",")) ||
+			!slices.Equal(back.Redacted[len(back.Redacted)-len(words):], words) || back.Replayable() {
+			t.Errorf("Dlq-Redacted (%d bytes) = %q; want the names cut and %q kept", len(v), v, words)
+		}
+	}
+}

@@ -351,8 +351,22 @@ func FuzzParseDeadLetter(f *testing.F) {
 		if !got.FirstFailure.Equal(want.FirstFailure) || !got.LastFailure.Equal(want.LastFailure) {
 			t.Fatalf("times changed: %v %v, want %v %v", got.FirstFailure, got.LastFailure, want.FirstFailure, want.LastFailure)
 		}
-		if gotR, wantR := strings.Join(got.Redacted, ","), oneLineSpec(strings.Join(want.Redacted, ",")); !cutPrefix(wantR, gotR) ||
-			(len(wantR) <= maxHeaderValue && gotR != wantR) || (wantR != "" && gotR == "") {
+		gotR, wantR := strings.Join(got.Redacted, ","), oneLineSpec(strings.Join(want.Redacted, ","))
+		if n := len(want.Redacted); len(wantR) > maxHeaderValue {
+			// Cut in its names: the header's own words that end it
+			// (body, subject) are kept whole after them.
+			for n > 0 && (want.Redacted[n-1] == "body" || want.Redacted[n-1] == "subject") {
+				n--
+			}
+			if n > 0 && n < len(want.Redacted) {
+				tail := "," + strings.Join(want.Redacted[n:], ",")
+				if !strings.HasSuffix(gotR, tail) || len(gotR) > maxHeaderValue {
+					t.Fatalf("Redacted = %q, want it to end %q", got.Redacted, tail)
+				}
+				gotR, wantR = strings.TrimSuffix(gotR, tail), oneLineSpec(strings.Join(want.Redacted[:n], ","))
+			}
+		}
+		if !cutPrefix(wantR, gotR) || (len(wantR) <= maxHeaderValue && gotR != wantR) || (wantR != "" && gotR == "") {
 			t.Fatalf("Redacted = %q, want %q", got.Redacted, want.Redacted)
 		}
 		if got.Replayable() != (len(want.Redacted) == 0) {
