@@ -143,8 +143,8 @@ func (r *records) store(ctx context.Context, o *outcome) (already recordKind, er
 	if o.kind == kindDeadLetter && len(o.body) > 0 && errors.Is(err, nats.ErrMaxPayload) {
 		size := len(o.body)
 		o.body = nil
-		// Added to the list as it is: its first name may be "" (a
-		// member named so), the header then beginning with a comma.
+		// The header's own word, after the names (which listed() never
+		// leaves empty, so the list never begins with a comma).
 		redacted := o.header.Get(jobs.HeaderRedacted)
 		if redacted != "" {
 			redacted += ","
