@@ -514,35 +514,10 @@ func TestRevokeAllPageSaysNotLocked(t *testing.T) {
 func TestRevokeAllPageNotLockedOnlyFromTheJobsOwnUpdates(t *testing.T) {
 	for _, lock := range []bool{false, true} {
 		t.Run(fmt.Sprintf("lock=%v", lock), func(t *testing.T) {
-			env := testenv.New(t)
-			con := startConsole(t, env.NATSURL) // no worker: only the forger answers
-			form := url.Values{"user_id": {"user_1"}}
-			if lock {
-				form.Set("lock_user", "on")
-			}
-			_, plan := con.post(t, "/revoke-all/plan", form)
-			_, task := con.post(t, plan+"/run", nil)
-			var job struct {
-				JobID   string `json:"job_id"`
-				ReplyTo string `json:"reply_to"`
-			}
-			testenv.Eventually(t, 10*time.Second, "the job queued", func() bool {
-				s, err := env.JS.Stream(t.Context(), env.Topology.JobsStream)
-				if err != nil {
-					return false
-				}
-				m, err := s.GetMsg(t.Context(), 1)
-				return err == nil && json.Unmarshal(m.Data, &job) == nil && job.ReplyTo != ""
-			})
+			con, task, jobID, send := answeredRevokeAll(t, lock) // only the forger answers
 			forge := func(done int, why string) {
-				b, err := json.Marshal(jobs.Progress{JobID: job.JobID, Op: jobs.OpRevokeAll, Outcome: jobs.InProgress, Total: 3, Done: done,
+				send(jobs.Progress{JobID: jobID, Op: jobs.OpRevokeAll, Outcome: jobs.InProgress, Total: 3, Done: done,
 					Progress: jobs.RevokeAllSummary{UserID: "user_1", NotLocked: why}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := env.NC.Publish(job.ReplyTo, b); err != nil {
-					t.Fatal(err)
-				}
 			}
 			forge(1, "Clerk refused the lock, HTTP 403")
 			con.waitPage(t, 10*time.Second, task, regexp.MustCompile(`1 / 3`))
@@ -562,14 +537,8 @@ func TestRevokeAllPageNotLockedOnlyFromTheJobsOwnUpdates(t *testing.T) {
 			// Nor does one saying locked: only the result, matched to the
 			// job's sequence, says so with the worker's word (see
 			// TestRevokeAllPageLockedResultEndsNotLocked).
-			b, err := json.Marshal(jobs.Progress{JobID: job.JobID, Op: jobs.OpRevokeAll, Outcome: jobs.InProgress, Total: 5, Done: 5,
+			send(jobs.Progress{JobID: jobID, Op: jobs.OpRevokeAll, Outcome: jobs.InProgress, Total: 5, Done: 5,
 				Progress: jobs.RevokeAllSummary{UserID: "user_1", Locked: true}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := env.NC.Publish(job.ReplyTo, b); err != nil {
-				t.Fatal(err)
-			}
 			con.waitPage(t, 10*time.Second, task, regexp.MustCompile(`5 / 5`))
 			if _, page = con.get(t, task); !strings.Contains(page, `id="not-locked"`) {
 				t.Errorf("a progress update saying locked, which anyone under the inbox's prefix may send, took the warning away")
@@ -590,10 +559,37 @@ func TestRevokeAllPageNotLockedOnlyFromTheJobsOwnUpdates(t *testing.T) {
 // result, checked against the job's sequence, says the user is locked:
 // the page said both "The user is NOT locked" and "the user is locked".
 func TestRevokeAllPageLockedResultEndsNotLocked(t *testing.T) {
+	con, task, jobID, send := answeredRevokeAll(t, true) // the test answers as the worker
+	send(jobs.Progress{JobID: jobID, Op: jobs.OpRevokeAll, Outcome: jobs.InProgress, Total: 3, Done: 1,
+		Progress: jobs.RevokeAllSummary{UserID: "user_1", NotLocked: jobs.NotLockedReason(0)}})
+	con.waitPage(t, 10*time.Second, task, regexp.MustCompile(`id="not-locked"`))
+	until := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	sum, err := json.Marshal(jobs.RevokeAllSummary{UserID: "user_1", Revoked: 3, Passes: 1, Locked: true, LockedUntil: &until})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(jobs.Result{JobID: jobID, Op: jobs.OpRevokeAll, Outcome: jobs.Succeeded, Attempts: 1, Deliveries: 2, StreamSeq: 1,
+		FinishedAt: time.Now().UTC(), Result: sum})
+	con.waitPage(t, 10*time.Second, task, regexp.MustCompile(`id="outcome">succeeded<`))
+	if _, body := con.get(t, task); strings.Contains(body, `id="not-locked"`) || !strings.Contains(body, "the user is locked") {
+		t.Errorf("the job's result says the user is locked; the page still says NOT locked:\n%s", body)
+	}
+}
+
+// answeredRevokeAll plans and runs a revoke_all from a console with no
+// worker (lock: with lock_user), and returns the console, the task's
+// page, the job's id (its sequence is 1), and send, which publishes v on
+// the job's reply subject as anyone allowed there may.
+func answeredRevokeAll(t *testing.T, lock bool) (con *running, task, jobID string, send func(v any)) {
+	t.Helper()
 	env := testenv.New(t)
-	con := startConsole(t, env.NATSURL) // no worker: the test answers as one
-	_, plan := con.post(t, "/revoke-all/plan", url.Values{"user_id": {"user_1"}, "lock_user": {"on"}})
-	_, task := con.post(t, plan+"/run", nil)
+	con = startConsole(t, env.NATSURL)
+	form := url.Values{"user_id": {"user_1"}}
+	if lock {
+		form.Set("lock_user", "on")
+	}
+	_, plan := con.post(t, "/revoke-all/plan", form)
+	_, task = con.post(t, plan+"/run", nil)
 	var job struct {
 		JobID   string `json:"job_id"`
 		ReplyTo string `json:"reply_to"`
@@ -606,7 +602,7 @@ func TestRevokeAllPageLockedResultEndsNotLocked(t *testing.T) {
 		m, err := s.GetMsg(t.Context(), 1)
 		return err == nil && json.Unmarshal(m.Data, &job) == nil && job.ReplyTo != ""
 	})
-	send := func(v any) {
+	send = func(v any) {
 		b, err := json.Marshal(v)
 		if err != nil {
 			t.Fatal(err)
@@ -615,18 +611,5 @@ func TestRevokeAllPageLockedResultEndsNotLocked(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	send(jobs.Progress{JobID: job.JobID, Op: jobs.OpRevokeAll, Outcome: jobs.InProgress, Total: 3, Done: 1,
-		Progress: jobs.RevokeAllSummary{UserID: "user_1", NotLocked: jobs.NotLockedReason(0)}})
-	con.waitPage(t, 10*time.Second, task, regexp.MustCompile(`id="not-locked"`))
-	until := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
-	sum, err := json.Marshal(jobs.RevokeAllSummary{UserID: "user_1", Revoked: 3, Passes: 1, Locked: true, LockedUntil: &until})
-	if err != nil {
-		t.Fatal(err)
-	}
-	send(jobs.Result{JobID: job.JobID, Op: jobs.OpRevokeAll, Outcome: jobs.Succeeded, Attempts: 1, Deliveries: 2, StreamSeq: 1,
-		FinishedAt: time.Now().UTC(), Result: sum})
-	con.waitPage(t, 10*time.Second, task, regexp.MustCompile(`id="outcome">succeeded<`))
-	if _, body := con.get(t, task); strings.Contains(body, `id="not-locked"`) || !strings.Contains(body, "the user is locked") {
-		t.Errorf("the job's result says the user is locked; the page still says NOT locked:\n%s", body)
-	}
+	return con, task, job.JobID, send
 }
