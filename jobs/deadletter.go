@@ -83,12 +83,15 @@ type DeadLetter struct {
 	Replays      int
 }
 
+// maxHeaderValue bounds each header value of a dead letter.
+const maxHeaderValue = 1024
+
 // Header encodes d as message headers.
 func (d DeadLetter) Header() nats.Header {
 	h := nats.Header{}
 	set := func(k, v string) {
 		if v != "" {
-			h.Set(k, text.Line(v, 1024)) // one line and bounded, whatever an error message holds
+			h.Set(k, text.Line(v, maxHeaderValue)) // one line and bounded, whatever an error message holds
 		}
 	}
 	set(HeaderSubject, d.Subject)
@@ -126,8 +129,7 @@ func (d DeadLetter) Header() nats.Header {
 // is not the job's.
 func redactedList(names []string) string {
 	v := strings.Join(names, ",")
-	const bound = 1024
-	if len(v) <= bound {
+	if len(v) <= maxHeaderValue {
 		return v
 	}
 	n := len(names)
@@ -138,7 +140,7 @@ func redactedList(names []string) string {
 		return v
 	}
 	tail := "," + strings.Join(names[n:], ",")
-	return text.Line(strings.Join(names[:n], ","), bound-len(tail)) + tail
+	return text.Line(strings.Join(names[:n], ","), maxHeaderValue-len(tail)) + tail
 }
 
 // ErrNotDeadLetter is returned by ParseDeadLetter for a message that lacks

@@ -16,10 +16,6 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// maxHeaderValue is the bound the package promises for a person-readable
-// header value (oneLine's limit).
-const maxHeaderValue = 1024
-
 var allDeadLetterHeaders = []string{
 	HeaderSubject, HeaderStreamSeq, HeaderJobID, HeaderOp, HeaderClass, HeaderError, HeaderHTTPStatus,
 	HeaderClerkCode, HeaderClerkMessage, HeaderTraceID, HeaderField, HeaderAttempts, HeaderDeliveries,
