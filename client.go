@@ -310,11 +310,13 @@ func OnSubmitted(fn func(Submitted)) RequestOption {
 // became of it later. A job without
 // a job id gets a fresh one, written into a; its reply_to must be empty.
 //
-// An answer is sent once: when it does not come, Request looks for the
-// job's record before it gives up, and after each reconnect of the client's
-// connection (an answer sent meanwhile is lost). A token or refresh job
-// found succeeded that way is ErrSecretLost, as only its answer held the
-// secret.
+// An answer is sent once, and not always (a job whose reply_to the worker
+// refused is dead-lettered unanswered; a worker may stop between storing a
+// record and answering): Request looks for the job's record while it
+// waits, every few seconds and at once after each reconnect of the
+// client's connection (an answer sent meanwhile is lost), and before it
+// gives up. A token or refresh job found succeeded that way is
+// ErrSecretLost, as only its answer held the secret.
 //
 // When the job had been published before under the same id, its answer
 // went to the first request's inbox: Request then waits for the job's
@@ -383,7 +385,7 @@ func (c *Client) Request(ctx context.Context, a jobs.Args, opts ...RequestOption
 		// else on the inbox is ignored.
 		exp := Expect{Op: a.Op(), Seq: s.Seq}
 		var stored bool // found as its record: the answer was lost
-		res, stored, err = c.awaitAnswer(ctx, rep, s, func(id string) (Expect, bool) { return exp, id == s.JobID }, onProgress)
+		res, stored, err = c.awaitAnswer(ctx, rep, s, a.Op(), func(id string) (Expect, bool) { return exp, id == s.JobID }, onProgress)
 		if errors.Is(err, ErrUnavailable) {
 			// The inbox cannot be read (the connection closed for good):
 			// the job was accepted all the same, and may still run.
@@ -426,37 +428,82 @@ func lostSecret(jobID string, op jobs.Op, dropped int) error {
 	return fmt.Errorf("%s job %s succeeded, but %w: %s; request a new one with another job id", op, jobID, ErrSecretLost, why)
 }
 
-// errReconnected ends a wait for an answer when the connection is back.
-var errReconnected = errors.New("reconnected")
+// Request looks for a job's record while it waits for the answer: after
+// lookFirst, then at doubling intervals up to lookEvery, and at once after
+// each reconnect of the connection.
+const (
+	lookFirst = time.Second
+	lookEvery = 10 * time.Second
+)
+
+// foundRecord ends a wait for an answer: the job's record was found.
+type foundRecord struct{ r *Result }
+
+func (foundRecord) Error() string { return "the job's record was found" }
 
 // awaitAnswer waits on rep for the answer of job s. An answer is sent once,
-// so one sent while this connection was down is lost: after each
-// reconnect the job's record is looked up, and returned (stored) when the
-// job is done, rather than found only at the deadline (by Request).
-func (c *Client) awaitAnswer(ctx context.Context, rep *Replies, s Submitted, want func(string) (Expect, bool), onProgress func(jobs.Progress)) (res *Result, stored bool, err error) {
+// and not always: one sent while this connection was down is lost, and a
+// job may be recorded with none sent at all (the worker refused its
+// reply_to, or crashed after storing the record). So the job's record is
+// looked up meanwhile, beside the inbox (a lookup never holds up the
+// answer), and returned (stored) once the job is done: at once after each
+// reconnect, else every few seconds. A token or refresh job's record that
+// says succeeded is taken only after a reconnect: otherwise its answer,
+// sent before its record is stored, may still be on its way, and it holds
+// the secret (Request's last look says whether it was lost).
+func (c *Client) awaitAnswer(ctx context.Context, rep *Replies, s Submitted, op jobs.Op, want func(string) (Expect, bool), onProgress func(jobs.Progress)) (res *Result, stored bool, err error) {
 	back := c.nc.StatusChanged(nats.CONNECTED)
 	defer c.nc.RemoveStatusListener(back)
+	wctx, cancel := context.WithCancelCause(ctx)
+	looked := make(chan struct{})
+	go func() {
+		defer close(looked)
+		c.lookOut(wctx, back, s, op, func(r *Result) { cancel(foundRecord{r}) })
+	}()
+	res, err = rep.Next(wctx, want, onProgress)
+	cancel(nil)
+	<-looked // nothing of this wait outlives it
+	var f foundRecord
+	if err != nil && ctx.Err() == nil && errors.As(context.Cause(wctx), &f) {
+		return f.r, true, nil
+	}
+	return res, false, err
+}
+
+// lookOut looks up the record of job s until ctx ends, calling found with
+// it (see awaitAnswer).
+func (c *Client) lookOut(ctx context.Context, back <-chan nats.Status, s Submitted, op jobs.Op, found func(*Result)) {
+	delay := lookFirst
+	t := time.NewTimer(delay)
+	defer t.Stop()
 	for {
-		wctx, cancel := context.WithCancelCause(ctx)
-		go func() {
-			select {
-			case _, ok := <-back:
-				if ok {
-					cancel(errReconnected)
-				}
-			case <-wctx.Done():
+		reconnected := false
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-back:
+			if !ok {
+				back = nil
+				continue
 			}
-		}()
-		res, err := rep.Next(wctx, want, onProgress)
-		cancel(nil)
-		if err == nil || ctx.Err() != nil || !errors.Is(context.Cause(wctx), errReconnected) {
-			return res, false, err
+			// nats.go subscribes the inbox again before it says
+			// CONNECTED: an answer the inbox misses from here on is a
+			// record this finds.
+			reconnected = true
+		case <-t.C:
+			delay = min(2*delay, lookEvery)
+			t.Reset(delay)
 		}
-		// nats.go subscribes the inbox again before it says CONNECTED, and
-		// the worker stores a record before it answers: an answer the
-		// inbox misses from here on is a record this finds.
-		if r, err := c.latest(ctx, c.topo.Subjects.Tenant, s.JobID, s.Seq); err == nil && r.of(s.Digest) {
-			return r, true, nil
+		r, err := c.latest(ctx, c.topo.Subjects.Tenant, s.JobID, s.Seq)
+		switch {
+		case err != nil || !r.of(s.Digest):
+		case op.Secret() && r.Outcome == jobs.Succeeded && !reconnected:
+			// Done: its answer comes, or is lost; nothing more to look
+			// for but after a reconnect.
+			t.Stop()
+		default:
+			found(r)
+			return
 		}
 	}
 }
