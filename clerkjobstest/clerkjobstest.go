@@ -63,9 +63,26 @@ type Env struct {
 	// WithTopology), created before New returns.
 	Topology jobs.Topology
 
-	opts    options
+	opts options
+	// mu guards closers and closed: subtests that share the Env may start
+	// workers in parallel.
+	mu      sync.Mutex
 	closers []func() // in the order of creation; Close runs them backwards
+	closed  bool
 	once    sync.Once
+}
+
+// addCloser adds f to what Close runs; once closed, it runs f at once.
+func (e *Env) addCloser(f func()) {
+	e.mu.Lock()
+	closed := e.closed
+	if !closed {
+		e.closers = append(e.closers, f)
+	}
+	e.mu.Unlock()
+	if closed {
+		f()
+	}
 }
 
 // Option configures New and Start.
@@ -150,15 +167,15 @@ func (e *Env) start() error {
 	if err != nil {
 		return err
 	}
-	e.closers = append(e.closers, func() { _ = os.RemoveAll(dir) })
+	e.addCloser(func() { _ = os.RemoveAll(dir) })
 	srv, err := embedded.StartConnected(embedded.Options{StoreDir: dir})
 	if err != nil {
 		return err
 	}
-	e.closers = append(e.closers, srv.Close)
+	e.addCloser(srv.Close)
 	e.NATS, e.URL, e.Conn, e.JetStream = srv.Server, srv.URL, srv.Conn, srv.JetStream
 	e.Clerk = emulator.NewServer(e.opts.emulator...)
-	e.closers = append(e.closers, e.Clerk.Close)
+	e.addCloser(e.Clerk.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if _, err := e.Topology.Ensure(ctx, e.JetStream); err != nil {
@@ -177,8 +194,12 @@ func (e *Env) start() error {
 // New's Env is closed at the end of the test.
 func (e *Env) Close() {
 	e.once.Do(func() {
-		for i := len(e.closers) - 1; i >= 0; i-- {
-			e.closers[i]()
+		e.mu.Lock()
+		closers := e.closers
+		e.closers, e.closed = nil, true
+		e.mu.Unlock()
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
 		}
 	})
 }
@@ -215,7 +236,8 @@ func WorkerConfig(top jobs.Topology) worker.Config {
 
 // StartWorker starts one more worker against the emulator (several share
 // the jobs), configured by WorkerConfig, WithWorkerConfig and edits, and
-// waits until it is ready. It stops when the Env closes.
+// waits until it is ready. It stops when the Env closes. Parallel
+// subtests sharing the Env may each call it.
 func (e *Env) StartWorker(t testing.TB, edits ...func(*worker.Config)) *Worker {
 	t.Helper()
 	w, err := e.startWorker(edits...)
@@ -240,7 +262,7 @@ func (e *Env) startWorker(edits ...func(*worker.Config)) (*Worker, error) {
 		return nil, fmt.Errorf("worker.New: %w", err)
 	}
 	r := start(w)
-	e.closers = append(e.closers, func() { _ = r.stop() })
+	e.addCloser(func() { _ = r.stop() })
 	return r, r.ready()
 }
 
