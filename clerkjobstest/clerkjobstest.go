@@ -270,7 +270,8 @@ func (e *Env) startWorker(edits ...func(*worker.Config)) (*Worker, error) {
 type Worker struct {
 	*worker.Worker
 	cancel context.CancelFunc
-	done   chan error
+	done   chan struct{} // closed once Run has returned runErr
+	runErr error
 	once   sync.Once
 	err    error
 }
@@ -290,15 +291,27 @@ func Run(t testing.TB, w *worker.Worker) *Worker {
 
 func start(w *worker.Worker) *Worker {
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &Worker{Worker: w, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- w.Run(ctx) }()
+	r := &Worker{Worker: w, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		r.runErr = w.Run(ctx)
+	}()
 	return r
 }
 
-// ready waits until the worker takes jobs.
+// ready waits until the worker takes jobs, or says why Run returned
+// first.
 func (r *Worker) ready() error {
 	deadline := time.Now().Add(15 * time.Second)
 	for r.Ready() != nil {
+		select {
+		case <-r.done:
+			if r.runErr != nil {
+				return fmt.Errorf("worker Run: %w", r.runErr)
+			}
+			return errors.New("worker Run returned before the worker was ready")
+		default:
+		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("worker not ready after 15s: %w", r.Ready())
 		}
@@ -321,9 +334,9 @@ func (r *Worker) stop() error {
 	r.once.Do(func() {
 		r.cancel()
 		select {
-		case err := <-r.done:
-			if err != nil {
-				r.err = fmt.Errorf("worker Run: %w", err)
+		case <-r.done:
+			if r.runErr != nil {
+				r.err = fmt.Errorf("worker Run: %w", r.runErr)
 			}
 		case <-time.After(30 * time.Second):
 			r.err = errors.New("worker did not stop within 30s")
