@@ -173,7 +173,8 @@ type Submitted struct {
 // A job that one of the record streams stored instead of the jobs stream
 // (a subject prefix under the worker's record subjects, say
 // sessions.results) was not queued either, and no worker will run it:
-// that error matches ErrUnavailable, as when no stream stores the job.
+// that error matches ErrUnavailable, as when no stream stores the job, and
+// jobs.ErrStoredAsRecord.
 // A job refused because the jobs stream is full (jobs.StreamFull: its cap,
 // Topology.JobsMaxBytes, is reached) or JetStream's storage is
 // (jobs.StorageFull) was not stored either, but may be published again
@@ -223,10 +224,8 @@ func (c *Client) publish(ctx context.Context, a jobs.Args, m *nats.Msg) (Submitt
 		return s, unavailable(err, "publish %s job %s to %s (it may or may not be stored: publishing it again with the same job id is safe)", a.Op(), s.JobID, m.Subject)
 	}
 	s.Stream, s.Seq, s.Duplicate = ack.Stream, ack.Sequence, ack.Duplicate
-	if ack.Stream == c.topo.ResultsStream || ack.Stream == c.topo.DeadLetterStream {
-		// Stored, but where no worker takes jobs from: a subject prefix
-		// under the worker's record subjects (sessions.results).
-		return s, unavailable(fmt.Errorf("stored in stream %s at seq %d", ack.Stream, ack.Sequence), "publish %s job %s to %s: the record stream %s stored it, not the jobs stream %s, so the job was NOT queued and no worker will run it; the subject prefix (WithSubjectPrefix, WithTopology: %q) is not the worker's --subject-prefix", a.Op(), s.JobID, m.Subject, ack.Stream, c.topo.JobsStream, c.topo.Subjects.Prefix)
+	if err := c.topo.CheckQueued(ack); err != nil {
+		return s, unavailable(err, "publish %s job %s to %s (WithSubjectPrefix, WithTopology)", a.Op(), s.JobID, m.Subject)
 	}
 	return s, c.CheckDuplicate(ctx, m, ack)
 }

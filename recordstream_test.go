@@ -27,7 +27,7 @@ func TestSubmitStoredInARecordStreamIsNotQueued(t *testing.T) {
 		t.Run(prefix, func(t *testing.T) {
 			c := newClient(t, env, clerkjobs.WithSubjectPrefix(prefix), clerkjobs.WithTimeout(5*time.Second))
 			s, err := c.Submit(ctx, &jobs.RevokeArgs{SessionID: "sess_1"})
-			if !errors.Is(err, clerkjobs.ErrUnavailable) || !strings.Contains(err.Error(), "NOT queued") {
+			if !errors.Is(err, clerkjobs.ErrUnavailable) || !errors.Is(err, jobs.ErrStoredAsRecord) || !strings.Contains(err.Error(), "NOT queued") {
 				t.Fatalf("Submit = %+v, %v; want ErrUnavailable saying the job was NOT queued", s, err)
 			}
 			_, err = c.Request(ctx, &jobs.RevokeArgs{SessionID: "sess_1"})

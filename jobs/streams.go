@@ -240,6 +240,23 @@ func (t Topology) JobsStreamConfig() jetstream.StreamConfig {
 	}
 }
 
+// ErrStoredAsRecord is returned when JetStream stored a job in one of the
+// record streams instead of the jobs stream: the publisher's subject prefix
+// lies under the worker's record subjects (sessions.results, say). The job
+// was NOT queued, and no worker will run it.
+var ErrStoredAsRecord = errors.New("stored in a record stream, not the jobs stream")
+
+// CheckQueued says whether ack, JetStream's acknowledgement of a job
+// published under t, names a record stream (ErrStoredAsRecord) rather than
+// one workers take jobs from.
+func (t Topology) CheckQueued(ack *jetstream.PubAck) error {
+	if ack == nil || (ack.Stream != t.ResultsStream && ack.Stream != t.DeadLetterStream) {
+		return nil
+	}
+	return fmt.Errorf("the record stream %s stored it at seq %d, not the jobs stream %s, so the job was NOT queued and no worker will run it (%w); the subject prefix %q is not the worker's --subject-prefix",
+		ack.Stream, ack.Sequence, t.JobsStream, ErrStoredAsRecord, t.Subjects.prefix())
+}
+
 // ResultsStreamConfig is the results stream: successes, kept ResultsMaxAge.
 // Each job's result has a subject of its own (Subjects.Result), and the
 // stream keeps one message per subject and refuses a second: a job is

@@ -76,6 +76,9 @@ func (a *app) publishBatch(ctx context.Context, c *clerkjobs.Client, js jetstrea
 			case f.item.err = <-f.fut.Err():
 			}
 		}
+		if err := topo.CheckQueued(f.item.ack); err != nil {
+			f.item.ack, f.item.err = nil, err // acknowledged, but not queued
+		}
 		failed = failed || f.item.err != nil
 		bar.add(1)
 		return true

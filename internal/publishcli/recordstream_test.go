@@ -1,0 +1,36 @@
+package publishcli_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/clerkjobs/clerkjobs/internal/publishcli"
+)
+
+// TestJobStoredInARecordStreamIsNotQueued: with a --prefix under the
+// worker's record subjects (sessions.results), JetStream stores a job in
+// the results or dead-letter stream, where no worker takes jobs from, and
+// acknowledges it. publish said it was queued (exit 0), for a single job
+// and for every line of a batch. The acknowledgement names the stream: a
+// record stream's is a job NOT queued, said as such (exit 4: nothing was
+// queued).
+func TestJobStoredInARecordStreamIsNotQueued(t *testing.T) {
+	file := writeFile(t, "batch.ndjson", "{\"session_id\":\"sess_1\"}\n{\"session_id\":\"sess_2\"}\n{\"session_id\":\"sess_3\"}\n")
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"single", []string{"--prefix", "sessions.results", "revoke", "sess_1"}},
+		{"single dlq", []string{"--prefix", "sessions.dlq", "revoke", "sess_1"}},
+		{"batch", []string{"--prefix", "sessions.results", "revoke", "--file", file}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// A server of its own: a record stream keeps one message a
+			// subject, and would refuse the next case's job (as full).
+			r := newHarness(t).run(t, tc.args...)
+			if r.code != publishcli.ExitUnavailable || !strings.Contains(r.stderr, "NOT queued") || strings.Contains(r.stdout, "queued on") || strings.Contains(r.stderr, "1 of 3") {
+				t.Fatalf("publish %s: want exit 4 saying the job was NOT queued, not accepted: %v", strings.Join(tc.args, " "), r)
+			}
+		})
+	}
+}
