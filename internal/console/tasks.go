@@ -128,7 +128,7 @@ func (t *task) view() taskView {
 	// fewProblems).
 	v := t.taskView
 	if res := v.Bulk.Result; res != nil && res.Error != nil {
-		cp, e := *res, res.Error.Redacted()
+		cp, e := *res, scrubError(*res.Error)
 		cp.Error = &e
 		v.Bulk.Result = &cp
 	}

@@ -235,11 +235,33 @@ func drawChart(v activityView) chart {
 var secretName = regexp.MustCompile(`(?i)(authorization|cookie|token|secret|password|passwd|api[-_]?key|session[-_]?key|credential|jwt)`)
 
 // scrub hides what looks like a secret (internal/redact's shapes) in text
-// that came from a dead letter or an action on one. Pages never call it:
-// the view-model constructors below do, for every letter-derived string
-// (an action keeps its problems and its error scrubbed: fewProblems,
-// task.finish), so that a template cannot forget one.
-func scrub(s string) string { return redact.Text(s) }
+// that came from a dead letter or an action on one, and shows control and
+// format characters (a bidirectional override, U+202E, that would show the
+// operator reversed text) as escapes, as `publish dlq show` does. Pages
+// never call it: the view-model constructors below do, for every
+// letter-derived string (an action keeps its problems and its error
+// scrubbed: fewProblems, task.finish), so that a template cannot forget
+// one. The index keeps texts as they are (redacted only, see cut), so
+// that filters match them.
+func scrub(s string) string { return text.Terminal(redact.Text(s)) }
+
+// scrubLines is scrub for a text shown on several lines (a payload): its
+// line breaks are kept.
+func scrubLines(s string) string {
+	lines := strings.Split(redact.Text(s), "\n")
+	for i, l := range lines {
+		lines[i] = text.Terminal(l)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// scrubError is an error's texts as a page shows them: see scrub.
+func scrubError(e jobs.ErrorInfo) jobs.ErrorInfo {
+	e.Class = jobs.ErrorClass(scrub(string(e.Class)))
+	e.Message, e.ClerkCode, e.ClerkMessage = scrub(e.Message), scrub(e.ClerkCode), scrub(e.ClerkMessage)
+	e.TraceID, e.Field = scrub(e.TraceID), scrub(e.Field)
+	return e
+}
 
 // safeRow is a list row as a page may show it.
 func safeRow(r row) row {
@@ -255,7 +277,7 @@ func safeEntry(e dlq.Entry) dlq.Entry {
 	d := e.DeadLetter
 	e.Subject, e.Op = scrub(e.Subject), jobs.Op(scrub(string(e.Op)))
 	d.Subject, d.JobID, d.Op, d.Worker = scrub(d.Subject), scrub(d.JobID), jobs.Op(scrub(string(d.Op))), scrub(d.Worker)
-	d.Error = d.Error.Redacted()
+	d.Error = scrubError(d.Error)
 	d.History = slices.Clone(d.History)
 	for i := range d.History {
 		h := &d.History[i]
@@ -300,7 +322,7 @@ func safeHeaders(h nats.Header) []headerView {
 	var out []headerView
 	for name, vals := range h {
 		for _, v := range vals {
-			hv := headerView{Name: scrub(name), Value: v}
+			hv := headerView{Name: scrub(name), Value: text.Terminal(v)}
 			_, decoded := jobs.Redact(jobs.OpGet, []byte(v))
 			if secretName.MatchString(name) || redact.Looks(v) || len(decoded) > 0 {
 				hv.Value, hv.Hidden = fmt.Sprintf("[hidden: may hold a secret, %d characters]", len(v)), true
@@ -336,15 +358,15 @@ func safePayload(e dlq.Entry) payloadView {
 	// Fields that are not a job's secret ones may still hold one (a token
 	// pasted into job_id): the text is scrubbed, indented or not.
 	if out, ok := text.IndentJSON(body, "", "  ", text.IndentLimit(len(body))); ok {
-		v.Text = scrub(string(out))
+		v.Text = scrubLines(string(out))
 	} else if json.Valid(body) {
 		// Nested too deep to indent within bounds (a hostile job's arrays
 		// thousands deep): shown as stored.
-		v.Text = scrub(string(body))
+		v.Text = scrubLines(string(body))
 	} else if redact.Looks(string(body)) {
 		v.Note = "not shown: it is not JSON and looks like it holds a secret"
 	} else {
-		v.Text = string(body)
+		v.Text = scrubLines(string(body))
 	}
 	return v
 }
