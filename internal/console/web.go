@@ -1031,13 +1031,22 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusInternalServerError, err)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: id, Path: "/", MaxAge: int(signInTTL / time.Second), HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: id, Path: "/", MaxAge: int(signInTTL / time.Second), HttpOnly: true, Secure: overHTTPS(r), SameSite: http.SameSiteStrictMode})
 	c.logAction(r, "login").Msg("console: signed in with the token")
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
+// overHTTPS reports whether the browser sent r from an https page: the
+// console's own TLS, or a TLS proxy in front of it, which the browser's
+// Origin header names (CrossOriginProtection has checked it is the
+// console's own page). The sign-in cookie is Secure then, so that the
+// browser never sends it over plain HTTP to the console's host name.
+func overHTTPS(r *http.Request) bool {
+	return r.TLS != nil || strings.HasPrefix(strings.ToLower(r.Header.Get("Origin")), "https://")
+}
+
 func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 	c.signIns.end(r)
-	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: overHTTPS(r), SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
