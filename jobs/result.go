@@ -91,9 +91,15 @@ type ErrorInfo struct {
 // letter's headers that anyone allowed to publish could have written. Show
 // or log an ErrorInfo read from a message this way.
 func (e ErrorInfo) Redacted() ErrorInfo {
-	e.Class = ErrorClass(redact.Text(string(e.Class)))
-	e.Message, e.ClerkCode, e.ClerkMessage = redact.Text(e.Message), redact.Text(e.ClerkCode), redact.Text(e.ClerkMessage)
-	e.TraceID, e.Field = redact.Text(e.TraceID), redact.Text(e.Field)
+	return e.MapText(func(s string) string { return redact.Text(s) })
+}
+
+// MapText is e with f applied to each of its texts (all but HTTPStatus):
+// how a reader that shows them (a page, a terminal) treats every one.
+func (e ErrorInfo) MapText(f func(string) string) ErrorInfo {
+	e.Class = ErrorClass(f(string(e.Class)))
+	e.Message, e.ClerkCode, e.ClerkMessage = f(e.Message), f(e.ClerkCode), f(e.ClerkMessage)
+	e.TraceID, e.Field = f(e.TraceID), f(e.Field)
 	return e
 }
 

@@ -256,12 +256,7 @@ func scrubLines(s string) string {
 }
 
 // scrubError is an error's texts as a page shows them: see scrub.
-func scrubError(e jobs.ErrorInfo) jobs.ErrorInfo {
-	e.Class = jobs.ErrorClass(scrub(string(e.Class)))
-	e.Message, e.ClerkCode, e.ClerkMessage = scrub(e.Message), scrub(e.ClerkCode), scrub(e.ClerkMessage)
-	e.TraceID, e.Field = scrub(e.TraceID), scrub(e.Field)
-	return e
-}
+func scrubError(e jobs.ErrorInfo) jobs.ErrorInfo { return e.MapText(scrub) }
 
 // safeRow is a list row as a page may show it.
 func safeRow(r row) row {
