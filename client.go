@@ -73,8 +73,10 @@ func WithInboxPrefix(prefix string) Option { return func(s *settings) { s.inboxP
 // more sessions or read another page of their listing (jobs.Progress Done,
 // PagesRead), so a long one is waited for while it gets on, a listing of
 // many pages included; one that stops getting on is given up after the
-// timeout, even while its updates keep coming. A context's own deadline
-// is never extended.
+// timeout, even while its updates keep coming. A job published again under
+// its id gets no updates (they go to the first request's inbox), so the
+// repeat waits the timeout in all. A context's own deadline is never
+// extended.
 func WithTimeout(d time.Duration) Option { return func(s *settings) { s.timeout = d } }
 
 // WithPublishTimeout bounds how long a publish waits for JetStream's

@@ -83,7 +83,10 @@ func (c *Client) SessionToken(ctx context.Context, sessionID string, opts *Token
 type RevokeAllOptions struct {
 	// JobID names the job (default: a fresh id). The job is safe to repeat:
 	// with the same id within the deduplication window it is not queued
-	// again, and RevokeAll waits for the first one's record.
+	// again, and RevokeAll waits for the first one's record. Its progress
+	// goes to the first call's inbox, not to this one: the repeat is
+	// waited for WithTimeout (or ctx's deadline) in all, never restarted
+	// by progress, and Wait finds the record of a long one later.
 	JobID string
 	// Except are sessions to keep (the operator's own, say).
 	Except []string
