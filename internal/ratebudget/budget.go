@@ -421,7 +421,21 @@ func (b *Budget) wantLocked(share int) int {
 	if heldNow > share/2 {
 		return 0
 	}
-	ahead := int(math.Ceil(b.rate.value(now) * prefetch.Seconds()))
+	r := b.rate.value(now)
+	ahead := int(math.Ceil(r * prefetch.Seconds()))
+	// The slots of a claim are an interval apart, while callers slower
+	// than the budget (the rate below what the share allows) come 1/r
+	// apart: the i-th slot beyond the waiters is reached about
+	// i×(1/r − interval) late, and one later than the grace is wasted,
+	// taken from the fleet's schedule for nothing. Only what the rate
+	// reaches within half the grace (the rest is the callers' own
+	// lateness). Callers held back by the budget wait for their slots, and
+	// take them on time.
+	if r > 0 && r < 0.9*float64(share)/horizon.Seconds() {
+		if gap := time.Duration(float64(time.Second)/r) - b.sched.interval; gap > 0 {
+			ahead = min(ahead, int(b.sched.grace/2/gap))
+		}
+	}
 	return max(1, min(unserved+ahead, share-heldNow, maxBatch))
 }
 
