@@ -111,7 +111,18 @@ func TestValidateRefusesLimitsTheBudgetRefuses(t *testing.T) {
 			}
 		}
 	}
+	// Slots 20 min apart: the fleet's budget cannot run it (see
+	// ratebudget.CheckFleetLimit), a process's own can.
 	c := DefaultConfig()
+	c.RateLimit, c.RateScope, c.RateKey = RateLimit{N: 4, Per: time.Hour}, RateFleet, KeyFingerprint("sk_test_validate")
+	if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), "rate limit 4/h: ") {
+		t.Errorf("4/h in the fleet scope: Validate() = %v, want an error starting \"rate limit 4/h: \"", err)
+	}
+	c.RateScope = RateProcess
+	if err := c.Validate(); err != nil {
+		t.Errorf("4/h in the process scope: %v", err)
+	}
+	c = DefaultConfig()
 	c.RateKey = KeyFingerprint("sk_test_validate")
 	if err := c.Validate(); err != nil {
 		t.Errorf("the default limit: %v", err)

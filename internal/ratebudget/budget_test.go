@@ -251,3 +251,40 @@ func TestQueuedWaitersAllServed(t *testing.T) {
 		})
 	}
 }
+
+// TestFleetRefusesSlotsFurtherApartThanTheMaxPause: a fleet budget refuses
+// a limit whose slots would lie more than maxFleetInterval apart (4/1h: 20
+// min), naming the limit, and NewLocal still runs it. Before, New took it,
+// and Wait never returned: a fresh state puts its first slot the horizon
+// and an interval ahead, past the bucket's 15 min TTL; when the claim came
+// due the state had expired, the claim found it gone and started afresh,
+// 20 min ahead again (reproduced with a bucket of 2 s TTL and 2/3s: no
+// slot in 15 s, only conflicts). Such a limit's interval was also beyond
+// what the other replicas heed (intervalLocked) or read as a sane state.
+func TestFleetRefusesSlotsFurtherApartThanTheMaxPause(t *testing.T) {
+	e := newEnv(t, testLimit, emulator.FixedWindow)
+	_, kv := e.bucket(e.nats.ClientURL())
+	for _, l := range []Limit{{N: 4, Per: time.Hour}, {N: 100, Per: 24 * time.Hour}} {
+		b, err := New(kv, e.fp, l)
+		if err == nil {
+			b.Close()
+		}
+		if !errors.Is(err, ErrInvalidLimit) || !strings.Contains(err.Error(), l.String()) {
+			t.Errorf("New with %s (slots %v apart): %v, want ErrInvalidLimit naming it", l, newSchedule(l, fleetReserve(l)).interval, err)
+		}
+		if CheckFleetLimit(l) == nil {
+			t.Errorf("CheckFleetLimit(%s): nil", l)
+		}
+		lb, err := NewLocal(l)
+		if err != nil {
+			t.Errorf("NewLocal with %s: %v", l, err)
+		} else {
+			lb.Close()
+		}
+	}
+	for _, l := range []Limit{{N: 14, Per: time.Hour}, {N: 1000, Per: 10 * time.Second}, {N: 1, Per: time.Minute}} {
+		if err := CheckFleetLimit(l); err != nil {
+			t.Errorf("CheckFleetLimit(%s): %v", l, err)
+		}
+	}
+}

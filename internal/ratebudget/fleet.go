@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -171,8 +172,8 @@ func New(kv jetstream.KeyValue, fingerprint string, limit Limit, opts ...Option)
 	if err := CheckFingerprint(fingerprint); err != nil {
 		return nil, err
 	}
-	if err := limit.validate(); err != nil {
-		return nil, err
+	if err := CheckFleetLimit(limit); err != nil {
+		return nil, fmt.Errorf("%w %s: %w", ErrInvalidLimit, limit, err)
 	}
 	o := buildOptions(opts)
 	if o.reserve < 0 {

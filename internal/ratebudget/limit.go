@@ -112,6 +112,27 @@ func (l Limit) check() error {
 // Validate, before anything starts.
 func CheckLimit(l Limit) error { return l.check() }
 
+// maxFleetInterval bounds how far apart a fleet budget's slots may lie:
+// the default max pause. A fresh state (a new key, one expired after the
+// bucket's TTL, a lost one) puts its first slot the horizon and an
+// interval ahead, which must come before the bucket's TTL lets the state
+// expire again (else no slot ever comes); and the other replicas heed an
+// interval, or read a state's TAT as sane, only up to the max pause.
+const maxFleetInterval = DefaultMaxPause
+
+// CheckFleetLimit is CheckLimit for New (scope fleet), which also refuses
+// a limit whose slots would lie more than 5 min apart (4/1h: 20 min),
+// without naming the setting.
+func CheckFleetLimit(l Limit) error {
+	if err := l.check(); err != nil || l.Unlimited() {
+		return err
+	}
+	if T := newSchedule(l, fleetReserve(l)).interval; T > maxFleetInterval {
+		return fmt.Errorf("%d calls per %v puts a fleet budget's slots %v apart, more than %v (a fresh schedule would start that far ahead); use the process scope for so slow a limit", l.N, l.Per, T.Round(time.Second), maxFleetInterval)
+	}
+	return nil
+}
+
 // validate is check for a Limit built by hand rather than parsed.
 func (l Limit) validate() error {
 	if err := l.check(); err != nil {
