@@ -444,6 +444,10 @@ func lostSecret(jobID string, op jobs.Op, dropped int) error {
 const (
 	lookFirst = time.Second
 	lookEvery = 10 * time.Second
+	// answerGrace is how long a token or refresh job found succeeded
+	// after a reconnect is left to its answer, sent before its record,
+	// before the answer is said lost.
+	answerGrace = time.Second
 )
 
 // foundRecord ends a wait for an answer: the job's record was found.
@@ -458,9 +462,10 @@ func (foundRecord) Error() string { return "the job's record was found" }
 // looked up meanwhile, beside the inbox (a lookup never holds up the
 // answer), and returned (stored) once the job is done: at once after each
 // reconnect, else every few seconds. A token or refresh job's record that
-// says succeeded is taken only after a reconnect: otherwise its answer,
-// sent before its record is stored, may still be on its way, and it holds
-// the secret (Request's last look says whether it was lost).
+// says succeeded is taken only once the connection has been back since the
+// wait began, and answerGrace after it is found: otherwise its answer,
+// sent before its record is stored, is on its way, and it holds the secret
+// (Request's last look says whether it was lost).
 func (c *Client) awaitAnswer(ctx context.Context, rep *Replies, s Submitted, op jobs.Op, want func(string) (Expect, bool), onProgress func(jobs.Progress)) (res *Result, stored bool, err error) {
 	back := c.nc.StatusChanged(nats.CONNECTED)
 	defer c.nc.RemoveStatusListener(back)
@@ -486,8 +491,8 @@ func (c *Client) lookOut(ctx context.Context, back <-chan nats.Status, s Submitt
 	delay := lookFirst
 	t := time.NewTimer(delay)
 	defer t.Stop()
+	reconnected := false // since the wait began: an answer sent meanwhile may be lost
 	for {
-		reconnected := false
 		select {
 		case <-ctx.Done():
 			return
@@ -503,14 +508,30 @@ func (c *Client) lookOut(ctx context.Context, back <-chan nats.Status, s Submitt
 		case <-t.C:
 			delay = min(2*delay, lookEvery)
 			t.Reset(delay)
+			if !c.nc.IsConnected() {
+				// A lookup sent now could wait out its timeout while the
+				// reconnect it missed goes unheeded: the reconnect looks.
+				continue
+			}
 		}
 		r, err := c.latest(ctx, c.topo.Subjects.Tenant, s.JobID, s.Seq)
 		switch {
 		case err != nil || !r.of(s.Digest):
 		case op.Secret() && r.Outcome == jobs.Succeeded && !reconnected:
-			// Done: its answer comes, or is lost; nothing more to look
-			// for but after a reconnect.
+			// Its answer, sent before its record, comes: nothing more to
+			// look for but after a reconnect.
 			t.Stop()
+		case op.Secret() && r.Outcome == jobs.Succeeded:
+			// Its answer went before its record: lost in the reconnect,
+			// or on the inbox still unread, which answerGrace leaves it
+			// to be.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(answerGrace):
+			}
+			found(r)
+			return
 		default:
 			found(r)
 			return

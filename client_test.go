@@ -1,6 +1,7 @@
 package clerkjobs_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -1000,10 +1001,34 @@ func TestAnswerLostInAReconnectIsFoundAtOnce(t *testing.T) {
 			env := clerkjobstest.New(t)
 			emu := env.Clerk.Emulator
 			id := emu.CreateSessions(emu.CreateUser(), 1)[0]
-			// The job takes a second at Clerk: its answer comes while the
-			// requester is away, back 1.5 s after it left.
+			// The job takes a second at Clerk, so its answer comes after
+			// the requester left; the requester comes back once the answer
+			// has gone by (seen on another connection), not after a fixed
+			// wait that a loaded machine's Clerk call could outlast.
 			emu.SetFaults(emulator.Faults{Latency: time.Second})
-			nc, err := nats.Connect(env.URL, nats.ReconnectWait(1500*time.Millisecond), nats.MaxReconnects(-1))
+			jobID := "reconnect-" + string(op)
+			answered := make(chan struct{})
+			var once sync.Once
+			watch, err := env.Conn.Subscribe("_INBOX.>", func(m *nats.Msg) {
+				if bytes.Contains(m.Data, []byte(`"job_id":"`+jobID+`"`)) && bytes.Contains(m.Data, []byte(`"outcome"`)) {
+					once.Do(func() { close(answered) })
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = watch.Unsubscribe() })
+			if err := env.Conn.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			backAfterTheAnswer := nats.CustomReconnectDelay(func(int) time.Duration {
+				select {
+				case <-answered:
+				case <-time.After(30 * time.Second):
+				}
+				return 0
+			})
+			nc, err := nats.Connect(env.URL, backAfterTheAnswer, nats.MaxReconnects(-1))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1021,9 +1046,9 @@ func TestAnswerLostInAReconnectIsFoundAtOnce(t *testing.T) {
 			defer cancel()
 			giveUp := time.AfterFunc(15*time.Second, cancel)
 			defer giveUp.Stop()
-			var args jobs.Args = &jobs.RevokeArgs{SessionID: id}
+			var args jobs.Args = &jobs.RevokeArgs{SessionID: id, Common: jobs.Common{JobID: jobID}}
 			if op == jobs.OpToken {
-				args = &jobs.TokenArgs{SessionID: id}
+				args = &jobs.TokenArgs{SessionID: id, Common: jobs.Common{JobID: jobID}}
 			}
 			res, err := c.Request(ctx, args, clerkjobs.OnSubmitted(func(clerkjobs.Submitted) {
 				if err := env.NATS.DisconnectClientByID(cid); err != nil {
