@@ -199,7 +199,9 @@ func (c *Client) publish(ctx context.Context, a jobs.Args, m *nats.Msg) (Submitt
 	pctx, cancel := context.WithTimeout(ctx, c.pubTimeout)
 	ack, err := c.js.PublishMsg(pctx, m)
 	cancel()
-	switch {
+	switch qerr := c.topo.CheckQueued(ack, err); {
+	case qerr != nil:
+		return s, unavailable(qerr, "publish %s job %s to %s (WithSubjectPrefix, WithTopology)", a.Op(), s.JobID, m.Subject)
 	case err == nil:
 	case jobs.StreamFull(err):
 		// Refused, not lost on the way: the stream keeps every job it has
@@ -226,9 +228,6 @@ func (c *Client) publish(ctx context.Context, a jobs.Args, m *nats.Msg) (Submitt
 		return s, unavailable(err, "publish %s job %s to %s (it may or may not be stored: publishing it again with the same job id is safe)", a.Op(), s.JobID, m.Subject)
 	}
 	s.Stream, s.Seq, s.Duplicate = ack.Stream, ack.Sequence, ack.Duplicate
-	if err := c.topo.CheckQueued(ack); err != nil {
-		return s, unavailable(err, "publish %s job %s to %s (WithSubjectPrefix, WithTopology)", a.Op(), s.JobID, m.Subject)
-	}
 	return s, c.CheckDuplicate(ctx, m, ack)
 }
 

@@ -45,6 +45,13 @@ func StreamFull(err error) bool {
 		func(w string) bool { return strings.Contains(d, w) })
 }
 
+// perSubjectFull reports whether err is a stream refusing a message as one
+// more on its subject than it keeps (MaxMsgsPerSubject).
+func perSubjectFull(err error) bool {
+	var api *jetstream.APIError
+	return errors.As(err, &api) && api.ErrorCode == codeStoreFailed && strings.Contains(strings.ToLower(api.Description), "maximum messages per subject exceeded")
+}
+
 // StorageFull reports whether err is JetStream refusing a message because
 // the account's or the server's JetStream storage is used up
 // (max_file_store, max_mem_store, the account's limits, a full disk). The

@@ -246,15 +246,21 @@ func (t Topology) JobsStreamConfig() jetstream.StreamConfig {
 // was NOT queued, and no worker will run it.
 var ErrStoredAsRecord = errors.New("stored in a record stream, not the jobs stream")
 
-// CheckQueued says whether ack, JetStream's acknowledgement of a job
-// published under t, names a record stream (ErrStoredAsRecord) rather than
-// one workers take jobs from.
-func (t Topology) CheckQueued(ack *jetstream.PubAck) error {
-	if ack == nil || (ack.Stream != t.ResultsStream && ack.Stream != t.DeadLetterStream) {
-		return nil
+// CheckQueued says whether JetStream's answer to a job published under t,
+// its acknowledgement or its refusal, shows the job went to a record
+// stream rather than one workers take jobs from (ErrStoredAsRecord): stored
+// there, or refused there as a second message on its subject, which only
+// the record streams refuse.
+func (t Topology) CheckQueued(ack *jetstream.PubAck, err error) error {
+	switch {
+	case ack != nil && (ack.Stream == t.ResultsStream || ack.Stream == t.DeadLetterStream):
+		return fmt.Errorf("the record stream %s stored it at seq %d, not the jobs stream %s, so the job was NOT queued and no worker will run it (%w); the subject prefix %q is not the worker's --subject-prefix",
+			ack.Stream, ack.Sequence, t.JobsStream, ErrStoredAsRecord, t.Subjects.prefix())
+	case ack == nil && perSubjectFull(err):
+		return fmt.Errorf("a record stream refused it, as a second message on its subject (%w), so the job was NOT queued and no worker will run it (%w); the subject prefix %q is not the worker's --subject-prefix",
+			err, ErrStoredAsRecord, t.Subjects.prefix())
 	}
-	return fmt.Errorf("the record stream %s stored it at seq %d, not the jobs stream %s, so the job was NOT queued and no worker will run it (%w); the subject prefix %q is not the worker's --subject-prefix",
-		ack.Stream, ack.Sequence, t.JobsStream, ErrStoredAsRecord, t.Subjects.prefix())
+	return nil
 }
 
 // ResultsStreamConfig is the results stream: successes, kept ResultsMaxAge.

@@ -76,8 +76,8 @@ func (a *app) publishBatch(ctx context.Context, c *clerkjobs.Client, js jetstrea
 			case f.item.err = <-f.fut.Err():
 			}
 		}
-		if err := topo.CheckQueued(f.item.ack); err != nil {
-			f.item.ack, f.item.err = nil, err // acknowledged, but not queued
+		if err := topo.CheckQueued(f.item.ack, f.item.err); err != nil {
+			f.item.ack, f.item.err = nil, err // answered, but not queued
 		}
 		failed = failed || f.item.err != nil
 		bar.add(1)
@@ -242,6 +242,8 @@ func (a *app) batchStopped(ctx context.Context, topo jobs.Topology, spec jobSpec
 		switch {
 		case err == nil:
 			reason = "stopped"
+		case errors.Is(err, jobs.ErrStoredAsRecord):
+			reason = err.Error() // a refusal in it is not the jobs stream's
 		case errors.Is(err, nats.ErrMaxPayload), errors.As(err, &api) && api.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum:
 			// Not NATS out of reach: this line is refused every time, and
 			// continuing from it as it is stops there again.
