@@ -96,15 +96,18 @@ func (a *app) describe(v refusal) string {
 }
 
 // explain adds to err (nil: nothing to explain) what the server refused
-// during this run, unless err says so already.
+// during this run, unless err says so already: names the subject and the
+// violation. Naming the subject alone is not saying so ("JetStream did not
+// acknowledge job … on sessions.revoke" of a job the server refused).
 func (a *app) explain(err error) error {
 	if err == nil {
 		return nil
 	}
 	msg := err.Error()
+	said := strings.Contains(strings.ToLower(msg), "permissions violation")
 	var notes []string
 	for _, v := range a.refusals.list(a.nc) {
-		if !strings.Contains(msg, text.Terminal(v.subject)) {
+		if !said || !strings.Contains(msg, text.Terminal(v.subject)) {
 			notes = append(notes, a.describe(v))
 		}
 	}
