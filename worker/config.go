@@ -242,6 +242,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("concurrency %d: must be 1 to 4096", c.Concurrency)
 	case c.RateLimit.N < 0 || (c.RateLimit.N > 0 && c.RateLimit.Per <= 0):
 		return fmt.Errorf("rate limit %d per %s: want calls per window, e.g. 1000/10s (or none)", c.RateLimit.N, c.RateLimit.Per)
+	case !c.RateLimit.Unlimited() && ratebudget.CheckLimit(c.RateLimit) == nil && c.checkRateLimit() != nil:
+		// A limit as Clerk may state it, too slow for the fleet's budget.
+		return fmt.Errorf("rate limit %s: %v; set the rate scope to %q (this process alone) to run it", c.RateLimit, c.checkRateLimit(), RateProcess)
 	case !c.RateLimit.Unlimited() && c.checkRateLimit() != nil:
 		// Else refused only when the budget starts: in the fleet scope, in
 		// Run, after the streams were set up. No calls is no limit, with

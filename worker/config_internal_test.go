@@ -128,3 +128,17 @@ func TestValidateRefusesLimitsTheBudgetRefuses(t *testing.T) {
 		t.Errorf("the default limit: %v", err)
 	}
 }
+
+// TestValidateNamesTheRateScopeForASlowFleetLimit: a limit the fleet's
+// budget refuses (4/h: slots 20 min apart) is Clerk's limit as Clerk states
+// it, and runs in the process scope. Validate's refusal ended with "want
+// calls per window as Clerk states it, e.g. 1000/10s", as for a malformed
+// limit, and named no setting to change; it now names the rate scope.
+func TestValidateNamesTheRateScopeForASlowFleetLimit(t *testing.T) {
+	c := DefaultConfig()
+	c.RateLimit, c.RateScope, c.RateKey = RateLimit{N: 4, Per: time.Hour}, RateFleet, KeyFingerprint("sk_test_validate")
+	err := c.Validate()
+	if err == nil || !strings.Contains(err.Error(), `rate scope to "process"`) || strings.Contains(err.Error(), "as Clerk states it") {
+		t.Errorf("4/h in the fleet scope: Validate() = %v; want it to name the rate scope to set, not ask for another limit", err)
+	}
+}
