@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -201,7 +202,7 @@ func (c *Client) publish(ctx context.Context, a jobs.Args, m *nats.Msg) (Submitt
 	cancel()
 	switch qerr := c.topo.CheckQueued(ack, err); {
 	case qerr != nil:
-		return s, unavailable(qerr, "publish %s job %s to %s (WithSubjectPrefix, WithTopology)", a.Op(), s.JobID, m.Subject)
+		return s, unavailable(qerr, "publish %s job %s to %s", a.Op(), s.JobID, m.Subject)
 	case err == nil:
 	case jobs.StreamFull(err):
 		// Refused, not lost on the way: the stream keeps every job it has
@@ -438,8 +439,10 @@ func lostSecret(jobID string, op jobs.Op, dropped int) error {
 }
 
 // Request looks for a job's record while it waits for the answer: after
-// lookFirst, then at doubling intervals up to lookEvery, and at once after
-// each reconnect of the connection.
+// lookFirst, then at doubling intervals up to lookEvery (each made up to
+// half as long again at random, so that Requests published together do
+// not look in lock step), and at once after each reconnect of the
+// connection.
 const (
 	lookFirst = time.Second
 	lookEvery = 10 * time.Second
@@ -484,11 +487,14 @@ func (c *Client) awaitAnswer(ctx context.Context, rep *Replies, s Submitted, op 
 	return res, false, err
 }
 
+// spread is d made up to half as long again, at random.
+func spread(d time.Duration) time.Duration { return d + rand.N(d/2) }
+
 // lookOut looks up the record of job s until ctx ends, calling found with
 // it (see awaitAnswer).
 func (c *Client) lookOut(ctx context.Context, back <-chan nats.Status, s Submitted, op jobs.Op, found func(*Result)) {
 	delay := lookFirst
-	t := time.NewTimer(delay)
+	t := time.NewTimer(spread(delay))
 	defer t.Stop()
 	reconnected := false // since the wait began: an answer sent meanwhile may be lost
 	for {
@@ -506,7 +512,7 @@ func (c *Client) lookOut(ctx context.Context, back <-chan nats.Status, s Submitt
 			reconnected = true
 		case <-t.C:
 			delay = min(2*delay, lookEvery)
-			t.Reset(delay)
+			t.Reset(spread(delay))
 			if !c.nc.IsConnected() {
 				// A lookup sent now could wait out its timeout while the
 				// reconnect it missed goes unheeded: the reconnect looks.

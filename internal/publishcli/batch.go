@@ -230,6 +230,7 @@ func (a *app) batchStopped(ctx context.Context, topo jobs.Topology, spec jobSpec
 	// What refused the stopped line for want of room, "" for anything
 	// else: the jobs stream at its cap, or JetStream's storage.
 	full := ""
+	wrongPrefix := false // a record stream took the jobs: --prefix is not the worker's
 	if it.err != nil || ctx.Err() == nil {
 		code = ExitPartial
 		var err error
@@ -243,7 +244,7 @@ func (a *app) batchStopped(ctx context.Context, topo jobs.Topology, spec jobSpec
 		case err == nil:
 			reason = "stopped"
 		case errors.Is(err, jobs.ErrStoredAsRecord):
-			reason = err.Error() // a refusal in it is not the jobs stream's
+			reason, wrongPrefix = err.Error(), true // a refusal in it is not the jobs stream's
 		case errors.Is(err, nats.ErrMaxPayload), errors.As(err, &api) && api.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum:
 			// Not NATS out of reach: this line is refused every time, and
 			// continuing from it as it is stops there again.
@@ -303,8 +304,20 @@ func (a *app) batchStopped(ctx context.Context, topo jobs.Topology, spec jobSpec
 	if sf.wait {
 		resume += " --wait"
 	}
-	if len(sf.resume) > 0 {
-		resume += " " + strings.Join(sf.resume, " ")
+	flags := sf.resume
+	if wrongPrefix {
+		// Continuing under the same prefix stores nothing to run again.
+		flags = slices.Clone(flags)
+		if i := slices.Index(flags, "--prefix"); i >= 0 && i+1 < len(flags) {
+			flags = slices.Delete(flags, i, i+2)
+		}
+		flags = append(flags, "--prefix", "PREFIX")
+	}
+	if len(flags) > 0 {
+		resume += " " + strings.Join(flags, " ")
+	}
+	if wrongPrefix {
+		resume += fmt.Sprintf(" (PREFIX: the worker's --subject-prefix, not %s)", shellWord(topo.Subjects.Prefix))
 	}
 	if sf.file == "-" {
 		resume += " (with the same input)"

@@ -478,6 +478,8 @@ func (a *app) submitErr(ctx context.Context, err error, item *inputJob, topo job
 		return exit(ExitInterrupted, fmt.Errorf("interrupted while publishing job %s: it may or may not be stored; %s", item.id(), againAdvice(item, sf, topo)))
 	case errors.Is(err, jobs.ErrJobIDReused), errors.Is(err, jobs.ErrDuplicateUnverified):
 		return exit(ExitJobIDReused, err)
+	case errors.Is(err, jobs.ErrStoredAsRecord):
+		return exit(ExitUnavailable, fmt.Errorf("%w: run it again with --prefix set to the worker's", err))
 	case errors.Is(err, jobs.ErrInvalid), jobs.StreamFull(err), jobs.StorageFull(err):
 		// As it is (exit 2, or 4): it names the job, says it was not
 		// stored and what to do.
