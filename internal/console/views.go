@@ -247,13 +247,7 @@ func scrub(s string) string { return text.Terminal(redact.Text(s)) }
 
 // scrubLines is scrub for a text shown on several lines (a payload): its
 // line breaks are kept.
-func scrubLines(s string) string {
-	lines := strings.Split(redact.Text(s), "\n")
-	for i, l := range lines {
-		lines[i] = text.Terminal(l)
-	}
-	return strings.Join(lines, "\n")
-}
+func scrubLines(s string) string { return text.TerminalLines(redact.Text(s)) }
 
 // scrubError is an error's texts as a page shows them: see scrub.
 func scrubError(e jobs.ErrorInfo) jobs.ErrorInfo { return e.MapText(scrub) }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/clerkjobs/clerkjobs/internal/natsconn"
 	"github.com/clerkjobs/clerkjobs/internal/redact"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 	"github.com/clerkjobs/clerkjobs/internal/tracing"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -138,7 +139,7 @@ func RunEnv(ctx context.Context, args []string, env Env) int {
 		// command line that fails its schema, a worker's or Clerk's
 		// message): nothing shaped like a secret reaches stderr, and no
 		// control character reaches the terminal.
-		fmt.Fprintf(env.Stderr, "publish: %s\n", terminalLines(redact.Text(natsconn.ErrorText(a.explain(ee.err)))))
+		fmt.Fprintf(env.Stderr, "publish: %s\n", text.TerminalLines(redact.Text(natsconn.ErrorText(a.explain(ee.err)))))
 		if ee.usage && cmd != nil {
 			fmt.Fprintf(env.Stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 		}

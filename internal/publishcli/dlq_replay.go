@@ -171,7 +171,7 @@ func (a *app) warnNoWorker(ctx context.Context, topo jobs.Topology, dryRun bool)
 	switch {
 	case ctx.Err() != nil:
 	case err != nil:
-		fmt.Fprintf(a.env.Stderr, "publish: could not ask whether a worker runs: %s\n", terminalLines(err.Error()))
+		fmt.Fprintf(a.env.Stderr, "publish: could not ask whether a worker runs: %s\n", text.TerminalLines(err.Error()))
 	case len(workers) == 0:
 		fmt.Fprintf(a.env.Stderr, "publish: no worker answered (%s): the replayed jobs %swait in %s until one runs; `publish status` lists the workers\n",
 			workerPingSubject, would, topo.JobsStream)

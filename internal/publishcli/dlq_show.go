@@ -139,7 +139,7 @@ func showEntry(w io.Writer, e dlq.Entry, payload []byte, notReplayable error, lo
 	case ok:
 		// Valid JSON holds no raw control character, but may hold other
 		// characters that act on a terminal (U+202E, DEL).
-		fmt.Fprintf(w, "  %s\n", terminalLines(string(indented)))
+		fmt.Fprintf(w, "  %s\n", text.TerminalLines(string(indented)))
 	default:
 		fmt.Fprintf(w, "  %q\n", payload)
 	}

@@ -116,16 +116,3 @@ func (a *app) explain(err error) error {
 	}
 	return fmt.Errorf("%w\n%s", err, strings.Join(notes, "\n"))
 }
-
-// terminalLines makes a message of several lines safe for a terminal:
-// each line is escaped (text.Terminal), the line breaks between them kept.
-// Values from publishers must be escaped where they enter a message, so
-// that a line break in one is shown as \n, never taken for the message's
-// own.
-func terminalLines(s string) string {
-	lines := strings.Split(s, "\n")
-	for i, l := range lines {
-		lines[i] = text.Terminal(l)
-	}
-	return strings.Join(lines, "\n")
-}

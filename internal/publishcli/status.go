@@ -330,7 +330,7 @@ func printStatus(w io.Writer, topo jobs.Topology, r statusReport, now time.Time)
 
 	switch n := len(r.Workers.Instances); {
 	case r.Workers.Error != "":
-		fmt.Fprintf(w, "workers: %s\n", terminalLines(r.Workers.Error))
+		fmt.Fprintf(w, "workers: %s\n", text.TerminalLines(r.Workers.Error))
 	case n == 0:
 		fmt.Fprintf(w, "workers: none answered: jobs wait until one runs (go run ./cmd/worker)\n")
 	default:
@@ -343,7 +343,7 @@ func printStatus(w io.Writer, topo jobs.Topology, r statusReport, now time.Time)
 
 	switch rb := r.RateBudgets; {
 	case rb.Error != "":
-		fmt.Fprintf(w, "rate budgets: %s\n", terminalLines(rb.Error))
+		fmt.Fprintf(w, "rate budgets: %s\n", text.TerminalLines(rb.Error))
 	case len(rb.Keys) == 0:
 		fmt.Fprintf(w, "rate budgets: none in %s (no worker shares a Clerk key's limit yet)\n", rb.Bucket)
 	default:
@@ -361,7 +361,7 @@ func printStatus(w io.Writer, topo jobs.Topology, r statusReport, now time.Time)
 
 	fmt.Fprintf(w, "\njobs (stream %s): ", r.Jobs.Stream)
 	if r.Jobs.Error != "" {
-		fmt.Fprintf(w, "%s\n", terminalLines(r.Jobs.Error))
+		fmt.Fprintf(w, "%s\n", text.TerminalLines(r.Jobs.Error))
 	} else {
 		fmt.Fprintf(w, "%d waiting or in flight\n", r.Jobs.Stored)
 		fmt.Fprintf(w, "  jobs stream: %s\n", r.Jobs.use.Text("job", "jobs"))
@@ -394,7 +394,7 @@ func printStatus(w io.Writer, topo jobs.Topology, r statusReport, now time.Time)
 	fmt.Fprintf(w, "\ndead letters (stream %s): ", d.Stream)
 	switch {
 	case d.Error != "":
-		fmt.Fprintf(w, "%s\n", terminalLines(d.Error))
+		fmt.Fprintf(w, "%s\n", text.TerminalLines(d.Error))
 	case d.Entries == 0:
 		fmt.Fprintln(w, "none")
 	default:

@@ -73,6 +73,16 @@ func Terminal(s string) string {
 	return b.String()
 }
 
+// TerminalLines is Terminal for a text of several lines: each line is
+// escaped, the line breaks between them kept.
+func TerminalLines(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = Terminal(l)
+	}
+	return strings.Join(lines, "\n")
+}
+
 // JSON escapes, in encoded JSON, the characters that encoding/json leaves
 // as they are and that act on a terminal or hide what follows them: DEL,
 // C1 controls and Unicode format characters (bidirectional overrides). The

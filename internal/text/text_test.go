@@ -61,6 +61,19 @@ func TestTerminal(t *testing.T) {
 	}
 }
 
+func TestTerminalLines(t *testing.T) {
+	tests := map[string]string{
+		"one\ntwo":               "one\ntwo",
+		"rtl\u202e\nnext\x1b[2J": `rtl\u202e` + "\n" + `next\x1b[2J`,
+		"cr\r\nlf":               `cr\r` + "\n" + "lf",
+	}
+	for in, want := range tests {
+		if got := TerminalLines(in); got != want {
+			t.Errorf("TerminalLines(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestIndentJSON(t *testing.T) {
 	for _, src := range []string{`{}`, `[]`, `{"a":[1,2,{"b":"x,[y]\"{"}],"c":{}}`, `[[[[[]]]]]`, ` { "a" : [ 1 , 2 ] } `} {
 		out, ok := IndentJSON([]byte(src), "  ", "  ", 1<<20)
