@@ -343,7 +343,7 @@ func (c *Client) CreateSession(ctx context.Context, p CreateParams) (*Session, e
 
 // GetSession calls GetSession.
 func (c *Client) GetSession(ctx context.Context, sessionID string) (*Session, error) {
-	return callByID[Session](ctx, c, opGet, http.MethodGet, "session_id", sessionID, "/sessions/"+sessionID)
+	return c.sessionByID(ctx, opGet, http.MethodGet, sessionID, "/sessions/"+sessionID)
 }
 
 // RefreshSession calls RefreshSession. Its validation failures are 401s
@@ -370,7 +370,22 @@ func (c *Client) RefreshSession(ctx context.Context, sessionID string, p Refresh
 // RevokeSession calls RevokeSession. The answer is the session with status
 // revoked.
 func (c *Client) RevokeSession(ctx context.Context, sessionID string) (*Session, error) {
-	return callByID[Session](ctx, c, opRevoke, http.MethodPost, "session_id", sessionID, "/sessions/"+sessionID+"/revoke")
+	return c.sessionByID(ctx, opRevoke, http.MethodPost, sessionID, "/sessions/"+sessionID+"/revoke")
+}
+
+// sessionByID sends an operation about one session and requires the
+// answer to be that session: another one (a proxy's cache keyed wrongly)
+// would make a revoke succeed, or a refused revoke read as already done,
+// while the session asked for stays active. Such an answer is a decode
+// error, Retryable as any 2xx that is not the answer asked for.
+func (c *Client) sessionByID(ctx context.Context, op, method, sessionID, path string) (*Session, error) {
+	s, err := callByID[Session](ctx, c, op, method, "session_id", sessionID, path)
+	if err == nil && s.ID != sessionID {
+		// sessionID passed checkID: a Clerk id, safe to quote; the
+		// answer's id is untrusted text and is not.
+		return nil, decodeErr(op, fmt.Errorf("the answer is about another session than %s", sessionID))
+	}
+	return s, err
 }
 
 // CreateSessionToken calls CreateSessionToken. The JWT is a secret.
