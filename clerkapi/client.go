@@ -364,7 +364,27 @@ func (c *Client) RefreshSession(ctx context.Context, sessionID string, p Refresh
 	default:
 		return nil, invalid(opRefresh, "format %q is not token or cookie", shownArg(string(p.Format)))
 	}
+	p.RequestHeaders = headerLists(p.RequestHeaders)
 	return call[RefreshResult](ctx, c, opRefresh, http.MethodPost, "/sessions/"+sessionID+"/refresh", nil, p)
+}
+
+// headerLists is h with every string value made a one-element list: Clerk
+// reads request_headers as a map of header names to lists of values
+// (Record<string, string[]>, as its backend SDK sends them), and refuses a
+// bare string, which is how a header is most often written. Other values
+// are sent as they are (Clerk judges them). h itself is left as it was.
+func headerLists(h map[string]any) map[string]any {
+	if len(h) == 0 {
+		return h
+	}
+	out := make(map[string]any, len(h))
+	for k, v := range h {
+		if s, ok := v.(string); ok {
+			v = []string{s}
+		}
+		out[k] = v
+	}
+	return out
 }
 
 // RevokeSession calls RevokeSession. The answer is the session with status

@@ -191,6 +191,8 @@ const (
 
 // RefreshParams are the body of RefreshSession. ExpiredToken, RefreshToken
 // and RequestOrigin are required. ExpiredToken and RefreshToken are secrets.
+// RequestHeaders maps each header name to its values: Clerk takes a list of
+// strings ({"User-Agent": ["…"]}); a single string is sent as a list of one.
 type RefreshParams struct {
 	ExpiredToken         string         `json:"expired_token"`
 	RefreshToken         string         `json:"refresh_token"`

@@ -671,8 +671,12 @@ func (e *Emulator) refresh(r *http.Request, rt route) reply {
 	if format != "" && format != string(clerkapi.FormatToken) && format != string(clerkapi.FormatCookie) {
 		b.refuse(e.paramValueInvalid("format", "format must be token or cookie"))
 	}
-	if raw := b.field("request_headers"); raw != nil && json.Unmarshal(raw, new(map[string]any)) != nil {
-		b.refuse(e.paramTypeInvalid("request_headers", "an object"))
+	// Clerk reads request_headers as Record<string, string[]> (its
+	// backend SDK turns every header into a one-element list before it
+	// sends them): a header whose value is a bare string, a number or an
+	// object does not decode.
+	if raw := b.field("request_headers"); raw != nil && json.Unmarshal(raw, new(map[string][]string)) != nil {
+		b.refuse(e.paramTypeInvalid("request_headers", "an object whose values are lists of strings"))
 	}
 	ip := b.optional("request_originating_ip")
 	if b.bad != nil {

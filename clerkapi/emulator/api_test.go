@@ -685,7 +685,7 @@ func TestRefreshSession(t *testing.T) {
 		code, param         string
 	}{
 		{"token", id, good(nil), 200, "", ""},
-		{"token format", id, good(map[string]any{"format": "token", "request_headers": map[string]any{"User-Agent": "x"}, "request_originating_ip": "10.0.0.1"}), 200, "", ""},
+		{"token format", id, good(map[string]any{"format": "token", "request_headers": map[string]any{"User-Agent": []string{"x"}, "Accept": []string{}}, "request_originating_ip": "10.0.0.1"}), 200, "", ""},
 		{"cookie format", id, good(map[string]any{"format": "cookie"}), 200, "", ""},
 		{"missing expired_token", id, good(map[string]any{"expired_token": nil}), 400, "form_param_missing", "expired_token"},
 		{"missing refresh_token", id, good(map[string]any{"refresh_token": nil}), 400, "form_param_missing", "refresh_token"},
@@ -694,6 +694,8 @@ func TestRefreshSession(t *testing.T) {
 		{"unknown field", id, good(map[string]any{"foo": 1}), 400, "form_param_unknown", "foo"},
 		{"bad format", id, good(map[string]any{"format": "xml"}), 400, "form_param_value_invalid", "format"},
 		{"headers not an object", id, good(map[string]any{"request_headers": "x"}), 400, "form_param_type_invalid", "request_headers"},
+		{"header value a string", id, good(map[string]any{"request_headers": map[string]any{"User-Agent": "x"}}), 400, "form_param_type_invalid", "request_headers"},
+		{"header value a number", id, good(map[string]any{"request_headers": map[string]any{"X-N": []any{1}}}), 400, "form_param_type_invalid", "request_headers"},
 		{"malformed JSON", id, `{"expired_token":`, 400, "request_body_invalid", ""},
 		{"wrong refresh token", id, good(map[string]any{"refresh_token": "nope"}), 401, "refresh_token_not_found", ""},
 		{"refresh token of another session", id, good(map[string]any{"refresh_token": h.emu.RefreshToken(other)}), 401, "refresh_token_not_found", ""},

@@ -94,6 +94,10 @@
 //     a token this emulator signed for this session (its expiry does not
 //     matter); session_refresh_session_not_active when the session is not
 //     active. These codes are the ones clerkapi classifies as Permanent.
+//     request_headers must map each header to a list of strings, as
+//     Clerk reads it (Record<string, string[]>, as Clerk's backend SDK
+//     sends it): any other value, a bare string included, is 400
+//     form_param_type_invalid.
 //     format "cookie" answers {"object":"cookies","cookies":["__session=…",
 //     "__client_uat=…"]}.
 //   - createSession needs an existing user (404 resource_not_found
