@@ -22,6 +22,7 @@ import (
 
 	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/internal/text"
+	"github.com/go-json-experiment/json/jsontext"
 	answerjson "github.com/go-json-experiment/json/v1"
 )
 
@@ -319,13 +320,64 @@ func (c *Client) ListSessions(ctx context.Context, p ListParams) (*SessionList, 
 	if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 && trimmed[0] == '[' {
 		into, body = &list.Data, trimmed
 	}
-	if err = decodeAnswer(body, into); err == nil {
+	if err = checkPageSize(body); err == nil {
+		err = decodeAnswer(body, into)
+	}
+	if err == nil {
 		err = list.check()
 	}
 	if err != nil {
 		return nil, decodeErr(opList, err)
 	}
 	return list, nil
+}
+
+// checkPageSize refuses a list answer (a bare array, or an object's data
+// array) of more than MaxListLimit entries, the most Clerk serves, before
+// it is decoded: an answer of up to maxResponseBytes made of tiny entries
+// ({} repeated) decoded to millions of sessions, gigabytes for one call.
+// The entries are skipped, not decoded. An answer that is not valid JSON
+// passes, for decodeAnswer to report.
+func checkPageSize(body []byte) error {
+	// Read in place (a bytes.Buffer is not copied), as leniently as
+	// encoding/json.
+	dec := jsontext.NewDecoder(bytes.NewBuffer(body), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	entries := func() error {
+		for n := 0; dec.PeekKind() != ']'; n++ {
+			if n == MaxListLimit {
+				return fmt.Errorf("the answer lists more than %d sessions, the most a page holds", MaxListLimit)
+			}
+			if dec.SkipValue() != nil {
+				return nil
+			}
+		}
+		return nil
+	}
+	tok, err := dec.ReadToken()
+	if err != nil {
+		return nil
+	}
+	switch tok.Kind() {
+	case '[':
+		return entries()
+	case '{':
+		for dec.PeekKind() == '"' {
+			name, err := dec.ReadToken()
+			if err != nil {
+				return nil
+			}
+			if name.String() == "data" && dec.PeekKind() == '[' {
+				if _, err := dec.ReadToken(); err != nil {
+					return nil
+				}
+				return entries()
+			}
+			if dec.SkipValue() != nil {
+				return nil
+			}
+		}
+	}
+	return nil
 }
 
 // CreateSession calls createSession. Clerk offers it on testing instances

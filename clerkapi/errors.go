@@ -1,17 +1,20 @@
 package clerkapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/internal/text"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Class sorts an error by what the caller should do about it.
@@ -228,8 +231,48 @@ func RetryAfterOf(err error) time.Duration {
 
 // errorBody is Clerk's ClerkErrors JSON.
 type errorBody struct {
-	Errors  []ErrorDetail `json:"errors"`
-	TraceID string        `json:"clerk_trace_id"`
+	Errors  errorDetails `json:"errors"`
+	TraceID string       `json:"clerk_trace_id"`
+}
+
+// errorDetails decodes the first maxErrorDetails entries of the errors
+// array, without their meta, and skips the rest unread: an answer of up to
+// maxResponseBytes made of tiny entries ({} repeated, or nested in a
+// meta) decoded whole to gigabytes. encoding/json has checked that the
+// array is valid JSON before it calls UnmarshalJSON, without allocating.
+type errorDetails []ErrorDetail
+
+func (d *errorDetails) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*d = nil
+		return nil
+	}
+	// Read in place (a bytes.Buffer is not copied), as leniently as
+	// encoding/json.
+	dec := jsontext.NewDecoder(bytes.NewBuffer(b), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '[' {
+		return &json.UnmarshalTypeError{Value: "non-array", Type: reflect.TypeFor[errorDetails]()}
+	}
+	out := errorDetails{}
+	for len(out) < maxErrorDetails && dec.PeekKind() != ']' {
+		v, err := dec.ReadValue()
+		if err != nil {
+			return err
+		}
+		// No meta: free-form, nothing reads it, anything may hide in it;
+		// encoding/json skips it without allocating.
+		var x struct {
+			Code        string `json:"code"`
+			Message     string `json:"message"`
+			LongMessage string `json:"long_message"`
+		}
+		if err := json.Unmarshal(v, &x); err != nil {
+			return err
+		}
+		out = append(out, ErrorDetail{Code: x.Code, Message: x.Message, LongMessage: x.LongMessage})
+	}
+	*d = out
+	return nil
 }
 
 // parseError builds the Error for a non-2xx answer. It never fails: a body
@@ -246,15 +289,11 @@ func parseError(op string, status int, header http.Header, body []byte, secrets 
 		// otherwise lose its end, and with it the exact match and the shape
 		// that redaction looks for, leaving its first part behind.
 		clean := func(s string, n int) string { return text.Truncate(redact.Text(s, secrets...), n) }
-		if len(eb.Errors) > maxErrorDetails {
-			eb.Errors = eb.Errors[:maxErrorDetails]
-		}
 		for i := range eb.Errors {
 			d := &eb.Errors[i]
 			d.Code = clean(d.Code, 128)
 			d.Message = clean(d.Message, 1024)
 			d.LongMessage = clean(d.LongMessage, 1024)
-			d.Meta = nil // free-form: nothing reads it, anything may hide in it
 		}
 		e.Errors = eb.Errors
 		e.TraceID = clean(eb.TraceID, 128)

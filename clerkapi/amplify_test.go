@@ -1,0 +1,74 @@
+package clerkapi_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"testing"
+
+	"github.com/clerkjobs/clerkjobs/clerkapi"
+)
+
+// TestHugeAnswersAreReadWithinBounds: an answer is read up to 16 MiB, but
+// what it decodes to was not bounded. A proxy's (or a broken Clerk's)
+// answer of 15 MiB made of tiny entries ({} repeated) decoded to millions
+// of error details, or of sessions: 1.5 GB allocated for one error answer,
+// 4.4 GB for one list, for one call (a worker runs hundreds at once).
+// Clerk sends a few error details and at most 500 sessions a page: only
+// the first details are decoded, and a page of more than 500 entries is
+// refused before it is decoded (a retryable error, as any answer that is
+// not Clerk's).
+func TestHugeAnswersAreReadWithinBounds(t *testing.T) {
+	const entries = 5 << 20 // "{}," each: 15 MiB
+	many := strings.Repeat(`{},`, entries) + `{}`
+	// allowed is what one call may allocate: a few times the body, which
+	// is read whole.
+	const allowed = 4 * 16 << 20
+	for _, tc := range []struct {
+		name   string
+		status int
+		body   string
+		want   string
+	}{
+		{"error details", http.StatusInternalServerError, `{"errors":[{"code":"internal_clerk_error","message":"oops"},` + many + `],"clerk_trace_id":"t1"}`, "HTTP 500 internal_clerk_error"},
+		{"error meta", http.StatusInternalServerError, `{"errors":[{"code":"internal_clerk_error","message":"oops","meta":{"x":[` + many + `]}}]}`, "HTTP 500 internal_clerk_error"},
+		{"bare list", http.StatusOK, `[` + many + `]`, "more than 500"},
+		{"paginated list", http.StatusOK, `{"total_count":1,"data":[` + many + `]}`, "more than 500"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := []byte(tc.body)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(tc.status)
+				_, _ = w.Write(body)
+			}))
+			defer srv.Close()
+			c, err := clerkapi.New(clerkapi.WithSecretKey(testSecret), clerkapi.WithBaseURL(srv.URL+"/v1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// With the collector off, what is allocated is what the call
+			// needed at once.
+			defer debug.SetGCPercent(debug.SetGCPercent(-1))
+			runtime.GC()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, err = c.ListSessions(context.Background(), clerkapi.ListParams{UserID: "user_1", Paginated: tc.name == "paginated list"})
+			runtime.ReadMemStats(&after)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %.300v; want one saying %q", err, tc.want)
+			}
+			if got := clerkapi.ClassOf(err); got != clerkapi.Retryable {
+				t.Errorf("class %s; want retryable", got)
+			}
+			n := after.TotalAlloc - before.TotalAlloc
+			t.Logf("a %d MiB answer: %d MiB allocated", len(body)>>20, n>>20)
+			if n > allowed {
+				t.Errorf("reading a %d MiB answer allocated %d MiB; want at most %d MiB", len(body)>>20, n>>20, allowed>>20)
+			}
+		})
+	}
+}
