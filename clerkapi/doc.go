@@ -27,9 +27,11 @@
 //     and sent again a create could create a second session, a refresh
 //     would use its spent refresh token again.
 //   - [Systemic]: Clerk rejects the secret key or the key lacks rights, or
-//     the base URL answers with a redirect (never followed: Clerk's API does
-//     not redirect). No request is to blame; nothing will succeed until the
-//     key or the base URL is fixed.
+//     the API version sent (400 api_version_invalid: a version Clerk has
+//     retired, or a wrong WithAPIVersion), or the base URL answers with a
+//     redirect (never followed: Clerk's API does not redirect). No request
+//     is to blame; nothing will succeed until the key, the version or the
+//     base URL is fixed.
 //
 // 401 and 403 are Systemic but for three refusals that concern one request
 // and not the key, which are Permanent: RefreshSession's 401s about the

@@ -27,8 +27,8 @@ const (
 	// succeed.
 	Permanent
 	// Systemic errors are nobody's request's fault: Clerk rejects the
-	// secret key or the key lacks rights, or the base URL answers with a
-	// redirect. Stop sending until it is fixed.
+	// secret key or the key lacks rights or the API version sent, or the
+	// base URL answers with a redirect. Stop sending until it is fixed.
 	Systemic
 )
 
@@ -145,7 +145,12 @@ func (e *Error) Class() Class {
 	for _, d := range e.Errors {
 		switch d.Code {
 		case "clerk_key_invalid", "authentication_invalid", "authorization_invalid",
-			"authorization_header_format_invalid":
+			"authorization_header_format_invalid",
+			// The Clerk-API-Version the client sends (retired by Clerk, or
+			// set wrongly with WithAPIVersion): every request is refused
+			// alike, whatever it asks, until the client is changed.
+			// Permanent, it dead-lettered every job one by one.
+			"api_version_invalid":
 			return Systemic
 		}
 	}

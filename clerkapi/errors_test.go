@@ -141,10 +141,6 @@ func errCases() []errCase {
 		}, class: clerkapi.Retryable},
 
 		// Permanent.
-		{name: "400 unknown API version", call: func(ctx context.Context, e *env, _, s string) error {
-			_, err := e.client(clerkapi.WithAPIVersion("2019-01-01")).GetSession(ctx, s)
-			return err
-		}, status: 400, code: "api_version_invalid", class: clerkapi.Permanent},
 		{name: "400 strict revoke of revoked", opts: []emulator.Option{emulator.WithStrictRevoke()},
 			call: func(ctx context.Context, e *env, u, s string) error {
 				_ = e.emu.SetSessionStatus(s, clerkapi.StatusRevoked)
@@ -213,6 +209,12 @@ func errCases() []errCase {
 		}), status: 401, code: "session_refresh_session_not_active", class: clerkapi.Permanent},
 
 		// Systemic.
+		// A version Clerk does not serve (retired, or set wrongly):
+		// every request is refused alike, so no job is to blame.
+		{name: "400 unknown API version", call: func(ctx context.Context, e *env, _, s string) error {
+			_, err := e.client(clerkapi.WithAPIVersion("2019-01-01")).GetSession(ctx, s)
+			return err
+		}, status: 400, code: "api_version_invalid", class: clerkapi.Systemic},
 		{name: "401 wrong key", call: func(ctx context.Context, e *env, _, s string) error {
 			_, err := e.client(clerkapi.WithSecretKey("sk_test_wrongKey")).GetSession(ctx, s)
 			return err

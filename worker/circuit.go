@@ -108,6 +108,9 @@ func causeOf(err error) string {
 	if e.StatusCode >= 300 && e.StatusCode < 400 {
 		return "the Clerk base URL answers with a redirect, which Clerk's API never sends (" + status + "; check CLERK_API_URL)"
 	}
+	if e.HasCode("api_version_invalid") {
+		return "Clerk refuses the API version the worker sends (" + status + "; Clerk may have retired it: upgrade the worker)"
+	}
 	return "Clerk rejects the secret key (" + status + "; check CLERK_SECRET_KEY)"
 }
 
