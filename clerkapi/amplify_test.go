@@ -72,3 +72,36 @@ func TestHugeAnswersAreReadWithinBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestHugeActorIsKeptAsItCame: a session's actor is free-form JSON. Decoded
+// into maps and slices, a 15 MiB actor of {} repeated (a proxy's answer)
+// took 876 MiB for one GetSession; it is now kept as the bytes that came.
+func TestHugeActorIsKeptAsItCame(t *testing.T) {
+	body := []byte(`{"object":"session","id":"sess_1","status":"active","actor":{"x":[` + strings.Repeat(`{},`, 5<<20) + `{}]}}`)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	}))
+	defer srv.Close()
+	c, err := clerkapi.New(clerkapi.WithSecretKey(testSecret), clerkapi.WithBaseURL(srv.URL+"/v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	s, err := c.GetSession(context.Background(), "sess_1")
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Actor) < 5<<20 {
+		t.Errorf("actor of %d bytes; want the %d that came", len(s.Actor), len(body))
+	}
+	n := after.TotalAlloc - before.TotalAlloc
+	t.Logf("a %d MiB answer: %d MiB allocated", len(body)>>20, n>>20)
+	if allowed := uint64(4 * 16 << 20); n > allowed {
+		t.Errorf("reading a %d MiB answer allocated %d MiB; want at most %d MiB", len(body)>>20, n>>20, allowed>>20)
+	}
+}

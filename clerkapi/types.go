@@ -29,11 +29,15 @@ const (
 // Session is Clerk's Session object. Timestamps are Unix milliseconds;
 // fields the API may send as null are pointers.
 type Session struct {
-	Object                   string           `json:"object"`
-	ID                       string           `json:"id"`
-	UserID                   string           `json:"user_id"`
-	ClientID                 string           `json:"client_id"`
-	Actor                    map[string]any   `json:"actor"`
+	Object   string `json:"object"`
+	ID       string `json:"id"`
+	UserID   string `json:"user_id"`
+	ClientID string `json:"client_id"`
+	// Actor is the impersonator of an impersonation session (null
+	// otherwise), as Clerk sent it: free-form JSON, kept as it came, not
+	// decoded into maps and slices, which made a large one (a proxy's)
+	// take some 60 times its size in memory.
+	Actor                    json.RawMessage  `json:"actor"`
 	Status                   SessionStatus    `json:"status"`
 	LastActiveOrganizationID *string          `json:"last_active_organization_id"`
 	LastActiveAt             int64            `json:"last_active_at"`
