@@ -2,6 +2,7 @@ package clerkapi_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -75,9 +76,18 @@ func TestHugeAnswersAreReadWithinBounds(t *testing.T) {
 
 // TestHugeActorIsKeptAsItCame: a session's actor is free-form JSON. Decoded
 // into maps and slices, a 15 MiB actor of {} repeated (a proxy's answer)
-// took 876 MiB for one GetSession; it is now kept as the bytes that came.
+// took 876 MiB for one GetSession as a list, some 300 MiB as an object's
+// members; it is now kept as the bytes that came. (A list of more than 500
+// entries is refused, see TestHugeNestedListsAreRefused: these are
+// members.)
 func TestHugeActorIsKeptAsItCame(t *testing.T) {
-	body := []byte(`{"object":"session","id":"sess_1","status":"active","actor":{"x":[` + strings.Repeat(`{},`, 5<<20) + `{}]}}`)
+	var actor strings.Builder
+	actor.WriteString(`{"x":{"k":{}`)
+	for i := range 1 << 20 {
+		fmt.Fprintf(&actor, `,"k%d":{}`, i)
+	}
+	actor.WriteString(`}}`)
+	body := []byte(`{"object":"session","id":"sess_1","status":"active","actor":` + actor.String() + `}`)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(body)
@@ -96,12 +106,64 @@ func TestHugeActorIsKeptAsItCame(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Actor) < 5<<20 {
+	if len(s.Actor) != actor.Len() {
 		t.Errorf("actor of %d bytes; want the %d that came", len(s.Actor), len(body))
 	}
 	n := after.TotalAlloc - before.TotalAlloc
 	t.Logf("a %d MiB answer: %d MiB allocated", len(body)>>20, n>>20)
 	if allowed := uint64(4 * 16 << 20); n > allowed {
 		t.Errorf("reading a %d MiB answer allocated %d MiB; want at most %d MiB", len(body)>>20, n>>20, allowed>>20)
+	}
+}
+
+// TestHugeNestedListsAreRefused: a session's tasks (Clerk's are a few)
+// decoded to 436 MiB from a 15 MiB answer of {} repeated, and a page of
+// sessions holding such tasks to 382 MiB. No list in Clerk's answers holds
+// more than 500 entries: one that does is refused before it is decoded
+// (retryable, as any 2xx that is not Clerk's answer).
+func TestHugeNestedListsAreRefused(t *testing.T) {
+	tasks := func(n int) string { return `[` + strings.Repeat(`{"key":"k"},`, n) + `{"key":"k"}]` }
+	for _, tc := range []struct {
+		name string
+		body string
+		call func(c *clerkapi.Client) error
+	}{
+		{"session tasks", `{"object":"session","id":"sess_1","status":"active","tasks":` + tasks(5<<20/4) + `}`,
+			func(c *clerkapi.Client) error { _, err := c.GetSession(context.Background(), "sess_1"); return err }},
+		{"page of sessions with tasks", `[` + strings.Repeat(`{"id":"sess_1","user_id":"user_1","tasks":`+tasks(2000)+`},`, 499) + `{"id":"sess_2","user_id":"user_1"}]`,
+			func(c *clerkapi.Client) error {
+				_, err := c.ListSessions(context.Background(), clerkapi.ListParams{UserID: "user_1"})
+				return err
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := []byte(tc.body)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write(body)
+			}))
+			defer srv.Close()
+			c, err := clerkapi.New(clerkapi.WithSecretKey(testSecret), clerkapi.WithBaseURL(srv.URL+"/v1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer debug.SetGCPercent(debug.SetGCPercent(-1))
+			runtime.GC()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			err = tc.call(c)
+			runtime.ReadMemStats(&after)
+			if err == nil || !strings.Contains(err.Error(), "more than 500") {
+				t.Errorf("error %.300v; want one saying the list holds more than 500 entries", err)
+			}
+			if got := clerkapi.ClassOf(err); got != clerkapi.Retryable {
+				t.Errorf("class %s; want retryable", got)
+			}
+			n := after.TotalAlloc - before.TotalAlloc
+			t.Logf("a %d MiB answer: %d MiB allocated", len(body)>>20, n>>20)
+			if allowed := uint64(4 * 16 << 20); n > allowed {
+				t.Errorf("reading a %d MiB answer allocated %d MiB; want at most %d MiB", len(body)>>20, n>>20, allowed>>20)
+			}
+		})
 	}
 }

@@ -320,7 +320,7 @@ func (c *Client) ListSessions(ctx context.Context, p ListParams) (*SessionList, 
 	if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 && trimmed[0] == '[' {
 		into, body = &list.Data, trimmed
 	}
-	if err = checkPageSize(body); err == nil {
+	if err = checkArrays(body); err == nil {
 		err = decodeAnswer(body, into)
 	}
 	if err == nil {
@@ -332,53 +332,51 @@ func (c *Client) ListSessions(ctx context.Context, p ListParams) (*SessionList, 
 	return list, nil
 }
 
-// checkPageSize refuses a list answer (a bare array, or an object's data
-// array) of more than MaxListLimit entries, the most Clerk serves, before
-// it is decoded: an answer of up to maxResponseBytes made of tiny entries
-// ({} repeated) decoded to millions of sessions, gigabytes for one call.
-// The entries are skipped, not decoded. An answer that is not valid JSON
-// passes, for decodeAnswer to report.
-func checkPageSize(body []byte) error {
-	// Read in place (a bytes.Buffer is not copied), as leniently as
+// checkArrays refuses an answer holding an array of more than
+// MaxListLimit entries, before it is decoded: no answer of Clerk's holds
+// one (a page holds at most 500 sessions, a session a few tasks, a
+// refresh a few cookies), while an answer of up to maxResponseBytes made
+// of tiny entries ({} repeated) decoded to millions of sessions, tasks or
+// cookies, gigabytes for one call. With every array so bounded, what an
+// answer decodes to is too. The answer is read in place, token by token,
+// nothing decoded. An answer that is not valid JSON passes, for
+// decodeAnswer to report.
+func checkArrays(body []byte) error {
+	// In place (a bytes.Buffer is not copied), as leniently as
 	// encoding/json.
 	dec := jsontext.NewDecoder(bytes.NewBuffer(body), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
-	entries := func() error {
-		for n := 0; dec.PeekKind() != ']'; n++ {
-			if n == MaxListLimit {
-				return fmt.Errorf("the answer lists more than %d sessions, the most a page holds", MaxListLimit)
-			}
-			if dec.SkipValue() != nil {
-				return nil
+	// The entries so far of each array open, the innermost last; -1 for an
+	// object.
+	var open []int
+	for {
+		kind := dec.PeekKind()
+		if kind == 0 {
+			return nil // the end, or not JSON
+		}
+		if n := len(open); n > 0 && open[n-1] >= 0 && kind != ']' {
+			if open[n-1]++; open[n-1] > MaxListLimit {
+				return fmt.Errorf("the answer holds a list of more than %d entries, more than any of Clerk's answers (a page holds at most %d sessions)", MaxListLimit, MaxListLimit)
 			}
 		}
-		return nil
-	}
-	tok, err := dec.ReadToken()
-	if err != nil {
-		return nil
-	}
-	switch tok.Kind() {
-	case '[':
-		return entries()
-	case '{':
-		for dec.PeekKind() == '"' {
-			name, err := dec.ReadToken()
-			if err != nil {
-				return nil
-			}
-			if name.String() == "data" && dec.PeekKind() == '[' {
-				if _, err := dec.ReadToken(); err != nil {
-					return nil
-				}
-				return entries()
-			}
-			if dec.SkipValue() != nil {
-				return nil
-			}
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return nil
+		}
+		switch tok.Kind() {
+		case '[':
+			open = append(open, 0)
+		case '{':
+			open = append(open, -1)
+		case ']', '}':
+			open = open[:len(open)-1]
 		}
 	}
-	return nil
 }
+
+// minCheckedAnswer is the size from which a single object's answer goes
+// through checkArrays: a smaller one decodes to little whatever it holds,
+// and Clerk's sessions, tokens and users are a few kilobytes.
+const minCheckedAnswer = 64 << 10
 
 // CreateSession calls createSession. Clerk offers it on testing instances
 // only.
@@ -527,7 +525,12 @@ func call[T any](ctx context.Context, c *Client, op, method, path string, q url.
 		return nil, err
 	}
 	v := new(T)
-	err = decodeAnswer(body, v)
+	if len(body) >= minCheckedAnswer {
+		err = checkArrays(body)
+	}
+	if err == nil {
+		err = decodeAnswer(body, v)
+	}
 	// JSON that is not the object asked for ("null", "{}", a proxy's own
 	// 200) decodes without error into an empty value: taken as Clerk's
 	// answer, it made a revoke succeed without a session and a token job
