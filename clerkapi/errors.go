@@ -93,8 +93,12 @@ type Error struct {
 func (e *Error) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "clerk %s: HTTP %d", e.Op, e.StatusCode)
-	if len(e.Errors) > 0 {
-		fmt.Fprintf(&b, " %s: %s", e.Code(), e.Message())
+	// Only what the detail holds: a proxy's may lack either.
+	if c := e.Code(); c != "" {
+		b.WriteString(" " + c)
+	}
+	if m := e.Message(); m != "" {
+		b.WriteString(": " + m)
 	}
 	if e.TraceID != "" {
 		fmt.Fprintf(&b, " (trace %s)", e.TraceID)
