@@ -23,7 +23,8 @@
 //     answer (a body that is not one, or that broke off), sent whole
 //     and never answered (the connection dropped, timed out or was
 //     cancelled first), or answered 502 or 504 by a gateway in front of
-//     Clerk (without Clerk's error body): [ErrUnconfirmed]. Clerk may have carried it out,
+//     Clerk, or 520 or 524 by a CDN (without Clerk's error body):
+//     [ErrUnconfirmed]. Clerk may have carried it out,
 //     and sent again a create could create a second session, a refresh
 //     would use its spent refresh token again.
 //   - [Systemic]: Clerk rejects the secret key or the key lacks rights, or

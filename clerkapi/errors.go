@@ -56,8 +56,9 @@ var ErrInvalidInput = errors.New("invalid input")
 // ("{}", "null", a proxy's own JSON) or whose body broke off before it was
 // read, that was sent whole and never answered (the connection dropped or
 // timed out before the answer came), or that a gateway in front of Clerk
-// answered 502 or 504 without Clerk's error body (it may have passed the
-// request on and given up waiting): Clerk may have carried it out.
+// answered 502 or 504 (or a CDN 520 or 524) without Clerk's error body (it
+// may have passed the request on and given up waiting): Clerk may have
+// carried it out.
 // Such errors are Permanent: sending a create again could create a second
 // session (list the user's sessions before sending it again), sending a
 // refresh again would use its refresh token a second time. A request that
@@ -187,15 +188,33 @@ func (e *Error) Class() Class {
 
 // unconfirmed reports a create or a refresh that a gateway in front of
 // Clerk answered 502 or 504 with an answer of its own (not Clerk's error
-// body): it may have passed the request on, Clerk carried it out, and the
-// gateway gave up waiting or lost the answer. Sent again, it could make a
-// second session or spend the refresh token twice (see ErrUnconfirmed).
-// A 503 is a gateway that passed nothing on, and Clerk's own 5xx answers
-// say that Clerk did not carry the request out: both may be retried.
+// body), or a CDN 520 (the origin's answer was empty or broken) or 524
+// (Cloudflare's "a timeout occurred": the request was sent, the origin did
+// not answer in time): it may have passed the request on, Clerk carried it
+// out, and the gateway gave up waiting or lost the answer. Sent again, it
+// could make a second session or spend the refresh token twice (see
+// ErrUnconfirmed). A 503 is a gateway that passed nothing on (as are a
+// CDN's 521, 522 and 523: the origin refused, did not take or could not be
+// reached by the connection), and Clerk's own 5xx answers say that Clerk
+// did not carry the request out: all may be retried.
 func (e *Error) unconfirmed() bool {
-	return unrepeatable(e.Op) && len(e.Errors) == 0 &&
-		(e.StatusCode == http.StatusBadGateway || e.StatusCode == http.StatusGatewayTimeout)
+	if !unrepeatable(e.Op) || len(e.Errors) != 0 {
+		return false
+	}
+	switch e.StatusCode {
+	case http.StatusBadGateway, http.StatusGatewayTimeout, statusOriginError, statusOriginTimeout:
+		return true
+	}
+	return false
 }
+
+// Statuses a CDN in front of Clerk (Cloudflare's numbering) answers after
+// it sent the request on: the origin's answer was empty or broken (520),
+// or did not come in time (524).
+const (
+	statusOriginError   = 520
+	statusOriginTimeout = 524
+)
 
 // refreshValidation reports whether a 401 from RefreshSession is about the
 // refresh request itself rather than the secret key.
