@@ -39,6 +39,9 @@ func (c *Client) RevokeSession(ctx context.Context, sessionID string, opts *Revo
 	if err != nil {
 		return nil, err
 	}
+	if string(session.Actor) == "null" {
+		session.Actor = nil // not an impersonation: nil, as clerkapi gives it
+	}
 	return &Revocation{JobID: r.JobID, Session: *session, AlreadyRevoked: r.AlreadyRevoked}, nil
 }
 

@@ -33,7 +33,7 @@ type Session struct {
 	ID       string `json:"id"`
 	UserID   string `json:"user_id"`
 	ClientID string `json:"client_id"`
-	// Actor is the impersonator of an impersonation session (null
+	// Actor is the impersonator of an impersonation session (nil
 	// otherwise), as Clerk sent it: free-form JSON, kept as it came, not
 	// decoded into maps and slices, which made a large one (a proxy's)
 	// take some 60 times its size in memory.
@@ -237,7 +237,16 @@ const (
 // The check methods tell Clerk's answer from JSON that merely decodes (see
 // call): each requires what every answer of its kind carries.
 
-func (s *Session) check() error { return need(s.ID != "", "the answer is not a session: it has no id") }
+func (s *Session) check() error {
+	// Clerk sends "actor": null for a session that is not an
+	// impersonation: nil, as when the actor was a map, so that
+	// s.Actor != nil still tells an impersonation (encoded as null all
+	// the same).
+	if string(s.Actor) == "null" {
+		s.Actor = nil
+	}
+	return need(s.ID != "", "the answer is not a session: it has no id")
+}
 
 // need is nil when ok holds, else the error why.
 func need(ok bool, why string) error {
