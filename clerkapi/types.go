@@ -1,11 +1,13 @@
 package clerkapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"time"
+	"unicode/utf8"
 
 	"github.com/clerkjobs/clerkjobs/internal/redact"
 )
@@ -244,6 +246,12 @@ func (s *Session) check() error {
 	// the same).
 	if string(s.Actor) == "null" {
 		s.Actor = nil
+	}
+	// Kept as it came, bytes that are not UTF-8 would be written so into
+	// results (not JSON to a strict reader): they are U+FFFD, as in every
+	// string decoded. Such bytes can only be inside its strings.
+	if !utf8.Valid(s.Actor) {
+		s.Actor = bytes.ToValidUTF8(s.Actor, []byte("\uFFFD"))
 	}
 	return need(s.ID != "", "the answer is not a session: it has no id")
 }
