@@ -594,6 +594,16 @@ func decodeAnswer(body []byte, v any) error {
 	return json.Unmarshal(body, v)
 }
 
+// asJSONString is s as encoding/json writes it in a JSON string, without
+// the quotes.
+func asJSONString(s string) string {
+	b, err := json.Marshal(s)
+	if err != nil || len(b) < 2 {
+		return s
+	}
+	return string(b[1 : len(b)-1])
+}
+
 // decodeErr reports a 2xx body that is not the expected JSON. It is
 // Retryable (ClassOf's default): a proxy or a truncated answer, not the
 // request's fault. A create's is also ErrUnconfirmed (see unconfirmed).
@@ -612,6 +622,14 @@ func (c *Client) do(ctx context.Context, op, method, path string, q url.Values, 
 		out := []string{c.secretKey.key}
 		if sc, ok := in.(interface{ secrets() []string }); ok {
 			out = append(out, sc.secrets()...)
+		}
+		// The body is JSON: an answer quoting it holds a secret as
+		// encoding/json wrote it (<, > and & as \u003c, \u003e and \u0026;
+		// " and \ escaped), where it is not found as it is.
+		for _, s := range out {
+			if q := asJSONString(s); q != s {
+				out = append(out, q)
+			}
 		}
 		return out
 	}
