@@ -487,6 +487,10 @@ func (a *app) submitErr(ctx context.Context, err error, item *inputJob, topo job
 	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
 		return exit(ExitUnavailable, fmt.Errorf("no JetStream stream stores %s: the jobs stream %s does not exist yet (the worker creates it when it starts: `go run ./cmd/worker`), or --prefix is wrong", subject, topo.JobsStream))
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrAsyncPublishTimeout):
+		if subject != "" && slices.Contains(a.refusals.list(a.nc), refusal{subject: subject}) {
+			// No acknowledgement because the server dropped the job.
+			return exit(ExitUnavailable, fmt.Errorf("job %s was NOT stored: %s", item.id(), a.describe(refusal{subject: subject})))
+		}
 		return exit(ExitUnavailable, fmt.Errorf("JetStream did not acknowledge job %s on %s within %s: it may or may not be stored; %s", item.id(), subject, sf.ackTimeout, againAdvice(item, sf, topo)))
 	}
 	return exit(ExitUnavailable, fmt.Errorf("publish job %s to %s: %w", item.id(), subject, err))
