@@ -244,7 +244,7 @@ func (t Topology) JobsStreamConfig() jetstream.StreamConfig {
 // record streams instead of the jobs stream: the publisher's subject prefix
 // lies under the worker's record subjects (sessions.results, say). The job
 // was NOT queued, and no worker will run it.
-var ErrStoredAsRecord = errors.New("stored in a record stream, not the jobs stream")
+var ErrStoredAsRecord = errors.New("published where a record stream takes it, not the jobs stream")
 
 // CheckQueued says whether JetStream's answer to a job published under t,
 // its acknowledgement or its refusal, shows the job went to a record

@@ -244,7 +244,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("rate limit %d per %s: want calls per window, e.g. 1000/10s (or none)", c.RateLimit.N, c.RateLimit.Per)
 	case !c.RateLimit.Unlimited() && ratebudget.CheckLimit(c.RateLimit) == nil && c.checkRateLimit() != nil:
 		// A limit as Clerk may state it, too slow for the fleet's budget.
-		return fmt.Errorf("rate limit %s: %v; set the rate scope to %q (this process alone) to run it", c.RateLimit, c.checkRateLimit(), RateProcess)
+		return fmt.Errorf("rate limit %s: %v; set the rate scope to %q (this process alone), or a faster limit", c.RateLimit, c.checkRateLimit(), RateProcess)
 	case !c.RateLimit.Unlimited() && c.checkRateLimit() != nil:
 		// Else refused only when the budget starts: in the fleet scope, in
 		// Run, after the streams were set up. No calls is no limit, with

@@ -255,7 +255,7 @@ func namedSetting(err error) error {
 		return err
 	}
 	other := ""
-	for _, rel := range []string{" is below ", ": must be at least "} {
+	for _, rel := range []string{" is below ", ": must be at least ", "; set the "} {
 		if _, rest, found := strings.Cut(msg, rel); found {
 			other, _ = settingAt(rest)
 			break

@@ -45,6 +45,9 @@ func TestBadConfigurationExits2NamingTheSetting(t *testing.T) {
 		{"bulk", []string{"--bulk-concurrency", "-1"}, nil, "--bulk-concurrency (WORKER_BULK_CONCURRENCY): bulk concurrency"},
 		{"rate limit", []string{"--rate-limit", "fast"}, nil, "--rate-limit"},
 		{"rate scope", []string{"--rate-limit-scope", "galaxy"}, nil, "--rate-limit-scope (WORKER_RATE_LIMIT_SCOPE): rate scope"},
+		// A limit too slow for the fleet's budget: what runs it is the
+		// scope, which the error names too.
+		{"rate limit too slow for the fleet", []string{"--rate-limit", "4/1h"}, nil, "--rate-limit (WORKER_RATE_LIMIT) or --rate-limit-scope (WORKER_RATE_LIMIT_SCOPE): rate limit 4/h"},
 		// What the worker package checks is said with the flag and the
 		// variable that set it, not only as the package names it.
 		{"ack wait", nil, map[string]string{"WORKER_ACK_WAIT": "0s"}, "--ack-wait (WORKER_ACK_WAIT): ack wait 0s"},

@@ -128,7 +128,7 @@ func CheckFleetLimit(l Limit) error {
 		return err
 	}
 	if T := newSchedule(l, fleetReserve(l)).interval; T > maxFleetInterval {
-		return fmt.Errorf("%d calls per %v puts a fleet budget's slots %v apart, more than %v (a fresh schedule would start that far ahead); use the process scope for so slow a limit", l.N, l.Per, T.Round(time.Second), maxFleetInterval)
+		return fmt.Errorf("%d calls per %v puts a fleet budget's slots %v apart, more than %v (a fresh schedule would start that far ahead)", l.N, l.Per, T.Round(time.Second), maxFleetInterval)
 	}
 	return nil
 }
