@@ -4,11 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"unicode/utf8"
-
-	"github.com/clerkjobs/clerkjobs/clerkapi"
 )
 
 // TestActorIsWrittenAsValidUTF8: an actor is kept as the JSON that came.
@@ -18,15 +15,7 @@ import (
 // in every other string of the answer. They are U+FFFD again.
 func TestActorIsWrittenAsValidUTF8(t *testing.T) {
 	body := []byte("{\"object\":\"session\",\"id\":\"sess_1\",\"status\":\"active\",\"actor\":{\"sub\":\"user_\xff1\"}}")
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(body)
-	}))
-	defer srv.Close()
-	c, err := clerkapi.New(clerkapi.WithSecretKey(testSecret), clerkapi.WithBaseURL(srv.URL+"/v1"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := answering(t, http.StatusOK, body)
 	s, err := c.GetSession(context.Background(), "sess_1")
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,47 @@ import (
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 )
 
+// maxCallAlloc is what one call may allocate: a few times the body, which
+// is read whole (16 MiB at most), with room for the race detector's own
+// allocations (67 to 75 MiB under -race). Unbounded, the same answers took
+// 436 MiB to 4.4 GiB.
+const maxCallAlloc = 10 * 16 << 20
+
+// answering is a client of a server that answers every request with
+// status and body.
+func answering(t *testing.T, status int, body []byte) *clerkapi.Client {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := clerkapi.New(clerkapi.WithSecretKey(testSecret), clerkapi.WithBaseURL(srv.URL+"/v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// allocWithin runs call, which reads an answer of size bytes, with the
+// collector off, so that what it allocates is what it needed at once, and
+// fails t when that is more than maxCallAlloc.
+func allocWithin(t *testing.T, size int, call func()) {
+	t.Helper()
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	call()
+	runtime.ReadMemStats(&after)
+	n := after.TotalAlloc - before.TotalAlloc
+	t.Logf("a %d MiB answer: %d MiB allocated", size>>20, n>>20)
+	if n > maxCallAlloc {
+		t.Errorf("reading a %d MiB answer allocated %d MiB; want at most %d MiB", size>>20, n>>20, maxCallAlloc>>20)
+	}
+}
+
 // TestHugeAnswersAreReadWithinBounds: an answer is read up to 16 MiB, but
 // what it decodes to was not bounded. A proxy's (or a broken Clerk's)
 // answer of 15 MiB made of tiny entries ({} repeated) decoded to millions
@@ -22,12 +63,6 @@ import (
 // the first details are decoded, and a page of more than 500 entries is
 // refused before it is decoded (a retryable error, as any answer that is
 // not Clerk's).
-// maxCallAlloc is what one call may allocate: a few times the body, which
-// is read whole (16 MiB at most), with room for the race detector's own
-// allocations (67 to 75 MiB under -race). Unbounded, the same answers took
-// 436 MiB to 4.4 GiB.
-const maxCallAlloc = 10 * 16 << 20
-
 func TestHugeAnswersAreReadWithinBounds(t *testing.T) {
 	const entries = 5 << 20 // "{}," each: 15 MiB
 	many := strings.Repeat(`{},`, entries) + `{}`
@@ -43,35 +78,16 @@ func TestHugeAnswersAreReadWithinBounds(t *testing.T) {
 		{"paginated list", http.StatusOK, `{"total_count":1,"data":[` + many + `]}`, "more than 500"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			body := []byte(tc.body)
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(tc.status)
-				_, _ = w.Write(body)
-			}))
-			defer srv.Close()
-			c, err := clerkapi.New(clerkapi.WithSecretKey(testSecret), clerkapi.WithBaseURL(srv.URL+"/v1"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			// With the collector off, what is allocated is what the call
-			// needed at once.
-			defer debug.SetGCPercent(debug.SetGCPercent(-1))
-			runtime.GC()
-			var before, after runtime.MemStats
-			runtime.ReadMemStats(&before)
-			_, err = c.ListSessions(context.Background(), clerkapi.ListParams{UserID: "user_1", Paginated: tc.name == "paginated list"})
-			runtime.ReadMemStats(&after)
+			c := answering(t, tc.status, []byte(tc.body))
+			var err error
+			allocWithin(t, len(tc.body), func() {
+				_, err = c.ListSessions(context.Background(), clerkapi.ListParams{UserID: "user_1", Paginated: tc.name == "paginated list"})
+			})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %.300v; want one saying %q", err, tc.want)
 			}
 			if got := clerkapi.ClassOf(err); got != clerkapi.Retryable {
 				t.Errorf("class %s; want retryable", got)
-			}
-			n := after.TotalAlloc - before.TotalAlloc
-			t.Logf("a %d MiB answer: %d MiB allocated", len(body)>>20, n>>20)
-			if n > maxCallAlloc {
-				t.Errorf("reading a %d MiB answer allocated %d MiB; want at most %d MiB", len(body)>>20, n>>20, maxCallAlloc>>20)
 			}
 		})
 	}
@@ -91,31 +107,15 @@ func TestHugeActorIsKeptAsItCame(t *testing.T) {
 	}
 	actor.WriteString(`}}`)
 	body := []byte(`{"object":"session","id":"sess_1","status":"active","actor":` + actor.String() + `}`)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(body)
-	}))
-	defer srv.Close()
-	c, err := clerkapi.New(clerkapi.WithSecretKey(testSecret), clerkapi.WithBaseURL(srv.URL+"/v1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
-	runtime.GC()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	s, err := c.GetSession(context.Background(), "sess_1")
-	runtime.ReadMemStats(&after)
+	c := answering(t, http.StatusOK, body)
+	var s *clerkapi.Session
+	var err error
+	allocWithin(t, len(body), func() { s, err = c.GetSession(context.Background(), "sess_1") })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(s.Actor) != actor.Len() {
-		t.Errorf("actor of %d bytes; want the %d that came", len(s.Actor), len(body))
-	}
-	n := after.TotalAlloc - before.TotalAlloc
-	t.Logf("a %d MiB answer: %d MiB allocated", len(body)>>20, n>>20)
-	if n > maxCallAlloc {
-		t.Errorf("reading a %d MiB answer allocated %d MiB; want at most %d MiB", len(body)>>20, n>>20, maxCallAlloc>>20)
+		t.Errorf("actor of %d bytes; want the %d that came", len(s.Actor), actor.Len())
 	}
 }
 
@@ -140,32 +140,14 @@ func TestHugeNestedListsAreRefused(t *testing.T) {
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			body := []byte(tc.body)
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-				w.Header().Set("Content-Type", "application/json")
-				_, _ = w.Write(body)
-			}))
-			defer srv.Close()
-			c, err := clerkapi.New(clerkapi.WithSecretKey(testSecret), clerkapi.WithBaseURL(srv.URL+"/v1"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer debug.SetGCPercent(debug.SetGCPercent(-1))
-			runtime.GC()
-			var before, after runtime.MemStats
-			runtime.ReadMemStats(&before)
-			err = tc.call(c)
-			runtime.ReadMemStats(&after)
+			c := answering(t, http.StatusOK, []byte(tc.body))
+			var err error
+			allocWithin(t, len(tc.body), func() { err = tc.call(c) })
 			if err == nil || !strings.Contains(err.Error(), "more than 500") {
 				t.Errorf("error %.300v; want one saying the list holds more than 500 entries", err)
 			}
 			if got := clerkapi.ClassOf(err); got != clerkapi.Retryable {
 				t.Errorf("class %s; want retryable", got)
-			}
-			n := after.TotalAlloc - before.TotalAlloc
-			t.Logf("a %d MiB answer: %d MiB allocated", len(body)>>20, n>>20)
-			if n > maxCallAlloc {
-				t.Errorf("reading a %d MiB answer allocated %d MiB; want at most %d MiB", len(body)>>20, n>>20, maxCallAlloc>>20)
 			}
 		})
 	}

@@ -2,12 +2,8 @@ package clerkapi_test
 
 import (
 	"context"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"testing"
-
-	"github.com/clerkjobs/clerkjobs/clerkapi"
 )
 
 // TestErrorTextOfPartialDetails: an answer in Clerk's shape whose detail
@@ -21,17 +17,7 @@ func TestErrorTextOfPartialDetails(t *testing.T) {
 		{`{"errors":[{"message":"Oops"}]}`, "clerk GetSession: HTTP 500: Oops"},
 		{`{"errors":[{"code":"internal_clerk_error","message":"Oops"}],"clerk_trace_id":"t1"}`, "clerk GetSession: HTTP 500 internal_clerk_error: Oops (trace t1)"},
 	} {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusInternalServerError)
-			_, _ = io.WriteString(w, tc.body)
-		}))
-		c, err := clerkapi.New(clerkapi.WithSecretKey(testSecret), clerkapi.WithBaseURL(srv.URL+"/v1"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = c.GetSession(context.Background(), "sess_1")
-		srv.Close()
+		_, err := answering(t, http.StatusInternalServerError, []byte(tc.body)).GetSession(context.Background(), "sess_1")
 		if err == nil || err.Error() != tc.want {
 			t.Errorf("answer %s: error %q; want %q", tc.body, err, tc.want)
 		}
