@@ -223,15 +223,6 @@ func instanceChar(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
 }
 
-// checkRateLimit is what keeps the budget of the configured scope from
-// running the limit: the fleet's refuses slots more than 5 min apart.
-func (c Config) checkRateLimit() error {
-	if c.RateScope == RateFleet {
-		return ratebudget.CheckFleetLimit(c.RateLimit)
-	}
-	return ratebudget.CheckLimit(c.RateLimit)
-}
-
 // Validate names the first setting that cannot work and what to do.
 func (c Config) Validate() error {
 	if err := c.Topology.Validate(); err != nil {
@@ -242,14 +233,14 @@ func (c Config) Validate() error {
 		return fmt.Errorf("concurrency %d: must be 1 to 4096", c.Concurrency)
 	case c.RateLimit.N < 0 || (c.RateLimit.N > 0 && c.RateLimit.Per <= 0):
 		return fmt.Errorf("rate limit %d per %s: want calls per window, e.g. 1000/10s (or none)", c.RateLimit.N, c.RateLimit.Per)
-	case !c.RateLimit.Unlimited() && ratebudget.CheckLimit(c.RateLimit) == nil && c.checkRateLimit() != nil:
-		// A limit as Clerk may state it, too slow for the fleet's budget.
-		return fmt.Errorf("rate limit %s: %v; set the rate scope to %q (this process alone), or a faster limit", c.RateLimit, c.checkRateLimit(), RateProcess)
-	case !c.RateLimit.Unlimited() && c.checkRateLimit() != nil:
+	case !c.RateLimit.Unlimited() && ratebudget.CheckLimit(c.RateLimit) != nil:
 		// Else refused only when the budget starts: in the fleet scope, in
 		// Run, after the streams were set up. No calls is no limit, with
 		// whatever window (the budget refuses a window without calls).
-		return fmt.Errorf("rate limit %s: %v; want calls per window as Clerk states it, e.g. 1000/10s (or none)", c.RateLimit, c.checkRateLimit())
+		return fmt.Errorf("rate limit %s: %v; want calls per window as Clerk states it, e.g. 1000/10s (or none)", c.RateLimit, ratebudget.CheckLimit(c.RateLimit))
+	case c.RateScope == RateFleet && !c.RateLimit.Unlimited() && ratebudget.CheckFleetLimit(c.RateLimit) != nil:
+		// A limit as Clerk may state it, too slow for the fleet's budget.
+		return fmt.Errorf("rate limit %s: %v; set the rate scope to %q (this process alone), or a faster limit", c.RateLimit, ratebudget.CheckFleetLimit(c.RateLimit), RateProcess)
 	case c.RateScope != RateFleet && c.RateScope != RateProcess:
 		return fmt.Errorf("rate scope %q: want %q (every worker sharing the key) or %q (this process alone)", c.RateScope, RateFleet, RateProcess)
 	case c.RateScope == RateFleet && c.RateLimit.N > 0 && c.RateKey == "":
