@@ -18,6 +18,7 @@ import (
 
 	"github.com/clerkjobs/clerkjobs/dlq"
 	"github.com/clerkjobs/clerkjobs/internal/natsconn"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -78,8 +79,7 @@ func (c *Console) Handler() http.Handler {
 
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c.log.Warn().Str("from", r.RemoteAddr).Str("method", r.Method).Str("path", r.URL.Path).
-			Str("origin", r.Header.Get("Origin")).Str("sec_fetch_site", r.Header.Get("Sec-Fetch-Site")).
+		c.refusal(r).Str("origin", loggable(r.Header.Get("Origin"))).Str("sec_fetch_site", loggable(r.Header.Get("Sec-Fetch-Site"))).
 			Msg("console: refused a cross-origin request")
 		c.fail(w, r, http.StatusForbidden, errCrossSite)
 	}))
@@ -112,8 +112,7 @@ func (c *Console) sameSite(next http.Handler) http.Handler {
 		page := (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
 			r.Header.Get("Sec-Fetch-Mode") == "navigate" && r.Header.Get("Sec-Fetch-Dest") == "document"
 		if r.Header.Get("Sec-Fetch-Site") == "cross-site" && !page {
-			c.log.Warn().Str("from", r.RemoteAddr).Str("method", r.Method).Str("path", r.URL.Path).
-				Str("sec_fetch_mode", r.Header.Get("Sec-Fetch-Mode")).Msg("console: refused a cross-origin request")
+			c.refusal(r).Str("sec_fetch_mode", loggable(r.Header.Get("Sec-Fetch-Mode"))).Msg("console: refused a cross-origin request")
 			c.fail(w, r, http.StatusForbidden, errCrossSite)
 			return
 		}
@@ -162,7 +161,7 @@ func (c *Console) authenticate(next http.Handler) http.Handler {
 				host = r.Host
 			}
 			if !loopbackHost(host) {
-				c.log.Warn().Str("from", r.RemoteAddr).Str("host", r.Host).Msg("console: refused a request for a host name that is not loopback")
+				c.refusal(r).Str("host", loggable(r.Host)).Msg("console: refused a request for a host name that is not loopback")
 				c.fail(w, r, http.StatusMisdirectedRequest, fmt.Errorf("refused: this console answers only for localhost or 127.0.0.1 without credentials, not for host %q", r.Host))
 				return
 			}
@@ -189,7 +188,7 @@ func (c *Console) authenticate(next http.Handler) http.Handler {
 			user = tokenUser
 		}
 		if user == "" {
-			c.log.Warn().Str("from", r.RemoteAddr).Str("method", r.Method).Str("path", r.URL.Path).Msg("console: refused an unauthenticated request")
+			c.refusal(r).Msg("console: refused an unauthenticated request")
 			if len(c.creds.users) > 0 {
 				w.Header().Set("WWW-Authenticate", `Basic realm="clerkjobs console", charset="UTF-8"`)
 			} else {
@@ -206,11 +205,22 @@ func (c *Console) authenticate(next http.Handler) http.Handler {
 	})
 }
 
+// refusal starts a warning about a request the console refuses. What it
+// logs comes from whoever sent the request, before any sign-in: each field
+// is bounded, so that anyone who reaches the port cannot write a megabyte
+// (the largest header Go's server reads) into the logs per request.
+func (c *Console) refusal(r *http.Request) *zerolog.Event {
+	return c.log.Warn().Str("from", r.RemoteAddr).Str("method", loggable(r.Method)).Str("path", loggable(r.URL.Path))
+}
+
+// loggable bounds a value from a request for a log field.
+func loggable(s string) string { return text.Line(s, 256) }
+
 // logAction starts a log line about an action: who, from where.
 func (c *Console) logAction(r *http.Request, msg string) *zerolog.Event {
 	ev := c.log.Info().Str("from", r.RemoteAddr).Str("user", who(r))
 	if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-		ev = ev.Str("forwarded_for", xff)
+		ev = ev.Str("forwarded_for", loggable(xff))
 	}
 	return ev.Str("event", msg)
 }
