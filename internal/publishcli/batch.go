@@ -436,23 +436,47 @@ func (a *app) waitMany(ctx context.Context, c *clerkjobs.Client, topo jobs.Topol
 			fmt.Fprintln(a.env.Stderr, text.Terminal("progress: job "+p.JobID+": "+line))
 		}
 	}
+	// A job recorded but never answered (the worker refused its inbox, or
+	// stopped between the two; an answer lost in a reconnect) would hold
+	// the batch for all of --timeout: whenever the inbox stays quiet, a few
+	// of the jobs awaited are looked up (see lookAround).
+	look := lookAround{quiet: lookFirst}
+	byRecord := map[string]bool{} // settled by a record found while waiting
 	for len(pending) > 0 {
-		res, err := rep.Next(wctx, func(id string) (clerkjobs.Expect, bool) {
+		nctx, ncancel := context.WithTimeout(wctx, look.quiet)
+		res, err := rep.Next(nctx, func(id string) (clerkjobs.Expect, bool) {
 			it := cmp.Or(pending[id], answered[id])
 			if it == nil {
 				return clerkjobs.Expect{}, false
 			}
 			return clerkjobs.Expect{Op: spec.op, Seq: it.ack.Sequence}, true
 		}, onProgress)
+		ncancel()
+		if err != nil && wctx.Err() == nil && nctx.Err() != nil {
+			for _, res := range look.next(wctx, c, spec.op, pending) {
+				answered[res.JobID], outcome[res.JobID], byRecord[res.JobID] = pending[res.JobID], res.Outcome, true
+				delete(pending, res.JobID)
+				if err := show(res.Reveal(), " (its answer had not come: its record)"); err != nil {
+					return err
+				}
+			}
+			continue
+		}
 		if err != nil {
 			break
 		}
+		look.quiet = lookFirst
 		if it := pending[res.JobID]; it != nil {
 			delete(pending, res.JobID)
 			answered[res.JobID], outcome[res.JobID] = it, res.Outcome
 			if err := show(res.Reveal(), ""); err != nil { // this command is the requester
 				return err
 			}
+			continue
+		}
+		if byRecord[res.JobID] && res.Outcome == outcome[res.JobID] {
+			// The answer of a job its record settled, come after all.
+			delete(byRecord, res.JobID)
 			continue
 		}
 		if outcome[res.JobID] != jobs.Failed || res.Outcome != jobs.Succeeded {
@@ -598,6 +622,51 @@ func (a *app) waitMany(ctx context.Context, c *clerkjobs.Client, topo jobs.Topol
 		return nil
 	}
 	return exit(code, errors.New(strings.Join(msgs, ";\n")))
+}
+
+// How often a batch's --wait looks records up while its inbox is quiet:
+// first after lookFirst without an answer, the pause doubling up to
+// lookEvery while nothing is found, lookMany jobs at a time.
+const (
+	lookFirst = time.Second
+	lookEvery = 10 * time.Second
+	lookMany  = 8
+)
+
+// lookAround chooses which of a batch's awaited jobs to look up while its
+// inbox is quiet: lookMany at a time in the order they were stored, going
+// on after the last one looked at, so that a job retried for long at the
+// front of the batch does not hide the records of the jobs behind it.
+type lookAround struct {
+	quiet time.Duration // how long the inbox may stay quiet before a look
+	after uint64        // the stream sequence of the last job looked up
+}
+
+// next looks up the next few of pending and returns the records it may
+// settle them with. A token or refresh job's success is not one: its
+// answer, the only copy of its secret, goes before its record, and may be
+// unread on the inbox still; the lookup at --timeout's end tells whether
+// it was lost.
+func (l *lookAround) next(ctx context.Context, c *clerkjobs.Client, op jobs.Op, pending map[string]*inputJob) []*clerkjobs.Result {
+	awaited := slices.SortedFunc(maps.Values(pending), func(a, b *inputJob) int { return cmp.Compare(a.ack.Sequence, b.ack.Sequence) })
+	i, _ := slices.BinarySearchFunc(awaited, l.after+1, func(it *inputJob, seq uint64) int { return cmp.Compare(it.ack.Sequence, seq) })
+	some, seq := map[string]*inputJob{}, map[string]uint64{}
+	for n := 0; n < min(lookMany, len(awaited)); n++ {
+		it := awaited[(i+n)%len(awaited)]
+		some[it.id()], seq[it.id()] = it, it.ack.Sequence
+		l.after = it.ack.Sequence
+	}
+	var settled []*clerkjobs.Result
+	for _, res := range lookUpRecords(ctx, c, some) {
+		if !op.Secret() || res.Outcome != jobs.Succeeded {
+			settled = append(settled, res)
+		}
+	}
+	if len(settled) == 0 {
+		l.quiet = min(2*l.quiet, lookEvery)
+	}
+	slices.SortFunc(settled, func(a, b *clerkjobs.Result) int { return cmp.Compare(seq[a.JobID], seq[b.JobID]) })
+	return settled
 }
 
 // lookUpRecords finds the records of the jobs whose answers did not come,

@@ -418,3 +418,25 @@ func TestRevokeAllBatchSaysNotLockedWhileItRuns(t *testing.T) {
 		t.Fatalf("want the batch failed and, once, %q: %v", want, r)
 	}
 }
+
+// TestBatchFindsRecordsWhileItWaits: a batch's --wait looked the jobs'
+// records up only once its --timeout had passed. Jobs recorded but never
+// answered (here dead-lettered because the worker refuses their inbox; or
+// answers lost in a reconnect) held the batch for its whole --timeout, an
+// hour here, and the operator who gave up saw "no result".
+func TestBatchFindsRecordsWhileItWaits(t *testing.T) {
+	env, h := e2e(t)
+	emu := env.Clerk.Emulator
+	sess := emu.CreateSessions(emu.CreateUser(), 3)
+	env.StartWorker(t)
+	in := fmt.Sprintf("{\"session_id\":%q,\"job_id\":\"far-1\"}\n{\"session_id\":%q,\"job_id\":\"far-2\"}\n{\"session_id\":%q,\"job_id\":\"far-3\"}\n", sess[0], sess[1], sess[2])
+	ctx, giveUp := context.WithTimeout(t.Context(), 30*time.Second)
+	defer giveUp()
+	r := h.runWith(t, runOpts{stdin: in, ctx: ctx}, "--nats-inbox-prefix", "_OTHER", "revoke", "--file", "-", "--wait", "--timeout", "1h")
+	if ctx.Err() != nil {
+		t.Fatalf("the batch ended only when the operator gave up: %v", r)
+	}
+	if r.code != publishcli.ExitJobFailed || strings.Count(r.stdout, ": failed (invalid)") != 3 || !strings.Contains(r.stdout, "3 failed, 0 without a result") {
+		t.Fatalf("want the three dead letters found while the batch waits: %v", r)
+	}
+}
