@@ -268,15 +268,21 @@ func TestBrowserSignIn(t *testing.T) {
 }
 
 // TestSignOutEndsTheSignIn: each browser sign-in gets a cookie of its
-// own, which stops working when its user signs out. The cookie used to be
+// own, which stops working when its user signs out or signs in again. The cookie used to be
 // derived from the token: the same for everyone, still valid after signing
 // out, until the token changed.
 func TestSignOutEndsTheSignIn(t *testing.T) {
 	env := testenv.New(t)
 	con := onAllInterfaces(t, env.NATSURL, "--token-file", secretFile(t, "token", goodToken+"\n"))
-	signIn := func() *http.Cookie {
+	// signIn signs in from a browser holding the cookies had.
+	signIn := func(had ...*http.Cookie) *http.Cookie {
 		t.Helper()
-		resp, err := noRedirect.PostForm(con.URL+"/login", url.Values{"token": {goodToken}, "next": {"/"}})
+		req, _ := http.NewRequest(http.MethodPost, con.URL+"/login", strings.NewReader(url.Values{"token": {goodToken}, "next": {"/"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for _, ck := range had {
+			req.AddCookie(ck)
+		}
+		resp, err := noRedirect.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -310,11 +316,14 @@ func TestSignOutEndsTheSignIn(t *testing.T) {
 	if got := status(http.MethodPost, "/logout", a); got != http.StatusSeeOther {
 		t.Fatalf("sign out: %d, want 303", got)
 	}
+	// Signing in again in the same browser ends the sign-in it had: a
+	// copy of the old cookie taken meanwhile is good for nothing.
+	again := signIn(b)
 	forged := &http.Cookie{Name: a.Name, Value: strings.Repeat("A", len(a.Value))}
 	for name, c := range map[string]struct {
 		ck   *http.Cookie
 		want int
-	}{"signed out": {a, http.StatusUnauthorized}, "still signed in": {b, http.StatusOK}, "made up": {forged, http.StatusUnauthorized}} {
+	}{"signed out": {a, http.StatusUnauthorized}, "signed in again": {b, http.StatusUnauthorized}, "still signed in": {again, http.StatusOK}, "made up": {forged, http.StatusUnauthorized}} {
 		if got := status(http.MethodGet, "/", c.ck); got != c.want {
 			t.Errorf("%s: %d, want %d", name, got, c.want)
 		}

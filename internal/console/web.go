@@ -1036,6 +1036,10 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.failures.succeeded(clientAddr(r))
+	// The browser's earlier sign-in, if any, ends: its cookie, replaced
+	// now, would otherwise stay good for its whole life to whoever copied
+	// it.
+	c.signIns.end(r)
 	id, err := c.signIns.start(now)
 	if err != nil {
 		c.fail(w, r, http.StatusInternalServerError, err)
