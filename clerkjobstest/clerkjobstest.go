@@ -206,12 +206,12 @@ func (e *Env) Close() {
 
 // Topology is the default topology with a test's limits: a 2-second ack
 // wait and 3 deliveries (a job whose worker stopped is redelivered within
-// seconds), a 64 MiB dead-letter stream.
+// seconds), 64 MiB results and dead-letter streams.
 func Topology() jobs.Topology {
 	t := jobs.DefaultTopology()
 	t.AckWait = 2 * time.Second
 	t.MaxDeliver = 3
-	t.DeadLetterMaxBytes = 64 << 20
+	t.ResultsMaxBytes, t.DeadLetterMaxBytes = 64<<20, 64<<20
 	return t
 }
 

@@ -597,7 +597,7 @@ func TestReplayRefusedForStorage(t *testing.T) {
 	}
 	t.Cleanup(srv.Close)
 	topo := jobs.DefaultTopology()
-	topo.JobsMaxBytes, topo.DeadLetterMaxBytes = 1<<20, 1<<20 // reserved within the 8 MiB
+	topo.JobsMaxBytes, topo.ResultsMaxBytes, topo.DeadLetterMaxBytes = 1<<20, 1<<20, 1<<20 // reserved within the 8 MiB
 	if _, err := topo.Ensure(t.Context(), srv.JetStream); err != nil {
 		t.Fatal(err)
 	}

@@ -44,6 +44,7 @@ func TestEnsureSaysWhichCapDoesNotFit(t *testing.T) {
 			}
 			t.Cleanup(srv.Close)
 			top := DefaultTopology()
+			top.ResultsMaxBytes = 1 << 20 // fits: the two caps above are the test's
 			c.older(t, srv, top)
 			_, err = top.Ensure(testContext(t), srv.JetStream)
 			if err == nil {
@@ -66,6 +67,7 @@ func TestNoRoomForCap(t *testing.T) {
 	memory := capped
 	memory.Storage = jetstream.MemoryStorage
 	uncapped := DefaultTopology().ResultsStreamConfig()
+	uncapped.MaxBytes = 0
 	const setting = "--jobs-max-bytes (WORKER_JOBS_MAX_BYTES)"
 	cases := []struct {
 		name  string
@@ -89,5 +91,42 @@ func TestNoRoomForCap(t *testing.T) {
 		case c.limit != "" && (!strings.Contains(got, c.limit) || !strings.Contains(got, setting) || !strings.Contains(got, fmt.Sprint(c.cfg.MaxBytes))):
 			t.Errorf("%s: %q, want the cap %d, %s and %s named", c.name, got, c.cfg.MaxBytes, setting, c.limit)
 		}
+	}
+}
+
+// TestResultsCannotStarveTheOtherStreams: JetStream counts what every
+// stream stores against the account's or server's storage, whatever the
+// caps reserved. The results stream had no cap: results (a tenant's flood
+// of 300 KB list answers, or a day of revokes at Clerk's rate) filled the
+// storage, and then the jobs stream refused every tenant's new jobs and the
+// dead-letter stream every dead letter. Results now stop at their own cap.
+func TestResultsCannotStarveTheOtherStreams(t *testing.T) {
+	srv, err := embedded.StartConnected(embedded.Options{StoreDir: t.TempDir(), MaxStore: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	top := DefaultTopology()
+	top.JobsMaxBytes, top.ResultsMaxBytes, top.DeadLetterMaxBytes = 1<<20, 4<<20, 1<<20 // reserved within the 8 MiB
+	ensureTopology(t, srv.JetStream, top)
+	ctx := testContext(t)
+	big := make([]byte, 60<<10)
+	for i := 0; ; i++ {
+		_, err := srv.JetStream.Publish(ctx, top.Subjects.Result(RecordKey{Tenant: "svc_a", Op: OpList, JobID: fmt.Sprintf("flood-%d", i), Gen: "g", Seq: uint64(i + 1)}), big)
+		if err != nil {
+			if !StreamFull(err) {
+				t.Fatalf("result %d refused, but not by the results stream's own cap: %v", i, err)
+			}
+			break
+		}
+		if i > 1000 {
+			t.Fatal("1000 results of 60 KiB stored: the results stream has no cap")
+		}
+	}
+	if _, err := srv.JetStream.Publish(ctx, top.Subjects.TenantJob("svc_b", OpRevoke), []byte(`{"session_id":"sess_1"}`)); err != nil {
+		t.Errorf("with the results stream full, another tenant's job was refused: %v", err)
+	}
+	if _, err := srv.JetStream.Publish(ctx, top.Subjects.DeadLetter(RecordKey{Tenant: "svc_b", Op: OpRevoke, JobID: "j", Gen: "g", Seq: 1}), []byte(`{}`)); err != nil {
+		t.Errorf("with the results stream full, a dead letter was refused: %v", err)
 	}
 }

@@ -46,6 +46,13 @@ type Topology struct {
 	JobsMaxBytes int64
 	// ResultsMaxAge bounds how long results are kept.
 	ResultsMaxAge time.Duration
+	// ResultsMaxBytes caps the results stream. JetStream counts what every
+	// stream of the account stores against its storage limit: results
+	// without a cap (a flood of large list answers, or a day of them at
+	// Clerk's rate) would fill it, and then every stream refuses, the jobs
+	// stream included. When it is full a new result is refused (never an
+	// older one evicted): the worker keeps the job and is not ready.
+	ResultsMaxBytes int64
 	// DeadLetterMaxAge bounds how long dead letters are kept (0: forever).
 	DeadLetterMaxAge time.Duration
 	// DeadLetterMaxBytes caps the dead-letter stream. When it is full new
@@ -82,6 +89,7 @@ func DefaultTopology() Topology {
 		DedupWindow:        2 * time.Minute,
 		JobsMaxBytes:       DefaultJobsMaxBytes,
 		ResultsMaxAge:      24 * time.Hour,
+		ResultsMaxBytes:    DefaultResultsMaxBytes,
 		DeadLetterMaxAge:   90 * 24 * time.Hour,
 		DeadLetterMaxBytes: 1 << 30,
 		MaxDeliver:         5,
@@ -102,6 +110,14 @@ func DefaultTopology() Topology {
 // on a small server, the embedded one included (75% of the free disk),
 // from creating its streams at all.
 const DefaultJobsMaxBytes = 256 << 20
+
+// DefaultResultsMaxBytes is the results stream's default size, 2 GiB. A
+// result takes about 1.4 KB stored (a revoke's; a list of 500 sessions
+// about 310 KB): the cap holds the default day of results up to about 17
+// jobs a second, a day at Clerk's production rate (100 a second) needing
+// about 12 GB. Reserved with the jobs and dead-letter caps, it fits the
+// shipped servers' max_file_store (cluster.conf's 4GB the smallest).
+const DefaultResultsMaxBytes = 2 << 30
 
 // minStreamBytes is the smallest size allowed for a stream with a byte
 // cap: more than a job of MaxJobBytes with its headers, or a dead letter.
@@ -176,6 +192,8 @@ func (t Topology) Validate() error {
 		return fmt.Errorf("dead-letter max age %s: must be 0 (forever) or at least %s, so that a redelivered job finds its dead letter", t.DeadLetterMaxAge, minRecordAge)
 	case t.JobsMaxBytes < minStreamBytes:
 		return fmt.Errorf("jobs max bytes %d: must be at least 1 MiB (the jobs stream's cap; unlimited is not allowed: publishers could fill the server's storage)", t.JobsMaxBytes)
+	case t.ResultsMaxBytes < minStreamBytes:
+		return fmt.Errorf("results max bytes %d: must be at least 1 MiB (the results stream's cap; unlimited is not allowed: results could fill the storage every stream shares)", t.ResultsMaxBytes)
 	case t.DeadLetterMaxBytes < minStreamBytes:
 		return fmt.Errorf("dead-letter max bytes %d: must be at least 1 MiB", t.DeadLetterMaxBytes)
 	case t.ProgressTTL <= 0:
@@ -268,7 +286,9 @@ func (t Topology) CheckQueued(ack *jetstream.PubAck, err error) error {
 // stream keeps one message per subject and refuses a second: a job is
 // recorded once, whatever the timing, by construction.
 func (t Topology) ResultsStreamConfig() jetstream.StreamConfig {
-	return t.recordStream(t.ResultsStream, "Results of Clerk session jobs that succeeded", t.Subjects.ResultFilter(), t.ResultsMaxAge)
+	c := t.recordStream(t.ResultsStream, "Results of Clerk session jobs that succeeded", t.Subjects.ResultFilter(), t.ResultsMaxAge)
+	c.MaxBytes = t.ResultsMaxBytes
+	return c
 }
 
 // DeadLetterStreamConfig is the dead-letter stream. Like the results stream
@@ -342,7 +362,7 @@ func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) (jetstream
 		setting string // the worker's setting of its byte cap
 	}{
 		{t.JobsStreamConfig(), "--jobs-max-bytes (WORKER_JOBS_MAX_BYTES)"},
-		{t.ResultsStreamConfig(), ""},
+		{t.ResultsStreamConfig(), "--results-max-bytes (WORKER_RESULTS_MAX_BYTES)"},
 		{t.DeadLetterStreamConfig(), "--dlq-max-bytes (WORKER_DLQ_MAX_BYTES)"},
 	} {
 		if _, err := js.CreateOrUpdateStream(ctx, s.cfg); err != nil {

@@ -58,6 +58,8 @@ func TestTopologyValidateNamesTheSetting(t *testing.T) {
 		{"jobs max bytes below 1 MiB", func(t *Topology) { t.JobsMaxBytes = 1<<20 - 1 }, []string{"jobs max bytes", "1048575"}},
 		{"jobs max bytes unlimited", func(t *Topology) { t.JobsMaxBytes = 0 }, []string{"jobs max bytes", "1 MiB"}},
 		{"dead-letter max bytes unlimited", func(t *Topology) { t.DeadLetterMaxBytes = -1 }, []string{"dead-letter max bytes"}},
+		{"results max bytes below 1 MiB", func(t *Topology) { t.ResultsMaxBytes = 1<<20 - 1 }, []string{"results max bytes", "1048575"}},
+		{"results max bytes unlimited", func(t *Topology) { t.ResultsMaxBytes = 0 }, []string{"results max bytes", "1 MiB"}},
 		{"max deliveries 0", func(t *Topology) { t.MaxDeliver = 0 }, []string{"max deliveries"}},
 		{"max deliveries unlimited", func(t *Topology) { t.MaxDeliver = -1 }, []string{"max deliveries"}},
 		{"ack wait under a second", func(t *Topology) { t.AckWait = 999 * time.Millisecond }, []string{"ack wait"}},
@@ -90,6 +92,7 @@ func TestTopologyValidateNamesTheSetting(t *testing.T) {
 		"dead letters kept forever":      func(t *Topology) { t.DeadLetterMaxAge = 0 },
 		"dead-letter max bytes of 1 MiB": func(t *Topology) { t.DeadLetterMaxBytes = 1 << 20 },
 		"jobs max bytes of 1 MiB":        func(t *Topology) { t.JobsMaxBytes = 1 << 20 },
+		"results max bytes of 1 MiB":     func(t *Topology) { t.ResultsMaxBytes = 1 << 20 },
 		"ack wait of 1s":                 func(t *Topology) { t.AckWait = time.Second },
 		"one delivery":                   func(t *Topology) { t.MaxDeliver = 1 },
 		"memory storage":                 func(t *Topology) { t.Storage = jetstream.MemoryStorage },
@@ -126,7 +129,7 @@ func TestStreamConfigs(t *testing.T) {
 	r := top.ResultsStreamConfig()
 	if r.Name != top.ResultsStream || r.Retention != jetstream.LimitsPolicy || r.MaxAge != top.ResultsMaxAge ||
 		!slices.Equal(r.Subjects, []string{"acme.results.>"}) || r.MaxMsgsPerSubject != 1 || !r.DiscardNewPerSubject || r.Discard != jetstream.DiscardNew || !r.AllowDirect ||
-		r.Replicas != 3 || r.Storage != jetstream.MemoryStorage {
+		r.Replicas != 3 || r.Storage != jetstream.MemoryStorage || r.MaxBytes != top.ResultsMaxBytes {
 		t.Errorf("results stream config %+v", r)
 	}
 

@@ -576,7 +576,10 @@ func (e *recordError) reason() string {
 	case errors.As(e.err, &apiErr) && (apiErr.ErrorCode == 10077 || apiErr.ErrorCode == 10047):
 		// 10077: store failed ("maximum bytes exceeded" with DiscardNew);
 		// 10047: insufficient storage resources.
-		return "it is full (raise its limits or purge it; the jobs are kept)"
+		if e.kind == kindResult {
+			return "it is full (raise --results-max-bytes, or shorten --results-max-age, or purge it; the jobs are kept)"
+		}
+		return "it is full (raise --dlq-max-bytes or purge it; the jobs are kept)"
 	case errors.As(e.err, &apiErr) && apiErr.ErrorCode == 10023:
 		// 10023: insufficient resources, the account's or the server's
 		// JetStream storage limit reached (max_file_store, max_mem_store).

@@ -17,22 +17,25 @@ import (
 // "insufficient resources" (10023: the account's or the server's storage
 // limit reached) was shown as the server's bare words.
 func TestRecordErrorReason(t *testing.T) {
+	full := &jetstream.APIError{ErrorCode: 10077, Description: "maximum bytes exceeded"}
 	cases := []struct {
 		name string
+		kind recordKind
 		err  error
 		want string
 	}{
-		{"stream full", &jetstream.APIError{ErrorCode: 10077, Description: "maximum bytes exceeded"}, "it is full"},
-		{"storage", &jetstream.APIError{ErrorCode: 10047, Description: "insufficient storage resources available"}, "it is full"},
-		{"account or server limit", &jetstream.APIError{ErrorCode: 10023, Description: "insufficient resources"}, "JetStream storage limit"},
-		{"no stream", jetstream.ErrNoStreamResponse, "does not exist"},
-		{"no answer", context.DeadlineExceeded, "did not confirm in time"},
-		{"timeout", nats.ErrTimeout, "did not confirm in time"},
-		{"other", errors.New("something else\nsecond line"), "something else"},
+		{"results stream full", kindResult, full, "it is full (raise --results-max-bytes"},
+		{"dead-letter stream full", kindDeadLetter, full, "it is full (raise --dlq-max-bytes"},
+		{"storage", kindResult, &jetstream.APIError{ErrorCode: 10047, Description: "insufficient storage resources available"}, "it is full"},
+		{"account or server limit", kindResult, &jetstream.APIError{ErrorCode: 10023, Description: "insufficient resources"}, "JetStream storage limit"},
+		{"no stream", kindResult, jetstream.ErrNoStreamResponse, "does not exist"},
+		{"no answer", kindResult, context.DeadlineExceeded, "did not confirm in time"},
+		{"timeout", kindResult, nats.ErrTimeout, "did not confirm in time"},
+		{"other", kindResult, errors.New("something else\nsecond line"), "something else"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			e := &recordError{stream: "SESSION_RESULTS", kind: kindResult, err: c.err}
+			e := &recordError{stream: "SESSION_X", kind: c.kind, err: c.err}
 			if got := e.reason(); !strings.Contains(got, c.want) {
 				t.Errorf("reason %q, want it to say %q", got, c.want)
 			}
@@ -47,7 +50,7 @@ func TestRecordErrorReason(t *testing.T) {
 // said why (JetStream's refusal, the cap and the limit to raise) in the
 // worker's log and on /readyz.
 func TestHealAnswersItsLastTryBetweenTries(t *testing.T) {
-	// Room for the dead-letter stream's cap, not beside the jobs stream's.
+	// Room for the jobs stream's cap, not for the results stream's beside it.
 	srv, err := embedded.StartConnected(embedded.Options{StoreDir: t.TempDir(), MaxStore: 1<<30 + 128<<20})
 	if err != nil {
 		t.Fatal(err)
@@ -55,8 +58,8 @@ func TestHealAnswersItsLastTryBetweenTries(t *testing.T) {
 	t.Cleanup(srv.Close)
 	w := newEmulatedWorker(t, srv.Conn)
 	first := w.records.heal(t.Context())
-	if first == nil || !strings.Contains(first.Error(), "--dlq-max-bytes") {
-		t.Fatalf("heal on a server without room for the dead-letter cap: %v; want jobs.Ensure's refusal", first)
+	if first == nil || !strings.Contains(first.Error(), "--results-max-bytes") {
+		t.Fatalf("heal on a server without room for the results cap: %v; want jobs.Ensure's refusal", first)
 	}
 	if again := w.records.heal(t.Context()); again == nil || again.Error() != first.Error() {
 		t.Errorf("heal right after a failed one: %v; want the same error, %v", again, first)

@@ -52,6 +52,7 @@ func flagEnv() [][2]string {
 		{"subject-prefix", "WORKER_SUBJECT_PREFIX"}, {"jobs-stream", "WORKER_JOBS_STREAM"},
 		{"results-stream", "WORKER_RESULTS_STREAM"}, {"dlq-stream", "WORKER_DLQ_STREAM"}, {"consumer", "WORKER_CONSUMER"}, {"progress-bucket", "WORKER_PROGRESS_BUCKET"},
 		{"replicas", "WORKER_REPLICAS"}, {"storage", "WORKER_STORAGE"}, {"dedup-window", "WORKER_DEDUP_WINDOW"}, {"results-max-age", "WORKER_RESULTS_MAX_AGE"},
+		{"results-max-bytes", "WORKER_RESULTS_MAX_BYTES"},
 		{"jobs-max-bytes", "WORKER_JOBS_MAX_BYTES"}, {"dlq-max-age", "WORKER_DLQ_MAX_AGE"}, {"dlq-max-bytes", "WORKER_DLQ_MAX_BYTES"},
 		{"drain-timeout", "WORKER_DRAIN_TIMEOUT"}, {"probe-interval", "WORKER_PROBE_INTERVAL"},
 		{"instance", "WORKER_INSTANCE"}, {"metrics-addr", "WORKER_METRICS_ADDR"},
@@ -94,6 +95,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.DurationVar(&t.DedupWindow, "dedup-window", t.DedupWindow, "jobs with the same Nats-Msg-Id within this window run once")
 	fs.Int64Var(&t.JobsMaxBytes, "jobs-max-bytes", t.JobsMaxBytes, "jobs stream size; when full, new jobs are refused (their publishers told), none stored is dropped")
 	fs.DurationVar(&t.ResultsMaxAge, "results-max-age", t.ResultsMaxAge, "how long results are kept")
+	fs.Int64Var(&t.ResultsMaxBytes, "results-max-bytes", t.ResultsMaxBytes, "results stream size; when full, jobs are kept, not dropped")
 	fs.DurationVar(&t.DeadLetterMaxAge, "dlq-max-age", t.DeadLetterMaxAge, "how long dead letters are kept (0: forever)")
 	fs.Int64Var(&t.DeadLetterMaxBytes, "dlq-max-bytes", t.DeadLetterMaxBytes, "dead-letter stream size; when full, jobs are kept, not dropped")
 	fs.IntVar(&c.worker.Bulk.Concurrency, "bulk-concurrency", d.Bulk.Concurrency, "revokes in flight for one revoke_all job (0: sized from the rate limit and Clerk's latency)")
@@ -286,7 +288,7 @@ func settingAt(s string) (flag string, ok bool) {
 		{"max ack pending", "max-ack-pending"}, {"max deliveries", "max-deliveries"},
 		{"nak delay", "nak-delay"}, {"nak delay max", "nak-delay-max"}, {"probe interval", "probe-interval"},
 		{"rate limit", "rate-limit"}, {"rate scope", "rate-limit-scope"}, {"replicas", "replicas"}, {"reply prefix", "reply-prefix"},
-		{"results max age", "results-max-age"}, {"retry budget per delivery", "retry-budget"}, {"subject prefix", "subject-prefix"},
+		{"results max age", "results-max-age"}, {"results max bytes", "results-max-bytes"}, {"retry budget per delivery", "retry-budget"}, {"subject prefix", "subject-prefix"},
 	}
 	best := ""
 	for _, st := range settings {

@@ -172,17 +172,18 @@ func TestConfigsParse(t *testing.T) {
 		t.Errorf("server.conf: JetStream %v, max payload %d", o.JetStream, o.MaxPayload)
 	}
 	// JetStream reserves a capped stream's max_bytes against
-	// max_file_store when the stream is created: the jobs and dead-letter
-	// caps must fit, with room for the results and the buckets, or the
-	// worker cannot create its streams.
-	reserved := jobs.DefaultTopology().JobsMaxBytes + jobs.DefaultTopology().DeadLetterMaxBytes
+	// max_file_store when the stream is created: the jobs, results and
+	// dead-letter caps must fit, with room for the buckets, or the worker
+	// cannot create its streams.
+	top := jobs.DefaultTopology()
+	reserved := top.JobsMaxBytes + top.ResultsMaxBytes + top.DeadLetterMaxBytes
 	for _, f := range []string{"server.conf", "cluster.conf"} { // tls.conf: 10GB, as server.conf
 		o, err := server.ProcessConfigFile(f)
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
-		if o.JetStreamMaxStore < 2*reserved {
-			t.Errorf("%s: max_file_store %d bytes; the default jobs and dead-letter caps reserve %d of it, and the results need room beside them: want at least %d", f, o.JetStreamMaxStore, reserved, 2*reserved)
+		if o.JetStreamMaxStore < reserved+256<<20 {
+			t.Errorf("%s: max_file_store %d bytes; the default caps of the streams reserve %d of it, and the buckets need room beside them: want at least %d", f, o.JetStreamMaxStore, reserved, reserved+256<<20)
 		}
 	}
 	// A missing password stops the server from starting: no user is ever

@@ -1240,7 +1240,7 @@ no_auth_user: a
 		t.Fatal(err)
 	}
 	topo := jobs.DefaultTopology()
-	topo.JobsMaxBytes, topo.DeadLetterMaxBytes = 1<<20, 1<<20 // reserved within the 4 MiB
+	topo.JobsMaxBytes, topo.ResultsMaxBytes, topo.DeadLetterMaxBytes = 1<<20, 1<<20, 1<<20 // reserved within the 4 MiB
 	if _, err := topo.Ensure(t.Context(), js); err != nil {
 		t.Fatal(err)
 	}
