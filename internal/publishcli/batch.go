@@ -440,7 +440,7 @@ func (a *app) waitMany(ctx context.Context, c *clerkjobs.Client, topo jobs.Topol
 	// stopped between the two; an answer lost in a reconnect) would hold
 	// the batch for all of --timeout: whenever the inbox stays quiet, a few
 	// of the jobs awaited are looked up (see lookAround).
-	look := lookAround{quiet: lookFirst}
+	look := newLookAround(pending)
 	byRecord := map[string]bool{} // settled by a record found while waiting
 	for len(pending) > 0 {
 		nctx, ncancel := context.WithTimeout(wctx, look.quiet)
@@ -626,10 +626,15 @@ func (a *app) waitMany(ctx context.Context, c *clerkjobs.Client, topo jobs.Topol
 
 // How often a batch's --wait looks records up while its inbox is quiet:
 // first after lookFirst without an answer, the pause doubling up to
-// lookEvery while nothing is found, lookMany jobs at a time.
+// lookEvery while nothing is found, lookMany jobs at a time. After a look
+// that found records, the next comes once the answers waiting on the inbox
+// are read (lookSoon): a batch whose answers do not come at all (its inbox
+// refused) is otherwise settled lookMany jobs a second, hours for a big
+// one.
 const (
 	lookFirst = time.Second
 	lookEvery = 10 * time.Second
+	lookSoon  = 10 * time.Millisecond
 	lookMany  = 8
 )
 
@@ -638,8 +643,15 @@ const (
 // on after the last one looked at, so that a job retried for long at the
 // front of the batch does not hide the records of the jobs behind it.
 type lookAround struct {
-	quiet time.Duration // how long the inbox may stay quiet before a look
-	after uint64        // the stream sequence of the last job looked up
+	quiet   time.Duration // how long the inbox may stay quiet before a look
+	awaited []*inputJob   // the jobs awaited, in the order stored; settled ones are let go once a round
+	at      int           // the next of awaited to look at
+}
+
+// newLookAround sorts the jobs of pending once: a look costs lookMany
+// jobs, not a sort of every job still awaited.
+func newLookAround(pending map[string]*inputJob) *lookAround {
+	return &lookAround{quiet: lookFirst, awaited: slices.SortedFunc(maps.Values(pending), func(a, b *inputJob) int { return cmp.Compare(a.ack.Sequence, b.ack.Sequence) })}
 }
 
 // next looks up the next few of pending and returns the records it may
@@ -648,22 +660,30 @@ type lookAround struct {
 // unread on the inbox still; the lookup at --timeout's end tells whether
 // it was lost.
 func (l *lookAround) next(ctx context.Context, c *clerkjobs.Client, op jobs.Op, pending map[string]*inputJob) []*clerkjobs.Result {
-	awaited := slices.SortedFunc(maps.Values(pending), func(a, b *inputJob) int { return cmp.Compare(a.ack.Sequence, b.ack.Sequence) })
-	i, _ := slices.BinarySearchFunc(awaited, l.after+1, func(it *inputJob, seq uint64) int { return cmp.Compare(it.ack.Sequence, seq) })
 	some, seq := map[string]*inputJob{}, map[string]uint64{}
-	for n := 0; n < min(lookMany, len(awaited)); n++ {
-		it := awaited[(i+n)%len(awaited)]
-		some[it.id()], seq[it.id()] = it, it.ack.Sequence
-		l.after = it.ack.Sequence
+	for len(some) < min(lookMany, len(pending)) {
+		if l.at == len(l.awaited) {
+			l.awaited = slices.DeleteFunc(l.awaited, func(it *inputJob) bool { return pending[it.id()] != it })
+			l.at = 0
+		}
+		it := l.awaited[l.at]
+		l.at++
+		if pending[it.id()] == it {
+			some[it.id()], seq[it.id()] = it, it.ack.Sequence
+		}
 	}
+	// A record settles only a job looked up under its id: any other would
+	// stay awaited, and be shown again at every look.
 	var settled []*clerkjobs.Result
 	for _, res := range lookUpRecords(ctx, c, some) {
-		if !op.Secret() || res.Outcome != jobs.Succeeded {
+		if _, looked := seq[res.JobID]; looked && (!op.Secret() || res.Outcome != jobs.Succeeded) {
 			settled = append(settled, res)
 		}
 	}
 	if len(settled) == 0 {
-		l.quiet = min(2*l.quiet, lookEvery)
+		l.quiet = min(max(2*l.quiet, lookFirst), lookEvery)
+	} else {
+		l.quiet = lookSoon
 	}
 	slices.SortFunc(settled, func(a, b *clerkjobs.Result) int { return cmp.Compare(seq[a.JobID], seq[b.JobID]) })
 	return settled
