@@ -3,10 +3,15 @@ package console_test
 import (
 	"bufio"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
+	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
 // TestRefusalsAreLoggedWithinBounds: what the console logs about a request
@@ -73,5 +78,37 @@ func TestRefusalsAreLoggedWithinBounds(t *testing.T) {
 				t.Errorf("no log line says %q:\n%.2000s", tt.want, logged)
 			}
 		})
+	}
+}
+
+// TestActionScopeIsLoggedWithinBounds: an action's plan is logged with
+// its scope, the filter it was planned from, which the request wrote: a
+// "since" given twice, the first one read and every one described, put a
+// megabyte form into one log line (as would a thousand codes of a
+// kilobyte each).
+func TestActionScopeIsLoggedWithinBounds(t *testing.T) {
+	env := testenv.New(t)
+	con := startConsole(t, env.NATSURL)
+	seed(t, env.JS, 1, func(int) *nats.Msg {
+		return deadLetter(env.Topology.Subjects, jobs.OpRevoke, jobs.ClassPermanent, "scope-1", `{"session_id":"sess_1"}`, time.Now())
+	})
+	con.waitIndexed(t, 30*time.Second)
+	before := len(con.Logs.String())
+	form := url.Values{"action": {"purge"}, "scope": {"matching"}, "op": {"revoke"}, "since": {"240h", strings.Repeat("A", 200<<10)}}
+	if status, where := con.post(t, "/dlq/plan", form); status != http.StatusSeeOther {
+		t.Fatalf("plan: %d %.300s", status, where)
+	}
+	found := false
+	sc := bufio.NewScanner(strings.NewReader(con.Logs.String()[before:]))
+	sc.Buffer(nil, 4<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if len(line) > 4<<10 {
+			t.Errorf("a log line of %d bytes: %.200s…", len(line), line)
+		}
+		found = found || strings.Contains(line, "action planned")
+	}
+	if !found {
+		t.Error("the plan was not logged")
 	}
 }

@@ -651,7 +651,7 @@ func (c *Console) propose(w http.ResponseWriter, r *http.Request, p *plan) {
 		p.mu.Unlock()
 	}
 	c.reg.addPlan(p)
-	c.logAction(r, "plan").Str("action", string(p.Kind)).Str("scope", p.Scope).Int("count", len(p.Seqs)).Str("plan", p.ID).Msg("console: action planned, awaiting confirmation")
+	c.logAction(r, "plan").Str("action", string(p.Kind)).Str("scope", loggable(p.Scope)).Int("count", len(p.Seqs)).Str("plan", p.ID).Msg("console: action planned, awaiting confirmation")
 	http.Redirect(w, r, "/plans/"+p.ID, http.StatusSeeOther)
 }
 
@@ -750,7 +750,7 @@ func (c *Console) runPlan(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/tasks/"+prev.ID, http.StatusSeeOther)
 		return
 	}
-	ev := c.logAction(r, "start").Str("action", string(p.Kind)).Str("scope", p.Scope).Str("plan", p.ID)
+	ev := c.logAction(r, "start").Str("action", string(p.Kind)).Str("scope", loggable(p.Scope)).Str("plan", p.ID)
 	if p.Kind != actRevokeAll {
 		ev = ev.Int("count", len(p.Seqs))
 	}
@@ -847,7 +847,7 @@ func fewProblems(p []dlq.EntryReport) []dlq.EntryReport {
 // logDone logs how a task ended, with its counts.
 func (c *Console) logDone(r *http.Request, t *task, err error) {
 	v := t.view()
-	ev := c.logAction(r, "finish").Str("action", string(t.Kind)).Str("scope", t.Plan.Scope).Str("plan", t.Plan.ID).
+	ev := c.logAction(r, "finish").Str("action", string(t.Kind)).Str("scope", loggable(t.Plan.Scope)).Str("plan", t.Plan.ID).
 		Dur("took", time.Since(v.Started))
 	if err != nil {
 		ev = ev.AnErr("error", err)
@@ -898,7 +898,7 @@ func (c *Console) stopTask(w http.ResponseWriter, r *http.Request) {
 	// stopped.
 	if t.running() {
 		t.stop()
-		c.logAction(r, "stop").Str("action", string(t.Kind)).Str("scope", t.Plan.Scope).Str("plan", t.Plan.ID).Int("done", t.view().Done).Msg("console: action stopped")
+		c.logAction(r, "stop").Str("action", string(t.Kind)).Str("scope", loggable(t.Plan.Scope)).Str("plan", t.Plan.ID).Int("done", t.view().Done).Msg("console: action stopped")
 	}
 	http.Redirect(w, r, "/tasks/"+t.ID, http.StatusSeeOther)
 }
