@@ -33,6 +33,7 @@ type statusReport struct {
 	Prefix      string          `json:"prefix"`
 	Jobs        jobsStatus      `json:"jobs"`
 	Consumers   []consumerState `json:"consumers"`
+	Results     resultsStatus   `json:"results"`
 	DeadLetters dlqStatus       `json:"dead_letters"`
 	Workers     workersStatus   `json:"workers"`
 	RateBudgets rateStatus      `json:"rate_budgets"`
@@ -58,24 +59,42 @@ type budgetStatus struct {
 	PausedUntil    *time.Time `json:"paused_until,omitempty"`
 }
 
-type jobsStatus struct {
+// streamState is a capped stream's size against its cap.
+type streamState struct {
 	Stream string `json:"stream"`
-	// Stored counts the jobs in the stream: waiting, or delivered and not
-	// yet acknowledged (the stream is a work queue).
+	// Stored counts the messages in the stream: for the jobs stream, the
+	// jobs waiting, or delivered and not yet acknowledged (it is a work
+	// queue).
 	Stored uint64 `json:"stored"`
 	Bytes  uint64 `json:"bytes"`
 	// MaxBytes is the stream's cap (-1: none), past which it refuses new
-	// jobs; nil, and absent from the JSON, when the stream could not be
-	// read (Error): a 0 would read as "no cap" to a script. Percent is
+	// messages; nil, and absent from the JSON, when the stream could not
+	// be read (Error): a 0 would read as "no cap" to a script. Percent is
 	// Bytes of it, rounded down; NearlyFull is set from
 	// streamuse.NearlyFullPercent on, as in the worker's status.
-	MaxBytes   *int64            `json:"max_bytes,omitempty"`
-	Percent    uint64            `json:"percent"`
-	NearlyFull bool              `json:"nearly_full"`
-	ByOp       map[string]uint64 `json:"by_op"`
-	Error      string            `json:"error,omitempty"`
+	MaxBytes   *int64 `json:"max_bytes,omitempty"`
+	Percent    uint64 `json:"percent"`
+	NearlyFull bool   `json:"nearly_full"`
 	// use is the stream's use as streamuse says it, once it was read.
 	use streamuse.Use
+}
+
+// read fills s from a stream's info.
+func (s *streamState) read(info *jetstream.StreamInfo) {
+	u := streamuse.Of(info)
+	s.use = u
+	s.Stored, s.Bytes, s.MaxBytes, s.Percent, s.NearlyFull = u.Messages, u.Bytes, &u.MaxBytes, u.Percent(), u.NearlyFull()
+}
+
+type jobsStatus struct {
+	streamState
+	ByOp  map[string]uint64 `json:"by_op"`
+	Error string            `json:"error,omitempty"`
+}
+
+type resultsStatus struct {
+	streamState
+	Error string `json:"error,omitempty"`
 }
 
 type consumerState struct {
@@ -126,12 +145,13 @@ func (a *app) statusCommand() *cobra.Command {
 		Short: "Show jobs waiting and in flight, dead letters, consumers and workers",
 		Long: `Shows the state at a glance: jobs in the jobs stream per op and how full
 the stream is against its cap (a warning from 80%: a full one refuses new jobs), the workers'
-consumer (pending, in flight, redeliveries), the dead-letter queue by op and error
+consumer (pending, in flight, redeliveries), how full the results stream is (a warning
+from 80%: with a full one the workers keep the jobs that succeed), the dead-letter queue by op and error
 class, and the worker instances that answer the NATS service ping ` + "(`" + workerPingSubject + "`)" + `,
 by the instance name each logs.
 
 The NATS user needs, besides reading the dead-letter queue, the info of the jobs
-stream and of the workers' consumer, and the service ping (deploy/nats: ops).
+and results streams and of the workers' consumer, and the service ping (deploy/nats: ops).
 A request the server refuses is named with the permission it lacks.
 
 It exits with status 4 if a stream is missing or could not be read, after
@@ -161,6 +181,7 @@ showing everything it could read.`,
 			}
 		}
 		note(a.explain(jobsState(ctx, js, topo, &rep)), &rep.Jobs.Error)
+		note(a.explain(resultsState(ctx, js, topo, &rep.Results)), &rep.Results.Error)
 		note(a.explain(dlqState(ctx, js, topo, &rep.DeadLetters)), &rep.DeadLetters.Error)
 		note(a.explain(rateState(ctx, js, topo, &rep.RateBudgets)), &rep.RateBudgets.Error)
 		rep.Workers.Service = jobs.WorkerService
@@ -218,7 +239,7 @@ func rateState(ctx context.Context, js jetstream.JetStream, topo jobs.Topology, 
 // each, nothing more, so that an operator's user needs no more than that
 // (listing the stream's consumers would need CONSUMER.LIST).
 func jobsState(ctx context.Context, js jetstream.JetStream, topo jobs.Topology, rep *statusReport) error {
-	rep.Jobs = jobsStatus{Stream: topo.JobsStream, ByOp: map[string]uint64{}}
+	rep.Jobs = jobsStatus{streamState: streamState{Stream: topo.JobsStream}, ByOp: map[string]uint64{}}
 	s, err := js.Stream(ctx, topo.JobsStream)
 	if err != nil {
 		return streamErr(err, topo.JobsStream)
@@ -227,9 +248,7 @@ func jobsState(ctx context.Context, js jetstream.JetStream, topo jobs.Topology, 
 	if err != nil {
 		return streamErr(err, topo.JobsStream)
 	}
-	u := streamuse.Of(info)
-	rep.Jobs.use = u
-	rep.Jobs.Stored, rep.Jobs.Bytes, rep.Jobs.MaxBytes, rep.Jobs.Percent, rep.Jobs.NearlyFull = u.Messages, u.Bytes, &u.MaxBytes, u.Percent(), u.NearlyFull()
+	rep.Jobs.read(info)
 	for subj, n := range info.State.Subjects {
 		rep.Jobs.ByOp[string(topo.Subjects.OpOf(subj))] += n
 	}
@@ -245,6 +264,17 @@ func jobsState(ctx context.Context, js jetstream.JetStream, topo jobs.Topology, 
 		Name: ci.Name, Pending: ci.NumPending, InFlight: ci.NumAckPending,
 		Redelivered: ci.NumRedelivered, Waiting: ci.NumWaiting, LastActive: ci.Delivered.Last,
 	}}
+	return nil
+}
+
+// resultsState reads the results stream's info: how full it is.
+func resultsState(ctx context.Context, js jetstream.JetStream, topo jobs.Topology, st *resultsStatus) error {
+	st.Stream = topo.ResultsStream
+	s, err := js.Stream(ctx, topo.ResultsStream)
+	if err != nil {
+		return streamErr(err, topo.ResultsStream)
+	}
+	st.read(s.CachedInfo())
 	return nil
 }
 
@@ -388,6 +418,16 @@ func printStatus(w io.Writer, topo jobs.Topology, r statusReport, now time.Time)
 			fmt.Fprintf(tw, "  no consumer: the worker creates %s when it starts\n", topo.Consumer)
 		}
 		tw.Flush()
+	}
+
+	fmt.Fprintf(w, "\nresults (stream %s): ", r.Results.Stream)
+	if r.Results.Error != "" {
+		fmt.Fprintf(w, "%s\n", text.TerminalLines(r.Results.Error))
+	} else {
+		fmt.Fprintf(w, "%s\n", r.Results.use.Text("result", "results"))
+		if warn := r.Results.use.ResultsWarning(); warn != "" {
+			fmt.Fprintf(w, "  warning: %s\n", warn)
+		}
 	}
 
 	d := r.DeadLetters

@@ -1,6 +1,7 @@
 package publishcli_test
 
 import (
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -90,5 +91,42 @@ func TestStatusSaysHowFullTheJobsStreamIs(t *testing.T) {
 	st := statusJSON()
 	if _, has := st.Members["max_bytes"]; has || st.Jobs.Error == "" || st.Jobs.NearlyFull {
 		t.Errorf("status --json of the missing jobs stream: jobs %v; want an error and no max_bytes", st.Members)
+	}
+}
+
+// TestStatusSaysHowFullTheResultsStreamIs: the results stream has a cap
+// too, and once full the workers keep every job that succeeds: publish
+// status says how full it is and, from 80%, what to raise.
+func TestStatusSaysHowFullTheResultsStreamIs(t *testing.T) {
+	h := newHarness(t)
+	const setting = "--results-max-bytes (WORKER_RESULTS_MAX_BYTES)"
+	r := h.run(t, "status")
+	if r.code != 0 || !strings.Contains(r.stdout, "\nresults (stream "+h.topo.ResultsStream+"): 0 B of 2.0 GiB (0%), 0 results\n") || strings.Contains(r.stdout, setting) {
+		t.Fatalf("empty results stream: %v", r)
+	}
+	cfg := h.topo.ResultsStreamConfig()
+	cfg.MaxBytes = 1 << 20
+	if _, err := h.js.UpdateStream(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 15 {
+		if _, err := h.js.Publish(t.Context(), fmt.Sprintf("sessions.results.filler.%d", i), make([]byte, 60<<10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r = h.run(t, "status")
+	if r.code != 0 || !regexp.MustCompile(`\nresults \(stream `+h.topo.ResultsStream+`\): [0-9.]+ KiB of 1\.0 MiB \(8[0-9]%\), 15 results\n  warning: the results stream is 8[0-9]% full: .*the workers keep the jobs that succeed .*`+regexp.QuoteMeta(setting)).MatchString(r.stdout) {
+		t.Fatalf("nearly full results stream: %v", r)
+	}
+	var st struct {
+		Results struct {
+			Stored     uint64 `json:"stored"`
+			MaxBytes   *int64 `json:"max_bytes"`
+			NearlyFull bool   `json:"nearly_full"`
+		} `json:"results"`
+	}
+	testenv.DecodeJSON(t, []byte(h.run(t, "status", "--json").stdout), &st)
+	if st.Results.Stored != 15 || st.Results.MaxBytes == nil || *st.Results.MaxBytes != 1<<20 || !st.Results.NearlyFull {
+		t.Errorf("status --json of the nearly full results stream: %+v", st.Results)
 	}
 }

@@ -1,8 +1,8 @@
-// Package streamuse says how much of its byte cap the jobs stream holds,
-// in the same words and against the same threshold wherever an operator
-// reads it: the worker's status, publish status and the console. The jobs
-// stream refuses new jobs once full (jobs.StreamFull, discard new), so
-// the time to act is before: NearlyFull says when.
+// Package streamuse says how much of its byte cap a stream holds, in the
+// same words and against the same threshold wherever an operator reads it:
+// the worker's status, publish status and the console. The jobs and
+// results streams refuse new messages once full (jobs.StreamFull, discard
+// new), so the time to act is before: NearlyFull says when.
 package streamuse
 
 import (
@@ -20,8 +20,11 @@ import (
 // stream is nearly full and its readers warn of it.
 const NearlyFullPercent = 80
 
-// JobsMaxBytesSetting is the worker's setting of the jobs stream's cap.
-const JobsMaxBytesSetting = "--jobs-max-bytes (WORKER_JOBS_MAX_BYTES)"
+// The worker's settings of the jobs and results streams' caps.
+const (
+	JobsMaxBytesSetting    = "--jobs-max-bytes (WORKER_JOBS_MAX_BYTES)"
+	ResultsMaxBytesSetting = "--results-max-bytes (WORKER_RESULTS_MAX_BYTES)"
+)
 
 // Use is a stream's size against its cap.
 type Use struct {
@@ -84,4 +87,14 @@ func (u Use) JobsWarning() string {
 	}
 	return fmt.Sprintf("the jobs stream is %d%% full: once full it refuses new jobs (their publishers are told; no stored job is dropped); "+
 		"let the workers work off the backlog, or raise its cap with the workers' %s", u.Percent(), JobsMaxBytesSetting)
+}
+
+// ResultsWarning says, when u is the results stream's use and it is nearly
+// full, what a full one does and what makes room; "" otherwise.
+func (u Use) ResultsWarning() string {
+	if !u.NearlyFull() {
+		return ""
+	}
+	return fmt.Sprintf("the results stream is %d%% full: once full it refuses new results, and the workers keep the jobs that succeed (not ready) until older results age out; "+
+		"raise its cap with the workers' %s, or keep results for less time (--results-max-age)", u.Percent(), ResultsMaxBytesSetting)
 }
