@@ -91,7 +91,8 @@ func ReplayMsgID(created time.Time, seq uint64, replays int) string {
 // Replay republishes the dead letters seqs to their original subjects and
 // deletes each after JetStream acknowledged its job. Entries that cannot
 // succeed are skipped and stay in the queue: redacted ones, ones whose
-// payload is not a valid job, ones on no job subject. Options: WithDryRun,
+// payload is not a valid job, ones on no job subject (CheckReplay), ones
+// whose job has a result (CheckResult). Options: WithDryRun,
 // WithRate, WithProgress, WithTimeout.
 //
 // Replay stops at the first failure (the jobs stream refusing a job, a lost
@@ -121,12 +122,17 @@ func (q *Queue) Replay(ctx context.Context, seqs []uint64, opts ...Option) (Repl
 		rep.NotAttempted = len(seqs)
 		return rep, fmt.Errorf("read dead-letter stream %s: %w", q.topo.DeadLetterStream, err)
 	}
+	results, err := q.resultsStream(ctx, o.timeout)
+	if err != nil {
+		rep.NotAttempted = len(seqs)
+		return rep, err
+	}
 	for i, seq := range seqs {
 		if err := pace(ctx, lim); err != nil {
 			rep.NotAttempted = len(seqs) - i
 			return rep, err
 		}
-		out, err := q.replayOne(ctx, info.Created, seq, o)
+		out, err := q.replayOne(ctx, info.Created, results, seq, o)
 		switch out.Status {
 		case StatusReplayed, StatusWouldReplay:
 			rep.Replayed++
@@ -151,7 +157,7 @@ func (q *Queue) Replay(ctx context.Context, seqs []uint64, opts ...Option) (Repl
 	return rep, nil
 }
 
-func (q *Queue) replayOne(ctx context.Context, created time.Time, seq uint64, o options) (EntryReport, error) {
+func (q *Queue) replayOne(ctx context.Context, created time.Time, results jetstream.Stream, seq uint64, o options) (EntryReport, error) {
 	out := EntryReport{Seq: seq}
 	skip := func(format string, a ...any) (EntryReport, error) {
 		out.Status, out.Reason = StatusSkipped, fmt.Sprintf(format, a...)
@@ -183,6 +189,15 @@ func (q *Queue) replayOne(ctx context.Context, created time.Time, seq uint64, o 
 	}
 	if err := q.CheckReplay(e); err != nil {
 		return skip("%s", err)
+	}
+	resCtx, cancel := context.WithTimeout(ctx, o.timeout)
+	err = q.checkResult(resCtx, results, e)
+	cancel()
+	switch {
+	case errors.Is(err, ErrNotReplayable):
+		return skip("%s", err)
+	case err != nil:
+		return fail(err, "could not look for its job's result (%s); the dead letter is kept: run the replay again once the results stream %s can be read", natsconn.ErrorText(err), q.topo.ResultsStream)
 	}
 	out.Op = q.topo.Subjects.OpOf(d.Subject)
 	if o.dryRun {
@@ -273,6 +288,60 @@ func (q *Queue) replayOne(ctx context.Context, created time.Time, seq uint64, o 
 		}
 	}
 	return fail(derr, "republished as job %d on %s, but deleting the dead letter failed (%s): run the same replay again within %s and the republished job is recognized as a duplicate; later than that, purge dead letter %d instead of replaying it", ack.Sequence, ack.Stream, natsconn.ErrorText(derr), q.topo.DedupWindow, seq)
+}
+
+// resultsStream opens the results stream, for checkResult: nil when there
+// is none (no result to find).
+func (q *Queue) resultsStream(ctx context.Context, timeout time.Duration) (jetstream.Stream, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	s, err := q.js.Stream(ctx, q.topo.ResultsStream)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("read results stream %s: %w", q.topo.ResultsStream, err)
+	}
+	return s, nil
+}
+
+// checkResult looks for a result of e's job beside it (results may be nil:
+// no results stream). A result wins over a dead letter, and the workers
+// remove a letter beside its job's result, but not one stored while none
+// ran, nor before its writer, killed, looked: replayed, its job, which
+// succeeded, would run again, under a new sequence where the worker finds
+// no record to stop it (a create making a second session). A result of
+// another job there (its Job-Digest differs: a jobs stream created again)
+// does not count. The error matches ErrNotReplayable when there is one.
+func (q *Queue) checkResult(ctx context.Context, results jetstream.Stream, e Entry) error {
+	subject, ok := q.topo.Subjects.ResultBeside(e.Subject)
+	if !ok || results == nil {
+		return nil
+	}
+	r, err := results.GetLastMsgForSubject(ctx, subject)
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return nil
+	case err != nil:
+		return err
+	}
+	// The workers' rule (a record without a digest is the job's).
+	if a, b := r.Header.Get(jobs.HeaderJobDigest), e.Header.Get(jobs.HeaderJobDigest); a != "" && b != "" && a != b {
+		return nil
+	}
+	return &notReplayable{fmt.Sprintf("its job has a result (seq %d of %s): it succeeded, and the result wins over this dead letter, which no worker has removed yet; replayed, the job would run again: purge this entry", r.Sequence, q.topo.ResultsStream)}
+}
+
+// CheckResult is the part of Replay's rule CheckReplay cannot say from the
+// letter alone: nil, an error matching ErrNotReplayable when the letter's
+// job has a result (it succeeded: replayed, it would run again), or
+// another error when the results stream could not be read.
+func (q *Queue) CheckResult(ctx context.Context, e Entry) error {
+	s, err := q.resultsStream(ctx, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	return q.checkResult(ctx, s, e)
 }
 
 // compareRecord compares m with the record (result or dead letter) of the

@@ -509,7 +509,13 @@ func (c *Console) entry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := entryPage{E: safeEntry(e), Stored: e.Time.UnixNano(), Headers: safeHeaders(e.Header), Payload: safePayload(e), Replayable: true}
-	if err := q.CheckReplay(e); err != nil { // the rule dlq replay applies
+	err = q.CheckReplay(e) // the rule dlq replay applies
+	if err == nil {
+		if rerr := q.CheckResult(r.Context(), e); errors.Is(rerr, dlq.ErrNotReplayable) {
+			err = rerr
+		}
+	}
+	if err != nil {
 		// It quotes header values and the payload's decoding error.
 		p.Replayable, p.Why = false, scrub(err.Error())
 	}

@@ -34,7 +34,8 @@ Replay stops at the first error.
 
 Entries that cannot succeed are skipped and stay in the queue (` + "`dlq show`" + ` says
 why, by the same rule): refresh jobs whose secrets were redacted, bodies that are
-not a valid job for their subject, jobs from no job subject. When no worker
+not a valid job for their subject, jobs from no job subject, jobs that have a
+result (they succeeded: purge those letters). When no worker
 answers, replay says so: the jobs wait in the jobs stream until one runs.
 
 Sequences given with filters are replayed only while their letters match the

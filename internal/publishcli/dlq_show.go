@@ -1,6 +1,7 @@
 package publishcli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,8 +49,13 @@ was stored in the clear. A sequence that is not in the queue exits with status 1
 			return streamErr(err, q.Topology().DeadLetterStream)
 		}
 		payload := safePayload(e)
+		why := replayCheck(ctx, q, e)
 		if a.jsonOut {
 			j := toJSON(q, e)
+			j.Replayable, j.NotReplayable = why == nil, ""
+			if why != nil {
+				j.NotReplayable = why.Error()
+			}
 			j.Headers = make(map[string][]string, len(e.Header))
 			for k, vs := range e.Header {
 				for _, v := range vs {
@@ -69,10 +75,23 @@ was stored in the clear. A sequence that is not in the queue exits with status 1
 			}
 			return printJSON(a.env.Stdout, j)
 		}
-		showEntry(a.env.Stdout, e, payload, q.CheckReplay(e), a.env.Location)
+		showEntry(a.env.Stdout, e, payload, why, a.env.Location)
 		return nil
 	})
 	return cmd
+}
+
+// replayCheck is the rule replay applies to e, the letter's job's result
+// included: a results stream that cannot be read is not held against the
+// letter here (the replay itself then keeps it, and says why).
+func replayCheck(ctx context.Context, q *dlq.Queue, e dlq.Entry) error {
+	if err := q.CheckReplay(e); err != nil {
+		return err
+	}
+	if err := q.CheckResult(ctx, e); errors.Is(err, dlq.ErrNotReplayable) {
+		return err
+	}
+	return nil
 }
 
 // showEntry prints a dead letter for a person; notReplayable is why it
