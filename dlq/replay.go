@@ -97,7 +97,9 @@ func ReplayMsgID(created time.Time, seq uint64, replays int) string {
 //
 // Replay stops at the first failure (the jobs stream refusing a job, a lost
 // connection), or when ctx is cancelled, and returns the report with a
-// non-nil error; re-running it is safe (see the package documentation).
+// non-nil error; re-running it is safe (see the package documentation). A
+// dead-letter stream that denies deletes is refused before anything is
+// sent: its letters would stay, and be replayed again.
 // Entries are processed in the order given; a sequence given again is the
 // same dead letter, taken once.
 func (q *Queue) Replay(ctx context.Context, seqs []uint64, opts ...Option) (ReplayReport, error) {
@@ -121,6 +123,12 @@ func (q *Queue) Replay(ctx context.Context, seqs []uint64, opts ...Option) (Repl
 	if err != nil {
 		rep.NotAttempted = len(seqs)
 		return rep, fmt.Errorf("read dead-letter stream %s: %w", q.topo.DeadLetterStream, err)
+	}
+	if info.Config.DenyDelete {
+		// Each letter would stay once its job is sent, to be sent again by
+		// the next replay (past the deduplication window: a second run).
+		rep.NotAttempted = len(seqs)
+		return rep, fmt.Errorf("the dead-letter stream %s denies deletes (deny_delete, which JetStream cannot undo), so a replayed letter would stay in the queue and be replayed again: nothing was replayed; publish the jobs anew (`dlq show` gives each body)", q.topo.DeadLetterStream)
 	}
 	results, err := q.resultsStream(ctx, o.timeout)
 	if err != nil {
