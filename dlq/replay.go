@@ -232,9 +232,17 @@ func (q *Queue) replayOne(ctx context.Context, created time.Time, results jetstr
 	// interrupt must not fall between the acknowledged republish and the
 	// delete. Each request is still bounded by the timeout.
 	steady := context.WithoutCancel(ctx)
+	nc := q.js.Conn()
+	before := nc.LastError() // an earlier refusal is not this publish's
 	pubCtx, cancel := context.WithTimeout(steady, o.timeout)
 	ack, err := q.js.PublishMsg(pubCtx, m)
 	cancel()
+	if err != nil && refused(nc, before, m.Subject) {
+		// The server drops a publish the user may not make, and says so
+		// apart: no acknowledgement comes, but nothing was stored. The
+		// letter cannot be sent by this user; the others may.
+		return skip("the server refused this NATS user publishing to %s (permissions violation), so the job was NOT stored; the dead letter is kept: replay it as a user allowed to publish there", out.Subject)
+	}
 	if err != nil {
 		if jobs.StreamFull(err) {
 			return fail(err, "the jobs stream %s is full (%s), so the job was not stored; the dead letter is kept: replay it again later, once the workers have worked off the backlog (the worker's --jobs-max-bytes sets the stream's cap)", q.topo.JobsStream, natsconn.ErrorText(err))
@@ -350,6 +358,18 @@ func (q *Queue) CheckResult(ctx context.Context, e Entry) error {
 		return err
 	}
 	return q.checkResult(ctx, s, e)
+}
+
+// refused reports whether the server has refused this connection a
+// publish to subject since before was its last error. A refusal arrives
+// before the answer to a flush sent after it.
+func refused(nc *nats.Conn, before error, subject string) bool {
+	if nc == nil {
+		return false
+	}
+	_ = nc.FlushTimeout(2 * time.Second)
+	err := nc.LastError()
+	return err != nil && err != before && errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), strconv.Quote(subject))
 }
 
 // compareRecord compares m with the record (result or dead letter) of the
