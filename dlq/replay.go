@@ -92,7 +92,9 @@ func ReplayMsgID(created time.Time, seq uint64, replays int) string {
 // deletes each after JetStream acknowledged its job. Entries that cannot
 // succeed are skipped and stay in the queue: redacted ones, ones whose
 // payload is not a valid job, ones on no job subject (CheckReplay), ones
-// whose job has a result (CheckResult). Options: WithDryRun,
+// whose job has a result (CheckResult). One whose job ran again since it
+// was stored (a newer record of the same job) is deleted without sending
+// it, and reported as a Duplicate. Options: WithDryRun,
 // WithRate, WithProgress, WithTimeout.
 //
 // Replay stops at the first failure (the jobs stream refusing a job, a lost
@@ -201,13 +203,27 @@ func (q *Queue) replayOne(ctx context.Context, created time.Time, results jetstr
 	resCtx, cancel := context.WithTimeout(ctx, o.timeout)
 	err = q.checkResult(resCtx, results, e)
 	cancel()
+	out.Op = q.topo.Subjects.OpOf(d.Subject)
+	var ran *ranSince
 	switch {
+	case errors.As(err, &ran):
+		// Replayed already (an interrupted run's job ran), or published
+		// again: as for a duplicate, the letter goes, and nothing is sent.
+		out.Duplicate, out.Reason = true, ran.reason
+		if o.dryRun {
+			out.Status = StatusWouldReplay
+			return out, nil
+		}
+		if derr := q.deleteReplayed(context.WithoutCancel(ctx), seq, o); derr != nil {
+			return fail(derr, "its job ran again since, so it was not sent; deleting the dead letter failed (%s): run the replay again, or purge it", natsconn.ErrorText(derr))
+		}
+		out.Status = StatusReplayed
+		return out, nil
 	case errors.Is(err, ErrNotReplayable):
 		return skip("%s", err)
 	case err != nil:
-		return fail(err, "could not look for its job's result (%s); the dead letter is kept: run the replay again once the results stream %s can be read", natsconn.ErrorText(err), q.topo.ResultsStream)
+		return fail(err, "could not look for its job's records (%s), which say whether it ran since; the dead letter is kept: run the replay again once %s and %s can be read", natsconn.ErrorText(err), q.topo.ResultsStream, q.topo.DeadLetterStream)
 	}
-	out.Op = q.topo.Subjects.OpOf(d.Subject)
 	if o.dryRun {
 		out.Status = StatusWouldReplay
 		return out, nil
@@ -290,21 +306,38 @@ func (q *Queue) replayOne(ctx context.Context, created time.Time, results jetstr
 		}
 	}
 
-	var derr error
+	derr := q.deleteReplayed(steady, seq, o)
+	if derr == nil {
+		out.Status = StatusReplayed
+		return out, nil
+	}
+	return fail(derr, "republished as job %d on %s, but deleting the dead letter failed (%s): run the same replay again within %s and the republished job is recognized as a duplicate; later than that, purge dead letter %d instead of replaying it", ack.Sequence, ack.Stream, natsconn.ErrorText(derr), q.topo.DedupWindow, seq)
+}
+
+// deleteReplayed deletes dead letter seq, whose job is in the jobs stream
+// or has run: a letter gone already is no error.
+func (q *Queue) deleteReplayed(ctx context.Context, seq uint64, o options) error {
+	var err error
 	for attempt := range 3 {
 		if attempt > 0 {
 			time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
 		}
-		delCtx, cancel := context.WithTimeout(steady, o.timeout)
-		_, derr = q.delete(delCtx, seq)
+		delCtx, cancel := context.WithTimeout(ctx, o.timeout)
+		_, err = q.delete(delCtx, seq)
 		cancel()
-		if derr == nil {
-			out.Status = StatusReplayed
-			return out, nil
+		if err == nil {
+			return nil
 		}
 	}
-	return fail(derr, "republished as job %d on %s, but deleting the dead letter failed (%s): run the same replay again within %s and the republished job is recognized as a duplicate; later than that, purge dead letter %d instead of replaying it", ack.Sequence, ack.Stream, natsconn.ErrorText(derr), q.topo.DedupWindow, seq)
+	return err
 }
+
+// ranSince is checkResult's answer for a letter whose job ran again since
+// it was stored: Replay deletes it without sending the job.
+type ranSince struct{ reason string }
+
+func (e *ranSince) Error() string        { return e.reason }
+func (e *ranSince) Is(target error) bool { return target == ErrNotReplayable }
 
 // resultsStream opens the results stream, for checkResult: nil when there
 // is none (no result to find).
@@ -321,37 +354,75 @@ func (q *Queue) resultsStream(ctx context.Context, timeout time.Duration) (jetst
 	return s, nil
 }
 
-// checkResult looks for a result of e's job beside it (results may be nil:
-// no results stream). A result wins over a dead letter, and the workers
+// checkResult looks for a record of e's job that makes replaying it run
+// the job once more (results may be nil: no results stream). The error
+// matches ErrNotReplayable when there is one.
+//
+// A result beside it: a result wins over a dead letter, and the workers
 // remove a letter beside its job's result, but not one stored while none
 // ran, nor before its writer, killed, looked: replayed, its job, which
 // succeeded, would run again, under a new sequence where the worker finds
 // no record to stop it (a create making a second session). A result of
 // another job there (its Job-Digest differs: a jobs stream created again)
-// does not count. The error matches ErrNotReplayable when there is one.
+// does not count.
+//
+// A record of the same job (its id and digest) stored after the letter:
+// the job ran again since, replayed (a replay whose delete failed, run
+// again past the deduplication window) or published again. Its result
+// says it is done; a newer dead letter stands for it, and is the one to
+// replay. The error is then a *ranSince: the letter is only removed.
 func (q *Queue) checkResult(ctx context.Context, results jetstream.Stream, e Entry) error {
-	subject, ok := q.topo.Subjects.ResultBeside(e.Subject)
-	if !ok || results == nil {
+	if subject, ok := q.topo.Subjects.ResultBeside(e.Subject); ok && results != nil {
+		r, err := results.GetLastMsgForSubject(ctx, subject)
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+		case err != nil:
+			return err
+		default:
+			// The workers' rule (a record without a digest is the job's).
+			if a, b := r.Header.Get(jobs.HeaderJobDigest), e.Header.Get(jobs.HeaderJobDigest); a == "" || b == "" || a == b {
+				return &notReplayable{fmt.Sprintf("its job has a result (seq %d of %s): it succeeded, and the result wins over this dead letter, which no worker has removed yet; replayed, the job would run again: purge this entry", r.Sequence, q.topo.ResultsStream)}
+			}
+		}
+	}
+	rs, ok := q.topo.Subjects.ParseDeadLetter(e.Subject)
+	d := e.DeadLetter
+	if !ok || rs.Legacy || d.JobID == "" || jobs.IDKey(d.JobID) != rs.IDKey {
 		return nil
 	}
-	r, err := results.GetLastMsgForSubject(ctx, subject)
+	// Its replay carries the body Replay sends, which may differ from the
+	// stored one by its job_id (keepJobID).
+	letter, replayed := e.Header.Get(jobs.HeaderJobDigest), jobs.Digest(d.Subject, keepJobID(q.topo.Subjects.OpOf(d.Subject), e.Payload, d))
+	same := func(m *jetstream.RawStreamMsg) bool {
+		got := m.Header.Get(jobs.HeaderJobDigest)
+		return got != "" && (got == letter || got == replayed)
+	}
+	if results != nil {
+		m, err := results.GetLastMsgForSubject(ctx, q.topo.Subjects.JobResults(rs.Tenant, d.JobID, 0))
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+		case err != nil:
+			return err
+		case m.Time.After(e.Time) && same(m):
+			return &ranSince{fmt.Sprintf("the same job ran again since (replayed by an earlier run, or published again) and has a result (seq %d of %s): sent again, it would run once more, so `dlq replay` only removes this letter", m.Sequence, q.topo.ResultsStream)}
+		}
+	}
+	m, err := q.stream.GetLastMsgForSubject(ctx, q.topo.Subjects.JobDeadLetters(rs.Tenant, d.JobID, 0))
 	switch {
 	case errors.Is(err, jetstream.ErrMsgNotFound):
-		return nil
 	case err != nil:
 		return err
+	case m.Sequence > e.Seq && same(m):
+		return &ranSince{fmt.Sprintf("the same job ran again since (replayed by an earlier run, or published again) and has a newer dead letter, %d, which stands for it: sent again, it would run once more, so `dlq replay` only removes this letter (replay %d)", m.Sequence, m.Sequence)}
 	}
-	// The workers' rule (a record without a digest is the job's).
-	if a, b := r.Header.Get(jobs.HeaderJobDigest), e.Header.Get(jobs.HeaderJobDigest); a != "" && b != "" && a != b {
-		return nil
-	}
-	return &notReplayable{fmt.Sprintf("its job has a result (seq %d of %s): it succeeded, and the result wins over this dead letter, which no worker has removed yet; replayed, the job would run again: purge this entry", r.Sequence, q.topo.ResultsStream)}
+	return nil
 }
 
 // CheckResult is the part of Replay's rule CheckReplay cannot say from the
 // letter alone: nil, an error matching ErrNotReplayable when the letter's
-// job has a result (it succeeded: replayed, it would run again), or
-// another error when the results stream could not be read.
+// job has a result or ran again since (replayed, it would run once more),
+// or another error when the records could not be read. e must have been
+// read with its payload.
 func (q *Queue) CheckResult(ctx context.Context, e Entry) error {
 	s, err := q.resultsStream(ctx, 10*time.Second)
 	if err != nil {

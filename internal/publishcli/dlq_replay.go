@@ -35,7 +35,9 @@ Replay stops at the first error.
 Entries that cannot succeed are skipped and stay in the queue (` + "`dlq show`" + ` says
 why, by the same rule): refresh jobs whose secrets were redacted, bodies that are
 not a valid job for their subject, jobs from no job subject, jobs that have a
-result (they succeeded: purge those letters). When no worker
+result (they succeeded: purge those letters). A letter whose job ran again since
+(an earlier replay's, or published again: a newer record of the same job) is
+removed without sending it. When no worker
 answers, replay says so: the jobs wait in the jobs stream until one runs.
 
 Sequences given with filters are replayed only while their letters match the
