@@ -594,16 +594,6 @@ func decodeAnswer(body []byte, v any) error {
 	return json.Unmarshal(body, v)
 }
 
-// asJSONString is s as encoding/json writes it in a JSON string, without
-// the quotes.
-func asJSONString(s string) string {
-	b, err := json.Marshal(s)
-	if err != nil || len(b) < 2 {
-		return s
-	}
-	return string(b[1 : len(b)-1])
-}
-
 // decodeErr reports a 2xx body that is not the expected JSON. It is
 // Retryable (ClassOf's default): a proxy or a truncated answer, not the
 // request's fault. A create's is also ErrUnconfirmed (see unconfirmed).
@@ -623,14 +613,8 @@ func (c *Client) do(ctx context.Context, op, method, path string, q url.Values, 
 		if sc, ok := in.(interface{ secrets() []string }); ok {
 			out = append(out, sc.secrets()...)
 		}
-		// The body is JSON: an answer quoting it holds a secret as
-		// encoding/json wrote it (<, > and & as \u003c, \u003e and \u0026;
-		// " and \ escaped), where it is not found as it is.
-		for _, s := range out {
-			if q := asJSONString(s); q != s {
-				out = append(out, q)
-			}
-		}
+		// redact.Text finds each also as the JSON body wrote it, and that
+		// escaped again (percent-encoded, Go-quoted, base64).
 		return out
 	}
 	if c.tracer != nil {
@@ -672,7 +656,7 @@ func (c *Client) do(ctx context.Context, op, method, path string, q url.Values, 
 	}
 	resp, err = c.http.Do(req)
 	if err != nil {
-		err = fmt.Errorf("clerk %s: %w", op, scrubURLError(err))
+		err = fmt.Errorf("clerk %s: %w", op, scrubURLError(err, secrets()...))
 		if sent.Load() {
 			return nil, unconfirmed(op, err)
 		}
@@ -750,8 +734,11 @@ const maxPrealloc = 1 << 20
 // free of anything a future parameter might carry. It also hides the base
 // URL's user information (net/http hides a password there, but shows a
 // token given as the user, https://TOKEN@proxy/v1, as it is) and anything
-// shaped like a secret.
-func scrubURLError(err error) error {
+// shaped like a secret. The transport's own error quotes what the server
+// sent ("malformed MIME header line: %q"): an upstream echoing the request
+// there shows the key or the request's secrets (secrets), which are taken
+// out of its text.
+func scrubURLError(err error, secrets ...string) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		if u, perr := url.Parse(ue.URL); perr == nil {
@@ -761,6 +748,26 @@ func scrubURLError(err error) error {
 		// The path holds the call's ids and template name, which may be
 		// a secret passed by mistake (a key is a valid template name).
 		ue.URL = redact.Text(redact.URLs(ue.URL))
+		if ue.Err != nil {
+			if clean := redact.Text(ue.Err.Error(), secrets...); clean != ue.Err.Error() {
+				ue.Err = &redactedError{text: clean, err: ue.Err}
+			}
+		}
 	}
 	return err
+}
+
+// redactedError is err with its text cleared of secrets. It unwraps to
+// err and reports its Timeout, so that the class of the failure and a
+// span's error.type stay those of err.
+type redactedError struct {
+	text string
+	err  error
+}
+
+func (e *redactedError) Error() string { return e.text }
+func (e *redactedError) Unwrap() error { return e.err }
+func (e *redactedError) Timeout() bool {
+	t, ok := e.err.(interface{ Timeout() bool })
+	return ok && t.Timeout()
 }

@@ -2,12 +2,14 @@ package clerkapi_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -293,4 +295,84 @@ func TestEchoedRequestHeaderValuesAreRedacted(t *testing.T) {
 			t.Errorf("a request header value is in the error: %s", all)
 		}
 	}
+}
+
+// TestEscapedEchoesNeverCarrySecrets: an upstream that quotes the request
+// seldom quotes it as sent. A proxy's error puts the body in a URL
+// (percent-encoded) or logs the request as base64, and a server answering
+// with a broken header line makes net/http quote that line with %q. A
+// refresh token holding <, & or " is escaped twice then (by the JSON body,
+// then by the echo), is shaped like nothing, and was shown in the error;
+// the key in base64 too.
+func TestEscapedEchoesNeverCarrySecrets(t *testing.T) {
+	const key = "sk_test_escapedEchoKey0123456789"
+	const refresh = `opaque/Rfrsh+Tkn=<0123456789>&"end`
+	const cookie = "__client=clientCookieValue; theme=Dark+Light/Mode"
+	pieces := []string{"Rfrsh", "0123456789", "clientCookie", "Light", "escapedEchoKey"}
+	for _, p := range []string{"Rfrsh+Tkn", "0123456789", "clientCookieValue", "escapedEchoKey"} {
+		pieces = append(pieces, base64Pieces(p)...)
+	}
+	for name, echo := range map[string]func(w http.ResponseWriter, auth, body string){
+		"percent-encoded": func(w http.ResponseWriter, auth, body string) {
+			writeErrorBody(w, "proxy refused "+url.QueryEscape(auth+" "+body))
+		},
+		"base64": func(w http.ResponseWriter, auth, body string) {
+			writeErrorBody(w, "request "+base64.StdEncoding.EncodeToString([]byte(auth+"\n"+body)))
+		},
+		"broken header line": func(w http.ResponseWriter, auth, body string) {
+			conn, buf, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				panic(err)
+			}
+			defer conn.Close()
+			_, _ = buf.WriteString("HTTP/1.1 500 Oops\r\nX-Seen: 1\r\n" + body + "\r\n\r\n")
+			_ = buf.Flush()
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				echo(w, r.Header.Get("Authorization"), string(body))
+			}))
+			defer srv.Close()
+			c, err := clerkapi.New(clerkapi.WithSecretKey(key), clerkapi.WithBaseURL(srv.URL+"/v1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.RefreshSession(context.Background(), "sess_1", clerkapi.RefreshParams{
+				ExpiredToken: "expired-token-value", RefreshToken: refresh, RequestOrigin: "https://app.example",
+				RequestHeaders: map[string]any{"Cookie": cookie},
+			})
+			if err == nil {
+				t.Fatal("no error from a failed call")
+			}
+			all := fmt.Sprintf("%v | %+v", err, err)
+			for _, piece := range pieces {
+				if strings.Contains(all, piece) {
+					t.Errorf("the error holds %q of a secret: %s", piece, all)
+				}
+			}
+			if clerkapi.ClassOf(err) != clerkapi.Permanent {
+				t.Errorf("class %v: want the refresh's failure kept permanent (unconfirmed or refused)", clerkapi.ClassOf(err))
+			}
+		})
+	}
+}
+
+// writeErrorBody answers 400 with Clerk's error body carrying message.
+func writeErrorBody(w http.ResponseWriter, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusBadRequest)
+	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]any{{"code": "bad", "message": message}}})
+}
+
+// base64Pieces are what base64 of a text holding s shows of s, whichever
+// of the three offsets of a 3-byte group s starts at.
+func base64Pieces(s string) []string {
+	var out []string
+	for lead := range 3 {
+		b := base64.StdEncoding.EncodeToString(append(make([]byte, lead), s...))
+		out = append(out, b[4:len(b)-4])
+	}
+	return out
 }

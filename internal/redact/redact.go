@@ -11,10 +11,14 @@ package redact
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"html"
 	"maps"
+	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -42,18 +46,121 @@ var shapes = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-
 	`|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{16,}` +
 	`|(?i:basic)\s+[A-Za-z0-9+/]{4,}={0,2}`)
 
-// Text returns s with every known secret and every secret-shaped substring
+// Text returns s with every known secret, in each of the forms text from
+// elsewhere may hold it (see forms), and every secret-shaped substring
 // replaced by Placeholder. Secrets shorter than 8 bytes are ignored.
 func Text(s string, secrets ...string) string {
-	for _, sec := range secrets {
-		if len(sec) >= minSecretLen && strings.Contains(s, sec) {
-			s = strings.ReplaceAll(s, sec, Placeholder)
+	if len(s) >= minSecretLen && len(secrets) > 0 {
+		var all []string
+		for _, sec := range secrets {
+			if len(sec) >= minSecretLen {
+				all = append(all, forms(sec)...)
+			}
+		}
+		// Longest first: a form that holds another (a JSON-escaped token
+		// holds the token's first part) is replaced whole, not in pieces.
+		slices.SortStableFunc(all, func(a, b string) int { return len(b) - len(a) })
+		for _, f := range all {
+			if strings.Contains(s, f) {
+				s = strings.ReplaceAll(s, f, Placeholder)
+			}
 		}
 	}
 	if !mayHaveShape(s) {
 		return s
 	}
 	return shapes.ReplaceAllStringFunc(s, hide)
+}
+
+// forms are the texts that show sec when an upstream quotes it. A secret
+// sent in a JSON body is echoed as the body wrote it (encoding/json
+// escapes <, > and &; " and \ always), and either form may come back
+// escaped again: in a Go-quoted error (net/http's "malformed MIME header
+// line: %q"), percent-encoded in a URL or a form (a proxy's page quoting
+// the request), HTML-escaped, or inside base64 (a gateway logging the
+// request as base64). A known secret is found in none of those as it is,
+// nor is an opaque one (a refresh token) shaped like a secret. Forms
+// shorter than minSecretLen are left out.
+func forms(sec string) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(f string) {
+		if len(f) >= minSecretLen && !seen[f] {
+			seen[f] = true
+			out = append(out, f)
+		}
+	}
+	for _, sent := range []string{sec, jsonString(sec, true), jsonString(sec, false)} {
+		for _, f := range []string{sent, jsonString(sent, false), goQuoted(sent), percentEncoded(sent),
+			url.QueryEscape(sent), url.PathEscape(sent), html.EscapeString(sent)} {
+			add(f)
+		}
+		for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
+			for _, f := range base64Cores(enc, sent) {
+				add(f)
+			}
+		}
+	}
+	return out
+}
+
+// jsonString is s as encoding/json writes it in a string, without the
+// quotes; escapeHTML as json.Marshal does, else as an Encoder told not to.
+func jsonString(s string, escapeHTML bool) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(escapeHTML)
+	if enc.Encode(s) != nil {
+		return s
+	}
+	q := strings.TrimSuffix(b.String(), "\n")
+	return q[1 : len(q)-1]
+}
+
+// goQuoted is s as strconv.Quote (fmt's %q) writes it, without the quotes.
+func goQuoted(s string) string {
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
+}
+
+// percentEncoded is s with every byte but the unreserved ones (RFC 3986:
+// letters, digits, - . _ ~) written %XX, as JavaScript's
+// encodeURIComponent and Python's quote(safe="") write most of them;
+// url.QueryEscape and url.PathEscape each leave some (+ or a space as +).
+func percentEncoded(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
+}
+
+// base64Cores are the parts of enc's encoding of sec that are the same
+// wherever sec sits in the bytes encoded: sec may start at any of three
+// offsets of a 3-byte group, and only whole groups of its own bytes encode
+// alike each time. A few bytes at either end of sec may stay, not the
+// secret.
+func base64Cores(enc *base64.Encoding, sec string) []string {
+	var out []string
+	for lead := range 3 {
+		b := enc.EncodeToString(append(make([]byte, lead), sec...))
+		from, to := 0, (lead+len(sec))/3*4
+		if lead > 0 {
+			from = 4
+		}
+		if to > from {
+			out = append(out, b[from:to])
+		}
+	}
+	return out
 }
 
 // hide is what Text puts for m, a match of shapes: m itself when it is

@@ -1,6 +1,11 @@
 package redact
 
 import (
+	"encoding/base64"
+	"encoding/json"
+	"html"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -59,4 +64,48 @@ func TestLooks(t *testing.T) {
 			t.Errorf("Looks(%q) = %v, want %v", in, got, want)
 		}
 	}
+}
+
+// TestTextFindsKnownSecretsEscaped: an upstream quotes the request as it
+// travelled (a JSON body escapes <, > and &) and often escapes it again:
+// percent-encoded in a URL, Go-quoted in net/http's error, HTML-escaped,
+// base64 in a gateway's log line. A refresh token is opaque, shaped like
+// nothing: before, Text found it only as it is, and each of these showed
+// it.
+func TestTextFindsKnownSecretsEscaped(t *testing.T) {
+	const tok = `rt/AbC+dEf=gh<12345 67890&"q`
+	jsonForm := `rt/AbC+dEf=gh\u003c12345 67890\u0026\"q`
+	for name, in := range map[string]string{
+		"as it is":                      "token " + tok + " refused",
+		"JSON-escaped":                  `{"refresh_token":"` + jsonForm + `"}`,
+		"JSON-escaped, percent-encoded": "body=" + url.QueryEscape(`{"refresh_token":"`+jsonForm+`"}`),
+		"percent-encoded, every byte":   "GET /x?t=rt%2FAbC%2BdEf%3Dgh%3C12345%2067890%26%22q",
+		"query-escaped":                 "t=" + url.QueryEscape(tok),
+		"path-escaped":                  "/x/" + url.PathEscape(tok),
+		"JSON-escaped, Go-quoted":       "malformed MIME header line: " + strconv.Quote(`{"refresh_token":"`+jsonForm+`"}`),
+		"JSON in JSON":                  `{"message":` + jsonOf(`you sent {"refresh_token":"`+jsonForm+`"}`) + `}`,
+		"HTML-escaped":                  "<pre>" + html.EscapeString(tok) + "</pre>",
+		"base64":                        "request: " + base64.StdEncoding.EncodeToString([]byte("x="+tok+"&y=1")),
+		"base64, another offset":        "request: " + base64.StdEncoding.EncodeToString([]byte("xy="+tok)),
+		"base64url, third offset":       "request: " + base64.RawURLEncoding.EncodeToString([]byte("t="+tok)),
+	} {
+		got := Text(in, tok)
+		for _, piece := range []string{"AbC", "QWJD", "67890", "Njc4OTA"} {
+			if strings.Contains(got, piece) {
+				t.Errorf("%s: Text(%q) = %q, still holds %q of the token", name, in, got, piece)
+			}
+		}
+	}
+	if got := Text("a plain sentence about nothing", tok); got != "a plain sentence about nothing" {
+		t.Errorf("unrelated text changed: %q", got)
+	}
+}
+
+// jsonOf is s as a JSON string, quotes included.
+func jsonOf(s string) string {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
 }
