@@ -130,6 +130,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 		return nil, err
 	}
 	if fs.NArg() > 0 {
+		// A key given as an argument (`worker $CLERK_SECRET_KEY`, or after
+		// a flag left empty: --clerk-secret-key-file= KEY) is not repeated.
+		if err := refuseSecret("argument", fs.Arg(0)); err != nil {
+			return nil, fmt.Errorf("unexpected %w; the worker takes only flags (see --help)", err)
+		}
 		return nil, fmt.Errorf("unexpected argument %q: the worker takes only flags (see --help)", fs.Arg(0))
 	}
 	natsconn.ApplyEnv(fs, &c.nats, getenv)
@@ -220,6 +225,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 		}
 	} else if err := natsSettingsWithoutURL(c.nats); err != nil {
 		return nil, err
+	} else if err := c.nats.Validate(); err != nil {
+		// The inbox prefix: the connection to the embedded server uses it.
+		return nil, fmt.Errorf("NATS options: %v", err)
 	} else if c.secretKey != "" {
 		if err := checkEmbeddedAddr(c.embeddedAddr); err != nil {
 			return nil, err

@@ -203,6 +203,28 @@ func TestSecretInAnotherSettingIsRefusedUnsaid(t *testing.T) {
 		t.Run("--"+fe[0], func(t *testing.T) { check(t, "--"+fe[0], []string{"--" + fe[0], key}, nil) })
 	}
 	t.Run("--storage", func(t *testing.T) { check(t, "--storage", []string{"--storage=" + key}, nil) })
+	// The NATS connection's settings, but for the password (a secret by
+	// design, as a password or token in the URL's user information is), and
+	// an argument: before, the worker repeated each in its error, or
+	// connected with the key as the user, the host or the inbox prefix.
+	url := map[string]string{"NATS_URL": "nats://127.0.0.1:4222"}
+	for name, tc := range map[string]struct {
+		setting string
+		args    []string
+		env     map[string]string
+	}{
+		"NATS_URL":                  {"--nats-url", nil, map[string]string{"NATS_URL": key}},
+		"NATS_URL host":             {"--nats-url", nil, map[string]string{"NATS_URL": "nats://alice:pw@" + key + ":4222"}},
+		"--nats-url in a list":      {"--nats-url", []string{"--nats-url", "nats://127.0.0.1:4222," + key}, nil},
+		"NATS_USER":                 {"--nats-user", nil, map[string]string{"NATS_URL": url["NATS_URL"], "NATS_USER": key, "NATS_PASSWORD": "pw-0123456789abcdef"}},
+		"--nats-user":               {"--nats-user", []string{"--nats-url", url["NATS_URL"], "--nats-user", key, "--nats-password", "pw-0123456789abcdef"}, nil},
+		"NATS_INBOX_PREFIX":         {"--nats-inbox-prefix", nil, map[string]string{"NATS_URL": url["NATS_URL"], "NATS_INBOX_PREFIX": "_INBOX." + key}},
+		"--nats-inbox-prefix":       {"--nats-inbox-prefix", []string{"--nats-inbox-prefix", "_INBOX." + key}, nil},
+		"argument":                  {"argument", []string{"--concurrency", "4", key}, nil},
+		"argument after empty flag": {"argument", []string{"--clerk-secret-key-file=", key}, nil},
+	} {
+		t.Run(name, func(t *testing.T) { check(t, tc.setting, tc.args, tc.env) })
+	}
 }
 
 // A Clerk key with a space, a line break or a control character inside

@@ -69,6 +69,21 @@ func (o Options) serverURL() string {
 // traffic, and files that cannot be read.
 func (o Options) Validate() error {
 	var errs []error
+	// A value shaped like a secret (a Clerk key pasted into the wrong
+	// variable) would go where others read it: a server URL into every
+	// connection error and log line, a user name into CONNECT and the
+	// server's log, an inbox prefix into every reply subject. Refused, the
+	// setting named and the value never repeated, before any check that
+	// would quote it. A URL's user information holds a password or token by
+	// design, and Redact hides it.
+	for _, f := range []struct{ flag, v string }{{FlagURL, Redact(o.URL)}, {FlagUser, o.User}, {FlagInboxPrefix, o.InboxPrefix}} {
+		if redact.Looks(f.v) {
+			errs = append(errs, fmt.Errorf("%s: its value is shaped like a secret (a Clerk key or a JWT), so it is not repeated here; the Clerk secret key goes only in CLERK_SECRET_KEY (or a file named by --clerk-secret-key-file)", setting(f.flag)))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
 	creds, nkey, user := o.Creds != "", o.NKeyFile != "", o.User != "" || o.Password != "" || o.PasswordFile != ""
 	// A user or token in a server URL is a way of its own, and nats.go
 	// sends it in place of --nats-user's: beside another, one is ignored.
