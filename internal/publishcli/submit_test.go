@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -1252,4 +1253,42 @@ no_auth_user: a
 func (h *harness) fillJobsStream(t *testing.T) int {
 	t.Helper()
 	return testenv.FillJobsStream(t, h.js, h.topo)
+}
+
+// TestSecretGivenForItsFileIsNotRepeated: the refresh token, the expired
+// token or the headers pasted in place of their file's path (the files
+// keep them out of the arguments) were repeated by the error that the
+// file does not exist: an opaque refresh token is shaped like nothing, so
+// nothing redacted it. Also a token too long for a file name.
+func TestSecretGivenForItsFileIsNotRepeated(t *testing.T) {
+	h := newHarness(t)
+	token := writeFile(t, "token.txt", "tok\n")
+	const refresh = "opaqueRefreshTokenPasted0123456789"
+	long := strings.Repeat("opaqueLongRefreshToken", 20)
+	base := []string{"refresh", "sess_1", "--origin", "https://app.example.com", "--wait"}
+	for _, tc := range []struct {
+		flag, value string
+	}{
+		{"--refresh-token-file", refresh},
+		{"--refresh-token-file", long},
+		{"--expired-token-file", refresh},
+		{"--headers-file", `{"Cookie":"__client=x; theme=` + refresh + `"}`},
+	} {
+		args := append(slices.Clone(base), "--expired-token-file", token, "--refresh-token-file", token, tc.flag, tc.value)
+		r := h.run(t, args...)
+		if r.code != publishcli.ExitUsage || !strings.Contains(r.stderr, tc.flag) {
+			t.Errorf("%s: want exit 2 naming the flag: %v", tc.flag, r)
+		}
+		if strings.Contains(r.stdout+r.stderr, "opaque") {
+			t.Errorf("%s: the value given is repeated: %v", tc.flag, r)
+		}
+	}
+	// A path that is a path is still named.
+	r := h.run(t, append(slices.Clone(base), "--expired-token-file", token, "--refresh-token-file", "/nonexistent/refresh.txt")...)
+	if !strings.Contains(r.stderr, "/nonexistent/refresh.txt") {
+		t.Errorf("an absolute path is not named: %v", r)
+	}
+	if n := len(h.jobsMsgs(t)); n != 0 {
+		t.Fatalf("%d jobs published", n)
+	}
 }
