@@ -69,6 +69,7 @@ const (
 	envSampler             = "OTEL_TRACES_SAMPLER"
 	envSamplerArg          = "OTEL_TRACES_SAMPLER_ARG"
 	envResourceAttributes  = "OTEL_RESOURCE_ATTRIBUTES"
+	envServiceName         = "OTEL_SERVICE_NAME"
 	protocolHTTP           = "http/protobuf"
 	protocolGRPC           = "grpc"
 	exporterOTLP           = "otlp"
@@ -226,6 +227,9 @@ func readConfig() (config, error) {
 		exporters = []string{exporterOTLP}
 	}
 
+	if err := refuseSecrets(); err != nil {
+		return cfg, err
+	}
 	if slices.Contains(exporters, exporterOTLP) {
 		if cfg.protocol, err = readProtocol(); err != nil {
 			return cfg, err
@@ -239,6 +243,27 @@ func readConfig() (config, error) {
 	}
 	cfg.exporters = exporters
 	return cfg, nil
+}
+
+// refuseSecrets refuses a variable whose value goes into every span or
+// the start-up log line (the service name and resource attributes, the
+// collector's address) and is shaped like a secret: a Clerk key pasted
+// into the wrong variable would be exported with every span. The value is
+// not repeated. Resource attribute values travel percent-encoded, and are
+// read decoded; a collector's password or token in its URL's user
+// information is one by design, and never shown.
+func refuseSecrets() error {
+	for _, name := range []string{envServiceName, envResourceAttributes, envEndpoint, envTracesEndpoint} {
+		v := os.Getenv(name)
+		decoded, err := url.PathUnescape(v)
+		if err != nil {
+			decoded = v
+		}
+		if redact.Looks(redact.URLs(v)) || redact.Looks(redact.URLs(decoded)) {
+			return &ConfigError{Variable: name, Problem: fmt.Sprintf("its value (%d characters) is shaped like a secret (a Clerk key or a JWT), which every span would carry, so it is not repeated here: the Clerk secret key goes only in CLERK_SECRET_KEY", len(v))}
+		}
+	}
+	return nil
 }
 
 // readExporters reads the comma-separated OTEL_TRACES_EXPORTER.

@@ -189,6 +189,43 @@ func TestConfigErrorHidesAPastedKey(t *testing.T) {
 	}
 }
 
+// TestSecretInSpansIsRefused: the service name and resource attributes go
+// into every span exported, the collector's address into the start-up log
+// line. A Clerk key pasted into one of them was exported with every span
+// (and shown as "service sk_live_…"); it is refused now, the variable
+// named and the key not repeated.
+func TestSecretInSpansIsRefused(t *testing.T) {
+	key := "sk_" + "live_" + "4fTq9ZbW2xKcL8mN3vRy7HjD"
+	for _, tc := range []struct{ name, value string }{
+		{"OTEL_SERVICE_NAME", key},
+		{"OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=prod,note=" + key},
+		{"OTEL_RESOURCE_ATTRIBUTES", "note=Bearer%20" + strings.Repeat("A1b2", 8)},
+		{"OTEL_RESOURCE_ATTRIBUTES", "note=sk%5F" + key[3:]},
+		{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://" + key + ":4318"},
+		{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://collector:4318/" + key},
+	} {
+		setEnv(t, map[string]string{"OTEL_TRACES_EXPORTER": "console", tc.name: tc.value})
+		var buf testenv.SyncBuffer
+		p, err := tracing.New(context.Background(), tracing.WithConsoleWriter(&buf))
+		if err == nil {
+			_, span := p.TracerProvider().Tracer("t").Start(context.Background(), "s")
+			span.End()
+			_ = p.Shutdown(context.Background())
+			t.Errorf("%s=%q: accepted; described as %q", tc.name, tc.value, p.String())
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.name) || strings.Contains(err.Error(), key[8:20]) || strings.Contains(err.Error(), "A1b2") {
+			t.Errorf("%s=%q: err = %v; want one naming the variable without the value", tc.name, tc.value, err)
+		}
+	}
+	// A password or token in the collector's URL is one by design.
+	setEnv(t, map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": "https://alice:" + key + "@collector:4318"})
+	p := newProvider(t)
+	if strings.Contains(p.String(), key[8:20]) {
+		t.Errorf("described as %q", p.String())
+	}
+}
+
 // TestConfigErrorIsBounded: a value of any length in an OTEL_* variable is
 // quoted cut short by the error that refuses it, which goes to the log.
 func TestConfigErrorIsBounded(t *testing.T) {
