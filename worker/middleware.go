@@ -2,8 +2,13 @@ package worker
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/clerkjobs/clerkjobs/handlers"
 	"github.com/clerkjobs/clerkjobs/jobs"
@@ -66,6 +71,32 @@ func withJob(ctx context.Context, j *job) context.Context { return context.WithV
 func jobOf(ctx context.Context) *job {
 	j, _ := ctx.Value(jobKey{}).(*job)
 	return j
+}
+
+// errHandlerPanic marks the error of a handler that panicked.
+var errHandlerPanic = errors.New("the handler panicked")
+
+// recoverPanic turns a panic of the handler (a custom one's, say) into the
+// job's error, outermost so that no retry repeats a call the handler may
+// have made. Unrecovered, the runtime printed the panic's value, which may
+// quote the job's secrets, to standard error, and the process died with
+// every job in flight; now the value is the job's error, redacted as any
+// other, and the job is dead-lettered as permanent.
+func recoverPanic(log zerolog.Logger) middleware {
+	return func(next handlerFunc) handlerFunc {
+		return func(ctx context.Context, j *job) (a handlers.Answer, err error) {
+			defer func() {
+				if r := recover(); r != nil {
+					a, err = handlers.Answer{}, fmt.Errorf("%w: %v", errHandlerPanic, r)
+					// The stack names functions and lines, never the
+					// values of strings.
+					log.Error().Str("job_id", j.ID).Str("op", string(j.Op)).Str("error", j.redact(err.Error())).
+						Str("stack", string(debug.Stack())).Msg("the handler panicked; the job is dead-lettered")
+				}
+			}()
+			return next(ctx, j)
+		}
+	}
 }
 
 // adapt turns a handlers.Handler into the innermost handlerFunc.

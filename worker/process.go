@@ -163,7 +163,7 @@ func (w *Worker) settle(ctx context.Context, d *delivery, j *job, out handlers.A
 		// DeadlineExceeded too, but retryable.
 		w.history.add(j, j.Failures)
 		w.nak(d, j, 0, "shutdown")
-	case class == clerkapi.Permanent || errors.Is(err, handlers.ErrUnsupported) || errors.Is(err, errRejectedJob):
+	case class == clerkapi.Permanent || errors.Is(err, handlers.ErrUnsupported) || errors.Is(err, errRejectedJob) || errors.Is(err, errHandlerPanic):
 		w.deadLetter(ctx, d, j, j.errorInfo(jobs.ClassPermanent, err))
 	case j.Delivery >= w.cfg.Topology.MaxDeliver:
 		w.deadLetter(ctx, d, j, j.errorInfo(jobs.ClassExhausted, gaveUp(j.Delivery, err)))

@@ -163,6 +163,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	run := chain(adapt(w.handler),
+		recoverPanic(w.cfg.Logger),
 		w.circuit.middleware(workCtx),
 		retry(w.cfg.Retry, w.clock, w.onRetry),
 	)
