@@ -42,6 +42,13 @@ func TestText(t *testing.T) {
 		// base64 of "ab:cd", shorter than 8 characters before its padding.
 		{"short basic credentials", "Authorization: Basic YWI6Y2Q=", nil, "Authorization: Basic [REDACTED]"},
 		{"short basic prose stays", "Basic HTTP auth over TLS", nil, "Basic HTTP auth over TLS"},
+		// A key pasted across two lines, as a flag's error quotes it
+		// (pflag's %q) and as it is: the part after the break is the key's
+		// too. Before, only the first line was hidden.
+		{"key with an escaped line break", `invalid argument "sk_test_AbCd\nEf123456789" for "--concurrency"`, nil, `invalid argument "[REDACTED]" for "--concurrency"`},
+		{"key with escaped CR LF", `"rk_live_AbCd\r\nEf123456789"`, nil, `"[REDACTED]"`},
+		{"key with a line break", "key: sk_test_AbCd\nEf123456789", nil, "key: [REDACTED]"},
+		{"key ending a line", "key sk_test_AbCd1234\n", nil, "key [REDACTED]\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
