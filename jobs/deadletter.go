@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -332,6 +333,16 @@ func Redact(o Op, payload []byte) (out []byte, redacted []string) {
 		}
 		return payload, nil
 	}
+	// A refresh job's own secrets, to be hidden wherever else they show: a
+	// token pasted into request_origin (?refresh=…) is shaped like nothing.
+	var own []string
+	if o == OpRefresh {
+		for _, m := range obj {
+			if isSecretField(o, m.name) {
+				own = append(own, stringsIn(m.value)...)
+			}
+		}
+	}
 	for i := range obj {
 		m := &obj[i]
 		hit := looksSecret(m.name)
@@ -340,6 +351,8 @@ func Redact(o Op, payload []byte) (out []byte, redacted []string) {
 		}
 		switch {
 		case isSecretField(o, m.name):
+			m.value, hit = RedactedValue, true
+		case o == OpRefresh && !plainRefreshValue(m.name, m.value, own):
 			m.value, hit = RedactedValue, true
 		case scrubSecrets(&m.value):
 			hit = true
@@ -353,6 +366,48 @@ func Redact(o Op, payload []byte) (out []byte, redacted []string) {
 	}
 	slices.Sort(redacted)
 	return encodeRedacted(obj), redacted
+}
+
+// plainRefreshValue reports whether v, the value of a refresh job's
+// harmless field name, may be kept in its dead letter: it holds none of the
+// job's own secrets (own, in any of the forms redact.Text finds), and a
+// session_id is a session id. A refresh token swapped with the session id
+// by its publisher is opaque, shaped like nothing, and sat in session_id,
+// which was kept as harmless.
+func plainRefreshValue(name string, v any, own []string) bool {
+	s, ok := v.(string)
+	if !ok {
+		return true
+	}
+	if name == "session_id" && !sessionIDShape.MatchString(s) {
+		return false
+	}
+	return redact.Text(s, own...) == s
+}
+
+// sessionIDShape is the pattern schemas/common.json gives a session id.
+var sessionIDShape = regexp.MustCompile(`^sess_[A-Za-z0-9]+$`)
+
+// stringsIn are the string values v holds, at any depth (a header's
+// values, not its name).
+func stringsIn(v any) []string {
+	switch x := v.(type) {
+	case string:
+		return []string{x}
+	case []any:
+		var out []string
+		for _, e := range x {
+			out = append(out, stringsIn(e)...)
+		}
+		return out
+	case object:
+		var out []string
+		for _, m := range x {
+			out = append(out, stringsIn(m.value)...)
+		}
+		return out
+	}
+	return nil
 }
 
 // listed is how a redacted member's name stands in Dlq-Redacted, a list

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"reflect"
 	"slices"
 	"strconv"
@@ -611,6 +612,39 @@ func TestRedactRefreshIsAnAllowList(t *testing.T) {
 	}
 	if !strings.Contains(string(out), `"session_id":"sess_1"`) || !strings.Contains(string(out), `"reply_to":"_INBOX.x"`) {
 		t.Errorf("harmless fields were lost: %s", out)
+	}
+}
+
+// TestRedactRefreshHidesItsSecretsElsewhere: a refresh job's dead letter
+// kept its harmless fields as they were, so its own refresh token shown in
+// one (pasted into request_origin, percent-encoded or not) or swapped with
+// the session id, opaque and shaped like nothing, was stored; and the
+// error refusing such a session id quoted it.
+func TestRedactRefreshHidesItsSecretsElsewhere(t *testing.T) {
+	const rt = "opaqueRefreshToken0123456789+/="
+	for name, body := range map[string]string{
+		"swapped with session_id": `{"session_id":"` + rt + `","refresh_token":"sess_1","expired_token":"e","request_origin":"https://a.example"}`,
+		"in request_origin":       `{"session_id":"sess_1","refresh_token":"` + rt + `","expired_token":"e","request_origin":"https://a.example/?r=` + rt + `"}`,
+		"percent-encoded":         `{"session_id":"sess_1","refresh_token":"` + rt + `","expired_token":"e","request_origin":"https://a.example/?r=` + url.QueryEscape(rt) + `"}`,
+		"a header's value":        `{"session_id":"sess_1","refresh_token":"r","expired_token":"e","request_headers":{"Cookie":["` + rt + `"]},"request_originating_ip":"` + rt + `"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			out, redacted := Redact(OpRefresh, []byte(body))
+			if strings.Contains(string(out), "opaqueRefresh") || len(redacted) == 0 {
+				t.Errorf("dead letter body %s (redacted %v) shows the refresh token", out, redacted)
+			}
+			_, err := Decode(OpRefresh, []byte(`{"reply_to":"_INBOX.x",`+body[1:]))
+			if err != nil && strings.Contains(err.Error(), "opaqueRefresh") {
+				t.Errorf("the error shows the refresh token: %v", err)
+			}
+		})
+	}
+	// The harmless fields stay when they hold nothing of the job's.
+	out, _ := Redact(OpRefresh, []byte(`{"session_id":"sess_1","refresh_token":"`+rt+`","request_origin":"https://a.example","request_originating_ip":"203.0.113.9"}`))
+	for _, kept := range []string{`"session_id":"sess_1"`, `"request_origin":"https://a.example"`, `"request_originating_ip":"203.0.113.9"`} {
+		if !strings.Contains(string(out), kept) {
+			t.Errorf("%s was lost: %s", kept, out)
+		}
 	}
 }
 

@@ -252,7 +252,14 @@ func schemaError(o Op, err error) error {
 		// The validator's message repeats the value whole; a token pasted
 		// into the wrong field would then reach logs and dead-letter
 		// headers. Short values (ids) are worth showing; long ones are not.
-		reason = quoted(k.Got, 64, "a value of %d characters") + " does not match the pattern " + k.Want
+		// A refresh job's value is never shown: beside its tokens, a value
+		// that is not what its field holds may well be one of them (a
+		// refresh token and the session id swapped).
+		shown := 64
+		if o == OpRefresh {
+			shown = 0
+		}
+		reason = quoted(k.Got, shown, "a value of %d characters") + " does not match the pattern " + k.Want
 	case *kind.Required:
 		if len(k.Missing) == 1 {
 			field, reason = field+"/"+k.Missing[0], "required field is missing"
