@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/internal/text"
 )
 
@@ -56,7 +57,7 @@ func LoadCredentials(tokenFile, basicFile string) (*Credentials, error) {
 	if tokenFile != "" {
 		b, err := os.ReadFile(tokenFile)
 		if err != nil {
-			return nil, fmt.Errorf("token file: %w", err)
+			return nil, fmt.Errorf("token file: %w", redact.FileError(tokenFile, err))
 		}
 		tok := strings.TrimSpace(string(b))
 		switch {
@@ -72,7 +73,7 @@ func LoadCredentials(tokenFile, basicFile string) (*Credentials, error) {
 	if basicFile != "" {
 		b, err := os.ReadFile(basicFile)
 		if err != nil {
-			return nil, fmt.Errorf("basic-auth file: %w", err)
+			return nil, fmt.Errorf("basic-auth file: %w", redact.FileError(basicFile, err))
 		}
 		sc := bufio.NewScanner(bytes.NewReader(b))
 		for n := 1; sc.Scan(); n++ {

@@ -2,7 +2,9 @@ package publishcli
 
 import (
 	"cmp"
+	"crypto/tls"
 	"errors"
+	"os"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/clerkjobs/clerkjobs/dlq"
 	"github.com/clerkjobs/clerkjobs/internal/console"
+	"github.com/clerkjobs/clerkjobs/internal/redact"
 )
 
 func (a *app) consoleCommand() *cobra.Command {
@@ -62,6 +65,17 @@ how many, and from which address.`,
 		}
 		if (certFile == "") != (keyFile == "") {
 			return usagef("--https-cert and --https-key go together")
+		}
+		if certFile != "" {
+			// Read now, not once the console listens: the server's error
+			// quoted the path, which may be the key itself, pasted.
+			if _, err := tls.LoadX509KeyPair(certFile, keyFile); err != nil {
+				var pe *os.PathError
+				if errors.As(err, &pe) {
+					err = redact.FileError(pe.Path, err)
+				}
+				return usagef("--https-cert, --https-key: %v", err)
+			}
 		}
 		if refresh < minRefresh {
 			return usagef("--refresh %s: must be at least %s: each refresh reads the jobs stream and asks every worker", refresh, minRefresh)

@@ -2,11 +2,9 @@ package publishcli
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
@@ -196,7 +195,7 @@ users of the machine can see. Or pass the whole job as JSON with --file.`,
 					path, _ := fs.GetString("headers-file")
 					b, err := a.readInput(path)
 					if err != nil {
-						return nil, usagef("--headers-file: %v", secretPathError(path, err))
+						return nil, usagef("--headers-file: %v", redact.FileError(path, err))
 					}
 					var h map[string]any
 					if err := json.Unmarshal(b, &h); err != nil {
@@ -257,26 +256,13 @@ says "user NOT locked" as soon as the lock is answered.`,
 func (a *app) readSecretFile(path string) (string, error) {
 	b, err := a.readInput(path)
 	if err != nil {
-		return "", secretPathError(path, err)
+		return "", redact.FileError(path, err)
 	}
 	s := strings.TrimRight(string(b), "\r\n")
 	if s == "" {
 		return "", fmt.Errorf("%s is empty", path)
 	}
 	return s, nil
-}
-
-// secretPathError is err, from reading the file of a secret at path, for
-// a person. The secret itself given in place of its file (a refresh token
-// or a cookie header pasted) is the mistake to expect, and os's error
-// repeats the path: a relative one is not shown, as a token is never
-// written like an absolute path.
-func secretPathError(path string, err error) error {
-	var pe *os.PathError
-	if !errors.As(err, &pe) || filepath.IsAbs(path) {
-		return err
-	}
-	return fmt.Errorf("cannot read it: %w; the value (%d characters) is not repeated, in case it is the secret itself: give the path of a file holding it", pe.Err, len(path))
 }
 
 // readInput reads a file, or standard input for "-".

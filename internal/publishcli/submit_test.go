@@ -1292,3 +1292,28 @@ func TestSecretGivenForItsFileIsNotRepeated(t *testing.T) {
 		t.Fatalf("%d jobs published", n)
 	}
 }
+
+// TestConsoleSecretGivenForItsFileIsNotRepeated: the console's token, a
+// basic-auth line or the HTTPS key pasted in place of its file's path was
+// repeated by the error that the file does not exist (the key's only once
+// the console already listened).
+func TestConsoleSecretGivenForItsFileIsNotRepeated(t *testing.T) {
+	h := newHarness(t)
+	cert := writeFile(t, "console.crt", "not a certificate, read before the key\n")
+	for _, tc := range []struct {
+		says string
+		args []string
+	}{
+		{"token file", []string{"--token-file", "consoleTokenPasted0123456789abcdef"}},
+		{"basic-auth file", []string{"--basic-auth-file", "alice:consolePasswordPasted012345"}},
+		{"--https-key", []string{"--https-cert", cert, "--https-key", "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANconsoleKeyPasted\n-----END PRIVATE KEY-----"}},
+	} {
+		r := h.run(t, append([]string{"console", "--listen", "127.0.0.1:0"}, tc.args...)...)
+		if r.code != publishcli.ExitUsage || !strings.Contains(r.stderr, tc.says) {
+			t.Errorf("%s: want exit 2 naming it: %v", tc.says, r)
+		}
+		if strings.Contains(r.stdout+r.stderr, "Pasted") || strings.Contains(r.stderr, "console listening") {
+			t.Errorf("%s: the value given is repeated, or the console listened first: %v", tc.says, r)
+		}
+	}
+}
