@@ -36,7 +36,7 @@ func (w *Worker) process(ctx context.Context, run handlerFunc, d *delivery) {
 			w.nak(d, j, w.cfg.Retry.nakDelay(j.Delivery), err.Error())
 			return
 		}
-		w.deadLetter(ctx, d, j, invalidInfo(err))
+		w.deadLetter(ctx, d, j, j.invalidInfo(err))
 		return
 	}
 	if j.Delivery > 1 || unrepeatable(j.Op) && d.mayBeAgain() {
@@ -501,8 +501,11 @@ func secretsOf(a jobs.Args) []string {
 // like one.
 func (j *job) redact(s string) string { return redact.Text(s, j.secrets...) }
 
-func invalidInfo(err error) jobs.ErrorInfo {
-	info := jobs.ErrorInfo{Class: jobs.ClassInvalid, Message: redact.Text(err.Error())}
+// invalidInfo describes a job refused as invalid, cleared of its secrets
+// when its body could be read (a refresh job's reply_to refused, quoting
+// what its publisher pasted there).
+func (j *job) invalidInfo(err error) jobs.ErrorInfo {
+	info := jobs.ErrorInfo{Class: jobs.ClassInvalid, Message: j.redact(err.Error())}
 	var ie *jobs.InvalidError
 	if errors.As(err, &ie) {
 		info.Field = ie.Field
