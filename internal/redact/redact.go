@@ -56,7 +56,7 @@ func Text(s string, secrets ...string) string {
 		var all []string
 		for _, sec := range secrets {
 			if len(sec) >= minSecretLen {
-				all = append(all, forms(sec)...)
+				all = append(all, forms(sec, len(s))...)
 			}
 		}
 		// Longest first: a form that holds another (a JSON-escaped token
@@ -82,28 +82,44 @@ func Text(s string, secrets ...string) string {
 // the request), HTML-escaped, or inside base64 (a gateway logging the
 // request as base64). A known secret is found in none of those as it is,
 // nor is an opaque one (a refresh token) shaped like a secret. Forms
-// shorter than minSecretLen are left out.
-func forms(sec string) []string {
+// shorter than minSecretLen, or longer than room (the text searched), are
+// left out.
+func forms(sec string, room int) []string {
 	seen := map[string]bool{}
 	var out []string
 	add := func(f string) {
-		if len(f) >= minSecretLen && !seen[f] {
+		if len(f) >= minSecretLen && len(f) <= room && !seen[f] {
 			seen[f] = true
 			out = append(out, f)
 		}
 	}
-	for _, sent := range []string{sec, jsonString(sec, true), jsonString(sec, false)} {
-		for _, f := range []string{sent, jsonString(sent, false), goQuoted(sent), percentEncoded(sent),
-			url.QueryEscape(sent), url.PathEscape(sent), html.EscapeString(sent)} {
-			add(f)
+	sent := []string{sec}
+	if !unreserved(sec) { // else every escaping writes it as it is
+		sent = append(sent, jsonString(sec, true), jsonString(sec, false))
+	}
+	for _, sent := range sent {
+		if !unreserved(sent) {
+			for _, f := range []string{jsonString(sent, false), goQuoted(sent), percentEncoded(sent),
+				url.QueryEscape(sent), url.PathEscape(sent), html.EscapeString(sent)} {
+				add(f)
+			}
 		}
+		add(sent)
 		for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
-			for _, f := range base64Cores(enc, sent) {
+			for _, f := range base64Cores(enc, sent, room) {
 				add(f)
 			}
 		}
 	}
 	return out
+}
+
+// unreserved reports whether s holds only letters, digits and - . _ ~,
+// which no escaping changes.
+func unreserved(s string) bool {
+	return !strings.ContainsFunc(s, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("-._~", r))
+	})
 }
 
 // jsonString is s as encoding/json writes it in a string, without the
@@ -150,17 +166,18 @@ func percentEncoded(s string) string {
 // offsets of a 3-byte group, and only whole groups of its own bytes encode
 // alike each time. A few bytes at either end of sec may stay, not the
 // secret.
-func base64Cores(enc *base64.Encoding, sec string) []string {
+func base64Cores(enc *base64.Encoding, sec string, room int) []string {
 	var out []string
 	for lead := range 3 {
-		b := enc.EncodeToString(append(make([]byte, lead), sec...))
 		from, to := 0, (lead+len(sec))/3*4
 		if lead > 0 {
 			from = 4
 		}
-		if to > from {
-			out = append(out, b[from:to])
+		if to <= from || to-from > room {
+			continue
 		}
+		b := enc.EncodeToString(append(make([]byte, lead), sec...))
+		out = append(out, b[from:to])
 	}
 	return out
 }
