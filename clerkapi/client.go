@@ -329,6 +329,7 @@ func (c *Client) ListSessions(ctx context.Context, p ListParams) (*SessionList, 
 	if err != nil {
 		return nil, decodeErr(opList, err)
 	}
+	list.redact(c.requestSecrets(nil))
 	return list, nil
 }
 
@@ -541,6 +542,13 @@ func call[T any](ctx context.Context, c *Client, op, method, path string, q url.
 	if err != nil {
 		return nil, unconfirmed(op, decodeErr(op, err))
 	}
+	// A session or a user is stored and shown (a job's result): what an
+	// upstream echoed into one (the Authorization header as a browser
+	// name, in the actor) is taken out. A token or cookies are the secret
+	// asked for, and are left whole.
+	if r, ok := any(v).(interface{ redact(secrets []string) }); ok {
+		r.redact(c.requestSecrets(in))
+	}
 	return v, nil
 }
 
@@ -601,6 +609,18 @@ func decodeErr(op string, err error) error {
 	return fmt.Errorf("clerk %s: decode answer: %w", op, err)
 }
 
+// requestSecrets are what an answer to a request with body in may echo:
+// the key and the request's own secrets. redact.Text finds each also as
+// the JSON body wrote it, and that escaped again (percent-encoded,
+// Go-quoted, base64).
+func (c *Client) requestSecrets(in any) []string {
+	out := []string{c.secretKey.key}
+	if sc, ok := in.(interface{ secrets() []string }); ok {
+		out = append(out, sc.secrets()...)
+	}
+	return out
+}
+
 // do sends one request and returns the body of a 2xx answer, or an *Error.
 func (c *Client) do(ctx context.Context, op, method, path string, q url.Values, in any) (_ []byte, err error) {
 	var resp *http.Response
@@ -608,15 +628,7 @@ func (c *Client) do(ctx context.Context, op, method, path string, q url.Values, 
 	// Authorization header, Clerk quoting a token), in its body or its
 	// headers: the key and the request's own secrets never leave in an
 	// error or a span.
-	secrets := func() []string {
-		out := []string{c.secretKey.key}
-		if sc, ok := in.(interface{ secrets() []string }); ok {
-			out = append(out, sc.secrets()...)
-		}
-		// redact.Text finds each also as the JSON body wrote it, and that
-		// escaped again (percent-encoded, Go-quoted, base64).
-		return out
-	}
+	secrets := func() []string { return c.requestSecrets(in) }
 	if c.tracer != nil {
 		var span trace.Span
 		ctx, span = c.startSpan(ctx, op, method, path)

@@ -376,3 +376,63 @@ func base64Pieces(s string) []string {
 	}
 	return out
 }
+
+// TestEchoInAnAnswerIsNotKept: an upstream (a proxy, a debugging echo)
+// answering 200 with what it was sent put the Authorization header into
+// the session the client returned, and the worker stored that in the job's
+// result: the key in the results stream. Every text of a session or user
+// answer is cleared now, the actor's too, even behind JSON escapes; a token
+// (the secret asked for) is left whole.
+func TestEchoInAnAnswerIsNotKept(t *testing.T) {
+	const key = "sk_test_answerEchoKey0123456789"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth := r.Header.Get("Authorization")
+		escaped := strings.ReplaceAll(auth, "sk_", `\u0073k_`)
+		session := `{"object":"session","id":"sess_1","user_id":"user_1","client_id":"client_` + auth[len(auth)-10:] + `","status":"active",` +
+			`"actor":{"sub":"user_admin","note":"` + auth + `","hidden":"` + escaped + `","n":12345678901234567890},` +
+			`"latest_activity":{"object":"session_activity","id":"act_1","browser_name":"` + auth + `","city":"` + key + `"}}`
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/lock"):
+			_, _ = io.WriteString(w, `{"object":"user","id":"user_1","external_id":"`+auth+`","locked":true}`)
+		case strings.HasSuffix(r.URL.Path, "/tokens"):
+			_, _ = io.WriteString(w, `{"object":"token","jwt":"`+key+`"}`)
+		case r.URL.Path == "/v1/sessions":
+			_, _ = io.WriteString(w, `[`+session+`]`)
+		default:
+			_, _ = io.WriteString(w, session)
+		}
+	}))
+	defer srv.Close()
+	c, err := clerkapi.New(clerkapi.WithSecretKey(key), clerkapi.WithBaseURL(srv.URL+"/v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var got []any
+	keep := func(v any, err error) {
+		if err != nil {
+			t.Errorf("call failed: %v", err)
+		}
+		got = append(got, v)
+	}
+	keep(c.GetSession(ctx, "sess_1"))
+	keep(c.ListSessions(ctx, clerkapi.ListParams{UserID: "user_1"}))
+	keep(c.LockUser(ctx, "user_1"))
+	for _, v := range got {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatalf("%T: %v", v, err)
+		}
+		if strings.Contains(string(b), "answerEchoKey") || strings.Contains(string(b), "u0073k") {
+			t.Errorf("the answer keeps the key: %s", b)
+		}
+		if _, ok := v.(*clerkapi.Session); ok && !strings.Contains(string(b), `"n":12345678901234567890`) {
+			t.Errorf("the actor's other values changed: %s", b)
+		}
+	}
+	tok, err := c.CreateSessionToken(ctx, "sess_1", clerkapi.TokenParams{})
+	if err != nil || tok.JWT != key {
+		t.Errorf("token %+v, %v: want the secret asked for, whole", tok, err)
+	}
+}

@@ -256,6 +256,89 @@ func (s *Session) check() error {
 	return need(s.ID != "", "the answer is not a session: it has no id")
 }
 
+// redact clears every text of the session of secrets (the ones given and
+// anything shaped like one): an upstream echoing the request into a 2xx
+// answer would otherwise have the key stored in the job's result. The
+// actor is cleared as the JSON it is; when a secret may hide behind JSON
+// escapes in it (\u0073k_…), it is read and written back, and an actor
+// that the clearing left unreadable is replaced whole.
+func (s *Session) redact(secrets []string) {
+	for _, f := range []*string{&s.Object, &s.ID, &s.UserID, &s.ClientID, (*string)(&s.Status), s.LastActiveOrganizationID} {
+		if f != nil {
+			*f = redact.Text(*f, secrets...)
+		}
+	}
+	if a := s.LatestActivity; a != nil {
+		for _, f := range []*string{&a.Object, &a.ID, &a.DeviceType, &a.BrowserName, &a.BrowserVersion, &a.IPAddress, &a.City, &a.Country} {
+			*f = redact.Text(*f, secrets...)
+		}
+	}
+	for i := range s.Tasks {
+		s.Tasks[i].Key = redact.Text(s.Tasks[i].Key, secrets...)
+	}
+	if len(s.Actor) == 0 {
+		return
+	}
+	if bytes.IndexByte(s.Actor, '\\') >= 0 {
+		var v any
+		dec := json.NewDecoder(bytes.NewReader(s.Actor))
+		dec.UseNumber() // a number written back as it came
+		if dec.Decode(&v) == nil && redactStrings(&v, secrets) {
+			s.Actor = json.RawMessage(`"` + redact.Placeholder + `"`)
+			if b, err := json.Marshal(v); err == nil {
+				s.Actor = b
+			}
+		}
+	}
+	if clean := redact.Text(string(s.Actor), secrets...); clean != string(s.Actor) {
+		s.Actor = json.RawMessage(clean)
+		if !json.Valid(s.Actor) {
+			s.Actor = json.RawMessage(`"` + redact.Placeholder + `"`)
+		}
+	}
+}
+
+// redactStrings clears every string in v (names of members too) of
+// secrets, and reports whether it changed any.
+func redactStrings(v *any, secrets []string) bool {
+	changed := false
+	switch x := (*v).(type) {
+	case string:
+		if clean := redact.Text(x, secrets...); clean != x {
+			*v, changed = clean, true
+		}
+	case []any:
+		for i := range x {
+			changed = redactStrings(&x[i], secrets) || changed
+		}
+	case map[string]any:
+		for k, e := range x {
+			if redactStrings(&e, secrets) {
+				x[k], changed = e, true
+			}
+			if clean := redact.Text(k, secrets...); clean != k {
+				delete(x, k)
+				x[clean], changed = e, true
+			}
+		}
+	}
+	return changed
+}
+
+func (l *SessionList) redact(secrets []string) {
+	for i := range l.Data {
+		l.Data[i].redact(secrets)
+	}
+}
+
+func (u *User) redact(secrets []string) {
+	for _, f := range []*string{&u.Object, &u.ID, u.ExternalID} {
+		if f != nil {
+			*f = redact.Text(*f, secrets...)
+		}
+	}
+}
+
 // need is nil when ok holds, else the error why.
 func need(ok bool, why string) error {
 	if ok {

@@ -55,7 +55,7 @@ func Text(s string, secrets ...string) string {
 	if len(s) >= minSecretLen && len(secrets) > 0 {
 		var all []string
 		for _, sec := range secrets {
-			if len(sec) >= minSecretLen {
+			if len(sec) >= minSecretLen && shortestForm(len(sec)) <= len(s) {
 				all = append(all, forms(sec, len(s))...)
 			}
 		}
@@ -120,6 +120,16 @@ func unreserved(s string) bool {
 	return !strings.ContainsFunc(s, func(r rune) bool {
 		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("-._~", r))
 	})
+}
+
+// shortestForm is the length of the shortest form of a secret of n bytes:
+// escaping only lengthens it, and a base64 core may be a little shorter.
+func shortestForm(n int) int {
+	short := min(n, n/3*4)
+	for lead := 1; lead < 3; lead++ {
+		short = min(short, (lead+n)/3*4-4)
+	}
+	return short
 }
 
 // jsonString is s as encoding/json writes it in a string, without the
