@@ -33,8 +33,8 @@ const minSecretLen = 8
 // shapes match secrets by their look:
 //   - a JWT (base64url JSON header "eyJ…", payload, signature);
 //   - a Clerk secret or restricted key (sk_live_…, sk_test_…, rk_…), and
-//     what follows a line break inside it, as it is or escaped ("\n" in a
-//     Go-quoted or JSON text): a key pasted across two lines is one secret;
+//     what follows a line break inside it, as it is or escaped (\n, \x0a,
+//     \u000a): a key pasted across two lines is one secret;
 //   - the value of Clerk's session cookies (__session=…, __client=…);
 //   - the credential after "Bearer" (16 characters or more, so that prose
 //     such as "bearer token invalid" is left alone);
@@ -43,7 +43,7 @@ const minSecretLen = 8
 //     "basic authentication", "Basic HTTP", and left, unless it decodes to
 //     a user:password).
 var shapes = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*` +
-	`|[sr]k_(?:live|test)_[A-Za-z0-9]{4,}(?:(?:\\[rn]|[\r\n])+[A-Za-z0-9]+)*` +
+	`|[sr]k_(?:live|test)_[A-Za-z0-9]{4,}(?:(?:\\[rn]|\\x0[adAD]|\\u000[adAD]|[\r\n])+[A-Za-z0-9]+)*` +
 	`|__(?:session|client)(?:_[A-Za-z0-9]+)?=[^;\s"]+` +
 	`|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{16,}` +
 	`|(?i:basic)\s+[A-Za-z0-9+/]{4,}={0,2}`)
