@@ -49,7 +49,8 @@ var shapes = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-
 	`|(?i:basic)\s+[A-Za-z0-9+/]{4,}={0,2}`)
 
 // Text returns s with every known secret, in each of the forms text from
-// elsewhere may hold it (see forms), and every secret-shaped substring
+// elsewhere may hold it (see forms), every head or tail of one cut by
+// someone else (see hidePieces), and every secret-shaped substring
 // replaced by Placeholder. Secrets shorter than 8 bytes are ignored.
 func Text(s string, secrets ...string) string {
 	if len(s) >= minSecretLen && len(secrets) > 0 {
@@ -65,6 +66,12 @@ func Text(s string, secrets ...string) string {
 		for _, f := range all {
 			if strings.Contains(s, f) {
 				s = strings.ReplaceAll(s, f, Placeholder)
+			}
+		}
+		for _, sec := range secrets {
+			s = hidePieces(s, sec)
+			if q := jsonString(sec, true); q != sec {
+				s = hidePieces(s, q)
 			}
 		}
 	}
@@ -120,6 +127,48 @@ func unreserved(s string) bool {
 	return !strings.ContainsFunc(s, func(r rune) bool {
 		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("-._~", r))
 	})
+}
+
+// minPiece is the length from which a piece of a known secret is hidden.
+const minPiece = 12
+
+// hidePieces replaces in s every head or tail of sec of minPiece bytes or
+// more: someone else (a proxy bounding its message, net/http quoting a
+// broken status line up to a space, an upstream putting one half of what
+// it quotes in a message and the other in a long message) may have cut the
+// secret, and its part is no longer the whole secret Text looks for, nor
+// shaped like one. Only a secret of twice that length or more is so cut.
+func hidePieces(s, sec string) string {
+	if len(sec) < 2*minPiece || len(s) < minPiece {
+		return s
+	}
+	head, tail := sec[:minPiece], sec[len(sec)-minPiece:]
+	for from := 0; from < len(s); {
+		i := strings.Index(s[from:], head)
+		if i < 0 {
+			break
+		}
+		i += from
+		n := minPiece
+		for n < len(sec) && i+n < len(s) && s[i+n] == sec[n] {
+			n++
+		}
+		s = s[:i] + Placeholder + s[i+n:]
+		from = i + len(Placeholder)
+	}
+	for end := len(s); end >= minPiece; {
+		i := strings.LastIndex(s[:end], tail)
+		if i < 0 {
+			break
+		}
+		j, n := i+minPiece, minPiece
+		for n < len(sec) && i > 0 && s[i-1] == sec[len(sec)-n-1] {
+			i, n = i-1, n+1
+		}
+		s = s[:i] + Placeholder + s[j:]
+		end = i
+	}
+	return s
 }
 
 // shortestForm is the length of the shortest form of a secret of n bytes:

@@ -118,3 +118,32 @@ func jsonOf(s string) string {
 	}
 	return string(b)
 }
+
+// TestTextHidesPiecesOfAKnownSecret: an upstream that cuts what it quotes
+// (a bounded message ending in "…", one half in its message and the other
+// in its long message, net/http's status code up to the first space) shows
+// a part of a refresh token, which is neither the whole token nor shaped
+// like one: Text left it.
+func TestTextHidesPiecesOfAKnownSecret(t *testing.T) {
+	const tok = "opaqueRefreshTokenValue0123456789abcdef"
+	for name, in := range map[string]string{
+		"head, cut":         "refresh token " + tok[:20] + "… is invalid",
+		"tail":              "…" + tok[15:] + " is invalid",
+		"head at the end":   "token=" + tok[:14],
+		"both halves":       tok[:19] + " | " + tok[19:],
+		"JSON-escaped head": `{"refresh_token":"` + tok[:25],
+		"twice":             tok[:13] + " and " + tok[:16],
+	} {
+		got := Text(in, tok)
+		for i := 0; i+minPiece <= len(tok); i++ {
+			if (i == 0 || i+minPiece == len(tok)) && strings.Contains(got, tok[i:i+minPiece]) {
+				t.Errorf("%s: Text(%q) = %q keeps a piece of the token", name, in, got)
+			}
+		}
+	}
+	for _, in := range []string{"opaqueRefre is a word", "0123456789abc"} {
+		if got := Text(in, tok); got != in {
+			t.Errorf("Text(%q) = %q: pieces shorter than %d bytes are left", in, got, minPiece)
+		}
+	}
+}
