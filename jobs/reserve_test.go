@@ -130,3 +130,113 @@ func TestResultsCannotStarveTheOtherStreams(t *testing.T) {
 		t.Errorf("with the results stream full, a dead letter was refused: %v", err)
 	}
 }
+
+// TestEnsureDoesNotCapARecordStreamBelowWhatItHolds: a record stream
+// capped below what it holds (an older worker's uncapped results stream
+// of a few GiB meeting the new 2 GiB default, or a lowered --dlq-max-bytes)
+// refuses every new record until enough age out, a day for results and
+// 90 days for dead letters: every worker keeps each job that succeeds (or
+// fails), not ready, and the fleet stops, said only once jobs are refused.
+// Ensure refuses such a cap instead, before any job runs, naming what the
+// stream holds and the setting; the stream is left as it was. A stream
+// full at its own cap, or the jobs stream (which the workers work off),
+// is capped as configured.
+func TestEnsureDoesNotCapARecordStreamBelowWhatItHolds(t *testing.T) {
+	cases := []struct {
+		name    string
+		older   func(top Topology) jetstream.StreamConfig // as an older worker left it
+		subject func(top Topology, i int) string
+		want    []string // "" refusal: Ensure succeeds
+	}{
+		{"an older worker's uncapped results stream", func(top Topology) jetstream.StreamConfig {
+			c := top.ResultsStreamConfig()
+			c.MaxBytes = -1
+			return c
+		}, func(top Topology, i int) string {
+			return top.Subjects.Result(RecordKey{Op: OpList, JobID: fmt.Sprintf("old-%d", i), Gen: "g", Seq: uint64(i + 1)})
+		}, []string{"stream SESSION_RESULTS holds", "--results-max-bytes (WORKER_RESULTS_MAX_BYTES)", "1048576", "age out", "nats stream info SESSION_RESULTS"}},
+		{"a dead-letter stream whose cap is lowered", func(top Topology) jetstream.StreamConfig {
+			c := top.DeadLetterStreamConfig()
+			c.MaxBytes = 8 << 20
+			return c
+		}, func(top Topology, i int) string {
+			return top.Subjects.DeadLetter(RecordKey{Op: OpRevoke, JobID: fmt.Sprintf("old-%d", i), Gen: "g", Seq: uint64(i + 1)})
+		}, []string{"stream SESSION_DLQ holds", "--dlq-max-bytes (WORKER_DLQ_MAX_BYTES)", "1048576"}},
+		{"an uncapped results stream kept longer than configured: the shorter age first", func(top Topology) jetstream.StreamConfig {
+			c := top.ResultsStreamConfig()
+			c.MaxBytes, c.MaxAge = -1, 2*top.ResultsMaxAge
+			return c
+		}, func(top Topology, i int) string {
+			return top.Subjects.Result(RecordKey{Op: OpList, JobID: fmt.Sprintf("old-%d", i), Gen: "g", Seq: uint64(i + 1)})
+		}, []string{"stream SESSION_RESULTS holds", "--results-max-bytes (WORKER_RESULTS_MAX_BYTES)", "shorter max_age 24h0m0s is applied first"}},
+		{"an older worker's uncapped jobs stream, worked off by the workers", func(top Topology) jetstream.StreamConfig {
+			c := top.JobsStreamConfig()
+			c.MaxBytes = -1
+			return c
+		}, func(top Topology, _ int) string { return top.Subjects.Job(OpRevoke) }, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			srv, err := embedded.StartConnected(embedded.Options{StoreDir: t.TempDir(), MaxStore: 64 << 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(srv.Close)
+			top := DefaultTopology()
+			top.JobsMaxBytes, top.ResultsMaxBytes, top.DeadLetterMaxBytes = 1<<20, 1<<20, 1<<20
+			ctx := testContext(t)
+			old := c.older(top)
+			if _, err := srv.JetStream.CreateStream(ctx, old); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 40 { // 2.4 MiB, more than the new 1 MiB cap
+				if _, err := srv.JetStream.Publish(ctx, c.subject(top, i), make([]byte, 60<<10)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err = top.Ensure(ctx, srv.JetStream)
+			if c.want == nil {
+				if err != nil {
+					t.Fatalf("Ensure: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("Ensure capped the stream below what it holds: it refuses every new record until they age out")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Ensure: %v\nwant it to say %q", err, w)
+				}
+			}
+			s, err := srv.JetStream.Stream(ctx, old.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := s.CachedInfo().Config.MaxBytes; got != old.MaxBytes {
+				t.Errorf("the stream's max_bytes is %d after the refusal, want it left at %d", got, old.MaxBytes)
+			}
+			if got, want := s.CachedInfo().Config.MaxAge, min(old.MaxAge, top.ResultsMaxAge); old.Name == top.ResultsStream && got != want {
+				t.Errorf("the stream's max_age is %s after the refusal, want %s", got, want)
+			}
+			if _, err := srv.JetStream.Publish(ctx, c.subject(top, 1000), []byte("{}")); err != nil {
+				t.Errorf("a new record refused after the refusal: %v", err)
+			}
+		})
+	}
+	// Full at its own cap, as the workers fill it: nothing to refuse.
+	srv, err := embedded.StartConnected(embedded.Options{StoreDir: t.TempDir(), MaxStore: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	top := DefaultTopology()
+	top.JobsMaxBytes, top.ResultsMaxBytes, top.DeadLetterMaxBytes = 1<<20, 1<<20, 1<<20
+	ensureTopology(t, srv.JetStream, top)
+	for i := 0; ; i++ {
+		if _, err := srv.JetStream.Publish(testContext(t), top.Subjects.Result(RecordKey{Op: OpList, JobID: fmt.Sprintf("f-%d", i), Gen: "g", Seq: uint64(i + 1)}), make([]byte, 60<<10)); err != nil {
+			break
+		}
+	}
+	ensureTopology(t, srv.JetStream, top)
+}

@@ -351,6 +351,48 @@ func (t Topology) ConsumerConfig() jetstream.ConsumerConfig {
 	}
 }
 
+// capBelowHeld refuses to lower a record stream's cap below what the
+// stream holds. Capped so, it would refuse every new record until enough
+// old ones age out (a day of results, 90 days of dead letters), and every
+// worker would keep each job it cannot record, not ready: an older
+// worker's uncapped results stream of a few GiB meeting the 2 GiB default
+// would stop the fleet on upgrade. The jobs stream is not guarded: the
+// workers work it off. A stream that is only full at its own cap, or that
+// cannot be read (CreateOrUpdateStream then says why), passes.
+func capBelowHeld(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig, setting string) error {
+	s, err := js.Stream(ctx, cfg.Name)
+	if err != nil {
+		return nil
+	}
+	have := s.CachedInfo()
+	lowered := have.Config.MaxBytes <= 0 || have.Config.MaxBytes > cfg.MaxBytes
+	if !lowered || have.State.Bytes <= uint64(cfg.MaxBytes) {
+		return nil
+	}
+	if cfg.MaxAge > 0 && (have.Config.MaxAge == 0 || cfg.MaxAge < have.Config.MaxAge) {
+		// A shorter max_age makes the room itself, once the server has
+		// removed what it no longer keeps (in the background): applied
+		// alone, the cap follows at a later try.
+		c := have.Config
+		c.MaxAge = cfg.MaxAge
+		if _, err := js.UpdateStream(ctx, c); err != nil {
+			return fmt.Errorf("update stream %s to max_age %s before its cap: %w", cfg.Name, cfg.MaxAge, err)
+		}
+		return fmt.Errorf("stream %s holds %d bytes, more than its cap would be, max_bytes %d (%s): its shorter max_age %s is applied first, "+
+			"and the cap once the records older than that are gone (if what is left still exceeds it, raise %s)",
+			cfg.Name, have.State.Bytes, cfg.MaxBytes, setting, cfg.MaxAge, setting)
+	}
+	until := fmt.Sprintf("until enough records age out (max_age %s)", cfg.MaxAge)
+	if cfg.MaxAge == 0 {
+		until = "for good (its records are kept forever, max_age 0)"
+	}
+	return fmt.Errorf("stream %s holds %d bytes, more than its cap would be, max_bytes %d (%s): capped below what it holds it would refuse "+
+		"every new record, and the workers would keep each job they cannot record (not ready), %s; it is left as it is: "+
+		"start the workers with %s above what it holds (`nats stream info %s`; JetStream reserves it in max_file_store), "+
+		"or make room first (nats stream purge %s, or a shorter max age)",
+		cfg.Name, have.State.Bytes, cfg.MaxBytes, setting, until, setting, cfg.Name, cfg.Name)
+}
+
 // Ensure creates the three streams, the progress bucket and the consumer, or updates them to
 // this configuration. It is idempotent: every worker calls it at start.
 func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
@@ -360,11 +402,17 @@ func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) (jetstream
 	for _, s := range []struct {
 		cfg     jetstream.StreamConfig
 		setting string // the worker's setting of its byte cap
+		record  bool
 	}{
-		{t.JobsStreamConfig(), "--jobs-max-bytes (WORKER_JOBS_MAX_BYTES)"},
-		{t.ResultsStreamConfig(), "--results-max-bytes (WORKER_RESULTS_MAX_BYTES)"},
-		{t.DeadLetterStreamConfig(), "--dlq-max-bytes (WORKER_DLQ_MAX_BYTES)"},
+		{t.JobsStreamConfig(), "--jobs-max-bytes (WORKER_JOBS_MAX_BYTES)", false},
+		{t.ResultsStreamConfig(), "--results-max-bytes (WORKER_RESULTS_MAX_BYTES)", true},
+		{t.DeadLetterStreamConfig(), "--dlq-max-bytes (WORKER_DLQ_MAX_BYTES)", true},
 	} {
+		if s.record {
+			if err := capBelowHeld(ctx, js, s.cfg, s.setting); err != nil {
+				return nil, err
+			}
+		}
 		if _, err := js.CreateOrUpdateStream(ctx, s.cfg); err != nil {
 			return nil, fmt.Errorf("create or update stream %s (subjects %v): %w%s", s.cfg.Name, s.cfg.Subjects, err, noRoomForCap(s.cfg, s.setting, err))
 		}
