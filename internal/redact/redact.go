@@ -70,6 +70,9 @@ func Text(s string, secrets ...string) string {
 		}
 		for _, sec := range secrets {
 			s = hidePieces(s, sec)
+			if unreserved(sec) {
+				continue // JSON writes it as it is
+			}
 			if q := jsonString(sec, true); q != sec {
 				s = hidePieces(s, q)
 			}
