@@ -86,6 +86,7 @@ type Client struct {
 type secret struct {
 	key     string
 	headers [2]http.Header // requestHeaders, built once by New
+	known   redact.Known   // the key prepared for clearing answers, by New
 }
 
 // Option configures a Client.
@@ -208,6 +209,7 @@ func New(opts ...Option) (*Client, error) {
 	h.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	c.http = &h
 	c.secretKey.headers = c.requestHeaders()
+	c.secretKey.known = redact.Prepare(c.secretKey.key)
 	return c, nil
 }
 
@@ -329,7 +331,7 @@ func (c *Client) ListSessions(ctx context.Context, p ListParams) (*SessionList, 
 	if err != nil {
 		return nil, decodeErr(opList, err)
 	}
-	list.redact(c.requestSecrets(nil))
+	list.redact(c.secretKey.known)
 	return list, nil
 }
 
@@ -546,8 +548,8 @@ func call[T any](ctx context.Context, c *Client, op, method, path string, q url.
 	// upstream echoed into one (the Authorization header as a browser
 	// name, in the actor) is taken out. A token or cookies are the secret
 	// asked for, and are left whole.
-	if r, ok := any(v).(interface{ redact(secrets []string) }); ok {
-		r.redact(c.requestSecrets(in))
+	if r, ok := any(v).(interface{ redact(redact.Known) }); ok {
+		r.redact(c.answerSecrets(in))
 	}
 	return v, nil
 }
@@ -619,6 +621,15 @@ func (c *Client) requestSecrets(in any) []string {
 		out = append(out, sc.secrets()...)
 	}
 	return out
+}
+
+// answerSecrets are requestSecrets prepared for clearing an answer's
+// fields: the key's alone are prepared once, by New.
+func (c *Client) answerSecrets(in any) redact.Known {
+	if _, ok := in.(interface{ secrets() []string }); ok {
+		return redact.Prepare(c.requestSecrets(in)...)
+	}
+	return c.secretKey.known
 }
 
 // do sends one request and returns the body of a 2xx answer, or an *Error.

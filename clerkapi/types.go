@@ -256,25 +256,25 @@ func (s *Session) check() error {
 	return need(s.ID != "", "the answer is not a session: it has no id")
 }
 
-// redact clears every text of the session of secrets (the ones given and
+// redact clears every text of the session of secrets (the ones k holds and
 // anything shaped like one): an upstream echoing the request into a 2xx
 // answer would otherwise have the key stored in the job's result. The
 // actor is cleared as the JSON it is; when a secret may hide behind JSON
 // escapes in it (\u0073k_…), it is read and written back, and an actor
 // that the clearing left unreadable is replaced whole.
-func (s *Session) redact(secrets []string) {
+func (s *Session) redact(k redact.Known) {
 	for _, f := range []*string{&s.Object, &s.ID, &s.UserID, &s.ClientID, (*string)(&s.Status), s.LastActiveOrganizationID} {
 		if f != nil {
-			*f = redact.Text(*f, secrets...)
+			*f = k.Text(*f)
 		}
 	}
 	if a := s.LatestActivity; a != nil {
 		for _, f := range []*string{&a.Object, &a.ID, &a.DeviceType, &a.BrowserName, &a.BrowserVersion, &a.IPAddress, &a.City, &a.Country} {
-			*f = redact.Text(*f, secrets...)
+			*f = k.Text(*f)
 		}
 	}
 	for i := range s.Tasks {
-		s.Tasks[i].Key = redact.Text(s.Tasks[i].Key, secrets...)
+		s.Tasks[i].Key = k.Text(s.Tasks[i].Key)
 	}
 	if len(s.Actor) == 0 {
 		return
@@ -283,14 +283,14 @@ func (s *Session) redact(secrets []string) {
 		var v any
 		dec := json.NewDecoder(bytes.NewReader(s.Actor))
 		dec.UseNumber() // a number written back as it came
-		if dec.Decode(&v) == nil && redactStrings(&v, secrets) {
+		if dec.Decode(&v) == nil && redactStrings(&v, k) {
 			s.Actor = json.RawMessage(`"` + redact.Placeholder + `"`)
 			if b, err := json.Marshal(v); err == nil {
 				s.Actor = b
 			}
 		}
 	}
-	if clean := redact.Text(string(s.Actor), secrets...); clean != string(s.Actor) {
+	if clean := k.Text(string(s.Actor)); clean != string(s.Actor) {
 		s.Actor = json.RawMessage(clean)
 		if !json.Valid(s.Actor) {
 			s.Actor = json.RawMessage(`"` + redact.Placeholder + `"`)
@@ -300,24 +300,24 @@ func (s *Session) redact(secrets []string) {
 
 // redactStrings clears every string in v (names of members too) of
 // secrets, and reports whether it changed any.
-func redactStrings(v *any, secrets []string) bool {
+func redactStrings(v *any, k redact.Known) bool {
 	changed := false
 	switch x := (*v).(type) {
 	case string:
-		if clean := redact.Text(x, secrets...); clean != x {
+		if clean := k.Text(x); clean != x {
 			*v, changed = clean, true
 		}
 	case []any:
 		for i := range x {
-			changed = redactStrings(&x[i], secrets) || changed
+			changed = redactStrings(&x[i], k) || changed
 		}
 	case map[string]any:
-		for k, e := range x {
-			if redactStrings(&e, secrets) {
-				x[k], changed = e, true
+		for key, e := range x {
+			if redactStrings(&e, k) {
+				x[key], changed = e, true
 			}
-			if clean := redact.Text(k, secrets...); clean != k {
-				delete(x, k)
+			if clean := k.Text(key); clean != key {
+				delete(x, key)
 				x[clean], changed = e, true
 			}
 		}
@@ -325,16 +325,16 @@ func redactStrings(v *any, secrets []string) bool {
 	return changed
 }
 
-func (l *SessionList) redact(secrets []string) {
+func (l *SessionList) redact(k redact.Known) {
 	for i := range l.Data {
-		l.Data[i].redact(secrets)
+		l.Data[i].redact(k)
 	}
 }
 
-func (u *User) redact(secrets []string) {
+func (u *User) redact(k redact.Known) {
 	for _, f := range []*string{&u.Object, &u.ID, u.ExternalID} {
 		if f != nil {
-			*f = redact.Text(*f, secrets...)
+			*f = k.Text(*f)
 		}
 	}
 }

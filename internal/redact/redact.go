@@ -10,11 +10,13 @@ package redact
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"html"
 	"maps"
+	"math"
 	"net/url"
 	"regexp"
 	"slices"
@@ -53,30 +55,79 @@ var shapes = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-
 // someone else (see hidePieces), and every secret-shaped substring
 // replaced by Placeholder. Secrets shorter than 8 bytes are ignored.
 func Text(s string, secrets ...string) string {
-	if len(s) >= minSecretLen && len(secrets) > 0 {
-		var all []string
-		for _, sec := range secrets {
-			if len(sec) >= minSecretLen && shortestForm(len(sec)) <= len(s) {
-				all = append(all, forms(sec, len(s))...)
-			}
+	if len(s) < minSecretLen || len(secrets) == 0 {
+		return takeOut(s, nil, nil)
+	}
+	var all []string
+	for _, sec := range secrets {
+		if len(sec) >= minSecretLen && shortestForm(len(sec)) <= len(s) {
+			all = append(all, forms(sec, len(s))...)
 		}
-		// Longest first: a form that holds another (a JSON-escaped token
-		// holds the token's first part) is replaced whole, not in pieces.
-		slices.SortStableFunc(all, func(a, b string) int { return len(b) - len(a) })
-		for _, f := range all {
-			if strings.Contains(s, f) {
-				s = strings.ReplaceAll(s, f, Placeholder)
-			}
+	}
+	slices.SortStableFunc(all, longestFirst)
+	return takeOut(s, all, cuttable(secrets))
+}
+
+// Known is secrets made ready to be taken out of many texts (the fields of
+// one answer): the forms each may take (see forms) are made once, not for
+// every text as Text makes them.
+type Known struct {
+	forms  []string // longest first
+	pieces []string // see cuttable
+}
+
+// Prepare makes secrets ready for Known.Text.
+func Prepare(secrets ...string) Known {
+	var k Known
+	for _, sec := range secrets {
+		if len(sec) >= minSecretLen {
+			k.forms = append(k.forms, forms(sec, math.MaxInt)...)
 		}
-		for _, sec := range secrets {
-			s = hidePieces(s, sec)
-			if unreserved(sec) {
-				continue // JSON writes it as it is
-			}
-			if q := jsonString(sec, true); q != sec {
-				s = hidePieces(s, q)
-			}
+	}
+	slices.SortStableFunc(k.forms, longestFirst)
+	k.pieces = cuttable(secrets)
+	return k
+}
+
+// Text is Text(s, secrets...) for the secrets k was prepared with: a form
+// longer than s cannot be in it, as Text leaves it out.
+func (k Known) Text(s string) string {
+	if len(s) < minSecretLen {
+		return takeOut(s, nil, nil)
+	}
+	fit, _ := slices.BinarySearchFunc(k.forms, len(s), func(f string, n int) int { return cmp.Compare(n, len(f)) })
+	return takeOut(s, k.forms[fit:], k.pieces)
+}
+
+// Longest first: a form that holds another (a JSON-escaped token holds
+// the token's first part) is replaced whole, not in pieces.
+func longestFirst(a, b string) int { return len(b) - len(a) }
+
+// cuttable are the texts whose heads and tails hidePieces looks for: each
+// secret, and the JSON form of one that JSON writes otherwise.
+func cuttable(secrets []string) []string {
+	out := slices.Clone(secrets)
+	for _, sec := range secrets {
+		if unreserved(sec) {
+			continue // JSON writes it as it is
 		}
+		if q := jsonString(sec, true); q != sec {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// takeOut replaces in s each of forms (longest first), the heads and tails
+// of pieces, and every secret-shaped substring.
+func takeOut(s string, forms, pieces []string) string {
+	for _, f := range forms {
+		if strings.Contains(s, f) {
+			s = strings.ReplaceAll(s, f, Placeholder)
+		}
+	}
+	for _, p := range pieces {
+		s = hidePieces(s, p)
 	}
 	if !mayHaveShape(s) {
 		return s

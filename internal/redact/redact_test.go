@@ -99,6 +99,9 @@ func TestTextFindsKnownSecretsEscaped(t *testing.T) {
 		"base64url, third offset":       "request: " + base64.RawURLEncoding.EncodeToString([]byte("t="+tok)),
 	} {
 		got := Text(in, tok)
+		if k := Prepare(tok, "sk_test_"+"emulator").Text(in); k != Text(in, tok, "sk_test_"+"emulator") || k != got {
+			t.Errorf("%s: Prepare(…).Text(%q) = %q, want %q as Text has it", name, in, k, got)
+		}
 		for _, piece := range []string{"AbC", "QWJD", "67890", "Njc4OTA"} {
 			if strings.Contains(got, piece) {
 				t.Errorf("%s: Text(%q) = %q, still holds %q of the token", name, in, got, piece)
