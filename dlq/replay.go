@@ -93,8 +93,9 @@ func ReplayMsgID(created time.Time, seq uint64, replays int) string {
 // succeed are skipped and stay in the queue: redacted ones, ones whose
 // payload is not a valid job, ones on no job subject (CheckReplay), ones
 // whose job has a result (CheckResult). One whose job ran again since it
-// was stored (a newer record of the same job) is deleted without sending
-// it, and reported as a Duplicate. Options: WithDryRun,
+// was stored (a newer record of the same job), or whose job this Replay
+// sent already from another letter, is deleted without sending it, and
+// reported as a Duplicate. Options: WithDryRun,
 // WithRate, WithProgress, WithTimeout.
 //
 // Replay stops at the first failure (the jobs stream refusing a job, a lost
@@ -137,12 +138,17 @@ func (q *Queue) Replay(ctx context.Context, seqs []uint64, opts ...Option) (Repl
 		rep.NotAttempted = len(seqs)
 		return rep, err
 	}
+	// The jobs this run sent (or, dry, would send), by sentKey: a letter's
+	// job sent from a newer letter of the same job, given first, has no
+	// newer letter left (deleted) nor a result yet (not run) for
+	// checkResult to find, and would be sent twice.
+	sent := map[string]uint64{}
 	for i, seq := range seqs {
 		if err := pace(ctx, lim); err != nil {
 			rep.NotAttempted = len(seqs) - i
 			return rep, err
 		}
-		out, err := q.replayOne(ctx, info.Created, results, seq, o)
+		out, err := q.replayOne(ctx, info.Created, results, sent, seq, o)
 		switch out.Status {
 		case StatusReplayed, StatusWouldReplay:
 			rep.Replayed++
@@ -167,7 +173,7 @@ func (q *Queue) Replay(ctx context.Context, seqs []uint64, opts ...Option) (Repl
 	return rep, nil
 }
 
-func (q *Queue) replayOne(ctx context.Context, created time.Time, results jetstream.Stream, seq uint64, o options) (EntryReport, error) {
+func (q *Queue) replayOne(ctx context.Context, created time.Time, results jetstream.Stream, sent map[string]uint64, seq uint64, o options) (EntryReport, error) {
 	out := EntryReport{Seq: seq}
 	skip := func(format string, a ...any) (EntryReport, error) {
 		out.Status, out.Reason = StatusSkipped, fmt.Sprintf(format, a...)
@@ -204,6 +210,10 @@ func (q *Queue) replayOne(ctx context.Context, created time.Time, results jetstr
 	err = q.checkResult(resCtx, results, e)
 	cancel()
 	out.Op = q.topo.Subjects.OpOf(d.Subject)
+	key := q.sentKey(e)
+	if first, ok := sent[key]; ok && key != "" && err == nil {
+		err = &ranSince{fmt.Sprintf("the same job was sent by this replay from dead letter %d: sent again, it would run once more, so `dlq replay` only removes this letter", first)}
+	}
 	var ran *ranSince
 	switch {
 	case errors.As(err, &ran):
@@ -225,6 +235,9 @@ func (q *Queue) replayOne(ctx context.Context, created time.Time, results jetstr
 		return fail(err, "could not look for its job's records (%s), which say whether it ran since; the dead letter is kept: run the replay again once %s and %s can be read", natsconn.ErrorText(err), q.topo.ResultsStream, q.topo.DeadLetterStream)
 	}
 	if o.dryRun {
+		if key != "" {
+			sent[key] = seq
+		}
 		out.Status = StatusWouldReplay
 		return out, nil
 	}
@@ -306,6 +319,10 @@ func (q *Queue) replayOne(ctx context.Context, created time.Time, results jetstr
 		}
 	}
 
+	// Stored: a refused publish (skipped above) sent nothing.
+	if key != "" {
+		sent[key] = seq
+	}
 	derr := q.deleteReplayed(steady, seq, o)
 	if derr == nil {
 		out.Status = StatusReplayed
@@ -416,6 +433,16 @@ func (q *Queue) checkResult(ctx context.Context, results jetstream.Stream, e Ent
 		return &ranSince{fmt.Sprintf("the same job ran again since (replayed by an earlier run, or published again) and has a newer dead letter, %d, which stands for it: sent again, it would run once more, so `dlq replay` only removes this letter (replay %d)", m.Sequence, m.Sequence)}
 	}
 	return nil
+}
+
+// sentKey names e's job as Replay sends it (its id and the digest of the
+// body sent), or is "" for a letter without a job id.
+func (q *Queue) sentKey(e Entry) string {
+	d := e.DeadLetter
+	if d.JobID == "" {
+		return ""
+	}
+	return d.JobID + "\x00" + jobs.Digest(d.Subject, keepJobID(q.topo.Subjects.OpOf(d.Subject), e.Payload, d))
 }
 
 // CheckResult is the part of Replay's rule CheckReplay cannot say from the
