@@ -338,7 +338,14 @@ func Redact(o Op, payload []byte) (out []byte, redacted []string) {
 	var own []string
 	if o == OpRefresh {
 		for _, m := range obj {
-			if isSecretField(o, m.name) {
+			switch h, isObject := m.value.(object); {
+			case m.name == "request_headers" && isObject:
+				for _, hm := range h {
+					if !plainHeader(hm.name) {
+						own = append(own, stringsIn(hm.value)...)
+					}
+				}
+			case isSecretField(o, m.name):
 				own = append(own, stringsIn(m.value)...)
 			}
 		}
@@ -383,6 +390,21 @@ func plainRefreshValue(name string, v any, own []string) bool {
 		return false
 	}
 	return redact.Text(s, own...) == s
+}
+
+// plainHeader reports whether a request header named name carries what a
+// browser sends every site, never a credential: its value is not counted
+// among a refresh job's own secrets. Origin and X-Forwarded-For repeat
+// request_origin and request_originating_ip, and a Referer starts with the
+// origin, so counted, they hid both fields in nearly every dead letter.
+// The header itself stays redacted with the rest of request_headers.
+func plainHeader(name string) bool {
+	switch name = strings.ToLower(name); name {
+	case "origin", "referer", "user-agent", "x-forwarded-for", "x-real-ip", "x-forwarded-host", "x-forwarded-proto",
+		"host", "accept", "accept-language", "accept-encoding", "content-type", "cache-control", "pragma", "connection":
+		return true
+	}
+	return strings.HasPrefix(name, "sec-") // Sec-Fetch-*, Sec-CH-UA*: set by the browser alone
 }
 
 // sessionIDShape is the pattern schemas/common.json gives a session id.

@@ -785,3 +785,25 @@ func TestRedactedHeaderKeepsItsWordsPastTheCut(t *testing.T) {
 		}
 	}
 }
+
+// TestRedactRefreshKeepsWhatItsHeadersRepeat: every header value counted
+// as the job's own secret, so the usual Origin and X-Forwarded-For, which
+// repeat request_origin and request_originating_ip, and a Referer whose
+// first 12 bytes are the origin's, hid both fields in every such dead
+// letter. A credential header still hides its value elsewhere.
+func TestRedactRefreshKeepsWhatItsHeadersRepeat(t *testing.T) {
+	const rt = "opaqueRefreshToken0123456789"
+	out, _ := Redact(OpRefresh, []byte(`{"session_id":"sess_1","refresh_token":"`+rt+`","expired_token":"e",`+
+		`"request_origin":"https://app.example.com","request_originating_ip":"203.0.113.9",`+
+		`"request_headers":{"Origin":["https://app.example.com"],"referer":"https://app.example.com/sign-in","X-Forwarded-For":["203.0.113.9"],"User-Agent":["Mozilla/5.0 (X11; Linux x86_64)"]}}`))
+	for _, kept := range []string{`"request_origin":"https://app.example.com"`, `"request_originating_ip":"203.0.113.9"`} {
+		if !strings.Contains(string(out), kept) {
+			t.Errorf("%s was lost: %s", kept, out)
+		}
+	}
+	out, _ = Redact(OpRefresh, []byte(`{"session_id":"sess_1","refresh_token":"r","expired_token":"e","request_origin":"https://a.example/?c=`+rt+`",`+
+		`"request_headers":{"Authorization":["`+rt+`"],"Origin":["https://a.example"]}}`))
+	if strings.Contains(string(out), "opaqueRefresh") {
+		t.Errorf("an Authorization header's value shows in %s", out)
+	}
+}
