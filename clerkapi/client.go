@@ -624,7 +624,7 @@ func (c *Client) requestSecrets(in any) []string {
 }
 
 // answerSecrets are requestSecrets prepared for clearing an answer's
-// fields: the key's alone are prepared once, by New.
+// fields, or an error answer's: the key's alone are prepared once, by New.
 func (c *Client) answerSecrets(in any) redact.Known {
 	if _, ok := in.(interface{ secrets() []string }); ok {
 		return redact.Prepare(c.requestSecrets(in)...)
@@ -691,7 +691,7 @@ func (c *Client) do(ctx context.Context, op, method, path string, q url.Values, 
 		// The status and headers came whole: they decide the class and the
 		// Retry-After even when the body broke off (what came is parsed,
 		// as any body that is not Clerk's JSON).
-		apiErr := parseError(op, resp.StatusCode, resp.Header, b, secrets()...)
+		apiErr := parseError(op, resp.StatusCode, resp.Header, b, c.answerSecrets(in))
 		if apiErr.unconfirmed() {
 			return nil, unconfirmed(op, apiErr)
 		}

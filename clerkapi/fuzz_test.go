@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/clerkjobs/clerkjobs/internal/redact"
 )
 
 // FuzzParseError feeds arbitrary statuses, Retry-After values and bodies to
@@ -26,7 +28,7 @@ func FuzzParseError(f *testing.F) {
 		}
 		h := http.Header{}
 		h.Set("Retry-After", retryAfter)
-		e := parseError(op, status, h, body)
+		e := parseError(op, status, h, body, redact.Known{})
 		if e == nil {
 			t.Fatal("nil *Error")
 		}
