@@ -1283,9 +1283,11 @@ func TestSecretGivenForItsFileIsNotRepeated(t *testing.T) {
 			t.Errorf("%s: the value given is repeated: %v", tc.flag, r)
 		}
 	}
-	// A path that is a path is still named.
-	r := h.run(t, append(slices.Clone(base), "--expired-token-file", token, "--refresh-token-file", "/nonexistent/refresh.txt")...)
-	if !strings.Contains(r.stderr, "/nonexistent/refresh.txt") {
+	// A path that is a path (absolute, in a directory that exists) is
+	// still named.
+	missing := filepath.Join(t.TempDir(), "refresh.txt")
+	r := h.run(t, append(slices.Clone(base), "--expired-token-file", token, "--refresh-token-file", missing)...)
+	if !strings.Contains(r.stderr, missing) {
 		t.Errorf("an absolute path is not named: %v", r)
 	}
 	if n := len(h.jobsMsgs(t)); n != 0 {
