@@ -3,6 +3,7 @@ package dlq_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -19,7 +20,9 @@ import (
 // A record of the same job (its id and the digest of the job the letter
 // holds, or of the one its replay sends) stored after the letter now keeps
 // it from being sent (the letter goes, as an interrupted run's duplicate
-// does); an older record, or another job's, does not.
+// does); an older record, or another job's, does not. Older and newer are
+// the jobs stream's order, which the records' subjects carry: the clocks
+// of the two streams' leaders may differ.
 func TestReplayDoesNotSendAJobThatRanAgain(t *testing.T) {
 	e := newEnv(t)
 	subject := e.topo.Subjects.Job(jobs.OpRevoke)
@@ -45,16 +48,22 @@ func TestReplayDoesNotSendAJobThatRanAgain(t *testing.T) {
 	e.seed(t, letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "named-1", body: body("named-1"), header: digest(body("named-1")), replays: 1})
 	// Succeeded since.
 	succeeded := e.seed(t, letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "again-2", body: body("again-2"), header: digest(body("again-2"))})[0]
-	result("again-2", body("again-2"), 50)
+	now := func() uint64 { return uint64(time.Now().UnixNano()) } // as seed numbers the letters' jobs
+	result("again-2", body("again-2"), now())
 	// An older result of the same job (published again later, and failed),
 	// and a newer one of another job under the same id: replayed.
-	result("again-3", body("again-3"), 60)
+	result("again-3", body("again-3"), now())
 	older := e.seed(t, letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "again-3", body: body("again-3"), header: digest(body("again-3"))})[0]
 	other := e.seed(t, letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "again-4", body: body("again-4"), header: digest(body("again-4"))})[0]
-	result("again-4", `{"job_id":"again-4","session_id":"sess_2"}`, 70)
+	result("again-4", `{"job_id":"again-4","session_id":"sess_2"}`, now())
+	// A result stored after the letter, by the clock, of a run before it
+	// (a slow worker's; or the results stream's leader's clock ahead of
+	// the dead letters'): replayed.
+	skewed := e.seed(t, letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "again-5", body: body("again-5"), header: digest(body("again-5"))})[0]
+	result("again-5", body("again-5"), 1)
 
 	reports := map[uint64]dlq.EntryReport{}
-	rep, err := e.q.Replay(t.Context(), []uint64{failedAgain, named, succeeded, newer, older, other},
+	rep, err := e.q.Replay(t.Context(), []uint64{failedAgain, named, succeeded, newer, older, other, skewed},
 		dlq.WithProgress(func(r dlq.EntryReport) { reports[r.Seq] = r }))
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +71,7 @@ func TestReplayDoesNotSendAJobThatRanAgain(t *testing.T) {
 	// Those whose job ran since are removed as an interrupted run's
 	// duplicates are, their jobs not sent.
 	ran := map[uint64]string{failedAgain: "newer dead letter", named: "newer dead letter", succeeded: "has a result"}
-	if rep.Replayed != 6 || rep.Duplicates != len(ran) || rep.Skipped != 0 {
+	if rep.Replayed != 7 || rep.Duplicates != len(ran) || rep.Skipped != 0 {
 		t.Fatalf("replay: %+v; want %v only removed, the rest replayed", rep, ran)
 	}
 	for seq, want := range ran {
@@ -70,8 +79,8 @@ func TestReplayDoesNotSendAJobThatRanAgain(t *testing.T) {
 			t.Errorf("letter %d: %+v; want it removed without its job sent, saying %q", seq, r, want)
 		}
 	}
-	if n := len(e.jobsMsgs(t)); n != 3 {
-		t.Errorf("the jobs stream holds %d jobs, want 3", n)
+	if n := len(e.jobsMsgs(t)); n != 4 {
+		t.Errorf("the jobs stream holds %d jobs, want 4", n)
 	}
 	if left := e.dlqSeqs(t); len(left) != 1 {
 		t.Errorf("dead letters left: %v; want only the newer letter of named-1, not replayed", left)

@@ -420,7 +420,7 @@ func (q *Queue) checkResult(ctx context.Context, results jetstream.Stream, e Ent
 		case errors.Is(err, jetstream.ErrMsgNotFound):
 		case err != nil:
 			return err
-		case m.Time.After(e.Time) && same(m):
+		case q.ranAfter(m, rs, e) && same(m):
 			return &ranSince{fmt.Sprintf("the same job ran again since (replayed by an earlier run, or published again) and has a result (seq %d of %s): sent again, it would run once more, so `dlq replay` only removes this letter", m.Sequence, q.topo.ResultsStream)}
 		}
 	}
@@ -433,6 +433,18 @@ func (q *Queue) checkResult(ctx context.Context, results jetstream.Stream, e Ent
 		return &ranSince{fmt.Sprintf("the same job ran again since (replayed by an earlier run, or published again) and has a newer dead letter, %d, which stands for it: sent again, it would run once more, so `dlq replay` only removes this letter (replay %d)", m.Sequence, m.Sequence)}
 	}
 	return nil
+}
+
+// ranAfter reports whether result m is of a run of the job later than the
+// one dead letter e (its subject rs) records: by the jobs stream's
+// sequences, which the records' subjects carry, rather than by the two
+// streams' clocks, which may be two servers' and differ. Across a jobs
+// stream created again (another generation) only the clocks can tell.
+func (q *Queue) ranAfter(m *jetstream.RawStreamMsg, rs jobs.RecordSubject, e Entry) bool {
+	if r, ok := q.topo.Subjects.ParseResult(m.Subject); ok && !r.Legacy && r.Gen == rs.Gen {
+		return r.Seq > rs.Seq
+	}
+	return m.Time.After(e.Time)
 }
 
 // sentKey names e's job as Replay sends it (its id and the digest of the
