@@ -38,15 +38,11 @@ func TestEnsureSaysWhichCapDoesNotFit(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			// Room for the dead-letter cap, not for both.
-			srv, err := embedded.StartConnected(embedded.Options{StoreDir: t.TempDir(), MaxStore: 1<<30 + 128<<20})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(srv.Close)
+			srv := storeOf(t, 1<<30+128<<20)
 			top := DefaultTopology()
 			top.ResultsMaxBytes = 1 << 20 // fits: the two caps above are the test's
 			c.older(t, srv, top)
-			_, err = top.Ensure(testContext(t), srv.JetStream)
+			_, err := top.Ensure(testContext(t), srv.JetStream)
 			if err == nil {
 				t.Fatal("Ensure on a server without room for both caps succeeded")
 			}
@@ -101,11 +97,7 @@ func TestNoRoomForCap(t *testing.T) {
 // storage, and then the jobs stream refused every tenant's new jobs and the
 // dead-letter stream every dead letter. Results now stop at their own cap.
 func TestResultsCannotStarveTheOtherStreams(t *testing.T) {
-	srv, err := embedded.StartConnected(embedded.Options{StoreDir: t.TempDir(), MaxStore: 8 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
+	srv := storeOf(t, 8<<20)
 	top := DefaultTopology()
 	top.JobsMaxBytes, top.ResultsMaxBytes, top.DeadLetterMaxBytes = 1<<20, 4<<20, 1<<20 // reserved within the 8 MiB
 	ensureTopology(t, srv.JetStream, top)
@@ -177,11 +169,7 @@ func TestEnsureDoesNotCapARecordStreamBelowWhatItHolds(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			srv, err := embedded.StartConnected(embedded.Options{StoreDir: t.TempDir(), MaxStore: 64 << 20})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(srv.Close)
+			srv := storeOf(t, 64<<20)
 			top := DefaultTopology()
 			top.JobsMaxBytes, top.ResultsMaxBytes, top.DeadLetterMaxBytes = 1<<20, 1<<20, 1<<20
 			ctx := testContext(t)
@@ -194,7 +182,7 @@ func TestEnsureDoesNotCapARecordStreamBelowWhatItHolds(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			_, err = top.Ensure(ctx, srv.JetStream)
+			_, err := top.Ensure(ctx, srv.JetStream)
 			if c.want == nil {
 				if err != nil {
 					t.Fatalf("Ensure: %v", err)
@@ -225,11 +213,7 @@ func TestEnsureDoesNotCapARecordStreamBelowWhatItHolds(t *testing.T) {
 		})
 	}
 	// Full at its own cap, as the workers fill it: nothing to refuse.
-	srv, err := embedded.StartConnected(embedded.Options{StoreDir: t.TempDir(), MaxStore: 64 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
+	srv := storeOf(t, 64<<20)
 	top := DefaultTopology()
 	top.JobsMaxBytes, top.ResultsMaxBytes, top.DeadLetterMaxBytes = 1<<20, 1<<20, 1<<20
 	ensureTopology(t, srv.JetStream, top)
@@ -239,4 +223,16 @@ func TestEnsureDoesNotCapARecordStreamBelowWhatItHolds(t *testing.T) {
 		}
 	}
 	ensureTopology(t, srv.JetStream, top)
+}
+
+// storeOf starts a server whose JetStream may store maxStore bytes, closed
+// at cleanup.
+func storeOf(t *testing.T, maxStore int64) *embedded.Connected {
+	t.Helper()
+	srv, err := embedded.StartConnected(embedded.Options{StoreDir: t.TempDir(), MaxStore: maxStore})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	return srv
 }
