@@ -538,6 +538,9 @@ func TestSecretsOnlyReachReplyTo(t *testing.T) {
 		t.Fatalf("refresh with a wrong token: %+v", bad)
 	}
 	secrets := map[string]string{"token": token.JWT, "refreshed": refreshed.JWT, "refresh token": refreshToken, "expired token": expired, "secret key": emulator.DefaultSecretKey}
+	// The jobs stream holds a job, its secrets with it, until the worker's
+	// ack, which comes just after the answer the request returned on.
+	testenv.Eventually(t, 10*time.Second, "every job acked", func() bool { return env.StreamCount(t, env.Topology.JobsStream) == 0 })
 	for _, stream := range []string{env.Topology.JobsStream, env.Topology.ResultsStream, env.Topology.DeadLetterStream} {
 		for _, m := range env.StreamMsgs(t, stream) {
 			for name, s := range secrets {
