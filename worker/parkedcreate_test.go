@@ -17,7 +17,7 @@ import (
 // the worker, which is then stopped. The job was naked with the outcomes
 // never recorded and the next worker created a second session. A create
 // (or refresh) done is dead-lettered as permanent instead, as one cut by
-// the shutdown is.
+// the shutdown is, naming the session made.
 func TestCreateWaitingForItsRecordAtShutdownIsNotRunAgain(t *testing.T) {
 	env := testenv.New(t)
 	emu := env.Clerk.Emulator
@@ -43,7 +43,14 @@ func TestCreateWaitingForItsRecordAtShutdownIsNotRunAgain(t *testing.T) {
 	if n != 1 || len(emu.UserSessionIDs(user)) != 1 {
 		t.Errorf("the create was sent %d times, %d sessions; want once, one", n, len(emu.UserSessionIDs(user)))
 	}
-	if dl, ok := deadLetters(t, env)["create-parked"]; !ok || dl.Error.Class != jobs.ClassPermanent {
-		t.Errorf("dead letter %+v (stored %v); want a permanent one", dl.Error, ok)
+	dl, ok := deadLetters(t, env)["create-parked"]
+	if !ok || dl.Error.Class != jobs.ClassPermanent {
+		t.Fatalf("dead letter %+v (stored %v); want a permanent one", dl.Error, ok)
+	}
+	// The result was never stored: the dead letter is the only record of
+	// the session Clerk made, which an operator otherwise looks for among
+	// the user's sessions.
+	if ids := emu.UserSessionIDs(user); len(ids) == 1 && !strings.Contains(dl.Error.Message, ids[0]) {
+		t.Errorf("the dead letter does not name the session made, %s: %q", ids[0], dl.Error.Message)
 	}
 }

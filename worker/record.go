@@ -759,6 +759,22 @@ func (r *records) drain(ctx context.Context) {
 	}
 }
 
+// made names the session a create's unstored result says Clerk made
+// (` (session "sess_…")`), or is "": the dead letter is then the only
+// record of it. A refresh's result holds nothing to name (its answer, the
+// secret, went to reply_to alone).
+func made(o *outcome) string {
+	var res struct {
+		Result struct {
+			ID string `json:"id"`
+		} `json:"result"`
+	}
+	if o.j.Op != jobs.OpCreate || json.Unmarshal(o.body, &res) != nil || res.Result.ID == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (session %.80q)", res.Result.ID) // Clerk's answer: bounded, escaped
+}
+
 // nakParked hands the outcomes never recorded back to JetStream: the jobs
 // run again on another worker. A create or refresh Clerk carried out
 // would be carried out twice (a second session, a spent refresh token sent
@@ -781,8 +797,8 @@ func (r *records) nakParked() {
 	for _, o := range left {
 		if o.kind == kindResult && unrepeatable(o.j.Op) && ctx.Err() == nil {
 			r.w.deadLetter(ctx, o.d, o.j, o.j.errorInfo(jobs.ClassPermanent, fmt.Errorf(
-				"the worker stopped before its result could be stored (%s): Clerk carried the %s out, and sent again it would be carried out twice "+
-					"(a create: list the user's sessions before replaying it; a refresh: its refresh token is spent)", reason, o.j.Op)))
+				"the worker stopped before its result could be stored (%s): Clerk carried the %s out%s, and sent again it would be carried out twice "+
+					"(a create: list the user's sessions before replaying it; a refresh: its refresh token is spent)", reason, o.j.Op, made(o))))
 			r.mu.Lock()
 			_, refused := r.parked[o.d]
 			delete(r.parked, o.d)
