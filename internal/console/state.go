@@ -30,12 +30,16 @@ type snapshot struct {
 	// JobsUse is the jobs stream's size against its cap; nil when the
 	// stream could not be read (JobsErr), or before the first poll (At
 	// zero, JobsErr nil too: nothing failed, nothing was read yet).
-	JobsUse  *streamuse.Use
-	JobsErr  error
-	Consumer *consumerView
-	ConsErr  error
-	Workers  []workerView
-	WorkErr  error
+	JobsUse *streamuse.Use
+	JobsErr error
+	// ResultsUse is the results stream's size against its cap: full, it
+	// refuses every success. Nil when it could not be read (the overview
+	// counts successes from it too, and says so then).
+	ResultsUse *streamuse.Use
+	Consumer   *consumerView
+	ConsErr    error
+	Workers    []workerView
+	WorkErr    error
 	// InFlight counts the jobs the answering workers hold, per op.
 	InFlight map[jobs.Op]int
 }
@@ -105,6 +109,12 @@ func (p *poller) poll(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.JobsErr, s.ConsErr = p.jobsState(ctx, &s) })
 	wg.Go(func() { s.Workers, s.WorkErr = p.workers(ctx) })
+	wg.Go(func() {
+		if st, err := p.js.Stream(ctx, p.topo.ResultsStream); err == nil {
+			use := streamuse.Of(st.CachedInfo())
+			s.ResultsUse = &use
+		}
+	})
 	wg.Wait()
 	s.InFlight = map[jobs.Op]int{}
 	for _, w := range s.Workers {

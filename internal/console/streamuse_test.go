@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -55,5 +56,38 @@ func TestOverviewSaysHowFullTheJobsStreamIs(t *testing.T) {
 	body := con.waitPage(t, 20*time.Second, "/", regexp.MustCompile(`(?s)^.*<p class="error">jobs stream `+env.Topology.JobsStream+`: [^<]*not found.*$`))[0]
 	if line.MatchString(body) || !strings.Contains(stream.FindString(body), "cannot be read") {
 		t.Errorf("missing jobs stream: %s", stream.FindString(body))
+	}
+}
+
+// TestOverviewSaysHowFullTheResultsStreamIs: a full results stream refuses
+// every success, and the workers then keep each job that succeeded, not
+// ready, until room comes: the overview shows its fill beside the jobs
+// stream's, warning from 80% with what to do.
+func TestOverviewSaysHowFullTheResultsStreamIs(t *testing.T) {
+	env := testenv.New(t)
+	con := startConsole(t, env.NATSURL)
+	const setting = "--results-max-bytes (WORKER_RESULTS_MAX_BYTES)"
+	line := regexp.MustCompile(`<p id="results-stream"[^>]*>.*?</p>`)
+	overview := func(want string) string {
+		t.Helper()
+		body := con.waitPage(t, 20*time.Second, "/", regexp.MustCompile(`(?s)^.*Results stream: `+want+`.*$`))[0]
+		return line.FindString(body)
+	}
+	cfg := env.Topology.ResultsStreamConfig()
+	cfg.MaxBytes = 1 << 20
+	if _, err := env.JS.UpdateStream(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if para := overview(`0 B of 1\.0 MiB \(0%\), 0 results`); strings.Contains(para, "warn") || strings.Contains(para, setting) {
+		t.Errorf("empty results stream: %s", para)
+	}
+	for i := range 15 {
+		if _, err := env.JS.Publish(t.Context(), fmt.Sprintf("sessions.results.filler.%d", i), make([]byte, 60<<10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	para := overview(`[0-9.]+ KiB of 1\.0 MiB \(8[0-9]%\), 15 results`)
+	if !strings.Contains(para, `class="warn"`) || !strings.Contains(para, "the workers keep the jobs that succeed") || !strings.Contains(para, setting) {
+		t.Errorf("nearly full results stream: %s", para)
 	}
 }

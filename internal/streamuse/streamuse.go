@@ -1,7 +1,7 @@
 // Package streamuse says how much of its byte cap a stream holds, in the
 // same words and against the same threshold wherever an operator reads it:
 // the jobs stream's in the worker's status, publish status and the
-// console, the results stream's in publish status. Both refuse new
+// console, the results stream's in publish status and the console. Both refuse new
 // messages once full (jobs.StreamFull, discard new), so the time to act is
 // before: NearlyFull says when.
 package streamuse
