@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/handlers"
 	"github.com/clerkjobs/clerkjobs/internal/clock"
+	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
 // circuit stops all work while Clerk rejects the secret key: no job is to
@@ -126,6 +128,21 @@ func isToken(s string) bool {
 // key's: it is dead-lettered instead of stalling the worker forever.
 const maxHolds = 3
 
+// keyAccepted asks Clerk, before a refresh's 401 opens the circuit,
+// whether it accepts the key: a refresh's 401 is, as Clerk documents it,
+// about the tokens the job carries (under the same AuthenticationInvalid
+// answer as a refused key's, and with codes beyond those Class knows), and
+// taken for the key's it stopped every tenant's jobs three times over for
+// one publisher's bad tokens. A redirect or a refused API version is not
+// a 401, and no answer to the probe proves nothing: the circuit opens.
+func (c *circuit) keyAccepted(ctx context.Context, err error) bool {
+	if e, ok := asAPIError(err); !ok || e.StatusCode != http.StatusUnauthorized {
+		return false
+	}
+	accepted, _ := c.probe(ctx)
+	return accepted
+}
+
 // errRejectedJob marks such a job (wrapped with Clerk's error); the
 // settlement treats it as permanent.
 var errRejectedJob = errors.New("refused with an authorization error although Clerk accepts the key")
@@ -144,7 +161,7 @@ func (c *circuit) middleware(ctx context.Context) middleware {
 				if clerkapi.ClassOf(err) != clerkapi.Systemic || jctx.Err() != nil {
 					return out, err
 				}
-				if holds >= maxHolds {
+				if holds >= maxHolds || j.Op == jobs.OpRefresh && c.keyAccepted(jctx, err) {
 					return out, withReason(errRejectedJob, err)
 				}
 				// The job is held: its trace says why it waits.
