@@ -188,8 +188,10 @@ func (w *Worker) rescue(ctx context.Context, seq uint64, deliveries int) error {
 	}
 	j := w.newJob(raw.Subject, seq, raw.Time, deliveries)
 	// No delivery span exists for a job JetStream gave up on: the dead
-	// letter gets a span of its own, a child of the job's trace.
-	spanCtx, span := w.tracer.Start(tracing.Extract(ctx, raw.Header), "dead_letter max_deliveries")
+	// letter gets a span of its own, a child of the job's trace (for a
+	// tenant's job, linked to it).
+	jctx := tracing.Extract(ctx, raw.Header)
+	spanCtx, span := w.tracer.Start(jctx, "dead_letter max_deliveries", untrusted(jctx, j.Tenant)...)
 	defer span.End()
 	j.ctx = spanCtx
 	_ = w.decode(ctx, j, raw.Header, raw.Data) // an invalid job is dead-lettered all the same

@@ -32,8 +32,9 @@ func newTracer(tp trace.TracerProvider) (_ trace.Tracer, on bool) {
 }
 
 // startDelivery starts the span of one delivery: a child of the job
-// message's traceparent (a new trace without one), following the
-// OpenTelemetry messaging conventions. Everything on it is bounded: the
+// message's traceparent (a new trace without one; for a tenant's job, a
+// new trace linked to it: see untrusted), following the OpenTelemetry
+// messaging conventions. Everything on it is bounded: the
 // subject is cut, the job id was checked.
 func (w *Worker) startDelivery(ctx context.Context, d *delivery, j *job) (context.Context, trace.Span) {
 	ctx = tracing.Extract(ctx, d.msg.Headers())
@@ -59,7 +60,7 @@ func (w *Worker) startDelivery(ctx context.Context, d *delivery, j *job) (contex
 	if j.Op == jobs.OpUnknown {
 		name = "process (unknown subject)"
 	}
-	ctx, span := w.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
+	opts := append(untrusted(ctx, j.Tenant), trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
 		attribute.String("messaging.system", "nats"),
 		attribute.String("messaging.operation.type", "process"),
 		attribute.String("messaging.operation.name", "process"),
@@ -73,10 +74,25 @@ func (w *Worker) startDelivery(ctx context.Context, d *delivery, j *job) (contex
 		attribute.Int("clerkjobs.delivery", j.Delivery),
 		attribute.Int64("clerkjobs.stream.sequence", int64(j.Seq)),
 	))
+	ctx, span := w.tracer.Start(ctx, name, opts...)
 	if j.Key.Tenant != "" {
 		span.SetAttributes(attribute.String("clerkjobs.tenant", j.Key.Tenant))
 	}
 	return ctx, span
+}
+
+// untrusted returns the options that keep a tenant's job out of the trace
+// its traceparent (in ctx) names: a tenant writes that header as it likes,
+// another tenant's trace id as easily as its own, and its spans would then
+// show in that tenant's trace. The job's spans start a trace of their own
+// (sampled as a new trace), linked to the span the job named. A job
+// outside tenants, or without a traceparent, gets none.
+func untrusted(ctx context.Context, tenant string) []trace.SpanStartOption {
+	sc := trace.SpanContextFromContext(ctx)
+	if tenant == "" || !sc.IsRemote() {
+		return nil
+	}
+	return []trace.SpanStartOption{trace.WithNewRoot(), trace.WithLinks(trace.Link{SpanContext: sc})}
 }
 
 // endDelivery says on the delivery span how it ended.
