@@ -1133,6 +1133,47 @@ func TestTraceHeadersCarryNoEncodedSecret(t *testing.T) {
 	}
 }
 
+// TestTracestateCarriesNoEncodedSecret: a record carries the job's
+// tracestate on, as it does its baggage. A Clerk key, bearer token or
+// session cookie written into it percent- or form-encoded (as into a
+// baggage value) is as much a secret to whoever decodes it: the
+// tracestate is left out, as it is for one written plainly.
+func TestTracestateCarriesNoEncodedSecret(t *testing.T) {
+	env := testenv.New(t)
+	env.StartWorker(t)
+	key := "sk_" + "live_TracestateKey0123456789"
+	states := []string{
+		"vendor=" + strings.ReplaceAll(key, "_", "%5F"),
+		"vendor=Bearer%20Zm9vYmFyYmF6cXV4MTIzNDU2",
+		"vendor=Bearer+Zm9vYmFyYmF6cXV4MTIzNDU2",
+		"vendor=%5F%5Fsession%3DZm9vYmFyYmF6cXV4MTIzNDU2",
+	}
+	for i, ts := range states {
+		h := nats.Header{
+			"traceparent": {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+			"tracestate":  {ts},
+		}
+		publishMsg(t, env, "sessions.revoke", h, fmt.Sprintf(`{"session_id":"sess_missing","job_id":"tracestate-%d"}`, i))
+	}
+	testenv.Eventually(t, 10*time.Second, "the dead letters", func() bool {
+		return env.StreamCount(t, env.Topology.DeadLetterStream) == uint64(len(states))
+	})
+	for _, m := range env.StreamMsgs(t, env.Topology.DeadLetterStream) {
+		for k, vs := range m.Header {
+			joined := strings.Join(vs, " ")
+			decoded, err := url.QueryUnescape(joined)
+			if err != nil {
+				decoded = joined
+			}
+			for _, s := range []string{"TracestateKey0123456789", "Zm9vYmFyYmF6cXV4MTIzNDU2"} {
+				if strings.Contains(decoded, s) {
+					t.Errorf("the dead letter's header %s holds a secret once decoded: %s", k, joined)
+				}
+			}
+		}
+	}
+}
+
 // TestForgedReplayCountIsNotCarried: any publisher may set Replay-Count on
 // a job. A count that is not one (here the largest int64) was copied into
 // the job's dead letter, and its replay sent the count plus one: a

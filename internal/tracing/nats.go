@@ -69,7 +69,8 @@ func Inject(ctx context.Context, msg *nats.Msg) {
 // What a publisher sends along travels on: the worker writes it into every
 // record and reply of the job. So a baggage member, or a tracestate, that
 // holds secret-shaped text (a JWT, a Clerk key, a session cookie, a bearer
-// token) is left out here, whoever put it there.
+// token), as written or percent- or form-decoded, is left out here,
+// whoever put it there.
 func Extract(ctx context.Context, h nats.Header) context.Context {
 	if len(h) == 0 {
 		return ctx
@@ -85,7 +86,7 @@ func Extract(ctx context.Context, h nats.Header) context.Context {
 		}
 		ctx = baggage.ContextWithBaggage(ctx, b)
 	}
-	if sc := trace.SpanContextFromContext(ctx); sc.TraceState().Len() > 0 && redact.Looks(sc.TraceState().String()) {
+	if sc := trace.SpanContextFromContext(ctx); sc.TraceState().Len() > 0 && secretText(sc.TraceState().String()) {
 		ctx = trace.ContextWithRemoteSpanContext(ctx, sc.WithTraceState(trace.TraceState{}))
 	}
 	return ctx
@@ -98,10 +99,17 @@ func Extract(ctx context.Context, h nats.Header) context.Context {
 // writes a space as '+' ("Bearer+…") and reads '+' as one. A member that
 // does not decode is left out too.
 func secretMember(m baggage.Member) bool {
-	s := m.String()
+	return redact.Looks(m.Key()) || redact.Looks(m.Value()) || secretText(m.String())
+}
+
+// secretText reports whether s holds secret-shaped text as written,
+// percent-decoded or form-decoded, or does not decode. A tracestate is
+// read the same way as a baggage member: its values are opaque, and a
+// vendor (or a publisher) may percent-encode what it puts in them.
+func secretText(s string) bool {
 	decoded, err := url.PathUnescape(s)
 	form, ferr := url.QueryUnescape(s)
-	return err != nil || ferr != nil || redact.Looks(m.Key()) || redact.Looks(m.Value()) || redact.Looks(s) || redact.Looks(decoded) || redact.Looks(form)
+	return err != nil || ferr != nil || redact.Looks(s) || redact.Looks(decoded) || redact.Looks(form)
 }
 
 // StartSend starts the PRODUCER span of publishing m, "send <subject>",
