@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/clerkjobs/clerkjobs/clerkjobstest"
 	"github.com/clerkjobs/clerkjobs/internal/natsconn"
@@ -69,6 +70,7 @@ type runOpts struct {
 	env   map[string]string
 	ctx   context.Context
 	loc   *time.Location // the command's zone; nil: the process's
+	tp    trace.TracerProvider
 }
 
 func (h *harness) run(t *testing.T, args ...string) result {
@@ -88,12 +90,13 @@ func (h *harness) runWith(t *testing.T, o runOpts, args ...string) result {
 		ctx = t.Context()
 	}
 	code := publishcli.RunEnv(ctx, args, publishcli.Env{
-		Stdin:      strings.NewReader(o.stdin),
-		Stdout:     &out,
-		Stderr:     &errOut,
-		Getenv:     func(k string) string { return env[k] },
-		IsTerminal: func(any) bool { return o.tty },
-		Location:   o.loc,
+		Stdin:          strings.NewReader(o.stdin),
+		Stdout:         &out,
+		Stderr:         &errOut,
+		Getenv:         func(k string) string { return env[k] },
+		IsTerminal:     func(any) bool { return o.tty },
+		Location:       o.loc,
+		TracerProvider: o.tp,
 	})
 	return result{code: code, stdout: out.String(), stderr: errOut.String()}
 }

@@ -1,6 +1,7 @@
 package publishcli_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/clerkjobs/clerkjobs/internal/publishcli"
 	"github.com/clerkjobs/clerkjobs/internal/ratebudget"
@@ -438,6 +441,38 @@ func TestTraceparentContinuesTheTrace(t *testing.T) {
 	}
 	if r := h.run(t, "revoke", "sess_1", "--traceparent", "not-a-trace"); r.code != publishcli.ExitUsage || !strings.Contains(r.stderr, "--traceparent") {
 		t.Errorf("a malformed traceparent: %v", r)
+	}
+}
+
+// TestTracestateWithASecretIsRefused: TRACESTATE travels with the trace
+// publish continues: on every span it exports (their trace state) and on
+// the job. One holding a key or token (a variable mixed up in a script)
+// is refused, as OTEL_SERVICE_NAME is, without repeating it; nothing is
+// published or exported with it.
+func TestTracestateWithASecretIsRefused(t *testing.T) {
+	h := newHarness(t)
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	const secret = "TracestateKey0123456789"
+	for _, ts := range []string{"vendor=sk_" + "live_" + secret, "vendor=sk%5F" + "live%5F" + secret} {
+		r := h.runWith(t, runOpts{tp: tp, env: map[string]string{
+			"TRACEPARENT": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+			"TRACESTATE":  ts,
+		}}, "revoke", "sess_1", "--job-id", "tracestate-secret")
+		if r.code != publishcli.ExitUsage || strings.Contains(r.stdout+r.stderr, secret) {
+			t.Errorf("TRACESTATE %q: %v", ts, r)
+		}
+	}
+	for _, s := range exp.GetSpans() {
+		if strings.Contains(s.SpanContext.TraceState().String()+s.Parent.TraceState().String(), secret) {
+			t.Errorf("span %q exported with the trace state %q", s.Name, s.SpanContext.TraceState())
+		}
+	}
+	for _, m := range h.jobsMsgs(t) {
+		if strings.Contains(m.Header.Get("tracestate"), secret) {
+			t.Errorf("the job carries the tracestate %q", m.Header.Get("tracestate"))
+		}
 	}
 }
 

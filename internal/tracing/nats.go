@@ -2,6 +2,7 @@ package tracing
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net/url"
@@ -134,9 +135,14 @@ const scope = "github.com/clerkjobs/clerkjobs"
 // traceparent (and tracestate, which may be empty): what `publish
 // --traceparent` gives a shell script that already has a trace. Unlike the
 // propagator, which ignores what it cannot parse, it reports a malformed
-// value.
+// value, and a tracestate holding secret-shaped text (as Extract reads it).
 func ContextWithTraceparent(ctx context.Context, traceparent, tracestate string) (context.Context, error) {
 	c := propagation.MapCarrier{TraceparentHeader: strings.TrimSpace(traceparent)}
+	if tracestate != "" && secretText(tracestate) {
+		// Every span the caller exports would carry it, as its trace
+		// state, and so would the jobs it publishes.
+		return ctx, errors.New("tracestate holds a key, a token or a cookie (or text that does not percent-decode); not repeated here: it would travel on every span and job")
+	}
 	if tracestate != "" {
 		c[TracestateHeader] = tracestate
 	}
