@@ -675,17 +675,37 @@ func (r *bulkRun) list(ctx context.Context) (todo []string, shifted bool, err er
 
 // revoke revokes ids with bounded concurrency. It stops at the first error
 // that is not the session's own (retryable, systemic, cancelled).
+//
+// A revoke that panics (the Clerk client given to the worker, say) stops
+// the others, and its panic is raised again here, in the handler's
+// goroutine, once every revoke has returned: unrecovered in its own
+// goroutine it killed the process, every job in flight with it (and the
+// redelivered job the next worker), where the worker turns a handler's
+// panic into the job's error; and raised before the others returned, the
+// job would be settled while they still revoked.
 func (r *bulkRun) revoke(ctx context.Context, ids []string) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	work := make(chan string)
 	var wg sync.WaitGroup
+	var panicMu sync.Mutex
+	var panicked []any // the first revoke's panic, if any
 	n := 8
 	if r.h.Concurrency != nil {
 		n = max(r.h.Concurrency(), 1)
 	}
 	for range n {
 		wg.Go(func() {
+			defer func() {
+				if v := recover(); v != nil {
+					panicMu.Lock()
+					if panicked == nil {
+						panicked = []any{v}
+					}
+					panicMu.Unlock()
+					cancel(errors.New("revoke_all: a revoke panicked"))
+				}
+			}()
 			for id := range work {
 				if err := r.revokeOne(ctx, id); err != nil {
 					cancel(err)
@@ -707,6 +727,9 @@ func (r *bulkRun) revoke(ctx context.Context, ids []string) error {
 	}()
 	wg.Wait()
 	stopTicks()
+	if panicked != nil {
+		panic(panicked[0])
+	}
 	// The cause is the error that stopped a revoke, or the job's own
 	// cancellation; nil when every id was handled.
 	return context.Cause(ctx)
