@@ -168,6 +168,15 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Answer, e
 			}
 		}
 	}
+	if !resumed && !p.Locked {
+		// Saved before the first revoke (a lock saves it itself): a
+		// delivery cut before its first checkpoint left no progress, so the
+		// next one started afresh and its summary left out every session
+		// the cut one had revoked (recoverUnsaved recounts from
+		// StartedAt). A failed save costs only that, as a missed
+		// checkpoint does.
+		_ = h.Store.Save(ctx, jobID, p)
+	}
 	// A delivery that resumes recounts what the last one revoked unsaved:
 	// after the lock, which comes before any listing (this one reads every
 	// page of the user's revoked sessions), and whose refusal its failure
