@@ -151,6 +151,18 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Answer, e
 		}
 		return &LockRefusedError{JobID: jobID, Summary: r.summary(), Err: refused, Unconfirmed: string(unconfirmed), Run: run}
 	}
+	// A panic (a revoke's, raised again by revoke once the others have
+	// returned) is the job's error (the worker's recoverPanic): with the
+	// user not locked, it says so first, as every other failure of the
+	// job does, or the job's last word left it out.
+	defer func() {
+		if v := recover(); v != nil {
+			if refused != nil || unconfirmed != "" {
+				v = fmt.Sprintf("user NOT locked (%s), revoked %d sessions so far, then: %v", lockWhy(refused), r.summary().Revoked, v)
+			}
+			panic(v)
+		}
+	}()
 	if a.LockUser {
 		if err := h.lock(ctx, a, p); err != nil {
 			if refused = lockRefusal(err); refused == nil && !errors.As(err, &unconfirmed) {

@@ -65,3 +65,31 @@ func TestRevokeAllPanicInARevokeIsTheJobsError(t *testing.T) {
 		t.Fatalf("the worker does not run jobs after the panic: %v", err)
 	}
 }
+
+// TestRevokeAllPanicAfterARefusedLockSaysNotLocked: a lock_user job whose
+// lock Clerk refused, then whose revokes panicked, ended dead-lettered as
+// "the handler panicked: …" alone: its letter, the job's last word, no
+// longer said that the user is NOT locked, as every other failure of such
+// a job does.
+func TestRevokeAllPanicAfterARefusedLockSaysNotLocked(t *testing.T) {
+	env := testenv.New(t)
+	emu := env.Clerk.Emulator
+	user := emu.CreateUser()
+	emu.CreateSessions(user, 10)
+	emu.FailUser(user, 403)
+	clerk := &panicOnRevoke{Client: env.ClerkClient(t, ""), nth: 3}
+	cfg := env.WorkerConfig()
+	bulkWorker(&cfg)
+	cfg.Bulk.Concurrency = 2
+	env.StartWorkerWith(t, clerk, cfg)
+	r, _, _ := revokeAll(t, env, &jobs.RevokeAllArgs{Common: jobs.Common{JobID: "panics-unlocked"}, UserID: user, LockUser: true})
+	if r.Outcome == jobs.Succeeded || r.Error == nil {
+		t.Fatalf("result %+v: want the job failed", r)
+	}
+	testenv.Eventually(t, 10*time.Second, "the job dead-lettered", func() bool { _, ok := deadLetters(t, env)["panics-unlocked"]; return ok })
+	for name, info := range map[string]jobs.ErrorInfo{"reply": *r.Error, "dead letter": deadLetters(t, env)["panics-unlocked"].Error} {
+		if !strings.Contains(info.Message, "user NOT locked (Clerk refused the lock, HTTP 403)") || !strings.Contains(info.Message, "panicked") {
+			t.Errorf("%s says %q: want the panic and the user NOT locked", name, info.Message)
+		}
+	}
+}
