@@ -710,7 +710,7 @@ func (r *bulkRun) revoke(ctx context.Context, ids []string) error {
 	work := make(chan string)
 	var wg sync.WaitGroup
 	var panicMu sync.Mutex
-	var panicked []any // the first revoke's panic, if any
+	var panicked any // the first revoke's panic (never nil once set: Go 1.21's panic(nil) recovers a *runtime.PanicNilError)
 	n := 8
 	if r.h.Concurrency != nil {
 		n = max(r.h.Concurrency(), 1)
@@ -721,7 +721,7 @@ func (r *bulkRun) revoke(ctx context.Context, ids []string) error {
 				if v := recover(); v != nil {
 					panicMu.Lock()
 					if panicked == nil {
-						panicked = []any{v}
+						panicked = v
 					}
 					panicMu.Unlock()
 					cancel(errors.New("revoke_all: a revoke panicked"))
@@ -749,7 +749,7 @@ func (r *bulkRun) revoke(ctx context.Context, ids []string) error {
 	wg.Wait()
 	stopTicks()
 	if panicked != nil {
-		panic(panicked[0])
+		panic(panicked)
 	}
 	// The cause is the error that stopped a revoke, or the job's own
 	// cancellation; nil when every id was handled.
