@@ -146,6 +146,17 @@ func (w *Worker) decode(ctx context.Context, j *job, header nats.Header, data []
 // settle records the delivery's outcome and acks or naks the job.
 func (w *Worker) settle(ctx context.Context, d *delivery, j *job, out handlers.Answer, err error) {
 	if err == nil {
+		if ctx.Err() != nil {
+			// Done as the drain timeout passed (its Clerk call answered as
+			// the worker's context ended): its result is stored all the
+			// same, on a context the shutdown has not cancelled, bounded
+			// by recordTimeout. On the ended one every publish failed at
+			// once, and the outcome was parked and then naked (the job run
+			// again) or, for a create or refresh, dead-lettered.
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+			defer cancel()
+			ctx = sctx
+		}
 		w.succeed(ctx, d, j, out)
 		return
 	}
