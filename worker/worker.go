@@ -175,9 +175,18 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer svc.Stop()
 	w.replies.loadPermissions(ctx, w.cfg.Logger)
 
+	// The heartbeat lasts as long as the worker holds jobs: past the drain
+	// timeout, the shutdown still waits for the jobs that have not
+	// returned (a handler slow to stop, a record being stored) and hands
+	// back the parked ones. Stopped with workCtx, such a job would be
+	// redelivered, and run elsewhere, while it runs here.
+	beatCtx, stopBeat := context.WithCancel(context.WithoutCancel(ctx))
+	var beat sync.WaitGroup
+	beat.Go(func() { w.heartbeat(beatCtx) })
+	defer func() { stopBeat(); beat.Wait() }()
 	var bg sync.WaitGroup
 	for _, f := range []func(context.Context){
-		w.heartbeat, w.watchConsumer, w.watchTopology, w.backstop, w.records.retryParked, w.records.sweepLetters,
+		w.watchConsumer, w.watchTopology, w.backstop, w.records.retryParked, w.records.sweepLetters,
 	} {
 		bg.Go(func() { f(workCtx) })
 	}
