@@ -66,7 +66,8 @@ type outcome struct {
 // deliveries can each look before the other stores; a result wins: a dead
 // letter looks for the result again once it is stored, and so does a
 // result that may have had a rival (a redelivery's, or one held past half
-// the ack wait), and the dead letter is deleted. Of two such writers at
+// the ack wait, or a first delivery of a job stored before its consumer was
+// created: see delivery.mayBeAgain), and the dead letter is deleted. Of two such writers at
 // least one sees both records, as each looks after its own is confirmed
 // and reads the stream's leader.
 //
@@ -168,12 +169,13 @@ func (r *records) storeOnce(ctx context.Context, o *outcome) (already recordKind
 		}
 		o.stored = already == 0
 	}
-	if o.j.Delivery > 1 || o.d.mayHaveRival(r.w.ackWait()/2) {
+	if o.j.Delivery > 1 || o.d.mayHaveRival(r.w.ackWait()/2) || o.d.mayBeAgain() {
 		// Another delivery of the job may have dead-lettered it meanwhile
 		// (this one's acknowledgement lost, this process paused, the job
-		// redelivered from the prefetch buffer). Its dead letter may have
-		// looked for this result before it was stored, so this looks
-		// after: the result stands, the letter goes.
+		// redelivered from the prefetch buffer, or delivered anew as a
+		// first delivery by its consumer deleted and created again). Its
+		// dead letter may have looked for this result before it was
+		// stored, so this looks after: the result stands, the letter goes.
 		if err := r.supersede(ctx, o.j, digest); err != nil {
 			return 0, err
 		}
