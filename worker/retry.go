@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -128,7 +129,9 @@ func (p RetryPolicy) do(ctx context.Context, c clock.Clock, fn func() error, onF
 		if err == nil {
 			return nil
 		}
-		if clerkapi.ClassOf(err) != clerkapi.Retryable || ctx.Err() != nil {
+		// ErrUnsupported is a handler's, not Clerk's nor the transport's
+		// (which ClassOf takes any other error for): no try runs the job.
+		if clerkapi.ClassOf(err) != clerkapi.Retryable || errors.Is(err, handlers.ErrUnsupported) || ctx.Err() != nil {
 			onFail(err, 0)
 			return err
 		}
