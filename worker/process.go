@@ -39,14 +39,17 @@ func (w *Worker) process(ctx context.Context, run handlerFunc, d *delivery) {
 		w.deadLetter(ctx, d, j, j.invalidInfo(err))
 		return
 	}
-	if j.Delivery > 1 || unrepeatable(j.Op) && d.mayBeAgain() {
+	if j.Delivery > 1 || unrepeatable(j.Op) && (d.mayBeAgain() || d.mayHaveRival(w.ackWait()/2)) {
 		// An earlier delivery may have stored the job's record and lost its
 		// acknowledgement (a crash, a timeout, a consumer deleted): the
 		// job is done then. A first delivery of a job stored before its
-		// consumer was created is looked for only when running it again
-		// would do harm: a backlog queued before the first worker started
-		// would otherwise pay for a look per job, and any other job run
-		// again finds its record taken when it stores its own.
+		// consumer was created, or one that waited past half the ack wait
+		// (in a busy worker's prefetch buffer, where no heartbeat keeps it,
+		// JetStream gave it to another worker meanwhile), is looked for
+		// only when running it again would do harm: a backlog queued before
+		// the first worker started would otherwise pay for a look per job,
+		// and any other job run again finds its record taken when it stores
+		// its own.
 		k, err := w.records.find(ctx, j, d.msg.Subject(), d.msg.Data())
 		switch {
 		case err == nil && k != 0:

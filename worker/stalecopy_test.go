@@ -1,0 +1,91 @@
+package worker_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/clerkjobs/clerkjobs/handlers"
+	"github.com/clerkjobs/clerkjobs/internal/testenv"
+	"github.com/clerkjobs/clerkjobs/jobs"
+	"github.com/clerkjobs/clerkjobs/worker"
+)
+
+// TestPrefetchedCreateRunElsewhereIsNotRunAgain: a create waits in a busy
+// worker's prefetch buffer, where no heartbeat keeps it, past the ack
+// wait; JetStream gives it to another worker, which creates the session
+// and records the job. When the busy worker's slot frees, it takes its
+// own copy from the buffer: a first delivery, of a job stored after its
+// consumer was created, so it was not looked for and Clerk was asked for
+// a second session. A create (or refresh) that waited past half the ack
+// wait is now looked for before it runs, as a redelivery is.
+func TestPrefetchedCreateRunElsewhereIsNotRunAgain(t *testing.T) {
+	env := testenv.New(t)
+	defer func() {
+		if t.Failed() {
+			t.Log(env.Logs.String())
+		}
+	}()
+	release := make(chan struct{})
+	var creates atomic.Int32
+	h := handlers.HandlerFunc(func(ctx context.Context, a jobs.Args) (handlers.Answer, error) {
+		switch a := a.(type) {
+		case *jobs.CreateArgs:
+			creates.Add(1)
+			return handlers.Answer{Result: map[string]string{"id": "sess_" + a.JobID}}, nil
+		case *jobs.GetArgs:
+			if a.SessionID == "sess_block" {
+				<-release // the busy worker's slot
+			}
+		}
+		return handlers.Answer{Result: map[string]string{"status": "fine"}}, nil
+	})
+	cfg := env.WorkerConfig()
+	cfg.Concurrency = 1
+	ctx := context.Background()
+	ackPending := func() int {
+		c, err := env.JS.Consumer(ctx, cfg.Topology.JobsStream, cfg.Topology.Consumer)
+		if err != nil {
+			return -1
+		}
+		return c.CachedInfo().NumAckPending
+	}
+	env.StartWorkerWith(t, env.ClerkClient(t, ""), cfg, worker.WithHandler(h))
+	// The create is stored more than a second after its consumer was
+	// created: not a job the consumer may have delivered before (see
+	// mayBeAgain).
+	time.Sleep(1100 * time.Millisecond)
+	env.Publish(t, &jobs.GetArgs{SessionID: "sess_block", Common: jobs.Common{JobID: "blocker"}})
+	testenv.Eventually(t, 10*time.Second, "the busy worker's slot taken", func() bool { return ackPending() == 1 })
+	// At once, while the busy worker's pull still asks for its prefetch.
+	env.Publish(t, &jobs.CreateArgs{UserID: "user_stale", Common: jobs.Common{JobID: "create-stale"}})
+	testenv.Eventually(t, 10*time.Second, "the create prefetched", func() bool { return ackPending() == 2 })
+	for i := range 4 { // fill what the busy worker still asks for
+		env.Publish(t, &jobs.GetArgs{SessionID: "sess_fill", Common: jobs.Common{JobID: fmt.Sprintf("fill-%d", i)}})
+	}
+
+	env.StartWorkerWith(t, env.ClerkClient(t, ""), env.WorkerConfig(), worker.WithHandler(h))
+	testenv.Eventually(t, 30*time.Second, "the create recorded by the other worker", func() bool {
+		for _, r := range env.Results(t) {
+			if r.JobID == "create-stale" {
+				return true
+			}
+		}
+		return false
+	})
+	close(release)
+	testenv.Eventually(t, 30*time.Second, "the busy worker's copy settled", func() bool {
+		for _, l := range strings.Split(env.Logs.String(), "\n") {
+			if strings.Contains(l, `"job_id":"create-stale"`) && strings.Contains(l, "already_recorded") {
+				return true
+			}
+		}
+		return false
+	})
+	if n := creates.Load(); n != 1 {
+		t.Errorf("one create job ran %d times", n)
+	}
+}
