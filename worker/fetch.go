@@ -211,6 +211,9 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 				return
 			}
 			for _, m := range left {
+				if w.mayBeElsewhere(m) {
+					continue
+				}
 				_ = m.Nak()
 			}
 			return
@@ -302,6 +305,18 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 			release()
 		}
 	}
+}
+
+// mayBeElsewhere reports whether a prefetched job, never taken from the
+// pull, may have waited there past its ack wait (stored half an ack wait
+// ago or more; no heartbeat keeps a prefetched job): JetStream may have
+// given it to another worker, which may be running it. A nak names only
+// the consumer and the job, so the server would apply it to that delivery
+// and hand the job out once more, to a worker that finds no record yet.
+// Not handed back, it comes again after the ack wait if it is unsettled.
+func (w *Worker) mayBeElsewhere(m jetstream.Msg) bool {
+	meta, err := m.Metadata()
+	return err == nil && time.Since(meta.Timestamp) >= w.ackWait()/2
 }
 
 // errConsumerRenewed: a pull ended because its consumer was created again
@@ -487,7 +502,8 @@ func (w *Worker) handBackHeld(ctx context.Context, held []*delivery) {
 // caller to hold or hand back. Handed back at once, another worker (or this
 // one, once it takes jobs again) gets them rather than after the ack wait;
 // a job on the wire as the pull ends, or one whose nak is lost, still comes
-// back after the ack wait. A job of a jobs stream deleted since the pull
+// back after the ack wait, as does one that may have waited past its ack
+// wait (see mayBeElsewhere), which the caller does not hand back. A job of a jobs stream deleted since the pull
 // began (seen: the stream it knew then) is left out, never to be settled: a
 // nak would reach the new stream's job at its sequence, perhaps running on
 // another worker, and hand it out again (see delivery.void).
