@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -158,7 +159,11 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Answer, e
 	defer func() {
 		if v := recover(); v != nil {
 			if refused != nil || unconfirmed != "" {
+				p, _ := v.(*Panic)
 				v = fmt.Sprintf("user NOT locked (%s), revoked %d sessions so far, then: %v", lockWhy(refused), r.summary().Revoked, v)
+				if p != nil {
+					v = &Panic{Value: v, Stack: p.Stack}
+				}
 			}
 			panic(v)
 		}
@@ -710,7 +715,7 @@ func (r *bulkRun) revoke(ctx context.Context, ids []string) error {
 	work := make(chan string)
 	var wg sync.WaitGroup
 	var panicMu sync.Mutex
-	var panicked any // the first revoke's panic (never nil once set: Go 1.21's panic(nil) recovers a *runtime.PanicNilError)
+	var panicked *Panic // the first revoke's panic, with its goroutine's stack
 	n := 8
 	if r.h.Concurrency != nil {
 		n = max(r.h.Concurrency(), 1)
@@ -721,7 +726,7 @@ func (r *bulkRun) revoke(ctx context.Context, ids []string) error {
 				if v := recover(); v != nil {
 					panicMu.Lock()
 					if panicked == nil {
-						panicked = v
+						panicked = &Panic{Value: v, Stack: debug.Stack()}
 					}
 					panicMu.Unlock()
 					cancel(errors.New("revoke_all: a revoke panicked"))
@@ -755,6 +760,18 @@ func (r *bulkRun) revoke(ctx context.Context, ids []string) error {
 	// cancellation; nil when every id was handled.
 	return context.Cause(ctx)
 }
+
+// Panic is a panic raised again in the handler's goroutine (a revoke's,
+// in revoke_all): Value is the panic's value as it was, Stack the stack of
+// the goroutine that panicked, which the one that raises it again no longer
+// shows. It reads as its value (fmt's %v), so the job's error is the same;
+// the worker logs Stack.
+type Panic struct {
+	Value any
+	Stack []byte
+}
+
+func (p *Panic) String() string { return fmt.Sprint(p.Value) }
 
 // revokeOne revokes one session and records its outcome. It returns an error
 // only when the whole job must stop. Its Clerk calls start no span (see

@@ -89,9 +89,15 @@ func recoverPanic(log zerolog.Logger) middleware {
 				if r := recover(); r != nil {
 					a, err = handlers.Answer{}, fmt.Errorf("%w: %v", errHandlerPanic, r)
 					// The stack names functions and lines, never the
-					// values of strings.
+					// values of strings. A panic raised again from another
+					// goroutine (a revoke_all's revoke) brings that one's,
+					// cleared as text (a custom handler may make one).
+					stack := string(debug.Stack())
+					if p, ok := r.(*handlers.Panic); ok {
+						stack = j.redact(string(p.Stack)) + "\nraised again in:\n" + stack
+					}
 					log.Error().Str("job_id", j.ID).Str("op", string(j.Op)).Str("error", j.redact(err.Error())).
-						Str("stack", string(debug.Stack())).Msg("the handler panicked; the job is dead-lettered")
+						Str("stack", stack).Msg("the handler panicked; the job is dead-lettered")
 				}
 			}()
 			return next(ctx, j)
