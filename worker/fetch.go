@@ -20,7 +20,8 @@ import (
 // than that), JetStream gives them to another worker. When the worker
 // pauses (the circuit opens, outcomes pile up) it holds them, watched by
 // the heartbeat, and runs them first when it takes jobs again; when it
-// stops, it hands them back at once.
+// stops, it hands them back at once, but for those that may have waited
+// past their ack wait (see mayBeElsewhere), left to come again after it.
 func (w *Worker) prefetch() int { return min(max(w.cfg.Concurrency/4, 2), 64) }
 
 // fetchLoop hands jobs to the slots: one long-lived pull (jetstream's
@@ -220,6 +221,9 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 		}
 		for _, m := range left {
 			if d := admit(m); d != nil {
+				// Held, it is kept alive from now on; a copy that may
+				// already run elsewhere is still never handed back.
+				d.elsewhere = w.mayBeElsewhere(m)
 				held = append(held, d)
 			}
 		}
@@ -485,13 +489,18 @@ func (w *Worker) readHeld(ctx context.Context) (why string, current jetstream.Co
 // the new consumer's delivery of that job, perhaps running on another
 // worker, and hands it out a second time. Those, and all of them when the
 // consumer cannot be read, are dropped unsettled: they come again after
-// the ack wait, from whichever consumer there is then.
+// the ack wait, from whichever consumer there is then. So is a job that
+// may have waited past its ack wait in the prefetch buffer before the
+// pause held it (delivery.elsewhere), whose nak would reach another
+// worker's delivery of it in the same way.
 func (w *Worker) handBackHeld(ctx context.Context, held []*delivery) {
 	if len(held) == 0 {
 		return
 	}
 	handBack := func(d *delivery) {
-		_ = d.nak(0)
+		if !d.elsewhere { // see mayBeElsewhere: it comes again after the ack wait
+			_ = d.nak(0)
+		}
 		w.inflight.remove(d)
 	}
 	w.splitHeld(ctx, held, false, handBack,

@@ -31,6 +31,10 @@ type delivery struct {
 	jobsStreamSeen int64
 	// consumer is the worker's consumerCreated: see replaced.
 	consumer *atomic.Int64
+	// elsewhere: held by a pause after it may have waited past its ack
+	// wait in the prefetch buffer (Worker.mayBeElsewhere), so it is not
+	// handed back (see handBackHeld). Read and written by the fetch loop.
+	elsewhere bool
 
 	mu      sync.Mutex
 	settled bool
