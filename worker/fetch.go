@@ -21,7 +21,8 @@ import (
 // pauses (the circuit opens, outcomes pile up) it holds them, watched by
 // the heartbeat, and runs them first when it takes jobs again; when it
 // stops, it hands them back at once, but for those that may have waited
-// past their ack wait (see mayBeElsewhere), left to come again after it.
+// past their ack wait and would do harm run twice (a create or refresh:
+// see mayBeElsewhere), left to come again after it.
 func (w *Worker) prefetch() int { return min(max(w.cfg.Concurrency/4, 2), 64) }
 
 // fetchLoop hands jobs to the slots: one long-lived pull (jetstream's
@@ -318,7 +319,14 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 // the consumer and the job, so the server would apply it to that delivery
 // and hand the job out once more, to a worker that finds no record yet.
 // Not handed back, it comes again after the ack wait if it is unsettled.
+// Only a create or refresh is kept so (unrepeatable): any other job run
+// twice repeats a harmless call, and holding back every job of a backlog
+// (all stored long ago) would delay a stopping worker's prefetch by a
+// whole ack wait.
 func (w *Worker) mayBeElsewhere(m jetstream.Msg) bool {
+	if !unrepeatable(w.cfg.Topology.Subjects.OpOf(m.Subject())) {
+		return false
+	}
 	meta, err := m.Metadata()
 	return err == nil && time.Since(meta.Timestamp) >= w.ackWait()/2
 }

@@ -89,3 +89,57 @@ func TestPrefetchedCreateRunElsewhereIsNotRunAgain(t *testing.T) {
 		t.Errorf("one create job ran %d times", n)
 	}
 }
+
+// TestBackloggedJobIsHandedBackAtStop: a job other than a create or
+// refresh, prefetched past half its ack wait (every job of a backlog is
+// stored that long ago), is handed back when the worker stops, at once:
+// run twice it repeats a harmless call, and held back it waited a whole
+// ack wait (30 s by default) for every prefetched job of a stopping
+// worker.
+func TestBackloggedJobIsHandedBackAtStop(t *testing.T) {
+	env := testenv.New(t)
+	h := handlers.HandlerFunc(func(ctx context.Context, a jobs.Args) (handlers.Answer, error) {
+		if g, ok := a.(*jobs.GetArgs); ok && g.SessionID == "sess_block" {
+			<-ctx.Done() // the busy worker's slot, until the drain cuts it
+			return handlers.Answer{}, ctx.Err()
+		}
+		return handlers.Answer{Result: map[string]string{"status": "fine"}}, nil
+	})
+	cfg := env.WorkerConfig()
+	cfg.Concurrency, cfg.DrainTimeout = 1, 50*time.Millisecond
+	ctx := context.Background()
+	ackPending := func() int {
+		c, err := env.JS.Consumer(ctx, cfg.Topology.JobsStream, cfg.Topology.Consumer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.CachedInfo().NumAckPending
+	}
+	busy := env.StartWorkerWith(t, env.ClerkClient(t, ""), cfg, worker.WithHandler(h))
+	env.Publish(t, &jobs.GetArgs{SessionID: "sess_block", Common: jobs.Common{JobID: "blocker"}})
+	testenv.Eventually(t, 10*time.Second, "the slot taken", func() bool { return ackPending() == 1 })
+	env.Publish(t, &jobs.GetArgs{SessionID: "sess_other", Common: jobs.Common{JobID: "backlogged"}})
+	testenv.Eventually(t, 10*time.Second, "the job prefetched", func() bool { return ackPending() == 2 })
+	time.Sleep(cfg.Topology.AckWait/2 + 100*time.Millisecond) // a backlog's age
+	busy.Stop(t)
+	// Handed back, both are delivered again at once; held back, the
+	// prefetched one stayed with the stopped worker until its ack wait
+	// passed, about a second on.
+	c, err := env.JS.Consumer(ctx, cfg.Topology.JobsStream, cfg.Topology.Consumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := c.FetchNoWait(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var again []string
+	for m := range batch.Messages() {
+		var g jobs.GetArgs
+		testenv.DecodeJSON(t, m.Data(), &g)
+		again = append(again, g.JobID)
+	}
+	if len(again) != 2 {
+		t.Errorf("after the stop, %v delivered again at once; want the blocker and the backlogged job", again)
+	}
+}
