@@ -192,7 +192,7 @@ func (h RevokeAll) Handle(ctx context.Context, a *jobs.RevokeAllArgs) (Answer, e
 		// the cut one had revoked (recoverUnsaved recounts from
 		// StartedAt). A failed save costs only that, as a missed
 		// checkpoint does.
-		_ = h.Store.Save(ctx, jobID, p)
+		h.saveBeforeRevoking(ctx, jobID, p)
 	}
 	// A delivery that resumes recounts what the last one revoked unsaved:
 	// after the lock, which comes before any listing (this one reads every
@@ -495,8 +495,20 @@ func (h RevokeAll) lock(ctx context.Context, a *jobs.RevokeAllArgs, p *BulkProgr
 	// lock if the job runs again, as a crash before the save would. Failing
 	// here locked the user again on every attempt and revoked nothing: an
 	// account takeover left with every session active.
-	_ = h.Store.Save(ctx, a.JobID, p)
+	h.saveBeforeRevoking(ctx, a.JobID, p)
 	return nil
+}
+
+// saveBeforeRevoking saves p, waiting at most a second: a save before the
+// revokes (the job's start, its lock) is worth a recount or a second lock
+// if the job is cut, not the revokes themselves. A save the server leaves
+// unanswered (writes to the bucket refused by permissions, a stream
+// without a leader) held every revoke_all's first revoke for JetStream's
+// whole timeout: live sessions for longer during an account takeover.
+func (h RevokeAll) saveBeforeRevoking(ctx context.Context, jobID string, p *BulkProgress) {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_ = h.Store.Save(ctx, jobID, p)
 }
 
 // lockHeld reports whether an earlier delivery's lock holds still: the
