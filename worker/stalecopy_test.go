@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -43,29 +44,7 @@ func TestPrefetchedCreateRunElsewhereIsNotRunAgain(t *testing.T) {
 		}
 		return handlers.Answer{Result: map[string]string{"status": "fine"}}, nil
 	})
-	cfg := env.WorkerConfig()
-	cfg.Concurrency = 1
-	ctx := context.Background()
-	ackPending := func() int {
-		c, err := env.JS.Consumer(ctx, cfg.Topology.JobsStream, cfg.Topology.Consumer)
-		if err != nil {
-			return -1
-		}
-		return c.CachedInfo().NumAckPending
-	}
-	env.StartWorkerWith(t, env.ClerkClient(t, ""), cfg, worker.WithHandler(h))
-	// The create is stored more than a second after its consumer was
-	// created: not a job the consumer may have delivered before (see
-	// mayBeAgain).
-	time.Sleep(1100 * time.Millisecond)
-	env.Publish(t, &jobs.GetArgs{SessionID: "sess_block", Common: jobs.Common{JobID: "blocker"}})
-	testenv.Eventually(t, 10*time.Second, "the busy worker's slot taken", func() bool { return ackPending() == 1 })
-	// At once, while the busy worker's pull still asks for its prefetch.
-	env.Publish(t, &jobs.CreateArgs{UserID: "user_stale", Common: jobs.Common{JobID: "create-stale"}})
-	testenv.Eventually(t, 10*time.Second, "the create prefetched", func() bool { return ackPending() == 2 })
-	for i := range 4 { // fill what the busy worker still asks for
-		env.Publish(t, &jobs.GetArgs{SessionID: "sess_fill", Common: jobs.Common{JobID: fmt.Sprintf("fill-%d", i)}})
-	}
+	busyWithPrefetched(t, env, env.WorkerConfig(), h, &jobs.CreateArgs{UserID: "user_stale", Common: jobs.Common{JobID: "create-stale"}})
 
 	env.StartWorkerWith(t, env.ClerkClient(t, ""), env.WorkerConfig(), worker.WithHandler(h))
 	testenv.Eventually(t, 30*time.Second, "the create recorded by the other worker", func() bool {
@@ -106,30 +85,18 @@ func TestBackloggedJobIsHandedBackAtStop(t *testing.T) {
 		return handlers.Answer{Result: map[string]string{"status": "fine"}}, nil
 	})
 	cfg := env.WorkerConfig()
-	cfg.Concurrency, cfg.DrainTimeout = 1, 50*time.Millisecond
-	ctx := context.Background()
-	ackPending := func() int {
-		c, err := env.JS.Consumer(ctx, cfg.Topology.JobsStream, cfg.Topology.Consumer)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c.CachedInfo().NumAckPending
-	}
-	busy := env.StartWorkerWith(t, env.ClerkClient(t, ""), cfg, worker.WithHandler(h))
-	env.Publish(t, &jobs.GetArgs{SessionID: "sess_block", Common: jobs.Common{JobID: "blocker"}})
-	testenv.Eventually(t, 10*time.Second, "the slot taken", func() bool { return ackPending() == 1 })
-	env.Publish(t, &jobs.GetArgs{SessionID: "sess_other", Common: jobs.Common{JobID: "backlogged"}})
-	testenv.Eventually(t, 10*time.Second, "the job prefetched", func() bool { return ackPending() == 2 })
+	cfg.DrainTimeout = 50 * time.Millisecond
+	busy := busyWithPrefetched(t, env, cfg, h, &jobs.GetArgs{SessionID: "sess_other", Common: jobs.Common{JobID: "backlogged"}})
 	time.Sleep(cfg.Topology.AckWait/2 + 100*time.Millisecond) // a backlog's age
 	busy.Stop(t)
 	// Handed back, both are delivered again at once; held back, the
 	// prefetched one stayed with the stopped worker until its ack wait
 	// passed, about a second on.
-	c, err := env.JS.Consumer(ctx, cfg.Topology.JobsStream, cfg.Topology.Consumer)
+	c, err := env.JS.Consumer(t.Context(), cfg.Topology.JobsStream, cfg.Topology.Consumer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch, err := c.FetchNoWait(2)
+	batch, err := c.FetchNoWait(10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +106,36 @@ func TestBackloggedJobIsHandedBackAtStop(t *testing.T) {
 		testenv.DecodeJSON(t, m.Data(), &g)
 		again = append(again, g.JobID)
 	}
-	if len(again) != 2 {
-		t.Errorf("after the stop, %v delivered again at once; want the blocker and the backlogged job", again)
+	if !slices.Contains(again, "backlogged") {
+		t.Errorf("after the stop, %v delivered at once; want the backlogged job among them", again)
 	}
+}
+
+// busyWithPrefetched starts the busy worker of the stale-copy tests: of
+// concurrency 1, running h, whose slot the job "blocker" (a get of
+// sess_block, which h holds) takes, and whose pull then prefetches
+// prefetched, stored more than a second after its consumer was created
+// (not a job the consumer may have delivered before: see mayBeAgain). Four
+// more jobs fill what the pull still asks for.
+func busyWithPrefetched(t *testing.T, env *testenv.Env, cfg worker.Config, h handlers.Handler, prefetched jobs.Args) *testenv.Running {
+	t.Helper()
+	cfg.Concurrency = 1
+	ackPending := func() int {
+		c, err := env.JS.Consumer(t.Context(), cfg.Topology.JobsStream, cfg.Topology.Consumer)
+		if err != nil {
+			return -1
+		}
+		return c.CachedInfo().NumAckPending
+	}
+	busy := env.StartWorkerWith(t, env.ClerkClient(t, ""), cfg, worker.WithHandler(h))
+	time.Sleep(1100 * time.Millisecond)
+	env.Publish(t, &jobs.GetArgs{SessionID: "sess_block", Common: jobs.Common{JobID: "blocker"}})
+	testenv.Eventually(t, 10*time.Second, "the busy worker's slot taken", func() bool { return ackPending() == 1 })
+	// At once, while the busy worker's pull still asks for its prefetch.
+	env.Publish(t, prefetched)
+	testenv.Eventually(t, 10*time.Second, "the job prefetched", func() bool { return ackPending() == 2 })
+	for i := range 4 {
+		env.Publish(t, &jobs.GetArgs{SessionID: "sess_fill", Common: jobs.Common{JobID: fmt.Sprintf("fill-%d", i)}})
+	}
+	return busy
 }

@@ -2,7 +2,6 @@ package worker_test
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -48,26 +47,9 @@ func TestStaleCopyIsNotHandedBackAtStop(t *testing.T) {
 		}
 		return handlers.Answer{Result: map[string]string{"status": "fine"}}, nil
 	})
-	ctx := context.Background()
-	topo := env.Topology
-	ackPending := func() int {
-		c, err := env.JS.Consumer(ctx, topo.JobsStream, topo.Consumer)
-		if err != nil {
-			return -1
-		}
-		return c.CachedInfo().NumAckPending
-	}
 	busyCfg := env.WorkerConfig()
-	busyCfg.Concurrency, busyCfg.DrainTimeout = 1, 0
-	busy := env.StartWorkerWith(t, env.ClerkClient(t, ""), busyCfg, worker.WithHandler(h))
-	time.Sleep(1100 * time.Millisecond) // jobs stored after the consumer's creation (see mayBeAgain)
-	env.Publish(t, &jobs.GetArgs{SessionID: "sess_block", Common: jobs.Common{JobID: "blocker"}})
-	testenv.Eventually(t, 10*time.Second, "the busy worker's slot taken", func() bool { return ackPending() == 1 })
-	env.Publish(t, &jobs.CreateArgs{UserID: "user_stale", Common: jobs.Common{JobID: "create-stale"}})
-	testenv.Eventually(t, 10*time.Second, "the create prefetched", func() bool { return ackPending() == 2 })
-	for i := range 4 {
-		env.Publish(t, &jobs.GetArgs{SessionID: "sess_fill", Common: jobs.Common{JobID: fmt.Sprintf("fill-%d", i)}})
-	}
+	busyCfg.DrainTimeout = 0
+	busy := busyWithPrefetched(t, env, busyCfg, h, &jobs.CreateArgs{UserID: "user_stale", Common: jobs.Common{JobID: "create-stale"}})
 
 	secondCfg := env.WorkerConfig()
 	secondCfg.DrainTimeout = time.Minute
