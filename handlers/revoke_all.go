@@ -783,7 +783,12 @@ type Panic struct {
 	Stack []byte
 }
 
-func (p *Panic) String() string { return fmt.Sprint(p.Value) }
+func (p *Panic) String() string {
+	if p == nil { // a custom handler's panic((*Panic)(nil))
+		return "<nil>"
+	}
+	return fmt.Sprint(p.Value)
+}
 
 // revokeOne revokes one session and records its outcome. It returns an error
 // only when the whole job must stop. Its Clerk calls start no span (see

@@ -93,7 +93,7 @@ func recoverPanic(log zerolog.Logger) middleware {
 					// goroutine (a revoke_all's revoke) brings that one's,
 					// cleared as text (a custom handler may make one).
 					stack := string(debug.Stack())
-					if p, ok := r.(*handlers.Panic); ok {
+					if p, ok := r.(*handlers.Panic); ok && p != nil {
 						stack = j.redact(string(p.Stack)) + "\nraised again in:\n" + stack
 					}
 					log.Error().Str("job_id", j.ID).Str("op", string(j.Op)).Str("error", j.redact(err.Error())).
