@@ -520,10 +520,11 @@ func (w *Worker) handBackHeld(ctx context.Context, held []*delivery) {
 // one, once it takes jobs again) gets them rather than after the ack wait;
 // a job on the wire as the pull ends, or one whose nak is lost, still comes
 // back after the ack wait, as does one that may have waited past its ack
-// wait (see mayBeElsewhere), which the caller does not hand back. A job of a jobs stream deleted since the pull
-// began (seen: the stream it knew then) is left out, never to be settled: a
-// nak would reach the new stream's job at its sequence, perhaps running on
-// another worker, and hand it out again (see delivery.void).
+// wait (see mayBeElsewhere), which the caller does not hand back. A job of
+// a jobs stream deleted since the pull began (seen: the stream it knew
+// then) is left out, never to be settled: a nak would reach the new
+// stream's job at its sequence, perhaps running on another worker, and
+// hand it out again (see delivery.void).
 func (w *Worker) endPull(it jetstream.MessagesContext, seen int64) []jetstream.Msg {
 	it.Drain()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)

@@ -424,7 +424,9 @@ func (a *app) startSpan(cmd *cobra.Command) (context.Context, trace.Span, error)
 	if a.traceparent != "" {
 		var err error
 		if ctx, err = tracing.ContextWithTraceparent(ctx, a.traceparent, a.env.Getenv("TRACESTATE")); err != nil {
-			return ctx, nil, usagef("--traceparent: %v", err)
+			// The tracestate comes from the environment alone: name
+			// where each came from.
+			return ctx, nil, usagef("--traceparent (or TRACEPARENT, with TRACESTATE): %v", err)
 		}
 	}
 	ctx, span := tp.Tracer("github.com/clerkjobs/clerkjobs/publish").Start(ctx, "publish "+cmd.CommandPath()[len(cmd.Root().Name())+1:])

@@ -460,8 +460,8 @@ func TestTracestateWithASecretIsRefused(t *testing.T) {
 			"TRACEPARENT": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
 			"TRACESTATE":  ts,
 		}}, "revoke", "sess_1", "--job-id", "tracestate-secret")
-		if r.code != publishcli.ExitUsage || strings.Contains(r.stdout+r.stderr, secret) {
-			t.Errorf("TRACESTATE %q: %v", ts, r)
+		if r.code != publishcli.ExitUsage || strings.Contains(r.stdout+r.stderr, secret) || !strings.Contains(r.stderr, "TRACESTATE") {
+			t.Errorf("TRACESTATE %q (refused, naming the variable, not repeating it): %v", ts, r)
 		}
 	}
 	for _, s := range exp.GetSpans() {
