@@ -156,7 +156,9 @@ func (r *running) waitPage(t testing.TB, timeout time.Duration, path string, re 
 }
 
 // waitIndexed waits until the console has read the whole dead-letter
-// queue (the list stops saying it is reading).
+// queue as it was when the console started (the list stops saying it is
+// reading). A letter stored after the start is indexed a moment later:
+// seed before starting the console.
 func (r *running) waitIndexed(t testing.TB, timeout time.Duration) {
 	t.Helper()
 	r.waitPage(t, timeout, "/dlq", regexp.MustCompile(`(?s)<h1>Dead letters</h1>(.*)`))

@@ -88,10 +88,12 @@ func TestRefusalsAreLoggedWithinBounds(t *testing.T) {
 // kilobyte each).
 func TestActionScopeIsLoggedWithinBounds(t *testing.T) {
 	env := testenv.New(t)
-	con := startConsole(t, env.NATSURL)
+	// Seeded before the console starts: waitIndexed waits for the
+	// letters there at its start, not for one stored after it.
 	seed(t, env.JS, 1, func(int) *nats.Msg {
 		return deadLetter(env.Topology.Subjects, jobs.OpRevoke, jobs.ClassPermanent, "scope-1", `{"session_id":"sess_1"}`, time.Now())
 	})
+	con := startConsole(t, env.NATSURL)
 	con.waitIndexed(t, 30*time.Second)
 	before := len(con.Logs.String())
 	form := url.Values{"action": {"purge"}, "scope": {"matching"}, "op": {"revoke"}, "since": {"240h", strings.Repeat("A", 200<<10)}}
