@@ -228,6 +228,14 @@ func (r *records) publish(ctx context.Context, o *outcome) (already recordKind, 
 	m.Header.Set(jetstream.MsgIDHeader, id)
 	for attempt := 0; ; attempt++ {
 		pctx, cancel := context.WithTimeout(ctx, recordTimeout)
+		// The expected stream is stored with the record and handed back
+		// with it by a direct get or a push consumer: an operator asking
+		// for a dead letter with a job subject as the reply (NATS
+		// permissions never check a reply subject) would otherwise have
+		// the letter's body, a job's, stored in the jobs stream as a job
+		// ops may not publish (a token job answering ops' inbox). The jobs
+		// stream refuses it for this header
+		// (deploy/nats TestOpsCannotRelayADeadLetterIntoATokenJob).
 		_, err = r.w.js.PublishMsg(pctx, m, jetstream.WithExpectStream(stream))
 		cancel()
 		if err == nil {
