@@ -340,3 +340,33 @@ func TestReadmeSaysWhichContainersShowPasswords(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeSaysRoutesAreOpenToTheStack: the stack's services share one
+// network (docker-compose.yml has no networks of its own, which load's
+// strict decoding keeps so), and cluster.conf's routes carry no
+// authorization: any container of the stack, the emulator too, can join
+// as a route and hear every account, token replies included. The README
+// says so, and cluster.conf no longer claims the stack keeps its routes on
+// a network of their own.
+func TestReadmeSaysRoutesAreOpenToTheStack(t *testing.T) {
+	conf, err := os.ReadFile(filepath.Join("..", "nats", "cluster.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if regexp.MustCompile(`(?m)^\s*authorization\s*[:{]`).Match(conf) || regexp.MustCompile(`(?m)^\s*tls\s*[:{]`).Match(conf) {
+		t.Skip("cluster.conf authorizes its routes: the compose stack's network no longer matters")
+	}
+	words := strings.Join(strings.Fields(string(conf)), " ")
+	if strings.Contains(words, "network of its own") {
+		t.Error("cluster.conf says the compose stack keeps the routes on a network of their own; it shares one with the workers and the emulator")
+	}
+	b, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := regexp.MustCompile(`(?s)\n## Run the whole stack\n.*?\n## `).FindString(string(b))
+	section = strings.Join(strings.Fields(section), " ")
+	if !strings.Contains(section, "6222") || !strings.Contains(section, "join as a route") {
+		t.Error(`deploy/README.md's "Run the whole stack" does not say that the routes (6222) are open to every container of the stack, which could join as a route`)
+	}
+}
