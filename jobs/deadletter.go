@@ -322,7 +322,11 @@ func Redact(o Op, payload []byte) (out []byte, redacted []string) {
 	obj, isObject := doc.(object)
 	if !isObject {
 		switch {
-		case o == OpRefresh:
+		case o == OpRefresh, !valid && namesRefreshSecret(payload):
+			// Not JSON, or not an object: a refresh job's, or one that
+			// names a refresh job's secret field (a refresh job cut short
+			// or with a trailing comma, sent on another subject), may hold
+			// a token no shape reveals.
 			return nil, []string{"body"}
 		case valid && (scrubSecrets(&doc) || redact.Looks(string(payload))):
 			// JSON, not an object: its strings are judged decoded, as
@@ -471,12 +475,13 @@ func looksSecret(s string) bool {
 }
 
 // scrubSecrets replaces every secret-shaped string (and object member
-// name) within *v by RedactedValue, and reports whether it replaced
+// name) within *v by RedactedValue, and the value of every member named
+// as a refresh job's secret field, and reports whether it replaced
 // anything.
 func scrubSecrets(v *any) bool {
 	switch x := (*v).(type) {
 	case string:
-		if looksSecret(x) {
+		if looksSecret(x) || refreshSecretQuoted.MatchString(x) {
 			*v = RedactedValue
 			return true
 		}
@@ -492,12 +497,37 @@ func scrubSecrets(v *any) bool {
 			if looksSecret(x[i].name) {
 				x[i].name, hit = RedactedValue, true
 			}
+			if isSecretField(OpUnknown, x[i].name) {
+				// A refresh job's secret field at any depth (a job
+				// wrapped in another object, or in an array): its value
+				// is opaque, shaped like nothing.
+				x[i].value, hit = RedactedValue, true
+				continue
+			}
 			hit = scrubSecrets(&x[i].value) || hit
 		}
 		return hit
 	}
 	return false
 }
+
+// refreshSecretName matches the name of a refresh job's secret fields as
+// publishers spell them: expired_token, refresh_token, request_headers, in
+// any case, with a hyphen or nothing for the underscore (refreshToken).
+var refreshSecretName = regexp.MustCompile(`^(?i:(?:expired|refresh)[_-]?token|request[_-]?headers)$`)
+
+// refreshSecretIn finds those names in text: one quoted, a JSON member's
+// name, in a string (a job encoded twice, a JSON body sent as a JSON
+// string); any, in a body that is not JSON (refresh_token=... too). A job
+// that can run never holds one: its ids and subjects have no quote.
+var (
+	refreshSecretQuoted = regexp.MustCompile(`(?i)"(?:(?:expired|refresh)[_-]?token|request[_-]?headers)\\?"`)
+	refreshSecretAny    = regexp.MustCompile(`(?i)(?:expired|refresh)[_-]?token|request[_-]?headers`)
+)
+
+// namesRefreshSecret reports whether payload, which is not JSON, names one
+// of a refresh job's secret fields.
+func namesRefreshSecret(payload []byte) bool { return refreshSecretAny.Match(payload) }
 
 // encodeRedacted writes a redacted payload back. Should the encoding fail,
 // or a secret shape survive it (it cannot: every string was judged), the
@@ -514,8 +544,7 @@ func encodeRedacted(v any) []byte {
 // is treated as secret (an allow-list, so a misspelt "refreshToken" is
 // redacted too); on any other job, the refresh job's secret fields.
 func isSecretField(o Op, f string) bool {
-	switch f {
-	case "expired_token", "refresh_token", "request_headers":
+	if refreshSecretName.MatchString(f) {
 		return true
 	}
 	if o != OpRefresh {

@@ -312,7 +312,10 @@ func safeHeaders(h nats.Header) []headerView {
 	for name, vals := range h {
 		for _, v := range vals {
 			hv := headerView{Name: scrub(name), Value: text.Terminal(v)}
-			_, decoded := jobs.Redact(jobs.OpGet, []byte(v))
+			var decoded []string // what JSON's reading finds (text: redact.Looks)
+			if json.Valid([]byte(v)) {
+				_, decoded = jobs.Redact(jobs.OpGet, []byte(v))
+			}
 			if secretName.MatchString(name) || redact.Looks(v) || len(decoded) > 0 {
 				hv.Value, hv.Hidden = fmt.Sprintf("[hidden: may hold a secret, %d characters]", len(v)), true
 			}

@@ -170,6 +170,12 @@ func showEntry(w io.Writer, e dlq.Entry, payload []byte, notReplayable error, lo
 // dots as \u002e, which hides it from the shape check but not from a
 // reader, and the history rows, decoded, already show it [REDACTED].
 func shownHeader(v string) string {
+	if !json.Valid([]byte(v)) {
+		// Text (Dlq-Error may name a field, refresh_token included): its
+		// secret shapes only. Redact would drop a body that names a
+		// refresh job's secret field, and the header would show empty.
+		return redact.Text(v)
+	}
 	out, _ := jobs.Redact(jobs.OpGet, []byte(v)) // a value without secrets comes back as it is
 	return redact.Text(string(out))
 }
