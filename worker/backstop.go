@@ -48,14 +48,16 @@ func (w *Worker) backstop(ctx context.Context) {
 	}
 	grace := topo.AckWait + time.Second
 	candidates := map[uint64]candidate{}
-	note := func(seq uint64, deliveries int) {
+	note := func(seq uint64, c candidate) {
 		if _, ok := candidates[seq]; !ok {
-			candidates[seq] = candidate{since: time.Now(), deliveries: deliveries}
+			c.since = time.Now()
+			candidates[seq] = c
 		}
 	}
 	noteSweep := func() {
-		for _, seq := range w.sweep(ctx) {
-			note(seq, topo.MaxDeliver+jobs.BackstopMargin)
+		seqs, created := w.sweep(ctx)
+		for _, seq := range seqs {
+			note(seq, candidate{deliveries: topo.MaxDeliver + jobs.BackstopMargin, stream: created})
 		}
 	}
 	noteSweep()
@@ -70,14 +72,15 @@ func (w *Worker) backstop(ctx context.Context) {
 			return
 		case m := <-ch:
 			var adv struct {
-				StreamSeq  uint64 `json:"stream_seq"`
-				Deliveries uint64 `json:"deliveries"`
+				StreamSeq  uint64    `json:"stream_seq"`
+				Deliveries uint64    `json:"deliveries"`
+				Time       time.Time `json:"timestamp"`
 			}
 			if err := json.Unmarshal(m.Data, &adv); err != nil || adv.StreamSeq == 0 {
 				w.cfg.Logger.Warn().Str("subject", m.Subject).Msg("unreadable max-deliveries advisory; the sweep will catch the job")
 				continue
 			}
-			note(adv.StreamSeq, int(adv.Deliveries))
+			note(adv.StreamSeq, candidate{deliveries: int(adv.Deliveries), told: adv.Time})
 		case <-sweep.C:
 			noteSweep()
 		case <-check.C:
@@ -87,7 +90,7 @@ func (w *Worker) backstop(ctx context.Context) {
 				if time.Since(c.since) < grace || time.Now().Before(c.next) || w.inflight.any(func(d *delivery) bool { return d.seq() == seq }) {
 					continue
 				}
-				if err := w.rescue(ctx, seq, c.deliveries); err != nil {
+				if err := w.rescue(ctx, seq, c); err != nil {
 					// A fault that lasts (a full dead-letter stream) is
 					// tried less and less often.
 					c.failures++
@@ -125,6 +128,22 @@ type candidate struct {
 	deliveries int
 	failures   int       // rescues that failed
 	next       time.Time // no rescue before then
+	// Which jobs stream the job is of: a stream deleted and created again
+	// numbers its jobs from 1 again, so a sequence alone would name
+	// another job there, perhaps waiting for its first delivery. stream is
+	// the creation of the stream the sweep found the job in; told, for an
+	// advisory, when the server sent it (the stream is then one created
+	// before). Both are the server's times.
+	stream, told time.Time
+}
+
+// ofStream reports whether c is a job of the jobs stream created at
+// created: otherwise the stream it was noted in is gone, and its job with it.
+func (c candidate) ofStream(created time.Time) bool {
+	if !c.stream.IsZero() {
+		return c.stream.Equal(created)
+	}
+	return c.told.IsZero() || !created.After(c.told)
 }
 
 // sweep lists the jobs still stored at or below the consumer's ack floor.
@@ -132,23 +151,23 @@ type candidate struct {
 // made first so that a consumer it cannot read does not leave the status
 // with an old one. The stream's first sequence read before the ack floor
 // only widens the range: what is gone in between is skipped.
-func (w *Worker) sweep(ctx context.Context) []uint64 {
+func (w *Worker) sweep(ctx context.Context) (seqs []uint64, created time.Time) {
 	topo := w.cfg.Topology
 	stream, err := w.js.Stream(ctx, topo.JobsStream)
 	w.noteJobsStream(stream, err)
 	if err != nil {
 		w.cfg.Logger.Warn().Err(err).Msg("sweep: stream info")
-		return nil
+		return nil, time.Time{}
 	}
 	cons, err := w.js.Consumer(ctx, topo.JobsStream, topo.Consumer)
 	if err != nil {
 		w.cfg.Logger.Warn().Err(err).Msg("sweep: consumer info")
-		return nil
+		return nil, time.Time{}
 	}
 	floor := cons.CachedInfo().AckFloor.Stream
 	first := stream.CachedInfo().State.FirstSeq
 	if first == 0 || floor < first {
-		return nil
+		return nil, time.Time{}
 	}
 	// One read per job still stored, each the next from a sequence: the
 	// acked jobs between them (gone from the work queue) cost nothing.
@@ -167,17 +186,23 @@ func (w *Worker) sweep(ctx context.Context) []uint64 {
 		}
 		seq = m.Seq + 1
 	}
-	return out
+	return out, stream.CachedInfo().Created
 }
 
 // rescue dead-letters the job at seq if it is still in the jobs stream,
 // unless it has its record already (a worker stored it and died before the
-// ack): then it is only removed.
-func (w *Worker) rescue(ctx context.Context, seq uint64, deliveries int) error {
+// ack): then it is only removed. A job of a jobs stream deleted since it
+// was noted went with it: the job at its sequence now is another, of the
+// new stream, which may not have been delivered yet.
+func (w *Worker) rescue(ctx context.Context, seq uint64, c candidate) error {
 	topo := w.cfg.Topology
+	deliveries := c.deliveries
 	stream, err := w.js.Stream(ctx, topo.JobsStream)
 	if err != nil {
 		return err
+	}
+	if !c.ofStream(stream.CachedInfo().Created) {
+		return nil
 	}
 	raw, err := stream.GetMsg(ctx, seq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
