@@ -355,6 +355,9 @@ func (t Topology) consumerDrifts(name string, have, want jetstream.ConsumerConfi
 	diff("max_ack_pending", have.MaxAckPending, want.MaxAckPending, true)
 	diff("filter_subjects", filters(have), filters(want), true)
 	diff("backoff", have.BackOff, want.BackOff, true)
+	// Delivered headers only, a job comes without its body: the worker
+	// reads it from the stream (a request a job) while this lasts.
+	diff("headers_only", have.HeadersOnly, want.HeadersOnly, true)
 	return out
 }
 

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clerkjobs/clerkjobs/jobs"
@@ -35,6 +36,11 @@ type delivery struct {
 	// wait in the prefetch buffer (Worker.mayBeElsewhere), so it is not
 	// handed back (see handBackHeld). Read and written by the fetch loop.
 	elsewhere bool
+	// body and header are the job's message as the jobs stream holds it,
+	// read by process when the consumer delivered its headers alone (see
+	// Worker.readBody); nil otherwise. Only process's goroutine uses them.
+	body   []byte
+	header nats.Header
 
 	mu      sync.Mutex
 	settled bool
@@ -145,6 +151,23 @@ func (d *delivery) nak(delay time.Duration) error {
 }
 
 func (d *delivery) seq() uint64 { return d.meta.Sequence.Stream }
+
+// data is the job's body: the delivery's, or the one read from the
+// stream when it came without (see Worker.readBody).
+func (d *delivery) data() []byte {
+	if d.body != nil {
+		return d.body
+	}
+	return d.msg.Data()
+}
+
+// headers are the job's headers, as data.
+func (d *delivery) headers() nats.Header {
+	if d.body != nil {
+		return d.header
+	}
+	return d.msg.Headers()
+}
 
 // inflight is the set of deliveries this worker holds, kept alive by one
 // heartbeat for all of them rather than a timer per job.

@@ -27,10 +27,18 @@ func (w *Worker) process(ctx context.Context, run handlerFunc, d *delivery) {
 	w.metrics.inFlight.Inc()
 	defer w.metrics.inFlight.Dec()
 	j := w.newJob(d.msg.Subject(), d.seq(), d.meta.Timestamp, int(d.meta.NumDelivered))
+	bodyErr := w.readBody(ctx, d)
 	ctx, span := w.startDelivery(ctx, d, j)
 	defer span.End()
 	j.ctx = ctx
-	if err := w.decode(ctx, j, d.msg.Headers(), d.msg.Data()); err != nil {
+	if bodyErr != nil {
+		// Never run, nor dead-lettered, without its body: handed back, it
+		// is read again at its next delivery (the backstop's dead letter,
+		// if it comes to that, reads it whole from the stream).
+		w.nak(d, j, w.cfg.Retry.nakDelay(j.Delivery), bodyErr.Error())
+		return
+	}
+	if err := w.decode(ctx, j, d.headers(), d.data()); err != nil {
 		if errors.Is(err, errReplyLookup) {
 			w.history.add(j, []jobs.Failure{{At: time.Now().UTC(), Error: err.Error()}})
 			w.nak(d, j, w.cfg.Retry.nakDelay(j.Delivery), err.Error())
@@ -50,7 +58,7 @@ func (w *Worker) process(ctx context.Context, run handlerFunc, d *delivery) {
 		// the first worker started would otherwise pay for a look per job,
 		// and any other job run again finds its record taken when it stores
 		// its own.
-		k, err := w.records.find(ctx, j, d.msg.Subject(), d.msg.Data())
+		k, err := w.records.find(ctx, j, d.msg.Subject(), d.data())
 		switch {
 		case err == nil && k != 0:
 			w.settleRecorded(d, j, k)
@@ -67,6 +75,36 @@ func (w *Worker) process(ctx context.Context, run handlerFunc, d *delivery) {
 	}
 	out, err := run(withJob(ctx, j), j)
 	w.settle(ctx, d, j, out, err)
+}
+
+// readBody reads the job's message from the jobs stream when its consumer
+// delivered its headers alone: an operator set headers_only on the
+// consumer while the workers run (nats consumer edit), and JetStream then
+// delivers every job without its body, saying the body's size in
+// Nats-Msg-Size. Taken as delivered, the job was dead-lettered as invalid
+// (an empty body) and acked: its body, gone from the work queue, was in no
+// record, and the job could not be replayed. The message read is the
+// delivery's only when its subject and time are the delivery's: a jobs
+// stream created again holds another job at the sequence.
+func (w *Worker) readBody(ctx context.Context, d *delivery) error {
+	if len(d.msg.Data()) > 0 || d.msg.Headers().Get(nats.MsgSize) == "" {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, recordTimeout)
+	defer cancel()
+	st, err := w.js.Stream(cctx, w.cfg.Topology.JobsStream)
+	if err != nil {
+		return fmt.Errorf("delivered without its body (the consumer is set to headers_only), and the jobs stream cannot be read: %w", err)
+	}
+	m, err := st.GetMsg(cctx, d.seq())
+	if err != nil {
+		return fmt.Errorf("delivered without its body (the consumer is set to headers_only), and the job cannot be read from the jobs stream: %w", err)
+	}
+	if m.Subject != d.msg.Subject() || !m.Time.Equal(d.meta.Timestamp) {
+		return errors.New("delivered without its body (the consumer is set to headers_only), and the jobs stream holds another job at its sequence (created again)")
+	}
+	d.body, d.header = m.Data, m.Header
+	return nil
 }
 
 // newJob reads what a job's subject and place in the stream say about it,
@@ -256,7 +294,7 @@ func (w *Worker) succeed(ctx context.Context, d *delivery, j *job, out handlers.
 			return
 		}
 	}
-	h := nats.Header{jobs.HeaderJobDigest: {jobs.Digest(d.msg.Subject(), d.msg.Data())}}
+	h := nats.Header{jobs.HeaderJobDigest: {jobs.Digest(d.msg.Subject(), d.data())}}
 	w.records.commit(ctx, &outcome{d: d, j: j, kind: kindResult, header: h, body: data, done: func() {
 		if !res.SecretDelivered && j.ReplyTo != "" {
 			// Best effort: the stored result is the record.
@@ -289,8 +327,8 @@ func (w *Worker) deadLetter(ctx context.Context, d *delivery, j *job, info jobs.
 	// Each failure in hist beyond this delivery's own was an attempt too,
 	// the one made up above when none is known included.
 	attempts := j.Attempts + len(hist) - len(j.Failures)
-	replays := jobs.ReplayCount(d.msg.Headers())
-	o := w.deadLetterOutcome(j, d.msg.Subject(), d.msg.Data(), info, hist, attempts, int(d.meta.NumDelivered), replays)
+	replays := jobs.ReplayCount(d.headers())
+	o := w.deadLetterOutcome(j, d.msg.Subject(), d.data(), info, hist, attempts, int(d.meta.NumDelivered), replays)
 	o.d = d
 	o.done = func() {
 		w.metrics.deadLetters.WithLabelValues(string(j.Op), string(info.Class)).Inc()

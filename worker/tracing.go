@@ -37,7 +37,7 @@ func newTracer(tp trace.TracerProvider) (_ trace.Tracer, on bool) {
 // messaging conventions. Everything on it is bounded: the
 // subject is cut, the job id was checked.
 func (w *Worker) startDelivery(ctx context.Context, d *delivery, j *job) (context.Context, trace.Span) {
-	ctx = tracing.Extract(ctx, d.msg.Headers())
+	ctx = tracing.Extract(ctx, d.headers())
 	if !w.tracing {
 		// The delivery keeps the publisher's trace context, for its log
 		// lines and records, and builds none of the span's attributes:
@@ -69,7 +69,7 @@ func (w *Worker) startDelivery(ctx context.Context, d *delivery, j *job) (contex
 		// and with it the export of the whole batch.
 		attribute.String("messaging.destination.name", text.Truncate(strings.ToValidUTF8(redact.Text(d.msg.Subject()), "\uFFFD"), 256)),
 		attribute.String("messaging.consumer.group.name", w.cfg.Topology.Consumer),
-		attribute.Int("messaging.message.body.size", len(d.msg.Data())),
+		attribute.Int("messaging.message.body.size", len(d.data())),
 		attribute.String("clerkjobs.job.op", string(j.Op)),
 		attribute.Int("clerkjobs.delivery", j.Delivery),
 		attribute.Int64("clerkjobs.stream.sequence", int64(j.Seq)),
