@@ -358,6 +358,9 @@ func (t Topology) consumerDrifts(name string, have, want jetstream.ConsumerConfi
 	// Delivered headers only, a job comes without its body: the worker
 	// reads it from the stream (a request a job) while this lasts.
 	diff("headers_only", have.HeadersOnly, want.HeadersOnly, true)
+	// Limits on pull requests the workers' pulls exceed: every one refused.
+	diff("max_batch", have.MaxRequestBatch, want.MaxRequestBatch, true)
+	diff("max_expires", have.MaxRequestExpires, want.MaxRequestExpires, true)
 	return out
 }
 

@@ -90,7 +90,16 @@ func (w *Worker) observeStall(info *jetstream.ConsumerInfo) {
 		filters = append([]string{info.Config.FilterSubject}, filters...)
 	}
 	var now *stall
+	batch, expires := info.Config.MaxRequestBatch, info.Config.MaxRequestExpires
 	switch {
+	case batch > 0 && batch < w.prefetch():
+		// The server answers every pull request of the worker with a
+		// refusal, which the pull takes for missed heartbeats.
+		now = &stall{refused: true, why: fmt.Sprintf("consumer %s refuses the workers' pull requests: its max_batch is %d, and a worker asks for up to %d jobs "+
+			"(set while the workers run): no job is delivered until it is removed or a worker starts, which removes it", topo.Consumer, batch, w.prefetch())}
+	case expires > 0 && expires < w.cfg.FetchMaxWait:
+		now = &stall{refused: true, why: fmt.Sprintf("consumer %s refuses the workers' pull requests: its max_expires is %s, and a worker's requests last %s "+
+			"(set while the workers run): no job is delivered until it is removed or a worker starts, which removes it", topo.Consumer, expires, w.cfg.FetchMaxWait)}
 	case info.Paused:
 		now = &stall{paused: true, why: fmt.Sprintf("consumer %s is paused for %s more (nats consumer resume %s %s): no job is delivered meanwhile",
 			topo.Consumer, info.PauseRemaining.Round(time.Second), topo.JobsStream, topo.Consumer)}
@@ -100,7 +109,7 @@ func (w *Worker) observeStall(info *jetstream.ConsumerInfo) {
 	}
 	old := w.consumerStall.Swap(now)
 	switch {
-	case now == nil && old != nil && !old.paused:
+	case now == nil && old != nil && !old.paused && !old.refused:
 		// JetStream's consumer moved past the jobs its filter left out:
 		// it never delivers them. They stay in the stream until the ack
 		// floor passes them, and the backstop dead-letters them.
@@ -117,8 +126,9 @@ func (w *Worker) observeStall(info *jetstream.ConsumerInfo) {
 
 // stall is why the consumer delivers some jobs or none.
 type stall struct {
-	paused bool // paused; otherwise filtered
-	why    string
+	paused  bool // paused
+	refused bool // its limits refuse the workers' pull requests; neither: filtered
+	why     string
 }
 
 // watchTopology compares JetStream with the configuration every
