@@ -66,6 +66,9 @@ func (w *Worker) backstop(ctx context.Context) {
 	check := time.NewTicker(min(time.Second, grace/2))
 	defer check.Stop()
 	var said time.Time // when rescues that failed were last logged
+	// denied are the jobs recorded that the jobs stream would not let go
+	// (deny_delete): said once each, not at every sweep that finds them.
+	denied := map[uint64]bool{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -90,7 +93,21 @@ func (w *Worker) backstop(ctx context.Context) {
 				if time.Since(c.since) < grace || time.Now().Before(c.next) || w.inflight.any(func(d *delivery) bool { return d.seq() == seq }) {
 					continue
 				}
-				if err := w.rescue(ctx, seq, c); err != nil {
+				err := w.rescue(ctx, seq, c)
+				if errors.Is(err, errJobDeleteDenied) {
+					// No retry removes it, and the job is recorded: a
+					// failure to log every 30 s at Error level, for ever,
+					// would say the job was not dead-lettered.
+					if !denied[seq] {
+						denied[seq] = true
+						w.cfg.Logger.Warn().Uint64("stream_seq", seq).Str("stream", topo.JobsStream).
+							Msg("a job past max deliveries is recorded (dead-lettered), but stays in the jobs stream: it denies deletes " +
+								"(deny_delete, set while the workers run); workers will not start on it until it is created again")
+					}
+					delete(candidates, seq)
+					continue
+				}
+				if err != nil {
 					// A fault that lasts (a full dead-letter stream) is
 					// tried less and less often.
 					c.failures++
@@ -244,7 +261,14 @@ func (w *Worker) rescue(ctx context.Context, seq uint64, c candidate) error {
 	// as after any dead letter (dropProgress).
 	w.dropProgress(j)
 	if err := stream.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		if stream.CachedInfo().Config.DenyDelete {
+			return errJobDeleteDenied
+		}
 		return fmt.Errorf("delete job seq %d after dead-lettering it: %w", seq, err)
 	}
 	return nil
 }
+
+// errJobDeleteDenied: the job is recorded, and the jobs stream denies
+// deletes (deny_delete, which cannot be undone), so no retry removes it.
+var errJobDeleteDenied = errors.New("the jobs stream denies deletes")
