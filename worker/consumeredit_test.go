@@ -168,3 +168,22 @@ func TestStreamEditedWhileRunningIsLogged(t *testing.T) {
 		t.Errorf("%d warnings of the changes, want one each (2)", n)
 	}
 }
+
+// TestUnfixableDriftSaysStartRefuses: a stream setting JetStream cannot
+// undo (deny_delete on the jobs stream), set while the workers run, was
+// logged as "a worker's start sets it back", while a worker's start
+// refuses to run on it: an operator restarting the fleet to fix it would
+// stop every worker. It is now said as what it is, with the fix.
+func TestUnfixableDriftSaysStartRefuses(t *testing.T) {
+	env := testenv.New(t)
+	env.StartWorker(t)
+	editStream(t, env, env.Topology.JobsStream, func(c *jetstream.StreamConfig) { c.DenyDelete = true })
+	testenv.Eventually(t, 10*time.Second, "the drift logged", func() bool {
+		return strings.Contains(env.Logs.String(), env.Topology.JobsStream+": deny_delete")
+	})
+	for _, l := range strings.Split(env.Logs.String(), "\n") {
+		if strings.Contains(l, "deny_delete") && !strings.Contains(l, "refuse to run") {
+			t.Errorf("the drift is not said to stop workers from starting: %s", l)
+		}
+	}
+}

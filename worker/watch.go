@@ -155,7 +155,16 @@ func (w *Worker) watchTopology(ctx context.Context) {
 				continue
 			}
 			now[d.Difference()] = true
-			if !seen[d.Difference()] {
+			switch {
+			case seen[d.Difference()]:
+			case !d.Updatable:
+				// A worker's start cannot set this back: it refuses to run
+				// (DriftError). Said as such, with what to do, before the
+				// fleet's next restart finds it.
+				w.cfg.Logger.Error().Str("drift", d.Difference()).Str("fix", d.Fix).
+					Msg("JetStream differs from the configuration (changed while the workers run) in a way JetStream cannot change back: " +
+						"workers started now refuse to run until it is fixed")
+			default:
 				w.cfg.Logger.Warn().Str("drift", d.Difference()).
 					Msg("JetStream differs from the configuration (changed while the workers run): records may be dropped or doubled; a worker's start sets it back")
 			}
