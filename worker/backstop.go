@@ -215,6 +215,9 @@ func (w *Worker) rescue(ctx context.Context, seq uint64, c candidate) error {
 	topo := w.cfg.Topology
 	deliveries := c.deliveries
 	stream, err := w.js.Stream(ctx, topo.JobsStream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil // deleted: the job went with it, as if settled
+	}
 	if err != nil {
 		return err
 	}

@@ -103,3 +103,68 @@ func TestBackstopForgetsJobsOfADeletedStream(t *testing.T) {
 		t.Errorf("a new job dead-lettered: %+v (%v): %s", dl, err, m.Data)
 	}
 }
+
+// TestBackstopSaysNoFailureForADeletedStream: the jobs stream is deleted
+// after the backstop noted a job in it, and cannot be created again (a
+// stream an operator made captures its subjects). The job went with the
+// stream, yet the backstop said at Error level, every 30 s, that it could
+// not dead-letter it ("stream not found").
+func TestBackstopSaysNoFailureForADeletedStream(t *testing.T) {
+	env := testenv.New(t)
+	ctx := context.Background()
+	env.PublishRaw(t, "sessions.revoke", []byte(`{"session_id":"sess_crashloop"}`))
+	crashLoop(t, env, 1)
+	pastMaxDeliveries(t, env)
+	env.StartWorker(t) // its first sweep notes the job; its rescue waits an ack wait
+	if err := env.JS.DeleteStream(ctx, env.Topology.JobsStream); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.JS.CreateStream(ctx, jetstream.StreamConfig{Name: "BLOCKER", Subjects: []string{"sessions.revoke"}}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 20*time.Second, "the worker failing to create the stream again", func() bool {
+		return strings.Contains(env.Logs.String(), "taking jobs failed")
+	})
+	time.Sleep(3 * env.Topology.AckWait) // past the rescue's grace
+	if strings.Contains(env.Logs.String(), "could not dead-letter") {
+		t.Errorf("a job gone with its stream said not dead-lettered:\n%s", env.Logs.String())
+	}
+}
+
+// pastMaxDeliveries moves the consumer's ack floor past the jobs crashLoop
+// took, as a fleet at work does: JetStream gives up on a job at the next
+// pull after its last ack wait, and the floor passes it once a later job is
+// acked (one more job, acked here).
+func pastMaxDeliveries(t *testing.T, env *testenv.Env) {
+	t.Helper()
+	ctx := context.Background()
+	cons, err := env.JS.Consumer(ctx, env.Topology.JobsStream, env.Topology.Consumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending := func() int {
+		c, err := env.JS.Consumer(ctx, env.Topology.JobsStream, env.Topology.Consumer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.CachedInfo().NumAckPending
+	}
+	testenv.Eventually(t, 20*time.Second, "JetStream giving up on the jobs", func() bool {
+		if _, err := cons.Fetch(1, jetstream.FetchMaxWait(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		return pending() == 0
+	})
+	env.PublishRaw(t, "sessions.revoke", []byte(`{"session_id":"sess_acked"}`))
+	testenv.Eventually(t, 10*time.Second, "a later job acked", func() bool {
+		b, err := cons.Fetch(1, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		acked := false
+		for m := range b.Messages() {
+			acked = m.DoubleAck(ctx) == nil
+		}
+		return acked
+	})
+}
