@@ -481,7 +481,7 @@ func looksSecret(s string) bool {
 func scrubSecrets(v *any) bool {
 	switch x := (*v).(type) {
 	case string:
-		if looksSecret(x) || refreshSecretQuoted.MatchString(x) {
+		if looksSecret(x) || quotesRefreshSecret(x) {
 			*v = RedactedValue
 			return true
 		}
@@ -513,21 +513,72 @@ func scrubSecrets(v *any) bool {
 
 // refreshSecretName matches the name of a refresh job's secret fields as
 // publishers spell them: expired_token, refresh_token, request_headers, in
-// any case, with a hyphen or nothing for the underscore (refreshToken).
-var refreshSecretName = regexp.MustCompile(`^(?i:(?:expired|refresh)[_-]?token|request[_-]?headers)$`)
+// any case, with _, -, ., whitespace or nothing between the words
+// (refreshToken, "Refresh Token"), with whitespace around ("refresh_token "),
+// and once unescaped (refresh\u005ftoken, refresh%5Ftoken): see
+// unescapeNames.
+var refreshSecretName = regexp.MustCompile(`^\s*(?i:` + refreshSecretWords + `)\s*$`)
 
-// refreshSecretIn finds those names in text: one quoted, a JSON member's
-// name, in a string (a job encoded twice, a JSON body sent as a JSON
-// string); any, in a body that is not JSON (refresh_token=... too). A job
-// that can run never holds one: its ids and subjects have no quote.
+// refreshSecretWords is the three names, as refreshSecretName spells them.
+const refreshSecretWords = `(?:expired|refresh)[\s_.-]{0,3}token|request[\s_.-]{0,3}headers`
+
+// refreshSecretIn finds those names in text, once unescaped: in a string,
+// one quoted (a JSON member's name: a job encoded twice, a JSON body sent
+// as a JSON string) or followed by = (a form body sent as a JSON string);
+// any, in a body that is not JSON (refresh_token=... too). A job that can
+// run never holds one: its ids have no quote nor =, and a job id like
+// rotate-refresh-token-42 or refresh-token:sess_1 is neither.
 var (
-	refreshSecretQuoted = regexp.MustCompile(`(?i)"(?:(?:expired|refresh)[_-]?token|request[_-]?headers)\\?"`)
-	refreshSecretAny    = regexp.MustCompile(`(?i)(?:expired|refresh)[_-]?token|request[_-]?headers`)
+	refreshSecretQuoted = regexp.MustCompile(`(?i)"\s*(?:` + refreshSecretWords + `)\s*\\*"|(?:` + refreshSecretWords + `)\s*=`)
+	refreshSecretAny    = regexp.MustCompile(`(?i)` + refreshSecretWords)
 )
 
+// nameEscape is one escape a reader undoes in text naming a field: JSON's
+// \uXXXX (behind any number of backslashes: a body encoded more than
+// once) and a form's %XX.
+var nameEscape = regexp.MustCompile(`\\+u[0-9A-Fa-f]{4}|%[0-9A-Fa-f]{2}`)
+
+// unescapeNames undoes the escapes a reader undoes (nameEscape) in s, as
+// many times as they were applied (a few: each pass must change s), so
+// that refresh\u005ftoken and refresh%5Ftoken read refresh_token. Its
+// output is for matching only.
+func unescapeNames(s string) string {
+	for range 4 {
+		if !strings.ContainsAny(s, `\%`) {
+			return s
+		}
+		u := nameEscape.ReplaceAllStringFunc(s, func(e string) string {
+			var r uint64
+			if e[0] == '%' {
+				r, _ = strconv.ParseUint(e[1:], 16, 8)
+			} else {
+				r, _ = strconv.ParseUint(e[len(e)-4:], 16, 16)
+			}
+			if r == 0 || r >= utf8.RuneSelf {
+				return e // a name's letters are ASCII: leave the rest
+			}
+			return string(rune(r))
+		})
+		if u == s {
+			return s
+		}
+		s = u
+	}
+	return s
+}
+
 // namesRefreshSecret reports whether payload, which is not JSON, names one
-// of a refresh job's secret fields.
-func namesRefreshSecret(payload []byte) bool { return refreshSecretAny.Match(payload) }
+// of a refresh job's secret fields, once unescaped.
+func namesRefreshSecret(payload []byte) bool {
+	return refreshSecretAny.Match(payload) || refreshSecretAny.MatchString(unescapeNames(string(payload)))
+}
+
+// quotesRefreshSecret reports whether s, a string a payload holds, names
+// one of a refresh job's secret fields as a JSON member or a form's name,
+// once unescaped.
+func quotesRefreshSecret(s string) bool {
+	return refreshSecretQuoted.MatchString(s) || refreshSecretQuoted.MatchString(unescapeNames(s))
+}
 
 // encodeRedacted writes a redacted payload back. Should the encoding fail,
 // or a secret shape survive it (it cannot: every string was judged), the

@@ -41,6 +41,11 @@ func TestDLQRefreshSecretsNestedOrMalformed(t *testing.T) {
 		// A JSON body encoded twice: one string.
 		"as a string": strconv.Quote(`{"session_id":"` + sess + `","refresh_token":"` + rt + `"}`),
 		"form":        `session_id=` + sess + `&refresh_token=` + rt,
+		// The names as a reader reads them once unescaped, or spaced.
+		"escaped, not JSON":    `{"session_id":"` + sess + `","refresh\u005ftoken":"` + rt + `",}`,
+		"percent-encoded":      `session_id=` + sess + `&refresh%5Ftoken=` + rt,
+		"escaped, as a string": strconv.Quote(`{"session_id":"` + sess + `","refresh\u005ftoken":"` + rt + `"}`),
+		"spaced name":          `{"session_id":"` + sess + `","refresh_token ":"` + rt + `"}`,
 	}
 	i := 0
 	for name, body := range bodies {
