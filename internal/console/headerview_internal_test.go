@@ -29,3 +29,24 @@ func TestSafeHeadersShowTextNamingARefreshField(t *testing.T) {
 		}
 	}
 }
+
+// A header value that is JSON cut short (a relayed Dlq-History, a header
+// a publisher set) is not JSON, so it was judged by its shapes alone: a
+// refresh token in a member named refresh_token, shaped like nothing, was
+// shown. Text that names the field as a JSON member or a form's name does
+// not come from the worker's words.
+func TestSafeHeadersHideCutShortJSONHoldingARefreshField(t *testing.T) {
+	for _, v := range []string{
+		`[{"error":"x","refresh_token":"opaque`,
+		`{"job":{"refresh\u005ftoken":"opaque"},`,
+		`session_id=sess_1&refresh_token=opaque`,
+	} {
+		h := nats.Header{}
+		h.Set("X-Relayed", v)
+		for _, hv := range safeHeaders(h) {
+			if !hv.Hidden || strings.Contains(hv.Value, "opaque") {
+				t.Errorf("%q shown as %q (hidden %v)", v, hv.Value, hv.Hidden)
+			}
+		}
+	}
+}

@@ -315,6 +315,11 @@ func safeHeaders(h nats.Header) []headerView {
 			var decoded []string // what JSON's reading finds (text: redact.Looks)
 			if json.Valid([]byte(v)) {
 				_, decoded = jobs.Redact(jobs.OpGet, []byte(v))
+			} else if jobs.QuotesRefreshSecret(v) {
+				// JSON cut short, or a form, naming a refresh job's
+				// secret field as a member: its token is shaped like
+				// nothing. The worker's Dlq-Error naming one is not.
+				decoded = []string{"body"}
 			}
 			if secretName.MatchString(name) || redact.Looks(v) || len(decoded) > 0 {
 				hv.Value, hv.Hidden = fmt.Sprintf("[hidden: may hold a secret, %d characters]", len(v)), true

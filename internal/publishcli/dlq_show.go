@@ -174,6 +174,11 @@ func shownHeader(v string) string {
 		// Text (Dlq-Error may name a field, refresh_token included): its
 		// secret shapes only. Redact would drop a body that names a
 		// refresh job's secret field, and the header would show empty.
+		// But JSON cut short or a form naming one as a member may hold
+		// its token, shaped like nothing.
+		if jobs.QuotesRefreshSecret(v) {
+			return fmt.Sprintf("[REDACTED: names a refresh job's secret field, %d characters]", len(v))
+		}
 		return redact.Text(v)
 	}
 	out, _ := jobs.Redact(jobs.OpGet, []byte(v)) // a value without secrets comes back as it is
