@@ -356,7 +356,7 @@ func Redact(o Op, payload []byte) (out []byte, redacted []string) {
 	}
 	for i := range obj {
 		m := &obj[i]
-		hit := looksSecret(m.name)
+		hit := secretName(m.name)
 		if hit {
 			m.name = RedactedValue
 		}
@@ -474,6 +474,12 @@ func looksSecret(s string) bool {
 	return err == nil && redact.Looks(string(b))
 }
 
+// secretName reports whether an object member's name is itself secret:
+// shaped like one, or a whole job holding a refresh job's secret (a body
+// parser that read JSON as a form, or a form as JSON, makes the body one
+// member's name, {"{\"refresh_token\":\"…\"}":""}).
+func secretName(name string) bool { return looksSecret(name) || quotesRefreshSecret(name) }
+
 // scrubSecrets replaces every secret-shaped string (and object member
 // name) within *v by RedactedValue, and the value of every member named
 // as a refresh job's secret field, and reports whether it replaced
@@ -494,7 +500,7 @@ func scrubSecrets(v *any) bool {
 	case object:
 		hit := false
 		for i := range x {
-			if looksSecret(x[i].name) {
+			if secretName(x[i].name) {
 				x[i].name, hit = RedactedValue, true
 			}
 			if isSecretField(OpUnknown, x[i].name) {

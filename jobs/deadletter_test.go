@@ -502,6 +502,12 @@ func TestRedact(t *testing.T) {
 			wantRedacted: []string{"x"}, wantOut: `{"session_id":"sess_1","x":{"Refresh Token":"[REDACTED]"}}`},
 		{name: "form body encoded as a JSON string", op: OpRevoke, payload: []byte(`"session_id=sess_1&refresh_token=SECRET2"`),
 			wantRedacted: []string{"body"}, wantOut: `"[REDACTED]"`},
+		// A body parser that read JSON as a form (or a form as JSON) makes
+		// the whole job one member's name.
+		{name: "refresh job as a member name", op: OpRevoke, payload: []byte(`{"{\"session_id\":\"sess_1\",\"refresh_token\":\"SECRET2\"}":""}`),
+			wantRedacted: []string{RedactedValue}, wantOut: `{"[REDACTED]":""}`},
+		{name: "form as a nested member name", op: OpRevoke, payload: []byte(`{"session_id":"sess_1","x":{"session_id=sess_1&refresh_token=SECRET2":""}}`),
+			wantRedacted: []string{"x"}, wantOut: `{"session_id":"sess_1","x":{"[REDACTED]":""}}`},
 		{name: "job ids naming a refresh token are no secret", op: OpRevoke,
 			payload: []byte(`{"session_id":"sess_1","job_id":"refresh-token:sess_1","reply_to":"_INBOX.refresh_token.x"}`), kept: true},
 		{name: "non-JSON refresh", op: OpRefresh, payload: []byte(`refresh_token=SECRET2`), wantRedacted: []string{"body"}, dropped: true},
