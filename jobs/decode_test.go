@@ -186,6 +186,10 @@ func TestDecodeInvalid(t *testing.T) {
 		{"secret key as a member name", OpRevoke, `{"session_id":"sess_1","sk_` + `live_SECRETabcdefghijklmnopqrstuvwxyz0123":1}`, "/(a name of 44 characters)", []string{"unknown field"}},
 		{"member name with control characters", OpRevoke, `{"session_id":"sess_1","a\u001b[31mb\nc":1}`, "/(a name of 9 characters)", []string{"unknown field"}},
 		{"long member name", OpRevoke, `{"session_id":"sess_1","` + strings.Repeat("n", 100) + `":1}`, "/(a name of 100 characters)", []string{"unknown field"}},
+		// A refresh job read as a form, or a form read as JSON, by a body
+		// parser: its token (opaque, shaped like nothing) sits in a name.
+		{"refresh job as a member name", OpRevoke, `{"session_id":"sess_1","{\"refresh_token\":\"SECRET2\"}":""}`, "/(a name of 27 characters)", []string{"unknown field"}},
+		{"form as a member name", OpRevoke, `{"session_id":"sess_1","refresh_token=SECRET2":""}`, "/(a name of 21 characters)", []string{"unknown field"}},
 
 		// A member name given twice, at any depth: readers disagree on
 		// which value counts (encoding/json takes the last). The name is
