@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"net/url"
 	"path"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -230,10 +229,6 @@ func drawChart(v activityView) chart {
 	return c
 }
 
-// secretName matches header names that may carry a secret: their values
-// are not shown, even if a dead letter carries one where none should be.
-var secretName = regexp.MustCompile(`(?i)(authorization|cookie|token|secret|password|passwd|api[-_]?key|session[-_]?key|credential|jwt)`)
-
 // scrub hides what looks like a secret (internal/redact's shapes) in text
 // that came from a dead letter or an action on one, and shows control and
 // format characters (a bidirectional override, U+202E, that would show the
@@ -321,7 +316,7 @@ func safeHeaders(h nats.Header) []headerView {
 				// nothing. The worker's Dlq-Error naming one is not.
 				decoded = []string{"body"}
 			}
-			if secretName.MatchString(name) || redact.Looks(v) || len(decoded) > 0 {
+			if redact.HeaderName(name) || redact.Looks(v) || len(decoded) > 0 {
 				hv.Value, hv.Hidden = fmt.Sprintf("[hidden: may hold a secret, %d characters]", len(v)), true
 			}
 			out = append(out, hv)

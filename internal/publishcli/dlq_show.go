@@ -62,7 +62,7 @@ was stored in the clear. A sequence that is not in the queue exits with status 1
 					// A name is cleared too, as the text view does: a
 					// header's name is anyone's text.
 					name := redact.Text(k)
-					j.Headers[name] = append(j.Headers[name], shownHeader(v))
+					j.Headers[name] = append(j.Headers[name], shownHeader(k, v))
 				}
 			}
 			switch {
@@ -145,7 +145,7 @@ func showEntry(w io.Writer, e dlq.Entry, payload []byte, notReplayable error, lo
 	fmt.Fprintln(w, "\nheaders:")
 	for _, k := range slices.Sorted(maps.Keys(e.Header)) {
 		for _, v := range e.Header[k] {
-			fmt.Fprintf(w, "  %s: %s\n", t(k), text.Terminal(shownHeader(v)))
+			fmt.Fprintf(w, "  %s: %s\n", t(k), text.Terminal(shownHeader(k, v)))
 		}
 	}
 	fmt.Fprintf(w, "\npayload (%d bytes):\n", e.Size)
@@ -169,7 +169,14 @@ func showEntry(w io.Writer, e dlq.Entry, payload []byte, notReplayable error, lo
 // (Dlq-History), as its strings read once decoded: JSON may write a JWT's
 // dots as \u002e, which hides it from the shape check but not from a
 // reader, and the history rows, decoded, already show it [REDACTED].
-func shownHeader(v string) string {
+//
+// A header named for a secret (Refresh-Token, Cookie: redact.HeaderName),
+// which the worker never writes, is described by its length, as the
+// console hides it: its value may be a token shaped like nothing.
+func shownHeader(name, v string) string {
+	if redact.HeaderName(name) {
+		return fmt.Sprintf("[hidden: may hold a secret, %d characters]", len(v))
+	}
 	if !json.Valid([]byte(v)) {
 		// Text (Dlq-Error may name a field, refresh_token included): its
 		// secret shapes only. Redact would drop a body that names a

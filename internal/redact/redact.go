@@ -329,6 +329,16 @@ func isUserPass(s string) bool {
 	return err == nil && bytes.IndexByte(b, ':') >= 0
 }
 
+// headerName matches header names that may carry a secret.
+var headerName = regexp.MustCompile(`(?i)(authorization|cookie|token|secret|password|passwd|api[-_]?key|session[-_]?key|credential|jwt)`)
+
+// HeaderName reports whether a header named name may carry a secret
+// (Authorization, Cookie, Refresh-Token, X-Api-Key): its value is not
+// shown, even if a dead letter carries one where none should be. A
+// refresh token is shaped like nothing: only the name tells. No header
+// the worker writes is named so.
+func HeaderName(name string) bool { return headerName.MatchString(name) }
+
 // Looks reports whether s is, or holds, something shaped like a secret.
 func Looks(s string) bool {
 	if !mayHaveShape(s) {
