@@ -508,6 +508,13 @@ func TestRedact(t *testing.T) {
 			wantRedacted: []string{RedactedValue}, wantOut: `{"[REDACTED]":""}`},
 		{name: "form as a nested member name", op: OpRevoke, payload: []byte(`{"session_id":"sess_1","x":{"session_id=sess_1&refresh_token=SECRET2":""}}`),
 			wantRedacted: []string{"x"}, wantOut: `{"session_id":"sess_1","x":{"[REDACTED]":""}}`},
+		// reply_to's pattern takes a quote and = (a NATS subject may hold
+		// them): a runnable job naming a refresh field so holds no secret,
+		// and its letter must stay replayable.
+		{name: "a reply_to quoting a refresh field's name is no secret", op: OpRevoke,
+			payload: []byte(`{"session_id":"sess_1","reply_to":"_INBOX.\"refreshToken\""}`), kept: true},
+		{name: "a reply_to with refresh_token= in a token is no secret", op: OpRevoke,
+			payload: []byte(`{"session_id":"sess_1","reply_to":"_INBOX.refresh_token=1"}`), kept: true},
 		{name: "job ids naming a refresh token are no secret", op: OpRevoke,
 			payload: []byte(`{"session_id":"sess_1","job_id":"refresh-token:sess_1","reply_to":"_INBOX.refresh_token.x"}`), kept: true},
 		{name: "non-JSON refresh", op: OpRefresh, payload: []byte(`refresh_token=SECRET2`), wantRedacted: []string{"body"}, dropped: true},
