@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clerkjobs/clerkjobs/internal/clock"
+	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
 // prefetch is how many jobs the worker asks JetStream for beyond the ones
@@ -23,7 +24,7 @@ import (
 // stops, it hands them back at once, but for those that may have waited
 // past their ack wait and would do harm run twice (a create or refresh:
 // see mayBeElsewhere), left to come again after it.
-func (w *Worker) prefetch() int { return min(max(w.cfg.Concurrency/4, 2), 64) }
+func (w *Worker) prefetch() int { return min(max(w.cfg.Concurrency/4, 2), jobs.MaxPullBatch) }
 
 // fetchLoop hands jobs to the slots: one long-lived pull (jetstream's
 // Messages, one inbox for the worker's life) from which a job is taken only
