@@ -107,9 +107,22 @@ func (w *Worker) observeStall(info *jetstream.ConsumerInfo) {
 		now = &stall{why: fmt.Sprintf("consumer %s delivers only jobs on %s (a filter set while the workers run): jobs on other subjects wait "+
 			"in %s until the filter is removed or a worker starts, which removes it", topo.Consumer, text.Line(strings.Join(filters, ", "), 200), topo.JobsStream)}
 	}
-	old := w.consumerStall.Swap(now)
+	// A filter hidden by a pause or a refusal passes jobs over all the
+	// same: said when the consumer delivers every job again, though the
+	// filter went first. (The fetch loop observes too: compared and
+	// swapped, so that neither loses the other's filter.)
+	var old *stall
+	for {
+		old = w.consumerStall.Load()
+		if now != nil {
+			now.filtered = len(filters) > 0 || old != nil && old.filtered
+		}
+		if w.consumerStall.CompareAndSwap(old, now) {
+			break
+		}
+	}
 	switch {
-	case now == nil && old != nil && !old.paused && !old.refused:
+	case now == nil && old != nil && old.filtered:
 		// JetStream's consumer moved past the jobs its filter left out:
 		// it never delivers them. They stay in the stream until the ack
 		// floor passes them, and the backstop dead-letters them.
@@ -128,7 +141,10 @@ func (w *Worker) observeStall(info *jetstream.ConsumerInfo) {
 type stall struct {
 	paused  bool // paused
 	refused bool // its limits refuse the workers' pull requests; neither: filtered
-	why     string
+	// filtered: a filter was set at some point of the stall, whatever
+	// else held it (see observeStall).
+	filtered bool
+	why      string
 }
 
 // watchTopology compares JetStream with the configuration every
