@@ -54,9 +54,26 @@ func (w *Worker) backstop(ctx context.Context) {
 			candidates[seq] = c
 		}
 	}
+	// denied are the jobs recorded that the jobs stream would not let go
+	// (deny_delete), with the stream's creation: said once each, and not
+	// rescued again at every sweep that finds them (a stream read, two
+	// look-ups and a refused delete each, a minute, a worker) while that
+	// stream lasts.
+	denied := map[uint64]time.Time{}
 	noteSweep := func() {
 		seqs, created := w.sweep(ctx)
+		if created.IsZero() {
+			return
+		}
+		for seq, c := range denied {
+			if !c.Equal(created) { // created again: another job at seq
+				delete(denied, seq)
+			}
+		}
 		for _, seq := range seqs {
+			if _, ok := denied[seq]; ok {
+				continue
+			}
 			note(seq, candidate{deliveries: topo.MaxDeliver + jobs.BackstopMargin, stream: created})
 		}
 	}
@@ -66,9 +83,6 @@ func (w *Worker) backstop(ctx context.Context) {
 	check := time.NewTicker(min(time.Second, grace/2))
 	defer check.Stop()
 	var said time.Time // when rescues that failed were last logged
-	// denied are the jobs recorded that the jobs stream would not let go
-	// (deny_delete): said once each, not at every sweep that finds them.
-	denied := map[uint64]bool{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -94,16 +108,16 @@ func (w *Worker) backstop(ctx context.Context) {
 					continue
 				}
 				err := w.rescue(ctx, seq, c)
-				if errors.Is(err, errJobDeleteDenied) {
+				if denial := (*jobDeleteDenied)(nil); errors.As(err, &denial) {
 					// No retry removes it, and the job is recorded: a
 					// failure to log every 30 s at Error level, for ever,
 					// would say the job was not dead-lettered.
-					if !denied[seq] {
-						denied[seq] = true
+					if _, ok := denied[seq]; !ok {
 						w.cfg.Logger.Warn().Uint64("stream_seq", seq).Str("stream", topo.JobsStream).
 							Msg("a job past max deliveries is recorded (dead-lettered), but stays in the jobs stream: it denies deletes " +
 								"(deny_delete, set while the workers run); workers will not start on it until it is created again")
 					}
+					denied[seq] = denial.created
 					delete(candidates, seq)
 					continue
 				}
@@ -264,14 +278,17 @@ func (w *Worker) rescue(ctx context.Context, seq uint64, c candidate) error {
 	// as after any dead letter (dropProgress).
 	w.dropProgress(j)
 	if err := stream.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-		if stream.CachedInfo().Config.DenyDelete {
-			return errJobDeleteDenied
+		if info := stream.CachedInfo(); info.Config.DenyDelete {
+			return &jobDeleteDenied{created: info.Created}
 		}
 		return fmt.Errorf("delete job seq %d after dead-lettering it: %w", seq, err)
 	}
 	return nil
 }
 
-// errJobDeleteDenied: the job is recorded, and the jobs stream denies
-// deletes (deny_delete, which cannot be undone), so no retry removes it.
-var errJobDeleteDenied = errors.New("the jobs stream denies deletes")
+// jobDeleteDenied: the job is recorded, and the jobs stream created at
+// created denies deletes (deny_delete, which cannot be undone), so no retry
+// removes it.
+type jobDeleteDenied struct{ created time.Time }
+
+func (*jobDeleteDenied) Error() string { return "the jobs stream denies deletes" }
