@@ -17,6 +17,25 @@ import (
 // maxSweep bounds how many sequences one sweep reads.
 const maxSweep = 100_000
 
+// listenMaxDeliveries subscribes to the consumer's MAX_DELIVERIES
+// advisories, for the backstop; stop ends the subscription. Run subscribes
+// before its first pull: JetStream sends the advisory once, at the pull
+// that finds a job past its last delivery (a worker's first, after a crash
+// loop), and the sweep finds that job only once a later job is acked,
+// which on a quiet system may be never. A subscription that fails leaves
+// the sweep alone (logged), with a nil channel.
+func (w *Worker) listenMaxDeliveries() (advisories <-chan *nats.Msg, stop func()) {
+	topo := w.cfg.Topology
+	subject := fmt.Sprintf("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.%s.%s", topo.JobsStream, topo.Consumer)
+	ch := make(chan *nats.Msg, 1024)
+	sub, err := w.nc.ChanSubscribe(subject, ch)
+	if err != nil {
+		w.cfg.Logger.Error().Err(err).Str("subject", subject).Msg("cannot listen for max-deliveries advisories; relying on the sweep")
+		return nil, func() {}
+	}
+	return ch, func() { _ = sub.Unsubscribe() }
+}
+
 // backstop dead-letters jobs that JetStream stopped delivering without any
 // worker settling them: a worker that crashed on every delivery, or ack
 // timeouts. On a work-queue stream such a job stays in the stream, never
@@ -36,16 +55,11 @@ const maxSweep = 100_000
 // the jobs stream only after the copy is confirmed. Workers racing to rescue
 // the same job are harmless: the dead letter's Nats-Msg-Id is derived from
 // the sequence and deduplicated.
-func (w *Worker) backstop(ctx context.Context) {
+//
+// ch brings the MAX_DELIVERIES advisories (listenMaxDeliveries); nil
+// when they cannot be heard.
+func (w *Worker) backstop(ctx context.Context, ch <-chan *nats.Msg) {
 	topo := w.cfg.Topology
-	subject := fmt.Sprintf("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.%s.%s", topo.JobsStream, topo.Consumer)
-	ch := make(chan *nats.Msg, 1024)
-	sub, err := w.nc.ChanSubscribe(subject, ch)
-	if err != nil {
-		w.cfg.Logger.Error().Err(err).Str("subject", subject).Msg("cannot listen for max-deliveries advisories; relying on the sweep")
-	} else {
-		defer sub.Unsubscribe()
-	}
 	grace := topo.AckWait + time.Second
 	candidates := map[uint64]candidate{}
 	note := func(seq uint64, c candidate) {

@@ -352,15 +352,26 @@ func TestShutdownDrainsJobsInFlight(t *testing.T) {
 }
 
 func TestMaxDeliveriesBackstop(t *testing.T) {
-	for _, full := range []bool{false, true} {
-		t.Run(fmt.Sprintf("dead-letter stream full %v", full), func(t *testing.T) { testMaxDeliveriesBackstop(t, full) })
+	for _, tt := range []struct {
+		name       string
+		full, late bool
+	}{
+		{name: "dead-letter stream full false"},
+		{name: "dead-letter stream full true", full: true},
+		// The last delivery's ack wait is over before the worker starts:
+		// JetStream gives up on the jobs, and sends its only advisory, at
+		// the worker's first pull; nothing acked, the sweep never finds
+		// them, so the backstop must be listening before that pull.
+		{name: "given up at the first pull", late: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) { testMaxDeliveriesBackstop(t, tt.full, tt.late) })
 	}
 }
 
 // testMaxDeliveriesBackstop: jobs JetStream gave up on are dead-lettered;
 // with the dead-letter stream full, they are kept, and the backstop says so
 // without a log line a second, nor a line a job, until there is room.
-func testMaxDeliveriesBackstop(t *testing.T, full bool) {
+func testMaxDeliveriesBackstop(t *testing.T, full, late bool) {
 	env := testenv.New(t)
 	ctx := context.Background()
 	topo := env.Topology
@@ -395,6 +406,9 @@ func testMaxDeliveriesBackstop(t *testing.T, full bool) {
 	}
 	if n := env.StreamCount(t, env.Topology.JobsStream); n != stuck {
 		t.Fatalf("jobs stream holds %d, want the %d stuck jobs", n, stuck)
+	}
+	if late {
+		time.Sleep(env.Topology.AckWait + time.Second)
 	}
 	env.StartWorker(t, func(c *worker.Config) { c.Topology = topo })
 	if full {

@@ -184,9 +184,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	var beat sync.WaitGroup
 	beat.Go(func() { w.heartbeat(beatCtx) })
 	defer func() { stopBeat(); beat.Wait() }()
+	advisories, stopListening := w.listenMaxDeliveries()
+	defer stopListening()
 	var bg sync.WaitGroup
 	for _, f := range []func(context.Context){
-		w.watchConsumer, w.watchTopology, w.backstop, w.records.retryParked, w.records.sweepLetters,
+		w.watchConsumer, w.watchTopology, func(ctx context.Context) { w.backstop(ctx, advisories) }, w.records.retryParked, w.records.sweepLetters,
 	} {
 		bg.Go(func() { f(workCtx) })
 	}
