@@ -259,6 +259,14 @@ func (w *Worker) rescue(ctx context.Context, seq uint64, c candidate) error {
 	if err != nil {
 		return fmt.Errorf("get job seq %d: %w", seq, err)
 	}
+	if !c.told.IsZero() && raw.Time.After(c.told) {
+		// Stored after the advisory that named its sequence: another job,
+		// of a stream created again, which ofStream misses when the server
+		// that sent the advisory has a clock ahead of the one that
+		// created the stream. A job JetStream gives up on was stored at
+		// least its deliveries' ack waits before.
+		return nil
+	}
 	j := w.newJob(raw.Subject, seq, raw.Time, deliveries)
 	// No delivery span exists for a job JetStream gave up on: the dead
 	// letter gets a span of its own, a child of the job's trace (for a

@@ -168,3 +168,53 @@ func pastMaxDeliveries(t *testing.T, env *testenv.Env) {
 		return acked
 	})
 }
+
+// TestBackstopIgnoresAnAdvisoryOlderThanItsJob: a max-deliveries advisory
+// names a job by its sequence and says when it was sent. A job stored
+// after that time is another one at the same sequence, of a stream created
+// again: in a cluster whose servers' clocks differ, the stream's creation
+// time may not show it. Such a job, not delivered yet (here the consumer
+// is paused), was dead-lettered as max_deliveries without ever running.
+// A second advisory, for a job stored before it, shows the backstop read
+// both.
+func TestBackstopIgnoresAnAdvisoryOlderThanItsJob(t *testing.T) {
+	env := testenv.New(t)
+	ctx := context.Background()
+	topo := env.Topology
+	env.StartWorker(t)
+	if _, err := env.JS.PauseConsumer(ctx, topo.JobsStream, topo.Consumer, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	stuck := env.PublishRaw(t, "sessions.revoke", []byte(`{"session_id":"sess_stuck"}`))
+	fresh := env.PublishRaw(t, "sessions.revoke", []byte(`{"session_id":"sess_fresh"}`))
+	msgs := env.StreamMsgs(t, topo.JobsStream)
+	if len(msgs) != 2 {
+		t.Fatalf("jobs stream holds %d jobs, want 2", len(msgs))
+	}
+	subject := fmt.Sprintf("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.%s.%s", topo.JobsStream, topo.Consumer)
+	advise := func(seq uint64, at time.Time) {
+		t.Helper()
+		if err := env.NC.Publish(subject, fmt.Appendf(nil, `{"stream_seq":%d,"deliveries":%d,"timestamp":%q}`,
+			seq, topo.MaxDeliver, at.UTC().Format(time.RFC3339Nano))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	advise(fresh.Sequence, msgs[1].Time.Add(-time.Millisecond)) // sent before its job was stored
+	advise(stuck.Sequence, msgs[0].Time.Add(time.Minute))
+	testenv.Eventually(t, 30*time.Second, "the job the advisory may name dead-lettered", func() bool {
+		for _, m := range env.StreamMsgs(t, topo.JobsStream) {
+			if m.Sequence == stuck.Sequence {
+				return false
+			}
+		}
+		return true
+	})
+	if n := env.StreamCount(t, topo.JobsStream); n != 1 {
+		t.Errorf("jobs stream holds %d jobs, want the one stored after its advisory", n)
+	}
+	for _, m := range env.StreamMsgs(t, topo.DeadLetterStream) {
+		if strings.Contains(string(m.Data), "sess_fresh") {
+			t.Errorf("the job stored after its advisory was dead-lettered as %s", m.Header.Get(jobs.HeaderClass))
+		}
+	}
+}
