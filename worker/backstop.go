@@ -102,6 +102,15 @@ func (w *Worker) backstop(ctx context.Context, ch <-chan *nats.Msg) {
 		case <-ctx.Done():
 			return
 		case m := <-ch:
+			if len(m.Header) > 0 {
+				// JetStream sends its advisories without headers. A stored
+				// message relayed here has some: an operator's direct get
+				// of a dead letter (its body a job's, any JSON) with this
+				// subject as the reply, which NATS permissions never check.
+				// Taken, it would dead-letter a job another worker runs.
+				w.cfg.Logger.Warn().Str("subject", m.Subject).Msg("a message with headers on the max-deliveries advisory subject: not JetStream's, ignored")
+				continue
+			}
 			var adv struct {
 				StreamSeq  uint64    `json:"stream_seq"`
 				Deliveries uint64    `json:"deliveries"`

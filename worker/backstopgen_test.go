@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
@@ -169,52 +170,72 @@ func pastMaxDeliveries(t *testing.T, env *testenv.Env) {
 	})
 }
 
-// TestBackstopIgnoresAnAdvisoryOlderThanItsJob: a max-deliveries advisory
-// names a job by its sequence and says when it was sent. A job stored
-// after that time is another one at the same sequence, of a stream created
-// again: in a cluster whose servers' clocks differ, the stream's creation
-// time may not show it. Such a job, not delivered yet (here the consumer
-// is paused), was dead-lettered as max_deliveries without ever running.
-// A second advisory, for a job stored before it, shows the backstop read
-// both.
-func TestBackstopIgnoresAnAdvisoryOlderThanItsJob(t *testing.T) {
-	env := testenv.New(t)
-	ctx := context.Background()
-	topo := env.Topology
-	env.StartWorker(t)
-	if _, err := env.JS.PauseConsumer(ctx, topo.JobsStream, topo.Consumer, time.Now().Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	stuck := env.PublishRaw(t, "sessions.revoke", []byte(`{"session_id":"sess_stuck"}`))
-	fresh := env.PublishRaw(t, "sessions.revoke", []byte(`{"session_id":"sess_fresh"}`))
-	msgs := env.StreamMsgs(t, topo.JobsStream)
-	if len(msgs) != 2 {
-		t.Fatalf("jobs stream holds %d jobs, want 2", len(msgs))
-	}
-	subject := fmt.Sprintf("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.%s.%s", topo.JobsStream, topo.Consumer)
-	advise := func(seq uint64, at time.Time) {
-		t.Helper()
-		if err := env.NC.Publish(subject, fmt.Appendf(nil, `{"stream_seq":%d,"deliveries":%d,"timestamp":%q}`,
-			seq, topo.MaxDeliver, at.UTC().Format(time.RFC3339Nano))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	advise(fresh.Sequence, msgs[1].Time.Add(-time.Millisecond)) // sent before its job was stored
-	advise(stuck.Sequence, msgs[0].Time.Add(time.Minute))
-	testenv.Eventually(t, 30*time.Second, "the job the advisory may name dead-lettered", func() bool {
-		for _, m := range env.StreamMsgs(t, topo.JobsStream) {
-			if m.Sequence == stuck.Sequence {
-				return false
+// TestBackstopTakesOnlyJetStreamsAdvisories: a max-deliveries advisory
+// names a job by its sequence. Two that do not come from JetStream about
+// that job are ignored, each checked beside a true one for a job stored
+// before it (which shows the backstop read both):
+//   - older than its job: sent before the job was stored, it names another
+//     job at the same sequence, of a stream created again, which the
+//     stream's creation time may not show in a cluster whose servers'
+//     clocks differ;
+//   - relayed: a stored message (a dead letter whose body is any JSON)
+//     sent to the advisory subject as the reply to an operator's direct
+//     get, which NATS permissions never check; JetStream's advisories
+//     carry no headers.
+//
+// Either named a job not delivered yet (here the consumer is paused), or
+// one another worker runs, which was dead-lettered as max_deliveries.
+func TestBackstopTakesOnlyJetStreamsAdvisories(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		at     func(stored time.Time) time.Time
+		header nats.Header
+	}{
+		{name: "older than its job", at: func(stored time.Time) time.Time { return stored.Add(-time.Millisecond) }},
+		{name: "relayed", at: func(stored time.Time) time.Time { return stored.Add(time.Minute) },
+			header: nats.Header{"Nats-Stream": {"SESSION_DLQ"}, "Nats-Sequence": {"1"}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := testenv.New(t)
+			ctx := context.Background()
+			topo := env.Topology
+			env.StartWorker(t)
+			if _, err := env.JS.PauseConsumer(ctx, topo.JobsStream, topo.Consumer, time.Now().Add(time.Hour)); err != nil {
+				t.Fatal(err)
 			}
-		}
-		return true
-	})
-	if n := env.StreamCount(t, topo.JobsStream); n != 1 {
-		t.Errorf("jobs stream holds %d jobs, want the one stored after its advisory", n)
-	}
-	for _, m := range env.StreamMsgs(t, topo.DeadLetterStream) {
-		if strings.Contains(string(m.Data), "sess_fresh") {
-			t.Errorf("the job stored after its advisory was dead-lettered as %s", m.Header.Get(jobs.HeaderClass))
-		}
+			stuck := env.PublishRaw(t, "sessions.revoke", []byte(`{"session_id":"sess_stuck"}`))
+			named := env.PublishRaw(t, "sessions.revoke", []byte(`{"session_id":"sess_named"}`))
+			msgs := env.StreamMsgs(t, topo.JobsStream)
+			if len(msgs) != 2 {
+				t.Fatalf("jobs stream holds %d jobs, want 2", len(msgs))
+			}
+			subject := fmt.Sprintf("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.%s.%s", topo.JobsStream, topo.Consumer)
+			advise := func(seq uint64, at time.Time, h nats.Header) {
+				t.Helper()
+				m := &nats.Msg{Subject: subject, Header: h, Data: fmt.Appendf(nil, `{"stream_seq":%d,"deliveries":%d,"timestamp":%q}`,
+					seq, topo.MaxDeliver, at.UTC().Format(time.RFC3339Nano))}
+				if err := env.NC.PublishMsg(m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			advise(named.Sequence, tt.at(msgs[1].Time), tt.header)
+			advise(stuck.Sequence, msgs[0].Time.Add(time.Minute), nil)
+			testenv.Eventually(t, 30*time.Second, "the job the true advisory names dead-lettered", func() bool {
+				for _, m := range env.StreamMsgs(t, topo.JobsStream) {
+					if m.Sequence == stuck.Sequence {
+						return false
+					}
+				}
+				return true
+			})
+			if n := env.StreamCount(t, topo.JobsStream); n != 1 {
+				t.Errorf("jobs stream holds %d jobs, want the one the false advisory names", n)
+			}
+			for _, m := range env.StreamMsgs(t, topo.DeadLetterStream) {
+				if strings.Contains(string(m.Data), "sess_named") {
+					t.Errorf("the job a false advisory names was dead-lettered as %s", m.Header.Get(jobs.HeaderClass))
+				}
+			}
+		})
 	}
 }
