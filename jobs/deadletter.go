@@ -494,6 +494,16 @@ func scrubSecrets(v *any) bool {
 	case []any:
 		hit := false
 		for i := range x {
+			if i > 0 {
+				if name, ok := x[i-1].(string); ok && isSecretField(OpUnknown, name) {
+					// A pair as a list, [name, value]: a form read into
+					// entries ([["refresh_token","<token>"]], as
+					// URLSearchParams or Object.entries give it). Its
+					// value is opaque, shaped like nothing, as a member's.
+					x[i], hit = RedactedValue, true
+					continue
+				}
+			}
 			hit = scrubSecrets(&x[i]) || hit
 		}
 		return hit

@@ -515,6 +515,12 @@ func TestRedact(t *testing.T) {
 			payload: []byte(`{"session_id":"sess_1","reply_to":"_INBOX.\"refreshToken\""}`), kept: true},
 		{name: "a reply_to with refresh_token= in a token is no secret", op: OpRevoke,
 			payload: []byte(`{"session_id":"sess_1","reply_to":"_INBOX.refresh_token=1"}`), kept: true},
+		// A form read into entries (URLSearchParams, Object.entries): each
+		// pair a list, the secret field's name a value, its token the next.
+		{name: "refresh job as a list of pairs", op: OpRevoke, payload: []byte(`[["session_id","sess_1"],["refresh_token","SECRET2"]]`),
+			wantRedacted: []string{"body"}, wantOut: `[["session_id","sess_1"],["refresh_token","[REDACTED]"]]`},
+		{name: "refresh pair nested in a job", op: OpRevoke, payload: []byte(`{"session_id":"sess_1","x":["Refresh-Token","SECRET2"]}`),
+			wantRedacted: []string{"x"}, wantOut: `{"session_id":"sess_1","x":["Refresh-Token","[REDACTED]"]}`},
 		{name: "job ids naming a refresh token are no secret", op: OpRevoke,
 			payload: []byte(`{"session_id":"sess_1","job_id":"refresh-token:sess_1","reply_to":"_INBOX.refresh_token.x"}`), kept: true},
 		{name: "non-JSON refresh", op: OpRefresh, payload: []byte(`refresh_token=SECRET2`), wantRedacted: []string{"body"}, dropped: true},
