@@ -268,13 +268,27 @@ func (w *Worker) rescue(ctx context.Context, seq uint64, c candidate) error {
 	if err != nil {
 		return fmt.Errorf("get job seq %d: %w", seq, err)
 	}
-	if !c.told.IsZero() && raw.Time.After(c.told) {
-		// Stored after the advisory that named its sequence: another job,
-		// of a stream created again, which ofStream misses when the server
-		// that sent the advisory has a clock ahead of the one that
-		// created the stream. A job JetStream gives up on was stored at
-		// least its deliveries' ack waits before.
-		return nil
+	if !c.told.IsZero() {
+		// Named by an advisory: a job the consumer has not delivered yet
+		// is another job (of a stream created again, which ofStream
+		// misses when the server that sent the advisory has a clock
+		// ahead of the one that created the stream), or one a consumer
+		// created again will deliver afresh: left to run. Asked of the
+		// consumer, not judged by the job's time beside the advisory's:
+		// the stream's leader stamps one, the consumer's the other, and
+		// with its clock ahead a job given up on soon after it was stored
+		// (each delivery handed back at once) looked stored after, and
+		// was left in the stream, never delivered again nor dead-lettered.
+		cons, err := w.js.Consumer(ctx, topo.JobsStream, topo.Consumer)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return nil // the next consumer delivers the job afresh
+		}
+		if err != nil {
+			return fmt.Errorf("consumer info for job seq %d: %w", seq, err)
+		}
+		if cons.CachedInfo().Delivered.Stream < seq {
+			return nil
+		}
 	}
 	j := w.newJob(raw.Subject, seq, raw.Time, deliveries)
 	// No delivery span exists for a job JetStream gave up on: the dead

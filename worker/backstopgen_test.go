@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -190,21 +191,48 @@ func TestBackstopTakesOnlyJetStreamsAdvisories(t *testing.T) {
 		name   string
 		at     func(stored time.Time) time.Time
 		header nats.Header
+		// delivered: the job the false advisory names was delivered
+		// (else it waits its first delivery, as a stream's created again)
+		delivered bool
 	}{
 		{name: "older than its job", at: func(stored time.Time) time.Time { return stored.Add(-time.Millisecond) }},
 		{name: "relayed", at: func(stored time.Time) time.Time { return stored.Add(time.Minute) },
-			header: nats.Header{"Nats-Stream": {"SESSION_DLQ"}, "Nats-Sequence": {"1"}}},
+			header: nats.Header{"Nats-Stream": {"SESSION_DLQ"}, "Nats-Sequence": {"1"}}, delivered: true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			env := testenv.New(t)
 			ctx := context.Background()
 			topo := env.Topology
-			env.StartWorker(t)
+			cons, err := env.JS.Consumer(ctx, topo.JobsStream, topo.Consumer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A job JetStream gives up on was delivered: taken here,
+			// never settled.
+			deliver := func() {
+				t.Helper()
+				b, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+				if err != nil {
+					t.Fatal(err)
+				}
+				n := 0
+				for range b.Messages() {
+					n++
+				}
+				if n != 1 {
+					t.Fatalf("delivered %d jobs, want 1", n)
+				}
+			}
+			stuck := env.PublishRaw(t, "sessions.revoke", []byte(`{"session_id":"sess_stuck"}`))
+			deliver()
+			named := env.PublishRaw(t, "sessions.revoke", []byte(`{"session_id":"sess_named"}`))
+			if tt.delivered {
+				deliver()
+			}
 			if _, err := env.JS.PauseConsumer(ctx, topo.JobsStream, topo.Consumer, time.Now().Add(time.Hour)); err != nil {
 				t.Fatal(err)
 			}
-			stuck := env.PublishRaw(t, "sessions.revoke", []byte(`{"session_id":"sess_stuck"}`))
-			named := env.PublishRaw(t, "sessions.revoke", []byte(`{"session_id":"sess_named"}`))
+			env.StartWorker(t)
 			msgs := env.StreamMsgs(t, topo.JobsStream)
 			if len(msgs) != 2 {
 				t.Fatalf("jobs stream holds %d jobs, want 2", len(msgs))
@@ -237,5 +265,81 @@ func TestBackstopTakesOnlyJetStreamsAdvisories(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBackstopTakesAnAdvisoryStampedBeforeItsJob: in a cluster the jobs
+// stream's leader stamps a job, the consumer's leader its max-deliveries
+// advisory; with the first's clock ahead, a job given up on soon after it
+// was stored (each delivery handed back at once: a shutdown, a pause)
+// seems stored after its advisory. The backstop took that for another job
+// and dropped the advisory, saying nothing; JetStream sends it once and
+// the ack floor never passes a job given up on, so the sweep never found
+// it: never delivered again nor dead-lettered. Played here with the only
+// advisory heard before the worker starts, sent again stamped before its job.
+func TestBackstopTakesAnAdvisoryStampedBeforeItsJob(t *testing.T) {
+	env := testenv.New(t)
+	topo := env.Topology
+	subject := fmt.Sprintf("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.%s.%s", topo.JobsStream, topo.Consumer)
+	sub, err := env.NC.SubscribeSync(subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	stuck := env.PublishRaw(t, "sessions.revoke", []byte(`{"session_id":"sess_skewed"}`))
+	crashLoop(t, env, 1)
+	// JetStream gives up at the pull after the last ack wait.
+	cons, err := env.JS.Consumer(context.Background(), topo.JobsStream, topo.Consumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := cons.Fetch(1, jetstream.FetchMaxWait(topo.AckWait+5*time.Second)); err != nil {
+		t.Fatal(err)
+	} else {
+		for m := range b.Messages() {
+			t.Fatalf("job delivered again: %s", m.Data())
+		}
+	}
+	adv, err := sub.NextMsg(10 * time.Second)
+	if err != nil {
+		t.Fatalf("JetStream's advisory: %v", err)
+	}
+	var real map[string]any
+	if err := json.Unmarshal(adv.Data, &real); err != nil || real["stream_seq"] != float64(stuck.Sequence) {
+		t.Fatalf("advisory %s (%v): want stream_seq %d", adv.Data, err, stuck.Sequence)
+	}
+	msgs := env.StreamMsgs(t, topo.JobsStream)
+	if len(msgs) != 1 {
+		t.Fatalf("jobs stream holds %d jobs, want 1", len(msgs))
+	}
+	// The consumer leader's clock behind the stream leader's: the
+	// advisory seems sent before the job was stored (not before the
+	// stream was created, which is another case: ofStream).
+	stream, err := env.JS.Stream(context.Background(), topo.JobsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := stream.CachedInfo().Created
+	if !msgs[0].Time.After(created) {
+		t.Fatalf("job stored at %s, stream created at %s", msgs[0].Time, created)
+	}
+	real["timestamp"] = created.Add(msgs[0].Time.Sub(created) / 2).UTC().Format(time.RFC3339Nano)
+	skewed, err := json.Marshal(real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.StartWorker(t)
+	testenv.Eventually(t, 10*time.Second, "the worker listening", func() bool {
+		// Its subscription, and ours, on the subject.
+		return env.NC.Publish(subject, nil) == nil && strings.Contains(env.Logs.String(), "unreadable max-deliveries advisory")
+	})
+	if err := env.NC.Publish(subject, skewed); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, "the job JetStream gave up on dead-lettered", func() bool {
+		return env.StreamCount(t, topo.JobsStream) == 0 && env.StreamCount(t, topo.DeadLetterStream) == 1
+	})
+	if m := env.StreamMsgs(t, topo.DeadLetterStream)[0]; m.Header.Get(jobs.HeaderClass) != string(jobs.ClassMaxDeliveries) {
+		t.Errorf("dead-lettered as %q, want max_deliveries", m.Header.Get(jobs.HeaderClass))
 	}
 }
