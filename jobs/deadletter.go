@@ -354,6 +354,9 @@ func Redact(o Op, payload []byte) (out []byte, redacted []string) {
 			}
 		}
 	}
+	// listedOnce keeps the names listed: a body of many members (a
+	// megabyte holds tens of thousands) was quadratic to list.
+	listedOnce := map[string]bool{}
 	for i := range obj {
 		m := &obj[i]
 		hit := secretName(m.name)
@@ -368,8 +371,9 @@ func Redact(o Op, payload []byte) (out []byte, redacted []string) {
 		case scrubSecrets(&m.value):
 			hit = true
 		}
-		if hit && !slices.Contains(redacted, listed(m.name)) {
-			redacted = append(redacted, listed(m.name))
+		if name := listed(m.name); hit && !listedOnce[name] {
+			listedOnce[name] = true
+			redacted = append(redacted, name)
 		}
 	}
 	if len(redacted) == 0 {
