@@ -21,9 +21,9 @@ const maxSweep = 100_000
 // advisories, for the backstop; stop ends the subscription. Run subscribes
 // before its first pull: JetStream sends the advisory once, at the pull
 // that finds a job past its last delivery (a worker's first, after a crash
-// loop), and the sweep finds that job only once a later job is acked,
-// which on a quiet system may be never. A subscription that fails leaves
-// the sweep alone (logged), with a nil channel.
+// loop), and the sweep finds that job a sweep interval later at best. A
+// subscription that fails leaves the sweep alone (logged), with a nil
+// channel.
 func (w *Worker) listenMaxDeliveries() (advisories <-chan *nats.Msg, stop func()) {
 	topo := w.cfg.Topology
 	subject := fmt.Sprintf("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.%s.%s", topo.JobsStream, topo.Consumer)
@@ -43,9 +43,9 @@ func (w *Worker) listenMaxDeliveries() (advisories <-chan *nats.Msg, stop func()
 //
 // Two paths find candidates: the MAX_DELIVERIES advisory (immediate, but
 // only seen by workers running at that moment), and a sweep at start and
-// every SweepInterval for messages at or below the consumer's ack floor (in
-// a work queue, everything acked is gone, so whatever remains there ran out
-// of deliveries). Neither signal is exact at the instant it is seen: an ack
+// every SweepInterval for messages at or below the consumer's ack floor, or
+// its last delivery when no job is pending (in a work queue, everything
+// acked is gone, so whatever remains there ran out of deliveries). Neither signal is exact at the instant it is seen: an ack
 // floor may pass a message a moment before the acked message is removed, and
 // a worker may still be finishing the delivery that went over. So a
 // candidate is rescued only after a grace period (the ack wait and a second),
@@ -200,7 +200,8 @@ func (c candidate) ofStream(created time.Time) bool {
 	return c.told.IsZero() || !created.After(c.told)
 }
 
-// sweep lists the jobs still stored at or below the consumer's ack floor.
+// sweep lists the jobs still stored at or below the consumer's ack floor,
+// or its last delivery when it has none pending.
 // Its read of the stream's info is also the status's (noteJobsStream),
 // made first so that a consumer it cannot read does not leave the status
 // with an old one. The stream's first sequence read before the ack floor
@@ -218,7 +219,17 @@ func (w *Worker) sweep(ctx context.Context) (seqs []uint64, created time.Time) {
 		w.cfg.Logger.Warn().Err(err).Msg("sweep: consumer info")
 		return nil, time.Time{}
 	}
-	floor := cons.CachedInfo().AckFloor.Stream
+	// A job JetStream gave up on leaves the consumer's pending list
+	// without moving its ack floor, which passes it only when a later
+	// job's ack finds nothing else pending. With nothing pending, every
+	// job the consumer delivered and the work queue still holds was
+	// given up on: on a quiet system, and when every worker missed the
+	// advisory, nothing else would find it.
+	ci := cons.CachedInfo()
+	floor := ci.AckFloor.Stream
+	if ci.NumAckPending == 0 {
+		floor = max(floor, ci.Delivered.Stream)
+	}
 	first := stream.CachedInfo().State.FirstSeq
 	if first == 0 || floor < first {
 		return nil, time.Time{}

@@ -73,7 +73,7 @@ func TestShortenedAckWaitDoesNotRunAJobTwice(t *testing.T) {
 // operator why jobs waited. The worker says so in its log and on /readyz,
 // and is ready again once the consumer delivers every job. A job the
 // filter passed over is never delivered (the consumer moved past it): it
-// is not lost, the backstop dead-letters it once a later job is acked, and
+// is not lost, the backstop dead-letters it, and
 // the worker says so when the filter goes.
 func TestPausedOrFilteredConsumerIsReported(t *testing.T) {
 	env := testenv.New(t)

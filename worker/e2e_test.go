@@ -353,25 +353,29 @@ func TestShutdownDrainsJobsInFlight(t *testing.T) {
 
 func TestMaxDeliveriesBackstop(t *testing.T) {
 	for _, tt := range []struct {
-		name       string
-		full, late bool
+		name               string
+		full, late, missed bool
 	}{
 		{name: "dead-letter stream full false"},
 		{name: "dead-letter stream full true", full: true},
 		// The last delivery's ack wait is over before the worker starts:
 		// JetStream gives up on the jobs, and sends its only advisory, at
-		// the worker's first pull; nothing acked, the sweep never finds
-		// them, so the backstop must be listening before that pull.
+		// the worker's first pull, so the backstop must be listening
+		// before that pull (the sweep finds them too, a sweep later).
 		{name: "given up at the first pull", late: true},
+		// JetStream gave up on the jobs, and sent its advisories, before
+		// any worker listened: only the sweep can find them, and with
+		// nothing acked since, the consumer's ack floor is below them.
+		{name: "advisory unheard", late: true, missed: true},
 	} {
-		t.Run(tt.name, func(t *testing.T) { testMaxDeliveriesBackstop(t, tt.full, tt.late) })
+		t.Run(tt.name, func(t *testing.T) { testMaxDeliveriesBackstop(t, tt.full, tt.late, tt.missed) })
 	}
 }
 
 // testMaxDeliveriesBackstop: jobs JetStream gave up on are dead-lettered;
 // with the dead-letter stream full, they are kept, and the backstop says so
 // without a log line a second, nor a line a job, until there is room.
-func testMaxDeliveriesBackstop(t *testing.T, full, late bool) {
+func testMaxDeliveriesBackstop(t *testing.T, full, late, missed bool) {
 	env := testenv.New(t)
 	ctx := context.Background()
 	topo := env.Topology
@@ -410,7 +414,30 @@ func testMaxDeliveriesBackstop(t *testing.T, full, late bool) {
 	if late {
 		time.Sleep(env.Topology.AckWait + time.Second)
 	}
-	env.StartWorker(t, func(c *worker.Config) { c.Topology = topo })
+	if missed {
+		// The crashing worker's next pull is the one JetStream gives up at.
+		b, err := cons.Fetch(stuck, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m := range b.Messages() {
+			t.Fatalf("job seq delivered again past max deliveries: %s", m.Subject())
+		}
+		info, err := cons.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.NumAckPending != 0 || info.Delivered.Stream != stuck {
+			t.Fatalf("delivered %d, pending %d: JetStream has not given up on the jobs",
+				info.Delivered.Stream, info.NumAckPending)
+		}
+	}
+	env.StartWorker(t, func(c *worker.Config) {
+		c.Topology = topo
+		if late && !missed {
+			c.SweepInterval = time.Hour // the advisory alone must find them
+		}
+	})
 	if full {
 		const failed = "could not dead-letter a job past max deliveries"
 		testenv.Eventually(t, 20*time.Second, "the rescue refused", func() bool { return strings.Contains(env.Logs.String(), failed) })

@@ -44,7 +44,7 @@ func TestFilterHiddenByRefusedPullsIsStillSaid(t *testing.T) {
 	testenv.Eventually(t, 5*time.Second, "the worker says a job was passed over", func() bool {
 		return strings.Contains(env.Logs.String(), "not the jobs its filter passed over")
 	})
-	// It was passed over indeed: dead-lettered once a later job is acked.
+	// It was passed over indeed: dead-lettered by the backstop.
 	env.Publish(t, &jobs.RevokeArgs{SessionID: ids[1]})
 	testenv.Eventually(t, 20*time.Second, "the job passed over recorded", func() bool {
 		return len(env.Results(t)) == 1 && len(deadLetters(t, env)) == 1 && env.StreamCount(t, env.Topology.JobsStream) == 0
