@@ -358,27 +358,17 @@ func (t Topology) consumerDrifts(name string, have, want jetstream.ConsumerConfi
 	// Delivered headers only, a job comes without its body: the worker
 	// reads it from the stream (a request a job) while this lasts.
 	diff("headers_only", have.HeadersOnly, want.HeadersOnly, true)
-	// Limits on pull requests the workers' pulls exceed: every one refused.
-	// A max_batch no worker's pull reaches is none: a server whose
-	// JetStream limits set max_request_batch gives it to every consumer
-	// updated without one, so no start could set it back.
-	diff("max_batch", pullBatchLimit(have.MaxRequestBatch), pullBatchLimit(want.MaxRequestBatch), true)
+	// A limit on pull requests' expiry the workers' pulls exceed: every
+	// one refused. A max_batch is none: the workers' pulls ask for no
+	// more than it (a server whose JetStream limits set max_request_batch
+	// gives it to every consumer, where no start could set it back).
 	diff("max_expires", have.MaxRequestExpires, want.MaxRequestExpires, true)
 	return out
 }
 
 // MaxPullBatch is the most jobs a worker's pull request asks for (its
-// prefetch, at most this).
+// prefetch, at most this, and at most the consumer's max_batch).
 const MaxPullBatch = 64
-
-// pullBatchLimit is a consumer's max_batch as the workers' pulls feel it:
-// 0 when none of them can exceed it.
-func pullBatchLimit(n int) int {
-	if n >= MaxPullBatch {
-		return 0
-	}
-	return n
-}
 
 func filters(c jetstream.ConsumerConfig) []string {
 	f := slices.Clone(c.FilterSubjects)

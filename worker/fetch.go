@@ -26,6 +26,17 @@ import (
 // see mayBeElsewhere), left to come again after it.
 func (w *Worker) prefetch() int { return min(max(w.cfg.Concurrency/4, 2), jobs.MaxPullBatch) }
 
+// pullBatch is how many jobs a pull asks for at most: the prefetch, or the
+// consumer's max_batch when smaller. JetStream refuses every pull asking
+// for more, and a server whose JetStream limits set max_request_batch gives
+// it to every consumer, where no worker's start can take it away.
+func (w *Worker) pullBatch(c jetstream.ConsumerConfig) int {
+	if n := c.MaxRequestBatch; n > 0 {
+		return min(w.prefetch(), n)
+	}
+	return w.prefetch()
+}
+
 // fetchLoop hands jobs to the slots: one long-lived pull (jetstream's
 // Messages, one inbox for the worker's life) from which a job is taken only
 // for a free slot, so that delivered jobs stay bounded by the concurrency
@@ -189,7 +200,8 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 	// job at a time below a prefetch of 8): a pull request for every job
 	// costs the worker and the server a message each, while the three
 	// quarters left keep the next job here when a slot frees.
-	b := w.prefetch()
+	b := w.pullBatch(cons.CachedInfo().Config)
+	w.pulling.Store(int64(b))
 	refill := max(b/4, 1)
 	created := cons.CachedInfo().Created
 	if w.renewedSince(created) {

@@ -13,8 +13,8 @@ import (
 
 // TestFilterHiddenByRefusedPullsIsStillSaid: an operator gives the
 // consumer a filter while the workers run (a revoke is passed over), then a
-// max_batch below the workers' prefetch, removes the filter, and then the
-// max_batch. The consumer never delivers the revoke it passed over: the
+// max_expires below the workers' pulls' expiry, removes the filter, and
+// then the max_expires. The consumer never delivers the revoke it passed over: the
 // backstop dead-letters it as max_deliveries, never run. The worker warned
 // of that only when a filter alone had held the consumer up: with the
 // refusal reported in its place when the filter went, it said "the
@@ -35,11 +35,11 @@ func TestFilterHiddenByRefusedPullsIsStillSaid(t *testing.T) {
 	editConsumer(t, env, func(c *jetstream.ConsumerConfig) { c.FilterSubject = env.Topology.Subjects.Job(jobs.OpGet) })
 	notReady("filtered", "delivers only jobs on")
 	env.Publish(t, &jobs.RevokeArgs{SessionID: ids[0]})
-	editConsumer(t, env, func(c *jetstream.ConsumerConfig) { c.MaxRequestBatch = 1 })
-	notReady("refused", "max_batch")
+	editConsumer(t, env, func(c *jetstream.ConsumerConfig) { c.MaxRequestExpires = 100 * time.Millisecond })
+	notReady("refused", "max_expires")
 	editConsumer(t, env, func(c *jetstream.ConsumerConfig) { c.FilterSubject = "" })
 	time.Sleep(3 * time.Second) // the worker reads the consumer every second
-	editConsumer(t, env, func(c *jetstream.ConsumerConfig) { c.MaxRequestBatch = 0 })
+	editConsumer(t, env, func(c *jetstream.ConsumerConfig) { c.MaxRequestExpires = 0 })
 	testenv.Eventually(t, 10*time.Second, "ready again", func() bool { return w.Worker.Ready() == nil })
 	testenv.Eventually(t, 5*time.Second, "the worker says a job was passed over", func() bool {
 		return strings.Contains(env.Logs.String(), "not the jobs its filter passed over")

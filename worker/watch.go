@@ -77,6 +77,14 @@ func (w *Worker) observeConsumer(info *jetstream.ConsumerInfo) {
 	}
 }
 
+// asking is how many jobs the pull under way asks for at most.
+func (w *Worker) asking() int {
+	if n := w.pulling.Load(); n > 0 {
+		return int(n)
+	}
+	return w.prefetch()
+}
+
 // observeStall says, in the log and on /readyz, when the consumer delivers
 // some jobs or none for a reason of its own: paused (nats consumer pause),
 // or given a filter (nats consumer edit) so that the jobs on other
@@ -92,11 +100,12 @@ func (w *Worker) observeStall(info *jetstream.ConsumerInfo) {
 	var now *stall
 	batch, expires := info.Config.MaxRequestBatch, info.Config.MaxRequestExpires
 	switch {
-	case batch > 0 && batch < w.prefetch():
+	case batch > 0 && batch < w.asking():
 		// The server answers every pull request of the worker with a
-		// refusal, which the pull takes for missed heartbeats.
-		now = &stall{refused: true, why: fmt.Sprintf("consumer %s refuses the workers' pull requests: its max_batch is %d, and a worker asks for up to %d jobs "+
-			"(set while the workers run): no job is delivered until it is removed or a worker starts, which removes it", topo.Consumer, batch, w.prefetch())}
+		// refusal, which the pull takes for missed heartbeats; the next
+		// pull asks for fewer (pullBatch).
+		now = &stall{refused: true, why: fmt.Sprintf("consumer %s refuses the workers' pull requests: its max_batch is %d, and this worker's pull asks for up to %d jobs "+
+			"(set while the workers run): no job is delivered until its next pull, which asks for %d", topo.Consumer, batch, w.asking(), batch)}
 	case expires > 0 && expires < w.cfg.FetchMaxWait:
 		now = &stall{refused: true, why: fmt.Sprintf("consumer %s refuses the workers' pull requests: its max_expires is %s, and a worker's requests last %s "+
 			"(set while the workers run): no job is delivered until it is removed or a worker starts, which removes it", topo.Consumer, expires, w.cfg.FetchMaxWait)}

@@ -67,6 +67,9 @@ type Worker struct {
 	// consumerStall is why the consumer delivers some jobs or none (paused,
 	// filtered: see observeStall), nil while it delivers every job.
 	consumerStall atomic.Pointer[stall]
+	// pulling is how many jobs the pull under way asks for at most (see
+	// pullBatch), 0 before the first.
+	pulling atomic.Int64
 	// jobsStream is the jobs stream's use as the sweep last read it (see
 	// noteJobsStream), nil before.
 	jobsStream atomic.Pointer[StreamStatus]
