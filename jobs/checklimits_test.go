@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,10 +25,60 @@ func TestCheckTakesTheServersRequestBatchLimit(t *testing.T) {
 }
 
 func testCheckTakesTheServersRequestBatchLimit(t *testing.T, limit int) {
+	js := limitedJetStream(t, server.JSLimitOpts{MaxRequestBatch: limit})
+	top := DefaultTopology()
+	ensureTopology(t, js, top)
+	ensureTopology(t, js, top) // a second start "sets it back"
+	drifts, err := top.Check(testContext(t), js)
+	if err != nil || len(drifts) != 0 {
+		t.Fatalf("Check after Ensure on a server limiting pull batches = %v, %v; want no drift", drifts, err)
+	}
+}
+
+// TestEnsureNamesTheSettingOverAServerLimit: a server whose JetStream
+// limits (jetstream { limits { … } }) are below what the workers ask for
+// refuses the stream or consumer in its own words, which name neither the
+// worker's setting nor the server's; the worker retried with those words
+// for ever. The error now says which setting to lower, or which limit to
+// raise.
+func TestEnsureNamesTheSettingOverAServerLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		limits server.JSLimitOpts
+		want   []string
+	}{
+		{"max_ack_pending", server.JSLimitOpts{MaxAckPending: 10},
+			[]string{"--max-ack-pending (WORKER_MAX_ACK_PENDING)", "max_ack_pending 1000", "jetstream { limits { max_ack_pending } }", "--concurrency"}},
+		{"jobs duplicate window", server.JSLimitOpts{Duplicates: 90 * time.Second},
+			[]string{"--dedup-window (WORKER_DEDUP_WINDOW)", "2m0s", "jetstream { limits { duplicate_window } }"}},
+		{"records duplicate window", server.JSLimitOpts{Duplicates: 30 * time.Second},
+			[]string{"jetstream { limits { duplicate_window } } to 1m0s or more"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			top := DefaultTopology()
+			if tc.name == "records duplicate window" {
+				top.DedupWindow = 20 * time.Second // the jobs stream's fits: the records' does not
+			}
+			js := limitedJetStream(t, tc.limits)
+			_, err := top.Ensure(testContext(t), js)
+			if err == nil {
+				t.Fatal("Ensure over a server limit: no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Ensure: %v\nwant it to say %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// limitedJetStream is JetStream on a server of its own with these limits.
+func limitedJetStream(t *testing.T, limits server.JSLimitOpts) jetstream.JetStream {
+	t.Helper()
 	s, err := server.NewServer(&server.Options{
 		Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true,
-		JetStream: true, StoreDir: t.TempDir(),
-		JetStreamLimits: server.JSLimitOpts{MaxRequestBatch: limit},
+		JetStream: true, StoreDir: t.TempDir(), JetStreamLimits: limits,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -46,11 +97,5 @@ func testCheckTakesTheServersRequestBatchLimit(t *testing.T, limit int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	top := DefaultTopology()
-	ensureTopology(t, js, top)
-	ensureTopology(t, js, top) // a second start "sets it back"
-	drifts, err := top.Check(testContext(t), js)
-	if err != nil || len(drifts) != 0 {
-		t.Fatalf("Check after Ensure on a server limiting pull batches = %v, %v; want no drift", drifts, err)
-	}
+	return js
 }

@@ -25,6 +25,8 @@ const (
 	codeMemoryExceeded jetstream.ErrorCode = 10028 // insufficient memory resources available
 	codeMaxStreamBytes jetstream.ErrorCode = 10122 // stream max bytes exceeds account limit max stream bytes
 	codeNoPeers        jetstream.ErrorCode = 10005 // no suitable peers for placement (clustered), with the reasons
+	codeInvalidStream  jetstream.ErrorCode = 10052 // a stream configuration refused, the reason in the description
+	codeAckPendingOver jetstream.ErrorCode = 10121 // consumer max ack pending exceeds system limit of N
 )
 
 // StreamFull reports whether err is JetStream refusing a message because
@@ -84,4 +86,34 @@ func noRoomForCap(cfg jetstream.StreamConfig, setting string, err error) string 
 	}
 	return fmt.Sprintf("; JetStream reserves the stream's cap, max_bytes %d (%s), when it creates or updates the stream, and the room left by the server's %s or the account's JetStream limits (max_file or max_mem, disk_max_stream_bytes or mem_max_stream_bytes), beside what other capped streams reserve, is less: raise those limits (deploy/README.md), or lower %s",
 		cfg.MaxBytes, setting, limit, setting)
+}
+
+// overServerLimit says what to do when JetStream refused a stream or
+// consumer whose setting is over a limit of the server's JetStream
+// configuration (jetstream { limits { … } }); "" for any other error. The
+// server's words name neither the worker's setting nor the server's.
+// dedup names the worker's setting of cfg's duplicate window, "" when it
+// has none (a fixed window).
+func overServerLimit(cfg jetstream.StreamConfig, dedup string, err error) string {
+	var api *jetstream.APIError
+	if !errors.As(err, &api) || api.ErrorCode != codeInvalidStream || !strings.Contains(api.Description, "duplicates window can not be larger then server limit") {
+		return ""
+	}
+	if dedup == "" {
+		return fmt.Sprintf("; stream %s remembers records' ids for %s, fixed (a job's one record relies on it): "+
+			"raise the server's jetstream { limits { duplicate_window } } to %s or more", cfg.Name, cfg.Duplicates, cfg.Duplicates)
+	}
+	return fmt.Sprintf("; its duplicate window, %s, is %s: lower it to the server's jetstream { limits { duplicate_window } } or less, or raise that limit",
+		cfg.Duplicates, dedup)
+}
+
+// ackPendingOverServerLimit is overServerLimit for the consumer's
+// max_ack_pending.
+func ackPendingOverServerLimit(maxAckPending int, err error) string {
+	var api *jetstream.APIError
+	if !errors.As(err, &api) || api.ErrorCode != codeAckPendingOver {
+		return ""
+	}
+	return fmt.Sprintf("; the jobs in flight over all workers, max_ack_pending %d, are --max-ack-pending (WORKER_MAX_ACK_PENDING): "+
+		"lower it to the server's jetstream { limits { max_ack_pending } } or less (and each worker's --concurrency to it or less), or raise that limit", maxAckPending)
 }

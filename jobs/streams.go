@@ -402,11 +402,12 @@ func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) (jetstream
 	for _, s := range []struct {
 		cfg     jetstream.StreamConfig
 		setting string // the worker's setting of its byte cap
+		dedup   string // the worker's setting of its duplicate window, "" for none
 		record  bool
 	}{
-		{t.JobsStreamConfig(), "--jobs-max-bytes (WORKER_JOBS_MAX_BYTES)", false},
-		{t.ResultsStreamConfig(), "--results-max-bytes (WORKER_RESULTS_MAX_BYTES)", true},
-		{t.DeadLetterStreamConfig(), "--dlq-max-bytes (WORKER_DLQ_MAX_BYTES)", true},
+		{t.JobsStreamConfig(), "--jobs-max-bytes (WORKER_JOBS_MAX_BYTES)", "--dedup-window (WORKER_DEDUP_WINDOW)", false},
+		{t.ResultsStreamConfig(), "--results-max-bytes (WORKER_RESULTS_MAX_BYTES)", "", true},
+		{t.DeadLetterStreamConfig(), "--dlq-max-bytes (WORKER_DLQ_MAX_BYTES)", "", true},
 	} {
 		if s.record {
 			if err := capBelowHeld(ctx, js, s.cfg, s.setting); err != nil {
@@ -414,7 +415,8 @@ func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) (jetstream
 			}
 		}
 		if _, err := js.CreateOrUpdateStream(ctx, s.cfg); err != nil {
-			return nil, fmt.Errorf("create or update stream %s (subjects %v): %w%s", s.cfg.Name, s.cfg.Subjects, err, noRoomForCap(s.cfg, s.setting, err))
+			return nil, fmt.Errorf("create or update stream %s (subjects %v): %w%s%s", s.cfg.Name, s.cfg.Subjects, err,
+				noRoomForCap(s.cfg, s.setting, err), overServerLimit(s.cfg, s.dedup, err))
 		}
 	}
 	for _, kv := range []jetstream.KeyValueConfig{t.ProgressBucketConfig(), t.RateBucketConfig()} {
@@ -424,7 +426,7 @@ func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) (jetstream
 	}
 	c, err := js.CreateOrUpdateConsumer(ctx, t.JobsStream, t.ConsumerConfig())
 	if err != nil {
-		return nil, fmt.Errorf("create or update consumer %s on %s: %w", t.Consumer, t.JobsStream, err)
+		return nil, fmt.Errorf("create or update consumer %s on %s: %w%s", t.Consumer, t.JobsStream, err, ackPendingOverServerLimit(t.MaxAckPending, err))
 	}
 	return c, nil
 }
