@@ -1,6 +1,8 @@
 package jobs
 
 import (
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -73,13 +75,52 @@ func TestEnsureNamesTheSettingOverAServerLimit(t *testing.T) {
 	}
 }
 
+// TestEnsureNamesTheAccountLimit: an account whose JetStream limits leave
+// no room for the workers' streams was refused in JetStream's
+// words alone ("maximum number of streams reached"), which say neither how
+// many the workers need nor which limit to raise.
+func TestEnsureNamesTheAccountLimit(t *testing.T) {
+	for _, tc := range []struct{ limit, want string }{
+		{"max_streams: 2", "the workers need five streams"},
+		{"max_streams: 5", "the workers need five streams"}, // one is taken below
+	} {
+		t.Run(tc.limit, func(t *testing.T) {
+			conf := filepath.Join(t.TempDir(), "server.conf")
+			text := "jetstream: {store_dir: " + strconv.Quote(t.TempDir()) + "}\n" +
+				"accounts: { A: { jetstream: { " + tc.limit + " }, users: [{user: a, password: a}] } }\n"
+			if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			opts, err := server.ProcessConfigFile(conf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts.Host, opts.Port, opts.NoSigs, opts.NoLog = "127.0.0.1", -1, true, true
+			js := jetStreamOn(t, opts, nats.UserInfo("a", "a"))
+			if _, err := js.CreateStream(testContext(t), jetstream.StreamConfig{Name: "OTHER", Subjects: []string{"other"}}); err != nil {
+				t.Fatal(err)
+			}
+			_, err = DefaultTopology().Ensure(testContext(t), js)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Ensure in an account with %s: %v; want it to say %q", tc.limit, err, tc.want)
+			}
+		})
+	}
+}
+
 // limitedJetStream is JetStream on a server of its own with these limits.
 func limitedJetStream(t *testing.T, limits server.JSLimitOpts) jetstream.JetStream {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{
+	return jetStreamOn(t, &server.Options{
 		Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true,
 		JetStream: true, StoreDir: t.TempDir(), JetStreamLimits: limits,
 	})
+}
+
+// jetStreamOn is JetStream on a server of its own with opts.
+func jetStreamOn(t *testing.T, opts *server.Options, connOpts ...nats.Option) jetstream.JetStream {
+	t.Helper()
+	s, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +129,7 @@ func limitedJetStream(t *testing.T, limits server.JSLimitOpts) jetstream.JetStre
 		t.Fatal("server not ready")
 	}
 	t.Cleanup(s.Shutdown)
-	nc, err := nats.Connect(s.ClientURL())
+	nc, err := nats.Connect(s.ClientURL(), connOpts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ const (
 	codeNoPeers        jetstream.ErrorCode = 10005 // no suitable peers for placement (clustered), with the reasons
 	codeInvalidStream  jetstream.ErrorCode = 10052 // a stream configuration refused, the reason in the description
 	codeAckPendingOver jetstream.ErrorCode = 10121 // consumer max ack pending exceeds system limit of N
+	codeMaxStreams     jetstream.ErrorCode = 10027 // maximum number of streams reached
 )
 
 // StreamFull reports whether err is JetStream refusing a message because
@@ -116,4 +117,17 @@ func ackPendingOverServerLimit(maxAckPending int, err error) string {
 	}
 	return fmt.Sprintf("; the jobs in flight over all workers, max_ack_pending %d, are --max-ack-pending (WORKER_MAX_ACK_PENDING): "+
 		"lower it to the server's jetstream { limits { max_ack_pending } } or less (and each worker's --concurrency to it or less), or raise that limit", maxAckPending)
+}
+
+// overAccountLimit says what to do when the account's JetStream limits
+// leave no room for one more stream; "" for any other error. The workers
+// need five (the jobs, results and dead-letter streams and two key-value
+// buckets).
+func overAccountLimit(err error) string {
+	var api *jetstream.APIError
+	if !errors.As(err, &api) || api.ErrorCode != codeMaxStreams {
+		return ""
+	}
+	return "; the workers need five streams in this account (the jobs, results and dead-letter streams, and two key-value buckets): " +
+		"raise the account's JetStream max_streams (deploy/README.md), or delete streams it no longer uses"
 }

@@ -415,13 +415,13 @@ func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) (jetstream
 			}
 		}
 		if _, err := js.CreateOrUpdateStream(ctx, s.cfg); err != nil {
-			return nil, fmt.Errorf("create or update stream %s (subjects %v): %w%s%s", s.cfg.Name, s.cfg.Subjects, err,
-				noRoomForCap(s.cfg, s.setting, err), overServerLimit(s.cfg, s.dedup, err))
+			return nil, fmt.Errorf("create or update stream %s (subjects %v): %w%s%s%s", s.cfg.Name, s.cfg.Subjects, err,
+				noRoomForCap(s.cfg, s.setting, err), overServerLimit(s.cfg, s.dedup, err), overAccountLimit(err))
 		}
 	}
 	for _, kv := range []jetstream.KeyValueConfig{t.ProgressBucketConfig(), t.RateBucketConfig()} {
 		if _, err := js.CreateOrUpdateKeyValue(ctx, kv); err != nil {
-			return nil, fmt.Errorf("create or update key-value bucket %s: %w", kv.Bucket, err)
+			return nil, fmt.Errorf("create or update key-value bucket %s: %w%s", kv.Bucket, err, overAccountLimit(err))
 		}
 	}
 	c, err := js.CreateOrUpdateConsumer(ctx, t.JobsStream, t.ConsumerConfig())
