@@ -50,7 +50,7 @@ func TestEnsureNamesTheSettingOverAServerLimit(t *testing.T) {
 		want   []string
 	}{
 		{"max_ack_pending", server.JSLimitOpts{MaxAckPending: 10},
-			[]string{"--max-ack-pending (WORKER_MAX_ACK_PENDING)", "max_ack_pending 1000", "jetstream { limits { max_ack_pending } }", "--concurrency"}},
+			[]string{"--max-ack-pending (WORKER_MAX_ACK_PENDING)", "max_ack_pending 1000", "limit of 10", "jetstream { limits { max_ack_pending } }", "--concurrency"}},
 		{"jobs duplicate window", server.JSLimitOpts{Duplicates: 90 * time.Second},
 			[]string{"--dedup-window (WORKER_DEDUP_WINDOW)", "2m0s", "jetstream { limits { duplicate_window } }"}},
 		{"records duplicate window", server.JSLimitOpts{Duplicates: 30 * time.Second},

@@ -116,7 +116,8 @@ func ackPendingOverServerLimit(maxAckPending int, err error) string {
 		return ""
 	}
 	return fmt.Sprintf("; the jobs in flight over all workers, max_ack_pending %d, are --max-ack-pending (WORKER_MAX_ACK_PENDING): "+
-		"lower it to the server's jetstream { limits { max_ack_pending } } or less (and each worker's --concurrency to it or less), or raise that limit", maxAckPending)
+		"lower it to that limit or less (and each worker's --concurrency to it or less), or raise the limit "+
+		"(the server's jetstream { limits { max_ack_pending } }, or the account's JetStream max_ack_pending)", maxAckPending)
 }
 
 // overAccountLimit says what to do when the account's JetStream limits
