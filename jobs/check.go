@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clerkjobs/clerkjobs/internal/text"
@@ -219,7 +220,7 @@ func (t Topology) Check(ctx context.Context, js jetstream.JetStream) ([]Drift, e
 			continue
 		}
 		if err != nil {
-			return drifts, fmt.Errorf("check %s %s: %w", kind, name, err)
+			return drifts, fmt.Errorf("check %s %s: %w%s", kind, name, err, noJetStream(err))
 		}
 		drifts = append(drifts, t.streamDrifts(kind, name, s.CachedInfo().Config, want)...)
 	}
@@ -257,6 +258,22 @@ func (t Topology) Check(ctx context.Context, js jetstream.JetStream) ([]Drift, e
 		return drifts, &DriftError{Drifts: fatal}
 	}
 	return drifts, nil
+}
+
+// noJetStream says what to do when no JetStream answers the connection's
+// API requests; "" for any other error. It is a new user's first mistake (a
+// nats-server started without -js), and NATS's words for it ("no
+// responders available for request") name neither JetStream nor the fix.
+func noJetStream(err error) string {
+	switch {
+	case errors.Is(err, nats.ErrNoResponders), errors.Is(err, jetstream.ErrJetStreamNotEnabled):
+		return "; no JetStream answers on this server: start nats-server with -js (or a jetstream {} block in its configuration), " +
+			"or give the worker the URL of one that has it; run without a NATS URL, the worker starts an embedded one"
+	case errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
+		return "; JetStream is not enabled for the account this connection's user is in: enable it in the server's accounts " +
+			"(jetstream: enabled in the account's block, as deploy/nats/accounts.conf does)"
+	}
+	return ""
 }
 
 func (t Topology) otherConsumers(ctx context.Context, js jetstream.JetStream) ([]string, error) {

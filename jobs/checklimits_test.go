@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -139,4 +140,41 @@ func jetStreamOn(t *testing.T, opts *server.Options, connOpts ...nats.Option) je
 		t.Fatal(err)
 	}
 	return js
+}
+
+// TestCheckSaysWhenThereIsNoJetStream: a worker given a NATS server
+// started without -js, or connecting as a user whose account has no
+// JetStream, retried for ever saying "no responders available for request"
+// or "JetStream not enabled for account": neither says what to do.
+func TestCheckSaysWhenThereIsNoJetStream(t *testing.T) {
+	for _, tc := range []struct{ name, conf, want string }{
+		{"server without JetStream", "", "start nats-server with -js"},
+		{"account without JetStream", "jetstream: {store_dir: %q}\naccounts: { A: { users: [{user: a, password: a}] }, B: { jetstream: enabled } }\n",
+			"jetstream: enabled in the account's block"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conf := filepath.Join(t.TempDir(), "server.conf")
+			text := tc.conf
+			if text != "" {
+				text = fmt.Sprintf(text, t.TempDir())
+			}
+			if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			opts, err := server.ProcessConfigFile(conf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts.Host, opts.Port, opts.NoSigs, opts.NoLog = "127.0.0.1", -1, true, true
+			var connOpts []nats.Option
+			if tc.conf != "" {
+				connOpts = append(connOpts, nats.UserInfo("a", "a"))
+			}
+			js := jetStreamOn(t, opts, connOpts...)
+			_, err = DefaultTopology().Check(testContext(t), js)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Check: %v; want it to say %q", err, tc.want)
+			}
+		})
+	}
 }
