@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -86,27 +85,33 @@ func TestEnsureNamesTheAccountLimit(t *testing.T) {
 		{"max_streams: 5", "the workers need five streams"}, // one is taken below
 	} {
 		t.Run(tc.limit, func(t *testing.T) {
-			conf := filepath.Join(t.TempDir(), "server.conf")
-			text := "jetstream: {store_dir: " + strconv.Quote(t.TempDir()) + "}\n" +
-				"accounts: { A: { jetstream: { " + tc.limit + " }, users: [{user: a, password: a}] } }\n"
-			if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			opts, err := server.ProcessConfigFile(conf)
-			if err != nil {
-				t.Fatal(err)
-			}
-			opts.Host, opts.Port, opts.NoSigs, opts.NoLog = "127.0.0.1", -1, true, true
-			js := jetStreamOn(t, opts, nats.UserInfo("a", "a"))
+			js := configuredJetStream(t, "jetstream: {store_dir: STORE}\n"+
+				"accounts: { A: { jetstream: { "+tc.limit+" }, users: [{user: a, password: a}] } }\n", nats.UserInfo("a", "a"))
 			if _, err := js.CreateStream(testContext(t), jetstream.StreamConfig{Name: "OTHER", Subjects: []string{"other"}}); err != nil {
 				t.Fatal(err)
 			}
-			_, err = DefaultTopology().Ensure(testContext(t), js)
+			_, err := DefaultTopology().Ensure(testContext(t), js)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Ensure in an account with %s: %v; want it to say %q", tc.limit, err, tc.want)
 			}
 		})
 	}
+}
+
+// configuredJetStream is JetStream on a server of its own configured by
+// conf, its store directory where conf says STORE.
+func configuredJetStream(t *testing.T, conf string, connOpts ...nats.Option) jetstream.JetStream {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "server.conf")
+	if err := os.WriteFile(file, []byte(strings.ReplaceAll(conf, "STORE", strconv.Quote(t.TempDir()))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := server.ProcessConfigFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Host, opts.Port, opts.NoSigs, opts.NoLog = "127.0.0.1", -1, true, true
+	return jetStreamOn(t, opts, connOpts...)
 }
 
 // limitedJetStream is JetStream on a server of its own with these limits.
@@ -149,29 +154,16 @@ func jetStreamOn(t *testing.T, opts *server.Options, connOpts ...nats.Option) je
 func TestCheckSaysWhenThereIsNoJetStream(t *testing.T) {
 	for _, tc := range []struct{ name, conf, want string }{
 		{"server without JetStream", "", "start nats-server with -js"},
-		{"account without JetStream", "jetstream: {store_dir: %q}\naccounts: { A: { users: [{user: a, password: a}] }, B: { jetstream: enabled } }\n",
+		{"account without JetStream", "jetstream: {store_dir: STORE}\naccounts: { A: { users: [{user: a, password: a}] }, B: { jetstream: enabled } }\n",
 			"jetstream: enabled in the account's block"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			conf := filepath.Join(t.TempDir(), "server.conf")
-			text := tc.conf
-			if text != "" {
-				text = fmt.Sprintf(text, t.TempDir())
-			}
-			if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			opts, err := server.ProcessConfigFile(conf)
-			if err != nil {
-				t.Fatal(err)
-			}
-			opts.Host, opts.Port, opts.NoSigs, opts.NoLog = "127.0.0.1", -1, true, true
 			var connOpts []nats.Option
 			if tc.conf != "" {
 				connOpts = append(connOpts, nats.UserInfo("a", "a"))
 			}
-			js := jetStreamOn(t, opts, connOpts...)
-			_, err = DefaultTopology().Check(testContext(t), js)
+			js := configuredJetStream(t, tc.conf, connOpts...)
+			_, err := DefaultTopology().Check(testContext(t), js)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Check: %v; want it to say %q", err, tc.want)
 			}
