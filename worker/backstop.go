@@ -75,7 +75,7 @@ func (w *Worker) backstop(ctx context.Context, ch <-chan *nats.Msg) {
 	// stream lasts.
 	denied := map[uint64]time.Time{}
 	noteSweep := func() {
-		seqs, created := w.sweep(ctx)
+		seqs, created, consumer := w.sweep(ctx)
 		if created.IsZero() {
 			return
 		}
@@ -88,7 +88,7 @@ func (w *Worker) backstop(ctx context.Context, ch <-chan *nats.Msg) {
 			if _, ok := denied[seq]; ok {
 				continue
 			}
-			note(seq, candidate{deliveries: topo.MaxDeliver + jobs.BackstopMargin, stream: created})
+			note(seq, candidate{deliveries: topo.MaxDeliver + jobs.BackstopMargin, stream: created, consumer: consumer})
 		}
 	}
 	noteSweep()
@@ -126,9 +126,32 @@ func (w *Worker) backstop(ctx context.Context, ch <-chan *nats.Msg) {
 		case <-check.C:
 			var failed error
 			var failedSeq uint64
+			// The consumer as it is now, read once a check, when a job a
+			// sweep found is due (stillGivenUp).
+			var cons *jetstream.ConsumerInfo
+			var consErr error
+			consumer := func() (*jetstream.ConsumerInfo, error) {
+				if cons == nil && consErr == nil {
+					cons, consErr = w.consumerInfo(ctx)
+				}
+				return cons, consErr
+			}
 			for seq, c := range candidates {
 				if time.Since(c.since) < grace || time.Now().Before(c.next) || w.inflight.any(func(d *delivery) bool { return d.seq() == seq }) {
 					continue
+				}
+				if c.told.IsZero() {
+					if keep, ok := stillGivenUp(seq, c, consumer); !ok {
+						if !keep {
+							delete(candidates, seq)
+						} else {
+							// Looked at again a grace later, not at
+							// every check: a consumer read each.
+							c.next = time.Now().Add(grace)
+							candidates[seq] = c
+						}
+						continue
+					}
 				}
 				err := w.rescue(ctx, seq, c)
 				if denial := (*jobDeleteDenied)(nil); errors.As(err, &denial) {
@@ -189,6 +212,55 @@ type candidate struct {
 	// advisory, when the server sent it (the stream is then one created
 	// before). Both are the server's times.
 	stream, told time.Time
+	// consumer is the creation of the consumer whose state the sweep
+	// that found the job read (zero for an advisory's).
+	consumer time.Time
+}
+
+// stillGivenUp reports whether a job a sweep found (c) is still one the
+// consumer gave up on, as consumer (read once a check) says now: the
+// sweep's reason held when it read the consumer, not a grace later. A
+// consumer deleted and created again since delivers the job afresh, and
+// one reset (its API) to a sequence at or below the job delivers it again:
+// by the end of the grace, the job may run on another worker, or wait a
+// nak delay, and a rescue would dead-letter it as max_deliveries, never
+// run. It is forgotten (keep false) when the consumer is another (the next
+// sweep judges it by the new one), and kept for a later look when the
+// consumer, the same, may deliver it now, or cannot be read.
+func stillGivenUp(seq uint64, c candidate, consumer func() (*jetstream.ConsumerInfo, error)) (keep, ok bool) {
+	ci, err := consumer()
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return false, false
+	}
+	if err != nil {
+		return true, false
+	}
+	if !ci.Created.Equal(c.consumer) {
+		return false, false
+	}
+	return true, givenUp(ci, seq)
+}
+
+// givenUp reports whether the consumer, as ci says, will not deliver the
+// job at seq again, if it is still stored: it is at or below the ack floor,
+// or, with no job pending, at or below the last delivery. A job JetStream
+// gave up on leaves the consumer's pending list without moving its ack
+// floor, which passes it only when a later job's ack finds nothing else
+// pending. With nothing pending, every job the consumer delivered and the
+// work queue still holds was given up on (or passed over by a filter): on a
+// quiet system, and when every worker missed the advisory, nothing else
+// would find it.
+func givenUp(ci *jetstream.ConsumerInfo, seq uint64) bool {
+	return seq <= ci.AckFloor.Stream || ci.NumAckPending == 0 && seq <= ci.Delivered.Stream
+}
+
+// consumerInfo reads the jobs consumer's state from the server.
+func (w *Worker) consumerInfo(ctx context.Context) (*jetstream.ConsumerInfo, error) {
+	cons, err := w.js.Consumer(ctx, w.cfg.Topology.JobsStream, w.cfg.Topology.Consumer)
+	if err != nil {
+		return nil, err
+	}
+	return cons.CachedInfo(), nil
 }
 
 // ofStream reports whether c is a job of the jobs stream created at
@@ -200,39 +272,32 @@ func (c candidate) ofStream(created time.Time) bool {
 	return c.told.IsZero() || !created.After(c.told)
 }
 
-// sweep lists the jobs still stored at or below the consumer's ack floor,
-// or its last delivery when it has none pending.
+// sweep lists the jobs still stored that the consumer gave up on (givenUp),
+// with the creations of the stream and of the consumer it read.
 // Its read of the stream's info is also the status's (noteJobsStream),
 // made first so that a consumer it cannot read does not leave the status
 // with an old one. The stream's first sequence read before the ack floor
 // only widens the range: what is gone in between is skipped.
-func (w *Worker) sweep(ctx context.Context) (seqs []uint64, created time.Time) {
+func (w *Worker) sweep(ctx context.Context) (seqs []uint64, created, consumer time.Time) {
 	topo := w.cfg.Topology
 	stream, err := w.js.Stream(ctx, topo.JobsStream)
 	w.noteJobsStream(stream, err)
 	if err != nil {
 		w.cfg.Logger.Warn().Err(err).Msg("sweep: stream info")
-		return nil, time.Time{}
+		return nil, time.Time{}, time.Time{}
 	}
-	cons, err := w.js.Consumer(ctx, topo.JobsStream, topo.Consumer)
+	ci, err := w.consumerInfo(ctx)
 	if err != nil {
 		w.cfg.Logger.Warn().Err(err).Msg("sweep: consumer info")
-		return nil, time.Time{}
+		return nil, time.Time{}, time.Time{}
 	}
-	// A job JetStream gave up on leaves the consumer's pending list
-	// without moving its ack floor, which passes it only when a later
-	// job's ack finds nothing else pending. With nothing pending, every
-	// job the consumer delivered and the work queue still holds was
-	// given up on: on a quiet system, and when every worker missed the
-	// advisory, nothing else would find it.
-	ci := cons.CachedInfo()
 	floor := ci.AckFloor.Stream
 	if ci.NumAckPending == 0 {
-		floor = max(floor, ci.Delivered.Stream)
+		floor = max(floor, ci.Delivered.Stream) // givenUp
 	}
 	first := stream.CachedInfo().State.FirstSeq
 	if first == 0 || floor < first {
-		return nil, time.Time{}
+		return nil, time.Time{}, time.Time{}
 	}
 	// One read per job still stored, each the next from a sequence: the
 	// acked jobs between them (gone from the work queue) cost nothing.
@@ -251,7 +316,7 @@ func (w *Worker) sweep(ctx context.Context) (seqs []uint64, created time.Time) {
 		}
 		seq = m.Seq + 1
 	}
-	return out, stream.CachedInfo().Created
+	return out, stream.CachedInfo().Created, ci.Created
 }
 
 // rescue dead-letters the job at seq if it is still in the jobs stream,
