@@ -120,7 +120,9 @@ func (w *Worker) backstop(ctx context.Context, ch <-chan *nats.Msg) {
 				w.cfg.Logger.Warn().Str("subject", m.Subject).Msg("unreadable max-deliveries advisory; the sweep will catch the job")
 				continue
 			}
-			note(adv.StreamSeq, candidate{deliveries: int(adv.Deliveries), told: adv.Time})
+			// The consumer the worker knows now is the one that gave up
+			// (see rescue).
+			note(adv.StreamSeq, candidate{deliveries: int(adv.Deliveries), told: adv.Time, consumer: time.Unix(0, w.consumerCreated.Load())})
 		case <-sweep.C:
 			noteSweep()
 		case <-check.C:
@@ -213,7 +215,8 @@ type candidate struct {
 	// before). Both are the server's times.
 	stream, told time.Time
 	// consumer is the creation of the consumer whose state the sweep
-	// that found the job read (zero for an advisory's).
+	// that found the job read; for an advisory, the worker's latest read
+	// of it when the advisory came (time.Unix(0, 0) if none).
 	consumer time.Time
 }
 
@@ -363,6 +366,13 @@ func (w *Worker) rescue(ctx context.Context, seq uint64, c candidate) error {
 			return fmt.Errorf("consumer info for job seq %d: %w", seq, err)
 		}
 		if cons.CachedInfo().Delivered.Stream < seq {
+			return nil
+		}
+		// A consumer created again since the job was noted (the worker
+		// knew an older one then) delivers it afresh, and may have done
+		// so already: the job may run on another worker, or wait a nak
+		// delay. Left to run.
+		if k := c.consumer; k.UnixNano() > 0 && cons.CachedInfo().Created.After(k) {
 			return nil
 		}
 	}

@@ -16,24 +16,31 @@ import (
 )
 
 // TestBackstopLeavesAJobItsConsumerDeliversAgain: JetStream gave up on a
-// job, nothing was acked since, and the backstop's sweep noted it (nothing
-// pending). Before the rescue's grace was over, an operator had the
-// consumer deliver its jobs again: deleted it (the worker created it
-// again, and the new consumer delivers the job afresh), or reset it (its
-// API) to the job's sequence. The job came again: Clerk failed it once,
-// and it waits its nak delay, pending in the consumer. The rescue read
-// nothing of the consumer for a job a sweep found: it dead-lettered the
-// job as max_deliveries ("JetStream stopped delivering") and deleted it,
-// while the consumer was to run it again.
+// job, and the backstop noted it: a sweep (nothing pending, nothing acked
+// since, the advisory unheard) or the advisory. Before the rescue's grace
+// was over, an operator had the consumer deliver its jobs again: deleted
+// it (the worker created it again, and the new consumer delivers the job
+// afresh), or reset it (its API) to the job's sequence. The job came
+// again: Clerk failed it once, and it waits its nak delay, pending in the
+// consumer. The rescue read nothing of the consumer for a job a sweep
+// found, and for an advisory's asked only whether the consumer had
+// delivered it: it dead-lettered the job as max_deliveries ("JetStream
+// stopped delivering") and deleted it, while the consumer was to run it
+// again.
 func TestBackstopLeavesAJobItsConsumerDeliversAgain(t *testing.T) {
-	for _, reset := range []bool{false, true} {
-		t.Run(map[bool]string{false: "deleted", true: "reset"}[reset], func(t *testing.T) {
-			testBackstopLeavesAJobItsConsumerDeliversAgain(t, reset)
-		})
+	for _, tt := range []struct {
+		name            string
+		advisory, reset bool
+	}{
+		{name: "swept, consumer deleted"},
+		{name: "swept, consumer reset", reset: true},
+		{name: "advisory, consumer deleted", advisory: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) { testBackstopLeavesAJobItsConsumerDeliversAgain(t, tt.advisory, tt.reset) })
 	}
 }
 
-func testBackstopLeavesAJobItsConsumerDeliversAgain(t *testing.T, reset bool) {
+func testBackstopLeavesAJobItsConsumerDeliversAgain(t *testing.T, advisory, reset bool) {
 	env := testenv.New(t)
 	ctx := context.Background()
 	emu := env.Clerk.Emulator
@@ -44,11 +51,26 @@ func testBackstopLeavesAJobItsConsumerDeliversAgain(t *testing.T, reset bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// JetStream gives up at a pull after the last ack wait; no worker
-	// heard its advisory, and nothing is acked since.
+	start := func() *testenv.Running {
+		return env.StartWorker(t, func(c *worker.Config) {
+			c.Retry.NakDelay, c.Retry.NakDelayMax, c.Retry.Jitter = 10*time.Second, 10*time.Second, 0
+			if advisory {
+				c.SweepInterval = time.Hour // its first, with the job pending, finds nothing
+			}
+		})
+	}
+	var w *testenv.Running
+	if advisory {
+		emu.SetFaults(emulator.Faults{ErrorRate: 1})
+		w = start() // hears the advisory at the last ack wait's end
+	}
+	// JetStream gives up after the last ack wait (at a pull, with no
+	// worker listening: the advisory unheard), and nothing is acked since.
 	testenv.Eventually(t, 20*time.Second, "JetStream giving up on the job", func() bool {
-		if _, err := cons.Fetch(1, jetstream.FetchMaxWait(time.Second)); err != nil {
-			t.Fatal(err)
+		if !advisory {
+			if _, err := cons.Fetch(1, jetstream.FetchMaxWait(time.Second)); err != nil {
+				t.Fatal(err)
+			}
 		}
 		info, err := cons.Info(ctx)
 		if err != nil {
@@ -56,11 +78,11 @@ func testBackstopLeavesAJobItsConsumerDeliversAgain(t *testing.T, reset bool) {
 		}
 		return info.NumAckPending == 0
 	})
-	emu.SetFaults(emulator.Faults{ErrorRate: 1})
-	w := env.StartWorker(t, func(c *worker.Config) {
-		c.Retry.NakDelay, c.Retry.NakDelayMax, c.Retry.Jitter = 10*time.Second, 10*time.Second, 0
-	})
-	time.Sleep(time.Second) // sweeps (every 500 ms) have noted the job
+	if !advisory {
+		emu.SetFaults(emulator.Faults{ErrorRate: 1})
+		w = start()
+	}
+	time.Sleep(time.Second) // the backstop has noted the job (a sweep every 500 ms, or the advisory)
 	if reset {
 		subject := fmt.Sprintf("$JS.API.CONSUMER.RESET.%s.%s", env.Topology.JobsStream, env.Topology.Consumer)
 		m, err := env.NC.Request(subject, fmt.Appendf(nil, `{"seq":%d}`, job), 5*time.Second)
