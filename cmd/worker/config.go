@@ -122,9 +122,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 		if errors.Is(err, pflag.ErrHelp) {
 			return nil, errHelp
 		}
-		// pflag quotes the value it could not parse: a key given to the
-		// wrong flag must not be repeated.
-		return nil, errors.New(redact.Text(err.Error()))
+		// pflag quotes the value it could not parse: a key, or a URL with
+		// a password, given to the wrong flag must not be repeated.
+		return nil, errors.New(redact.URLCredentials(redact.Text(err.Error())))
 	}
 	if err := refuseSecrets(fs); err != nil {
 		return nil, err
@@ -364,7 +364,15 @@ func checkSecretKey(source, key string) error {
 // that says why (the process's log); accepted, in every result a tenant
 // reads (the instance name), in stream and subject names, in the log lines
 // that name an address or a directory.
+//
+// A URL with a password or token in it (nats://user:password@host) is
+// refused alike: no setting of the worker's own takes one (Clerk's API URL
+// neither: the key authenticates, and the URL is logged), and the NATS
+// server's URL, which may, is natsconn's.
 func refuseSecret(setting, value string) error {
+	if redact.HasURLCredentials(value) {
+		return fmt.Errorf("%s: its value (%d characters) holds a URL with a password or token in it (scheme://user:password@host), so it is not repeated here; a NATS password goes only in the URL of --nats-url (NATS_URL), --nats-password-file (NATS_PASSWORD_FILE) or NATS_PASSWORD, the Clerk secret key only in CLERK_SECRET_KEY or --clerk-secret-key-file (CLERK_SECRET_KEY_FILE)", setting, len(value))
+	}
 	if !redact.Looks(value) {
 		return nil
 	}

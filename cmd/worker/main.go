@@ -64,7 +64,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if err != nil {
 		// One line, whatever the error joins: scripts and humans grep it.
-		fmt.Fprintf(stderr, "worker: %s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
+		fmt.Fprintf(stderr, "worker: %s\n", strings.ReplaceAll(redact.URLCredentials(err.Error()), "\n", "; "))
 		return 2
 	}
 	log := newLogger(cfg.logFormat, cfg.logLevel, stdout)
@@ -88,7 +88,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	cfg.worker.TracerProvider = tp.TracerProvider()
 	if err := serve(ctx, cfg, log); err != nil {
-		log.Error().Err(err).Msg("worker failed")
+		// A listen address or a directory may quote a URL with a password
+		// pasted into the wrong setting.
+		log.Error().Str("error", redact.URLCredentials(err.Error())).Msg("worker failed")
 		return 1
 	}
 	return 0

@@ -77,8 +77,13 @@ func (o Options) Validate() error {
 	// would quote it. A URL's user information holds a password or token by
 	// design, and Redact hides it.
 	for _, f := range []struct{ flag, v string }{{FlagURL, Redact(o.URL)}, {FlagUser, o.User}, {FlagInboxPrefix, o.InboxPrefix}} {
-		if redact.Looks(f.v) {
+		switch {
+		case redact.Looks(f.v):
 			errs = append(errs, fmt.Errorf("%s: its value is shaped like a secret (a Clerk key or a JWT), so it is not repeated here; the Clerk secret key goes only in CLERK_SECRET_KEY (or a file named by --clerk-secret-key-file)", setting(f.flag)))
+		case f.flag != FlagURL && redact.HasURLCredentials(f.v):
+			// A server URL pasted into the user or the inbox prefix: its
+			// password would go into CONNECT or every reply subject.
+			errs = append(errs, fmt.Errorf("%s: its value holds a URL with a password or token in it (scheme://user:password@host), so it is not repeated here; the server's URL goes in %s, a password in %s or %s", setting(f.flag), setting(FlagURL), setting(FlagPasswordFile), setting(FlagPassword)))
 		}
 	}
 	if len(errs) > 0 {

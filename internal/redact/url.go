@@ -1,6 +1,9 @@
 package redact
 
-import "strings"
+import (
+	"regexp"
+	"strings"
+)
 
 // URLs hides the user information (a user and password, or a token) of
 // every URL in s, a URL or a comma-separated list of them, so that a log
@@ -36,5 +39,54 @@ func URLs(s string) string {
 		}
 		b.WriteByte('@')
 		rest = rest[at+1:]
+	}
+}
+
+// urlUserInfo matches a URL's scheme and user information (a user and
+// password, or a token) up to the @ that ends it: nats://alice:pw@,
+// https://token@. The run is greedy up to a blank or a quote, so that an @
+// left unescaped in a password ("p@ss") is hidden with the rest.
+var urlUserInfo = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>@]*(?:@[^\s"'<>@]*)*@`)
+
+// HasURLCredentials reports whether s holds a URL with a password or token
+// in it (scheme://user:password@host, scheme://token@host) that URLs
+// would hide: pasted into a setting that is not a URL (a subject prefix, a
+// file name, a job id), it would be repeated where others read it. A URL
+// whose user information is already hidden ("u:xxxxx") does not count.
+func HasURLCredentials(s string) bool {
+	if !strings.Contains(s, "://") {
+		return false
+	}
+	for _, m := range urlUserInfo.FindAllString(s, -1) {
+		if hideUserInfo(m) != m {
+			return true
+		}
+	}
+	return false
+}
+
+// URLCredentials returns s with the user information of every URL in it
+// hidden as URLs hides it (the user kept, "xxxxx" for a password or
+// token), wherever the URL sits in s: an error that quotes a value given
+// to the wrong setting. Unlike URLs it leaves an @ alone that follows no
+// "scheme://" (an e-mail address, a job id such as deploy@host).
+func URLCredentials(s string) string {
+	if !strings.Contains(s, "://") {
+		return s
+	}
+	return urlUserInfo.ReplaceAllStringFunc(s, hideUserInfo)
+}
+
+// hideUserInfo hides the user information of m, a match of urlUserInfo.
+func hideUserInfo(m string) string {
+	i := strings.Index(m, "://") + len("://")
+	info := m[i : len(m)-1]
+	switch user, _, hasPass := strings.Cut(info, ":"); {
+	case info == "" || info == "xxxxx" || hasPass && strings.TrimPrefix(info, user+":") == "xxxxx":
+		return m
+	case hasPass && !strings.ContainsAny(user, ",/@"):
+		return m[:i] + user + ":xxxxx@"
+	default:
+		return m[:i] + "xxxxx@"
 	}
 }

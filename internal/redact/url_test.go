@@ -1,0 +1,35 @@
+package redact_test
+
+import (
+	"testing"
+
+	"github.com/clerkjobs/clerkjobs/internal/redact"
+)
+
+// A URL with a password or token pasted into a setting that is not a URL
+// is found wherever it sits in a value or an error's text, and hidden as
+// URLs hides it; an @ after no scheme, and a URL already hidden, are left.
+func TestURLCredentials(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+		has      bool
+	}{
+		{`nats://alice:s3cretPW@host:4222`, `nats://alice:xxxxx@host:4222`, true},
+		{`invalid argument "https://bob:s3cretPW@h" for "--ack-wait" flag`, `invalid argument "https://bob:xxxxx@h" for "--ack-wait" flag`, true},
+		{`open tls://tok3nValue@h: no such file`, `open tls://xxxxx@h: no such file`, true},
+		{`nats://u:p@ss@h`, `nats://u:xxxxx@h`, true},
+		{"x\nnats://u:pw@h\n", "x\nnats://u:xxxxx@h\n", true},
+		{`nats://u:xxxxx@h`, `nats://u:xxxxx@h`, false},
+		{`nats://xxxxx@h`, `nats://xxxxx@h`, false},
+		{`deploy@host`, `deploy@host`, false},
+		{`mail ops@example.com about nats://h:4222`, `mail ops@example.com about nats://h:4222`, false},
+		{`nats://@h`, `nats://@h`, false},
+	} {
+		if got := redact.URLCredentials(tc.in); got != tc.want {
+			t.Errorf("URLCredentials(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		if got := redact.HasURLCredentials(tc.in); got != tc.has {
+			t.Errorf("HasURLCredentials(%q) = %v, want %v", tc.in, got, tc.has)
+		}
+	}
+}
