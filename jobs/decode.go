@@ -71,7 +71,7 @@ func Decode(o Op, data []byte) (Args, error) {
 	// so that it is this error, on /job_id, whatever else is wrong: the
 	// worker then records the job as seq-<n>, never under that id.
 	obj, _ := doc.(map[string]any)
-	if id, ok := obj["job_id"].(string); ok && redact.Looks(id) {
+	if id, ok := obj["job_id"].(string); ok && (redact.Looks(id) || redact.HasURLCredentials(id)) {
 		return nil, &InvalidError{Op: o, Field: "/job_id", Reason: CheckJobID(id).Error()}
 	}
 	if field, n := hugeNumber(doc); n != "" {

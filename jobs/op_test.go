@@ -182,6 +182,9 @@ func TestCheckJobIDRefusesSecretShapes(t *testing.T) {
 		{"short JWT", "eyJ" + "hbGc.eyJz.c2ln", true},
 		{"JWT without a signature", "eyJ" + "hbGciOiJub25lIn0.eyJzdWIiOiJ1In0.", true},
 		{"JWT of 128 characters", "eyJ" + strings.Repeat("a", 60) + "." + strings.Repeat("b", 60) + ".sig", true},
+		{"URL with a password", "nats://alice:" + "hunter2pw@nats.example:4222", true},
+		{"URL with a token", "https://" + "tok3nValue@api.example", true},
+		{"URL with a password inside an id", "offboard-42-nats://a:" + "pw@h", true},
 
 		{"plain id", "incident-77", false},
 		{"seq id", "seq-12", false},
@@ -190,6 +193,8 @@ func TestCheckJobIDRefusesSecretShapes(t *testing.T) {
 		{"dashes, not a key", "sk-live-abcd1234", false},
 		{"eyJ without dots", "eyJabcdefgh", false},
 		{"revoke_all session letter", "offboard-42/sess_2abc", false},
+		{"user at host", "deploy@host-7", false},
+		{"URL without credentials", "https://tickets.example/INC-77", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

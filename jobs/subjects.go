@@ -137,9 +137,12 @@ const MaxJobIDLen = 128
 // a JWT). A job id is stored as it is in record subjects, Dlq-Job-Id,
 // results and log lines, where nothing redacts it, and a key or a short JWT
 // fits the pattern; the error describes such an id without repeating it.
+//
+// A URL with a password or token in it (nats://user:password@host) fits the
+// pattern too, and is refused alike.
 func CheckJobID(id string) error {
-	if redact.Looks(id) {
-		return fmt.Errorf("job id of %d characters is shaped like a secret (a Clerk key or a JWT): a job id is stored in record subjects, headers and log lines, so name the job (incident-77, offboard-42) and keep credentials out of its id", len(id))
+	if redact.Looks(id) || redact.HasURLCredentials(id) {
+		return fmt.Errorf("job id of %d characters is shaped like a secret (a Clerk key, a JWT, a URL with a password): a job id is stored in record subjects, headers and log lines, so name the job (incident-77, offboard-42) and keep credentials out of its id", len(id))
 	}
 	return checkName("job id", id, MaxJobIDLen, "letters, digits and . _ : @ / -", func(_ int, c byte) bool {
 		return alnum(c) || strings.IndexByte("._:@/-", c) >= 0

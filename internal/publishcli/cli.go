@@ -138,8 +138,10 @@ func RunEnv(ctx context.Context, args []string, env Env) int {
 		// An error can quote what came from elsewhere (a value given on the
 		// command line that fails its schema, a worker's or Clerk's
 		// message): nothing shaped like a secret reaches stderr, and no
-		// control character reaches the terminal.
-		fmt.Fprintf(env.Stderr, "publish: %s\n", text.TerminalLines(redact.Text(natsconn.ErrorText(a.explain(ee.err)))))
+		// control character reaches the terminal; nor does the password
+		// or token of a URL pasted into the wrong flag (--since
+		// nats://user:pw@host), shown as xxxxx.
+		fmt.Fprintf(env.Stderr, "publish: %s\n", text.TerminalLines(redact.URLCredentials(redact.Text(natsconn.ErrorText(a.explain(ee.err))))))
 		if ee.usage && cmd != nil {
 			fmt.Fprintf(env.Stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 		}
