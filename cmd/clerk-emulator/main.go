@@ -240,8 +240,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if err != nil {
 		// The messages quote the value they refuse: a secret key given to
-		// another setting than --secret-key must not be repeated.
-		fmt.Fprintf(stderr, "clerk-emulator: %s\n", redact.Text(err.Error()))
+		// another setting than --secret-key must not be repeated, nor the
+		// password of a URL pasted there (shown as xxxxx).
+		fmt.Fprintf(stderr, "clerk-emulator: %s\n", redact.URLCredentials(redact.Text(err.Error())))
 		return exitUsage
 	}
 	level, _ := zerolog.ParseLevel(cfg.logLevel)
@@ -262,7 +263,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	srv, err := emulator.Listen(cfg.addr, opts...)
 	if err != nil {
-		fmt.Fprintf(stderr, "clerk-emulator: --addr: %s\n", redact.Text(err.Error()))
+		fmt.Fprintf(stderr, "clerk-emulator: --addr: %s\n", redact.URLCredentials(redact.Text(err.Error())))
 		return exitError
 	}
 

@@ -308,3 +308,45 @@ func TestRunNeverRepeatsAKeyInTheWrongSetting(t *testing.T) {
 		}
 	}
 }
+
+// TestRunNeverRepeatsAURLPassword: a URL with a password in it
+// (nats://alice:PASSWORD@host), given to any flag or variable, or as an
+// argument, is refused without the password: before, flag's "invalid
+// value", --log-level's check, the argument's and the failed listen's
+// messages quoted it.
+func TestRunNeverRepeatsAURLPassword(t *testing.T) {
+	pw := "Pw" + "3hVn8cQw5LsJ"
+	u := "nats://alice:" + pw + "@nats.example:4222"
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+	}{{"argument", []string{u}, nil}}
+	for _, name := range flagNames {
+		if name == "secret-key" {
+			continue
+		}
+		cases = append(cases, struct {
+			name string
+			args []string
+			env  map[string]string
+		}{"--" + name, []string{"--" + name, u}, nil}, struct {
+			name string
+			args []string
+			env  map[string]string
+		}{envOf(name), nil, map[string]string{envOf(name): u}})
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr syncBuffer
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if code := run(ctx, tc.args, env(tc.env), &stdout, &stderr); code == exitOK {
+				t.Fatalf("a URL accepted as %s", tc.name)
+			}
+			if out := stdout.String() + stderr.String(); strings.Contains(out, pw) {
+				t.Errorf("the password is repeated: %q", out)
+			}
+		})
+	}
+}
