@@ -150,11 +150,13 @@ func (o Options) Validate() error {
 				f.what, f.flag, EnvOf(f.flag), len(f.path)))
 			continue
 		}
-		if _, err := os.Stat(f.path); err != nil {
+		if st, err := os.Stat(f.path); err != nil {
 			errs = append(errs, fmt.Errorf("%s (--%s, %s): %w", f.what, f.flag, EnvOf(f.flag), err))
+		} else if st.IsDir() {
+			errs = append(errs, fmt.Errorf("%s (--%s, %s): %s is a directory: give the path of the file in it", f.what, f.flag, EnvOf(f.flag), f.path))
 		}
 	}
-	if _, err := os.Stat(o.NKeyFile); o.NKeyFile != "" && err == nil {
+	if st, err := os.Stat(o.NKeyFile); o.NKeyFile != "" && err == nil && !st.IsDir() {
 		// Read now, so that a file holding no seed is bad input named
 		// as such, not a failed connection. nats.go's error says what
 		// is wrong, never the file's contents.

@@ -45,6 +45,14 @@ func TestValidate(t *testing.T) {
 		{"cert without key", Options{TLSCert: file}, "both the certificate and its key"},
 		{"missing creds", Options{Creds: missing}, "credentials file"},
 		{"missing CA", Options{TLSCA: missing}, "TLS CA file"},
+		// A directory was taken, and the connection then failed with
+		// nats.go's "read DIR: is a directory", naming no setting (the
+		// worker's exit 1, a runtime failure, for bad configuration).
+		{"creds a directory", Options{Creds: dir}, "credentials file (--nats-creds, NATS_CREDS): " + dir + " is a directory"},
+		{"NKey a directory", Options{NKeyFile: dir}, "NKey seed file (--nats-nkey, NATS_NKEY): " + dir + " is a directory"},
+		{"CA a directory", Options{TLSCA: dir}, "TLS CA file (--nats-tls-ca, NATS_CA): " + dir + " is a directory"},
+		{"cert a directory", Options{TLSCert: dir, TLSKey: file}, "TLS certificate file (--nats-tls-cert, NATS_CERT): " + dir + " is a directory"},
+		{"key a directory", Options{TLSCert: file, TLSKey: dir}, "TLS key file (--nats-tls-key, NATS_KEY): " + dir + " is a directory"},
 		{"tls scheme", Options{URL: "tls://nats.example.com:4222"}, ""},
 		{"websocket with a path", Options{URL: "wss://nats.example.com/ws"}, ""},
 		// What a hurried operator types: each told what a NATS URL is,
