@@ -102,7 +102,7 @@ func serve(ctx context.Context, cfg *config, log zerolog.Logger) error {
 	if cfg.nats.URL == "" {
 		s, err := embedded.Start(embedded.Options{Addr: cfg.embeddedAddr, StoreDir: cfg.dataDir})
 		if err != nil {
-			return fmt.Errorf("%w (set NATS_URL to use an existing server, or --embedded-addr)", err)
+			return fmt.Errorf("%w (set NATS_URL to use an existing server, or --embedded-addr (WORKER_EMBEDDED_ADDR) or --data-dir (WORKER_DATA_DIR))", err)
 		}
 		defer s.Shutdown()
 		cfg.nats.URL = s.ClientURL()

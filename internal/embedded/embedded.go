@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -36,6 +38,28 @@ func Start(o Options) (*server.Server, error) {
 	if o.StoreDir == "" {
 		return nil, errors.New("embedded NATS: a JetStream store directory is required")
 	}
+	// Said now, not as a server that never gets ready "within 10s (is the
+	// port in use?)": a store directory that is a file, or not writable.
+	if err := os.MkdirAll(o.StoreDir, 0o700); err != nil {
+		return nil, fmt.Errorf("embedded NATS: JetStream store directory %q cannot be made: %w", o.StoreDir, err)
+	}
+	// Two servers on one store directory (a second worker started with
+	// the same data directory) each write the other's stream files, and
+	// nats-server does not stop them: jobs, results and dead letters would
+	// be lost. The lock is held until the server shuts down.
+	lock, err := lockDir(o.StoreDir)
+	if errors.Is(err, errDirInUse) {
+		return nil, fmt.Errorf("embedded NATS: JetStream store directory %q is in use by another process's embedded server (another worker's?): two servers on one directory corrupt each other's streams; stop that one, or give this one a directory of its own", o.StoreDir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("embedded NATS: JetStream store directory %q cannot be locked: %w", o.StoreDir, err)
+	}
+	started := false
+	defer func() {
+		if !started {
+			lock.Close()
+		}
+	}()
 	host, portStr, err := net.SplitHostPort(o.Addr)
 	if o.Addr == "" {
 		host, portStr, err = "127.0.0.1", "-1", nil
@@ -77,10 +101,21 @@ func Start(o Options) (*server.Server, error) {
 	go s.Start()
 	if !s.ReadyForConnections(10 * time.Second) {
 		s.Shutdown()
-		return nil, fmt.Errorf("embedded NATS: not ready to accept connections on %s:%d within 10s (is the port in use?)", host, port)
+		return nil, fmt.Errorf("embedded NATS: not ready to accept connections on %s within 10s (is the port in use?)", net.JoinHostPort(host, portStr))
 	}
+	started = true
+	go func() {
+		s.WaitForShutdown()
+		lock.Close()
+	}()
 	return s, nil
 }
+
+// errDirInUse: another process holds a store directory's lock.
+var errDirInUse = errors.New("store directory in use")
+
+// lockPath is the file whose lock marks a store directory in use.
+func lockPath(dir string) string { return filepath.Join(dir, "embedded.lock") }
 
 // Connected is a running server with a connection to it and JetStream.
 type Connected struct {
