@@ -49,3 +49,28 @@ func TestDLQListRefusesANegativeLimit(t *testing.T) {
 		t.Errorf("want exit %d naming --limit, nothing listed: %v", publishcli.ExitUsage, r)
 	}
 }
+
+// TestDLQUntilNotAfterSinceIsRefused: --since 1h --until 2h (the two
+// swapped: until two hours ago, from one hour ago) selects no dead letter
+// whatever the queue holds; list printed nothing and exited 0, and
+// replay and purge said nothing matched, as if the queue held none of
+// them. It is refused, naming both flags, and nothing is touched.
+func TestDLQUntilNotAfterSinceIsRefused(t *testing.T) {
+	h := newHarness(t)
+	h.seed(t, letter{op: jobs.OpRevoke, class: jobs.ClassExhausted, jobID: "w1"})
+	for _, args := range [][]string{
+		{"dlq", "list", "--since", "1h", "--until", "2h"},
+		{"dlq", "list", "--since", "2026-05-02", "--until", "2026-05-01"},
+		{"dlq", "list", "--since", "1h", "--until", "1h"},
+		{"dlq", "replay", "--since", "1h", "--until", "2h", "--dry-run"},
+		{"dlq", "purge", "--since", "1h", "--until", "2h", "--yes"},
+	} {
+		r := h.run(t, args...)
+		if r.code != publishcli.ExitUsage || !strings.Contains(r.stderr, "--until") || !strings.Contains(r.stderr, "--since") || r.stdout != "" {
+			t.Errorf("%q: want exit %d naming --since and --until, nothing listed: %v", args, publishcli.ExitUsage, r)
+		}
+	}
+	if n := h.dlqCount(t); n != 1 {
+		t.Errorf("%d dead letters left, want 1", n)
+	}
+}

@@ -109,6 +109,12 @@ func (s *selection) filter(now time.Time, args []string) (dlq.Filter, error) {
 	if f.Until, err = parseWhen(now, s.until); err != nil {
 		return f, usagef("--until: %v", err)
 	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
+		// Nothing can match: the two swapped ("--since 1h --until 2h"),
+		// which would read as a queue without such letters.
+		return f, usagef("--until %s (%s) is not after --since %s (%s): no dead letter is stored at or after the one and before the other; swap them?",
+			s.until, f.Until.Format(time.RFC3339), s.since, f.Since.Format(time.RFC3339))
+	}
 	for _, v := range args {
 		n, err := parseSeq(v)
 		if err != nil {
