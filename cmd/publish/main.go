@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/clerkjobs/clerkjobs/internal/publishcli"
+	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/internal/tracing"
 	"github.com/clerkjobs/clerkjobs/worker"
 )
@@ -37,7 +38,7 @@ func run(ctx context.Context, stop func()) int {
 	tracing.RouteSDKReports(func(line string) { fmt.Fprintf(os.Stderr, "publish: tracing: %s\n", line) })
 	tp, err := tracing.New(ctx, tracing.WithServiceName("clerkjobs-publish"), tracing.WithServiceVersion(worker.Version))
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "publish: %v\n", err)
+		fmt.Fprintf(os.Stderr, "publish: %s\n", redact.URLCredentials(err.Error()))
 		return publishcli.ExitUsage
 	}
 	defer func() {

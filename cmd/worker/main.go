@@ -73,7 +73,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	tracing.RouteSDKReports(func(line string) { log.Warn().Str("report", line).Msg("tracing") })
 	tp, err := tracing.New(ctx, tracing.WithServiceName("clerkjobs-worker"), tracing.WithServiceVersion(worker.Version))
 	if err != nil {
-		fmt.Fprintf(stderr, "worker: %s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
+		fmt.Fprintf(stderr, "worker: %s\n", strings.ReplaceAll(redact.URLCredentials(err.Error()), "\n", "; "))
 		return 2
 	}
 	defer func() {

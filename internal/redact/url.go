@@ -45,8 +45,12 @@ func URLs(s string) string {
 // urlUserInfo matches a URL's scheme and user information (a user and
 // password, or a token) up to the @ that ends it: nats://alice:pw@,
 // https://token@. The run is greedy up to a blank or a quote, so that an @
-// left unescaped in a password ("p@ss") is hidden with the rest.
-var urlUserInfo = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>@]*(?:@[^\s"'<>@]*)*@`)
+// left unescaped in a password ("p@ss") is hidden with the rest. A URL cut
+// short before its @ (an error quoting the first 40 bytes of a value,
+// ending in "…") is taken when a colon follows its first word: what
+// follows may be a password's head ("nats://alice:hunt…"), or a port
+// ("nats://host:42…"), which is hidden too.
+var urlUserInfo = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://(?:[^\s"'<>@]*(?:@[^\s"'<>@]*)*@|[^\s"'<>@/:]*:[^\s"'<>@]*…)`)
 
 // HasURLCredentials reports whether s holds a URL with a password or token
 // in it (scheme://user:password@host, scheme://token@host) that URLs
@@ -80,6 +84,13 @@ func URLCredentials(s string) string {
 // hideUserInfo hides the user information of m, a match of urlUserInfo.
 func hideUserInfo(m string) string {
 	i := strings.Index(m, "://") + len("://")
+	if strings.HasSuffix(m, "…") && !strings.HasSuffix(m, "@") {
+		user, rest, _ := strings.Cut(m[i:len(m)-len("…")], ":")
+		if rest == "" || rest == "xxxxx" {
+			return m
+		}
+		return m[:i] + user + ":xxxxx…"
+	}
 	info := m[i : len(m)-1]
 	switch user, _, hasPass := strings.Cut(info, ":"); {
 	case info == "" || info == "xxxxx" || hasPass && strings.TrimPrefix(info, user+":") == "xxxxx":

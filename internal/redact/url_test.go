@@ -24,6 +24,10 @@ func TestURLCredentials(t *testing.T) {
 		{`deploy@host`, `deploy@host`, false},
 		{`mail ops@example.com about nats://h:4222`, `mail ops@example.com about nats://h:4222`, false},
 		{`nats://@h`, `nats://@h`, false},
+		// Cut short before the @ by an error that bounds what it quotes.
+		{`sampler "nats://alice:hunter2hunt…" is not supported`, `sampler "nats://alice:xxxxx…" is not supported`, true},
+		{`"nats://alice:xxxxx…"`, `"nats://alice:xxxxx…"`, false},
+		{`"https://collector.example/v1/tra…"`, `"https://collector.example/v1/tra…"`, false},
 	} {
 		if got := redact.URLCredentials(tc.in); got != tc.want {
 			t.Errorf("URLCredentials(%q) = %q, want %q", tc.in, got, tc.want)

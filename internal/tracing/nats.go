@@ -148,7 +148,7 @@ func ContextWithTraceparent(ctx context.Context, traceparent, tracestate string)
 	}
 	out := propagation.TraceContext{}.Extract(ctx, c)
 	if !trace.SpanContextFromContext(out).IsValid() {
-		return ctx, fmt.Errorf("traceparent %q is not a W3C trace context: want 00-<32 hex digits trace id>-<16 hex digits span id>-<2 hex digits flags>, e.g. 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", text.Truncate(traceparent, 80))
+		return ctx, fmt.Errorf("traceparent %q is not a W3C trace context: want 00-<32 hex digits trace id>-<16 hex digits span id>-<2 hex digits flags>, e.g. 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", text.Truncate(redact.URLCredentials(traceparent), 80))
 	}
 	return out, nil
 }

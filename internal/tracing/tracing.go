@@ -96,7 +96,12 @@ type ConfigError struct {
 // refuses where that helps; a secret pasted into the wrong variable (a
 // Clerk key, a JWT) is taken out, since the worker prints this error to its
 // log.
-func (e *ConfigError) Error() string { return e.Variable + ": " + redact.Text(e.Problem) }
+//
+// So is the password or token of a URL pasted there, as redact.URLCredentials
+// shows it (also when the quote is cut short before the URL's @).
+func (e *ConfigError) Error() string {
+	return e.Variable + ": " + redact.URLCredentials(redact.Text(e.Problem))
+}
 
 func (e *ConfigError) Unwrap() error { return e.Err }
 

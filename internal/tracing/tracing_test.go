@@ -189,6 +189,38 @@ func TestConfigErrorHidesAPastedKey(t *testing.T) {
 	}
 }
 
+// TestConfigErrorHidesAPastedURLPassword: a URL with a password pasted
+// into an OTEL_* variable that is not an endpoint was quoted by the error
+// that refuses it (lower-cased, but the password all the same), and a long
+// one was cut before its @, where nothing recognised it as a URL's.
+func TestConfigErrorHidesAPastedURLPassword(t *testing.T) {
+	for _, pw := range []string{"pw" + "9xq4vlm2kzt7", "pw" + strings.Repeat("9xq4vlm2kzt7", 6)} {
+		u := "nats://alice:" + pw + "@nats.example:4222"
+		for _, v := range []string{"OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"} {
+			env := map[string]string{v: u}
+			if strings.HasPrefix(v, "OTEL_TRACES_SAMPLER") || strings.HasSuffix(v, "PROTOCOL") {
+				env["OTEL_TRACES_EXPORTER"] = "console"
+				if strings.HasSuffix(v, "PROTOCOL") {
+					env["OTEL_TRACES_EXPORTER"] = "otlp"
+				}
+				if v == "OTEL_TRACES_SAMPLER_ARG" {
+					env["OTEL_TRACES_SAMPLER"] = "traceidratio"
+				}
+			}
+			setEnv(t, env)
+			_, err := tracing.New(context.Background())
+			if err == nil || !strings.Contains(err.Error(), v) || strings.Contains(strings.ToLower(err.Error()), pw[:8]) {
+				t.Errorf("%s holding a URL with a password of %d characters: err = %v; want one naming the variable without the password", v, len(pw), err)
+			}
+		}
+	}
+	// A traceparent (TRACEPARENT, --traceparent) likewise.
+	u := "nats://alice:" + "pw" + strings.Repeat("9xq4vlm2kzt7", 6) + "@h"
+	if _, err := tracing.ContextWithTraceparent(context.Background(), u, ""); err == nil || strings.Contains(err.Error(), "pw9xq4vl") {
+		t.Errorf("a traceparent holding a URL with a password: err = %v; want one without the password", err)
+	}
+}
+
 // TestSecretInSpansIsRefused: the service name and resource attributes go
 // into every span exported, the collector's address into the start-up log
 // line. A Clerk key pasted into one of them was exported with every span
