@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/clerkjobs/clerkjobs/internal/redact"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 )
 
 // DefaultURL is the server used when none is configured.
@@ -166,7 +167,7 @@ func (o Options) Validate() error {
 	}
 	if why := inboxPrefixProblem(o.InboxPrefix); o.InboxPrefix != "" && why != "" {
 		errs = append(errs, fmt.Errorf("inbox prefix %q (--%s, %s) %s: write dot-separated tokens without a trailing '.', e.g. _INBOX.svc_a",
-			redact.Text(o.InboxPrefix), FlagInboxPrefix, EnvOf(FlagInboxPrefix), why))
+			text.Truncate(redact.Text(o.InboxPrefix), 80), FlagInboxPrefix, EnvOf(FlagInboxPrefix), why))
 	}
 	all := Redact(o.serverURL())
 	for _, u := range strings.Split(o.serverURL(), ",") {
@@ -259,11 +260,23 @@ func fileContents(v string) bool {
 	return strings.Trim(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") == ""
 }
 
+// MaxInboxPrefixLen is the longest inbox prefix: its inboxes (the prefix, a
+// dot and a 22-character NUID) are at most jobs.MaxSubjectLen (255)
+// characters, the longest reply_to the worker takes.
+const MaxInboxPrefixLen = 255 - 1 - 22
+
 // inboxPrefixProblem says what keeps p from starting reply subjects, ""
 // when nothing does. nats.go refuses only a trailing '.' and wildcards, at
 // connect, as "invalid custom prefix"; a space or an empty token it takes,
 // and then every request through the inbox fails ("invalid subject").
 func inboxPrefixProblem(p string) string {
+	if len(p) > MaxInboxPrefixLen {
+		// An inbox is the prefix, a dot and a 22-character id: a reply
+		// subject longer than the worker takes as a job's reply_to, and
+		// past the server's 4 KiB control line a connection the server
+		// closes at the first subscription, naming nothing.
+		return fmt.Sprintf("is %d characters long: an inbox under it (the prefix, a dot and a 22-character id) would be longer than the 255 characters of a reply subject; use at most %d", len(p), MaxInboxPrefixLen)
+	}
 	if strings.HasSuffix(p, ".") {
 		return "ends with '.' (the client adds it)"
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/clerkjobs/clerkjobs/internal/embedded"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 )
 
 func TestValidate(t *testing.T) {
@@ -315,11 +316,17 @@ func TestBadInboxPrefixNamesTheSetting(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Shutdown()
-	for _, prefix := range []string{"_INBOX.svc_a.", "_INBOX.>", "_INBOX.*", "_INBOX.svc a", "_INBOX..svc_a", ".svc_a", "_INBOX.svc\ta"} {
-		t.Run(prefix, func(t *testing.T) {
+	// Too long for a reply subject (the prefix, a dot and a 22-character
+	// id make at most 255: the worker refuses a longer reply_to), or for
+	// the server's 4 KiB control line: the worker started, and its
+	// connection was closed by the server ("the NATS connection is
+	// closed", exit 1), naming nothing; the error quoted all of it.
+	long, huge := "_INBOX."+strings.Repeat("a", 226), "_INBOX."+strings.Repeat("a", 100_000)
+	for _, prefix := range []string{"_INBOX.svc_a.", "_INBOX.>", "_INBOX.*", "_INBOX.svc a", "_INBOX..svc_a", ".svc_a", "_INBOX.svc\ta", long, huge} {
+		t.Run(text.Truncate(prefix, 40), func(t *testing.T) {
 			o := Options{URL: s.ClientURL(), InboxPrefix: prefix, Timeout: 2 * time.Second}
-			if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "--"+FlagInboxPrefix) {
-				t.Errorf("Validate() = %v; want an error naming --%s", err, FlagInboxPrefix)
+			if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "--"+FlagInboxPrefix) || len(err.Error()) > 500 {
+				t.Errorf("Validate() = %.600v; want an error naming --%s, of at most 500 bytes", err, FlagInboxPrefix)
 			}
 			nc, err := o.Connect()
 			if err == nil {
@@ -336,7 +343,10 @@ func TestBadInboxPrefixNamesTheSetting(t *testing.T) {
 			}
 		})
 	}
-	// A good one still connects and gets answers.
+	// A good one still connects and gets answers, the longest too.
+	if err := (Options{URL: s.ClientURL(), InboxPrefix: long[:len(long)-1]}).Validate(); err != nil {
+		t.Errorf("an inbox prefix of %d characters: %v", len(long)-1, err)
+	}
 	nc, err := Options{URL: s.ClientURL(), InboxPrefix: "_INBOX.svc_a"}.Connect()
 	if err != nil {
 		t.Fatal(err)
