@@ -54,6 +54,7 @@ import (
 
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/internal/redact"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 )
 
 func main() {
@@ -242,7 +243,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// The messages quote the value they refuse: a secret key given to
 		// another setting than --secret-key must not be repeated, nor the
 		// password of a URL pasted there (shown as xxxxx).
-		fmt.Fprintf(stderr, "clerk-emulator: %s\n", redact.URLCredentials(redact.Text(err.Error())))
+		fmt.Fprintf(stderr, "clerk-emulator: %s\n", text.Words(redact.URLCredentials(redact.Text(err.Error())), 256))
 		return exitUsage
 	}
 	level, _ := zerolog.ParseLevel(cfg.logLevel)
@@ -263,7 +264,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	srv, err := emulator.Listen(cfg.addr, opts...)
 	if err != nil {
-		fmt.Fprintf(stderr, "clerk-emulator: --addr: %s\n", redact.URLCredentials(redact.Text(err.Error())))
+		fmt.Fprintf(stderr, "clerk-emulator: --addr: %s\n", text.Words(redact.URLCredentials(redact.Text(err.Error())), 256))
 		return exitError
 	}
 

@@ -350,3 +350,15 @@ func TestRunNeverRepeatsAURLPassword(t *testing.T) {
 		})
 	}
 }
+
+// TestRunLongValueIsNotRepeatedWhole: a value of 100 KB given to a flag was
+// repeated whole in the error; each word is now cut to 256 bytes.
+func TestRunLongValueIsNotRepeatedWhole(t *testing.T) {
+	long := strings.Repeat("a", 100_000)
+	for _, args := range [][]string{{"--log-level", long}, {"--latency", long}, {"--rate-limit-mode", long}, {long}} {
+		var stdout, stderr syncBuffer
+		if code := run(context.Background(), args, env(nil), &stdout, &stderr); code != exitUsage || len(stderr.String()) > 2000 {
+			t.Errorf("%.20q: exit %d, %d bytes on standard error; want %d, in at most 2000 bytes", args, code, len(stderr.String()), exitUsage)
+		}
+	}
+}

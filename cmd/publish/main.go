@@ -13,6 +13,7 @@ import (
 
 	"github.com/clerkjobs/clerkjobs/internal/publishcli"
 	"github.com/clerkjobs/clerkjobs/internal/redact"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 	"github.com/clerkjobs/clerkjobs/internal/tracing"
 	"github.com/clerkjobs/clerkjobs/worker"
 )
@@ -38,7 +39,7 @@ func run(ctx context.Context, stop func()) int {
 	tracing.RouteSDKReports(func(line string) { fmt.Fprintf(os.Stderr, "publish: tracing: %s\n", line) })
 	tp, err := tracing.New(ctx, tracing.WithServiceName("clerkjobs-publish"), tracing.WithServiceVersion(worker.Version))
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "publish: %s\n", redact.URLCredentials(err.Error()))
+		fmt.Fprintf(os.Stderr, "publish: %s\n", text.Words(redact.URLCredentials(err.Error()), 256))
 		return publishcli.ExitUsage
 	}
 	defer func() {

@@ -34,6 +34,7 @@ import (
 	"github.com/clerkjobs/clerkjobs/internal/embedded"
 	"github.com/clerkjobs/clerkjobs/internal/natsconn"
 	"github.com/clerkjobs/clerkjobs/internal/redact"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 	"github.com/clerkjobs/clerkjobs/internal/tracing"
 	"github.com/clerkjobs/clerkjobs/worker"
 )
@@ -43,6 +44,10 @@ import (
 // the collector runs often under load: 200 costs a few MiB of RSS for
 // 10-15% less CPU per job at concurrency 16 and 256 (BENCHMARKS.md).
 const gcPercent = 200
+
+// maxQuoted bounds each word of an error printed on standard error: a value
+// of 100 KB given to a setting would otherwise be repeated whole (text.Words).
+const maxQuoted = 256
 
 func main() {
 	if _, set := os.LookupEnv("GOGC"); !set {
@@ -64,7 +69,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if err != nil {
 		// One line, whatever the error joins: scripts and humans grep it.
-		fmt.Fprintf(stderr, "worker: %s\n", strings.ReplaceAll(redact.URLCredentials(err.Error()), "\n", "; "))
+		fmt.Fprintf(stderr, "worker: %s\n", strings.ReplaceAll(text.Words(redact.URLCredentials(err.Error()), maxQuoted), "\n", "; "))
 		return 2
 	}
 	log := newLogger(cfg.logFormat, cfg.logLevel, stdout)
@@ -73,7 +78,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	tracing.RouteSDKReports(func(line string) { log.Warn().Str("report", line).Msg("tracing") })
 	tp, err := tracing.New(ctx, tracing.WithServiceName("clerkjobs-worker"), tracing.WithServiceVersion(worker.Version))
 	if err != nil {
-		fmt.Fprintf(stderr, "worker: %s\n", strings.ReplaceAll(redact.URLCredentials(err.Error()), "\n", "; "))
+		fmt.Fprintf(stderr, "worker: %s\n", strings.ReplaceAll(text.Words(redact.URLCredentials(err.Error()), maxQuoted), "\n", "; "))
 		return 2
 	}
 	defer func() {

@@ -54,3 +54,36 @@ func TestURLPasswordInAnotherSettingIsRefusedUnsaid(t *testing.T) {
 		t.Run(name, func(t *testing.T) { check(t, tc.setting, tc.args, tc.env) })
 	}
 }
+
+// A value of 100 KB given to a setting was repeated whole in the one-line
+// error, once for each quote (three times, 300 KB, for a variable that is
+// not a number): each word of the error is now cut to 256 bytes, the
+// setting still named.
+func TestLongValueIsNotRepeatedWhole(t *testing.T) {
+	long := strings.Repeat("a", 100_000)
+	for name, tc := range map[string]struct {
+		setting string
+		args    []string
+		env     map[string]string
+	}{
+		"WORKER_CONCURRENCY":  {"WORKER_CONCURRENCY", nil, map[string]string{"WORKER_CONCURRENCY": long}},
+		"--rate-limit":        {"--rate-limit", []string{"--rate-limit", long}, nil},
+		"--log-level":         {"--log-level", []string{"--log-level", long}, nil},
+		"--subject-prefix":    {"--subject-prefix", []string{"--subject-prefix", long}, nil},
+		"argument":            {"argument", []string{long}, nil},
+		"OTEL_TRACES_SAMPLER": {"OTEL_TRACES_SAMPLER", []string{"--metrics-addr="}, map[string]string{"OTEL_TRACES_EXPORTER": "console", "OTEL_TRACES_SAMPLER": long}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			for k, v := range tc.env {
+				if strings.HasPrefix(k, "OTEL_") {
+					t.Setenv(k, v) // tracing reads the process's environment
+				}
+			}
+			var stderr strings.Builder
+			code := run(context.Background(), tc.args, func(k string) string { return tc.env[k] }, io.Discard, &stderr)
+			if code != 2 || !strings.Contains(stderr.String(), tc.setting) || stderr.Len() > 2000 {
+				t.Errorf("exit %d, %d bytes on standard error (%.300q); want 2, naming %s, in at most 2000 bytes", code, stderr.Len(), stderr.String(), tc.setting)
+			}
+		})
+	}
+}

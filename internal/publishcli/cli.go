@@ -140,8 +140,9 @@ func RunEnv(ctx context.Context, args []string, env Env) int {
 		// message): nothing shaped like a secret reaches stderr, and no
 		// control character reaches the terminal; nor does the password
 		// or token of a URL pasted into the wrong flag (--since
-		// nats://user:pw@host), shown as xxxxx.
-		fmt.Fprintf(env.Stderr, "publish: %s\n", text.TerminalLines(redact.URLCredentials(redact.Text(natsconn.ErrorText(a.explain(ee.err))))))
+		// nats://user:pw@host), shown as xxxxx; nor a value of 100 KB
+		// whole (each word is cut to 256 bytes).
+		fmt.Fprintf(env.Stderr, "publish: %s\n", text.TerminalLines(text.Words(redact.URLCredentials(redact.Text(natsconn.ErrorText(a.explain(ee.err)))), 256)))
 		if ee.usage && cmd != nil {
 			fmt.Fprintf(env.Stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 		}

@@ -60,3 +60,29 @@ func TestURLPasswordGivenToAnotherSettingIsNeverRepeated(t *testing.T) {
 		t.Errorf("%d jobs published, want none", len(msgs))
 	}
 }
+
+// A value of 100 KB given to a flag was repeated whole in the error that
+// refuses it (twice for --listen): each word of the error is now cut to
+// 256 bytes, the flag still named.
+func TestLongValueIsNotRepeatedWhole(t *testing.T) {
+	h := newHarness(t)
+	long := strings.Repeat("a", 100_000)
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		named string
+	}{
+		{"dlq list --since", []string{"dlq", "list", "--since", long}, "--since"},
+		{"dlq list --class", []string{"dlq", "list", "--class", long}, "--class"},
+		{"console --listen", []string{"console", "--listen", long}, "listen address"},
+		{"unknown command", []string{long}, "unknown command"},
+		{"--file", []string{"revoke", "--file", long}, "--file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := h.run(t, tc.args...)
+			if r.code != publishcli.ExitUsage || !strings.Contains(r.stderr, tc.named) || len(r.stderr) > 2000 {
+				t.Errorf("exit %d, %d bytes on standard error (%.300q); want %d, naming %s, in at most 2000 bytes", r.code, len(r.stderr), r.stderr, publishcli.ExitUsage, tc.named)
+			}
+		})
+	}
+}

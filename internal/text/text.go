@@ -119,3 +119,33 @@ func safe(s string) bool {
 func unsafeRune(r rune) bool {
 	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029'
 }
+
+// Words returns s with every word (a run without a space or a line break)
+// longer than n bytes cut to n, Ellipsis included, and followed by its
+// length: "aaaa…(100000 bytes)". It is for an error that quotes values it
+// refuses: a value of 100 KB given to a setting would otherwise be
+// repeated whole, on one line, once for each quote.
+func Words(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		j := strings.IndexAny(s[i:], " \n")
+		if j < 0 {
+			j = len(s) - i
+		}
+		w := s[i : i+j]
+		if len(w) > n {
+			b.WriteString(Truncate(w, n) + fmt.Sprintf("(%d bytes)", len(w)))
+		} else {
+			b.WriteString(w)
+		}
+		i += j
+		if i < len(s) {
+			b.WriteByte(s[i])
+			i++
+		}
+	}
+	return b.String()
+}

@@ -133,3 +133,18 @@ func TestGroupDigits(t *testing.T) {
 		}
 	}
 }
+
+func TestWords(t *testing.T) {
+	long := strings.Repeat("a", 1000)
+	cut := long[:20-len(Ellipsis)] + Ellipsis
+	for _, tc := range []struct{ in, want string }{
+		{"short words stay", "short words stay"},
+		{`--log-level "` + long + `": want debug`, `--log-level "` + long[:19-len(Ellipsis)] + Ellipsis + `(1003 bytes) want debug`},
+		{long + "\n" + long, cut + "(1000 bytes)\n" + cut + "(1000 bytes)"},
+		{"a  b ", "a  b "},
+	} {
+		if got := Words(tc.in, 20); got != tc.want {
+			t.Errorf("Words(%.40q, 20) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
