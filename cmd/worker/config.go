@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
+	"github.com/clerkjobs/clerkjobs/internal/fileread"
 	"github.com/clerkjobs/clerkjobs/internal/natsconn"
 	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/internal/text"
@@ -26,6 +26,10 @@ import (
 )
 
 var errHelp = errors.New("help requested")
+
+// maxKeyFileBytes bounds the file --clerk-secret-key-file names: a key is
+// one line of about 50 characters.
+const maxKeyFileBytes = 4 << 10
 
 type config struct {
 	worker       worker.Config
@@ -182,9 +186,12 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	}
 	if *keyFile != "" {
 		keySource = "the key in --clerk-secret-key-file (CLERK_SECRET_KEY_FILE)"
-		b, err := os.ReadFile(*keyFile)
+		// Bounded, and without waiting on a pipe nobody writes to: /dev/zero
+		// was read until memory ran out, a named pipe blocked the start,
+		// SIGTERM and all.
+		b, err := fileread.Read(*keyFile, maxKeyFileBytes)
 		if err != nil {
-			return nil, fmt.Errorf("--clerk-secret-key-file: %v", err)
+			return nil, fmt.Errorf("--clerk-secret-key-file (CLERK_SECRET_KEY_FILE): %v", err)
 		}
 		c.secretKey = strings.TrimSpace(string(b))
 		if c.secretKey == "" {

@@ -12,13 +12,13 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/clerkjobs/clerkjobs/internal/fileread"
 	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/internal/text"
 )
@@ -50,12 +50,15 @@ func digest(s string) []byte {
 // "user:password" per line; blank lines and lines starting with # are
 // skipped). Either may be empty; with both empty it returns nil, nil.
 func LoadCredentials(tokenFile, basicFile string) (*Credentials, error) {
+	// Bounded, and without waiting on a pipe nobody writes to (see
+	// fileread): /dev/zero was read until memory ran out.
+	const maxAuthFileBytes = 1 << 20
 	if tokenFile == "" && basicFile == "" {
 		return nil, nil
 	}
 	c := &Credentials{}
 	if tokenFile != "" {
-		b, err := os.ReadFile(tokenFile)
+		b, err := fileread.Read(tokenFile, maxAuthFileBytes)
 		if err != nil {
 			return nil, fmt.Errorf("token file: %w", redact.FileError(tokenFile, err))
 		}
@@ -71,7 +74,7 @@ func LoadCredentials(tokenFile, basicFile string) (*Credentials, error) {
 		c.token = digest(tok)
 	}
 	if basicFile != "" {
-		b, err := os.ReadFile(basicFile)
+		b, err := fileread.Read(basicFile, maxAuthFileBytes)
 		if err != nil {
 			return nil, fmt.Errorf("basic-auth file: %w", redact.FileError(basicFile, err))
 		}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/clerkjobs/clerkjobs/internal/fileread"
 	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/internal/text"
 )
@@ -155,9 +156,14 @@ func (o Options) Validate() error {
 			errs = append(errs, fmt.Errorf("%s (--%s, %s): %w", f.what, f.flag, EnvOf(f.flag), err))
 		} else if st.IsDir() {
 			errs = append(errs, fmt.Errorf("%s (--%s, %s): %s is a directory: give the path of the file in it", f.what, f.flag, EnvOf(f.flag), f.path))
+		} else if !st.Mode().IsRegular() {
+			// nats.go reads it whole at every connect: a device (/dev/zero)
+			// until memory runs out, a named pipe waiting for a writer,
+			// SIGTERM ignored meanwhile.
+			errs = append(errs, fmt.Errorf("%s (--%s, %s): %s is not a regular file (a device or a named pipe): give the path of the file itself, which is read again at every reconnect", f.what, f.flag, EnvOf(f.flag), f.path))
 		}
 	}
-	if st, err := os.Stat(o.NKeyFile); o.NKeyFile != "" && err == nil && !st.IsDir() {
+	if st, err := os.Stat(o.NKeyFile); o.NKeyFile != "" && err == nil && st.Mode().IsRegular() {
 		// Read now, so that a file holding no seed is bad input named
 		// as such, not a failed connection. nats.go's error says what
 		// is wrong, never the file's contents.
@@ -184,6 +190,9 @@ func (o Options) Validate() error {
 	return errors.Join(errs...)
 }
 
+// maxPasswordFileBytes bounds the file --nats-password-file names.
+const maxPasswordFileBytes = 64 << 10
+
 // password is Password, or the content of PasswordFile without its one
 // trailing line break (an editor's, or echo's); any other blank belongs to
 // the password. Errors name the setting and the file, never the content.
@@ -191,7 +200,7 @@ func (o Options) password() (string, error) {
 	if o.PasswordFile == "" {
 		return o.Password, nil
 	}
-	b, err := os.ReadFile(o.PasswordFile)
+	b, err := fileread.Read(o.PasswordFile, maxPasswordFileBytes)
 	if err != nil {
 		return "", passwordFileError(o.PasswordFile, err)
 	}

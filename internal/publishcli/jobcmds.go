@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/clerkjobs/clerkjobs/internal/fileread"
 	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -254,7 +254,18 @@ says "user NOT locked" as soon as the lock is answered.`,
 // readSecretFile reads a file holding one secret value, without its final
 // newline. Its content is never quoted in errors.
 func (a *app) readSecretFile(path string) (string, error) {
-	b, err := a.readInput(path)
+	var b []byte
+	var err error
+	if path == "-" {
+		b, err = io.ReadAll(io.LimitReader(a.env.Stdin, maxSecretFileBytes+1))
+		if err == nil && len(b) > maxSecretFileBytes {
+			err = &fileread.TooLargeError{Max: maxSecretFileBytes}
+		}
+	} else {
+		// Bounded, and without waiting on a pipe nobody writes to:
+		// /dev/zero was read until memory ran out.
+		b, err = fileread.Read(path, maxSecretFileBytes)
+	}
 	if err != nil {
 		return "", redact.FileError(path, err)
 	}
@@ -265,12 +276,26 @@ func (a *app) readSecretFile(path string) (string, error) {
 	return s, nil
 }
 
-// readInput reads a file, or standard input for "-".
+// maxSecretFileBytes bounds a file holding one secret (a token, a cookie).
+const maxSecretFileBytes = 1 << 20
+
+// maxInputBytes bounds a file of jobs: 16,384 jobs of the largest size
+// (jobs.MaxJobBytes, 64 KiB), four times the jobs stream's default cap.
+const maxInputBytes = 1 << 30
+
+// readInput reads a file of jobs, or standard input for "-", of at most
+// maxInputBytes; a named pipe nobody writes to reads as empty rather than
+// blocking (SIGTERM and all), and a device without end (/dev/zero) is
+// refused at the bound rather than read until memory runs out.
 func (a *app) readInput(path string) ([]byte, error) {
 	if path == "-" {
-		return io.ReadAll(a.env.Stdin)
+		b, err := io.ReadAll(io.LimitReader(a.env.Stdin, maxInputBytes+1))
+		if err == nil && len(b) > maxInputBytes {
+			err = &fileread.TooLargeError{Max: maxInputBytes}
+		}
+		return b, err
 	}
-	return os.ReadFile(path)
+	return fileread.Read(path, maxInputBytes)
 }
 
 // parseSeconds reads "90", "90s" or "10m" as whole seconds.
