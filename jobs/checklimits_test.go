@@ -54,7 +54,7 @@ func TestEnsureNamesTheSettingOverAServerLimit(t *testing.T) {
 		{"jobs duplicate window", server.JSLimitOpts{Duplicates: 90 * time.Second},
 			[]string{"--dedup-window (WORKER_DEDUP_WINDOW)", "2m0s", "jetstream { limits { duplicate_window } }"}},
 		{"records duplicate window", server.JSLimitOpts{Duplicates: 30 * time.Second},
-			[]string{"jetstream { limits { duplicate_window } } to 1m0s or more"}},
+			[]string{"jetstream { limits { duplicate_window } } to 2m0s or more"}}, // the buckets' too, not 1m
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			top := DefaultTopology()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -93,19 +94,37 @@ func noRoomForCap(cfg jetstream.StreamConfig, setting string, err error) string 
 // consumer whose setting is over a limit of the server's JetStream
 // configuration (jetstream { limits { … } }); "" for any other error. The
 // server's words name neither the worker's setting nor the server's.
-// dedup names the worker's setting of cfg's duplicate window, "" when it
-// has none (a fixed window).
-func overServerLimit(cfg jetstream.StreamConfig, dedup string, err error) string {
+// name and window are the refused stream's (or bucket's) and its duplicate
+// window; dedup names the worker's setting of it, "" when it has none (a
+// fixed window). buckets is the key-value buckets' window, fixed by NATS:
+// lowering the worker's setting below it does not do.
+func overServerLimit(name string, window time.Duration, dedup string, buckets time.Duration, err error) string {
 	var api *jetstream.APIError
 	if !errors.As(err, &api) || api.ErrorCode != codeInvalidStream || !strings.Contains(api.Description, "duplicates window can not be larger then server limit") {
 		return ""
 	}
 	if dedup == "" {
-		return fmt.Sprintf("; stream %s remembers records' ids for %s, fixed (a job's one record relies on it): "+
-			"raise the server's jetstream { limits { duplicate_window } } to %s or more", cfg.Name, cfg.Duplicates, cfg.Duplicates)
+		why := "a job's one record relies on it"
+		if strings.HasPrefix(name, "bucket ") {
+			why = "by NATS"
+		}
+		return fmt.Sprintf("; %s remembers ids for %s, fixed (%s), and the workers' key-value buckets for %s: "+
+			"raise the server's jetstream { limits { duplicate_window } } to %s or more", name, window, why, buckets, max(window, buckets))
 	}
-	return fmt.Sprintf("; its duplicate window, %s, is %s: lower it to the server's jetstream { limits { duplicate_window } } or less, or raise that limit",
-		cfg.Duplicates, dedup)
+	return fmt.Sprintf("; its duplicate window, %s, is %s: lower it to the server's jetstream { limits { duplicate_window } } or less, or raise that limit "+
+		"(the workers' key-value buckets need it at %s or more, whatever %s is: NATS fixes their window)",
+		window, dedup, buckets, dedup)
+}
+
+// bucketsWindow is the longest duplicate window NATS gives the key-value
+// buckets of kvs (see kvStreamConfig): a server's duplicate_window limit
+// below it refuses them.
+func bucketsWindow(kvs ...jetstream.KeyValueConfig) time.Duration {
+	var w time.Duration
+	for _, kv := range kvs {
+		w = max(w, kvStreamConfig(kv).Duplicates)
+	}
+	return w
 }
 
 // ackPendingOverServerLimit is overServerLimit for the consumer's

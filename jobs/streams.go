@@ -399,6 +399,8 @@ func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) (jetstream
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
+	kvs := []jetstream.KeyValueConfig{t.ProgressBucketConfig(), t.RateBucketConfig()}
+	buckets := bucketsWindow(kvs...)
 	for _, s := range []struct {
 		cfg     jetstream.StreamConfig
 		setting string // the worker's setting of its byte cap
@@ -416,12 +418,13 @@ func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) (jetstream
 		}
 		if _, err := js.CreateOrUpdateStream(ctx, s.cfg); err != nil {
 			return nil, fmt.Errorf("create or update stream %s (subjects %v): %w%s%s%s", s.cfg.Name, s.cfg.Subjects, err,
-				noRoomForCap(s.cfg, s.setting, err), overServerLimit(s.cfg, s.dedup, err), overAccountLimit(err))
+				noRoomForCap(s.cfg, s.setting, err), overServerLimit("stream "+s.cfg.Name, s.cfg.Duplicates, s.dedup, buckets, err), overAccountLimit(err))
 		}
 	}
-	for _, kv := range []jetstream.KeyValueConfig{t.ProgressBucketConfig(), t.RateBucketConfig()} {
+	for _, kv := range kvs {
 		if _, err := js.CreateOrUpdateKeyValue(ctx, kv); err != nil {
-			return nil, fmt.Errorf("create or update key-value bucket %s: %w%s", kv.Bucket, err, overAccountLimit(err))
+			return nil, fmt.Errorf("create or update key-value bucket %s: %w%s%s", kv.Bucket, err,
+				overServerLimit("bucket "+kv.Bucket, bucketsWindow(kv), "", buckets, err), overAccountLimit(err))
 		}
 	}
 	c, err := js.CreateOrUpdateConsumer(ctx, t.JobsStream, t.ConsumerConfig())
