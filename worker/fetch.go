@@ -27,11 +27,20 @@ import (
 func (w *Worker) prefetch() int { return min(max(w.cfg.Concurrency/4, 2), jobs.MaxPullBatch) }
 
 // pullBatch is how many jobs a pull asks for at most: the prefetch, or the
-// consumer's max_batch when smaller. JetStream refuses every pull asking
-// for more, and a server whose JetStream limits set max_request_batch gives
-// it to every consumer, where no worker's start can take it away.
-func (w *Worker) pullBatch(c jetstream.ConsumerConfig) int {
-	if n := c.MaxRequestBatch; n > 0 {
+// consumer's max_batch when smaller. JetStream refuses every pull request
+// asking for more, and a server whose JetStream limits set
+// max_request_batch gives it to every consumer, where no worker's start
+// can take it away. The max_batch is the one the worker read last (every
+// second: see observeConsumer), cons's before the first read: cons may be
+// a handle read long ago, at start, and a max_batch changed since is then
+// taken in at once, not after a pull refused (lowered) or for good (raised:
+// the pull lasts the worker's life).
+func (w *Worker) pullBatch(cons jetstream.Consumer) int {
+	n := cons.CachedInfo().Config.MaxRequestBatch
+	if read := w.consumerBatch.Load(); read > 0 {
+		n = int(read - 1)
+	}
+	if n > 0 {
 		return min(w.prefetch(), n)
 	}
 	return w.prefetch()
@@ -200,7 +209,7 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 	// job at a time below a prefetch of 8): a pull request for every job
 	// costs the worker and the server a message each, while the three
 	// quarters left keep the next job here when a slot frees.
-	b := w.pullBatch(cons.CachedInfo().Config)
+	b := w.pullBatch(cons)
 	w.pulling.Store(int64(b))
 	refill := max(b/4, 1)
 	created := cons.CachedInfo().Created
@@ -255,7 +264,9 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 	// next request, addressed by name, is served by the new consumer. Its
 	// jobs would run stamped with the old creation, so that their naks
 	// would be withheld (see delivery.replaced) and held jobs dropped, for
-	// as long as the pull lasts.
+	// as long as the pull lasts. It ends too when the consumer's max_batch
+	// calls for another size of pull (see pullBatch): its prefetched jobs
+	// are held, as in a pause (no delivery spent), and run first.
 	pause, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	opened, full := w.circuit.open.On(), w.records.full.On()
@@ -265,6 +276,10 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 			case <-opened:
 			case <-full:
 			case <-pause.Done():
+			case <-w.batchChanged:
+				if w.pullBatch(cons) == b {
+					continue
+				}
 			case <-w.consumerRenewed:
 				if !w.renewedSince(created) {
 					continue // a creation this pull already knows

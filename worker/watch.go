@@ -52,6 +52,12 @@ func (w *Worker) watchConsumer(ctx context.Context) {
 // observeConsumer takes in what the consumer is now, saying what changed.
 func (w *Worker) observeConsumer(info *jetstream.ConsumerInfo) {
 	w.observeStall(info)
+	if batch := int64(info.Config.MaxRequestBatch) + 1; w.consumerBatch.Swap(batch) != batch {
+		select { // the pull under way may ask for more, or fewer, than it calls for: see take
+		case w.batchChanged <- struct{}{}:
+		default:
+		}
+	}
 	if created := info.Created.UnixNano(); raise(&w.consumerCreated, created) {
 		select { // the fetch loop's pull may be the old consumer's: see take
 		case w.consumerRenewed <- struct{}{}:

@@ -70,6 +70,11 @@ type Worker struct {
 	// pulling is how many jobs the pull under way asks for at most (see
 	// pullBatch), 0 before the first.
 	pulling atomic.Int64
+	// consumerBatch is the consumer's max_batch as last read, plus one (0
+	// before the first read); batchChanged wakes the pull under way when
+	// it changes, for a pull of the size it calls for (see take).
+	consumerBatch atomic.Int64
+	batchChanged  chan struct{}
 	// jobsStream is the jobs stream's use as the sweep last read it (see
 	// noteJobsStream), nil before.
 	jobsStream atomic.Pointer[StreamStatus]
@@ -102,7 +107,7 @@ func New(nc *nats.Conn, clerk clerkapi.Sessions, cfg Config, opts ...Option) (*W
 	}
 	m := newMetrics()
 	w := &Worker{cfg: cfg, nc: nc, js: js, metrics: m, clock: clock.Real{}, ackWaitChanged: make(chan struct{}, 1),
-		consumerRenewed: make(chan struct{}, 1)}
+		consumerRenewed: make(chan struct{}, 1), batchChanged: make(chan struct{}, 1)}
 	w.tracer, w.tracing = newTracer(cfg.TracerProvider)
 	w.clerk = newGate(clerk, m)
 	// Until Run joins the fleet's budget, and without a limit, a budget of
