@@ -271,7 +271,8 @@ func noJetStream(err error) string {
 			"or give the worker the URL of one that has it; run without a NATS URL, the worker starts an embedded one"
 	case errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
 		return "; JetStream is not enabled for the account this connection's user is in: enable it in the server's accounts " +
-			"(jetstream: enabled in the account's block, as deploy/nats/accounts.conf does)"
+			"(jetstream: enabled in the account's block, as deploy/nats/accounts.conf does), or, for an account of an operator's " +
+			"JWTs, give it JetStream limits (nsc edit account --js-disk-storage …, or --js-mem-storage, then nsc push)"
 	}
 	return ""
 }
