@@ -195,6 +195,7 @@ func TestCheckJobIDRefusesSecretShapes(t *testing.T) {
 		{"revoke_all session letter", "offboard-42/sess_2abc", false},
 		{"user at host", "deploy@host-7", false},
 		{"URL without credentials", "https://tickets.example/INC-77", false},
+		{"URL with an @ in its path", "https://tickets.example/@ops/INC-77", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

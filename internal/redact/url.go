@@ -45,12 +45,20 @@ func URLs(s string) string {
 // urlUserInfo matches a URL's scheme and user information (a user and
 // password, or a token) up to the @ that ends it: nats://alice:pw@,
 // https://token@. The run is greedy up to a blank or a quote, so that an @
-// left unescaped in a password ("p@ss") is hidden with the rest. A URL cut
-// short before its @ (an error quoting the first 40 bytes of a value,
-// ending in "…") is taken when a colon follows its first word: what
-// follows may be a password's head ("nats://alice:hunt…"), or a port
-// ("nats://host:42…"), which is hidden too.
-var urlUserInfo = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://(?:[^\s"'<>@]*(?:@[^\s"'<>@]*)*@|[^\s"'<>@/:]*:[^\s"'<>@]*…)`)
+// left unescaped in a password ("p@ss") is hidden with the rest. The user
+// or token ends at the first / ? or # as a URL's authority does (RFC
+// 3986), and holds no bracket (an IPv6 host's); a run of digits after the
+// colon followed by / ? or # is a port, not a password: an @ in a path, a
+// query or a fragment (https://mastodon.social/@alice,
+// http://localhost:3000/@alice) is no user information. A password's
+// unescaped / counts (nats://alice:ab/cd@host). A URL cut short before its
+// @ (an error quoting the first 40 bytes of a value, ending in "…") is
+// taken when a colon follows its first word: what follows may be a
+// password's head ("nats://alice:hunt…"), or a port ("nats://host:42…"),
+// which is hidden too.
+var urlUserInfo = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://(?:` +
+	`[^\s"'<>@/?#:\[\]]*(?::[0-9]*(?:[^\s"'<>@/?#0-9][^\s"'<>@]*)?(?:@[^\s"'<>@]*)*|(?:@[^\s"'<>@/?#:]*)*)@` +
+	`|[^\s"'<>@/:]*:[^\s"'<>@]*…)`)
 
 // HasURLCredentials reports whether s holds a URL with a password or token
 // in it (scheme://user:password@host, scheme://token@host) that URLs

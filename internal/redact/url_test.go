@@ -28,6 +28,18 @@ func TestURLCredentials(t *testing.T) {
 		{`sampler "nats://alice:hunter2hunt…" is not supported`, `sampler "nats://alice:xxxxx…" is not supported`, true},
 		{`"nats://alice:xxxxx…"`, `"nats://alice:xxxxx…"`, false},
 		{`"https://collector.example/v1/tra…"`, `"https://collector.example/v1/tra…"`, false},
+		// An @ in a URL's path, query or fragment is not user information,
+		// which ends at the first / ? or # (RFC 3986): such a URL was taken
+		// for one with a token, and a job id holding it refused.
+		{`https://mastodon.social/@alice`, `https://mastodon.social/@alice`, false},
+		{`http://localhost:3000/@alice`, `http://localhost:3000/@alice`, false},
+		{`https://h/a?b=c@d`, `https://h/a?b=c@d`, false},
+		{`https://h:443/#x@y`, `https://h:443/#x@y`, false},
+		{`http://[::1]:8080/@alice`, `http://[::1]:8080/@alice`, false},
+		{`nats://u:pw@[::1]:4222`, `nats://u:xxxxx@[::1]:4222`, true},
+		{`https://mastodon.social/@a,nats://u:pw@h`, `https://mastodon.social/@a,nats://u:xxxxx@h`, true},
+		// A password's raw / is still a password's.
+		{`nats://alice:ab/cd@h`, `nats://alice:xxxxx@h`, true},
 	} {
 		if got := redact.URLCredentials(tc.in); got != tc.want {
 			t.Errorf("URLCredentials(%q) = %q, want %q", tc.in, got, tc.want)
