@@ -28,7 +28,7 @@ func (e *TooLargeError) Error() string {
 // process substitution, <(…)) as what is written to it. Errors are os's,
 // naming path.
 func Read(path string, max int64) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, err := open(path)
 	if err != nil {
 		return nil, err
 	}

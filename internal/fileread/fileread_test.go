@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/clerkjobs/clerkjobs/internal/fileread"
 )
@@ -43,5 +44,30 @@ func TestRead(t *testing.T) {
 	}
 	if _, err := fileread.Read(dir, 64); err == nil {
 		t.Error("Read(a directory) = nil error")
+	}
+}
+
+// A named pipe whose writer has not written yet when it is read (a secret
+// agent's, `publish --file fifo`) is waited for and read whole. Left
+// non-blocking after the open, it read as "resource temporarily
+// unavailable" on macOS, where Go does not poll named pipes.
+func TestReadPipeBeforeItsWriterWrites(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("no named pipes here: %v", err)
+	}
+	// Opened read-write, the writer is there before Read opens the pipe,
+	// and writes once Read is (most likely) waiting.
+	w, err := os.OpenFile(fifo, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(50 * time.Millisecond) // not an assertion: Read must wait however long
+		w.WriteString("pw\n")
+		w.Close()
+	}()
+	if b, err := fileread.Read(fifo, 64); err != nil || string(b) != "pw\n" {
+		t.Errorf("Read(a pipe written after the open) = %q, %v; want \"pw\\n\"", b, err)
 	}
 }
