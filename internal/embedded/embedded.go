@@ -46,10 +46,16 @@ func Start(o Options) (*server.Server, error) {
 	// Two servers on one store directory (a second worker started with
 	// the same data directory) each write the other's stream files, and
 	// nats-server does not stop them: jobs, results and dead letters would
-	// be lost. The lock is held until the server shuts down.
+	// be lost. The lock is held until the server shuts down, and let go
+	// just after (see below): a server of this process shut down a moment
+	// ago is waited for, a second at most.
 	lock, err := lockDir(o.StoreDir)
+	for deadline := time.Now().Add(time.Second); errors.Is(err, errDirInUse) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		lock, err = lockDir(o.StoreDir)
+	}
 	if errors.Is(err, errDirInUse) {
-		return nil, fmt.Errorf("embedded NATS: JetStream store directory %q is in use by another process's embedded server (another worker's?): two servers on one directory corrupt each other's streams; stop that one, or give this one a directory of its own", o.StoreDir)
+		return nil, fmt.Errorf("embedded NATS: JetStream store directory %q is in use by another embedded server (another worker's?): two servers on one directory corrupt each other's streams; stop that one, or give this one a directory of its own", o.StoreDir)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("embedded NATS: JetStream store directory %q cannot be locked: %w", o.StoreDir, err)
