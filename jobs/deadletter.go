@@ -236,10 +236,11 @@ func shown(v string) string { return quoted(v, 40, "a value of %d bytes") }
 
 // quoted is a value a message brought, as an error names it: quoted when
 // it is at most max bytes and not shaped like a secret (it may be anything,
-// a pasted token included), else described by its length (described takes
-// it as %d). These errors reach terminals, pages and logs.
+// a pasted token or a URL with its password included), else described by
+// its length (described takes it as %d). These errors reach terminals,
+// pages and logs.
 func quoted(v string, max int, described string) string {
-	if len(v) > max || redact.Looks(v) {
+	if len(v) > max || redact.Looks(v) || redact.HasURLCredentials(v) {
 		return fmt.Sprintf(described, len(v))
 	}
 	return strconv.Quote(v)

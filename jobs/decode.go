@@ -300,13 +300,14 @@ func schemaError(o Op, err error) error {
 }
 
 // fieldName is a member name from the body as an error names it: the
-// publisher chose it, so one shaped like a secret, long, or holding a
-// control character is described rather than repeated; so is one naming
-// a refresh job's secret field as a JSON member or a form's name (a job
-// read as a form by a body parser: its token, shaped like nothing, sits in
-// the name). A plain refresh_token is named: it holds no value.
+// publisher chose it, so one shaped like a secret (a URL with its password
+// too), long, or holding a control character is described rather than
+// repeated; so is one naming a refresh job's secret field as a JSON member
+// or a form's name (a job read as a form by a body parser: its token,
+// shaped like nothing, sits in the name). A plain refresh_token is named:
+// it holds no value.
 func fieldName(s string) string {
-	if len(s) > 64 || redact.Looks(s) || strings.ContainsFunc(s, unicode.IsControl) || quotesRefreshSecret(s) {
+	if len(s) > 64 || redact.Looks(s) || redact.HasURLCredentials(s) || strings.ContainsFunc(s, unicode.IsControl) || quotesRefreshSecret(s) {
 		return fmt.Sprintf("(a name of %d characters)", len(s))
 	}
 	return s

@@ -182,7 +182,9 @@ func TestDecodeInvalid(t *testing.T) {
 
 		// Secrets pasted where they do not belong are refused without
 		// being repeated (the error reaches logs and dead-letter headers).
+		{"URL with a password as session_id", OpRevoke, `{"session_id":"https://u:pw9xq4vlm2@evil/x"}`, "/session_id", []string{"a value of 27 characters", "pattern"}},
 		{"secret key as session_id", OpRevoke, `{"session_id":"sk_` + `live_SECRETabcdefghijklmnopqrstuvwxyz0123"}`, "/session_id", []string{"a value of 44 characters", "pattern"}},
+		{"URL with a password as a member name", OpRevoke, `{"session_id":"sess_1","https://u:pw9xq4vlm2@evil/x":1}`, "/(a name of 27 characters)", []string{"unknown field"}},
 		{"secret key as a member name", OpRevoke, `{"session_id":"sess_1","sk_` + `live_SECRETabcdefghijklmnopqrstuvwxyz0123":1}`, "/(a name of 44 characters)", []string{"unknown field"}},
 		{"member name with control characters", OpRevoke, `{"session_id":"sess_1","a\u001b[31mb\nc":1}`, "/(a name of 9 characters)", []string{"unknown field"}},
 		{"long member name", OpRevoke, `{"session_id":"sess_1","` + strings.Repeat("n", 100) + `":1}`, "/(a name of 100 characters)", []string{"unknown field"}},
