@@ -591,13 +591,13 @@ func TestReplayRefusedByJetStream(t *testing.T) {
 // "fix the cause"; it says, as for a full jobs stream, that the job was
 // not stored and the letter is kept, and what to free or raise.
 func TestReplayRefusedForStorage(t *testing.T) {
-	srv, err := embedded.StartConnected(embedded.Options{StoreDir: t.TempDir(), MaxStore: 8 << 20})
+	srv, err := embedded.StartConnected(embedded.Options{StoreDir: t.TempDir(), MaxStore: 8<<20 + jobs.GivenUpMaxBytes})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
 	topo := jobs.DefaultTopology()
-	topo.JobsMaxBytes, topo.ResultsMaxBytes, topo.DeadLetterMaxBytes = 1<<20, 1<<20, 1<<20 // reserved within the 8 MiB
+	topo.JobsMaxBytes, topo.ResultsMaxBytes, topo.DeadLetterMaxBytes = 1<<20, 1<<20, 1<<20 // reserved within the 8 MiB, the given-up stream's cap beside
 	if _, err := topo.Ensure(t.Context(), srv.JetStream); err != nil {
 		t.Fatal(err)
 	}

@@ -64,12 +64,12 @@ func kvStreamConfig(kv jetstream.KeyValueConfig) jetstream.StreamConfig {
 
 const kvStreamPrefix = "KV_"
 
-// StreamConfigs are the jobs, results, dead-letter and progress-bucket
-// streams, in that order, with every limit spelled out as the server stores
+// StreamConfigs are the jobs, results, dead-letter, progress-bucket,
+// rate-bucket and given-up streams, in that order, with every limit spelled out as the server stores
 // it (-1 for unlimited rather than 0), so that the JSON reads unambiguously
 // and compares equal to `nats stream info --json`.
 func (t Topology) StreamConfigs() []jetstream.StreamConfig {
-	out := []jetstream.StreamConfig{t.JobsStreamConfig(), t.ResultsStreamConfig(), t.DeadLetterStreamConfig(), t.ProgressStreamConfig(), t.RateStreamConfig()}
+	out := []jetstream.StreamConfig{t.JobsStreamConfig(), t.ResultsStreamConfig(), t.DeadLetterStreamConfig(), t.ProgressStreamConfig(), t.RateStreamConfig(), t.GivenUpStreamConfig()}
 	for i := range out {
 		c := &out[i]
 		c.MaxConsumers = int(unlimited(int64(c.MaxConsumers)))

@@ -21,7 +21,7 @@ func TestExportFiles(t *testing.T) {
 	}
 	want := []string{
 		"KV_SESSION_BULK_PROGRESS.stream.json", "KV_SESSION_RATE_BUDGET.stream.json", "SESSION_DLQ.stream.json", "SESSION_JOBS.session-worker.consumer.json",
-		"SESSION_JOBS.stream.json", "SESSION_RESULTS.stream.json",
+		"SESSION_JOBS.stream.json", "SESSION_JOBS_GIVEN_UP.stream.json", "SESSION_RESULTS.stream.json",
 	}
 	if got := slices.Sorted(mapKeys(files)); !slices.Equal(got, want) {
 		t.Fatalf("Export() files = %v, want %v", got, want)
@@ -75,8 +75,8 @@ func TestCheckNothingYet(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Check on an empty server = %v", err)
 	}
-	if len(drifts) != 6 {
-		t.Fatalf("Check = %v, want 6 missing objects", drifts)
+	if len(drifts) != 7 {
+		t.Fatalf("Check = %v, want 7 missing objects", drifts)
 	}
 	for _, d := range drifts {
 		if !d.Missing || !strings.Contains(d.String(), "will be created") {

@@ -81,8 +81,8 @@ func TestEnsureNamesTheSettingOverAServerLimit(t *testing.T) {
 // many the workers need nor which limit to raise.
 func TestEnsureNamesTheAccountLimit(t *testing.T) {
 	for _, tc := range []struct{ limit, want string }{
-		{"max_streams: 2", "the workers need five streams"},
-		{"max_streams: 5", "the workers need five streams"}, // one is taken below
+		{"max_streams: 2", "the workers need six streams"},
+		{"max_streams: 5", "the workers need six streams"}, // one is taken below
 	} {
 		t.Run(tc.limit, func(t *testing.T) {
 			js := configuredJetStream(t, "jetstream: {store_dir: STORE}\n"+

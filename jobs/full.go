@@ -141,13 +141,13 @@ func ackPendingOverServerLimit(maxAckPending int, err error) string {
 
 // overAccountLimit says what to do when the account's JetStream limits
 // leave no room for one more stream; "" for any other error. The workers
-// need five (the jobs, results and dead-letter streams and two key-value
-// buckets).
+// need six (the jobs, results, dead-letter and given-up streams and two
+// key-value buckets).
 func overAccountLimit(err error) string {
 	var api *jetstream.APIError
 	if !errors.As(err, &api) || api.ErrorCode != codeMaxStreams {
 		return ""
 	}
-	return "; the workers need five streams in this account (the jobs, results and dead-letter streams, and two key-value buckets): " +
+	return "; the workers need six streams in this account (the jobs, results, dead-letter and given-up streams, and two key-value buckets): " +
 		"raise the account's JetStream max_streams (deploy/README.md), or delete streams it no longer uses"
 }

@@ -97,9 +97,9 @@ func TestNoRoomForCap(t *testing.T) {
 // storage, and then the jobs stream refused every tenant's new jobs and the
 // dead-letter stream every dead letter. Results now stop at their own cap.
 func TestResultsCannotStarveTheOtherStreams(t *testing.T) {
-	srv := storeOf(t, 8<<20)
+	srv := storeOf(t, 8<<20+GivenUpMaxBytes)
 	top := DefaultTopology()
-	top.JobsMaxBytes, top.ResultsMaxBytes, top.DeadLetterMaxBytes = 1<<20, 4<<20, 1<<20 // reserved within the 8 MiB
+	top.JobsMaxBytes, top.ResultsMaxBytes, top.DeadLetterMaxBytes = 1<<20, 4<<20, 1<<20 // reserved within the 8 MiB, the given-up stream's cap beside
 	ensureTopology(t, srv.JetStream, top)
 	ctx := testContext(t)
 	big := make([]byte, 60<<10)
@@ -235,4 +235,22 @@ func storeOf(t *testing.T, maxStore int64) *embedded.Connected {
 	}
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// TestEnsureSaysTheGivenUpStreamsCapDoesNotFit: the given-up stream's cap
+// has no setting of its own; a server with no room left for it beside the
+// other caps is told so, with the limits to raise and the caps to lower.
+func TestEnsureSaysTheGivenUpStreamsCapDoesNotFit(t *testing.T) {
+	srv := storeOf(t, 8<<20)
+	top := DefaultTopology()
+	top.JobsMaxBytes, top.ResultsMaxBytes, top.DeadLetterMaxBytes = 1<<20, 1<<20, 1<<20
+	_, err := top.Ensure(testContext(t), srv.JetStream)
+	if err == nil {
+		t.Fatal("Ensure made a given-up stream of 8 MiB beside 3 MiB of caps on a server of 8 MiB")
+	}
+	for _, want := range []string{top.GivenUpStream(), fmt.Sprintf("max_bytes %d (fixed)", GivenUpMaxBytes), "max_file_store", "--jobs-max-bytes"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Ensure = %q, want it to say %q", err, want)
+		}
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clerkjobs/clerkjobs/internal/ratebudget"
+	"github.com/clerkjobs/clerkjobs/internal/text"
 )
 
 // Topology names the streams and the consumer the worker uses, and how
@@ -21,7 +22,9 @@ type Topology struct {
 	JobsStream       string
 	ResultsStream    string
 	DeadLetterStream string
-	// Consumer is the durable consumer every worker process shares.
+	// Consumer is the durable consumer every worker process shares. Its
+	// jobs stream's given-up stream (GivenUpStream) keeps the consumer's
+	// max-deliveries advisories.
 	Consumer string
 	// ProgressBucket is the key-value bucket where revoke_all jobs keep
 	// their progress, so a redelivered job resumes instead of starting over.
@@ -163,16 +166,18 @@ func (t Topology) Validate() error {
 	for _, n := range []struct {
 		setting, v string
 		max        int
+		why        string
 	}{
-		{"jobs stream", t.JobsStream, maxStream}, {"results stream", t.ResultsStream, maxStream},
-		{"dead-letter stream", t.DeadLetterStream, maxStream}, {"consumer", t.Consumer, maxName},
-		{"progress bucket", t.ProgressBucket, maxBucket}, {"rate-budget bucket", t.RateBucket, maxBucket},
+		{"jobs stream", t.JobsStream, maxStream - len(givenUpSuffix), fmt.Sprintf(" (%d, less the %d bytes of %s, which name its given-up stream after it)", maxStream, len(givenUpSuffix), givenUpSuffix)},
+		{"results stream", t.ResultsStream, maxStream, ""},
+		{"dead-letter stream", t.DeadLetterStream, maxStream, ""}, {"consumer", t.Consumer, maxName, ""},
+		{"progress bucket", t.ProgressBucket, maxBucket, ""}, {"rate-budget bucket", t.RateBucket, maxBucket, ""},
 	} {
 		if n.v == "" {
 			return fmt.Errorf("%s name is empty", n.setting)
 		}
 		if len(n.v) > n.max {
-			return fmt.Errorf("%s name is %d bytes: JetStream takes at most %d", n.setting, len(n.v), n.max)
+			return fmt.Errorf("%s name is %d bytes: JetStream takes at most %d%s", n.setting, len(n.v), n.max, n.why)
 		}
 		if strings.ContainsFunc(n.v, func(r rune) bool { return r <= ' ' || strings.ContainsRune(".*>/\\", r) }) {
 			return fmt.Errorf("%s name %q: must not contain spaces, '.', '*', '>', '/' or '\\'", n.setting, n.v)
@@ -180,6 +185,9 @@ func (t Topology) Validate() error {
 	}
 	if t.JobsStream == t.ResultsStream || t.JobsStream == t.DeadLetterStream || t.ResultsStream == t.DeadLetterStream {
 		return errors.New("the jobs, results and dead-letter streams need three different names")
+	}
+	if g := t.GivenUpStream(); g == t.ResultsStream || g == t.DeadLetterStream {
+		return fmt.Errorf("the results or dead-letter stream is named %s, the name of the jobs stream's given-up stream (the jobs stream's name and %s): name it otherwise", g, givenUpSuffix)
 	}
 	switch {
 	case t.Replicas < 1 || t.Replicas > 5:
@@ -338,6 +346,96 @@ func (t Topology) RateBucketConfig() jetstream.KeyValueConfig {
 	return ratebudget.BucketConfig(t.RateBucket, t.Replicas, t.Storage)
 }
 
+// givenUpSuffix names the given-up stream after its jobs stream.
+const givenUpSuffix = "_GIVEN_UP"
+
+// GivenUpStream is the stream that keeps the consumer's MAX_DELIVERIES
+// advisories (GivenUpStreamConfig): the jobs stream's name and _GIVEN_UP,
+// SESSION_JOBS_GIVEN_UP by default.
+func (t Topology) GivenUpStream() string { return t.JobsStream + givenUpSuffix }
+
+// MaxDeliveriesSubject is where JetStream says that the workers' consumer
+// gave up on a job: its MAX_DELIVERIES advisory.
+func (t Topology) MaxDeliveriesSubject() string {
+	return "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + t.JobsStream + "." + t.Consumer
+}
+
+// GivenUpStreamConfig is the given-up stream: it stores each
+// MAX_DELIVERIES advisory of the workers' consumer until a worker has
+// dead-lettered its job (and deletes the advisory). JetStream sends the
+// advisory once, and stops delivering the job, which stays in the work
+// queue: a worker that did not hear it (none was running, or every one was
+// reconnecting) reads it here at its next sweep. Without it, such a job is
+// found only once no job at all is pending, which a busy system may never
+// reach. Capped at GivenUpMaxBytes, the oldest advisory dropped first.
+func (t Topology) GivenUpStreamConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        t.GivenUpStream(),
+		Description: "Advisories of Clerk session jobs JetStream stopped delivering, until dead-lettered",
+		Subjects:    []string{t.MaxDeliveriesSubject()},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     t.Storage,
+		Replicas:    t.Replicas,
+		Discard:     jetstream.DiscardOld,
+		MaxBytes:    GivenUpMaxBytes,
+		// Advisories carry no message id: the records' short window
+		// spares the server's bookkeeping (and fits under any server
+		// duplicate_window limit the records fit).
+		Duplicates: recordDedupWindow,
+	}
+}
+
+// ErrAdvisoriesTaken: another stream of the account captures the
+// consumer's MAX_DELIVERIES advisories (an operator's stream of every
+// advisory, `$JS.EVENT.>`), and JetStream gives a subject to one stream
+// only, so the given-up stream cannot be made. The workers run without it:
+// a job given up on while none of them listened is then found only once no
+// job is pending.
+var ErrAdvisoriesTaken = errors.New("another stream captures the consumer's max-deliveries advisories")
+
+// codeSubjectOverlap: JetStream refused a stream whose subjects another
+// stream of the account captures.
+const codeSubjectOverlap jetstream.ErrorCode = 10065
+
+// EnsureGivenUpStream creates the given-up stream (GivenUpStreamConfig), or
+// updates it to this configuration; Ensure calls it. Its error wraps
+// ErrAdvisoriesTaken when another stream captures the advisories, saying
+// which and what to do.
+func (t Topology) EnsureGivenUpStream(ctx context.Context, js jetstream.JetStream) error {
+	cfg := t.GivenUpStreamConfig()
+	_, err := js.CreateOrUpdateStream(ctx, cfg)
+	var api *jetstream.APIError
+	if errors.As(err, &api) && api.ErrorCode == codeSubjectOverlap {
+		other := "another stream"
+		names := js.StreamNames(ctx, jetstream.WithStreamListSubject(t.MaxDeliveriesSubject()))
+		for n := range names.Name() {
+			if n != cfg.Name {
+				other = "stream " + text.Line(n, maxQuoted)
+			}
+		}
+		return fmt.Errorf("create stream %s: %s captures its subject %s (%w): the workers run without it, and a job JetStream gives up on while none of them listens "+
+			"is dead-lettered only once no job is pending; to have it kept, take that subject out of the other stream's subjects "+
+			"(or have the other stream capture no $JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES subject): the workers then create it at their next sweep",
+			cfg.Name, other, t.MaxDeliveriesSubject(), ErrAdvisoriesTaken)
+	}
+	if err != nil {
+		noRoom := ""
+		if noRoomForCap(cfg, "its cap", err) != "" {
+			noRoom = fmt.Sprintf("; JetStream reserves the stream's cap, max_bytes %d (fixed), when it creates the stream, and the room left by the server's max_file_store "+
+				"or the account's JetStream limits, beside what the other capped streams reserve, is less: raise those limits (deploy/README.md), "+
+				"or lower --jobs-max-bytes, --results-max-bytes or --dlq-max-bytes", cfg.MaxBytes)
+		}
+		return fmt.Errorf("create or update stream %s (subjects %v): %w%s%s%s", cfg.Name, cfg.Subjects, err, noRoom,
+			overServerLimit("stream "+cfg.Name, cfg.Duplicates, "", bucketsWindow(t.ProgressBucketConfig(), t.RateBucketConfig()), err), overAccountLimit(err))
+	}
+	return nil
+}
+
+// GivenUpMaxBytes caps the given-up stream: an advisory takes about 300
+// bytes stored, so some 25,000 jobs given up on while no worker runs
+// (older ones are then found by the sweep, once no job is pending).
+const GivenUpMaxBytes = 8 << 20
+
 // ConsumerConfig is the durable pull consumer the workers share.
 func (t Topology) ConsumerConfig() jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
@@ -393,8 +491,12 @@ func capBelowHeld(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 		cfg.Name, have.State.Bytes, cfg.MaxBytes, setting, until, setting, cfg.Name, cfg.Name)
 }
 
-// Ensure creates the three streams, the progress bucket and the consumer, or updates them to
-// this configuration. It is idempotent: every worker calls it at start.
+// Ensure creates the jobs, results, dead-letter and given-up streams, the
+// progress and rate-budget buckets and the consumer, or updates them to this
+// configuration. It is idempotent: every worker calls it at start. The
+// given-up stream comes before the consumer, so that no advisory of the
+// consumer's goes unkept; one that another stream's subjects leave no room
+// for (ErrAdvisoriesTaken) is left out, the rest made all the same.
 func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
 	if err := t.Validate(); err != nil {
 		return nil, err
@@ -420,6 +522,9 @@ func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) (jetstream
 			return nil, fmt.Errorf("create or update stream %s (subjects %v): %w%s%s%s", s.cfg.Name, s.cfg.Subjects, err,
 				noRoomForCap(s.cfg, s.setting, err), overServerLimit("stream "+s.cfg.Name, s.cfg.Duplicates, s.dedup, buckets, err), overAccountLimit(err))
 		}
+	}
+	if err := t.EnsureGivenUpStream(ctx, js); err != nil && !errors.Is(err, ErrAdvisoriesTaken) {
+		return nil, err
 	}
 	for _, kv := range kvs {
 		if _, err := js.CreateOrUpdateKeyValue(ctx, kv); err != nil {

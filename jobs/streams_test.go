@@ -66,6 +66,8 @@ func TestTopologyValidateNamesTheSetting(t *testing.T) {
 		{"max ack pending 0", func(t *Topology) { t.MaxAckPending = 0 }, []string{"max ack pending"}},
 		{"zero topology", func(t *Topology) { *t = Topology{} }, []string{"jobs stream", "empty"}},
 		{"jobs stream of 255 bytes", func(t *Topology) { t.JobsStream = strings.Repeat("J", 255) }, []string{"jobs stream", "255 bytes", "254"}},
+		{"jobs stream of 246 bytes", func(t *Topology) { t.JobsStream = strings.Repeat("J", 246) }, []string{"jobs stream", "246 bytes", "at most 245", "_GIVEN_UP"}},
+		{"results stream named as the given-up stream", func(t *Topology) { t.ResultsStream = t.JobsStream + "_GIVEN_UP" }, []string{"SESSION_JOBS_GIVEN_UP", "given-up stream"}},
 		{"consumer of 256 bytes", func(t *Topology) { t.Consumer = strings.Repeat("c", 256) }, []string{"consumer", "256 bytes"}},
 		{"progress bucket of 252 bytes", func(t *Topology) { t.ProgressBucket = strings.Repeat("p", 252) }, []string{"progress bucket", "252 bytes", "251"}},
 		{"rate-budget bucket of 252 bytes", func(t *Topology) { t.RateBucket = strings.Repeat("r", 252) }, []string{"rate-budget bucket", "252 bytes"}},
@@ -193,7 +195,7 @@ func TestEnsure(t *testing.T) {
 	for n := range js.StreamNames(ctx).Name() {
 		names[n] = true
 	}
-	if !names[top.JobsStream] || !names[top.ResultsStream] || !names[top.DeadLetterStream] {
+	if !names[top.JobsStream] || !names[top.ResultsStream] || !names[top.DeadLetterStream] || !names[top.GivenUpStream()] {
 		t.Errorf("streams on the server: %v", names)
 	}
 	kv, err := js.KeyValue(ctx, top.ProgressBucket)
@@ -203,8 +205,8 @@ func TestEnsure(t *testing.T) {
 	if st, err := kv.Status(ctx); err != nil || st.TTL() != top.ProgressTTL {
 		t.Errorf("progress bucket status %v, %v; want TTL %s", st, err, top.ProgressTTL)
 	}
-	if len(names) != 5 {
-		t.Errorf("Ensure made %d streams (%v), want the three and the two buckets'", len(names), names)
+	if len(names) != 6 {
+		t.Errorf("Ensure made %d streams (%v), want the four and the two buckets'", len(names), names)
 	}
 
 	// A job waiting in the stream survives a second Ensure.
@@ -316,5 +318,39 @@ func TestEnsureReplicasOnSingleServer(t *testing.T) {
 	var apiErr *jetstream.APIError
 	if !errors.As(err, &apiErr) {
 		t.Errorf("error %v does not wrap the server's API error", err)
+	}
+}
+
+// TestEnsureBesideAStreamOfEveryAdvisory: operators often keep a stream of
+// every JetStream advisory ($JS.EVENT.>), and JetStream gives a subject to
+// one stream only, so the given-up stream cannot be made there. That must
+// not stop the workers (Ensure made nothing else before): they run without
+// it, and EnsureGivenUpStream says which stream takes the subject.
+func TestEnsureBesideAStreamOfEveryAdvisory(t *testing.T) {
+	js := startJetStream(t)
+	ctx := testContext(t)
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "ADVISORIES", Subjects: []string{"$JS.EVENT.>"}, Storage: jetstream.MemoryStorage}); err != nil {
+		t.Fatal(err)
+	}
+	top := DefaultTopology()
+	if _, err := top.Ensure(ctx, js); err != nil {
+		t.Fatalf("Ensure beside a stream of every advisory: %v", err)
+	}
+	if _, err := js.Stream(ctx, top.GivenUpStream()); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Errorf("given-up stream: %v, want none", err)
+	}
+	for _, name := range []string{top.JobsStream, top.ResultsStream, top.DeadLetterStream, "KV_" + top.ProgressBucket, "KV_" + top.RateBucket} {
+		if _, err := js.Stream(ctx, name); err != nil {
+			t.Errorf("stream %s: %v", name, err)
+		}
+	}
+	err := top.EnsureGivenUpStream(ctx, js)
+	if !errors.Is(err, ErrAdvisoriesTaken) {
+		t.Fatalf("EnsureGivenUpStream = %v, want ErrAdvisoriesTaken", err)
+	}
+	for _, want := range []string{"stream ADVISORIES", top.MaxDeliveriesSubject(), "dead-lettered only once no job is pending"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("EnsureGivenUpStream = %q, want it to say %q", err, want)
+		}
 	}
 }

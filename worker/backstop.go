@@ -21,16 +21,15 @@ const maxSweep = 100_000
 // advisories, for the backstop; stop ends the subscription. Run subscribes
 // before its first pull: JetStream sends the advisory once, at the pull
 // that finds a job past its last delivery (a worker's first, after a crash
-// loop), and the sweep finds that job a sweep interval later at best. A
-// subscription that fails leaves the sweep alone (logged), with a nil
-// channel.
+// loop). The given-up stream keeps each advisory too, for the workers that
+// did not hear it (keptAdvisories). A subscription that fails leaves
+// those and the sweep (logged), with a nil channel.
 func (w *Worker) listenMaxDeliveries() (advisories <-chan *nats.Msg, stop func()) {
-	topo := w.cfg.Topology
-	subject := fmt.Sprintf("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.%s.%s", topo.JobsStream, topo.Consumer)
+	subject := w.cfg.Topology.MaxDeliveriesSubject()
 	ch := make(chan *nats.Msg, 1024)
 	sub, err := w.nc.ChanSubscribe(subject, ch)
 	if err != nil {
-		w.cfg.Logger.Error().Err(err).Str("subject", subject).Msg("cannot listen for max-deliveries advisories; relying on the sweep")
+		w.cfg.Logger.Error().Err(err).Str("subject", subject).Msg("cannot listen for max-deliveries advisories; relying on the given-up stream and the sweep")
 		return nil, func() {}
 	}
 	return ch, func() { _ = sub.Unsubscribe() }
@@ -41,11 +40,14 @@ func (w *Worker) listenMaxDeliveries() (advisories <-chan *nats.Msg, stop func()
 // timeouts. On a work-queue stream such a job stays in the stream, never
 // delivered again and never removed, so nothing would ever report it.
 //
-// Two paths find candidates: the MAX_DELIVERIES advisory (immediate, but
-// only seen by workers running at that moment), and a sweep at start and
-// every SweepInterval for messages at or below the consumer's ack floor, or
-// its last delivery when no job is pending (in a work queue, everything
-// acked is gone, so whatever remains there ran out of deliveries). Neither signal is exact at the instant it is seen: an ack
+// Three paths find candidates: the MAX_DELIVERIES advisory (immediate, but
+// only heard by workers running at that moment); the same advisory kept in
+// the given-up stream, read at start and every SweepInterval (by workers
+// that did not hear it: none ran, or all were reconnecting); and a sweep
+// then for messages at or below the consumer's ack floor, or its last
+// delivery when no job is pending (in a work queue, everything acked is
+// gone, so whatever remains there ran out of deliveries). No signal is
+// exact at the instant it is seen: an ack
 // floor may pass a message a moment before the acked message is removed, and
 // a worker may still be finishing the delivery that went over. So a
 // candidate is rescued only after a grace period (the ack wait and a second),
@@ -74,7 +76,46 @@ func (w *Worker) backstop(ctx context.Context, ch <-chan *nats.Msg) {
 	// look-ups and a refused delete each, a minute, a worker) while that
 	// stream lasts.
 	denied := map[uint64]time.Time{}
+	// heard are the advisories heard here, by job and time, until the
+	// given-up stream's copy is read: that copy is then the heard one's to
+	// delete, not another candidate judged without what the worker knew
+	// of the consumer when it came (see rescue).
+	heard := map[heardAdvisory]time.Time{}
+	kept := &keptAdvisories{w: w}
+	// forget drops a candidate, and the advisory kept for it: its job is
+	// dead-lettered, or not one to rescue.
+	forget := func(seq uint64) {
+		if c := candidates[seq]; c.advisory > 0 {
+			kept.drop(ctx, c.advisory)
+		}
+		delete(candidates, seq)
+	}
+	noteStored := func() {
+		for _, a := range kept.read(ctx) {
+			k := heardAdvisory{a.jobSeq, a.told.UnixNano()}
+			_, wasHeard := heard[k]
+			delete(heard, k)
+			if c, ok := candidates[a.jobSeq]; ok {
+				if c.advisory == 0 {
+					c.advisory = a.seq
+					candidates[a.jobSeq] = c
+				} // else another advisory of the job: read again once this one is done
+				continue
+			}
+			if wasHeard { // and done with
+				kept.drop(ctx, a.seq)
+				continue
+			}
+			note(a.jobSeq, candidate{deliveries: a.deliveries, told: a.told, consumer: time.Unix(0, w.consumerCreated.Load()), advisory: a.seq})
+		}
+		for k, at := range heard {
+			if time.Since(at) > 2*w.cfg.SweepInterval+grace { // its copy is gone, or cannot be read
+				delete(heard, k)
+			}
+		}
+	}
 	noteSweep := func() {
+		defer noteStored()
 		seqs, created, consumer := w.sweep(ctx)
 		if created.IsZero() {
 			return
@@ -102,27 +143,21 @@ func (w *Worker) backstop(ctx context.Context, ch <-chan *nats.Msg) {
 		case <-ctx.Done():
 			return
 		case m := <-ch:
-			if len(m.Header) > 0 {
-				// JetStream sends its advisories without headers. A stored
-				// message relayed here has some: an operator's direct get
-				// of a dead letter (its body a job's, any JSON) with this
-				// subject as the reply, which NATS permissions never check.
-				// Taken, it would dead-letter a job another worker runs.
+			adv, err := advisoryOf(m.Header, m.Data)
+			if errors.Is(err, errRelayedAdvisory) {
 				w.cfg.Logger.Warn().Str("subject", m.Subject).Msg("a message with headers on the max-deliveries advisory subject: not JetStream's, ignored")
 				continue
 			}
-			var adv struct {
-				StreamSeq  uint64    `json:"stream_seq"`
-				Deliveries uint64    `json:"deliveries"`
-				Time       time.Time `json:"timestamp"`
-			}
-			if err := json.Unmarshal(m.Data, &adv); err != nil || adv.StreamSeq == 0 {
-				w.cfg.Logger.Warn().Str("subject", m.Subject).Msg("unreadable max-deliveries advisory; the sweep will catch the job")
+			if err != nil {
+				w.cfg.Logger.Warn().Str("subject", m.Subject).Msg("unreadable max-deliveries advisory; the given-up stream and the sweep will catch the job")
 				continue
 			}
 			// The consumer the worker knows now is the one that gave up
 			// (see rescue).
 			note(adv.StreamSeq, candidate{deliveries: int(adv.Deliveries), told: adv.Time, consumer: time.Unix(0, w.consumerCreated.Load())})
+			if len(heard) < maxHeard {
+				heard[heardAdvisory{adv.StreamSeq, adv.Time.UnixNano()}] = time.Now()
+			}
 		case <-sweep.C:
 			noteSweep()
 		case <-check.C:
@@ -145,7 +180,7 @@ func (w *Worker) backstop(ctx context.Context, ch <-chan *nats.Msg) {
 				if c.told.IsZero() {
 					if keep, ok := stillGivenUp(seq, c, consumer); !ok {
 						if !keep {
-							delete(candidates, seq)
+							forget(seq)
 						} else {
 							// Looked at again a grace later, not at
 							// every check: a consumer read each.
@@ -166,7 +201,7 @@ func (w *Worker) backstop(ctx context.Context, ch <-chan *nats.Msg) {
 								"(deny_delete, set while the workers run); workers will not start on it until it is created again")
 					}
 					denied[seq] = denial.created
-					delete(candidates, seq)
+					forget(seq)
 					continue
 				}
 				if err != nil {
@@ -178,7 +213,7 @@ func (w *Worker) backstop(ctx context.Context, ch <-chan *nats.Msg) {
 					failed, failedSeq = err, seq
 					continue
 				}
-				delete(candidates, seq)
+				forget(seq)
 			}
 			// Said at once, then every rescueLogEvery while it lasts: one
 			// line for all the jobs kept, not a line a job (thousands, when
@@ -201,6 +236,17 @@ func (w *Worker) backstop(ctx context.Context, ch <-chan *nats.Msg) {
 // rescueLogEvery: how often the backstop says that rescues keep failing.
 const rescueLogEvery = 30 * time.Second
 
+// maxHeard bounds the advisories a backstop remembers hearing: past it, a
+// stored copy is judged as one not heard.
+const maxHeard = 10_000
+
+// heardAdvisory names an advisory: its job's sequence, and when the server
+// sent it (UnixNano).
+type heardAdvisory struct {
+	jobSeq uint64
+	told   int64
+}
+
 // candidate is a job that may have run out of deliveries.
 type candidate struct {
 	since      time.Time
@@ -216,8 +262,13 @@ type candidate struct {
 	stream, told time.Time
 	// consumer is the creation of the consumer whose state the sweep
 	// that found the job read; for an advisory, the worker's latest read
-	// of it when the advisory came (time.Unix(0, 0) if none).
+	// of it when the advisory came, or when its kept copy was read
+	// (time.Unix(0, 0) if none).
 	consumer time.Time
+	// advisory is the sequence of the job's advisory in the given-up
+	// stream, deleted when the job is dead-lettered or judged not given
+	// up; 0 if none was read.
+	advisory uint64
 }
 
 // stillGivenUp reports whether a job a sweep found (c) is still one the
@@ -273,6 +324,124 @@ func (c candidate) ofStream(created time.Time) bool {
 		return c.stream.Equal(created)
 	}
 	return c.told.IsZero() || !created.After(c.told)
+}
+
+// advisory is what the backstop reads of a MAX_DELIVERIES advisory.
+type advisory struct {
+	StreamSeq  uint64    `json:"stream_seq"`
+	Deliveries uint64    `json:"deliveries"`
+	Time       time.Time `json:"timestamp"`
+}
+
+// errRelayedAdvisory: a message with headers on the advisory subject.
+var errRelayedAdvisory = errors.New("a message with headers: not JetStream's advisory")
+
+// advisoryOf reads a MAX_DELIVERIES advisory, heard or kept. JetStream
+// sends its advisories without headers. A stored message relayed to the
+// subject has some: an operator's direct get of a dead letter (its body a
+// job's, any JSON) with this subject as the reply, which NATS permissions
+// never check. Taken, it would dead-letter a job another worker runs.
+func advisoryOf(h nats.Header, data []byte) (advisory, error) {
+	if len(h) > 0 {
+		return advisory{}, errRelayedAdvisory
+	}
+	var adv advisory
+	if err := json.Unmarshal(data, &adv); err != nil {
+		return advisory{}, err
+	}
+	if adv.StreamSeq == 0 {
+		return advisory{}, errors.New("no stream_seq")
+	}
+	return adv, nil
+}
+
+// storedAdvisory is a MAX_DELIVERIES advisory the given-up stream keeps, at
+// seq.
+type storedAdvisory struct {
+	seq, jobSeq uint64
+	deliveries  int
+	told        time.Time
+}
+
+// keptAdvisories reads and deletes the advisories the given-up stream
+// keeps; the backstop's goroutine owns it.
+type keptAdvisories struct {
+	w      *Worker
+	stream jetstream.Stream // nil until read
+	// taken: another stream captures the advisories (said once, at the
+	// first sweep that finds it so, and again when it changes).
+	taken bool
+}
+
+// read returns the advisories the given-up stream keeps (up to maxSweep):
+// those not yet deleted by the worker that rescued their job. What is not
+// JetStream's advisory there (a message with headers, relayed to the
+// subject; a body that is not an advisory) is deleted, and said. A stream
+// missing (deleted, or never made: a worker before it) is created again,
+// unless another stream captures the advisories (jobs.ErrAdvisoriesTaken).
+func (k *keptAdvisories) read(ctx context.Context) []storedAdvisory {
+	w, topo := k.w, k.w.cfg.Topology
+	name := topo.GivenUpStream()
+	stream, err := w.js.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		err = topo.EnsureGivenUpStream(ctx, w.js)
+		switch taken := errors.Is(err, jobs.ErrAdvisoriesTaken); {
+		case taken && !k.taken:
+			w.cfg.Logger.Warn().Err(err).Msg("cannot keep max-deliveries advisories")
+		case err == nil:
+			w.cfg.Logger.Info().Str("stream", name).Msg("given-up stream missing: created")
+		}
+		k.taken = errors.Is(err, jobs.ErrAdvisoriesTaken)
+		if err == nil {
+			stream, err = w.js.Stream(ctx, name)
+		}
+	}
+	if err != nil {
+		if !errors.Is(err, jobs.ErrAdvisoriesTaken) {
+			w.cfg.Logger.Warn().Err(err).Str("stream", name).Msg("sweep: read the given-up stream")
+		}
+		return nil
+	}
+	k.stream, k.taken = stream, false
+	state := stream.CachedInfo().State
+	var out []storedAdvisory
+	junk := 0
+	for seq, n := state.FirstSeq, uint64(0); state.Msgs > 0 && n < maxSweep && ctx.Err() == nil; n++ {
+		m, err := stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(topo.MaxDeliveriesSubject()))
+		if err != nil {
+			if !errors.Is(err, jetstream.ErrMsgNotFound) {
+				w.cfg.Logger.Warn().Err(err).Uint64("from_seq", seq).Str("stream", name).Msg("sweep: read the given-up stream")
+			}
+			break
+		}
+		seq = m.Sequence + 1
+		adv, err := advisoryOf(m.Header, m.Data)
+		if err != nil {
+			junk++
+			k.drop(ctx, m.Sequence)
+			continue
+		}
+		out = append(out, storedAdvisory{seq: m.Sequence, jobSeq: adv.StreamSeq, deliveries: int(adv.Deliveries), told: adv.Time})
+	}
+	if junk > 0 {
+		w.cfg.Logger.Warn().Int("messages", junk).Str("stream", name).
+			Msg("messages in the given-up stream that are not JetStream's max-deliveries advisories (published or relayed to its subject): deleted")
+	}
+	return out
+}
+
+// drop deletes the advisory at seq from the given-up stream: its job is
+// dead-lettered, or not one to rescue. One left (an error, logged) is read
+// again at a later sweep, and its job found gone.
+func (k *keptAdvisories) drop(ctx context.Context, seq uint64) {
+	if k.stream == nil {
+		return
+	}
+	err := k.stream.DeleteMsg(ctx, seq)
+	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		k.w.cfg.Logger.Warn().Err(err).Uint64("seq", seq).Str("stream", k.w.cfg.Topology.GivenUpStream()).
+			Msg("could not delete an advisory whose job is done with; a later sweep will")
+	}
 }
 
 // sweep lists the jobs still stored that the consumer gave up on (givenUp),

@@ -264,6 +264,19 @@ func TestBackstopTakesOnlyJetStreamsAdvisories(t *testing.T) {
 					t.Errorf("the job a false advisory names was dead-lettered as %s", m.Header.Get(jobs.HeaderClass))
 				}
 			}
+			// The given-up stream kept both: each deleted, the false one
+			// read there not taken either.
+			testenv.Eventually(t, 10*time.Second, "the kept advisories deleted", func() bool {
+				return env.StreamCount(t, topo.GivenUpStream()) == 0
+			})
+			if n := env.StreamCount(t, topo.JobsStream); n != 1 {
+				t.Errorf("jobs stream holds %d jobs after the kept advisories were read, want the one the false advisory names", n)
+			}
+			for _, m := range env.StreamMsgs(t, topo.DeadLetterStream) {
+				if strings.Contains(string(m.Data), "sess_named") {
+					t.Errorf("the job a false advisory names was dead-lettered as %s, from the given-up stream", m.Header.Get(jobs.HeaderClass))
+				}
+			}
 		})
 	}
 }
@@ -328,6 +341,13 @@ func TestBackstopTakesAnAdvisoryStampedBeforeItsJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The given-up stream's copy of the real one goes: only the skewed
+	// one tells of the job.
+	if kept, err := env.JS.Stream(context.Background(), topo.GivenUpStream()); err != nil {
+		t.Fatal(err)
+	} else if err := kept.Purge(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	env.StartWorker(t)
 	testenv.Eventually(t, 10*time.Second, "the worker listening", func() bool {
 		// Its subscription, and ours, on the subject.
@@ -342,4 +362,8 @@ func TestBackstopTakesAnAdvisoryStampedBeforeItsJob(t *testing.T) {
 	if m := env.StreamMsgs(t, topo.DeadLetterStream)[0]; m.Header.Get(jobs.HeaderClass) != string(jobs.ClassMaxDeliveries) {
 		t.Errorf("dead-lettered as %q, want max_deliveries", m.Header.Get(jobs.HeaderClass))
 	}
+	// Kept too, with the empty message: each deleted.
+	testenv.Eventually(t, 10*time.Second, "the given-up stream emptied", func() bool {
+		return env.StreamCount(t, topo.GivenUpStream()) == 0
+	})
 }

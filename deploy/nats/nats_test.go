@@ -655,6 +655,18 @@ func TestPermissions(t *testing.T) {
 		if _, err := sub.NextMsg(200 * time.Millisecond); !errors.Is(err, nats.ErrTimeout) {
 			t.Errorf("worker user listens for max-deliveries advisories: %v", err)
 		}
+		// The advisories the given-up stream keeps: read (by subject, from
+		// a sequence), deleted once their job is dead-lettered.
+		givenUp, err := wk2.js.Stream(ctxT(t), cfg.Topology.GivenUpStream())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := givenUp.GetMsg(ctxT(t), 1<<40, jetstream.WithGetMsgSubject(cfg.Topology.MaxDeliveriesSubject())); !answered(err) {
+			t.Errorf("worker user reads a kept advisory: %v, want an answer from JetStream", err)
+		}
+		if err := givenUp.DeleteMsg(ctxT(t), 1<<40); !answered(err) {
+			t.Errorf("worker user deletes a kept advisory: %v, want an answer from JetStream", err)
+		}
 		// A dead letter beside its job's result is deleted: the result
 		// wins.
 		dlq, err := wk2.js.Stream(ctxT(t), cfg.Topology.DeadLetterStream)

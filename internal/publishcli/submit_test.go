@@ -1211,9 +1211,9 @@ func TestFullJobsStreamTookLaterLines(t *testing.T) {
 	}
 }
 
-// storageHarness is a harness whose account may store 4 MiB in all
+// storageHarness is a harness whose account may store 12 MiB in all
 // (JetStream's max_file for the account), the jobs and dead-letter streams
-// capped at 1 MiB each within it, so that another stream of the account
+// capped at 1 MiB each within it (the given-up stream's 8 MiB beside), so that another stream of the account
 // can use up its storage before the jobs stream is full. The command
 // line connects into the account without credentials (no_auth_user).
 func storageHarness(t *testing.T) *harness {
@@ -1222,7 +1222,7 @@ func storageHarness(t *testing.T) *harness {
 	if err := os.WriteFile(conf, []byte(`jetstream: {}
 accounts: {
   A: {
-    jetstream: {max_file: 4MB, max_mem: 1MB}
+    jetstream: {max_file: 12MB, max_mem: 1MB}
     users: [{user: a, password: a}]
   }
 }
@@ -1241,7 +1241,7 @@ no_auth_user: a
 		t.Fatal(err)
 	}
 	topo := jobs.DefaultTopology()
-	topo.JobsMaxBytes, topo.ResultsMaxBytes, topo.DeadLetterMaxBytes = 1<<20, 1<<20, 1<<20 // reserved within the 4 MiB
+	topo.JobsMaxBytes, topo.ResultsMaxBytes, topo.DeadLetterMaxBytes = 1<<20, 1<<20, 1<<20 // reserved within the 12 MiB, with the given-up stream's 8
 	if _, err := topo.Ensure(t.Context(), js); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,157 @@
+package worker_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/clerkjobs/clerkjobs/internal/testenv"
+	"github.com/clerkjobs/clerkjobs/jobs"
+)
+
+// TestBackstopReadsAnAdvisoryNoWorkerHeard: JetStream gave up on a job
+// while no worker listened (a crash loop, every worker restarting), and
+// sends its MAX_DELIVERIES advisory once. Another job stays pending (a
+// busy system), so the consumer's ack floor stays below the job given up
+// on, and the sweep, which reads up to it, never found the job: it stayed
+// in the work queue for good, never delivered again nor dead-lettered. The
+// given-up stream keeps the advisory for the next worker, which
+// dead-letters the job and deletes the advisory.
+func TestBackstopReadsAnAdvisoryNoWorkerHeard(t *testing.T) {
+	env := testenv.New(t)
+	ctx := context.Background()
+	topo := env.Topology
+	cons, err := env.JS.Consumer(ctx, topo.JobsStream, topo.Consumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stuck := env.PublishRaw(t, "sessions.revoke", []byte(`{"session_id":"sess_given_up"}`))
+	env.PublishRaw(t, "sessions.revoke", []byte(`{"session_id":"sess_pending"}`))
+	fetch := func(n int) []jetstream.Msg {
+		t.Helper()
+		b, err := cons.Fetch(n, jetstream.FetchMaxWait(topo.AckWait+3*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []jetstream.Msg
+		for m := range b.Messages() {
+			out = append(out, m)
+		}
+		return out
+	}
+	first := fetch(2)
+	if len(first) != 2 {
+		t.Fatalf("delivered %d jobs, want 2", len(first))
+	}
+	pending := first[1]
+	// The second job stays pending: taken by a worker that works on it.
+	hold, held := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(held)
+		tick := time.NewTicker(topo.AckWait / 4)
+		defer tick.Stop()
+		for {
+			select {
+			case <-hold:
+				return
+			case <-tick.C:
+				_ = pending.InProgress()
+			}
+		}
+	}()
+	defer func() { close(hold); <-held }()
+	// The first never settled: delivered until JetStream gives up, at the
+	// pull after the last ack wait, no one listening for its advisory.
+	for i := 1; i < topo.MaxDeliver+jobs.BackstopMargin; i++ {
+		if got := fetch(1); len(got) != 1 {
+			t.Fatalf("delivery %d: %d jobs, want the first again", i+1, len(got))
+		}
+	}
+	if got := fetch(1); len(got) != 0 {
+		t.Fatalf("delivered again after the last delivery: %s", got[0].Data())
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.NumAckPending != 1 || info.AckFloor.Stream >= stuck.Sequence {
+		t.Fatalf("consumer: %d pending, ack floor %d; want the second job pending, the floor below the first", info.NumAckPending, info.AckFloor.Stream)
+	}
+	testenv.Eventually(t, 10*time.Second, "the advisory kept in the given-up stream", func() bool {
+		s, err := env.JS.Stream(ctx, topo.GivenUpStream())
+		if err != nil {
+			t.Fatalf("given-up stream: %v", err)
+		}
+		return s.CachedInfo().State.Msgs == 1
+	})
+
+	env.StartWorker(t)
+	testenv.Eventually(t, 30*time.Second, "the job JetStream gave up on dead-lettered", func() bool {
+		return env.StreamCount(t, topo.DeadLetterStream) == 1
+	})
+	if m := env.StreamMsgs(t, topo.DeadLetterStream)[0]; m.Header.Get(jobs.HeaderClass) != string(jobs.ClassMaxDeliveries) {
+		t.Errorf("dead-lettered as %q, want max_deliveries", m.Header.Get(jobs.HeaderClass))
+	}
+	for _, m := range env.StreamMsgs(t, topo.JobsStream) {
+		if m.Sequence == stuck.Sequence {
+			t.Errorf("the job given up on is still in the jobs stream")
+		}
+	}
+	testenv.Eventually(t, 10*time.Second, "its advisory deleted", func() bool {
+		return env.StreamCount(t, topo.GivenUpStream()) == 0
+	})
+	if err := pending.Ack(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWorkerWithoutItsGivenUpStream: the given-up stream deleted while the
+// workers run is created again at the next sweep, so that advisories are
+// kept again; one another stream's subjects leave no room for (an
+// operator's stream of every advisory) leaves the worker running without
+// it, said once, not at every sweep.
+func TestWorkerWithoutItsGivenUpStream(t *testing.T) {
+	t.Run("deleted", func(t *testing.T) {
+		env := testenv.New(t)
+		topo := env.Topology
+		env.StartWorker(t)
+		if err := env.JS.DeleteStream(context.Background(), topo.GivenUpStream()); err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, 10*time.Second, "the given-up stream created again", func() bool {
+			_, err := env.JS.Stream(context.Background(), topo.GivenUpStream())
+			return err == nil && strings.Contains(env.Logs.String(), "given-up stream missing: created")
+		})
+	})
+	t.Run("its subject taken", func(t *testing.T) {
+		env := testenv.New(t)
+		ctx := context.Background()
+		topo := env.Topology
+		if err := env.JS.DeleteStream(ctx, topo.GivenUpStream()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.JS.CreateStream(ctx, jetstream.StreamConfig{Name: "ADVISORIES", Subjects: []string{"$JS.EVENT.>"}, Storage: jetstream.MemoryStorage}); err != nil {
+			t.Fatal(err)
+		}
+		env.StartWorker(t)
+		const said = "cannot keep max-deliveries advisories"
+		testenv.Eventually(t, 10*time.Second, "the worker saying it runs without the given-up stream", func() bool {
+			return strings.Contains(env.Logs.String(), said)
+		})
+		time.Sleep(3 * env.WorkerConfig().SweepInterval)
+		if n := strings.Count(env.Logs.String(), said); n != 1 {
+			t.Errorf("said %d times in three sweeps, want once", n)
+		}
+		if !strings.Contains(env.Logs.String(), "stream ADVISORIES captures its subject") {
+			t.Errorf("the log does not name the stream that takes the advisories:\n%s", env.Logs.String())
+		}
+		// It runs jobs all the same.
+		emu := env.Clerk.Emulator
+		id := emu.CreateSessions(emu.CreateUser(), 1)[0]
+		env.Publish(t, &jobs.RevokeArgs{SessionID: id})
+		testenv.Eventually(t, 10*time.Second, "the job run", func() bool { return len(env.Results(t)) == 1 })
+	})
+}
