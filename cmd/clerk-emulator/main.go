@@ -43,6 +43,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -167,14 +168,27 @@ func reason(err error) string {
 	return err.Error()
 }
 
+// listenAddr reports whether addr is a host:port to listen on, the port
+// a number (0 picks one): not a URL, not a host alone.
+func listenAddr(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	return err == nil && n <= 65535
+}
+
 func (c config) check() error {
 	bad := func(flagName, format string, args ...any) error {
 		return fmt.Errorf("--%s: %s", flagName, fmt.Sprintf(format, args...))
 	}
 	rate := func(v float64) bool { return !math.IsNaN(v) && v >= 0 && v <= 1 }
 	switch {
-	case strings.TrimSpace(c.addr) == "":
-		return bad("addr", "must be host:port, e.g. 127.0.0.1:8090")
+	case !listenAddr(c.addr):
+		// Said before listening: a listener's refusal is a runtime
+		// failure (exit 1), a malformed address a bad value (exit 2).
+		return bad("addr", "must be host:port with a port from 0 to 65535 (0 picks a free one), e.g. 127.0.0.1:8090")
 	case len(splitKeys(c.secretKeys)) == 0:
 		return bad("secret-key", "must not be empty")
 	case c.latency < 0:
