@@ -106,7 +106,7 @@ func (w *Worker) backstop(ctx context.Context, ch <-chan *nats.Msg) {
 				kept.drop(ctx, a.seq)
 				continue
 			}
-			note(a.jobSeq, candidate{deliveries: a.deliveries, told: a.told, consumer: time.Unix(0, w.consumerCreated.Load()), advisory: a.seq})
+			note(a.jobSeq, candidate{deliveries: a.deliveries, told: a.told, consumer: time.Unix(0, w.consumerCreated.Load()), advisory: a.seq, unheard: true})
 		}
 		for k, at := range heard {
 			if time.Since(at) > 2*w.cfg.SweepInterval+grace { // its copy is gone, or cannot be read
@@ -191,6 +191,11 @@ func (w *Worker) backstop(ctx context.Context, ch <-chan *nats.Msg) {
 					}
 				}
 				err := w.rescue(ctx, seq, c)
+				if errors.Is(err, errNotGivenUpYet) {
+					c.next = time.Now().Add(grace)
+					candidates[seq] = c
+					continue
+				}
 				if denial := (*jobDeleteDenied)(nil); errors.As(err, &denial) {
 					// No retry removes it, and the job is recorded: a
 					// failure to log every 30 s at Error level, for ever,
@@ -269,6 +274,9 @@ type candidate struct {
 	// stream, deleted when the job is dead-lettered or judged not given
 	// up; 0 if none was read.
 	advisory uint64
+	// unheard: noted from the given-up stream, its advisory not heard by
+	// this worker (see rescue).
+	unheard bool
 }
 
 // stillGivenUp reports whether a job a sweep found (c) is still one the
@@ -544,6 +552,16 @@ func (w *Worker) rescue(ctx context.Context, seq uint64, c candidate) error {
 		if k := c.consumer; k.UnixNano() > 0 && cons.CachedInfo().Created.After(k) {
 			return nil
 		}
+		// An advisory no worker here heard, read from the given-up
+		// stream: the consumer may have been created again between
+		// JetStream giving up and that read, which the worker cannot
+		// know. One created after the advisory, by the servers' clocks,
+		// delivers the job afresh: rescued only once that consumer too
+		// shows it given up, and looked at again until then (a clock
+		// skew that misplaces the creation only delays the rescue).
+		if ci := cons.CachedInfo(); c.unheard && ci.Created.After(c.told) && !givenUp(ci, seq) {
+			return errNotGivenUpYet
+		}
 	}
 	j := w.newJob(raw.Subject, seq, raw.Time, deliveries)
 	// No delivery span exists for a job JetStream gave up on: the dead
@@ -585,6 +603,10 @@ func (w *Worker) rescue(ctx context.Context, seq uint64, c candidate) error {
 	}
 	return nil
 }
+
+// errNotGivenUpYet: a candidate's job may be delivered again; it is looked
+// at again a grace later.
+var errNotGivenUpYet = errors.New("the consumer may deliver the job again")
 
 // jobDeleteDenied: the job is recorded, and the jobs stream created at
 // created denies deletes (deny_delete, which cannot be undone), so no retry

@@ -8,8 +8,10 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
+	"github.com/clerkjobs/clerkjobs/worker"
 )
 
 // TestBackstopReadsAnAdvisoryNoWorkerHeard: JetStream gave up on a job
@@ -153,5 +155,56 @@ func TestWorkerWithoutItsGivenUpStream(t *testing.T) {
 		id := emu.CreateSessions(emu.CreateUser(), 1)[0]
 		env.Publish(t, &jobs.RevokeArgs{SessionID: id})
 		testenv.Eventually(t, 10*time.Second, "the job run", func() bool { return len(env.Results(t)) == 1 })
+	})
+}
+
+// TestBackstopKeptAdvisoryOfAConsumerCreatedSince: JetStream gave up on a
+// job with no worker listening, and an operator deleted the consumer
+// before any worker came back; the worker made it again at its start, and
+// the new consumer delivers the job afresh: Clerk failed it once, and it
+// waits its nak delay. The given-up stream still keeps the old consumer's
+// advisory, which the worker never heard: taken as the new consumer's, it
+// dead-lettered the job as max_deliveries, never run again.
+func TestBackstopKeptAdvisoryOfAConsumerCreatedSince(t *testing.T) {
+	env := testenv.New(t)
+	ctx := context.Background()
+	topo := env.Topology
+	emu := env.Clerk.Emulator
+	id := emu.CreateSessions(emu.CreateUser(), 1)[0]
+	env.Publish(t, &jobs.RevokeArgs{SessionID: id})
+	crashLoop(t, env, 1)
+	cons, err := env.JS.Consumer(ctx, topo.JobsStream, topo.Consumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 20*time.Second, "JetStream giving up on the job, its advisory kept", func() bool {
+		if _, err := cons.Fetch(1, jetstream.FetchMaxWait(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		return env.StreamCount(t, topo.GivenUpStream()) == 1
+	})
+	if err := env.JS.DeleteConsumer(ctx, topo.JobsStream, topo.Consumer); err != nil {
+		t.Fatal(err)
+	}
+	emu.SetFaults(emulator.Faults{ErrorRate: 1})
+	w := env.StartWorker(t, func(c *worker.Config) {
+		c.Retry.NakDelay, c.Retry.NakDelayMax, c.Retry.Jitter = 10*time.Second, 10*time.Second, 0
+	})
+	testenv.Eventually(t, 20*time.Second, "the job delivered afresh, failed and handed back", func() bool {
+		return callsTo(emu, emulator.OpRevokeSession) > 0 && w.Worker.Status().InFlight == 0
+	})
+	time.Sleep(2 * topo.AckWait) // past the rescue's grace, within the nak delay
+	emu.SetFaults(emulator.Faults{})
+	testenv.Eventually(t, 30*time.Second, "the job settled", func() bool {
+		return env.StreamCount(t, topo.JobsStream) == 0
+	})
+	if r := env.Results(t); len(r) != 1 {
+		t.Errorf("%d results; want the job run again and recorded", len(r))
+	}
+	for _, dl := range deadLetters(t, env) {
+		t.Errorf("the job the new consumer delivered was dead-lettered: %+v", dl)
+	}
+	testenv.Eventually(t, 10*time.Second, "the old consumer's advisory deleted", func() bool {
+		return env.StreamCount(t, topo.GivenUpStream()) == 0
 	})
 }
