@@ -150,6 +150,11 @@ func TestWorkerWithoutItsGivenUpStream(t *testing.T) {
 		if !strings.Contains(env.Logs.String(), "stream ADVISORIES captures its subject") {
 			t.Errorf("the log does not name the stream that takes the advisories:\n%s", env.Logs.String())
 		}
+		// Not said to be created, either: a line that the next one
+		// contradicts.
+		if created := "created stream " + topo.GivenUpStream(); strings.Contains(env.Logs.String(), created) {
+			t.Errorf("the log says %q of a stream not made:\n%s", created, env.Logs.String())
+		}
 		// It runs jobs all the same.
 		emu := env.Clerk.Emulator
 		id := emu.CreateSessions(emu.CreateUser(), 1)[0]
