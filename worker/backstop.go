@@ -86,7 +86,7 @@ func (w *Worker) backstop(ctx context.Context, ch <-chan *nats.Msg) {
 	// dead-lettered, or not one to rescue.
 	forget := func(seq uint64) {
 		if c := candidates[seq]; c.advisory > 0 {
-			kept.drop(ctx, c.advisory)
+			kept.drop(ctx, c.advisory, c.advisoryIn)
 		}
 		delete(candidates, seq)
 	}
@@ -97,16 +97,16 @@ func (w *Worker) backstop(ctx context.Context, ch <-chan *nats.Msg) {
 			delete(heard, k)
 			if c, ok := candidates[a.jobSeq]; ok {
 				if c.advisory == 0 {
-					c.advisory = a.seq
+					c.advisory, c.advisoryIn = a.seq, a.in
 					candidates[a.jobSeq] = c
 				} // else another advisory of the job: read again once this one is done
 				continue
 			}
 			if wasHeard { // and done with
-				kept.drop(ctx, a.seq)
+				kept.drop(ctx, a.seq, a.in)
 				continue
 			}
-			note(a.jobSeq, candidate{deliveries: a.deliveries, told: a.told, consumer: time.Unix(0, w.consumerCreated.Load()), advisory: a.seq, unheard: true})
+			note(a.jobSeq, candidate{deliveries: a.deliveries, told: a.told, consumer: time.Unix(0, w.consumerCreated.Load()), advisory: a.seq, advisoryIn: a.in, unheard: true})
 		}
 		for k, at := range heard {
 			if time.Since(at) > 2*w.cfg.SweepInterval+grace { // its copy is gone, or cannot be read
@@ -271,9 +271,10 @@ type candidate struct {
 	// (time.Unix(0, 0) if none).
 	consumer time.Time
 	// advisory is the sequence of the job's advisory in the given-up
-	// stream, deleted when the job is dead-lettered or judged not given
-	// up; 0 if none was read.
-	advisory uint64
+	// stream created at advisoryIn, deleted when the job is dead-lettered
+	// or judged not given up; 0 if none was read.
+	advisory   uint64
+	advisoryIn time.Time
 	// unheard: noted from the given-up stream, its advisory not heard by
 	// this worker (see rescue).
 	unheard bool
@@ -369,6 +370,7 @@ type storedAdvisory struct {
 	seq, jobSeq uint64
 	deliveries  int
 	told        time.Time
+	in          time.Time // the given-up stream's creation
 }
 
 // keptAdvisories reads and deletes the advisories the given-up stream
@@ -426,10 +428,10 @@ func (k *keptAdvisories) read(ctx context.Context) []storedAdvisory {
 		adv, err := advisoryOf(m.Header, m.Data)
 		if err != nil {
 			junk++
-			k.drop(ctx, m.Sequence)
+			k.drop(ctx, m.Sequence, stream.CachedInfo().Created)
 			continue
 		}
-		out = append(out, storedAdvisory{seq: m.Sequence, jobSeq: adv.StreamSeq, deliveries: int(adv.Deliveries), told: adv.Time})
+		out = append(out, storedAdvisory{seq: m.Sequence, jobSeq: adv.StreamSeq, deliveries: int(adv.Deliveries), told: adv.Time, in: stream.CachedInfo().Created})
 	}
 	if junk > 0 {
 		w.cfg.Logger.Warn().Int("messages", junk).Str("stream", name).
@@ -438,11 +440,12 @@ func (k *keptAdvisories) read(ctx context.Context) []storedAdvisory {
 	return out
 }
 
-// drop deletes the advisory at seq from the given-up stream: its job is
-// dead-lettered, or not one to rescue. One left (an error, logged) is read
-// again at a later sweep, and its job found gone.
-func (k *keptAdvisories) drop(ctx context.Context, seq uint64) {
-	if k.stream == nil {
+// drop deletes the advisory at seq from the given-up stream created at
+// in: its job is dead-lettered, or not one to rescue. One left (an error,
+// logged) is read again at a later sweep, and its job found gone. In a
+// given-up stream created again since, seq is another advisory: left.
+func (k *keptAdvisories) drop(ctx context.Context, seq uint64, in time.Time) {
+	if k.stream == nil || !k.stream.CachedInfo().Created.Equal(in) {
 		return
 	}
 	err := k.stream.DeleteMsg(ctx, seq)
