@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -621,20 +622,28 @@ func TestBoundedInFlightWithBacklog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The worker holds at most its concurrency; JetStream may count a few
-	// more as pending while their acks are on the wire.
-	maxHeld, maxPending := 0, 0
+	// The worker holds at most its concurrency. JetStream counts more as
+	// pending: the prefetched jobs (2 here), and jobs whose acks are on
+	// the wire, which a loaded machine (the suite's other packages beside)
+	// leaves there for a while: up to 25 were seen at a moment, at most 16
+	// nine times in ten. A worker pulling beyond its slots keeps JetStream
+	// counting many more most of the time (up to the consumer's
+	// max_ack_pending, 1000).
+	maxHeld := 0
+	var pending []int
 	for env.StreamCount(t, env.Topology.DeadLetterStream) < n {
 		info, err := cons.Info(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		maxPending = max(maxPending, info.NumAckPending)
+		pending = append(pending, info.NumAckPending)
 		maxHeld = max(maxHeld, w.Worker.Status().InFlight)
 		time.Sleep(5 * time.Millisecond)
 	}
-	if maxHeld > 8 || maxPending > 16 {
-		t.Errorf("up to %d jobs held and %d pending at once with concurrency 8: the worker takes more than its slots", maxHeld, maxPending)
+	slices.Sort(pending)
+	p90, most := pending[len(pending)*9/10], pending[len(pending)-1]
+	if maxHeld > 8 || p90 > 16 || most > 64 {
+		t.Errorf("up to %d jobs held, and %d pending nine times in ten (%d at most), with concurrency 8: the worker takes more than its slots", maxHeld, p90, most)
 	}
 	if maxHeld == 0 {
 		t.Errorf("never saw a job in flight; the check proves nothing")
