@@ -169,14 +169,15 @@ func reason(err error) string {
 }
 
 // listenAddr reports whether addr is a host:port to listen on, the port
-// a number (0 picks one): not a URL, not a host alone.
+// a number from 0 to 65535 (0 picks one) or a service name net.Listen
+// knows ("http"): not a URL, not a host alone.
 func listenAddr(addr string) bool {
 	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
+	if err != nil || port == "" {
 		return false
 	}
-	n, err := strconv.ParseUint(port, 10, 16)
-	return err == nil && n <= 65535
+	_, err = net.LookupPort("tcp", port)
+	return err == nil
 }
 
 func (c config) check() error {
@@ -188,7 +189,7 @@ func (c config) check() error {
 	case !listenAddr(c.addr):
 		// Said before listening: a listener's refusal is a runtime
 		// failure (exit 1), a malformed address a bad value (exit 2).
-		return bad("addr", "must be host:port with a port from 0 to 65535 (0 picks a free one), e.g. 127.0.0.1:8090")
+		return bad("addr", "must be host:port, the port from 0 to 65535 (0 picks a free one) or a service name, e.g. 127.0.0.1:8090")
 	case len(splitKeys(c.secretKeys)) == 0:
 		return bad("secret-key", "must not be empty")
 	case c.latency < 0:

@@ -366,3 +366,14 @@ func TestRunLongValueIsNotRepeatedWhole(t *testing.T) {
 		}
 	}
 }
+
+// TestRunGoodAddrs: what net.Listen takes as host:port is taken, a named
+// port (a service, as "http") too; the check added for malformed addresses
+// refused "localhost:http" as a bad value (exit 2).
+func TestRunGoodAddrs(t *testing.T) {
+	for _, addr := range []string{":8090", "[::1]:0", "localhost:0", "127.0.0.1:65535", "localhost:http", ":https"} {
+		if _, err := parse([]string{"--addr=" + addr}, env(nil), io.Discard); err != nil {
+			t.Errorf("--addr=%s: %v", addr, err)
+		}
+	}
+}
