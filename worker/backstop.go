@@ -443,12 +443,21 @@ func (k *keptAdvisories) read(ctx context.Context) []storedAdvisory {
 // drop deletes the advisory at seq from the given-up stream created at
 // in: its job is dead-lettered, or not one to rescue. One left (an error,
 // logged) is read again at a later sweep, and its job found gone. In a
-// given-up stream created again since, seq is another advisory: left.
+// given-up stream created again since, seq is another advisory: left. The
+// stream's creation is read afresh: the one the last sweep cached may be
+// an older stream's (created again since, by an operator or another
+// worker), and a delete names the stream only by its name.
 func (k *keptAdvisories) drop(ctx context.Context, seq uint64, in time.Time) {
-	if k.stream == nil || !k.stream.CachedInfo().Created.Equal(in) {
+	if k.stream == nil {
 		return
 	}
-	err := k.stream.DeleteMsg(ctx, seq)
+	info, err := k.stream.Info(ctx)
+	if err == nil && !info.Created.Equal(in) {
+		return
+	}
+	if err == nil {
+		err = k.stream.DeleteMsg(ctx, seq)
+	}
 	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
 		k.w.cfg.Logger.Warn().Err(err).Uint64("seq", seq).Str("stream", k.w.cfg.Topology.GivenUpStream()).
 			Msg("could not delete an advisory whose job is done with; a later sweep will")

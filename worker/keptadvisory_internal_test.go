@@ -56,3 +56,57 @@ func TestKeptAdvisoryOfAnotherGivenUpStreamIsLeft(t *testing.T) {
 		t.Errorf("kept advisories after job 7's was dropped: %+v; want job 9's", got)
 	}
 }
+
+// TestKeptAdvisoryDropBeforeTheNextRead: the given-up stream deleted and
+// created again (by an operator, or another worker's sweep) between this
+// worker's read of a job's advisory and its rescue: the rescue's delete
+// came before the worker read the stream again, and its cached creation,
+// the old stream's, matched the advisory's: the delete, by sequence and
+// the stream's name, removed another job's advisory from the new stream.
+func TestKeptAdvisoryDropBeforeTheNextRead(t *testing.T) {
+	w, _, js := readConsumer(t)
+	ctx := t.Context()
+	topo := w.cfg.Topology
+	advise := func(jobSeq uint64) {
+		t.Helper()
+		m := &nats.Msg{Subject: topo.MaxDeliveriesSubject(), Data: fmt.Appendf(nil, `{"stream_seq":%d,"deliveries":5,"timestamp":%q}`, jobSeq, time.Now().UTC().Format(time.RFC3339Nano))}
+		if err := w.nc.PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kept := &keptAdvisories{w: w}
+	advise(7)
+	var old []storedAdvisory
+	for deadline := time.Now().Add(5 * time.Second); len(old) == 0 && time.Now().Before(deadline); {
+		old = kept.read(ctx)
+	}
+	if len(old) != 1 {
+		t.Fatalf("read %d kept advisories, want 1", len(old))
+	}
+	if err := js.DeleteStream(ctx, topo.GivenUpStream()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // the deletion ends (deletionSettle)
+	if err := topo.EnsureGivenUpStream(ctx, js); err != nil {
+		t.Fatal(err)
+	}
+	advise(9)
+	held := func() uint64 {
+		t.Helper()
+		s, err := js.Stream(ctx, topo.GivenUpStream())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.CachedInfo().State.Msgs
+	}
+	for deadline := time.Now().Add(5 * time.Second); held() == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	kept.drop(ctx, old[0].seq, old[0].in) // job 7 rescued, no read since
+	if n := held(); n != 1 {
+		t.Errorf("the new given-up stream holds %d advisories after job 7's was dropped; want job 9's kept", n)
+	}
+}
