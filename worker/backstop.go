@@ -154,7 +154,18 @@ func (w *Worker) backstop(ctx context.Context, ch <-chan *nats.Msg) {
 			}
 			// The consumer the worker knows now is the one that gave up
 			// (see rescue).
-			note(adv.StreamSeq, candidate{deliveries: int(adv.Deliveries), told: adv.Time, consumer: time.Unix(0, w.consumerCreated.Load())})
+			c := candidate{deliveries: int(adv.Deliveries), told: adv.Time, consumer: time.Unix(0, w.consumerCreated.Load())}
+			if old, ok := candidates[adv.StreamSeq]; ok && old.unheard {
+				// A kept advisory no worker heard held the job's place,
+				// waiting for the consumer to show it given up, which
+				// an older job pending keeps it from showing: the job is
+				// judged by the advisory heard, and the kept one still
+				// deleted with it.
+				c.since, c.advisory, c.advisoryIn = time.Now(), old.advisory, old.advisoryIn
+				candidates[adv.StreamSeq] = c
+			} else {
+				note(adv.StreamSeq, c)
+			}
 			if len(heard) < maxHeard {
 				heard[heardAdvisory{adv.StreamSeq, adv.Time.UnixNano()}] = time.Now()
 			}
