@@ -99,6 +99,13 @@ func (w *Worker) backstop(ctx context.Context, ch <-chan *nats.Msg) {
 				if c.advisory == 0 {
 					c.advisory, c.advisoryIn = a.seq, a.in
 					candidates[a.jobSeq] = c
+				} else if c.unheard && !wasHeard && a.told.After(c.told) {
+					// A newer give-up, kept: the job is judged by it (an
+					// older one may wait for the consumer to show the job
+					// given up, see rescue); this copy is read again,
+					// its job gone, once the older one is done.
+					c.told, c.deliveries = a.told, a.deliveries
+					candidates[a.jobSeq] = c
 				} // else another advisory of the job: read again once this one is done
 				continue
 			}
