@@ -588,7 +588,9 @@ func (w *Worker) rescue(ctx context.Context, seq uint64, c candidate) error {
 		// know. One created after the advisory, by the servers' clocks,
 		// delivers the job afresh: rescued only once that consumer too
 		// shows it given up, and looked at again until then (a clock
-		// skew that misplaces the creation only delays the rescue).
+		// skew that places the creation after the advisory only delays
+		// the rescue; one that places it before, the consumer made
+		// again within the skew, dead-letters the job it delivers).
 		if ci := cons.CachedInfo(); c.unheard && ci.Created.After(c.told) && !givenUp(ci, seq) {
 			return errNotGivenUpYet
 		}
