@@ -41,8 +41,8 @@ func TestStaleFetchErrorClearsOnceThePullLives(t *testing.T) {
 }
 
 // newEmulatedWorker is a worker on nc with the default configuration but
-// no rate limit, calling an emulator of its own.
-func newEmulatedWorker(t *testing.T, nc *nats.Conn) *Worker {
+// no rate limit (and edits), calling an emulator of its own.
+func newEmulatedWorker(t *testing.T, nc *nats.Conn, edits ...func(*Config)) *Worker {
 	t.Helper()
 	emu := emulator.NewServer()
 	t.Cleanup(emu.Close)
@@ -52,6 +52,9 @@ func newEmulatedWorker(t *testing.T, nc *nats.Conn) *Worker {
 	}
 	cfg := DefaultConfig()
 	cfg.RateLimit = RateLimit{}
+	for _, edit := range edits {
+		edit(&cfg)
+	}
 	w, err := New(nc, clerk, cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -9,8 +9,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/clerkjobs/clerkjobs/clerkapi"
-	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/internal/embedded"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -33,20 +31,10 @@ func TestBackstopHeardAdvisoryOfAJobAKeptOneNamedFirst(t *testing.T) {
 
 func testBackstopNewerAdvisory(t *testing.T, heard bool) {
 	srv := embedded.StartTest(t)
-	emu := emulator.NewServer()
-	t.Cleanup(emu.Close)
-	clerk, err := clerkapi.New(clerkapi.WithSecretKey(emulator.DefaultSecretKey), clerkapi.WithBaseURL(emu.URL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := DefaultConfig()
-	cfg.RateLimit = RateLimit{}
-	cfg.Topology.AckWait, cfg.Topology.MaxDeliver = 2*time.Second, 3
-	cfg.SweepInterval = time.Hour // the kept advisory read at the start only
-	w, err := New(srv.Conn, clerk, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := newEmulatedWorker(t, srv.Conn, func(cfg *Config) {
+		cfg.Topology.AckWait, cfg.Topology.MaxDeliver = 2*time.Second, 3
+		cfg.SweepInterval = time.Hour // the kept advisory read at the start only
+	})
 	ctx := t.Context()
 	topo := w.cfg.Topology
 	if _, err := w.ensure(ctx); err != nil {
