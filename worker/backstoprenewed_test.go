@@ -42,7 +42,10 @@ func TestBackstopLeavesAJobItsConsumerDeliversAgain(t *testing.T) {
 		{name: "advisory, consumer deleted", advisory: true, sweep: time.Hour},
 		{name: "advisory and its kept copy, consumer deleted", advisory: true, sweep: 2 * time.Second},
 	} {
-		t.Run(tt.name, func(t *testing.T) { testBackstopLeavesAJobItsConsumerDeliversAgain(t, tt.advisory, tt.reset, tt.sweep) })
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel() // each on a server of its own, mostly waiting out ack waits
+			testBackstopLeavesAJobItsConsumerDeliversAgain(t, tt.advisory, tt.reset, tt.sweep)
+		})
 	}
 }
 

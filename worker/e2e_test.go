@@ -369,7 +369,10 @@ func TestMaxDeliveriesBackstop(t *testing.T) {
 		// nothing acked since, the consumer's ack floor is below them.
 		{name: "advisory unheard", late: true, missed: true},
 	} {
-		t.Run(tt.name, func(t *testing.T) { testMaxDeliveriesBackstop(t, tt.full, tt.late, tt.missed) })
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel() // each on a server of its own, mostly waiting out ack waits
+			testMaxDeliveriesBackstop(t, tt.full, tt.late, tt.missed)
+		})
 	}
 }
 

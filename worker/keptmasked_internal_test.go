@@ -25,8 +25,12 @@ import (
 // Unheard too (no backstop running when JetStream gave up again), the
 // newer kept advisory was left for the older one's end.
 func TestBackstopHeardAdvisoryOfAJobAKeptOneNamedFirst(t *testing.T) {
-	t.Run("heard", func(t *testing.T) { testBackstopNewerAdvisory(t, true) })
-	t.Run("kept", func(t *testing.T) { testBackstopNewerAdvisory(t, false) })
+	for _, heard := range []bool{true, false} {
+		t.Run(map[bool]string{true: "heard", false: "kept"}[heard], func(t *testing.T) {
+			t.Parallel() // each on a server of its own, mostly waiting out ack waits
+			testBackstopNewerAdvisory(t, heard)
+		})
+	}
 }
 
 func testBackstopNewerAdvisory(t *testing.T, heard bool) {
