@@ -197,7 +197,7 @@ func (q *Queue) replayOne(ctx context.Context, created time.Time, results jetstr
 	// The report is shown and logged: the letter's values are cleared of
 	// secret shapes (a job id never looks like one, a forged header may),
 	// and the subject bounded as CheckReplay's reasons show it.
-	out.JobID, out.Op, out.Subject = redact.Text(d.JobID), e.Op, text.Line(redact.Text(d.Subject), 120)
+	out.JobID, out.Op, out.Subject = redact.Text(d.JobID), e.Op, text.Line(redact.All(d.Subject), 120)
 	if o.expect != nil {
 		if err := o.expect(e); err != nil {
 			return skip("%s", err)
@@ -585,7 +585,7 @@ func (q *Queue) CheckReplay(e Entry) error {
 	}
 	// Whoever wrote the letter chose its headers: the subject is shown
 	// bounded and with secret-shaped runs hidden.
-	shownSubject := strconv.Quote(text.Line(redact.Text(d.Subject), 120))
+	shownSubject := strconv.Quote(text.Line(redact.All(d.Subject), 120))
 	tenant, op := q.topo.Subjects.ParseJob(d.Subject)
 	if op == jobs.OpUnknown {
 		return no("its original subject %s is not a job subject under prefix %q: it would fail again; publish a corrected job, then purge this entry", shownSubject, q.topo.Subjects.Prefix)

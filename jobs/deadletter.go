@@ -240,7 +240,7 @@ func shown(v string) string { return quoted(v, 40, "a value of %d bytes") }
 // its length (described takes it as %d). These errors reach terminals,
 // pages and logs.
 func quoted(v string, max int, described string) string {
-	if len(v) > max || redact.Looks(v) || redact.HasURLCredentials(v) {
+	if len(v) > max || secretShaped(v) {
 		return fmt.Sprintf(described, len(v))
 	}
 	return strconv.Quote(v)
@@ -329,12 +329,12 @@ func Redact(o Op, payload []byte) (out []byte, redacted []string) {
 			// or with a trailing comma, sent on another subject), may hold
 			// a token no shape reveals.
 			return nil, []string{"body"}
-		case valid && (scrubSecrets(&doc) || redact.Looks(string(payload))):
+		case valid && (scrubSecrets(&doc) || secretShaped(string(payload))):
 			// JSON, not an object: its strings are judged decoded, as
 			// below.
 			return encodeRedacted(doc), []string{"body"}
-		case redact.Looks(string(payload)):
-			return []byte(redact.Text(string(payload))), []string{"body"}
+		case secretShaped(string(payload)):
+			return []byte(redact.All(string(payload))), []string{"body"}
 		}
 		return payload, nil
 	}
@@ -454,7 +454,7 @@ func listed(name string) string {
 		return r < utf8.RuneSelf && (r == '_' || r == '-' || r == '.' || unicode.IsLetter(r) || unicode.IsDigit(r))
 	}
 	switch {
-	case len(name) > 64 || redact.Looks(name) || strings.Contains(name, ","):
+	case len(name) > 64 || secretShaped(name) || strings.Contains(name, ","):
 		return fmt.Sprintf("(a name of %d characters)", len(name))
 	case name == RedactedValue, // a secret-shaped name, as the payload now shows it
 		name != "" && name != "body" && name != "subject" && !strings.ContainsFunc(name, func(r rune) bool { return !plain(r) }):
@@ -469,7 +469,7 @@ func listed(name string) string {
 // it is written (a cookie value in quotes, __session="…", is one only
 // with its escapes).
 func looksSecret(s string) bool {
-	if redact.Looks(s) {
+	if secretShaped(s) {
 		return true
 	}
 	if !strings.ContainsAny(s, "\"\\") {
@@ -478,6 +478,12 @@ func looksSecret(s string) bool {
 	b, err := json.Marshal(s)
 	return err == nil && redact.Looks(string(b))
 }
+
+// secretShaped reports whether s, text a publisher chose, is or holds a
+// secret by its shape: a Clerk key, a JWT or another shape redact.Looks
+// knows, or a URL with a password or token in it
+// (scheme://user:password@host: a NATS server's URL pasted into a field).
+func secretShaped(s string) bool { return redact.Looks(s) || redact.HasURLCredentials(s) }
 
 // secretName reports whether an object member's name is itself secret:
 // shaped like one, or a whole job holding a refresh job's secret (a body
@@ -617,7 +623,7 @@ func quotesRefreshSecret(s string) bool {
 // letter keeps a placeholder rather than the payload.
 func encodeRedacted(v any) []byte {
 	b, err := appendJSON(nil, v)
-	if err != nil || redact.Looks(string(b)) {
+	if err != nil || secretShaped(string(b)) {
 		return []byte(strconv.Quote(RedactedValue))
 	}
 	return b

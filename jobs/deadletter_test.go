@@ -569,6 +569,23 @@ func TestRedact(t *testing.T) {
 		// A quoted cookie value is a secret only as written, escapes and all.
 		{name: "quoted cookie value", op: OpRevoke, payload: []byte(`{"session_id":"sess_1","c":"__session=\"SECRET3\""}`),
 			wantRedacted: []string{"c"}, wantOut: `{"session_id":"sess_1","c":"[REDACTED]"}`},
+		// A URL with a password or token in it is a secret wherever the
+		// publisher pasted it: a NATS server's URL in session_id is kept
+		// out of the letter as a JWT there is.
+		{name: "URL password in session_id", op: OpRevoke, payload: []byte(`{"session_id":"nats://alice:SECRET2@nats.internal:4222","job_id":"j"}`),
+			wantRedacted: []string{"session_id"}, wantOut: `{"session_id":"[REDACTED]","job_id":"j"}`},
+		{name: "URL token, nested", op: OpGet, payload: []byte(`{"session_id":"sess_1","x":["https://SECRET2tok@api.internal/v1"]}`),
+			wantRedacted: []string{"x"}, wantOut: `{"session_id":"sess_1","x":["[REDACTED]"]}`},
+		{name: "URL password written with escapes", op: OpRevoke, payload: []byte(`{"session_id":"nats:\/\/alice:SECRET2@h","job_id":"j"}`),
+			wantRedacted: []string{"session_id"}, wantOut: `{"session_id":"[REDACTED]","job_id":"j"}`},
+		{name: "URL password as a member name", op: OpRevoke, payload: []byte(`{"session_id":"sess_1","nats://alice:SECRET2@h":1}`),
+			wantRedacted: []string{RedactedValue}, wantOut: `{"session_id":"sess_1","[REDACTED]":1}`},
+		{name: "URL password in a body that is not JSON", op: OpRevoke, payload: []byte(`session_id=nats://alice:SECRET2@h&job_id=j`),
+			wantRedacted: []string{"body"}, wantOut: `session_id=nats://alice:xxxxx@h&job_id=j`},
+		{name: "URL password in a body that is a string", op: OpRevoke, payload: []byte(`"nats://alice:SECRET2@h"`),
+			wantRedacted: []string{"body"}, wantOut: `"[REDACTED]"`},
+		{name: "URL without a password is no secret", op: OpRevoke,
+			payload: []byte(`{"session_id":"sess_1","x":"https://app.example/@alice","y":"nats://alice:xxxxx@h"}`), kept: true},
 		{name: "numbers kept as written", op: OpRevoke, payload: []byte(`{"n":1.50e3,"session_id":"` + jwt + `","m":-0}`),
 			wantRedacted: []string{"session_id"}, wantOut: `{"n":1.50e3,"session_id":"[REDACTED]","m":-0}`},
 	}

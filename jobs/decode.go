@@ -21,7 +21,6 @@ import (
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 
-	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/schemas"
 )
 
@@ -71,7 +70,7 @@ func Decode(o Op, data []byte) (Args, error) {
 	// so that it is this error, on /job_id, whatever else is wrong: the
 	// worker then records the job as seq-<n>, never under that id.
 	obj, _ := doc.(map[string]any)
-	if id, ok := obj["job_id"].(string); ok && (redact.Looks(id) || redact.HasURLCredentials(id)) {
+	if id, ok := obj["job_id"].(string); ok && secretShaped(id) {
 		return nil, &InvalidError{Op: o, Field: "/job_id", Reason: CheckJobID(id).Error()}
 	}
 	if field, n := hugeNumber(doc); n != "" {
@@ -307,7 +306,7 @@ func schemaError(o Op, err error) error {
 // shaped like nothing, sits in the name). A plain refresh_token is named:
 // it holds no value.
 func fieldName(s string) string {
-	if len(s) > 64 || redact.Looks(s) || redact.HasURLCredentials(s) || strings.ContainsFunc(s, unicode.IsControl) || quotesRefreshSecret(s) {
+	if len(s) > 64 || secretShaped(s) || strings.ContainsFunc(s, unicode.IsControl) || quotesRefreshSecret(s) {
 		return fmt.Sprintf("(a name of %d characters)", len(s))
 	}
 	return s

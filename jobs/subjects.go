@@ -141,7 +141,7 @@ const MaxJobIDLen = 128
 // A URL with a password or token in it (nats://user:password@host) fits the
 // pattern too, and is refused alike.
 func CheckJobID(id string) error {
-	if redact.Looks(id) || redact.HasURLCredentials(id) {
+	if secretShaped(id) {
 		return fmt.Errorf("job id of %d characters is shaped like a secret (a Clerk key, a JWT, a URL with a password): a job id is stored in record subjects, headers and log lines, so name the job (incident-77, offboard-42) and keep credentials out of its id", len(id))
 	}
 	return checkName("job id", id, MaxJobIDLen, "letters, digits and . _ : @ / -", func(_ int, c byte) bool {

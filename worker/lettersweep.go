@@ -114,7 +114,7 @@ func (r *records) sweepLetter(ctx context.Context, m storedMsg) error {
 	removed, err := r.removeLetter(ctx, m.Seq, m.Subject)
 	if errors.Is(err, errDeleteDenied) {
 		// No pass removes it: said once, and the sweep goes on past it.
-		r.w.cfg.Logger.Warn().Uint64("dead_letter_seq", m.Seq).Str("dead_letter", text.Line(redact.Text(m.Subject), 200)).
+		r.w.cfg.Logger.Warn().Uint64("dead_letter_seq", m.Seq).Str("dead_letter", text.Line(redact.All(m.Subject), 200)).
 			Msg("a dead letter beside its job's result cannot be removed: the dead-letter stream denies deletes " +
 				"(deny_delete, set while the workers run); nats stream purge --subject removes it")
 		return nil
@@ -126,7 +126,7 @@ func (r *records) sweepLetter(ctx context.Context, m storedMsg) error {
 		// The subject is whatever was stored on the stream's filter:
 		// cleared of secrets, bounded and on one line, as every value a log
 		// line takes.
-		r.w.cfg.Logger.Warn().Uint64("dead_letter_seq", m.Seq).Str("dead_letter", text.Line(redact.Text(m.Subject), 200)).
+		r.w.cfg.Logger.Warn().Uint64("dead_letter_seq", m.Seq).Str("dead_letter", text.Line(redact.All(m.Subject), 200)).
 			Msg("dead letter removed: its job has a result (found by the sweep; a result wins)")
 	}
 	return nil

@@ -382,7 +382,7 @@ func (w *Worker) deadLetterOutcome(j *job, subject string, payload []byte, info 
 	// letter is not replayable (its subject is not the job's any more);
 	// Job-Digest below is of the subject as it came, a hash.
 	shown := subject
-	if clean := redact.Text(subject); clean != subject {
+	if clean := redact.All(subject); clean != subject {
 		shown, redacted = clean, append(redacted, "subject")
 	}
 	dl := jobs.DeadLetter{

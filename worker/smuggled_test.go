@@ -20,6 +20,7 @@ import (
 var (
 	smuggledJWT = "eyJ" + "hbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJlc2lnbmF0dXJl"
 	smuggledKey = "sk_" + "live_" + "abcdefghijklmnopqrstuvwxyz0123456789ABCD"
+	urlPassword = "Hunter2" + "UrlPassw0rd"
 )
 
 // lettersBySeq parses every dead letter, keyed by the job's stream sequence,
@@ -74,6 +75,7 @@ func TestDuplicateNamesCannotHideSecrets(t *testing.T) {
 		{"JWT in the last of two session_id", "sessions.revoke", `{"session_id":"sess_missing","session_id":"` + smuggledJWT + `"}`, smuggledJWT, "/session_id", "session_id"},
 		{"key in the first of two job_id", "sessions.get", `{"session_id":"sess_missing","job_id":"` + smuggledKey + `","job_id":"x"}`, smuggledKey, "/job_id", "job_id"},
 		{"JWT in a name given twice, nested", "sessions.revoke", `{"session_id":"sess_missing","x":{"a":"` + smuggledJWT + `","a":"b"}}`, smuggledJWT, "/x/a", "x"},
+		{"URL password in the first of two session_id", "sessions.revoke", `{"session_id":"nats://alice:` + urlPassword + `@nats-internal:4222","session_id":"sess_missing"}`, urlPassword, "/session_id", "session_id"},
 	}
 	env := testenv.New(t)
 	env.StartWorker(t)
@@ -109,7 +111,7 @@ func TestDuplicateNamesCannotHideSecrets(t *testing.T) {
 	if n := len(env.Results(t)); n != 0 {
 		t.Errorf("%d results: a job with a member given twice ran", n)
 	}
-	for _, s := range []string{smuggledJWT, smuggledKey} {
+	for _, s := range []string{smuggledJWT, smuggledKey, urlPassword} {
 		if strings.Contains(env.Logs.String(), s) {
 			t.Errorf("the worker's log holds a secret")
 		}
@@ -206,6 +208,10 @@ func TestSecretInTheSubjectIsNeverStored(t *testing.T) {
 	tests := []struct{ name, subject, secret string }{
 		{"key as the op", env.Topology.Subjects.Prefix + "." + smuggledKey, smuggledKey},
 		{"key as the tenant", env.Topology.Subjects.TenantJob(tenantKey, jobs.OpRevoke), tenantKey},
+		// A NATS server's URL with its password, pasted as the op or the
+		// tenant: the password is the secret (the URL holds no dot).
+		{"URL password as the op", env.Topology.Subjects.Prefix + ".nats://alice:" + urlPassword + "@nats-internal:4222", urlPassword},
+		{"URL password as the tenant", env.Topology.Subjects.TenantJob("nats://alice:"+urlPassword+"@nats-internal", jobs.OpRevoke), urlPassword},
 	}
 	seqs := make([]uint64, len(tests))
 	for i, tt := range tests {

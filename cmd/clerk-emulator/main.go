@@ -258,7 +258,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// The messages quote the value they refuse: a secret key given to
 		// another setting than --secret-key must not be repeated, nor the
 		// password of a URL pasted there (shown as xxxxx).
-		fmt.Fprintf(stderr, "clerk-emulator: %s\n", text.Words(redact.URLCredentials(redact.Text(err.Error())), 256))
+		fmt.Fprintf(stderr, "clerk-emulator: %s\n", text.Words(redact.All(err.Error()), 256))
 		return exitUsage
 	}
 	level, _ := zerolog.ParseLevel(cfg.logLevel)
@@ -279,7 +279,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	srv, err := emulator.Listen(cfg.addr, opts...)
 	if err != nil {
-		fmt.Fprintf(stderr, "clerk-emulator: --addr: %s\n", text.Words(redact.URLCredentials(redact.Text(err.Error())), 256))
+		fmt.Fprintf(stderr, "clerk-emulator: --addr: %s\n", text.Words(redact.All(err.Error()), 256))
 		return exitError
 	}
 

@@ -128,7 +128,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 		}
 		// pflag quotes the value it could not parse: a key, or a URL with
 		// a password, given to the wrong flag must not be repeated.
-		return nil, errors.New(redact.URLCredentials(redact.Text(err.Error())))
+		return nil, errors.New(redact.All(err.Error()))
 	}
 	if err := refuseSecrets(fs); err != nil {
 		return nil, err

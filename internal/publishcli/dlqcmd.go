@@ -274,7 +274,7 @@ func toJSON(q *dlq.Queue, e dlq.Entry) entryJSON {
 		redacted[i] = redact.Text(r)
 	}
 	j := entryJSON{
-		Seq: e.Seq, Time: e.Time, Subject: redact.Text(e.Subject), Op: e.Op, OriginalSubject: redact.Text(d.Subject),
+		Seq: e.Seq, Time: e.Time, Subject: redact.All(e.Subject), Op: e.Op, OriginalSubject: redact.All(d.Subject),
 		JobStreamSeq: d.StreamSeq, JobID: redact.Text(d.JobID), ParentJob: redact.Text(e.Header.Get(jobs.HeaderParentJob)), Error: d.Error.Redacted(), Attempts: d.Attempts,
 		Deliveries: d.Deliveries, Replays: d.Replays, FirstFailure: d.FirstFailure,
 		LastFailure: d.LastFailure, Worker: redact.Text(d.Worker), Redacted: redacted, Size: e.Size, History: hist,

@@ -89,6 +89,12 @@ func URLCredentials(s string) string {
 	return urlUserInfo.ReplaceAllStringFunc(s, hideUserInfo)
 }
 
+// All is Text and URLCredentials: s with every secret shape replaced and
+// the user information of every URL in it hidden. It is for text someone
+// else chose (a job's subject or field, an error quoting a setting), where
+// a NATS server's URL with its password is as much a secret as a Clerk key.
+func All(s string) string { return URLCredentials(Text(s)) }
+
 // hideUserInfo hides the user information of m, a match of urlUserInfo.
 func hideUserInfo(m string) string {
 	i := strings.Index(m, "://") + len("://")

@@ -49,3 +49,20 @@ func TestURLCredentials(t *testing.T) {
 		}
 	}
 }
+
+// TestAll: text someone else chose loses both kinds of secret, each in
+// its own way: a Clerk key to the placeholder, a URL's password to xxxxx.
+func TestAll(t *testing.T) {
+	key := "sk_" + "live_" + "abcdefghijklmnopqrstuvwxyz0123456789ABCD"
+	tests := []struct{ in, want string }{
+		{"sessions.nats://alice:hunter2@nats-1.revoke", "sessions.nats://alice:xxxxx@nats-1.revoke"},
+		{"key " + key + " and nats://alice:hunter2@h", "key " + redact.Placeholder + " and nats://alice:xxxxx@h"},
+		{"sessions.revoke", "sessions.revoke"},
+		{"deploy@host https://app.example/@alice", "deploy@host https://app.example/@alice"},
+	}
+	for _, tt := range tests {
+		if got := redact.All(tt.in); got != tt.want {
+			t.Errorf("All(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -100,7 +100,7 @@ type ConfigError struct {
 // So is the password or token of a URL pasted there, as redact.URLCredentials
 // shows it (also when the quote is cut short before the URL's @).
 func (e *ConfigError) Error() string {
-	return e.Variable + ": " + redact.URLCredentials(redact.Text(e.Problem))
+	return e.Variable + ": " + redact.All(e.Problem)
 }
 
 func (e *ConfigError) Unwrap() error { return e.Err }
