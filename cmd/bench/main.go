@@ -28,6 +28,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/clerkjobs/clerkjobs/internal/bench"
+	"github.com/clerkjobs/clerkjobs/internal/onceflag"
 )
 
 // Where a full run with --out writes its JSON and its plot.
@@ -58,10 +59,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntSliceVar(&o.Concurrency, "concurrency", nil, "concurrency sweep of the overhead and latency scenarios (default 1,16,256 and 1,8,32,64,128,256)")
 	fs.DurationVar(&o.Duration, "duration", 0, "time per overhead and latency point (default 6s and 8s)")
 	fs.IntVar(&o.Repeats, "repeat", 0, "runs of each overhead point; the median is reported (default 3)")
+	onceflag.Watch(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
 		}
+		return 2
+	}
+	if err := onceflag.Check(fs); err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 2
 	}
 	if fs.NArg() > 0 {

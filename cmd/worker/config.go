@@ -19,6 +19,7 @@ import (
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/internal/fileread"
 	"github.com/clerkjobs/clerkjobs/internal/natsconn"
+	"github.com/clerkjobs/clerkjobs/internal/onceflag"
 	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/internal/text"
 	"github.com/clerkjobs/clerkjobs/jobs"
@@ -122,6 +123,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 		})
 		fmt.Fprint(stderr, fs.FlagUsages())
 	}
+	onceflag.Watch(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return nil, errHelp
@@ -129,6 +131,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 		// pflag quotes the value it could not parse: a key, or a URL with
 		// a password, given to the wrong flag must not be repeated.
 		return nil, errors.New(redact.All(err.Error()))
+	}
+	if err := onceflag.Check(fs); err != nil {
+		return nil, err
 	}
 	if err := refuseSecrets(fs); err != nil {
 		return nil, err

@@ -69,6 +69,10 @@ func TestBadConfigurationExits2NamingTheSetting(t *testing.T) {
 		// A stray comma adds "", which allows any subject: the other
 		// prefixes would restrict nothing, and nothing said so.
 		{"reply prefix stray comma", nil, map[string]string{"WORKER_REPLY_PREFIX": "_INBOX.,"}, "--reply-prefix (WORKER_REPLY_PREFIX): reply prefix \"\""},
+		// pflag keeps the last of a flag given twice, unsaid; the values
+		// are not repeated (one may hold a password).
+		{"flag given twice", []string{"--concurrency", "3", "--concurrency", "4"}, nil, "--concurrency given more than once with different values"},
+		{"URL given twice", []string{"--clerk-api-url", "https://a:hunter2@api.clerk.com/v1", "--clerk-api-url", "https://api.clerk.com/v1"}, nil, "--clerk-api-url given more than once"},
 		{"reply prefix empty among others", []string{"--reply-prefix", "_INBOX.,,svc."}, nil, "--reply-prefix (WORKER_REPLY_PREFIX): reply prefix \"\""},
 	}
 	for _, c := range cases {

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/clerkjobs/clerkjobs/internal/natsconn"
+	"github.com/clerkjobs/clerkjobs/internal/onceflag"
 	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/internal/text"
 	"github.com/clerkjobs/clerkjobs/internal/tracing"
@@ -119,6 +120,7 @@ func RunEnv(ctx context.Context, args []string, env Env) int {
 	}
 	a := &app{env: env}
 	root := a.rootCommand()
+	watchFlags(root)
 	root.SetArgs(args)
 	root.SetIn(env.Stdin)
 	root.SetOut(env.Stdout)
@@ -396,10 +398,25 @@ func streamErr(err error, stream string) error {
 	return err
 }
 
+// watchFlags has every single-valued flag of cmd and its subcommands
+// refuse a second, different value (onceflag): `revoke-all --user A --user
+// B` would revoke B's sessions alone. A parent's persistent flags are the
+// same flags in its subcommands' sets, watched once.
+func watchFlags(cmd *cobra.Command) {
+	onceflag.Watch(cmd.PersistentFlags())
+	onceflag.Watch(cmd.Flags())
+	for _, c := range cmd.Commands() {
+		watchFlags(c)
+	}
+}
+
 // runE wraps a command's work: it resolves flags and environment, and
 // gives its error an exit status.
 func (a *app) runE(fn func(cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
+		if err := onceflag.Check(cmd.Flags()); err != nil {
+			return &exitError{code: ExitUsage, err: err, usage: true}
+		}
 		a.resolve(cmd)
 		ctx, span, err := a.startSpan(cmd)
 		if err != nil {

@@ -1,0 +1,72 @@
+// Package onceflag refuses a single-valued command-line flag given twice
+// with different values. pflag keeps the last value and says nothing:
+// `publish revoke-all --user user_A --user user_B` would revoke user_B's
+// sessions alone while the operator believes both users are done. Flags
+// that gather values (slices, arrays, maps) and counters may repeat; the
+// same value given twice is no contradiction and is taken.
+//
+// Call Watch once every flag of a set is defined, and Check after parsing.
+package onceflag
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+// Watch wraps every single-valued flag of fs so that Check can tell one
+// given twice. Flags watched already are left as they are.
+func Watch(fs *pflag.FlagSet) {
+	fs.VisitAll(func(f *pflag.Flag) {
+		if _, ok := f.Value.(*watched); ok || repeatable(f.Value) {
+			return
+		}
+		f.Value = &watched{Value: f.Value}
+	})
+}
+
+// Check returns an error naming every watched flag of fs given more than
+// once with different values, or nil. It never repeats a value: one may be
+// a secret, or the URL of a server with its password.
+func Check(fs *pflag.FlagSet) error {
+	var twice []string
+	fs.Visit(func(f *pflag.Flag) {
+		if w, ok := f.Value.(*watched); ok && w.differs {
+			twice = append(twice, "--"+f.Name)
+		}
+	})
+	if len(twice) == 0 {
+		return nil
+	}
+	slices.Sort(twice)
+	return fmt.Errorf("%s given more than once with different values: each takes one value, and only the last would count; give it once (to act on several things, run the command once for each)", strings.Join(twice, ", "))
+}
+
+// repeatable reports whether v takes a value at each use by design: a
+// list (pflag's SliceValue: --concurrency 1,16 --concurrency 256), a map
+// (--label a=1 --label b=2) or a counter (-vvv).
+func repeatable(v pflag.Value) bool {
+	if _, ok := v.(pflag.SliceValue); ok {
+		return true
+	}
+	t := v.Type()
+	return t == "count" || strings.HasPrefix(t, "stringTo") || strings.HasSuffix(t, "Slice") || strings.HasSuffix(t, "Array")
+}
+
+// watched is a flag's value that remembers the first value it was given.
+type watched struct {
+	pflag.Value
+	first   *string
+	differs bool
+}
+
+func (w *watched) Set(v string) error {
+	if w.first == nil {
+		w.first = &v
+	} else if *w.first != v {
+		w.differs = true
+	}
+	return w.Value.Set(v)
+}
