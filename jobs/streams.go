@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -126,6 +127,19 @@ const DefaultResultsMaxBytes = 2 << 30
 // cap: more than a job of MaxJobBytes with its headers, or a dead letter.
 const minStreamBytes = 1 << 20
 
+// minDedupWindow is the shortest duplicates window JetStream takes: it
+// refuses a stream with a shorter one ("duplicates window needs to be >=
+// 100ms", checkStreamCfg in nats-server's stream.go).
+const minDedupWindow = 100 * time.Millisecond
+
+// maxStreamBytesTotal is the most the byte caps of the worker's streams may
+// add up to: JetStream reserves every stream's cap against the server's
+// max_file_store (or max_memory_store), an int64 of bytes, adding them up
+// (reserveStreamResources and checkBytesLimits in nats-server's
+// jetstream.go), so no server can take caps beyond it together; the
+// worker would start and never be ready.
+const maxStreamBytesTotal = math.MaxInt64
+
 // BackstopMargin is how many deliveries beyond the worker's budget
 // (Topology.MaxDeliver) JetStream makes before it gives up on a job. A
 // delivery can be spent without any worker seeing it (a pull request that
@@ -192,8 +206,8 @@ func (t Topology) Validate() error {
 	switch {
 	case t.Replicas < 1 || t.Replicas > 5:
 		return fmt.Errorf("replicas %d: must be 1 to 5 (3 on a three-node cluster)", t.Replicas)
-	case t.DedupWindow <= 0:
-		return fmt.Errorf("dedup window %s: must be positive", t.DedupWindow)
+	case t.DedupWindow < minDedupWindow:
+		return fmt.Errorf("dedup window %s: must be at least %s (JetStream refuses a shorter duplicates window)", t.DedupWindow, minDedupWindow)
 	case t.ResultsMaxAge < minRecordAge:
 		return fmt.Errorf("results max age %s: must be at least %s, so that a redelivered job finds its result and is not run again", t.ResultsMaxAge, minRecordAge)
 	case t.DeadLetterMaxAge < 0 || (t.DeadLetterMaxAge > 0 && t.DeadLetterMaxAge < minRecordAge):
@@ -206,12 +220,43 @@ func (t Topology) Validate() error {
 		return fmt.Errorf("dead-letter max bytes %d: must be at least 1 MiB", t.DeadLetterMaxBytes)
 	case t.ProgressTTL <= 0:
 		return fmt.Errorf("progress TTL %s: must be positive", t.ProgressTTL)
-	case t.MaxDeliver < 1:
-		return fmt.Errorf("max deliveries %d: must be at least 1", t.MaxDeliver)
+	case t.MaxDeliver < 1 || t.MaxDeliver > math.MaxInt-BackstopMargin:
+		// The consumer's max_deliver is MaxDeliver + BackstopMargin, an int
+		// in JetStream too (ConsumerConfig.MaxDeliver in nats-server's
+		// consumer.go): past the top it wraps negative, which JetStream
+		// reads as unlimited, and no job would ever be given up on.
+		return fmt.Errorf("max deliveries %d: must be 1 to %d (the consumer's max_deliver is %d more)", t.MaxDeliver, math.MaxInt-BackstopMargin, BackstopMargin)
 	case t.AckWait < time.Second || t.AckWait > 10*time.Minute:
 		return fmt.Errorf("ack wait %s: must be 1s to 10m", t.AckWait)
 	case t.MaxAckPending < 1:
 		return fmt.Errorf("max ack pending %d: must be at least 1", t.MaxAckPending)
+	}
+	return t.checkCapsTotal()
+}
+
+// checkCapsTotal refuses byte caps that add up beyond maxStreamBytesTotal
+// (with the given-up stream's fixed GivenUpMaxBytes), naming the largest:
+// it is the one set too high.
+func (t Topology) checkCapsTotal() error {
+	caps := []struct {
+		setting string
+		v       int64
+	}{{"jobs max bytes", t.JobsMaxBytes}, {"results max bytes", t.ResultsMaxBytes}, {"dead-letter max bytes", t.DeadLetterMaxBytes}}
+	largest, others := 0, int64(GivenUpMaxBytes)
+	for i := 1; i < len(caps); i++ {
+		if caps[i].v > caps[largest].v {
+			largest = i
+		}
+	}
+	for i, c := range caps {
+		if i != largest { // added saturating: two caps may each be near the top
+			others += min(c.v, maxStreamBytesTotal-others)
+		}
+	}
+	if c := caps[largest]; c.v > maxStreamBytesTotal-others {
+		return fmt.Errorf("%s %d: must be at most %d: JetStream reserves the caps of the jobs, results and dead-letter streams and the given-up stream's %d bytes together "+
+			"against the server's max_file_store (or max_memory_store), at most %d bytes; set each cap to what the server's storage holds",
+			c.setting, c.v, maxStreamBytesTotal-others, GivenUpMaxBytes, int64(maxStreamBytesTotal))
 	}
 	return nil
 }

@@ -2,6 +2,8 @@ package jobs
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -50,6 +52,7 @@ func TestTopologyValidateNamesTheSetting(t *testing.T) {
 		{"replicas 6", func(t *Topology) { t.Replicas = 6 }, []string{"replicas", "6"}},
 		{"dedup window 0", func(t *Topology) { t.DedupWindow = 0 }, []string{"dedup window"}},
 		{"dedup window negative", func(t *Topology) { t.DedupWindow = -time.Second }, []string{"dedup window"}},
+		{"dedup window under JetStream's 100ms", func(t *Topology) { t.DedupWindow = 99 * time.Millisecond }, []string{"dedup window 99ms", "at least 100ms"}},
 		{"results max age 0", func(t *Topology) { t.ResultsMaxAge = 0 }, []string{"results max age"}},
 		{"results max age below the results dedup window", func(t *Topology) { t.ResultsMaxAge = 5 * time.Minute }, []string{"results max age", "5m0s"}},
 		{"dead-letter max age negative", func(t *Topology) { t.DeadLetterMaxAge = -time.Hour }, []string{"dead-letter max age"}},
@@ -62,6 +65,11 @@ func TestTopologyValidateNamesTheSetting(t *testing.T) {
 		{"results max bytes unlimited", func(t *Topology) { t.ResultsMaxBytes = 0 }, []string{"results max bytes", "1 MiB"}},
 		{"max deliveries 0", func(t *Topology) { t.MaxDeliver = 0 }, []string{"max deliveries"}},
 		{"max deliveries unlimited", func(t *Topology) { t.MaxDeliver = -1 }, []string{"max deliveries"}},
+		// With the backstop margin the consumer's max_deliver would wrap
+		// negative, which JetStream reads as unlimited.
+		{"max deliveries wrapping the consumer's", func(t *Topology) { t.MaxDeliver = math.MaxInt - BackstopMargin + 1 }, []string{"max deliveries", fmt.Sprint(math.MaxInt - BackstopMargin)}},
+		{"jobs max bytes at the int64 top", func(t *Topology) { t.JobsMaxBytes = math.MaxInt64 }, []string{"jobs max bytes 9223372036854775807", "max_file_store"}},
+		{"record caps adding up past the int64 top", func(t *Topology) { t.ResultsMaxBytes, t.DeadLetterMaxBytes = 1<<62, 1<<62 }, []string{"results max bytes 4611686018427387904", "at most 4611686018150563839"}},
 		{"ack wait under a second", func(t *Topology) { t.AckWait = 999 * time.Millisecond }, []string{"ack wait"}},
 		{"max ack pending 0", func(t *Topology) { t.MaxAckPending = 0 }, []string{"max ack pending"}},
 		{"zero topology", func(t *Topology) { *t = Topology{} }, []string{"jobs stream", "empty"}},
@@ -265,6 +273,9 @@ func TestEnsureAcceptsWhatValidateAccepts(t *testing.T) {
 		"short dead-letter max age":   func(t *Topology) { t.DeadLetterMaxAge = time.Minute },
 		"dead letters kept forever":   func(t *Topology) { t.DeadLetterMaxAge = 0 },
 		"memory storage, long expiry": func(t *Topology) { t.Storage = jetstream.MemoryStorage; t.ResultsMaxAge = time.Hour },
+		"dedup window at 100ms":       func(t *Topology) { t.DedupWindow = 100 * time.Millisecond },
+		"dedup window under 100ms":    func(t *Topology) { t.DedupWindow = 99 * time.Millisecond },
+		"caps past the int64 top":     func(t *Topology) { t.JobsMaxBytes = math.MaxInt64 },
 		"minimum sizes": func(t *Topology) {
 			t.DeadLetterMaxBytes, t.MaxDeliver, t.AckWait, t.MaxAckPending, t.DedupWindow = 1<<20, 1, time.Second, 1, time.Second
 			t.JobsMaxBytes = 1 << 20
