@@ -70,14 +70,40 @@ func (p RetryPolicy) Validate() error {
 		return fmt.Errorf("backoff multiplier %g: must be at least 1", p.Multiplier)
 	case !(p.Jitter >= 0 && p.Jitter <= 1):
 		return fmt.Errorf("backoff jitter %g: must be 0 to 1", p.Jitter)
+	case p.Max > jitterCeiling(math.MaxInt64, p.Jitter):
+		// The backoff library randomizes the wait in float64 and converts
+		// it back (cenkalti/backoff's getRandomValueFromInterval): past a
+		// time.Duration it comes out negative, and Clerk is retried without
+		// pause.
+		return fmt.Errorf("backoff max %s: must be at most %s: a wait is randomized up to %g times it (jitter %g), and a longer one overflows a time.Duration, leaving no pause between retries",
+			p.Max, jitterCeiling(math.MaxInt64, p.Jitter), 1+p.Jitter, p.Jitter)
 	case p.DeliveryBudget < 0:
 		return fmt.Errorf("retry budget per delivery %s: must not be negative", p.DeliveryBudget)
 	case p.NakDelay <= 0:
 		return fmt.Errorf("nak delay %s: must be positive", p.NakDelay)
 	case p.NakDelayMax < p.NakDelay:
 		return fmt.Errorf("nak delay max %s: must be at least nak delay %s", p.NakDelayMax, p.NakDelay)
+	case p.NakDelayMax > jitterCeiling(time.Until(lastUnixNano()), p.Jitter):
+		// JetStream notes when to redeliver a naked job as Unix nanoseconds,
+		// now plus the delay (processNak in nats-server's consumer.go), an
+		// int64: past 2262 it wraps, and the job comes back at once.
+		return fmt.Errorf("nak delay max %s: must be at most %s: a delay is randomized up to %g times it (jitter %g), and JetStream cannot redeliver later than %s (it keeps the time as int64 Unix nanoseconds)",
+			p.NakDelayMax, jitterCeiling(time.Until(lastUnixNano()), p.Jitter), 1+p.Jitter, p.Jitter, lastUnixNano().UTC().Format(time.DateOnly))
 	}
 	return nil
+}
+
+// lastUnixNano is the last time int64 Unix nanoseconds hold.
+func lastUnixNano() time.Time { return time.Unix(0, math.MaxInt64) }
+
+// jitterCeiling is the largest base, to the hour, that a randomization by
+// ±jitter keeps within limit.
+func jitterCeiling(limit time.Duration, jitter float64) time.Duration {
+	f := float64(limit) / (1 + jitter)
+	if f >= float64(limit) {
+		return limit.Truncate(time.Hour)
+	}
+	return time.Duration(f).Truncate(time.Hour)
 }
 
 // newBackOff is the within-delivery backoff.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/clerkjobs/clerkjobs/clerkapi"
 	"github.com/clerkjobs/clerkjobs/handlers"
+	"github.com/clerkjobs/clerkjobs/internal/clock"
 	"github.com/clerkjobs/clerkjobs/internal/ratebudget"
 )
 
@@ -241,6 +242,10 @@ func TestRetryPolicyValidate(t *testing.T) {
 		"retry budget":    func(p *RetryPolicy) { p.DeliveryBudget = -1 },
 		"nak delay 0":     func(p *RetryPolicy) { p.NakDelay = 0 },
 		"nak delay max":   func(p *RetryPolicy) { p.NakDelayMax = p.NakDelay / 2 },
+		// Randomized by ±jitter, a longer wait overflows a time.Duration.
+		"backoff max overflowing once jittered": func(p *RetryPolicy) { p.Max = 1708032 * time.Hour },
+		// JetStream keeps the redelivery time as int64 Unix nanoseconds.
+		"nak delay max past 2262": func(p *RetryPolicy) { p.NakDelayMax = time.Until(time.Unix(0, math.MaxInt64))/3*2 + time.Hour },
 	} {
 		p := DefaultRetryPolicy()
 		edit(&p)
@@ -250,6 +255,32 @@ func TestRetryPolicyValidate(t *testing.T) {
 	}
 	if err := DefaultRetryPolicy().Validate(); err != nil {
 		t.Errorf("default policy: %v", err)
+	}
+}
+
+// TestLongestAcceptedWaitsStayPositive: at the ceilings Validate allows,
+// the randomized backoff and nak delay still fit a time.Duration; past
+// them a wait came out negative, retrying or redelivering at once.
+func TestLongestAcceptedWaitsStayPositive(t *testing.T) {
+	p := DefaultRetryPolicy()
+	p.DeliveryBudget = math.MaxInt64 // else the first long wait ends the delivery's retries
+	// The ceilings with the default jitter, 0.5: a wait of up to 1.5 times
+	// them fits a time.Duration, and ends before 2262.
+	last := time.Unix(0, math.MaxInt64)
+	p.Initial, p.Max = 1708031*time.Hour, 1708031*time.Hour
+	p.NakDelay = (time.Until(last) / 3 * 2).Truncate(time.Hour)
+	p.NakDelayMax = p.NakDelay
+	if err := p.Validate(); err != nil {
+		t.Fatalf("Validate() = %v, want the ceilings accepted", err)
+	}
+	b := p.newBackOff(clock.Real{})
+	for range 1000 {
+		if d := b.NextBackOff(); d <= 0 {
+			t.Fatalf("backoff %s at backoff max %s: want a positive wait", d, p.Max)
+		}
+		if d := p.nakDelay(1); d <= 0 || time.Now().Add(d).After(last) {
+			t.Fatalf("nak delay %s at nak delay max %s: want a positive delay JetStream can keep", d, p.NakDelayMax)
+		}
 	}
 }
 
