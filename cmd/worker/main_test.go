@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -74,12 +75,23 @@ func TestBadConfigurationExits2NamingTheSetting(t *testing.T) {
 		{"flag given twice", []string{"--concurrency", "3", "--concurrency", "4"}, nil, "--concurrency given more than once with different values"},
 		{"URL given twice", []string{"--clerk-api-url", "https://a:hunter2@api.clerk.com/v1", "--clerk-api-url", "https://api.clerk.com/v1"}, nil, "--clerk-api-url given more than once"},
 		{"reply prefix empty among others", []string{"--reply-prefix", "_INBOX.,,svc."}, nil, "--reply-prefix (WORKER_REPLY_PREFIX): reply prefix \"\""},
+		// Numbers JetStream or the worker cannot honour: each ran a worker
+		// that was never ready, or one that misbehaved without a word.
+		{"max deliveries wrapping the consumer's max_deliver", []string{"--max-deliveries", "9223372036854775807"}, nil, "--max-deliveries (WORKER_MAX_DELIVERIES): max deliveries 9223372036854775807: must be 1 to 9223372036854775805"},
+		{"dedup window under JetStream's 100ms", nil, map[string]string{"WORKER_DEDUP_WINDOW": "50ms"}, "--dedup-window (WORKER_DEDUP_WINDOW): dedup window 50ms: must be at least 100ms"},
+		{"jobs max bytes at the int64 top", []string{"--jobs-max-bytes", "9223372036854775807"}, nil, "--jobs-max-bytes (WORKER_JOBS_MAX_BYTES): jobs max bytes 9223372036854775807: must be at most 9223372033625161727"},
+		{"record caps adding up past the int64 top", nil, map[string]string{"WORKER_RESULTS_MAX_BYTES": "4611686018427387904", "WORKER_DLQ_MAX_BYTES": "4611686018427387904"}, "--results-max-bytes (WORKER_RESULTS_MAX_BYTES): results max bytes 4611686018427387904: must be at most 4611686018150563839"},
+		{"backoff max overflowing once jittered", []string{"--backoff-max", "2000000h"}, nil, "--backoff-max (WORKER_BACKOFF_MAX): backoff max 2000000h0m0s: must be at most 1708031h0m0s"},
+		{"nak delay max past 2262", nil, map[string]string{"WORKER_NAK_DELAY_MAX": "1500000h"}, "--nak-delay-max (WORKER_NAK_DELAY_MAX): nak delay max 1500000h0m0s: must be at most"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var stderr strings.Builder
 			getenv := func(k string) string { return c.env[k] }
-			code := run(context.Background(), c.args, getenv, io.Discard, &stderr)
+			// A data directory that cannot be one: a row the checks let
+			// through then exits 1 at once instead of running a worker.
+			args := append(slices.Clone(c.args), "--data-dir", os.DevNull)
+			code := run(context.Background(), args, getenv, io.Discard, &stderr)
 			if code != 2 {
 				t.Errorf("exit %d, want 2 (stderr %q)", code, stderr.String())
 			}
