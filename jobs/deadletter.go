@@ -552,14 +552,15 @@ const refreshSecretWords = `(?:expired|refresh)[\s_.-]{0,3}token|request[\s_.-]{
 // refreshSecretIn finds those names in text, once unescaped: in a string,
 // one quoted and followed by a colon (a JSON member: a job encoded twice,
 // a JSON body sent as a JSON string) or a form's name (at the start or
-// after &, ?, ; or a space, followed by =: a form body sent as a JSON
-// string); any, in a body that is not JSON (refresh_token=... too). A job
-// that can run never holds one: its job id has no quote nor =, and a job
-// id like rotate-refresh-token-42 or refresh-token:sess_1 is neither; its
-// reply_to may hold a quote and = (a NATS subject), but _INBOX."refreshToken"
-// and _INBOX.refresh_token=1 are neither.
+// after &, ?, #, ; or a space, followed by =: a form body sent as a JSON
+// string, a URL's fragment as OAuth's implicit flow writes it); any, in a
+// body that is not JSON (refresh_token=... too). A job that can run never
+// holds one: its job id has no quote nor =, and a job id like
+// rotate-refresh-token-42 or refresh-token:sess_1 is neither; its reply_to
+// may hold a quote and = (a NATS subject), but _INBOX."refreshToken" and
+// _INBOX.refresh_token=1 are neither.
 var (
-	refreshSecretQuoted = regexp.MustCompile(`(?i)"\s*(?:` + refreshSecretWords + `)\s*\\*"\s*:|(?:^|[&?;\s])(?:` + refreshSecretWords + `)\s*=`)
+	refreshSecretQuoted = regexp.MustCompile(`(?i)"\s*(?:` + refreshSecretWords + `)\s*\\*"\s*:|(?:^|[&?;#\s])(?:` + refreshSecretWords + `)\s*=`)
 	refreshSecretAny    = regexp.MustCompile(`(?i)` + refreshSecretWords)
 )
 

@@ -1,52 +1,48 @@
 package console
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
-// A dead letter's text header naming a refresh job's secret field (the
-// worker's "/refresh_token: unknown field") is the worker's words, shown;
-// a JSON one holding that field is hidden. jobs.Redact drops a body that
-// is not JSON and names such a field, which read a text header as a
-// secret.
-func TestSafeHeadersShowTextNamingARefreshField(t *testing.T) {
-	h := nats.Header{}
-	h.Set("Dlq-Error", "invalid revoke job: /refresh_token: unknown field (check the spelling against schemas/revoke.json)")
-	h.Set("Dlq-History", `[{"error":"x","refresh_token":"opaque"}]`)
-	for _, v := range safeHeaders(h) {
-		switch v.Name {
-		case "Dlq-Error":
-			if v.Hidden || !strings.Contains(v.Value, "/refresh_token: unknown field") {
-				t.Errorf("Dlq-Error shown as %q (hidden %v), want the worker's text", v.Value, v.Hidden)
-			}
-		case "Dlq-History":
-			if !v.Hidden {
-				t.Errorf("Dlq-History holding a refresh_token member shown: %q", v.Value)
-			}
-		}
-	}
-}
-
-// A header value that is JSON cut short (a relayed Dlq-History, a header
-// a publisher set) is not JSON, so it was judged by its shapes alone: a
-// refresh token in a member named refresh_token, shaped like nothing, was
-// shown. Text that names the field as a JSON member or a form's name does
-// not come from the worker's words.
-func TestSafeHeadersHideCutShortJSONHoldingARefreshField(t *testing.T) {
-	for _, v := range []string{
-		`[{"error":"x","refresh_token":"opaque`,
-		`{"job":{"refresh\u005ftoken":"opaque"},`,
-		`session_id=sess_1&refresh_token=opaque`,
+// The entry page hides a header value whole exactly when jobs.ShowHeader,
+// the judgement `publish dlq show` asks too, finds it may hold a secret.
+// It judged by its own rules before, and disagreed with dlq show: it hid a
+// member already redacted ({"refresh_token":"[REDACTED]"}), which dlq show
+// printed, and showed a URL's password and a JWT escaped in JSON cut
+// short, as dlq show did.
+func TestSafeHeadersHideWhatShowHeaderJudgesSecret(t *testing.T) {
+	jwt := "eyJ" + "hbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
+	for _, c := range []struct {
+		name, value string
+		hidden      bool
+	}{
+		{"Dlq-Error", "invalid revoke job: /refresh_token: unknown field (check the spelling against schemas/revoke.json)", false},
+		{"X-Relayed", `{"refresh_token":"[REDACTED]"}`, false},
+		{"Refresh-Token", "opaque", true},
+		{"X-Nats", "nats://alice:PW@host:4222", true},
+		{"Dlq-History", `[{"error":"` + strings.ReplaceAll(jwt, ".", `\u002e`), true},
+		{"Dlq-History", `[{"error":"x","refresh_token":"opaque"}]`, true},
+		{"X-Relayed", `{"job":{"refresh\u005ftoken":"opaque"},`, true},
+		{"X-Relayed", "session_id=sess_1&refresh_token=opaque", true},
 	} {
 		h := nats.Header{}
-		h.Set("X-Relayed", v)
-		for _, hv := range safeHeaders(h) {
-			if !hv.Hidden || strings.Contains(hv.Value, "opaque") {
-				t.Errorf("%q shown as %q (hidden %v)", v, hv.Value, hv.Hidden)
-			}
+		h.Set(c.name, c.value)
+		hv := safeHeaders(h)[0]
+		if _, secret := jobs.ShowHeader(c.name, c.value); secret != c.hidden {
+			t.Fatalf("jobs.ShowHeader(%q, %q) judges secret %v, the row says %v", c.name, c.value, secret, c.hidden)
+		}
+		want := c.value
+		if c.hidden {
+			want = fmt.Sprintf("[hidden: may hold a secret, %d characters]", len(c.value))
+		}
+		if hv.Hidden != c.hidden || hv.Value != want {
+			t.Errorf("%s: %q shown as %q (hidden %v), want %q", c.name, c.value, hv.Value, hv.Hidden, want)
 		}
 	}
 }

@@ -294,29 +294,18 @@ type headerView struct {
 	Hidden      bool
 }
 
-// safeHeaders lists h sorted by name; values that may hold a secret are
-// replaced (the console shows what the worker stored, and the worker
-// never stores a secret in a header, so this only guards against one that
-// got there some other way). No name the worker writes looks like a
-// secret's, so every name is judged: a Dlq- prefix is no sign that the
-// worker wrote it (Dlq-Session-Token is not its). A value that is JSON
-// (Dlq-History) is judged as JSON reads it too: its escapes (a JWT's dots
-// as \u002e) hide a secret from the shape check, not from a reader.
+// safeHeaders lists h sorted by name; a value that may hold a secret, as
+// jobs.ShowHeader judges it for every view of a dead letter (`publish dlq
+// show` too), is replaced whole by its length: the console shows none of
+// it, not even what is left redacted in place. The worker never stores a
+// secret in a header, so this only guards against one that got there some
+// other way.
 func safeHeaders(h nats.Header) []headerView {
 	var out []headerView
 	for name, vals := range h {
 		for _, v := range vals {
 			hv := headerView{Name: scrub(name), Value: text.Terminal(v)}
-			var decoded []string // what JSON's reading finds (text: redact.Looks)
-			if json.Valid([]byte(v)) {
-				_, decoded = jobs.Redact(jobs.OpGet, []byte(v))
-			} else if jobs.QuotesRefreshSecret(v) {
-				// JSON cut short, or a form, naming a refresh job's
-				// secret field as a member: its token is shaped like
-				// nothing. The worker's Dlq-Error naming one is not.
-				decoded = []string{"body"}
-			}
-			if redact.HeaderName(name) || redact.Looks(v) || len(decoded) > 0 {
+			if _, secret := jobs.ShowHeader(name, v); secret {
 				hv.Value, hv.Hidden = fmt.Sprintf("[hidden: may hold a secret, %d characters]", len(v)), true
 			}
 			out = append(out, hv)

@@ -164,30 +164,17 @@ func showEntry(w io.Writer, e dlq.Entry, payload []byte, notReplayable error, lo
 	}
 }
 
-// shownHeader is a dead letter's header value as show prints it: cleared
-// of secret shapes as it is written and, for a value that is JSON
-// (Dlq-History), as its strings read once decoded: JSON may write a JWT's
-// dots as \u002e, which hides it from the shape check but not from a
-// reader, and the history rows, decoded, already show it [REDACTED].
-//
-// A header named for a secret (Refresh-Token, Cookie: redact.HeaderName),
-// which the worker never writes, is described by its length, as the
-// console hides it: its value may be a token shaped like nothing.
+// shownHeader is a dead letter's header value as show prints it, as text
+// and as JSON. Whether it may hold a secret is jobs.ShowHeader's judgement,
+// the console's too; show then prints what is left of it redacted in place
+// (a Dlq-History whose member was redacted, a URL's password as xxxxx), or
+// only its length when nothing of it may be shown (a header named for a
+// secret, a refresh token's field named beside a value shaped like
+// nothing), as the console does.
 func shownHeader(name, v string) string {
-	if redact.HeaderName(name) {
+	shown, secret := jobs.ShowHeader(name, v)
+	if secret && shown == "" {
 		return fmt.Sprintf("[hidden: may hold a secret, %d characters]", len(v))
 	}
-	if !json.Valid([]byte(v)) {
-		// Text (Dlq-Error may name a field, refresh_token included): its
-		// secret shapes only. Redact would drop a body that names a
-		// refresh job's secret field, and the header would show empty.
-		// But JSON cut short or a form naming one as a member may hold
-		// its token, shaped like nothing.
-		if jobs.QuotesRefreshSecret(v) {
-			return fmt.Sprintf("[REDACTED: names a refresh job's secret field, %d characters]", len(v))
-		}
-		return redact.Text(v)
-	}
-	out, _ := jobs.Redact(jobs.OpGet, []byte(v)) // a value without secrets comes back as it is
-	return redact.Text(string(out))
+	return shown
 }
