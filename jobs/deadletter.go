@@ -604,14 +604,6 @@ func namesRefreshSecret(payload []byte) bool {
 	return refreshSecretAny.Match(payload) || refreshSecretAny.MatchString(unescapeNames(string(payload)))
 }
 
-// QuotesRefreshSecret reports whether s, text that is not JSON (a dead
-// letter's header value cut short, relayed or set by a publisher), names
-// one of a refresh job's secret fields as a JSON member ("refresh_token")
-// or a form's name (refresh_token=), once unescaped: the value beside it
-// may be a token shaped like nothing. The worker's own words naming a
-// field (Dlq-Error's "/refresh_token: unknown field") do neither.
-func QuotesRefreshSecret(s string) bool { return quotesRefreshSecret(s) }
-
 // quotesRefreshSecret reports whether s, a string a payload holds, names
 // one of a refresh job's secret fields as a JSON member or a form's name,
 // once unescaped.
