@@ -62,7 +62,7 @@ func redactHeaderValue(v string) (out string, ok bool) {
 		}
 		out = string(b)
 	}
-	return redact.URLCredentials(redact.Text(out)), true
+	return redact.All(out), true
 }
 
 // headerHoldsSecret reports whether a reader would find a secret in s, a
@@ -87,7 +87,7 @@ func headerHoldsSecret(s string) bool {
 		// page view every regular expression's pass over it.
 		slices.Sort(readings)
 		for _, r := range slices.Compact(readings) {
-			if redact.Looks(r) || redact.HasURLCredentials(r) || quotesRefreshSecret(r) {
+			if secretShaped(r) || quotesRefreshSecret(r) {
 				return true
 			}
 		}
