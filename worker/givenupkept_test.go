@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,16 +22,99 @@ import (
 // on, and the sweep, which reads up to it, never found the job: it stayed
 // in the work queue for good, never delivered again nor dead-lettered. The
 // given-up stream keeps the advisory for the next worker, which
-// dead-letters the job and deletes the advisory.
+// dead-letters the job and deletes the advisory. So does the given-up
+// stream a worker's sweep created again after an operator deleted it (one
+// made while the deletion is under way stores nothing:
+// TestGivenUpStreamCreatedAgainStores).
 func TestBackstopReadsAnAdvisoryNoWorkerHeard(t *testing.T) {
-	env := testenv.New(t)
+	for _, tc := range []struct {
+		name string
+		// before runs ahead of the crash loop; it returns the creation
+		// time of the given-up stream that must keep the advisory (zero:
+		// the one the env made).
+		before func(t *testing.T, env *testenv.Env) time.Time
+	}{
+		{name: "kept"},
+		{name: "in the given-up stream a worker created again", before: func(t *testing.T, env *testenv.Env) time.Time {
+			ctx := t.Context()
+			name := env.Topology.GivenUpStream()
+			w := env.StartWorker(t)
+			if err := env.JS.DeleteStream(ctx, name); err != nil {
+				t.Fatal(err)
+			}
+			var created time.Time
+			testenv.Eventually(t, 10*time.Second, "the worker creating the given-up stream again", func() bool {
+				s, err := env.JS.Stream(ctx, name)
+				if err != nil {
+					return false
+				}
+				created = s.CachedInfo().Created
+				return strings.Contains(env.Logs.String(), "given-up stream missing: created")
+			})
+			w.Stop(t) // JetStream gives up on the job with no worker listening
+			return created
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each on a server of its own, mostly waiting out ack waits
+			env := testenv.New(t)
+			ctx := context.Background()
+			topo := env.Topology
+			var created time.Time
+			if tc.before != nil {
+				created = tc.before(t, env)
+			}
+			stuck, pending := giveUpUnheard(t, env)
+			testenv.Eventually(t, 10*time.Second, "the advisory kept in the given-up stream", func() bool {
+				s, err := env.JS.Stream(ctx, topo.GivenUpStream())
+				if err != nil {
+					t.Fatalf("given-up stream: %v", err)
+				}
+				if !created.IsZero() && !s.CachedInfo().Created.Equal(created) {
+					t.Fatalf("the given-up stream was created again at %v, not kept from %v", s.CachedInfo().Created, created)
+				}
+				return s.CachedInfo().State.Msgs == 1
+			})
+
+			env.StartWorker(t)
+			testenv.Eventually(t, 30*time.Second, "the job JetStream gave up on dead-lettered", func() bool {
+				return env.StreamCount(t, topo.DeadLetterStream) == 1
+			})
+			if m := env.StreamMsgs(t, topo.DeadLetterStream)[0]; m.Header.Get(jobs.HeaderClass) != string(jobs.ClassMaxDeliveries) {
+				t.Errorf("dead-lettered as %q, want max_deliveries", m.Header.Get(jobs.HeaderClass))
+			}
+			// Deleted from the jobs stream once its dead letter is stored:
+			// looked for until then.
+			testenv.Eventually(t, 10*time.Second, "the job given up on deleted from the jobs stream", func() bool {
+				return !slices.ContainsFunc(env.StreamMsgs(t, topo.JobsStream), func(m *jetstream.RawStreamMsg) bool {
+					return m.Sequence == stuck.Sequence
+				})
+			})
+			testenv.Eventually(t, 10*time.Second, "its advisory deleted", func() bool {
+				return env.StreamCount(t, topo.GivenUpStream()) == 0
+			})
+			if err := pending.Ack(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// giveUpUnheard has JetStream give up on a job while no worker listens
+// (a crash loop), with another job kept pending (a busy system), so that
+// the consumer's ack floor stays below the job given up on and only its
+// kept advisory tells a worker of it. It returns the job given up on and
+// the pending one, kept in progress until the test ends: ack it to let it
+// go.
+func giveUpUnheard(t *testing.T, env *testenv.Env) (stuck *jetstream.PubAck, pending jetstream.Msg) {
+	t.Helper()
 	ctx := context.Background()
 	topo := env.Topology
 	cons, err := env.JS.Consumer(ctx, topo.JobsStream, topo.Consumer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stuck := env.PublishRaw(t, "sessions.revoke", []byte(`{"session_id":"sess_given_up"}`))
+	stuck = env.PublishRaw(t, "sessions.revoke", []byte(`{"session_id":"sess_given_up"}`))
 	env.PublishRaw(t, "sessions.revoke", []byte(`{"session_id":"sess_pending"}`))
 	fetch := func(n int) []jetstream.Msg {
 		t.Helper()
@@ -48,7 +132,7 @@ func TestBackstopReadsAnAdvisoryNoWorkerHeard(t *testing.T) {
 	if len(first) != 2 {
 		t.Fatalf("delivered %d jobs, want 2", len(first))
 	}
-	pending := first[1]
+	pending = first[1]
 	// The second job stays pending: taken by a worker that works on it.
 	hold, held := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -64,7 +148,7 @@ func TestBackstopReadsAnAdvisoryNoWorkerHeard(t *testing.T) {
 			}
 		}
 	}()
-	defer func() { close(hold); <-held }()
+	t.Cleanup(func() { close(hold); <-held })
 	// The first never settled: delivered until JetStream gives up, at the
 	// pull after the last ack wait, no one listening for its advisory.
 	for i := 1; i < topo.MaxDeliver+jobs.BackstopMargin; i++ {
@@ -82,32 +166,7 @@ func TestBackstopReadsAnAdvisoryNoWorkerHeard(t *testing.T) {
 	if info.NumAckPending != 1 || info.AckFloor.Stream >= stuck.Sequence {
 		t.Fatalf("consumer: %d pending, ack floor %d; want the second job pending, the floor below the first", info.NumAckPending, info.AckFloor.Stream)
 	}
-	testenv.Eventually(t, 10*time.Second, "the advisory kept in the given-up stream", func() bool {
-		s, err := env.JS.Stream(ctx, topo.GivenUpStream())
-		if err != nil {
-			t.Fatalf("given-up stream: %v", err)
-		}
-		return s.CachedInfo().State.Msgs == 1
-	})
-
-	env.StartWorker(t)
-	testenv.Eventually(t, 30*time.Second, "the job JetStream gave up on dead-lettered", func() bool {
-		return env.StreamCount(t, topo.DeadLetterStream) == 1
-	})
-	if m := env.StreamMsgs(t, topo.DeadLetterStream)[0]; m.Header.Get(jobs.HeaderClass) != string(jobs.ClassMaxDeliveries) {
-		t.Errorf("dead-lettered as %q, want max_deliveries", m.Header.Get(jobs.HeaderClass))
-	}
-	for _, m := range env.StreamMsgs(t, topo.JobsStream) {
-		if m.Sequence == stuck.Sequence {
-			t.Errorf("the job given up on is still in the jobs stream")
-		}
-	}
-	testenv.Eventually(t, 10*time.Second, "its advisory deleted", func() bool {
-		return env.StreamCount(t, topo.GivenUpStream()) == 0
-	})
-	if err := pending.Ack(); err != nil {
-		t.Fatal(err)
-	}
+	return stuck, pending
 }
 
 // TestWorkerWithoutItsGivenUpStream: the given-up stream deleted while the
