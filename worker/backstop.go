@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/clerkjobs/clerkjobs/internal/clock"
 	"github.com/clerkjobs/clerkjobs/internal/tracing"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -406,12 +407,20 @@ type keptAdvisories struct {
 // JetStream's advisory there (a message with headers, relayed to the
 // subject; a body that is not an advisory) is deleted, and said. A stream
 // missing (deleted, or never made: a worker before it) is created again,
-// unless another stream captures the advisories (jobs.ErrAdvisoriesTaken).
+// unless another stream captures the advisories (jobs.ErrAdvisoriesTaken),
+// once its deletion has ended: one created while it is still under way may
+// store nothing (see recreate), every advisory lost unseen. A stream last
+// found taken was not deleted: nothing to wait for.
 func (k *keptAdvisories) read(ctx context.Context) []storedAdvisory {
 	w, topo := k.w, k.w.cfg.Topology
 	name := topo.GivenUpStream()
 	stream, err := w.js.Stream(ctx, name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		if !k.taken {
+			if err := clock.Sleep(ctx, deletionSettle); err != nil {
+				return nil
+			}
+		}
 		err = topo.EnsureGivenUpStream(ctx, w.js)
 		switch taken := errors.Is(err, jobs.ErrAdvisoriesTaken); {
 		case taken && !k.taken:
