@@ -51,6 +51,7 @@ func crashLoop(t *testing.T, env *testenv.Env, n int) {
 // new jobs at those sequences as max_deliveries, never run, and deleted
 // them from the stream.
 func TestBackstopForgetsJobsOfADeletedStream(t *testing.T) {
+	t.Parallel() // a server of its own
 	env := testenv.New(t)
 	ctx := context.Background()
 	emu := env.Clerk.Emulator
@@ -112,6 +113,7 @@ func TestBackstopForgetsJobsOfADeletedStream(t *testing.T) {
 // stream, yet the backstop said at Error level, every 30 s, that it could
 // not dead-letter it ("stream not found").
 func TestBackstopSaysNoFailureForADeletedStream(t *testing.T) {
+	t.Parallel() // a server of its own
 	env := testenv.New(t)
 	ctx := context.Background()
 	env.PublishRaw(t, "sessions.revoke", []byte(`{"session_id":"sess_crashloop"}`))
@@ -291,6 +293,7 @@ func TestBackstopTakesOnlyJetStreamsAdvisories(t *testing.T) {
 // it: never delivered again nor dead-lettered. Played here with the only
 // advisory heard before the worker starts, sent again stamped before its job.
 func TestBackstopTakesAnAdvisoryStampedBeforeItsJob(t *testing.T) {
+	t.Parallel() // a server of its own
 	env := testenv.New(t)
 	topo := env.Topology
 	subject := fmt.Sprintf("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.%s.%s", topo.JobsStream, topo.Consumer)

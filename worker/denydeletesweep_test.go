@@ -20,6 +20,7 @@ import (
 // minute, on every worker, until the stream is created again. The backstop
 // now leaves alone a job it knows the stream keeps.
 func TestJobKeptByDenyDeleteIsNotRescuedAgain(t *testing.T) {
+	t.Parallel() // a server of its own
 	env := testenv.New(t)
 	ctx := context.Background()
 	var deletes atomic.Int64

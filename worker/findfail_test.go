@@ -18,6 +18,7 @@ import (
 // during a leader change). The job ran again: a second session for one
 // create job. It is handed back instead, and found recorded later.
 func TestRedeliveryWhoseLookupFailsDoesNotRunAgain(t *testing.T) {
+	t.Parallel() // a server of its own
 	env := testenv.New(t)
 	emu := env.Clerk.Emulator
 	user := emu.CreateUser()

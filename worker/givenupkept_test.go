@@ -230,6 +230,7 @@ func TestWorkerWithoutItsGivenUpStream(t *testing.T) {
 // advisory, which the worker never heard: taken as the new consumer's, it
 // dead-lettered the job as max_deliveries, never run again.
 func TestBackstopKeptAdvisoryOfAConsumerCreatedSince(t *testing.T) {
+	t.Parallel() // a server of its own
 	env := testenv.New(t)
 	ctx := context.Background()
 	topo := env.Topology

@@ -111,6 +111,7 @@ func TestHeldJobsOfADeletedConsumerAreNotRun(t *testing.T) {
 // naked when the worker stopped, and for the jobs a busy worker (not
 // paused) had prefetched and not taken when it stopped.
 func TestHeldJobsOfARecreatedConsumerAreNotHandedBack(t *testing.T) {
+	t.Parallel() // a server of its own
 	for _, tc := range []struct {
 		name  string
 		start func(*testing.T, *testenv.Env) (*testenv.Running, *emulator.Server, []string)

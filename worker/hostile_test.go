@@ -366,6 +366,7 @@ func TestDeletedRateBucketHeals(t *testing.T) {
 // with its class, the worker stays not ready until every one is recorded,
 // and logging stays bounded.
 func TestFullDeadLetterStreamKeepsTheClass(t *testing.T) {
+	t.Parallel() // a server of its own
 	env := testenv.New(t)
 	ctx := context.Background()
 	topo := fillDeadLetters(t, env)

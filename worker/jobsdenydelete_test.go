@@ -16,6 +16,7 @@ import (
 // level every 30 s for ever, of a job that was dead-lettered. It now says
 // once, at Warn, that the job is recorded and stays in the stream.
 func TestJobsStreamDenyingDeletesIsSaidOnce(t *testing.T) {
+	t.Parallel() // a server of its own
 	env := testenv.New(t)
 	ctx := context.Background()
 	env.PublishRaw(t, "sessions.revoke", []byte(`{"session_id":"sess_crashloop"}`))

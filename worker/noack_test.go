@@ -21,6 +21,7 @@ import (
 // the job is answered, and the worker says why it waited. (A plain inbox
 // hears the answer: the Go client now finds such a record by itself.)
 func TestResultsStreamWithoutAcksStillAnswers(t *testing.T) {
+	t.Parallel() // a server of its own
 	env := testenv.New(t)
 	emu := env.Clerk.Emulator
 	id := emu.CreateSessions(emu.CreateUser(), 1)[0]

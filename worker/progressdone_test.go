@@ -111,6 +111,7 @@ func TestDeadLetteredRevokeAllLeavesNoProgress(t *testing.T) {
 // stayed for the bucket's TTL, listed by the console as in progress; it
 // goes once the letter is stored.
 func TestMaxDeliveriesRevokeAllLeavesNoProgress(t *testing.T) {
+	t.Parallel() // a server of its own
 	ctx := context.Background()
 	env := testenv.New(t)
 	user := env.Clerk.Emulator.CreateUser()

@@ -19,6 +19,7 @@ import (
 // lost the race about one time in three; eight rounds in a row must store
 // and run their job.
 func TestStreamDeletedAndCreatedAgainTakesJobs(t *testing.T) {
+	t.Parallel() // a server of its own
 	env := testenv.New(t)
 	emu := env.Clerk.Emulator
 	ids := emu.CreateSessions(emu.CreateUser(), 8)
