@@ -74,6 +74,9 @@ func TestBadConfigurationExits2NamingTheSetting(t *testing.T) {
 		// are not repeated (one may hold a password).
 		{"flag given twice", []string{"--concurrency", "3", "--concurrency", "4"}, nil, "--concurrency given more than once with different values"},
 		{"URL given twice", []string{"--clerk-api-url", "https://a:hunter2@api.clerk.com/v1", "--clerk-api-url", "https://api.clerk.com/v1"}, nil, "--clerk-api-url given more than once"},
+		// A deprecated name is the same setting: --server beside
+		// --nats-url kept the last, unsaid, as a flag given twice did.
+		{"old and new name of a flag", []string{"--server", "nats://127.0.0.1:4222", "--nats-url", "nats://u:hunter2@127.0.0.1:4223"}, nil, "--nats-url, --server given more than once"},
 		{"reply prefix empty among others", []string{"--reply-prefix", "_INBOX.,,svc."}, nil, "--reply-prefix (WORKER_REPLY_PREFIX): reply prefix \"\""},
 		// Numbers JetStream or the worker cannot honour: each ran a worker
 		// that was never ready, or one that misbehaved without a word.

@@ -10,6 +10,7 @@ package onceflag
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -17,13 +18,24 @@ import (
 )
 
 // Watch wraps every single-valued flag of fs so that Check can tell one
-// given twice. Flags watched already are left as they are.
+// given twice. Flags watched already are left as they are. Names bound to
+// one variable (pflag's values are pointers to it: natsconn's deprecated
+// --server beside --nats-url) share what they were given, so that
+// `--server A --nats-url B` is refused as `--nats-url A --nats-url B` is.
 func Watch(fs *pflag.FlagSet) {
+	seen := map[pflag.Value]*given{}
 	fs.VisitAll(func(f *pflag.Flag) {
 		if _, ok := f.Value.(*watched); ok || repeatable(f.Value) {
 			return
 		}
-		f.Value = &watched{Value: f.Value}
+		g := &given{}
+		if v := reflect.ValueOf(f.Value); v.Kind() == reflect.Pointer {
+			if s, ok := seen[f.Value]; ok {
+				g = s
+			}
+			seen[f.Value] = g
+		}
+		f.Value = &watched{Value: f.Value, given: g}
 	})
 }
 
@@ -58,6 +70,12 @@ func repeatable(v pflag.Value) bool {
 // watched is a flag's value that remembers the first value it was given.
 type watched struct {
 	pflag.Value
+	*given
+}
+
+// given is the first value a variable took from the command line, under
+// any of its names, and whether a later one differed.
+type given struct {
 	first   *string
 	differs bool
 }

@@ -67,3 +67,39 @@ func TestCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckAlias: two names bound to one variable (natsconn's deprecated
+// --server beside --nats-url) are one setting: `--server A --nats-url B`
+// kept B unsaid, as a flag given twice did.
+func TestCheckAlias(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string // in the error; "" for none
+	}{
+		{"old and new, different", []string{"--server", "nats://a:4222", "--nats-url", "nats://b:4222"}, "--nats-url, --server given more than once"},
+		{"old and new, same", []string{"--server", "nats://a:4222", "--nats-url=nats://a:4222"}, ""},
+		{"new alone", []string{"--nats-url", "nats://b:4222"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+			var url string
+			fs.StringVar(&url, "nats-url", "", "")
+			fs.StringVar(&url, "server", "", "")
+			onceflag.Watch(fs)
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatalf("parse: %v", err)
+			}
+			err := onceflag.Check(fs)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("Check: %v, want nil", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("Check: %v, want an error saying %q", err, tt.want)
+			case err != nil && strings.Contains(err.Error(), "nats://"):
+				t.Errorf("the error repeats a value: %v", err)
+			}
+		})
+	}
+}

@@ -24,6 +24,7 @@ func TestFlagGivenTwiceIsRefused(t *testing.T) {
 		{"session twice", []string{"revoke", "--session", "sess_A", "--session=sess_B"}, "--session"},
 		{"two flags twice", []string{"list", "--user", "user_A", "--limit", "5", "--user", "user_B", "--limit", "10"}, "--limit, --user"},
 		{"persistent flag twice", []string{"revoke", "sess_A", "--tenant", "svc_a", "--tenant", "svc_b"}, "--tenant"},
+		{"old and new name of a flag", []string{"revoke", "sess_A", "--server", "nats://127.0.0.1:1", "--nats-url", "nats://127.0.0.1:2"}, "--nats-url, --server"},
 		{"same value twice", []string{"revoke-all", "--user", "user_A", "--user", "user_A"}, ""},
 		{"list flag repeated", []string{"revoke-all", "--user", "user_C", "--except", "sess_1", "--except", "sess_2"}, ""},
 	} {
