@@ -86,12 +86,13 @@ type ErrorInfo struct {
 }
 
 // Redacted returns e with every text in it cleared of anything shaped like
-// a secret (a JWT, a Clerk key, a bearer token, a session cookie). The texts
+// a secret (a JWT, a Clerk key, a bearer token, a session cookie, a URL's
+// password: redact.All, as a dead letter's headers are judged). The texts
 // come from elsewhere: Clerk's answer, a proxy in front of it, a dead
 // letter's headers that anyone allowed to publish could have written. Show
 // or log an ErrorInfo read from a message this way.
 func (e ErrorInfo) Redacted() ErrorInfo {
-	return e.MapText(func(s string) string { return redact.Text(s) })
+	return e.MapText(redact.All)
 }
 
 // MapText is e with f applied to each of its texts (all but HTTPStatus):

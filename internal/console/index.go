@@ -150,7 +150,7 @@ func (x *index) add(e dlq.Entry) {
 	d := e.DeadLetter
 	r := row{
 		Seq: e.Seq, At: e.Time.UnixNano(), Op: jobs.Op(x.keep(string(e.Op))), Class: jobs.ErrorClass(x.keep(string(d.Error.Class))),
-		Code: x.keep(d.Error.ClerkCode), JobID: strings.Clone(keptJobID(d.JobID)), Message: strings.Clone(cut(redact.Text(d.Error.Message), maxMessage)),
+		Code: x.keep(d.Error.ClerkCode), JobID: strings.Clone(keptJobID(d.JobID)), Message: strings.Clone(cut(redact.All(d.Error.Message), maxMessage)),
 		Status: int32(d.Error.HTTPStatus), Replays: int32(d.Replays), Size: int32(e.Size),
 		HeaderErr: e.HeaderErr != nil, Redacted: !d.Replayable(),
 	}
@@ -396,7 +396,7 @@ func cut(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	if s = redact.Text(s); len(s) <= n {
+	if s = redact.All(s); len(s) <= n {
 		return s
 	}
 	for n > 0 && !utf8.RuneStart(s[n]) {

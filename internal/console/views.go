@@ -229,7 +229,8 @@ func drawChart(v activityView) chart {
 	return c
 }
 
-// scrub hides what looks like a secret (internal/redact's shapes) in text
+// scrub hides what looks like a secret (internal/redact's shapes, and a
+// URL's password: redact.All, as jobs.ShowHeader judges headers) in text
 // that came from a dead letter or an action on one, and shows control and
 // format characters (a bidirectional override, U+202E, that would show the
 // operator reversed text) as escapes, as `publish dlq show` does. Pages
@@ -238,11 +239,11 @@ func drawChart(v activityView) chart {
 // scrubbed: fewProblems, task.finish), so that a template cannot forget
 // one. The index keeps texts as they are (redacted only, see cut), so
 // that filters match them.
-func scrub(s string) string { return text.Terminal(redact.Text(s)) }
+func scrub(s string) string { return text.Terminal(redact.All(s)) }
 
 // scrubLines is scrub for a text shown on several lines (a payload): its
 // line breaks are kept.
-func scrubLines(s string) string { return text.TerminalLines(redact.Text(s)) }
+func scrubLines(s string) string { return text.TerminalLines(redact.All(s)) }
 
 // scrubError is an error's texts as a page shows them: see scrub.
 func scrubError(e jobs.ErrorInfo) jobs.ErrorInfo { return e.MapText(scrub) }

@@ -71,7 +71,7 @@ dead letter) when standard output is not a terminal or with --json.`,
 				}
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", e.Seq, e.Time.In(now.Location()).Format("2006-01-02 15:04:05")+" ("+ago(now, e.Time)+")",
 					dash(string(e.Op)), class, dash(statusOrEmpty(d.Error.HTTPStatus)), dash(d.Error.ClerkCode), dash(d.JobID), d.Replays,
-					text.Terminal(text.Truncate(redact.Text(d.Error.Message), 60)))
+					text.Terminal(text.Truncate(redact.All(d.Error.Message), 60)))
 				if n%1000 == 0 {
 					tw.Flush()
 				}

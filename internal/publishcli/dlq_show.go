@@ -102,7 +102,7 @@ func showEntry(w io.Writer, e dlq.Entry, payload []byte, notReplayable error, lo
 	// Cleared of secret shapes too, as --wait does: a letter stored by a
 	// worker from before it cleared Clerk's text, or written some other
 	// way, may quote a key or a token.
-	t := func(s string) string { return text.Terminal(redact.Text(s)) }
+	t := func(s string) string { return text.Terminal(redact.All(s)) }
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(k, format string, args ...any) { fmt.Fprintf(tw, "%s\t%s\n", k, fmt.Sprintf(format, args...)) }
 	row("dead letter", "%d on %s, stored %s (%s)", e.Seq, t(e.Subject), e.Time.In(loc).Format(time.RFC3339), ago(time.Now(), e.Time))

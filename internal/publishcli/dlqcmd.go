@@ -263,7 +263,7 @@ func toJSON(q *dlq.Queue, e dlq.Entry) entryJSON {
 	d := e.DeadLetter
 	hist := make([]jobs.Failure, len(d.History))
 	for i, f := range d.History {
-		f.Error, f.Code, f.TraceID = redact.Text(f.Error), redact.Text(f.Code), redact.Text(f.TraceID)
+		f.Error, f.Code, f.TraceID = redact.All(f.Error), redact.All(f.Code), redact.All(f.TraceID)
 		hist[i] = f
 	}
 	// The ids, subjects and names are header values and subjects as
@@ -310,7 +310,7 @@ func dash(s string) string {
 	if s == "" {
 		return "-"
 	}
-	return text.Terminal(redact.Text(s))
+	return text.Terminal(redact.All(s))
 }
 
 func statusOrEmpty(n int) string {
@@ -351,7 +351,7 @@ func seqList(seqs []uint64) string {
 func (a *app) letterText(e dlq.Entry) string {
 	d := e.DeadLetter
 	// Redacted before it is cut: a secret cut in two is no longer seen.
-	msg := dash(text.Truncate(redact.Text(d.Error.Message), 60))
+	msg := dash(text.Truncate(redact.All(d.Error.Message), 60))
 	return fmt.Sprintf("%d: job %s (%s, %s, stored %s): %s", e.Seq, dash(d.JobID), dash(string(e.Op)), dash(string(d.Error.Class)),
 		e.Time.In(a.env.Location).Format("2006-01-02 15:04:05"), msg)
 }
