@@ -549,9 +549,11 @@ func secretsOf(a jobs.Args) []string {
 	return out
 }
 
-// redact clears text about the job of its secrets and of anything shaped
-// like one.
-func (j *job) redact(s string) string { return redact.Text(s, j.secrets...) }
+// redact clears text about the job of its secrets, of anything shaped
+// like one and of a URL's password: an error may quote a value the
+// publisher chose (a reply_to such as nats://alice:password@host is a
+// subject), and the text goes to the dead letter, the result and the log.
+func (j *job) redact(s string) string { return redact.URLCredentials(redact.Text(s, j.secrets...)) }
 
 // invalidInfo describes a job refused as invalid, cleared of its secrets
 // when its body could be read (a refresh job's reply_to refused, quoting

@@ -258,3 +258,35 @@ func waitRecords(t *testing.T, env *testenv.Env, n int) {
 		return env.StreamCount(t, env.Topology.DeadLetterStream)+env.StreamCount(t, env.Topology.ResultsStream) == uint64(n)
 	})
 }
+
+// TestURLPasswordInReplyToIsNeverStored: a reply_to is a subject, and
+// nats://alice:password@host is one (no dot, no wildcard). The dead
+// letter's body had it redacted, but the error refusing it quoted it as it
+// was: in the dead letter's Dlq-Error and Dlq-History, and the log.
+func TestURLPasswordInReplyToIsNeverStored(t *testing.T) {
+	env := testenv.New(t)
+	env.StartWorker(t)
+	seq := publishMsg(t, env, "sessions.revoke", nil, `{"session_id":"sess_1","reply_to":"nats://alice:`+urlPassword+`@nats-internal:4222"}`).Sequence
+	testenv.Eventually(t, 20*time.Second, "the job dead-lettered", func() bool {
+		return env.StreamCount(t, env.Topology.DeadLetterStream) == 1
+	})
+	m := lettersBySeq(t, env)[seq]
+	if m == nil {
+		t.Fatalf("no dead letter for stream seq %d", seq)
+	}
+	dl, _ := jobs.ParseDeadLetter(m.Header)
+	if dl.Error.Class != jobs.ClassInvalid || dl.Error.Field != "/reply_to" {
+		t.Errorf("class %s, field %q: want invalid, /reply_to (%s)", dl.Error.Class, dl.Error.Field, dl.Error.Message)
+	}
+	if where := holds(m, urlPassword); where != "" {
+		t.Errorf("the dead letter's %s holds the URL's password", where)
+	}
+	for _, r := range env.StreamMsgs(t, env.Topology.ResultsStream) {
+		if where := holds(r, urlPassword); where != "" {
+			t.Errorf("a result's %s holds the URL's password", where)
+		}
+	}
+	if strings.Contains(env.Logs.String(), urlPassword) {
+		t.Errorf("the worker's log holds the URL's password")
+	}
+}
