@@ -74,17 +74,22 @@ type watched struct {
 }
 
 // given is the first value a variable took from the command line, under
-// any of its names, and whether a later one differed.
+// any of its names, as the flag writes it back (so that --wait=1 and
+// --wait, 60s and 1m, are the same value), and whether a later one
+// differed.
 type given struct {
 	first   *string
 	differs bool
 }
 
 func (w *watched) Set(v string) error {
-	if w.first == nil {
-		w.first = &v
-	} else if *w.first != v {
+	if err := w.Value.Set(v); err != nil {
+		return err // a usage error already
+	}
+	if s := w.Value.String(); w.first == nil {
+		w.first = &s
+	} else if *w.first != s {
 		w.differs = true
 	}
-	return w.Value.Set(v)
+	return nil
 }

@@ -24,6 +24,11 @@ func TestCheck(t *testing.T) {
 		{"duration twice", []string{"--timeout", "1s", "--timeout", "2s"}, "--timeout given more than once"},
 		{"bool contradicted", []string{"--wait", "--wait=false"}, "--wait given more than once"},
 		{"bool twice", []string{"--wait", "--wait"}, ""},
+		// The same value spelled two ways is no contradiction: a script
+		// adding --wait=1 to a line that has --wait, 60s beside 1m.
+		{"bool spelled two ways", []string{"--wait=1", "--wait"}, ""},
+		{"duration spelled two ways", []string{"--timeout", "60s", "--timeout=1m"}, ""},
+		{"int spelled two ways", []string{"--limit", "05", "--limit", "5"}, ""},
 		{"two flags twice, named in order", []string{"--user", "A", "--limit", "1", "--user", "B", "--limit", "2"}, "--limit, --user given more than once"},
 		{"string slice repeats", []string{"--except", "a", "--except", "b,c"}, ""},
 		{"string array repeats", []string{"--tag", "a", "--tag", "b"}, ""},
