@@ -66,8 +66,9 @@ func (w *Worker) startDelivery(ctx context.Context, d *delivery, j *job) (contex
 		attribute.String("messaging.operation.name", "process"),
 		// The subject is the publisher's bytes, which NATS does not hold
 		// to UTF-8: OTLP's protobuf encoding refuses a string that is not,
-		// and with it the export of the whole batch.
-		attribute.String("messaging.destination.name", text.Truncate(strings.ToValidUTF8(redact.Text(d.msg.Subject()), "\uFFFD"), 256)),
+		// and with it the export of the whole batch. A URL's password in
+		// it is hidden as the dead letter hides it (redact.All).
+		attribute.String("messaging.destination.name", text.Truncate(strings.ToValidUTF8(redact.All(d.msg.Subject()), "\uFFFD"), 256)),
 		attribute.String("messaging.consumer.group.name", w.cfg.Topology.Consumer),
 		attribute.Int("messaging.message.body.size", len(d.data())),
 		attribute.String("clerkjobs.job.op", string(j.Op)),
