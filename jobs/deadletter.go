@@ -333,8 +333,17 @@ func Redact(o Op, payload []byte) (out []byte, redacted []string) {
 			// JSON, not an object: its strings are judged decoded, as
 			// below.
 			return encodeRedacted(doc), []string{"body"}
-		case secretShaped(string(payload)):
-			return []byte(redact.All(string(payload))), []string{"body"}
+		case !valid:
+			clean := redact.All(string(payload))
+			if secretShaped(unescapeNames(clean)) {
+				// One written with escapes (JSON cut short from an
+				// encoder that writes \/, a form's %XX) is not replaced
+				// in place: a reader undoes them, so the body goes whole.
+				return nil, []string{"body"}
+			}
+			if clean != string(payload) {
+				return []byte(clean), []string{"body"}
+			}
 		}
 		return payload, nil
 	}
@@ -565,9 +574,9 @@ var (
 )
 
 // nameEscape is one escape a reader undoes in text naming a field: JSON's
-// \uXXXX (behind any number of backslashes: a body encoded more than
-// once) and a form's %XX.
-var nameEscape = regexp.MustCompile(`\\+u[0-9A-Fa-f]{4}|%[0-9A-Fa-f]{2}`)
+// \uXXXX and \/ (behind any number of backslashes: a body encoded more
+// than once) and a form's %XX.
+var nameEscape = regexp.MustCompile(`\\+u[0-9A-Fa-f]{4}|\\+/|%[0-9A-Fa-f]{2}`)
 
 // unescapeNames undoes the escapes a reader undoes (nameEscape) in s, as
 // many times as they were applied (a few: each pass must change s), so
@@ -580,6 +589,9 @@ func unescapeNames(s string) string {
 		}
 		u := nameEscape.ReplaceAllStringFunc(s, func(e string) string {
 			var r uint64
+			if e[len(e)-1] == '/' {
+				return "/" // JSON's \/ (nats:\/\/alice:…@host, as PHP writes it)
+			}
 			if e[0] == '%' {
 				r, _ = strconv.ParseUint(e[1:], 16, 8)
 			} else {

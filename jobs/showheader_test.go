@@ -48,6 +48,9 @@ func TestShowHeader(t *testing.T) {
 		{"a URL's @ escaped in JSON", "X-Relayed", `["nats:\/\/alice:PW\u0040host"]`, true, `["[REDACTED]"]`},
 		{"a URL's @ escaped in JSON cut short", "X-Relayed", `[{"error":"nats://alice:PW\u0040host`, true, hide},
 		{"a URL's @ percent-encoded", "X-Relayed", "nats://alice:PW%40host", true, hide},
+		// JSON may write a slash \/ (PHP's json_encode does): in JSON cut
+		// short, a reader still reads nats://alice:PW@host.
+		{"a URL's slashes escaped in JSON cut short", "X-Relayed", `[{"error":"nats:\/\/alice:PW@host`, true, hide},
 
 		{"a JWT in another's text", "Dlq-Error", "clerk said " + jwt + " is bad", true, "clerk said [REDACTED] is bad"},
 		{"a key alone", "X-Key", key, true, "[REDACTED]"},
