@@ -132,8 +132,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 		// a password, given to the wrong flag must not be repeated.
 		return nil, errors.New(redact.All(err.Error()))
 	}
-	if err := onceflag.Check(fs); err != nil {
-		return nil, err
+	if twice := onceflag.Repeated(fs); len(twice) > 0 {
+		// A service's flags are often defaults followed by overrides (an
+		// image's command, then a deployment's): the last counts, as it
+		// always has, but the worker says so, the values unrepeated.
+		fmt.Fprintf(stderr, "worker: %s given more than once with different values: the last given counts\n", strings.Join(twice, ", "))
 	}
 	if err := refuseSecrets(fs); err != nil {
 		return nil, err

@@ -70,13 +70,6 @@ func TestBadConfigurationExits2NamingTheSetting(t *testing.T) {
 		// A stray comma adds "", which allows any subject: the other
 		// prefixes would restrict nothing, and nothing said so.
 		{"reply prefix stray comma", nil, map[string]string{"WORKER_REPLY_PREFIX": "_INBOX.,"}, "--reply-prefix (WORKER_REPLY_PREFIX): reply prefix \"\""},
-		// pflag keeps the last of a flag given twice, unsaid; the values
-		// are not repeated (one may hold a password).
-		{"flag given twice", []string{"--concurrency", "3", "--concurrency", "4"}, nil, "--concurrency given more than once with different values"},
-		{"URL given twice", []string{"--clerk-api-url", "https://a:hunter2@api.clerk.com/v1", "--clerk-api-url", "https://api.clerk.com/v1"}, nil, "--clerk-api-url given more than once"},
-		// A deprecated name is the same setting: --server beside
-		// --nats-url kept the last, unsaid, as a flag given twice did.
-		{"old and new name of a flag", []string{"--server", "nats://127.0.0.1:4222", "--nats-url", "nats://u:hunter2@127.0.0.1:4223"}, nil, "--nats-url, --server given more than once"},
 		{"reply prefix empty among others", []string{"--reply-prefix", "_INBOX.,,svc."}, nil, "--reply-prefix (WORKER_REPLY_PREFIX): reply prefix \"\""},
 		// Numbers JetStream or the worker cannot honour: each ran a worker
 		// that was never ready, or one that misbehaved without a word.
@@ -583,6 +576,45 @@ func TestRateLimitDefaultFollowsTheKey(t *testing.T) {
 			}
 			if got := c.worker.RateLimit.String(); got != tc.want {
 				t.Errorf("rate limit %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestFlagGivenTwiceIsSaid: a flag given twice with different values keeps
+// the last, as a deployment appending its overrides to an image's defaults
+// expects, but the worker says so (pflag did not), naming the flag and not
+// the values; an old connection flag's name beside its new one is the same
+// flag given twice. --server, the old name of --nats-url, takes a URL with
+// its password as --nats-url does (it was refused as a password pasted
+// into another setting).
+func TestFlagGivenTwiceIsSaid(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		said    string // in stderr; "" for nothing said
+		natsURL string
+	}{
+		{"flag given twice", []string{"--concurrency", "3", "--concurrency", "4"}, "--concurrency given more than once with different values: the last given counts", ""},
+		{"URL given twice", []string{"--nats-url", "nats://a:hunter2@127.0.0.1:4223", "--nats-url", "nats://127.0.0.1:4222"}, "--nats-url given more than once", "nats://127.0.0.1:4222"},
+		{"old and new name of a flag", []string{"--server", "nats://127.0.0.1:4222", "--nats-url", "nats://u:hunter2@127.0.0.1:4223"}, "--nats-url, --server given more than once", "nats://u:hunter2@127.0.0.1:4223"},
+		{"old name with a password", []string{"--server", "nats://u:hunter2@127.0.0.1:4223"}, "", "nats://u:hunter2@127.0.0.1:4223"},
+		{"same value twice", []string{"--concurrency", "3", "--concurrency=3"}, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr strings.Builder
+			c, err := parseFlags(tc.args, func(string) string { return "" }, &stderr)
+			if err != nil {
+				t.Fatalf("parseFlags: %v", err)
+			}
+			if got := strings.Contains(stderr.String(), "more than once"); tc.said == "" && got || tc.said != "" && !strings.Contains(stderr.String(), tc.said) {
+				t.Errorf("stderr %q, want it to say %q", stderr.String(), tc.said)
+			}
+			if strings.Contains(stderr.String(), "hunter2") {
+				t.Errorf("stderr repeats a password: %q", stderr.String())
+			}
+			if tc.natsURL != "" && c.nats.URL != tc.natsURL {
+				t.Errorf("NATS URL %q, want %q", c.nats.URL, tc.natsURL)
 			}
 		})
 	}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -48,8 +49,15 @@ func startConsole(t testing.TB, natsURL string, args ...string) *running {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{Logs: logs, stop: cancel, code: make(chan int, 1)}
 	env := map[string]string{"NATS_URL": natsURL}
+	// Defaults for the flags args leaves out: a flag given twice is refused.
+	full := []string{"console"}
+	for _, d := range [][2]string{{"--listen", "127.0.0.1:0"}, {"--refresh", "250ms"}} {
+		if !slices.Contains(args, d[0]) {
+			full = append(full, d[0], d[1])
+		}
+	}
 	go func() {
-		r.code <- publishcli.RunEnv(ctx, append([]string{"console", "--listen", "127.0.0.1:0", "--refresh", "250ms"}, args...),
+		r.code <- publishcli.RunEnv(ctx, append(full, args...),
 			publishcli.Env{Stdout: io.Discard, Stderr: logs, Getenv: func(k string) string { return env[k] }})
 	}()
 	deadline := time.Now().Add(30 * time.Second)

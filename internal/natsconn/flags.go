@@ -89,11 +89,13 @@ func ApplyEnv(fs *pflag.FlagSet, o *Options, getenv func(string) string) {
 	}
 }
 
-// EnvOf is the environment variable of the connection flag name ("" when
-// name is not one), for a program's help.
+// EnvOf is the environment variable of the connection flag name, under its
+// name or its old one ("" when name is not one): a program's help, and the
+// test of whether a flag is a connection flag (--server, the old name of
+// --nats-url, takes a URL with its password as --nats-url does).
 func EnvOf(name string) string {
 	for _, f := range connFlags() {
-		if f.name == name {
+		if f.name == name || (f.old != "" && f.old == name) {
 			return f.env
 		}
 	}

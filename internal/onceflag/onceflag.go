@@ -5,7 +5,9 @@
 // that gather values (slices, arrays, maps) and counters may repeat; the
 // same value given twice is no contradiction and is taken.
 //
-// Call Watch once every flag of a set is defined, and Check after parsing.
+// Call Watch once every flag of a set is defined, and Check (or Repeated,
+// for a program that keeps the last value, as a service's wrapper that
+// appends its overrides to defaults expects, but says so) after parsing.
 package onceflag
 
 import (
@@ -39,20 +41,27 @@ func Watch(fs *pflag.FlagSet) {
 	})
 }
 
-// Check returns an error naming every watched flag of fs given more than
-// once with different values, or nil. It never repeats a value: one may be
-// a secret, or the URL of a server with its password.
-func Check(fs *pflag.FlagSet) error {
+// Repeated names, sorted, every watched flag of fs given more than once
+// with different values (each name of a variable given under two).
+func Repeated(fs *pflag.FlagSet) []string {
 	var twice []string
 	fs.Visit(func(f *pflag.Flag) {
 		if w, ok := f.Value.(*watched); ok && w.differs {
 			twice = append(twice, "--"+f.Name)
 		}
 	})
+	slices.Sort(twice)
+	return twice
+}
+
+// Check returns an error naming every watched flag of fs given more than
+// once with different values, or nil. It never repeats a value: one may be
+// a secret, or the URL of a server with its password.
+func Check(fs *pflag.FlagSet) error {
+	twice := Repeated(fs)
 	if len(twice) == 0 {
 		return nil
 	}
-	slices.Sort(twice)
 	return fmt.Errorf("%s given more than once with different values: each takes one value, and only the last would count; give it once (to act on several things, run the command once for each)", strings.Join(twice, ", "))
 }
 
