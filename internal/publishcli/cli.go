@@ -144,7 +144,7 @@ func RunEnv(ctx context.Context, args []string, env Env) int {
 		// or token of a URL pasted into the wrong flag (--since
 		// nats://user:pw@host), shown as xxxxx; nor a value of 100 KB
 		// whole (each word is cut to 256 bytes).
-		fmt.Fprintf(env.Stderr, "publish: %s\n", text.TerminalLines(text.Words(redact.URLCredentials(redact.Text(natsconn.ErrorText(a.explain(ee.err)))), 256)))
+		fmt.Fprintf(env.Stderr, "publish: %s\n", text.TerminalLines(text.Words(redact.All(natsconn.ErrorText(a.explain(ee.err))), 256)))
 		if ee.usage && cmd != nil {
 			fmt.Fprintf(env.Stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 		}
