@@ -658,7 +658,10 @@ func TestBoundedInFlightWithBacklog(t *testing.T) {
 // runs them first; left to the ack wait, they would sit idle for it (30 s
 // by default) after every deploy, and newer jobs would pass them.
 func TestPrefetchedJobsGoBackAtShutdown(t *testing.T) {
-	env := testenv.New(t, emulator.WithLatency(300*time.Millisecond, 0))
+	// The check below has until the first jobs end (the latency) to see
+	// every slot busy: 300 ms was missed once under -race on a loaded
+	// machine.
+	env := testenv.New(t, emulator.WithLatency(time.Second, 0))
 	emu := env.Clerk.Emulator
 	ctx := context.Background()
 	for _, id := range emu.CreateSessions(emu.CreateUser(), 12) {
