@@ -545,21 +545,31 @@ func (w *Worker) handBackHeld(ctx context.Context, held []*delivery) {
 
 // endPull ends a pull and returns the prefetched jobs no slot took, for the
 // caller to hold or hand back. Handed back at once, another worker (or this
-// one, once it takes jobs again) gets them rather than after the ack wait;
-// a job on the wire as the pull ends, or one whose nak is lost, still comes
-// back after the ack wait, as does one that may have waited past its ack
-// wait (see mayBeElsewhere), which the caller does not hand back. A job of
-// a jobs stream deleted since the pull began (seen: the stream it knew
-// then) is left out, never to be settled: a nak would reach the new
-// stream's job at its sequence, perhaps running on another worker, and
-// hand it out again (see delivery.void).
+// one, once it takes jobs again) gets them rather than after the ack wait.
+// It reads until the pull's drain is done (the server has seen the pull's
+// end, one round trip), so that a job the server sent before then, on the
+// wire as the pull ends, is among them however slow the way back (a loaded
+// machine): left in the ended pull's buffer, it would be in no one's hands
+// until the ack wait. Only a connection that hangs outlasts pullEndWait;
+// the jobs still on the wire then, and one whose nak is lost, come back
+// after the ack wait, as does one that may have waited past its ack wait
+// (see mayBeElsewhere), which the caller does not hand back. A job of a
+// jobs stream deleted since the pull began (seen: the stream it knew then)
+// is left out, never to be settled: a nak would reach the new stream's job
+// at its sequence, perhaps running on another worker, and hand it out
+// again (see delivery.void).
 func (w *Worker) endPull(it jetstream.MessagesContext, seen int64) []jetstream.Msg {
 	it.Drain()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), pullEndWait)
 	defer cancel()
 	var left []jetstream.Msg
 	for {
 		msg, err := it.Next(jetstream.NextContext(ctx))
+		if errors.Is(err, jetstream.ErrNoHeartbeat) {
+			// The drain's wait outlasted two heartbeats (the same slow
+			// way back): what the server sent is still to come.
+			continue
+		}
 		if err != nil {
 			return left
 		}
@@ -569,6 +579,12 @@ func (w *Worker) endPull(it jetstream.MessagesContext, seen int64) []jetstream.M
 		left = append(left, msg)
 	}
 }
+
+// pullEndWait bounds how long endPull waits for a pull's drain: a round
+// trip to the server, far longer only when the connection hangs (nats.go's
+// flush, which the drain waits for, gives up after 10 s), when a stopping
+// worker is not to be held up for long.
+const pullEndWait = 5 * time.Second
 
 // recover works out why taking jobs failed and repairs what the worker
 // owns: a consumer (or stream) that was deleted is created again. It
