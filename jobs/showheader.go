@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"unicode"
@@ -34,8 +35,12 @@ import (
 //   - a value in which a reader would still find a secret once redacted in
 //     place: with its escapes undone (a JWT's dots written \u002e in JSON
 //     cut short, a URL's @ written %40) or its control and invisible
-//     characters dropped (a zero-width space inside a key).
+//     characters dropped (a zero-width space inside a key);
+//   - a value longer than MaxShownHeader, not judged at all (see there).
 func ShowHeader(name, value string) (shown string, secret bool) {
+	if len(value) > MaxShownHeader {
+		return "", true
+	}
 	if redact.HeaderName(visible(name)) {
 		return "", true
 	}
@@ -47,6 +52,31 @@ func ShowHeader(name, value string) (shown string, secret bool) {
 		return shown, true
 	}
 	return value, false
+}
+
+// MaxShownHeader is the longest header value, in bytes, that ShowHeader
+// judges: a longer one is withheld whole, unread. Judging is linear in the
+// value's length (JSON decoding, each regular expression's pass over each
+// reading), and a value a little under NATS's max_payload (1 MiB) cost a
+// view 0.3 s to over a second, on every page view of its letter. The worker
+// writes no header near it: each Dlq-* header at most 1024 bytes,
+// Dlq-History 4096, and of the trace headers it carries on from the job
+// (bounded by the W3C limits OpenTelemetry parses them by), baggage 8192
+// and tracestate 16447 (32 members of a 256-byte key and value). Only a
+// letter written some other way holds a longer one. A prefix is never
+// shown instead: a cut could split a secret so that it no longer looks
+// like one.
+const MaxShownHeader = 32 << 10
+
+// HiddenHeader is how a view shows a header value that ShowHeader hides
+// whole, the same in every view: withheld unread when it is longer than
+// MaxShownHeader, hidden as one that may hold a secret otherwise; its
+// length only, never a part of it.
+func HiddenHeader(value string) string {
+	if len(value) > MaxShownHeader {
+		return fmt.Sprintf("[withheld: %d characters, longer than the %d a view reads]", len(value), MaxShownHeader)
+	}
+	return fmt.Sprintf("[hidden: may hold a secret, %d characters]", len(value))
 }
 
 // redactHeaderValue is v with every secret it finds replaced in place: a

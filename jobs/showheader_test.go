@@ -16,7 +16,14 @@ func TestShowHeader(t *testing.T) {
 	escJWT := strings.ReplaceAll(jwt, ".", `\u002e`)
 	key := "sk_" + "live_" + "abcdefghijklmnop"
 	const hide = "" // shown: nothing of it may be shown
-	long := strings.Repeat("a", 1<<20)
+	atCap := strings.Repeat("a", jobs.MaxShownHeader)
+	// The longest tracestate the worker carries on from a job into its
+	// dead letter: 32 members of a 256-byte key and a 256-byte value.
+	member := "k" + strings.Repeat("0", 240) + "@" + strings.Repeat("v", 14) + "=" + strings.Repeat("x", 256)
+	tracestate := strings.Repeat(member+",", 31) + member
+	// About NATS's max_payload: a header a hostile publisher could have
+	// put on a job, or another writer on a dead letter.
+	huge := strings.Repeat("a", 1<<20)
 	for _, c := range []struct {
 		what, name, value string
 		secret            bool
@@ -31,7 +38,16 @@ func TestShowHeader(t *testing.T) {
 		{"a URL's password already hidden", "X-Url", "nats://alice:xxxxx@host:4222", false, ""},
 		{"an e-mail address", "X-From", "alice@example.com", false, ""},
 		{"a member already redacted", "X-Relayed", `{"refresh_token":"[REDACTED]"}`, false, ""},
-		{"long and harmless", "X-Long", long, false, ""},
+		{"long and harmless, at the cap", "X-Long", atCap, false, ""},
+		{"the longest tracestate the worker writes", "tracestate", tracestate, false, ""},
+
+		// Longer than MaxShownHeader: withheld unread, harmless or not,
+		// never a prefix (which could cut a secret so that it no longer
+		// looks like one).
+		{"harmless, a byte over the cap", "X-Long", atCap + "a", true, hide},
+		{"harmless, about max_payload", "X-Long", huge, true, hide},
+		{"JSON about max_payload", "Dlq-History", `["` + huge + `"]`, true, hide},
+		{"a key past the cap", "X-Long", huge + key, true, hide},
 
 		{"a header named for a secret", "Refresh-Token", "opaque", true, hide},
 		{"named for a secret, empty", "Authorization", "", true, hide},

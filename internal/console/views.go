@@ -297,17 +297,20 @@ type headerView struct {
 
 // safeHeaders lists h sorted by name; a value that may hold a secret, as
 // jobs.ShowHeader judges it for every view of a dead letter (`publish dlq
-// show` too), is replaced whole by its length: the console shows none of
-// it, not even what is left redacted in place. The worker never stores a
+// show` too), is replaced whole by its length (jobs.HiddenHeader, which
+// also says when it was withheld unread for its length): the console shows
+// none of it, not even what is left redacted in place. The worker never stores a
 // secret in a header, so this only guards against one that got there some
 // other way.
 func safeHeaders(h nats.Header) []headerView {
 	var out []headerView
 	for name, vals := range h {
 		for _, v := range vals {
-			hv := headerView{Name: scrub(name), Value: text.Terminal(v)}
+			hv := headerView{Name: scrub(name)}
 			if _, secret := jobs.ShowHeader(name, v); secret {
-				hv.Value, hv.Hidden = fmt.Sprintf("[hidden: may hold a secret, %d characters]", len(v)), true
+				hv.Value, hv.Hidden = jobs.HiddenHeader(v), true
+			} else {
+				hv.Value = text.Terminal(v)
 			}
 			out = append(out, hv)
 		}

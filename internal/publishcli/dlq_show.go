@@ -170,11 +170,11 @@ func showEntry(w io.Writer, e dlq.Entry, payload []byte, notReplayable error, lo
 // (a Dlq-History whose member was redacted, a URL's password as xxxxx), or
 // only its length when nothing of it may be shown (a header named for a
 // secret, a refresh token's field named beside a value shaped like
-// nothing), as the console does.
+// nothing, a value too long to judge), as the console does.
 func shownHeader(name, v string) string {
 	shown, secret := jobs.ShowHeader(name, v)
 	if secret && shown == "" {
-		return fmt.Sprintf("[hidden: may hold a secret, %d characters]", len(v))
+		return jobs.HiddenHeader(v)
 	}
 	return shown
 }

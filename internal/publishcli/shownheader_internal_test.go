@@ -18,6 +18,11 @@ func TestShownHeaderFollowsShowHeader(t *testing.T) {
 	cutShort := `[{"error":"` + strings.ReplaceAll(jwt, ".", `\u002e`)
 	hidden := func(v string) string { return fmt.Sprintf("[hidden: may hold a secret, %d characters]", len(v)) }
 	const dlqErr = "invalid revoke job: /refresh_token: unknown field (check the spelling against schemas/revoke.json)"
+	// Longer than jobs.MaxShownHeader: withheld unread, only its length.
+	long := strings.Repeat("a", jobs.MaxShownHeader+1)
+	withheld := func(v string) string {
+		return fmt.Sprintf("[withheld: %d characters, longer than the %d a view reads]", len(v), jobs.MaxShownHeader)
+	}
 	for _, c := range []struct {
 		name, value string
 		secret      bool
@@ -31,12 +36,14 @@ func TestShownHeaderFollowsShowHeader(t *testing.T) {
 		{"Dlq-History", `[{"error":"x","refresh_token":"opaque"}]`, true, `[{"error":"x","refresh_token":"[REDACTED]"}]`},
 		{"X-Relayed", `{"job":{"refresh\u005ftoken":"opaque"},`, true, hidden(`{"job":{"refresh\u005ftoken":"opaque"},`)},
 		{"X-Relayed", "session_id=sess_1&refresh_token=opaque", true, hidden("session_id=sess_1&refresh_token=opaque")},
+		{"X-Long", long, true, withheld(long)},
+		{"Refresh-Token", long, true, withheld(long)},
 	} {
 		if _, secret := jobs.ShowHeader(c.name, c.value); secret != c.secret {
-			t.Fatalf("jobs.ShowHeader(%q, %q) judges secret %v, the row says %v", c.name, c.value, secret, c.secret)
+			t.Fatalf("jobs.ShowHeader(%q, %.80q) judges secret %v, the row says %v", c.name, c.value, secret, c.secret)
 		}
 		if got := shownHeader(c.name, c.value); got != c.want {
-			t.Errorf("shownHeader(%q, %q) = %q, want %q", c.name, c.value, got, c.want)
+			t.Errorf("shownHeader(%q, %.80q) = %.80q, want %.80q", c.name, c.value, got, c.want)
 		}
 	}
 }
