@@ -218,7 +218,7 @@ func Topology() jobs.Topology {
 // WorkerConfig is a worker configuration for tests on topology top: no
 // rate limit, retries and nak delays in milliseconds (a job Clerk keeps
 // failing is dead-lettered as exhausted in well under a second), the
-// circuit probing every 50 ms.
+// circuit probing every 100 ms (worker.MinProbeInterval).
 func WorkerConfig(top jobs.Topology) worker.Config {
 	c := worker.DefaultConfig()
 	c.Topology = top
@@ -227,7 +227,7 @@ func WorkerConfig(top jobs.Topology) worker.Config {
 		Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond, Multiplier: 2, Jitter: 0.2,
 		DeliveryBudget: 60 * time.Millisecond, NakDelay: 30 * time.Millisecond, NakDelayMax: 100 * time.Millisecond,
 	}
-	c.ProbeInterval = 50 * time.Millisecond
+	c.ProbeInterval = worker.MinProbeInterval
 	c.DrainTimeout = 5 * time.Second
 	c.SweepInterval = 500 * time.Millisecond
 	c.FetchMaxWait = time.Second

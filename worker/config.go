@@ -46,7 +46,7 @@ type Config struct {
 	// Bulk tunes revoke_all jobs.
 	Bulk BulkConfig
 	// ProbeInterval is how often an open circuit asks Clerk whether the key
-	// is accepted again.
+	// is accepted again: at least MinProbeInterval.
 	ProbeInterval time.Duration
 	// DrainTimeout bounds how long shutdown waits for jobs in flight before
 	// naking them.
@@ -192,6 +192,11 @@ func checkReplyPrefix(p string, subjects jobs.Subjects) error {
 	return nil
 }
 
+// MinProbeInterval is the shortest ProbeInterval: an open circuit probes
+// Clerk, and logs that the key is still refused, once an interval; a
+// nanosecond's interval probed without pause, a log line at each probe.
+const MinProbeInterval = 100 * time.Millisecond
+
 // MaxInstanceLen bounds an instance name.
 const MaxInstanceLen = 64
 
@@ -248,8 +253,8 @@ func (c Config) Validate() error {
 	case c.RateScope == RateFleet && c.RateLimit.N > 0 && ratebudget.CheckFingerprint(c.RateKey) != nil:
 		// Never quoted: it may be the secret key, given by mistake.
 		return fmt.Errorf("rate key (%d characters) is not a key fingerprint: set it to KeyFingerprint(secret key), never the key itself", len(c.RateKey))
-	case c.ProbeInterval <= 0:
-		return fmt.Errorf("probe interval %s: must be positive", c.ProbeInterval)
+	case c.ProbeInterval < MinProbeInterval:
+		return fmt.Errorf("probe interval %s: must be at least %s", c.ProbeInterval, MinProbeInterval)
 	case c.DrainTimeout < 0:
 		return fmt.Errorf("drain timeout %s: must not be negative", c.DrainTimeout)
 	case c.SweepInterval <= 0:

@@ -142,3 +142,24 @@ func TestValidateNamesTheRateScopeForASlowFleetLimit(t *testing.T) {
 		t.Errorf("4/h in the fleet scope: Validate() = %v; want it to name the rate scope to set, not ask for another limit", err)
 	}
 }
+
+// TestValidateRefusesAProbeIntervalUnderTheFloor: an interval of a
+// nanosecond was accepted, and an open circuit then probed Clerk without
+// pause, logging a line at each probe. The floor itself is accepted.
+func TestValidateRefusesAProbeIntervalUnderTheFloor(t *testing.T) {
+	for _, tc := range []struct {
+		interval time.Duration
+		ok       bool
+	}{
+		{-time.Second, false}, {0, false}, {time.Nanosecond, false}, {MinProbeInterval - 1, false},
+		{MinProbeInterval, true}, {5 * time.Second, true},
+	} {
+		c := DefaultConfig()
+		c.RateKey = KeyFingerprint("sk_test_validate")
+		c.ProbeInterval = tc.interval
+		err := c.Validate()
+		if (err == nil) != tc.ok || (err != nil && !strings.HasPrefix(err.Error(), "probe interval ")) {
+			t.Errorf("probe interval %s: Validate() = %v, want ok %v", tc.interval, err, tc.ok)
+		}
+	}
+}

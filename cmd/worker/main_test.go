@@ -74,6 +74,10 @@ func TestBadConfigurationExits2NamingTheSetting(t *testing.T) {
 		// Numbers JetStream or the worker cannot honour: each ran a worker
 		// that was never ready, or one that misbehaved without a word.
 		{"max deliveries wrapping the consumer's max_deliver", []string{"--max-deliveries", "9223372036854775807"}, nil, "--max-deliveries (WORKER_MAX_DELIVERIES): max deliveries 9223372036854775807: must be 1 to 9223372036854775805"},
+		// An open circuit probed Clerk without pause, a log line each time.
+		{"probe interval of a nanosecond", []string{"--probe-interval", "1ns"}, nil, "--probe-interval (WORKER_PROBE_INTERVAL): probe interval 1ns: must be at least 100ms"},
+		{"probe interval just under the floor", nil, map[string]string{"WORKER_PROBE_INTERVAL": "99ms"}, "--probe-interval (WORKER_PROBE_INTERVAL): probe interval 99ms: must be at least 100ms"},
+		{"probe interval zero", nil, map[string]string{"WORKER_PROBE_INTERVAL": "0s"}, "--probe-interval (WORKER_PROBE_INTERVAL): probe interval 0s: must be at least 100ms"},
 		{"dedup window under JetStream's 100ms", nil, map[string]string{"WORKER_DEDUP_WINDOW": "50ms"}, "--dedup-window (WORKER_DEDUP_WINDOW): dedup window 50ms: must be at least 100ms"},
 		{"jobs max bytes at the int64 top", []string{"--jobs-max-bytes", "9223372036854775807"}, nil, "--jobs-max-bytes (WORKER_JOBS_MAX_BYTES): jobs max bytes 9223372036854775807: must be at most 9223372033625161727"},
 		{"record caps adding up past the int64 top", nil, map[string]string{"WORKER_RESULTS_MAX_BYTES": "4611686018427387904", "WORKER_DLQ_MAX_BYTES": "4611686018427387904"}, "--results-max-bytes (WORKER_RESULTS_MAX_BYTES): results max bytes 4611686018427387904: must be at most 4611686018150563839"},
