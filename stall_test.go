@@ -3,10 +3,6 @@ package clerkjobs_test
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
-	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,53 +10,9 @@ import (
 
 	"github.com/clerkjobs/clerkjobs"
 	"github.com/clerkjobs/clerkjobs/clerkjobstest"
+	"github.com/clerkjobs/clerkjobs/internal/netproxy"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
-
-// stallingProxy forwards TCP connections to the NATS server at url until
-// stall is called; from then on nothing the server sends reaches the
-// client (a server or network that hangs with the connection open).
-func stallingProxy(t *testing.T, url string) (proxyURL string, stall func()) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	var stalled atomic.Bool
-	target := strings.TrimPrefix(url, "nats://")
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", target)
-			if err != nil {
-				_ = c.Close()
-				continue
-			}
-			t.Cleanup(func() { _ = c.Close(); _ = s.Close() })
-			go func() { _, _ = io.Copy(s, c) }()
-			go func() {
-				buf := make([]byte, 32<<10)
-				for {
-					n, err := s.Read(buf)
-					if err != nil {
-						return
-					}
-					if stalled.Load() {
-						continue // swallowed
-					}
-					if _, err := c.Write(buf[:n]); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return "nats://" + ln.Addr().String(), func() { stalled.Store(true) }
-}
 
 // TestCancelWhileTheServerHangs: Request made its reply inbox with a
 // flush bounded by the publish timeout only, deaf to ctx: on a NATS
@@ -69,8 +21,8 @@ func stallingProxy(t *testing.T, url string) (proxyURL string, stall func()) {
 // return. It returns once ctx is cancelled.
 func TestCancelWhileTheServerHangs(t *testing.T) {
 	env := clerkjobstest.New(t, clerkjobstest.WithoutWorker())
-	url, stall := stallingProxy(t, env.URL)
-	nc, err := nats.Connect(url)
+	px := netproxy.Start(t, env.URL)
+	nc, err := nats.Connect(px.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +31,7 @@ func TestCancelWhileTheServerHangs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stall()
+	px.Swallow() // the server hangs with the connection open
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	time.AfterFunc(300*time.Millisecond, cancel)

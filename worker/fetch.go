@@ -225,13 +225,18 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, slots chan s
 	admit := func(msg jetstream.Msg) *delivery { return w.admit(msg, created, seen, release) }
 	paused, renewed := false, false
 	defer func() {
+		// The consumer created again during the pull: a nak would reach
+		// the new consumer's delivery of the job (see delivery.replaced).
+		// Left alone, they come again after the ack wait, so the pull is
+		// stopped, not drained.
+		handingBack := !paused || ctx.Err() != nil
+		if handingBack && (renewed || w.renewedSince(created)) {
+			it.Stop()
+			return
+		}
 		left := w.endPull(it, seen)
-		if !paused || ctx.Err() != nil {
-			if renewed || w.renewedSince(created) {
-				// The consumer was created again during the pull: a nak
-				// would reach the new consumer's delivery of the job (see
-				// delivery.replaced). Left alone, they come again after
-				// the ack wait.
+		if handingBack {
+			if w.renewedSince(created) { // read while the pull drained
 				return
 			}
 			for _, m := range left {
@@ -546,30 +551,26 @@ func (w *Worker) handBackHeld(ctx context.Context, held []*delivery) {
 // endPull ends a pull and returns the prefetched jobs no slot took, for the
 // caller to hold or hand back. Handed back at once, another worker (or this
 // one, once it takes jobs again) gets them rather than after the ack wait.
-// It reads until the pull's drain is done (the server has seen the pull's
-// end, one round trip), so that a job the server sent before then, on the
-// wire as the pull ends, is among them however slow the way back (a loaded
-// machine): left in the ended pull's buffer, it would be in no one's hands
-// until the ack wait. Only a connection that hangs outlasts pullEndWait;
-// the jobs still on the wire then, and one whose nak is lost, come back
-// after the ack wait, as does one that may have waited past its ack wait
-// (see mayBeElsewhere), which the caller does not hand back. A job of a
-// jobs stream deleted since the pull began (seen: the stream it knew then)
-// is left out, never to be settled: a nak would reach the new stream's job
-// at its sequence, perhaps running on another worker, and hand it out
-// again (see delivery.void).
+// It reads until the pull's drain is done (the server the worker is
+// connected to has answered the pull's end), so that a job that reaches the
+// worker before that answer, on the wire as the pull ends (a loaded machine,
+// a slow link), is among them: left in the ended pull's buffer, it would be
+// in no one's hands until the ack wait. It waits for the answer while the
+// connection is up, for pullEndWait at most; the jobs that arrive after it
+// (the connection hung, or lost), and one whose nak is lost, come back after
+// the ack wait, as does one that may have waited past its ack wait (see
+// mayBeElsewhere), which the caller does not hand back. A job of a jobs
+// stream deleted since the pull began (seen: the stream it knew then) is
+// left out, never to be settled: a nak would reach the new stream's job at
+// its sequence, perhaps running on another worker, and hand it out again
+// (see delivery.void).
 func (w *Worker) endPull(it jetstream.MessagesContext, seen int64) []jetstream.Msg {
 	it.Drain()
-	ctx, cancel := context.WithTimeout(context.Background(), pullEndWait)
+	wait, cancel := w.drainWait()
 	defer cancel()
 	var left []jetstream.Msg
 	for {
-		msg, err := it.Next(jetstream.NextContext(ctx))
-		if errors.Is(err, jetstream.ErrNoHeartbeat) {
-			// The drain's wait outlasted two heartbeats (the same slow
-			// way back): what the server sent is still to come.
-			continue
-		}
+		msg, err := nextLeft(it, wait)
 		if err != nil {
 			return left
 		}
@@ -580,11 +581,53 @@ func (w *Worker) endPull(it jetstream.MessagesContext, seen int64) []jetstream.M
 	}
 }
 
-// pullEndWait bounds how long endPull waits for a pull's drain: a round
-// trip to the server, far longer only when the connection hangs (nats.go's
-// flush, which the drain waits for, gives up after 10 s), when a stopping
-// worker is not to be held up for long.
+// pullEndWait bounds how long endPull waits for the server's answer to a
+// pull's end: a round trip, far longer only when the connection hangs
+// (nats.go's flush, which the drain waits for, gives up after 10 s), when
+// a stopping worker is not to be held up for long.
 const pullEndWait = 5 * time.Second
+
+// drainWait lasts while endPull waits for the server's answer: pullEndWait,
+// or until the connection is lost (the answer then comes after the
+// reconnection, or never, and the jobs sent before it are lost with the
+// connection).
+func (w *Worker) drainWait() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), pullEndWait)
+	lost := w.nc.StatusChanged(nats.RECONNECTING, nats.DISCONNECTED, nats.CLOSED)
+	if !w.nc.IsConnected() { // looked at once listening: no change unseen
+		cancel()
+	}
+	go func() {
+		select {
+		case <-lost:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { cancel(); w.nc.RemoveStatusListener(lost) }
+}
+
+// nextLeft returns an ended pull's next job: waiting for one while wait
+// lasts, then only one already in its buffer. A missed heartbeat while it
+// waits is the same slow way back, not the pull's end.
+func nextLeft(it jetstream.MessagesContext, wait context.Context) (jetstream.Msg, error) {
+	for {
+		if wait.Err() != nil {
+			// Not NextContext(wait): Next picks at random between a job in
+			// the buffer and a context that has ended.
+			msg, err := it.Next(jetstream.NextMaxWait(10 * time.Millisecond))
+			if errors.Is(err, jetstream.ErrNoHeartbeat) { // one reported before: at most the error buffer's 10
+				continue
+			}
+			return msg, err
+		}
+		msg, err := it.Next(jetstream.NextContext(wait))
+		if errors.Is(err, jetstream.ErrNoHeartbeat) || err != nil && wait.Err() != nil {
+			continue
+		}
+		return msg, err
+	}
+}
 
 // recover works out why taking jobs failed and repairs what the worker
 // owns: a consumer (or stream) that was deleted is created again. It

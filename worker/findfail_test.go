@@ -3,11 +3,11 @@ package worker_test
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
+	"github.com/clerkjobs/clerkjobs/internal/netproxy"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -30,11 +30,11 @@ func TestRedeliveryWhoseLookupFailsDoesNotRunAgain(t *testing.T) {
 	if _, err := env.JS.Publish(context.Background(), env.Topology.Subjects.Result(k), r); err != nil {
 		t.Fatal(err)
 	}
-	px := newStallingProxy(t, strings.TrimPrefix(env.NATSURL, "nats://"))
+	px := netproxy.Start(t, env.NATSURL)
 	// The redelivery's look for the job's result gets no answer within
 	// the worker's 10 s.
-	px.stallAfter([]byte("$JS.API.STREAM.MSG.GET."+env.Topology.ResultsStream+" "), 11*time.Second)
-	px.startWorker(t, env)
+	px.HoldAfter([]byte("$JS.API.STREAM.MSG.GET."+env.Topology.ResultsStream+" "), 11*time.Second)
+	startWorkerVia(t, px, env)
 	testenv.Eventually(t, 40*time.Second, "the job acked", func() bool { return env.StreamCount(t, env.Topology.JobsStream) == 0 })
 	if n := len(emu.UserSessionIDs(user)); n != 0 {
 		t.Errorf("%d sessions created for a create job already recorded; want none", n)

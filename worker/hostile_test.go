@@ -7,12 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,6 +25,7 @@ import (
 	"github.com/clerkjobs/clerkjobs/clerkjobstest"
 	"github.com/clerkjobs/clerkjobs/dlq"
 	"github.com/clerkjobs/clerkjobs/handlers"
+	"github.com/clerkjobs/clerkjobs/internal/netproxy"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
 	"github.com/clerkjobs/clerkjobs/schemas"
@@ -687,15 +686,15 @@ func TestRecreatedJobsStreamUnseen(t *testing.T) {
 	emu := env.Clerk.Emulator
 	const n = 5
 	ids := emu.CreateSessions(emu.CreateUser(), n)
-	px := newStallingProxy(t, strings.TrimPrefix(env.NATSURL, "nats://"))
-	px.startWorker(t, env)
+	px := netproxy.Start(t, env.NATSURL)
+	startWorkerVia(t, px, env)
 	for _, id := range ids { // no job_id: seq-1 to seq-5
 		env.PublishRaw(t, "sessions.revoke", []byte(`{"session_id":"`+id+`"}`))
 	}
 	testenv.Eventually(t, 10*time.Second, "the first jobs' results", func() bool { return len(env.Results(t)) == n })
 	time.Sleep(1100 * time.Millisecond) // a generation is a second: the next stream's differs
 
-	px.recreateJobsStream(t, env)
+	recreateJobsStreamUnseen(t, px, env)
 	for i := range n { // they fail (no such session): each must be dead-lettered
 		env.PublishRaw(t, "sessions.revoke", []byte(fmt.Sprintf(`{"session_id":"sess_missing%d"}`, i)))
 	}
@@ -717,14 +716,14 @@ func TestHistoryIsTheJobsOwn(t *testing.T) {
 	env := testenv.New(t)
 	emu := env.Clerk.Emulator
 	sess := emu.CreateSessions(emu.CreateUser(), 1)[0]
-	px := newStallingProxy(t, strings.TrimPrefix(env.NATSURL, "nats://"))
-	px.startWorker(t, env, func(c *worker.Config) { c.Retry.NakDelay, c.Retry.NakDelayMax = time.Minute, time.Minute })
+	px := netproxy.Start(t, env.NATSURL)
+	startWorkerVia(t, px, env, func(c *worker.Config) { c.Retry.NakDelay, c.Retry.NakDelayMax = time.Minute, time.Minute })
 	emu.SetFaults(emulator.Faults{ErrorRate: 1})
 	old := env.PublishRaw(t, "sessions.revoke", []byte(`{"session_id":"`+sess+`"}`))
 	testenv.Eventually(t, 10*time.Second, "the first job naked", func() bool { return strings.Contains(env.Logs.String(), "job will be retried") })
 	emu.SetFaults(emulator.Faults{})
 
-	px.recreateJobsStream(t, env)
+	recreateJobsStreamUnseen(t, px, env)
 	ack := env.PublishRaw(t, "sessions.revoke", []byte(`{"session_id":"sess_missing"}`))
 	if ack.Sequence != old.Sequence {
 		t.Fatalf("the new job is stored at %d, the old one was at %d: the test needs them equal", ack.Sequence, old.Sequence)
@@ -786,11 +785,11 @@ func TestLostRecordAckIsTheDeliverysOwn(t *testing.T) {
 	env := testenv.New(t)
 	emu := env.Clerk.Emulator
 	sess := emu.CreateSessions(emu.CreateUser(), 1)[0]
-	px := newStallingProxy(t, strings.TrimPrefix(env.NATSURL, "nats://"))
+	px := netproxy.Start(t, env.NATSURL)
 	// Stall once the result is on its way, for longer than the worker
 	// waits for its acknowledgement (10 s).
-	px.stallAfter([]byte("PUB "+env.Topology.Subjects.Prefix+".results."), 11*time.Second)
-	px.startWorker(t, env)
+	px.HoldAfter([]byte("PUB "+env.Topology.Subjects.Prefix+".results."), 11*time.Second)
+	startWorkerVia(t, px, env)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	rep, err := env.Client.NewReplies(ctx)
@@ -813,24 +812,10 @@ func TestLostRecordAckIsTheDeliverysOwn(t *testing.T) {
 	}
 }
 
-// stallingProxy forwards TCP to a NATS server; stall holds every byte
-// while f runs, as a network stall would, and stallAfter holds them for a
-// while once a client has sent a message that holds a pattern.
-type stallingProxy struct {
-	addr string
-	mu   sync.RWMutex // held for writing during a stall
-
-	trigger struct {
-		sync.Mutex
-		pattern []byte
-		d       time.Duration
-	}
-}
-
-// startWorker runs a worker of env whose connection goes through p.
-func (p *stallingProxy) startWorker(t *testing.T, env *testenv.Env, edits ...func(*worker.Config)) {
+// startWorkerVia runs a worker of env whose connection goes through px.
+func startWorkerVia(t *testing.T, px *netproxy.Proxy, env *testenv.Env, edits ...func(*worker.Config)) {
 	t.Helper()
-	nc, err := nats.Connect("nats://" + p.addr)
+	nc, err := nats.Connect(px.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -846,12 +831,13 @@ func (p *stallingProxy) startWorker(t *testing.T, env *testenv.Env, edits ...fun
 	clerkjobstest.Run(t, w)
 }
 
-// recreateJobsStream deletes the jobs stream and creates it again while
-// the worker's connection stalls: the worker does not see it happen.
-func (p *stallingProxy) recreateJobsStream(t *testing.T, env *testenv.Env) {
+// recreateJobsStreamUnseen deletes the jobs stream and creates it again
+// while the worker's connection (through px) stalls: the worker does not
+// see it happen.
+func recreateJobsStreamUnseen(t *testing.T, px *netproxy.Proxy, env *testenv.Env) {
 	t.Helper()
 	ctx := context.Background()
-	p.stall(func() {
+	px.Hold(func() {
 		if err := env.JS.DeleteStream(ctx, env.Topology.JobsStream); err != nil {
 			t.Fatal(err)
 		}
@@ -859,79 +845,6 @@ func (p *stallingProxy) recreateJobsStream(t *testing.T, env *testenv.Env) {
 			t.Fatal(err)
 		}
 	})
-}
-
-func (p *stallingProxy) stallAfter(pattern []byte, d time.Duration) {
-	p.trigger.Lock()
-	defer p.trigger.Unlock()
-	p.trigger.pattern, p.trigger.d = pattern, d
-}
-
-// tripped reports a stall's length the first time b holds the pattern.
-func (p *stallingProxy) tripped(b []byte) time.Duration {
-	p.trigger.Lock()
-	defer p.trigger.Unlock()
-	if p.trigger.pattern == nil || !bytes.Contains(b, p.trigger.pattern) {
-		return 0
-	}
-	p.trigger.pattern = nil
-	return p.trigger.d
-}
-
-func newStallingProxy(t *testing.T, target string) *stallingProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	p := &stallingProxy{addr: ln.Addr().String()}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			go p.pipe(s, c, true)
-			go p.pipe(c, s, false)
-		}
-	}()
-	return p
-}
-
-func (p *stallingProxy) stall(f func()) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	f()
-}
-
-func (p *stallingProxy) pipe(dst, src net.Conn, fromClient bool) {
-	defer dst.Close()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			p.mu.RLock()
-			_, werr := dst.Write(buf[:n])
-			p.mu.RUnlock()
-			if werr != nil {
-				return
-			}
-			if fromClient {
-				if d := p.tripped(buf[:n]); d > 0 {
-					go p.stall(func() { time.Sleep(d) })
-				}
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
 }
 
 // leaky fails to encode with an error that quotes its value, as a careless

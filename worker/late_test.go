@@ -11,6 +11,7 @@ import (
 
 	"github.com/clerkjobs/clerkjobs/clerkapi/emulator"
 	"github.com/clerkjobs/clerkjobs/clerkjobstest"
+	"github.com/clerkjobs/clerkjobs/internal/netproxy"
 	"github.com/clerkjobs/clerkjobs/internal/testenv"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
@@ -128,9 +129,9 @@ func TestDeadLetterYieldsToAResultStoredMeanwhile(t *testing.T) {
 	// hears that its dead letter is (a real delivery would look for the
 	// letter after storing, and remove it; the stand-in does not). Without
 	// the pause, a loaded machine could run the stand-in late.
-	px := newStallingProxy(t, strings.TrimPrefix(env.NATSURL, "nats://"))
-	px.stallAfter([]byte("PUB "+env.Topology.Subjects.DeadLetter(key)), 2*time.Second)
-	px.startWorker(t, env)
+	px := netproxy.Start(t, env.NATSURL)
+	px.HoldAfter([]byte("PUB "+env.Topology.Subjects.DeadLetter(key)), 2*time.Second)
+	startWorkerVia(t, px, env)
 	if ack := env.Publish(t, &jobs.RevokeArgs{Common: jobs.Common{JobID: "race-1"}, SessionID: id}); ack.Sequence != 1 {
 		t.Fatalf("job stored at seq %d, want 1", ack.Sequence)
 	}

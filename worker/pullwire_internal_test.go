@@ -2,35 +2,36 @@ package worker
 
 import (
 	"context"
-	"io"
-	"net"
-	"strings"
-	"sync/atomic"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/clerkjobs/clerkjobs/internal/embedded"
+	"github.com/clerkjobs/clerkjobs/internal/netproxy"
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
 // TestJobsOnTheWireAsAPauseBeginsAreHeld: a pull that ends (a pause, a
-// failed pull, a stop) reads what the server sent before it saw the end,
-// however slow the way back is. endPull read for a second and no more: a
-// job the server had sent and counted delivered that arrived later (a
-// loaded machine, a slow link) sat unread in the ended pull's buffer,
-// neither held nor handed back, until the ack wait (30 s) gave it back,
-// a delivery spent. Here the server's bytes take 1.5 s to arrive.
+// failed pull, a stop) reads what reaches the worker before the server
+// answers the pull's end. endPull read for a second and stopped at a
+// missed heartbeat: jobs the server had sent and counted delivered that
+// arrived later (a loaded machine, a slow link) sat unread in the ended
+// pull's buffer, neither held nor handed back, until the ack wait (30 s)
+// gave them back, a delivery spent. Here the server's bytes take 2.5 s to
+// arrive.
 func TestJobsOnTheWireAsAPauseBeginsAreHeld(t *testing.T) {
 	srv := embedded.StartTest(t)
-	url, slow := delayingProxy(t, srv.URL, 1500*time.Millisecond)
-	nc, err := nats.Connect(url)
+	px := netproxy.Start(t, srv.URL)
+	nc, err := nats.Connect(px.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	w := newEmulatedWorker(t, nc, func(c *Config) { c.Concurrency = 1 })
+	// One slot; a pull request that waits long (the slot busy, no Next
+	// sends another).
+	w := newEmulatedWorker(t, nc, func(c *Config) { c.Concurrency, c.FetchMaxWait = 1, 30*time.Second })
 	cons, err := w.ensure(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -56,8 +57,8 @@ func TestJobsOnTheWireAsAPauseBeginsAreHeld(t *testing.T) {
 		return info.NumAckPending
 	}
 
-	// The one slot busy with a job the test never releases: the pull asks
-	// for the prefetch and waits, and no Next watches its heartbeats.
+	// The one slot busy with a job the test never releases: the pull has
+	// asked for the prefetch (2) and waits.
 	publish()
 	queue, loop := make(chan *delivery, 4), make(chan error, 1)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -65,13 +66,13 @@ func TestJobsOnTheWireAsAPauseBeginsAreHeld(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-loop })
 	<-queue
 
-	// A job the server sends at once, on the wire for 1.5 s, as the worker
-	// pauses.
-	slow()
+	// A job the server sends at once (the rest of the prefetch), on the
+	// wire for 2.5 s, as the worker pauses.
+	px.Delay(2500 * time.Millisecond)
 	publish()
 	for deadline := time.Now().Add(10 * time.Second); delivered() < 2; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatal("the server never delivered the second job to the pull")
+			t.Fatalf("the server delivered %d jobs to the pull, want 2", delivered())
 		}
 	}
 	openCircuit(t, w)
@@ -81,63 +82,40 @@ func TestJobsOnTheWireAsAPauseBeginsAreHeld(t *testing.T) {
 				w.inflight.len(), delivered())
 		}
 	}
+	// Held, not handed back: its first delivery, not spent.
+	if w.inflight.any(func(d *delivery) bool { return d.meta.NumDelivered != 1 }) {
+		t.Error("a job held on a later delivery than its first: handed back, a delivery spent")
+	}
 }
 
-// delayingProxy forwards TCP connections to the NATS server at url; once
-// slow is called, what the server sends reaches the client delay late, in
-// its order (a loaded machine or a long link), while what the client sends
-// goes at once.
-func delayingProxy(t *testing.T, url string, delay time.Duration) (proxyURL string, slow func()) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// TestPullEndWaitEndsWithTheConnection: a pull that ends while the
+// connection is lost does not wait pullEndWait for the server's answer
+// (it comes after the reconnection, or never; the jobs on the wire are
+// lost with the connection): a stop or pause during a reconnect went on
+// at once before endPull waited for the answer, and still does.
+func TestPullEndWaitEndsWithTheConnection(t *testing.T) {
+	srv := embedded.StartTest(t)
+	px := netproxy.Start(t, srv.URL)
+	nc, err := nats.Connect(px.URL, nats.MaxReconnects(-1), nats.ReconnectWait(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = ln.Close() })
-	var slowed atomic.Bool
-	target := strings.TrimPrefix(url, "nats://")
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", target)
-			if err != nil {
-				_ = c.Close()
-				continue
-			}
-			t.Cleanup(func() { _ = c.Close(); _ = s.Close() })
-			go func() { _, _ = io.Copy(s, c) }()
-			type chunk struct {
-				due  time.Time
-				data []byte
-			}
-			chunks := make(chan chunk, 1024)
-			go func() {
-				defer close(chunks)
-				buf := make([]byte, 32<<10)
-				for {
-					n, err := s.Read(buf)
-					if err != nil {
-						return
-					}
-					due := time.Now()
-					if slowed.Load() {
-						due = due.Add(delay)
-					}
-					chunks <- chunk{due, append([]byte(nil), buf[:n]...)}
-				}
-			}()
-			go func() {
-				for ch := range chunks {
-					time.Sleep(time.Until(ch.due))
-					if _, err := c.Write(ch.data); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return "nats://" + ln.Addr().String(), func() { slowed.Store(true) }
+	t.Cleanup(nc.Close)
+	w := newEmulatedWorker(t, nc)
+
+	wait, cancel := w.drainWait()
+	defer cancel()
+	if wait.Err() != nil {
+		t.Fatalf("the wait over on a connection that is up: %v", wait.Err())
+	}
+	px.Close() // the connection is lost as the worker waits
+	<-wait.Done()
+	if !errors.Is(wait.Err(), context.Canceled) {
+		t.Fatalf("the wait ended by %v with the connection %v: it lasted pullEndWait, not ended by the connection's loss", wait.Err(), nc.Status())
+	}
+	lost, cancelLost := w.drainWait()
+	defer cancelLost()
+	if lost.Err() == nil {
+		t.Fatalf("a wait begun with the connection %v not over at once", nc.Status())
+	}
 }
