@@ -45,6 +45,17 @@ type row struct {
 // the whole message.
 const maxMessage = 160
 
+// listMessage is a letter's error (its Dlq-Error) as the list keeps it:
+// cut, or only its length when jobs.ShowHeader judges it may hold a
+// secret, as the entry page shows it (headerText); a cut could split a
+// secret so that it no longer looks like one.
+func listMessage(m string) string {
+	if _, secret := jobs.ShowHeader(jobs.HeaderError, m); secret {
+		return jobs.HiddenHeader(m)
+	}
+	return cut(redact.All(m), maxMessage)
+}
+
 // entry is the part of a dlq.Entry that dlq.Filter.Match reads, so the
 // console selects exactly what `publish dlq list` would.
 func (r *row) entry() dlq.Entry {
@@ -150,7 +161,7 @@ func (x *index) add(e dlq.Entry) {
 	d := e.DeadLetter
 	r := row{
 		Seq: e.Seq, At: e.Time.UnixNano(), Op: jobs.Op(x.keep(string(e.Op))), Class: jobs.ErrorClass(x.keep(string(d.Error.Class))),
-		Code: x.keep(d.Error.ClerkCode), JobID: strings.Clone(keptJobID(d.JobID)), Message: strings.Clone(cut(redact.All(d.Error.Message), maxMessage)),
+		Code: x.keep(d.Error.ClerkCode), JobID: strings.Clone(keptJobID(d.JobID)), Message: strings.Clone(listMessage(d.Error.Message)),
 		Status: int32(d.Error.HTTPStatus), Replays: int32(d.Replays), Size: int32(e.Size),
 		HeaderErr: e.HeaderErr != nil, Redacted: !d.Replayable(),
 	}

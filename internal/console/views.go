@@ -248,6 +248,18 @@ func scrubLines(s string) string { return text.TerminalLines(redact.All(s)) }
 // scrubError is an error's texts as a page shows them: see scrub.
 func scrubError(e jobs.ErrorInfo) jobs.ErrorInfo { return e.MapText(scrub) }
 
+// headerText is a text a dead letter's header named name gave (its error,
+// its worker, a failure of its history) as a page shows it: hidden whole
+// when jobs.ShowHeader judges it may hold a secret, as safeHeaders shows
+// the header itself, so that a page never shows beside the headers table
+// what the table hides; scrubbed otherwise.
+func headerText(name, v string) string {
+	if _, secret := jobs.ShowHeader(name, v); secret {
+		return jobs.HiddenHeader(v)
+	}
+	return scrub(v)
+}
+
 // safeRow is a list row as a page may show it.
 func safeRow(r row) row {
 	r.JobID, r.Code, r.Message = scrub(r.JobID), scrub(r.Code), scrub(r.Message)
@@ -261,12 +273,24 @@ func safeRow(r row) row {
 func safeEntry(e dlq.Entry) dlq.Entry {
 	d := e.DeadLetter
 	e.Subject, e.Op = scrub(e.Subject), jobs.Op(scrub(string(e.Op)))
-	d.Subject, d.JobID, d.Op, d.Worker = scrub(d.Subject), scrub(d.JobID), jobs.Op(scrub(string(d.Op))), scrub(d.Worker)
-	d.Error = scrubError(d.Error)
+	// The texts its headers gave, each judged as the headers table judges
+	// its header (headerText).
+	d.Subject, d.JobID = headerText(jobs.HeaderSubject, d.Subject), headerText(jobs.HeaderJobID, d.JobID)
+	d.Op, d.Worker = jobs.Op(headerText(jobs.HeaderOp, string(d.Op))), headerText(jobs.HeaderWorker, d.Worker)
+	er := &d.Error
+	er.Class = jobs.ErrorClass(headerText(jobs.HeaderClass, string(er.Class)))
+	er.Message, er.ClerkCode = headerText(jobs.HeaderError, er.Message), headerText(jobs.HeaderClerkCode, er.ClerkCode)
+	er.ClerkMessage, er.TraceID = headerText(jobs.HeaderClerkMessage, er.ClerkMessage), headerText(jobs.HeaderTraceID, er.TraceID)
+	er.Field = headerText(jobs.HeaderField, er.Field)
 	d.History = slices.Clone(d.History)
 	for i := range d.History {
 		h := &d.History[i]
-		h.Error, h.Code, h.TraceID = scrub(h.Error), scrub(h.Code), scrub(h.TraceID)
+		h.Error, h.Code, h.TraceID = headerText(jobs.HeaderHistory, h.Error), headerText(jobs.HeaderHistory, h.Code), headerText(jobs.HeaderHistory, h.TraceID)
+	}
+	if raw := e.Header.Get(jobs.HeaderRedacted); raw != "" {
+		if _, secret := jobs.ShowHeader(jobs.HeaderRedacted, raw); secret {
+			d.Redacted = []string{jobs.HiddenHeader(raw)}
+		}
 	}
 	d.Redacted = slices.Clone(d.Redacted)
 	for i := range d.Redacted {
