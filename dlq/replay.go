@@ -581,6 +581,14 @@ func (q *Queue) CheckReplay(e Entry) error {
 		// The names are the letter's header as stored: cleared of secret
 		// shapes (before they are cut) and bounded, as the subject below.
 		names := text.Line(redact.Text(strings.Join(d.Redacted, ", ")), 120)
+		// Or only its length, when the views hide the header itself
+		// (jobs.ShowHeader: a refresh token in a form is shaped like
+		// nothing): every view prints this reason.
+		if raw := e.Header.Get(jobs.HeaderRedacted); raw != "" {
+			if _, secret := jobs.ShowHeader(jobs.HeaderRedacted, raw); secret {
+				names = jobs.HiddenHeader(raw)
+			}
+		}
 		return no("its secret fields (%s) were redacted when it was dead-lettered, so it cannot be sent again: ask the requester to submit a new %s job, then purge this entry", names, e.Op)
 	}
 	// Whoever wrote the letter chose its headers: the subject is shown

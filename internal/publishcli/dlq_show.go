@@ -98,7 +98,7 @@ func replayCheck(ctx context.Context, q *dlq.Queue, e dlq.Entry) error {
 // cannot be replayed (nil: it can). Every value from the dead letter is
 // escaped for the terminal.
 func showEntry(w io.Writer, e dlq.Entry, payload []byte, notReplayable error, loc *time.Location) {
-	d := e.DeadLetter
+	d := shownTexts(e)
 	// Cleared of secret shapes too, as --wait does: a letter stored by a
 	// worker from before it cleared Clerk's text, or written some other
 	// way, may quote a key or a token.
@@ -162,6 +162,33 @@ func showEntry(w io.Writer, e dlq.Entry, payload []byte, notReplayable error, lo
 	default:
 		fmt.Fprintf(w, "  %q\n", payload)
 	}
+}
+
+// shownTexts is e's dead letter with each text its headers gave (the job
+// id, the error, Clerk's code and message, the trace id, the field, the
+// worker, the redacted names, the history's failures) as shownHeader
+// prints the header it came from, so that show never prints above a
+// header what the header's line hides.
+func shownTexts(e dlq.Entry) jobs.DeadLetter {
+	d := e.DeadLetter
+	d.Subject, d.JobID = shownHeader(jobs.HeaderSubject, d.Subject), shownHeader(jobs.HeaderJobID, d.JobID)
+	d.Op, d.Worker = jobs.Op(shownHeader(jobs.HeaderOp, string(d.Op))), shownHeader(jobs.HeaderWorker, d.Worker)
+	er := &d.Error
+	er.Class = jobs.ErrorClass(shownHeader(jobs.HeaderClass, string(er.Class)))
+	er.Message, er.ClerkCode = shownHeader(jobs.HeaderError, er.Message), shownHeader(jobs.HeaderClerkCode, er.ClerkCode)
+	er.ClerkMessage, er.TraceID = shownHeader(jobs.HeaderClerkMessage, er.ClerkMessage), shownHeader(jobs.HeaderTraceID, er.TraceID)
+	er.Field = shownHeader(jobs.HeaderField, er.Field)
+	d.History = slices.Clone(d.History)
+	for i := range d.History {
+		h := &d.History[i]
+		h.Error, h.Code, h.TraceID = shownHeader(jobs.HeaderHistory, h.Error), shownHeader(jobs.HeaderHistory, h.Code), shownHeader(jobs.HeaderHistory, h.TraceID)
+	}
+	if raw := e.Header.Get(jobs.HeaderRedacted); raw != "" {
+		if shown := shownHeader(jobs.HeaderRedacted, raw); shown != raw {
+			d.Redacted = []string{shown}
+		}
+	}
+	return d
 }
 
 // shownHeader is a dead letter's header value as show prints it, as text

@@ -260,7 +260,7 @@ type entryJSON struct {
 // secret shapes, as in the text output: a letter stored by an older worker,
 // or written some other way, may quote a key or a token.
 func toJSON(q *dlq.Queue, e dlq.Entry) entryJSON {
-	d := e.DeadLetter
+	d := shownTexts(e) // as the headers are printed
 	hist := make([]jobs.Failure, len(d.History))
 	for i, f := range d.History {
 		f.Error, f.Code, f.TraceID = redact.All(f.Error), redact.All(f.Code), redact.All(f.TraceID)
