@@ -74,9 +74,9 @@ const MaxShownHeader = 32 << 10
 // length only, never a part of it.
 func HiddenHeader(value string) string {
 	if len(value) > MaxShownHeader {
-		return fmt.Sprintf("[withheld: %d characters, longer than the %d a view reads]", len(value), MaxShownHeader)
+		return fmt.Sprintf("[withheld: %d bytes, longer than the %d a view reads]", len(value), MaxShownHeader)
 	}
-	return fmt.Sprintf("[hidden: may hold a secret, %d characters]", len(value))
+	return fmt.Sprintf("[hidden: may hold a secret, %d bytes]", len(value))
 }
 
 // redactHeaderValue is v with every secret it finds replaced in place: a

@@ -615,7 +615,7 @@ func nextLeft(it jetstream.MessagesContext, wait context.Context) (jetstream.Msg
 		if wait.Err() != nil {
 			// Not NextContext(wait): Next picks at random between a job in
 			// the buffer and a context that has ended.
-			msg, err := it.Next(jetstream.NextMaxWait(10 * time.Millisecond))
+			msg, err := it.Next(jetstream.NextMaxWait(100 * time.Millisecond))
 			if errors.Is(err, jetstream.ErrNoHeartbeat) { // one reported before: at most the error buffer's 10
 				continue
 			}

@@ -20,7 +20,7 @@ func TestSafeHeadersHideWhatShowHeaderJudgesSecret(t *testing.T) {
 	jwt := "eyJ" + "hbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
 	// Longer than jobs.MaxShownHeader: withheld unread, only its length.
 	long := strings.Repeat("a", jobs.MaxShownHeader+1)
-	withheld := fmt.Sprintf("[withheld: %d characters, longer than the %d a view reads]", len(long), jobs.MaxShownHeader)
+	withheld := fmt.Sprintf("[withheld: %d bytes, longer than the %d a view reads]", len(long), jobs.MaxShownHeader)
 	for _, c := range []struct {
 		name, value string
 		hidden      bool
@@ -48,7 +48,7 @@ func TestSafeHeadersHideWhatShowHeaderJudgesSecret(t *testing.T) {
 		case c.want != "":
 			want = c.want
 		case c.hidden:
-			want = fmt.Sprintf("[hidden: may hold a secret, %d characters]", len(c.value))
+			want = fmt.Sprintf("[hidden: may hold a secret, %d bytes]", len(c.value))
 		}
 		if hv.Hidden != c.hidden || hv.Value != want {
 			t.Errorf("%s: %.80q shown as %.80q (hidden %v), want %.80q", c.name, c.value, hv.Value, hv.Hidden, want)

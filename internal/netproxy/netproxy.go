@@ -30,6 +30,7 @@ type Proxy struct {
 	swallow atomic.Bool  // the server's bytes never arrive
 	done    chan struct{}
 	close   func()
+	conns   sync.WaitGroup // every goroutine of the proxy
 
 	trigger struct {
 		sync.Mutex
@@ -48,14 +49,13 @@ func Start(t testing.TB, target string) *Proxy {
 		t.Fatal(err)
 	}
 	p := &Proxy{URL: "nats://" + ln.Addr().String(), done: make(chan struct{})}
-	var conns sync.WaitGroup
 	p.close = sync.OnceFunc(func() {
 		close(p.done)
 		_ = ln.Close()
-		conns.Wait()
+		p.conns.Wait()
 	})
 	t.Cleanup(p.close)
-	conns.Go(func() {
+	p.conns.Go(func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
@@ -66,9 +66,9 @@ func Start(t testing.TB, target string) *Proxy {
 				_ = c.Close()
 				continue
 			}
-			conns.Go(func() { p.fromClient(s, c) })
-			conns.Go(func() { p.fromServer(c, s) })
-			conns.Go(func() { // a test's end closes what it left open
+			p.conns.Go(func() { p.fromClient(s, c) })
+			p.conns.Go(func() { p.fromServer(c, s) })
+			p.conns.Go(func() { // a test's end closes what it left open
 				<-p.done
 				_ = c.Close()
 				_ = s.Close()
@@ -79,7 +79,8 @@ func Start(t testing.TB, target string) *Proxy {
 }
 
 // Close ends every connection through the proxy and takes no more: the
-// network to the server lost. A test's end closes it too.
+// network to the server lost. A test's end closes it too. Not to be called
+// from a Hold's f, which it would wait for.
 func (p *Proxy) Close() { p.close() }
 
 // Delay makes what the server sends from now on arrive d late, in its
@@ -132,7 +133,7 @@ func (p *Proxy) fromClient(server, client net.Conn) {
 				return
 			}
 			if d := p.tripped(buf[:n]); d > 0 {
-				go p.Hold(func() { p.sleep(d) })
+				p.conns.Go(func() { p.Hold(func() { p.sleep(d) }) })
 			}
 		}
 		if err != nil {
@@ -149,7 +150,7 @@ func (p *Proxy) fromServer(client, server net.Conn) {
 		data []byte
 	}
 	chunks := make(chan chunk, 1024)
-	go func() {
+	p.conns.Go(func() {
 		defer close(chunks)
 		buf := make([]byte, 32<<10)
 		for {
@@ -165,7 +166,7 @@ func (p *Proxy) fromServer(client, server net.Conn) {
 				return
 			}
 		}
-	}()
+	})
 	defer client.Close()
 	for c := range chunks {
 		if !p.sleep(time.Until(c.due)) {

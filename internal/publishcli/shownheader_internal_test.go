@@ -16,12 +16,12 @@ import (
 func TestShownHeaderFollowsShowHeader(t *testing.T) {
 	jwt := "eyJ" + "hbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
 	cutShort := `[{"error":"` + strings.ReplaceAll(jwt, ".", `\u002e`)
-	hidden := func(v string) string { return fmt.Sprintf("[hidden: may hold a secret, %d characters]", len(v)) }
+	hidden := func(v string) string { return fmt.Sprintf("[hidden: may hold a secret, %d bytes]", len(v)) }
 	const dlqErr = "invalid revoke job: /refresh_token: unknown field (check the spelling against schemas/revoke.json)"
 	// Longer than jobs.MaxShownHeader: withheld unread, only its length.
 	long := strings.Repeat("a", jobs.MaxShownHeader+1)
 	withheld := func(v string) string {
-		return fmt.Sprintf("[withheld: %d characters, longer than the %d a view reads]", len(v), jobs.MaxShownHeader)
+		return fmt.Sprintf("[withheld: %d bytes, longer than the %d a view reads]", len(v), jobs.MaxShownHeader)
 	}
 	for _, c := range []struct {
 		name, value string
