@@ -84,6 +84,25 @@ type DeadLetter struct {
 	Replays      int
 }
 
+// MapHeaderTexts is d with f applied to each text its headers gave (all
+// but the redacted names, a list), told the header it came from: how a view
+// that shows each header by its own judgement (ShowHeader) shows what was
+// read from it, never more than the header's own line.
+func (d DeadLetter) MapHeaderTexts(f func(header, text string) string) DeadLetter {
+	d.Subject, d.JobID = f(HeaderSubject, d.Subject), f(HeaderJobID, d.JobID)
+	d.Op, d.Worker = Op(f(HeaderOp, string(d.Op))), f(HeaderWorker, d.Worker)
+	e := &d.Error
+	e.Class = ErrorClass(f(HeaderClass, string(e.Class)))
+	e.Message, e.ClerkCode = f(HeaderError, e.Message), f(HeaderClerkCode, e.ClerkCode)
+	e.ClerkMessage, e.TraceID, e.Field = f(HeaderClerkMessage, e.ClerkMessage), f(HeaderTraceID, e.TraceID), f(HeaderField, e.Field)
+	d.History = slices.Clone(d.History)
+	for i := range d.History {
+		h := &d.History[i]
+		h.Error, h.Code, h.TraceID = f(HeaderHistory, h.Error), f(HeaderHistory, h.Code), f(HeaderHistory, h.TraceID)
+	}
+	return d
+}
+
 // maxHeaderValue bounds each header value of a dead letter.
 const maxHeaderValue = 1024
 

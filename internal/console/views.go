@@ -275,18 +275,7 @@ func safeEntry(e dlq.Entry) dlq.Entry {
 	e.Subject, e.Op = scrub(e.Subject), jobs.Op(scrub(string(e.Op)))
 	// The texts its headers gave, each judged as the headers table judges
 	// its header (headerText).
-	d.Subject, d.JobID = headerText(jobs.HeaderSubject, d.Subject), headerText(jobs.HeaderJobID, d.JobID)
-	d.Op, d.Worker = jobs.Op(headerText(jobs.HeaderOp, string(d.Op))), headerText(jobs.HeaderWorker, d.Worker)
-	er := &d.Error
-	er.Class = jobs.ErrorClass(headerText(jobs.HeaderClass, string(er.Class)))
-	er.Message, er.ClerkCode = headerText(jobs.HeaderError, er.Message), headerText(jobs.HeaderClerkCode, er.ClerkCode)
-	er.ClerkMessage, er.TraceID = headerText(jobs.HeaderClerkMessage, er.ClerkMessage), headerText(jobs.HeaderTraceID, er.TraceID)
-	er.Field = headerText(jobs.HeaderField, er.Field)
-	d.History = slices.Clone(d.History)
-	for i := range d.History {
-		h := &d.History[i]
-		h.Error, h.Code, h.TraceID = headerText(jobs.HeaderHistory, h.Error), headerText(jobs.HeaderHistory, h.Code), headerText(jobs.HeaderHistory, h.TraceID)
-	}
+	d = d.MapHeaderTexts(headerText)
 	if raw := e.Header.Get(jobs.HeaderRedacted); raw != "" {
 		if _, secret := jobs.ShowHeader(jobs.HeaderRedacted, raw); secret {
 			d.Redacted = []string{jobs.HiddenHeader(raw)}

@@ -170,19 +170,7 @@ func showEntry(w io.Writer, e dlq.Entry, payload []byte, notReplayable error, lo
 // prints the header it came from, so that show never prints above a
 // header what the header's line hides.
 func shownTexts(e dlq.Entry) jobs.DeadLetter {
-	d := e.DeadLetter
-	d.Subject, d.JobID = shownHeader(jobs.HeaderSubject, d.Subject), shownHeader(jobs.HeaderJobID, d.JobID)
-	d.Op, d.Worker = jobs.Op(shownHeader(jobs.HeaderOp, string(d.Op))), shownHeader(jobs.HeaderWorker, d.Worker)
-	er := &d.Error
-	er.Class = jobs.ErrorClass(shownHeader(jobs.HeaderClass, string(er.Class)))
-	er.Message, er.ClerkCode = shownHeader(jobs.HeaderError, er.Message), shownHeader(jobs.HeaderClerkCode, er.ClerkCode)
-	er.ClerkMessage, er.TraceID = shownHeader(jobs.HeaderClerkMessage, er.ClerkMessage), shownHeader(jobs.HeaderTraceID, er.TraceID)
-	er.Field = shownHeader(jobs.HeaderField, er.Field)
-	d.History = slices.Clone(d.History)
-	for i := range d.History {
-		h := &d.History[i]
-		h.Error, h.Code, h.TraceID = shownHeader(jobs.HeaderHistory, h.Error), shownHeader(jobs.HeaderHistory, h.Code), shownHeader(jobs.HeaderHistory, h.TraceID)
-	}
+	d := e.DeadLetter.MapHeaderTexts(shownHeader)
 	if raw := e.Header.Get(jobs.HeaderRedacted); raw != "" {
 		if shown := shownHeader(jobs.HeaderRedacted, raw); shown != raw {
 			d.Redacted = []string{shown}
