@@ -3,11 +3,11 @@ package publishcli
 import (
 	"fmt"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/clerkjobs/clerkjobs/dlq"
-	"github.com/clerkjobs/clerkjobs/internal/redact"
 	"github.com/clerkjobs/clerkjobs/internal/text"
 )
 
@@ -64,14 +64,7 @@ dead letter) when standard output is not a terminal or with --json.`,
 					return err
 				}
 			} else {
-				d := e.DeadLetter
-				class := dash(string(d.Error.Class))
-				if e.HeaderErr != nil {
-					class += "?"
-				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", e.Seq, e.Time.In(now.Location()).Format("2006-01-02 15:04:05")+" ("+ago(now, e.Time)+")",
-					dash(string(e.Op)), class, dash(statusOrEmpty(d.Error.HTTPStatus)), dash(d.Error.ClerkCode), dash(d.JobID), d.Replays,
-					text.Terminal(text.Truncate(redact.All(d.Error.Message), 60)))
+				fmt.Fprintln(tw, listRow(e, now))
 				if n%1000 == 0 {
 					tw.Flush()
 				}
@@ -97,4 +90,19 @@ dead letter) when standard output is not a terminal or with --json.`,
 		return nil
 	})
 	return cmd
+}
+
+// listRow is e as a row of dlq list's table, its columns apart by tabs. Its
+// texts are printed as their headers are (shownTexts), judged before they
+// are cut: a secret cut in two is no longer seen.
+func listRow(e dlq.Entry, now time.Time) string {
+	d := shownTexts(e)
+	class := dash(string(d.Error.Class))
+	if e.HeaderErr != nil {
+		class += "?"
+	}
+	t := text.Terminal // each column apart: the tabs between them stay
+	return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s", e.Seq, e.Time.In(now.Location()).Format("2006-01-02 15:04:05")+" ("+ago(now, e.Time)+")",
+		t(dash(string(e.Op))), t(class), dash(statusOrEmpty(d.Error.HTTPStatus)), t(dash(d.Error.ClerkCode)), t(dash(d.JobID)), d.Replays,
+		t(text.Truncate(d.Error.Message, 60)))
 }

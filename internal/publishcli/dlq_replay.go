@@ -101,9 +101,10 @@ when it was stored, its error) so you can see it was the one meant.`,
 			case a.jsonOut:
 				_ = printJSON(a.env.Stdout, o)
 			case isNamed && (o.Status == dlq.StatusWouldReplay || o.Status == dlq.StatusReplayed):
-				fmt.Fprintf(a.env.Stdout, "%s %s, to %s\n", strings.ReplaceAll(string(o.Status), "_", " "), a.letterText(e), dash(o.Subject))
+				fmt.Fprintf(a.env.Stdout, "%s %s, to %s\n", strings.ReplaceAll(string(o.Status), "_", " "), a.letterText(e), text.Terminal(dash(shownHeader(jobs.HeaderSubject, o.Subject))))
 			case dryRun && o.Status == dlq.StatusWouldReplay:
-				fmt.Fprintf(a.env.Stdout, "would replay %d: job %s (%s) to %s\n", o.Seq, dash(o.JobID), dash(string(o.Op)), dash(o.Subject))
+				fmt.Fprintln(a.env.Stdout, text.Terminal(fmt.Sprintf("would replay %d: job %s (%s) to %s", o.Seq,
+					dash(shownHeader(jobs.HeaderJobID, o.JobID)), dash(string(o.Op)), dash(shownHeader(jobs.HeaderSubject, o.Subject)))))
 			}
 		})}
 		if dryRun {

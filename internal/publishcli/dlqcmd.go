@@ -348,12 +348,16 @@ func seqList(seqs []uint64) string {
 // been created again since it was listed, numbering other letters from 1):
 // naming the letter acted on, with its time, lets the operator see that it
 // is the one meant.
-func (a *app) letterText(e dlq.Entry) string {
-	d := e.DeadLetter
-	// Redacted before it is cut: a secret cut in two is no longer seen.
-	msg := dash(text.Truncate(redact.All(d.Error.Message), 60))
-	return fmt.Sprintf("%d: job %s (%s, %s, stored %s): %s", e.Seq, dash(d.JobID), dash(string(e.Op)), dash(string(d.Error.Class)),
-		e.Time.In(a.env.Location).Format("2006-01-02 15:04:05"), msg)
+func (a *app) letterText(e dlq.Entry) string { return letterLine(e, a.env.Location) }
+
+// letterLine is letterText with the letter's time shown in loc. Its texts
+// are printed as their headers are (shownTexts), judged before they are
+// cut: a secret cut in two is no longer seen.
+func letterLine(e dlq.Entry, loc *time.Location) string {
+	d := shownTexts(e)
+	msg := dash(text.Truncate(d.Error.Message, 60))
+	return text.Terminal(fmt.Sprintf("%d: job %s (%s, %s, stored %s): %s", e.Seq, dash(d.JobID), dash(string(e.Op)), dash(string(d.Error.Class)),
+		e.Time.In(loc).Format("2006-01-02 15:04:05"), msg))
 }
 
 // bareSeqs says whether a selection is sequences alone, with no filter to

@@ -13,8 +13,9 @@ import (
 	"github.com/clerkjobs/clerkjobs/jobs"
 )
 
-// TestShowTextsFollowShowHeader: dlq show (as text and as JSON) and dlq
-// list --json printed the texts a dead letter's headers gave (Dlq-Error,
+// TestShowTextsFollowShowHeader: dlq show (as text and as JSON), dlq list
+// (its table and --json) and the line dlq replay and purge print of each
+// letter printed the texts a dead letter's headers gave (Dlq-Error,
 // Dlq-Clerk-Message, Dlq-Worker, the history's failures, and Dlq-Redacted
 // in why it cannot be replayed) cleared of secret shapes only, while the headers it printed below hid those very values by
 // jobs.ShowHeader's judgement: a refresh token in a form, or a JWT whose
@@ -56,7 +57,11 @@ func TestShowTextsFollowShowHeader(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for what, out := range map[string]string{"dlq show": text.String(), "dlq show --json": string(j)} {
+		views := map[string]string{
+			"dlq show": text.String(), "dlq show --json": string(j),
+			"dlq replay/purge (the letter's line)": letterLine(e, time.UTC), "dlq list": listRow(e, time.Now()),
+		}
+		for what, out := range views {
 			for _, s := range []string{token, "c2lnbmF0dXJl", strings.Repeat("a", 100)} {
 				if strings.Contains(out, s) {
 					t.Errorf("%s of a letter whose headers hide %.60q prints %q:\n%.2000s", what, v, s, out)
