@@ -37,6 +37,11 @@ type Proxy struct {
 		pattern []byte
 		d       time.Duration
 	}
+	watch struct {
+		sync.Mutex
+		pattern []byte
+		seen    chan struct{}
+	}
 }
 
 // Start starts a proxy to target (host:port, or a nats:// URL) that lasts
@@ -107,6 +112,28 @@ func (p *Proxy) HoldAfter(pattern []byte, d time.Duration) {
 	p.trigger.pattern, p.trigger.d = pattern, d
 }
 
+// ServerSends returns a channel closed once the server sends bytes that
+// contain pattern, from now on (one pattern at a time): what the server has
+// put on the wire, which a server's own counters (a consumer's deliveries)
+// may say before it does.
+func (p *Proxy) ServerSends(pattern []byte) <-chan struct{} {
+	p.watch.Lock()
+	defer p.watch.Unlock()
+	p.watch.pattern, p.watch.seen = pattern, make(chan struct{})
+	return p.watch.seen
+}
+
+// watched looks for the watched pattern in b, the server's bytes that
+// follow tail.
+func (p *Proxy) watched(tail, b []byte) {
+	p.watch.Lock()
+	defer p.watch.Unlock()
+	if p.watch.pattern != nil && bytes.Contains(append(tail, b...), p.watch.pattern) {
+		close(p.watch.seen)
+		p.watch.pattern = nil
+	}
+}
+
 // tripped reports a hold's length the first time b holds the pattern.
 func (p *Proxy) tripped(b []byte) time.Duration {
 	p.trigger.Lock()
@@ -153,8 +180,13 @@ func (p *Proxy) fromServer(client, server net.Conn) {
 	p.conns.Go(func() {
 		defer close(chunks)
 		buf := make([]byte, 32<<10)
+		var tail []byte // the last bytes read, for a pattern cut between two reads
 		for {
 			n, err := server.Read(buf)
+			if n > 0 {
+				p.watched(tail, buf[:n])
+				tail = bytes.Clone(buf[max(0, n-256):n])
+			}
 			if n > 0 && !p.swallow.Load() {
 				select {
 				case chunks <- chunk{time.Now().Add(time.Duration(p.delay.Load())), bytes.Clone(buf[:n])}:
